@@ -1,0 +1,18 @@
+//! The directory domain: what users, groups, devices, applications, roles and
+//! administrative units are, which states are valid, who may do what, and how the
+//! audit chain is checked.
+//!
+//! Architecture invariant: this crate does no I/O. It has no database driver, no HTTP
+//! types and no async runtime; time and identifiers are passed in. Everything here
+//! can be tested with plain values.
+
+pub mod audit;
+pub mod authz;
+pub mod error;
+pub mod model;
+pub mod patch;
+pub mod roles;
+pub mod rule;
+pub mod validate;
+
+pub use error::{FieldError, ValidationErrors};
