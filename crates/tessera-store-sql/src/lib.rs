@@ -1,1 +1,605 @@
-//! placeholder
+//! The SQL store: one implementation of [`tessera_store::Store`] for SQLite (the
+//! embedded default) and PostgreSQL, through sqlx's runtime-selected `Any` driver.
+//!
+//! Design decisions:
+//! - One SQL text serves both databases: numbered `$N` placeholders (SQLite accepts
+//!   them), integers for times and flags, text for ids and documents. Only the schema
+//!   (in `migrations/<backend>/`) and the way a write transaction takes its lock differ.
+//! - Writes within a tenant are serialized by the tenant's audit chain head. On
+//!   PostgreSQL a write transaction begins with `SELECT ... FOR UPDATE` on the head
+//!   row, so several `tessera serve` processes on one database take turns. On SQLite a
+//!   single writer connection starts every transaction with `BEGIN IMMEDIATE`.
+//! - Ordering is bytewise on both (PostgreSQL columns use the "C" collation), so a
+//!   cursor means the same thing on either backend.
+
+mod migrate;
+mod sql;
+pub mod testing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Row, Transaction};
+use tessera_core::crypto::{GENESIS_HASH, audit_link_hash};
+use tessera_core::{TenantId, Timestamp};
+use tessera_store::{
+    AuditAppend, AuditHead, AuditQuery, AuditRow, Kind, Link, ListQuery, Reader, Record, Rel, Result, Store,
+    StoreError, Tenant, WriteTx,
+};
+use uuid::Uuid;
+
+pub use migrate::MIGRATIONS_SQLITE;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `sqlite:///path/to/tessera.db?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Options {
+    pub fn new(url: impl Into<String>) -> Options {
+        Options { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+    }
+
+    /// The URL of a SQLite database file, created if missing.
+    pub fn sqlite_file(path: &std::path::Path) -> Options {
+        Options::new(format!("sqlite://{}?mode=rwc", path.display()))
+    }
+}
+
+pub struct SqlStore {
+    backend: Backend,
+    /// Reads (and, on PostgreSQL, writes).
+    pool: AnyPool,
+    /// Writes: on SQLite a pool of one connection, so writers queue in-process instead
+    /// of failing with "database is locked".
+    write_pool: AnyPool,
+    /// Whatever must live as long as the store (a test's temporary directory or database).
+    _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+pub(crate) fn backend_error(error: sqlx::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}
+
+impl SqlStore {
+    /// Connects and applies pending migrations.
+    pub async fn open(options: &Options) -> Result<SqlStore> {
+        SqlStore::open_with_guard(options, None).await
+    }
+
+    /// Like [`SqlStore::open`], keeping `guard` alive until the store is dropped.
+    pub async fn open_with_guard(
+        options: &Options,
+        guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+    ) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(&options.url).ok_or_else(|| {
+            StoreError::Backend("the database URL must start with sqlite: or postgres://".to_string())
+        })?;
+        let connect_options: AnyConnectOptions = options.url.parse().map_err(backend_error)?;
+        let pool_options = |max: u32| {
+            let mut pool_options =
+                AnyPoolOptions::new().max_connections(max).acquire_timeout(options.acquire_timeout);
+            if backend == Backend::Sqlite {
+                pool_options = pool_options.after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 10000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                        Ok(())
+                    })
+                });
+            }
+            pool_options
+        };
+        let (pool, write_pool) = match backend {
+            Backend::Sqlite => {
+                let write_pool = pool_options(1).connect_with(connect_options.clone()).await.map_err(backend_error)?;
+                let pool = pool_options(options.max_connections.max(1))
+                    .connect_with(connect_options)
+                    .await
+                    .map_err(backend_error)?;
+                (pool, write_pool)
+            }
+            Backend::Postgres => {
+                let pool = pool_options(options.max_connections.max(2))
+                    .connect_with(connect_options)
+                    .await
+                    .map_err(backend_error)?;
+                (pool.clone(), pool)
+            }
+        };
+        let store = SqlStore { backend, pool, write_pool, _guard: guard };
+        migrate::run(&store.write_pool, backend).await?;
+        Ok(store)
+    }
+
+    pub fn backend_kind(&self) -> Backend {
+        self.backend
+    }
+
+    /// Copies a SQLite database to `path` as a consistent snapshot (`VACUUM INTO`),
+    /// while the database stays in use.
+    pub async fn sqlite_backup(&self, path: &std::path::Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Backend("backup is for SQLite; use pg_dump for PostgreSQL".to_string()));
+        }
+        let target = path.to_str().ok_or_else(|| StoreError::Backend("the backup path is not UTF-8".to_string()))?;
+        sqlx::query("VACUUM INTO $1").bind(target).execute(&self.pool).await.map_err(backend_error)?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.write_pool.close().await;
+    }
+
+    /// Runs raw SQL. For tests and operator tools only (e.g. simulating tampering).
+    pub async fn danger_execute_raw(&self, statement: &str) -> Result<u64> {
+        let result = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
+            .execute(&self.write_pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(result.rows_affected())
+    }
+}
+
+struct PoolReader {
+    conn: PoolConnection<Any>,
+}
+
+#[async_trait]
+impl Reader for PoolReader {
+    async fn get(&mut self, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Record>> {
+        sql::get(&mut self.conn, tenant, kind, id).await
+    }
+    async fn get_by_key1(&mut self, tenant: TenantId, kind: Kind, key1: &str) -> Result<Option<Record>> {
+        sql::get_by_key1(&mut self.conn, tenant, kind, key1).await
+    }
+    async fn list(&mut self, tenant: TenantId, kind: Kind, query: &ListQuery) -> Result<Vec<Record>> {
+        sql::list(&mut self.conn, tenant, kind, query).await
+    }
+    async fn links_from(
+        &mut self,
+        tenant: TenantId,
+        rel: Rel,
+        source: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Link>> {
+        sql::links_from(&mut self.conn, tenant, rel, source, after, limit).await
+    }
+    async fn links_to(&mut self, tenant: TenantId, rel: Rel, target: Uuid) -> Result<Vec<Link>> {
+        sql::links_to(&mut self.conn, tenant, rel, target).await
+    }
+}
+
+struct SqlWriteTx {
+    tx: Transaction<'static, Any>,
+    tenant: TenantId,
+    head_seq: i64,
+    head_hash: String,
+    changed: bool,
+    appended: bool,
+}
+
+impl SqlWriteTx {
+    fn check_tenant(&self, tenant: TenantId) -> Result<()> {
+        if tenant != self.tenant {
+            return Err(StoreError::Backend("a write transaction is bound to one tenant".to_string()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Reader for SqlWriteTx {
+    async fn get(&mut self, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Record>> {
+        sql::get(&mut self.tx, tenant, kind, id).await
+    }
+    async fn get_by_key1(&mut self, tenant: TenantId, kind: Kind, key1: &str) -> Result<Option<Record>> {
+        sql::get_by_key1(&mut self.tx, tenant, kind, key1).await
+    }
+    async fn list(&mut self, tenant: TenantId, kind: Kind, query: &ListQuery) -> Result<Vec<Record>> {
+        sql::list(&mut self.tx, tenant, kind, query).await
+    }
+    async fn links_from(
+        &mut self,
+        tenant: TenantId,
+        rel: Rel,
+        source: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Link>> {
+        sql::links_from(&mut self.tx, tenant, rel, source, after, limit).await
+    }
+    async fn links_to(&mut self, tenant: TenantId, rel: Rel, target: Uuid) -> Result<Vec<Link>> {
+        sql::links_to(&mut self.tx, tenant, rel, target).await
+    }
+}
+
+#[async_trait]
+impl WriteTx for SqlWriteTx {
+    async fn insert(&mut self, tenant: TenantId, record: &Record) -> Result<()> {
+        self.check_tenant(tenant)?;
+        if record.version != 1 {
+            return Err(StoreError::Backend("a new record starts at version 1".to_string()));
+        }
+        let result = sqlx::query(
+            "INSERT INTO objects (tenant, kind, id, version, created, modified, key1, key2, sort_key, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(tenant.to_string())
+        .bind(record.kind.as_str())
+        .bind(record.id.to_string())
+        .bind(record.version)
+        .bind(record.created.unix_micros())
+        .bind(record.modified.unix_micros())
+        .bind(record.key1.clone())
+        .bind(record.key2.clone())
+        .bind(record.sort_key.clone())
+        .bind(record.data.clone())
+        .execute(&mut *self.tx)
+        .await;
+        match result {
+            Ok(_) => {
+                self.changed = true;
+                Ok(())
+            }
+            Err(error) if is_unique_violation(&error) => Err(StoreError::Duplicate { kind: record.kind.as_str() }),
+            Err(error) => Err(backend_error(error)),
+        }
+    }
+
+    async fn update(&mut self, tenant: TenantId, record: &Record) -> Result<()> {
+        self.check_tenant(tenant)?;
+        let expected = record.version - 1;
+        let result = sqlx::query(
+            "UPDATE objects SET version = $4, modified = $5, key1 = $6, key2 = $7, sort_key = $8, data = $9 \
+             WHERE tenant = $1 AND kind = $2 AND id = $3 AND version = $10",
+        )
+        .bind(tenant.to_string())
+        .bind(record.kind.as_str())
+        .bind(record.id.to_string())
+        .bind(record.version)
+        .bind(record.modified.unix_micros())
+        .bind(record.key1.clone())
+        .bind(record.key2.clone())
+        .bind(record.sort_key.clone())
+        .bind(record.data.clone())
+        .bind(expected)
+        .execute(&mut *self.tx)
+        .await;
+        let affected = match result {
+            Ok(done) => done.rows_affected(),
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Duplicate { kind: record.kind.as_str() });
+            }
+            Err(error) => return Err(backend_error(error)),
+        };
+        if affected == 0 {
+            return Err(self.missing_or_conflict(record.kind, record.id, expected).await);
+        }
+        self.changed = true;
+        Ok(())
+    }
+
+    async fn delete(&mut self, tenant: TenantId, kind: Kind, id: Uuid, expected_version: Option<i64>) -> Result<()> {
+        self.check_tenant(tenant)?;
+        sqlx::query("DELETE FROM links WHERE tenant = $1 AND (source = $2 OR target = $2)")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend_error)?;
+        let result = sqlx::query(
+            "DELETE FROM objects WHERE tenant = $1 AND kind = $2 AND id = $3 AND ($4 < 0 OR version = $4)",
+        )
+        .bind(tenant.to_string())
+        .bind(kind.as_str())
+        .bind(id.to_string())
+        .bind(expected_version.unwrap_or(-1))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend_error)?;
+        if result.rows_affected() == 0 {
+            return Err(self.missing_or_conflict(kind, id, expected_version.unwrap_or(-1)).await);
+        }
+        self.changed = true;
+        Ok(())
+    }
+
+    async fn link(&mut self, tenant: TenantId, link: &Link, created: Timestamp) -> Result<bool> {
+        self.check_tenant(tenant)?;
+        let result = sqlx::query(
+            "INSERT INTO links (tenant, rel, source, source_kind, target, target_kind, created) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(link.rel.as_str())
+        .bind(link.source.to_string())
+        .bind(link.source_kind.as_str())
+        .bind(link.target.to_string())
+        .bind(link.target_kind.as_str())
+        .bind(created.unix_micros())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::NotFound { kind: "object", id: format!("{} or {}", link.source, link.target) }
+            }
+            _ => backend_error(error),
+        })?;
+        let added = result.rows_affected() > 0;
+        self.changed |= added;
+        Ok(added)
+    }
+
+    async fn unlink(&mut self, tenant: TenantId, rel: Rel, source: Uuid, target: Uuid) -> Result<bool> {
+        self.check_tenant(tenant)?;
+        let result = sqlx::query("DELETE FROM links WHERE tenant = $1 AND rel = $2 AND source = $3 AND target = $4")
+            .bind(tenant.to_string())
+            .bind(rel.as_str())
+            .bind(source.to_string())
+            .bind(target.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend_error)?;
+        let removed = result.rows_affected() > 0;
+        self.changed |= removed;
+        Ok(removed)
+    }
+
+    async fn append_audit(&mut self, tenant: TenantId, event: &AuditAppend) -> Result<AuditRow> {
+        self.check_tenant(tenant)?;
+        let seq = self.head_seq + 1;
+        let hash = audit_link_hash(&self.head_hash, seq, &event.body);
+        sqlx::query(
+            "INSERT INTO audit_events (tenant, seq, id, time, actor_id, action, target_id, correlation_id, body, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(tenant.to_string())
+        .bind(seq)
+        .bind(event.id.to_string())
+        .bind(event.time.unix_micros())
+        .bind(event.actor_id.clone())
+        .bind(event.action.clone())
+        .bind(event.target_id.clone())
+        .bind(event.correlation_id.clone())
+        .bind(event.body.clone())
+        .bind(self.head_hash.clone())
+        .bind(hash.clone())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend_error)?;
+        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1")
+            .bind(tenant.to_string())
+            .bind(seq)
+            .bind(hash.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend_error)?;
+        let row = AuditRow {
+            seq,
+            id: event.id.to_string(),
+            time: event.time,
+            actor_id: event.actor_id.clone(),
+            action: event.action.clone(),
+            target_id: event.target_id.clone(),
+            correlation_id: event.correlation_id.clone(),
+            body: event.body.clone(),
+            prev_hash: self.head_hash.clone(),
+            hash: hash.clone(),
+        };
+        self.head_seq = seq;
+        self.head_hash = hash;
+        self.appended = true;
+        Ok(row)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        if self.changed && !self.appended {
+            self.tx.rollback().await.map_err(backend_error)?;
+            return Err(StoreError::MissingAuditEvent);
+        }
+        self.tx.commit().await.map_err(backend_error)
+    }
+}
+
+impl SqlWriteTx {
+    async fn missing_or_conflict(&mut self, kind: Kind, id: Uuid, expected: i64) -> StoreError {
+        match sql::get(&mut self.tx, self.tenant, kind, id).await {
+            Ok(Some(_)) => StoreError::VersionConflict { kind: kind.as_str(), id: id.to_string(), expected },
+            Ok(None) => StoreError::NotFound { kind: kind.as_str(), id: id.to_string() },
+            Err(error) => error,
+        }
+    }
+}
+
+impl SqlStore {
+    async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend_error),
+            Backend::Postgres => self.write_pool.begin().await.map_err(backend_error),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn default_tenant(&self) -> Result<Option<TenantId>> {
+        let row = sqlx::query("SELECT default_tenant FROM installation WHERE singleton = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let text: String = row.try_get("default_tenant").map_err(backend_error)?;
+                sql::parse_tenant(&text).map(Some)
+            }
+        }
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name, created FROM tenants ORDER BY created, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id").map_err(backend_error)?;
+                Ok(Tenant {
+                    id: sql::parse_tenant(&id)?,
+                    name: row.try_get("name").map_err(backend_error)?,
+                    created: Timestamp::from_unix_micros(row.try_get("created").map_err(backend_error)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn reader(&self) -> Result<Box<dyn Reader>> {
+        let conn = self.pool.acquire().await.map_err(backend_error)?;
+        Ok(Box::new(PoolReader { conn }))
+    }
+
+    async fn begin_write(&self, tenant: TenantId) -> Result<Box<dyn WriteTx>> {
+        let mut tx = self.begin().await?;
+        let lock = match self.backend {
+            Backend::Sqlite => "SELECT seq, hash FROM audit_heads WHERE tenant = $1",
+            Backend::Postgres => "SELECT seq, hash FROM audit_heads WHERE tenant = $1 FOR UPDATE",
+        };
+        let row = sqlx::query(lock).bind(tenant.to_string()).fetch_optional(&mut *tx).await.map_err(backend_error)?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound { kind: "tenant", id: tenant.to_string() });
+        };
+        Ok(Box::new(SqlWriteTx {
+            tx,
+            tenant,
+            head_seq: row.try_get("seq").map_err(backend_error)?,
+            head_hash: row.try_get("hash").map_err(backend_error)?,
+            changed: false,
+            appended: false,
+        }))
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant, as_default: bool) -> Result<Box<dyn WriteTx>> {
+        let mut tx = self.begin().await?;
+        if as_default {
+            let claimed = sqlx::query(
+                "INSERT INTO installation (singleton, default_tenant, created) VALUES (1, $1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant.id.to_string())
+            .bind(tenant.created.unix_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+            if claimed.rows_affected() == 0 {
+                return Err(StoreError::TenantExists);
+            }
+        }
+        let inserted = sqlx::query("INSERT INTO tenants (id, name, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(tenant.id.to_string())
+            .bind(tenant.name.clone())
+            .bind(tenant.created.unix_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::TenantExists);
+        }
+        sqlx::query("INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2)")
+            .bind(tenant.id.to_string())
+            .bind(GENESIS_HASH)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        Ok(Box::new(SqlWriteTx {
+            tx,
+            tenant: tenant.id,
+            head_seq: 0,
+            head_hash: GENESIS_HASH.to_string(),
+            changed: true,
+            appended: false,
+        }))
+    }
+
+    async fn audit_query(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRow>> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        sql::audit_query(&mut conn, tenant, query).await
+    }
+
+    async fn audit_scan(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditRow>> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        sql::audit_scan(&mut conn, tenant, after_seq, limit).await
+    }
+
+    async fn audit_head(&self, tenant: TenantId) -> Result<Option<AuditHead>> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_heads WHERE tenant = $1")
+            .bind(tenant.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(AuditHead {
+                seq: row.try_get("seq").map_err(backend_error)?,
+                hash: row.try_get("hash").map_err(backend_error)?,
+            })),
+        }
+    }
+}
+
+/// Opens a store as a shareable trait object.
+pub async fn open(options: &Options) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::open(options).await?))
+}

@@ -1,1 +1,273 @@
-//! placeholder
+//! The store interface: what Tessera needs from a database, and nothing about what the
+//! data means.
+//!
+//! Objects are kept as versioned JSON documents with three indexed columns the caller
+//! fills (`key1`, unique per tenant and kind; `key2`, a non-unique reference; and
+//! `sort_key`, the listing order). Relations between objects (group membership,
+//! ownership, administrative-unit membership) are links. Every tenant has one audit
+//! hash chain.
+//!
+//! Writes happen in a [`WriteTx`], which holds the tenant's chain head lock for its
+//! whole life: writes within a tenant are serialized across every node, so checks
+//! made inside the transaction (does the manager exist? would this nesting make a
+//! cycle?) stay true until commit. A transaction that changed anything commits only
+//! with at least one audit event: there is no change without its event, and since
+//! both commit together, no event without its change.
+//!
+//! Architecture invariant: store crates hold no business rules. They never parse
+//! `data`, never decide who may do what, never validate attributes.
+
+pub mod conformance;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tessera_core::{TenantId, Timestamp};
+use uuid::Uuid;
+
+/// Kinds of stored objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    User,
+    Group,
+    Device,
+    Application,
+    ServicePrincipal,
+    AdministrativeUnit,
+    RoleAssignment,
+    AttributeDefinition,
+    AccessToken,
+    ClientSecret,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::User,
+        Kind::Group,
+        Kind::Device,
+        Kind::Application,
+        Kind::ServicePrincipal,
+        Kind::AdministrativeUnit,
+        Kind::RoleAssignment,
+        Kind::AttributeDefinition,
+        Kind::AccessToken,
+        Kind::ClientSecret,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Group => "group",
+            Kind::Device => "device",
+            Kind::Application => "application",
+            Kind::ServicePrincipal => "servicePrincipal",
+            Kind::AdministrativeUnit => "administrativeUnit",
+            Kind::RoleAssignment => "roleAssignment",
+            Kind::AttributeDefinition => "attributeDefinition",
+            Kind::AccessToken => "accessToken",
+            Kind::ClientSecret => "clientSecret",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// Relations between objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rel {
+    /// group -> member (user, group, device, service principal)
+    Member,
+    /// object -> owner (user or service principal)
+    Owner,
+    /// administrative unit -> member (user, group, device)
+    UnitMember,
+}
+
+impl Rel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rel::Member => "member",
+            Rel::Owner => "owner",
+            Rel::UnitMember => "unitMember",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created: Timestamp,
+}
+
+/// A stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: Kind,
+    pub id: Uuid,
+    /// Starts at 1 and grows by one with every update.
+    pub version: i64,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    /// Unique per tenant and kind when set (a user principal name, a client id, a hash).
+    pub key1: Option<String>,
+    /// A reference others look the object up by (a manager, an owner, a principal).
+    pub key2: Option<String>,
+    /// The listing order; lists are sorted by `(sort_key, id)`.
+    pub sort_key: String,
+    /// The object's JSON document; opaque to the store.
+    pub data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub rel: Rel,
+    pub source: Uuid,
+    pub source_kind: Kind,
+    pub target: Uuid,
+    pub target_kind: Kind,
+}
+
+/// A position in a listing: the `(sort_key, id)` of the last item seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub sort_key: String,
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub after: Option<Cursor>,
+    pub limit: u32,
+    /// Only records whose sort key starts with this.
+    pub prefix: Option<String>,
+    /// Only records with this `key2`.
+    pub key2: Option<String>,
+}
+
+/// An audit event handed to the store: the body is opaque JSON; the other fields are
+/// copies of body fields, indexed for queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditAppend {
+    pub id: Uuid,
+    pub time: Timestamp,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_id: Option<String>,
+    pub correlation_id: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub id: String,
+    pub time: Timestamp,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_id: Option<String>,
+    pub correlation_id: String,
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// Filters for audit queries. Results come newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor_id: Option<String>,
+    pub target_id: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only events with a sequence number below this (the cursor).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{kind} {id} was changed by someone else (version {expected} is no longer current)")]
+    VersionConflict { kind: &'static str, id: String, expected: i64 },
+    #[error("another {kind} already has this unique key")]
+    Duplicate { kind: &'static str },
+    #[error("the tenant already exists")]
+    TenantExists,
+    #[error("a transaction that changes data must append an audit event before it commits")]
+    MissingAuditEvent,
+    #[error("the database schema is newer than this build (migration {0} is unknown)")]
+    SchemaTooNew(i64),
+    #[error("migration {version} was changed after it was applied (checksum mismatch)")]
+    MigrationChanged { version: i64 },
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Reads, available on the store and inside a transaction.
+#[async_trait]
+pub trait Reader: Send {
+    async fn get(&mut self, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Record>>;
+    async fn get_by_key1(&mut self, tenant: TenantId, kind: Kind, key1: &str) -> Result<Option<Record>>;
+    async fn list(&mut self, tenant: TenantId, kind: Kind, query: &ListQuery) -> Result<Vec<Record>>;
+    /// Links from `source`, ordered by target id, after `after`.
+    async fn links_from(
+        &mut self,
+        tenant: TenantId,
+        rel: Rel,
+        source: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Link>>;
+    /// All links to `target`.
+    async fn links_to(&mut self, tenant: TenantId, rel: Rel, target: Uuid) -> Result<Vec<Link>>;
+}
+
+#[async_trait]
+pub trait WriteTx: Reader {
+    /// Inserts a new record (its version must be 1).
+    async fn insert(&mut self, tenant: TenantId, record: &Record) -> Result<()>;
+    /// Replaces a record whose stored version is `record.version - 1`.
+    async fn update(&mut self, tenant: TenantId, record: &Record) -> Result<()>;
+    /// Deletes a record, and every link from or to it.
+    async fn delete(&mut self, tenant: TenantId, kind: Kind, id: Uuid, expected_version: Option<i64>) -> Result<()>;
+    /// Adds a link; returns false when it existed already.
+    async fn link(&mut self, tenant: TenantId, link: &Link, created: Timestamp) -> Result<bool>;
+    /// Removes a link; returns false when there was none.
+    async fn unlink(&mut self, tenant: TenantId, rel: Rel, source: Uuid, target: Uuid) -> Result<bool>;
+    /// Appends an event to the tenant's chain and returns it as stored.
+    async fn append_audit(&mut self, tenant: TenantId, event: &AuditAppend) -> Result<AuditRow>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// A database holding Tessera's data.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<()>;
+    /// The default tenant, chosen at bootstrap.
+    async fn default_tenant(&self) -> Result<Option<TenantId>>;
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
+    /// A reader over a pooled connection.
+    async fn reader(&self) -> Result<Box<dyn Reader>>;
+    /// Begins a write transaction on an existing tenant, waiting for its chain lock.
+    async fn begin_write(&self, tenant: TenantId) -> Result<Box<dyn WriteTx>>;
+    /// Creates a tenant and begins a write transaction on it; `as_default` makes it the
+    /// installation's default tenant, which can happen once (others get `TenantExists`).
+    async fn create_tenant(&self, tenant: &Tenant, as_default: bool) -> Result<Box<dyn WriteTx>>;
+    async fn audit_query(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRow>>;
+    /// Events in chain order with `seq > after_seq`.
+    async fn audit_scan(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditRow>>;
+    async fn audit_head(&self, tenant: TenantId) -> Result<Option<AuditHead>>;
+}

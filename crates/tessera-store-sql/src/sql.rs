@@ -1,0 +1,273 @@
+//! Queries shared by pooled readers and write transactions.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use tessera_core::{TenantId, Timestamp};
+use tessera_store::{AuditQuery, AuditRow, Kind, Link, ListQuery, Record, Rel, Result, StoreError};
+use uuid::Uuid;
+
+use crate::backend_error;
+
+/// Most rows one list call returns, whatever the caller asks.
+pub const MAX_PAGE: u32 = 1000;
+
+const RECORD_COLUMNS: &str = "kind, id, version, created, modified, key1, key2, sort_key, data";
+
+pub fn parse_tenant(text: &str) -> Result<TenantId> {
+    text.parse().map_err(|_| StoreError::Backend(format!("malformed tenant id {text:?} in the database")))
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| StoreError::Backend(format!("malformed id {text:?} in the database")))
+}
+
+fn parse_kind(text: &str) -> Result<Kind> {
+    Kind::parse(text).ok_or_else(|| StoreError::Backend(format!("unknown object kind {text:?} in the database")))
+}
+
+fn parse_rel(text: &str) -> Result<Rel> {
+    [Rel::Member, Rel::Owner, Rel::UnitMember]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+        .ok_or_else(|| StoreError::Backend(format!("unknown relation {text:?} in the database")))
+}
+
+fn record_from(row: &AnyRow) -> Result<Record> {
+    let kind: String = row.try_get("kind").map_err(backend_error)?;
+    let id: String = row.try_get("id").map_err(backend_error)?;
+    Ok(Record {
+        kind: parse_kind(&kind)?,
+        id: parse_uuid(&id)?,
+        version: row.try_get("version").map_err(backend_error)?,
+        created: Timestamp::from_unix_micros(row.try_get("created").map_err(backend_error)?),
+        modified: Timestamp::from_unix_micros(row.try_get("modified").map_err(backend_error)?),
+        key1: row.try_get("key1").map_err(backend_error)?,
+        key2: row.try_get("key2").map_err(backend_error)?,
+        sort_key: row.try_get("sort_key").map_err(backend_error)?,
+        data: row.try_get("data").map_err(backend_error)?,
+    })
+}
+
+fn link_from(row: &AnyRow) -> Result<Link> {
+    let rel: String = row.try_get("rel").map_err(backend_error)?;
+    let source: String = row.try_get("source").map_err(backend_error)?;
+    let source_kind: String = row.try_get("source_kind").map_err(backend_error)?;
+    let target: String = row.try_get("target").map_err(backend_error)?;
+    let target_kind: String = row.try_get("target_kind").map_err(backend_error)?;
+    Ok(Link {
+        rel: parse_rel(&rel)?,
+        source: parse_uuid(&source)?,
+        source_kind: parse_kind(&source_kind)?,
+        target: parse_uuid(&target)?,
+        target_kind: parse_kind(&target_kind)?,
+    })
+}
+
+fn audit_from(row: &AnyRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        seq: row.try_get("seq").map_err(backend_error)?,
+        id: row.try_get("id").map_err(backend_error)?,
+        time: Timestamp::from_unix_micros(row.try_get("time").map_err(backend_error)?),
+        actor_id: row.try_get("actor_id").map_err(backend_error)?,
+        action: row.try_get("action").map_err(backend_error)?,
+        target_id: row.try_get("target_id").map_err(backend_error)?,
+        correlation_id: row.try_get("correlation_id").map_err(backend_error)?,
+        body: row.try_get("body").map_err(backend_error)?,
+        prev_hash: row.try_get("prev_hash").map_err(backend_error)?,
+        hash: row.try_get("hash").map_err(backend_error)?,
+    })
+}
+
+pub async fn get(conn: &mut AnyConnection, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Record>> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM objects WHERE tenant = $1 AND kind = $2 AND id = $3");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.to_string())
+        .bind(kind.as_str())
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+    row.as_ref().map(record_from).transpose()
+}
+
+pub async fn get_by_key1(conn: &mut AnyConnection, tenant: TenantId, kind: Kind, key1: &str) -> Result<Option<Record>> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM objects WHERE tenant = $1 AND kind = $2 AND key1 = $3");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.to_string())
+        .bind(kind.as_str())
+        .bind(key1.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+    row.as_ref().map(record_from).transpose()
+}
+
+/// The smallest string greater than every string that starts with `prefix`, or None
+/// when there is none (the prefix is all U+10FFFF).
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            char::MAX => None,
+            other => char::from_u32(u32::from(other) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+pub async fn list(conn: &mut AnyConnection, tenant: TenantId, kind: Kind, query: &ListQuery) -> Result<Vec<Record>> {
+    let mut conditions = vec!["tenant = $1".to_string(), "kind = $2".to_string()];
+    // Conditions use numbered parameters; user input is only ever bound, never spliced.
+    let mut params: Vec<String> = vec![tenant.to_string(), kind.as_str().to_string()];
+    let next_param = |params: &mut Vec<String>, value: String| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    if let Some(key2) = &query.key2 {
+        let p = next_param(&mut params, key2.clone());
+        conditions.push(format!("key2 = {p}"));
+    }
+    if let Some(prefix) = &query.prefix {
+        let p = next_param(&mut params, prefix.clone());
+        conditions.push(format!("sort_key >= {p}"));
+        if let Some(upper) = prefix_upper_bound(prefix) {
+            let p = next_param(&mut params, upper);
+            conditions.push(format!("sort_key < {p}"));
+        }
+    }
+    if let Some(after) = &query.after {
+        let s = next_param(&mut params, after.sort_key.clone());
+        let i = next_param(&mut params, after.id.to_string());
+        conditions.push(format!("(sort_key > {s} OR (sort_key = {s} AND id > {i}))"));
+    }
+    let limit = query.limit.clamp(1, MAX_PAGE);
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM objects WHERE {} ORDER BY sort_key, id LIMIT {limit}",
+        conditions.join(" AND ")
+    );
+    let mut statement = sqlx::query(AssertSqlSafe(sql));
+    for param in params {
+        statement = statement.bind(param);
+    }
+    let rows = statement.fetch_all(&mut *conn).await.map_err(backend_error)?;
+    rows.iter().map(record_from).collect()
+}
+
+pub async fn links_from(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    rel: Rel,
+    source: Uuid,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Link>> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let sql = format!(
+        "SELECT rel, source, source_kind, target, target_kind FROM links \
+         WHERE tenant = $1 AND rel = $2 AND source = $3 AND target > $4 ORDER BY target LIMIT {limit}"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.to_string())
+        .bind(rel.as_str())
+        .bind(source.to_string())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+    rows.iter().map(link_from).collect()
+}
+
+pub async fn links_to(conn: &mut AnyConnection, tenant: TenantId, rel: Rel, target: Uuid) -> Result<Vec<Link>> {
+    let rows = sqlx::query(
+        "SELECT rel, source, source_kind, target, target_kind FROM links \
+         WHERE tenant = $1 AND rel = $2 AND target = $3 ORDER BY source",
+    )
+    .bind(tenant.to_string())
+    .bind(rel.as_str())
+    .bind(target.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend_error)?;
+    rows.iter().map(link_from).collect()
+}
+
+const AUDIT_COLUMNS: &str = "seq, id, time, actor_id, action, target_id, correlation_id, body, prev_hash, hash";
+
+enum AuditParam {
+    Text(String),
+    Integer(i64),
+}
+
+pub async fn audit_query(conn: &mut AnyConnection, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRow>> {
+    let mut conditions = vec!["tenant = $1".to_string()];
+    let mut params = vec![AuditParam::Text(tenant.to_string())];
+    let mut add = |params: &mut Vec<AuditParam>, condition: &str, value: AuditParam| {
+        params.push(value);
+        conditions.push(condition.replace('?', &format!("${}", params.len())));
+    };
+    if let Some(actor) = &query.actor_id {
+        add(&mut params, "actor_id = ?", AuditParam::Text(actor.clone()));
+    }
+    if let Some(target) = &query.target_id {
+        add(&mut params, "target_id = ?", AuditParam::Text(target.clone()));
+    }
+    if let Some(action) = &query.action {
+        add(&mut params, "action = ?", AuditParam::Text(action.clone()));
+    }
+    if let Some(since) = query.since {
+        add(&mut params, "time >= ?", AuditParam::Integer(since.unix_micros()));
+    }
+    if let Some(until) = query.until {
+        add(&mut params, "time <= ?", AuditParam::Integer(until.unix_micros()));
+    }
+    if let Some(before) = query.before_seq {
+        add(&mut params, "seq < ?", AuditParam::Integer(before));
+    }
+    let limit = query.limit.clamp(1, MAX_PAGE);
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE {} ORDER BY seq DESC LIMIT {limit}",
+        conditions.join(" AND ")
+    );
+    let mut statement = sqlx::query(AssertSqlSafe(sql));
+    for param in params {
+        statement = match param {
+            AuditParam::Text(text) => statement.bind(text),
+            AuditParam::Integer(value) => statement.bind(value),
+        };
+    }
+    let rows = statement.fetch_all(&mut *conn).await.map_err(backend_error)?;
+    rows.iter().map(audit_from).collect()
+}
+
+pub async fn audit_scan(conn: &mut AnyConnection, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditRow>> {
+    let limit = limit.clamp(1, MAX_PAGE * 10);
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT {limit}"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.to_string())
+        .bind(after_seq)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+    rows.iter().map(audit_from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_bounds() {
+        assert_eq!(prefix_upper_bound("ad").as_deref(), Some("ae"));
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        assert_eq!(prefix_upper_bound(""), None);
+    }
+}
