@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod certificate;
 pub mod error;
 pub mod model;
 pub mod patch;

@@ -1,1 +1,196 @@
-//! placeholder
+//! Directory use cases: each public method of [`Directory`] is one management
+//! operation (create a user, add a group member, assign a role...). It authorizes the
+//! caller, validates the request with the domain crate, applies it in one store
+//! transaction and records the audit event in that same transaction.
+//!
+//! This crate knows the store only through `dyn Store` and knows nothing of HTTP; the
+//! server and the offline CLI both call it.
+
+mod apps;
+mod attributes;
+mod audit;
+mod bootstrap;
+mod codec;
+mod error;
+mod groups;
+mod roles;
+mod tokens;
+mod units;
+mod users;
+mod devices;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use tessera_core::{Clock, TenantId, Timestamp};
+use tessera_directory::audit::{Actor, AuditEvent, ChangeRecord, TargetRef};
+use tessera_directory::authz::{self, Decision, Grant, Target};
+use tessera_directory::patch::Change;
+use tessera_store::{AuditAppend, Kind, Reader, Store, WriteTx};
+use uuid::Uuid;
+
+pub use audit::{AuditEntry, AuditFilter, VerifyReport};
+pub use bootstrap::Bootstrap;
+pub use codec::{Page, PageRequest};
+pub use error::{ServiceError, ServiceResult};
+pub use tokens::{CreatedToken, NewToken, parse_token_tenant};
+pub use apps::{AddKey, AddPassword, CreatedPassword};
+
+/// Who is calling, with the role grants they hold.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub grants: Vec<Grant>,
+    /// How the caller authenticated, for the audit trail (e.g. `pat:<token id>`).
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User { id: Uuid, user_principal_name: String },
+    /// Tessera itself (bootstrap, offline maintenance).
+    System { reason: String },
+}
+
+impl Caller {
+    pub fn user_id(&self) -> Option<Uuid> {
+        match &self.principal {
+            Principal::User { id, .. } => Some(*id),
+            Principal::System { .. } => None,
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        match &self.principal {
+            Principal::User { id, user_principal_name } => Actor {
+                actor_type: "user".to_string(),
+                id: Some(*id),
+                display_name: user_principal_name.clone(),
+                credential: self.credential.clone(),
+            },
+            Principal::System { reason } => Actor::system(reason),
+        }
+    }
+}
+
+/// One request's context.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub tenant: TenantId,
+    pub caller: Caller,
+    pub correlation_id: String,
+    pub client_address: Option<String>,
+}
+
+pub struct Directory {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Directory {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Directory {
+        Directory { store, clock }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    async fn reader(&self) -> ServiceResult<Box<dyn Reader>> {
+        Ok(self.store.reader().await?)
+    }
+
+    async fn write(&self, ctx: &Context) -> ServiceResult<Box<dyn WriteTx>> {
+        Ok(self.store.begin_write(ctx.tenant).await?)
+    }
+
+    /// Refuses unless the caller's grants allow `action` on `target`.
+    fn authorize(&self, ctx: &Context, action: &str, target: &Target) -> ServiceResult<()> {
+        match authz::authorize(&ctx.caller.grants, action, target) {
+            Decision::Allow { .. } => Ok(()),
+            Decision::Deny { reason } => Err(ServiceError::Forbidden { reason }),
+        }
+    }
+
+    /// Appends the audit event for a change within its transaction.
+    async fn audit(&self, tx: &mut dyn WriteTx, ctx: &Context, event: EventDraft) -> ServiceResult<()> {
+        let event = AuditEvent {
+            id: Uuid::new_v4(),
+            tenant_id: ctx.tenant.0,
+            time: self.now(),
+            actor: ctx.caller.actor(),
+            action: event.action.to_string(),
+            target: event.target,
+            changes: event.changes.into_iter().map(ChangeRecord::from).collect(),
+            details: event.details,
+            correlation_id: ctx.correlation_id.clone(),
+            client_address: ctx.client_address.clone(),
+        };
+        let body = serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let append = AuditAppend {
+            id: event.id,
+            time: event.time,
+            actor_id: event.actor.id.map(|id| id.to_string()),
+            action: event.action.clone(),
+            target_id: event.target.as_ref().map(|t| t.id.clone()),
+            correlation_id: event.correlation_id.clone(),
+            body,
+        };
+        tx.append_audit(ctx.tenant, &append).await?;
+        Ok(())
+    }
+}
+
+/// What an operation records, before the common fields are filled in.
+pub(crate) struct EventDraft {
+    pub action: &'static str,
+    pub target: Option<TargetRef>,
+    pub changes: Vec<Change>,
+    pub details: Value,
+}
+
+impl EventDraft {
+    pub fn new(action: &'static str, kind: Kind, id: impl ToString, display_name: &str) -> EventDraft {
+        EventDraft {
+            action,
+            target: Some(TargetRef {
+                target_type: kind.as_str().to_string(),
+                id: id.to_string(),
+                display_name: display_name.to_string(),
+            }),
+            changes: Vec::new(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn changes(mut self, changes: Vec<Change>) -> EventDraft {
+        self.changes = changes;
+        self
+    }
+
+    pub fn details(mut self, details: impl Serialize) -> EventDraft {
+        self.details = serde_json::to_value(details).unwrap_or(Value::Null);
+        self
+    }
+}
+
+/// The facts authorization needs about one object: its administrative units and,
+/// for a user, whether they hold a directory role.
+pub(crate) async fn target_facts(reader: &mut dyn Reader, tenant: TenantId, kind: Kind, id: Uuid) -> ServiceResult<Target> {
+    let mut administrative_units: Vec<Uuid> = reader
+        .links_to(tenant, tessera_store::Rel::UnitMember, id)
+        .await?
+        .into_iter()
+        .map(|l| l.source)
+        .collect();
+    if kind == Kind::AdministrativeUnit {
+        administrative_units.push(id);
+    }
+    let privileged_user = kind == Kind::User && roles::is_privileged_user(reader, tenant, id).await?;
+    Ok(Target::Object { administrative_units, privileged_user })
+}

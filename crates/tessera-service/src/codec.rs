@@ -1,0 +1,177 @@
+//! Turning domain objects into store records and back, cursors, and pages.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tessera_core::{TenantId, Timestamp};
+use tessera_store::{Cursor, Kind, ListQuery, Reader, Record};
+use uuid::Uuid;
+
+use crate::error::{ServiceError, ServiceResult};
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+/// A page of results and the cursor for the next page (absent on the last page).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub value: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+    /// Only objects whose display name starts with this (case-insensitive).
+    pub search: Option<String>,
+}
+
+impl PageRequest {
+    pub fn limit(&self) -> ServiceResult<u32> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE),
+            Some(0) => Err(ServiceError::invalid("limit", "must be at least 1")),
+            Some(n) if n > MAX_PAGE => Err(ServiceError::invalid("limit", format!("must be at most {MAX_PAGE}"))),
+            Some(n) => Ok(n),
+        }
+    }
+}
+
+pub(crate) struct Keys {
+    pub key1: Option<String>,
+    pub key2: Option<String>,
+    pub sort_key: String,
+}
+
+pub(crate) fn sort_key(display_name: &str) -> String {
+    display_name.to_lowercase()
+}
+
+fn to_json<D: Serialize>(data: &D) -> ServiceResult<String> {
+    serde_json::to_string(data).map_err(|e| ServiceError::Internal(format!("cannot encode an object: {e}")))
+}
+
+pub(crate) fn new_record<D: Serialize>(kind: Kind, id: Uuid, now: Timestamp, keys: Keys, data: &D) -> ServiceResult<Record> {
+    Ok(Record {
+        kind,
+        id,
+        version: 1,
+        created: now,
+        modified: now,
+        key1: keys.key1,
+        key2: keys.key2,
+        sort_key: keys.sort_key,
+        data: to_json(data)?,
+    })
+}
+
+pub(crate) fn next_version<D: Serialize>(old: &Record, now: Timestamp, keys: Keys, data: &D) -> ServiceResult<Record> {
+    Ok(Record {
+        kind: old.kind,
+        id: old.id,
+        version: old.version + 1,
+        created: old.created,
+        modified: now.max(old.modified),
+        key1: keys.key1,
+        key2: keys.key2,
+        sort_key: keys.sort_key,
+        data: to_json(data)?,
+    })
+}
+
+pub(crate) fn data<D: DeserializeOwned>(record: &Record) -> ServiceResult<D> {
+    serde_json::from_str(&record.data).map_err(|e| {
+        ServiceError::Internal(format!("stored {} {} cannot be read: {e}", record.kind.as_str(), record.id))
+    })
+}
+
+pub(crate) async fn load(reader: &mut dyn Reader, tenant: TenantId, kind: Kind, id: Uuid) -> ServiceResult<Record> {
+    reader.get(tenant, kind, id).await?.ok_or_else(|| ServiceError::NotFound { kind: kind.as_str(), id: id.to_string() })
+}
+
+/// Refuses a write whose `If-Match` version is not the current one.
+pub(crate) fn check_if_match(record: &Record, if_match: Option<i64>) -> ServiceResult<()> {
+    match if_match {
+        Some(sent) if sent != record.version => Err(ServiceError::VersionMismatch { sent, current: record.version }),
+        _ => Ok(()),
+    }
+}
+
+fn encode_cursor(record: &Record) -> String {
+    let raw = serde_json::json!([record.sort_key, record.id]).to_string();
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(text: &str) -> ServiceResult<Cursor> {
+    let malformed = || ServiceError::invalid("cursor", "is not a cursor returned by this API");
+    let raw = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
+    let (sort_key, id): (String, Uuid) = serde_json::from_slice(&raw).map_err(|_| malformed())?;
+    Ok(Cursor { sort_key, id })
+}
+
+/// One page of `kind`, optionally only records with `key2`.
+pub(crate) async fn list_page(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    kind: Kind,
+    request: &PageRequest,
+    key2: Option<String>,
+) -> ServiceResult<(Vec<Record>, Option<String>)> {
+    let limit = request.limit()?;
+    let after = request.cursor.as_deref().map(decode_cursor).transpose()?;
+    let prefix = request.search.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty());
+    let query = ListQuery { after, limit: limit + 1, prefix, key2 };
+    let mut records = reader.list(tenant, kind, &query).await?;
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let next = if more { records.last().map(encode_cursor) } else { None };
+    Ok((records, next))
+}
+
+/// Every record of `kind` with `key2` (for internal bookkeeping, e.g. all the role
+/// assignments of a principal), page by page.
+pub(crate) async fn list_all(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    kind: Kind,
+    key2: Option<String>,
+) -> ServiceResult<Vec<Record>> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let query = ListQuery { after: after.clone(), limit: 1000, prefix: None, key2: key2.clone() };
+        let page = reader.list(tenant, kind, &query).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(Cursor { sort_key: last.sort_key.clone(), id: last.id });
+        let full = page.len() == 1000;
+        all.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+/// Offset-free paging over an in-memory, id-sorted list (transitive memberships).
+pub(crate) fn page_by_id<T>(mut items: Vec<(Uuid, T)>, request: &PageRequest) -> ServiceResult<Page<T>> {
+    let limit = request.limit()? as usize;
+    items.sort_by_key(|(id, _)| *id);
+    let after = match &request.cursor {
+        None => None,
+        Some(text) => Some(Uuid::parse_str(text).map_err(|_| ServiceError::invalid("cursor", "is not a cursor returned by this API"))?),
+    };
+    let start = after.map(|a| items.partition_point(|(id, _)| *id <= a)).unwrap_or(0);
+    let rest: Vec<(Uuid, T)> = items.into_iter().skip(start).collect();
+    let more = rest.len() > limit;
+    let mut value = Vec::new();
+    let mut last = None;
+    for (id, item) in rest.into_iter().take(limit) {
+        last = Some(id);
+        value.push(item);
+    }
+    Ok(Page { value, next_cursor: if more { last.map(|id| id.to_string()) } else { None } })
+}

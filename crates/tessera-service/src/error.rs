@@ -1,0 +1,69 @@
+use tessera_directory::ValidationErrors;
+use tessera_store::StoreError;
+
+/// What can go wrong in a management operation. Each variant has one stable wire
+/// code (see [`ServiceError::code`]); the server maps them to HTTP in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the request is invalid: {0}")]
+    Validation(ValidationErrors),
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("the object was changed since you read it (you sent version {sent}; it is now at version {current})")]
+    VersionMismatch { sent: i64, current: i64 },
+    #[error("not allowed: {reason}")]
+    Forbidden { reason: String },
+    #[error("the credential is missing, invalid, expired or revoked")]
+    Unauthenticated,
+    #[error("the service is temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// The stable error code clients can match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Validation(_) => "validation_failed",
+            ServiceError::NotFound { .. } => "not_found",
+            ServiceError::Conflict { .. } => "conflict",
+            ServiceError::VersionMismatch { .. } => "version_mismatch",
+            ServiceError::Forbidden { .. } => "forbidden",
+            ServiceError::Unauthenticated => "unauthenticated",
+            ServiceError::Unavailable(_) => "unavailable",
+            ServiceError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ServiceError {
+        ServiceError::Validation(ValidationErrors::single(field, message))
+    }
+}
+
+impl From<ValidationErrors> for ServiceError {
+    fn from(errors: ValidationErrors) -> ServiceError {
+        ServiceError::Validation(errors)
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> ServiceError {
+        match error {
+            StoreError::NotFound { kind, id } => ServiceError::NotFound { kind, id },
+            StoreError::VersionConflict { expected, .. } => ServiceError::VersionMismatch { sent: expected, current: -1 },
+            StoreError::Duplicate { kind } => ServiceError::Conflict { message: format!("another {kind} already uses this unique value") },
+            StoreError::TenantExists => ServiceError::Conflict { message: "the tenant already exists".to_string() },
+            StoreError::MissingAuditEvent => ServiceError::Internal(error.to_string()),
+            StoreError::Backend(message) => {
+                tracing::error!(error = %message, "store error");
+                ServiceError::Unavailable("the database did not answer as expected".to_string())
+            }
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

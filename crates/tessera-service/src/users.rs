@@ -1,0 +1,258 @@
+//! Users.
+
+use serde_json::{Value, json};
+use tessera_core::TenantId;
+use tessera_directory::authz::Target;
+use tessera_directory::model::{DirectoryObjectRef, GroupSpec, ObjectType, User, UserSpec};
+use tessera_directory::patch::{self, Change};
+use tessera_directory::roles::action;
+use tessera_directory::{rule, validate};
+use tessera_store::{Kind, Link, Reader, Record, Rel, WriteTx};
+use uuid::Uuid;
+
+use crate::codec::{self, Keys, Page, PageRequest};
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, Directory, EventDraft, attributes, groups, target_facts};
+
+pub(crate) const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
+
+pub(crate) fn user_keys(spec: &UserSpec) -> Keys {
+    Keys {
+        key1: Some(spec.user_principal_name.to_lowercase()),
+        key2: spec.manager_id.map(|m| m.to_string()),
+        sort_key: codec::sort_key(&spec.display_name),
+    }
+}
+
+pub(crate) fn user_from(record: &Record) -> ServiceResult<User> {
+    Ok(User {
+        id: record.id,
+        spec: codec::data(record)?,
+        created_date_time: record.created,
+        modified_date_time: record.modified,
+        version: record.version,
+    })
+}
+
+fn spec_json(spec: &UserSpec) -> Value {
+    serde_json::to_value(spec).unwrap_or(Value::Null)
+}
+
+/// The actions an update needs, from the attributes it changes (Entra's fine-grained
+/// user permissions).
+fn actions_for(changes: &[Change]) -> Vec<&'static str> {
+    let mut actions = Vec::new();
+    for change in changes {
+        let needed = match change.attribute.as_str() {
+            "userPrincipalName" => action::USERS_UPN_UPDATE,
+            "managerId" => action::USERS_MANAGER_UPDATE,
+            "customSecurityAttributes" => action::USERS_CSA_UPDATE,
+            "accountEnabled" if change.new_value == Value::Bool(false) => action::USERS_DISABLE,
+            "accountEnabled" => action::USERS_ENABLE,
+            _ => action::USERS_BASIC_UPDATE,
+        };
+        if !actions.contains(&needed) {
+            actions.push(needed);
+        }
+    }
+    actions
+}
+
+impl Directory {
+    async fn check_user_references(&self, tx: &mut dyn WriteTx, ctx: &Context, id: Uuid, spec: &mut UserSpec) -> ServiceResult<()> {
+        if let Some(manager) = spec.manager_id {
+            if manager == id {
+                return Err(ServiceError::invalid("managerId", "a user cannot be their own manager"));
+            }
+            if tx.get(ctx.tenant, Kind::User, manager).await?.is_none() {
+                return Err(ServiceError::invalid("managerId", format!("no user with id {manager} exists")));
+            }
+        }
+        if !spec.custom_security_attributes.is_empty() {
+            let definitions = attributes::definitions(tx, ctx.tenant).await?;
+            validate::custom_security_attributes(&mut spec.custom_security_attributes, &definitions)?;
+        }
+        Ok(())
+    }
+
+    pub async fn create_user(&self, ctx: &Context, body: Value) -> ServiceResult<User> {
+        let mut spec: UserSpec = patch::parse_spec(body)?;
+        validate::user_spec(&spec)?;
+        self.authorize(ctx, action::USERS_CREATE, &Target::Tenant)?;
+        if !spec.custom_security_attributes.is_empty() {
+            self.authorize(ctx, action::USERS_CSA_UPDATE, &Target::Tenant)?;
+        }
+        let id = Uuid::new_v4();
+        let mut tx = self.write(ctx).await?;
+        self.check_user_references(tx.as_mut(), ctx, id, &mut spec).await?;
+        let record = codec::new_record(Kind::User, id, self.now(), user_keys(&spec), &spec)?;
+        insert_unique_user(tx.as_mut(), ctx.tenant, &record).await?;
+        let dynamic = self.apply_dynamic_groups(tx.as_mut(), ctx.tenant, id, &spec).await?;
+        let changes = patch::changes(&Value::Null, &spec_json(&spec));
+        let event = EventDraft::new("user.create", Kind::User, id, &spec.user_principal_name).changes(changes);
+        let event = if dynamic.is_empty() { event } else { event.details(json!({ "dynamicGroupChanges": dynamic })) };
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        user_from(&record)
+    }
+
+    pub async fn get_user(&self, ctx: &Context, id: Uuid) -> ServiceResult<User> {
+        let mut reader = self.reader().await?;
+        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
+        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
+        self.authorize(ctx, action::USERS_READ, &facts)?;
+        user_from(&record)
+    }
+
+    pub async fn list_users(&self, ctx: &Context, request: &PageRequest) -> ServiceResult<Page<User>> {
+        self.authorize(ctx, action::USERS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let (records, next_cursor) = codec::list_page(reader.as_mut(), ctx.tenant, Kind::User, request, None).await?;
+        let value = records.iter().map(user_from).collect::<ServiceResult<Vec<_>>>()?;
+        Ok(Page { value, next_cursor })
+    }
+
+    pub async fn update_user(&self, ctx: &Context, id: Uuid, body: Value, if_match: Option<i64>) -> ServiceResult<User> {
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
+        // Refuse before revealing anything about the request's validity.
+        self.authorize(ctx, action::USERS_READ, &facts)?;
+        codec::check_if_match(&record, if_match)?;
+        let before: UserSpec = codec::data(&record)?;
+        let mut after: UserSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
+        validate::user_spec(&after)?;
+        let changes = patch::changes(&spec_json(&before), &spec_json(&after));
+        for needed in actions_for(&changes) {
+            self.authorize(ctx, needed, &facts)?;
+        }
+        if changes.is_empty() {
+            return user_from(&record);
+        }
+        if !after.account_enabled && before.account_enabled {
+            self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id).await?;
+        }
+        self.check_user_references(tx.as_mut(), ctx, id, &mut after).await?;
+        let updated = codec::next_version(&record, self.now(), user_keys(&after), &after)?;
+        update_unique_user(tx.as_mut(), ctx.tenant, &updated).await?;
+        let dynamic = self.apply_dynamic_groups(tx.as_mut(), ctx.tenant, id, &after).await?;
+        let event = EventDraft::new("user.update", Kind::User, id, &after.user_principal_name).changes(changes);
+        let event = if dynamic.is_empty() { event } else { event.details(json!({ "dynamicGroupChanges": dynamic })) };
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        user_from(&updated)
+    }
+
+    pub async fn delete_user(&self, ctx: &Context, id: Uuid, if_match: Option<i64>) -> ServiceResult<()> {
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
+        self.authorize(ctx, action::USERS_DELETE, &facts)?;
+        codec::check_if_match(&record, if_match)?;
+        if ctx.caller.user_id() == Some(id) {
+            return Err(ServiceError::Conflict { message: "you cannot delete your own account".to_string() });
+        }
+        self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id).await?;
+        let spec: UserSpec = codec::data(&record)?;
+        let cleanup = self.remove_principal_everywhere(tx.as_mut(), ctx, id).await?;
+        // Direct reports lose their manager; devices lose their owner.
+        let mut reports = Vec::new();
+        for report in codec::list_all(tx.as_mut(), ctx.tenant, Kind::User, Some(id.to_string())).await? {
+            let mut report_spec: UserSpec = codec::data(&report)?;
+            report_spec.manager_id = None;
+            let updated = codec::next_version(&report, self.now(), user_keys(&report_spec), &report_spec)?;
+            tx.update(ctx.tenant, &updated).await?;
+            reports.push(report.id);
+        }
+        let devices = crate::devices::clear_owner(self, tx.as_mut(), ctx, id).await?;
+        let tokens = crate::tokens::delete_tokens_of(tx.as_mut(), ctx.tenant, id).await?;
+        tx.delete(ctx.tenant, Kind::User, id, Some(record.version)).await?;
+        let changes = patch::changes(&spec_json(&spec), &Value::Null);
+        let details = json!({
+            "removedFrom": cleanup,
+            "directReportsCleared": reports,
+            "devicesUnowned": devices,
+            "accessTokensDeleted": tokens,
+        });
+        let event = EventDraft::new("user.delete", Kind::User, id, &spec.user_principal_name).changes(changes).details(details);
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The groups the user is a direct member of, or all groups reached through
+    /// nesting when `transitive`.
+    pub async fn user_member_of(&self, ctx: &Context, id: Uuid, transitive: bool, request: &PageRequest) -> ServiceResult<Page<DirectoryObjectRef>> {
+        let mut reader = self.reader().await?;
+        codec::load(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
+        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
+        self.authorize(ctx, action::USERS_MEMBER_OF_READ, &facts)?;
+        let group_ids = groups::containing_groups(reader.as_mut(), ctx.tenant, id, transitive).await?;
+        let mut items = Vec::new();
+        for group_id in group_ids {
+            if let Some(record) = reader.get(ctx.tenant, Kind::Group, group_id).await? {
+                let spec: GroupSpec = codec::data(&record)?;
+                items.push((group_id, DirectoryObjectRef { id: group_id, object_type: ObjectType::Group, display_name: spec.display_name }));
+            }
+        }
+        codec::page_by_id(items, request)
+    }
+
+    /// Brings the user's membership of dynamic groups in line with their attributes.
+    /// Returns the changes made, for the audit event.
+    pub(crate) async fn apply_dynamic_groups(&self, tx: &mut dyn WriteTx, tenant: TenantId, user: Uuid, spec: &UserSpec) -> ServiceResult<Vec<Value>> {
+        let dynamic_groups = codec::list_all(tx, tenant, Kind::Group, Some(groups::DYNAMIC_MARKER.to_string())).await?;
+        if dynamic_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let current: Vec<Uuid> = tx.links_to(tenant, Rel::Member, user).await?.into_iter().map(|l| l.source).collect();
+        let mut changes = Vec::new();
+        for group in dynamic_groups {
+            let group_spec: GroupSpec = codec::data(&group)?;
+            let Some(text) = &group_spec.membership_rule else { continue };
+            if group_spec.membership_rule_processing_state == tessera_directory::model::ProcessingState::Paused {
+                continue;
+            }
+            let parsed = rule::parse(text).map_err(|e| ServiceError::Internal(format!("stored rule of group {} is invalid: {e}", group.id)))?;
+            let should = rule::matches(&parsed, user, spec);
+            let is = current.contains(&group.id);
+            if should && !is {
+                let link = Link { rel: Rel::Member, source: group.id, source_kind: Kind::Group, target: user, target_kind: Kind::User };
+                tx.link(tenant, &link, self.now()).await?;
+                changes.push(json!({ "groupId": group.id, "change": "added" }));
+            } else if !should && is {
+                tx.unlink(tenant, Rel::Member, group.id, user).await?;
+                changes.push(json!({ "groupId": group.id, "change": "removed" }));
+            }
+        }
+        Ok(changes)
+    }
+}
+
+async fn insert_unique_user(tx: &mut dyn WriteTx, tenant: TenantId, record: &Record) -> ServiceResult<()> {
+    match tx.insert(tenant, record).await {
+        Err(tessera_store::StoreError::Duplicate { .. }) => Err(ServiceError::Conflict {
+            message: "another user already has this userPrincipalName".to_string(),
+        }),
+        other => Ok(other?),
+    }
+}
+
+async fn update_unique_user(tx: &mut dyn WriteTx, tenant: TenantId, record: &Record) -> ServiceResult<()> {
+    match tx.update(tenant, record).await {
+        Err(tessera_store::StoreError::Duplicate { .. }) => Err(ServiceError::Conflict {
+            message: "another user already has this userPrincipalName".to_string(),
+        }),
+        other => Ok(other?),
+    }
+}
+
+/// Looks a principal (member or owner) up by id among the kinds `allowed`.
+pub(crate) async fn find_object(reader: &mut dyn Reader, tenant: TenantId, id: Uuid, allowed: &[Kind]) -> ServiceResult<Option<Record>> {
+    for kind in allowed {
+        if let Some(record) = reader.get(tenant, *kind, id).await? {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
