@@ -24,6 +24,8 @@ pub mod action {
     pub const USERS_CSA_READ: &str = "microsoft.directory/users/customSecurityAttributes/read";
     pub const USERS_CSA_UPDATE: &str = "microsoft.directory/users/customSecurityAttributes/update";
     pub const USERS_MEMBER_OF_READ: &str = "microsoft.directory/users/memberOf/read";
+    /// Issue a credential for another user (a temporary token, later a Temporary Access Pass).
+    pub const USERS_AUTH_METHODS_CREATE: &str = "microsoft.directory/users/authenticationMethods/create";
 
     pub const GROUPS_CREATE: &str = "microsoft.directory/groups/create";
     pub const GROUPS_DELETE: &str = "microsoft.directory/groups/delete";
@@ -179,7 +181,7 @@ const GROUPS_ADMINISTRATOR_ACTIONS: &[&str] = &[
 ];
 
 const AUTHENTICATION_ADMINISTRATOR_ACTIONS: &[&str] = &[
-    USERS_READ, USERS_BASIC_UPDATE, USERS_DELETE, USERS_ENABLE, USERS_DISABLE, USERS_INVALIDATE_TOKENS,
+    USERS_AUTH_METHODS_CREATE, USERS_READ, USERS_BASIC_UPDATE, USERS_DELETE, USERS_ENABLE, USERS_DISABLE, USERS_INVALIDATE_TOKENS,
     USERS_MANAGER_UPDATE, USERS_UPN_UPDATE, AUS_READ, AUS_MEMBERS_READ, ROLE_DEFINITIONS_READ,
 ];
 

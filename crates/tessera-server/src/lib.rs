@@ -1,1 +1,223 @@
-//! placeholder
+//! The HTTP server: the management API, health, readiness and metrics.
+//!
+//! Handlers are thin: they extract and authenticate, call one [`Directory`] method
+//! and turn the result into JSON (errors into RFC 9457 problems, in `error.rs`).
+//! The server holds no state that only one node knows; every node on the same
+//! PostgreSQL database answers the same.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tessera_core::SystemClock;
+use tessera_service::Directory;
+use tessera_store::Store;
+
+pub use config::{Config, Overrides};
+pub use state::AppState;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The complete application router, ready to serve (or to drive with `oneshot`).
+pub fn router(state: AppState) -> Router {
+    let (api, _) = openapi::api_router().split_for_parts();
+    let document = openapi::document_json();
+    Router::new()
+        .merge(api)
+        .route("/api/v1/openapi.json", get(move || async move { openapi_response(document) }))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::on_panic))
+        .layer(axum::middleware::from_fn(middleware::correlate))
+        .with_state(state)
+}
+
+fn openapi_response(document: Arc<String>) -> Response {
+    let mut response = (StatusCode::OK, document.as_ref().clone()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.directory.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => {
+            let mut response = (StatusCode::OK, handle.render()).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            response
+        }
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/v1/openapi.json")
+}
+
+/// Opens the store the configuration names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if config.is_embedded() {
+        create_private_dir(&config.data_dir)?;
+    }
+    let mut options = tessera_store_sql::Options::new(config.database_url());
+    options.max_connections = config.database_max_connections;
+    let store = tessera_store_sql::SqlStore::open(&options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// Creates the data directory readable by its owner only.
+fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("cannot create the data directory {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict the data directory {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if config.log.format == "text" {
+        builder.try_init()
+    } else {
+        builder.json().flatten_event(true).with_current_span(false).try_init()
+    };
+    if result.is_err() {
+        // Already initialised (tests start several servers in one process).
+    }
+}
+
+fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+        .ok()?
+        .install_recorder()
+        .ok()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            interval.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Some(handle)
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// Runs `tessera serve` until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let store = open_store(&config).await?;
+    tracing::info!(backend = store.backend(), "database ready");
+    let directory = Arc::new(Directory::new(store.clone(), Arc::new(SystemClock)));
+    if let Some(bootstrap) = directory
+        .bootstrap_if_empty(&config.bootstrap.tenant_name, &config.bootstrap.domain)
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?
+    {
+        tracing::info!(tenant = %bootstrap.tenant, user = %bootstrap.user_principal_name, "bootstrapped a new tenant");
+        // The credential goes to standard output once, never to the log.
+        println!("Tessera bootstrapped tenant {}.", bootstrap.tenant);
+        println!("Break-glass Global Administrator: {}", bootstrap.user_principal_name);
+        println!("Bootstrap token, valid until {} and shown only now:", bootstrap.expires);
+        println!("    {}", bootstrap.token.expose());
+        println!("Sign in with it (e.g. `tessera login --token ...`) and create your own administrators and tokens.");
+    }
+    let state = AppState { directory, metrics: install_metrics() };
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    match &config.tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            let address = listener.local_addr()?;
+            tracing::info!(%address, tls = false, "listening");
+            println!("Listening on http://{address}");
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+        Some(tls) => {
+            let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .with_context(|| format!("cannot load the TLS certificate {} and key {}", tls.cert.display(), tls.key.display()))?;
+            let handle = axum_server::Handle::new();
+            let shutdown = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                shutdown.graceful_shutdown(Some(grace));
+            });
+            let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+            listener.set_nonblocking(true)?;
+            let address = listener.local_addr()?;
+            tracing::info!(%address, tls = true, "listening");
+            println!("Listening on https://{address}");
+            axum_server::from_tcp_rustls(listener, rustls_config)?.handle(handle).serve(app).await?;
+        }
+    }
+    tracing::info!("shut down");
+    Ok(())
+}

@@ -42,11 +42,14 @@ pub struct AddPassword {
 
 /// The generated secret, shown once.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedPassword {
     #[serde(flatten)]
     pub credential: PasswordCredential,
+    /// The secret; shown this once.
     #[serde(serialize_with = "expose_secret")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub secret_text: SecretString,
 }
 

@@ -8,7 +8,7 @@
 
 mod apps;
 mod attributes;
-mod audit;
+pub mod audit;
 mod bootstrap;
 mod codec;
 mod error;
@@ -36,6 +36,7 @@ pub use codec::{Page, PageRequest};
 pub use error::{ServiceError, ServiceResult};
 pub use tokens::{CreatedToken, NewToken, parse_token_tenant};
 pub use apps::{AddKey, AddPassword, CreatedPassword};
+pub use roles::{RoleDefinitionView, RolePermission};
 
 /// Who is calling, with the role grants they hold.
 #[derive(Debug, Clone)]

@@ -18,6 +18,7 @@ use crate::{Context, Directory, EventDraft};
 
 /// A role definition as the API shows it (Graph's `unifiedRoleDefinition`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RoleDefinitionView {
     pub id: Uuid,
@@ -32,6 +33,7 @@ pub struct RoleDefinitionView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RolePermission {
     pub allowed_resource_actions: Vec<&'static str>,

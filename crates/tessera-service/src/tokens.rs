@@ -20,6 +20,9 @@ use crate::{Caller, Context, Directory, EventDraft, Principal, target_facts};
 
 pub const MAX_TOKEN_DAYS: i64 = 365;
 const DEFAULT_TOKEN_DAYS: i64 = 30;
+/// Tokens an administrator issues for someone else are for onboarding: short-lived.
+pub const MAX_ISSUED_TOKEN_DAYS: i64 = 7;
+const DEFAULT_ISSUED_TOKEN_DAYS: i64 = 1;
 
 /// A request for a new token.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,11 +36,14 @@ pub struct NewToken {
 
 /// A new token: its metadata and, this once, the token itself.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub token: AccessToken,
+    /// The token; shown this once.
     #[serde(serialize_with = "expose")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub secret: SecretString,
 }
 
@@ -53,6 +59,18 @@ pub fn parse_token_tenant(token: &str) -> Option<TenantId> {
         return None;
     }
     Uuid::try_parse(tenant).ok().map(TenantId)
+}
+
+fn check_token_request(request: &NewToken, default_days: i64, max_days: i64) -> ServiceResult<(String, i64)> {
+    let name = request.display_name.trim();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(ServiceError::invalid("displayName", "must be 1 to 128 characters"));
+    }
+    let days = request.expires_in_days.unwrap_or(default_days);
+    if !(1..=max_days).contains(&days) {
+        return Err(ServiceError::invalid("expiresInDays", format!("must be between 1 and {max_days}")));
+    }
+    Ok((name.to_string(), days))
 }
 
 fn token_from(record: &Record) -> ServiceResult<AccessToken> {
@@ -100,18 +118,35 @@ impl Directory {
         let Some(owner) = ctx.caller.user_id() else {
             return Err(ServiceError::Forbidden { reason: "only users can hold personal access tokens".to_string() });
         };
-        let name = request.display_name.trim();
-        if name.is_empty() || name.chars().count() > 128 {
-            return Err(ServiceError::invalid("displayName", "must be 1 to 128 characters"));
-        }
-        let days = request.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
-        if !(1..=MAX_TOKEN_DAYS).contains(&days) {
-            return Err(ServiceError::invalid("expiresInDays", format!("must be between 1 and {MAX_TOKEN_DAYS}")));
-        }
+        let (name, days) = check_token_request(&request, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS)?;
         let mut tx = self.write(ctx).await?;
-        let created = self.issue_token(tx.as_mut(), ctx.tenant, owner, name, days * 86_400).await?;
-        let event = EventDraft::new("accessToken.create", Kind::AccessToken, created.token.id, name).details(json!({
+        let created = self.issue_token(tx.as_mut(), ctx.tenant, owner, &name, days * 86_400).await?;
+        let event = EventDraft::new("accessToken.create", Kind::AccessToken, created.token.id, &name).details(json!({
             "ownerId": owner, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,
+        }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Issues a short-lived token for another user, e.g. a newly delegated
+    /// administrator's first credential. Needs the permission to create authentication
+    /// methods for that user; users who hold roles need a privileged administrator.
+    pub async fn issue_token_for(&self, ctx: &Context, owner: Uuid, body: serde_json::Value) -> ServiceResult<CreatedToken> {
+        let request: NewToken = patch::parse_spec(body)?;
+        let (name, days) = check_token_request(&request, DEFAULT_ISSUED_TOKEN_DAYS, MAX_ISSUED_TOKEN_DAYS)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
+        self.authorize(ctx, action::USERS_AUTH_METHODS_CREATE, &facts)?;
+        let spec: UserSpec = codec::data(&record)?;
+        if !spec.account_enabled {
+            return Err(ServiceError::Conflict { message: "the account is disabled".to_string() });
+        }
+        let created = self.issue_token(tx.as_mut(), ctx.tenant, owner, &name, days * 86_400).await?;
+        let event = EventDraft::new("accessToken.issue", Kind::User, owner, &spec.user_principal_name).details(json!({
+            "tokenId": created.token.id, "displayName": name, "hint": created.token.data.hint,
+            "expiresDateTime": created.token.data.expires_date_time,
         }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;

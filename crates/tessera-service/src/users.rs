@@ -104,6 +104,18 @@ impl Directory {
         user_from(&record)
     }
 
+    /// A user by user principal name (case-insensitive).
+    pub async fn get_user_by_principal_name(&self, ctx: &Context, user_principal_name: &str) -> ServiceResult<User> {
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get_by_key1(ctx.tenant, Kind::User, &user_principal_name.to_lowercase())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { kind: "user", id: user_principal_name.to_string() })?;
+        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, record.id).await?;
+        self.authorize(ctx, action::USERS_READ, &facts)?;
+        user_from(&record)
+    }
+
     pub async fn list_users(&self, ctx: &Context, request: &PageRequest) -> ServiceResult<Page<User>> {
         self.authorize(ctx, action::USERS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;

@@ -31,7 +31,7 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[Migration {
 }];
 
 /// An arbitrary, fixed key for PostgreSQL's advisory lock.
-const MIGRATION_LOCK_KEY: i64 = 0x7465_7373_6572_61;
+const MIGRATION_LOCK_KEY: i64 = 0x0074_6573_7365_7261;
 
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
     let migrations = match backend {

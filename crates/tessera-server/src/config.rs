@@ -1,0 +1,149 @@
+//! Configuration: defaults, then a TOML file, then `TESSERA_*` environment
+//! variables, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Loopback by default: exposing Tessera is a decision.
+    pub listen: SocketAddr,
+    /// Where the embedded database and other state live.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL; unset for the embedded SQLite database.
+    pub database_url: Option<String>,
+    /// The public base URL (used in links); defaults from `listen`.
+    pub public_url: Option<String>,
+    pub tls: Option<TlsConfig>,
+    pub log: LogConfig,
+    pub bootstrap: BootstrapConfig,
+    /// Seconds to wait for requests in flight at shutdown.
+    pub shutdown_grace_seconds: u64,
+    pub database_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (default) or `text`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `tessera=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapConfig {
+    /// Name of the tenant created on first start.
+    pub tenant_name: String,
+    /// Domain of the break-glass administrator's user principal name.
+    pub domain: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./tessera-data"),
+            database_url: None,
+            public_url: None,
+            tls: None,
+            log: LogConfig { format: "json".to_string(), level: "info".to_string() },
+            bootstrap: BootstrapConfig { tenant_name: "Default".to_string(), domain: "tessera.local".to_string() },
+            shutdown_grace_seconds: 20,
+            database_max_connections: 16,
+        }
+    }
+}
+
+/// Values given on the command line, which win over everything else.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the configuration. `TESSERA_DATABASE_URL`, `TESSERA_LISTEN`,
+    /// `TESSERA_DATA_DIR` and nested keys such as `TESSERA_LOG__LEVEL` or
+    /// `TESSERA_TLS__CERT` override the file.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("the configuration file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("TESSERA_").filter(|key| is_server_key(key.as_str())).split("__"))
+            .merge(Serialized::defaults(overrides));
+        figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    /// The database URL: PostgreSQL when configured, else the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("tessera.db").display()),
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.is_none()
+    }
+}
+
+/// `TESSERA_*` variables that configure the server; others (the CLI's
+/// `TESSERA_SERVER`, `TESSERA_TOKEN`, test settings) are not the server's business.
+fn is_server_key(key: &str) -> bool {
+    const KEYS: &[&str] = &["listen", "data_dir", "database_url", "public_url", "shutdown_grace_seconds", "database_max_connections"];
+    const SECTIONS: &[&str] = &["tls__", "log__", "bootstrap__"];
+    let key = key.to_ascii_lowercase();
+    KEYS.contains(&key.as_str()) || SECTIONS.iter().any(|section| key.starts_with(section))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_safe() {
+        let config = Config::default();
+        assert!(config.listen.ip().is_loopback());
+        assert!(config.is_embedded());
+        assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn file_values_load_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "listen = \"127.0.0.1:9999\"\n[log]\nformat = \"text\"\nlevel = \"debug\"\n").unwrap();
+        let config = Config::load(Some(&good), &Overrides::default()).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.log.format, "text");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "lisen = \"127.0.0.1:9999\"\n").unwrap();
+        assert!(Config::load(Some(&bad), &Overrides::default()).unwrap_err().contains("lisen"));
+        let overrides = Overrides { listen: Some("127.0.0.1:7777".parse().unwrap()), data_dir: None };
+        assert_eq!(Config::load(Some(&good), &overrides).unwrap().listen.port(), 7777);
+        assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, so it cannot
+//! drift from the routes.
+
+use std::sync::Arc;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::{apps, audit, directory, me, roles};
+use crate::state::AppState;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        api.components.get_or_insert_with(Default::default).add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("Tessera personal access token (tsr_pat_...)")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera management API",
+        version = "1",
+        description = "Directory, roles and audit trail of a Tessera tenant. Errors are RFC 9457 problem details \
+                       (application/problem+json) with a stable `code`. Updates are JSON merge patches; send the \
+                       ETag you read as If-Match to be refused (412) instead of overwriting someone else's change."
+    ),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(directory::list_users, directory::create_user))
+        .routes(routes!(directory::get_user, directory::update_user, directory::delete_user))
+        .routes(routes!(directory::get_user_by_principal_name))
+        .routes(routes!(directory::user_member_of))
+        .routes(routes!(directory::user_transitive_member_of))
+        .routes(routes!(me::list_user_tokens, me::issue_user_token))
+        .routes(routes!(me::revoke_user_token))
+        .routes(routes!(directory::list_groups, directory::create_group))
+        .routes(routes!(directory::get_group, directory::update_group, directory::delete_group))
+        .routes(routes!(directory::list_group_members, directory::add_group_member))
+        .routes(routes!(directory::remove_group_member))
+        .routes(routes!(directory::list_group_transitive_members))
+        .routes(routes!(directory::list_group_owners, directory::add_group_owner))
+        .routes(routes!(directory::remove_group_owner))
+        .routes(routes!(directory::list_devices, directory::create_device))
+        .routes(routes!(directory::get_device, directory::update_device, directory::delete_device))
+        .routes(routes!(directory::list_units, directory::create_unit))
+        .routes(routes!(directory::get_unit, directory::update_unit, directory::delete_unit))
+        .routes(routes!(directory::list_unit_members, directory::add_unit_member))
+        .routes(routes!(directory::remove_unit_member))
+        .routes(routes!(apps::list_applications, apps::create_application))
+        .routes(routes!(apps::get_application, apps::update_application, apps::delete_application))
+        .routes(routes!(apps::list_application_owners, apps::add_application_owner))
+        .routes(routes!(apps::remove_application_owner))
+        .routes(routes!(apps::add_application_password))
+        .routes(routes!(apps::remove_application_password))
+        .routes(routes!(apps::add_application_key))
+        .routes(routes!(apps::remove_application_key))
+        .routes(routes!(apps::list_service_principals, apps::create_service_principal))
+        .routes(routes!(apps::get_service_principal, apps::update_service_principal, apps::delete_service_principal))
+        .routes(routes!(apps::list_service_principal_owners, apps::add_service_principal_owner))
+        .routes(routes!(apps::remove_service_principal_owner))
+        .routes(routes!(apps::add_service_principal_password))
+        .routes(routes!(apps::remove_service_principal_password))
+        .routes(routes!(apps::add_service_principal_key))
+        .routes(routes!(apps::remove_service_principal_key))
+        .routes(routes!(roles::list_role_definitions))
+        .routes(routes!(roles::get_role_definition))
+        .routes(routes!(roles::list_role_assignments, roles::create_role_assignment))
+        .routes(routes!(roles::get_role_assignment, roles::delete_role_assignment))
+        .routes(routes!(roles::list_attribute_definitions, roles::create_attribute_definition))
+        .routes(routes!(roles::get_attribute_definition, roles::update_attribute_definition))
+        .routes(routes!(me::me))
+        .routes(routes!(me::list_own_tokens, me::create_own_token))
+        .routes(routes!(me::revoke_own_token))
+        .routes(routes!(audit::query_audit))
+        .routes(routes!(audit::verify_audit))
+}
+
+/// The document, rendered once.
+pub fn document_json() -> Arc<String> {
+    let (_, api) = api_router().split_for_parts();
+    Arc::new(api.to_pretty_json().unwrap_or_else(|_| "{}".to_string()))
+}

@@ -1,0 +1,99 @@
+//! Applications and service principals, with their credentials and owners.
+
+use axum::extract::State;
+use axum::response::Response;
+use tessera_directory::model::{Application, ApplicationSpec, KeyCredential, ServicePrincipal, ServicePrincipalSpec};
+use tessera_store::Kind;
+use uuid::Uuid;
+
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Caller, JsonBody, Path};
+use crate::routes::{PageOf, created, no_content};
+use crate::state::AppState;
+use crate::{crud_handlers, owner_handlers};
+
+crud_handlers! {
+    tag: "applications", collection: "/api/v1/applications", item: "/api/v1/applications/{id}",
+    spec: ApplicationSpec, object: Application,
+    list: list_applications => list_applications, create: create_application => create_application,
+    get: get_application => get_application, update: update_application => update_application,
+    delete: delete_application => delete_application,
+}
+
+crud_handlers! {
+    tag: "servicePrincipals", collection: "/api/v1/servicePrincipals", item: "/api/v1/servicePrincipals/{id}",
+    spec: ServicePrincipalSpec, object: ServicePrincipal,
+    list: list_service_principals => list_service_principals, create: create_service_principal => create_service_principal,
+    get: get_service_principal => get_service_principal, update: update_service_principal => update_service_principal,
+    delete: delete_service_principal => delete_service_principal,
+}
+
+owner_handlers! {
+    tag: "applications", kind: Kind::Application, path: "/api/v1/applications/{id}/owners",
+    item: "/api/v1/applications/{id}/owners/{ownerId}",
+    list: list_application_owners, add: add_application_owner, remove: remove_application_owner,
+}
+
+owner_handlers! {
+    tag: "servicePrincipals", kind: Kind::ServicePrincipal, path: "/api/v1/servicePrincipals/{id}/owners",
+    item: "/api/v1/servicePrincipals/{id}/owners/{ownerId}",
+    list: list_service_principal_owners, add: add_service_principal_owner, remove: remove_service_principal_owner,
+}
+
+/// Generates add/remove handlers for secrets and certificates of one owner kind.
+macro_rules! credential_handlers {
+    (tag: $tag:literal, base: $base:literal,
+     add_password: $add_password:ident => $add_password_method:ident,
+     remove_password: $remove_password:ident => $remove_password_method:ident,
+     add_key: $add_key:ident => $add_key_method:ident,
+     remove_key: $remove_key:ident => $remove_key_method:ident $(,)?) => {
+        #[utoipa::path(post, path = concat!($base, "/passwordCredentials"), tag = $tag, params(("id" = Uuid, Path)),
+            request_body(content = Object, description = "{\"displayName\": \"...\", \"endDateTime\": \"...\"} (both optional)"),
+            responses((status = 201, body = tessera_service::CreatedPassword, description = "the secret, shown this once"),
+                      (status = 400, body = Problem), (status = 404, body = Problem)),
+            security(("bearer" = [])))]
+        pub async fn $add_password(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+            Ok(created(&state.directory.$add_password_method(&ctx, id, body).await?))
+        }
+
+        #[utoipa::path(delete, path = concat!($base, "/passwordCredentials/{keyId}"), tag = $tag,
+            params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)),
+            security(("bearer" = [])))]
+        pub async fn $remove_password(State(state): State<AppState>, Caller(ctx): Caller, Path((id, key)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
+            state.directory.$remove_password_method(&ctx, id, key).await?;
+            Ok(no_content())
+        }
+
+        #[utoipa::path(post, path = concat!($base, "/keyCredentials"), tag = $tag, params(("id" = Uuid, Path)),
+            request_body(content = Object, description = "{\"key\": \"<PEM or base64 DER certificate>\", \"displayName\": \"...\"}"),
+            responses((status = 201, body = KeyCredential), (status = 400, body = Problem), (status = 409, body = Problem)),
+            security(("bearer" = [])))]
+        pub async fn $add_key(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+            Ok(created(&state.directory.$add_key_method(&ctx, id, body).await?))
+        }
+
+        #[utoipa::path(delete, path = concat!($base, "/keyCredentials/{keyId}"), tag = $tag,
+            params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)),
+            security(("bearer" = [])))]
+        pub async fn $remove_key(State(state): State<AppState>, Caller(ctx): Caller, Path((id, key)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
+            state.directory.$remove_key_method(&ctx, id, key).await?;
+            Ok(no_content())
+        }
+    };
+}
+
+credential_handlers! {
+    tag: "applications", base: "/api/v1/applications/{id}",
+    add_password: add_application_password => add_application_password,
+    remove_password: remove_application_password => remove_application_password,
+    add_key: add_application_key => add_application_key,
+    remove_key: remove_application_key => remove_application_key,
+}
+
+credential_handlers! {
+    tag: "servicePrincipals", base: "/api/v1/servicePrincipals/{id}",
+    add_password: add_service_principal_password => add_service_principal_password,
+    remove_password: remove_service_principal_password => remove_service_principal_password,
+    add_key: add_service_principal_key => add_service_principal_key,
+    remove_key: remove_service_principal_key => remove_service_principal_key,
+}

@@ -1,0 +1,127 @@
+//! Users, groups, devices and administrative units.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use tessera_directory::model::{
+    AdministrativeUnit, AdministrativeUnitSpec, Device, DeviceSpec, DirectoryObjectRef, Group, GroupSpec, User, UserSpec,
+};
+use tessera_store::Kind;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Caller, JsonBody, Path, Query};
+use crate::routes::{PageOf, PageParams, no_content, ok};
+use crate::state::AppState;
+use crate::{crud_handlers, owner_handlers};
+
+/// A reference to a directory object, the body of membership and ownership requests.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    pub id: Uuid,
+}
+
+crud_handlers! {
+    tag: "users", collection: "/api/v1/users", item: "/api/v1/users/{id}",
+    spec: UserSpec, object: User,
+    list: list_users => list_users, create: create_user => create_user, get: get_user => get_user,
+    update: update_user => update_user, delete: delete_user => delete_user,
+}
+
+crud_handlers! {
+    tag: "groups", collection: "/api/v1/groups", item: "/api/v1/groups/{id}",
+    spec: GroupSpec, object: Group,
+    list: list_groups => list_groups, create: create_group => create_group, get: get_group => get_group,
+    update: update_group => update_group, delete: delete_group => delete_group,
+}
+
+crud_handlers! {
+    tag: "devices", collection: "/api/v1/devices", item: "/api/v1/devices/{id}",
+    spec: DeviceSpec, object: Device,
+    list: list_devices => list_devices, create: create_device => create_device, get: get_device => get_device,
+    update: update_device => update_device, delete: delete_device => delete_device,
+}
+
+crud_handlers! {
+    tag: "administrativeUnits", collection: "/api/v1/administrativeUnits", item: "/api/v1/administrativeUnits/{id}",
+    spec: AdministrativeUnitSpec, object: AdministrativeUnit,
+    list: list_units => list_administrative_units, create: create_unit => create_administrative_unit,
+    get: get_unit => get_administrative_unit, update: update_unit => update_administrative_unit,
+    delete: delete_unit => delete_administrative_unit,
+}
+
+owner_handlers! {
+    tag: "groups", kind: Kind::Group, path: "/api/v1/groups/{id}/owners", item: "/api/v1/groups/{id}/owners/{ownerId}",
+    list: list_group_owners, add: add_group_owner, remove: remove_group_owner,
+}
+
+#[utoipa::path(get, path = "/api/v1/users/byPrincipalName/{userPrincipalName}", tag = "users",
+    params(("userPrincipalName" = String, Path)),
+    responses((status = 200, body = User), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_user_by_principal_name(State(state): State<AppState>, Caller(ctx): Caller, Path(upn): Path<String>) -> ApiResult<Response> {
+    let user = state.directory.get_user_by_principal_name(&ctx, &upn).await?;
+    Ok(crate::routes::ok_versioned(&user, user.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/memberOf", tag = "users", params(("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn user_member_of(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
+    Ok(ok(&state.directory.user_member_of(&ctx, id, false, &params.request()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/transitiveMemberOf", tag = "users", params(("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn user_transitive_member_of(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
+    Ok(ok(&state.directory.user_member_of(&ctx, id, true, &params.request()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn list_group_members(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
+    Ok(ok(&state.directory.list_group_members(&ctx, id, false, &params.request()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{id}/transitiveMembers", tag = "groups", params(("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn list_group_transitive_members(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
+    Ok(ok(&state.directory.list_group_members(&ctx, id, true, &params.request()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path)), request_body = Reference,
+    responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn add_group_member(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    state.directory.add_group_member(&ctx, id, body).await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{memberId}", tag = "groups", params(("id" = Uuid, Path), ("memberId" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub async fn remove_group_member(State(state): State<AppState>, Caller(ctx): Caller, Path((id, member)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
+    state.directory.remove_group_member(&ctx, id, member).await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(get, path = "/api/v1/administrativeUnits/{id}/members", tag = "administrativeUnits", params(("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn list_unit_members(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
+    Ok(ok(&state.directory.list_administrative_unit_members(&ctx, id, &params.request()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/administrativeUnits/{id}/members", tag = "administrativeUnits", params(("id" = Uuid, Path)),
+    request_body = Reference, responses((status = 204), (status = 400, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn add_unit_member(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    state.directory.add_administrative_unit_member(&ctx, id, body).await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(delete, path = "/api/v1/administrativeUnits/{id}/members/{memberId}", tag = "administrativeUnits",
+    params(("id" = Uuid, Path), ("memberId" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn remove_unit_member(State(state): State<AppState>, Caller(ctx): Caller, Path((id, member)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
+    state.directory.remove_administrative_unit_member(&ctx, id, member).await?;
+    Ok(no_content())
+}

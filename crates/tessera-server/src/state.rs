@@ -1,0 +1,11 @@
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tessera_service::Directory;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub directory: Arc<Directory>,
+    pub metrics: Option<PrometheusHandle>,
+}

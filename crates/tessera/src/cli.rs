@@ -1,0 +1,596 @@
+//! Command-line syntax.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about = "Tessera: a self-hosted Zero Trust identity platform")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Server URL (default: from `tessera login`, else http://127.0.0.1:8080).
+    #[arg(long, global = true, env = "TESSERA_SERVER")]
+    pub server: Option<String>,
+    /// Personal access token (default: from `tessera login`).
+    #[arg(long, global = true, env = "TESSERA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table, env = "TESSERA_OUTPUT")]
+    pub output: Output,
+    /// A PEM CA certificate to trust for the server's TLS certificate.
+    #[arg(long, global = true, env = "TESSERA_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Save the server URL and token (--server, --token; `--token -` reads standard
+    /// input) for later commands, after checking them.
+    Login,
+    /// Forget the saved token.
+    Logout,
+    /// Show who the token signs in as, and their roles.
+    Whoami,
+    /// Users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Groups: assigned, nested and dynamic.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Devices.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+    /// Application registrations.
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// Service principals (applications' identities in the tenant).
+    #[command(subcommand, name = "sps")]
+    ServicePrincipals(SpsCommand),
+    /// Directory roles and role assignments.
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Administrative units.
+    #[command(subcommand)]
+    Units(UnitsCommand),
+    /// Custom security attribute definitions.
+    #[command(subcommand)]
+    Attributes(AttributesCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Your personal access tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Offline: copy the embedded SQLite database to a file while it is in use.
+    Backup(BackupArgs),
+    /// Offline: replace the embedded database with a backup (the server must be stopped).
+    Restore(RestoreArgs),
+    /// Offline: apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Offline: issue a one-hour token for an enabled Global Administrator.
+    RecoveryToken(RecoveryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The data directory (default ./tessera-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address and port to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Where an offline command finds the database: like `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://...` (else TESSERA_DATABASE_URL, else the SQLite file in the data directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Only objects whose display name starts with this.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Items per page.
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Continue from a previous page's cursor.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Fetch every page.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DataArg {
+    /// Further attributes as a JSON object, merged with the flags.
+    #[arg(long)]
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IfMatchArg {
+    /// Refuse if the object's version is no longer this one (see `get`).
+    #[arg(long)]
+    pub if_match: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    List(PageArgs),
+    /// A user by id or user principal name.
+    Get { user: String },
+    Create(UserCreate),
+    Update(UserUpdate),
+    Delete {
+        user: String,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// The groups a user belongs to.
+    MemberOf {
+        user: String,
+        /// Include groups reached through nesting.
+        #[arg(long)]
+        transitive: bool,
+    },
+    /// A user's personal access tokens.
+    Tokens { user: String },
+    /// Issue a short-lived token (1 to 7 days) for a user, e.g. a new administrator's
+    /// first credential. Shown once.
+    IssueToken {
+        user: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        days: Option<i64>,
+    },
+    /// Revoke one of a user's tokens.
+    RevokeToken { user: String, token_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct UserFields {
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub given_name: Option<String>,
+    #[arg(long)]
+    pub surname: Option<String>,
+    #[arg(long)]
+    pub mail: Option<String>,
+    #[arg(long)]
+    pub department: Option<String>,
+    #[arg(long)]
+    pub job_title: Option<String>,
+    #[arg(long)]
+    pub employee_id: Option<String>,
+    /// The manager, by id or user principal name.
+    #[arg(long)]
+    pub manager: Option<String>,
+    /// Two-letter country code.
+    #[arg(long)]
+    pub usage_location: Option<String>,
+    #[command(flatten)]
+    pub data: DataArg,
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    /// Sign-in name, name@domain.
+    #[arg(long)]
+    pub upn: String,
+    #[command(flatten)]
+    pub fields: UserFields,
+    /// Create the account disabled.
+    #[arg(long)]
+    pub disabled: bool,
+    /// Create a guest rather than a member.
+    #[arg(long)]
+    pub guest: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UserUpdate {
+    pub user: String,
+    #[arg(long)]
+    pub upn: Option<String>,
+    #[command(flatten)]
+    pub fields: UserFields,
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    #[arg(long)]
+    pub disable: bool,
+    #[command(flatten)]
+    pub if_match: IfMatchArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    List(PageArgs),
+    /// A group by id or display name.
+    Get { group: String },
+    Create(GroupCreate),
+    Update(GroupUpdate),
+    Delete {
+        group: String,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// List members.
+    Members {
+        group: String,
+        /// Include members of nested groups.
+        #[arg(long)]
+        transitive: bool,
+    },
+    /// Add a member: a user (id or UPN), or a group, device or service principal (id).
+    AddMember { group: String, member: String },
+    RemoveMember { group: String, member: String },
+    Owners { group: String },
+    AddOwner { group: String, owner: String },
+    RemoveOwner { group: String, owner: String },
+}
+
+#[derive(Debug, Args)]
+pub struct GroupCreate {
+    #[arg(long)]
+    pub display_name: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A dynamic membership rule, e.g. 'user.department -eq "Finance"'.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Allow directory roles to be assigned to the group (cannot change later).
+    #[arg(long)]
+    pub role_assignable: bool,
+    #[command(flatten)]
+    pub data: DataArg,
+}
+
+#[derive(Debug, Args)]
+pub struct GroupUpdate {
+    pub group: String,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Pause dynamic membership processing.
+    #[arg(long, conflicts_with = "resume")]
+    pub pause: bool,
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub if_match: IfMatchArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    List(PageArgs),
+    Get { device: String },
+    Create(DeviceFields),
+    Update {
+        device: String,
+        #[command(flatten)]
+        fields: DeviceUpdateFields,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    Delete {
+        device: String,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceFields {
+    #[arg(long)]
+    pub display_name: String,
+    #[command(flatten)]
+    pub rest: DeviceUpdateFields,
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceUpdateFields {
+    #[arg(long)]
+    pub os: Option<String>,
+    #[arg(long)]
+    pub os_version: Option<String>,
+    /// registered, joined or hybrid.
+    #[arg(long)]
+    pub trust_type: Option<String>,
+    #[arg(long)]
+    pub compliant: Option<bool>,
+    #[arg(long)]
+    pub managed: Option<bool>,
+    /// The owner, by id or user principal name.
+    #[arg(long)]
+    pub owner: Option<String>,
+    #[command(flatten)]
+    pub data: DataArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    List(PageArgs),
+    Get { app: String },
+    Create(AppCreate),
+    Update {
+        app: String,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    Delete {
+        app: String,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// Generate a client secret (shown once).
+    AddSecret(AddSecretArgs),
+    RemoveSecret { app: String, key_id: String },
+    /// Add a certificate credential from a PEM file.
+    AddCert(AddCertArgs),
+    RemoveCert { app: String, key_id: String },
+    Owners { app: String },
+    AddOwner { app: String, owner: String },
+    RemoveOwner { app: String, owner: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AppCreate {
+    #[arg(long)]
+    pub display_name: String,
+    /// Web redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Single-page application redirect URI (repeatable).
+    #[arg(long = "spa-redirect-uri")]
+    pub spa_redirect_uris: Vec<String>,
+    /// Native application redirect URI (repeatable).
+    #[arg(long = "public-redirect-uri")]
+    pub public_redirect_uris: Vec<String>,
+    #[command(flatten)]
+    pub data: DataArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AddSecretArgs {
+    pub app: String,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Lifetime in days (default 180, at most 730).
+    #[arg(long)]
+    pub days: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddCertArgs {
+    pub app: String,
+    /// PEM certificate file.
+    #[arg(long)]
+    pub file: PathBuf,
+    #[arg(long)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpsCommand {
+    List(PageArgs),
+    Get { sp: String },
+    /// Create the service principal of an application.
+    Create {
+        /// The application's client id (appId).
+        #[arg(long)]
+        app_id: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    Update {
+        sp: String,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    Delete {
+        sp: String,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    AddSecret(AddSecretArgs),
+    RemoveSecret { app: String, key_id: String },
+    AddCert(AddCertArgs),
+    RemoveCert { app: String, key_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// The built-in roles.
+    List,
+    /// A role by template id or name.
+    Get { role: String },
+    /// Assign a role to a user (id or UPN), role-assignable group or service principal.
+    Assign {
+        /// Role name (e.g. "User Administrator") or template id.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        principal: String,
+        /// Scope the assignment to an administrative unit (id or display name).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// List role assignments.
+    Assignments {
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Remove a role assignment.
+    Unassign { assignment_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitsCommand {
+    List(PageArgs),
+    Get { unit: String },
+    Create {
+        #[arg(long)]
+        display_name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    Update {
+        unit: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    Delete {
+        unit: String,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    Members { unit: String },
+    /// Add a user (id or UPN), group or device (id).
+    AddMember { unit: String, member: String },
+    RemoveMember { unit: String, member: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttributesCommand {
+    List(PageArgs),
+    Get { id: String },
+    /// Define an attribute; the body is Graph's customSecurityAttributeDefinition.
+    Create {
+        #[arg(long)]
+        attribute_set: String,
+        #[arg(long)]
+        name: String,
+        /// String, Integer or Boolean.
+        #[arg(long = "type")]
+        attribute_type: String,
+        #[arg(long)]
+        collection: bool,
+        #[arg(long)]
+        description: Option<String>,
+        /// Allowed value (repeatable); with --predefined-only, the only values accepted.
+        #[arg(long = "allowed-value")]
+        allowed_values: Vec<String>,
+        #[arg(long)]
+        predefined_only: bool,
+    },
+    Update {
+        id: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Query the audit trail (newest first).
+    List {
+        /// Actor id or user principal name.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Target object id.
+        #[arg(long)]
+        target: Option<String>,
+        /// Action, e.g. user.update.
+        #[arg(long)]
+        action: Option<String>,
+        /// RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Walk every tenant's hash chain in the database (offline) and report the first
+    /// event that was altered, removed or reordered. Exits 1 if any chain is broken.
+    Verify(DatabaseArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    List,
+    /// Create a token (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Lifetime in days (default 30, at most 365).
+        #[arg(long)]
+        days: Option<i64>,
+    },
+    Revoke { token_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the backup (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Replace an existing database.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoveryArgs {
+    /// The Global Administrator's user principal name.
+    #[arg(long)]
+    pub user: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}

@@ -1,0 +1,199 @@
+//! The management API client: saved settings, requests, and problem details turned
+//! into readable errors.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use reqwest::{Method, StatusCode, Url};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cli::Global;
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// What `tessera login` saves.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Saved {
+    pub server: Option<String>,
+    pub token: Option<String>,
+}
+
+fn config_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("TESSERA_CONFIG_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Ok(dir) = std::env::var("XDG_CONFIG_HOME") {
+        return Some(PathBuf::from(dir).join("tessera"));
+    }
+    std::env::var("HOME").ok().map(|home| PathBuf::from(home).join(".config").join("tessera"))
+}
+
+fn saved_path() -> Option<PathBuf> {
+    config_dir().map(|dir| dir.join("cli.json"))
+}
+
+pub fn load_saved() -> Saved {
+    saved_path()
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Saves settings readable by the owner only (they include a bearer token).
+pub fn save(saved: &Saved) -> anyhow::Result<PathBuf> {
+    let path = saved_path().ok_or_else(|| anyhow!("cannot tell where to save settings (set HOME or TESSERA_CONFIG_DIR)"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let body = serde_json::to_vec_pretty(saved)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(&body)?;
+    Ok(path)
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+impl Client {
+    pub fn new(global: &Global) -> anyhow::Result<Client> {
+        let saved = load_saved();
+        let server = global.server.clone().or(saved.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+        let token = global.token.clone().or(saved.token);
+        Client::with(&server, token, global.ca_cert.as_deref())
+    }
+
+    pub fn with(server: &str, token: Option<String>, ca_cert: Option<&std::path::Path>) -> anyhow::Result<Client> {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let base = Url::parse(server).with_context(|| format!("{server:?} is not a URL"))?;
+        let mut builder = reqwest::Client::builder().user_agent(concat!("tessera-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let certificate = reqwest::Certificate::from_pem(&pem).context("the CA certificate is not PEM")?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
+        Ok(Client { http, base, token })
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Url> {
+        let mut url = self.base.clone();
+        {
+            let mut path = url.path_segments_mut().map_err(|_| anyhow!("the server URL cannot have paths"))?;
+            path.pop_if_empty();
+            path.extend(["api", "v1"]);
+            path.extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Ok(url)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        if_match: Option<i64>,
+    ) -> anyhow::Result<Value> {
+        let url = self.url(segments, query)?;
+        let mut request = self.http.request(method, url.clone());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(version) = if_match {
+            request = request.header(reqwest::header::IF_MATCH, format!("W/\"{version}\""));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("the server's answer was cut off")?;
+        if status.is_success() {
+            if status == StatusCode::NO_CONTENT || bytes.is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_slice(&bytes).context("the server answered with something that is not JSON");
+        }
+        Err(problem_error(status, &bytes, self.token.is_none()))
+    }
+
+    pub async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Value> {
+        self.request(Method::GET, segments, query, None, None).await
+    }
+
+    pub async fn post(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {
+        self.request(Method::POST, segments, &[], Some(body), None).await
+    }
+
+    pub async fn patch(&self, segments: &[&str], body: &Value, if_match: Option<i64>) -> anyhow::Result<Value> {
+        self.request(Method::PATCH, segments, &[], Some(body), if_match).await
+    }
+
+    pub async fn delete(&self, segments: &[&str], if_match: Option<i64>) -> anyhow::Result<()> {
+        self.request(Method::DELETE, segments, &[], None, if_match).await.map(|_| ())
+    }
+
+    /// Every item of a list, following cursors when `all`, else one page.
+    pub async fn list(&self, segments: &[&str], mut query: Vec<(&str, String)>, all: bool) -> anyhow::Result<(Vec<Value>, Option<String>)> {
+        let mut items = Vec::new();
+        loop {
+            let page = self.get(segments, &query).await?;
+            if let Some(values) = page.get("value").and_then(Value::as_array) {
+                items.extend(values.iter().cloned());
+            }
+            let next = page.get("nextCursor").and_then(Value::as_str).map(str::to_string);
+            match next {
+                Some(cursor) if all => {
+                    query.retain(|(k, _)| *k != "cursor");
+                    query.push(("cursor", cursor));
+                }
+                other => return Ok((items, other)),
+            }
+        }
+    }
+}
+
+fn problem_error(status: StatusCode, body: &[u8], no_token: bool) -> anyhow::Error {
+    let problem: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let detail = problem.get("detail").and_then(Value::as_str).unwrap_or("");
+    let code = problem.get("code").and_then(Value::as_str).unwrap_or("");
+    let mut message = format!("{} {}: {}", status.as_u16(), code, detail);
+    if let Some(errors) = problem.get("errors").and_then(Value::as_array) {
+        for error in errors {
+            let field = error.get("field").and_then(Value::as_str).unwrap_or("");
+            let text = error.get("message").and_then(Value::as_str).unwrap_or("");
+            if !field.is_empty() {
+                message.push_str(&format!("\n  {field}: {text}"));
+            }
+        }
+    }
+    if let Some(id) = problem.get("correlationId").and_then(Value::as_str) {
+        message.push_str(&format!("\n  (correlation id {id})"));
+    }
+    if status == StatusCode::UNAUTHORIZED && no_token {
+        message.push_str("\n  hint: sign in with `tessera login --server URL --token TOKEN`");
+    }
+    anyhow!(message)
+}
+
+pub fn require(condition: bool, message: &str) -> anyhow::Result<()> {
+    if !condition {
+        bail!("{message}");
+    }
+    Ok(())
+}

@@ -1,0 +1,682 @@
+//! What each command does.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::cli::*;
+use crate::client::{self, Client};
+use crate::offline;
+use crate::output::{self, Column};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    let out = global.output;
+    match cli.command {
+        Command::Serve(args) => {
+            let overrides = tessera_server::Overrides { listen: args.listen, data_dir: args.data_dir };
+            let config = tessera_server::Config::load(args.config.as_deref(), &overrides).map_err(|e| anyhow!(e))?;
+            tessera_server::serve(config).await?;
+        }
+        Command::Login => login(&global).await?,
+        Command::Logout => {
+            let mut saved = client::load_saved();
+            saved.token = None;
+            client::save(&saved)?;
+            output::done(out, "signed out: the saved token is forgotten (it stays valid until it expires or is revoked)");
+        }
+        Command::Whoami => {
+            let client = Client::new(&global)?;
+            output::object(out, &client.get(&["me"], &[]).await?);
+        }
+        Command::Users(command) => users(&Client::new(&global)?, out, command).await?,
+        Command::Groups(command) => groups(&Client::new(&global)?, out, command).await?,
+        Command::Devices(command) => devices(&Client::new(&global)?, out, command).await?,
+        Command::Apps(command) => apps(&Client::new(&global)?, out, command).await?,
+        Command::ServicePrincipals(command) => service_principals(&Client::new(&global)?, out, command).await?,
+        Command::Roles(command) => roles(&Client::new(&global)?, out, command).await?,
+        Command::Units(command) => units(&Client::new(&global)?, out, command).await?,
+        Command::Attributes(command) => attributes(&Client::new(&global)?, out, command).await?,
+        Command::Audit(AuditCommand::Verify(database)) => return offline::audit_verify(&database, out).await,
+        Command::Audit(command) => audit(&Client::new(&global)?, out, command).await?,
+        Command::Tokens(command) => tokens(&Client::new(&global)?, out, command).await?,
+        Command::Backup(args) => offline::backup(&args, out).await?,
+        Command::Restore(args) => offline::restore(&args, out).await?,
+        Command::Migrate(database) => offline::migrate(&database, out).await?,
+        Command::RecoveryToken(args) => offline::recovery_token(&args, out).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn login(global: &Global) -> anyhow::Result<()> {
+    let mut saved = client::load_saved();
+    let server = global.server.clone().or(saved.server.clone()).unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+    let token = match global.token.as_deref() {
+        Some("-") => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).context("cannot read the token from standard input")?;
+            line.trim().to_string()
+        }
+        Some(token) => token.to_string(),
+        None => bail!("give the token with --token TOKEN (or --token - to read it from standard input)"),
+    };
+    let client = Client::with(&server, Some(token.clone()), global.ca_cert.as_deref())?;
+    let me = client.get(&["me"], &[]).await.context("the server refused the token")?;
+    saved.server = Some(server.clone());
+    saved.token = Some(token);
+    let path = client::save(&saved)?;
+    let name = me.pointer("/user/userPrincipalName").and_then(Value::as_str).unwrap_or("?");
+    output::done(global.output, &format!("signed in to {server} as {name}; settings saved in {}", path.display()));
+    Ok(())
+}
+
+// ---- helpers ------------------------------------------------------------------
+
+fn is_uuid(text: &str) -> bool {
+    Uuid::parse_str(text).is_ok()
+}
+
+/// A JSON object from `--data` merged under explicit flags.
+fn body(data: &DataArg, fields: Vec<(&str, Option<Value>)>) -> anyhow::Result<Value> {
+    let mut object: Map<String, Value> = match &data.data {
+        Some(text) => match serde_json::from_str(text).context("--data is not JSON")? {
+            Value::Object(map) => map,
+            _ => bail!("--data must be a JSON object"),
+        },
+        None => Map::new(),
+    };
+    for (name, value) in fields {
+        if let Some(value) = value {
+            object.insert(name.to_string(), value);
+        }
+    }
+    Ok(Value::Object(object))
+}
+
+fn text(value: &Option<String>) -> Option<Value> {
+    value.as_ref().map(|v| Value::String(v.clone()))
+}
+
+fn page_query(args: &PageArgs) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
+    if let Some(search) = &args.search {
+        query.push(("search", search.clone()));
+    }
+    if let Some(limit) = args.limit {
+        query.push(("limit", limit.to_string()));
+    }
+    if let Some(cursor) = &args.cursor {
+        query.push(("cursor", cursor.clone()));
+    }
+    query
+}
+
+async fn list(client: &Client, out: Output, segments: &[&str], args: &PageArgs, columns: &[Column]) -> anyhow::Result<()> {
+    let (items, next) = client.list(segments, page_query(args), args.all).await?;
+    output::list(out, &items, columns, next.as_deref());
+    Ok(())
+}
+
+fn id_of(value: &Value) -> anyhow::Result<String> {
+    value.get("id").and_then(Value::as_str).map(str::to_string).ok_or_else(|| anyhow!("the server's answer has no id"))
+}
+
+async fn resolve_user(client: &Client, user: &str) -> anyhow::Result<String> {
+    if is_uuid(user) {
+        return Ok(user.to_string());
+    }
+    id_of(&client.get(&["users", "byPrincipalName", user], &[]).await?)
+}
+
+/// Finds one object of a collection by id or exact display name.
+async fn resolve_named(client: &Client, collection: &str, name: &str) -> anyhow::Result<String> {
+    if is_uuid(name) {
+        return Ok(name.to_string());
+    }
+    let (items, _) = client.list(&[collection], vec![("search", name.to_string()), ("limit", "1000".to_string())], false).await?;
+    let matches: Vec<&Value> = items
+        .iter()
+        .filter(|item| item.get("displayName").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .collect();
+    match matches.as_slice() {
+        [one] => id_of(one),
+        [] => bail!("no {collection} item is named {name:?}"),
+        _ => bail!("several {collection} items are named {name:?}; use the id"),
+    }
+}
+
+/// A member or principal: an id as is, a UPN resolved to a user.
+async fn resolve_object(client: &Client, object: &str) -> anyhow::Result<String> {
+    if is_uuid(object) {
+        return Ok(object.to_string());
+    }
+    if object.contains('@') {
+        return resolve_user(client, object).await;
+    }
+    resolve_named(client, "groups", object).await
+}
+
+async fn resolve_role(client: &Client, role: &str) -> anyhow::Result<String> {
+    id_of(&client.get(&["roleManagement", "directory", "roleDefinitions", role], &[]).await?)
+}
+
+async fn resolve_app(client: &Client, app: &str) -> anyhow::Result<String> {
+    resolve_named(client, "applications", app).await
+}
+
+// ---- resources ----------------------------------------------------------------
+
+fn user_fields(fields: &UserFields, manager: Option<String>) -> anyhow::Result<Value> {
+    body(
+        &fields.data,
+        vec![
+            ("displayName", text(&fields.display_name)),
+            ("givenName", text(&fields.given_name)),
+            ("surname", text(&fields.surname)),
+            ("mail", text(&fields.mail)),
+            ("department", text(&fields.department)),
+            ("jobTitle", text(&fields.job_title)),
+            ("employeeId", text(&fields.employee_id)),
+            ("managerId", manager.map(Value::String)),
+            ("usageLocation", text(&fields.usage_location)),
+        ],
+    )
+}
+
+async fn users(client: &Client, out: Output, command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::List(args) => list(client, out, &["users"], &args, output::USERS).await?,
+        UsersCommand::Get { user } => {
+            let id = resolve_user(client, &user).await?;
+            output::object(out, &client.get(&["users", &id], &[]).await?);
+        }
+        UsersCommand::Create(args) => {
+            let manager = match &args.fields.manager {
+                Some(m) => Some(resolve_user(client, m).await?),
+                None => None,
+            };
+            let mut value = user_fields(&args.fields, manager)?;
+            value["userPrincipalName"] = json!(args.upn);
+            if value.get("displayName").is_none() {
+                value["displayName"] = json!(args.upn.split('@').next().unwrap_or(&args.upn));
+            }
+            if args.disabled {
+                value["accountEnabled"] = json!(false);
+            }
+            if args.guest {
+                value["userType"] = json!("guest");
+            }
+            output::object(out, &client.post(&["users"], &value).await?);
+        }
+        UsersCommand::Update(args) => {
+            let id = resolve_user(client, &args.user).await?;
+            let manager = match &args.fields.manager {
+                Some(m) => Some(resolve_user(client, m).await?),
+                None => None,
+            };
+            let mut value = user_fields(&args.fields, manager)?;
+            if let Some(upn) = &args.upn {
+                value["userPrincipalName"] = json!(upn);
+            }
+            if args.enable {
+                value["accountEnabled"] = json!(true);
+            }
+            if args.disable {
+                value["accountEnabled"] = json!(false);
+            }
+            client::require(value.as_object().is_some_and(|m| !m.is_empty()), "nothing to change: give at least one attribute")?;
+            output::object(out, &client.patch(&["users", &id], &value, args.if_match.if_match).await?);
+        }
+        UsersCommand::Delete { user, if_match } => {
+            let id = resolve_user(client, &user).await?;
+            client.delete(&["users", &id], if_match.if_match).await?;
+            output::done(out, &format!("deleted user {user}"));
+        }
+        UsersCommand::MemberOf { user, transitive } => {
+            let id = resolve_user(client, &user).await?;
+            let relation = if transitive { "transitiveMemberOf" } else { "memberOf" };
+            let (items, next) = client.list(&["users", &id, relation], vec![("limit", "1000".into())], true).await?;
+            output::list(out, &items, output::OBJECTS, next.as_deref());
+        }
+        UsersCommand::Tokens { user } => {
+            let id = resolve_user(client, &user).await?;
+            let (items, next) = client.list(&["users", &id, "accessTokens"], Vec::new(), true).await?;
+            output::list(out, &items, output::TOKENS, next.as_deref());
+        }
+        UsersCommand::IssueToken { user, name, days } => {
+            let id = resolve_user(client, &user).await?;
+            let mut value = json!({ "displayName": name });
+            if let Some(days) = days {
+                value["expiresInDays"] = json!(days);
+            }
+            output::object(out, &client.post(&["users", &id, "accessTokens"], &value).await?);
+        }
+        UsersCommand::RevokeToken { user, token_id } => {
+            let id = resolve_user(client, &user).await?;
+            client.delete(&["users", &id, "accessTokens", &token_id], None).await?;
+            output::done(out, &format!("revoked token {token_id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn groups(client: &Client, out: Output, command: GroupsCommand) -> anyhow::Result<()> {
+    match command {
+        GroupsCommand::List(args) => list(client, out, &["groups"], &args, output::GROUPS).await?,
+        GroupsCommand::Get { group } => {
+            let id = resolve_named(client, "groups", &group).await?;
+            output::object(out, &client.get(&["groups", &id], &[]).await?);
+        }
+        GroupsCommand::Create(args) => {
+            let mut value = body(
+                &args.data,
+                vec![
+                    ("displayName", Some(json!(args.display_name))),
+                    ("description", text(&args.description)),
+                    ("membershipRule", text(&args.rule)),
+                ],
+            )?;
+            if args.role_assignable {
+                value["isAssignableToRole"] = json!(true);
+            }
+            output::object(out, &client.post(&["groups"], &value).await?);
+        }
+        GroupsCommand::Update(args) => {
+            let id = resolve_named(client, "groups", &args.group).await?;
+            let state = if args.pause { Some(json!("Paused")) } else if args.resume { Some(json!("On")) } else { None };
+            let value = body(
+                &args.data,
+                vec![
+                    ("displayName", text(&args.display_name)),
+                    ("description", text(&args.description)),
+                    ("membershipRule", text(&args.rule)),
+                    ("membershipRuleProcessingState", state),
+                ],
+            )?;
+            output::object(out, &client.patch(&["groups", &id], &value, args.if_match.if_match).await?);
+        }
+        GroupsCommand::Delete { group, if_match } => {
+            let id = resolve_named(client, "groups", &group).await?;
+            client.delete(&["groups", &id], if_match.if_match).await?;
+            output::done(out, &format!("deleted group {group}"));
+        }
+        GroupsCommand::Members { group, transitive } => {
+            let id = resolve_named(client, "groups", &group).await?;
+            let relation = if transitive { "transitiveMembers" } else { "members" };
+            let (items, next) = client.list(&["groups", &id, relation], vec![("limit", "1000".into())], true).await?;
+            output::list(out, &items, output::OBJECTS, next.as_deref());
+        }
+        GroupsCommand::AddMember { group, member } => {
+            let id = resolve_named(client, "groups", &group).await?;
+            let member_id = resolve_object(client, &member).await?;
+            client.post(&["groups", &id, "members"], &json!({ "id": member_id })).await?;
+            output::done(out, &format!("added {member} to {group}"));
+        }
+        GroupsCommand::RemoveMember { group, member } => {
+            let id = resolve_named(client, "groups", &group).await?;
+            let member_id = resolve_object(client, &member).await?;
+            client.delete(&["groups", &id, "members", &member_id], None).await?;
+            output::done(out, &format!("removed {member} from {group}"));
+        }
+        GroupsCommand::Owners { group } => {
+            let id = resolve_named(client, "groups", &group).await?;
+            let (items, next) = client.list(&["groups", &id, "owners"], Vec::new(), false).await?;
+            output::list(out, &items, output::OBJECTS, next.as_deref());
+        }
+        GroupsCommand::AddOwner { group, owner } => {
+            let id = resolve_named(client, "groups", &group).await?;
+            let owner_id = resolve_object(client, &owner).await?;
+            client.post(&["groups", &id, "owners"], &json!({ "id": owner_id })).await?;
+            output::done(out, &format!("{owner} now owns {group}"));
+        }
+        GroupsCommand::RemoveOwner { group, owner } => {
+            let id = resolve_named(client, "groups", &group).await?;
+            let owner_id = resolve_object(client, &owner).await?;
+            client.delete(&["groups", &id, "owners", &owner_id], None).await?;
+            output::done(out, &format!("{owner} no longer owns {group}"));
+        }
+    }
+    Ok(())
+}
+
+async fn device_body(client: &Client, fields: &DeviceUpdateFields, display_name: Option<String>) -> anyhow::Result<Value> {
+    let owner = match &fields.owner {
+        Some(owner) => Some(json!(resolve_user(client, owner).await?)),
+        None => None,
+    };
+    body(
+        &fields.data,
+        vec![
+            ("displayName", display_name.map(Value::String)),
+            ("operatingSystem", text(&fields.os)),
+            ("operatingSystemVersion", text(&fields.os_version)),
+            ("trustType", text(&fields.trust_type)),
+            ("isCompliant", fields.compliant.map(Value::Bool)),
+            ("isManaged", fields.managed.map(Value::Bool)),
+            ("ownerId", owner),
+        ],
+    )
+}
+
+async fn devices(client: &Client, out: Output, command: DevicesCommand) -> anyhow::Result<()> {
+    match command {
+        DevicesCommand::List(args) => list(client, out, &["devices"], &args, output::DEVICES).await?,
+        DevicesCommand::Get { device } => {
+            let id = resolve_named(client, "devices", &device).await?;
+            output::object(out, &client.get(&["devices", &id], &[]).await?);
+        }
+        DevicesCommand::Create(args) => {
+            let value = device_body(client, &args.rest, Some(args.display_name)).await?;
+            output::object(out, &client.post(&["devices"], &value).await?);
+        }
+        DevicesCommand::Update { device, fields, if_match } => {
+            let id = resolve_named(client, "devices", &device).await?;
+            let value = device_body(client, &fields, None).await?;
+            output::object(out, &client.patch(&["devices", &id], &value, if_match.if_match).await?);
+        }
+        DevicesCommand::Delete { device, if_match } => {
+            let id = resolve_named(client, "devices", &device).await?;
+            client.delete(&["devices", &id], if_match.if_match).await?;
+            output::done(out, &format!("deleted device {device}"));
+        }
+    }
+    Ok(())
+}
+
+fn secret_body(display_name: &Option<String>, days: Option<i64>) -> anyhow::Result<Value> {
+    let mut value = json!({});
+    if let Some(name) = display_name {
+        value["displayName"] = json!(name);
+    }
+    if let Some(days) = days {
+        let seconds = days.checked_mul(86_400).ok_or_else(|| anyhow!("--days is too large"))?;
+        let end = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
+        value["endDateTime"] = json!(end.format(&time::format_description::well_known::Rfc3339)?);
+    }
+    Ok(value)
+}
+
+fn cert_body(args: &AddCertArgs) -> anyhow::Result<Value> {
+    let pem = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let mut value = json!({ "key": pem });
+    if let Some(name) = &args.display_name {
+        value["displayName"] = json!(name);
+    }
+    Ok(value)
+}
+
+async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Result<()> {
+    match command {
+        AppsCommand::List(args) => list(client, out, &["applications"], &args, output::APPS).await?,
+        AppsCommand::Get { app } => {
+            let id = resolve_app(client, &app).await?;
+            output::object(out, &client.get(&["applications", &id], &[]).await?);
+        }
+        AppsCommand::Create(args) => {
+            let uris = |list: &Vec<String>| (!list.is_empty()).then(|| json!({ "redirectUris": list }));
+            let value = body(
+                &args.data,
+                vec![
+                    ("displayName", Some(json!(args.display_name))),
+                    ("web", uris(&args.redirect_uris)),
+                    ("spa", uris(&args.spa_redirect_uris)),
+                    ("publicClient", uris(&args.public_redirect_uris)),
+                ],
+            )?;
+            output::object(out, &client.post(&["applications"], &value).await?);
+        }
+        AppsCommand::Update { app, data, if_match } => {
+            let id = resolve_app(client, &app).await?;
+            let value = body(&data, Vec::new())?;
+            output::object(out, &client.patch(&["applications", &id], &value, if_match.if_match).await?);
+        }
+        AppsCommand::Delete { app, if_match } => {
+            let id = resolve_app(client, &app).await?;
+            client.delete(&["applications", &id], if_match.if_match).await?;
+            output::done(out, &format!("deleted application {app} and its service principal"));
+        }
+        AppsCommand::AddSecret(args) => {
+            let id = resolve_app(client, &args.app).await?;
+            let created = client.post(&["applications", &id, "passwordCredentials"], &secret_body(&args.display_name, args.days)?).await?;
+            output::object(out, &created);
+        }
+        AppsCommand::RemoveSecret { app, key_id } => {
+            let id = resolve_app(client, &app).await?;
+            client.delete(&["applications", &id, "passwordCredentials", &key_id], None).await?;
+            output::done(out, &format!("removed secret {key_id}"));
+        }
+        AppsCommand::AddCert(args) => {
+            let id = resolve_app(client, &args.app).await?;
+            output::object(out, &client.post(&["applications", &id, "keyCredentials"], &cert_body(&args)?).await?);
+        }
+        AppsCommand::RemoveCert { app, key_id } => {
+            let id = resolve_app(client, &app).await?;
+            client.delete(&["applications", &id, "keyCredentials", &key_id], None).await?;
+            output::done(out, &format!("removed certificate {key_id}"));
+        }
+        AppsCommand::Owners { app } => {
+            let id = resolve_app(client, &app).await?;
+            let (items, next) = client.list(&["applications", &id, "owners"], Vec::new(), false).await?;
+            output::list(out, &items, output::OBJECTS, next.as_deref());
+        }
+        AppsCommand::AddOwner { app, owner } => {
+            let id = resolve_app(client, &app).await?;
+            let owner_id = resolve_object(client, &owner).await?;
+            client.post(&["applications", &id, "owners"], &json!({ "id": owner_id })).await?;
+            output::done(out, &format!("{owner} now owns {app}"));
+        }
+        AppsCommand::RemoveOwner { app, owner } => {
+            let id = resolve_app(client, &app).await?;
+            let owner_id = resolve_object(client, &owner).await?;
+            client.delete(&["applications", &id, "owners", &owner_id], None).await?;
+            output::done(out, &format!("{owner} no longer owns {app}"));
+        }
+    }
+    Ok(())
+}
+
+async fn service_principals(client: &Client, out: Output, command: SpsCommand) -> anyhow::Result<()> {
+    let resolve = |sp: String| async move { resolve_named(client, "servicePrincipals", &sp).await };
+    match command {
+        SpsCommand::List(args) => list(client, out, &["servicePrincipals"], &args, output::SERVICE_PRINCIPALS).await?,
+        SpsCommand::Get { sp } => {
+            let id = resolve(sp).await?;
+            output::object(out, &client.get(&["servicePrincipals", &id], &[]).await?);
+        }
+        SpsCommand::Create { app_id, data } => {
+            let value = body(&data, vec![("appId", Some(json!(app_id)))])?;
+            output::object(out, &client.post(&["servicePrincipals"], &value).await?);
+        }
+        SpsCommand::Update { sp, data, if_match } => {
+            let id = resolve(sp).await?;
+            output::object(out, &client.patch(&["servicePrincipals", &id], &body(&data, Vec::new())?, if_match.if_match).await?);
+        }
+        SpsCommand::Delete { sp, if_match } => {
+            let id = resolve(sp.clone()).await?;
+            client.delete(&["servicePrincipals", &id], if_match.if_match).await?;
+            output::done(out, &format!("deleted service principal {sp}"));
+        }
+        SpsCommand::AddSecret(args) => {
+            let id = resolve(args.app.clone()).await?;
+            let created = client.post(&["servicePrincipals", &id, "passwordCredentials"], &secret_body(&args.display_name, args.days)?).await?;
+            output::object(out, &created);
+        }
+        SpsCommand::RemoveSecret { app, key_id } => {
+            let id = resolve(app).await?;
+            client.delete(&["servicePrincipals", &id, "passwordCredentials", &key_id], None).await?;
+            output::done(out, &format!("removed secret {key_id}"));
+        }
+        SpsCommand::AddCert(args) => {
+            let id = resolve(args.app.clone()).await?;
+            output::object(out, &client.post(&["servicePrincipals", &id, "keyCredentials"], &cert_body(&args)?).await?);
+        }
+        SpsCommand::RemoveCert { app, key_id } => {
+            let id = resolve(app).await?;
+            client.delete(&["servicePrincipals", &id, "keyCredentials", &key_id], None).await?;
+            output::done(out, &format!("removed certificate {key_id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn roles(client: &Client, out: Output, command: RolesCommand) -> anyhow::Result<()> {
+    let definitions = ["roleManagement", "directory", "roleDefinitions"];
+    let assignments = ["roleManagement", "directory", "roleAssignments"];
+    match command {
+        RolesCommand::List => {
+            let (items, next) = client.list(&definitions, Vec::new(), false).await?;
+            output::list(out, &items, output::ROLES, next.as_deref());
+        }
+        RolesCommand::Get { role } => {
+            output::object(out, &client.get(&["roleManagement", "directory", "roleDefinitions", &role], &[]).await?);
+        }
+        RolesCommand::Assign { role, principal, unit } => {
+            let role_id = resolve_role(client, &role).await?;
+            let principal_id = resolve_object(client, &principal).await?;
+            let scope = match unit {
+                Some(unit) => format!("/administrativeUnits/{}", resolve_named(client, "administrativeUnits", &unit).await?),
+                None => "/".to_string(),
+            };
+            let value = json!({ "principalId": principal_id, "roleDefinitionId": role_id, "directoryScopeId": scope });
+            output::object(out, &client.post(&assignments, &value).await?);
+        }
+        RolesCommand::Assignments { principal, role } => {
+            let mut query = Vec::new();
+            if let Some(principal) = principal {
+                query.push(("principalId", resolve_object(client, &principal).await?));
+            }
+            if let Some(role) = role {
+                query.push(("roleDefinitionId", resolve_role(client, &role).await?));
+            }
+            let (items, next) = client.list(&assignments, query, true).await?;
+            output::list(out, &items, output::ASSIGNMENTS, next.as_deref());
+        }
+        RolesCommand::Unassign { assignment_id } => {
+            client.delete(&["roleManagement", "directory", "roleAssignments", &assignment_id], None).await?;
+            output::done(out, &format!("removed role assignment {assignment_id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn units(client: &Client, out: Output, command: UnitsCommand) -> anyhow::Result<()> {
+    let resolve = |unit: String| async move { resolve_named(client, "administrativeUnits", &unit).await };
+    match command {
+        UnitsCommand::List(args) => list(client, out, &["administrativeUnits"], &args, output::UNITS).await?,
+        UnitsCommand::Get { unit } => {
+            let id = resolve(unit).await?;
+            output::object(out, &client.get(&["administrativeUnits", &id], &[]).await?);
+        }
+        UnitsCommand::Create { display_name, description } => {
+            let value = body(&DataArg { data: None }, vec![("displayName", Some(json!(display_name))), ("description", text(&description))])?;
+            output::object(out, &client.post(&["administrativeUnits"], &value).await?);
+        }
+        UnitsCommand::Update { unit, display_name, description, if_match } => {
+            let id = resolve(unit).await?;
+            let value = body(&DataArg { data: None }, vec![("displayName", text(&display_name)), ("description", text(&description))])?;
+            output::object(out, &client.patch(&["administrativeUnits", &id], &value, if_match.if_match).await?);
+        }
+        UnitsCommand::Delete { unit, if_match } => {
+            let id = resolve(unit.clone()).await?;
+            client.delete(&["administrativeUnits", &id], if_match.if_match).await?;
+            output::done(out, &format!("deleted administrative unit {unit}"));
+        }
+        UnitsCommand::Members { unit } => {
+            let id = resolve(unit).await?;
+            let (items, next) = client.list(&["administrativeUnits", &id, "members"], vec![("limit", "1000".into())], true).await?;
+            output::list(out, &items, output::OBJECTS, next.as_deref());
+        }
+        UnitsCommand::AddMember { unit, member } => {
+            let id = resolve(unit.clone()).await?;
+            let member_id = resolve_object(client, &member).await?;
+            client.post(&["administrativeUnits", &id, "members"], &json!({ "id": member_id })).await?;
+            output::done(out, &format!("added {member} to {unit}"));
+        }
+        UnitsCommand::RemoveMember { unit, member } => {
+            let id = resolve(unit.clone()).await?;
+            let member_id = resolve_object(client, &member).await?;
+            client.delete(&["administrativeUnits", &id, "members", &member_id], None).await?;
+            output::done(out, &format!("removed {member} from {unit}"));
+        }
+    }
+    Ok(())
+}
+
+async fn attributes(client: &Client, out: Output, command: AttributesCommand) -> anyhow::Result<()> {
+    let base = ["directory", "customSecurityAttributeDefinitions"];
+    match command {
+        AttributesCommand::List(args) => list(client, out, &base, &args, output::ATTRIBUTES).await?,
+        AttributesCommand::Get { id } => {
+            output::object(out, &client.get(&["directory", "customSecurityAttributeDefinitions", &id], &[]).await?);
+        }
+        AttributesCommand::Create { attribute_set, name, attribute_type, collection, description, allowed_values, predefined_only } => {
+            let mut value = json!({
+                "attributeSet": attribute_set, "name": name, "type": attribute_type,
+                "isCollection": collection, "usePreDefinedValuesOnly": predefined_only,
+            });
+            if let Some(description) = description {
+                value["description"] = json!(description);
+            }
+            if !allowed_values.is_empty() {
+                value["allowedValues"] = json!(allowed_values);
+            }
+            output::object(out, &client.post(&base, &value).await?);
+        }
+        AttributesCommand::Update { id, data } => {
+            let value = body(&data, Vec::new())?;
+            output::object(out, &client.patch(&["directory", "customSecurityAttributeDefinitions", &id], &value, None).await?);
+        }
+    }
+    Ok(())
+}
+
+async fn audit(client: &Client, out: Output, command: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::List { actor, target, action, since, until, limit, all } = command else {
+        bail!("unreachable: verify runs offline");
+    };
+    let mut query = Vec::new();
+    if let Some(actor) = actor {
+        query.push(("actorId", resolve_object(client, &actor).await?));
+    }
+    if let Some(target) = target {
+        query.push(("targetId", target));
+    }
+    if let Some(action) = action {
+        query.push(("action", action));
+    }
+    if let Some(since) = since {
+        query.push(("since", since));
+    }
+    if let Some(until) = until {
+        query.push(("until", until));
+    }
+    if let Some(limit) = limit {
+        query.push(("limit", limit.to_string()));
+    }
+    let (items, next) = client.list(&["auditLogs", "directoryAudits"], query, all).await?;
+    output::list(out, &items, output::AUDIT, next.as_deref());
+    Ok(())
+}
+
+async fn tokens(client: &Client, out: Output, command: TokensCommand) -> anyhow::Result<()> {
+    match command {
+        TokensCommand::List => {
+            let (items, next) = client.list(&["me", "accessTokens"], Vec::new(), true).await?;
+            output::list(out, &items, output::TOKENS, next.as_deref());
+        }
+        TokensCommand::Create { name, days } => {
+            let mut value = json!({ "displayName": name });
+            if let Some(days) = days {
+                value["expiresInDays"] = json!(days);
+            }
+            output::object(out, &client.post(&["me", "accessTokens"], &value).await?);
+        }
+        TokensCommand::Revoke { token_id } => {
+            client.delete(&["me", "accessTokens", &token_id], None).await?;
+            output::done(out, &format!("revoked token {token_id}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Commands that work on the database directly, without a running server.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::json;
+use tessera_core::SystemClock;
+use tessera_server::{Config, Overrides};
+use tessera_service::Directory;
+use tessera_store::Store;
+
+use crate::cli::{BackupArgs, DatabaseArgs, Output, RecoveryArgs, RestoreArgs};
+use crate::output;
+
+fn config(database: &DatabaseArgs) -> anyhow::Result<Config> {
+    let overrides = Overrides { listen: None, data_dir: database.data_dir.clone() };
+    let mut config = Config::load(database.config.as_deref(), &overrides).map_err(|e| anyhow!(e))?;
+    if let Some(url) = &database.database_url {
+        config.database_url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+/// Opens the database; for SQLite the file must already exist (an offline command
+/// never creates an empty database by mistake).
+async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if config.is_embedded() {
+        let file = config.data_dir.join("tessera.db");
+        if !file.exists() {
+            bail!("no database at {} (give --data-dir, --config or --database-url)", file.display());
+        }
+    }
+    tessera_server::open_store(config).await
+}
+
+pub async fn audit_verify(database: &DatabaseArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let config = config(database)?;
+    let store = open(&config).await?;
+    let tenants = store.tenants().await.map_err(|e| anyhow!("{e}"))?;
+    let mut intact = true;
+    let mut reports = Vec::new();
+    for tenant in &tenants {
+        let report = tessera_service::audit::verify_chain(store.as_ref(), tenant.id).await.map_err(|e| anyhow!("{e}"))?;
+        intact &= report.intact;
+        if out == Output::Table {
+            match &report.first_problem {
+                None => println!("tenant {} ({}): intact, {} events", tenant.id, tenant.name, report.events_checked),
+                Some(problem) => println!(
+                    "tenant {} ({}): BROKEN at event {}: {:?}: {} ({} events verified before it)",
+                    tenant.id, tenant.name, problem.seq, problem.kind, problem.detail, report.events_checked
+                ),
+            }
+        }
+        reports.push(report);
+    }
+    if out == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "intact": intact, "tenants": reports }))?);
+    }
+    Ok(if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub async fn backup(args: &BackupArgs, out: Output) -> anyhow::Result<()> {
+    let config = config(&args.database)?;
+    if !config.is_embedded() {
+        bail!("backup copies the embedded SQLite database; back PostgreSQL up with pg_dump");
+    }
+    if args.out.exists() {
+        bail!("{} exists already; choose a new file", args.out.display());
+    }
+    let file = config.data_dir.join("tessera.db");
+    if !file.exists() {
+        bail!("no database at {}", file.display());
+    }
+    let store = tessera_store_sql::SqlStore::open(&tessera_store_sql::Options::sqlite_file(&file))
+        .await
+        .map_err(|e| anyhow!("cannot open the database: {e}"))?;
+    store.sqlite_backup(&args.out).await.map_err(|e| anyhow!("backup failed: {e}"))?;
+    output::done(out, &format!("backed up {} to {}", file.display(), args.out.display()));
+    Ok(())
+}
+
+pub async fn restore(args: &RestoreArgs, out: Output) -> anyhow::Result<()> {
+    let config = config(&args.database)?;
+    if !config.is_embedded() {
+        bail!("restore replaces the embedded SQLite database; restore PostgreSQL with pg_restore");
+    }
+    // Check the backup is a Tessera database with an intact audit trail before
+    // touching anything.
+    let candidate = tessera_store_sql::SqlStore::open(&tessera_store_sql::Options::new(format!(
+        "sqlite://{}?mode=ro",
+        args.file.display()
+    )))
+    .await
+    .map_err(|e| anyhow!("{} is not a readable Tessera database: {e}", args.file.display()))?;
+    let tenants = candidate.tenants().await.map_err(|e| anyhow!("{e}"))?;
+    if tenants.is_empty() {
+        bail!("{} holds no tenant; refusing to restore it", args.file.display());
+    }
+    for tenant in &tenants {
+        let report = tessera_service::audit::verify_chain(&candidate, tenant.id).await.map_err(|e| anyhow!("{e}"))?;
+        if !report.intact {
+            bail!("the backup's audit trail is broken for tenant {}; refusing to restore it", tenant.id);
+        }
+    }
+    candidate.close().await;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let target = config.data_dir.join("tessera.db");
+    if target.exists() && !args.force {
+        bail!("{} exists; stop the server and pass --force to replace it", target.display());
+    }
+    let staging = config.data_dir.join("tessera.db.restoring");
+    std::fs::copy(&args.file, &staging).with_context(|| format!("cannot copy {}", args.file.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(config.data_dir.join(format!("tessera.db{suffix}")));
+    }
+    std::fs::rename(&staging, &target).context("cannot move the restored database into place")?;
+    output::done(out, &format!("restored {} from {}", target.display(), args.file.display()));
+    Ok(())
+}
+
+pub async fn migrate(database: &DatabaseArgs, out: Output) -> anyhow::Result<()> {
+    let config = config(database)?;
+    let store = tessera_server::open_store(&config).await?;
+    output::done(out, &format!("the {} database is up to date", store.backend()));
+    Ok(())
+}
+
+pub async fn recovery_token(args: &RecoveryArgs, out: Output) -> anyhow::Result<()> {
+    let config = config(&args.database)?;
+    let store = open(&config).await?;
+    let tenant = store.default_tenant().await.map_err(|e| anyhow!("{e}"))?.ok_or_else(|| anyhow!("the database has no tenant"))?;
+    let directory = Directory::new(store, Arc::new(SystemClock));
+    let issued = directory.recovery_token(tenant, &args.user).await.map_err(|e| anyhow!("{e}"))?;
+    match out {
+        Output::Json => println!(
+            "{}",
+            json!({ "userPrincipalName": issued.user_principal_name, "token": issued.token.expose(), "expiresDateTime": issued.expires })
+        ),
+        Output::Table => {
+            println!("Recovery token for {}, valid until {} and shown only now:", issued.user_principal_name, issued.expires);
+            println!("    {}", issued.token.expose());
+        }
+    }
+    Ok(())
+}
