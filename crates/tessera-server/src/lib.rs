@@ -145,31 +145,33 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     Some(handle)
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+/// Registers for SIGINT and SIGTERM now (so a signal that arrives at any point after
+/// start-up means a graceful stop) and returns a future that completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+        tracing::info!("shutting down: finishing requests in flight");
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
+    let shutdown = shutdown_signal()?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let store = open_store(&config).await?;
     tracing::info!(backend = store.backend(), "database ready");
@@ -198,17 +200,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let address = listener.local_addr()?;
             tracing::info!(%address, tls = false, "listening");
             println!("Listening on http://{address}");
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         }
         Some(tls) => {
             let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                 .await
                 .with_context(|| format!("cannot load the TLS certificate {} and key {}", tls.cert.display(), tls.key.display()))?;
             let handle = axum_server::Handle::new();
-            let shutdown = handle.clone();
+            let handle_for_signal = handle.clone();
             tokio::spawn(async move {
-                shutdown_signal().await;
-                shutdown.graceful_shutdown(Some(grace));
+                shutdown.await;
+                handle_for_signal.graceful_shutdown(Some(grace));
             });
             let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
             listener.set_nonblocking(true)?;

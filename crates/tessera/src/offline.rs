@@ -85,37 +85,50 @@ pub async fn restore(args: &RestoreArgs, out: Output) -> anyhow::Result<()> {
     if !config.is_embedded() {
         bail!("restore replaces the embedded SQLite database; restore PostgreSQL with pg_restore");
     }
-    // Check the backup is a Tessera database with an intact audit trail before
-    // touching anything.
-    let candidate = tessera_store_sql::SqlStore::open(&tessera_store_sql::Options::new(format!(
-        "sqlite://{}?mode=ro",
-        args.file.display()
-    )))
-    .await
-    .map_err(|e| anyhow!("{} is not a readable Tessera database: {e}", args.file.display()))?;
-    let tenants = candidate.tenants().await.map_err(|e| anyhow!("{e}"))?;
-    if tenants.is_empty() {
-        bail!("{} holds no tenant; refusing to restore it", args.file.display());
+    if !args.file.is_file() {
+        bail!("{} is not a file", args.file.display());
     }
-    for tenant in &tenants {
-        let report = tessera_service::audit::verify_chain(&candidate, tenant.id).await.map_err(|e| anyhow!("{e}"))?;
-        if !report.intact {
-            bail!("the backup's audit trail is broken for tenant {}; refusing to restore it", tenant.id);
-        }
-    }
-    candidate.close().await;
-    std::fs::create_dir_all(&config.data_dir)?;
     let target = config.data_dir.join("tessera.db");
     if target.exists() && !args.force {
         bail!("{} exists; stop the server and pass --force to replace it", target.display());
     }
-    let staging = config.data_dir.join("tessera.db.restoring");
+    std::fs::create_dir_all(&config.data_dir)?;
+    // Work on a copy next to the target: check that it is a Tessera database (bringing
+    // its schema up to date) with intact audit chains before anything is replaced.
+    let staging = config.data_dir.join("restoring.db");
+    let _ = std::fs::remove_file(&staging);
     std::fs::copy(&args.file, &staging).with_context(|| format!("cannot copy {}", args.file.display()))?;
+    let checked = check_backup(&staging).await;
+    if let Err(error) = checked {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(config.data_dir.join(format!("restoring.db{suffix}")));
+        }
+        return Err(error.context(format!("refusing to restore {}", args.file.display())));
+    }
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(config.data_dir.join(format!("tessera.db{suffix}")));
+        let _ = std::fs::remove_file(config.data_dir.join(format!("restoring.db{suffix}")));
     }
     std::fs::rename(&staging, &target).context("cannot move the restored database into place")?;
     output::done(out, &format!("restored {} from {}", target.display(), args.file.display()));
+    Ok(())
+}
+
+async fn check_backup(file: &std::path::Path) -> anyhow::Result<()> {
+    let candidate = tessera_store_sql::SqlStore::open(&tessera_store_sql::Options::sqlite_file(file))
+        .await
+        .map_err(|e| anyhow!("it is not a readable Tessera database: {e}"))?;
+    let tenants = candidate.tenants().await.map_err(|e| anyhow!("{e}"))?;
+    if tenants.is_empty() {
+        bail!("it holds no tenant");
+    }
+    for tenant in &tenants {
+        let report = tessera_service::audit::verify_chain(&candidate, tenant.id).await.map_err(|e| anyhow!("{e}"))?;
+        if !report.intact {
+            bail!("its audit trail is broken for tenant {}", tenant.id);
+        }
+    }
+    candidate.close().await;
     Ok(())
 }
 
