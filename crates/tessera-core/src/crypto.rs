@@ -69,7 +69,11 @@ pub fn generate_secret(prefix: &str) -> Result<GeneratedSecret, RandomError> {
     let hint: String = body.chars().take(4).collect();
     let secret = format!("{prefix}{body}");
     let hash = secret_hash(&secret);
-    Ok(GeneratedSecret { secret: SecretString::new(secret), hash, hint })
+    Ok(GeneratedSecret {
+        secret: SecretString::new(secret),
+        hash,
+        hint,
+    })
 }
 
 /// The stored form of a generated bearer secret.
@@ -95,7 +99,10 @@ mod tests {
 
     #[test]
     fn sha256_matches_the_fips_180_vector() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - Secrets are wrapped in [`secret::SecretString`], whose `Debug` and `Display` never
 //!   print the value, so a secret cannot leak through a log line or an error message.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod crypto;
 pub mod id;
 pub mod secret;

@@ -28,7 +28,8 @@ impl Timestamp {
     }
 
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimestampError> {
-        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimestampError::Malformed)?;
+        let parsed =
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimestampError::Malformed)?;
         let nanos = parsed.unix_timestamp_nanos();
         let micros = i64::try_from(nanos / 1_000).map_err(|_| TimestampError::OutOfRange)?;
         Ok(Timestamp(micros))
@@ -123,7 +124,13 @@ mod tests {
 
     #[test]
     fn malformed_is_refused() {
-        assert_eq!(Timestamp::parse_rfc3339("yesterday"), Err(TimestampError::Malformed));
-        assert_eq!(Timestamp::parse_rfc3339("2026-13-01T00:00:00Z"), Err(TimestampError::Malformed));
+        assert_eq!(
+            Timestamp::parse_rfc3339("yesterday"),
+            Err(TimestampError::Malformed)
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-13-01T00:00:00Z"),
+            Err(TimestampError::Malformed)
+        );
     }
 }

@@ -34,7 +34,12 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(reason: &str) -> Actor {
-        Actor { actor_type: "system".to_string(), id: None, display_name: reason.to_string(), credential: None }
+        Actor {
+            actor_type: "system".to_string(),
+            id: None,
+            display_name: reason.to_string(),
+            credential: None,
+        }
     }
 }
 
@@ -86,7 +91,11 @@ pub struct ChangeRecord {
 
 impl From<Change> for ChangeRecord {
     fn from(change: Change) -> ChangeRecord {
-        ChangeRecord { attribute: change.attribute, old_value: change.old_value, new_value: change.new_value }
+        ChangeRecord {
+            attribute: change.attribute,
+            old_value: change.old_value,
+            new_value: change.new_value,
+        }
     }
 }
 
@@ -133,7 +142,10 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier { expected_seq: 1, previous_hash: GENESIS_HASH.to_string() }
+        ChainVerifier {
+            expected_seq: 1,
+            previous_hash: GENESIS_HASH.to_string(),
+        }
     }
 }
 
@@ -160,7 +172,11 @@ impl ChainVerifier {
             return Err(Tampering {
                 kind: TamperKind::Removed,
                 seq: self.expected_seq,
-                detail: format!("events {} to {} are missing", self.expected_seq, row.seq - 1),
+                detail: format!(
+                    "events {} to {} are missing",
+                    self.expected_seq,
+                    row.seq - 1
+                ),
             });
         }
         if row.seq < self.expected_seq || row.prev_hash != self.previous_hash {
@@ -171,7 +187,11 @@ impl ChainVerifier {
             });
         }
         if let Err(detail) = columns_agree(row) {
-            return Err(Tampering { kind: TamperKind::Altered, seq: row.seq, detail });
+            return Err(Tampering {
+                kind: TamperKind::Altered,
+                seq: row.seq,
+                detail,
+            });
         }
         self.expected_seq += 1;
         self.previous_hash = row.hash.clone();
@@ -186,7 +206,9 @@ impl ChainVerifier {
             return Err(Tampering {
                 kind: TamperKind::Removed,
                 seq: last + 1,
-                detail: format!("the chain ends at event {last} but its head records event {head_seq}"),
+                detail: format!(
+                    "the chain ends at event {last} but its head records event {head_seq}"
+                ),
             });
         }
         if head_seq < last || head_hash != self.previous_hash {
@@ -203,8 +225,8 @@ impl ChainVerifier {
 /// The indexed columns are copies of body fields for querying; they must agree, or a
 /// query could be misled without the chain noticing.
 fn columns_agree(row: &ChainRow) -> Result<(), String> {
-    let event: AuditEvent =
-        serde_json::from_str(&row.body).map_err(|e| format!("the event body is not a valid event: {e}"))?;
+    let event: AuditEvent = serde_json::from_str(&row.body)
+        .map_err(|e| format!("the event body is not a valid event: {e}"))?;
     let actor_id = event.actor.id.map(|id| id.to_string());
     let target_id = event.target.as_ref().map(|t| t.id.clone());
     if event.id.to_string() != row.id
@@ -229,7 +251,11 @@ mod tests {
             time: Timestamp::from_unix_micros(n as i64),
             actor: Actor::system("test"),
             action: "user.create".to_string(),
-            target: Some(TargetRef { target_type: "user".into(), id: format!("t{n}"), display_name: "x".into() }),
+            target: Some(TargetRef {
+                target_type: "user".into(),
+                id: format!("t{n}"),
+                display_name: "x".into(),
+            }),
             changes: Vec::new(),
             details: Value::Null,
             correlation_id: "c".to_string(),

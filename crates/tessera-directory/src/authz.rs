@@ -49,22 +49,34 @@ pub fn authorize(grants: &[Grant], action: &str, target: &Target) -> Decision {
     let mut held_elsewhere = false;
     let mut held_without_privilege = false;
     for grant in grants {
-        let Some(role) = roles::built_in(grant.role_id) else { continue };
+        let Some(role) = roles::built_in(grant.role_id) else {
+            continue;
+        };
         if !role.grants(action) {
             continue;
         }
         let scope_covers = match (&grant.scope, target) {
             (DirectoryScope::Tenant, _) => true,
             (DirectoryScope::AdministrativeUnit(_), Target::Tenant) => false,
-            (DirectoryScope::AdministrativeUnit(unit), Target::Object { administrative_units, .. }) => {
-                administrative_units.contains(unit)
-            }
+            (
+                DirectoryScope::AdministrativeUnit(unit),
+                Target::Object {
+                    administrative_units,
+                    ..
+                },
+            ) => administrative_units.contains(unit),
         };
         if !scope_covers {
             held_elsewhere = true;
             continue;
         }
-        let privileged_target = matches!(target, Target::Object { privileged_user: true, .. });
+        let privileged_target = matches!(
+            target,
+            Target::Object {
+                privileged_user: true,
+                ..
+            }
+        );
         let is_write = !action.ends_with("/read");
         if privileged_target && is_write {
             let may_manage = role.manages_privileged_users && grant.scope == DirectoryScope::Tenant;
@@ -73,14 +85,18 @@ pub fn authorize(grants: &[Grant], action: &str, target: &Target) -> Decision {
                 continue;
             }
         }
-        return Decision::Allow { assignment_id: grant.assignment_id };
+        return Decision::Allow {
+            assignment_id: grant.assignment_id,
+        };
     }
     let reason = if held_without_privilege {
         format!(
             "the target holds a directory role; {action} on it needs Global Administrator or Privileged Authentication Administrator"
         )
     } else if held_elsewhere {
-        format!("your role grants {action} only within administrative units that do not contain the target")
+        format!(
+            "your role grants {action} only within administrative units that do not contain the target"
+        )
     } else {
         format!("none of your role assignments grants {action}")
     };
@@ -93,11 +109,18 @@ mod tests {
     use crate::roles::action;
 
     fn grant(role_id: Uuid, scope: DirectoryScope) -> Grant {
-        Grant { assignment_id: Uuid::new_v4(), role_id, scope }
+        Grant {
+            assignment_id: Uuid::new_v4(),
+            role_id,
+            scope,
+        }
     }
 
     fn object(units: &[Uuid], privileged_user: bool) -> Target {
-        Target::Object { administrative_units: units.to_vec(), privileged_user }
+        Target::Object {
+            administrative_units: units.to_vec(),
+            privileged_user,
+        }
     }
 
     fn allowed(grants: &[Grant], action: &str, target: &Target) -> bool {
@@ -114,14 +137,35 @@ mod tests {
     fn scoped_user_administrator() {
         let unit = Uuid::new_v4();
         let other = Uuid::new_v4();
-        let grants = [grant(roles::USER_ADMINISTRATOR, DirectoryScope::AdministrativeUnit(unit))];
-        assert!(allowed(&grants, action::USERS_BASIC_UPDATE, &object(&[unit], false)));
-        assert!(allowed(&grants, action::USERS_BASIC_UPDATE, &object(&[other, unit], false)));
-        assert!(!allowed(&grants, action::USERS_BASIC_UPDATE, &object(&[other], false)));
-        assert!(!allowed(&grants, action::USERS_BASIC_UPDATE, &object(&[], false)));
+        let grants = [grant(
+            roles::USER_ADMINISTRATOR,
+            DirectoryScope::AdministrativeUnit(unit),
+        )];
+        assert!(allowed(
+            &grants,
+            action::USERS_BASIC_UPDATE,
+            &object(&[unit], false)
+        ));
+        assert!(allowed(
+            &grants,
+            action::USERS_BASIC_UPDATE,
+            &object(&[other, unit], false)
+        ));
+        assert!(!allowed(
+            &grants,
+            action::USERS_BASIC_UPDATE,
+            &object(&[other], false)
+        ));
+        assert!(!allowed(
+            &grants,
+            action::USERS_BASIC_UPDATE,
+            &object(&[], false)
+        ));
         assert!(!allowed(&grants, action::USERS_CREATE, &Target::Tenant));
         assert!(!allowed(&grants, action::USERS_READ, &Target::Tenant));
-        let Decision::Deny { reason } = authorize(&grants, action::USERS_DELETE, &object(&[other], false)) else {
+        let Decision::Deny { reason } =
+            authorize(&grants, action::USERS_DELETE, &object(&[other], false))
+        else {
             panic!("allowed outside the unit");
         };
         assert!(reason.contains("administrative units"));
@@ -135,16 +179,31 @@ mod tests {
         assert!(!allowed(&user_admin, action::USERS_DISABLE, &target));
         assert!(allowed(&user_admin, action::USERS_READ, &target));
         assert!(allowed(&global_admin, action::USERS_DISABLE, &target));
-        let scoped_pra = [grant(roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR, DirectoryScope::AdministrativeUnit(Uuid::nil()))];
-        assert!(!allowed(&scoped_pra, action::USERS_DISABLE, &object(&[Uuid::nil()], true)));
+        let scoped_pra = [grant(
+            roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR,
+            DirectoryScope::AdministrativeUnit(Uuid::nil()),
+        )];
+        assert!(!allowed(
+            &scoped_pra,
+            action::USERS_DISABLE,
+            &object(&[Uuid::nil()], true)
+        ));
     }
 
     #[test]
     fn global_administrator_everywhere_but_attributes() {
         let grants = [grant(roles::GLOBAL_ADMINISTRATOR, DirectoryScope::Tenant)];
-        assert!(allowed(&grants, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant));
+        assert!(allowed(
+            &grants,
+            action::ROLE_ASSIGNMENTS_MANAGE,
+            &Target::Tenant
+        ));
         assert!(allowed(&grants, action::AUDIT_LOGS_READ, &Target::Tenant));
-        assert!(!allowed(&grants, action::USERS_CSA_UPDATE, &object(&[], false)));
+        assert!(!allowed(
+            &grants,
+            action::USERS_CSA_UPDATE,
+            &object(&[], false)
+        ));
     }
 
     #[test]

@@ -31,18 +31,28 @@ pub fn parse(text: &str) -> Result<CertificateInfo, String> {
     } else {
         trimmed.chars().filter(|c| !c.is_whitespace()).collect()
     };
-    let der = STANDARD.decode(body.as_bytes()).map_err(|_| "the certificate is neither PEM nor base64 DER".to_string())?;
-    let (rest, certificate) =
-        x509_parser::parse_x509_certificate(&der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let der = STANDARD
+        .decode(body.as_bytes())
+        .map_err(|_| "the certificate is neither PEM nor base64 DER".to_string())?;
+    let (rest, certificate) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
     if !rest.is_empty() {
         return Err("unexpected data after the certificate".to_string());
     }
     let validity = certificate.validity();
-    let not_before = Timestamp::from_unix_micros(validity.not_before.timestamp().saturating_mul(1_000_000));
-    let not_after = Timestamp::from_unix_micros(validity.not_after.timestamp().saturating_mul(1_000_000));
+    let not_before =
+        Timestamp::from_unix_micros(validity.not_before.timestamp().saturating_mul(1_000_000));
+    let not_after =
+        Timestamp::from_unix_micros(validity.not_after.timestamp().saturating_mul(1_000_000));
     let subject = certificate.subject().to_string();
     let thumbprint_sha256 = URL_SAFE_NO_PAD.encode(sha256(&der));
-    Ok(CertificateInfo { der, not_before, not_after, thumbprint_sha256, subject })
+    Ok(CertificateInfo {
+        der,
+        not_before,
+        not_after,
+        thumbprint_sha256,
+        subject,
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! types and no async runtime; time and identifiers are passed in. Everything here
 //! can be tested with plain values.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod audit;
 pub mod authz;
 pub mod certificate;

@@ -455,7 +455,9 @@ impl DirectoryScope {
             return Some(DirectoryScope::Tenant);
         }
         let id = text.strip_prefix("/administrativeUnits/")?;
-        Uuid::parse_str(id).ok().map(DirectoryScope::AdministrativeUnit)
+        Uuid::parse_str(id)
+            .ok()
+            .map(DirectoryScope::AdministrativeUnit)
     }
 
     pub fn render(self) -> String {

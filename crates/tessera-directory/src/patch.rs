@@ -26,7 +26,10 @@ pub fn merge_patch<S: Serialize + DeserializeOwned>(
     read_only: &[&str],
 ) -> Result<S, ValidationErrors> {
     let Value::Object(patch_members) = patch else {
-        return Err(ValidationErrors::single("", "the body of an update must be a JSON object"));
+        return Err(ValidationErrors::single(
+            "",
+            "the body of an update must be a JSON object",
+        ));
     };
     let mut errors = ValidationErrors::new();
     for name in read_only {
@@ -87,7 +90,11 @@ pub fn changes(before: &Value, after: &Value) -> Vec<Change> {
         let old_value = before_members.get(name).cloned().unwrap_or(Value::Null);
         let new_value = after_members.get(name).cloned().unwrap_or(Value::Null);
         if old_value != new_value {
-            out.push(Change { attribute: name.clone(), old_value, new_value });
+            out.push(Change {
+                attribute: name.clone(),
+                old_value,
+                new_value,
+            });
         }
     }
     out
@@ -106,7 +113,12 @@ mod tests {
 
     #[test]
     fn merge_patch_sets_and_clears() {
-        let patched = merge_patch(&user(), &json!({"department": null, "jobTitle": "CFO"}), &[]).unwrap();
+        let patched = merge_patch(
+            &user(),
+            &json!({"department": null, "jobTitle": "CFO"}),
+            &[],
+        )
+        .unwrap();
         assert_eq!(patched.department, None);
         assert_eq!(patched.job_title.as_deref(), Some("CFO"));
         assert_eq!(patched.display_name, "A");
@@ -120,8 +132,10 @@ mod tests {
 
     #[test]
     fn wrong_types_name_the_field() {
-        let error = parse_spec::<UserSpec>(json!({"userPrincipalName": "a@b", "displayName": "A", "accountEnabled": "yes"}))
-            .unwrap_err();
+        let error = parse_spec::<UserSpec>(
+            json!({"userPrincipalName": "a@b", "displayName": "A", "accountEnabled": "yes"}),
+        )
+        .unwrap_err();
         assert_eq!(error.errors[0].field, "accountEnabled");
     }
 

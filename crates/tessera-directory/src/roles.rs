@@ -20,12 +20,14 @@ pub mod action {
     pub const USERS_MANAGER_UPDATE: &str = "microsoft.directory/users/manager/update";
     pub const USERS_ENABLE: &str = "microsoft.directory/users/enable";
     pub const USERS_DISABLE: &str = "microsoft.directory/users/disable";
-    pub const USERS_INVALIDATE_TOKENS: &str = "microsoft.directory/users/invalidateAllRefreshTokens";
+    pub const USERS_INVALIDATE_TOKENS: &str =
+        "microsoft.directory/users/invalidateAllRefreshTokens";
     pub const USERS_CSA_READ: &str = "microsoft.directory/users/customSecurityAttributes/read";
     pub const USERS_CSA_UPDATE: &str = "microsoft.directory/users/customSecurityAttributes/update";
     pub const USERS_MEMBER_OF_READ: &str = "microsoft.directory/users/memberOf/read";
     /// Issue a credential for another user (a temporary token, later a Temporary Access Pass).
-    pub const USERS_AUTH_METHODS_CREATE: &str = "microsoft.directory/users/authenticationMethods/create";
+    pub const USERS_AUTH_METHODS_CREATE: &str =
+        "microsoft.directory/users/authenticationMethods/create";
 
     pub const GROUPS_CREATE: &str = "microsoft.directory/groups/create";
     pub const GROUPS_DELETE: &str = "microsoft.directory/groups/delete";
@@ -38,7 +40,8 @@ pub mod action {
     pub const GROUPS_OWNERS_READ: &str = "microsoft.directory/groups/owners/read";
     pub const ROLE_GROUPS_CREATE: &str = "microsoft.directory/groupsAssignableToRoles/create";
     pub const ROLE_GROUPS_DELETE: &str = "microsoft.directory/groupsAssignableToRoles/delete";
-    pub const ROLE_GROUPS_UPDATE: &str = "microsoft.directory/groupsAssignableToRoles/allProperties/update";
+    pub const ROLE_GROUPS_UPDATE: &str =
+        "microsoft.directory/groupsAssignableToRoles/allProperties/update";
 
     pub const DEVICES_CREATE: &str = "microsoft.directory/devices/create";
     pub const DEVICES_DELETE: &str = "microsoft.directory/devices/delete";
@@ -52,7 +55,8 @@ pub mod action {
     pub const APPS_DELETE: &str = "microsoft.directory/applications/delete";
     pub const APPS_READ: &str = "microsoft.directory/applications/standard/read";
     pub const APPS_BASIC_UPDATE: &str = "microsoft.directory/applications/basic/update";
-    pub const APPS_AUTHENTICATION_UPDATE: &str = "microsoft.directory/applications/authentication/update";
+    pub const APPS_AUTHENTICATION_UPDATE: &str =
+        "microsoft.directory/applications/authentication/update";
     pub const APPS_APP_ROLES_UPDATE: &str = "microsoft.directory/applications/appRoles/update";
     pub const APPS_CREDENTIALS_UPDATE: &str = "microsoft.directory/applications/credentials/update";
     pub const APPS_OWNERS_UPDATE: &str = "microsoft.directory/applications/owners/update";
@@ -61,9 +65,11 @@ pub mod action {
     pub const SPS_DELETE: &str = "microsoft.directory/servicePrincipals/delete";
     pub const SPS_READ: &str = "microsoft.directory/servicePrincipals/standard/read";
     pub const SPS_BASIC_UPDATE: &str = "microsoft.directory/servicePrincipals/basic/update";
-    pub const SPS_CREDENTIALS_UPDATE: &str = "microsoft.directory/servicePrincipals/credentials/update";
+    pub const SPS_CREDENTIALS_UPDATE: &str =
+        "microsoft.directory/servicePrincipals/credentials/update";
     pub const SPS_OWNERS_UPDATE: &str = "microsoft.directory/servicePrincipals/owners/update";
-    pub const SPS_CSA_UPDATE: &str = "microsoft.directory/servicePrincipals/customSecurityAttributes/update";
+    pub const SPS_CSA_UPDATE: &str =
+        "microsoft.directory/servicePrincipals/customSecurityAttributes/update";
 
     pub const AUS_CREATE: &str = "microsoft.directory/administrativeUnits/create";
     pub const AUS_DELETE: &str = "microsoft.directory/administrativeUnits/delete";
@@ -72,7 +78,8 @@ pub mod action {
     pub const AUS_MEMBERS_UPDATE: &str = "microsoft.directory/administrativeUnits/members/update";
     pub const AUS_MEMBERS_READ: &str = "microsoft.directory/administrativeUnits/members/read";
 
-    pub const ROLE_ASSIGNMENTS_MANAGE: &str = "microsoft.directory/roleAssignments/allProperties/allTasks";
+    pub const ROLE_ASSIGNMENTS_MANAGE: &str =
+        "microsoft.directory/roleAssignments/allProperties/allTasks";
     pub const ROLE_ASSIGNMENTS_READ: &str = "microsoft.directory/roleAssignments/standard/read";
     pub const ROLE_DEFINITIONS_READ: &str = "microsoft.directory/roleDefinitions/standard/read";
 
@@ -85,7 +92,11 @@ pub mod action {
 }
 
 /// Entities and property sets that `allEntities` / `allProperties` never cover.
-const OUTSIDE_WILDCARDS: &[&str] = &["customSecurityAttributeDefinitions", "attributeSets", "customSecurityAttributes"];
+const OUTSIDE_WILDCARDS: &[&str] = &[
+    "customSecurityAttributeDefinitions",
+    "attributeSets",
+    "customSecurityAttributes",
+];
 
 /// Whether a role's permission `pattern` grants `action`.
 pub fn pattern_grants(pattern: &str, action: &str) -> bool {
@@ -111,7 +122,9 @@ pub fn pattern_grants(pattern: &str, action: &str) -> bool {
         return false;
     }
     // A property set such as `customSecurityAttributes` is out of reach of wildcards.
-    let properties_reachable = action_tail.first().is_none_or(|property| wildcard_reaches(property));
+    let properties_reachable = action_tail
+        .first()
+        .is_none_or(|property| wildcard_reaches(property));
     match pattern_tail {
         ["allTasks"] | ["allProperties", "allTasks"] => properties_reachable,
         ["allProperties", verb] => properties_reachable && action_tail.last() == Some(verb),
@@ -137,7 +150,8 @@ pub struct RoleDefinition {
 pub const GLOBAL_ADMINISTRATOR: Uuid = uuid!("62e90394-69f5-4237-9190-012177145e10");
 pub const GLOBAL_READER: Uuid = uuid!("f2ef992c-3afb-46b9-b7cf-a126ee74c451");
 pub const PRIVILEGED_ROLE_ADMINISTRATOR: Uuid = uuid!("e8611ab8-c189-46e8-94e1-60213ab1f814");
-pub const PRIVILEGED_AUTHENTICATION_ADMINISTRATOR: Uuid = uuid!("7be44c8a-adaf-4e2a-84d6-ab2649e08a13");
+pub const PRIVILEGED_AUTHENTICATION_ADMINISTRATOR: Uuid =
+    uuid!("7be44c8a-adaf-4e2a-84d6-ab2649e08a13");
 pub const SECURITY_ADMINISTRATOR: Uuid = uuid!("194ae4cb-b126-40b2-bd5b-6091b380977d");
 pub const SECURITY_READER: Uuid = uuid!("5d6b6bb7-de71-4623-b4af-96380a352509");
 pub const SECURITY_OPERATOR: Uuid = uuid!("5f2222b1-57c3-48ba-8ad5-d4759f1fde6f");
@@ -163,39 +177,116 @@ pub const IDENTITY_GOVERNANCE_ADMINISTRATOR: Uuid = uuid!("45d8d3c5-c802-45c6-b3
 use action::*;
 
 const DIRECTORY_READ: &[&str] = &[
-    USERS_READ, USERS_MEMBER_OF_READ, GROUPS_READ, GROUPS_MEMBERS_READ, GROUPS_OWNERS_READ, DEVICES_READ,
-    APPS_READ, SPS_READ, AUS_READ, AUS_MEMBERS_READ, ROLE_ASSIGNMENTS_READ, ROLE_DEFINITIONS_READ,
+    USERS_READ,
+    USERS_MEMBER_OF_READ,
+    GROUPS_READ,
+    GROUPS_MEMBERS_READ,
+    GROUPS_OWNERS_READ,
+    DEVICES_READ,
+    APPS_READ,
+    SPS_READ,
+    AUS_READ,
+    AUS_MEMBERS_READ,
+    ROLE_ASSIGNMENTS_READ,
+    ROLE_DEFINITIONS_READ,
 ];
 
 const USER_ADMINISTRATOR_ACTIONS: &[&str] = &[
-    USERS_CREATE, USERS_DELETE, USERS_READ, USERS_MEMBER_OF_READ, USERS_BASIC_UPDATE, USERS_UPN_UPDATE,
-    USERS_MANAGER_UPDATE, USERS_ENABLE, USERS_DISABLE, USERS_INVALIDATE_TOKENS, GROUPS_CREATE, GROUPS_DELETE,
-    GROUPS_READ, GROUPS_BASIC_UPDATE, GROUPS_RULE_UPDATE, GROUPS_MEMBERS_UPDATE, GROUPS_MEMBERS_READ,
-    GROUPS_OWNERS_UPDATE, GROUPS_OWNERS_READ, DEVICES_READ, AUS_READ, AUS_MEMBERS_READ, ROLE_DEFINITIONS_READ,
+    USERS_CREATE,
+    USERS_DELETE,
+    USERS_READ,
+    USERS_MEMBER_OF_READ,
+    USERS_BASIC_UPDATE,
+    USERS_UPN_UPDATE,
+    USERS_MANAGER_UPDATE,
+    USERS_ENABLE,
+    USERS_DISABLE,
+    USERS_INVALIDATE_TOKENS,
+    GROUPS_CREATE,
+    GROUPS_DELETE,
+    GROUPS_READ,
+    GROUPS_BASIC_UPDATE,
+    GROUPS_RULE_UPDATE,
+    GROUPS_MEMBERS_UPDATE,
+    GROUPS_MEMBERS_READ,
+    GROUPS_OWNERS_UPDATE,
+    GROUPS_OWNERS_READ,
+    DEVICES_READ,
+    AUS_READ,
+    AUS_MEMBERS_READ,
+    ROLE_DEFINITIONS_READ,
 ];
 
 const GROUPS_ADMINISTRATOR_ACTIONS: &[&str] = &[
-    GROUPS_CREATE, GROUPS_DELETE, GROUPS_READ, GROUPS_BASIC_UPDATE, GROUPS_RULE_UPDATE, GROUPS_MEMBERS_UPDATE,
-    GROUPS_MEMBERS_READ, GROUPS_OWNERS_UPDATE, GROUPS_OWNERS_READ, USERS_READ, DEVICES_READ, AUS_READ,
-    AUS_MEMBERS_READ, ROLE_DEFINITIONS_READ,
+    GROUPS_CREATE,
+    GROUPS_DELETE,
+    GROUPS_READ,
+    GROUPS_BASIC_UPDATE,
+    GROUPS_RULE_UPDATE,
+    GROUPS_MEMBERS_UPDATE,
+    GROUPS_MEMBERS_READ,
+    GROUPS_OWNERS_UPDATE,
+    GROUPS_OWNERS_READ,
+    USERS_READ,
+    DEVICES_READ,
+    AUS_READ,
+    AUS_MEMBERS_READ,
+    ROLE_DEFINITIONS_READ,
 ];
 
 const AUTHENTICATION_ADMINISTRATOR_ACTIONS: &[&str] = &[
-    USERS_AUTH_METHODS_CREATE, USERS_READ, USERS_BASIC_UPDATE, USERS_DELETE, USERS_ENABLE, USERS_DISABLE, USERS_INVALIDATE_TOKENS,
-    USERS_MANAGER_UPDATE, USERS_UPN_UPDATE, AUS_READ, AUS_MEMBERS_READ, ROLE_DEFINITIONS_READ,
+    USERS_AUTH_METHODS_CREATE,
+    USERS_READ,
+    USERS_BASIC_UPDATE,
+    USERS_DELETE,
+    USERS_ENABLE,
+    USERS_DISABLE,
+    USERS_INVALIDATE_TOKENS,
+    USERS_MANAGER_UPDATE,
+    USERS_UPN_UPDATE,
+    AUS_READ,
+    AUS_MEMBERS_READ,
+    ROLE_DEFINITIONS_READ,
 ];
 
 const APPLICATION_ADMINISTRATOR_ACTIONS: &[&str] = &[
-    APPS_CREATE, APPS_DELETE, APPS_READ, APPS_BASIC_UPDATE, APPS_AUTHENTICATION_UPDATE, APPS_APP_ROLES_UPDATE,
-    APPS_CREDENTIALS_UPDATE, APPS_OWNERS_UPDATE, SPS_CREATE, SPS_DELETE, SPS_READ, SPS_BASIC_UPDATE,
-    SPS_CREDENTIALS_UPDATE, SPS_OWNERS_UPDATE, USERS_READ, GROUPS_READ, ROLE_DEFINITIONS_READ,
+    APPS_CREATE,
+    APPS_DELETE,
+    APPS_READ,
+    APPS_BASIC_UPDATE,
+    APPS_AUTHENTICATION_UPDATE,
+    APPS_APP_ROLES_UPDATE,
+    APPS_CREDENTIALS_UPDATE,
+    APPS_OWNERS_UPDATE,
+    SPS_CREATE,
+    SPS_DELETE,
+    SPS_READ,
+    SPS_BASIC_UPDATE,
+    SPS_CREDENTIALS_UPDATE,
+    SPS_OWNERS_UPDATE,
+    USERS_READ,
+    GROUPS_READ,
+    ROLE_DEFINITIONS_READ,
 ];
 
-const HELPDESK_ACTIONS: &[&str] = &[USERS_READ, USERS_INVALIDATE_TOKENS, AUS_READ, AUS_MEMBERS_READ];
+const HELPDESK_ACTIONS: &[&str] = &[
+    USERS_READ,
+    USERS_INVALIDATE_TOKENS,
+    AUS_READ,
+    AUS_MEMBERS_READ,
+];
 
 const DEVICE_ADMINISTRATOR_ACTIONS: &[&str] = &[
-    DEVICES_CREATE, DEVICES_DELETE, DEVICES_READ, DEVICES_BASIC_UPDATE, DEVICES_ENABLE, DEVICES_DISABLE,
-    USERS_READ, AUS_READ, AUS_MEMBERS_READ, AUDIT_LOGS_READ,
+    DEVICES_CREATE,
+    DEVICES_DELETE,
+    DEVICES_READ,
+    DEVICES_BASIC_UPDATE,
+    DEVICES_ENABLE,
+    DEVICES_DISABLE,
+    USERS_READ,
+    AUS_READ,
+    AUS_MEMBERS_READ,
+    AUDIT_LOGS_READ,
 ];
 
 /// The built-in roles. Their ids are Entra's role template ids, so assignments
@@ -396,9 +487,21 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
         display_name: "Directory Writers",
         description: "Can read and write basic directory information (for applications).",
         allowed_resource_actions: &[
-            USERS_CREATE, USERS_READ, USERS_BASIC_UPDATE, USERS_ENABLE, USERS_DISABLE, USERS_UPN_UPDATE,
-            USERS_MANAGER_UPDATE, USERS_INVALIDATE_TOKENS, GROUPS_CREATE, GROUPS_READ, GROUPS_BASIC_UPDATE,
-            GROUPS_RULE_UPDATE, GROUPS_MEMBERS_UPDATE, GROUPS_MEMBERS_READ, GROUPS_OWNERS_UPDATE,
+            USERS_CREATE,
+            USERS_READ,
+            USERS_BASIC_UPDATE,
+            USERS_ENABLE,
+            USERS_DISABLE,
+            USERS_UPN_UPDATE,
+            USERS_MANAGER_UPDATE,
+            USERS_INVALIDATE_TOKENS,
+            GROUPS_CREATE,
+            GROUPS_READ,
+            GROUPS_BASIC_UPDATE,
+            GROUPS_RULE_UPDATE,
+            GROUPS_MEMBERS_UPDATE,
+            GROUPS_MEMBERS_READ,
+            GROUPS_OWNERS_UPDATE,
         ],
         is_privileged: true,
         is_au_scopable: false,
@@ -418,8 +521,17 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
         display_name: "Intune Administrator",
         description: "Can manage devices and report their compliance (the MDM role).",
         allowed_resource_actions: &[
-            DEVICES_CREATE, DEVICES_DELETE, DEVICES_READ, DEVICES_BASIC_UPDATE, DEVICES_ENABLE, DEVICES_DISABLE,
-            DEVICES_COMPLIANCE_UPDATE, USERS_READ, GROUPS_READ, GROUPS_CREATE, GROUPS_MEMBERS_UPDATE,
+            DEVICES_CREATE,
+            DEVICES_DELETE,
+            DEVICES_READ,
+            DEVICES_BASIC_UPDATE,
+            DEVICES_ENABLE,
+            DEVICES_DISABLE,
+            DEVICES_COMPLIANCE_UPDATE,
+            USERS_READ,
+            GROUPS_READ,
+            GROUPS_CREATE,
+            GROUPS_MEMBERS_UPDATE,
             GROUPS_BASIC_UPDATE,
         ],
         is_privileged: true,
@@ -476,7 +588,10 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
         id: ATTRIBUTE_DEFINITION_READER,
         display_name: "Attribute Definition Reader",
         description: "Can read custom security attribute definitions.",
-        allowed_resource_actions: &[ATTRIBUTE_DEFINITIONS_READ, "microsoft.directory/attributeSets/allProperties/read"],
+        allowed_resource_actions: &[
+            ATTRIBUTE_DEFINITIONS_READ,
+            "microsoft.directory/attributeSets/allProperties/read",
+        ],
         is_privileged: false,
         is_au_scopable: false,
         manages_privileged_users: false,
@@ -485,7 +600,10 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
         id: REPORTS_READER,
         display_name: "Reports Reader",
         description: "Can read audit and sign-in reports.",
-        allowed_resource_actions: &[AUDIT_LOGS_READ, "microsoft.directory/signInReports/allProperties/read"],
+        allowed_resource_actions: &[
+            AUDIT_LOGS_READ,
+            "microsoft.directory/signInReports/allProperties/read",
+        ],
         is_privileged: false,
         is_au_scopable: false,
         manages_privileged_users: false,
@@ -517,12 +635,16 @@ pub fn find(id_or_name: &str) -> Option<&'static RoleDefinition> {
     if let Ok(id) = Uuid::parse_str(id_or_name) {
         return built_in(id);
     }
-    BUILT_IN_ROLES.iter().find(|role| role.display_name.eq_ignore_ascii_case(id_or_name.trim()))
+    BUILT_IN_ROLES
+        .iter()
+        .find(|role| role.display_name.eq_ignore_ascii_case(id_or_name.trim()))
 }
 
 impl RoleDefinition {
     pub fn grants(&self, action: &str) -> bool {
-        self.allowed_resource_actions.iter().any(|pattern| pattern_grants(pattern, action))
+        self.allowed_resource_actions
+            .iter()
+            .any(|pattern| pattern_grants(pattern, action))
     }
 }
 
@@ -531,21 +653,65 @@ mod tests {
     use super::*;
 
     fn check(pattern: &str, action: &str, expected: bool) {
-        assert_eq!(pattern_grants(pattern, action), expected, "{pattern} grants {action}");
+        assert_eq!(
+            pattern_grants(pattern, action),
+            expected,
+            "{pattern} grants {action}"
+        );
     }
 
     #[test]
     fn pattern_matching() {
-        check("microsoft.directory/users/create", "microsoft.directory/users/create", true);
-        check("microsoft.directory/users/create", "microsoft.directory/users/delete", false);
-        check("microsoft.directory/users/allProperties/allTasks", "microsoft.directory/users/create", true);
-        check("microsoft.directory/users/allProperties/allTasks", "microsoft.directory/users/basic/update", true);
-        check("microsoft.directory/users/allProperties/allTasks", "microsoft.directory/groups/create", false);
-        check("microsoft.directory/allEntities/allProperties/allTasks", "microsoft.directory/groups/members/update", true);
-        check("microsoft.directory/allEntities/allProperties/read", "microsoft.directory/groups/members/read", true);
-        check("microsoft.directory/allEntities/allProperties/read", "microsoft.directory/groups/members/update", false);
-        check("microsoft.directory/allEntities/allProperties/allTasks", "microsoft.other/users/create", false);
-        check("microsoft.directory/groupsAssignableToRoles/allProperties/update", "microsoft.directory/groupsAssignableToRoles/members/update", true);
+        check(
+            "microsoft.directory/users/create",
+            "microsoft.directory/users/create",
+            true,
+        );
+        check(
+            "microsoft.directory/users/create",
+            "microsoft.directory/users/delete",
+            false,
+        );
+        check(
+            "microsoft.directory/users/allProperties/allTasks",
+            "microsoft.directory/users/create",
+            true,
+        );
+        check(
+            "microsoft.directory/users/allProperties/allTasks",
+            "microsoft.directory/users/basic/update",
+            true,
+        );
+        check(
+            "microsoft.directory/users/allProperties/allTasks",
+            "microsoft.directory/groups/create",
+            false,
+        );
+        check(
+            "microsoft.directory/allEntities/allProperties/allTasks",
+            "microsoft.directory/groups/members/update",
+            true,
+        );
+        check(
+            "microsoft.directory/allEntities/allProperties/read",
+            "microsoft.directory/groups/members/read",
+            true,
+        );
+        check(
+            "microsoft.directory/allEntities/allProperties/read",
+            "microsoft.directory/groups/members/update",
+            false,
+        );
+        check(
+            "microsoft.directory/allEntities/allProperties/allTasks",
+            "microsoft.other/users/create",
+            false,
+        );
+        check(
+            "microsoft.directory/groupsAssignableToRoles/allProperties/update",
+            "microsoft.directory/groupsAssignableToRoles/members/update",
+            true,
+        );
     }
 
     #[test]
@@ -569,8 +735,16 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), BUILT_IN_ROLES.len(), "duplicate template id");
-        assert_eq!(find("global administrator").unwrap().id, GLOBAL_ADMINISTRATOR);
-        assert_eq!(find("fe930be7-5e62-47db-91af-98c3a49a38b1").unwrap().display_name, "User Administrator");
+        assert_eq!(
+            find("global administrator").unwrap().id,
+            GLOBAL_ADMINISTRATOR
+        );
+        assert_eq!(
+            find("fe930be7-5e62-47db-91af-98c3a49a38b1")
+                .unwrap()
+                .display_name,
+            "User Administrator"
+        );
         assert!(!built_in(GLOBAL_ADMINISTRATOR).unwrap().is_au_scopable);
         assert!(built_in(USER_ADMINISTRATOR).unwrap().is_au_scopable);
     }

@@ -78,11 +78,18 @@ const PROPERTIES: &[(&str, Property)] = &[
 
 impl Property {
     fn lookup(name: &str) -> Option<Property> {
-        PROPERTIES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, p)| *p)
+        PROPERTIES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, p)| *p)
     }
 
     fn name(self) -> &'static str {
-        PROPERTIES.iter().find(|(_, p)| *p == self).map(|(n, _)| *n).unwrap_or("?")
+        PROPERTIES
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     fn is_boolean(self) -> bool {
@@ -90,7 +97,10 @@ impl Property {
     }
 
     fn is_date(self) -> bool {
-        matches!(self, Property::EmployeeHireDate | Property::EmployeeLeaveDateTime)
+        matches!(
+            self,
+            Property::EmployeeHireDate | Property::EmployeeLeaveDateTime
+        )
     }
 }
 
@@ -131,11 +141,18 @@ const OPERATORS: &[(&str, Operator)] = &[
 
 impl Operator {
     fn lookup(name: &str) -> Option<Operator> {
-        OPERATORS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, o)| *o)
+        OPERATORS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, o)| *o)
     }
 
     fn name(self) -> &'static str {
-        OPERATORS.iter().find(|(_, o)| *o == self).map(|(n, _)| *n).unwrap_or("?")
+        OPERATORS
+            .iter()
+            .find(|(_, o)| *o == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 }
 
@@ -162,7 +179,12 @@ pub enum Rule {
     Or(Vec<Rule>),
     And(Vec<Rule>),
     Not(Box<Rule>),
-    Compare { property: Property, operator: Operator, value: Literal, pattern: Option<Pattern> },
+    Compare {
+        property: Property,
+        operator: Operator,
+        value: Literal,
+        pattern: Option<Pattern>,
+    },
 }
 
 // ---------------------------------------------------------------------------------
@@ -217,7 +239,10 @@ fn lex(text: &str) -> Result<Vec<(Token, usize)>, RuleError> {
             i += 1;
             loop {
                 let Some(&ch) = chars.get(i) else {
-                    return Err(RuleError { message: "unterminated string".to_string(), position: start });
+                    return Err(RuleError {
+                        message: "unterminated string".to_string(),
+                        position: start,
+                    });
                 };
                 if quote == '"' && ch == '`' {
                     match chars.get(i + 1) {
@@ -248,7 +273,9 @@ fn lex(text: &str) -> Result<Vec<(Token, usize)>, RuleError> {
             tokens.push((Token::Text(value), start));
             continue;
         }
-        let word_char = |ch: char| ch.is_alphanumeric() || ch == '.' || ch == '_' || ch == '$' || ch == ':' || ch == '+';
+        let word_char = |ch: char| {
+            ch.is_alphanumeric() || ch == '.' || ch == '_' || ch == '$' || ch == ':' || ch == '+'
+        };
         if is_dash(c) && chars.get(i + 1).is_some_and(|n| n.is_alphabetic()) {
             i += 1;
             let mut word = String::new();
@@ -276,7 +303,10 @@ fn lex(text: &str) -> Result<Vec<(Token, usize)>, RuleError> {
             tokens.push((Token::Word(word), start));
             continue;
         }
-        return Err(RuleError { message: format!("unexpected character {c:?}"), position: start });
+        return Err(RuleError {
+            message: format!("unexpected character {c:?}"),
+            position: start,
+        });
     }
     Ok(tokens)
 }
@@ -297,11 +327,17 @@ impl Parser {
     }
 
     fn position(&self) -> usize {
-        self.tokens.get(self.next).map(|(_, p)| *p).unwrap_or(self.end)
+        self.tokens
+            .get(self.next)
+            .map(|(_, p)| *p)
+            .unwrap_or(self.end)
     }
 
     fn error<T>(&self, message: impl Into<String>) -> Result<T, RuleError> {
-        Err(RuleError { message: message.into(), position: self.position() })
+        Err(RuleError {
+            message: message.into(),
+            position: self.position(),
+        })
     }
 
     fn advance(&mut self) -> Option<Token> {
@@ -321,7 +357,9 @@ impl Parser {
     fn enter(&mut self) -> Result<(), RuleError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return self.error(format!("the rule is nested more than {MAX_DEPTH} levels deep"));
+            return self.error(format!(
+                "the rule is nested more than {MAX_DEPTH} levels deep"
+            ));
         }
         Ok(())
     }
@@ -334,7 +372,11 @@ impl Parser {
             terms.push(self.and()?);
         }
         self.depth -= 1;
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Rule::Or(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Rule::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Rule, RuleError> {
@@ -343,7 +385,11 @@ impl Parser {
             self.advance();
             terms.push(self.unary()?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Rule::And(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Rule::And(terms)
+        })
     }
 
     fn unary(&mut self) -> Result<Rule, RuleError> {
@@ -352,8 +398,13 @@ impl Parser {
             self.enter()?;
             let inner = self.unary()?;
             self.depth -= 1;
-            if let Rule::Compare { value: Literal::Null, .. } = inner {
-                return self.error("-not cannot be used with a comparison against null; use -ne null");
+            if let Rule::Compare {
+                value: Literal::Null,
+                ..
+            } = inner
+            {
+                return self
+                    .error("-not cannot be used with a comparison against null; use -ne null");
             }
             return Ok(Rule::Not(Box::new(inner)));
         }
@@ -385,18 +436,21 @@ impl Parser {
             return self.error("expected a property");
         };
         let property = match word.split_once('.') {
-            Some((object, name)) if object.eq_ignore_ascii_case("user") => match Property::lookup(name) {
-                Some(property) => property,
-                None => {
-                    return Err(RuleError {
-                        message: format!("user.{name} is not a supported property"),
-                        position: property_position,
-                    });
+            Some((object, name)) if object.eq_ignore_ascii_case("user") => {
+                match Property::lookup(name) {
+                    Some(property) => property,
+                    None => {
+                        return Err(RuleError {
+                            message: format!("user.{name} is not a supported property"),
+                            position: property_position,
+                        });
+                    }
                 }
-            },
+            }
             Some((object, _)) if object.eq_ignore_ascii_case("device") => {
                 return Err(RuleError {
-                    message: "device rules are not supported: group rules are over user attributes".to_string(),
+                    message: "device rules are not supported: group rules are over user attributes"
+                        .to_string(),
                     position: property_position,
                 });
             }
@@ -416,7 +470,8 @@ impl Parser {
         };
         if operator_name.eq_ignore_ascii_case("any") || operator_name.eq_ignore_ascii_case("all") {
             self.next = self.next.saturating_sub(1);
-            return self.error("-any and -all are not supported: no user property here is a collection");
+            return self
+                .error("-any and -all are not supported: no user property here is a collection");
         }
         let Some(operator) = Operator::lookup(&operator_name) else {
             self.next = self.next.saturating_sub(1);
@@ -443,7 +498,9 @@ impl Parser {
                     Ok(Literal::Text(word))
                 } else {
                     self.next = self.next.saturating_sub(1);
-                    self.error(format!("{word:?} is not a value: put text in double quotes"))
+                    self.error(format!(
+                        "{word:?} is not a value: put text in double quotes"
+                    ))
                 }
             }
             Some(Token::LeftBracket) => {
@@ -451,7 +508,9 @@ impl Parser {
                 loop {
                     match self.advance() {
                         Some(Token::Text(text)) => items.push(text),
-                        Some(Token::Word(word)) if word.chars().all(|c| c.is_ascii_digit()) => items.push(word),
+                        Some(Token::Word(word)) if word.chars().all(|c| c.is_ascii_digit()) => {
+                            items.push(word)
+                        }
                         Some(Token::RightBracket) if items.is_empty() => break,
                         _ => {
                             self.next = self.next.saturating_sub(1);
@@ -476,36 +535,63 @@ impl Parser {
         }
     }
 
-    fn check(&self, property: Property, operator: Operator, value: Literal) -> Result<Rule, RuleError> {
-        let position = self.tokens.get(self.next.saturating_sub(1)).map(|(_, p)| *p).unwrap_or(self.end);
+    fn check(
+        &self,
+        property: Property,
+        operator: Operator,
+        value: Literal,
+    ) -> Result<Rule, RuleError> {
+        let position = self
+            .tokens
+            .get(self.next.saturating_sub(1))
+            .map(|(_, p)| *p)
+            .unwrap_or(self.end);
         let fail = |message: String| Err(RuleError { message, position });
         let list_operator = matches!(operator, Operator::In | Operator::NotIn);
         match (&value, list_operator) {
-            (Literal::List(_), false) => return fail(format!("-{} takes a single value, not a list", operator.name())),
+            (Literal::List(_), false) => {
+                return fail(format!(
+                    "-{} takes a single value, not a list",
+                    operator.name()
+                ));
+            }
             (Literal::List(_), true) => {}
-            (_, true) => return fail(format!("-{} takes a list such as [\"a\", \"b\"]", operator.name())),
+            (_, true) => {
+                return fail(format!(
+                    "-{} takes a list such as [\"a\", \"b\"]",
+                    operator.name()
+                ));
+            }
             _ => {}
         }
         if value == Literal::Null && !matches!(operator, Operator::Eq | Operator::Ne) {
             return fail("null can only be compared with -eq or -ne".to_string());
         }
         if property.is_boolean() && !matches!(operator, Operator::Eq | Operator::Ne) {
-            return fail(format!("user.{} is true or false: use -eq or -ne", property.name()));
+            return fail(format!(
+                "user.{} is true or false: use -eq or -ne",
+                property.name()
+            ));
         }
         if matches!(operator, Operator::Le | Operator::Ge) && !property.is_date() {
-            return fail(format!("-{} compares dates; user.{} is not a date", operator.name(), property.name()));
+            return fail(format!(
+                "-{} compares dates; user.{} is not a date",
+                operator.name(),
+                property.name()
+            ));
         }
-        if property.is_date() {
-            if let Literal::Text(text) = &value {
-                if Timestamp::parse_rfc3339(text).is_err() {
-                    return fail(format!("{text:?} is not a date-time such as \"2026-01-31T00:00:00Z\""));
-                }
-            }
+        if property.is_date()
+            && let Literal::Text(text) = &value
+            && Timestamp::parse_rfc3339(text).is_err()
+        {
+            return fail(format!(
+                "{text:?} is not a date-time such as \"2026-01-31T00:00:00Z\""
+            ));
         }
-        if let Literal::Bool(_) = value {
-            if !property.is_boolean() {
-                return fail(format!("user.{} is not true or false", property.name()));
-            }
+        if let Literal::Bool(_) = value
+            && !property.is_boolean()
+        {
+            return fail(format!("user.{} is not true or false", property.name()));
         }
         let pattern = if matches!(operator, Operator::Match | Operator::NotMatch) {
             let Literal::Text(source) = &value else {
@@ -524,18 +610,31 @@ impl Parser {
         } else {
             None
         };
-        Ok(Rule::Compare { property, operator, value, pattern })
+        Ok(Rule::Compare {
+            property,
+            operator,
+            value,
+            pattern,
+        })
     }
 }
 
 /// Parses a membership rule.
 pub fn parse(text: &str) -> Result<Rule, RuleError> {
     if text.chars().count() > MAX_RULE_LENGTH {
-        return Err(RuleError { message: format!("a rule is at most {MAX_RULE_LENGTH} characters"), position: 0 });
+        return Err(RuleError {
+            message: format!("a rule is at most {MAX_RULE_LENGTH} characters"),
+            position: 0,
+        });
     }
     let tokens = lex(text)?;
     let end = text.chars().count();
-    let mut parser = Parser { tokens, next: 0, end, depth: 0 };
+    let mut parser = Parser {
+        tokens,
+        next: 0,
+        end,
+        depth: 0,
+    };
     let rule = parser.or()?;
     if parser.next < parser.tokens.len() {
         return parser.error("unexpected text after the end of the rule (missing -and or -or?)");
@@ -572,9 +671,18 @@ fn value_of<'a>(property: Property, id: Uuid, user: &'a UserSpec) -> Value<'a> {
         Property::Department => text(&user.department),
         Property::JobTitle => text(&user.job_title),
         Property::UsageLocation => text(&user.usage_location),
-        Property::EmployeeHireDate => user.employee_hire_date.map(Value::Time).unwrap_or(Value::Null),
-        Property::EmployeeLeaveDateTime => user.employee_leave_date_time.map(Value::Time).unwrap_or(Value::Null),
-        Property::ManagerId => user.manager_id.map(|m| Value::Text(Cow::Owned(m.to_string()))).unwrap_or(Value::Null),
+        Property::EmployeeHireDate => user
+            .employee_hire_date
+            .map(Value::Time)
+            .unwrap_or(Value::Null),
+        Property::EmployeeLeaveDateTime => user
+            .employee_leave_date_time
+            .map(Value::Time)
+            .unwrap_or(Value::Null),
+        Property::ManagerId => user
+            .manager_id
+            .map(|m| Value::Text(Cow::Owned(m.to_string())))
+            .unwrap_or(Value::Null),
     }
 }
 
@@ -588,13 +696,26 @@ pub fn matches(rule: &Rule, id: Uuid, user: &UserSpec) -> bool {
         Rule::Or(terms) => terms.iter().any(|t| matches(t, id, user)),
         Rule::And(terms) => terms.iter().all(|t| matches(t, id, user)),
         Rule::Not(inner) => !matches(inner, id, user),
-        Rule::Compare { property, operator, value, pattern } => {
-            compare(value_of(*property, id, user), *operator, value, pattern.as_ref())
-        }
+        Rule::Compare {
+            property,
+            operator,
+            value,
+            pattern,
+        } => compare(
+            value_of(*property, id, user),
+            *operator,
+            value,
+            pattern.as_ref(),
+        ),
     }
 }
 
-fn compare(actual: Value<'_>, operator: Operator, expected: &Literal, pattern: Option<&Pattern>) -> bool {
+fn compare(
+    actual: Value<'_>,
+    operator: Operator,
+    expected: &Literal,
+    pattern: Option<&Pattern>,
+) -> bool {
     match (expected, operator) {
         (Literal::Null, Operator::Eq) => return matches!(actual, Value::Null),
         (Literal::Null, _) => return !matches!(actual, Value::Null),
@@ -611,22 +732,37 @@ fn compare(actual: Value<'_>, operator: Operator, expected: &Literal, pattern: O
             let equal = match (&actual, expected) {
                 (Value::Bool(b), Literal::Bool(e)) => b == e,
                 (Value::Bool(b), Literal::Text(e)) => e.eq_ignore_ascii_case(&b.to_string()),
-                (Value::Time(t), Literal::Text(e)) => Timestamp::parse_rfc3339(e).is_ok_and(|e| e == *t),
+                (Value::Time(t), Literal::Text(e)) => {
+                    Timestamp::parse_rfc3339(e).is_ok_and(|e| e == *t)
+                }
                 (Value::Text(t), Literal::Text(e)) => lower(t) == lower(e),
                 _ => false,
             };
-            if operator == Operator::Eq { equal } else { !equal }
+            if operator == Operator::Eq {
+                equal
+            } else {
+                !equal
+            }
         }
-        Operator::StartsWith | Operator::NotStartsWith | Operator::EndsWith | Operator::NotEndsWith
-        | Operator::Contains | Operator::NotContains => {
-            let Literal::Text(e) = expected else { return false };
+        Operator::StartsWith
+        | Operator::NotStartsWith
+        | Operator::EndsWith
+        | Operator::NotEndsWith
+        | Operator::Contains
+        | Operator::NotContains => {
+            let Literal::Text(e) = expected else {
+                return false;
+            };
             let e = lower(e);
             let hit = actual_text.as_deref().is_some_and(|a| match operator {
                 Operator::StartsWith | Operator::NotStartsWith => a.starts_with(&e),
                 Operator::EndsWith | Operator::NotEndsWith => a.ends_with(&e),
                 _ => a.contains(&e),
             });
-            let negated = matches!(operator, Operator::NotStartsWith | Operator::NotEndsWith | Operator::NotContains);
+            let negated = matches!(
+                operator,
+                Operator::NotStartsWith | Operator::NotEndsWith | Operator::NotContains
+            );
             hit != negated
         }
         Operator::Match | Operator::NotMatch => {
@@ -635,17 +771,33 @@ fn compare(actual: Value<'_>, operator: Operator, expected: &Literal, pattern: O
                 (Value::Bool(b), Some(p)) => p.0.is_match(&b.to_string()),
                 _ => false,
             };
-            if operator == Operator::Match { hit } else { !hit }
+            if operator == Operator::Match {
+                hit
+            } else {
+                !hit
+            }
         }
         Operator::In | Operator::NotIn => {
-            let Literal::List(items) = expected else { return false };
-            let hit = actual_text.as_deref().is_some_and(|a| items.iter().any(|i| lower(i) == a));
+            let Literal::List(items) = expected else {
+                return false;
+            };
+            let hit = actual_text
+                .as_deref()
+                .is_some_and(|a| items.iter().any(|i| lower(i) == a));
             if operator == Operator::In { hit } else { !hit }
         }
         Operator::Le | Operator::Ge => {
-            let (Value::Time(t), Literal::Text(e)) = (&actual, expected) else { return false };
-            let Ok(e) = Timestamp::parse_rfc3339(e) else { return false };
-            if operator == Operator::Le { *t <= e } else { *t >= e }
+            let (Value::Time(t), Literal::Text(e)) = (&actual, expected) else {
+                return false;
+            };
+            let Ok(e) = Timestamp::parse_rfc3339(e) else {
+                return false;
+            };
+            if operator == Operator::Le {
+                *t <= e
+            } else {
+                *t >= e
+            }
         }
     }
 }
@@ -670,7 +822,11 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rule::Or(terms) | Rule::And(terms) => {
-                let keyword = if matches!(self, Rule::Or(_)) { " -or " } else { " -and " };
+                let keyword = if matches!(self, Rule::Or(_)) {
+                    " -or "
+                } else {
+                    " -and "
+                };
                 for (index, term) in terms.iter().enumerate() {
                     if index > 0 {
                         f.write_str(keyword)?;
@@ -680,7 +836,12 @@ impl fmt::Display for Rule {
                 Ok(())
             }
             Rule::Not(inner) => write!(f, "-not ({inner})"),
-            Rule::Compare { property, operator, value, .. } => {
+            Rule::Compare {
+                property,
+                operator,
+                value,
+                ..
+            } => {
                 write!(f, "user.{} -{} ", property.name(), operator.name())?;
                 match value {
                     Literal::Null => f.write_str("null"),
@@ -703,7 +864,8 @@ mod tests {
     use super::*;
 
     fn user(extra: serde_json::Value) -> UserSpec {
-        let mut base = json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele Vance"});
+        let mut base =
+            json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele Vance"});
         if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
             for (k, v) in extra {
                 base.insert(k.clone(), v.clone());
@@ -715,9 +877,17 @@ mod tests {
     /// Parses `rule` and checks the verdict for a user with `attributes`.
     fn check(rule: &str, attributes: serde_json::Value, expected: bool) {
         let parsed = parse(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
-        assert_eq!(matches(&parsed, Uuid::nil(), &user(attributes)), expected, "{rule}");
+        assert_eq!(
+            matches(&parsed, Uuid::nil(), &user(attributes)),
+            expected,
+            "{rule}"
+        );
         let reprinted = parsed.to_string();
-        assert_eq!(parse(&reprinted).unwrap(), parsed, "round trip of {rule} via {reprinted}");
+        assert_eq!(
+            parse(&reprinted).unwrap(),
+            parsed,
+            "round trip of {rule} via {reprinted}"
+        );
     }
 
     fn check_error(rule: &str, fragment: &str) {
@@ -730,50 +900,118 @@ mod tests {
         let rule = "user.department -eq \"Finance\" -and user.accountEnabled -eq true";
         check(rule, json!({"department": "Finance"}), true);
         check(rule, json!({"department": "finance"}), true);
-        check(rule, json!({"department": "Finance", "accountEnabled": false}), false);
+        check(
+            rule,
+            json!({"department": "Finance", "accountEnabled": false}),
+            false,
+        );
         check(rule, json!({"department": "Sales"}), false);
         check(rule, json!({}), false);
     }
 
     #[test]
     fn documented_examples() {
-        check("user.department -eq \"Sales\"", json!({"department": "Sales"}), true);
-        check("(user.department -eq \"Sales\") -or (user.department -eq \"Marketing\")", json!({"department": "Marketing"}), true);
-        check("(user.department -eq \"Sales\") -and -not (user.jobTitle -startsWith \"SDE\")", json!({"department": "Sales", "jobTitle": "SDE II"}), false);
-        check("(user.department -eq \"Sales\") -and -not (user.jobTitle -startsWith \"SDE\")", json!({"department": "Sales", "jobTitle": "Manager"}), true);
-        check("user.usageLocation -eq \"US\" -and (user.department -eq \"Marketing\" -or user.department -eq \"Sales\")", json!({"usageLocation": "US", "department": "Sales"}), true);
+        check(
+            "user.department -eq \"Sales\"",
+            json!({"department": "Sales"}),
+            true,
+        );
+        check(
+            "(user.department -eq \"Sales\") -or (user.department -eq \"Marketing\")",
+            json!({"department": "Marketing"}),
+            true,
+        );
+        check(
+            "(user.department -eq \"Sales\") -and -not (user.jobTitle -startsWith \"SDE\")",
+            json!({"department": "Sales", "jobTitle": "SDE II"}),
+            false,
+        );
+        check(
+            "(user.department -eq \"Sales\") -and -not (user.jobTitle -startsWith \"SDE\")",
+            json!({"department": "Sales", "jobTitle": "Manager"}),
+            true,
+        );
+        check(
+            "user.usageLocation -eq \"US\" -and (user.department -eq \"Marketing\" -or user.department -eq \"Sales\")",
+            json!({"usageLocation": "US", "department": "Sales"}),
+            true,
+        );
         check("user.displayName -match \"^Ad.*\"", json!({}), true);
         check("user.displayName -match \".*vid\"", json!({}), false);
-        check("user.mail -notEndsWith \"@Contoso.com\"", json!({"mail": "adele@contoso.com"}), false);
-        check("(user.objectId -ne null) -and (user.userType -eq \"Member\")", json!({}), true);
-        check("user.department -in [\"50001\",\"50002\"]", json!({"department": "50002"}), true);
-        check("user.department -notIn ['50001', '50002']", json!({"department": "50003"}), true);
+        check(
+            "user.mail -notEndsWith \"@Contoso.com\"",
+            json!({"mail": "adele@contoso.com"}),
+            false,
+        );
+        check(
+            "(user.objectId -ne null) -and (user.userType -eq \"Member\")",
+            json!({}),
+            true,
+        );
+        check(
+            "user.department -in [\"50001\",\"50002\"]",
+            json!({"department": "50002"}),
+            true,
+        );
+        check(
+            "user.department -notIn ['50001', '50002']",
+            json!({"department": "50003"}),
+            true,
+        );
     }
 
     #[test]
     fn null_means_absent() {
         check("user.department -eq null", json!({}), true);
-        check("user.department -eq null", json!({"department": "Sales"}), false);
+        check(
+            "user.department -eq null",
+            json!({"department": "Sales"}),
+            false,
+        );
         check("user.mail -ne null", json!({"mail": "a@b.c"}), true);
         check("user.department -eq \"null\"", json!({}), false);
     }
 
     #[test]
     fn operators_without_hyphen_and_in_any_case() {
-        check("user.department EQ \"Sales\" and user.accountEnabled eq true", json!({"department": "sales"}), true);
-        check("user.department \u{2013}eq \"Sales\"", json!({"department": "Sales"}), true);
+        check(
+            "user.department EQ \"Sales\" and user.accountEnabled eq true",
+            json!({"department": "sales"}),
+            true,
+        );
+        check(
+            "user.department \u{2013}eq \"Sales\"",
+            json!({"department": "Sales"}),
+            true,
+        );
     }
 
     #[test]
     fn escapes() {
-        check("user.department -eq \"`\"Sales`\"\"", json!({"department": "\"Sales\""}), true);
-        check("user.jobTitle -eq 'O''Brien'", json!({"jobTitle": "O'Brien"}), true);
+        check(
+            "user.department -eq \"`\"Sales`\"\"",
+            json!({"department": "\"Sales\""}),
+            true,
+        );
+        check(
+            "user.jobTitle -eq 'O''Brien'",
+            json!({"jobTitle": "O'Brien"}),
+            true,
+        );
     }
 
     #[test]
     fn dates() {
-        check("user.employeeHireDate -le \"2026-01-01T00:00:00Z\"", json!({"employeeHireDate": "2025-06-01T00:00:00Z"}), true);
-        check("user.employeeHireDate -ge \"2026-01-01T00:00:00Z\"", json!({"employeeHireDate": "2025-06-01T00:00:00Z"}), false);
+        check(
+            "user.employeeHireDate -le \"2026-01-01T00:00:00Z\"",
+            json!({"employeeHireDate": "2025-06-01T00:00:00Z"}),
+            true,
+        );
+        check(
+            "user.employeeHireDate -ge \"2026-01-01T00:00:00Z\"",
+            json!({"employeeHireDate": "2025-06-01T00:00:00Z"}),
+            false,
+        );
     }
 
     #[test]
@@ -784,14 +1022,23 @@ mod tests {
         check_error("user.department -eq Sales", "put text in double quotes");
         check_error("user.department -eq \"Sales", "unterminated");
         check_error("(user.department -eq \"Sales\"", "expected )");
-        check_error("user.department -eq \"Sales\" user.jobTitle -eq \"x\"", "after the end");
+        check_error(
+            "user.department -eq \"Sales\" user.jobTitle -eq \"x\"",
+            "after the end",
+        );
         check_error("user.department -in \"Sales\"", "takes a list");
         check_error("user.department -startsWith null", "null can only");
         check_error("-not (user.department -eq null)", "-not cannot");
         check_error("user.accountEnabled -startsWith \"t\"", "true or false");
-        check_error("user.displayName -match \"(\"", "invalid regular expression");
+        check_error(
+            "user.displayName -match \"(\"",
+            "invalid regular expression",
+        );
         check_error("user.employeeHireDate -ge system.now", "system.now");
-        check_error("user.proxyAddresses -any (_ -startsWith \"x\")", "not a supported property");
+        check_error(
+            "user.proxyAddresses -any (_ -startsWith \"x\")",
+            "not a supported property",
+        );
         check_error("", "ends where");
         check_error(&"(".repeat(100), "nested");
         check_error(&"a".repeat(MAX_RULE_LENGTH + 1), "at most");

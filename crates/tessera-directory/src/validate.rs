@@ -8,9 +8,9 @@ use url::Url;
 
 use crate::error::ValidationErrors;
 use crate::model::{
-    AdministrativeUnitSpec, ApplicationSpec, AttributeDefinitionSpec, AttributeType, AttributeValue,
-    CustomSecurityAttributes, DeviceSpec, DirectoryScope, GroupSpec, RoleAssignmentSpec, ServicePrincipalSpec,
-    UserSpec,
+    AdministrativeUnitSpec, ApplicationSpec, AttributeDefinitionSpec, AttributeType,
+    AttributeValue, CustomSecurityAttributes, DeviceSpec, DirectoryScope, GroupSpec,
+    RoleAssignmentSpec, ServicePrincipalSpec, UserSpec,
 };
 use crate::rule;
 
@@ -47,14 +47,23 @@ pub fn user_principal_name(value: &str) -> Result<(), String> {
         return Err("must have the form name@domain".to_string());
     };
     if local.is_empty() || local.chars().count() > MAX_UPN_LOCAL {
-        return Err(format!("the part before @ must be 1 to {MAX_UPN_LOCAL} characters"));
+        return Err(format!(
+            "the part before @ must be 1 to {MAX_UPN_LOCAL} characters"
+        ));
     }
-    let local_ok = local.chars().all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c));
+    let local_ok = local
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c));
     if !local_ok {
-        return Err("the part before @ may only contain letters, digits and ' . - _ ! # ^ ~".to_string());
+        return Err(
+            "the part before @ may only contain letters, digits and ' . - _ ! # ^ ~".to_string(),
+        );
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        return Err("the part before @ must not start or end with a dot or contain two dots in a row".to_string());
+        return Err(
+            "the part before @ must not start or end with a dot or contain two dots in a row"
+                .to_string(),
+        );
     }
     dns_name(domain).map_err(|message| format!("the domain {message}"))
 }
@@ -70,7 +79,9 @@ fn dns_name(domain: &str) -> Result<(), String> {
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !label_ok {
-            return Err("must be a DNS name (letters, digits and hyphens between dots)".to_string());
+            return Err(
+                "must be a DNS name (letters, digits and hyphens between dots)".to_string(),
+            );
         }
     }
     Ok(())
@@ -80,7 +91,10 @@ pub fn mail_address(value: &str) -> Result<(), String> {
     let Some((local, domain)) = value.rsplit_once('@') else {
         return Err("must be an email address (name@domain)".to_string());
     };
-    if local.is_empty() || local.len() > 64 || local.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if local.is_empty()
+        || local.len() > 64
+        || local.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err("must be an email address (name@domain)".to_string());
     }
     dns_name(domain).map_err(|message| format!("the domain {message}"))
@@ -91,13 +105,18 @@ pub fn user_spec(spec: &UserSpec) -> Result<(), ValidationErrors> {
     if let Err(message) = user_principal_name(&spec.user_principal_name) {
         errors.add("userPrincipalName", message);
     }
-    required_text(&mut errors, "displayName", &spec.display_name, MAX_DISPLAY_NAME);
+    required_text(
+        &mut errors,
+        "displayName",
+        &spec.display_name,
+        MAX_DISPLAY_NAME,
+    );
     optional_text(&mut errors, "givenName", &spec.given_name, 64);
     optional_text(&mut errors, "surname", &spec.surname, 64);
-    if let Some(mail) = &spec.mail {
-        if let Err(message) = mail_address(mail) {
-            errors.add("mail", message);
-        }
+    if let Some(mail) = &spec.mail
+        && let Err(message) = mail_address(mail)
+    {
+        errors.add("mail", message);
     }
     optional_text(&mut errors, "employeeId", &spec.employee_id, 16);
     optional_text(&mut errors, "department", &spec.department, 64);
@@ -105,27 +124,48 @@ pub fn user_spec(spec: &UserSpec) -> Result<(), ValidationErrors> {
     if let Some(location) = &spec.usage_location {
         let ok = location.len() == 2 && location.chars().all(|c| c.is_ascii_uppercase());
         if !ok {
-            errors.add("usageLocation", "must be a two-letter ISO 3166 country code in capitals, e.g. DE");
+            errors.add(
+                "usageLocation",
+                "must be a two-letter ISO 3166 country code in capitals, e.g. DE",
+            );
         }
     }
-    if let (Some(hire), Some(leave)) = (spec.employee_hire_date, spec.employee_leave_date_time) {
-        if leave < hire {
-            errors.add("employeeLeaveDateTime", "must not be before employeeHireDate");
-        }
+    if let (Some(hire), Some(leave)) = (spec.employee_hire_date, spec.employee_leave_date_time)
+        && leave < hire
+    {
+        errors.add(
+            "employeeLeaveDateTime",
+            "must not be before employeeHireDate",
+        );
     }
     errors.into_result()
 }
 
 pub fn group_spec(spec: &GroupSpec) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    required_text(&mut errors, "displayName", &spec.display_name, MAX_DISPLAY_NAME);
-    optional_text(&mut errors, "description", &spec.description, MAX_DESCRIPTION);
+    required_text(
+        &mut errors,
+        "displayName",
+        &spec.display_name,
+        MAX_DISPLAY_NAME,
+    );
+    optional_text(
+        &mut errors,
+        "description",
+        &spec.description,
+        MAX_DESCRIPTION,
+    );
     if let Some(nickname) = &spec.mail_nickname {
         let ok = !nickname.is_empty()
             && nickname.len() <= 64
-            && nickname.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            && nickname
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if !ok {
-            errors.add("mailNickname", "must be 1 to 64 letters, digits, '-', '_' or '.'");
+            errors.add(
+                "mailNickname",
+                "must be 1 to 64 letters, digits, '-', '_' or '.'",
+            );
         }
     }
     if let Some(text) = &spec.membership_rule {
@@ -133,7 +173,10 @@ pub fn group_spec(spec: &GroupSpec) -> Result<(), ValidationErrors> {
             errors.add("membershipRule", error.to_string());
         }
         if spec.is_assignable_to_role {
-            errors.add("membershipRule", "a role-assignable group cannot have dynamic membership");
+            errors.add(
+                "membershipRule",
+                "a role-assignable group cannot have dynamic membership",
+            );
         }
     }
     errors.into_result()
@@ -141,11 +184,23 @@ pub fn group_spec(spec: &GroupSpec) -> Result<(), ValidationErrors> {
 
 pub fn device_spec(spec: &DeviceSpec) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    required_text(&mut errors, "displayName", &spec.display_name, MAX_DISPLAY_NAME);
+    required_text(
+        &mut errors,
+        "displayName",
+        &spec.display_name,
+        MAX_DISPLAY_NAME,
+    );
     optional_text(&mut errors, "operatingSystem", &spec.operating_system, 64);
-    optional_text(&mut errors, "operatingSystemVersion", &spec.operating_system_version, 64);
+    optional_text(
+        &mut errors,
+        "operatingSystemVersion",
+        &spec.operating_system_version,
+        64,
+    );
     for (name, value) in &spec.extension_attributes {
-        let number = name.strip_prefix("extensionAttribute").and_then(|n| n.parse::<u8>().ok());
+        let number = name
+            .strip_prefix("extensionAttribute")
+            .and_then(|n| n.parse::<u8>().ok());
         let name_ok = matches!(number, Some(1..=15)) && !name.contains("extensionAttribute0");
         if !name_ok {
             errors.add(
@@ -153,7 +208,10 @@ pub fn device_spec(spec: &DeviceSpec) -> Result<(), ValidationErrors> {
                 "is not an extension attribute (extensionAttribute1 to extensionAttribute15)",
             );
         } else if value.chars().count() > 1024 || value.chars().any(char::is_control) {
-            errors.add(format!("extensionAttributes.{name}"), "must be at most 1024 characters, no control characters");
+            errors.add(
+                format!("extensionAttributes.{name}"),
+                "must be at most 1024 characters, no control characters",
+            );
         }
     }
     errors.into_result()
@@ -199,16 +257,33 @@ pub fn redirect_uri(text: &str, kind: RedirectKind) -> Result<(), String> {
 
 pub fn application_spec(spec: &ApplicationSpec) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    required_text(&mut errors, "displayName", &spec.display_name, MAX_DISPLAY_NAME);
-    optional_text(&mut errors, "description", &spec.description, MAX_DESCRIPTION);
+    required_text(
+        &mut errors,
+        "displayName",
+        &spec.display_name,
+        MAX_DISPLAY_NAME,
+    );
+    optional_text(
+        &mut errors,
+        "description",
+        &spec.description,
+        MAX_DESCRIPTION,
+    );
     let groups = [
         ("web", &spec.web.redirect_uris, RedirectKind::Web),
         ("spa", &spec.spa.redirect_uris, RedirectKind::Spa),
-        ("publicClient", &spec.public_client.redirect_uris, RedirectKind::PublicClient),
+        (
+            "publicClient",
+            &spec.public_client.redirect_uris,
+            RedirectKind::PublicClient,
+        ),
     ];
     for (name, uris, kind) in groups {
         if uris.len() > MAX_REDIRECT_URIS {
-            errors.add(format!("{name}.redirectUris"), format!("at most {MAX_REDIRECT_URIS} redirect URIs"));
+            errors.add(
+                format!("{name}.redirectUris"),
+                format!("at most {MAX_REDIRECT_URIS} redirect URIs"),
+            );
         }
         let mut seen = BTreeSet::new();
         for (index, uri) in uris.iter().enumerate() {
@@ -233,7 +308,10 @@ pub fn application_spec(spec: &ApplicationSpec) -> Result<(), ValidationErrors> 
         let value_ok = !role.value.is_empty()
             && role.value.len() <= 120
             && !role.value.starts_with('.')
-            && role.value.chars().all(|c| c.is_ascii_graphic() && c != ',' && c != ';');
+            && role
+                .value
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != ',' && c != ';');
         if !value_ok {
             errors.add(
                 format!("{field}.value"),
@@ -243,10 +321,23 @@ pub fn application_spec(spec: &ApplicationSpec) -> Result<(), ValidationErrors> 
         if !values.insert(role.value.to_ascii_lowercase()) {
             errors.add(format!("{field}.value"), "is used by another app role");
         }
-        required_text(&mut errors, &format!("{field}.displayName"), &role.display_name, 100);
-        optional_text(&mut errors, &format!("{field}.description"), &role.description, MAX_DESCRIPTION);
+        required_text(
+            &mut errors,
+            &format!("{field}.displayName"),
+            &role.display_name,
+            100,
+        );
+        optional_text(
+            &mut errors,
+            &format!("{field}.description"),
+            &role.description,
+            MAX_DESCRIPTION,
+        );
         if role.allowed_member_types.is_empty() {
-            errors.add(format!("{field}.allowedMemberTypes"), "must name User, Application or both");
+            errors.add(
+                format!("{field}.allowedMemberTypes"),
+                "must name User, Application or both",
+            );
         }
     }
     errors.into_result()
@@ -254,27 +345,50 @@ pub fn application_spec(spec: &ApplicationSpec) -> Result<(), ValidationErrors> 
 
 pub fn service_principal_spec(spec: &ServicePrincipalSpec) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    optional_text(&mut errors, "displayName", &spec.display_name, MAX_DISPLAY_NAME);
+    optional_text(
+        &mut errors,
+        "displayName",
+        &spec.display_name,
+        MAX_DISPLAY_NAME,
+    );
     errors.into_result()
 }
 
 pub fn administrative_unit_spec(spec: &AdministrativeUnitSpec) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    required_text(&mut errors, "displayName", &spec.display_name, MAX_DISPLAY_NAME);
-    optional_text(&mut errors, "description", &spec.description, MAX_DESCRIPTION);
+    required_text(
+        &mut errors,
+        "displayName",
+        &spec.display_name,
+        MAX_DISPLAY_NAME,
+    );
+    optional_text(
+        &mut errors,
+        "description",
+        &spec.description,
+        MAX_DESCRIPTION,
+    );
     errors.into_result()
 }
 
 pub fn role_assignment_spec(spec: &RoleAssignmentSpec) -> Result<DirectoryScope, ValidationErrors> {
     DirectoryScope::parse(&spec.directory_scope_id).ok_or_else(|| {
-        ValidationErrors::single("directoryScopeId", "must be \"/\" or \"/administrativeUnits/{id}\"")
+        ValidationErrors::single(
+            "directoryScopeId",
+            "must be \"/\" or \"/administrativeUnits/{id}\"",
+        )
     })
 }
 
 fn attribute_identifier(errors: &mut ValidationErrors, field: &str, value: &str) {
-    let ok = !value.is_empty() && value.chars().count() <= 32 && value.chars().all(|c| c.is_alphanumeric());
+    let ok = !value.is_empty()
+        && value.chars().count() <= 32
+        && value.chars().all(|c| c.is_alphanumeric());
     if !ok {
-        errors.add(field, "must be 1 to 32 letters or digits (no spaces or special characters)");
+        errors.add(
+            field,
+            "must be 1 to 32 letters or digits (no spaces or special characters)",
+        );
     }
 }
 
@@ -288,7 +402,10 @@ pub fn attribute_definition_spec(spec: &AttributeDefinitionSpec) -> Result<(), V
             errors.add("isCollection", "a Boolean attribute cannot be a collection");
         }
         if spec.use_pre_defined_values_only || !spec.allowed_values.is_empty() {
-            errors.add("allowedValues", "a Boolean attribute cannot have predefined values");
+            errors.add(
+                "allowedValues",
+                "a Boolean attribute cannot have predefined values",
+            );
         }
     }
     if spec.allowed_values.len() > 100 {
@@ -301,14 +418,20 @@ pub fn attribute_definition_spec(spec: &AttributeDefinitionSpec) -> Result<(), V
             errors.add(field.as_str(), "must be 1 to 64 characters");
         }
         if spec.attribute_type == AttributeType::Integer && value.parse::<i64>().is_err() {
-            errors.add(field.as_str(), "must be an integer for an Integer attribute");
+            errors.add(
+                field.as_str(),
+                "must be an integer for an Integer attribute",
+            );
         }
         if !seen.insert(value) {
             errors.add(field, "is listed twice");
         }
     }
     if spec.use_pre_defined_values_only && spec.allowed_values.is_empty() {
-        errors.add("allowedValues", "usePreDefinedValuesOnly needs at least one allowed value");
+        errors.add(
+            "allowedValues",
+            "usePreDefinedValuesOnly needs at least one allowed value",
+        );
     }
     errors.into_result()
 }
@@ -321,7 +444,10 @@ pub fn attribute_definition_update(
     after: &AttributeDefinitionSpec,
 ) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    if !before.attribute_set.eq_ignore_ascii_case(&after.attribute_set) {
+    if !before
+        .attribute_set
+        .eq_ignore_ascii_case(&after.attribute_set)
+    {
         errors.add("attributeSet", "cannot be changed");
     }
     if !before.name.eq_ignore_ascii_case(&after.name) {
@@ -338,7 +464,10 @@ pub fn attribute_definition_update(
     }
     for value in &before.allowed_values {
         if !after.allowed_values.contains(value) {
-            errors.add("allowedValues", format!("the allowed value {value:?} cannot be removed"));
+            errors.add(
+                "allowedValues",
+                format!("the allowed value {value:?} cannot be removed"),
+            );
         }
     }
     errors.extend(attribute_definition_spec(after).err().unwrap_or_default());
@@ -402,8 +531,13 @@ pub fn custom_security_attributes(
                 if text.chars().count() > 256 {
                     errors.add(field.as_str(), "values must be at most 256 characters");
                 }
-                if definition.use_pre_defined_values_only && !definition.allowed_values.contains(&text) {
-                    errors.add(field.as_str(), format!("{text:?} is not one of the allowed values"));
+                if definition.use_pre_defined_values_only
+                    && !definition.allowed_values.contains(&text)
+                {
+                    errors.add(
+                        field.as_str(),
+                        format!("{text:?} is not one of the allowed values"),
+                    );
                 }
             }
         }
@@ -477,13 +611,16 @@ mod tests {
         .unwrap();
         let definitions = BTreeMap::from([("engineering_project".to_string(), definition)]);
         let mut good: CustomSecurityAttributes =
-            serde_json::from_value(serde_json::json!({"Engineering": {"Project": ["Baker"]}})).unwrap();
+            serde_json::from_value(serde_json::json!({"Engineering": {"Project": ["Baker"]}}))
+                .unwrap();
         assert!(custom_security_attributes(&mut good, &definitions).is_ok());
         let mut bad_value: CustomSecurityAttributes =
-            serde_json::from_value(serde_json::json!({"Engineering": {"Project": ["Alpine"]}})).unwrap();
+            serde_json::from_value(serde_json::json!({"Engineering": {"Project": ["Alpine"]}}))
+                .unwrap();
         assert!(custom_security_attributes(&mut bad_value, &definitions).is_err());
         let mut bad_type: CustomSecurityAttributes =
-            serde_json::from_value(serde_json::json!({"Engineering": {"Project": "Baker"}})).unwrap();
+            serde_json::from_value(serde_json::json!({"Engineering": {"Project": "Baker"}}))
+                .unwrap();
         assert!(custom_security_attributes(&mut bad_type, &definitions).is_err());
         let mut unknown: CustomSecurityAttributes =
             serde_json::from_value(serde_json::json!({"Marketing": {"Region": "EU"}})).unwrap();

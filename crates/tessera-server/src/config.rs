@@ -62,8 +62,14 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             tls: None,
-            log: LogConfig { format: "json".to_string(), level: "info".to_string() },
-            bootstrap: BootstrapConfig { tenant_name: "Default".to_string(), domain: "tessera.local".to_string() },
+            log: LogConfig {
+                format: "json".to_string(),
+                level: "info".to_string(),
+            },
+            bootstrap: BootstrapConfig {
+                tenant_name: "Default".to_string(),
+                domain: "tessera.local".to_string(),
+            },
             shutdown_grace_seconds: 20,
             database_max_connections: 16,
         }
@@ -87,21 +93,33 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(format!("the configuration file {} does not exist", file.display()));
+                return Err(format!(
+                    "the configuration file {} does not exist",
+                    file.display()
+                ));
             }
             figment = figment.merge(Toml::file(file));
         }
         figment = figment
-            .merge(Env::prefixed("TESSERA_").filter(|key| is_server_key(key.as_str())).split("__"))
+            .merge(
+                Env::prefixed("TESSERA_")
+                    .filter(|key| is_server_key(key.as_str()))
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides));
-        figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+        figment
+            .extract()
+            .map_err(|e| format!("invalid configuration: {e}"))
     }
 
     /// The database URL: PostgreSQL when configured, else the SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("tessera.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("tessera.db").display()
+            ),
         }
     }
 
@@ -113,7 +131,14 @@ impl Config {
 /// `TESSERA_*` variables that configure the server; others (the CLI's
 /// `TESSERA_SERVER`, `TESSERA_TOKEN`, test settings) are not the server's business.
 fn is_server_key(key: &str) -> bool {
-    const KEYS: &[&str] = &["listen", "data_dir", "database_url", "public_url", "shutdown_grace_seconds", "database_max_connections"];
+    const KEYS: &[&str] = &[
+        "listen",
+        "data_dir",
+        "database_url",
+        "public_url",
+        "shutdown_grace_seconds",
+        "database_max_connections",
+    ];
     const SECTIONS: &[&str] = &["tls__", "log__", "bootstrap__"];
     let key = key.to_ascii_lowercase();
     KEYS.contains(&key.as_str()) || SECTIONS.iter().any(|section| key.starts_with(section))
@@ -135,15 +160,35 @@ mod tests {
     fn file_values_load_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");
-        std::fs::write(&good, "listen = \"127.0.0.1:9999\"\n[log]\nformat = \"text\"\nlevel = \"debug\"\n").unwrap();
+        std::fs::write(
+            &good,
+            "listen = \"127.0.0.1:9999\"\n[log]\nformat = \"text\"\nlevel = \"debug\"\n",
+        )
+        .unwrap();
         let config = Config::load(Some(&good), &Overrides::default()).unwrap();
         assert_eq!(config.listen.port(), 9999);
         assert_eq!(config.log.format, "text");
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "lisen = \"127.0.0.1:9999\"\n").unwrap();
-        assert!(Config::load(Some(&bad), &Overrides::default()).unwrap_err().contains("lisen"));
-        let overrides = Overrides { listen: Some("127.0.0.1:7777".parse().unwrap()), data_dir: None };
-        assert_eq!(Config::load(Some(&good), &overrides).unwrap().listen.port(), 7777);
-        assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
+        assert!(
+            Config::load(Some(&bad), &Overrides::default())
+                .unwrap_err()
+                .contains("lisen")
+        );
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:7777".parse().unwrap()),
+            data_dir: None,
+        };
+        assert_eq!(
+            Config::load(Some(&good), &overrides).unwrap().listen.port(),
+            7777
+        );
+        assert!(
+            Config::load(
+                Some(&dir.path().join("missing.toml")),
+                &Overrides::default()
+            )
+            .is_err()
+        );
     }
 }

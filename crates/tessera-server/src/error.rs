@@ -40,13 +40,26 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError { status, code, detail: detail.into(), errors: Vec::new(), correlation_id: None }
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            correlation_id: None,
+        }
     }
 
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         let message = message.into();
-        let mut error = ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", message.clone());
-        error.errors.push(FieldError { field: field.into(), message });
+        let mut error = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            message.clone(),
+        );
+        error.errors.push(FieldError {
+            field: field.into(),
+            message,
+        });
         error
     }
 
@@ -100,7 +113,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = Problem {
             problem_type: format!("urn:tessera:error:{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code.to_string(),
@@ -109,9 +126,14 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -20,7 +20,11 @@ use crate::state::AppState;
 pub struct CorrelationId(pub String);
 
 fn correlation_of(parts: &Parts) -> String {
-    parts.extensions.get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default()
+    parts
+        .extensions
+        .get::<CorrelationId>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default()
 }
 
 /// A JSON object body. Content type must be JSON (`application/json` or
@@ -31,9 +35,22 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let correlation = request.extensions().get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default();
-        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let correlation = request
+            .extensions()
+            .get::<CorrelationId>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let media_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if media_type != "application/json" && media_type != "application/merge-patch+json" {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -42,13 +59,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             )
             .with_correlation(&correlation));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            ApiError::new(rejection.status(), "body_unreadable", rejection.body_text()).with_correlation(&correlation)
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "body_unreadable", rejection.body_text())
+                    .with_correlation(&correlation)
+            })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("", format!("the body is not valid JSON: {e}"))
+                .with_correlation(&correlation)
         })?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request("", format!("the body is not valid JSON: {e}")).with_correlation(&correlation))?;
         if !value.is_object() {
-            return Err(ApiError::bad_request("", "the body must be a JSON object").with_correlation(&correlation));
+            return Err(ApiError::bad_request("", "the body must be a JSON object")
+                .with_correlation(&correlation));
         }
         Ok(JsonBody(value))
     }
@@ -63,7 +86,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(rejection) => Err(ApiError::bad_request("query", rejection.body_text()).with_correlation(&correlation_of(parts))),
+            Err(rejection) => Err(ApiError::bad_request("query", rejection.body_text())
+                .with_correlation(&correlation_of(parts))),
         }
     }
 }
@@ -77,8 +101,11 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(rejection) => Err(ApiError::bad_request("path", format!("malformed path parameter: {}", rejection.body_text()))
-                .with_correlation(&correlation_of(parts))),
+            Err(rejection) => Err(ApiError::bad_request(
+                "path",
+                format!("malformed path parameter: {}", rejection.body_text()),
+            )
+            .with_correlation(&correlation_of(parts))),
         }
     }
 }
@@ -98,11 +125,17 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             return Ok(IfMatch(None));
         }
         let inner = text.strip_prefix("W/").unwrap_or(text);
-        let version = inner.strip_prefix('"').and_then(|v| v.strip_suffix('"')).and_then(|v| v.parse::<i64>().ok());
+        let version = inner
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .and_then(|v| v.parse::<i64>().ok());
         match version {
             Some(version) => Ok(IfMatch(Some(version))),
-            None => Err(ApiError::bad_request("If-Match", "must be an ETag returned by this API, e.g. W/\"3\"")
-                .with_correlation(&correlation_of(parts))),
+            None => Err(ApiError::bad_request(
+                "If-Match",
+                "must be an ETag returned by this API, e.g. W/\"3\"",
+            )
+            .with_correlation(&correlation_of(parts))),
         }
     }
 }
@@ -120,17 +153,30 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim);
         let Some(token) = token else {
-            return Err(ApiError::from(ServiceError::Unauthenticated).with_correlation(&correlation_id));
+            return Err(
+                ApiError::from(ServiceError::Unauthenticated).with_correlation(&correlation_id)
+            );
         };
         let (tenant, caller) = state
             .directory
             .authenticate_token(token)
             .await
             .map_err(|e| ApiError::from(e).with_correlation(&correlation_id))?;
-        let client_address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(Caller(Context { tenant, caller, correlation_id, client_address }))
+        let client_address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(Caller(Context {
+            tenant,
+            caller,
+            correlation_id,
+            client_address,
+        }))
     }
 }

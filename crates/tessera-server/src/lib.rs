@@ -5,6 +5,8 @@
 //! The server holds no state that only one node knows; every node on the same
 //! PostgreSQL database answers the same.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -39,7 +41,10 @@ pub fn router(state: AppState) -> Router {
     let document = openapi::document_json();
     Router::new()
         .merge(api)
-        .route("/api/v1/openapi.json", get(move || async move { openapi_response(document) }))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { openapi_response(document) }),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -47,14 +52,19 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(axum::middleware::from_fn(middleware::security_headers))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::on_panic))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::on_panic,
+        ))
         .layer(axum::middleware::from_fn(middleware::correlate))
         .with_state(state)
 }
 
 fn openapi_response(document: Arc<String>) -> Response {
     let mut response = (StatusCode::OK, document.as_ref().clone()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -67,7 +77,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(error) => {
             tracing::warn!(%error, "not ready: the database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer",
+            )
+                .into_response()
         }
     }
 }
@@ -76,9 +90,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => {
             let mut response = (StatusCode::OK, handle.render()).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             response
         }
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
@@ -86,7 +101,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn not_found() -> error::ApiError {
-    error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/v1/openapi.json")
+    error::ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /api/v1/openapi.json",
+    )
 }
 
 /// Opens the store the configuration names.
@@ -104,7 +123,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Creates the data directory readable by its owner only.
 fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(path).with_context(|| format!("cannot create the data directory {}", path.display()))?;
+    std::fs::create_dir_all(path)
+        .with_context(|| format!("cannot create the data directory {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -117,11 +137,17 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = if config.log.format == "text" {
         builder.try_init()
     } else {
-        builder.json().flatten_event(true).with_current_span(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
     };
     if result.is_err() {
         // Already initialised (tests start several servers in one process).
@@ -130,7 +156,9 @@ fn init_logging(config: &Config) {
 
 fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ])
         .ok()?
         .install_recorder()
         .ok()?;
@@ -184,12 +212,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(tenant = %bootstrap.tenant, user = %bootstrap.user_principal_name, "bootstrapped a new tenant");
         // The credential goes to standard output once, never to the log.
         println!("Tessera bootstrapped tenant {}.", bootstrap.tenant);
-        println!("Break-glass Global Administrator: {}", bootstrap.user_principal_name);
-        println!("Bootstrap token, valid until {} and shown only now:", bootstrap.expires);
+        println!(
+            "Break-glass Global Administrator: {}",
+            bootstrap.user_principal_name
+        );
+        println!(
+            "Bootstrap token, valid until {} and shown only now:",
+            bootstrap.expires
+        );
         println!("    {}", bootstrap.token.expose());
-        println!("Sign in with it (e.g. `tessera login --token ...`) and create your own administrators and tokens.");
+        println!(
+            "Sign in with it (e.g. `tessera login --token ...`) and create your own administrators and tokens."
+        );
     }
-    let state = AppState { directory, metrics: install_metrics() };
+    let state = AppState {
+        directory,
+        metrics: install_metrics(),
+    };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     match &config.tls {
@@ -200,24 +239,37 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let address = listener.local_addr()?;
             tracing::info!(%address, tls = false, "listening");
             println!("Listening on http://{address}");
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?;
         }
         Some(tls) => {
-            let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                .await
-                .with_context(|| format!("cannot load the TLS certificate {} and key {}", tls.cert.display(), tls.key.display()))?;
+            let rustls_config =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot load the TLS certificate {} and key {}",
+                            tls.cert.display(),
+                            tls.key.display()
+                        )
+                    })?;
             let handle = axum_server::Handle::new();
             let handle_for_signal = handle.clone();
             tokio::spawn(async move {
                 shutdown.await;
                 handle_for_signal.graceful_shutdown(Some(grace));
             });
-            let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+            let listener = std::net::TcpListener::bind(config.listen)
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
             listener.set_nonblocking(true)?;
             let address = listener.local_addr()?;
             tracing::info!(%address, tls = true, "listening");
             println!("Listening on https://{address}");
-            axum_server::from_tcp_rustls(listener, rustls_config)?.handle(handle).serve(app).await?;
+            axum_server::from_tcp_rustls(listener, rustls_config)?
+                .handle(handle)
+                .serve(app)
+                .await?;
         }
     }
     tracing::info!("shut down");

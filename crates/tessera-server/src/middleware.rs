@@ -15,7 +15,11 @@ use crate::extract::CorrelationId;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn acceptable_request_id(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 64 && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 tokio::task_local! {
@@ -26,10 +30,18 @@ tokio::task_local! {
 /// into logs), else makes one; echoes it on the response and adds it to problem
 /// documents that lack it.
 pub async fn correlate(mut request: Request, next: Next) -> Response {
-    let supplied = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|v| acceptable_request_id(v));
-    let id = supplied.map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let supplied = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable_request_id(v));
+    let id = supplied
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     request.extensions_mut().insert(CorrelationId(id.clone()));
-    let response = CURRENT_CORRELATION.scope(id.clone(), next.run(request)).await;
+    let response = CURRENT_CORRELATION
+        .scope(id.clone(), next.run(request))
+        .await;
     let mut response = add_correlation_to_problem(response, &id).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -49,9 +61,12 @@ async fn add_correlation_to_problem(response: Response, id: &str) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return Response::from_parts(parts, Body::empty());
     };
-    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     if let Some(object) = value.as_object_mut() {
-        object.entry("correlationId").or_insert_with(|| serde_json::Value::String(id.to_string()));
+        object
+            .entry("correlationId")
+            .or_insert_with(|| serde_json::Value::String(id.to_string()));
     }
     let body = serde_json::to_vec(&value).unwrap_or_else(|_| bytes.to_vec());
     let mut parts = parts;
@@ -69,7 +84,11 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let correlation = request.extensions().get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default();
+    let correlation = request
+        .extensions()
+        .get::<CorrelationId>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
     let response = next.run(request).await;
     let seconds = start.elapsed().as_secs_f64();
     let status = response.status().as_u16();
@@ -85,14 +104,24 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
     };
     set(headers, header::CACHE_CONTROL, "no-store");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(headers, header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'");
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    );
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "no-referrer");
-    set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    set(
+        headers,
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=31536000",
+    );
     response
 }
 

@@ -15,15 +15,17 @@ struct BearerScheme;
 
 impl Modify for BearerScheme {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        api.components.get_or_insert_with(Default::default).add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("Tessera personal access token (tsr_pat_...)")
-                    .build(),
-            ),
-        );
+        api.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("Tessera personal access token (tsr_pat_...)")
+                        .build(),
+                ),
+            );
     }
 }
 
@@ -43,36 +45,79 @@ struct ApiDoc;
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(directory::list_users, directory::create_user))
-        .routes(routes!(directory::get_user, directory::update_user, directory::delete_user))
+        .routes(routes!(
+            directory::get_user,
+            directory::update_user,
+            directory::delete_user
+        ))
         .routes(routes!(directory::get_user_by_principal_name))
+        .routes(routes!(directory::import_users))
         .routes(routes!(directory::user_member_of))
         .routes(routes!(directory::user_transitive_member_of))
         .routes(routes!(me::list_user_tokens, me::issue_user_token))
         .routes(routes!(me::revoke_user_token))
         .routes(routes!(directory::list_groups, directory::create_group))
-        .routes(routes!(directory::get_group, directory::update_group, directory::delete_group))
-        .routes(routes!(directory::list_group_members, directory::add_group_member))
+        .routes(routes!(
+            directory::get_group,
+            directory::update_group,
+            directory::delete_group
+        ))
+        .routes(routes!(
+            directory::list_group_members,
+            directory::add_group_member
+        ))
         .routes(routes!(directory::remove_group_member))
         .routes(routes!(directory::list_group_transitive_members))
-        .routes(routes!(directory::list_group_owners, directory::add_group_owner))
+        .routes(routes!(
+            directory::list_group_owners,
+            directory::add_group_owner
+        ))
         .routes(routes!(directory::remove_group_owner))
         .routes(routes!(directory::list_devices, directory::create_device))
-        .routes(routes!(directory::get_device, directory::update_device, directory::delete_device))
+        .routes(routes!(
+            directory::get_device,
+            directory::update_device,
+            directory::delete_device
+        ))
         .routes(routes!(directory::list_units, directory::create_unit))
-        .routes(routes!(directory::get_unit, directory::update_unit, directory::delete_unit))
-        .routes(routes!(directory::list_unit_members, directory::add_unit_member))
+        .routes(routes!(
+            directory::get_unit,
+            directory::update_unit,
+            directory::delete_unit
+        ))
+        .routes(routes!(
+            directory::list_unit_members,
+            directory::add_unit_member
+        ))
         .routes(routes!(directory::remove_unit_member))
         .routes(routes!(apps::list_applications, apps::create_application))
-        .routes(routes!(apps::get_application, apps::update_application, apps::delete_application))
-        .routes(routes!(apps::list_application_owners, apps::add_application_owner))
+        .routes(routes!(
+            apps::get_application,
+            apps::update_application,
+            apps::delete_application
+        ))
+        .routes(routes!(
+            apps::list_application_owners,
+            apps::add_application_owner
+        ))
         .routes(routes!(apps::remove_application_owner))
         .routes(routes!(apps::add_application_password))
         .routes(routes!(apps::remove_application_password))
         .routes(routes!(apps::add_application_key))
         .routes(routes!(apps::remove_application_key))
-        .routes(routes!(apps::list_service_principals, apps::create_service_principal))
-        .routes(routes!(apps::get_service_principal, apps::update_service_principal, apps::delete_service_principal))
-        .routes(routes!(apps::list_service_principal_owners, apps::add_service_principal_owner))
+        .routes(routes!(
+            apps::list_service_principals,
+            apps::create_service_principal
+        ))
+        .routes(routes!(
+            apps::get_service_principal,
+            apps::update_service_principal,
+            apps::delete_service_principal
+        ))
+        .routes(routes!(
+            apps::list_service_principal_owners,
+            apps::add_service_principal_owner
+        ))
         .routes(routes!(apps::remove_service_principal_owner))
         .routes(routes!(apps::add_service_principal_password))
         .routes(routes!(apps::remove_service_principal_password))
@@ -80,10 +125,22 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::remove_service_principal_key))
         .routes(routes!(roles::list_role_definitions))
         .routes(routes!(roles::get_role_definition))
-        .routes(routes!(roles::list_role_assignments, roles::create_role_assignment))
-        .routes(routes!(roles::get_role_assignment, roles::delete_role_assignment))
-        .routes(routes!(roles::list_attribute_definitions, roles::create_attribute_definition))
-        .routes(routes!(roles::get_attribute_definition, roles::update_attribute_definition))
+        .routes(routes!(
+            roles::list_role_assignments,
+            roles::create_role_assignment
+        ))
+        .routes(routes!(
+            roles::get_role_assignment,
+            roles::delete_role_assignment
+        ))
+        .routes(routes!(
+            roles::list_attribute_definitions,
+            roles::create_attribute_definition
+        ))
+        .routes(routes!(
+            roles::get_attribute_definition,
+            roles::update_attribute_definition
+        ))
         .routes(routes!(me::me))
         .routes(routes!(me::list_own_tokens, me::create_own_token))
         .routes(routes!(me::revoke_own_token))

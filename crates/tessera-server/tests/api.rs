@@ -28,13 +28,30 @@ struct Reply {
 async fn api() -> Api {
     let store = tessera_store_sql::testing::sqlite_temp().await;
     let directory = Arc::new(Directory::new(store, Arc::new(SystemClock)));
-    let bootstrap = directory.bootstrap_if_empty("Contoso", "contoso.com").await.unwrap().unwrap();
-    let app = router(AppState { directory, metrics: None });
-    Api { app, token: bootstrap.token.expose().to_string() }
+    let bootstrap = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let app = router(AppState {
+        directory,
+        metrics: None,
+    });
+    Api {
+        app,
+        token: bootstrap.token.expose().to_string(),
+    }
 }
 
 impl Api {
-    async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -43,27 +60,44 @@ impl Api {
             request = request.header(*name, *value);
         }
         let request = match body {
-            Some(body) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap(),
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
             None => request.body(Body::empty()).unwrap(),
         };
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Reply { status, headers, body }
+        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path, Some(&self.token), None, &[]).await
+        self.send(Method::GET, path, Some(&self.token), None, &[])
+            .await
     }
 
     async fn post(&self, path: &str, body: Value) -> Reply {
-        self.send(Method::POST, path, Some(&self.token), Some(body), &[]).await
+        self.send(Method::POST, path, Some(&self.token), Some(body), &[])
+            .await
     }
 
     async fn user(&self, upn: &str) -> String {
-        let reply = self.post("/api/v1/users", json!({"userPrincipalName": upn, "displayName": upn})).await;
+        let reply = self
+            .post(
+                "/api/v1/users",
+                json!({"userPrincipalName": upn, "displayName": upn}),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
         reply.body["id"].as_str().unwrap().to_string()
     }
@@ -71,44 +105,78 @@ impl Api {
 
 fn assert_problem(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "{:?}", reply.body);
-    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        reply.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     assert_eq!(reply.body["code"], code, "{:?}", reply.body);
     assert_eq!(reply.body["status"], status.as_u16());
     assert_eq!(reply.body["type"], format!("urn:tessera:error:{code}"));
-    assert!(reply.body["correlationId"].as_str().is_some_and(|c| !c.is_empty()), "{:?}", reply.body);
+    assert!(
+        reply.body["correlationId"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{:?}",
+        reply.body
+    );
 }
 
 #[tokio::test]
 async fn unauthenticated_requests_get_401_problems() {
     let api = api().await;
-    let reply = api.send(Method::GET, "/api/v1/users", None, None, &[]).await;
+    let reply = api
+        .send(Method::GET, "/api/v1/users", None, None, &[])
+        .await;
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_eq!(reply.headers[header::WWW_AUTHENTICATE], "Bearer");
     let forged = api.send(Method::GET, "/api/v1/users", Some("tsr_pat_00000000000000000000000000000000_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), None, &[]).await;
     assert_problem(&forged, StatusCode::UNAUTHORIZED, "unauthenticated");
-    assert_eq!(reply.body["detail"], forged.body["detail"], "one message for every failure");
+    assert_eq!(
+        reply.body["detail"], forged.body["detail"],
+        "one message for every failure"
+    );
 }
 
 #[tokio::test]
 async fn create_returns_201_with_location_and_etag() {
     let api = api().await;
-    let reply = api.post("/api/v1/users", json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele"})).await;
+    let reply = api
+        .post(
+            "/api/v1/users",
+            json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele"}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     let id = reply.body["id"].as_str().unwrap();
-    assert_eq!(reply.headers[header::LOCATION], format!("/api/v1/users/{id}"));
+    assert_eq!(
+        reply.headers[header::LOCATION],
+        format!("/api/v1/users/{id}")
+    );
     assert_eq!(reply.headers[header::ETAG], "W/\"1\"");
     let fetched = api.get(&format!("/api/v1/users/{id}")).await;
     assert_eq!(fetched.body["userPrincipalName"], "adele@contoso.com");
-    let by_name = api.get("/api/v1/users/byPrincipalName/ADELE@contoso.com").await;
+    let by_name = api
+        .get("/api/v1/users/byPrincipalName/ADELE@contoso.com")
+        .await;
     assert_eq!(by_name.body["id"], id);
 }
 
 #[tokio::test]
 async fn bad_input_is_refused_with_the_field_and_changes_nothing() {
     let api = api().await;
-    let unknown = api.post("/api/v1/users", json!({"userPrincipalName": "a@contoso.com", "displayName": "A", "nickname": "x"})).await;
+    let unknown = api
+        .post(
+            "/api/v1/users",
+            json!({"userPrincipalName": "a@contoso.com", "displayName": "A", "nickname": "x"}),
+        )
+        .await;
     assert_problem(&unknown, StatusCode::BAD_REQUEST, "validation_failed");
-    assert!(unknown.body["errors"][0]["message"].as_str().unwrap().contains("nickname"));
+    assert!(
+        unknown.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nickname")
+    );
     let wrong_type = api.post("/api/v1/users", json!({"userPrincipalName": "a@contoso.com", "displayName": "A", "accountEnabled": "yes"})).await;
     assert_problem(&wrong_type, StatusCode::BAD_REQUEST, "validation_failed");
     assert_eq!(wrong_type.body["errors"][0]["field"], "accountEnabled");
@@ -116,25 +184,58 @@ async fn bad_input_is_refused_with_the_field_and_changes_nothing() {
     assert_problem(&dangling, StatusCode::BAD_REQUEST, "validation_failed");
     assert_eq!(dangling.body["errors"][0]["field"], "managerId");
     let not_json = api
-        .send(Method::POST, "/api/v1/users", Some(&api.token), None, &[(header::CONTENT_TYPE.as_str(), "application/json")])
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(&api.token),
+            None,
+            &[(header::CONTENT_TYPE.as_str(), "application/json")],
+        )
         .await;
     assert_problem(&not_json, StatusCode::BAD_REQUEST, "validation_failed");
-    let text = api.send(Method::POST, "/api/v1/users", Some(&api.token), None, &[(header::CONTENT_TYPE.as_str(), "text/plain")]).await;
-    assert_problem(&text, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let text = api
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(&api.token),
+            None,
+            &[(header::CONTENT_TYPE.as_str(), "text/plain")],
+        )
+        .await;
+    assert_problem(
+        &text,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
     let bad_id = api.get("/api/v1/users/not-a-uuid").await;
     assert_problem(&bad_id, StatusCode::BAD_REQUEST, "validation_failed");
     let bad_query = api.get("/api/v1/users?colour=red").await;
     assert_problem(&bad_query, StatusCode::BAD_REQUEST, "validation_failed");
     let bad_limit = api.get("/api/v1/users?limit=100000").await;
     assert_problem(&bad_limit, StatusCode::BAD_REQUEST, "validation_failed");
-    let missing = api.get(&format!("/api/v1/users/{}", uuid::Uuid::new_v4())).await;
+    let missing = api
+        .get(&format!("/api/v1/users/{}", uuid::Uuid::new_v4()))
+        .await;
     assert_problem(&missing, StatusCode::NOT_FOUND, "not_found");
-    let huge = api.post("/api/v1/users", json!({"userPrincipalName": "a@contoso.com", "displayName": "x".repeat(2 << 20)})).await;
+    let huge = api
+        .post(
+            "/api/v1/users",
+            json!({"userPrincipalName": "a@contoso.com", "displayName": "x".repeat(2 << 20)}),
+        )
+        .await;
     assert_problem(&huge, StatusCode::PAYLOAD_TOO_LARGE, "body_unreadable");
     let users = api.get("/api/v1/users").await;
-    assert_eq!(users.body["value"].as_array().unwrap().len(), 1, "nothing was created");
+    assert_eq!(
+        users.body["value"].as_array().unwrap().len(),
+        1,
+        "nothing was created"
+    );
     let audit = api.get("/api/v1/auditLogs/directoryAudits").await;
-    assert_eq!(audit.body["value"].as_array().unwrap().len(), 4, "bootstrap events only");
+    assert_eq!(
+        audit.body["value"].as_array().unwrap().len(),
+        4,
+        "bootstrap events only"
+    );
     let nowhere = api.get("/api/v1/nothing-here").await;
     assert_problem(&nowhere, StatusCode::NOT_FOUND, "not_found");
 }
@@ -144,16 +245,60 @@ async fn stale_if_match_gets_412() {
     let api = api().await;
     let id = api.user("megan@contoso.com").await;
     let path = format!("/api/v1/users/{id}");
-    let first = api.send(Method::PATCH, &path, Some(&api.token), Some(json!({"jobTitle": "CFO"})), &[("if-match", "W/\"1\"")]).await;
+    let first = api
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&api.token),
+            Some(json!({"jobTitle": "CFO"})),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
     assert_eq!(first.headers[header::ETAG], "W/\"2\"");
-    let stale = api.send(Method::PATCH, &path, Some(&api.token), Some(json!({"jobTitle": "CEO"})), &[("if-match", "W/\"1\"")]).await;
+    let stale = api
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&api.token),
+            Some(json!({"jobTitle": "CEO"})),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
     assert_problem(&stale, StatusCode::PRECONDITION_FAILED, "version_mismatch");
-    let garbage = api.send(Method::PATCH, &path, Some(&api.token), Some(json!({"jobTitle": "CEO"})), &[("if-match", "yesterday")]).await;
+    let garbage = api
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&api.token),
+            Some(json!({"jobTitle": "CEO"})),
+            &[("if-match", "yesterday")],
+        )
+        .await;
     assert_problem(&garbage, StatusCode::BAD_REQUEST, "validation_failed");
-    let delete_stale = api.send(Method::DELETE, &path, Some(&api.token), None, &[("if-match", "\"1\"")]).await;
-    assert_problem(&delete_stale, StatusCode::PRECONDITION_FAILED, "version_mismatch");
-    let deleted = api.send(Method::DELETE, &path, Some(&api.token), None, &[("if-match", "W/\"2\"")]).await;
+    let delete_stale = api
+        .send(
+            Method::DELETE,
+            &path,
+            Some(&api.token),
+            None,
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_problem(
+        &delete_stale,
+        StatusCode::PRECONDITION_FAILED,
+        "version_mismatch",
+    );
+    let deleted = api
+        .send(
+            Method::DELETE,
+            &path,
+            Some(&api.token),
+            None,
+            &[("if-match", "W/\"2\"")],
+        )
+        .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
 }
 
@@ -163,8 +308,22 @@ async fn scoped_administrators_get_403_outside_their_unit() {
     let admin = api.user("paris-admin@contoso.com").await;
     let inside = api.user("inside@contoso.com").await;
     let outside = api.user("outside@contoso.com").await;
-    let unit = api.post("/api/v1/administrativeUnits", json!({"displayName": "Paris"})).await.body["id"].as_str().unwrap().to_string();
-    let added = api.post(&format!("/api/v1/administrativeUnits/{unit}/members"), json!({"id": inside})).await;
+    let unit = api
+        .post(
+            "/api/v1/administrativeUnits",
+            json!({"displayName": "Paris"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let added = api
+        .post(
+            &format!("/api/v1/administrativeUnits/{unit}/members"),
+            json!({"id": inside}),
+        )
+        .await;
     assert_eq!(added.status, StatusCode::NO_CONTENT);
     let assigned = api
         .post(
@@ -173,64 +332,161 @@ async fn scoped_administrators_get_403_outside_their_unit() {
         )
         .await;
     assert_eq!(assigned.status, StatusCode::CREATED, "{:?}", assigned.body);
-    let issued = api.post(&format!("/api/v1/users/{admin}/accessTokens"), json!({"displayName": "first"})).await;
+    let issued = api
+        .post(
+            &format!("/api/v1/users/{admin}/accessTokens"),
+            json!({"displayName": "first"}),
+        )
+        .await;
     assert_eq!(issued.status, StatusCode::CREATED, "{:?}", issued.body);
     let token = issued.body["secret"].as_str().unwrap().to_string();
-    let inside_update = api.send(Method::PATCH, &format!("/api/v1/users/{inside}"), Some(&token), Some(json!({"department": "Ops"})), &[]).await;
-    assert_eq!(inside_update.status, StatusCode::OK, "{:?}", inside_update.body);
-    let outside_update = api.send(Method::PATCH, &format!("/api/v1/users/{outside}"), Some(&token), Some(json!({"department": "Ops"})), &[]).await;
+    let inside_update = api
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/users/{inside}"),
+            Some(&token),
+            Some(json!({"department": "Ops"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        inside_update.status,
+        StatusCode::OK,
+        "{:?}",
+        inside_update.body
+    );
+    let outside_update = api
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/users/{outside}"),
+            Some(&token),
+            Some(json!({"department": "Ops"})),
+            &[],
+        )
+        .await;
     assert_problem(&outside_update, StatusCode::FORBIDDEN, "forbidden");
-    let outside_delete = api.send(Method::DELETE, &format!("/api/v1/users/{outside}"), Some(&token), None, &[]).await;
+    let outside_delete = api
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/users/{outside}"),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
     assert_problem(&outside_delete, StatusCode::FORBIDDEN, "forbidden");
-    let list_all = api.send(Method::GET, "/api/v1/users", Some(&token), None, &[]).await;
+    let list_all = api
+        .send(Method::GET, "/api/v1/users", Some(&token), None, &[])
+        .await;
     assert_problem(&list_all, StatusCode::FORBIDDEN, "forbidden");
     let escalate = api
-        .send(Method::POST, "/api/v1/roleManagement/directory/roleAssignments", Some(&token),
-              Some(json!({"principalId": admin, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR})), &[])
+        .send(
+            Method::POST,
+            "/api/v1/roleManagement/directory/roleAssignments",
+            Some(&token),
+            Some(json!({"principalId": admin, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR})),
+            &[],
+        )
         .await;
     assert_problem(&escalate, StatusCode::FORBIDDEN, "forbidden");
-    let audit = api.get(&format!("/api/v1/auditLogs/directoryAudits?targetId={outside}")).await;
-    assert_eq!(audit.body["value"].as_array().unwrap().len(), 1, "only the creation: refused calls change nothing");
+    let audit = api
+        .get(&format!(
+            "/api/v1/auditLogs/directoryAudits?targetId={outside}"
+        ))
+        .await;
+    assert_eq!(
+        audit.body["value"].as_array().unwrap().len(),
+        1,
+        "only the creation: refused calls change nothing"
+    );
 }
 
 #[tokio::test]
 async fn correlation_ids_are_echoed_when_safe() {
     let api = api().await;
-    let kept = api.send(Method::GET, "/api/v1/users", None, None, &[("x-request-id", "abc-123")]).await;
+    let kept = api
+        .send(
+            Method::GET,
+            "/api/v1/users",
+            None,
+            None,
+            &[("x-request-id", "abc-123")],
+        )
+        .await;
     assert_eq!(kept.headers["x-request-id"], "abc-123");
     assert_eq!(kept.body["correlationId"], "abc-123");
-    let replaced = api.send(Method::GET, "/api/v1/users", None, None, &[("x-request-id", "evil id\" injected")]).await;
+    let replaced = api
+        .send(
+            Method::GET,
+            "/api/v1/users",
+            None,
+            None,
+            &[("x-request-id", "evil id\" injected")],
+        )
+        .await;
     assert_ne!(replaced.headers["x-request-id"], "evil id\" injected");
 }
 
 #[tokio::test]
 async fn secrets_are_shown_once() {
     let api = api().await;
-    let app = api.post("/api/v1/applications", json!({"displayName": "Payroll"})).await.body["id"].as_str().unwrap().to_string();
-    let created = api.post(&format!("/api/v1/applications/{app}/passwordCredentials"), json!({"displayName": "ci"})).await;
+    let app = api
+        .post("/api/v1/applications", json!({"displayName": "Payroll"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = api
+        .post(
+            &format!("/api/v1/applications/{app}/passwordCredentials"),
+            json!({"displayName": "ci"}),
+        )
+        .await;
     assert_eq!(created.status, StatusCode::CREATED);
     let secret = created.body["secretText"].as_str().unwrap().to_string();
     let fetched = api.get(&format!("/api/v1/applications/{app}")).await;
     assert!(!fetched.body.to_string().contains(&secret));
-    let audit = api.get("/api/v1/auditLogs/directoryAudits?limit=1000").await;
-    assert!(!audit.body.to_string().contains(&secret), "no secret in the audit trail");
-    assert!(!audit.body.to_string().contains(&api.token), "no token in the audit trail");
+    let audit = api
+        .get("/api/v1/auditLogs/directoryAudits?limit=1000")
+        .await;
+    assert!(
+        !audit.body.to_string().contains(&secret),
+        "no secret in the audit trail"
+    );
+    assert!(
+        !audit.body.to_string().contains(&api.token),
+        "no token in the audit trail"
+    );
 }
 
 #[tokio::test]
 async fn openapi_document_is_3_1_and_complete() {
     let api = api().await;
-    let reply = api.send(Method::GET, "/api/v1/openapi.json", None, None, &[]).await;
+    let reply = api
+        .send(Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.body["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = reply.body["paths"].as_object().unwrap();
     for path in [
-        "/api/v1/users", "/api/v1/users/{id}", "/api/v1/groups/{id}/members", "/api/v1/groups/{id}/transitiveMembers",
-        "/api/v1/devices", "/api/v1/applications/{id}/passwordCredentials", "/api/v1/servicePrincipals",
-        "/api/v1/administrativeUnits/{id}/members", "/api/v1/roleManagement/directory/roleAssignments",
-        "/api/v1/directory/customSecurityAttributeDefinitions", "/api/v1/auditLogs/directoryAudits", "/api/v1/me/accessTokens",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        "/api/v1/groups/{id}/members",
+        "/api/v1/groups/{id}/transitiveMembers",
+        "/api/v1/devices",
+        "/api/v1/applications/{id}/passwordCredentials",
+        "/api/v1/servicePrincipals",
+        "/api/v1/administrativeUnits/{id}/members",
+        "/api/v1/roleManagement/directory/roleAssignments",
+        "/api/v1/directory/customSecurityAttributeDefinitions",
+        "/api/v1/auditLogs/directoryAudits",
+        "/api/v1/me/accessTokens",
     ] {
-        assert!(paths.contains_key(path), "{path} is missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(path),
+            "{path} is missing from the OpenAPI document"
+        );
     }
     assert!(reply.body["components"]["securitySchemes"]["bearer"].is_object());
     assert!(reply.body["components"]["schemas"]["Problem"].is_object());
@@ -239,8 +495,18 @@ async fn openapi_document_is_3_1_and_complete() {
 #[tokio::test]
 async fn health_and_readiness() {
     let api = api().await;
-    assert_eq!(api.send(Method::GET, "/healthz", None, None, &[]).await.status, StatusCode::OK);
-    assert_eq!(api.send(Method::GET, "/readyz", None, None, &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        api.send(Method::GET, "/healthz", None, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.send(Method::GET, "/readyz", None, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
     let reply = api.send(Method::GET, "/healthz", None, None, &[]).await;
     assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");

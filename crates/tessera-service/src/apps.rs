@@ -9,8 +9,8 @@ use tessera_core::crypto::generate_secret;
 use tessera_core::{SecretString, TenantId, Timestamp};
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
-    Application, ApplicationData, ApplicationSpec, ClientSecretData, KeyCredential, PasswordCredential,
-    ServicePrincipal, ServicePrincipalData, ServicePrincipalSpec,
+    Application, ApplicationData, ApplicationSpec, ClientSecretData, KeyCredential,
+    PasswordCredential, ServicePrincipal, ServicePrincipalData, ServicePrincipalSpec,
 };
 use tessera_directory::patch::{self, Change};
 use tessera_directory::roles::action;
@@ -22,8 +22,15 @@ use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, attributes};
 
-const READ_ONLY: &[&str] =
-    &["id", "appId", "createdDateTime", "modifiedDateTime", "version", "keyCredentials", "passwordCredentials"];
+const READ_ONLY: &[&str] = &[
+    "id",
+    "appId",
+    "createdDateTime",
+    "modifiedDateTime",
+    "version",
+    "keyCredentials",
+    "passwordCredentials",
+];
 const SECRET_PREFIX: &str = "tsr_cs_";
 const DEFAULT_SECRET_DAYS: i64 = 180;
 const MAX_CREDENTIAL_DAYS: i64 = 730;
@@ -53,7 +60,10 @@ pub struct CreatedPassword {
     pub secret_text: SecretString,
 }
 
-fn expose_secret<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+fn expose_secret<S: serde::Serializer>(
+    secret: &SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(secret.expose())
 }
 
@@ -67,7 +77,10 @@ pub struct AddKey {
     pub key: String,
 }
 
-fn application_from(record: &Record, secrets: Vec<PasswordCredential>) -> ServiceResult<Application> {
+fn application_from(
+    record: &Record,
+    secrets: Vec<PasswordCredential>,
+) -> ServiceResult<Application> {
     let data: ApplicationData = codec::data(record)?;
     Ok(Application {
         id: record.id,
@@ -81,7 +94,10 @@ fn application_from(record: &Record, secrets: Vec<PasswordCredential>) -> Servic
     })
 }
 
-fn service_principal_from(record: &Record, secrets: Vec<PasswordCredential>) -> ServiceResult<ServicePrincipal> {
+fn service_principal_from(
+    record: &Record,
+    secrets: Vec<PasswordCredential>,
+) -> ServiceResult<ServicePrincipal> {
     let data: ServicePrincipalData = codec::data(record)?;
     Ok(ServicePrincipal {
         id: record.id,
@@ -95,17 +111,31 @@ fn service_principal_from(record: &Record, secrets: Vec<PasswordCredential>) -> 
 }
 
 fn application_keys(data: &ApplicationData) -> Keys {
-    Keys { key1: Some(data.app_id.to_string()), key2: None, sort_key: codec::sort_key(&data.spec.display_name) }
+    Keys {
+        key1: Some(data.app_id.to_string()),
+        key2: None,
+        sort_key: codec::sort_key(&data.spec.display_name),
+    }
 }
 
 fn service_principal_keys(data: &ServicePrincipalData) -> Keys {
     let name = data.spec.display_name.clone().unwrap_or_default();
-    Keys { key1: Some(data.spec.app_id.to_string()), key2: None, sort_key: codec::sort_key(&name) }
+    Keys {
+        key1: Some(data.spec.app_id.to_string()),
+        key2: None,
+        sort_key: codec::sort_key(&name),
+    }
 }
 
-async fn secrets_of(reader: &mut dyn Reader, tenant: TenantId, owner: Uuid) -> ServiceResult<Vec<PasswordCredential>> {
+async fn secrets_of(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    owner: Uuid,
+) -> ServiceResult<Vec<PasswordCredential>> {
     let mut out = Vec::new();
-    for record in codec::list_all(reader, tenant, Kind::ClientSecret, Some(owner.to_string())).await? {
+    for record in
+        codec::list_all(reader, tenant, Kind::ClientSecret, Some(owner.to_string())).await?
+    {
         let data: ClientSecretData = codec::data(&record)?;
         out.push(data.credential);
     }
@@ -140,20 +170,33 @@ fn check_app_role_removal(before: &ApplicationSpec, after: &ApplicationSpec) -> 
         if !kept && role.is_enabled {
             return Err(ServiceError::invalid(
                 "appRoles",
-                format!("app role {} ({}) must be disabled (isEnabled: false) before it is removed", role.value, role.id),
+                format!(
+                    "app role {} ({}) must be disabled (isEnabled: false) before it is removed",
+                    role.value, role.id
+                ),
             ));
         }
     }
     Ok(())
 }
 
-fn credential_window(now: Timestamp, end: Option<Timestamp>, default_days: i64) -> ServiceResult<(Timestamp, Timestamp)> {
+fn credential_window(
+    now: Timestamp,
+    end: Option<Timestamp>,
+    default_days: i64,
+) -> ServiceResult<(Timestamp, Timestamp)> {
     let end = end.unwrap_or_else(|| now.plus_seconds(default_days * 86_400));
     if end <= now {
-        return Err(ServiceError::invalid("endDateTime", "must be in the future"));
+        return Err(ServiceError::invalid(
+            "endDateTime",
+            "must be in the future",
+        ));
     }
     if end > now.plus_seconds(MAX_CREDENTIAL_DAYS * 86_400) {
-        return Err(ServiceError::invalid("endDateTime", format!("must be at most {MAX_CREDENTIAL_DAYS} days from now")));
+        return Err(ServiceError::invalid(
+            "endDateTime",
+            format!("must be at most {MAX_CREDENTIAL_DAYS} days from now"),
+        ));
     }
     Ok((now, end))
 }
@@ -187,18 +230,37 @@ const SERVICE_PRINCIPAL_OWNER: CredentialOwner = CredentialOwner {
 };
 
 impl Directory {
-    pub async fn create_application(&self, ctx: &Context, body: Value) -> ServiceResult<Application> {
+    pub async fn create_application(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<Application> {
         let spec: ApplicationSpec = patch::parse_spec(body)?;
         validate::application_spec(&spec)?;
         self.authorize(ctx, action::APPS_CREATE, &Target::Tenant)?;
         let id = Uuid::new_v4();
-        let data = ApplicationData { app_id: Uuid::new_v4(), spec, key_credentials: Vec::new() };
+        let data = ApplicationData {
+            app_id: Uuid::new_v4(),
+            spec,
+            key_credentials: Vec::new(),
+        };
         let mut tx = self.write(ctx).await?;
-        let record = codec::new_record(Kind::Application, id, self.now(), application_keys(&data), &data)?;
+        let record = codec::new_record(
+            Kind::Application,
+            id,
+            self.now(),
+            application_keys(&data),
+            &data,
+        )?;
         tx.insert(ctx.tenant, &record).await?;
-        let event = EventDraft::new("application.create", Kind::Application, id, &data.spec.display_name)
-            .changes(patch::changes(&Value::Null, &to_json(&data.spec)))
-            .details(json!({ "appId": data.app_id }));
+        let event = EventDraft::new(
+            "application.create",
+            Kind::Application,
+            id,
+            &data.spec.display_name,
+        )
+        .changes(patch::changes(&Value::Null, &to_json(&data.spec)))
+        .details(json!({ "appId": data.app_id }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         application_from(&record, Vec::new())
@@ -212,10 +274,21 @@ impl Directory {
         application_from(&record, secrets)
     }
 
-    pub async fn list_applications(&self, ctx: &Context, request: &PageRequest) -> ServiceResult<Page<Application>> {
+    pub async fn list_applications(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<Application>> {
         self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(reader.as_mut(), ctx.tenant, Kind::Application, request, None).await?;
+        let (records, next_cursor) = codec::list_page(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::Application,
+            request,
+            None,
+        )
+        .await?;
         let mut value = Vec::with_capacity(records.len());
         for record in &records {
             let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
@@ -224,7 +297,13 @@ impl Directory {
         Ok(Page { value, next_cursor })
     }
 
-    pub async fn update_application(&self, ctx: &Context, id: Uuid, body: Value, if_match: Option<i64>) -> ServiceResult<Application> {
+    pub async fn update_application(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<Application> {
         self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
@@ -244,14 +323,25 @@ impl Directory {
         data.spec = after;
         let updated = codec::next_version(&record, self.now(), application_keys(&data), &data)?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new("application.update", Kind::Application, id, &data.spec.display_name).changes(changes);
+        let event = EventDraft::new(
+            "application.update",
+            Kind::Application,
+            id,
+            &data.spec.display_name,
+        )
+        .changes(changes);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         application_from(&updated, secrets)
     }
 
     /// Deletes an application, its service principal and all their secrets.
-    pub async fn delete_application(&self, ctx: &Context, id: Uuid, if_match: Option<i64>) -> ServiceResult<()> {
+    pub async fn delete_application(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
         self.authorize(ctx, action::APPS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
@@ -259,14 +349,21 @@ impl Directory {
         let data: ApplicationData = codec::data(&record)?;
         let mut removed_secrets = delete_secrets_of(tx.as_mut(), ctx.tenant, id).await?;
         let mut service_principal = Value::Null;
-        if let Some(sp) = tx.get_by_key1(ctx.tenant, Kind::ServicePrincipal, &data.app_id.to_string()).await? {
+        if let Some(sp) = tx
+            .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &data.app_id.to_string())
+            .await?
+        {
             self.authorize(ctx, action::SPS_DELETE, &Target::Tenant)?;
             removed_secrets.extend(delete_secrets_of(tx.as_mut(), ctx.tenant, sp.id).await?);
-            let cleanup = self.remove_principal_everywhere(tx.as_mut(), ctx, sp.id).await?;
-            tx.delete(ctx.tenant, Kind::ServicePrincipal, sp.id, None).await?;
+            let cleanup = self
+                .remove_principal_everywhere(tx.as_mut(), ctx, sp.id)
+                .await?;
+            tx.delete(ctx.tenant, Kind::ServicePrincipal, sp.id, None)
+                .await?;
             service_principal = json!({ "id": sp.id, "removedFrom": cleanup });
         }
-        tx.delete(ctx.tenant, Kind::Application, id, Some(record.version)).await?;
+        tx.delete(ctx.tenant, Kind::Application, id, Some(record.version))
+            .await?;
         let event = EventDraft::new("application.delete", Kind::Application, id, &data.spec.display_name)
             .changes(patch::changes(&to_json(&data.spec), &Value::Null))
             .details(json!({ "appId": data.app_id, "servicePrincipal": service_principal, "secretsRemoved": removed_secrets }));
@@ -275,7 +372,11 @@ impl Directory {
         Ok(())
     }
 
-    pub async fn create_service_principal(&self, ctx: &Context, body: Value) -> ServiceResult<ServicePrincipal> {
+    pub async fn create_service_principal(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<ServicePrincipal> {
         let mut spec: ServicePrincipalSpec = patch::parse_spec(body)?;
         validate::service_principal_spec(&spec)?;
         self.authorize(ctx, action::SPS_CREATE, &Target::Tenant)?;
@@ -284,8 +385,14 @@ impl Directory {
         }
         let id = Uuid::new_v4();
         let mut tx = self.write(ctx).await?;
-        let Some(application) = tx.get_by_key1(ctx.tenant, Kind::Application, &spec.app_id.to_string()).await? else {
-            return Err(ServiceError::invalid("appId", format!("no application with appId {} exists", spec.app_id)));
+        let Some(application) = tx
+            .get_by_key1(ctx.tenant, Kind::Application, &spec.app_id.to_string())
+            .await?
+        else {
+            return Err(ServiceError::invalid(
+                "appId",
+                format!("no application with appId {} exists", spec.app_id),
+            ));
         };
         let app_data: ApplicationData = codec::data(&application)?;
         if spec.display_name.is_none() {
@@ -293,13 +400,27 @@ impl Directory {
         }
         if !spec.custom_security_attributes.is_empty() {
             let definitions = attributes::definitions(tx.as_mut(), ctx.tenant).await?;
-            validate::custom_security_attributes(&mut spec.custom_security_attributes, &definitions)?;
+            validate::custom_security_attributes(
+                &mut spec.custom_security_attributes,
+                &definitions,
+            )?;
         }
-        let data = ServicePrincipalData { spec, key_credentials: Vec::new() };
-        let record = codec::new_record(Kind::ServicePrincipal, id, self.now(), service_principal_keys(&data), &data)?;
+        let data = ServicePrincipalData {
+            spec,
+            key_credentials: Vec::new(),
+        };
+        let record = codec::new_record(
+            Kind::ServicePrincipal,
+            id,
+            self.now(),
+            service_principal_keys(&data),
+            &data,
+        )?;
         match tx.insert(ctx.tenant, &record).await {
             Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict { message: "the application already has a service principal".to_string() });
+                return Err(ServiceError::Conflict {
+                    message: "the application already has a service principal".to_string(),
+                });
             }
             other => other?,
         }
@@ -311,7 +432,11 @@ impl Directory {
         service_principal_from(&record, Vec::new())
     }
 
-    pub async fn get_service_principal(&self, ctx: &Context, id: Uuid) -> ServiceResult<ServicePrincipal> {
+    pub async fn get_service_principal(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<ServicePrincipal> {
         self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
@@ -319,10 +444,21 @@ impl Directory {
         service_principal_from(&record, secrets)
     }
 
-    pub async fn list_service_principals(&self, ctx: &Context, request: &PageRequest) -> ServiceResult<Page<ServicePrincipal>> {
+    pub async fn list_service_principals(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<ServicePrincipal>> {
         self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(reader.as_mut(), ctx.tenant, Kind::ServicePrincipal, request, None).await?;
+        let (records, next_cursor) = codec::list_page(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::ServicePrincipal,
+            request,
+            None,
+        )
+        .await?;
         let mut value = Vec::with_capacity(records.len());
         for record in &records {
             let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
@@ -331,7 +467,13 @@ impl Directory {
         Ok(Page { value, next_cursor })
     }
 
-    pub async fn update_service_principal(&self, ctx: &Context, id: Uuid, body: Value, if_match: Option<i64>) -> ServiceResult<ServicePrincipal> {
+    pub async fn update_service_principal(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<ServicePrincipal> {
         self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
@@ -339,12 +481,19 @@ impl Directory {
         let mut data: ServicePrincipalData = codec::data(&record)?;
         let mut after: ServicePrincipalSpec = patch::merge_patch(&data.spec, &body, READ_ONLY)?;
         if after.app_id != data.spec.app_id {
-            return Err(ServiceError::invalid("appId", "is set when a service principal is created and cannot change"));
+            return Err(ServiceError::invalid(
+                "appId",
+                "is set when a service principal is created and cannot change",
+            ));
         }
         validate::service_principal_spec(&after)?;
         let changes = patch::changes(&to_json(&data.spec), &to_json(&after));
         for change in &changes {
-            let needed = if change.attribute == "customSecurityAttributes" { action::SPS_CSA_UPDATE } else { action::SPS_BASIC_UPDATE };
+            let needed = if change.attribute == "customSecurityAttributes" {
+                action::SPS_CSA_UPDATE
+            } else {
+                action::SPS_BASIC_UPDATE
+            };
             self.authorize(ctx, needed, &Target::Tenant)?;
         }
         let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
@@ -353,28 +502,42 @@ impl Directory {
         }
         if !after.custom_security_attributes.is_empty() {
             let definitions = attributes::definitions(tx.as_mut(), ctx.tenant).await?;
-            validate::custom_security_attributes(&mut after.custom_security_attributes, &definitions)?;
+            validate::custom_security_attributes(
+                &mut after.custom_security_attributes,
+                &definitions,
+            )?;
         }
         data.spec = after;
-        let updated = codec::next_version(&record, self.now(), service_principal_keys(&data), &data)?;
+        let updated =
+            codec::next_version(&record, self.now(), service_principal_keys(&data), &data)?;
         tx.update(ctx.tenant, &updated).await?;
         let name = data.spec.display_name.clone().unwrap_or_default();
-        let event = EventDraft::new("servicePrincipal.update", Kind::ServicePrincipal, id, &name).changes(changes);
+        let event = EventDraft::new("servicePrincipal.update", Kind::ServicePrincipal, id, &name)
+            .changes(changes);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         service_principal_from(&updated, secrets)
     }
 
-    pub async fn delete_service_principal(&self, ctx: &Context, id: Uuid, if_match: Option<i64>) -> ServiceResult<()> {
+    pub async fn delete_service_principal(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
         self.authorize(ctx, action::SPS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
         codec::check_if_match(&record, if_match)?;
-        self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id).await?;
+        self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
+            .await?;
         let data: ServicePrincipalData = codec::data(&record)?;
         let secrets = delete_secrets_of(tx.as_mut(), ctx.tenant, id).await?;
-        let cleanup = self.remove_principal_everywhere(tx.as_mut(), ctx, id).await?;
-        tx.delete(ctx.tenant, Kind::ServicePrincipal, id, Some(record.version)).await?;
+        let cleanup = self
+            .remove_principal_everywhere(tx.as_mut(), ctx, id)
+            .await?;
+        tx.delete(ctx.tenant, Kind::ServicePrincipal, id, Some(record.version))
+            .await?;
         let name = data.spec.display_name.clone().unwrap_or_default();
         let event = EventDraft::new("servicePrincipal.delete", Kind::ServicePrincipal, id, &name)
             .changes(patch::changes(&to_json(&data.spec), &Value::Null))
@@ -386,44 +549,97 @@ impl Directory {
 
     // ---- credentials ---------------------------------------------------------
 
-    pub async fn add_application_password(&self, ctx: &Context, id: Uuid, body: Value) -> ServiceResult<CreatedPassword> {
+    pub async fn add_application_password(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<CreatedPassword> {
         self.add_password(ctx, APPLICATION_OWNER, id, body).await
     }
 
-    pub async fn add_service_principal_password(&self, ctx: &Context, id: Uuid, body: Value) -> ServiceResult<CreatedPassword> {
-        self.add_password(ctx, SERVICE_PRINCIPAL_OWNER, id, body).await
+    pub async fn add_service_principal_password(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<CreatedPassword> {
+        self.add_password(ctx, SERVICE_PRINCIPAL_OWNER, id, body)
+            .await
     }
 
-    pub async fn remove_application_password(&self, ctx: &Context, id: Uuid, key_id: Uuid) -> ServiceResult<()> {
-        self.remove_password(ctx, APPLICATION_OWNER, id, key_id).await
+    pub async fn remove_application_password(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.remove_password(ctx, APPLICATION_OWNER, id, key_id)
+            .await
     }
 
-    pub async fn remove_service_principal_password(&self, ctx: &Context, id: Uuid, key_id: Uuid) -> ServiceResult<()> {
-        self.remove_password(ctx, SERVICE_PRINCIPAL_OWNER, id, key_id).await
+    pub async fn remove_service_principal_password(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.remove_password(ctx, SERVICE_PRINCIPAL_OWNER, id, key_id)
+            .await
     }
 
-    pub async fn add_application_key(&self, ctx: &Context, id: Uuid, body: Value) -> ServiceResult<KeyCredential> {
+    pub async fn add_application_key(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<KeyCredential> {
         self.add_key(ctx, APPLICATION_OWNER, id, body).await
     }
 
-    pub async fn add_service_principal_key(&self, ctx: &Context, id: Uuid, body: Value) -> ServiceResult<KeyCredential> {
+    pub async fn add_service_principal_key(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<KeyCredential> {
         self.add_key(ctx, SERVICE_PRINCIPAL_OWNER, id, body).await
     }
 
-    pub async fn remove_application_key(&self, ctx: &Context, id: Uuid, key_id: Uuid) -> ServiceResult<()> {
+    pub async fn remove_application_key(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
         self.remove_key(ctx, APPLICATION_OWNER, id, key_id).await
     }
 
-    pub async fn remove_service_principal_key(&self, ctx: &Context, id: Uuid, key_id: Uuid) -> ServiceResult<()> {
-        self.remove_key(ctx, SERVICE_PRINCIPAL_OWNER, id, key_id).await
+    pub async fn remove_service_principal_key(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.remove_key(ctx, SERVICE_PRINCIPAL_OWNER, id, key_id)
+            .await
     }
 
-    async fn add_password(&self, ctx: &Context, owner: CredentialOwner, id: Uuid, body: Value) -> ServiceResult<CreatedPassword> {
+    async fn add_password(
+        &self,
+        ctx: &Context,
+        owner: CredentialOwner,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<CreatedPassword> {
         let request: AddPassword = patch::parse_spec(body)?;
-        if let Some(name) = &request.display_name {
-            if name.trim().is_empty() || name.chars().count() > 128 {
-                return Err(ServiceError::invalid("displayName", "must be 1 to 128 characters"));
-            }
+        if let Some(name) = &request.display_name
+            && (name.trim().is_empty() || name.chars().count() > 128)
+        {
+            return Err(ServiceError::invalid(
+                "displayName",
+                "must be 1 to 128 characters",
+            ));
         }
         self.authorize(ctx, owner.update_action, &Target::Tenant)?;
         let now = self.now();
@@ -431,9 +647,12 @@ impl Directory {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
         if secrets_of(tx.as_mut(), ctx.tenant, id).await?.len() >= MAX_CREDENTIALS {
-            return Err(ServiceError::Conflict { message: format!("at most {MAX_CREDENTIALS} secrets; remove an old one first") });
+            return Err(ServiceError::Conflict {
+                message: format!("at most {MAX_CREDENTIALS} secrets; remove an old one first"),
+            });
         }
-        let generated = generate_secret(SECRET_PREFIX).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let generated =
+            generate_secret(SECRET_PREFIX).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let credential = PasswordCredential {
             key_id: Uuid::new_v4(),
             display_name: request.display_name,
@@ -441,36 +660,70 @@ impl Directory {
             start_date_time: start,
             end_date_time: end,
         };
-        let data = ClientSecretData { owner_id: id, credential: credential.clone() };
-        let keys = Keys { key1: Some(generated.hash.clone()), key2: Some(id.to_string()), sort_key: credential.key_id.to_string() };
-        let secret_record = codec::new_record(Kind::ClientSecret, credential.key_id, now, keys, &data)?;
+        let data = ClientSecretData {
+            owner_id: id,
+            credential: credential.clone(),
+        };
+        let keys = Keys {
+            key1: Some(generated.hash.clone()),
+            key2: Some(id.to_string()),
+            sort_key: credential.key_id.to_string(),
+        };
+        let secret_record =
+            codec::new_record(Kind::ClientSecret, credential.key_id, now, keys, &data)?;
         tx.insert(ctx.tenant, &secret_record).await?;
         let event = EventDraft::new(owner.password_added, owner.kind, id, &crate::groups::display_name_of(&record))
             .details(json!({ "keyId": credential.key_id, "hint": credential.hint, "endDateTime": credential.end_date_time }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
-        Ok(CreatedPassword { credential, secret_text: generated.secret })
+        Ok(CreatedPassword {
+            credential,
+            secret_text: generated.secret,
+        })
     }
 
-    async fn remove_password(&self, ctx: &Context, owner: CredentialOwner, id: Uuid, key_id: Uuid) -> ServiceResult<()> {
+    async fn remove_password(
+        &self,
+        ctx: &Context,
+        owner: CredentialOwner,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
         self.authorize(ctx, owner.update_action, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
         let secret = tx.get(ctx.tenant, Kind::ClientSecret, key_id).await?;
-        let Some(secret) = secret.filter(|s| s.key2.as_deref() == Some(id.to_string().as_str())) else {
-            return Err(ServiceError::NotFound { kind: "passwordCredential", id: key_id.to_string() });
+        let Some(secret) = secret.filter(|s| s.key2.as_deref() == Some(id.to_string().as_str()))
+        else {
+            return Err(ServiceError::NotFound {
+                kind: "passwordCredential",
+                id: key_id.to_string(),
+            });
         };
-        tx.delete(ctx.tenant, Kind::ClientSecret, secret.id, None).await?;
-        let event = EventDraft::new(owner.password_removed, owner.kind, id, &crate::groups::display_name_of(&record))
-            .details(json!({ "keyId": key_id }));
+        tx.delete(ctx.tenant, Kind::ClientSecret, secret.id, None)
+            .await?;
+        let event = EventDraft::new(
+            owner.password_removed,
+            owner.kind,
+            id,
+            &crate::groups::display_name_of(&record),
+        )
+        .details(json!({ "keyId": key_id }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn add_key(&self, ctx: &Context, owner: CredentialOwner, id: Uuid, body: Value) -> ServiceResult<KeyCredential> {
+    async fn add_key(
+        &self,
+        ctx: &Context,
+        owner: CredentialOwner,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<KeyCredential> {
         let request: AddKey = patch::parse_spec(body)?;
-        let info = certificate::parse(&request.key).map_err(|message| ServiceError::invalid("key", message))?;
+        let info = certificate::parse(&request.key)
+            .map_err(|message| ServiceError::invalid("key", message))?;
         let now = self.now();
         if info.not_after <= now {
             return Err(ServiceError::invalid("key", "the certificate has expired"));
@@ -488,17 +741,16 @@ impl Directory {
         };
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        let updated = if owner.kind == Kind::Application {
-            let mut data: ApplicationData = codec::data(&record)?;
-            push_key(&mut data.key_credentials, credential.clone())?;
-            codec::next_version(&record, now, application_keys(&data), &data)?
-        } else {
-            let mut data: ServicePrincipalData = codec::data(&record)?;
-            push_key(&mut data.key_credentials, credential.clone())?;
-            codec::next_version(&record, now, service_principal_keys(&data), &data)?
-        };
+        let updated =
+            with_key_credentials(&record, now, |keys| push_key(keys, credential.clone()))?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new(owner.key_added, owner.kind, id, &crate::groups::display_name_of(&record)).details(json!({
+        let event = EventDraft::new(
+            owner.key_added,
+            owner.kind,
+            id,
+            &crate::groups::display_name_of(&record),
+        )
+        .details(json!({
             "keyId": credential.key_id, "thumbprintSha256": credential.thumbprint_sha256,
             "subject": info.subject, "endDateTime": credential.end_date_time,
         }));
@@ -507,53 +759,86 @@ impl Directory {
         Ok(credential)
     }
 
-    async fn remove_key(&self, ctx: &Context, owner: CredentialOwner, id: Uuid, key_id: Uuid) -> ServiceResult<()> {
+    async fn remove_key(
+        &self,
+        ctx: &Context,
+        owner: CredentialOwner,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
         self.authorize(ctx, owner.update_action, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        let now = self.now();
-        let not_found = || ServiceError::NotFound { kind: "keyCredential", id: key_id.to_string() };
-        let updated = if owner.kind == Kind::Application {
-            let mut data: ApplicationData = codec::data(&record)?;
-            let before = data.key_credentials.len();
-            data.key_credentials.retain(|k| k.key_id != key_id);
-            if data.key_credentials.len() == before {
-                return Err(not_found());
+        let updated = with_key_credentials(&record, self.now(), |keys| {
+            let before = keys.len();
+            keys.retain(|k| k.key_id != key_id);
+            if keys.len() == before {
+                return Err(ServiceError::NotFound {
+                    kind: "keyCredential",
+                    id: key_id.to_string(),
+                });
             }
-            codec::next_version(&record, now, application_keys(&data), &data)?
-        } else {
-            let mut data: ServicePrincipalData = codec::data(&record)?;
-            let before = data.key_credentials.len();
-            data.key_credentials.retain(|k| k.key_id != key_id);
-            if data.key_credentials.len() == before {
-                return Err(not_found());
-            }
-            codec::next_version(&record, now, service_principal_keys(&data), &data)?
-        };
+            Ok(())
+        })?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new(owner.key_removed, owner.kind, id, &crate::groups::display_name_of(&record))
-            .details(json!({ "keyId": key_id }));
+        let event = EventDraft::new(
+            owner.key_removed,
+            owner.kind,
+            id,
+            &crate::groups::display_name_of(&record),
+        )
+        .details(json!({ "keyId": key_id }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
+/// The next version of an application or service principal record after `change`
+/// to its certificate credentials.
+fn with_key_credentials(
+    record: &Record,
+    now: Timestamp,
+    change: impl FnOnce(&mut Vec<KeyCredential>) -> ServiceResult<()>,
+) -> ServiceResult<Record> {
+    if record.kind == Kind::Application {
+        let mut data: ApplicationData = codec::data(record)?;
+        change(&mut data.key_credentials)?;
+        codec::next_version(record, now, application_keys(&data), &data)
+    } else {
+        let mut data: ServicePrincipalData = codec::data(record)?;
+        change(&mut data.key_credentials)?;
+        codec::next_version(record, now, service_principal_keys(&data), &data)
+    }
+}
+
 fn push_key(keys: &mut Vec<KeyCredential>, credential: KeyCredential) -> ServiceResult<()> {
     if keys.len() >= MAX_CREDENTIALS {
-        return Err(ServiceError::Conflict { message: format!("at most {MAX_CREDENTIALS} certificates; remove an old one first") });
+        return Err(ServiceError::Conflict {
+            message: format!("at most {MAX_CREDENTIALS} certificates; remove an old one first"),
+        });
     }
-    if keys.iter().any(|k| k.thumbprint_sha256 == credential.thumbprint_sha256) {
-        return Err(ServiceError::Conflict { message: "this certificate is already a credential".to_string() });
+    if keys
+        .iter()
+        .any(|k| k.thumbprint_sha256 == credential.thumbprint_sha256)
+    {
+        return Err(ServiceError::Conflict {
+            message: "this certificate is already a credential".to_string(),
+        });
     }
     keys.push(credential);
     Ok(())
 }
 
-async fn delete_secrets_of(tx: &mut dyn WriteTx, tenant: TenantId, owner: Uuid) -> ServiceResult<Vec<Uuid>> {
+async fn delete_secrets_of(
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    owner: Uuid,
+) -> ServiceResult<Vec<Uuid>> {
     let mut removed = Vec::new();
     for secret in codec::list_all(tx, tenant, Kind::ClientSecret, Some(owner.to_string())).await? {
-        tx.delete(tenant, Kind::ClientSecret, secret.id, None).await?;
+        tx.delete(tenant, Kind::ClientSecret, secret.id, None)
+            .await?;
         removed.push(secret.id);
     }
     Ok(removed)
@@ -562,10 +847,17 @@ async fn delete_secrets_of(tx: &mut dyn WriteTx, tenant: TenantId, owner: Uuid) 
 impl Directory {
     /// The service principal (if any) behind an application id; used by later
     /// protocol layers and by tests.
-    pub async fn service_principal_by_app_id(&self, ctx: &Context, app_id: Uuid) -> ServiceResult<Option<ServicePrincipal>> {
+    pub async fn service_principal_by_app_id(
+        &self,
+        ctx: &Context,
+        app_id: Uuid,
+    ) -> ServiceResult<Option<ServicePrincipal>> {
         self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
-        let Some(record) = reader.get_by_key1(ctx.tenant, Kind::ServicePrincipal, &app_id.to_string()).await? else {
+        let Some(record) = reader
+            .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &app_id.to_string())
+            .await?
+        else {
             return Ok(None);
         };
         let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;

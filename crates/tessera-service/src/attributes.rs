@@ -23,7 +23,11 @@ const MAX_DEFINITIONS: usize = 500;
 
 fn definition_keys(spec: &AttributeDefinitionSpec) -> Keys {
     let name = spec.qualified_name().to_lowercase();
-    Keys { key1: Some(name.clone()), key2: None, sort_key: name }
+    Keys {
+        key1: Some(name.clone()),
+        key2: None,
+        sort_key: name,
+    }
 }
 
 fn definition_from(record: &Record) -> ServiceResult<AttributeDefinition> {
@@ -38,7 +42,10 @@ fn definition_from(record: &Record) -> ServiceResult<AttributeDefinition> {
 }
 
 /// All definitions of a tenant, keyed by lower-cased `{set}_{name}`.
-pub(crate) async fn definitions(reader: &mut dyn Reader, tenant: TenantId) -> ServiceResult<BTreeMap<String, AttributeDefinitionSpec>> {
+pub(crate) async fn definitions(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<BTreeMap<String, AttributeDefinitionSpec>> {
     let mut out = BTreeMap::new();
     for record in codec::list_all(reader, tenant, Kind::AttributeDefinition, None).await? {
         let spec: AttributeDefinitionSpec = codec::data(&record)?;
@@ -47,11 +54,18 @@ pub(crate) async fn definitions(reader: &mut dyn Reader, tenant: TenantId) -> Se
     Ok(out)
 }
 
-async fn load_by_name(reader: &mut dyn Reader, tenant: TenantId, id: &str) -> ServiceResult<Record> {
+async fn load_by_name(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    id: &str,
+) -> ServiceResult<Record> {
     reader
         .get_by_key1(tenant, Kind::AttributeDefinition, &id.to_lowercase())
         .await?
-        .ok_or_else(|| ServiceError::NotFound { kind: "customSecurityAttributeDefinition", id: id.to_string() })
+        .ok_or_else(|| ServiceError::NotFound {
+            kind: "customSecurityAttributeDefinition",
+            id: id.to_string(),
+        })
 }
 
 fn spec_json(spec: &AttributeDefinitionSpec) -> Value {
@@ -59,43 +73,86 @@ fn spec_json(spec: &AttributeDefinitionSpec) -> Value {
 }
 
 impl Directory {
-    pub async fn create_attribute_definition(&self, ctx: &Context, body: Value) -> ServiceResult<AttributeDefinition> {
+    pub async fn create_attribute_definition(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<AttributeDefinition> {
         let spec: AttributeDefinitionSpec = patch::parse_spec(body)?;
         validate::attribute_definition_spec(&spec)?;
         self.authorize(ctx, action::ATTRIBUTE_DEFINITIONS_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         if definitions(tx.as_mut(), ctx.tenant).await?.len() >= MAX_DEFINITIONS {
-            return Err(ServiceError::Conflict { message: format!("a tenant has at most {MAX_DEFINITIONS} attribute definitions") });
+            return Err(ServiceError::Conflict {
+                message: format!("a tenant has at most {MAX_DEFINITIONS} attribute definitions"),
+            });
         }
-        let record = codec::new_record(Kind::AttributeDefinition, Uuid::new_v4(), self.now(), definition_keys(&spec), &spec)?;
+        let record = codec::new_record(
+            Kind::AttributeDefinition,
+            Uuid::new_v4(),
+            self.now(),
+            definition_keys(&spec),
+            &spec,
+        )?;
         match tx.insert(ctx.tenant, &record).await {
             Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict { message: format!("{} is already defined", spec.qualified_name()) });
+                return Err(ServiceError::Conflict {
+                    message: format!("{} is already defined", spec.qualified_name()),
+                });
             }
             other => other?,
         }
-        let event = EventDraft::new("attributeDefinition.create", Kind::AttributeDefinition, spec.qualified_name(), &spec.qualified_name())
-            .changes(patch::changes(&Value::Null, &spec_json(&spec)));
+        let event = EventDraft::new(
+            "attributeDefinition.create",
+            Kind::AttributeDefinition,
+            spec.qualified_name(),
+            &spec.qualified_name(),
+        )
+        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         definition_from(&record)
     }
 
-    pub async fn list_attribute_definitions(&self, ctx: &Context, request: &PageRequest) -> ServiceResult<Page<AttributeDefinition>> {
+    pub async fn list_attribute_definitions(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<AttributeDefinition>> {
         self.authorize(ctx, action::ATTRIBUTE_DEFINITIONS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(reader.as_mut(), ctx.tenant, Kind::AttributeDefinition, request, None).await?;
-        let value = records.iter().map(definition_from).collect::<ServiceResult<Vec<_>>>()?;
+        let (records, next_cursor) = codec::list_page(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::AttributeDefinition,
+            request,
+            None,
+        )
+        .await?;
+        let value = records
+            .iter()
+            .map(definition_from)
+            .collect::<ServiceResult<Vec<_>>>()?;
         Ok(Page { value, next_cursor })
     }
 
-    pub async fn get_attribute_definition(&self, ctx: &Context, id: &str) -> ServiceResult<AttributeDefinition> {
+    pub async fn get_attribute_definition(
+        &self,
+        ctx: &Context,
+        id: &str,
+    ) -> ServiceResult<AttributeDefinition> {
         self.authorize(ctx, action::ATTRIBUTE_DEFINITIONS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         definition_from(&load_by_name(reader.as_mut(), ctx.tenant, id).await?)
     }
 
-    pub async fn update_attribute_definition(&self, ctx: &Context, id: &str, body: Value, if_match: Option<i64>) -> ServiceResult<AttributeDefinition> {
+    pub async fn update_attribute_definition(
+        &self,
+        ctx: &Context,
+        id: &str,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<AttributeDefinition> {
         self.authorize(ctx, action::ATTRIBUTE_DEFINITIONS_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = load_by_name(tx.as_mut(), ctx.tenant, id).await?;
@@ -109,8 +166,13 @@ impl Directory {
         }
         let updated = codec::next_version(&record, self.now(), definition_keys(&after), &after)?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new("attributeDefinition.update", Kind::AttributeDefinition, after.qualified_name(), &after.qualified_name())
-            .changes(changes);
+        let event = EventDraft::new(
+            "attributeDefinition.update",
+            Kind::AttributeDefinition,
+            after.qualified_name(),
+            &after.qualified_name(),
+        )
+        .changes(changes);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         definition_from(&updated)

@@ -50,7 +50,11 @@ pub struct VerifyReport {
 
 fn entry(row: AuditRow) -> AuditEntry {
     let event = serde_json::from_str(&row.body).unwrap_or(Value::String(row.body));
-    AuditEntry { seq: row.seq, hash: row.hash, event }
+    AuditEntry {
+        seq: row.seq,
+        hash: row.hash,
+        event,
+    }
 }
 
 /// Walks a tenant's whole chain. Works on the store directly, so `tessera audit
@@ -85,7 +89,9 @@ pub async fn verify_chain(store: &dyn Store, tenant: TenantId) -> ServiceResult<
     }
     let head = store.audit_head(tenant).await?;
     if problem.is_none() {
-        problem = verifier.finish(head.as_ref().map(|h| (h.seq, h.hash.as_str()))).err();
+        problem = verifier
+            .finish(head.as_ref().map(|h| (h.seq, h.hash.as_str())))
+            .err();
     }
     Ok(VerifyReport {
         tenant_id: tenant,
@@ -97,7 +103,11 @@ pub async fn verify_chain(store: &dyn Store, tenant: TenantId) -> ServiceResult<
 }
 
 impl Directory {
-    pub async fn query_audit(&self, ctx: &Context, filter: &AuditFilter) -> ServiceResult<Page<AuditEntry>> {
+    pub async fn query_audit(
+        &self,
+        ctx: &Context,
+        filter: &AuditFilter,
+    ) -> ServiceResult<Page<AuditEntry>> {
         self.authorize(ctx, action::AUDIT_LOGS_READ, &Target::Tenant)?;
         let limit = match filter.limit {
             None => 100,
@@ -106,7 +116,9 @@ impl Directory {
         };
         let before_seq = match &filter.cursor {
             None => None,
-            Some(text) => Some(text.parse::<i64>().map_err(|_| ServiceError::invalid("cursor", "is not a cursor returned by this API"))?),
+            Some(text) => Some(text.parse::<i64>().map_err(|_| {
+                ServiceError::invalid("cursor", "is not a cursor returned by this API")
+            })?),
         };
         let query = AuditQuery {
             actor_id: filter.actor_id.clone(),
@@ -120,8 +132,15 @@ impl Directory {
         let mut rows = self.store.audit_query(ctx.tenant, &query).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(|r| r.seq.to_string()) } else { None };
-        Ok(Page { value: rows.into_iter().map(entry).collect(), next_cursor })
+        let next_cursor = if more {
+            rows.last().map(|r| r.seq.to_string())
+        } else {
+            None
+        };
+        Ok(Page {
+            value: rows.into_iter().map(entry).collect(),
+            next_cursor,
+        })
     }
 
     pub async fn verify_audit(&self, ctx: &Context) -> ServiceResult<VerifyReport> {

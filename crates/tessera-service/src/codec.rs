@@ -35,7 +35,10 @@ impl PageRequest {
         match self.limit {
             None => Ok(DEFAULT_PAGE),
             Some(0) => Err(ServiceError::invalid("limit", "must be at least 1")),
-            Some(n) if n > MAX_PAGE => Err(ServiceError::invalid("limit", format!("must be at most {MAX_PAGE}"))),
+            Some(n) if n > MAX_PAGE => Err(ServiceError::invalid(
+                "limit",
+                format!("must be at most {MAX_PAGE}"),
+            )),
             Some(n) => Ok(n),
         }
     }
@@ -52,10 +55,17 @@ pub(crate) fn sort_key(display_name: &str) -> String {
 }
 
 fn to_json<D: Serialize>(data: &D) -> ServiceResult<String> {
-    serde_json::to_string(data).map_err(|e| ServiceError::Internal(format!("cannot encode an object: {e}")))
+    serde_json::to_string(data)
+        .map_err(|e| ServiceError::Internal(format!("cannot encode an object: {e}")))
 }
 
-pub(crate) fn new_record<D: Serialize>(kind: Kind, id: Uuid, now: Timestamp, keys: Keys, data: &D) -> ServiceResult<Record> {
+pub(crate) fn new_record<D: Serialize>(
+    kind: Kind,
+    id: Uuid,
+    now: Timestamp,
+    keys: Keys,
+    data: &D,
+) -> ServiceResult<Record> {
     Ok(Record {
         kind,
         id,
@@ -69,7 +79,12 @@ pub(crate) fn new_record<D: Serialize>(kind: Kind, id: Uuid, now: Timestamp, key
     })
 }
 
-pub(crate) fn next_version<D: Serialize>(old: &Record, now: Timestamp, keys: Keys, data: &D) -> ServiceResult<Record> {
+pub(crate) fn next_version<D: Serialize>(
+    old: &Record,
+    now: Timestamp,
+    keys: Keys,
+    data: &D,
+) -> ServiceResult<Record> {
     Ok(Record {
         kind: old.kind,
         id: old.id,
@@ -85,18 +100,36 @@ pub(crate) fn next_version<D: Serialize>(old: &Record, now: Timestamp, keys: Key
 
 pub(crate) fn data<D: DeserializeOwned>(record: &Record) -> ServiceResult<D> {
     serde_json::from_str(&record.data).map_err(|e| {
-        ServiceError::Internal(format!("stored {} {} cannot be read: {e}", record.kind.as_str(), record.id))
+        ServiceError::Internal(format!(
+            "stored {} {} cannot be read: {e}",
+            record.kind.as_str(),
+            record.id
+        ))
     })
 }
 
-pub(crate) async fn load(reader: &mut dyn Reader, tenant: TenantId, kind: Kind, id: Uuid) -> ServiceResult<Record> {
-    reader.get(tenant, kind, id).await?.ok_or_else(|| ServiceError::NotFound { kind: kind.as_str(), id: id.to_string() })
+pub(crate) async fn load(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    kind: Kind,
+    id: Uuid,
+) -> ServiceResult<Record> {
+    reader
+        .get(tenant, kind, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound {
+            kind: kind.as_str(),
+            id: id.to_string(),
+        })
 }
 
 /// Refuses a write whose `If-Match` version is not the current one.
 pub(crate) fn check_if_match(record: &Record, if_match: Option<i64>) -> ServiceResult<()> {
     match if_match {
-        Some(sent) if sent != record.version => Err(ServiceError::VersionMismatch { sent, current: record.version }),
+        Some(sent) if sent != record.version => Err(ServiceError::VersionMismatch {
+            sent,
+            current: record.version,
+        }),
         _ => Ok(()),
     }
 }
@@ -123,12 +156,25 @@ pub(crate) async fn list_page(
 ) -> ServiceResult<(Vec<Record>, Option<String>)> {
     let limit = request.limit()?;
     let after = request.cursor.as_deref().map(decode_cursor).transpose()?;
-    let prefix = request.search.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty());
-    let query = ListQuery { after, limit: limit + 1, prefix, key2 };
+    let prefix = request
+        .search
+        .as_deref()
+        .map(str::to_lowercase)
+        .filter(|s| !s.is_empty());
+    let query = ListQuery {
+        after,
+        limit: limit + 1,
+        prefix,
+        key2,
+    };
     let mut records = reader.list(tenant, kind, &query).await?;
     let more = records.len() > limit as usize;
     records.truncate(limit as usize);
-    let next = if more { records.last().map(encode_cursor) } else { None };
+    let next = if more {
+        records.last().map(encode_cursor)
+    } else {
+        None
+    };
     Ok((records, next))
 }
 
@@ -143,10 +189,18 @@ pub(crate) async fn list_all(
     let mut all = Vec::new();
     let mut after = None;
     loop {
-        let query = ListQuery { after: after.clone(), limit: 1000, prefix: None, key2: key2.clone() };
+        let query = ListQuery {
+            after: after.clone(),
+            limit: 1000,
+            prefix: None,
+            key2: key2.clone(),
+        };
         let page = reader.list(tenant, kind, &query).await?;
         let Some(last) = page.last() else { break };
-        after = Some(Cursor { sort_key: last.sort_key.clone(), id: last.id });
+        after = Some(Cursor {
+            sort_key: last.sort_key.clone(),
+            id: last.id,
+        });
         let full = page.len() == 1000;
         all.extend(page);
         if !full {
@@ -157,14 +211,21 @@ pub(crate) async fn list_all(
 }
 
 /// Offset-free paging over an in-memory, id-sorted list (transitive memberships).
-pub(crate) fn page_by_id<T>(mut items: Vec<(Uuid, T)>, request: &PageRequest) -> ServiceResult<Page<T>> {
+pub(crate) fn page_by_id<T>(
+    mut items: Vec<(Uuid, T)>,
+    request: &PageRequest,
+) -> ServiceResult<Page<T>> {
     let limit = request.limit()? as usize;
     items.sort_by_key(|(id, _)| *id);
     let after = match &request.cursor {
         None => None,
-        Some(text) => Some(Uuid::parse_str(text).map_err(|_| ServiceError::invalid("cursor", "is not a cursor returned by this API"))?),
+        Some(text) => Some(Uuid::parse_str(text).map_err(|_| {
+            ServiceError::invalid("cursor", "is not a cursor returned by this API")
+        })?),
     };
-    let start = after.map(|a| items.partition_point(|(id, _)| *id <= a)).unwrap_or(0);
+    let start = after
+        .map(|a| items.partition_point(|(id, _)| *id <= a))
+        .unwrap_or(0);
     let rest: Vec<(Uuid, T)> = items.into_iter().skip(start).collect();
     let more = rest.len() > limit;
     let mut value = Vec::new();
@@ -173,5 +234,12 @@ pub(crate) fn page_by_id<T>(mut items: Vec<(Uuid, T)>, request: &PageRequest) ->
         last = Some(id);
         value.push(item);
     }
-    Ok(Page { value, next_cursor: if more { last.map(|id| id.to_string()) } else { None } })
+    Ok(Page {
+        value,
+        next_cursor: if more {
+            last.map(|id| id.to_string())
+        } else {
+            None
+        },
+    })
 }

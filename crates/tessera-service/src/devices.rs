@@ -17,7 +17,11 @@ use crate::{Context, Directory, EventDraft, target_facts};
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
 
 fn device_keys(spec: &DeviceSpec) -> Keys {
-    Keys { key1: None, key2: spec.owner_id.map(|o| o.to_string()), sort_key: codec::sort_key(&spec.display_name) }
+    Keys {
+        key1: None,
+        key2: spec.owner_id.map(|o| o.to_string()),
+        sort_key: codec::sort_key(&spec.display_name),
+    }
 }
 
 fn device_from(record: &Record) -> ServiceResult<Device> {
@@ -52,10 +56,13 @@ fn actions_for(changes: &[Change]) -> Vec<&'static str> {
 }
 
 async fn check_owner(tx: &mut dyn WriteTx, ctx: &Context, spec: &DeviceSpec) -> ServiceResult<()> {
-    if let Some(owner) = spec.owner_id {
-        if tx.get(ctx.tenant, Kind::User, owner).await?.is_none() {
-            return Err(ServiceError::invalid("ownerId", format!("no user with id {owner} exists")));
-        }
+    if let Some(owner) = spec.owner_id
+        && tx.get(ctx.tenant, Kind::User, owner).await?.is_none()
+    {
+        return Err(ServiceError::invalid(
+            "ownerId",
+            format!("no user with id {owner} exists"),
+        ));
     }
     Ok(())
 }
@@ -88,15 +95,29 @@ impl Directory {
         device_from(&record)
     }
 
-    pub async fn list_devices(&self, ctx: &Context, request: &PageRequest) -> ServiceResult<Page<Device>> {
+    pub async fn list_devices(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<Device>> {
         self.authorize(ctx, action::DEVICES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(reader.as_mut(), ctx.tenant, Kind::Device, request, None).await?;
-        let value = records.iter().map(device_from).collect::<ServiceResult<Vec<_>>>()?;
+        let (records, next_cursor) =
+            codec::list_page(reader.as_mut(), ctx.tenant, Kind::Device, request, None).await?;
+        let value = records
+            .iter()
+            .map(device_from)
+            .collect::<ServiceResult<Vec<_>>>()?;
         Ok(Page { value, next_cursor })
     }
 
-    pub async fn update_device(&self, ctx: &Context, id: Uuid, body: Value, if_match: Option<i64>) -> ServiceResult<Device> {
+    pub async fn update_device(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<Device> {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Device, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Device, id).await?;
@@ -115,21 +136,30 @@ impl Directory {
         check_owner(tx.as_mut(), ctx, &after).await?;
         let updated = codec::next_version(&record, self.now(), device_keys(&after), &after)?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new("device.update", Kind::Device, id, &after.display_name).changes(changes);
+        let event = EventDraft::new("device.update", Kind::Device, id, &after.display_name)
+            .changes(changes);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         device_from(&updated)
     }
 
-    pub async fn delete_device(&self, ctx: &Context, id: Uuid, if_match: Option<i64>) -> ServiceResult<()> {
+    pub async fn delete_device(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Device, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Device, id).await?;
         self.authorize(ctx, action::DEVICES_DELETE, &facts)?;
         codec::check_if_match(&record, if_match)?;
         let spec: DeviceSpec = codec::data(&record)?;
-        let cleanup = self.remove_principal_everywhere(tx.as_mut(), ctx, id).await?;
-        tx.delete(ctx.tenant, Kind::Device, id, Some(record.version)).await?;
+        let cleanup = self
+            .remove_principal_everywhere(tx.as_mut(), ctx, id)
+            .await?;
+        tx.delete(ctx.tenant, Kind::Device, id, Some(record.version))
+            .await?;
         let event = EventDraft::new("device.delete", Kind::Device, id, &spec.display_name)
             .changes(patch::changes(&spec_json(&spec), &Value::Null))
             .details(json!({ "removedFrom": cleanup }));
@@ -140,7 +170,12 @@ impl Directory {
 }
 
 /// Clears the owner of every device owned by `user` (who is being deleted).
-pub(crate) async fn clear_owner(directory: &Directory, tx: &mut dyn WriteTx, ctx: &Context, user: Uuid) -> ServiceResult<Vec<Uuid>> {
+pub(crate) async fn clear_owner(
+    directory: &Directory,
+    tx: &mut dyn WriteTx,
+    ctx: &Context,
+    user: Uuid,
+) -> ServiceResult<Vec<Uuid>> {
     let mut cleared = Vec::new();
     for device in codec::list_all(tx, ctx.tenant, Kind::Device, Some(user.to_string())).await? {
         let mut spec: DeviceSpec = codec::data(&device)?;

@@ -11,7 +11,9 @@ pub enum ServiceError {
     NotFound { kind: &'static str, id: String },
     #[error("{message}")]
     Conflict { message: String },
-    #[error("the object was changed since you read it (you sent version {sent}; it is now at version {current})")]
+    #[error(
+        "the object was changed since you read it (you sent version {sent}; it is now at version {current})"
+    )]
     VersionMismatch { sent: i64, current: i64 },
     #[error("not allowed: {reason}")]
     Forbidden { reason: String },
@@ -53,9 +55,16 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> ServiceError {
         match error {
             StoreError::NotFound { kind, id } => ServiceError::NotFound { kind, id },
-            StoreError::VersionConflict { expected, .. } => ServiceError::VersionMismatch { sent: expected, current: -1 },
-            StoreError::Duplicate { kind } => ServiceError::Conflict { message: format!("another {kind} already uses this unique value") },
-            StoreError::TenantExists => ServiceError::Conflict { message: "the tenant already exists".to_string() },
+            StoreError::VersionConflict { expected, .. } => ServiceError::VersionMismatch {
+                sent: expected,
+                current: -1,
+            },
+            StoreError::Duplicate { kind } => ServiceError::Conflict {
+                message: format!("another {kind} already uses this unique value"),
+            },
+            StoreError::TenantExists => ServiceError::Conflict {
+                message: "the tenant already exists".to_string(),
+            },
             StoreError::MissingAuditEvent => ServiceError::Internal(error.to_string()),
             StoreError::Backend(message) => {
                 tracing::error!(error = %message, "store error");

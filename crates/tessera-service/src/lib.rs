@@ -6,18 +6,20 @@
 //! This crate knows the store only through `dyn Store` and knows nothing of HTTP; the
 //! server and the offline CLI both call it.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod apps;
 mod attributes;
 pub mod audit;
 mod bootstrap;
 mod codec;
+mod devices;
 mod error;
 mod groups;
 mod roles;
 mod tokens;
 mod units;
 mod users;
-mod devices;
 
 use std::sync::Arc;
 
@@ -30,13 +32,13 @@ use tessera_directory::patch::Change;
 use tessera_store::{AuditAppend, Kind, Reader, Store, WriteTx};
 use uuid::Uuid;
 
+pub use apps::{AddKey, AddPassword, CreatedPassword};
 pub use audit::{AuditEntry, AuditFilter, VerifyReport};
 pub use bootstrap::Bootstrap;
 pub use codec::{Page, PageRequest};
 pub use error::{ServiceError, ServiceResult};
-pub use tokens::{CreatedToken, NewToken, parse_token_tenant};
-pub use apps::{AddKey, AddPassword, CreatedPassword};
 pub use roles::{RoleDefinitionView, RolePermission};
+pub use tokens::{CreatedToken, NewToken, parse_token_tenant};
 
 /// Who is calling, with the role grants they hold.
 #[derive(Debug, Clone)]
@@ -49,7 +51,10 @@ pub struct Caller {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    User { id: Uuid, user_principal_name: String },
+    User {
+        id: Uuid,
+        user_principal_name: String,
+    },
     /// Tessera itself (bootstrap, offline maintenance).
     System { reason: String },
 }
@@ -64,7 +69,10 @@ impl Caller {
 
     fn actor(&self) -> Actor {
         match &self.principal {
-            Principal::User { id, user_principal_name } => Actor {
+            Principal::User {
+                id,
+                user_principal_name,
+            } => Actor {
                 actor_type: "user".to_string(),
                 id: Some(*id),
                 display_name: user_principal_name.clone(),
@@ -119,7 +127,12 @@ impl Directory {
     }
 
     /// Appends the audit event for a change within its transaction.
-    async fn audit(&self, tx: &mut dyn WriteTx, ctx: &Context, event: EventDraft) -> ServiceResult<()> {
+    async fn audit(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        event: EventDraft,
+    ) -> ServiceResult<()> {
         let event = AuditEvent {
             id: Uuid::new_v4(),
             tenant_id: ctx.tenant.0,
@@ -132,7 +145,8 @@ impl Directory {
             correlation_id: ctx.correlation_id.clone(),
             client_address: ctx.client_address.clone(),
         };
-        let body = serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let body =
+            serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let append = AuditAppend {
             id: event.id,
             time: event.time,
@@ -156,7 +170,12 @@ pub(crate) struct EventDraft {
 }
 
 impl EventDraft {
-    pub fn new(action: &'static str, kind: Kind, id: impl ToString, display_name: &str) -> EventDraft {
+    pub fn new(
+        action: &'static str,
+        kind: Kind,
+        id: impl ToString,
+        display_name: &str,
+    ) -> EventDraft {
         EventDraft {
             action,
             target: Some(TargetRef {
@@ -182,7 +201,12 @@ impl EventDraft {
 
 /// The facts authorization needs about one object: its administrative units and,
 /// for a user, whether they hold a directory role.
-pub(crate) async fn target_facts(reader: &mut dyn Reader, tenant: TenantId, kind: Kind, id: Uuid) -> ServiceResult<Target> {
+pub(crate) async fn target_facts(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    kind: Kind,
+    id: Uuid,
+) -> ServiceResult<Target> {
     let mut administrative_units: Vec<Uuid> = reader
         .links_to(tenant, tessera_store::Rel::UnitMember, id)
         .await?
@@ -192,6 +216,10 @@ pub(crate) async fn target_facts(reader: &mut dyn Reader, tenant: TenantId, kind
     if kind == Kind::AdministrativeUnit {
         administrative_units.push(id);
     }
-    let privileged_user = kind == Kind::User && roles::is_privileged_user(reader, tenant, id).await?;
-    Ok(Target::Object { administrative_units, privileged_user })
+    let privileged_user =
+        kind == Kind::User && roles::is_privileged_user(reader, tenant, id).await?;
+    Ok(Target::Object {
+        administrative_units,
+        privileged_user,
+    })
 }

@@ -49,40 +49,70 @@ fn view(role: &RoleDefinition) -> RoleDefinitionView {
         is_enabled: true,
         is_privileged: role.is_privileged,
         is_au_scopable: role.is_au_scopable,
-        role_permissions: vec![RolePermission { allowed_resource_actions: role.allowed_resource_actions.to_vec() }],
+        role_permissions: vec![RolePermission {
+            allowed_resource_actions: role.allowed_resource_actions.to_vec(),
+        }],
     }
 }
 
 fn assignment_keys(spec: &RoleAssignmentSpec) -> Keys {
     Keys {
-        key1: Some(format!("{}|{}|{}", spec.principal_id, spec.role_definition_id, spec.directory_scope_id)),
+        key1: Some(format!(
+            "{}|{}|{}",
+            spec.principal_id, spec.role_definition_id, spec.directory_scope_id
+        )),
         key2: Some(spec.principal_id.to_string()),
         sort_key: format!("{}|{}", spec.role_definition_id, spec.principal_id),
     }
 }
 
 fn assignment_from(record: &Record) -> ServiceResult<RoleAssignment> {
-    Ok(RoleAssignment { id: record.id, spec: codec::data(record)?, created_date_time: record.created, version: record.version })
+    Ok(RoleAssignment {
+        id: record.id,
+        spec: codec::data(record)?,
+        created_date_time: record.created,
+        version: record.version,
+    })
 }
 
 fn grant_of(record: &Record) -> ServiceResult<Option<Grant>> {
     let spec: RoleAssignmentSpec = codec::data(record)?;
-    Ok(DirectoryScope::parse(&spec.directory_scope_id).map(|scope| Grant {
-        assignment_id: record.id,
-        role_id: spec.role_definition_id,
-        scope,
-    }))
+    Ok(
+        DirectoryScope::parse(&spec.directory_scope_id).map(|scope| Grant {
+            assignment_id: record.id,
+            role_id: spec.role_definition_id,
+            scope,
+        }),
+    )
 }
 
 /// The grants a principal holds: its own role assignments and those of the
 /// role-assignable groups it is a direct member of (they cannot be nested).
-pub(crate) async fn grants_of(reader: &mut dyn Reader, tenant: TenantId, principal: Uuid) -> ServiceResult<Vec<Grant>> {
+pub(crate) async fn grants_of(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+) -> ServiceResult<Vec<Grant>> {
     let mut grants = Vec::new();
-    for record in codec::list_all(reader, tenant, Kind::RoleAssignment, Some(principal.to_string())).await? {
+    for record in codec::list_all(
+        reader,
+        tenant,
+        Kind::RoleAssignment,
+        Some(principal.to_string()),
+    )
+    .await?
+    {
         grants.extend(grant_of(&record)?);
     }
     for link in reader.links_to(tenant, Rel::Member, principal).await? {
-        for record in codec::list_all(reader, tenant, Kind::RoleAssignment, Some(link.source.to_string())).await? {
+        for record in codec::list_all(
+            reader,
+            tenant,
+            Kind::RoleAssignment,
+            Some(link.source.to_string()),
+        )
+        .await?
+        {
             grants.extend(grant_of(&record)?);
         }
     }
@@ -91,9 +121,21 @@ pub(crate) async fn grants_of(reader: &mut dyn Reader, tenant: TenantId, princip
 
 /// Whether a user holds a directory role, directly or through a role-assignable group
 /// (members of role-assignable groups are protected like role holders, as in Entra).
-pub(crate) async fn is_privileged_user(reader: &mut dyn Reader, tenant: TenantId, user: Uuid) -> ServiceResult<bool> {
-    let query = tessera_store::ListQuery { limit: 1, key2: Some(user.to_string()), ..Default::default() };
-    if !reader.list(tenant, Kind::RoleAssignment, &query).await?.is_empty() {
+pub(crate) async fn is_privileged_user(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    user: Uuid,
+) -> ServiceResult<bool> {
+    let query = tessera_store::ListQuery {
+        limit: 1,
+        key2: Some(user.to_string()),
+        ..Default::default()
+    };
+    if !reader
+        .list(tenant, Kind::RoleAssignment, &query)
+        .await?
+        .is_empty()
+    {
         return Ok(true);
     }
     for link in reader.links_to(tenant, Rel::Member, user).await? {
@@ -108,52 +150,110 @@ pub(crate) async fn is_privileged_user(reader: &mut dyn Reader, tenant: TenantId
 }
 
 impl Directory {
-    pub async fn list_role_definitions(&self, ctx: &Context) -> ServiceResult<Page<RoleDefinitionView>> {
+    pub async fn list_role_definitions(
+        &self,
+        ctx: &Context,
+    ) -> ServiceResult<Page<RoleDefinitionView>> {
         self.authorize(ctx, action::ROLE_DEFINITIONS_READ, &Target::Tenant)?;
-        Ok(Page { value: roles::BUILT_IN_ROLES.iter().map(view).collect(), next_cursor: None })
+        Ok(Page {
+            value: roles::BUILT_IN_ROLES.iter().map(view).collect(),
+            next_cursor: None,
+        })
     }
 
     /// A role by template id or display name.
-    pub async fn get_role_definition(&self, ctx: &Context, id_or_name: &str) -> ServiceResult<RoleDefinitionView> {
+    pub async fn get_role_definition(
+        &self,
+        ctx: &Context,
+        id_or_name: &str,
+    ) -> ServiceResult<RoleDefinitionView> {
         self.authorize(ctx, action::ROLE_DEFINITIONS_READ, &Target::Tenant)?;
-        roles::find(id_or_name).map(view).ok_or_else(|| ServiceError::NotFound { kind: "roleDefinition", id: id_or_name.to_string() })
+        roles::find(id_or_name)
+            .map(view)
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "roleDefinition",
+                id: id_or_name.to_string(),
+            })
     }
 
-    pub async fn create_role_assignment(&self, ctx: &Context, body: Value) -> ServiceResult<RoleAssignment> {
+    pub async fn create_role_assignment(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<RoleAssignment> {
         let mut spec: RoleAssignmentSpec = patch::parse_spec(body)?;
         let scope = validate::role_assignment_spec(&spec)?;
         spec.directory_scope_id = scope.render();
         self.authorize(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
         let Some(role) = roles::built_in(spec.role_definition_id) else {
-            return Err(ServiceError::invalid("roleDefinitionId", format!("no role definition with id {} exists", spec.role_definition_id)));
+            return Err(ServiceError::invalid(
+                "roleDefinitionId",
+                format!(
+                    "no role definition with id {} exists",
+                    spec.role_definition_id
+                ),
+            ));
         };
         let mut tx = self.write(ctx).await?;
         if let DirectoryScope::AdministrativeUnit(unit) = scope {
             if !role.is_au_scopable {
                 return Err(ServiceError::invalid(
                     "directoryScopeId",
-                    format!("{} cannot be scoped to an administrative unit", role.display_name),
+                    format!(
+                        "{} cannot be scoped to an administrative unit",
+                        role.display_name
+                    ),
                 ));
             }
-            if tx.get(ctx.tenant, Kind::AdministrativeUnit, unit).await?.is_none() {
-                return Err(ServiceError::invalid("directoryScopeId", format!("no administrative unit with id {unit} exists")));
+            if tx
+                .get(ctx.tenant, Kind::AdministrativeUnit, unit)
+                .await?
+                .is_none()
+            {
+                return Err(ServiceError::invalid(
+                    "directoryScopeId",
+                    format!("no administrative unit with id {unit} exists"),
+                ));
             }
         }
-        let principal = find_object(tx.as_mut(), ctx.tenant, spec.principal_id, &[Kind::User, Kind::Group, Kind::ServicePrincipal]).await?;
+        let principal = find_object(
+            tx.as_mut(),
+            ctx.tenant,
+            spec.principal_id,
+            &[Kind::User, Kind::Group, Kind::ServicePrincipal],
+        )
+        .await?;
         let Some(principal) = principal else {
-            return Err(ServiceError::invalid("principalId", format!("no user, group or service principal with id {} exists", spec.principal_id)));
+            return Err(ServiceError::invalid(
+                "principalId",
+                format!(
+                    "no user, group or service principal with id {} exists",
+                    spec.principal_id
+                ),
+            ));
         };
         if principal.kind == Kind::Group {
             let group: GroupSpec = codec::data(&principal)?;
             if !group.is_assignable_to_role {
-                return Err(ServiceError::invalid("principalId", "roles can be assigned only to groups created with isAssignableToRole: true"));
+                return Err(ServiceError::invalid(
+                    "principalId",
+                    "roles can be assigned only to groups created with isAssignableToRole: true",
+                ));
             }
         }
         let id = Uuid::new_v4();
-        let record = codec::new_record(Kind::RoleAssignment, id, self.now(), assignment_keys(&spec), &spec)?;
+        let record = codec::new_record(
+            Kind::RoleAssignment,
+            id,
+            self.now(),
+            assignment_keys(&spec),
+            &spec,
+        )?;
         match tx.insert(ctx.tenant, &record).await {
             Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict { message: "the principal already holds this role at this scope".to_string() });
+                return Err(ServiceError::Conflict {
+                    message: "the principal already holds this role at this scope".to_string(),
+                });
             }
             other => other?,
         }
@@ -165,20 +265,39 @@ impl Directory {
         assignment_from(&record)
     }
 
-    pub async fn list_role_assignments(&self, ctx: &Context, principal: Option<Uuid>, role: Option<Uuid>, request: &PageRequest) -> ServiceResult<Page<RoleAssignment>> {
+    pub async fn list_role_assignments(
+        &self,
+        ctx: &Context,
+        principal: Option<Uuid>,
+        role: Option<Uuid>,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<RoleAssignment>> {
         self.authorize(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let mut page_request = request.clone();
         if let Some(role) = role {
             page_request.search = Some(format!("{role}|"));
         }
-        let (records, next_cursor) =
-            codec::list_page(reader.as_mut(), ctx.tenant, Kind::RoleAssignment, &page_request, principal.map(|p| p.to_string())).await?;
-        let value = records.iter().map(assignment_from).collect::<ServiceResult<Vec<_>>>()?;
+        let (records, next_cursor) = codec::list_page(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::RoleAssignment,
+            &page_request,
+            principal.map(|p| p.to_string()),
+        )
+        .await?;
+        let value = records
+            .iter()
+            .map(assignment_from)
+            .collect::<ServiceResult<Vec<_>>>()?;
         Ok(Page { value, next_cursor })
     }
 
-    pub async fn get_role_assignment(&self, ctx: &Context, id: Uuid) -> ServiceResult<RoleAssignment> {
+    pub async fn get_role_assignment(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<RoleAssignment> {
         self.authorize(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::RoleAssignment, id).await?;
@@ -190,16 +309,25 @@ impl Directory {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::RoleAssignment, id).await?;
         let spec: RoleAssignmentSpec = codec::data(&record)?;
-        if spec.role_definition_id == roles::GLOBAL_ADMINISTRATOR && spec.directory_scope_id == "/" {
-            let remaining = self.active_global_administrators(tx.as_mut(), ctx.tenant, Some(id), None).await?;
+        if spec.role_definition_id == roles::GLOBAL_ADMINISTRATOR && spec.directory_scope_id == "/"
+        {
+            let remaining = self
+                .active_global_administrators(tx.as_mut(), ctx.tenant, Some(id), None)
+                .await?;
             if remaining == 0 {
                 return Err(ServiceError::Conflict { message: "this is the last Global Administrator assignment of an enabled account; assign another first".to_string() });
             }
         }
-        tx.delete(ctx.tenant, Kind::RoleAssignment, id, Some(record.version)).await?;
-        let role_name = roles::built_in(spec.role_definition_id).map(|r| r.display_name).unwrap_or("role");
+        tx.delete(ctx.tenant, Kind::RoleAssignment, id, Some(record.version))
+            .await?;
+        let role_name = roles::built_in(spec.role_definition_id)
+            .map(|r| r.display_name)
+            .unwrap_or("role");
         let event = EventDraft::new("roleAssignment.delete", Kind::RoleAssignment, id, role_name)
-            .changes(patch::changes(&serde_json::to_value(&spec).unwrap_or(Value::Null), &Value::Null));
+            .changes(patch::changes(
+                &serde_json::to_value(&spec).unwrap_or(Value::Null),
+                &Value::Null,
+            ));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -214,20 +342,36 @@ impl Directory {
         without_assignment: Option<Uuid>,
         without_principal: Option<Uuid>,
     ) -> ServiceResult<usize> {
-        let request = PageRequest { search: Some(format!("{}|", roles::GLOBAL_ADMINISTRATOR)), limit: Some(1000), cursor: None };
-        let (records, _) = codec::list_page(tx, tenant, Kind::RoleAssignment, &request, None).await?;
+        let request = PageRequest {
+            search: Some(format!("{}|", roles::GLOBAL_ADMINISTRATOR)),
+            limit: Some(1000),
+            cursor: None,
+        };
+        let (records, _) =
+            codec::list_page(tx, tenant, Kind::RoleAssignment, &request, None).await?;
         let mut count = 0;
         for record in records {
             let spec: RoleAssignmentSpec = codec::data(&record)?;
-            if Some(record.id) == without_assignment || Some(spec.principal_id) == without_principal || spec.directory_scope_id != "/" {
+            if Some(record.id) == without_assignment
+                || Some(spec.principal_id) == without_principal
+                || spec.directory_scope_id != "/"
+            {
                 continue;
             }
             if let Some(user) = tx.get(tenant, Kind::User, spec.principal_id).await? {
                 let value: Value = codec::data(&user)?;
-                if value.get("accountEnabled").and_then(Value::as_bool).unwrap_or(true) {
+                if value
+                    .get("accountEnabled")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true)
+                {
                     count += 1;
                 }
-            } else if tx.get(tenant, Kind::ServicePrincipal, spec.principal_id).await?.is_some() {
+            } else if tx
+                .get(tenant, Kind::ServicePrincipal, spec.principal_id)
+                .await?
+                .is_some()
+            {
                 count += 1;
             }
         }
@@ -236,14 +380,35 @@ impl Directory {
 
     /// Refuses to delete or disable the last principal holding Global Administrator, so
     /// that a tenant cannot lock itself out.
-    pub(crate) async fn refuse_losing_last_global_administrator(&self, tx: &mut dyn WriteTx, ctx: &Context, principal: Uuid) -> ServiceResult<()> {
-        let query = tessera_store::ListQuery { limit: 1000, key2: Some(principal.to_string()), ..Default::default() };
-        let holds = tx.list(ctx.tenant, Kind::RoleAssignment, &query).await?.iter().any(|r| {
-            codec::data::<RoleAssignmentSpec>(r)
-                .map(|s| s.role_definition_id == roles::GLOBAL_ADMINISTRATOR && s.directory_scope_id == "/")
-                .unwrap_or(false)
-        });
-        if holds && self.active_global_administrators(tx, ctx.tenant, None, Some(principal)).await? == 0 {
+    pub(crate) async fn refuse_losing_last_global_administrator(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        principal: Uuid,
+    ) -> ServiceResult<()> {
+        let query = tessera_store::ListQuery {
+            limit: 1000,
+            key2: Some(principal.to_string()),
+            ..Default::default()
+        };
+        let holds = tx
+            .list(ctx.tenant, Kind::RoleAssignment, &query)
+            .await?
+            .iter()
+            .any(|r| {
+                codec::data::<RoleAssignmentSpec>(r)
+                    .map(|s| {
+                        s.role_definition_id == roles::GLOBAL_ADMINISTRATOR
+                            && s.directory_scope_id == "/"
+                    })
+                    .unwrap_or(false)
+            });
+        if holds
+            && self
+                .active_global_administrators(tx, ctx.tenant, None, Some(principal))
+                .await?
+                == 0
+        {
             return Err(ServiceError::Conflict {
                 message: "this is the last enabled Global Administrator; assign the role to another account first".to_string(),
             });

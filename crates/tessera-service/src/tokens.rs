@@ -61,26 +61,45 @@ pub fn parse_token_tenant(token: &str) -> Option<TenantId> {
     Uuid::try_parse(tenant).ok().map(TenantId)
 }
 
-fn check_token_request(request: &NewToken, default_days: i64, max_days: i64) -> ServiceResult<(String, i64)> {
+fn check_token_request(
+    request: &NewToken,
+    default_days: i64,
+    max_days: i64,
+) -> ServiceResult<(String, i64)> {
     let name = request.display_name.trim();
     if name.is_empty() || name.chars().count() > 128 {
-        return Err(ServiceError::invalid("displayName", "must be 1 to 128 characters"));
+        return Err(ServiceError::invalid(
+            "displayName",
+            "must be 1 to 128 characters",
+        ));
     }
     let days = request.expires_in_days.unwrap_or(default_days);
     if !(1..=max_days).contains(&days) {
-        return Err(ServiceError::invalid("expiresInDays", format!("must be between 1 and {max_days}")));
+        return Err(ServiceError::invalid(
+            "expiresInDays",
+            format!("must be between 1 and {max_days}"),
+        ));
     }
     Ok((name.to_string(), days))
 }
 
 fn token_from(record: &Record) -> ServiceResult<AccessToken> {
-    Ok(AccessToken { id: record.id, data: codec::data(record)?, created_date_time: record.created })
+    Ok(AccessToken {
+        id: record.id,
+        data: codec::data(record)?,
+        created_date_time: record.created,
+    })
 }
 
-pub(crate) async fn delete_tokens_of(tx: &mut dyn WriteTx, tenant: TenantId, owner: Uuid) -> ServiceResult<Vec<Uuid>> {
+pub(crate) async fn delete_tokens_of(
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    owner: Uuid,
+) -> ServiceResult<Vec<Uuid>> {
     let mut removed = Vec::new();
     for record in codec::list_all(tx, tenant, Kind::AccessToken, Some(owner.to_string())).await? {
-        tx.delete(tenant, Kind::AccessToken, record.id, None).await?;
+        tx.delete(tenant, Kind::AccessToken, record.id, None)
+            .await?;
         removed.push(record.id);
     }
     Ok(removed)
@@ -98,7 +117,11 @@ impl Directory {
         lifetime_seconds: i64,
     ) -> ServiceResult<CreatedToken> {
         let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let token = format!("tsr_pat_{}_{}", tenant.0.simple(), generated.secret.expose());
+        let token = format!(
+            "tsr_pat_{}_{}",
+            tenant.0.simple(),
+            generated.secret.expose()
+        );
         let now = self.now();
         let data = AccessTokenData {
             owner_id: owner,
@@ -107,20 +130,35 @@ impl Directory {
             expires_date_time: now.plus_seconds(lifetime_seconds),
         };
         let id = Uuid::new_v4();
-        let keys = Keys { key1: Some(secret_hash(&token)), key2: Some(owner.to_string()), sort_key: id.to_string() };
+        let keys = Keys {
+            key1: Some(secret_hash(&token)),
+            key2: Some(owner.to_string()),
+            sort_key: id.to_string(),
+        };
         let record = codec::new_record(Kind::AccessToken, id, now, keys, &data)?;
         tx.insert(tenant, &record).await?;
-        Ok(CreatedToken { token: token_from(&record)?, secret: SecretString::new(token) })
+        Ok(CreatedToken {
+            token: token_from(&record)?,
+            secret: SecretString::new(token),
+        })
     }
 
-    pub async fn create_own_token(&self, ctx: &Context, body: serde_json::Value) -> ServiceResult<CreatedToken> {
+    pub async fn create_own_token(
+        &self,
+        ctx: &Context,
+        body: serde_json::Value,
+    ) -> ServiceResult<CreatedToken> {
         let request: NewToken = patch::parse_spec(body)?;
         let Some(owner) = ctx.caller.user_id() else {
-            return Err(ServiceError::Forbidden { reason: "only users can hold personal access tokens".to_string() });
+            return Err(ServiceError::Forbidden {
+                reason: "only users can hold personal access tokens".to_string(),
+            });
         };
         let (name, days) = check_token_request(&request, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS)?;
         let mut tx = self.write(ctx).await?;
-        let created = self.issue_token(tx.as_mut(), ctx.tenant, owner, &name, days * 86_400).await?;
+        let created = self
+            .issue_token(tx.as_mut(), ctx.tenant, owner, &name, days * 86_400)
+            .await?;
         let event = EventDraft::new("accessToken.create", Kind::AccessToken, created.token.id, &name).details(json!({
             "ownerId": owner, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,
         }));
@@ -132,19 +170,35 @@ impl Directory {
     /// Issues a short-lived token for another user, e.g. a newly delegated
     /// administrator's first credential. Needs the permission to create authentication
     /// methods for that user; users who hold roles need a privileged administrator.
-    pub async fn issue_token_for(&self, ctx: &Context, owner: Uuid, body: serde_json::Value) -> ServiceResult<CreatedToken> {
+    pub async fn issue_token_for(
+        &self,
+        ctx: &Context,
+        owner: Uuid,
+        body: serde_json::Value,
+    ) -> ServiceResult<CreatedToken> {
         let request: NewToken = patch::parse_spec(body)?;
-        let (name, days) = check_token_request(&request, DEFAULT_ISSUED_TOKEN_DAYS, MAX_ISSUED_TOKEN_DAYS)?;
+        let (name, days) =
+            check_token_request(&request, DEFAULT_ISSUED_TOKEN_DAYS, MAX_ISSUED_TOKEN_DAYS)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
         self.authorize(ctx, action::USERS_AUTH_METHODS_CREATE, &facts)?;
         let spec: UserSpec = codec::data(&record)?;
         if !spec.account_enabled {
-            return Err(ServiceError::Conflict { message: "the account is disabled".to_string() });
+            return Err(ServiceError::Conflict {
+                message: "the account is disabled".to_string(),
+            });
         }
-        let created = self.issue_token(tx.as_mut(), ctx.tenant, owner, &name, days * 86_400).await?;
-        let event = EventDraft::new("accessToken.issue", Kind::User, owner, &spec.user_principal_name).details(json!({
+        let created = self
+            .issue_token(tx.as_mut(), ctx.tenant, owner, &name, days * 86_400)
+            .await?;
+        let event = EventDraft::new(
+            "accessToken.issue",
+            Kind::User,
+            owner,
+            &spec.user_principal_name,
+        )
+        .details(json!({
             "tokenId": created.token.id, "displayName": name, "hint": created.token.data.hint,
             "expiresDateTime": created.token.data.expires_date_time,
         }));
@@ -154,21 +208,41 @@ impl Directory {
     }
 
     /// Tokens of a user: the caller's own, or anyone's for a reader of users.
-    pub async fn list_tokens(&self, ctx: &Context, owner: Uuid, request: &PageRequest) -> ServiceResult<Page<AccessToken>> {
+    pub async fn list_tokens(
+        &self,
+        ctx: &Context,
+        owner: Uuid,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<AccessToken>> {
         let mut reader = self.reader().await?;
         if ctx.caller.user_id() != Some(owner) {
             codec::load(reader.as_mut(), ctx.tenant, Kind::User, owner).await?;
             let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, owner).await?;
             self.authorize(ctx, action::USERS_READ, &facts)?;
         }
-        let (records, next_cursor) = codec::list_page(reader.as_mut(), ctx.tenant, Kind::AccessToken, request, Some(owner.to_string())).await?;
-        let value = records.iter().map(token_from).collect::<ServiceResult<Vec<_>>>()?;
+        let (records, next_cursor) = codec::list_page(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::AccessToken,
+            request,
+            Some(owner.to_string()),
+        )
+        .await?;
+        let value = records
+            .iter()
+            .map(token_from)
+            .collect::<ServiceResult<Vec<_>>>()?;
         Ok(Page { value, next_cursor })
     }
 
     /// Revokes (deletes) a token: one's own, or another user's with the permission to
     /// invalidate that user's sessions.
-    pub async fn revoke_token(&self, ctx: &Context, owner: Uuid, token_id: Uuid) -> ServiceResult<()> {
+    pub async fn revoke_token(
+        &self,
+        ctx: &Context,
+        owner: Uuid,
+        token_id: Uuid,
+    ) -> ServiceResult<()> {
         let mut tx = self.write(ctx).await?;
         if ctx.caller.user_id() != Some(owner) {
             codec::load(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
@@ -176,13 +250,23 @@ impl Directory {
             self.authorize(ctx, action::USERS_INVALIDATE_TOKENS, &facts)?;
         }
         let record = tx.get(ctx.tenant, Kind::AccessToken, token_id).await?;
-        let Some(record) = record.filter(|r| r.key2.as_deref() == Some(owner.to_string().as_str())) else {
-            return Err(ServiceError::NotFound { kind: "accessToken", id: token_id.to_string() });
+        let Some(record) = record.filter(|r| r.key2.as_deref() == Some(owner.to_string().as_str()))
+        else {
+            return Err(ServiceError::NotFound {
+                kind: "accessToken",
+                id: token_id.to_string(),
+            });
         };
         let token = token_from(&record)?;
-        tx.delete(ctx.tenant, Kind::AccessToken, token_id, None).await?;
-        let event = EventDraft::new("accessToken.revoke", Kind::AccessToken, token_id, &token.data.display_name)
-            .details(json!({ "ownerId": owner, "hint": token.data.hint }));
+        tx.delete(ctx.tenant, Kind::AccessToken, token_id, None)
+            .await?;
+        let event = EventDraft::new(
+            "accessToken.revoke",
+            Kind::AccessToken,
+            token_id,
+            &token.data.display_name,
+        )
+        .details(json!({ "ownerId": owner, "hint": token.data.hint }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -194,23 +278,36 @@ impl Directory {
         let tenant = parse_token_tenant(token).ok_or(ServiceError::Unauthenticated)?;
         let hash = secret_hash(token);
         let mut reader = self.reader().await?;
-        let record = reader.get_by_key1(tenant, Kind::AccessToken, &hash).await?.ok_or(ServiceError::Unauthenticated)?;
+        let record = reader
+            .get_by_key1(tenant, Kind::AccessToken, &hash)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
         // The lookup was by hash; compare again in constant time as defence in depth.
-        if !record.key1.as_deref().is_some_and(|stored| constant_time_eq(stored.as_bytes(), hash.as_bytes())) {
+        if !record
+            .key1
+            .as_deref()
+            .is_some_and(|stored| constant_time_eq(stored.as_bytes(), hash.as_bytes()))
+        {
             return Err(ServiceError::Unauthenticated);
         }
         let data: AccessTokenData = codec::data(&record)?;
         if data.expires_date_time <= self.now() {
             return Err(ServiceError::Unauthenticated);
         }
-        let user = reader.get(tenant, Kind::User, data.owner_id).await?.ok_or(ServiceError::Unauthenticated)?;
+        let user = reader
+            .get(tenant, Kind::User, data.owner_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
         let spec: UserSpec = codec::data(&user)?;
         if !spec.account_enabled {
             return Err(ServiceError::Unauthenticated);
         }
         let grants = grants_of(reader.as_mut(), tenant, user.id).await?;
         let caller = Caller {
-            principal: Principal::User { id: user.id, user_principal_name: spec.user_principal_name },
+            principal: Principal::User {
+                id: user.id,
+                user_principal_name: spec.user_principal_name,
+            },
             grants,
             credential: Some(format!("pat:{}", record.id)),
         };
@@ -252,8 +349,14 @@ mod tests {
         let token = format!("tsr_pat_{}_{}", tenant.0.simple(), "a".repeat(43));
         assert_eq!(parse_token_tenant(&token), Some(tenant));
         assert_eq!(parse_token_tenant("tsr_pat_nope"), None);
-        assert_eq!(parse_token_tenant(&format!("tsr_pat_{}_{}", tenant.0.simple(), "a".repeat(42))), None);
+        assert_eq!(
+            parse_token_tenant(&format!("tsr_pat_{}_{}", tenant.0.simple(), "a".repeat(42))),
+            None
+        );
         assert_eq!(parse_token_tenant(""), None);
-        assert_eq!(parse_token_tenant(&format!("tsr_pat_{}_{}", "z".repeat(32), "a".repeat(43))), None);
+        assert_eq!(
+            parse_token_tenant(&format!("tsr_pat_{}_{}", "z".repeat(32), "a".repeat(43))),
+            None
+        );
     }
 }

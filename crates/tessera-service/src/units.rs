@@ -19,7 +19,11 @@ use crate::{Context, Directory, EventDraft, target_facts};
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
 
 fn unit_keys(spec: &AdministrativeUnitSpec) -> Keys {
-    Keys { key1: None, key2: None, sort_key: codec::sort_key(&spec.display_name) }
+    Keys {
+        key1: None,
+        key2: None,
+        sort_key: codec::sort_key(&spec.display_name),
+    }
 }
 
 fn unit_from(record: &Record) -> ServiceResult<AdministrativeUnit> {
@@ -37,22 +41,41 @@ fn spec_json(spec: &AdministrativeUnitSpec) -> Value {
 }
 
 impl Directory {
-    pub async fn create_administrative_unit(&self, ctx: &Context, body: Value) -> ServiceResult<AdministrativeUnit> {
+    pub async fn create_administrative_unit(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<AdministrativeUnit> {
         let spec: AdministrativeUnitSpec = patch::parse_spec(body)?;
         validate::administrative_unit_spec(&spec)?;
         self.authorize(ctx, action::AUS_CREATE, &Target::Tenant)?;
         let id = Uuid::new_v4();
         let mut tx = self.write(ctx).await?;
-        let record = codec::new_record(Kind::AdministrativeUnit, id, self.now(), unit_keys(&spec), &spec)?;
+        let record = codec::new_record(
+            Kind::AdministrativeUnit,
+            id,
+            self.now(),
+            unit_keys(&spec),
+            &spec,
+        )?;
         tx.insert(ctx.tenant, &record).await?;
-        let event = EventDraft::new("administrativeUnit.create", Kind::AdministrativeUnit, id, &spec.display_name)
-            .changes(patch::changes(&Value::Null, &spec_json(&spec)));
+        let event = EventDraft::new(
+            "administrativeUnit.create",
+            Kind::AdministrativeUnit,
+            id,
+            &spec.display_name,
+        )
+        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         unit_from(&record)
     }
 
-    pub async fn get_administrative_unit(&self, ctx: &Context, id: Uuid) -> ServiceResult<AdministrativeUnit> {
+    pub async fn get_administrative_unit(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<AdministrativeUnit> {
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
@@ -60,15 +83,35 @@ impl Directory {
         unit_from(&record)
     }
 
-    pub async fn list_administrative_units(&self, ctx: &Context, request: &PageRequest) -> ServiceResult<Page<AdministrativeUnit>> {
+    pub async fn list_administrative_units(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<AdministrativeUnit>> {
         self.authorize(ctx, action::AUS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, request, None).await?;
-        let value = records.iter().map(unit_from).collect::<ServiceResult<Vec<_>>>()?;
+        let (records, next_cursor) = codec::list_page(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::AdministrativeUnit,
+            request,
+            None,
+        )
+        .await?;
+        let value = records
+            .iter()
+            .map(unit_from)
+            .collect::<ServiceResult<Vec<_>>>()?;
         Ok(Page { value, next_cursor })
     }
 
-    pub async fn update_administrative_unit(&self, ctx: &Context, id: Uuid, body: Value, if_match: Option<i64>) -> ServiceResult<AdministrativeUnit> {
+    pub async fn update_administrative_unit(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<AdministrativeUnit> {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
@@ -83,14 +126,25 @@ impl Directory {
         }
         let updated = codec::next_version(&record, self.now(), unit_keys(&after), &after)?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new("administrativeUnit.update", Kind::AdministrativeUnit, id, &after.display_name).changes(changes);
+        let event = EventDraft::new(
+            "administrativeUnit.update",
+            Kind::AdministrativeUnit,
+            id,
+            &after.display_name,
+        )
+        .changes(changes);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         unit_from(&updated)
     }
 
     /// Deletes the unit, its memberships and the role assignments scoped to it.
-    pub async fn delete_administrative_unit(&self, ctx: &Context, id: Uuid, if_match: Option<i64>) -> ServiceResult<()> {
+    pub async fn delete_administrative_unit(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
         self.authorize(ctx, action::AUS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
@@ -98,78 +152,152 @@ impl Directory {
         let spec: AdministrativeUnitSpec = codec::data(&record)?;
         let scope = format!("/administrativeUnits/{id}");
         let mut removed_assignments = Vec::new();
-        for assignment in codec::list_all(tx.as_mut(), ctx.tenant, Kind::RoleAssignment, None).await? {
+        for assignment in
+            codec::list_all(tx.as_mut(), ctx.tenant, Kind::RoleAssignment, None).await?
+        {
             let value: Value = codec::data(&assignment)?;
             if value.get("directoryScopeId").and_then(Value::as_str) == Some(scope.as_str()) {
-                tx.delete(ctx.tenant, Kind::RoleAssignment, assignment.id, None).await?;
+                tx.delete(ctx.tenant, Kind::RoleAssignment, assignment.id, None)
+                    .await?;
                 removed_assignments.push(json!({ "id": assignment.id, "assignment": value }));
             }
         }
-        let members = crate::groups::all_links_from(tx.as_mut(), ctx.tenant, Rel::UnitMember, id).await?;
-        tx.delete(ctx.tenant, Kind::AdministrativeUnit, id, Some(record.version)).await?;
-        let event = EventDraft::new("administrativeUnit.delete", Kind::AdministrativeUnit, id, &spec.display_name)
-            .changes(patch::changes(&spec_json(&spec), &Value::Null))
-            .details(json!({ "memberCount": members.len(), "roleAssignmentsRemoved": removed_assignments }));
+        let members =
+            crate::groups::all_links_from(tx.as_mut(), ctx.tenant, Rel::UnitMember, id).await?;
+        tx.delete(
+            ctx.tenant,
+            Kind::AdministrativeUnit,
+            id,
+            Some(record.version),
+        )
+        .await?;
+        let event = EventDraft::new(
+            "administrativeUnit.delete",
+            Kind::AdministrativeUnit,
+            id,
+            &spec.display_name,
+        )
+        .changes(patch::changes(&spec_json(&spec), &Value::Null))
+        .details(
+            json!({ "memberCount": members.len(), "roleAssignmentsRemoved": removed_assignments }),
+        );
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn list_administrative_unit_members(&self, ctx: &Context, id: Uuid, request: &PageRequest) -> ServiceResult<Page<DirectoryObjectRef>> {
+    pub async fn list_administrative_unit_members(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<DirectoryObjectRef>> {
         let mut reader = self.reader().await?;
         codec::load(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         self.authorize(ctx, action::AUS_MEMBERS_READ, &facts)?;
         let limit = request.limit()?;
         let after = match &request.cursor {
-            Some(c) => Some(Uuid::parse_str(c).map_err(|_| ServiceError::invalid("cursor", "is not a cursor returned by this API"))?),
+            Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
+                ServiceError::invalid("cursor", "is not a cursor returned by this API")
+            })?),
             None => None,
         };
-        let mut links = reader.links_from(ctx.tenant, Rel::UnitMember, id, after, limit + 1).await?;
+        let mut links = reader
+            .links_from(ctx.tenant, Rel::UnitMember, id, after, limit + 1)
+            .await?;
         let more = links.len() > limit as usize;
         links.truncate(limit as usize);
-        let next_cursor = if more { links.last().map(|l| l.target.to_string()) } else { None };
+        let next_cursor = if more {
+            links.last().map(|l| l.target.to_string())
+        } else {
+            None
+        };
         let mut value = Vec::with_capacity(links.len());
         for link in &links {
-            if let Some(record) = reader.get(ctx.tenant, link.target_kind, link.target).await? {
+            if let Some(record) = reader
+                .get(ctx.tenant, link.target_kind, link.target)
+                .await?
+            {
                 value.push(object_ref(&record));
             }
         }
         Ok(Page { value, next_cursor })
     }
 
-    pub async fn add_administrative_unit_member(&self, ctx: &Context, id: Uuid, body: Value) -> ServiceResult<()> {
+    pub async fn add_administrative_unit_member(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         self.authorize(ctx, action::AUS_MEMBERS_UPDATE, &facts)?;
-        let Some(member_record) = find_object(tx.as_mut(), ctx.tenant, member, &[Kind::User, Kind::Group, Kind::Device]).await? else {
-            return Err(ServiceError::invalid("id", format!("no user, group or device with id {member} exists")));
+        let Some(member_record) = find_object(
+            tx.as_mut(),
+            ctx.tenant,
+            member,
+            &[Kind::User, Kind::Group, Kind::Device],
+        )
+        .await?
+        else {
+            return Err(ServiceError::invalid(
+                "id",
+                format!("no user, group or device with id {member} exists"),
+            ));
         };
-        let link = Link { rel: Rel::UnitMember, source: id, source_kind: Kind::AdministrativeUnit, target: member, target_kind: member_record.kind };
+        let link = Link {
+            rel: Rel::UnitMember,
+            source: id,
+            source_kind: Kind::AdministrativeUnit,
+            target: member,
+            target_kind: member_record.kind,
+        };
         if !tx.link(ctx.tenant, &link, self.now()).await? {
-            return Err(ServiceError::Conflict { message: "the object is already a member of the administrative unit".to_string() });
+            return Err(ServiceError::Conflict {
+                message: "the object is already a member of the administrative unit".to_string(),
+            });
         }
         let spec: AdministrativeUnitSpec = codec::data(&record)?;
-        let event = EventDraft::new("administrativeUnit.member.add", Kind::AdministrativeUnit, id, &spec.display_name)
-            .details(json!({ "member": object_ref(&member_record) }));
+        let event = EventDraft::new(
+            "administrativeUnit.member.add",
+            Kind::AdministrativeUnit,
+            id,
+            &spec.display_name,
+        )
+        .details(json!({ "member": object_ref(&member_record) }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn remove_administrative_unit_member(&self, ctx: &Context, id: Uuid, member: Uuid) -> ServiceResult<()> {
+    pub async fn remove_administrative_unit_member(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        member: Uuid,
+    ) -> ServiceResult<()> {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         self.authorize(ctx, action::AUS_MEMBERS_UPDATE, &facts)?;
         if !tx.unlink(ctx.tenant, Rel::UnitMember, id, member).await? {
-            return Err(ServiceError::NotFound { kind: "member", id: member.to_string() });
+            return Err(ServiceError::NotFound {
+                kind: "member",
+                id: member.to_string(),
+            });
         }
         let spec: AdministrativeUnitSpec = codec::data(&record)?;
-        let event = EventDraft::new("administrativeUnit.member.remove", Kind::AdministrativeUnit, id, &spec.display_name)
-            .details(json!({ "memberId": member }));
+        let event = EventDraft::new(
+            "administrativeUnit.member.remove",
+            Kind::AdministrativeUnit,
+            id,
+            &spec.display_name,
+        )
+        .details(json!({ "memberId": member }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())

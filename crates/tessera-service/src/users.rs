@@ -59,41 +59,152 @@ fn actions_for(changes: &[Change]) -> Vec<&'static str> {
 }
 
 impl Directory {
-    async fn check_user_references(&self, tx: &mut dyn WriteTx, ctx: &Context, id: Uuid, spec: &mut UserSpec) -> ServiceResult<()> {
+    async fn check_user_references(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        id: Uuid,
+        spec: &mut UserSpec,
+    ) -> ServiceResult<()> {
         if let Some(manager) = spec.manager_id {
             if manager == id {
-                return Err(ServiceError::invalid("managerId", "a user cannot be their own manager"));
+                return Err(ServiceError::invalid(
+                    "managerId",
+                    "a user cannot be their own manager",
+                ));
             }
             if tx.get(ctx.tenant, Kind::User, manager).await?.is_none() {
-                return Err(ServiceError::invalid("managerId", format!("no user with id {manager} exists")));
+                return Err(ServiceError::invalid(
+                    "managerId",
+                    format!("no user with id {manager} exists"),
+                ));
             }
         }
         if !spec.custom_security_attributes.is_empty() {
             let definitions = attributes::definitions(tx, ctx.tenant).await?;
-            validate::custom_security_attributes(&mut spec.custom_security_attributes, &definitions)?;
+            validate::custom_security_attributes(
+                &mut spec.custom_security_attributes,
+                &definitions,
+            )?;
         }
         Ok(())
     }
 
     pub async fn create_user(&self, ctx: &Context, body: Value) -> ServiceResult<User> {
-        let mut spec: UserSpec = patch::parse_spec(body)?;
+        let spec: UserSpec = patch::parse_spec(body)?;
         validate::user_spec(&spec)?;
+        self.authorize_user_creation(ctx, &spec)?;
+        let mut tx = self.write(ctx).await?;
+        let rules = DynamicRules::load(tx.as_mut(), ctx.tenant).await?;
+        let record = self.insert_user(tx.as_mut(), ctx, spec, &rules).await?;
+        tx.commit().await?;
+        user_from(&record)
+    }
+
+    /// Creates up to [`MAX_IMPORT`] users in one transaction: all of them, or, if any
+    /// is invalid, none. Each gets its own audit event.
+    pub async fn import_users(&self, ctx: &Context, body: Value) -> ServiceResult<Vec<Uuid>> {
+        let Some(items) = body.get("users").and_then(Value::as_array) else {
+            return Err(ServiceError::invalid(
+                "users",
+                "is required: a list of users to create",
+            ));
+        };
+        if body.as_object().is_some_and(|o| o.len() != 1) {
+            return Err(ServiceError::invalid(
+                "",
+                "the body is {\"users\": [...]} and nothing else",
+            ));
+        }
+        if items.is_empty() || items.len() > MAX_IMPORT {
+            return Err(ServiceError::invalid(
+                "users",
+                format!("must hold 1 to {MAX_IMPORT} users"),
+            ));
+        }
+        let mut specs = Vec::with_capacity(items.len());
+        let mut errors = tessera_directory::ValidationErrors::new();
+        for (index, item) in items.iter().enumerate() {
+            let parsed = patch::parse_spec::<UserSpec>(item.clone())
+                .and_then(|spec| validate::user_spec(&spec).map(|()| spec));
+            match parsed {
+                Ok(spec) => specs.push(spec),
+                Err(found) => {
+                    for error in found.errors {
+                        let field = if error.field.is_empty() {
+                            format!("users[{index}]")
+                        } else {
+                            format!("users[{index}].{}", error.field)
+                        };
+                        errors.add(field, error.message);
+                    }
+                }
+            }
+        }
+        errors.into_result()?;
+        for spec in &specs {
+            self.authorize_user_creation(ctx, spec)?;
+        }
+        let mut tx = self.write(ctx).await?;
+        let rules = DynamicRules::load(tx.as_mut(), ctx.tenant).await?;
+        let mut ids = Vec::with_capacity(specs.len());
+        for (index, spec) in specs.into_iter().enumerate() {
+            let record = self
+                .insert_user(tx.as_mut(), ctx, spec, &rules)
+                .await
+                .map_err(|error| match error {
+                    ServiceError::Validation(found) => {
+                        let mut prefixed = tessera_directory::ValidationErrors::new();
+                        for e in found.errors {
+                            prefixed.add(format!("users[{index}].{}", e.field), e.message);
+                        }
+                        ServiceError::Validation(prefixed)
+                    }
+                    ServiceError::Conflict { message } => ServiceError::Conflict {
+                        message: format!("users[{index}]: {message}"),
+                    },
+                    other => other,
+                })?;
+            ids.push(record.id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    fn authorize_user_creation(&self, ctx: &Context, spec: &UserSpec) -> ServiceResult<()> {
         self.authorize(ctx, action::USERS_CREATE, &Target::Tenant)?;
         if !spec.custom_security_attributes.is_empty() {
             self.authorize(ctx, action::USERS_CSA_UPDATE, &Target::Tenant)?;
         }
+        Ok(())
+    }
+
+    /// Checks references, inserts the user, applies dynamic groups and records the
+    /// event, inside the caller's transaction.
+    async fn insert_user(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        mut spec: UserSpec,
+        rules: &DynamicRules,
+    ) -> ServiceResult<Record> {
         let id = Uuid::new_v4();
-        let mut tx = self.write(ctx).await?;
-        self.check_user_references(tx.as_mut(), ctx, id, &mut spec).await?;
+        self.check_user_references(tx, ctx, id, &mut spec).await?;
         let record = codec::new_record(Kind::User, id, self.now(), user_keys(&spec), &spec)?;
-        insert_unique_user(tx.as_mut(), ctx.tenant, &record).await?;
-        let dynamic = self.apply_dynamic_groups(tx.as_mut(), ctx.tenant, id, &spec).await?;
+        insert_unique_user(tx, ctx.tenant, &record).await?;
+        let dynamic = self
+            .apply_dynamic_groups(tx, ctx.tenant, id, &spec, rules, &[])
+            .await?;
         let changes = patch::changes(&Value::Null, &spec_json(&spec));
-        let event = EventDraft::new("user.create", Kind::User, id, &spec.user_principal_name).changes(changes);
-        let event = if dynamic.is_empty() { event } else { event.details(json!({ "dynamicGroupChanges": dynamic })) };
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        user_from(&record)
+        let event = EventDraft::new("user.create", Kind::User, id, &spec.user_principal_name)
+            .changes(changes);
+        let event = if dynamic.is_empty() {
+            event
+        } else {
+            event.details(json!({ "dynamicGroupChanges": dynamic }))
+        };
+        self.audit(tx, ctx, event).await?;
+        Ok(record)
     }
 
     pub async fn get_user(&self, ctx: &Context, id: Uuid) -> ServiceResult<User> {
@@ -105,26 +216,47 @@ impl Directory {
     }
 
     /// A user by user principal name (case-insensitive).
-    pub async fn get_user_by_principal_name(&self, ctx: &Context, user_principal_name: &str) -> ServiceResult<User> {
+    pub async fn get_user_by_principal_name(
+        &self,
+        ctx: &Context,
+        user_principal_name: &str,
+    ) -> ServiceResult<User> {
         let mut reader = self.reader().await?;
         let record = reader
             .get_by_key1(ctx.tenant, Kind::User, &user_principal_name.to_lowercase())
             .await?
-            .ok_or_else(|| ServiceError::NotFound { kind: "user", id: user_principal_name.to_string() })?;
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "user",
+                id: user_principal_name.to_string(),
+            })?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, record.id).await?;
         self.authorize(ctx, action::USERS_READ, &facts)?;
         user_from(&record)
     }
 
-    pub async fn list_users(&self, ctx: &Context, request: &PageRequest) -> ServiceResult<Page<User>> {
+    pub async fn list_users(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<User>> {
         self.authorize(ctx, action::USERS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(reader.as_mut(), ctx.tenant, Kind::User, request, None).await?;
-        let value = records.iter().map(user_from).collect::<ServiceResult<Vec<_>>>()?;
+        let (records, next_cursor) =
+            codec::list_page(reader.as_mut(), ctx.tenant, Kind::User, request, None).await?;
+        let value = records
+            .iter()
+            .map(user_from)
+            .collect::<ServiceResult<Vec<_>>>()?;
         Ok(Page { value, next_cursor })
     }
 
-    pub async fn update_user(&self, ctx: &Context, id: Uuid, body: Value, if_match: Option<i64>) -> ServiceResult<User> {
+    pub async fn update_user(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<User> {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
@@ -142,43 +274,73 @@ impl Directory {
             return user_from(&record);
         }
         if !after.account_enabled && before.account_enabled {
-            self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id).await?;
+            self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
+                .await?;
         }
-        self.check_user_references(tx.as_mut(), ctx, id, &mut after).await?;
+        self.check_user_references(tx.as_mut(), ctx, id, &mut after)
+            .await?;
         let updated = codec::next_version(&record, self.now(), user_keys(&after), &after)?;
         update_unique_user(tx.as_mut(), ctx.tenant, &updated).await?;
-        let dynamic = self.apply_dynamic_groups(tx.as_mut(), ctx.tenant, id, &after).await?;
-        let event = EventDraft::new("user.update", Kind::User, id, &after.user_principal_name).changes(changes);
-        let event = if dynamic.is_empty() { event } else { event.details(json!({ "dynamicGroupChanges": dynamic })) };
+        let rules = DynamicRules::load(tx.as_mut(), ctx.tenant).await?;
+        let current: Vec<Uuid> = tx
+            .links_to(ctx.tenant, Rel::Member, id)
+            .await?
+            .into_iter()
+            .map(|l| l.source)
+            .collect();
+        let dynamic = self
+            .apply_dynamic_groups(tx.as_mut(), ctx.tenant, id, &after, &rules, &current)
+            .await?;
+        let event = EventDraft::new("user.update", Kind::User, id, &after.user_principal_name)
+            .changes(changes);
+        let event = if dynamic.is_empty() {
+            event
+        } else {
+            event.details(json!({ "dynamicGroupChanges": dynamic }))
+        };
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         user_from(&updated)
     }
 
-    pub async fn delete_user(&self, ctx: &Context, id: Uuid, if_match: Option<i64>) -> ServiceResult<()> {
+    pub async fn delete_user(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
         self.authorize(ctx, action::USERS_DELETE, &facts)?;
         codec::check_if_match(&record, if_match)?;
         if ctx.caller.user_id() == Some(id) {
-            return Err(ServiceError::Conflict { message: "you cannot delete your own account".to_string() });
+            return Err(ServiceError::Conflict {
+                message: "you cannot delete your own account".to_string(),
+            });
         }
-        self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id).await?;
+        self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
+            .await?;
         let spec: UserSpec = codec::data(&record)?;
-        let cleanup = self.remove_principal_everywhere(tx.as_mut(), ctx, id).await?;
+        let cleanup = self
+            .remove_principal_everywhere(tx.as_mut(), ctx, id)
+            .await?;
         // Direct reports lose their manager; devices lose their owner.
         let mut reports = Vec::new();
-        for report in codec::list_all(tx.as_mut(), ctx.tenant, Kind::User, Some(id.to_string())).await? {
+        for report in
+            codec::list_all(tx.as_mut(), ctx.tenant, Kind::User, Some(id.to_string())).await?
+        {
             let mut report_spec: UserSpec = codec::data(&report)?;
             report_spec.manager_id = None;
-            let updated = codec::next_version(&report, self.now(), user_keys(&report_spec), &report_spec)?;
+            let updated =
+                codec::next_version(&report, self.now(), user_keys(&report_spec), &report_spec)?;
             tx.update(ctx.tenant, &updated).await?;
             reports.push(report.id);
         }
         let devices = crate::devices::clear_owner(self, tx.as_mut(), ctx, id).await?;
         let tokens = crate::tokens::delete_tokens_of(tx.as_mut(), ctx.tenant, id).await?;
-        tx.delete(ctx.tenant, Kind::User, id, Some(record.version)).await?;
+        tx.delete(ctx.tenant, Kind::User, id, Some(record.version))
+            .await?;
         let changes = patch::changes(&spec_json(&spec), &Value::Null);
         let details = json!({
             "removedFrom": cleanup,
@@ -186,7 +348,9 @@ impl Directory {
             "devicesUnowned": devices,
             "accessTokensDeleted": tokens,
         });
-        let event = EventDraft::new("user.delete", Kind::User, id, &spec.user_principal_name).changes(changes).details(details);
+        let event = EventDraft::new("user.delete", Kind::User, id, &spec.user_principal_name)
+            .changes(changes)
+            .details(details);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -194,54 +358,116 @@ impl Directory {
 
     /// The groups the user is a direct member of, or all groups reached through
     /// nesting when `transitive`.
-    pub async fn user_member_of(&self, ctx: &Context, id: Uuid, transitive: bool, request: &PageRequest) -> ServiceResult<Page<DirectoryObjectRef>> {
+    pub async fn user_member_of(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        transitive: bool,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<DirectoryObjectRef>> {
         let mut reader = self.reader().await?;
         codec::load(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
         self.authorize(ctx, action::USERS_MEMBER_OF_READ, &facts)?;
-        let group_ids = groups::containing_groups(reader.as_mut(), ctx.tenant, id, transitive).await?;
+        let group_ids =
+            groups::containing_groups(reader.as_mut(), ctx.tenant, id, transitive).await?;
         let mut items = Vec::new();
         for group_id in group_ids {
             if let Some(record) = reader.get(ctx.tenant, Kind::Group, group_id).await? {
                 let spec: GroupSpec = codec::data(&record)?;
-                items.push((group_id, DirectoryObjectRef { id: group_id, object_type: ObjectType::Group, display_name: spec.display_name }));
+                items.push((
+                    group_id,
+                    DirectoryObjectRef {
+                        id: group_id,
+                        object_type: ObjectType::Group,
+                        display_name: spec.display_name,
+                    },
+                ));
             }
         }
         codec::page_by_id(items, request)
     }
 
-    /// Brings the user's membership of dynamic groups in line with their attributes.
-    /// Returns the changes made, for the audit event.
-    pub(crate) async fn apply_dynamic_groups(&self, tx: &mut dyn WriteTx, tenant: TenantId, user: Uuid, spec: &UserSpec) -> ServiceResult<Vec<Value>> {
-        let dynamic_groups = codec::list_all(tx, tenant, Kind::Group, Some(groups::DYNAMIC_MARKER.to_string())).await?;
-        if dynamic_groups.is_empty() {
-            return Ok(Vec::new());
-        }
-        let current: Vec<Uuid> = tx.links_to(tenant, Rel::Member, user).await?.into_iter().map(|l| l.source).collect();
+    /// Brings the user's membership of dynamic groups in line with their attributes,
+    /// given the groups they belong to now. Returns the changes, for the audit event.
+    pub(crate) async fn apply_dynamic_groups(
+        &self,
+        tx: &mut dyn WriteTx,
+        tenant: TenantId,
+        user: Uuid,
+        spec: &UserSpec,
+        rules: &DynamicRules,
+        current: &[Uuid],
+    ) -> ServiceResult<Vec<Value>> {
         let mut changes = Vec::new();
-        for group in dynamic_groups {
-            let group_spec: GroupSpec = codec::data(&group)?;
-            let Some(text) = &group_spec.membership_rule else { continue };
-            if group_spec.membership_rule_processing_state == tessera_directory::model::ProcessingState::Paused {
-                continue;
-            }
-            let parsed = rule::parse(text).map_err(|e| ServiceError::Internal(format!("stored rule of group {} is invalid: {e}", group.id)))?;
-            let should = rule::matches(&parsed, user, spec);
-            let is = current.contains(&group.id);
+        for (group, parsed) in &rules.rules {
+            let should = rule::matches(parsed, user, spec);
+            let is = current.contains(group);
             if should && !is {
-                let link = Link { rel: Rel::Member, source: group.id, source_kind: Kind::Group, target: user, target_kind: Kind::User };
+                let link = Link {
+                    rel: Rel::Member,
+                    source: *group,
+                    source_kind: Kind::Group,
+                    target: user,
+                    target_kind: Kind::User,
+                };
                 tx.link(tenant, &link, self.now()).await?;
-                changes.push(json!({ "groupId": group.id, "change": "added" }));
+                changes.push(json!({ "groupId": group, "change": "added" }));
             } else if !should && is {
-                tx.unlink(tenant, Rel::Member, group.id, user).await?;
-                changes.push(json!({ "groupId": group.id, "change": "removed" }));
+                tx.unlink(tenant, Rel::Member, *group, user).await?;
+                changes.push(json!({ "groupId": group, "change": "removed" }));
             }
         }
         Ok(changes)
     }
 }
 
-async fn insert_unique_user(tx: &mut dyn WriteTx, tenant: TenantId, record: &Record) -> ServiceResult<()> {
+/// Most users one import call creates.
+pub const MAX_IMPORT: usize = 1000;
+
+/// The parsed rules of a tenant's dynamic groups whose processing is on, loaded once
+/// per transaction.
+pub(crate) struct DynamicRules {
+    rules: Vec<(Uuid, rule::Rule)>,
+}
+
+impl DynamicRules {
+    pub(crate) async fn load(
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+    ) -> ServiceResult<DynamicRules> {
+        let mut rules = Vec::new();
+        for group in codec::list_all(
+            reader,
+            tenant,
+            Kind::Group,
+            Some(groups::DYNAMIC_MARKER.to_string()),
+        )
+        .await?
+        {
+            let spec: GroupSpec = codec::data(&group)?;
+            let Some(text) = &spec.membership_rule else {
+                continue;
+            };
+            if spec.membership_rule_processing_state
+                == tessera_directory::model::ProcessingState::Paused
+            {
+                continue;
+            }
+            let parsed = rule::parse(text).map_err(|e| {
+                ServiceError::Internal(format!("stored rule of group {} is invalid: {e}", group.id))
+            })?;
+            rules.push((group.id, parsed));
+        }
+        Ok(DynamicRules { rules })
+    }
+}
+
+async fn insert_unique_user(
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    record: &Record,
+) -> ServiceResult<()> {
     match tx.insert(tenant, record).await {
         Err(tessera_store::StoreError::Duplicate { .. }) => Err(ServiceError::Conflict {
             message: "another user already has this userPrincipalName".to_string(),
@@ -250,7 +476,11 @@ async fn insert_unique_user(tx: &mut dyn WriteTx, tenant: TenantId, record: &Rec
     }
 }
 
-async fn update_unique_user(tx: &mut dyn WriteTx, tenant: TenantId, record: &Record) -> ServiceResult<()> {
+async fn update_unique_user(
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    record: &Record,
+) -> ServiceResult<()> {
     match tx.update(tenant, record).await {
         Err(tessera_store::StoreError::Duplicate { .. }) => Err(ServiceError::Conflict {
             message: "another user already has this userPrincipalName".to_string(),
@@ -260,7 +490,12 @@ async fn update_unique_user(tx: &mut dyn WriteTx, tenant: TenantId, record: &Rec
 }
 
 /// Looks a principal (member or owner) up by id among the kinds `allowed`.
-pub(crate) async fn find_object(reader: &mut dyn Reader, tenant: TenantId, id: Uuid, allowed: &[Kind]) -> ServiceResult<Option<Record>> {
+pub(crate) async fn find_object(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    id: Uuid,
+    allowed: &[Kind],
+) -> ServiceResult<Option<Record>> {
     for kind in allowed {
         if let Some(record) = reader.get(tenant, *kind, id).await? {
             return Ok(Some(record));

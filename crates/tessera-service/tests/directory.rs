@@ -20,45 +20,96 @@ struct Harness {
 
 async fn harness(store: Arc<dyn Store>) -> Harness {
     let directory = Directory::new(store, Arc::new(SystemClock));
-    let bootstrap = directory.bootstrap_if_empty("Contoso", "contoso.com").await.unwrap().expect("fresh store");
-    let (tenant, caller) = directory.authenticate_token(bootstrap.token.expose()).await.unwrap();
-    let admin = Context { tenant, caller, correlation_id: "test".to_string(), client_address: Some("127.0.0.1".to_string()) };
-    Harness { directory, admin, admin_id: bootstrap.user_id }
+    let bootstrap = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .expect("fresh store");
+    let (tenant, caller) = directory
+        .authenticate_token(bootstrap.token.expose())
+        .await
+        .unwrap();
+    let admin = Context {
+        tenant,
+        caller,
+        correlation_id: "test".to_string(),
+        client_address: Some("127.0.0.1".to_string()),
+    };
+    Harness {
+        directory,
+        admin,
+        admin_id: bootstrap.user_id,
+    }
 }
 
 impl Harness {
     async fn user(&self, upn: &str, extra: Value) -> Uuid {
-        let mut body = json!({ "userPrincipalName": upn, "displayName": upn.split('@').next().unwrap() });
+        let mut body =
+            json!({ "userPrincipalName": upn, "displayName": upn.split('@').next().unwrap() });
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        self.directory.create_user(&self.admin, body).await.unwrap().id
+        self.directory
+            .create_user(&self.admin, body)
+            .await
+            .unwrap()
+            .id
     }
 
     async fn group(&self, body: Value) -> Uuid {
-        self.directory.create_group(&self.admin, body).await.unwrap().id
+        self.directory
+            .create_group(&self.admin, body)
+            .await
+            .unwrap()
+            .id
     }
 
     /// A context acting as `user`, with a freshly issued token.
     async fn act_as(&self, user: Uuid) -> Context {
-        let created = self.directory.create_own_token(&self.impersonate(user).await, json!({"displayName": "t"})).await.unwrap();
-        let (tenant, caller) = self.directory.authenticate_token(created.secret.expose()).await.unwrap();
-        Context { tenant, caller, correlation_id: "test".into(), client_address: None }
+        let created = self
+            .directory
+            .create_own_token(&self.impersonate(user).await, json!({"displayName": "t"}))
+            .await
+            .unwrap();
+        let (tenant, caller) = self
+            .directory
+            .authenticate_token(created.secret.expose())
+            .await
+            .unwrap();
+        Context {
+            tenant,
+            caller,
+            correlation_id: "test".into(),
+            client_address: None,
+        }
     }
 
     async fn impersonate(&self, user: Uuid) -> Context {
         let mut ctx = self.admin.clone();
-        ctx.caller.principal = tessera_service::Principal::User { id: user, user_principal_name: "x".into() };
+        ctx.caller.principal = tessera_service::Principal::User {
+            id: user,
+            user_principal_name: "x".into(),
+        };
         ctx.caller.grants = Vec::new();
         ctx
     }
 
     async fn head(&self) -> i64 {
-        self.directory.store().audit_head(self.admin.tenant).await.unwrap().unwrap().seq
+        self.directory
+            .store()
+            .audit_head(self.admin.tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .seq
     }
 
     async fn member_ids(&self, group: Uuid, transitive: bool) -> Vec<Uuid> {
-        let page = self.directory.list_group_members(&self.admin, group, transitive, &PageRequest::default()).await.unwrap();
+        let page = self
+            .directory
+            .list_group_members(&self.admin, group, transitive, &PageRequest::default())
+            .await
+            .unwrap();
         let mut ids: Vec<Uuid> = page.value.iter().map(|r| r.id).collect();
         ids.sort();
         ids
@@ -105,10 +156,17 @@ on_both_backends!(
     tokens_can_be_revoked,
     every_change_is_audited_and_verifiable,
     deleting_a_user_cleans_up,
+    imports_are_all_or_nothing,
 );
 
 async fn bootstrap_happens_once(h: Harness) {
-    assert!(h.directory.bootstrap_if_empty("Again", "contoso.com").await.unwrap().is_none());
+    assert!(
+        h.directory
+            .bootstrap_if_empty("Again", "contoso.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let me = h.directory.me(&h.admin).await.unwrap();
     assert_eq!(me["user"]["userPrincipalName"], "breakglass@contoso.com");
     assert_eq!(me["roles"][0]["role"], "Global Administrator");
@@ -116,41 +174,119 @@ async fn bootstrap_happens_once(h: Harness) {
 
 async fn invalid_requests_change_nothing(h: Harness) {
     let before = h.head().await;
-    let unknown = h.directory.create_user(&h.admin, json!({"userPrincipalName": "a@contoso.com", "displayName": "A", "departmnet": "x"})).await;
-    assert!(matches!(unknown, Err(ServiceError::Validation(ref e)) if e.to_string().contains("departmnet")), "{unknown:?}");
+    let unknown = h
+        .directory
+        .create_user(
+            &h.admin,
+            json!({"userPrincipalName": "a@contoso.com", "displayName": "A", "departmnet": "x"}),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(ServiceError::Validation(ref e)) if e.to_string().contains("departmnet")),
+        "{unknown:?}"
+    );
     let bad_manager = h
         .directory
         .create_user(&h.admin, json!({"userPrincipalName": "a@contoso.com", "displayName": "A", "managerId": Uuid::new_v4()}))
         .await;
-    assert!(matches!(bad_manager, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "managerId"), "{bad_manager:?}");
-    let bad_upn = h.directory.create_user(&h.admin, json!({"userPrincipalName": "not-an-upn", "displayName": "A"})).await;
+    assert!(
+        matches!(bad_manager, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "managerId"),
+        "{bad_manager:?}"
+    );
+    let bad_upn = h
+        .directory
+        .create_user(
+            &h.admin,
+            json!({"userPrincipalName": "not-an-upn", "displayName": "A"}),
+        )
+        .await;
     assert!(matches!(bad_upn, Err(ServiceError::Validation(_))));
-    assert_eq!(h.head().await, before, "refused requests write no audit event");
-    let users = h.directory.list_users(&h.admin, &PageRequest::default()).await.unwrap();
+    assert_eq!(
+        h.head().await,
+        before,
+        "refused requests write no audit event"
+    );
+    let users = h
+        .directory
+        .list_users(&h.admin, &PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(users.value.len(), 1, "only the break-glass account exists");
 
-    let id = h.user("adele@contoso.com", json!({"department": "Sales"})).await;
-    let duplicate = h.directory.create_user(&h.admin, json!({"userPrincipalName": "ADELE@contoso.com", "displayName": "Other"})).await;
-    assert!(matches!(duplicate, Err(ServiceError::Conflict { .. })), "UPNs are unique case-insensitively: {duplicate:?}");
-    let half = h.directory.update_user(&h.admin, id, json!({"department": "Finance", "usageLocation": "germany"}), None).await;
+    let id = h
+        .user("adele@contoso.com", json!({"department": "Sales"}))
+        .await;
+    let duplicate = h
+        .directory
+        .create_user(
+            &h.admin,
+            json!({"userPrincipalName": "ADELE@contoso.com", "displayName": "Other"}),
+        )
+        .await;
+    assert!(
+        matches!(duplicate, Err(ServiceError::Conflict { .. })),
+        "UPNs are unique case-insensitively: {duplicate:?}"
+    );
+    let half = h
+        .directory
+        .update_user(
+            &h.admin,
+            id,
+            json!({"department": "Finance", "usageLocation": "germany"}),
+            None,
+        )
+        .await;
     assert!(matches!(half, Err(ServiceError::Validation(_))));
-    assert_eq!(h.directory.get_user(&h.admin, id).await.unwrap().spec.department.as_deref(), Some("Sales"), "no half-applied update");
-    let missing = h.directory.update_user(&h.admin, Uuid::new_v4(), json!({"department": "x"}), None).await;
+    assert_eq!(
+        h.directory
+            .get_user(&h.admin, id)
+            .await
+            .unwrap()
+            .spec
+            .department
+            .as_deref(),
+        Some("Sales"),
+        "no half-applied update"
+    );
+    let missing = h
+        .directory
+        .update_user(&h.admin, Uuid::new_v4(), json!({"department": "x"}), None)
+        .await;
     assert!(matches!(missing, Err(ServiceError::NotFound { .. })));
-    let read_only = h.directory.update_user(&h.admin, id, json!({"id": Uuid::new_v4()}), None).await;
+    let read_only = h
+        .directory
+        .update_user(&h.admin, id, json!({"id": Uuid::new_v4()}), None)
+        .await;
     assert!(matches!(read_only, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "id"));
 }
 
 async fn stale_versions_are_refused(h: Harness) {
     let id = h.user("megan@contoso.com", json!({})).await;
     let v1 = h.directory.get_user(&h.admin, id).await.unwrap().version;
-    let v2 = h.directory.update_user(&h.admin, id, json!({"jobTitle": "CFO"}), Some(v1)).await.unwrap().version;
+    let v2 = h
+        .directory
+        .update_user(&h.admin, id, json!({"jobTitle": "CFO"}), Some(v1))
+        .await
+        .unwrap()
+        .version;
     assert_eq!(v2, v1 + 1);
-    let stale = h.directory.update_user(&h.admin, id, json!({"jobTitle": "CEO"}), Some(v1)).await;
-    assert!(matches!(stale, Err(ServiceError::VersionMismatch { sent, current }) if sent == v1 && current == v2), "{stale:?}");
+    let stale = h
+        .directory
+        .update_user(&h.admin, id, json!({"jobTitle": "CEO"}), Some(v1))
+        .await;
+    assert!(
+        matches!(stale, Err(ServiceError::VersionMismatch { sent, current }) if sent == v1 && current == v2),
+        "{stale:?}"
+    );
     let stale_delete = h.directory.delete_user(&h.admin, id, Some(v1)).await;
-    assert!(matches!(stale_delete, Err(ServiceError::VersionMismatch { .. })));
-    h.directory.delete_user(&h.admin, id, Some(v2)).await.unwrap();
+    assert!(matches!(
+        stale_delete,
+        Err(ServiceError::VersionMismatch { .. })
+    ));
+    h.directory
+        .delete_user(&h.admin, id, Some(v2))
+        .await
+        .unwrap();
 }
 
 async fn nested_groups_and_cycles(h: Harness) {
@@ -159,50 +295,145 @@ async fn nested_groups_and_cycles(h: Harness) {
     let outer = h.group(json!({"displayName": "All staff"})).await;
     let inner = h.group(json!({"displayName": "Engineering"})).await;
     let innermost = h.group(json!({"displayName": "Platform"})).await;
-    h.directory.add_group_member(&h.admin, outer, json!({"id": inner})).await.unwrap();
-    h.directory.add_group_member(&h.admin, inner, json!({"id": innermost})).await.unwrap();
-    h.directory.add_group_member(&h.admin, innermost, json!({"id": alice})).await.unwrap();
-    h.directory.add_group_member(&h.admin, outer, json!({"id": bob})).await.unwrap();
+    h.directory
+        .add_group_member(&h.admin, outer, json!({"id": inner}))
+        .await
+        .unwrap();
+    h.directory
+        .add_group_member(&h.admin, inner, json!({"id": innermost}))
+        .await
+        .unwrap();
+    h.directory
+        .add_group_member(&h.admin, innermost, json!({"id": alice}))
+        .await
+        .unwrap();
+    h.directory
+        .add_group_member(&h.admin, outer, json!({"id": bob}))
+        .await
+        .unwrap();
     assert_eq!(h.member_ids(outer, false).await, sorted(vec![inner, bob]));
-    assert_eq!(h.member_ids(outer, true).await, sorted(vec![inner, innermost, alice, bob]));
-    let cycle = h.directory.add_group_member(&h.admin, innermost, json!({"id": outer})).await;
-    assert!(matches!(cycle, Err(ServiceError::Conflict { ref message }) if message.contains("cycle")), "{cycle:?}");
-    let itself = h.directory.add_group_member(&h.admin, outer, json!({"id": outer})).await;
+    assert_eq!(
+        h.member_ids(outer, true).await,
+        sorted(vec![inner, innermost, alice, bob])
+    );
+    let cycle = h
+        .directory
+        .add_group_member(&h.admin, innermost, json!({"id": outer}))
+        .await;
+    assert!(
+        matches!(cycle, Err(ServiceError::Conflict { ref message }) if message.contains("cycle")),
+        "{cycle:?}"
+    );
+    let itself = h
+        .directory
+        .add_group_member(&h.admin, outer, json!({"id": outer}))
+        .await;
     assert!(matches!(itself, Err(ServiceError::Validation(_))));
-    let twice = h.directory.add_group_member(&h.admin, outer, json!({"id": bob})).await;
+    let twice = h
+        .directory
+        .add_group_member(&h.admin, outer, json!({"id": bob}))
+        .await;
     assert!(matches!(twice, Err(ServiceError::Conflict { .. })));
-    let ghost = h.directory.add_group_member(&h.admin, outer, json!({"id": Uuid::new_v4()})).await;
+    let ghost = h
+        .directory
+        .add_group_member(&h.admin, outer, json!({"id": Uuid::new_v4()}))
+        .await;
     assert!(matches!(ghost, Err(ServiceError::Validation(_))));
-    let member_of = h.directory.user_member_of(&h.admin, alice, true, &PageRequest::default()).await.unwrap();
-    assert_eq!(sorted(member_of.value.iter().map(|g| g.id).collect()), sorted(vec![outer, inner, innermost]));
-    h.directory.remove_group_member(&h.admin, inner, innermost).await.unwrap();
+    let member_of = h
+        .directory
+        .user_member_of(&h.admin, alice, true, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(member_of.value.iter().map(|g| g.id).collect()),
+        sorted(vec![outer, inner, innermost])
+    );
+    h.directory
+        .remove_group_member(&h.admin, inner, innermost)
+        .await
+        .unwrap();
     assert_eq!(h.member_ids(outer, true).await, sorted(vec![inner, bob]));
-    let role_group = h.group(json!({"displayName": "Tier 0", "isAssignableToRole": true})).await;
-    let nested_in_role_group = h.directory.add_group_member(&h.admin, role_group, json!({"id": inner})).await;
-    assert!(matches!(nested_in_role_group, Err(ServiceError::Validation(_))), "role-assignable groups hold no groups");
+    let role_group = h
+        .group(json!({"displayName": "Tier 0", "isAssignableToRole": true}))
+        .await;
+    let nested_in_role_group = h
+        .directory
+        .add_group_member(&h.admin, role_group, json!({"id": inner}))
+        .await;
+    assert!(
+        matches!(nested_in_role_group, Err(ServiceError::Validation(_))),
+        "role-assignable groups hold no groups"
+    );
 }
 
 async fn dynamic_groups_follow_user_attributes(h: Harness) {
-    let finance = h.user("fin@contoso.com", json!({"department": "Finance"})).await;
-    let disabled = h.user("old@contoso.com", json!({"department": "Finance", "accountEnabled": false})).await;
-    let sales = h.user("sales@contoso.com", json!({"department": "Sales"})).await;
+    let finance = h
+        .user("fin@contoso.com", json!({"department": "Finance"}))
+        .await;
+    let disabled = h
+        .user(
+            "old@contoso.com",
+            json!({"department": "Finance", "accountEnabled": false}),
+        )
+        .await;
+    let sales = h
+        .user("sales@contoso.com", json!({"department": "Sales"}))
+        .await;
     let rule = "user.department -eq \"Finance\" -and user.accountEnabled -eq true";
-    let group = h.group(json!({"displayName": "Finance", "membershipRule": rule})).await;
+    let group = h
+        .group(json!({"displayName": "Finance", "membershipRule": rule}))
+        .await;
     assert_eq!(h.member_ids(group, false).await, vec![finance]);
     // A user who changes department moves in; a new matching user joins at creation.
-    h.directory.update_user(&h.admin, sales, json!({"department": "finance"}), None).await.unwrap();
-    let newcomer = h.user("new@contoso.com", json!({"department": "Finance"})).await;
-    assert_eq!(h.member_ids(group, false).await, sorted(vec![finance, sales, newcomer]));
+    h.directory
+        .update_user(&h.admin, sales, json!({"department": "finance"}), None)
+        .await
+        .unwrap();
+    let newcomer = h
+        .user("new@contoso.com", json!({"department": "Finance"}))
+        .await;
+    assert_eq!(
+        h.member_ids(group, false).await,
+        sorted(vec![finance, sales, newcomer])
+    );
     // Disabling moves a user out.
-    h.directory.update_user(&h.admin, finance, json!({"accountEnabled": false}), None).await.unwrap();
-    assert_eq!(h.member_ids(group, false).await, sorted(vec![sales, newcomer]));
+    h.directory
+        .update_user(&h.admin, finance, json!({"accountEnabled": false}), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.member_ids(group, false).await,
+        sorted(vec![sales, newcomer])
+    );
     // Changing the rule recomputes.
-    h.directory.update_group(&h.admin, group, json!({"membershipRule": "user.accountEnabled -eq false"}), None).await.unwrap();
-    assert_eq!(h.member_ids(group, false).await, sorted(vec![finance, disabled]));
-    let by_hand = h.directory.add_group_member(&h.admin, group, json!({"id": sales})).await;
+    h.directory
+        .update_group(
+            &h.admin,
+            group,
+            json!({"membershipRule": "user.accountEnabled -eq false"}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.member_ids(group, false).await,
+        sorted(vec![finance, disabled])
+    );
+    let by_hand = h
+        .directory
+        .add_group_member(&h.admin, group, json!({"id": sales}))
+        .await;
     assert!(matches!(by_hand, Err(ServiceError::Conflict { .. })));
-    let bad_rule = h.directory.create_group(&h.admin, json!({"displayName": "x", "membershipRule": "user.department -eq"})).await;
-    assert!(matches!(bad_rule, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "membershipRule"));
+    let bad_rule = h
+        .directory
+        .create_group(
+            &h.admin,
+            json!({"displayName": "x", "membershipRule": "user.department -eq"}),
+        )
+        .await;
+    assert!(
+        matches!(bad_rule, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "membershipRule")
+    );
     let shown = h.directory.get_group(&h.admin, group).await.unwrap();
     assert_eq!(shown.group_types, vec!["DynamicMembership".to_string()]);
 }
@@ -211,68 +442,173 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
     let helpdesk = h.user("helpdesk@contoso.com", json!({})).await;
     let inside = h.user("inside@contoso.com", json!({})).await;
     let outside = h.user("outside@contoso.com", json!({})).await;
-    let unit = h.directory.create_administrative_unit(&h.admin, json!({"displayName": "Paris"})).await.unwrap().id;
-    h.directory.add_administrative_unit_member(&h.admin, unit, json!({"id": inside})).await.unwrap();
+    let unit = h
+        .directory
+        .create_administrative_unit(&h.admin, json!({"displayName": "Paris"}))
+        .await
+        .unwrap()
+        .id;
+    h.directory
+        .add_administrative_unit_member(&h.admin, unit, json!({"id": inside}))
+        .await
+        .unwrap();
     let scope = format!("/administrativeUnits/{unit}");
     h.directory
         .create_role_assignment(&h.admin, json!({"principalId": helpdesk, "roleDefinitionId": roles::USER_ADMINISTRATOR, "directoryScopeId": scope}))
         .await
         .unwrap();
     let scoped = h.act_as(helpdesk).await;
-    h.directory.update_user(&scoped, inside, json!({"jobTitle": "Engineer"}), None).await.unwrap();
-    let refused = h.directory.update_user(&scoped, outside, json!({"jobTitle": "Engineer"}), None).await;
-    assert!(matches!(refused, Err(ServiceError::Forbidden { ref reason }) if reason.contains("administrative units")), "{refused:?}");
-    assert!(matches!(h.directory.get_user(&scoped, outside).await, Err(ServiceError::Forbidden { .. })));
-    assert!(matches!(h.directory.list_users(&scoped, &PageRequest::default()).await, Err(ServiceError::Forbidden { .. })));
-    assert!(matches!(h.directory.create_user(&scoped, json!({"userPrincipalName": "n@contoso.com", "displayName": "N"})).await, Err(ServiceError::Forbidden { .. })));
-    let members = h.directory.list_administrative_unit_members(&scoped, unit, &PageRequest::default()).await.unwrap();
-    assert_eq!(members.value.iter().map(|m| m.id).collect::<Vec<_>>(), vec![inside]);
+    h.directory
+        .update_user(&scoped, inside, json!({"jobTitle": "Engineer"}), None)
+        .await
+        .unwrap();
+    let refused = h
+        .directory
+        .update_user(&scoped, outside, json!({"jobTitle": "Engineer"}), None)
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::Forbidden { ref reason }) if reason.contains("administrative units")),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        h.directory.get_user(&scoped, outside).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        h.directory
+            .list_users(&scoped, &PageRequest::default())
+            .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        h.directory
+            .create_user(
+                &scoped,
+                json!({"userPrincipalName": "n@contoso.com", "displayName": "N"})
+            )
+            .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    let members = h
+        .directory
+        .list_administrative_unit_members(&scoped, unit, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        members.value.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![inside]
+    );
     let global_only = h
         .directory
         .create_role_assignment(&h.admin, json!({"principalId": helpdesk, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR, "directoryScopeId": scope}))
         .await;
-    assert!(matches!(global_only, Err(ServiceError::Validation(_))), "Global Administrator cannot be scoped");
+    assert!(
+        matches!(global_only, Err(ServiceError::Validation(_))),
+        "Global Administrator cannot be scoped"
+    );
     let unprivileged = h.act_as(outside).await;
-    assert!(matches!(h.directory.get_user(&unprivileged, inside).await, Err(ServiceError::Forbidden { .. })), "no role, no access");
+    assert!(
+        matches!(
+            h.directory.get_user(&unprivileged, inside).await,
+            Err(ServiceError::Forbidden { .. })
+        ),
+        "no role, no access"
+    );
 }
 
 async fn privileged_users_are_protected(h: Harness) {
     let user_admin = h.user("ua@contoso.com", json!({})).await;
     h.directory
-        .create_role_assignment(&h.admin, json!({"principalId": user_admin, "roleDefinitionId": roles::USER_ADMINISTRATOR}))
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": user_admin, "roleDefinitionId": roles::USER_ADMINISTRATOR}),
+        )
         .await
         .unwrap();
     let ua = h.act_as(user_admin).await;
     let plain = h.user("plain@contoso.com", json!({})).await;
-    h.directory.update_user(&ua, plain, json!({"accountEnabled": false}), None).await.unwrap();
-    let takeover = h.directory.update_user(&ua, h.admin_id, json!({"mail": "attacker@evil.example"}), None).await;
-    assert!(matches!(takeover, Err(ServiceError::Forbidden { .. })), "{takeover:?}");
-    assert!(matches!(h.directory.delete_user(&ua, h.admin_id, None).await, Err(ServiceError::Forbidden { .. })));
+    h.directory
+        .update_user(&ua, plain, json!({"accountEnabled": false}), None)
+        .await
+        .unwrap();
+    let takeover = h
+        .directory
+        .update_user(
+            &ua,
+            h.admin_id,
+            json!({"mail": "attacker@evil.example"}),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(takeover, Err(ServiceError::Forbidden { .. })),
+        "{takeover:?}"
+    );
+    assert!(matches!(
+        h.directory.delete_user(&ua, h.admin_id, None).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
     let escalate = h
         .directory
-        .create_role_assignment(&ua, json!({"principalId": user_admin, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR}))
+        .create_role_assignment(
+            &ua,
+            json!({"principalId": user_admin, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR}),
+        )
         .await;
     assert!(matches!(escalate, Err(ServiceError::Forbidden { .. })));
     // Members of role-assignable groups are protected too, and only role managers touch those groups.
-    let tier0 = h.group(json!({"displayName": "Tier 0", "isAssignableToRole": true})).await;
+    let tier0 = h
+        .group(json!({"displayName": "Tier 0", "isAssignableToRole": true}))
+        .await;
     let member = h.user("t0@contoso.com", json!({})).await;
-    h.directory.add_group_member(&h.admin, tier0, json!({"id": member})).await.unwrap();
-    assert!(matches!(h.directory.update_user(&ua, member, json!({"jobTitle": "x"}), None).await, Err(ServiceError::Forbidden { .. })));
-    assert!(matches!(h.directory.add_group_member(&ua, tier0, json!({"id": plain})).await, Err(ServiceError::Forbidden { .. })));
+    h.directory
+        .add_group_member(&h.admin, tier0, json!({"id": member}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.directory
+            .update_user(&ua, member, json!({"jobTitle": "x"}), None)
+            .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        h.directory
+            .add_group_member(&ua, tier0, json!({"id": plain}))
+            .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
 }
 
 async fn the_last_global_administrator_stays(h: Harness) {
-    let assignments = h.directory.list_role_assignments(&h.admin, Some(h.admin_id), None, &PageRequest::default()).await.unwrap();
-    let only = assignments.value[0].id;
-    assert!(matches!(h.directory.delete_role_assignment(&h.admin, only).await, Err(ServiceError::Conflict { .. })));
-    let second = h.user("second@contoso.com", json!({})).await;
-    let other = h.act_as(second).await;
-    assert!(matches!(h.directory.update_user(&other, h.admin_id, json!({"accountEnabled": false}), None).await, Err(ServiceError::Forbidden { .. })));
-    h.directory
-        .create_role_assignment(&h.admin, json!({"principalId": second, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR}))
+    let assignments = h
+        .directory
+        .list_role_assignments(&h.admin, Some(h.admin_id), None, &PageRequest::default())
         .await
         .unwrap();
-    h.directory.delete_role_assignment(&h.admin, only).await.unwrap();
+    let only = assignments.value[0].id;
+    assert!(matches!(
+        h.directory.delete_role_assignment(&h.admin, only).await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    let second = h.user("second@contoso.com", json!({})).await;
+    let other = h.act_as(second).await;
+    assert!(matches!(
+        h.directory
+            .update_user(&other, h.admin_id, json!({"accountEnabled": false}), None)
+            .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    h.directory
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": second, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR}),
+        )
+        .await
+        .unwrap();
+    h.directory
+        .delete_role_assignment(&h.admin, only)
+        .await
+        .unwrap();
     let self_delete = h.directory.delete_user(&h.admin, h.admin_id, None).await;
     assert!(matches!(self_delete, Err(ServiceError::Conflict { .. })));
 }
@@ -280,23 +616,84 @@ async fn the_last_global_administrator_stays(h: Harness) {
 async fn custom_security_attributes_need_their_roles(h: Harness) {
     let definition = json!({"attributeSet": "Engineering", "name": "Project", "type": "String", "isCollection": true,
                             "usePreDefinedValuesOnly": true, "allowedValues": ["Baker", "Cascade"]});
-    let as_ga = h.directory.create_attribute_definition(&h.admin, definition.clone()).await;
-    assert!(matches!(as_ga, Err(ServiceError::Forbidden { .. })), "Global Administrator has no attribute permissions");
-    for role in [roles::ATTRIBUTE_DEFINITION_ADMINISTRATOR, roles::ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR] {
-        h.directory.create_role_assignment(&h.admin, json!({"principalId": h.admin_id, "roleDefinitionId": role})).await.unwrap();
+    let as_ga = h
+        .directory
+        .create_attribute_definition(&h.admin, definition.clone())
+        .await;
+    assert!(
+        matches!(as_ga, Err(ServiceError::Forbidden { .. })),
+        "Global Administrator has no attribute permissions"
+    );
+    for role in [
+        roles::ATTRIBUTE_DEFINITION_ADMINISTRATOR,
+        roles::ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR,
+    ] {
+        h.directory
+            .create_role_assignment(
+                &h.admin,
+                json!({"principalId": h.admin_id, "roleDefinitionId": role}),
+            )
+            .await
+            .unwrap();
     }
     let admin = h.act_as(h.admin_id).await;
-    h.directory.create_attribute_definition(&admin, definition.clone()).await.unwrap();
-    assert!(matches!(h.directory.create_attribute_definition(&admin, definition).await, Err(ServiceError::Conflict { .. })));
+    h.directory
+        .create_attribute_definition(&admin, definition.clone())
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.directory
+            .create_attribute_definition(&admin, definition)
+            .await,
+        Err(ServiceError::Conflict { .. })
+    ));
     let id = h.user("csa@contoso.com", json!({})).await;
-    h.directory.update_user(&admin, id, json!({"customSecurityAttributes": {"Engineering": {"Project": ["Baker"]}}}), None).await.unwrap();
-    let wrong = h.directory.update_user(&admin, id, json!({"customSecurityAttributes": {"Engineering": {"Project": ["Alpine"]}}}), None).await;
+    h.directory
+        .update_user(
+            &admin,
+            id,
+            json!({"customSecurityAttributes": {"Engineering": {"Project": ["Baker"]}}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let wrong = h
+        .directory
+        .update_user(
+            &admin,
+            id,
+            json!({"customSecurityAttributes": {"Engineering": {"Project": ["Alpine"]}}}),
+            None,
+        )
+        .await;
     assert!(matches!(wrong, Err(ServiceError::Validation(_))));
     let user = h.directory.get_user(&admin, id).await.unwrap();
-    assert_eq!(user.spec.custom_security_attributes["Engineering"]["Project"], tessera_directory::model::AttributeValue::StringList(vec!["Baker".into()]));
-    let narrowed = h.directory.update_attribute_definition(&admin, "engineering_project", json!({"allowedValues": ["Baker"]}), None).await;
-    assert!(matches!(narrowed, Err(ServiceError::Validation(_))), "allowed values cannot be removed");
-    h.directory.update_attribute_definition(&admin, "Engineering_Project", json!({"status": "Deprecated"}), None).await.unwrap();
+    assert_eq!(
+        user.spec.custom_security_attributes["Engineering"]["Project"],
+        tessera_directory::model::AttributeValue::StringList(vec!["Baker".into()])
+    );
+    let narrowed = h
+        .directory
+        .update_attribute_definition(
+            &admin,
+            "engineering_project",
+            json!({"allowedValues": ["Baker"]}),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(narrowed, Err(ServiceError::Validation(_))),
+        "allowed values cannot be removed"
+    );
+    h.directory
+        .update_attribute_definition(
+            &admin,
+            "Engineering_Project",
+            json!({"status": "Deprecated"}),
+            None,
+        )
+        .await
+        .unwrap();
 }
 
 async fn applications_and_secrets(h: Harness) {
@@ -306,66 +703,183 @@ async fn applications_and_secrets(h: Harness) {
             "appRoles": [{"id": Uuid::new_v4(), "value": "Payroll.Admin", "displayName": "Admin", "allowedMemberTypes": ["User"]}]}))
         .await
         .unwrap();
-    let bad = h.directory.create_application(&h.admin, json!({"displayName": "x", "web": {"redirectUris": ["http://evil.example/cb"]}})).await;
-    assert!(matches!(bad, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "web.redirectUris[0]"));
-    let created = h.directory.add_application_password(&h.admin, app.id, json!({"displayName": "ci"})).await.unwrap();
+    let bad = h
+        .directory
+        .create_application(
+            &h.admin,
+            json!({"displayName": "x", "web": {"redirectUris": ["http://evil.example/cb"]}}),
+        )
+        .await;
+    assert!(
+        matches!(bad, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "web.redirectUris[0]")
+    );
+    let created = h
+        .directory
+        .add_application_password(&h.admin, app.id, json!({"displayName": "ci"}))
+        .await
+        .unwrap();
     assert!(created.secret_text.expose().starts_with("tsr_cs_"));
-    let shown = serde_json::to_string(&h.directory.get_application(&h.admin, app.id).await.unwrap()).unwrap();
-    assert!(!shown.contains(created.secret_text.expose()), "the secret is never shown again");
+    let shown =
+        serde_json::to_string(&h.directory.get_application(&h.admin, app.id).await.unwrap())
+            .unwrap();
+    assert!(
+        !shown.contains(created.secret_text.expose()),
+        "the secret is never shown again"
+    );
     assert!(shown.contains(&created.credential.hint));
     let role_id = app.spec.app_roles[0].id;
-    let removed = h.directory.update_application(&h.admin, app.id, json!({"appRoles": []}), None).await;
-    assert!(matches!(removed, Err(ServiceError::Validation(_))), "enabled app roles cannot be deleted");
+    let removed = h
+        .directory
+        .update_application(&h.admin, app.id, json!({"appRoles": []}), None)
+        .await;
+    assert!(
+        matches!(removed, Err(ServiceError::Validation(_))),
+        "enabled app roles cannot be deleted"
+    );
     let disabled = json!({"appRoles": [{"id": role_id, "value": "Payroll.Admin", "displayName": "Admin", "allowedMemberTypes": ["User"], "isEnabled": false}]});
-    h.directory.update_application(&h.admin, app.id, disabled, None).await.unwrap();
-    h.directory.update_application(&h.admin, app.id, json!({"appRoles": []}), None).await.unwrap();
-    let ghost_sp = h.directory.create_service_principal(&h.admin, json!({"appId": Uuid::new_v4()})).await;
+    h.directory
+        .update_application(&h.admin, app.id, disabled, None)
+        .await
+        .unwrap();
+    h.directory
+        .update_application(&h.admin, app.id, json!({"appRoles": []}), None)
+        .await
+        .unwrap();
+    let ghost_sp = h
+        .directory
+        .create_service_principal(&h.admin, json!({"appId": Uuid::new_v4()}))
+        .await;
     assert!(matches!(ghost_sp, Err(ServiceError::Validation(_))));
-    let sp = h.directory.create_service_principal(&h.admin, json!({"appId": app.app_id})).await.unwrap();
+    let sp = h
+        .directory
+        .create_service_principal(&h.admin, json!({"appId": app.app_id}))
+        .await
+        .unwrap();
     assert_eq!(sp.spec.display_name.as_deref(), Some("Payroll"));
-    assert!(matches!(h.directory.create_service_principal(&h.admin, json!({"appId": app.app_id})).await, Err(ServiceError::Conflict { .. })));
+    assert!(matches!(
+        h.directory
+            .create_service_principal(&h.admin, json!({"appId": app.app_id}))
+            .await,
+        Err(ServiceError::Conflict { .. })
+    ));
     let cert = include_str!("../../tessera-directory/tests/data/test-cert.pem");
-    let key = h.directory.add_service_principal_key(&h.admin, sp.id, json!({"key": cert})).await.unwrap();
+    let key = h
+        .directory
+        .add_service_principal_key(&h.admin, sp.id, json!({"key": cert}))
+        .await
+        .unwrap();
     assert_eq!(key.key_type, "AsymmetricX509Cert");
-    assert!(matches!(h.directory.add_service_principal_key(&h.admin, sp.id, json!({"key": "garbage"})).await, Err(ServiceError::Validation(_))));
-    h.directory.delete_application(&h.admin, app.id, None).await.unwrap();
-    assert!(matches!(h.directory.get_service_principal(&h.admin, sp.id).await, Err(ServiceError::NotFound { .. })));
+    assert!(matches!(
+        h.directory
+            .add_service_principal_key(&h.admin, sp.id, json!({"key": "garbage"}))
+            .await,
+        Err(ServiceError::Validation(_))
+    ));
+    h.directory
+        .delete_application(&h.admin, app.id, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.directory.get_service_principal(&h.admin, sp.id).await,
+        Err(ServiceError::NotFound { .. })
+    ));
 }
 
 async fn tokens_can_be_revoked(h: Harness) {
     let user = h.user("pat@contoso.com", json!({})).await;
     let ctx = h.impersonate(user).await;
-    let created = h.directory.create_own_token(&ctx, json!({"displayName": "laptop", "expiresInDays": 7})).await.unwrap();
-    h.directory.authenticate_token(created.secret.expose()).await.unwrap();
-    assert!(matches!(h.directory.create_own_token(&ctx, json!({"displayName": "x", "expiresInDays": 400})).await, Err(ServiceError::Validation(_))));
-    let listed = h.directory.list_tokens(&ctx, user, &PageRequest::default()).await.unwrap();
+    let created = h
+        .directory
+        .create_own_token(&ctx, json!({"displayName": "laptop", "expiresInDays": 7}))
+        .await
+        .unwrap();
+    h.directory
+        .authenticate_token(created.secret.expose())
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.directory
+            .create_own_token(&ctx, json!({"displayName": "x", "expiresInDays": 400}))
+            .await,
+        Err(ServiceError::Validation(_))
+    ));
+    let listed = h
+        .directory
+        .list_tokens(&ctx, user, &PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(listed.value.len(), 1);
-    assert!(!serde_json::to_string(&listed).unwrap().contains(created.secret.expose()));
-    h.directory.revoke_token(&h.admin, user, created.token.id).await.unwrap();
-    assert!(matches!(h.directory.authenticate_token(created.secret.expose()).await, Err(ServiceError::Unauthenticated)));
-    let again = h.directory.create_own_token(&ctx, json!({"displayName": "again"})).await.unwrap();
-    h.directory.update_user(&h.admin, user, json!({"accountEnabled": false}), None).await.unwrap();
-    assert!(matches!(h.directory.authenticate_token(again.secret.expose()).await, Err(ServiceError::Unauthenticated)), "disabled owners cannot sign in");
+    assert!(
+        !serde_json::to_string(&listed)
+            .unwrap()
+            .contains(created.secret.expose())
+    );
+    h.directory
+        .revoke_token(&h.admin, user, created.token.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.directory
+            .authenticate_token(created.secret.expose())
+            .await,
+        Err(ServiceError::Unauthenticated)
+    ));
+    let again = h
+        .directory
+        .create_own_token(&ctx, json!({"displayName": "again"}))
+        .await
+        .unwrap();
+    h.directory
+        .update_user(&h.admin, user, json!({"accountEnabled": false}), None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            h.directory.authenticate_token(again.secret.expose()).await,
+            Err(ServiceError::Unauthenticated)
+        ),
+        "disabled owners cannot sign in"
+    );
     let mut forged = again.secret.expose().to_string();
     forged.pop();
     forged.push('A');
-    assert!(matches!(h.directory.authenticate_token(&forged).await, Err(ServiceError::Unauthenticated)));
-    assert!(matches!(h.directory.authenticate_token("garbage").await, Err(ServiceError::Unauthenticated)));
+    assert!(matches!(
+        h.directory.authenticate_token(&forged).await,
+        Err(ServiceError::Unauthenticated)
+    ));
+    assert!(matches!(
+        h.directory.authenticate_token("garbage").await,
+        Err(ServiceError::Unauthenticated)
+    ));
 }
 
 async fn every_change_is_audited_and_verifiable(h: Harness) {
     let start = h.head().await;
-    let id = h.user("audited@contoso.com", json!({"department": "Sales"})).await;
-    h.directory.update_user(&h.admin, id, json!({"department": "Finance"}), None).await.unwrap();
+    let id = h
+        .user("audited@contoso.com", json!({"department": "Sales"}))
+        .await;
+    h.directory
+        .update_user(&h.admin, id, json!({"department": "Finance"}), None)
+        .await
+        .unwrap();
     let group = h.group(json!({"displayName": "G"})).await;
-    h.directory.add_group_member(&h.admin, group, json!({"id": id})).await.unwrap();
+    h.directory
+        .add_group_member(&h.admin, group, json!({"id": id}))
+        .await
+        .unwrap();
     assert_eq!(h.head().await, start + 4);
-    let filter = tessera_service::AuditFilter { target_id: Some(id.to_string()), ..Default::default() };
+    let filter = tessera_service::AuditFilter {
+        target_id: Some(id.to_string()),
+        ..Default::default()
+    };
     let events = h.directory.query_audit(&h.admin, &filter).await.unwrap();
     assert_eq!(events.value.len(), 2);
     let update = &events.value[0].event;
     assert_eq!(update["action"], "user.update");
-    assert_eq!(update["changes"][0], json!({"attribute": "department", "oldValue": "Sales", "newValue": "Finance"}));
+    assert_eq!(
+        update["changes"][0],
+        json!({"attribute": "department", "oldValue": "Sales", "newValue": "Finance"})
+    );
     assert_eq!(update["actor"]["id"], json!(h.admin_id));
     assert_eq!(update["clientAddress"], "127.0.0.1");
     let report = h.directory.verify_audit(&h.admin).await.unwrap();
@@ -375,16 +889,122 @@ async fn every_change_is_audited_and_verifiable(h: Harness) {
 
 async fn deleting_a_user_cleans_up(h: Harness) {
     let manager = h.user("boss@contoso.com", json!({})).await;
-    let report = h.user("report@contoso.com", json!({"managerId": manager})).await;
+    let report = h
+        .user("report@contoso.com", json!({"managerId": manager}))
+        .await;
     let group = h.group(json!({"displayName": "G"})).await;
-    h.directory.add_group_member(&h.admin, group, json!({"id": manager})).await.unwrap();
-    h.directory.create_role_assignment(&h.admin, json!({"principalId": manager, "roleDefinitionId": roles::GLOBAL_READER})).await.unwrap();
-    let device = h.directory.create_device(&h.admin, json!({"displayName": "Laptop", "ownerId": manager, "trustType": "AzureAD"})).await.unwrap();
-    h.directory.delete_user(&h.admin, manager, None).await.unwrap();
-    assert_eq!(h.directory.get_user(&h.admin, report).await.unwrap().spec.manager_id, None);
+    h.directory
+        .add_group_member(&h.admin, group, json!({"id": manager}))
+        .await
+        .unwrap();
+    h.directory
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": manager, "roleDefinitionId": roles::GLOBAL_READER}),
+        )
+        .await
+        .unwrap();
+    let device = h
+        .directory
+        .create_device(
+            &h.admin,
+            json!({"displayName": "Laptop", "ownerId": manager, "trustType": "AzureAD"}),
+        )
+        .await
+        .unwrap();
+    h.directory
+        .delete_user(&h.admin, manager, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.directory
+            .get_user(&h.admin, report)
+            .await
+            .unwrap()
+            .spec
+            .manager_id,
+        None
+    );
     assert!(h.member_ids(group, false).await.is_empty());
-    assert_eq!(h.directory.get_device(&h.admin, device.id).await.unwrap().spec.owner_id, None);
-    let left = h.directory.list_role_assignments(&h.admin, Some(manager), None, &PageRequest::default()).await.unwrap();
+    assert_eq!(
+        h.directory
+            .get_device(&h.admin, device.id)
+            .await
+            .unwrap()
+            .spec
+            .owner_id,
+        None
+    );
+    let left = h
+        .directory
+        .list_role_assignments(&h.admin, Some(manager), None, &PageRequest::default())
+        .await
+        .unwrap();
     assert!(left.value.is_empty());
     assert!(h.directory.verify_audit(&h.admin).await.unwrap().intact);
+}
+
+async fn imports_are_all_or_nothing(h: Harness) {
+    let group = h
+        .group(
+            json!({"displayName": "Finance", "membershipRule": "user.department -eq \"Finance\""}),
+        )
+        .await;
+    let before = h.head().await;
+    let bad = h
+        .directory
+        .import_users(
+            &h.admin,
+            json!({"users": [
+                {"userPrincipalName": "one@contoso.com", "displayName": "One"},
+                {"userPrincipalName": "two@contoso.com", "displayName": "Two", "department": 7},
+            ]}),
+        )
+        .await;
+    assert!(
+        matches!(bad, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "users[1].department"),
+        "{bad:?}"
+    );
+    let duplicate = h
+        .directory
+        .import_users(
+            &h.admin,
+            json!({"users": [
+                {"userPrincipalName": "one@contoso.com", "displayName": "One"},
+                {"userPrincipalName": "ONE@contoso.com", "displayName": "Again"},
+            ]}),
+        )
+        .await;
+    assert!(
+        matches!(duplicate, Err(ServiceError::Conflict { ref message }) if message.starts_with("users[1]")),
+        "{duplicate:?}"
+    );
+    assert_eq!(h.head().await, before, "a refused import writes nothing");
+    let users: Vec<Value> = (0..50)
+        .map(|i| {
+            json!({"userPrincipalName": format!("u{i}@contoso.com"), "displayName": format!("U{i}"),
+                        "department": if i % 2 == 0 { "Finance" } else { "Sales" }})
+        })
+        .collect();
+    let ids = h
+        .directory
+        .import_users(&h.admin, json!({ "users": users }))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 50);
+    assert_eq!(h.head().await, before + 50, "one event per user");
+    assert_eq!(
+        h.member_ids(group, false).await.len(),
+        25,
+        "dynamic groups apply to imported users"
+    );
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"userPrincipalName": format!("x{i}@contoso.com"), "displayName": "x"}))
+        .collect();
+    assert!(matches!(
+        h.directory
+            .import_users(&h.admin, json!({ "users": too_many }))
+            .await,
+        Err(ServiceError::Validation(_))
+    ));
 }

@@ -12,6 +12,8 @@
 //! - Ordering is bytewise on both (PostgreSQL columns use the "C" collation), so a
 //!   cursor means the same thing on either backend.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod migrate;
 mod sql;
 pub mod testing;
@@ -26,8 +28,8 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 use tessera_core::crypto::{GENESIS_HASH, audit_link_hash};
 use tessera_core::{TenantId, Timestamp};
 use tessera_store::{
-    AuditAppend, AuditHead, AuditQuery, AuditRow, Kind, Link, ListQuery, Reader, Record, Rel, Result, Store,
-    StoreError, Tenant, WriteTx,
+    AuditAppend, AuditHead, AuditQuery, AuditRow, Kind, Link, ListQuery, Reader, Record, Rel,
+    Result, Store, StoreError, Tenant, WriteTx,
 };
 use uuid::Uuid;
 
@@ -62,7 +64,11 @@ pub struct Options {
 
 impl Options {
     pub fn new(url: impl Into<String>) -> Options {
-        Options { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+        Options {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
     }
 
     /// The URL of a SQLite database file, created if missing.
@@ -106,12 +112,15 @@ impl SqlStore {
     ) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&options.url).ok_or_else(|| {
-            StoreError::Backend("the database URL must start with sqlite: or postgres://".to_string())
+            StoreError::Backend(
+                "the database URL must start with sqlite: or postgres://".to_string(),
+            )
         })?;
         let connect_options: AnyConnectOptions = options.url.parse().map_err(backend_error)?;
         let pool_options = |max: u32| {
-            let mut pool_options =
-                AnyPoolOptions::new().max_connections(max).acquire_timeout(options.acquire_timeout);
+            let mut pool_options = AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(options.acquire_timeout);
             if backend == Backend::Sqlite {
                 pool_options = pool_options.after_connect(|conn, _meta| {
                     Box::pin(async move {
@@ -131,7 +140,10 @@ impl SqlStore {
         };
         let (pool, write_pool) = match backend {
             Backend::Sqlite => {
-                let write_pool = pool_options(1).connect_with(connect_options.clone()).await.map_err(backend_error)?;
+                let write_pool = pool_options(1)
+                    .connect_with(connect_options.clone())
+                    .await
+                    .map_err(backend_error)?;
                 let pool = pool_options(options.max_connections.max(1))
                     .connect_with(connect_options)
                     .await
@@ -146,7 +158,12 @@ impl SqlStore {
                 (pool.clone(), pool)
             }
         };
-        let store = SqlStore { backend, pool, write_pool, _guard: guard };
+        let store = SqlStore {
+            backend,
+            pool,
+            write_pool,
+            _guard: guard,
+        };
         migrate::run(&store.write_pool, backend).await?;
         Ok(store)
     }
@@ -159,10 +176,18 @@ impl SqlStore {
     /// while the database stays in use.
     pub async fn sqlite_backup(&self, path: &std::path::Path) -> Result<()> {
         if self.backend != Backend::Sqlite {
-            return Err(StoreError::Backend("backup is for SQLite; use pg_dump for PostgreSQL".to_string()));
+            return Err(StoreError::Backend(
+                "backup is for SQLite; use pg_dump for PostgreSQL".to_string(),
+            ));
         }
-        let target = path.to_str().ok_or_else(|| StoreError::Backend("the backup path is not UTF-8".to_string()))?;
-        sqlx::query("VACUUM INTO $1").bind(target).execute(&self.pool).await.map_err(backend_error)?;
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Backend("the backup path is not UTF-8".to_string()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
         Ok(())
     }
 
@@ -181,35 +206,63 @@ impl SqlStore {
     }
 }
 
+/// Implements [`Reader`] for a type by running the shared queries on the connection
+/// in `$field` (a pooled connection, or a transaction).
+macro_rules! reader_over {
+    ($type:ty, $field:ident) => {
+        #[async_trait]
+        impl Reader for $type {
+            async fn get(
+                &mut self,
+                tenant: TenantId,
+                kind: Kind,
+                id: Uuid,
+            ) -> Result<Option<Record>> {
+                sql::get(&mut self.$field, tenant, kind, id).await
+            }
+            async fn get_by_key1(
+                &mut self,
+                tenant: TenantId,
+                kind: Kind,
+                key1: &str,
+            ) -> Result<Option<Record>> {
+                sql::get_by_key1(&mut self.$field, tenant, kind, key1).await
+            }
+            async fn list(
+                &mut self,
+                tenant: TenantId,
+                kind: Kind,
+                query: &ListQuery,
+            ) -> Result<Vec<Record>> {
+                sql::list(&mut self.$field, tenant, kind, query).await
+            }
+            async fn links_from(
+                &mut self,
+                tenant: TenantId,
+                rel: Rel,
+                source: Uuid,
+                after: Option<Uuid>,
+                limit: u32,
+            ) -> Result<Vec<Link>> {
+                sql::links_from(&mut self.$field, tenant, rel, source, after, limit).await
+            }
+            async fn links_to(
+                &mut self,
+                tenant: TenantId,
+                rel: Rel,
+                target: Uuid,
+            ) -> Result<Vec<Link>> {
+                sql::links_to(&mut self.$field, tenant, rel, target).await
+            }
+        }
+    };
+}
+
 struct PoolReader {
     conn: PoolConnection<Any>,
 }
 
-#[async_trait]
-impl Reader for PoolReader {
-    async fn get(&mut self, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Record>> {
-        sql::get(&mut self.conn, tenant, kind, id).await
-    }
-    async fn get_by_key1(&mut self, tenant: TenantId, kind: Kind, key1: &str) -> Result<Option<Record>> {
-        sql::get_by_key1(&mut self.conn, tenant, kind, key1).await
-    }
-    async fn list(&mut self, tenant: TenantId, kind: Kind, query: &ListQuery) -> Result<Vec<Record>> {
-        sql::list(&mut self.conn, tenant, kind, query).await
-    }
-    async fn links_from(
-        &mut self,
-        tenant: TenantId,
-        rel: Rel,
-        source: Uuid,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<Link>> {
-        sql::links_from(&mut self.conn, tenant, rel, source, after, limit).await
-    }
-    async fn links_to(&mut self, tenant: TenantId, rel: Rel, target: Uuid) -> Result<Vec<Link>> {
-        sql::links_to(&mut self.conn, tenant, rel, target).await
-    }
-}
+reader_over!(PoolReader, conn);
 
 struct SqlWriteTx {
     tx: Transaction<'static, Any>,
@@ -223,44 +276,24 @@ struct SqlWriteTx {
 impl SqlWriteTx {
     fn check_tenant(&self, tenant: TenantId) -> Result<()> {
         if tenant != self.tenant {
-            return Err(StoreError::Backend("a write transaction is bound to one tenant".to_string()));
+            return Err(StoreError::Backend(
+                "a write transaction is bound to one tenant".to_string(),
+            ));
         }
         Ok(())
     }
 }
 
-#[async_trait]
-impl Reader for SqlWriteTx {
-    async fn get(&mut self, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Record>> {
-        sql::get(&mut self.tx, tenant, kind, id).await
-    }
-    async fn get_by_key1(&mut self, tenant: TenantId, kind: Kind, key1: &str) -> Result<Option<Record>> {
-        sql::get_by_key1(&mut self.tx, tenant, kind, key1).await
-    }
-    async fn list(&mut self, tenant: TenantId, kind: Kind, query: &ListQuery) -> Result<Vec<Record>> {
-        sql::list(&mut self.tx, tenant, kind, query).await
-    }
-    async fn links_from(
-        &mut self,
-        tenant: TenantId,
-        rel: Rel,
-        source: Uuid,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<Link>> {
-        sql::links_from(&mut self.tx, tenant, rel, source, after, limit).await
-    }
-    async fn links_to(&mut self, tenant: TenantId, rel: Rel, target: Uuid) -> Result<Vec<Link>> {
-        sql::links_to(&mut self.tx, tenant, rel, target).await
-    }
-}
+reader_over!(SqlWriteTx, tx);
 
 #[async_trait]
 impl WriteTx for SqlWriteTx {
     async fn insert(&mut self, tenant: TenantId, record: &Record) -> Result<()> {
         self.check_tenant(tenant)?;
         if record.version != 1 {
-            return Err(StoreError::Backend("a new record starts at version 1".to_string()));
+            return Err(StoreError::Backend(
+                "a new record starts at version 1".to_string(),
+            ));
         }
         let result = sqlx::query(
             "INSERT INTO objects (tenant, kind, id, version, created, modified, key1, key2, sort_key, data) \
@@ -283,7 +316,9 @@ impl WriteTx for SqlWriteTx {
                 self.changed = true;
                 Ok(())
             }
-            Err(error) if is_unique_violation(&error) => Err(StoreError::Duplicate { kind: record.kind.as_str() }),
+            Err(error) if is_unique_violation(&error) => Err(StoreError::Duplicate {
+                kind: record.kind.as_str(),
+            }),
             Err(error) => Err(backend_error(error)),
         }
     }
@@ -310,18 +345,28 @@ impl WriteTx for SqlWriteTx {
         let affected = match result {
             Ok(done) => done.rows_affected(),
             Err(error) if is_unique_violation(&error) => {
-                return Err(StoreError::Duplicate { kind: record.kind.as_str() });
+                return Err(StoreError::Duplicate {
+                    kind: record.kind.as_str(),
+                });
             }
             Err(error) => return Err(backend_error(error)),
         };
         if affected == 0 {
-            return Err(self.missing_or_conflict(record.kind, record.id, expected).await);
+            return Err(self
+                .missing_or_conflict(record.kind, record.id, expected)
+                .await);
         }
         self.changed = true;
         Ok(())
     }
 
-    async fn delete(&mut self, tenant: TenantId, kind: Kind, id: Uuid, expected_version: Option<i64>) -> Result<()> {
+    async fn delete(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<()> {
         self.check_tenant(tenant)?;
         sqlx::query("DELETE FROM links WHERE tenant = $1 AND (source = $2 OR target = $2)")
             .bind(tenant.to_string())
@@ -340,7 +385,9 @@ impl WriteTx for SqlWriteTx {
         .await
         .map_err(backend_error)?;
         if result.rows_affected() == 0 {
-            return Err(self.missing_or_conflict(kind, id, expected_version.unwrap_or(-1)).await);
+            return Err(self
+                .missing_or_conflict(kind, id, expected_version.unwrap_or(-1))
+                .await);
         }
         self.changed = true;
         Ok(())
@@ -362,9 +409,10 @@ impl WriteTx for SqlWriteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                StoreError::NotFound { kind: "object", id: format!("{} or {}", link.source, link.target) }
-            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
+                kind: "object",
+                id: format!("{} or {}", link.source, link.target),
+            },
             _ => backend_error(error),
         })?;
         let added = result.rows_affected() > 0;
@@ -372,16 +420,24 @@ impl WriteTx for SqlWriteTx {
         Ok(added)
     }
 
-    async fn unlink(&mut self, tenant: TenantId, rel: Rel, source: Uuid, target: Uuid) -> Result<bool> {
+    async fn unlink(
+        &mut self,
+        tenant: TenantId,
+        rel: Rel,
+        source: Uuid,
+        target: Uuid,
+    ) -> Result<bool> {
         self.check_tenant(tenant)?;
-        let result = sqlx::query("DELETE FROM links WHERE tenant = $1 AND rel = $2 AND source = $3 AND target = $4")
-            .bind(tenant.to_string())
-            .bind(rel.as_str())
-            .bind(source.to_string())
-            .bind(target.to_string())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(backend_error)?;
+        let result = sqlx::query(
+            "DELETE FROM links WHERE tenant = $1 AND rel = $2 AND source = $3 AND target = $4",
+        )
+        .bind(tenant.to_string())
+        .bind(rel.as_str())
+        .bind(source.to_string())
+        .bind(target.to_string())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend_error)?;
         let removed = result.rows_affected() > 0;
         self.changed |= removed;
         Ok(removed)
@@ -446,8 +502,15 @@ impl WriteTx for SqlWriteTx {
 impl SqlWriteTx {
     async fn missing_or_conflict(&mut self, kind: Kind, id: Uuid, expected: i64) -> StoreError {
         match sql::get(&mut self.tx, self.tenant, kind, id).await {
-            Ok(Some(_)) => StoreError::VersionConflict { kind: kind.as_str(), id: id.to_string(), expected },
-            Ok(None) => StoreError::NotFound { kind: kind.as_str(), id: id.to_string() },
+            Ok(Some(_)) => StoreError::VersionConflict {
+                kind: kind.as_str(),
+                id: id.to_string(),
+                expected,
+            },
+            Ok(None) => StoreError::NotFound {
+                kind: kind.as_str(),
+                id: id.to_string(),
+            },
             Err(error) => error,
         }
     }
@@ -456,7 +519,11 @@ impl SqlWriteTx {
 impl SqlStore {
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
         match self.backend {
-            Backend::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend_error),
+            Backend::Sqlite => self
+                .write_pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(backend_error),
             Backend::Postgres => self.write_pool.begin().await.map_err(backend_error),
         }
     }
@@ -472,7 +539,10 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend_error)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
         Ok(())
     }
 
@@ -501,7 +571,9 @@ impl Store for SqlStore {
                 Ok(Tenant {
                     id: sql::parse_tenant(&id)?,
                     name: row.try_get("name").map_err(backend_error)?,
-                    created: Timestamp::from_unix_micros(row.try_get("created").map_err(backend_error)?),
+                    created: Timestamp::from_unix_micros(
+                        row.try_get("created").map_err(backend_error)?,
+                    ),
                 })
             })
             .collect()
@@ -518,9 +590,16 @@ impl Store for SqlStore {
             Backend::Sqlite => "SELECT seq, hash FROM audit_heads WHERE tenant = $1",
             Backend::Postgres => "SELECT seq, hash FROM audit_heads WHERE tenant = $1 FOR UPDATE",
         };
-        let row = sqlx::query(lock).bind(tenant.to_string()).fetch_optional(&mut *tx).await.map_err(backend_error)?;
+        let row = sqlx::query(lock)
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_error)?;
         let Some(row) = row else {
-            return Err(StoreError::NotFound { kind: "tenant", id: tenant.to_string() });
+            return Err(StoreError::NotFound {
+                kind: "tenant",
+                id: tenant.to_string(),
+            });
         };
         Ok(Box::new(SqlWriteTx {
             tx,
@@ -547,13 +626,15 @@ impl Store for SqlStore {
                 return Err(StoreError::TenantExists);
             }
         }
-        let inserted = sqlx::query("INSERT INTO tenants (id, name, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(tenant.id.to_string())
-            .bind(tenant.name.clone())
-            .bind(tenant.created.unix_micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (id, name, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.id.to_string())
+        .bind(tenant.name.clone())
+        .bind(tenant.created.unix_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::TenantExists);
         }
@@ -578,7 +659,12 @@ impl Store for SqlStore {
         sql::audit_query(&mut conn, tenant, query).await
     }
 
-    async fn audit_scan(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditRow>> {
+    async fn audit_scan(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>> {
         let mut conn = self.pool.acquire().await.map_err(backend_error)?;
         sql::audit_scan(&mut conn, tenant, after_seq, limit).await
     }

@@ -40,16 +40,28 @@ pub async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
     };
     let mut conn = pool.acquire().await.map_err(backend_error)?;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK_KEY).execute(&mut *conn).await.map_err(backend_error)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend_error)?;
     }
     let outcome = apply(&mut conn, backend, migrations).await;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK_KEY).execute(&mut *conn).await.map_err(backend_error)?;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend_error)?;
     }
     outcome
 }
 
-async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend, migrations: &[Migration]) -> Result<()> {
+async fn apply(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    migrations: &[Migration],
+) -> Result<()> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
          checksum TEXT NOT NULL, applied BIGINT NOT NULL)",
@@ -84,7 +96,10 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend, migrations: &[M
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        sqlx::raw_sql(begin).execute(&mut *conn).await.map_err(backend_error)?;
+        sqlx::raw_sql(begin)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend_error)?;
         let result = async {
             sqlx::raw_sql(AssertSqlSafe(migration.sql)).execute(&mut *conn).await?;
             let now = tessera_core::SystemClock;
@@ -101,12 +116,22 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend, migrations: &[M
         .await;
         match result {
             Ok(()) => {
-                sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(backend_error)?;
-                tracing::info!(version = migration.version, name = migration.name, "applied migration");
+                sqlx::raw_sql("COMMIT")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend_error)?;
+                tracing::info!(
+                    version = migration.version,
+                    name = migration.name,
+                    "applied migration"
+                );
             }
             Err(error) => {
                 let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-                return Err(StoreError::Backend(format!("migration {} failed: {error}", migration.version)));
+                return Err(StoreError::Backend(format!(
+                    "migration {} failed: {error}",
+                    migration.version
+                )));
             }
         }
     }

@@ -14,15 +14,18 @@ pub const MAX_PAGE: u32 = 1000;
 const RECORD_COLUMNS: &str = "kind, id, version, created, modified, key1, key2, sort_key, data";
 
 pub fn parse_tenant(text: &str) -> Result<TenantId> {
-    text.parse().map_err(|_| StoreError::Backend(format!("malformed tenant id {text:?} in the database")))
+    text.parse()
+        .map_err(|_| StoreError::Backend(format!("malformed tenant id {text:?} in the database")))
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text).map_err(|_| StoreError::Backend(format!("malformed id {text:?} in the database")))
+    Uuid::parse_str(text)
+        .map_err(|_| StoreError::Backend(format!("malformed id {text:?} in the database")))
 }
 
 fn parse_kind(text: &str) -> Result<Kind> {
-    Kind::parse(text).ok_or_else(|| StoreError::Backend(format!("unknown object kind {text:?} in the database")))
+    Kind::parse(text)
+        .ok_or_else(|| StoreError::Backend(format!("unknown object kind {text:?} in the database")))
 }
 
 fn parse_rel(text: &str) -> Result<Rel> {
@@ -78,8 +81,14 @@ fn audit_from(row: &AnyRow) -> Result<AuditRow> {
     })
 }
 
-pub async fn get(conn: &mut AnyConnection, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Record>> {
-    let sql = format!("SELECT {RECORD_COLUMNS} FROM objects WHERE tenant = $1 AND kind = $2 AND id = $3");
+pub async fn get(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    kind: Kind,
+    id: Uuid,
+) -> Result<Option<Record>> {
+    let sql =
+        format!("SELECT {RECORD_COLUMNS} FROM objects WHERE tenant = $1 AND kind = $2 AND id = $3");
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.to_string())
         .bind(kind.as_str())
@@ -90,8 +99,15 @@ pub async fn get(conn: &mut AnyConnection, tenant: TenantId, kind: Kind, id: Uui
     row.as_ref().map(record_from).transpose()
 }
 
-pub async fn get_by_key1(conn: &mut AnyConnection, tenant: TenantId, kind: Kind, key1: &str) -> Result<Option<Record>> {
-    let sql = format!("SELECT {RECORD_COLUMNS} FROM objects WHERE tenant = $1 AND kind = $2 AND key1 = $3");
+pub async fn get_by_key1(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    kind: Kind,
+    key1: &str,
+) -> Result<Option<Record>> {
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM objects WHERE tenant = $1 AND kind = $2 AND key1 = $3"
+    );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.to_string())
         .bind(kind.as_str())
@@ -120,7 +136,12 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
-pub async fn list(conn: &mut AnyConnection, tenant: TenantId, kind: Kind, query: &ListQuery) -> Result<Vec<Record>> {
+pub async fn list(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    kind: Kind,
+    query: &ListQuery,
+) -> Result<Vec<Record>> {
     let mut conditions = vec!["tenant = $1".to_string(), "kind = $2".to_string()];
     // Conditions use numbered parameters; user input is only ever bound, never spliced.
     let mut params: Vec<String> = vec![tenant.to_string(), kind.as_str().to_string()];
@@ -154,7 +175,10 @@ pub async fn list(conn: &mut AnyConnection, tenant: TenantId, kind: Kind, query:
     for param in params {
         statement = statement.bind(param);
     }
-    let rows = statement.fetch_all(&mut *conn).await.map_err(backend_error)?;
+    let rows = statement
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend_error)?;
     rows.iter().map(record_from).collect()
 }
 
@@ -182,7 +206,12 @@ pub async fn links_from(
     rows.iter().map(link_from).collect()
 }
 
-pub async fn links_to(conn: &mut AnyConnection, tenant: TenantId, rel: Rel, target: Uuid) -> Result<Vec<Link>> {
+pub async fn links_to(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    rel: Rel,
+    target: Uuid,
+) -> Result<Vec<Link>> {
     let rows = sqlx::query(
         "SELECT rel, source, source_kind, target, target_kind FROM links \
          WHERE tenant = $1 AND rel = $2 AND target = $3 ORDER BY source",
@@ -196,14 +225,19 @@ pub async fn links_to(conn: &mut AnyConnection, tenant: TenantId, rel: Rel, targ
     rows.iter().map(link_from).collect()
 }
 
-const AUDIT_COLUMNS: &str = "seq, id, time, actor_id, action, target_id, correlation_id, body, prev_hash, hash";
+const AUDIT_COLUMNS: &str =
+    "seq, id, time, actor_id, action, target_id, correlation_id, body, prev_hash, hash";
 
 enum AuditParam {
     Text(String),
     Integer(i64),
 }
 
-pub async fn audit_query(conn: &mut AnyConnection, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRow>> {
+pub async fn audit_query(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    query: &AuditQuery,
+) -> Result<Vec<AuditRow>> {
     let mut conditions = vec!["tenant = $1".to_string()];
     let mut params = vec![AuditParam::Text(tenant.to_string())];
     let mut add = |params: &mut Vec<AuditParam>, condition: &str, value: AuditParam| {
@@ -214,16 +248,28 @@ pub async fn audit_query(conn: &mut AnyConnection, tenant: TenantId, query: &Aud
         add(&mut params, "actor_id = ?", AuditParam::Text(actor.clone()));
     }
     if let Some(target) = &query.target_id {
-        add(&mut params, "target_id = ?", AuditParam::Text(target.clone()));
+        add(
+            &mut params,
+            "target_id = ?",
+            AuditParam::Text(target.clone()),
+        );
     }
     if let Some(action) = &query.action {
         add(&mut params, "action = ?", AuditParam::Text(action.clone()));
     }
     if let Some(since) = query.since {
-        add(&mut params, "time >= ?", AuditParam::Integer(since.unix_micros()));
+        add(
+            &mut params,
+            "time >= ?",
+            AuditParam::Integer(since.unix_micros()),
+        );
     }
     if let Some(until) = query.until {
-        add(&mut params, "time <= ?", AuditParam::Integer(until.unix_micros()));
+        add(
+            &mut params,
+            "time <= ?",
+            AuditParam::Integer(until.unix_micros()),
+        );
     }
     if let Some(before) = query.before_seq {
         add(&mut params, "seq < ?", AuditParam::Integer(before));
@@ -240,11 +286,19 @@ pub async fn audit_query(conn: &mut AnyConnection, tenant: TenantId, query: &Aud
             AuditParam::Integer(value) => statement.bind(value),
         };
     }
-    let rows = statement.fetch_all(&mut *conn).await.map_err(backend_error)?;
+    let rows = statement
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend_error)?;
     rows.iter().map(audit_from).collect()
 }
 
-pub async fn audit_scan(conn: &mut AnyConnection, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditRow>> {
+pub async fn audit_scan(
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditRow>> {
     let limit = limit.clamp(1, MAX_PAGE * 10);
     let sql = format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT {limit}"

@@ -38,11 +38,16 @@ impl Drop for TempDatabase {
         let name = self.name.clone();
         // Drop runs inside the test's runtime; do the async work on a thread of its own.
         let handle = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 if let Ok(mut conn) = AnyConnection::connect(&postgres_admin_url()).await {
                     let statement = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut conn).await;
+                    let _ = sqlx::raw_sql(AssertSqlSafe(statement))
+                        .execute(&mut conn)
+                        .await;
                 }
             });
         });
@@ -61,10 +66,12 @@ pub async fn create_postgres_database() -> (String, Box<dyn std::any::Any + Send
              Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
         )
     });
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
     (name.clone(), Box::new(TempDatabase { name }))
 }
 
@@ -72,11 +79,19 @@ pub async fn postgres_temp() -> Arc<dyn Store> {
     let (name, guard) = create_postgres_database().await;
     let mut options = Options::new(postgres_url_for(&name));
     options.max_connections = 8;
-    Arc::new(SqlStore::open_with_guard(&options, Some(guard)).await.unwrap())
+    Arc::new(
+        SqlStore::open_with_guard(&options, Some(guard))
+            .await
+            .unwrap(),
+    )
 }
 
 pub async fn sqlite_temp() -> Arc<dyn Store> {
     let dir = tempfile::tempdir().unwrap();
     let options = Options::sqlite_file(&dir.path().join("tessera.db"));
-    Arc::new(SqlStore::open_with_guard(&options, Some(Box::new(dir))).await.unwrap())
+    Arc::new(
+        SqlStore::open_with_guard(&options, Some(Box::new(dir)))
+            .await
+            .unwrap(),
+    )
 }

@@ -13,7 +13,9 @@ use tessera_core::crypto::{GENESIS_HASH, audit_link_hash};
 use tessera_core::{TenantId, Timestamp};
 use uuid::Uuid;
 
-use crate::{AuditAppend, AuditQuery, Cursor, Kind, Link, ListQuery, Record, Rel, Store, StoreError, Tenant};
+use crate::{
+    AuditAppend, AuditQuery, Cursor, Kind, Link, ListQuery, Record, Rel, Store, StoreError, Tenant,
+};
 
 /// Instantiates the conformance suite as `#[tokio::test]` functions. `$factory` is an
 /// async expression yielding an `Arc<dyn Store>` that is fresh and empty.
@@ -82,9 +84,15 @@ fn event(action: &str, actor: Option<&str>, target: Option<&str>, time: Timestam
 }
 
 async fn new_tenant(store: &Arc<dyn Store>) -> TenantId {
-    let tenant = Tenant { id: TenantId::new_random(), name: "Contoso".to_string(), created: now() };
+    let tenant = Tenant {
+        id: TenantId::new_random(),
+        name: "Contoso".to_string(),
+        created: now(),
+    };
     let mut tx = store.create_tenant(&tenant, false).await.unwrap();
-    tx.append_audit(tenant.id, &event("tenant.create", None, None, now())).await.unwrap();
+    tx.append_audit(tenant.id, &event("tenant.create", None, None, now()))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     tenant.id
 }
@@ -95,7 +103,9 @@ async fn insert_all(store: &Arc<dyn Store>, tenant: TenantId, records: &[Record]
     for r in records {
         tx.insert(tenant, r).await.unwrap();
     }
-    tx.append_audit(tenant, &event("test.insert", None, None, now())).await.unwrap();
+    tx.append_audit(tenant, &event("test.insert", None, None, now()))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -106,10 +116,29 @@ pub async fn insert_and_get_round_trip(store: Arc<dyn Store>) {
     r.data = "{\"unicode\":\"Zoë – 日本\"}".to_string();
     insert_all(&store, tenant, std::slice::from_ref(&r)).await;
     let mut reader = store.reader().await.unwrap();
-    assert_eq!(reader.get(tenant, Kind::User, r.id).await.unwrap(), Some(r.clone()));
-    assert_eq!(reader.get_by_key1(tenant, Kind::User, "adele@contoso.com").await.unwrap(), Some(r.clone()));
-    assert_eq!(reader.get(tenant, Kind::Group, r.id).await.unwrap(), None, "kinds are separate");
-    assert_eq!(reader.get(tenant, Kind::User, Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        reader.get(tenant, Kind::User, r.id).await.unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        reader
+            .get_by_key1(tenant, Kind::User, "adele@contoso.com")
+            .await
+            .unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        reader.get(tenant, Kind::Group, r.id).await.unwrap(),
+        None,
+        "kinds are separate"
+    );
+    assert_eq!(
+        reader
+            .get(tenant, Kind::User, Uuid::new_v4())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub async fn key1_is_unique_per_tenant_and_kind(store: Arc<dyn Store>) {
@@ -117,12 +146,25 @@ pub async fn key1_is_unique_per_tenant_and_kind(store: Arc<dyn Store>) {
     let other_tenant = new_tenant(&store).await;
     insert_all(&store, tenant, &[record(Kind::User, "a", Some("a@x"))]).await;
     let mut tx = store.begin_write(tenant).await.unwrap();
-    let error = tx.insert(tenant, &record(Kind::User, "b", Some("a@x"))).await.unwrap_err();
+    let error = tx
+        .insert(tenant, &record(Kind::User, "b", Some("a@x")))
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
     drop(tx);
     insert_all(&store, tenant, &[record(Kind::Group, "a", Some("a@x"))]).await;
-    insert_all(&store, other_tenant, &[record(Kind::User, "a", Some("a@x"))]).await;
-    insert_all(&store, tenant, &[record(Kind::User, "c", None), record(Kind::User, "d", None)]).await;
+    insert_all(
+        &store,
+        other_tenant,
+        &[record(Kind::User, "a", Some("a@x"))],
+    )
+    .await;
+    insert_all(
+        &store,
+        tenant,
+        &[record(Kind::User, "c", None), record(Kind::User, "d", None)],
+    )
+    .await;
 }
 
 pub async fn stale_versions_are_refused(store: Arc<dyn Store>) {
@@ -135,24 +177,39 @@ pub async fn stale_versions_are_refused(store: Arc<dyn Store>) {
     updated.data = "{\"v\":2}".to_string();
     let mut tx = store.begin_write(tenant).await.unwrap();
     tx.update(tenant, &updated).await.unwrap();
-    tx.append_audit(tenant, &event("group.update", None, None, now())).await.unwrap();
+    tx.append_audit(tenant, &event("group.update", None, None, now()))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut stale = original.clone();
     stale.version = 2;
     let mut tx = store.begin_write(tenant).await.unwrap();
     let error = tx.update(tenant, &stale).await.unwrap_err();
-    assert!(matches!(error, StoreError::VersionConflict { expected: 1, .. }), "{error:?}");
+    assert!(
+        matches!(error, StoreError::VersionConflict { expected: 1, .. }),
+        "{error:?}"
+    );
     let mut missing = record(Kind::Group, "nobody", None);
     missing.version = 2;
     let error = tx.update(tenant, &missing).await.unwrap_err();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
-    let error = tx.delete(tenant, Kind::Group, original.id, Some(1)).await.unwrap_err();
-    assert!(matches!(error, StoreError::VersionConflict { .. }), "{error:?}");
+    let error = tx
+        .delete(tenant, Kind::Group, original.id, Some(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::VersionConflict { .. }),
+        "{error:?}"
+    );
     drop(tx);
 
     let mut reader = store.reader().await.unwrap();
-    let current = reader.get(tenant, Kind::Group, original.id).await.unwrap().unwrap();
+    let current = reader
+        .get(tenant, Kind::Group, original.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(current.version, 2);
     assert_eq!(current.data, "{\"v\":2}");
 }
@@ -164,26 +221,64 @@ pub async fn delete_removes_the_record_and_its_links(store: Arc<dyn Store>) {
     let unit = record(Kind::AdministrativeUnit, "au", None);
     insert_all(&store, tenant, &[group.clone(), user.clone(), unit.clone()]).await;
     let mut tx = store.begin_write(tenant).await.unwrap();
-    let member = Link { rel: Rel::Member, source: group.id, source_kind: Kind::Group, target: user.id, target_kind: Kind::User };
-    let unit_member =
-        Link { rel: Rel::UnitMember, source: unit.id, source_kind: Kind::AdministrativeUnit, target: user.id, target_kind: Kind::User };
+    let member = Link {
+        rel: Rel::Member,
+        source: group.id,
+        source_kind: Kind::Group,
+        target: user.id,
+        target_kind: Kind::User,
+    };
+    let unit_member = Link {
+        rel: Rel::UnitMember,
+        source: unit.id,
+        source_kind: Kind::AdministrativeUnit,
+        target: user.id,
+        target_kind: Kind::User,
+    };
     assert!(tx.link(tenant, &member, now()).await.unwrap());
     assert!(tx.link(tenant, &unit_member, now()).await.unwrap());
-    tx.delete(tenant, Kind::User, user.id, Some(1)).await.unwrap();
-    let error = tx.delete(tenant, Kind::User, user.id, None).await.unwrap_err();
+    tx.delete(tenant, Kind::User, user.id, Some(1))
+        .await
+        .unwrap();
+    let error = tx
+        .delete(tenant, Kind::User, user.id, None)
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
-    tx.append_audit(tenant, &event("user.delete", None, None, now())).await.unwrap();
+    tx.append_audit(tenant, &event("user.delete", None, None, now()))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut reader = store.reader().await.unwrap();
     assert_eq!(reader.get(tenant, Kind::User, user.id).await.unwrap(), None);
-    assert!(reader.links_from(tenant, Rel::Member, group.id, None, 10).await.unwrap().is_empty());
-    assert!(reader.links_to(tenant, Rel::UnitMember, user.id).await.unwrap().is_empty());
-    assert!(reader.get(tenant, Kind::Group, group.id).await.unwrap().is_some());
+    assert!(
+        reader
+            .links_from(tenant, Rel::Member, group.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        reader
+            .links_to(tenant, Rel::UnitMember, user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        reader
+            .get(tenant, Kind::Group, group.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 pub async fn listing_pages_in_sort_order(store: Arc<dyn Store>) {
     let tenant = new_tenant(&store).await;
-    let mut records: Vec<Record> = (0..25).map(|i| record(Kind::User, &format!("user {:02}", i % 12), None)).collect();
+    let mut records: Vec<Record> = (0..25)
+        .map(|i| record(Kind::User, &format!("user {:02}", i % 12), None))
+        .collect();
     insert_all(&store, tenant, &records).await;
     insert_all(&store, tenant, &[record(Kind::Group, "user 00", None)]).await;
     records.sort_by(|a, b| (&a.sort_key, a.id).cmp(&(&b.sort_key, b.id)));
@@ -191,10 +286,24 @@ pub async fn listing_pages_in_sort_order(store: Arc<dyn Store>) {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = reader.list(tenant, Kind::User, &ListQuery { after: after.clone(), limit: 10, ..Default::default() }).await.unwrap();
+        let page = reader
+            .list(
+                tenant,
+                Kind::User,
+                &ListQuery {
+                    after: after.clone(),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert!(page.len() <= 10);
         let Some(last) = page.last() else { break };
-        after = Some(Cursor { sort_key: last.sort_key.clone(), id: last.id });
+        after = Some(Cursor {
+            sort_key: last.sort_key.clone(),
+            id: last.id,
+        });
         seen.extend(page.into_iter().map(|r| r.id));
     }
     let expected: Vec<Uuid> = records.iter().map(|r| r.id).collect();
@@ -209,26 +318,62 @@ pub async fn listing_filters_by_prefix_and_key2(store: Arc<dyn Store>) {
     b.key2 = Some("m2".to_string());
     let c = record(Kind::User, "bianca", None);
     let d = record(Kind::User, "ad%_x", None);
-    insert_all(&store, tenant, &[a.clone(), b.clone(), c.clone(), d.clone()]).await;
+    insert_all(
+        &store,
+        tenant,
+        &[a.clone(), b.clone(), c.clone(), d.clone()],
+    )
+    .await;
     let mut reader = store.reader().await.unwrap();
-    let query = ListQuery { prefix: Some("ad".to_string()), limit: 10, ..Default::default() };
-    let names: Vec<String> = reader.list(tenant, Kind::User, &query).await.unwrap().into_iter().map(|r| r.sort_key).collect();
+    let query = ListQuery {
+        prefix: Some("ad".to_string()),
+        limit: 10,
+        ..Default::default()
+    };
+    let names: Vec<String> = reader
+        .list(tenant, Kind::User, &query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.sort_key)
+        .collect();
     assert_eq!(names, vec!["ad%_x", "adam", "adele"]);
-    let query = ListQuery { prefix: Some("ad%".to_string()), limit: 10, ..Default::default() };
-    assert_eq!(reader.list(tenant, Kind::User, &query).await.unwrap().len(), 1, "prefix is literal, not a pattern");
-    let query = ListQuery { key2: Some("m2".to_string()), limit: 10, ..Default::default() };
+    let query = ListQuery {
+        prefix: Some("ad%".to_string()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        reader.list(tenant, Kind::User, &query).await.unwrap().len(),
+        1,
+        "prefix is literal, not a pattern"
+    );
+    let query = ListQuery {
+        key2: Some("m2".to_string()),
+        limit: 10,
+        ..Default::default()
+    };
     let found = reader.list(tenant, Kind::User, &query).await.unwrap();
     assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b.id]);
 }
 
 pub async fn sort_order_is_bytewise_on_every_backend(store: Arc<dyn Store>) {
     let tenant = new_tenant(&store).await;
-    let keys = ["zoë", "Zoe", "zoe", "a b", "ab", "a", "É", "e", "日本", "_x", "0"];
+    let keys = [
+        "zoë", "Zoe", "zoe", "a b", "ab", "a", "É", "e", "日本", "_x", "0",
+    ];
     let records: Vec<Record> = keys.iter().map(|k| record(Kind::Device, k, None)).collect();
     insert_all(&store, tenant, &records).await;
     let mut reader = store.reader().await.unwrap();
     let listed: Vec<String> = reader
-        .list(tenant, Kind::Device, &ListQuery { limit: 100, ..Default::default() })
+        .list(
+            tenant,
+            Kind::Device,
+            &ListQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
         .into_iter()
@@ -242,33 +387,84 @@ pub async fn sort_order_is_bytewise_on_every_backend(store: Arc<dyn Store>) {
 pub async fn links_are_idempotent_and_paged(store: Arc<dyn Store>) {
     let tenant = new_tenant(&store).await;
     let group = record(Kind::Group, "g", None);
-    let users: Vec<Record> = (0..7).map(|i| record(Kind::User, &format!("u{i}"), None)).collect();
+    let users: Vec<Record> = (0..7)
+        .map(|i| record(Kind::User, &format!("u{i}"), None))
+        .collect();
     let mut all = users.clone();
     all.push(group.clone());
     insert_all(&store, tenant, &all).await;
     let mut tx = store.begin_write(tenant).await.unwrap();
     for user in &users {
-        let link = Link { rel: Rel::Member, source: group.id, source_kind: Kind::Group, target: user.id, target_kind: Kind::User };
+        let link = Link {
+            rel: Rel::Member,
+            source: group.id,
+            source_kind: Kind::Group,
+            target: user.id,
+            target_kind: Kind::User,
+        };
         assert!(tx.link(tenant, &link, now()).await.unwrap());
-        assert!(!tx.link(tenant, &link, now()).await.unwrap(), "second link is a no-op");
+        assert!(
+            !tx.link(tenant, &link, now()).await.unwrap(),
+            "second link is a no-op"
+        );
     }
-    assert!(tx.unlink(tenant, Rel::Member, group.id, users[0].id).await.unwrap());
-    assert!(!tx.unlink(tenant, Rel::Member, group.id, users[0].id).await.unwrap());
-    tx.append_audit(tenant, &event("group.members", None, None, now())).await.unwrap();
+    assert!(
+        tx.unlink(tenant, Rel::Member, group.id, users[0].id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.unlink(tenant, Rel::Member, group.id, users[0].id)
+            .await
+            .unwrap()
+    );
+    tx.append_audit(tenant, &event("group.members", None, None, now()))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut reader = store.reader().await.unwrap();
     let mut expected: Vec<Uuid> = users[1..].iter().map(|u| u.id).collect();
     expected.sort();
-    let first = reader.links_from(tenant, Rel::Member, group.id, None, 4).await.unwrap();
-    let second = reader.links_from(tenant, Rel::Member, group.id, first.last().map(|l| l.target), 4).await.unwrap();
-    let targets: Vec<Uuid> = first.iter().chain(second.iter()).map(|l| l.target).collect();
+    let first = reader
+        .links_from(tenant, Rel::Member, group.id, None, 4)
+        .await
+        .unwrap();
+    let second = reader
+        .links_from(
+            tenant,
+            Rel::Member,
+            group.id,
+            first.last().map(|l| l.target),
+            4,
+        )
+        .await
+        .unwrap();
+    let targets: Vec<Uuid> = first
+        .iter()
+        .chain(second.iter())
+        .map(|l| l.target)
+        .collect();
     assert_eq!(targets, expected);
-    assert!(first.iter().all(|l| l.target_kind == Kind::User && l.source_kind == Kind::Group));
-    let to = reader.links_to(tenant, Rel::Member, users[3].id).await.unwrap();
+    assert!(
+        first
+            .iter()
+            .all(|l| l.target_kind == Kind::User && l.source_kind == Kind::Group)
+    );
+    let to = reader
+        .links_to(tenant, Rel::Member, users[3].id)
+        .await
+        .unwrap();
     assert_eq!(to.len(), 1);
     assert_eq!(to[0].source, group.id);
-    assert!(reader.links_from(tenant, Rel::Owner, group.id, None, 10).await.unwrap().is_empty(), "relations are separate");
+    assert!(
+        reader
+            .links_from(tenant, Rel::Owner, group.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "relations are separate"
+    );
 }
 
 pub async fn dropped_transactions_change_nothing(store: Arc<dyn Store>) {
@@ -278,7 +474,9 @@ pub async fn dropped_transactions_change_nothing(store: Arc<dyn Store>) {
     {
         let mut tx = store.begin_write(tenant).await.unwrap();
         tx.insert(tenant, &r).await.unwrap();
-        tx.append_audit(tenant, &event("user.create", None, None, now())).await.unwrap();
+        tx.append_audit(tenant, &event("user.create", None, None, now()))
+            .await
+            .unwrap();
         // dropped without commit
     }
     let mut reader = store.reader().await.unwrap();
@@ -315,7 +513,10 @@ async fn check_chain(store: &Arc<dyn Store>, tenant: TenantId) -> i64 {
         for row in rows {
             assert_eq!(row.seq, expected_seq);
             assert_eq!(row.prev_hash, previous);
-            assert_eq!(row.hash, audit_link_hash(&row.prev_hash, row.seq, &row.body));
+            assert_eq!(
+                row.hash,
+                audit_link_hash(&row.prev_hash, row.seq, &row.body)
+            );
             previous = row.hash.clone();
             expected_seq += 1;
             after = row.seq;
@@ -329,9 +530,14 @@ async fn check_chain(store: &Arc<dyn Store>, tenant: TenantId) -> i64 {
 pub async fn audit_chain_links_every_event(store: Arc<dyn Store>) {
     let tenant = new_tenant(&store).await;
     let mut tx = store.begin_write(tenant).await.unwrap();
-    let appended = tx.append_audit(tenant, &event("a.one", Some("actor"), Some("t1"), now())).await.unwrap();
+    let appended = tx
+        .append_audit(tenant, &event("a.one", Some("actor"), Some("t1"), now()))
+        .await
+        .unwrap();
     assert_eq!(appended.seq, 2);
-    tx.append_audit(tenant, &event("a.two", Some("actor"), Some("t2"), now())).await.unwrap();
+    tx.append_audit(tenant, &event("a.two", Some("actor"), Some("t2"), now()))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     insert_all(&store, tenant, &[record(Kind::User, "u", None)]).await;
     assert_eq!(check_chain(&store, tenant).await, 4);
@@ -354,31 +560,57 @@ pub async fn audit_queries_filter_and_page(store: Arc<dyn Store>) {
         let actor = if i % 2 == 0 { "alice" } else { "bob" };
         let action = if i < 5 { "user.create" } else { "group.create" };
         let time = Timestamp::from_unix_micros(1_000_000 * (i + 1));
-        tx.append_audit(tenant, &event(action, Some(actor), Some(&format!("t{i}")), time)).await.unwrap();
+        tx.append_audit(
+            tenant,
+            &event(action, Some(actor), Some(&format!("t{i}")), time),
+        )
+        .await
+        .unwrap();
     }
     tx.commit().await.unwrap();
     let query = |f: fn(&mut AuditQuery)| {
-        let mut q = AuditQuery { limit: 100, ..Default::default() };
+        let mut q = AuditQuery {
+            limit: 100,
+            ..Default::default()
+        };
         f(&mut q);
         q
     };
-    let by_actor = store.audit_query(tenant, &query(|q| q.actor_id = Some("alice".into()))).await.unwrap();
+    let by_actor = store
+        .audit_query(tenant, &query(|q| q.actor_id = Some("alice".into())))
+        .await
+        .unwrap();
     assert_eq!(by_actor.len(), 5);
-    assert!(by_actor.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
-    let by_action = store.audit_query(tenant, &query(|q| q.action = Some("group.create".into()))).await.unwrap();
+    assert!(
+        by_actor.windows(2).all(|w| w[0].seq > w[1].seq),
+        "newest first"
+    );
+    let by_action = store
+        .audit_query(tenant, &query(|q| q.action = Some("group.create".into())))
+        .await
+        .unwrap();
     assert_eq!(by_action.len(), 5);
-    let by_target = store.audit_query(tenant, &query(|q| q.target_id = Some("t3".into()))).await.unwrap();
+    let by_target = store
+        .audit_query(tenant, &query(|q| q.target_id = Some("t3".into())))
+        .await
+        .unwrap();
     assert_eq!(by_target.len(), 1);
     assert_eq!(by_target[0].actor_id.as_deref(), Some("bob"));
     let by_time = store
-        .audit_query(tenant, &query(|q| {
-            q.since = Some(Timestamp::from_unix_micros(3_000_000));
-            q.until = Some(Timestamp::from_unix_micros(5_000_000));
-        }))
+        .audit_query(
+            tenant,
+            &query(|q| {
+                q.since = Some(Timestamp::from_unix_micros(3_000_000));
+                q.until = Some(Timestamp::from_unix_micros(5_000_000));
+            }),
+        )
         .await
         .unwrap();
     assert_eq!(by_time.len(), 3);
-    let mut page_query = AuditQuery { limit: 4, ..Default::default() };
+    let mut page_query = AuditQuery {
+        limit: 4,
+        ..Default::default()
+    };
     let mut total = 0;
     loop {
         let page = store.audit_query(tenant, &page_query).await.unwrap();
@@ -399,10 +631,19 @@ pub async fn concurrent_writers_keep_one_chain(store: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             for i in 0..8 {
                 let mut tx = store.begin_write(tenant).await.unwrap();
-                tx.insert(tenant, &record(Kind::User, &format!("w{worker}-{i}"), Some(&format!("w{worker}-{i}@x"))))
+                tx.insert(
+                    tenant,
+                    &record(
+                        Kind::User,
+                        &format!("w{worker}-{i}"),
+                        Some(&format!("w{worker}-{i}@x")),
+                    ),
+                )
+                .await
+                .unwrap();
+                tx.append_audit(tenant, &event("user.create", None, None, now()))
                     .await
                     .unwrap();
-                tx.append_audit(tenant, &event("user.create", None, None, now())).await.unwrap();
                 tx.commit().await.unwrap();
             }
         }));
@@ -416,11 +657,21 @@ pub async fn concurrent_writers_keep_one_chain(store: Arc<dyn Store>) {
 pub async fn default_tenant_is_created_once(store: Arc<dyn Store>) {
     assert_eq!(store.default_tenant().await.unwrap(), None);
     assert!(store.tenants().await.unwrap().is_empty());
-    let first = Tenant { id: TenantId::new_random(), name: "First".to_string(), created: now() };
+    let first = Tenant {
+        id: TenantId::new_random(),
+        name: "First".to_string(),
+        created: now(),
+    };
     let mut tx = store.create_tenant(&first, true).await.unwrap();
-    tx.append_audit(first.id, &event("tenant.create", None, None, now())).await.unwrap();
+    tx.append_audit(first.id, &event("tenant.create", None, None, now()))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    let second = Tenant { id: TenantId::new_random(), name: "Second".to_string(), created: now() };
+    let second = Tenant {
+        id: TenantId::new_random(),
+        name: "Second".to_string(),
+        created: now(),
+    };
     let error = store.create_tenant(&second, true).await.err().unwrap();
     assert!(matches!(error, StoreError::TenantExists), "{error:?}");
     assert_eq!(store.default_tenant().await.unwrap(), Some(first.id));
@@ -429,7 +680,11 @@ pub async fn default_tenant_is_created_once(store: Arc<dyn Store>) {
 }
 
 pub async fn writing_to_an_unknown_tenant_fails(store: Arc<dyn Store>) {
-    let error = store.begin_write(TenantId::new_random()).await.err().unwrap();
+    let error = store
+        .begin_write(TenantId::new_random())
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
 }
 
@@ -440,8 +695,33 @@ pub async fn tenants_are_isolated(store: Arc<dyn Store>) {
     insert_all(&store, first, std::slice::from_ref(&r)).await;
     let mut reader = store.reader().await.unwrap();
     assert_eq!(reader.get(second, Kind::User, r.id).await.unwrap(), None);
-    assert_eq!(reader.get_by_key1(second, Kind::User, "u@x").await.unwrap(), None);
-    assert!(reader.list(second, Kind::User, &ListQuery { limit: 10, ..Default::default() }).await.unwrap().is_empty());
-    let events = store.audit_query(second, &AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        reader.get_by_key1(second, Kind::User, "u@x").await.unwrap(),
+        None
+    );
+    assert!(
+        reader
+            .list(
+                second,
+                Kind::User,
+                &ListQuery {
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let events = store
+        .audit_query(
+            second,
+            &AuditQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
 }

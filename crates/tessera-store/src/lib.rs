@@ -17,6 +17,8 @@
 //! Architecture invariant: store crates hold no business rules. They never parse
 //! `data`, never decide who may do what, never validate attributes.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod conformance;
 
 use async_trait::async_trait;
@@ -197,7 +199,11 @@ pub enum StoreError {
     #[error("{kind} {id} does not exist")]
     NotFound { kind: &'static str, id: String },
     #[error("{kind} {id} was changed by someone else (version {expected} is no longer current)")]
-    VersionConflict { kind: &'static str, id: String, expected: i64 },
+    VersionConflict {
+        kind: &'static str,
+        id: String,
+        expected: i64,
+    },
     #[error("another {kind} already has this unique key")]
     Duplicate { kind: &'static str },
     #[error("the tenant already exists")]
@@ -218,8 +224,18 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 #[async_trait]
 pub trait Reader: Send {
     async fn get(&mut self, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Record>>;
-    async fn get_by_key1(&mut self, tenant: TenantId, kind: Kind, key1: &str) -> Result<Option<Record>>;
-    async fn list(&mut self, tenant: TenantId, kind: Kind, query: &ListQuery) -> Result<Vec<Record>>;
+    async fn get_by_key1(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        key1: &str,
+    ) -> Result<Option<Record>>;
+    async fn list(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>>;
     /// Links from `source`, ordered by target id, after `after`.
     async fn links_from(
         &mut self,
@@ -240,11 +256,23 @@ pub trait WriteTx: Reader {
     /// Replaces a record whose stored version is `record.version - 1`.
     async fn update(&mut self, tenant: TenantId, record: &Record) -> Result<()>;
     /// Deletes a record, and every link from or to it.
-    async fn delete(&mut self, tenant: TenantId, kind: Kind, id: Uuid, expected_version: Option<i64>) -> Result<()>;
+    async fn delete(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<()>;
     /// Adds a link; returns false when it existed already.
     async fn link(&mut self, tenant: TenantId, link: &Link, created: Timestamp) -> Result<bool>;
     /// Removes a link; returns false when there was none.
-    async fn unlink(&mut self, tenant: TenantId, rel: Rel, source: Uuid, target: Uuid) -> Result<bool>;
+    async fn unlink(
+        &mut self,
+        tenant: TenantId,
+        rel: Rel,
+        source: Uuid,
+        target: Uuid,
+    ) -> Result<bool>;
     /// Appends an event to the tenant's chain and returns it as stored.
     async fn append_audit(&mut self, tenant: TenantId, event: &AuditAppend) -> Result<AuditRow>;
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -268,6 +296,11 @@ pub trait Store: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant, as_default: bool) -> Result<Box<dyn WriteTx>>;
     async fn audit_query(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRow>>;
     /// Events in chain order with `seq > after_seq`.
-    async fn audit_scan(&self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditRow>>;
+    async fn audit_scan(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>>;
     async fn audit_head(&self, tenant: TenantId) -> Result<Option<AuditHead>>;
 }

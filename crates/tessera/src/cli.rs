@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about = "Tessera: a self-hosted Zero Trust identity platform")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: a self-hosted Zero Trust identity platform"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -145,13 +149,21 @@ pub struct IfMatchArg {
 pub enum UsersCommand {
     List(PageArgs),
     /// A user by id or user principal name.
-    Get { user: String },
+    Get {
+        user: String,
+    },
     Create(UserCreate),
     Update(UserUpdate),
     Delete {
         user: String,
         #[command(flatten)]
         if_match: IfMatchArg,
+    },
+    /// Create many users from a file: a JSON array or one JSON object per line, each
+    /// with the attributes of `users create --data`. Sent in atomic batches of 1000.
+    Import {
+        #[arg(long)]
+        file: std::path::PathBuf,
     },
     /// The groups a user belongs to.
     MemberOf {
@@ -161,7 +173,9 @@ pub enum UsersCommand {
         transitive: bool,
     },
     /// A user's personal access tokens.
-    Tokens { user: String },
+    Tokens {
+        user: String,
+    },
     /// Issue a short-lived token (1 to 7 days) for a user, e.g. a new administrator's
     /// first credential. Shown once.
     IssueToken {
@@ -172,7 +186,10 @@ pub enum UsersCommand {
         days: Option<i64>,
     },
     /// Revoke one of a user's tokens.
-    RevokeToken { user: String, token_id: String },
+    RevokeToken {
+        user: String,
+        token_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -235,7 +252,9 @@ pub struct UserUpdate {
 pub enum GroupsCommand {
     List(PageArgs),
     /// A group by id or display name.
-    Get { group: String },
+    Get {
+        group: String,
+    },
     Create(GroupCreate),
     Update(GroupUpdate),
     Delete {
@@ -251,11 +270,25 @@ pub enum GroupsCommand {
         transitive: bool,
     },
     /// Add a member: a user (id or UPN), or a group, device or service principal (id).
-    AddMember { group: String, member: String },
-    RemoveMember { group: String, member: String },
-    Owners { group: String },
-    AddOwner { group: String, owner: String },
-    RemoveOwner { group: String, owner: String },
+    AddMember {
+        group: String,
+        member: String,
+    },
+    RemoveMember {
+        group: String,
+        member: String,
+    },
+    Owners {
+        group: String,
+    },
+    AddOwner {
+        group: String,
+        owner: String,
+    },
+    RemoveOwner {
+        group: String,
+        owner: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -297,7 +330,9 @@ pub struct GroupUpdate {
 #[derive(Debug, Subcommand)]
 pub enum DevicesCommand {
     List(PageArgs),
-    Get { device: String },
+    Get {
+        device: String,
+    },
     Create(DeviceFields),
     Update {
         device: String,
@@ -344,7 +379,9 @@ pub struct DeviceUpdateFields {
 #[derive(Debug, Subcommand)]
 pub enum AppsCommand {
     List(PageArgs),
-    Get { app: String },
+    Get {
+        app: String,
+    },
     Create(AppCreate),
     Update {
         app: String,
@@ -360,13 +397,27 @@ pub enum AppsCommand {
     },
     /// Generate a client secret (shown once).
     AddSecret(AddSecretArgs),
-    RemoveSecret { app: String, key_id: String },
+    RemoveSecret {
+        app: String,
+        key_id: String,
+    },
     /// Add a certificate credential from a PEM file.
     AddCert(AddCertArgs),
-    RemoveCert { app: String, key_id: String },
-    Owners { app: String },
-    AddOwner { app: String, owner: String },
-    RemoveOwner { app: String, owner: String },
+    RemoveCert {
+        app: String,
+        key_id: String,
+    },
+    Owners {
+        app: String,
+    },
+    AddOwner {
+        app: String,
+        owner: String,
+    },
+    RemoveOwner {
+        app: String,
+        owner: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -409,7 +460,9 @@ pub struct AddCertArgs {
 #[derive(Debug, Subcommand)]
 pub enum SpsCommand {
     List(PageArgs),
-    Get { sp: String },
+    Get {
+        sp: String,
+    },
     /// Create the service principal of an application.
     Create {
         /// The application's client id (appId).
@@ -431,9 +484,15 @@ pub enum SpsCommand {
         if_match: IfMatchArg,
     },
     AddSecret(AddSecretArgs),
-    RemoveSecret { app: String, key_id: String },
+    RemoveSecret {
+        app: String,
+        key_id: String,
+    },
     AddCert(AddCertArgs),
-    RemoveCert { app: String, key_id: String },
+    RemoveCert {
+        app: String,
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -467,7 +526,9 @@ pub enum RolesCommand {
 #[derive(Debug, Subcommand)]
 pub enum UnitsCommand {
     List(PageArgs),
-    Get { unit: String },
+    Get {
+        unit: String,
+    },
     Create {
         #[arg(long)]
         display_name: String,
@@ -488,16 +549,26 @@ pub enum UnitsCommand {
         #[command(flatten)]
         if_match: IfMatchArg,
     },
-    Members { unit: String },
+    Members {
+        unit: String,
+    },
     /// Add a user (id or UPN), group or device (id).
-    AddMember { unit: String, member: String },
-    RemoveMember { unit: String, member: String },
+    AddMember {
+        unit: String,
+        member: String,
+    },
+    RemoveMember {
+        unit: String,
+        member: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AttributesCommand {
     List(PageArgs),
-    Get { id: String },
+    Get {
+        id: String,
+    },
     /// Define an attribute; the body is Graph's customSecurityAttributeDefinition.
     Create {
         #[arg(long)]
@@ -563,7 +634,9 @@ pub enum TokensCommand {
         #[arg(long)]
         days: Option<i64>,
     },
-    Revoke { token_id: String },
+    Revoke {
+        token_id: String,
+    },
 }
 
 #[derive(Debug, Args)]

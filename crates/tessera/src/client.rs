@@ -26,7 +26,9 @@ fn config_dir() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("XDG_CONFIG_HOME") {
         return Some(PathBuf::from(dir).join("tessera"));
     }
-    std::env::var("HOME").ok().map(|home| PathBuf::from(home).join(".config").join("tessera"))
+    std::env::var("HOME")
+        .ok()
+        .map(|home| PathBuf::from(home).join(".config").join("tessera"))
 }
 
 fn saved_path() -> Option<PathBuf> {
@@ -42,7 +44,9 @@ pub fn load_saved() -> Saved {
 
 /// Saves settings readable by the owner only (they include a bearer token).
 pub fn save(saved: &Saved) -> anyhow::Result<PathBuf> {
-    let path = saved_path().ok_or_else(|| anyhow!("cannot tell where to save settings (set HOME or TESSERA_CONFIG_DIR)"))?;
+    let path = saved_path().ok_or_else(|| {
+        anyhow!("cannot tell where to save settings (set HOME or TESSERA_CONFIG_DIR)")
+    })?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -55,7 +59,9 @@ pub fn save(saved: &Saved) -> anyhow::Result<PathBuf> {
         options.mode(0o600);
     }
     use std::io::Write;
-    let mut file = options.open(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(&body)?;
     Ok(path)
 }
@@ -69,18 +75,29 @@ pub struct Client {
 impl Client {
     pub fn new(global: &Global) -> anyhow::Result<Client> {
         let saved = load_saved();
-        let server = global.server.clone().or(saved.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+        let server = global
+            .server
+            .clone()
+            .or(saved.server)
+            .unwrap_or_else(|| DEFAULT_SERVER.to_string());
         let token = global.token.clone().or(saved.token);
         Client::with(&server, token, global.ca_cert.as_deref())
     }
 
-    pub fn with(server: &str, token: Option<String>, ca_cert: Option<&std::path::Path>) -> anyhow::Result<Client> {
+    pub fn with(
+        server: &str,
+        token: Option<String>,
+        ca_cert: Option<&std::path::Path>,
+    ) -> anyhow::Result<Client> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let base = Url::parse(server).with_context(|| format!("{server:?} is not a URL"))?;
-        let mut builder = reqwest::Client::builder().user_agent(concat!("tessera-cli/", env!("CARGO_PKG_VERSION")));
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("tessera-cli/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = ca_cert {
-            let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let certificate = reqwest::Certificate::from_pem(&pem).context("the CA certificate is not PEM")?;
+            let pem =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let certificate =
+                reqwest::Certificate::from_pem(&pem).context("the CA certificate is not PEM")?;
             builder = builder.add_root_certificate(certificate);
         }
         let http = builder.build().context("cannot build the HTTP client")?;
@@ -90,13 +107,16 @@ impl Client {
     fn url(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Url> {
         let mut url = self.base.clone();
         {
-            let mut path = url.path_segments_mut().map_err(|_| anyhow!("the server URL cannot have paths"))?;
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|_| anyhow!("the server URL cannot have paths"))?;
             path.pop_if_empty();
             path.extend(["api", "v1"]);
             path.extend(segments);
         }
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         Ok(url)
     }
@@ -120,14 +140,21 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
         let status = response.status();
-        let bytes = response.bytes().await.context("the server's answer was cut off")?;
+        let bytes = response
+            .bytes()
+            .await
+            .context("the server's answer was cut off")?;
         if status.is_success() {
             if status == StatusCode::NO_CONTENT || bytes.is_empty() {
                 return Ok(Value::Null);
             }
-            return serde_json::from_slice(&bytes).context("the server answered with something that is not JSON");
+            return serde_json::from_slice(&bytes)
+                .context("the server answered with something that is not JSON");
         }
         Err(problem_error(status, &bytes, self.token.is_none()))
     }
@@ -137,26 +164,43 @@ impl Client {
     }
 
     pub async fn post(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {
-        self.request(Method::POST, segments, &[], Some(body), None).await
+        self.request(Method::POST, segments, &[], Some(body), None)
+            .await
     }
 
-    pub async fn patch(&self, segments: &[&str], body: &Value, if_match: Option<i64>) -> anyhow::Result<Value> {
-        self.request(Method::PATCH, segments, &[], Some(body), if_match).await
+    pub async fn patch(
+        &self,
+        segments: &[&str],
+        body: &Value,
+        if_match: Option<i64>,
+    ) -> anyhow::Result<Value> {
+        self.request(Method::PATCH, segments, &[], Some(body), if_match)
+            .await
     }
 
     pub async fn delete(&self, segments: &[&str], if_match: Option<i64>) -> anyhow::Result<()> {
-        self.request(Method::DELETE, segments, &[], None, if_match).await.map(|_| ())
+        self.request(Method::DELETE, segments, &[], None, if_match)
+            .await
+            .map(|_| ())
     }
 
     /// Every item of a list, following cursors when `all`, else one page.
-    pub async fn list(&self, segments: &[&str], mut query: Vec<(&str, String)>, all: bool) -> anyhow::Result<(Vec<Value>, Option<String>)> {
+    pub async fn list(
+        &self,
+        segments: &[&str],
+        mut query: Vec<(&str, String)>,
+        all: bool,
+    ) -> anyhow::Result<(Vec<Value>, Option<String>)> {
         let mut items = Vec::new();
         loop {
             let page = self.get(segments, &query).await?;
             if let Some(values) = page.get("value").and_then(Value::as_array) {
                 items.extend(values.iter().cloned());
             }
-            let next = page.get("nextCursor").and_then(Value::as_str).map(str::to_string);
+            let next = page
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             match next {
                 Some(cursor) if all => {
                     query.retain(|(k, _)| *k != "cursor");

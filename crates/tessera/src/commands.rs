@@ -16,8 +16,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let out = global.output;
     match cli.command {
         Command::Serve(args) => {
-            let overrides = tessera_server::Overrides { listen: args.listen, data_dir: args.data_dir };
-            let config = tessera_server::Config::load(args.config.as_deref(), &overrides).map_err(|e| anyhow!(e))?;
+            let overrides = tessera_server::Overrides {
+                listen: args.listen,
+                data_dir: args.data_dir,
+            };
+            let config = tessera_server::Config::load(args.config.as_deref(), &overrides)
+                .map_err(|e| anyhow!(e))?;
             tessera_server::serve(config).await?;
         }
         Command::Login => login(&global).await?,
@@ -25,7 +29,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut saved = client::load_saved();
             saved.token = None;
             client::save(&saved)?;
-            output::done(out, "signed out: the saved token is forgotten (it stays valid until it expires or is revoked)");
+            output::done(
+                out,
+                "signed out: the saved token is forgotten (it stays valid until it expires or is revoked)",
+            );
         }
         Command::Whoami => {
             let client = Client::new(&global)?;
@@ -35,11 +42,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Groups(command) => groups(&Client::new(&global)?, out, command).await?,
         Command::Devices(command) => devices(&Client::new(&global)?, out, command).await?,
         Command::Apps(command) => apps(&Client::new(&global)?, out, command).await?,
-        Command::ServicePrincipals(command) => service_principals(&Client::new(&global)?, out, command).await?,
+        Command::ServicePrincipals(command) => {
+            service_principals(&Client::new(&global)?, out, command).await?
+        }
         Command::Roles(command) => roles(&Client::new(&global)?, out, command).await?,
         Command::Units(command) => units(&Client::new(&global)?, out, command).await?,
         Command::Attributes(command) => attributes(&Client::new(&global)?, out, command).await?,
-        Command::Audit(AuditCommand::Verify(database)) => return offline::audit_verify(&database, out).await,
+        Command::Audit(AuditCommand::Verify(database)) => {
+            return offline::audit_verify(&database, out).await;
+        }
         Command::Audit(command) => audit(&Client::new(&global)?, out, command).await?,
         Command::Tokens(command) => tokens(&Client::new(&global)?, out, command).await?,
         Command::Backup(args) => offline::backup(&args, out).await?,
@@ -52,23 +63,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn login(global: &Global) -> anyhow::Result<()> {
     let mut saved = client::load_saved();
-    let server = global.server.clone().or(saved.server.clone()).unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+    let server = global
+        .server
+        .clone()
+        .or(saved.server.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
     let token = match global.token.as_deref() {
         Some("-") => {
             let mut line = String::new();
-            std::io::stdin().read_line(&mut line).context("cannot read the token from standard input")?;
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the token from standard input")?;
             line.trim().to_string()
         }
         Some(token) => token.to_string(),
-        None => bail!("give the token with --token TOKEN (or --token - to read it from standard input)"),
+        None => {
+            bail!("give the token with --token TOKEN (or --token - to read it from standard input)")
+        }
     };
     let client = Client::with(&server, Some(token.clone()), global.ca_cert.as_deref())?;
-    let me = client.get(&["me"], &[]).await.context("the server refused the token")?;
+    let me = client
+        .get(&["me"], &[])
+        .await
+        .context("the server refused the token")?;
     saved.server = Some(server.clone());
     saved.token = Some(token);
     let path = client::save(&saved)?;
-    let name = me.pointer("/user/userPrincipalName").and_then(Value::as_str).unwrap_or("?");
-    output::done(global.output, &format!("signed in to {server} as {name}; settings saved in {}", path.display()));
+    let name = me
+        .pointer("/user/userPrincipalName")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    output::done(
+        global.output,
+        &format!(
+            "signed in to {server} as {name}; settings saved in {}",
+            path.display()
+        ),
+    );
     Ok(())
 }
 
@@ -113,14 +144,24 @@ fn page_query(args: &PageArgs) -> Vec<(&'static str, String)> {
     query
 }
 
-async fn list(client: &Client, out: Output, segments: &[&str], args: &PageArgs, columns: &[Column]) -> anyhow::Result<()> {
+async fn list(
+    client: &Client,
+    out: Output,
+    segments: &[&str],
+    args: &PageArgs,
+    columns: &[Column],
+) -> anyhow::Result<()> {
     let (items, next) = client.list(segments, page_query(args), args.all).await?;
     output::list(out, &items, columns, next.as_deref());
     Ok(())
 }
 
 fn id_of(value: &Value) -> anyhow::Result<String> {
-    value.get("id").and_then(Value::as_str).map(str::to_string).ok_or_else(|| anyhow!("the server's answer has no id"))
+    value
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("the server's answer has no id"))
 }
 
 async fn resolve_user(client: &Client, user: &str) -> anyhow::Result<String> {
@@ -135,10 +176,20 @@ async fn resolve_named(client: &Client, collection: &str, name: &str) -> anyhow:
     if is_uuid(name) {
         return Ok(name.to_string());
     }
-    let (items, _) = client.list(&[collection], vec![("search", name.to_string()), ("limit", "1000".to_string())], false).await?;
+    let (items, _) = client
+        .list(
+            &[collection],
+            vec![("search", name.to_string()), ("limit", "1000".to_string())],
+            false,
+        )
+        .await?;
     let matches: Vec<&Value> = items
         .iter()
-        .filter(|item| item.get("displayName").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .filter(|item| {
+            item.get("displayName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
         .collect();
     match matches.as_slice() {
         [one] => id_of(one),
@@ -159,7 +210,14 @@ async fn resolve_object(client: &Client, object: &str) -> anyhow::Result<String>
 }
 
 async fn resolve_role(client: &Client, role: &str) -> anyhow::Result<String> {
-    id_of(&client.get(&["roleManagement", "directory", "roleDefinitions", role], &[]).await?)
+    id_of(
+        &client
+            .get(
+                &["roleManagement", "directory", "roleDefinitions", role],
+                &[],
+            )
+            .await?,
+    )
 }
 
 async fn resolve_app(client: &Client, app: &str) -> anyhow::Result<String> {
@@ -226,23 +284,68 @@ async fn users(client: &Client, out: Output, command: UsersCommand) -> anyhow::R
             if args.disable {
                 value["accountEnabled"] = json!(false);
             }
-            client::require(value.as_object().is_some_and(|m| !m.is_empty()), "nothing to change: give at least one attribute")?;
-            output::object(out, &client.patch(&["users", &id], &value, args.if_match.if_match).await?);
+            client::require(
+                value.as_object().is_some_and(|m| !m.is_empty()),
+                "nothing to change: give at least one attribute",
+            )?;
+            output::object(
+                out,
+                &client
+                    .patch(&["users", &id], &value, args.if_match.if_match)
+                    .await?,
+            );
         }
         UsersCommand::Delete { user, if_match } => {
             let id = resolve_user(client, &user).await?;
             client.delete(&["users", &id], if_match.if_match).await?;
             output::done(out, &format!("deleted user {user}"));
         }
+        UsersCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let users: Vec<Value> = if text.trim_start().starts_with('[') {
+                serde_json::from_str(&text).context("the file is not a JSON array")?
+            } else {
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .enumerate()
+                    .map(|(n, l)| {
+                        serde_json::from_str(l)
+                            .with_context(|| format!("line {} is not JSON", n + 1))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let mut created = 0;
+            for (batch, chunk) in users.chunks(1000).enumerate() {
+                let reply = client
+                    .post(&["users", "import"], &json!({ "users": chunk }))
+                    .await
+                    .with_context(|| format!("batch {} (users {} to {}) was refused; {created} users were created before it", batch + 1, batch * 1000 + 1, batch * 1000 + chunk.len()))?;
+                created += reply.get("created").and_then(Value::as_u64).unwrap_or(0);
+            }
+            output::done(out, &format!("created {created} users"));
+        }
         UsersCommand::MemberOf { user, transitive } => {
             let id = resolve_user(client, &user).await?;
-            let relation = if transitive { "transitiveMemberOf" } else { "memberOf" };
-            let (items, next) = client.list(&["users", &id, relation], vec![("limit", "1000".into())], true).await?;
+            let relation = if transitive {
+                "transitiveMemberOf"
+            } else {
+                "memberOf"
+            };
+            let (items, next) = client
+                .list(
+                    &["users", &id, relation],
+                    vec![("limit", "1000".into())],
+                    true,
+                )
+                .await?;
             output::list(out, &items, output::OBJECTS, next.as_deref());
         }
         UsersCommand::Tokens { user } => {
             let id = resolve_user(client, &user).await?;
-            let (items, next) = client.list(&["users", &id, "accessTokens"], Vec::new(), true).await?;
+            let (items, next) = client
+                .list(&["users", &id, "accessTokens"], Vec::new(), true)
+                .await?;
             output::list(out, &items, output::TOKENS, next.as_deref());
         }
         UsersCommand::IssueToken { user, name, days } => {
@@ -251,11 +354,16 @@ async fn users(client: &Client, out: Output, command: UsersCommand) -> anyhow::R
             if let Some(days) = days {
                 value["expiresInDays"] = json!(days);
             }
-            output::object(out, &client.post(&["users", &id, "accessTokens"], &value).await?);
+            output::object(
+                out,
+                &client.post(&["users", &id, "accessTokens"], &value).await?,
+            );
         }
         UsersCommand::RevokeToken { user, token_id } => {
             let id = resolve_user(client, &user).await?;
-            client.delete(&["users", &id, "accessTokens", &token_id], None).await?;
+            client
+                .delete(&["users", &id, "accessTokens", &token_id], None)
+                .await?;
             output::done(out, &format!("revoked token {token_id}"));
         }
     }
@@ -285,7 +393,13 @@ async fn groups(client: &Client, out: Output, command: GroupsCommand) -> anyhow:
         }
         GroupsCommand::Update(args) => {
             let id = resolve_named(client, "groups", &args.group).await?;
-            let state = if args.pause { Some(json!("Paused")) } else if args.resume { Some(json!("On")) } else { None };
+            let state = if args.pause {
+                Some(json!("Paused"))
+            } else if args.resume {
+                Some(json!("On"))
+            } else {
+                None
+            };
             let value = body(
                 &args.data,
                 vec![
@@ -295,7 +409,12 @@ async fn groups(client: &Client, out: Output, command: GroupsCommand) -> anyhow:
                     ("membershipRuleProcessingState", state),
                 ],
             )?;
-            output::object(out, &client.patch(&["groups", &id], &value, args.if_match.if_match).await?);
+            output::object(
+                out,
+                &client
+                    .patch(&["groups", &id], &value, args.if_match.if_match)
+                    .await?,
+            );
         }
         GroupsCommand::Delete { group, if_match } => {
             let id = resolve_named(client, "groups", &group).await?;
@@ -304,44 +423,68 @@ async fn groups(client: &Client, out: Output, command: GroupsCommand) -> anyhow:
         }
         GroupsCommand::Members { group, transitive } => {
             let id = resolve_named(client, "groups", &group).await?;
-            let relation = if transitive { "transitiveMembers" } else { "members" };
-            let (items, next) = client.list(&["groups", &id, relation], vec![("limit", "1000".into())], true).await?;
+            let relation = if transitive {
+                "transitiveMembers"
+            } else {
+                "members"
+            };
+            let (items, next) = client
+                .list(
+                    &["groups", &id, relation],
+                    vec![("limit", "1000".into())],
+                    true,
+                )
+                .await?;
             output::list(out, &items, output::OBJECTS, next.as_deref());
         }
         GroupsCommand::AddMember { group, member } => {
             let id = resolve_named(client, "groups", &group).await?;
             let member_id = resolve_object(client, &member).await?;
-            client.post(&["groups", &id, "members"], &json!({ "id": member_id })).await?;
+            client
+                .post(&["groups", &id, "members"], &json!({ "id": member_id }))
+                .await?;
             output::done(out, &format!("added {member} to {group}"));
         }
         GroupsCommand::RemoveMember { group, member } => {
             let id = resolve_named(client, "groups", &group).await?;
             let member_id = resolve_object(client, &member).await?;
-            client.delete(&["groups", &id, "members", &member_id], None).await?;
+            client
+                .delete(&["groups", &id, "members", &member_id], None)
+                .await?;
             output::done(out, &format!("removed {member} from {group}"));
         }
         GroupsCommand::Owners { group } => {
             let id = resolve_named(client, "groups", &group).await?;
-            let (items, next) = client.list(&["groups", &id, "owners"], Vec::new(), false).await?;
+            let (items, next) = client
+                .list(&["groups", &id, "owners"], Vec::new(), false)
+                .await?;
             output::list(out, &items, output::OBJECTS, next.as_deref());
         }
         GroupsCommand::AddOwner { group, owner } => {
             let id = resolve_named(client, "groups", &group).await?;
             let owner_id = resolve_object(client, &owner).await?;
-            client.post(&["groups", &id, "owners"], &json!({ "id": owner_id })).await?;
+            client
+                .post(&["groups", &id, "owners"], &json!({ "id": owner_id }))
+                .await?;
             output::done(out, &format!("{owner} now owns {group}"));
         }
         GroupsCommand::RemoveOwner { group, owner } => {
             let id = resolve_named(client, "groups", &group).await?;
             let owner_id = resolve_object(client, &owner).await?;
-            client.delete(&["groups", &id, "owners", &owner_id], None).await?;
+            client
+                .delete(&["groups", &id, "owners", &owner_id], None)
+                .await?;
             output::done(out, &format!("{owner} no longer owns {group}"));
         }
     }
     Ok(())
 }
 
-async fn device_body(client: &Client, fields: &DeviceUpdateFields, display_name: Option<String>) -> anyhow::Result<Value> {
+async fn device_body(
+    client: &Client,
+    fields: &DeviceUpdateFields,
+    display_name: Option<String>,
+) -> anyhow::Result<Value> {
     let owner = match &fields.owner {
         Some(owner) => Some(json!(resolve_user(client, owner).await?)),
         None => None,
@@ -362,7 +505,9 @@ async fn device_body(client: &Client, fields: &DeviceUpdateFields, display_name:
 
 async fn devices(client: &Client, out: Output, command: DevicesCommand) -> anyhow::Result<()> {
     match command {
-        DevicesCommand::List(args) => list(client, out, &["devices"], &args, output::DEVICES).await?,
+        DevicesCommand::List(args) => {
+            list(client, out, &["devices"], &args, output::DEVICES).await?
+        }
         DevicesCommand::Get { device } => {
             let id = resolve_named(client, "devices", &device).await?;
             output::object(out, &client.get(&["devices", &id], &[]).await?);
@@ -371,10 +516,19 @@ async fn devices(client: &Client, out: Output, command: DevicesCommand) -> anyho
             let value = device_body(client, &args.rest, Some(args.display_name)).await?;
             output::object(out, &client.post(&["devices"], &value).await?);
         }
-        DevicesCommand::Update { device, fields, if_match } => {
+        DevicesCommand::Update {
+            device,
+            fields,
+            if_match,
+        } => {
             let id = resolve_named(client, "devices", &device).await?;
             let value = device_body(client, &fields, None).await?;
-            output::object(out, &client.patch(&["devices", &id], &value, if_match.if_match).await?);
+            output::object(
+                out,
+                &client
+                    .patch(&["devices", &id], &value, if_match.if_match)
+                    .await?,
+            );
         }
         DevicesCommand::Delete { device, if_match } => {
             let id = resolve_named(client, "devices", &device).await?;
@@ -391,7 +545,9 @@ fn secret_body(display_name: &Option<String>, days: Option<i64>) -> anyhow::Resu
         value["displayName"] = json!(name);
     }
     if let Some(days) = days {
-        let seconds = days.checked_mul(86_400).ok_or_else(|| anyhow!("--days is too large"))?;
+        let seconds = days
+            .checked_mul(86_400)
+            .ok_or_else(|| anyhow!("--days is too large"))?;
         let end = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
         value["endDateTime"] = json!(end.format(&time::format_description::well_known::Rfc3339)?);
     }
@@ -399,7 +555,8 @@ fn secret_body(display_name: &Option<String>, days: Option<i64>) -> anyhow::Resu
 }
 
 fn cert_body(args: &AddCertArgs) -> anyhow::Result<Value> {
-    let pem = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let pem = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let mut value = json!({ "key": pem });
     if let Some(name) = &args.display_name {
         value["displayName"] = json!(name);
@@ -409,13 +566,16 @@ fn cert_body(args: &AddCertArgs) -> anyhow::Result<Value> {
 
 async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Result<()> {
     match command {
-        AppsCommand::List(args) => list(client, out, &["applications"], &args, output::APPS).await?,
+        AppsCommand::List(args) => {
+            list(client, out, &["applications"], &args, output::APPS).await?
+        }
         AppsCommand::Get { app } => {
             let id = resolve_app(client, &app).await?;
             output::object(out, &client.get(&["applications", &id], &[]).await?);
         }
         AppsCommand::Create(args) => {
-            let uris = |list: &Vec<String>| (!list.is_empty()).then(|| json!({ "redirectUris": list }));
+            let uris =
+                |list: &Vec<String>| (!list.is_empty()).then(|| json!({ "redirectUris": list }));
             let value = body(
                 &args.data,
                 vec![
@@ -427,60 +587,107 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             )?;
             output::object(out, &client.post(&["applications"], &value).await?);
         }
-        AppsCommand::Update { app, data, if_match } => {
+        AppsCommand::Update {
+            app,
+            data,
+            if_match,
+        } => {
             let id = resolve_app(client, &app).await?;
             let value = body(&data, Vec::new())?;
-            output::object(out, &client.patch(&["applications", &id], &value, if_match.if_match).await?);
+            output::object(
+                out,
+                &client
+                    .patch(&["applications", &id], &value, if_match.if_match)
+                    .await?,
+            );
         }
         AppsCommand::Delete { app, if_match } => {
             let id = resolve_app(client, &app).await?;
-            client.delete(&["applications", &id], if_match.if_match).await?;
-            output::done(out, &format!("deleted application {app} and its service principal"));
+            client
+                .delete(&["applications", &id], if_match.if_match)
+                .await?;
+            output::done(
+                out,
+                &format!("deleted application {app} and its service principal"),
+            );
         }
         AppsCommand::AddSecret(args) => {
             let id = resolve_app(client, &args.app).await?;
-            let created = client.post(&["applications", &id, "passwordCredentials"], &secret_body(&args.display_name, args.days)?).await?;
+            let created = client
+                .post(
+                    &["applications", &id, "passwordCredentials"],
+                    &secret_body(&args.display_name, args.days)?,
+                )
+                .await?;
             output::object(out, &created);
         }
         AppsCommand::RemoveSecret { app, key_id } => {
             let id = resolve_app(client, &app).await?;
-            client.delete(&["applications", &id, "passwordCredentials", &key_id], None).await?;
+            client
+                .delete(&["applications", &id, "passwordCredentials", &key_id], None)
+                .await?;
             output::done(out, &format!("removed secret {key_id}"));
         }
         AppsCommand::AddCert(args) => {
             let id = resolve_app(client, &args.app).await?;
-            output::object(out, &client.post(&["applications", &id, "keyCredentials"], &cert_body(&args)?).await?);
+            output::object(
+                out,
+                &client
+                    .post(&["applications", &id, "keyCredentials"], &cert_body(&args)?)
+                    .await?,
+            );
         }
         AppsCommand::RemoveCert { app, key_id } => {
             let id = resolve_app(client, &app).await?;
-            client.delete(&["applications", &id, "keyCredentials", &key_id], None).await?;
+            client
+                .delete(&["applications", &id, "keyCredentials", &key_id], None)
+                .await?;
             output::done(out, &format!("removed certificate {key_id}"));
         }
         AppsCommand::Owners { app } => {
             let id = resolve_app(client, &app).await?;
-            let (items, next) = client.list(&["applications", &id, "owners"], Vec::new(), false).await?;
+            let (items, next) = client
+                .list(&["applications", &id, "owners"], Vec::new(), false)
+                .await?;
             output::list(out, &items, output::OBJECTS, next.as_deref());
         }
         AppsCommand::AddOwner { app, owner } => {
             let id = resolve_app(client, &app).await?;
             let owner_id = resolve_object(client, &owner).await?;
-            client.post(&["applications", &id, "owners"], &json!({ "id": owner_id })).await?;
+            client
+                .post(&["applications", &id, "owners"], &json!({ "id": owner_id }))
+                .await?;
             output::done(out, &format!("{owner} now owns {app}"));
         }
         AppsCommand::RemoveOwner { app, owner } => {
             let id = resolve_app(client, &app).await?;
             let owner_id = resolve_object(client, &owner).await?;
-            client.delete(&["applications", &id, "owners", &owner_id], None).await?;
+            client
+                .delete(&["applications", &id, "owners", &owner_id], None)
+                .await?;
             output::done(out, &format!("{owner} no longer owns {app}"));
         }
     }
     Ok(())
 }
 
-async fn service_principals(client: &Client, out: Output, command: SpsCommand) -> anyhow::Result<()> {
+async fn service_principals(
+    client: &Client,
+    out: Output,
+    command: SpsCommand,
+) -> anyhow::Result<()> {
     let resolve = |sp: String| async move { resolve_named(client, "servicePrincipals", &sp).await };
     match command {
-        SpsCommand::List(args) => list(client, out, &["servicePrincipals"], &args, output::SERVICE_PRINCIPALS).await?,
+        SpsCommand::List(args) => {
+            list(
+                client,
+                out,
+                &["servicePrincipals"],
+                &args,
+                output::SERVICE_PRINCIPALS,
+            )
+            .await?
+        }
         SpsCommand::Get { sp } => {
             let id = resolve(sp).await?;
             output::object(out, &client.get(&["servicePrincipals", &id], &[]).await?);
@@ -491,30 +698,61 @@ async fn service_principals(client: &Client, out: Output, command: SpsCommand) -
         }
         SpsCommand::Update { sp, data, if_match } => {
             let id = resolve(sp).await?;
-            output::object(out, &client.patch(&["servicePrincipals", &id], &body(&data, Vec::new())?, if_match.if_match).await?);
+            output::object(
+                out,
+                &client
+                    .patch(
+                        &["servicePrincipals", &id],
+                        &body(&data, Vec::new())?,
+                        if_match.if_match,
+                    )
+                    .await?,
+            );
         }
         SpsCommand::Delete { sp, if_match } => {
             let id = resolve(sp.clone()).await?;
-            client.delete(&["servicePrincipals", &id], if_match.if_match).await?;
+            client
+                .delete(&["servicePrincipals", &id], if_match.if_match)
+                .await?;
             output::done(out, &format!("deleted service principal {sp}"));
         }
         SpsCommand::AddSecret(args) => {
             let id = resolve(args.app.clone()).await?;
-            let created = client.post(&["servicePrincipals", &id, "passwordCredentials"], &secret_body(&args.display_name, args.days)?).await?;
+            let created = client
+                .post(
+                    &["servicePrincipals", &id, "passwordCredentials"],
+                    &secret_body(&args.display_name, args.days)?,
+                )
+                .await?;
             output::object(out, &created);
         }
         SpsCommand::RemoveSecret { app, key_id } => {
             let id = resolve(app).await?;
-            client.delete(&["servicePrincipals", &id, "passwordCredentials", &key_id], None).await?;
+            client
+                .delete(
+                    &["servicePrincipals", &id, "passwordCredentials", &key_id],
+                    None,
+                )
+                .await?;
             output::done(out, &format!("removed secret {key_id}"));
         }
         SpsCommand::AddCert(args) => {
             let id = resolve(args.app.clone()).await?;
-            output::object(out, &client.post(&["servicePrincipals", &id, "keyCredentials"], &cert_body(&args)?).await?);
+            output::object(
+                out,
+                &client
+                    .post(
+                        &["servicePrincipals", &id, "keyCredentials"],
+                        &cert_body(&args)?,
+                    )
+                    .await?,
+            );
         }
         SpsCommand::RemoveCert { app, key_id } => {
             let id = resolve(app).await?;
-            client.delete(&["servicePrincipals", &id, "keyCredentials", &key_id], None).await?;
+            client
+                .delete(&["servicePrincipals", &id, "keyCredentials", &key_id], None)
+                .await?;
             output::done(out, &format!("removed certificate {key_id}"));
         }
     }
@@ -530,13 +768,28 @@ async fn roles(client: &Client, out: Output, command: RolesCommand) -> anyhow::R
             output::list(out, &items, output::ROLES, next.as_deref());
         }
         RolesCommand::Get { role } => {
-            output::object(out, &client.get(&["roleManagement", "directory", "roleDefinitions", &role], &[]).await?);
+            output::object(
+                out,
+                &client
+                    .get(
+                        &["roleManagement", "directory", "roleDefinitions", &role],
+                        &[],
+                    )
+                    .await?,
+            );
         }
-        RolesCommand::Assign { role, principal, unit } => {
+        RolesCommand::Assign {
+            role,
+            principal,
+            unit,
+        } => {
             let role_id = resolve_role(client, &role).await?;
             let principal_id = resolve_object(client, &principal).await?;
             let scope = match unit {
-                Some(unit) => format!("/administrativeUnits/{}", resolve_named(client, "administrativeUnits", &unit).await?),
+                Some(unit) => format!(
+                    "/administrativeUnits/{}",
+                    resolve_named(client, "administrativeUnits", &unit).await?
+                ),
                 None => "/".to_string(),
             };
             let value = json!({ "principalId": principal_id, "roleDefinitionId": role_id, "directoryScopeId": scope });
@@ -554,7 +807,17 @@ async fn roles(client: &Client, out: Output, command: RolesCommand) -> anyhow::R
             output::list(out, &items, output::ASSIGNMENTS, next.as_deref());
         }
         RolesCommand::Unassign { assignment_id } => {
-            client.delete(&["roleManagement", "directory", "roleAssignments", &assignment_id], None).await?;
+            client
+                .delete(
+                    &[
+                        "roleManagement",
+                        "directory",
+                        "roleAssignments",
+                        &assignment_id,
+                    ],
+                    None,
+                )
+                .await?;
             output::done(out, &format!("removed role assignment {assignment_id}"));
         }
     }
@@ -562,56 +825,121 @@ async fn roles(client: &Client, out: Output, command: RolesCommand) -> anyhow::R
 }
 
 async fn units(client: &Client, out: Output, command: UnitsCommand) -> anyhow::Result<()> {
-    let resolve = |unit: String| async move { resolve_named(client, "administrativeUnits", &unit).await };
+    let resolve =
+        |unit: String| async move { resolve_named(client, "administrativeUnits", &unit).await };
     match command {
-        UnitsCommand::List(args) => list(client, out, &["administrativeUnits"], &args, output::UNITS).await?,
+        UnitsCommand::List(args) => {
+            list(client, out, &["administrativeUnits"], &args, output::UNITS).await?
+        }
         UnitsCommand::Get { unit } => {
             let id = resolve(unit).await?;
             output::object(out, &client.get(&["administrativeUnits", &id], &[]).await?);
         }
-        UnitsCommand::Create { display_name, description } => {
-            let value = body(&DataArg { data: None }, vec![("displayName", Some(json!(display_name))), ("description", text(&description))])?;
+        UnitsCommand::Create {
+            display_name,
+            description,
+        } => {
+            let value = body(
+                &DataArg { data: None },
+                vec![
+                    ("displayName", Some(json!(display_name))),
+                    ("description", text(&description)),
+                ],
+            )?;
             output::object(out, &client.post(&["administrativeUnits"], &value).await?);
         }
-        UnitsCommand::Update { unit, display_name, description, if_match } => {
+        UnitsCommand::Update {
+            unit,
+            display_name,
+            description,
+            if_match,
+        } => {
             let id = resolve(unit).await?;
-            let value = body(&DataArg { data: None }, vec![("displayName", text(&display_name)), ("description", text(&description))])?;
-            output::object(out, &client.patch(&["administrativeUnits", &id], &value, if_match.if_match).await?);
+            let value = body(
+                &DataArg { data: None },
+                vec![
+                    ("displayName", text(&display_name)),
+                    ("description", text(&description)),
+                ],
+            )?;
+            output::object(
+                out,
+                &client
+                    .patch(&["administrativeUnits", &id], &value, if_match.if_match)
+                    .await?,
+            );
         }
         UnitsCommand::Delete { unit, if_match } => {
             let id = resolve(unit.clone()).await?;
-            client.delete(&["administrativeUnits", &id], if_match.if_match).await?;
+            client
+                .delete(&["administrativeUnits", &id], if_match.if_match)
+                .await?;
             output::done(out, &format!("deleted administrative unit {unit}"));
         }
         UnitsCommand::Members { unit } => {
             let id = resolve(unit).await?;
-            let (items, next) = client.list(&["administrativeUnits", &id, "members"], vec![("limit", "1000".into())], true).await?;
+            let (items, next) = client
+                .list(
+                    &["administrativeUnits", &id, "members"],
+                    vec![("limit", "1000".into())],
+                    true,
+                )
+                .await?;
             output::list(out, &items, output::OBJECTS, next.as_deref());
         }
         UnitsCommand::AddMember { unit, member } => {
             let id = resolve(unit.clone()).await?;
             let member_id = resolve_object(client, &member).await?;
-            client.post(&["administrativeUnits", &id, "members"], &json!({ "id": member_id })).await?;
+            client
+                .post(
+                    &["administrativeUnits", &id, "members"],
+                    &json!({ "id": member_id }),
+                )
+                .await?;
             output::done(out, &format!("added {member} to {unit}"));
         }
         UnitsCommand::RemoveMember { unit, member } => {
             let id = resolve(unit.clone()).await?;
             let member_id = resolve_object(client, &member).await?;
-            client.delete(&["administrativeUnits", &id, "members", &member_id], None).await?;
+            client
+                .delete(&["administrativeUnits", &id, "members", &member_id], None)
+                .await?;
             output::done(out, &format!("removed {member} from {unit}"));
         }
     }
     Ok(())
 }
 
-async fn attributes(client: &Client, out: Output, command: AttributesCommand) -> anyhow::Result<()> {
+async fn attributes(
+    client: &Client,
+    out: Output,
+    command: AttributesCommand,
+) -> anyhow::Result<()> {
     let base = ["directory", "customSecurityAttributeDefinitions"];
     match command {
-        AttributesCommand::List(args) => list(client, out, &base, &args, output::ATTRIBUTES).await?,
-        AttributesCommand::Get { id } => {
-            output::object(out, &client.get(&["directory", "customSecurityAttributeDefinitions", &id], &[]).await?);
+        AttributesCommand::List(args) => {
+            list(client, out, &base, &args, output::ATTRIBUTES).await?
         }
-        AttributesCommand::Create { attribute_set, name, attribute_type, collection, description, allowed_values, predefined_only } => {
+        AttributesCommand::Get { id } => {
+            output::object(
+                out,
+                &client
+                    .get(
+                        &["directory", "customSecurityAttributeDefinitions", &id],
+                        &[],
+                    )
+                    .await?,
+            );
+        }
+        AttributesCommand::Create {
+            attribute_set,
+            name,
+            attribute_type,
+            collection,
+            description,
+            allowed_values,
+            predefined_only,
+        } => {
             let mut value = json!({
                 "attributeSet": attribute_set, "name": name, "type": attribute_type,
                 "isCollection": collection, "usePreDefinedValuesOnly": predefined_only,
@@ -626,14 +954,32 @@ async fn attributes(client: &Client, out: Output, command: AttributesCommand) ->
         }
         AttributesCommand::Update { id, data } => {
             let value = body(&data, Vec::new())?;
-            output::object(out, &client.patch(&["directory", "customSecurityAttributeDefinitions", &id], &value, None).await?);
+            output::object(
+                out,
+                &client
+                    .patch(
+                        &["directory", "customSecurityAttributeDefinitions", &id],
+                        &value,
+                        None,
+                    )
+                    .await?,
+            );
         }
     }
     Ok(())
 }
 
 async fn audit(client: &Client, out: Output, command: AuditCommand) -> anyhow::Result<()> {
-    let AuditCommand::List { actor, target, action, since, until, limit, all } = command else {
+    let AuditCommand::List {
+        actor,
+        target,
+        action,
+        since,
+        until,
+        limit,
+        all,
+    } = command
+    else {
         bail!("unreachable: verify runs offline");
     };
     let mut query = Vec::new();
@@ -655,7 +1001,9 @@ async fn audit(client: &Client, out: Output, command: AuditCommand) -> anyhow::R
     if let Some(limit) = limit {
         query.push(("limit", limit.to_string()));
     }
-    let (items, next) = client.list(&["auditLogs", "directoryAudits"], query, all).await?;
+    let (items, next) = client
+        .list(&["auditLogs", "directoryAudits"], query, all)
+        .await?;
     output::list(out, &items, output::AUDIT, next.as_deref());
     Ok(())
 }
@@ -663,7 +1011,9 @@ async fn audit(client: &Client, out: Output, command: AuditCommand) -> anyhow::R
 async fn tokens(client: &Client, out: Output, command: TokensCommand) -> anyhow::Result<()> {
     match command {
         TokensCommand::List => {
-            let (items, next) = client.list(&["me", "accessTokens"], Vec::new(), true).await?;
+            let (items, next) = client
+                .list(&["me", "accessTokens"], Vec::new(), true)
+                .await?;
             output::list(out, &items, output::TOKENS, next.as_deref());
         }
         TokensCommand::Create { name, days } => {
@@ -674,7 +1024,9 @@ async fn tokens(client: &Client, out: Output, command: TokensCommand) -> anyhow:
             output::object(out, &client.post(&["me", "accessTokens"], &value).await?);
         }
         TokensCommand::Revoke { token_id } => {
-            client.delete(&["me", "accessTokens", &token_id], None).await?;
+            client
+                .delete(&["me", "accessTokens", &token_id], None)
+                .await?;
             output::done(out, &format!("revoked token {token_id}"));
         }
     }

@@ -14,8 +14,12 @@ use crate::cli::{BackupArgs, DatabaseArgs, Output, RecoveryArgs, RestoreArgs};
 use crate::output;
 
 fn config(database: &DatabaseArgs) -> anyhow::Result<Config> {
-    let overrides = Overrides { listen: None, data_dir: database.data_dir.clone() };
-    let mut config = Config::load(database.config.as_deref(), &overrides).map_err(|e| anyhow!(e))?;
+    let overrides = Overrides {
+        listen: None,
+        data_dir: database.data_dir.clone(),
+    };
+    let mut config =
+        Config::load(database.config.as_deref(), &overrides).map_err(|e| anyhow!(e))?;
     if let Some(url) = &database.database_url {
         config.database_url = Some(url.clone());
     }
@@ -28,7 +32,10 @@ async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if config.is_embedded() {
         let file = config.data_dir.join("tessera.db");
         if !file.exists() {
-            bail!("no database at {} (give --data-dir, --config or --database-url)", file.display());
+            bail!(
+                "no database at {} (give --data-dir, --config or --database-url)",
+                file.display()
+            );
         }
     }
     tessera_server::open_store(config).await
@@ -41,23 +48,40 @@ pub async fn audit_verify(database: &DatabaseArgs, out: Output) -> anyhow::Resul
     let mut intact = true;
     let mut reports = Vec::new();
     for tenant in &tenants {
-        let report = tessera_service::audit::verify_chain(store.as_ref(), tenant.id).await.map_err(|e| anyhow!("{e}"))?;
+        let report = tessera_service::audit::verify_chain(store.as_ref(), tenant.id)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
         intact &= report.intact;
         if out == Output::Table {
             match &report.first_problem {
-                None => println!("tenant {} ({}): intact, {} events", tenant.id, tenant.name, report.events_checked),
+                None => println!(
+                    "tenant {} ({}): intact, {} events",
+                    tenant.id, tenant.name, report.events_checked
+                ),
                 Some(problem) => println!(
                     "tenant {} ({}): BROKEN at event {}: {:?}: {} ({} events verified before it)",
-                    tenant.id, tenant.name, problem.seq, problem.kind, problem.detail, report.events_checked
+                    tenant.id,
+                    tenant.name,
+                    problem.seq,
+                    problem.kind,
+                    problem.detail,
+                    report.events_checked
                 ),
             }
         }
         reports.push(report);
     }
     if out == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "intact": intact, "tenants": reports }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "intact": intact, "tenants": reports }))?
+        );
     }
-    Ok(if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub async fn backup(args: &BackupArgs, out: Output) -> anyhow::Result<()> {
@@ -75,8 +99,14 @@ pub async fn backup(args: &BackupArgs, out: Output) -> anyhow::Result<()> {
     let store = tessera_store_sql::SqlStore::open(&tessera_store_sql::Options::sqlite_file(&file))
         .await
         .map_err(|e| anyhow!("cannot open the database: {e}"))?;
-    store.sqlite_backup(&args.out).await.map_err(|e| anyhow!("backup failed: {e}"))?;
-    output::done(out, &format!("backed up {} to {}", file.display(), args.out.display()));
+    store
+        .sqlite_backup(&args.out)
+        .await
+        .map_err(|e| anyhow!("backup failed: {e}"))?;
+    output::done(
+        out,
+        &format!("backed up {} to {}", file.display(), args.out.display()),
+    );
     Ok(())
 }
 
@@ -90,14 +120,18 @@ pub async fn restore(args: &RestoreArgs, out: Output) -> anyhow::Result<()> {
     }
     let target = config.data_dir.join("tessera.db");
     if target.exists() && !args.force {
-        bail!("{} exists; stop the server and pass --force to replace it", target.display());
+        bail!(
+            "{} exists; stop the server and pass --force to replace it",
+            target.display()
+        );
     }
     std::fs::create_dir_all(&config.data_dir)?;
     // Work on a copy next to the target: check that it is a Tessera database (bringing
     // its schema up to date) with intact audit chains before anything is replaced.
     let staging = config.data_dir.join("restoring.db");
     let _ = std::fs::remove_file(&staging);
-    std::fs::copy(&args.file, &staging).with_context(|| format!("cannot copy {}", args.file.display()))?;
+    std::fs::copy(&args.file, &staging)
+        .with_context(|| format!("cannot copy {}", args.file.display()))?;
     let checked = check_backup(&staging).await;
     if let Err(error) = checked {
         for suffix in ["", "-wal", "-shm"] {
@@ -110,20 +144,26 @@ pub async fn restore(args: &RestoreArgs, out: Output) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(config.data_dir.join(format!("restoring.db{suffix}")));
     }
     std::fs::rename(&staging, &target).context("cannot move the restored database into place")?;
-    output::done(out, &format!("restored {} from {}", target.display(), args.file.display()));
+    output::done(
+        out,
+        &format!("restored {} from {}", target.display(), args.file.display()),
+    );
     Ok(())
 }
 
 async fn check_backup(file: &std::path::Path) -> anyhow::Result<()> {
-    let candidate = tessera_store_sql::SqlStore::open(&tessera_store_sql::Options::sqlite_file(file))
-        .await
-        .map_err(|e| anyhow!("it is not a readable Tessera database: {e}"))?;
+    let candidate =
+        tessera_store_sql::SqlStore::open(&tessera_store_sql::Options::sqlite_file(file))
+            .await
+            .map_err(|e| anyhow!("it is not a readable Tessera database: {e}"))?;
     let tenants = candidate.tenants().await.map_err(|e| anyhow!("{e}"))?;
     if tenants.is_empty() {
         bail!("it holds no tenant");
     }
     for tenant in &tenants {
-        let report = tessera_service::audit::verify_chain(&candidate, tenant.id).await.map_err(|e| anyhow!("{e}"))?;
+        let report = tessera_service::audit::verify_chain(&candidate, tenant.id)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
         if !report.intact {
             bail!("its audit trail is broken for tenant {}", tenant.id);
         }
@@ -135,23 +175,36 @@ async fn check_backup(file: &std::path::Path) -> anyhow::Result<()> {
 pub async fn migrate(database: &DatabaseArgs, out: Output) -> anyhow::Result<()> {
     let config = config(database)?;
     let store = tessera_server::open_store(&config).await?;
-    output::done(out, &format!("the {} database is up to date", store.backend()));
+    output::done(
+        out,
+        &format!("the {} database is up to date", store.backend()),
+    );
     Ok(())
 }
 
 pub async fn recovery_token(args: &RecoveryArgs, out: Output) -> anyhow::Result<()> {
     let config = config(&args.database)?;
     let store = open(&config).await?;
-    let tenant = store.default_tenant().await.map_err(|e| anyhow!("{e}"))?.ok_or_else(|| anyhow!("the database has no tenant"))?;
+    let tenant = store
+        .default_tenant()
+        .await
+        .map_err(|e| anyhow!("{e}"))?
+        .ok_or_else(|| anyhow!("the database has no tenant"))?;
     let directory = Directory::new(store, Arc::new(SystemClock));
-    let issued = directory.recovery_token(tenant, &args.user).await.map_err(|e| anyhow!("{e}"))?;
+    let issued = directory
+        .recovery_token(tenant, &args.user)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     match out {
         Output::Json => println!(
             "{}",
             json!({ "userPrincipalName": issued.user_principal_name, "token": issued.token.expose(), "expiresDateTime": issued.expires })
         ),
         Output::Table => {
-            println!("Recovery token for {}, valid until {} and shown only now:", issued.user_principal_name, issued.expires);
+            println!(
+                "Recovery token for {}, valid until {} and shown only now:",
+                issued.user_principal_name, issued.expires
+            );
             println!("    {}", issued.token.expose());
         }
     }

@@ -30,15 +30,39 @@ pub const DEVICES: &[Column] = &[
     ("COMPLIANT", "/isCompliant"),
     ("MANAGED", "/isManaged"),
 ];
-pub const APPS: &[Column] = &[("ID", "/id"), ("APP ID", "/appId"), ("DISPLAY NAME", "/displayName")];
-pub const SERVICE_PRINCIPALS: &[Column] =
-    &[("ID", "/id"), ("APP ID", "/appId"), ("DISPLAY NAME", "/displayName"), ("ENABLED", "/accountEnabled")];
-pub const UNITS: &[Column] = &[("ID", "/id"), ("DISPLAY NAME", "/displayName"), ("DESCRIPTION", "/description")];
-pub const OBJECTS: &[Column] = &[("ID", "/id"), ("TYPE", "/type"), ("DISPLAY NAME", "/displayName")];
-pub const ROLES: &[Column] =
-    &[("ID", "/id"), ("DISPLAY NAME", "/displayName"), ("PRIVILEGED", "/isPrivileged"), ("AU-SCOPABLE", "/isAuScopable")];
-pub const ASSIGNMENTS: &[Column] =
-    &[("ID", "/id"), ("ROLE", "/roleDefinitionId"), ("PRINCIPAL", "/principalId"), ("SCOPE", "/directoryScopeId")];
+pub const APPS: &[Column] = &[
+    ("ID", "/id"),
+    ("APP ID", "/appId"),
+    ("DISPLAY NAME", "/displayName"),
+];
+pub const SERVICE_PRINCIPALS: &[Column] = &[
+    ("ID", "/id"),
+    ("APP ID", "/appId"),
+    ("DISPLAY NAME", "/displayName"),
+    ("ENABLED", "/accountEnabled"),
+];
+pub const UNITS: &[Column] = &[
+    ("ID", "/id"),
+    ("DISPLAY NAME", "/displayName"),
+    ("DESCRIPTION", "/description"),
+];
+pub const OBJECTS: &[Column] = &[
+    ("ID", "/id"),
+    ("TYPE", "/type"),
+    ("DISPLAY NAME", "/displayName"),
+];
+pub const ROLES: &[Column] = &[
+    ("ID", "/id"),
+    ("DISPLAY NAME", "/displayName"),
+    ("PRIVILEGED", "/isPrivileged"),
+    ("AU-SCOPABLE", "/isAuScopable"),
+];
+pub const ASSIGNMENTS: &[Column] = &[
+    ("ID", "/id"),
+    ("ROLE", "/roleDefinitionId"),
+    ("PRINCIPAL", "/principalId"),
+    ("SCOPE", "/directoryScopeId"),
+];
 pub const AUDIT: &[Column] = &[
     ("SEQ", "/seq"),
     ("TIME", "/event/time"),
@@ -46,16 +70,28 @@ pub const AUDIT: &[Column] = &[
     ("ACTION", "/event/action"),
     ("TARGET", "/event/target/displayName"),
 ];
-pub const TOKENS: &[Column] =
-    &[("ID", "/id"), ("NAME", "/displayName"), ("HINT", "/hint"), ("EXPIRES", "/expiresDateTime")];
-pub const ATTRIBUTES: &[Column] =
-    &[("ID", "/id"), ("TYPE", "/type"), ("COLLECTION", "/isCollection"), ("STATUS", "/status")];
+pub const TOKENS: &[Column] = &[
+    ("ID", "/id"),
+    ("NAME", "/displayName"),
+    ("HINT", "/hint"),
+    ("EXPIRES", "/expiresDateTime"),
+];
+pub const ATTRIBUTES: &[Column] = &[
+    ("ID", "/id"),
+    ("TYPE", "/type"),
+    ("COLLECTION", "/isCollection"),
+    ("STATUS", "/status"),
+];
 
 fn cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items.iter().map(|i| cell(Some(i))).collect::<Vec<_>>().join(", "),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| cell(Some(i)))
+            .collect::<Vec<_>>()
+            .join(", "),
         Some(other) => other.to_string(),
     }
 }
@@ -64,14 +100,21 @@ pub fn list(output: Output, items: &[Value], columns: &[Column], next_cursor: Op
     match output {
         Output::Json => {
             let page = serde_json::json!({ "value": items, "nextCursor": next_cursor });
-            println!("{}", serde_json::to_string_pretty(&page).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&page).unwrap_or_default()
+            );
         }
         Output::Table => {
             let mut table = Table::new();
             table.load_style(UTF8_FULL_CONDENSED);
             table.set_header(columns.iter().map(|(h, _)| *h));
             for item in items {
-                table.add_row(columns.iter().map(|(_, pointer)| cell(item.pointer(pointer))));
+                table.add_row(
+                    columns
+                        .iter()
+                        .map(|(_, pointer)| cell(item.pointer(pointer))),
+                );
             }
             println!("{table}");
             if let Some(cursor) = next_cursor {
@@ -84,7 +127,10 @@ pub fn list(output: Output, items: &[Value], columns: &[Column], next_cursor: Op
 /// One object: every top-level attribute as a row.
 pub fn object(output: Output, value: &Value) {
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
         Output::Table => {
             let mut table = Table::new();
             table.load_style(UTF8_FULL_CONDENSED);

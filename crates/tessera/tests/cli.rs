@@ -38,7 +38,10 @@ impl Server {
         let mut token = None;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            assert!(Instant::now() < deadline, "tessera serve did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "tessera serve did not start listening"
+            );
             let line = lines.next().expect("tessera serve exited early").unwrap();
             if line.trim_start().starts_with("tsr_pat_") {
                 token = Some(line.trim().to_string());
@@ -54,7 +57,10 @@ impl Server {
 
     /// Stops the server with SIGTERM and waits for its graceful exit.
     fn stop(mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -112,13 +118,21 @@ impl Cli {
     /// Runs a command that must fail and returns its standard error.
     fn fails(&self, args: &[&str]) -> String {
         let output = self.run(args);
-        assert!(!output.status.success(), "tessera {args:?} should have failed");
+        assert!(
+            !output.status.success(),
+            "tessera {args:?} should have failed"
+        );
         String::from_utf8(output.stderr).unwrap()
     }
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = page["value"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    let mut ids: Vec<String> = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
     ids.sort();
     ids
 }
@@ -133,15 +147,47 @@ fn a_new_user_bootstraps_and_administers_with_the_cli_alone() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     let server = Server::start(&data, &[]);
-    let token = server.token.clone().expect("first start prints a bootstrap token");
-    let admin = Cli { config_dir: work.path().join("admin") };
+    let token = server
+        .token
+        .clone()
+        .expect("first start prints a bootstrap token");
+    let admin = Cli {
+        config_dir: work.path().join("admin"),
+    };
     admin.ok(&["login", "--server", &server.url, "--token", &token]);
     assert!(admin.ok(&["whoami"]).contains("Global Administrator"));
 
     // Users, nested groups and a dynamic group.
-    let adele = admin.json(&["users", "create", "--upn", "adele@contoso.com", "--display-name", "Adele Vance", "--department", "Finance"]);
-    let megan = admin.json(&["users", "create", "--upn", "megan@contoso.com", "--display-name", "Megan Bowen", "--department", "Sales"]);
-    let paris = admin.json(&["users", "create", "--upn", "paris.admin@contoso.com", "--display-name", "Paris Admin", "--manager", "adele@contoso.com"]);
+    let adele = admin.json(&[
+        "users",
+        "create",
+        "--upn",
+        "adele@contoso.com",
+        "--display-name",
+        "Adele Vance",
+        "--department",
+        "Finance",
+    ]);
+    let megan = admin.json(&[
+        "users",
+        "create",
+        "--upn",
+        "megan@contoso.com",
+        "--display-name",
+        "Megan Bowen",
+        "--department",
+        "Sales",
+    ]);
+    let paris = admin.json(&[
+        "users",
+        "create",
+        "--upn",
+        "paris.admin@contoso.com",
+        "--display-name",
+        "Paris Admin",
+        "--manager",
+        "adele@contoso.com",
+    ]);
     assert_eq!(paris["managerId"], adele["id"]);
     admin.ok(&["groups", "create", "--display-name", "All Staff"]);
     admin.ok(&["groups", "create", "--display-name", "Sales Team"]);
@@ -149,35 +195,111 @@ fn a_new_user_bootstraps_and_administers_with_the_cli_alone() {
     admin.ok(&["groups", "add-member", "Sales Team", "megan@contoso.com"]);
     let nested = admin.json(&["groups", "members", "All Staff", "--transitive"]);
     assert_eq!(nested["value"].as_array().unwrap().len(), 2, "{nested}");
-    assert!(admin.fails(&["groups", "add-member", "Sales Team", "All Staff"]).contains("cycle"));
-    admin.ok(&["groups", "create", "--display-name", "Finance", "--rule", "user.department -eq \"Finance\" -and user.accountEnabled -eq true"]);
-    assert_eq!(ids(&admin.json(&["groups", "members", "Finance"])), vec![adele["id"].as_str().unwrap().to_string()]);
-    admin.ok(&["users", "update", "megan@contoso.com", "--department", "Finance"]);
+    assert!(
+        admin
+            .fails(&["groups", "add-member", "Sales Team", "All Staff"])
+            .contains("cycle")
+    );
+    admin.ok(&[
+        "groups",
+        "create",
+        "--display-name",
+        "Finance",
+        "--rule",
+        "user.department -eq \"Finance\" -and user.accountEnabled -eq true",
+    ]);
     assert_eq!(
         ids(&admin.json(&["groups", "members", "Finance"])),
-        sorted(vec![adele["id"].as_str().unwrap().to_string(), megan["id"].as_str().unwrap().to_string()])
+        vec![adele["id"].as_str().unwrap().to_string()]
     );
-    let bad_rule = admin.fails(&["groups", "create", "--display-name", "Broken", "--rule", "user.departmnt -eq \"x\""]);
+    admin.ok(&[
+        "users",
+        "update",
+        "megan@contoso.com",
+        "--department",
+        "Finance",
+    ]);
+    assert_eq!(
+        ids(&admin.json(&["groups", "members", "Finance"])),
+        sorted(vec![
+            adele["id"].as_str().unwrap().to_string(),
+            megan["id"].as_str().unwrap().to_string()
+        ])
+    );
+    let bad_rule = admin.fails(&[
+        "groups",
+        "create",
+        "--display-name",
+        "Broken",
+        "--rule",
+        "user.departmnt -eq \"x\"",
+    ]);
     assert!(bad_rule.contains("membershipRule"), "{bad_rule}");
 
     // An administrative unit with a scoped User Administrator.
     admin.ok(&["units", "create", "--display-name", "Paris"]);
     admin.ok(&["units", "add-member", "Paris", "adele@contoso.com"]);
-    admin.ok(&["roles", "assign", "--role", "User Administrator", "--principal", "paris.admin@contoso.com", "--unit", "Paris"]);
-    let issued = admin.json(&["users", "issue-token", "paris.admin@contoso.com", "--name", "first sign-in"]);
-    let scoped = Cli { config_dir: work.path().join("scoped") };
-    scoped.ok(&["login", "--server", &server.url, "--token", issued["secret"].as_str().unwrap()]);
-    scoped.ok(&["users", "update", "adele@contoso.com", "--job-title", "Controller"]);
-    let refused = scoped.fails(&["users", "update", megan["id"].as_str().unwrap(), "--job-title", "Controller"]);
-    assert!(refused.contains("403") && refused.contains("forbidden"), "{refused}");
+    admin.ok(&[
+        "roles",
+        "assign",
+        "--role",
+        "User Administrator",
+        "--principal",
+        "paris.admin@contoso.com",
+        "--unit",
+        "Paris",
+    ]);
+    let issued = admin.json(&[
+        "users",
+        "issue-token",
+        "paris.admin@contoso.com",
+        "--name",
+        "first sign-in",
+    ]);
+    let scoped = Cli {
+        config_dir: work.path().join("scoped"),
+    };
+    scoped.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        issued["secret"].as_str().unwrap(),
+    ]);
+    scoped.ok(&[
+        "users",
+        "update",
+        "adele@contoso.com",
+        "--job-title",
+        "Controller",
+    ]);
+    let refused = scoped.fails(&[
+        "users",
+        "update",
+        megan["id"].as_str().unwrap(),
+        "--job-title",
+        "Controller",
+    ]);
+    assert!(
+        refused.contains("403") && refused.contains("forbidden"),
+        "{refused}"
+    );
     assert!(scoped.fails(&["users", "list"]).contains("403"));
 
     // The audit trail shows it all, including who did what.
     let trail = admin.json(&["audit", "list", "--actor", "paris.admin@contoso.com"]);
-    let actions: Vec<&str> = trail["value"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = trail["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, vec!["user.update"], "refused calls leave no event");
     let table = admin.ok(&["audit", "list", "--all"]);
-    assert!(table.contains("roleAssignment.create") && table.contains("group.member.add"), "{table}");
+    assert!(
+        table.contains("roleAssignment.create") && table.contains("group.member.add"),
+        "{table}"
+    );
 
     server.stop();
     let verify = admin.ok(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
@@ -185,17 +307,38 @@ fn a_new_user_bootstraps_and_administers_with_the_cli_alone() {
 
     // A backup taken now restores into a working data directory.
     let backup = work.path().join("backup.db");
-    admin.ok(&["backup", "--data-dir", data.to_str().unwrap(), "--out", backup.to_str().unwrap()]);
+    admin.ok(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
     let restored = work.path().join("restored");
-    admin.ok(&["restore", backup.to_str().unwrap(), "--data-dir", restored.to_str().unwrap()]);
-    assert!(admin.ok(&["audit", "verify", "--data-dir", restored.to_str().unwrap()]).contains("intact"));
+    admin.ok(&[
+        "restore",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        restored.to_str().unwrap(),
+    ]);
+    assert!(
+        admin
+            .ok(&["audit", "verify", "--data-dir", restored.to_str().unwrap()])
+            .contains("intact")
+    );
 
     // One audit row edited by hand: verify finds it and fails.
     tamper(&data.join("tessera.db"));
     let output = admin.run(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
     let report = String::from_utf8_lossy(&output.stdout);
-    assert!(!output.status.success(), "verify must fail on a tampered database: {report}");
-    assert!(report.contains("BROKEN at event 6") && report.contains("Altered"), "{report}");
+    assert!(
+        !output.status.success(),
+        "verify must fail on a tampered database: {report}"
+    );
+    assert!(
+        report.contains("BROKEN at event 6") && report.contains("Altered"),
+        "{report}"
+    );
     // A restart of the server over the same data keeps working (no second bootstrap).
     let again = Server::start(&data, &[]);
     assert!(again.token.is_none(), "bootstrap happens once");
@@ -233,7 +376,10 @@ fn the_audit_trail_cannot_be_edited_through_sql_while_the_trigger_stands() {
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}", data.join("tessera.db").display());
         let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let error = sqlx::raw_sql("DELETE FROM audit_events WHERE seq = 1").execute(&mut conn).await.unwrap_err();
+        let error = sqlx::raw_sql("DELETE FROM audit_events WHERE seq = 1")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("append-only"), "{error}");
     });
 }
@@ -247,27 +393,63 @@ fn several_servers_share_one_postgresql_database() {
     let env = [("TESSERA_DATABASE_URL", url.as_str())];
     let first = Server::start(&work.path().join("one"), &env);
     let second = Server::start(&work.path().join("two"), &env);
-    let token = first.token.clone().or(second.token.clone()).expect("one of them bootstraps");
-    assert!(first.token.is_none() || second.token.is_none(), "bootstrap happens once");
-    let cli = Cli { config_dir: work.path().join("cli") };
+    let token = first
+        .token
+        .clone()
+        .or(second.token.clone())
+        .expect("one of them bootstraps");
+    assert!(
+        first.token.is_none() || second.token.is_none(),
+        "bootstrap happens once"
+    );
+    let cli = Cli {
+        config_dir: work.path().join("cli"),
+    };
     let created = {
         cli.ok(&["login", "--server", &first.url, "--token", &token]);
-        cli.json(&["users", "create", "--upn", "shared@contoso.com", "--display-name", "Shared"])
+        cli.json(&[
+            "users",
+            "create",
+            "--upn",
+            "shared@contoso.com",
+            "--display-name",
+            "Shared",
+        ])
     };
     cli.ok(&["login", "--server", &second.url, "--token", &token]);
     let seen = cli.json(&["users", "get", "shared@contoso.com"]);
-    assert_eq!(seen["id"], created["id"], "a write on one node is read on the other");
+    assert_eq!(
+        seen["id"], created["id"],
+        "a write on one node is read on the other"
+    );
     // Concurrent writers on both nodes keep one consistent audit chain.
     let handles: Vec<_> = (0..6)
         .map(|i| {
-            let server = if i % 2 == 0 { first.url.clone() } else { second.url.clone() };
+            let server = if i % 2 == 0 {
+                first.url.clone()
+            } else {
+                second.url.clone()
+            };
             let token = token.clone();
             std::thread::spawn(move || {
                 let output = Command::new(BINARY)
-                    .args(["--server", &server, "--token", &token, "users", "create", "--upn", &format!("n{i}@contoso.com")])
+                    .args([
+                        "--server",
+                        &server,
+                        "--token",
+                        &token,
+                        "users",
+                        "create",
+                        "--upn",
+                        &format!("n{i}@contoso.com"),
+                    ])
                     .output()
                     .unwrap();
-                assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+                assert!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
             })
         })
         .collect();

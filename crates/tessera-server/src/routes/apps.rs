@@ -2,7 +2,9 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use tessera_directory::model::{Application, ApplicationSpec, KeyCredential, ServicePrincipal, ServicePrincipalSpec};
+use tessera_directory::model::{
+    Application, ApplicationSpec, KeyCredential, ServicePrincipal, ServicePrincipalSpec,
+};
 use tessera_store::Kind;
 use uuid::Uuid;
 

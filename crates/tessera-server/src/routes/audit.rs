@@ -34,7 +34,11 @@ pub struct AuditParams {
 #[utoipa::path(get, path = "/api/v1/auditLogs/directoryAudits", tag = "audit", params(AuditParams),
     responses((status = 200, body = PageOf<tessera_service::AuditEntry>), (status = 400, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
-pub async fn query_audit(State(state): State<AppState>, Caller(ctx): Caller, Query(params): Query<AuditParams>) -> ApiResult<Response> {
+pub async fn query_audit(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<AuditParams>,
+) -> ApiResult<Response> {
     let filter = tessera_service::AuditFilter {
         actor_id: params.actor_id,
         target_id: params.target_id,
@@ -50,6 +54,9 @@ pub async fn query_audit(State(state): State<AppState>, Caller(ctx): Caller, Que
 #[utoipa::path(post, path = "/api/v1/auditLogs/verify", tag = "audit",
     responses((status = 200, body = tessera_service::VerifyReport, description = "whether the tenant's hash chain is intact, and the first problem if not")),
     security(("bearer" = [])))]
-pub async fn verify_audit(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
     Ok(ok(&state.directory.verify_audit(&ctx).await?))
 }

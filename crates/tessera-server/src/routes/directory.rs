@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_directory::model::{
-    AdministrativeUnit, AdministrativeUnitSpec, Device, DeviceSpec, DirectoryObjectRef, Group, GroupSpec, User, UserSpec,
+    AdministrativeUnit, AdministrativeUnitSpec, Device, DeviceSpec, DirectoryObjectRef, Group,
+    GroupSpec, User, UserSpec,
 };
 use tessera_store::Kind;
 use utoipa::ToSchema;
@@ -57,71 +58,159 @@ owner_handlers! {
     list: list_group_owners, add: add_group_owner, remove: remove_group_owner,
 }
 
+#[utoipa::path(post, path = "/api/v1/users/import", tag = "users",
+    request_body(content = Object, description = "{\"users\": [UserSpec, ...]}: 1 to 1000 users, created all together or not at all"),
+    responses((status = 200, body = Object, description = "{\"created\": n, \"ids\": [...]}"), (status = 400, body = Problem),
+              (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn import_users(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let ids = state.directory.import_users(&ctx, body).await?;
+    Ok(ok(&serde_json::json!({ "created": ids.len(), "ids": ids })))
+}
+
 #[utoipa::path(get, path = "/api/v1/users/byPrincipalName/{userPrincipalName}", tag = "users",
     params(("userPrincipalName" = String, Path)),
     responses((status = 200, body = User), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get_user_by_principal_name(State(state): State<AppState>, Caller(ctx): Caller, Path(upn): Path<String>) -> ApiResult<Response> {
-    let user = state.directory.get_user_by_principal_name(&ctx, &upn).await?;
+pub async fn get_user_by_principal_name(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(upn): Path<String>,
+) -> ApiResult<Response> {
+    let user = state
+        .directory
+        .get_user_by_principal_name(&ctx, &upn)
+        .await?;
     Ok(crate::routes::ok_versioned(&user, user.version))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/memberOf", tag = "users", params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn user_member_of(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
-    Ok(ok(&state.directory.user_member_of(&ctx, id, false, &params.request()).await?))
+pub async fn user_member_of(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .user_member_of(&ctx, id, false, &params.request())
+        .await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/transitiveMemberOf", tag = "users", params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn user_transitive_member_of(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
-    Ok(ok(&state.directory.user_member_of(&ctx, id, true, &params.request()).await?))
+pub async fn user_transitive_member_of(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .user_member_of(&ctx, id, true, &params.request())
+        .await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn list_group_members(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
-    Ok(ok(&state.directory.list_group_members(&ctx, id, false, &params.request()).await?))
+pub async fn list_group_members(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .list_group_members(&ctx, id, false, &params.request())
+        .await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{id}/transitiveMembers", tag = "groups", params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn list_group_transitive_members(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
-    Ok(ok(&state.directory.list_group_members(&ctx, id, true, &params.request()).await?))
+pub async fn list_group_transitive_members(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .list_group_members(&ctx, id, true, &params.request())
+        .await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path)), request_body = Reference,
     responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub async fn add_group_member(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+pub async fn add_group_member(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
     state.directory.add_group_member(&ctx, id, body).await?;
     Ok(no_content())
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{memberId}", tag = "groups", params(("id" = Uuid, Path), ("memberId" = Uuid, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
-pub async fn remove_group_member(State(state): State<AppState>, Caller(ctx): Caller, Path((id, member)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
-    state.directory.remove_group_member(&ctx, id, member).await?;
+pub async fn remove_group_member(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, member)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
+    state
+        .directory
+        .remove_group_member(&ctx, id, member)
+        .await?;
     Ok(no_content())
 }
 
 #[utoipa::path(get, path = "/api/v1/administrativeUnits/{id}/members", tag = "administrativeUnits", params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn list_unit_members(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
-    Ok(ok(&state.directory.list_administrative_unit_members(&ctx, id, &params.request()).await?))
+pub async fn list_unit_members(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .list_administrative_unit_members(&ctx, id, &params.request())
+        .await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/administrativeUnits/{id}/members", tag = "administrativeUnits", params(("id" = Uuid, Path)),
     request_body = Reference, responses((status = 204), (status = 400, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub async fn add_unit_member(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
-    state.directory.add_administrative_unit_member(&ctx, id, body).await?;
+pub async fn add_unit_member(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    state
+        .directory
+        .add_administrative_unit_member(&ctx, id, body)
+        .await?;
     Ok(no_content())
 }
 
 #[utoipa::path(delete, path = "/api/v1/administrativeUnits/{id}/members/{memberId}", tag = "administrativeUnits",
     params(("id" = Uuid, Path), ("memberId" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-pub async fn remove_unit_member(State(state): State<AppState>, Caller(ctx): Caller, Path((id, member)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
-    state.directory.remove_administrative_unit_member(&ctx, id, member).await?;
+pub async fn remove_unit_member(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, member)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
+    state
+        .directory
+        .remove_administrative_unit_member(&ctx, id, member)
+        .await?;
     Ok(no_content())
 }

@@ -5,7 +5,7 @@ use axum::response::Response;
 use tessera_directory::model::AccessToken;
 use uuid::Uuid;
 
-use crate::error::{ApiResult, ApiError, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Caller, JsonBody, Path, Query};
 use crate::routes::{PageOf, PageParams, created, no_content, ok};
 use crate::state::AppState;
@@ -18,27 +18,48 @@ pub async fn me(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult
 }
 
 fn caller_user(ctx: &tessera_service::Context) -> ApiResult<Uuid> {
-    ctx.caller.user_id().ok_or_else(|| ApiError::from(tessera_service::ServiceError::Forbidden { reason: "only users hold personal access tokens".into() }))
+    ctx.caller.user_id().ok_or_else(|| {
+        ApiError::from(tessera_service::ServiceError::Forbidden {
+            reason: "only users hold personal access tokens".into(),
+        })
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/me/accessTokens", tag = "me", params(PageParams),
     responses((status = 200, body = PageOf<AccessToken>)), security(("bearer" = [])))]
-pub async fn list_own_tokens(State(state): State<AppState>, Caller(ctx): Caller, Query(params): Query<PageParams>) -> ApiResult<Response> {
+pub async fn list_own_tokens(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
     let user = caller_user(&ctx)?;
-    Ok(ok(&state.directory.list_tokens(&ctx, user, &params.request()).await?))
+    Ok(ok(&state
+        .directory
+        .list_tokens(&ctx, user, &params.request())
+        .await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/me/accessTokens", tag = "me",
     request_body(content = Object, description = "{\"displayName\": \"laptop\", \"expiresInDays\": 30} (1 to 365 days)"),
     responses((status = 201, body = tessera_service::CreatedToken, description = "the token, shown this once"), (status = 400, body = Problem)),
     security(("bearer" = [])))]
-pub async fn create_own_token(State(state): State<AppState>, Caller(ctx): Caller, JsonBody(body): JsonBody) -> ApiResult<Response> {
-    Ok(created(&state.directory.create_own_token(&ctx, body).await?))
+pub async fn create_own_token(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state.directory.create_own_token(&ctx, body).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/me/accessTokens/{tokenId}", tag = "me", params(("tokenId" = Uuid, Path)),
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn revoke_own_token(State(state): State<AppState>, Caller(ctx): Caller, Path(token): Path<Uuid>) -> ApiResult<Response> {
+pub async fn revoke_own_token(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(token): Path<Uuid>,
+) -> ApiResult<Response> {
     let user = caller_user(&ctx)?;
     state.directory.revoke_token(&ctx, user, token).await?;
     Ok(no_content())
@@ -46,8 +67,16 @@ pub async fn revoke_own_token(State(state): State<AppState>, Caller(ctx): Caller
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/accessTokens", tag = "users", params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = PageOf<AccessToken>), (status = 403, body = Problem)), security(("bearer" = [])))]
-pub async fn list_user_tokens(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, Query(params): Query<PageParams>) -> ApiResult<Response> {
-    Ok(ok(&state.directory.list_tokens(&ctx, id, &params.request()).await?))
+pub async fn list_user_tokens(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .list_tokens(&ctx, id, &params.request())
+        .await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/accessTokens", tag = "users", params(("id" = Uuid, Path)),
@@ -55,13 +84,24 @@ pub async fn list_user_tokens(State(state): State<AppState>, Caller(ctx): Caller
     responses((status = 201, body = tessera_service::CreatedToken, description = "the token, shown this once"),
               (status = 400, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
-pub async fn issue_user_token(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
-    Ok(created(&state.directory.issue_token_for(&ctx, id, body).await?))
+pub async fn issue_user_token(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state.directory.issue_token_for(&ctx, id, body).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}/accessTokens/{tokenId}", tag = "users", params(("id" = Uuid, Path), ("tokenId" = Uuid, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn revoke_user_token(State(state): State<AppState>, Caller(ctx): Caller, Path((id, token)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
+pub async fn revoke_user_token(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, token)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
     state.directory.revoke_token(&ctx, id, token).await?;
     Ok(no_content())
 }

@@ -26,7 +26,11 @@ pub struct PageParams {
 
 impl PageParams {
     pub fn request(self) -> tessera_service::PageRequest {
-        tessera_service::PageRequest { cursor: self.cursor, limit: self.limit, search: self.search }
+        tessera_service::PageRequest {
+            cursor: self.cursor,
+            limit: self.limit,
+            search: self.search,
+        }
     }
 }
 
@@ -43,7 +47,10 @@ fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => {
             let mut response = (status, body).into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             response
         }
         Err(error) => {

@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use tessera_directory::model::{AttributeDefinition, AttributeDefinitionSpec, RoleAssignment, RoleAssignmentSpec};
+use tessera_directory::model::{
+    AttributeDefinition, AttributeDefinitionSpec, RoleAssignment, RoleAssignmentSpec,
+};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -14,14 +16,21 @@ use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleDefinitions", tag = "roles",
     responses((status = 200, body = PageOf<tessera_service::RoleDefinitionView>)), security(("bearer" = [])))]
-pub async fn list_role_definitions(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
+pub async fn list_role_definitions(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
     Ok(ok(&state.directory.list_role_definitions(&ctx).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleDefinitions/{id}", tag = "roles",
     params(("id" = String, Path, description = "role template id or display name")),
     responses((status = 200, body = tessera_service::RoleDefinitionView), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get_role_definition(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn get_role_definition(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     Ok(ok(&state.directory.get_role_definition(&ctx, &id).await?))
 }
 
@@ -39,54 +48,106 @@ pub struct AssignmentParams {
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleAssignments", tag = "roles", params(AssignmentParams),
     responses((status = 200, body = PageOf<RoleAssignment>), (status = 400, body = Problem)), security(("bearer" = [])))]
-pub async fn list_role_assignments(State(state): State<AppState>, Caller(ctx): Caller, Query(params): Query<AssignmentParams>) -> ApiResult<Response> {
-    let request = tessera_service::PageRequest { cursor: params.cursor, limit: params.limit, search: None };
-    Ok(ok(&state.directory.list_role_assignments(&ctx, params.principal_id, params.role_definition_id, &request).await?))
+pub async fn list_role_assignments(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<AssignmentParams>,
+) -> ApiResult<Response> {
+    let request = tessera_service::PageRequest {
+        cursor: params.cursor,
+        limit: params.limit,
+        search: None,
+    };
+    Ok(ok(&state
+        .directory
+        .list_role_assignments(
+            &ctx,
+            params.principal_id,
+            params.role_definition_id,
+            &request,
+        )
+        .await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/roleManagement/directory/roleAssignments", tag = "roles", request_body = RoleAssignmentSpec,
     responses((status = 201, body = RoleAssignment), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub async fn create_role_assignment(State(state): State<AppState>, Caller(ctx): Caller, JsonBody(body): JsonBody) -> ApiResult<Response> {
+pub async fn create_role_assignment(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
     let assignment = state.directory.create_role_assignment(&ctx, body).await?;
-    let location = format!("/api/v1/roleManagement/directory/roleAssignments/{}", assignment.id);
+    let location = format!(
+        "/api/v1/roleManagement/directory/roleAssignments/{}",
+        assignment.id
+    );
     Ok(created_versioned(location, &assignment, assignment.version))
 }
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = Uuid, Path)),
     responses((status = 200, body = RoleAssignment), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get_role_assignment(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>) -> ApiResult<Response> {
+pub async fn get_role_assignment(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
     let assignment = state.directory.get_role_assignment(&ctx, id).await?;
     Ok(ok_versioned(&assignment, assignment.version))
 }
 
 #[utoipa::path(delete, path = "/api/v1/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
-pub async fn delete_role_assignment(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>) -> ApiResult<Response> {
+pub async fn delete_role_assignment(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
     state.directory.delete_role_assignment(&ctx, id).await?;
     Ok(no_content())
 }
 
 #[utoipa::path(get, path = "/api/v1/directory/customSecurityAttributeDefinitions", tag = "customSecurityAttributes", params(PageParams),
     responses((status = 200, body = PageOf<AttributeDefinition>)), security(("bearer" = [])))]
-pub async fn list_attribute_definitions(State(state): State<AppState>, Caller(ctx): Caller, Query(params): Query<PageParams>) -> ApiResult<Response> {
-    Ok(ok(&state.directory.list_attribute_definitions(&ctx, &params.request()).await?))
+pub async fn list_attribute_definitions(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .list_attribute_definitions(&ctx, &params.request())
+        .await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/directory/customSecurityAttributeDefinitions", tag = "customSecurityAttributes",
     request_body = AttributeDefinitionSpec,
     responses((status = 201, body = AttributeDefinition), (status = 400, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub async fn create_attribute_definition(State(state): State<AppState>, Caller(ctx): Caller, JsonBody(body): JsonBody) -> ApiResult<Response> {
-    let definition = state.directory.create_attribute_definition(&ctx, body).await?;
-    let location = format!("/api/v1/directory/customSecurityAttributeDefinitions/{}", definition.id);
+pub async fn create_attribute_definition(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let definition = state
+        .directory
+        .create_attribute_definition(&ctx, body)
+        .await?;
+    let location = format!(
+        "/api/v1/directory/customSecurityAttributeDefinitions/{}",
+        definition.id
+    );
     Ok(created_versioned(location, &definition, definition.version))
 }
 
 #[utoipa::path(get, path = "/api/v1/directory/customSecurityAttributeDefinitions/{id}", tag = "customSecurityAttributes",
     params(("id" = String, Path, description = "{attributeSet}_{name}")),
     responses((status = 200, body = AttributeDefinition), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get_attribute_definition(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn get_attribute_definition(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let definition = state.directory.get_attribute_definition(&ctx, &id).await?;
     Ok(ok_versioned(&definition, definition.version))
 }
@@ -103,6 +164,9 @@ pub async fn update_attribute_definition(
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let definition = state.directory.update_attribute_definition(&ctx, &id, body, if_match).await?;
+    let definition = state
+        .directory
+        .update_attribute_definition(&ctx, &id, body, if_match)
+        .await?;
     Ok(ok_versioned(&definition, definition.version))
 }

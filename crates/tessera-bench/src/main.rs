@@ -1,0 +1,332 @@
+//! `tessera-bench`: drives a running `tessera serve` over HTTP and reports throughput
+//! and latency percentiles. Run it pinned to another core than the server (see
+//! BENCHMARKS.md). It measures; it asserts nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+const DEPARTMENTS: [&str; 4] = ["Finance", "Sales", "Engineering", "Operations"];
+
+#[derive(Parser)]
+struct Cli {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    #[arg(long, env = "TESSERA_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create users one request each (POST /api/v1/users).
+    CreateUsers {
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Distinguishes the UPNs of one run from another's.
+        #[arg(long, default_value = "run")]
+        prefix: String,
+    },
+    /// Create users in import batches of 1000 (POST /api/v1/users/import).
+    ImportUsers {
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        #[arg(long, default_value = "seed")]
+        prefix: String,
+    },
+    /// Walk the whole user list, then measure random single fetches and random list
+    /// pages for `seconds` each.
+    Read {
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Users per list page in the measured phase.
+        #[arg(long, default_value_t = 100)]
+        page: usize,
+    },
+}
+
+struct Target {
+    http: reqwest::Client,
+    server: String,
+    token: String,
+}
+
+impl Target {
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<(Duration, Value)> {
+        let start = Instant::now();
+        let response = request.bearer_auth(&self.token).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let elapsed = start.elapsed();
+        if !status.is_success() {
+            bail!("HTTP {status}: {body}");
+        }
+        Ok((elapsed, body))
+    }
+}
+
+fn report(name: &str, mut latencies: Vec<Duration>, wall: Duration, items: usize) {
+    latencies.sort();
+    let at = |q: f64| {
+        let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies
+            .get(index)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{name}: {} requests, {items} items in {:.1} s = {:.0} requests/s, {:.0} items/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        wall.as_secs_f64(),
+        latencies.len() as f64 / wall.as_secs_f64(),
+        items as f64 / wall.as_secs_f64(),
+        at(0.50),
+        at(0.99),
+        at(1.0),
+    );
+}
+
+/// Runs `total` jobs with `concurrency` workers; each job returns its latency.
+async fn run_jobs<F, Fut>(
+    total: usize,
+    concurrency: usize,
+    job: F,
+) -> anyhow::Result<(Vec<Duration>, Duration)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<Duration>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let job = Arc::new(job);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let next = next.clone();
+        let job = job.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                latencies.push(job(n).await?);
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await??);
+    }
+    Ok((all, start.elapsed()))
+}
+
+/// Runs `job` repeatedly with `concurrency` workers for `seconds`.
+async fn run_for<F, Fut>(
+    seconds: u64,
+    concurrency: usize,
+    job: F,
+) -> anyhow::Result<(Vec<Duration>, Duration)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<Duration>> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let job = Arc::new(job);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let job = job.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = worker;
+            while Instant::now() < deadline {
+                latencies.push(job(n).await?);
+                n += concurrency;
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await??);
+    }
+    Ok((all, start.elapsed()))
+}
+
+/// A cheap deterministic spread over `0..len` for picking random-looking items.
+fn spread(n: usize, len: usize) -> usize {
+    (n.wrapping_mul(2_654_435_761) ^ (n >> 7)) % len.max(1)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let target = Arc::new(Target {
+        http,
+        server: cli.server.trim_end_matches('/').to_string(),
+        token: cli.token,
+    });
+    match cli.command {
+        Command::CreateUsers {
+            count,
+            concurrency,
+            prefix,
+        } => {
+            let t = target.clone();
+            let (latencies, wall) = run_jobs(count, concurrency, move |n| {
+                let t = t.clone();
+                let prefix = prefix.clone();
+                async move {
+                    let body = json!({
+                        "userPrincipalName": format!("{prefix}.{n}@bench.example"),
+                        "displayName": format!("Bench {prefix} {n:07}"),
+                        "department": DEPARTMENTS[n % DEPARTMENTS.len()],
+                    });
+                    let request = t
+                        .http
+                        .post(format!("{}/api/v1/users", t.server))
+                        .json(&body);
+                    Ok(t.send(request).await?.0)
+                }
+            })
+            .await?;
+            report("create users (POST /api/v1/users)", latencies, wall, count);
+        }
+        Command::ImportUsers {
+            count,
+            concurrency,
+            prefix,
+        } => {
+            let batches = count.div_ceil(1000);
+            let t = target.clone();
+            let (latencies, wall) = run_jobs(batches, concurrency, move |batch| {
+                let t = t.clone();
+                let prefix = prefix.clone();
+                async move {
+                    let users: Vec<Value> = (batch * 1000..((batch + 1) * 1000).min(count))
+                        .map(|n| {
+                            json!({
+                                "userPrincipalName": format!("{prefix}.{n}@bench.example"),
+                                "displayName": format!("Seed {prefix} {n:07}"),
+                                "department": DEPARTMENTS[n % DEPARTMENTS.len()],
+                            })
+                        })
+                        .collect();
+                    let request = t
+                        .http
+                        .post(format!("{}/api/v1/users/import", t.server))
+                        .json(&json!({ "users": users }));
+                    Ok(t.send(request).await?.0)
+                }
+            })
+            .await?;
+            report(
+                "import users (POST /api/v1/users/import, 1000 per request)",
+                latencies,
+                wall,
+                count,
+            );
+        }
+        Command::Read {
+            seconds,
+            concurrency,
+            page,
+        } => {
+            // Phase 1: walk every user, 1000 per page; keep (sort key, id) for phase 2.
+            let mut keys: Vec<(String, String)> = Vec::new();
+            let mut cursor: Option<String> = None;
+            let mut latencies = Vec::new();
+            let start = Instant::now();
+            loop {
+                let mut url = format!("{}/api/v1/users?limit=1000", target.server);
+                if let Some(c) = &cursor {
+                    url.push_str(&format!("&cursor={c}"));
+                }
+                let (elapsed, body) = target.send(target.http.get(url)).await?;
+                latencies.push(elapsed);
+                for user in body["value"]
+                    .as_array()
+                    .context("no value in a list page")?
+                {
+                    let name = user["displayName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_lowercase();
+                    keys.push((name, user["id"].as_str().unwrap_or_default().to_string()));
+                }
+                cursor = body["nextCursor"].as_str().map(str::to_string);
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            let walked = keys.len();
+            report(
+                "walk all users (GET /api/v1/users?limit=1000, sequential)",
+                latencies,
+                start.elapsed(),
+                walked,
+            );
+            let keys = Arc::new(keys);
+
+            let (t, k) = (target.clone(), keys.clone());
+            let (latencies, wall) = run_for(seconds, concurrency, move |n| {
+                let (t, k) = (t.clone(), k.clone());
+                async move {
+                    let (_, id) = &k[spread(n, k.len())];
+                    Ok(
+                        t.send(t.http.get(format!("{}/api/v1/users/{id}", t.server)))
+                            .await?
+                            .0,
+                    )
+                }
+            })
+            .await?;
+            report(
+                &format!("fetch a random user (GET /api/v1/users/{{id}}) among {walked}"),
+                latencies,
+                wall,
+                0,
+            );
+
+            let (t, k) = (target.clone(), keys.clone());
+            let (latencies, wall) = run_for(seconds, concurrency, move |n| {
+                let (t, k) = (t.clone(), k.clone());
+                async move {
+                    // A page starting at a random position: the cursor of a random user.
+                    let (name, id) = &k[spread(n, k.len())];
+                    let cursor = URL_SAFE_NO_PAD.encode(json!([name, id]).to_string());
+                    let url = format!("{}/api/v1/users?limit={page}&cursor={cursor}", t.server);
+                    Ok(t.send(t.http.get(url)).await?.0)
+                }
+            })
+            .await?;
+            report(
+                &format!(
+                    "list a page of {page} at a random position (GET /api/v1/users?cursor=...) among {walked}"
+                ),
+                latencies,
+                wall,
+                0,
+            );
+        }
+    }
+    Ok(())
+}
