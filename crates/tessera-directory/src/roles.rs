@@ -70,6 +70,8 @@ pub mod action {
     pub const SPS_OWNERS_UPDATE: &str = "microsoft.directory/servicePrincipals/owners/update";
     pub const SPS_CSA_UPDATE: &str =
         "microsoft.directory/servicePrincipals/customSecurityAttributes/update";
+    pub const SPS_CSA_READ: &str =
+        "microsoft.directory/servicePrincipals/customSecurityAttributes/read";
 
     pub const AUS_CREATE: &str = "microsoft.directory/administrativeUnits/create";
     pub const AUS_DELETE: &str = "microsoft.directory/administrativeUnits/delete";
@@ -547,7 +549,7 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
             "microsoft.directory/attributeSets/allProperties/read",
             USERS_CSA_READ,
             USERS_CSA_UPDATE,
-            "microsoft.directory/servicePrincipals/customSecurityAttributes/read",
+            SPS_CSA_READ,
             SPS_CSA_UPDATE,
             USERS_READ,
             SPS_READ,
@@ -564,7 +566,7 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
             ATTRIBUTE_DEFINITIONS_READ,
             "microsoft.directory/attributeSets/allProperties/read",
             USERS_CSA_READ,
-            "microsoft.directory/servicePrincipals/customSecurityAttributes/read",
+            SPS_CSA_READ,
             USERS_READ,
             SPS_READ,
         ],

@@ -110,6 +110,18 @@ fn service_principal_from(
     })
 }
 
+impl Directory {
+    /// The service principal as this caller may see it (see `user_view`).
+    fn service_principal_view(&self, ctx: &Context, mut sp: ServicePrincipal) -> ServicePrincipal {
+        if !sp.spec.custom_security_attributes.is_empty()
+            && !self.may_read_attributes(ctx, action::SPS_CSA_READ)
+        {
+            sp.spec.custom_security_attributes.clear();
+        }
+        sp
+    }
+}
+
 fn application_keys(data: &ApplicationData) -> Keys {
     Keys {
         key1: Some(data.app_id.to_string()),
@@ -429,7 +441,7 @@ impl Directory {
             .changes(patch::changes(&Value::Null, &to_json(&data.spec)));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
-        service_principal_from(&record, Vec::new())
+        Ok(self.service_principal_view(ctx, service_principal_from(&record, Vec::new())?))
     }
 
     pub async fn get_service_principal(
@@ -441,7 +453,7 @@ impl Directory {
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
         let secrets = secrets_of(reader.as_mut(), ctx.tenant, id).await?;
-        service_principal_from(&record, secrets)
+        Ok(self.service_principal_view(ctx, service_principal_from(&record, secrets)?))
     }
 
     pub async fn list_service_principals(
@@ -462,7 +474,7 @@ impl Directory {
         let mut value = Vec::with_capacity(records.len());
         for record in &records {
             let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
-            value.push(service_principal_from(record, secrets)?);
+            value.push(self.service_principal_view(ctx, service_principal_from(record, secrets)?));
         }
         Ok(Page { value, next_cursor })
     }
@@ -498,7 +510,7 @@ impl Directory {
         }
         let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
         if changes.is_empty() {
-            return service_principal_from(&record, secrets);
+            return Ok(self.service_principal_view(ctx, service_principal_from(&record, secrets)?));
         }
         if !after.custom_security_attributes.is_empty() {
             let definitions = attributes::definitions(tx.as_mut(), ctx.tenant).await?;
@@ -516,7 +528,7 @@ impl Directory {
             .changes(changes);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
-        service_principal_from(&updated, secrets)
+        Ok(self.service_principal_view(ctx, service_principal_from(&updated, secrets)?))
     }
 
     pub async fn delete_service_principal(
@@ -861,6 +873,9 @@ impl Directory {
             return Ok(None);
         };
         let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
-        service_principal_from(&record, secrets).map(Some)
+        Ok(Some(self.service_principal_view(
+            ctx,
+            service_principal_from(&record, secrets)?,
+        )))
     }
 }

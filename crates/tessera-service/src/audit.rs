@@ -57,6 +57,29 @@ fn entry(row: AuditRow) -> AuditEntry {
     }
 }
 
+/// Custom security attribute values are readable only by attribute roles; other audit
+/// readers see that they changed, not what they are. The stored, hashed event is
+/// untouched.
+fn hide_attribute_values(mut entry: AuditEntry, reveal: bool) -> AuditEntry {
+    if reveal {
+        return entry;
+    }
+    let Some(changes) = entry.event.get_mut("changes").and_then(Value::as_array_mut) else {
+        return entry;
+    };
+    for change in changes {
+        if change.get("attribute").and_then(Value::as_str) != Some("customSecurityAttributes") {
+            continue;
+        }
+        for side in ["oldValue", "newValue"] {
+            if let Some(value) = change.get_mut(side).filter(|v| !v.is_null()) {
+                *value = Value::String("(hidden: needs an attribute assignment role)".to_string());
+            }
+        }
+    }
+    entry
+}
+
 /// Walks a tenant's whole chain. Works on the store directly, so `tessera audit
 /// verify` can run offline against the data directory.
 pub async fn verify_chain(store: &dyn Store, tenant: TenantId) -> ServiceResult<VerifyReport> {
@@ -137,10 +160,12 @@ impl Directory {
         } else {
             None
         };
-        Ok(Page {
-            value: rows.into_iter().map(entry).collect(),
-            next_cursor,
-        })
+        let reveal = self.may_read_attributes(ctx, action::USERS_CSA_READ);
+        let value = rows
+            .into_iter()
+            .map(|row| hide_attribute_values(entry(row), reveal))
+            .collect();
+        Ok(Page { value, next_cursor })
     }
 
     pub async fn verify_audit(&self, ctx: &Context) -> ServiceResult<VerifyReport> {

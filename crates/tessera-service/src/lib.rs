@@ -126,6 +126,15 @@ impl Directory {
         }
     }
 
+    /// Whether the caller may see custom security attribute values (only the attribute
+    /// roles may, as in Entra: not even a Global Administrator by default).
+    pub(crate) fn may_read_attributes(&self, ctx: &Context, action: &str) -> bool {
+        matches!(
+            authz::authorize(&ctx.caller.grants, action, &Target::Tenant),
+            Decision::Allow { .. }
+        )
+    }
+
     /// Appends the audit event for a change within its transaction.
     async fn audit(
         &self,

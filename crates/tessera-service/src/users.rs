@@ -24,6 +24,19 @@ pub(crate) fn user_keys(spec: &UserSpec) -> Keys {
     }
 }
 
+impl Directory {
+    /// The user as this caller may see it: custom security attribute values only for
+    /// holders of an attribute role.
+    pub(crate) fn user_view(&self, ctx: &Context, mut user: User) -> User {
+        if !user.spec.custom_security_attributes.is_empty()
+            && !self.may_read_attributes(ctx, action::USERS_CSA_READ)
+        {
+            user.spec.custom_security_attributes.clear();
+        }
+        user
+    }
+}
+
 pub(crate) fn user_from(record: &Record) -> ServiceResult<User> {
     Ok(User {
         id: record.id,
@@ -98,7 +111,7 @@ impl Directory {
         let rules = DynamicRules::load(tx.as_mut(), ctx.tenant).await?;
         let record = self.insert_user(tx.as_mut(), ctx, spec, &rules).await?;
         tx.commit().await?;
-        user_from(&record)
+        Ok(self.user_view(ctx, user_from(&record)?))
     }
 
     /// Creates up to [`MAX_IMPORT`] users in one transaction: all of them, or, if any
@@ -212,7 +225,7 @@ impl Directory {
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
         self.authorize(ctx, action::USERS_READ, &facts)?;
-        user_from(&record)
+        Ok(self.user_view(ctx, user_from(&record)?))
     }
 
     /// A user by user principal name (case-insensitive).
@@ -231,7 +244,7 @@ impl Directory {
             })?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, record.id).await?;
         self.authorize(ctx, action::USERS_READ, &facts)?;
-        user_from(&record)
+        Ok(self.user_view(ctx, user_from(&record)?))
     }
 
     pub async fn list_users(
@@ -245,7 +258,7 @@ impl Directory {
             codec::list_page(reader.as_mut(), ctx.tenant, Kind::User, request, None).await?;
         let value = records
             .iter()
-            .map(user_from)
+            .map(|record| user_from(record).map(|user| self.user_view(ctx, user)))
             .collect::<ServiceResult<Vec<_>>>()?;
         Ok(Page { value, next_cursor })
     }
@@ -271,7 +284,7 @@ impl Directory {
             self.authorize(ctx, needed, &facts)?;
         }
         if changes.is_empty() {
-            return user_from(&record);
+            return Ok(self.user_view(ctx, user_from(&record)?));
         }
         if !after.account_enabled && before.account_enabled {
             self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
@@ -300,7 +313,7 @@ impl Directory {
         };
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
-        user_from(&updated)
+        Ok(self.user_view(ctx, user_from(&updated)?))
     }
 
     pub async fn delete_user(

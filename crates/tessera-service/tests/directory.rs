@@ -685,6 +685,49 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         matches!(narrowed, Err(ServiceError::Validation(_))),
         "allowed values cannot be removed"
     );
+    // Readers of users and of the audit trail without an attribute role see neither the values nor their history.
+    let reader = h.user("reader@contoso.com", json!({})).await;
+    h.directory
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": reader, "roleDefinitionId": roles::GLOBAL_READER}),
+        )
+        .await
+        .unwrap();
+    let reader = h.act_as(reader).await;
+    assert!(
+        h.directory
+            .get_user(&reader, id)
+            .await
+            .unwrap()
+            .spec
+            .custom_security_attributes
+            .is_empty()
+    );
+    let listed = h
+        .directory
+        .list_users(&reader, &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .value
+            .iter()
+            .all(|u| u.spec.custom_security_attributes.is_empty())
+    );
+    let filter = tessera_service::AuditFilter {
+        target_id: Some(id.to_string()),
+        ..Default::default()
+    };
+    let hidden =
+        serde_json::to_string(&h.directory.query_audit(&reader, &filter).await.unwrap()).unwrap();
+    assert!(
+        !hidden.contains("Baker") && hidden.contains("hidden"),
+        "{hidden}"
+    );
+    let shown =
+        serde_json::to_string(&h.directory.query_audit(&admin, &filter).await.unwrap()).unwrap();
+    assert!(shown.contains("Baker"), "attribute roles see the history");
     h.directory
         .update_attribute_definition(
             &admin,

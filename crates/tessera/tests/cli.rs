@@ -462,3 +462,92 @@ fn several_servers_share_one_postgresql_database() {
     assert!(verify.contains("intact"), "{verify}");
     drop(guard);
 }
+
+#[test]
+fn https_with_a_configured_certificate_and_prometheus_metrics() {
+    let work = tempfile::tempdir().unwrap();
+    let cert = work.path().join("cert.pem");
+    let key = work.path().join("key.pem");
+    let generated = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed to make a test certificate");
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let env = [
+        ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
+        ("TESSERA_TLS__KEY", key.to_str().unwrap()),
+    ];
+    let server = Server::start(&work.path().join("data"), &env);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let token = server.token.clone().unwrap();
+    let cli = Cli {
+        config_dir: work.path().join("cli"),
+    };
+    let untrusted = cli.fails(&["--server", &server.url, "--token", &token, "whoami"]);
+    assert!(
+        untrusted.contains("cannot reach"),
+        "an unknown certificate is refused: {untrusted}"
+    );
+    let whoami = cli.ok(&[
+        "--server",
+        &server.url,
+        "--token",
+        &token,
+        "--ca-cert",
+        cert.to_str().unwrap(),
+        "whoami",
+    ]);
+    assert!(whoami.contains("breakglass"), "{whoami}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let metrics = runtime.block_on(async {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let pem = std::fs::read(&cert).unwrap();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap();
+        let ready = client
+            .get(format!("{}/readyz", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+        let response = client
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    });
+    assert!(metrics.contains("tessera_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("route=\"/api/v1/me\""), "{metrics}");
+    server.stop();
+}
