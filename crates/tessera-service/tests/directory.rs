@@ -157,6 +157,7 @@ on_both_backends!(
     every_change_is_audited_and_verifiable,
     deleting_a_user_cleans_up,
     imports_are_all_or_nothing,
+    the_largest_pages_still_lead_on,
 );
 
 async fn bootstrap_happens_once(h: Harness) {
@@ -1050,4 +1051,23 @@ async fn imports_are_all_or_nothing(h: Harness) {
             .await,
         Err(ServiceError::Validation(_))
     ));
+}
+
+async fn the_largest_pages_still_lead_on(h: Harness) {
+    let users: Vec<Value> = (0..1000)
+        .map(|i| json!({"userPrincipalName": format!("p{i}@contoso.com"), "displayName": format!("P{i:04}")}))
+        .collect();
+    h.directory.import_users(&h.admin, json!({ "users": users })).await.unwrap();
+    let group = h.group(json!({"displayName": "Everyone", "membershipRule": "user.accountEnabled -eq true"})).await;
+    // 1001 users (with the break-glass account): a page of 1000 must say there is more.
+    let request = PageRequest { limit: Some(1000), ..Default::default() };
+    let first = h.directory.list_users(&h.admin, &request).await.unwrap();
+    assert_eq!(first.value.len(), 1000);
+    let cursor = first.next_cursor.expect("a next page");
+    let second = h.directory.list_users(&h.admin, &PageRequest { cursor: Some(cursor), limit: Some(1000), search: None }).await.unwrap();
+    assert_eq!(second.value.len(), 1);
+    assert!(second.next_cursor.is_none());
+    let members = h.directory.list_group_members(&h.admin, group, false, &request).await.unwrap();
+    assert_eq!(members.value.len(), 1000);
+    assert!(members.next_cursor.is_some(), "member pages lead on too");
 }

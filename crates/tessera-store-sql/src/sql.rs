@@ -8,8 +8,10 @@ use uuid::Uuid;
 
 use crate::backend_error;
 
-/// Most rows one list call returns, whatever the caller asks.
-pub const MAX_PAGE: u32 = 1000;
+/// Most rows one list call returns, whatever the caller asks. Above the API's own
+/// maximum (1000), so that callers can ask for one more row to learn whether there
+/// is a next page.
+pub const MAX_PAGE: u32 = 5000;
 
 const RECORD_COLUMNS: &str = "kind, id, version, created, modified, key1, key2, sort_key, data";
 
@@ -164,7 +166,7 @@ pub async fn list(
     if let Some(after) = &query.after {
         let s = next_param(&mut params, after.sort_key.clone());
         let i = next_param(&mut params, after.id.to_string());
-        conditions.push(format!("(sort_key > {s} OR (sort_key = {s} AND id > {i}))"));
+        conditions.push(format!("(sort_key, id) > ({s}, {i})"));
     }
     let limit = query.limit.clamp(1, MAX_PAGE);
     let sql = format!(
@@ -299,7 +301,7 @@ pub async fn audit_scan(
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<AuditRow>> {
-    let limit = limit.clamp(1, MAX_PAGE * 10);
+    let limit = limit.clamp(1, MAX_PAGE);
     let sql = format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT {limit}"
     );
