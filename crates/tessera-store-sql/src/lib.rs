@@ -121,6 +121,19 @@ impl SqlStore {
             let mut pool_options = AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(options.acquire_timeout);
+            if backend == Backend::Postgres {
+                // Plan every execution with the table's current size. A generic plan
+                // cached while a table was small (and kept because the server's
+                // statistics are not refreshed, e.g. autovacuum off) can scan every
+                // user for a primary-key lookup; planning these short statements costs
+                // far less than that risk.
+                pool_options = pool_options.after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        sqlx::query("SET plan_cache_mode = force_custom_plan").execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                });
+            }
             if backend == Backend::Sqlite {
                 pool_options = pool_options.after_connect(|conn, _meta| {
                     Box::pin(async move {

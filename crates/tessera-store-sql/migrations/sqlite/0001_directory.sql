@@ -25,8 +25,8 @@ CREATE TABLE objects (
     data TEXT NOT NULL,
     PRIMARY KEY (tenant, kind, id)
 ) STRICT, WITHOUT ROWID;
-CREATE UNIQUE INDEX objects_key1 ON objects (tenant, kind, key1);
-CREATE INDEX objects_key2 ON objects (tenant, kind, key2, sort_key, id);
+CREATE UNIQUE INDEX objects_key1 ON objects (tenant, kind, key1) WHERE key1 IS NOT NULL;
+CREATE INDEX objects_key2 ON objects (tenant, kind, key2, sort_key, id) WHERE key2 IS NOT NULL;
 CREATE INDEX objects_sort ON objects (tenant, kind, sort_key, id);
 
 CREATE TABLE links (
