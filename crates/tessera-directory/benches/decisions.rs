@@ -2,6 +2,8 @@
 //! change, once per dynamic group) and authorization decisions (on every API call).
 //! `cargo bench -p tessera-directory --bench decisions`
 
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -22,7 +24,9 @@ fn rules(c: &mut Criterion) {
         "jobTitle": "Controller", "mail": "adele@contoso.com"
     }))
     .expect("fixed user");
-    c.bench_function("rule/parse (4 conditions, a regex)", |b| b.iter(|| rule::parse(black_box(RULE))));
+    c.bench_function("rule/parse (4 conditions, a regex)", |b| {
+        b.iter(|| rule::parse(black_box(RULE)))
+    });
     let parsed = rule::parse(RULE).expect("valid rule");
     assert!(rule::matches(&parsed, Uuid::nil(), &user));
     c.bench_function("rule/evaluate (4 conditions, a regex)", |b| {
@@ -34,25 +38,66 @@ fn decisions(c: &mut Criterion) {
     let unit = Uuid::new_v4();
     let grants: Vec<Grant> = [
         (roles::DIRECTORY_READERS, DirectoryScope::Tenant),
-        (roles::HELPDESK_ADMINISTRATOR, DirectoryScope::AdministrativeUnit(Uuid::new_v4())),
+        (
+            roles::HELPDESK_ADMINISTRATOR,
+            DirectoryScope::AdministrativeUnit(Uuid::new_v4()),
+        ),
         (roles::GROUPS_ADMINISTRATOR, DirectoryScope::Tenant),
-        (roles::USER_ADMINISTRATOR, DirectoryScope::AdministrativeUnit(unit)),
+        (
+            roles::USER_ADMINISTRATOR,
+            DirectoryScope::AdministrativeUnit(unit),
+        ),
         (roles::REPORTS_READER, DirectoryScope::Tenant),
     ]
     .into_iter()
-    .map(|(role_id, scope)| Grant { assignment_id: Uuid::new_v4(), role_id, scope })
+    .map(|(role_id, scope)| Grant {
+        assignment_id: Uuid::new_v4(),
+        role_id,
+        scope,
+    })
     .collect();
-    let inside = Target::Object { administrative_units: vec![Uuid::new_v4(), unit], privileged_user: false };
-    let outside = Target::Object { administrative_units: vec![Uuid::new_v4()], privileged_user: false };
+    let inside = Target::Object {
+        administrative_units: vec![Uuid::new_v4(), unit],
+        privileged: false,
+    };
+    let outside = Target::Object {
+        administrative_units: vec![Uuid::new_v4()],
+        privileged: false,
+    };
     c.bench_function("authorize/allowed through a scoped grant (5 grants)", |b| {
-        b.iter(|| authorize(black_box(&grants), action::USERS_BASIC_UPDATE, black_box(&inside)))
+        b.iter(|| {
+            authorize(
+                black_box(&grants),
+                action::USERS_BASIC_UPDATE,
+                black_box(&inside),
+            )
+        })
     });
-    c.bench_function("authorize/denied after checking every grant (5 grants)", |b| {
-        b.iter(|| authorize(black_box(&grants), action::USERS_DELETE, black_box(&outside)))
-    });
-    let global = [Grant { assignment_id: Uuid::new_v4(), role_id: roles::GLOBAL_ADMINISTRATOR, scope: DirectoryScope::Tenant }];
+    c.bench_function(
+        "authorize/denied after checking every grant (5 grants)",
+        |b| {
+            b.iter(|| {
+                authorize(
+                    black_box(&grants),
+                    action::USERS_DELETE,
+                    black_box(&outside),
+                )
+            })
+        },
+    );
+    let global = [Grant {
+        assignment_id: Uuid::new_v4(),
+        role_id: roles::GLOBAL_ADMINISTRATOR,
+        scope: DirectoryScope::Tenant,
+    }];
     c.bench_function("authorize/Global Administrator wildcard", |b| {
-        b.iter(|| authorize(black_box(&global), action::ROLE_ASSIGNMENTS_MANAGE, black_box(&Target::Tenant)))
+        b.iter(|| {
+            authorize(
+                black_box(&global),
+                action::ROLE_ASSIGNMENTS_MANAGE,
+                black_box(&Target::Tenant),
+            )
+        })
     });
 }
 

@@ -108,6 +108,7 @@ pub struct ChainRow {
     pub actor_id: Option<String>,
     pub action: String,
     pub target_id: Option<String>,
+    pub correlation_id: String,
     pub body: String,
     pub prev_hash: String,
     pub hash: String,
@@ -138,6 +139,8 @@ pub struct Tampering {
 pub struct ChainVerifier {
     expected_seq: i64,
     previous_hash: String,
+    /// When set, every event must name this tenant.
+    tenant: Option<Uuid>,
 }
 
 impl Default for ChainVerifier {
@@ -145,6 +148,7 @@ impl Default for ChainVerifier {
         ChainVerifier {
             expected_seq: 1,
             previous_hash: GENESIS_HASH.to_string(),
+            tenant: None,
         }
     }
 }
@@ -152,6 +156,14 @@ impl Default for ChainVerifier {
 impl ChainVerifier {
     pub fn new() -> ChainVerifier {
         ChainVerifier::default()
+    }
+
+    /// A verifier that also checks every event belongs to `tenant`.
+    pub fn for_tenant(tenant: Uuid) -> ChainVerifier {
+        ChainVerifier {
+            tenant: Some(tenant),
+            ..ChainVerifier::default()
+        }
     }
 
     /// How many events have been checked.
@@ -186,7 +198,7 @@ impl ChainVerifier {
                 detail: "the event does not follow the event before it in the chain".to_string(),
             });
         }
-        if let Err(detail) = columns_agree(row) {
+        if let Err(detail) = columns_agree(row, self.tenant) {
             return Err(Tampering {
                 kind: TamperKind::Altered,
                 seq: row.seq,
@@ -224,7 +236,7 @@ impl ChainVerifier {
 
 /// The indexed columns are copies of body fields for querying; they must agree, or a
 /// query could be misled without the chain noticing.
-fn columns_agree(row: &ChainRow) -> Result<(), String> {
+fn columns_agree(row: &ChainRow, tenant: Option<Uuid>) -> Result<(), String> {
     let event: AuditEvent = serde_json::from_str(&row.body)
         .map_err(|e| format!("the event body is not a valid event: {e}"))?;
     let actor_id = event.actor.id.map(|id| id.to_string());
@@ -234,6 +246,8 @@ fn columns_agree(row: &ChainRow) -> Result<(), String> {
         || actor_id != row.actor_id
         || event.action != row.action
         || target_id != row.target_id
+        || event.correlation_id != row.correlation_id
+        || tenant.is_some_and(|t| t != event.tenant_id)
     {
         return Err("the event's indexed columns disagree with its hashed body".to_string());
     }
@@ -277,6 +291,7 @@ mod tests {
                 actor_id: None,
                 action: e.action.clone(),
                 target_id: e.target.as_ref().map(|t| t.id.clone()),
+                correlation_id: e.correlation_id.clone(),
                 body,
                 prev_hash: prev.clone(),
                 hash: hash.clone(),

@@ -34,7 +34,7 @@ pub enum Target {
         /// itself: its own id).
         administrative_units: Vec<Uuid>,
         /// Whether the object is a user who holds a directory role.
-        privileged_user: bool,
+        privileged: bool,
     },
 }
 
@@ -73,7 +73,7 @@ pub fn authorize(grants: &[Grant], action: &str, target: &Target) -> Decision {
         let privileged_target = matches!(
             target,
             Target::Object {
-                privileged_user: true,
+                privileged: true,
                 ..
             }
         );
@@ -116,10 +116,10 @@ mod tests {
         }
     }
 
-    fn object(units: &[Uuid], privileged_user: bool) -> Target {
+    fn object(units: &[Uuid], privileged: bool) -> Target {
         Target::Object {
             administrative_units: units.to_vec(),
-            privileged_user,
+            privileged,
         }
     }
 

@@ -538,6 +538,9 @@ pub struct AccessTokenData {
     pub display_name: String,
     pub hint: String,
     pub expires_date_time: Timestamp,
+    /// The administrator who issued the token for its owner, if it was not the owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

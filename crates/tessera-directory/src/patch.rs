@@ -65,6 +65,24 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The members a patch names, as changes to the values it gives. Authorization
+/// uses these rather than the computed differences: naming an attribute needs the
+/// permission to change it even when the value is the same, so a refusal cannot
+/// reveal whether a guessed value was right.
+pub fn named(patch: &Value) -> Vec<Change> {
+    let Some(members) = patch.as_object() else {
+        return Vec::new();
+    };
+    members
+        .iter()
+        .map(|(name, value)| Change {
+            attribute: name.clone(),
+            old_value: Value::Null,
+            new_value: value.clone(),
+        })
+        .collect()
+}
+
 /// One changed attribute: its value before and after (`null` when absent).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory, EventDraft, attributes};
+use crate::{Context, Directory, EventDraft, attributes, target_facts};
 
 const READ_ONLY: &[&str] = &[
     "id",
@@ -319,14 +319,15 @@ impl Directory {
         self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
         codec::check_if_match(&record, if_match)?;
         let mut data: ApplicationData = codec::data(&record)?;
         let after: ApplicationSpec = patch::merge_patch(&data.spec, &body, READ_ONLY)?;
         validate::application_spec(&after)?;
         check_app_role_removal(&data.spec, &after)?;
         let changes = patch::changes(&to_json(&data.spec), &to_json(&after));
-        for needed in application_actions(&changes) {
-            self.authorize(ctx, needed, &Target::Tenant)?;
+        for needed in application_actions(&patch::named(&body)) {
+            self.authorize(ctx, needed, &facts)?;
         }
         let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
         if changes.is_empty() {
@@ -357,6 +358,8 @@ impl Directory {
         self.authorize(ctx, action::APPS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
+        self.authorize(ctx, action::APPS_DELETE, &facts)?;
         codec::check_if_match(&record, if_match)?;
         let data: ApplicationData = codec::data(&record)?;
         let mut removed_secrets = delete_secrets_of(tx.as_mut(), ctx.tenant, id).await?;
@@ -365,7 +368,9 @@ impl Directory {
             .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &data.app_id.to_string())
             .await?
         {
-            self.authorize(ctx, action::SPS_DELETE, &Target::Tenant)?;
+            self.authorize(ctx, action::SPS_DELETE, &facts)?;
+            self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, sp.id)
+                .await?;
             removed_secrets.extend(delete_secrets_of(tx.as_mut(), ctx.tenant, sp.id).await?);
             let cleanup = self
                 .remove_principal_everywhere(tx.as_mut(), ctx, sp.id)
@@ -489,6 +494,7 @@ impl Directory {
         self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
         codec::check_if_match(&record, if_match)?;
         let mut data: ServicePrincipalData = codec::data(&record)?;
         let mut after: ServicePrincipalSpec = patch::merge_patch(&data.spec, &body, READ_ONLY)?;
@@ -500,13 +506,13 @@ impl Directory {
         }
         validate::service_principal_spec(&after)?;
         let changes = patch::changes(&to_json(&data.spec), &to_json(&after));
-        for change in &changes {
+        for change in &patch::named(&body) {
             let needed = if change.attribute == "customSecurityAttributes" {
                 action::SPS_CSA_UPDATE
             } else {
                 action::SPS_BASIC_UPDATE
             };
-            self.authorize(ctx, needed, &Target::Tenant)?;
+            self.authorize(ctx, needed, &facts)?;
         }
         let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
         if changes.is_empty() {
@@ -540,6 +546,8 @@ impl Directory {
         self.authorize(ctx, action::SPS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
+        self.authorize(ctx, action::SPS_DELETE, &facts)?;
         codec::check_if_match(&record, if_match)?;
         self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
             .await?;
@@ -658,6 +666,8 @@ impl Directory {
         let (start, end) = credential_window(now, request.end_date_time, DEFAULT_SECRET_DAYS)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        self.authorize(ctx, owner.update_action, &facts)?;
         if secrets_of(tx.as_mut(), ctx.tenant, id).await?.len() >= MAX_CREDENTIALS {
             return Err(ServiceError::Conflict {
                 message: format!("at most {MAX_CREDENTIALS} secrets; remove an old one first"),
@@ -704,6 +714,8 @@ impl Directory {
         self.authorize(ctx, owner.update_action, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        self.authorize(ctx, owner.update_action, &facts)?;
         let secret = tx.get(ctx.tenant, Kind::ClientSecret, key_id).await?;
         let Some(secret) = secret.filter(|s| s.key2.as_deref() == Some(id.to_string().as_str()))
         else {
@@ -753,6 +765,8 @@ impl Directory {
         };
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        self.authorize(ctx, owner.update_action, &facts)?;
         let updated =
             with_key_credentials(&record, now, |keys| push_key(keys, credential.clone()))?;
         tx.update(ctx.tenant, &updated).await?;
@@ -781,6 +795,8 @@ impl Directory {
         self.authorize(ctx, owner.update_action, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        self.authorize(ctx, owner.update_action, &facts)?;
         let updated = with_key_credentials(&record, self.now(), |keys| {
             let before = keys.len();
             keys.retain(|k| k.key_id != key_id);

@@ -43,6 +43,8 @@ pub struct VerifyReport {
     pub tenant_id: TenantId,
     pub events_checked: i64,
     pub head_seq: i64,
+    /// The head's hash: record it outside the database to anchor the chain.
+    pub head_hash: String,
     pub intact: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_problem: Option<Tampering>,
@@ -83,15 +85,22 @@ fn hide_attribute_values(mut entry: AuditEntry, reveal: bool) -> AuditEntry {
 /// Walks a tenant's whole chain. Works on the store directly, so `tessera audit
 /// verify` can run offline against the data directory.
 pub async fn verify_chain(store: &dyn Store, tenant: TenantId) -> ServiceResult<VerifyReport> {
-    let mut verifier = ChainVerifier::new();
+    // The head first: events up to it are all committed; later ones, appended while
+    // we walk, are for the next verification.
+    let head = store.audit_head(tenant).await?;
+    let head_seq = head.as_ref().map(|h| h.seq).unwrap_or(0);
+    let mut verifier = ChainVerifier::for_tenant(tenant.0);
     let mut after = 0;
     let mut problem = None;
-    'scan: loop {
+    'scan: while after < head_seq {
         let rows = store.audit_scan(tenant, after, 5000).await?;
         if rows.is_empty() {
             break;
         }
         for row in rows {
+            if row.seq > head_seq {
+                break 'scan;
+            }
             after = row.seq;
             let chain_row = ChainRow {
                 seq: row.seq,
@@ -100,6 +109,7 @@ pub async fn verify_chain(store: &dyn Store, tenant: TenantId) -> ServiceResult<
                 actor_id: row.actor_id,
                 action: row.action,
                 target_id: row.target_id,
+                correlation_id: row.correlation_id,
                 body: row.body,
                 prev_hash: row.prev_hash,
                 hash: row.hash,
@@ -110,7 +120,6 @@ pub async fn verify_chain(store: &dyn Store, tenant: TenantId) -> ServiceResult<
             }
         }
     }
-    let head = store.audit_head(tenant).await?;
     if problem.is_none() {
         problem = verifier
             .finish(head.as_ref().map(|h| (h.seq, h.hash.as_str())))
@@ -119,7 +128,10 @@ pub async fn verify_chain(store: &dyn Store, tenant: TenantId) -> ServiceResult<
     Ok(VerifyReport {
         tenant_id: tenant,
         events_checked: verifier.checked(),
-        head_seq: head.map(|h| h.seq).unwrap_or(0),
+        head_seq,
+        head_hash: head
+            .map(|h| h.hash)
+            .unwrap_or_else(|| tessera_core::crypto::GENESIS_HASH.to_string()),
         intact: problem.is_none(),
         first_problem: problem,
     })
@@ -161,8 +173,12 @@ impl Directory {
             None
         };
         let reveal = self.may_read_attributes(ctx, action::USERS_CSA_READ);
+        let definitions = self.may_read_attributes(ctx, action::ATTRIBUTE_DEFINITIONS_READ);
+        // Attribute definitions are for attribute roles, in the trail as in the API.
+        // (Filtered after paging: a page may hold fewer items than asked.)
         let value = rows
             .into_iter()
+            .filter(|row| definitions || !row.action.starts_with("attributeDefinition."))
             .map(|row| hide_attribute_values(entry(row), reveal))
             .collect();
         Ok(Page { value, next_cursor })

@@ -34,6 +34,7 @@ fn system_context(tenant: TenantId, reason: &str) -> Context {
             },
             grants: Vec::new(),
             credential: None,
+            issued_credential: None,
         },
         correlation_id: Uuid::new_v4().to_string(),
         client_address: None,
@@ -153,7 +154,7 @@ impl Directory {
         name: &str,
     ) -> ServiceResult<(SecretString, Timestamp)> {
         let created = self
-            .issue_token(tx, ctx.tenant, user, name, BOOTSTRAP_TOKEN_SECONDS)
+            .issue_token(tx, ctx.tenant, user, name, BOOTSTRAP_TOKEN_SECONDS, None)
             .await?;
         let event = EventDraft::new("accessToken.create", Kind::AccessToken, created.token.id, name).details(json!({
             "ownerId": user, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,

@@ -127,7 +127,7 @@ impl Directory {
         let after: DeviceSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
         validate::device_spec(&after)?;
         let changes = patch::changes(&spec_json(&before), &spec_json(&after));
-        for needed in actions_for(&changes) {
+        for needed in actions_for(&patch::named(&body)) {
             self.authorize(ctx, needed, &facts)?;
         }
         if changes.is_empty() {

@@ -47,6 +47,15 @@ pub struct Caller {
     pub grants: Vec<Grant>,
     /// How the caller authenticated, for the audit trail (e.g. `pat:<token id>`).
     pub credential: Option<String>,
+    /// Set when the caller's credential was issued by an administrator for them. Such
+    /// a credential cannot be turned into a longer-lived one.
+    pub issued_credential: Option<IssuedCredential>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuedCredential {
+    pub issued_by: Uuid,
+    pub expires: tessera_core::Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,12 +127,27 @@ impl Directory {
         Ok(self.store.begin_write(ctx.tenant).await?)
     }
 
-    /// Refuses unless the caller's grants allow `action` on `target`.
+    /// Refuses unless the caller's grants allow `action` on `target`. The caller is
+    /// told which permission was missing, not facts about the target (whether it holds
+    /// a role, which units it is in); those go to the log.
     fn authorize(&self, ctx: &Context, action: &str, target: &Target) -> ServiceResult<()> {
         match authz::authorize(&ctx.caller.grants, action, target) {
             Decision::Allow { .. } => Ok(()),
-            Decision::Deny { reason } => Err(ServiceError::Forbidden { reason }),
+            Decision::Deny { reason } => {
+                tracing::info!(correlation_id = %ctx.correlation_id, %action, %reason, "refused");
+                Err(ServiceError::Forbidden {
+                    reason: format!("your role assignments do not grant {action} on this object"),
+                })
+            }
         }
+    }
+
+    /// Whether any of the caller's grants, at any scope, includes `action`.
+    pub(crate) fn holds_anywhere(&self, ctx: &Context, action: &str) -> bool {
+        ctx.caller.grants.iter().any(|grant| {
+            tessera_directory::roles::built_in(grant.role_id)
+                .is_some_and(|role| role.grants(action))
+        })
     }
 
     /// Whether the caller may see custom security attribute values (only the attribute
@@ -225,10 +249,23 @@ pub(crate) async fn target_facts(
     if kind == Kind::AdministrativeUnit {
         administrative_units.push(id);
     }
-    let privileged_user =
-        kind == Kind::User && roles::is_privileged_user(reader, tenant, id).await?;
+    let privileged = match kind {
+        Kind::User => roles::is_privileged(reader, tenant, id).await?,
+        // A workload holding a role is as privileged as a person holding it; its
+        // application's credentials and owners are the keys to it.
+        Kind::ServicePrincipal => roles::holds_roles(reader, tenant, id).await?,
+        Kind::Application => {
+            match roles::service_principal_of_application(reader, tenant, id).await? {
+                Some(service_principal) => {
+                    roles::holds_roles(reader, tenant, service_principal).await?
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    };
     Ok(Target::Object {
         administrative_units,
-        privileged_user,
+        privileged,
     })
 }

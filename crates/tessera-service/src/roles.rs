@@ -119,23 +119,47 @@ pub(crate) async fn grants_of(
     Ok(grants)
 }
 
+/// Whether a principal holds a directory role assignment itself.
+pub(crate) async fn holds_roles(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+) -> ServiceResult<bool> {
+    let query = tessera_store::ListQuery {
+        limit: 1,
+        key2: Some(principal.to_string()),
+        ..Default::default()
+    };
+    Ok(!reader
+        .list(tenant, Kind::RoleAssignment, &query)
+        .await?
+        .is_empty())
+}
+
+/// The service principal of an application, if it has one.
+pub(crate) async fn service_principal_of_application(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    application: Uuid,
+) -> ServiceResult<Option<Uuid>> {
+    let Some(record) = reader.get(tenant, Kind::Application, application).await? else {
+        return Ok(None);
+    };
+    let data: tessera_directory::model::ApplicationData = codec::data(&record)?;
+    Ok(reader
+        .get_by_key1(tenant, Kind::ServicePrincipal, &data.app_id.to_string())
+        .await?
+        .map(|sp| sp.id))
+}
+
 /// Whether a user holds a directory role, directly or through a role-assignable group
 /// (members of role-assignable groups are protected like role holders, as in Entra).
-pub(crate) async fn is_privileged_user(
+pub(crate) async fn is_privileged(
     reader: &mut dyn Reader,
     tenant: TenantId,
     user: Uuid,
 ) -> ServiceResult<bool> {
-    let query = tessera_store::ListQuery {
-        limit: 1,
-        key2: Some(user.to_string()),
-        ..Default::default()
-    };
-    if !reader
-        .list(tenant, Kind::RoleAssignment, &query)
-        .await?
-        .is_empty()
-    {
+    if holds_roles(reader, tenant, user).await? {
         return Ok(true);
     }
     for link in reader.links_to(tenant, Rel::Member, user).await? {
@@ -333,8 +357,9 @@ impl Directory {
         Ok(())
     }
 
-    /// Counts the enabled users and service principals holding Global Administrator at
-    /// tenant scope directly, leaving out one assignment or one principal.
+    /// Counts the enabled users holding Global Administrator at tenant scope directly,
+    /// leaving out one assignment or one principal. Service principals do not count:
+    /// no one can sign in as them to recover the tenant.
     async fn active_global_administrators(
         &self,
         tx: &mut dyn WriteTx,
@@ -367,12 +392,6 @@ impl Directory {
                 {
                     count += 1;
                 }
-            } else if tx
-                .get(tenant, Kind::ServicePrincipal, spec.principal_id)
-                .await?
-                .is_some()
-            {
-                count += 1;
             }
         }
         Ok(count)

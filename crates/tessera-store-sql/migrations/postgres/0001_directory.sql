@@ -71,7 +71,8 @@ CREATE INDEX audit_by_action ON audit_events (tenant, action, seq);
 CREATE INDEX audit_by_time ON audit_events (tenant, time);
 
 -- Defence in depth: the application never updates or deletes audit events. Someone
--- with enough database rights can drop this trigger; the hash chain still shows it.
+-- with enough database rights can drop this trigger; the hash chain then shows an edit,
+-- unless every later hash and the head are recomputed too (see ARCHITECTURE.md).
 CREATE FUNCTION tessera_audit_append_only() RETURNS trigger AS $$
 BEGIN
     RAISE EXCEPTION 'audit events are append-only';

@@ -70,7 +70,8 @@ CREATE INDEX audit_by_action ON audit_events (tenant, action, seq);
 CREATE INDEX audit_by_time ON audit_events (tenant, time);
 
 -- Defence in depth: the application never updates or deletes audit events. Someone
--- with write access to the file can drop these triggers; the hash chain still shows it.
+-- with write access to the file can drop these triggers; the hash chain then shows an
+-- edit, unless every later hash and the head are recomputed too (see ARCHITECTURE.md).
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN
     SELECT RAISE(ABORT, 'audit events are append-only');
