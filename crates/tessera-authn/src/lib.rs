@@ -1,0 +1,9 @@
+//! Authentication methods, each as pure functions or a state machine: no I/O, no
+//! clock, no randomness of their own (times and secrets are passed in).
+//!
+//! Architecture invariant: like `tessera-directory`, this crate is domain code; the
+//! service layer loads and stores each method's state and supplies the time.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod totp;
