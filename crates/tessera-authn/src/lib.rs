@@ -6,4 +6,5 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod password;
 pub mod totp;
