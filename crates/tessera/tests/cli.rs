@@ -21,6 +21,8 @@ struct Server {
 
 impl Server {
     /// Starts `tessera serve` on a free loopback port and waits until it listens.
+    /// (The child is killed and reaped in `Drop` if start-up fails.)
+    #[allow(clippy::zombie_processes)]
     fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(BINARY);
         command
