@@ -32,8 +32,3 @@ impl FromStr for TenantId {
         Uuid::parse_str(s).map(TenantId)
     }
 }
-
-/// A fresh random object id.
-pub fn new_object_id() -> Uuid {
-    Uuid::new_v4()
-}

@@ -13,8 +13,6 @@ use time::format_description::well_known::Rfc3339;
 pub struct Timestamp(i64);
 
 impl Timestamp {
-    pub const UNIX_EPOCH: Timestamp = Timestamp(0);
-
     pub fn from_unix_micros(micros: i64) -> Timestamp {
         Timestamp(micros)
     }

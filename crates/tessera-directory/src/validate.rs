@@ -17,7 +17,6 @@ use crate::rule;
 pub const MAX_DISPLAY_NAME: usize = 256;
 pub const MAX_UPN_LOCAL: usize = 113;
 pub const MAX_UPN: usize = 256;
-pub const MAX_SHORT_TEXT: usize = 256;
 pub const MAX_DESCRIPTION: usize = 1024;
 pub const MAX_REDIRECT_URIS: usize = 256;
 pub const MAX_APP_ROLES: usize = 1200;

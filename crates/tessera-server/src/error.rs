@@ -72,11 +72,6 @@ impl ApiError {
         error.correlation_id = correlation_id;
         error
     }
-
-    pub fn with_correlation(mut self, correlation_id: &str) -> ApiError {
-        self.correlation_id = Some(correlation_id.to_string());
-        self
-    }
 }
 
 impl From<ServiceError> for ApiError {
@@ -121,7 +116,9 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code.to_string(),
-            correlation_id: self.correlation_id,
+            correlation_id: self
+                .correlation_id
+                .or_else(crate::middleware::current_correlation),
             errors: self.errors,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();

@@ -35,11 +35,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let correlation = request
-            .extensions()
-            .get::<CorrelationId>()
-            .map(|c| c.0.clone())
-            .unwrap_or_default();
         let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -56,22 +51,17 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as application/json",
-            )
-            .with_correlation(&correlation));
+            ));
         }
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
                 ApiError::new(rejection.status(), "body_unreadable", rejection.body_text())
-                    .with_correlation(&correlation)
             })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request("", format!("the body is not valid JSON: {e}"))
-                .with_correlation(&correlation)
-        })?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request("", format!("the body is not valid JSON: {e}")))?;
         if !value.is_object() {
-            return Err(ApiError::bad_request("", "the body must be a JSON object")
-                .with_correlation(&correlation));
+            return Err(ApiError::bad_request("", "the body must be a JSON object"));
         }
         Ok(JsonBody(value))
     }
@@ -86,8 +76,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(rejection) => Err(ApiError::bad_request("query", rejection.body_text())
-                .with_correlation(&correlation_of(parts))),
+            Err(rejection) => Err(ApiError::bad_request("query", rejection.body_text())),
         }
     }
 }
@@ -104,8 +93,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             Err(rejection) => Err(ApiError::bad_request(
                 "path",
                 format!("malformed path parameter: {}", rejection.body_text()),
-            )
-            .with_correlation(&correlation_of(parts))),
+            )),
         }
     }
 }
@@ -134,8 +122,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             None => Err(ApiError::bad_request(
                 "If-Match",
                 "must be an ETag returned by this API, e.g. W/\"3\"",
-            )
-            .with_correlation(&correlation_of(parts))),
+            )),
         }
     }
 }
@@ -159,15 +146,13 @@ impl FromRequestParts<AppState> for Caller {
             })
             .map(str::trim);
         let Some(token) = token else {
-            return Err(
-                ApiError::from(ServiceError::Unauthenticated).with_correlation(&correlation_id)
-            );
+            return Err(ApiError::from(ServiceError::Unauthenticated));
         };
         let (tenant, caller) = state
             .directory
             .authenticate_token(token)
             .await
-            .map_err(|e| ApiError::from(e).with_correlation(&correlation_id))?;
+            .map_err(ApiError::from)?;
         let client_address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -37,8 +37,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The complete application router, ready to serve (or to drive with `oneshot`).
 pub fn router(state: AppState) -> Router {
-    let (api, _) = openapi::api_router().split_for_parts();
-    let document = openapi::document_json();
+    let (api, document) = openapi::api_router().split_for_parts();
+    let document = Arc::new(
+        document
+            .to_pretty_json()
+            .unwrap_or_else(|_| "{}".to_string()),
+    );
     Router::new()
         .merge(api)
         .route(

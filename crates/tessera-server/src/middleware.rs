@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
@@ -22,13 +21,18 @@ fn acceptable_request_id(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// The correlation id of the request being handled, for error documents.
+pub fn current_correlation() -> Option<String> {
+    CURRENT_CORRELATION.try_with(|id| id.clone()).ok()
+}
+
 tokio::task_local! {
     static CURRENT_CORRELATION: String;
 }
 
 /// Takes the caller's `X-Request-Id` when it is a plain token (so it cannot inject
-/// into logs), else makes one; echoes it on the response and adds it to problem
-/// documents that lack it.
+/// into logs), else makes one, and echoes it on the response. Problem documents take
+/// it from the task-local scope set here.
 pub async fn correlate(mut request: Request, next: Next) -> Response {
     let supplied = request
         .headers()
@@ -39,39 +43,13 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     request.extensions_mut().insert(CorrelationId(id.clone()));
-    let response = CURRENT_CORRELATION
+    let mut response = CURRENT_CORRELATION
         .scope(id.clone(), next.run(request))
         .await;
-    let mut response = add_correlation_to_problem(response, &id).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
-}
-
-async fn add_correlation_to_problem(response: Response, id: &str) -> Response {
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !is_problem {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return Response::from_parts(parts, Body::empty());
-    };
-    let mut value: serde_json::Value =
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    if let Some(object) = value.as_object_mut() {
-        object
-            .entry("correlationId")
-            .or_insert_with(|| serde_json::Value::String(id.to_string()));
-    }
-    let body = serde_json::to_vec(&value).unwrap_or_else(|_| bytes.to_vec());
-    let mut parts = parts;
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
 }
 
 /// One structured access-log line and request metrics per request. Never logs
@@ -131,7 +109,7 @@ pub fn on_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("panic");
-    let correlation = CURRENT_CORRELATION.try_with(|id| id.clone()).ok();
+    let correlation = current_correlation();
     tracing::error!(panic = message, correlation_id = ?correlation, "a request handler panicked");
     ApiError::internal(correlation).into_response()
 }

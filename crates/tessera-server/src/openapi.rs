@@ -1,8 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, so it cannot
 //! drift from the routes.
 
-use std::sync::Arc;
-
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -146,10 +144,4 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(me::revoke_own_token))
         .routes(routes!(audit::query_audit))
         .routes(routes!(audit::verify_audit))
-}
-
-/// The document, rendered once.
-pub fn document_json() -> Arc<String> {
-    let (_, api) = api_router().split_for_parts();
-    Arc::new(api.to_pretty_json().unwrap_or_else(|_| "{}".to_string()))
 }

@@ -111,6 +111,25 @@ fn service_principal_from(
 }
 
 impl Directory {
+    /// A page of applications or service principals, each with its secrets' metadata.
+    /// (One lookup per item: the store has no batch lookup by owner yet.)
+    async fn page_with_secrets(
+        &self,
+        ctx: &Context,
+        kind: Kind,
+        request: &PageRequest,
+    ) -> ServiceResult<(Vec<(Record, Vec<PasswordCredential>)>, Option<String>)> {
+        let mut reader = self.reader().await?;
+        let (records, next_cursor) =
+            codec::list_page(reader.as_mut(), ctx.tenant, kind, request, None).await?;
+        let mut items = Vec::with_capacity(records.len());
+        for record in records {
+            let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
+            items.push((record, secrets));
+        }
+        Ok((items, next_cursor))
+    }
+
     /// The service principal as this caller may see it (see `user_view`).
     fn service_principal_view(&self, ctx: &Context, mut sp: ServicePrincipal) -> ServicePrincipal {
         if !sp.spec.custom_security_attributes.is_empty()
@@ -292,20 +311,13 @@ impl Directory {
         request: &PageRequest,
     ) -> ServiceResult<Page<Application>> {
         self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(
-            reader.as_mut(),
-            ctx.tenant,
-            Kind::Application,
-            request,
-            None,
-        )
-        .await?;
-        let mut value = Vec::with_capacity(records.len());
-        for record in &records {
-            let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
-            value.push(application_from(record, secrets)?);
-        }
+        let (items, next_cursor) = self
+            .page_with_secrets(ctx, Kind::Application, request)
+            .await?;
+        let value = items
+            .iter()
+            .map(|(record, secrets)| application_from(record, secrets.clone()))
+            .collect::<ServiceResult<Vec<_>>>()?;
         Ok(Page { value, next_cursor })
     }
 
@@ -357,9 +369,9 @@ impl Directory {
     ) -> ServiceResult<()> {
         self.authorize(ctx, action::APPS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
-        self.authorize(ctx, action::APPS_DELETE, &facts)?;
+        let (record, facts) = self
+            .load_authorized(tx.as_mut(), ctx, Kind::Application, id, action::APPS_DELETE)
+            .await?;
         codec::check_if_match(&record, if_match)?;
         let data: ApplicationData = codec::data(&record)?;
         let mut removed_secrets = delete_secrets_of(tx.as_mut(), ctx.tenant, id).await?;
@@ -467,19 +479,12 @@ impl Directory {
         request: &PageRequest,
     ) -> ServiceResult<Page<ServicePrincipal>> {
         self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(
-            reader.as_mut(),
-            ctx.tenant,
-            Kind::ServicePrincipal,
-            request,
-            None,
-        )
-        .await?;
-        let mut value = Vec::with_capacity(records.len());
-        for record in &records {
-            let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
-            value.push(self.service_principal_view(ctx, service_principal_from(record, secrets)?));
+        let (items, next_cursor) = self
+            .page_with_secrets(ctx, Kind::ServicePrincipal, request)
+            .await?;
+        let mut value = Vec::with_capacity(items.len());
+        for (record, secrets) in items {
+            value.push(self.service_principal_view(ctx, service_principal_from(&record, secrets)?));
         }
         Ok(Page { value, next_cursor })
     }
@@ -545,9 +550,15 @@ impl Directory {
     ) -> ServiceResult<()> {
         self.authorize(ctx, action::SPS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
-        self.authorize(ctx, action::SPS_DELETE, &facts)?;
+        let (record, _) = self
+            .load_authorized(
+                tx.as_mut(),
+                ctx,
+                Kind::ServicePrincipal,
+                id,
+                action::SPS_DELETE,
+            )
+            .await?;
         codec::check_if_match(&record, if_match)?;
         self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
             .await?;
@@ -870,28 +881,4 @@ async fn delete_secrets_of(
         removed.push(secret.id);
     }
     Ok(removed)
-}
-
-impl Directory {
-    /// The service principal (if any) behind an application id; used by later
-    /// protocol layers and by tests.
-    pub async fn service_principal_by_app_id(
-        &self,
-        ctx: &Context,
-        app_id: Uuid,
-    ) -> ServiceResult<Option<ServicePrincipal>> {
-        self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        let Some(record) = reader
-            .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &app_id.to_string())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
-        Ok(Some(self.service_principal_view(
-            ctx,
-            service_principal_from(&record, secrets)?,
-        )))
-    }
 }

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tessera_core::{TenantId, Timestamp};
-use tessera_store::{Cursor, Kind, ListQuery, Reader, Record};
+use tessera_store::{Cursor, Kind, Link, ListQuery, Reader, Record, Rel};
 use uuid::Uuid;
 
 use crate::error::{ServiceError, ServiceResult};
@@ -176,6 +176,39 @@ pub(crate) async fn list_page(
         None
     };
     Ok((records, next))
+}
+
+/// One page of the links of `rel` from `source`, ordered by target; the cursor is the
+/// last target's id.
+pub(crate) async fn links_page(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    rel: Rel,
+    source: Uuid,
+    request: &PageRequest,
+) -> ServiceResult<(Vec<Link>, Option<String>)> {
+    let limit = request.limit()?;
+    let after = request
+        .cursor
+        .as_deref()
+        .map(|c| {
+            Uuid::parse_str(c).map_err(|_| {
+                ServiceError::invalid("cursor", "is not a cursor returned by this API")
+            })
+        })
+        .transpose()?;
+    // One more than asked, to know whether there is a next page.
+    let mut links = reader
+        .links_from(tenant, rel, source, after, limit + 1)
+        .await?;
+    let more = links.len() > limit as usize;
+    links.truncate(limit as usize);
+    let next = if more {
+        links.last().map(|l| l.target.to_string())
+    } else {
+        None
+    };
+    Ok((links, next))
 }
 
 /// Every record of `kind` with `key2` (for internal bookkeeping, e.g. all the role

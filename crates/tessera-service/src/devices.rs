@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory, EventDraft, target_facts};
+use crate::{Context, Directory, EventDraft};
 
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
 
@@ -89,9 +89,9 @@ impl Directory {
 
     pub async fn get_device(&self, ctx: &Context, id: Uuid) -> ServiceResult<Device> {
         let mut reader = self.reader().await?;
-        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::Device, id).await?;
-        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::Device, id).await?;
-        self.authorize(ctx, action::DEVICES_READ, &facts)?;
+        let (record, _) = self
+            .load_authorized(reader.as_mut(), ctx, Kind::Device, id, action::DEVICES_READ)
+            .await?;
         device_from(&record)
     }
 
@@ -119,9 +119,9 @@ impl Directory {
         if_match: Option<i64>,
     ) -> ServiceResult<Device> {
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Device, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Device, id).await?;
-        self.authorize(ctx, action::DEVICES_READ, &facts)?;
+        let (record, facts) = self
+            .load_authorized(tx.as_mut(), ctx, Kind::Device, id, action::DEVICES_READ)
+            .await?;
         codec::check_if_match(&record, if_match)?;
         let before: DeviceSpec = codec::data(&record)?;
         let after: DeviceSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
@@ -150,9 +150,9 @@ impl Directory {
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Device, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Device, id).await?;
-        self.authorize(ctx, action::DEVICES_DELETE, &facts)?;
+        let (record, _) = self
+            .load_authorized(tx.as_mut(), ctx, Kind::Device, id, action::DEVICES_DELETE)
+            .await?;
         codec::check_if_match(&record, if_match)?;
         let spec: DeviceSpec = codec::data(&record)?;
         let cleanup = self

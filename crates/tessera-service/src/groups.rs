@@ -227,9 +227,9 @@ impl Directory {
 
     pub async fn get_group(&self, ctx: &Context, id: Uuid) -> ServiceResult<Group> {
         let mut reader = self.reader().await?;
-        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.authorize(ctx, action::GROUPS_READ, &facts)?;
+        let (record, _) = self
+            .load_authorized(reader.as_mut(), ctx, Kind::Group, id, action::GROUPS_READ)
+            .await?;
         group_from(&record)
     }
 
@@ -257,9 +257,9 @@ impl Directory {
         if_match: Option<i64>,
     ) -> ServiceResult<Group> {
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.authorize(ctx, action::GROUPS_READ, &facts)?;
+        let (record, facts) = self
+            .load_authorized(tx.as_mut(), ctx, Kind::Group, id, action::GROUPS_READ)
+            .await?;
         codec::check_if_match(&record, if_match)?;
         let before: GroupSpec = codec::data(&record)?;
         let after: GroupSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
@@ -358,23 +358,8 @@ impl Directory {
         let links = if transitive {
             transitive_member_links(reader.as_mut(), ctx.tenant, id).await?
         } else {
-            let limit = request.limit()?;
-            let after = match &request.cursor {
-                Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
-                    ServiceError::invalid("cursor", "is not a cursor returned by this API")
-                })?),
-                None => None,
-            };
-            let mut page = reader
-                .links_from(ctx.tenant, Rel::Member, id, after, limit + 1)
-                .await?;
-            let more = page.len() > limit as usize;
-            page.truncate(limit as usize);
-            let next_cursor = if more {
-                page.last().map(|l| l.target.to_string())
-            } else {
-                None
-            };
+            let (page, next_cursor) =
+                codec::links_page(reader.as_mut(), ctx.tenant, Rel::Member, id, request).await?;
             let value = self
                 .resolve_refs(reader.as_mut(), ctx.tenant, &page)
                 .await?;

@@ -159,6 +159,22 @@ impl Directory {
         )
     }
 
+    /// Loads an object and refuses unless the caller may do `action` on it; returns the
+    /// facts authorization used, for further checks on the same object.
+    pub(crate) async fn load_authorized(
+        &self,
+        reader: &mut dyn Reader,
+        ctx: &Context,
+        kind: Kind,
+        id: Uuid,
+        action: &str,
+    ) -> ServiceResult<(tessera_store::Record, Target)> {
+        let record = codec::load(reader, ctx.tenant, kind, id).await?;
+        let facts = target_facts(reader, ctx.tenant, kind, id).await?;
+        self.authorize(ctx, action, &facts)?;
+        Ok((record, facts))
+    }
+
     /// Appends the audit event for a change within its transaction.
     async fn audit(
         &self,

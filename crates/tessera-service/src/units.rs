@@ -77,9 +77,15 @@ impl Directory {
         id: Uuid,
     ) -> ServiceResult<AdministrativeUnit> {
         let mut reader = self.reader().await?;
-        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        self.authorize(ctx, action::AUS_READ, &facts)?;
+        let (record, _) = self
+            .load_authorized(
+                reader.as_mut(),
+                ctx,
+                Kind::AdministrativeUnit,
+                id,
+                action::AUS_READ,
+            )
+            .await?;
         unit_from(&record)
     }
 
@@ -113,9 +119,15 @@ impl Directory {
         if_match: Option<i64>,
     ) -> ServiceResult<AdministrativeUnit> {
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        self.authorize(ctx, action::AUS_BASIC_UPDATE, &facts)?;
+        let (record, _) = self
+            .load_authorized(
+                tx.as_mut(),
+                ctx,
+                Kind::AdministrativeUnit,
+                id,
+                action::AUS_BASIC_UPDATE,
+            )
+            .await?;
         codec::check_if_match(&record, if_match)?;
         let before: AdministrativeUnitSpec = codec::data(&record)?;
         let after: AdministrativeUnitSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
@@ -196,23 +208,8 @@ impl Directory {
         codec::load(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         self.authorize(ctx, action::AUS_MEMBERS_READ, &facts)?;
-        let limit = request.limit()?;
-        let after = match &request.cursor {
-            Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
-                ServiceError::invalid("cursor", "is not a cursor returned by this API")
-            })?),
-            None => None,
-        };
-        let mut links = reader
-            .links_from(ctx.tenant, Rel::UnitMember, id, after, limit + 1)
-            .await?;
-        let more = links.len() > limit as usize;
-        links.truncate(limit as usize);
-        let next_cursor = if more {
-            links.last().map(|l| l.target.to_string())
-        } else {
-            None
-        };
+        let (links, next_cursor) =
+            codec::links_page(reader.as_mut(), ctx.tenant, Rel::UnitMember, id, request).await?;
         let mut value = Vec::with_capacity(links.len());
         for link in &links {
             if let Some(record) = reader
@@ -233,9 +230,15 @@ impl Directory {
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        self.authorize(ctx, action::AUS_MEMBERS_UPDATE, &facts)?;
+        let (record, _) = self
+            .load_authorized(
+                tx.as_mut(),
+                ctx,
+                Kind::AdministrativeUnit,
+                id,
+                action::AUS_MEMBERS_UPDATE,
+            )
+            .await?;
         let Some(member_record) = find_object(
             tx.as_mut(),
             ctx.tenant,
@@ -281,9 +284,15 @@ impl Directory {
         member: Uuid,
     ) -> ServiceResult<()> {
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        self.authorize(ctx, action::AUS_MEMBERS_UPDATE, &facts)?;
+        let (record, _) = self
+            .load_authorized(
+                tx.as_mut(),
+                ctx,
+                Kind::AdministrativeUnit,
+                id,
+                action::AUS_MEMBERS_UPDATE,
+            )
+            .await?;
         if !tx.unlink(ctx.tenant, Rel::UnitMember, id, member).await? {
             return Err(ServiceError::NotFound {
                 kind: "member",

@@ -222,9 +222,9 @@ impl Directory {
 
     pub async fn get_user(&self, ctx: &Context, id: Uuid) -> ServiceResult<User> {
         let mut reader = self.reader().await?;
-        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
-        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
-        self.authorize(ctx, action::USERS_READ, &facts)?;
+        let (record, _) = self
+            .load_authorized(reader.as_mut(), ctx, Kind::User, id, action::USERS_READ)
+            .await?;
         Ok(self.user_view(ctx, user_from(&record)?))
     }
 
@@ -329,9 +329,9 @@ impl Directory {
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
-        self.authorize(ctx, action::USERS_DELETE, &facts)?;
+        let (record, _) = self
+            .load_authorized(tx.as_mut(), ctx, Kind::User, id, action::USERS_DELETE)
+            .await?;
         codec::check_if_match(&record, if_match)?;
         if ctx.caller.user_id() == Some(id) {
             return Err(ServiceError::Conflict {

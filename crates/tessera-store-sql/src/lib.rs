@@ -33,8 +33,6 @@ use tessera_store::{
 };
 use uuid::Uuid;
 
-pub use migrate::MIGRATIONS_SQLITE;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -183,10 +181,6 @@ impl SqlStore {
         Ok(store)
     }
 
-    pub fn backend_kind(&self) -> Backend {
-        self.backend
-    }
-
     /// Copies a SQLite database to `path` as a consistent snapshot (`VACUUM INTO`),
     /// while the database stays in use.
     pub async fn sqlite_backup(&self, path: &std::path::Path) -> Result<()> {
@@ -209,15 +203,6 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
         self.write_pool.close().await;
-    }
-
-    /// Runs raw SQL. For tests and operator tools only (e.g. simulating tampering).
-    pub async fn danger_execute_raw(&self, statement: &str) -> Result<u64> {
-        let result = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
-            .execute(&self.write_pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(result.rows_affected())
     }
 }
 
