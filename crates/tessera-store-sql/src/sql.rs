@@ -230,7 +230,7 @@ pub async fn links_to(
 const AUDIT_COLUMNS: &str =
     "seq, id, time, actor_id, action, target_id, correlation_id, body, prev_hash, hash";
 
-enum AuditParam {
+pub(crate) enum AuditParam {
     Text(String),
     Integer(i64),
 }

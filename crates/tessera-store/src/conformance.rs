@@ -14,7 +14,8 @@ use tessera_core::{TenantId, Timestamp};
 use uuid::Uuid;
 
 use crate::{
-    AuditAppend, AuditQuery, Cursor, Kind, Link, ListQuery, Record, Rel, Store, StoreError, Tenant,
+    AuditAppend, AuditQuery, Cursor, Kind, Link, ListQuery, Record, Rel, SessionRow, SignInQuery,
+    SignInRow, Store, StoreError, Tenant,
 };
 
 /// Instantiates the conformance suite as `#[tokio::test]` functions. `$factory` is an
@@ -40,6 +41,9 @@ macro_rules! conformance_tests {
             default_tenant_is_created_once,
             writing_to_an_unknown_tenant_fails,
             tenants_are_isolated,
+            sessions_round_trip_and_revoke,
+            sign_in_log_filters_and_pages,
+            counters_are_atomic,
         );
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
@@ -724,4 +728,272 @@ pub async fn tenants_are_isolated(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
+}
+
+fn session(id: &str, user: Option<Uuid>, expires: Timestamp) -> SessionRow {
+    SessionRow {
+        id: id.to_string(),
+        user_id: user,
+        created: now(),
+        last_seen: now(),
+        expires,
+        revoked: None,
+        version: 1,
+        data: r#"{"m":1}"#.to_string(),
+    }
+}
+
+fn later(seconds: i64) -> Timestamp {
+    Timestamp::from_unix_micros(now().unix_micros() + seconds * 1_000_000)
+}
+
+pub async fn sessions_round_trip_and_revoke(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let other = new_tenant(&store).await;
+    let user = Uuid::new_v4();
+    let first = session("s1", Some(user), later(3600));
+    store.session_insert(tenant, &first).await.unwrap();
+    assert!(matches!(
+        store.session_insert(tenant, &first).await.unwrap_err(),
+        StoreError::Duplicate { .. }
+    ));
+    assert_eq!(
+        store.session_get(tenant, "s1").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.session_get(other, "s1").await.unwrap(), None);
+
+    let mut updated = first.clone();
+    updated.version = 2;
+    updated.data = r#"{"m":2}"#.to_string();
+    store.session_update(tenant, &updated).await.unwrap();
+    // A second update from the same starting version loses.
+    assert!(matches!(
+        store.session_update(tenant, &updated).await.unwrap_err(),
+        StoreError::VersionConflict { .. }
+    ));
+    store.session_touch(tenant, "s1", later(10)).await.unwrap();
+    let stored = store.session_get(tenant, "s1").await.unwrap().unwrap();
+    assert_eq!(stored.last_seen, later(10));
+    assert_eq!(stored.version, 2);
+
+    store
+        .session_insert(tenant, &session("s2", Some(user), later(3600)))
+        .await
+        .unwrap();
+    store
+        .session_insert(tenant, &session("s3", Some(user), later(-1)))
+        .await
+        .unwrap();
+    store
+        .session_insert(tenant, &session("flow", None, later(60)))
+        .await
+        .unwrap();
+    let live = store.sessions_of_user(tenant, user, now()).await.unwrap();
+    assert_eq!(live.len(), 2, "the expired session is not live");
+
+    assert_eq!(
+        store
+            .sessions_revoke_user(tenant, user, later(20))
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(
+        store
+            .sessions_of_user(tenant, user, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let revoked = store.session_get(tenant, "s2").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked, Some(later(20)));
+    assert_eq!(
+        revoked.version, 2,
+        "revocation is a change other writers see"
+    );
+
+    assert!(store.session_delete(tenant, "s2").await.unwrap());
+    assert!(!store.session_delete(tenant, "s2").await.unwrap());
+    assert_eq!(
+        store.sessions_purge(now()).await.unwrap(),
+        1,
+        "only s3 had ended"
+    );
+    assert!(store.session_get(tenant, "flow").await.unwrap().is_some());
+}
+
+pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let user = Uuid::new_v4();
+    let mut written = Vec::new();
+    for i in 0..7i64 {
+        let row = SignInRow {
+            id: Uuid::new_v4(),
+            // Two entries share each time, so the cursor must break ties by id.
+            time: later(i / 2),
+            user_id: (i % 2 == 0).then_some(user),
+            user_name: if i % 2 == 0 {
+                "adele@x".to_string()
+            } else {
+                "nobody@x".to_string()
+            },
+            application: None,
+            result: if i == 6 { "success" } else { "failure" }.to_string(),
+            failure_code: (i != 6).then(|| "invalid_credentials".to_string()),
+            correlation_id: format!("c{i}"),
+            body: "{}".to_string(),
+        };
+        store.sign_in_append(tenant, &row).await.unwrap();
+        written.push(row);
+    }
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .sign_in_query(
+                tenant,
+                &SignInQuery {
+                    before,
+                    limit: 3,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|r| (r.time, r.id));
+        all.extend(page);
+    }
+    assert_eq!(all.len(), 7, "paging loses or repeats nothing");
+    let mut expected = written.clone();
+    expected.sort_by(|a, b| (b.time, b.id).cmp(&(a.time, a.id)));
+    assert_eq!(all, expected, "newest first, ties by id");
+
+    let of_user = store
+        .sign_in_query(
+            tenant,
+            &SignInQuery {
+                user_id: Some(user),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(of_user.len(), 4);
+    let by_name = store
+        .sign_in_query(
+            tenant,
+            &SignInQuery {
+                user_name: Some("nobody@x".to_string()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_name.len(), 3);
+    let successes = store
+        .sign_in_query(
+            tenant,
+            &SignInQuery {
+                result: Some("success".to_string()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(successes.len(), 1);
+    let window = store
+        .sign_in_query(
+            tenant,
+            &SignInQuery {
+                since: Some(later(1)),
+                until: Some(later(2)),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 4);
+}
+
+pub async fn counters_are_atomic(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    assert_eq!(store.counter_get(tenant, "step").await.unwrap(), None);
+    assert!(
+        store
+            .counter_advance(tenant, "step", 10, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .counter_advance(tenant, "step", 10, now())
+            .await
+            .unwrap(),
+        "not again"
+    );
+    assert!(
+        !store
+            .counter_advance(tenant, "step", 9, now())
+            .await
+            .unwrap(),
+        "never back"
+    );
+    assert!(
+        store
+            .counter_advance(tenant, "step", 11, later(1))
+            .await
+            .unwrap()
+    );
+    let counter = store.counter_get(tenant, "step").await.unwrap().unwrap();
+    assert_eq!((counter.value, counter.updated), (11, later(1)));
+
+    assert_eq!(
+        store
+            .counter_increment(tenant, "fail", now(), now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .counter_increment(tenant, "fail", later(1), now())
+            .await
+            .unwrap(),
+        2
+    );
+    // Last changed before the restart point: counting starts again.
+    assert_eq!(
+        store
+            .counter_increment(tenant, "fail", later(5), later(2))
+            .await
+            .unwrap(),
+        1
+    );
+    store.counter_delete(tenant, "fail").await.unwrap();
+    assert_eq!(store.counter_get(tenant, "fail").await.unwrap(), None);
+
+    // Many takers at once: exactly `limit` succeed, on every backend.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.counter_take(tenant, "uses", 5, now()).await.unwrap()
+        }));
+    }
+    let mut taken = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 5);
+    assert!(!store.counter_take(tenant, "none", 0, now()).await.unwrap());
 }

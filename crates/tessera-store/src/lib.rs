@@ -39,10 +39,16 @@ pub enum Kind {
     AttributeDefinition,
     AccessToken,
     ClientSecret,
+    /// A user's authentication method (password, TOTP, passkey, temporary access pass).
+    AuthMethod,
+    /// A tenant-wide authentication setting (the methods policy).
+    AuthPolicy,
+    /// An authentication strength (an allowed set of method combinations).
+    AuthStrength,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 13] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -53,6 +59,9 @@ impl Kind {
         Kind::AttributeDefinition,
         Kind::AccessToken,
         Kind::ClientSecret,
+        Kind::AuthMethod,
+        Kind::AuthPolicy,
+        Kind::AuthStrength,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +76,9 @@ impl Kind {
             Kind::AttributeDefinition => "attributeDefinition",
             Kind::AccessToken => "accessToken",
             Kind::ClientSecret => "clientSecret",
+            Kind::AuthMethod => "authMethod",
+            Kind::AuthPolicy => "authPolicy",
+            Kind::AuthStrength => "authStrength",
         }
     }
 
@@ -278,9 +290,126 @@ pub trait WriteTx: Reader {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
+/// A server-side session, or a sign-in still in progress (`user_id` unset until the
+/// user is known). The id is a hash of the secret the browser holds, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: Option<Uuid>,
+    pub created: Timestamp,
+    pub last_seen: Timestamp,
+    /// Absolute end of the session.
+    pub expires: Timestamp,
+    pub revoked: Option<Timestamp>,
+    /// Starts at 1 and grows by one with every update.
+    pub version: i64,
+    /// Opaque JSON.
+    pub data: String,
+}
+
+/// One sign-in attempt. The indexed fields are copies of body fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRow {
+    pub id: Uuid,
+    pub time: Timestamp,
+    pub user_id: Option<Uuid>,
+    /// The name typed, or the user's principal name.
+    pub user_name: String,
+    pub application: Option<String>,
+    /// `success`, `failure` or `interrupted`.
+    pub result: String,
+    pub failure_code: Option<String>,
+    pub correlation_id: String,
+    /// Opaque JSON.
+    pub body: String,
+}
+
+/// Filters for sign-in log queries. Results come newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInQuery {
+    pub user_id: Option<Uuid>,
+    pub user_name: Option<String>,
+    pub result: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only entries before this `(time, id)` (the cursor).
+    pub before: Option<(Timestamp, Uuid)>,
+    pub limit: u32,
+}
+
+/// A named counter: a number and when it last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub value: i64,
+    pub updated: Timestamp,
+}
+
+/// Sessions, the sign-in log and atomic counters: state that changes with every
+/// sign-in. None of it takes the tenant's audit-chain lock, so sign-ins do not queue
+/// behind directory writes; each operation is atomic on its own, on every node.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Inserts a session (version 1); `Duplicate` if the id exists.
+    async fn session_insert(&self, tenant: TenantId, session: &SessionRow) -> Result<()>;
+    async fn session_get(&self, tenant: TenantId, id: &str) -> Result<Option<SessionRow>>;
+    /// Replaces a session whose stored version is `session.version - 1`.
+    async fn session_update(&self, tenant: TenantId, session: &SessionRow) -> Result<()>;
+    /// Records activity without a version change.
+    async fn session_touch(&self, tenant: TenantId, id: &str, last_seen: Timestamp) -> Result<()>;
+    /// Deletes a session; returns false when there was none.
+    async fn session_delete(&self, tenant: TenantId, id: &str) -> Result<bool>;
+    /// A user's sessions that are not revoked and not past `now`.
+    async fn sessions_of_user(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRow>>;
+    /// Marks every unrevoked session of a user revoked at `at`; returns how many.
+    async fn sessions_revoke_user(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        at: Timestamp,
+    ) -> Result<u64>;
+    /// Deletes sessions whose absolute end is before `before`, in every tenant.
+    async fn sessions_purge(&self, before: Timestamp) -> Result<u64>;
+
+    async fn sign_in_append(&self, tenant: TenantId, entry: &SignInRow) -> Result<()>;
+    async fn sign_in_query(&self, tenant: TenantId, query: &SignInQuery) -> Result<Vec<SignInRow>>;
+
+    async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>>;
+    /// Sets the counter to `value` if it is absent or holds less; true if it did.
+    async fn counter_advance(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        value: i64,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// Adds one and returns the new value; a counter last changed before
+    /// `restart_before` starts again from one.
+    async fn counter_increment(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        now: Timestamp,
+        restart_before: Timestamp,
+    ) -> Result<i64>;
+    /// Adds one if the result stays at or below `limit`; true if it did.
+    async fn counter_take(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        limit: i64,
+        now: Timestamp,
+    ) -> Result<bool>;
+    async fn counter_delete(&self, tenant: TenantId, key: &str) -> Result<()>;
+}
+
 /// A database holding Tessera's data.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: SessionStore + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

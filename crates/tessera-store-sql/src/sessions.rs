@@ -1,0 +1,403 @@
+//! Sessions, the sign-in log and counters on both backends. Each operation is one
+//! statement (atomic on its own), outside the audit chain's lock.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+use tessera_core::{TenantId, Timestamp};
+use tessera_store::{
+    Counter, Result, SessionRow, SessionStore, SignInQuery, SignInRow, StoreError,
+};
+use uuid::Uuid;
+
+use crate::sql::{AuditParam, MAX_PAGE};
+use crate::{SqlStore, backend_error, is_unique_violation};
+
+const SESSION_COLUMNS: &str = "id, user_id, created, last_seen, expires, revoked, version, data";
+const SIGN_IN_COLUMNS: &str =
+    "id, time, user_id, user_name, application, result, failure_code, correlation_id, body";
+
+fn parse_uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text)
+        .map_err(|_| StoreError::Backend(format!("malformed id {text:?} in the database")))
+}
+
+fn optional_uuid(row: &AnyRow, column: &str) -> Result<Option<Uuid>> {
+    let text: Option<String> = row.try_get(column).map_err(backend_error)?;
+    text.as_deref().map(parse_uuid).transpose()
+}
+
+fn micros(row: &AnyRow, column: &str) -> Result<Timestamp> {
+    Ok(Timestamp::from_unix_micros(
+        row.try_get(column).map_err(backend_error)?,
+    ))
+}
+
+fn session_from(row: &AnyRow) -> Result<SessionRow> {
+    let revoked: Option<i64> = row.try_get("revoked").map_err(backend_error)?;
+    Ok(SessionRow {
+        id: row.try_get("id").map_err(backend_error)?,
+        user_id: optional_uuid(row, "user_id")?,
+        created: micros(row, "created")?,
+        last_seen: micros(row, "last_seen")?,
+        expires: micros(row, "expires")?,
+        revoked: revoked.map(Timestamp::from_unix_micros),
+        version: row.try_get("version").map_err(backend_error)?,
+        data: row.try_get("data").map_err(backend_error)?,
+    })
+}
+
+fn sign_in_from(row: &AnyRow) -> Result<SignInRow> {
+    let id: String = row.try_get("id").map_err(backend_error)?;
+    Ok(SignInRow {
+        id: parse_uuid(&id)?,
+        time: micros(row, "time")?,
+        user_id: optional_uuid(row, "user_id")?,
+        user_name: row.try_get("user_name").map_err(backend_error)?,
+        application: row.try_get("application").map_err(backend_error)?,
+        result: row.try_get("result").map_err(backend_error)?,
+        failure_code: row.try_get("failure_code").map_err(backend_error)?,
+        correlation_id: row.try_get("correlation_id").map_err(backend_error)?,
+        body: row.try_get("body").map_err(backend_error)?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn session_insert(&self, tenant: TenantId, session: &SessionRow) -> Result<()> {
+        if session.version != 1 {
+            return Err(StoreError::Backend(
+                "a new session must have version 1".to_string(),
+            ));
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO sessions (tenant, {SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )))
+        .bind(tenant.to_string())
+        .bind(session.id.clone())
+        .bind(session.user_id.map(|u| u.to_string()))
+        .bind(session.created.unix_micros())
+        .bind(session.last_seen.unix_micros())
+        .bind(session.expires.unix_micros())
+        .bind(session.revoked.map(Timestamp::unix_micros))
+        .bind(session.version)
+        .bind(session.data.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate { kind: "session" }
+            } else {
+                backend_error(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn session_get(&self, tenant: TenantId, id: &str) -> Result<Option<SessionRow>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant = $1 AND id = $2"
+        )))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.as_ref().map(session_from).transpose()
+    }
+
+    async fn session_update(&self, tenant: TenantId, session: &SessionRow) -> Result<()> {
+        let updated = sqlx::query(
+            "UPDATE sessions SET user_id = $3, last_seen = $4, expires = $5, revoked = $6, \
+             version = $7, data = $8 WHERE tenant = $1 AND id = $2 AND version = $9",
+        )
+        .bind(tenant.to_string())
+        .bind(session.id.clone())
+        .bind(session.user_id.map(|u| u.to_string()))
+        .bind(session.last_seen.unix_micros())
+        .bind(session.expires.unix_micros())
+        .bind(session.revoked.map(Timestamp::unix_micros))
+        .bind(session.version)
+        .bind(session.data.clone())
+        .bind(session.version - 1)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        if updated.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.session_get(tenant, &session.id).await? {
+            None => Err(StoreError::NotFound {
+                kind: "session",
+                id: "(hidden)".to_string(),
+            }),
+            Some(_) => Err(StoreError::VersionConflict {
+                kind: "session",
+                id: "(hidden)".to_string(),
+                expected: session.version - 1,
+            }),
+        }
+    }
+
+    async fn session_touch(&self, tenant: TenantId, id: &str, last_seen: Timestamp) -> Result<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen = $3 WHERE tenant = $1 AND id = $2 AND last_seen < $3",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .bind(last_seen.unix_micros())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn session_delete(&self, tenant: TenantId, id: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn sessions_of_user(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant = $1 AND user_id = $2 \
+             AND revoked IS NULL AND expires > $3 ORDER BY created DESC, id LIMIT {MAX_PAGE}"
+        )))
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .bind(now.unix_micros())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(session_from).collect()
+    }
+
+    async fn sessions_revoke_user(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        at: Timestamp,
+    ) -> Result<u64> {
+        let revoked = sqlx::query(
+            "UPDATE sessions SET revoked = $3, version = version + 1 \
+             WHERE tenant = $1 AND user_id = $2 AND revoked IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .bind(at.unix_micros())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(revoked.rows_affected())
+    }
+
+    async fn sessions_purge(&self, before: Timestamp) -> Result<u64> {
+        let deleted = sqlx::query("DELETE FROM sessions WHERE expires < $1")
+            .bind(before.unix_micros())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn sign_in_append(&self, tenant: TenantId, entry: &SignInRow) -> Result<()> {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )))
+        .bind(tenant.to_string())
+        .bind(entry.id.to_string())
+        .bind(entry.time.unix_micros())
+        .bind(entry.user_id.map(|u| u.to_string()))
+        .bind(entry.user_name.clone())
+        .bind(entry.application.clone())
+        .bind(entry.result.clone())
+        .bind(entry.failure_code.clone())
+        .bind(entry.correlation_id.clone())
+        .bind(entry.body.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn sign_in_query(&self, tenant: TenantId, query: &SignInQuery) -> Result<Vec<SignInRow>> {
+        let mut conditions = vec!["tenant = $1".to_string()];
+        let mut params = vec![AuditParam::Text(tenant.to_string())];
+        let mut add = |params: &mut Vec<AuditParam>, condition: &str, values: Vec<AuditParam>| {
+            let mut condition = condition.to_string();
+            for value in values {
+                params.push(value);
+                condition = condition.replacen('?', &format!("${}", params.len()), 1);
+            }
+            conditions.push(condition);
+        };
+        if let Some(user) = query.user_id {
+            add(
+                &mut params,
+                "user_id = ?",
+                vec![AuditParam::Text(user.to_string())],
+            );
+        }
+        if let Some(name) = &query.user_name {
+            add(
+                &mut params,
+                "user_name = ?",
+                vec![AuditParam::Text(name.clone())],
+            );
+        }
+        if let Some(result) = &query.result {
+            add(
+                &mut params,
+                "result = ?",
+                vec![AuditParam::Text(result.clone())],
+            );
+        }
+        if let Some(since) = query.since {
+            add(
+                &mut params,
+                "time >= ?",
+                vec![AuditParam::Integer(since.unix_micros())],
+            );
+        }
+        if let Some(until) = query.until {
+            add(
+                &mut params,
+                "time <= ?",
+                vec![AuditParam::Integer(until.unix_micros())],
+            );
+        }
+        if let Some((time, id)) = query.before {
+            add(
+                &mut params,
+                "(time < ? OR (time = ? AND id < ?))",
+                vec![
+                    AuditParam::Integer(time.unix_micros()),
+                    AuditParam::Integer(time.unix_micros()),
+                    AuditParam::Text(id.to_string()),
+                ],
+            );
+        }
+        let limit = query.limit.clamp(1, MAX_PAGE);
+        let sql = format!(
+            "SELECT {SIGN_IN_COLUMNS} FROM sign_ins WHERE {} ORDER BY time DESC, id DESC LIMIT {limit}",
+            conditions.join(" AND ")
+        );
+        let mut statement = sqlx::query(AssertSqlSafe(sql));
+        for param in params {
+            statement = match param {
+                AuditParam::Text(text) => statement.bind(text),
+                AuditParam::Integer(value) => statement.bind(value),
+            };
+        }
+        let rows = statement
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        rows.iter().map(sign_in_from).collect()
+    }
+
+    async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>> {
+        let row = sqlx::query("SELECT value, updated FROM counters WHERE tenant = $1 AND key = $2")
+            .bind(tenant.to_string())
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(Counter {
+                value: row.try_get("value").map_err(backend_error)?,
+                updated: micros(&row, "updated")?,
+            })),
+        }
+    }
+
+    async fn counter_advance(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        value: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let changed = sqlx::query(
+            "INSERT INTO counters (tenant, key, value, updated) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, updated = excluded.updated \
+             WHERE counters.value < excluded.value",
+        )
+        .bind(tenant.to_string())
+        .bind(key.to_string())
+        .bind(value)
+        .bind(now.unix_micros())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    async fn counter_increment(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        now: Timestamp,
+        restart_before: Timestamp,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO counters (tenant, key, value, updated) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (tenant, key) DO UPDATE SET \
+             value = CASE WHEN counters.updated < $4 THEN 1 ELSE counters.value + 1 END, \
+             updated = excluded.updated RETURNING value",
+        )
+        .bind(tenant.to_string())
+        .bind(key.to_string())
+        .bind(now.unix_micros())
+        .bind(restart_before.unix_micros())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.try_get("value").map_err(backend_error)
+    }
+
+    async fn counter_take(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        limit: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if limit < 1 {
+            return Ok(false);
+        }
+        let changed = sqlx::query(
+            "INSERT INTO counters (tenant, key, value, updated) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (tenant, key) DO UPDATE SET value = counters.value + 1, updated = excluded.updated \
+             WHERE counters.value < $4",
+        )
+        .bind(tenant.to_string())
+        .bind(key.to_string())
+        .bind(now.unix_micros())
+        .bind(limit)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    async fn counter_delete(&self, tenant: TenantId, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM counters WHERE tenant = $1 AND key = $2")
+            .bind(tenant.to_string())
+            .bind(key.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+}
