@@ -6,5 +6,12 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod hashing;
+pub mod lockout;
+pub mod passkey;
 pub mod password;
+pub mod policy;
+pub mod qr;
+pub mod strength;
+pub mod tap;
 pub mod totp;
