@@ -12,6 +12,7 @@ pub mod passkey;
 pub mod password;
 pub mod policy;
 pub mod qr;
+pub mod registration;
 pub mod strength;
 pub mod tap;
 pub mod totp;

@@ -11,7 +11,8 @@
 use aws_lc_rs::hmac;
 use tessera_core::crypto::constant_time_eq;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Algorithm {
     Sha1,
     Sha256,

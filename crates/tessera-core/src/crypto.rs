@@ -130,3 +130,106 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }
+
+/// A key that seals secrets Tessera must read back (TOTP seeds) before they are
+/// stored: AES-256-GCM with a random nonce, the record's identity as associated data
+/// so a sealed value copied to another record does not open there.
+#[derive(Clone)]
+pub struct SealingKey {
+    key: std::sync::Arc<aws_lc_rs::aead::LessSafeKey>,
+}
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(redacted)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+pub enum SealError {
+    #[error("a sealing key must be 32 bytes")]
+    KeyLength,
+    #[error("the sealed value is malformed or was sealed with another key")]
+    Open,
+    #[error("cannot seal")]
+    Seal,
+}
+
+const SEAL_PREFIX: &str = "v1.";
+
+impl SealingKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<SealingKey, SealError> {
+        let unbound = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, bytes)
+            .map_err(|_| SealError::KeyLength)?;
+        Ok(SealingKey {
+            key: std::sync::Arc::new(aws_lc_rs::aead::LessSafeKey::new(unbound)),
+        })
+    }
+
+    /// A fresh random key (tests, and the first start of an embedded installation).
+    pub fn generate() -> Result<(SealingKey, [u8; 32]), RandomError> {
+        let mut bytes = [0u8; 32];
+        fill_random(&mut bytes)?;
+        let key = SealingKey::from_bytes(&bytes).map_err(|_| RandomError)?;
+        Ok((key, bytes))
+    }
+
+    /// `v1.<base64url(nonce || ciphertext || tag)>`.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, SealError> {
+        let mut nonce = [0u8; 12];
+        fill_random(&mut nonce).map_err(|_| SealError::Seal)?;
+        let mut buffer = plaintext.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from(context.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| SealError::Seal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buffer);
+        Ok(format!("{SEAL_PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+    }
+
+    pub fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, SealError> {
+        let encoded = sealed.strip_prefix(SEAL_PREFIX).ok_or(SealError::Open)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| SealError::Open)?;
+        if bytes.len() < 12 + 16 {
+            return Err(SealError::Open);
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let mut nonce_bytes = [0u8; 12];
+        nonce_bytes.copy_from_slice(nonce);
+        let mut buffer = ciphertext.to_vec();
+        let plaintext = self
+            .key
+            .open_in_place(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce_bytes),
+                aws_lc_rs::aead::Aad::from(context.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| SealError::Open)?;
+        Ok(plaintext.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod sealing_tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_context() {
+        let (key, _) = SealingKey::generate().unwrap();
+        let (other, _) = SealingKey::generate().unwrap();
+        let sealed = key.seal(b"seed", "totp:1").unwrap();
+        assert_eq!(key.open(&sealed, "totp:1").unwrap(), b"seed");
+        assert!(key.open(&sealed, "totp:2").is_err());
+        assert!(other.open(&sealed, "totp:1").is_err());
+        assert!(key.open("v1.AAAA", "totp:1").is_err());
+        assert!(key.open("garbage", "totp:1").is_err());
+        assert_ne!(sealed, key.seal(b"seed", "totp:1").unwrap(), "fresh nonce");
+        assert!(SealingKey::from_bytes(&[0u8; 16]).is_err());
+    }
+}

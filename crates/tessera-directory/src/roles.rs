@@ -28,6 +28,14 @@ pub mod action {
     /// Issue a credential for another user (a temporary token, later a Temporary Access Pass).
     pub const USERS_AUTH_METHODS_CREATE: &str =
         "microsoft.directory/users/authenticationMethods/create";
+    pub const USERS_AUTH_METHODS_READ: &str =
+        "microsoft.directory/users/authenticationMethods/standard/read";
+    pub const USERS_AUTH_METHODS_DELETE: &str =
+        "microsoft.directory/users/authenticationMethods/delete";
+    pub const USERS_PASSWORD_UPDATE: &str = "microsoft.directory/users/password/update";
+    pub const SIGN_IN_REPORTS_READ: &str = "microsoft.directory/signInReports/allProperties/read";
+    pub const POLICIES_MANAGE: &str = "microsoft.directory/policies/allProperties/allTasks";
+    pub const POLICIES_READ: &str = "microsoft.directory/policies/standard/read";
 
     pub const GROUPS_CREATE: &str = "microsoft.directory/groups/create";
     pub const GROUPS_DELETE: &str = "microsoft.directory/groups/delete";
@@ -238,6 +246,9 @@ const GROUPS_ADMINISTRATOR_ACTIONS: &[&str] = &[
 
 const AUTHENTICATION_ADMINISTRATOR_ACTIONS: &[&str] = &[
     USERS_AUTH_METHODS_CREATE,
+    USERS_AUTH_METHODS_READ,
+    USERS_AUTH_METHODS_DELETE,
+    USERS_PASSWORD_UPDATE,
     USERS_READ,
     USERS_BASIC_UPDATE,
     USERS_DELETE,

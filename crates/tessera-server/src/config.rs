@@ -25,6 +25,11 @@ pub struct Config {
     /// Seconds to wait for requests in flight at shutdown.
     pub shutdown_grace_seconds: u64,
     pub database_max_connections: u32,
+    /// The 32-byte key that seals TOTP seeds, as a file; `<data_dir>/secrets.key`
+    /// (created on first start) when unset. Every node of a cluster needs the same key.
+    pub secrets_key_file: Option<PathBuf>,
+    /// A folder of breached-password range files (`<5 hex digits>` or `.txt`).
+    pub breached_passwords_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +77,8 @@ impl Default for Config {
             },
             shutdown_grace_seconds: 20,
             database_max_connections: 16,
+            secrets_key_file: None,
+            breached_passwords_dir: None,
         }
     }
 }
@@ -123,6 +130,52 @@ impl Config {
         }
     }
 
+    /// The URL people reach Tessera at.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                let host = if self.listen.ip().is_loopback() {
+                    "localhost".to_string()
+                } else {
+                    self.listen.ip().to_string()
+                };
+                format!("{scheme}://{host}:{}", self.listen.port())
+            }
+        }
+    }
+
+    /// Loads the sealing key, creating it (readable by the owner only) on first start.
+    pub fn sealing_key(&self) -> anyhow::Result<tessera_core::crypto::SealingKey> {
+        use anyhow::Context as _;
+        let path = self
+            .secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets.key"));
+        if !path.exists() {
+            if self.secrets_key_file.is_some() || !self.is_embedded() {
+                anyhow::bail!(
+                    "the secrets key file {} does not exist; create 32 random bytes there (the same file on every node)",
+                    path.display()
+                );
+            }
+            let (_, bytes) =
+                tessera_core::crypto::SealingKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        tessera_core::crypto::SealingKey::from_bytes(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
     pub fn is_embedded(&self) -> bool {
         self.database_url.is_none()
     }
@@ -138,6 +191,8 @@ fn is_server_key(key: &str) -> bool {
         "public_url",
         "shutdown_grace_seconds",
         "database_max_connections",
+        "secrets_key_file",
+        "breached_passwords_dir",
     ];
     const SECTIONS: &[&str] = &["tls__", "log__", "bootstrap__"];
     let key = key.to_ascii_lowercase();

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 pub mod state;
 
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     );
     Router::new()
         .merge(api)
+        .merge(pages::router())
         .route(
             "/api/v1/openapi.json",
             get(move || async move { openapi_response(document) }),
@@ -207,7 +209,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let store = open_store(&config).await?;
     tracing::info!(backend = store.backend(), "database ready");
-    let directory = Arc::new(Directory::new(store.clone(), Arc::new(SystemClock)));
+    let auth = tessera_service::authn::AuthSettings {
+        public_url: config.public_url(),
+        issuer_name: config.bootstrap.tenant_name.clone(),
+        sealing_key: config.sealing_key()?,
+        breached_passwords: config.breached_passwords_dir.clone(),
+        max_concurrent_hashes: std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(4),
+    };
+    let directory = Arc::new(Directory::with_auth(
+        store.clone(),
+        Arc::new(SystemClock),
+        auth,
+    ));
+    let purge_store = store.clone();
+    tokio::spawn(async move {
+        // Ended sessions and abandoned sign-ins are removed every five minutes.
+        let mut interval = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            interval.tick().await;
+            if let Err(error) = purge_store
+                .sessions_purge(tessera_core::Clock::now(&SystemClock))
+                .await
+            {
+                tracing::warn!(%error, "cannot purge ended sessions");
+            }
+        }
+    });
     if let Some(bootstrap) = directory
         .bootstrap_if_empty(&config.bootstrap.tenant_name, &config.bootstrap.domain)
         .await

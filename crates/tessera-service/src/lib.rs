@@ -11,6 +11,7 @@
 mod apps;
 mod attributes;
 pub mod audit;
+pub mod authn;
 mod bootstrap;
 mod codec;
 mod devices;
@@ -104,11 +105,40 @@ pub struct Context {
 pub struct Directory {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    authn: authn::Authn,
 }
 
 impl Directory {
+    /// A directory with authentication set up for local use: passkeys on
+    /// `http://localhost:8080` and a sealing key that lives as long as the process.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Directory {
-        Directory { store, clock }
+        let sealing_key = match tessera_core::crypto::SealingKey::generate() {
+            Ok((key, _)) => key,
+            Err(error) => panic!("the system random number generator failed: {error}"),
+        };
+        Directory::with_auth(
+            store,
+            clock,
+            authn::AuthSettings {
+                public_url: "http://localhost:8080".to_string(),
+                issuer_name: "Tessera".to_string(),
+                sealing_key,
+                breached_passwords: None,
+                max_concurrent_hashes: 2,
+            },
+        )
+    }
+
+    pub fn with_auth(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: authn::AuthSettings,
+    ) -> Directory {
+        Directory {
+            store,
+            clock,
+            authn: authn::Authn::new(settings),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

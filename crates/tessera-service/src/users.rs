@@ -376,6 +376,7 @@ impl Directory {
         }
         let devices = crate::devices::clear_owner(self, tx.as_mut(), ctx, id).await?;
         let tokens = crate::tokens::delete_tokens_of(tx.as_mut(), ctx.tenant, id).await?;
+        let methods = crate::authn::delete_methods_of(tx.as_mut(), ctx.tenant, id).await?;
         tx.delete(ctx.tenant, Kind::User, id, Some(record.version))
             .await?;
         let changes = patch::changes(&spec_json(&spec), &Value::Null);
@@ -384,12 +385,16 @@ impl Directory {
             "directReportsCleared": reports,
             "devicesUnowned": devices,
             "accessTokensDeleted": tokens,
+            "authenticationMethodsDeleted": methods,
         });
         let event = EventDraft::new("user.delete", Kind::User, id, &spec.user_principal_name)
             .changes(changes)
             .details(details);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
+        self.store
+            .sessions_revoke_user(ctx.tenant, id, self.now())
+            .await?;
         Ok(())
     }
 

@@ -1,0 +1,782 @@
+//! Server-rendered pages: sign-in and security info. No external assets, one small
+//! script for passkeys, strict headers (CSP without inline script or style, no
+//! framing), `__Host-` cookies (Secure, HttpOnly, SameSite=Strict, Path=/), and an
+//! anti-forgery token on every state-changing request (form field or header,
+//! compared in constant time with the one stored server-side).
+
+mod html;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use tessera_authn::strength::Mode;
+use tessera_core::SecretString;
+use tessera_core::crypto::constant_time_eq;
+use tessera_service::ServiceError;
+use tessera_service::authn::{FlowStep, FlowView, SessionInfo, SignInContext, SignInOutcome};
+use uuid::Uuid;
+
+use crate::extract::CorrelationId;
+use crate::state::AppState;
+
+pub const FLOW_COOKIE: &str = "__Host-tessera-signin";
+pub const SESSION_COOKIE: &str = "__Host-tessera-session";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Largest form accepted.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/signin", get(sign_in_page))
+        .route("/signin/name", post(sign_in_name))
+        .route("/signin/password", post(sign_in_password))
+        .route("/signin/pass", post(sign_in_pass))
+        .route("/signin/code", post(sign_in_code))
+        .route("/signin/restart", post(sign_in_restart))
+        .route("/signin/passkey/options", post(passkey_options))
+        .route("/signin/passkey", post(passkey_finish))
+        .route("/signout", post(sign_out))
+        .route("/security-info", get(security_info))
+        .route("/security-info/totp", post(totp_begin))
+        .route("/security-info/totp/confirm", post(totp_confirm))
+        .route("/security-info/passkey/options", post(register_options))
+        .route("/security-info/passkey", post(register_finish))
+        .route("/security-info/password", post(change_password))
+        .route("/security-info/methods/{id}/delete", post(remove_method))
+        .route(
+            "/security-info/sign-out-everywhere",
+            post(sign_out_everywhere),
+        )
+        .route("/assets/tessera.js", get(script))
+        .route("/assets/tessera.css", get(stylesheet))
+}
+
+/// The request facts a sign-in needs.
+struct Request {
+    ctx: SignInContext,
+    headers: HeaderMap,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Request {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let tenant = match state.directory.store().default_tenant().await {
+            Ok(Some(tenant)) => tenant,
+            Ok(None) => {
+                return Err(error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Tessera is not set up yet.",
+                ));
+            }
+            Err(_) => {
+                return Err(error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database does not answer.",
+                ));
+            }
+        };
+        let headers = parts.headers.clone();
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Request {
+            ctx: SignInContext {
+                tenant,
+                correlation_id: parts
+                    .extensions
+                    .get::<CorrelationId>()
+                    .map(|c| c.0.clone())
+                    .unwrap_or_default(),
+                client_address: parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|a| a.0.ip().to_string()),
+                user_agent,
+            },
+            headers,
+        })
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<i64>) {
+    let age = match max_age {
+        Some(seconds) => format!("; Max-Age={seconds}"),
+        None => String::new(),
+    };
+    let text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}");
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+fn page(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    response
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    page(
+        status,
+        html::layout(
+            "Tessera",
+            "",
+            &format!("<p class=\"error\">{}</p>", html::escape(message)),
+        ),
+    )
+}
+
+fn redirect(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn internal(error: ServiceError) -> Response {
+    tracing::error!(%error, "a page failed");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong. Please try again.",
+    )
+}
+
+/// Parses a url-encoded form, refusing oversized or non-form bodies.
+fn form<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Option<T> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type || body.len() > MAX_FORM_BYTES {
+        return None;
+    }
+    serde_urlencoded::from_bytes(body).ok()
+}
+
+fn csrf_ok(expected: &str, sent: Option<&str>) -> bool {
+    sent.is_some_and(|sent| {
+        !expected.is_empty() && constant_time_eq(expected.as_bytes(), sent.as_bytes())
+    })
+}
+
+fn header_csrf(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
+}
+
+// ----------------------------------------------------------------------------------
+// Sign-in
+
+fn render_flow(view: &FlowView) -> Response {
+    page(StatusCode::OK, html::sign_in(view))
+}
+
+/// Starts a new flow and renders its first page.
+async fn fresh_flow(state: &AppState, req: &Request, notice: Option<&str>) -> Response {
+    match state.directory.start_sign_in(&req.ctx).await {
+        Ok((secret, mut view)) => {
+            if let Some(notice) = notice {
+                view.error = Some(if notice == "expired" {
+                    "Your sign-in took too long. Please start again."
+                } else {
+                    "You are signed out."
+                });
+            }
+            let mut response = render_flow(&view);
+            set_cookie(&mut response, FLOW_COOKIE, secret.expose(), Some(15 * 60));
+            response
+        }
+        Err(error) => internal(error),
+    }
+}
+
+async fn sign_in_page(State(state): State<AppState>, req: Request) -> Response {
+    if let Some(secret) = cookie(&req.headers, FLOW_COOKIE) {
+        match state.directory.sign_in_view(&req.ctx, &secret).await {
+            Ok(Some(view)) => return render_flow(&view),
+            Ok(None) => {}
+            Err(error) => return internal(error),
+        }
+    }
+    fresh_flow(&state, &req, None).await
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    csrf: String,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct SecretForm {
+    csrf: String,
+    secret: String,
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// Loads the flow, checks the anti-forgery token, and hands the flow secret on.
+async fn with_flow(
+    state: &AppState,
+    req: &Request,
+    sent_csrf: Option<&str>,
+) -> Result<String, Response> {
+    let Some(secret) = cookie(&req.headers, FLOW_COOKIE) else {
+        return Err(fresh_flow(state, req, Some("expired")).await);
+    };
+    match state.directory.sign_in_view(&req.ctx, &secret).await {
+        Ok(Some(view)) if csrf_ok(&view.csrf, sent_csrf) => Ok(secret),
+        Ok(Some(_)) => Err(error_page(
+            StatusCode::FORBIDDEN,
+            "The form expired. Go back and try again.",
+        )),
+        Ok(None) => Err(fresh_flow(state, req, Some("expired")).await),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+fn outcome(result: Result<Option<SignInOutcome>, ServiceError>) -> Response {
+    match result {
+        Ok(Some(SignInOutcome::Continue(view))) => render_flow(&view),
+        Ok(Some(SignInOutcome::SignedIn { session })) => {
+            signed_in(session, redirect("/security-info"))
+        }
+        Ok(None) => redirect("/signin"),
+        Err(error) => internal(error),
+    }
+}
+
+fn signed_in(session: SecretString, mut response: Response) -> Response {
+    set_cookie(&mut response, FLOW_COOKIE, "", Some(0));
+    set_cookie(&mut response, SESSION_COOKIE, session.expose(), None);
+    response
+}
+
+async fn sign_in_name(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<NameForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
+        Ok(secret) => secret,
+        Err(response) => return response,
+    };
+    match state
+        .directory
+        .sign_in_identify(&req.ctx, &secret, &form.username)
+        .await
+    {
+        Ok(Some(view)) => render_flow(&view),
+        Ok(None) => redirect("/signin"),
+        Err(error) => internal(error),
+    }
+}
+
+async fn sign_in_password(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<SecretForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
+        Ok(secret) => secret,
+        Err(response) => return response,
+    };
+    outcome(
+        state
+            .directory
+            .sign_in_password(&req.ctx, &secret, SecretString::new(form.secret))
+            .await,
+    )
+}
+
+async fn sign_in_pass(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<SecretForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
+        Ok(secret) => secret,
+        Err(response) => return response,
+    };
+    outcome(
+        state
+            .directory
+            .sign_in_pass(&req.ctx, &secret, SecretString::new(form.secret))
+            .await,
+    )
+}
+
+async fn sign_in_code(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<SecretForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
+        Ok(secret) => secret,
+        Err(response) => return response,
+    };
+    outcome(
+        state
+            .directory
+            .sign_in_code(&req.ctx, &secret, &form.secret)
+            .await,
+    )
+}
+
+async fn sign_in_restart(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
+        Ok(secret) => secret,
+        Err(response) => return response,
+    };
+    match state.directory.sign_in_restart(&req.ctx, &secret).await {
+        Ok(()) => redirect("/signin"),
+        Err(error) => internal(error),
+    }
+}
+
+fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn json_problem(status: StatusCode, detail: &str) -> Response {
+    json_response(
+        status,
+        json!({ "status": status.as_u16(), "detail": detail }),
+    )
+}
+
+async fn passkey_options(State(state): State<AppState>, req: Request) -> Response {
+    let secret = match with_flow(&state, &req, header_csrf(&req.headers)).await {
+        Ok(secret) => secret,
+        Err(_) => {
+            return json_problem(
+                StatusCode::FORBIDDEN,
+                "the sign-in expired; reload the page",
+            );
+        }
+    };
+    match state
+        .directory
+        .sign_in_passkey_options(&req.ctx, &secret)
+        .await
+    {
+        Ok(Some(options)) => json_response(StatusCode::OK, options),
+        Ok(None) => json_problem(
+            StatusCode::FORBIDDEN,
+            "the sign-in expired; reload the page",
+        ),
+        Err(ServiceError::Unavailable(message)) => {
+            json_problem(StatusCode::SERVICE_UNAVAILABLE, &message)
+        }
+        Err(error) => {
+            tracing::error!(%error, "passkey options failed");
+            json_problem(StatusCode::INTERNAL_SERVER_ERROR, "passkey sign-in failed")
+        }
+    }
+}
+
+async fn passkey_finish(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let secret = match with_flow(&state, &req, header_csrf(&req.headers)).await {
+        Ok(secret) => secret,
+        Err(_) => {
+            return json_problem(
+                StatusCode::FORBIDDEN,
+                "the sign-in expired; reload the page",
+            );
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return json_problem(StatusCode::BAD_REQUEST, "the response is not UTF-8");
+    };
+    match state
+        .directory
+        .sign_in_passkey(&req.ctx, &secret, text)
+        .await
+    {
+        Ok(Some(SignInOutcome::SignedIn { session })) => signed_in(
+            session,
+            json_response(StatusCode::OK, json!({ "redirect": "/security-info" })),
+        ),
+        Ok(Some(SignInOutcome::Continue(view))) => json_response(
+            StatusCode::OK,
+            json!({ "error": view.error.unwrap_or("That did not work.") }),
+        ),
+        Ok(None) => json_problem(
+            StatusCode::FORBIDDEN,
+            "the sign-in expired; reload the page",
+        ),
+        Err(error) => {
+            tracing::error!(%error, "passkey sign-in failed");
+            json_problem(StatusCode::INTERNAL_SERVER_ERROR, "passkey sign-in failed")
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------
+// Signed in
+
+async fn current_session(state: &AppState, req: &Request) -> Result<SessionInfo, Response> {
+    let Some(secret) = cookie(&req.headers, SESSION_COOKIE) else {
+        return Err(redirect("/signin"));
+    };
+    match state.directory.session(req.ctx.tenant, &secret).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(redirect("/signin")),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+async fn home() -> Response {
+    redirect("/security-info")
+}
+
+#[derive(Deserialize)]
+struct InfoQuery {
+    added: Option<String>,
+}
+
+async fn security_info(
+    State(state): State<AppState>,
+    req: Request,
+    Query(query): Query<InfoQuery>,
+) -> Response {
+    let session = match current_session(&state, &req).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    render_info(
+        &state,
+        &session,
+        query.added.as_deref().map(|_| "Saved."),
+        None,
+    )
+    .await
+}
+
+async fn render_info(
+    state: &AppState,
+    session: &SessionInfo,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let methods = match state.directory.my_methods(session).await {
+        Ok(methods) => methods,
+        Err(error) => return internal(error),
+    };
+    let sessions = match state.directory.my_sessions(session).await {
+        Ok(sessions) => sessions,
+        Err(error) => return internal(error),
+    };
+    page(
+        StatusCode::OK,
+        html::security_info(session, &methods, &sessions, notice, error),
+    )
+}
+
+/// Checks the session and its anti-forgery token.
+async fn signed_in_post(
+    state: &AppState,
+    req: &Request,
+    sent_csrf: Option<&str>,
+) -> Result<SessionInfo, Response> {
+    let session = current_session(state, req).await?;
+    if !csrf_ok(&session.csrf, sent_csrf) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "The form expired. Go back and try again.",
+        ));
+    }
+    Ok(session)
+}
+
+/// Renders a refused security-info change on the page, other errors as failures.
+async fn info_result(
+    state: &AppState,
+    session: &SessionInfo,
+    result: Result<(), ServiceError>,
+    notice: &str,
+) -> Response {
+    match result {
+        Ok(()) => redirect(&format!("/security-info?added={notice}")),
+        Err(ServiceError::Forbidden { reason }) => {
+            render_info(state, session, None, Some(&reason)).await
+        }
+        Err(ServiceError::Validation(errors)) => {
+            render_info(state, session, None, Some(&errors.to_string())).await
+        }
+        Err(ServiceError::Conflict { message }) => {
+            render_info(state, session, None, Some(&message)).await
+        }
+        Err(error) => internal(error),
+    }
+}
+
+async fn totp_begin(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    match state.directory.begin_totp(&session).await {
+        Ok(enrolment) => page(
+            StatusCode::OK,
+            html::totp_enrolment(&session, &enrolment, None),
+        ),
+        Err(error) => info_result(&state, &session, Err(error), "totp").await,
+    }
+}
+
+#[derive(Deserialize)]
+struct TotpForm {
+    csrf: String,
+    code: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn totp_confirm(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<TotpForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let result = state
+        .directory
+        .confirm_totp(&session, &req.ctx.correlation_id, &form.code, &form.name)
+        .await
+        .map(|_| ());
+    info_result(&state, &session, result, "totp").await
+}
+
+async fn register_options(State(state): State<AppState>, req: Request) -> Response {
+    let session = match signed_in_post(&state, &req, header_csrf(&req.headers)).await {
+        Ok(session) => session,
+        Err(_) => return json_problem(StatusCode::FORBIDDEN, "sign in again"),
+    };
+    match state.directory.begin_passkey(&session).await {
+        Ok(challenge) => json_response(StatusCode::OK, challenge.options),
+        Err(ServiceError::Forbidden { reason }) => json_problem(StatusCode::FORBIDDEN, &reason),
+        Err(ServiceError::Unavailable(message)) => {
+            json_problem(StatusCode::SERVICE_UNAVAILABLE, &message)
+        }
+        Err(error) => {
+            tracing::error!(%error, "passkey registration failed");
+            json_problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot add a passkey now",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NameQuery {
+    #[serde(default)]
+    name: String,
+}
+
+async fn register_finish(
+    State(state): State<AppState>,
+    req: Request,
+    Query(query): Query<NameQuery>,
+    body: Bytes,
+) -> Response {
+    let session = match signed_in_post(&state, &req, header_csrf(&req.headers)).await {
+        Ok(session) => session,
+        Err(_) => return json_problem(StatusCode::FORBIDDEN, "sign in again"),
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return json_problem(StatusCode::BAD_REQUEST, "the response is not UTF-8");
+    };
+    match state
+        .directory
+        .finish_passkey(&session, &req.ctx.correlation_id, text, &query.name)
+        .await
+    {
+        Ok(view) => json_response(
+            StatusCode::OK,
+            serde_json::to_value(view).unwrap_or_default(),
+        ),
+        Err(ServiceError::Forbidden { reason }) => json_problem(StatusCode::FORBIDDEN, &reason),
+        Err(ServiceError::Validation(errors)) => {
+            json_problem(StatusCode::BAD_REQUEST, &errors.to_string())
+        }
+        Err(ServiceError::Conflict { message }) => json_problem(StatusCode::CONFLICT, &message),
+        Err(error) => {
+            tracing::error!(%error, "passkey registration failed");
+            json_problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the passkey was not added",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    new: String,
+}
+
+async fn change_password(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<PasswordForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let current = (!form.current.is_empty()).then(|| SecretString::new(form.current));
+    let result = state
+        .directory
+        .change_my_password(
+            &session,
+            &req.ctx.correlation_id,
+            current,
+            SecretString::new(form.new),
+        )
+        .await;
+    info_result(&state, &session, result, "password").await
+}
+
+async fn remove_method(
+    State(state): State<AppState>,
+    req: Request,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Response {
+    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let result = state
+        .directory
+        .remove_my_method(&session, &req.ctx.correlation_id, id)
+        .await;
+    info_result(&state, &session, result, "removed").await
+}
+
+async fn sign_out(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if let Some(secret) = cookie(&req.headers, SESSION_COOKIE)
+        && let Err(error) = state.directory.end_session(session.tenant, &secret).await
+    {
+        return internal(error);
+    }
+    let mut response = redirect("/signin");
+    set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
+    response
+}
+
+async fn sign_out_everywhere(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if let Err(error) = state.directory.end_all_my_sessions(&session).await {
+        return internal(error);
+    }
+    let mut response = redirect("/signin");
+    set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
+    response
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/tessera.js"),
+    )
+}
+
+async fn stylesheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/tessera.css"),
+    )
+}
+
+pub(crate) fn mode_label(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Password => "Password",
+        Mode::SoftwareOath => "Authenticator app code",
+        Mode::Fido2 => "Passkey or security key",
+        Mode::TemporaryAccessPassOneTime | Mode::TemporaryAccessPassMultiUse => {
+            "Temporary Access Pass"
+        }
+        Mode::X509CertificateSingleFactor | Mode::X509CertificateMultiFactor => {
+            "Certificate or smart card"
+        }
+    }
+}
+
+pub(crate) fn is_second_step(view: &FlowView) -> bool {
+    view.step == FlowStep::SecondFactor
+}

@@ -1,0 +1,847 @@
+//! The sign-in flow: name first, then the methods that user has; a second factor
+//! when the user has one; a session at the end. The flow's state is kept server-side
+//! (in the session table, without a user) under the hash of a secret the browser
+//! holds in a cookie.
+//!
+//! Answers never say whether an account exists: an unknown name is offered a password
+//! like everyone else, its password check costs the same (a decoy hash), and every
+//! wrong secret gets the same message.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tessera_authn::lockout::{self, Side};
+use tessera_authn::passkey::PasskeyError;
+use tessera_authn::policy::MethodsPolicy;
+use tessera_authn::registration::MethodUse;
+use tessera_authn::strength::{Mode, UsedMethod};
+use tessera_authn::tap::{self, Usability};
+use tessera_authn::{hashing, totp};
+use tessera_core::crypto::{generate_secret, secret_hash};
+use tessera_core::{SecretString, Timestamp};
+use tessera_directory::model::UserSpec;
+use tessera_store::{Kind, SessionRow};
+use uuid::Uuid;
+
+use super::methods::{MethodData, StoredMethod, method_by_key, methods_of, totp_parameters};
+use super::sessions::new_csrf;
+use super::{SignInContext, failure, load_policy};
+use crate::Directory;
+use crate::codec;
+use crate::error::{ServiceError, ServiceResult};
+use crate::groups::containing_groups;
+
+/// A sign-in flow lives this long.
+const FLOW_SECONDS: i64 = 15 * 60;
+const MAX_NAME_CHARS: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FlowStep {
+    /// Asking for the user name.
+    Identify,
+    /// Asking for a first factor.
+    Credentials,
+    /// Asking for a second factor.
+    SecondFactor,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FlowData {
+    flow: bool,
+    step: FlowStep,
+    csrf: String,
+    typed_name: Option<String>,
+    user_id: Option<Uuid>,
+    used: Vec<MethodUse>,
+    passkey_state: Option<String>,
+}
+
+/// What the sign-in page shows next.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowView {
+    pub step: FlowStep,
+    pub user_name: Option<String>,
+    /// Methods to offer, in order.
+    pub offers: Vec<Mode>,
+    /// A message for the person, which never tells whether the account exists.
+    pub error: Option<&'static str>,
+    pub csrf: String,
+}
+
+pub enum SignInOutcome {
+    Continue(FlowView),
+    SignedIn { session: SecretString },
+}
+
+pub(crate) const WRONG: &str = "That did not work. Check what you entered and try again.";
+const LOCKED: &str =
+    "Your account is temporarily locked to prevent unauthorized use. Try again later.";
+const EXPIRED: &str = "Your sign-in took too long. Please start again.";
+const PASSKEY_WRONG: &str = "That passkey could not be used to sign in here.";
+const NOT_ALLOWED: &str = "That method is not available to you. Choose another way to sign in.";
+
+struct Flow {
+    row: SessionRow,
+    data: FlowData,
+}
+
+impl Flow {
+    fn view(&self, error: Option<&'static str>, offers: Vec<Mode>) -> FlowView {
+        FlowView {
+            step: self.data.step,
+            user_name: self.data.typed_name.clone(),
+            offers,
+            error,
+            csrf: self.data.csrf.clone(),
+        }
+    }
+}
+
+/// What the flow knows about the named user.
+struct Subject {
+    user_id: Uuid,
+    spec: UserSpec,
+    methods: Vec<StoredMethod>,
+    groups: Vec<Uuid>,
+    policy: MethodsPolicy,
+}
+
+impl Subject {
+    fn allowed(&self, mode: Mode) -> bool {
+        self.policy.allows(mode, &self.groups)
+    }
+
+    fn has(&self, mode: Mode) -> bool {
+        self.allowed(mode) && self.methods.iter().any(|m| same_kind(m.data.mode(), mode))
+    }
+
+    /// First factors to offer (a passkey is always offered by the page).
+    fn first_factors(&self, now: Timestamp) -> Vec<Mode> {
+        let mut offers = Vec::new();
+        if self.has(Mode::Password) {
+            offers.push(Mode::Password);
+        }
+        let usable_pass = self.methods.iter().any(|m| {
+            matches!(&m.data, MethodData::TemporaryAccessPass { pass, .. } if pass.usability(now) == Usability::Usable)
+        });
+        if usable_pass && self.allowed(Mode::TemporaryAccessPassOneTime) {
+            offers.push(Mode::TemporaryAccessPassOneTime);
+        }
+        offers
+    }
+
+    fn second_factors(&self) -> Vec<Mode> {
+        [Mode::SoftwareOath, Mode::Fido2]
+            .into_iter()
+            .filter(|m| self.has(*m))
+            .collect()
+    }
+}
+
+fn same_kind(a: Mode, b: Mode) -> bool {
+    a == b || (a.is_temporary_access_pass() && b.is_temporary_access_pass())
+}
+
+fn used(mode: Mode, method_id: Option<Uuid>, time: Timestamp) -> MethodUse {
+    MethodUse {
+        method: UsedMethod::plain(mode),
+        method_id,
+        time,
+    }
+}
+
+impl Directory {
+    /// Starts a sign-in; returns the secret for the flow cookie.
+    pub async fn start_sign_in(
+        &self,
+        ctx: &SignInContext,
+    ) -> ServiceResult<(SecretString, FlowView)> {
+        let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let now = self.now();
+        let data = FlowData {
+            flow: true,
+            step: FlowStep::Identify,
+            csrf: new_csrf()?,
+            typed_name: None,
+            user_id: None,
+            used: Vec::new(),
+            passkey_state: None,
+        };
+        let row = SessionRow {
+            id: generated.hash,
+            user_id: None,
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(FLOW_SECONDS),
+            revoked: None,
+            version: 1,
+            data: encode(&data)?,
+        };
+        self.store.session_insert(ctx.tenant, &row).await?;
+        let flow = Flow { row, data };
+        Ok((generated.secret, flow.view(None, Vec::new())))
+    }
+
+    async fn load_flow(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<Option<Flow>> {
+        if secret.is_empty() || secret.len() > 128 {
+            return Ok(None);
+        }
+        let Some(row) = self
+            .store
+            .session_get(ctx.tenant, &secret_hash(secret))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.user_id.is_some() || self.now() >= row.expires {
+            return Ok(None);
+        }
+        match serde_json::from_str::<FlowData>(&row.data) {
+            Ok(data) if data.flow => Ok(Some(Flow { row, data })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn save_flow(&self, ctx: &SignInContext, flow: &mut Flow) -> ServiceResult<()> {
+        flow.row.version += 1;
+        flow.row.data = encode(&flow.data)?;
+        self.store.session_update(ctx.tenant, &flow.row).await?;
+        Ok(())
+    }
+
+    /// The current state of a flow, for rendering; `None` if it is gone or expired.
+    pub async fn sign_in_view(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+    ) -> ServiceResult<Option<FlowView>> {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let offers = self.offers(ctx, &flow).await?;
+        Ok(Some(flow.view(None, offers)))
+    }
+
+    async fn subject(&self, ctx: &SignInContext, user_id: Uuid) -> ServiceResult<Option<Subject>> {
+        let mut reader = self.reader().await?;
+        let Some(record) = reader.get(ctx.tenant, Kind::User, user_id).await? else {
+            return Ok(None);
+        };
+        let spec: UserSpec = codec::data(&record)?;
+        let methods = methods_of(reader.as_mut(), ctx.tenant, user_id).await?;
+        let groups = containing_groups(reader.as_mut(), ctx.tenant, user_id, true).await?;
+        let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        Ok(Some(Subject {
+            user_id,
+            spec,
+            methods,
+            groups,
+            policy,
+        }))
+    }
+
+    async fn offers(&self, ctx: &SignInContext, flow: &Flow) -> ServiceResult<Vec<Mode>> {
+        let subject = match flow.data.user_id {
+            Some(user) => self.subject(ctx, user).await?,
+            None => None,
+        };
+        Ok(match (flow.data.step, subject) {
+            (FlowStep::Identify, _) => Vec::new(),
+            (FlowStep::Credentials, Some(subject)) if subject.spec.account_enabled => {
+                let offers = subject.first_factors(self.now());
+                if offers.is_empty() {
+                    vec![Mode::Password]
+                } else {
+                    offers
+                }
+            }
+            (FlowStep::Credentials, _) => vec![Mode::Password],
+            (FlowStep::SecondFactor, Some(subject)) => subject.second_factors(),
+            (FlowStep::SecondFactor, None) => Vec::new(),
+        })
+    }
+
+    /// Step 1: the name typed.
+    pub async fn sign_in_identify(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        name: &str,
+    ) -> ServiceResult<Option<FlowView>> {
+        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+        if name.is_empty() {
+            let offers = self.offers(ctx, &flow).await?;
+            return Ok(Some(flow.view(Some("Enter your user name."), offers)));
+        }
+        let mut reader = self.reader().await?;
+        let user = reader
+            .get_by_key1(ctx.tenant, Kind::User, &name.to_lowercase())
+            .await?;
+        drop(reader);
+        flow.data.typed_name = Some(name);
+        flow.data.user_id = user.map(|u| u.id);
+        flow.data.used.clear();
+        flow.data.step = FlowStep::Credentials;
+        self.save_flow(ctx, &mut flow).await?;
+        let offers = self.offers(ctx, &flow).await?;
+        Ok(Some(flow.view(None, offers)))
+    }
+
+    /// Goes back to the name step.
+    pub async fn sign_in_restart(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<()> {
+        if let Some(mut flow) = self.load_flow(ctx, secret).await? {
+            flow.data.step = FlowStep::Identify;
+            flow.data.typed_name = None;
+            flow.data.user_id = None;
+            flow.data.used.clear();
+            self.save_flow(ctx, &mut flow).await?;
+        }
+        Ok(())
+    }
+
+    /// Which lockout counter an attempt from this client uses, and whether it is locked.
+    async fn lockout_state(
+        &self,
+        ctx: &SignInContext,
+        subject: &Subject,
+    ) -> ServiceResult<(String, Option<i64>)> {
+        let side = match ctx.client_address.as_deref().and_then(lockout::network_of) {
+            Some(network) => {
+                let familiar = self
+                    .store
+                    .counter_get(
+                        ctx.tenant,
+                        &format!("familiar:{}:{network}", subject.user_id),
+                    )
+                    .await?;
+                if lockout::is_familiar(familiar.map(|c| c.updated), self.now()) {
+                    Side::Familiar
+                } else {
+                    Side::Unfamiliar
+                }
+            }
+            None => Side::Unfamiliar,
+        };
+        let key = format!("lockout:{}:{}", subject.user_id, side.as_str());
+        let locked = match self.store.counter_get(ctx.tenant, &key).await? {
+            Some(counter) => lockout::locked_for(
+                &subject.policy.lockout,
+                counter.value,
+                counter.updated,
+                self.now(),
+            ),
+            None => None,
+        };
+        Ok((key, locked))
+    }
+
+    async fn count_failure(&self, ctx: &SignInContext, key: &str) -> ServiceResult<()> {
+        let now = self.now();
+        self.store
+            .counter_increment(ctx.tenant, key, now, lockout::restart_before(now))
+            .await?;
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        ctx: &SignInContext,
+        flow: &Flow,
+        code: &str,
+        message: &'static str,
+    ) -> ServiceResult<SignInOutcome> {
+        let name = flow.data.typed_name.clone().unwrap_or_default();
+        self.log_sign_in(
+            ctx,
+            flow.data.user_id,
+            &name,
+            &flow.data.used,
+            "failure",
+            Some(code),
+            None,
+        )
+        .await?;
+        let offers = self.offers(ctx, flow).await?;
+        Ok(SignInOutcome::Continue(flow.view(Some(message), offers)))
+    }
+
+    /// A first factor was verified for an enabled user: go on to a second factor if
+    /// the user has one, else sign in.
+    async fn after_first_factor(
+        &self,
+        ctx: &SignInContext,
+        mut flow: Flow,
+        subject: &Subject,
+        method: MethodUse,
+    ) -> ServiceResult<SignInOutcome> {
+        let multi = method.method.mode.is_multi_factor();
+        flow.data.used.push(method);
+        if !multi && !subject.second_factors().is_empty() {
+            flow.data.step = FlowStep::SecondFactor;
+            self.save_flow(ctx, &mut flow).await?;
+            let name = subject.spec.user_principal_name.clone();
+            self.log_sign_in(
+                ctx,
+                Some(subject.user_id),
+                &name,
+                &flow.data.used,
+                "interrupted",
+                Some(failure::MFA_REQUIRED),
+                Some("the user must complete a second factor"),
+            )
+            .await?;
+            return Ok(SignInOutcome::Continue(
+                flow.view(None, subject.second_factors()),
+            ));
+        }
+        self.complete(ctx, flow, subject).await
+    }
+
+    async fn complete(
+        &self,
+        ctx: &SignInContext,
+        flow: Flow,
+        subject: &Subject,
+    ) -> ServiceResult<SignInOutcome> {
+        // The flow's secret must not become a session secret: a new one is made.
+        self.store.session_delete(ctx.tenant, &flow.row.id).await?;
+        if let Some(network) = ctx.client_address.as_deref().and_then(lockout::network_of) {
+            let now = self.now();
+            self.store
+                .counter_advance(
+                    ctx.tenant,
+                    &format!("familiar:{}:{network}", subject.user_id),
+                    now.unix_micros(),
+                    now,
+                )
+                .await?;
+        }
+        let session = self
+            .create_session(
+                ctx,
+                subject.user_id,
+                &subject.spec.user_principal_name,
+                flow.data.used.clone(),
+                &subject.policy.sessions,
+            )
+            .await?;
+        self.log_sign_in(
+            ctx,
+            Some(subject.user_id),
+            &subject.spec.user_principal_name,
+            &flow.data.used,
+            "success",
+            None,
+            None,
+        )
+        .await?;
+        Ok(SignInOutcome::SignedIn { session })
+    }
+
+    /// Step 2: a password.
+    pub async fn sign_in_password(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        password: SecretString,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        if flow.data.step != FlowStep::Credentials || password.expose().len() > 1024 {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
+                    .await?,
+            ));
+        }
+        let subject = match flow.data.user_id {
+            Some(user) => self.subject(ctx, user).await?,
+            None => None,
+        };
+        let stored = subject.as_ref().and_then(|s| {
+            s.methods.iter().find_map(|m| match &m.data {
+                MethodData::Password { hash } => Some((m.record.id, hash.clone())),
+                _ => None,
+            })
+        });
+        let lock = match &subject {
+            Some(subject) => Some(self.lockout_state(ctx, subject).await?),
+            None => None,
+        };
+        if let Some((_, Some(_))) = &lock {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, LOCKED)
+                    .await?,
+            ));
+        }
+        let hash = stored
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| hashing::decoy().to_string());
+        let matches = self
+            .authn
+            .hash_work(move || hashing::verify(password.expose(), &hash))
+            .await?;
+        let (Some(subject), Some((method_id, _)), true) = (subject, stored, matches) else {
+            if let Some((key, _)) = &lock {
+                self.count_failure(ctx, key).await?;
+            }
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
+                    .await?,
+            ));
+        };
+        if let Some((key, _)) = &lock {
+            self.store.counter_delete(ctx.tenant, key).await?;
+        }
+        if !subject.spec.account_enabled {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, WRONG)
+                    .await?,
+            ));
+        }
+        if !subject.allowed(Mode::Password) {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
+                    .await?,
+            ));
+        }
+        let method = used(Mode::Password, Some(method_id), self.now());
+        Ok(Some(
+            self.after_first_factor(ctx, flow, &subject, method).await?,
+        ))
+    }
+
+    /// A temporary access pass, as a first factor.
+    pub async fn sign_in_pass(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        pass: SecretString,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let subject = match flow.data.user_id {
+            Some(user) if flow.data.step == FlowStep::Credentials => {
+                self.subject(ctx, user).await?
+            }
+            _ => None,
+        };
+        let Some(subject) = subject else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
+                    .await?,
+            ));
+        };
+        let (key, locked) = self.lockout_state(ctx, &subject).await?;
+        if locked.is_some() {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, LOCKED)
+                    .await?,
+            ));
+        }
+        let stored = subject.methods.iter().find_map(|m| match &m.data {
+            MethodData::TemporaryAccessPass { pass, .. } => Some((m.record.id, pass.clone())),
+            _ => None,
+        });
+        let typed = tap::normalize_input(pass.expose());
+        let hash = stored
+            .as_ref()
+            .map(|(_, p)| p.hash.clone())
+            .unwrap_or_else(|| hashing::decoy().to_string());
+        let matches = if typed.len() > 64 {
+            false
+        } else {
+            self.authn
+                .hash_work(move || hashing::verify(&typed, &hash))
+                .await?
+        };
+        let Some((method_id, stored)) = stored.filter(|_| matches) else {
+            self.count_failure(ctx, &key).await?;
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
+                    .await?,
+            ));
+        };
+        self.store.counter_delete(ctx.tenant, &key).await?;
+        if !subject.spec.account_enabled {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, WRONG)
+                    .await?,
+            ));
+        }
+        let now = self.now();
+        if stored.usability(now) != Usability::Usable {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASS_NOT_USABLE, WRONG)
+                    .await?,
+            ));
+        }
+        let mode = if stored.is_usable_once {
+            Mode::TemporaryAccessPassOneTime
+        } else {
+            Mode::TemporaryAccessPassMultiUse
+        };
+        if !subject.allowed(mode) {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
+                    .await?,
+            ));
+        }
+        if stored.is_usable_once
+            && !self
+                .store
+                .counter_take(ctx.tenant, &format!("tap-use:{method_id}"), 1, now)
+                .await?
+        {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASS_NOT_USABLE, WRONG)
+                    .await?,
+            ));
+        }
+        let method = used(mode, Some(method_id), now);
+        Ok(Some(
+            self.after_first_factor(ctx, flow, &subject, method).await?,
+        ))
+    }
+
+    /// A TOTP code, as a second factor.
+    pub async fn sign_in_code(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        code: &str,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let subject = match flow.data.user_id {
+            Some(user) if flow.data.step == FlowStep::SecondFactor => {
+                self.subject(ctx, user).await?
+            }
+            _ => None,
+        };
+        let Some(subject) = subject.filter(|s| s.has(Mode::SoftwareOath)) else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CODE, WRONG).await?,
+            ));
+        };
+        let (key, locked) = self.lockout_state(ctx, &subject).await?;
+        if locked.is_some() {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, LOCKED)
+                    .await?,
+            ));
+        }
+        let now = self.now();
+        let mut replayed = false;
+        for method in &subject.methods {
+            let MethodData::SoftwareOath {
+                sealed_secret,
+                algorithm,
+                digits,
+                period,
+                ..
+            } = &method.data
+            else {
+                continue;
+            };
+            let seed = self
+                .authn
+                .settings
+                .sealing_key
+                .open(sealed_secret, &format!("totp:{}", method.record.id))
+                .map_err(|e| {
+                    ServiceError::Internal(format!("a TOTP seed cannot be opened: {e}"))
+                })?;
+            let counter_key = format!("totp-step:{}", method.record.id);
+            let last = self.store.counter_get(ctx.tenant, &counter_key).await?;
+            let parameters = totp_parameters(*algorithm, *digits, *period);
+            let verdict = totp::verify(
+                &seed,
+                &parameters,
+                code,
+                now.unix_seconds().max(0) as u64,
+                last.map(|c| c.value.max(0) as u64),
+            );
+            match verdict {
+                totp::Verification::Accepted { step } => {
+                    // Atomic: of two requests with the same code, one wins.
+                    let step = i64::try_from(step).unwrap_or(i64::MAX);
+                    if self
+                        .store
+                        .counter_advance(ctx.tenant, &counter_key, step, now)
+                        .await?
+                    {
+                        self.store.counter_delete(ctx.tenant, &key).await?;
+                        let mut flow = flow;
+                        flow.data
+                            .used
+                            .push(used(Mode::SoftwareOath, Some(method.record.id), now));
+                        return Ok(Some(self.complete(ctx, flow, &subject).await?));
+                    }
+                    replayed = true;
+                }
+                totp::Verification::Replayed => replayed = true,
+                totp::Verification::Rejected => {}
+            }
+        }
+        self.count_failure(ctx, &key).await?;
+        let code = if replayed {
+            failure::CODE_REPLAYED
+        } else {
+            failure::INVALID_CODE
+        };
+        Ok(Some(self.fail(ctx, &flow, code, WRONG).await?))
+    }
+
+    /// Options for `navigator.credentials.get`, for the passkey button or autofill.
+    pub async fn sign_in_passkey_options(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+    ) -> ServiceResult<Option<Value>> {
+        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let (options, state) = self
+            .authn
+            .relying_party()?
+            .start_sign_in()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        flow.data.passkey_state = Some(state);
+        self.save_flow(ctx, &mut flow).await?;
+        Ok(Some(options))
+    }
+
+    /// A passkey assertion: a complete sign-in on its own (or the second factor after
+    /// a password).
+    pub async fn sign_in_passkey(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        response: &str,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let Some(state) = flow.data.passkey_state.take() else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_FAILED, EXPIRED)
+                    .await?,
+            ));
+        };
+        // The challenge is used up whatever happens next.
+        self.save_flow(ctx, &mut flow).await?;
+        let rp = self.authn.relying_party()?;
+        let (user_id, credential_id) = match rp.identify(response) {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::info!(correlation_id = %ctx.correlation_id, %error, "passkey response refused");
+                return Ok(Some(
+                    self.fail(ctx, &flow, failure::PASSKEY_FAILED, PASSKEY_WRONG)
+                        .await?,
+                ));
+            }
+        };
+        let mut reader = self.reader().await?;
+        let method = method_by_key(
+            reader.as_mut(),
+            ctx.tenant,
+            &format!("fido2:{credential_id}"),
+        )
+        .await?;
+        drop(reader);
+        let method =
+            method.filter(|m| m.record.key2.as_deref() == Some(user_id.to_string().as_str()));
+        let Some(method) = method else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        };
+        // After a name or a password, the passkey must be that user's.
+        if flow.data.step == FlowStep::SecondFactor && flow.data.user_id != Some(user_id) {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        }
+        let Some(subject) = self.subject(ctx, user_id).await? else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        };
+        if flow.data.step != FlowStep::SecondFactor {
+            flow.data.user_id = Some(user_id);
+            flow.data.typed_name = Some(subject.spec.user_principal_name.clone());
+            flow.data.used.clear();
+        }
+        let MethodData::Fido2 {
+            credential, aaguid, ..
+        } = &method.data
+        else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        };
+        let asserted = match rp.finish_sign_in(response, &state, credential) {
+            Ok(asserted) => asserted,
+            Err(PasskeyError::Malformed(error) | PasskeyError::Rejected(error)) => {
+                tracing::info!(correlation_id = %ctx.correlation_id, %error, "passkey assertion refused");
+                return Ok(Some(
+                    self.fail(ctx, &flow, failure::PASSKEY_FAILED, PASSKEY_WRONG)
+                        .await?,
+                ));
+            }
+            Err(error) => return Err(ServiceError::Internal(error.to_string())),
+        };
+        if !subject.spec.account_enabled {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, PASSKEY_WRONG)
+                    .await?,
+            ));
+        }
+        if !subject.allowed(Mode::Fido2) {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
+                    .await?,
+            ));
+        }
+        let now = self.now();
+        if asserted.counter > 0
+            && !self
+                .store
+                .counter_advance(
+                    ctx.tenant,
+                    &format!("fido2-counter:{}", method.record.id),
+                    i64::from(asserted.counter),
+                    now,
+                )
+                .await?
+        {
+            tracing::warn!(correlation_id = %ctx.correlation_id, user = %user_id, method = %method.record.id,
+                "passkey signature counter did not increase: the authenticator may be cloned");
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_CLONED, PASSKEY_WRONG)
+                    .await?,
+            ));
+        }
+        let mut use_ = used(Mode::Fido2, Some(method.record.id), now);
+        use_.method.aaguid = Some(*aaguid);
+        flow.data.used.push(use_);
+        Ok(Some(self.complete(ctx, flow, &subject).await?))
+    }
+}
+
+fn encode<T: Serialize>(data: &T) -> ServiceResult<String> {
+    serde_json::to_string(data).map_err(|e| ServiceError::Internal(e.to_string()))
+}

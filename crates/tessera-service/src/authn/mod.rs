@@ -1,0 +1,261 @@
+//! Sign-in: the methods (password, TOTP, passkeys, temporary access passes), the
+//! sign-in flow, server-side sessions, security info self-service, the sign-in log
+//! and the administrator operations on all of them.
+//!
+//! The methods' logic lives in `tessera-authn`; this module loads and stores their
+//! state. Changes to a user's methods are directory changes (audited, in the chain);
+//! sign-in state (flows, sessions, counters, the sign-in log) goes to the store's
+//! session tables, so sign-ins never wait for the audit chain's lock.
+
+mod admin;
+mod flow;
+mod methods;
+mod security_info;
+mod sessions;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tessera_authn::passkey::RelyingParty;
+use tessera_authn::policy::MethodsPolicy;
+use tessera_authn::registration::MethodUse;
+use tessera_authn::strength::{self, Strength};
+use tessera_core::crypto::SealingKey;
+use tessera_core::{TenantId, Timestamp};
+use tessera_store::{Kind, Reader, SignInRow};
+use uuid::Uuid;
+
+use crate::Directory;
+use crate::codec;
+use crate::error::{ServiceError, ServiceResult};
+
+pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
+pub use flow::{FlowStep, FlowView, SignInOutcome};
+pub use methods::AuthMethodView;
+pub(crate) use security_info::delete_methods_of;
+pub use security_info::{PasskeyChallenge, TotpEnrolment};
+pub use sessions::{SessionInfo, SessionView};
+
+/// How authentication is set up on this installation.
+pub struct AuthSettings {
+    /// The public URL people reach Tessera at (the WebAuthn origin).
+    pub public_url: String,
+    /// Shown in authenticator apps and on passkeys.
+    pub issuer_name: String,
+    /// Seals TOTP seeds at rest.
+    pub sealing_key: SealingKey,
+    /// A folder of breached-password range files (`<PREFIX>` or `<PREFIX>.txt`).
+    pub breached_passwords: Option<PathBuf>,
+    /// Most argon2id hashes computed at once.
+    pub max_concurrent_hashes: usize,
+}
+
+pub(crate) struct Authn {
+    pub settings: AuthSettings,
+    pub relying_party: Option<RelyingParty>,
+    pub hashing: Arc<tokio::sync::Semaphore>,
+}
+
+impl Authn {
+    pub(crate) fn new(settings: AuthSettings) -> Authn {
+        let relying_party = match RelyingParty::new(&settings.public_url, &settings.issuer_name) {
+            Ok(rp) => Some(rp),
+            Err(error) => {
+                tracing::warn!(%error, "passkeys are unavailable");
+                None
+            }
+        };
+        let permits = settings.max_concurrent_hashes.max(1);
+        Authn {
+            settings,
+            relying_party,
+            hashing: Arc::new(tokio::sync::Semaphore::new(permits)),
+        }
+    }
+
+    pub(crate) fn relying_party(&self) -> ServiceResult<&RelyingParty> {
+        self.relying_party.as_ref().ok_or_else(|| {
+            ServiceError::Unavailable(
+                "passkeys need a public URL with a host name (set public_url)".to_string(),
+            )
+        })
+    }
+
+    /// Runs argon2id work on the blocking pool, at most `max_concurrent_hashes` at once.
+    pub(crate) async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ServiceResult<T> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Unavailable("shutting down".to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("hashing failed: {e}")))
+    }
+}
+
+/// Where a sign-in request comes from.
+#[derive(Debug, Clone)]
+pub struct SignInContext {
+    pub tenant: TenantId,
+    pub correlation_id: String,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The sign-in log entry, as stored and as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SignInEntry {
+    pub id: Uuid,
+    pub created_date_time: Timestamp,
+    pub user_id: Option<Uuid>,
+    /// The name typed, or the user's principal name.
+    pub user_principal_name: String,
+    pub app_display_name: String,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// `success`, `failure` or `interrupted`.
+    pub result: String,
+    /// A stable code for failures and interruptions.
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    /// The methods verified in this sign-in (Entra method names).
+    pub authentication_methods: Vec<String>,
+    /// `singleFactorAuthentication` or `multiFactorAuthentication`.
+    pub authentication_requirement: String,
+    /// The strengths the methods used satisfy.
+    pub satisfied_strengths: Vec<Uuid>,
+    pub correlation_id: String,
+}
+
+/// Stable failure codes of the sign-in log.
+pub mod failure {
+    pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
+    pub const ACCOUNT_LOCKED: &str = "account_locked";
+    pub const ACCOUNT_DISABLED: &str = "account_disabled";
+    pub const INVALID_CODE: &str = "invalid_code";
+    pub const CODE_REPLAYED: &str = "code_replayed";
+    pub const PASS_NOT_USABLE: &str = "temporary_access_pass_not_usable";
+    pub const PASSKEY_FAILED: &str = "passkey_failed";
+    pub const PASSKEY_UNKNOWN: &str = "passkey_unknown";
+    pub const PASSKEY_CLONED: &str = "passkey_clone_suspected";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    pub const MFA_REQUIRED: &str = "mfa_required";
+}
+
+/// The tenant's methods policy (the default until an administrator sets one).
+pub(crate) const POLICY_KEY: &str = "authenticationMethodsPolicy";
+
+pub(crate) async fn load_policy(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<(MethodsPolicy, Option<tessera_store::Record>)> {
+    match reader
+        .get_by_key1(tenant, Kind::AuthPolicy, POLICY_KEY)
+        .await?
+    {
+        Some(record) => Ok((codec::data(&record)?, Some(record))),
+        None => Ok((MethodsPolicy::default(), None)),
+    }
+}
+
+/// A strength by id: built-in or the tenant's own.
+pub(crate) async fn load_strength(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    id: Uuid,
+) -> ServiceResult<Option<Strength>> {
+    if let Some(built_in) = strength::built_in().into_iter().find(|s| s.id == id) {
+        return Ok(Some(built_in));
+    }
+    match reader.get(tenant, Kind::AuthStrength, id).await? {
+        Some(record) => Ok(Some(codec::data(&record)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn all_strengths(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<Vec<Strength>> {
+    let mut strengths = strength::built_in();
+    for record in codec::list_all(reader, tenant, Kind::AuthStrength, None).await? {
+        strengths.push(codec::data(&record)?);
+    }
+    Ok(strengths)
+}
+
+impl Directory {
+    /// Records a sign-in attempt. Logging must not fail a sign-in silently, so a
+    /// store error is returned; nothing secret is ever in `entry`.
+    pub(crate) async fn log_sign_in(
+        &self,
+        ctx: &SignInContext,
+        user_id: Option<Uuid>,
+        user_name: &str,
+        used: &[MethodUse],
+        result: &str,
+        failure_code: Option<&str>,
+        failure_reason: Option<&str>,
+    ) -> ServiceResult<()> {
+        let mut reader = self.reader().await?;
+        let strengths = all_strengths(reader.as_mut(), ctx.tenant).await?;
+        drop(reader);
+        let methods: Vec<_> = used.iter().map(|u| u.method.clone()).collect();
+        let multi = strength::built_in()
+            .iter()
+            .any(|s| s.id == strength::MFA && s.satisfied_by(&methods));
+        let entry = SignInEntry {
+            id: Uuid::new_v4(),
+            created_date_time: self.now(),
+            user_id,
+            user_principal_name: truncate(user_name, 256),
+            app_display_name: "Tessera".to_string(),
+            client_address: ctx.client_address.clone(),
+            user_agent: ctx.user_agent.as_deref().map(|ua| truncate(ua, 512)),
+            result: result.to_string(),
+            failure_code: failure_code.map(str::to_string),
+            failure_reason: failure_reason.map(str::to_string),
+            authentication_methods: used.iter().map(|u| u.method.mode.to_string()).collect(),
+            authentication_requirement: if multi {
+                "multiFactorAuthentication"
+            } else {
+                "singleFactorAuthentication"
+            }
+            .to_string(),
+            satisfied_strengths: strengths
+                .iter()
+                .filter(|s| s.satisfied_by(&methods))
+                .map(|s| s.id)
+                .collect(),
+            correlation_id: ctx.correlation_id.clone(),
+        };
+        let row = SignInRow {
+            id: entry.id,
+            time: entry.created_date_time,
+            user_id,
+            user_name: entry.user_principal_name.to_lowercase(),
+            application: Some(entry.app_display_name.clone()),
+            result: entry.result.clone(),
+            failure_code: entry.failure_code.clone(),
+            correlation_id: entry.correlation_id.clone(),
+            body: serde_json::to_string(&entry)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+        };
+        self.store.sign_in_append(ctx.tenant, &row).await?;
+        Ok(())
+    }
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(max_chars)
+        .collect()
+}

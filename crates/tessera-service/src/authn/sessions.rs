@@ -1,0 +1,263 @@
+//! Server-side sessions. The browser holds a 256-bit secret; the store holds its
+//! SHA-256 as the session id, so a database reader cannot ride a session. Every
+//! request looks the session up, so revocation takes effect on every node at once.
+
+use serde::{Deserialize, Serialize};
+use tessera_authn::policy::SessionSettings;
+use tessera_authn::registration::MethodUse;
+use tessera_core::crypto::{generate_secret, secret_hash};
+use tessera_core::{SecretString, TenantId, Timestamp};
+use tessera_directory::model::UserSpec;
+use tessera_store::{Kind, SessionRow};
+use uuid::Uuid;
+
+use super::SignInContext;
+use crate::codec;
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, Directory};
+
+/// Last-seen times are written at most this often per session.
+const TOUCH_MICROS: i64 = 60_000_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SessionData {
+    pub user_principal_name: String,
+    pub methods: Vec<MethodUse>,
+    pub auth_time: Timestamp,
+    pub idle_minutes: u32,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// A TOTP enrolment started but not confirmed: the sealed seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_totp: Option<String>,
+    /// A passkey registration started but not finished: the ceremony state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_passkey: Option<String>,
+    /// Anti-forgery token for this session's forms.
+    pub csrf: String,
+}
+
+/// A valid session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub tenant: TenantId,
+    pub id: String,
+    pub user_id: Uuid,
+    pub user_principal_name: String,
+    pub methods: Vec<MethodUse>,
+    pub auth_time: Timestamp,
+    pub expires: Timestamp,
+    pub csrf: String,
+    pub(crate) row: SessionRow,
+    pub(crate) data: SessionData,
+}
+
+/// A session as its user or an administrator sees it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub created_date_time: Timestamp,
+    pub last_seen_date_time: Timestamp,
+    pub expires_date_time: Timestamp,
+    pub auth_time: Timestamp,
+    pub authentication_methods: Vec<String>,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+fn view_of(row: &SessionRow, data: &SessionData) -> SessionView {
+    SessionView {
+        created_date_time: row.created,
+        last_seen_date_time: row.last_seen,
+        expires_date_time: row.expires,
+        auth_time: data.auth_time,
+        authentication_methods: data
+            .methods
+            .iter()
+            .map(|m| m.method.mode.to_string())
+            .collect(),
+        client_address: data.client_address.clone(),
+        user_agent: data.user_agent.clone(),
+    }
+}
+
+pub(crate) fn new_csrf() -> ServiceResult<String> {
+    let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(generated.secret.expose().to_string())
+}
+
+impl Directory {
+    /// Starts a session for a user who has just signed in.
+    pub(crate) async fn create_session(
+        &self,
+        ctx: &SignInContext,
+        user_id: Uuid,
+        user_principal_name: &str,
+        methods: Vec<MethodUse>,
+        settings: &SessionSettings,
+    ) -> ServiceResult<SecretString> {
+        let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let now = self.now();
+        let data = SessionData {
+            user_principal_name: user_principal_name.to_string(),
+            auth_time: now,
+            methods,
+            idle_minutes: settings.idle_minutes,
+            client_address: ctx.client_address.clone(),
+            user_agent: ctx.user_agent.clone(),
+            pending_totp: None,
+            pending_passkey: None,
+            csrf: new_csrf()?,
+        };
+        let row = SessionRow {
+            id: generated.hash,
+            user_id: Some(user_id),
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(i64::from(settings.absolute_hours) * 3600),
+            revoked: None,
+            version: 1,
+            data: serde_json::to_string(&data)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+        };
+        self.store.session_insert(ctx.tenant, &row).await?;
+        Ok(generated.secret)
+    }
+
+    /// The session a browser's secret names, if it is still valid: not revoked, not
+    /// past its absolute or idle end, and its user still exists and is enabled.
+    pub async fn session(
+        &self,
+        tenant: TenantId,
+        secret: &str,
+    ) -> ServiceResult<Option<SessionInfo>> {
+        if secret.is_empty() || secret.len() > 128 {
+            return Ok(None);
+        }
+        let id = secret_hash(secret);
+        let Some(row) = self.store.session_get(tenant, &id).await? else {
+            return Ok(None);
+        };
+        let Some(user_id) = row.user_id else {
+            return Ok(None);
+        };
+        let data: SessionData = match serde_json::from_str(&row.data) {
+            Ok(data) => data,
+            Err(_) => return Ok(None),
+        };
+        let now = self.now();
+        let idle_end = row
+            .last_seen
+            .plus_seconds(i64::from(data.idle_minutes) * 60);
+        if row.revoked.is_some() || now >= row.expires || now >= idle_end {
+            return Ok(None);
+        }
+        let mut reader = self.reader().await?;
+        let Some(user) = reader.get(tenant, Kind::User, user_id).await? else {
+            return Ok(None);
+        };
+        let spec: UserSpec = codec::data(&user)?;
+        if !spec.account_enabled {
+            return Ok(None);
+        }
+        if now.unix_micros() - row.last_seen.unix_micros() > TOUCH_MICROS {
+            self.store.session_touch(tenant, &id, now).await?;
+        }
+        Ok(Some(SessionInfo {
+            tenant,
+            id,
+            user_id,
+            user_principal_name: spec.user_principal_name,
+            methods: data.methods.clone(),
+            auth_time: data.auth_time,
+            expires: row.expires,
+            csrf: data.csrf.clone(),
+            row,
+            data,
+        }))
+    }
+
+    /// Saves changed session data (optimistically: a concurrent change wins and
+    /// this one fails with a conflict).
+    pub(crate) async fn save_session(
+        &self,
+        session: &SessionInfo,
+        data: &SessionData,
+    ) -> ServiceResult<()> {
+        let mut row = session.row.clone();
+        row.version += 1;
+        row.data =
+            serde_json::to_string(data).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.store.session_update(session.tenant, &row).await?;
+        Ok(())
+    }
+
+    /// Ends one session (sign out).
+    pub async fn end_session(&self, tenant: TenantId, secret: &str) -> ServiceResult<()> {
+        if !secret.is_empty() && secret.len() <= 128 {
+            self.store
+                .session_delete(tenant, &secret_hash(secret))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// "Sign out everywhere": revokes every session of the session's user.
+    pub async fn end_all_my_sessions(&self, session: &SessionInfo) -> ServiceResult<u64> {
+        Ok(self
+            .store
+            .sessions_revoke_user(session.tenant, session.user_id, self.now())
+            .await?)
+    }
+
+    pub async fn my_sessions(&self, session: &SessionInfo) -> ServiceResult<Vec<SessionView>> {
+        self.session_views(session.tenant, session.user_id).await
+    }
+
+    pub(crate) async fn session_views(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+    ) -> ServiceResult<Vec<SessionView>> {
+        let rows = self
+            .store
+            .sessions_of_user(tenant, user, self.now())
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                serde_json::from_str::<SessionData>(&row.data)
+                    .ok()
+                    .map(|data| view_of(row, &data))
+            })
+            .collect())
+    }
+
+    /// A caller context for a session's user, to run directory operations as them.
+    pub async fn session_context(
+        &self,
+        session: &SessionInfo,
+        correlation_id: String,
+        client_address: Option<String>,
+    ) -> ServiceResult<Context> {
+        let mut reader = self.reader().await?;
+        let grants =
+            crate::roles::grants_of(reader.as_mut(), session.tenant, session.user_id).await?;
+        Ok(Context {
+            tenant: session.tenant,
+            caller: crate::Caller {
+                principal: crate::Principal::User {
+                    id: session.user_id,
+                    user_principal_name: session.user_principal_name.clone(),
+                },
+                grants,
+                credential: Some("session".to_string()),
+                issued_credential: None,
+            },
+            correlation_id,
+            client_address,
+        })
+    }
+}
