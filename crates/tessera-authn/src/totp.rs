@@ -156,6 +156,28 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes RFC 4648 base32 (case-insensitive, padding and spaces ignored), as people
+/// type secrets; `None` for any other character.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for c in text.chars().filter(|c| !c.is_whitespace() && *c != '=') {
+        let value = match c.to_ascii_uppercase() {
+            c @ 'A'..='Z' => c as u32 - 'A' as u32,
+            c @ '2'..='7' => c as u32 - '2' as u32 + 26,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
 fn uri_component(text: &str) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
@@ -190,6 +212,24 @@ pub fn enrolment_uri(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base32_round_trips() {
+        for bytes in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"fooba",
+            b"foobar",
+            &[0xff; 20],
+        ] {
+            assert_eq!(base32_decode(&base32(bytes)).unwrap(), bytes);
+        }
+        assert_eq!(base32_decode("mzxw 6===").unwrap(), b"foo");
+        assert!(base32_decode("0189").is_none());
+    }
 
     fn rfc_parameters(algorithm: Algorithm) -> Parameters {
         Parameters {

@@ -165,3 +165,9 @@ impl FromRequestParts<AppState> for Caller {
         }))
     }
 }
+
+/// Decodes a JSON object body into a request type, naming the offending field.
+pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(body)
+        .map_err(|e| ApiError::bad_request(e.path().to_string(), e.inner().to_string()))
+}

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{apps, audit, directory, me, roles};
+use crate::routes::{apps, audit, authentication, directory, me, roles};
 use crate::state::AppState;
 
 struct BearerScheme;
@@ -49,6 +49,22 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             directory::delete_user
         ))
         .routes(routes!(directory::get_user_by_principal_name))
+        .routes(routes!(authentication::list_methods))
+        .routes(routes!(authentication::delete_method))
+        .routes(routes!(authentication::issue_pass))
+        .routes(routes!(authentication::reset_password))
+        .routes(routes!(authentication::revoke_sessions))
+        .routes(routes!(authentication::list_sessions))
+        .routes(routes!(
+            authentication::get_policy,
+            authentication::set_policy
+        ))
+        .routes(routes!(
+            authentication::list_strengths,
+            authentication::create_strength
+        ))
+        .routes(routes!(authentication::delete_strength))
+        .routes(routes!(authentication::query_sign_ins))
         .routes(routes!(directory::import_users))
         .routes(routes!(directory::user_member_of))
         .routes(routes!(directory::user_transitive_member_of))

@@ -869,7 +869,7 @@ pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
     }
     assert_eq!(all.len(), 7, "paging loses or repeats nothing");
     let mut expected = written.clone();
-    expected.sort_by(|a, b| (b.time, b.id).cmp(&(a.time, a.id)));
+    expected.sort_by_key(|r| std::cmp::Reverse((r.time, r.id)));
     assert_eq!(all, expected, "newest first, ties by id");
 
     let of_user = store

@@ -2,6 +2,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod authentication;
 pub mod directory;
 pub mod me;
 pub mod roles;

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::methods::{MethodData, StoredMethod, method_by_key, methods_of, totp_parameters};
 use super::sessions::new_csrf;
-use super::{SignInContext, failure, load_policy};
+use super::{Logged, SignInContext, failure, load_policy};
 use crate::Directory;
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
@@ -352,7 +352,7 @@ impl Directory {
         &self,
         ctx: &SignInContext,
         flow: &Flow,
-        code: &str,
+        code: &'static str,
         message: &'static str,
     ) -> ServiceResult<SignInOutcome> {
         let name = flow.data.typed_name.clone().unwrap_or_default();
@@ -361,9 +361,7 @@ impl Directory {
             flow.data.user_id,
             &name,
             &flow.data.used,
-            "failure",
-            Some(code),
-            None,
+            Logged::Failure(code),
         )
         .await?;
         let offers = self.offers(ctx, flow).await?;
@@ -390,9 +388,10 @@ impl Directory {
                 Some(subject.user_id),
                 &name,
                 &flow.data.used,
-                "interrupted",
-                Some(failure::MFA_REQUIRED),
-                Some("the user must complete a second factor"),
+                Logged::Interrupted(
+                    failure::MFA_REQUIRED,
+                    "the user must complete a second factor",
+                ),
             )
             .await?;
             return Ok(SignInOutcome::Continue(
@@ -435,9 +434,7 @@ impl Directory {
             Some(subject.user_id),
             &subject.spec.user_principal_name,
             &flow.data.used,
-            "success",
-            None,
-            None,
+            Logged::Success,
         )
         .await?;
         Ok(SignInOutcome::SignedIn { session })

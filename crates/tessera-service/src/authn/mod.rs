@@ -134,6 +134,15 @@ pub struct SignInEntry {
     pub correlation_id: String,
 }
 
+/// How an attempt ended, for the sign-in log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Logged {
+    Success,
+    Failure(&'static str),
+    /// Not finished: the code and a reason.
+    Interrupted(&'static str, &'static str),
+}
+
 /// Stable failure codes of the sign-in log.
 pub mod failure {
     pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
@@ -200,10 +209,13 @@ impl Directory {
         user_id: Option<Uuid>,
         user_name: &str,
         used: &[MethodUse],
-        result: &str,
-        failure_code: Option<&str>,
-        failure_reason: Option<&str>,
+        outcome: Logged,
     ) -> ServiceResult<()> {
+        let (result, failure_code, failure_reason) = match outcome {
+            Logged::Success => ("success", None, None),
+            Logged::Failure(code) => ("failure", Some(code), None),
+            Logged::Interrupted(code, reason) => ("interrupted", Some(code), Some(reason)),
+        };
         let mut reader = self.reader().await?;
         let strengths = all_strengths(reader.as_mut(), ctx.tenant).await?;
         drop(reader);

@@ -1,0 +1,224 @@
+//! Authentication administration: a user's methods and sessions, temporary access
+//! passes, password resets, the methods policy, authentication strengths and the
+//! sign-in log.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tessera_core::{SecretString, Timestamp};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Caller, IfMatch, JsonBody, Path, Query};
+use crate::routes::{PageOf, created, no_content, ok, ok_versioned};
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/authentication/methods", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<tessera_service::authn::AuthMethodView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_methods(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(
+        &json!({ "value": state.directory.list_user_methods(&ctx, id).await? }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}/authentication/methods/{methodId}", tag = "authentication",
+    params(("id" = Uuid, Path), ("methodId" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_method(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, method)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
+    state.directory.delete_user_method(&ctx, id, method).await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/authentication/temporaryAccessPassMethods", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    request_body = tessera_service::authn::NewTemporaryAccessPass,
+    responses((status = 201, body = tessera_service::authn::TemporaryAccessPassView, description = "the pass, shown only now"),
+              (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn issue_pass(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state
+            .directory
+            .issue_temporary_access_pass(&ctx, id, body)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetPassword {
+    /// The new password; one is generated (and returned once) when absent.
+    pub new_password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetPasswordResult {
+    /// The generated password, when none was given; shown only now.
+    pub new_password: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/authentication/resetPassword", tag = "authentication",
+    params(("id" = Uuid, Path)), request_body = ResetPassword,
+    responses((status = 200, body = ResetPasswordResult), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: ResetPassword = crate::extract::parse_body(body)?;
+    let generated = state
+        .directory
+        .reset_password(&ctx, id, request.new_password.map(SecretString::new))
+        .await?;
+    Ok(ok(&ResetPasswordResult {
+        new_password: generated.map(|p| p.expose().to_string()),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/revokeSignInSessions", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "`{\"sessionsRevoked\": n}`"), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let revoked = state.directory.revoke_user_sessions(&ctx, id).await?;
+    Ok(ok(&json!({ "sessionsRevoked": revoked })))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/sessions", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<tessera_service::authn::SessionView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(
+        &json!({ "value": state.directory.list_user_sessions(&ctx, id).await? }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/authenticationMethodsPolicy", tag = "authentication",
+    responses((status = 200, body = Object, description = "the methods policy; its ETag goes in If-Match when replacing it"), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_policy(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
+    let (policy, version) = state.directory.get_methods_policy(&ctx).await?;
+    Ok(ok_versioned(&policy, version))
+}
+
+#[utoipa::path(put, path = "/api/v1/policies/authenticationMethodsPolicy", tag = "authentication",
+    params(("If-Match" = Option<String>, Header, description = "the ETag read before")),
+    request_body(content = Object, description = "the whole methods policy"),
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem), (status = 412, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn set_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    IfMatch(if_match): IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let (policy, version) = state
+        .directory
+        .set_methods_policy(&ctx, body, if_match)
+        .await?;
+    Ok(ok_versioned(&policy, version))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/authenticationStrengthPolicies", tag = "authentication",
+    responses((status = 200, body = Object, description = "`{\"value\": [strength...]}`, built-in strengths first"), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_strengths(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(ok(
+        &json!({ "value": state.directory.list_strengths(&ctx).await? }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/policies/authenticationStrengthPolicies", tag = "authentication",
+    request_body(content = Object, description = "`displayName`, `description`, `allowedCombinations` (e.g. `[\"x509CertificateMultiFactor\"]`) and optional `combinationConfigurations`"),
+    responses((status = 201, body = Object), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_strength(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(&state.directory.create_strength(&ctx, body).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/policies/authenticationStrengthPolicies/{id}", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_strength(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state.directory.delete_strength(&ctx, id).await?;
+    Ok(no_content())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignInParams {
+    pub user_id: Option<Uuid>,
+    /// The name typed (case-insensitive).
+    pub user_principal_name: Option<String>,
+    /// `success`, `failure` or `interrupted`.
+    pub result: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub since: Option<Timestamp>,
+    #[param(value_type = Option<String>)]
+    pub until: Option<Timestamp>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/auditLogs/signIns", tag = "audit", params(SignInParams),
+    responses((status = 200, body = PageOf<tessera_service::authn::SignInEntry>), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn query_sign_ins(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<SignInParams>,
+) -> ApiResult<Response> {
+    let filter = tessera_service::authn::SignInFilter {
+        user_id: params.user_id,
+        user_principal_name: params.user_principal_name,
+        result: params.result,
+        since: params.since,
+        until: params.until,
+        cursor: params.cursor,
+        limit: params.limit,
+    };
+    Ok(ok(&state.directory.query_sign_ins(&ctx, &filter).await?))
+}

@@ -1,0 +1,772 @@
+//! Sign-in end to end through the service layer, on SQLite and on PostgreSQL:
+//! passwords, TOTP, temporary access passes, smart lockout, sessions, the
+//! registration gate, the methods policy and the sign-in log. (Passkeys need an
+//! authenticator: the browser tests in `crates/tessera/tests` cover them.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tessera_authn::totp;
+use tessera_core::crypto::SealingKey;
+use tessera_core::{Clock, SecretString, SystemClock};
+use tessera_service::authn::{AuthSettings, FlowStep, SessionInfo, SignInContext, SignInOutcome};
+use tessera_service::{Context, Directory, ServiceError};
+use tessera_store::Store;
+use uuid::Uuid;
+
+/// The system clock plus an offset the test can move forward.
+#[derive(Default)]
+struct ShiftedClock {
+    offset_micros: std::sync::atomic::AtomicI64,
+}
+
+impl tessera_core::Clock for ShiftedClock {
+    fn now(&self) -> tessera_core::Timestamp {
+        let now = SystemClock.now();
+        tessera_core::Timestamp::from_unix_micros(
+            now.unix_micros() + self.offset_micros.load(std::sync::atomic::Ordering::SeqCst),
+        )
+    }
+}
+
+struct Harness {
+    clock: Arc<ShiftedClock>,
+    directory: Directory,
+    admin: Context,
+    breached: tempfile::TempDir,
+}
+
+async fn harness(store: Arc<dyn Store>) -> Harness {
+    let breached = tempfile::tempdir().unwrap();
+    // "Tr0ub4dor&3xyzzy" as a breached password, in the k-anonymity range format.
+    let (prefix, suffix) = tessera_authn::password::breach_key("Tr0ub4dor&3xyzzy");
+    std::fs::write(
+        breached.path().join(format!("{prefix}.txt")),
+        format!("0000000000000000000000000000000000A:1\r\n{suffix}:42\r\n"),
+    )
+    .unwrap();
+    let clock = Arc::new(ShiftedClock::default());
+    let directory = Directory::with_auth(
+        store,
+        clock.clone(),
+        AuthSettings {
+            public_url: "http://localhost:8080".to_string(),
+            issuer_name: "Contoso".to_string(),
+            sealing_key: SealingKey::generate().unwrap().0,
+            breached_passwords: Some(breached.path().to_path_buf()),
+            max_concurrent_hashes: 2,
+        },
+    );
+    let bootstrap = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (tenant, caller) = directory
+        .authenticate_token(bootstrap.token.expose())
+        .await
+        .unwrap();
+    Harness {
+        clock,
+        directory,
+        admin: Context {
+            tenant,
+            caller,
+            correlation_id: "test".to_string(),
+            client_address: Some("127.0.0.1".to_string()),
+        },
+        breached,
+    }
+}
+
+const GOOD_PASSWORD: &str = "violet-harbour-engine-42";
+
+impl Harness {
+    fn from(&self, address: &str) -> SignInContext {
+        SignInContext {
+            tenant: self.admin.tenant,
+            correlation_id: format!("corr-{address}"),
+            client_address: Some(address.to_string()),
+            user_agent: Some("test-agent".to_string()),
+        }
+    }
+
+    async fn user_with_password(&self, upn: &str) -> Uuid {
+        let id = self
+            .directory
+            .create_user(
+                &self.admin,
+                json!({ "userPrincipalName": upn, "displayName": "Adele Vance" }),
+            )
+            .await
+            .unwrap()
+            .id;
+        self.directory
+            .reset_password(
+                &self.admin,
+                id,
+                Some(SecretString::new(GOOD_PASSWORD.to_string())),
+            )
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Starts a flow and names the user; returns the flow secret.
+    async fn begin(&self, ctx: &SignInContext, name: &str) -> String {
+        let (secret, _) = self.directory.start_sign_in(ctx).await.unwrap();
+        let view = self
+            .directory
+            .sign_in_identify(ctx, secret.expose(), name)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.step, FlowStep::Credentials);
+        secret.expose().to_string()
+    }
+
+    async fn password(&self, ctx: &SignInContext, flow: &str, password: &str) -> SignInOutcome {
+        self.directory
+            .sign_in_password(ctx, flow, SecretString::new(password.to_string()))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The session secret of a finished sign-in.
+    fn signed_in(&self, outcome: SignInOutcome) -> String {
+        match outcome {
+            SignInOutcome::SignedIn { session } => session.expose().to_string(),
+            SignInOutcome::Continue(view) => panic!("expected a session, got {:?}", view),
+        }
+    }
+
+    /// The session as the next request sees it.
+    async fn load(&self, secret: &str) -> SessionInfo {
+        self.directory
+            .session(self.admin.tenant, secret)
+            .await
+            .unwrap()
+            .expect("a valid session")
+    }
+
+    async fn password_session(&self, ctx: &SignInContext, name: &str) -> String {
+        let flow = self.begin(ctx, name).await;
+        self.signed_in(self.password(ctx, &flow, GOOD_PASSWORD).await)
+    }
+
+    async fn sign_ins(&self, query: Value) -> Vec<Value> {
+        let filter: tessera_service::authn::SignInFilter = serde_json::from_value(query).unwrap();
+        let page = self
+            .directory
+            .query_sign_ins(&self.admin, &filter)
+            .await
+            .unwrap();
+        page.value
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect()
+    }
+}
+
+fn error_of(outcome: &SignInOutcome) -> Option<&'static str> {
+    match outcome {
+        SignInOutcome::Continue(view) => view.error,
+        SignInOutcome::SignedIn { .. } => None,
+    }
+}
+
+impl Harness {
+    /// The code an authenticator app shows now (by the directory's clock).
+    fn code(&self, secret_base32: &str) -> String {
+        let seed = totp::base32_decode(secret_base32).unwrap();
+        let now = self.clock.now().unix_seconds() as u64;
+        totp::code_at(&seed, &totp::Parameters::default(), now)
+    }
+
+    /// Moves the clock to the next TOTP time step.
+    fn next_step(&self) {
+        self.clock
+            .offset_micros
+            .fetch_add(30_000_000, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn password_then_totp_and_replay_refused(h: Harness) {
+    let user = h.user_with_password("adele@contoso.com").await;
+    let ctx = h.from("192.0.2.10");
+    // The name is matched case-insensitively.
+    let secret = h.password_session(&ctx, "Adele@Contoso.com").await;
+    let session = h.load(&secret).await;
+    assert_eq!(session.user_id, user);
+
+    // Enrol an authenticator app from security info.
+    let enrolment = h
+        .directory
+        .begin_totp(&h.load(&secret).await)
+        .await
+        .unwrap();
+    assert!(enrolment.qr_svg.contains("<svg"));
+    assert!(
+        enrolment
+            .uri
+            .starts_with("otpauth://totp/Contoso:adele%40contoso.com?secret=")
+    );
+    let code = h.code(&enrolment.secret);
+    let wrong = if code == "123456" { "654321" } else { "123456" };
+    let refused = h
+        .directory
+        .confirm_totp(&h.load(&secret).await, "c", wrong, "Phone")
+        .await;
+    assert!(matches!(refused, Err(ServiceError::Validation(_))));
+    let method = h
+        .directory
+        .confirm_totp(&h.load(&secret).await, "c", &code, "Phone")
+        .await
+        .unwrap();
+    assert_eq!(method.method_type, "softwareOath");
+    assert_eq!(method.display_name, "Phone");
+
+    // Now a password is not enough: the flow asks for the code.
+    let flow = h.begin(&ctx, "adele@contoso.com").await;
+    let SignInOutcome::Continue(view) = h.password(&ctx, &flow, GOOD_PASSWORD).await else {
+        panic!("a second factor is needed");
+    };
+    assert_eq!(view.step, FlowStep::SecondFactor);
+    assert_eq!(
+        view.offers,
+        vec![tessera_authn::strength::Mode::SoftwareOath]
+    );
+    // The enrolment code cannot be replayed to sign in.
+    let replay = h
+        .directory
+        .sign_in_code(&ctx, &flow, &code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(error_of(&replay).is_some(), "a used code is refused");
+    let entries = h.sign_ins(json!({ "result": "failure" })).await;
+    assert_eq!(entries[0]["failureCode"], "code_replayed");
+    h.next_step();
+    let fresh = h.code(&enrolment.secret);
+    let secret = h.signed_in(
+        h.directory
+            .sign_in_code(&ctx, &flow, &fresh)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let session = h.load(&secret).await;
+    let modes: Vec<String> = session
+        .methods
+        .iter()
+        .map(|m| m.method.mode.to_string())
+        .collect();
+    assert_eq!(modes, ["password", "softwareOath"]);
+
+    // The same code again, in another flow, is a replay.
+    let flow = h.begin(&ctx, "adele@contoso.com").await;
+    h.password(&ctx, &flow, GOOD_PASSWORD).await;
+    let replay = h
+        .directory
+        .sign_in_code(&ctx, &flow, &fresh)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(error_of(&replay).is_some());
+    let entries = h.sign_ins(json!({ "userId": user })).await;
+    assert_eq!(entries[0]["failureCode"], "code_replayed");
+    let success = h
+        .sign_ins(json!({ "userId": user, "result": "success" }))
+        .await;
+    assert_eq!(
+        success[0]["authenticationRequirement"],
+        "multiFactorAuthentication"
+    );
+    assert_eq!(
+        success[0]["authenticationMethods"],
+        json!(["password", "softwareOath"])
+    );
+    let interrupted = h.sign_ins(json!({ "result": "interrupted" })).await;
+    assert_eq!(interrupted[0]["failureCode"], "mfa_required");
+    // No secret is ever in the log.
+    let all = serde_json::to_string(&h.sign_ins(json!({ "limit": 1000 })).await).unwrap();
+    assert!(
+        !all.contains(GOOD_PASSWORD) && !all.contains(&fresh) && !all.contains(&enrolment.secret)
+    );
+}
+
+async fn smart_lockout_spares_the_real_user(h: Harness) {
+    let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
+    policy["lockout"] = json!({ "threshold": 3, "durationSeconds": 600 });
+    h.directory
+        .set_methods_policy(&h.admin, policy, None)
+        .await
+        .unwrap();
+    let user = h.user_with_password("adele@contoso.com").await;
+    // The real user signs in from the office: that network becomes familiar.
+    let office = h.from("198.51.100.20");
+    h.password_session(&office, "adele@contoso.com").await;
+
+    // An attacker elsewhere guesses.
+    let attacker = h.from("203.0.113.66");
+    for _ in 0..3 {
+        let flow = h.begin(&attacker, "adele@contoso.com").await;
+        let outcome = h.password(&attacker, &flow, "Winter2026!").await;
+        assert!(error_of(&outcome).unwrap().contains("did not work"));
+    }
+    // Now even the right password is refused from the attacker's address...
+    let flow = h.begin(&attacker, "adele@contoso.com").await;
+    let outcome = h.password(&attacker, &flow, GOOD_PASSWORD).await;
+    assert!(error_of(&outcome).unwrap().contains("locked"));
+    // ...while the real user, from another address of the familiar network, signs in.
+    let office_laptop = h.from("198.51.100.77");
+    h.password_session(&office_laptop, "adele@contoso.com")
+        .await;
+
+    let failures = h
+        .sign_ins(json!({ "userId": user, "result": "failure" }))
+        .await;
+    assert_eq!(failures[0]["failureCode"], "account_locked");
+    assert_eq!(failures[0]["clientAddress"], "203.0.113.66");
+    assert_eq!(
+        failures
+            .iter()
+            .filter(|f| f["failureCode"] == "invalid_credentials")
+            .count(),
+        3
+    );
+
+    // An unknown name gets the same answer as a wrong password, and is logged as typed.
+    let flow = h.begin(&attacker, "nobody@contoso.com").await;
+    let outcome = h.password(&attacker, &flow, "whatever").await;
+    assert_eq!(
+        error_of(&outcome),
+        Some("That did not work. Check what you entered and try again."),
+        "the same words as a wrong password for a real account"
+    );
+    let unknown = h
+        .sign_ins(json!({ "userPrincipalName": "NOBODY@contoso.com" }))
+        .await;
+    assert_eq!(unknown[0]["userId"], Value::Null);
+    assert_eq!(unknown[0]["failureCode"], "invalid_credentials");
+}
+
+async fn password_protection(h: Harness) {
+    let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
+    policy["password"]["settings"]["customBannedTerms"] = json!(["contoso", "fabrikam"]);
+    h.directory
+        .set_methods_policy(&h.admin, policy, None)
+        .await
+        .unwrap();
+    let user = h
+        .directory
+        .create_user(
+            &h.admin,
+            json!({ "userPrincipalName": "megan@contoso.com", "displayName": "Megan Bowen" }),
+        )
+        .await
+        .unwrap()
+        .id;
+    for weak in [
+        "C0nt0s0!26",
+        "P@ssw0rd123",
+        "Megan-Bowen!",
+        "short1!",
+        "Tr0ub4dor&3xyzzy",
+    ] {
+        let refused = h
+            .directory
+            .reset_password(&h.admin, user, Some(SecretString::new(weak.to_string())))
+            .await;
+        let Err(ServiceError::Validation(errors)) = refused else {
+            panic!("{weak} should be refused");
+        };
+        assert!(
+            !errors.to_string().contains(weak),
+            "the message does not echo the password"
+        );
+    }
+    // Nothing was stored by the refusals.
+    assert!(
+        h.directory
+            .list_user_methods(&h.admin, user)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A generated password passes and is returned once.
+    let generated = h
+        .directory
+        .reset_password(&h.admin, user, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(generated.expose().len(), 20);
+    let methods = h.directory.list_user_methods(&h.admin, user).await.unwrap();
+    assert_eq!(methods.len(), 1);
+    assert_eq!(methods[0].method_type, "password");
+    let shown = serde_json::to_string(&methods).unwrap();
+    assert!(!shown.contains("argon2"), "no hash is ever shown");
+    let _ = &h.breached;
+}
+
+async fn temporary_access_pass_onboarding(h: Harness) {
+    let user = h
+        .directory
+        .create_user(
+            &h.admin,
+            json!({ "userPrincipalName": "newhire@contoso.com", "displayName": "New Hire" }),
+        )
+        .await
+        .unwrap()
+        .id;
+    let ctx = h.from("192.0.2.30");
+    // Bad requests change nothing.
+    for bad in [
+        json!({ "lifetimeInMinutes": 5 }),
+        json!({ "length": 4 }),
+        json!({ "colour": "red" }),
+    ] {
+        assert!(matches!(
+            h.directory
+                .issue_temporary_access_pass(&h.admin, user, bad)
+                .await,
+            Err(ServiceError::Validation(_))
+        ));
+    }
+    assert!(
+        h.directory
+            .list_user_methods(&h.admin, user)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let pass = h
+        .directory
+        .issue_temporary_access_pass(
+            &h.admin,
+            user,
+            json!({ "isUsableOnce": true, "lifetimeInMinutes": 60 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pass.temporary_access_pass.len(), 12);
+    let methods =
+        serde_json::to_string(&h.directory.list_user_methods(&h.admin, user).await.unwrap())
+            .unwrap();
+    assert!(!methods.contains(&pass.temporary_access_pass));
+
+    let flow = h.begin(&ctx, "newhire@contoso.com").await;
+    let view = h
+        .directory
+        .sign_in_view(&ctx, &flow)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        view.offers,
+        vec![tessera_authn::strength::Mode::TemporaryAccessPassOneTime]
+    );
+    let typed = format!(
+        " {}-{} ",
+        &pass.temporary_access_pass[..6],
+        &pass.temporary_access_pass[6..].to_lowercase()
+    );
+    let secret = h.signed_in(
+        h.directory
+            .sign_in_pass(&ctx, &flow, SecretString::new(typed))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    // The pass opens security info: the new hire sets a password.
+    h.directory
+        .change_my_password(
+            &h.load(&secret).await,
+            "c",
+            None,
+            SecretString::new(GOOD_PASSWORD.to_string()),
+        )
+        .await
+        .unwrap();
+    // One-time: the same pass does not work again.
+    let flow = h.begin(&ctx, "newhire@contoso.com").await;
+    let again = h
+        .directory
+        .sign_in_pass(
+            &ctx,
+            &flow,
+            SecretString::new(pass.temporary_access_pass.clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(error_of(&again).is_some());
+    let failures = h
+        .sign_ins(json!({ "userId": user, "result": "failure" }))
+        .await;
+    assert_eq!(
+        failures[0]["failureCode"],
+        "temporary_access_pass_not_usable"
+    );
+    let success = h
+        .sign_ins(json!({ "userId": user, "result": "success" }))
+        .await;
+    assert_eq!(
+        success[0]["authenticationMethods"],
+        json!(["temporaryAccessPassOneTime"])
+    );
+    // The audit trail has the issue and the password set, without the secrets.
+    let audit = h
+        .directory
+        .query_audit(
+            &h.admin,
+            &tessera_service::AuditFilter {
+                target_id: Some(user.to_string()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let actions: Vec<String> = audit
+        .value
+        .iter()
+        .map(|e| e.event["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(actions.contains(&"user.temporaryAccessPass.issue".to_string()));
+    assert!(actions.contains(&"user.password.set".to_string()));
+    let trail =
+        serde_json::to_string(&audit.value.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap();
+    assert!(!trail.contains(&pass.temporary_access_pass) && !trail.contains(GOOD_PASSWORD));
+}
+
+async fn registration_needs_a_strong_recent_sign_in(h: Harness) {
+    h.user_with_password("adele@contoso.com").await;
+    let ctx = h.from("192.0.2.10");
+    let secret = h.password_session(&ctx, "adele@contoso.com").await;
+    let enrolment = h
+        .directory
+        .begin_totp(&h.load(&secret).await)
+        .await
+        .unwrap();
+    h.directory
+        .confirm_totp(
+            &h.load(&secret).await,
+            "c",
+            &h.code(&enrolment.secret),
+            "Phone",
+        )
+        .await
+        .unwrap();
+    // The user now has a second factor; a password-only session may not change
+    // security info any more.
+    let refused = h.directory.begin_totp(&h.load(&secret).await).await;
+    assert!(
+        matches!(refused, Err(ServiceError::Forbidden { .. })),
+        "{refused:?}"
+    );
+
+    // A tenant that requires phishing-resistant MFA for registration refuses
+    // password + TOTP too.
+    let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
+    policy["registrationStrength"] = json!(tessera_authn::strength::PHISHING_RESISTANT_MFA);
+    h.directory
+        .set_methods_policy(&h.admin, policy, None)
+        .await
+        .unwrap();
+    let flow = h.begin(&ctx, "adele@contoso.com").await;
+    h.password(&ctx, &flow, GOOD_PASSWORD).await;
+    h.next_step();
+    let secret = h.signed_in(
+        h.directory
+            .sign_in_code(&ctx, &flow, &h.code(&enrolment.secret))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let refused = h.directory.begin_passkey(&h.load(&secret).await).await;
+    let Err(ServiceError::Forbidden { reason }) = refused else {
+        panic!("expected a refusal");
+    };
+    assert!(reason.contains("Phishing-resistant MFA"));
+}
+
+async fn sessions_end_everywhere(h: Harness) {
+    let user = h.user_with_password("adele@contoso.com").await;
+    let laptop = h
+        .password_session(&h.from("192.0.2.1"), "adele@contoso.com")
+        .await;
+    let phone = h
+        .password_session(&h.from("192.0.2.2"), "adele@contoso.com")
+        .await;
+    let views = h
+        .directory
+        .list_user_sessions(&h.admin, user)
+        .await
+        .unwrap();
+    assert_eq!(views.len(), 2);
+    assert_eq!(
+        h.directory
+            .revoke_user_sessions(&h.admin, user)
+            .await
+            .unwrap(),
+        2
+    );
+    for secret in [&laptop, &phone] {
+        assert!(
+            h.directory
+                .session(h.admin.tenant, secret)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    // Sign out everywhere from one session ends the others.
+    let a = h
+        .password_session(&h.from("192.0.2.1"), "adele@contoso.com")
+        .await;
+    let b = h
+        .password_session(&h.from("192.0.2.2"), "adele@contoso.com")
+        .await;
+    h.directory
+        .end_all_my_sessions(&h.load(&a).await)
+        .await
+        .unwrap();
+    assert!(
+        h.directory
+            .session(h.admin.tenant, &b)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A disabled user's sessions stop working at once.
+    let c = h
+        .password_session(&h.from("192.0.2.3"), "adele@contoso.com")
+        .await;
+    h.directory
+        .update_user(&h.admin, user, json!({ "accountEnabled": false }), None)
+        .await
+        .unwrap();
+    assert!(
+        h.directory
+            .session(h.admin.tenant, &c)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // And a disabled user cannot sign in, with the same message as a wrong password.
+    let ctx = h.from("192.0.2.3");
+    let flow = h.begin(&ctx, "adele@contoso.com").await;
+    let outcome = h.password(&ctx, &flow, GOOD_PASSWORD).await;
+    assert!(error_of(&outcome).unwrap().contains("did not work"));
+    let failures = h
+        .sign_ins(json!({ "userId": user, "result": "failure" }))
+        .await;
+    assert_eq!(failures[0]["failureCode"], "account_disabled");
+}
+
+async fn policy_and_strengths(h: Harness) {
+    let (policy, version) = h.directory.get_methods_policy(&h.admin).await.unwrap();
+    assert_eq!(version, 0);
+    let mut body = serde_json::to_value(&policy).unwrap();
+    body["fido2"]["settings"]["keyRestrictions"] = json!({ "enforcement": "allow", "aaguids": [] });
+    let refused = h
+        .directory
+        .set_methods_policy(&h.admin, body.clone(), None)
+        .await;
+    assert!(matches!(refused, Err(ServiceError::Validation(_))));
+    body["fido2"]["settings"]["keyRestrictions"]["aaguids"] =
+        json!(["cb69481e-8ff7-4039-93ec-0a2729a154a8"]);
+    body["fido2"]["includeGroups"] = json!([Uuid::new_v4()]);
+    assert!(
+        matches!(
+            h.directory
+                .set_methods_policy(&h.admin, body.clone(), None)
+                .await,
+            Err(ServiceError::Validation(_))
+        ),
+        "a group that does not exist is refused"
+    );
+    body["fido2"]["includeGroups"] = json!([]);
+    let (_, version) = h
+        .directory
+        .set_methods_policy(&h.admin, body.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+    assert!(matches!(
+        h.directory
+            .set_methods_policy(&h.admin, body.clone(), Some(7))
+            .await,
+        Err(ServiceError::VersionMismatch { .. })
+    ));
+
+    let cac = h
+        .directory
+        .create_strength(
+            &h.admin,
+            json!({
+                "displayName": "DoD CAC",
+                "allowedCombinations": ["x509CertificateMultiFactor"],
+                "combinationConfigurations": {
+                    "x509CertificateMultiFactor": { "allowedIssuers": ["CN=DOD ID CA-59,OU=PKI,OU=DoD,O=U.S. Government,C=US"] }
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let strengths = h.directory.list_strengths(&h.admin).await.unwrap();
+    assert_eq!(strengths.len(), 4);
+    assert!(matches!(
+        h.directory
+            .create_strength(
+                &h.admin,
+                json!({ "displayName": "x", "allowedCombinations": ["sms"] })
+            )
+            .await,
+        Err(ServiceError::Validation(_))
+    ));
+    body["registrationStrength"] = json!(cac.id);
+    h.directory
+        .set_methods_policy(&h.admin, body, Some(1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.directory.delete_strength(&h.admin, cac.id).await,
+        Err(ServiceError::Conflict { .. })
+    ));
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::harness(tessera_store_sql::testing::sqlite_temp().await).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::harness(tessera_store_sql::testing::postgres_temp().await).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    password_then_totp_and_replay_refused,
+    smart_lockout_spares_the_real_user,
+    password_protection,
+    temporary_access_pass_onboarding,
+    registration_needs_a_strong_recent_sign_in,
+    sessions_end_everywhere,
+    policy_and_strengths,
+);
