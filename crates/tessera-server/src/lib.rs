@@ -203,8 +203,14 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     init_logging(&config);
+    // Bind first, so the public URL (the passkey origin) has the real port even when
+    // the configuration asks for port 0.
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    config.listen = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let store = open_store(&config).await?;
@@ -266,9 +272,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     match &config.tls {
         None => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
             let address = listener.local_addr()?;
             tracing::info!(%address, tls = false, "listening");
             println!("Listening on http://{address}");
@@ -293,9 +297,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 shutdown.await;
                 handle_for_signal.graceful_shutdown(Some(grace));
             });
-            let listener = std::net::TcpListener::bind(config.listen)
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
-            listener.set_nonblocking(true)?;
             let address = listener.local_addr()?;
             tracing::info!(%address, tls = true, "listening");
             println!("Listening on https://{address}");

@@ -80,6 +80,12 @@ pub enum Command {
     /// Your personal access tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Authentication: users' methods and sessions, temporary access passes, password
+    /// resets, the methods policy and authentication strengths.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// The sign-in log (newest first).
+    SignIns(SignInsArgs),
     /// Offline: copy the embedded SQLite database to a file while it is in use.
     Backup(BackupArgs),
     /// Offline: replace the embedded database with a backup (the server must be stopped).
@@ -621,6 +627,88 @@ pub enum AuditCommand {
     /// Walk every tenant's hash chain in the database (offline) and report the first
     /// event that was altered, removed or reordered. Exits 1 if any chain is broken.
     Verify(DatabaseArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// A user's authentication methods (never their secrets).
+    Methods { user: String },
+    /// Remove one of a user's methods.
+    RemoveMethod { user: String, method_id: String },
+    /// Issue a Temporary Access Pass for a user (shown once).
+    Tap {
+        user: String,
+        /// Minutes it stays usable (default: the policy's).
+        #[arg(long)]
+        minutes: Option<u32>,
+        /// Usable for one sign-in only.
+        #[arg(long)]
+        once: bool,
+        /// Characters (8 to 48; default: the policy's).
+        #[arg(long)]
+        length: Option<u32>,
+    },
+    /// Set a user's password; with --password-stdin, the first line of standard input,
+    /// else a generated one (shown once). The user's sessions end.
+    ResetPassword {
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// A user's active sessions.
+    Sessions { user: String },
+    /// End every session of a user, on every node.
+    RevokeSessions { user: String },
+    /// The authentication methods policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Authentication strengths.
+    #[command(subcommand)]
+    Strengths(StrengthsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the policy as JSON.
+    Get,
+    /// Replace the policy with a JSON file (as printed by `get`, edited).
+    Set {
+        file: PathBuf,
+        #[arg(long)]
+        if_match: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StrengthsCommand {
+    List,
+    /// Create a custom strength from a JSON file (`displayName`, `allowedCombinations`,
+    /// optional `combinationConfigurations`).
+    Create {
+        file: PathBuf,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SignInsArgs {
+    /// Only this user (id or user principal name as typed).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// success, failure or interrupted.
+    #[arg(long)]
+    pub result: Option<String>,
+    /// RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -187,6 +187,16 @@ impl Client {
             .await
     }
 
+    pub async fn put(
+        &self,
+        segments: &[&str],
+        body: &Value,
+        if_match: Option<i64>,
+    ) -> anyhow::Result<Value> {
+        self.request(Method::PUT, segments, &[], Some(body), if_match)
+            .await
+    }
+
     pub async fn delete(&self, segments: &[&str], if_match: Option<i64>) -> anyhow::Result<()> {
         self.request(Method::DELETE, segments, &[], None, if_match)
             .await

@@ -53,6 +53,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(command) => audit(&Client::new(&global)?, out, command).await?,
         Command::Tokens(command) => tokens(&Client::new(&global)?, out, command).await?,
+        Command::Auth(command) => auth(&Client::new(&global)?, out, command).await?,
+        Command::SignIns(args) => sign_ins(&Client::new(&global)?, out, args).await?,
         Command::Backup(args) => offline::backup(&args, out).await?,
         Command::Restore(args) => offline::restore(&args, out).await?,
         Command::Migrate(database) => offline::migrate(&database, out).await?,
@@ -1030,5 +1032,173 @@ async fn tokens(client: &Client, out: Output, command: TokensCommand) -> anyhow:
             output::done(out, &format!("revoked token {token_id}"));
         }
     }
+    Ok(())
+}
+
+fn read_json_file(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+async fn auth(client: &Client, out: Output, command: AuthCommand) -> anyhow::Result<()> {
+    match command {
+        AuthCommand::Methods { user } => {
+            let id = resolve_user(client, &user).await?;
+            let (items, _) = client
+                .list(
+                    &["users", &id, "authentication", "methods"],
+                    Vec::new(),
+                    false,
+                )
+                .await?;
+            output::list(out, &items, output::METHODS, None);
+        }
+        AuthCommand::RemoveMethod { user, method_id } => {
+            let id = resolve_user(client, &user).await?;
+            client
+                .delete(
+                    &["users", &id, "authentication", "methods", &method_id],
+                    None,
+                )
+                .await?;
+            output::done(out, &format!("removed method {method_id}"));
+        }
+        AuthCommand::Tap {
+            user,
+            minutes,
+            once,
+            length,
+        } => {
+            let id = resolve_user(client, &user).await?;
+            let mut body = json!({ "isUsableOnce": once });
+            if let Some(minutes) = minutes {
+                body["lifetimeInMinutes"] = json!(minutes);
+            }
+            if let Some(length) = length {
+                body["length"] = json!(length);
+            }
+            let pass = client
+                .post(
+                    &["users", &id, "authentication", "temporaryAccessPassMethods"],
+                    &body,
+                )
+                .await?;
+            output::object(out, &pass);
+        }
+        AuthCommand::ResetPassword {
+            user,
+            password_stdin,
+        } => {
+            let id = resolve_user(client, &user).await?;
+            let body = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                json!({ "newPassword": line.trim_end_matches(['\r', '\n']) })
+            } else {
+                json!({})
+            };
+            let result = client
+                .post(&["users", &id, "authentication", "resetPassword"], &body)
+                .await?;
+            if result["newPassword"].is_string() {
+                output::object(out, &result);
+            } else {
+                output::done(out, "password set; the user's sessions have ended");
+            }
+        }
+        AuthCommand::Sessions { user } => {
+            let id = resolve_user(client, &user).await?;
+            let (items, _) = client
+                .list(&["users", &id, "sessions"], Vec::new(), false)
+                .await?;
+            output::list(out, &items, output::SESSIONS, None);
+        }
+        AuthCommand::RevokeSessions { user } => {
+            let id = resolve_user(client, &user).await?;
+            let result = client
+                .post(&["users", &id, "revokeSignInSessions"], &json!({}))
+                .await?;
+            output::done(
+                out,
+                &format!(
+                    "revoked {} session(s)",
+                    result["sessionsRevoked"].as_u64().unwrap_or(0)
+                ),
+            );
+        }
+        AuthCommand::Policy(PolicyCommand::Get) => {
+            let policy = client
+                .get(&["policies", "authenticationMethodsPolicy"], &[])
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&policy)?);
+        }
+        AuthCommand::Policy(PolicyCommand::Set { file, if_match }) => {
+            let body = read_json_file(&file)?;
+            client
+                .put(
+                    &["policies", "authenticationMethodsPolicy"],
+                    &body,
+                    if_match,
+                )
+                .await?;
+            output::done(out, "authentication methods policy replaced");
+        }
+        AuthCommand::Strengths(StrengthsCommand::List) => {
+            let (items, _) = client
+                .list(
+                    &["policies", "authenticationStrengthPolicies"],
+                    Vec::new(),
+                    false,
+                )
+                .await?;
+            output::list(out, &items, output::STRENGTHS, None);
+        }
+        AuthCommand::Strengths(StrengthsCommand::Create { file }) => {
+            let body = read_json_file(&file)?;
+            output::object(
+                out,
+                &client
+                    .post(&["policies", "authenticationStrengthPolicies"], &body)
+                    .await?,
+            );
+        }
+        AuthCommand::Strengths(StrengthsCommand::Delete { id }) => {
+            client
+                .delete(&["policies", "authenticationStrengthPolicies", &id], None)
+                .await?;
+            output::done(out, &format!("deleted strength {id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn sign_ins(client: &Client, out: Output, args: SignInsArgs) -> anyhow::Result<()> {
+    let mut query = Vec::new();
+    if let Some(user) = args.user {
+        if is_uuid(&user) {
+            query.push(("userId", user));
+        } else {
+            query.push(("userPrincipalName", user));
+        }
+    }
+    if let Some(result) = args.result {
+        query.push(("result", result));
+    }
+    if let Some(since) = args.since {
+        query.push(("since", since));
+    }
+    if let Some(until) = args.until {
+        query.push(("until", until));
+    }
+    if let Some(limit) = args.limit {
+        query.push(("limit", limit.to_string()));
+    }
+    let (items, next) = client
+        .list(&["auditLogs", "signIns"], query, args.all)
+        .await?;
+    output::list(out, &items, output::SIGN_INS, next.as_deref());
     Ok(())
 }

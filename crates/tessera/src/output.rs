@@ -70,6 +70,31 @@ pub const AUDIT: &[Column] = &[
     ("ACTION", "/event/action"),
     ("TARGET", "/event/target/displayName"),
 ];
+pub const METHODS: &[Column] = &[
+    ("ID", "/id"),
+    ("TYPE", "/type"),
+    ("NAME", "/displayName"),
+    ("CREATED", "/createdDateTime"),
+];
+pub const SESSIONS: &[Column] = &[
+    ("SIGNED IN", "/authTime"),
+    ("LAST SEEN", "/lastSeenDateTime"),
+    ("FROM", "/clientAddress"),
+    ("EXPIRES", "/expiresDateTime"),
+];
+pub const STRENGTHS: &[Column] = &[
+    ("ID", "/id"),
+    ("NAME", "/displayName"),
+    ("TYPE", "/policyType"),
+];
+pub const SIGN_INS: &[Column] = &[
+    ("TIME", "/createdDateTime"),
+    ("USER", "/userPrincipalName"),
+    ("RESULT", "/result"),
+    ("CODE", "/failureCode"),
+    ("FROM", "/clientAddress"),
+    ("REQUIREMENT", "/authenticationRequirement"),
+];
 pub const TOKENS: &[Column] = &[
     ("ID", "/id"),
     ("NAME", "/displayName"),

@@ -10,78 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
+use support::{BINARY, Server};
 
-struct Server {
-    child: Child,
-    url: String,
-    /// The bootstrap token, when this server bootstrapped the store.
-    token: Option<String>,
-}
-
-impl Server {
-    /// Starts `tessera serve` on a free loopback port and waits until it listens.
-    /// (The child is killed and reaped in `Drop` if start-up fails.)
-    #[allow(clippy::zombie_processes)]
-    fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(BINARY);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("TESSERA_LOG__LEVEL", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("start tessera serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut token = None;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "tessera serve did not start listening"
-            );
-            let line = lines.next().expect("tessera serve exited early").unwrap();
-            if line.trim_start().starts_with("tsr_pat_") {
-                token = Some(line.trim().to_string());
-            }
-            if let Some(address) = line.strip_prefix("Listening on ") {
-                let url = address.trim().to_string();
-                // Keep draining stdout so the server never blocks on a full pipe.
-                std::thread::spawn(move || for _ in lines {});
-                return Server { child, url, token };
-            }
-        }
-    }
-
-    /// Stops the server with SIGTERM and waits for its graceful exit.
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "tessera serve exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "tessera serve did not shut down");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod support;
 
 /// Runs the CLI with a private settings directory.
 struct Cli {
@@ -392,7 +323,14 @@ fn several_servers_share_one_postgresql_database() {
     let (name, guard) = runtime.block_on(tessera_store_sql::testing::create_postgres_database());
     let url = tessera_store_sql::testing::postgres_url_for(&name);
     let work = tempfile::tempdir().unwrap();
-    let env = [("TESSERA_DATABASE_URL", url.as_str())];
+    // Every node seals and opens TOTP seeds with the same key.
+    let key = work.path().join("secrets.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let key = key.to_str().unwrap().to_string();
+    let env = [
+        ("TESSERA_DATABASE_URL", url.as_str()),
+        ("TESSERA_SECRETS_KEY_FILE", key.as_str()),
+    ];
     let first = Server::start(&work.path().join("one"), &env);
     let second = Server::start(&work.path().join("two"), &env);
     let token = first

@@ -106,6 +106,8 @@ struct Subject {
     methods: Vec<StoredMethod>,
     groups: Vec<Uuid>,
     policy: MethodsPolicy,
+    /// The user's one-time pass has been used.
+    pass_spent: bool,
 }
 
 impl Subject {
@@ -123,9 +125,10 @@ impl Subject {
         if self.has(Mode::Password) {
             offers.push(Mode::Password);
         }
-        let usable_pass = self.methods.iter().any(|m| {
-            matches!(&m.data, MethodData::TemporaryAccessPass { pass, .. } if pass.usability(now) == Usability::Usable)
-        });
+        let usable_pass = !self.pass_spent
+            && self.methods.iter().any(|m| {
+                matches!(&m.data, MethodData::TemporaryAccessPass { pass, .. } if pass.usability(now) == Usability::Usable)
+            });
         if usable_pass && self.allowed(Mode::TemporaryAccessPassOneTime) {
             offers.push(Mode::TemporaryAccessPassOneTime);
         }
@@ -233,12 +236,26 @@ impl Directory {
         let methods = methods_of(reader.as_mut(), ctx.tenant, user_id).await?;
         let groups = containing_groups(reader.as_mut(), ctx.tenant, user_id, true).await?;
         let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        drop(reader);
+        let mut pass_spent = false;
+        for method in &methods {
+            if let MethodData::TemporaryAccessPass { pass, .. } = &method.data
+                && pass.is_usable_once
+            {
+                pass_spent = self
+                    .store
+                    .counter_get(ctx.tenant, &format!("tap-use:{}", method.record.id))
+                    .await?
+                    .is_some_and(|c| c.value >= 1);
+            }
+        }
         Ok(Some(Subject {
             user_id,
             spec,
             methods,
             groups,
             policy,
+            pass_spent,
         }))
     }
 
