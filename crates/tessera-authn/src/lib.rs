@@ -16,3 +16,4 @@ pub mod registration;
 pub mod strength;
 pub mod tap;
 pub mod totp;
+pub mod x509;
