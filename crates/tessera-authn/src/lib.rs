@@ -6,6 +6,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cba;
 pub mod hashing;
 pub mod lockout;
 pub mod passkey;

@@ -16,7 +16,7 @@ pub struct MethodsPolicy {
     pub software_oath: MethodConfig<NoSettings>,
     pub fido2: MethodConfig<Fido2Settings>,
     pub temporary_access_pass: MethodConfig<TapSettings>,
-    pub x509_certificate: MethodConfig<NoSettings>,
+    pub x509_certificate: MethodConfig<crate::cba::X509Settings>,
     /// Adding or removing a method needs a sign-in of this strength within
     /// `registrationMaxAgeMinutes`, or a temporary access pass. Unset: multifactor.
     #[serde(default)]
@@ -183,7 +183,7 @@ impl Default for MethodsPolicy {
                 state: State::Disabled,
                 include_groups: Vec::new(),
                 exclude_groups: Vec::new(),
-                settings: NoSettings {},
+                settings: crate::cba::X509Settings::default(),
             },
             registration_strength: None,
             registration_max_age_minutes: default_registration_age(),
@@ -270,6 +270,7 @@ impl MethodsPolicy {
                 "an allow list must name at least one AAGUID",
             );
         }
+        self.x509_certificate.settings.validate()?;
         if self.password.state == State::Disabled
             && self.fido2.state == State::Disabled
             && self.x509_certificate.state == State::Disabled

@@ -20,6 +20,8 @@ pub struct Config {
     /// The public base URL (used in links); defaults from `listen`.
     pub public_url: Option<String>,
     pub tls: Option<TlsConfig>,
+    /// Client certificates from a trusted reverse proxy (instead of TLS here).
+    pub client_certificate_proxy: Option<ProxyCertificateConfig>,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
     /// Seconds to wait for requests in flight at shutdown.
@@ -39,6 +41,21 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+    /// Ask browsers for a client certificate (smart-card sign-in). Optional for the
+    /// client; trust is decided per tenant by the certificate trust store.
+    #[serde(default)]
+    pub client_certificates: bool,
+}
+
+/// A reverse proxy that terminates TLS and passes the client certificate on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyCertificateConfig {
+    /// The header holding the URL-encoded PEM certificate (nginx:
+    /// `$ssl_client_escaped_cert`), e.g. `X-SSL-Client-Cert`.
+    pub header: String,
+    /// Only requests from these addresses may set the header.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +84,7 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             tls: None,
+            client_certificate_proxy: None,
             log: LogConfig {
                 format: "json".to_string(),
                 level: "info".to_string(),
@@ -194,7 +212,12 @@ fn is_server_key(key: &str) -> bool {
         "secrets_key_file",
         "breached_passwords_dir",
     ];
-    const SECTIONS: &[&str] = &["tls__", "log__", "bootstrap__"];
+    const SECTIONS: &[&str] = &[
+        "tls__",
+        "log__",
+        "bootstrap__",
+        "client_certificate_proxy__",
+    ];
     let key = key.to_ascii_lowercase();
     KEYS.contains(&key.as_str()) || SECTIONS.iter().any(|section| key.starts_with(section))
 }

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod state;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,6 +113,48 @@ async fn not_found() -> error::ApiError {
         "not_found",
         "no such endpoint; see /api/v1/openapi.json",
     )
+}
+
+/// Fetches CRLs over HTTP: small, bounded, with a timeout.
+struct HttpCrlFetcher {
+    client: reqwest::Client,
+}
+
+impl HttpCrlFetcher {
+    fn new() -> anyhow::Result<HttpCrlFetcher> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(HttpCrlFetcher { client })
+    }
+}
+
+/// Largest CRL fetched.
+const MAX_CRL_BYTES: usize = 64 * 1024 * 1024;
+
+#[async_trait::async_trait]
+impl tessera_service::authn::CrlFetcher for HttpCrlFetcher {
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_CRL_BYTES {
+                return Err("the CRL is larger than 64 MiB".to_string());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
 }
 
 /// Opens the store the configuration names.
@@ -223,6 +266,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         max_concurrent_hashes: std::thread::available_parallelism()
             .map(|n| n.get() * 2)
             .unwrap_or(4),
+        crl_fetcher: Some(Arc::new(HttpCrlFetcher::new()?)),
     };
     let directory = Arc::new(Directory::with_auth(
         store.clone(),
@@ -264,9 +308,19 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             "Sign in with it (e.g. `tessera login --token ...`) and create your own administrators and tokens."
         );
     }
+    let crl_directory = directory.clone();
+    tokio::spawn(async move {
+        // CRLs of every tenant's CAs are fetched when due (hourly check).
+        let mut interval = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            interval.tick().await;
+            crl_directory.refresh_all_due_crls().await;
+        }
+    });
     let state = AppState {
         directory,
         metrics: install_metrics(),
+        certificate_proxy: config.client_certificate_proxy.clone().map(Arc::new),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
@@ -281,16 +335,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
                 .await?;
         }
         Some(tls) => {
-            let rustls_config =
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot load the TLS certificate {} and key {}",
-                            tls.cert.display(),
-                            tls.key.display()
-                        )
-                    })?;
+            let rustls_config = tls::server_config(&tls.cert, &tls.key, tls.client_certificates)?;
             let handle = axum_server::Handle::new();
             let handle_for_signal = handle.clone();
             tokio::spawn(async move {
@@ -300,7 +345,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             let address = listener.local_addr()?;
             tracing::info!(%address, tls = true, "listening");
             println!("Listening on https://{address}");
-            axum_server::from_tcp_rustls(listener, rustls_config)?
+            axum_server::from_tcp(listener)?
+                .acceptor(tls::PeerCertificateAcceptor::new(rustls_config))
                 .handle(handle)
                 .serve(app)
                 .await?;

@@ -8,4 +8,6 @@ use tessera_service::Directory;
 pub struct AppState {
     pub directory: Arc<Directory>,
     pub metrics: Option<PrometheusHandle>,
+    /// Where client certificates may come from in a header.
+    pub certificate_proxy: Option<Arc<crate::config::ProxyCertificateConfig>>,
 }

@@ -36,6 +36,7 @@ async fn api() -> Api {
     let app = router(AppState {
         directory,
         metrics: None,
+        certificate_proxy: None,
     });
     Api {
         app,

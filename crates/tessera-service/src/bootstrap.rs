@@ -25,7 +25,7 @@ pub struct Bootstrap {
     pub expires: Timestamp,
 }
 
-fn system_context(tenant: TenantId, reason: &str) -> Context {
+pub(crate) fn system_context(tenant: TenantId, reason: &str) -> Context {
     Context {
         tenant,
         caller: Caller {

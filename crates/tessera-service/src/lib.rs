@@ -125,6 +125,7 @@ impl Directory {
                 sealing_key,
                 breached_passwords: None,
                 max_concurrent_hashes: 2,
+                crl_fetcher: None,
             },
         )
     }

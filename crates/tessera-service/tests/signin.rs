@@ -57,6 +57,7 @@ async fn harness(store: Arc<dyn Store>) -> Harness {
             sealing_key: SealingKey::generate().unwrap().0,
             breached_passwords: Some(breached.path().to_path_buf()),
             max_concurrent_hashes: 2,
+            crl_fetcher: None,
         },
     );
     let bootstrap = directory
@@ -761,7 +762,265 @@ macro_rules! on_both_backends {
     };
 }
 
+async fn certificate_sign_in(h: Harness) {
+    use tessera_authn::x509::test_pki::{LeafSpec, crl, intermediate, leaf, root};
+    const CAC_POLICY: &[u64] = &[2, 16, 840, 1, 101, 2, 1, 11, 42];
+    let contoso_root = root("Contoso Root CA");
+    let issuing = intermediate("Contoso Issuing CA", &contoso_root);
+    // Bad uploads change nothing.
+    let not_root = h
+        .directory
+        .add_certificate_authority(
+            &h.admin,
+            json!({ "certificate": issuing.pem(), "isRootAuthority": true }),
+        )
+        .await;
+    assert!(matches!(not_root, Err(ServiceError::Validation(_))));
+    h.directory
+        .add_certificate_authority(
+            &h.admin,
+            json!({ "certificate": contoso_root.pem(), "isRootAuthority": true }),
+        )
+        .await
+        .unwrap();
+    let issuing_ca = h
+        .directory
+        .add_certificate_authority(
+            &h.admin,
+            json!({ "certificate": issuing.pem(), "isRootAuthority": false, "requireRevocationData": true }),
+        )
+        .await
+        .unwrap();
+    let good = leaf(
+        LeafSpec {
+            upn: "adele@contoso.com",
+            serial: 10,
+            policies: &[CAC_POLICY],
+            days: 30,
+            client_auth: true,
+        },
+        &issuing,
+    );
+    let revoked = leaf(
+        LeafSpec {
+            upn: "adele@contoso.com",
+            serial: 66,
+            policies: &[CAC_POLICY],
+            days: 30,
+            client_auth: true,
+        },
+        &issuing,
+    );
+    let plain = leaf(
+        LeafSpec {
+            upn: "adele@contoso.com",
+            serial: 11,
+            policies: &[],
+            days: 30,
+            client_auth: true,
+        },
+        &issuing,
+    );
+    let stranger_root = root("Stranger Root CA");
+    let stranger = leaf(
+        LeafSpec {
+            upn: "adele@contoso.com",
+            serial: 12,
+            policies: &[CAC_POLICY],
+            days: 30,
+            client_auth: true,
+        },
+        &stranger_root,
+    );
+
+    let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
+    policy["x509Certificate"]["state"] = json!("enabled");
+    policy["x509Certificate"]["settings"]["authenticationModeConfiguration"]["rules"] = json!([{
+        "x509CertificateRuleType": "policyOID",
+        "identifier": "2.16.840.1.101.2.1.11.42",
+        "x509CertificateAuthenticationMode": "x509CertificateMultiFactor"
+    }]);
+    h.directory
+        .set_methods_policy(&h.admin, policy, None)
+        .await
+        .unwrap();
+    let user = h
+        .directory
+        .create_user(
+            &h.admin,
+            json!({ "userPrincipalName": "adele@contoso.com", "displayName": "Adele Vance" }),
+        )
+        .await
+        .unwrap()
+        .id;
+    let ctx = h.from("192.0.2.50");
+    let attempt = |chain: Vec<Vec<u8>>| {
+        let h = &h;
+        let ctx = ctx.clone();
+        async move {
+            let (flow, view) = h.directory.start_sign_in(&ctx).await.unwrap();
+            assert!(view.certificate, "the page offers certificate sign-in");
+            h.directory
+                .sign_in_certificate(&ctx, flow.expose(), chain)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // Without a CRL for the issuing CA (which requires one), nothing gets in.
+    let outcome = attempt(vec![good.der.clone()]).await;
+    assert!(error_of(&outcome).is_some());
+    assert_eq!(
+        h.sign_ins(json!({ "result": "failure" })).await[0]["failureCode"],
+        "certificate_revocation_unknown"
+    );
+    let crl_pem = format!(
+        "-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            crl(&issuing, &[66], 7)
+        )
+    );
+    let view = h
+        .directory
+        .upload_crl(&h.admin, issuing_ca.id, json!({ "crl": crl_pem }))
+        .await
+        .unwrap();
+    assert_eq!(view.revocation_list.unwrap()["revokedCount"], 1);
+    assert!(matches!(
+        h.directory
+            .upload_crl(&h.admin, issuing_ca.id, json!({ "crl": "bm90IGEgY3Js" }))
+            .await,
+        Err(ServiceError::Validation(_))
+    ));
+
+    // The CAC certificate signs in with multi-factor, phishing-resistant strength.
+    let secret = h.signed_in(attempt(vec![good.der.clone()]).await);
+    let session = h.load(&secret).await;
+    assert_eq!(session.user_id, user);
+    assert_eq!(
+        session.methods[0].method.mode,
+        tessera_authn::strength::Mode::X509CertificateMultiFactor
+    );
+    let success = h
+        .sign_ins(json!({ "userId": user, "result": "success" }))
+        .await;
+    assert_eq!(
+        success[0]["authenticationRequirement"],
+        "multiFactorAuthentication"
+    );
+    assert!(
+        success[0]["satisfiedStrengths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(tessera_authn::strength::PHISHING_RESISTANT_MFA))
+    );
+
+    // Revoked and untrusted certificates are refused, with their own codes.
+    assert!(error_of(&attempt(vec![revoked.der.clone()]).await).is_some());
+    assert_eq!(
+        h.sign_ins(json!({ "result": "failure" })).await[0]["failureCode"],
+        "certificate_revoked"
+    );
+    assert!(error_of(&attempt(vec![stranger.der.clone()]).await).is_some());
+    assert_eq!(
+        h.sign_ins(json!({ "result": "failure" })).await[0]["failureCode"],
+        "certificate_untrusted"
+    );
+    assert!(error_of(&attempt(vec![]).await).is_some());
+    assert_eq!(
+        h.sign_ins(json!({ "result": "failure" })).await[0]["failureCode"],
+        "certificate_missing"
+    );
+
+    // A certificate without the CAC policy is single-factor.
+    let secret = h.signed_in(attempt(vec![plain.der.clone()]).await);
+    assert_eq!(
+        h.load(&secret).await.methods[0].method.mode,
+        tessera_authn::strength::Mode::X509CertificateSingleFactor
+    );
+
+    // A certificate naming nobody can be bound to a user by a certificate user id.
+    let other = leaf(
+        LeafSpec {
+            upn: "1234567890@mil",
+            serial: 13,
+            policies: &[CAC_POLICY],
+            days: 30,
+            client_auth: true,
+        },
+        &issuing,
+    );
+    assert!(error_of(&attempt(vec![other.der.clone()]).await).is_some());
+    assert_eq!(
+        h.sign_ins(json!({ "result": "failure" })).await[0]["failureCode"],
+        "certificate_user_not_found"
+    );
+    h.directory
+        .add_certificate_user_id(
+            &h.admin,
+            user,
+            json!({ "value": "X509:<PN>1234567890@mil" }),
+        )
+        .await
+        .unwrap();
+    let mut policy =
+        serde_json::to_value(h.directory.get_methods_policy(&h.admin).await.unwrap().0).unwrap();
+    policy["x509Certificate"]["settings"]["certificateUserBindings"] = json!([
+        { "x509CertificateField": "PrincipalName", "userProperty": "userPrincipalName", "priority": 1 },
+        { "x509CertificateField": "PrincipalName", "userProperty": "certificateUserIds", "priority": 2 }
+    ]);
+    h.directory
+        .set_methods_policy(&h.admin, policy, Some(1))
+        .await
+        .unwrap();
+    let secret = h.signed_in(attempt(vec![other.der.clone()]).await);
+    assert_eq!(h.load(&secret).await.user_id, user);
+    // A custom "DoD CAC" strength counts certificates of the chosen issuer only.
+    let facts = tessera_authn::x509::validate(
+        &[good.der.clone()],
+        &[
+            tessera_authn::x509::TrustedCa {
+                der: contoso_root.der(),
+                is_root: true,
+                require_revocation_data: false,
+            },
+            tessera_authn::x509::TrustedCa {
+                der: issuing.der(),
+                is_root: false,
+                require_revocation_data: false,
+            },
+        ],
+        &[],
+        h.clock.now().unix_seconds(),
+    )
+    .unwrap();
+    let cac = h
+        .directory
+        .create_strength(
+            &h.admin,
+            json!({
+                "displayName": "DoD CAC",
+                "allowedCombinations": ["x509CertificateMultiFactor"],
+                "combinationConfigurations": { "x509CertificateMultiFactor": { "allowedIssuers": [facts.issuer] } }
+            }),
+        )
+        .await
+        .unwrap();
+    h.signed_in(attempt(vec![good.der.clone()]).await);
+    let success = h
+        .sign_ins(json!({ "userId": user, "result": "success" }))
+        .await;
+    assert!(
+        success[0]["satisfiedStrengths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(cac.id))
+    );
+}
+
 on_both_backends!(
+    certificate_sign_in,
     password_then_totp_and_replay_refused,
     smart_lockout_spares_the_real_user,
     password_protection,

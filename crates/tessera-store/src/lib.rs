@@ -45,10 +45,14 @@ pub enum Kind {
     AuthPolicy,
     /// An authentication strength (an allowed set of method combinations).
     AuthStrength,
+    /// A CA certificate in the tenant's trust store for certificate sign-in.
+    CertificateAuthority,
+    /// A CA's certificate revocation list.
+    RevocationList,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -62,6 +66,8 @@ impl Kind {
         Kind::AuthMethod,
         Kind::AuthPolicy,
         Kind::AuthStrength,
+        Kind::CertificateAuthority,
+        Kind::RevocationList,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +85,8 @@ impl Kind {
             Kind::AuthMethod => "authMethod",
             Kind::AuthPolicy => "authPolicy",
             Kind::AuthStrength => "authStrength",
+            Kind::CertificateAuthority => "certificateAuthority",
+            Kind::RevocationList => "revocationList",
         }
     }
 

@@ -73,6 +73,7 @@ pub fn sign_in(view: &FlowView) -> String {
 <button type=\"submit\" id=\"next\">Next</button></form>\
 <p class=\"or\">or</p><button type=\"button\" class=\"secondary\" id=\"passkey-signin\">Sign in with a passkey</button>"
             );
+            body.push_str(&certificate_button(view, &csrf));
         }
         FlowStep::Credentials | FlowStep::SecondFactor => {
             let name = view.user_name.as_deref().unwrap_or_default();
@@ -119,6 +120,7 @@ pub fn sign_in(view: &FlowView) -> String {
                 }
             }
             body.push_str("<p class=\"or\">or</p><button type=\"button\" class=\"secondary\" id=\"passkey-signin\">Use a passkey</button>");
+            body.push_str(&certificate_button(view, &csrf));
             let _ = write!(
                 body,
                 "<form method=\"post\" action=\"/signin/restart\">{csrf}<button type=\"submit\" class=\"secondary\" id=\"restart\">Use another account</button></form>"
@@ -126,6 +128,15 @@ pub fn sign_in(view: &FlowView) -> String {
         }
     }
     layout("Sign in - Tessera", &view.csrf, &body)
+}
+
+fn certificate_button(view: &FlowView, csrf: &str) -> String {
+    if !view.certificate {
+        return String::new();
+    }
+    format!(
+        "<form method=\"post\" action=\"/signin/certificate\">{csrf}<button type=\"submit\" class=\"secondary\" id=\"certificate-signin\">Use a certificate or smart card</button></form>"
+    )
 }
 
 pub fn security_info(

@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/signin/pass", post(sign_in_pass))
         .route("/signin/code", post(sign_in_code))
         .route("/signin/restart", post(sign_in_restart))
+        .route("/signin/certificate", post(sign_in_certificate))
         .route("/signin/passkey/options", post(passkey_options))
         .route("/signin/passkey", post(passkey_finish))
         .route("/signout", post(sign_out))
@@ -63,6 +64,35 @@ pub fn router() -> Router<AppState> {
 struct Request {
     ctx: SignInContext,
     headers: HeaderMap,
+    /// The client certificate chain, from this connection's TLS handshake or from a
+    /// trusted reverse proxy's header.
+    client_chain: Vec<Vec<u8>>,
+}
+
+/// The certificate chain a trusted proxy passed on (URL-encoded PEM), if the request
+/// comes from one.
+fn proxy_chain(state: &AppState, parts: &axum::http::request::Parts) -> Vec<Vec<u8>> {
+    let Some(proxy) = &state.certificate_proxy else {
+        return Vec::new();
+    };
+    let from_proxy = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|a| proxy.trusted_proxies.contains(&a.0.ip()));
+    if !from_proxy {
+        return Vec::new();
+    }
+    let Some(value) = parts
+        .headers
+        .get(proxy.header.as_str())
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Vec::new();
+    };
+    let Ok(pem) = percent_encoding::percent_decode_str(value).decode_utf8() else {
+        return Vec::new();
+    };
+    tessera_authn::x509::pem_or_der(pem.as_bytes(), "CERTIFICATE").unwrap_or_default()
 }
 
 impl axum::extract::FromRequestParts<AppState> for Request {
@@ -92,7 +122,16 @@ impl axum::extract::FromRequestParts<AppState> for Request {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let mut client_chain = parts
+            .extensions
+            .get::<crate::tls::PeerCertificates>()
+            .map(|p| p.0.clone())
+            .unwrap_or_default();
+        if client_chain.is_empty() {
+            client_chain = proxy_chain(state, parts);
+        }
         Ok(Request {
+            client_chain,
             ctx: SignInContext {
                 tenant,
                 correlation_id: parts
@@ -350,6 +389,22 @@ async fn sign_in_code(State(state): State<AppState>, req: Request, body: Bytes) 
         state
             .directory
             .sign_in_code(&req.ctx, &secret, &form.secret)
+            .await,
+    )
+}
+
+async fn sign_in_certificate(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
+        Ok(secret) => secret,
+        Err(response) => return response,
+    };
+    outcome(
+        state
+            .directory
+            .sign_in_certificate(&req.ctx, &secret, req.client_chain.clone())
             .await,
     )
 }

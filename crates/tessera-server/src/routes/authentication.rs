@@ -222,3 +222,90 @@ pub async fn query_sign_ins(
     };
     Ok(ok(&state.directory.query_sign_ins(&ctx, &filter).await?))
 }
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/authentication/certificateUserIds", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    request_body(content = Object, description = "`{\"value\": \"X509:<SKI>7F2A...\"}`: a value a certificate binding rule matches"),
+    responses((status = 201, body = tessera_service::authn::AuthMethodView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn add_certificate_user_id(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state
+            .directory
+            .add_certificate_user_id(&ctx, id, body)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/certificateAuthorities", tag = "authentication",
+    responses((status = 200, body = Vec<tessera_service::authn::CertificateAuthorityView>), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_cas(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
+    Ok(ok(
+        &json!({ "value": state.directory.list_certificate_authorities(&ctx).await? }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/certificateAuthorities", tag = "authentication",
+    request_body(content = Object, description = "`certificate` (PEM or base64 DER), `isRootAuthority`, optional `requireRevocationData` and `crlDistributionPoint`"),
+    responses((status = 201, body = tessera_service::authn::CertificateAuthorityView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn add_ca(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state
+            .directory
+            .add_certificate_authority(&ctx, body)
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/certificateAuthorities/{id}", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_ca(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state
+        .directory
+        .delete_certificate_authority(&ctx, id)
+        .await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(put, path = "/api/v1/certificateAuthorities/{id}/revocationList", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    request_body(content = Object, description = "`{\"crl\": \"-----BEGIN X509 CRL-----...\"}` (PEM or base64 DER), signed by this CA"),
+    responses((status = 200, body = tessera_service::authn::CertificateAuthorityView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn upload_crl(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.upload_crl(&ctx, id, body).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/certificateAuthorities/{id}/revocationList/refresh", tag = "authentication",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = tessera_service::authn::CertificateAuthorityView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn refresh_crl(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.refresh_crl(&ctx, id).await?))
+}

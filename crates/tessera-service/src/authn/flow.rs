@@ -68,6 +68,8 @@ pub struct FlowView {
     /// A message for the person, which never tells whether the account exists.
     pub error: Option<&'static str>,
     pub csrf: String,
+    /// Certificate sign-in is enabled in the tenant.
+    pub certificate: bool,
 }
 
 pub enum SignInOutcome {
@@ -95,6 +97,7 @@ impl Flow {
             offers,
             error,
             csrf: self.data.csrf.clone(),
+            certificate: false,
         }
     }
 }
@@ -184,7 +187,8 @@ impl Directory {
         };
         self.store.session_insert(ctx.tenant, &row).await?;
         let flow = Flow { row, data };
-        Ok((generated.secret, flow.view(None, Vec::new())))
+        let view = self.view_of(ctx, &flow, None, Vec::new()).await?;
+        Ok((generated.secret, view))
     }
 
     async fn load_flow(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<Option<Flow>> {
@@ -224,7 +228,7 @@ impl Directory {
             return Ok(None);
         };
         let offers = self.offers(ctx, &flow).await?;
-        Ok(Some(flow.view(None, offers)))
+        Ok(Some(self.view_of(ctx, &flow, None, offers).await?))
     }
 
     async fn subject(&self, ctx: &SignInContext, user_id: Uuid) -> ServiceResult<Option<Subject>> {
@@ -257,6 +261,21 @@ impl Directory {
             policy,
             pass_spent,
         }))
+    }
+
+    /// The page's view of a flow, with whether certificate sign-in is on.
+    async fn view_of(
+        &self,
+        ctx: &SignInContext,
+        flow: &Flow,
+        error: Option<&'static str>,
+        offers: Vec<Mode>,
+    ) -> ServiceResult<FlowView> {
+        let mut reader = self.reader().await?;
+        let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        let mut view = flow.view(error, offers);
+        view.certificate = policy.x509_certificate.state == tessera_authn::policy::State::Enabled;
+        Ok(view)
     }
 
     async fn offers(&self, ctx: &SignInContext, flow: &Flow) -> ServiceResult<Vec<Mode>> {
@@ -293,7 +312,10 @@ impl Directory {
         let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
         if name.is_empty() {
             let offers = self.offers(ctx, &flow).await?;
-            return Ok(Some(flow.view(Some("Enter your user name."), offers)));
+            let view = self
+                .view_of(ctx, &flow, Some("Enter your user name."), offers)
+                .await?;
+            return Ok(Some(view));
         }
         let mut reader = self.reader().await?;
         let user = reader
@@ -306,7 +328,7 @@ impl Directory {
         flow.data.step = FlowStep::Credentials;
         self.save_flow(ctx, &mut flow).await?;
         let offers = self.offers(ctx, &flow).await?;
-        Ok(Some(flow.view(None, offers)))
+        Ok(Some(self.view_of(ctx, &flow, None, offers).await?))
     }
 
     /// Goes back to the name step.
@@ -382,7 +404,9 @@ impl Directory {
         )
         .await?;
         let offers = self.offers(ctx, flow).await?;
-        Ok(SignInOutcome::Continue(flow.view(Some(message), offers)))
+        Ok(SignInOutcome::Continue(
+            self.view_of(ctx, flow, Some(message), offers).await?,
+        ))
     }
 
     /// A first factor was verified for an enabled user: go on to a second factor if
@@ -412,7 +436,8 @@ impl Directory {
             )
             .await?;
             return Ok(SignInOutcome::Continue(
-                flow.view(None, subject.second_factors()),
+                self.view_of(ctx, &flow, None, subject.second_factors())
+                    .await?,
             ));
         }
         self.complete(ctx, flow, subject).await
@@ -855,6 +880,161 @@ impl Directory {
         Ok(Some(self.complete(ctx, flow, &subject).await?))
     }
 }
+
+impl Directory {
+    /// A client certificate (leaf first, then any intermediates the client sent), as a
+    /// first factor; multi-factor when an authentication binding rule says so.
+    pub async fn sign_in_certificate(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        chain: Vec<Vec<u8>>,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let mut reader = self.reader().await?;
+        let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        if policy.x509_certificate.state != tessera_authn::policy::State::Enabled
+            || chain.is_empty()
+        {
+            drop(reader);
+            let code = if chain.is_empty() {
+                failure::CERTIFICATE_MISSING
+            } else {
+                failure::METHOD_NOT_ALLOWED
+            };
+            return Ok(Some(self.fail(ctx, &flow, code, NO_CERTIFICATE).await?));
+        }
+        let (trust, crls) = super::certificates::load_trust(reader.as_mut(), ctx.tenant).await?;
+        let now = self.now();
+        let validated = match tessera_authn::x509::validate(
+            &chain,
+            &trust,
+            &crls,
+            now.unix_seconds(),
+        ) {
+            Ok(validated) => validated,
+            Err(refusal) => {
+                drop(reader);
+                tracing::info!(correlation_id = %ctx.correlation_id, %refusal, "client certificate refused");
+                return Ok(Some(
+                    self.fail(ctx, &flow, refusal.code(), CERTIFICATE_WRONG)
+                        .await?,
+                ));
+            }
+        };
+        let settings = &policy.x509_certificate.settings;
+        // The first binding that names an existing user decides.
+        let mut bound = None;
+        for (property, value) in settings.lookups(&validated) {
+            let user = match property {
+                tessera_authn::cba::UserProperty::UserPrincipalName => reader
+                    .get_by_key1(ctx.tenant, Kind::User, &value.to_lowercase())
+                    .await?
+                    .map(|r| r.id),
+                tessera_authn::cba::UserProperty::CertificateUserIds => method_by_key(
+                    reader.as_mut(),
+                    ctx.tenant,
+                    &super::methods::certificate_user_key(&value),
+                )
+                .await?
+                .and_then(|m| {
+                    m.record
+                        .key2
+                        .as_deref()
+                        .and_then(|k| Uuid::parse_str(k).ok())
+                }),
+            };
+            if user.is_some() {
+                bound = user;
+                break;
+            }
+        }
+        drop(reader);
+        if flow.data.typed_name.is_none() {
+            flow.data.typed_name = validated
+                .principal_names
+                .first()
+                .cloned()
+                .or(Some(validated.subject.clone()));
+        }
+        let Some(user_id) = bound else {
+            return Ok(Some(
+                self.fail(
+                    ctx,
+                    &flow,
+                    failure::CERTIFICATE_NOT_BOUND,
+                    CERTIFICATE_WRONG,
+                )
+                .await?,
+            ));
+        };
+        // After a name was typed, the certificate must be that user's.
+        if flow.data.step != FlowStep::Identify
+            && flow.data.user_id.is_some()
+            && flow.data.user_id != Some(user_id)
+        {
+            return Ok(Some(
+                self.fail(
+                    ctx,
+                    &flow,
+                    failure::CERTIFICATE_NOT_BOUND,
+                    CERTIFICATE_WRONG,
+                )
+                .await?,
+            ));
+        }
+        let Some(subject) = self.subject(ctx, user_id).await? else {
+            return Ok(Some(
+                self.fail(
+                    ctx,
+                    &flow,
+                    failure::CERTIFICATE_NOT_BOUND,
+                    CERTIFICATE_WRONG,
+                )
+                .await?,
+            ));
+        };
+        flow.data.user_id = Some(user_id);
+        flow.data.typed_name = Some(subject.spec.user_principal_name.clone());
+        if !subject.spec.account_enabled {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, CERTIFICATE_WRONG)
+                    .await?,
+            ));
+        }
+        let mode = settings.mode_for(&validated);
+        if !subject.allowed(mode) {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
+                    .await?,
+            ));
+        }
+        let method = MethodUse {
+            method: UsedMethod {
+                mode,
+                aaguid: None,
+                certificate_issuer: Some(validated.issuer.clone()),
+                certificate_policies: validated.policies.clone(),
+            },
+            method_id: None,
+            time: now,
+        };
+        if flow.data.step == FlowStep::SecondFactor {
+            flow.data.used.push(method);
+            return Ok(Some(self.complete(ctx, flow, &subject).await?));
+        }
+        flow.data.step = FlowStep::Credentials;
+        flow.data.used.clear();
+        Ok(Some(
+            self.after_first_factor(ctx, flow, &subject, method).await?,
+        ))
+    }
+}
+
+const NO_CERTIFICATE: &str = "No certificate was presented. Insert your smart card and try again.";
+const CERTIFICATE_WRONG: &str = "Your certificate could not be used to sign in here.";
 
 fn encode<T: Serialize>(data: &T) -> ServiceResult<String> {
     serde_json::to_string(data).map_err(|e| ServiceError::Internal(e.to_string()))

@@ -40,6 +40,9 @@ pub(crate) enum MethodData {
         pass: StoredPass,
         issued_by: Option<Uuid>,
     },
+    /// A value a certificate field is matched against (`X509:<SKI>...`).
+    #[serde(rename_all = "camelCase")]
+    CertificateUserId { value: String },
 }
 
 impl MethodData {
@@ -49,6 +52,7 @@ impl MethodData {
             MethodData::SoftwareOath { .. } => "softwareOath",
             MethodData::Fido2 { .. } => "fido2",
             MethodData::TemporaryAccessPass { .. } => "temporaryAccessPass",
+            MethodData::CertificateUserId { .. } => "certificateUserId",
         }
     }
 
@@ -62,6 +66,7 @@ impl MethodData {
                 Mode::TemporaryAccessPassOneTime
             }
             MethodData::TemporaryAccessPass { .. } => Mode::TemporaryAccessPassMultiUse,
+            MethodData::CertificateUserId { .. } => Mode::X509CertificateSingleFactor,
         }
     }
 
@@ -71,6 +76,7 @@ impl MethodData {
             MethodData::Password { .. } => Some(format!("password:{user}")),
             MethodData::TemporaryAccessPass { .. } => Some(format!("tap:{user}")),
             MethodData::Fido2 { credential_id, .. } => Some(format!("fido2:{credential_id}")),
+            MethodData::CertificateUserId { value } => Some(certificate_user_key(value)),
             MethodData::SoftwareOath { .. } => None,
         }
     }
@@ -97,6 +103,11 @@ pub struct AuthMethodView {
     pub is_usable_once: Option<bool>,
 }
 
+/// The unique key of a certificate user id (matched without case).
+pub(crate) fn certificate_user_key(value: &str) -> String {
+    format!("x509:{}", value.to_lowercase())
+}
+
 pub(crate) struct StoredMethod {
     pub record: Record,
     pub data: MethodData,
@@ -121,6 +132,7 @@ impl StoredMethod {
                 Some(pass.end),
                 Some(pass.is_usable_once),
             ),
+            MethodData::CertificateUserId { value } => (value.clone(), None, None, None, None),
         };
         AuthMethodView {
             id: self.record.id,

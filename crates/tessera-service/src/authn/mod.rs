@@ -8,6 +8,7 @@
 //! session tables, so sign-ins never wait for the audit chain's lock.
 
 mod admin;
+mod certificates;
 mod flow;
 mod methods;
 mod security_info;
@@ -31,6 +32,7 @@ use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
 
 pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
+pub use certificates::{CertificateAuthorityView, CrlFetcher, SharedFetcher};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use methods::AuthMethodView;
 pub(crate) use security_info::delete_methods_of;
@@ -49,6 +51,8 @@ pub struct AuthSettings {
     pub breached_passwords: Option<PathBuf>,
     /// Most argon2id hashes computed at once.
     pub max_concurrent_hashes: usize,
+    /// Fetches CRLs from distribution points (none: upload only).
+    pub crl_fetcher: Option<SharedFetcher>,
 }
 
 pub(crate) struct Authn {
@@ -156,6 +160,8 @@ pub mod failure {
     pub const PASSKEY_CLONED: &str = "passkey_clone_suspected";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const MFA_REQUIRED: &str = "mfa_required";
+    pub const CERTIFICATE_NOT_BOUND: &str = "certificate_user_not_found";
+    pub const CERTIFICATE_MISSING: &str = "certificate_missing";
 }
 
 /// The tenant's methods policy (the default until an administrator sets one).
