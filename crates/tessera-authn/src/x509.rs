@@ -115,7 +115,7 @@ fn parse(der: &[u8]) -> Result<X509Certificate<'_>, Refusal> {
         return Err(Refusal::Malformed);
     }
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok((&[], cert)) => Ok(cert),
         _ => Err(Refusal::Malformed),
     }
 }
@@ -578,7 +578,6 @@ pub mod test_pki {
         pub der: Vec<u8>,
         pub pem: String,
         pub key_pem: String,
-        pub serial: u64,
     }
 
     pub struct LeafSpec<'a> {
@@ -624,8 +623,37 @@ pub mod test_pki {
             der: cert.der().to_vec(),
             pem: cert.pem(),
             key_pem: key.serialize_pem(),
-            serial: spec.serial,
         }
+    }
+
+    /// A TLS server certificate and key (PEM) for `names`.
+    pub fn server(names: &[&str], issuer: &Ca) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(30);
+        let cert = params.signed_by(&key, &issuer.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A CRL in PEM.
+    pub fn crl_pem(issuer: &Ca, revoked: &[u64], next_update_days: i64) -> String {
+        use base64::Engine as _;
+        let der = crl(issuer, revoked, next_update_days);
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n",
+            lines.join("\n")
+        )
     }
 
     pub fn crl(issuer: &Ca, revoked: &[u64], next_update_days: i64) -> Vec<u8> {
@@ -695,8 +723,13 @@ mod tests {
         let root = root("Root CA");
         let issuing = intermediate("Issuing CA 1", &root);
         let leaf = leaf(spec(0x1234), &issuing);
-        let validated =
-            validate(&[leaf.der.clone()], &store(&root, &[&issuing]), &[], now()).unwrap();
+        let validated = validate(
+            std::slice::from_ref(&leaf.der),
+            &store(&root, &[&issuing]),
+            &[],
+            now(),
+        )
+        .unwrap();
         assert_eq!(validated.principal_names, ["adele@contoso.com"]);
         assert_eq!(validated.rfc822_names, ["adele@contoso.com"]);
         assert_eq!(validated.policies, ["2.16.840.1.101.2.1.11.42"]);
@@ -720,7 +753,12 @@ mod tests {
         let other = root_other();
         let good = leaf(spec(1), &root);
         assert_eq!(
-            validate(&[good.der.clone()], &store(&other, &[]), &[], now()),
+            validate(
+                std::slice::from_ref(&good.der),
+                &store(&other, &[]),
+                &[],
+                now()
+            ),
             Err(Refusal::Untrusted)
         );
         // A client cannot make its own CA a root by sending it.
@@ -781,28 +819,28 @@ mod tests {
             der: crl_der.clone(),
         }];
         assert_eq!(
-            validate(&[revoked.der.clone()], &trust, &crls, now()),
+            validate(std::slice::from_ref(&revoked.der), &trust, &crls, now()),
             Err(Refusal::Revoked)
         );
-        assert!(validate(&[fine.der.clone()], &trust, &crls, now()).is_ok());
+        assert!(validate(std::slice::from_ref(&fine.der), &trust, &crls, now()).is_ok());
         // A CRL signed by someone else says nothing.
         let impostor = intermediate("Issuing CA 1", &root_other());
         let forged = [KnownCrl {
             der: crl(&impostor, &[67], 7),
         }];
-        assert!(validate(&[fine.der.clone()], &trust, &forged, now()).is_ok());
+        assert!(validate(std::slice::from_ref(&fine.der), &trust, &forged, now()).is_ok());
         // Where revocation data is required, a missing or stale CRL fails closed.
         let mut strict = trust.clone();
         strict[1].require_revocation_data = true;
         assert!(matches!(
-            validate(&[fine.der.clone()], &strict, &[], now()),
+            validate(std::slice::from_ref(&fine.der), &strict, &[], now()),
             Err(Refusal::RevocationUnknown { .. })
         ));
         let stale = [KnownCrl {
             der: crl(&issuing, &[], -1),
         }];
         assert!(matches!(
-            validate(&[fine.der.clone()], &strict, &stale, now()),
+            validate(std::slice::from_ref(&fine.der), &strict, &stale, now()),
             Err(Refusal::RevocationUnknown { .. })
         ));
         assert!(validate(&[fine.der], &strict, &crls, now()).is_ok());

@@ -978,7 +978,7 @@ async fn certificate_sign_in(h: Harness) {
     assert_eq!(h.load(&secret).await.user_id, user);
     // A custom "DoD CAC" strength counts certificates of the chosen issuer only.
     let facts = tessera_authn::x509::validate(
-        &[good.der.clone()],
+        std::slice::from_ref(&good.der),
         &[
             tessera_authn::x509::TrustedCa {
                 der: contoso_root.der(),

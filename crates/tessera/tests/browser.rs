@@ -62,3 +62,92 @@ fn sign_in_pages_in_a_real_browser() {
     }
     server.stop();
 }
+
+/// Writes the test PKI for `e2e/certificates.mjs` and the server's TLS files.
+fn write_pki(dir: &std::path::Path) {
+    use tessera_authn::x509::test_pki::{LeafSpec, crl_pem, intermediate, leaf, root, server};
+    const CAC_POLICY: &[u64] = &[2, 16, 840, 1, 101, 2, 1, 11, 42];
+    let contoso = root("Contoso Test Root CA");
+    let issuing = intermediate("Contoso Test Issuing CA", &contoso);
+    let stranger_root = root("Stranger Root CA");
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    write("root.pem", &contoso.pem());
+    write("issuing.pem", &issuing.pem());
+    write("stranger-root.pem", &stranger_root.pem());
+    write("issuing-crl.pem", &crl_pem(&issuing, &[66], 7));
+    let (cert, key) = server(&["localhost"], &contoso);
+    write("server.pem", &cert);
+    write("server-key.pem", &key);
+    let spec = |serial, policies: &'static [&'static [u64]]| LeafSpec {
+        upn: "cac.user@contoso.com",
+        serial,
+        policies,
+        days: 30,
+        client_auth: true,
+    };
+    for (name, spec, issuer) in [
+        ("cac", spec(10, &[CAC_POLICY]), &issuing),
+        ("revoked", spec(66, &[CAC_POLICY]), &issuing),
+        ("plain", spec(11, &[]), &issuing),
+        ("stranger", spec(12, &[CAC_POLICY]), &stranger_root),
+    ] {
+        let certificate = leaf(spec, issuer);
+        write(&format!("{name}.pem"), &certificate.pem);
+        write(&format!("{name}-key.pem"), &certificate.key_pem);
+    }
+}
+
+#[test]
+fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
+    let e2e = e2e_dir();
+    assert!(
+        e2e.join("node_modules/playwright-core").exists(),
+        "run `npm ci --prefix e2e` first (.ci/run does): playwright-core is missing"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+    let work = tempfile::tempdir().unwrap();
+    let pki = work.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    write_pki(&pki);
+    let cert = pki.join("server.pem");
+    let key = pki.join("server-key.pem");
+    let server = Server::start(
+        &work.path().join("data"),
+        &[
+            ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
+            ("TESSERA_TLS__KEY", key.to_str().unwrap()),
+            ("TESSERA_TLS__CLIENT_CERTIFICATES", "true"),
+        ],
+    );
+    let url = server.url.replace("127.0.0.1", "localhost");
+    assert!(url.starts_with("https://"));
+    let output = Command::new("node")
+        .arg("certificates.mjs")
+        .current_dir(&e2e)
+        .env("TESSERA_URL", &url)
+        .env("TESSERA_TOKEN", server.token.as_deref().unwrap())
+        .env("TESSERA_PKI", &pki)
+        .env("CHROMIUM", &chromium)
+        // The admin calls from Node go to a server whose certificate the test made.
+        .env("NODE_EXTRA_CA_CERTS", pki.join("root.pem"))
+        .output()
+        .expect("node is missing: install Node.js 20 or later");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "browser tests failed:\n{stdout}\n{stderr}"
+    );
+    for scenario in [
+        "cacCertificateReachesPhishingResistantMfa",
+        "revokedCertificateRefused",
+        "untrustedCertificateRefused",
+        "certificateWithoutPolicyIsSingleFactor",
+    ] {
+        assert!(
+            stdout.contains(&format!("ok {scenario}")),
+            "{scenario} did not run:\n{stdout}"
+        );
+    }
+    server.stop();
+}
