@@ -14,6 +14,8 @@ pub mod password;
 pub mod policy;
 pub mod qr;
 pub mod registration;
+#[cfg(any(test, feature = "testing"))]
+pub mod soft_authenticator;
 pub mod strength;
 pub mod tap;
 pub mod totp;

@@ -484,8 +484,8 @@ pub fn pem_or_der(input: &[u8], label: &str) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// A test PKI built with rcgen: roots, intermediates, leaves, CRLs. For tests only
-/// (here and, with the `test-pki` feature, in other crates' tests).
-#[cfg(any(test, feature = "test-pki"))]
+/// (here and, with the `testing` feature, in other crates' tests).
+#[cfg(any(test, feature = "testing"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod test_pki {
     use rcgen::{

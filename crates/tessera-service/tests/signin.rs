@@ -1019,7 +1019,148 @@ async fn certificate_sign_in(h: Harness) {
     );
 }
 
+async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
+    use tessera_authn::soft_authenticator::SoftAuthenticator;
+    let origin = "http://localhost:8080";
+    let user = h.user_with_password("adele@contoso.com").await;
+    let ctx = h.from("192.0.2.10");
+    // A tenant that blocks one authenticator model.
+    let blocked = [9u8; 16];
+    let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
+    policy["fido2"]["settings"]["keyRestrictions"] =
+        json!({ "enforcement": "block", "aaguids": [Uuid::from_bytes(blocked)] });
+    h.directory
+        .set_methods_policy(&h.admin, policy, None)
+        .await
+        .unwrap();
+
+    let secret = h.password_session(&ctx, "adele@contoso.com").await;
+    let mut cheap = SoftAuthenticator::new(blocked);
+    let challenge = h
+        .directory
+        .begin_passkey(&h.load(&secret).await)
+        .await
+        .unwrap();
+    let response = cheap
+        .register(&challenge.options, origin)
+        .unwrap()
+        .to_string();
+    let refused = h
+        .directory
+        .finish_passkey(&h.load(&secret).await, "c", &response, "Cheap key")
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::Forbidden { .. })),
+        "{refused:?}"
+    );
+    // A challenge is good for one attempt.
+    let again = h
+        .directory
+        .finish_passkey(&h.load(&secret).await, "c", &response, "Cheap key")
+        .await;
+    assert!(matches!(again, Err(ServiceError::Conflict { .. })));
+
+    let mut key = SoftAuthenticator::new([1u8; 16]);
+    let challenge = h
+        .directory
+        .begin_passkey(&h.load(&secret).await)
+        .await
+        .unwrap();
+    let response = key
+        .register(&challenge.options, origin)
+        .unwrap()
+        .to_string();
+    let method = h
+        .directory
+        .finish_passkey(&h.load(&secret).await, "c", &response, "Work key")
+        .await
+        .unwrap();
+    assert_eq!(method.aaguid, Some(Uuid::from_bytes([1u8; 16])));
+
+    // Username-less sign-in.
+    let (flow, _) = h.directory.start_sign_in(&ctx).await.unwrap();
+    let options = h
+        .directory
+        .sign_in_passkey_options(&ctx, flow.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    let assertion = key.assert(&options, origin, 0).unwrap().to_string();
+    let secret = h.signed_in(
+        h.directory
+            .sign_in_passkey(&ctx, flow.expose(), &assertion)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert_eq!(h.load(&secret).await.user_id, user);
+    // The same assertion again (a replay) fails: its challenge is used up.
+    let (flow, _) = h.directory.start_sign_in(&ctx).await.unwrap();
+    h.directory
+        .sign_in_passkey_options(&ctx, flow.expose())
+        .await
+        .unwrap();
+    let replay = h
+        .directory
+        .sign_in_passkey(&ctx, flow.expose(), &assertion)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(error_of(&replay).is_some());
+    // A cloned authenticator shows a signature counter that went backwards.
+    key.credentials[0].counter = 0;
+    let (flow, _) = h.directory.start_sign_in(&ctx).await.unwrap();
+    let options = h
+        .directory
+        .sign_in_passkey_options(&ctx, flow.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    let cloned = key.assert(&options, origin, 0).unwrap().to_string();
+    let outcome = h
+        .directory
+        .sign_in_passkey(&ctx, flow.expose(), &cloned)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(error_of(&outcome).is_some());
+    let failures = h
+        .sign_ins(json!({ "userId": user, "result": "failure" }))
+        .await;
+    assert_eq!(failures[0]["failureCode"], "passkey_clone_suspected");
+    // After a password, a passkey is the second factor.
+    key.credentials[0].counter = 100;
+    let flow = h.begin(&ctx, "adele@contoso.com").await;
+    let SignInOutcome::Continue(view) = h.password(&ctx, &flow, GOOD_PASSWORD).await else {
+        panic!("a second factor is needed");
+    };
+    assert_eq!(view.offers, vec![tessera_authn::strength::Mode::Fido2]);
+    let options = h
+        .directory
+        .sign_in_passkey_options(&ctx, &flow)
+        .await
+        .unwrap()
+        .unwrap();
+    let assertion = key.assert(&options, origin, 0).unwrap().to_string();
+    let secret = h.signed_in(
+        h.directory
+            .sign_in_passkey(&ctx, &flow, &assertion)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let modes: Vec<String> = h
+        .load(&secret)
+        .await
+        .methods
+        .iter()
+        .map(|m| m.method.mode.to_string())
+        .collect();
+    assert_eq!(modes, ["password", "fido2"]);
+}
+
 on_both_backends!(
+    passkeys_register_sign_in_and_detect_clones,
     certificate_sign_in,
     password_then_totp_and_replay_refused,
     smart_lockout_spares_the_real_user,
