@@ -12,6 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+mod signin;
+
 const DEPARTMENTS: [&str; 4] = ["Finance", "Sales", "Engineering", "Operations"];
 
 #[derive(Parser)]
@@ -45,6 +47,31 @@ enum Command {
         #[arg(long, default_value = "seed")]
         prefix: String,
     },
+    /// Password sign-ins through the pages, as a browser does them, for `seconds`.
+    SignInPassword {
+        #[arg(long, default_value_t = 50)]
+        users: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value = "pw")]
+        prefix: String,
+    },
+    /// Username-less passkey sign-ins through the pages, with a software authenticator.
+    SignInPasskey {
+        #[arg(long, default_value_t = 50)]
+        users: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value = "pk")]
+        prefix: String,
+        /// The WebAuthn origin: the server's public URL.
+        #[arg(long)]
+        origin: String,
+    },
     /// Walk the whole user list, then measure random single fetches and random list
     /// pages for `seconds` each.
     Read {
@@ -58,14 +85,17 @@ enum Command {
     },
 }
 
-struct Target {
-    http: reqwest::Client,
-    server: String,
+pub(crate) struct Target {
+    pub(crate) http: reqwest::Client,
+    pub(crate) server: String,
     token: String,
 }
 
 impl Target {
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<(Duration, Value)> {
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(Duration, Value)> {
         let start = Instant::now();
         let response = request.bearer_auth(&self.token).send().await?;
         let status = response.status();
@@ -78,7 +108,7 @@ impl Target {
     }
 }
 
-fn report(name: &str, mut latencies: Vec<Duration>, wall: Duration, items: usize) {
+pub(crate) fn report(name: &str, mut latencies: Vec<Duration>, wall: Duration, items: usize) {
     latencies.sort();
     let at = |q: f64| {
         let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
@@ -135,7 +165,7 @@ where
 }
 
 /// Runs `job` repeatedly with `concurrency` workers for `seconds`.
-async fn run_for<F, Fut>(
+pub(crate) async fn run_for<F, Fut>(
     seconds: u64,
     concurrency: usize,
     job: F,
@@ -185,6 +215,19 @@ async fn main() -> anyhow::Result<()> {
         token: cli.token,
     });
     match cli.command {
+        Command::SignInPassword {
+            users,
+            seconds,
+            concurrency,
+            prefix,
+        } => signin::password(target, users, seconds, concurrency, &prefix).await?,
+        Command::SignInPasskey {
+            users,
+            seconds,
+            concurrency,
+            prefix,
+            origin,
+        } => signin::passkey(target, users, seconds, concurrency, &prefix, &origin).await?,
         Command::CreateUsers {
             count,
             concurrency,

@@ -5,6 +5,9 @@
 //! compared in constant time with the one stored server-side).
 
 mod html;
+pub mod input;
+
+use input::{CsrfForm, NameForm, PasswordForm, SecretForm, TotpForm};
 
 use std::net::SocketAddr;
 
@@ -29,8 +32,6 @@ use crate::state::AppState;
 pub const FLOW_COOKIE: &str = "__Host-tessera-signin";
 pub const SESSION_COOKIE: &str = "__Host-tessera-session";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-/// Largest form accepted.
-const MAX_FORM_BYTES: usize = 16 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -89,10 +90,7 @@ fn proxy_chain(state: &AppState, parts: &axum::http::request::Parts) -> Vec<Vec<
     else {
         return Vec::new();
     };
-    let Ok(pem) = percent_encoding::percent_decode_str(value).decode_utf8() else {
-        return Vec::new();
-    };
-    tessera_authn::x509::pem_or_der(pem.as_bytes(), "CERTIFICATE").unwrap_or_default()
+    input::proxy_certificates(value)
 }
 
 impl axum::extract::FromRequestParts<AppState> for Request {
@@ -151,14 +149,13 @@ impl axum::extract::FromRequestParts<AppState> for Request {
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+    input::cookie(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        name,
+    )
 }
 
 fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<i64>) {
@@ -215,14 +212,12 @@ fn internal(error: ServiceError) -> Response {
 
 /// Parses a url-encoded form, refusing oversized or non-form bodies.
 fn form<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Option<T> {
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form_type || body.len() > MAX_FORM_BYTES {
-        return None;
-    }
-    serde_urlencoded::from_bytes(body).ok()
+    input::form(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        body,
+    )
 }
 
 fn csrf_ok(expected: &str, sent: Option<&str>) -> bool {
@@ -270,23 +265,6 @@ async fn sign_in_page(State(state): State<AppState>, req: Request) -> Response {
         }
     }
     fresh_flow(&state, &req, None).await
-}
-
-#[derive(Deserialize)]
-struct NameForm {
-    csrf: String,
-    username: String,
-}
-
-#[derive(Deserialize)]
-struct SecretForm {
-    csrf: String,
-    secret: String,
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 /// Loads the flow, checks the anti-forgery token, and hands the flow secret on.
@@ -622,14 +600,6 @@ async fn totp_begin(State(state): State<AppState>, req: Request, body: Bytes) ->
     }
 }
 
-#[derive(Deserialize)]
-struct TotpForm {
-    csrf: String,
-    code: String,
-    #[serde(default)]
-    name: String,
-}
-
 async fn totp_confirm(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
     let Some(form) = form::<TotpForm>(&req.headers, &body) else {
         return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
@@ -708,14 +678,6 @@ async fn register_finish(
             )
         }
     }
-}
-
-#[derive(Deserialize)]
-struct PasswordForm {
-    csrf: String,
-    #[serde(default)]
-    current: String,
-    new: String,
 }
 
 async fn change_password(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
