@@ -40,6 +40,10 @@ async function setUp() {
     x509CertificateRuleType: "policyOID", identifier: CAC_POLICY,
     x509CertificateAuthenticationMode: "x509CertificateMultiFactor" }];
   await api("PUT", "/policies/authenticationMethodsPolicy", policy);
+  // Certificates of the second issuing CA are checked with OCSP only.
+  await api("POST", "/certificateAuthorities", {
+    certificate: file("ocsp-issuing.pem"), isRootAuthority: false, requireRevocationData: true,
+    ocspResponder: process.env.OCSP_URL });
   const user = await api("POST", "/users", { userPrincipalName: "cac.user@contoso.com", displayName: "CAC User" });
   return user.id;
 }
@@ -110,6 +114,17 @@ await check("certificateWithoutPolicyIsSingleFactor", async () => {
   const log = await api("GET", `/auditLogs/signIns?userId=${userId}&result=success`);
   assert.deepEqual(log.value[0].authenticationMethods, ["x509CertificateSingleFactor"]);
   assert.equal(log.value[0].authenticationRequirement, "singleFactorAuthentication");
+});
+
+await check("ocspGoodCertificateSignsIn", async () => {
+  const result = await signInWith(browser, "ocsp-good");
+  assert.equal(result.url, `${base}/security-info`, result.text);
+});
+
+await check("ocspRevokedCertificateRefused", async () => {
+  const result = await signInWith(browser, "ocsp-revoked");
+  assert.match(result.text, /could not be used/);
+  assert.equal((await lastFailure("")).failureCode, "certificate_revoked");
 });
 
 await browser.close();

@@ -1,5 +1,6 @@
 //! Client certificates (from the TLS handshake or a proxy header), CA certificates
-//! and CRLs uploaded by administrators: path validation and the parsers behind it.
+//! and CRLs uploaded by administrators, OCSP responses: path validation and the
+//! parsers behind it.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -45,4 +46,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = x509::ca_facts(data);
     let _ = x509::crl_facts(data, &[pki.store[1].der.clone()]);
     let _ = x509::pem_or_der(data, "CERTIFICATE");
+    let _ = tessera_authn::ocsp::check(data, &pki.leaf, &pki.store[1].der, now);
 });

@@ -9,6 +9,7 @@
 pub mod cba;
 pub mod hashing;
 pub mod lockout;
+pub mod ocsp;
 pub mod passkey;
 pub mod password;
 pub mod policy;

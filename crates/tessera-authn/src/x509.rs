@@ -104,6 +104,29 @@ pub struct Validated {
     pub path: Vec<String>,
     /// SHA-256 of the leaf, hex (a stable identifier for the log).
     pub thumbprint: String,
+    /// Links of the path no CRL answered for, to ask an OCSP responder about.
+    pub unchecked: Vec<Unchecked>,
+}
+
+/// A certificate of the path whose revocation status no CRL gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchecked {
+    pub certificate: Vec<u8>,
+    pub issuer: Vec<u8>,
+    /// The issuer's trust store entry requires revocation data.
+    pub required: bool,
+}
+
+/// Refuses if a link that requires revocation data is still unchecked.
+pub fn require_revocation(validated: &Validated) -> Result<(), Refusal> {
+    match validated.unchecked.iter().find(|u| u.required) {
+        None => Ok(()),
+        Some(link) => Err(Refusal::RevocationUnknown {
+            issuer: parse(&link.issuer)
+                .map(|c| c.subject().to_string())
+                .unwrap_or_default(),
+        }),
+    }
 }
 
 fn hex_upper(bytes: &[u8]) -> String {
@@ -271,8 +294,22 @@ fn trim_zeros(bytes: &[u8]) -> &[u8] {
 }
 
 /// Validates `presented` (the leaf first, then any intermediates the client sent)
-/// against the trust store and CRLs at `now_unix` seconds.
+/// against the trust store and CRLs at `now_unix` seconds, failing closed where
+/// revocation data is required and no CRL answered.
 pub fn validate(
+    presented: &[Vec<u8>],
+    trust_store: &[TrustedCa],
+    crls: &[KnownCrl],
+    now_unix: i64,
+) -> Result<Validated, Refusal> {
+    let validated = validate_path(presented, trust_store, crls, now_unix)?;
+    require_revocation(&validated)?;
+    Ok(validated)
+}
+
+/// Like [`validate`], but leaves links no CRL answered in `unchecked` (for OCSP)
+/// instead of refusing; call [`require_revocation`] after.
+pub fn validate_path(
     presented: &[Vec<u8>],
     trust_store: &[TrustedCa],
     crls: &[KnownCrl],
@@ -337,14 +374,15 @@ pub fn validate(
         return Err(Refusal::Untrusted);
     }
     // Revocation: each certificate against its issuer's CRLs.
-    let mut subject_der_serial: Vec<(&[u8], &X509Certificate<'_>)> =
-        vec![(leaf.raw_serial(), &leaf)];
+    let mut subjects: Vec<&X509Certificate<'_>> = vec![&leaf];
     for (index, _) in &chain {
-        subject_der_serial.push((candidates[*index].0.raw_serial(), &candidates[*index].0));
+        subjects.push(&candidates[*index].0);
     }
+    let mut unchecked = Vec::new();
     for (position, (index, stored)) in chain.iter().enumerate() {
         let issuer = &candidates[*index].0;
-        let (serial, _) = subject_der_serial[position];
+        let subject = subjects[position];
+        let serial = subject.raw_serial();
         let mut answered = false;
         for crl in crls {
             match crl_says(&crl.der, issuer, serial, now) {
@@ -358,9 +396,11 @@ pub fn validate(
             || trust_store
                 .iter()
                 .any(|ca| ca.require_revocation_data && ca.der.as_slice() == issuer.as_ref());
-        if required && !answered {
-            return Err(Refusal::RevocationUnknown {
-                issuer: issuer.subject().to_string(),
+        if !answered {
+            unchecked.push(Unchecked {
+                certificate: subject.as_ref().to_vec(),
+                issuer: issuer.as_ref().to_vec(),
+                required,
             });
         }
     }
@@ -368,7 +408,9 @@ pub fn validate(
         .iter()
         .map(|(index, _)| candidates[*index].0.subject().to_string())
         .collect();
-    Ok(facts(&leaf, leaf_der, path))
+    let mut validated = facts(&leaf, leaf_der, path);
+    validated.unchecked = unchecked;
+    Ok(validated)
 }
 
 /// Facts of a CA certificate for the trust store's listing, or why it is unfit.
@@ -534,6 +576,8 @@ pub mod test_pki {
 
     pub struct Ca {
         pub issuer: CertifiedIssuer<'static, KeyPair>,
+        /// The CA's private key, PEM (for tools that sign as the CA, e.g. openssl ocsp).
+        pub key_pem: String,
     }
 
     impl Ca {
@@ -562,15 +606,19 @@ pub mod test_pki {
 
     pub fn root(name: &str) -> Ca {
         let key = KeyPair::generate().unwrap();
+        let key_pem = key.serialize_pem();
         Ca {
             issuer: CertifiedIssuer::self_signed(ca_params(name, 3650), key).unwrap(),
+            key_pem,
         }
     }
 
     pub fn intermediate(name: &str, parent: &Ca) -> Ca {
         let key = KeyPair::generate().unwrap();
+        let key_pem = key.serialize_pem();
         Ca {
             issuer: CertifiedIssuer::signed_by(ca_params(name, 1825), key, &parent.issuer).unwrap(),
+            key_pem,
         }
     }
 

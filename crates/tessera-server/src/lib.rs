@@ -155,6 +155,26 @@ impl tessera_service::authn::CrlFetcher for HttpCrlFetcher {
         }
         Ok(body)
     }
+
+    async fn ocsp(&self, url: &str, request: Vec<u8>) -> Result<Vec<u8>, String> {
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/ocsp-request")
+            .timeout(Duration::from_secs(5))
+            .body(request)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        if body.len() > tessera_authn::ocsp::MAX_RESPONSE_BYTES {
+            return Err("the OCSP response is too large".to_string());
+        }
+        Ok(body.to_vec())
+    }
 }
 
 /// Opens the store the configuration names.

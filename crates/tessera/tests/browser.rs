@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -85,11 +86,21 @@ fn write_pki(dir: &std::path::Path) {
         days: 30,
         client_auth: true,
     };
+    // A second issuing CA whose certificates are checked with OCSP (no CRL).
+    let ocsp_issuing = intermediate("Contoso OCSP Issuing CA", &contoso);
+    write("ocsp-issuing.pem", &ocsp_issuing.pem());
+    write("ocsp-issuing-key.pem", &ocsp_issuing.key_pem);
+    write(
+        "ocsp-index.txt",
+        "V\t301231000000Z\t\t14\tunknown\t/CN=good\nR\t301231000000Z\t251101000000Z\t15\tunknown\t/CN=revoked\n",
+    );
     for (name, spec, issuer) in [
         ("cac", spec(10, &[CAC_POLICY]), &issuing),
         ("revoked", spec(66, &[CAC_POLICY]), &issuing),
         ("plain", spec(11, &[]), &issuing),
         ("stranger", spec(12, &[CAC_POLICY]), &stranger_root),
+        ("ocsp-good", spec(0x14, &[CAC_POLICY]), &ocsp_issuing),
+        ("ocsp-revoked", spec(0x15, &[CAC_POLICY]), &ocsp_issuing),
     ] {
         let certificate = leaf(spec, issuer);
         write(&format!("{name}.pem"), &certificate.pem);
@@ -121,12 +132,68 @@ fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
     );
     let url = server.url.replace("127.0.0.1", "localhost");
     assert!(url.starts_with("https://"));
+    // OpenSSL's OCSP responder answers for the OCSP issuing CA.
+    let ocsp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut responder = Command::new("openssl")
+        .args(["ocsp", "-index"])
+        .arg(pki.join("ocsp-index.txt"))
+        .args(["-port", &ocsp_port.to_string()])
+        .arg("-rsigner")
+        .arg(pki.join("ocsp-issuing.pem"))
+        .arg("-rkey")
+        .arg(pki.join("ocsp-issuing-key.pem"))
+        .arg("-CA")
+        .arg(pki.join("ocsp-issuing.pem"))
+        .args(["-ndays", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl is installed");
+    // Wait for it to listen (a probe connection would block this single-threaded
+    // responder), then keep draining its output.
+    let (sender, output) = std::sync::mpsc::channel::<String>();
+    let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+        Box::new(responder.stdout.take().unwrap()),
+        Box::new(responder.stderr.take().unwrap()),
+    ];
+    for mut pipe in pipes {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                let _ = sender.send(String::from_utf8_lossy(&buffer[..n]).to_string());
+            }
+        });
+    }
+    struct KillOnDrop<'a>(&'a mut std::process::Child);
+    impl Drop for KillOnDrop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _responder = KillOnDrop(&mut responder);
+    let mut seen = String::new();
+    while !seen.contains("waiting for OCSP client connections") {
+        let chunk = output
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the OCSP responder did not start");
+        seen.push_str(&chunk);
+    }
     let output = Command::new("node")
         .arg("certificates.mjs")
         .current_dir(&e2e)
         .env("TESSERA_URL", &url)
         .env("TESSERA_TOKEN", server.token.as_deref().unwrap())
         .env("TESSERA_PKI", &pki)
+        .env("OCSP_URL", format!("http://127.0.0.1:{ocsp_port}"))
         .env("CHROMIUM", &chromium)
         // The admin calls from Node go to a server whose certificate the test made.
         .env("NODE_EXTRA_CA_CERTS", pki.join("root.pem"))
@@ -143,6 +210,8 @@ fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
         "revokedCertificateRefused",
         "untrustedCertificateRefused",
         "certificateWithoutPolicyIsSingleFactor",
+        "ocspGoodCertificateSignsIn",
+        "ocspRevokedCertificateRefused",
     ] {
         assert!(
             stdout.contains(&format!("ok {scenario}")),

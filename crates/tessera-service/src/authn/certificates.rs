@@ -20,10 +20,13 @@ use crate::codec::{self, Keys};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft};
 
-/// Fetches a CRL over HTTP (the server supplies one; the service has no HTTP client).
+/// Revocation data over HTTP (the server supplies it; the service has no HTTP client).
 #[async_trait::async_trait]
 pub trait CrlFetcher: Send + Sync {
+    /// GETs a CRL.
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, String>;
+    /// POSTs a DER OCSP request and returns the DER response.
+    async fn ocsp(&self, url: &str, request: Vec<u8>) -> Result<Vec<u8>, String>;
 }
 
 pub type SharedFetcher = Arc<dyn CrlFetcher>;
@@ -35,6 +38,8 @@ struct CaData {
     is_root_authority: bool,
     require_revocation_data: bool,
     crl_distribution_point: Option<String>,
+    #[serde(default)]
+    ocsp_responder: Option<String>,
     subject: String,
     issuer: String,
     thumbprint: String,
@@ -62,6 +67,8 @@ pub struct CertificateAuthorityView {
     pub is_root_authority: bool,
     pub require_revocation_data: bool,
     pub crl_distribution_point: Option<String>,
+    /// An OCSP responder asked about certificates this CA issued when no CRL answers.
+    pub ocsp_responder: Option<String>,
     pub thumbprint: String,
     pub not_after: Timestamp,
     pub created_date_time: Timestamp,
@@ -82,6 +89,23 @@ struct NewCa {
     /// Where to fetch the CRL; the certificate's own distribution point when absent.
     #[serde(default)]
     crl_distribution_point: Option<String>,
+    /// An OCSP responder for certificates this CA issued.
+    #[serde(default)]
+    ocsp_responder: Option<String>,
+}
+
+fn http_url(value: Option<String>, field: &str) -> ServiceResult<Option<String>> {
+    match value {
+        None => Ok(None),
+        Some(url) => {
+            let parsed =
+                url::Url::parse(&url).map_err(|_| ServiceError::invalid(field, "is not a URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ServiceError::invalid(field, "must be an http or https URL"));
+            }
+            Ok(Some(url))
+        }
+    }
 }
 
 fn decode(input: &str, label: &str, field: &str) -> ServiceResult<Vec<u8>> {
@@ -122,6 +146,53 @@ fn crl_view(record: &Record) -> ServiceResult<Value> {
 
 fn crl_key(ca: Uuid) -> String {
     format!("crl:{ca}")
+}
+
+/// Asks the configured OCSP responders about the links no CRL answered; returns the
+/// links still unanswered, or the refusal if a responder says revoked.
+pub(crate) async fn check_with_ocsp(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    fetcher: Option<&SharedFetcher>,
+    validated: &mut x509::Validated,
+    now_unix: i64,
+) -> ServiceResult<Result<(), x509::Refusal>> {
+    let Some(fetcher) = fetcher else {
+        return Ok(Ok(()));
+    };
+    let mut still = Vec::new();
+    for link in std::mem::take(&mut validated.unchecked) {
+        let thumbprint = tessera_core::crypto::sha256_hex(&link.issuer);
+        let responder = match reader
+            .get_by_key1(tenant, Kind::CertificateAuthority, &thumbprint)
+            .await?
+        {
+            Some(record) => codec::data::<CaData>(&record)?.ocsp_responder,
+            None => None,
+        };
+        let Some(url) = responder else {
+            still.push(link);
+            continue;
+        };
+        let answer = match tessera_authn::ocsp::request(&link.certificate, &link.issuer) {
+            Ok(request) => fetcher.ocsp(&url, request).await,
+            Err(error) => Err(error),
+        };
+        let status = answer.and_then(|response| {
+            tessera_authn::ocsp::check(&response, &link.certificate, &link.issuer, now_unix)
+        });
+        match status {
+            Ok(tessera_authn::ocsp::Status::Good) => {}
+            Ok(tessera_authn::ocsp::Status::Revoked) => return Ok(Err(x509::Refusal::Revoked)),
+            Ok(tessera_authn::ocsp::Status::Unknown) => still.push(link),
+            Err(error) => {
+                tracing::warn!(responder = %url, %error, "OCSP check failed");
+                still.push(link);
+            }
+        }
+    }
+    validated.unchecked = still;
+    Ok(Ok(()))
 }
 
 /// Everything certificate validation needs from the store.
@@ -166,6 +237,7 @@ impl Directory {
             is_root_authority: data.is_root_authority,
             require_revocation_data: data.require_revocation_data,
             crl_distribution_point: data.crl_distribution_point,
+            ocsp_responder: data.ocsp_responder,
             thumbprint: data.thumbprint,
             not_after: data.not_after,
             created_date_time: record.created,
@@ -220,25 +292,15 @@ impl Directory {
                 "a root authority's certificate must be self-signed; add this one as an intermediate",
             ));
         }
-        let crl_url = match request.crl_distribution_point {
-            Some(url) => {
-                let parsed = url::Url::parse(&url)
-                    .map_err(|_| ServiceError::invalid("crlDistributionPoint", "is not a URL"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(ServiceError::invalid(
-                        "crlDistributionPoint",
-                        "must be an http or https URL",
-                    ));
-                }
-                Some(url)
-            }
-            None => facts.crl_urls.first().cloned(),
-        };
+        let crl_url = http_url(request.crl_distribution_point, "crlDistributionPoint")?
+            .or_else(|| facts.crl_urls.first().cloned());
+        let ocsp_responder = http_url(request.ocsp_responder, "ocspResponder")?;
         let data = CaData {
             certificate: STANDARD.encode(&der),
             is_root_authority: request.is_root_authority,
             require_revocation_data: request.require_revocation_data,
             crl_distribution_point: crl_url,
+            ocsp_responder,
             subject: facts.subject.clone(),
             issuer: facts.issuer,
             thumbprint: facts.thumbprint.clone(),

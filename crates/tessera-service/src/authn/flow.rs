@@ -908,12 +908,27 @@ impl Directory {
         }
         let (trust, crls) = super::certificates::load_trust(reader.as_mut(), ctx.tenant).await?;
         let now = self.now();
-        let validated = match tessera_authn::x509::validate(
-            &chain,
-            &trust,
-            &crls,
-            now.unix_seconds(),
-        ) {
+        // The path and CRLs first; then OCSP for what no CRL answered; then refuse if a
+        // CA that requires revocation data is still unanswered.
+        let mut checked =
+            tessera_authn::x509::validate_path(&chain, &trust, &crls, now.unix_seconds());
+        if let Ok(validated) = checked.as_mut() {
+            let fetcher = self.authn.settings.crl_fetcher.as_ref();
+            let ocsp = super::certificates::check_with_ocsp(
+                reader.as_mut(),
+                ctx.tenant,
+                fetcher,
+                validated,
+                now.unix_seconds(),
+            )
+            .await?;
+            if let Err(refusal) =
+                ocsp.and_then(|()| tessera_authn::x509::require_revocation(validated))
+            {
+                checked = Err(refusal);
+            }
+        }
+        let validated = match checked {
             Ok(validated) => validated,
             Err(refusal) => {
                 drop(reader);
