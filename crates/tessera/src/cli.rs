@@ -665,6 +665,44 @@ pub enum AuthCommand {
     /// Authentication strengths.
     #[command(subcommand)]
     Strengths(StrengthsCommand),
+    /// The trust store for certificate (smart-card) sign-in.
+    #[command(subcommand, name = "cas")]
+    CertificateAuthorities(CasCommand),
+    /// Bind a certificate user id (e.g. `X509:<PN>1234567890@mil`) to a user.
+    BindCertificate { user: String, value: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CasCommand {
+    List,
+    /// Add a CA certificate (PEM or DER file).
+    Add {
+        file: PathBuf,
+        /// A trust anchor (self-signed root) rather than an intermediate.
+        #[arg(long)]
+        root: bool,
+        /// Refuse its certificates unless a current CRL or OCSP answer is at hand.
+        #[arg(long)]
+        require_revocation_data: bool,
+        /// Where to fetch its CRL (default: the certificate's distribution point).
+        #[arg(long)]
+        crl_url: Option<String>,
+        /// An OCSP responder for certificates it issued.
+        #[arg(long)]
+        ocsp_url: Option<String>,
+    },
+    Remove {
+        id: String,
+    },
+    /// Upload a CRL (PEM or DER file) for a CA.
+    Crl {
+        id: String,
+        file: PathBuf,
+    },
+    /// Fetch a CA's CRL from its distribution point now.
+    RefreshCrl {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1165,6 +1165,19 @@ async fn auth(client: &Client, out: Output, command: AuthCommand) -> anyhow::Res
                     .await?,
             );
         }
+        AuthCommand::CertificateAuthorities(command) => cas(client, out, command).await?,
+        AuthCommand::BindCertificate { user, value } => {
+            let id = resolve_user(client, &user).await?;
+            output::object(
+                out,
+                &client
+                    .post(
+                        &["users", &id, "authentication", "certificateUserIds"],
+                        &json!({ "value": value }),
+                    )
+                    .await?,
+            );
+        }
         AuthCommand::Strengths(StrengthsCommand::Delete { id }) => {
             client
                 .delete(&["policies", "authenticationStrengthPolicies", &id], None)
@@ -1200,5 +1213,77 @@ async fn sign_ins(client: &Client, out: Output, args: SignInsArgs) -> anyhow::Re
         .list(&["auditLogs", "signIns"], query, args.all)
         .await?;
     output::list(out, &items, output::SIGN_INS, next.as_deref());
+    Ok(())
+}
+
+/// A PEM file as text, or a DER file as base64.
+fn certificate_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(match String::from_utf8(bytes.clone()) {
+        Ok(text) if text.contains("-----BEGIN") => text,
+        _ => base64::engine::general_purpose::STANDARD.encode(bytes),
+    })
+}
+
+async fn cas(client: &Client, out: Output, command: CasCommand) -> anyhow::Result<()> {
+    match command {
+        CasCommand::List => {
+            let (items, _) = client
+                .list(&["certificateAuthorities"], Vec::new(), false)
+                .await?;
+            output::list(out, &items, output::CAS, None);
+        }
+        CasCommand::Add {
+            file,
+            root,
+            require_revocation_data,
+            crl_url,
+            ocsp_url,
+        } => {
+            let mut body = json!({
+                "certificate": certificate_file(&file)?,
+                "isRootAuthority": root,
+                "requireRevocationData": require_revocation_data,
+            });
+            if let Some(url) = crl_url {
+                body["crlDistributionPoint"] = json!(url);
+            }
+            if let Some(url) = ocsp_url {
+                body["ocspResponder"] = json!(url);
+            }
+            output::object(out, &client.post(&["certificateAuthorities"], &body).await?);
+        }
+        CasCommand::Remove { id } => {
+            client
+                .delete(&["certificateAuthorities", &id], None)
+                .await?;
+            output::done(out, &format!("removed CA {id}"));
+        }
+        CasCommand::Crl { id, file } => {
+            let body = json!({ "crl": certificate_file(&file)? });
+            output::object(
+                out,
+                &client
+                    .put(
+                        &["certificateAuthorities", &id, "revocationList"],
+                        &body,
+                        None,
+                    )
+                    .await?,
+            );
+        }
+        CasCommand::RefreshCrl { id } => {
+            output::object(
+                out,
+                &client
+                    .post(
+                        &["certificateAuthorities", &id, "revocationList", "refresh"],
+                        &json!({}),
+                    )
+                    .await?,
+            );
+        }
+    }
     Ok(())
 }

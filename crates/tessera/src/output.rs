@@ -87,6 +87,13 @@ pub const STRENGTHS: &[Column] = &[
     ("NAME", "/displayName"),
     ("TYPE", "/policyType"),
 ];
+pub const CAS: &[Column] = &[
+    ("ID", "/id"),
+    ("SUBJECT", "/subject"),
+    ("ROOT", "/isRootAuthority"),
+    ("NOT AFTER", "/notAfter"),
+    ("CRL UPDATED", "/revocationList/thisUpdate"),
+];
 pub const SIGN_INS: &[Column] = &[
     ("TIME", "/createdDateTime"),
     ("USER", "/userPrincipalName"),

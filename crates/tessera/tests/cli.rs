@@ -489,3 +489,126 @@ fn https_with_a_configured_certificate_and_prometheus_metrics() {
     assert!(metrics.contains("route=\"/api/v1/me\""), "{metrics}");
     server.stop();
 }
+
+#[test]
+fn authentication_is_administered_from_the_cli() {
+    use tessera_authn::x509::test_pki::{crl_pem, root};
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&work.path().join("data"), &[]);
+    let admin = Cli {
+        config_dir: work.path().join("admin"),
+    };
+    admin.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    admin.ok(&[
+        "users",
+        "create",
+        "--upn",
+        "newhire@contoso.com",
+        "--display-name",
+        "New Hire",
+    ]);
+
+    let pass = admin.json(&[
+        "auth",
+        "tap",
+        "newhire@contoso.com",
+        "--once",
+        "--minutes",
+        "30",
+    ]);
+    let secret = pass["temporaryAccessPass"].as_str().unwrap();
+    assert_eq!(secret.len(), 12);
+    assert_eq!(pass["isUsableOnce"], true);
+    let methods = admin.json(&["auth", "methods", "newhire@contoso.com"]);
+    assert_eq!(methods["value"][0]["type"], "temporaryAccessPass");
+    assert!(
+        !methods.to_string().contains(secret),
+        "the pass is shown once only"
+    );
+    admin.fails(&["auth", "tap", "newhire@contoso.com", "--minutes", "5"]);
+
+    let reset = admin.json(&["auth", "reset-password", "newhire@contoso.com"]);
+    assert_eq!(reset["newPassword"].as_str().unwrap().len(), 20);
+    let weak = Command::new(BINARY)
+        .args([
+            "auth",
+            "reset-password",
+            "newhire@contoso.com",
+            "--password-stdin",
+        ])
+        .env("TESSERA_CONFIG_DIR", work.path().join("admin"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut weak = weak;
+    use std::io::Write;
+    weak.stdin
+        .take()
+        .unwrap()
+        .write_all(b"Password1!\n")
+        .unwrap();
+    let weak = weak.wait_with_output().unwrap();
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("too easy to guess"));
+
+    assert!(
+        admin
+            .ok(&["auth", "revoke-sessions", "newhire@contoso.com"])
+            .contains("revoked 0")
+    );
+    let policy = admin.ok(&["auth", "policy", "get"]);
+    let mut policy: Value = serde_json::from_str(&policy).unwrap();
+    policy["lockout"]["threshold"] = serde_json::json!(5);
+    let file = work.path().join("policy.json");
+    std::fs::write(&file, policy.to_string()).unwrap();
+    admin.ok(&["auth", "policy", "set", file.to_str().unwrap()]);
+    policy["lockout"]["threshold"] = serde_json::json!(0);
+    std::fs::write(&file, policy.to_string()).unwrap();
+    assert!(
+        admin
+            .fails(&["auth", "policy", "set", file.to_str().unwrap()])
+            .contains("lockout.threshold")
+    );
+    let strengths = admin.json(&["auth", "strengths", "list"]);
+    assert_eq!(strengths["value"].as_array().unwrap().len(), 3);
+
+    let ca = root("CLI Test Root");
+    let ca_file = work.path().join("root.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let added = admin.json(&["auth", "cas", "add", ca_file.to_str().unwrap(), "--root"]);
+    let id = added["id"].as_str().unwrap().to_string();
+    let crl_file = work.path().join("root.crl");
+    std::fs::write(&crl_file, crl_pem(&ca, &[1, 2], 7)).unwrap();
+    let updated = admin.json(&["auth", "cas", "crl", &id, crl_file.to_str().unwrap()]);
+    assert_eq!(updated["revocationList"]["revokedCount"], 2);
+    assert!(admin.ok(&["auth", "cas", "list"]).contains("CLI Test Root"));
+    admin.ok(&[
+        "auth",
+        "bind-certificate",
+        "newhire@contoso.com",
+        "X509:<PN>1234567890@mil",
+    ]);
+    assert!(
+        admin
+            .fails(&[
+                "auth",
+                "bind-certificate",
+                "newhire@contoso.com",
+                "nonsense"
+            ])
+            .contains("X509:")
+    );
+    admin.ok(&["auth", "cas", "remove", &id]);
+
+    let log = admin.json(&["sign-ins", "--result", "failure"]);
+    assert!(log["value"].as_array().unwrap().is_empty());
+    server.stop();
+}
