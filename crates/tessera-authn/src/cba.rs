@@ -177,7 +177,7 @@ impl X509Settings {
         let by_issuer = || {
             config.rules.iter().find(|r| {
                 r.x509_certificate_rule_type == RuleType::IssuerSubject
-                    && normalize_dn(&r.identifier) == normalize_dn(&certificate.issuer)
+                    && same_dn(&r.identifier, &certificate.issuer)
             })
         };
         by_policy
@@ -242,9 +242,28 @@ pub fn valid_certificate_user_id(value: &str) -> bool {
         && !value.chars().any(char::is_control)
 }
 
-/// Distinguished names compared without case and spacing around separators.
-pub fn normalize_dn(dn: &str) -> String {
-    dn.split(',')
+/// The components of a distinguished name, split on unescaped commas, without case
+/// and spacing around separators.
+fn dn_parts(dn: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut escaped = false;
+    for c in dn.chars() {
+        if escaped {
+            current.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            current.push(c);
+            escaped = true;
+        } else if c == ',' {
+            parts.push(std::mem::take(&mut current));
+        } else {
+            current.push(c);
+        }
+    }
+    parts.push(current);
+    parts
+        .iter()
         .map(|part| {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
             format!(
@@ -253,8 +272,20 @@ pub fn normalize_dn(dn: &str) -> String {
                 value.trim().to_lowercase()
             )
         })
-        .collect::<Vec<_>>()
-        .join(",")
+        .collect()
+}
+
+/// Whether two distinguished names are the same: component by component (escapes
+/// respected), case-insensitively, in either written order (RFC 4514 writes the
+/// most specific component first; many tools write the certificate's order).
+pub fn same_dn(a: &str, b: &str) -> bool {
+    let a = dn_parts(a);
+    let mut b = dn_parts(b);
+    if a == b {
+        return true;
+    }
+    b.reverse();
+    a == b
 }
 
 #[cfg(test)]
@@ -335,6 +366,21 @@ mod tests {
             Mode::X509CertificateMultiFactor
         );
         settings.validate().unwrap();
+    }
+
+    #[test]
+    fn distinguished_names_compare_by_component() {
+        assert!(same_dn(
+            "CN=DOD ID CA-59, OU=PKI, O=U.S. Government, C=US",
+            "c=US,o=U.S. Government,ou=PKI,cn=DOD ID CA-59"
+        ));
+        assert!(same_dn("CN=A, O=B", "cn=a,o=b"));
+        // An escaped comma is part of a value, not a separator.
+        assert!(!same_dn(
+            "CN=x\\, O=U.S. Government",
+            "CN=x, O=U.S. Government"
+        ));
+        assert!(!same_dn("CN=A, O=B", "CN=A, O=C"));
     }
 
     #[test]

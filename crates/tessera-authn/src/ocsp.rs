@@ -12,6 +12,9 @@ use x509_parser::prelude::X509Certificate;
 use x509_parser::time::ASN1Time;
 use x509_parser::x509::AlgorithmIdentifier;
 
+/// Oldest response accepted (its thisUpdate), whatever its nextUpdate says.
+pub const MAX_AGE_SECONDS: i64 = 7 * 86_400;
+
 /// Largest response accepted.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
@@ -268,8 +271,16 @@ pub fn check(
             Ok((0xa0, content, _, _)) => Some(generalized_time(expect(content, 0x18)?.0)?),
             _ => None,
         };
-        let current =
-            this_update <= now_unix + 300 && next_update.is_none_or(|next| now_unix < next);
+        // Current: not from the future; before its nextUpdate; and, against replay of
+        // an old "good", no older than a week (an hour when it names no nextUpdate).
+        let max_age = if next_update.is_some() {
+            MAX_AGE_SECONDS
+        } else {
+            3600
+        };
+        let current = this_update <= now_unix + 300
+            && now_unix - this_update <= max_age
+            && next_update.is_none_or(|next| now_unix < next);
         if !current {
             return Err("the response is not current".to_string());
         }

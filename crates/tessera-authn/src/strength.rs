@@ -184,7 +184,7 @@ impl Restrictions {
             || used.certificate_issuer.as_ref().is_some_and(|issuer| {
                 self.allowed_issuers
                     .iter()
-                    .any(|allowed| allowed.eq_ignore_ascii_case(issuer))
+                    .any(|allowed| crate::cba::same_dn(allowed, issuer))
             });
         let policy_ok = self.allowed_policy_oids.is_empty()
             || used

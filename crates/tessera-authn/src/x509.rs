@@ -123,10 +123,67 @@ pub fn require_revocation(validated: &Validated) -> Result<(), Refusal> {
         None => Ok(()),
         Some(link) => Err(Refusal::RevocationUnknown {
             issuer: parse(&link.issuer)
-                .map(|c| c.subject().to_string())
+                .map(|c| dn(c.subject()))
                 .unwrap_or_default(),
         }),
     }
+}
+
+/// A distinguished name as text, RFC 4514 escaping applied to values (so a value
+/// holding `,` or `=` cannot pose as more name components), in the certificate's
+/// order (`C=US, O=..., CN=...`).
+pub fn dn(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let mut parts = Vec::new();
+    for rdn in name.iter() {
+        let attributes: Vec<String> = rdn
+            .iter()
+            .map(|attribute| {
+                let oid = attribute.attr_type().to_id_string();
+                let key = match oid.as_str() {
+                    "2.5.4.3" => "CN".to_string(),
+                    "2.5.4.11" => "OU".to_string(),
+                    "2.5.4.10" => "O".to_string(),
+                    "2.5.4.6" => "C".to_string(),
+                    "2.5.4.7" => "L".to_string(),
+                    "2.5.4.8" => "ST".to_string(),
+                    "2.5.4.5" => "SERIALNUMBER".to_string(),
+                    "0.9.2342.19200300.100.1.25" => "DC".to_string(),
+                    "0.9.2342.19200300.100.1.1" => "UID".to_string(),
+                    "1.2.840.113549.1.9.1" => "E".to_string(),
+                    _ => oid,
+                };
+                let value = match attribute.as_str() {
+                    Ok(text) => escape_dn_value(text),
+                    Err(_) => format!(
+                        "#{}",
+                        tessera_core::crypto::to_hex(attribute.attr_value().data)
+                    ),
+                };
+                format!("{key}={value}")
+            })
+            .collect();
+        parts.push(attributes.join("+"));
+    }
+    parts.join(", ")
+}
+
+fn escape_dn_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        if c.is_control() {
+            out.push_str(&format!("\\{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn hex_upper(bytes: &[u8]) -> String {
@@ -143,9 +200,15 @@ fn parse(der: &[u8]) -> Result<X509Certificate<'_>, Refusal> {
     }
 }
 
+/// Extensions x509-parser understands but this validator does not enforce (name
+/// constraints, policy constraints and mappings, inhibit anyPolicy): refused when
+/// critical rather than silently ignored.
+const UNENFORCED: [&str; 4] = ["2.5.29.30", "2.5.29.36", "2.5.29.33", "2.5.29.54"];
+
 fn check_extensions(cert: &X509Certificate<'_>) -> Result<(), Refusal> {
     for extension in cert.extensions() {
-        if extension.critical && extension.parsed_extension().unsupported() {
+        let unenforced = UNENFORCED.contains(&extension.oid.to_id_string().as_str());
+        if extension.critical && (extension.parsed_extension().unsupported() || unenforced) {
             return Err(Refusal::UnsupportedCriticalExtension);
         }
         if let ParsedExtension::ParseError { .. } = extension.parsed_extension() {
@@ -220,8 +283,8 @@ fn other_name_text(value: &[u8]) -> Option<String> {
 
 fn facts(leaf: &X509Certificate<'_>, der: &[u8], path: Vec<String>) -> Validated {
     let mut validated = Validated {
-        subject: leaf.subject().to_string(),
-        issuer: leaf.issuer().to_string(),
+        subject: dn(leaf.subject()),
+        issuer: dn(leaf.issuer()),
         serial: hex_upper(leaf.raw_serial()),
         path,
         thumbprint: tessera_core::crypto::sha256_hex(der),
@@ -261,6 +324,17 @@ fn facts(leaf: &X509Certificate<'_>, der: &[u8], path: Vec<String>) -> Validated
 
 /// Checks a CRL for `issuer` and whether it lists `serial`. `Ok(None)`: the CRL is
 /// not this issuer's (or not validly signed by it), so it says nothing.
+/// Whether a CRL is a complete CRL for all of its issuer's certificates: delta CRLs,
+/// partitioned CRLs (issuing distribution point) and CRLs with critical extensions
+/// we do not understand are not, and are not used.
+fn complete_crl(crl: &CertificateRevocationList<'_>) -> bool {
+    crl.extensions().iter().all(|extension| {
+        let oid = extension.oid.to_id_string();
+        let scoped = oid == "2.5.29.27" || oid == "2.5.29.28";
+        !scoped && !(extension.critical && extension.parsed_extension().unsupported())
+    })
+}
+
 fn crl_says(
     crl_der: &[u8],
     issuer: &X509Certificate<'_>,
@@ -268,6 +342,9 @@ fn crl_says(
     now: ASN1Time,
 ) -> Option<Result<(), Refusal>> {
     let (_, crl) = CertificateRevocationList::from_der(crl_der).ok()?;
+    if !complete_crl(&crl) {
+        return None;
+    }
     if crl.issuer().as_raw() != issuer.subject().as_raw()
         || crl.verify_signature(issuer.public_key()).is_err()
     {
@@ -276,7 +353,7 @@ fn crl_says(
     let current = crl.last_update() <= now && crl.next_update().is_none_or(|next| now < next);
     if !current {
         return Some(Err(Refusal::RevocationUnknown {
-            issuer: issuer.subject().to_string(),
+            issuer: dn(issuer.subject()),
         }));
     }
     if crl
@@ -325,16 +402,17 @@ pub fn validate_path(
     if !leaf_usage_ok(&leaf) {
         return Err(Refusal::WrongUsage);
     }
-    // Candidates: client-sent intermediates, then the store's.
+    // Candidates: the store's first (so its entries and their settings are found
+    // even when a client sends its own copy of a CA certificate), then the client's.
     let mut candidates: Vec<(X509Certificate<'_>, Option<&TrustedCa>)> = Vec::new();
-    for der in presented.iter().skip(1).take(MAX_PATH) {
-        if let Ok(cert) = parse(der) {
-            candidates.push((cert, None));
-        }
-    }
     for ca in trust_store {
         if let Ok(cert) = parse(&ca.der) {
             candidates.push((cert, Some(ca)));
+        }
+    }
+    for der in presented.iter().skip(1).take(MAX_PATH) {
+        if let Ok(cert) = parse(der) {
+            candidates.push((cert, None));
         }
     }
     // Walk up: at each step take an issuer that verifies; stop at a stored root.
@@ -393,9 +471,13 @@ pub fn validate_path(
             }
         }
         let required = stored.is_some_and(|ca| ca.require_revocation_data)
-            || trust_store
-                .iter()
-                .any(|ca| ca.require_revocation_data && ca.der.as_slice() == issuer.as_ref());
+            || trust_store.iter().any(|ca| {
+                ca.require_revocation_data
+                    && parse(&ca.der).is_ok_and(|stored| {
+                        stored.subject().as_raw() == issuer.subject().as_raw()
+                            && stored.public_key().raw == issuer.public_key().raw
+                    })
+            });
         if !answered {
             unchecked.push(Unchecked {
                 certificate: subject.as_ref().to_vec(),
@@ -406,7 +488,7 @@ pub fn validate_path(
     }
     let path = chain
         .iter()
-        .map(|(index, _)| candidates[*index].0.subject().to_string())
+        .map(|(index, _)| dn(candidates[*index].0.subject()))
         .collect();
     let mut validated = facts(&leaf, leaf_der, path);
     validated.unchecked = unchecked;
@@ -450,8 +532,8 @@ pub fn ca_facts(der: &[u8]) -> Result<CaFacts, String> {
         }
     }
     Ok(CaFacts {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        subject: dn(cert.subject()),
+        issuer: dn(cert.issuer()),
         self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
         not_after_unix: cert.validity().not_after.timestamp(),
         thumbprint: tessera_core::crypto::sha256_hex(der),
@@ -478,6 +560,9 @@ pub fn crl_facts(der: &[u8], issuers: &[Vec<u8>]) -> Result<CrlFacts, String> {
     if !rest.is_empty() {
         return Err("trailing data after the CRL".to_string());
     }
+    if !complete_crl(&crl) {
+        return Err("delta and partitioned CRLs (issuing distribution point) are not supported; give the complete CRL".to_string());
+    }
     let signed = issuers.iter().filter_map(|d| parse(d).ok()).any(|issuer| {
         crl.issuer().as_raw() == issuer.subject().as_raw()
             && crl.verify_signature(issuer.public_key()).is_ok()
@@ -486,7 +571,7 @@ pub fn crl_facts(der: &[u8], issuers: &[Vec<u8>]) -> Result<CrlFacts, String> {
         return Err("the CRL is not signed by a CA in the trust store".to_string());
     }
     Ok(CrlFacts {
-        issuer: crl.issuer().to_string(),
+        issuer: dn(crl.issuer()),
         this_update_unix: crl.last_update().timestamp(),
         next_update_unix: crl.next_update().map(|t| t.timestamp()),
         revoked: crl.iter_revoked_certificates().count(),
@@ -897,6 +982,34 @@ mod tests {
         assert_eq!(facts.revoked, 1);
         assert!(crl_facts(&crl_der, &[root.der()]).is_err());
         assert!(crl_facts(b"junk", &[issuing.der()]).is_err());
+    }
+
+    #[test]
+    fn names_are_escaped_so_values_cannot_pose_as_components() {
+        let root = root("Root CA");
+        let sneaky = leaf(
+            LeafSpec {
+                upn: "x, O=U.S. Government",
+                ..spec(9)
+            },
+            &root,
+        );
+        let validated = validate(
+            std::slice::from_ref(&sneaky.der),
+            &store(&root, &[]),
+            &[],
+            now(),
+        )
+        .unwrap();
+        assert!(
+            validated.subject.contains("CN=x\\, O\\=U.S. Government"),
+            "{}",
+            validated.subject
+        );
+        assert!(!crate::cba::same_dn(
+            &validated.subject,
+            "CN=x, O=U.S. Government"
+        ));
     }
 
     #[test]

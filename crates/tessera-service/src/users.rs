@@ -393,7 +393,7 @@ impl Directory {
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         self.store
-            .sessions_revoke_user(ctx.tenant, id, self.now())
+            .sessions_revoke_user(ctx.tenant, id, None, self.now())
             .await?;
         Ok(())
     }

@@ -321,7 +321,8 @@ async fn smart_lockout_spares_the_real_user(h: Harness) {
     // Now even the right password is refused from the attacker's address...
     let flow = h.begin(&attacker, "adele@contoso.com").await;
     let outcome = h.password(&attacker, &flow, GOOD_PASSWORD).await;
-    assert!(error_of(&outcome).unwrap().contains("locked"));
+    // The same words as any wrong secret: the page does not say the account exists.
+    assert!(error_of(&outcome).unwrap().contains("did not work"));
     // ...while the real user, from another address of the familiar network, signs in.
     let office_laptop = h.from("198.51.100.77");
     h.password_session(&office_laptop, "adele@contoso.com")
@@ -343,9 +344,10 @@ async fn smart_lockout_spares_the_real_user(h: Harness) {
     // An unknown name gets the same answer as a wrong password, and is logged as typed.
     let flow = h.begin(&attacker, "nobody@contoso.com").await;
     let outcome = h.password(&attacker, &flow, "whatever").await;
-    assert_eq!(
-        error_of(&outcome),
-        Some("That did not work. Check what you entered and try again."),
+    assert!(
+        error_of(&outcome)
+            .unwrap()
+            .starts_with("That did not work."),
         "the same words as a wrong password for a real account"
     );
     let unknown = h
@@ -467,9 +469,13 @@ async fn temporary_access_pass_onboarding(h: Harness) {
         .await
         .unwrap()
         .unwrap();
+    // Every name is offered the same first factors (no hint of who holds a pass).
     assert_eq!(
         view.offers,
-        vec![tessera_authn::strength::Mode::TemporaryAccessPassOneTime]
+        vec![
+            tessera_authn::strength::Mode::Password,
+            tessera_authn::strength::Mode::TemporaryAccessPassOneTime
+        ]
     );
     let typed = format!(
         " {}-{} ",
@@ -1170,3 +1176,179 @@ on_both_backends!(
     sessions_end_everywhere,
     policy_and_strengths,
 );
+
+/// Review findings that must stay fixed.
+mod review {
+    use super::*;
+
+    async fn totp_guessing_cannot_reset_the_lockout(h: Harness) {
+        let mut policy =
+            serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
+        policy["lockout"] = json!({ "threshold": 3, "durationSeconds": 600 });
+        h.directory
+            .set_methods_policy(&h.admin, policy, None)
+            .await
+            .unwrap();
+        let user = h.user_with_password("adele@contoso.com").await;
+        let ctx = h.from("192.0.2.10");
+        let secret = h.password_session(&ctx, "adele@contoso.com").await;
+        let enrolment = h
+            .directory
+            .begin_totp(&h.load(&secret).await)
+            .await
+            .unwrap();
+        h.directory
+            .confirm_totp(
+                &h.load(&secret).await,
+                "c",
+                &h.code(&enrolment.secret),
+                "Phone",
+            )
+            .await
+            .unwrap();
+        // A phished password, then code guesses; a correct password again does not
+        // give the guesser a fresh allowance.
+        let attacker = h.from("203.0.113.7");
+        let mut refused = 0;
+        for _ in 0..4 {
+            let flow = h.begin(&attacker, "adele@contoso.com").await;
+            if let SignInOutcome::Continue(view) = h.password(&attacker, &flow, GOOD_PASSWORD).await
+                && view.step == FlowStep::SecondFactor
+            {
+                h.directory
+                    .sign_in_code(&attacker, &flow, "000000")
+                    .await
+                    .unwrap();
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(
+            refused >= 1,
+            "the password step locks once guesses reach the threshold"
+        );
+        let failures = h
+            .sign_ins(json!({ "userId": user, "result": "failure" }))
+            .await;
+        assert!(
+            failures
+                .iter()
+                .any(|f| f["failureCode"] == "account_locked")
+        );
+    }
+
+    async fn a_single_factor_certificate_is_not_a_second_factor(h: Harness) {
+        use tessera_authn::x509::test_pki::{LeafSpec, root};
+        let ca = root("Contoso Root CA");
+        h.directory
+            .add_certificate_authority(
+                &h.admin,
+                json!({ "certificate": ca.pem(), "isRootAuthority": true }),
+            )
+            .await
+            .unwrap();
+        let mut policy =
+            serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
+        policy["x509Certificate"]["state"] = json!("enabled");
+        h.directory
+            .set_methods_policy(&h.admin, policy, None)
+            .await
+            .unwrap();
+        h.user_with_password("adele@contoso.com").await;
+        let ctx = h.from("192.0.2.10");
+        let secret = h.password_session(&ctx, "adele@contoso.com").await;
+        let enrolment = h
+            .directory
+            .begin_totp(&h.load(&secret).await)
+            .await
+            .unwrap();
+        h.directory
+            .confirm_totp(
+                &h.load(&secret).await,
+                "c",
+                &h.code(&enrolment.secret),
+                "Phone",
+            )
+            .await
+            .unwrap();
+        let certificate = tessera_authn::x509::test_pki::leaf(
+            LeafSpec {
+                upn: "adele@contoso.com",
+                serial: 3,
+                policies: &[],
+                days: 30,
+                client_auth: true,
+            },
+            &ca,
+        );
+        // Single-factor certificate first: the second step wants the TOTP code...
+        let (flow, _) = h.directory.start_sign_in(&ctx).await.unwrap();
+        let first = h
+            .directory
+            .sign_in_certificate(&ctx, flow.expose(), vec![certificate.der.clone()])
+            .await
+            .unwrap()
+            .unwrap();
+        let SignInOutcome::Continue(view) = first else {
+            panic!("a second factor is needed")
+        };
+        assert_eq!(view.step, FlowStep::SecondFactor);
+        // ...and the same certificate again does not count as it.
+        let again = h
+            .directory
+            .sign_in_certificate(&ctx, flow.expose(), vec![certificate.der.clone()])
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(error_of(&again).is_some());
+        // Nor after a password.
+        let flow = h.begin(&ctx, "adele@contoso.com").await;
+        h.password(&ctx, &flow, GOOD_PASSWORD).await;
+        let after_password = h
+            .directory
+            .sign_in_certificate(&ctx, &flow, vec![certificate.der.clone()])
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(error_of(&after_password).is_some());
+    }
+
+    async fn changing_the_password_ends_other_sessions(h: Harness) {
+        h.user_with_password("adele@contoso.com").await;
+        let mine = h
+            .password_session(&h.from("192.0.2.1"), "adele@contoso.com")
+            .await;
+        let stolen = h
+            .password_session(&h.from("203.0.113.9"), "adele@contoso.com")
+            .await;
+        h.directory
+            .change_my_password(
+                &h.load(&mine).await,
+                "c",
+                Some(SecretString::new(GOOD_PASSWORD.to_string())),
+                SecretString::new("a-brand-new-harbour-engine-7".to_string()),
+            )
+            .await
+            .unwrap();
+        assert!(
+            h.directory
+                .session(h.admin.tenant, &stolen)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            h.directory
+                .session(h.admin.tenant, &mine)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    on_both_backends!(
+        totp_guessing_cannot_reset_the_lockout,
+        a_single_factor_certificate_is_not_a_second_factor,
+        changing_the_password_ends_other_sessions,
+    );
+}

@@ -185,15 +185,17 @@ impl SessionStore for SqlStore {
         &self,
         tenant: TenantId,
         user: Uuid,
+        keep: Option<&str>,
         at: Timestamp,
     ) -> Result<u64> {
         let revoked = sqlx::query(
             "UPDATE sessions SET revoked = $3, version = version + 1 \
-             WHERE tenant = $1 AND user_id = $2 AND revoked IS NULL",
+             WHERE tenant = $1 AND user_id = $2 AND revoked IS NULL AND id <> $4",
         )
         .bind(tenant.to_string())
         .bind(user.to_string())
         .bind(at.unix_micros())
+        .bind(keep.unwrap_or("").to_string())
         .execute(&self.pool)
         .await
         .map_err(backend_error)?;

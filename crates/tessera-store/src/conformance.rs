@@ -792,12 +792,29 @@ pub async fn sessions_round_trip_and_revoke(store: Arc<dyn Store>) {
     let live = store.sessions_of_user(tenant, user, now()).await.unwrap();
     assert_eq!(live.len(), 2, "the expired session is not live");
 
+    // Revoking "everywhere else" keeps one session.
     assert_eq!(
         store
-            .sessions_revoke_user(tenant, user, later(20))
+            .sessions_revoke_user(tenant, user, Some("s1"), later(20))
             .await
             .unwrap(),
-        3
+        2
+    );
+    assert!(
+        store
+            .session_get(tenant, "s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .sessions_revoke_user(tenant, user, None, later(20))
+            .await
+            .unwrap(),
+        1
     );
     assert!(
         store

@@ -373,11 +373,13 @@ pub trait SessionStore: Send + Sync {
         user: Uuid,
         now: Timestamp,
     ) -> Result<Vec<SessionRow>>;
-    /// Marks every unrevoked session of a user revoked at `at`; returns how many.
+    /// Marks every unrevoked session of a user revoked at `at`, except the session
+    /// `keep` if given; returns how many.
     async fn sessions_revoke_user(
         &self,
         tenant: TenantId,
         user: Uuid,
+        keep: Option<&str>,
         at: Timestamp,
     ) -> Result<u64>;
     /// Deletes sessions whose absolute end is before `before`, in every tenant.

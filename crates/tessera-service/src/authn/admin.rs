@@ -236,7 +236,7 @@ impl Directory {
         };
         self.set_password(ctx, user, password.clone()).await?;
         self.store
-            .sessions_revoke_user(ctx.tenant, user, self.now())
+            .sessions_revoke_user(ctx.tenant, user, None, self.now())
             .await?;
         Ok(generated.then_some(password))
     }
@@ -248,7 +248,7 @@ impl Directory {
             .await?;
         let revoked = self
             .store
-            .sessions_revoke_user(ctx.tenant, user, self.now())
+            .sessions_revoke_user(ctx.tenant, user, None, self.now())
             .await?;
         let mut tx = self.write(ctx).await?;
         let event = EventDraft::new(

@@ -195,11 +195,11 @@ pub(crate) async fn check_with_ocsp(
     Ok(Ok(()))
 }
 
-/// Everything certificate validation needs from the store.
-pub(crate) async fn load_trust(
+/// The tenant's trust store.
+pub(crate) async fn load_cas(
     reader: &mut dyn Reader,
     tenant: TenantId,
-) -> ServiceResult<(Vec<TrustedCa>, Vec<KnownCrl>)> {
+) -> ServiceResult<Vec<TrustedCa>> {
     let mut cas = Vec::new();
     for record in codec::list_all(reader, tenant, Kind::CertificateAuthority, None).await? {
         let data: CaData = codec::data(&record)?;
@@ -211,6 +211,14 @@ pub(crate) async fn load_trust(
             require_revocation_data: data.require_revocation_data,
         });
     }
+    Ok(cas)
+}
+
+/// The tenant's CRLs (loaded only once a path to a trusted root is known).
+pub(crate) async fn load_crls(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<Vec<KnownCrl>> {
     let mut crls = Vec::new();
     for record in codec::list_all(reader, tenant, Kind::RevocationList, None).await? {
         let data: CrlData = codec::data(&record)?;
@@ -220,7 +228,7 @@ pub(crate) async fn load_trust(
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
         });
     }
-    Ok((cas, crls))
+    Ok(crls)
 }
 
 impl Directory {

@@ -77,9 +77,10 @@ pub enum SignInOutcome {
     SignedIn { session: SecretString },
 }
 
-pub(crate) const WRONG: &str = "That did not work. Check what you entered and try again.";
-const LOCKED: &str =
-    "Your account is temporarily locked to prevent unauthorized use. Try again later.";
+/// One message for every refused secret, locked accounts included, so the answer
+/// never tells whether an account exists or is locked (the sign-in log does).
+pub(crate) const WRONG: &str = "That did not work. Check what you entered and try again. \
+After several failed attempts, sign-in pauses for a while.";
 const EXPIRED: &str = "Your sign-in took too long. Please start again.";
 const PASSKEY_WRONG: &str = "That passkey could not be used to sign in here.";
 const NOT_ALLOWED: &str = "That method is not available to you. Choose another way to sign in.";
@@ -109,8 +110,6 @@ struct Subject {
     methods: Vec<StoredMethod>,
     groups: Vec<Uuid>,
     policy: MethodsPolicy,
-    /// The user's one-time pass has been used.
-    pass_spent: bool,
 }
 
 impl Subject {
@@ -120,22 +119,6 @@ impl Subject {
 
     fn has(&self, mode: Mode) -> bool {
         self.allowed(mode) && self.methods.iter().any(|m| same_kind(m.data.mode(), mode))
-    }
-
-    /// First factors to offer (a passkey is always offered by the page).
-    fn first_factors(&self, now: Timestamp) -> Vec<Mode> {
-        let mut offers = Vec::new();
-        if self.has(Mode::Password) {
-            offers.push(Mode::Password);
-        }
-        let usable_pass = !self.pass_spent
-            && self.methods.iter().any(|m| {
-                matches!(&m.data, MethodData::TemporaryAccessPass { pass, .. } if pass.usability(now) == Usability::Usable)
-            });
-        if usable_pass && self.allowed(Mode::TemporaryAccessPassOneTime) {
-            offers.push(Mode::TemporaryAccessPassOneTime);
-        }
-        offers
     }
 
     fn second_factors(&self) -> Vec<Mode> {
@@ -240,26 +223,12 @@ impl Directory {
         let methods = methods_of(reader.as_mut(), ctx.tenant, user_id).await?;
         let groups = containing_groups(reader.as_mut(), ctx.tenant, user_id, true).await?;
         let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
-        drop(reader);
-        let mut pass_spent = false;
-        for method in &methods {
-            if let MethodData::TemporaryAccessPass { pass, .. } = &method.data
-                && pass.is_usable_once
-            {
-                pass_spent = self
-                    .store
-                    .counter_get(ctx.tenant, &format!("tap-use:{}", method.record.id))
-                    .await?
-                    .is_some_and(|c| c.value >= 1);
-            }
-        }
         Ok(Some(Subject {
             user_id,
             spec,
             methods,
             groups,
             policy,
-            pass_spent,
         }))
     }
 
@@ -285,15 +254,20 @@ impl Directory {
         };
         Ok(match (flow.data.step, subject) {
             (FlowStep::Identify, _) => Vec::new(),
-            (FlowStep::Credentials, Some(subject)) if subject.spec.account_enabled => {
-                let offers = subject.first_factors(self.now());
-                if offers.is_empty() {
-                    vec![Mode::Password]
-                } else {
-                    offers
+            // The same first factors for every name, so the page does not tell which
+            // accounts exist or hold a pass: what the tenant has switched on.
+            (FlowStep::Credentials, _) => {
+                let mut reader = self.reader().await?;
+                let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+                let mut offers = Vec::new();
+                if policy.password.state == tessera_authn::policy::State::Enabled {
+                    offers.push(Mode::Password);
                 }
+                if policy.temporary_access_pass.state == tessera_authn::policy::State::Enabled {
+                    offers.push(Mode::TemporaryAccessPassOneTime);
+                }
+                offers
             }
-            (FlowStep::Credentials, _) => vec![Mode::Password],
             (FlowStep::SecondFactor, Some(subject)) => subject.second_factors(),
             (FlowStep::SecondFactor, None) => Vec::new(),
         })
@@ -343,20 +317,14 @@ impl Directory {
         Ok(())
     }
 
-    /// Which lockout counter an attempt from this client uses, and whether it is locked.
-    async fn lockout_state(
-        &self,
-        ctx: &SignInContext,
-        subject: &Subject,
-    ) -> ServiceResult<(String, Option<i64>)> {
+    /// The lockout counter an attempt from this client uses: one per user for
+    /// familiar networks, one for all others.
+    async fn lockout_key(&self, ctx: &SignInContext, user: Uuid) -> ServiceResult<String> {
         let side = match ctx.client_address.as_deref().and_then(lockout::network_of) {
             Some(network) => {
                 let familiar = self
                     .store
-                    .counter_get(
-                        ctx.tenant,
-                        &format!("familiar:{}:{network}", subject.user_id),
-                    )
+                    .counter_get(ctx.tenant, &format!("familiar:{user}:{network}"))
                     .await?;
                 if lockout::is_familiar(familiar.map(|c| c.updated), self.now()) {
                     Side::Familiar
@@ -366,23 +334,32 @@ impl Directory {
             }
             None => Side::Unfamiliar,
         };
-        let key = format!("lockout:{}:{}", subject.user_id, side.as_str());
-        let locked = match self.store.counter_get(ctx.tenant, &key).await? {
-            Some(counter) => lockout::locked_for(
-                &subject.policy.lockout,
-                counter.value,
-                counter.updated,
-                self.now(),
-            ),
-            None => None,
-        };
-        Ok((key, locked))
+        Ok(format!("lockout:{user}:{}", side.as_str()))
     }
 
-    async fn count_failure(&self, ctx: &SignInContext, key: &str) -> ServiceResult<()> {
+    /// Counts this attempt before any secret is checked, so parallel attempts on any
+    /// node cannot exceed the threshold; `false` when the client's side is locked or
+    /// this attempt is over the threshold. Only a completed sign-in clears the count.
+    async fn reserve_attempt(&self, ctx: &SignInContext, subject: &Subject) -> ServiceResult<bool> {
+        let key = self.lockout_key(ctx, subject.user_id).await?;
         let now = self.now();
-        self.store
-            .counter_increment(ctx.tenant, key, now, lockout::restart_before(now))
+        let settings = &subject.policy.lockout;
+        if let Some(counter) = self.store.counter_get(ctx.tenant, &key).await?
+            && lockout::locked_for(settings, counter.value, counter.updated, now).is_some()
+        {
+            return Ok(false);
+        }
+        let attempts = self
+            .store
+            .counter_increment(ctx.tenant, &key, now, lockout::restart_before(now))
+            .await?;
+        Ok(attempts <= i64::from(settings.threshold))
+    }
+
+    /// Burns the time of one password check, so refusals without one take as long.
+    async fn decoy_check(&self) -> ServiceResult<()> {
+        self.authn
+            .hash_work(|| hashing::verify("decoy", hashing::decoy()))
             .await?;
         Ok(())
     }
@@ -451,6 +428,8 @@ impl Directory {
     ) -> ServiceResult<SignInOutcome> {
         // The flow's secret must not become a session secret: a new one is made.
         self.store.session_delete(ctx.tenant, &flow.row.id).await?;
+        let lockout_key = self.lockout_key(ctx, subject.user_id).await?;
+        self.store.counter_delete(ctx.tenant, &lockout_key).await?;
         if let Some(network) = ctx.client_address.as_deref().and_then(lockout::network_of) {
             let now = self.now();
             self.store
@@ -508,13 +487,12 @@ impl Directory {
                 _ => None,
             })
         });
-        let lock = match &subject {
-            Some(subject) => Some(self.lockout_state(ctx, subject).await?),
-            None => None,
-        };
-        if let Some((_, Some(_))) = &lock {
+        if let Some(subject) = &subject
+            && !self.reserve_attempt(ctx, subject).await?
+        {
+            self.decoy_check().await?;
             return Ok(Some(
-                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, LOCKED)
+                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, WRONG)
                     .await?,
             ));
         }
@@ -527,17 +505,11 @@ impl Directory {
             .hash_work(move || hashing::verify(password.expose(), &hash))
             .await?;
         let (Some(subject), Some((method_id, _)), true) = (subject, stored, matches) else {
-            if let Some((key, _)) = &lock {
-                self.count_failure(ctx, key).await?;
-            }
             return Ok(Some(
                 self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
                     .await?,
             ));
         };
-        if let Some((key, _)) = &lock {
-            self.store.counter_delete(ctx.tenant, key).await?;
-        }
         if !subject.spec.account_enabled {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, WRONG)
@@ -573,15 +545,17 @@ impl Directory {
             _ => None,
         };
         let Some(subject) = subject else {
+            // Unknown names cost a hash too.
+            self.decoy_check().await?;
             return Ok(Some(
                 self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
                     .await?,
             ));
         };
-        let (key, locked) = self.lockout_state(ctx, &subject).await?;
-        if locked.is_some() {
+        if !self.reserve_attempt(ctx, &subject).await? {
+            self.decoy_check().await?;
             return Ok(Some(
-                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, LOCKED)
+                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, WRONG)
                     .await?,
             ));
         }
@@ -602,13 +576,11 @@ impl Directory {
                 .await?
         };
         let Some((method_id, stored)) = stored.filter(|_| matches) else {
-            self.count_failure(ctx, &key).await?;
             return Ok(Some(
                 self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
                     .await?,
             ));
         };
-        self.store.counter_delete(ctx.tenant, &key).await?;
         if !subject.spec.account_enabled {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, WRONG)
@@ -671,10 +643,9 @@ impl Directory {
                 self.fail(ctx, &flow, failure::INVALID_CODE, WRONG).await?,
             ));
         };
-        let (key, locked) = self.lockout_state(ctx, &subject).await?;
-        if locked.is_some() {
+        if !self.reserve_attempt(ctx, &subject).await? {
             return Ok(Some(
-                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, LOCKED)
+                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, WRONG)
                     .await?,
             ));
         }
@@ -718,7 +689,6 @@ impl Directory {
                         .counter_advance(ctx.tenant, &counter_key, step, now)
                         .await?
                     {
-                        self.store.counter_delete(ctx.tenant, &key).await?;
                         let mut flow = flow;
                         flow.data
                             .used
@@ -731,7 +701,6 @@ impl Directory {
                 totp::Verification::Rejected => {}
             }
         }
-        self.count_failure(ctx, &key).await?;
         let code = if replayed {
             failure::CODE_REPLAYED
         } else {
@@ -906,10 +875,15 @@ impl Directory {
             };
             return Ok(Some(self.fail(ctx, &flow, code, NO_CERTIFICATE).await?));
         }
-        let (trust, crls) = super::certificates::load_trust(reader.as_mut(), ctx.tenant).await?;
+        let trust = super::certificates::load_cas(reader.as_mut(), ctx.tenant).await?;
         let now = self.now();
-        // The path and CRLs first; then OCSP for what no CRL answered; then refuse if a
-        // CA that requires revocation data is still unanswered.
+        // A path to a trusted root first: CRLs (possibly large) are loaded only for a
+        // certificate worth checking.
+        let crls = match tessera_authn::x509::validate_path(&chain, &trust, &[], now.unix_seconds())
+        {
+            Ok(_) => super::certificates::load_crls(reader.as_mut(), ctx.tenant).await?,
+            Err(_) => Vec::new(),
+        };
         let mut checked =
             tessera_authn::x509::validate_path(&chain, &trust, &crls, now.unix_seconds());
         if let Ok(validated) = checked.as_mut() {
@@ -1020,6 +994,22 @@ impl Directory {
             ));
         }
         let mode = settings.mode_for(&validated);
+        // As a second step only a multi-factor certificate counts, and only once: a
+        // single-factor certificate is not a second factor, nor is the same kind twice.
+        let already = flow.data.used.iter().any(|u| {
+            matches!(
+                u.method.mode,
+                Mode::X509CertificateSingleFactor | Mode::X509CertificateMultiFactor
+            )
+        });
+        if flow.data.step == FlowStep::SecondFactor
+            && (mode != Mode::X509CertificateMultiFactor || already)
+        {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
+                    .await?,
+            ));
+        }
         if !subject.allowed(mode) {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)

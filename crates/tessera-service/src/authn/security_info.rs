@@ -359,7 +359,22 @@ impl Directory {
             }
         }
         let ctx = self.session_ctx(session, correlation_id).await?;
-        self.set_password(&ctx, session.user_id, new).await
+        self.set_password(&ctx, session.user_id, new).await?;
+        self.end_other_sessions(session).await
+    }
+
+    /// After a credential change, every other session of the user ends (someone who
+    /// took over a session does not keep it).
+    async fn end_other_sessions(&self, session: &SessionInfo) -> ServiceResult<()> {
+        self.store
+            .sessions_revoke_user(
+                session.tenant,
+                session.user_id,
+                Some(&session.id),
+                self.now(),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Removes one of the user's own methods.
@@ -371,7 +386,8 @@ impl Directory {
     ) -> ServiceResult<()> {
         self.security_info_gate(session).await?;
         let ctx = self.session_ctx(session, correlation_id).await?;
-        self.delete_method(&ctx, session.user_id, method).await
+        self.delete_method(&ctx, session.user_id, method).await?;
+        self.end_other_sessions(session).await
     }
 
     /// Checks a new password against the banned lists, the user's own names and the

@@ -208,7 +208,7 @@ impl Directory {
     pub async fn end_all_my_sessions(&self, session: &SessionInfo) -> ServiceResult<u64> {
         Ok(self
             .store
-            .sessions_revoke_user(session.tenant, session.user_id, self.now())
+            .sessions_revoke_user(session.tenant, session.user_id, None, self.now())
             .await?)
     }
 
