@@ -25,6 +25,9 @@ pub(crate) struct SessionData {
     pub user_principal_name: String,
     pub methods: Vec<MethodUse>,
     pub auth_time: Timestamp,
+    /// The authentication strengths the sign-in reached.
+    #[serde(default)]
+    pub strengths: Vec<Uuid>,
     pub idle_minutes: u32,
     pub client_address: Option<String>,
     pub user_agent: Option<String>,
@@ -63,6 +66,10 @@ pub struct SessionView {
     pub expires_date_time: Timestamp,
     pub auth_time: Timestamp,
     pub authentication_methods: Vec<String>,
+    /// When each method was verified.
+    pub authentication_method_times: Vec<Timestamp>,
+    /// The authentication strengths the sign-in reached.
+    pub satisfied_strengths: Vec<Uuid>,
     pub client_address: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -78,6 +85,8 @@ fn view_of(row: &SessionRow, data: &SessionData) -> SessionView {
             .iter()
             .map(|m| m.method.mode.to_string())
             .collect(),
+        authentication_method_times: data.methods.iter().map(|m| m.time).collect(),
+        satisfied_strengths: data.strengths.clone(),
         client_address: data.client_address.clone(),
         user_agent: data.user_agent.clone(),
     }
@@ -100,9 +109,19 @@ impl Directory {
     ) -> ServiceResult<SecretString> {
         let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
         let now = self.now();
+        let mut reader = self.reader().await?;
+        let used: Vec<_> = methods.iter().map(|m| m.method.clone()).collect();
+        let strengths = super::all_strengths(reader.as_mut(), ctx.tenant)
+            .await?
+            .into_iter()
+            .filter(|s| s.satisfied_by(&used))
+            .map(|s| s.id)
+            .collect();
+        drop(reader);
         let data = SessionData {
             user_principal_name: user_principal_name.to_string(),
             auth_time: now,
+            strengths,
             methods,
             idle_minutes: settings.idle_minutes,
             client_address: ctx.client_address.clone(),
