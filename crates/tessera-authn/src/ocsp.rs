@@ -53,8 +53,12 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One DER element: (tag, content, the element's full bytes, the rest).
-fn read(input: &[u8]) -> Result<(u8, &[u8], &[u8], &[u8]), String> {
+/// One DER element: its tag, its content, its full bytes, and what follows it.
+type Element<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+/// An element of an expected tag: content, full bytes, what follows.
+type Expected<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+fn read(input: &[u8]) -> Result<Element<'_>, String> {
     let malformed = || "malformed DER".to_string();
     let tag = *input.first().ok_or_else(malformed)?;
     if tag & 0x1f == 0x1f {
@@ -81,7 +85,7 @@ fn read(input: &[u8]) -> Result<(u8, &[u8], &[u8], &[u8]), String> {
     Ok((tag, &input[header..end], &input[..end], &input[end..]))
 }
 
-fn expect(input: &[u8], tag: u8) -> Result<(&[u8], &[u8], &[u8]), String> {
+fn expect(input: &[u8], tag: u8) -> Result<Expected<'_>, String> {
     let (found, content, whole, rest) = read(input)?;
     if found != tag {
         return Err(format!("expected tag {tag:#04x}, found {found:#04x}"));

@@ -331,7 +331,7 @@ fn complete_crl(crl: &CertificateRevocationList<'_>) -> bool {
     crl.extensions().iter().all(|extension| {
         let oid = extension.oid.to_id_string();
         let scoped = oid == "2.5.29.27" || oid == "2.5.29.28";
-        !scoped && !(extension.critical && extension.parsed_extension().unsupported())
+        !(scoped || (extension.critical && extension.parsed_extension().unsupported()))
     })
 }
 
