@@ -1,0 +1,9 @@
+//! OAuth 2.x and OpenID Connect as protocol code: signing keys and their JWKs, JWS
+//! compact serialization, and the key rotation schedule. No storage and no HTTP
+//! types: the service layer stores keys (sealed) and the server speaks HTTP.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod jws;
+pub mod keys;
+pub mod rotation;
