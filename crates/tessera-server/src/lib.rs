@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/openapi.json",
             get(move || async move { openapi_response(document) }),
         )
+        .route("/.well-known/jwks.json", get(routes::wellknown::jwks))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -328,6 +329,31 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             "Sign in with it (e.g. `tessera login --token ...`) and create your own administrators and tokens."
         );
     }
+    let key_directory = directory.clone();
+    tokio::spawn(async move {
+        // Signing keys: made on first start, rotated on schedule (hourly check; the
+        // write lock makes one node do each change).
+        let mut interval = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            interval.tick().await;
+            match key_directory.store().tenants().await {
+                Ok(tenants) => {
+                    for tenant in tenants {
+                        if let Err(error) = key_directory
+                            .rotate_signing_keys(
+                                tenant.id,
+                                &[tessera_oauth::keys::Algorithm::ES256],
+                            )
+                            .await
+                        {
+                            tracing::warn!(%error, tenant = %tenant.id, "signing key rotation failed");
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot list tenants for key rotation"),
+            }
+        }
+    });
     let crl_directory = directory.clone();
     tokio::spawn(async move {
         // CRLs of every tenant's CAs are fetched when due (hourly check).

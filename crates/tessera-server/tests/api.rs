@@ -512,3 +512,54 @@ async fn health_and_readiness() {
     assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }
+
+#[tokio::test]
+async fn the_jwks_publishes_public_signing_keys() {
+    let store = tessera_store_sql::testing::sqlite_temp().await;
+    let directory = Arc::new(Directory::new(store, Arc::new(SystemClock)));
+    let tenant = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant;
+    directory
+        .rotate_signing_keys(
+            tenant,
+            &[
+                tessera_oauth::keys::Algorithm::ES256,
+                tessera_oauth::keys::Algorithm::EdDSA,
+            ],
+        )
+        .await
+        .unwrap();
+    let app = router(AppState {
+        directory,
+        metrics: None,
+        certificate_proxy: None,
+    });
+    let response = app
+        .oneshot(
+            Request::builder()
+                .uri("/.well-known/jwks.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/jwk-set+json"
+    );
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let jwks: Value = serde_json::from_slice(&body).unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    for key in keys {
+        assert!(key.get("d").is_none(), "no private member");
+        assert_eq!(key["use"], "sig");
+    }
+}

@@ -18,6 +18,7 @@ mod devices;
 mod error;
 mod groups;
 mod roles;
+pub mod signing_keys;
 mod tokens;
 mod units;
 mod users;
@@ -106,6 +107,7 @@ pub struct Directory {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     authn: authn::Authn,
+    keys: signing_keys::KeyCache,
 }
 
 impl Directory {
@@ -139,6 +141,7 @@ impl Directory {
             store,
             clock,
             authn: authn::Authn::new(settings),
+            keys: signing_keys::KeyCache::default(),
         }
     }
 

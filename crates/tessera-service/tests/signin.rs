@@ -10,26 +10,14 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tessera_authn::totp;
 use tessera_core::crypto::SealingKey;
-use tessera_core::{Clock, SecretString, SystemClock};
+use tessera_core::{Clock, SecretString};
 use tessera_service::authn::{AuthSettings, FlowStep, SessionInfo, SignInContext, SignInOutcome};
 use tessera_service::{Context, Directory, ServiceError};
 use tessera_store::Store;
 use uuid::Uuid;
 
-/// The system clock plus an offset the test can move forward.
-#[derive(Default)]
-struct ShiftedClock {
-    offset_micros: std::sync::atomic::AtomicI64,
-}
-
-impl tessera_core::Clock for ShiftedClock {
-    fn now(&self) -> tessera_core::Timestamp {
-        let now = SystemClock.now();
-        tessera_core::Timestamp::from_unix_micros(
-            now.unix_micros() + self.offset_micros.load(std::sync::atomic::Ordering::SeqCst),
-        )
-    }
-}
+mod support;
+use support::ShiftedClock;
 
 struct Harness {
     clock: Arc<ShiftedClock>,
@@ -189,9 +177,7 @@ impl Harness {
 
     /// Moves the clock to the next TOTP time step.
     fn next_step(&self) {
-        self.clock
-            .offset_micros
-            .fetch_add(30_000_000, std::sync::atomic::Ordering::SeqCst);
+        self.clock.advance_seconds(30);
     }
 }
 

@@ -49,10 +49,12 @@ pub enum Kind {
     CertificateAuthority,
     /// A CA's certificate revocation list.
     RevocationList,
+    /// A token signing key (private part sealed).
+    SigningKey,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -68,6 +70,7 @@ impl Kind {
         Kind::AuthStrength,
         Kind::CertificateAuthority,
         Kind::RevocationList,
+        Kind::SigningKey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Kind {
             Kind::AuthStrength => "authStrength",
             Kind::CertificateAuthority => "certificateAuthority",
             Kind::RevocationList => "revocationList",
+            Kind::SigningKey => "signingKey",
         }
     }
 

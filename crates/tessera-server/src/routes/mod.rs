@@ -6,6 +6,7 @@ pub mod authentication;
 pub mod directory;
 pub mod me;
 pub mod roles;
+pub mod wellknown;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
