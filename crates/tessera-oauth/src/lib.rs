@@ -7,3 +7,4 @@
 pub mod jws;
 pub mod keys;
 pub mod rotation;
+pub mod token;

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { openapi_response(document) }),
         )
         .route("/.well-known/jwks.json", get(routes::wellknown::jwks))
+        .route("/oauth2/token", axum::routing::post(routes::oauth::token))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -563,3 +563,190 @@ async fn the_jwks_publishes_public_signing_keys() {
         assert_eq!(key["use"], "sig");
     }
 }
+
+/// A form POST to the token endpoint, with optional `Authorization`.
+async fn token_request(
+    api: &Api,
+    authorization: Option<&str>,
+    form: &str,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/oauth2/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(authorization) = authorization {
+        request = request.header(header::AUTHORIZATION, authorization);
+    }
+    let response = api
+        .app
+        .clone()
+        .oneshot(request.body(Body::from(form.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn client_credentials_issue_signed_access_tokens() {
+    use base64::Engine as _;
+    let api = api().await;
+    let client = api
+        .post(
+            "/api/v1/applications",
+            json!({ "displayName": "Payroll sync" }),
+        )
+        .await;
+    let client_app_id = client.body["appId"].as_str().unwrap().to_string();
+    let client_id = client.body["id"].as_str().unwrap().to_string();
+    api.post(
+        "/api/v1/servicePrincipals",
+        json!({ "appId": client_app_id }),
+    )
+    .await;
+    let secret = api
+        .post(
+            &format!("/api/v1/applications/{client_id}/passwordCredentials"),
+            json!({}),
+        )
+        .await;
+    let secret = secret.body["secretText"].as_str().unwrap().to_string();
+    let resource = api
+        .post(
+            "/api/v1/applications",
+            json!({ "displayName": "Payroll API" }),
+        )
+        .await;
+    let resource_app_id = resource.body["appId"].as_str().unwrap().to_string();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client_app_id}:{secret}"))
+    );
+    let scope = format!("scope=api%3A%2F%2F{resource_app_id}%2F.default");
+
+    let (status, headers, body) = token_request(
+        &api,
+        Some(&basic),
+        &format!("grant_type=client_credentials&{scope}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    // The token verifies with the published JWKS and says who, for what, until when.
+    let jwks = api
+        .send(Method::GET, "/.well-known/jwks.json", None, None, &[])
+        .await
+        .body;
+    let token = body["access_token"].as_str().unwrap();
+    let (header_json, _) = tessera_oauth::jws::peek(token).unwrap();
+    assert_eq!(header_json["typ"], "at+jwt");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header_json["kid"])
+        .unwrap();
+    let claims =
+        tessera_oauth::jws::verify(token, jwk, &[tessera_oauth::keys::Algorithm::ES256]).unwrap();
+    assert_eq!(claims["aud"], resource_app_id);
+    assert_eq!(claims["client_id"], client_app_id);
+    assert_eq!(claims["iss"], "http://localhost:8080");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+
+    // The secret in the body works too.
+    let (status, _, _) = token_request(
+        &api,
+        None,
+        &format!(
+            "grant_type=client_credentials&client_id={client_app_id}&client_secret={secret}&{scope}"
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Wrong secret: 401 invalid_client with a Basic challenge.
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client_app_id}:not-the-secret"))
+    );
+    let (status, headers, body) = token_request(
+        &api,
+        Some(&wrong),
+        &format!("grant_type=client_credentials&{scope}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+    assert!(headers.contains_key(header::WWW_AUTHENTICATE));
+    // Other refusals.
+    for (authorization, form, error) in [
+        (
+            Some(basic.as_str()),
+            "grant_type=password&username=a&password=b".to_string(),
+            "unsupported_grant_type",
+        ),
+        (
+            Some(basic.as_str()),
+            "grant_type=implicit".to_string(),
+            "unsupported_grant_type",
+        ),
+        (
+            Some(basic.as_str()),
+            "grant_type=client_credentials".to_string(),
+            "invalid_scope",
+        ),
+        (
+            Some(basic.as_str()),
+            format!(
+                "grant_type=client_credentials&scope=api%3A%2F%2F{}%2F.default",
+                uuid::Uuid::new_v4()
+            ),
+            "invalid_scope",
+        ),
+        (
+            Some(basic.as_str()),
+            format!("grant_type=client_credentials&client_secret={secret}&{scope}"),
+            "invalid_request",
+        ),
+        (
+            Some(basic.as_str()),
+            format!("grant_type=client_credentials&grant_type=client_credentials&{scope}"),
+            "invalid_request",
+        ),
+        (
+            None,
+            format!("grant_type=client_credentials&{scope}"),
+            "invalid_client",
+        ),
+    ] {
+        let (status, _, body) = token_request(&api, authorization, &form).await;
+        assert!(status.is_client_error(), "{form}");
+        assert_eq!(body["error"], error, "{form}");
+    }
+    // Every request is in the sign-in log as a workload sign-in.
+    let log = api.get("/api/v1/auditLogs/signIns?limit=100").await;
+    let entries = log.body["value"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["signInEventType"] == "servicePrincipal" && e["result"] == "success")
+    );
+    assert!(entries.iter().any(|e| e["failureCode"] == "invalid_client"));
+    assert!(
+        !log.body.to_string().contains(&secret),
+        "no secret in the log"
+    );
+}

@@ -17,6 +17,7 @@ mod codec;
 mod devices;
 mod error;
 mod groups;
+pub mod oauth;
 mod roles;
 pub mod signing_keys;
 mod tokens;
@@ -147,6 +148,11 @@ impl Directory {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The public URL: the default tenant's issuer identifier.
+    pub fn public_url(&self) -> &str {
+        self.authn.settings.public_url.trim_end_matches('/')
     }
 
     fn now(&self) -> Timestamp {

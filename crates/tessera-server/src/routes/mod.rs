@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authentication;
 pub mod directory;
 pub mod me;
+pub mod oauth;
 pub mod roles;
 pub mod wellknown;
 

@@ -136,6 +136,16 @@ pub struct SignInEntry {
     /// The strengths the methods used satisfy.
     pub satisfied_strengths: Vec<Uuid>,
     pub correlation_id: String,
+    /// `interactiveUser`, or `servicePrincipal` for a workload's token request.
+    #[serde(default = "interactive")]
+    pub sign_in_event_type: String,
+    /// The client application's id, for workload sign-ins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+}
+
+fn interactive() -> String {
+    "interactiveUser".to_string()
 }
 
 /// How an attempt ended, for the sign-in log.
@@ -253,6 +263,8 @@ impl Directory {
                 .map(|s| s.id)
                 .collect(),
             correlation_id: ctx.correlation_id.clone(),
+            sign_in_event_type: interactive(),
+            app_id: None,
         };
         let row = SignInRow {
             id: entry.id,
