@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 mod signin;
+mod tokens;
 
 const DEPARTMENTS: [&str; 4] = ["Finance", "Sales", "Engineering", "Operations"];
 
@@ -71,6 +72,13 @@ enum Command {
         /// The WebAuthn origin: the server's public URL.
         #[arg(long)]
         origin: String,
+    },
+    /// Client-credentials token requests (POST /oauth2/token, client_secret_basic).
+    ClientCredentials {
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
     },
     /// Walk the whole user list, then measure random single fetches and random list
     /// pages for `seconds` each.
@@ -215,6 +223,10 @@ async fn main() -> anyhow::Result<()> {
         token: cli.token,
     });
     match cli.command {
+        Command::ClientCredentials {
+            seconds,
+            concurrency,
+        } => tokens::client_credentials(target, seconds, concurrency).await?,
         Command::SignInPassword {
             users,
             seconds,

@@ -1,0 +1,96 @@
+//! Token requests per second: the client-credentials grant with HTTP Basic client
+//! authentication, each response checked to hold an access token.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::{Target, report, run_for};
+
+pub async fn client_credentials(
+    target: Arc<Target>,
+    seconds: u64,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let api = |path: &str| format!("{}/api/v1/{path}", target.server);
+    let (_, client) = target
+        .send(
+            target
+                .http
+                .post(api("applications"))
+                .json(&json!({ "displayName": "Bench client" })),
+        )
+        .await?;
+    let app_id = client["appId"].as_str().context("no appId")?.to_string();
+    let object_id = client["id"].as_str().context("no id")?.to_string();
+    target
+        .send(
+            target
+                .http
+                .post(api("servicePrincipals"))
+                .json(&json!({ "appId": app_id })),
+        )
+        .await?;
+    let (_, secret) = target
+        .send(
+            target
+                .http
+                .post(api(&format!(
+                    "applications/{object_id}/passwordCredentials"
+                )))
+                .json(&json!({})),
+        )
+        .await?;
+    let secret = secret["secretText"]
+        .as_str()
+        .context("no secret")?
+        .to_string();
+    let (_, resource) = target
+        .send(
+            target
+                .http
+                .post(api("applications"))
+                .json(&json!({ "displayName": "Bench API" })),
+        )
+        .await?;
+    let resource = resource["appId"]
+        .as_str()
+        .context("no resource appId")?
+        .to_string();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{app_id}:{secret}"))
+    );
+    let body = format!("grant_type=client_credentials&scope=api%3A%2F%2F{resource}%2F.default");
+    let url = format!("{}/oauth2/token", target.server);
+    let http = target.http.clone();
+    let (latencies, wall) = run_for(seconds, concurrency, move |_| {
+        let http = http.clone();
+        let url = url.clone();
+        let basic = basic.clone();
+        let body = body.clone();
+        async move {
+            let start = Instant::now();
+            let response = http
+                .post(&url)
+                .header("authorization", basic)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await?;
+            let status = response.status();
+            let bytes = response.bytes().await?;
+            if !status.is_success() || !bytes.starts_with(b"{\"access_token\"") {
+                bail!("token request failed: HTTP {status}");
+            }
+            Ok::<Duration, anyhow::Error>(start.elapsed())
+        }
+    })
+    .await?;
+    let count = latencies.len();
+    report("client-credentials tokens", latencies, wall, count);
+    Ok(())
+}
