@@ -19,6 +19,7 @@ mod error;
 mod groups;
 pub mod oauth;
 mod roles;
+mod sign_in_log;
 pub mod signing_keys;
 mod tokens;
 mod units;
@@ -109,6 +110,8 @@ pub struct Directory {
     clock: Arc<dyn Clock>,
     authn: authn::Authn,
     keys: signing_keys::KeyCache,
+    sign_in_log: sign_in_log::SignInLog,
+    grants: oauth::GrantCache,
 }
 
 impl Directory {
@@ -143,6 +146,8 @@ impl Directory {
             clock,
             authn: authn::Authn::new(settings),
             keys: signing_keys::KeyCache::default(),
+            sign_in_log: sign_in_log::SignInLog::default(),
+            grants: oauth::GrantCache::default(),
         }
     }
 

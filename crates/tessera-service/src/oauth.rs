@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::json;
-use tessera_core::TenantId;
 use tessera_core::crypto::secret_hash;
+use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::{ApplicationData, ClientSecretData, ServicePrincipalData};
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
@@ -21,6 +21,28 @@ use crate::codec;
 
 /// Access tokens for workloads live an hour.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
+
+/// A client-credentials grant, resolved against the directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    display_name: String,
+    app_id: Uuid,
+    principal_id: Uuid,
+    resource_app_id: Uuid,
+    secret_end: Timestamp,
+}
+
+/// (tenant, client id, secret hash, scope).
+pub(crate) type GrantKey = (TenantId, String, String, String);
+
+/// Resolved grants are reused this long: a deleted secret, disabled service principal
+/// or changed resource takes effect on every node within it.
+pub const GRANT_CACHE_SECONDS: i64 = 5;
+const MAX_CACHED_GRANTS: usize = 100_000;
+
+/// Recently resolved grants (successes only: a failure always asks the directory).
+pub(crate) type GrantCache =
+    std::sync::RwLock<std::collections::HashMap<GrantKey, (Timestamp, Grant)>>;
 
 /// Where a token request comes from.
 #[derive(Debug, Clone)]
@@ -83,11 +105,27 @@ impl Directory {
             basic_challenge: basic,
             ..OAuthError::new("invalid_client", description)
         };
-        let mut reader = self.reader().await.map_err(server_error)?;
-        let result = self
-            .client_credentials(reader.as_mut(), ctx, &credentials, form, refuse)
-            .await;
-        drop(reader);
+        let result = match self.cached_grant(ctx, &credentials, form) {
+            Some(grant) => Ok(grant),
+            None => {
+                let mut reader = self.reader().await.map_err(server_error)?;
+                let grant = self
+                    .client_credentials(reader.as_mut(), ctx, &credentials, form, refuse)
+                    .await;
+                drop(reader);
+                if let Ok(grant) = &grant {
+                    self.cache_grant(ctx, &credentials, form, grant);
+                }
+                grant
+            }
+        };
+        let result = match result {
+            Ok(grant) => self
+                .issue(ctx, &grant)
+                .await
+                .map(|response| (grant.display_name.clone(), response)),
+            Err(error) => Err(error),
+        };
         let (name, outcome) = match &result {
             Ok((name, _)) => (name.clone(), None),
             Err(error) => (credentials.client_id.clone(), Some(error.error)),
@@ -97,6 +135,59 @@ impl Directory {
         result.map(|(_, response)| response)
     }
 
+    fn grant_key(
+        ctx: &TokenContext,
+        credentials: &token::ClientSecretCredentials,
+        form: &BTreeMap<String, String>,
+    ) -> GrantKey {
+        (
+            ctx.tenant,
+            credentials.client_id.clone(),
+            secret_hash(&credentials.client_secret),
+            form.get("scope").cloned().unwrap_or_default(),
+        )
+    }
+
+    /// A grant resolved in the last few seconds for the same client, secret and scope.
+    fn cached_grant(
+        &self,
+        ctx: &TokenContext,
+        credentials: &token::ClientSecretCredentials,
+        form: &BTreeMap<String, String>,
+    ) -> Option<Grant> {
+        let key = Self::grant_key(ctx, credentials, form);
+        let now = self.now();
+        let cache = self.grants.read().ok()?;
+        cache
+            .get(&key)
+            .filter(|(until, _)| now < *until)
+            .map(|(_, grant)| grant.clone())
+    }
+
+    fn cache_grant(
+        &self,
+        ctx: &TokenContext,
+        credentials: &token::ClientSecretCredentials,
+        form: &BTreeMap<String, String>,
+        grant: &Grant,
+    ) {
+        let key = Self::grant_key(ctx, credentials, form);
+        let until = self
+            .now()
+            .plus_seconds(GRANT_CACHE_SECONDS)
+            .min(grant.secret_end);
+        if let Ok(mut cache) = self.grants.write() {
+            if cache.len() >= MAX_CACHED_GRANTS {
+                let now = self.now();
+                cache.retain(|_, (until, _)| now < *until);
+                if cache.len() >= MAX_CACHED_GRANTS {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, (until, grant.clone()));
+        }
+    }
+
     async fn client_credentials(
         &self,
         reader: &mut dyn Reader,
@@ -104,7 +195,7 @@ impl Directory {
         credentials: &token::ClientSecretCredentials,
         form: &BTreeMap<String, String>,
         refuse: impl Fn(&str) -> OAuthError,
-    ) -> Result<(String, TokenResponse), OAuthError> {
+    ) -> Result<Grant, OAuthError> {
         let tenant = ctx.tenant;
         let Some(app) = application_by_app_id(reader, tenant, &credentials.client_id).await? else {
             return Err(refuse("unknown client or wrong secret"));
@@ -182,6 +273,18 @@ impl Directory {
                 ));
             }
         }
+        Ok(Grant {
+            display_name: app_data.spec.display_name,
+            app_id: app_data.app_id,
+            principal_id: principal.id,
+            resource_app_id: resource_data.app_id,
+            secret_end: secret.map(|s| s.credential.end_date_time).unwrap_or(now),
+        })
+    }
+
+    /// Signs the access token of a resolved grant.
+    async fn issue(&self, ctx: &TokenContext, grant: &Grant) -> Result<TokenResponse, OAuthError> {
+        let tenant = ctx.tenant;
         let set = self.key_set(tenant).await.map_err(server_error)?;
         let set = match set.signing.get(&Algorithm::ES256) {
             Some(_) => set,
@@ -196,15 +299,15 @@ impl Directory {
             .signing
             .get(&Algorithm::ES256)
             .ok_or_else(|| server_error("no current ES256 signing key"))?;
-        let issued = now.unix_seconds();
+        let issued = self.now().unix_seconds();
         let claims = json!({
             "iss": ctx.issuer,
-            "sub": principal.id,
-            "aud": resource_data.app_id,
-            "client_id": app_data.app_id,
-            "azp": app_data.app_id,
+            "sub": grant.principal_id,
+            "aud": grant.resource_app_id,
+            "client_id": grant.app_id,
+            "azp": grant.app_id,
             "tid": tenant.0,
-            "oid": principal.id,
+            "oid": grant.principal_id,
             "idtyp": "app",
             "iat": issued,
             "nbf": issued,
@@ -212,14 +315,11 @@ impl Directory {
             "jti": Uuid::new_v4(),
         });
         let access_token = jws::sign(key, "at+jwt", &claims).map_err(server_error)?;
-        Ok((
-            app_data.spec.display_name,
-            TokenResponse {
-                access_token,
-                token_type: "Bearer",
-                expires_in: ACCESS_TOKEN_SECONDS,
-            },
-        ))
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ACCESS_TOKEN_SECONDS,
+        })
     }
 
     /// Records a workload sign-in (success, or the OAuth error code).
@@ -270,8 +370,8 @@ impl Directory {
             correlation_id: entry.correlation_id.clone(),
             body: serde_json::to_string(&entry).map_err(server_error)?,
         };
-        self.store
-            .sign_in_append(ctx.tenant, &row)
+        self.sign_in_log
+            .append(&self.store, ctx.tenant, row)
             .await
             .map_err(server_error)
     }

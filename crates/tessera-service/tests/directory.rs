@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
+mod support;
+
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -121,28 +124,8 @@ fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
     ids
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::harness(tessera_store_sql::testing::sqlite_temp().await).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::harness(tessera_store_sql::testing::postgres_temp().await).await).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
+    with super::harness;
     bootstrap_happens_once,
     invalid_requests_change_nothing,
     stale_versions_are_refused,

@@ -16,6 +16,7 @@ use tessera_service::{Context, Directory, ServiceError};
 use tessera_store::Store;
 use uuid::Uuid;
 
+#[macro_use]
 mod support;
 use support::ShiftedClock;
 
@@ -733,27 +734,6 @@ async fn policy_and_strengths(h: Harness) {
     ));
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::harness(tessera_store_sql::testing::sqlite_temp().await).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::harness(tessera_store_sql::testing::postgres_temp().await).await).await;
-                }
-            )*
-        }
-    };
-}
-
 async fn certificate_sign_in(h: Harness) {
     use tessera_authn::x509::test_pki::{LeafSpec, crl, intermediate, leaf, root};
     const CAC_POLICY: &[u64] = &[2, 16, 840, 1, 101, 2, 1, 11, 42];
@@ -1152,6 +1132,7 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
 }
 
 on_both_backends!(
+    with super::harness;
     passkeys_register_sign_in_and_detect_clones,
     certificate_sign_in,
     password_then_totp_and_replay_refused,
@@ -1333,6 +1314,7 @@ mod review {
     }
 
     on_both_backends!(
+    with super::harness;
         totp_guessing_cannot_reset_the_lockout,
         a_single_factor_certificate_is_not_a_second_factor,
         changing_the_password_ends_other_sessions,

@@ -13,6 +13,7 @@ use tessera_service::Directory;
 use tessera_service::authn::AuthSettings;
 use tessera_store::{Kind, ListQuery, Store};
 
+#[macro_use]
 mod support;
 use support::ShiftedClock;
 
@@ -173,27 +174,6 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     // A node with another sealing key cannot use the keys, and says so.
     let stranger = directory(store.clone(), clock, SealingKey::generate().unwrap().0);
     assert!(stranger.key_set(tenant).await.is_err());
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(tessera_store_sql::testing::sqlite_temp().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(tessera_store_sql::testing::postgres_temp().await).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(keys_rotate_on_schedule, several_nodes_rotate_once);

@@ -62,6 +62,30 @@ fn sign_in_from(row: &AnyRow) -> Result<SignInRow> {
     })
 }
 
+async fn insert_sign_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant: TenantId,
+    entry: &SignInRow,
+) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    )))
+    .bind(tenant.to_string())
+    .bind(entry.id.to_string())
+    .bind(entry.time.unix_micros())
+    .bind(entry.user_id.map(|u| u.to_string()))
+    .bind(entry.user_name.clone())
+    .bind(entry.application.clone())
+    .bind(entry.result.clone())
+    .bind(entry.failure_code.clone())
+    .bind(entry.correlation_id.clone())
+    .bind(entry.body.clone())
+    .execute(conn)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn session_insert(&self, tenant: TenantId, session: &SessionRow) -> Result<()> {
@@ -212,22 +236,20 @@ impl SessionStore for SqlStore {
     }
 
     async fn sign_in_append(&self, tenant: TenantId, entry: &SignInRow) -> Result<()> {
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        )))
-        .bind(tenant.to_string())
-        .bind(entry.id.to_string())
-        .bind(entry.time.unix_micros())
-        .bind(entry.user_id.map(|u| u.to_string()))
-        .bind(entry.user_name.clone())
-        .bind(entry.application.clone())
-        .bind(entry.result.clone())
-        .bind(entry.failure_code.clone())
-        .bind(entry.correlation_id.clone())
-        .bind(entry.body.clone())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
+        self.sign_in_append_batch(&[(tenant, entry.clone())]).await
+    }
+
+    async fn sign_in_append_batch(&self, entries: &[(TenantId, SignInRow)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // One transaction (one durable commit) for the whole batch. On SQLite the
+        // single writer connection takes it, so batches queue instead of failing.
+        let mut tx = self.write_pool.begin().await.map_err(backend_error)?;
+        for (tenant, entry) in entries {
+            insert_sign_in(&mut tx, *tenant, entry).await?;
+        }
+        tx.commit().await.map_err(backend_error)?;
         Ok(())
     }
 

@@ -885,6 +885,25 @@ pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
         all.extend(page);
     }
     assert_eq!(all.len(), 7, "paging loses or repeats nothing");
+
+    // A batch is all or nothing: one bad entry (a repeated key) keeps the rest out.
+    let other = new_tenant(&store).await;
+    let mut good = written[0].clone();
+    good.id = Uuid::new_v4();
+    let batch = [(other, good.clone()), (tenant, written[1].clone())];
+    assert!(store.sign_in_append_batch(&batch).await.is_err());
+    let in_other = store
+        .sign_in_query(
+            other,
+            &SignInQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(in_other.is_empty(), "nothing of a failed batch is kept");
+    store.sign_in_append_batch(&[(other, good)]).await.unwrap();
     let mut expected = written.clone();
     expected.sort_by_key(|r| std::cmp::Reverse((r.time, r.id)));
     assert_eq!(all, expected, "newest first, ties by id");

@@ -390,6 +390,8 @@ pub trait SessionStore: Send + Sync {
     async fn sessions_purge(&self, before: Timestamp) -> Result<u64>;
 
     async fn sign_in_append(&self, tenant: TenantId, entry: &SignInRow) -> Result<()>;
+    /// Appends many entries (of any tenants) in one transaction: all or none.
+    async fn sign_in_append_batch(&self, entries: &[(TenantId, SignInRow)]) -> Result<()>;
     async fn sign_in_query(&self, tenant: TenantId, query: &SignInQuery) -> Result<Vec<SignInRow>>;
 
     async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>>;

@@ -278,7 +278,9 @@ impl Directory {
             body: serde_json::to_string(&entry)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
         };
-        self.store.sign_in_append(ctx.tenant, &row).await?;
+        self.sign_in_log
+            .append(&self.store, ctx.tenant, row)
+            .await?;
         Ok(())
     }
 }

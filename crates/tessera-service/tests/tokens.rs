@@ -1,0 +1,150 @@
+//! The client-credentials grant through the service, on SQLite and PostgreSQL:
+//! revocation of a secret and disabling of a workload take effect within the grant
+//! cache's few seconds, and never for a wrong secret.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::json;
+use tessera_core::crypto::SealingKey;
+use tessera_service::authn::AuthSettings;
+use tessera_service::oauth::{GRANT_CACHE_SECONDS, TokenContext};
+use tessera_service::{Context, Directory};
+use tessera_store::Store;
+
+#[macro_use]
+mod support;
+use support::ShiftedClock;
+
+async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
+    let clock = Arc::new(ShiftedClock::default());
+    let directory = Directory::with_auth(
+        store,
+        clock.clone(),
+        AuthSettings {
+            public_url: "https://id.contoso.com".to_string(),
+            issuer_name: "Contoso".to_string(),
+            sealing_key: SealingKey::generate().unwrap().0,
+            breached_passwords: None,
+            max_concurrent_hashes: 1,
+            crl_fetcher: None,
+        },
+    );
+    let bootstrap = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (tenant, caller) = directory
+        .authenticate_token(bootstrap.token.expose())
+        .await
+        .unwrap();
+    let admin = Context {
+        tenant,
+        caller,
+        correlation_id: "t".into(),
+        client_address: None,
+    };
+    let client = directory
+        .create_application(&admin, json!({ "displayName": "Sync" }))
+        .await
+        .unwrap();
+    let principal = directory
+        .create_service_principal(&admin, json!({ "appId": client.app_id }))
+        .await
+        .unwrap();
+    let secret = directory
+        .add_application_password(&admin, client.id, json!({}))
+        .await
+        .unwrap();
+    let resource = directory
+        .create_application(&admin, json!({ "displayName": "API" }))
+        .await
+        .unwrap();
+    let ctx = TokenContext {
+        tenant,
+        issuer: "https://id.contoso.com".into(),
+        correlation_id: "c".into(),
+        client_address: None,
+    };
+    let basic = |secret: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", client.app_id))
+        )
+    };
+    let form: BTreeMap<String, String> = [
+        ("grant_type".to_string(), "client_credentials".to_string()),
+        (
+            "scope".to_string(),
+            format!("api://{}/.default", resource.app_id),
+        ),
+    ]
+    .into();
+    let good = basic(secret.secret_text.expose());
+    assert!(
+        directory
+            .token_request(&ctx, Some(&good), &form)
+            .await
+            .is_ok()
+    );
+    // A wrong secret never rides on the cache.
+    assert_eq!(
+        directory
+            .token_request(&ctx, Some(&basic("wrong")), &form)
+            .await
+            .unwrap_err()
+            .error,
+        "invalid_client"
+    );
+
+    directory
+        .remove_application_password(&admin, client.id, secret.credential.key_id)
+        .await
+        .unwrap();
+    clock.advance_seconds(GRANT_CACHE_SECONDS);
+    assert_eq!(
+        directory
+            .token_request(&ctx, Some(&good), &form)
+            .await
+            .unwrap_err()
+            .error,
+        "invalid_client"
+    );
+
+    // Disabling the workload likewise.
+    let second = directory
+        .add_application_password(&admin, client.id, json!({}))
+        .await
+        .unwrap();
+    let second = basic(second.secret_text.expose());
+    assert!(
+        directory
+            .token_request(&ctx, Some(&second), &form)
+            .await
+            .is_ok()
+    );
+    directory
+        .update_service_principal(
+            &admin,
+            principal.id,
+            json!({ "accountEnabled": false }),
+            None,
+        )
+        .await
+        .unwrap();
+    clock.advance_seconds(GRANT_CACHE_SECONDS);
+    assert_eq!(
+        directory
+            .token_request(&ctx, Some(&second), &form)
+            .await
+            .unwrap_err()
+            .error,
+        "unauthorized_client"
+    );
+}
+
+on_both_backends!(revocation_takes_effect_within_seconds);
