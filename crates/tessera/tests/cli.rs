@@ -259,7 +259,7 @@ fn a_new_user_bootstraps_and_administers_with_the_cli_alone() {
     );
 
     // One audit row edited by hand: verify finds it and fails.
-    tamper(&data.join("tessera.db"));
+    let tampered = tamper(&data.join("tessera.db"));
     let output = admin.run(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -267,7 +267,7 @@ fn a_new_user_bootstraps_and_administers_with_the_cli_alone() {
         "verify must fail on a tampered database: {report}"
     );
     assert!(
-        report.contains("BROKEN at event 6") && report.contains("Altered"),
+        report.contains(&format!("BROKEN at event {tampered}")) && report.contains("Altered"),
         "{report}"
     );
     // A restart of the server over the same data keeps working (no second bootstrap).
@@ -276,9 +276,10 @@ fn a_new_user_bootstraps_and_administers_with_the_cli_alone() {
     again.stop();
 }
 
-/// Edits event 6's body (Megan's creation) the way an intruder with file access would: dropping the
-/// append-only trigger first.
-fn tamper(database: &Path) {
+/// Edits the body of Megan's creation event the way an intruder with file access
+/// would: dropping the append-only trigger first. Returns that event's sequence number
+/// (background work such as signing key creation also writes events, so it varies).
+fn tamper(database: &Path) -> i64 {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         use sqlx::Connection;
@@ -286,13 +287,22 @@ fn tamper(database: &Path) {
         let url = format!("sqlite://{}", database.display());
         let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
         sqlx::raw_sql("DROP TRIGGER audit_events_no_update").execute(&mut conn).await.unwrap();
-        let changed = sqlx::raw_sql("UPDATE audit_events SET body = replace(body, 'Megan Bowen', 'Mallory Bowen') WHERE seq = 6 AND body LIKE '%Megan Bowen%'")
+        use sqlx::Row;
+        let seq: i64 = sqlx::query("SELECT seq FROM audit_events WHERE action = 'user.create' AND body LIKE '%Megan Bowen%'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .try_get("seq")
+            .unwrap();
+        let changed = sqlx::query("UPDATE audit_events SET body = replace(body, 'Megan Bowen', 'Mallory Bowen') WHERE seq = $1")
+            .bind(seq)
             .execute(&mut conn)
             .await
             .unwrap();
-        assert_eq!(changed.rows_affected(), 1, "event 6 is Megan's creation");
+        assert_eq!(changed.rows_affected(), 1);
         conn.close().await.unwrap();
-    });
+        seq
+    })
 }
 
 #[test]
