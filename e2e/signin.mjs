@@ -57,12 +57,14 @@ function totp(secret, offsetSteps = 0) {
 const PASSWORD = "violet-harbour-engine-42";
 
 async function signInWithPassword(page, upn, password) {
+  // A fresh sign-in each time (an earlier attempt's flow would resume at its step).
+  await page.context().clearCookies({ name: "__Host-tessera-signin" });
   await page.goto(`${base}/signin`);
-  if (await page.locator("#restart").count()) await page.click("#restart");
   await page.fill("#username", upn);
-  await page.click("#next");
+  await Promise.all([page.waitForSelector("#password"), page.click("#next")]);
   await page.fill("#password", password);
   await page.click("#signin");
+  await page.waitForLoadState("load");
 }
 
 async function signOut(page) {
