@@ -118,18 +118,18 @@ async fn not_found() -> error::ApiError {
 }
 
 /// Fetches CRLs over HTTP: small, bounded, with a timeout.
-struct HttpCrlFetcher {
+struct HttpRevocationFetcher {
     client: reqwest::Client,
 }
 
-impl HttpCrlFetcher {
-    fn new() -> anyhow::Result<HttpCrlFetcher> {
+impl HttpRevocationFetcher {
+    fn new() -> anyhow::Result<HttpRevocationFetcher> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(HttpCrlFetcher { client })
+        Ok(HttpRevocationFetcher { client })
     }
 }
 
@@ -137,7 +137,7 @@ impl HttpCrlFetcher {
 const MAX_CRL_BYTES: usize = 64 * 1024 * 1024;
 
 #[async_trait::async_trait]
-impl tessera_service::authn::CrlFetcher for HttpCrlFetcher {
+impl tessera_service::authn::RevocationFetcher for HttpRevocationFetcher {
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
         let mut response = self
             .client
@@ -288,7 +288,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         max_concurrent_hashes: std::thread::available_parallelism()
             .map(|n| n.get() * 2)
             .unwrap_or(4),
-        crl_fetcher: Some(Arc::new(HttpCrlFetcher::new()?)),
+        revocation_fetcher: Some(Arc::new(HttpRevocationFetcher::new()?)),
     };
     let directory = Arc::new(Directory::with_auth(
         store.clone(),

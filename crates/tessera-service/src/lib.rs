@@ -131,7 +131,7 @@ impl Directory {
                 sealing_key,
                 breached_passwords: None,
                 max_concurrent_hashes: 2,
-                crl_fetcher: None,
+                revocation_fetcher: None,
             },
         )
     }

@@ -46,7 +46,7 @@ async fn harness(store: Arc<dyn Store>) -> Harness {
             sealing_key: SealingKey::generate().unwrap().0,
             breached_passwords: Some(breached.path().to_path_buf()),
             max_concurrent_hashes: 2,
-            crl_fetcher: None,
+            revocation_fetcher: None,
         },
     );
     let bootstrap = directory
@@ -174,6 +174,21 @@ impl Harness {
         let seed = totp::base32_decode(secret_base32).unwrap();
         let now = self.clock.now().unix_seconds() as u64;
         totp::code_at(&seed, &totp::Parameters::default(), now)
+    }
+
+    /// Enrols an authenticator app for the session's user; returns its seed (base32).
+    async fn enrol_totp(&self, secret: &str) -> tessera_service::authn::TotpEnrolment {
+        let enrolment = self
+            .directory
+            .begin_totp(&self.load(secret).await)
+            .await
+            .unwrap();
+        let code = self.code(&enrolment.secret);
+        self.directory
+            .confirm_totp(&self.load(secret).await, "c", &code, "Phone")
+            .await
+            .unwrap();
+        enrolment
     }
 
     /// Moves the clock to the next TOTP time step.
@@ -541,20 +556,7 @@ async fn registration_needs_a_strong_recent_sign_in(h: Harness) {
     h.user_with_password("adele@contoso.com").await;
     let ctx = h.from("192.0.2.10");
     let secret = h.password_session(&ctx, "adele@contoso.com").await;
-    let enrolment = h
-        .directory
-        .begin_totp(&h.load(&secret).await)
-        .await
-        .unwrap();
-    h.directory
-        .confirm_totp(
-            &h.load(&secret).await,
-            "c",
-            &h.code(&enrolment.secret),
-            "Phone",
-        )
-        .await
-        .unwrap();
+    let enrolment = h.enrol_totp(&secret).await;
     // The user now has a second factor; a password-only session may not change
     // security info any more.
     let refused = h.directory.begin_totp(&h.load(&secret).await).await;
@@ -1159,20 +1161,7 @@ mod review {
         let user = h.user_with_password("adele@contoso.com").await;
         let ctx = h.from("192.0.2.10");
         let secret = h.password_session(&ctx, "adele@contoso.com").await;
-        let enrolment = h
-            .directory
-            .begin_totp(&h.load(&secret).await)
-            .await
-            .unwrap();
-        h.directory
-            .confirm_totp(
-                &h.load(&secret).await,
-                "c",
-                &h.code(&enrolment.secret),
-                "Phone",
-            )
-            .await
-            .unwrap();
+        h.enrol_totp(&secret).await;
         // A phished password, then code guesses; a correct password again does not
         // give the guesser a fresh allowance.
         let attacker = h.from("203.0.113.7");
@@ -1224,20 +1213,7 @@ mod review {
         h.user_with_password("adele@contoso.com").await;
         let ctx = h.from("192.0.2.10");
         let secret = h.password_session(&ctx, "adele@contoso.com").await;
-        let enrolment = h
-            .directory
-            .begin_totp(&h.load(&secret).await)
-            .await
-            .unwrap();
-        h.directory
-            .confirm_totp(
-                &h.load(&secret).await,
-                "c",
-                &h.code(&enrolment.secret),
-                "Phone",
-            )
-            .await
-            .unwrap();
+        h.enrol_totp(&secret).await;
         let certificate = tessera_authn::x509::test_pki::leaf(
             LeafSpec {
                 upn: "adele@contoso.com",

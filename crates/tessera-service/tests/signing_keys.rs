@@ -29,7 +29,7 @@ fn directory(store: Arc<dyn Store>, clock: Arc<ShiftedClock>, key: SealingKey) -
             sealing_key: key,
             breached_passwords: None,
             max_concurrent_hashes: 1,
-            crl_fetcher: None,
+            revocation_fetcher: None,
         },
     )
 }

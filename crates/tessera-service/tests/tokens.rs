@@ -30,7 +30,7 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
             sealing_key: SealingKey::generate().unwrap().0,
             breached_passwords: None,
             max_concurrent_hashes: 1,
-            crl_fetcher: None,
+            revocation_fetcher: None,
         },
     );
     let bootstrap = directory

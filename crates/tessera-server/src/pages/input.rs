@@ -40,6 +40,23 @@ pub fn proxy_certificates(value: &str) -> Vec<Vec<u8>> {
     tessera_authn::x509::pem_or_der(pem.as_bytes(), "CERTIFICATE").unwrap_or_default()
 }
 
+/// A form that carries the anti-forgery token.
+pub trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! with_csrf {
+    ($($form:ty),*) => {
+        $(impl WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+
+with_csrf!(NameForm, SecretForm, CsrfForm, TotpForm, PasswordForm);
+
 #[derive(Debug, Deserialize)]
 pub struct NameForm {
     pub csrf: String,

@@ -7,7 +7,7 @@
 mod html;
 pub mod input;
 
-use input::{CsrfForm, NameForm, PasswordForm, SecretForm, TotpForm};
+use input::{CsrfForm, NameForm, PasswordForm, SecretForm, TotpForm, WithCsrf};
 
 use std::net::SocketAddr;
 
@@ -267,6 +267,38 @@ async fn sign_in_page(State(state): State<AppState>, req: Request) -> Response {
     fresh_flow(&state, &req, None).await
 }
 
+/// A sign-in form: parsed, its token checked against the flow's; the flow secret.
+async fn flow_form<T: for<'de> Deserialize<'de> + WithCsrf>(
+    state: &AppState,
+    req: &Request,
+    body: &Bytes,
+) -> Result<(T, String), Response> {
+    let Some(form) = form::<T>(&req.headers, body) else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The form was not understood.",
+        ));
+    };
+    let secret = with_flow(state, req, Some(form.csrf())).await?;
+    Ok((form, secret))
+}
+
+/// A signed-in form: parsed, its token checked against the session's.
+async fn session_form<T: for<'de> Deserialize<'de> + WithCsrf>(
+    state: &AppState,
+    req: &Request,
+    body: &Bytes,
+) -> Result<(T, SessionInfo), Response> {
+    let Some(form) = form::<T>(&req.headers, body) else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The form was not understood.",
+        ));
+    };
+    let session = signed_in_post(state, req, Some(form.csrf())).await?;
+    Ok((form, session))
+}
+
 /// Loads the flow, checks the anti-forgery token, and hands the flow secret on.
 async fn with_flow(
     state: &AppState,
@@ -305,11 +337,8 @@ fn signed_in(session: SecretString, mut response: Response) -> Response {
 }
 
 async fn sign_in_name(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<NameForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
-        Ok(secret) => secret,
+    let (form, secret) = match flow_form::<NameForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     match state
@@ -324,11 +353,8 @@ async fn sign_in_name(State(state): State<AppState>, req: Request, body: Bytes) 
 }
 
 async fn sign_in_password(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<SecretForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
-        Ok(secret) => secret,
+    let (form, secret) = match flow_form::<SecretForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     outcome(
@@ -340,11 +366,8 @@ async fn sign_in_password(State(state): State<AppState>, req: Request, body: Byt
 }
 
 async fn sign_in_pass(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<SecretForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
-        Ok(secret) => secret,
+    let (form, secret) = match flow_form::<SecretForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     outcome(
@@ -356,11 +379,8 @@ async fn sign_in_pass(State(state): State<AppState>, req: Request, body: Bytes) 
 }
 
 async fn sign_in_code(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<SecretForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
-        Ok(secret) => secret,
+    let (form, secret) = match flow_form::<SecretForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     outcome(
@@ -372,11 +392,8 @@ async fn sign_in_code(State(state): State<AppState>, req: Request, body: Bytes) 
 }
 
 async fn sign_in_certificate(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
-        Ok(secret) => secret,
+    let (_, secret) = match flow_form::<CsrfForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     outcome(
@@ -388,11 +405,8 @@ async fn sign_in_certificate(State(state): State<AppState>, req: Request, body: 
 }
 
 async fn sign_in_restart(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let secret = match with_flow(&state, &req, Some(&form.csrf)).await {
-        Ok(secret) => secret,
+    let (_, secret) = match flow_form::<CsrfForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     match state.directory.sign_in_restart(&req.ctx, &secret).await {
@@ -584,11 +598,8 @@ async fn info_result(
 }
 
 async fn totp_begin(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
-        Ok(session) => session,
+    let (_, session) = match session_form::<CsrfForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     match state.directory.begin_totp(&session).await {
@@ -601,11 +612,8 @@ async fn totp_begin(State(state): State<AppState>, req: Request, body: Bytes) ->
 }
 
 async fn totp_confirm(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<TotpForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
-        Ok(session) => session,
+    let (form, session) = match session_form::<TotpForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let result = state
@@ -681,11 +689,8 @@ async fn register_finish(
 }
 
 async fn change_password(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<PasswordForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
-        Ok(session) => session,
+    let (form, session) = match session_form::<PasswordForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let current = (!form.current.is_empty()).then(|| SecretString::new(form.current));
@@ -707,11 +712,8 @@ async fn remove_method(
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> Response {
-    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
-        Ok(session) => session,
+    let (_, session) = match session_form::<CsrfForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let result = state
@@ -722,11 +724,8 @@ async fn remove_method(
 }
 
 async fn sign_out(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
-        Ok(session) => session,
+    let (_, session) = match session_form::<CsrfForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     if let Some(secret) = cookie(&req.headers, SESSION_COOKIE)
@@ -740,11 +739,8 @@ async fn sign_out(State(state): State<AppState>, req: Request, body: Bytes) -> R
 }
 
 async fn sign_out_everywhere(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let Some(form) = form::<CsrfForm>(&req.headers, &body) else {
-        return error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&form.csrf)).await {
-        Ok(session) => session,
+    let (_, session) = match session_form::<CsrfForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     if let Err(error) = state.directory.end_all_my_sessions(&session).await {

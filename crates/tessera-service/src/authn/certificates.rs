@@ -22,14 +22,14 @@ use crate::{Context, Directory, EventDraft};
 
 /// Revocation data over HTTP (the server supplies it; the service has no HTTP client).
 #[async_trait::async_trait]
-pub trait CrlFetcher: Send + Sync {
+pub trait RevocationFetcher: Send + Sync {
     /// GETs a CRL.
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, String>;
     /// POSTs a DER OCSP request and returns the DER response.
     async fn ocsp(&self, url: &str, request: Vec<u8>) -> Result<Vec<u8>, String>;
 }
 
-pub type SharedFetcher = Arc<dyn CrlFetcher>;
+pub type SharedFetcher = Arc<dyn RevocationFetcher>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -413,7 +413,7 @@ impl Directory {
                     .to_string(),
             });
         };
-        let Some(fetcher) = self.authn.settings.crl_fetcher.clone() else {
+        let Some(fetcher) = self.authn.settings.revocation_fetcher.clone() else {
             return Err(ServiceError::Unavailable(
                 "CRL fetching is not configured".to_string(),
             ));

@@ -441,12 +441,16 @@ impl Directory {
                 )
                 .await?;
         }
+        let strengths = self
+            .satisfied_strengths(ctx.tenant, &flow.data.used)
+            .await?;
         let session = self
             .create_session(
                 ctx,
                 subject.user_id,
                 &subject.spec.user_principal_name,
                 flow.data.used.clone(),
+                strengths.clone(),
                 &subject.policy.sessions,
             )
             .await?;
@@ -455,7 +459,7 @@ impl Directory {
             Some(subject.user_id),
             &subject.spec.user_principal_name,
             &flow.data.used,
-            Logged::Success,
+            Logged::Success(strengths),
         )
         .await?;
         Ok(SignInOutcome::SignedIn { session })
@@ -887,7 +891,7 @@ impl Directory {
         let mut checked =
             tessera_authn::x509::validate_path(&chain, &trust, &crls, now.unix_seconds());
         if let Ok(validated) = checked.as_mut() {
-            let fetcher = self.authn.settings.crl_fetcher.as_ref();
+            let fetcher = self.authn.settings.revocation_fetcher.as_ref();
             let ocsp = super::certificates::check_with_ocsp(
                 reader.as_mut(),
                 ctx.tenant,

@@ -32,7 +32,7 @@ use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
 
 pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
-pub use certificates::{CertificateAuthorityView, CrlFetcher, SharedFetcher};
+pub use certificates::{CertificateAuthorityView, RevocationFetcher, SharedFetcher};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use methods::AuthMethodView;
 pub(crate) use security_info::delete_methods_of;
@@ -52,7 +52,7 @@ pub struct AuthSettings {
     /// Most argon2id hashes computed at once.
     pub max_concurrent_hashes: usize,
     /// Fetches CRLs from distribution points (none: upload only).
-    pub crl_fetcher: Option<SharedFetcher>,
+    pub revocation_fetcher: Option<SharedFetcher>,
 }
 
 pub(crate) struct Authn {
@@ -149,9 +149,10 @@ fn interactive() -> String {
 }
 
 /// How an attempt ended, for the sign-in log.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Logged {
-    Success,
+    /// With the strengths the sign-in reached (already computed for the session).
+    Success(Vec<Uuid>),
     Failure(&'static str),
     /// Not finished: the code and a reason.
     Interrupted(&'static str, &'static str),
@@ -217,6 +218,22 @@ pub(crate) async fn all_strengths(
 }
 
 impl Directory {
+    /// The strengths (built-in and the tenant's) that the methods used satisfy.
+    pub(crate) async fn satisfied_strengths(
+        &self,
+        tenant: TenantId,
+        used: &[MethodUse],
+    ) -> ServiceResult<Vec<Uuid>> {
+        let mut reader = self.reader().await?;
+        let methods: Vec<_> = used.iter().map(|u| u.method.clone()).collect();
+        Ok(all_strengths(reader.as_mut(), tenant)
+            .await?
+            .into_iter()
+            .filter(|s| s.satisfied_by(&methods))
+            .map(|s| s.id)
+            .collect())
+    }
+
     /// Records a sign-in attempt. Logging must not fail a sign-in silently, so a
     /// store error is returned; nothing secret is ever in `entry`.
     pub(crate) async fn log_sign_in(
@@ -227,14 +244,21 @@ impl Directory {
         used: &[MethodUse],
         outcome: Logged,
     ) -> ServiceResult<()> {
-        let (result, failure_code, failure_reason) = match outcome {
-            Logged::Success => ("success", None, None),
-            Logged::Failure(code) => ("failure", Some(code), None),
-            Logged::Interrupted(code, reason) => ("interrupted", Some(code), Some(reason)),
+        let (result, failure_code, failure_reason, satisfied) = match outcome {
+            Logged::Success(satisfied) => ("success", None, None, satisfied),
+            Logged::Failure(code) => (
+                "failure",
+                Some(code),
+                None,
+                self.satisfied_strengths(ctx.tenant, used).await?,
+            ),
+            Logged::Interrupted(code, reason) => (
+                "interrupted",
+                Some(code),
+                Some(reason),
+                self.satisfied_strengths(ctx.tenant, used).await?,
+            ),
         };
-        let mut reader = self.reader().await?;
-        let strengths = all_strengths(reader.as_mut(), ctx.tenant).await?;
-        drop(reader);
         let methods: Vec<_> = used.iter().map(|u| u.method.clone()).collect();
         let multi = strength::built_in()
             .iter()
@@ -257,11 +281,7 @@ impl Directory {
                 "singleFactorAuthentication"
             }
             .to_string(),
-            satisfied_strengths: strengths
-                .iter()
-                .filter(|s| s.satisfied_by(&methods))
-                .map(|s| s.id)
-                .collect(),
+            satisfied_strengths: satisfied,
             correlation_id: ctx.correlation_id.clone(),
             sign_in_event_type: interactive(),
             app_id: None,

@@ -105,19 +105,11 @@ impl Directory {
         user_id: Uuid,
         user_principal_name: &str,
         methods: Vec<MethodUse>,
+        strengths: Vec<Uuid>,
         settings: &SessionSettings,
     ) -> ServiceResult<SecretString> {
         let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
         let now = self.now();
-        let mut reader = self.reader().await?;
-        let used: Vec<_> = methods.iter().map(|m| m.method.clone()).collect();
-        let strengths = super::all_strengths(reader.as_mut(), ctx.tenant)
-            .await?
-            .into_iter()
-            .filter(|s| s.satisfied_by(&used))
-            .map(|s| s.id)
-            .collect();
-        drop(reader);
         let data = SessionData {
             user_principal_name: user_principal_name.to_string(),
             auth_time: now,
