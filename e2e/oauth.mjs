@@ -72,4 +72,280 @@ await check("wrongSecretIsInvalidClient", async () => {
   );
 });
 
+// ---------------------------------------------------------------------------------
+// Authorization code + PKCE, with a user who signs in through Tessera's pages. The
+// "browser" below follows redirects and keeps cookies, as a browser would.
+
+function cookieJar() {
+  const jar = new Map();
+  return {
+    header: () => [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
+    take(response) {
+      for (const line of response.headers.getSetCookie()) {
+        const [pair, ...attributes] = line.split(";");
+        const [name, ...rest] = pair.split("=");
+        const value = rest.join("=");
+        const expired = attributes.some((a) => a.trim().toLowerCase() === "max-age=0");
+        if (expired || value === "") jar.delete(name.trim());
+        else jar.set(name.trim(), value);
+      }
+    },
+  };
+}
+
+function csrfOf(html) {
+  const match = html.match(/<meta name="csrf" content="([^"]*)"/);
+  assert.ok(match, "the page has an anti-forgery token");
+  return match[1];
+}
+
+// Follows the authorization request through sign-in; returns the URL the browser
+// is finally sent to (the client's redirect URI with the response).
+async function browse(jar, startUrl, redirectUri, user) {
+  let url = startUrl;
+  for (let hop = 0; hop < 12; hop++) {
+    if (url.startsWith(redirectUri)) return url;
+    const response = await fetch(url, { redirect: "manual", headers: { cookie: jar.header() } });
+    jar.take(response);
+    if (response.status === 303 || response.status === 302) {
+      url = new URL(response.headers.get("location"), url).href;
+      continue;
+    }
+    const html = await response.text();
+    assert.equal(response.status, 200, `${url}: ${response.status} ${html.slice(0, 300)}`);
+    assert.ok(url.startsWith(`${base}/signin`), `unexpected page ${url}`);
+    assert.ok(user, "a sign-in was needed but no user was given");
+    const csrf = csrfOf(html);
+    const post = async (path, fields) => {
+      const r = await fetch(`${base}${path}`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf, ...fields }),
+      });
+      jar.take(r);
+      return r;
+    };
+    const named = await post("/signin/name", { username: user.upn });
+    assert.equal(named.status, 200, "the name step shows the password page");
+    await named.text();
+    const signedIn = await post("/signin/password", { secret: user.password });
+    assert.equal(signedIn.status, 303, "the password signs the user in");
+    url = new URL(signedIn.headers.get("location"), base).href;
+  }
+  throw new Error("too many redirects");
+}
+
+const redirectUri = "http://localhost:9/callback";
+const web = await api("POST", "/applications", {
+  displayName: "Interop web app",
+  web: { redirectUris: [redirectUri] },
+  spa: { redirectUris: ["http://localhost:9/spa"] },
+});
+await api("POST", "/servicePrincipals", { appId: web.appId });
+const webSecret = await api("POST", `/applications/${web.id}/passwordCredentials`, {});
+const person = await api("POST", "/users", {
+  userPrincipalName: "interop.user@tessera.local",
+  displayName: "Interop User",
+  givenName: "Interop",
+  mail: "interop.user@tessera.local",
+});
+const reset = await api("POST", `/users/${person.id}/authentication/resetPassword`, {});
+const user = { upn: person.userPrincipalName, password: reset.newPassword };
+
+const webConfig = await client.discovery(new URL(base), web.appId, undefined, client.ClientSecretBasic(webSecret.secretText), {
+  execute: [client.allowInsecureRequests],
+});
+
+async function codeFlow(config, jar, extra = {}, redirect = redirectUri) {
+  const verifier = client.randomPKCECodeVerifier();
+  const challenge = await client.calculatePKCECodeChallenge(verifier);
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirect,
+    scope: "openid profile email offline_access",
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state,
+    nonce,
+    ...extra,
+  });
+  const callback = await browse(jar, url.href, redirect, user);
+  return { callback: new URL(callback), verifier, state, nonce };
+}
+
+const jar = cookieJar();
+let first;
+await check("discoveryDocument", async () => {
+  const metadata = webConfig.serverMetadata();
+  assert.equal(metadata.issuer, base);
+  assert.deepEqual(metadata.code_challenge_methods_supported, ["S256"]);
+  assert.equal(metadata.authorization_response_iss_parameter_supported, true);
+  const other = await fetch(`${base}/.well-known/oauth-authorization-server`).then((r) => r.json());
+  assert.equal(other.issuer, base);
+});
+
+await check("authorizationCodeWithPkce", async () => {
+  const flow = await codeFlow(webConfig, jar);
+  assert.equal(flow.callback.searchParams.get("iss"), base, "RFC 9207 iss in the response");
+  const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
+    pkceCodeVerifier: flow.verifier,
+    expectedState: flow.state,
+    expectedNonce: flow.nonce,
+    idTokenExpected: true,
+  });
+  const claims = tokens.claims();
+  assert.equal(claims.sub, person.id);
+  assert.equal(claims.aud, web.appId);
+  assert.deepEqual(claims.amr, ["pwd"]);
+  assert.equal(claims.acr, "urn:tessera:acr:sfa");
+  assert.ok(claims.auth_time > 0 && claims.sid, "auth_time and sid are present");
+  assert.equal(claims.email, person.mail);
+  assert.ok(tokens.refresh_token.startsWith("tsr_rt_"));
+  const info = await client.fetchUserInfo(webConfig, tokens.access_token, claims.sub);
+  assert.equal(info.preferred_username, person.userPrincipalName);
+  first = { flow, tokens };
+});
+
+await check("reusedCodeIsRefusedAndRevokesItsTokens", async () => {
+  await assert.rejects(
+    client.authorizationCodeGrant(webConfig, first.flow.callback, {
+      pkceCodeVerifier: first.flow.verifier,
+      expectedState: first.flow.state,
+      expectedNonce: first.flow.nonce,
+    }),
+    (error) => error.error === "invalid_grant",
+  );
+  // The refresh token the code led to is revoked with it (RFC 6749 4.1.2).
+  await assert.rejects(client.refreshTokenGrant(webConfig, first.tokens.refresh_token), (error) => error.error === "invalid_grant");
+});
+
+await check("singleSignOnThenRefreshRotationAndReuseDetection", async () => {
+  // The browser still has its session: no sign-in this time.
+  const flow = await codeFlow(webConfig, jar);
+  const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
+    pkceCodeVerifier: flow.verifier,
+    expectedState: flow.state,
+    expectedNonce: flow.nonce,
+  });
+  const rotated = await client.refreshTokenGrant(webConfig, tokens.refresh_token);
+  assert.notEqual(rotated.refresh_token, tokens.refresh_token, "every refresh rotates the token");
+  assert.equal(rotated.claims().sub, person.id);
+  const again = await client.refreshTokenGrant(webConfig, rotated.refresh_token);
+  // Presenting a rotated token again revokes the whole family, the newest included.
+  await assert.rejects(client.refreshTokenGrant(webConfig, tokens.refresh_token), (error) => error.error === "invalid_grant");
+  await assert.rejects(client.refreshTokenGrant(webConfig, again.refresh_token), (error) => error.error === "invalid_grant");
+});
+
+await check("introspectionAndRevocation", async () => {
+  const flow = await codeFlow(webConfig, jar);
+  const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
+    pkceCodeVerifier: flow.verifier,
+    expectedState: flow.state,
+    expectedNonce: flow.nonce,
+  });
+  const access = await client.tokenIntrospection(webConfig, tokens.access_token);
+  assert.equal(access.active, true);
+  assert.equal(access.sub, person.id);
+  assert.equal(access.client_id, web.appId);
+  const refresh = await client.tokenIntrospection(webConfig, tokens.refresh_token);
+  assert.equal(refresh.active, true);
+  await client.tokenRevocation(webConfig, tokens.refresh_token);
+  assert.equal((await client.tokenIntrospection(webConfig, tokens.refresh_token)).active, false);
+  await client.tokenRevocation(webConfig, tokens.access_token);
+  assert.equal((await client.tokenIntrospection(webConfig, tokens.access_token)).active, false);
+  await assert.rejects(client.fetchUserInfo(webConfig, tokens.access_token, person.id));
+  assert.equal((await client.tokenIntrospection(webConfig, "not-a-token")).active, false);
+});
+
+await check("publicClientCodeFlow", async () => {
+  const spa = await client.discovery(new URL(base), web.appId, undefined, client.None(), {
+    execute: [client.allowInsecureRequests],
+  });
+  const flow = await codeFlow(spa, jar, {}, "http://localhost:9/spa");
+  const tokens = await client.authorizationCodeGrant(spa, flow.callback, {
+    pkceCodeVerifier: flow.verifier,
+    expectedState: flow.state,
+    expectedNonce: flow.nonce,
+  });
+  assert.equal(tokens.claims().aud, web.appId);
+  // A web redirect URI's code needs the client's secret.
+  const webFlow = await codeFlow(webConfig, jar);
+  await assert.rejects(
+    client.authorizationCodeGrant(spa, webFlow.callback, { pkceCodeVerifier: webFlow.verifier, expectedState: webFlow.state, expectedNonce: webFlow.nonce }),
+    (error) => error.error === "invalid_client",
+  );
+});
+
+await check("wrongVerifierAndWrongRedirectUri", async () => {
+  const flow = await codeFlow(webConfig, jar);
+  await assert.rejects(
+    client.authorizationCodeGrant(webConfig, flow.callback, {
+      pkceCodeVerifier: client.randomPKCECodeVerifier(),
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+    }),
+    (error) => error.error === "invalid_grant",
+  );
+  // An unregistered redirect URI is never redirected to: the user sees an error page.
+  const url = client.buildAuthorizationUrl(webConfig, {
+    redirect_uri: "http://localhost:9/evil",
+    scope: "openid",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+    code_challenge_method: "S256",
+  });
+  const response = await fetch(url, { redirect: "manual", headers: { cookie: jar.header() } });
+  assert.equal(response.status, 400);
+  assert.equal(response.headers.get("location"), null);
+});
+
+await check("mixUpDefenceRejectsAForeignIssuer", async () => {
+  const flow = await codeFlow(webConfig, jar);
+  const forged = new URL(flow.callback);
+  forged.searchParams.set("iss", "https://attacker.example");
+  await assert.rejects(
+    client.authorizationCodeGrant(webConfig, forged, {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+    }),
+  );
+});
+
+await check("promptNoneWithoutSessionIsLoginRequired", async () => {
+  const url = client.buildAuthorizationUrl(webConfig, {
+    redirect_uri: redirectUri,
+    scope: "openid",
+    prompt: "none",
+    state: "s1",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+    code_challenge_method: "S256",
+  });
+  const response = await fetch(url, { redirect: "manual" });
+  assert.equal(response.status, 303);
+  const location = new URL(response.headers.get("location"));
+  assert.equal(location.searchParams.get("error"), "login_required");
+  assert.equal(location.searchParams.get("state"), "s1");
+  assert.equal(location.searchParams.get("iss"), base);
+});
+
+await check("formPostResponseMode", async () => {
+  const url = client.buildAuthorizationUrl(webConfig, {
+    redirect_uri: redirectUri,
+    scope: "openid",
+    response_mode: "form_post",
+    state: "s2",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+    code_challenge_method: "S256",
+  });
+  const response = await fetch(url, { redirect: "manual", headers: { cookie: jar.header() } });
+  assert.equal(response.status, 200);
+  const html = await response.text();
+  assert.match(html, /<form method="post" action="http:\/\/localhost:9\/callback"/);
+  assert.match(html, /name="code" value="[^"]+"/);
+  assert.match(html, /name="iss" value="/);
+  assert.match(response.headers.get("content-security-policy"), /form-action http:\/\/localhost:9/);
+});
+
 process.exit(failed ? 1 : 0);

@@ -4,7 +4,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod authorize;
 pub mod jws;
 pub mod keys;
+pub mod metadata;
+pub mod pkce;
 pub mod rotation;
 pub mod token;

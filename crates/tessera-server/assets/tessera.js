@@ -75,6 +75,8 @@
     }).catch(function () { show("The passkey request was cancelled or failed."); });
   }
   document.addEventListener("DOMContentLoaded", function () {
+    var post = document.querySelector("form[data-autosubmit]");
+    if (post) { post.submit(); return; }
     var b = document.getElementById("passkey-signin");
     if (b) b.addEventListener("click", function (e) { e.preventDefault(); signIn(false); });
     var r = document.getElementById("passkey-register");

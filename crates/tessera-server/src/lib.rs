@@ -53,7 +53,24 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { openapi_response(document) }),
         )
         .route("/.well-known/jwks.json", get(routes::wellknown::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(routes::wellknown::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(routes::wellknown::metadata),
+        )
         .route("/oauth2/token", axum::routing::post(routes::oauth::token))
+        .route(
+            "/oauth2/introspect",
+            axum::routing::post(routes::oauth::introspect),
+        )
+        .route("/oauth2/revoke", axum::routing::post(routes::oauth::revoke))
+        .route(
+            "/oauth2/userinfo",
+            get(routes::oauth::userinfo).post(routes::oauth::userinfo),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

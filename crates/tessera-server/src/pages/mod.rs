@@ -6,6 +6,7 @@
 
 mod html;
 pub mod input;
+mod oauth;
 
 use input::{CsrfForm, NameForm, PasswordForm, SecretForm, TotpForm, WithCsrf};
 
@@ -31,6 +32,8 @@ use crate::state::AppState;
 
 pub const FLOW_COOKIE: &str = "__Host-tessera-signin";
 pub const SESSION_COOKIE: &str = "__Host-tessera-session";
+/// The authorization request waiting for this browser's sign-in.
+pub const AUTHORIZE_COOKIE: &str = "__Host-tessera-authorize";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<AppState> {
@@ -57,6 +60,11 @@ pub fn router() -> Router<AppState> {
             "/security-info/sign-out-everywhere",
             post(sign_out_everywhere),
         )
+        .route(
+            "/oauth2/authorize",
+            get(oauth::authorize_get).post(oauth::authorize_post),
+        )
+        .route("/oauth2/authorize/continue", get(oauth::authorize_continue))
         .route("/assets/tessera.js", get(script))
         .route("/assets/tessera.css", get(stylesheet))
 }
@@ -159,11 +167,19 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<i64>) {
+    // The session and the waiting authorization request must arrive with the
+    // top-level navigation an application starts (single sign-on), so they are Lax;
+    // every state-changing form still carries its anti-forgery token.
+    let same_site = if name == SESSION_COOKIE || name == AUTHORIZE_COOKIE {
+        "Lax"
+    } else {
+        "Strict"
+    };
     let age = match max_age {
         Some(seconds) => format!("; Max-Age={seconds}"),
         None => String::new(),
     };
-    let text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}");
+    let text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}{age}");
     if let Ok(value) = HeaderValue::from_str(&text) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -319,11 +335,20 @@ async fn with_flow(
     }
 }
 
-fn outcome(result: Result<Option<SignInOutcome>, ServiceError>) -> Response {
+/// Where a finished sign-in goes: back to the application that asked, if one did.
+fn after_sign_in(headers: &HeaderMap) -> &'static str {
+    if cookie(headers, AUTHORIZE_COOKIE).is_some() {
+        "/oauth2/authorize/continue"
+    } else {
+        "/security-info"
+    }
+}
+
+fn outcome(req: &Request, result: Result<Option<SignInOutcome>, ServiceError>) -> Response {
     match result {
         Ok(Some(SignInOutcome::Continue(view))) => render_flow(&view),
         Ok(Some(SignInOutcome::SignedIn { session })) => {
-            signed_in(session, redirect("/security-info"))
+            signed_in(session, redirect(after_sign_in(&req.headers)))
         }
         Ok(None) => redirect("/signin"),
         Err(error) => internal(error),
@@ -358,6 +383,7 @@ async fn sign_in_password(State(state): State<AppState>, req: Request, body: Byt
         Err(response) => return response,
     };
     outcome(
+        &req,
         state
             .directory
             .sign_in_password(&req.ctx, &secret, SecretString::new(form.secret))
@@ -371,6 +397,7 @@ async fn sign_in_pass(State(state): State<AppState>, req: Request, body: Bytes) 
         Err(response) => return response,
     };
     outcome(
+        &req,
         state
             .directory
             .sign_in_pass(&req.ctx, &secret, SecretString::new(form.secret))
@@ -384,6 +411,7 @@ async fn sign_in_code(State(state): State<AppState>, req: Request, body: Bytes) 
         Err(response) => return response,
     };
     outcome(
+        &req,
         state
             .directory
             .sign_in_code(&req.ctx, &secret, &form.secret)
@@ -397,6 +425,7 @@ async fn sign_in_certificate(State(state): State<AppState>, req: Request, body: 
         Err(response) => return response,
     };
     outcome(
+        &req,
         state
             .directory
             .sign_in_certificate(&req.ctx, &secret, req.client_chain.clone())
@@ -481,7 +510,10 @@ async fn passkey_finish(State(state): State<AppState>, req: Request, body: Bytes
     {
         Ok(Some(SignInOutcome::SignedIn { session })) => signed_in(
             session,
-            json_response(StatusCode::OK, json!({ "redirect": "/security-info" })),
+            json_response(
+                StatusCode::OK,
+                json!({ "redirect": after_sign_in(&req.headers) }),
+            ),
         ),
         Ok(Some(SignInOutcome::Continue(view))) => json_response(
             StatusCode::OK,

@@ -1,5 +1,6 @@
 //! The OAuth 2.x endpoints of the default tenant's issuer.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
@@ -7,7 +8,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_oauth::token::{self, OAuthError};
-use tessera_service::oauth::TokenContext;
+use tessera_service::oauth::{BearerError, TokenContext};
 
 use crate::extract::CorrelationId;
 use crate::state::AppState;
@@ -37,6 +38,53 @@ fn error_response(error: &OAuthError) -> Response {
     response
 }
 
+/// The token context of a request to the default tenant's issuer.
+async fn token_context(
+    state: &AppState,
+    correlation: Option<axum::Extension<CorrelationId>>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<TokenContext, Response> {
+    let tenant = match state.directory.store().default_tenant().await {
+        Ok(Some(tenant)) => tenant,
+        _ => {
+            return Err(error_response(&OAuthError::new(
+                "server_error",
+                "Tessera is not set up yet",
+            )));
+        }
+    };
+    Ok(TokenContext {
+        tenant,
+        issuer: state.directory.public_url().to_string(),
+        correlation_id: correlation.map(|c| c.0.0.clone()).unwrap_or_default(),
+        client_address: address.map(|a| a.0.0.ip().to_string()),
+    })
+}
+
+/// A form request to one of the client-facing endpoints: its form, context and
+/// `Authorization` header.
+async fn form_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    correlation: Option<axum::Extension<CorrelationId>>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: &Bytes,
+) -> Result<(TokenContext, BTreeMap<String, String>, Option<String>), Response> {
+    let form = token::parse_form(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        body,
+    )
+    .map_err(|error| error_response(&error))?;
+    let ctx = token_context(state, correlation, address).await?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok((ctx, form, authorization))
+}
+
 /// `POST /oauth2/token`.
 pub async fn token(
     State(state): State<AppState>,
@@ -45,36 +93,14 @@ pub async fn token(
     address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Response {
-    let form = match token::parse_form(
-        headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-        &body,
-    ) {
-        Ok(form) => form,
-        Err(error) => return error_response(&error),
-    };
-    let tenant = match state.directory.store().default_tenant().await {
-        Ok(Some(tenant)) => tenant,
-        _ => {
-            return error_response(&OAuthError::new(
-                "server_error",
-                "Tessera is not set up yet",
-            ));
-        }
-    };
-    let ctx = TokenContext {
-        tenant,
-        issuer: state.directory.public_url().to_string(),
-        correlation_id: correlation.map(|c| c.0.0.clone()).unwrap_or_default(),
-        client_address: address.map(|a| a.0.0.ip().to_string()),
-    };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let (ctx, form, authorization) =
+        match form_request(&state, &headers, correlation, address, &body).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
     match state
         .directory
-        .token_request(&ctx, authorization, &form)
+        .token_request(&ctx, authorization.as_deref(), &form)
         .await
     {
         Ok(issued) => json(
@@ -82,5 +108,111 @@ pub async fn token(
             serde_json::to_string(&issued).unwrap_or_default(),
         ),
         Err(error) => error_response(&error),
+    }
+}
+
+/// `POST /oauth2/introspect` (RFC 7662).
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    correlation: Option<axum::Extension<CorrelationId>>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form, authorization) =
+        match form_request(&state, &headers, correlation, address, &body).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
+    match state
+        .directory
+        .introspect(&ctx, authorization.as_deref(), &form)
+        .await
+    {
+        Ok(answer) => json(StatusCode::OK, answer.to_string()),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// `POST /oauth2/revoke` (RFC 7009).
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    correlation: Option<axum::Extension<CorrelationId>>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form, authorization) =
+        match form_request(&state, &headers, correlation, address, &body).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
+    match state
+        .directory
+        .revoke(&ctx, authorization.as_deref(), &form)
+        .await
+    {
+        Ok(()) => json(StatusCode::OK, String::new()),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// `GET|POST /oauth2/userinfo` with `Authorization: Bearer` (RFC 6750 §2.1).
+pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let challenge = |status: StatusCode, error: &str, description: &str| {
+        let mut response = json(
+            status,
+            serde_json::json!({ "error": error, "error_description": description }).to_string(),
+        );
+        let value = format!(
+            "Bearer realm=\"tessera\", error=\"{error}\", error_description=\"{description}\""
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    };
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+    else {
+        let mut response = json(StatusCode::UNAUTHORIZED, String::new());
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"tessera\""),
+        );
+        return response;
+    };
+    let ctx = match token_context(&state, None, None).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    match state
+        .directory
+        .userinfo(ctx.tenant, &ctx.issuer, token)
+        .await
+    {
+        Ok(claims) => json(StatusCode::OK, claims.to_string()),
+        Err(BearerError::InsufficientScope(scope)) => challenge(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            &format!("the token lacks the {scope} scope"),
+        ),
+        Err(BearerError::InvalidToken) => challenge(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is invalid or expired",
+        ),
+        Err(BearerError::Server) => error_response(&OAuthError::new(
+            "server_error",
+            "the request could not be completed",
+        )),
     }
 }

@@ -37,3 +37,22 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     );
     Ok(response)
 }
+
+/// `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`:
+/// the provider metadata of the default tenant's issuer.
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    let issuer = state.directory.public_url();
+    let document =
+        tessera_oauth::metadata::document(issuer, &[tessera_oauth::keys::Algorithm::ES256]);
+    let mut response = (StatusCode::OK, document.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}

@@ -286,26 +286,32 @@ impl Directory {
             sign_in_event_type: interactive(),
             app_id: None,
         };
+        self.append_sign_in(ctx.tenant, &entry).await
+    }
+
+    /// Appends a sign-in log entry (group commit; returns once it is durable).
+    pub(crate) async fn append_sign_in(
+        &self,
+        tenant: TenantId,
+        entry: &SignInEntry,
+    ) -> ServiceResult<()> {
         let row = SignInRow {
             id: entry.id,
             time: entry.created_date_time,
-            user_id,
+            user_id: entry.user_id,
             user_name: entry.user_principal_name.to_lowercase(),
             application: Some(entry.app_display_name.clone()),
             result: entry.result.clone(),
             failure_code: entry.failure_code.clone(),
             correlation_id: entry.correlation_id.clone(),
-            body: serde_json::to_string(&entry)
+            body: serde_json::to_string(entry)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
         };
-        self.sign_in_log
-            .append(&self.store, ctx.tenant, row)
-            .await?;
-        Ok(())
+        self.sign_in_log.append(&self.store, tenant, row).await
     }
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     text.chars()
         .filter(|c| !c.is_control())
         .take(max_chars)

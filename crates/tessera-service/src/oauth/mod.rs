@@ -1,7 +1,8 @@
-//! The token endpoint's use cases. So far the client-credentials grant (workloads)
-//! with `client_secret_basic` / `client_secret_post`, issuing RFC 9068 JWT access
-//! tokens signed with the tenant's current ES256 key, each logged as a workload
-//! sign-in.
+//! OAuth 2.x and OpenID Connect use cases: the authorization endpoint
+//! (`authorize.rs`), the token endpoint's grants (client credentials here; code and
+//! refresh in `grants.rs`), and introspection, revocation and userinfo
+//! (`inspect.rs`). Tokens are RFC 9068 JWTs signed with the tenant's current ES256
+//! key; every token request is logged as a sign-in.
 
 use std::collections::BTreeMap;
 
@@ -13,11 +14,18 @@ use tessera_directory::model::{ApplicationData, ClientSecretData, ServicePrincip
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
 use tessera_oauth::token::{self, OAuthError};
-use tessera_store::{Kind, Reader, Record, SignInRow};
+use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
 use crate::Directory;
 use crate::codec;
+
+mod authorize;
+mod grants;
+mod inspect;
+
+pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome};
+pub use inspect::BearerError;
 
 /// Access tokens for workloads live an hour.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
@@ -59,6 +67,21 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// A client that proved who it is at the token endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthenticatedClient {
+    pub app_data: ApplicationData,
+    pub principal: Option<Record>,
+    /// When the secret used expires.
+    pub secret_end: Timestamp,
 }
 
 fn server_error(error: impl std::fmt::Display) -> OAuthError {
@@ -80,6 +103,61 @@ async fn application_by_app_id(
         .map_err(server_error)
 }
 
+/// Checks a client's id and secret: the secret (a 256-bit generated value, so its
+/// SHA-256 is the lookup key) must belong to the application or its service
+/// principal and be inside its validity. Every failure reads the same.
+pub(crate) async fn authenticate_client(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    credentials: &token::ClientSecretCredentials,
+    now: Timestamp,
+    refuse: &(dyn Fn(&str) -> OAuthError + Sync),
+) -> Result<AuthenticatedClient, OAuthError> {
+    let Some(app) = application_by_app_id(reader, tenant, &credentials.client_id).await? else {
+        return Err(refuse("unknown client or wrong secret"));
+    };
+    let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
+    let principal = reader
+        .get_by_key1(tenant, Kind::ServicePrincipal, &app_data.app_id.to_string())
+        .await
+        .map_err(server_error)?;
+    let secret = reader
+        .get_by_key1(
+            tenant,
+            Kind::ClientSecret,
+            &secret_hash(&credentials.client_secret),
+        )
+        .await
+        .map_err(server_error)?;
+    let secret: Option<ClientSecretData> = secret
+        .map(|r| codec::data(&r))
+        .transpose()
+        .map_err(server_error)?;
+    let owner_ok = secret.as_ref().is_some_and(|s| {
+        s.owner_id == app.id || principal.as_ref().is_some_and(|p| p.id == s.owner_id)
+    });
+    let current = secret
+        .as_ref()
+        .is_some_and(|s| s.credential.start_date_time <= now && now < s.credential.end_date_time);
+    match secret {
+        Some(secret) if owner_ok && current => Ok(AuthenticatedClient {
+            app_data,
+            principal,
+            secret_end: secret.credential.end_date_time,
+        }),
+        _ => Err(refuse("unknown client or wrong secret")),
+    }
+}
+
+/// The refusal for a failed client authentication (401 with a Basic challenge when
+/// the client used Basic).
+pub(crate) fn invalid_client(basic: bool) -> impl Fn(&str) -> OAuthError + Send + Sync {
+    move |description: &str| OAuthError {
+        basic_challenge: basic,
+        ..OAuthError::new("invalid_client", description)
+    }
+}
+
 impl Directory {
     /// `POST /token`.
     pub async fn token_request(
@@ -91,20 +169,21 @@ impl Directory {
         let grant_type = form
             .get("grant_type")
             .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is required"))?;
-        if grant_type != "client_credentials" {
-            return Err(OAuthError::new(
-                "unsupported_grant_type",
-                format!("{grant_type} is not supported"),
-            ));
+        match grant_type.as_str() {
+            "client_credentials" => {}
+            "authorization_code" => return self.code_grant(ctx, authorization, form).await,
+            "refresh_token" => return self.refresh_grant(ctx, authorization, form).await,
+            _ => {
+                return Err(OAuthError::new(
+                    "unsupported_grant_type",
+                    format!("{grant_type} is not supported"),
+                ));
+            }
         }
         let credentials = token::client_secret(authorization, form)?.ok_or_else(|| {
             OAuthError::new("invalid_client", "client authentication is required")
         })?;
-        let basic = credentials.basic;
-        let refuse = |description: &str| OAuthError {
-            basic_challenge: basic,
-            ..OAuthError::new("invalid_client", description)
-        };
+        let refuse = invalid_client(credentials.basic);
         let result = match self.cached_grant(ctx, &credentials, form) {
             Some(grant) => Ok(grant),
             None => {
@@ -194,40 +273,15 @@ impl Directory {
         ctx: &TokenContext,
         credentials: &token::ClientSecretCredentials,
         form: &BTreeMap<String, String>,
-        refuse: impl Fn(&str) -> OAuthError,
+        refuse: impl Fn(&str) -> OAuthError + Send + Sync,
     ) -> Result<Grant, OAuthError> {
         let tenant = ctx.tenant;
-        let Some(app) = application_by_app_id(reader, tenant, &credentials.client_id).await? else {
-            return Err(refuse("unknown client or wrong secret"));
-        };
-        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
-        let principal = reader
-            .get_by_key1(tenant, Kind::ServicePrincipal, &app_data.app_id.to_string())
-            .await
-            .map_err(server_error)?;
-        // The secret: a 256-bit generated value, so its SHA-256 is the lookup key.
-        let secret = reader
-            .get_by_key1(
-                tenant,
-                Kind::ClientSecret,
-                &secret_hash(&credentials.client_secret),
-            )
-            .await
-            .map_err(server_error)?;
-        let secret: Option<ClientSecretData> = secret
-            .map(|r| codec::data(&r))
-            .transpose()
-            .map_err(server_error)?;
-        let now = self.now();
-        let owner_ok = secret.as_ref().is_some_and(|s| {
-            s.owner_id == app.id || principal.as_ref().is_some_and(|p| p.id == s.owner_id)
-        });
-        let current = secret.as_ref().is_some_and(|s| {
-            s.credential.start_date_time <= now && now < s.credential.end_date_time
-        });
-        if !owner_ok || !current {
-            return Err(refuse("unknown client or wrong secret"));
-        }
+        let AuthenticatedClient {
+            app_data,
+            principal,
+            secret_end,
+            ..
+        } = authenticate_client(reader, tenant, credentials, self.now(), &refuse).await?;
         let Some(principal) = principal else {
             return Err(OAuthError::new(
                 "unauthorized_client",
@@ -278,13 +332,18 @@ impl Directory {
             app_id: app_data.app_id,
             principal_id: principal.id,
             resource_app_id: resource_data.app_id,
-            secret_end: secret.map(|s| s.credential.end_date_time).unwrap_or(now),
+            secret_end,
         })
     }
 
-    /// Signs the access token of a resolved grant.
-    async fn issue(&self, ctx: &TokenContext, grant: &Grant) -> Result<TokenResponse, OAuthError> {
-        let tenant = ctx.tenant;
+    /// Signs `claims` as a JWS of type `typ` with the tenant's current ES256 key
+    /// (making the first key of a new tenant).
+    pub(crate) async fn sign_token(
+        &self,
+        tenant: TenantId,
+        typ: &str,
+        claims: &serde_json::Value,
+    ) -> Result<String, OAuthError> {
         let set = self.key_set(tenant).await.map_err(server_error)?;
         let set = match set.signing.get(&Algorithm::ES256) {
             Some(_) => set,
@@ -299,6 +358,12 @@ impl Directory {
             .signing
             .get(&Algorithm::ES256)
             .ok_or_else(|| server_error("no current ES256 signing key"))?;
+        jws::sign(key, typ, claims).map_err(server_error)
+    }
+
+    /// Signs the access token of a resolved grant.
+    async fn issue(&self, ctx: &TokenContext, grant: &Grant) -> Result<TokenResponse, OAuthError> {
+        let tenant = ctx.tenant;
         let issued = self.now().unix_seconds();
         let claims = json!({
             "iss": ctx.issuer,
@@ -314,11 +379,14 @@ impl Directory {
             "exp": issued + ACCESS_TOKEN_SECONDS,
             "jti": Uuid::new_v4(),
         });
-        let access_token = jws::sign(key, "at+jwt", &claims).map_err(server_error)?;
+        let access_token = self.sign_token(tenant, "at+jwt", &claims).await?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: ACCESS_TOKEN_SECONDS,
+            scope: None,
+            refresh_token: None,
+            id_token: None,
         })
     }
 
@@ -359,19 +427,7 @@ impl Directory {
             sign_in_event_type: "servicePrincipal".to_string(),
             app_id: Some(client_id),
         };
-        let row = SignInRow {
-            id: entry.id,
-            time: now,
-            user_id: None,
-            user_name: entry.user_principal_name.clone(),
-            application: Some(entry.app_display_name.clone()),
-            result: entry.result.clone(),
-            failure_code: entry.failure_code.clone(),
-            correlation_id: entry.correlation_id.clone(),
-            body: serde_json::to_string(&entry).map_err(server_error)?,
-        };
-        self.sign_in_log
-            .append(&self.store, ctx.tenant, row)
+        self.append_sign_in(ctx.tenant, &entry)
             .await
             .map_err(server_error)
     }

@@ -1,0 +1,223 @@
+//! The authorization endpoint in the browser: `GET|POST /oauth2/authorize` and the
+//! return from sign-in, `GET /oauth2/authorize/continue`. Answers are a redirect
+//! (query response mode), an auto-submitting form (`form_post`), a redirect to the
+//! sign-in page, or an error page when the client cannot be trusted with a redirect.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use tessera_oauth::authorize::{self, RawAuthorization, ResponseMode};
+use tessera_oauth::token::OAuthError;
+use tessera_service::authn::SessionInfo;
+use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome};
+
+use super::html::escape;
+use super::{
+    AUTHORIZE_COOKIE, Request, SESSION_COOKIE, cookie, error_page, page, redirect, set_cookie,
+};
+use crate::state::AppState;
+
+fn context(state: &AppState, req: &Request) -> AuthorizeContext {
+    AuthorizeContext {
+        tenant: req.ctx.tenant,
+        issuer: state.directory.public_url().to_string(),
+        correlation_id: req.ctx.correlation_id.clone(),
+        client_address: req.ctx.client_address.clone(),
+        user_agent: req.ctx.user_agent.clone(),
+    }
+}
+
+async fn session(state: &AppState, req: &Request) -> Option<SessionInfo> {
+    let secret = cookie(&req.headers, SESSION_COOKIE)?;
+    match state.directory.session(req.ctx.tenant, &secret).await {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the session");
+            None
+        }
+    }
+}
+
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    req: Request,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    authorize_with(&state, &req, query.as_bytes()).await
+}
+
+/// OIDC Core §3.1.2.1: the request may also be a form POST.
+pub async fn authorize_post(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let is_form = req
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form || body.len() > tessera_oauth::token::MAX_REQUEST_BYTES {
+        return refused(&OAuthError::new(
+            "invalid_request",
+            "send the request as a form",
+        ));
+    }
+    authorize_with(&state, &req, &body).await
+}
+
+async fn authorize_with(state: &AppState, req: &Request, input: &[u8]) -> Response {
+    let raw: RawAuthorization = match authorize::collect(form_urlencoded::parse(input)) {
+        Ok(raw) => raw,
+        Err(error) => return refused(&error),
+    };
+    let session = session(state, req).await;
+    let outcome = state
+        .directory
+        .oauth_authorize(&context(state, req), &raw, session.as_ref())
+        .await;
+    answer(outcome)
+}
+
+pub async fn authorize_continue(State(state): State<AppState>, req: Request) -> Response {
+    let Some(pending) = cookie(&req.headers, AUTHORIZE_COOKIE) else {
+        return redirect("/security-info");
+    };
+    let session = session(&state, &req).await;
+    let outcome = state
+        .directory
+        .oauth_authorize_continue(&context(&state, &req), &pending, session.as_ref())
+        .await;
+    let mut response = answer(outcome);
+    if response.status() != StatusCode::SEE_OTHER
+        || response
+            .headers()
+            .get(header::LOCATION)
+            .is_none_or(|l| l != "/signin")
+    {
+        set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
+    }
+    response
+}
+
+fn refused(error: &OAuthError) -> Response {
+    let status = if error.error == "server_error" {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    error_page(
+        status,
+        &format!(
+            "The application's sign-in request cannot be used: {}.",
+            error.description
+        ),
+    )
+}
+
+fn answer(outcome: AuthorizeOutcome) -> Response {
+    match outcome {
+        AuthorizeOutcome::Refused(error) => refused(&error),
+        AuthorizeOutcome::SignIn { pending, .. } => {
+            let mut response = redirect("/signin");
+            set_cookie(
+                &mut response,
+                AUTHORIZE_COOKIE,
+                pending.expose(),
+                Some(15 * 60),
+            );
+            response
+        }
+        AuthorizeOutcome::Respond {
+            redirect_uri,
+            response_mode: ResponseMode::Query,
+            params,
+        } => {
+            let mut response = redirect(&authorize::redirect_with(&redirect_uri, &params));
+            no_store(&mut response);
+            response
+        }
+        AuthorizeOutcome::Respond {
+            redirect_uri,
+            response_mode: ResponseMode::FormPost,
+            params,
+        } => form_post(&redirect_uri, &params),
+    }
+}
+
+fn no_store(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// OAuth 2.0 Form Post Response Mode: a page whose form posts the response to the
+/// client, submitted by the page script (and by a button without script). Its CSP
+/// allows that one form target.
+fn form_post(redirect_uri: &str, params: &[(&'static str, String)]) -> Response {
+    let fields: String = params
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(name),
+                escape(value)
+            )
+        })
+        .collect();
+    let body = super::html::layout(
+        "Signing in",
+        "",
+        &format!(
+            "<form method=\"post\" action=\"{}\" data-autosubmit>{fields}\
+<p>Returning you to the application.</p><button type=\"submit\">Continue</button></form>",
+            escape(redirect_uri)
+        ),
+    );
+    let mut response = page(StatusCode::OK, body);
+    let origin = origin_of(redirect_uri);
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    no_store(&mut response);
+    response
+}
+
+/// `scheme://host[:port]` of a URI, for a CSP source (a private-use scheme gives
+/// `scheme:`).
+fn origin_of(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri
+            .split_once(':')
+            .map(|(scheme, _)| format!("{scheme}:"))
+            .unwrap_or_else(|| "'none'".to_string());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let clean = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '+'))
+    };
+    if clean(scheme) && clean(authority) && !authority.is_empty() {
+        format!("{scheme}://{authority}")
+    } else {
+        "'none'".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_origins() {
+        assert_eq!(
+            origin_of("https://app.contoso.com:8443/cb?x=1"),
+            "https://app.contoso.com:8443"
+        );
+        assert_eq!(origin_of("com.contoso.app:/cb"), "com.contoso.app:");
+        assert_eq!(origin_of("https://a;b/cb"), "'none'");
+    }
+}

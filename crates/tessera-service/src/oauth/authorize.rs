@@ -1,0 +1,718 @@
+//! The authorization endpoint: the client and its exact redirect URI first (errors
+//! shown to the user), then the request (errors sent to the client), then the
+//! user's session: an authorization code when it is good enough, otherwise a
+//! pending request kept server-side while the user signs in.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use tessera_authn::registration::MethodUse;
+use tessera_authn::strength::{self, Mode};
+use tessera_core::crypto::{generate_secret, secret_hash, sha256};
+use tessera_core::{SecretString, TenantId, Timestamp};
+use tessera_directory::model::{ApplicationData, ServicePrincipalData};
+use tessera_oauth::authorize::{
+    self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
+};
+use tessera_oauth::token::OAuthError;
+use tessera_store::{Kind, Reader, SessionRow};
+use uuid::Uuid;
+
+use super::{application_by_app_id, server_error};
+use crate::Directory;
+use crate::authn::{SessionInfo, SignInEntry};
+use crate::codec;
+
+/// Authorization codes are good for a minute (RFC 6749 §4.1.2 recommends at most 10).
+pub const CODE_SECONDS: i64 = 60;
+/// A pending request waits this long for the user to sign in.
+const PENDING_SECONDS: i64 = 15 * 60;
+
+/// The `acr` values Tessera issues, strongest first, with the built-in
+/// authentication strength each stands for.
+pub const ACR_VALUES: [(&str, Option<Uuid>); 4] = [
+    (
+        "urn:tessera:acr:phishing-resistant-mfa",
+        Some(strength::PHISHING_RESISTANT_MFA),
+    ),
+    (
+        "urn:tessera:acr:passwordless-mfa",
+        Some(strength::PASSWORDLESS_MFA),
+    ),
+    ("urn:tessera:acr:mfa", Some(strength::MFA)),
+    ("urn:tessera:acr:sfa", None),
+];
+
+/// Where an authorization request comes from.
+#[derive(Debug, Clone)]
+pub struct AuthorizeContext {
+    pub tenant: TenantId,
+    pub issuer: String,
+    pub correlation_id: String,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What the endpoint answers.
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// Shown to the user: the client or its redirect URI is not known, so nothing
+    /// may be sent to it.
+    Refused(OAuthError),
+    /// Sent to the client's redirect URI: a code, or an error.
+    Respond {
+        redirect_uri: String,
+        response_mode: ResponseMode,
+        params: Vec<(&'static str, String)>,
+    },
+    /// The user must sign in first; the request waits under `pending`.
+    SignIn {
+        pending: SecretString,
+        login_hint: Option<String>,
+    },
+}
+
+/// A request waiting for the user to sign in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PendingData {
+    request: AuthorizationRequest,
+    confidential: bool,
+    /// The session that answers it must have signed in at or after this.
+    reauthenticate_after: Timestamp,
+}
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CodeData {
+    pub request: AuthorizationRequest,
+    pub confidential: bool,
+    pub sign_in: UserSignIn,
+}
+
+/// The facts of a user's sign-in that tokens carry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserSignIn {
+    pub user_id: Uuid,
+    pub sid: String,
+    pub auth_time: Timestamp,
+    pub amr: Vec<String>,
+    pub acr: String,
+    /// Entra method names, for the sign-in log.
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub strengths: Vec<Uuid>,
+}
+
+pub(crate) const CODE_PREFIX: &str = "code:";
+const PENDING_PREFIX: &str = "az:";
+
+/// The `sid` claim of a session: derived from its id, so back-channel logout can
+/// name the session without revealing the id.
+pub(crate) fn sid_of(session_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&sha256(format!("sid:{session_id}").as_bytes())[..16])
+}
+
+/// RFC 8176 method references for the methods used.
+pub(crate) fn amr_of(methods: &[MethodUse], strengths: &[Uuid]) -> Vec<String> {
+    let mut amr: Vec<String> = Vec::new();
+    for used in methods {
+        let value = match used.method.mode {
+            Mode::Password => "pwd",
+            Mode::SoftwareOath => "otp",
+            Mode::Fido2 => "pop",
+            Mode::TemporaryAccessPassOneTime | Mode::TemporaryAccessPassMultiUse => "otp",
+            Mode::X509CertificateSingleFactor | Mode::X509CertificateMultiFactor => "sc",
+        };
+        if !amr.iter().any(|a| a == value) {
+            amr.push(value.to_string());
+        }
+    }
+    if strengths.contains(&strength::MFA) {
+        amr.push("mfa".to_string());
+    }
+    amr
+}
+
+/// The strongest `acr` the strengths reach.
+pub(crate) fn acr_of(strengths: &[Uuid]) -> &'static str {
+    ACR_VALUES
+        .iter()
+        .find(|(_, id)| id.is_none_or(|id| strengths.contains(&id)))
+        .map(|(acr, _)| *acr)
+        .unwrap_or("urn:tessera:acr:sfa")
+}
+
+/// Whether a sign-in with `strengths` satisfies the `acr` value `wanted`.
+fn acr_satisfied(wanted: &str, strengths: &[Uuid]) -> bool {
+    ACR_VALUES
+        .iter()
+        .find(|(acr, _)| *acr == wanted)
+        .is_some_and(|(_, id)| id.is_none_or(|id| strengths.contains(&id)))
+}
+
+fn is_loopback_http(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = if let Some(v6) = host_port.strip_prefix("[::1]") {
+        (v6.is_empty() || v6.starts_with(':')).then_some("[::1]")?
+    } else {
+        let host = host_port.split(':').next()?;
+        (host == "127.0.0.1" || host == "localhost").then_some(host)?
+    };
+    Some((host, path))
+}
+
+/// Exact string matching (RFC 9700 §2.1), except that a native app's loopback
+/// redirect URI may use any port (RFC 8252 §7.3).
+fn redirect_matches(registered: &str, given: &str, native: bool) -> bool {
+    if registered == given {
+        return true;
+    }
+    native
+        && matches!(
+            (is_loopback_http(registered), is_loopback_http(given)),
+            (Some(a), Some(b)) if a == b
+        )
+}
+
+/// Whether `redirect_uri` is registered for the app; `Some(true)` for a
+/// confidential (web) client's URI, `Some(false)` for a public client's.
+fn registered_kind(app: &ApplicationData, redirect_uri: &str) -> Option<bool> {
+    let spec = &app.spec;
+    if spec
+        .web
+        .redirect_uris
+        .iter()
+        .any(|r| redirect_matches(r, redirect_uri, false))
+    {
+        return Some(true);
+    }
+    let public = spec
+        .spa
+        .redirect_uris
+        .iter()
+        .any(|r| redirect_matches(r, redirect_uri, false))
+        || spec
+            .public_client
+            .redirect_uris
+            .iter()
+            .any(|r| redirect_matches(r, redirect_uri, true));
+    public.then_some(false)
+}
+
+/// The audience of access tokens that only serve userinfo.
+pub(crate) fn userinfo_audience(issuer: &str) -> String {
+    format!("{issuer}/oauth2/userinfo")
+}
+
+/// The scopes OpenID Connect defines and Tessera serves.
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// The resource app named by `api://<appId>` (or a bare app id).
+pub(crate) fn resource_app_id(resource: &str) -> Option<Uuid> {
+    Uuid::parse_str(resource.strip_prefix("api://").unwrap_or(resource)).ok()
+}
+
+/// The one resource of a request: from `resource` parameters or scope prefixes
+/// (`api://<appId>/<scope>`), which must agree.
+fn requested_resource(request: &AuthorizationRequest) -> Result<Option<String>, OAuthError> {
+    let mut resources: Vec<String> = request.resources.clone();
+    for scope in &request.scopes {
+        if OIDC_SCOPES.contains(&scope.as_str()) {
+            continue;
+        }
+        let Some((resource, name)) = scope.rsplit_once('/') else {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                format!("unknown scope {scope}"),
+            ));
+        };
+        if name.is_empty() || resource.is_empty() {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                format!("unknown scope {scope}"),
+            ));
+        }
+        if !resources.iter().any(|r| r == resource) {
+            resources.push(resource.to_string());
+        }
+    }
+    match resources.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        _ => Err(OAuthError::new(
+            "invalid_target",
+            "ask for one resource per request",
+        )),
+    }
+}
+
+impl Directory {
+    /// `GET|POST /authorize`, with the browser's session if it has one.
+    pub async fn oauth_authorize(
+        &self,
+        ctx: &AuthorizeContext,
+        raw: &RawAuthorization,
+        session: Option<&SessionInfo>,
+    ) -> AuthorizeOutcome {
+        let Some(client_id) = raw.get("client_id") else {
+            return AuthorizeOutcome::Refused(OAuthError::new(
+                "invalid_request",
+                "client_id is required",
+            ));
+        };
+        let mut reader = match self.reader().await {
+            Ok(reader) => reader,
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+        };
+        let app = match application_by_app_id(reader.as_mut(), ctx.tenant, client_id).await {
+            Ok(Some(app)) => app,
+            Ok(None) => {
+                return AuthorizeOutcome::Refused(OAuthError::new(
+                    "invalid_client",
+                    "this application is not known here",
+                ));
+            }
+            Err(error) => return AuthorizeOutcome::Refused(error),
+        };
+        let app_data: ApplicationData = match codec::data(&app) {
+            Ok(data) => data,
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+        };
+        let Some(redirect_uri) = raw.get("redirect_uri") else {
+            return AuthorizeOutcome::Refused(OAuthError::new(
+                "invalid_request",
+                "redirect_uri is required",
+            ));
+        };
+        let Some(confidential) = registered_kind(&app_data, redirect_uri) else {
+            return AuthorizeOutcome::Refused(OAuthError::new(
+                "invalid_request",
+                "redirect_uri is not registered for this application",
+            ));
+        };
+        // From here on, errors go back to the client.
+        let respond_error = |error: OAuthError| AuthorizeOutcome::Respond {
+            redirect_uri: redirect_uri.to_string(),
+            response_mode: if raw.get("response_mode") == Some("form_post") {
+                ResponseMode::FormPost
+            } else {
+                ResponseMode::Query
+            },
+            params: authorize::response_parameters(Err(&error), raw.get("state"), &ctx.issuer),
+        };
+        let request = match authorize::validate(raw) {
+            Ok(request) => request,
+            Err(error) => return respond_error(error),
+        };
+        if let Err(error) = self
+            .check_app_access(reader.as_mut(), ctx.tenant, &app_data, &request)
+            .await
+        {
+            return respond_error(error);
+        }
+        drop(reader);
+        let now = self.now();
+        self.decide(ctx, request, confidential, session, None, now)
+            .await
+    }
+
+    /// The service principal exists and is enabled, assignment (if required) is
+    /// given, and the scopes name at most one known resource.
+    async fn check_app_access(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        app: &ApplicationData,
+        request: &AuthorizationRequest,
+    ) -> Result<(), OAuthError> {
+        let principal = reader
+            .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| {
+                OAuthError::new(
+                    "unauthorized_client",
+                    "the application has no service principal in this tenant",
+                )
+            })?;
+        let principal: ServicePrincipalData = codec::data(&principal).map_err(server_error)?;
+        if !principal.spec.account_enabled {
+            return Err(OAuthError::new(
+                "unauthorized_client",
+                "the application is disabled in this tenant",
+            ));
+        }
+        if principal.spec.app_role_assignment_required {
+            // Deny by default: user and group assignments come with the app
+            // assignment work; until then nobody is assigned.
+            return Err(OAuthError::new(
+                "access_denied",
+                "the application requires an assignment the user does not have",
+            ));
+        }
+        if let Some(resource) = requested_resource(request)? {
+            let known = match resource_app_id(&resource) {
+                Some(id) => application_by_app_id(reader, tenant, &id.to_string())
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            if !known {
+                return Err(OAuthError::new(
+                    "invalid_target",
+                    format!("no resource {resource} in this tenant"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /authorize/continue`: the pending request, after the user signed in.
+    pub async fn oauth_authorize_continue(
+        &self,
+        ctx: &AuthorizeContext,
+        pending: &str,
+        session: Option<&SessionInfo>,
+    ) -> AuthorizeOutcome {
+        let expired = || {
+            AuthorizeOutcome::Refused(OAuthError::new(
+                "invalid_request",
+                "this sign-in took too long: go back to the application and start again",
+            ))
+        };
+        if pending.is_empty() || pending.len() > 128 {
+            return expired();
+        }
+        let id = format!("{PENDING_PREFIX}{}", secret_hash(pending));
+        let row = match self.store.session_get(ctx.tenant, &id).await {
+            Ok(Some(row)) if row.expires > self.now() => row,
+            Ok(_) => return expired(),
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+        };
+        let Ok(data) = serde_json::from_str::<PendingData>(&row.data) else {
+            return expired();
+        };
+        let outcome = self
+            .decide(
+                ctx,
+                data.request,
+                data.confidential,
+                session,
+                Some((
+                    SecretString::new(pending.to_string()),
+                    data.reauthenticate_after,
+                )),
+                self.now(),
+            )
+            .await;
+        if matches!(outcome, AuthorizeOutcome::Respond { .. })
+            && let Err(error) = self.store.session_delete(ctx.tenant, &id).await
+        {
+            tracing::warn!(%error, "cannot delete a finished authorization request");
+        }
+        outcome
+    }
+
+    /// Answers a valid request with what the session allows: a code, a sign-in, or
+    /// an error. `pending` is the waiting request this continues, if any.
+    async fn decide(
+        &self,
+        ctx: &AuthorizeContext,
+        request: AuthorizationRequest,
+        confidential: bool,
+        session: Option<&SessionInfo>,
+        pending: Option<(SecretString, Timestamp)>,
+        now: Timestamp,
+    ) -> AuthorizeOutcome {
+        let respond = |outcome: Result<&str, &OAuthError>, request: &AuthorizationRequest| {
+            AuthorizeOutcome::Respond {
+                redirect_uri: request.redirect_uri.clone(),
+                response_mode: request.response_mode,
+                params: authorize::response_parameters(
+                    outcome,
+                    request.state.as_deref(),
+                    &ctx.issuer,
+                ),
+            }
+        };
+        let reauthenticated = pending.as_ref().map(|(_, after)| *after);
+        let good_session = session.filter(|s| {
+            // A sign-in made for this request counts; otherwise the request's own
+            // demands apply.
+            if let Some(after) = reauthenticated {
+                return s.auth_time >= after;
+            }
+            let hint_ok = request
+                .login_hint
+                .as_ref()
+                .is_none_or(|hint| hint.eq_ignore_ascii_case(&s.user_principal_name));
+            let age = (now.unix_micros() - s.auth_time.unix_micros()) / 1_000_000;
+            let max_age_ok = request.max_age.is_none_or(|max| age <= max);
+            let wanted = wanted_acr(&request);
+            let acr_ok = wanted.is_empty()
+                || wanted
+                    .iter()
+                    .any(|acr| acr_satisfied(acr, &s.data.strengths));
+            hint_ok && max_age_ok && acr_ok && !request.prompt.contains(&Prompt::Login)
+        });
+        let Some(session) = good_session else {
+            if request.prompt.contains(&Prompt::None) {
+                return respond(
+                    Err(&OAuthError::new("login_required", "the user must sign in")),
+                    &request,
+                );
+            }
+            let login_hint = request.login_hint.clone();
+            let secret = match pending {
+                Some((secret, _)) => secret,
+                None => match self
+                    .save_pending(ctx.tenant, &request, confidential, now)
+                    .await
+                {
+                    Ok(secret) => secret,
+                    Err(error) => return respond(Err(&error), &request),
+                },
+            };
+            return AuthorizeOutcome::SignIn {
+                pending: secret,
+                login_hint,
+            };
+        };
+        // After a sign-in made for this request, an essential acr still unmet
+        // cannot be met by signing in again.
+        let essential = request.essential_acr_values();
+        if !essential.is_empty()
+            && !essential
+                .iter()
+                .any(|acr| acr_satisfied(acr, &session.data.strengths))
+        {
+            return respond(
+                Err(&OAuthError::new(
+                    "unmet_authentication_requirements",
+                    "the sign-in did not reach the required authentication level",
+                )),
+                &request,
+            );
+        }
+        match self
+            .issue_code(ctx, &request, confidential, session, now)
+            .await
+        {
+            Ok(code) => respond(Ok(code.expose()), &request),
+            Err(error) => respond(Err(&error), &request),
+        }
+    }
+
+    async fn save_pending(
+        &self,
+        tenant: TenantId,
+        request: &AuthorizationRequest,
+        confidential: bool,
+        now: Timestamp,
+    ) -> Result<SecretString, OAuthError> {
+        let generated = generate_secret("").map_err(server_error)?;
+        let data = PendingData {
+            request: request.clone(),
+            confidential,
+            reauthenticate_after: now,
+        };
+        let row = SessionRow {
+            id: format!("{PENDING_PREFIX}{}", generated.hash),
+            user_id: None,
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(PENDING_SECONDS),
+            revoked: None,
+            version: 1,
+            data: serde_json::to_string(&data).map_err(server_error)?,
+        };
+        self.store
+            .session_insert(tenant, &row)
+            .await
+            .map_err(server_error)?;
+        Ok(generated.secret)
+    }
+
+    async fn issue_code(
+        &self,
+        ctx: &AuthorizeContext,
+        request: &AuthorizationRequest,
+        confidential: bool,
+        session: &SessionInfo,
+        now: Timestamp,
+    ) -> Result<SecretString, OAuthError> {
+        let strengths = session.data.strengths.clone();
+        let sign_in = UserSignIn {
+            user_id: session.user_id,
+            sid: sid_of(&session.id),
+            auth_time: session.auth_time,
+            amr: amr_of(&session.methods, &strengths),
+            acr: acr_of(&strengths).to_string(),
+            methods: session
+                .methods
+                .iter()
+                .map(|m| m.method.mode.to_string())
+                .collect(),
+            strengths,
+        };
+        let generated = generate_secret("").map_err(server_error)?;
+        let data = CodeData {
+            request: request.clone(),
+            confidential,
+            sign_in: sign_in.clone(),
+        };
+        let row = SessionRow {
+            id: format!("{CODE_PREFIX}{}", generated.hash),
+            user_id: Some(session.user_id),
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(CODE_SECONDS),
+            revoked: None,
+            version: 1,
+            data: serde_json::to_string(&data).map_err(server_error)?,
+        };
+        self.store
+            .session_insert(ctx.tenant, &row)
+            .await
+            .map_err(server_error)?;
+        let app_name = self
+            .app_display_name(ctx.tenant, &request.client_id)
+            .await
+            .unwrap_or_else(|| request.client_id.clone());
+        let entry = self.user_app_entry(
+            &session.user_principal_name,
+            &sign_in,
+            &app_name,
+            &request.client_id,
+            &ctx.correlation_id,
+            ctx.client_address.clone(),
+            ctx.user_agent.clone(),
+            "interactiveUser",
+        );
+        self.append_sign_in(ctx.tenant, &entry)
+            .await
+            .map_err(server_error)?;
+        Ok(generated.secret)
+    }
+
+    pub(crate) async fn app_display_name(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Option<String> {
+        let mut reader = self.reader().await.ok()?;
+        let app = application_by_app_id(reader.as_mut(), tenant, client_id)
+            .await
+            .ok()??;
+        let data: ApplicationData = codec::data(&app).ok()?;
+        Some(data.spec.display_name)
+    }
+
+    /// A successful user sign-in to an application, for the sign-in log.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn user_app_entry(
+        &self,
+        user_principal_name: &str,
+        sign_in: &UserSignIn,
+        app_name: &str,
+        client_id: &str,
+        correlation_id: &str,
+        client_address: Option<String>,
+        user_agent: Option<String>,
+        event_type: &str,
+    ) -> SignInEntry {
+        SignInEntry {
+            id: Uuid::new_v4(),
+            created_date_time: self.now(),
+            user_id: Some(sign_in.user_id),
+            user_principal_name: user_principal_name.to_string(),
+            app_display_name: crate::authn::truncate(app_name, 256),
+            client_address,
+            user_agent: user_agent.map(|ua| crate::authn::truncate(&ua, 512)),
+            result: "success".to_string(),
+            failure_code: None,
+            failure_reason: None,
+            authentication_methods: sign_in.methods.clone(),
+            authentication_requirement: if sign_in.strengths.contains(&strength::MFA) {
+                "multiFactorAuthentication"
+            } else {
+                "singleFactorAuthentication"
+            }
+            .to_string(),
+            satisfied_strengths: sign_in.strengths.clone(),
+            correlation_id: correlation_id.to_string(),
+            sign_in_event_type: event_type.to_string(),
+            app_id: Some(crate::authn::truncate(client_id, 64)),
+        }
+    }
+}
+
+/// The `acr` values a request asks for, voluntarily or as essential.
+fn wanted_acr(request: &AuthorizationRequest) -> Vec<String> {
+    let mut wanted = request.acr_values.clone();
+    for acr in request.essential_acr_values() {
+        if !wanted.contains(&acr) {
+            wanted.push(acr);
+        }
+    }
+    wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_redirects_may_change_port_for_native_apps_only() {
+        assert!(redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:50123/cb",
+            true
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:50123/cb",
+            false
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:50123/other",
+            true
+        ));
+        assert!(!redirect_matches(
+            "https://app.contoso.com/cb",
+            "https://app.contoso.com/cb/",
+            true
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1.evil.com/cb",
+            true
+        ));
+        assert!(redirect_matches(
+            "http://[::1]/cb",
+            "http://[::1]:8000/cb",
+            true
+        ));
+    }
+
+    #[test]
+    fn acr_follows_the_strongest_strength() {
+        assert_eq!(acr_of(&[]), "urn:tessera:acr:sfa");
+        assert_eq!(acr_of(&[strength::MFA]), "urn:tessera:acr:mfa");
+        assert_eq!(
+            acr_of(&[strength::MFA, strength::PHISHING_RESISTANT_MFA]),
+            "urn:tessera:acr:phishing-resistant-mfa"
+        );
+        assert!(acr_satisfied("urn:tessera:acr:mfa", &[strength::MFA]));
+        assert!(!acr_satisfied(
+            "urn:tessera:acr:phishing-resistant-mfa",
+            &[strength::MFA]
+        ));
+        assert!(!acr_satisfied("c1", &[strength::MFA]));
+    }
+}

@@ -1,0 +1,554 @@
+//! The user grants of the token endpoint: authorization code (RFC 6749 §4.1.3 with
+//! PKCE, RFC 7636 §4.6) and refresh token (§6) with rotation: every use returns a
+//! new refresh token, and presenting a rotated one again revokes the whole family
+//! (RFC 9700 §4.14.2). Tokens carry the user's sign-in: `sid`, `auth_time`, `acr`,
+//! `amr`.
+//!
+//! Refresh tokens are opaque, `tsr_rt_<family>.<secret>`; the store keeps one row per
+//! family (in the session store, so "sign out everywhere" revokes them too) with the
+//! SHA-256 of the current token and of those it replaced.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tessera_core::crypto::{constant_time_eq, generate_secret, secret_hash, sha256};
+use tessera_core::{TenantId, Timestamp};
+use tessera_directory::model::UserSpec;
+use tessera_oauth::pkce;
+use tessera_oauth::token::{self, OAuthError};
+use tessera_store::{Kind, SessionRow};
+use uuid::Uuid;
+
+use super::authorize::{CODE_PREFIX, CodeData, UserSignIn, resource_app_id, userinfo_audience};
+use super::{
+    AuthenticatedClient, TokenContext, TokenResponse, authenticate_client, invalid_client,
+    server_error,
+};
+use crate::Directory;
+use crate::codec;
+
+/// Access tokens for users live 15 minutes: short, because they are not revoked.
+pub const USER_ACCESS_TOKEN_SECONDS: i64 = 15 * 60;
+/// ID tokens live as long as the access token issued with them.
+pub const ID_TOKEN_SECONDS: i64 = USER_ACCESS_TOKEN_SECONDS;
+/// A refresh token family ends 90 days after the sign-in...
+pub const REFRESH_ABSOLUTE_SECONDS: i64 = 90 * 86_400;
+/// ...or after 14 days without use.
+pub const REFRESH_IDLE_SECONDS: i64 = 14 * 86_400;
+/// Users in more groups than this get `hasgroups` instead of a list (the overage rule).
+pub const MAX_GROUPS_IN_TOKEN: usize = 200;
+/// Rotated refresh tokens remembered per family, to recognise reuse.
+const REMEMBERED_ROTATIONS: usize = 50;
+
+pub(crate) const FAMILY_PREFIX: &str = "rt:";
+const REFRESH_TOKEN_PREFIX: &str = "tsr_rt_";
+
+/// What a refresh token family stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FamilyData {
+    pub client_id: String,
+    pub confidential: bool,
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub sign_in: UserSignIn,
+    /// SHA-256 of the current refresh token.
+    pub current: String,
+    /// SHA-256 of the tokens it replaced, newest last.
+    #[serde(default)]
+    pub rotated: Vec<String>,
+}
+
+/// How a client showed itself at the token endpoint.
+pub(crate) enum TokenClient {
+    Confidential(Box<AuthenticatedClient>),
+    /// A public client: only its id.
+    Public(String),
+}
+
+impl TokenClient {
+    pub fn client_id(&self) -> String {
+        match self {
+            TokenClient::Confidential(client) => client.app_data.app_id.to_string(),
+            TokenClient::Public(id) => id.clone(),
+        }
+    }
+
+    fn authenticated(&self) -> bool {
+        matches!(self, TokenClient::Confidential(_))
+    }
+}
+
+/// The family id of the refresh tokens a code leads to, derived from the code so
+/// that a reused code can revoke them without any other record.
+fn family_of_code(code_hash: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&sha256(format!("family:{code_hash}").as_bytes())[..18])
+}
+
+fn parse_refresh_token(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix(REFRESH_TOKEN_PREFIX)?;
+    let (family, secret) = rest.split_once('.')?;
+    (family.len() == 24 && secret.len() >= 32 && text.len() <= 256).then_some(family)
+}
+
+fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new("invalid_grant", description)
+}
+
+impl Directory {
+    /// The client of a token request: authenticated by secret, or a public client
+    /// naming itself with `client_id`.
+    pub(crate) async fn token_client(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+    ) -> Result<TokenClient, OAuthError> {
+        match token::client_secret(authorization, form)? {
+            Some(credentials) => {
+                let refuse = invalid_client(credentials.basic);
+                let mut reader = self.reader().await.map_err(server_error)?;
+                let client = authenticate_client(
+                    reader.as_mut(),
+                    ctx.tenant,
+                    &credentials,
+                    self.now(),
+                    &refuse,
+                )
+                .await?;
+                Ok(TokenClient::Confidential(Box::new(client)))
+            }
+            None => form
+                .get("client_id")
+                .map(|id| TokenClient::Public(id.clone()))
+                .ok_or_else(|| {
+                    OAuthError::new("invalid_client", "client authentication is required")
+                }),
+        }
+    }
+
+    /// `grant_type=authorization_code`.
+    pub(crate) async fn code_grant(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code = form
+            .get("code")
+            .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
+        let client = self.token_client(ctx, authorization, form).await?;
+        if code.len() > 128 {
+            return Err(invalid_grant("the code is invalid or expired"));
+        }
+        let code_hash = secret_hash(code);
+        let id = format!("{CODE_PREFIX}{code_hash}");
+        let now = self.now();
+        let row = self
+            .store
+            .session_get(ctx.tenant, &id)
+            .await
+            .map_err(server_error)?
+            .filter(|row| row.expires > now)
+            .ok_or_else(|| invalid_grant("the code is invalid or expired"))?;
+        // One use: the first redemption marks the code used (a versioned update, so
+        // of two concurrent redemptions one fails); any other is a replay, and the
+        // tokens the code led to are revoked (RFC 6749 §4.1.2).
+        let mut used = row.clone();
+        used.version += 1;
+        used.revoked = Some(now);
+        let first =
+            row.revoked.is_none() && self.store.session_update(ctx.tenant, &used).await.is_ok();
+        if !first {
+            self.revoke_family(ctx.tenant, &family_of_code(&code_hash), now)
+                .await?;
+            return Err(invalid_grant("the code was already used"));
+        }
+        let data: CodeData = serde_json::from_str(&row.data).map_err(server_error)?;
+        if data.request.client_id != client.client_id() {
+            return Err(invalid_grant("the code was issued to another client"));
+        }
+        if data.confidential && !client.authenticated() {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "this client must authenticate",
+            ));
+        }
+        if form.get("redirect_uri") != Some(&data.request.redirect_uri) {
+            return Err(invalid_grant(
+                "redirect_uri differs from the authorization request",
+            ));
+        }
+        let verifier = form.get("code_verifier").ok_or_else(|| {
+            OAuthError::new("invalid_request", "code_verifier is required (PKCE)")
+        })?;
+        if !pkce::verify(verifier, &data.request.code_challenge) {
+            return Err(invalid_grant(
+                "the code_verifier does not match the challenge",
+            ));
+        }
+        let upn = self.enabled_user(ctx.tenant, data.sign_in.user_id).await?;
+        let resource = data.request.resources.first().cloned().or_else(|| {
+            data.request
+                .scopes
+                .iter()
+                .find_map(|s| s.rsplit_once('/').map(|(r, _)| r.to_string()))
+        });
+        let family = FamilyData {
+            client_id: data.request.client_id.clone(),
+            confidential: data.confidential,
+            scopes: data.request.scopes.clone(),
+            resource,
+            sign_in: data.sign_in.clone(),
+            current: String::new(),
+            rotated: Vec::new(),
+        };
+        let refresh_token = if data.request.has_scope("offline_access") {
+            Some(
+                self.start_family(ctx.tenant, &family_of_code(&code_hash), &family, now)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        self.user_tokens(
+            ctx,
+            &family,
+            &upn,
+            data.request.nonce.as_deref(),
+            data.request.is_openid(),
+            refresh_token,
+        )
+        .await
+    }
+
+    /// `grant_type=refresh_token`.
+    pub(crate) async fn refresh_grant(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let presented = form
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;
+        let client = self.token_client(ctx, authorization, form).await?;
+        let family_id = parse_refresh_token(presented)
+            .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+        let id = format!("{FAMILY_PREFIX}{family_id}");
+        let now = self.now();
+        let row = self
+            .store
+            .session_get(ctx.tenant, &id)
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+        let mut data: FamilyData = serde_json::from_str(&row.data).map_err(server_error)?;
+        if data.client_id != client.client_id() {
+            return Err(invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        if data.confidential && !client.authenticated() {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "this client must authenticate",
+            ));
+        }
+        let hash = secret_hash(presented);
+        if row.revoked.is_some()
+            || now >= row.expires
+            || now >= row.last_seen.plus_seconds(REFRESH_IDLE_SECONDS)
+        {
+            return Err(invalid_grant(
+                "the refresh token has expired or was revoked",
+            ));
+        }
+        if !constant_time_eq(hash.as_bytes(), data.current.as_bytes()) {
+            if data.rotated.iter().any(|old| old == &hash) {
+                // A rotated token came back: someone holds a copy. End the family.
+                self.revoke_family(ctx.tenant, family_id, now).await?;
+                tracing::warn!(correlation_id = %ctx.correlation_id, "refresh token reuse: family revoked");
+                return Err(invalid_grant("the refresh token was already used"));
+            }
+            return Err(invalid_grant("the refresh token is invalid"));
+        }
+        // Down-scoping only (RFC 6749 §6).
+        if let Some(scope) = form.get("scope") {
+            let asked = tessera_oauth::authorize::parse_scopes(scope)?;
+            if asked.iter().any(|s| !data.scopes.contains(s)) {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    "a refresh can only narrow the scopes",
+                ));
+            }
+        }
+        let upn = self.enabled_user(ctx.tenant, data.sign_in.user_id).await?;
+        let next = self.next_refresh_token(family_id)?;
+        data.rotated.push(std::mem::take(&mut data.current));
+        if data.rotated.len() > REMEMBERED_ROTATIONS {
+            data.rotated.remove(0);
+        }
+        data.current = secret_hash(&next);
+        let mut updated = row.clone();
+        updated.version += 1;
+        updated.last_seen = now;
+        updated.data = serde_json::to_string(&data).map_err(server_error)?;
+        if self
+            .store
+            .session_update(ctx.tenant, &updated)
+            .await
+            .is_err()
+        {
+            // Another request rotated this token at the same moment.
+            return Err(invalid_grant("the refresh token was already used"));
+        }
+        let mut issued_for = data.clone();
+        if let Some(scope) = form.get("scope") {
+            issued_for.scopes = tessera_oauth::authorize::parse_scopes(scope)?;
+        }
+        let openid = issued_for.scopes.iter().any(|s| s == "openid");
+        let response = self
+            .user_tokens(ctx, &issued_for, &upn, None, openid, Some(next))
+            .await?;
+        Ok(response)
+    }
+
+    fn next_refresh_token(&self, family_id: &str) -> Result<String, OAuthError> {
+        let generated = generate_secret("").map_err(server_error)?;
+        Ok(format!(
+            "{REFRESH_TOKEN_PREFIX}{family_id}.{}",
+            generated.secret.expose()
+        ))
+    }
+
+    async fn start_family(
+        &self,
+        tenant: TenantId,
+        family_id: &str,
+        family: &FamilyData,
+        now: Timestamp,
+    ) -> Result<String, OAuthError> {
+        let token = self.next_refresh_token(family_id)?;
+        let mut data = family.clone();
+        data.current = secret_hash(&token);
+        let row = SessionRow {
+            id: format!("{FAMILY_PREFIX}{family_id}"),
+            user_id: Some(family.sign_in.user_id),
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(REFRESH_ABSOLUTE_SECONDS),
+            revoked: None,
+            version: 1,
+            data: serde_json::to_string(&data).map_err(server_error)?,
+        };
+        self.store
+            .session_insert(tenant, &row)
+            .await
+            .map_err(server_error)?;
+        Ok(token)
+    }
+
+    /// Marks a refresh token family revoked (nothing happens if there is none).
+    pub(crate) async fn revoke_family(
+        &self,
+        tenant: TenantId,
+        family_id: &str,
+        now: Timestamp,
+    ) -> Result<(), OAuthError> {
+        let id = format!("{FAMILY_PREFIX}{family_id}");
+        for _ in 0..3 {
+            let Some(row) = self
+                .store
+                .session_get(tenant, &id)
+                .await
+                .map_err(server_error)?
+            else {
+                return Ok(());
+            };
+            if row.revoked.is_some() {
+                return Ok(());
+            }
+            let mut revoked = row;
+            revoked.version += 1;
+            revoked.revoked = Some(now);
+            if self.store.session_update(tenant, &revoked).await.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(server_error("cannot revoke a refresh token family"))
+    }
+
+    /// The user's principal name if the user exists and may sign in.
+    async fn enabled_user(&self, tenant: TenantId, user_id: Uuid) -> Result<UserSpec, OAuthError> {
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let user = reader
+            .get(tenant, Kind::User, user_id)
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| invalid_grant("the user no longer exists"))?;
+        let spec: UserSpec = codec::data(&user).map_err(server_error)?;
+        if !spec.account_enabled {
+            return Err(invalid_grant("the user is disabled"));
+        }
+        Ok(spec)
+    }
+
+    /// The user's groups for tokens: every group they are in, through nesting, or
+    /// `None` when there are more than the token can carry.
+    async fn token_groups(
+        &self,
+        tenant: TenantId,
+        user_id: Uuid,
+    ) -> Result<Option<Vec<Uuid>>, OAuthError> {
+        let mut reader = self.reader().await.map_err(server_error)?;
+        match crate::groups::containing_groups(reader.as_mut(), tenant, user_id, true).await {
+            Ok(groups) if groups.len() <= MAX_GROUPS_IN_TOKEN => Ok(Some(groups)),
+            Ok(_) | Err(crate::ServiceError::Conflict { .. }) => Ok(None),
+            Err(error) => Err(server_error(error)),
+        }
+    }
+
+    /// The access token, ID token (OIDC) and refresh token of a user grant.
+    async fn user_tokens(
+        &self,
+        ctx: &TokenContext,
+        grant: &FamilyData,
+        user: &UserSpec,
+        nonce: Option<&str>,
+        openid: bool,
+        refresh_token: Option<String>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let tenant = ctx.tenant;
+        let issued = self.now().unix_seconds();
+        let sign_in = &grant.sign_in;
+        let audience = match grant.resource.as_deref().and_then(resource_app_id) {
+            Some(app_id) => app_id.to_string(),
+            None => userinfo_audience(&ctx.issuer),
+        };
+        let scp: Vec<&str> = grant
+            .scopes
+            .iter()
+            .map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name))
+            .filter(|s| *s != "offline_access")
+            .collect();
+        let mut access = json!({
+            "iss": ctx.issuer,
+            "sub": sign_in.user_id,
+            "aud": audience,
+            "client_id": grant.client_id,
+            "azp": grant.client_id,
+            "scp": scp.join(" "),
+            "tid": tenant.0,
+            "oid": sign_in.user_id,
+            "idtyp": "user",
+            "sid": sign_in.sid,
+            "auth_time": sign_in.auth_time.unix_seconds(),
+            "acr": sign_in.acr,
+            "amr": sign_in.amr,
+            "preferred_username": user.user_principal_name,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + USER_ACCESS_TOKEN_SECONDS,
+            "jti": Uuid::new_v4(),
+        });
+        match self.token_groups(tenant, sign_in.user_id).await? {
+            Some(groups) => access["groups"] = json!(groups),
+            None => access["hasgroups"] = json!(true),
+        }
+        let access_token = self.sign_token(tenant, "at+jwt", &access).await?;
+        let id_token = if openid {
+            let mut claims = Map::new();
+            claims.insert("iss".into(), json!(ctx.issuer));
+            claims.insert("sub".into(), json!(sign_in.user_id));
+            claims.insert("aud".into(), json!(grant.client_id));
+            claims.insert("azp".into(), json!(grant.client_id));
+            claims.insert("iat".into(), json!(issued));
+            claims.insert("exp".into(), json!(issued + ID_TOKEN_SECONDS));
+            claims.insert("auth_time".into(), json!(sign_in.auth_time.unix_seconds()));
+            claims.insert("acr".into(), json!(sign_in.acr));
+            claims.insert("amr".into(), json!(sign_in.amr));
+            claims.insert("sid".into(), json!(sign_in.sid));
+            claims.insert("tid".into(), json!(tenant.0));
+            if let Some(nonce) = nonce {
+                claims.insert("nonce".into(), json!(nonce));
+            }
+            for (name, value) in profile_claims(user, &grant.scopes) {
+                claims.insert(name.into(), value);
+            }
+            Some(
+                self.sign_token(tenant, "JWT", &Value::Object(claims))
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let app_name = self
+            .app_display_name(tenant, &grant.client_id)
+            .await
+            .unwrap_or_else(|| grant.client_id.clone());
+        let entry = self.user_app_entry(
+            &user.user_principal_name,
+            sign_in,
+            &app_name,
+            &grant.client_id,
+            &ctx.correlation_id,
+            ctx.client_address.clone(),
+            None,
+            "nonInteractiveUser",
+        );
+        self.append_sign_in(tenant, &entry)
+            .await
+            .map_err(server_error)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: USER_ACCESS_TOKEN_SECONDS,
+            scope: Some(grant.scopes.join(" ")),
+            refresh_token,
+            id_token,
+        })
+    }
+}
+
+/// The standard claims (OIDC Core §5.4) the scopes release.
+pub(crate) fn profile_claims(user: &UserSpec, scopes: &[String]) -> Vec<(&'static str, Value)> {
+    let has = |scope: &str| scopes.iter().any(|s| s == scope);
+    let mut out = Vec::new();
+    if has("profile") {
+        out.push(("name", json!(user.display_name)));
+        out.push(("preferred_username", json!(user.user_principal_name)));
+        if let Some(given) = &user.given_name {
+            out.push(("given_name", json!(given)));
+        }
+        if let Some(family) = &user.surname {
+            out.push(("family_name", json!(family)));
+        }
+    }
+    if has("email")
+        && let Some(mail) = &user.mail
+    {
+        out.push(("email", json!(mail)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_name_their_family() {
+        let family = family_of_code("abc");
+        assert_eq!(family.len(), 24);
+        let token = format!("{REFRESH_TOKEN_PREFIX}{family}.{}", "s".repeat(43));
+        assert_eq!(parse_refresh_token(&token), Some(family.as_str()));
+        assert_eq!(parse_refresh_token("tsr_rt_short.x"), None);
+        assert_eq!(parse_refresh_token(&token.replace('.', "")), None);
+        assert_eq!(parse_refresh_token("eyJhbGciOi"), None);
+    }
+}

@@ -1,0 +1,319 @@
+//! Looking at tokens already issued: userinfo (OIDC Core §5.3), introspection
+//! (RFC 7662) and revocation (RFC 7009).
+//!
+//! Access tokens are checked by signature against the tenant's published keys,
+//! issuer, type and lifetime, and against the revocation mark RFC 7009 leaves (a
+//! counter named by the token's `jti`, so every node sees it at once).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use tessera_core::TenantId;
+use tessera_core::crypto::secret_hash;
+use tessera_directory::model::UserSpec;
+use tessera_oauth::jws;
+use tessera_oauth::keys::Algorithm;
+use tessera_oauth::token::OAuthError;
+use tessera_store::Kind;
+use uuid::Uuid;
+
+use super::authorize::userinfo_audience;
+use super::grants::{FAMILY_PREFIX, FamilyData, TokenClient, profile_claims};
+use super::{TokenContext, server_error};
+use crate::Directory;
+use crate::codec;
+
+/// Why an access token was not accepted (said in `WWW-Authenticate`, RFC 6750 §3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    #[error("the access token is invalid or expired")]
+    InvalidToken,
+    #[error("the access token lacks the scope {0}")]
+    InsufficientScope(&'static str),
+    #[error("the request could not be completed")]
+    Server,
+}
+
+fn revoked_key(jti: &str) -> String {
+    format!("revoked-jti:{}", secret_hash(jti))
+}
+
+impl Directory {
+    /// The claims of a valid access token issued by this tenant.
+    pub async fn verify_access_token(
+        &self,
+        tenant: TenantId,
+        issuer: &str,
+        token: &str,
+    ) -> Result<Map<String, Value>, BearerError> {
+        let (header, _) = jws::peek(token).map_err(|_| BearerError::InvalidToken)?;
+        if header.get("typ").and_then(Value::as_str) != Some("at+jwt") {
+            return Err(BearerError::InvalidToken);
+        }
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .ok_or(BearerError::InvalidToken)?;
+        let set = self
+            .key_set(tenant)
+            .await
+            .map_err(|_| BearerError::Server)?;
+        let jwk = set
+            .jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .and_then(|keys| {
+                keys.iter()
+                    .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+            })
+            .ok_or(BearerError::InvalidToken)?;
+        let claims =
+            jws::verify(token, jwk, &Algorithm::ALL).map_err(|_| BearerError::InvalidToken)?;
+        let Value::Object(claims) = claims else {
+            return Err(BearerError::InvalidToken);
+        };
+        let now = self.now().unix_seconds();
+        let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+        let valid = claims.get("iss").and_then(Value::as_str) == Some(issuer)
+            && number("exp").is_some_and(|exp| now < exp)
+            && number("nbf").is_none_or(|nbf| nbf <= now + 60);
+        if !valid {
+            return Err(BearerError::InvalidToken);
+        }
+        if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
+            let revoked = self
+                .store
+                .counter_get(tenant, &revoked_key(jti))
+                .await
+                .map_err(|_| BearerError::Server)?;
+            if revoked.is_some() {
+                return Err(BearerError::InvalidToken);
+            }
+        }
+        Ok(claims)
+    }
+
+    /// `GET|POST /userinfo` with a user's access token.
+    pub async fn userinfo(
+        &self,
+        tenant: TenantId,
+        issuer: &str,
+        token: &str,
+    ) -> Result<Value, BearerError> {
+        let claims = self.verify_access_token(tenant, issuer, token).await?;
+        let audience = userinfo_audience(issuer);
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => *aud == audience,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&audience)),
+            _ => false,
+        };
+        if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
+            return Err(BearerError::InvalidToken);
+        }
+        let scopes: Vec<String> = claims
+            .get("scp")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split(' ')
+            .map(str::to_string)
+            .collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err(BearerError::InsufficientScope("openid"));
+        }
+        let user_id = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or(BearerError::InvalidToken)?;
+        let mut reader = self.reader().await.map_err(|_| BearerError::Server)?;
+        let user = reader
+            .get(tenant, Kind::User, user_id)
+            .await
+            .map_err(|_| BearerError::Server)?
+            .ok_or(BearerError::InvalidToken)?;
+        let spec: UserSpec = codec::data(&user).map_err(|_| BearerError::Server)?;
+        if !spec.account_enabled {
+            return Err(BearerError::InvalidToken);
+        }
+        let mut out = Map::new();
+        out.insert("sub".into(), json!(user_id));
+        for (name, value) in profile_claims(&spec, &scopes) {
+            out.insert(name.into(), value);
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `POST /introspect` (RFC 7662): by an authenticated client, about a token
+    /// issued to it or meant for it; anything else is `{"active": false}`.
+    pub async fn introspect(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+    ) -> Result<Value, OAuthError> {
+        let client = self.token_client(ctx, authorization, form).await?;
+        let TokenClient::Confidential(client) = client else {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "introspection needs an authenticated client",
+            ));
+        };
+        let caller = client.app_data.app_id.to_string();
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+        let inactive = json!({ "active": false });
+        if token.starts_with("tsr_rt_") {
+            let Some(family) = self.live_family(ctx.tenant, token).await? else {
+                return Ok(inactive);
+            };
+            if family.1.client_id != caller {
+                return Ok(inactive);
+            }
+            return Ok(json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": family.1.client_id,
+                "sub": family.1.sign_in.user_id,
+                "scope": family.1.scopes.join(" "),
+                "exp": family.0.unix_seconds(),
+                "iss": ctx.issuer,
+            }));
+        }
+        let claims = match self
+            .verify_access_token(ctx.tenant, &ctx.issuer, token)
+            .await
+        {
+            Ok(claims) => claims,
+            Err(BearerError::Server) => return Err(server_error("introspection failed")),
+            Err(_) => return Ok(inactive),
+        };
+        let audience_is_caller = match claims.get("aud") {
+            Some(Value::String(aud)) => *aud == caller,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&caller)),
+            _ => false,
+        };
+        let issued_to_caller = claims.get("client_id").and_then(Value::as_str) == Some(&caller);
+        if !audience_is_caller && !issued_to_caller {
+            return Ok(inactive);
+        }
+        let mut out = Map::new();
+        out.insert("active".into(), json!(true));
+        out.insert("token_type".into(), json!("Bearer"));
+        for name in [
+            "iss",
+            "sub",
+            "aud",
+            "client_id",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "scp",
+            "acr",
+            "auth_time",
+            "sid",
+        ] {
+            if let Some(value) = claims.get(name) {
+                let key = if name == "scp" { "scope" } else { name };
+                out.insert(key.into(), value.clone());
+            }
+        }
+        if let Some(cnf) = claims.get("cnf") {
+            out.insert("cnf".into(), cnf.clone());
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// The family of a current refresh token, with its end.
+    async fn live_family(
+        &self,
+        tenant: TenantId,
+        token: &str,
+    ) -> Result<Option<(tessera_core::Timestamp, FamilyData)>, OAuthError> {
+        let Some(family_id) = token
+            .strip_prefix("tsr_rt_")
+            .and_then(|rest| rest.split_once('.'))
+            .map(|(family, _)| family)
+        else {
+            return Ok(None);
+        };
+        if token.len() > 256 {
+            return Ok(None);
+        }
+        let row = self
+            .store
+            .session_get(tenant, &format!("{FAMILY_PREFIX}{family_id}"))
+            .await
+            .map_err(server_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let Ok(data) = serde_json::from_str::<FamilyData>(&row.data) else {
+            return Ok(None);
+        };
+        let live = row.revoked.is_none()
+            && now < row.expires
+            && now
+                < row
+                    .last_seen
+                    .plus_seconds(super::grants::REFRESH_IDLE_SECONDS)
+            && data.current == secret_hash(token);
+        Ok(live.then_some((row.expires, data)))
+    }
+
+    /// `POST /revoke` (RFC 7009): a refresh token ends its family; an access token
+    /// is marked revoked until it expires. Unknown tokens, and tokens of other
+    /// clients, are answered the same way (200) and changed nothing.
+    pub async fn revoke(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+    ) -> Result<(), OAuthError> {
+        let client = self.token_client(ctx, authorization, form).await?;
+        let caller = client.client_id();
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+        let hint = form.get("token_type_hint").map(String::as_str);
+        if !matches!(hint, None | Some("access_token") | Some("refresh_token")) {
+            return Err(OAuthError::new(
+                "unsupported_token_type",
+                "token_type_hint takes access_token or refresh_token",
+            ));
+        }
+        let now = self.now();
+        if token.starts_with("tsr_rt_") {
+            if let Some((_, family)) = self.live_family(ctx.tenant, token).await?
+                && family.client_id == caller
+                && (client_authenticated(&client) || !family.confidential)
+                && let Some(family_id) = token
+                    .strip_prefix("tsr_rt_")
+                    .and_then(|rest| rest.split_once('.'))
+                    .map(|(family, _)| family)
+            {
+                self.revoke_family(ctx.tenant, family_id, now).await?;
+            }
+            return Ok(());
+        }
+        if let Ok(claims) = self
+            .verify_access_token(ctx.tenant, &ctx.issuer, token)
+            .await
+            && claims.get("client_id").and_then(Value::as_str) == Some(&caller)
+            && let Some(jti) = claims.get("jti").and_then(Value::as_str)
+        {
+            let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+            self.store
+                .counter_advance(ctx.tenant, &revoked_key(jti), exp, now)
+                .await
+                .map_err(server_error)?;
+        }
+        Ok(())
+    }
+}
+
+fn client_authenticated(client: &TokenClient) -> bool {
+    matches!(client, TokenClient::Confidential(_))
+}
