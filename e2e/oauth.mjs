@@ -5,6 +5,10 @@
 import * as client from "openid-client";
 import * as jose from "jose";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const base = process.env.TESSERA_URL;
 const token = process.env.TESSERA_TOKEN;
@@ -156,6 +160,8 @@ const user = { upn: person.userPrincipalName, password: reset.newPassword };
 const webConfig = await client.discovery(new URL(base), web.appId, undefined, client.ClientSecretBasic(webSecret.secretText), {
   execute: [client.allowInsecureRequests],
 });
+// Verify ID token signatures against the JWKS too (openid-client trusts TLS by default).
+client.enableNonRepudiationChecks(webConfig);
 
 async function codeFlow(config, jar, extra = {}, redirect = redirectUri) {
   const verifier = client.randomPKCECodeVerifier();
@@ -346,6 +352,121 @@ await check("formPostResponseMode", async () => {
   assert.match(html, /name="code" value="[^"]+"/);
   assert.match(html, /name="iss" value="/);
   assert.match(response.headers.get("content-security-policy"), /form-action http:\/\/localhost:9/);
+});
+
+// ---------------------------------------------------------------------------------
+// private_key_jwt (RFC 7523) with a certificate registered on the application.
+
+const pki = mkdtempSync(join(tmpdir(), "tessera-interop-"));
+execFileSync("openssl", [
+  "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+  "-keyout", join(pki, "key.pem"), "-out", join(pki, "cert.pem"), "-days", "2", "-subj", "/CN=interop workload",
+], { stdio: "ignore" });
+const workload = await api("POST", "/applications", { displayName: "Interop workload (certificate)" });
+await api("POST", "/servicePrincipals", { appId: workload.appId });
+const keyCredential = await api("POST", `/applications/${workload.id}/keyCredentials`, {
+  key: readFileSync(join(pki, "cert.pem"), "utf8"),
+});
+const workloadKey = await jose.importPKCS8(readFileSync(join(pki, "key.pem"), "utf8"), "ES256");
+const resourceScope = `api://${resource.appId}/.default`;
+
+async function assertionRequest(claims) {
+  const now = Math.floor(Date.now() / 1000);
+  const assertion = await new jose.SignJWT({ jti: crypto.randomUUID(), ...claims })
+    .setProtectedHeader({ alg: "ES256", kid: keyCredential.keyId })
+    .setIssuer(workload.appId)
+    .setSubject(workload.appId)
+    .setAudience(claims.aud ?? base)
+    .setIssuedAt(now)
+    .setExpirationTime(claims.exp ?? now + 60)
+    .sign(workloadKey);
+  const send = () =>
+    fetch(`${base}/oauth2/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "client_credentials",
+        scope: resourceScope,
+        client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        client_assertion: assertion,
+      }),
+    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  return send;
+}
+
+await check("clientCredentialsWithPrivateKeyJwt", async () => {
+  const config = await client.discovery(new URL(base), workload.appId, undefined,
+    client.PrivateKeyJwt({ key: workloadKey, kid: keyCredential.keyId }), { execute: [client.allowInsecureRequests] });
+  const tokens = await client.clientCredentialsGrant(config, { scope: resourceScope });
+  const jwks = jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`));
+  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: base, audience: resource.appId, typ: "at+jwt" });
+  assert.equal(payload.client_id, workload.appId);
+  // Without a kid, the registered certificates are tried.
+  const noKid = await client.discovery(new URL(base), workload.appId, undefined,
+    client.PrivateKeyJwt(workloadKey), { execute: [client.allowInsecureRequests] });
+  await client.clientCredentialsGrant(noKid, { scope: resourceScope });
+});
+
+await check("replayedExpiredOrForeignAssertionsAreRefused", async () => {
+  const once = await assertionRequest({});
+  assert.equal((await once()).status, 200);
+  const replay = await once();
+  assert.equal(replay.status, 401);
+  assert.equal(replay.body.error, "invalid_client");
+  const now = Math.floor(Date.now() / 1000);
+  const expired = await (await assertionRequest({ exp: now - 300 }))();
+  assert.equal(expired.body.error, "invalid_client");
+  const foreign = await (await assertionRequest({ aud: "https://another-issuer.example" }))();
+  assert.equal(foreign.body.error, "invalid_client");
+  const { privateKey } = await jose.generateKeyPair("ES256");
+  const unregistered = await client.discovery(new URL(base), workload.appId, undefined,
+    client.PrivateKeyJwt(privateKey), { execute: [client.allowInsecureRequests] });
+  await assert.rejects(client.clientCredentialsGrant(unregistered, { scope: resourceScope }));
+});
+
+// ---------------------------------------------------------------------------------
+// Pushed authorization requests (RFC 9126).
+
+await check("pushedAuthorizationRequest", async () => {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = await client.buildAuthorizationUrlWithPAR(webConfig, {
+    redirect_uri: redirectUri,
+    scope: "openid profile",
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: "S256",
+    state,
+    nonce,
+  });
+  assert.ok(url.searchParams.get("request_uri").startsWith("urn:ietf:params:oauth:request_uri:"));
+  assert.equal(url.searchParams.get("redirect_uri"), null, "only request_uri and client_id travel through the browser");
+  const callback = await browse(jar, url.href, redirectUri, user);
+  const tokens = await client.authorizationCodeGrant(webConfig, new URL(callback), {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce,
+  });
+  assert.equal(tokens.claims().sub, person.id);
+  // A request_uri is good once.
+  const again = await fetch(url, { redirect: "manual", headers: { cookie: jar.header() } });
+  assert.equal(again.status, 400);
+});
+
+await check("applicationsCanRequirePar", async () => {
+  const strict = await api("POST", "/applications", {
+    displayName: "PAR-only app",
+    web: { redirectUris: [redirectUri] },
+    requirePushedAuthorizationRequests: true,
+  });
+  await api("POST", "/servicePrincipals", { appId: strict.appId });
+  const url = new URL(`${base}/oauth2/authorize`);
+  url.search = new URLSearchParams({
+    client_id: strict.appId, redirect_uri: redirectUri, response_type: "code", scope: "openid", state: "p",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
+  }).toString();
+  const response = await fetch(url, { redirect: "manual", headers: { cookie: jar.header() } });
+  const location = new URL(response.headers.get("location"));
+  assert.equal(location.searchParams.get("error"), "invalid_request");
+  assert.equal(location.searchParams.get("state"), "p");
 });
 
 process.exit(failed ? 1 : 0);

@@ -273,6 +273,21 @@ pub struct ApplicationSpec {
     pub public_client: RedirectUris,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub app_roles: Vec<AppRole>,
+    /// Authorization requests must be pushed first (RFC 9126).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
+    /// Access tokens must be DPoP-bound (RFC 9449 §5.2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
+    /// Where ID tokens' signatures come from: `ES256` (default), `RS256`, `PS256`, `EdDSA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
+    /// OIDC back-channel logout: where logout tokens are posted when a session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Where RP-initiated logout may send the browser afterwards (exact match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// A public key an application or service principal authenticates with (an X.509

@@ -294,6 +294,32 @@ pub fn application_spec(spec: &ApplicationSpec) -> Result<(), ValidationErrors> 
             }
         }
     }
+    if let Some(uri) = &spec.backchannel_logout_uri
+        && let Err(message) = redirect_uri(uri, RedirectKind::Web)
+    {
+        errors.add("backchannelLogoutUri", message);
+    }
+    if spec.post_logout_redirect_uris.len() > MAX_REDIRECT_URIS {
+        errors.add(
+            "postLogoutRedirectUris",
+            format!("at most {MAX_REDIRECT_URIS} URIs"),
+        );
+    }
+    for (index, uri) in spec.post_logout_redirect_uris.iter().enumerate() {
+        if redirect_uri(uri, RedirectKind::Web).is_err()
+            && let Err(message) = redirect_uri(uri, RedirectKind::PublicClient)
+        {
+            errors.add(format!("postLogoutRedirectUris[{index}]"), message);
+        }
+    }
+    if let Some(alg) = &spec.id_token_signed_response_alg
+        && !["ES256", "RS256", "PS256", "EdDSA"].contains(&alg.as_str())
+    {
+        errors.add(
+            "idTokenSignedResponseAlg",
+            "must be ES256, RS256, PS256 or EdDSA (never none or HMAC)",
+        );
+    }
     if spec.app_roles.len() > MAX_APP_ROLES {
         errors.add("appRoles", format!("at most {MAX_APP_ROLES} app roles"));
     }

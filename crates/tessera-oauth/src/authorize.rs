@@ -24,7 +24,7 @@ pub const MAX_PARAMETER_BYTES: usize = 4096;
 pub const MAX_RESOURCES: usize = 10;
 
 /// The parameters as sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawAuthorization {
     pub params: BTreeMap<String, String>,
     pub resources: Vec<String>,
@@ -281,6 +281,42 @@ pub fn parse_claims(text: &str) -> Result<Value, OAuthError> {
         }
     }
     Ok(value)
+}
+
+/// The `request_uri` prefix of pushed authorization requests (RFC 9126 §2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// The parameters of a pushed authorization request (RFC 9126 §2.1): the form
+/// without the client's authentication; `request_uri` is not allowed in it.
+pub fn pushed_parameters(
+    form: &BTreeMap<String, String>,
+    client_id: &str,
+) -> Result<RawAuthorization, OAuthError> {
+    if form.contains_key("request_uri") {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "request_uri cannot be pushed",
+        ));
+    }
+    let mut raw = RawAuthorization::default();
+    for (name, value) in form {
+        match name.as_str() {
+            "client_secret" | "client_assertion" | "client_assertion_type" => {}
+            "resource" => raw.resources.push(value.clone()),
+            _ => {
+                if value.len() > MAX_PARAMETER_BYTES {
+                    return Err(OAuthError::new(
+                        "invalid_request",
+                        format!("the parameter {} is too long", truncate(name)),
+                    ));
+                }
+                raw.params.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    raw.params
+        .insert("client_id".to_string(), client_id.to_string());
+    Ok(raw)
 }
 
 /// Validates the rest of a request whose client and redirect URI the service has

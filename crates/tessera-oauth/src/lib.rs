@@ -4,6 +4,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod assertion;
 pub mod authorize;
 pub mod jws;
 pub mod keys;

@@ -31,7 +31,14 @@ pub const CLAIMS: [&str; 18] = [
 ];
 
 /// Client authentication methods at the token, introspection and revocation endpoints.
-pub const CLIENT_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+pub const CLIENT_AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
+/// Algorithms accepted on client assertions and DPoP proofs.
+pub const ASSERTION_ALGORITHMS: [&str; 4] = ["ES256", "RS256", "PS256", "EdDSA"];
 
 /// The metadata document of `issuer` (no trailing slash), whose ID tokens can be
 /// signed with `algorithms`.
@@ -47,6 +54,8 @@ pub fn document(issuer: &str, algorithms: &[Algorithm]) -> Value {
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "pushed_authorization_request_endpoint": format!("{issuer}/oauth2/par"),
+        "require_pushed_authorization_requests": false,
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
@@ -55,6 +64,7 @@ pub fn document(issuer: &str, algorithms: &[Algorithm]) -> Value {
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": [],
         "token_endpoint_auth_methods_supported": token_auth,
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],

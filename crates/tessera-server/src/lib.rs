@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(routes::oauth::introspect),
         )
         .route("/oauth2/revoke", axum::routing::post(routes::oauth::revoke))
+        .route("/oauth2/par", axum::routing::post(routes::oauth::par))
         .route(
             "/oauth2/userinfo",
             get(routes::oauth::userinfo).post(routes::oauth::userinfo),

@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 17] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -26,6 +26,10 @@ const SCENARIOS: [&str; 13] = [
     "mixUpDefenceRejectsAForeignIssuer",
     "promptNoneWithoutSessionIsLoginRequired",
     "formPostResponseMode",
+    "clientCredentialsWithPrivateKeyJwt",
+    "replayedExpiredOrForeignAssertionsAreRefused",
+    "pushedAuthorizationRequest",
+    "applicationsCanRequirePar",
 ];
 
 #[test]

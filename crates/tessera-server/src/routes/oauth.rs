@@ -111,6 +111,32 @@ pub async fn token(
     }
 }
 
+/// `POST /oauth2/par` (RFC 9126): 201 with the `request_uri`.
+pub async fn par(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    correlation: Option<axum::Extension<CorrelationId>>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form, authorization) =
+        match form_request(&state, &headers, correlation, address, &body).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
+    match state
+        .directory
+        .push_authorization_request(&ctx, authorization.as_deref(), &form)
+        .await
+    {
+        Ok(pushed) => json(
+            StatusCode::CREATED,
+            serde_json::to_string(&pushed).unwrap_or_default(),
+        ),
+        Err(error) => error_response(&error),
+    }
+}
+
 /// `POST /oauth2/introspect` (RFC 7662).
 pub async fn introspect(
     State(state): State<AppState>,

@@ -18,7 +18,10 @@ use tessera_oauth::token::OAuthError;
 use tessera_store::{Kind, Reader, SessionRow};
 use uuid::Uuid;
 
-use super::{application_by_app_id, server_error};
+use std::collections::BTreeMap;
+
+use super::grants::TokenClient;
+use super::{TokenContext, application_by_app_id, server_error};
 use crate::Directory;
 use crate::authn::{SessionInfo, SignInEntry};
 use crate::codec;
@@ -107,6 +110,16 @@ pub(crate) struct UserSignIn {
 }
 
 pub(crate) const CODE_PREFIX: &str = "code:";
+const PUSHED_PREFIX: &str = "par:";
+/// A pushed request is good for a minute (RFC 9126 §2.2).
+const PUSHED_SECONDS: i64 = 60;
+
+/// The answer to a pushed authorization request.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedRequest {
+    pub request_uri: String,
+    pub expires_in: i64,
+}
 const PENDING_PREFIX: &str = "az:";
 
 /// The `sid` claim of a session: derived from its id, so back-channel logout can
@@ -264,6 +277,15 @@ impl Directory {
                 "client_id is required",
             ));
         };
+        // A pushed request (RFC 9126) replaces the parameters of the front channel.
+        let pushed = match raw.get("request_uri") {
+            Some(uri) => match self.take_pushed(ctx.tenant, client_id, uri).await {
+                Ok(pushed) => Some(pushed),
+                Err(error) => return AuthorizeOutcome::Refused(error),
+            },
+            None => None,
+        };
+        let raw = pushed.as_ref().unwrap_or(raw);
         let mut reader = match self.reader().await {
             Ok(reader) => reader,
             Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
@@ -304,6 +326,12 @@ impl Directory {
             },
             params: authorize::response_parameters(Err(&error), raw.get("state"), &ctx.issuer),
         };
+        if app_data.spec.require_pushed_authorization_requests && pushed.is_none() {
+            return respond_error(OAuthError::new(
+                "invalid_request",
+                "this application requires pushed authorization requests",
+            ));
+        }
         let request = match authorize::validate(raw) {
             Ok(request) => request,
             Err(error) => return respond_error(error),
@@ -318,6 +346,104 @@ impl Directory {
         let now = self.now();
         self.decide(ctx, request, confidential, session, None, now)
             .await
+    }
+
+    /// `POST /par` (RFC 9126): checks the client and the request as the
+    /// authorization endpoint would, and keeps it for a minute under a one-time
+    /// `request_uri`.
+    pub async fn push_authorization_request(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+    ) -> Result<PushedRequest, OAuthError> {
+        let client = self.token_client(ctx, authorization, form).await?;
+        let client_id = client.client_id();
+        let raw = authorize::pushed_parameters(form, &client_id)?;
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
+            .await?
+            .ok_or_else(|| OAuthError::new("invalid_client", "unknown client"))?;
+        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
+        let redirect_uri = raw
+            .get("redirect_uri")
+            .ok_or_else(|| OAuthError::new("invalid_request", "redirect_uri is required"))?;
+        let confidential = registered_kind(&app_data, redirect_uri).ok_or_else(|| {
+            OAuthError::new(
+                "invalid_request",
+                "redirect_uri is not registered for this application",
+            )
+        })?;
+        if confidential && !matches!(client, TokenClient::Confidential(_)) {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "this client must authenticate",
+            ));
+        }
+        let request = authorize::validate(&raw)?;
+        self.check_app_access(reader.as_mut(), ctx.tenant, &app_data, &request)
+            .await?;
+        drop(reader);
+        let generated = generate_secret("").map_err(server_error)?;
+        let now = self.now();
+        let row = SessionRow {
+            id: format!("{PUSHED_PREFIX}{}", generated.hash),
+            user_id: None,
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(PUSHED_SECONDS),
+            revoked: None,
+            version: 1,
+            data: serde_json::to_string(&raw).map_err(server_error)?,
+        };
+        self.store
+            .session_insert(ctx.tenant, &row)
+            .await
+            .map_err(server_error)?;
+        Ok(PushedRequest {
+            request_uri: format!(
+                "{}{}",
+                authorize::REQUEST_URI_PREFIX,
+                generated.secret.expose()
+            ),
+            expires_in: PUSHED_SECONDS,
+        })
+    }
+
+    /// The pushed request a `request_uri` names, once, for the client that pushed it.
+    async fn take_pushed(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+        request_uri: &str,
+    ) -> Result<RawAuthorization, OAuthError> {
+        let invalid = || OAuthError::new("invalid_request", "request_uri is invalid or expired");
+        let reference = request_uri
+            .strip_prefix(authorize::REQUEST_URI_PREFIX)
+            .filter(|r| !r.is_empty() && r.len() <= 128)
+            .ok_or_else(invalid)?;
+        let id = format!("{PUSHED_PREFIX}{}", secret_hash(reference));
+        let row = self
+            .store
+            .session_get(tenant, &id)
+            .await
+            .map_err(server_error)?
+            .filter(|row| row.expires > self.now())
+            .ok_or_else(invalid)?;
+        let raw: RawAuthorization = serde_json::from_str(&row.data).map_err(server_error)?;
+        if raw.get("client_id") != Some(client_id) {
+            return Err(invalid());
+        }
+        // One use: whoever deletes it first has it.
+        if !self
+            .store
+            .session_delete(tenant, &id)
+            .await
+            .map_err(server_error)?
+        {
+            return Err(invalid());
+        }
+        Ok(raw)
     }
 
     /// The service principal exists and is enabled, assignment (if required) is

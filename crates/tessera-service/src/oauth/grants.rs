@@ -108,8 +108,16 @@ impl Directory {
         authorization: Option<&str>,
         form: &BTreeMap<String, String>,
     ) -> Result<TokenClient, OAuthError> {
-        match token::client_secret(authorization, form)? {
-            Some(credentials) => {
+        let assertion = tessera_oauth::assertion::from_form(form)?;
+        match (assertion, token::client_secret(authorization, form)?) {
+            (Some(_), Some(_)) => Err(OAuthError::new(
+                "invalid_request",
+                "use one client authentication method, not two",
+            )),
+            (Some(assertion), None) => Ok(TokenClient::Confidential(Box::new(
+                self.authenticate_assertion(ctx, assertion, form).await?,
+            ))),
+            (None, Some(credentials)) => {
                 let refuse = invalid_client(credentials.basic);
                 let mut reader = self.reader().await.map_err(server_error)?;
                 let client = authenticate_client(
@@ -122,7 +130,7 @@ impl Directory {
                 .await?;
                 Ok(TokenClient::Confidential(Box::new(client)))
             }
-            None => form
+            (None, None) => form
                 .get("client_id")
                 .map(|id| TokenClient::Public(id.clone()))
                 .ok_or_else(|| {

@@ -19,12 +19,14 @@ use uuid::Uuid;
 
 use crate::Directory;
 use crate::codec;
+use client_auth::assertion_client_id;
 
 mod authorize;
+mod client_auth;
 mod grants;
 mod inspect;
 
-pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome};
+pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome, PushedRequest};
 pub use inspect::BearerError;
 
 /// Access tokens for workloads live an hour.
@@ -180,22 +182,62 @@ impl Directory {
                 ));
             }
         }
-        let credentials = token::client_secret(authorization, form)?.ok_or_else(|| {
-            OAuthError::new("invalid_client", "client authentication is required")
-        })?;
-        let refuse = invalid_client(credentials.basic);
-        let result = match self.cached_grant(ctx, &credentials, form) {
-            Some(grant) => Ok(grant),
-            None => {
-                let mut reader = self.reader().await.map_err(server_error)?;
-                let grant = self
-                    .client_credentials(reader.as_mut(), ctx, &credentials, form, refuse)
-                    .await;
-                drop(reader);
-                if let Ok(grant) = &grant {
-                    self.cache_grant(ctx, &credentials, form, grant);
-                }
-                grant
+        let assertion = tessera_oauth::assertion::from_form(form)?;
+        let secret = token::client_secret(authorization, form)?;
+        let (client_id, method, result) = match (assertion, secret) {
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::new(
+                    "invalid_request",
+                    "use one client authentication method, not two",
+                ));
+            }
+            (None, None) => {
+                return Err(OAuthError::new(
+                    "invalid_client",
+                    "client authentication is required",
+                ));
+            }
+            (None, Some(credentials)) => {
+                let result = match self.cached_grant(ctx, &credentials, form) {
+                    Some(grant) => Ok(grant),
+                    None => {
+                        let refuse = invalid_client(credentials.basic);
+                        let mut reader = self.reader().await.map_err(server_error)?;
+                        let grant = match authenticate_client(
+                            reader.as_mut(),
+                            ctx.tenant,
+                            &credentials,
+                            self.now(),
+                            &refuse,
+                        )
+                        .await
+                        {
+                            Ok(client) => {
+                                self.client_credentials(reader.as_mut(), ctx, client, form)
+                                    .await
+                            }
+                            Err(error) => Err(error),
+                        };
+                        drop(reader);
+                        if let Ok(grant) = &grant {
+                            self.cache_grant(ctx, &credentials, form, grant);
+                        }
+                        grant
+                    }
+                };
+                (credentials.client_id.clone(), "clientSecret", result)
+            }
+            (Some(assertion), None) => {
+                let claimed = assertion_client_id(assertion, form);
+                let result = match self.authenticate_assertion(ctx, assertion, form).await {
+                    Ok(client) => {
+                        let mut reader = self.reader().await.map_err(server_error)?;
+                        self.client_credentials(reader.as_mut(), ctx, client, form)
+                            .await
+                    }
+                    Err(error) => Err(error),
+                };
+                (claimed, "clientAssertion", result)
             }
         };
         let result = match result {
@@ -207,9 +249,9 @@ impl Directory {
         };
         let (name, outcome) = match &result {
             Ok((name, _)) => (name.clone(), None),
-            Err(error) => (credentials.client_id.clone(), Some(error.error)),
+            Err(error) => (client_id.clone(), Some(error.error)),
         };
-        self.log_workload(ctx, &credentials.client_id, &name, outcome)
+        self.log_workload(ctx, &client_id, &name, method, outcome)
             .await?;
         result.map(|(_, response)| response)
     }
@@ -271,17 +313,15 @@ impl Directory {
         &self,
         reader: &mut dyn Reader,
         ctx: &TokenContext,
-        credentials: &token::ClientSecretCredentials,
+        client: AuthenticatedClient,
         form: &BTreeMap<String, String>,
-        refuse: impl Fn(&str) -> OAuthError + Send + Sync,
     ) -> Result<Grant, OAuthError> {
         let tenant = ctx.tenant;
         let AuthenticatedClient {
             app_data,
             principal,
             secret_end,
-            ..
-        } = authenticate_client(reader, tenant, credentials, self.now(), &refuse).await?;
+        } = client;
         let Some(principal) = principal else {
             return Err(OAuthError::new(
                 "unauthorized_client",
@@ -396,6 +436,7 @@ impl Directory {
         ctx: &TokenContext,
         client_id: &str,
         name: &str,
+        method: &str,
         error: Option<&'static str>,
     ) -> Result<(), OAuthError> {
         let now = self.now();
@@ -420,7 +461,7 @@ impl Directory {
             result: result.to_string(),
             failure_code: error.map(str::to_string),
             failure_reason: None,
-            authentication_methods: vec!["clientSecret".to_string()],
+            authentication_methods: vec![method.to_string()],
             authentication_requirement: "singleFactorAuthentication".to_string(),
             satisfied_strengths: Vec::new(),
             correlation_id: ctx.correlation_id.clone(),

@@ -1,0 +1,138 @@
+//! `private_key_jwt` (RFC 7523): a client proves itself with a JWT signed by a key
+//! whose certificate is registered on its application or service principal. Each
+//! assertion is accepted once: its `jti` is taken through an atomic counter, so a
+//! replay fails on every node.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use tessera_core::crypto::secret_hash;
+use tessera_directory::model::{ApplicationData, KeyCredential, ServicePrincipalData};
+use tessera_oauth::assertion;
+use tessera_oauth::jws;
+use tessera_oauth::keys::Algorithm;
+use tessera_oauth::token::OAuthError;
+use tessera_store::Kind;
+
+use super::{AuthenticatedClient, TokenContext, application_by_app_id, server_error};
+use crate::Directory;
+use crate::codec;
+
+/// Most certificates tried for one assertion without a `kid` or `x5t#S256`.
+const MAX_KEYS_TRIED: usize = 20;
+
+/// The client an assertion claims to be (for the log): the form's `client_id`, else
+/// the unverified `iss`.
+pub(crate) fn assertion_client_id(assertion: &str, form: &BTreeMap<String, String>) -> String {
+    form.get("client_id").cloned().unwrap_or_else(|| {
+        jws::peek(assertion)
+            .ok()
+            .and_then(|(_, claims)| {
+                claims
+                    .get("iss")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+            .chars()
+            .take(64)
+            .collect()
+    })
+}
+
+fn refuse(why: &str) -> OAuthError {
+    OAuthError::new("invalid_client", why)
+}
+
+impl Directory {
+    pub(crate) async fn authenticate_assertion(
+        &self,
+        ctx: &TokenContext,
+        token: &str,
+        form: &BTreeMap<String, String>,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let (header, claims) =
+            jws::peek(token).map_err(|_| refuse("the client assertion is not a JWT"))?;
+        let client_id = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or_else(|| refuse("the client assertion has no iss"))?;
+        if form.get("client_id").is_some_and(|id| id != client_id) {
+            return Err(refuse("client_id differs from the assertion's issuer"));
+        }
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let app = application_by_app_id(reader.as_mut(), ctx.tenant, client_id)
+            .await?
+            .ok_or_else(|| refuse("unknown client or key"))?;
+        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
+        let principal = reader
+            .get_by_key1(
+                ctx.tenant,
+                Kind::ServicePrincipal,
+                &app_data.app_id.to_string(),
+            )
+            .await
+            .map_err(server_error)?;
+        drop(reader);
+        let mut keys: Vec<KeyCredential> = app_data.key_credentials.clone();
+        if let Some(principal) = &principal {
+            let data: ServicePrincipalData = codec::data(principal).map_err(server_error)?;
+            keys.extend(data.key_credentials);
+        }
+        let now = self.now();
+        let wanted = header
+            .get("x5t#S256")
+            .or_else(|| header.get("kid"))
+            .and_then(Value::as_str);
+        let candidates: Vec<&KeyCredential> = keys
+            .iter()
+            .filter(|k| k.start_date_time <= now && now < k.end_date_time)
+            .filter(|k| {
+                wanted.is_none_or(|w| w == k.thumbprint_sha256 || w == k.key_id.to_string())
+            })
+            .take(MAX_KEYS_TRIED)
+            .collect();
+        let mut verified = None;
+        for key in candidates {
+            let Some(jwk) = STANDARD
+                .decode(&key.key)
+                .ok()
+                .and_then(|der| assertion::certificate_jwk(&der))
+            else {
+                continue;
+            };
+            if let Ok(claims) = jws::verify(token, &jwk, &Algorithm::ALL) {
+                verified = Some((claims, key.end_date_time));
+                break;
+            }
+        }
+        let (claims, key_end) = verified
+            .ok_or_else(|| refuse("the client assertion is not signed by a registered key"))?;
+        let token_endpoint = format!("{}/oauth2/token", ctx.issuer);
+        let facts = assertion::check_claims(
+            &claims,
+            client_id,
+            &[ctx.issuer.as_str(), token_endpoint.as_str()],
+            now.unix_seconds(),
+        )?;
+        let replay_key = format!(
+            "client-assertion:{}",
+            secret_hash(&format!("{client_id}:{}", facts.jti))
+        );
+        let first = self
+            .store
+            .counter_take(ctx.tenant, &replay_key, 1, now)
+            .await
+            .map_err(server_error)?;
+        if !first {
+            return Err(refuse("the client assertion was already used"));
+        }
+        Ok(AuthenticatedClient {
+            app_data,
+            principal,
+            secret_end: key_end,
+        })
+    }
+}
