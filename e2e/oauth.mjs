@@ -469,4 +469,78 @@ await check("applicationsCanRequirePar", async () => {
   assert.equal(location.searchParams.get("state"), "p");
 });
 
+// ---------------------------------------------------------------------------------
+// DPoP (RFC 9449): sender-constrained tokens.
+
+await check("dpopBoundTokensAndReplayedProofs", async () => {
+  const dpop = client.getDPoPHandle(webConfig, await client.randomDPoPKeyPair("ES256"));
+  const flow = await codeFlow(webConfig, jar, { dpop_jkt: await dpop.calculateThumbprint() });
+  const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
+    pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+  }, undefined, { DPoP: dpop });
+  assert.equal(tokens.token_type, "dpop");
+  const { payload } = await jose.jwtVerify(tokens.access_token, jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), { issuer: base });
+  assert.equal(payload.cnf.jkt, await dpop.calculateThumbprint());
+  const info = await client.fetchUserInfo(webConfig, tokens.access_token, person.id, { DPoP: dpop });
+  assert.equal(info.sub, person.id);
+  // A DPoP-bound token presented as a bearer token is refused.
+  const asBearer = await fetch(`${base}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  assert.equal(asBearer.status, 401);
+  // So is a proof replayed: capture one proof and send it twice.
+  const keys = await jose.generateKeyPair("ES256", { extractable: true });
+  const jwk = await jose.exportJWK(keys.publicKey);
+  const url = `${base}/oauth2/token`;
+  const proof = await new jose.SignJWT({ htm: "POST", htu: url, jti: crypto.randomUUID() })
+    .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk })
+    .setIssuedAt()
+    .sign(keys.privateKey);
+  const send = () => fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", dpop: proof, authorization: `Basic ${Buffer.from(`${app.appId}:${encodeURIComponent(secret.secretText)}`).toString("base64")}` },
+    body: new URLSearchParams({ grant_type: "client_credentials", scope: `api://${resource.appId}/.default` }),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const firstUse = await send();
+  assert.equal(firstUse.status, 200);
+  assert.equal(firstUse.body.token_type, "DPoP");
+  const replayed = await send();
+  assert.equal(replayed.status, 400);
+  assert.equal(replayed.body.error, "invalid_dpop_proof");
+  // A code bound to one key cannot be redeemed with another.
+  const other = client.getDPoPHandle(webConfig, await client.randomDPoPKeyPair("ES256"));
+  const bound = await codeFlow(webConfig, jar, { dpop_jkt: await dpop.calculateThumbprint() });
+  await assert.rejects(client.authorizationCodeGrant(webConfig, bound.callback, {
+    pkceCodeVerifier: bound.verifier, expectedState: bound.state, expectedNonce: bound.nonce,
+  }, undefined, { DPoP: other }), (error) => error.error === "invalid_grant");
+});
+
+await check("publicClientRefreshTokensAreBoundToTheDpopKey", async () => {
+  const spa = await client.discovery(new URL(base), web.appId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+  const dpop = client.getDPoPHandle(spa, await client.randomDPoPKeyPair("ES256"));
+  const flow = await codeFlow(spa, jar, {}, "http://localhost:9/spa");
+  const tokens = await client.authorizationCodeGrant(spa, flow.callback, {
+    pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+  }, undefined, { DPoP: dpop });
+  const thief = client.getDPoPHandle(spa, await client.randomDPoPKeyPair("ES256"));
+  await assert.rejects(client.refreshTokenGrant(spa, tokens.refresh_token, undefined, { DPoP: thief }), (error) => error.error === "invalid_grant");
+  await assert.rejects(client.refreshTokenGrant(spa, tokens.refresh_token), (error) => error.error === "invalid_grant");
+  const rotated = await client.refreshTokenGrant(spa, tokens.refresh_token, undefined, { DPoP: dpop });
+  assert.equal(rotated.token_type, "dpop");
+});
+
+await check("dpopOnPushedAuthorizationRequests", async () => {
+  const dpop = client.getDPoPHandle(webConfig, await client.randomDPoPKeyPair("ES256"));
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = await client.buildAuthorizationUrlWithPAR(webConfig, {
+    redirect_uri: redirectUri, scope: "openid", state, nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+  }, { DPoP: dpop });
+  const callback = await browse(jar, url.href, redirectUri, user);
+  const other = client.getDPoPHandle(webConfig, await client.randomDPoPKeyPair("ES256"));
+  await assert.rejects(client.authorizationCodeGrant(webConfig, new URL(callback), {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce,
+  }, undefined, { DPoP: other }), (error) => error.error === "invalid_grant");
+});
+
 process.exit(failed ? 1 : 0);

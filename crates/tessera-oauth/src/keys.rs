@@ -131,7 +131,8 @@ pub fn load(alg: Algorithm, pkcs8: &[u8]) -> Result<SigningKey, KeyError> {
 }
 
 /// RFC 7638: SHA-256 of the required members in lexicographic order, base64url.
-fn thumbprint(members: &Value) -> String {
+/// (Members missing from `members` hash as `null`: check the key type first.)
+pub fn thumbprint(members: &Value) -> String {
     let canonical = match members.get("kty").and_then(Value::as_str) {
         Some("EC") => {
             json!({ "crv": members["crv"], "kty": "EC", "x": members["x"], "y": members["y"] })

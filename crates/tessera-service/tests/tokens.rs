@@ -65,6 +65,7 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let ctx = TokenContext {
+        dpop: None,
         tenant,
         issuer: "https://id.contoso.com".into(),
         correlation_id: "c".into(),

@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 17] = [
+const SCENARIOS: [&str; 20] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -30,6 +30,9 @@ const SCENARIOS: [&str; 17] = [
     "replayedExpiredOrForeignAssertionsAreRefused",
     "pushedAuthorizationRequest",
     "applicationsCanRequirePar",
+    "dpopBoundTokensAndReplayedProofs",
+    "publicClientRefreshTokensAreBoundToTheDpopKey",
+    "dpopOnPushedAuthorizationRequests",
 ];
 
 #[test]

@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_oauth::token::{self, OAuthError};
-use tessera_service::oauth::{BearerError, TokenContext};
+use tessera_service::oauth::{BearerError, Presented, TokenContext};
 
 use crate::extract::CorrelationId;
 use crate::state::AppState;
@@ -58,6 +58,7 @@ async fn token_context(
         issuer: state.directory.public_url().to_string(),
         correlation_id: correlation.map(|c| c.0.0.clone()).unwrap_or_default(),
         client_address: address.map(|a| a.0.0.ip().to_string()),
+        dpop: None,
     })
 }
 
@@ -77,12 +78,33 @@ async fn form_request(
         body,
     )
     .map_err(|error| error_response(&error))?;
-    let ctx = token_context(state, correlation, address).await?;
+    let mut ctx = token_context(state, correlation, address).await?;
+    ctx.dpop = dpop_header(headers)?;
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     Ok((ctx, form, authorization))
+}
+
+/// The one `DPoP` header of a request, if any (RFC 9449 §4.3: exactly one).
+fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let mut values = headers.get_all("dpop").iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(error_response(&OAuthError::new(
+            "invalid_dpop_proof",
+            "send one DPoP header",
+        )));
+    }
+    match first.map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(value)) => Ok(Some(value.to_string())),
+        Some(Err(_)) => Err(error_response(&OAuthError::new(
+            "invalid_dpop_proof",
+            "the DPoP header is not text",
+        ))),
+    }
 }
 
 /// `POST /oauth2/token`.
@@ -183,15 +205,37 @@ pub async fn revoke(
     }
 }
 
-/// `GET|POST /oauth2/userinfo` with `Authorization: Bearer` (RFC 6750 §2.1).
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `GET|POST /oauth2/userinfo` with `Authorization: Bearer` (RFC 6750 §2.1) or
+/// `Authorization: DPoP` with a proof (RFC 9449 §7.1).
+pub async fn userinfo(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let (scheme, token) = match authorization.and_then(|v| v.split_once(' ')) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => ("Bearer", token.trim()),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => ("DPoP", token.trim()),
+        _ => {
+            let mut response = json(StatusCode::UNAUTHORIZED, String::new());
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer realm=\"tessera\", DPoP algs=\"ES256 RS256 PS256 EdDSA\"",
+                ),
+            );
+            return response;
+        }
+    };
     let challenge = |status: StatusCode, error: &str, description: &str| {
         let mut response = json(
             status,
             serde_json::json!({ "error": error, "error_description": description }).to_string(),
         );
         let value = format!(
-            "Bearer realm=\"tessera\", error=\"{error}\", error_description=\"{description}\""
+            "{scheme} realm=\"tessera\", error=\"{error}\", error_description=\"{description}\""
         );
         if let Ok(value) = HeaderValue::from_str(&value) {
             response
@@ -200,29 +244,31 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
         }
         response
     };
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-    else {
-        let mut response = json(StatusCode::UNAUTHORIZED, String::new());
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"tessera\""),
-        );
-        return response;
+    let proof = match dpop_header(&headers) {
+        Ok(proof) => proof,
+        Err(_) => {
+            return challenge(
+                StatusCode::UNAUTHORIZED,
+                "invalid_dpop_proof",
+                "send one DPoP proof",
+            );
+        }
     };
     let ctx = match token_context(&state, None, None).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
+    let url = format!("{}/oauth2/userinfo", ctx.issuer);
+    let presented = Presented {
+        token,
+        dpop_scheme: scheme == "DPoP",
+        proof: proof.as_deref(),
+        method: method.as_str(),
+        url: &url,
+    };
     match state
         .directory
-        .userinfo(ctx.tenant, &ctx.issuer, token)
+        .userinfo(ctx.tenant, &ctx.issuer, &presented)
         .await
     {
         Ok(claims) => json(StatusCode::OK, claims.to_string()),
@@ -235,6 +281,11 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
             StatusCode::UNAUTHORIZED,
             "invalid_token",
             "the access token is invalid or expired",
+        ),
+        Err(BearerError::InvalidDpopProof) => challenge(
+            StatusCode::UNAUTHORIZED,
+            "invalid_dpop_proof",
+            "the DPoP proof is missing or invalid",
         ),
         Err(BearerError::Server) => error_response(&OAuthError::new(
             "server_error",

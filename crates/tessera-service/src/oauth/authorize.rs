@@ -359,7 +359,22 @@ impl Directory {
     ) -> Result<PushedRequest, OAuthError> {
         let client = self.token_client(ctx, authorization, form).await?;
         let client_id = client.client_id();
-        let raw = authorize::pushed_parameters(form, &client_id)?;
+        let mut raw = authorize::pushed_parameters(form, &client_id)?;
+        // RFC 9449 §10.1: a proof on the pushed request binds the code to its key.
+        let par_endpoint = format!("{}/oauth2/par", ctx.issuer);
+        if let Some(proof) = self
+            .dpop_proof(ctx.tenant, ctx.dpop.as_deref(), "POST", &par_endpoint, None)
+            .await
+            .map_err(|e| OAuthError::new("invalid_dpop_proof", e.to_string()))?
+        {
+            if raw.get("dpop_jkt").is_some_and(|jkt| jkt != proof.jkt) {
+                return Err(OAuthError::new(
+                    "invalid_dpop_proof",
+                    "dpop_jkt differs from the proof's key",
+                ));
+            }
+            raw.params.insert("dpop_jkt".to_string(), proof.jkt);
+        }
         let mut reader = self.reader().await.map_err(server_error)?;
         let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
             .await?

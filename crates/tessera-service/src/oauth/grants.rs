@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use tessera_core::crypto::{constant_time_eq, generate_secret, secret_hash, sha256};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::UserSpec;
+use tessera_oauth::dpop::Proof;
 use tessera_oauth::pkce;
 use tessera_oauth::token::{self, OAuthError};
 use tessera_store::{Kind, SessionRow};
@@ -61,6 +62,9 @@ pub(crate) struct FamilyData {
     /// SHA-256 of the tokens it replaced, newest last.
     #[serde(default)]
     pub rotated: Vec<String>,
+    /// A public client's refresh tokens are bound to its DPoP key (RFC 9449 §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// How a client showed itself at the token endpoint.
@@ -145,6 +149,7 @@ impl Directory {
         ctx: &TokenContext,
         authorization: Option<&str>,
         form: &BTreeMap<String, String>,
+        proof: Option<&Proof>,
     ) -> Result<TokenResponse, OAuthError> {
         let code = form
             .get("code")
@@ -199,6 +204,14 @@ impl Directory {
                 "the code_verifier does not match the challenge",
             ));
         }
+        // RFC 9449 §10: a code bound with dpop_jkt needs a proof by that key.
+        if let Some(jkt) = &data.request.dpop_jkt
+            && proof.is_none_or(|p| &p.jkt != jkt)
+        {
+            return Err(invalid_grant("the code is bound to another DPoP key"));
+        }
+        self.require_dpop_if_asked(ctx.tenant, &data.request.client_id, proof)
+            .await?;
         let upn = self.enabled_user(ctx.tenant, data.sign_in.user_id).await?;
         let resource = data.request.resources.first().cloned().or_else(|| {
             data.request
@@ -214,6 +227,11 @@ impl Directory {
             sign_in: data.sign_in.clone(),
             current: String::new(),
             rotated: Vec::new(),
+            jkt: if data.confidential {
+                None
+            } else {
+                proof.map(|p| p.jkt.clone())
+            },
         };
         let refresh_token = if data.request.has_scope("offline_access") {
             Some(
@@ -230,6 +248,7 @@ impl Directory {
             data.request.nonce.as_deref(),
             data.request.is_openid(),
             refresh_token,
+            proof,
         )
         .await
     }
@@ -240,6 +259,7 @@ impl Directory {
         ctx: &TokenContext,
         authorization: Option<&str>,
         form: &BTreeMap<String, String>,
+        proof: Option<&Proof>,
     ) -> Result<TokenResponse, OAuthError> {
         let presented = form
             .get("refresh_token")
@@ -285,6 +305,15 @@ impl Directory {
             }
             return Err(invalid_grant("the refresh token is invalid"));
         }
+        if let Some(jkt) = &data.jkt
+            && proof.is_none_or(|p| &p.jkt != jkt)
+        {
+            return Err(invalid_grant(
+                "the refresh token is bound to another DPoP key",
+            ));
+        }
+        self.require_dpop_if_asked(ctx.tenant, &data.client_id, proof)
+            .await?;
         // Down-scoping only (RFC 6749 §6).
         if let Some(scope) = form.get("scope") {
             let asked = tessera_oauth::authorize::parse_scopes(scope)?;
@@ -321,7 +350,7 @@ impl Directory {
         }
         let openid = issued_for.scopes.iter().any(|s| s == "openid");
         let response = self
-            .user_tokens(ctx, &issued_for, &upn, None, openid, Some(next))
+            .user_tokens(ctx, &issued_for, &upn, None, openid, Some(next), proof)
             .await?;
         Ok(response)
     }
@@ -391,6 +420,36 @@ impl Directory {
         Err(server_error("cannot revoke a refresh token family"))
     }
 
+    /// Refuses a request without a proof when the application requires DPoP.
+    async fn require_dpop_if_asked(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+        proof: Option<&Proof>,
+    ) -> Result<(), OAuthError> {
+        if proof.is_some() {
+            return Ok(());
+        }
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let app = super::application_by_app_id(reader.as_mut(), tenant, client_id).await?;
+        let requires = match app {
+            Some(app) => {
+                codec::data::<tessera_directory::model::ApplicationData>(&app)
+                    .map_err(server_error)?
+                    .spec
+                    .dpop_bound_access_tokens
+            }
+            None => false,
+        };
+        if requires {
+            return Err(OAuthError::new(
+                "invalid_dpop_proof",
+                "this application requires DPoP-bound tokens: send a DPoP proof",
+            ));
+        }
+        Ok(())
+    }
+
     /// The user's principal name if the user exists and may sign in.
     async fn enabled_user(&self, tenant: TenantId, user_id: Uuid) -> Result<UserSpec, OAuthError> {
         let mut reader = self.reader().await.map_err(server_error)?;
@@ -430,6 +489,7 @@ impl Directory {
         nonce: Option<&str>,
         openid: bool,
         refresh_token: Option<String>,
+        proof: Option<&Proof>,
     ) -> Result<TokenResponse, OAuthError> {
         let tenant = ctx.tenant;
         let issued = self.now().unix_seconds();
@@ -468,6 +528,7 @@ impl Directory {
             Some(groups) => access["groups"] = json!(groups),
             None => access["hasgroups"] = json!(true),
         }
+        let token_type = super::dpop::bind(&mut access, proof);
         let access_token = self.sign_token(tenant, "at+jwt", &access).await?;
         let id_token = if openid {
             let mut claims = Map::new();
@@ -514,7 +575,7 @@ impl Directory {
             .map_err(server_error)?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type,
             expires_in: USER_ACCESS_TOKEN_SECONDS,
             scope: Some(grant.scopes.join(" ")),
             refresh_token,

@@ -30,8 +30,23 @@ pub enum BearerError {
     InvalidToken,
     #[error("the access token lacks the scope {0}")]
     InsufficientScope(&'static str),
+    #[error("the DPoP proof is missing or invalid")]
+    InvalidDpopProof,
     #[error("the request could not be completed")]
     Server,
+}
+
+/// An access token as a request presented it.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    pub token: &'a str,
+    /// `Authorization: DPoP`, not `Bearer`.
+    pub dpop_scheme: bool,
+    /// The `DPoP` header.
+    pub proof: Option<&'a str>,
+    pub method: &'a str,
+    /// The request's URL as the client addressed it (`htu`).
+    pub url: &'a str,
 }
 
 fn revoked_key(jti: &str) -> String {
@@ -93,14 +108,49 @@ impl Directory {
         Ok(claims)
     }
 
+    /// The claims of an access token presented to one of Tessera's resources
+    /// (RFC 6750, or RFC 9449 §7 for DPoP): a DPoP-bound token needs the DPoP
+    /// scheme and a fresh proof by its key over this request and token.
+    pub async fn presented_token(
+        &self,
+        tenant: TenantId,
+        issuer: &str,
+        presented: &Presented<'_>,
+    ) -> Result<Map<String, Value>, BearerError> {
+        let claims = self
+            .verify_access_token(tenant, issuer, presented.token)
+            .await?;
+        let bound = super::dpop::bound_jkt(&claims).map(str::to_string);
+        if presented.dpop_scheme || bound.is_some() {
+            if !presented.dpop_scheme {
+                return Err(BearerError::InvalidToken);
+            }
+            let proof = self
+                .dpop_proof(
+                    tenant,
+                    presented.proof,
+                    presented.method,
+                    presented.url,
+                    Some(presented.token),
+                )
+                .await
+                .map_err(|_| BearerError::InvalidDpopProof)?
+                .ok_or(BearerError::InvalidDpopProof)?;
+            if bound.as_deref() != Some(proof.jkt.as_str()) {
+                return Err(BearerError::InvalidToken);
+            }
+        }
+        Ok(claims)
+    }
+
     /// `GET|POST /userinfo` with a user's access token.
     pub async fn userinfo(
         &self,
         tenant: TenantId,
         issuer: &str,
-        token: &str,
+        presented: &Presented<'_>,
     ) -> Result<Value, BearerError> {
-        let claims = self.verify_access_token(tenant, issuer, token).await?;
+        let claims = self.presented_token(tenant, issuer, presented).await?;
         let audience = userinfo_audience(issuer);
         let aud_ok = match claims.get("aud") {
             Some(Value::String(aud)) => *aud == audience,

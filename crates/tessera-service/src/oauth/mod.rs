@@ -23,11 +23,12 @@ use client_auth::assertion_client_id;
 
 mod authorize;
 mod client_auth;
+mod dpop;
 mod grants;
 mod inspect;
 
 pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome, PushedRequest};
-pub use inspect::BearerError;
+pub use inspect::{BearerError, Presented};
 
 /// Access tokens for workloads live an hour.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
@@ -62,6 +63,8 @@ pub struct TokenContext {
     pub issuer: String,
     pub correlation_id: String,
     pub client_address: Option<String>,
+    /// The request's `DPoP` header (RFC 9449), if it had one.
+    pub dpop: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -171,10 +174,29 @@ impl Directory {
         let grant_type = form
             .get("grant_type")
             .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is required"))?;
+        let token_endpoint = format!("{}/oauth2/token", ctx.issuer);
+        let proof = self
+            .dpop_proof(
+                ctx.tenant,
+                ctx.dpop.as_deref(),
+                "POST",
+                &token_endpoint,
+                None,
+            )
+            .await
+            .map_err(|e| OAuthError::new("invalid_dpop_proof", e.to_string()))?;
         match grant_type.as_str() {
             "client_credentials" => {}
-            "authorization_code" => return self.code_grant(ctx, authorization, form).await,
-            "refresh_token" => return self.refresh_grant(ctx, authorization, form).await,
+            "authorization_code" => {
+                return self
+                    .code_grant(ctx, authorization, form, proof.as_ref())
+                    .await;
+            }
+            "refresh_token" => {
+                return self
+                    .refresh_grant(ctx, authorization, form, proof.as_ref())
+                    .await;
+            }
             _ => {
                 return Err(OAuthError::new(
                     "unsupported_grant_type",
@@ -242,7 +264,7 @@ impl Directory {
         };
         let result = match result {
             Ok(grant) => self
-                .issue(ctx, &grant)
+                .issue(ctx, &grant, proof.as_ref())
                 .await
                 .map(|response| (grant.display_name.clone(), response)),
             Err(error) => Err(error),
@@ -402,7 +424,12 @@ impl Directory {
     }
 
     /// Signs the access token of a resolved grant.
-    async fn issue(&self, ctx: &TokenContext, grant: &Grant) -> Result<TokenResponse, OAuthError> {
+    async fn issue(
+        &self,
+        ctx: &TokenContext,
+        grant: &Grant,
+        proof: Option<&tessera_oauth::dpop::Proof>,
+    ) -> Result<TokenResponse, OAuthError> {
         let tenant = ctx.tenant;
         let issued = self.now().unix_seconds();
         let claims = json!({
@@ -419,10 +446,12 @@ impl Directory {
             "exp": issued + ACCESS_TOKEN_SECONDS,
             "jti": Uuid::new_v4(),
         });
+        let mut claims = claims;
+        let token_type = dpop::bind(&mut claims, proof);
         let access_token = self.sign_token(tenant, "at+jwt", &claims).await?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type,
             expires_in: ACCESS_TOKEN_SECONDS,
             scope: None,
             refresh_token: None,
