@@ -84,13 +84,10 @@ pub fn verify(
     if iat > now + MAX_FUTURE_SECONDS || iat < now - MAX_AGE_SECONDS {
         return Err(DpopError("iat is outside the accepted window"));
     }
-    match access_token {
-        Some(token) => {
-            if text("ath") != Some(access_token_hash(token).as_str()) {
-                return Err(DpopError("ath does not match the access token"));
-            }
-        }
-        None => {}
+    if let Some(token) = access_token
+        && text("ath") != Some(access_token_hash(token).as_str())
+    {
+        return Err(DpopError("ath does not match the access token"));
     }
     let kty = jwk.get("kty").and_then(Value::as_str);
     if !matches!(kty, Some("EC" | "RSA" | "OKP")) {

@@ -481,6 +481,7 @@ impl Directory {
     }
 
     /// The access token, ID token (OIDC) and refresh token of a user grant.
+    #[allow(clippy::too_many_arguments)]
     async fn user_tokens(
         &self,
         ctx: &TokenContext,
