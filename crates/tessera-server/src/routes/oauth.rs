@@ -79,7 +79,7 @@ async fn form_request(
     )
     .map_err(|error| error_response(&error))?;
     let mut ctx = token_context(state, correlation, address).await?;
-    ctx.dpop = dpop_header(headers)?;
+    ctx.dpop = dpop_header(headers).map_err(|error| error_response(&error))?;
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -88,22 +88,22 @@ async fn form_request(
 }
 
 /// The one `DPoP` header of a request, if any (RFC 9449 §4.3: exactly one).
-fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, Response> {
+fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
     let mut values = headers.get_all("dpop").iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(error_response(&OAuthError::new(
+        return Err(OAuthError::new(
             "invalid_dpop_proof",
             "send one DPoP header",
-        )));
+        ));
     }
     match first.map(|v| v.to_str()) {
         None => Ok(None),
         Some(Ok(value)) => Ok(Some(value.to_string())),
-        Some(Err(_)) => Err(error_response(&OAuthError::new(
+        Some(Err(_)) => Err(OAuthError::new(
             "invalid_dpop_proof",
             "the DPoP header is not text",
-        ))),
+        )),
     }
 }
 
