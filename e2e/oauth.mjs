@@ -543,4 +543,48 @@ await check("dpopOnPushedAuthorizationRequests", async () => {
   }, undefined, { DPoP: other }), (error) => error.error === "invalid_grant");
 });
 
+// ---------------------------------------------------------------------------------
+// Device authorization grant (RFC 8628), approved by the signed-in user at /device.
+
+async function decideDevice(verificationUri, decision) {
+  const page = await fetch(verificationUri, { redirect: "manual", headers: { cookie: jar.header() } });
+  assert.equal(page.status, 200, "the signed-in user sees the code page");
+  const csrf = csrfOf(await page.text());
+  const userCode = new URL(verificationUri).searchParams.get("user_code");
+  const post = (path, fields) => fetch(`${base}${path}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ csrf, user_code: userCode, ...fields }),
+  });
+  const confirm = await post("/device", {});
+  const confirmHtml = await confirm.text();
+  assert.match(confirmHtml, /Interop device app/, "the user is told which application asks");
+  const done = await post("/device/confirm", { decision });
+  assert.equal(done.status, 200);
+  return done.text();
+}
+
+await check("deviceAuthorizationGrant", async () => {
+  const deviceApp = await api("POST", "/applications", { displayName: "Interop device app", isFallbackPublicClient: true });
+  await api("POST", "/servicePrincipals", { appId: deviceApp.appId });
+  const config = await client.discovery(new URL(base), deviceApp.appId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+  const dar = await client.initiateDeviceAuthorization(config, { scope: "openid profile offline_access" });
+  assert.match(dar.user_code, /^[B-Z]{4}-[B-Z]{4}$/);
+  assert.equal(dar.verification_uri, `${base}/device`);
+  assert.match(await decideDevice(dar.verification_uri_complete, "approve"), /signed in/);
+  const tokens = await client.pollDeviceAuthorizationGrant(config, dar);
+  assert.equal(tokens.claims().sub, person.id);
+  assert.ok(tokens.refresh_token);
+  // The device code is spent.
+  await assert.rejects(client.pollDeviceAuthorizationGrant(config, dar), (error) => error.error === "invalid_grant");
+  // A denied request ends in access_denied.
+  const denied = await client.initiateDeviceAuthorization(config, { scope: "openid" });
+  await decideDevice(denied.verification_uri_complete, "deny");
+  await assert.rejects(client.pollDeviceAuthorizationGrant(config, denied), (error) => error.error === "access_denied");
+  // An application that is not a public client must authenticate.
+  const webPublic = await client.discovery(new URL(base), web.appId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+  await assert.rejects(client.initiateDeviceAuthorization(webPublic, { scope: "openid" }), (error) => error.error === "invalid_client");
+});
+
 process.exit(failed ? 1 : 0);

@@ -273,6 +273,10 @@ pub struct ApplicationSpec {
     pub public_client: RedirectUris,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub app_roles: Vec<AppRole>,
+    /// The application may use the device flow as a public client (no secret),
+    /// like Entra's `isFallbackPublicClient`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_fallback_public_client: bool,
     /// Authorization requests must be pushed first (RFC 9126).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,

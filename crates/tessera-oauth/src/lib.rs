@@ -6,6 +6,7 @@
 
 pub mod assertion;
 pub mod authorize;
+pub mod device;
 pub mod dpop;
 pub mod jws;
 pub mod keys;

@@ -69,6 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/revoke", axum::routing::post(routes::oauth::revoke))
         .route("/oauth2/par", axum::routing::post(routes::oauth::par))
         .route(
+            "/oauth2/devicecode",
+            axum::routing::post(routes::oauth::device_authorization),
+        )
+        .route(
             "/oauth2/userinfo",
             get(routes::oauth::userinfo).post(routes::oauth::userinfo),
         )

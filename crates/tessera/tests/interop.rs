@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 20] = [
+const SCENARIOS: [&str; 21] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -33,6 +33,7 @@ const SCENARIOS: [&str; 20] = [
     "dpopBoundTokensAndReplayedProofs",
     "publicClientRefreshTokensAreBoundToTheDpopKey",
     "dpopOnPushedAuthorizationRequests",
+    "deviceAuthorizationGrant",
 ];
 
 #[test]

@@ -55,7 +55,31 @@ macro_rules! with_csrf {
     };
 }
 
-with_csrf!(NameForm, SecretForm, CsrfForm, TotpForm, PasswordForm);
+with_csrf!(
+    NameForm,
+    SecretForm,
+    CsrfForm,
+    TotpForm,
+    PasswordForm,
+    DeviceCodeForm,
+    DeviceDecisionForm
+);
+
+/// A user code typed at `/device`.
+#[derive(Debug, Deserialize)]
+pub struct DeviceCodeForm {
+    pub csrf: String,
+    pub user_code: String,
+}
+
+/// Approve or deny a device's request.
+#[derive(Debug, Deserialize)]
+pub struct DeviceDecisionForm {
+    pub csrf: String,
+    pub user_code: String,
+    /// `approve` or `deny`.
+    pub decision: String,
+}
 
 #[derive(Debug, Deserialize)]
 pub struct NameForm {

@@ -4,6 +4,7 @@
 //! anti-forgery token on every state-changing request (form field or header,
 //! compared in constant time with the one stored server-side).
 
+mod device;
 mod html;
 pub mod input;
 mod oauth;
@@ -34,6 +35,8 @@ pub const FLOW_COOKIE: &str = "__Host-tessera-signin";
 pub const SESSION_COOKIE: &str = "__Host-tessera-session";
 /// The authorization request waiting for this browser's sign-in.
 pub const AUTHORIZE_COOKIE: &str = "__Host-tessera-authorize";
+/// The device code page waiting for this browser's sign-in (the user code, or `-`).
+pub const DEVICE_RETURN_COOKIE: &str = "__Host-tessera-device";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<AppState> {
@@ -65,6 +68,11 @@ pub fn router() -> Router<AppState> {
             get(oauth::authorize_get).post(oauth::authorize_post),
         )
         .route("/oauth2/authorize/continue", get(oauth::authorize_continue))
+        .route(
+            "/device",
+            get(device::device_page).post(device::device_code),
+        )
+        .route("/device/confirm", post(device::device_confirm))
         .route("/assets/tessera.js", get(script))
         .route("/assets/tessera.css", get(stylesheet))
 }
@@ -335,12 +343,18 @@ async fn with_flow(
     }
 }
 
-/// Where a finished sign-in goes: back to the application that asked, if one did.
-fn after_sign_in(headers: &HeaderMap) -> &'static str {
+/// Where a finished sign-in goes: back to the application or device that asked,
+/// if one did.
+fn after_sign_in(headers: &HeaderMap) -> String {
     if cookie(headers, AUTHORIZE_COOKIE).is_some() {
-        "/oauth2/authorize/continue"
-    } else {
-        "/security-info"
+        return "/oauth2/authorize/continue".to_string();
+    }
+    match cookie(headers, DEVICE_RETURN_COOKIE) {
+        Some(code) => match tessera_oauth::device::normalize(&code) {
+            Some(code) => format!("/device?user_code={code}"),
+            None => "/device".to_string(),
+        },
+        None => "/security-info".to_string(),
     }
 }
 
@@ -348,7 +362,7 @@ fn outcome(req: &Request, result: Result<Option<SignInOutcome>, ServiceError>) -
     match result {
         Ok(Some(SignInOutcome::Continue(view))) => render_flow(&view),
         Ok(Some(SignInOutcome::SignedIn { session })) => {
-            signed_in(session, redirect(after_sign_in(&req.headers)))
+            signed_in(session, redirect(&after_sign_in(&req.headers)))
         }
         Ok(None) => redirect("/signin"),
         Err(error) => internal(error),

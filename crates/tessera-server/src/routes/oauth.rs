@@ -159,6 +159,32 @@ pub async fn par(
     }
 }
 
+/// `POST /oauth2/devicecode` (RFC 8628 §3.1).
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    correlation: Option<axum::Extension<CorrelationId>>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let (ctx, form, authorization) =
+        match form_request(&state, &headers, correlation, address, &body).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
+    match state
+        .directory
+        .device_authorization(&ctx, authorization.as_deref(), &form)
+        .await
+    {
+        Ok(answer) => json(
+            StatusCode::OK,
+            serde_json::to_string(&answer).unwrap_or_default(),
+        ),
+        Err(error) => error_response(&error),
+    }
+}
+
 /// `POST /oauth2/introspect` (RFC 7662).
 pub async fn introspect(
     State(state): State<AppState>,

@@ -230,10 +230,13 @@ pub(crate) fn resource_app_id(resource: &str) -> Option<Uuid> {
 }
 
 /// The one resource of a request: from `resource` parameters or scope prefixes
-/// (`api://<appId>/<scope>`), which must agree.
-fn requested_resource(request: &AuthorizationRequest) -> Result<Option<String>, OAuthError> {
-    let mut resources: Vec<String> = request.resources.clone();
-    for scope in &request.scopes {
+/// (`api://<appId>/<scope>`, or the management API's), which must agree.
+pub(crate) fn requested_resource(
+    scopes: &[String],
+    resources: &[String],
+) -> Result<Option<String>, OAuthError> {
+    let mut resources: Vec<String> = resources.to_vec();
+    for scope in scopes {
         if OIDC_SCOPES.contains(&scope.as_str()) {
             continue;
         }
@@ -337,7 +340,13 @@ impl Directory {
             Err(error) => return respond_error(error),
         };
         if let Err(error) = self
-            .check_app_access(reader.as_mut(), ctx.tenant, &app_data, &request)
+            .check_app_access(
+                reader.as_mut(),
+                ctx.tenant,
+                &app_data,
+                &request.scopes,
+                &request.resources,
+            )
             .await
         {
             return respond_error(error);
@@ -396,8 +405,14 @@ impl Directory {
             ));
         }
         let request = authorize::validate(&raw)?;
-        self.check_app_access(reader.as_mut(), ctx.tenant, &app_data, &request)
-            .await?;
+        self.check_app_access(
+            reader.as_mut(),
+            ctx.tenant,
+            &app_data,
+            &request.scopes,
+            &request.resources,
+        )
+        .await?;
         drop(reader);
         let generated = generate_secret("").map_err(server_error)?;
         let now = self.now();
@@ -463,12 +478,13 @@ impl Directory {
 
     /// The service principal exists and is enabled, assignment (if required) is
     /// given, and the scopes name at most one known resource.
-    async fn check_app_access(
+    pub(crate) async fn check_app_access(
         &self,
         reader: &mut dyn Reader,
         tenant: TenantId,
         app: &ApplicationData,
-        request: &AuthorizationRequest,
+        scopes: &[String],
+        resources: &[String],
     ) -> Result<(), OAuthError> {
         let principal = reader
             .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
@@ -495,7 +511,21 @@ impl Directory {
                 "the application requires an assignment the user does not have",
             ));
         }
-        if let Some(resource) = requested_resource(request)? {
+        self.check_resource(reader, tenant, scopes, resources).await
+    }
+
+    /// The scopes name at most one resource, and it exists here.
+    pub(crate) async fn check_resource(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        scopes: &[String],
+        resources: &[String],
+    ) -> Result<(), OAuthError> {
+        if let Some(resource) = requested_resource(scopes, resources)? {
+            if resource == super::MANAGEMENT_RESOURCE {
+                return Ok(());
+            }
             let known = match resource_app_id(&resource) {
                 Some(id) => application_by_app_id(reader, tenant, &id.to_string())
                     .await?

@@ -89,7 +89,7 @@ impl TokenClient {
 
 /// The family id of the refresh tokens a code leads to, derived from the code so
 /// that a reused code can revoke them without any other record.
-fn family_of_code(code_hash: &str) -> String {
+pub(crate) fn family_of_code(code_hash: &str) -> String {
     URL_SAFE_NO_PAD.encode(&sha256(format!("family:{code_hash}").as_bytes())[..18])
 }
 
@@ -363,7 +363,7 @@ impl Directory {
         ))
     }
 
-    async fn start_family(
+    pub(crate) async fn start_family(
         &self,
         tenant: TenantId,
         family_id: &str,
@@ -451,7 +451,11 @@ impl Directory {
     }
 
     /// The user's principal name if the user exists and may sign in.
-    async fn enabled_user(&self, tenant: TenantId, user_id: Uuid) -> Result<UserSpec, OAuthError> {
+    pub(crate) async fn enabled_user(
+        &self,
+        tenant: TenantId,
+        user_id: Uuid,
+    ) -> Result<UserSpec, OAuthError> {
         let mut reader = self.reader().await.map_err(server_error)?;
         let user = reader
             .get(tenant, Kind::User, user_id)
@@ -482,7 +486,7 @@ impl Directory {
 
     /// The access token, ID token (OIDC) and refresh token of a user grant.
     #[allow(clippy::too_many_arguments)]
-    async fn user_tokens(
+    pub(crate) async fn user_tokens(
         &self,
         ctx: &TokenContext,
         grant: &FamilyData,
@@ -495,9 +499,12 @@ impl Directory {
         let tenant = ctx.tenant;
         let issued = self.now().unix_seconds();
         let sign_in = &grant.sign_in;
-        let audience = match grant.resource.as_deref().and_then(resource_app_id) {
-            Some(app_id) => app_id.to_string(),
+        let audience = match grant.resource.as_deref() {
             None => userinfo_audience(&ctx.issuer),
+            Some(super::MANAGEMENT_RESOURCE) => super::MANAGEMENT_RESOURCE.to_string(),
+            Some(resource) => resource_app_id(resource)
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| resource.to_string()),
         };
         let scp: Vec<&str> = grant
             .scopes

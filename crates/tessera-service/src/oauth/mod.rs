@@ -23,12 +23,21 @@ use client_auth::assertion_client_id;
 
 mod authorize;
 mod client_auth;
+mod device;
 mod dpop;
 mod grants;
 mod inspect;
 
 pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome, PushedRequest};
+pub use device::{DeviceAuthorization, DeviceRequestView};
 pub use inspect::{BearerError, Presented};
+
+/// The client id of Tessera's own command-line client: a built-in public client
+/// that signs in with the device flow (no directory record; every tenant has it).
+pub const CLI_CLIENT_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e01";
+/// The management API as a resource: tokens with this audience are accepted by
+/// `/api/v1` (scope `urn:tessera:management/.default`).
+pub const MANAGEMENT_RESOURCE: &str = "urn:tessera:management";
 
 /// Access tokens for workloads live an hour.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
@@ -190,6 +199,11 @@ impl Directory {
             "authorization_code" => {
                 return self
                     .code_grant(ctx, authorization, form, proof.as_ref())
+                    .await;
+            }
+            tessera_oauth::device::GRANT_TYPE => {
+                return self
+                    .device_grant(ctx, authorization, form, proof.as_ref())
                     .await;
             }
             "refresh_token" => {
