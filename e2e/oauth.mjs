@@ -211,6 +211,9 @@ await check("authorizationCodeWithPkce", async () => {
   assert.ok(tokens.refresh_token.startsWith("tsr_rt_"));
   const info = await client.fetchUserInfo(webConfig, tokens.access_token, claims.sub);
   assert.equal(info.preferred_username, person.userPrincipalName);
+  // A token for userinfo is not a token for the management API (audience).
+  const api401 = await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  assert.equal(api401.status, 401);
   first = { flow, tokens };
 });
 

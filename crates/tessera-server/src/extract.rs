@@ -136,23 +136,41 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let correlation_id = correlation_of(parts);
-        let token = parts
+        let authorization = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let Some(token) = token else {
-            return Err(ApiError::from(ServiceError::Unauthenticated));
+            .and_then(|v| v.split_once(' '));
+        let (scheme, token) = match authorization {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => (false, token.trim()),
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => (true, token.trim()),
+            _ => return Err(ApiError::from(ServiceError::Unauthenticated)),
         };
-        let (tenant, caller) = state
-            .directory
-            .authenticate_token(token)
-            .await
-            .map_err(ApiError::from)?;
+        // Personal access tokens, or Tessera access tokens for the management API
+        // (RFC 9068 JWTs, bearer or DPoP-bound).
+        let (tenant, caller) = if !scheme && token.starts_with("tsr_pat_") {
+            state
+                .directory
+                .authenticate_token(token)
+                .await
+                .map_err(ApiError::from)?
+        } else {
+            let proof = parts.headers.get("dpop").and_then(|v| v.to_str().ok());
+            let issuer = state.directory.public_url().to_string();
+            let url = format!("{issuer}{}", parts.uri.path());
+            let presented = tessera_service::oauth::Presented {
+                token,
+                dpop_scheme: scheme,
+                proof,
+                method: parts.method.as_str(),
+                url: &url,
+            };
+            state
+                .directory
+                .authenticate_management_token(&issuer, &presented)
+                .await
+                .map_err(ApiError::from)?
+        };
         let client_address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

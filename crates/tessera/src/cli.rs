@@ -43,8 +43,9 @@ pub enum Output {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
-    /// Save the server URL and token (--server, --token; `--token -` reads standard
-    /// input) for later commands, after checking them.
+    /// Sign in for later commands: with --token (a personal access token; `--token -`
+    /// reads standard input), or without it through the device flow: open the URL it
+    /// prints, enter the code and approve; the session then renews itself.
     Login,
     /// Forget the saved token.
     Logout,

@@ -17,6 +17,79 @@ const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 pub struct Saved {
     pub server: Option<String>,
     pub token: Option<String>,
+    /// From a device-flow sign-in: the refresh token that renews `token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// When `token` expires (Unix seconds), for a device-flow sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires: Option<i64>,
+}
+
+/// The scopes the CLI asks for: the management API, and a refresh token.
+pub const CLI_SCOPE: &str = "urn:tessera:management/.default offline_access";
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Renews a saved device-flow token that expires within a minute (rotating the
+/// refresh token), before a command uses it.
+pub async fn refresh_saved(global: &Global) -> anyhow::Result<()> {
+    if global.token.is_some() {
+        return Ok(());
+    }
+    let mut saved = load_saved();
+    let (Some(refresh), Some(expires)) = (saved.refresh_token.clone(), saved.token_expires) else {
+        return Ok(());
+    };
+    if unix_now() + 60 < expires {
+        return Ok(());
+    }
+    let server = global
+        .server
+        .clone()
+        .or(saved.server.clone())
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let client = Client::with(&server, None, global.ca_cert.as_deref())?;
+    let (status, body) = client
+        .oauth_form(
+            "/oauth2/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("client_id", tessera_service::oauth::CLI_CLIENT_ID),
+            ],
+        )
+        .await?;
+    if !status.is_success() {
+        saved.token = None;
+        saved.refresh_token = None;
+        saved.token_expires = None;
+        save(&saved)?;
+        bail!(
+            "the sign-in has ended ({}): run `tessera login` again",
+            body.get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("refused")
+        );
+    }
+    saved.token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    saved.refresh_token = body
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    saved.token_expires = body
+        .get("expires_in")
+        .and_then(Value::as_i64)
+        .map(|seconds| unix_now() + seconds);
+    save(&saved)?;
+    Ok(())
 }
 
 fn config_dir() -> Option<PathBuf> {
@@ -166,6 +239,37 @@ impl Client {
                 .context("the server answered with something that is not JSON");
         }
         Err(problem_error(status, &bytes, self.token.is_none()))
+    }
+
+    /// A form POST to one of the OAuth endpoints (no bearer token): the status and
+    /// the JSON answer.
+    pub async fn oauth_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let url = self
+            .base
+            .join(path)
+            .with_context(|| format!("{path} is not a path"))?;
+        let response = self
+            .http
+            .post(url.clone())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields)
+                    .finish(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        Ok((status, body))
     }
 
     pub async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Value> {

@@ -14,6 +14,12 @@ use crate::output::{self, Column};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     let out = global.output;
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Login | Command::Logout
+    ) {
+        client::refresh_saved(&global).await?;
+    }
     match cli.command {
         Command::Serve(args) => {
             let overrides = tessera_server::Overrides {
@@ -28,6 +34,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logout => {
             let mut saved = client::load_saved();
             saved.token = None;
+            saved.refresh_token = None;
+            saved.token_expires = None;
             client::save(&saved)?;
             output::done(
                 out,
@@ -79,9 +87,7 @@ async fn login(global: &Global) -> anyhow::Result<()> {
             line.trim().to_string()
         }
         Some(token) => token.to_string(),
-        None => {
-            bail!("give the token with --token TOKEN (or --token - to read it from standard input)")
-        }
+        None => return device_login(global, &server, saved).await,
     };
     let client = Client::with(&server, Some(token.clone()), global.ca_cert.as_deref())?;
     let me = client
@@ -90,6 +96,122 @@ async fn login(global: &Global) -> anyhow::Result<()> {
         .context("the server refused the token")?;
     saved.server = Some(server.clone());
     saved.token = Some(token);
+    saved.refresh_token = None;
+    saved.token_expires = None;
+    let path = client::save(&saved)?;
+    let name = me
+        .pointer("/user/userPrincipalName")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    output::done(
+        global.output,
+        &format!(
+            "signed in to {server} as {name}; settings saved in {}",
+            path.display()
+        ),
+    );
+    Ok(())
+}
+
+/// `tessera login` without a token: the device flow (RFC 8628) as Tessera's
+/// built-in CLI client, for the management API, with a refresh token.
+async fn device_login(
+    global: &Global,
+    server: &str,
+    mut saved: client::Saved,
+) -> anyhow::Result<()> {
+    let client = Client::with(server, None, global.ca_cert.as_deref())?;
+    let cli_client = tessera_service::oauth::CLI_CLIENT_ID;
+    let (status, started) = client
+        .oauth_form(
+            "/oauth2/devicecode",
+            &[("client_id", cli_client), ("scope", client::CLI_SCOPE)],
+        )
+        .await?;
+    if !status.is_success() {
+        bail!(
+            "the server refused the sign-in: {}",
+            started
+                .get("error_description")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given")
+        );
+    }
+    let text = |name: &str| {
+        started
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("the server's answer has no {name}"))
+    };
+    let device_code = text("device_code")?;
+    let user_code = text("user_code")?;
+    let verification_uri = text("verification_uri")?;
+    let mut interval = started
+        .get("interval")
+        .and_then(Value::as_i64)
+        .unwrap_or(5)
+        .max(1);
+    let expires_in = started
+        .get("expires_in")
+        .and_then(Value::as_i64)
+        .unwrap_or(600);
+    eprintln!("To sign in, open {verification_uri} in a browser and enter the code {user_code}");
+    if let Ok(complete) = text("verification_uri_complete") {
+        eprintln!("(or open {complete})");
+    }
+    let deadline = client::unix_now() + expires_in;
+    let tokens = loop {
+        tokio::time::sleep(std::time::Duration::from_secs(interval as u64)).await;
+        if client::unix_now() > deadline {
+            bail!("the code expired before the sign-in was approved: run `tessera login` again");
+        }
+        let (status, answer) = client
+            .oauth_form(
+                "/oauth2/token",
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", &device_code),
+                    ("client_id", cli_client),
+                ],
+            )
+            .await?;
+        if status.is_success() {
+            break answer;
+        }
+        match answer.get("error").and_then(Value::as_str) {
+            Some("authorization_pending") => {}
+            Some("slow_down") => interval += 5,
+            Some("access_denied") => bail!("the sign-in was denied"),
+            Some("expired_token") => bail!("the code expired: run `tessera login` again"),
+            _ => bail!(
+                "the sign-in failed: {}",
+                answer
+                    .get("error_description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no reason given")
+            ),
+        }
+    };
+    let access = tokens
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("the token answer has no access_token"))?
+        .to_string();
+    let me = Client::with(server, Some(access.clone()), global.ca_cert.as_deref())?
+        .get(&["me"], &[])
+        .await
+        .context("the server refused the new token")?;
+    saved.server = Some(server.to_string());
+    saved.token = Some(access);
+    saved.refresh_token = tokens
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    saved.token_expires = tokens
+        .get("expires_in")
+        .and_then(Value::as_i64)
+        .map(|seconds| client::unix_now() + seconds);
     let path = client::save(&saved)?;
     let name = me
         .pointer("/user/userPrincipalName")

@@ -143,6 +143,71 @@ impl Directory {
         Ok(claims)
     }
 
+    /// The caller of the management API holding a Tessera access token for it (aud
+    /// `urn:tessera:management`, a user's token): the user and their role grants,
+    /// as with a personal access token.
+    pub async fn authenticate_management_token(
+        &self,
+        issuer: &str,
+        presented: &Presented<'_>,
+    ) -> crate::error::ServiceResult<(TenantId, crate::Caller)> {
+        use crate::error::ServiceError;
+        let tenant = self
+            .store
+            .default_tenant()
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let claims = self
+            .presented_token(tenant, issuer, presented)
+            .await
+            .map_err(|e| match e {
+                BearerError::Server => {
+                    ServiceError::Unavailable("cannot check the token now".to_string())
+                }
+                _ => ServiceError::Unauthenticated,
+            })?;
+        let audience = super::MANAGEMENT_RESOURCE;
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => aud == audience,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let user_id = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or(ServiceError::Unauthenticated)?;
+        let mut reader = self.reader().await?;
+        let user = reader
+            .get(tenant, Kind::User, user_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let spec: UserSpec = codec::data(&user)?;
+        if !spec.account_enabled {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let grants = crate::roles::grants_of(reader.as_mut(), tenant, user_id).await?;
+        let client = claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        Ok((
+            tenant,
+            crate::Caller {
+                principal: crate::Principal::User {
+                    id: user_id,
+                    user_principal_name: spec.user_principal_name,
+                },
+                grants,
+                credential: Some(format!("oauth:{client}")),
+                issued_credential: None,
+            },
+        ))
+    }
+
     /// `GET|POST /userinfo` with a user's access token.
     pub async fn userinfo(
         &self,

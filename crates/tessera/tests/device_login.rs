@@ -1,0 +1,232 @@
+//! `tessera login` without a token signs in with the device flow: the CLI prints a
+//! code, the user approves it at `/device` in a browser session, and the CLI then
+//! calls the management API with the Tessera access token it got, renewing it with
+//! its refresh token when it expires.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use support::{BINARY, Server};
+
+mod support;
+
+/// A browser's cookies, by name.
+#[derive(Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || text.contains("Max-Age=0") {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    let start = html.find("<meta name=\"csrf\" content=\"").unwrap() + 27;
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end].to_string()
+}
+
+async fn form(
+    http: &reqwest::Client,
+    jar: &mut Jar,
+    url: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let response = http
+        .post(url)
+        .header("cookie", jar.header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    jar.take(&response);
+    response
+}
+
+/// Signs in with a password through the pages and approves the device code.
+async fn approve(base: &str, upn: &str, password: &str, user_code: &str) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut jar = Jar::default();
+    let page = http.get(format!("{base}/signin")).send().await.unwrap();
+    jar.take(&page);
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let named = form(
+        &http,
+        &mut jar,
+        &format!("{base}/signin/name"),
+        &[("csrf", &csrf), ("username", upn)],
+    )
+    .await;
+    assert_eq!(named.status(), 200);
+    let signed_in = form(
+        &http,
+        &mut jar,
+        &format!("{base}/signin/password"),
+        &[("csrf", &csrf), ("secret", password)],
+    )
+    .await;
+    assert_eq!(signed_in.status(), 303, "the password signs the user in");
+    let device = http
+        .get(format!("{base}/device?user_code={user_code}"))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(device.status(), 200);
+    let csrf = csrf_of(&device.text().await.unwrap());
+    let confirm = form(
+        &http,
+        &mut jar,
+        &format!("{base}/device"),
+        &[("csrf", &csrf), ("user_code", user_code)],
+    )
+    .await;
+    assert!(confirm.text().await.unwrap().contains("Tessera CLI"));
+    let done = form(
+        &http,
+        &mut jar,
+        &format!("{base}/device/confirm"),
+        &[
+            ("csrf", &csrf),
+            ("user_code", user_code),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert!(done.text().await.unwrap().contains("signed in"));
+}
+
+#[test]
+fn the_cli_signs_in_with_the_device_flow_and_renews_its_token() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&work.path().join("data"), &[]);
+    let base = server.url.replace("127.0.0.1", "localhost");
+    let admin = server.token.clone().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let api = |method: reqwest::Method, path: &str, body: Value| {
+        let request = http
+            .request(method, format!("{base}/api/v1{path}"))
+            .bearer_auth(&admin)
+            .json(&body);
+        let path = path.to_string();
+        async move {
+            let response = request.send().await.unwrap();
+            assert!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let (user, password) = runtime.block_on(async {
+        let user = api(
+            reqwest::Method::POST,
+            "/users",
+            json!({ "userPrincipalName": "cli.user@tessera.local", "displayName": "CLI User" }),
+        )
+        .await;
+        let reset = api(
+            reqwest::Method::POST,
+            &format!(
+                "/users/{}/authentication/resetPassword",
+                user["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+        (user, reset["newPassword"].as_str().unwrap().to_string())
+    });
+    let config = work.path().join("cli");
+    let mut login = Command::new(BINARY)
+        .args(["login", "--server", &base])
+        .env("TESSERA_CONFIG_DIR", &config)
+        .env_remove("TESSERA_TOKEN")
+        .env_remove("TESSERA_SERVER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = login.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let prompt = lines.next().unwrap().unwrap();
+    let user_code = prompt.rsplit(' ').next().unwrap().trim().to_string();
+    assert!(prompt.contains("/device"), "{prompt}");
+    runtime.block_on(approve(
+        &base,
+        "cli.user@tessera.local",
+        &password,
+        &user_code,
+    ));
+    let output = login.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "login failed: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let whoami = |config: &std::path::Path| {
+        let output = Command::new(BINARY)
+            .args(["whoami", "--output", "json"])
+            .env("TESSERA_CONFIG_DIR", config)
+            .env_remove("TESSERA_TOKEN")
+            .env_remove("TESSERA_SERVER")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "whoami failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let me = whoami(&config);
+    assert_eq!(me["user"]["id"], user["id"]);
+    // The saved token is a Tessera access token, not a personal access token; when it
+    // is about to expire the CLI renews it with the (rotating) refresh token.
+    let path = config.join("cli.json");
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let first_refresh = saved["refresh_token"].as_str().map(str::to_string);
+    assert!(first_refresh.is_some(), "a refresh token is saved: {saved}");
+    assert!(!saved["token"].as_str().unwrap().starts_with("tsr_pat_"));
+    saved["token_expires"] = json!(0);
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let me = whoami(&config);
+    assert_eq!(me["user"]["id"], user["id"]);
+    let renewed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_ne!(
+        renewed["refresh_token"].as_str().map(str::to_string),
+        first_refresh,
+        "the refresh token rotated"
+    );
+    server.stop();
+}
