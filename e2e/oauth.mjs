@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer } from "node:http";
 
 const base = process.env.TESSERA_URL;
 const token = process.env.TESSERA_TOKEN;
@@ -589,5 +590,104 @@ await check("deviceAuthorizationGrant", async () => {
   const webPublic = await client.discovery(new URL(base), web.appId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
   await assert.rejects(client.initiateDeviceAuthorization(webPublic, { scope: "openid" }), (error) => error.error === "invalid_client");
 });
+
+// ---------------------------------------------------------------------------------
+// Token exchange (RFC 8693): workload identity federation with an external issuer
+// played here by a small OpenID issuer (discovery + JWKS), and on-behalf-of.
+
+const external = await jose.generateKeyPair("ES256", { extractable: true });
+const externalJwk = { ...(await jose.exportJWK(external.publicKey)), kid: "ci-1", alg: "ES256", use: "sig" };
+const issuerServer = createServer((request, response) => {
+  const origin = `http://127.0.0.1:${issuerServer.address().port}`;
+  response.setHeader("content-type", "application/json");
+  if (request.url === "/.well-known/openid-configuration") {
+    response.end(JSON.stringify({ issuer: origin, jwks_uri: `${origin}/jwks` }));
+  } else if (request.url === "/jwks") {
+    response.end(JSON.stringify({ keys: [externalJwk] }));
+  } else {
+    response.statusCode = 404;
+    response.end("{}");
+  }
+});
+await new Promise((resolve) => issuerServer.listen(0, "127.0.0.1", resolve));
+const externalIssuer = `http://127.0.0.1:${issuerServer.address().port}`;
+
+async function externalToken(claims = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return new jose.SignJWT({ ...claims })
+    .setProtectedHeader({ alg: "ES256", kid: "ci-1", typ: "JWT" })
+    .setIssuer(claims.iss ?? externalIssuer)
+    .setSubject(claims.sub ?? "system:serviceaccount:ci:deployer")
+    .setAudience(claims.aud ?? "api://TesseraTokenExchange")
+    .setIssuedAt(now)
+    .setExpirationTime(claims.exp ?? now + 300)
+    .sign(external.privateKey);
+}
+
+await check("workloadIdentityFederation", async () => {
+  const federated = await api("POST", "/applications", {
+    displayName: "Federated CI workload",
+    federatedIdentityCredentials: [{
+      name: "ci-deployer",
+      issuer: externalIssuer,
+      subject: "system:serviceaccount:ci:deployer",
+      audiences: ["api://TesseraTokenExchange"],
+    }],
+  });
+  await api("POST", "/servicePrincipals", { appId: federated.appId });
+  const config = await client.discovery(new URL(base), federated.appId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+  const exchangeFor = async (token) => client.genericGrantRequest(config, "urn:ietf:params:oauth:grant-type:token-exchange", {
+    subject_token: token,
+    subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
+    scope: resourceScope,
+  });
+  const tokens = await exchangeFor(await externalToken());
+  const { payload } = await jose.jwtVerify(tokens.access_token, jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), {
+    issuer: base, audience: resource.appId, typ: "at+jwt",
+  });
+  assert.equal(payload.client_id, federated.appId);
+  assert.equal(payload.idtyp, "app");
+  for (const [why, claims] of [
+    ["another subject", { sub: "system:serviceaccount:ci:other" }],
+    ["a foreign audience", { aud: "api://SomethingElse" }],
+    ["an expired token", { exp: Math.floor(Date.now() / 1000) - 600 }],
+    ["an untrusted issuer", { iss: "http://127.0.0.1:1" }],
+  ]) {
+    await assert.rejects(exchangeFor(await externalToken(claims)), (error) => error.error === "invalid_grant", why);
+  }
+  // A token signed by another key than the issuer's is refused.
+  const forger = await jose.generateKeyPair("ES256");
+  const forged = await new jose.SignJWT({}).setProtectedHeader({ alg: "ES256", kid: "ci-1" })
+    .setIssuer(externalIssuer).setSubject("system:serviceaccount:ci:deployer").setAudience("api://TesseraTokenExchange")
+    .setIssuedAt().setExpirationTime("5m").sign(forger.privateKey);
+  await assert.rejects(exchangeFor(forged), (error) => error.error === "invalid_grant");
+});
+
+await check("tokenExchangeOnBehalfOfAUser", async () => {
+  // The user signs in to the web app for the middle-tier API ("Interop client").
+  const flow = await codeFlow(webConfig, jar, { scope: `openid api://${app.appId}/access` });
+  const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
+    pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+  });
+  const middle = new client.Configuration(webConfig.serverMetadata(), app.appId, undefined, client.ClientSecretBasic(secret.secretText));
+  client.allowInsecureRequests(middle);
+  const exchanged = await client.genericGrantRequest(middle, "urn:ietf:params:oauth:grant-type:token-exchange", {
+    subject_token: tokens.access_token,
+    subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+    scope: `api://${resource.appId}/read`,
+  });
+  const { payload } = await jose.jwtVerify(exchanged.access_token, jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), {
+    issuer: base, audience: resource.appId,
+  });
+  assert.equal(payload.sub, person.id);
+  assert.equal(payload.act.sub, app.appId);
+  // Another client cannot exchange a token that was not issued to it.
+  await assert.rejects(client.genericGrantRequest(webConfig, "urn:ietf:params:oauth:grant-type:token-exchange", {
+    subject_token: tokens.access_token,
+    subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+    scope: `api://${resource.appId}/read`,
+  }), (error) => error.error === "invalid_grant");
+});
+issuerServer.close();
 
 process.exit(failed ? 1 : 0);

@@ -240,6 +240,25 @@ pub enum AllowedMemberType {
     Application,
 }
 
+/// Workload identity federation: tokens that an external OpenID issuer gives this
+/// subject (a Kubernetes service account, a CI pipeline) are exchanged for the
+/// application's tokens with no secret stored anywhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FederatedIdentityCredential {
+    /// Unique within the application.
+    pub name: String,
+    /// The external issuer (`iss`), exactly; its keys come from its discovery document.
+    pub issuer: String,
+    /// The external subject (`sub`), exactly.
+    pub subject: String,
+    /// Accepted `aud` values (usually `api://TesseraTokenExchange`).
+    pub audiences: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -292,6 +311,9 @@ pub struct ApplicationSpec {
     /// Where RP-initiated logout may send the browser afterwards (exact match).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// External workloads allowed to act as this application (token exchange).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_identity_credentials: Vec<FederatedIdentityCredential>,
 }
 
 /// A public key an application or service principal authenticates with (an X.509

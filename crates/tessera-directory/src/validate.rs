@@ -254,6 +254,9 @@ pub fn redirect_uri(text: &str, kind: RedirectKind) -> Result<(), String> {
     }
 }
 
+/// Most federated identity credentials per application (Entra allows 20).
+pub const MAX_FEDERATED_CREDENTIALS: usize = 20;
+
 pub fn application_spec(spec: &ApplicationSpec) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
     required_text(
@@ -318,6 +321,38 @@ pub fn application_spec(spec: &ApplicationSpec) -> Result<(), ValidationErrors> 
         errors.add(
             "idTokenSignedResponseAlg",
             "must be ES256, RS256, PS256 or EdDSA (never none or HMAC)",
+        );
+    }
+    if spec.federated_identity_credentials.len() > MAX_FEDERATED_CREDENTIALS {
+        errors.add(
+            "federatedIdentityCredentials",
+            format!("at most {MAX_FEDERATED_CREDENTIALS} credentials"),
+        );
+    }
+    let mut names = BTreeSet::new();
+    for (index, credential) in spec.federated_identity_credentials.iter().enumerate() {
+        let at = |field: &str| format!("federatedIdentityCredentials[{index}].{field}");
+        required_text(&mut errors, &at("name"), &credential.name, 120);
+        if !names.insert(credential.name.to_lowercase()) {
+            errors.add(at("name"), "is used twice");
+        }
+        if let Err(message) = redirect_uri(&credential.issuer, RedirectKind::Web) {
+            errors.add(at("issuer"), message);
+        }
+        required_text(&mut errors, &at("subject"), &credential.subject, 600);
+        if credential.audiences.len() != 1 {
+            errors.add(at("audiences"), "give exactly one audience");
+        }
+        for audience in &credential.audiences {
+            if audience.trim().is_empty() || audience.len() > 600 {
+                errors.add(at("audiences"), "must be 1 to 600 characters");
+            }
+        }
+        optional_text(
+            &mut errors,
+            &at("description"),
+            &credential.description,
+            MAX_DESCRIPTION,
         );
     }
     if spec.app_roles.len() > MAX_APP_ROLES {

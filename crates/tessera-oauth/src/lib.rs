@@ -8,6 +8,7 @@ pub mod assertion;
 pub mod authorize;
 pub mod device;
 pub mod dpop;
+pub mod exchange;
 pub mod jws;
 pub mod keys;
 pub mod metadata;

@@ -65,6 +65,7 @@ pub fn document(issuer: &str, algorithms: &[Algorithm]) -> Value {
             "refresh_token",
             "client_credentials",
             crate::device::GRANT_TYPE,
+            crate::exchange::GRANT_TYPE,
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

@@ -139,19 +139,48 @@ async fn not_found() -> error::ApiError {
     )
 }
 
-/// Fetches CRLs over HTTP: small, bounded, with a timeout.
-struct HttpRevocationFetcher {
+/// Fetches CRLs, OCSP answers and external issuers' keys over HTTP: bounded, with
+/// timeouts.
+struct HttpFetcher {
     client: reqwest::Client,
 }
 
-impl HttpRevocationFetcher {
-    fn new() -> anyhow::Result<HttpRevocationFetcher> {
+impl HttpFetcher {
+    fn new() -> anyhow::Result<HttpFetcher> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(HttpRevocationFetcher { client })
+        Ok(HttpFetcher { client })
+    }
+}
+
+/// Largest discovery document or key set fetched.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+#[async_trait::async_trait]
+impl tessera_service::oauth::JwksFetcher for HttpFetcher {
+    async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        let mut response = self
+            .client
+            .get(url)
+            .header("accept", "application/json")
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err("the document is larger than 1 MiB".to_string());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 
@@ -159,7 +188,7 @@ impl HttpRevocationFetcher {
 const MAX_CRL_BYTES: usize = 64 * 1024 * 1024;
 
 #[async_trait::async_trait]
-impl tessera_service::authn::RevocationFetcher for HttpRevocationFetcher {
+impl tessera_service::authn::RevocationFetcher for HttpFetcher {
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
         let mut response = self
             .client
@@ -310,13 +339,14 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         max_concurrent_hashes: std::thread::available_parallelism()
             .map(|n| n.get() * 2)
             .unwrap_or(4),
-        revocation_fetcher: Some(Arc::new(HttpRevocationFetcher::new()?)),
+        revocation_fetcher: Some(Arc::new(HttpFetcher::new()?)),
     };
     let directory = Arc::new(Directory::with_auth(
         store.clone(),
         Arc::new(SystemClock),
         auth,
     ));
+    directory.set_jwks_fetcher(Arc::new(HttpFetcher::new()?));
     let purge_store = store.clone();
     tokio::spawn(async move {
         // Ended sessions and abandoned sign-ins are removed every five minutes.

@@ -112,6 +112,7 @@ pub struct Directory {
     keys: signing_keys::KeyCache,
     sign_in_log: sign_in_log::SignInLog,
     grants: oauth::GrantCache,
+    external_keys: oauth::ExternalKeys,
 }
 
 impl Directory {
@@ -148,6 +149,7 @@ impl Directory {
             keys: signing_keys::KeyCache::default(),
             sign_in_log: sign_in_log::SignInLog::default(),
             grants: oauth::GrantCache::default(),
+            external_keys: oauth::ExternalKeys::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 21] = [
+const SCENARIOS: [&str; 23] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -34,6 +34,8 @@ const SCENARIOS: [&str; 21] = [
     "publicClientRefreshTokensAreBoundToTheDpopKey",
     "dpopOnPushedAuthorizationRequests",
     "deviceAuthorizationGrant",
+    "workloadIdentityFederation",
+    "tokenExchangeOnBehalfOfAUser",
 ];
 
 #[test]

@@ -411,6 +411,7 @@ impl Directory {
             } else {
                 proof.map(|p| p.jkt.clone())
             },
+            actor: None,
         };
         let refresh_token = if data.scopes.iter().any(|s| s == "offline_access") {
             let family_id = super::grants::family_of_code(&secret_hash(device_code));

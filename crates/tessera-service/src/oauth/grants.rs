@@ -65,6 +65,9 @@ pub(crate) struct FamilyData {
     /// A public client's refresh tokens are bound to its DPoP key (RFC 9449 §5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
+    /// The API acting for the user (token exchange on behalf of): the `act` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// How a client showed itself at the token endpoint.
@@ -232,6 +235,7 @@ impl Directory {
             } else {
                 proof.map(|p| p.jkt.clone())
             },
+            actor: None,
         };
         let refresh_token = if data.request.has_scope("offline_access") {
             Some(
@@ -532,6 +536,9 @@ impl Directory {
             "exp": issued + USER_ACCESS_TOKEN_SECONDS,
             "jti": Uuid::new_v4(),
         });
+        if let Some(actor) = &grant.actor {
+            access["act"] = json!({ "sub": actor });
+        }
         match self.token_groups(tenant, sign_in.user_id).await? {
             Some(groups) => access["groups"] = json!(groups),
             None => access["hasgroups"] = json!(true),

@@ -25,11 +25,14 @@ mod authorize;
 mod client_auth;
 mod device;
 mod dpop;
+mod exchange;
 mod grants;
 mod inspect;
 
 pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome, PushedRequest};
 pub use device::{DeviceAuthorization, DeviceRequestView};
+pub(crate) use exchange::ExternalKeys;
+pub use exchange::JwksFetcher;
 pub use inspect::{BearerError, Presented};
 
 /// The client id of Tessera's own command-line client: a built-in public client
@@ -199,6 +202,11 @@ impl Directory {
             "authorization_code" => {
                 return self
                     .code_grant(ctx, authorization, form, proof.as_ref())
+                    .await;
+            }
+            tessera_oauth::exchange::GRANT_TYPE => {
+                return self
+                    .exchange_grant(ctx, authorization, form, proof.as_ref())
                     .await;
             }
             tessera_oauth::device::GRANT_TYPE => {

@@ -1,0 +1,344 @@
+//! Token exchange (RFC 8693) at the token endpoint, two ways:
+//!
+//! - **Workload identity federation.** An application trusts an external issuer
+//!   and subject (a federated identity credential). The workload sends the token
+//!   that issuer gave it; Tessera verifies it with the issuer's published keys and
+//!   answers with the application's own access token, as a client-credentials grant
+//!   would. No secret is stored on either side.
+//! - **On behalf of.** An API holding a user's Tessera access token (issued to it as
+//!   the audience) exchanges it for a token to another resource; the new token names
+//!   the API in `act`.
+//!
+//! The issuer's keys come through a `JwksFetcher` the server supplies (the service
+//! has no HTTP client), cached for five minutes, refetched early at most once a
+//! minute when a token names an unknown key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use tessera_core::Timestamp;
+use tessera_directory::model::{ApplicationData, UserSpec};
+use tessera_oauth::dpop::Proof;
+use tessera_oauth::exchange::{self, SubjectKind, Trust};
+use tessera_oauth::jws;
+use tessera_oauth::keys::Algorithm;
+use tessera_oauth::token::OAuthError;
+use tessera_store::Kind;
+use uuid::Uuid;
+
+use super::authorize::{UserSignIn, requested_resource};
+use super::grants::{FamilyData, TokenClient};
+use super::{
+    AuthenticatedClient, TokenContext, TokenResponse, application_by_app_id, server_error,
+};
+use crate::Directory;
+use crate::codec;
+
+/// GETs a document over HTTP(S); bounded and with a timeout.
+#[async_trait::async_trait]
+pub trait JwksFetcher: Send + Sync {
+    async fn get(&self, url: &str) -> Result<Vec<u8>, String>;
+}
+
+const CACHE_SECONDS: i64 = 300;
+const REFETCH_AFTER_SECONDS: i64 = 60;
+
+#[derive(Default)]
+pub(crate) struct ExternalKeys {
+    pub fetcher: std::sync::OnceLock<Arc<dyn JwksFetcher>>,
+    cache: RwLock<HashMap<String, (Timestamp, Arc<Value>)>>,
+}
+
+fn allowed_url(url: &str) -> bool {
+    tessera_directory::validate::redirect_uri(url, tessera_directory::validate::RedirectKind::Web)
+        .is_ok()
+}
+
+impl Directory {
+    /// Gives the service its HTTP client for external issuers' keys.
+    pub fn set_jwks_fetcher(&self, fetcher: Arc<dyn JwksFetcher>) {
+        let _ = self.external_keys.fetcher.set(fetcher);
+    }
+
+    async fn fetch_json(&self, url: &str) -> Result<Value, OAuthError> {
+        let unavailable = |why: String| {
+            tracing::warn!(%url, %why, "cannot fetch an external issuer's document");
+            OAuthError::new(
+                "invalid_grant",
+                "the subject token's issuer cannot be reached",
+            )
+        };
+        let fetcher = self
+            .external_keys
+            .fetcher
+            .get()
+            .ok_or_else(|| unavailable("no HTTP client is configured".to_string()))?;
+        if !allowed_url(url) {
+            return Err(unavailable("not an https (or loopback) URL".to_string()));
+        }
+        let bytes = fetcher.get(url).await.map_err(unavailable)?;
+        serde_json::from_slice(&bytes).map_err(|e| unavailable(e.to_string()))
+    }
+
+    /// The issuer's key set, from its discovery document.
+    async fn issuer_keys(&self, issuer: &str, fresh: bool) -> Result<Arc<Value>, OAuthError> {
+        let now = self.now();
+        if let Ok(cache) = self.external_keys.cache.read()
+            && let Some((fetched, keys)) = cache.get(issuer)
+        {
+            let age = now.unix_seconds() - fetched.unix_seconds();
+            if age < CACHE_SECONDS && !(fresh && age >= REFETCH_AFTER_SECONDS) {
+                return Ok(keys.clone());
+            }
+        }
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let document = self.fetch_json(&discovery).await?;
+        if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "the issuer's discovery document names another issuer",
+            ));
+        }
+        let jwks_uri = document
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| OAuthError::new("invalid_grant", "the issuer publishes no jwks_uri"))?;
+        let keys = Arc::new(self.fetch_json(jwks_uri).await?);
+        if let Ok(mut cache) = self.external_keys.cache.write() {
+            if cache.len() > 1000 {
+                cache.clear();
+            }
+            cache.insert(issuer.to_string(), (now, keys.clone()));
+        }
+        Ok(keys)
+    }
+
+    /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`.
+    pub(crate) async fn exchange_grant(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+        proof: Option<&Proof>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let request = exchange::parse(form)?;
+        match request.kind {
+            SubjectKind::External => {
+                let client_id = form
+                    .get("client_id")
+                    .cloned()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(64)
+                    .collect::<String>();
+                let result = self
+                    .federated(ctx, authorization, form, request.subject_token, proof)
+                    .await;
+                let (name, outcome) = match &result {
+                    Ok((name, _)) => (name.clone(), None),
+                    Err(error) => (client_id.clone(), Some(error.error)),
+                };
+                self.log_workload(
+                    ctx,
+                    &client_id,
+                    &name,
+                    "federatedIdentityCredential",
+                    outcome,
+                )
+                .await?;
+                result.map(|(_, response)| response)
+            }
+            SubjectKind::TesseraAccessToken => {
+                self.on_behalf_of(ctx, authorization, form, request.subject_token, proof)
+                    .await
+            }
+        }
+    }
+
+    async fn federated(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+        subject_token: &str,
+        proof: Option<&Proof>,
+    ) -> Result<(String, TokenResponse), OAuthError> {
+        let client = self.token_client(ctx, authorization, form).await?;
+        let client_id = client.client_id();
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
+            .await?
+            .ok_or_else(|| OAuthError::new("invalid_client", "unknown client"))?;
+        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
+        let (header, unverified) = jws::peek(subject_token)
+            .map_err(|_| OAuthError::new("invalid_grant", "subject_token is not a JWT"))?;
+        let issuer = unverified
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or_else(|| OAuthError::new("invalid_grant", "subject_token has no iss"))?;
+        let trusted: Vec<_> = app_data
+            .spec
+            .federated_identity_credentials
+            .iter()
+            .filter(|c| c.issuer == issuer)
+            .collect();
+        if trusted.is_empty() {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "subject_token: issuer is not trusted by this application",
+            ));
+        }
+        let mut keys = self.issuer_keys(issuer, false).await?;
+        if exchange::key_for(&keys, &header).is_none() {
+            keys = self.issuer_keys(issuer, true).await?;
+        }
+        let jwk = exchange::key_for(&keys, &header).ok_or_else(|| {
+            OAuthError::new(
+                "invalid_grant",
+                "subject_token: no key of its issuer matches",
+            )
+        })?;
+        let claims = jws::verify(subject_token, jwk, &Algorithm::ALL).map_err(|_| {
+            OAuthError::new(
+                "invalid_grant",
+                "subject_token: the signature does not verify",
+            )
+        })?;
+        let now = self.now();
+        let mut last = None;
+        for credential in trusted {
+            let trust = Trust {
+                issuer: &credential.issuer,
+                subject: &credential.subject,
+                audiences: &credential.audiences,
+            };
+            match exchange::check_external(&claims, trust, now.unix_seconds()) {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(error) => last = Some(error),
+            }
+        }
+        if let Some(error) = last {
+            return Err(error);
+        }
+        let principal = reader
+            .get_by_key1(
+                ctx.tenant,
+                Kind::ServicePrincipal,
+                &app_data.app_id.to_string(),
+            )
+            .await
+            .map_err(server_error)?;
+        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        let authenticated = AuthenticatedClient {
+            app_data,
+            principal,
+            secret_end: Timestamp::from_unix_micros(exp.saturating_mul(1_000_000)),
+        };
+        let grant = self
+            .client_credentials(reader.as_mut(), ctx, authenticated, form)
+            .await?;
+        drop(reader);
+        let response = self.issue(ctx, &grant, proof).await?;
+        Ok((grant.display_name.clone(), response))
+    }
+
+    async fn on_behalf_of(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+        subject_token: &str,
+        proof: Option<&Proof>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let client = self.token_client(ctx, authorization, form).await?;
+        let TokenClient::Confidential(api) = &client else {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "only an authenticated API can exchange a user's token",
+            ));
+        };
+        let api_id = api.app_data.app_id.to_string();
+        let claims = self
+            .verify_access_token(ctx.tenant, &ctx.issuer, subject_token)
+            .await
+            .map_err(|_| OAuthError::new("invalid_grant", "subject_token is invalid or expired"))?;
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => *aud == api_id,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&api_id)),
+            _ => false,
+        };
+        if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "subject_token was not issued to this client for a user",
+            ));
+        }
+        if claims.get("cnf").is_some() {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "a sender-constrained subject_token cannot be exchanged",
+            ));
+        }
+        let scopes = tessera_oauth::authorize::parse_scopes(
+            form.get("scope").map(String::as_str).unwrap_or(""),
+        )?;
+        let resources: Vec<String> = form.get("resource").cloned().into_iter().collect();
+        let resource = requested_resource(&scopes, &resources)?.ok_or_else(|| {
+            OAuthError::new("invalid_target", "name the resource to exchange for")
+        })?;
+        let mut reader = self.reader().await.map_err(server_error)?;
+        self.check_resource(reader.as_mut(), ctx.tenant, &scopes, &resources)
+            .await?;
+        drop(reader);
+        let number = |name: &str| claims.get(name).and_then(Value::as_i64).unwrap_or(0);
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let user_id = Uuid::parse_str(&text("sub"))
+            .map_err(|_| OAuthError::new("invalid_grant", "subject_token has no user"))?;
+        let user: UserSpec = self.enabled_user(ctx.tenant, user_id).await?;
+        let family = FamilyData {
+            client_id: api_id.clone(),
+            confidential: true,
+            scopes,
+            resource: Some(resource),
+            sign_in: UserSignIn {
+                user_id,
+                sid: text("sid"),
+                auth_time: Timestamp::from_unix_micros(
+                    number("auth_time").saturating_mul(1_000_000),
+                ),
+                amr: claims
+                    .get("amr")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                acr: text("acr"),
+                methods: Vec::new(),
+                strengths: Vec::new(),
+            },
+            current: String::new(),
+            rotated: Vec::new(),
+            jkt: None,
+            actor: Some(api_id),
+        };
+        self.user_tokens(ctx, &family, &user, None, false, None, proof)
+            .await
+    }
+}
