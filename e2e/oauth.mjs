@@ -690,4 +690,84 @@ await check("tokenExchangeOnBehalfOfAUser", async () => {
 });
 issuerServer.close();
 
+// ---------------------------------------------------------------------------------
+// Logout: RP-initiated logout, and back-channel logout tokens to the application
+// when its user's session ends (here: the logout itself, then an administrator's
+// revocation).
+
+await check("rpInitiatedAndBackChannelLogout", async () => {
+  const received = [];
+  let arrived = () => {};
+  const receiver = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => { body += chunk; });
+    request.on("end", () => {
+      received.push(new URLSearchParams(body).get("logout_token"));
+      response.statusCode = 200;
+      response.end();
+      arrived();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}/backchannel`;
+  const nextToken = (count) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no logout token arrived")), 10000);
+    const poll = () => { if (received.length >= count) { clearTimeout(timer); resolve(received[count - 1]); } };
+    arrived = poll;
+    poll();
+  });
+  const rp = await api("POST", "/applications", {
+    displayName: "Logout RP",
+    web: { redirectUris: [redirectUri] },
+    backchannelLogoutUri: receiverUrl,
+    postLogoutRedirectUris: ["http://localhost:9/signed-out"],
+  });
+  await api("POST", "/servicePrincipals", { appId: rp.appId });
+  const rpSecret = await api("POST", `/applications/${rp.id}/passwordCredentials`, {});
+  const config = await client.discovery(new URL(base), rp.appId, undefined, client.ClientSecretBasic(rpSecret.secretText), { execute: [client.allowInsecureRequests] });
+  const rpJar = cookieJar();
+  const signIn = async () => {
+    const flow = await codeFlow(config, rpJar);
+    return client.authorizationCodeGrant(config, flow.callback, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+  };
+  const jwks = jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`));
+  const tokens = await signIn();
+  const sid = tokens.claims().sid;
+  const logoutUrl = client.buildEndSessionUrl(config, {
+    id_token_hint: tokens.id_token,
+    post_logout_redirect_uri: "http://localhost:9/signed-out",
+    state: "bye",
+  });
+  const response = await fetch(logoutUrl, { redirect: "manual", headers: { cookie: rpJar.header() } });
+  assert.equal(response.status, 303);
+  assert.equal(response.headers.get("location"), "http://localhost:9/signed-out?state=bye");
+  rpJar.take(response);
+  const first = await nextToken(1);
+  const { payload, protectedHeader } = await jose.jwtVerify(first, jwks, { issuer: base, audience: rp.appId, typ: "logout+jwt" });
+  assert.equal(protectedHeader.typ, "logout+jwt");
+  assert.equal(payload.sid, sid);
+  assert.equal(payload.sub, person.id);
+  assert.ok(payload.jti && payload.iat);
+  assert.equal(payload.nonce, undefined);
+  assert.deepEqual(payload.events, { "http://schemas.openid.net/event/backchannel-logout": {} });
+  // The session is gone: prompt=none now answers login_required.
+  const silent = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope: "openid", prompt: "none",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
+  });
+  const after = await fetch(silent, { redirect: "manual", headers: { cookie: rpJar.header() } });
+  assert.equal(new URL(after.headers.get("location")).searchParams.get("error"), "login_required");
+  // A logout without a valid hint asks the user first (no silent sign-out by a third party).
+  const again = await signIn();
+  const unhinted = await fetch(`${base}/oauth2/logout`, { redirect: "manual", headers: { cookie: rpJar.header() } });
+  assert.equal(unhinted.status, 200);
+  assert.match(await unhinted.text(), /Sign out\?/);
+  // An administrator's revocation notifies the application too.
+  await api("POST", `/users/${person.id}/revokeSignInSessions`, {});
+  const second = await nextToken(2);
+  const revoked = await jose.jwtVerify(second, jwks, { issuer: base, audience: rp.appId, typ: "logout+jwt" });
+  assert.equal(revoked.payload.sid, again.claims().sid);
+  receiver.close();
+});
+
 process.exit(failed ? 1 : 0);

@@ -143,7 +143,9 @@ const tests = {
     assert.doesNotMatch(headers["content-security-policy"], /unsafe-inline/);
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === "__Host-tessera-session");
-    assert.ok(session && session.httpOnly && session.secure && session.sameSite === "Strict");
+    // Lax, so that single sign-on works when an application sends the user here; every
+    // state-changing form still needs its anti-forgery token.
+    assert.ok(session && session.httpOnly && session.secure && session.sameSite === "Lax");
 
     await page.click("#add-totp");
     assert.ok(await page.locator("img[alt^='QR code']").isVisible());

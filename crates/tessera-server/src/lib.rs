@@ -160,7 +160,7 @@ impl HttpFetcher {
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
 
 #[async_trait::async_trait]
-impl tessera_service::oauth::JwksFetcher for HttpFetcher {
+impl tessera_service::oauth::OutboundHttp for HttpFetcher {
     async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
         let mut response = self
             .client
@@ -181,6 +181,22 @@ impl tessera_service::oauth::JwksFetcher for HttpFetcher {
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+
+    async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Result<u16, String> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .timeout(Duration::from_secs(5))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(response.status().as_u16())
     }
 }
 
@@ -346,7 +362,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         auth,
     ));
-    directory.set_jwks_fetcher(Arc::new(HttpFetcher::new()?));
+    directory.set_outbound_http(Arc::new(HttpFetcher::new()?));
     let purge_store = store.clone();
     tokio::spawn(async move {
         // Ended sessions and abandoned sign-ins are removed every five minutes.

@@ -392,8 +392,7 @@ impl Directory {
             .details(details);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
-        self.store
-            .sessions_revoke_user(ctx.tenant, id, None, self.now())
+        self.revoke_sessions_and_notify(ctx.tenant, id, None)
             .await?;
         Ok(())
     }

@@ -73,6 +73,8 @@ pub fn router() -> Router<AppState> {
             get(device::device_page).post(device::device_code),
         )
         .route("/device/confirm", post(device::device_confirm))
+        .route("/oauth2/logout", get(oauth::logout).post(oauth::logout))
+        .route("/oauth2/logout/confirm", post(oauth::logout_confirm))
         .route("/assets/tessera.js", get(script))
         .route("/assets/tessera.css", get(stylesheet))
 }

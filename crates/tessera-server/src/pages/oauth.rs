@@ -98,6 +98,158 @@ pub async fn authorize_continue(State(state): State<AppState>, req: Request) -> 
     response
 }
 
+/// `GET|POST /oauth2/logout` (RP-Initiated Logout 1.0): with a valid ID token hint
+/// for the signed-in user, the session ends at once; otherwise the user confirms
+/// (so a third-party page cannot sign people out).
+pub async fn logout(
+    State(state): State<AppState>,
+    req: Request,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let input: &[u8] = if body.is_empty() {
+        query.as_bytes()
+    } else {
+        &body
+    };
+    let mut params = std::collections::BTreeMap::new();
+    for (name, value) in form_urlencoded::parse(input) {
+        if value.len() > tessera_oauth::authorize::MAX_PARAMETER_BYTES
+            || params.insert(name.to_string(), value.to_string()).is_some()
+        {
+            return refused(&OAuthError::new(
+                "invalid_request",
+                "a logout parameter is repeated or too long",
+            ));
+        }
+    }
+    let get = |name: &str| params.get(name).map(String::as_str);
+    let request = match state
+        .directory
+        .logout_request(
+            req.ctx.tenant,
+            state.directory.public_url(),
+            get("id_token_hint"),
+            get("client_id"),
+            get("post_logout_redirect_uri"),
+            get("state"),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return super::internal(error),
+    };
+    let session = session(&state, &req).await;
+    let confirmed = session
+        .as_ref()
+        .is_none_or(|s| tessera_service::Directory::logout_is_confirmed(&request, s));
+    if !confirmed && let Some(session) = &session {
+        let hidden: String = params
+            .iter()
+            .filter(|(name, _)| {
+                [
+                    "id_token_hint",
+                    "client_id",
+                    "post_logout_redirect_uri",
+                    "state",
+                ]
+                .contains(&name.as_str())
+            })
+            .map(|(name, value)| {
+                format!(
+                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                    escape(name),
+                    escape(value)
+                )
+            })
+            .collect();
+        return page(
+            StatusCode::OK,
+            super::html::layout(
+                "Sign out",
+                &session.csrf,
+                &format!(
+                    "<h1>Sign out?</h1><p>An application asks to sign <strong>{}</strong> out of Tessera.</p>\
+<form method=\"post\" action=\"/oauth2/logout/confirm\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{hidden}\
+<button type=\"submit\">Sign out</button></form>",
+                    escape(&session.user_principal_name),
+                    escape(&session.csrf)
+                ),
+            ),
+        );
+    }
+    finish_logout(&state, &req, &request).await
+}
+
+/// `POST /oauth2/logout/confirm`: the user's own confirmation (anti-forgery token).
+pub async fn logout_confirm(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Confirm {
+        csrf: String,
+        id_token_hint: Option<String>,
+        client_id: Option<String>,
+        post_logout_redirect_uri: Option<String>,
+        state: Option<String>,
+    }
+    impl super::input::WithCsrf for Confirm {
+        fn csrf(&self) -> &str {
+            &self.csrf
+        }
+    }
+    let (form, _) = match super::session_form::<Confirm>(&state, &req, &body).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let request = match state
+        .directory
+        .logout_request(
+            req.ctx.tenant,
+            state.directory.public_url(),
+            form.id_token_hint.as_deref(),
+            form.client_id.as_deref(),
+            form.post_logout_redirect_uri.as_deref(),
+            form.state.as_deref(),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return super::internal(error),
+    };
+    finish_logout(&state, &req, &request).await
+}
+
+async fn finish_logout(
+    state: &AppState,
+    req: &Request,
+    request: &tessera_service::oauth::LogoutRequest,
+) -> Response {
+    let secret = cookie(&req.headers, SESSION_COOKIE);
+    match state
+        .directory
+        .logout(req.ctx.tenant, secret.as_deref(), request)
+        .await
+    {
+        Ok(outcome) => {
+            let mut response = match outcome {
+                tessera_service::oauth::LogoutOutcome::Redirect(uri) => redirect(&uri),
+                tessera_service::oauth::LogoutOutcome::SignedOut => page(
+                    StatusCode::OK,
+                    super::html::layout(
+                        "Signed out",
+                        "",
+                        "<h1>Signed out</h1><p id=\"result\">You are signed out of Tessera.</p>",
+                    ),
+                ),
+            };
+            set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
+            no_store(&mut response);
+            response
+        }
+        Err(error) => super::internal(error),
+    }
+}
+
 fn refused(error: &OAuthError) -> Response {
     let status = if error.error == "server_error" {
         StatusCode::INTERNAL_SERVER_ERROR

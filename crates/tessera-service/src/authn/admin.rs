@@ -235,8 +235,7 @@ impl Directory {
             }
         };
         self.set_password(ctx, user, password.clone()).await?;
-        self.store
-            .sessions_revoke_user(ctx.tenant, user, None, self.now())
+        self.revoke_sessions_and_notify(ctx.tenant, user, None)
             .await?;
         Ok(generated.then_some(password))
     }
@@ -247,8 +246,7 @@ impl Directory {
             .authorized_user(ctx, user, action::USERS_INVALIDATE_TOKENS)
             .await?;
         let revoked = self
-            .store
-            .sessions_revoke_user(ctx.tenant, user, None, self.now())
+            .revoke_sessions_and_notify(ctx.tenant, user, None)
             .await?;
         let mut tx = self.write(ctx).await?;
         let event = EventDraft::new(

@@ -12,7 +12,7 @@ mod certificates;
 mod flow;
 mod methods;
 mod security_info;
-mod sessions;
+pub(crate) mod sessions;
 
 use std::path::PathBuf;
 use std::sync::Arc;

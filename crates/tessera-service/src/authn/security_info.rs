@@ -366,13 +366,7 @@ impl Directory {
     /// After a credential change, every other session of the user ends (someone who
     /// took over a session does not keep it).
     async fn end_other_sessions(&self, session: &SessionInfo) -> ServiceResult<()> {
-        self.store
-            .sessions_revoke_user(
-                session.tenant,
-                session.user_id,
-                Some(&session.id),
-                self.now(),
-            )
+        self.revoke_sessions_and_notify(session.tenant, session.user_id, Some(&session.id))
             .await?;
         Ok(())
     }

@@ -39,6 +39,10 @@ pub(crate) struct SessionData {
     pub pending_passkey: Option<String>,
     /// Anti-forgery token for this session's forms.
     pub csrf: String,
+    /// The applications (client ids) this session signed in to, for back-channel
+    /// logout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
 }
 
 /// A valid session.
@@ -121,6 +125,7 @@ impl Directory {
             pending_totp: None,
             pending_passkey: None,
             csrf: new_csrf()?,
+            apps: Vec::new(),
         };
         let row = SessionRow {
             id: generated.hash,
@@ -208,19 +213,21 @@ impl Directory {
     /// Ends one session (sign out).
     pub async fn end_session(&self, tenant: TenantId, secret: &str) -> ServiceResult<()> {
         if !secret.is_empty() && secret.len() <= 128 {
-            self.store
-                .session_delete(tenant, &secret_hash(secret))
-                .await?;
+            let id = secret_hash(secret);
+            let row = self.store.session_get(tenant, &id).await?;
+            if self.store.session_delete(tenant, &id).await?
+                && let Some(row) = row
+            {
+                self.notify_ended(tenant, &[row]).await;
+            }
         }
         Ok(())
     }
 
     /// "Sign out everywhere": revokes every session of the session's user.
     pub async fn end_all_my_sessions(&self, session: &SessionInfo) -> ServiceResult<u64> {
-        Ok(self
-            .store
-            .sessions_revoke_user(session.tenant, session.user_id, None, self.now())
-            .await?)
+        self.revoke_sessions_and_notify(session.tenant, session.user_id, None)
+            .await
     }
 
     pub async fn my_sessions(&self, session: &SessionInfo) -> ServiceResult<Vec<SessionView>> {

@@ -750,6 +750,7 @@ impl Directory {
             .session_insert(ctx.tenant, &row)
             .await
             .map_err(server_error)?;
+        self.remember_app(session, &request.client_id).await;
         let app_name = self
             .app_display_name(ctx.tenant, &request.client_id)
             .await

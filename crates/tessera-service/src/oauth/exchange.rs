@@ -35,10 +35,14 @@ use super::{
 use crate::Directory;
 use crate::codec;
 
-/// GETs a document over HTTP(S); bounded and with a timeout.
+/// Tessera's outbound HTTP for OAuth (the server supplies it; the service has no
+/// HTTP client): bounded, with timeouts.
 #[async_trait::async_trait]
-pub trait JwksFetcher: Send + Sync {
+pub trait OutboundHttp: Send + Sync {
+    /// GETs a JSON document (an issuer's discovery document or key set).
     async fn get(&self, url: &str) -> Result<Vec<u8>, String>;
+    /// POSTs a form (a back-channel logout token); returns the status code.
+    async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Result<u16, String>;
 }
 
 const CACHE_SECONDS: i64 = 300;
@@ -46,7 +50,7 @@ const REFETCH_AFTER_SECONDS: i64 = 60;
 
 #[derive(Default)]
 pub(crate) struct ExternalKeys {
-    pub fetcher: std::sync::OnceLock<Arc<dyn JwksFetcher>>,
+    pub fetcher: std::sync::OnceLock<Arc<dyn OutboundHttp>>,
     cache: RwLock<HashMap<String, (Timestamp, Arc<Value>)>>,
 }
 
@@ -56,8 +60,8 @@ fn allowed_url(url: &str) -> bool {
 }
 
 impl Directory {
-    /// Gives the service its HTTP client for external issuers' keys.
-    pub fn set_jwks_fetcher(&self, fetcher: Arc<dyn JwksFetcher>) {
+    /// Gives the service its HTTP client (external issuers' keys, logout tokens).
+    pub fn set_outbound_http(&self, fetcher: Arc<dyn OutboundHttp>) {
         let _ = self.external_keys.fetcher.set(fetcher);
     }
 

@@ -28,12 +28,14 @@ mod dpop;
 mod exchange;
 mod grants;
 mod inspect;
+mod logout;
 
 pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome, PushedRequest};
 pub use device::{DeviceAuthorization, DeviceRequestView};
 pub(crate) use exchange::ExternalKeys;
-pub use exchange::JwksFetcher;
+pub use exchange::OutboundHttp;
 pub use inspect::{BearerError, Presented};
+pub use logout::{LogoutOutcome, LogoutRequest};
 
 /// The client id of Tessera's own command-line client: a built-in public client
 /// that signs in with the device flow (no directory record; every tenant has it).
