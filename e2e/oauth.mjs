@@ -691,6 +691,60 @@ await check("tokenExchangeOnBehalfOfAUser", async () => {
 issuerServer.close();
 
 // ---------------------------------------------------------------------------------
+// Assignment: applications that require it admit only assigned users and workloads,
+// and app roles go into tokens.
+
+await check("assignmentRequiredAndAppRoles", async () => {
+  const approverRole = crypto.randomUUID();
+  const workerRole = crypto.randomUUID();
+  const guarded = await api("POST", "/applications", {
+    displayName: "Guarded app",
+    web: { redirectUris: [redirectUri] },
+    appRoles: [
+      { id: approverRole, value: "Invoices.Approve", displayName: "Approver", allowedMemberTypes: ["User"], isEnabled: true },
+      { id: workerRole, value: "Invoices.Process", displayName: "Processor", allowedMemberTypes: ["Application"], isEnabled: true },
+    ],
+  });
+  const guardedSp = await api("POST", "/servicePrincipals", { appId: guarded.appId, appRoleAssignmentRequired: true });
+  const guardedSecret = await api("POST", `/applications/${guarded.id}/passwordCredentials`, {});
+  const config = await client.discovery(new URL(base), guarded.appId, undefined, client.ClientSecretBasic(guardedSecret.secretText), { execute: [client.allowInsecureRequests] });
+  // Not assigned: refused with access_denied, back at the application.
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope: "openid", state: "a1",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
+  });
+  const refused = new URL(await browse(jar, url.href, redirectUri, user));
+  assert.equal(refused.searchParams.get("error"), "access_denied");
+  // Assigned through a group, with a role: admitted, the role in the ID token.
+  const group = await api("POST", "/groups", { displayName: `Approvers ${crypto.randomUUID()}` });
+  await fetch(`${base}/api/v1/groups/${group.id}/members`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ id: person.id }),
+  }).then((r) => assert.ok(r.ok, `add member: ${r.status}`));
+  const assignment = await api("POST", `/servicePrincipals/${guardedSp.id}/appRoleAssignedTo`, { principalId: group.id, appRoleId: approverRole });
+  const flow = await codeFlow(config, jar);
+  const tokens = await client.authorizationCodeGrant(config, flow.callback, {
+    pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+  });
+  assert.deepEqual(tokens.claims().roles, ["Invoices.Approve"]);
+  // Removing the assignment ends the refresh too.
+  await api("DELETE", `/servicePrincipals/${guardedSp.id}/appRoleAssignedTo/${assignment.id}`);
+  await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error) => error.error === "access_denied");
+  // A workload calling the guarded app as a resource needs an app role for applications.
+  const scope = { scope: `api://${guarded.appId}/.default` };
+  const workloadConfig = new client.Configuration(webConfig.serverMetadata(), app.appId, undefined, client.ClientSecretBasic(secret.secretText));
+  client.allowInsecureRequests(workloadConfig);
+  await assert.rejects(client.clientCredentialsGrant(workloadConfig, scope), (error) => error.error === "unauthorized_client");
+  const workloadSp = (await api("GET", `/servicePrincipals?limit=1000`)).value.find((sp) => sp.appId === app.appId);
+  await api("POST", `/servicePrincipals/${guardedSp.id}/appRoleAssignedTo`, { principalId: workloadSp.id, appRoleId: workerRole });
+  // (resolved grants are reused for up to 5 seconds, successes only: a refusal is not cached)
+  const granted = await client.clientCredentialsGrant(workloadConfig, scope);
+  const { payload } = await jose.jwtVerify(granted.access_token, jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), { issuer: base, audience: guarded.appId });
+  assert.deepEqual(payload.roles, ["Invoices.Process"]);
+});
+
+// ---------------------------------------------------------------------------------
 // Logout: RP-initiated logout, and back-channel logout tokens to the application
 // when its user's session ends (here: the logout itself, then an administrator's
 // revocation).

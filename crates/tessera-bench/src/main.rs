@@ -21,8 +21,10 @@ const DEPARTMENTS: [&str; 4] = ["Finance", "Sales", "Engineering", "Operations"]
 struct Cli {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// A Tessera administrator's token (every command but a client-credentials run
+    /// against a given client needs it).
     #[arg(long, env = "TESSERA_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,6 +81,17 @@ enum Command {
         seconds: u64,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Use this client instead of registering one (any provider, e.g. the
+        /// `oidc-provider` peer): with --client-secret and --scope.
+        #[arg(long, requires_all = ["client_secret", "scope"])]
+        client_id: Option<String>,
+        #[arg(long)]
+        client_secret: Option<String>,
+        #[arg(long)]
+        scope: Option<String>,
+        /// The token endpoint's path on --server.
+        #[arg(long, default_value = "/oauth2/token")]
+        token_path: String,
     },
     /// Walk the whole user list, then measure random single fetches and random list
     /// pages for `seconds` each.
@@ -96,7 +109,7 @@ enum Command {
 pub(crate) struct Target {
     pub(crate) http: reqwest::Client,
     pub(crate) server: String,
-    token: String,
+    token: Option<String>,
 }
 
 impl Target {
@@ -105,7 +118,11 @@ impl Target {
         request: reqwest::RequestBuilder,
     ) -> anyhow::Result<(Duration, Value)> {
         let start = Instant::now();
-        let response = request.bearer_auth(&self.token).send().await?;
+        let token = self
+            .token
+            .as_deref()
+            .context("give a Tessera administrator's token with --token")?;
+        let response = request.bearer_auth(token).send().await?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         let elapsed = start.elapsed();
@@ -215,7 +232,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(1024)
         .build()?;
     let target = Arc::new(Target {
         http,
@@ -226,7 +243,19 @@ async fn main() -> anyhow::Result<()> {
         Command::ClientCredentials {
             seconds,
             concurrency,
-        } => tokens::client_credentials(target, seconds, concurrency).await?,
+            client_id,
+            client_secret,
+            scope,
+            token_path,
+        } => {
+            let given = match (client_id, client_secret, scope) {
+                (Some(id), Some(secret), Some(scope)) => {
+                    Some(tokens::GivenClient { id, secret, scope })
+                }
+                _ => None,
+            };
+            tokens::client_credentials(target, seconds, concurrency, given, &token_path).await?
+        }
         Command::SignInPassword {
             users,
             seconds,

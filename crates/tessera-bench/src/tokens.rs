@@ -10,11 +10,15 @@ use serde_json::json;
 
 use crate::{Target, report, run_for};
 
-pub async fn client_credentials(
-    target: Arc<Target>,
-    seconds: u64,
-    concurrency: usize,
-) -> anyhow::Result<()> {
+/// A client to use as it is (on any provider).
+pub struct GivenClient {
+    pub id: String,
+    pub secret: String,
+    pub scope: String,
+}
+
+/// Registers a client, its service principal, a secret and a resource in Tessera.
+async fn register(target: &Target) -> anyhow::Result<GivenClient> {
     let api = |path: &str| format!("{}/api/v1/{path}", target.server);
     let (_, client) = target
         .send(
@@ -60,12 +64,34 @@ pub async fn client_credentials(
         .as_str()
         .context("no resource appId")?
         .to_string();
+    Ok(GivenClient {
+        id: app_id,
+        secret,
+        scope: format!("api://{resource}/.default"),
+    })
+}
+
+pub async fn client_credentials(
+    target: Arc<Target>,
+    seconds: u64,
+    concurrency: usize,
+    given: Option<GivenClient>,
+    token_path: &str,
+) -> anyhow::Result<()> {
+    let client = match given {
+        Some(client) => client,
+        None => register(&target).await?,
+    };
+    let (app_id, secret) = (client.id, client.secret);
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{app_id}:{secret}"))
     );
-    let body = format!("grant_type=client_credentials&scope=api%3A%2F%2F{resource}%2F.default");
-    let url = format!("{}/oauth2/token", target.server);
+    let body = format!(
+        "grant_type=client_credentials&scope={}",
+        url::form_urlencoded::byte_serialize(client.scope.as_bytes()).collect::<String>()
+    );
+    let url = format!("{}{token_path}", target.server);
     let http = target.http.clone();
     let (latencies, wall) = run_for(seconds, concurrency, move |_| {
         let http = http.clone();

@@ -240,6 +240,35 @@ pub enum AllowedMemberType {
     Application,
 }
 
+/// An assignment request: a user, group or service principal, and the app role
+/// (none: default access, for users and groups).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppRoleAssignmentSpec {
+    pub principal_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_role_id: Option<Uuid>,
+}
+
+/// A principal assigned to an application's service principal (the resource).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleAssignment {
+    pub id: Uuid,
+    pub principal_id: Uuid,
+    /// `User`, `Group` or `ServicePrincipal`.
+    pub principal_type: String,
+    pub principal_display_name: String,
+    /// The service principal assigned to.
+    pub resource_id: Uuid,
+    pub resource_display_name: String,
+    /// The app role; all zeros for default access.
+    pub app_role_id: Uuid,
+    pub created_date_time: Timestamp,
+}
+
 /// Workload identity federation: tokens that an external OpenID issuer gives this
 /// subject (a Kubernetes service account, a CI pipeline) are exchanged for the
 /// application's tokens with no secret stored anywhere.

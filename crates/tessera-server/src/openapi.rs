@@ -142,6 +142,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::remove_service_principal_password))
         .routes(routes!(apps::add_service_principal_key))
         .routes(routes!(apps::remove_service_principal_key))
+        .routes(routes!(
+            apps::list_app_role_assigned_to,
+            apps::assign_app_role
+        ))
+        .routes(routes!(apps::remove_app_role_assignment))
         .routes(routes!(roles::list_role_definitions))
         .routes(routes!(roles::get_role_definition))
         .routes(routes!(

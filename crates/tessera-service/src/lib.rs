@@ -8,6 +8,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod app_roles;
 mod apps;
 mod attributes;
 pub mod audit;

@@ -51,10 +51,12 @@ pub enum Kind {
     RevocationList,
     /// A token signing key (private part sealed).
     SigningKey,
+    /// A user, group or workload assigned to an application (with an app role).
+    AppRoleAssignment,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -71,6 +73,7 @@ impl Kind {
         Kind::CertificateAuthority,
         Kind::RevocationList,
         Kind::SigningKey,
+        Kind::AppRoleAssignment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +94,7 @@ impl Kind {
             Kind::CertificateAuthority => "certificateAuthority",
             Kind::RevocationList => "revocationList",
             Kind::SigningKey => "signingKey",
+            Kind::AppRoleAssignment => "appRoleAssignment",
         }
     }
 

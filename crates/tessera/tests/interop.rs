@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 24] = [
+const SCENARIOS: [&str; 25] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -36,6 +36,7 @@ const SCENARIOS: [&str; 24] = [
     "deviceAuthorizationGrant",
     "workloadIdentityFederation",
     "tokenExchangeOnBehalfOfAUser",
+    "assignmentRequiredAndAppRoles",
     "rpInitiatedAndBackChannelLogout",
 ];
 

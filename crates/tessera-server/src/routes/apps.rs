@@ -3,14 +3,15 @@
 use axum::extract::State;
 use axum::response::Response;
 use tessera_directory::model::{
-    Application, ApplicationSpec, KeyCredential, ServicePrincipal, ServicePrincipalSpec,
+    AppRoleAssignment, AppRoleAssignmentSpec, Application, ApplicationSpec, KeyCredential,
+    ServicePrincipal, ServicePrincipalSpec,
 };
 use tessera_store::Kind;
 use uuid::Uuid;
 
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Caller, JsonBody, Path};
-use crate::routes::{PageOf, created, no_content};
+use crate::extract::{Caller, JsonBody, Path, Query};
+use crate::routes::{PageOf, PageParams, created, no_content, ok};
 use crate::state::AppState;
 use crate::{crud_handlers, owner_handlers};
 
@@ -98,4 +99,51 @@ credential_handlers! {
     remove_password: remove_service_principal_password => remove_service_principal_password,
     add_key: add_service_principal_key => add_service_principal_key,
     remove_key: remove_service_principal_key => remove_service_principal_key,
+}
+
+#[utoipa::path(get, path = "/api/v1/servicePrincipals/{id}/appRoleAssignedTo", tag = "servicePrincipals",
+    params(("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = PageOf<AppRoleAssignment>), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn list_app_role_assigned_to(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .list_app_role_assigned_to(&ctx, id, &params.request())
+        .await?))
+}
+
+/// Assigns a user, group or workload to the application (with an app role; none
+/// means default access). Applications that require assignment admit only these.
+#[utoipa::path(post, path = "/api/v1/servicePrincipals/{id}/appRoleAssignedTo", tag = "servicePrincipals",
+    params(("id" = Uuid, Path)), request_body = AppRoleAssignmentSpec,
+    responses((status = 201, body = AppRoleAssignment), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem)), security(("bearer" = [])))]
+pub async fn assign_app_role(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state.directory.assign_app_role(&ctx, id, body).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}", tag = "servicePrincipals",
+    params(("id" = Uuid, Path), ("assignmentId" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn remove_app_role_assignment(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, assignment_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
+    state
+        .directory
+        .remove_app_role_assignment(&ctx, id, assignment_id)
+        .await?;
+    Ok(no_content())
 }

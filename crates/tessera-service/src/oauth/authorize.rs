@@ -503,14 +503,6 @@ impl Directory {
                 "the application is disabled in this tenant",
             ));
         }
-        if principal.spec.app_role_assignment_required {
-            // Deny by default: user and group assignments come with the app
-            // assignment work; until then nobody is assigned.
-            return Err(OAuthError::new(
-                "access_denied",
-                "the application requires an assignment the user does not have",
-            ));
-        }
         self.check_resource(reader, tenant, scopes, resources).await
     }
 
@@ -730,6 +722,10 @@ impl Directory {
                 .collect(),
             strengths,
         };
+        // Deny by default: an application that requires assignment admits only
+        // the users assigned to it, directly or through a group.
+        self.app_roles_of_user(ctx.tenant, &request.client_id, session.user_id, true)
+            .await?;
         let generated = generate_secret("").map_err(server_error)?;
         let data = CodeData {
             request: request.clone(),

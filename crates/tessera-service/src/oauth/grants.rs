@@ -473,6 +473,51 @@ impl Directory {
         Ok(spec)
     }
 
+    /// The app roles (values) a user holds on an application, directly or through
+    /// their groups; with `enforce`, `access_denied` when the application requires
+    /// assignment and the user has none. An application without a service
+    /// principal (or Tessera's own CLI) has no roles.
+    pub(crate) async fn app_roles_of_user(
+        &self,
+        tenant: TenantId,
+        app_id: &str,
+        user_id: Uuid,
+        enforce: bool,
+    ) -> Result<Vec<String>, OAuthError> {
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let Some(app) = super::application_by_app_id(reader.as_mut(), tenant, app_id).await? else {
+            return Ok(Vec::new());
+        };
+        let app: tessera_directory::model::ApplicationData =
+            codec::data(&app).map_err(server_error)?;
+        let Some(principal) = reader
+            .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
+            .await
+            .map_err(server_error)?
+        else {
+            return Ok(Vec::new());
+        };
+        let spec: tessera_directory::model::ServicePrincipalData =
+            codec::data(&principal).map_err(server_error)?;
+        let mut principals = vec![user_id];
+        principals.extend(
+            crate::groups::containing_groups(reader.as_mut(), tenant, user_id, true)
+                .await
+                .map_err(server_error)?,
+        );
+        let assigned =
+            crate::app_roles::assigned_roles(reader.as_mut(), tenant, principal.id, &principals)
+                .await
+                .map_err(server_error)?;
+        if enforce && spec.spec.app_role_assignment_required && assigned.is_empty() {
+            return Err(OAuthError::new(
+                "access_denied",
+                "the application requires an assignment the user does not have",
+            ));
+        }
+        Ok(crate::app_roles::role_values(&app, &assigned))
+    }
+
     /// The user's groups for tokens: every group they are in, through nesting, or
     /// `None` when there are more than the token can carry.
     async fn token_groups(
@@ -539,6 +584,19 @@ impl Directory {
         if let Some(actor) = &grant.actor {
             access["act"] = json!({ "sub": actor });
         }
+        // The user's roles on the resource go into the access token; on the client
+        // application, into the ID token. Refreshing re-checks the assignment.
+        let client_roles = self
+            .app_roles_of_user(tenant, &grant.client_id, sign_in.user_id, true)
+            .await?;
+        if let Some(resource) = grant.resource.as_deref().and_then(resource_app_id) {
+            let roles = self
+                .app_roles_of_user(tenant, &resource.to_string(), sign_in.user_id, false)
+                .await?;
+            if !roles.is_empty() {
+                access["roles"] = json!(roles);
+            }
+        }
         match self.token_groups(tenant, sign_in.user_id).await? {
             Some(groups) => access["groups"] = json!(groups),
             None => access["hasgroups"] = json!(true),
@@ -563,6 +621,9 @@ impl Directory {
             }
             for (name, value) in profile_claims(user, &grant.scopes) {
                 claims.insert(name.into(), value);
+            }
+            if !client_roles.is_empty() {
+                claims.insert("roles".into(), json!(client_roles));
             }
             Some(
                 self.sign_token(tenant, "JWT", &Value::Object(claims))

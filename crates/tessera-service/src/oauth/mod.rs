@@ -51,6 +51,8 @@ pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
     display_name: String,
+    /// The app roles the workload holds on the resource (`roles`).
+    roles: Vec<String>,
     app_id: Uuid,
     principal_id: Uuid,
     resource_app_id: Uuid,
@@ -393,6 +395,7 @@ impl Directory {
             ));
         };
         let resource_data: ApplicationData = codec::data(&resource_app).map_err(server_error)?;
+        let mut roles = Vec::new();
         if let Some(resource_principal) = reader
             .get_by_key1(
                 tenant,
@@ -404,16 +407,26 @@ impl Directory {
         {
             let spec: ServicePrincipalData =
                 codec::data(&resource_principal).map_err(server_error)?;
-            if spec.spec.app_role_assignment_required {
-                // Deny by default: app role assignments to workloads come with the
-                // application-assignment work; until then nothing is assigned.
+            let assigned = crate::app_roles::assigned_roles(
+                reader,
+                tenant,
+                resource_principal.id,
+                &[principal.id],
+            )
+            .await
+            .map_err(server_error)?;
+            // Deny by default: a resource that requires assignment admits only the
+            // workloads given one of its app roles.
+            if spec.spec.app_role_assignment_required && assigned.is_empty() {
                 return Err(OAuthError::new(
                     "unauthorized_client",
                     "the resource requires an app role assignment the client does not have",
                 ));
             }
+            roles = crate::app_roles::role_values(&resource_data, &assigned);
         }
         Ok(Grant {
+            roles,
             display_name: app_data.spec.display_name,
             app_id: app_data.app_id,
             principal_id: principal.id,
@@ -471,6 +484,9 @@ impl Directory {
             "jti": Uuid::new_v4(),
         });
         let mut claims = claims;
+        if !grant.roles.is_empty() {
+            claims["roles"] = json!(grant.roles);
+        }
         let token_type = dpop::bind(&mut claims, proof);
         let access_token = self.sign_token(tenant, "at+jwt", &claims).await?;
         Ok(TokenResponse {
