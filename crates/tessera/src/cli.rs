@@ -500,6 +500,28 @@ pub enum SpsCommand {
         app: String,
         key_id: String,
     },
+    /// Assign a user, group or workload to the application (with an app role, or
+    /// default access). Applications that require assignment admit only these.
+    Assign {
+        sp: String,
+        /// A user (UPN or id), group or service principal id.
+        #[arg(long)]
+        principal: String,
+        /// The app role's id (default access when absent).
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// The users, groups and workloads assigned to the application.
+    Assignments {
+        sp: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Remove an assignment.
+    Unassign {
+        sp: String,
+        assignment_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

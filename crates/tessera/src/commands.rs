@@ -879,6 +879,50 @@ async fn service_principals(
                 .await?;
             output::done(out, &format!("removed certificate {key_id}"));
         }
+        SpsCommand::Assign {
+            sp,
+            principal,
+            role,
+        } => {
+            let id = resolve(sp).await?;
+            let principal_id = resolve_object(client, &principal).await?;
+            let mut value = json!({ "principalId": principal_id });
+            if let Some(role) = role {
+                value["appRoleId"] = json!(role);
+            }
+            output::object(
+                out,
+                &client
+                    .post(&["servicePrincipals", &id, "appRoleAssignedTo"], &value)
+                    .await?,
+            );
+        }
+        SpsCommand::Assignments { sp, page } => {
+            let id = resolve(sp).await?;
+            list(
+                client,
+                out,
+                &["servicePrincipals", &id, "appRoleAssignedTo"],
+                &page,
+                output::APP_ROLE_ASSIGNMENTS,
+            )
+            .await?
+        }
+        SpsCommand::Unassign { sp, assignment_id } => {
+            let id = resolve(sp).await?;
+            client
+                .delete(
+                    &[
+                        "servicePrincipals",
+                        &id,
+                        "appRoleAssignedTo",
+                        &assignment_id,
+                    ],
+                    None,
+                )
+                .await?;
+            output::done(out, &format!("removed assignment {assignment_id}"));
+        }
     }
     Ok(())
 }

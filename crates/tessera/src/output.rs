@@ -51,6 +51,12 @@ pub const OBJECTS: &[Column] = &[
     ("TYPE", "/type"),
     ("DISPLAY NAME", "/displayName"),
 ];
+pub const APP_ROLE_ASSIGNMENTS: &[Column] = &[
+    ("ID", "/id"),
+    ("PRINCIPAL", "/principalDisplayName"),
+    ("TYPE", "/principalType"),
+    ("APP ROLE", "/appRoleId"),
+];
 pub const ROLES: &[Column] = &[
     ("ID", "/id"),
     ("DISPLAY NAME", "/displayName"),

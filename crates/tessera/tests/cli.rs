@@ -622,3 +622,78 @@ fn authentication_is_administered_from_the_cli() {
     assert!(log["value"].as_array().unwrap().is_empty());
     server.stop();
 }
+
+#[test]
+fn applications_are_assigned_and_unassigned_with_the_cli() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&work.path().join("data"), &[]);
+    let cli = Cli {
+        config_dir: work.path().join("cli"),
+    };
+    cli.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    let role = "5f2b7c1e-3d4a-4b6c-9e8f-0a1b2c3d4e5f";
+    let app = cli.json(&[
+        "apps",
+        "create",
+        "--display-name",
+        "Payroll",
+        "--redirect-uri",
+        "https://payroll.contoso.com/callback",
+        "--data",
+        &format!(
+            r#"{{"appRoles":[{{"id":"{role}","value":"Payroll.Admin","displayName":"Admin","allowedMemberTypes":["User"]}}]}}"#
+        ),
+    ]);
+    let app_id = app["appId"].as_str().unwrap();
+    let sp = cli.json(&[
+        "sps",
+        "create",
+        "--app-id",
+        app_id,
+        "--data",
+        r#"{"appRoleAssignmentRequired":true}"#,
+    ]);
+    let sp_id = sp["id"].as_str().unwrap();
+    cli.ok(&[
+        "users",
+        "create",
+        "--upn",
+        "payroll.admin@contoso.com",
+        "--display-name",
+        "Payroll Admin",
+    ]);
+    let assignment = cli.json(&[
+        "sps",
+        "assign",
+        sp_id,
+        "--principal",
+        "payroll.admin@contoso.com",
+        "--role",
+        role,
+    ]);
+    assert_eq!(assignment["appRoleId"], role);
+    assert_eq!(assignment["principalType"], "User");
+    // A role the application does not define is refused, and nothing is added.
+    let refused = cli.fails(&[
+        "sps",
+        "assign",
+        sp_id,
+        "--principal",
+        "payroll.admin@contoso.com",
+        "--role",
+        "00000000-0000-0000-0000-00000000abcd",
+    ]);
+    assert!(refused.contains("appRoleId"), "{refused}");
+    let listed = cli.json(&["sps", "assignments", sp_id]);
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1);
+    cli.ok(&["sps", "unassign", sp_id, assignment["id"].as_str().unwrap()]);
+    let listed = cli.json(&["sps", "assignments", sp_id]);
+    assert!(listed["value"].as_array().unwrap().is_empty());
+    server.stop();
+}
