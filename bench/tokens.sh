@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # Token endpoint benchmark (see BENCHMARKS.md): client-credentials token requests per
-# second with client_secret_basic, each token signed (ES256) and logged.
+# second with client_secret_basic, each token an ES256 JWT (and, for Tessera, each
+# request logged as a workload sign-in), side by side with npm `oidc-provider` (the
+# certified Node.js provider) in the same run, driven by the same load generator.
 #
 #   bench/tokens.sh sqlite
 #   bench/tokens.sh postgres
+#   PEER=0 bench/tokens.sh sqlite        # Tessera only
 #
-# Needs release binaries: cargo build --release -p tessera -p tessera-bench
-# The server runs on core 0 and the load generator on core 1 (taskset).
+# Needs release binaries (cargo build --release -p tessera -p tessera-bench) and, for
+# the peer, `npm ci --prefix bench/oidc-provider`. Each server runs alone on core 0
+# and the load generator on core 1 (taskset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend="${1:-sqlite}"
 target="${CARGO_TARGET_DIR:-target}/release"
 work="$(mktemp -d /tmp/tessera-tokens.XXXXXX)"
 port="${PORT:-18445}"
+peer_port="${PEER_PORT:-18446}"
 url="http://127.0.0.1:$port"
 seconds="${SECONDS_EACH:-20}"
+levels="${CONCURRENCY:-1 32 128}"
+results="$work/results"
 
 env_args=()
 if [ "$backend" = postgres ]; then
@@ -26,11 +33,41 @@ fi
 
 env "${env_args[@]}" TESSERA_LOG__LEVEL=warn taskset -c 0 "$target/tessera" serve --data-dir "$work/data" --listen "127.0.0.1:$port" > "$work/serve.out" 2> "$work/serve.err" &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null || true; kill ${peer:-} 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q "^Listening" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 export TESSERA_TOKEN="$(grep -o 'tsr_pat_[A-Za-z0-9_-]*' "$work/serve.out")"
 
-echo "backend: $backend ($(nproc) cores, $(uname -r))"
-for concurrency in 1 32; do
-    taskset -c 1 "$target/tessera-bench" --server "$url" client-credentials --seconds "$seconds" --concurrency "$concurrency"
+echo "backend: $backend ($(nproc) cores, $(uname -r)); $seconds s per level"
+for concurrency in $levels; do
+    line="$(taskset -c 1 "$target/tessera-bench" --server "$url" client-credentials --seconds "$seconds" --concurrency "$concurrency")"
+    echo "tessera c=$concurrency: $line"
+    echo "tessera $concurrency $line" >> "$results"
 done
+kill $server
+wait $server 2>/dev/null || true
+
+if [ "${PEER:-1}" != 0 ]; then
+    if [ ! -d bench/oidc-provider/node_modules ]; then
+        npm ci --prefix bench/oidc-provider --no-audit --no-fund --loglevel=error
+    fi
+    (cd bench/oidc-provider && NODE_ENV=production PORT="$peer_port" exec taskset -c 0 node server.mjs) > "$work/peer.out" 2> "$work/peer.err" &
+    peer=$!
+    for _ in $(seq 1 100); do grep -q "^Listening" "$work/peer.out" 2>/dev/null && break; sleep 0.1; done
+    for concurrency in $levels; do
+        line="$(taskset -c 1 "$target/tessera-bench" --server "http://127.0.0.1:$peer_port" client-credentials \
+            --seconds "$seconds" --concurrency "$concurrency" --token-path /token \
+            --client-id bench --client-secret bench-secret-bench-secret-bench-secret --scope api)"
+        echo "oidc-provider c=$concurrency: $line"
+        echo "peer $concurrency $line" >> "$results"
+    done
+    kill $peer
+    wait $peer 2>/dev/null || true
+    # Ratio of throughputs per concurrency level.
+    for concurrency in $levels; do
+        ours="$(awk -v c="$concurrency" '$1 == "tessera" && $2 == c { for (i = 1; i <= NF; i++) if ($i == "requests/s,") print $(i-1) }' "$results")"
+        theirs="$(awk -v c="$concurrency" '$1 == "peer" && $2 == c { for (i = 1; i <= NF; i++) if ($i == "requests/s,") print $(i-1) }' "$results")"
+        if [ -n "$ours" ] && [ -n "$theirs" ]; then
+            echo "c=$concurrency: tessera/oidc-provider = $(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')"
+        fi
+    done
+fi

@@ -745,6 +745,124 @@ await check("assignmentRequiredAndAppRoles", async () => {
 });
 
 // ---------------------------------------------------------------------------------
+// Negative cases, sent as raw HTTP so that no library check stands in for the server's.
+
+await check("negativeCasesAtTheEndpoints", async () => {
+  const basic = (id, secretText) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secretText)}`).toString("base64")}`;
+  const webBasic = basic(web.appId, webSecret.secretText);
+  const form = (path, fields, headers = {}) => fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields),
+  }).then(async (r) => ({ status: r.status, headers: r.headers, body: await r.json().catch(() => ({})) }));
+  const freshCode = async (extra = {}) => {
+    const flow = await codeFlow(webConfig, jar, extra);
+    return { code: flow.callback.searchParams.get("code"), verifier: flow.verifier };
+  };
+  const redeem = (code, fields = {}, headers = { authorization: webBasic }) => form("/oauth2/token", {
+    grant_type: "authorization_code", code: code.code, code_verifier: code.verifier, redirect_uri: redirectUri, ...fields,
+  }, headers);
+
+  // Another redirect_uri than the authorization request's.
+  let code = await freshCode();
+  assert.equal((await redeem(code, { redirect_uri: "http://localhost:9/spa" })).body.error, "invalid_grant");
+  // No code_verifier: PKCE cannot be skipped.
+  code = await freshCode();
+  const noVerifier = await form("/oauth2/token", { grant_type: "authorization_code", code: code.code, redirect_uri: redirectUri }, { authorization: webBasic });
+  assert.equal(noVerifier.body.error, "invalid_request");
+  // Another client redeeming the code.
+  code = await freshCode();
+  assert.equal((await redeem(code, {}, { authorization: basic(app.appId, secret.secretText) })).body.error, "invalid_grant");
+  // A good redemption, then a refresh by another client, and scopes that only narrow.
+  code = await freshCode();
+  const issued = await redeem(code);
+  assert.equal(issued.status, 200);
+  assert.equal(issued.headers.get("cache-control"), "no-store");
+  const otherClient = await form("/oauth2/token", { grant_type: "refresh_token", refresh_token: issued.body.refresh_token }, { authorization: basic(app.appId, secret.secretText) });
+  assert.equal(otherClient.body.error, "invalid_grant");
+  const wider = await form("/oauth2/token", { grant_type: "refresh_token", refresh_token: issued.body.refresh_token, scope: "openid email profile offline_access phone" }, { authorization: webBasic });
+  assert.equal(wider.body.error, "invalid_scope");
+  const narrower = await form("/oauth2/token", { grant_type: "refresh_token", refresh_token: issued.body.refresh_token, scope: "openid" }, { authorization: webBasic });
+  assert.equal(narrower.status, 200);
+  assert.equal(narrower.body.scope, "openid");
+
+  // Implicit and hybrid response types are answered with unsupported_response_type.
+  const implicit = new URL(`${base}/oauth2/authorize`);
+  implicit.search = new URLSearchParams({
+    client_id: web.appId, redirect_uri: redirectUri, response_type: "id_token token", scope: "openid", state: "i",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
+  }).toString();
+  const implicitAnswer = await fetch(implicit, { redirect: "manual", headers: { cookie: jar.header() } });
+  assert.equal(new URL(implicitAnswer.headers.get("location")).searchParams.get("error"), "unsupported_response_type");
+
+  // Userinfo: POST works; a token without openid is 403 insufficient_scope with a challenge.
+  const withOpenid = await fetch(`${base}/oauth2/userinfo`, { method: "POST", headers: { authorization: `Bearer ${narrower.body.access_token}` } });
+  assert.equal(withOpenid.status, 200);
+  const emailOnly = await redeem(await freshCode({ scope: "email" }));
+  const noOpenid = await fetch(`${base}/oauth2/userinfo`, { headers: { authorization: `Bearer ${emailOnly.body.access_token}` } });
+  assert.equal(noOpenid.status, 403);
+  assert.match(noOpenid.headers.get("www-authenticate"), /insufficient_scope/);
+  const garbage = await fetch(`${base}/oauth2/userinfo`, { headers: { authorization: "Bearer not-a-token" } });
+  assert.equal(garbage.status, 401);
+  assert.match(garbage.headers.get("www-authenticate"), /invalid_token/);
+
+  // Introspection needs an authenticated client.
+  const anonymous = await form("/oauth2/introspect", { token: narrower.body.access_token, client_id: web.appId });
+  assert.equal(anonymous.status, 401);
+  assert.equal(anonymous.body.error, "invalid_client");
+
+  // A pushed request_uri used by another client is refused (shown, not redirected).
+  const pushed = await form("/oauth2/par", {
+    redirect_uri: redirectUri, response_type: "code", scope: "openid",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
+  }, { authorization: webBasic });
+  assert.equal(pushed.status, 201);
+  assert.equal(pushed.body.expires_in, 60);
+  const stolen = await fetch(`${base}/oauth2/authorize?client_id=${app.appId}&request_uri=${encodeURIComponent(pushed.body.request_uri)}`, { redirect: "manual", headers: { cookie: jar.header() } });
+  assert.equal(stolen.status, 400);
+  assert.equal(stolen.headers.get("location"), null);
+  // PAR refuses a request_uri inside the pushed request.
+  const nested = await form("/oauth2/par", { request_uri: pushed.body.request_uri, redirect_uri: redirectUri }, { authorization: webBasic });
+  assert.equal(nested.body.error, "invalid_request");
+
+  // A DPoP-bound token with a proof from another key is refused at userinfo.
+  const dpop = client.getDPoPHandle(webConfig, await client.randomDPoPKeyPair("ES256"));
+  const boundFlow = await codeFlow(webConfig, jar);
+  const bound = await client.authorizationCodeGrant(webConfig, boundFlow.callback, {
+    pkceCodeVerifier: boundFlow.verifier, expectedState: boundFlow.state, expectedNonce: boundFlow.nonce,
+  }, undefined, { DPoP: dpop });
+  const other = client.getDPoPHandle(webConfig, await client.randomDPoPKeyPair("ES256"));
+  await assert.rejects(client.fetchUserInfo(webConfig, bound.access_token, person.id, { DPoP: other }));
+  const twoProofs = await fetch(`${base}/oauth2/token`, {
+    method: "POST",
+    headers: [["content-type", "application/x-www-form-urlencoded"], ["dpop", "a.b.c"], ["dpop", "d.e.f"]],
+    body: "grant_type=client_credentials",
+  });
+  assert.equal((await twoProofs.json()).error, "invalid_dpop_proof");
+
+  // The device flow: polling before approval is authorization_pending, faster than
+  // the interval slow_down; wrong user codes are told apart from nothing.
+  const deviceApp = await api("POST", "/applications", { displayName: "Impatient device", isFallbackPublicClient: true });
+  await api("POST", "/servicePrincipals", { appId: deviceApp.appId });
+  const started = await form("/oauth2/devicecode", { client_id: deviceApp.appId, scope: "openid" });
+  assert.equal(started.status, 200);
+  const poll = () => form("/oauth2/token", { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: started.body.device_code, client_id: deviceApp.appId });
+  assert.equal((await poll()).body.error, "authorization_pending");
+  assert.equal((await poll()).body.error, "slow_down");
+  const unknownDevice = await form("/oauth2/token", { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: "nope", client_id: deviceApp.appId });
+  assert.equal(unknownDevice.body.error, "invalid_grant");
+
+  // prompt=consent cannot be honoured yet, and says so.
+  const consent = new URL(`${base}/oauth2/authorize`);
+  consent.search = new URLSearchParams({
+    client_id: web.appId, redirect_uri: redirectUri, response_type: "code", scope: "openid", prompt: "consent",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
+  }).toString();
+  const consentAnswer = await fetch(consent, { redirect: "manual", headers: { cookie: jar.header() } });
+  assert.equal(new URL(consentAnswer.headers.get("location")).searchParams.get("error"), "consent_required");
+});
+
+// ---------------------------------------------------------------------------------
 // Logout: RP-initiated logout, and back-channel logout tokens to the application
 // when its user's session ends (here: the logout itself, then an administrator's
 // revocation).
@@ -821,6 +939,12 @@ await check("rpInitiatedAndBackChannelLogout", async () => {
   const second = await nextToken(2);
   const revoked = await jose.jwtVerify(second, jwks, { issuer: base, audience: rp.appId, typ: "logout+jwt" });
   assert.equal(revoked.payload.sid, again.claims().sid);
+  // An unregistered post-logout redirect URI is never followed.
+  const third = await signIn();
+  const elsewhere = client.buildEndSessionUrl(config, { id_token_hint: third.id_token, post_logout_redirect_uri: "https://evil.example/after" });
+  const stayed = await fetch(elsewhere, { redirect: "manual", headers: { cookie: rpJar.header() } });
+  assert.equal(stayed.status, 200);
+  assert.equal(stayed.headers.get("location"), null);
   receiver.close();
 });
 

@@ -73,6 +73,10 @@ fn member(jwk: &Value, name: &str) -> Result<Vec<u8>, JwsError> {
 /// (and only the one the JWK names, if it names one); returns the claims.
 pub fn verify(token: &str, jwk: &Value, allowed: &[Algorithm]) -> Result<Value, JwsError> {
     let (header, claims) = peek(token)?;
+    // RFC 7515 §4.1.11: no critical extension is understood here, so none is accepted.
+    if header.get("crit").is_some() {
+        return Err(JwsError::Algorithm);
+    }
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
@@ -204,6 +208,13 @@ mod tests {
             verify(&token, &jwk, &Algorithm::ALL),
             Err(JwsError::Algorithm)
         );
+        // A critical header extension nobody here understands.
+        let crit = format!(
+            "{}.{}.AAAA",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","crit":["exp"],"exp":1}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#)
+        );
+        assert_eq!(verify(&crit, &jwk, &Algorithm::ALL), Err(JwsError::Algorithm));
         assert_eq!(peek("a.b"), Err(JwsError::Malformed));
         assert_eq!(peek("a.b.c.d"), Err(JwsError::Malformed));
         assert_eq!(

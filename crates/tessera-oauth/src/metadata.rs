@@ -84,7 +84,7 @@ pub fn document(issuer: &str, algorithms: &[Algorithm]) -> Value {
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "dpop_signing_alg_values_supported": ASSERTION_ALGORITHMS,
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login", "select_account"],
     })
 }
 

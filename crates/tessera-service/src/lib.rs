@@ -114,6 +114,8 @@ pub struct Directory {
     sign_in_log: sign_in_log::SignInLog,
     grants: oauth::GrantCache,
     external_keys: oauth::ExternalKeys,
+    /// The default tenant, once there is one (it never changes after bootstrap).
+    default_tenant: std::sync::OnceLock<TenantId>,
 }
 
 impl Directory {
@@ -151,11 +153,25 @@ impl Directory {
             sign_in_log: sign_in_log::SignInLog::default(),
             grants: oauth::GrantCache::default(),
             external_keys: oauth::ExternalKeys::default(),
+            default_tenant: std::sync::OnceLock::new(),
         }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The default tenant (the issuer at the server's base URL), remembered once
+    /// known: every sign-in page and token request needs it.
+    pub async fn default_tenant(&self) -> ServiceResult<Option<TenantId>> {
+        if let Some(tenant) = self.default_tenant.get() {
+            return Ok(Some(*tenant));
+        }
+        let found = self.store.default_tenant().await?;
+        if let Some(tenant) = found {
+            let _ = self.default_tenant.set(tenant);
+        }
+        Ok(found)
     }
 
     /// The public URL: the default tenant's issuer identifier.

@@ -118,7 +118,7 @@ impl axum::extract::FromRequestParts<AppState> for Request {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Response> {
-        let tenant = match state.directory.store().default_tenant().await {
+        let tenant = match state.directory.default_tenant().await {
             Ok(Some(tenant)) => tenant,
             Ok(None) => {
                 return Err(error_page(

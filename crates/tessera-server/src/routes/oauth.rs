@@ -44,7 +44,7 @@ async fn token_context(
     correlation: Option<axum::Extension<CorrelationId>>,
     address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
 ) -> Result<TokenContext, Response> {
-    let tenant = match state.directory.store().default_tenant().await {
+    let tenant = match state.directory.default_tenant().await {
         Ok(Some(tenant)) => tenant,
         _ => {
             return Err(error_response(&OAuthError::new(

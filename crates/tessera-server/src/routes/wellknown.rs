@@ -12,10 +12,9 @@ use crate::state::AppState;
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let tenant = state
         .directory
-        .store()
         .default_tenant()
         .await
-        .map_err(|e| ApiError::from(tessera_service::ServiceError::from(e)))?
+        .map_err(ApiError::from)?
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -602,6 +602,16 @@ impl Directory {
                 ),
             }
         };
+        if request.prompt.contains(&Prompt::Consent) {
+            // Consent screens are not built yet: say so rather than pretend.
+            return respond(
+                Err(&OAuthError::new(
+                    "consent_required",
+                    "Tessera cannot ask for consent yet; applications are consented by administrators",
+                )),
+                &request,
+            );
+        }
         let reauthenticated = pending.as_ref().map(|(_, after)| *after);
         let good_session = session.filter(|s| {
             // A sign-in made for this request counts; otherwise the request's own

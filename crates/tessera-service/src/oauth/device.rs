@@ -398,6 +398,8 @@ impl Directory {
             ));
         }
         let user = self.enabled_user(ctx.tenant, sign_in.user_id).await?;
+        self.require_dpop_if_asked(ctx.tenant, &data.client_id, proof)
+            .await?;
         let family = FamilyData {
             client_id: data.client_id.clone(),
             confidential: data.confidential,
@@ -412,6 +414,7 @@ impl Directory {
                 proof.map(|p| p.jkt.clone())
             },
             actor: None,
+            requested_claims: Vec::new(),
         };
         let refresh_token = if data.scopes.iter().any(|s| s == "offline_access") {
             let family_id = super::grants::family_of_code(&secret_hash(device_code));

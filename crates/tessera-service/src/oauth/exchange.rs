@@ -249,7 +249,8 @@ impl Directory {
             .client_credentials(reader.as_mut(), ctx, authenticated, form)
             .await?;
         drop(reader);
-        let response = self.issue(ctx, &grant, proof).await?;
+        let mut response = self.issue(ctx, &grant, proof).await?;
+        response.issued_token_type = Some(exchange::ACCESS_TOKEN);
         Ok((grant.display_name.clone(), response))
     }
 
@@ -340,9 +341,14 @@ impl Directory {
             current: String::new(),
             rotated: Vec::new(),
             jkt: None,
-            actor: Some(api_id),
+            actor: Some(api_id.clone()),
+            requested_claims: Vec::new(),
         };
-        self.user_tokens(ctx, &family, &user, None, false, None, proof)
-            .await
+        self.require_dpop_if_asked(ctx.tenant, &api_id, proof).await?;
+        let mut response = self
+            .user_tokens(ctx, &family, &user, None, false, None, proof)
+            .await?;
+        response.issued_token_type = Some(exchange::ACCESS_TOKEN);
+        Ok(response)
     }
 }

@@ -68,6 +68,9 @@ pub(crate) struct FamilyData {
     /// The API acting for the user (token exchange on behalf of): the `act` claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// Claims the `claims` parameter asked for in the ID token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requested_claims: Vec<String>,
 }
 
 /// How a client showed itself at the token endpoint.
@@ -236,6 +239,7 @@ impl Directory {
                 proof.map(|p| p.jkt.clone())
             },
             actor: None,
+            requested_claims: data.request.requested_claims("id_token"),
         };
         let refresh_token = if data.request.has_scope("offline_access") {
             Some(
@@ -425,7 +429,7 @@ impl Directory {
     }
 
     /// Refuses a request without a proof when the application requires DPoP.
-    async fn require_dpop_if_asked(
+    pub(crate) async fn require_dpop_if_asked(
         &self,
         tenant: TenantId,
         client_id: &str,
@@ -619,7 +623,7 @@ impl Directory {
             if let Some(nonce) = nonce {
                 claims.insert("nonce".into(), json!(nonce));
             }
-            for (name, value) in profile_claims(user, &grant.scopes) {
+            for (name, value) in profile_claims(user, &grant.scopes, &grant.requested_claims) {
                 claims.insert(name.into(), value);
             }
             if !client_roles.is_empty() {
@@ -656,25 +660,39 @@ impl Directory {
             scope: Some(grant.scopes.join(" ")),
             refresh_token,
             id_token,
+            issued_token_type: None,
         })
     }
 }
 
-/// The standard claims (OIDC Core §5.4) the scopes release.
-pub(crate) fn profile_claims(user: &UserSpec, scopes: &[String]) -> Vec<(&'static str, Value)> {
+/// The standard claims (OIDC Core §5.4) the scopes release, and those asked for one
+/// by one with the `claims` parameter (§5.5).
+pub(crate) fn profile_claims(
+    user: &UserSpec,
+    scopes: &[String],
+    requested: &[String],
+) -> Vec<(&'static str, Value)> {
     let has = |scope: &str| scopes.iter().any(|s| s == scope);
+    let asked = |claim: &str| requested.iter().any(|c| c == claim);
+    let profile = has("profile");
     let mut out = Vec::new();
-    if has("profile") {
+    if profile || asked("name") {
         out.push(("name", json!(user.display_name)));
-        out.push(("preferred_username", json!(user.user_principal_name)));
-        if let Some(given) = &user.given_name {
-            out.push(("given_name", json!(given)));
-        }
-        if let Some(family) = &user.surname {
-            out.push(("family_name", json!(family)));
-        }
     }
-    if has("email")
+    if profile || asked("preferred_username") {
+        out.push(("preferred_username", json!(user.user_principal_name)));
+    }
+    if (profile || asked("given_name"))
+        && let Some(given) = &user.given_name
+    {
+        out.push(("given_name", json!(given)));
+    }
+    if (profile || asked("family_name"))
+        && let Some(family) = &user.surname
+    {
+        out.push(("family_name", json!(family)));
+    }
+    if (has("email") || asked("email"))
         && let Some(mail) = &user.mail
     {
         out.push(("email", json!(mail)));

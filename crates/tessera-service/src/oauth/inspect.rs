@@ -153,7 +153,6 @@ impl Directory {
     ) -> crate::error::ServiceResult<(TenantId, crate::Caller)> {
         use crate::error::ServiceError;
         let tenant = self
-            .store
             .default_tenant()
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
@@ -252,7 +251,7 @@ impl Directory {
         }
         let mut out = Map::new();
         out.insert("sub".into(), json!(user_id));
-        for (name, value) in profile_claims(&spec, &scopes) {
+        for (name, value) in profile_claims(&spec, &scopes, &[]) {
             out.insert(name.into(), value);
         }
         Ok(Value::Object(out))
@@ -314,7 +313,12 @@ impl Directory {
         }
         let mut out = Map::new();
         out.insert("active".into(), json!(true));
-        out.insert("token_type".into(), json!("Bearer"));
+        let token_type = if claims.get("cnf").is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        out.insert("token_type".into(), json!(token_type));
         for name in [
             "iss",
             "sub",
@@ -392,13 +396,7 @@ impl Directory {
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
-        let hint = form.get("token_type_hint").map(String::as_str);
-        if !matches!(hint, None | Some("access_token") | Some("refresh_token")) {
-            return Err(OAuthError::new(
-                "unsupported_token_type",
-                "token_type_hint takes access_token or refresh_token",
-            ));
-        }
+        // token_type_hint is only a hint (§2.1): the token's form says what it is.
         let now = self.now();
         if token.starts_with("tsr_rt_") {
             if let Some((_, family)) = self.live_family(ctx.tenant, token).await?
@@ -413,6 +411,13 @@ impl Directory {
             }
             return Ok(());
         }
+        // A confidential client authenticates before revoking (§2.1).
+        if !client_authenticated(&client) && self.is_confidential_app(ctx.tenant, &caller).await? {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "this client must authenticate",
+            ));
+        }
         if let Ok(claims) = self
             .verify_access_token(ctx.tenant, &ctx.issuer, token)
             .await
@@ -426,6 +431,34 @@ impl Directory {
                 .map_err(server_error)?;
         }
         Ok(())
+    }
+}
+
+impl Directory {
+    /// An application that holds credentials or web redirect URIs is confidential.
+    async fn is_confidential_app(&self, tenant: TenantId, client_id: &str) -> Result<bool, OAuthError> {
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let Some(app) = super::application_by_app_id(reader.as_mut(), tenant, client_id).await? else {
+            return Ok(false);
+        };
+        let data: tessera_directory::model::ApplicationData =
+            codec::data(&app).map_err(server_error)?;
+        let secrets = reader
+            .list(
+                tenant,
+                Kind::ClientSecret,
+                &tessera_store::ListQuery {
+                    after: None,
+                    limit: 1,
+                    prefix: None,
+                    key2: Some(app.id.to_string()),
+                },
+            )
+            .await
+            .map_err(server_error)?;
+        Ok(!data.spec.web.redirect_uris.is_empty()
+            || !data.key_credentials.is_empty()
+            || !secrets.is_empty())
     }
 }
 

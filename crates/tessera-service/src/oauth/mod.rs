@@ -51,6 +51,8 @@ pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
     display_name: String,
+    /// The client must present DPoP proofs (`dpopBoundAccessTokens`).
+    requires_dpop: bool,
     /// The app roles the workload holds on the resource (`roles`).
     roles: Vec<String>,
     app_id: Uuid,
@@ -94,6 +96,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Token exchange answers say what they issued (RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// A client that proved who it is at the token endpoint.
@@ -426,6 +431,7 @@ impl Directory {
             roles = crate::app_roles::role_values(&resource_data, &assigned);
         }
         Ok(Grant {
+            requires_dpop: app_data.spec.dpop_bound_access_tokens,
             roles,
             display_name: app_data.spec.display_name,
             app_id: app_data.app_id,
@@ -468,6 +474,12 @@ impl Directory {
         proof: Option<&tessera_oauth::dpop::Proof>,
     ) -> Result<TokenResponse, OAuthError> {
         let tenant = ctx.tenant;
+        if grant.requires_dpop && proof.is_none() {
+            return Err(OAuthError::new(
+                "invalid_dpop_proof",
+                "this application requires DPoP-bound tokens: send a DPoP proof",
+            ));
+        }
         let issued = self.now().unix_seconds();
         let claims = json!({
             "iss": ctx.issuer,
@@ -496,6 +508,7 @@ impl Directory {
             scope: None,
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         })
     }
 
