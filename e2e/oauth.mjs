@@ -642,6 +642,7 @@ await check("workloadIdentityFederation", async () => {
     scope: resourceScope,
   });
   const tokens = await exchangeFor(await externalToken());
+  assert.equal(tokens.issued_token_type, "urn:ietf:params:oauth:token-type:access_token");
   const { payload } = await jose.jwtVerify(tokens.access_token, jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), {
     issuer: base, audience: resource.appId, typ: "at+jwt",
   });
