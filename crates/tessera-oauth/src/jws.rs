@@ -214,7 +214,10 @@ mod tests {
             URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","crit":["exp"],"exp":1}"#),
             URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#)
         );
-        assert_eq!(verify(&crit, &jwk, &Algorithm::ALL), Err(JwsError::Algorithm));
+        assert_eq!(
+            verify(&crit, &jwk, &Algorithm::ALL),
+            Err(JwsError::Algorithm)
+        );
         assert_eq!(peek("a.b"), Err(JwsError::Malformed));
         assert_eq!(peek("a.b.c.d"), Err(JwsError::Malformed));
         assert_eq!(

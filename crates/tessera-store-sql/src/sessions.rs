@@ -62,27 +62,44 @@ fn sign_in_from(row: &AnyRow) -> Result<SignInRow> {
     })
 }
 
-async fn insert_sign_in(
+/// Most rows in one multi-row INSERT (10 parameters each; far below both backends'
+/// parameter limits). Fixed chunk sizes keep the set of prepared statements small.
+const ROWS_PER_INSERT: usize = 16;
+
+/// Inserts sign-in rows with one statement per chunk: one round trip to the
+/// database (on SQLite, to its worker thread) instead of one per row.
+async fn insert_sign_ins(
     conn: &mut sqlx::AnyConnection,
-    tenant: TenantId,
-    entry: &SignInRow,
+    entries: &[(TenantId, SignInRow)],
 ) -> Result<()> {
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    )))
-    .bind(tenant.to_string())
-    .bind(entry.id.to_string())
-    .bind(entry.time.unix_micros())
-    .bind(entry.user_id.map(|u| u.to_string()))
-    .bind(entry.user_name.clone())
-    .bind(entry.application.clone())
-    .bind(entry.result.clone())
-    .bind(entry.failure_code.clone())
-    .bind(entry.correlation_id.clone())
-    .bind(entry.body.clone())
-    .execute(conn)
-    .await
-    .map_err(backend_error)?;
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let first = row * 10 + 1;
+                let params: Vec<String> = (first..first + 10).map(|n| format!("${n}")).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (tenant, entry) in chunk {
+            query = query
+                .bind(tenant.to_string())
+                .bind(entry.id.to_string())
+                .bind(entry.time.unix_micros())
+                .bind(entry.user_id.map(|u| u.to_string()))
+                .bind(entry.user_name.clone())
+                .bind(entry.application.clone())
+                .bind(entry.result.clone())
+                .bind(entry.failure_code.clone())
+                .bind(entry.correlation_id.clone())
+                .bind(entry.body.clone());
+        }
+        query.execute(&mut *conn).await.map_err(backend_error)?;
+    }
     Ok(())
 }
 
@@ -246,9 +263,7 @@ impl SessionStore for SqlStore {
         // One transaction (one durable commit) for the whole batch. On SQLite the
         // single writer connection takes it, so batches queue instead of failing.
         let mut tx = self.write_pool.begin().await.map_err(backend_error)?;
-        for (tenant, entry) in entries {
-            insert_sign_in(&mut tx, *tenant, entry).await?;
-        }
+        insert_sign_ins(&mut tx, entries).await?;
         tx.commit().await.map_err(backend_error)?;
         Ok(())
     }

@@ -904,6 +904,29 @@ pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
         .unwrap();
     assert!(in_other.is_empty(), "nothing of a failed batch is kept");
     store.sign_in_append_batch(&[(other, good)]).await.unwrap();
+    // A large batch (several multi-row statements) keeps every entry, and a bad
+    // entry in its last statement still keeps all of them out.
+    let third = new_tenant(&store).await;
+    let many: Vec<(TenantId, SignInRow)> = (0..70)
+        .map(|i| {
+            let mut row = written[0].clone();
+            row.id = Uuid::new_v4();
+            row.correlation_id = format!("many{i}");
+            (third, row)
+        })
+        .collect();
+    let mut spoiled = many.clone();
+    spoiled.push(spoiled[0].clone());
+    assert!(store.sign_in_append_batch(&spoiled).await.is_err());
+    let everything = SignInQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let kept = store.sign_in_query(third, &everything).await.unwrap();
+    assert!(kept.is_empty(), "a failed large batch keeps nothing");
+    store.sign_in_append_batch(&many).await.unwrap();
+    let kept = store.sign_in_query(third, &everything).await.unwrap();
+    assert_eq!(kept.len(), 70);
     let mut expected = written.clone();
     expected.sort_by_key(|r| std::cmp::Reverse((r.time, r.id)));
     assert_eq!(all, expected, "newest first, ties by id");

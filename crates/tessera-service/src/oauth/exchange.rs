@@ -344,7 +344,8 @@ impl Directory {
             actor: Some(api_id.clone()),
             requested_claims: Vec::new(),
         };
-        self.require_dpop_if_asked(ctx.tenant, &api_id, proof).await?;
+        self.require_dpop_if_asked(ctx.tenant, &api_id, proof)
+            .await?;
         let mut response = self
             .user_tokens(ctx, &family, &user, None, false, None, proof)
             .await?;

@@ -436,9 +436,14 @@ impl Directory {
 
 impl Directory {
     /// An application that holds credentials or web redirect URIs is confidential.
-    async fn is_confidential_app(&self, tenant: TenantId, client_id: &str) -> Result<bool, OAuthError> {
+    async fn is_confidential_app(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Result<bool, OAuthError> {
         let mut reader = self.reader().await.map_err(server_error)?;
-        let Some(app) = super::application_by_app_id(reader.as_mut(), tenant, client_id).await? else {
+        let Some(app) = super::application_by_app_id(reader.as_mut(), tenant, client_id).await?
+        else {
             return Ok(false);
         };
         let data: tessera_directory::model::ApplicationData =
