@@ -10,7 +10,8 @@
 #
 # Needs release binaries (cargo build --release -p tessera -p tessera-bench) and, for
 # the peer, `npm ci --prefix bench/oidc-provider`. Each server runs alone on core 0
-# and the load generator on core 1 (taskset).
+# and the load generator on core 1 (taskset); SERVER_CPUS=0,1 CLIENT_CPUS=0,1 lets
+# both use both cores (oidc-provider runs on one thread either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend="${1:-sqlite}"
@@ -22,6 +23,8 @@ url="http://127.0.0.1:$port"
 seconds="${SECONDS_EACH:-20}"
 levels="${CONCURRENCY:-1 32 128}"
 results="$work/results"
+server_cpus="${SERVER_CPUS:-0}"
+client_cpus="${CLIENT_CPUS:-1}"
 
 env_args=()
 if [ "$backend" = postgres ]; then
@@ -31,15 +34,15 @@ if [ "$backend" = postgres ]; then
     env_args=(TESSERA_DATABASE_URL=postgres://postgres@127.0.0.1:5432/tessera_bench TESSERA_SECRETS_KEY_FILE="$work/secrets.key")
 fi
 
-env "${env_args[@]}" TESSERA_LOG__LEVEL=warn taskset -c 0 "$target/tessera" serve --data-dir "$work/data" --listen "127.0.0.1:$port" > "$work/serve.out" 2> "$work/serve.err" &
+env "${env_args[@]}" TESSERA_LOG__LEVEL=warn taskset -c "$server_cpus" "$target/tessera" serve --data-dir "$work/data" --listen "127.0.0.1:$port" > "$work/serve.out" 2> "$work/serve.err" &
 server=$!
 trap 'kill $server 2>/dev/null || true; kill ${peer:-} 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q "^Listening" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 export TESSERA_TOKEN="$(grep -o 'tsr_pat_[A-Za-z0-9_-]*' "$work/serve.out")"
 
-echo "backend: $backend ($(nproc) cores, $(uname -r)); $seconds s per level"
+echo "backend: $backend ($(nproc) cores, $(uname -r)); $seconds s per level; servers on CPU $server_cpus, load generator on CPU $client_cpus"
 for concurrency in $levels; do
-    line="$(taskset -c 1 "$target/tessera-bench" --server "$url" client-credentials --seconds "$seconds" --concurrency "$concurrency")"
+    line="$(taskset -c "$client_cpus" "$target/tessera-bench" --server "$url" client-credentials --seconds "$seconds" --concurrency "$concurrency")"
     echo "tessera c=$concurrency: $line"
     echo "tessera $concurrency $line" >> "$results"
 done
@@ -50,11 +53,11 @@ if [ "${PEER:-1}" != 0 ]; then
     if [ ! -d bench/oidc-provider/node_modules ]; then
         npm ci --prefix bench/oidc-provider --no-audit --no-fund --loglevel=error
     fi
-    (cd bench/oidc-provider && NODE_ENV=production PORT="$peer_port" exec taskset -c 0 node server.mjs) > "$work/peer.out" 2> "$work/peer.err" &
+    (cd bench/oidc-provider && NODE_ENV=production PORT="$peer_port" exec taskset -c "$server_cpus" node server.mjs) > "$work/peer.out" 2> "$work/peer.err" &
     peer=$!
     for _ in $(seq 1 100); do grep -q "^Listening" "$work/peer.out" 2>/dev/null && break; sleep 0.1; done
     for concurrency in $levels; do
-        line="$(taskset -c 1 "$target/tessera-bench" --server "http://127.0.0.1:$peer_port" client-credentials \
+        line="$(taskset -c "$client_cpus" "$target/tessera-bench" --server "http://127.0.0.1:$peer_port" client-credentials \
             --seconds "$seconds" --concurrency "$concurrency" --token-path /token \
             --client-id bench --client-secret bench-secret-bench-secret-bench-secret --scope api)"
         echo "oidc-provider c=$concurrency: $line"
