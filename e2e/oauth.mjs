@@ -745,6 +745,30 @@ await check("assignmentRequiredAndAppRoles", async () => {
   assert.deepEqual(payload.roles, ["Invoices.Process"]);
 });
 
+await check("idTokenAlgorithmPerApplication", async () => {
+  const metadata = webConfig.serverMetadata();
+  assert.ok(metadata.id_token_signing_alg_values_supported.includes("RS256"), "OIDC Discovery: RS256 is listed");
+  for (const alg of ["RS256", "PS256", "EdDSA"]) {
+    const rsa = await api("POST", "/applications", {
+      displayName: `${alg} relying party`,
+      web: { redirectUris: [redirectUri] },
+      idTokenSignedResponseAlg: alg,
+    });
+    await api("POST", "/servicePrincipals", { appId: rsa.appId });
+    const rsaSecret = await api("POST", `/applications/${rsa.id}/passwordCredentials`, {});
+    const config = await client.discovery(new URL(base), rsa.appId, { id_token_signed_response_alg: alg },
+      client.ClientSecretBasic(rsaSecret.secretText), { execute: [client.allowInsecureRequests] });
+    client.enableNonRepudiationChecks(config);
+    const flow = await codeFlow(config, jar);
+    const tokens = await client.authorizationCodeGrant(config, flow.callback, {
+      pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+    });
+    assert.equal(jose.decodeProtectedHeader(tokens.id_token).alg, alg);
+    // Access tokens stay ES256.
+    assert.equal(jose.decodeProtectedHeader(tokens.access_token).alg, "ES256");
+  }
+});
+
 // ---------------------------------------------------------------------------------
 // Negative cases, sent as raw HTTP so that no library check stands in for the server's.
 

@@ -400,8 +400,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     let key_directory = directory.clone();
     tokio::spawn(async move {
-        // Signing keys: made on first start, rotated on schedule (hourly check; the
-        // write lock makes one node do each change).
+        // Signing keys, one set per algorithm (ES256 signs access tokens; apps may
+        // choose RS256, PS256 or EdDSA for ID tokens): made on first start, rotated
+        // on schedule (hourly check; the write lock makes one node do each change).
         let mut interval = tokio::time::interval(Duration::from_secs(3600));
         loop {
             interval.tick().await;
@@ -409,10 +410,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
                 Ok(tenants) => {
                     for tenant in tenants {
                         if let Err(error) = key_directory
-                            .rotate_signing_keys(
-                                tenant.id,
-                                &[tessera_oauth::keys::Algorithm::ES256],
-                            )
+                            .rotate_signing_keys(tenant.id, &tessera_oauth::keys::Algorithm::ALL)
                             .await
                         {
                             tracing::warn!(%error, tenant = %tenant.id, "signing key rotation failed");

@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 26] = [
+const SCENARIOS: [&str; 27] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -37,6 +37,7 @@ const SCENARIOS: [&str; 26] = [
     "workloadIdentityFederation",
     "tokenExchangeOnBehalfOfAUser",
     "assignmentRequiredAndAppRoles",
+    "idTokenAlgorithmPerApplication",
     "negativeCasesAtTheEndpoints",
     "rpInitiatedAndBackChannelLogout",
 ];

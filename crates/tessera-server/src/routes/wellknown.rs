@@ -41,8 +41,7 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// the provider metadata of the default tenant's issuer.
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let issuer = state.directory.public_url();
-    let document =
-        tessera_oauth::metadata::document(issuer, &[tessera_oauth::keys::Algorithm::ES256]);
+    let document = tessera_oauth::metadata::document(issuer, &tessera_oauth::keys::Algorithm::ALL);
     let mut response = (StatusCode::OK, document.to_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(

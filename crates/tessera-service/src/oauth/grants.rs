@@ -522,6 +522,26 @@ impl Directory {
         Ok(crate::app_roles::role_values(&app, &assigned))
     }
 
+    /// The algorithm an application's ID tokens are signed with
+    /// (`idTokenSignedResponseAlg`; ES256 by default).
+    async fn id_token_algorithm(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Result<tessera_oauth::keys::Algorithm, OAuthError> {
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let alg = match super::application_by_app_id(reader.as_mut(), tenant, client_id).await? {
+            Some(app) => codec::data::<tessera_directory::model::ApplicationData>(&app)
+                .map_err(server_error)?
+                .spec
+                .id_token_signed_response_alg
+                .as_deref()
+                .and_then(tessera_oauth::keys::Algorithm::parse),
+            None => None,
+        };
+        Ok(alg.unwrap_or(tessera_oauth::keys::Algorithm::ES256))
+    }
+
     /// The user's groups for tokens: every group they are in, through nesting, or
     /// `None` when there are more than the token can carry.
     async fn token_groups(
@@ -629,8 +649,9 @@ impl Directory {
             if !client_roles.is_empty() {
                 claims.insert("roles".into(), json!(client_roles));
             }
+            let alg = self.id_token_algorithm(tenant, &grant.client_id).await?;
             Some(
-                self.sign_token(tenant, "JWT", &Value::Object(claims))
+                self.sign_token_with(tenant, alg, "JWT", &Value::Object(claims))
                     .await?,
             )
         } else {

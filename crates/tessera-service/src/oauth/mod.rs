@@ -449,11 +449,24 @@ impl Directory {
         typ: &str,
         claims: &serde_json::Value,
     ) -> Result<String, OAuthError> {
+        self.sign_token_with(tenant, Algorithm::ES256, typ, claims)
+            .await
+    }
+
+    /// Signs with the tenant's current key of `alg` (made on first use; rotated
+    /// on schedule with the others).
+    pub(crate) async fn sign_token_with(
+        &self,
+        tenant: TenantId,
+        alg: Algorithm,
+        typ: &str,
+        claims: &serde_json::Value,
+    ) -> Result<String, OAuthError> {
         let set = self.key_set(tenant).await.map_err(server_error)?;
-        let set = match set.signing.get(&Algorithm::ES256) {
+        let set = match set.signing.get(&alg) {
             Some(_) => set,
             None => {
-                self.rotate_signing_keys(tenant, &[Algorithm::ES256])
+                self.rotate_signing_keys(tenant, &[alg])
                     .await
                     .map_err(server_error)?;
                 self.key_set(tenant).await.map_err(server_error)?
@@ -461,8 +474,8 @@ impl Directory {
         };
         let key = set
             .signing
-            .get(&Algorithm::ES256)
-            .ok_or_else(|| server_error("no current ES256 signing key"))?;
+            .get(&alg)
+            .ok_or_else(|| server_error(format!("no current {} signing key", alg.as_str())))?;
         jws::sign(key, typ, claims).map_err(server_error)
     }
 
