@@ -106,7 +106,9 @@ function csrfOf(html) {
 
 // Follows the authorization request through sign-in; returns the URL the browser
 // is finally sent to (the client's redirect URI with the response).
-async function browse(jar, startUrl, redirectUri, user) {
+// A consent page is answered with `consent.decision` ("allow" unless told) and its
+// scopes are collected in `consent.seen`.
+async function browse(jar, startUrl, redirectUri, user, consent = {}) {
   let url = startUrl;
   for (let hop = 0; hop < 12; hop++) {
     if (url.startsWith(redirectUri)) return url;
@@ -118,6 +120,20 @@ async function browse(jar, startUrl, redirectUri, user) {
     }
     const html = await response.text();
     assert.equal(response.status, 200, `${url}: ${response.status} ${html.slice(0, 300)}`);
+    if (html.includes('action="/oauth2/authorize/consent"')) {
+      const scopes = [...html.matchAll(/<li><code>([^<]*)<\/code><\/li>/g)].map((m) => m[1]);
+      (consent.seen ??= []).push(scopes);
+      const answer = await fetch(`${base}/oauth2/authorize/consent`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf: csrfOf(html), decision: consent.decision ?? "allow" }),
+      });
+      jar.take(answer);
+      assert.equal(answer.status, 303, "the consent answer redirects");
+      url = new URL(answer.headers.get("location"), url).href;
+      continue;
+    }
     assert.ok(url.startsWith(`${base}/signin`), `unexpected page ${url}`);
     assert.ok(user, "a sign-in was needed but no user was given");
     const csrf = csrfOf(html);
@@ -665,7 +681,9 @@ await check("workloadIdentityFederation", async () => {
 });
 
 await check("tokenExchangeOnBehalfOfAUser", async () => {
-  // The user signs in to the web app for the middle-tier API ("Interop client").
+  // The user signs in to the web app for the middle-tier API ("Interop client"); an
+  // administrator consented to that scope (users may consent only to low-risk ones).
+  await api("POST", "/oauth2PermissionGrants", { clientId: web.appId, consentType: "AllPrincipals", scope: `api://${app.appId}/access` });
   const flow = await codeFlow(webConfig, jar, { scope: `openid api://${app.appId}/access` });
   const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
     pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
@@ -877,14 +895,66 @@ await check("negativeCasesAtTheEndpoints", async () => {
   const unknownDevice = await form("/oauth2/token", { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: "nope", client_id: deviceApp.appId });
   assert.equal(unknownDevice.body.error, "invalid_grant");
 
-  // prompt=consent cannot be honoured yet, and says so.
+  // prompt=consent asks again, even for scopes already consented to.
   const consent = new URL(`${base}/oauth2/authorize`);
   consent.search = new URLSearchParams({
     client_id: web.appId, redirect_uri: redirectUri, response_type: "code", scope: "openid", prompt: "consent",
     code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
   }).toString();
   const consentAnswer = await fetch(consent, { redirect: "manual", headers: { cookie: jar.header() } });
-  assert.equal(new URL(consentAnswer.headers.get("location")).searchParams.get("error"), "consent_required");
+  assert.equal(consentAnswer.status, 200);
+  assert.match(await consentAnswer.text(), /action="\/oauth2\/authorize\/consent"/);
+});
+
+await check("consentByUsersAndAdministrators", async () => {
+  const consentApp = await api("POST", "/applications", { displayName: "Consent RP", web: { redirectUris: [redirectUri] } });
+  await api("POST", "/servicePrincipals", { appId: consentApp.appId });
+  const consentSecret = await api("POST", `/applications/${consentApp.id}/passwordCredentials`, {});
+  const config = await client.discovery(new URL(base), consentApp.appId, undefined, client.ClientSecretBasic(consentSecret.secretText), { execute: [client.allowInsecureRequests] });
+  const run = async (extra, consent = {}) => {
+    const verifier = client.randomPKCECodeVerifier();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri, scope: "openid profile", state: "c", ...extra,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+    });
+    return new URL(await browse(jar, url.href, redirectUri, user, consent));
+  };
+  // First time: the user is asked, and allows; the second time nothing is asked.
+  const first = {};
+  assert.ok((await run({}, first)).searchParams.get("code"));
+  assert.deepEqual(first.seen, [["openid", "profile"]]);
+  const second = {};
+  assert.ok((await run({}, second)).searchParams.get("code"));
+  assert.equal(second.seen, undefined);
+  // Declining is access_denied; prompt=none with consent missing is consent_required.
+  const declined = await run({ scope: "openid email" }, { decision: "deny" });
+  assert.equal(declined.searchParams.get("error"), "access_denied");
+  const silent = await run({ scope: "openid email", prompt: "none" });
+  assert.equal(silent.searchParams.get("error"), "consent_required");
+  // A scope beyond the low-risk ones needs an administrator.
+  const api_scope = `api://${resource.appId}/read`;
+  const refused = await run({ scope: `openid ${api_scope}` });
+  assert.equal(refused.searchParams.get("error"), "access_denied");
+  const grant = await api("POST", "/oauth2PermissionGrants", { clientId: consentApp.appId, consentType: "AllPrincipals", scope: api_scope });
+  const admitted = {};
+  assert.ok((await run({ scope: `openid ${api_scope}` }, admitted)).searchParams.get("code"));
+  assert.equal(admitted.seen, undefined, "admin consent covers every user");
+  const listed = await api("GET", `/oauth2PermissionGrants?clientId=${consentApp.appId}`);
+  assert.equal(listed.value.length, 2, "the user's own grant and the admin's");
+  // Revoking the admin consent makes the application ask an administrator again.
+  await api("DELETE", `/oauth2PermissionGrants/${grant.id}`);
+  assert.equal((await run({ scope: `openid ${api_scope}` })).searchParams.get("error"), "access_denied");
+  // A tenant that lets users consent to nothing: even openid needs an administrator.
+  const policy = await api("GET", "/policies/consentPolicy");
+  assert.equal(policy.userConsent, "lowRisk");
+  await api("PUT", "/policies/consentPolicy", { userConsent: "none", lowRiskScopes: policy.lowRiskScopes });
+  try {
+    assert.equal((await run({ scope: "openid email" })).searchParams.get("error"), "access_denied");
+  } finally {
+    await api("PUT", "/policies/consentPolicy", policy);
+  }
+  const log = await api("GET", `/auditLogs/directoryAudits?action=oauth2PermissionGrant.update`);
+  assert.ok(log.value.length >= 2, "consents are audited");
 });
 
 // ---------------------------------------------------------------------------------

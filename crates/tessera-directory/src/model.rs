@@ -240,6 +240,85 @@ pub enum AllowedMemberType {
     Application,
 }
 
+/// Who a consent covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ConsentType {
+    /// Admin consent: every user of the tenant.
+    AllPrincipals,
+    /// One user's own consent.
+    Principal,
+}
+
+/// A consent request (Entra's `oAuth2PermissionGrant`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PermissionGrantSpec {
+    /// The application's client id (appId).
+    pub client_id: Uuid,
+    pub consent_type: ConsentType,
+    /// The user, for `Principal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<Uuid>,
+    /// Space-separated scopes, e.g. `openid profile api://<appId>/read`.
+    pub scope: String,
+}
+
+/// A consent as stored and shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionGrant {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub spec: PermissionGrantSpec,
+    pub created_date_time: Timestamp,
+    pub modified_date_time: Timestamp,
+}
+
+/// The tenant's consent policy (DoD 1.7.1): what users may consent to themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentPolicy {
+    /// `none` (administrators only), `lowRisk` (only `lowRiskScopes`) or `all`.
+    pub user_consent: UserConsent,
+    /// The scopes users may consent to under `lowRisk`.
+    pub low_risk_scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum UserConsent {
+    None,
+    LowRisk,
+    All,
+}
+
+impl Default for ConsentPolicy {
+    fn default() -> ConsentPolicy {
+        ConsentPolicy {
+            user_consent: UserConsent::LowRisk,
+            low_risk_scopes: ["openid", "profile", "email", "offline_access"]
+                .map(str::to_string)
+                .to_vec(),
+        }
+    }
+}
+
+impl ConsentPolicy {
+    /// Whether a user may consent to all of `scopes` themselves.
+    pub fn user_may_consent(&self, scopes: &[String]) -> bool {
+        match self.user_consent {
+            UserConsent::None => false,
+            UserConsent::All => true,
+            UserConsent::LowRisk => scopes.iter().all(|s| self.low_risk_scopes.contains(s)),
+        }
+    }
+}
+
 /// An assignment request: a user, group or service principal, and the app role
 /// (none: default access, for users and groups).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

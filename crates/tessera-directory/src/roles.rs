@@ -76,6 +76,8 @@ pub mod action {
     pub const SPS_CREDENTIALS_UPDATE: &str =
         "microsoft.directory/servicePrincipals/credentials/update";
     pub const SPS_OWNERS_UPDATE: &str = "microsoft.directory/servicePrincipals/owners/update";
+    pub const PERMISSION_GRANTS_MANAGE: &str =
+        "microsoft.directory/oAuth2PermissionGrants/allProperties/allTasks";
     pub const SPS_APP_ROLE_ASSIGNED_TO_UPDATE: &str =
         "microsoft.directory/servicePrincipals/appRoleAssignedTo/update";
     pub const SPS_CSA_UPDATE: &str =
@@ -280,6 +282,7 @@ const APPLICATION_ADMINISTRATOR_ACTIONS: &[&str] = &[
     SPS_CREDENTIALS_UPDATE,
     SPS_OWNERS_UPDATE,
     SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
+    PERMISSION_GRANTS_MANAGE,
     USERS_READ,
     GROUPS_READ,
     ROLE_DEFINITIONS_READ,

@@ -147,6 +147,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             apps::assign_app_role
         ))
         .routes(routes!(apps::remove_app_role_assignment))
+        .routes(routes!(
+            apps::list_permission_grants,
+            apps::create_permission_grant
+        ))
+        .routes(routes!(apps::delete_permission_grant))
+        .routes(routes!(apps::get_consent_policy, apps::set_consent_policy))
         .routes(routes!(roles::list_role_definitions))
         .routes(routes!(roles::get_role_definition))
         .routes(routes!(

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod authn;
 mod bootstrap;
 mod codec;
+mod consent;
 mod devices;
 mod error;
 mod groups;

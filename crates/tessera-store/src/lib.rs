@@ -53,10 +53,12 @@ pub enum Kind {
     SigningKey,
     /// A user, group or workload assigned to an application (with an app role).
     AppRoleAssignment,
+    /// Consent: the delegated scopes an application may use, for one user or all.
+    PermissionGrant,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -74,6 +76,7 @@ impl Kind {
         Kind::RevocationList,
         Kind::SigningKey,
         Kind::AppRoleAssignment,
+        Kind::PermissionGrant,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl Kind {
             Kind::RevocationList => "revocationList",
             Kind::SigningKey => "signingKey",
             Kind::AppRoleAssignment => "appRoleAssignment",
+            Kind::PermissionGrant => "oauth2PermissionGrant",
         }
     }
 

@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 27] = [
+const SCENARIOS: [&str; 28] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -39,6 +39,7 @@ const SCENARIOS: [&str; 27] = [
     "assignmentRequiredAndAppRoles",
     "idTokenAlgorithmPerApplication",
     "negativeCasesAtTheEndpoints",
+    "consentByUsersAndAdministrators",
     "rpInitiatedAndBackChannelLogout",
 ];
 

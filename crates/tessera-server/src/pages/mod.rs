@@ -68,6 +68,7 @@ pub fn router() -> Router<AppState> {
             get(oauth::authorize_get).post(oauth::authorize_post),
         )
         .route("/oauth2/authorize/continue", get(oauth::authorize_continue))
+        .route("/oauth2/authorize/consent", post(oauth::authorize_consent))
         .route(
             "/device",
             get(device::device_page).post(device::device_code),

@@ -86,13 +86,56 @@ pub async fn authorize_continue(State(state): State<AppState>, req: Request) -> 
         .directory
         .oauth_authorize_continue(&context(&state, &req), &pending, session.as_ref())
         .await;
+    let waiting = matches!(
+        outcome,
+        AuthorizeOutcome::SignIn { .. } | AuthorizeOutcome::Consent { .. }
+    );
     let mut response = answer(outcome);
-    if response.status() != StatusCode::SEE_OTHER
-        || response
-            .headers()
-            .get(header::LOCATION)
-            .is_none_or(|l| l != "/signin")
-    {
+    if !waiting {
+        set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
+    }
+    response
+}
+
+/// `POST /oauth2/authorize/consent`: the user allows or denies (anti-forgery token
+/// of the session).
+pub async fn authorize_consent(
+    State(state): State<AppState>,
+    req: Request,
+    body: Bytes,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Decision {
+        csrf: String,
+        decision: String,
+    }
+    impl super::input::WithCsrf for Decision {
+        fn csrf(&self) -> &str {
+            &self.csrf
+        }
+    }
+    let (form, session) = match super::session_form::<Decision>(&state, &req, &body).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let approve = match form.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => return error_page(StatusCode::BAD_REQUEST, "The form was not understood."),
+    };
+    let Some(pending) = cookie(&req.headers, AUTHORIZE_COOKIE) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in took too long: go back to the application and start again.",
+        );
+    };
+    let outcome = state
+        .directory
+        .oauth_consent(&context(&state, &req), &pending, &session, approve)
+        .await;
+    let keep = matches!(outcome, AuthorizeOutcome::Consent { .. });
+    let mut response = answer(outcome);
+    if !keep {
         set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
     }
     response
@@ -268,6 +311,41 @@ fn refused(error: &OAuthError) -> Response {
 fn answer(outcome: AuthorizeOutcome) -> Response {
     match outcome {
         AuthorizeOutcome::Refused(error) => refused(&error),
+        AuthorizeOutcome::Consent {
+            pending,
+            client_name,
+            scopes,
+            csrf,
+        } => {
+            let items: String = scopes
+                .iter()
+                .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+                .collect();
+            let mut response = page(
+                StatusCode::OK,
+                super::html::layout(
+                    "Allow access",
+                    &csrf,
+                    &format!(
+                        "<h1>Allow {app} to use your account?</h1><p><strong>{app}</strong> asks for:</p>\
+<ul id=\"scopes\">{items}</ul><form method=\"post\" action=\"/oauth2/authorize/consent\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button> \
+<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></form>",
+                        app = escape(&client_name),
+                        csrf = escape(&csrf),
+                    ),
+                ),
+            );
+            set_cookie(
+                &mut response,
+                AUTHORIZE_COOKIE,
+                pending.expose(),
+                Some(15 * 60),
+            );
+            no_store(&mut response);
+            response
+        }
         AuthorizeOutcome::SignIn { pending, .. } => {
             let mut response = redirect("/signin");
             set_cookie(

@@ -2,11 +2,13 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use serde::Deserialize;
 use tessera_directory::model::{
-    AppRoleAssignment, AppRoleAssignmentSpec, Application, ApplicationSpec, KeyCredential,
-    ServicePrincipal, ServicePrincipalSpec,
+    AppRoleAssignment, AppRoleAssignmentSpec, Application, ApplicationSpec, ConsentPolicy,
+    KeyCredential, PermissionGrant, PermissionGrantSpec, ServicePrincipal, ServicePrincipalSpec,
 };
 use tessera_store::Kind;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::{ApiResult, Problem};
@@ -146,4 +148,73 @@ pub async fn remove_app_role_assignment(
         .remove_app_role_assignment(&ctx, id, assignment_id)
         .await?;
     Ok(no_content())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantParams {
+    /// Only the consents of this application (client id).
+    pub client_id: Option<Uuid>,
+}
+
+#[utoipa::path(get, path = "/api/v1/oauth2PermissionGrants", tag = "consent", params(GrantParams),
+    responses((status = 200, body = Vec<PermissionGrant>)), security(("bearer" = [])))]
+pub async fn list_permission_grants(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<GrantParams>,
+) -> ApiResult<Response> {
+    let grants = state
+        .directory
+        .list_permission_grants(&ctx, params.client_id)
+        .await?;
+    Ok(ok(&serde_json::json!({ "value": grants })))
+}
+
+/// Admin consent (`AllPrincipals`), or consent on one user's behalf (`Principal`).
+/// A grant for the same application and principal is replaced.
+#[utoipa::path(post, path = "/api/v1/oauth2PermissionGrants", tag = "consent", request_body = PermissionGrantSpec,
+    responses((status = 201, body = PermissionGrant), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_permission_grant(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state.directory.create_permission_grant(&ctx, body).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/oauth2PermissionGrants/{id}", tag = "consent", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn delete_permission_grant(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state.directory.delete_permission_grant(&ctx, id).await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/consentPolicy", tag = "consent",
+    responses((status = 200, body = ConsentPolicy)), security(("bearer" = [])))]
+pub async fn get_consent_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.get_consent_policy(&ctx).await?))
+}
+
+/// What users may consent to themselves: `none`, `lowRisk` (the listed scopes) or `all`.
+#[utoipa::path(put, path = "/api/v1/policies/consentPolicy", tag = "consent", request_body = ConsentPolicy,
+    responses((status = 200, body = ConsentPolicy), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn set_consent_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.set_consent_policy(&ctx, body).await?))
 }

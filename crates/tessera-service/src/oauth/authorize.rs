@@ -73,6 +73,14 @@ pub enum AuthorizeOutcome {
         pending: SecretString,
         login_hint: Option<String>,
     },
+    /// The user is asked to consent to `scopes` for the application; the request
+    /// waits under `pending`. `csrf` is the session's anti-forgery token.
+    Consent {
+        pending: SecretString,
+        client_name: String,
+        scopes: Vec<String>,
+        csrf: String,
+    },
 }
 
 /// A request waiting for the user to sign in.
@@ -602,16 +610,6 @@ impl Directory {
                 ),
             }
         };
-        if request.prompt.contains(&Prompt::Consent) {
-            // Consent screens are not built yet: say so rather than pretend.
-            return respond(
-                Err(&OAuthError::new(
-                    "consent_required",
-                    "Tessera cannot ask for consent yet; applications are consented by administrators",
-                )),
-                &request,
-            );
-        }
         let reauthenticated = pending.as_ref().map(|(_, after)| *after);
         let good_session = session.filter(|s| {
             // A sign-in made for this request counts; otherwise the request's own
@@ -671,6 +669,63 @@ impl Directory {
                 &request,
             );
         }
+        // Consent: every scope granted (by an administrator for everyone, or by
+        // this user), else the user is asked if the tenant's policy lets them
+        // consent to what is missing, else refused.
+        let missing = match self.missing_consent(ctx.tenant, &request, session).await {
+            Ok(missing) => missing,
+            Err(error) => return respond(Err(&error), &request),
+        };
+        if !missing.is_empty() {
+            if request.prompt.contains(&Prompt::None) {
+                return respond(
+                    Err(&OAuthError::new(
+                        "consent_required",
+                        "the user has not consented to this application",
+                    )),
+                    &request,
+                );
+            }
+            let may = match self.reader().await {
+                Ok(mut reader) => crate::consent::consent_policy(reader.as_mut(), ctx.tenant)
+                    .await
+                    .map(|(policy, _)| policy.user_may_consent(&missing)),
+                Err(error) => Err(error),
+            };
+            match may {
+                Ok(true) => {}
+                Ok(false) => {
+                    return respond(
+                        Err(&OAuthError::new(
+                            "access_denied",
+                            "an administrator must approve this application's access",
+                        )),
+                        &request,
+                    );
+                }
+                Err(error) => return respond(Err(&server_error(error)), &request),
+            }
+            let secret = match pending {
+                Some((secret, _)) => secret,
+                None => match self
+                    .save_pending(ctx.tenant, &request, confidential, session.auth_time)
+                    .await
+                {
+                    Ok(secret) => secret,
+                    Err(error) => return respond(Err(&error), &request),
+                },
+            };
+            let client_name = self
+                .app_display_name(ctx.tenant, &request.client_id)
+                .await
+                .unwrap_or_else(|| request.client_id.clone());
+            return AuthorizeOutcome::Consent {
+                pending: secret,
+                client_name,
+                scopes: missing,
+                csrf: session.csrf.clone(),
+            };
+        }
         match self
             .issue_code(ctx, &request, confidential, session, now)
             .await
@@ -678,6 +733,133 @@ impl Directory {
             Ok(code) => respond(Ok(code.expose()), &request),
             Err(error) => respond(Err(&error), &request),
         }
+    }
+
+    /// The requested scopes the user has not consented to (all of them with
+    /// `prompt=consent`). Tessera's own CLI needs no consent.
+    async fn missing_consent(
+        &self,
+        tenant: TenantId,
+        request: &AuthorizationRequest,
+        session: &SessionInfo,
+    ) -> Result<Vec<String>, OAuthError> {
+        if request.client_id == super::CLI_CLIENT_ID {
+            return Ok(Vec::new());
+        }
+        let client = Uuid::parse_str(&request.client_id)
+            .map_err(|_| OAuthError::new("invalid_client", "unknown client"))?;
+        let granted = if request.prompt.contains(&Prompt::Consent) {
+            Vec::new()
+        } else {
+            let mut reader = self.reader().await.map_err(server_error)?;
+            crate::consent::granted_scopes(reader.as_mut(), tenant, client, session.user_id)
+                .await
+                .map_err(server_error)?
+        };
+        Ok(request
+            .scopes
+            .iter()
+            .filter(|s| !granted.contains(s))
+            .cloned()
+            .collect())
+    }
+
+    /// `POST /authorize/consent`: the user's answer on the consent page.
+    pub async fn oauth_consent(
+        &self,
+        ctx: &AuthorizeContext,
+        pending: &str,
+        session: &SessionInfo,
+        approve: bool,
+    ) -> AuthorizeOutcome {
+        let expired = || {
+            AuthorizeOutcome::Refused(OAuthError::new(
+                "invalid_request",
+                "this sign-in took too long: go back to the application and start again",
+            ))
+        };
+        if pending.is_empty() || pending.len() > 128 {
+            return expired();
+        }
+        let id = format!("{PENDING_PREFIX}{}", secret_hash(pending));
+        let Ok(Some(row)) = self.store.session_get(ctx.tenant, &id).await else {
+            return expired();
+        };
+        let Ok(data) = serde_json::from_str::<PendingData>(&row.data) else {
+            return expired();
+        };
+        if row.expires <= self.now() {
+            return expired();
+        }
+        let mut request = data.request;
+        if !approve {
+            let _ = self.store.session_delete(ctx.tenant, &id).await;
+            return AuthorizeOutcome::Respond {
+                redirect_uri: request.redirect_uri.clone(),
+                response_mode: request.response_mode,
+                params: authorize::response_parameters(
+                    Err(&OAuthError::new("access_denied", "the user declined")),
+                    request.state.as_deref(),
+                    &ctx.issuer,
+                ),
+            };
+        }
+        let missing = match self.missing_consent(ctx.tenant, &request, session).await {
+            Ok(missing) => missing,
+            Err(error) => return AuthorizeOutcome::Refused(error),
+        };
+        if let Ok(client) = Uuid::parse_str(&request.client_id) {
+            let context = match self
+                .session_context(
+                    session,
+                    ctx.correlation_id.clone(),
+                    ctx.client_address.clone(),
+                )
+                .await
+            {
+                Ok(context) => context,
+                Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+            };
+            // The policy is checked again: the page may be old.
+            let may = match self.reader().await {
+                Ok(mut reader) => crate::consent::consent_policy(reader.as_mut(), ctx.tenant)
+                    .await
+                    .map(|(policy, _)| policy.user_may_consent(&missing))
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
+            if !may {
+                return AuthorizeOutcome::Refused(OAuthError::new(
+                    "access_denied",
+                    "an administrator must approve this application's access",
+                ));
+            }
+            if let Err(error) = self
+                .record_user_consent(&context, client, session.user_id, &missing)
+                .await
+            {
+                return AuthorizeOutcome::Refused(server_error(error));
+            }
+        }
+        // Consent is given: prompt=consent is satisfied.
+        request.prompt.retain(|p| *p != Prompt::Consent);
+        let outcome = self
+            .decide(
+                ctx,
+                request,
+                data.confidential,
+                Some(session),
+                Some((
+                    SecretString::new(pending.to_string()),
+                    data.reauthenticate_after,
+                )),
+                self.now(),
+            )
+            .await;
+        if matches!(outcome, AuthorizeOutcome::Respond { .. }) {
+            let _ = self.store.session_delete(ctx.tenant, &id).await;
+        }
+        outcome
     }
 
     async fn save_pending(
