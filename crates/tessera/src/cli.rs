@@ -414,6 +414,21 @@ pub enum AppsCommand {
         app: String,
         key_id: String,
     },
+    /// Consent for every user (admin consent) to delegated scopes, e.g.
+    /// `--scope "openid api://<resource appId>/read"` (replaces an earlier one).
+    Consent {
+        app: String,
+        #[arg(long)]
+        scope: String,
+    },
+    /// The application's consents (admin and users').
+    Consents {
+        app: String,
+    },
+    /// Withdraw a consent: the application must ask again.
+    RevokeConsent {
+        grant_id: String,
+    },
     Owners {
         app: String,
     },

@@ -348,6 +348,15 @@ async fn resolve_app(client: &Client, app: &str) -> anyhow::Result<String> {
     resolve_named(client, "applications", app).await
 }
 
+/// An application's client id (appId), from its name, object id or appId.
+async fn app_client_id(client: &Client, app: &str) -> anyhow::Result<String> {
+    let id = resolve_app(client, app).await?;
+    client.get(&["applications", &id], &[]).await?["appId"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("the application has no appId"))
+}
+
 // ---- resources ----------------------------------------------------------------
 
 fn user_fields(fields: &UserFields, manager: Option<String>) -> anyhow::Result<Value> {
@@ -767,6 +776,29 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
                 .delete(&["applications", &id, "keyCredentials", &key_id], None)
                 .await?;
             output::done(out, &format!("removed certificate {key_id}"));
+        }
+        AppsCommand::Consent { app, scope } => {
+            let app_id = app_client_id(client, &app).await?;
+            let value =
+                json!({ "clientId": app_id, "consentType": "AllPrincipals", "scope": scope });
+            output::object(
+                out,
+                &client.post(&["oauth2PermissionGrants"], &value).await?,
+            );
+        }
+        AppsCommand::Consents { app } => {
+            let app_id = app_client_id(client, &app).await?;
+            let page = client
+                .get(&["oauth2PermissionGrants"], &[("clientId", app_id)])
+                .await?;
+            let items = page["value"].as_array().cloned().unwrap_or_default();
+            output::list(out, &items, output::PERMISSION_GRANTS, None);
+        }
+        AppsCommand::RevokeConsent { grant_id } => {
+            client
+                .delete(&["oauth2PermissionGrants", &grant_id], None)
+                .await?;
+            output::done(out, &format!("withdrew consent {grant_id}"));
         }
         AppsCommand::Owners { app } => {
             let id = resolve_app(client, &app).await?;

@@ -51,6 +51,12 @@ pub const OBJECTS: &[Column] = &[
     ("TYPE", "/type"),
     ("DISPLAY NAME", "/displayName"),
 ];
+pub const PERMISSION_GRANTS: &[Column] = &[
+    ("ID", "/id"),
+    ("CONSENT", "/consentType"),
+    ("PRINCIPAL", "/principalId"),
+    ("SCOPE", "/scope"),
+];
 pub const APP_ROLE_ASSIGNMENTS: &[Column] = &[
     ("ID", "/id"),
     ("PRINCIPAL", "/principalDisplayName"),

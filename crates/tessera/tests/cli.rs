@@ -695,5 +695,15 @@ fn applications_are_assigned_and_unassigned_with_the_cli() {
     cli.ok(&["sps", "unassign", sp_id, assignment["id"].as_str().unwrap()]);
     let listed = cli.json(&["sps", "assignments", sp_id]);
     assert!(listed["value"].as_array().unwrap().is_empty());
+    // Admin consent for every user, listed and withdrawn.
+    let grant = cli.json(&["apps", "consent", "Payroll", "--scope", "openid profile"]);
+    assert_eq!(grant["consentType"], "AllPrincipals");
+    let consents = cli.json(&["apps", "consents", "Payroll"]);
+    assert_eq!(consents["value"].as_array().unwrap().len(), 1);
+    let bad = cli.fails(&["apps", "consent", "Payroll", "--scope", "a\"b"]);
+    assert!(bad.contains("scope"), "{bad}");
+    cli.ok(&["apps", "revoke-consent", grant["id"].as_str().unwrap()]);
+    let consents = cli.json(&["apps", "consents", "Payroll"]);
+    assert!(consents["value"].as_array().unwrap().is_empty());
     server.stop();
 }
