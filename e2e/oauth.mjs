@@ -6,7 +6,8 @@ import * as client from "openid-client";
 import * as jose from "jose";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:http";
@@ -955,6 +956,77 @@ await check("consentByUsersAndAdministrators", async () => {
   }
   const log = await api("GET", `/auditLogs/directoryAudits?action=oauth2PermissionGrant.update`);
   assert.ok(log.value.length >= 2, "consents are audited");
+});
+
+// ---------------------------------------------------------------------------------
+// Mutual TLS (RFC 8705): client authentication by certificate and certificate-bound
+// tokens. The certificate arrives as a trusted reverse proxy passes it on
+// (X-SSL-Client-Cert, URL-encoded PEM), as in a deployment behind nginx.
+
+await check("mutualTlsClientAuthAndCertificateBoundTokens", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tessera-mtls-"));
+  const openssl = (...args) => execFileSync("openssl", args, { stdio: "ignore", cwd: dir });
+  // A self-signed client certificate, registered on the application.
+  openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "self.key", "-out", "self.pem", "-days", "2", "-subj", "/CN=self-signed workload");
+  // A CA in the tenant's trust store and a certificate it issued for a workload.
+  openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Interop Workload CA",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=payroll-batch/O=Contoso");
+  writeFileSync(join(dir, "leaf.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
+  openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "leaf.ext");
+  const pem = (name) => readFileSync(join(dir, name), "utf8");
+  const header = (name) => ({ "x-ssl-client-cert": encodeURIComponent(pem(name)) });
+  const thumbprint = (name) => {
+    const der = Buffer.from(pem(name).replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+    return createHash("sha256").update(der).digest("base64url");
+  };
+  const tokenRequest = (fields, headers) => fetch(`${base}/oauth2/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const jwks = jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`));
+
+  // self_signed_tls_client_auth
+  const selfSigned = await api("POST", "/applications", { displayName: "mTLS workload (self-signed)" });
+  await api("POST", "/servicePrincipals", { appId: selfSigned.appId });
+  await api("POST", `/applications/${selfSigned.id}/keyCredentials`, { key: pem("self.pem") });
+  const granted = await tokenRequest({ grant_type: "client_credentials", client_id: selfSigned.appId, scope: resourceScope }, header("self.pem"));
+  assert.equal(granted.status, 200, JSON.stringify(granted.body));
+  const { payload } = await jose.jwtVerify(granted.body.access_token, jwks, { issuer: base, audience: resource.appId });
+  assert.equal(payload.cnf["x5t#S256"], thumbprint("self.pem"), "the token is bound to the certificate");
+  assert.equal((await tokenRequest({ grant_type: "client_credentials", client_id: selfSigned.appId, scope: resourceScope }, {})).body.error, "invalid_client");
+  assert.equal((await tokenRequest({ grant_type: "client_credentials", client_id: selfSigned.appId, scope: resourceScope }, header("leaf.pem"))).body.error, "invalid_client");
+
+  // tls_client_auth: a CA-issued certificate with the registered subject.
+  await api("POST", "/certificateAuthorities", { certificate: pem("ca.pem"), isRootAuthority: true });
+  // Subjects print in certificate order, as Tessera's certificate sign-in does.
+  const pki = await api("POST", "/applications", { displayName: "mTLS workload (PKI)", tlsClientAuthSubjectDn: "CN=another-batch, O=Contoso" });
+  await api("POST", "/servicePrincipals", { appId: pki.appId });
+  const wrongSubject = await tokenRequest({ grant_type: "client_credentials", client_id: pki.appId, scope: resourceScope }, header("leaf.pem"));
+  assert.equal(wrongSubject.body.error, "invalid_client", "a trusted certificate with another subject is not this client");
+  await api("PATCH", `/applications/${pki.id}`, { tlsClientAuthSubjectDn: "CN=payroll-batch, O=Contoso" });
+  const viaCa = await tokenRequest({ grant_type: "client_credentials", client_id: pki.appId, scope: resourceScope }, header("leaf.pem"));
+  assert.equal(viaCa.status, 200, JSON.stringify(viaCa.body));
+  // The self-signed certificate does not chain to the trust store.
+  assert.equal((await tokenRequest({ grant_type: "client_credentials", client_id: pki.appId, scope: resourceScope }, header("self.pem"))).body.error, "invalid_client");
+
+  // A user's token bound to the web client's certificate: userinfo wants that certificate.
+  const mtlsWeb = await api("POST", "/applications", { displayName: "mTLS web app", web: { redirectUris: [redirectUri] } });
+  await api("POST", "/servicePrincipals", { appId: mtlsWeb.appId });
+  await api("POST", `/applications/${mtlsWeb.id}/keyCredentials`, { key: pem("self.pem") });
+  const config = await client.discovery(new URL(base), mtlsWeb.appId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+  config[client.customFetch] = (url, options) => fetch(url, { ...options, headers: { ...Object.fromEntries(new Headers(options.headers)), ...header("self.pem") } });
+  const flow = await codeFlow(config, jar);
+  const tokens = await client.authorizationCodeGrant(config, flow.callback, {
+    pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+  });
+  const bound = jose.decodeJwt(tokens.access_token);
+  assert.equal(bound.cnf["x5t#S256"], thumbprint("self.pem"));
+  const without = await fetch(`${base}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  assert.equal(without.status, 401);
+  const withCert = await fetch(`${base}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}`, ...header("self.pem") } });
+  assert.equal(withCert.status, 200);
 });
 
 // ---------------------------------------------------------------------------------

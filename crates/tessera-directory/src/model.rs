@@ -400,6 +400,11 @@ pub struct ApplicationSpec {
     pub public_client: RedirectUris,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub app_roles: Vec<AppRole>,
+    /// `tls_client_auth` (RFC 8705 §2.1): the subject distinguished name (RFC 4514,
+    /// as Tessera prints it) of the certificate, from a CA in the tenant's trust
+    /// store, the application authenticates with over mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
     /// The application may use the device flow as a public client (no secret),
     /// like Entra's `isFallbackPublicClient`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -45,7 +45,7 @@ pub const ASSERTION_ALGORITHMS: [&str; 4] = ["ES256", "RS256", "PS256", "EdDSA"]
 pub fn document(issuer: &str, algorithms: &[Algorithm]) -> Value {
     let algs: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
     let mut token_auth: Vec<&str> = CLIENT_AUTH_METHODS.to_vec();
-    token_auth.push("none");
+    token_auth.extend(["tls_client_auth", "self_signed_tls_client_auth", "none"]);
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
@@ -84,6 +84,7 @@ pub fn document(issuer: &str, algorithms: &[Algorithm]) -> Value {
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "dpop_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "tls_client_certificate_bound_access_tokens": true,
         "prompt_values_supported": ["none", "login", "select_account"],
     })
 }

@@ -158,12 +158,14 @@ impl FromRequestParts<AppState> for Caller {
             let proof = parts.headers.get("dpop").and_then(|v| v.to_str().ok());
             let issuer = state.directory.public_url().to_string();
             let url = format!("{issuer}{}", parts.uri.path());
+            let chain = crate::pages::ClientChain::of(state, parts).0;
             let presented = tessera_service::oauth::Presented {
                 token,
                 dpop_scheme: scheme,
                 proof,
                 method: parts.method.as_str(),
                 url: &url,
+                client_certificate: chain.first().map(Vec::as_slice),
             };
             state
                 .directory

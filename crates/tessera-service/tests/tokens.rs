@@ -66,6 +66,7 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
         .unwrap();
     let ctx = TokenContext {
         dpop: None,
+        client_certificates: Vec::new(),
         tenant,
         issuer: "https://id.contoso.com".into(),
         correlation_id: "c".into(),

@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 28] = [
+const SCENARIOS: [&str; 29] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -40,6 +40,7 @@ const SCENARIOS: [&str; 28] = [
     "idTokenAlgorithmPerApplication",
     "negativeCasesAtTheEndpoints",
     "consentByUsersAndAdministrators",
+    "mutualTlsClientAuthAndCertificateBoundTokens",
     "rpInitiatedAndBackChannelLogout",
 ];
 
@@ -47,6 +48,18 @@ const SCENARIOS: [&str; 28] = [
 fn openid_client_interop_on_sqlite() {
     run_interop(&[]);
 }
+
+/// Client certificates reach the server as a trusted reverse proxy passes them on.
+const PROXY: [(&str, &str); 2] = [
+    (
+        "TESSERA_CLIENT_CERTIFICATE_PROXY__HEADER",
+        "X-SSL-Client-Cert",
+    ),
+    (
+        "TESSERA_CLIENT_CERTIFICATE_PROXY__TRUSTED_PROXIES",
+        "[\"127.0.0.1\"]",
+    ),
+];
 
 #[test]
 fn openid_client_interop_on_postgres() {
@@ -68,7 +81,9 @@ fn run_interop(env: &[(&str, &str)]) {
         "run `npm ci --prefix e2e` first (.ci/run does): openid-client is missing"
     );
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), env);
+    let mut env = env.to_vec();
+    env.extend(PROXY);
+    let server = Server::start(data.path(), &env);
     // The default public URL is http://localhost:<port>: the issuer.
     let url = server.url.replace("127.0.0.1", "localhost");
     let output = Command::new("node")

@@ -112,6 +112,36 @@ fn proxy_chain(state: &AppState, parts: &axum::http::request::Parts) -> Vec<Vec<
     input::proxy_certificates(value)
 }
 
+/// The client certificate chain of a request (leaf first): from this connection's
+/// TLS handshake, or from a trusted reverse proxy's header; empty when none.
+pub struct ClientChain(pub Vec<Vec<u8>>);
+
+impl ClientChain {
+    pub fn of(state: &AppState, parts: &axum::http::request::Parts) -> ClientChain {
+        let from_tls = parts
+            .extensions
+            .get::<crate::tls::PeerCertificates>()
+            .map(|p| p.0.clone())
+            .unwrap_or_default();
+        if from_tls.is_empty() {
+            ClientChain(proxy_chain(state, parts))
+        } else {
+            ClientChain(from_tls)
+        }
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for ClientChain {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientChain::of(state, parts))
+    }
+}
+
 impl axum::extract::FromRequestParts<AppState> for Request {
     type Rejection = Response;
 
@@ -139,14 +169,7 @@ impl axum::extract::FromRequestParts<AppState> for Request {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mut client_chain = parts
-            .extensions
-            .get::<crate::tls::PeerCertificates>()
-            .map(|p| p.0.clone())
-            .unwrap_or_default();
-        if client_chain.is_empty() {
-            client_chain = proxy_chain(state, parts);
-        }
+        let client_chain = ClientChain::of(state, parts).0;
         Ok(Request {
             client_chain,
             ctx: SignInContext {

@@ -11,6 +11,7 @@ use tessera_oauth::token::{self, OAuthError};
 use tessera_service::oauth::{BearerError, Presented, TokenContext};
 
 use crate::extract::CorrelationId;
+use crate::pages::ClientChain;
 use crate::state::AppState;
 
 fn json(status: StatusCode, body: String) -> Response {
@@ -59,6 +60,7 @@ async fn token_context(
         correlation_id: correlation.map(|c| c.0.0.clone()).unwrap_or_default(),
         client_address: address.map(|a| a.0.0.ip().to_string()),
         dpop: None,
+        client_certificates: Vec::new(),
     })
 }
 
@@ -69,6 +71,7 @@ async fn form_request(
     headers: &HeaderMap,
     correlation: Option<axum::Extension<CorrelationId>>,
     address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    chain: ClientChain,
     body: &Bytes,
 ) -> Result<(TokenContext, BTreeMap<String, String>, Option<String>), Response> {
     let form = token::parse_form(
@@ -80,6 +83,7 @@ async fn form_request(
     .map_err(|error| error_response(&error))?;
     let mut ctx = token_context(state, correlation, address).await?;
     ctx.dpop = dpop_header(headers).map_err(|error| error_response(&error))?;
+    ctx.client_certificates = chain.0;
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -113,10 +117,11 @@ pub async fn token(
     headers: HeaderMap,
     correlation: Option<axum::Extension<CorrelationId>>,
     address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    chain: ClientChain,
     body: Bytes,
 ) -> Response {
     let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, &body).await {
+        match form_request(&state, &headers, correlation, address, chain, &body).await {
             Ok(request) => request,
             Err(response) => return response,
         };
@@ -139,10 +144,11 @@ pub async fn par(
     headers: HeaderMap,
     correlation: Option<axum::Extension<CorrelationId>>,
     address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    chain: ClientChain,
     body: Bytes,
 ) -> Response {
     let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, &body).await {
+        match form_request(&state, &headers, correlation, address, chain, &body).await {
             Ok(request) => request,
             Err(response) => return response,
         };
@@ -165,10 +171,11 @@ pub async fn device_authorization(
     headers: HeaderMap,
     correlation: Option<axum::Extension<CorrelationId>>,
     address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    chain: ClientChain,
     body: Bytes,
 ) -> Response {
     let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, &body).await {
+        match form_request(&state, &headers, correlation, address, chain, &body).await {
             Ok(request) => request,
             Err(response) => return response,
         };
@@ -191,10 +198,11 @@ pub async fn introspect(
     headers: HeaderMap,
     correlation: Option<axum::Extension<CorrelationId>>,
     address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    chain: ClientChain,
     body: Bytes,
 ) -> Response {
     let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, &body).await {
+        match form_request(&state, &headers, correlation, address, chain, &body).await {
             Ok(request) => request,
             Err(response) => return response,
         };
@@ -214,10 +222,11 @@ pub async fn revoke(
     headers: HeaderMap,
     correlation: Option<axum::Extension<CorrelationId>>,
     address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    chain: ClientChain,
     body: Bytes,
 ) -> Response {
     let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, &body).await {
+        match form_request(&state, &headers, correlation, address, chain, &body).await {
             Ok(request) => request,
             Err(response) => return response,
         };
@@ -236,6 +245,7 @@ pub async fn revoke(
 pub async fn userinfo(
     State(state): State<AppState>,
     method: axum::http::Method,
+    chain: ClientChain,
     headers: HeaderMap,
 ) -> Response {
     let authorization = headers
@@ -291,6 +301,7 @@ pub async fn userinfo(
         proof: proof.as_deref(),
         method: method.as_str(),
         url: &url,
+        client_certificate: chain.0.first().map(Vec::as_slice),
     };
     match state
         .directory

@@ -195,6 +195,35 @@ pub(crate) async fn check_with_ocsp(
     Ok(Ok(()))
 }
 
+impl Directory {
+    /// Validates a client certificate chain against the tenant's trust store, its
+    /// CRLs and OCSP responders, failing closed where revocation data is required.
+    pub(crate) async fn validate_client_chain(
+        &self,
+        tenant: TenantId,
+        chain: &[Vec<u8>],
+    ) -> ServiceResult<Result<x509::Validated, x509::Refusal>> {
+        let mut reader = self.reader().await?;
+        let trust = load_cas(reader.as_mut(), tenant).await?;
+        let now = self.now().unix_seconds();
+        if let Err(refusal) = x509::validate_path(chain, &trust, &[], now) {
+            return Ok(Err(refusal));
+        }
+        let crls = load_crls(reader.as_mut(), tenant).await?;
+        let mut validated = match x509::validate_path(chain, &trust, &crls, now) {
+            Ok(validated) => validated,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let fetcher = self.authn.settings.revocation_fetcher.as_ref();
+        if let Err(refusal) =
+            check_with_ocsp(reader.as_mut(), tenant, fetcher, &mut validated, now).await?
+        {
+            return Ok(Err(refusal));
+        }
+        Ok(x509::require_revocation(&validated).map(|()| validated))
+    }
+}
+
 /// The tenant's trust store.
 pub(crate) async fn load_cas(
     reader: &mut dyn Reader,

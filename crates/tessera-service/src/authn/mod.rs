@@ -8,7 +8,7 @@
 //! session tables, so sign-ins never wait for the audit chain's lock.
 
 mod admin;
-mod certificates;
+pub(crate) mod certificates;
 mod flow;
 mod methods;
 mod security_info;

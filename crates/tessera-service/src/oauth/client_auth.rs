@@ -46,7 +46,82 @@ fn refuse(why: &str) -> OAuthError {
     OAuthError::new("invalid_client", why)
 }
 
+/// The `x5t#S256` of a certificate: base64url SHA-256 of its DER.
+pub(crate) fn certificate_thumbprint(der: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tessera_core::crypto::sha256(der))
+}
+
 impl Directory {
+    /// Mutual-TLS client authentication (RFC 8705 §2): the client certificate is
+    /// one registered on the application or its service principal
+    /// (`self_signed_tls_client_auth`), or chains to the tenant's trust store with
+    /// the subject the application names (`tls_client_auth`).
+    pub(crate) async fn authenticate_mtls(
+        &self,
+        ctx: &TokenContext,
+        client_id: &str,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let leaf = ctx
+            .client_certificates
+            .first()
+            .ok_or_else(|| refuse("client authentication is required"))?;
+        let thumbprint = certificate_thumbprint(leaf);
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let app = application_by_app_id(reader.as_mut(), ctx.tenant, client_id)
+            .await?
+            .ok_or_else(|| refuse("unknown client or certificate"))?;
+        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
+        let principal = reader
+            .get_by_key1(
+                ctx.tenant,
+                Kind::ServicePrincipal,
+                &app_data.app_id.to_string(),
+            )
+            .await
+            .map_err(server_error)?;
+        drop(reader);
+        let mut keys: Vec<KeyCredential> = app_data.key_credentials.clone();
+        if let Some(principal) = &principal {
+            let data: ServicePrincipalData = codec::data(principal).map_err(server_error)?;
+            keys.extend(data.key_credentials);
+        }
+        let now = self.now();
+        if let Some(key) = keys.iter().find(|k| {
+            k.thumbprint_sha256 == thumbprint && k.start_date_time <= now && now < k.end_date_time
+        }) {
+            let end = key.end_date_time;
+            return Ok(AuthenticatedClient {
+                app_data,
+                principal,
+                secret_end: end,
+                certificate: Some(thumbprint),
+            });
+        }
+        let Some(subject) = app_data.spec.tls_client_auth_subject_dn.clone() else {
+            return Err(refuse("unknown client or certificate"));
+        };
+        let validated = self
+            .validate_client_chain(ctx.tenant, &ctx.client_certificates)
+            .await
+            .map_err(server_error)?
+            .map_err(|refusal| {
+                tracing::info!(?refusal, "mutual-TLS client certificate refused");
+                refuse("the client certificate is not trusted")
+            })?;
+        if validated.subject != subject {
+            return Err(refuse("unknown client or certificate"));
+        }
+        let end = tessera_directory::certificate::parse(&STANDARD.encode(leaf))
+            .map(|info| info.not_after)
+            .unwrap_or(now);
+        Ok(AuthenticatedClient {
+            app_data,
+            principal,
+            secret_end: end,
+            certificate: Some(thumbprint),
+        })
+    }
+
     pub(crate) async fn authenticate_assertion(
         &self,
         ctx: &TokenContext,
@@ -133,6 +208,7 @@ impl Directory {
             app_data,
             principal,
             secret_end: key_end,
+            certificate: None,
         })
     }
 }

@@ -426,7 +426,16 @@ impl Directory {
             None
         };
         let openid = data.scopes.iter().any(|s| s == "openid");
-        self.user_tokens(ctx, &family, &user, None, openid, refresh_token, proof)
-            .await
+        self.user_tokens(
+            ctx,
+            &family,
+            &user,
+            None,
+            openid,
+            refresh_token,
+            proof,
+            None,
+        )
+        .await
     }
 }

@@ -9,16 +9,33 @@ use tessera_oauth::dpop::{self, DpopError, Proof};
 
 use crate::Directory;
 
-/// Adds `cnf.jkt` to access token claims when a proof came with the request;
-/// returns the token type to answer with.
-pub(crate) fn bind(claims: &mut Value, proof: Option<&Proof>) -> &'static str {
-    match proof {
-        Some(proof) => {
-            claims["cnf"] = json!({ "jkt": proof.jkt });
-            "DPoP"
-        }
-        None => "Bearer",
+/// Binds access token claims to the request's DPoP key (`cnf.jkt`) and, when the
+/// client authenticated with a mutual-TLS certificate, to that certificate
+/// (`cnf.x5t#S256`, RFC 8705 §3); returns the token type to answer with.
+pub(crate) fn bind(
+    claims: &mut Value,
+    proof: Option<&Proof>,
+    certificate: Option<&str>,
+) -> &'static str {
+    let mut cnf = serde_json::Map::new();
+    if let Some(proof) = proof {
+        cnf.insert("jkt".to_string(), json!(proof.jkt));
     }
+    if let Some(thumbprint) = certificate {
+        cnf.insert("x5t#S256".to_string(), json!(thumbprint));
+    }
+    if !cnf.is_empty() {
+        claims["cnf"] = Value::Object(cnf);
+    }
+    if proof.is_some() { "DPoP" } else { "Bearer" }
+}
+
+/// The certificate thumbprint an access token is bound to.
+pub(crate) fn bound_certificate(claims: &serde_json::Map<String, Value>) -> Option<&str> {
+    claims
+        .get("cnf")
+        .and_then(|c| c.get("x5t#S256"))
+        .and_then(Value::as_str)
 }
 
 /// The key thumbprint an access token is bound to.

@@ -244,6 +244,7 @@ impl Directory {
             app_data,
             principal,
             secret_end: Timestamp::from_unix_micros(exp.saturating_mul(1_000_000)),
+            certificate: None,
         };
         let grant = self
             .client_credentials(reader.as_mut(), ctx, authenticated, form)
@@ -347,7 +348,7 @@ impl Directory {
         self.require_dpop_if_asked(ctx.tenant, &api_id, proof)
             .await?;
         let mut response = self
-            .user_tokens(ctx, &family, &user, None, false, None, proof)
+            .user_tokens(ctx, &family, &user, None, false, None, proof, None)
             .await?;
         response.issued_token_type = Some(exchange::ACCESS_TOKEN);
         Ok(response)

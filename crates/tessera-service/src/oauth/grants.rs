@@ -140,12 +140,24 @@ impl Directory {
                 .await?;
                 Ok(TokenClient::Confidential(Box::new(client)))
             }
-            (None, None) => form
-                .get("client_id")
-                .map(|id| TokenClient::Public(id.clone()))
-                .ok_or_else(|| {
+            (None, None) => {
+                let client_id = form.get("client_id").cloned().ok_or_else(|| {
                     OAuthError::new("invalid_client", "client authentication is required")
-                }),
+                })?;
+                if ctx.client_certificates.is_empty() {
+                    return Ok(TokenClient::Public(client_id));
+                }
+                // A certificate came: it authenticates the client (RFC 8705 §2) if
+                // the client registered one; a browser's smart card on the same
+                // connection does not turn a public client away.
+                match self.authenticate_mtls(ctx, &client_id).await {
+                    Ok(client) => Ok(TokenClient::Confidential(Box::new(client))),
+                    Err(error) if self.uses_tls_client_auth(ctx.tenant, &client_id).await? => {
+                        Err(error)
+                    }
+                    Err(_) => Ok(TokenClient::Public(client_id)),
+                }
+            }
         }
     }
 
@@ -257,6 +269,10 @@ impl Directory {
             data.request.is_openid(),
             refresh_token,
             proof,
+            match &client {
+                TokenClient::Confidential(client) => client.certificate.as_deref(),
+                TokenClient::Public(_) => None,
+            },
         )
         .await
     }
@@ -358,7 +374,16 @@ impl Directory {
         }
         let openid = issued_for.scopes.iter().any(|s| s == "openid");
         let response = self
-            .user_tokens(ctx, &issued_for, &upn, None, openid, Some(next), proof)
+            .user_tokens(
+                ctx,
+                &issued_for,
+                &upn,
+                None,
+                openid,
+                Some(next),
+                proof,
+                None,
+            )
             .await?;
         Ok(response)
     }
@@ -426,6 +451,25 @@ impl Directory {
             }
         }
         Err(server_error("cannot revoke a refresh token family"))
+    }
+
+    /// Whether an application authenticates with a CA-issued certificate.
+    async fn uses_tls_client_auth(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Result<bool, OAuthError> {
+        let mut reader = self.reader().await.map_err(server_error)?;
+        Ok(
+            match super::application_by_app_id(reader.as_mut(), tenant, client_id).await? {
+                Some(app) => codec::data::<tessera_directory::model::ApplicationData>(&app)
+                    .map_err(server_error)?
+                    .spec
+                    .tls_client_auth_subject_dn
+                    .is_some(),
+                None => false,
+            },
+        )
     }
 
     /// Refuses a request without a proof when the application requires DPoP.
@@ -568,6 +612,7 @@ impl Directory {
         openid: bool,
         refresh_token: Option<String>,
         proof: Option<&Proof>,
+        certificate: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let tenant = ctx.tenant;
         let issued = self.now().unix_seconds();
@@ -625,7 +670,7 @@ impl Directory {
             Some(groups) => access["groups"] = json!(groups),
             None => access["hasgroups"] = json!(true),
         }
-        let token_type = super::dpop::bind(&mut access, proof);
+        let token_type = super::dpop::bind(&mut access, proof, certificate);
         let access_token = self.sign_token(tenant, "at+jwt", &access).await?;
         let id_token = if openid {
             let mut claims = Map::new();

@@ -47,6 +47,8 @@ pub struct Presented<'a> {
     pub method: &'a str,
     /// The request's URL as the client addressed it (`htu`).
     pub url: &'a str,
+    /// The mutual-TLS client certificate of the request (leaf), if any.
+    pub client_certificate: Option<&'a [u8]>,
 }
 
 fn revoked_key(jti: &str) -> String {
@@ -120,6 +122,15 @@ impl Directory {
         let claims = self
             .verify_access_token(tenant, issuer, presented.token)
             .await?;
+        // RFC 8705 §3: a certificate-bound token only with that certificate.
+        if let Some(thumbprint) = super::dpop::bound_certificate(&claims) {
+            let presented_thumbprint = presented
+                .client_certificate
+                .map(super::client_auth::certificate_thumbprint);
+            if presented_thumbprint.as_deref() != Some(thumbprint) {
+                return Err(BearerError::InvalidToken);
+            }
+        }
         let bound = super::dpop::bound_jkt(&claims).map(str::to_string);
         if presented.dpop_scheme || bound.is_some() {
             if !presented.dpop_scheme {

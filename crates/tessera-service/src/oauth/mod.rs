@@ -51,6 +51,8 @@ pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
     display_name: String,
+    /// Access tokens are bound to this certificate (`cnf.x5t#S256`).
+    certificate: Option<String>,
     /// The client must present DPoP proofs (`dpopBoundAccessTokens`).
     requires_dpop: bool,
     /// The app roles the workload holds on the resource (`roles`).
@@ -83,6 +85,8 @@ pub struct TokenContext {
     pub client_address: Option<String>,
     /// The request's `DPoP` header (RFC 9449), if it had one.
     pub dpop: Option<String>,
+    /// The client certificate chain the request came with (mutual TLS, RFC 8705).
+    pub client_certificates: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +112,9 @@ pub(crate) struct AuthenticatedClient {
     pub principal: Option<Record>,
     /// When the secret used expires.
     pub secret_end: Timestamp,
+    /// The `x5t#S256` of the mutual-TLS certificate it authenticated with: access
+    /// tokens are bound to it (RFC 8705 §3).
+    pub certificate: Option<String>,
 }
 
 fn server_error(error: impl std::fmt::Display) -> OAuthError {
@@ -170,6 +177,7 @@ pub(crate) async fn authenticate_client(
             app_data,
             principal,
             secret_end: secret.credential.end_date_time,
+            certificate: None,
         }),
         _ => Err(refuse("unknown client or wrong secret")),
     }
@@ -245,10 +253,18 @@ impl Directory {
                 ));
             }
             (None, None) => {
-                return Err(OAuthError::new(
-                    "invalid_client",
-                    "client authentication is required",
-                ));
+                let client_id = form.get("client_id").cloned().ok_or_else(|| {
+                    OAuthError::new("invalid_client", "client authentication is required")
+                })?;
+                let result = match self.authenticate_mtls(ctx, &client_id).await {
+                    Ok(client) => {
+                        let mut reader = self.reader().await.map_err(server_error)?;
+                        self.client_credentials(reader.as_mut(), ctx, client, form)
+                            .await
+                    }
+                    Err(error) => Err(error),
+                };
+                (client_id, "clientCertificate", result)
             }
             (None, Some(credentials)) => {
                 let result = match self.cached_grant(ctx, &credentials, form) {
@@ -374,6 +390,7 @@ impl Directory {
             app_data,
             principal,
             secret_end,
+            certificate,
         } = client;
         let Some(principal) = principal else {
             return Err(OAuthError::new(
@@ -431,6 +448,7 @@ impl Directory {
             roles = crate::app_roles::role_values(&resource_data, &assigned);
         }
         Ok(Grant {
+            certificate,
             requires_dpop: app_data.spec.dpop_bound_access_tokens,
             roles,
             display_name: app_data.spec.display_name,
@@ -512,7 +530,7 @@ impl Directory {
         if !grant.roles.is_empty() {
             claims["roles"] = json!(grant.roles);
         }
-        let token_type = dpop::bind(&mut claims, proof);
+        let token_type = dpop::bind(&mut claims, proof, grant.certificate.as_deref());
         let access_token = self.sign_token(tenant, "at+jwt", &claims).await?;
         Ok(TokenResponse {
             access_token,
