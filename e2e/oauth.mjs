@@ -1027,6 +1027,31 @@ await check("mutualTlsClientAuthAndCertificateBoundTokens", async () => {
   assert.equal(without.status, 401);
   const withCert = await fetch(`${base}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}`, ...header("self.pem") } });
   assert.equal(withCert.status, 200);
+
+  // The tenant's application credential policy (DoD 1.9.1).
+  const before = await api("GET", "/policies/appCredentialPolicy");
+  // A secret made before the policy changes, and never used (resolved grants are
+  // reused for 5 s, so a recently used secret would keep working that long).
+  const legacy = await api("POST", "/applications", { displayName: "Secret-holding workload" });
+  await api("POST", "/servicePrincipals", { appId: legacy.appId });
+  const legacySecret = await api("POST", `/applications/${legacy.id}/passwordCredentials`, {});
+  assert.deepEqual(before, { allowPasswordCredentials: true, requireTrustedCertificates: false });
+  await api("PUT", "/policies/appCredentialPolicy", { allowPasswordCredentials: false, requireTrustedCertificates: true });
+  try {
+    // No new secrets, and existing ones stop working.
+    await assert.rejects(api("POST", `/applications/${legacy.id}/passwordCredentials`, {}), /400/);
+    const bySecret = await tokenRequest({ grant_type: "client_credentials", scope: resourceScope },
+      { authorization: `Basic ${Buffer.from(`${legacy.appId}:${encodeURIComponent(legacySecret.secretText)}`).toString("base64")}` });
+    assert.equal(bySecret.body.error, "invalid_client");
+    // Self-signed certificates can neither be added nor used; CA-issued ones can.
+    await assert.rejects(api("POST", `/applications/${mtlsWeb.id}/keyCredentials`, { key: pem("self.pem") }), /400/);
+    assert.equal((await tokenRequest({ grant_type: "client_credentials", client_id: selfSigned.appId, scope: resourceScope }, header("self.pem"))).body.error, "invalid_client");
+    await api("POST", `/applications/${selfSigned.id}/keyCredentials`, { key: pem("leaf.pem") });
+    const trusted = await tokenRequest({ grant_type: "client_credentials", client_id: selfSigned.appId, scope: resourceScope }, header("leaf.pem"));
+    assert.equal(trusted.status, 200, JSON.stringify(trusted.body));
+  } finally {
+    await api("PUT", "/policies/appCredentialPolicy", before);
+  }
 });
 
 // ---------------------------------------------------------------------------------

@@ -319,6 +319,28 @@ impl ConsentPolicy {
     }
 }
 
+/// The tenant's application credential policy (DoD 1.9.1): which credentials
+/// applications and service principals may hold and use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppCredentialPolicy {
+    /// Client secrets may be added and used.
+    pub allow_password_credentials: bool,
+    /// Certificates (for `private_key_jwt` and mutual TLS) must chain to a CA in the
+    /// tenant's trust store, checked when added and at every use.
+    pub require_trusted_certificates: bool,
+}
+
+impl Default for AppCredentialPolicy {
+    fn default() -> AppCredentialPolicy {
+        AppCredentialPolicy {
+            allow_password_credentials: true,
+            require_trusted_certificates: false,
+        }
+    }
+}
+
 /// An assignment request: a user, group or service principal, and the app role
 /// (none: default access, for users and groups).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

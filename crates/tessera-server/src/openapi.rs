@@ -153,6 +153,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(apps::delete_permission_grant))
         .routes(routes!(apps::get_consent_policy, apps::set_consent_policy))
+        .routes(routes!(
+            apps::get_app_credential_policy,
+            apps::set_app_credential_policy
+        ))
         .routes(routes!(roles::list_role_definitions))
         .routes(routes!(roles::get_role_definition))
         .routes(routes!(

@@ -676,6 +676,15 @@ impl Directory {
         let now = self.now();
         let (start, end) = credential_window(now, request.end_date_time, DEFAULT_SECRET_DAYS)?;
         let mut tx = self.write(ctx).await?;
+        if !crate::consent::credential_policy(tx.as_mut(), ctx.tenant)
+            .await?
+            .allow_password_credentials
+        {
+            return Err(ServiceError::invalid(
+                "passwordCredentials",
+                "the tenant's application credential policy forbids client secrets: add a certificate",
+            ));
+        }
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
         self.authorize(ctx, owner.update_action, &facts)?;
@@ -764,6 +773,26 @@ impl Directory {
             return Err(ServiceError::invalid("key", "the certificate has expired"));
         }
         self.authorize(ctx, owner.update_action, &Target::Tenant)?;
+        {
+            let mut reader = self.reader().await?;
+            if crate::consent::credential_policy(reader.as_mut(), ctx.tenant)
+                .await?
+                .require_trusted_certificates
+            {
+                drop(reader);
+                if let Err(refusal) = self
+                    .validate_client_chain(ctx.tenant, std::slice::from_ref(&info.der))
+                    .await?
+                {
+                    return Err(ServiceError::invalid(
+                        "key",
+                        format!(
+                            "the tenant's application credential policy requires a certificate from a trusted CA ({refusal:?})"
+                        ),
+                    ));
+                }
+            }
+        }
         let credential = KeyCredential {
             key_id: Uuid::new_v4(),
             display_name: request.display_name.or_else(|| Some(info.subject.clone())),

@@ -10,7 +10,9 @@
 use serde_json::{Value, json};
 use tessera_core::TenantId;
 use tessera_directory::authz::Target;
-use tessera_directory::model::{ConsentPolicy, ConsentType, PermissionGrant, PermissionGrantSpec};
+use tessera_directory::model::{
+    AppCredentialPolicy, ConsentPolicy, ConsentType, PermissionGrant, PermissionGrantSpec,
+};
 use tessera_directory::patch;
 use tessera_directory::roles::action;
 use tessera_store::{Kind, Reader, Record};
@@ -21,6 +23,20 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft};
 
 const POLICY_KEY: &str = "consentPolicy";
+const CREDENTIAL_POLICY_KEY: &str = "appCredentialPolicy";
+
+pub(crate) async fn credential_policy(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<AppCredentialPolicy> {
+    match reader
+        .get_by_key1(tenant, Kind::AuthPolicy, CREDENTIAL_POLICY_KEY)
+        .await?
+    {
+        Some(record) => codec::data(&record),
+        None => Ok(AppCredentialPolicy::default()),
+    }
+}
 
 fn grant_key(client_id: Uuid, principal: Option<Uuid>) -> String {
     match principal {
@@ -130,6 +146,62 @@ impl Directory {
         }
         let event = EventDraft {
             action: "consentPolicy.update",
+            target: None,
+            changes: patch::changes(
+                &serde_json::to_value(&before).unwrap_or(Value::Null),
+                &serde_json::to_value(&policy).unwrap_or(Value::Null),
+            ),
+            details: Value::Null,
+        };
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(policy)
+    }
+
+    pub async fn get_app_credential_policy(
+        &self,
+        ctx: &Context,
+    ) -> ServiceResult<AppCredentialPolicy> {
+        self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        credential_policy(reader.as_mut(), ctx.tenant).await
+    }
+
+    pub async fn set_app_credential_policy(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<AppCredentialPolicy> {
+        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let policy: AppCredentialPolicy = patch::parse_spec(body)?;
+        let mut tx = self.write(ctx).await?;
+        let before = credential_policy(tx.as_mut(), ctx.tenant).await?;
+        let keys = || Keys {
+            key1: Some(CREDENTIAL_POLICY_KEY.to_string()),
+            key2: None,
+            sort_key: CREDENTIAL_POLICY_KEY.to_string(),
+        };
+        match tx
+            .get_by_key1(ctx.tenant, Kind::AuthPolicy, CREDENTIAL_POLICY_KEY)
+            .await?
+        {
+            Some(record) => {
+                let updated = codec::next_version(&record, self.now(), keys(), &policy)?;
+                tx.update(ctx.tenant, &updated).await?;
+            }
+            None => {
+                let created = codec::new_record(
+                    Kind::AuthPolicy,
+                    Uuid::new_v4(),
+                    self.now(),
+                    keys(),
+                    &policy,
+                )?;
+                tx.insert(ctx.tenant, &created).await?;
+            }
+        }
+        let event = EventDraft {
+            action: "appCredentialPolicy.update",
             target: None,
             changes: patch::changes(
                 &serde_json::to_value(&before).unwrap_or(Value::Null),

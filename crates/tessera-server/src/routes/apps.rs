@@ -4,8 +4,9 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_directory::model::{
-    AppRoleAssignment, AppRoleAssignmentSpec, Application, ApplicationSpec, ConsentPolicy,
-    KeyCredential, PermissionGrant, PermissionGrantSpec, ServicePrincipal, ServicePrincipalSpec,
+    AppCredentialPolicy, AppRoleAssignment, AppRoleAssignmentSpec, Application, ApplicationSpec,
+    ConsentPolicy, KeyCredential, PermissionGrant, PermissionGrantSpec, ServicePrincipal,
+    ServicePrincipalSpec,
 };
 use tessera_store::Kind;
 use utoipa::IntoParams;
@@ -217,4 +218,30 @@ pub async fn set_consent_policy(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state.directory.set_consent_policy(&ctx, body).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/appCredentialPolicy", tag = "applications",
+    responses((status = 200, body = AppCredentialPolicy)), security(("bearer" = [])))]
+pub async fn get_app_credential_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.get_app_credential_policy(&ctx).await?))
+}
+
+/// Whether applications may hold client secrets, and whether their certificates
+/// must come from a CA in the tenant's trust store (checked when added and used).
+#[utoipa::path(put, path = "/api/v1/policies/appCredentialPolicy", tag = "applications",
+    request_body = AppCredentialPolicy,
+    responses((status = 200, body = AppCredentialPolicy), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn set_app_credential_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .set_app_credential_policy(&ctx, body)
+        .await?))
 }

@@ -52,6 +52,33 @@ pub(crate) fn certificate_thumbprint(der: &[u8]) -> String {
 }
 
 impl Directory {
+    /// Under a policy that requires trusted certificates, a registered certificate
+    /// must (still) chain to the trust store when it is used.
+    async fn check_registered_certificate(
+        &self,
+        tenant: tessera_core::TenantId,
+        der: &[u8],
+    ) -> Result<(), OAuthError> {
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let policy = crate::consent::credential_policy(reader.as_mut(), tenant)
+            .await
+            .map_err(server_error)?;
+        drop(reader);
+        if !policy.require_trusted_certificates {
+            return Ok(());
+        }
+        match self
+            .validate_client_chain(tenant, &[der.to_vec()])
+            .await
+            .map_err(server_error)?
+        {
+            Ok(_) => Ok(()),
+            Err(_) => Err(refuse(
+                "the tenant's policy requires certificates from a trusted CA",
+            )),
+        }
+    }
+
     /// Mutual-TLS client authentication (RFC 8705 §2): the client certificate is
     /// one registered on the application or its service principal
     /// (`self_signed_tls_client_auth`), or chains to the tenant's trust store with
@@ -90,6 +117,7 @@ impl Directory {
             k.thumbprint_sha256 == thumbprint && k.start_date_time <= now && now < k.end_date_time
         }) {
             let end = key.end_date_time;
+            self.check_registered_certificate(ctx.tenant, leaf).await?;
             return Ok(AuthenticatedClient {
                 app_data,
                 principal,
@@ -179,12 +207,15 @@ impl Directory {
                 continue;
             };
             if let Ok(claims) = jws::verify(token, &jwk, &Algorithm::ALL) {
-                verified = Some((claims, key.end_date_time));
+                verified = Some((claims, key.end_date_time, key.key.clone()));
                 break;
             }
         }
-        let (claims, key_end) = verified
+        let (claims, key_end, key_der) = verified
             .ok_or_else(|| refuse("the client assertion is not signed by a registered key"))?;
+        if let Ok(der) = STANDARD.decode(&key_der) {
+            self.check_registered_certificate(ctx.tenant, &der).await?;
+        }
         let token_endpoint = format!("{}/oauth2/token", ctx.issuer);
         let facts = assertion::check_claims(
             &claims,

@@ -172,6 +172,17 @@ pub(crate) async fn authenticate_client(
     let current = secret
         .as_ref()
         .is_some_and(|s| s.credential.start_date_time <= now && now < s.credential.end_date_time);
+    if secret.is_some()
+        && owner_ok
+        && !crate::consent::credential_policy(reader, tenant)
+            .await
+            .map_err(server_error)?
+            .allow_password_credentials
+    {
+        return Err(refuse(
+            "client secrets are not allowed by this tenant's policy: use a certificate",
+        ));
+    }
     match secret {
         Some(secret) if owner_ok && current => Ok(AuthenticatedClient {
             app_data,
