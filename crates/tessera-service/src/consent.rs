@@ -100,6 +100,49 @@ fn validate_scope(scope: &str) -> ServiceResult<()> {
 }
 
 impl Directory {
+    /// Writes a tenant-wide policy record (`key`) and its audit event.
+    async fn write_policy<P: serde::Serialize>(
+        &self,
+        tx: &mut dyn tessera_store::WriteTx,
+        ctx: &Context,
+        key: &str,
+        action: &'static str,
+        before: &P,
+        policy: &P,
+    ) -> ServiceResult<()> {
+        let keys = || Keys {
+            key1: Some(key.to_string()),
+            key2: None,
+            sort_key: key.to_string(),
+        };
+        match tx.get_by_key1(ctx.tenant, Kind::AuthPolicy, key).await? {
+            Some(record) => {
+                let updated = codec::next_version(&record, self.now(), keys(), policy)?;
+                tx.update(ctx.tenant, &updated).await?;
+            }
+            None => {
+                let created = codec::new_record(
+                    Kind::AuthPolicy,
+                    Uuid::new_v4(),
+                    self.now(),
+                    keys(),
+                    policy,
+                )?;
+                tx.insert(ctx.tenant, &created).await?;
+            }
+        }
+        let event = EventDraft {
+            action,
+            target: None,
+            changes: patch::changes(
+                &serde_json::to_value(before).unwrap_or(Value::Null),
+                &serde_json::to_value(policy).unwrap_or(Value::Null),
+            ),
+            details: Value::Null,
+        };
+        self.audit(tx, ctx, event).await
+    }
+
     pub async fn get_consent_policy(&self, ctx: &Context) -> ServiceResult<ConsentPolicy> {
         self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
@@ -122,38 +165,16 @@ impl Directory {
             })?;
         }
         let mut tx = self.write(ctx).await?;
-        let (before, record) = consent_policy(tx.as_mut(), ctx.tenant).await?;
-        let keys = || Keys {
-            key1: Some(POLICY_KEY.to_string()),
-            key2: None,
-            sort_key: POLICY_KEY.to_string(),
-        };
-        match &record {
-            Some(record) => {
-                let updated = codec::next_version(record, self.now(), keys(), &policy)?;
-                tx.update(ctx.tenant, &updated).await?;
-            }
-            None => {
-                let created = codec::new_record(
-                    Kind::AuthPolicy,
-                    Uuid::new_v4(),
-                    self.now(),
-                    keys(),
-                    &policy,
-                )?;
-                tx.insert(ctx.tenant, &created).await?;
-            }
-        }
-        let event = EventDraft {
-            action: "consentPolicy.update",
-            target: None,
-            changes: patch::changes(
-                &serde_json::to_value(&before).unwrap_or(Value::Null),
-                &serde_json::to_value(&policy).unwrap_or(Value::Null),
-            ),
-            details: Value::Null,
-        };
-        self.audit(tx.as_mut(), ctx, event).await?;
+        let (before, _) = consent_policy(tx.as_mut(), ctx.tenant).await?;
+        self.write_policy(
+            tx.as_mut(),
+            ctx,
+            POLICY_KEY,
+            "consentPolicy.update",
+            &before,
+            &policy,
+        )
+        .await?;
         tx.commit().await?;
         Ok(policy)
     }
@@ -176,40 +197,15 @@ impl Directory {
         let policy: AppCredentialPolicy = patch::parse_spec(body)?;
         let mut tx = self.write(ctx).await?;
         let before = credential_policy(tx.as_mut(), ctx.tenant).await?;
-        let keys = || Keys {
-            key1: Some(CREDENTIAL_POLICY_KEY.to_string()),
-            key2: None,
-            sort_key: CREDENTIAL_POLICY_KEY.to_string(),
-        };
-        match tx
-            .get_by_key1(ctx.tenant, Kind::AuthPolicy, CREDENTIAL_POLICY_KEY)
-            .await?
-        {
-            Some(record) => {
-                let updated = codec::next_version(&record, self.now(), keys(), &policy)?;
-                tx.update(ctx.tenant, &updated).await?;
-            }
-            None => {
-                let created = codec::new_record(
-                    Kind::AuthPolicy,
-                    Uuid::new_v4(),
-                    self.now(),
-                    keys(),
-                    &policy,
-                )?;
-                tx.insert(ctx.tenant, &created).await?;
-            }
-        }
-        let event = EventDraft {
-            action: "appCredentialPolicy.update",
-            target: None,
-            changes: patch::changes(
-                &serde_json::to_value(&before).unwrap_or(Value::Null),
-                &serde_json::to_value(&policy).unwrap_or(Value::Null),
-            ),
-            details: Value::Null,
-        };
-        self.audit(tx.as_mut(), ctx, event).await?;
+        self.write_policy(
+            tx.as_mut(),
+            ctx,
+            CREDENTIAL_POLICY_KEY,
+            "appCredentialPolicy.update",
+            &before,
+            &policy,
+        )
+        .await?;
         tx.commit().await?;
         Ok(policy)
     }

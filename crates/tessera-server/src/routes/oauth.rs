@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -64,31 +63,58 @@ async fn token_context(
     })
 }
 
-/// A form request to one of the client-facing endpoints: its form, context and
-/// `Authorization` header.
-async fn form_request(
-    state: &AppState,
-    headers: &HeaderMap,
-    correlation: Option<axum::Extension<CorrelationId>>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    chain: ClientChain,
-    body: &Bytes,
-) -> Result<(TokenContext, BTreeMap<String, String>, Option<String>), Response> {
-    let form = token::parse_form(
-        headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-        body,
-    )
-    .map_err(|error| error_response(&error))?;
-    let mut ctx = token_context(state, correlation, address).await?;
-    ctx.dpop = dpop_header(headers).map_err(|error| error_response(&error))?;
-    ctx.client_certificates = chain.0;
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Ok((ctx, form, authorization))
+/// A form request to one of the client-facing endpoints (token, PAR, device
+/// authorization, introspection, revocation): its context (with the DPoP header and
+/// the client certificate chain), its form, and its `Authorization` header. Bad
+/// input is answered with the OAuth error.
+pub struct FormRequest(TokenContext, BTreeMap<String, String>, Option<String>);
+
+impl axum::extract::FromRequest<AppState> for FormRequest {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let chain = ClientChain::of(state, &parts);
+        let body = axum::body::to_bytes(body, token::MAX_REQUEST_BYTES + 1)
+            .await
+            .map_err(|_| {
+                error_response(&OAuthError::new(
+                    "invalid_request",
+                    "the request is too large",
+                ))
+            })?;
+        let headers = &parts.headers;
+        let form = token::parse_form(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            &body,
+        )
+        .map_err(|error| error_response(&error))?;
+        let correlation = parts.extensions.get::<CorrelationId>().cloned();
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
+        let mut ctx = token_context(
+            state,
+            correlation.map(axum::Extension),
+            address.map(axum::Extension),
+        )
+        .await?;
+        ctx.dpop = dpop_header(headers).map_err(|error| error_response(&error))?;
+        ctx.client_certificates = chain.0;
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(FormRequest(ctx, form, authorization))
+    }
+}
+
+/// A JSON answer with `status`, or the OAuth error.
+fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, OAuthError>) -> Response {
+    match result {
+        Ok(value) => json(status, serde_json::to_string(&value).unwrap_or_default()),
+        Err(error) => error_response(&error),
+    }
 }
 
 /// The one `DPoP` header of a request, if any (RFC 9449 §4.3: exactly one).
@@ -112,124 +138,48 @@ fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
 }
 
 /// `POST /oauth2/token`.
-pub async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    correlation: Option<axum::Extension<CorrelationId>>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    chain: ClientChain,
-    body: Bytes,
-) -> Response {
-    let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, chain, &body).await {
-            Ok(request) => request,
-            Err(response) => return response,
-        };
-    match state
+pub async fn token(State(state): State<AppState>, request: FormRequest) -> Response {
+    let FormRequest(ctx, form, authorization) = request;
+    let result = state
         .directory
         .token_request(&ctx, authorization.as_deref(), &form)
-        .await
-    {
-        Ok(issued) => json(
-            StatusCode::OK,
-            serde_json::to_string(&issued).unwrap_or_default(),
-        ),
-        Err(error) => error_response(&error),
-    }
+        .await;
+    answer(StatusCode::OK, result)
 }
 
 /// `POST /oauth2/par` (RFC 9126): 201 with the `request_uri`.
-pub async fn par(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    correlation: Option<axum::Extension<CorrelationId>>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    chain: ClientChain,
-    body: Bytes,
-) -> Response {
-    let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, chain, &body).await {
-            Ok(request) => request,
-            Err(response) => return response,
-        };
-    match state
+pub async fn par(State(state): State<AppState>, request: FormRequest) -> Response {
+    let FormRequest(ctx, form, authorization) = request;
+    let result = state
         .directory
         .push_authorization_request(&ctx, authorization.as_deref(), &form)
-        .await
-    {
-        Ok(pushed) => json(
-            StatusCode::CREATED,
-            serde_json::to_string(&pushed).unwrap_or_default(),
-        ),
-        Err(error) => error_response(&error),
-    }
+        .await;
+    answer(StatusCode::CREATED, result)
 }
 
 /// `POST /oauth2/devicecode` (RFC 8628 §3.1).
-pub async fn device_authorization(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    correlation: Option<axum::Extension<CorrelationId>>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    chain: ClientChain,
-    body: Bytes,
-) -> Response {
-    let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, chain, &body).await {
-            Ok(request) => request,
-            Err(response) => return response,
-        };
-    match state
+pub async fn device_authorization(State(state): State<AppState>, request: FormRequest) -> Response {
+    let FormRequest(ctx, form, authorization) = request;
+    let result = state
         .directory
         .device_authorization(&ctx, authorization.as_deref(), &form)
-        .await
-    {
-        Ok(answer) => json(
-            StatusCode::OK,
-            serde_json::to_string(&answer).unwrap_or_default(),
-        ),
-        Err(error) => error_response(&error),
-    }
+        .await;
+    answer(StatusCode::OK, result)
 }
 
 /// `POST /oauth2/introspect` (RFC 7662).
-pub async fn introspect(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    correlation: Option<axum::Extension<CorrelationId>>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    chain: ClientChain,
-    body: Bytes,
-) -> Response {
-    let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, chain, &body).await {
-            Ok(request) => request,
-            Err(response) => return response,
-        };
-    match state
+pub async fn introspect(State(state): State<AppState>, request: FormRequest) -> Response {
+    let FormRequest(ctx, form, authorization) = request;
+    let result = state
         .directory
         .introspect(&ctx, authorization.as_deref(), &form)
-        .await
-    {
-        Ok(answer) => json(StatusCode::OK, answer.to_string()),
-        Err(error) => error_response(&error),
-    }
+        .await;
+    answer(StatusCode::OK, result)
 }
 
-/// `POST /oauth2/revoke` (RFC 7009).
-pub async fn revoke(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    correlation: Option<axum::Extension<CorrelationId>>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    chain: ClientChain,
-    body: Bytes,
-) -> Response {
-    let (ctx, form, authorization) =
-        match form_request(&state, &headers, correlation, address, chain, &body).await {
-            Ok(request) => request,
-            Err(response) => return response,
-        };
+/// `POST /oauth2/revoke` (RFC 7009): an empty 200.
+pub async fn revoke(State(state): State<AppState>, request: FormRequest) -> Response {
+    let FormRequest(ctx, form, authorization) = request;
     match state
         .directory
         .revoke(&ctx, authorization.as_deref(), &form)

@@ -52,6 +52,38 @@ pub(crate) fn certificate_thumbprint(der: &[u8]) -> String {
 }
 
 impl Directory {
+    /// An application, its service principal, and the certificates registered on
+    /// either; `unknown` is the refusal when there is no such application.
+    async fn registered_keys(
+        &self,
+        tenant: tessera_core::TenantId,
+        client_id: &str,
+        unknown: &str,
+    ) -> Result<
+        (
+            ApplicationData,
+            Option<tessera_store::Record>,
+            Vec<KeyCredential>,
+        ),
+        OAuthError,
+    > {
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let app = application_by_app_id(reader.as_mut(), tenant, client_id)
+            .await?
+            .ok_or_else(|| refuse(unknown))?;
+        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
+        let principal = reader
+            .get_by_key1(tenant, Kind::ServicePrincipal, &app_data.app_id.to_string())
+            .await
+            .map_err(server_error)?;
+        let mut keys: Vec<KeyCredential> = app_data.key_credentials.clone();
+        if let Some(principal) = &principal {
+            let data: ServicePrincipalData = codec::data(principal).map_err(server_error)?;
+            keys.extend(data.key_credentials);
+        }
+        Ok((app_data, principal, keys))
+    }
+
     /// Under a policy that requires trusted certificates, a registered certificate
     /// must (still) chain to the trust store when it is used.
     async fn check_registered_certificate(
@@ -93,25 +125,9 @@ impl Directory {
             .first()
             .ok_or_else(|| refuse("client authentication is required"))?;
         let thumbprint = certificate_thumbprint(leaf);
-        let mut reader = self.reader().await.map_err(server_error)?;
-        let app = application_by_app_id(reader.as_mut(), ctx.tenant, client_id)
-            .await?
-            .ok_or_else(|| refuse("unknown client or certificate"))?;
-        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
-        let principal = reader
-            .get_by_key1(
-                ctx.tenant,
-                Kind::ServicePrincipal,
-                &app_data.app_id.to_string(),
-            )
-            .await
-            .map_err(server_error)?;
-        drop(reader);
-        let mut keys: Vec<KeyCredential> = app_data.key_credentials.clone();
-        if let Some(principal) = &principal {
-            let data: ServicePrincipalData = codec::data(principal).map_err(server_error)?;
-            keys.extend(data.key_credentials);
-        }
+        let (app_data, principal, keys) = self
+            .registered_keys(ctx.tenant, client_id, "unknown client or certificate")
+            .await?;
         let now = self.now();
         if let Some(key) = keys.iter().find(|k| {
             k.thumbprint_sha256 == thumbprint && k.start_date_time <= now && now < k.end_date_time
@@ -165,25 +181,9 @@ impl Directory {
         if form.get("client_id").is_some_and(|id| id != client_id) {
             return Err(refuse("client_id differs from the assertion's issuer"));
         }
-        let mut reader = self.reader().await.map_err(server_error)?;
-        let app = application_by_app_id(reader.as_mut(), ctx.tenant, client_id)
-            .await?
-            .ok_or_else(|| refuse("unknown client or key"))?;
-        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
-        let principal = reader
-            .get_by_key1(
-                ctx.tenant,
-                Kind::ServicePrincipal,
-                &app_data.app_id.to_string(),
-            )
-            .await
-            .map_err(server_error)?;
-        drop(reader);
-        let mut keys: Vec<KeyCredential> = app_data.key_credentials.clone();
-        if let Some(principal) = &principal {
-            let data: ServicePrincipalData = codec::data(principal).map_err(server_error)?;
-            keys.extend(data.key_credentials);
-        }
+        let (app_data, principal, keys) = self
+            .registered_keys(ctx.tenant, client_id, "unknown client or key")
+            .await?;
         let now = self.now();
         let wanted = header
             .get("x5t#S256")
