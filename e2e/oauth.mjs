@@ -788,6 +788,39 @@ await check("idTokenAlgorithmPerApplication", async () => {
   }
 });
 
+await check("authenticationContextsForStepUp", async () => {
+  // c1 needs MFA (the test user has only a password); c2 a custom strength a
+  // password reaches.
+  const passwordOnly = await api("POST", "/policies/authenticationStrengthPolicies", {
+    displayName: `Password only ${crypto.randomUUID()}`,
+    allowedCombinations: ["password"],
+  });
+  await assert.rejects(api("PUT", "/policies/authenticationContexts", { contexts: [{ id: "c100", displayName: "x", strengthId: passwordOnly.id }] }), /400/);
+  await api("PUT", "/policies/authenticationContexts", {
+    contexts: [
+      { id: "c1", displayName: "Payroll approvals", strengthId: "00000000-0000-0000-0000-000000000002" },
+      { id: "c2", displayName: "Reading reports", strengthId: passwordOnly.id },
+    ],
+  });
+  // An essential c1 the user cannot reach: a new sign-in, then unmet_authentication_requirements.
+  const essential = JSON.stringify({ id_token: { acr: { essential: true, values: ["c1"] } } });
+  const verifier = client.randomPKCECodeVerifier();
+  const url = client.buildAuthorizationUrl(webConfig, {
+    redirect_uri: redirectUri, scope: "openid", state: "su", claims: essential,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+  });
+  const unmet = new URL(await browse(jar, url.href, redirectUri, user));
+  assert.equal(unmet.searchParams.get("error"), "unmet_authentication_requirements");
+  // c2 is reached by the password: the ID token says acr c2, the access token acrs.
+  const flow = await codeFlow(webConfig, jar, { acr_values: "c2" });
+  const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
+    pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+  });
+  assert.equal(tokens.claims().acr, "c2");
+  assert.deepEqual(jose.decodeJwt(tokens.access_token).acrs, ["c2"]);
+  await api("PUT", "/policies/authenticationContexts", { contexts: [] });
+});
+
 // ---------------------------------------------------------------------------------
 // Negative cases, sent as raw HTTP so that no library check stands in for the server's.
 

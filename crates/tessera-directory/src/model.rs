@@ -319,6 +319,26 @@ impl ConsentPolicy {
     }
 }
 
+/// An authentication context (`c1` to `c99`): a name applications ask for with
+/// `acr_values` (step-up), satisfied by a sign-in that reaches its strength.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthenticationContext {
+    pub id: String,
+    pub display_name: String,
+    /// The authentication strength (built-in or custom) that satisfies it.
+    pub strength_id: Uuid,
+}
+
+/// The tenant's authentication contexts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthenticationContexts {
+    pub contexts: Vec<AuthenticationContext>,
+}
+
 /// The tenant's application credential policy (DoD 1.9.1): which credentials
 /// applications and service principals may hold and use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -157,6 +157,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             apps::get_app_credential_policy,
             apps::set_app_credential_policy
         ))
+        .routes(routes!(
+            apps::get_authentication_contexts,
+            apps::set_authentication_contexts
+        ))
         .routes(routes!(roles::list_role_definitions))
         .routes(routes!(roles::get_role_definition))
         .routes(routes!(

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use tessera_core::TenantId;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
-    AppCredentialPolicy, ConsentPolicy, ConsentType, PermissionGrant, PermissionGrantSpec,
+    AppCredentialPolicy, AuthenticationContexts, ConsentPolicy, ConsentType, PermissionGrant,
+    PermissionGrantSpec,
 };
 use tessera_directory::patch;
 use tessera_directory::roles::action;
@@ -24,6 +25,20 @@ use crate::{Context, Directory, EventDraft};
 
 const POLICY_KEY: &str = "consentPolicy";
 const CREDENTIAL_POLICY_KEY: &str = "appCredentialPolicy";
+const CONTEXTS_KEY: &str = "authenticationContexts";
+
+pub(crate) async fn auth_contexts(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<AuthenticationContexts> {
+    match reader
+        .get_by_key1(tenant, Kind::AuthPolicy, CONTEXTS_KEY)
+        .await?
+    {
+        Some(record) => codec::data(&record),
+        None => Ok(AuthenticationContexts::default()),
+    }
+}
 
 pub(crate) async fn credential_policy(
     reader: &mut dyn Reader,
@@ -177,6 +192,75 @@ impl Directory {
         .await?;
         tx.commit().await?;
         Ok(policy)
+    }
+
+    pub async fn get_authentication_contexts(
+        &self,
+        ctx: &Context,
+    ) -> ServiceResult<AuthenticationContexts> {
+        self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        auth_contexts(reader.as_mut(), ctx.tenant).await
+    }
+
+    /// Replaces the tenant's authentication contexts (`c1` to `c99`, each mapped to
+    /// a strength that exists).
+    pub async fn set_authentication_contexts(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<AuthenticationContexts> {
+        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let contexts: AuthenticationContexts = patch::parse_spec(body)?;
+        let mut tx = self.write(ctx).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, context) in contexts.contexts.iter().enumerate() {
+            let id_ok = context
+                .id
+                .strip_prefix('c')
+                .and_then(|n| n.parse::<u8>().ok())
+                .is_some_and(|n| (1..=99).contains(&n) && context.id == format!("c{n}"));
+            if !id_ok {
+                return Err(ServiceError::invalid(
+                    format!("contexts[{index}].id"),
+                    "must be c1 to c99",
+                ));
+            }
+            if !seen.insert(context.id.clone()) {
+                return Err(ServiceError::invalid(
+                    format!("contexts[{index}].id"),
+                    "is used twice",
+                ));
+            }
+            if context.display_name.trim().is_empty() || context.display_name.chars().count() > 128
+            {
+                return Err(ServiceError::invalid(
+                    format!("contexts[{index}].displayName"),
+                    "must be 1 to 128 characters",
+                ));
+            }
+            if crate::authn::load_strength(tx.as_mut(), ctx.tenant, context.strength_id)
+                .await?
+                .is_none()
+            {
+                return Err(ServiceError::invalid(
+                    format!("contexts[{index}].strengthId"),
+                    "no authentication strength has this id",
+                ));
+            }
+        }
+        let before = auth_contexts(tx.as_mut(), ctx.tenant).await?;
+        self.write_policy(
+            tx.as_mut(),
+            ctx,
+            CONTEXTS_KEY,
+            "authenticationContexts.update",
+            &before,
+            &contexts,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(contexts)
     }
 
     pub async fn get_app_credential_policy(

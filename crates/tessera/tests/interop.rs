@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 29] = [
+const SCENARIOS: [&str; 30] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -38,6 +38,7 @@ const SCENARIOS: [&str; 29] = [
     "tokenExchangeOnBehalfOfAUser",
     "assignmentRequiredAndAppRoles",
     "idTokenAlgorithmPerApplication",
+    "authenticationContextsForStepUp",
     "negativeCasesAtTheEndpoints",
     "consentByUsersAndAdministrators",
     "mutualTlsClientAuthAndCertificateBoundTokens",

@@ -5,8 +5,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use tessera_directory::model::{
     AppCredentialPolicy, AppRoleAssignment, AppRoleAssignmentSpec, Application, ApplicationSpec,
-    ConsentPolicy, KeyCredential, PermissionGrant, PermissionGrantSpec, ServicePrincipal,
-    ServicePrincipalSpec,
+    AuthenticationContexts, ConsentPolicy, KeyCredential, PermissionGrant, PermissionGrantSpec,
+    ServicePrincipal, ServicePrincipalSpec,
 };
 use tessera_store::Kind;
 use utoipa::IntoParams;
@@ -243,5 +243,34 @@ pub async fn set_app_credential_policy(
     Ok(ok(&state
         .directory
         .set_app_credential_policy(&ctx, body)
+        .await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/authenticationContexts", tag = "authentication",
+    responses((status = 200, body = AuthenticationContexts)), security(("bearer" = [])))]
+pub async fn get_authentication_contexts(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .get_authentication_contexts(&ctx)
+        .await?))
+}
+
+/// The tenant's authentication contexts (`c1` to `c99`), each satisfied by an
+/// authentication strength; applications step up with `acr_values=c1`.
+#[utoipa::path(put, path = "/api/v1/policies/authenticationContexts", tag = "authentication",
+    request_body = AuthenticationContexts,
+    responses((status = 200, body = AuthenticationContexts), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn set_authentication_contexts(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .set_authentication_contexts(&ctx, body)
         .await?))
 }

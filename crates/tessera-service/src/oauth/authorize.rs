@@ -10,7 +10,7 @@ use tessera_authn::registration::MethodUse;
 use tessera_authn::strength::{self, Mode};
 use tessera_core::crypto::{generate_secret, secret_hash, sha256};
 use tessera_core::{SecretString, TenantId, Timestamp};
-use tessera_directory::model::{ApplicationData, ServicePrincipalData};
+use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServicePrincipalData};
 use tessera_oauth::authorize::{
     self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
 };
@@ -111,6 +111,9 @@ pub(crate) struct UserSignIn {
     pub auth_time: Timestamp,
     pub amr: Vec<String>,
     pub acr: String,
+    /// The tenant's authentication contexts the sign-in satisfies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acrs: Vec<String>,
     /// Entra method names, for the sign-in log.
     pub methods: Vec<String>,
     #[serde(default)]
@@ -166,12 +169,29 @@ pub(crate) fn acr_of(strengths: &[Uuid]) -> &'static str {
         .unwrap_or("urn:tessera:acr:sfa")
 }
 
-/// Whether a sign-in with `strengths` satisfies the `acr` value `wanted`.
-fn acr_satisfied(wanted: &str, strengths: &[Uuid]) -> bool {
+/// Whether a sign-in with `strengths` satisfies the `acr` value `wanted`: one of
+/// Tessera's own, or one of the tenant's authentication contexts (`c1`...).
+fn acr_satisfied(wanted: &str, strengths: &[Uuid], contexts: &AuthenticationContexts) -> bool {
+    if let Some(context) = contexts.contexts.iter().find(|c| c.id == wanted) {
+        return strengths.contains(&context.strength_id);
+    }
     ACR_VALUES
         .iter()
         .find(|(acr, _)| *acr == wanted)
         .is_some_and(|(_, id)| id.is_none_or(|id| strengths.contains(&id)))
+}
+
+/// The authentication contexts a sign-in with `strengths` satisfies (`acrs`).
+pub(crate) fn satisfied_contexts(
+    strengths: &[Uuid],
+    contexts: &AuthenticationContexts,
+) -> Vec<String> {
+    contexts
+        .contexts
+        .iter()
+        .filter(|c| strengths.contains(&c.strength_id))
+        .map(|c| c.id.clone())
+        .collect()
 }
 
 fn is_loopback_http(uri: &str) -> Option<(&str, &str)> {
@@ -610,6 +630,12 @@ impl Directory {
                 ),
             }
         };
+        let contexts = match self.reader().await {
+            Ok(mut reader) => crate::consent::auth_contexts(reader.as_mut(), ctx.tenant)
+                .await
+                .unwrap_or_default(),
+            Err(_) => AuthenticationContexts::default(),
+        };
         let reauthenticated = pending.as_ref().map(|(_, after)| *after);
         let good_session = session.filter(|s| {
             // A sign-in made for this request counts; otherwise the request's own
@@ -627,7 +653,7 @@ impl Directory {
             let acr_ok = wanted.is_empty()
                 || wanted
                     .iter()
-                    .any(|acr| acr_satisfied(acr, &s.data.strengths));
+                    .any(|acr| acr_satisfied(acr, &s.data.strengths, &contexts));
             hint_ok && max_age_ok && acr_ok && !request.prompt.contains(&Prompt::Login)
         });
         let Some(session) = good_session else {
@@ -659,7 +685,7 @@ impl Directory {
         if !essential.is_empty()
             && !essential
                 .iter()
-                .any(|acr| acr_satisfied(acr, &session.data.strengths))
+                .any(|acr| acr_satisfied(acr, &session.data.strengths, &contexts))
         {
             return respond(
                 Err(&OAuthError::new(
@@ -727,7 +753,7 @@ impl Directory {
             };
         }
         match self
-            .issue_code(ctx, &request, confidential, session, now)
+            .issue_code(ctx, &request, confidential, session, &contexts, now)
             .await
         {
             Ok(code) => respond(Ok(code.expose()), &request),
@@ -898,15 +924,24 @@ impl Directory {
         request: &AuthorizationRequest,
         confidential: bool,
         session: &SessionInfo,
+        contexts: &AuthenticationContexts,
         now: Timestamp,
     ) -> Result<SecretString, OAuthError> {
         let strengths = session.data.strengths.clone();
+        // The acr the client asked for, when the sign-in satisfies it; else the
+        // strongest of Tessera's own.
+        let acr = wanted_acr(request)
+            .into_iter()
+            .find(|acr| acr_satisfied(acr, &strengths, contexts))
+            .unwrap_or_else(|| acr_of(&strengths).to_string());
+        let acrs = satisfied_contexts(&strengths, contexts);
         let sign_in = UserSignIn {
             user_id: session.user_id,
             sid: sid_of(&session.id),
             auth_time: session.auth_time,
             amr: amr_of(&session.methods, &strengths),
-            acr: acr_of(&strengths).to_string(),
+            acr,
+            acrs,
             methods: session
                 .methods
                 .iter()
@@ -1068,11 +1103,34 @@ mod tests {
             acr_of(&[strength::MFA, strength::PHISHING_RESISTANT_MFA]),
             "urn:tessera:acr:phishing-resistant-mfa"
         );
-        assert!(acr_satisfied("urn:tessera:acr:mfa", &[strength::MFA]));
+        let none = AuthenticationContexts::default();
+        assert!(acr_satisfied(
+            "urn:tessera:acr:mfa",
+            &[strength::MFA],
+            &none
+        ));
         assert!(!acr_satisfied(
             "urn:tessera:acr:phishing-resistant-mfa",
-            &[strength::MFA]
+            &[strength::MFA],
+            &none
         ));
-        assert!(!acr_satisfied("c1", &[strength::MFA]));
+        assert!(!acr_satisfied("c1", &[strength::MFA], &none));
+        let contexts = AuthenticationContexts {
+            contexts: vec![tessera_directory::model::AuthenticationContext {
+                id: "c1".to_string(),
+                display_name: "Payroll approvals".to_string(),
+                strength_id: strength::PHISHING_RESISTANT_MFA,
+            }],
+        };
+        assert!(!acr_satisfied("c1", &[strength::MFA], &contexts));
+        assert!(acr_satisfied(
+            "c1",
+            &[strength::PHISHING_RESISTANT_MFA],
+            &contexts
+        ));
+        assert_eq!(
+            satisfied_contexts(&[strength::PHISHING_RESISTANT_MFA], &contexts),
+            ["c1"]
+        );
     }
 }

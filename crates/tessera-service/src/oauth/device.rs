@@ -262,6 +262,7 @@ impl Directory {
             auth_time: session.auth_time,
             amr: amr_of(&session.methods, &strengths),
             acr: acr_of(&strengths).to_string(),
+            acrs: Vec::new(),
             methods: session
                 .methods
                 .iter()

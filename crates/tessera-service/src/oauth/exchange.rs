@@ -336,6 +336,16 @@ impl Directory {
                     })
                     .unwrap_or_default(),
                 acr: text("acr"),
+                acrs: claims
+                    .get("acrs")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 methods: Vec::new(),
                 strengths: Vec::new(),
             },

@@ -650,6 +650,9 @@ impl Directory {
             "exp": issued + USER_ACCESS_TOKEN_SECONDS,
             "jti": Uuid::new_v4(),
         });
+        if !sign_in.acrs.is_empty() {
+            access["acrs"] = json!(sign_in.acrs);
+        }
         if let Some(actor) = &grant.actor {
             access["act"] = json!({ "sub": actor });
         }
