@@ -128,7 +128,11 @@ async function browse(jar, startUrl, redirectUri, user, consent = {}) {
         method: "POST",
         redirect: "manual",
         headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ csrf: csrfOf(html), decision: consent.decision ?? "allow" }),
+        body: new URLSearchParams({
+          csrf: csrfOf(html),
+          decision: consent.decision ?? "allow",
+          request: html.match(/name="request" value="([^"]*)"/)[1],
+        }),
       });
       jar.take(answer);
       assert.equal(answer.status, 303, "the consent answer redirects");
@@ -689,6 +693,8 @@ await check("tokenExchangeOnBehalfOfAUser", async () => {
   const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
     pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
   });
+  // ...and to the API calling the downstream resource for users.
+  await api("POST", "/oauth2PermissionGrants", { clientId: app.appId, consentType: "AllPrincipals", scope: `api://${resource.appId}/read` });
   const middle = new client.Configuration(webConfig.serverMetadata(), app.appId, undefined, client.ClientSecretBasic(secret.secretText));
   client.allowInsecureRequests(middle);
   const exchanged = await client.genericGrantRequest(middle, "urn:ietf:params:oauth:grant-type:token-exchange", {
@@ -965,6 +971,10 @@ await check("consentByUsersAndAdministrators", async () => {
   assert.equal(declined.searchParams.get("error"), "access_denied");
   const silent = await run({ scope: "openid email", prompt: "none" });
   assert.equal(silent.searchParams.get("error"), "consent_required");
+  // A resource is access too: the management API through `resource` alone needs an
+  // administrator's consent (no admin token for any application by asking).
+  const sneaky = await run({ scope: "openid", resource: "urn:tessera:management" });
+  assert.equal(sneaky.searchParams.get("error"), "access_denied");
   // A scope beyond the low-risk ones needs an administrator.
   const api_scope = `api://${resource.appId}/read`;
   const refused = await run({ scope: `openid ${api_scope}` });

@@ -154,6 +154,15 @@ impl HttpFetcher {
             .context("cannot build the HTTP client")?;
         Ok(HttpFetcher { client })
     }
+
+    fn without_redirects() -> anyhow::Result<HttpFetcher> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(HttpFetcher { client })
+    }
 }
 
 /// Largest discovery document or key set fetched.
@@ -362,7 +371,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         auth,
     ));
-    directory.set_outbound_http(Arc::new(HttpFetcher::new()?));
+    // Discovery documents, key sets and logout tokens go where administrators
+    // pointed them, never where a redirect would send them.
+    directory.set_outbound_http(Arc::new(HttpFetcher::without_redirects()?));
     let purge_store = store.clone();
     tokio::spawn(async move {
         // Ended sessions and abandoned sign-ins are removed every five minutes.

@@ -144,6 +144,7 @@ pub async fn device_confirm(State(state): State<AppState>, req: Request, body: B
             "",
             Some("That code is no longer valid. Start again on your device."),
         ),
+        Err(ServiceError::Conflict { message }) => message_page(&message),
         Err(error) => internal(error),
     }
 }

@@ -108,6 +108,8 @@ pub async fn authorize_consent(
     struct Decision {
         csrf: String,
         decision: String,
+        /// Which waiting request the page was about (see `consent_binding`).
+        request: String,
     }
     impl super::input::WithCsrf for Decision {
         fn csrf(&self) -> &str {
@@ -129,6 +131,17 @@ pub async fn authorize_consent(
             "This sign-in took too long: go back to the application and start again.",
         );
     };
+    // The answer must be about the request the page showed, not one another tab
+    // (or another site) put in the cookie since.
+    if !tessera_core::crypto::constant_time_eq(
+        consent_binding(&pending).as_bytes(),
+        form.request.as_bytes(),
+    ) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Another sign-in started in this browser: go back to the application and start again.",
+        );
+    }
     let outcome = state
         .directory
         .oauth_consent(&context(&state, &req), &pending, &session, approve)
@@ -293,6 +306,12 @@ async fn finish_logout(
     }
 }
 
+/// A consent page's tie to its waiting request: derived from the request's secret,
+/// which only the cookie holds.
+fn consent_binding(pending: &str) -> String {
+    tessera_core::crypto::sha256_hex(format!("consent:{pending}").as_bytes())[..32].to_string()
+}
+
 fn refused(error: &OAuthError) -> Response {
     let status = if error.error == "server_error" {
         StatusCode::INTERNAL_SERVER_ERROR
@@ -330,10 +349,12 @@ fn answer(outcome: AuthorizeOutcome) -> Response {
                         "<h1>Allow {app} to use your account?</h1><p><strong>{app}</strong> asks for:</p>\
 <ul id=\"scopes\">{items}</ul><form method=\"post\" action=\"/oauth2/authorize/consent\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<input type=\"hidden\" name=\"request\" value=\"{binding}\">\
 <button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button> \
 <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></form>",
                         app = escape(&client_name),
                         csrf = escape(&csrf),
+                        binding = consent_binding(pending.expose()),
                     ),
                 ),
             );

@@ -194,16 +194,29 @@ pub(crate) fn satisfied_contexts(
         .collect()
 }
 
-fn is_loopback_http(uri: &str) -> Option<(&str, &str)> {
-    let rest = uri.strip_prefix("http://")?;
-    let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let host = if let Some(v6) = host_port.strip_prefix("[::1]") {
-        (v6.is_empty() || v6.starts_with(':')).then_some("[::1]")?
-    } else {
-        let host = host_port.split(':').next()?;
-        (host == "127.0.0.1" || host == "localhost").then_some(host)?
+/// A loopback `http` URI's host and everything after the port (path and query),
+/// parsed as a URL: no user information, no fragment, the host exactly
+/// `127.0.0.1`, `[::1]` or `localhost` (so `http://localhost:1@evil.com/` is not).
+fn is_loopback_http(uri: &str) -> Option<(String, String)> {
+    let url = url::Url::parse(uri).ok()?;
+    if url.scheme() != "http"
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.fragment().is_some()
+    {
+        return None;
+    }
+    let host = match url.host()? {
+        url::Host::Domain("localhost") => "localhost".to_string(),
+        url::Host::Ipv4(ip) if ip.octets() == [127, 0, 0, 1] => ip.to_string(),
+        url::Host::Ipv6(ip) if ip.is_loopback() => "[::1]".to_string(),
+        _ => return None,
     };
-    Some((host, path))
+    let rest = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    Some((host, rest))
 }
 
 /// Exact string matching (RFC 9700 §2.1), except that a native app's loopback
@@ -782,11 +795,9 @@ impl Directory {
                 .await
                 .map_err(server_error)?
         };
-        Ok(request
-            .scopes
-            .iter()
+        Ok(consent_scopes(&request.scopes, &request.resources)
+            .into_iter()
             .filter(|s| !granted.contains(s))
-            .cloned()
             .collect())
     }
 
@@ -1046,6 +1057,22 @@ impl Directory {
     }
 }
 
+/// What a request needs consent for: its scopes, and `<resource>/.default` for a
+/// `resource` parameter no scope names (a resource is access too).
+pub(crate) fn consent_scopes(scopes: &[String], resources: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = scopes.to_vec();
+    for resource in resources {
+        let named = scopes
+            .iter()
+            .any(|s| s.rsplit_once('/').is_some_and(|(r, _)| r == resource));
+        let default = format!("{resource}/.default");
+        if !named && !out.contains(&default) {
+            out.push(default);
+        }
+    }
+    out
+}
+
 /// The `acr` values a request asks for, voluntarily or as essential.
 fn wanted_acr(request: &AuthorizationRequest) -> Vec<String> {
     let mut wanted = request.acr_values.clone();
@@ -1091,6 +1118,22 @@ mod tests {
         assert!(redirect_matches(
             "http://[::1]/cb",
             "http://[::1]:8000/cb",
+            true
+        ));
+        // User information sends the browser elsewhere: never a loopback match.
+        assert!(!redirect_matches(
+            "http://localhost/cb",
+            "http://localhost:1@evil.com/cb",
+            true
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:1@evil.com/cb",
+            true
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:80#@evil.com/cb",
             true
         ));
     }

@@ -204,10 +204,12 @@ impl Directory {
                 .await?;
             return Ok(None);
         };
+        let resources: Vec<String> = data.resource.clone().into_iter().collect();
         Ok(Some(DeviceRequestView {
             user_code: code,
             client_name: data.client_name,
-            scopes: data.scopes,
+            // What the user approves, resource included.
+            scopes: super::authorize::consent_scopes(&data.scopes, &resources),
         }))
     }
 
@@ -254,6 +256,47 @@ impl Directory {
         };
         if data.status != Status::Pending {
             return Ok(false);
+        }
+        // Approving is consenting, within the tenant's consent policy (Tessera's own
+        // CLI needs none).
+        if approve
+            && data.client_id != CLI_CLIENT_ID
+            && let Ok(client) = uuid::Uuid::parse_str(&data.client_id)
+        {
+            let resources: Vec<String> = data.resource.clone().into_iter().collect();
+            let wanted = super::authorize::consent_scopes(&data.scopes, &resources);
+            let mut reader = self.reader().await?;
+            let granted = crate::consent::granted_scopes(
+                reader.as_mut(),
+                session.tenant,
+                client,
+                session.user_id,
+            )
+            .await?;
+            let missing: Vec<String> = wanted
+                .into_iter()
+                .filter(|s| !granted.contains(s))
+                .collect();
+            if !missing.is_empty() {
+                let (policy, _) =
+                    crate::consent::consent_policy(reader.as_mut(), session.tenant).await?;
+                drop(reader);
+                if !policy.user_may_consent(&missing) {
+                    return Err(ServiceError::Conflict {
+                        message: "an administrator must approve this application's access first"
+                            .to_string(),
+                    });
+                }
+                let context = self
+                    .session_context(
+                        session,
+                        correlation_id.to_string(),
+                        session.data.client_address.clone(),
+                    )
+                    .await?;
+                self.record_user_consent(&context, client, session.user_id, &missing)
+                    .await?;
+            }
         }
         let strengths = session.data.strengths.clone();
         let sign_in = UserSignIn {

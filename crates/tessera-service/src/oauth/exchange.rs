@@ -299,9 +299,37 @@ impl Directory {
         let resource = requested_resource(&scopes, &resources)?.ok_or_else(|| {
             OAuthError::new("invalid_target", "name the resource to exchange for")
         })?;
+        if resource == super::MANAGEMENT_RESOURCE {
+            return Err(OAuthError::new(
+                "invalid_target",
+                "the management API cannot be reached on behalf of a user",
+            ));
+        }
         let mut reader = self.reader().await.map_err(server_error)?;
         self.check_resource(reader.as_mut(), ctx.tenant, &scopes, &resources)
             .await?;
+        // The API may call the downstream resource for the user only as far as
+        // consent (an administrator's, or the user's) allows.
+        let user_for_consent = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| OAuthError::new("invalid_grant", "subject_token has no user"))?;
+        let granted = crate::consent::granted_scopes(
+            reader.as_mut(),
+            ctx.tenant,
+            api.app_data.app_id,
+            user_for_consent,
+        )
+        .await
+        .map_err(server_error)?;
+        let needed = super::authorize::consent_scopes(&scopes, &resources);
+        if needed.iter().any(|s| !granted.contains(s)) {
+            return Err(OAuthError::new(
+                "consent_required",
+                "this API has no consent to call that resource for the user",
+            ));
+        }
         drop(reader);
         let number = |name: &str| claims.get(name).and_then(Value::as_i64).unwrap_or(0);
         let text = |name: &str| {

@@ -382,7 +382,10 @@ impl Directory {
                 openid,
                 Some(next),
                 proof,
-                None,
+                match &client {
+                    TokenClient::Confidential(client) => client.certificate.as_deref(),
+                    TokenClient::Public(_) => None,
+                },
             )
             .await?;
         Ok(response)
@@ -742,7 +745,12 @@ pub(crate) fn profile_claims(
     requested: &[String],
 ) -> Vec<(&'static str, Value)> {
     let has = |scope: &str| scopes.iter().any(|s| s == scope);
-    let asked = |claim: &str| requested.iter().any(|c| c == claim);
+    // A claim asked for one by one is released only under the scope consented to
+    // for it: no profile data through `claims` alone.
+    let asked = |claim: &str| {
+        let scope = if claim == "email" { "email" } else { "profile" };
+        requested.iter().any(|c| c == claim) && has(scope)
+    };
     let profile = has("profile");
     let mut out = Vec::new();
     if profile || asked("name") {

@@ -182,7 +182,13 @@ impl Directory {
             Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
             _ => false,
         };
-        if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
+        // The management API's own scope, consented to (only Tessera's CLI, or an
+        // application an administrator consented for, gets it).
+        let scoped = claims
+            .get("scp")
+            .and_then(Value::as_str)
+            .is_some_and(|scp| scp.split(' ').any(|s| s == ".default"));
+        if !aud_ok || !scoped || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
             return Err(ServiceError::Unauthenticated);
         }
         let user_id = claims

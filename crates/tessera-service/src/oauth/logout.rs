@@ -147,13 +147,17 @@ impl Directory {
         })
     }
 
-    /// A token this tenant signed (any type), by its key; `None` if not ours.
+    /// An ID token this tenant signed, by its key; `None` if not ours.
     async fn verify_own_jwt(
         &self,
         tenant: TenantId,
         token: &str,
     ) -> Option<serde_json::Map<String, Value>> {
         let (header, _) = jws::peek(token).ok()?;
+        // Only an ID token is a hint (not an access token or a logout token).
+        if header.get("typ").and_then(Value::as_str) != Some("JWT") {
+            return None;
+        }
         let kid = header.get("kid").and_then(Value::as_str)?;
         let set = self.key_set(tenant).await.ok()?;
         let jwk = set
