@@ -1073,6 +1073,8 @@ await check("mutualTlsClientAuthAndCertificateBoundTokens", async () => {
 
   // The tenant's application credential policy (DoD 1.9.1).
   const before = await api("GET", "/policies/appCredentialPolicy");
+  assert.equal(before.allowDynamicClientRegistration, false, "dynamic registration is off by default");
+  delete before.allowDynamicClientRegistration;
   // A secret made before the policy changes, and never used (resolved grants are
   // reused for 5 s, so a recently used secret would keep working that long).
   const legacy = await api("POST", "/applications", { displayName: "Secret-holding workload" });
@@ -1094,6 +1096,36 @@ await check("mutualTlsClientAuthAndCertificateBoundTokens", async () => {
     assert.equal(trusted.status, 200, JSON.stringify(trusted.body));
   } finally {
     await api("PUT", "/policies/appCredentialPolicy", before);
+  }
+});
+
+await check("dynamicClientRegistrationOffByDefault", async () => {
+  const register = (metadata) => fetch(`${base}/oauth2/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(metadata),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const off = await register({ redirect_uris: [redirectUri] });
+  assert.equal(off.status, 403);
+  const policy = await api("GET", "/policies/appCredentialPolicy");
+  await api("PUT", "/policies/appCredentialPolicy", { ...policy, allowDynamicClientRegistration: true });
+  try {
+    const bad = await register({ redirect_uris: ["https://*.example.com/cb"] });
+    assert.equal(bad.body.error, "invalid_redirect_uri");
+    assert.equal((await register({ redirect_uris: [redirectUri], grant_types: ["client_credentials"] })).body.error, "invalid_client_metadata");
+    const registered = await register({ redirect_uris: [redirectUri], client_name: "Self-registered RP" });
+    assert.equal(registered.status, 201);
+    assert.ok(registered.body.client_id && registered.body.client_secret);
+    // It is an ordinary client: code flow with consent (the browse helper allows it).
+    const config = await client.discovery(new URL(base), registered.body.client_id, undefined,
+      client.ClientSecretBasic(registered.body.client_secret), { execute: [client.allowInsecureRequests] });
+    const flow = await codeFlow(config, jar, { scope: "openid" });
+    const tokens = await client.authorizationCodeGrant(config, flow.callback, {
+      pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+    });
+    assert.equal(tokens.claims().aud, registered.body.client_id);
+  } finally {
+    await api("PUT", "/policies/appCredentialPolicy", policy);
   }
 });
 

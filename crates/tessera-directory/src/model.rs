@@ -350,6 +350,10 @@ pub struct AppCredentialPolicy {
     /// Certificates (for `private_key_jwt` and mutual TLS) must chain to a CA in the
     /// tenant's trust store, checked when added and at every use.
     pub require_trusted_certificates: bool,
+    /// Anyone may register an application at `/oauth2/register` (RFC 7591). Off
+    /// by default; such applications still need consent for every scope.
+    #[serde(default)]
+    pub allow_dynamic_client_registration: bool,
 }
 
 impl Default for AppCredentialPolicy {
@@ -357,6 +361,7 @@ impl Default for AppCredentialPolicy {
         AppCredentialPolicy {
             allow_password_credentials: true,
             require_trusted_certificates: false,
+            allow_dynamic_client_registration: false,
         }
     }
 }

@@ -69,6 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/revoke", axum::routing::post(routes::oauth::revoke))
         .route("/oauth2/par", axum::routing::post(routes::oauth::par))
         .route(
+            "/oauth2/register",
+            axum::routing::post(routes::oauth::register),
+        )
+        .route(
             "/oauth2/devicecode",
             axum::routing::post(routes::oauth::device_authorization),
         )

@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 30] = [
+const SCENARIOS: [&str; 31] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -42,6 +42,7 @@ const SCENARIOS: [&str; 30] = [
     "negativeCasesAtTheEndpoints",
     "consentByUsersAndAdministrators",
     "mutualTlsClientAuthAndCertificateBoundTokens",
+    "dynamicClientRegistrationOffByDefault",
     "rpInitiatedAndBackChannelLogout",
 ];
 

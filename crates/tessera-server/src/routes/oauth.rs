@@ -190,6 +190,41 @@ pub async fn revoke(State(state): State<AppState>, request: FormRequest) -> Resp
     }
 }
 
+/// `POST /oauth2/register` (RFC 7591), when the tenant allows it: 201 with the
+/// client's id and secret.
+pub async fn register(
+    State(state): State<AppState>,
+    correlation: Option<axum::Extension<CorrelationId>>,
+    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_body || body.len() > token::MAX_REQUEST_BYTES {
+        return error_response(&OAuthError::new(
+            "invalid_client_metadata",
+            "send the metadata as application/json (at most 64 KiB)",
+        ));
+    }
+    let ctx = match token_context(&state, correlation, address).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let result = state
+        .directory
+        .register_client(
+            ctx.tenant,
+            &body,
+            &ctx.correlation_id,
+            ctx.client_address.clone(),
+        )
+        .await;
+    answer(StatusCode::CREATED, result)
+}
+
 /// `GET|POST /oauth2/userinfo` with `Authorization: Bearer` (RFC 6750 §2.1) or
 /// `Authorization: DPoP` with a proof (RFC 9449 §7.1).
 pub async fn userinfo(

@@ -29,6 +29,7 @@ mod exchange;
 mod grants;
 mod inspect;
 mod logout;
+mod registration;
 
 pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome, PushedRequest};
 pub use device::{DeviceAuthorization, DeviceRequestView};
