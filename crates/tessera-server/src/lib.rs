@@ -384,11 +384,23 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         let mut interval = tokio::time::interval(Duration::from_secs(300));
         loop {
             interval.tick().await;
-            if let Err(error) = purge_store
-                .sessions_purge(tessera_core::Clock::now(&SystemClock))
-                .await
-            {
+            let now = tessera_core::Clock::now(&SystemClock);
+            if let Err(error) = purge_store.sessions_purge(now).await {
                 tracing::warn!(%error, "cannot purge ended sessions");
+            }
+            // Replay marks outlive what they guard against (a DPoP proof's window,
+            // an assertion's and an access token's lifetime) and are then dropped.
+            for (prefix, keep_seconds) in [
+                ("dpop-jti:", 3_600),
+                ("client-assertion:", 3 * 3_600),
+                ("revoked-jti:", 3 * 3_600),
+            ] {
+                if let Err(error) = purge_store
+                    .counters_purge(prefix, now.plus_seconds(-keep_seconds))
+                    .await
+                {
+                    tracing::warn!(%error, "cannot purge replay counters");
+                }
             }
         }
     });

@@ -439,4 +439,19 @@ impl SessionStore for SqlStore {
             .map_err(backend_error)?;
         Ok(())
     }
+
+    async fn counters_purge(&self, prefix: &str, before: Timestamp) -> Result<u64> {
+        let length = i64::try_from(prefix.chars().count())
+            .map_err(|_| StoreError::Backend("prefix too long".to_string()))?;
+        let done = sqlx::query(
+            "DELETE FROM counters WHERE substr(key, 1, CAST($2 AS INTEGER)) = $1 AND updated < $3",
+        )
+        .bind(prefix.to_string())
+        .bind(length)
+        .bind(before.unix_micros())
+        .execute(&self.write_pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(done.rows_affected())
+    }
 }

@@ -984,6 +984,28 @@ pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
 
 pub async fn counters_are_atomic(store: Arc<dyn Store>) {
     let tenant = new_tenant(&store).await;
+    // Purging removes only old counters with the prefix.
+    let old = Timestamp::from_unix_micros(1_000_000);
+    store.counter_take(tenant, "seen:a", 1, old).await.unwrap();
+    store
+        .counter_take(tenant, "seen:b", 1, now())
+        .await
+        .unwrap();
+    store.counter_take(tenant, "other:a", 1, old).await.unwrap();
+    let purged = store
+        .counters_purge("seen:", Timestamp::from_unix_micros(2_000_000))
+        .await
+        .unwrap();
+    assert!(purged >= 1);
+    assert_eq!(store.counter_get(tenant, "seen:a").await.unwrap(), None);
+    assert!(store.counter_get(tenant, "seen:b").await.unwrap().is_some());
+    assert!(
+        store
+            .counter_get(tenant, "other:a")
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(store.counter_get(tenant, "step").await.unwrap(), None);
     assert!(
         store

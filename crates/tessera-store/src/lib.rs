@@ -429,6 +429,9 @@ pub trait SessionStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool>;
     async fn counter_delete(&self, tenant: TenantId, key: &str) -> Result<()>;
+    /// Deletes, in every tenant, the counters whose key starts with `prefix` and that
+    /// last changed before `before`; returns how many.
+    async fn counters_purge(&self, prefix: &str, before: Timestamp) -> Result<u64>;
 }
 
 /// A database holding Tessera's data.
