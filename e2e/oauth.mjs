@@ -756,7 +756,7 @@ await check("assignmentRequiredAndAppRoles", async () => {
   assert.deepEqual(tokens.claims().roles, ["Invoices.Approve"]);
   // Removing the assignment ends the refresh too.
   await api("DELETE", `/servicePrincipals/${guardedSp.id}/appRoleAssignedTo/${assignment.id}`);
-  await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error) => error.error === "access_denied");
+  await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error) => error.error === "invalid_grant");
   // A workload calling the guarded app as a resource needs an app role for applications.
   const scope = { scope: `api://${guarded.appId}/.default` };
   const workloadConfig = new client.Configuration(webConfig.serverMetadata(), app.appId, undefined, client.ClientSecretBasic(secret.secretText));

@@ -661,9 +661,18 @@ impl Directory {
         }
         // The user's roles on the resource go into the access token; on the client
         // application, into the ID token. Refreshing re-checks the assignment.
+        // At the token endpoint a missing assignment is invalid_grant (RFC 6749
+        // §5.2 has no access_denied).
         let client_roles = self
             .app_roles_of_user(tenant, &grant.client_id, sign_in.user_id, true)
-            .await?;
+            .await
+            .map_err(|e| {
+                if e.error == "access_denied" {
+                    invalid_grant(&e.description)
+                } else {
+                    e
+                }
+            })?;
         if let Some(resource) = grant.resource.as_deref().and_then(resource_app_id) {
             let roles = self
                 .app_roles_of_user(tenant, &resource.to_string(), sign_in.user_id, false)
