@@ -93,34 +93,13 @@ pub fn check_external(claims: &Value, trust: Trust<'_>, now: i64) -> Result<(), 
     if text("sub") != Some(trust.subject) {
         return Err(refuse("subject is not trusted"));
     }
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => trust.audiences.iter().any(|a| a == aud),
-        Some(Value::Array(auds)) => auds
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|aud| trust.audiences.iter().any(|a| a == aud)),
-        _ => false,
-    };
-    if !aud_ok {
+    if !crate::claims::audience_matches(claims.get("aud"), |aud| {
+        trust.audiences.iter().any(|a| a == aud)
+    }) {
         return Err(refuse("audience is not accepted"));
     }
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| refuse("exp is required"))?;
-    if exp <= now - SKEW_SECONDS {
-        return Err(refuse("it has expired"));
-    }
-    for name in ["nbf", "iat"] {
-        if let Some(at) = claims.get(name) {
-            let at = at
-                .as_i64()
-                .ok_or_else(|| refuse("nbf and iat are numbers"))?;
-            if at > now + SKEW_SECONDS {
-                return Err(refuse("it is not valid yet"));
-            }
-        }
-    }
+    crate::claims::check_lifetime(claims, now, SKEW_SECONDS)
+        .map_err(|why| refuse(why.describe()))?;
     Ok(())
 }
 

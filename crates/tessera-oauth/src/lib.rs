@@ -6,6 +6,7 @@
 
 pub mod assertion;
 pub mod authorize;
+pub mod claims;
 pub mod device;
 pub mod dpop;
 pub mod exchange;

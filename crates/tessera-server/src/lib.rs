@@ -151,22 +151,40 @@ struct HttpFetcher {
 
 impl HttpFetcher {
     fn new() -> anyhow::Result<HttpFetcher> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(HttpFetcher { client })
+        HttpFetcher::build(reqwest::redirect::Policy::limited(3))
     }
 
     fn without_redirects() -> anyhow::Result<HttpFetcher> {
+        HttpFetcher::build(reqwest::redirect::Policy::none())
+    }
+
+    fn build(redirects: reqwest::redirect::Policy) -> anyhow::Result<HttpFetcher> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(redirects)
             .build()
             .context("cannot build the HTTP client")?;
         Ok(HttpFetcher { client })
     }
+}
+
+/// A successful response's body, refused once it passes `max` bytes.
+async fn bounded_body(
+    mut response: reqwest::Response,
+    max: usize,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("the {what} is larger than {} KiB", max / 1024));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Largest discovery document or key set fetched.
@@ -175,7 +193,7 @@ const MAX_JWKS_BYTES: usize = 1024 * 1024;
 #[async_trait::async_trait]
 impl tessera_service::oauth::OutboundHttp for HttpFetcher {
     async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
-        let mut response = self
+        let response = self
             .client
             .get(url)
             .header("accept", "application/json")
@@ -183,17 +201,7 @@ impl tessera_service::oauth::OutboundHttp for HttpFetcher {
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err("the document is larger than 1 MiB".to_string());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        bounded_body(response, MAX_JWKS_BYTES, "document").await
     }
 
     async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Result<u16, String> {
@@ -219,23 +227,13 @@ const MAX_CRL_BYTES: usize = 64 * 1024 * 1024;
 #[async_trait::async_trait]
 impl tessera_service::authn::RevocationFetcher for HttpFetcher {
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
-        let mut response = self
+        let response = self
             .client
             .get(url)
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() + chunk.len() > MAX_CRL_BYTES {
-                return Err("the CRL is larger than 64 MiB".to_string());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        bounded_body(response, MAX_CRL_BYTES, "CRL").await
     }
 
     async fn ocsp(&self, url: &str, request: Vec<u8>) -> Result<Vec<u8>, String> {

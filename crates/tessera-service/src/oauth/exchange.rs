@@ -19,6 +19,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 use tessera_core::Timestamp;
 use tessera_directory::model::{ApplicationData, UserSpec};
+use tessera_oauth::claims::audience_matches;
 use tessera_oauth::dpop::Proof;
 use tessera_oauth::exchange::{self, SubjectKind, Trust};
 use tessera_oauth::jws;
@@ -275,11 +276,7 @@ impl Directory {
             .verify_access_token(ctx.tenant, &ctx.issuer, subject_token)
             .await
             .map_err(|_| OAuthError::new("invalid_grant", "subject_token is invalid or expired"))?;
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => *aud == api_id,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&api_id)),
-            _ => false,
-        };
+        let aud_ok = audience_matches(claims.get("aud"), |aud| aud == api_id);
         if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
             return Err(OAuthError::new(
                 "invalid_grant",

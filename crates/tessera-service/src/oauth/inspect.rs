@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use tessera_core::TenantId;
 use tessera_core::crypto::secret_hash;
 use tessera_directory::model::UserSpec;
+use tessera_oauth::claims::audience_matches;
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
 use tessera_oauth::token::OAuthError;
@@ -177,11 +178,7 @@ impl Directory {
                 _ => ServiceError::Unauthenticated,
             })?;
         let audience = super::MANAGEMENT_RESOURCE;
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => aud == audience,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
-            _ => false,
-        };
+        let aud_ok = audience_matches(claims.get("aud"), |aud| aud == audience);
         // The management API's own scope, consented to (only Tessera's CLI, or an
         // application an administrator consented for, gets it).
         let scoped = claims
@@ -233,11 +230,7 @@ impl Directory {
     ) -> Result<Value, BearerError> {
         let claims = self.presented_token(tenant, issuer, presented).await?;
         let audience = userinfo_audience(issuer);
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => *aud == audience,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&audience)),
-            _ => false,
-        };
+        let aud_ok = audience_matches(claims.get("aud"), |aud| aud == audience);
         if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
             return Err(BearerError::InvalidToken);
         }
@@ -319,11 +312,7 @@ impl Directory {
             Err(BearerError::Server) => return Err(server_error("introspection failed")),
             Err(_) => return Ok(inactive),
         };
-        let audience_is_caller = match claims.get("aud") {
-            Some(Value::String(aud)) => *aud == caller,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&caller)),
-            _ => false,
-        };
+        let audience_is_caller = audience_matches(claims.get("aud"), |aud| aud == caller);
         let issued_to_caller = claims.get("client_id").and_then(Value::as_str) == Some(&caller);
         if !audience_is_caller && !issued_to_caller {
             return Ok(inactive);
