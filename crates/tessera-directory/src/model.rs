@@ -179,11 +179,38 @@ pub enum TrustType {
     Hybrid,
 }
 
+/// Who owns a device (Graph `deviceOwnership`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum DeviceOwnership {
+    #[serde(alias = "Company")]
+    Company,
+    #[serde(alias = "Personal")]
+    Personal,
+}
+
+impl DeviceOwnership {
+    /// The value as Graph and device filters spell it.
+    pub fn as_graph(self) -> &'static str {
+        match self {
+            DeviceOwnership::Company => "Company",
+            DeviceOwnership::Personal => "Personal",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeviceSpec {
     pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_ownership: Option<DeviceOwnership>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operating_system: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

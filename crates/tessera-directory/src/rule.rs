@@ -12,9 +12,15 @@
 //! Strings are double-quoted with a backtick escaping a quote or a backtick (Entra's
 //! rule), or single-quoted with `''` for a quote.
 //!
-//! Not supported (refused with a clear error): device rules, `-any`/`-all` over
-//! collections, `system.now`. Membership is recomputed when a user changes, so a rule
-//! that depends on the passing of time would silently go stale.
+//! The same syntax over device attributes is Conditional Access's filter for devices
+//! (`device.isCompliant -eq True -and device.trustType -eq "AzureAD"`), parsed by
+//! [`parse_device_filter`] and evaluated by [`matches_device`]; a device that is not
+//! registered has every attribute null.
+//!
+//! Not supported (refused with a clear error): device properties in membership rules
+//! and user properties in device filters, `-any`/`-all` over collections,
+//! `system.now`. Membership is recomputed when a user changes, so a rule that depends
+//! on the passing of time would silently go stale.
 //!
 //! The parser takes untrusted input (any administrator's text): it bounds length and
 //! nesting depth and never panics (see `fuzz/fuzz_targets/membership_rule.rs`).
@@ -25,7 +31,7 @@ use regex::{Regex, RegexBuilder};
 use tessera_core::Timestamp;
 use uuid::Uuid;
 
-use crate::model::UserSpec;
+use crate::model::{DeviceSpec, TrustType, UserSpec};
 
 pub const MAX_RULE_LENGTH: usize = 3072;
 pub const MAX_DEPTH: usize = 32;
@@ -38,7 +44,23 @@ pub struct RuleError {
     pub position: usize,
 }
 
-/// A user attribute a rule can test.
+/// What a rule is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    User,
+    Device,
+}
+
+impl Object {
+    fn prefix(self) -> &'static str {
+        match self {
+            Object::User => "user",
+            Object::Device => "device",
+        }
+    }
+}
+
+/// A user or device attribute a rule can test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Property {
     ObjectId,
@@ -56,6 +78,17 @@ pub enum Property {
     EmployeeHireDate,
     EmployeeLeaveDateTime,
     ManagerId,
+    DeviceId,
+    DeviceDisplayName,
+    DeviceOwnership,
+    IsCompliant,
+    Manufacturer,
+    Model,
+    OperatingSystem,
+    OperatingSystemVersion,
+    TrustType,
+    /// `extensionAttribute1` .. `extensionAttribute15`.
+    ExtensionAttribute(u8),
 }
 
 const PROPERTIES: &[(&str, Property)] = &[
@@ -76,24 +109,66 @@ const PROPERTIES: &[(&str, Property)] = &[
     ("manager", Property::ManagerId),
 ];
 
+const DEVICE_PROPERTIES: &[(&str, Property)] = &[
+    ("deviceId", Property::DeviceId),
+    ("displayName", Property::DeviceDisplayName),
+    ("deviceOwnership", Property::DeviceOwnership),
+    ("isCompliant", Property::IsCompliant),
+    ("manufacturer", Property::Manufacturer),
+    ("model", Property::Model),
+    ("operatingSystem", Property::OperatingSystem),
+    ("operatingSystemVersion", Property::OperatingSystemVersion),
+    ("trustType", Property::TrustType),
+];
+
 impl Property {
-    fn lookup(name: &str) -> Option<Property> {
-        PROPERTIES
+    fn lookup(object: Object, name: &str) -> Option<Property> {
+        let table = match object {
+            Object::User => PROPERTIES,
+            Object::Device => {
+                let lower = name.to_ascii_lowercase();
+                if let Some(digits) = lower.strip_prefix("extensionattribute")
+                    && let Ok(n) = digits.parse::<u8>()
+                    && (1..=15).contains(&n)
+                    && digits == n.to_string()
+                {
+                    return Some(Property::ExtensionAttribute(n));
+                }
+                DEVICE_PROPERTIES
+            }
+        };
+        table
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, p)| *p)
     }
 
-    fn name(self) -> &'static str {
-        PROPERTIES
+    fn object(self) -> Object {
+        if DEVICE_PROPERTIES.iter().any(|(_, p)| *p == self)
+            || matches!(self, Property::ExtensionAttribute(_))
+        {
+            Object::Device
+        } else {
+            Object::User
+        }
+    }
+
+    /// The attribute as a rule names it, e.g. `user.department`.
+    fn qualified(self) -> String {
+        if let Property::ExtensionAttribute(n) = self {
+            return format!("device.extensionAttribute{n}");
+        }
+        let name = PROPERTIES
             .iter()
+            .chain(DEVICE_PROPERTIES)
             .find(|(_, p)| *p == self)
             .map(|(n, _)| *n)
-            .unwrap_or("?")
+            .unwrap_or("?");
+        format!("{}.{name}", self.object().prefix())
     }
 
     fn is_boolean(self) -> bool {
-        self == Property::AccountEnabled
+        matches!(self, Property::AccountEnabled | Property::IsCompliant)
     }
 
     fn is_date(self) -> bool {
@@ -315,6 +390,7 @@ fn lex(text: &str) -> Result<Vec<(Token, usize)>, RuleError> {
 // Parser
 
 struct Parser {
+    object: Object,
     tokens: Vec<(Token, usize)>,
     next: usize,
     end: usize,
@@ -435,13 +511,14 @@ impl Parser {
         let Some(Token::Word(word)) = self.advance() else {
             return self.error("expected a property");
         };
+        let prefix = self.object.prefix();
         let property = match word.split_once('.') {
-            Some((object, name)) if object.eq_ignore_ascii_case("user") => {
-                match Property::lookup(name) {
+            Some((object, name)) if object.eq_ignore_ascii_case(prefix) => {
+                match Property::lookup(self.object, name) {
                     Some(property) => property,
                     None => {
                         return Err(RuleError {
-                            message: format!("user.{name} is not a supported property"),
+                            message: format!("{prefix}.{name} is not a supported property"),
                             position: property_position,
                         });
                     }
@@ -454,9 +531,16 @@ impl Parser {
                     position: property_position,
                 });
             }
+            Some((object, _)) if object.eq_ignore_ascii_case("user") => {
+                return Err(RuleError {
+                    message: "a filter for devices tests device attributes, not user ones"
+                        .to_string(),
+                    position: property_position,
+                });
+            }
             _ => {
                 return Err(RuleError {
-                    message: format!("{word:?} is not a property (expected user.<attribute>)"),
+                    message: format!("{word:?} is not a property (expected {prefix}.<attribute>)"),
                     position: property_position,
                 });
             }
@@ -470,8 +554,9 @@ impl Parser {
         };
         if operator_name.eq_ignore_ascii_case("any") || operator_name.eq_ignore_ascii_case("all") {
             self.next = self.next.saturating_sub(1);
-            return self
-                .error("-any and -all are not supported: no user property here is a collection");
+            return self.error(format!(
+                "-any and -all are not supported: no {prefix} property here is a collection"
+            ));
         }
         let Some(operator) = Operator::lookup(&operator_name) else {
             self.next = self.next.saturating_sub(1);
@@ -494,7 +579,9 @@ impl Parser {
                 } else if word.to_ascii_lowercase().starts_with("system.") {
                     self.next = self.next.saturating_sub(1);
                     self.error("system.now is not supported: membership is recomputed when users change, not as time passes")
-                } else if word.chars().all(|c| c.is_ascii_digit() || c == '-') {
+                } else if self.object == Object::User
+                    && word.chars().all(|c| c.is_ascii_digit() || c == '-')
+                {
                     Ok(Literal::Text(word))
                 } else {
                     self.next = self.next.saturating_sub(1);
@@ -569,15 +656,15 @@ impl Parser {
         }
         if property.is_boolean() && !matches!(operator, Operator::Eq | Operator::Ne) {
             return fail(format!(
-                "user.{} is true or false: use -eq or -ne",
-                property.name()
+                "{} is true or false: use -eq or -ne",
+                property.qualified()
             ));
         }
         if matches!(operator, Operator::Le | Operator::Ge) && !property.is_date() {
             return fail(format!(
-                "-{} compares dates; user.{} is not a date",
+                "-{} compares dates; {} is not a date",
                 operator.name(),
-                property.name()
+                property.qualified()
             ));
         }
         if property.is_date()
@@ -591,7 +678,7 @@ impl Parser {
         if let Literal::Bool(_) = value
             && !property.is_boolean()
         {
-            return fail(format!("user.{} is not true or false", property.name()));
+            return fail(format!("{} is not true or false", property.qualified()));
         }
         let pattern = if matches!(operator, Operator::Match | Operator::NotMatch) {
             let Literal::Text(source) = &value else {
@@ -621,6 +708,15 @@ impl Parser {
 
 /// Parses a membership rule.
 pub fn parse(text: &str) -> Result<Rule, RuleError> {
+    parse_for(Object::User, text)
+}
+
+/// Parses a Conditional Access filter for devices.
+pub fn parse_device_filter(text: &str) -> Result<Rule, RuleError> {
+    parse_for(Object::Device, text)
+}
+
+fn parse_for(object: Object, text: &str) -> Result<Rule, RuleError> {
     if text.chars().count() > MAX_RULE_LENGTH {
         return Err(RuleError {
             message: format!("a rule is at most {MAX_RULE_LENGTH} characters"),
@@ -630,6 +726,7 @@ pub fn parse(text: &str) -> Result<Rule, RuleError> {
     let tokens = lex(text)?;
     let end = text.chars().count();
     let mut parser = Parser {
+        object,
         tokens,
         next: 0,
         end,
@@ -683,6 +780,48 @@ fn value_of<'a>(property: Property, id: Uuid, user: &'a UserSpec) -> Value<'a> {
             .manager_id
             .map(|m| Value::Text(Cow::Owned(m.to_string())))
             .unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+fn device_value_of<'a>(property: Property, device: Option<(Uuid, &'a DeviceSpec)>) -> Value<'a> {
+    use std::borrow::Cow;
+    let Some((id, device)) = device else {
+        return Value::Null;
+    };
+    let text = |v: &'a Option<String>| match v {
+        Some(s) if !s.is_empty() => Value::Text(Cow::Borrowed(s.as_str())),
+        _ => Value::Null,
+    };
+    match property {
+        Property::DeviceId => Value::Text(Cow::Owned(id.to_string())),
+        Property::DeviceDisplayName => Value::Text(Cow::Borrowed(&device.display_name)),
+        Property::DeviceOwnership => device
+            .device_ownership
+            .map(|o| Value::Text(Cow::Borrowed(o.as_graph())))
+            .unwrap_or(Value::Null),
+        Property::IsCompliant => Value::Bool(device.is_compliant),
+        Property::Manufacturer => text(&device.manufacturer),
+        Property::Model => text(&device.model),
+        Property::OperatingSystem => text(&device.operating_system),
+        Property::OperatingSystemVersion => text(&device.operating_system_version),
+        Property::TrustType => device
+            .trust_type
+            .map(|t| {
+                Value::Text(Cow::Borrowed(match t {
+                    TrustType::Registered => "Workplace",
+                    TrustType::Joined => "AzureAD",
+                    TrustType::Hybrid => "ServerAD",
+                }))
+            })
+            .unwrap_or(Value::Null),
+        Property::ExtensionAttribute(n) => device
+            .extension_attributes
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&format!("extensionAttribute{n}")))
+            .map(|(_, v)| Value::Text(Cow::Borrowed(v.as_str())))
+            .unwrap_or(Value::Null),
+        _ => Value::Null,
     }
 }
 
@@ -692,21 +831,25 @@ fn lower(text: &str) -> String {
 
 /// Whether the user with `id` and attributes `user` satisfies `rule`.
 pub fn matches(rule: &Rule, id: Uuid, user: &UserSpec) -> bool {
+    evaluate(rule, &|property| value_of(property, id, user))
+}
+
+/// Whether a device (`None`: not registered, every attribute null) passes a filter.
+pub fn matches_device(rule: &Rule, device: Option<(Uuid, &DeviceSpec)>) -> bool {
+    evaluate(rule, &|property| device_value_of(property, device))
+}
+
+fn evaluate<'a>(rule: &Rule, value: &dyn Fn(Property) -> Value<'a>) -> bool {
     match rule {
-        Rule::Or(terms) => terms.iter().any(|t| matches(t, id, user)),
-        Rule::And(terms) => terms.iter().all(|t| matches(t, id, user)),
-        Rule::Not(inner) => !matches(inner, id, user),
+        Rule::Or(terms) => terms.iter().any(|t| evaluate(t, value)),
+        Rule::And(terms) => terms.iter().all(|t| evaluate(t, value)),
+        Rule::Not(inner) => !evaluate(inner, value),
         Rule::Compare {
             property,
             operator,
-            value,
+            value: expected,
             pattern,
-        } => compare(
-            value_of(*property, id, user),
-            *operator,
-            value,
-            pattern.as_ref(),
-        ),
+        } => compare(value(*property), *operator, expected, pattern.as_ref()),
     }
 }
 
@@ -842,7 +985,7 @@ impl fmt::Display for Rule {
                 value,
                 ..
             } => {
-                write!(f, "user.{} -{} ", property.name(), operator.name())?;
+                write!(f, "{} -{} ", property.qualified(), operator.name())?;
                 match value {
                     Literal::Null => f.write_str("null"),
                     Literal::Bool(b) => write!(f, "{b}"),
@@ -1012,6 +1155,86 @@ mod tests {
             json!({"employeeHireDate": "2025-06-01T00:00:00Z"}),
             false,
         );
+    }
+
+    fn device(extra: serde_json::Value) -> DeviceSpec {
+        let mut base = json!({"displayName": "LAPTOP-1"});
+        if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn device_filters_read_entra_syntax() {
+        let managed = device(json!({
+            "isCompliant": true, "deviceOwnership": "Company", "trustType": "AzureAd",
+            "operatingSystem": "Windows", "model": "Surface Laptop 5",
+            "extensionAttributes": {"extensionAttribute3": "SAW"}
+        }));
+        let personal = device(json!({"deviceOwnership": "Personal", "trustType": "Workplace"}));
+        let id = Uuid::from_u128(7);
+        let cases = [
+            (
+                "device.isCompliant -eq True -and device.deviceOwnership -eq \"Company\"",
+                true,
+                false,
+                false,
+            ),
+            (
+                "device.deviceOwnership -eq \"Company\" -or device.isCompliant -eq True",
+                true,
+                false,
+                false,
+            ),
+            ("device.trustType -eq \"AzureAD\"", true, false, false),
+            ("device.trustType -ne \"AzureAD\"", false, true, true),
+            (
+                "device.trustType -in [\"AzureAD\", \"ServerAD\"]",
+                true,
+                false,
+                false,
+            ),
+            ("device.model -startsWith \"surface\"", true, false, false),
+            ("device.extensionAttribute3 -eq \"SAW\"", true, false, false),
+            ("device.isCompliant -ne True", false, true, true),
+            (
+                "device.deviceId -eq \"00000000-0000-0000-0000-000000000007\"",
+                true,
+                false,
+                false,
+            ),
+        ];
+        for (text, on_managed, on_personal, on_unregistered) in cases {
+            let rule = parse_device_filter(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(
+                matches_device(&rule, Some((id, &managed))),
+                on_managed,
+                "{text}"
+            );
+            assert_eq!(
+                matches_device(&rule, Some((Uuid::from_u128(8), &personal))),
+                on_personal,
+                "{text}"
+            );
+            assert_eq!(matches_device(&rule, None), on_unregistered, "{text}");
+            let printed = rule.to_string();
+            assert_eq!(parse_device_filter(&printed).unwrap(), rule, "{printed}");
+        }
+        for (text, message) in [
+            ("user.department -eq \"x\"", "device attributes"),
+            ("device.isCompliant -startsWith \"T\"", "true or false"),
+            (
+                "device.extensionAttribute16 -eq \"x\"",
+                "not a supported property",
+            ),
+            ("device.serial -eq \"x\"", "not a supported property"),
+        ] {
+            let error = parse_device_filter(text).unwrap_err();
+            assert!(error.message.contains(message), "{text}: {error}");
+        }
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub fn device_spec(spec: &DeviceSpec) -> Result<(), ValidationErrors> {
         MAX_DISPLAY_NAME,
     );
     optional_text(&mut errors, "operatingSystem", &spec.operating_system, 64);
+    optional_text(&mut errors, "manufacturer", &spec.manufacturer, 256);
+    optional_text(&mut errors, "model", &spec.model, 256);
     optional_text(
         &mut errors,
         "operatingSystemVersion",

@@ -1,0 +1,22 @@
+//! Conditional Access: the policy decision point.
+//!
+//! - [`model`]: policies, named locations and terms of use in Microsoft Graph's
+//!   JSON; [`validate`]: what they must be;
+//! - [`import`]: reading Entra exports as administrators have them (UTF-16, OData
+//!   annotations, ids from another tenant) into a report of what maps and what
+//!   does not;
+//! - [`engine`]: compiled policy sets and the decision, with its explanation;
+//! - [`reference`]: a slow evaluator written for clarity, which the fast one must
+//!   agree with (property tests).
+//!
+//! **Architecture Invariant:** no I/O, no clock, no randomness. Country lookups,
+//! devices, risk and group membership are given to the engine.
+
+pub mod engine;
+pub mod explain;
+pub mod import;
+pub mod model;
+pub mod reference;
+pub mod validate;
+
+pub use engine::{Decision, Outcome, PolicySet, SignIn};
