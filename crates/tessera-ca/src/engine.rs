@@ -237,6 +237,55 @@ pub struct ControlState {
     pub satisfied: bool,
 }
 
+/// Which of a policy's grant controls (in [`CompiledPolicy::controls`] order) a
+/// sign-in satisfies: bit `i` for control `i`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ControlsMet {
+    pub count: u8,
+    pub satisfied: u32,
+}
+
+impl ControlsMet {
+    pub fn from_states(states: impl IntoIterator<Item = bool>) -> ControlsMet {
+        let mut met = ControlsMet::default();
+        for (i, satisfied) in states.into_iter().enumerate() {
+            met.count += 1;
+            if satisfied {
+                met.satisfied |= 1 << i;
+            }
+        }
+        met
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.count == 0
+    }
+
+    pub fn get(self, i: usize) -> bool {
+        self.satisfied & (1 << i) != 0
+    }
+
+    pub fn all(self) -> bool {
+        self.satisfied.count_ones() == u32::from(self.count)
+    }
+
+    pub fn any(self) -> bool {
+        self.satisfied != 0
+    }
+
+    /// The controls with their states.
+    pub fn states(self, controls: &[Control]) -> Vec<ControlState> {
+        controls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ControlState {
+                control: *c,
+                satisfied: self.get(i),
+            })
+            .collect()
+    }
+}
+
 /// One policy's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyOutcome {
@@ -246,8 +295,8 @@ pub struct PolicyOutcome {
     pub miss: Option<Miss>,
     /// For an applying policy: it blocks.
     pub block: bool,
-    /// For an applying policy: its controls, each with whether it is satisfied.
-    pub controls: Vec<ControlState>,
+    /// For an applying policy: which of its controls are satisfied.
+    pub controls: ControlsMet,
     /// For an applying policy: its sign-in frequency is not met.
     pub reauthenticate: bool,
 }
@@ -330,17 +379,18 @@ impl Decision {
             if outcome.kind != PolicyResultKind::Failure || outcome.block {
                 continue;
             }
-            let operator = set.policies[outcome.policy as usize].operator;
+            let policy = &set.policies[outcome.policy as usize];
             let unmet: Vec<Control> = outcome
                 .controls
-                .iter()
+                .states(&policy.controls)
+                .into_iter()
                 .filter(|c| !c.satisfied)
                 .map(|c| c.control)
                 .collect();
-            let needed: Vec<Control> = match operator {
+            let needed: Vec<Control> = match policy.operator {
                 Operator::AND => unmet,
                 Operator::OR => {
-                    if outcome.controls.iter().any(|c| c.satisfied) {
+                    if outcome.controls.any() {
                         Vec::new()
                     } else {
                         // Prefer signing in with a stronger method, then the rest.
@@ -501,6 +551,7 @@ pub struct CompiledPolicy {
     operator: Operator,
     controls: Vec<Control>,
     session: SessionControls,
+    frequency: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -903,6 +954,11 @@ impl PolicySet {
                 operator: grant.operator,
                 controls,
                 session: spec.session_controls.clone().unwrap_or_default(),
+                frequency: spec
+                    .session_controls
+                    .as_ref()
+                    .and_then(|s| s.sign_in_frequency.as_ref())
+                    .and_then(SignInFrequency::seconds),
             });
         }
         // Expand every named group once: user -> the named groups they are in.
@@ -945,28 +1001,19 @@ impl PolicySet {
                     },
                     miss: Some(miss),
                     block: false,
-                    controls: Vec::new(),
+                    controls: ControlsMet::default(),
                     reauthenticate: false,
                 },
                 Ok(()) => {
-                    let controls: Vec<ControlState> = policy
-                        .controls
-                        .iter()
-                        .map(|c| ControlState {
-                            control: *c,
-                            satisfied: satisfied(*c, sign_in),
-                        })
-                        .collect();
+                    let controls = ControlsMet::from_states(
+                        policy.controls.iter().map(|c| satisfied(*c, sign_in)),
+                    );
                     let met = match policy.operator {
                         _ if controls.is_empty() => true,
-                        Operator::AND => controls.iter().all(|c| c.satisfied),
-                        Operator::OR => controls.iter().any(|c| c.satisfied),
+                        Operator::AND => controls.all(),
+                        Operator::OR => controls.any(),
                     };
-                    let frequency = policy
-                        .session
-                        .sign_in_frequency
-                        .as_ref()
-                        .and_then(SignInFrequency::seconds);
+                    let frequency = policy.frequency;
                     let stale =
                         frequency.is_some_and(|limit| stale(limit, sign_in.proof.auth_age_seconds));
                     let kind = match (report_only, policy.block, met, stale) {
@@ -1109,6 +1156,11 @@ impl CompiledPolicy {
     /// How the policy's grant controls combine.
     pub fn operator(&self) -> Operator {
         self.operator
+    }
+
+    /// Its grant controls other than block.
+    pub fn controls(&self) -> &[Control] {
+        &self.controls
     }
 }
 

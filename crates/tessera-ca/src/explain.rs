@@ -66,8 +66,8 @@ impl Decision {
                         result: p.kind,
                         not_applied: p.miss,
                         block: p.block,
-                        operator: (applied && p.controls.len() > 1).then(|| policy.operator()),
-                        controls: p.controls.clone(),
+                        operator: (applied && p.controls.count > 1).then(|| policy.operator()),
+                        controls: p.controls.states(policy.controls()),
                         reauthenticate: p.reauthenticate,
                     }
                 })

@@ -345,7 +345,7 @@ pub fn evaluate(
                 },
                 miss: Some(miss),
                 block: false,
-                controls: Vec::new(),
+                controls: ControlsMet::default(),
                 reauthenticate: false,
             }
         } else {
@@ -406,7 +406,7 @@ pub fn evaluate(
                 kind,
                 miss: None,
                 block,
-                controls: states,
+                controls: ControlsMet::from_states(states.iter().map(|s| s.satisfied)),
                 reauthenticate: stale,
             }
         };

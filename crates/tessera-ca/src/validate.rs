@@ -13,6 +13,7 @@ use crate::model::*;
 pub const MAX_NAME: usize = 256;
 pub const MAX_LIST: usize = 1000;
 pub const MAX_RANGES: usize = 2000;
+pub const MAX_TERMS: usize = 10;
 pub const MAX_TERMS_TEXT: usize = 64 * 1024;
 
 pub const ALL: &str = "All";
@@ -435,6 +436,12 @@ fn grant_controls(errors: &mut ValidationErrors, grant: &GrantControls, workload
         errors.add(
             format!("{base}.customAuthenticationFactors"),
             "custom controls are not supported",
+        );
+    }
+    if grant.terms_of_use.len() > MAX_TERMS {
+        errors.add(
+            format!("{base}.termsOfUse"),
+            format!("a policy requires at most {MAX_TERMS} terms of use"),
         );
     }
     ids(

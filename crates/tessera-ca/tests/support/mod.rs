@@ -118,7 +118,7 @@ pub fn personal_device() -> DeviceSpec {
 }
 
 /// An owned sign-in context that tests adjust, then borrow as a [`SignIn`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Ctx {
     pub workload: Option<Uuid>,
     pub user: Uuid,
