@@ -12,7 +12,6 @@ use serde_json::Value;
 use tessera_authn::strength;
 use tessera_ca::engine::*;
 use tessera_ca::import::{self, Export, ItemStatus, Known, Options};
-use tessera_ca::model::*;
 use uuid::Uuid;
 
 fn corpus() -> PathBuf {

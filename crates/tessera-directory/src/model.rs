@@ -229,6 +229,10 @@ pub struct DeviceSpec {
     /// `extensionAttribute1` .. `extensionAttribute15`, free text set by the operator.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extension_attributes: BTreeMap<String, String>,
+    /// SHA-256 (hex) of the device's client certificate: a sign-in over mutual TLS
+    /// with it comes from this device (unique in the tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_thumbprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

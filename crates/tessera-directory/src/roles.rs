@@ -36,6 +36,15 @@ pub mod action {
     pub const SIGN_IN_REPORTS_READ: &str = "microsoft.directory/signInReports/allProperties/read";
     pub const POLICIES_MANAGE: &str = "microsoft.directory/policies/allProperties/allTasks";
     pub const POLICIES_READ: &str = "microsoft.directory/policies/standard/read";
+    pub const CA_POLICIES_MANAGE: &str =
+        "microsoft.directory/conditionalAccessPolicies/allProperties/allTasks";
+    pub const CA_POLICIES_READ: &str =
+        "microsoft.directory/conditionalAccessPolicies/standard/read";
+    pub const NAMED_LOCATIONS_MANAGE: &str =
+        "microsoft.directory/namedLocations/allProperties/allTasks";
+    pub const NAMED_LOCATIONS_READ: &str = "microsoft.directory/namedLocations/standard/read";
+    pub const RISK_MANAGE: &str = "microsoft.directory/identityProtection/allProperties/allTasks";
+    pub const RISK_READ: &str = "microsoft.directory/identityProtection/standard/read";
 
     pub const GROUPS_CREATE: &str = "microsoft.directory/groups/create";
     pub const GROUPS_DELETE: &str = "microsoft.directory/groups/delete";
@@ -367,6 +376,8 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
         description: "Can manage security policies and read security information and reports.",
         allowed_resource_actions: &[
             "microsoft.directory/conditionalAccessPolicies/allProperties/allTasks",
+            "microsoft.directory/namedLocations/allProperties/allTasks",
+            "microsoft.directory/identityProtection/allProperties/allTasks",
             "microsoft.directory/policies/allProperties/allTasks",
             AUDIT_LOGS_READ,
             "microsoft.directory/signInReports/allProperties/read",
@@ -388,6 +399,8 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
             AUDIT_LOGS_READ,
             "microsoft.directory/signInReports/allProperties/read",
             "microsoft.directory/conditionalAccessPolicies/standard/read",
+            "microsoft.directory/namedLocations/standard/read",
+            "microsoft.directory/identityProtection/standard/read",
             "microsoft.directory/policies/standard/read",
             USERS_READ,
             GROUPS_READ,
@@ -408,6 +421,7 @@ pub static BUILT_IN_ROLES: &[RoleDefinition] = &[
             USERS_ENABLE,
             USERS_DISABLE,
             USERS_INVALIDATE_TOKENS,
+            "microsoft.directory/identityProtection/allProperties/allTasks",
         ],
         is_privileged: true,
         is_au_scopable: false,

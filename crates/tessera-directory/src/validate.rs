@@ -191,6 +191,14 @@ pub fn device_spec(spec: &DeviceSpec) -> Result<(), ValidationErrors> {
     );
     optional_text(&mut errors, "operatingSystem", &spec.operating_system, 64);
     optional_text(&mut errors, "manufacturer", &spec.manufacturer, 256);
+    if let Some(thumbprint) = &spec.certificate_thumbprint
+        && (thumbprint.len() != 64 || !thumbprint.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        errors.add(
+            "certificateThumbprint",
+            "is the SHA-256 of the certificate in hex (64 characters)",
+        );
+    }
     optional_text(&mut errors, "model", &spec.model, 256);
     optional_text(
         &mut errors,

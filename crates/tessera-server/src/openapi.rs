@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{apps, audit, authentication, directory, me, roles};
+use crate::routes::{apps, audit, authentication, conditional_access, directory, me, roles};
 use crate::state::AppState;
 
 struct BearerScheme;
@@ -160,6 +160,42 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(
             apps::get_authentication_contexts,
             apps::set_authentication_contexts
+        ))
+        .routes(routes!(
+            conditional_access::list_policies,
+            conditional_access::create_policy
+        ))
+        .routes(routes!(
+            conditional_access::get_policy,
+            conditional_access::update_policy,
+            conditional_access::delete_policy
+        ))
+        .routes(routes!(
+            conditional_access::list_locations,
+            conditional_access::create_location
+        ))
+        .routes(routes!(
+            conditional_access::get_location,
+            conditional_access::update_location,
+            conditional_access::delete_location
+        ))
+        .routes(routes!(
+            conditional_access::list_terms,
+            conditional_access::create_terms
+        ))
+        .routes(routes!(
+            conditional_access::update_terms,
+            conditional_access::delete_terms
+        ))
+        .routes(routes!(conditional_access::import))
+        .routes(routes!(conditional_access::evaluate))
+        .routes(routes!(
+            conditional_access::get_security_defaults,
+            conditional_access::set_security_defaults
+        ))
+        .routes(routes!(
+            conditional_access::get_risk,
+            conditional_access::set_risk
         ))
         .routes(routes!(roles::list_role_definitions))
         .routes(routes!(roles::get_role_definition))

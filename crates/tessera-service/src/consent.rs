@@ -116,7 +116,7 @@ fn validate_scope(scope: &str) -> ServiceResult<()> {
 
 impl Directory {
     /// Writes a tenant-wide policy record (`key`) and its audit event.
-    async fn write_policy<P: serde::Serialize>(
+    pub(crate) async fn write_policy<P: serde::Serialize>(
         &self,
         tx: &mut dyn tessera_store::WriteTx,
         ctx: &Context,

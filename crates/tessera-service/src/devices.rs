@@ -18,7 +18,10 @@ const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "versi
 
 fn device_keys(spec: &DeviceSpec) -> Keys {
     Keys {
-        key1: None,
+        key1: spec
+            .certificate_thumbprint
+            .as_ref()
+            .map(|t| format!("cert:{}", t.to_ascii_lowercase())),
         key2: spec.owner_id.map(|o| o.to_string()),
         sort_key: codec::sort_key(&spec.display_name),
     }

@@ -172,7 +172,7 @@ pub(crate) async fn containing_groups(
 }
 
 /// Every object reachable downward from `group` through nested groups.
-async fn transitive_member_links(
+pub(crate) async fn transitive_member_links(
     reader: &mut dyn Reader,
     tenant: TenantId,
     group: Uuid,

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod authn;
 mod bootstrap;
 mod codec;
+pub mod conditional_access;
 mod consent;
 mod devices;
 mod error;
@@ -115,6 +116,7 @@ pub struct Directory {
     sign_in_log: sign_in_log::SignInLog,
     grants: oauth::GrantCache,
     external_keys: oauth::ExternalKeys,
+    ca: conditional_access::CaCache,
     /// The default tenant, once there is one (it never changes after bootstrap).
     default_tenant: std::sync::OnceLock<TenantId>,
 }
@@ -154,6 +156,7 @@ impl Directory {
             sign_in_log: sign_in_log::SignInLog::default(),
             grants: oauth::GrantCache::default(),
             external_keys: oauth::ExternalKeys::default(),
+            ca: conditional_access::CaCache::default(),
             default_tenant: std::sync::OnceLock::new(),
         }
     }

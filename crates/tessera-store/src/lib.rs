@@ -55,10 +55,20 @@ pub enum Kind {
     AppRoleAssignment,
     /// Consent: the delegated scopes an application may use, for one user or all.
     PermissionGrant,
+    /// A Conditional Access policy.
+    ConditionalAccessPolicy,
+    /// A named location (IP ranges or countries) for Conditional Access.
+    NamedLocation,
+    /// Terms of use a Conditional Access policy can require.
+    TermsOfUse,
+    /// A user's acceptance of terms of use.
+    TermsAcceptance,
+    /// A user's or workload's risk, as set through the risk API.
+    RiskState,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 23] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -77,6 +87,11 @@ impl Kind {
         Kind::SigningKey,
         Kind::AppRoleAssignment,
         Kind::PermissionGrant,
+        Kind::ConditionalAccessPolicy,
+        Kind::NamedLocation,
+        Kind::TermsOfUse,
+        Kind::TermsAcceptance,
+        Kind::RiskState,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +114,11 @@ impl Kind {
             Kind::SigningKey => "signingKey",
             Kind::AppRoleAssignment => "appRoleAssignment",
             Kind::PermissionGrant => "oauth2PermissionGrant",
+            Kind::ConditionalAccessPolicy => "conditionalAccessPolicy",
+            Kind::NamedLocation => "namedLocation",
+            Kind::TermsOfUse => "agreement",
+            Kind::TermsAcceptance => "agreementAcceptance",
+            Kind::RiskState => "riskState",
         }
     }
 

@@ -85,6 +85,10 @@ pub enum Command {
     /// resets, the methods policy and authentication strengths.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Conditional Access: policies, named locations, terms of use, the import of
+    /// Entra exports, What-If, security defaults and risk.
+    #[command(subcommand)]
+    Policy(CaCommand),
     /// The sign-in log (newest first).
     SignIns(SignInsArgs),
     /// Offline: copy the embedded SQLite database to a file while it is in use.
@@ -830,4 +834,109 @@ pub struct RecoveryArgs {
     pub user: String,
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Conditional Access policies.
+    List,
+    Get {
+        id: String,
+    },
+    /// Create a policy from Graph JSON (a file, `-` for standard input).
+    Create {
+        file: std::path::PathBuf,
+    },
+    /// Change a policy with a JSON merge patch (a file, `-` for standard input).
+    Update {
+        id: String,
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    Delete {
+        id: String,
+    },
+    /// Import an Entra export folder as administrators have it (ConditionalAccess/,
+    /// NamedLocations/, Groups/, MigrationTable.json; UTF-16 or UTF-8): reports
+    /// what maps and what does not, and imports nothing on error unless
+    /// --skip-errors.
+    Import {
+        dir: std::path::PathBuf,
+        /// Import what is ready, leave out what is not.
+        #[arg(long)]
+        skip_errors: bool,
+        /// Only report.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import every policy as report-only, to watch before enforcing.
+        #[arg(long)]
+        report_only: bool,
+    },
+    /// Which policies would apply to a sign-in, and why (no sign-in is made).
+    WhatIf(WhatIfArgs),
+    /// Named locations.
+    Locations,
+    /// Turn security defaults on or off (shows them without a flag).
+    SecurityDefaults {
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Set a user's or workload's risk (from an identity protection source).
+    Risk {
+        /// User (id or user principal name) or service principal id.
+        principal: String,
+        /// none, low, medium or high.
+        #[arg(long)]
+        level: Option<String>,
+        /// The risk of the principal's sign-ins for the next hour.
+        #[arg(long)]
+        sign_in_risk: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WhatIfArgs {
+    /// The user (id or user principal name).
+    #[arg(long, conflicts_with = "sp")]
+    pub user: Option<String>,
+    /// A workload: the service principal id.
+    #[arg(long)]
+    pub sp: Option<String>,
+    /// The application (client) id, or MicrosoftAdminPortals.
+    #[arg(long, conflicts_with = "user_action")]
+    pub app: Option<String>,
+    /// registerSecurityInfo or registerOrJoinDevices.
+    #[arg(long)]
+    pub user_action: Option<String>,
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// The country (ISO code), instead of looking the address up.
+    #[arg(long)]
+    pub country: Option<String>,
+    /// android, iOS, windows, windowsPhone, macOS or linux.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// The device's id in the directory.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// browser, mobileAppsAndDesktopClients, exchangeActiveSync or other.
+    #[arg(long)]
+    pub client_app: Option<String>,
+    #[arg(long)]
+    pub sign_in_risk: Option<String>,
+    #[arg(long)]
+    pub user_risk: Option<String>,
+    /// An authentication context asked for (c1..c99); repeatable.
+    #[arg(long)]
+    pub auth_context: Vec<String>,
+    /// The sign-in uses the device code flow.
+    #[arg(long)]
+    pub device_code: bool,
+    /// A strength the sign-in satisfies: mfa, passwordless, phishing-resistant or an
+    /// id; repeatable.
+    #[arg(long)]
+    pub satisfied: Vec<String>,
 }

@@ -62,6 +62,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => audit(&Client::new(&global)?, out, command).await?,
         Command::Tokens(command) => tokens(&Client::new(&global)?, out, command).await?,
         Command::Auth(command) => auth(&Client::new(&global)?, out, command).await?,
+        Command::Policy(command) => {
+            return crate::policy::run(&Client::new(&global)?, out, command).await;
+        }
         Command::SignIns(args) => sign_ins(&Client::new(&global)?, out, args).await?,
         Command::Backup(args) => offline::backup(&args, out).await?,
         Command::Restore(args) => offline::restore(&args, out).await?,
@@ -229,7 +232,7 @@ async fn device_login(
 
 // ---- helpers ------------------------------------------------------------------
 
-fn is_uuid(text: &str) -> bool {
+pub(crate) fn is_uuid(text: &str) -> bool {
     Uuid::parse_str(text).is_ok()
 }
 
@@ -288,7 +291,7 @@ fn id_of(value: &Value) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow!("the server's answer has no id"))
 }
 
-async fn resolve_user(client: &Client, user: &str) -> anyhow::Result<String> {
+pub(crate) async fn resolve_user(client: &Client, user: &str) -> anyhow::Result<String> {
     if is_uuid(user) {
         return Ok(user.to_string());
     }

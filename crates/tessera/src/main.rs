@@ -10,6 +10,7 @@ mod client;
 mod commands;
 mod offline;
 mod output;
+mod policy;
 
 use std::process::ExitCode;
 

@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod audit;
 pub mod authentication;
+pub mod conditional_access;
 pub mod directory;
 pub mod me;
 pub mod oauth;

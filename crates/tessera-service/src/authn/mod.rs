@@ -35,6 +35,7 @@ pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
 pub use certificates::{CertificateAuthorityView, RevocationFetcher, SharedFetcher};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use methods::AuthMethodView;
+pub(crate) use methods::methods_of;
 pub(crate) use security_info::delete_methods_of;
 pub use security_info::{PasskeyChallenge, TotpEnrolment};
 pub use sessions::{SessionInfo, SessionView};

@@ -45,6 +45,17 @@ pub const CLI_CLIENT_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e01";
 /// `/api/v1` (scope `urn:tessera:management/.default`).
 pub const MANAGEMENT_RESOURCE: &str = "urn:tessera:management";
 
+/// The command line's client id as a UUID.
+pub(crate) fn cli_client_id() -> Uuid {
+    Uuid::parse_str(CLI_CLIENT_ID).unwrap_or_default()
+}
+
+/// Whether an application is Tessera's own management surface (Conditional
+/// Access's `MicrosoftAdminPortals`): the command line.
+pub(crate) fn is_management_client(app_id: Uuid) -> bool {
+    app_id == cli_client_id()
+}
+
 /// Access tokens for workloads live an hour.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 

@@ -1,0 +1,288 @@
+//! Conditional Access: policies, named locations and terms of use in Graph's JSON,
+//! the import of Entra exports, What-If, security defaults and risk.
+
+use axum::extract::State;
+use axum::response::Response;
+use tessera_service::conditional_access::{ImportRequest, WhatIf};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Caller, IfMatch, JsonBody, Path};
+use crate::routes::{no_content, ok, ok_versioned};
+use crate::state::AppState;
+
+fn list<T: serde::Serialize>(items: Vec<T>) -> Response {
+    ok(&serde_json::json!({ "value": items }))
+}
+
+fn typed<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> ApiResult<T> {
+    let text = body.to_string();
+    let mut de = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        ApiError::from(tessera_service::ServiceError::invalid(
+            e.path().to_string(),
+            e.inner().to_string(),
+        ))
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/identity/conditionalAccess/policies", tag = "conditionalAccess",
+    responses((status = 200, body = Object, description = "{\"value\": [conditionalAccessPolicy]}"), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_policies(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(list(state.directory.list_ca_policies(&ctx).await?))
+}
+
+/// Creates a policy from Graph's `conditionalAccessPolicy` JSON (OData annotations
+/// and read-only fields are ignored; unsupported features are refused).
+#[utoipa::path(post, path = "/api/v1/identity/conditionalAccess/policies", tag = "conditionalAccess",
+    request_body = Object,
+    responses((status = 201, body = Object), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let policy = state.directory.create_ca_policy(&ctx, body).await?;
+    Ok(crate::routes::created_versioned(
+        format!("/api/v1/identity/conditionalAccess/policies/{}", policy.id),
+        &policy,
+        1,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/identity/conditionalAccess/policies/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), responses((status = 200, body = Object), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let (policy, version) = state.directory.get_ca_policy(&ctx, id).await?;
+    Ok(ok_versioned(&policy, version))
+}
+
+/// A JSON merge patch; `If-Match` with the ETag guards against lost updates.
+#[utoipa::path(patch, path = "/api/v1/identity/conditionalAccess/policies/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn update_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    IfMatch(if_match): IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .update_ca_policy(&ctx, id, body, if_match)
+        .await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/identity/conditionalAccess/policies/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn delete_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state.directory.delete_ca_policy(&ctx, id).await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(get, path = "/api/v1/identity/conditionalAccess/namedLocations", tag = "conditionalAccess",
+    responses((status = 200, body = Object, description = "{\"value\": [namedLocation]}")), security(("bearer" = [])))]
+pub async fn list_locations(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(list(state.directory.list_named_locations(&ctx).await?))
+}
+
+/// `#microsoft.graph.ipNamedLocation` (IP ranges, trusted or not) or
+/// `#microsoft.graph.countryNamedLocation` (countries, with or without unknown ones).
+#[utoipa::path(post, path = "/api/v1/identity/conditionalAccess/namedLocations", tag = "conditionalAccess",
+    request_body = Object, responses((status = 201, body = Object), (status = 400, body = Problem)), security(("bearer" = [])))]
+pub async fn create_location(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let location = state.directory.create_named_location(&ctx, body).await?;
+    Ok(crate::routes::created_versioned(
+        format!(
+            "/api/v1/identity/conditionalAccess/namedLocations/{}",
+            location.id
+        ),
+        &location,
+        1,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/identity/conditionalAccess/namedLocations/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), responses((status = 200, body = Object), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_location(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let (location, version) = state.directory.get_named_location(&ctx, id).await?;
+    Ok(ok_versioned(&location, version))
+}
+
+#[utoipa::path(patch, path = "/api/v1/identity/conditionalAccess/namedLocations/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 412, body = Problem)), security(("bearer" = [])))]
+pub async fn update_location(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    IfMatch(if_match): IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .update_named_location(&ctx, id, body, if_match)
+        .await?))
+}
+
+/// Refused (409) while a policy names the location.
+#[utoipa::path(delete, path = "/api/v1/identity/conditionalAccess/namedLocations/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), responses((status = 204), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub async fn delete_location(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state.directory.delete_named_location(&ctx, id).await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(get, path = "/api/v1/identity/conditionalAccess/termsOfUse", tag = "conditionalAccess",
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn list_terms(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
+    Ok(list(state.directory.list_terms_of_use(&ctx).await?))
+}
+
+/// `{"displayName": ..., "content": ...}`: terms a policy can require users to accept.
+#[utoipa::path(post, path = "/api/v1/identity/conditionalAccess/termsOfUse", tag = "conditionalAccess",
+    request_body = Object, responses((status = 201, body = Object), (status = 400, body = Problem)), security(("bearer" = [])))]
+pub async fn create_terms(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let terms = state.directory.create_terms_of_use(&ctx, body).await?;
+    Ok(crate::routes::created(&terms))
+}
+
+/// New text must be accepted again.
+#[utoipa::path(patch, path = "/api/v1/identity/conditionalAccess/termsOfUse/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn update_terms(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .update_terms_of_use(&ctx, id, body)
+        .await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/identity/conditionalAccess/termsOfUse/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), responses((status = 204), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub async fn delete_terms(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state.directory.delete_terms_of_use(&ctx, id).await?;
+    Ok(no_content())
+}
+
+/// Imports an export: `{"policies": [{"file", "document"}], "namedLocations": [...],
+/// "groups": [...], "migrationTable": ..., "skipErrors": false, "dryRun": false,
+/// "state": null}`. Nothing is written when any item has an error, unless
+/// `skipErrors`; the report says what was mapped, warned and refused, per item.
+#[utoipa::path(post, path = "/api/v1/identity/conditionalAccess/import", tag = "conditionalAccess",
+    request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let request: ImportRequest = typed(body)?;
+    Ok(ok(&state
+        .directory
+        .import_conditional_access(&ctx, request)
+        .await?))
+}
+
+/// What-If: which policies would apply to a described sign-in, and why.
+#[utoipa::path(post, path = "/api/v1/identity/conditionalAccess/evaluate", tag = "conditionalAccess",
+    request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem)), security(("bearer" = [])))]
+pub async fn evaluate(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let question: WhatIf = typed(body)?;
+    Ok(ok(&state.directory.what_if(&ctx, question).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/identitySecurityDefaultsEnforcementPolicy", tag = "conditionalAccess",
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn get_security_defaults(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.get_security_defaults(&ctx).await?))
+}
+
+/// `{"isEnabled": false}` turns security defaults off.
+#[utoipa::path(patch, path = "/api/v1/policies/identitySecurityDefaultsEnforcementPolicy", tag = "conditionalAccess",
+    request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem)), security(("bearer" = [])))]
+pub async fn set_security_defaults(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .set_security_defaults(&ctx, body)
+        .await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/identityProtection/risk/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn get_risk(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.get_risk(&ctx, id).await?))
+}
+
+/// Sets a user's (or workload's) risk: `{"riskLevel": "high"}`, and the risk of
+/// their sign-ins for a while: `{"signInRiskLevel": "medium", "signInRiskSeconds": 3600}`.
+#[utoipa::path(put, path = "/api/v1/identityProtection/risk/{id}", tag = "conditionalAccess",
+    params(("id" = Uuid, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn set_risk(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.set_risk(&ctx, id, body).await?))
+}

@@ -1,0 +1,1819 @@
+//! Conditional Access in the directory: policies, named locations, terms of use
+//! and risk as records; import of Entra exports; the compiled policy set each node
+//! caches; and the decision, with the facts a sign-in brings.
+//!
+//! Records: policies and named locations keep their Graph ids (an import with
+//! the same ids updates them); terms acceptances have key1 `<termsId>:<userId>`;
+//! risk states key1 `<principalId>`; the security defaults switch is the
+//! `securityDefaults` tenant policy.
+//!
+//! The compiled set is rebuilt when the audit trail shows a change that matters
+//! (policies, locations, security defaults, groups, users): each node reads the
+//! chain head at most once a second, so a change made on one node is enforced by
+//! every node within about a second, and a decision itself does no I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tessera_authn::strength::Mode;
+use tessera_ca::engine::{
+    self, ClientApp, Decision, GroupGraph, PolicySet, Proof, SignIn, Subject, Target,
+};
+use tessera_ca::explain::Explanation;
+use tessera_ca::import::{self, Export, Known};
+use tessera_ca::model::{
+    NamedLocationSpec, Platform, PolicySpec, PolicyState, RiskLevel, TermsOfUseSpec,
+};
+use tessera_ca::validate;
+use tessera_core::{TenantId, Timestamp};
+use tessera_directory::authz::Target as AuthzTarget;
+use tessera_directory::model::{DeviceSpec, UserSpec, UserType};
+use tessera_directory::patch;
+use tessera_directory::roles::action;
+use tessera_store::{Kind, Reader, Record};
+use uuid::Uuid;
+
+use crate::codec::{self, Keys};
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, Directory, EventDraft};
+
+const DEFAULTS_KEY: &str = "securityDefaults";
+const READ_ONLY: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "modifiedDateTime",
+    "contentVersion",
+];
+/// How long a node trusts its compiled set before looking at the audit trail.
+const RECHECK: Duration = Duration::from_secs(1);
+/// Audit actions that can change a compiled set.
+const RELEVANT: &[&str] = &[
+    "conditionalAccessPolicy.",
+    "namedLocation.",
+    "securityDefaults.",
+    "group.",
+    "user.create",
+    "user.delete",
+    "user.update",
+    "tenant.create",
+    "conditionalAccess.import",
+];
+
+/// The operator's country database (a MaxMind-format file), as the engine uses it.
+pub trait CountryLookup: Send + Sync {
+    /// The ISO 3166-1 alpha-2 country of an address, if the database places it.
+    fn country(&self, ip: IpAddr) -> Option<[u8; 2]>;
+}
+
+struct Cached {
+    set: Arc<PolicySet>,
+    seq: i64,
+    checked: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct CaCache {
+    tenants: Mutex<HashMap<TenantId, Arc<Cached>>>,
+    rebuild: tokio::sync::Mutex<()>,
+    country: OnceLock<Arc<dyn CountryLookup>>,
+}
+
+// ---------------------------------------------------------------------------------
+// Stored shapes
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionalAccessPolicy {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub spec: PolicySpec,
+    pub created_date_time: Timestamp,
+    pub modified_date_time: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedLocation {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub spec: NamedLocationSpec,
+    pub created_date_time: Timestamp,
+    pub modified_date_time: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TermsOfUse {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub spec: TermsOfUseSpec,
+    /// Grows when the text changes: acceptances of older versions no longer count.
+    pub content_version: i64,
+    pub created_date_time: Timestamp,
+    pub modified_date_time: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Acceptance {
+    terms_id: Uuid,
+    user_id: Uuid,
+    content_version: i64,
+    accepted_date_time: Timestamp,
+}
+
+/// Graph's `identitySecurityDefaultsEnforcementPolicy`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecurityDefaults {
+    pub is_enabled: bool,
+}
+
+impl Default for SecurityDefaults {
+    fn default() -> SecurityDefaults {
+        SecurityDefaults { is_enabled: true }
+    }
+}
+
+/// A principal's risk, as an identity protection source reported it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskState {
+    pub principal_id: Uuid,
+    /// User risk, or a workload's service principal risk.
+    pub risk_level: RiskLevel,
+    /// Risk of the principal's sign-ins until `sign_in_risk_expires_date_time`.
+    pub sign_in_risk_level: RiskLevel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_risk_expires_date_time: Option<Timestamp>,
+    pub modified_date_time: Timestamp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RiskUpdate {
+    #[serde(default)]
+    risk_level: Option<RiskLevel>,
+    #[serde(default)]
+    sign_in_risk_level: Option<RiskLevel>,
+    /// How long the sign-in risk holds (default an hour, at most a day).
+    #[serde(default)]
+    sign_in_risk_seconds: Option<i64>,
+}
+
+/// An import request: the export's documents, already read as JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportRequest {
+    pub policies: Vec<ImportDocument>,
+    #[serde(default)]
+    pub named_locations: Vec<ImportDocument>,
+    /// `Groups/*.json`: the exported groups, matched here by display name.
+    #[serde(default)]
+    pub groups: Vec<Value>,
+    #[serde(default)]
+    pub migration_table: Option<Value>,
+    /// Import what is ready and leave out what is not.
+    #[serde(default)]
+    pub skip_errors: bool,
+    /// Only report.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Import every policy in this state (e.g. report-only).
+    #[serde(default)]
+    pub state: Option<PolicyState>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportDocument {
+    pub file: String,
+    pub document: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportResult {
+    pub imported: bool,
+    pub policies_imported: usize,
+    pub named_locations_imported: usize,
+    pub report: import::Report,
+}
+
+/// A What-If question: a sign-in described instead of made.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WhatIf {
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+    #[serde(default)]
+    pub service_principal_id: Option<Uuid>,
+    /// An application (client) id, or `MicrosoftAdminPortals` for management.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// `registerSecurityInfo` or `registerOrJoinDevices`.
+    #[serde(default)]
+    pub user_action: Option<String>,
+    #[serde(default)]
+    pub ip_address: Option<IpAddr>,
+    /// Overrides the country database.
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub device_id: Option<Uuid>,
+    #[serde(default)]
+    pub client_app_type: Option<String>,
+    #[serde(default)]
+    pub sign_in_risk_level: Option<RiskLevel>,
+    #[serde(default)]
+    pub user_risk_level: Option<RiskLevel>,
+    #[serde(default)]
+    pub authentication_contexts: Vec<String>,
+    #[serde(default)]
+    pub device_code_flow: bool,
+    /// Strengths the sign-in is taken to satisfy (default: none).
+    #[serde(default)]
+    pub satisfied_strengths: Vec<Uuid>,
+}
+
+/// What a sign-in brings, gathered by the flows.
+#[derive(Debug, Clone)]
+pub(crate) struct Facts {
+    pub subject: FactSubject,
+    pub target: Target,
+    pub auth_contexts: Vec<String>,
+    pub client_app: ClientApp,
+    pub platform: Option<Platform>,
+    pub ip: Option<IpAddr>,
+    pub country: Option<[u8; 2]>,
+    pub device: Option<(Uuid, DeviceSpec)>,
+    pub sign_in_risk: RiskLevel,
+    pub device_code_flow: bool,
+    pub strengths: Vec<Uuid>,
+    pub auth_age_seconds: Option<i64>,
+    pub password_changed: bool,
+    pub accepted_terms: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum FactSubject {
+    User {
+        id: Uuid,
+        roles: Vec<Uuid>,
+        guest: bool,
+        risk: RiskLevel,
+        has_mfa_method: bool,
+    },
+    Workload {
+        service_principal_id: Uuid,
+        risk: RiskLevel,
+    },
+}
+
+impl Facts {
+    fn sign_in(&self) -> SignIn<'_> {
+        SignIn {
+            subject: match &self.subject {
+                FactSubject::User {
+                    id,
+                    roles,
+                    guest,
+                    risk,
+                    has_mfa_method,
+                } => Subject::User {
+                    id: *id,
+                    roles,
+                    guest: guest.then_some("internalGuest"),
+                    risk: *risk,
+                    has_mfa_method: *has_mfa_method,
+                },
+                FactSubject::Workload {
+                    service_principal_id,
+                    risk,
+                } => Subject::Workload {
+                    service_principal_id: *service_principal_id,
+                    risk: *risk,
+                },
+            },
+            target: self.target,
+            auth_contexts: &self.auth_contexts,
+            client_app: self.client_app,
+            platform: self.platform,
+            ip: self.ip,
+            country: self.country,
+            device: self.device.as_ref().map(|(id, d)| (*id, d)),
+            sign_in_risk: self.sign_in_risk,
+            device_code_flow: self.device_code_flow,
+            proof: Proof {
+                strengths: &self.strengths,
+                auth_age_seconds: self.auth_age_seconds,
+                password_changed: self.password_changed,
+                accepted_terms: &self.accepted_terms,
+            },
+        }
+    }
+}
+
+/// A decision with the set that made it (for explanations and remedies).
+pub(crate) struct Decided {
+    pub decision: Decision,
+    pub set: Arc<PolicySet>,
+}
+
+impl Decided {
+    pub fn explain(&self) -> Explanation {
+        self.decision.explain(&self.set)
+    }
+
+    /// The explanation as the sign-in log stores it.
+    pub fn log_value(&self) -> Value {
+        serde_json::to_value(self.explain()).unwrap_or(Value::Null)
+    }
+}
+
+/// The platform a User-Agent names, for sign-ins from unregistered devices.
+pub fn platform_from_user_agent(user_agent: &str) -> Option<Platform> {
+    let ua = user_agent.to_ascii_lowercase();
+    if ua.contains("windows phone") {
+        Some(Platform::WindowsPhone)
+    } else if ua.contains("android") {
+        Some(Platform::Android)
+    } else if ua.contains("iphone") || ua.contains("ipad") || ua.contains("ipod") {
+        Some(Platform::IOs)
+    } else if ua.contains("windows") {
+        Some(Platform::Windows)
+    } else if ua.contains("mac os x") || ua.contains("macintosh") {
+        Some(Platform::MacOs)
+    } else if ua.contains("linux") || ua.contains("cros") || ua.contains("x11") {
+        Some(Platform::Linux)
+    } else {
+        None
+    }
+}
+
+/// The platform a device record names.
+fn platform_of_device(device: &DeviceSpec) -> Option<Platform> {
+    device
+        .operating_system
+        .as_deref()
+        .and_then(platform_from_user_agent)
+        .or_else(|| {
+            device.operating_system.as_deref().and_then(|os| {
+                let os = os.to_ascii_lowercase();
+                if os.contains("ios") || os.contains("ipados") {
+                    Some(Platform::IOs)
+                } else if os.contains("macos") {
+                    Some(Platform::MacOs)
+                } else {
+                    None
+                }
+            })
+        })
+}
+
+fn relevant(action: &str) -> bool {
+    RELEVANT.iter().any(|prefix| action.starts_with(prefix))
+}
+
+pub(crate) async fn security_defaults(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<SecurityDefaults> {
+    match reader
+        .get_by_key1(tenant, Kind::AuthPolicy, DEFAULTS_KEY)
+        .await?
+    {
+        Some(record) => codec::data(&record),
+        None => Ok(SecurityDefaults::default()),
+    }
+}
+
+async fn all_policies(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<Vec<ConditionalAccessPolicy>> {
+    codec::list_all(reader, tenant, Kind::ConditionalAccessPolicy, None)
+        .await?
+        .iter()
+        .map(codec::data)
+        .collect()
+}
+
+async fn all_locations(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<Vec<NamedLocation>> {
+    codec::list_all(reader, tenant, Kind::NamedLocation, None)
+        .await?
+        .iter()
+        .map(codec::data)
+        .collect()
+}
+
+/// Groups the policies name, with everything nested under them.
+async fn group_graph(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    policies: &[(Uuid, PolicySpec)],
+) -> ServiceResult<GroupGraph> {
+    let mut named = HashSet::new();
+    for (_, policy) in policies {
+        if let Some(users) = &policy.conditions.users {
+            for g in users.include_groups.iter().chain(&users.exclude_groups) {
+                if let Ok(id) = Uuid::parse_str(g) {
+                    named.insert(id);
+                }
+            }
+        }
+    }
+    let mut graph = GroupGraph::default();
+    for group in named {
+        if graph.users.contains_key(&group) || graph.groups.contains_key(&group) {
+            continue;
+        }
+        for link in crate::groups::transitive_member_links(reader, tenant, group).await? {
+            match link.target_kind {
+                Kind::User => graph
+                    .users
+                    .entry(link.source)
+                    .or_default()
+                    .push(link.target),
+                Kind::Group => graph
+                    .groups
+                    .entry(link.source)
+                    .or_default()
+                    .push(link.target),
+                _ => {}
+            }
+        }
+    }
+    Ok(graph)
+}
+
+fn policy_record(
+    policy: &ConditionalAccessPolicy,
+    version: Option<&Record>,
+) -> ServiceResult<Record> {
+    let keys = Keys {
+        key1: None,
+        key2: None,
+        sort_key: codec::sort_key(&policy.spec.display_name),
+    };
+    match version {
+        Some(record) => codec::next_version(record, policy.modified_date_time, keys, policy),
+        None => codec::new_record(
+            Kind::ConditionalAccessPolicy,
+            policy.id,
+            policy.created_date_time,
+            keys,
+            policy,
+        ),
+    }
+}
+
+fn location_record(location: &NamedLocation, version: Option<&Record>) -> ServiceResult<Record> {
+    let keys = Keys {
+        key1: None,
+        key2: None,
+        sort_key: codec::sort_key(location.spec.display_name()),
+    };
+    match version {
+        Some(record) => codec::next_version(record, location.modified_date_time, keys, location),
+        None => codec::new_record(
+            Kind::NamedLocation,
+            location.id,
+            location.created_date_time,
+            keys,
+            location,
+        ),
+    }
+}
+
+fn validation(errors: tessera_directory::ValidationErrors) -> ServiceError {
+    ServiceError::from(errors)
+}
+
+/// Reads a policy body as Graph clients send it.
+fn parse_policy(body: Value) -> ServiceResult<PolicySpec> {
+    let normalized = import::normalize_policy(body);
+    if let Some(first) = normalized.unsupported.first() {
+        return Err(ServiceError::invalid(
+            first.field.clone(),
+            first.message.clone(),
+        ));
+    }
+    let spec: PolicySpec =
+        import::read(&normalized.value).map_err(|f| ServiceError::invalid(f.field, f.message))?;
+    validate::policy(&spec).map_err(validation)?;
+    Ok(spec)
+}
+
+fn parse_location(body: Value) -> ServiceResult<NamedLocationSpec> {
+    let normalized = import::normalize_location(body);
+    if let Some(first) = normalized.unsupported.first() {
+        return Err(ServiceError::invalid(
+            first.field.clone(),
+            first.message.clone(),
+        ));
+    }
+    let spec: NamedLocationSpec =
+        import::read(&normalized.value).map_err(|f| ServiceError::invalid(f.field, f.message))?;
+    validate::named_location(&spec).map_err(validation)?;
+    Ok(spec)
+}
+
+/// Refuses references to groups, users, locations, terms, strengths and workloads
+/// that do not exist (applications and roles may: they match nothing).
+async fn check_references(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    spec: &PolicySpec,
+) -> ServiceResult<()> {
+    let c = &spec.conditions;
+    let ids = |list: &[String]| -> Vec<(usize, Uuid)> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, v)| Uuid::parse_str(v).ok().map(|id| (i, id)))
+            .collect()
+    };
+    if let Some(users) = &c.users {
+        for (field, list, kind) in [
+            ("includeUsers", &users.include_users, Kind::User),
+            ("excludeUsers", &users.exclude_users, Kind::User),
+            ("includeGroups", &users.include_groups, Kind::Group),
+            ("excludeGroups", &users.exclude_groups, Kind::Group),
+        ] {
+            for (index, id) in ids(list) {
+                if reader.get(tenant, kind, id).await?.is_none() {
+                    return Err(ServiceError::invalid(
+                        format!("conditions.users.{field}[{index}]"),
+                        format!("no {} has the id {id}", kind.as_str()),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(workloads) = &c.client_applications {
+        for (field, list) in [
+            (
+                "includeServicePrincipals",
+                &workloads.include_service_principals,
+            ),
+            (
+                "excludeServicePrincipals",
+                &workloads.exclude_service_principals,
+            ),
+        ] {
+            for (index, id) in ids(list) {
+                if reader
+                    .get(tenant, Kind::ServicePrincipal, id)
+                    .await?
+                    .is_none()
+                {
+                    return Err(ServiceError::invalid(
+                        format!("conditions.clientApplications.{field}[{index}]"),
+                        format!("no service principal has the id {id}"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(locations) = &c.locations {
+        for (field, list) in [
+            ("includeLocations", &locations.include_locations),
+            ("excludeLocations", &locations.exclude_locations),
+        ] {
+            for (index, id) in ids(list) {
+                if reader.get(tenant, Kind::NamedLocation, id).await?.is_none() {
+                    return Err(ServiceError::invalid(
+                        format!("conditions.locations.{field}[{index}]"),
+                        format!("no named location has the id {id}"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(grant) = &spec.grant_controls {
+        if let Some(strength) = &grant.authentication_strength
+            && crate::authn::load_strength(reader, tenant, strength.id)
+                .await?
+                .is_none()
+        {
+            return Err(ServiceError::invalid(
+                "grantControls.authenticationStrength.id",
+                "no authentication strength has this id",
+            ));
+        }
+        for (index, id) in ids(&grant.terms_of_use) {
+            if reader.get(tenant, Kind::TermsOfUse, id).await?.is_none() {
+                return Err(ServiceError::invalid(
+                    format!("grantControls.termsOfUse[{index}]"),
+                    "no terms of use have this id",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Policies that name `id` (a location or terms of use).
+fn referencing(policies: &[ConditionalAccessPolicy], id: Uuid) -> Vec<String> {
+    let id = id.to_string();
+    policies
+        .iter()
+        .filter(|p| {
+            let c = &p.spec.conditions;
+            let in_locations = c.locations.as_ref().is_some_and(|l| {
+                l.include_locations.contains(&id) || l.exclude_locations.contains(&id)
+            });
+            let in_terms = p
+                .spec
+                .grant_controls
+                .as_ref()
+                .is_some_and(|g| g.terms_of_use.contains(&id));
+            in_locations || in_terms
+        })
+        .map(|p| p.spec.display_name.clone())
+        .collect()
+}
+
+impl Directory {
+    /// Sets the operator's country database.
+    pub fn set_country_lookup(&self, lookup: Arc<dyn CountryLookup>) {
+        let _ = self.ca.country.set(lookup);
+    }
+
+    fn forget_policy_set(&self, tenant: TenantId) {
+        if let Ok(mut tenants) = self.ca.tenants.lock() {
+            tenants.remove(&tenant);
+        }
+    }
+
+    /// The tenant's compiled policies, rebuilt when the audit trail shows a
+    /// relevant change (checked at most once a second).
+    pub(crate) async fn policy_set(&self, tenant: TenantId) -> ServiceResult<Arc<PolicySet>> {
+        let cached = self
+            .ca
+            .tenants
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&tenant).cloned());
+        if let Some(cached) = &cached
+            && cached.checked.elapsed() < RECHECK
+        {
+            return Ok(cached.set.clone());
+        }
+        let _rebuilding = self.ca.rebuild.lock().await;
+        let head = self
+            .store
+            .audit_head(tenant)
+            .await?
+            .map(|h| h.seq)
+            .unwrap_or(0);
+        if let Some(cached) = &cached {
+            let mut stale = false;
+            if head != cached.seq {
+                let events = self.store.audit_scan(tenant, cached.seq, 1000).await?;
+                stale = events.len() >= 1000 || events.iter().any(|e| relevant(&e.action));
+            }
+            if !stale {
+                let fresh = Arc::new(Cached {
+                    set: cached.set.clone(),
+                    seq: head,
+                    checked: Instant::now(),
+                });
+                if let Ok(mut tenants) = self.ca.tenants.lock() {
+                    tenants.insert(tenant, fresh);
+                }
+                return Ok(cached.set.clone());
+            }
+        }
+        let mut reader = self.reader().await?;
+        let policies: Vec<(Uuid, PolicySpec)> = all_policies(reader.as_mut(), tenant)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.spec))
+            .collect();
+        let locations: Vec<(Uuid, NamedLocationSpec)> = all_locations(reader.as_mut(), tenant)
+            .await?
+            .into_iter()
+            .map(|l| (l.id, l.spec))
+            .collect();
+        let defaults = security_defaults(reader.as_mut(), tenant).await?;
+        let graph = group_graph(reader.as_mut(), tenant, &policies).await?;
+        let set = Arc::new(PolicySet::compile(
+            &policies,
+            &locations,
+            &graph,
+            defaults.is_enabled,
+        ));
+        if let Ok(mut tenants) = self.ca.tenants.lock() {
+            tenants.insert(
+                tenant,
+                Arc::new(Cached {
+                    set: set.clone(),
+                    seq: head,
+                    checked: Instant::now(),
+                }),
+            );
+        }
+        Ok(set)
+    }
+
+    /// The country of an address, from the operator's database.
+    pub(crate) fn country_of(&self, ip: Option<IpAddr>) -> Option<[u8; 2]> {
+        let lookup = self.ca.country.get()?;
+        lookup.country(ip?)
+    }
+
+    /// What the directory knows about a user for a decision.
+    pub(crate) async fn user_subject(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+    ) -> ServiceResult<(FactSubject, RiskLevel, Vec<Uuid>)> {
+        let mut reader = self.reader().await?;
+        let guest = match reader.get(tenant, Kind::User, user).await? {
+            Some(record) => {
+                let spec: UserSpec = codec::data(&record)?;
+                spec.user_type == UserType::Guest
+            }
+            None => false,
+        };
+        let roles: Vec<Uuid> = crate::roles::grants_of(reader.as_mut(), tenant, user)
+            .await?
+            .into_iter()
+            .map(|g| g.role_id)
+            .collect();
+        let has_mfa_method = crate::authn::methods_of(reader.as_mut(), tenant, user)
+            .await?
+            .iter()
+            .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
+        let (risk, sign_in_risk) = self.risk_of(reader.as_mut(), tenant, user).await?;
+        let accepted = self.accepted_terms(reader.as_mut(), tenant, user).await?;
+        Ok((
+            FactSubject::User {
+                id: user,
+                roles,
+                guest,
+                risk,
+                has_mfa_method,
+            },
+            sign_in_risk,
+            accepted,
+        ))
+    }
+
+    async fn risk_of(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        principal: Uuid,
+    ) -> ServiceResult<(RiskLevel, RiskLevel)> {
+        let Some(record) = reader
+            .get_by_key1(tenant, Kind::RiskState, &principal.to_string())
+            .await?
+        else {
+            return Ok((RiskLevel::None, RiskLevel::None));
+        };
+        let state: RiskState = codec::data(&record)?;
+        let sign_in = match state.sign_in_risk_expires_date_time {
+            Some(until) if until > self.now() => state.sign_in_risk_level,
+            _ => RiskLevel::None,
+        };
+        Ok((state.risk_level, sign_in))
+    }
+
+    /// Terms of use the user accepted in their current version.
+    async fn accepted_terms(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        user: Uuid,
+    ) -> ServiceResult<Vec<Uuid>> {
+        let acceptances = codec::list_all(
+            reader,
+            tenant,
+            Kind::TermsAcceptance,
+            Some(user.to_string()),
+        )
+        .await?;
+        let mut accepted = Vec::new();
+        for record in acceptances {
+            let acceptance: Acceptance = codec::data(&record)?;
+            if let Some(terms) = reader
+                .get(tenant, Kind::TermsOfUse, acceptance.terms_id)
+                .await?
+            {
+                let terms: TermsOfUse = codec::data(&terms)?;
+                if terms.content_version == acceptance.content_version {
+                    accepted.push(terms.id);
+                }
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// The workload's facts: its risk.
+    pub(crate) async fn workload_subject(
+        &self,
+        tenant: TenantId,
+        service_principal: Uuid,
+    ) -> ServiceResult<FactSubject> {
+        let mut reader = self.reader().await?;
+        let (risk, _) = self
+            .risk_of(reader.as_mut(), tenant, service_principal)
+            .await?;
+        Ok(FactSubject::Workload {
+            service_principal_id: service_principal,
+            risk,
+        })
+    }
+
+    /// The device a sign-in comes from, by its registered certificate.
+    pub(crate) async fn device_by_certificate(
+        &self,
+        tenant: TenantId,
+        thumbprint: Option<&str>,
+    ) -> ServiceResult<Option<(Uuid, DeviceSpec)>> {
+        let Some(thumbprint) = thumbprint else {
+            return Ok(None);
+        };
+        let mut reader = self.reader().await?;
+        let key = format!("cert:{}", thumbprint.to_ascii_lowercase());
+        match reader.get_by_key1(tenant, Kind::Device, &key).await? {
+            Some(record) => {
+                let spec: DeviceSpec = codec::data(&record)?;
+                Ok(spec.account_enabled.then_some((record.id, spec)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Decides a sign-in.
+    pub(crate) async fn decide_access(
+        &self,
+        tenant: TenantId,
+        facts: &Facts,
+    ) -> ServiceResult<Decided> {
+        let set = self.policy_set(tenant).await?;
+        let decision = set.evaluate(&facts.sign_in());
+        Ok(Decided { decision, set })
+    }
+
+    // -----------------------------------------------------------------------------
+    // Policies
+
+    pub async fn list_ca_policies(
+        &self,
+        ctx: &Context,
+    ) -> ServiceResult<Vec<ConditionalAccessPolicy>> {
+        self.authorize(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        all_policies(reader.as_mut(), ctx.tenant).await
+    }
+
+    pub async fn get_ca_policy(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<(ConditionalAccessPolicy, i64)> {
+        self.authorize(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = codec::load(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::ConditionalAccessPolicy,
+            id,
+        )
+        .await?;
+        Ok((codec::data(&record)?, record.version))
+    }
+
+    pub async fn create_ca_policy(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<ConditionalAccessPolicy> {
+        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        let spec = parse_policy(body)?;
+        let now = self.now();
+        let policy = ConditionalAccessPolicy {
+            id: Uuid::new_v4(),
+            spec,
+            created_date_time: now,
+            modified_date_time: now,
+        };
+        let mut tx = self.write(ctx).await?;
+        check_references(tx.as_mut(), ctx.tenant, &policy.spec).await?;
+        tx.insert(ctx.tenant, &policy_record(&policy, None)?)
+            .await?;
+        let event = EventDraft::new(
+            "conditionalAccessPolicy.create",
+            Kind::ConditionalAccessPolicy,
+            policy.id,
+            &policy.spec.display_name,
+        )
+        .details(serde_json::to_value(&policy.spec).unwrap_or(Value::Null));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
+        Ok(policy)
+    }
+
+    /// A JSON merge patch on a policy, validated like a create.
+    pub async fn update_ca_policy(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<ConditionalAccessPolicy> {
+        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record =
+            codec::load(tx.as_mut(), ctx.tenant, Kind::ConditionalAccessPolicy, id).await?;
+        codec::check_if_match(&record, if_match)?;
+        let mut policy: ConditionalAccessPolicy = codec::data(&record)?;
+        let before = serde_json::to_value(&policy.spec).unwrap_or(Value::Null);
+        let mut body = body;
+        import::strip_annotations(&mut body);
+        let merged = patch::merge_patch(&before, &body, READ_ONLY)?;
+        let spec = parse_policy(merged)?;
+        check_references(tx.as_mut(), ctx.tenant, &spec).await?;
+        policy.spec = spec;
+        policy.modified_date_time = self.now();
+        tx.update(ctx.tenant, &policy_record(&policy, Some(&record))?)
+            .await?;
+        let after = serde_json::to_value(&policy.spec).unwrap_or(Value::Null);
+        let event = EventDraft::new(
+            "conditionalAccessPolicy.update",
+            Kind::ConditionalAccessPolicy,
+            id,
+            &policy.spec.display_name,
+        )
+        .changes(patch::changes(&before, &after));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
+        Ok(policy)
+    }
+
+    pub async fn delete_ca_policy(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
+        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record =
+            codec::load(tx.as_mut(), ctx.tenant, Kind::ConditionalAccessPolicy, id).await?;
+        let policy: ConditionalAccessPolicy = codec::data(&record)?;
+        tx.delete(ctx.tenant, Kind::ConditionalAccessPolicy, id, None)
+            .await?;
+        let event = EventDraft::new(
+            "conditionalAccessPolicy.delete",
+            Kind::ConditionalAccessPolicy,
+            id,
+            &policy.spec.display_name,
+        )
+        .details(serde_json::to_value(&policy.spec).unwrap_or(Value::Null));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------
+    // Named locations
+
+    pub async fn list_named_locations(&self, ctx: &Context) -> ServiceResult<Vec<NamedLocation>> {
+        self.authorize(ctx, action::NAMED_LOCATIONS_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        all_locations(reader.as_mut(), ctx.tenant).await
+    }
+
+    pub async fn get_named_location(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<(NamedLocation, i64)> {
+        self.authorize(ctx, action::NAMED_LOCATIONS_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::NamedLocation, id).await?;
+        Ok((codec::data(&record)?, record.version))
+    }
+
+    pub async fn create_named_location(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<NamedLocation> {
+        self.authorize(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        let spec = parse_location(body)?;
+        let now = self.now();
+        let location = NamedLocation {
+            id: Uuid::new_v4(),
+            spec,
+            created_date_time: now,
+            modified_date_time: now,
+        };
+        let mut tx = self.write(ctx).await?;
+        tx.insert(ctx.tenant, &location_record(&location, None)?)
+            .await?;
+        let event = EventDraft::new(
+            "namedLocation.create",
+            Kind::NamedLocation,
+            location.id,
+            location.spec.display_name(),
+        )
+        .details(serde_json::to_value(&location.spec).unwrap_or(Value::Null));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
+        Ok(location)
+    }
+
+    pub async fn update_named_location(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<NamedLocation> {
+        self.authorize(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::NamedLocation, id).await?;
+        codec::check_if_match(&record, if_match)?;
+        let mut location: NamedLocation = codec::data(&record)?;
+        let before = serde_json::to_value(&location.spec).unwrap_or(Value::Null);
+        let mut body = body;
+        import::strip_annotations(&mut body);
+        let mut merged = patch::merge_patch(&before, &body, READ_ONLY)?;
+        if let (Some(kind), Some(map)) =
+            (before.get("@odata.type").cloned(), merged.as_object_mut())
+        {
+            map.insert("@odata.type".to_string(), kind);
+        }
+        location.spec = parse_location(merged)?;
+        location.modified_date_time = self.now();
+        tx.update(ctx.tenant, &location_record(&location, Some(&record))?)
+            .await?;
+        let after = serde_json::to_value(&location.spec).unwrap_or(Value::Null);
+        let event = EventDraft::new(
+            "namedLocation.update",
+            Kind::NamedLocation,
+            id,
+            location.spec.display_name(),
+        )
+        .changes(patch::changes(&before, &after));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
+        Ok(location)
+    }
+
+    /// Deletes a named location no policy names.
+    pub async fn delete_named_location(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
+        self.authorize(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::NamedLocation, id).await?;
+        let location: NamedLocation = codec::data(&record)?;
+        let users = referencing(&all_policies(tx.as_mut(), ctx.tenant).await?, id);
+        if !users.is_empty() {
+            return Err(ServiceError::Conflict {
+                message: format!("policies name this location: {}", users.join(", ")),
+            });
+        }
+        tx.delete(ctx.tenant, Kind::NamedLocation, id, None).await?;
+        let event = EventDraft::new(
+            "namedLocation.delete",
+            Kind::NamedLocation,
+            id,
+            location.spec.display_name(),
+        );
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------
+    // Terms of use
+
+    pub async fn list_terms_of_use(&self, ctx: &Context) -> ServiceResult<Vec<TermsOfUse>> {
+        self.authorize(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        codec::list_all(reader.as_mut(), ctx.tenant, Kind::TermsOfUse, None)
+            .await?
+            .iter()
+            .map(codec::data)
+            .collect()
+    }
+
+    pub async fn create_terms_of_use(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<TermsOfUse> {
+        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        let spec: TermsOfUseSpec = patch::parse_spec(body)?;
+        validate::terms_of_use(&spec).map_err(validation)?;
+        let now = self.now();
+        let terms = TermsOfUse {
+            id: Uuid::new_v4(),
+            spec,
+            content_version: 1,
+            created_date_time: now,
+            modified_date_time: now,
+        };
+        let mut tx = self.write(ctx).await?;
+        let record = codec::new_record(
+            Kind::TermsOfUse,
+            terms.id,
+            now,
+            Keys {
+                key1: None,
+                key2: None,
+                sort_key: codec::sort_key(&terms.spec.display_name),
+            },
+            &terms,
+        )?;
+        tx.insert(ctx.tenant, &record).await?;
+        let event = EventDraft::new(
+            "agreement.create",
+            Kind::TermsOfUse,
+            terms.id,
+            &terms.spec.display_name,
+        );
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(terms)
+    }
+
+    /// Changes terms of use; new text needs everyone's acceptance again.
+    pub async fn update_terms_of_use(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<TermsOfUse> {
+        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::TermsOfUse, id).await?;
+        let mut terms: TermsOfUse = codec::data(&record)?;
+        let spec: TermsOfUseSpec = patch::merge_patch(&terms.spec, &body, READ_ONLY)?;
+        validate::terms_of_use(&spec).map_err(validation)?;
+        if spec.content != terms.spec.content {
+            terms.content_version += 1;
+        }
+        terms.spec = spec;
+        terms.modified_date_time = self.now();
+        let keys = Keys {
+            key1: None,
+            key2: None,
+            sort_key: codec::sort_key(&terms.spec.display_name),
+        };
+        tx.update(
+            ctx.tenant,
+            &codec::next_version(&record, terms.modified_date_time, keys, &terms)?,
+        )
+        .await?;
+        let event = EventDraft::new(
+            "agreement.update",
+            Kind::TermsOfUse,
+            id,
+            &terms.spec.display_name,
+        )
+        .details(json!({"contentVersion": terms.content_version}));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(terms)
+    }
+
+    pub async fn delete_terms_of_use(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
+        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::TermsOfUse, id).await?;
+        let terms: TermsOfUse = codec::data(&record)?;
+        let users = referencing(&all_policies(tx.as_mut(), ctx.tenant).await?, id);
+        if !users.is_empty() {
+            return Err(ServiceError::Conflict {
+                message: format!("policies require these terms: {}", users.join(", ")),
+            });
+        }
+        tx.delete(ctx.tenant, Kind::TermsOfUse, id, None).await?;
+        let event = EventDraft::new(
+            "agreement.delete",
+            Kind::TermsOfUse,
+            id,
+            &terms.spec.display_name,
+        );
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Terms of use by id, for the acceptance page.
+    pub(crate) async fn terms_by_id(
+        &self,
+        tenant: TenantId,
+        ids: &[Uuid],
+    ) -> ServiceResult<Vec<TermsOfUse>> {
+        let mut reader = self.reader().await?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(record) = reader.get(tenant, Kind::TermsOfUse, *id).await? {
+                out.push(codec::data(&record)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that a user accepted terms (their current version).
+    pub(crate) async fn accept_terms(
+        &self,
+        ctx: &Context,
+        user: Uuid,
+        terms_id: Uuid,
+    ) -> ServiceResult<()> {
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::TermsOfUse, terms_id).await?;
+        let terms: TermsOfUse = codec::data(&record)?;
+        let now = self.now();
+        let acceptance = Acceptance {
+            terms_id,
+            user_id: user,
+            content_version: terms.content_version,
+            accepted_date_time: now,
+        };
+        let key = format!("{terms_id}:{user}");
+        let keys = || Keys {
+            key1: Some(key.clone()),
+            key2: Some(user.to_string()),
+            sort_key: key.clone(),
+        };
+        match tx
+            .get_by_key1(ctx.tenant, Kind::TermsAcceptance, &key)
+            .await?
+        {
+            Some(existing) => {
+                tx.update(
+                    ctx.tenant,
+                    &codec::next_version(&existing, now, keys(), &acceptance)?,
+                )
+                .await?;
+            }
+            None => {
+                tx.insert(
+                    ctx.tenant,
+                    &codec::new_record(
+                        Kind::TermsAcceptance,
+                        Uuid::new_v4(),
+                        now,
+                        keys(),
+                        &acceptance,
+                    )?,
+                )
+                .await?;
+            }
+        }
+        let event = EventDraft::new(
+            "agreement.accept",
+            Kind::TermsOfUse,
+            terms_id,
+            &terms.spec.display_name,
+        )
+        .details(json!({"userId": user, "contentVersion": terms.content_version}));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------
+    // Security defaults and risk
+
+    pub async fn get_security_defaults(&self, ctx: &Context) -> ServiceResult<SecurityDefaults> {
+        self.authorize(ctx, action::POLICIES_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        security_defaults(reader.as_mut(), ctx.tenant).await
+    }
+
+    pub async fn set_security_defaults(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<SecurityDefaults> {
+        self.authorize(ctx, action::POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        let mut body = body;
+        import::strip_annotations(&mut body);
+        if let Some(map) = body.as_object_mut() {
+            for field in ["id", "displayName", "description"] {
+                map.remove(field);
+            }
+        }
+        let policy: SecurityDefaults = patch::parse_spec(body)?;
+        let mut tx = self.write(ctx).await?;
+        let before = security_defaults(tx.as_mut(), ctx.tenant).await?;
+        self.write_policy(
+            tx.as_mut(),
+            ctx,
+            DEFAULTS_KEY,
+            "securityDefaults.update",
+            &before,
+            &policy,
+        )
+        .await?;
+        tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
+        Ok(policy)
+    }
+
+    pub async fn get_risk(&self, ctx: &Context, principal: Uuid) -> ServiceResult<RiskState> {
+        self.authorize(ctx, action::RISK_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        match reader
+            .get_by_key1(ctx.tenant, Kind::RiskState, &principal.to_string())
+            .await?
+        {
+            Some(record) => codec::data(&record),
+            None => Ok(RiskState {
+                principal_id: principal,
+                risk_level: RiskLevel::None,
+                sign_in_risk_level: RiskLevel::None,
+                sign_in_risk_expires_date_time: None,
+                modified_date_time: self.now(),
+            }),
+        }
+    }
+
+    /// Sets a user's or workload's risk (an identity protection source, or an
+    /// administrator confirming or dismissing it).
+    pub async fn set_risk(
+        &self,
+        ctx: &Context,
+        principal: Uuid,
+        body: Value,
+    ) -> ServiceResult<RiskState> {
+        self.authorize(ctx, action::RISK_MANAGE, &AuthzTarget::Tenant)?;
+        let update: RiskUpdate = patch::parse_spec(body)?;
+        let seconds = update.sign_in_risk_seconds.unwrap_or(3600);
+        if !(60..=86_400).contains(&seconds) {
+            return Err(ServiceError::invalid(
+                "signInRiskSeconds",
+                "must be 60 to 86400",
+            ));
+        }
+        let mut tx = self.write(ctx).await?;
+        let is_user = tx.get(ctx.tenant, Kind::User, principal).await?.is_some();
+        let is_workload = tx
+            .get(ctx.tenant, Kind::ServicePrincipal, principal)
+            .await?
+            .is_some();
+        if !is_user && !is_workload {
+            return Err(ServiceError::NotFound {
+                kind: "user or servicePrincipal",
+                id: principal.to_string(),
+            });
+        }
+        let now = self.now();
+        let key = principal.to_string();
+        let existing = tx.get_by_key1(ctx.tenant, Kind::RiskState, &key).await?;
+        let mut state = match &existing {
+            Some(record) => codec::data::<RiskState>(record)?,
+            None => RiskState {
+                principal_id: principal,
+                risk_level: RiskLevel::None,
+                sign_in_risk_level: RiskLevel::None,
+                sign_in_risk_expires_date_time: None,
+                modified_date_time: now,
+            },
+        };
+        let before = serde_json::to_value(&state).unwrap_or(Value::Null);
+        if let Some(level) = update.risk_level {
+            state.risk_level = level;
+        }
+        if let Some(level) = update.sign_in_risk_level {
+            state.sign_in_risk_level = level;
+            state.sign_in_risk_expires_date_time = Some(now.plus_seconds(seconds));
+        }
+        state.modified_date_time = now;
+        let keys = || Keys {
+            key1: Some(key.clone()),
+            key2: None,
+            sort_key: key.clone(),
+        };
+        match &existing {
+            Some(record) => {
+                tx.update(
+                    ctx.tenant,
+                    &codec::next_version(record, now, keys(), &state)?,
+                )
+                .await?
+            }
+            None => {
+                tx.insert(
+                    ctx.tenant,
+                    &codec::new_record(Kind::RiskState, Uuid::new_v4(), now, keys(), &state)?,
+                )
+                .await?
+            }
+        }
+        let event = EventDraft::new(
+            "riskState.update",
+            if is_user {
+                Kind::User
+            } else {
+                Kind::ServicePrincipal
+            },
+            principal,
+            &key,
+        )
+        .changes(patch::changes(
+            &before,
+            &serde_json::to_value(&state).unwrap_or(Value::Null),
+        ));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    // -----------------------------------------------------------------------------
+    // Import and What-If
+
+    /// Imports an export: everything or nothing, unless told to skip what is not
+    /// ready; `dry_run` only reports.
+    pub async fn import_conditional_access(
+        &self,
+        ctx: &Context,
+        request: ImportRequest,
+    ) -> ServiceResult<ImportResult> {
+        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.authorize(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        if request.policies.len() > 1000 || request.named_locations.len() > 1000 {
+            return Err(ServiceError::invalid(
+                "policies",
+                "import at most 1000 policies and 1000 named locations at once",
+            ));
+        }
+        let mut export = Export {
+            policies: request
+                .policies
+                .iter()
+                .map(|d| (d.file.clone(), d.document.clone()))
+                .collect(),
+            named_locations: request
+                .named_locations
+                .iter()
+                .map(|d| (d.file.clone(), d.document.clone()))
+                .collect(),
+            ..Default::default()
+        };
+        for group in &request.groups {
+            export.objects.add_group(group);
+        }
+        if let Some(table) = &request.migration_table {
+            export.objects.add_migration_table(table);
+        }
+        let mut tx = self.write(ctx).await?;
+        let known = self
+            .known_for_import(tx.as_mut(), ctx.tenant, &export)
+            .await?;
+        let plan = import::plan(
+            &export,
+            &known,
+            import::Options {
+                state: request.state,
+            },
+        );
+        let errors = plan.report.error_count();
+        let write = !request.dry_run && (errors == 0 || request.skip_errors);
+        if !write {
+            return Ok(ImportResult {
+                imported: false,
+                policies_imported: 0,
+                named_locations_imported: 0,
+                report: plan.report,
+            });
+        }
+        let now = self.now();
+        for (id, spec) in &plan.named_locations {
+            let existing = tx.get(ctx.tenant, Kind::NamedLocation, *id).await?;
+            let location = NamedLocation {
+                id: *id,
+                spec: spec.clone(),
+                created_date_time: existing.as_ref().map(|r| r.created).unwrap_or(now),
+                modified_date_time: now,
+            };
+            let record = location_record(&location, existing.as_ref())?;
+            match existing {
+                Some(_) => tx.update(ctx.tenant, &record).await?,
+                None => tx.insert(ctx.tenant, &record).await?,
+            }
+            let event = EventDraft::new(
+                "namedLocation.import",
+                Kind::NamedLocation,
+                *id,
+                spec.display_name(),
+            )
+            .details(serde_json::to_value(spec).unwrap_or(Value::Null));
+            self.audit(tx.as_mut(), ctx, event).await?;
+        }
+        for (id, spec) in &plan.policies {
+            let existing = tx
+                .get(ctx.tenant, Kind::ConditionalAccessPolicy, *id)
+                .await?;
+            let policy = ConditionalAccessPolicy {
+                id: *id,
+                spec: spec.clone(),
+                created_date_time: existing.as_ref().map(|r| r.created).unwrap_or(now),
+                modified_date_time: now,
+            };
+            let record = policy_record(&policy, existing.as_ref())?;
+            match existing {
+                Some(_) => tx.update(ctx.tenant, &record).await?,
+                None => tx.insert(ctx.tenant, &record).await?,
+            }
+            let event = EventDraft::new(
+                "conditionalAccessPolicy.import",
+                Kind::ConditionalAccessPolicy,
+                *id,
+                &spec.display_name,
+            )
+            .details(serde_json::to_value(spec).unwrap_or(Value::Null));
+            self.audit(tx.as_mut(), ctx, event).await?;
+        }
+        let summary = EventDraft {
+            action: "conditionalAccess.import",
+            target: None,
+            changes: Vec::new(),
+            details: json!({
+                "policies": plan.policies.len(),
+                "namedLocations": plan.named_locations.len(),
+                "skipped": errors,
+            }),
+        };
+        self.audit(tx.as_mut(), ctx, summary).await?;
+        tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
+        Ok(ImportResult {
+            imported: true,
+            policies_imported: plan.policies.len(),
+            named_locations_imported: plan.named_locations.len(),
+            report: plan.report,
+        })
+    }
+
+    async fn known_for_import(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        export: &Export,
+    ) -> ServiceResult<Known> {
+        let mut known = Known::default();
+        for record in codec::list_all(reader, tenant, Kind::Group, None).await? {
+            let group: tessera_directory::model::GroupSpec = codec::data(&record)?;
+            known.groups.insert(record.id, group.display_name);
+        }
+        for record in codec::list_all(reader, tenant, Kind::NamedLocation, None).await? {
+            known.locations.insert(record.id);
+        }
+        for record in codec::list_all(reader, tenant, Kind::TermsOfUse, None).await? {
+            known.terms_of_use.insert(record.id);
+        }
+        for record in codec::list_all(reader, tenant, Kind::AuthStrength, None).await? {
+            known.strengths.insert(record.id);
+        }
+        // Users, applications and workloads the export names, looked up one by one.
+        let mut named = HashSet::new();
+        for (_, document) in &export.policies {
+            collect_ids(document, &mut named);
+        }
+        for id in named {
+            if reader.get(tenant, Kind::User, id).await?.is_some() {
+                known.users.insert(id);
+            }
+            if reader
+                .get(tenant, Kind::ServicePrincipal, id)
+                .await?
+                .is_some()
+            {
+                known.service_principals.insert(id);
+            }
+            if reader
+                .get_by_key1(tenant, Kind::Application, &id.to_string())
+                .await?
+                .is_some()
+            {
+                known.apps.insert(id);
+            }
+        }
+        Ok(known)
+    }
+
+    /// What-If: which policies would apply to a described sign-in, and why.
+    pub async fn what_if(&self, ctx: &Context, question: WhatIf) -> ServiceResult<Explanation> {
+        self.authorize(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        let target = match (&question.app_id, &question.user_action) {
+            (Some(_), Some(_)) => {
+                return Err(ServiceError::invalid(
+                    "userAction",
+                    "ask about an application or a user action, not both",
+                ));
+            }
+            (None, Some(a)) => Target::UserAction(match a.as_str() {
+                "registerSecurityInfo" | validate::REGISTER_SECURITY_INFO => {
+                    engine::UserAction::RegisterSecurityInfo
+                }
+                "registerOrJoinDevices" | validate::REGISTER_DEVICE => {
+                    engine::UserAction::RegisterOrJoinDevices
+                }
+                _ => {
+                    return Err(ServiceError::invalid(
+                        "userAction",
+                        "is registerSecurityInfo or registerOrJoinDevices",
+                    ));
+                }
+            }),
+            (Some(app), None) if app == validate::ADMIN_PORTALS => Target::App {
+                app_id: crate::oauth::cli_client_id(),
+                admin_portal: true,
+            },
+            (Some(app), None) => {
+                let app_id = Uuid::parse_str(app).map_err(|_| {
+                    ServiceError::invalid(
+                        "appId",
+                        "is an application (client) id or MicrosoftAdminPortals",
+                    )
+                })?;
+                Target::App {
+                    app_id,
+                    admin_portal: crate::oauth::is_management_client(app_id),
+                }
+            }
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "appId",
+                    "name the application (or user action) signed in to",
+                ));
+            }
+        };
+        let (subject, stored_sign_in_risk, accepted) =
+            match (question.user_id, question.service_principal_id) {
+                (Some(user), None) => {
+                    let mut reader = self.reader().await?;
+                    codec::load(reader.as_mut(), ctx.tenant, Kind::User, user).await?;
+                    drop(reader);
+                    let (mut subject, sign_in_risk, accepted) =
+                        self.user_subject(ctx.tenant, user).await?;
+                    if let (Some(level), FactSubject::User { risk, .. }) =
+                        (question.user_risk_level, &mut subject)
+                    {
+                        *risk = level;
+                    }
+                    (subject, sign_in_risk, accepted)
+                }
+                (None, Some(sp)) => {
+                    let mut reader = self.reader().await?;
+                    codec::load(reader.as_mut(), ctx.tenant, Kind::ServicePrincipal, sp).await?;
+                    drop(reader);
+                    let mut subject = self.workload_subject(ctx.tenant, sp).await?;
+                    if let (Some(level), FactSubject::Workload { risk, .. }) =
+                        (question.user_risk_level, &mut subject)
+                    {
+                        *risk = level;
+                    }
+                    (subject, RiskLevel::None, Vec::new())
+                }
+                _ => {
+                    return Err(ServiceError::invalid(
+                        "userId",
+                        "name a user (userId) or a workload (servicePrincipalId)",
+                    ));
+                }
+            };
+        let device = match question.device_id {
+            Some(id) => {
+                let mut reader = self.reader().await?;
+                let record = codec::load(reader.as_mut(), ctx.tenant, Kind::Device, id).await?;
+                Some((id, codec::data::<DeviceSpec>(&record)?))
+            }
+            None => None,
+        };
+        let platform = match &question.platform {
+            Some(p) => Some(
+                Platform::parse(p)
+                    .filter(|p| *p != Platform::All)
+                    .ok_or_else(|| {
+                        ServiceError::invalid(
+                            "platform",
+                            "is android, iOS, windows, windowsPhone, macOS or linux",
+                        )
+                    })?,
+            ),
+            None => device.as_ref().and_then(|(_, d)| platform_of_device(d)),
+        };
+        let client_app = match &question.client_app_type {
+            Some(c) => ClientApp::parse(c).ok_or_else(|| {
+                ServiceError::invalid(
+                    "clientAppType",
+                    "is browser, mobileAppsAndDesktopClients, exchangeActiveSync or other",
+                )
+            })?,
+            None => ClientApp::Browser,
+        };
+        let country = match &question.country {
+            Some(c) => Some(engine::parse_country(c).ok_or_else(|| {
+                ServiceError::invalid("country", "is an ISO 3166-1 alpha-2 code")
+            })?),
+            None => self.country_of(question.ip_address),
+        };
+        for (index, context) in question.authentication_contexts.iter().enumerate() {
+            if validate::auth_context_number(context).is_none() {
+                return Err(ServiceError::invalid(
+                    format!("authenticationContexts[{index}]"),
+                    "is c1 to c99",
+                ));
+            }
+        }
+        let facts = Facts {
+            subject,
+            target,
+            auth_contexts: question.authentication_contexts.clone(),
+            client_app,
+            platform,
+            ip: question.ip_address,
+            country,
+            device,
+            sign_in_risk: question.sign_in_risk_level.unwrap_or(stored_sign_in_risk),
+            device_code_flow: question.device_code_flow,
+            strengths: question.satisfied_strengths.clone(),
+            auth_age_seconds: Some(0),
+            password_changed: false,
+            accepted_terms: accepted,
+        };
+        Ok(self.decide_access(ctx.tenant, &facts).await?.explain())
+    }
+}
+
+/// Every id-looking string in a document (for looking up what an import names).
+fn collect_ids(value: &Value, out: &mut HashSet<Uuid>) {
+    match value {
+        Value::String(s) => {
+            if let Ok(id) = Uuid::parse_str(s) {
+                out.insert(id);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_ids(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_ids(v, out)),
+        _ => {}
+    }
+    if out.len() > 10_000 {
+        out.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_from_user_agents() {
+        let cases = [
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120",
+                Some(Platform::Windows),
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Safari/605.1.15",
+                Some(Platform::MacOs),
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148",
+                Some(Platform::IOs),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120 Mobile",
+                Some(Platform::Android),
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120",
+                Some(Platform::Linux),
+            ),
+            ("curl/8.4.0", None),
+        ];
+        for (ua, expected) in cases {
+            assert_eq!(platform_from_user_agent(ua), expected, "{ua}");
+        }
+    }
+
+    #[test]
+    fn relevant_actions() {
+        assert!(relevant("group.member.add"));
+        assert!(relevant("conditionalAccessPolicy.update"));
+        assert!(!relevant("oauth2PermissionGrant.update"));
+        assert!(!relevant("accessToken.create"));
+    }
+}
