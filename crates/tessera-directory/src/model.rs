@@ -487,6 +487,12 @@ pub struct ApplicationSpec {
     /// like Entra's `isFallbackPublicClient`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_fallback_public_client: bool,
+    /// The legacy resource-owner password grant (RFC 6749 §4.3) is allowed for
+    /// this application. Off by default (RFC 9700 §2.4): the password passes
+    /// through the client and no second factor is possible; Conditional Access
+    /// sees it as a legacy client (`other`), which security defaults block.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_password_grant: bool,
     /// Authorization requests must be pushed first (RFC 9126).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,

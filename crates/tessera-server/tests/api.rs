@@ -696,7 +696,7 @@ async fn client_credentials_issue_signed_access_tokens() {
         (
             Some(basic.as_str()),
             "grant_type=password&username=a&password=b".to_string(),
-            "unsupported_grant_type",
+            "unauthorized_client",
         ),
         (
             Some(basic.as_str()),

@@ -320,6 +320,43 @@ impl Facts {
     }
 }
 
+/// A user's sign-in to decide, as a flow describes it.
+pub(crate) struct UserAccess<'a> {
+    pub user: Uuid,
+    pub target: Target,
+    pub auth_contexts: Vec<String>,
+    pub client_app: ClientApp,
+    pub client_address: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// SHA-256 (hex) of the client certificate, naming a registered device.
+    pub device_thumbprint: Option<&'a str>,
+    pub strengths: &'a [Uuid],
+    pub auth_time: Option<Timestamp>,
+    pub password_changed: bool,
+    pub device_code_flow: bool,
+}
+
+/// The application a request is for: the resource when it names one of this
+/// tenant's applications by id, else the client; management for the command
+/// line and the management API.
+pub(crate) fn app_target(client_id: &str, resource_app: Option<Uuid>, management: bool) -> Target {
+    let client = Uuid::parse_str(client_id).unwrap_or_default();
+    let app_id = resource_app.unwrap_or(client);
+    Target::App {
+        app_id,
+        admin_portal: management || crate::oauth::is_management_client(client),
+    }
+}
+
+/// Authentication contexts (`c1`..) among requested `acr` values.
+pub(crate) fn contexts_of(acr_values: &[String]) -> Vec<String> {
+    acr_values
+        .iter()
+        .filter(|a| validate::auth_context_number(a).is_some())
+        .cloned()
+        .collect()
+}
+
 /// A decision with the set that made it (for explanations and remedies).
 pub(crate) struct Decided {
     pub decision: Decision,
@@ -329,6 +366,16 @@ pub(crate) struct Decided {
 impl Decided {
     pub fn explain(&self) -> Explanation {
         self.decision.explain(&self.set)
+    }
+
+    /// Entra's `conditionalAccessStatus`: `failure` when blocked or unmet,
+    /// `success` when an enforced policy applied and is met, else `notApplied`.
+    pub fn status(&self) -> &'static str {
+        match self.decision.outcome {
+            engine::Outcome::Block | engine::Outcome::Interrupt => "failure",
+            engine::Outcome::Allow if self.decision.enforced().next().is_some() => "success",
+            engine::Outcome::Allow => "notApplied",
+        }
     }
 
     /// The explanation as the sign-in log stores it.
@@ -854,6 +901,70 @@ impl Directory {
             }
             None => Ok(None),
         }
+    }
+
+    /// The facts of a user's sign-in, from what the flow knows and the directory.
+    pub(crate) async fn user_facts(
+        &self,
+        tenant: TenantId,
+        input: UserAccess<'_>,
+    ) -> ServiceResult<Facts> {
+        let (subject, sign_in_risk, accepted_terms) = self.user_subject(tenant, input.user).await?;
+        let device = self
+            .device_by_certificate(tenant, input.device_thumbprint)
+            .await?;
+        let platform = device
+            .as_ref()
+            .and_then(|(_, d)| platform_of_device(d))
+            .or_else(|| input.user_agent.and_then(platform_from_user_agent));
+        let ip = input.client_address.and_then(|a| a.parse::<IpAddr>().ok());
+        let now = self.now();
+        Ok(Facts {
+            subject,
+            target: input.target,
+            auth_contexts: input.auth_contexts,
+            client_app: input.client_app,
+            platform,
+            ip,
+            country: self.country_of(ip),
+            device,
+            sign_in_risk,
+            device_code_flow: input.device_code_flow,
+            strengths: input.strengths.to_vec(),
+            auth_age_seconds: input
+                .auth_time
+                .map(|t| (now.unix_micros() - t.unix_micros()).max(0) / 1_000_000),
+            password_changed: input.password_changed,
+            accepted_terms,
+        })
+    }
+
+    /// The facts of a workload's token request.
+    pub(crate) async fn workload_facts(
+        &self,
+        tenant: TenantId,
+        service_principal: Uuid,
+        target: Target,
+        client_address: Option<&str>,
+    ) -> ServiceResult<Facts> {
+        let subject = self.workload_subject(tenant, service_principal).await?;
+        let ip = client_address.and_then(|a| a.parse::<IpAddr>().ok());
+        Ok(Facts {
+            subject,
+            target,
+            auth_contexts: Vec::new(),
+            client_app: ClientApp::MobileAppsAndDesktopClients,
+            platform: None,
+            ip,
+            country: self.country_of(ip),
+            device: None,
+            sign_in_risk: RiskLevel::None,
+            device_code_flow: false,
+            strengths: Vec::new(),
+            auth_age_seconds: None,
+            password_changed: false,
+            accepted_terms: Vec::new(),
+        })
     }
 
     /// Decides a sign-in.

@@ -82,7 +82,13 @@ pub fn sign_in(view: &FlowView) -> String {
                 "<p>Signing in as <strong id=\"signing-in-as\">{}</strong></p>",
                 escape(name)
             );
-            if is_second_step(view) {
+            if let Some(notice) = view.notice {
+                let _ = write!(
+                    body,
+                    "<p class=\"notice\" id=\"step-up\">{}</p>",
+                    escape(notice)
+                );
+            } else if is_second_step(view) {
                 body.push_str("<p>Your account needs a second step.</p>");
             }
             for mode in &view.offers {

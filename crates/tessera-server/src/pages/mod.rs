@@ -69,6 +69,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/oauth2/authorize/continue", get(oauth::authorize_continue))
         .route("/oauth2/authorize/consent", post(oauth::authorize_consent))
+        .route("/oauth2/authorize/terms", post(oauth::authorize_terms))
+        .route(
+            "/oauth2/authorize/password",
+            post(oauth::authorize_password),
+        )
         .route(
             "/device",
             get(device::device_page).post(device::device_code),

@@ -7,10 +7,11 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use tessera_core::SecretString;
 use tessera_oauth::authorize::{self, RawAuthorization, ResponseMode};
 use tessera_oauth::token::OAuthError;
 use tessera_service::authn::SessionInfo;
-use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome};
+use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome, InterruptionAnswer};
 
 use super::html::escape;
 use super::{
@@ -25,6 +26,10 @@ fn context(state: &AppState, req: &Request) -> AuthorizeContext {
         correlation_id: req.ctx.correlation_id.clone(),
         client_address: req.ctx.client_address.clone(),
         user_agent: req.ctx.user_agent.clone(),
+        device_thumbprint: req
+            .client_chain
+            .first()
+            .map(|leaf| tessera_core::crypto::sha256_hex(leaf)),
     }
 }
 
@@ -74,7 +79,7 @@ async fn authorize_with(state: &AppState, req: &Request, input: &[u8]) -> Respon
         .directory
         .oauth_authorize(&context(state, req), &raw, session.as_ref())
         .await;
-    answer(outcome)
+    answer(state, req, outcome).await
 }
 
 pub async fn authorize_continue(State(state): State<AppState>, req: Request) -> Response {
@@ -86,11 +91,8 @@ pub async fn authorize_continue(State(state): State<AppState>, req: Request) -> 
         .directory
         .oauth_authorize_continue(&context(&state, &req), &pending, session.as_ref())
         .await;
-    let waiting = matches!(
-        outcome,
-        AuthorizeOutcome::SignIn { .. } | AuthorizeOutcome::Consent { .. }
-    );
-    let mut response = answer(outcome);
+    let waiting = waiting(&outcome);
+    let mut response = answer(&state, &req, outcome).await;
     if !waiting {
         set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
     }
@@ -146,8 +148,112 @@ pub async fn authorize_consent(
         .directory
         .oauth_consent(&context(&state, &req), &pending, &session, approve)
         .await;
-    let keep = matches!(outcome, AuthorizeOutcome::Consent { .. });
-    let mut response = answer(outcome);
+    let keep = waiting(&outcome);
+    let mut response = answer(&state, &req, outcome).await;
+    if !keep {
+        set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
+    }
+    response
+}
+
+/// Whether the request still waits (the cookie stays).
+fn waiting(outcome: &AuthorizeOutcome) -> bool {
+    matches!(
+        outcome,
+        AuthorizeOutcome::SignIn { .. }
+            | AuthorizeOutcome::Consent { .. }
+            | AuthorizeOutcome::AcceptTerms { .. }
+            | AuthorizeOutcome::ChangePassword { .. }
+            | AuthorizeOutcome::PasswordRefused { .. }
+    )
+}
+
+/// `POST /oauth2/authorize/terms`: the user accepts the terms of use Conditional
+/// Access asked for.
+pub async fn authorize_terms(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Accept {
+        csrf: String,
+        request: String,
+    }
+    impl super::input::WithCsrf for Accept {
+        fn csrf(&self) -> &str {
+            &self.csrf
+        }
+    }
+    let (form, session) = match super::session_form::<Accept>(&state, &req, &body).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    interruption(
+        &state,
+        &req,
+        &session,
+        &form.request,
+        InterruptionAnswer::AcceptTerms,
+    )
+    .await
+}
+
+/// `POST /oauth2/authorize/password`: the password change Conditional Access
+/// asked for.
+pub async fn authorize_password(
+    State(state): State<AppState>,
+    req: Request,
+    body: Bytes,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Change {
+        csrf: String,
+        request: String,
+        #[serde(default)]
+        current: String,
+        new: String,
+    }
+    impl super::input::WithCsrf for Change {
+        fn csrf(&self) -> &str {
+            &self.csrf
+        }
+    }
+    let (form, session) = match super::session_form::<Change>(&state, &req, &body).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let answer = InterruptionAnswer::ChangePassword {
+        current: (!form.current.is_empty()).then(|| SecretString::new(form.current.clone())),
+        new: SecretString::new(form.new.clone()),
+    };
+    interruption(&state, &req, &session, &form.request, answer).await
+}
+
+async fn interruption(
+    state: &AppState,
+    req: &Request,
+    session: &SessionInfo,
+    binding: &str,
+    answer_given: InterruptionAnswer,
+) -> Response {
+    let Some(pending) = cookie(&req.headers, AUTHORIZE_COOKIE) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in took too long: go back to the application and start again.",
+        );
+    };
+    if !tessera_core::crypto::constant_time_eq(
+        consent_binding(&pending).as_bytes(),
+        binding.as_bytes(),
+    ) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Another sign-in started in this browser: go back to the application and start again.",
+        );
+    }
+    let outcome = state
+        .directory
+        .oauth_interruption(&context(state, req), &pending, session, answer_given)
+        .await;
+    let keep = waiting(&outcome);
+    let mut response = answer(state, req, outcome).await;
     if !keep {
         set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
     }
@@ -327,9 +433,106 @@ fn refused(error: &OAuthError) -> Response {
     )
 }
 
-fn answer(outcome: AuthorizeOutcome) -> Response {
+fn with_pending(mut response: Response, pending: &SecretString) -> Response {
+    set_cookie(
+        &mut response,
+        AUTHORIZE_COOKIE,
+        pending.expose(),
+        Some(15 * 60),
+    );
+    no_store(&mut response);
+    response
+}
+
+async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> Response {
     match outcome {
         AuthorizeOutcome::Refused(error) => refused(&error),
+        AuthorizeOutcome::Blocked {
+            client_name,
+            reason,
+            correlation_id,
+        } => {
+            let mut response = page(
+                StatusCode::FORBIDDEN,
+                super::html::layout(
+                    "Access blocked - Tessera",
+                    "",
+                    &format!(
+                        "<h1>You cannot get to {app} right now</h1><p id=\"blocked\">{reason}</p>\
+<p>If you think this is wrong, give your help desk this reference:</p>\
+<p><code id=\"correlation-id\">{id}</code></p>",
+                        app = escape(&client_name),
+                        reason = escape(&reason),
+                        id = escape(&correlation_id),
+                    ),
+                ),
+            );
+            no_store(&mut response);
+            response
+        }
+        AuthorizeOutcome::AcceptTerms {
+            pending,
+            client_name,
+            terms,
+            csrf,
+        } => {
+            let items: String = terms
+                .iter()
+                .map(|t| {
+                    format!(
+                        "<section class=\"terms\"><h2>{}</h2><pre>{}</pre></section>",
+                        escape(&t.display_name),
+                        escape(&t.content)
+                    )
+                })
+                .collect();
+            let body = format!(
+                "<h1>Terms of use</h1><p>To use {app}, accept your organization's terms.</p>{items}\
+<form method=\"post\" action=\"/oauth2/authorize/terms\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<input type=\"hidden\" name=\"request\" value=\"{binding}\">\
+<button type=\"submit\" id=\"accept-terms\">Accept</button></form>",
+                app = escape(&client_name),
+                csrf = escape(&csrf),
+                binding = consent_binding(pending.expose()),
+            );
+            with_pending(
+                page(
+                    StatusCode::OK,
+                    super::html::layout("Terms of use - Tessera", &csrf, &body),
+                ),
+                &pending,
+            )
+        }
+        AuthorizeOutcome::ChangePassword {
+            pending,
+            client_name,
+            csrf,
+        } => {
+            let body = format!(
+                "<h1>Change your password</h1><p>Your organization asks you to change your password before you use {app}.</p>\
+<form method=\"post\" action=\"/oauth2/authorize/password\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<input type=\"hidden\" name=\"request\" value=\"{binding}\">\
+<label for=\"current\">Current password</label><input type=\"password\" id=\"current\" name=\"current\" autocomplete=\"current-password\">\
+<label for=\"new\">New password</label><input type=\"password\" id=\"new\" name=\"new\" autocomplete=\"new-password\" required>\
+<button type=\"submit\" id=\"change-password\">Change password</button></form>",
+                app = escape(&client_name),
+                csrf = escape(&csrf),
+                binding = consent_binding(pending.expose()),
+            );
+            with_pending(
+                page(
+                    StatusCode::OK,
+                    super::html::layout("Change your password - Tessera", &csrf, &body),
+                ),
+                &pending,
+            )
+        }
+        AuthorizeOutcome::PasswordRefused { message } => error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("The password was not changed: {message}. Go back and try again."),
+        ),
         AuthorizeOutcome::Consent {
             pending,
             client_name,
@@ -366,6 +569,42 @@ fn answer(outcome: AuthorizeOutcome) -> Response {
             );
             no_store(&mut response);
             response
+        }
+        AuthorizeOutcome::SignIn {
+            pending,
+            step_up: Some(step_up),
+            ..
+        } => {
+            // Conditional Access asks this user for more: a sign-in flow that
+            // completes only when the required strengths are reached.
+            match state
+                .directory
+                .start_step_up(
+                    &req.ctx,
+                    step_up.user_id,
+                    &step_up.user_principal_name,
+                    step_up.strengths,
+                )
+                .await
+            {
+                Ok(flow) => {
+                    let mut response = redirect("/signin");
+                    set_cookie(
+                        &mut response,
+                        super::FLOW_COOKIE,
+                        flow.expose(),
+                        Some(15 * 60),
+                    );
+                    set_cookie(
+                        &mut response,
+                        AUTHORIZE_COOKIE,
+                        pending.expose(),
+                        Some(15 * 60),
+                    );
+                    response
+                }
+                Err(error) => super::internal(error),
+            }
         }
         AuthorizeOutcome::SignIn { pending, .. } => {
             let mut response = redirect("/signin");

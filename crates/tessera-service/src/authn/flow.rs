@@ -55,6 +55,9 @@ struct FlowData {
     user_id: Option<Uuid>,
     used: Vec<MethodUse>,
     passkey_state: Option<String>,
+    /// A step-up: the strengths this sign-in must reach (Conditional Access).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    required: Vec<Uuid>,
 }
 
 /// What the sign-in page shows next.
@@ -70,6 +73,8 @@ pub struct FlowView {
     pub csrf: String,
     /// Certificate sign-in is enabled in the tenant.
     pub certificate: bool,
+    /// Why this sign-in asks for more (a step-up).
+    pub notice: Option<&'static str>,
 }
 
 pub enum SignInOutcome {
@@ -84,6 +89,10 @@ After several failed attempts, sign-in pauses for a while.";
 const EXPIRED: &str = "Your sign-in took too long. Please start again.";
 const PASSKEY_WRONG: &str = "That passkey could not be used to sign in here.";
 const NOT_ALLOWED: &str = "That method is not available to you. Choose another way to sign in.";
+const STEP_UP: &str =
+    "This application asks for a stronger sign-in. Use a method it accepts, such as a passkey.";
+const NO_STRONG_METHOD: &str = "You have no sign-in method this application accepts. \
+Add one (for example a passkey) in your security info, then try again.";
 
 struct Flow {
     row: SessionRow,
@@ -99,6 +108,7 @@ impl Flow {
             error,
             csrf: self.data.csrf.clone(),
             certificate: false,
+            notice: (!self.data.required.is_empty()).then_some(STEP_UP),
         }
     }
 }
@@ -157,6 +167,7 @@ impl Directory {
             user_id: None,
             used: Vec::new(),
             passkey_state: None,
+            required: Vec::new(),
         };
         let row = SessionRow {
             id: generated.hash,
@@ -172,6 +183,70 @@ impl Directory {
         let flow = Flow { row, data };
         let view = self.view_of(ctx, &flow, None, Vec::new()).await?;
         Ok((generated.secret, view))
+    }
+
+    /// Starts a step-up sign-in for a known user who must reach `required`
+    /// strengths (Conditional Access asked for more than the session has); returns
+    /// the flow cookie's secret.
+    pub async fn start_step_up(
+        &self,
+        ctx: &SignInContext,
+        user_id: Uuid,
+        user_principal_name: &str,
+        required: Vec<Uuid>,
+    ) -> ServiceResult<SecretString> {
+        let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let now = self.now();
+        let data = FlowData {
+            flow: true,
+            step: FlowStep::Credentials,
+            csrf: new_csrf()?,
+            typed_name: Some(user_principal_name.to_string()),
+            user_id: Some(user_id),
+            used: Vec::new(),
+            passkey_state: None,
+            required,
+        };
+        let row = SessionRow {
+            id: generated.hash,
+            user_id: None,
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(FLOW_SECONDS),
+            revoked: None,
+            version: 1,
+            data: encode(&data)?,
+        };
+        self.store.session_insert(ctx.tenant, &row).await?;
+        Ok(generated.secret)
+    }
+
+    /// The modes that can count towards the flow's required strengths (all when
+    /// there are none).
+    async fn useful_modes(
+        &self,
+        ctx: &SignInContext,
+        flow: &Flow,
+    ) -> ServiceResult<Option<Vec<Mode>>> {
+        if flow.data.required.is_empty() {
+            return Ok(None);
+        }
+        let mut reader = self.reader().await?;
+        let mut modes = Vec::new();
+        for id in &flow.data.required {
+            if let Some(strength) =
+                crate::authn::load_strength(reader.as_mut(), ctx.tenant, *id).await?
+            {
+                for combination in &strength.allowed_combinations {
+                    for mode in &combination.0 {
+                        if !modes.contains(mode) {
+                            modes.push(*mode);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(modes))
     }
 
     async fn load_flow(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<Option<Flow>> {
@@ -252,7 +327,18 @@ impl Directory {
             Some(user) => self.subject(ctx, user).await?,
             None => None,
         };
-        Ok(match (flow.data.step, subject) {
+        let useful = self.useful_modes(ctx, flow).await?;
+        let keep = |offers: Vec<Mode>| -> Vec<Mode> {
+            match &useful {
+                Some(modes) => offers
+                    .into_iter()
+                    .filter(|m| modes.iter().any(|u| same_kind(*u, *m)))
+                    .filter(|m| !flow.data.used.iter().any(|u| same_kind(u.method.mode, *m)))
+                    .collect(),
+                None => offers,
+            }
+        };
+        Ok(keep(match (flow.data.step, subject) {
             (FlowStep::Identify, _) => Vec::new(),
             // The same first factors for every name, so the page does not tell which
             // accounts exist or hold a pass: what the tenant has switched on.
@@ -270,7 +356,7 @@ impl Directory {
             }
             (FlowStep::SecondFactor, Some(subject)) => subject.second_factors(),
             (FlowStep::SecondFactor, None) => Vec::new(),
-        })
+        }))
     }
 
     /// Step 1: the name typed.
@@ -397,7 +483,7 @@ impl Directory {
     ) -> ServiceResult<SignInOutcome> {
         let multi = method.method.mode.is_multi_factor();
         flow.data.used.push(method);
-        if !multi && !subject.second_factors().is_empty() {
+        if !multi && !subject.second_factors().is_empty() && flow.data.required.is_empty() {
             flow.data.step = FlowStep::SecondFactor;
             self.save_flow(ctx, &mut flow).await?;
             let name = subject.spec.user_principal_name.clone();
@@ -423,9 +509,56 @@ impl Directory {
     async fn complete(
         &self,
         ctx: &SignInContext,
-        flow: Flow,
+        mut flow: Flow,
         subject: &Subject,
     ) -> ServiceResult<SignInOutcome> {
+        if !flow.data.required.is_empty() {
+            let reached = self
+                .satisfied_strengths(ctx.tenant, &flow.data.used)
+                .await?;
+            if !flow.data.required.iter().all(|r| reached.contains(r)) {
+                // A step-up goes on until the required strengths are reached, with
+                // the methods that can reach them.
+                flow.data.step = FlowStep::SecondFactor;
+                let useful = self.useful_modes(ctx, &flow).await?.unwrap_or_default();
+                let more: Vec<Mode> = subject
+                    .second_factors()
+                    .into_iter()
+                    .filter(|m| useful.contains(m))
+                    .filter(|m| !flow.data.used.iter().any(|u| same_kind(u.method.mode, *m)))
+                    .collect();
+                self.save_flow(ctx, &mut flow).await?;
+                let name = subject.spec.user_principal_name.clone();
+                if more.is_empty() {
+                    self.log_sign_in(
+                        ctx,
+                        Some(subject.user_id),
+                        &name,
+                        &flow.data.used,
+                        Logged::Failure(failure::STRENGTH_NOT_MET),
+                    )
+                    .await?;
+                    return Ok(SignInOutcome::Continue(
+                        self.view_of(ctx, &flow, Some(NO_STRONG_METHOD), Vec::new())
+                            .await?,
+                    ));
+                }
+                self.log_sign_in(
+                    ctx,
+                    Some(subject.user_id),
+                    &name,
+                    &flow.data.used,
+                    Logged::Interrupted(
+                        failure::STRENGTH_NOT_MET,
+                        "the application asks for a stronger sign-in",
+                    ),
+                )
+                .await?;
+                return Ok(SignInOutcome::Continue(
+                    self.view_of(ctx, &flow, None, more).await?,
+                ));
+            }
+        }
         // The flow's secret must not become a session secret: a new one is made.
         self.store.session_delete(ctx.tenant, &flow.row.id).await?;
         let lockout_key = self.lockout_key(ctx, subject.user_id).await?;
@@ -485,20 +618,42 @@ impl Directory {
             Some(user) => self.subject(ctx, user).await?,
             None => None,
         };
-        let stored = subject.as_ref().and_then(|s| {
+        match self.check_password(ctx, subject.as_ref(), password).await? {
+            Ok(method_id) => {
+                let Some(subject) = subject else {
+                    return Err(ServiceError::Internal(
+                        "a password matched no user".to_string(),
+                    ));
+                };
+                let method = used(Mode::Password, Some(method_id), self.now());
+                Ok(Some(
+                    self.after_first_factor(ctx, flow, &subject, method).await?,
+                ))
+            }
+            Err((code, message)) => Ok(Some(self.fail(ctx, &flow, code, message).await?)),
+        }
+    }
+
+    /// Checks a password for a user (`None`: no such user, which costs the same),
+    /// counting the attempt against lockout first: the password method's id, or
+    /// the failure code and the message for the person.
+    async fn check_password(
+        &self,
+        ctx: &SignInContext,
+        subject: Option<&Subject>,
+        password: SecretString,
+    ) -> ServiceResult<Result<Uuid, (&'static str, &'static str)>> {
+        let stored = subject.and_then(|s| {
             s.methods.iter().find_map(|m| match &m.data {
                 MethodData::Password { hash } => Some((m.record.id, hash.clone())),
                 _ => None,
             })
         });
-        if let Some(subject) = &subject
+        if let Some(subject) = subject
             && !self.reserve_attempt(ctx, subject).await?
         {
             self.decoy_check().await?;
-            return Ok(Some(
-                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, WRONG)
-                    .await?,
-            ));
+            return Ok(Err((failure::ACCOUNT_LOCKED, WRONG)));
         }
         let hash = stored
             .as_ref()
@@ -509,27 +664,67 @@ impl Directory {
             .hash_work(move || hashing::verify(password.expose(), &hash))
             .await?;
         let (Some(subject), Some((method_id, _)), true) = (subject, stored, matches) else {
-            return Ok(Some(
-                self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
-                    .await?,
-            ));
+            return Ok(Err((failure::INVALID_CREDENTIALS, WRONG)));
         };
         if !subject.spec.account_enabled {
-            return Ok(Some(
-                self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, WRONG)
-                    .await?,
-            ));
+            return Ok(Err((failure::ACCOUNT_DISABLED, WRONG)));
         }
         if !subject.allowed(Mode::Password) {
-            return Ok(Some(
-                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
-                    .await?,
-            ));
+            return Ok(Err((failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)));
         }
-        let method = used(Mode::Password, Some(method_id), self.now());
-        Ok(Some(
-            self.after_first_factor(ctx, flow, &subject, method).await?,
-        ))
+        Ok(Ok(method_id))
+    }
+
+    /// A user name and password outside any page: the legacy resource-owner
+    /// password grant. The same lockout, decoy cost and sign-in log as the pages;
+    /// the user, their principal name and the method used, or the failure code.
+    pub(crate) async fn password_grant_sign_in(
+        &self,
+        ctx: &SignInContext,
+        name: &str,
+        password: SecretString,
+    ) -> ServiceResult<Result<(Uuid, String, MethodUse), &'static str>> {
+        let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+        if password.expose().len() > 1024 {
+            return Ok(Err(failure::INVALID_CREDENTIALS));
+        }
+        let mut reader = self.reader().await?;
+        let user = reader
+            .get_by_key1(ctx.tenant, Kind::User, &name.to_lowercase())
+            .await?;
+        drop(reader);
+        let subject = match user {
+            Some(record) => self.subject(ctx, record.id).await?,
+            None => None,
+        };
+        match self.check_password(ctx, subject.as_ref(), password).await? {
+            Ok(method_id) => {
+                let Some(subject) = subject else {
+                    return Err(ServiceError::Internal(
+                        "a password matched no user".to_string(),
+                    ));
+                };
+                let method = used(Mode::Password, Some(method_id), self.now());
+                let lockout_key = self.lockout_key(ctx, subject.user_id).await?;
+                self.store.counter_delete(ctx.tenant, &lockout_key).await?;
+                Ok(Ok((
+                    subject.user_id,
+                    subject.spec.user_principal_name.clone(),
+                    method,
+                )))
+            }
+            Err((code, _)) => {
+                self.log_sign_in(
+                    ctx,
+                    subject.as_ref().map(|s| s.user_id),
+                    &name,
+                    &[],
+                    Logged::Failure(code),
+                )
+                .await?;
+                Ok(Err(code))
+            }
+        }
     }
 
     /// A temporary access pass, as a first factor.
@@ -779,7 +974,8 @@ impl Directory {
             ));
         };
         // After a name or a password, the passkey must be that user's.
-        if flow.data.step == FlowStep::SecondFactor && flow.data.user_id != Some(user_id) {
+        let bound = flow.data.step == FlowStep::SecondFactor || !flow.data.required.is_empty();
+        if bound && flow.data.user_id != Some(user_id) {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
                     .await?,
@@ -791,7 +987,7 @@ impl Directory {
                     .await?,
             ));
         };
-        if flow.data.step != FlowStep::SecondFactor {
+        if !bound {
             flow.data.user_id = Some(user_id);
             flow.data.typed_name = Some(subject.spec.user_principal_name.clone());
             flow.data.used.clear();

@@ -143,6 +143,12 @@ pub struct SignInEntry {
     /// The client application's id, for workload sign-ins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
+    /// `success`, `failure` (blocked or unmet) or `notApplied` (no policy applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditional_access_status: Option<String>,
+    /// Every policy's result for this sign-in, with what was required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_conditional_access_policies: Option<serde_json::Value>,
 }
 
 fn interactive() -> String {
@@ -172,6 +178,12 @@ pub mod failure {
     pub const PASSKEY_CLONED: &str = "passkey_clone_suspected";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const MFA_REQUIRED: &str = "mfa_required";
+    /// A step-up did not reach the strengths Conditional Access asked for.
+    pub const STRENGTH_NOT_MET: &str = "strength_not_met";
+    /// A Conditional Access policy blocked the sign-in.
+    pub const CA_BLOCKED: &str = "conditional_access_blocked";
+    /// Conditional Access asked for more (a stronger sign-in, terms, a password change).
+    pub const CA_INTERRUPTED: &str = "conditional_access_interrupted";
     pub const CERTIFICATE_NOT_BOUND: &str = "certificate_user_not_found";
     pub const CERTIFICATE_MISSING: &str = "certificate_missing";
 }
@@ -286,6 +298,8 @@ impl Directory {
             correlation_id: ctx.correlation_id.clone(),
             sign_in_event_type: interactive(),
             app_id: None,
+            conditional_access_status: None,
+            applied_conditional_access_policies: None,
         };
         self.append_sign_in(ctx.tenant, &entry).await
     }

@@ -95,7 +95,7 @@ impl Directory {
             policy.registration_max_age_minutes,
             self.now(),
         ) {
-            Gate::Open => Ok(()),
+            Gate::Open => self.registration_access(session).await,
             Gate::NeedsStrength { display_name, .. } => Err(ServiceError::Forbidden {
                 reason: format!(
                     "to change your security info, sign in again with {display_name} (or a Temporary Access Pass)"
@@ -103,6 +103,44 @@ impl Directory {
             }),
             Gate::NeedsRecentSignIn => Err(ServiceError::Forbidden {
                 reason: "to change your security info, sign in again".to_string(),
+            }),
+        }
+    }
+
+    /// Conditional Access for the user action "register security information".
+    async fn registration_access(&self, session: &SessionInfo) -> ServiceResult<()> {
+        let password_changed = session
+            .data
+            .password_changed
+            .is_some_and(|t| t >= session.auth_time);
+        let facts = self
+            .user_facts(
+                session.tenant,
+                crate::conditional_access::UserAccess {
+                    user: session.user_id,
+                    target: tessera_ca::engine::Target::UserAction(
+                        tessera_ca::engine::UserAction::RegisterSecurityInfo,
+                    ),
+                    auth_contexts: Vec::new(),
+                    client_app: tessera_ca::engine::ClientApp::Browser,
+                    client_address: session.data.client_address.as_deref(),
+                    user_agent: session.data.user_agent.as_deref(),
+                    device_thumbprint: None,
+                    strengths: &session.data.strengths,
+                    auth_time: Some(session.auth_time),
+                    password_changed,
+                    device_code_flow: false,
+                },
+            )
+            .await?;
+        let decided = self.decide_access(session.tenant, &facts).await?;
+        match decided.decision.outcome {
+            tessera_ca::Outcome::Allow => Ok(()),
+            tessera_ca::Outcome::Block => Err(ServiceError::Forbidden {
+                reason: "your organization's access policies block changing security info from here".to_string(),
+            }),
+            tessera_ca::Outcome::Interrupt => Err(ServiceError::Forbidden {
+                reason: "your organization's access policies ask for a stronger sign-in (or a trusted location) to change security info: sign in again".to_string(),
             }),
         }
     }

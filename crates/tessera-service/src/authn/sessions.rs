@@ -39,6 +39,9 @@ pub(crate) struct SessionData {
     pub pending_passkey: Option<String>,
     /// Anti-forgery token for this session's forms.
     pub csrf: String,
+    /// When the user last changed their password in this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_changed: Option<Timestamp>,
     /// The applications (client ids) this session signed in to, for back-channel
     /// logout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -126,6 +129,7 @@ impl Directory {
             pending_passkey: None,
             csrf: new_csrf()?,
             apps: Vec::new(),
+            password_changed: None,
         };
         let row = SessionRow {
             id: generated.hash,

@@ -54,6 +54,34 @@ pub struct AuthorizeContext {
     pub correlation_id: String,
     pub client_address: Option<String>,
     pub user_agent: Option<String>,
+    /// SHA-256 (hex) of the TLS client certificate, which may name a device.
+    pub device_thumbprint: Option<String>,
+}
+
+/// A sign-in Conditional Access needs before the request can go on.
+#[derive(Debug)]
+pub struct StepUp {
+    pub user_id: Uuid,
+    pub user_principal_name: String,
+    /// Strengths the new sign-in must reach.
+    pub strengths: Vec<Uuid>,
+}
+
+/// The user's answer to a Conditional Access interruption.
+pub enum InterruptionAnswer {
+    AcceptTerms,
+    ChangePassword {
+        current: Option<SecretString>,
+        new: SecretString,
+    },
+}
+
+/// Terms of use to accept before the request can go on.
+#[derive(Debug, Clone, Serialize)]
+pub struct TermsToAccept {
+    pub id: Uuid,
+    pub display_name: String,
+    pub content: String,
 }
 
 /// What the endpoint answers.
@@ -68,11 +96,35 @@ pub enum AuthorizeOutcome {
         response_mode: ResponseMode,
         params: Vec<(&'static str, String)>,
     },
-    /// The user must sign in first; the request waits under `pending`.
+    /// The user must sign in first; the request waits under `pending`. With
+    /// `step_up`, Conditional Access asks this user for a stronger sign-in.
     SignIn {
         pending: SecretString,
         login_hint: Option<String>,
+        step_up: Option<StepUp>,
     },
+    /// Conditional Access blocks this sign-in: shown to the user, with the
+    /// correlation id for the help desk; nothing goes to the application.
+    Blocked {
+        client_name: String,
+        reason: String,
+        correlation_id: String,
+    },
+    /// Conditional Access asks the user to accept terms of use first.
+    AcceptTerms {
+        pending: SecretString,
+        client_name: String,
+        terms: Vec<TermsToAccept>,
+        csrf: String,
+    },
+    /// Conditional Access asks the user to change their password first.
+    ChangePassword {
+        pending: SecretString,
+        client_name: String,
+        csrf: String,
+    },
+    /// The new password was not accepted (the message says why).
+    PasswordRefused { message: String },
     /// The user is asked to consent to `scopes` for the application; the request
     /// waits under `pending`. `csrf` is the session's anti-forgery token.
     Consent {
@@ -91,6 +143,10 @@ struct PendingData {
     confidential: bool,
     /// The session that answers it must have signed in at or after this.
     reauthenticate_after: Timestamp,
+    /// Conditional Access asked for this sign-in (a step-up), so falling short
+    /// again ends the request rather than asking again.
+    #[serde(default)]
+    step_up: bool,
 }
 
 /// What an authorization code stands for.
@@ -609,6 +665,7 @@ impl Directory {
                 Some((
                     SecretString::new(pending.to_string()),
                     data.reauthenticate_after,
+                    data.step_up,
                 )),
                 self.now(),
             )
@@ -629,7 +686,7 @@ impl Directory {
         request: AuthorizationRequest,
         confidential: bool,
         session: Option<&SessionInfo>,
-        pending: Option<(SecretString, Timestamp)>,
+        pending: Option<(SecretString, Timestamp, bool)>,
         now: Timestamp,
     ) -> AuthorizeOutcome {
         let respond = |outcome: Result<&str, &OAuthError>, request: &AuthorizationRequest| {
@@ -649,7 +706,8 @@ impl Directory {
                 .unwrap_or_default(),
             Err(_) => AuthenticationContexts::default(),
         };
-        let reauthenticated = pending.as_ref().map(|(_, after)| *after);
+        let reauthenticated = pending.as_ref().map(|(_, after, _)| *after);
+        let stepped_up = pending.as_ref().is_some_and(|(_, _, step_up)| *step_up);
         let good_session = session.filter(|s| {
             // A sign-in made for this request counts; otherwise the request's own
             // demands apply.
@@ -678,9 +736,9 @@ impl Directory {
             }
             let login_hint = request.login_hint.clone();
             let secret = match pending {
-                Some((secret, _)) => secret,
+                Some((secret, _, _)) => secret,
                 None => match self
-                    .save_pending(ctx.tenant, &request, confidential, now)
+                    .save_pending(ctx.tenant, &request, confidential, now, false)
                     .await
                 {
                     Ok(secret) => secret,
@@ -690,6 +748,7 @@ impl Directory {
             return AuthorizeOutcome::SignIn {
                 pending: secret,
                 login_hint,
+                step_up: None,
             };
         };
         // After a sign-in made for this request, an essential acr still unmet
@@ -708,6 +767,14 @@ impl Directory {
                 &request,
             );
         }
+        // Conditional Access: every applying policy, at every sign-in to an app.
+        let decided = match self
+            .conditional_access(ctx, &request, confidential, session, stepped_up, now)
+            .await
+        {
+            Ok(decided) => decided,
+            Err(outcome) => return *outcome,
+        };
         // Consent: every scope granted (by an administrator for everyone, or by
         // this user), else the user is asked if the tenant's policy lets them
         // consent to what is missing, else refused.
@@ -745,9 +812,9 @@ impl Directory {
                 Err(error) => return respond(Err(&server_error(error)), &request),
             }
             let secret = match pending {
-                Some((secret, _)) => secret,
+                Some((secret, _, _)) => secret,
                 None => match self
-                    .save_pending(ctx.tenant, &request, confidential, session.auth_time)
+                    .save_pending(ctx.tenant, &request, confidential, session.auth_time, false)
                     .await
                 {
                     Ok(secret) => secret,
@@ -766,7 +833,15 @@ impl Directory {
             };
         }
         match self
-            .issue_code(ctx, &request, confidential, session, &contexts, now)
+            .issue_code(
+                ctx,
+                &request,
+                confidential,
+                session,
+                &contexts,
+                now,
+                &decided,
+            )
             .await
         {
             Ok(code) => respond(Ok(code.expose()), &request),
@@ -889,6 +964,111 @@ impl Directory {
                 Some((
                     SecretString::new(pending.to_string()),
                     data.reauthenticate_after,
+                    data.step_up,
+                )),
+                self.now(),
+            )
+            .await;
+        if matches!(outcome, AuthorizeOutcome::Respond { .. }) {
+            let _ = self.store.session_delete(ctx.tenant, &id).await;
+        }
+        outcome
+    }
+
+    /// `POST /authorize/terms` and `/authorize/password`: the user's answer to a
+    /// Conditional Access interruption; the request then goes on.
+    pub async fn oauth_interruption(
+        &self,
+        ctx: &AuthorizeContext,
+        pending: &str,
+        session: &SessionInfo,
+        answer: InterruptionAnswer,
+    ) -> AuthorizeOutcome {
+        let expired = || {
+            AuthorizeOutcome::Refused(OAuthError::new(
+                "invalid_request",
+                "this sign-in took too long: go back to the application and start again",
+            ))
+        };
+        if pending.is_empty() || pending.len() > 128 {
+            return expired();
+        }
+        let id = format!("{PENDING_PREFIX}{}", secret_hash(pending));
+        let Ok(Some(row)) = self.store.session_get(ctx.tenant, &id).await else {
+            return expired();
+        };
+        let Ok(data) = serde_json::from_str::<PendingData>(&row.data) else {
+            return expired();
+        };
+        if row.expires <= self.now() {
+            return expired();
+        }
+        let mut session = session.clone();
+        match answer {
+            InterruptionAnswer::AcceptTerms => {
+                // What must be accepted is decided again, not taken from the page.
+                let asked = self
+                    .conditional_access(
+                        ctx,
+                        &data.request,
+                        data.confidential,
+                        &session,
+                        false,
+                        self.now(),
+                    )
+                    .await;
+                if let Err(outcome) = asked
+                    && let AuthorizeOutcome::AcceptTerms { terms, .. } = *outcome
+                {
+                    let context = match self
+                        .session_context(
+                            &session,
+                            ctx.correlation_id.clone(),
+                            ctx.client_address.clone(),
+                        )
+                        .await
+                    {
+                        Ok(context) => context,
+                        Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+                    };
+                    for terms in terms {
+                        if let Err(error) =
+                            self.accept_terms(&context, session.user_id, terms.id).await
+                        {
+                            return AuthorizeOutcome::Refused(server_error(error));
+                        }
+                    }
+                }
+            }
+            InterruptionAnswer::ChangePassword { current, new } => {
+                if let Err(error) = self
+                    .change_my_password(&session, &ctx.correlation_id, current, new)
+                    .await
+                {
+                    return AuthorizeOutcome::PasswordRefused {
+                        message: error.to_string(),
+                    };
+                }
+                let mut changed = session.data.clone();
+                changed.password_changed = Some(self.now());
+                if let Err(error) = self.save_session(&session, &changed).await {
+                    return AuthorizeOutcome::Refused(server_error(error));
+                }
+                session.row.version += 1;
+                session.row.data = serde_json::to_string(&changed).unwrap_or_default();
+                session.data = changed;
+            }
+        }
+        let outcome = self
+            .decide(
+                ctx,
+                data.request,
+                data.confidential,
+                Some(&session),
+                Some((
+                    SecretString::new(pending.to_string()),
+                    data.reauthenticate_after,
+                    data.step_up,
                 )),
                 self.now(),
             )
@@ -905,12 +1085,14 @@ impl Directory {
         request: &AuthorizationRequest,
         confidential: bool,
         now: Timestamp,
+        step_up: bool,
     ) -> Result<SecretString, OAuthError> {
         let generated = generate_secret("").map_err(server_error)?;
         let data = PendingData {
             request: request.clone(),
             confidential,
             reauthenticate_after: now,
+            step_up,
         };
         let row = SessionRow {
             id: format!("{PENDING_PREFIX}{}", generated.hash),
@@ -937,6 +1119,7 @@ impl Directory {
         session: &SessionInfo,
         contexts: &AuthenticationContexts,
         now: Timestamp,
+        decided: &crate::conditional_access::Decided,
     ) -> Result<SecretString, OAuthError> {
         let strengths = session.data.strengths.clone();
         // The acr the client asked for, when the sign-in satisfies it; else the
@@ -989,7 +1172,7 @@ impl Directory {
             .app_display_name(ctx.tenant, &request.client_id)
             .await
             .unwrap_or_else(|| request.client_id.clone());
-        let entry = self.user_app_entry(
+        let mut entry = self.user_app_entry(
             &session.user_principal_name,
             &sign_in,
             &app_name,
@@ -999,10 +1182,213 @@ impl Directory {
             ctx.user_agent.clone(),
             "interactiveUser",
         );
+        entry.conditional_access_status = Some(decided.status().to_string());
+        entry.applied_conditional_access_policies = Some(decided.log_value());
         self.append_sign_in(ctx.tenant, &entry)
             .await
             .map_err(server_error)?;
         Ok(generated.secret)
+    }
+
+    /// Decides Conditional Access for a sign-in to the requested application;
+    /// `Err` is what the user sees instead (a block page, a step-up, terms, a
+    /// password change, or an error for the client).
+    async fn conditional_access(
+        &self,
+        ctx: &AuthorizeContext,
+        request: &AuthorizationRequest,
+        confidential: bool,
+        session: &SessionInfo,
+        made_for_this: bool,
+        now: Timestamp,
+    ) -> Result<crate::conditional_access::Decided, Box<AuthorizeOutcome>> {
+        let respond = |error: OAuthError| {
+            Box::new(AuthorizeOutcome::Respond {
+                redirect_uri: request.redirect_uri.clone(),
+                response_mode: request.response_mode,
+                params: authorize::response_parameters(
+                    Err(&error),
+                    request.state.as_deref(),
+                    &ctx.issuer,
+                ),
+            })
+        };
+        let resource = requested_resource(&request.scopes, &request.resources)
+            .ok()
+            .flatten();
+        let management = resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
+        let resource_app = resource.as_deref().and_then(resource_app_id);
+        let target =
+            crate::conditional_access::app_target(&request.client_id, resource_app, management);
+        let password_changed = session
+            .data
+            .password_changed
+            .is_some_and(|t| t >= session.auth_time);
+        let facts = self
+            .user_facts(
+                ctx.tenant,
+                crate::conditional_access::UserAccess {
+                    user: session.user_id,
+                    target,
+                    auth_contexts: crate::conditional_access::contexts_of(&wanted_acr(request)),
+                    client_app: tessera_ca::engine::ClientApp::Browser,
+                    client_address: ctx.client_address.as_deref(),
+                    user_agent: ctx.user_agent.as_deref(),
+                    device_thumbprint: ctx.device_thumbprint.as_deref(),
+                    strengths: &session.data.strengths,
+                    auth_time: Some(session.auth_time),
+                    password_changed,
+                    device_code_flow: false,
+                },
+            )
+            .await
+            .map_err(|e| respond(server_error(e)))?;
+        let decided = self
+            .decide_access(ctx.tenant, &facts)
+            .await
+            .map_err(|e| respond(server_error(e)))?;
+        let outcome = decided.decision.outcome;
+        if outcome == tessera_ca::Outcome::Allow {
+            return Ok(decided);
+        }
+        let client_name = self
+            .app_display_name(ctx.tenant, &request.client_id)
+            .await
+            .unwrap_or_else(|| request.client_id.clone());
+        let remedy = decided.decision.remedy(&decided.set);
+        let blocked = outcome == tessera_ca::Outcome::Block;
+        let reason = if blocked {
+            Some("Your organization's access policies block this sign-in.".to_string())
+        } else if !remedy.impossible.is_empty() {
+            Some("Your organization's access policies allow this application only from a managed (compliant or domain-joined) device.".to_string())
+        } else if made_for_this && (!remedy.strengths.is_empty() || remedy.reauthenticate) {
+            // A sign-in made for this request still falls short: no loop.
+            Some("The sign-in did not meet your organization's access policies for this application.".to_string())
+        } else {
+            None
+        };
+        self.log_ca_interruption(
+            ctx,
+            session,
+            &request.client_id,
+            &client_name,
+            &decided,
+            reason.is_some(),
+        )
+        .await;
+        if let Some(reason) = reason {
+            if request.prompt.contains(&Prompt::None) {
+                return Err(respond(OAuthError::new("access_denied", reason)));
+            }
+            return Err(Box::new(AuthorizeOutcome::Blocked {
+                client_name,
+                reason,
+                correlation_id: ctx.correlation_id.clone(),
+            }));
+        }
+        if request.prompt.contains(&Prompt::None) {
+            return Err(respond(OAuthError::new(
+                "interaction_required",
+                "Conditional Access needs the user",
+            )));
+        }
+        let pending = self
+            .save_pending(ctx.tenant, request, confidential, now, true)
+            .await
+            .map_err(respond)?;
+        if !remedy.strengths.is_empty() || remedy.reauthenticate {
+            return Err(Box::new(AuthorizeOutcome::SignIn {
+                pending,
+                login_hint: Some(session.user_principal_name.clone()),
+                step_up: Some(StepUp {
+                    user_id: session.user_id,
+                    user_principal_name: session.user_principal_name.clone(),
+                    strengths: remedy.strengths,
+                }),
+            }));
+        }
+        if !remedy.accept_terms.is_empty() {
+            let terms = self
+                .terms_by_id(ctx.tenant, &remedy.accept_terms)
+                .await
+                .map_err(|e| respond(server_error(e)))?
+                .into_iter()
+                .map(|t| TermsToAccept {
+                    id: t.id,
+                    display_name: t.spec.display_name,
+                    content: t.spec.content,
+                })
+                .collect();
+            return Err(Box::new(AuthorizeOutcome::AcceptTerms {
+                pending,
+                client_name,
+                terms,
+                csrf: session.csrf.clone(),
+            }));
+        }
+        Err(Box::new(AuthorizeOutcome::ChangePassword {
+            pending,
+            client_name,
+            csrf: session.csrf.clone(),
+        }))
+    }
+
+    /// A sign-in Conditional Access blocked or interrupted, for the sign-in log.
+    async fn log_ca_interruption(
+        &self,
+        ctx: &AuthorizeContext,
+        session: &SessionInfo,
+        client_id: &str,
+        client_name: &str,
+        decided: &crate::conditional_access::Decided,
+        blocked: bool,
+    ) {
+        let sign_in = UserSignIn {
+            user_id: session.user_id,
+            sid: String::new(),
+            auth_time: session.auth_time,
+            amr: Vec::new(),
+            acr: String::new(),
+            acrs: Vec::new(),
+            methods: session
+                .methods
+                .iter()
+                .map(|m| m.method.mode.to_string())
+                .collect(),
+            strengths: session.data.strengths.clone(),
+        };
+        let mut entry = self.user_app_entry(
+            &session.user_principal_name,
+            &sign_in,
+            client_name,
+            client_id,
+            &ctx.correlation_id,
+            ctx.client_address.clone(),
+            ctx.user_agent.clone(),
+            "interactiveUser",
+        );
+        entry.result = if blocked { "failure" } else { "interrupted" }.to_string();
+        entry.failure_code = Some(
+            if blocked {
+                crate::authn::failure::CA_BLOCKED
+            } else {
+                crate::authn::failure::CA_INTERRUPTED
+            }
+            .to_string(),
+        );
+        entry.failure_reason = Some(
+            if blocked {
+                "blocked by Conditional Access"
+            } else {
+                "Conditional Access asked for more"
+            }
+            .to_string(),
+        );
+        entry.conditional_access_status = Some(decided.status().to_string());
+        entry.applied_conditional_access_policies = Some(decided.log_value());
+        if let Err(error) = self.append_sign_in(ctx.tenant, &entry).await {
+            tracing::warn!(%error, "cannot log a Conditional Access interruption");
+        }
     }
 
     pub(crate) async fn app_display_name(
@@ -1053,6 +1439,8 @@ impl Directory {
             correlation_id: correlation_id.to_string(),
             sign_in_event_type: event_type.to_string(),
             app_id: Some(crate::authn::truncate(client_id, 64)),
+            conditional_access_status: None,
+            applied_conditional_access_policies: None,
         }
     }
 }

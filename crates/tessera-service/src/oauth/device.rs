@@ -460,6 +460,15 @@ impl Directory {
             actor: None,
             requested_claims: Vec::new(),
         };
+        // Conditional Access for the device code flow (a policy can block it, as
+        // for device-code phishing).
+        self.user_grant_allowed(
+            ctx,
+            &family,
+            tessera_ca::engine::ClientApp::MobileAppsAndDesktopClients,
+            true,
+        )
+        .await?;
         let refresh_token = if data.scopes.iter().any(|s| s == "offline_access") {
             let family_id = super::grants::family_of_code(&secret_hash(device_code));
             Some(

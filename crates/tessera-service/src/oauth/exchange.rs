@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
+use tessera_ca::engine::ClientApp;
 use tessera_core::Timestamp;
 use tessera_directory::model::{ApplicationData, UserSpec};
 use tessera_oauth::claims::audience_matches;
@@ -140,8 +141,16 @@ impl Directory {
                     .chars()
                     .take(64)
                     .collect::<String>();
+                let mut decided = None;
                 let result = self
-                    .federated(ctx, authorization, form, request.subject_token, proof)
+                    .federated(
+                        ctx,
+                        authorization,
+                        form,
+                        request.subject_token,
+                        proof,
+                        &mut decided,
+                    )
                     .await;
                 let (name, outcome) = match &result {
                     Ok((name, _)) => (name.clone(), None),
@@ -153,6 +162,7 @@ impl Directory {
                     &name,
                     "federatedIdentityCredential",
                     outcome,
+                    decided.as_ref(),
                 )
                 .await?;
                 result.map(|(_, response)| response)
@@ -171,6 +181,7 @@ impl Directory {
         form: &BTreeMap<String, String>,
         subject_token: &str,
         proof: Option<&Proof>,
+        decided: &mut Option<crate::conditional_access::Decided>,
     ) -> Result<(String, TokenResponse), OAuthError> {
         let client = self.token_client(ctx, authorization, form).await?;
         let client_id = client.client_id();
@@ -251,6 +262,21 @@ impl Directory {
             .client_credentials(reader.as_mut(), ctx, authenticated, form)
             .await?;
         drop(reader);
+        let outcome = self
+            .workload_decision(ctx, &grant)
+            .await
+            .map_err(server_error)?;
+        let blocked = outcome.decision.outcome != tessera_ca::Outcome::Allow;
+        *decided = Some(outcome);
+        if blocked {
+            return Err(OAuthError::new(
+                "unauthorized_client",
+                format!(
+                    "Conditional Access blocked this request (correlation id {})",
+                    ctx.correlation_id
+                ),
+            ));
+        }
         let mut response = self.issue(ctx, &grant, proof).await?;
         response.issued_token_type = Some(exchange::ACCESS_TOKEN);
         Ok((grant.display_name.clone(), response))
@@ -381,6 +407,8 @@ impl Directory {
             requested_claims: Vec::new(),
         };
         self.require_dpop_if_asked(ctx.tenant, &api_id, proof)
+            .await?;
+        self.user_grant_allowed(ctx, &family, ClientApp::Browser, false)
             .await?;
         let mut response = self
             .user_tokens(ctx, &family, &user, None, false, None, proof, None)

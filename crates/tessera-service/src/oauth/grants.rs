@@ -14,6 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tessera_ca::engine::ClientApp;
 use tessera_core::crypto::{constant_time_eq, generate_secret, secret_hash, sha256};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::UserSpec;
@@ -372,6 +373,16 @@ impl Directory {
         if let Some(scope) = form.get("scope") {
             issued_for.scopes = tessera_oauth::authorize::parse_scopes(scope)?;
         }
+        // Conditional Access at every refresh: a policy that now blocks, or asks
+        // for more than the original sign-in gave (sign-in frequency included),
+        // sends the user back to sign in.
+        let client_app = if data.confidential {
+            ClientApp::Browser
+        } else {
+            ClientApp::MobileAppsAndDesktopClients
+        };
+        self.user_grant_allowed(ctx, &issued_for, client_app, false)
+            .await?;
         let openid = issued_for.scopes.iter().any(|s| s == "openid");
         let response = self
             .user_tokens(
@@ -606,6 +617,107 @@ impl Directory {
 
     /// The access token, ID token (OIDC) and refresh token of a user grant.
     #[allow(clippy::too_many_arguments)]
+    /// Conditional Access for a token issued to a user without an interactive
+    /// sign-in (refresh, device code, on-behalf-of, password): anything but
+    /// "allow" refuses with `invalid_grant` and is logged with its explanation.
+    pub(crate) async fn user_grant_allowed(
+        &self,
+        ctx: &TokenContext,
+        grant: &FamilyData,
+        client_app: ClientApp,
+        device_code_flow: bool,
+    ) -> Result<crate::conditional_access::Decided, OAuthError> {
+        let resource_app = grant.resource.as_deref().and_then(resource_app_id);
+        let management = grant.resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
+        let target =
+            crate::conditional_access::app_target(&grant.client_id, resource_app, management);
+        let facts = self
+            .user_facts(
+                ctx.tenant,
+                crate::conditional_access::UserAccess {
+                    user: grant.sign_in.user_id,
+                    target,
+                    auth_contexts: Vec::new(),
+                    client_app,
+                    client_address: ctx.client_address.as_deref(),
+                    user_agent: None,
+                    device_thumbprint: None,
+                    strengths: &grant.sign_in.strengths,
+                    auth_time: Some(grant.sign_in.auth_time),
+                    password_changed: false,
+                    device_code_flow,
+                },
+            )
+            .await
+            .map_err(server_error)?;
+        let decided = self
+            .decide_access(ctx.tenant, &facts)
+            .await
+            .map_err(server_error)?;
+        if decided.decision.outcome == tessera_ca::Outcome::Allow {
+            return Ok(decided);
+        }
+        let blocked = decided.decision.outcome == tessera_ca::Outcome::Block;
+        let entry = crate::authn::SignInEntry {
+            id: Uuid::new_v4(),
+            created_date_time: self.now(),
+            user_id: Some(grant.sign_in.user_id),
+            user_principal_name: self
+                .enabled_user(ctx.tenant, grant.sign_in.user_id)
+                .await
+                .map(|u| u.user_principal_name)
+                .unwrap_or_default(),
+            app_display_name: self
+                .app_display_name(ctx.tenant, &grant.client_id)
+                .await
+                .unwrap_or_else(|| grant.client_id.clone()),
+            client_address: ctx.client_address.clone(),
+            user_agent: None,
+            result: if blocked { "failure" } else { "interrupted" }.to_string(),
+            failure_code: Some(
+                if blocked {
+                    crate::authn::failure::CA_BLOCKED
+                } else {
+                    crate::authn::failure::CA_INTERRUPTED
+                }
+                .to_string(),
+            ),
+            failure_reason: Some(
+                if blocked {
+                    "blocked by Conditional Access"
+                } else {
+                    "Conditional Access asks for an interactive sign-in"
+                }
+                .to_string(),
+            ),
+            authentication_methods: grant.sign_in.methods.clone(),
+            authentication_requirement: "singleFactorAuthentication".to_string(),
+            satisfied_strengths: grant.sign_in.strengths.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+            sign_in_event_type: "nonInteractiveUser".to_string(),
+            app_id: Some(crate::authn::truncate(&grant.client_id, 64)),
+            conditional_access_status: Some(decided.status().to_string()),
+            applied_conditional_access_policies: Some(decided.log_value()),
+        };
+        self.append_sign_in(ctx.tenant, &entry)
+            .await
+            .map_err(server_error)?;
+        Err(OAuthError::new(
+            "invalid_grant",
+            if blocked {
+                format!(
+                    "Conditional Access blocked this request (correlation id {})",
+                    ctx.correlation_id
+                )
+            } else {
+                format!(
+                    "interaction_required: sign in again to meet Conditional Access (correlation id {})",
+                    ctx.correlation_id
+                )
+            },
+        ))
+    }
+
     pub(crate) async fn user_tokens(
         &self,
         ctx: &TokenContext,

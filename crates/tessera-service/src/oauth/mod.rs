@@ -29,9 +29,13 @@ mod exchange;
 mod grants;
 mod inspect;
 mod logout;
+mod password;
 mod registration;
 
-pub use authorize::{ACR_VALUES, AuthorizeContext, AuthorizeOutcome, PushedRequest};
+pub use authorize::{
+    ACR_VALUES, AuthorizeContext, AuthorizeOutcome, InterruptionAnswer, PushedRequest, StepUp,
+    TermsToAccept,
+};
 pub use device::{DeviceAuthorization, DeviceRequestView};
 pub(crate) use exchange::ExternalKeys;
 pub use exchange::OutboundHttp;
@@ -259,6 +263,11 @@ impl Directory {
                     .refresh_grant(ctx, authorization, form, proof.as_ref())
                     .await;
             }
+            "password" => {
+                return self
+                    .password_grant(ctx, authorization, form, proof.as_ref())
+                    .await;
+            }
             _ => {
                 return Err(OAuthError::new(
                     "unsupported_grant_type",
@@ -332,6 +341,25 @@ impl Directory {
                 (claimed, "clientAssertion", result)
             }
         };
+        // Conditional Access for workload identities, on every request (a cached
+        // grant included): a block refuses the token.
+        let (result, decided) = match result {
+            Ok(grant) => match self.workload_decision(ctx, &grant).await {
+                Ok(decided) if decided.decision.outcome != tessera_ca::Outcome::Allow => (
+                    Err(OAuthError::new(
+                        "unauthorized_client",
+                        format!(
+                            "Conditional Access blocked this request (correlation id {})",
+                            ctx.correlation_id
+                        ),
+                    )),
+                    Some(decided),
+                ),
+                Ok(decided) => (Ok(grant), Some(decided)),
+                Err(error) => (Err(server_error(error)), None),
+            },
+            Err(error) => (Err(error), None),
+        };
         let result = match result {
             Ok(grant) => self
                 .issue(ctx, &grant, proof.as_ref())
@@ -343,7 +371,7 @@ impl Directory {
             Ok((name, _)) => (name.clone(), None),
             Err(error) => (client_id.clone(), Some(error.error)),
         };
-        self.log_workload(ctx, &client_id, &name, method, outcome)
+        self.log_workload(ctx, &client_id, &name, method, outcome, decided.as_ref())
             .await?;
         result.map(|(_, response)| response)
     }
@@ -567,13 +595,35 @@ impl Directory {
     }
 
     /// Records a workload sign-in (success, or the OAuth error code).
-    async fn log_workload(
+    /// Conditional Access for a workload's token.
+    pub(crate) async fn workload_decision(
+        &self,
+        ctx: &TokenContext,
+        grant: &Grant,
+    ) -> crate::ServiceResult<crate::conditional_access::Decided> {
+        let target = tessera_ca::engine::Target::App {
+            app_id: grant.resource_app_id,
+            admin_portal: false,
+        };
+        let facts = self
+            .workload_facts(
+                ctx.tenant,
+                grant.principal_id,
+                target,
+                ctx.client_address.as_deref(),
+            )
+            .await?;
+        self.decide_access(ctx.tenant, &facts).await
+    }
+
+    pub(crate) async fn log_workload(
         &self,
         ctx: &TokenContext,
         client_id: &str,
         name: &str,
         method: &str,
         error: Option<&'static str>,
+        ca: Option<&crate::conditional_access::Decided>,
     ) -> Result<(), OAuthError> {
         let now = self.now();
         let client_id: String = client_id
@@ -603,6 +653,8 @@ impl Directory {
             correlation_id: ctx.correlation_id.clone(),
             sign_in_event_type: "servicePrincipal".to_string(),
             app_id: Some(client_id),
+            conditional_access_status: ca.map(|c| c.status().to_string()),
+            applied_conditional_access_policies: ca.map(|c| c.log_value()),
         };
         self.append_sign_in(ctx.tenant, &entry)
             .await
