@@ -20,8 +20,8 @@ fn e2e_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
 }
 
-#[test]
-fn sign_in_pages_in_a_real_browser() {
+/// Runs an `e2e/` script against a fresh server and checks that every scenario ran.
+fn run_browser_script(script: &str, scenarios: &[&str]) {
     let e2e = e2e_dir();
     assert!(
         e2e.join("node_modules/playwright-core").exists(),
@@ -37,7 +37,7 @@ fn sign_in_pages_in_a_real_browser() {
     // WebAuthn needs a host name: the server's public URL is http://localhost:PORT.
     let url = server.url.replace("127.0.0.1", "localhost");
     let output = Command::new("node")
-        .arg("signin.mjs")
+        .arg(script)
         .current_dir(&e2e)
         .env("TESSERA_URL", &url)
         .env("TESSERA_TOKEN", server.token.as_deref().unwrap())
@@ -50,18 +50,42 @@ fn sign_in_pages_in_a_real_browser() {
         output.status.success(),
         "browser tests failed:\n{stdout}\n{stderr}"
     );
-    for scenario in [
-        "passwordAndTotp",
-        "passkeyUsernameless",
-        "tapOnboarding",
-        "adminRevokesSessions",
-    ] {
+    for scenario in scenarios {
         assert!(
             stdout.contains(&format!("ok {scenario}")),
             "{scenario} did not run:\n{stdout}"
         );
     }
     server.stop();
+}
+
+#[test]
+fn sign_in_pages_in_a_real_browser() {
+    run_browser_script(
+        "signin.mjs",
+        &[
+            "passwordAndTotp",
+            "passkeyUsernameless",
+            "tapOnboarding",
+            "adminRevokesSessions",
+        ],
+    );
+}
+
+/// `e2e/conditional-access.mjs`: step-up to a passkey, report-only, a block page,
+/// terms of use, and legacy clients refused the password grant.
+#[test]
+fn conditional_access_in_a_real_browser() {
+    run_browser_script(
+        "conditional-access.mjs",
+        &[
+            "stepUpToAPasskey",
+            "reportOnlyBlockIsRecorded",
+            "blockShowsAPageWithACorrelationId",
+            "termsOfUseAreAcceptedOnce",
+            "legacyClientsAreBlocked",
+        ],
+    );
 }
 
 /// Writes the test PKI for `e2e/certificates.mjs` and the server's TLS files.

@@ -257,6 +257,25 @@ fn redirect(to: &str) -> Response {
     response
 }
 
+/// Goes on to `to` with a fresh navigation (a page that refreshes to it) instead
+/// of a redirect: after one of Tessera's own forms, a redirect that ends at an
+/// application (another origin) would be refused by the pages' CSP
+/// `form-action 'self'`, which covers the redirects of a form submission.
+fn navigate(to: &str) -> Response {
+    let to = html::escape(to);
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>Signing in</title>\
+<link rel=\"stylesheet\" href=\"/assets/tessera.css\"></head><body><main>\
+<p>Returning you to the application. <a id=\"continue\" href=\"{to}\">Continue</a></p></main></body></html>"
+    );
+    let mut response = page(StatusCode::OK, body);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 fn internal(error: ServiceError) -> Response {
     tracing::error!(%error, "a page failed");
     error_page(
@@ -393,7 +412,13 @@ fn outcome(req: &Request, result: Result<Option<SignInOutcome>, ServiceError>) -
     match result {
         Ok(Some(SignInOutcome::Continue(view))) => render_flow(&view),
         Ok(Some(SignInOutcome::SignedIn { session })) => {
-            signed_in(session, redirect(&after_sign_in(&req.headers)))
+            let next = after_sign_in(&req.headers);
+            let go = if next.starts_with("/oauth2/") {
+                navigate(&next)
+            } else {
+                redirect(&next)
+            };
+            signed_in(session, go)
         }
         Ok(None) => redirect("/signin"),
         Err(error) => internal(error),

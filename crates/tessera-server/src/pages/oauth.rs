@@ -149,7 +149,7 @@ pub async fn authorize_consent(
         .oauth_consent(&context(&state, &req), &pending, &session, approve)
         .await;
     let keep = waiting(&outcome);
-    let mut response = answer(&state, &req, outcome).await;
+    let mut response = answer_form(&state, &req, outcome).await;
     if !keep {
         set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
     }
@@ -253,7 +253,7 @@ async fn interruption(
         .oauth_interruption(&context(state, req), &pending, session, answer_given)
         .await;
     let keep = waiting(&outcome);
-    let mut response = answer(state, req, outcome).await;
+    let mut response = answer_form(state, req, outcome).await;
     if !keep {
         set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
     }
@@ -442,6 +442,20 @@ fn with_pending(mut response: Response, pending: &SecretString) -> Response {
     );
     no_store(&mut response);
     response
+}
+
+/// The answer of a page that came from one of Tessera's own forms: an
+/// application's redirect goes through [`super::navigate`].
+async fn answer_form(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> Response {
+    if let AuthorizeOutcome::Respond {
+        redirect_uri,
+        response_mode: ResponseMode::Query,
+        params,
+    } = &outcome
+    {
+        return super::navigate(&authorize::redirect_with(redirect_uri, params));
+    }
+    answer(state, req, outcome).await
 }
 
 async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> Response {

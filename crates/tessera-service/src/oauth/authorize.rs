@@ -1292,11 +1292,15 @@ impl Directory {
                 "Conditional Access needs the user",
             )));
         }
+        let step_up = !remedy.strengths.is_empty() || remedy.reauthenticate;
+        // A step-up needs a new sign-in; terms and a password change go on with
+        // this session.
+        let after = if step_up { now } else { session.auth_time };
         let pending = self
-            .save_pending(ctx.tenant, request, confidential, now, true)
+            .save_pending(ctx.tenant, request, confidential, after, step_up)
             .await
             .map_err(respond)?;
-        if !remedy.strengths.is_empty() || remedy.reauthenticate {
+        if step_up {
             return Err(Box::new(AuthorizeOutcome::SignIn {
                 pending,
                 login_hint: Some(session.user_principal_name.clone()),

@@ -1,0 +1,306 @@
+// Conditional Access end to end, against a running `tessera serve`, in Debian's
+// Chromium (playwright-core) with the virtual authenticator for passkeys:
+//   - a policy asking for phishing-resistant MFA makes a password-only user step up
+//     to a passkey before the application gets its code;
+//   - a report-only block is recorded in the sign-in log and lets the user in;
+//   - a block shows a page with a correlation id and sends nothing to the app;
+//   - terms of use are accepted on the way;
+//   - a block for legacy clients refuses the password grant (and security
+//     defaults do too, until turned off).
+// Environment: TESSERA_URL (http://localhost:PORT), TESSERA_TOKEN, CHROMIUM.
+import { chromium } from "playwright-core";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import assert from "node:assert/strict";
+
+const base = process.env.TESSERA_URL;
+const token = process.env.TESSERA_TOKEN;
+assert.ok(base && token, "TESSERA_URL and TESSERA_TOKEN are required");
+
+async function api(method, path, body) {
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const PASSWORD = "copper-lantern-meadow-77";
+// The application's callback: a loopback server that records what arrives.
+const callbacks = [];
+const rp = createServer((req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  if (url.pathname === "/callback") callbacks.push(url);
+  res.end("callback");
+});
+await new Promise((resolve) => rp.listen(0, "127.0.0.1", resolve));
+const REDIRECT = `http://127.0.0.1:${rp.address().port}/callback`;
+
+async function newUser(name) {
+  const upn = `${name}-${randomUUID().slice(0, 8)}@contoso.com`;
+  const user = await api("POST", "/users", { userPrincipalName: upn, displayName: name });
+  await api("POST", `/users/${user.id}/authentication/resetPassword`, { newPassword: PASSWORD });
+  return { id: user.id, upn };
+}
+
+/// An application users sign in to, with admin consent for the OpenID scopes.
+async function newApp(name, extra = {}) {
+  const app = await api("POST", "/applications", { displayName: name, web: { redirectUris: [REDIRECT] }, ...extra });
+  await api("POST", "/servicePrincipals", { appId: app.appId });
+  await api("POST", "/oauth2PermissionGrants", { clientId: app.appId, consentType: "AllPrincipals", scope: "openid profile" });
+  return app;
+}
+
+async function newPolicy(policy) {
+  return api("POST", "/identity/conditionalAccess/policies", {
+    "@odata.type": "#microsoft.graph.conditionalAccessPolicy",
+    state: "enabled",
+    ...policy,
+  });
+}
+
+function authorizeUrl(app) {
+  const verifier = randomBytes(32).toString("base64url");
+  const challenge = createHash("sha256").update(verifier).digest("base64url");
+  const url = new URL(`${base}/oauth2/authorize`);
+  url.search = new URLSearchParams({
+    response_type: "code", client_id: app.appId, redirect_uri: REDIRECT, scope: "openid profile",
+    state: "s1", code_challenge: challenge, code_challenge_method: "S256",
+  }).toString();
+  return url.href;
+}
+
+/// Opens the authorization URL and waits for the application's callback,
+/// returning the URL it was called with.
+async function untilCallback(page, start, during) {
+  const before = callbacks.length;
+  await page.goto(start);
+  if (during) await during(page);
+  await page.waitForURL(`${REDIRECT}**`, { timeout: 30000 });
+  assert.equal(callbacks.length, before + 1, "the application was called once");
+  return callbacks[callbacks.length - 1];
+}
+
+async function signInWithPassword(page, upn) {
+  await page.waitForSelector("#username");
+  await page.fill("#username", upn);
+  await Promise.all([page.waitForSelector("#password"), page.click("#next")]);
+  await page.fill("#password", PASSWORD);
+  await page.click("#signin");
+  await page.waitForLoadState("load");
+}
+
+async function withVirtualAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  return { cdp, authenticatorId };
+}
+
+async function lastSignIn(user, appId) {
+  const log = await api("GET", `/auditLogs/signIns?userId=${user.id}&limit=20`);
+  return log.value.find((e) => e.appId === appId);
+}
+
+function policyResult(entry, id) {
+  return entry.appliedConditionalAccessPolicies.policies.find((p) => p.id === id);
+}
+
+const PHISHING_RESISTANT = "00000000-0000-0000-0000-000000000004";
+
+const tests = {
+  // A password-only session meets a policy for phishing-resistant MFA: the user is
+  // asked to sign in again, is offered only a passkey, and then gets in.
+  async stepUpToAPasskey(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await withVirtualAuthenticator(context, page);
+    const user = await newUser("Pradeep");
+    const app = await newApp("Payroll");
+    // The user signs in with a password and registers a passkey (no policy yet).
+    await page.goto(`${base}/signin`);
+    await signInWithPassword(page, user.upn);
+    await page.waitForURL(`${base}/security-info`);
+    await page.fill("#passkey-name", "Virtual key");
+    await page.click("#passkey-register");
+    await page.waitForURL(/added=passkey/);
+    const policy = await newPolicy({
+      displayName: `Payroll needs phishing-resistant MFA ${randomUUID().slice(0, 6)}`,
+      conditions: {
+        users: { includeUsers: [user.id] },
+        applications: { includeApplications: [app.appId] },
+        clientAppTypes: ["all"],
+      },
+      grantControls: { operator: "OR", builtInControls: [], authenticationStrength: { id: PHISHING_RESISTANT } },
+    });
+    const callback = await untilCallback(page, authorizeUrl(app), async (page) => {
+      // The step-up page: for this user, with a notice, and no password offered.
+      await page.waitForSelector("#step-up");
+      assert.equal(await page.textContent("#signing-in-as"), user.upn);
+      assert.equal(await page.locator("#password").count(), 0, "a password cannot reach the strength");
+      await page.click("#passkey-signin");
+    });
+    assert.ok(callback.searchParams.get("code"), `no code: ${callback}`);
+    assert.equal(callback.searchParams.get("state"), "s1");
+    // The sign-in log has the decision: the policy applied and was met.
+    const entry = await lastSignIn(user, app.appId);
+    assert.equal(entry.result, "success");
+    assert.equal(entry.conditionalAccessStatus, "success");
+    const result = policyResult(entry, policy.id);
+    assert.equal(result.result, "success");
+    assert.deepEqual(result.controls, [{ control: "authenticationStrength", id: PHISHING_RESISTANT, satisfied: true }]);
+    // The interruption before it is logged too, with the unmet requirement.
+    const log = await api("GET", `/auditLogs/signIns?userId=${user.id}&limit=20`);
+    const interrupted = log.value.find((e) => e.appId === app.appId && e.result === "interrupted");
+    assert.equal(policyResult(interrupted, policy.id).controls[0].satisfied, false);
+    await api("DELETE", `/identity/conditionalAccess/policies/${policy.id}`);
+    await context.close();
+  },
+
+  // Report-only: the block is evaluated and recorded, and the user gets in.
+  async reportOnlyBlockIsRecorded(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const user = await newUser("Isaiah");
+    const app = await newApp("Expenses");
+    const policy = await newPolicy({
+      displayName: `Block Expenses (report-only) ${randomUUID().slice(0, 6)}`,
+      state: "enabledForReportingButNotEnforced",
+      conditions: { users: { includeUsers: ["All"] }, applications: { includeApplications: [app.appId] } },
+      grantControls: { operator: "OR", builtInControls: ["block"] },
+    });
+    const callback = await untilCallback(page, authorizeUrl(app), (page) => signInWithPassword(page, user.upn));
+    assert.ok(callback.searchParams.get("code"), `no code: ${callback}`);
+    const entry = await lastSignIn(user, app.appId);
+    assert.equal(entry.result, "success");
+    assert.equal(policyResult(entry, policy.id).result, "reportOnlyFailure");
+    assert.equal(policyResult(entry, policy.id).block, true);
+    await api("DELETE", `/identity/conditionalAccess/policies/${policy.id}`);
+    await context.close();
+  },
+
+  // An enforced block: a clear page with a correlation id; the app gets nothing.
+  async blockShowsAPageWithACorrelationId(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const user = await newUser("Lidia");
+    const app = await newApp("Legacy HR");
+    const policy = await newPolicy({
+      displayName: `Block Legacy HR ${randomUUID().slice(0, 6)}`,
+      conditions: { users: { includeUsers: [user.id] }, applications: { includeApplications: [app.appId] } },
+      grantControls: { operator: "OR", builtInControls: ["block"] },
+    });
+    const before = callbacks.length;
+    await page.goto(authorizeUrl(app));
+    await signInWithPassword(page, user.upn);
+    await page.waitForSelector("#blocked");
+    const reference = (await page.textContent("#correlation-id")).trim();
+    assert.ok(reference.length > 8);
+    assert.equal(callbacks.length, before, "nothing goes to the application");
+    const entry = await lastSignIn(user, app.appId);
+    assert.equal(entry.result, "failure");
+    assert.equal(entry.failureCode, "conditional_access_blocked");
+    assert.equal(entry.correlationId, reference, "the page's reference finds the log entry");
+    assert.equal(policyResult(entry, policy.id).result, "failure");
+    await api("DELETE", `/identity/conditionalAccess/policies/${policy.id}`);
+    await context.close();
+  },
+
+  // Terms of use, accepted once on the way to the application.
+  async termsOfUseAreAcceptedOnce(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const user = await newUser("Nestor");
+    const app = await newApp("Research portal");
+    const terms = await api("POST", "/identity/conditionalAccess/termsOfUse", {
+      displayName: "Acceptable use", content: "Be nice to the research data.",
+    });
+    const policy = await newPolicy({
+      displayName: `Research terms ${randomUUID().slice(0, 6)}`,
+      conditions: { users: { includeUsers: [user.id] }, applications: { includeApplications: [app.appId] } },
+      grantControls: { operator: "OR", builtInControls: [], termsOfUse: [terms.id] },
+    });
+    const first = await untilCallback(page, authorizeUrl(app), async (page) => {
+      await signInWithPassword(page, user.upn);
+      await page.waitForSelector("#accept-terms");
+      assert.match(await page.textContent("main"), /Be nice to the research data/);
+      await page.click("#accept-terms");
+    });
+    assert.ok(first.searchParams.get("code"));
+    // Accepted: the next sign-in goes straight through (single sign-on).
+    const second = await untilCallback(page, authorizeUrl(app));
+    assert.ok(second.searchParams.get("code"));
+    await api("DELETE", `/identity/conditionalAccess/policies/${policy.id}`);
+    await context.close();
+  },
+
+  // The legacy password grant: security defaults block it; with them off it works
+  // until a policy blocks legacy clients.
+  async legacyClientsAreBlocked() {
+    const user = await newUser("Oldtimer");
+    const app = await newApp("Old mail client", { allowPasswordGrant: true, isFallbackPublicClient: true });
+    const grant = () => fetch(`${base}/oauth2/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "password", client_id: app.appId, username: user.upn,
+        password: PASSWORD, scope: "openid profile" }),
+    });
+    let response = await grant();
+    let body = await response.json();
+    assert.equal(response.status, 400);
+    assert.equal(body.error, "invalid_grant");
+    assert.match(body.error_description, /Conditional Access blocked/);
+    let log = await api("GET", `/auditLogs/signIns?userId=${user.id}&limit=5`);
+    assert.ok(log.value[0].appliedConditionalAccessPolicies.policies.some(
+      (p) => p.displayName.startsWith("Security defaults: block legacy") && p.result === "failure"));
+    await api("PATCH", "/policies/identitySecurityDefaultsEnforcementPolicy", { isEnabled: false });
+    try {
+      response = await grant();
+      body = await response.json();
+      assert.equal(response.status, 200, JSON.stringify(body));
+      assert.ok(body.access_token && body.id_token && !body.refresh_token);
+      const policy = await newPolicy({
+        displayName: `Block legacy authentication ${randomUUID().slice(0, 6)}`,
+        conditions: { users: { includeUsers: ["All"] }, applications: { includeApplications: ["All"] },
+          clientAppTypes: ["exchangeActiveSync", "other"] },
+        grantControls: { operator: "OR", builtInControls: ["block"] },
+      });
+      response = await grant();
+      body = await response.json();
+      assert.equal(body.error, "invalid_grant");
+      log = await api("GET", `/auditLogs/signIns?userId=${user.id}&limit=5`);
+      const entry = log.value.find((e) => e.failureCode === "conditional_access_blocked");
+      assert.equal(entry.appliedConditionalAccessPolicies.policies.find((p) => p.id === policy.id).result, "failure");
+      await api("DELETE", `/identity/conditionalAccess/policies/${policy.id}`);
+    } finally {
+      await api("PATCH", "/policies/identitySecurityDefaultsEnforcementPolicy", { isEnabled: true });
+    }
+  },
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run"],
+});
+let failed = 0;
+const only = process.argv[2];
+for (const [name, test] of Object.entries(tests)) {
+  if (only && name !== only) continue;
+  try {
+    await test(browser);
+    console.log(`ok ${name}`);
+  } catch (error) {
+    failed++;
+    console.log(`FAILED ${name}: ${error.stack || error}`);
+  }
+}
+await browser.close();
+rp.close();
+process.exit(failed ? 1 : 0);
