@@ -1162,6 +1162,15 @@ impl CompiledPolicy {
     pub fn controls(&self) -> &[Control] {
         &self.controls
     }
+
+    /// The authentication contexts it targets (bit `n` for `cn`; 0 when it
+    /// targets applications or user actions).
+    pub fn context_mask(&self) -> u128 {
+        match self.target {
+            TargetRule::Contexts(mask) => mask,
+            _ => 0,
+        }
+    }
 }
 
 /// What one decision computes once, on first use.

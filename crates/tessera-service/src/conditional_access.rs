@@ -75,11 +75,17 @@ struct Cached {
     checked: Instant,
 }
 
+/// How long a node reuses a workload's risk (a token request must not cost a
+/// query more than the grant cache does).
+const WORKLOAD_RISK_SECONDS: u64 = 5;
+const MAX_CACHED_RISKS: usize = 10_000;
+
 #[derive(Default)]
 pub(crate) struct CaCache {
     tenants: Mutex<HashMap<TenantId, Arc<Cached>>>,
     rebuild: tokio::sync::Mutex<()>,
     country: OnceLock<Arc<dyn CountryLookup>>,
+    workload_risk: Mutex<HashMap<(TenantId, Uuid), (Instant, RiskLevel)>>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -867,16 +873,37 @@ impl Directory {
         Ok(accepted)
     }
 
-    /// The workload's facts: its risk.
+    /// The workload's facts: its risk (reused for a few seconds on this node; a
+    /// change made here applies at once).
     pub(crate) async fn workload_subject(
         &self,
         tenant: TenantId,
         service_principal: Uuid,
     ) -> ServiceResult<FactSubject> {
-        let mut reader = self.reader().await?;
-        let (risk, _) = self
-            .risk_of(reader.as_mut(), tenant, service_principal)
-            .await?;
+        let key = (tenant, service_principal);
+        let cached = self
+            .ca
+            .workload_risk
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).copied())
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(WORKLOAD_RISK_SECONDS));
+        let risk = match cached {
+            Some((_, risk)) => risk,
+            None => {
+                let mut reader = self.reader().await?;
+                let (risk, _) = self
+                    .risk_of(reader.as_mut(), tenant, service_principal)
+                    .await?;
+                if let Ok(mut cache) = self.ca.workload_risk.lock() {
+                    if cache.len() >= MAX_CACHED_RISKS {
+                        cache.clear();
+                    }
+                    cache.insert(key, (Instant::now(), risk));
+                }
+                risk
+            }
+        };
         Ok(FactSubject::Workload {
             service_principal_id: service_principal,
             risk,
@@ -1548,6 +1575,9 @@ impl Directory {
         ));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
+        if let Ok(mut cache) = self.ca.workload_risk.lock() {
+            cache.remove(&(ctx.tenant, principal));
+        }
         Ok(state)
     }
 

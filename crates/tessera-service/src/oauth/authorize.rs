@@ -174,6 +174,40 @@ pub(crate) struct UserSignIn {
     pub methods: Vec<String>,
     #[serde(default)]
     pub strengths: Vec<Uuid>,
+    /// Conditional Access session controls for the application (restrictions it
+    /// and the proxy enforce), as the `session_controls` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_controls: Option<serde_json::Value>,
+}
+
+/// The authentication contexts a request asked for that Conditional Access
+/// policies targeted and found met (the decision allowed the sign-in).
+pub(crate) fn ca_satisfied_contexts(
+    request: &AuthorizationRequest,
+    decided: &crate::conditional_access::Decided,
+) -> Vec<String> {
+    if decided.decision.outcome != tessera_ca::Outcome::Allow {
+        return Vec::new();
+    }
+    crate::conditional_access::contexts_of(&wanted_acr(request))
+        .into_iter()
+        .filter(|context| {
+            let Some(n) = tessera_ca::validate::auth_context_number(context) else {
+                return false;
+            };
+            decided.decision.enforced().any(|outcome| {
+                decided.set.policies[outcome.policy as usize].context_mask() & (1u128 << n) != 0
+            })
+        })
+        .collect()
+}
+
+/// The session controls of a decision as a claim (none when there are none).
+pub(crate) fn session_controls_claim(
+    decided: &crate::conditional_access::Decided,
+) -> Option<serde_json::Value> {
+    let value = serde_json::to_value(&decided.decision.session).ok()?;
+    value.as_object().is_some_and(|o| !o.is_empty()).then_some(value)
 }
 
 pub(crate) const CODE_PREFIX: &str = "code:";
@@ -721,10 +755,14 @@ impl Directory {
             let age = (now.unix_micros() - s.auth_time.unix_micros()) / 1_000_000;
             let max_age_ok = request.max_age.is_none_or(|max| age <= max);
             let wanted = wanted_acr(&request);
+            // A context no strength is configured for is Conditional Access's to
+            // decide, below.
             let acr_ok = wanted.is_empty()
-                || wanted
-                    .iter()
-                    .any(|acr| acr_satisfied(acr, &s.data.strengths, &contexts));
+                || wanted.iter().any(|acr| {
+                    acr_satisfied(acr, &s.data.strengths, &contexts)
+                        || (tessera_ca::validate::auth_context_number(acr).is_some()
+                            && !contexts.contexts.iter().any(|c| &c.id == acr))
+                });
             hint_ok && max_age_ok && acr_ok && !request.prompt.contains(&Prompt::Login)
         });
         let Some(session) = good_session else {
@@ -751,13 +789,24 @@ impl Directory {
                 step_up: None,
             };
         };
+        // Conditional Access: every applying policy, at every sign-in to an app.
+        let decided = match self
+            .conditional_access(ctx, &request, confidential, session, stepped_up, now)
+            .await
+        {
+            Ok(decided) => decided,
+            Err(outcome) => return *outcome,
+        };
         // After a sign-in made for this request, an essential acr still unmet
-        // cannot be met by signing in again.
+        // cannot be met by signing in again (an authentication context counts
+        // when its strength is reached or the policies targeting it are met).
         let essential = request.essential_acr_values();
+        let met_by_policies = ca_satisfied_contexts(&request, &decided);
         if !essential.is_empty()
-            && !essential
-                .iter()
-                .any(|acr| acr_satisfied(acr, &session.data.strengths, &contexts))
+            && !essential.iter().any(|acr| {
+                acr_satisfied(acr, &session.data.strengths, &contexts)
+                    || met_by_policies.contains(acr)
+            })
         {
             return respond(
                 Err(&OAuthError::new(
@@ -767,14 +816,6 @@ impl Directory {
                 &request,
             );
         }
-        // Conditional Access: every applying policy, at every sign-in to an app.
-        let decided = match self
-            .conditional_access(ctx, &request, confidential, session, stepped_up, now)
-            .await
-        {
-            Ok(decided) => decided,
-            Err(outcome) => return *outcome,
-        };
         // Consent: every scope granted (by an administrator for everyone, or by
         // this user), else the user is asked if the tenant's policy lets them
         // consent to what is missing, else refused.
@@ -1124,11 +1165,17 @@ impl Directory {
         let strengths = session.data.strengths.clone();
         // The acr the client asked for, when the sign-in satisfies it; else the
         // strongest of Tessera's own.
+        let met_by_policies = ca_satisfied_contexts(request, decided);
         let acr = wanted_acr(request)
             .into_iter()
-            .find(|acr| acr_satisfied(acr, &strengths, contexts))
+            .find(|acr| acr_satisfied(acr, &strengths, contexts) || met_by_policies.contains(acr))
             .unwrap_or_else(|| acr_of(&strengths).to_string());
-        let acrs = satisfied_contexts(&strengths, contexts);
+        let mut acrs = satisfied_contexts(&strengths, contexts);
+        for context in met_by_policies {
+            if !acrs.contains(&context) {
+                acrs.push(context);
+            }
+        }
         let sign_in = UserSignIn {
             user_id: session.user_id,
             sid: sid_of(&session.id),
@@ -1142,6 +1189,7 @@ impl Directory {
                 .map(|m| m.method.mode.to_string())
                 .collect(),
             strengths,
+            session_controls: session_controls_claim(decided),
         };
         // Deny by default: an application that requires assignment admits only
         // the users assigned to it, directly or through a group.
@@ -1360,6 +1408,7 @@ impl Directory {
                 .map(|m| m.method.mode.to_string())
                 .collect(),
             strengths: session.data.strengths.clone(),
+            session_controls: None,
         };
         let mut entry = self.user_app_entry(
             &session.user_principal_name,

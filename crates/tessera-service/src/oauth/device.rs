@@ -312,6 +312,7 @@ impl Directory {
                 .map(|m| m.method.mode.to_string())
                 .collect(),
             strengths,
+            session_controls: None,
         };
         data.status = if approve {
             Status::Approved

@@ -399,6 +399,7 @@ impl Directory {
                     .unwrap_or_default(),
                 methods: Vec::new(),
                 strengths: Vec::new(),
+                session_controls: None,
             },
             current: String::new(),
             rotated: Vec::new(),

@@ -381,8 +381,10 @@ impl Directory {
         } else {
             ClientApp::MobileAppsAndDesktopClients
         };
-        self.user_grant_allowed(ctx, &issued_for, client_app, false)
+        let decided = self
+            .user_grant_allowed(ctx, &issued_for, client_app, false)
             .await?;
+        issued_for.sign_in.session_controls = super::authorize::session_controls_claim(&decided);
         let openid = issued_for.scopes.iter().any(|s| s == "openid");
         let response = self
             .user_tokens(
@@ -768,6 +770,9 @@ impl Directory {
         if !sign_in.acrs.is_empty() {
             access["acrs"] = json!(sign_in.acrs);
         }
+        if let Some(controls) = &sign_in.session_controls {
+            access["session_controls"] = controls.clone();
+        }
         if let Some(actor) = &grant.actor {
             access["act"] = json!({ "sub": actor });
         }
@@ -820,6 +825,9 @@ impl Directory {
             }
             if !client_roles.is_empty() {
                 claims.insert("roles".into(), json!(client_roles));
+            }
+            if let Some(controls) = &sign_in.session_controls {
+                claims.insert("session_controls".into(), controls.clone());
             }
             let alg = self.id_token_algorithm(tenant, &grant.client_id).await?;
             Some(

@@ -128,6 +128,7 @@ impl Directory {
                 acrs: Vec::new(),
                 methods: vec![method.method.mode.to_string()],
                 strengths,
+                session_controls: None,
             },
             current: String::new(),
             rotated: Vec::new(),
