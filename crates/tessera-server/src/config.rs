@@ -32,6 +32,10 @@ pub struct Config {
     pub secrets_key_file: Option<PathBuf>,
     /// A folder of breached-password range files (`<5 hex digits>` or `.txt`).
     pub breached_passwords_dir: Option<PathBuf>,
+    /// A MaxMind-format country database (GeoLite2/GeoIP2 Country or City) for
+    /// Conditional Access country locations; without it every address is of
+    /// unknown country.
+    pub geoip_database: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +101,7 @@ impl Default for Config {
             database_max_connections: 16,
             secrets_key_file: None,
             breached_passwords_dir: None,
+            geoip_database: None,
         }
     }
 }
@@ -211,6 +216,7 @@ fn is_server_key(key: &str) -> bool {
         "database_max_connections",
         "secrets_key_file",
         "breached_passwords_dir",
+        "geoip_database",
     ];
     const SECTIONS: &[&str] = &[
         "tls__",

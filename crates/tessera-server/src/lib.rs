@@ -10,6 +10,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod geoip;
 mod middleware;
 pub mod openapi;
 pub mod pages;
@@ -376,6 +377,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Discovery documents, key sets and logout tokens go where administrators
     // pointed them, never where a redirect would send them.
     directory.set_outbound_http(Arc::new(HttpFetcher::without_redirects()?));
+    if let Some(path) = &config.geoip_database {
+        let countries = geoip::MmdbCountries::open(path).map_err(|e| anyhow::anyhow!(e))?;
+        directory.set_country_lookup(Arc::new(countries));
+        tracing::info!(path = %path.display(), "country database loaded");
+    }
     let purge_store = store.clone();
     tokio::spawn(async move {
         // Ended sessions and abandoned sign-ins are removed every five minutes.

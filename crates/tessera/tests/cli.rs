@@ -715,7 +715,20 @@ fn corpus() -> PathBuf {
 #[test]
 fn an_entra_export_imports_and_what_if_explains() {
     let work = tempfile::tempdir().unwrap();
-    let server = Server::start(&work.path().join("data"), &[]);
+    // The operator's country database (a real MMDB file).
+    let countries = work.path().join("countries.mmdb");
+    std::fs::write(
+        &countries,
+        tessera_server::geoip::write_test_database(&[
+            ("192.0.2.0/24", "NL"),
+            ("203.0.113.0/24", "US"),
+        ]),
+    )
+    .unwrap();
+    let server = Server::start(
+        &work.path().join("data"),
+        &[("TESSERA_GEOIP_DATABASE", countries.to_str().unwrap())],
+    );
     let admin = Cli {
         config_dir: work.path().join("admin"),
     };
@@ -830,8 +843,8 @@ fn an_entra_export_imports_and_what_if_explains() {
         "alex@contoso.com",
         "--app",
         "00000003-0000-0ff1-ce00-000000000000",
-        "--country",
-        "US",
+        "--ip",
+        "203.0.113.9",
         "--client-app",
         "other",
         "--platform",
@@ -854,6 +867,25 @@ fn an_entra_export_imports_and_what_if_explains() {
     );
     assert_eq!(by_name("CA100")["result"], "reportOnlyNotApplied");
     assert_eq!(by_name("CA100")["notApplied"]["condition"], "users");
+    // From an address the database places in the Netherlands, the country policy does not apply.
+    let dutch = admin.json(&[
+        "policy",
+        "what-if",
+        "--user",
+        "alex@contoso.com",
+        "--app",
+        "MicrosoftAdminPortals",
+        "--ip",
+        "192.0.2.10",
+    ]);
+    let ca001 = dutch["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["displayName"].as_str().unwrap().starts_with("CA001"))
+        .unwrap();
+    assert_eq!(ca001["result"], "reportOnlyNotApplied", "{ca001}");
+    assert_eq!(ca001["notApplied"]["condition"], "locations");
     // Turned off, the defaults no longer apply, and the report-only policies let the user in.
     admin.ok(&["policy", "security-defaults", "--disable"]);
     let answer = admin.json(&[

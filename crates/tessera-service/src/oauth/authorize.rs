@@ -207,7 +207,10 @@ pub(crate) fn session_controls_claim(
     decided: &crate::conditional_access::Decided,
 ) -> Option<serde_json::Value> {
     let value = serde_json::to_value(&decided.decision.session).ok()?;
-    value.as_object().is_some_and(|o| !o.is_empty()).then_some(value)
+    value
+        .as_object()
+        .is_some_and(|o| !o.is_empty())
+        .then_some(value)
 }
 
 pub(crate) const CODE_PREFIX: &str = "code:";

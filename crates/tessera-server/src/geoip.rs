@@ -1,0 +1,151 @@
+//! Countries for Conditional Access named locations, from a MaxMind-format (MMDB)
+//! database the operator supplies (`geoip_database`): GeoLite2/GeoIP2 Country or
+//! City, or any database with `country.iso_code`. Read into memory at start; a
+//! lookup is a tree walk, no I/O.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use maxminddb::{PathElement, Reader};
+use tessera_service::conditional_access::CountryLookup;
+
+pub struct MmdbCountries {
+    reader: Reader<Vec<u8>>,
+}
+
+impl MmdbCountries {
+    pub fn open(path: &Path) -> Result<MmdbCountries, String> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("cannot read the country database {}: {e}", path.display()))?;
+        MmdbCountries::from_bytes(bytes)
+            .map_err(|e| format!("{} is not a MaxMind database: {e}", path.display()))
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<MmdbCountries, String> {
+        let reader = Reader::from_source(bytes).map_err(|e| e.to_string())?;
+        Ok(MmdbCountries { reader })
+    }
+}
+
+impl CountryLookup for MmdbCountries {
+    fn country(&self, ip: IpAddr) -> Option<[u8; 2]> {
+        let found = self.reader.lookup(ip).ok()?;
+        let code: String = found
+            .decode_path(&[PathElement::Key("country"), PathElement::Key("iso_code")])
+            .ok()??;
+        tessera_ca::engine::parse_country(&code)
+    }
+}
+
+/// Writes a small IPv4 country database (for tests: a real MMDB, read by the same
+/// reader as the operator's): each network with its ISO country code.
+#[doc(hidden)]
+pub fn write_test_database(networks: &[(&str, &str)]) -> Vec<u8> {
+    const NO_DATA: u32 = u32::MAX;
+    // Trie over 32 bits; a record is a node index, `NO_DATA`, or `DATA | n`.
+    const DATA: u32 = 1 << 31;
+    let mut nodes: Vec<[u32; 2]> = vec![[NO_DATA, NO_DATA]];
+    let mut data = Vec::new();
+    let mut offsets = Vec::new();
+    for (network, country) in networks {
+        let Ok(net) = network.parse::<ipnet::Ipv4Net>() else {
+            continue;
+        };
+        offsets.push(data.len() as u32);
+        // {"country": {"iso_code": "<code>"}}
+        data.push(0xE1);
+        push_string(&mut data, "country");
+        data.push(0xE1);
+        push_string(&mut data, "iso_code");
+        push_string(&mut data, country);
+        let bits = u32::from(net.network());
+        let mut node = 0usize;
+        let len = u32::from(net.prefix_len());
+        for depth in 0..len {
+            let bit = ((bits >> (31 - depth)) & 1) as usize;
+            if depth + 1 == len {
+                nodes[node][bit] = DATA | (offsets.len() as u32 - 1);
+            } else {
+                if nodes[node][bit] == NO_DATA || nodes[node][bit] & DATA != 0 {
+                    nodes.push([NO_DATA, NO_DATA]);
+                    nodes[node][bit] = nodes.len() as u32 - 1;
+                }
+                node = nodes[node][bit] as usize;
+            }
+        }
+    }
+    let count = nodes.len() as u32;
+    let mut out = Vec::new();
+    for node in &nodes {
+        for record in node {
+            let value = if *record == NO_DATA {
+                count
+            } else if record & DATA != 0 {
+                count + 16 + offsets[(record & !DATA) as usize]
+            } else {
+                *record
+            };
+            out.extend_from_slice(&value.to_be_bytes()[1..]);
+        }
+    }
+    out.extend_from_slice(&[0; 16]);
+    out.extend_from_slice(&data);
+    out.extend_from_slice(b"\xAB\xCD\xEFMaxMind.com");
+    out.push(0xE0 | 9);
+    push_string(&mut out, "binary_format_major_version");
+    out.extend_from_slice(&[0xA1, 2]);
+    push_string(&mut out, "binary_format_minor_version");
+    out.push(0xA0);
+    push_string(&mut out, "build_epoch");
+    out.extend_from_slice(&[0x01, 0x02, 0x01]);
+    push_string(&mut out, "database_type");
+    push_string(&mut out, "Tessera-Test-Country");
+    push_string(&mut out, "description");
+    out.push(0xE1);
+    push_string(&mut out, "en");
+    push_string(&mut out, "test");
+    push_string(&mut out, "ip_version");
+    out.extend_from_slice(&[0xA1, 4]);
+    push_string(&mut out, "languages");
+    out.extend_from_slice(&[0x01, 0x04]);
+    push_string(&mut out, "en");
+    push_string(&mut out, "node_count");
+    out.push(0xC4);
+    out.extend_from_slice(&count.to_be_bytes());
+    push_string(&mut out, "record_size");
+    out.extend_from_slice(&[0xA1, 24]);
+    out
+}
+
+fn push_string(out: &mut Vec<u8>, text: &str) {
+    debug_assert!(text.len() < 29);
+    out.push(0x40 | text.len() as u8);
+    out.extend_from_slice(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_from_a_real_mmdb() {
+        let bytes = write_test_database(&[
+            ("192.0.2.0/24", "NL"),
+            ("198.51.100.0/25", "BE"),
+            ("203.0.113.0/24", "US"),
+        ]);
+        let lookup = MmdbCountries::from_bytes(bytes).unwrap();
+        let at = |ip: &str| lookup.country(ip.parse().unwrap());
+        assert_eq!(at("192.0.2.77"), Some(*b"NL"));
+        assert_eq!(at("198.51.100.5"), Some(*b"BE"));
+        assert_eq!(at("198.51.100.200"), None, "outside the /25: unknown");
+        assert_eq!(at("203.0.113.1"), Some(*b"US"));
+        assert_eq!(at("10.0.0.1"), None);
+        assert_eq!(
+            at("2001:db8::1"),
+            None,
+            "an IPv4 database places no IPv6 address"
+        );
+        assert!(MmdbCountries::from_bytes(b"not a database".to_vec()).is_err());
+    }
+}
