@@ -50,15 +50,13 @@ const READ_ONLY: &[&str] = &[
 ];
 /// How long a node trusts its compiled set before looking at the audit trail.
 const RECHECK: Duration = Duration::from_secs(1);
-/// Audit actions that can change a compiled set.
+/// Audit actions that can change a compiled set (users' changes only when they
+/// moved dynamic memberships).
 const RELEVANT: &[&str] = &[
     "conditionalAccessPolicy.",
     "namedLocation.",
     "securityDefaults.",
     "group.",
-    "user.create",
-    "user.delete",
-    "user.update",
     "tenant.create",
     "conditionalAccess.import",
 ];
@@ -430,8 +428,9 @@ fn platform_of_device(device: &DeviceSpec) -> Option<Platform> {
         })
 }
 
-fn relevant(action: &str) -> bool {
+fn relevant(action: &str, body: &str) -> bool {
     RELEVANT.iter().any(|prefix| action.starts_with(prefix))
+        || (action.starts_with("user.") && body.contains("dynamicGroupChanges"))
 }
 
 pub(crate) async fn security_defaults(
@@ -723,6 +722,18 @@ impl Directory {
             return Ok(cached.set.clone());
         }
         let _rebuilding = self.ca.rebuild.lock().await;
+        // Another request may have checked while this one waited.
+        let cached = self
+            .ca
+            .tenants
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&tenant).cloned());
+        if let Some(cached) = &cached
+            && cached.checked.elapsed() < RECHECK
+        {
+            return Ok(cached.set.clone());
+        }
         let head = self
             .store
             .audit_head(tenant)
@@ -733,7 +744,7 @@ impl Directory {
             let mut stale = false;
             if head != cached.seq {
                 let events = self.store.audit_scan(tenant, cached.seq, 1000).await?;
-                stale = events.len() >= 1000 || events.iter().any(|e| relevant(&e.action));
+                stale = events.len() >= 1000 || events.iter().any(|e| relevant(&e.action, &e.body));
             }
             if !stale {
                 let fresh = Arc::new(Cached {
@@ -1430,6 +1441,25 @@ impl Directory {
         Ok(())
     }
 
+    /// Whether security defaults ask this user to register a second factor.
+    pub async fn mfa_registration_requested(
+        &self,
+        session: &crate::authn::SessionInfo,
+    ) -> ServiceResult<bool> {
+        let mut reader = self.reader().await?;
+        if !security_defaults(reader.as_mut(), session.tenant)
+            .await?
+            .is_enabled
+        {
+            return Ok(false);
+        }
+        let registered = crate::authn::methods_of(reader.as_mut(), session.tenant, session.user_id)
+            .await?
+            .iter()
+            .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
+        Ok(!registered)
+    }
+
     // -----------------------------------------------------------------------------
     // Security defaults and risk
 
@@ -1952,9 +1982,14 @@ mod tests {
 
     #[test]
     fn relevant_actions() {
-        assert!(relevant("group.member.add"));
-        assert!(relevant("conditionalAccessPolicy.update"));
-        assert!(!relevant("oauth2PermissionGrant.update"));
-        assert!(!relevant("accessToken.create"));
+        assert!(relevant("group.member.add", "{}"));
+        assert!(relevant("conditionalAccessPolicy.update", "{}"));
+        assert!(!relevant("oauth2PermissionGrant.update", "{}"));
+        assert!(!relevant("accessToken.create", "{}"));
+        assert!(!relevant("user.update", r#"{"changes":[]}"#));
+        assert!(relevant(
+            "user.update",
+            r#"{"details":{"dynamicGroupChanges":[]}}"#
+        ));
     }
 }

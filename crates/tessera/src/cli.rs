@@ -874,9 +874,23 @@ pub enum CaCommand {
         report_only: bool,
     },
     /// Which policies would apply to a sign-in, and why (no sign-in is made).
-    WhatIf(WhatIfArgs),
+    WhatIf(Box<WhatIfArgs>),
     /// Named locations.
     Locations,
+    /// Create a named location from Graph JSON (`#microsoft.graph.ipNamedLocation`
+    /// or `countryNamedLocation`; a file, `-` for standard input).
+    CreateLocation {
+        file: std::path::PathBuf,
+    },
+    DeleteLocation {
+        id: String,
+    },
+    /// Terms of use policies can require.
+    Terms,
+    /// Create terms of use: `{"displayName": ..., "content": ...}` (a file or `-`).
+    CreateTerms {
+        file: std::path::PathBuf,
+    },
     /// Turn security defaults on or off (shows them without a flag).
     SecurityDefaults {
         #[arg(long, conflicts_with = "disable")]

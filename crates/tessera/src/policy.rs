@@ -25,6 +25,11 @@ const LOCATIONS: &[Column] = &[
     ("KIND", "/@odata.type"),
     ("TRUSTED", "/isTrusted"),
 ];
+const TERMS: &[Column] = &[
+    ("ID", "/id"),
+    ("DISPLAY NAME", "/displayName"),
+    ("VERSION", "/contentVersion"),
+];
 const RESULTS: &[Column] = &[
     ("POLICY", "/displayName"),
     ("RESULT", "/result"),
@@ -273,7 +278,7 @@ pub async fn run(client: &Client, out: Output, command: CaCommand) -> anyhow::Re
                 ExitCode::SUCCESS
             });
         }
-        CaCommand::WhatIf(args) => what_if(client, out, args).await?,
+        CaCommand::WhatIf(args) => what_if(client, out, *args).await?,
         CaCommand::Locations => {
             let value = client
                 .get(&["identity", "conditionalAccess", "namedLocations"], &[])
@@ -281,6 +286,40 @@ pub async fn run(client: &Client, out: Output, command: CaCommand) -> anyhow::Re
             let items = value["value"].as_array().cloned().unwrap_or_default();
             output::list(out, &items, LOCATIONS, None);
         }
+        CaCommand::CreateLocation { file } => output::object(
+            out,
+            &client
+                .post(
+                    &["identity", "conditionalAccess", "namedLocations"],
+                    &json_file(&file)?,
+                )
+                .await?,
+        ),
+        CaCommand::DeleteLocation { id } => {
+            client
+                .delete(
+                    &["identity", "conditionalAccess", "namedLocations", &id],
+                    None,
+                )
+                .await?;
+            output::done(out, &format!("deleted named location {id}"));
+        }
+        CaCommand::Terms => {
+            let value = client
+                .get(&["identity", "conditionalAccess", "termsOfUse"], &[])
+                .await?;
+            let items = value["value"].as_array().cloned().unwrap_or_default();
+            output::list(out, &items, TERMS, None);
+        }
+        CaCommand::CreateTerms { file } => output::object(
+            out,
+            &client
+                .post(
+                    &["identity", "conditionalAccess", "termsOfUse"],
+                    &json_file(&file)?,
+                )
+                .await?,
+        ),
         CaCommand::SecurityDefaults { enable, disable } => {
             let path = ["policies", "identitySecurityDefaultsEnforcementPolicy"];
             let value = if enable || disable {

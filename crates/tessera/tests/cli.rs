@@ -811,6 +811,36 @@ fn an_entra_export_imports_and_what_if_explains() {
             .len(),
         2
     );
+    // A named location and terms of use from files, through the CLI.
+    let location_file = work.path().join("office.json");
+    std::fs::write(&location_file, r##"{"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office", "isTrusted": true, "ipRanges": [{"cidrAddress": "198.51.100.0/24"}]}"##).unwrap();
+    let office = admin.json(&["policy", "create-location", location_file.to_str().unwrap()]);
+    assert_eq!(
+        admin.json(&["policy", "locations"])["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    admin.ok(&["policy", "delete-location", office["id"].as_str().unwrap()]);
+    let bad_location = work.path().join("bad.json");
+    std::fs::write(&bad_location, r##"{"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Everything", "ipRanges": [{"cidrAddress": "0.0.0.0/0"}]}"##).unwrap();
+    assert!(
+        admin
+            .fails(&["policy", "create-location", bad_location.to_str().unwrap()])
+            .contains("every address")
+    );
+    let terms_file = work.path().join("terms.json");
+    std::fs::write(
+        &terms_file,
+        r#"{"displayName": "Acceptable use", "content": "Be nice."}"#,
+    )
+    .unwrap();
+    admin.ok(&["policy", "create-terms", terms_file.to_str().unwrap()]);
+    assert_eq!(
+        admin.json(&["policy", "terms"])["value"][0]["contentVersion"],
+        1
+    );
     // Importing again updates the same policies (same ids), it does not duplicate.
     admin.ok(&[
         "policy",

@@ -632,13 +632,21 @@ async fn security_info(
         Ok(session) => session,
         Err(response) => return response,
     };
-    render_info(
-        &state,
-        &session,
-        query.added.as_deref().map(|_| "Saved."),
-        None,
-    )
-    .await
+    // Security defaults ask users without a second factor to register one.
+    let asked = query.added.is_none()
+        && state
+            .directory
+            .mfa_registration_requested(&session)
+            .await
+            .unwrap_or(false);
+    let notice = if asked {
+        Some(
+            "Your organization asks you to add a second way to sign in: a passkey or an authenticator app.",
+        )
+    } else {
+        query.added.as_deref().map(|_| "Saved.")
+    };
+    render_info(&state, &session, notice, None).await
 }
 
 async fn render_info(

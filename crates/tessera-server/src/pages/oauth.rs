@@ -127,23 +127,10 @@ pub async fn authorize_consent(
         "deny" => false,
         _ => return error_page(StatusCode::BAD_REQUEST, "The form was not understood."),
     };
-    let Some(pending) = cookie(&req.headers, AUTHORIZE_COOKIE) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in took too long: go back to the application and start again.",
-        );
+    let pending = match pending_for(&req, &form.request) {
+        Ok(pending) => pending,
+        Err(response) => return response,
     };
-    // The answer must be about the request the page showed, not one another tab
-    // (or another site) put in the cookie since.
-    if !tessera_core::crypto::constant_time_eq(
-        consent_binding(&pending).as_bytes(),
-        form.request.as_bytes(),
-    ) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Another sign-in started in this browser: go back to the application and start again.",
-        );
-    }
     let outcome = state
         .directory
         .oauth_consent(&context(&state, &req), &pending, &session, approve)
@@ -154,6 +141,28 @@ pub async fn authorize_consent(
         set_cookie(&mut response, AUTHORIZE_COOKIE, "", Some(0));
     }
     response
+}
+
+/// The waiting request a page's answer is about: the cookie's, if the page showed
+/// that request and not one another tab (or another site) put in the cookie since.
+#[allow(clippy::result_large_err)]
+fn pending_for(req: &Request, binding: &str) -> Result<String, Response> {
+    let Some(pending) = cookie(&req.headers, AUTHORIZE_COOKIE) else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in took too long: go back to the application and start again.",
+        ));
+    };
+    if !tessera_core::crypto::constant_time_eq(
+        consent_binding(&pending).as_bytes(),
+        binding.as_bytes(),
+    ) {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Another sign-in started in this browser: go back to the application and start again.",
+        ));
+    }
+    Ok(pending)
 }
 
 /// Whether the request still waits (the cookie stays).
@@ -233,21 +242,10 @@ async fn interruption(
     binding: &str,
     answer_given: InterruptionAnswer,
 ) -> Response {
-    let Some(pending) = cookie(&req.headers, AUTHORIZE_COOKIE) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in took too long: go back to the application and start again.",
-        );
+    let pending = match pending_for(req, binding) {
+        Ok(pending) => pending,
+        Err(response) => return response,
     };
-    if !tessera_core::crypto::constant_time_eq(
-        consent_binding(&pending).as_bytes(),
-        binding.as_bytes(),
-    ) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Another sign-in started in this browser: go back to the application and start again.",
-        );
-    }
     let outcome = state
         .directory
         .oauth_interruption(&context(state, req), &pending, session, answer_given)

@@ -668,13 +668,13 @@ impl Directory {
         Ok(())
     }
 
-    /// `GET /authorize/continue`: the pending request, after the user signed in.
-    pub async fn oauth_authorize_continue(
+    /// A waiting request by its secret: its row id and data, or what to show when
+    /// it is gone or expired.
+    async fn load_pending(
         &self,
         ctx: &AuthorizeContext,
         pending: &str,
-        session: Option<&SessionInfo>,
-    ) -> AuthorizeOutcome {
+    ) -> Result<(String, PendingData), AuthorizeOutcome> {
         let expired = || {
             AuthorizeOutcome::Refused(OAuthError::new(
                 "invalid_request",
@@ -682,16 +682,28 @@ impl Directory {
             ))
         };
         if pending.is_empty() || pending.len() > 128 {
-            return expired();
+            return Err(expired());
         }
         let id = format!("{PENDING_PREFIX}{}", secret_hash(pending));
         let row = match self.store.session_get(ctx.tenant, &id).await {
             Ok(Some(row)) if row.expires > self.now() => row,
-            Ok(_) => return expired(),
-            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+            Ok(_) => return Err(expired()),
+            Err(error) => return Err(AuthorizeOutcome::Refused(server_error(error))),
         };
-        let Ok(data) = serde_json::from_str::<PendingData>(&row.data) else {
-            return expired();
+        let data = serde_json::from_str::<PendingData>(&row.data).map_err(|_| expired())?;
+        Ok((id, data))
+    }
+
+    /// `GET /authorize/continue`: the pending request, after the user signed in.
+    pub async fn oauth_authorize_continue(
+        &self,
+        ctx: &AuthorizeContext,
+        pending: &str,
+        session: Option<&SessionInfo>,
+    ) -> AuthorizeOutcome {
+        let (id, data) = match self.load_pending(ctx, pending).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
         };
         let outcome = self
             .decide(
@@ -928,25 +940,10 @@ impl Directory {
         session: &SessionInfo,
         approve: bool,
     ) -> AuthorizeOutcome {
-        let expired = || {
-            AuthorizeOutcome::Refused(OAuthError::new(
-                "invalid_request",
-                "this sign-in took too long: go back to the application and start again",
-            ))
+        let (id, data) = match self.load_pending(ctx, pending).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
         };
-        if pending.is_empty() || pending.len() > 128 {
-            return expired();
-        }
-        let id = format!("{PENDING_PREFIX}{}", secret_hash(pending));
-        let Ok(Some(row)) = self.store.session_get(ctx.tenant, &id).await else {
-            return expired();
-        };
-        let Ok(data) = serde_json::from_str::<PendingData>(&row.data) else {
-            return expired();
-        };
-        if row.expires <= self.now() {
-            return expired();
-        }
         let mut request = data.request;
         if !approve {
             let _ = self.store.session_delete(ctx.tenant, &id).await;
@@ -1028,25 +1025,10 @@ impl Directory {
         session: &SessionInfo,
         answer: InterruptionAnswer,
     ) -> AuthorizeOutcome {
-        let expired = || {
-            AuthorizeOutcome::Refused(OAuthError::new(
-                "invalid_request",
-                "this sign-in took too long: go back to the application and start again",
-            ))
+        let (id, data) = match self.load_pending(ctx, pending).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
         };
-        if pending.is_empty() || pending.len() > 128 {
-            return expired();
-        }
-        let id = format!("{PENDING_PREFIX}{}", secret_hash(pending));
-        let Ok(Some(row)) = self.store.session_get(ctx.tenant, &id).await else {
-            return expired();
-        };
-        let Ok(data) = serde_json::from_str::<PendingData>(&row.data) else {
-            return expired();
-        };
-        if row.expires <= self.now() {
-            return expired();
-        }
         let mut session = session.clone();
         match answer {
             InterruptionAnswer::AcceptTerms => {
@@ -1155,6 +1137,7 @@ impl Directory {
         Ok(generated.secret)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn issue_code(
         &self,
         ctx: &AuthorizeContext,

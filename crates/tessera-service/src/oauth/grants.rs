@@ -617,8 +617,6 @@ impl Directory {
         }
     }
 
-    /// The access token, ID token (OIDC) and refresh token of a user grant.
-    #[allow(clippy::too_many_arguments)]
     /// Conditional Access for a token issued to a user without an interactive
     /// sign-in (refresh, device code, on-behalf-of, password): anything but
     /// "allow" refuses with `invalid_grant` and is logged with its explanation.
@@ -720,6 +718,8 @@ impl Directory {
         ))
     }
 
+    /// The access token, ID token (OIDC) and refresh token of a user grant.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn user_tokens(
         &self,
         ctx: &TokenContext,
