@@ -12,6 +12,7 @@ import { chromium } from "playwright-core";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import assert from "node:assert/strict";
+import { totp } from "./totp.mjs";
 
 const base = process.env.TESSERA_URL;
 const token = process.env.TESSERA_TOKEN;
@@ -236,6 +237,50 @@ const tests = {
     // Accepted: the next sign-in goes straight through (single sign-on).
     const second = await untilCallback(page, authorizeUrl(app));
     assert.ok(second.searchParams.get("code"));
+    await api("DELETE", `/identity/conditionalAccess/policies/${policy.id}`);
+    await context.close();
+  },
+
+  // A risky user: the policy asks for MFA and a password change. The user steps up
+  // with an authenticator app, changes the password on the way, and gets in; the
+  // change remediates the risk.
+  async riskyUserChangesPassword(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const user = await newUser("Riya");
+    const app = await newApp("Treasury");
+    await page.goto(`${base}/signin`);
+    await signInWithPassword(page, user.upn);
+    await page.waitForURL(`${base}/security-info`);
+    await page.click("#add-totp");
+    const secret = (await page.textContent("#totp-secret")).trim();
+    await page.fill("#code", totp(secret));
+    await page.click("#confirm-totp");
+    await page.waitForURL(/added=totp/);
+    await api("PUT", `/identityProtection/risk/${user.id}`, { riskLevel: "high" });
+    const policy = await newPolicy({
+      displayName: `Risky users change their password ${randomUUID().slice(0, 6)}`,
+      conditions: { users: { includeUsers: [user.id] }, applications: { includeApplications: [app.appId] },
+        userRiskLevels: ["high"] },
+      grantControls: { operator: "AND", builtInControls: ["mfa", "passwordChange"] },
+    });
+    const callback = await untilCallback(page, authorizeUrl(app), async (page) => {
+      // First the step-up to MFA (the session had a password only)...
+      await page.waitForSelector("#step-up");
+      await page.fill("#password", PASSWORD);
+      await page.click("#signin");
+      await page.waitForSelector("#code");
+      await page.fill("#code", totp(secret, 1));
+      await page.click("#verify");
+      // ...then the password change.
+      await page.waitForSelector("#change-password");
+      await page.fill("#current", PASSWORD);
+      await page.fill("#new", "granite-willow-harbor-93");
+      await page.click("#change-password");
+    });
+    assert.ok(callback.searchParams.get("code"), `no code: ${callback}`);
+    const risk = await api("GET", `/identityProtection/risk/${user.id}`);
+    assert.equal(risk.riskLevel, "none", "a password change remediates the user's risk");
     await api("DELETE", `/identity/conditionalAccess/policies/${policy.id}`);
     await context.close();
   },

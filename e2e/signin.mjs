@@ -5,7 +5,8 @@
 //   TESSERA_TOKEN  an administrator's personal access token
 //   CHROMIUM       the browser binary (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
-import { createHmac, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
+import { totp } from "./totp.mjs";
 import assert from "node:assert/strict";
 
 const base = process.env.TESSERA_URL;
@@ -30,28 +31,6 @@ async function newUser(name, password) {
     await api("POST", `/users/${user.id}/authentication/resetPassword`, { newPassword: password });
   }
   return { id: user.id, upn };
-}
-
-// RFC 6238 with SHA-1, 6 digits, 30 s: what an authenticator app computes.
-function base32Decode(text) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = 0, value = 0;
-  const out = [];
-  for (const c of text.replace(/=+$/, "").toUpperCase()) {
-    value = (value << 5) | alphabet.indexOf(c);
-    bits += 5;
-    if (bits >= 8) { out.push((value >>> (bits - 8)) & 0xff); bits -= 8; }
-  }
-  return Buffer.from(out);
-}
-function totp(secret, offsetSteps = 0) {
-  const step = Math.floor(Date.now() / 1000 / 30) + offsetSteps;
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(code).padStart(6, "0");
 }
 
 const PASSWORD = "violet-harbour-engine-42";

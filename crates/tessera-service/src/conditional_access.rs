@@ -1611,6 +1611,53 @@ impl Directory {
         Ok(state)
     }
 
+    /// Clears a user's risk after they changed their password in a sign-in that
+    /// met multifactor authentication (the user is the actor).
+    pub(crate) async fn remediate_user_risk(
+        &self,
+        ctx: &crate::oauth::AuthorizeContext,
+        session: &crate::authn::SessionInfo,
+    ) -> ServiceResult<()> {
+        let context = self
+            .session_context(
+                session,
+                ctx.correlation_id.clone(),
+                ctx.client_address.clone(),
+            )
+            .await?;
+        let mut tx = self.write(&context).await?;
+        let key = session.user_id.to_string();
+        let Some(record) = tx.get_by_key1(ctx.tenant, Kind::RiskState, &key).await? else {
+            return Ok(());
+        };
+        let mut state: RiskState = codec::data(&record)?;
+        if state.risk_level == RiskLevel::None {
+            return Ok(());
+        }
+        let before = serde_json::to_value(&state).unwrap_or(Value::Null);
+        let now = self.now();
+        state.risk_level = RiskLevel::None;
+        state.modified_date_time = now;
+        let keys = Keys {
+            key1: Some(key.clone()),
+            key2: None,
+            sort_key: key.clone(),
+        };
+        tx.update(
+            ctx.tenant,
+            &codec::next_version(&record, now, keys, &state)?,
+        )
+        .await?;
+        let event = EventDraft::new("riskState.remediate", Kind::User, session.user_id, &key)
+            .changes(patch::changes(
+                &before,
+                &serde_json::to_value(&state).unwrap_or(Value::Null),
+            ));
+        self.audit(tx.as_mut(), &context, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     // -----------------------------------------------------------------------------
     // Import and What-If
 

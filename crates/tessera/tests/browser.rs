@@ -83,6 +83,7 @@ fn conditional_access_in_a_real_browser() {
             "reportOnlyBlockIsRecorded",
             "blockShowsAPageWithACorrelationId",
             "termsOfUseAreAcceptedOnce",
+            "riskyUserChangesPassword",
             "legacyClientsAreBlocked",
         ],
     );

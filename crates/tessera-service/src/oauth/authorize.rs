@@ -1075,6 +1075,11 @@ impl Directory {
                         message: error.to_string(),
                     };
                 }
+                // A secure password change remediates the user's risk (as in
+                // Entra ID).
+                if let Err(error) = self.remediate_user_risk(ctx, &session).await {
+                    return AuthorizeOutcome::Refused(server_error(error));
+                }
                 let mut changed = session.data.clone();
                 changed.password_changed = Some(self.now());
                 if let Err(error) = self.save_session(&session, &changed).await {
