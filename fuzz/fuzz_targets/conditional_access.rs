@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
             has_mfa_method: false,
         },
         target: Target::App {
+            resource: None,
             app_id: Uuid::from_u128(4),
             admin_portal: false,
         },

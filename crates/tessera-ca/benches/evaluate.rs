@@ -139,6 +139,7 @@ fn sign_in<'a>(strengths: &'a [Uuid], contexts: &'a [String]) -> SignIn<'a> {
             has_mfa_method: true,
         },
         target: Target::App {
+            resource: None,
             app_id: app(7),
             admin_portal: false,
         },

@@ -106,10 +106,14 @@ impl UserAction {
 /// What is being accessed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// An application (the resource of the token, or the client signing in), by
-    /// application id; `admin_portal` for Tessera's own management API.
+    /// An application, by application id: the client signing in, and the
+    /// resource its token is for when that is another application. A policy
+    /// applies when it applies to either (so naming another resource cannot take a
+    /// sign-in out of a policy for the client). `admin_portal` for Tessera's own
+    /// management API and command line.
     App {
         app_id: Uuid,
+        resource: Option<Uuid>,
         admin_portal: bool,
     },
     UserAction(UserAction),
@@ -1309,14 +1313,26 @@ impl CompiledPolicy {
                 },
                 Target::App {
                     app_id,
+                    resource,
                     admin_portal: is_portal,
                 },
             ) => {
-                if !(*all || (*admin_portal && is_portal) || include.contains(&app_id)) {
-                    return miss(Condition::Applications, false);
-                }
-                if exclude.contains(&app_id) || (*exclude_admin_portal && is_portal) {
-                    return miss(Condition::Applications, true);
+                let check = |id: Uuid| {
+                    if !(*all || (*admin_portal && is_portal) || include.contains(&id)) {
+                        return miss(Condition::Applications, false);
+                    }
+                    if exclude.contains(&id) || (*exclude_admin_portal && is_portal) {
+                        return miss(Condition::Applications, true);
+                    }
+                    Ok(())
+                };
+                if let Err(first) = check(app_id) {
+                    match resource {
+                        Some(resource) if resource != app_id => {
+                            check(resource).map_err(|_| first)?
+                        }
+                        _ => return Err(first),
+                    }
                 }
             }
             (TargetRule::Actions(mask), Target::UserAction(action)) => {

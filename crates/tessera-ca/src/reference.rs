@@ -162,21 +162,32 @@ fn first_miss(
     } else {
         let Target::App {
             app_id,
+            resource,
             admin_portal,
         } = sign_in.target
         else {
             return not(Condition::Applications, false);
         };
-        let included = has(&apps.include_applications, validate::ALL)
-            || (admin_portal && has(&apps.include_applications, validate::ADMIN_PORTALS))
-            || named(&apps.include_applications, app_id);
-        if !included {
-            return not(Condition::Applications, false);
-        }
-        let excluded = named(&apps.exclude_applications, app_id)
-            || (admin_portal && has(&apps.exclude_applications, validate::ADMIN_PORTALS));
-        if excluded {
-            return not(Condition::Applications, true);
+        // The policy applies when it applies to the client or to the resource;
+        // when to neither, the client's reason is the one given.
+        let for_app = |id: Uuid| -> Option<Miss> {
+            let included = has(&apps.include_applications, validate::ALL)
+                || (admin_portal && has(&apps.include_applications, validate::ADMIN_PORTALS))
+                || named(&apps.include_applications, id);
+            if !included {
+                return not(Condition::Applications, false);
+            }
+            let excluded = named(&apps.exclude_applications, id)
+                || (admin_portal && has(&apps.exclude_applications, validate::ADMIN_PORTALS));
+            if excluded {
+                return not(Condition::Applications, true);
+            }
+            None
+        };
+        let client_miss = for_app(app_id);
+        let resource_applies = resource.is_some_and(|r| r != app_id && for_app(r).is_none());
+        if client_miss.is_some() && !resource_applies {
+            return client_miss;
         }
     }
     let types = &c.client_app_types;

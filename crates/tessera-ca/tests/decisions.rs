@@ -253,10 +253,19 @@ fn applications_actions_and_contexts() {
     let app = APP.to_string();
     let app2 = APP2.to_string();
     let portal = Target::App {
+        resource: None,
         app_id: APP2,
         admin_portal: true,
     };
     let action = Target::UserAction(UserAction::RegisterSecurityInfo);
+    let with_resource = Ctx {
+        target: Target::App {
+            app_id: APP,
+            resource: Some(APP2),
+            admin_portal: false,
+        },
+        ..Ctx::default()
+    };
     run(vec![
         case(
             "chosen app",
@@ -387,6 +396,38 @@ fn applications_actions_and_contexts() {
             },
             Allow,
             &["notApplied:applications"],
+        ),
+        case(
+            "a policy for the client applies whatever resource is named",
+            vec![json!({"conditions": {"applications": {"includeApplications": [app.clone()]}}})],
+            with_resource.clone(),
+            Interrupt,
+            &["failure"],
+        ),
+        case(
+            "a policy for the resource applies too",
+            vec![json!({"conditions": {"applications": {"includeApplications": [app2.clone()]}}})],
+            with_resource.clone(),
+            Interrupt,
+            &["failure"],
+        ),
+        case(
+            "excluding the resource does not exclude the client",
+            vec![
+                json!({"conditions": {"applications": {"includeApplications": ["All"], "excludeApplications": [app2.clone()]}}}),
+            ],
+            with_resource.clone(),
+            Interrupt,
+            &["failure"],
+        ),
+        case(
+            "excluded as client and resource",
+            vec![
+                json!({"conditions": {"applications": {"includeApplications": ["All"], "excludeApplications": [app.clone(), app2.clone()]}}}),
+            ],
+            with_resource.clone(),
+            Allow,
+            &["notApplied:applications!"],
         ),
     ]);
 }
@@ -1171,6 +1212,7 @@ fn security_defaults_until_turned_off() {
     );
     let management = Ctx {
         target: Target::App {
+            resource: None,
             app_id: APP2,
             admin_portal: true,
         },

@@ -238,12 +238,19 @@ fn a_sign_in() -> impl Strategy<Value = Ctx> {
         any::<bool>(),
         select(vec![
             Target::App {
+                resource: None,
                 app_id: APP,
                 admin_portal: false,
             },
             Target::App {
+                resource: None,
                 app_id: APP2,
                 admin_portal: true,
+            },
+            Target::App {
+                resource: Some(APP2),
+                app_id: APP,
+                admin_portal: false,
             },
             Target::UserAction(UserAction::RegisterSecurityInfo),
         ]),
@@ -356,12 +363,13 @@ proptest! {
         if included {
             prop_assert_eq!(miss, Some(Miss { condition: Condition::Users, excluded: true }));
         }
-        // The same for applications.
-        if let Target::App { app_id, .. } = ctx.target
+        // The same for applications (the client and the resource it names).
+        if let Target::App { app_id, resource, .. } = ctx.target
             && !policy.conditions.applications.include_applications.is_empty()
         {
             let mut excluded = policy.clone();
-            excluded.conditions.applications.exclude_applications = vec![app_id.to_string()];
+            excluded.conditions.applications.exclude_applications =
+                std::iter::once(app_id).chain(resource).map(|id| id.to_string()).collect();
             let (_, decision) = decide(&[excluded], &ctx, false);
             let miss = decision.policies[0].miss;
             prop_assert!(miss.is_some_and(|m| m.condition == Condition::Users || m.condition == Condition::Applications));

@@ -219,6 +219,10 @@ pub struct WhatIf {
     /// An application (client) id, or `MicrosoftAdminPortals` for management.
     #[serde(default)]
     pub app_id: Option<String>,
+    /// The resource's application id, when the client asks for another
+    /// application's token.
+    #[serde(default)]
+    pub resource_app_id: Option<Uuid>,
     /// `registerSecurityInfo` or `registerOrJoinDevices`.
     #[serde(default)]
     pub user_action: Option<String>,
@@ -340,14 +344,14 @@ pub(crate) struct UserAccess<'a> {
     pub device_code_flow: bool,
 }
 
-/// The application a request is for: the resource when it names one of this
-/// tenant's applications by id, else the client; management for the command
-/// line and the management API.
+/// The applications a request is for: the client, and the resource when it names
+/// one of this tenant's applications by id (a policy for either applies);
+/// management for the command line and the management API.
 pub(crate) fn app_target(client_id: &str, resource_app: Option<Uuid>, management: bool) -> Target {
     let client = Uuid::parse_str(client_id).unwrap_or_default();
-    let app_id = resource_app.unwrap_or(client);
     Target::App {
-        app_id,
+        app_id: client,
+        resource: resource_app.filter(|r| *r != client),
         admin_portal: management || crate::oauth::is_management_client(client),
     }
 }
@@ -758,6 +762,32 @@ impl Directory {
                 return Ok(cached.set.clone());
             }
         }
+        let built = self.build_policy_set(tenant).await;
+        let set = match (built, &cached) {
+            (Ok(set), _) => Arc::new(set),
+            // A failed rebuild (the database, a group too large to expand) keeps
+            // the last good set in force rather than failing every sign-in.
+            (Err(error), Some(cached)) => {
+                tracing::error!(%error, %tenant, "cannot rebuild the Conditional Access policies; the last ones stay in force");
+                return Ok(cached.set.clone());
+            }
+            (Err(error), None) => return Err(error),
+        };
+        if let Ok(mut tenants) = self.ca.tenants.lock() {
+            tenants.insert(
+                tenant,
+                Arc::new(Cached {
+                    set: set.clone(),
+                    seq: head,
+                    checked: Instant::now(),
+                }),
+            );
+        }
+        Ok(set)
+    }
+
+    /// Loads and compiles a tenant's policies.
+    async fn build_policy_set(&self, tenant: TenantId) -> ServiceResult<PolicySet> {
         let mut reader = self.reader().await?;
         let policies: Vec<(Uuid, PolicySpec)> = all_policies(reader.as_mut(), tenant)
             .await?
@@ -771,23 +801,12 @@ impl Directory {
             .collect();
         let defaults = security_defaults(reader.as_mut(), tenant).await?;
         let graph = group_graph(reader.as_mut(), tenant, &policies).await?;
-        let set = Arc::new(PolicySet::compile(
+        Ok(PolicySet::compile(
             &policies,
             &locations,
             &graph,
             defaults.is_enabled,
-        ));
-        if let Ok(mut tenants) = self.ca.tenants.lock() {
-            tenants.insert(
-                tenant,
-                Arc::new(Cached {
-                    set: set.clone(),
-                    seq: head,
-                    checked: Instant::now(),
-                }),
-            );
-        }
-        Ok(set)
+        ))
     }
 
     /// The country of an address, from the operator's database.
@@ -955,7 +974,10 @@ impl Directory {
             .as_ref()
             .and_then(|(_, d)| platform_of_device(d))
             .or_else(|| input.user_agent.and_then(platform_from_user_agent));
-        let ip = input.client_address.and_then(|a| a.parse::<IpAddr>().ok());
+        let ip = input
+            .client_address
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical());
         let now = self.now();
         Ok(Facts {
             subject,
@@ -986,7 +1008,9 @@ impl Directory {
         client_address: Option<&str>,
     ) -> ServiceResult<Facts> {
         let subject = self.workload_subject(tenant, service_principal).await?;
-        let ip = client_address.and_then(|a| a.parse::<IpAddr>().ok());
+        let ip = client_address
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical());
         Ok(Facts {
             subject,
             target,
@@ -1856,6 +1880,7 @@ impl Directory {
                 }
             }),
             (Some(app), None) if app == validate::ADMIN_PORTALS => Target::App {
+                resource: None,
                 app_id: crate::oauth::cli_client_id(),
                 admin_portal: true,
             },
@@ -1868,6 +1893,7 @@ impl Directory {
                 })?;
                 Target::App {
                     app_id,
+                    resource: question.resource_app_id.filter(|r| *r != app_id),
                     admin_portal: crate::oauth::is_management_client(app_id),
                 }
             }

@@ -41,12 +41,16 @@ fn spec_json(spec: &DeviceSpec) -> Value {
     serde_json::to_value(spec).unwrap_or(Value::Null)
 }
 
-/// Compliance and management state come from the MDM; they need their own permission.
+/// Compliance and management state come from the MDM, and trust type and the
+/// certificate binding decide Conditional Access device controls: they need the
+/// compliance permission.
 fn actions_for(changes: &[Change]) -> Vec<&'static str> {
     let mut actions = Vec::new();
     for change in changes {
         let needed = match change.attribute.as_str() {
-            "isCompliant" | "isManaged" => action::DEVICES_COMPLIANCE_UPDATE,
+            "isCompliant" | "isManaged" | "trustType" | "certificateThumbprint" => {
+                action::DEVICES_COMPLIANCE_UPDATE
+            }
             "accountEnabled" if change.new_value == Value::Bool(false) => action::DEVICES_DISABLE,
             "accountEnabled" => action::DEVICES_ENABLE,
             _ => action::DEVICES_BASIC_UPDATE,
@@ -75,7 +79,11 @@ impl Directory {
         let spec: DeviceSpec = patch::parse_spec(body)?;
         validate::device_spec(&spec)?;
         self.authorize(ctx, action::DEVICES_CREATE, &Target::Tenant)?;
-        if spec.is_compliant || spec.is_managed {
+        if spec.is_compliant
+            || spec.is_managed
+            || spec.trust_type.is_some()
+            || spec.certificate_thumbprint.is_some()
+        {
             self.authorize(ctx, action::DEVICES_COMPLIANCE_UPDATE, &Target::Tenant)?;
         }
         let id = Uuid::new_v4();

@@ -151,6 +151,7 @@ impl Default for Ctx {
             user_risk: RiskLevel::None,
             has_mfa_method: true,
             target: Target::App {
+                resource: None,
                 app_id: APP,
                 admin_portal: false,
             },

@@ -46,6 +46,17 @@ pub const ACR_VALUES: [(&str, Option<Uuid>); 4] = [
     ("urn:tessera:acr:sfa", None),
 ];
 
+/// The strengths an `acr` Tessera issued stands for (the strongest and the ones
+/// below it that it implies), for decisions about a token's user without the
+/// session (on-behalf-of).
+pub(crate) fn strengths_of_acr(acr: &str) -> Vec<Uuid> {
+    match ACR_VALUES.iter().find(|(value, _)| *value == acr) {
+        Some((_, Some(id))) if *id == strength::MFA => vec![strength::MFA],
+        Some((_, Some(id))) => vec![*id, strength::MFA],
+        _ => Vec::new(),
+    }
+}
+
 /// Where an authorization request comes from.
 #[derive(Debug, Clone)]
 pub struct AuthorizeContext {
@@ -178,6 +189,12 @@ pub(crate) struct UserSignIn {
     /// and the proxy enforce), as the `session_controls` claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_controls: Option<serde_json::Value>,
+    /// The sign-in's User-Agent and device certificate, for the decisions at
+    /// refresh (platform and device conditions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_thumbprint: Option<String>,
 }
 
 /// The authentication contexts a request asked for that Conditional Access
@@ -1030,22 +1047,20 @@ impl Directory {
             Err(outcome) => return outcome,
         };
         let mut session = session.clone();
+        // What the policies ask is decided again, not taken from the page: only an
+        // interruption that asks for terms (or a password change) is answered here.
+        let asked = match self.ca_decision(ctx, &data.request, &session).await {
+            Ok(decided) if decided.decision.outcome == tessera_ca::Outcome::Interrupt => {
+                decided.decision.remedy(&decided.set)
+            }
+            Ok(_) => Default::default(),
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+        };
+        let only_this =
+            asked.strengths.is_empty() && !asked.reauthenticate && asked.impossible.is_empty();
         match answer {
             InterruptionAnswer::AcceptTerms => {
-                // What must be accepted is decided again, not taken from the page.
-                let asked = self
-                    .conditional_access(
-                        ctx,
-                        &data.request,
-                        data.confidential,
-                        &session,
-                        false,
-                        self.now(),
-                    )
-                    .await;
-                if let Err(outcome) = asked
-                    && let AuthorizeOutcome::AcceptTerms { terms, .. } = *outcome
-                {
+                if only_this && !asked.accept_terms.is_empty() {
                     let context = match self
                         .session_context(
                             &session,
@@ -1057,9 +1072,9 @@ impl Directory {
                         Ok(context) => context,
                         Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
                     };
-                    for terms in terms {
+                    for terms in &asked.accept_terms {
                         if let Err(error) =
-                            self.accept_terms(&context, session.user_id, terms.id).await
+                            self.accept_terms(&context, session.user_id, *terms).await
                         {
                             return AuthorizeOutcome::Refused(server_error(error));
                         }
@@ -1067,17 +1082,33 @@ impl Directory {
                 }
             }
             InterruptionAnswer::ChangePassword { current, new } => {
+                if !(only_this && asked.change_password) {
+                    return AuthorizeOutcome::Refused(OAuthError::new(
+                        "invalid_request",
+                        "no password change is asked for this sign-in: go back to the application and start again",
+                    ));
+                }
                 if let Err(error) = self
                     .change_my_password(&session, &ctx.correlation_id, current, new)
                     .await
                 {
-                    return AuthorizeOutcome::PasswordRefused {
-                        message: error.to_string(),
+                    let message = match error {
+                        crate::ServiceError::Validation(errors) => errors
+                            .errors
+                            .iter()
+                            .map(|e| e.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        crate::ServiceError::Forbidden { reason } => reason,
+                        _ => "the password could not be changed".to_string(),
                     };
+                    return AuthorizeOutcome::PasswordRefused { message };
                 }
-                // A secure password change remediates the user's risk (as in
-                // Entra ID).
-                if let Err(error) = self.remediate_user_risk(ctx, &session).await {
+                // A secure password change (in a sign-in that met multifactor
+                // authentication) remediates the user's risk, as in Entra ID.
+                if session.data.strengths.contains(&strength::MFA)
+                    && let Err(error) = self.remediate_user_risk(ctx, &session).await
+                {
                     return AuthorizeOutcome::Refused(server_error(error));
                 }
                 let mut changed = session.data.clone();
@@ -1181,6 +1212,11 @@ impl Directory {
                 .collect(),
             strengths,
             session_controls: session_controls_claim(decided),
+            user_agent: ctx
+                .user_agent
+                .as_ref()
+                .map(|ua| crate::authn::truncate(ua, 512)),
+            device_thumbprint: ctx.device_thumbprint.clone(),
         };
         // Deny by default: an application that requires assignment admits only
         // the users assigned to it, directly or through a group.
@@ -1252,38 +1288,8 @@ impl Directory {
                 ),
             })
         };
-        let resource = requested_resource(&request.scopes, &request.resources)
-            .ok()
-            .flatten();
-        let management = resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
-        let resource_app = resource.as_deref().and_then(resource_app_id);
-        let target =
-            crate::conditional_access::app_target(&request.client_id, resource_app, management);
-        let password_changed = session
-            .data
-            .password_changed
-            .is_some_and(|t| t >= session.auth_time);
-        let facts = self
-            .user_facts(
-                ctx.tenant,
-                crate::conditional_access::UserAccess {
-                    user: session.user_id,
-                    target,
-                    auth_contexts: crate::conditional_access::contexts_of(&wanted_acr(request)),
-                    client_app: tessera_ca::engine::ClientApp::Browser,
-                    client_address: ctx.client_address.as_deref(),
-                    user_agent: ctx.user_agent.as_deref(),
-                    device_thumbprint: ctx.device_thumbprint.as_deref(),
-                    strengths: &session.data.strengths,
-                    auth_time: Some(session.auth_time),
-                    password_changed,
-                    device_code_flow: false,
-                },
-            )
-            .await
-            .map_err(|e| respond(server_error(e)))?;
         let decided = self
-            .decide_access(ctx.tenant, &facts)
+            .ca_decision(ctx, request, session)
             .await
             .map_err(|e| respond(server_error(e)))?;
         let outcome = decided.decision.outcome;
@@ -1376,6 +1382,46 @@ impl Directory {
         }))
     }
 
+    /// The Conditional Access decision for a session's sign-in to the requested
+    /// application (no side effects).
+    async fn ca_decision(
+        &self,
+        ctx: &AuthorizeContext,
+        request: &AuthorizationRequest,
+        session: &SessionInfo,
+    ) -> crate::ServiceResult<crate::conditional_access::Decided> {
+        let resource = requested_resource(&request.scopes, &request.resources)
+            .ok()
+            .flatten();
+        let management = resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
+        let resource_app = resource.as_deref().and_then(resource_app_id);
+        let target =
+            crate::conditional_access::app_target(&request.client_id, resource_app, management);
+        let password_changed = session
+            .data
+            .password_changed
+            .is_some_and(|t| t >= session.auth_time);
+        let facts = self
+            .user_facts(
+                ctx.tenant,
+                crate::conditional_access::UserAccess {
+                    user: session.user_id,
+                    target,
+                    auth_contexts: crate::conditional_access::contexts_of(&wanted_acr(request)),
+                    client_app: tessera_ca::engine::ClientApp::Browser,
+                    client_address: ctx.client_address.as_deref(),
+                    user_agent: ctx.user_agent.as_deref(),
+                    device_thumbprint: ctx.device_thumbprint.as_deref(),
+                    strengths: &session.data.strengths,
+                    auth_time: Some(session.auth_time),
+                    password_changed,
+                    device_code_flow: false,
+                },
+            )
+            .await?;
+        self.decide_access(ctx.tenant, &facts).await
+    }
+
     /// A sign-in Conditional Access blocked or interrupted, for the sign-in log.
     async fn log_ca_interruption(
         &self,
@@ -1400,6 +1446,8 @@ impl Directory {
                 .collect(),
             strengths: session.data.strengths.clone(),
             session_controls: None,
+            user_agent: None,
+            device_thumbprint: None,
         };
         let mut entry = self.user_app_entry(
             &session.user_principal_name,

@@ -313,6 +313,8 @@ impl Directory {
                 .collect(),
             strengths,
             session_controls: None,
+            user_agent: session.data.user_agent.clone(),
+            device_thumbprint: None,
         };
         data.status = if approve {
             Status::Approved

@@ -398,8 +398,10 @@ impl Directory {
                     })
                     .unwrap_or_default(),
                 methods: Vec::new(),
-                strengths: Vec::new(),
+                strengths: super::authorize::strengths_of_acr(&text("acr")),
                 session_controls: None,
+                user_agent: None,
+                device_thumbprint: None,
             },
             current: String::new(),
             rotated: Vec::new(),

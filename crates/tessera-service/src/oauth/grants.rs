@@ -350,6 +350,18 @@ impl Directory {
             }
         }
         let upn = self.enabled_user(ctx.tenant, data.sign_in.user_id).await?;
+        // Conditional Access at every refresh, before the token rotates (a refusal
+        // leaves the family as it was): a policy that now blocks, or asks for more
+        // than the original sign-in gave (sign-in frequency included), sends the
+        // user back to sign in.
+        let client_app = if data.confidential {
+            ClientApp::Browser
+        } else {
+            ClientApp::MobileAppsAndDesktopClients
+        };
+        let decided = self
+            .user_grant_allowed(ctx, &data, client_app, false)
+            .await?;
         let next = self.next_refresh_token(family_id)?;
         data.rotated.push(std::mem::take(&mut data.current));
         if data.rotated.len() > REMEMBERED_ROTATIONS {
@@ -373,17 +385,6 @@ impl Directory {
         if let Some(scope) = form.get("scope") {
             issued_for.scopes = tessera_oauth::authorize::parse_scopes(scope)?;
         }
-        // Conditional Access at every refresh: a policy that now blocks, or asks
-        // for more than the original sign-in gave (sign-in frequency included),
-        // sends the user back to sign in.
-        let client_app = if data.confidential {
-            ClientApp::Browser
-        } else {
-            ClientApp::MobileAppsAndDesktopClients
-        };
-        let decided = self
-            .user_grant_allowed(ctx, &issued_for, client_app, false)
-            .await?;
         issued_for.sign_in.session_controls = super::authorize::session_controls_claim(&decided);
         let openid = issued_for.scopes.iter().any(|s| s == "openid");
         let response = self
@@ -637,11 +638,13 @@ impl Directory {
                 crate::conditional_access::UserAccess {
                     user: grant.sign_in.user_id,
                     target,
-                    auth_contexts: Vec::new(),
+                    // Contexts the sign-in met are decided again (their
+                    // policies' sign-in frequency included).
+                    auth_contexts: crate::conditional_access::contexts_of(&grant.sign_in.acrs),
                     client_app,
                     client_address: ctx.client_address.as_deref(),
-                    user_agent: None,
-                    device_thumbprint: None,
+                    user_agent: grant.sign_in.user_agent.as_deref(),
+                    device_thumbprint: grant.sign_in.device_thumbprint.as_deref(),
                     strengths: &grant.sign_in.strengths,
                     auth_time: Some(grant.sign_in.auth_time),
                     password_changed: false,

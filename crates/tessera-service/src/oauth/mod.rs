@@ -602,6 +602,7 @@ impl Directory {
         grant: &Grant,
     ) -> crate::ServiceResult<crate::conditional_access::Decided> {
         let target = tessera_ca::engine::Target::App {
+            resource: None,
             app_id: grant.resource_app_id,
             admin_portal: false,
         };

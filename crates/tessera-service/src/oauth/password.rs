@@ -129,6 +129,8 @@ impl Directory {
                 methods: vec![method.method.mode.to_string()],
                 strengths,
                 session_controls: None,
+                user_agent: None,
+                device_thumbprint: None,
             },
             current: String::new(),
             rotated: Vec::new(),
