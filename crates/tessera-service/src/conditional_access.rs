@@ -81,7 +81,8 @@ const MAX_CACHED_RISKS: usize = 10_000;
 #[derive(Default)]
 pub(crate) struct CaCache {
     tenants: Mutex<HashMap<TenantId, Arc<Cached>>>,
-    rebuild: tokio::sync::Mutex<()>,
+    /// One rebuild at a time per tenant.
+    rebuilding: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     country: OnceLock<Arc<dyn CountryLookup>>,
     workload_risk: Mutex<HashMap<(TenantId, Uuid), (Instant, RiskLevel)>>,
 }
@@ -725,7 +726,11 @@ impl Directory {
         {
             return Ok(cached.set.clone());
         }
-        let _rebuilding = self.ca.rebuild.lock().await;
+        let lock = match self.ca.rebuilding.lock() {
+            Ok(mut locks) => locks.entry(tenant).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let _rebuilding = lock.lock().await;
         // Another request may have checked while this one waited.
         let cached = self
             .ca

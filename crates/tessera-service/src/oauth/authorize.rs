@@ -46,6 +46,28 @@ pub const ACR_VALUES: [(&str, Option<Uuid>); 4] = [
     ("urn:tessera:acr:sfa", None),
 ];
 
+/// The client type Conditional Access sees for an authorization request: a
+/// native application (a loopback or private-use-scheme redirect, RFC 8252) is a
+/// desktop or mobile client, everything else a browser.
+pub(crate) fn client_app_of(redirect_uri: &str) -> tessera_ca::engine::ClientApp {
+    let native = match url::Url::parse(redirect_uri) {
+        Ok(url) => match url.scheme() {
+            "https" => false,
+            "http" => matches!(
+                url.host_str(),
+                Some("127.0.0.1") | Some("localhost") | Some("[::1]")
+            ),
+            _ => true,
+        },
+        Err(_) => false,
+    };
+    if native {
+        tessera_ca::engine::ClientApp::MobileAppsAndDesktopClients
+    } else {
+        tessera_ca::engine::ClientApp::Browser
+    }
+}
+
 /// The strengths an `acr` Tessera issued stands for (the strongest and the ones
 /// below it that it implies), for decisions about a token's user without the
 /// session (on-behalf-of).
@@ -1408,7 +1430,7 @@ impl Directory {
                     user: session.user_id,
                     target,
                     auth_contexts: crate::conditional_access::contexts_of(&wanted_acr(request)),
-                    client_app: tessera_ca::engine::ClientApp::Browser,
+                    client_app: client_app_of(&request.redirect_uri),
                     client_address: ctx.client_address.as_deref(),
                     user_agent: ctx.user_agent.as_deref(),
                     device_thumbprint: ctx.device_thumbprint.as_deref(),
@@ -1616,6 +1638,30 @@ mod tests {
             "http://127.0.0.1:80#@evil.com/cb",
             true
         ));
+    }
+
+    #[test]
+    fn native_redirects_are_desktop_clients() {
+        use tessera_ca::engine::ClientApp;
+        assert_eq!(
+            client_app_of("https://app.contoso.com/cb"),
+            ClientApp::Browser
+        );
+        assert_eq!(
+            client_app_of("http://127.0.0.1:5000/cb"),
+            ClientApp::MobileAppsAndDesktopClients
+        );
+        assert_eq!(
+            client_app_of("com.contoso.app:/oauth2redirect"),
+            ClientApp::MobileAppsAndDesktopClients
+        );
+        assert_eq!(client_app_of("not a url"), ClientApp::Browser);
+        assert_eq!(strengths_of_acr("urn:tessera:acr:mfa"), vec![strength::MFA]);
+        assert_eq!(
+            strengths_of_acr("urn:tessera:acr:phishing-resistant-mfa"),
+            vec![strength::PHISHING_RESISTANT_MFA, strength::MFA]
+        );
+        assert!(strengths_of_acr("urn:tessera:acr:sfa").is_empty());
     }
 
     #[test]
