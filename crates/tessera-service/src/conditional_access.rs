@@ -1255,27 +1255,15 @@ impl Directory {
 
     /// Deletes a named location no policy names.
     pub async fn delete_named_location(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.authorize(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::NamedLocation, id).await?;
-        let location: NamedLocation = codec::data(&record)?;
-        let users = referencing(&all_policies(tx.as_mut(), ctx.tenant).await?, id);
-        if !users.is_empty() {
-            return Err(ServiceError::Conflict {
-                message: format!("policies name this location: {}", users.join(", ")),
-            });
-        }
-        tx.delete(ctx.tenant, Kind::NamedLocation, id, None).await?;
-        let event = EventDraft::new(
-            "namedLocation.delete",
+        self.delete_unused(
+            ctx,
+            action::NAMED_LOCATIONS_MANAGE,
             Kind::NamedLocation,
             id,
-            location.spec.display_name(),
-        );
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        self.forget_policy_set(ctx.tenant);
-        Ok(())
+            "namedLocation.delete",
+            "policies name this location",
+        )
+        .await
     }
 
     // -----------------------------------------------------------------------------
@@ -1371,26 +1359,49 @@ impl Directory {
         Ok(terms)
     }
 
+    /// Deletes terms of use no policy requires.
     pub async fn delete_terms_of_use(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.delete_unused(
+            ctx,
+            action::CA_POLICIES_MANAGE,
+            Kind::TermsOfUse,
+            id,
+            "agreement.delete",
+            "policies require these terms",
+        )
+        .await
+    }
+
+    /// Deletes a named location or terms of use, refused while a policy names it.
+    async fn delete_unused(
+        &self,
+        ctx: &Context,
+        permission: &str,
+        kind: Kind,
+        id: Uuid,
+        audit_action: &'static str,
+        in_use: &str,
+    ) -> ServiceResult<()> {
+        self.authorize(ctx, permission, &AuthzTarget::Tenant)?;
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::TermsOfUse, id).await?;
-        let terms: TermsOfUse = codec::data(&record)?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, kind, id).await?;
+        let data: Value = codec::data(&record)?;
+        let name = data["displayName"].as_str().unwrap_or_default().to_string();
         let users = referencing(&all_policies(tx.as_mut(), ctx.tenant).await?, id);
         if !users.is_empty() {
             return Err(ServiceError::Conflict {
-                message: format!("policies require these terms: {}", users.join(", ")),
+                message: format!("{in_use}: {}", users.join(", ")),
             });
         }
-        tx.delete(ctx.tenant, Kind::TermsOfUse, id, None).await?;
-        let event = EventDraft::new(
-            "agreement.delete",
-            Kind::TermsOfUse,
-            id,
-            &terms.spec.display_name,
-        );
-        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.delete(ctx.tenant, kind, id, None).await?;
+        self.audit(
+            tx.as_mut(),
+            ctx,
+            EventDraft::new(audit_action, kind, id, &name),
+        )
+        .await?;
         tx.commit().await?;
+        self.forget_policy_set(ctx.tenant);
         Ok(())
     }
 
