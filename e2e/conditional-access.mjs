@@ -231,6 +231,22 @@ const tests = {
       await signInWithPassword(page, user.upn);
       await page.waitForSelector("#accept-terms");
       assert.match(await page.textContent("main"), /Be nice to the research data/);
+      // The waiting request asks for terms, not a password change: a crafted
+      // password-change answer for it is refused (and changes nothing).
+      const crafted = await page.evaluate(async () => {
+        const form = new URLSearchParams({
+          csrf: document.querySelector("input[name=csrf]").value,
+          request: document.querySelector("input[name=request]").value,
+          current: "x", new: "a-new-password-nobody-asked-for-1",
+        });
+        const r = await fetch("/oauth2/authorize/password", { method: "POST", body: form });
+        return { status: r.status, text: await r.text() };
+      });
+      assert.equal(crafted.status, 400);
+      assert.match(crafted.text, /no password change is asked/);
+      // A refused answer ends that request; the application's next one asks again.
+      await page.goto(authorizeUrl(app));
+      await page.waitForSelector("#accept-terms");
       await page.click("#accept-terms");
     });
     assert.ok(first.searchParams.get("code"));
