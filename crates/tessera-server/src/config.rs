@@ -22,6 +22,10 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Client certificates from a trusted reverse proxy (instead of TLS here).
     pub client_certificate_proxy: Option<ProxyCertificateConfig>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client's address (for
+    /// the sign-in log, lockout and Conditional Access locations); from any other
+    /// address the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
     /// Seconds to wait for requests in flight at shutdown.
@@ -89,6 +93,7 @@ impl Default for Config {
             public_url: None,
             tls: None,
             client_certificate_proxy: None,
+            trusted_proxies: Vec::new(),
             log: LogConfig {
                 format: "json".to_string(),
                 level: "info".to_string(),
@@ -217,6 +222,7 @@ fn is_server_key(key: &str) -> bool {
         "secrets_key_file",
         "breached_passwords_dir",
         "geoip_database",
+        "trusted_proxies",
     ];
     const SECTIONS: &[&str] = &[
         "tls__",

@@ -173,10 +173,7 @@ impl FromRequestParts<AppState> for Caller {
                 .await
                 .map_err(ApiError::from)?
         };
-        let client_address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let client_address = client_address(state, parts);
         Ok(Caller(Context {
             tenant,
             caller,
@@ -190,4 +187,87 @@ impl FromRequestParts<AppState> for Caller {
 pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(body)
         .map_err(|e| ApiError::bad_request(e.path().to_string(), e.inner().to_string()))
+}
+
+/// The client's address: the TCP peer's, or, when the peer is one of the trusted
+/// proxies, the last address in `X-Forwarded-For` that is not one of them (the
+/// addresses before it are the client's word only). IPv4-mapped IPv6 addresses are
+/// given as IPv4.
+pub fn forwarded_address(
+    trusted: &[std::net::IpAddr],
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+) -> Option<String> {
+    let peer = peer?.to_canonical();
+    if !trusted.contains(&peer) {
+        return Some(peer.to_string());
+    }
+    let chain: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .map(|a| a.to_canonical())
+        .collect();
+    let client = chain
+        .iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .or(chain.first())
+        .copied()
+        .unwrap_or(peer);
+    Some(client.to_string())
+}
+
+/// [`forwarded_address`] for a request.
+pub fn client_address(state: &AppState, parts: &axum::http::request::Parts) -> Option<String> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    forwarded_address(&state.trusted_proxies, peer, &parts.headers)
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::forwarded_address;
+
+    #[test]
+    fn only_trusted_proxies_name_the_client() {
+        let proxy: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.9".parse().unwrap(),
+        );
+        // From the proxy: the last address it did not add itself.
+        assert_eq!(
+            forwarded_address(&[proxy], Some(proxy), &headers).as_deref(),
+            Some("203.0.113.9")
+        );
+        // From anyone else: the header is ignored.
+        let stranger = "192.0.2.7".parse().ok();
+        assert_eq!(
+            forwarded_address(&[proxy], stranger, &headers).as_deref(),
+            Some("192.0.2.7")
+        );
+        assert_eq!(
+            forwarded_address(&[], Some(proxy), &headers).as_deref(),
+            Some("10.0.0.5")
+        );
+        // A chain of trusted proxies is skipped.
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.6".parse().unwrap());
+        let second: std::net::IpAddr = "10.0.0.6".parse().unwrap();
+        assert_eq!(
+            forwarded_address(&[proxy, second], Some(proxy), &headers).as_deref(),
+            Some("203.0.113.9")
+        );
+        // IPv4-mapped peers are IPv4.
+        let mapped = "::ffff:192.0.2.8".parse().ok();
+        assert_eq!(
+            forwarded_address(&[], mapped, &headers).as_deref(),
+            Some("192.0.2.8")
+        );
+    }
 }

@@ -465,6 +465,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         directory,
         metrics: install_metrics(),
         certificate_proxy: config.client_certificate_proxy.clone().map(Arc::new),
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);

@@ -10,4 +10,6 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Where client certificates may come from in a header.
     pub certificate_proxy: Option<Arc<crate::config::ProxyCertificateConfig>>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }

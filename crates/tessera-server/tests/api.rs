@@ -37,6 +37,7 @@ async fn api() -> Api {
         directory,
         metrics: None,
         certificate_proxy: None,
+        trusted_proxies: Default::default(),
     });
     Api {
         app,
@@ -537,6 +538,7 @@ async fn the_jwks_publishes_public_signing_keys() {
         directory,
         metrics: None,
         certificate_proxy: None,
+        trusted_proxies: Default::default(),
     });
     let response = app
         .oneshot(

@@ -727,8 +727,35 @@ fn an_entra_export_imports_and_what_if_explains() {
     .unwrap();
     let server = Server::start(
         &work.path().join("data"),
-        &[("TESSERA_GEOIP_DATABASE", countries.to_str().unwrap())],
+        &[
+            ("TESSERA_GEOIP_DATABASE", countries.to_str().unwrap()),
+            ("TESSERA_TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
+        ],
     );
+    // Behind a trusted proxy, the client's address is the one it forwards.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let refused = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", server.url))
+            .header("x-forwarded-for", "198.51.100.99")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&client_id=nobody&client_secret=x&scope=api://x/.default")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        let log: Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/auditLogs/signIns?limit=5", server.url))
+            .bearer_auth(server.token.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(log["value"][0]["clientAddress"], "198.51.100.99", "{log}");
+    });
     let admin = Cli {
         config_dir: work.path().join("admin"),
     };

@@ -184,10 +184,7 @@ impl axum::extract::FromRequestParts<AppState> for Request {
                     .get::<CorrelationId>()
                     .map(|c| c.0.clone())
                     .unwrap_or_default(),
-                client_address: parts
-                    .extensions
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|a| a.0.ip().to_string()),
+                client_address: crate::extract::client_address(state, parts),
                 user_agent,
             },
             headers,

@@ -42,7 +42,7 @@ fn error_response(error: &OAuthError) -> Response {
 async fn token_context(
     state: &AppState,
     correlation: Option<axum::Extension<CorrelationId>>,
-    address: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client_address: Option<String>,
 ) -> Result<TokenContext, Response> {
     let tenant = match state.directory.default_tenant().await {
         Ok(Some(tenant)) => tenant,
@@ -57,7 +57,7 @@ async fn token_context(
         tenant,
         issuer: state.directory.public_url().to_string(),
         correlation_id: correlation.map(|c| c.0.0.clone()).unwrap_or_default(),
-        client_address: address.map(|a| a.0.0.ip().to_string()),
+        client_address,
         dpop: None,
         client_certificates: Vec::new(),
     })
@@ -92,13 +92,8 @@ impl axum::extract::FromRequest<AppState> for FormRequest {
         )
         .map_err(|error| error_response(&error))?;
         let correlation = parts.extensions.get::<CorrelationId>().cloned();
-        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
-        let mut ctx = token_context(
-            state,
-            correlation.map(axum::Extension),
-            address.map(axum::Extension),
-        )
-        .await?;
+        let address = crate::extract::client_address(state, &parts);
+        let mut ctx = token_context(state, correlation.map(axum::Extension), address).await?;
         ctx.dpop = dpop_header(headers).map_err(|error| error_response(&error))?;
         ctx.client_certificates = chain.0;
         let authorization = headers
@@ -209,7 +204,9 @@ pub async fn register(
             "send the metadata as application/json (at most 64 KiB)",
         ));
     }
-    let ctx = match token_context(&state, correlation, address).await {
+    let peer = address.map(|a| a.0.0.ip());
+    let client = crate::extract::forwarded_address(&state.trusted_proxies, peer, &headers);
+    let ctx = match token_context(&state, correlation, client).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
