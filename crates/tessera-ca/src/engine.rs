@@ -225,14 +225,6 @@ pub enum Control {
     TermsOfUse(Uuid),
 }
 
-impl Control {
-    /// Whether the person can satisfy it now (sign in again, change the password,
-    /// accept terms), rather than only by fixing their device.
-    pub fn interactive(self) -> bool {
-        !matches!(self, Control::CompliantDevice | Control::DomainJoinedDevice)
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ControlState {

@@ -360,14 +360,10 @@ pub fn normalize_location(mut value: Value) -> Normalized {
 
 /// Reads normalized JSON into a model type, with the path of the first problem.
 pub fn read<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Finding> {
-    let text = value.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        finding(
-            if path == "." { String::new() } else { path },
-            e.into_inner().to_string(),
-        )
+    tessera_directory::patch::parse_spec(value.clone()).map_err(|errors| {
+        let first = errors.errors.into_iter().next();
+        let (field, message) = first.map(|e| (e.field, e.message)).unwrap_or_default();
+        finding(field, message)
     })
 }
 

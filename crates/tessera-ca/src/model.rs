@@ -262,28 +262,6 @@ pub enum RiskLevel {
     High,
 }
 
-impl RiskLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RiskLevel::None => "none",
-            RiskLevel::Low => "low",
-            RiskLevel::Medium => "medium",
-            RiskLevel::High => "high",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RiskLevel> {
-        [
-            RiskLevel::None,
-            RiskLevel::Low,
-            RiskLevel::Medium,
-            RiskLevel::High,
-        ]
-        .into_iter()
-        .find(|r| r.as_str().eq_ignore_ascii_case(text))
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

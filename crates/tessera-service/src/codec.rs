@@ -98,6 +98,47 @@ pub(crate) fn next_version<D: Serialize>(
     })
 }
 
+/// Writes `data` as the next version of `existing`, or as a new record with `id`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn put<D: Serialize>(
+    tx: &mut dyn tessera_store::WriteTx,
+    tenant: TenantId,
+    kind: Kind,
+    existing: Option<&Record>,
+    id: Uuid,
+    now: Timestamp,
+    keys: Keys,
+    data: &D,
+) -> ServiceResult<()> {
+    match existing {
+        Some(record) => {
+            tx.update(tenant, &next_version(record, now, keys, data)?)
+                .await?
+        }
+        None => {
+            tx.insert(tenant, &new_record(kind, id, now, keys, data)?)
+                .await?
+        }
+    }
+    Ok(())
+}
+
+/// Writes a record made by [`new_record`] or [`next_version`]: an update when the
+/// object `exists`.
+pub(crate) async fn put_record(
+    tx: &mut dyn tessera_store::WriteTx,
+    tenant: TenantId,
+    exists: bool,
+    record: &Record,
+) -> ServiceResult<()> {
+    if exists {
+        tx.update(tenant, record).await?;
+    } else {
+        tx.insert(tenant, record).await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn data<D: DeserializeOwned>(record: &Record) -> ServiceResult<D> {
     serde_json::from_str(&record.data).map_err(|e| {
         ServiceError::Internal(format!(

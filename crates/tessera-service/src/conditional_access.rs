@@ -1444,31 +1444,20 @@ impl Directory {
             key2: Some(user.to_string()),
             sort_key: key.clone(),
         };
-        match tx
+        let existing = tx
             .get_by_key1(ctx.tenant, Kind::TermsAcceptance, &key)
-            .await?
-        {
-            Some(existing) => {
-                tx.update(
-                    ctx.tenant,
-                    &codec::next_version(&existing, now, keys(), &acceptance)?,
-                )
-                .await?;
-            }
-            None => {
-                tx.insert(
-                    ctx.tenant,
-                    &codec::new_record(
-                        Kind::TermsAcceptance,
-                        Uuid::new_v4(),
-                        now,
-                        keys(),
-                        &acceptance,
-                    )?,
-                )
-                .await?;
-            }
-        }
+            .await?;
+        codec::put(
+            tx.as_mut(),
+            ctx.tenant,
+            Kind::TermsAcceptance,
+            existing.as_ref(),
+            Uuid::new_v4(),
+            now,
+            keys(),
+            &acceptance,
+        )
+        .await?;
         let event = EventDraft::new(
             "agreement.accept",
             Kind::TermsOfUse,
@@ -1608,27 +1597,22 @@ impl Directory {
             state.sign_in_risk_expires_date_time = Some(now.plus_seconds(seconds));
         }
         state.modified_date_time = now;
-        let keys = || Keys {
+        let keys = Keys {
             key1: Some(key.clone()),
             key2: None,
             sort_key: key.clone(),
         };
-        match &existing {
-            Some(record) => {
-                tx.update(
-                    ctx.tenant,
-                    &codec::next_version(record, now, keys(), &state)?,
-                )
-                .await?
-            }
-            None => {
-                tx.insert(
-                    ctx.tenant,
-                    &codec::new_record(Kind::RiskState, Uuid::new_v4(), now, keys(), &state)?,
-                )
-                .await?
-            }
-        }
+        codec::put(
+            tx.as_mut(),
+            ctx.tenant,
+            Kind::RiskState,
+            existing.as_ref(),
+            Uuid::new_v4(),
+            now,
+            keys,
+            &state,
+        )
+        .await?;
         let event = EventDraft::new(
             "riskState.update",
             if is_user {
@@ -1766,10 +1750,7 @@ impl Directory {
                 modified_date_time: now,
             };
             let record = location_record(&location, existing.as_ref())?;
-            match existing {
-                Some(_) => tx.update(ctx.tenant, &record).await?,
-                None => tx.insert(ctx.tenant, &record).await?,
-            }
+            codec::put_record(tx.as_mut(), ctx.tenant, existing.is_some(), &record).await?;
             let event = EventDraft::new(
                 "namedLocation.import",
                 Kind::NamedLocation,
@@ -1790,10 +1771,7 @@ impl Directory {
                 modified_date_time: now,
             };
             let record = policy_record(&policy, existing.as_ref())?;
-            match existing {
-                Some(_) => tx.update(ctx.tenant, &record).await?,
-                None => tx.insert(ctx.tenant, &record).await?,
-            }
+            codec::put_record(tx.as_mut(), ctx.tenant, existing.is_some(), &record).await?;
             let event = EventDraft::new(
                 "conditionalAccessPolicy.import",
                 Kind::ConditionalAccessPolicy,

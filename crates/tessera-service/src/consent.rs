@@ -130,22 +130,18 @@ impl Directory {
             key2: None,
             sort_key: key.to_string(),
         };
-        match tx.get_by_key1(ctx.tenant, Kind::AuthPolicy, key).await? {
-            Some(record) => {
-                let updated = codec::next_version(&record, self.now(), keys(), policy)?;
-                tx.update(ctx.tenant, &updated).await?;
-            }
-            None => {
-                let created = codec::new_record(
-                    Kind::AuthPolicy,
-                    Uuid::new_v4(),
-                    self.now(),
-                    keys(),
-                    policy,
-                )?;
-                tx.insert(ctx.tenant, &created).await?;
-            }
-        }
+        let existing = tx.get_by_key1(ctx.tenant, Kind::AuthPolicy, key).await?;
+        codec::put(
+            tx,
+            ctx.tenant,
+            Kind::AuthPolicy,
+            existing.as_ref(),
+            Uuid::new_v4(),
+            self.now(),
+            keys(),
+            policy,
+        )
+        .await?;
         let event = EventDraft {
             action,
             target: None,

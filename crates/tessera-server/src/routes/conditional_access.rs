@@ -16,14 +16,8 @@ fn list<T: serde::Serialize>(items: Vec<T>) -> Response {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> ApiResult<T> {
-    let text = body.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        ApiError::from(tessera_service::ServiceError::invalid(
-            e.path().to_string(),
-            e.inner().to_string(),
-        ))
-    })
+    tessera_directory::patch::parse_spec(body)
+        .map_err(|errors| ApiError::from(tessera_service::ServiceError::from(errors)))
 }
 
 #[utoipa::path(get, path = "/api/v1/identity/conditionalAccess/policies", tag = "conditionalAccess",
