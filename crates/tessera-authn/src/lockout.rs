@@ -82,6 +82,15 @@ pub fn locked_for(
     (remaining > 0).then(|| (remaining + 999_999) / 1_000_000)
 }
 
+/// Whether an attempt that took the count from `before` to `attempts` may check
+/// its secret (the caller has already refused it while a lock runs). Below the
+/// threshold every attempt may; at or over it, only the first attempt after the
+/// lock ran out (parallel attempts after it get higher counts and are refused).
+pub fn attempt_allowed(settings: &LockoutSettings, before: i64, attempts: i64) -> bool {
+    attempts <= i64::from(settings.threshold)
+        || (before >= i64::from(settings.threshold) && attempts == before + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +110,18 @@ mod tests {
         assert_eq!(locked_for(&SETTINGS, 3, at(100), at(100)), Some(60));
         assert_eq!(locked_for(&SETTINGS, 3, at(100), at(159)), Some(1));
         assert_eq!(locked_for(&SETTINGS, 3, at(100), at(160)), None);
+    }
+
+    #[test]
+    fn one_attempt_passes_after_a_lock_runs_out() {
+        assert!(attempt_allowed(&SETTINGS, 0, 1));
+        assert!(attempt_allowed(&SETTINGS, 2, 3));
+        assert!(!attempt_allowed(&SETTINGS, 2, 4), "a parallel attempt over the threshold");
+        // The lock after three failures ran out: the next attempt checks its secret...
+        assert!(attempt_allowed(&SETTINGS, 3, 4));
+        // ...and one racing it does not.
+        assert!(!attempt_allowed(&SETTINGS, 3, 5));
+        assert!(attempt_allowed(&SETTINGS, 9, 10));
     }
 
     #[test]

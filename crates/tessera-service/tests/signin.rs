@@ -301,6 +301,47 @@ async fn password_then_totp_and_replay_refused(h: Harness) {
     );
 }
 
+/// Issue 11: the lock ends. After the lock period the right password works from
+/// an unfamiliar address, while each wrong guess after a lock locks again, longer.
+async fn smart_lockout_releases_after_its_period(h: Harness) {
+    let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
+    policy["lockout"] = json!({ "threshold": 3, "durationSeconds": 60 });
+    h.directory
+        .set_methods_policy(&h.admin, policy, None)
+        .await
+        .unwrap();
+    let user = h.user_with_password("adele@contoso.com").await;
+    let attacker = h.from("203.0.113.66");
+    let guess = |expect_locked: bool| {
+        let h = &h;
+        let attacker = &attacker;
+        async move {
+            let flow = h.begin(attacker, "adele@contoso.com").await;
+            let outcome = h.password(attacker, &flow, "Winter2026!").await;
+            assert!(error_of(&outcome).unwrap().contains("did not work"));
+            let last = h
+                .sign_ins(json!({ "userId": user, "result": "failure", "limit": 1 }))
+                .await;
+            let code = last[0]["failureCode"].as_str().unwrap().to_string();
+            assert_eq!(code == "account_locked", expect_locked, "{code}");
+        }
+    };
+    for _ in 0..3 {
+        guess(false).await;
+    }
+    guess(true).await;
+    // The lock runs out: one guess is checked, and locks again for 120 s.
+    h.clock.advance_seconds(61);
+    guess(false).await;
+    guess(true).await;
+    h.clock.advance_seconds(61);
+    guess(true).await;
+    // After the doubled lock, the real user, from an address never seen, gets in.
+    h.clock.advance_seconds(60);
+    let traveller = h.from("192.0.2.200");
+    h.password_session(&traveller, "adele@contoso.com").await;
+}
+
 async fn smart_lockout_spares_the_real_user(h: Harness) {
     let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
     policy["lockout"] = json!({ "threshold": 3, "durationSeconds": 600 });
@@ -1139,6 +1180,7 @@ on_both_backends!(
     certificate_sign_in,
     password_then_totp_and_replay_refused,
     smart_lockout_spares_the_real_user,
+    smart_lockout_releases_after_its_period,
     password_protection,
     temporary_access_pass_onboarding,
     registration_needs_a_strong_recent_sign_in,

@@ -425,12 +425,16 @@ impl Directory {
 
     /// Counts this attempt before any secret is checked, so parallel attempts on any
     /// node cannot exceed the threshold; `false` when the client's side is locked or
-    /// this attempt is over the threshold. Only a completed sign-in clears the count.
+    /// this attempt is over the threshold. Once a lock has run out, exactly one
+    /// attempt is let through (the one whose count follows the count that locked):
+    /// the real user gets in, while a wrong guess locks again, for twice as long.
+    /// Only a completed sign-in clears the count.
     async fn reserve_attempt(&self, ctx: &SignInContext, subject: &Subject) -> ServiceResult<bool> {
         let key = self.lockout_key(ctx, subject.user_id).await?;
         let now = self.now();
         let settings = &subject.policy.lockout;
-        if let Some(counter) = self.store.counter_get(ctx.tenant, &key).await?
+        let before = self.store.counter_get(ctx.tenant, &key).await?;
+        if let Some(counter) = &before
             && lockout::locked_for(settings, counter.value, counter.updated, now).is_some()
         {
             return Ok(false);
@@ -439,7 +443,11 @@ impl Directory {
             .store
             .counter_increment(ctx.tenant, &key, now, lockout::restart_before(now))
             .await?;
-        Ok(attempts <= i64::from(settings.threshold))
+        Ok(lockout::attempt_allowed(
+            settings,
+            before.map(|c| c.value).unwrap_or(0),
+            attempts,
+        ))
     }
 
     /// Burns the time of one password check, so refusals without one take as long.
