@@ -66,6 +66,9 @@ impl From<StoreError> for ServiceError {
                 message: "the tenant already exists".to_string(),
             },
             StoreError::MissingAuditEvent => ServiceError::Internal(error.to_string()),
+            StoreError::UnstorableText => {
+                ServiceError::invalid("", "a value holds a NUL character")
+            }
             StoreError::Backend(message) => {
                 tracing::error!(error = %message, "store error");
                 ServiceError::Unavailable("the database did not answer as expected".to_string())

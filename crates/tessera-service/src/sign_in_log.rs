@@ -67,14 +67,53 @@ async fn write_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Pendi
                 Err(_) => break,
             }
         }
-        let rows: Vec<(TenantId, SignInRow)> =
-            batch.iter().map(|(t, r, _)| (*t, r.clone())).collect();
-        let outcome = store
-            .sign_in_append_batch(&rows)
-            .await
-            .map_err(|e| e.to_string());
-        for (_, _, done) in batch {
-            let _ = done.send(outcome.clone());
+        let rows: Vec<(TenantId, SignInRow)> = batch
+            .iter()
+            .map(|(t, r, _)| (*t, storable(r.clone())))
+            .collect();
+        match store.sign_in_append_batch(&rows).await {
+            Ok(()) => {
+                for (_, _, done) in batch {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            // One entry a backend refuses must not fail the others: the batch is
+            // written again entry by entry, so each request learns only its own fate.
+            Err(_) if batch.len() > 1 => {
+                for ((_, _, done), row) in batch.into_iter().zip(rows) {
+                    let outcome = store
+                        .sign_in_append(row.0, &row.1)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = done.send(outcome);
+                }
+            }
+            Err(error) => {
+                for (_, _, done) in batch {
+                    let _ = done.send(Err(error.to_string()));
+                }
+            }
         }
     }
+}
+
+/// The entry with every text made storable on every backend: PostgreSQL's text
+/// cannot hold NUL, and the log records what a client sent, whatever it was.
+fn storable(mut row: SignInRow) -> SignInRow {
+    fn clean(text: &mut String) {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{FFFD}");
+        }
+    }
+    clean(&mut row.user_name);
+    clean(&mut row.result);
+    clean(&mut row.correlation_id);
+    clean(&mut row.body);
+    for text in [&mut row.application, &mut row.failure_code]
+        .into_iter()
+        .flatten()
+    {
+        clean(text);
+    }
+    row
 }

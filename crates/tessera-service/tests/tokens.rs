@@ -149,4 +149,88 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     );
 }
 
-on_both_backends!(revocation_takes_effect_within_seconds);
+/// Issue 11: a token request whose client id holds a NUL byte (logged as typed)
+/// once poisoned the group-committed sign-in log on PostgreSQL, failing every
+/// request in its batch. Now each request learns only its own fate: the bad ones
+/// are refused as clients, every legitimate one gets its token.
+async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
+    let directory = Arc::new(Directory::new(store, Arc::new(tessera_core::SystemClock)));
+    let bootstrap = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (tenant, caller) = directory
+        .authenticate_token(bootstrap.token.expose())
+        .await
+        .unwrap();
+    let admin = Context {
+        tenant,
+        caller,
+        correlation_id: "t".into(),
+        client_address: None,
+    };
+    let client = directory
+        .create_application(&admin, json!({ "displayName": "Sync" }))
+        .await
+        .unwrap();
+    directory
+        .create_service_principal(&admin, json!({ "appId": client.app_id }))
+        .await
+        .unwrap();
+    let secret = directory
+        .add_application_password(&admin, client.id, json!({}))
+        .await
+        .unwrap();
+    let resource = directory
+        .create_application(&admin, json!({ "displayName": "API" }))
+        .await
+        .unwrap();
+    let ctx = TokenContext {
+        dpop: None,
+        client_certificates: Vec::new(),
+        tenant,
+        issuer: "https://id.contoso.com".into(),
+        correlation_id: "c".into(),
+        client_address: None,
+    };
+    let good = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", client.app_id, secret.secret_text.expose()))
+    );
+    let scope = format!("api://{}/.default", resource.app_id);
+    let mut tasks = Vec::new();
+    for round in 0..200 {
+        let directory = directory.clone();
+        let ctx = ctx.clone();
+        let good = good.clone();
+        let scope = scope.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut form: BTreeMap<String, String> = [
+                ("grant_type".to_string(), "client_credentials".to_string()),
+                ("scope".to_string(), scope),
+            ]
+            .into();
+            if round % 2 == 0 {
+                form.insert("client_id".into(), "a\0b".into());
+                form.insert("client_secret".into(), "x\0y".into());
+                let error = directory.token_request(&ctx, None, &form).await.unwrap_err();
+                assert_eq!(error.error, "invalid_client", "{}", error.description);
+            } else {
+                directory
+                    .token_request(&ctx, Some(&good), &form)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+on_both_backends!(
+    revocation_takes_effect_within_seconds,
+    a_nul_byte_in_the_log_fails_no_other_request
+);

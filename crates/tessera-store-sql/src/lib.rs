@@ -88,6 +88,12 @@ pub struct SqlStore {
 }
 
 pub(crate) fn backend_error(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        // character_not_in_repertoire (a NUL in a text) and untranslatable_character.
+        if matches!(db.code().as_deref(), Some("22021" | "22P05")) {
+            return StoreError::UnstorableText;
+        }
+    }
     StoreError::Backend(error.to_string())
 }
 

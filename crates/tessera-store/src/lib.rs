@@ -266,6 +266,10 @@ pub enum StoreError {
     SchemaTooNew(i64),
     #[error("migration {version} was changed after it was applied (checksum mismatch)")]
     MigrationChanged { version: i64 },
+    /// A text the backend cannot hold (PostgreSQL refuses NUL characters). The
+    /// edge refuses such input first; this keeps a slip from looking like an outage.
+    #[error("a value holds a character that cannot be stored (NUL)")]
+    UnstorableText,
     #[error("database error: {0}")]
     Backend(String),
 }
