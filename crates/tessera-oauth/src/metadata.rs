@@ -76,7 +76,10 @@ pub fn document(issuer: &str, algorithms: &[Algorithm]) -> Value {
         "token_endpoint_auth_methods_supported": token_auth,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        // RFC 8414 §2: required beside private_key_jwt.
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS,
         "claims_parameter_supported": true,
@@ -85,13 +88,28 @@ pub fn document(issuer: &str, algorithms: &[Algorithm]) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "dpop_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "tls_client_certificate_bound_access_tokens": true,
-        "prompt_values_supported": ["none", "login", "select_account"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 8414 §2: an endpoint that takes `private_key_jwt` lists its algorithms
+    /// (strict validators, authlib's among them, refuse the document otherwise).
+    #[test]
+    fn every_endpoint_taking_assertions_lists_their_algorithms() {
+        let doc = document("https://id.contoso.com", &[Algorithm::ES256]);
+        for endpoint in ["token", "introspection", "revocation"] {
+            let methods = &doc[format!("{endpoint}_endpoint_auth_methods_supported")];
+            assert!(methods.as_array().unwrap().contains(&json!("private_key_jwt")));
+            let algorithms = &doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")];
+            assert!(!algorithms.as_array().unwrap().is_empty(), "{endpoint}");
+            assert!(!algorithms.as_array().unwrap().contains(&json!("none")));
+        }
+        assert!(doc["prompt_values_supported"].as_array().unwrap().contains(&json!("consent")));
+    }
 
     #[test]
     fn the_document_names_the_issuer_and_only_s256() {

@@ -30,6 +30,14 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     /// Seconds to wait for requests in flight at shutdown.
     pub shutdown_grace_seconds: u64,
+    /// Seconds a client has to send a request's headers (and the TLS handshake),
+    /// also how long an idle keep-alive connection stays open.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a client has to send a request's whole body.
+    pub body_read_timeout_seconds: u64,
+    /// Most connections open at once (lowered to fit the open-files limit). When
+    /// all are taken, the oldest connection not yet answered is closed for the new.
+    pub max_connections: usize,
     pub database_max_connections: u32,
     /// The 32-byte key that seals TOTP seeds, as a file; `<data_dir>/secrets.key`
     /// (created on first start) when unset. Every node of a cluster needs the same key.
@@ -103,6 +111,9 @@ impl Default for Config {
                 domain: "tessera.local".to_string(),
             },
             shutdown_grace_seconds: 20,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            max_connections: 4096,
             database_max_connections: 16,
             secrets_key_file: None,
             breached_passwords_dir: None,
@@ -218,6 +229,9 @@ fn is_server_key(key: &str) -> bool {
         "database_url",
         "public_url",
         "shutdown_grace_seconds",
+        "header_read_timeout_seconds",
+        "body_read_timeout_seconds",
+        "max_connections",
         "database_max_connections",
         "secrets_key_file",
         "breached_passwords_dir",

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod geoip;
@@ -38,8 +39,35 @@ pub use state::AppState;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How the router treats requests beyond what the state holds.
+#[derive(Debug, Clone, Copy)]
+pub struct RouterOptions {
+    pub input: middleware::InputLimits,
+    /// Clients reach this server over HTTPS even where the connection here is plain
+    /// (a TLS-terminating proxy in front): HSTS is sent on every response. Otherwise
+    /// it is sent only on connections that are TLS here.
+    pub https_public_url: bool,
+}
+
+impl Default for RouterOptions {
+    fn default() -> RouterOptions {
+        RouterOptions {
+            input: middleware::InputLimits {
+                body_timeout: Duration::from_secs(30),
+                max_body_bytes: MAX_BODY_BYTES,
+            },
+            https_public_url: false,
+        }
+    }
+}
+
 /// The complete application router, ready to serve (or to drive with `oneshot`).
 pub fn router(state: AppState) -> Router {
+    router_with(state, RouterOptions::default())
+}
+
+/// [`router`] with explicit options.
+pub fn router_with(state: AppState, options: RouterOptions) -> Router {
     let (api, document) = openapi::api_router().split_for_parts();
     let document = Arc::new(
         document
@@ -86,8 +114,19 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            options.input,
+            middleware::guard_input,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::cors,
+        ))
         .layer(axum::middleware::from_fn(middleware::observe))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            options.https_public_url,
+            middleware::security_headers,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::on_panic,
         ))
@@ -346,6 +385,23 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
     })
 }
 
+/// Hyper's own deadlines: request headers (and an idle keep-alive connection) on
+/// HTTP/1, keep-alive pings on HTTP/2.
+fn http_deadlines(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+}
+
 /// Runs `tessera serve` until SIGINT or SIGTERM.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     init_logging(&config);
@@ -467,34 +523,54 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         certificate_proxy: config.client_certificate_proxy.clone().map(Arc::new),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
     };
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let options = RouterOptions {
+        input: middleware::InputLimits {
+            body_timeout: Duration::from_secs(config.body_read_timeout_seconds.max(1)),
+            max_body_bytes: MAX_BODY_BYTES,
+        },
+        https_public_url: config.public_url().starts_with("https://"),
+    };
+    let app = router_with(state, options).into_make_service_with_connect_info::<SocketAddr>();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let header_timeout = Duration::from_secs(config.header_read_timeout_seconds.max(1));
+    let limit = connections::ConnectionLimit::new(connections::connection_budget(
+        config.max_connections,
+        config.database_max_connections,
+    ));
+    // One server loop for plain HTTP and TLS, so both have the same deadlines, the
+    // same connection bound, and a shutdown that ends after the grace period even
+    // when a client holds a connection open.
+    let handle = axum_server::Handle::new();
+    let handle_for_signal = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        handle_for_signal.graceful_shutdown(Some(grace));
+    });
+    let address = listener.local_addr()?;
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    tracing::info!(%address, tls = config.tls.is_some(), "listening");
+    println!("Listening on {scheme}://{address}");
     match &config.tls {
         None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            let address = listener.local_addr()?;
-            tracing::info!(%address, tls = false, "listening");
-            println!("Listening on http://{address}");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            let acceptor = connections::LimitedAcceptor::new(
+                axum_server::accept::DefaultAcceptor::new(),
+                limit,
+                header_timeout,
+            );
+            let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+            http_deadlines(server.http_builder(), header_timeout);
+            server.handle(handle).serve(app).await?;
         }
         Some(tls) => {
             let rustls_config = tls::server_config(&tls.cert, &tls.key, tls.client_certificates)?;
-            let handle = axum_server::Handle::new();
-            let handle_for_signal = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                handle_for_signal.graceful_shutdown(Some(grace));
-            });
-            let address = listener.local_addr()?;
-            tracing::info!(%address, tls = true, "listening");
-            println!("Listening on https://{address}");
-            axum_server::from_tcp(listener)?
-                .acceptor(tls::PeerCertificateAcceptor::new(rustls_config))
-                .handle(handle)
-                .serve(app)
-                .await?;
+            let acceptor = connections::LimitedAcceptor::new(
+                tls::PeerCertificateAcceptor::new(rustls_config),
+                limit,
+                header_timeout,
+            );
+            let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+            http_deadlines(server.http_builder(), header_timeout);
+            server.handle(handle).serve(app).await?;
         }
     }
     tracing::info!("shut down");

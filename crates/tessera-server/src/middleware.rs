@@ -1,10 +1,11 @@
 //! Cross-cutting request handling: correlation ids, access logs and metrics,
 //! security headers, and turning a panic into a 500 with a correlation id.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -77,8 +78,18 @@ pub async fn observe(request: Request, next: Next) -> Response {
 }
 
 /// Headers for an API that serves credentials and personal data: never cached,
-/// never framed, never sniffed.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// never framed, never sniffed; HSTS only where the client reached us over HTTPS
+/// (RFC 6797 §7.2: not over plain HTTP).
+pub async fn security_headers(
+    axum::extract::State(https_public_url): axum::extract::State<bool>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let over_tls = https_public_url
+        || request
+            .extensions()
+            .get::<crate::tls::PeerCertificates>()
+            .is_some();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
@@ -95,11 +106,13 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     );
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "no-referrer");
-    set(
-        headers,
-        header::STRICT_TRANSPORT_SECURITY,
-        "max-age=31536000",
-    );
+    if over_tls {
+        set(
+            headers,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000",
+        );
+    }
     response
 }
 
@@ -112,4 +125,221 @@ pub fn on_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let correlation = current_correlation();
     tracing::error!(panic = message, correlation_id = ?correlation, "a request handler panicked");
     ApiError::internal(correlation).into_response()
+}
+
+/// Deadlines and bounds on reading a request: the body must arrive whole within
+/// `body_timeout` (a client that sends a few bytes and stalls is answered 408 and
+/// its connection closed), and no part of a request may carry a NUL character,
+/// which PostgreSQL cannot store and no identifier, name or parameter needs.
+#[derive(Debug, Clone, Copy)]
+pub struct InputLimits {
+    pub body_timeout: Duration,
+    pub max_body_bytes: usize,
+}
+
+/// Reads the whole body first (so every handler, HTTP/2 included, has read its
+/// request before it answers), within the deadline, and refuses NUL characters in
+/// the path, the query and form or JSON bodies, the same on every backend.
+pub async fn guard_input(
+    axum::extract::State(limits): axum::extract::State<InputLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    if has_encoded_nul(request.uri().path()) || request.uri().query().is_some_and(has_encoded_nul)
+    {
+        return refuse(&path, StatusCode::BAD_REQUEST, "the request URL holds a NUL character");
+    }
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limits.max_body_bytes) {
+        return refuse(
+            &path,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        );
+    }
+    let bytes = match tokio::time::timeout(
+        limits.body_timeout,
+        axum::body::to_bytes(body, limits.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                refuse(&path, StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
+            } else {
+                refuse(&path, StatusCode::BAD_REQUEST, "the request body could not be read")
+            };
+        }
+        Err(_) => {
+            let mut response = refuse(
+                &path,
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let nul = if content_type.starts_with("application/x-www-form-urlencoded") {
+        bytes.contains(&0) || has_encoded_nul_bytes(&bytes)
+    } else if content_type.contains("json") {
+        bytes.contains(&0) || has_json_nul(&bytes)
+    } else {
+        false
+    };
+    if nul {
+        return refuse(&path, StatusCode::BAD_REQUEST, "the request body holds a NUL character");
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn has_encoded_nul(text: &str) -> bool {
+    has_encoded_nul_bytes(text.as_bytes())
+}
+
+/// `%00` in a URL-encoded text (a raw NUL cannot be in a URI at all).
+fn has_encoded_nul_bytes(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| w == b"%00")
+}
+
+/// A `\u0000` escape in JSON text, not preceded by an escaping backslash.
+fn has_json_nul(bytes: &[u8]) -> bool {
+    bytes.windows(6).enumerate().any(|(at, w)| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && &w[2..] == b"0000"
+            && bytes[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
+/// The refusal in the form the endpoint's clients read: an OAuth error for the
+/// OAuth endpoints, a page for the pages, a problem document for the API.
+fn refuse(path: &str, status: StatusCode, message: &str) -> Response {
+    const OAUTH_JSON: [&str; 7] = [
+        "/oauth2/token",
+        "/oauth2/introspect",
+        "/oauth2/revoke",
+        "/oauth2/par",
+        "/oauth2/register",
+        "/oauth2/devicecode",
+        "/oauth2/userinfo",
+    ];
+    if OAUTH_JSON.contains(&path) {
+        let body = serde_json::json!({"error": "invalid_request", "error_description": message});
+        (status, axum::Json(body)).into_response()
+    } else if path.starts_with("/api/") || path.starts_with("/.well-known/") {
+        let code = if status == StatusCode::BAD_REQUEST && message.contains("NUL") {
+            "validation_failed"
+        } else {
+            "body_unreadable"
+        };
+        ApiError::new(status, code, message).into_response()
+    } else {
+        crate::pages::error_page(status, message)
+    }
+}
+
+/// CORS for browser applications on other origins (single-page applications):
+/// the discovery documents and the key set to any origin; the token, userinfo and
+/// revocation endpoints only to the origins of registered SPA redirect URIs. Never
+/// with credentials (cookies): these endpoints authenticate by what the request
+/// carries. Every other path gets no CORS headers at all.
+pub async fn cors(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    const PUBLIC: [&str; 3] = [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+    ];
+    const FOR_SPAS: [(&str, &str); 3] = [
+        ("/oauth2/token", "POST"),
+        ("/oauth2/userinfo", "GET, POST"),
+        ("/oauth2/revoke", "POST"),
+    ];
+    let path = request.uri().path().to_string();
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let preflight = request.method() == axum::http::Method::OPTIONS;
+    let (allowed, methods) = if PUBLIC.contains(&path.as_str()) {
+        (Some(HeaderValue::from_static("*")), "GET")
+    } else if let Some((_, methods)) = FOR_SPAS.iter().find(|(p, _)| *p == path) {
+        let allowed = match &origin {
+            Some(origin) => match state.directory.default_tenant().await {
+                Ok(Some(tenant)) => state
+                    .directory
+                    .cors_origin_allowed(tenant, origin)
+                    .await
+                    .unwrap_or(false),
+                _ => false,
+            },
+            None => false,
+        };
+        (
+            allowed
+                .then(|| origin.as_deref().and_then(|o| HeaderValue::from_str(o).ok()))
+                .flatten(),
+            *methods,
+        )
+    } else {
+        return next.run(request).await;
+    };
+    let mut response = if preflight && origin.is_some() {
+        if allowed.is_none() {
+            let mut refused = StatusCode::FORBIDDEN.into_response();
+            refused
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Origin"));
+            return refused;
+        }
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(methods),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, dpop"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(allowed) = allowed {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("www-authenticate, dpop-nonce"),
+        );
+    }
+    response
 }

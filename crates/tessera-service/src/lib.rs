@@ -116,6 +116,7 @@ pub struct Directory {
     sign_in_log: sign_in_log::SignInLog,
     grants: oauth::GrantCache,
     external_keys: oauth::ExternalKeys,
+    cors: oauth::CorsOrigins,
     ca: conditional_access::CaCache,
     /// The default tenant, once there is one (it never changes after bootstrap).
     default_tenant: std::sync::OnceLock<TenantId>,
@@ -156,6 +157,7 @@ impl Directory {
             sign_in_log: sign_in_log::SignInLog::default(),
             grants: oauth::GrantCache::default(),
             external_keys: oauth::ExternalKeys::default(),
+            cors: oauth::CorsOrigins::default(),
             ca: conditional_access::CaCache::default(),
             default_tenant: std::sync::OnceLock::new(),
         }

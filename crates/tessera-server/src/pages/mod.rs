@@ -235,7 +235,7 @@ fn page(status: StatusCode, body: String) -> Response {
     response
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     page(
         status,
         html::layout(

@@ -15,7 +15,8 @@ use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome, InterruptionAns
 
 use super::html::escape;
 use super::{
-    AUTHORIZE_COOKIE, Request, SESSION_COOKIE, cookie, error_page, page, redirect, set_cookie,
+    AUTHORIZE_COOKIE, Request, SESSION_COOKIE, cookie, error_page, navigate, page, redirect,
+    set_cookie,
 };
 use crate::state::AppState;
 
@@ -301,6 +302,24 @@ pub async fn logout(
         Err(error) => return super::internal(error),
     };
     let session = session(&state, &req).await;
+    if !body.is_empty() && cookie(&req.headers, SESSION_COOKIE).is_none() {
+        // An application's logout form posts cross-site, so the Lax session cookie
+        // stays behind and Tessera cannot see which session the browser holds. The
+        // same request again, as a navigation from this origin, brings it along (and
+        // without it, the hint's `sid` names the session to end).
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter().filter(|(name, _)| {
+                [
+                    "id_token_hint",
+                    "client_id",
+                    "post_logout_redirect_uri",
+                    "state",
+                ]
+                .contains(&name.as_str())
+            }))
+            .finish();
+        return navigate(&format!("/oauth2/logout?{query}"));
+    }
     let confirmed = session
         .as_ref()
         .is_none_or(|s| tessera_service::Directory::logout_is_confirmed(&request, s));

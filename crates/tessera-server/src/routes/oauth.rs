@@ -222,20 +222,76 @@ pub async fn register(
     answer(StatusCode::CREATED, result)
 }
 
-/// `GET|POST /oauth2/userinfo` with `Authorization: Bearer` (RFC 6750 §2.1) or
-/// `Authorization: DPoP` with a proof (RFC 9449 §7.1).
+/// The `access_token` of a POST form body (RFC 6750 §2.2), if that is how it came.
+fn form_access_token(
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<String>, &'static str> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
+    if method != axum::http::Method::POST || !form || body.is_empty() {
+        return Ok(None);
+    }
+    let mut token = None;
+    for (name, value) in form_urlencoded::parse(body) {
+        if name == "access_token" {
+            if token.is_some() {
+                return Err("access_token is repeated");
+            }
+            token = Some(value.into_owned());
+        }
+    }
+    Ok(token)
+}
+
+/// `GET|POST /oauth2/userinfo` with `Authorization: Bearer` (RFC 6750 §2.1),
+/// `Authorization: DPoP` with a proof (RFC 9449 §7.1), or a POST form's
+/// `access_token` (RFC 6750 §2.2).
 pub async fn userinfo(
     State(state): State<AppState>,
     method: axum::http::Method,
     chain: ClientChain,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let (scheme, token) = match authorization.and_then(|v| v.split_once(' ')) {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => ("Bearer", token.trim()),
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => ("DPoP", token.trim()),
+    let form_token = match form_access_token(&method, &headers, &body) {
+        Ok(token) => token,
+        Err(description) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "error": "invalid_request", "error_description": description })
+                    .to_string(),
+            );
+        }
+    };
+    let from_header = authorization.and_then(|v| v.split_once(' '));
+    if from_header.is_some() && form_token.is_some() {
+        // RFC 6750 §2: one way of sending the token, not two.
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({
+                "error": "invalid_request",
+                "error_description": "send the access token in the Authorization header or in the form, not both"
+            })
+            .to_string(),
+        );
+    }
+    let (scheme, token) = match (from_header, form_token.as_deref()) {
+        (None, Some(token)) => ("Bearer", token),
+        (Some((scheme, token)), _) if scheme.eq_ignore_ascii_case("bearer") => {
+            ("Bearer", token.trim())
+        }
+        (Some((scheme, token)), _) if scheme.eq_ignore_ascii_case("dpop") => ("DPoP", token.trim()),
         _ => {
             let mut response = json(StatusCode::UNAUTHORIZED, String::new());
             response.headers_mut().insert(

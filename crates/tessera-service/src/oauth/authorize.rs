@@ -806,8 +806,12 @@ impl Directory {
                 .login_hint
                 .as_ref()
                 .is_none_or(|hint| hint.eq_ignore_ascii_case(&s.user_principal_name));
-            let age = (now.unix_micros() - s.auth_time.unix_micros()) / 1_000_000;
-            let max_age_ok = request.max_age.is_none_or(|max| age <= max);
+            // OIDC Core §3.1.2.1: `max_age=0` is `prompt=login`, however recent the
+            // sign-in (a whole-second age would let one under a second pass).
+            let age_micros = now.unix_micros() - s.auth_time.unix_micros();
+            let max_age_ok = request
+                .max_age
+                .is_none_or(|max| max > 0 && age_micros <= max.saturating_mul(1_000_000));
             let wanted = wanted_acr(&request);
             // A context no strength is configured for is Conditional Access's to
             // decide, below.

@@ -291,7 +291,11 @@ impl Directory {
             let Some(family) = self.live_family(ctx.tenant, token).await? else {
                 return Ok(inactive);
             };
-            if family.1.client_id != caller {
+            if family.1.client_id != caller
+                || !self
+                    .user_grant_live(ctx.tenant, family.1.sign_in.user_id, &caller, None)
+                    .await?
+            {
                 return Ok(inactive);
             }
             return Ok(json!({
@@ -316,6 +320,23 @@ impl Directory {
         let issued_to_caller = claims.get("client_id").and_then(Value::as_str) == Some(&caller);
         if !audience_is_caller && !issued_to_caller {
             return Ok(inactive);
+        }
+        // A user's token is active only while its grant would still be honoured:
+        // the user exists and is enabled, the client's assignment holds, and the
+        // sign-in it came from (browser session or refresh token family) lives.
+        if claims.get("idtyp").and_then(Value::as_str) == Some("user") {
+            let user = claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok());
+            let client = claims.get("client_id").and_then(Value::as_str);
+            let sid = claims.get("sid").and_then(Value::as_str);
+            let (Some(user), Some(client)) = (user, client) else {
+                return Ok(inactive);
+            };
+            if !self.user_grant_live(ctx.tenant, user, client, sid).await? {
+                return Ok(inactive);
+            }
         }
         let mut out = Map::new();
         out.insert("active".into(), json!(true));
@@ -351,6 +372,49 @@ impl Directory {
     }
 
     /// The family of a current refresh token, with its end.
+    /// Whether a user's grant to `client` would still be honoured at the token
+    /// endpoint: the user exists and may sign in, the client's assignment holds,
+    /// and (for a token naming a sign-in, `sid`) that browser session or a refresh
+    /// token family of the same sign-in and client is still live.
+    async fn user_grant_live(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        client: &str,
+        sid: Option<&str>,
+    ) -> Result<bool, OAuthError> {
+        match self.enabled_user(tenant, user).await {
+            Ok(_) => {}
+            Err(error) if error.error == "invalid_grant" => return Ok(false),
+            Err(error) => return Err(error),
+        }
+        match self.app_roles_of_user(tenant, client, user, true).await {
+            Ok(_) => {}
+            Err(error) if error.error == "access_denied" => return Ok(false),
+            Err(error) => return Err(error),
+        }
+        let Some(sid) = sid.filter(|sid| !sid.is_empty()) else {
+            return Ok(true);
+        };
+        let now = self.now();
+        let rows = self
+            .store
+            .sessions_of_user(tenant, user, now)
+            .await
+            .map_err(server_error)?;
+        Ok(rows.iter().any(|row| {
+            if row.id.starts_with(FAMILY_PREFIX) {
+                now < row
+                    .last_seen
+                    .plus_seconds(super::grants::REFRESH_IDLE_SECONDS)
+                    && serde_json::from_str::<FamilyData>(&row.data)
+                        .is_ok_and(|family| family.client_id == client && family.sign_in.sid == sid)
+            } else {
+                super::authorize::sid_of(&row.id) == sid
+            }
+        }))
+    }
+
     async fn live_family(
         &self,
         tenant: TenantId,

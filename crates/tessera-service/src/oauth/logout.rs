@@ -121,15 +121,23 @@ impl Directory {
         request.hinted_user == Some(session.user_id)
     }
 
-    /// Ends the browser session (if any) and answers where to go.
+    /// Ends the browser session and answers where to go. The session is the
+    /// browser's (its cookie), else the one a valid ID token hint names by `sid`:
+    /// an application's cross-site logout form arrives without the cookie, and
+    /// its hint still says which session to end.
     pub async fn logout(
         &self,
         tenant: TenantId,
         session_secret: Option<&str>,
         request: &LogoutRequest,
     ) -> ServiceResult<LogoutOutcome> {
-        if let Some(secret) = session_secret {
-            self.end_session(tenant, secret).await?;
+        match session_secret {
+            Some(secret) => self.end_session(tenant, secret).await?,
+            None => {
+                if let (Some(user), Some(sid)) = (request.hinted_user, &request.hinted_sid) {
+                    self.end_session_by_sid(tenant, user, sid).await?;
+                }
+            }
         }
         Ok(match &request.post_logout_redirect_uri {
             Some(uri) => {
@@ -145,6 +153,28 @@ impl Directory {
             }
             None => LogoutOutcome::SignedOut,
         })
+    }
+
+    /// Ends the user's browser session whose `sid` is given, and tells its
+    /// applications; true if one ended.
+    pub(crate) async fn end_session_by_sid(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        sid: &str,
+    ) -> ServiceResult<bool> {
+        let rows = self.store.sessions_of_user(tenant, user, self.now()).await?;
+        let Some(row) = rows.into_iter().find(|row| {
+            sid_of(&row.id) == sid
+                && serde_json::from_str::<crate::authn::sessions::SessionData>(&row.data).is_ok()
+        }) else {
+            return Ok(false);
+        };
+        if self.store.session_delete(tenant, &row.id).await? {
+            self.notify_ended(tenant, std::slice::from_ref(&row)).await;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// An ID token this tenant signed, by its key; `None` if not ours.

@@ -23,6 +23,7 @@ use client_auth::assertion_client_id;
 
 mod authorize;
 mod client_auth;
+mod cors;
 mod device;
 mod dpop;
 mod exchange;
@@ -37,6 +38,8 @@ pub use authorize::{
     TermsToAccept,
 };
 pub use device::{DeviceAuthorization, DeviceRequestView};
+pub use cors::{CORS_ORIGINS_SECONDS, origin_of};
+pub(crate) use cors::CorsOrigins;
 pub(crate) use exchange::ExternalKeys;
 pub use exchange::OutboundHttp;
 pub use inspect::{BearerError, Presented};

@@ -1,0 +1,300 @@
+//! Connection admission: a bound on open connections that keeps the server answering
+//! when clients open connections and never finish a request.
+//!
+//! Every accepted connection takes a slot. When all slots are taken, a new
+//! connection evicts the oldest one that has not been sent a single response byte
+//! (a half-sent request, or one stuck in its TLS handshake); if every connection has
+//! been answered at least once, the new one is closed at once. So a flood of
+//! half-sent requests cannot exhaust file descriptors, and a health check or a real
+//! client that connects during the flood is still answered. Hyper's header read
+//! timeout and the body deadline (`middleware::read_body`) bound how long any
+//! one of them is held.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::task::AtomicWaker;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Shared by the acceptor and every connection it admitted.
+pub struct ConnectionLimit {
+    max: usize,
+    state: Mutex<Slots>,
+}
+
+#[derive(Default)]
+struct Slots {
+    next: u64,
+    /// By admission order (the key), so the first unanswered one is the oldest.
+    open: BTreeMap<u64, Arc<Slot>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    answered: AtomicBool,
+    evicted: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl ConnectionLimit {
+    pub fn new(max: usize) -> Arc<ConnectionLimit> {
+        Arc::new(ConnectionLimit {
+            max: max.max(1),
+            state: Mutex::new(Slots::default()),
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.lock().open.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for a new connection, or `None` when every slot holds a connection
+    /// that has been answered.
+    fn admit(self: &Arc<ConnectionLimit>) -> Option<Admission> {
+        let mut slots = self.lock();
+        if slots.open.len() >= self.max {
+            let victim = slots
+                .open
+                .iter()
+                .find(|(_, slot)| !slot.answered.load(Ordering::Relaxed))
+                .map(|(id, _)| *id)?;
+            if let Some(slot) = slots.open.remove(&victim) {
+                slot.evicted.store(true, Ordering::Relaxed);
+                slot.waker.wake();
+                metrics::counter!("tessera_http_connections_evicted_total").increment(1);
+            }
+        }
+        let id = slots.next;
+        slots.next += 1;
+        let slot = Arc::new(Slot::default());
+        slots.open.insert(id, slot.clone());
+        Some(Admission {
+            limit: self.clone(),
+            id,
+            slot,
+        })
+    }
+}
+
+/// A connection's slot, given back when the connection ends.
+struct Admission {
+    limit: Arc<ConnectionLimit>,
+    id: u64,
+    slot: Arc<Slot>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.limit.lock().open.remove(&self.id);
+    }
+}
+
+/// Wraps another acceptor (plain or TLS) with admission and a handshake deadline.
+#[derive(Clone)]
+pub struct LimitedAcceptor<A> {
+    inner: A,
+    limit: Arc<ConnectionLimit>,
+    handshake_timeout: Duration,
+}
+
+impl<A> LimitedAcceptor<A> {
+    pub fn new(
+        inner: A,
+        limit: Arc<ConnectionLimit>,
+        handshake_timeout: Duration,
+    ) -> LimitedAcceptor<A> {
+        LimitedAcceptor {
+            inner,
+            limit,
+            handshake_timeout,
+        }
+    }
+}
+
+impl<A, I, S> axum_server::accept::Accept<I, S> for LimitedAcceptor<A>
+where
+    A: axum_server::accept::Accept<I, S> + Clone + Send + Sync + 'static,
+    A::Future: Send,
+    A::Stream: Send,
+    A::Service: Send,
+    I: Send + 'static,
+    S: Send + 'static,
+{
+    type Stream = Tracked<A::Stream>;
+    type Service = A::Service;
+    type Future = Pin<
+        Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
+    >;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let admission = self.limit.admit();
+        let inner = self.inner.clone();
+        let handshake_timeout = self.handshake_timeout;
+        Box::pin(async move {
+            let Some(admission) = admission else {
+                metrics::counter!("tessera_http_connections_refused_total").increment(1);
+                return Err(io::Error::other("too many open connections"));
+            };
+            let slot = admission.slot.clone();
+            let handshake = inner.accept(stream, service);
+            let evicted = std::future::poll_fn(|cx| {
+                slot.waker.register(cx.waker());
+                if slot.evicted.load(Ordering::Relaxed) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            });
+            let (stream, service) = tokio::select! {
+                result = tokio::time::timeout(handshake_timeout, handshake) => result
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))??,
+                () = evicted => return Err(io::Error::other("evicted")),
+            };
+            Ok((
+                Tracked {
+                    inner: stream,
+                    admission,
+                },
+                service,
+            ))
+        })
+    }
+}
+
+/// A connection's stream: marks the slot answered at the first response byte and
+/// fails every read and write once the slot was evicted.
+pub struct Tracked<S> {
+    inner: S,
+    admission: Admission,
+}
+
+impl<S> Tracked<S> {
+    fn evicted(&self, cx: &mut Context<'_>) -> bool {
+        let slot = &self.admission.slot;
+        slot.waker.register(cx.waker());
+        slot.evicted.load(Ordering::Relaxed)
+    }
+}
+
+fn evicted_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "closed to admit another connection",
+    )
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.evicted(cx) {
+            return Poll::Ready(Err(evicted_error()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.evicted(cx) {
+            return Poll::Ready(Err(evicted_error()));
+        }
+        self.admission.slot.answered.store(true, Ordering::Relaxed);
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.evicted(cx) {
+            return Poll::Ready(Err(evicted_error()));
+        }
+        self.admission.slot.answered.store(true, Ordering::Relaxed);
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// The soft limit on open files of this process, where the system tells it.
+pub fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// How many connections to admit: the configured bound, lowered so that the
+/// connections, the database pool and the files the server opens stay under the
+/// process's open-files limit.
+pub fn connection_budget(configured: usize, database_connections: u32) -> usize {
+    let reserve = 64 + database_connections as usize;
+    match open_files_limit() {
+        Some(files) => configured.min(files.saturating_sub(reserve).max(16)),
+        None => configured,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_unanswered_connection() {
+        let limit = ConnectionLimit::new(2);
+        let first = limit.admit().unwrap();
+        let second = limit.admit().unwrap();
+        first.slot.answered.store(true, Ordering::Relaxed);
+        let third = limit.admit().unwrap();
+        assert!(!first.slot.evicted.load(Ordering::Relaxed));
+        assert!(second.slot.evicted.load(Ordering::Relaxed));
+        assert_eq!(limit.open(), 2);
+        // Every open connection has been answered: the newcomer is refused.
+        third.slot.answered.store(true, Ordering::Relaxed);
+        assert!(limit.admit().is_none());
+        drop(second);
+        assert_eq!(limit.open(), 2);
+        drop(first);
+        assert_eq!(limit.open(), 1);
+        assert!(limit.admit().is_some());
+    }
+
+    #[test]
+    fn the_budget_stays_under_the_open_files_limit() {
+        if let Some(files) = open_files_limit() {
+            assert!(connection_budget(usize::MAX, 16) < files);
+        }
+        assert_eq!(connection_budget(10, 16), 10);
+    }
+}

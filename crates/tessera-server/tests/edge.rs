@@ -1,0 +1,301 @@
+//! What the edge refuses or adds before any handler runs, through the real router
+//! on SQLite and PostgreSQL: NUL characters anywhere a client can put them, CORS
+//! for single-page applications, HSTS only over HTTPS.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use tessera_core::SystemClock;
+use tessera_server::{AppState, router};
+use tessera_service::Directory;
+use tessera_store::Store;
+use tower::ServiceExt;
+
+struct Edge {
+    app: axum::Router,
+    token: String,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+}
+
+async fn edge(store: Arc<dyn Store>) -> Edge {
+    let directory = Arc::new(Directory::new(store, Arc::new(SystemClock)));
+    let bootstrap = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let app = router(AppState {
+        directory,
+        metrics: None,
+        certificate_proxy: None,
+        trusted_proxies: Default::default(),
+    });
+    Edge {
+        app,
+        token: bootstrap.token.expose().to_string(),
+    }
+}
+
+impl Edge {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(
+            Request::get(path)
+                .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post_json(&self, path: &str, body: Value) -> Reply {
+        self.send(
+            Request::post(path)
+                .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post_form(&self, path: &str, form: &str) -> Reply {
+        self.send(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+fn assert_refused(reply: &Reply, what: &str) {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{what}: {}", reply.text);
+}
+
+/// Issue 11: NUL bytes gave 503 or 500 on PostgreSQL (and nothing on SQLite).
+/// Both backends now refuse them the same way, in the form each client reads.
+async fn nul_bytes_are_refused_at_the_edge(store: Arc<dyn Store>) {
+    let edge = edge(store).await;
+    for path in [
+        "/api/v1/users?search=a%00b",
+        "/api/v1/users/byPrincipalName/a%00b@contoso.com",
+        "/api/v1/auditLogs/directoryAudits?actorId=a%00b",
+        "/api/v1/auditLogs/directoryAudits?action=a%00b",
+    ] {
+        let reply = edge.get(path).await;
+        assert_refused(&reply, path);
+        assert_eq!(reply.headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(reply.json()["code"], "validation_failed");
+    }
+    let reply = edge
+        .post_json(
+            "/api/v1/users",
+            json!({ "userPrincipalName": "nul@contoso.com", "displayName": "a\u{0}b" }),
+        )
+        .await;
+    assert_refused(&reply, "a JSON string with NUL");
+    // Nothing was created.
+    let found = edge.get("/api/v1/users/byPrincipalName/nul@contoso.com").await;
+    assert_eq!(found.status, StatusCode::NOT_FOUND);
+    // An escaped backslash before "u0000" is not a NUL.
+    let reply = edge
+        .post_json(
+            "/api/v1/users",
+            json!({ "userPrincipalName": "slash@contoso.com", "displayName": "a\\u0000b" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+
+    let reply = edge
+        .post_form("/oauth2/token", "grant_type=client_credentials&client_id=a%00b&client_secret=x")
+        .await;
+    assert_refused(&reply, "token endpoint");
+    assert_eq!(reply.json()["error"], "invalid_request");
+
+    let reply = edge.post_form("/signin/name", "username=a%00b&csrf=x").await;
+    assert_refused(&reply, "sign-in page");
+    assert!(reply.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    // The server still answers everyone else.
+    assert_eq!(edge.get("/api/v1/users?search=adele").await.status, StatusCode::OK);
+}
+
+/// Issue 11: HSTS only where the client came over HTTPS (RFC 6797 §7.2).
+async fn hsts_only_over_https(store: Arc<dyn Store>) {
+    let edge = edge(store).await;
+    let plain = edge.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(plain.headers.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+    let mut over_tls = Request::get("/healthz").body(Body::empty()).unwrap();
+    over_tls
+        .extensions_mut()
+        .insert(tessera_server::tls::PeerCertificates(Vec::new()));
+    let tls = edge.send(over_tls).await;
+    assert_eq!(
+        tls.headers[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000"
+    );
+}
+
+/// Issue 11: CORS for single-page applications: exactly the origins of registered
+/// SPA redirect URIs for the token, userinfo and revocation endpoints; any origin
+/// for discovery and keys; never credentials.
+async fn cors_for_registered_spa_origins(store: Arc<dyn Store>) {
+    let edge = edge(store).await;
+    let app = edge
+        .post_json(
+            "/api/v1/applications",
+            json!({ "displayName": "SPA", "spa": { "redirectUris": ["https://spa.contoso.com/callback"] } }),
+        )
+        .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{}", app.text);
+    let preflight = |origin: &str, path: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri(path)
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type, dpop")
+            .body(Body::empty())
+            .unwrap()
+    };
+    for path in ["/oauth2/token", "/oauth2/userinfo", "/oauth2/revoke"] {
+        let allowed = edge.send(preflight("https://spa.contoso.com", path)).await;
+        assert_eq!(allowed.status, StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(
+            allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://spa.contoso.com"
+        );
+        assert!(allowed.headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap()
+            .contains("dpop"));
+        assert!(allowed.headers.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        let refused = edge.send(preflight("https://evil.example", path)).await;
+        assert!(refused.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    }
+    // The actual request carries the origin back; another origin gets nothing.
+    let token = |origin: &str| {
+        Request::post("/oauth2/token")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("grant_type=authorization_code&code=x&client_id=y"))
+            .unwrap()
+    };
+    let answered = edge.send(token("https://spa.contoso.com")).await;
+    assert_eq!(answered.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answered.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://spa.contoso.com"
+    );
+    let other = edge.send(token("https://evil.example")).await;
+    assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    // Discovery and keys are public.
+    for path in ["/.well-known/openid-configuration", "/.well-known/jwks.json"] {
+        let reply = edge
+            .send(
+                Request::get(path)
+                    .header(header::ORIGIN, "https://anyone.example")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    }
+    // The management API is not for other origins.
+    let api = edge
+        .send(
+            Request::get("/api/v1/users")
+                .header(header::ORIGIN, "https://spa.contoso.com")
+                .header(header::AUTHORIZATION, format!("Bearer {}", edge.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(api.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}
+
+/// Issue 11: userinfo takes the access token from a POST form (RFC 6750 §2.2),
+/// and refuses it sent two ways at once.
+async fn userinfo_reads_a_form_token(store: Arc<dyn Store>) {
+    let edge = edge(store).await;
+    let reply = edge.post_form("/oauth2/userinfo", "access_token=not-a-token").await;
+    // The token was read (and is invalid), not ignored as missing.
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert!(reply.headers[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    let both = edge
+        .send(
+            Request::post("/oauth2/userinfo")
+                .header(header::AUTHORIZATION, "Bearer abc")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("access_token=abc"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    assert_eq!(both.json()["error"], "invalid_request");
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(tessera_store_sql::testing::sqlite_temp().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(tessera_store_sql::testing::postgres_temp().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    nul_bytes_are_refused_at_the_edge,
+    hsts_only_over_https,
+    cors_for_registered_spa_origins,
+    userinfo_reads_a_form_token,
+);
