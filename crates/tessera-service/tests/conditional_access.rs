@@ -291,11 +291,14 @@ async fn workloads_are_blocked_at_the_token_endpoint(store: Arc<dyn Store>) {
         .token_request(&ctx, Some(&basic), &form)
         .await
         .unwrap();
-    // A policy for risky workloads: nothing changes until the workload is risky.
+    // A policy for risky workloads, as Entra writes one (includeUsers None beside
+    // clientApplications): nothing changes until the workload is risky.
     directory
         .create_ca_policy(&admin, json!({
             "displayName": "Block risky workloads", "state": "enabled",
-            "conditions": {"applications": {"includeApplications": ["All"]},
+            "conditions": {"users": {"includeUsers": ["None"], "excludeUsers": [], "includeGroups": [],
+                                     "excludeGroups": [], "includeRoles": [], "excludeRoles": []},
+                           "applications": {"includeApplications": ["All"]},
                            "clientApplications": {"includeServicePrincipals": ["ServicePrincipalsInMyTenant"]},
                            "servicePrincipalRiskLevels": ["high"]},
             "grantControls": {"operator": "OR", "builtInControls": ["block"]}
