@@ -2063,11 +2063,13 @@ impl Directory {
             })?,
             None => ClientApp::Browser,
         };
+        // As a sign-in sees it: an IPv4-mapped IPv6 address is IPv4.
+        let ip = question.ip_address.map(|ip| ip.to_canonical());
         let country = match &question.country {
             Some(c) => Some(engine::parse_country(c).ok_or_else(|| {
                 ServiceError::invalid("country", "is an ISO 3166-1 alpha-2 code")
             })?),
-            None => self.country_of(question.ip_address),
+            None => self.country_of(ip),
         };
         let no_country_database = question.country.is_none() && self.ca.country.get().is_none();
         // What the sign-in met, derived as a real sign-in derives it.
@@ -2111,7 +2113,7 @@ impl Directory {
             auth_contexts: question.authentication_contexts.clone(),
             client_app,
             platform,
-            ip: question.ip_address,
+            ip,
             country,
             device,
             sign_in_risk: question.sign_in_risk_level.unwrap_or(stored_sign_in_risk),

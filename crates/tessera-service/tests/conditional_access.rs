@@ -702,6 +702,35 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
         result_of(&answer, "Finance from the Benelux only")["notApplied"]["excluded"],
         true
     );
+    // An IPv4-mapped IPv6 address is the IPv4 address, as in a sign-in.
+    let office = directory
+        .create_named_location(
+            &admin,
+            json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office",
+                   "ipRanges": [{"cidrAddress": "192.0.2.0/24"}]}),
+        )
+        .await
+        .unwrap();
+    directory
+        .create_ca_policy(&admin, json!({
+            "displayName": "Finance from the office only", "state": "enabled",
+            "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": [app_id]},
+                           "locations": {"includeLocations": ["All"], "excludeLocations": [office.id.to_string()]}},
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+        }))
+        .await
+        .unwrap();
+    let answer = explained(
+        directory
+            .what_if(&admin, ask(json!({"ipAddress": "::ffff:192.0.2.10"})))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        result_of(&answer, "Finance from the office only")["notApplied"]["excluded"],
+        true,
+        "{answer}"
+    );
 }
 
 /// The import report says that security defaults stay on beside the imported
