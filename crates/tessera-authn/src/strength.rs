@@ -328,6 +328,50 @@ impl Strength {
     }
 }
 
+/// The strengths (of `strengths`) that the methods a sign-in used reach: what a
+/// sign-in satisfies, for Conditional Access and tokens' `acr`.
+pub fn reached(strengths: &[Strength], used: &[UsedMethod]) -> Vec<Uuid> {
+    strengths
+        .iter()
+        .filter(|s| s.satisfied_by(used))
+        .map(|s| s.id)
+        .collect()
+}
+
+/// The strengths a sign-in reaches when all that is known is that it met each of
+/// `met` (What-If): each met strength, and every strength that each of a met
+/// strength's allowed combinations reaches (phishing-resistant MFA implies MFA).
+/// A met strength's own restrictions (passkey models, issuers) are not assumed of
+/// others. `Err` names an id that is not among `strengths`.
+pub fn implied(strengths: &[Strength], met: &[Uuid]) -> Result<Vec<Uuid>, Uuid> {
+    let mut out: Vec<Uuid> = Vec::new();
+    for id in met {
+        let strength = strengths.iter().find(|s| s.id == *id).ok_or(*id)?;
+        if !out.contains(id) {
+            out.push(*id);
+        }
+        let mut common: Option<Vec<Uuid>> = None;
+        for combination in &strength.allowed_combinations {
+            let used: Vec<UsedMethod> = combination
+                .0
+                .iter()
+                .map(|m| UsedMethod::plain(*m))
+                .collect();
+            let here = reached(strengths, &used);
+            common = Some(match common {
+                None => here,
+                Some(before) => before.into_iter().filter(|s| here.contains(s)).collect(),
+            });
+        }
+        for other in common.unwrap_or_default() {
+            if !out.contains(&other) {
+                out.push(other);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Dotted-decimal object identifier, e.g. `2.16.840.1.101.2.1.11.42`.
 pub fn is_oid(text: &str) -> bool {
     let parts: Vec<&str> = text.split('.').collect();
@@ -341,6 +385,28 @@ pub fn is_oid(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_strength_met_implies_the_strengths_all_its_combinations_reach() {
+        let all = built_in();
+        let implied_by = |met: &[Uuid]| {
+            let mut ids = implied(&all, met).unwrap();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            implied_by(&[PHISHING_RESISTANT_MFA]),
+            vec![MFA, PASSWORDLESS_MFA, PHISHING_RESISTANT_MFA]
+        );
+        assert_eq!(implied_by(&[MFA]), vec![MFA]);
+        assert_eq!(implied_by(&[]), Vec::<Uuid>::new());
+        let unknown = Uuid::from_u128(99);
+        assert_eq!(implied(&all, &[MFA, unknown]), Err(unknown));
+        // The same as what methods reach: a passkey reaches all three.
+        let mut by_methods = reached(&all, &[UsedMethod::plain(Mode::Fido2)]);
+        by_methods.sort();
+        assert_eq!(by_methods, implied_by(&[PHISHING_RESISTANT_MFA]));
+    }
 
     fn strength(id: Uuid) -> Strength {
         built_in().into_iter().find(|s| s.id == id).unwrap()

@@ -173,8 +173,9 @@ pub struct SignIn<'a> {
 // ---------------------------------------------------------------------------------
 // The decision
 
-/// Which condition kept a policy from applying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Which condition kept a policy from applying, declared in the order conditions
+/// are checked (so `a < b` when `a` is checked before `b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Condition {
     Users,
@@ -975,6 +976,28 @@ impl PolicySet {
             role_index: role_names.index,
             locations: compiled_locations,
         }
+    }
+
+    /// Whether `decision` (made by this set) looked at a country: a policy whose
+    /// locations condition names a country location got as far as checking it.
+    pub fn used_countries(&self, decision: &Decision) -> bool {
+        decision.policies.iter().any(|outcome| {
+            let reached = outcome
+                .miss
+                .is_none_or(|m| m.condition >= Condition::Locations);
+            let names_countries = self
+                .policies
+                .get(outcome.policy as usize)
+                .and_then(|p| p.locations.as_ref())
+                .is_some_and(|rule| {
+                    rule.include.iter().chain(&rule.exclude).any(|i| {
+                        self.locations
+                            .get(*i as usize)
+                            .is_some_and(|l| l.is_country)
+                    })
+                });
+            reached && names_countries
+        })
     }
 
     /// Decides one sign-in.

@@ -22,6 +22,10 @@ pub struct Explanation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remedy: Option<Remedy>,
     pub policies: Vec<PolicyExplanation>,
+    /// What the person asking should know about how the answer was reached (What-If:
+    /// no country database, so every address is an unknown country).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +76,7 @@ impl Decision {
                     }
                 })
                 .collect(),
+            warnings: Vec::new(),
         }
     }
 }

@@ -121,6 +121,25 @@ fn guest_kinds(errors: &mut ValidationErrors, field: &str, value: &Option<Guests
     }
 }
 
+/// Whether a users condition includes anyone: a user, `All`, guests, a group or a
+/// role (`None` alone includes nobody).
+pub fn targets_users(users: &UsersCondition) -> bool {
+    users.include_users.iter().any(|u| u != NONE)
+        || !users.include_groups.is_empty()
+        || !users.include_roles.is_empty()
+        || users.include_guests_or_external_users.is_some()
+}
+
+/// Whether a policy is for workload identities: it includes service principals
+/// (`clientApplications`). Such a policy includes no users; Entra writes
+/// `users: {includeUsers: ["None"]}` beside it, which changes nothing.
+pub fn is_for_workloads(conditions: &Conditions) -> bool {
+    conditions
+        .client_applications
+        .as_ref()
+        .is_some_and(|w| !w.include_service_principals.is_empty())
+}
+
 /// Checks a policy.
 pub fn policy(spec: &PolicySpec) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
@@ -131,24 +150,22 @@ pub fn policy(spec: &PolicySpec) -> Result<(), ValidationErrors> {
         errors.add("description", "must be at most 1024 characters");
     }
     let c = &spec.conditions;
-    let users_present = c.users.as_ref().is_some_and(|u| {
-        !u.include_users.is_empty()
-            || !u.include_groups.is_empty()
-            || !u.include_roles.is_empty()
-            || u.include_guests_or_external_users.is_some()
-    });
-    let workloads_present = c
-        .client_applications
+    let users_present = c.users.as_ref().is_some_and(targets_users);
+    let workloads_present = is_for_workloads(c);
+    // `includeUsers: ["None"]` names nobody: a policy being prepared, or (beside
+    // clientApplications) how Entra writes a policy for workload identities.
+    let users_named = c
+        .users
         .as_ref()
-        .is_some_and(|w| !w.include_service_principals.is_empty());
+        .is_some_and(|u| !u.include_users.is_empty());
     match (users_present, workloads_present) {
-        (false, false) => errors.add(
+        (false, false) if !users_named => errors.add(
             "conditions.users",
             "a policy must include users (includeUsers, includeGroups, includeRoles or guests) or workload identities (clientApplications)",
         ),
         (true, true) => errors.add(
             "conditions.clientApplications",
-            "a policy is for users or for workload identities, not both",
+            "a policy is for users or for workload identities, not both (a policy for workload identities includes no users: includeUsers [\"None\"] or no users at all)",
         ),
         _ => {}
     }

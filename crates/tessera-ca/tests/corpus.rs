@@ -283,3 +283,85 @@ fn corpus_policies_decide() {
         assert_eq!(set.evaluate(&ctx.sign_in()), slow);
     }
 }
+
+/// A policy for workload identities as Entra exports it: `users` with
+/// `includeUsers: ["None"]` beside `clientApplications` (the corpus's CA501 and
+/// CA502 have that shape, with AI agents instead of service principals).
+#[test]
+fn a_workload_policy_as_entra_exports_it_imports_and_decides() {
+    let (mut export, mut known, _) = setup();
+    let (file, mut document) = export
+        .policies
+        .iter()
+        .find(|(file, _)| file.starts_with("CA501"))
+        .cloned()
+        .unwrap();
+    assert_eq!(document["conditions"]["users"]["includeUsers"][0], "None");
+    // The same policy for this tenant's service principals rather than agents.
+    let workload = support::WORKLOAD;
+    known.service_principals.insert(workload);
+    let conditions = &mut document["conditions"];
+    conditions["agentIdRiskLevels"] = Value::Null;
+    conditions["clientApplications"]["includeAgentIdServicePrincipals"] = serde_json::json!([]);
+    conditions["clientApplications"]["includeServicePrincipals"] =
+        serde_json::json!(["ServicePrincipalsInMyTenant"]);
+    conditions["clientApplications"]["excludeServicePrincipals"] =
+        serde_json::json!([support::OTHER_WORKLOAD.to_string()]);
+    known.service_principals.insert(support::OTHER_WORKLOAD);
+    export.policies = vec![(file.clone(), document.clone())];
+    export.named_locations.clear();
+    let plan = import::plan(&export, &known, Options::default());
+    let report = &plan.report.policies[0];
+    assert_eq!(report.status, ItemStatus::Ready, "{:?}", report.errors);
+    assert_eq!(plan.policies.len(), 1);
+    let graph = GroupGraph::default();
+    let set = PolicySet::compile(&plan.policies, &[], &graph, false);
+    let decide = |ctx: &support::Ctx| {
+        let fast = set.evaluate(&ctx.sign_in());
+        let slow =
+            tessera_ca::reference::evaluate(&plan.policies, &[], &graph, false, &ctx.sign_in());
+        assert_eq!(fast, slow, "the evaluators disagree");
+        fast
+    };
+    // It blocks the tenant's workloads...
+    let blocked = decide(&support::Ctx {
+        workload: Some(workload),
+        ..support::Ctx::default()
+    });
+    assert_eq!(blocked.outcome, Outcome::Block);
+    assert_eq!(blocked.policies[0].kind, PolicyResultKind::Failure);
+    // ...but not the one it excludes, and no user.
+    let excluded = decide(&support::Ctx {
+        workload: Some(support::OTHER_WORKLOAD),
+        ..support::Ctx::default()
+    });
+    assert_eq!(excluded.outcome, Outcome::Allow);
+    assert_eq!(
+        excluded.policies[0].miss,
+        Some(Miss {
+            condition: Condition::WorkloadIdentities,
+            excluded: true
+        })
+    );
+    let user = decide(&support::Ctx::default());
+    assert_eq!(user.outcome, Outcome::Allow);
+    assert_eq!(
+        user.policies[0].miss,
+        Some(Miss {
+            condition: Condition::WorkloadIdentities,
+            excluded: false
+        })
+    );
+    // A policy that really names users and workloads stays refused.
+    let mut both = document;
+    both["conditions"]["users"]["includeUsers"] = serde_json::json!(["All"]);
+    export.policies = vec![(file, both)];
+    let plan = import::plan(&export, &known, Options::default());
+    let report = &plan.report.policies[0];
+    assert_eq!(report.status, ItemStatus::Error);
+    assert!(
+        report.errors.iter().any(|e| e.message.contains("not both")),
+        "{:?}",
+        report.errors
+    );
+}

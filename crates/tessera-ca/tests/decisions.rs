@@ -837,7 +837,54 @@ fn workload_identities() {
             Allow,
             &["notApplied:workloadIdentities"],
         ),
+        case(
+            "as Entra exports it: includeUsers None beside clientApplications",
+            vec![workload(
+                json!({"conditions": {"users": {"includeUsers": ["None"]}}}),
+            )],
+            sp(WORKLOAD),
+            Block,
+            &["failure"],
+        ),
+        case(
+            "as Entra exports it, for a user",
+            vec![workload(
+                json!({"conditions": {"users": {"includeUsers": ["None"]}}}),
+            )],
+            Ctx::default(),
+            Allow,
+            &["notApplied:workloadIdentities"],
+        ),
     ]);
+}
+
+#[test]
+fn a_policy_is_for_users_or_for_workloads() {
+    let check = |users: serde_json::Value| {
+        let spec: PolicySpec = serde_json::from_value(json!({
+            "displayName": "P", "state": "enabled",
+            "conditions": {"users": users, "applications": {"includeApplications": ["All"]},
+                "clientApplications": {"includeServicePrincipals": ["ServicePrincipalsInMyTenant"]}},
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+        }))
+        .unwrap();
+        tessera_ca::validate::policy(&spec).map_err(|e| e.to_string())
+    };
+    // Nobody, as Entra writes it (or no users at all): a workload policy.
+    check(json!({"includeUsers": ["None"], "excludeUsers": [], "includeGroups": [], "includeRoles": []}))
+        .unwrap();
+    check(json!({})).unwrap();
+    // Users and workloads together: refused, whoever the users are.
+    for users in [
+        json!({"includeUsers": ["All"]}),
+        json!({"includeUsers": [USER.to_string()]}),
+        json!({"includeUsers": ["None"], "includeGroups": [STAFF.to_string()]}),
+        json!({"includeRoles": [GLOBAL_ADMIN.to_string()]}),
+        json!({"includeGuestsOrExternalUsers": {"guestOrExternalUserTypes": "internalGuest"}}),
+    ] {
+        let error = check(users.clone()).unwrap_err();
+        assert!(error.contains("not both"), "{users}: {error}");
+    }
 }
 
 #[test]

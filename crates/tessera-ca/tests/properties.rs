@@ -214,14 +214,60 @@ fn session() -> impl Strategy<Value = Option<Value>> {
         }))
 }
 
+/// For a policy on workload identities: `clientApplications`, and the users
+/// condition as Entra writes it beside one (nobody) or none at all.
+fn workloads_condition() -> impl Strategy<Value = Option<Value>> {
+    optional(
+        (
+            prop_oneof![
+                Just(vec!["ServicePrincipalsInMyTenant".to_string()]),
+                subsequence(vec![s(WORKLOAD), s(OTHER_WORKLOAD)], 1..=2),
+            ],
+            subsequence(vec![s(WORKLOAD), s(OTHER_WORKLOAD)], 0..=1),
+            any::<bool>(),
+            optional(subsequence(vec!["low", "high"], 1..=2).prop_map(|r| json!(r))),
+        )
+            .prop_map(|(include, exclude, entra_users, risk)| {
+                let mut c = json!({"clientApplications": {"includeServicePrincipals": include, "excludeServicePrincipals": exclude}});
+                c["users"] = if entra_users {
+                    json!({"includeUsers": ["None"], "excludeUsers": [], "includeGroups": [], "excludeGroups": [], "includeRoles": [], "excludeRoles": []})
+                } else {
+                    Value::Null
+                };
+                c["servicePrincipalRiskLevels"] = risk.unwrap_or(Value::Null);
+                c
+            }),
+    )
+}
+
 fn a_policy() -> impl Strategy<Value = PolicySpec> {
     (
         select(vec!["enabled", "enabled", "enabledForReportingButNotEnforced", "disabled"]),
         conditions(),
         grant(),
         session(),
+        workloads_condition(),
     )
-        .prop_filter_map("invalid combination", |(state, conditions, grant, session)| {
+        .prop_filter_map("invalid combination", |(state, mut conditions, mut grant, session, workloads)| {
+            if let Some(workload) = workloads {
+                // Workload policies only block, and know no user or sign-in risk.
+                let c = conditions.as_object_mut()?;
+                c.remove("signInRiskLevels");
+                c.remove("userRiskLevels");
+                match &workload["users"] {
+                    Value::Null => {
+                        c.remove("users");
+                    }
+                    users => {
+                        c.insert("users".to_string(), users.clone());
+                    }
+                }
+                c.insert("clientApplications".to_string(), workload["clientApplications"].clone());
+                if !workload["servicePrincipalRiskLevels"].is_null() {
+                    c.insert("servicePrincipalRiskLevels".to_string(), workload["servicePrincipalRiskLevels"].clone());
+                }
+                grant = json!({"operator": "OR", "builtInControls": ["block"]});
+            }
             let mut p = json!({"displayName": "random", "state": state, "conditions": conditions, "grantControls": grant});
             if let Some(session) = session {
                 p["sessionControls"] = session;
@@ -234,7 +280,10 @@ fn a_policy() -> impl Strategy<Value = PolicySpec> {
 
 fn a_sign_in() -> impl Strategy<Value = Ctx> {
     (
-        select(vec![USER, OTHER_USER, GUEST]),
+        (
+            select(vec![USER, OTHER_USER, GUEST]),
+            select(vec![None, None, Some(WORKLOAD), Some(OTHER_WORKLOAD)]),
+        ),
         any::<bool>(),
         select(vec![
             Target::App {
@@ -287,7 +336,7 @@ fn a_sign_in() -> impl Strategy<Value = Ctx> {
     )
         .prop_map(
             |(
-                user,
+                (user, workload),
                 admin,
                 target,
                 contexts,
@@ -298,6 +347,7 @@ fn a_sign_in() -> impl Strategy<Value = Ctx> {
                 (sign_in_risk, user_risk),
                 (device_code, strengths, auth_age, password_changed, terms),
             )| Ctx {
+                workload,
                 user,
                 roles: if admin { vec![GLOBAL_ADMIN] } else { vec![] },
                 guest: (user == GUEST).then_some("internalGuest"),
@@ -348,20 +398,37 @@ proptest! {
     #[test]
     fn an_exclusion_always_wins(policy in a_policy(), ctx in a_sign_in()) {
         prop_assume!(policy.state != PolicyState::Disabled);
+        let for_workloads = tessera_ca::validate::is_for_workloads(&policy.conditions);
+        // The subject excluded: the user from a user policy, the service principal
+        // from a workload policy.
         let mut excluded = policy.clone();
-        let users = excluded.conditions.users.as_mut().unwrap();
-        users.exclude_users.retain(|u| u != &ctx.user.to_string());
-        users.exclude_users.push(ctx.user.to_string());
-        let (_, original) = decide(std::slice::from_ref(&policy), &ctx, false);
-        let included = original.policies[0].miss
-            != Some(Miss { condition: Condition::Users, excluded: false });
-        let (_, decision) = decide(&[excluded], &ctx, false);
-        let miss = decision.policies[0].miss;
-        // It never applies; when the user was included, the exclusion is why.
-        prop_assert!(miss.is_some());
-        prop_assert!(decision.policies[0].controls.is_empty());
-        if included {
-            prop_assert_eq!(miss, Some(Miss { condition: Condition::Users, excluded: true }));
+        let subject = match (ctx.workload, for_workloads) {
+            (None, false) => {
+                let users = excluded.conditions.users.as_mut().unwrap();
+                users.exclude_users.retain(|u| u != &ctx.user.to_string());
+                users.exclude_users.push(ctx.user.to_string());
+                Some(Condition::Users)
+            }
+            (Some(sp), true) => {
+                let workloads = excluded.conditions.client_applications.as_mut().unwrap();
+                workloads.exclude_service_principals.retain(|w| w != &sp.to_string());
+                workloads.exclude_service_principals.push(sp.to_string());
+                Some(Condition::WorkloadIdentities)
+            }
+            _ => None,
+        };
+        if let Some(condition) = subject {
+            let (_, original) = decide(std::slice::from_ref(&policy), &ctx, false);
+            let included = original.policies[0].miss
+                != Some(Miss { condition, excluded: false });
+            let (_, decision) = decide(&[excluded], &ctx, false);
+            let miss = decision.policies[0].miss;
+            // It never applies; when the subject was included, the exclusion is why.
+            prop_assert!(miss.is_some());
+            prop_assert!(decision.policies[0].controls.is_empty());
+            if included {
+                prop_assert_eq!(miss, Some(Miss { condition, excluded: true }));
+            }
         }
         // The same for applications (the client and the resource it names).
         if let Target::App { app_id, resource, .. } = ctx.target
@@ -372,7 +439,7 @@ proptest! {
                 std::iter::once(app_id).chain(resource).map(|id| id.to_string()).collect();
             let (_, decision) = decide(&[excluded], &ctx, false);
             let miss = decision.policies[0].miss;
-            prop_assert!(miss.is_some_and(|m| m.condition == Condition::Users || m.condition == Condition::Applications));
+            prop_assert!(miss.is_some_and(|m| matches!(m.condition, Condition::Users | Condition::WorkloadIdentities | Condition::Applications)));
         }
     }
 

@@ -492,6 +492,27 @@ async fn openapi_document_is_3_1_and_complete() {
     }
     assert!(reply.body["components"]["securitySchemes"]["bearer"].is_object());
     assert!(reply.body["components"]["schemas"]["Problem"].is_object());
+    // What-If's question and the import's answer are described field by field.
+    let schemas = &reply.body["components"]["schemas"];
+    for (schema, field) in [
+        ("WhatIf", "appId"),
+        ("WhatIf", "userAgent"),
+        ("WhatIf", "authenticationMethods"),
+        ("WhatIf", "satisfiedStrengths"),
+        ("ImportResult", "dryRun"),
+        ("ImportResult", "plannedPolicies"),
+        ("ImportResult", "warnings"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][field].is_object(),
+            "{schema}.{field} is missing from the OpenAPI document"
+        );
+    }
+    assert_eq!(
+        reply.body["paths"]["/api/v1/identity/conditionalAccess/evaluate"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"]["$ref"],
+        "#/components/schemas/WhatIf"
+    );
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tessera_authn::strength::Mode;
+use tessera_authn::strength::{self, Mode, UsedMethod};
 use tessera_ca::engine::{
     self, ClientApp, Decision, GroupGraph, PolicySet, Proof, SignIn, Subject, Target,
 };
@@ -31,7 +31,9 @@ use tessera_ca::model::{
 use tessera_ca::validate;
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::authz::Target as AuthzTarget;
-use tessera_directory::model::{DeviceSpec, UserSpec, UserType};
+use tessera_directory::model::{
+    ApplicationData, DeviceSpec, DirectoryScope, ServicePrincipalData, UserSpec, UserType,
+};
 use tessera_directory::patch;
 use tessera_directory::roles::action;
 use tessera_store::{Kind, Reader, Record};
@@ -201,54 +203,99 @@ pub struct ImportDocument {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImportResult {
     pub imported: bool,
+    /// Only a report was asked for: `plannedPolicies` and `plannedNamedLocations`
+    /// say what the same import without `dryRun` would write.
+    pub dry_run: bool,
     pub policies_imported: usize,
     pub named_locations_imported: usize,
+    /// What this import writes (for a dry run: would write), by id and name; empty
+    /// when items have errors and `skipErrors` is not set.
+    pub planned_policies: Vec<PlannedItem>,
+    pub planned_named_locations: Vec<PlannedItem>,
+    /// About the tenant rather than one item, e.g. security defaults staying on
+    /// beside the imported policies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Per named location and policy: status, what was mapped, warnings, errors.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub report: import::Report,
 }
 
+/// A policy or named location an import writes.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedItem {
+    pub id: Uuid,
+    pub display_name: String,
+}
+
+/// The import's warning while security defaults are on.
+pub const SECURITY_DEFAULTS_STAY_ON: &str = "security defaults are on and stay on beside the imported policies: they require multifactor authentication of every administrator and for the management API, also of accounts the policies exclude (break-glass accounts), and block legacy clients; once the imported policies do what you want, turn them off with `tessera policy security-defaults --disable` (PATCH /api/v1/policies/identitySecurityDefaultsEnforcementPolicy {\"isEnabled\": false})";
+
 /// A What-If question: a sign-in described instead of made.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WhatIf {
     #[serde(default)]
     pub user_id: Option<Uuid>,
     #[serde(default)]
     pub service_principal_id: Option<Uuid>,
-    /// An application (client) id, or `MicrosoftAdminPortals` for management.
+    /// The application signed in to: its application (client) id, its object id,
+    /// its service principal's id or its display name; or `MicrosoftAdminPortals`
+    /// for management. An application that does not exist is refused.
     #[serde(default)]
     pub app_id: Option<String>,
-    /// The resource's application id, when the client asks for another
-    /// application's token.
+    /// The resource's application (client) id or object id, when the client asks
+    /// for another application's token.
     #[serde(default)]
     pub resource_app_id: Option<Uuid>,
     /// `registerSecurityInfo` or `registerOrJoinDevices`.
     #[serde(default)]
     pub user_action: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub ip_address: Option<IpAddr>,
     /// Overrides the country database.
     #[serde(default)]
     pub country: Option<String>,
+    /// Overrides the platform the device or the User-Agent names.
     #[serde(default)]
     pub platform: Option<String>,
+    /// The browser's or client's User-Agent: names the platform, as in a real
+    /// sign-in from a device that is not registered.
+    #[serde(default)]
+    pub user_agent: Option<String>,
     #[serde(default)]
     pub device_id: Option<Uuid>,
     #[serde(default)]
     pub client_app_type: Option<String>,
+    /// `none`, `low`, `medium` or `high`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub sign_in_risk_level: Option<RiskLevel>,
+    /// The user's (or the workload's) risk: `none`, `low`, `medium` or `high`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub user_risk_level: Option<RiskLevel>,
     #[serde(default)]
     pub authentication_contexts: Vec<String>,
     #[serde(default)]
     pub device_code_flow: bool,
-    /// Strengths the sign-in is taken to satisfy (default: none).
+    /// Strengths the sign-in met (default: none), with every strength they imply
+    /// (phishing-resistant MFA meets MFA too).
     #[serde(default)]
     pub satisfied_strengths: Vec<Uuid>,
+    /// Methods the sign-in used (`password`, `softwareOath`, `fido2`...): the
+    /// strengths they reach are met, as in a real sign-in.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub authentication_methods: Vec<Mode>,
 }
 
 /// What a sign-in brings, gathered by the flows.
@@ -411,6 +458,14 @@ pub fn platform_from_user_agent(user_agent: &str) -> Option<Platform> {
     } else {
         None
     }
+}
+
+/// The platform of a sign-in: the registered device's operating system, else the
+/// User-Agent's.
+fn platform_of(device: Option<&DeviceSpec>, user_agent: Option<&str>) -> Option<Platform> {
+    device
+        .and_then(platform_of_device)
+        .or_else(|| user_agent.and_then(platform_from_user_agent))
 }
 
 /// The platform a device record names.
@@ -834,11 +889,16 @@ impl Directory {
             }
             None => false,
         };
-        let roles: Vec<Uuid> = crate::roles::grants_of(reader.as_mut(), tenant, user)
+        // As in Entra, only tenant-wide assignments count for includeRoles and
+        // excludeRoles: a role held in an administrative unit does not.
+        let mut roles: Vec<Uuid> = crate::roles::grants_of(reader.as_mut(), tenant, user)
             .await?
             .into_iter()
+            .filter(|g| g.scope == DirectoryScope::Tenant)
             .map(|g| g.role_id)
             .collect();
+        roles.sort_unstable();
+        roles.dedup();
         let has_mfa_method = crate::authn::methods_of(reader.as_mut(), tenant, user)
             .await?
             .iter()
@@ -975,10 +1035,7 @@ impl Directory {
         let device = self
             .device_by_certificate(tenant, input.device_thumbprint)
             .await?;
-        let platform = device
-            .as_ref()
-            .and_then(|(_, d)| platform_of_device(d))
-            .or_else(|| input.user_agent.and_then(platform_from_user_agent));
+        let platform = platform_of(device.as_ref().map(|(_, d)| d), input.user_agent);
         let ip = input
             .client_address
             .and_then(|a| a.parse::<IpAddr>().ok())
@@ -1731,12 +1788,41 @@ impl Directory {
             },
         );
         let errors = plan.report.error_count();
-        let write = !request.dry_run && (errors == 0 || request.skip_errors);
-        if !write {
+        let writable = errors == 0 || request.skip_errors;
+        let (planned_policies, planned_named_locations) = if writable {
+            (
+                plan.policies
+                    .iter()
+                    .map(|(id, spec)| PlannedItem {
+                        id: *id,
+                        display_name: spec.display_name.clone(),
+                    })
+                    .collect(),
+                plan.named_locations
+                    .iter()
+                    .map(|(id, spec)| PlannedItem {
+                        id: *id,
+                        display_name: spec.display_name().to_string(),
+                    })
+                    .collect(),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut warnings = Vec::new();
+        if !plan.policies.is_empty() && security_defaults(tx.as_mut(), ctx.tenant).await?.is_enabled
+        {
+            warnings.push(SECURITY_DEFAULTS_STAY_ON.to_string());
+        }
+        if request.dry_run || !writable {
             return Ok(ImportResult {
                 imported: false,
+                dry_run: request.dry_run,
                 policies_imported: 0,
                 named_locations_imported: 0,
+                planned_policies,
+                planned_named_locations,
+                warnings,
                 report: plan.report,
             });
         }
@@ -1796,8 +1882,12 @@ impl Directory {
         self.forget_policy_set(ctx.tenant);
         Ok(ImportResult {
             imported: true,
+            dry_run: false,
             policies_imported: plan.policies.len(),
             named_locations_imported: plan.named_locations.len(),
+            planned_policies,
+            planned_named_locations,
+            warnings,
             report: plan.report,
         })
     }
@@ -1879,15 +1969,23 @@ impl Directory {
                 admin_portal: true,
             },
             (Some(app), None) => {
-                let app_id = Uuid::parse_str(app).map_err(|_| {
-                    ServiceError::invalid(
-                        "appId",
-                        "is an application (client) id or MicrosoftAdminPortals",
-                    )
-                })?;
+                let mut reader = self.reader().await?;
+                let app_id = application_named(reader.as_mut(), ctx.tenant, "appId", app).await?;
+                let resource = match question.resource_app_id {
+                    Some(resource) => Some(
+                        application_named(
+                            reader.as_mut(),
+                            ctx.tenant,
+                            "resourceAppId",
+                            &resource.to_string(),
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
                 Target::App {
                     app_id,
-                    resource: question.resource_app_id.filter(|r| *r != app_id),
+                    resource: resource.filter(|r| *r != app_id),
                     admin_portal: crate::oauth::is_management_client(app_id),
                 }
             }
@@ -1951,7 +2049,10 @@ impl Directory {
                         )
                     })?,
             ),
-            None => device.as_ref().and_then(|(_, d)| platform_of_device(d)),
+            None => platform_of(
+                device.as_ref().map(|(_, d)| d),
+                question.user_agent.as_deref(),
+            ),
         };
         let client_app = match &question.client_app_type {
             Some(c) => ClientApp::parse(c).ok_or_else(|| {
@@ -1962,11 +2063,41 @@ impl Directory {
             })?,
             None => ClientApp::Browser,
         };
+        // As a sign-in sees it: an IPv4-mapped IPv6 address is IPv4.
+        let ip = question.ip_address.map(|ip| ip.to_canonical());
         let country = match &question.country {
             Some(c) => Some(engine::parse_country(c).ok_or_else(|| {
                 ServiceError::invalid("country", "is an ISO 3166-1 alpha-2 code")
             })?),
-            None => self.country_of(question.ip_address),
+            None => self.country_of(ip),
+        };
+        let no_country_database = question.country.is_none() && self.ca.country.get().is_none();
+        // What the sign-in met, derived as a real sign-in derives it.
+        let strengths = {
+            let mut reader = self.reader().await?;
+            let all = crate::authn::all_strengths(reader.as_mut(), ctx.tenant).await?;
+            let mut met = strength::implied(&all, &question.satisfied_strengths).map_err(|id| {
+                let index = question
+                    .satisfied_strengths
+                    .iter()
+                    .position(|s| *s == id)
+                    .unwrap_or_default();
+                ServiceError::invalid(
+                    format!("satisfiedStrengths[{index}]"),
+                    format!("no authentication strength has the id {id}"),
+                )
+            })?;
+            let used: Vec<UsedMethod> = question
+                .authentication_methods
+                .iter()
+                .map(|m| UsedMethod::plain(*m))
+                .collect();
+            for id in strength::reached(&all, &used) {
+                if !met.contains(&id) {
+                    met.push(id);
+                }
+            }
+            met
         };
         for (index, context) in question.authentication_contexts.iter().enumerate() {
             if validate::auth_context_number(context).is_none() {
@@ -1982,18 +2113,94 @@ impl Directory {
             auth_contexts: question.authentication_contexts.clone(),
             client_app,
             platform,
-            ip: question.ip_address,
+            ip,
             country,
             device,
             sign_in_risk: question.sign_in_risk_level.unwrap_or(stored_sign_in_risk),
             device_code_flow: question.device_code_flow,
-            strengths: question.satisfied_strengths.clone(),
+            strengths,
             auth_age_seconds: Some(0),
             password_changed: false,
             accepted_terms: accepted,
         };
-        Ok(self.decide_access(ctx.tenant, &facts).await?.explain())
+        let decided = self.decide_access(ctx.tenant, &facts).await?;
+        let mut explanation = decided.explain();
+        if no_country_database && decided.set.used_countries(&decided.decision) {
+            explanation.warnings.push(NO_COUNTRY_DATABASE.to_string());
+        }
+        Ok(explanation)
     }
+}
+
+/// The What-If warning when country locations were evaluated without a database.
+pub const NO_COUNTRY_DATABASE: &str = "no country database is configured (geoip_database): every address is in an unknown country, so a country location matches it only when it includes unknown countries, and a policy that allows only some countries blocks it; name the country in the question (country) to evaluate one";
+
+/// The application a What-If question names, as its application (client) id: by
+/// client id, application object id, service principal id or display name (the
+/// same name in any case; two applications with that name are ambiguous). The
+/// command line's own client needs no record.
+async fn application_named(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    field: &str,
+    text: &str,
+) -> ServiceResult<Uuid> {
+    let text = text.trim();
+    if let Ok(id) = Uuid::parse_str(text) {
+        if crate::oauth::is_management_client(id)
+            || reader
+                .get_by_key1(tenant, Kind::Application, &id.to_string())
+                .await?
+                .is_some()
+        {
+            return Ok(id);
+        }
+        if let Some(record) = reader.get(tenant, Kind::Application, id).await? {
+            let data: ApplicationData = codec::data(&record)?;
+            return Ok(data.app_id);
+        }
+        if let Some(record) = reader.get(tenant, Kind::ServicePrincipal, id).await? {
+            let data: ServicePrincipalData = codec::data(&record)?;
+            return Ok(data.spec.app_id);
+        }
+    } else if !text.is_empty() {
+        let name = codec::sort_key(text);
+        let query = tessera_store::ListQuery {
+            after: None,
+            limit: 100,
+            prefix: Some(name.clone()),
+            key2: None,
+        };
+        let mut found = Vec::new();
+        for record in reader.list(tenant, Kind::Application, &query).await? {
+            if record.sort_key == name {
+                let data: ApplicationData = codec::data(&record)?;
+                found.push(data.app_id);
+            }
+        }
+        match found.as_slice() {
+            [only] => return Ok(*only),
+            [] => {}
+            many => {
+                let ids: Vec<String> = many.iter().take(5).map(Uuid::to_string).collect();
+                return Err(ServiceError::invalid(
+                    field,
+                    format!(
+                        "{} applications are named {text:?} (application ids {}{}): name one by its application id",
+                        many.len(),
+                        ids.join(", "),
+                        if many.len() > ids.len() { ", ..." } else { "" }
+                    ),
+                ));
+            }
+        }
+    }
+    Err(ServiceError::invalid(
+        field,
+        format!(
+            "application {text:?} was not found: no application here has that application (client) id, object id or display name"
+        ),
+    ))
 }
 
 /// Every id-looking string in a document (for looking up what an import names).

@@ -919,7 +919,8 @@ pub struct WhatIfArgs {
     /// A workload: the service principal id.
     #[arg(long)]
     pub sp: Option<String>,
-    /// The application (client) id, or MicrosoftAdminPortals.
+    /// The application: its application (client) id, object id or display name,
+    /// or MicrosoftAdminPortals.
     #[arg(long, conflicts_with = "user_action")]
     pub app: Option<String>,
     /// registerSecurityInfo or registerOrJoinDevices.
@@ -933,6 +934,10 @@ pub struct WhatIfArgs {
     /// android, iOS, windows, windowsPhone, macOS or linux.
     #[arg(long)]
     pub platform: Option<String>,
+    /// The User-Agent the sign-in sends: names the platform as in a real sign-in
+    /// (unless --platform or a registered --device says otherwise).
+    #[arg(long)]
+    pub user_agent: Option<String>,
     /// The device's id in the directory.
     #[arg(long)]
     pub device: Option<String>,
@@ -949,8 +954,12 @@ pub struct WhatIfArgs {
     /// The sign-in uses the device code flow.
     #[arg(long)]
     pub device_code: bool,
-    /// A strength the sign-in satisfies: mfa, passwordless, phishing-resistant or an
-    /// id; repeatable.
+    /// A strength the sign-in met: mfa, passwordless, phishing-resistant or an id;
+    /// repeatable. The strengths it implies are met too (phishing-resistant meets mfa).
     #[arg(long)]
     pub satisfied: Vec<String>,
+    /// Methods the sign-in used, e.g. password,softwareOath or fido2: the strengths
+    /// they reach are met, as in a real sign-in.
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Vec<String>,
 }

@@ -154,13 +154,57 @@ fn print_report(out: Output, result: &Value) {
             }
         }
     }
+    for warning in result["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", warning.as_str().unwrap_or(""));
+    }
+    let names = |key: &str| -> Vec<String> {
+        result[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| item["displayName"].as_str().unwrap_or("?").to_string())
+            .collect()
+    };
+    let (policies, locations) = (names("plannedPolicies"), names("plannedNamedLocations"));
+    let errors = ["namedLocations", "policies"]
+        .iter()
+        .flat_map(|key| {
+            result["report"][*key]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|item| item["status"] == "error")
+        .count();
+    let counts = format!(
+        "{} policies and {} named locations",
+        policies.len(),
+        locations.len()
+    );
+    let list_names = || {
+        for name in &locations {
+            println!("  named location: {name}");
+        }
+        for name in &policies {
+            println!("  policy: {name}");
+        }
+    };
     if result["imported"] == json!(true) {
+        println!("imported {counts}:");
+        list_names();
+    } else if result["dryRun"] == json!(true)
+        && (errors == 0 || !policies.is_empty() || !locations.is_empty())
+    {
+        println!("dry run, nothing was written; the import would write {counts}:");
+        list_names();
+    } else if result["dryRun"] == json!(true) {
         println!(
-            "imported {} policies and {} named locations",
-            result["policiesImported"], result["namedLocationsImported"]
+            "dry run, nothing was written; the import would write nothing: {errors} items have errors (--skip-errors imports the ready ones)"
         );
     } else {
-        println!("nothing imported");
+        println!(
+            "nothing imported: {errors} items have errors (--skip-errors imports the ready ones)"
+        );
     }
 }
 
@@ -191,6 +235,7 @@ async fn what_if(client: &Client, out: Output, args: WhatIfArgs) -> anyhow::Resu
     set(&mut question, "ipAddress", &args.ip);
     set(&mut question, "country", &args.country);
     set(&mut question, "platform", &args.platform);
+    set(&mut question, "userAgent", &args.user_agent);
     set(&mut question, "deviceId", &args.device);
     set(&mut question, "clientAppType", &args.client_app);
     set(&mut question, "signInRiskLevel", &args.sign_in_risk);
@@ -203,6 +248,7 @@ async fn what_if(client: &Client, out: Output, args: WhatIfArgs) -> anyhow::Resu
             .map(|s| strength_id(s))
             .collect::<anyhow::Result<Vec<_>>>()?
     );
+    question["authenticationMethods"] = json!(args.methods);
     let answer = client
         .post(&["identity", "conditionalAccess", "evaluate"], &question)
         .await?;
@@ -213,6 +259,9 @@ async fn what_if(client: &Client, out: Output, args: WhatIfArgs) -> anyhow::Resu
     let policies = answer["policies"].as_array().cloned().unwrap_or_default();
     output::list(out, &policies, RESULTS, None);
     println!("result: {}", answer["result"].as_str().unwrap_or("?"));
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", warning.as_str().unwrap_or(""));
+    }
     if let Some(remedy) = answer.get("remedy") {
         println!("would satisfy it: {remedy}");
     }

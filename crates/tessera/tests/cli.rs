@@ -811,6 +811,37 @@ fn an_entra_export_imports_and_what_if_explains() {
         .filter(|p| p["status"] == "error")
         .collect();
     assert!(!errors.is_empty());
+    let dry_run = admin.ok(&["policy", "import", corpus().to_str().unwrap(), "--dry-run"]);
+    assert!(dry_run.contains("would write nothing"), "{dry_run}");
+    // A dry run with --skip-errors says what it would import, and that security
+    // defaults stay on beside it (with how to turn them off).
+    let dry_run = admin.ok(&[
+        "policy",
+        "import",
+        corpus().to_str().unwrap(),
+        "--dry-run",
+        "--skip-errors",
+    ]);
+    assert!(!dry_run.contains("nothing imported"), "{dry_run}");
+    assert!(
+        dry_run.contains("the import would write") && dry_run.contains("named locations:"),
+        "{dry_run}"
+    );
+    assert!(
+        dry_run.contains("policy: CA000-Global-IdentityProtection-AnyApp-AnyPlatform-MFA"),
+        "{dry_run}"
+    );
+    assert!(
+        dry_run.contains("warning: security defaults are on")
+            && dry_run.contains("tessera policy security-defaults --disable"),
+        "{dry_run}"
+    );
+    assert!(
+        admin.json(&["policy", "list"])["value"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // With --skip-errors the ready ones import, as report-only when asked.
     let imported = admin.json(&[
         "policy",
@@ -884,7 +915,8 @@ fn an_entra_export_imports_and_what_if_explains() {
         count
     );
 
-    // What-If: a user signing in from abroad with a legacy client.
+    // What-If: a user signing in from abroad with a legacy client, to an
+    // application named by its display name.
     admin.ok(&[
         "users",
         "create",
@@ -893,13 +925,14 @@ fn an_entra_export_imports_and_what_if_explains() {
         "--display-name",
         "Alex Wilber",
     ]);
+    admin.ok(&["apps", "create", "--display-name", "SharePoint"]);
     let answer = admin.json(&[
         "policy",
         "what-if",
         "--user",
         "alex@contoso.com",
         "--app",
-        "00000003-0000-0ff1-ce00-000000000000",
+        "SharePoint",
         "--ip",
         "203.0.113.9",
         "--client-app",
@@ -971,4 +1004,109 @@ fn an_entra_export_imports_and_what_if_explains() {
         error.contains("appId") || error.contains("platform"),
         "{error}"
     );
+    // An application that does not exist is named in the refusal.
+    let error = admin.fails(&[
+        "policy",
+        "what-if",
+        "--user",
+        "alex@contoso.com",
+        "--app",
+        "00000003-0000-0ff1-ce00-000000000000",
+    ]);
+    assert!(
+        error.contains("00000003-0000-0ff1-ce00-000000000000") && error.contains("not found"),
+        "{error}"
+    );
+    // Phishing-resistant MFA meets the MFA the imported (report-only) CA000 asks.
+    let answer = admin.json(&[
+        "policy",
+        "what-if",
+        "--user",
+        "alex@contoso.com",
+        "--app",
+        "SharePoint",
+        "--country",
+        "NL",
+        "--satisfied",
+        "phishing-resistant",
+        "--user-agent",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120",
+    ]);
+    let ca000 = answer["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["displayName"].as_str().unwrap().starts_with("CA000"))
+        .unwrap();
+    assert_eq!(ca000["result"], "reportOnlySuccess", "{answer}");
+}
+
+#[test]
+fn what_if_warns_when_countries_are_evaluated_without_a_country_database() {
+    let work = tempfile::tempdir().unwrap();
+    // No geoip_database: every address is in an unknown country.
+    let server = Server::start(&work.path().join("data"), &[]);
+    let admin = Cli {
+        config_dir: work.path().join("admin"),
+    };
+    admin.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    admin.ok(&[
+        "users",
+        "create",
+        "--upn",
+        "alex@contoso.com",
+        "--display-name",
+        "Alex Wilber",
+    ]);
+    admin.ok(&["apps", "create", "--display-name", "Ledger"]);
+    let location_file = work.path().join("benelux.json");
+    std::fs::write(&location_file, r##"{"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "Benelux", "countriesAndRegions": ["NL", "BE", "LU"]}"##).unwrap();
+    let benelux = admin.json(&["policy", "create-location", location_file.to_str().unwrap()]);
+    let policy_file = work.path().join("policy.json");
+    std::fs::write(
+        &policy_file,
+        serde_json::json!({
+            "displayName": "Benelux only", "state": "enabled",
+            "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]},
+                           "locations": {"includeLocations": ["All"], "excludeLocations": [benelux["id"]]}},
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    admin.ok(&["policy", "create", policy_file.to_str().unwrap()]);
+    let shown = admin.ok(&[
+        "policy",
+        "what-if",
+        "--user",
+        "alex@contoso.com",
+        "--app",
+        "Ledger",
+        "--ip",
+        "192.0.2.10",
+    ]);
+    assert!(shown.contains("result: block"), "{shown}");
+    assert!(
+        shown.contains("warning: no country database is configured"),
+        "{shown}"
+    );
+    // Naming the country: no warning.
+    let shown = admin.ok(&[
+        "policy",
+        "what-if",
+        "--user",
+        "alex@contoso.com",
+        "--app",
+        "Ledger",
+        "--country",
+        "NL",
+    ]);
+    assert!(!shown.contains("warning:"), "{shown}");
+    server.stop();
 }

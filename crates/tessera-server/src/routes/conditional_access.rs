@@ -207,8 +207,11 @@ pub async fn delete_terms(
 /// "groups": [...], "migrationTable": ..., "skipErrors": false, "dryRun": false,
 /// "state": null}`. Nothing is written when any item has an error, unless
 /// `skipErrors`; the report says what was mapped, warned and refused, per item.
+/// `plannedPolicies` and `plannedNamedLocations` say what the import writes (for a
+/// dry run: would write); `warnings` what concerns the tenant (security defaults
+/// staying on beside the imported policies).
 #[utoipa::path(post, path = "/api/v1/identity/conditionalAccess/import", tag = "conditionalAccess",
-    request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem)),
+    request_body = Object, responses((status = 200, body = tessera_service::conditional_access::ImportResult), (status = 400, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<AppState>,
@@ -222,9 +225,15 @@ pub async fn import(
         .await?))
 }
 
-/// What-If: which policies would apply to a described sign-in, and why.
+/// What-If: which policies would apply to a described sign-in, and why. The
+/// application may be named by application (client) id, object id or display name;
+/// one that does not exist (or a name two applications share) is a 400 naming it.
+/// The answer is the explanation the sign-in log keeps, with `warnings` (e.g. no
+/// country database while a country location was evaluated).
 #[utoipa::path(post, path = "/api/v1/identity/conditionalAccess/evaluate", tag = "conditionalAccess",
-    request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem)), security(("bearer" = [])))]
+    request_body = WhatIf,
+    responses((status = 200, body = Object, description = "{\"result\", \"policies\": [...], \"sessionControls\", \"remedy\", \"warnings\": [string]}"), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
 pub async fn evaluate(
     State(state): State<AppState>,
     Caller(ctx): Caller,

@@ -239,12 +239,10 @@ impl Directory {
     ) -> ServiceResult<Vec<Uuid>> {
         let mut reader = self.reader().await?;
         let methods: Vec<_> = used.iter().map(|u| u.method.clone()).collect();
-        Ok(all_strengths(reader.as_mut(), tenant)
-            .await?
-            .into_iter()
-            .filter(|s| s.satisfied_by(&methods))
-            .map(|s| s.id)
-            .collect())
+        Ok(strength::reached(
+            &all_strengths(reader.as_mut(), tenant).await?,
+            &methods,
+        ))
     }
 
     /// Records a sign-in attempt. Logging must not fail a sign-in silently, so a
