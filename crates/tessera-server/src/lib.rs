@@ -348,6 +348,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
 
 /// Runs `tessera serve` until SIGINT or SIGTERM.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    config.check_for_serve().map_err(|e| anyhow::anyhow!(e))?;
     init_logging(&config);
     // Bind first, so the public URL (the passkey origin) has the real port even when
     // the configuration asks for port 0.
@@ -468,6 +469,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // The issuer is what clients must be pointed at: tokens name it, and a client
+    // that reached the server by another name (127.0.0.1 for localhost) refuses them.
+    println!(
+        "Issuer and public URL (point clients and browsers here): {}",
+        config.public_url()
+    );
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     match &config.tls {
         None => {

@@ -347,17 +347,96 @@ async fn resolve_role(client: &Client, role: &str) -> anyhow::Result<String> {
     )
 }
 
-async fn resolve_app(client: &Client, app: &str) -> anyhow::Result<String> {
-    resolve_named(client, "applications", app).await
+/// The two kinds the CLI names by object id, appId or display name.
+#[derive(Debug, Clone, Copy)]
+enum AppKind {
+    Application,
+    ServicePrincipal,
 }
 
-/// An application's client id (appId), from its name, object id or appId.
+impl AppKind {
+    fn collection(self) -> &'static str {
+        match self {
+            AppKind::Application => "applications",
+            AppKind::ServicePrincipal => "servicePrincipals",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            AppKind::Application => "application",
+            AppKind::ServicePrincipal => "service principal",
+        }
+    }
+}
+
+/// An application or service principal named by its object id, its (application's)
+/// appId or its display name (exact, case-insensitive). A display name that several
+/// share is refused with the candidates, so the command never picks one by chance.
+async fn find_app(client: &Client, kind: AppKind, name: &str) -> anyhow::Result<Value> {
+    let collection = kind.collection();
+    if let Ok(uuid) = Uuid::parse_str(name) {
+        let uuid = uuid.to_string();
+        if let Some(found) = client.get_optional(&[collection, &uuid], &[]).await? {
+            return Ok(found);
+        }
+        if let Some(found) = client
+            .get_optional(&[collection, "byAppId", &uuid], &[])
+            .await?
+        {
+            return Ok(found);
+        }
+    }
+    let (items, _) = client
+        .list(
+            &[collection],
+            vec![("search", name.to_string()), ("limit", "1000".to_string())],
+            true,
+        )
+        .await?;
+    let matches: Vec<&Value> = items
+        .iter()
+        .filter(|item| {
+            item.get("displayName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .collect();
+    let noun = kind.noun();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("no {noun} with object id, appId or display name {name:?}"),
+        several => {
+            let candidates: Vec<String> = several
+                .iter()
+                .map(|item| {
+                    format!(
+                        "  {} (appId {})",
+                        item.get("id").and_then(Value::as_str).unwrap_or("?"),
+                        item.get("appId").and_then(Value::as_str).unwrap_or("?")
+                    )
+                })
+                .collect();
+            bail!(
+                "{} {noun}s are named {name:?}; name one by its object id or appId:\n{}",
+                several.len(),
+                candidates.join("\n")
+            )
+        }
+    }
+}
+
+/// The object id of an application or service principal named as [`find_app`] takes.
+async fn app_object_id(client: &Client, kind: AppKind, name: &str) -> anyhow::Result<String> {
+    id_of(&find_app(client, kind, name).await?)
+}
+
+/// An application's client id (appId), named as [`find_app`] takes.
 async fn app_client_id(client: &Client, app: &str) -> anyhow::Result<String> {
-    let id = resolve_app(client, app).await?;
-    client.get(&["applications", &id], &[]).await?["appId"]
+    find_app(client, AppKind::Application, app).await?["appId"]
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| anyhow!("the application has no appId"))
+        .ok_or_else(|| anyhow!("the server's answer has no appId"))
 }
 
 // ---- resources ----------------------------------------------------------------
@@ -700,36 +779,69 @@ fn cert_body(args: &AddCertArgs) -> anyhow::Result<Value> {
     Ok(value)
 }
 
+/// An application's attributes from its flags, over `--data`.
+fn app_fields(fields: &AppFields, display_name: Option<String>) -> anyhow::Result<Value> {
+    let uris = |list: &Vec<String>| (!list.is_empty()).then(|| json!({ "redirectUris": list }));
+    let list = |list: &Vec<String>| (!list.is_empty()).then(|| json!(list));
+    body(
+        &fields.data,
+        vec![
+            ("displayName", display_name.map(Value::String)),
+            ("description", text(&fields.description)),
+            ("web", uris(&fields.redirect_uris)),
+            ("spa", uris(&fields.spa_redirect_uris)),
+            ("publicClient", uris(&fields.public_redirect_uris)),
+            (
+                "postLogoutRedirectUris",
+                list(&fields.post_logout_redirect_uris),
+            ),
+            (
+                "isFallbackPublicClient",
+                fields.public_client.map(Value::Bool),
+            ),
+            ("idTokenSignedResponseAlg", text(&fields.id_token_alg)),
+            (
+                "allowPasswordGrant",
+                fields.allow_password_grant.map(Value::Bool),
+            ),
+            (
+                "requirePushedAuthorizationRequests",
+                fields.require_par.map(Value::Bool),
+            ),
+            (
+                "dpopBoundAccessTokens",
+                fields.require_dpop.map(Value::Bool),
+            ),
+            ("backchannelLogoutUri", text(&fields.backchannel_logout_uri)),
+        ],
+    )
+}
+
 async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Result<()> {
     match command {
         AppsCommand::List(args) => {
             list(client, out, &["applications"], &args, output::APPS).await?
         }
         AppsCommand::Get { app } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             output::object(out, &client.get(&["applications", &id], &[]).await?);
         }
         AppsCommand::Create(args) => {
-            let uris =
-                |list: &Vec<String>| (!list.is_empty()).then(|| json!({ "redirectUris": list }));
-            let value = body(
-                &args.data,
-                vec![
-                    ("displayName", Some(json!(args.display_name))),
-                    ("web", uris(&args.redirect_uris)),
-                    ("spa", uris(&args.spa_redirect_uris)),
-                    ("publicClient", uris(&args.public_redirect_uris)),
-                ],
-            )?;
+            let value = app_fields(&args.fields, Some(args.display_name))?;
             output::object(out, &client.post(&["applications"], &value).await?);
         }
         AppsCommand::Update {
             app,
-            data,
+            display_name,
+            fields,
             if_match,
         } => {
-            let id = resolve_app(client, &app).await?;
-            let value = body(&data, Vec::new())?;
+            let value = app_fields(&fields, display_name)?;
+            client::require(
+                value.as_object().is_some_and(|m| !m.is_empty()),
+                "nothing to change: give at least one setting",
+            )?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             output::object(
                 out,
                 &client
@@ -738,7 +850,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             );
         }
         AppsCommand::Delete { app, if_match } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             client
                 .delete(&["applications", &id], if_match.if_match)
                 .await?;
@@ -748,7 +860,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             );
         }
         AppsCommand::AddSecret(args) => {
-            let id = resolve_app(client, &args.app).await?;
+            let id = app_object_id(client, AppKind::Application, &args.app).await?;
             let created = client
                 .post(
                     &["applications", &id, "passwordCredentials"],
@@ -758,14 +870,14 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             output::object(out, &created);
         }
         AppsCommand::RemoveSecret { app, key_id } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             client
                 .delete(&["applications", &id, "passwordCredentials", &key_id], None)
                 .await?;
             output::done(out, &format!("removed secret {key_id}"));
         }
         AppsCommand::AddCert(args) => {
-            let id = resolve_app(client, &args.app).await?;
+            let id = app_object_id(client, AppKind::Application, &args.app).await?;
             output::object(
                 out,
                 &client
@@ -774,7 +886,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             );
         }
         AppsCommand::RemoveCert { app, key_id } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             client
                 .delete(&["applications", &id, "keyCredentials", &key_id], None)
                 .await?;
@@ -804,14 +916,14 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             output::done(out, &format!("withdrew consent {grant_id}"));
         }
         AppsCommand::Owners { app } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             let (items, next) = client
                 .list(&["applications", &id, "owners"], Vec::new(), false)
                 .await?;
             output::list(out, &items, output::OBJECTS, next.as_deref());
         }
         AppsCommand::AddOwner { app, owner } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             let owner_id = resolve_object(client, &owner).await?;
             client
                 .post(&["applications", &id, "owners"], &json!({ "id": owner_id }))
@@ -819,7 +931,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             output::done(out, &format!("{owner} now owns {app}"));
         }
         AppsCommand::RemoveOwner { app, owner } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             let owner_id = resolve_object(client, &owner).await?;
             client
                 .delete(&["applications", &id, "owners", &owner_id], None)
@@ -835,7 +947,8 @@ async fn service_principals(
     out: Output,
     command: SpsCommand,
 ) -> anyhow::Result<()> {
-    let resolve = |sp: String| async move { resolve_named(client, "servicePrincipals", &sp).await };
+    let resolve =
+        |sp: String| async move { app_object_id(client, AppKind::ServicePrincipal, &sp).await };
     match command {
         SpsCommand::List(args) => {
             list(
@@ -852,6 +965,7 @@ async fn service_principals(
             output::object(out, &client.get(&["servicePrincipals", &id], &[]).await?);
         }
         SpsCommand::Create { app_id, data } => {
+            let app_id = app_client_id(client, &app_id).await?;
             let value = body(&data, vec![("appId", Some(json!(app_id)))])?;
             output::object(out, &client.post(&["servicePrincipals"], &value).await?);
         }
@@ -885,8 +999,8 @@ async fn service_principals(
                 .await?;
             output::object(out, &created);
         }
-        SpsCommand::RemoveSecret { app, key_id } => {
-            let id = resolve(app).await?;
+        SpsCommand::RemoveSecret { sp, key_id } => {
+            let id = resolve(sp).await?;
             client
                 .delete(
                     &["servicePrincipals", &id, "passwordCredentials", &key_id],
@@ -907,8 +1021,8 @@ async fn service_principals(
                     .await?,
             );
         }
-        SpsCommand::RemoveCert { app, key_id } => {
-            let id = resolve(app).await?;
+        SpsCommand::RemoveCert { sp, key_id } => {
+            let id = resolve(sp).await?;
             client
                 .delete(&["servicePrincipals", &id, "keyCredentials", &key_id], None)
                 .await?;
