@@ -282,7 +282,8 @@ pub enum GroupsCommand {
         #[arg(long)]
         transitive: bool,
     },
-    /// Add a member: a user (id or UPN), or a group, device or service principal (id).
+    /// Add a member: a user (id or UPN), a group (id or display name), a device (id) or
+    /// a service principal (id, appId or display name).
     AddMember {
         group: String,
         member: String,
@@ -563,7 +564,8 @@ pub enum SpsCommand {
     /// default access). Applications that require assignment admit only these.
     Assign {
         sp: String,
-        /// A user (UPN or id), group or service principal id.
+        /// A user (UPN or id), a group (id or display name) or a service principal
+        /// (id, appId or display name).
         #[arg(long)]
         principal: String,
         /// The app role's id (default access when absent).

@@ -298,42 +298,70 @@ pub(crate) async fn resolve_user(client: &Client, user: &str) -> anyhow::Result<
     id_of(&client.get(&["users", "byPrincipalName", user], &[]).await?)
 }
 
-/// Finds one object of a collection by id or exact display name.
-async fn resolve_named(client: &Client, collection: &str, name: &str) -> anyhow::Result<String> {
-    if is_uuid(name) {
-        return Ok(name.to_string());
-    }
+/// The objects of a collection with exactly this display name (case-insensitive).
+async fn named(client: &Client, collection: &str, name: &str) -> anyhow::Result<Vec<Value>> {
     let (items, _) = client
         .list(
             &[collection],
             vec![("search", name.to_string()), ("limit", "1000".to_string())],
-            false,
+            true,
         )
         .await?;
-    let matches: Vec<&Value> = items
-        .iter()
+    Ok(items
+        .into_iter()
         .filter(|item| {
             item.get("displayName")
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.eq_ignore_ascii_case(name))
         })
-        .collect();
-    match matches.as_slice() {
+        .collect())
+}
+
+/// Finds one object of a collection by id or exact display name.
+async fn resolve_named(client: &Client, collection: &str, name: &str) -> anyhow::Result<String> {
+    if is_uuid(name) {
+        return Ok(name.to_string());
+    }
+    match named(client, collection, name).await?.as_slice() {
         [one] => id_of(one),
         [] => bail!("no {collection} item is named {name:?}"),
         _ => bail!("several {collection} items are named {name:?}; use the id"),
     }
 }
 
-/// A member or principal: an id as is, a UPN resolved to a user.
+/// A member, owner or principal: a user by UPN; a group by display name; a
+/// workload (service principal) by display name or by its application's appId;
+/// any object by its id.
 async fn resolve_object(client: &Client, object: &str) -> anyhow::Result<String> {
     if is_uuid(object) {
+        // An appId is never another object's id. Whoever may not read service
+        // principals gives ids, which go to the server as they are.
+        if let Ok(Some(workload)) = client
+            .get_optional(&["servicePrincipals", "byAppId", object], &[])
+            .await
+        {
+            return id_of(&workload);
+        }
         return Ok(object.to_string());
     }
     if object.contains('@') {
         return resolve_user(client, object).await;
     }
-    resolve_named(client, "groups", object).await
+    let groups = named(client, "groups", object).await?;
+    match groups.as_slice() {
+        [one] => return id_of(one),
+        [] => {}
+        _ => bail!("several groups are named {object:?}; use the id"),
+    }
+    // Only a name no group has is looked for among workloads.
+    if let Ok(workloads) = named(client, AppKind::ServicePrincipal.collection(), object).await {
+        match workloads.as_slice() {
+            [one] => return id_of(one),
+            [] => {}
+            _ => bail!("several service principals are named {object:?}; use the id or appId"),
+        }
+    }
+    bail!("no user, group or service principal is named {object:?}")
 }
 
 async fn resolve_role(client: &Client, role: &str) -> anyhow::Result<String> {
@@ -387,27 +415,13 @@ async fn find_app(client: &Client, kind: AppKind, name: &str) -> anyhow::Result<
             return Ok(found);
         }
     }
-    let (items, _) = client
-        .list(
-            &[collection],
-            vec![("search", name.to_string()), ("limit", "1000".to_string())],
-            true,
-        )
-        .await?;
-    let matches: Vec<&Value> = items
-        .iter()
-        .filter(|item| {
-            item.get("displayName")
-                .and_then(Value::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        })
-        .collect();
+    let mut matches = named(client, collection, name).await?;
     let noun = kind.noun();
-    match matches.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => bail!("no {noun} with object id, appId or display name {name:?}"),
-        several => {
-            let candidates: Vec<String> = several
+    match matches.len() {
+        0 => bail!("no {noun} with object id, appId or display name {name:?}"),
+        1 => Ok(matches.remove(0)),
+        count => {
+            let candidates: Vec<String> = matches
                 .iter()
                 .map(|item| {
                     format!(
@@ -418,8 +432,7 @@ async fn find_app(client: &Client, kind: AppKind, name: &str) -> anyhow::Result<
                 })
                 .collect();
             bail!(
-                "{} {noun}s are named {name:?}; name one by its object id or appId:\n{}",
-                several.len(),
+                "{count} {noun}s are named {name:?}; name one by its object id or appId:\n{}",
                 candidates.join("\n")
             )
         }

@@ -1115,6 +1115,39 @@ fn applications_and_service_principals_are_named_by_id_app_id_or_display_name() 
     assert_eq!(assignment["resourceId"], sp["id"]);
     let assignments = cli.json(&["sps", "assignments", "Payroll"]);
     assert_eq!(assignments["value"].as_array().unwrap().len(), 1);
+    // A workload as a principal or member: by display name, or its application's appId.
+    let role = cli.json(&[
+        "roles",
+        "assign",
+        "--role",
+        "Application Administrator",
+        "--principal",
+        "Ledger",
+    ]);
+    assert_eq!(role["principalId"], ledger_sp["id"]);
+    let listed = cli.json(&[
+        "roles",
+        "assignments",
+        "--principal",
+        ledger["appId"].as_str().unwrap(),
+    ]);
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1, "{listed}");
+    cli.ok(&["groups", "create", "--display-name", "Bots"]);
+    cli.ok(&[
+        "groups",
+        "add-member",
+        "Bots",
+        ledger["appId"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        ids(&cli.json(&["groups", "members", "Bots"])),
+        vec![ledger_sp["id"].as_str().unwrap().to_string()]
+    );
+    let nobody = cli.fails(&["groups", "add-member", "Bots", "Nobody"]);
+    assert!(
+        nobody.contains(r#"no user, group or service principal is named "Nobody""#),
+        "{nobody}"
+    );
 
     // An unknown name says which name, whatever its form.
     let unknown = cli.fails(&["apps", "add-secret", "Nobody"]);
