@@ -1030,9 +1030,11 @@ fn serve_on_postgresql_without_a_public_url_refuses_to_start() {
     let child = Command::new(BINARY)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(work.path().join("data"))
+        // The check comes before any connection: a database that does not exist
+        // keeps a regression from touching a real one.
         .env(
             "TESSERA_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgres://postgres@127.0.0.1:5432/tessera_never_created",
         )
         .env("TESSERA_SECRETS_KEY_FILE", &key)
         .env_remove("TESSERA_PUBLIC_URL")
