@@ -17,7 +17,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://...` to use PostgreSQL; unset for the embedded SQLite database.
     pub database_url: Option<String>,
-    /// The public base URL (used in links); defaults from `listen`.
+    /// The public base URL: the issuer of tokens, the passkey origin and the base
+    /// of links. Required on PostgreSQL (every node must name the same issuer);
+    /// with SQLite it defaults from `listen` (`http://localhost:<port>`).
     pub public_url: Option<String>,
     pub tls: Option<TlsConfig>,
     /// Client certificates from a trusted reverse proxy (instead of TLS here).
@@ -218,6 +220,22 @@ impl Config {
     pub fn is_embedded(&self) -> bool {
         self.database_url.is_none()
     }
+
+    /// What `serve` needs beyond what loads: on PostgreSQL, several nodes share the
+    /// tenant, and each would otherwise name itself as the issuer and refuse the
+    /// others' tokens, so `public_url` must be given.
+    pub fn check_for_serve(&self) -> Result<(), String> {
+        if !self.is_embedded() && self.public_url.is_none() {
+            return Err(
+                "public_url is required with PostgreSQL (database_url): set it to the \
+                 URL clients reach Tessera at, the same on every node, e.g. \
+                 public_url = \"https://id.contoso.com\" in the configuration file or \
+                 TESSERA_PUBLIC_URL=https://id.contoso.com"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `TESSERA_*` variables that configure the server; others (the CLI's
@@ -258,6 +276,23 @@ mod tests {
         assert!(config.listen.ip().is_loopback());
         assert!(config.is_embedded());
         assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn postgresql_needs_a_public_url_and_sqlite_does_not() {
+        let embedded = Config::default();
+        assert_eq!(embedded.check_for_serve(), Ok(()));
+        assert_eq!(embedded.public_url(), "http://localhost:8080");
+        let mut shared = Config {
+            database_url: Some("postgres://tessera@db/tessera".to_string()),
+            ..Config::default()
+        };
+        let error = shared.check_for_serve().unwrap_err();
+        assert!(error.contains("public_url"), "{error}");
+        assert!(error.contains("TESSERA_PUBLIC_URL"), "{error}");
+        shared.public_url = Some("https://id.contoso.com/".to_string());
+        assert_eq!(shared.check_for_serve(), Ok(()));
+        assert_eq!(shared.public_url(), "https://id.contoso.com");
     }
 
     #[test]

@@ -34,7 +34,26 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub correlation_id: Option<String>,
+    /// The `WWW-Authenticate` challenge of a 401 (default `Bearer`).
+    pub challenge: Option<String>,
 }
+
+/// The DPoP challenge of RFC 9449 §7.1 for a token refused with `error`, naming
+/// the proof algorithms Tessera accepts.
+pub fn dpop_challenge(error: &str, description: &str) -> String {
+    let algs: Vec<&str> = tessera_oauth::keys::Algorithm::ALL
+        .iter()
+        .map(|alg| alg.as_str())
+        .collect();
+    format!(
+        "DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{}\"",
+        algs.join(" ")
+    )
+}
+
+/// What a DPoP-bound token sent as a bearer token is told (RFC 9449 §7.1).
+pub const DPOP_BOUND_DESCRIPTION: &str =
+    "the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof";
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -46,6 +65,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             correlation_id: None,
+            challenge: None,
         }
     }
 
@@ -83,7 +103,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict { .. } => StatusCode::CONFLICT,
             ServiceError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ServiceError::Unauthenticated | ServiceError::DpopBoundSentAsBearer => {
+                StatusCode::UNAUTHORIZED
+            }
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -94,7 +116,13 @@ impl From<ServiceError> for ApiError {
                 detail: format!("the request is invalid: {errors}"),
                 errors: errors.errors,
                 correlation_id: None,
+                challenge: None,
             },
+            ServiceError::DpopBoundSentAsBearer => {
+                let mut refused = ApiError::new(status, code, error.to_string());
+                refused.challenge = Some(dpop_challenge("invalid_token", DPOP_BOUND_DESCRIPTION));
+                refused
+            }
             ServiceError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 ApiError::internal(None)
@@ -128,9 +156,14 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = self
+                .challenge
+                .as_deref()
+                .and_then(|value| HeaderValue::from_str(value).ok())
+                .unwrap_or(HeaderValue::from_static("Bearer"));
             response
                 .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

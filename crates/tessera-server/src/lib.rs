@@ -404,6 +404,7 @@ fn http_deadlines(
 
 /// Runs `tessera serve` until SIGINT or SIGTERM.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    config.check_for_serve().map_err(|e| anyhow::anyhow!(e))?;
     init_logging(&config);
     // Bind first, so the public URL (the passkey origin) has the real port even when
     // the configuration asks for port 0.
@@ -531,6 +532,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         https_public_url: config.public_url().starts_with("https://"),
     };
     let app = router_with(state, options).into_make_service_with_connect_info::<SocketAddr>();
+    // The issuer is what clients must be pointed at: tokens name it, and a client
+    // that reached the server by another name (127.0.0.1 for localhost) refuses them.
+    println!(
+        "Issuer and public URL (point clients and browsers here): {}",
+        config.public_url()
+    );
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let header_timeout = Duration::from_secs(config.header_read_timeout_seconds.max(1));
     let limit = connections::ConnectionLimit::new(connections::connection_budget(

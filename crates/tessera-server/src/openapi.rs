@@ -110,6 +110,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(directory::remove_unit_member))
         .routes(routes!(apps::list_applications, apps::create_application))
+        .routes(routes!(apps::get_application_by_app_id))
         .routes(routes!(
             apps::get_application,
             apps::update_application,
@@ -128,6 +129,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             apps::list_service_principals,
             apps::create_service_principal
         ))
+        .routes(routes!(apps::get_service_principal_by_app_id))
         .routes(routes!(
             apps::get_service_principal,
             apps::update_service_principal,

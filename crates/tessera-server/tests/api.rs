@@ -773,3 +773,168 @@ async fn client_credentials_issue_signed_access_tokens() {
         "no secret in the log"
     );
 }
+
+/// A DPoP proof (RFC 9449 §4.2) by `key` for a request.
+fn dpop_proof(key: &tessera_oauth::keys::SigningKey, method: &str, url: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut jwk = key.public_jwk();
+    for member in ["kid", "alg", "use"] {
+        jwk.as_object_mut().unwrap().remove(member);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk });
+    let claims = json!({ "jti": uuid::Uuid::new_v4(), "htm": method, "htu": url, "iat": now });
+    let mut proof = URL_SAFE_NO_PAD.encode(header.to_string());
+    proof.push('.');
+    proof.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let signature = key.sign(proof.as_bytes()).unwrap();
+    proof.push('.');
+    proof.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    proof
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_sent_as_bearer_is_told_to_use_dpop() {
+    use base64::Engine as _;
+    let api = api().await;
+    let client = api
+        .post("/api/v1/applications", json!({ "displayName": "Kiosk" }))
+        .await;
+    let client_app_id = client.body["appId"].as_str().unwrap().to_string();
+    api.post(
+        "/api/v1/servicePrincipals",
+        json!({ "appId": client_app_id }),
+    )
+    .await;
+    let secret = api
+        .post(
+            &format!(
+                "/api/v1/applications/{}/passwordCredentials",
+                client.body["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    let secret = secret.body["secretText"].as_str().unwrap().to_string();
+    let resource = api
+        .post(
+            "/api/v1/applications",
+            json!({ "displayName": "Kiosk API" }),
+        )
+        .await;
+    let resource_app_id = resource.body["appId"].as_str().unwrap().to_string();
+    let (_, key) = tessera_oauth::keys::generate(tessera_oauth::keys::Algorithm::ES256).unwrap();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/oauth2/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(
+            header::AUTHORIZATION,
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{client_app_id}:{secret}"))
+            ),
+        )
+        .header(
+            "dpop",
+            dpop_proof(&key, "POST", "http://localhost:8080/oauth2/token"),
+        )
+        .body(Body::from(format!(
+            "grant_type=client_credentials&scope=api%3A%2F%2F{resource_app_id}%2F.default"
+        )))
+        .unwrap();
+    let response = api.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let tokens: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let token = tokens["access_token"].as_str().unwrap();
+
+    // The management API: 401 that says the token is DPoP-bound, with a DPoP challenge.
+    let refused = api
+        .send(Method::GET, "/api/v1/me", Some(token), None, &[])
+        .await;
+    assert_problem(&refused, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("DPoP-bound"),
+        "{:?}",
+        refused.body
+    );
+    let challenge = refused.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(
+        challenge.starts_with("DPoP error=\"invalid_token\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("algs=\"ES256"), "{challenge}");
+    // A token that is not DPoP-bound still gets the plain answer.
+    let plain = api
+        .send(Method::GET, "/api/v1/me", Some("not-a-token"), None, &[])
+        .await;
+    assert_eq!(plain.headers[header::WWW_AUTHENTICATE], "Bearer");
+
+    // Userinfo likewise (RFC 9449 §7.1).
+    let userinfo = api
+        .send(Method::GET, "/oauth2/userinfo", Some(token), None, &[])
+        .await;
+    assert_eq!(userinfo.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(userinfo.body["error"], "invalid_token");
+    assert!(
+        userinfo.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("DPoP-bound"),
+        "{:?}",
+        userinfo.body
+    );
+    assert!(
+        userinfo.headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP error=\"invalid_token\"")
+    );
+}
+
+#[tokio::test]
+async fn applications_and_service_principals_are_found_by_app_id() {
+    let api = api().await;
+    let app = api
+        .post("/api/v1/applications", json!({ "displayName": "Payroll" }))
+        .await;
+    let app_id = app.body["appId"].as_str().unwrap();
+    let found = api
+        .get(&format!("/api/v1/applications/byAppId/{app_id}"))
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert_eq!(found.body["id"], app.body["id"]);
+    assert!(found.headers.contains_key(header::ETAG));
+    let missing = api
+        .get(&format!("/api/v1/servicePrincipals/byAppId/{app_id}"))
+        .await;
+    assert_problem(&missing, StatusCode::NOT_FOUND, "not_found");
+    let sp = api
+        .post("/api/v1/servicePrincipals", json!({ "appId": app_id }))
+        .await;
+    let found = api
+        .get(&format!("/api/v1/servicePrincipals/byAppId/{app_id}"))
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert_eq!(found.body["id"], sp.body["id"]);
+    // The object id is not an appId.
+    let object_id = app.body["id"].as_str().unwrap();
+    let wrong = api
+        .get(&format!("/api/v1/applications/byAppId/{object_id}"))
+        .await;
+    assert_problem(&wrong, StatusCode::NOT_FOUND, "not_found");
+    let malformed = api.get("/api/v1/applications/byAppId/Payroll").await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+}

@@ -305,6 +305,25 @@ impl Directory {
         application_from(&record, secrets)
     }
 
+    /// An application by its client id (appId), the key clients and tokens know it by.
+    pub async fn get_application_by_app_id(
+        &self,
+        ctx: &Context,
+        app_id: Uuid,
+    ) -> ServiceResult<Application> {
+        self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get_by_key1(ctx.tenant, Kind::Application, &app_id.to_string())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "application with appId",
+                id: app_id.to_string(),
+            })?;
+        let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
+        application_from(&record, secrets)
+    }
+
     pub async fn list_applications(
         &self,
         ctx: &Context,
@@ -470,6 +489,25 @@ impl Directory {
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
         let secrets = secrets_of(reader.as_mut(), ctx.tenant, id).await?;
+        Ok(self.service_principal_view(ctx, service_principal_from(&record, secrets)?))
+    }
+
+    /// The service principal of the application with this client id (appId).
+    pub async fn get_service_principal_by_app_id(
+        &self,
+        ctx: &Context,
+        app_id: Uuid,
+    ) -> ServiceResult<ServicePrincipal> {
+        self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &app_id.to_string())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "service principal with appId",
+                id: app_id.to_string(),
+            })?;
+        let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
         Ok(self.service_principal_view(ctx, service_principal_from(&record, secrets)?))
     }
 

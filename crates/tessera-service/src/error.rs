@@ -19,6 +19,11 @@ pub enum ServiceError {
     Forbidden { reason: String },
     #[error("the credential is missing, invalid, expired or revoked")]
     Unauthenticated,
+    /// A valid DPoP-bound access token sent as a bearer token (RFC 9449 §7.1).
+    #[error(
+        "the access token is DPoP-bound: send it as `Authorization: DPoP <token>` with a DPoP proof (RFC 9449)"
+    )]
+    DpopBoundSentAsBearer,
     #[error("the service is temporarily unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -34,7 +39,9 @@ impl ServiceError {
             ServiceError::Conflict { .. } => "conflict",
             ServiceError::VersionMismatch { .. } => "version_mismatch",
             ServiceError::Forbidden { .. } => "forbidden",
-            ServiceError::Unauthenticated => "unauthenticated",
+            ServiceError::Unauthenticated | ServiceError::DpopBoundSentAsBearer => {
+                "unauthenticated"
+            }
             ServiceError::Unavailable(_) => "unavailable",
             ServiceError::Internal(_) => "internal",
         }

@@ -784,6 +784,27 @@ async fn applications_and_secrets(h: Harness) {
         .await
         .unwrap();
     assert_eq!(sp.spec.display_name.as_deref(), Some("Payroll"));
+    // Both are found by the appId clients know them by; an object id is not one.
+    let by_app_id = h
+        .directory
+        .get_application_by_app_id(&h.admin, app.app_id)
+        .await
+        .unwrap();
+    assert_eq!(by_app_id.id, app.id);
+    assert_eq!(
+        h.directory
+            .get_service_principal_by_app_id(&h.admin, app.app_id)
+            .await
+            .unwrap()
+            .id,
+        sp.id
+    );
+    assert!(matches!(
+        h.directory
+            .get_application_by_app_id(&h.admin, app.id)
+            .await,
+        Err(ServiceError::NotFound { .. })
+    ));
     assert!(matches!(
         h.directory
             .create_service_principal(&h.admin, json!({"appId": app.app_id}))

@@ -60,10 +60,12 @@ pub enum Command {
     /// Devices.
     #[command(subcommand)]
     Devices(DevicesCommand),
-    /// Application registrations.
+    /// Application registrations: APP is an object id, an appId (client id) or a
+    /// display name.
     #[command(subcommand)]
     Apps(AppsCommand),
-    /// Service principals (applications' identities in the tenant).
+    /// Service principals (applications' identities in the tenant): SP is an object
+    /// id, the application's appId or a display name.
     #[command(subcommand, name = "sps")]
     ServicePrincipals(SpsCommand),
     /// Directory roles and role assignments.
@@ -280,7 +282,8 @@ pub enum GroupsCommand {
         #[arg(long)]
         transitive: bool,
     },
-    /// Add a member: a user (id or UPN), or a group, device or service principal (id).
+    /// Add a member: a user (id or UPN), a group (id or display name), a device (id) or
+    /// a service principal (id, appId or display name).
     AddMember {
         group: String,
         member: String,
@@ -394,10 +397,13 @@ pub enum AppsCommand {
         app: String,
     },
     Create(AppCreate),
+    /// Change settings; a repeatable flag replaces that list.
     Update {
         app: String,
+        #[arg(long)]
+        display_name: Option<String>,
         #[command(flatten)]
-        data: DataArg,
+        fields: AppFields,
         #[command(flatten)]
         if_match: IfMatchArg,
     },
@@ -450,21 +456,55 @@ pub enum AppsCommand {
 pub struct AppCreate {
     #[arg(long)]
     pub display_name: String,
-    /// Web redirect URI (repeatable).
-    #[arg(long = "redirect-uri")]
+    #[command(flatten)]
+    pub fields: AppFields,
+}
+
+/// The application settings most often needed, as flags (the rest with --data). A
+/// switch given alone means true; `--public-client false` turns one off.
+#[derive(Debug, Args)]
+pub struct AppFields {
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Web (confidential client) redirect URI (repeatable; `web.redirectUris`).
+    #[arg(long = "redirect-uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,
-    /// Single-page application redirect URI (repeatable).
-    #[arg(long = "spa-redirect-uri")]
+    /// Single-page application redirect URI (repeatable; `spa.redirectUris`).
+    #[arg(long = "spa-redirect-uri", value_name = "URI")]
     pub spa_redirect_uris: Vec<String>,
-    /// Native application redirect URI (repeatable).
-    #[arg(long = "public-redirect-uri")]
+    /// Native application redirect URI (repeatable; `publicClient.redirectUris`).
+    #[arg(long = "public-redirect-uri", value_name = "URI")]
     pub public_redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser (repeatable;
+    /// `postLogoutRedirectUris`).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client: the device flow without a secret (`isFallbackPublicClient`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub public_client: Option<bool>,
+    /// The ID token signing algorithm: ES256 (default), RS256, PS256 or EdDSA
+    /// (`idTokenSignedResponseAlg`; RS256 for libraries that know only RS256).
+    #[arg(long, value_name = "ALG")]
+    pub id_token_alg: Option<String>,
+    /// Allow the legacy resource-owner password grant (`allowPasswordGrant`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_password_grant: Option<bool>,
+    /// Require pushed authorization requests (`requirePushedAuthorizationRequests`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_par: Option<bool>,
+    /// Require DPoP-bound access tokens (`dpopBoundAccessTokens`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_dpop: Option<bool>,
+    /// Where back-channel logout tokens are posted (`backchannelLogoutUri`).
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
     #[command(flatten)]
     pub data: DataArg,
 }
 
 #[derive(Debug, Args)]
 pub struct AddSecretArgs {
+    /// The application or service principal: object id, appId or display name.
     pub app: String,
     #[arg(long)]
     pub display_name: Option<String>,
@@ -475,6 +515,7 @@ pub struct AddSecretArgs {
 
 #[derive(Debug, Args)]
 pub struct AddCertArgs {
+    /// The application or service principal: object id, appId or display name.
     pub app: String,
     /// PEM certificate file.
     #[arg(long)]
@@ -491,8 +532,8 @@ pub enum SpsCommand {
     },
     /// Create the service principal of an application.
     Create {
-        /// The application's client id (appId).
-        #[arg(long)]
+        /// The application: its appId, object id or display name.
+        #[arg(long, visible_alias = "app")]
         app_id: String,
         #[command(flatten)]
         data: DataArg,
@@ -511,19 +552,20 @@ pub enum SpsCommand {
     },
     AddSecret(AddSecretArgs),
     RemoveSecret {
-        app: String,
+        sp: String,
         key_id: String,
     },
     AddCert(AddCertArgs),
     RemoveCert {
-        app: String,
+        sp: String,
         key_id: String,
     },
     /// Assign a user, group or workload to the application (with an app role, or
     /// default access). Applications that require assignment admit only these.
     Assign {
         sp: String,
-        /// A user (UPN or id), group or service principal id.
+        /// A user (UPN or id), a group (id or display name) or a service principal
+        /// (id, appId or display name).
         #[arg(long)]
         principal: String,
         /// The app role's id (default access when absent).

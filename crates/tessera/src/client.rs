@@ -276,6 +276,25 @@ impl Client {
         self.request(Method::GET, segments, query, None, None).await
     }
 
+    /// A GET that answers `None` where the server answers 404.
+    pub async fn get_optional(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> anyhow::Result<Option<Value>> {
+        match self.get(segments, query).await {
+            Ok(value) => Ok(Some(value)),
+            Err(error)
+                if error
+                    .downcast_ref::<ApiError>()
+                    .is_some_and(|refusal| refusal.status == StatusCode::NOT_FOUND) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     pub async fn post(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {
         self.request(Method::POST, segments, &[], Some(body), None)
             .await
@@ -335,27 +354,61 @@ impl Client {
     }
 }
 
+/// A refusal by the server, made readable from its problem document (RFC 9457).
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The status, code and detail on one line, then what helps. A validation problem's
+/// detail already repeats its field errors, so it is said once, by field.
 fn problem_error(status: StatusCode, body: &[u8], no_token: bool) -> anyhow::Error {
     let problem: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let detail = problem.get("detail").and_then(Value::as_str).unwrap_or("");
     let code = problem.get("code").and_then(Value::as_str).unwrap_or("");
-    let mut message = format!("{} {}: {}", status.as_u16(), code, detail);
-    if let Some(errors) = problem.get("errors").and_then(Value::as_array) {
-        for error in errors {
-            let field = error.get("field").and_then(Value::as_str).unwrap_or("");
-            let text = error.get("message").and_then(Value::as_str).unwrap_or("");
-            if !field.is_empty() {
-                message.push_str(&format!("\n  {field}: {text}"));
-            }
-        }
-    }
+    let field_errors: Vec<String> = problem
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|error| {
+                    let field = error.get("field").and_then(Value::as_str).unwrap_or("");
+                    let text = error.get("message").and_then(Value::as_str).unwrap_or("");
+                    if field.is_empty() {
+                        text.to_string()
+                    } else {
+                        format!("{field}: {text}")
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut message = match field_errors.as_slice() {
+        [] => format!("{} {code}: {detail}", status.as_u16()),
+        [one] => format!("{} {code}: {one}", status.as_u16()),
+        several => format!(
+            "{} {code}: the request is invalid:\n  {}",
+            status.as_u16(),
+            several.join("\n  ")
+        ),
+    };
     if let Some(id) = problem.get("correlationId").and_then(Value::as_str) {
         message.push_str(&format!("\n  (correlation id {id})"));
     }
     if status == StatusCode::UNAUTHORIZED && no_token {
         message.push_str("\n  hint: sign in with `tessera login --server URL --token TOKEN`");
     }
-    anyhow!(message)
+    anyhow::Error::new(ApiError { status, message })
 }
 
 pub fn require(condition: bool, message: &str) -> anyhow::Result<()> {

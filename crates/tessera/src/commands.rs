@@ -298,42 +298,70 @@ pub(crate) async fn resolve_user(client: &Client, user: &str) -> anyhow::Result<
     id_of(&client.get(&["users", "byPrincipalName", user], &[]).await?)
 }
 
-/// Finds one object of a collection by id or exact display name.
-async fn resolve_named(client: &Client, collection: &str, name: &str) -> anyhow::Result<String> {
-    if is_uuid(name) {
-        return Ok(name.to_string());
-    }
+/// The objects of a collection with exactly this display name (case-insensitive).
+async fn named(client: &Client, collection: &str, name: &str) -> anyhow::Result<Vec<Value>> {
     let (items, _) = client
         .list(
             &[collection],
             vec![("search", name.to_string()), ("limit", "1000".to_string())],
-            false,
+            true,
         )
         .await?;
-    let matches: Vec<&Value> = items
-        .iter()
+    Ok(items
+        .into_iter()
         .filter(|item| {
             item.get("displayName")
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.eq_ignore_ascii_case(name))
         })
-        .collect();
-    match matches.as_slice() {
+        .collect())
+}
+
+/// Finds one object of a collection by id or exact display name.
+async fn resolve_named(client: &Client, collection: &str, name: &str) -> anyhow::Result<String> {
+    if is_uuid(name) {
+        return Ok(name.to_string());
+    }
+    match named(client, collection, name).await?.as_slice() {
         [one] => id_of(one),
         [] => bail!("no {collection} item is named {name:?}"),
         _ => bail!("several {collection} items are named {name:?}; use the id"),
     }
 }
 
-/// A member or principal: an id as is, a UPN resolved to a user.
+/// A member, owner or principal: a user by UPN; a group by display name; a
+/// workload (service principal) by display name or by its application's appId;
+/// any object by its id.
 async fn resolve_object(client: &Client, object: &str) -> anyhow::Result<String> {
     if is_uuid(object) {
+        // An appId is never another object's id. Whoever may not read service
+        // principals gives ids, which go to the server as they are.
+        if let Ok(Some(workload)) = client
+            .get_optional(&["servicePrincipals", "byAppId", object], &[])
+            .await
+        {
+            return id_of(&workload);
+        }
         return Ok(object.to_string());
     }
     if object.contains('@') {
         return resolve_user(client, object).await;
     }
-    resolve_named(client, "groups", object).await
+    let groups = named(client, "groups", object).await?;
+    match groups.as_slice() {
+        [one] => return id_of(one),
+        [] => {}
+        _ => bail!("several groups are named {object:?}; use the id"),
+    }
+    // Only a name no group has is looked for among workloads.
+    if let Ok(workloads) = named(client, AppKind::ServicePrincipal.collection(), object).await {
+        match workloads.as_slice() {
+            [one] => return id_of(one),
+            [] => {}
+            _ => bail!("several service principals are named {object:?}; use the id or appId"),
+        }
+    }
+    bail!("no user, group or service principal is named {object:?}")
 }
 
 async fn resolve_role(client: &Client, role: &str) -> anyhow::Result<String> {
@@ -347,17 +375,81 @@ async fn resolve_role(client: &Client, role: &str) -> anyhow::Result<String> {
     )
 }
 
-async fn resolve_app(client: &Client, app: &str) -> anyhow::Result<String> {
-    resolve_named(client, "applications", app).await
+/// The two kinds the CLI names by object id, appId or display name.
+#[derive(Debug, Clone, Copy)]
+enum AppKind {
+    Application,
+    ServicePrincipal,
 }
 
-/// An application's client id (appId), from its name, object id or appId.
+impl AppKind {
+    fn collection(self) -> &'static str {
+        match self {
+            AppKind::Application => "applications",
+            AppKind::ServicePrincipal => "servicePrincipals",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            AppKind::Application => "application",
+            AppKind::ServicePrincipal => "service principal",
+        }
+    }
+}
+
+/// An application or service principal named by its object id, its (application's)
+/// appId or its display name (exact, case-insensitive). A display name that several
+/// share is refused with the candidates, so the command never picks one by chance.
+async fn find_app(client: &Client, kind: AppKind, name: &str) -> anyhow::Result<Value> {
+    let collection = kind.collection();
+    if let Ok(uuid) = Uuid::parse_str(name) {
+        let uuid = uuid.to_string();
+        if let Some(found) = client.get_optional(&[collection, &uuid], &[]).await? {
+            return Ok(found);
+        }
+        if let Some(found) = client
+            .get_optional(&[collection, "byAppId", &uuid], &[])
+            .await?
+        {
+            return Ok(found);
+        }
+    }
+    let mut matches = named(client, collection, name).await?;
+    let noun = kind.noun();
+    match matches.len() {
+        0 => bail!("no {noun} with object id, appId or display name {name:?}"),
+        1 => Ok(matches.remove(0)),
+        count => {
+            let candidates: Vec<String> = matches
+                .iter()
+                .map(|item| {
+                    format!(
+                        "  {} (appId {})",
+                        item.get("id").and_then(Value::as_str).unwrap_or("?"),
+                        item.get("appId").and_then(Value::as_str).unwrap_or("?")
+                    )
+                })
+                .collect();
+            bail!(
+                "{count} {noun}s are named {name:?}; name one by its object id or appId:\n{}",
+                candidates.join("\n")
+            )
+        }
+    }
+}
+
+/// The object id of an application or service principal named as [`find_app`] takes.
+async fn app_object_id(client: &Client, kind: AppKind, name: &str) -> anyhow::Result<String> {
+    id_of(&find_app(client, kind, name).await?)
+}
+
+/// An application's client id (appId), named as [`find_app`] takes.
 async fn app_client_id(client: &Client, app: &str) -> anyhow::Result<String> {
-    let id = resolve_app(client, app).await?;
-    client.get(&["applications", &id], &[]).await?["appId"]
+    find_app(client, AppKind::Application, app).await?["appId"]
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| anyhow!("the application has no appId"))
+        .ok_or_else(|| anyhow!("the server's answer has no appId"))
 }
 
 // ---- resources ----------------------------------------------------------------
@@ -700,36 +792,69 @@ fn cert_body(args: &AddCertArgs) -> anyhow::Result<Value> {
     Ok(value)
 }
 
+/// An application's attributes from its flags, over `--data`.
+fn app_fields(fields: &AppFields, display_name: Option<String>) -> anyhow::Result<Value> {
+    let uris = |list: &Vec<String>| (!list.is_empty()).then(|| json!({ "redirectUris": list }));
+    let list = |list: &Vec<String>| (!list.is_empty()).then(|| json!(list));
+    body(
+        &fields.data,
+        vec![
+            ("displayName", display_name.map(Value::String)),
+            ("description", text(&fields.description)),
+            ("web", uris(&fields.redirect_uris)),
+            ("spa", uris(&fields.spa_redirect_uris)),
+            ("publicClient", uris(&fields.public_redirect_uris)),
+            (
+                "postLogoutRedirectUris",
+                list(&fields.post_logout_redirect_uris),
+            ),
+            (
+                "isFallbackPublicClient",
+                fields.public_client.map(Value::Bool),
+            ),
+            ("idTokenSignedResponseAlg", text(&fields.id_token_alg)),
+            (
+                "allowPasswordGrant",
+                fields.allow_password_grant.map(Value::Bool),
+            ),
+            (
+                "requirePushedAuthorizationRequests",
+                fields.require_par.map(Value::Bool),
+            ),
+            (
+                "dpopBoundAccessTokens",
+                fields.require_dpop.map(Value::Bool),
+            ),
+            ("backchannelLogoutUri", text(&fields.backchannel_logout_uri)),
+        ],
+    )
+}
+
 async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Result<()> {
     match command {
         AppsCommand::List(args) => {
             list(client, out, &["applications"], &args, output::APPS).await?
         }
         AppsCommand::Get { app } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             output::object(out, &client.get(&["applications", &id], &[]).await?);
         }
         AppsCommand::Create(args) => {
-            let uris =
-                |list: &Vec<String>| (!list.is_empty()).then(|| json!({ "redirectUris": list }));
-            let value = body(
-                &args.data,
-                vec![
-                    ("displayName", Some(json!(args.display_name))),
-                    ("web", uris(&args.redirect_uris)),
-                    ("spa", uris(&args.spa_redirect_uris)),
-                    ("publicClient", uris(&args.public_redirect_uris)),
-                ],
-            )?;
+            let value = app_fields(&args.fields, Some(args.display_name))?;
             output::object(out, &client.post(&["applications"], &value).await?);
         }
         AppsCommand::Update {
             app,
-            data,
+            display_name,
+            fields,
             if_match,
         } => {
-            let id = resolve_app(client, &app).await?;
-            let value = body(&data, Vec::new())?;
+            let value = app_fields(&fields, display_name)?;
+            client::require(
+                value.as_object().is_some_and(|m| !m.is_empty()),
+                "nothing to change: give at least one setting",
+            )?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             output::object(
                 out,
                 &client
@@ -738,7 +863,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             );
         }
         AppsCommand::Delete { app, if_match } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             client
                 .delete(&["applications", &id], if_match.if_match)
                 .await?;
@@ -748,7 +873,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             );
         }
         AppsCommand::AddSecret(args) => {
-            let id = resolve_app(client, &args.app).await?;
+            let id = app_object_id(client, AppKind::Application, &args.app).await?;
             let created = client
                 .post(
                     &["applications", &id, "passwordCredentials"],
@@ -758,14 +883,14 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             output::object(out, &created);
         }
         AppsCommand::RemoveSecret { app, key_id } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             client
                 .delete(&["applications", &id, "passwordCredentials", &key_id], None)
                 .await?;
             output::done(out, &format!("removed secret {key_id}"));
         }
         AppsCommand::AddCert(args) => {
-            let id = resolve_app(client, &args.app).await?;
+            let id = app_object_id(client, AppKind::Application, &args.app).await?;
             output::object(
                 out,
                 &client
@@ -774,7 +899,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             );
         }
         AppsCommand::RemoveCert { app, key_id } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             client
                 .delete(&["applications", &id, "keyCredentials", &key_id], None)
                 .await?;
@@ -804,14 +929,14 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             output::done(out, &format!("withdrew consent {grant_id}"));
         }
         AppsCommand::Owners { app } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             let (items, next) = client
                 .list(&["applications", &id, "owners"], Vec::new(), false)
                 .await?;
             output::list(out, &items, output::OBJECTS, next.as_deref());
         }
         AppsCommand::AddOwner { app, owner } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             let owner_id = resolve_object(client, &owner).await?;
             client
                 .post(&["applications", &id, "owners"], &json!({ "id": owner_id }))
@@ -819,7 +944,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
             output::done(out, &format!("{owner} now owns {app}"));
         }
         AppsCommand::RemoveOwner { app, owner } => {
-            let id = resolve_app(client, &app).await?;
+            let id = app_object_id(client, AppKind::Application, &app).await?;
             let owner_id = resolve_object(client, &owner).await?;
             client
                 .delete(&["applications", &id, "owners", &owner_id], None)
@@ -835,7 +960,8 @@ async fn service_principals(
     out: Output,
     command: SpsCommand,
 ) -> anyhow::Result<()> {
-    let resolve = |sp: String| async move { resolve_named(client, "servicePrincipals", &sp).await };
+    let resolve =
+        |sp: String| async move { app_object_id(client, AppKind::ServicePrincipal, &sp).await };
     match command {
         SpsCommand::List(args) => {
             list(
@@ -852,6 +978,7 @@ async fn service_principals(
             output::object(out, &client.get(&["servicePrincipals", &id], &[]).await?);
         }
         SpsCommand::Create { app_id, data } => {
+            let app_id = app_client_id(client, &app_id).await?;
             let value = body(&data, vec![("appId", Some(json!(app_id)))])?;
             output::object(out, &client.post(&["servicePrincipals"], &value).await?);
         }
@@ -885,8 +1012,8 @@ async fn service_principals(
                 .await?;
             output::object(out, &created);
         }
-        SpsCommand::RemoveSecret { app, key_id } => {
-            let id = resolve(app).await?;
+        SpsCommand::RemoveSecret { sp, key_id } => {
+            let id = resolve(sp).await?;
             client
                 .delete(
                     &["servicePrincipals", &id, "passwordCredentials", &key_id],
@@ -907,8 +1034,8 @@ async fn service_principals(
                     .await?,
             );
         }
-        SpsCommand::RemoveCert { app, key_id } => {
-            let id = resolve(app).await?;
+        SpsCommand::RemoveCert { sp, key_id } => {
+            let id = resolve(sp).await?;
             client
                 .delete(&["servicePrincipals", &id, "keyCredentials", &key_id], None)
                 .await?;

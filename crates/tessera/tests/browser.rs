@@ -34,8 +34,8 @@ fn run_browser_script(script: &str, scenarios: &[&str]) {
     );
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
-    // WebAuthn needs a host name: the server's public URL is http://localhost:PORT.
-    let url = server.url.replace("127.0.0.1", "localhost");
+    // WebAuthn needs a host name: the issuer the server prints, http://localhost:PORT.
+    let url = server.issuer.clone();
     let output = Command::new("node")
         .arg(script)
         .current_dir(&e2e)
@@ -155,8 +155,8 @@ fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
             ("TESSERA_TLS__CLIENT_CERTIFICATES", "true"),
         ],
     );
-    let url = server.url.replace("127.0.0.1", "localhost");
-    assert!(url.starts_with("https://"));
+    let url = server.issuer.clone();
+    assert!(url.starts_with("https://localhost:"));
     // OpenSSL's OCSP responder answers for the OCSP issuing CA.
     let ocsp_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -335,12 +335,16 @@ fn several_servers_share_one_postgresql_database() {
     let key = work.path().join("secrets.key");
     std::fs::write(&key, [7u8; 32]).unwrap();
     let key = key.to_str().unwrap().to_string();
+    // Every node names the same issuer (PostgreSQL requires it to be set).
     let env = [
         ("TESSERA_DATABASE_URL", url.as_str()),
         ("TESSERA_SECRETS_KEY_FILE", key.as_str()),
+        ("TESSERA_PUBLIC_URL", "https://id.contoso.com/"),
     ];
     let first = Server::start(&work.path().join("one"), &env);
     let second = Server::start(&work.path().join("two"), &env);
+    assert_eq!(first.issuer, "https://id.contoso.com");
+    assert_eq!(second.issuer, first.issuer);
     let token = first
         .token
         .clone()
@@ -1108,5 +1112,355 @@ fn what_if_warns_when_countries_are_evaluated_without_a_country_database() {
         "NL",
     ]);
     assert!(!shown.contains("warning:"), "{shown}");
+    server.stop();
+}
+
+/// Waits for a process that must end by itself (a server that refuses to start).
+fn ended(mut child: std::process::Child) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the process should have ended by itself");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn serve_prints_the_issuer_clients_must_use() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&work.path().join("data"), &[]);
+    let port = server.url.rsplit(':').next().unwrap();
+    assert_eq!(server.issuer, format!("http://localhost:{port}"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let discovery: Value = runtime.block_on(async {
+        reqwest::get(format!("{}/.well-known/openid-configuration", server.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(discovery["issuer"], server.issuer.as_str());
+    // The printed issuer is an address the CLI (and any client) can use.
+    let cli = Cli {
+        config_dir: work.path().join("cli"),
+    };
+    cli.ok(&[
+        "login",
+        "--server",
+        &server.issuer,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    assert!(cli.ok(&["whoami"]).contains("Global Administrator"));
+    server.stop();
+}
+
+#[test]
+fn serve_on_postgresql_without_a_public_url_refuses_to_start() {
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("secrets.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let child = Command::new(BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(work.path().join("data"))
+        // The check comes before any connection: a database that does not exist
+        // keeps a regression from touching a real one.
+        .env(
+            "TESSERA_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/tessera_never_created",
+        )
+        .env("TESSERA_SECRETS_KEY_FILE", &key)
+        .env_remove("TESSERA_PUBLIC_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = ended(child);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("public_url is required"), "{stderr}");
+    assert!(stderr.contains("TESSERA_PUBLIC_URL"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("Listening"),
+        "it never listens"
+    );
+}
+
+#[test]
+fn applications_and_service_principals_are_named_by_id_app_id_or_display_name() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&work.path().join("data"), &[]);
+    let cli = Cli {
+        config_dir: work.path().join("cli"),
+    };
+    cli.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    let app = cli.json(&["apps", "create", "--display-name", "Payroll"]);
+    let (object_id, app_id) = (app["id"].as_str().unwrap(), app["appId"].as_str().unwrap());
+    // The service principal from the application's display name, then its object id.
+    let sp = cli.json(&["sps", "create", "--app-id", "payroll"]);
+    assert_eq!(sp["appId"], app_id);
+    let ledger = cli.json(&["apps", "create", "--display-name", "Ledger"]);
+    let ledger_sp = cli.json(&["sps", "create", "--app", ledger["id"].as_str().unwrap()]);
+    assert_eq!(ledger_sp["appId"], ledger["appId"]);
+
+    // Secrets by appId (as the README shows), object id and display name.
+    for name in [app_id, object_id, "Payroll"] {
+        let secret = cli.json(&["apps", "add-secret", name, "--display-name", name]);
+        assert!(secret["secretText"].is_string(), "{secret}");
+    }
+    let got = cli.json(&["apps", "get", app_id]);
+    assert_eq!(got["id"], object_id);
+    assert_eq!(got["passwordCredentials"].as_array().unwrap().len(), 3);
+    let cert =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tessera-directory/tests/data/test-cert.pem");
+    let cert = cert.to_str().unwrap();
+    let key = cli.json(&["apps", "add-cert", app_id, "--file", cert]);
+    cli.ok(&[
+        "apps",
+        "remove-cert",
+        "Payroll",
+        key["keyId"].as_str().unwrap(),
+    ]);
+    let grant = cli.json(&["apps", "consent", app_id, "--scope", "openid"]);
+    assert_eq!(grant["clientId"], app_id);
+    let consents = cli.json(&["apps", "consents", object_id]);
+    assert_eq!(consents["value"].as_array().unwrap().len(), 1);
+
+    // Service principals by their application's appId, object id and display name.
+    for name in [app_id, sp["id"].as_str().unwrap(), "PAYROLL"] {
+        assert_eq!(cli.json(&["sps", "get", name])["id"], sp["id"]);
+    }
+    cli.json(&["sps", "add-secret", app_id]);
+    cli.json(&["sps", "add-cert", "Payroll", "--file", cert]);
+    cli.ok(&[
+        "users",
+        "create",
+        "--upn",
+        "adele@contoso.com",
+        "--display-name",
+        "Adele",
+    ]);
+    let assignment = cli.json(&["sps", "assign", app_id, "--principal", "adele@contoso.com"]);
+    assert_eq!(assignment["resourceId"], sp["id"]);
+    let assignments = cli.json(&["sps", "assignments", "Payroll"]);
+    assert_eq!(assignments["value"].as_array().unwrap().len(), 1);
+    // A workload as a principal or member: by display name, or its application's appId.
+    let role = cli.json(&[
+        "roles",
+        "assign",
+        "--role",
+        "Application Administrator",
+        "--principal",
+        "Ledger",
+    ]);
+    assert_eq!(role["principalId"], ledger_sp["id"]);
+    let listed = cli.json(&[
+        "roles",
+        "assignments",
+        "--principal",
+        ledger["appId"].as_str().unwrap(),
+    ]);
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1, "{listed}");
+    cli.ok(&["groups", "create", "--display-name", "Bots"]);
+    cli.ok(&[
+        "groups",
+        "add-member",
+        "Bots",
+        ledger["appId"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        ids(&cli.json(&["groups", "members", "Bots"])),
+        vec![ledger_sp["id"].as_str().unwrap().to_string()]
+    );
+    let nobody = cli.fails(&["groups", "add-member", "Bots", "Nobody"]);
+    assert!(
+        nobody.contains(r#"no user, group or service principal is named "Nobody""#),
+        "{nobody}"
+    );
+
+    // An unknown name says which name, whatever its form.
+    let unknown = cli.fails(&["apps", "add-secret", "Nobody"]);
+    assert!(
+        unknown.contains(r#"no application with object id, appId or display name "Nobody""#),
+        "{unknown}"
+    );
+    let ghost = "0b8f5a52-3c1e-4f7a-9d2b-6e4c1a7f9d30";
+    let unknown = cli.fails(&["sps", "get", ghost]);
+    assert!(
+        unknown.contains(&format!(
+            "no service principal with object id, appId or display name \"{ghost}\""
+        )),
+        "{unknown}"
+    );
+    let unknown = cli.fails(&["sps", "create", "--app-id", ghost]);
+    assert!(unknown.contains("no application with"), "{unknown}");
+
+    // A display name two applications share is refused with both candidates.
+    let twin = cli.json(&["apps", "create", "--display-name", "PAYROLL"]);
+    let ambiguous = cli.fails(&["apps", "add-secret", "Payroll"]);
+    assert!(
+        ambiguous.contains("2 applications are named"),
+        "{ambiguous}"
+    );
+    for candidate in [object_id, twin["id"].as_str().unwrap()] {
+        assert!(ambiguous.contains(candidate), "{ambiguous}");
+    }
+    assert_eq!(
+        cli.json(&["apps", "get", app_id])["passwordCredentials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "nothing was added"
+    );
+    cli.json(&["sps", "create", "--app-id", twin["appId"].as_str().unwrap()]);
+    let ambiguous = cli.fails(&["sps", "get", "payroll"]);
+    assert!(
+        ambiguous.contains("2 service principals are named"),
+        "{ambiguous}"
+    );
+    server.stop();
+}
+
+#[test]
+fn application_settings_have_flags_and_errors_are_said_once() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&work.path().join("data"), &[]);
+    let cli = Cli {
+        config_dir: work.path().join("cli"),
+    };
+    cli.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    let tv = cli.json(&[
+        "apps",
+        "create",
+        "--display-name",
+        "Kiosk",
+        "--description",
+        "Lobby screens",
+        "--spa-redirect-uri",
+        "http://localhost:3000/spa",
+        "--redirect-uri",
+        "https://kiosk.contoso.com/a",
+        "--redirect-uri",
+        "https://kiosk.contoso.com/b",
+        "--post-logout-redirect-uri",
+        "https://kiosk.contoso.com/bye",
+        "--id-token-alg",
+        "RS256",
+        "--require-par",
+    ]);
+    assert_eq!(tv["description"], "Lobby screens");
+    assert_eq!(tv["idTokenSignedResponseAlg"], "RS256");
+    assert_eq!(tv["requirePushedAuthorizationRequests"], true);
+    assert_eq!(tv["web"]["redirectUris"].as_array().unwrap().len(), 2);
+    assert_eq!(tv["spa"]["redirectUris"][0], "http://localhost:3000/spa");
+    assert_eq!(
+        tv["postLogoutRedirectUris"][0],
+        "https://kiosk.contoso.com/bye"
+    );
+    assert!(tv.get("isFallbackPublicClient").is_none());
+    let app_id = tv["appId"].as_str().unwrap().to_string();
+    cli.json(&["sps", "create", "--app-id", &app_id]);
+
+    // The device flow without a secret names the setting that allows it.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let device_code = |client_id: String| {
+        let url = format!("{}/oauth2/devicecode", server.url);
+        runtime.block_on(async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(format!("client_id={client_id}&scope=openid"))
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        })
+    };
+    let (status, refused) = device_code(app_id.clone());
+    assert!(status.is_client_error(), "{status} {refused}");
+    assert_eq!(refused["error"], "invalid_client");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("isFallbackPublicClient"),
+        "{refused}"
+    );
+    let updated = cli.json(&[
+        "apps",
+        "update",
+        "Kiosk",
+        "--public-client",
+        "--allow-password-grant",
+        "--require-dpop",
+        "--id-token-alg",
+        "PS256",
+        "--redirect-uri",
+        "https://kiosk.contoso.com/c",
+    ]);
+    assert_eq!(updated["isFallbackPublicClient"], true);
+    assert_eq!(updated["allowPasswordGrant"], true);
+    assert_eq!(updated["dpopBoundAccessTokens"], true);
+    assert_eq!(updated["idTokenSignedResponseAlg"], "PS256");
+    assert_eq!(
+        updated["web"]["redirectUris"],
+        serde_json::json!(["https://kiosk.contoso.com/c"]),
+        "a repeated flag replaces the list"
+    );
+    assert_eq!(updated["description"], "Lobby screens", "the rest stays");
+    let (status, started) = device_code(app_id.clone());
+    assert!(status.is_success(), "{status} {started}");
+    assert!(started["device_code"].is_string());
+    let off = cli.json(&[
+        "apps",
+        "update",
+        &app_id,
+        "--public-client",
+        "false",
+        "--require-par=false",
+    ]);
+    assert!(off.get("isFallbackPublicClient").is_none(), "{off}");
+    assert!(off.get("requirePushedAuthorizationRequests").is_none());
+    let nothing = cli.fails(&["apps", "update", "Kiosk"]);
+    assert!(nothing.contains("nothing to change"), "{nothing}");
+    // The server's validation, named by field.
+    let bad = cli.fails(&["apps", "update", "Kiosk", "--id-token-alg", "HS256"]);
+    assert!(bad.contains("idTokenSignedResponseAlg"), "{bad}");
+
+    // An API error is said once: the field error is not repeated after the detail.
+    let refused = cli.fails(&["users", "create", "--upn", "not-an-address"]);
+    assert_eq!(
+        refused.matches("must have the form name@domain").count(),
+        1,
+        "{refused}"
+    );
+    assert!(
+        refused.starts_with("error: 400 validation_failed: userPrincipalName: "),
+        "{refused}"
+    );
+    let missing = cli.fails(&["users", "get", "nobody@contoso.com"]);
+    assert_eq!(missing.matches("does not exist").count(), 1, "{missing}");
     server.stop();
 }

@@ -129,7 +129,7 @@ fn the_cli_signs_in_with_the_device_flow_and_renews_its_token() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(&work.path().join("data"), &[]);
-    let base = server.url.replace("127.0.0.1", "localhost");
+    let base = server.issuer.clone();
     let admin = server.token.clone().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let http = reqwest::Client::new();

@@ -48,7 +48,7 @@ const SCENARIOS: [&str; 31] = [
 
 #[test]
 fn openid_client_interop_on_sqlite() {
-    run_interop(&[]);
+    run_interop("127.0.0.1:0", &[]);
 }
 
 /// Client certificates reach the server as a trusted reverse proxy passes them on.
@@ -70,13 +70,20 @@ fn openid_client_interop_on_postgres() {
     let url = tessera_store_sql::testing::postgres_url_for(&name);
     let key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key.path(), [7u8; 32]).unwrap();
-    run_interop(&[
-        ("TESSERA_DATABASE_URL", url.as_str()),
-        ("TESSERA_SECRETS_KEY_FILE", key.path().to_str().unwrap()),
-    ]);
+    // PostgreSQL needs the public URL (the issuer) set, so the port is chosen first.
+    let port = support::free_port();
+    let public_url = format!("http://localhost:{port}");
+    run_interop(
+        &format!("127.0.0.1:{port}"),
+        &[
+            ("TESSERA_DATABASE_URL", url.as_str()),
+            ("TESSERA_SECRETS_KEY_FILE", key.path().to_str().unwrap()),
+            ("TESSERA_PUBLIC_URL", public_url.as_str()),
+        ],
+    );
 }
 
-fn run_interop(env: &[(&str, &str)]) {
+fn run_interop(listen: &str, env: &[(&str, &str)]) {
     let e2e = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
     assert!(
         e2e.join("node_modules/openid-client").exists(),
@@ -85,9 +92,9 @@ fn run_interop(env: &[(&str, &str)]) {
     let data = tempfile::tempdir().unwrap();
     let mut env = env.to_vec();
     env.extend(PROXY);
-    let server = Server::start(data.path(), &env);
-    // The default public URL is http://localhost:<port>: the issuer.
-    let url = server.url.replace("127.0.0.1", "localhost");
+    let server = Server::start_at(listen, data.path(), &env);
+    // Clients go to the issuer the server prints (by default http://localhost:<port>).
+    let url = server.issuer.clone();
     let output = Command::new("node")
         .arg("oauth.mjs")
         .current_dir(&e2e)

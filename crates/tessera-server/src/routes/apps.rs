@@ -34,6 +34,45 @@ crud_handlers! {
     delete: delete_service_principal => delete_service_principal,
 }
 
+/// An application by its client id, as Graph's `applications(appId='...')`.
+#[utoipa::path(get, path = "/api/v1/applications/byAppId/{appId}", tag = "applications",
+    params(("appId" = Uuid, Path)),
+    responses((status = 200, body = Application), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_application_by_app_id(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(app_id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let application = state
+        .directory
+        .get_application_by_app_id(&ctx, app_id)
+        .await?;
+    Ok(crate::routes::ok_versioned(
+        &application,
+        application.version,
+    ))
+}
+
+/// The service principal of the application with this client id, as Graph's
+/// `servicePrincipals(appId='...')`.
+#[utoipa::path(get, path = "/api/v1/servicePrincipals/byAppId/{appId}", tag = "servicePrincipals",
+    params(("appId" = Uuid, Path)),
+    responses((status = 200, body = ServicePrincipal), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_service_principal_by_app_id(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(app_id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let service_principal = state
+        .directory
+        .get_service_principal_by_app_id(&ctx, app_id)
+        .await?;
+    Ok(crate::routes::ok_versioned(
+        &service_principal,
+        service_principal.version,
+    ))
+}
+
 owner_handlers! {
     tag: "applications", kind: Kind::Application, path: "/api/v1/applications/{id}/owners",
     item: "/api/v1/applications/{id}/owners/{ownerId}",

@@ -357,6 +357,22 @@ pub async fn userinfo(
             "invalid_token",
             "the access token is invalid or expired",
         ),
+        Err(BearerError::DpopBoundSentAsBearer) => {
+            let description = crate::error::DPOP_BOUND_DESCRIPTION;
+            let mut response = json(
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({ "error": "invalid_token", "error_description": description })
+                    .to_string(),
+            );
+            if let Ok(value) =
+                HeaderValue::from_str(&crate::error::dpop_challenge("invalid_token", description))
+            {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
         Err(BearerError::InvalidDpopProof) => challenge(
             StatusCode::UNAUTHORIZED,
             "invalid_dpop_proof",

@@ -99,7 +99,9 @@ impl Directory {
             {
                 return Err(OAuthError::new(
                     "invalid_client",
-                    "this application must authenticate (it is not a public client)",
+                    "this application must authenticate (client_secret or client_assertion): \
+                     to use the device flow without a credential, set its isFallbackPublicClient \
+                     to true",
                 ));
             }
             self.check_app_access(reader.as_mut(), ctx.tenant, &app_data, &scopes, &resources)

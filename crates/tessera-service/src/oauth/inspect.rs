@@ -33,6 +33,12 @@ pub enum BearerError {
     InsufficientScope(&'static str),
     #[error("the DPoP proof is missing or invalid")]
     InvalidDpopProof,
+    /// A DPoP-bound token sent as a bearer token (RFC 9449 §7.1: `invalid_token`,
+    /// with a DPoP challenge).
+    #[error(
+        "the access token is DPoP-bound: send it as `Authorization: DPoP <token>` with a DPoP proof"
+    )]
+    DpopBoundSentAsBearer,
     #[error("the request could not be completed")]
     Server,
 }
@@ -135,7 +141,7 @@ impl Directory {
         let bound = super::dpop::bound_jkt(&claims).map(str::to_string);
         if presented.dpop_scheme || bound.is_some() {
             if !presented.dpop_scheme {
-                return Err(BearerError::InvalidToken);
+                return Err(BearerError::DpopBoundSentAsBearer);
             }
             let proof = self
                 .dpop_proof(
@@ -175,6 +181,7 @@ impl Directory {
                 BearerError::Server => {
                     ServiceError::Unavailable("cannot check the token now".to_string())
                 }
+                BearerError::DpopBoundSentAsBearer => ServiceError::DpopBoundSentAsBearer,
                 _ => ServiceError::Unauthenticated,
             })?;
         let audience = super::MANAGEMENT_RESOURCE;

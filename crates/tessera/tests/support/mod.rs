@@ -11,19 +11,27 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
 pub struct Server {
     child: Child,
+    /// The address it listens on, as a URL (for tests that talk to this node).
     pub url: String,
+    /// The issuer and public URL it prints for clients.
+    pub issuer: String,
     /// The bootstrap token, when this server bootstrapped the store.
     pub token: Option<String>,
 }
 
 impl Server {
     /// Starts `tessera serve` on a free loopback port and waits until it listens.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_at("127.0.0.1:0", data_dir, env)
+    }
+
+    /// Starts `tessera serve` listening on `listen` and waits until it listens.
     /// (The child is killed and reaped in `Drop` if start-up fails.)
     #[allow(clippy::zombie_processes)]
-    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+    pub fn start_at(listen: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(BINARY);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .env("TESSERA_LOG__LEVEL", "warn")
             .stdout(Stdio::piped())
@@ -35,6 +43,7 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut token = None;
+        let mut issuer = None;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             assert!(
@@ -45,11 +54,20 @@ impl Server {
             if line.trim_start().starts_with("tsr_pat_") {
                 token = Some(line.trim().to_string());
             }
+            if let Some((_, url)) = line.split_once("point clients and browsers here): ") {
+                issuer = Some(url.trim().to_string());
+            }
             if let Some(address) = line.strip_prefix("Listening on ") {
                 let url = address.trim().to_string();
+                let issuer = issuer.expect("the issuer is printed before `Listening on`");
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || for _ in lines {});
-                return Server { child, url, token };
+                return Server {
+                    child,
+                    url,
+                    issuer,
+                    token,
+                };
             }
         }
     }
@@ -71,6 +89,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A loopback port free now, for a node whose public URL must name its port
+/// before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Drop for Server {
