@@ -770,8 +770,11 @@ await check("assignmentRequiredAndAppRoles", async () => {
     pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
   });
   assert.deepEqual(tokens.claims().roles, ["Invoices.Approve"]);
-  // Removing the assignment ends the refresh too.
+  assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, true);
+  // Removing the assignment ends the refresh too, and introspection says so at once.
   await api("DELETE", `/servicePrincipals/${guardedSp.id}/appRoleAssignedTo/${assignment.id}`);
+  assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+  assert.equal((await client.tokenIntrospection(config, tokens.refresh_token)).active, false);
   await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (error) => error.error === "invalid_grant");
   // A workload calling the guarded app as a resource needs an app role for applications.
   const scope = { scope: `api://${guarded.appId}/.default` };
@@ -1229,6 +1232,110 @@ await check("rpInitiatedAndBackChannelLogout", async () => {
   assert.equal(stayed.status, 200);
   assert.equal(stayed.headers.get("location"), null);
   receiver.close();
+});
+
+// Issue 11: introspection answers from the grant's own checks (a disabled user's
+// tokens are inactive at once; so are those of a revoked session).
+await check("introspectionFollowsTheGrant", async () => {
+  const flow = await codeFlow(webConfig, jar);
+  const tokens = await client.authorizationCodeGrant(webConfig, flow.callback, {
+    pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+  });
+  assert.equal((await client.tokenIntrospection(webConfig, tokens.access_token)).active, true);
+  assert.equal((await client.tokenIntrospection(webConfig, tokens.refresh_token)).active, true);
+  await api("PATCH", `/users/${person.id}`, { accountEnabled: false });
+  try {
+    assert.equal((await client.tokenIntrospection(webConfig, tokens.access_token)).active, false);
+    assert.equal((await client.tokenIntrospection(webConfig, tokens.refresh_token)).active, false);
+    await assert.rejects(client.refreshTokenGrant(webConfig, tokens.refresh_token), (error) => error.error === "invalid_grant");
+  } finally {
+    await api("PATCH", `/users/${person.id}`, { accountEnabled: true });
+  }
+  // Enabled again: a new sign-in's tokens are active until the sessions are revoked.
+  const again = await codeFlow(webConfig, jar);
+  const fresh = await client.authorizationCodeGrant(webConfig, again.callback, {
+    pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce,
+  });
+  assert.equal((await client.tokenIntrospection(webConfig, fresh.access_token)).active, true);
+  await api("POST", `/users/${person.id}/revokeSignInSessions`, {});
+  assert.equal((await client.tokenIntrospection(webConfig, fresh.access_token)).active, false);
+  assert.equal((await client.tokenIntrospection(webConfig, fresh.refresh_token)).active, false);
+});
+
+// Issue 11: max_age=0 is prompt=login (OIDC Core 3.1.2.1), even right after a sign-in.
+await check("maxAgeZeroAlwaysSignsInAgain", async () => {
+  const freshJar = cookieJar();
+  await codeFlow(webConfig, freshJar);
+  const url = client.buildAuthorizationUrl(webConfig, {
+    redirect_uri: redirectUri, scope: "openid", max_age: "0", state: "m0",
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
+  });
+  const response = await fetch(url, { redirect: "manual", headers: { cookie: freshJar.header() } });
+  const location = response.headers.get("location") ?? "";
+  assert.ok(!location.startsWith(redirectUri), `max_age=0 answered with a code: ${location}`);
+  assert.ok(location.includes("/signin"), `max_age=0 asks for a sign-in: ${response.status} ${location}`);
+});
+
+// Issue 11: an application's logout form posts cross-site, so the browser sends no
+// session cookie; the hint's sid still names the session, which ends, and the
+// application hears of it on its back channel.
+await check("logoutByPostWithoutTheCookie", async () => {
+  const received = [];
+  const receiver = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => { body += chunk; });
+    request.on("end", () => {
+      received.push(new URLSearchParams(body).get("logout_token"));
+      response.statusCode = 200;
+      response.end();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  try {
+    const rp = await api("POST", "/applications", {
+      displayName: "Posting RP",
+      web: { redirectUris: [redirectUri] },
+      backchannelLogoutUri: `http://127.0.0.1:${receiver.address().port}/bc`,
+      postLogoutRedirectUris: ["http://localhost:9/bye"],
+    });
+    await api("POST", "/servicePrincipals", { appId: rp.appId });
+    const rpSecret = await api("POST", `/applications/${rp.id}/passwordCredentials`, {});
+    const config = await client.discovery(new URL(base), rp.appId, undefined, client.ClientSecretBasic(rpSecret.secretText), { execute: [client.allowInsecureRequests] });
+    const browser = cookieJar();
+    const flow = await codeFlow(config, browser);
+    const tokens = await client.authorizationCodeGrant(config, flow.callback, {
+      pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce,
+    });
+    const sid = tokens.claims().sid;
+    // The cross-site POST: no cookie. Tessera answers by navigating to itself...
+    const posted = await fetch(`${base}/oauth2/logout`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ id_token_hint: tokens.id_token, post_logout_redirect_uri: "http://localhost:9/bye", state: "s1" }),
+    });
+    assert.equal(posted.status, 200);
+    const next = await nextOf(posted, base);
+    assert.ok(next.startsWith(`${base}/oauth2/logout?`), next);
+    // ...a request that (in a real browser) carries the cookie; here, as the worst
+    // case, it still does not: the hint's sid names the session, which ends.
+    const followed = await fetch(next, { redirect: "manual" });
+    assert.equal(followed.status, 303);
+    assert.equal(followed.headers.get("location"), "http://localhost:9/bye?state=s1");
+    for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(received.length, 1, "a back-channel logout token arrived");
+    const { payload } = await jose.jwtVerify(received[0], jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), { issuer: base, audience: rp.appId, typ: "logout+jwt" });
+    assert.equal(payload.sid, sid);
+    // The browser's session is gone: prompt=none needs a sign-in.
+    const silent = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri, scope: "openid", prompt: "none",
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256",
+    });
+    const after = await fetch(silent, { redirect: "manual", headers: { cookie: browser.header() } });
+    assert.equal(new URL(after.headers.get("location")).searchParams.get("error"), "login_required");
+  } finally {
+    receiver.close();
+  }
 });
 
 process.exit(failed ? 1 : 0);

@@ -12,7 +12,7 @@ use support::Server;
 mod support;
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
-const SCENARIOS: [&str; 31] = [
+const SCENARIOS: [&str; 34] = [
     "clientCredentialsWithBasic",
     "clientCredentialsWithPost",
     "wrongSecretIsInvalidClient",
@@ -44,6 +44,9 @@ const SCENARIOS: [&str; 31] = [
     "mutualTlsClientAuthAndCertificateBoundTokens",
     "dynamicClientRegistrationOffByDefault",
     "rpInitiatedAndBackChannelLogout",
+    "introspectionFollowsTheGrant",
+    "maxAgeZeroAlwaysSignsInAgain",
+    "logoutByPostWithoutTheCookie",
 ];
 
 #[test]
