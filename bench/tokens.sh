@@ -7,6 +7,8 @@
 #   bench/tokens.sh sqlite
 #   bench/tokens.sh postgres
 #   PEER=0 bench/tokens.sh sqlite        # Tessera only
+#   FLOOD=16 PEER=0 bench/tokens.sh postgres   # with 16 hostile loops beside
+#                                        # (NUL client ids, wrong secrets)
 #
 # Needs release binaries (cargo build --release -p tessera -p tessera-bench) and, for
 # the peer, `npm ci --prefix bench/oidc-provider`. Each server runs alone on core 0
@@ -42,7 +44,7 @@ export TESSERA_TOKEN="$(grep -o 'tsr_pat_[A-Za-z0-9_-]*' "$work/serve.out")"
 
 echo "backend: $backend ($(nproc) cores, $(uname -r)); $seconds s per level; servers on CPU $server_cpus, load generator on CPU $client_cpus"
 for concurrency in $levels; do
-    line="$(taskset -c "$client_cpus" "$target/tessera-bench" --server "$url" client-credentials --seconds "$seconds" --concurrency "$concurrency")"
+    line="$(taskset -c "$client_cpus" "$target/tessera-bench" --server "$url" client-credentials --seconds "$seconds" --concurrency "$concurrency" --flood "${FLOOD:-0}")"
     echo "tessera c=$concurrency: $line"
     echo "tessera $concurrency $line" >> "$results"
 done

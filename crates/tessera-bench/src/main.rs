@@ -89,6 +89,10 @@ enum Command {
         client_secret: Option<String>,
         #[arg(long)]
         scope: Option<String>,
+        /// Concurrent hostile requests beside the measured ones (a NUL byte in the
+        /// client id, a wrong secret); every measured request must still succeed.
+        #[arg(long, default_value_t = 0)]
+        flood: usize,
         /// The token endpoint's path on --server.
         #[arg(long, default_value = "/oauth2/token")]
         token_path: String,
@@ -247,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
             client_secret,
             scope,
             token_path,
+            flood,
         } => {
             let given = match (client_id, client_secret, scope) {
                 (Some(id), Some(secret), Some(scope)) => {
@@ -254,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            tokens::client_credentials(target, seconds, concurrency, given, &token_path).await?
+            tokens::client_credentials(target, seconds, concurrency, given, &token_path, flood).await?
         }
         Command::SignInPassword {
             users,

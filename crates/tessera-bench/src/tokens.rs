@@ -77,6 +77,7 @@ pub async fn client_credentials(
     concurrency: usize,
     given: Option<GivenClient>,
     token_path: &str,
+    flood: usize,
 ) -> anyhow::Result<()> {
     let client = match given {
         Some(client) => client,
@@ -93,6 +94,10 @@ pub async fn client_credentials(
     );
     let url = format!("{}{token_path}", target.server);
     let http = target.http.clone();
+    let hostile = (flood > 0).then(|| {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        spawn_flood(http.clone(), url.clone(), &app_id, body.clone(), flood, deadline)
+    });
     let (latencies, wall) = run_for(seconds, concurrency, move |_| {
         let http = http.clone();
         let url = url.clone();
@@ -118,5 +123,69 @@ pub async fn client_credentials(
     .await?;
     let count = latencies.len();
     report("client-credentials tokens", latencies, wall, count);
+    if let Some(hostile) = hostile {
+        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        for task in hostile {
+            for (status, n) in task.await? {
+                *statuses.entry(status).or_default() += n;
+            }
+        }
+        let total: usize = statuses.values().sum();
+        let spread: Vec<String> = statuses.iter().map(|(s, n)| format!("{n}x{s}")).collect();
+        println!(
+            "flood: {total} hostile requests ({:.0}/s; half a NUL client id, half a wrong secret): {}",
+            total as f64 / wall.as_secs_f64(),
+            spread.join(" ")
+        );
+    }
     Ok(())
+}
+
+/// `flood` loops sending hostile token requests until `deadline`, alternately a
+/// client id with a NUL byte and the real client with a wrong secret; each
+/// returns how many answers of each status it got.
+fn spawn_flood(
+    http: reqwest::Client,
+    url: String,
+    app_id: &str,
+    body: String,
+    flood: usize,
+    deadline: Instant,
+) -> Vec<tokio::task::JoinHandle<std::collections::BTreeMap<u16, usize>>> {
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{app_id}:wrong-secret"))
+    );
+    (0..flood)
+        .map(|worker| {
+            let (http, url, wrong, body) = (http.clone(), url.clone(), wrong.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut statuses = std::collections::BTreeMap::new();
+                let mut n = worker;
+                while Instant::now() < deadline {
+                    let request = if n % 2 == 0 {
+                        http.post(&url)
+                            .header("content-type", "application/x-www-form-urlencoded")
+                            .body(format!("{body}&client_id=a%00b&client_secret=x%00y"))
+                    } else {
+                        http.post(&url)
+                            .header("authorization", &wrong)
+                            .header("content-type", "application/x-www-form-urlencoded")
+                            .body(body.clone())
+                    };
+                    let status = match request.send().await {
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            let _ = response.bytes().await;
+                            status
+                        }
+                        Err(_) => 0,
+                    };
+                    *statuses.entry(status).or_insert(0) += 1;
+                    n += flood;
+                }
+                statuses
+            })
+        })
+        .collect()
 }
