@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         for line in text.lines() {
             if let Ok(Some(checkpoint)) = parse_line(line) {
                 let _ = checkpoint.check_signature(&[7u8; 32]);
-                let _ = checkpoint.check_against(checkpoint.seq, Some(&checkpoint.hash));
+                let _ = checkpoint.check_against(checkpoint.seq, Some(checkpoint.hash.as_str()));
                 let reparsed = parse_line(&checkpoint.to_line());
                 assert_eq!(reparsed, Ok(Some(checkpoint)));
             }
