@@ -233,3 +233,121 @@ mod sealing_tests {
         assert!(SealingKey::from_bytes(&[0u8; 16]).is_err());
     }
 }
+
+/// An Ed25519 signing key held outside the database (the audit checkpoint key).
+/// Stored as PKCS#8 in PEM (`-----BEGIN PRIVATE KEY-----`), the form
+/// `openssl genpkey -algorithm ed25519` writes, so operators can make one themselves.
+pub struct Ed25519Key {
+    pair: aws_lc_rs::signature::Ed25519KeyPair,
+}
+
+impl std::fmt::Debug for Ed25519Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ed25519Key(redacted)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Ed25519KeyError {
+    #[error("the key is not an Ed25519 private key in PKCS#8 PEM (BEGIN PRIVATE KEY)")]
+    Malformed,
+    #[error("cannot generate a key")]
+    Generate,
+}
+
+const PRIVATE_KEY_PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+const PRIVATE_KEY_PEM_END: &str = "-----END PRIVATE KEY-----";
+
+impl Ed25519Key {
+    /// A fresh key and its PEM text (to be written, private, to the key file).
+    pub fn generate() -> Result<(Ed25519Key, String), Ed25519KeyError> {
+        let document = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| Ed25519KeyError::Generate)?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(document.as_ref());
+        let mut pem = String::from(PRIVATE_KEY_PEM_BEGIN);
+        pem.push('\n');
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str(PRIVATE_KEY_PEM_END);
+        pem.push('\n');
+        let key = Ed25519Key::from_pem(&pem)?;
+        Ok((key, pem))
+    }
+
+    pub fn from_pem(pem: &str) -> Result<Ed25519Key, Ed25519KeyError> {
+        let text = pem.trim();
+        let inner = text
+            .strip_prefix(PRIVATE_KEY_PEM_BEGIN)
+            .and_then(|rest| rest.strip_suffix(PRIVATE_KEY_PEM_END))
+            .ok_or(Ed25519KeyError::Malformed)?;
+        let encoded: String = inner.chars().filter(|c| !c.is_whitespace()).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| Ed25519KeyError::Malformed)?;
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+            .map_err(|_| Ed25519KeyError::Malformed)?;
+        Ok(Ed25519Key { pair })
+    }
+
+    /// The 32-byte public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        use aws_lc_rs::signature::KeyPair as _;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.pair.public_key().as_ref());
+        out
+    }
+
+    /// The 64-byte signature of `message`.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.pair.sign(message).as_ref().to_vec()
+    }
+}
+
+/// Whether `signature` is `public_key`'s Ed25519 signature of `message`.
+pub fn ed25519_verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, public_key)
+        .verify(message, signature)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod ed25519_tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_only_with_their_key_and_message() {
+        let (key, pem) = Ed25519Key::generate().unwrap();
+        let (other, _) = Ed25519Key::generate().unwrap();
+        let reloaded = Ed25519Key::from_pem(&pem).unwrap();
+        assert_eq!(key.public_key(), reloaded.public_key());
+        let signature = key.sign(b"checkpoint");
+        assert!(ed25519_verify(&key.public_key(), b"checkpoint", &signature));
+        assert!(!ed25519_verify(
+            &key.public_key(),
+            b"checkpoinT",
+            &signature
+        ));
+        assert!(!ed25519_verify(
+            &other.public_key(),
+            b"checkpoint",
+            &signature
+        ));
+        assert!(!ed25519_verify(&[0u8; 5], b"checkpoint", &signature));
+        assert_eq!(format!("{key:?}"), "Ed25519Key(redacted)");
+    }
+
+    #[test]
+    fn an_openssl_key_loads_and_garbage_does_not() {
+        // `openssl genpkey -algorithm ed25519` (PKCS#8 v1, no public key inside).
+        let openssl = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHAk6zUnbgRjrCf/vLojdAP6qhdjR4Hbts5xQjGPBXYh\n-----END PRIVATE KEY-----\n";
+        assert!(Ed25519Key::from_pem(openssl).is_ok());
+        assert_eq!(
+            Ed25519Key::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")
+                .unwrap_err(),
+            Ed25519KeyError::Malformed
+        );
+        assert!(Ed25519Key::from_pem("not a key").is_err());
+    }
+}

@@ -1,6 +1,6 @@
 //! The directory domain: what users, groups, devices, applications, roles and
 //! administrative units are, which states are valid, who may do what, and how the
-//! audit chain is checked.
+//! audit chain and its signed checkpoints are checked.
 //!
 //! Architecture invariant: this crate does no I/O. It has no database driver, no HTTP
 //! types and no async runtime; time and identifiers are passed in. Everything here
@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod authz;
 pub mod certificate;
+pub mod checkpoint;
 pub mod error;
 pub mod model;
 pub mod patch;

@@ -50,6 +50,41 @@ pub struct Config {
     /// Conditional Access country locations; without it every address is of
     /// unknown country.
     pub geoip_database: Option<PathBuf>,
+    /// Signed checkpoints of every tenant's audit chain head, exported on a schedule.
+    #[serde(default)]
+    pub audit_checkpoint: AuditCheckpointConfig,
+}
+
+/// Where and how often the audit chain heads are signed and sent (see
+/// `checkpoints.rs`). Nothing is exported until a destination is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditCheckpointConfig {
+    /// The Ed25519 signing key, PKCS#8 PEM (`openssl genpkey -algorithm ed25519`).
+    /// Unset: `<data_dir>/audit-checkpoint.key`, created on first start, on SQLite; on
+    /// PostgreSQL it must be set (the same file on every node) to export.
+    pub key_file: Option<PathBuf>,
+    /// Seconds between exports (the first is at start).
+    pub interval_seconds: u64,
+    /// Append each checkpoint as a JSON line to this file.
+    pub file: Option<PathBuf>,
+    /// Send each checkpoint as an RFC 5424 message: `udp://host:port` or
+    /// `unix:///dev/log`.
+    pub syslog: Option<String>,
+    /// POST each checkpoint as JSON to this URL (`https://`; `http://` only to loopback).
+    pub https: Option<String>,
+}
+
+impl Default for AuditCheckpointConfig {
+    fn default() -> AuditCheckpointConfig {
+        AuditCheckpointConfig {
+            key_file: None,
+            interval_seconds: 300,
+            file: None,
+            syslog: None,
+            https: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +155,7 @@ impl Default for Config {
             secrets_key_file: None,
             breached_passwords_dir: None,
             geoip_database: None,
+            audit_checkpoint: AuditCheckpointConfig::default(),
         }
     }
 }
@@ -261,6 +297,7 @@ fn is_server_key(key: &str) -> bool {
         "log__",
         "bootstrap__",
         "client_certificate_proxy__",
+        "audit_checkpoint__",
     ];
     let key = key.to_ascii_lowercase();
     KEYS.contains(&key.as_str()) || SECTIONS.iter().any(|section| key.starts_with(section))
@@ -293,6 +330,31 @@ mod tests {
         shared.public_url = Some("https://id.contoso.com/".to_string());
         assert_eq!(shared.check_for_serve(), Ok(()));
         assert_eq!(shared.public_url(), "https://id.contoso.com");
+    }
+
+    #[test]
+    fn the_audit_checkpoint_section_keeps_its_defaults_and_refuses_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints.toml");
+        std::fs::write(
+            &file,
+            "[audit_checkpoint]\nfile = \"/var/log/tessera-checkpoints.jsonl\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.audit_checkpoint.interval_seconds, 300);
+        assert_eq!(
+            config.audit_checkpoint.file.as_deref(),
+            Some(Path::new("/var/log/tessera-checkpoints.jsonl"))
+        );
+        assert!(config.audit_checkpoint.key_file.is_none());
+        std::fs::write(&file, "[audit_checkpoint]\nfiles = \"/x\"\n").unwrap();
+        assert!(
+            Config::load(Some(&file), &Overrides::default())
+                .unwrap_err()
+                .contains("files")
+        );
+        assert!(is_server_key("AUDIT_CHECKPOINT__INTERVAL_SECONDS"));
     }
 
     #[test]

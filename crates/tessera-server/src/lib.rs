@@ -7,6 +7,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod checkpoints;
 pub mod config;
 pub mod connections;
 pub mod error;
@@ -486,6 +487,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             "Sign in with it (e.g. `tessera login --token ...`) and create your own administrators and tokens."
         );
     }
+    checkpoints::start(&config, store.clone())?;
     let key_directory = directory.clone();
     tokio::spawn(async move {
         // Signing keys, one set per algorithm (ES256 signs access tokens; apps may

@@ -1,10 +1,12 @@
-//! Audit queries and chain verification.
+//! Audit queries, chain verification, and signed checkpoints of chain heads.
 
 use serde::Serialize;
 use serde_json::Value;
+use tessera_core::crypto::Ed25519Key;
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::audit::{ChainRow, ChainVerifier, Tampering};
 use tessera_directory::authz::Target;
+use tessera_directory::checkpoint::{Checkpoint, CheckpointProblem};
 use tessera_directory::roles::action;
 use tessera_store::{AuditQuery, AuditRow, Store};
 
@@ -135,6 +137,83 @@ pub async fn verify_chain(store: &dyn Store, tenant: TenantId) -> ServiceResult<
         intact: problem.is_none(),
         first_problem: problem,
     })
+}
+
+/// Signs the tenant's current chain head with the checkpoint key. Works on the store
+/// directly, for the server's schedule and for `tessera audit checkpoint`.
+pub async fn checkpoint(
+    store: &dyn Store,
+    tenant: TenantId,
+    key: &Ed25519Key,
+    now: Timestamp,
+) -> ServiceResult<Checkpoint> {
+    let (seq, hash) = match store.audit_head(tenant).await? {
+        Some(head) => (head.seq, head.hash),
+        None => (0, tessera_core::crypto::GENESIS_HASH.to_string()),
+    };
+    Ok(Checkpoint::sign(key, tenant.0, seq, &hash, now))
+}
+
+/// What one checkpoint says about the database.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointReport {
+    /// The line of the checkpoint file it was read from (1-based).
+    pub line: usize,
+    pub tenant_id: uuid::Uuid,
+    pub seq: i64,
+    pub time: Timestamp,
+    pub intact: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<CheckpointProblem>,
+}
+
+/// Checks checkpoints (each with the line it came from) against the store: the
+/// signature with the operator's `pinned` public key first, then that the chain still
+/// reaches the checkpoint's event and that this event still has the checkpoint's hash.
+/// A tenant that is gone altogether counts as wiped. The chains themselves are checked
+/// by [`verify_chain`].
+pub async fn check_checkpoints(
+    store: &dyn Store,
+    checkpoints: &[(usize, Checkpoint)],
+    pinned: &[u8; 32],
+) -> ServiceResult<Vec<CheckpointReport>> {
+    let mut heads = std::collections::HashMap::new();
+    let mut reports = Vec::with_capacity(checkpoints.len());
+    for (line, checkpoint) in checkpoints {
+        let mut outcome = checkpoint.check_signature(pinned);
+        if outcome.is_ok() {
+            let tenant = TenantId(checkpoint.tenant_id);
+            let head_seq = match heads.get(&tenant) {
+                Some(seq) => *seq,
+                None => {
+                    let seq = store.audit_head(tenant).await?.map(|h| h.seq).unwrap_or(0);
+                    heads.insert(tenant, seq);
+                    seq
+                }
+            };
+            let event_hash = if checkpoint.seq > 0 && head_seq >= checkpoint.seq {
+                store
+                    .audit_scan(tenant, checkpoint.seq - 1, 1)
+                    .await?
+                    .into_iter()
+                    .find(|row| row.seq == checkpoint.seq)
+                    .map(|row| row.hash)
+            } else {
+                None
+            };
+            outcome = checkpoint.check_against(head_seq, event_hash.as_deref());
+        }
+        reports.push(CheckpointReport {
+            line: *line,
+            tenant_id: checkpoint.tenant_id,
+            seq: checkpoint.seq,
+            time: checkpoint.time,
+            intact: outcome.is_ok(),
+            problem: outcome.err(),
+        });
+    }
+    Ok(reports)
 }
 
 impl Directory {

@@ -29,6 +29,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "authentication",
         sql: include_str!("../migrations/sqlite/0002_authentication.sql"),
     },
+    Migration {
+        version: 3,
+        name: "audit_truncate",
+        sql: include_str!("../migrations/sqlite/0003_audit_truncate.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -41,6 +46,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 2,
         name: "authentication",
         sql: include_str!("../migrations/postgres/0002_authentication.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "audit_truncate",
+        sql: include_str!("../migrations/postgres/0003_audit_truncate.sql"),
     },
 ];
 

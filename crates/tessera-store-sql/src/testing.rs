@@ -76,22 +76,33 @@ pub async fn create_postgres_database() -> (String, Box<dyn std::any::Any + Send
 }
 
 pub async fn postgres_temp() -> Arc<dyn Store> {
-    let (name, guard) = create_postgres_database().await;
-    let mut options = Options::new(postgres_url_for(&name));
-    options.max_connections = 8;
-    Arc::new(
-        SqlStore::open_with_guard(&options, Some(guard))
-            .await
-            .unwrap(),
-    )
+    postgres_temp_with_url().await.0
 }
 
 pub async fn sqlite_temp() -> Arc<dyn Store> {
+    sqlite_temp_with_url().await.0
+}
+
+/// A fresh PostgreSQL store and the URL of its database, for tests that open a
+/// connection of their own (to tamper with the data as an intruder would).
+pub async fn postgres_temp_with_url() -> (Arc<dyn Store>, String) {
+    let (name, guard) = create_postgres_database().await;
+    let url = postgres_url_for(&name);
+    let mut options = Options::new(url.clone());
+    options.max_connections = 8;
+    let store = SqlStore::open_with_guard(&options, Some(guard))
+        .await
+        .unwrap();
+    (Arc::new(store), url)
+}
+
+/// A fresh SQLite store and the URL of its file (see [`postgres_temp_with_url`]).
+pub async fn sqlite_temp_with_url() -> (Arc<dyn Store>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options::sqlite_file(&dir.path().join("tessera.db"));
-    Arc::new(
-        SqlStore::open_with_guard(&options, Some(Box::new(dir)))
-            .await
-            .unwrap(),
-    )
+    let file = dir.path().join("tessera.db");
+    let options = Options::sqlite_file(&file);
+    let store = SqlStore::open_with_guard(&options, Some(Box::new(dir)))
+        .await
+        .unwrap();
+    (Arc::new(store), format!("sqlite://{}", file.display()))
 }

@@ -709,8 +709,40 @@ pub enum AuditCommand {
         all: bool,
     },
     /// Walk every tenant's hash chain in the database (offline) and report the first
-    /// event that was altered, removed or reordered. Exits 1 if any chain is broken.
-    Verify(DatabaseArgs),
+    /// event that was altered, removed or reordered. With --checkpoint, also check the
+    /// database against signed checkpoints of the chain heads: a wiped trail, a cut-off
+    /// tail, or a rewritten and recomputed chain. Exits 1 if anything is wrong.
+    Verify(VerifyArgs),
+    /// Offline: sign every tenant's chain head now and send the checkpoints to the
+    /// configured [audit_checkpoint] destinations, or append them to --out.
+    Checkpoint(CheckpointArgs),
+    /// Offline: print the public key that verifies this installation's checkpoints
+    /// (pin it where `audit verify --checkpoint` runs).
+    CheckpointKey(DatabaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// A file of checkpoints: the JSON lines the file destination writes, or a syslog
+    /// file holding them among other messages.
+    #[arg(long, requires = "public_key")]
+    pub checkpoint: Option<PathBuf>,
+    /// The pinned checkpoint public key (from `tessera audit checkpoint-key`): base64,
+    /// or a file holding it. A checkpoint signed by any other key fails.
+    #[arg(long, requires = "checkpoint")]
+    pub public_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Append the checkpoints to this file instead of sending them to the configured
+    /// destinations.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,8 +56,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Roles(command) => roles(&Client::new(&global)?, out, command).await?,
         Command::Units(command) => units(&Client::new(&global)?, out, command).await?,
         Command::Attributes(command) => attributes(&Client::new(&global)?, out, command).await?,
-        Command::Audit(AuditCommand::Verify(database)) => {
-            return offline::audit_verify(&database, out).await;
+        Command::Audit(AuditCommand::Verify(args)) => {
+            return offline::audit_verify(&args, out).await;
+        }
+        Command::Audit(AuditCommand::Checkpoint(args)) => {
+            offline::audit_checkpoint(&args, out).await?
+        }
+        Command::Audit(AuditCommand::CheckpointKey(database)) => {
+            offline::audit_checkpoint_key(&database, out)?
         }
         Command::Audit(command) => audit(&Client::new(&global)?, out, command).await?,
         Command::Tokens(command) => tokens(&Client::new(&global)?, out, command).await?,
@@ -1310,7 +1316,7 @@ async fn audit(client: &Client, out: Output, command: AuditCommand) -> anyhow::R
         all,
     } = command
     else {
-        bail!("unreachable: verify runs offline");
+        bail!("unreachable: verify and checkpoints run offline");
     };
     let mut query = Vec::new();
     if let Some(actor) = actor {

@@ -3,7 +3,8 @@
 //! `tessera serve` runs the server. Most other commands talk to a running server
 //! over its management API, authenticated with a personal access token (`tessera
 //! login`). A few work offline on the data directory or database: `audit verify`,
-//! `backup`, `restore`, `migrate` and `recovery-token`.
+//! `audit checkpoint`, `audit checkpoint-key`, `backup`, `restore`, `migrate` and
+//! `recovery-token`.
 
 mod cli;
 mod client;

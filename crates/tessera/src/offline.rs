@@ -10,7 +10,9 @@ use tessera_server::{Config, Overrides};
 use tessera_service::Directory;
 use tessera_store::Store;
 
-use crate::cli::{BackupArgs, DatabaseArgs, Output, RecoveryArgs, RestoreArgs};
+use crate::cli::{
+    BackupArgs, CheckpointArgs, DatabaseArgs, Output, RecoveryArgs, RestoreArgs, VerifyArgs,
+};
 use crate::output;
 
 fn config(database: &DatabaseArgs) -> anyhow::Result<Config> {
@@ -41,8 +43,14 @@ async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     tessera_server::open_store(config).await
 }
 
-pub async fn audit_verify(database: &DatabaseArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let config = config(database)?;
+pub async fn audit_verify(args: &VerifyArgs, out: Output) -> anyhow::Result<ExitCode> {
+    // The checkpoints and the key are read first: a bad file or key changes nothing
+    // and says so before the (long) walk of the chains.
+    let checkpoints = match (&args.checkpoint, &args.public_key) {
+        (Some(file), Some(key)) => Some((read_checkpoints(file)?, pinned_public_key(key)?)),
+        _ => None,
+    };
+    let config = config(&args.database)?;
     let store = open(&config).await?;
     let tenants = store.tenants().await.map_err(|e| anyhow!("{e}"))?;
     let mut intact = true;
@@ -75,17 +83,169 @@ pub async fn audit_verify(database: &DatabaseArgs, out: Output) -> anyhow::Resul
         }
         reports.push(report);
     }
+    let mut checkpoint_output = None;
+    if let Some((read, pinned)) = checkpoints {
+        let checked =
+            tessera_service::audit::check_checkpoints(store.as_ref(), &read.checkpoints, &pinned)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+        let failed = checked.iter().filter(|c| !c.intact).count();
+        intact &= failed == 0 && read.malformed.is_empty() && !checked.is_empty();
+        if out == Output::Table {
+            for (line, error) in &read.malformed {
+                println!("checkpoint line {line}: MALFORMED: {error}");
+            }
+            for report in checked.iter().filter(|c| !c.intact) {
+                if let Some(problem) = &report.problem {
+                    println!(
+                        "checkpoint line {} (tenant {}, event {}, taken {}): FAILED: {:?}: {}",
+                        report.line,
+                        report.tenant_id,
+                        report.seq,
+                        report.time,
+                        problem.kind,
+                        problem.detail
+                    );
+                }
+            }
+            if checked.is_empty() {
+                println!("checkpoints: NONE found in the file");
+            } else {
+                println!(
+                    "checkpoints: {} of {} hold (key {}{})",
+                    checked.len() - failed,
+                    checked.len(),
+                    tessera_directory::checkpoint::key_id(&pinned),
+                    if read.skipped > 0 {
+                        format!(", {} other lines skipped", read.skipped)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        let malformed: Vec<_> = read
+            .malformed
+            .iter()
+            .map(|(line, error)| json!({ "line": line, "error": error }))
+            .collect();
+        checkpoint_output = Some(json!({
+            "keyId": tessera_directory::checkpoint::key_id(&pinned),
+            "checked": checked,
+            "malformed": malformed,
+        }));
+    }
     if out == Output::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "intact": intact, "tenants": reports }))?
-        );
+        let mut document = json!({ "intact": intact, "tenants": reports });
+        if let Some(checkpoints) = checkpoint_output {
+            document["checkpoints"] = checkpoints;
+        }
+        println!("{}", serde_json::to_string_pretty(&document)?);
     }
     Ok(if intact {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+struct CheckpointFile {
+    checkpoints: Vec<(usize, tessera_directory::checkpoint::Checkpoint)>,
+    /// Lines that claim to be checkpoints and are not, with why.
+    malformed: Vec<(usize, String)>,
+    /// Lines that are not checkpoints (blank, other syslog messages).
+    skipped: usize,
+}
+
+fn read_checkpoints(file: &std::path::Path) -> anyhow::Result<CheckpointFile> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the checkpoint file {}", file.display()))?;
+    let mut read = CheckpointFile {
+        checkpoints: Vec::new(),
+        malformed: Vec::new(),
+        skipped: 0,
+    };
+    for (index, line) in text.lines().enumerate() {
+        match tessera_directory::checkpoint::parse_line(line) {
+            Ok(Some(checkpoint)) => read.checkpoints.push((index + 1, checkpoint)),
+            Ok(None) => read.skipped += 1,
+            Err(error) => read.malformed.push((index + 1, error)),
+        }
+    }
+    Ok(read)
+}
+
+/// `--public-key`: base64, or a file holding it.
+fn pinned_public_key(value: &str) -> anyhow::Result<[u8; 32]> {
+    let path = std::path::Path::new(value);
+    let text = if path.is_file() {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the public key file {}", path.display()))?
+    } else {
+        value.to_string()
+    };
+    tessera_directory::checkpoint::parse_public_key(&text)
+        .map_err(|e| anyhow!("--public-key: {e} (give what `tessera audit checkpoint-key` prints, or a file holding it)"))
+}
+
+/// The checkpoint key of the configuration; for SQLite only next to an existing
+/// database, so a mistyped --data-dir does not make a key somewhere else.
+fn checkpoint_key(config: &Config) -> anyhow::Result<tessera_core::crypto::Ed25519Key> {
+    if config.is_embedded()
+        && config.audit_checkpoint.key_file.is_none()
+        && !config.data_dir.join("tessera.db").exists()
+    {
+        bail!(
+            "no database at {} (give --data-dir, --config or --database-url)",
+            config.data_dir.join("tessera.db").display()
+        );
+    }
+    tessera_server::checkpoints::signing_key(config)
+}
+
+pub fn audit_checkpoint_key(database: &DatabaseArgs, out: Output) -> anyhow::Result<()> {
+    let config = config(database)?;
+    let public = checkpoint_key(&config)?.public_key();
+    let encoded = tessera_directory::checkpoint::encode_public_key(&public);
+    match out {
+        Output::Json => println!(
+            "{}",
+            json!({ "keyId": tessera_directory::checkpoint::key_id(&public), "publicKey": encoded })
+        ),
+        Output::Table => println!("{encoded}"),
+    }
+    Ok(())
+}
+
+pub async fn audit_checkpoint(args: &CheckpointArgs, out: Output) -> anyhow::Result<()> {
+    let config = config(&args.database)?;
+    let destinations = match &args.out {
+        Some(file) => vec![tessera_server::checkpoints::Destination::File(file.clone())],
+        None => tessera_server::checkpoints::destinations(&config.audit_checkpoint)?,
+    };
+    if destinations.is_empty() {
+        bail!(
+            "nowhere to write checkpoints: give --out FILE or set a destination in [audit_checkpoint]"
+        );
+    }
+    let store = open(&config).await?;
+    let exporter =
+        tessera_server::checkpoints::Exporter::new(checkpoint_key(&config)?, destinations)?;
+    let checkpoints = exporter
+        .export(store.as_ref(), tessera_core::Clock::now(&SystemClock))
+        .await?;
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&checkpoints)?),
+        Output::Table => {
+            for checkpoint in &checkpoints {
+                println!(
+                    "tenant {}: head {}:{} signed by key {}",
+                    checkpoint.tenant_id, checkpoint.seq, checkpoint.hash, checkpoint.key_id
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn backup(args: &BackupArgs, out: Output) -> anyhow::Result<()> {

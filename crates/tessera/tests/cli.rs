@@ -325,6 +325,178 @@ fn the_audit_trail_cannot_be_edited_through_sql_while_the_trigger_stands() {
     });
 }
 
+/// The server exports signed checkpoints of the chain head at start (to a file and to a
+/// syslog receiver over UDP); `audit checkpoint` adds one offline; `audit verify
+/// --checkpoint` holds them against the database with the pinned public key, and
+/// finds a tail cut off by someone who dropped the triggers, which `verify` alone
+/// reports as intact.
+#[test]
+fn audit_checkpoints_are_exported_and_catch_a_cut_off_tail() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let exported = work.path().join("checkpoints.jsonl");
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let syslog_target = format!("udp://{}", syslog.local_addr().unwrap());
+    let server = Server::start(
+        &data,
+        &[
+            ("TESSERA_AUDIT_CHECKPOINT__FILE", exported.to_str().unwrap()),
+            ("TESSERA_AUDIT_CHECKPOINT__SYSLOG", syslog_target.as_str()),
+        ],
+    );
+    let mut datagram = vec![0u8; 8192];
+    let (length, _) = syslog
+        .recv_from(&mut datagram)
+        .expect("a syslog checkpoint");
+    let message = String::from_utf8(datagram[..length].to_vec()).unwrap();
+    assert!(
+        message.starts_with("<109>1 ") && message.contains("tessera.audit.checkpoint"),
+        "{message}"
+    );
+    let admin = Cli {
+        config_dir: work.path().join("admin"),
+    };
+    admin.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_ref().unwrap(),
+    ]);
+    admin.ok(&[
+        "users",
+        "create",
+        "--upn",
+        "adele@contoso.com",
+        "--display-name",
+        "Adele Vance",
+    ]);
+    server.stop();
+    // The file gets its line with the syslog message (the same export).
+    assert_eq!(
+        std::fs::read_to_string(&exported).unwrap().lines().count(),
+        1
+    );
+    let data_dir = data.to_str().unwrap();
+    // One more, offline, after Adele's creation.
+    let offline = admin.ok(&[
+        "audit",
+        "checkpoint",
+        "--data-dir",
+        data_dir,
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(offline.contains("signed by key"), "{offline}");
+    let public_key = admin.ok(&["audit", "checkpoint-key", "--data-dir", data_dir]);
+    let key_file = work.path().join("checkpoint.pub");
+    std::fs::write(&key_file, &public_key).unwrap();
+    let verify = |checkpoints: &Path, key: &str| {
+        admin.run(&[
+            "audit",
+            "verify",
+            "--data-dir",
+            data_dir,
+            "--checkpoint",
+            checkpoints.to_str().unwrap(),
+            "--public-key",
+            key,
+        ])
+    };
+    let output = verify(&exported, key_file.to_str().unwrap());
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("checkpoints: 2 of 2 hold"), "{report}");
+    // A syslog file: the checkpoint among other messages.
+    let syslog_file = work.path().join("syslog");
+    std::fs::write(
+        &syslog_file,
+        format!("<30>1 - host sshd 1 - - accepted\n{message}\n"),
+    )
+    .unwrap();
+    let output = verify(&syslog_file, public_key.trim());
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success() && report.contains("checkpoints: 1 of 1 hold (key "),
+        "{report}"
+    );
+    assert!(report.contains("1 other lines skipped"), "{report}");
+    // Checkpoints verify only with the pinned key.
+    let output = verify(&exported, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        !output.status.success() && report.contains("UnknownKey"),
+        "{report}"
+    );
+    assert!(
+        admin
+            .fails(&[
+                "audit",
+                "verify",
+                "--data-dir",
+                data_dir,
+                "--checkpoint",
+                exported.to_str().unwrap()
+            ])
+            .contains("--public-key")
+    );
+
+    // Adele's creation is cut off the end, the head moved back to the event before.
+    let cut = truncate_tail(&data.join("tessera.db"));
+    let plain = admin.ok(&["audit", "verify", "--data-dir", data_dir]);
+    assert!(
+        plain.contains("intact"),
+        "verify alone sees nothing: {plain}"
+    );
+    let output = verify(&exported, key_file.to_str().unwrap());
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(!output.status.success(), "{report}");
+    assert!(
+        report.contains("checkpoint line 2 (tenant ")
+            && report.contains(&format!("event {}", cut + 1))
+            && report.contains("FAILED: Truncated"),
+        "{report}"
+    );
+    assert!(report.contains("checkpoints: 1 of 2 hold"), "{report}");
+}
+
+/// Deletes the last audit event and points the head at the one before, dropping the
+/// triggers first as an intruder with file access would. Returns the new head.
+fn truncate_tail(database: &Path) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::{Connection, Row};
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", database.display());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_heads_forward_only;",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let last: i64 = sqlx::query("SELECT seq FROM audit_heads")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .try_get("seq")
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM audit_events WHERE seq = {last}; \
+             UPDATE audit_heads SET seq = {keep}, hash = (SELECT hash FROM audit_events WHERE seq = {keep});",
+            keep = last - 1
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        last - 1
+    })
+}
+
 #[test]
 fn several_servers_share_one_postgresql_database() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
