@@ -29,6 +29,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "authentication",
         sql: include_str!("../migrations/sqlite/0002_authentication.sql"),
     },
+    Migration {
+        version: 4,
+        name: "sign_in_log",
+        sql: include_str!("../migrations/sqlite/0004_sign_in_log.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -41,6 +46,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 2,
         name: "authentication",
         sql: include_str!("../migrations/postgres/0002_authentication.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "sign_in_log",
+        sql: include_str!("../migrations/postgres/0004_sign_in_log.sql"),
     },
 ];
 

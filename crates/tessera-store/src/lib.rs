@@ -362,6 +362,14 @@ pub struct SignInRow {
     pub correlation_id: String,
     /// Opaque JSON.
     pub body: String,
+    /// How many attempts the entry stands for: 1, or more for an aggregate.
+    pub attempts: i64,
+    /// The latest attempt an aggregate stands for (`time` is its first).
+    pub last_time: Option<Timestamp>,
+    /// Makes the entry an aggregate: appending an entry whose key a tenant's entry
+    /// already has adds its attempts to that entry (and moves its `last_time`)
+    /// instead of adding a row. The rest of the first entry stays as it was.
+    pub aggregate_key: Option<String>,
 }
 
 /// Filters for sign-in log queries. Results come newest first.
@@ -419,8 +427,15 @@ pub trait SessionStore: Send + Sync {
 
     async fn sign_in_append(&self, tenant: TenantId, entry: &SignInRow) -> Result<()>;
     /// Appends many entries (of any tenants) in one transaction: all or none.
+    /// Entries with an `aggregate_key` merge into the tenant's entry with that key
+    /// (see `SignInRow::aggregate_key`), including with each other in the batch.
     async fn sign_in_append_batch(&self, entries: &[(TenantId, SignInRow)]) -> Result<()>;
     async fn sign_in_query(&self, tenant: TenantId, query: &SignInQuery) -> Result<Vec<SignInRow>>;
+    /// Deletes a tenant's entries older than `before`, and all but its `keep_newest`
+    /// newest entries; returns how many. Deletes in bounded steps, so sign-ins are
+    /// not held up behind one long delete.
+    async fn sign_in_purge(&self, tenant: TenantId, before: Timestamp, keep_newest: u64)
+    -> Result<u64>;
 
     async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>>;
     /// Sets the counter to `value` if it is absent or holds less; true if it did.
@@ -479,4 +494,7 @@ pub trait Store: SessionStore + Send + Sync {
         limit: u32,
     ) -> Result<Vec<AuditRow>>;
     async fn audit_head(&self, tenant: TenantId) -> Result<Option<AuditHead>>;
+    /// The database's size on disk in bytes, as the database reports it (SQLite: its
+    /// pages; PostgreSQL: `pg_database_size`).
+    async fn database_size(&self) -> Result<u64>;
 }
