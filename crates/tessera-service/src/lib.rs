@@ -23,6 +23,7 @@ mod groups;
 pub mod oauth;
 mod roles;
 mod sign_in_log;
+pub mod sign_in_storage;
 pub mod signing_keys;
 mod tokens;
 mod units;
@@ -114,6 +115,7 @@ pub struct Directory {
     authn: authn::Authn,
     keys: signing_keys::KeyCache,
     sign_in_log: sign_in_log::SignInLog,
+    sign_in_sources: sign_in_storage::FailureSources,
     grants: oauth::GrantCache,
     external_keys: oauth::ExternalKeys,
     ca: conditional_access::CaCache,
@@ -154,6 +156,7 @@ impl Directory {
             authn: authn::Authn::new(settings),
             keys: signing_keys::KeyCache::default(),
             sign_in_log: sign_in_log::SignInLog::default(),
+            sign_in_sources: sign_in_storage::FailureSources::default(),
             grants: oauth::GrantCache::default(),
             external_keys: oauth::ExternalKeys::default(),
             ca: conditional_access::CaCache::default(),
