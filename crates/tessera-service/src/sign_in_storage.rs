@@ -8,8 +8,9 @@
 //!   (`Decided::log_value`).
 //! - **Failure aggregates.** Failures with the same source address, name,
 //!   application and failure code within one window are one entry with a count, the
-//!   first attempt's details, and the time of the last attempt (on every node alike:
-//!   the store merges entries by key). Successes and interruptions are never
+//!   first attempt's details and time, and the time of the last attempt, by which
+//!   the entry is listed and filtered, so new failures show first (on every node
+//!   alike: the store merges entries by key). Successes and interruptions are never
 //!   aggregated. A source that fails for many names in one window has the failures
 //!   for further names counted together under the name `*`.
 //! - **Retention.** Per tenant, by age and by number of entries
@@ -124,6 +125,10 @@ fn row_of(entry: &SignInEntry, aggregate_key: Option<String>) -> ServiceResult<S
         ));
     };
     for member in IN_COLUMNS {
+        // An aggregate's time moves to its latest attempt; the body keeps its first.
+        if member == "createdDateTime" && aggregate_key.is_some() {
+            continue;
+        }
         body.remove(member);
     }
     // Absent is read as unset.
@@ -159,7 +164,6 @@ fn row_of(entry: &SignInEntry, aggregate_key: Option<String>) -> ServiceResult<S
         correlation_id: entry.correlation_id.clone(),
         body: Value::Object(body).to_string(),
         attempts: 1,
-        last_time: aggregate_key.as_ref().map(|_| entry.created_date_time),
         aggregate_key,
     })
 }
@@ -172,7 +176,13 @@ pub(crate) fn entry_of(row: &SignInRow) -> ServiceResult<SignInEntry> {
     };
     let mut body: Map<String, Value> = serde_json::from_str(&row.body).map_err(unreadable)?;
     body.insert("id".to_string(), json(&row.id));
-    body.insert("createdDateTime".to_string(), json(&row.time));
+    if row.aggregate_key.is_some() {
+        body.insert("attemptCount".to_string(), row.attempts.into());
+        body.insert("lastAttemptDateTime".to_string(), json(&row.time));
+        body.entry("createdDateTime").or_insert(json(&row.time));
+    } else {
+        body.insert("createdDateTime".to_string(), json(&row.time));
+    }
     body.insert("userId".to_string(), json(&row.user_id));
     body.insert("result".to_string(), json(&row.result));
     body.insert("failureCode".to_string(), json(&row.failure_code));
@@ -201,13 +211,6 @@ pub(crate) fn entry_of(row: &SignInRow) -> ServiceResult<SignInEntry> {
         && let Some(app_id) = row.user_name.strip_prefix("app:")
     {
         body.insert("appId".to_string(), app_id.into());
-    }
-    if row.aggregate_key.is_some() {
-        body.insert("attemptCount".to_string(), row.attempts.into());
-        body.insert(
-            "lastAttemptDateTime".to_string(),
-            json(&row.last_time.unwrap_or(row.time)),
-        );
     }
     serde_json::from_value(Value::Object(body)).map_err(unreadable)
 }
@@ -440,6 +443,20 @@ mod tests {
             row.body,
             r#"{"authenticationMethods":["clientSecret"],"clientAddress":"192.0.2.1","conditionalAccessStatus":"notApplied","signInEventType":"servicePrincipal"}"#
         );
+    }
+
+    #[test]
+    fn aggregates_read_with_their_count_and_times() {
+        let mut failure = entry();
+        failure.result = "failure".to_string();
+        failure.failure_code = Some("invalid_client".to_string());
+        let mut row = row_of(&failure, Some("k".to_string())).unwrap();
+        row.attempts = 7;
+        row.time = failure.created_date_time.plus_seconds(30);
+        let read = entry_of(&row).unwrap();
+        assert_eq!(read.attempt_count, Some(7));
+        assert_eq!(read.created_date_time, failure.created_date_time);
+        assert_eq!(read.last_attempt_date_time, Some(row.time));
     }
 
     #[test]

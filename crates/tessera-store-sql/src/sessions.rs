@@ -15,9 +15,9 @@ use crate::{SqlStore, backend_error, is_unique_violation};
 
 const SESSION_COLUMNS: &str = "id, user_id, created, last_seen, expires, revoked, version, data";
 const SIGN_IN_COLUMNS: &str = "id, time, user_id, user_name, application, result, failure_code, \
-     correlation_id, body, attempts, last_time, aggregate_key";
+     correlation_id, body, attempts, aggregate_key";
 /// Parameters per sign-in row (its columns and the tenant).
-const SIGN_IN_PARAMS: usize = 13;
+const SIGN_IN_PARAMS: usize = 12;
 
 fn parse_uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text)
@@ -62,15 +62,11 @@ fn sign_in_from(row: &AnyRow) -> Result<SignInRow> {
         correlation_id: row.try_get("correlation_id").map_err(backend_error)?,
         body: row.try_get("body").map_err(backend_error)?,
         attempts: row.try_get("attempts").map_err(backend_error)?,
-        last_time: row
-            .try_get::<Option<i64>, _>("last_time")
-            .map_err(backend_error)?
-            .map(Timestamp::from_unix_micros),
         aggregate_key: row.try_get("aggregate_key").map_err(backend_error)?,
     })
 }
 
-/// Most rows in one multi-row INSERT (13 parameters each; far below both backends'
+/// Most rows in one multi-row INSERT (12 parameters each; far below both backends'
 /// parameter limits). Fixed chunk sizes keep the set of prepared statements small.
 const ROWS_PER_INSERT: usize = 16;
 
@@ -94,7 +90,6 @@ fn bind_sign_in<'q>(
         .bind(entry.correlation_id.clone())
         .bind(entry.body.clone())
         .bind(entry.attempts)
-        .bind(entry.last_time.map(|t| t.unix_micros()))
         .bind(entry.aggregate_key.clone())
 }
 
@@ -126,7 +121,7 @@ async fn insert_sign_ins(
         match earlier {
             Some((_, merged)) => {
                 merged.attempts = merged.attempts.saturating_add(entry.attempts);
-                merged.last_time = merged.last_time.max(entry.last_time.or(Some(entry.time)));
+                merged.time = merged.time.max(entry.time);
             }
             None => aggregates.push((*tenant, entry.clone())),
         }
@@ -150,13 +145,10 @@ async fn insert_sign_ins(
             "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES {} \
              ON CONFLICT (tenant, aggregate_key) WHERE aggregate_key IS NOT NULL DO UPDATE SET \
              attempts = sign_ins.attempts + excluded.attempts, \
-             last_time = CASE WHEN sign_ins.last_time IS NULL OR excluded.last_time > sign_ins.last_time \
-             THEN excluded.last_time ELSE sign_ins.last_time END",
+             time = CASE WHEN excluded.time > sign_ins.time THEN excluded.time ELSE sign_ins.time END",
             sign_in_values(1)
         );
-        let mut entry = entry.clone();
-        entry.last_time = entry.last_time.or(Some(entry.time));
-        bind_sign_in(sqlx::query(AssertSqlSafe(sql)), *tenant, &entry)
+        bind_sign_in(sqlx::query(AssertSqlSafe(sql)), *tenant, entry)
             .execute(&mut *conn)
             .await
             .map_err(backend_error)?;

@@ -347,10 +347,12 @@ pub struct SessionRow {
     pub data: String,
 }
 
-/// One sign-in attempt. The indexed fields are copies of body fields.
+/// One sign-in attempt, or an aggregate of several. The indexed fields are copies of
+/// body fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInRow {
     pub id: Uuid,
+    /// For an aggregate, its latest attempt.
     pub time: Timestamp,
     pub user_id: Option<Uuid>,
     /// The name typed, or the user's principal name.
@@ -364,11 +366,9 @@ pub struct SignInRow {
     pub body: String,
     /// How many attempts the entry stands for: 1, or more for an aggregate.
     pub attempts: i64,
-    /// The latest attempt an aggregate stands for (`time` is its first).
-    pub last_time: Option<Timestamp>,
     /// Makes the entry an aggregate: appending an entry whose key a tenant's entry
-    /// already has adds its attempts to that entry (and moves its `last_time`)
-    /// instead of adding a row. The rest of the first entry stays as it was.
+    /// already has adds its attempts to that entry and moves its `time` to the later
+    /// of the two, instead of adding a row. The rest of the first entry stays.
     pub aggregate_key: Option<String>,
 }
 

@@ -158,7 +158,8 @@ pub struct SignInEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_count: Option<i64>,
     /// For failures counted together: when the last attempt was made
-    /// (`createdDateTime` is the first).
+    /// (`createdDateTime` is the first). The log lists and filters such an entry by
+    /// its last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempt_date_time: Option<Timestamp>,
 }
