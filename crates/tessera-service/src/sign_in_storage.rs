@@ -12,7 +12,9 @@
 //!   the entry is listed and filtered, so new failures show first (on every node
 //!   alike: the store merges entries by key). Successes and interruptions are never
 //!   aggregated. A source that fails for many names in one window has the failures
-//!   for further names counted together under the name `*`.
+//!   for further names counted together under the name `*`; a tenant with failures
+//!   from very many sources in one window, further failures counted together under
+//!   the address `*` too.
 //! - **Retention.** Per tenant, by age and by number of entries
 //!   (`signInLogRetention`, defaults below); the server purges every five minutes.
 
@@ -39,12 +41,13 @@ pub const AGGREGATE_WINDOW_SECONDS: i64 = 60;
 /// further names are counted together.
 pub const MAX_NAMES_PER_SOURCE: usize = 20;
 
-/// The name failures are counted under once a source has failed for too many.
-pub const MANY_NAMES: &str = "*";
+/// Distinct failure entries (source and name) a tenant gets per window from one
+/// node; beyond them (many sources at once), failures are counted together per
+/// failure code, whatever their source and name.
+pub const MAX_ENTRIES_PER_WINDOW: usize = 1_000;
 
-/// Sources a node remembers per window; failures from further sources are counted
-/// together per source and code, like a source that failed for too many names.
-const MAX_SOURCES: usize = 10_000;
+/// The name, or address, failures are counted under once there are too many.
+pub const MANY: &str = "*";
 
 const RETENTION_KEY: &str = "signInLogRetention";
 
@@ -80,37 +83,57 @@ impl Default for SignInLogRetention {
     }
 }
 
-/// Which names each source failed for in the current window, on this node.
+/// How a failure is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grouping {
+    /// With the failures of the same source and name.
+    Own,
+    /// The source failed for too many names: with its other failures.
+    SourceOnly,
+    /// The tenant has too many failure entries this window: with all its failures.
+    Tenant,
+}
+
+#[derive(Default)]
+struct Window {
+    number: i64,
+    names: HashMap<(TenantId, String), HashSet<String>>,
+    entries: HashMap<TenantId, usize>,
+}
+
+/// Which names each source failed for in the current window, on this node (a
+/// bound on the entries failures make; the counting itself is in the database).
 #[derive(Default)]
 pub(crate) struct FailureSources {
-    seen: Mutex<(i64, HashMap<(TenantId, String), HashSet<String>>)>,
+    seen: Mutex<Window>,
 }
 
 impl FailureSources {
-    /// False when the source already failed for `MAX_NAMES_PER_SOURCE` other names
-    /// in this window (or this node tracks too many sources).
-    fn admits_name(&self, window: i64, tenant: TenantId, source: &str, name: &str) -> bool {
+    fn grouping(&self, window: i64, tenant: TenantId, source: &str, name: &str) -> Grouping {
         let Ok(mut seen) = self.seen.lock() else {
-            return false;
+            return Grouping::Tenant;
         };
-        let (current, sources) = &mut *seen;
-        if *current != window {
-            *current = window;
-            sources.clear();
+        if seen.number != window {
+            *seen = Window {
+                number: window,
+                ..Window::default()
+            };
         }
         let key = (tenant, source.to_string());
-        if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
-            return false;
+        if seen.names.get(&key).is_some_and(|n| n.contains(name)) {
+            return Grouping::Own;
         }
-        let names = sources.entry(key).or_default();
-        if names.contains(name) {
-            return true;
+        let entries = seen.entries.get(&tenant).copied().unwrap_or(0);
+        if entries >= MAX_ENTRIES_PER_WINDOW {
+            return Grouping::Tenant;
         }
+        let names = seen.names.entry(key).or_default();
         if names.len() >= MAX_NAMES_PER_SOURCE {
-            return false;
+            return Grouping::SourceOnly;
         }
         names.insert(name.to_string());
-        true
+        *seen.entries.entry(tenant).or_default() += 1;
+        Grouping::Own
     }
 }
 
@@ -257,10 +280,10 @@ impl Directory {
         let source = entry.client_address.clone().unwrap_or_default();
         let name = entry.user_principal_name.to_lowercase();
         let code = entry.failure_code.clone().unwrap_or_default();
-        if self
+        let grouping = self
             .sign_in_sources
-            .admits_name(window, tenant, &source, &name)
-        {
+            .grouping(window, tenant, &source, &name);
+        if grouping == Grouping::Own {
             let key = aggregate_key(&[
                 &window_text,
                 &source,
@@ -272,21 +295,28 @@ impl Directory {
             ]);
             return row_of(entry, Some(key));
         }
-        // Too many names from this source: counted together, whatever the name
-        // (and, for workloads, the application, which is the name).
+        // Too many: counted together whatever the name (and, for workloads, the
+        // application, which is the name), and if need be whatever the address.
         let mut many = entry.clone();
         many.user_id = None;
-        many.user_principal_name = MANY_NAMES.to_string();
-        many.app_display_name = MANY_NAMES.to_string();
+        many.user_principal_name = MANY.to_string();
+        many.app_display_name = MANY.to_string();
         many.app_id = None;
+        many.user_agent = None;
+        let reason = if grouping == Grouping::SourceOnly {
+            format!("this address failed for more than {MAX_NAMES_PER_SOURCE} names")
+        } else {
+            many.client_address = Some(MANY.to_string());
+            format!("more than {MAX_ENTRIES_PER_WINDOW} addresses and names failed")
+        };
         many.failure_reason = Some(format!(
-            "failures for more than {MAX_NAMES_PER_SOURCE} names from this address within \
-             {AGGREGATE_WINDOW_SECONDS} seconds, counted together"
+            "{reason} within {AGGREGATE_WINDOW_SECONDS} seconds: further failures counted together"
         ));
+        let source = many.client_address.clone().unwrap_or_default();
         let key = aggregate_key(&[
             &window_text,
             &source,
-            MANY_NAMES,
+            MANY,
             &code,
             &entry.sign_in_event_type,
         ]);
@@ -476,12 +506,27 @@ mod tests {
     fn a_source_fails_for_a_bounded_number_of_names() {
         let sources = FailureSources::default();
         let tenant = TenantId::new_random();
+        let group = |window, tenant, source, name: &str| sources.grouping(window, tenant, source, name);
         for i in 0..MAX_NAMES_PER_SOURCE {
-            assert!(sources.admits_name(1, tenant, "192.0.2.1", &format!("n{i}")));
+            assert_eq!(group(1, tenant, "192.0.2.1", &format!("n{i}")), Grouping::Own);
         }
-        assert!(sources.admits_name(1, tenant, "192.0.2.1", "n0"), "a known name");
-        assert!(!sources.admits_name(1, tenant, "192.0.2.1", "another"));
-        assert!(sources.admits_name(1, tenant, "192.0.2.2", "another"), "per source");
-        assert!(sources.admits_name(2, tenant, "192.0.2.1", "another"), "per window");
+        assert_eq!(group(1, tenant, "192.0.2.1", "n0"), Grouping::Own, "a known name");
+        assert_eq!(group(1, tenant, "192.0.2.1", "another"), Grouping::SourceOnly);
+        assert_eq!(group(1, tenant, "192.0.2.2", "another"), Grouping::Own, "per source");
+        assert_eq!(group(2, tenant, "192.0.2.1", "another"), Grouping::Own, "per window");
+    }
+
+    #[test]
+    fn a_tenant_gets_a_bounded_number_of_failure_entries() {
+        let sources = FailureSources::default();
+        let tenant = TenantId::new_random();
+        for i in 0..MAX_ENTRIES_PER_WINDOW {
+            assert_eq!(sources.grouping(1, tenant, &format!("s{i}"), "n"), Grouping::Own);
+        }
+        assert_eq!(sources.grouping(1, tenant, "s0", "n"), Grouping::Own, "a known one");
+        assert_eq!(sources.grouping(1, tenant, "new", "n"), Grouping::Tenant);
+        let other = TenantId::new_random();
+        assert_eq!(sources.grouping(1, other, "new", "n"), Grouping::Own, "per tenant");
+        assert_eq!(sources.grouping(2, tenant, "new", "n"), Grouping::Own, "per window");
     }
 }

@@ -13,7 +13,9 @@ use tessera_core::Clock as _;
 use tessera_core::crypto::SealingKey;
 use tessera_service::authn::{AuthSettings, SignInEntry, SignInFilter};
 use tessera_service::oauth::TokenContext;
-use tessera_service::sign_in_storage::{AGGREGATE_WINDOW_SECONDS, MANY_NAMES, MAX_NAMES_PER_SOURCE};
+use tessera_service::sign_in_storage::{
+    AGGREGATE_WINDOW_SECONDS, MANY, MAX_ENTRIES_PER_WINDOW, MAX_NAMES_PER_SOURCE,
+};
 use tessera_service::{Context, Directory};
 use tessera_store::{SignInQuery, SignInRow, Store};
 
@@ -61,14 +63,26 @@ impl Harness {
             .unwrap()
     }
 
+    /// Every entry with this result, page by page.
     async fn entries(&self, result: &str) -> Vec<SignInEntry> {
-        let filter: SignInFilter =
-            serde_json::from_value(json!({ "result": result, "limit": 1000 })).unwrap();
-        self.directory
-            .query_sign_ins(&self.admin, &filter)
-            .await
-            .unwrap()
-            .value
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let filter: SignInFilter = serde_json::from_value(
+                json!({ "result": result, "limit": 1000, "cursor": cursor }),
+            )
+            .unwrap();
+            let page = self
+                .directory
+                .query_sign_ins(&self.admin, &filter)
+                .await
+                .unwrap();
+            all.extend(page.value);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return all,
+            }
+        }
     }
 
     /// Moves the clock to just after the start of a failure window, so a test's
@@ -219,7 +233,7 @@ async fn repeated_failures_are_one_entry_with_a_count(h: Harness) {
     assert_eq!(failures.len(), MAX_NAMES_PER_SOURCE + 1, "{failures:?}");
     let many = failures
         .iter()
-        .find(|f| f.user_principal_name == MANY_NAMES)
+        .find(|f| f.user_principal_name == MANY)
         .unwrap();
     assert_eq!(many.attempt_count, Some(31 - MAX_NAMES_PER_SOURCE as i64));
     let total: i64 = failures.iter().map(|f| f.attempt_count.unwrap()).sum();
@@ -242,6 +256,43 @@ async fn repeated_failures_are_one_entry_with_a_count(h: Harness) {
         h.entries("failure").await.len(),
         MAX_NAMES_PER_SOURCE + 3
     );
+}
+
+async fn failures_from_very_many_sources_make_bounded_entries(h: Harness) {
+    h.start_of_window();
+    let total = MAX_ENTRIES_PER_WINDOW + 50;
+    let addresses: Vec<String> = (0..total)
+        .map(|i| format!("10.0.{}.{}", i / 256, i % 256))
+        .collect();
+    for chunk in addresses.chunks(50) {
+        let requests: Vec<_> = chunk
+            .iter()
+            .map(|address| {
+                let mut ctx = h.ctx.clone();
+                ctx.client_address = Some(address.clone());
+                let authorization = h.basic(&h.client_id, "wrong");
+                let directory = &h.directory;
+                let form = &h.form;
+                async move {
+                    directory
+                        .token_request(&ctx, Some(&authorization), form)
+                        .await
+                        .unwrap_err()
+                }
+            })
+            .collect();
+        futures::future::join_all(requests).await;
+    }
+    let failures = h.entries("failure").await;
+    assert_eq!(failures.len(), MAX_ENTRIES_PER_WINDOW + 1);
+    let rest = failures
+        .iter()
+        .find(|f| f.client_address.as_deref() == Some(MANY))
+        .unwrap();
+    assert_eq!(rest.attempt_count, Some(50));
+    assert_eq!(rest.user_principal_name, MANY);
+    let counted: i64 = failures.iter().map(|f| f.attempt_count.unwrap()).sum();
+    assert_eq!(counted, total as i64, "every failure is counted");
 }
 
 async fn retention_removes_old_entries(h: Harness) {
@@ -293,5 +344,6 @@ async fn retention_removes_old_entries(h: Harness) {
 on_both_backends!(with super::harness;
     a_token_entry_is_a_few_hundred_bytes,
     repeated_failures_are_one_entry_with_a_count,
+    failures_from_very_many_sources_make_bounded_entries,
     retention_removes_old_entries,
 );
