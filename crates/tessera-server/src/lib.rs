@@ -401,7 +401,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             }
             match purge_directory.purge_sign_in_log().await {
                 Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "sign-in log entries past retention removed"),
+                Ok(removed) => {
+                    tracing::info!(removed, "sign-in log entries past retention removed")
+                }
                 Err(error) => tracing::warn!(%error, "cannot purge the sign-in log"),
             }
             // Replay marks outlive what they guard against (a DPoP proof's window,

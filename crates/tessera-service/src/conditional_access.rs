@@ -398,7 +398,8 @@ impl Decided {
         explanation.policies.retain(|p| {
             !matches!(
                 p.result,
-                engine::PolicyResultKind::NotApplied | engine::PolicyResultKind::ReportOnlyNotApplied
+                engine::PolicyResultKind::NotApplied
+                    | engine::PolicyResultKind::ReportOnlyNotApplied
             )
         });
         let not_applied = all - explanation.policies.len();

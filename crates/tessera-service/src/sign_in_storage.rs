@@ -23,8 +23,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tessera_core::crypto::sha256_hex;
 use tessera_core::TenantId;
+use tessera_core::crypto::sha256_hex;
 use tessera_directory::patch;
 use tessera_directory::roles::action;
 use tessera_store::{Kind, Reader, SignInRow};
@@ -156,11 +156,20 @@ fn row_of(entry: &SignInEntry, aggregate_key: Option<String>) -> ServiceResult<S
     }
     // Absent is read as unset.
     body.retain(|_, value| !value.is_null());
-    let is = |body: &Map<String, Value>, member: &str, value: &Value| body.get(member) == Some(value);
-    if is(&body, "userPrincipalName", &Value::String(user_name.clone())) {
+    let is =
+        |body: &Map<String, Value>, member: &str, value: &Value| body.get(member) == Some(value);
+    if is(
+        &body,
+        "userPrincipalName",
+        &Value::String(user_name.clone()),
+    ) {
         body.remove("userPrincipalName");
     }
-    if is(&body, "authenticationRequirement", &"singleFactorAuthentication".into()) {
+    if is(
+        &body,
+        "authenticationRequirement",
+        &"singleFactorAuthentication".into(),
+    ) {
         body.remove("authenticationRequirement");
     }
     if is(&body, "signInEventType", &"interactiveUser".into()) {
@@ -327,7 +336,11 @@ impl Directory {
         &self,
         ctx: &Context,
     ) -> ServiceResult<SignInLogRetention> {
-        self.authorize(ctx, action::POLICIES_READ, &tessera_directory::authz::Target::Tenant)?;
+        self.authorize(
+            ctx,
+            action::POLICIES_READ,
+            &tessera_directory::authz::Target::Tenant,
+        )?;
         let mut reader = self.reader().await?;
         retention(reader.as_mut(), ctx.tenant).await
     }
@@ -338,7 +351,11 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<SignInLogRetention> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &tessera_directory::authz::Target::Tenant)?;
+        self.authorize(
+            ctx,
+            action::POLICIES_MANAGE,
+            &tessera_directory::authz::Target::Tenant,
+        )?;
         let mut tx = self.write(ctx).await?;
         let before = retention(tx.as_mut(), ctx.tenant).await?;
         let after: SignInLogRetention = patch::merge_patch(&before, &body, &[])?;
@@ -506,14 +523,33 @@ mod tests {
     fn a_source_fails_for_a_bounded_number_of_names() {
         let sources = FailureSources::default();
         let tenant = TenantId::new_random();
-        let group = |window, tenant, source, name: &str| sources.grouping(window, tenant, source, name);
+        let group =
+            |window, tenant, source, name: &str| sources.grouping(window, tenant, source, name);
         for i in 0..MAX_NAMES_PER_SOURCE {
-            assert_eq!(group(1, tenant, "192.0.2.1", &format!("n{i}")), Grouping::Own);
+            assert_eq!(
+                group(1, tenant, "192.0.2.1", &format!("n{i}")),
+                Grouping::Own
+            );
         }
-        assert_eq!(group(1, tenant, "192.0.2.1", "n0"), Grouping::Own, "a known name");
-        assert_eq!(group(1, tenant, "192.0.2.1", "another"), Grouping::SourceOnly);
-        assert_eq!(group(1, tenant, "192.0.2.2", "another"), Grouping::Own, "per source");
-        assert_eq!(group(2, tenant, "192.0.2.1", "another"), Grouping::Own, "per window");
+        assert_eq!(
+            group(1, tenant, "192.0.2.1", "n0"),
+            Grouping::Own,
+            "a known name"
+        );
+        assert_eq!(
+            group(1, tenant, "192.0.2.1", "another"),
+            Grouping::SourceOnly
+        );
+        assert_eq!(
+            group(1, tenant, "192.0.2.2", "another"),
+            Grouping::Own,
+            "per source"
+        );
+        assert_eq!(
+            group(2, tenant, "192.0.2.1", "another"),
+            Grouping::Own,
+            "per window"
+        );
     }
 
     #[test]
@@ -521,12 +557,27 @@ mod tests {
         let sources = FailureSources::default();
         let tenant = TenantId::new_random();
         for i in 0..MAX_ENTRIES_PER_WINDOW {
-            assert_eq!(sources.grouping(1, tenant, &format!("s{i}"), "n"), Grouping::Own);
+            assert_eq!(
+                sources.grouping(1, tenant, &format!("s{i}"), "n"),
+                Grouping::Own
+            );
         }
-        assert_eq!(sources.grouping(1, tenant, "s0", "n"), Grouping::Own, "a known one");
+        assert_eq!(
+            sources.grouping(1, tenant, "s0", "n"),
+            Grouping::Own,
+            "a known one"
+        );
         assert_eq!(sources.grouping(1, tenant, "new", "n"), Grouping::Tenant);
         let other = TenantId::new_random();
-        assert_eq!(sources.grouping(1, other, "new", "n"), Grouping::Own, "per tenant");
-        assert_eq!(sources.grouping(2, tenant, "new", "n"), Grouping::Own, "per window");
+        assert_eq!(
+            sources.grouping(1, other, "new", "n"),
+            Grouping::Own,
+            "per tenant"
+        );
+        assert_eq!(
+            sources.grouping(2, tenant, "new", "n"),
+            Grouping::Own,
+            "per window"
+        );
     }
 }

@@ -187,7 +187,10 @@ async fn a_token_entry_is_a_few_hundred_bytes(h: Harness) {
     assert_eq!(entry.client_address.as_deref(), Some("198.51.100.7"));
     assert_eq!(entry.sign_in_event_type, "servicePrincipal");
     assert_eq!(entry.authentication_methods, ["clientSecret"]);
-    assert_eq!(entry.conditional_access_status.as_deref(), Some("notApplied"));
+    assert_eq!(
+        entry.conditional_access_status.as_deref(),
+        Some("notApplied")
+    );
     let explained = entry.applied_conditional_access_policies.as_ref().unwrap();
     assert_eq!(explained["notAppliedPolicies"], 3);
     assert_eq!(explained["policies"], json!([]));
@@ -243,19 +246,12 @@ async fn repeated_failures_are_one_entry_with_a_count(h: Harness) {
     let mut elsewhere = h.ctx.clone();
     elsewhere.client_address = Some("203.0.113.9".into());
     h.directory
-        .token_request(
-            &elsewhere,
-            Some(&h.basic(&h.client_id, "wrong")),
-            &h.form,
-        )
+        .token_request(&elsewhere, Some(&h.basic(&h.client_id, "wrong")), &h.form)
         .await
         .unwrap_err();
     h.clock.advance_seconds(AGGREGATE_WINDOW_SECONDS);
     h.token(&h.client_id, "wrong").await.unwrap_err();
-    assert_eq!(
-        h.entries("failure").await.len(),
-        MAX_NAMES_PER_SOURCE + 3
-    );
+    assert_eq!(h.entries("failure").await.len(), MAX_NAMES_PER_SOURCE + 3);
 }
 
 async fn failures_from_very_many_sources_make_bounded_entries(h: Harness) {

@@ -446,15 +446,14 @@ impl SessionStore for SqlStore {
                 ),
                 None => (cutoff.clone(), true),
             };
-            let done = sqlx::query(
-                "DELETE FROM sign_ins WHERE tenant = $1 AND (time, id) <= ($2, $3)",
-            )
-            .bind(tenant.to_string())
-            .bind(end.0)
-            .bind(end.1)
-            .execute(&self.write_pool)
-            .await
-            .map_err(backend_error)?;
+            let done =
+                sqlx::query("DELETE FROM sign_ins WHERE tenant = $1 AND (time, id) <= ($2, $3)")
+                    .bind(tenant.to_string())
+                    .bind(end.0)
+                    .bind(end.1)
+                    .execute(&self.write_pool)
+                    .await
+                    .map_err(backend_error)?;
             deleted += done.rows_affected();
             if last {
                 return Ok(deleted);

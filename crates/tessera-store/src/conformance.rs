@@ -1122,7 +1122,10 @@ pub async fn sign_in_retention_by_age_and_size(store: Arc<dyn Store>) {
     );
     assert_eq!(all_sign_ins(&store, other).await.len(), 1);
     // Either limit is enough to go: age takes the last one too.
-    assert_eq!(store.sign_in_purge(other, later(1_000), 1).await.unwrap(), 1);
+    assert_eq!(
+        store.sign_in_purge(other, later(1_000), 1).await.unwrap(),
+        1
+    );
 }
 
 pub async fn database_size_is_reported(store: Arc<dyn Store>) {

@@ -434,8 +434,12 @@ pub trait SessionStore: Send + Sync {
     /// Deletes a tenant's entries older than `before`, and all but its `keep_newest`
     /// newest entries; returns how many. Deletes in bounded steps, so sign-ins are
     /// not held up behind one long delete.
-    async fn sign_in_purge(&self, tenant: TenantId, before: Timestamp, keep_newest: u64)
-    -> Result<u64>;
+    async fn sign_in_purge(
+        &self,
+        tenant: TenantId,
+        before: Timestamp,
+        keep_newest: u64,
+    ) -> Result<u64>;
 
     async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>>;
     /// Sets the counter to `value` if it is absent or holds less; true if it did.
