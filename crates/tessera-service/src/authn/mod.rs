@@ -112,7 +112,8 @@ pub struct SignInContext {
     pub user_agent: Option<String>,
 }
 
-/// The sign-in log entry, as stored and as the API shows it.
+/// The sign-in log entry as the API shows it (stored compactly, see
+/// `sign_in_storage`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
