@@ -96,6 +96,14 @@ enum Command {
         /// The token endpoint's path on --server.
         #[arg(long, default_value = "/oauth2/token")]
         token_path: String,
+        /// Send a wrong secret: every request must be refused (`invalid_client`),
+        /// to measure what failed requests cost (the sign-in log).
+        #[arg(long)]
+        wrong_secret: bool,
+        /// With --wrong-secret: each request from another address, named in
+        /// `X-Forwarded-For` (the server must trust this machine as a proxy).
+        #[arg(long, requires = "wrong_secret")]
+        distinct_sources: bool,
     },
     /// Walk the whole user list, then measure random single fetches and random list
     /// pages for `seconds` each.
@@ -252,6 +260,8 @@ async fn main() -> anyhow::Result<()> {
             scope,
             token_path,
             flood,
+            wrong_secret,
+            distinct_sources,
         } => {
             let given = match (client_id, client_secret, scope) {
                 (Some(id), Some(secret), Some(scope)) => {
@@ -259,7 +269,13 @@ async fn main() -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            tokens::client_credentials(target, seconds, concurrency, given, &token_path, flood).await?
+            let expect = match (wrong_secret, distinct_sources) {
+                (false, _) => tokens::Expect::Token,
+                (true, false) => tokens::Expect::Refusal,
+                (true, true) => tokens::Expect::RefusalFromDistinctSources,
+            };
+            tokens::client_credentials(target, seconds, concurrency, given, &token_path, expect, flood)
+                .await?
         }
         Command::SignInPassword {
             users,

@@ -71,19 +71,34 @@ async fn register(target: &Target) -> anyhow::Result<GivenClient> {
     })
 }
 
+/// What each request should get.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Token,
+    /// A wrong secret, refused with `invalid_client`.
+    Refusal,
+    /// A wrong secret from a new address each time (`X-Forwarded-For`).
+    RefusalFromDistinctSources,
+}
+
 pub async fn client_credentials(
     target: Arc<Target>,
     seconds: u64,
     concurrency: usize,
     given: Option<GivenClient>,
     token_path: &str,
+    expect: Expect,
     flood: usize,
 ) -> anyhow::Result<()> {
     let client = match given {
         Some(client) => client,
         None => register(&target).await?,
     };
-    let (app_id, secret) = (client.id, client.secret);
+    let app_id = client.id;
+    let secret = match expect {
+        Expect::Token => client.secret,
+        Expect::Refusal | Expect::RefusalFromDistinctSources => format!("{}x", client.secret),
+    };
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{app_id}:{secret}"))
@@ -98,31 +113,43 @@ pub async fn client_credentials(
         let deadline = Instant::now() + Duration::from_secs(seconds);
         spawn_flood(http.clone(), url.clone(), &app_id, body.clone(), flood, deadline)
     });
-    let (latencies, wall) = run_for(seconds, concurrency, move |_| {
+    let (latencies, wall) = run_for(seconds, concurrency, move |n| {
         let http = http.clone();
         let url = url.clone();
         let basic = basic.clone();
         let body = body.clone();
         async move {
             let start = Instant::now();
-            let response = http
+            let mut request = http
                 .post(&url)
                 .header("authorization", basic)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await?;
+                .header("content-type", "application/x-www-form-urlencoded");
+            if expect == Expect::RefusalFromDistinctSources {
+                let [_, a, b, c] = (n as u32).to_be_bytes();
+                request = request.header("x-forwarded-for", format!("10.{a}.{b}.{c}"));
+            }
+            let response = request.body(body).send().await?;
             let status = response.status();
             let bytes = response.bytes().await?;
-            if !status.is_success() || !bytes.starts_with(b"{\"access_token\"") {
-                bail!("token request failed: HTTP {status}");
+            let answered = match expect {
+                Expect::Token => status.is_success() && bytes.starts_with(b"{\"access_token\""),
+                Expect::Refusal | Expect::RefusalFromDistinctSources => {
+                    status == 401 && bytes.windows(14).any(|w| w == b"invalid_client")
+                }
+            };
+            if !answered {
+                bail!("unexpected answer to a token request: HTTP {status}");
             }
             Ok::<Duration, anyhow::Error>(start.elapsed())
         }
     })
     .await?;
     let count = latencies.len();
-    report("client-credentials tokens", latencies, wall, count);
+    let name = match expect {
+        Expect::Token => "client-credentials tokens",
+        Expect::Refusal | Expect::RefusalFromDistinctSources => "refused token requests",
+    };
+    report(name, latencies, wall, count);
     if let Some(hostile) = hostile {
         let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
         for task in hostile {

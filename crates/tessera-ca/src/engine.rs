@@ -565,6 +565,9 @@ struct CompiledLocation {
 pub struct PolicySet {
     pub policies: Vec<CompiledPolicy>,
     pub security_defaults: bool,
+    /// The caller's name for this set (0 after `compile`): explanations that list only
+    /// some policies carry it, so a reader knows which set the rest came from.
+    pub version: i64,
     group_count: usize,
     user_groups: Map<Uuid, Box<[u32]>>,
     role_index: Map<Uuid, u32>,
@@ -968,6 +971,7 @@ impl PolicySet {
         PolicySet {
             policies: compiled,
             security_defaults,
+            version: 0,
             group_count: group_names.ids.len(),
             user_groups: user_groups
                 .into_iter()

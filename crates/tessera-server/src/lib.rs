@@ -165,6 +165,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => {
+            // The database's size as of this scrape (the sign-in log is most of it).
+            match state.directory.store().database_size().await {
+                Ok(bytes) => ::metrics::gauge!("tessera_database_size_bytes").set(bytes as f64),
+                Err(error) => tracing::warn!(%error, "cannot read the database size"),
+            }
             let mut response = (StatusCode::OK, handle.render()).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -441,14 +446,23 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         tracing::info!(path = %path.display(), "country database loaded");
     }
     let purge_store = store.clone();
+    let purge_directory = directory.clone();
     tokio::spawn(async move {
-        // Ended sessions and abandoned sign-ins are removed every five minutes.
+        // Ended sessions and abandoned sign-ins are removed every five minutes, and
+        // the sign-in log entries each tenant's retention no longer keeps.
         let mut interval = tokio::time::interval(Duration::from_secs(300));
         loop {
             interval.tick().await;
             let now = tessera_core::Clock::now(&SystemClock);
             if let Err(error) = purge_store.sessions_purge(now).await {
                 tracing::warn!(%error, "cannot purge ended sessions");
+            }
+            match purge_directory.purge_sign_in_log().await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(removed, "sign-in log entries past retention removed")
+                }
+                Err(error) => tracing::warn!(%error, "cannot purge the sign-in log"),
             }
             // Replay marks outlive what they guard against (a DPoP proof's window,
             // an assertion's and an access token's lifetime) and are then dropped.

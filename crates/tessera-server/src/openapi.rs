@@ -65,6 +65,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(authentication::delete_strength))
         .routes(routes!(authentication::query_sign_ins))
+        .routes(routes!(
+            authentication::get_sign_in_log_retention,
+            authentication::set_sign_in_log_retention
+        ))
         .routes(routes!(authentication::add_certificate_user_id))
         .routes(routes!(authentication::list_cas, authentication::add_ca))
         .routes(routes!(authentication::delete_ca))

@@ -938,3 +938,38 @@ async fn applications_and_service_principals_are_found_by_app_id() {
     let malformed = api.get("/api/v1/applications/byAppId/Payroll").await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
 }
+#[tokio::test]
+async fn the_sign_in_log_retention_is_read_and_changed() {
+    let api = api().await;
+    let path = "/api/v1/policies/signInLogRetentionPolicy";
+    let default = api.get(path).await;
+    assert_eq!(default.status, StatusCode::OK);
+    assert_eq!(
+        default.body,
+        json!({"retentionDays": 30, "maxEntries": 1_000_000})
+    );
+    let bad = api
+        .send(
+            Method::PATCH,
+            path,
+            Some(&api.token),
+            Some(json!({"retentionDays": 0})),
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+    let changed = api
+        .send(
+            Method::PATCH,
+            path,
+            Some(&api.token),
+            Some(json!({"maxEntries": 5000})),
+            &[],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    assert_eq!(
+        api.get(path).await.body,
+        json!({"retentionDays": 30, "maxEntries": 5000})
+    );
+}

@@ -434,9 +434,31 @@ impl Decided {
         }
     }
 
-    /// The explanation as the sign-in log stores it.
+    /// The explanation as the sign-in log stores it: what repeats with every entry
+    /// is left out. The policy set is named by its version (the audit sequence it
+    /// was built after) and only the policies that applied, enforced or report-only,
+    /// are listed; the others are counted (`notAppliedPolicies`). No session
+    /// controls is no `sessionControls`.
     pub fn log_value(&self) -> Value {
-        serde_json::to_value(self.explain()).unwrap_or(Value::Null)
+        let mut explanation = self.explain();
+        let all = explanation.policies.len();
+        explanation.policies.retain(|p| {
+            !matches!(
+                p.result,
+                engine::PolicyResultKind::NotApplied
+                    | engine::PolicyResultKind::ReportOnlyNotApplied
+            )
+        });
+        let not_applied = all - explanation.policies.len();
+        let mut value = serde_json::to_value(explanation).unwrap_or(Value::Null);
+        if let Some(fields) = value.as_object_mut() {
+            if fields.get("sessionControls") == Some(&json!({})) {
+                fields.remove("sessionControls");
+            }
+            fields.insert("policySetVersion".to_string(), self.set.version.into());
+            fields.insert("notAppliedPolicies".to_string(), not_applied.into());
+        }
+        value
     }
 }
 
@@ -824,7 +846,10 @@ impl Directory {
         }
         let built = self.build_policy_set(tenant).await;
         let set = match (built, &cached) {
-            (Ok(set), _) => Arc::new(set),
+            (Ok(mut set), _) => {
+                set.version = head;
+                Arc::new(set)
+            }
             // A failed rebuild (the database, a group too large to expand) keeps
             // the last good set in force rather than failing every sign-in.
             (Err(error), Some(cached)) => {

@@ -23,6 +23,7 @@ mod groups;
 pub mod oauth;
 mod roles;
 mod sign_in_log;
+pub mod sign_in_storage;
 pub mod signing_keys;
 mod tokens;
 mod units;
@@ -114,6 +115,7 @@ pub struct Directory {
     authn: authn::Authn,
     keys: signing_keys::KeyCache,
     sign_in_log: sign_in_log::SignInLog,
+    sign_in_sources: sign_in_storage::FailureSources,
     grants: oauth::GrantCache,
     external_keys: oauth::ExternalKeys,
     cors: oauth::CorsOrigins,
@@ -155,6 +157,7 @@ impl Directory {
             authn: authn::Authn::new(settings),
             keys: signing_keys::KeyCache::default(),
             sign_in_log: sign_in_log::SignInLog::default(),
+            sign_in_sources: sign_in_storage::FailureSources::default(),
             grants: oauth::GrantCache::default(),
             external_keys: oauth::ExternalKeys::default(),
             cors: oauth::CorsOrigins::default(),

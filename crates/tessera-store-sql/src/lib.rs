@@ -690,6 +690,22 @@ impl Store for SqlStore {
             })),
         }
     }
+
+    async fn database_size(&self) -> Result<u64> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()"
+            }
+            Backend::Postgres => "SELECT pg_database_size(current_database()) AS size",
+        };
+        let size: i64 = sqlx::query(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_error)?
+            .try_get("size")
+            .map_err(backend_error)?;
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
 }
 
 /// Opens a store as a shareable trait object.

@@ -34,6 +34,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "audit_truncate",
         sql: include_str!("../migrations/sqlite/0003_audit_truncate.sql"),
     },
+    Migration {
+        version: 4,
+        name: "sign_in_log",
+        sql: include_str!("../migrations/sqlite/0004_sign_in_log.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -51,6 +56,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 3,
         name: "audit_truncate",
         sql: include_str!("../migrations/postgres/0003_audit_truncate.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "sign_in_log",
+        sql: include_str!("../migrations/postgres/0004_sign_in_log.sql"),
     },
 ];
 

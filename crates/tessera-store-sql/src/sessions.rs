@@ -14,8 +14,10 @@ use crate::sql::{AuditParam, MAX_PAGE};
 use crate::{SqlStore, backend_error, is_unique_violation};
 
 const SESSION_COLUMNS: &str = "id, user_id, created, last_seen, expires, revoked, version, data";
-const SIGN_IN_COLUMNS: &str =
-    "id, time, user_id, user_name, application, result, failure_code, correlation_id, body";
+const SIGN_IN_COLUMNS: &str = "id, time, user_id, user_name, application, result, failure_code, \
+     correlation_id, body, attempts, aggregate_key";
+/// Parameters per sign-in row (its columns and the tenant).
+const SIGN_IN_PARAMS: usize = 12;
 
 fn parse_uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text)
@@ -59,26 +61,74 @@ fn sign_in_from(row: &AnyRow) -> Result<SignInRow> {
         failure_code: row.try_get("failure_code").map_err(backend_error)?,
         correlation_id: row.try_get("correlation_id").map_err(backend_error)?,
         body: row.try_get("body").map_err(backend_error)?,
+        attempts: row.try_get("attempts").map_err(backend_error)?,
+        aggregate_key: row.try_get("aggregate_key").map_err(backend_error)?,
     })
 }
 
-/// Most rows in one multi-row INSERT (10 parameters each; far below both backends'
+/// Most rows in one multi-row INSERT (12 parameters each; far below both backends'
 /// parameter limits). Fixed chunk sizes keep the set of prepared statements small.
 const ROWS_PER_INSERT: usize = 16;
 
+/// Most rows one step of a purge deletes.
+const PURGE_STEP: i64 = 10_000;
+
+fn bind_sign_in<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    tenant: TenantId,
+    entry: &SignInRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(tenant.to_string())
+        .bind(entry.id.to_string())
+        .bind(entry.time.unix_micros())
+        .bind(entry.user_id.map(|u| u.to_string()))
+        .bind(entry.user_name.clone())
+        .bind(entry.application.clone())
+        .bind(entry.result.clone())
+        .bind(entry.failure_code.clone())
+        .bind(entry.correlation_id.clone())
+        .bind(entry.body.clone())
+        .bind(entry.attempts)
+        .bind(entry.aggregate_key.clone())
+}
+
+fn sign_in_values(first_param: usize) -> String {
+    let params: Vec<String> = (first_param..first_param + SIGN_IN_PARAMS)
+        .map(|n| format!("${n}"))
+        .collect();
+    format!("({})", params.join(", "))
+}
+
 /// Inserts sign-in rows with one statement per chunk: one round trip to the
-/// database (on SQLite, to its worker thread) instead of one per row.
+/// database (on SQLite, to its worker thread) instead of one per row. Aggregates
+/// are first merged by tenant and key, then each is one upsert.
 async fn insert_sign_ins(
     conn: &mut sqlx::AnyConnection,
     entries: &[(TenantId, SignInRow)],
 ) -> Result<()> {
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
+    let mut single: Vec<&(TenantId, SignInRow)> = Vec::new();
+    let mut aggregates: Vec<(TenantId, SignInRow)> = Vec::new();
+    for pair in entries {
+        let (tenant, entry) = pair;
+        let Some(key) = &entry.aggregate_key else {
+            single.push(pair);
+            continue;
+        };
+        let earlier = aggregates
+            .iter_mut()
+            .find(|(t, e)| t == tenant && e.aggregate_key.as_ref() == Some(key));
+        match earlier {
+            Some((_, merged)) => {
+                merged.attempts = merged.attempts.saturating_add(entry.attempts);
+                merged.time = merged.time.max(entry.time);
+            }
+            None => aggregates.push((*tenant, entry.clone())),
+        }
+    }
+    for chunk in single.chunks(ROWS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let first = row * 10 + 1;
-                let params: Vec<String> = (first..first + 10).map(|n| format!("${n}")).collect();
-                format!("({})", params.join(", "))
-            })
+            .map(|row| sign_in_values(row * SIGN_IN_PARAMS + 1))
             .collect();
         let sql = format!(
             "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES {}",
@@ -86,19 +136,22 @@ async fn insert_sign_ins(
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (tenant, entry) in chunk {
-            query = query
-                .bind(tenant.to_string())
-                .bind(entry.id.to_string())
-                .bind(entry.time.unix_micros())
-                .bind(entry.user_id.map(|u| u.to_string()))
-                .bind(entry.user_name.clone())
-                .bind(entry.application.clone())
-                .bind(entry.result.clone())
-                .bind(entry.failure_code.clone())
-                .bind(entry.correlation_id.clone())
-                .bind(entry.body.clone());
+            query = bind_sign_in(query, *tenant, entry);
         }
         query.execute(&mut *conn).await.map_err(backend_error)?;
+    }
+    for (tenant, entry) in &aggregates {
+        let sql = format!(
+            "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES {} \
+             ON CONFLICT (tenant, aggregate_key) WHERE aggregate_key IS NOT NULL DO UPDATE SET \
+             attempts = sign_ins.attempts + excluded.attempts, \
+             time = CASE WHEN excluded.time > sign_ins.time THEN excluded.time ELSE sign_ins.time END",
+            sign_in_values(1)
+        );
+        bind_sign_in(sqlx::query(AssertSqlSafe(sql)), *tenant, entry)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend_error)?;
     }
     Ok(())
 }
@@ -342,6 +395,70 @@ impl SessionStore for SqlStore {
             .await
             .map_err(backend_error)?;
         rows.iter().map(sign_in_from).collect()
+    }
+
+    async fn sign_in_purge(
+        &self,
+        tenant: TenantId,
+        before: Timestamp,
+        keep_newest: u64,
+    ) -> Result<u64> {
+        // Everything at or before `cutoff` (time, id) goes. By age: every id of a
+        // time before `before` ("~" sorts after every id's characters).
+        let mut cutoff = (before.unix_micros() - 1, "~".to_string());
+        let offset = i64::try_from(keep_newest).unwrap_or(i64::MAX);
+        let oldest_kept = sqlx::query(
+            "SELECT time, id FROM sign_ins WHERE tenant = $1 ORDER BY time DESC, id DESC LIMIT 1 OFFSET $2",
+        )
+        .bind(tenant.to_string())
+        .bind(offset)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        if let Some(row) = oldest_kept {
+            let by_size = (
+                row.try_get::<i64, _>("time").map_err(backend_error)?,
+                row.try_get::<String, _>("id").map_err(backend_error)?,
+            );
+            cutoff = cutoff.max(by_size);
+        }
+        let mut deleted = 0;
+        loop {
+            // One step: up to PURGE_STEP rows at or before the cutoff.
+            let step_end = sqlx::query(
+                "SELECT time, id FROM sign_ins WHERE tenant = $1 AND (time, id) <= ($2, $3) \
+                 ORDER BY time, id LIMIT 1 OFFSET $4",
+            )
+            .bind(tenant.to_string())
+            .bind(cutoff.0)
+            .bind(cutoff.1.clone())
+            .bind(PURGE_STEP - 1)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+            let (end, last) = match step_end {
+                Some(row) => (
+                    (
+                        row.try_get::<i64, _>("time").map_err(backend_error)?,
+                        row.try_get::<String, _>("id").map_err(backend_error)?,
+                    ),
+                    false,
+                ),
+                None => (cutoff.clone(), true),
+            };
+            let done =
+                sqlx::query("DELETE FROM sign_ins WHERE tenant = $1 AND (time, id) <= ($2, $3)")
+                    .bind(tenant.to_string())
+                    .bind(end.0)
+                    .bind(end.1)
+                    .execute(&self.write_pool)
+                    .await
+                    .map_err(backend_error)?;
+            deleted += done.rows_affected();
+            if last {
+                return Ok(deleted);
+            }
+        }
     }
 
     async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>> {

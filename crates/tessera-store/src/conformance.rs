@@ -43,6 +43,9 @@ macro_rules! conformance_tests {
             tenants_are_isolated,
             sessions_round_trip_and_revoke,
             sign_in_log_filters_and_pages,
+            sign_in_aggregates_merge_by_key,
+            sign_in_retention_by_age_and_size,
+            database_size_is_reported,
             counters_are_atomic,
         );
     };
@@ -860,6 +863,8 @@ pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
             failure_code: (i != 6).then(|| "invalid_credentials".to_string()),
             correlation_id: format!("c{i}"),
             body: "{}".to_string(),
+            attempts: 1,
+            aggregate_key: None,
         };
         store.sign_in_append(tenant, &row).await.unwrap();
         written.push(row);
@@ -980,6 +985,166 @@ pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(window.len(), 4);
+}
+
+fn sign_in_at(time: Timestamp, aggregate_key: Option<&str>) -> SignInRow {
+    SignInRow {
+        id: Uuid::new_v4(),
+        time,
+        user_id: None,
+        user_name: "app:sync".to_string(),
+        application: Some("Sync".to_string()),
+        result: "failure".to_string(),
+        failure_code: Some("invalid_client".to_string()),
+        correlation_id: "c".to_string(),
+        body: format!("{{\"at\":{}}}", time.unix_micros()),
+        attempts: 1,
+        aggregate_key: aggregate_key.map(str::to_string),
+    }
+}
+
+async fn all_sign_ins(store: &Arc<dyn Store>, tenant: TenantId) -> Vec<SignInRow> {
+    store
+        .sign_in_query(
+            tenant,
+            &SignInQuery {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+pub async fn sign_in_aggregates_merge_by_key(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let other = new_tenant(&store).await;
+    let first = sign_in_at(later(0), Some("a"));
+    let plain = sign_in_at(later(3), None);
+    // In one batch: two of "a" merge, "b" stays apart, and the other tenant's "a"
+    // is its own.
+    store
+        .sign_in_append_batch(&[
+            (tenant, first.clone()),
+            (tenant, sign_in_at(later(1), Some("b"))),
+            (tenant, sign_in_at(later(5), Some("a"))),
+            (other, sign_in_at(later(2), Some("a"))),
+            (tenant, plain.clone()),
+        ])
+        .await
+        .unwrap();
+    // Later batches add to the entry; an earlier attempt does not move it back.
+    let mut three = sign_in_at(later(9), Some("a"));
+    three.attempts = 3;
+    store.sign_in_append(tenant, &three).await.unwrap();
+    store
+        .sign_in_append(tenant, &sign_in_at(later(7), Some("a")))
+        .await
+        .unwrap();
+    // A failed batch adds nothing to an aggregate.
+    assert!(
+        store
+            .sign_in_append_batch(&[
+                (tenant, sign_in_at(later(10), Some("a"))),
+                (tenant, plain.clone()),
+            ])
+            .await
+            .is_err()
+    );
+
+    let rows = all_sign_ins(&store, tenant).await;
+    assert_eq!(rows.len(), 3, "a, b and the plain entry: {rows:?}");
+    let a = rows
+        .iter()
+        .find(|r| r.aggregate_key.as_deref() == Some("a"))
+        .unwrap();
+    assert_eq!(a.attempts, 6);
+    assert_eq!(a.time, later(9), "the latest attempt");
+    assert_eq!(
+        (a.id, &a.body),
+        (first.id, &first.body),
+        "the first attempt's entry stays"
+    );
+    let b = rows
+        .iter()
+        .find(|r| r.aggregate_key.as_deref() == Some("b"))
+        .unwrap();
+    assert_eq!((b.attempts, b.time), (1, later(1)));
+    let stored_plain = rows.iter().find(|r| r.id == plain.id).unwrap();
+    assert_eq!(stored_plain, &plain);
+    let in_other = all_sign_ins(&store, other).await;
+    assert_eq!(in_other.len(), 1);
+    assert_eq!(in_other[0].attempts, 1);
+}
+
+pub async fn sign_in_retention_by_age_and_size(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let other = new_tenant(&store).await;
+    // Thirty entries, two at each second (ties are broken by id).
+    let written: Vec<(TenantId, SignInRow)> = (0..30)
+        .map(|i| (tenant, sign_in_at(later(i / 2), None)))
+        .collect();
+    store.sign_in_append_batch(&written).await.unwrap();
+    let theirs: Vec<(TenantId, SignInRow)> = (0..5)
+        .map(|i| (other, sign_in_at(later(i), None)))
+        .collect();
+    store.sign_in_append_batch(&theirs).await.unwrap();
+
+    // By age: everything before second 5 (ten entries).
+    assert_eq!(
+        store.sign_in_purge(tenant, later(5), 1000).await.unwrap(),
+        10
+    );
+    let rows = all_sign_ins(&store, tenant).await;
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|r| r.time >= later(5)));
+    // By size: the seven newest stay, whatever their age.
+    assert_eq!(store.sign_in_purge(tenant, later(0), 7).await.unwrap(), 13);
+    let mut expected: Vec<SignInRow> = written.into_iter().map(|(_, r)| r).collect();
+    expected.sort_by_key(|r| std::cmp::Reverse((r.time, r.id)));
+    expected.truncate(7);
+    assert_eq!(all_sign_ins(&store, tenant).await, expected);
+    assert_eq!(store.sign_in_purge(tenant, later(0), 7).await.unwrap(), 0);
+    assert_eq!(
+        all_sign_ins(&store, other).await.len(),
+        5,
+        "another tenant's entries are its own"
+    );
+
+    // More than one step's worth goes, in steps.
+    let many: Vec<(TenantId, SignInRow)> = (0..10_050)
+        .map(|i| (other, sign_in_at(later(100 + i / 100), None)))
+        .collect();
+    store.sign_in_append_batch(&many).await.unwrap();
+    assert_eq!(
+        store.sign_in_purge(other, later(0), 1).await.unwrap(),
+        10_054
+    );
+    assert_eq!(all_sign_ins(&store, other).await.len(), 1);
+    // Either limit is enough to go: age takes the last one too.
+    assert_eq!(
+        store.sign_in_purge(other, later(1_000), 1).await.unwrap(),
+        1
+    );
+}
+
+pub async fn database_size_is_reported(store: Arc<dyn Store>) {
+    let empty = store.database_size().await.unwrap();
+    assert!(empty > 0);
+    let tenant = new_tenant(&store).await;
+    let rows: Vec<(TenantId, SignInRow)> = (0..2_000)
+        .map(|i| {
+            let mut row = sign_in_at(later(i), None);
+            row.body = "x".repeat(1_000);
+            (tenant, row)
+        })
+        .collect();
+    store.sign_in_append_batch(&rows).await.unwrap();
+    let grown = store.database_size().await.unwrap();
+    assert!(
+        grown >= empty + 1_000_000,
+        "2 MB of entries: {empty} -> {grown}"
+    );
 }
 
 pub async fn counters_are_atomic(store: Arc<dyn Store>) {

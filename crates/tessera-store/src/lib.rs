@@ -351,10 +351,12 @@ pub struct SessionRow {
     pub data: String,
 }
 
-/// One sign-in attempt. The indexed fields are copies of body fields.
+/// One sign-in attempt, or an aggregate of several. The indexed fields are copies of
+/// body fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInRow {
     pub id: Uuid,
+    /// For an aggregate, its latest attempt.
     pub time: Timestamp,
     pub user_id: Option<Uuid>,
     /// The name typed, or the user's principal name.
@@ -366,6 +368,12 @@ pub struct SignInRow {
     pub correlation_id: String,
     /// Opaque JSON.
     pub body: String,
+    /// How many attempts the entry stands for: 1, or more for an aggregate.
+    pub attempts: i64,
+    /// Makes the entry an aggregate: appending an entry whose key a tenant's entry
+    /// already has adds its attempts to that entry and moves its `time` to the later
+    /// of the two, instead of adding a row. The rest of the first entry stays.
+    pub aggregate_key: Option<String>,
 }
 
 /// Filters for sign-in log queries. Results come newest first.
@@ -423,8 +431,19 @@ pub trait SessionStore: Send + Sync {
 
     async fn sign_in_append(&self, tenant: TenantId, entry: &SignInRow) -> Result<()>;
     /// Appends many entries (of any tenants) in one transaction: all or none.
+    /// Entries with an `aggregate_key` merge into the tenant's entry with that key
+    /// (see `SignInRow::aggregate_key`), including with each other in the batch.
     async fn sign_in_append_batch(&self, entries: &[(TenantId, SignInRow)]) -> Result<()>;
     async fn sign_in_query(&self, tenant: TenantId, query: &SignInQuery) -> Result<Vec<SignInRow>>;
+    /// Deletes a tenant's entries older than `before`, and all but its `keep_newest`
+    /// newest entries; returns how many. Deletes in bounded steps, so sign-ins are
+    /// not held up behind one long delete.
+    async fn sign_in_purge(
+        &self,
+        tenant: TenantId,
+        before: Timestamp,
+        keep_newest: u64,
+    ) -> Result<u64>;
 
     async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>>;
     /// Sets the counter to `value` if it is absent or holds less; true if it did.
@@ -483,4 +502,7 @@ pub trait Store: SessionStore + Send + Sync {
         limit: u32,
     ) -> Result<Vec<AuditRow>>;
     async fn audit_head(&self, tenant: TenantId) -> Result<Option<AuditHead>>;
+    /// The database's size on disk in bytes, as the database reports it (SQLite: its
+    /// pages; PostgreSQL: `pg_database_size`).
+    async fn database_size(&self) -> Result<u64>;
 }

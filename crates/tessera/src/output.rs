@@ -113,6 +113,9 @@ pub const SIGN_INS: &[Column] = &[
     ("CODE", "/failureCode"),
     ("FROM", "/clientAddress"),
     ("REQUIREMENT", "/authenticationRequirement"),
+    // Failures counted together: how many, and the last (TIME is the first).
+    ("ATTEMPTS", "/attemptCount"),
+    ("LAST", "/lastAttemptDateTime"),
 ];
 pub const TOKENS: &[Column] = &[
     ("ID", "/id"),

@@ -580,6 +580,19 @@ fn several_servers_share_one_postgresql_database() {
     for handle in handles {
         handle.join().unwrap();
     }
+    let metrics = runtime.block_on(async {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        reqwest::get(format!("{}/metrics", second.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        database_size(&metrics) > 1_000_000.0,
+        "pg_database_size: an empty PostgreSQL database alone is several MB"
+    );
     first.stop();
     second.stop();
     let verify = cli.ok(&["audit", "verify", "--database-url", &url]);
@@ -673,7 +686,23 @@ fn https_with_a_configured_certificate_and_prometheus_metrics() {
     });
     assert!(metrics.contains("tessera_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/api/v1/me\""), "{metrics}");
+    let database = work.path().join("data").join("tessera.db");
+    let on_disk = std::fs::metadata(&database).unwrap().len() as f64;
+    let reported = database_size(&metrics);
+    assert!(
+        reported > 0.0 && reported >= on_disk,
+        "the SQLite database's pages ({reported} bytes; {on_disk} checkpointed)"
+    );
     server.stop();
+}
+
+/// The database size gauge in a `/metrics` text.
+fn database_size(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("tessera_database_size_bytes "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no database size in {metrics}"))
 }
 
 #[test]

@@ -223,6 +223,34 @@ pub async fn query_sign_ins(
     Ok(ok(&state.directory.query_sign_ins(&ctx, &filter).await?))
 }
 
+/// How long the tenant keeps its sign-in log: `{"retentionDays": 30, "maxEntries": 1000000}`
+/// by default.
+#[utoipa::path(get, path = "/api/v1/policies/signInLogRetentionPolicy", tag = "audit",
+    responses((status = 200, body = Object), (status = 403, body = Problem)), security(("bearer" = [])))]
+pub async fn get_sign_in_log_retention(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(ok(&state.directory.get_sign_in_log_retention(&ctx).await?))
+}
+
+/// Changes the sign-in log's retention (a JSON merge patch): entries older than
+/// `retentionDays` (1 to 3650) and beyond the newest `maxEntries` (1,000 to
+/// 1,000,000,000) are removed within five minutes.
+#[utoipa::path(patch, path = "/api/v1/policies/signInLogRetentionPolicy", tag = "audit",
+    request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn set_sign_in_log_retention(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .directory
+        .set_sign_in_log_retention(&ctx, body)
+        .await?))
+}
+
 #[utoipa::path(post, path = "/api/v1/users/{id}/authentication/certificateUserIds", tag = "authentication",
     params(("id" = Uuid, Path)),
     request_body(content = Object, description = "`{\"value\": \"X509:<SKI>7F2A...\"}`: a value a certificate binding rule matches"),

@@ -495,9 +495,7 @@ impl Directory {
         };
         let value = rows
             .iter()
-            .map(|row| {
-                serde_json::from_str(&row.body).map_err(|e| ServiceError::Internal(e.to_string()))
-            })
+            .map(crate::sign_in_storage::entry_of)
             .collect::<ServiceResult<Vec<SignInEntry>>>()?;
         Ok(Page { value, next_cursor })
     }

@@ -24,7 +24,7 @@ use tessera_authn::registration::MethodUse;
 use tessera_authn::strength::{self, Strength};
 use tessera_core::crypto::SealingKey;
 use tessera_core::{TenantId, Timestamp};
-use tessera_store::{Kind, Reader, SignInRow};
+use tessera_store::{Kind, Reader};
 use uuid::Uuid;
 
 use crate::Directory;
@@ -112,7 +112,8 @@ pub struct SignInContext {
     pub user_agent: Option<String>,
 }
 
-/// The sign-in log entry, as stored and as the API shows it.
+/// The sign-in log entry as the API shows it (stored compactly, see
+/// `sign_in_storage`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -146,9 +147,22 @@ pub struct SignInEntry {
     /// `success`, `failure` (blocked or unmet) or `notApplied` (no policy applied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditional_access_status: Option<String>,
-    /// Every policy's result for this sign-in, with what was required.
+    /// The Conditional Access explanation: the result, the policy set's version
+    /// (`policySetVersion`), and the policies that applied, enforced or report-only,
+    /// with what they required; policies that did not apply are only counted
+    /// (`notAppliedPolicies`). Older entries list every policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_conditional_access_policies: Option<serde_json::Value>,
+    /// For failures counted together (same address, name, application and failure
+    /// code within a minute): how many attempts this entry stands for. The entry's
+    /// other details are the first attempt's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_count: Option<i64>,
+    /// For failures counted together: when the last attempt was made
+    /// (`createdDateTime` is the first). The log lists and filters such an entry by
+    /// its last attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_date_time: Option<Timestamp>,
 }
 
 fn interactive() -> String {
@@ -298,6 +312,8 @@ impl Directory {
             app_id: None,
             conditional_access_status: None,
             applied_conditional_access_policies: None,
+            attempt_count: None,
+            last_attempt_date_time: None,
         };
         self.append_sign_in(ctx.tenant, &entry).await
     }
@@ -308,18 +324,7 @@ impl Directory {
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<()> {
-        let row = SignInRow {
-            id: entry.id,
-            time: entry.created_date_time,
-            user_id: entry.user_id,
-            user_name: entry.user_principal_name.to_lowercase(),
-            application: Some(entry.app_display_name.clone()),
-            result: entry.result.clone(),
-            failure_code: entry.failure_code.clone(),
-            correlation_id: entry.correlation_id.clone(),
-            body: serde_json::to_string(entry)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?,
-        };
+        let row = self.sign_in_row(tenant, entry)?;
         self.sign_in_log.append(&self.store, tenant, row).await
     }
 }

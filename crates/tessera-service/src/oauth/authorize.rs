@@ -1559,6 +1559,8 @@ impl Directory {
             app_id: Some(crate::authn::truncate(client_id, 64)),
             conditional_access_status: None,
             applied_conditional_access_policies: None,
+            attempt_count: None,
+            last_attempt_date_time: None,
         }
     }
 }

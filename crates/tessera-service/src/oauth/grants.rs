@@ -701,6 +701,8 @@ impl Directory {
             app_id: Some(crate::authn::truncate(&grant.client_id, 64)),
             conditional_access_status: Some(decided.status().to_string()),
             applied_conditional_access_policies: Some(decided.log_value()),
+            attempt_count: None,
+            last_attempt_date_time: None,
         };
         self.append_sign_in(ctx.tenant, &entry)
             .await

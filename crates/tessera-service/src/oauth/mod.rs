@@ -659,6 +659,8 @@ impl Directory {
             app_id: Some(client_id),
             conditional_access_status: ca.map(|c| c.status().to_string()),
             applied_conditional_access_policies: ca.map(|c| c.log_value()),
+            attempt_count: None,
+            last_attempt_date_time: None,
         };
         self.append_sign_in(ctx.tenant, &entry)
             .await
