@@ -1257,7 +1257,19 @@ await check("introspectionFollowsTheGrant", async () => {
     pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce,
   });
   assert.equal((await client.tokenIntrospection(webConfig, fresh.access_token)).active, true);
+  // A replayed refresh token ends its family: the family's access tokens are
+  // inactive, though the browser session they came from lives on.
+  const rotated = await client.refreshTokenGrant(webConfig, fresh.refresh_token);
+  assert.equal((await client.tokenIntrospection(webConfig, rotated.access_token)).active, true);
+  await assert.rejects(client.refreshTokenGrant(webConfig, fresh.refresh_token), (error) => error.error === "invalid_grant");
+  assert.equal((await client.tokenIntrospection(webConfig, rotated.access_token)).active, false);
+  const third = await codeFlow(webConfig, jar);
+  const last = await client.authorizationCodeGrant(webConfig, third.callback, {
+    pkceCodeVerifier: third.verifier, expectedState: third.state, expectedNonce: third.nonce,
+  });
+  assert.equal((await client.tokenIntrospection(webConfig, last.access_token)).active, true);
   await api("POST", `/users/${person.id}/revokeSignInSessions`, {});
+  assert.equal((await client.tokenIntrospection(webConfig, last.access_token)).active, false);
   assert.equal((await client.tokenIntrospection(webConfig, fresh.access_token)).active, false);
   assert.equal((await client.tokenIntrospection(webConfig, fresh.refresh_token)).active, false);
 });

@@ -2,18 +2,21 @@
 //! when clients open connections and never finish a request.
 //!
 //! Every accepted connection takes a slot. When all slots are taken, a new
-//! connection evicts the oldest one that has not been sent a single response byte
-//! (a half-sent request, or one stuck in its TLS handshake); if every connection has
-//! been answered at least once, the new one is closed at once. So a flood of
-//! half-sent requests cannot exhaust file descriptors, and a health check or a real
-//! client that connects during the flood is still answered. Hyper's header read
-//! timeout and the body deadline (`middleware::read_body`) bound how long any
-//! one of them is held.
+//! connection evicts one that is not running a request: first the oldest that has
+//! never had a request handled (a half-sent request, one stuck in its handshake),
+//! else the oldest idle one (keep-alive, HTTP/2 without a request in a handler).
+//! A connection whose request is in a handler is never evicted (its answer, say a
+//! rotated refresh token, must not be lost); only when every slot runs a request is
+//! the newcomer closed at once. So a flood of half-sent or idle connections cannot
+//! exhaust file descriptors or pin the slots, and a health check or a real client
+//! that connects during the flood is still answered. A connection must have its
+//! first request handled within the header deadline; hyper's header read timeout
+//! and the body deadline (`middleware::guard_input`) bound the rest.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -35,10 +38,36 @@ struct Slots {
 }
 
 #[derive(Default)]
-struct Slot {
-    answered: AtomicBool,
+pub(crate) struct Slot {
+    /// Requests of this connection in a handler now.
+    busy: AtomicUsize,
+    /// A request of this connection has reached a handler.
+    handled: AtomicBool,
     evicted: AtomicBool,
     waker: AtomicWaker,
+}
+
+/// The connection a request came on, in every request's extensions: handlers run
+/// under [`ConnectionSlot::busy`], which keeps the connection from eviction.
+#[derive(Clone)]
+pub struct ConnectionSlot(Arc<Slot>);
+
+impl ConnectionSlot {
+    /// Marks a request of this connection as in a handler until the guard drops.
+    pub fn busy(&self) -> Busy {
+        self.0.handled.store(true, Ordering::Relaxed);
+        self.0.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(self.0.clone())
+    }
+}
+
+/// While it lives, its connection runs a request.
+pub struct Busy(Arc<Slot>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ConnectionLimit {
@@ -61,14 +90,16 @@ impl ConnectionLimit {
     }
 
     /// A slot for a new connection, or `None` when every slot holds a connection
-    /// that has been answered.
+    /// whose request is in a handler.
     fn admit(self: &Arc<ConnectionLimit>) -> Option<Admission> {
         let mut slots = self.lock();
         if slots.open.len() >= self.max {
+            let idle = |slot: &Arc<Slot>| slot.busy.load(Ordering::Relaxed) == 0;
             let victim = slots
                 .open
                 .iter()
-                .find(|(_, slot)| !slot.answered.load(Ordering::Relaxed))
+                .find(|(_, slot)| idle(slot) && !slot.handled.load(Ordering::Relaxed))
+                .or_else(|| slots.open.iter().find(|(_, slot)| idle(slot)))
                 .map(|(id, _)| *id)?;
             if let Some(slot) = slots.open.remove(&victim) {
                 slot.evicted.store(true, Ordering::Relaxed);
@@ -133,7 +164,7 @@ where
     S: Send + 'static,
 {
     type Stream = Tracked<A::Stream>;
-    type Service = A::Service;
+    type Service = axum::middleware::AddExtension<A::Service, ConnectionSlot>;
     type Future = Pin<
         Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
     >;
@@ -162,22 +193,25 @@ where
                     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))??,
                 () = evicted => return Err(io::Error::other("evicted")),
             };
+            let slot = ConnectionSlot(admission.slot.clone());
             Ok((
                 Tracked {
                     inner: stream,
                     admission,
+                    first_request: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
                 },
-                service,
+                tower::Layer::layer(&axum::Extension(slot), service),
             ))
         })
     }
 }
 
-/// A connection's stream: marks the slot answered at the first response byte and
-/// fails every read and write once the slot was evicted.
+/// A connection's stream: fails every read and write once its slot was evicted,
+/// and reads once no request reached a handler within the first-request deadline.
 pub struct Tracked<S> {
     inner: S,
     admission: Admission,
+    first_request: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> Tracked<S> {
@@ -185,6 +219,17 @@ impl<S> Tracked<S> {
         let slot = &self.admission.slot;
         slot.waker.register(cx.waker());
         slot.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection sat past its deadline without a request handled.
+    fn first_request_late(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.admission.slot.handled.load(Ordering::Relaxed) {
+            self.first_request = None;
+            return false;
+        }
+        self.first_request
+            .as_mut()
+            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
     }
 }
 
@@ -204,6 +249,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         if self.evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
+        if self.first_request_late(cx) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no request arrived in time",
+            )));
+        }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
@@ -217,7 +268,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         if self.evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
-        self.admission.slot.answered.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -237,7 +287,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         if self.evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
-        self.admission.slot.answered.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -271,22 +320,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_table_evicts_the_oldest_unanswered_connection() {
-        let limit = ConnectionLimit::new(2);
-        let first = limit.admit().unwrap();
-        let second = limit.admit().unwrap();
-        first.slot.answered.store(true, Ordering::Relaxed);
-        let third = limit.admit().unwrap();
-        assert!(!first.slot.evicted.load(Ordering::Relaxed));
-        assert!(second.slot.evicted.load(Ordering::Relaxed));
-        assert_eq!(limit.open(), 2);
-        // Every open connection has been answered: the newcomer is refused.
-        third.slot.answered.store(true, Ordering::Relaxed);
+    fn a_full_table_evicts_a_connection_not_running_a_request() {
+        let limit = ConnectionLimit::new(3);
+        let idle = limit.admit().unwrap();
+        let running = limit.admit().unwrap();
+        let half_sent = limit.admit().unwrap();
+        // `idle` had a request handled and is between requests; `running` is in one.
+        drop(ConnectionSlot(idle.slot.clone()).busy());
+        let busy = ConnectionSlot(running.slot.clone()).busy();
+        // The never-handled connection goes first, though it is the newest.
+        let fourth = limit.admit().unwrap();
+        assert!(half_sent.slot.evicted.load(Ordering::Relaxed));
+        assert!(!idle.slot.evicted.load(Ordering::Relaxed));
+        // Then the idle one; never the one in a handler.
+        let fifth = limit.admit().unwrap();
+        assert!(fourth.slot.evicted.load(Ordering::Relaxed) || idle.slot.evicted.load(Ordering::Relaxed));
+        assert!(!running.slot.evicted.load(Ordering::Relaxed));
+        assert_eq!(limit.open(), 3);
+        // Every slot running a request: the newcomer is refused.
+        let _b = ConnectionSlot(fifth.slot.clone()).busy();
+        let open: Vec<_> = [&idle, &fourth]
+            .into_iter()
+            .filter(|a| !a.slot.evicted.load(Ordering::Relaxed))
+            .map(|a| ConnectionSlot(a.slot.clone()).busy())
+            .collect();
         assert!(limit.admit().is_none());
-        drop(second);
-        assert_eq!(limit.open(), 2);
-        drop(first);
-        assert_eq!(limit.open(), 1);
+        drop(open);
+        drop(busy);
         assert!(limit.admit().is_some());
     }
 

@@ -197,16 +197,23 @@ pub async fn guard_input(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let nul = if content_type.starts_with("application/x-www-form-urlencoded") {
-        bytes.contains(&0) || has_encoded_nul_bytes(&bytes)
-    } else if content_type.contains("json") {
-        bytes.contains(&0) || has_json_nul(&bytes)
-    } else {
-        false
-    };
+    // Some handlers read JSON or forms whatever the declared type: a form is
+    // checked as a form, any other body as JSON (the escape, and the raw byte).
+    let nul = bytes.contains(&0)
+        || if content_type.starts_with("application/x-www-form-urlencoded") {
+            has_encoded_nul_bytes(&bytes)
+        } else {
+            has_json_nul(&bytes)
+        };
     if nul {
         return refuse(&path, StatusCode::BAD_REQUEST, "the request body holds a NUL character");
     }
+    // From here the request is in a handler: its connection is not evicted for
+    // newcomers (see `connections`), so its answer is not lost.
+    let _busy = parts
+        .extensions
+        .get::<crate::connections::ConnectionSlot>()
+        .map(crate::connections::ConnectionSlot::busy);
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 

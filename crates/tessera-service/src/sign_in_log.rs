@@ -7,7 +7,7 @@
 use std::sync::{Arc, OnceLock};
 
 use tessera_core::TenantId;
-use tessera_store::{SignInRow, Store};
+use tessera_store::{SignInRow, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ServiceError, ServiceResult};
@@ -79,12 +79,23 @@ async fn write_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Pendi
             }
             // One entry a backend refuses must not fail the others: the batch is
             // written again entry by entry, so each request learns only its own fate.
+            // An entry that fails for the database's own reasons (an outage, not its
+            // data) ends the retry: the rest fail at once instead of each waiting
+            // out the outage in turn.
             Err(_) if batch.len() > 1 => {
+                let mut outage: Option<String> = None;
                 for ((_, _, done), row) in batch.into_iter().zip(rows) {
-                    let outcome = store
-                        .sign_in_append(row.0, &row.1)
-                        .await
-                        .map_err(|e| e.to_string());
+                    let outcome = match &outage {
+                        Some(error) => Err(error.clone()),
+                        None => match store.sign_in_append(row.0, &row.1).await {
+                            Ok(()) => Ok(()),
+                            Err(StoreError::Backend(error)) => {
+                                outage = Some(error.clone());
+                                Err(error)
+                            }
+                            Err(error) => Err(error.to_string()),
+                        },
+                    };
                     let _ = done.send(outcome);
                 }
             }

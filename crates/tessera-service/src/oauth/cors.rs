@@ -21,10 +21,13 @@ use crate::error::ServiceResult;
 pub const CORS_ORIGINS_SECONDS: i64 = 10;
 const PAGE: u32 = 500;
 
-/// Each tenant's SPA origins, with when they were read.
-pub(crate) type CorsOrigins = std::sync::RwLock<
-    std::collections::HashMap<TenantId, (Timestamp, Arc<BTreeSet<String>>)>,
->;
+/// Each tenant's SPA origins, with when they were read; one reader at a time
+/// refreshes them (the others keep answering from the last set).
+#[derive(Default)]
+pub(crate) struct CorsOrigins {
+    read: std::sync::RwLock<std::collections::HashMap<TenantId, (Timestamp, Arc<BTreeSet<String>>)>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
 
 /// The origin (RFC 6454) of a URL as browsers send it in `Origin`: scheme, host
 /// and a port only when it is not the scheme's default.
@@ -50,7 +53,25 @@ impl Directory {
 
     async fn spa_origins(&self, tenant: TenantId) -> ServiceResult<Arc<BTreeSet<String>>> {
         let now = self.now();
-        if let Ok(cache) = self.cors.read()
+        let cached = self
+            .cors
+            .read
+            .read()
+            .ok()
+            .and_then(|cache| cache.get(&tenant).cloned());
+        if let Some((read_at, origins)) = &cached
+            && now < read_at.plus_seconds(CORS_ORIGINS_SECONDS)
+        {
+            return Ok(origins.clone());
+        }
+        // One refresh at a time: while it runs, others answer from the last set
+        // (or wait for the first one).
+        let _refreshing = match (&cached, self.cors.refreshing.try_lock()) {
+            (_, Ok(guard)) => guard,
+            (Some((_, origins)), Err(_)) => return Ok(origins.clone()),
+            (None, Err(_)) => self.cors.refreshing.lock().await,
+        };
+        if let Ok(cache) = self.cors.read.read()
             && let Some((read_at, origins)) = cache.get(&tenant)
             && now < read_at.plus_seconds(CORS_ORIGINS_SECONDS)
         {
@@ -89,7 +110,7 @@ impl Directory {
             }
         }
         let origins = Arc::new(origins);
-        if let Ok(mut cache) = self.cors.write() {
+        if let Ok(mut cache) = self.cors.read.write() {
             cache.insert(tenant, (now, origins.clone()));
         }
         Ok(origins)

@@ -775,6 +775,12 @@ impl Directory {
         if !sign_in.acrs.is_empty() {
             access["acrs"] = json!(sign_in.acrs);
         }
+        // The refresh token family the token belongs to (not a secret: the family's
+        // tokens are its id and a secret), so introspection can tell when the family
+        // ended, by revocation or by a replayed refresh token.
+        if let Some(family) = refresh_token.as_deref().and_then(parse_refresh_token) {
+            access["fam"] = json!(family);
+        }
         if let Some(controls) = &sign_in.session_controls {
             access["session_controls"] = controls.clone();
         }

@@ -344,6 +344,11 @@ impl Directory {
             if !self.user_grant_live(ctx.tenant, user, client, sid).await? {
                 return Ok(inactive);
             }
+            if let Some(family) = claims.get("fam").and_then(Value::as_str)
+                && !self.family_live(ctx.tenant, family, client).await?
+            {
+                return Ok(inactive);
+            }
         }
         let mut out = Map::new();
         out.insert("active".into(), json!(true));
@@ -395,6 +400,18 @@ impl Directory {
             Err(error) if error.error == "invalid_grant" => return Ok(false),
             Err(error) => return Err(error),
         }
+        // A deleted application's tokens end with it (its refresh fails too).
+        let known_client = Uuid::parse_str(client)
+            .is_ok_and(super::is_management_client)
+            || {
+                let mut reader = self.reader().await.map_err(server_error)?;
+                super::application_by_app_id(reader.as_mut(), tenant, client)
+                    .await?
+                    .is_some()
+            };
+        if !known_client {
+            return Ok(false);
+        }
         match self.app_roles_of_user(tenant, client, user, true).await {
             Ok(_) => {}
             Err(error) if error.error == "access_denied" => return Ok(false),
@@ -417,9 +434,43 @@ impl Directory {
                     && serde_json::from_str::<FamilyData>(&row.data)
                         .is_ok_and(|family| family.client_id == client && family.sign_in.sid == sid)
             } else {
+                // A browser session counts while it is not idle past its limit.
                 super::authorize::sid_of(&row.id) == sid
+                    && serde_json::from_str::<crate::authn::sessions::SessionData>(&row.data)
+                        .is_ok_and(|data| {
+                            now < row
+                                .last_seen
+                                .plus_seconds(i64::from(data.idle_minutes) * 60)
+                        })
             }
         }))
+    }
+
+    /// Whether the refresh token family `family` of `client` is live: neither
+    /// revoked (by revocation, sign-out or a replayed token) nor expired or idle.
+    async fn family_live(
+        &self,
+        tenant: TenantId,
+        family: &str,
+        client: &str,
+    ) -> Result<bool, OAuthError> {
+        if family.len() > 64 {
+            return Ok(false);
+        }
+        let Some(row) = self
+            .store
+            .session_get(tenant, &format!("{FAMILY_PREFIX}{family}"))
+            .await
+            .map_err(server_error)?
+        else {
+            return Ok(false);
+        };
+        let now = self.now();
+        Ok(row.revoked.is_none()
+            && now < row.expires
+            && now < row.last_seen.plus_seconds(super::grants::REFRESH_IDLE_SECONDS)
+            && serde_json::from_str::<FamilyData>(&row.data)
+                .is_ok_and(|data| data.client_id == client))
     }
 
     async fn live_family(
