@@ -2,18 +2,21 @@
 //! when clients open connections and never finish a request.
 //!
 //! Every accepted connection takes a slot. When all slots are taken, a new
-//! connection evicts the oldest one that has not been sent a single response byte
-//! (a half-sent request, or one stuck in its TLS handshake); if every connection has
-//! been answered at least once, the new one is closed at once. So a flood of
-//! half-sent requests cannot exhaust file descriptors, and a health check or a real
-//! client that connects during the flood is still answered. Hyper's header read
-//! timeout and the body deadline (`middleware::read_body`) bound how long any
-//! one of them is held.
+//! connection evicts the oldest one with no request in flight (a half-sent request
+//! head, a connection that sent nothing or is stuck in its TLS handshake, an idle
+//! keep-alive or HTTP/2 connection); if every connection has a request in flight,
+//! the new one is closed at once. A request is in flight from its complete head
+//! until its response body is sent. So a flood of half-sent requests or of idle
+//! connections cannot exhaust file descriptors, and a health check or a real client
+//! that connects during the flood is still answered. The first byte of a request
+//! must arrive within the header timeout, then hyper's header read timeout and the
+//! body deadline (`middleware::guard_input`) bound how long a request may take to
+//! arrive.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -36,7 +39,8 @@ struct Slots {
 
 #[derive(Default)]
 struct Slot {
-    answered: AtomicBool,
+    /// Requests whose head arrived and whose response body is not yet sent.
+    in_flight: AtomicUsize,
     evicted: AtomicBool,
     waker: AtomicWaker,
 }
@@ -61,14 +65,14 @@ impl ConnectionLimit {
     }
 
     /// A slot for a new connection, or `None` when every slot holds a connection
-    /// that has been answered.
+    /// with a request in flight.
     fn admit(self: &Arc<ConnectionLimit>) -> Option<Admission> {
         let mut slots = self.lock();
         if slots.open.len() >= self.max {
             let victim = slots
                 .open
                 .iter()
-                .find(|(_, slot)| !slot.answered.load(Ordering::Relaxed))
+                .find(|(_, slot)| slot.in_flight.load(Ordering::Relaxed) == 0)
                 .map(|(id, _)| *id)?;
             if let Some(slot) = slots.open.remove(&victim) {
                 slot.evicted.store(true, Ordering::Relaxed);
@@ -101,7 +105,8 @@ impl Drop for Admission {
     }
 }
 
-/// Wraps another acceptor (plain or TLS) with admission and a handshake deadline.
+/// Wraps another acceptor (plain or TLS) with admission, a handshake deadline and,
+/// after the handshake, the same deadline for the first byte of a request.
 #[derive(Clone)]
 pub struct LimitedAcceptor<A> {
     inner: A,
@@ -133,7 +138,7 @@ where
     S: Send + 'static,
 {
     type Stream = Tracked<A::Stream>;
-    type Service = A::Service;
+    type Service = Counted<A::Service>;
     type Future = Pin<
         Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
     >;
@@ -165,18 +170,25 @@ where
             Ok((
                 Tracked {
                     inner: stream,
+                    first_byte: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
                     admission,
                 },
-                service,
+                Counted {
+                    inner: service,
+                    slot,
+                },
             ))
         })
     }
 }
 
-/// A connection's stream: marks the slot answered at the first response byte and
-/// fails every read and write once the slot was evicted.
+/// A connection's stream: fails every read and write once the slot was evicted,
+/// and reads when no byte arrived before the deadline (a connection that sends
+/// nothing never reaches hyper's header timeout).
 pub struct Tracked<S> {
     inner: S,
+    /// Until the first byte is read.
+    first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
     admission: Admission,
 }
 
@@ -204,7 +216,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         if self.evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Some(deadline) = &mut this.first_byte {
+            match read {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => this.first_byte = None,
+                Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request arrived in time",
+                    )));
+                }
+                _ => {}
+            }
+        }
+        read
     }
 }
 
@@ -217,7 +244,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         if self.evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
-        self.admission.slot.answered.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -237,12 +263,90 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         if self.evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
-        self.admission.slot.answered.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+/// A connection's service: counts its requests in flight, from the complete head
+/// until the response body is sent (or dropped).
+#[derive(Clone)]
+pub struct Counted<S> {
+    inner: S,
+    slot: Arc<Slot>,
+}
+
+/// One request in flight on a slot, for as long as it lives.
+struct InFlight(Arc<Slot>);
+
+impl InFlight {
+    fn new(slot: Arc<Slot>) -> InFlight {
+        slot.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(slot)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<S, R> tower::Service<R> for Counted<S>
+where
+    S: tower::Service<R, Response = http::Response<axum::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<axum::body::Body>;
+    type Error = S::Error;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let in_flight = InFlight::new(self.slot.clone());
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(response.map(|body| {
+                axum::body::Body::new(CountedBody {
+                    inner: body,
+                    _in_flight: in_flight,
+                })
+            }))
+        })
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent or dropped.
+struct CountedBody {
+    inner: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -271,23 +375,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_table_evicts_the_oldest_unanswered_connection() {
+    fn a_full_table_evicts_the_oldest_connection_with_no_request_in_flight() {
         let limit = ConnectionLimit::new(2);
         let first = limit.admit().unwrap();
         let second = limit.admit().unwrap();
-        first.slot.answered.store(true, Ordering::Relaxed);
+        let first_busy = InFlight::new(first.slot.clone());
         let third = limit.admit().unwrap();
         assert!(!first.slot.evicted.load(Ordering::Relaxed));
         assert!(second.slot.evicted.load(Ordering::Relaxed));
         assert_eq!(limit.open(), 2);
-        // Every open connection has been answered: the newcomer is refused.
-        third.slot.answered.store(true, Ordering::Relaxed);
+        // Every open connection has a request in flight: the newcomer is refused.
+        let third_busy = InFlight::new(third.slot.clone());
         assert!(limit.admit().is_none());
-        drop(second);
+        // A connection whose request is done is idle again, so evictable.
+        drop(third_busy);
+        let fourth = limit.admit().unwrap();
+        assert!(third.slot.evicted.load(Ordering::Relaxed));
+        assert!(!first.slot.evicted.load(Ordering::Relaxed));
+        // Slots are given back when connections end.
+        drop((second, third));
         assert_eq!(limit.open(), 2);
-        drop(first);
+        drop((first_busy, first));
         assert_eq!(limit.open(), 1);
-        assert!(limit.admit().is_some());
+        let fifth = limit.admit().unwrap();
+        assert!(!fourth.slot.evicted.load(Ordering::Relaxed));
+        assert_eq!(limit.open(), 2);
+        drop(fifth);
     }
 
     #[test]
