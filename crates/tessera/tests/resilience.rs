@@ -578,3 +578,62 @@ fn http2_clients_get_whole_answers_to_bodies_refused_early() {
     assert!(matches!(reset, None | Some(0)), "reset with {reset:?}");
     assert_no_panic(&server.stop());
 }
+
+/// Over HTTPS, connections that never start their TLS handshake: new clients are
+/// answered during the flood, and every one of them is closed.
+#[test]
+fn over_https_stalled_handshakes_neither_silence_the_server_nor_stay_open() {
+    let work = tempfile::tempdir().unwrap();
+    let cert = work.path().join("cert.pem");
+    let key = work.path().join("key.pem");
+    let generated = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed to make a test certificate");
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let server = Server::start(
+        &work.path().join("data"),
+        &[
+            ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
+            ("TESSERA_TLS__KEY", key.to_str().unwrap()),
+            ("TESSERA_MAX_CONNECTIONS", "20"),
+            ("TESSERA_HEADER_READ_TIMEOUT_SECONDS", "2"),
+            ("TESSERA_SHUTDOWN_GRACE_SECONDS", "1"),
+        ],
+    );
+    let address: SocketAddr = server
+        .url
+        .strip_prefix("https://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut flood: Vec<TcpStream> = (0..60).map(|_| connect(address)).collect();
+    let readyz = format!("{}/readyz", server.url);
+    for _ in 0..3 {
+        let output = Command::new("curl")
+            .args(["--silent", "--show-error", "--insecure", "--max-time", "60"])
+            .args(["--output", "/dev/null", "--write-out", "%{http_code}"])
+            .arg(&readyz)
+            .output()
+            .expect("run curl");
+        assert!(
+            output.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "200");
+    }
+    for (i, stream) in flood.iter_mut().enumerate() {
+        assert_closed_by_server(stream, &format!("stalled handshake {i}"));
+    }
+    assert_no_panic(&server.stop());
+}
