@@ -32,13 +32,15 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     /// Seconds to wait for requests in flight at shutdown.
     pub shutdown_grace_seconds: u64,
-    /// Seconds a client has to send a request's headers (and the TLS handshake),
-    /// also how long an idle keep-alive connection stays open.
+    /// Seconds a client has to send a request's headers (and the TLS handshake, and
+    /// the first byte on a new connection), also how long an idle keep-alive
+    /// connection stays open.
     pub header_read_timeout_seconds: u64,
     /// Seconds a client has to send a request's whole body.
     pub body_read_timeout_seconds: u64,
     /// Most connections open at once (lowered to fit the open-files limit). When
-    /// all are taken, the oldest connection not yet answered is closed for the new.
+    /// all are taken, the oldest connection with no request in flight (a half-sent
+    /// request, an idle one) is closed for the new.
     pub max_connections: usize,
     pub database_max_connections: u32,
     /// The 32-byte key that seals TOTP seeds, as a file; `<data_dir>/secrets.key`

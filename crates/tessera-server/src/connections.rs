@@ -2,16 +2,17 @@
 //! when clients open connections and never finish a request.
 //!
 //! Every accepted connection takes a slot. When all slots are taken, a new
-//! connection evicts one that is not running a request: first the oldest that has
-//! never had a request handled (a half-sent request, one stuck in its handshake),
-//! else the oldest idle one (keep-alive, HTTP/2 without a request in a handler).
-//! A connection whose request is in a handler is never evicted (its answer, say a
-//! rotated refresh token, must not be lost); only when every slot runs a request is
-//! the newcomer closed at once. So a flood of half-sent or idle connections cannot
-//! exhaust file descriptors or pin the slots, and a health check or a real client
-//! that connects during the flood is still answered. A connection must have its
-//! first request handled within the header deadline; hyper's header read timeout
-//! and the body deadline (`middleware::guard_input`) bound the rest.
+//! connection evicts the oldest one with no request in flight (a half-sent request
+//! head, a connection that sent nothing or is stuck in its TLS handshake, an idle
+//! keep-alive or HTTP/2 connection); if every connection has a request in flight,
+//! the new one is closed at once. A request is in flight from its complete body
+//! (read first by `middleware::guard_input`) until its response body is sent, so
+//! a slow or stalled upload does not pin a slot either. So a flood of half-sent
+//! requests or of idle connections cannot exhaust file descriptors, and a health check or a real client
+//! that connects during the flood is still answered. The first byte of a request
+//! must arrive within the header timeout, then hyper's header read timeout and the
+//! body deadline (`middleware::guard_input`) bound how long a request may take to
+//! arrive.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -38,36 +39,11 @@ struct Slots {
 }
 
 #[derive(Default)]
-pub(crate) struct Slot {
-    /// Requests of this connection in a handler now.
-    busy: AtomicUsize,
-    /// A request of this connection has reached a handler.
-    handled: AtomicBool,
+struct Slot {
+    /// Requests whose head arrived and whose response body is not yet sent.
+    in_flight: AtomicUsize,
     evicted: AtomicBool,
     waker: AtomicWaker,
-}
-
-/// The connection a request came on, in every request's extensions: handlers run
-/// under [`ConnectionSlot::busy`], which keeps the connection from eviction.
-#[derive(Clone)]
-pub struct ConnectionSlot(Arc<Slot>);
-
-impl ConnectionSlot {
-    /// Marks a request of this connection as in a handler until the guard drops.
-    pub fn busy(&self) -> Busy {
-        self.0.handled.store(true, Ordering::Relaxed);
-        self.0.busy.fetch_add(1, Ordering::Relaxed);
-        Busy(self.0.clone())
-    }
-}
-
-/// While it lives, its connection runs a request.
-pub struct Busy(Arc<Slot>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl ConnectionLimit {
@@ -90,16 +66,14 @@ impl ConnectionLimit {
     }
 
     /// A slot for a new connection, or `None` when every slot holds a connection
-    /// whose request is in a handler.
+    /// with a request in flight.
     fn admit(self: &Arc<ConnectionLimit>) -> Option<Admission> {
         let mut slots = self.lock();
         if slots.open.len() >= self.max {
-            let idle = |slot: &Arc<Slot>| slot.busy.load(Ordering::Relaxed) == 0;
             let victim = slots
                 .open
                 .iter()
-                .find(|(_, slot)| idle(slot) && !slot.handled.load(Ordering::Relaxed))
-                .or_else(|| slots.open.iter().find(|(_, slot)| idle(slot)))
+                .find(|(_, slot)| slot.in_flight.load(Ordering::Relaxed) == 0)
                 .map(|(id, _)| *id)?;
             if let Some(slot) = slots.open.remove(&victim) {
                 slot.evicted.store(true, Ordering::Relaxed);
@@ -132,7 +106,8 @@ impl Drop for Admission {
     }
 }
 
-/// Wraps another acceptor (plain or TLS) with admission and a handshake deadline.
+/// Wraps another acceptor (plain or TLS) with admission, a handshake deadline and,
+/// after the handshake, the same deadline for the first byte of a request.
 #[derive(Clone)]
 pub struct LimitedAcceptor<A> {
     inner: A,
@@ -164,7 +139,7 @@ where
     S: Send + 'static,
 {
     type Stream = Tracked<A::Stream>;
-    type Service = axum::middleware::AddExtension<A::Service, ConnectionSlot>;
+    type Service = Counted<A::Service>;
     type Future = Pin<
         Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
     >;
@@ -193,25 +168,29 @@ where
                     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))??,
                 () = evicted => return Err(io::Error::other("evicted")),
             };
-            let slot = ConnectionSlot(admission.slot.clone());
             Ok((
                 Tracked {
                     inner: stream,
+                    first_byte: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
                     admission,
-                    first_request: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
                 },
-                tower::Layer::layer(&axum::Extension(slot), service),
+                Counted {
+                    inner: service,
+                    slot,
+                },
             ))
         })
     }
 }
 
-/// A connection's stream: fails every read and write once its slot was evicted,
-/// and reads once no request reached a handler within the first-request deadline.
+/// A connection's stream: fails every read and write once the slot was evicted,
+/// and reads when no byte arrived before the deadline (a connection that sends
+/// nothing never reaches hyper's header timeout).
 pub struct Tracked<S> {
     inner: S,
+    /// Until the first byte is read.
+    first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
     admission: Admission,
-    first_request: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> Tracked<S> {
@@ -219,17 +198,6 @@ impl<S> Tracked<S> {
         let slot = &self.admission.slot;
         slot.waker.register(cx.waker());
         slot.evicted.load(Ordering::Relaxed)
-    }
-
-    /// Whether the connection sat past its deadline without a request handled.
-    fn first_request_late(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.admission.slot.handled.load(Ordering::Relaxed) {
-            self.first_request = None;
-            return false;
-        }
-        self.first_request
-            .as_mut()
-            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
     }
 }
 
@@ -249,13 +217,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         if self.evicted(cx) {
             return Poll::Ready(Err(evicted_error()));
         }
-        if self.first_request_late(cx) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no request arrived in time",
-            )));
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Some(deadline) = &mut this.first_byte {
+            match read {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => this.first_byte = None,
+                Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request arrived in time",
+                    )));
+                }
+                _ => {}
+            }
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        read
     }
 }
 
@@ -295,6 +272,101 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
+/// A connection's service: puts the connection's [`ConnectionSlot`] into each of
+/// its requests, so the request counts as in flight once it has fully arrived
+/// (`middleware::guard_input` reads the body first): a request whose body is
+/// still trickling in stays evictable, one in a handler does not.
+#[derive(Clone)]
+pub struct Counted<S> {
+    inner: S,
+    slot: Arc<Slot>,
+}
+
+/// The connection a request came on (in the request's extensions).
+#[derive(Clone)]
+pub struct ConnectionSlot(Arc<Slot>);
+
+impl ConnectionSlot {
+    /// Counts a request in flight on its connection until the returned response
+    /// body is sent or dropped.
+    pub fn in_flight(&self, response: axum::response::Response) -> axum::response::Response {
+        let in_flight = InFlight::new(self.0.clone());
+        response.map(|body| {
+            axum::body::Body::new(CountedBody {
+                inner: body,
+                _in_flight: in_flight,
+            })
+        })
+    }
+
+    /// Counts a request in flight while the returned guard lives (the handler runs).
+    pub fn handling(&self) -> impl Drop + Send + use<> {
+        InFlight::new(self.0.clone())
+    }
+}
+
+/// One request in flight on a slot, for as long as it lives.
+struct InFlight(Arc<Slot>);
+
+impl InFlight {
+    fn new(slot: Arc<Slot>) -> InFlight {
+        slot.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(slot)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Counted<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        request
+            .extensions_mut()
+            .insert(ConnectionSlot(self.slot.clone()));
+        self.inner.call(request)
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent or dropped.
+struct CountedBody {
+    inner: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The soft limit on open files of this process, where the system tells it.
 pub fn open_files_limit() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -320,34 +392,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_table_evicts_a_connection_not_running_a_request() {
-        let limit = ConnectionLimit::new(3);
-        let idle = limit.admit().unwrap();
-        let running = limit.admit().unwrap();
-        let half_sent = limit.admit().unwrap();
-        // `idle` had a request handled and is between requests; `running` is in one.
-        drop(ConnectionSlot(idle.slot.clone()).busy());
-        let busy = ConnectionSlot(running.slot.clone()).busy();
-        // The never-handled connection goes first, though it is the newest.
-        let fourth = limit.admit().unwrap();
-        assert!(half_sent.slot.evicted.load(Ordering::Relaxed));
-        assert!(!idle.slot.evicted.load(Ordering::Relaxed));
-        // Then the idle one; never the one in a handler.
-        let fifth = limit.admit().unwrap();
-        assert!(fourth.slot.evicted.load(Ordering::Relaxed) || idle.slot.evicted.load(Ordering::Relaxed));
-        assert!(!running.slot.evicted.load(Ordering::Relaxed));
-        assert_eq!(limit.open(), 3);
-        // Every slot running a request: the newcomer is refused.
-        let _b = ConnectionSlot(fifth.slot.clone()).busy();
-        let open: Vec<_> = [&idle, &fourth]
-            .into_iter()
-            .filter(|a| !a.slot.evicted.load(Ordering::Relaxed))
-            .map(|a| ConnectionSlot(a.slot.clone()).busy())
-            .collect();
+    fn a_full_table_evicts_the_oldest_connection_with_no_request_in_flight() {
+        let limit = ConnectionLimit::new(2);
+        let first = limit.admit().unwrap();
+        let second = limit.admit().unwrap();
+        let first_busy = InFlight::new(first.slot.clone());
+        let third = limit.admit().unwrap();
+        assert!(!first.slot.evicted.load(Ordering::Relaxed));
+        assert!(second.slot.evicted.load(Ordering::Relaxed));
+        assert_eq!(limit.open(), 2);
+        // Every open connection has a request in flight: the newcomer is refused.
+        let third_busy = InFlight::new(third.slot.clone());
         assert!(limit.admit().is_none());
-        drop(open);
-        drop(busy);
-        assert!(limit.admit().is_some());
+        // A connection whose request is done is idle again, so evictable.
+        drop(third_busy);
+        let fourth = limit.admit().unwrap();
+        assert!(third.slot.evicted.load(Ordering::Relaxed));
+        assert!(!first.slot.evicted.load(Ordering::Relaxed));
+        // Slots are given back when connections end.
+        drop((second, third));
+        assert_eq!(limit.open(), 2);
+        drop((first_busy, first));
+        assert_eq!(limit.open(), 1);
+        let fifth = limit.admit().unwrap();
+        assert!(!fourth.slot.evicted.load(Ordering::Relaxed));
+        assert_eq!(limit.open(), 2);
+        drop(fifth);
     }
 
     #[test]

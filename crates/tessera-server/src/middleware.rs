@@ -208,13 +208,20 @@ pub async fn guard_input(
     if nul {
         return refuse(&path, StatusCode::BAD_REQUEST, "the request body holds a NUL character");
     }
-    // From here the request is in a handler: its connection is not evicted for
-    // newcomers (see `connections`), so its answer is not lost.
-    let _busy = parts
+    // From here until its answer is sent the request is in flight: its connection
+    // is not evicted for newcomers (see `connections`), so the answer is not lost.
+    let slot = parts
         .extensions
         .get::<crate::connections::ConnectionSlot>()
-        .map(crate::connections::ConnectionSlot::busy);
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+        .cloned();
+    let handling = slot.as_ref().map(crate::connections::ConnectionSlot::handling);
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = match &slot {
+        Some(slot) => slot.in_flight(response),
+        None => response,
+    };
+    drop(handling);
+    response
 }
 
 fn has_encoded_nul(text: &str) -> bool {

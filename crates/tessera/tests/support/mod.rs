@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
@@ -17,6 +18,10 @@ pub struct Server {
     pub issuer: String,
     /// The bootstrap token, when this server bootstrapped the store.
     pub token: Option<String>,
+    /// Everything it wrote to stdout and stderr so far.
+    output: Arc<Mutex<String>>,
+    /// The threads that read stdout and stderr; they end when the server exits.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -27,19 +32,50 @@ impl Server {
 
     /// Starts `tessera serve` listening on `listen` and waits until it listens.
     /// (The child is killed and reaped in `Drop` if start-up fails.)
-    #[allow(clippy::zombie_processes)]
     pub fn start_at(listen: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(BINARY);
+        Server::start_under(&[], listen, data_dir, env)
+    }
+
+    /// Starts `tessera serve` through `wrapper` (a program that runs its arguments
+    /// in its own place, such as `prlimit --nofile=256:256`), so the server keeps
+    /// the wrapper's process id.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_under(
+        wrapper: &[&str],
+        listen: &str,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(BINARY);
+                command
+            }
+            None => Command::new(BINARY),
+        };
         command
             .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .env("TESSERA_LOG__LEVEL", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         for (key, value) in env {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("start tessera serve");
+        let output = Arc::new(Mutex::new(String::new()));
+        // Keep stderr visible in the test's output and on record for `output`.
+        let stderr = child.stderr.take().unwrap();
+        let record = output.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut record = record.lock().unwrap();
+                record.push_str(&line);
+                record.push('\n');
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut token = None;
@@ -51,6 +87,11 @@ impl Server {
                 "tessera serve did not start listening"
             );
             let line = lines.next().expect("tessera serve exited early").unwrap();
+            {
+                let mut record = output.lock().unwrap();
+                record.push_str(&line);
+                record.push('\n');
+            }
             if line.trim_start().starts_with("tsr_pat_") {
                 token = Some(line.trim().to_string());
             }
@@ -61,19 +102,34 @@ impl Server {
                 let url = address.trim().to_string();
                 let issuer = issuer.expect("the issuer is printed before `Listening on`");
                 // Keep draining stdout so the server never blocks on a full pipe.
-                std::thread::spawn(move || for _ in lines {});
+                let record = output.clone();
+                let stdout_reader = std::thread::spawn(move || {
+                    for line in lines.map_while(Result::ok) {
+                        let mut record = record.lock().unwrap();
+                        record.push_str(&line);
+                        record.push('\n');
+                    }
+                });
                 return Server {
                     child,
                     url,
                     issuer,
                     token,
+                    output,
+                    readers: vec![stderr_reader, stdout_reader],
                 };
             }
         }
     }
 
-    /// Stops the server with SIGTERM and waits for its graceful exit.
-    pub fn stop(mut self) {
+    /// What the server wrote to stdout and stderr so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Stops the server with SIGTERM, waits for its graceful exit and returns all
+    /// it wrote to stdout and stderr.
+    pub fn stop(mut self) -> String {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -83,7 +139,10 @@ impl Server {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 assert!(status.success(), "tessera serve exited with {status}");
-                return;
+                for reader in std::mem::take(&mut self.readers) {
+                    let _ = reader.join();
+                }
+                return self.output();
             }
             assert!(Instant::now() < deadline, "tessera serve did not shut down");
             std::thread::sleep(Duration::from_millis(50));
