@@ -278,7 +278,11 @@ impl Directory {
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<SignInRow> {
-        if entry.result != "failure" {
+        // A Conditional Access block comes after the credentials were right (no
+        // cheap flood) and each carries its own decision: every one stands alone.
+        if entry.result != "failure"
+            || entry.failure_code.as_deref() == Some(crate::authn::failure::CA_BLOCKED)
+        {
             return row_of(entry, None);
         }
         let window = entry
