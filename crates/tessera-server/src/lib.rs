@@ -40,7 +40,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The complete application router, ready to serve (or to drive with `oneshot`).
 pub fn router(state: AppState) -> Router {
-    let (api, document) = openapi::api_router().split_for_parts();
+    let (api, document) = openapi::api();
     let document = Arc::new(
         document
             .to_pretty_json()
@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(axum::middleware::from_fn(middleware::security_headers))
@@ -141,6 +142,15 @@ async fn not_found() -> error::ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         "no such endpoint; see /api/v1/openapi.json",
+    )
+}
+
+/// A known path with another method: a problem, with the `Allow` header axum adds.
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not answer this method; the Allow header lists those it does",
     )
 }
 

@@ -160,7 +160,7 @@ pub struct GrantParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/oauth2PermissionGrants", tag = "consent", params(GrantParams),
-    responses((status = 200, body = Vec<PermissionGrant>)), security(("bearer" = [])))]
+    responses((status = 200, body = crate::routes::ValueList<PermissionGrant>)), security(("bearer" = [])))]
 pub async fn list_permission_grants(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -170,7 +170,7 @@ pub async fn list_permission_grants(
         .directory
         .list_permission_grants(&ctx, params.client_id)
         .await?;
-    Ok(ok(&serde_json::json!({ "value": grants })))
+    Ok(ok(&crate::routes::ValueList { value: grants }))
 }
 
 /// Admin consent (`AllPrincipals`), or consent on one user's behalf (`Principal`).

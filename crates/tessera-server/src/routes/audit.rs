@@ -22,12 +22,15 @@ pub struct AuditParams {
     /// Only events of this action, e.g. `user.update`.
     pub action: Option<String>,
     /// Only events at or after this time (RFC 3339).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<Timestamp>,
     /// Only events at or before this time (RFC 3339).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<Timestamp>,
+    /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

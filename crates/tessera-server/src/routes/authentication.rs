@@ -12,21 +12,21 @@ use uuid::Uuid;
 
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Caller, IfMatch, JsonBody, Path, Query};
-use crate::routes::{PageOf, created, no_content, ok, ok_versioned};
+use crate::routes::{PageOf, ValueList, created, no_content, ok, ok_versioned};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/authentication/methods", tag = "authentication",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<tessera_service::authn::AuthMethodView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = ValueList<tessera_service::authn::AuthMethodView>), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_methods(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    Ok(ok(
-        &json!({ "value": state.directory.list_user_methods(&ctx, id).await? }),
-    ))
+    Ok(ok(&ValueList {
+        value: state.directory.list_user_methods(&ctx, id).await?,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}/authentication/methods/{methodId}", tag = "authentication",
@@ -111,16 +111,16 @@ pub async fn revoke_sessions(
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/sessions", tag = "authentication",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<tessera_service::authn::SessionView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = ValueList<tessera_service::authn::SessionView>), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    Ok(ok(
-        &json!({ "value": state.directory.list_user_sessions(&ctx, id).await? }),
-    ))
+    Ok(ok(&ValueList {
+        value: state.directory.list_user_sessions(&ctx, id).await?,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/policies/authenticationMethodsPolicy", tag = "authentication",
@@ -195,11 +195,14 @@ pub struct SignInParams {
     pub user_principal_name: Option<String>,
     /// `success`, `failure` or `interrupted`.
     pub result: Option<String>,
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<Timestamp>,
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<Timestamp>,
+    /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -243,12 +246,12 @@ pub async fn add_certificate_user_id(
 }
 
 #[utoipa::path(get, path = "/api/v1/certificateAuthorities", tag = "authentication",
-    responses((status = 200, body = Vec<tessera_service::authn::CertificateAuthorityView>), (status = 403, body = Problem)),
+    responses((status = 200, body = ValueList<tessera_service::authn::CertificateAuthorityView>), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_cas(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
-    Ok(ok(
-        &json!({ "value": state.directory.list_certificate_authorities(&ctx).await? }),
-    ))
+    Ok(ok(&ValueList {
+        value: state.directory.list_certificate_authorities(&ctx).await?,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/certificateAuthorities", tag = "authentication",

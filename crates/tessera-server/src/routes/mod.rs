@@ -23,6 +23,7 @@ pub struct PageParams {
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Only items whose display name starts with this, case-insensitively.
     pub search: Option<String>,
@@ -45,6 +46,12 @@ pub struct PageOf<T> {
     pub value: Vec<T>,
     /// Present when there are more items: pass it as `cursor`.
     pub next_cursor: Option<String>,
+}
+
+/// A whole list, not paged (`{"value": [...]}`).
+#[derive(Serialize, ToSchema)]
+pub struct ValueList<T> {
+    pub value: Vec<T>,
 }
 
 fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {

@@ -42,7 +42,10 @@ pub struct AssignmentParams {
     pub principal_id: Option<Uuid>,
     /// Only assignments of this role.
     pub role_definition_id: Option<Uuid>,
+    /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
