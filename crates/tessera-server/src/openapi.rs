@@ -158,11 +158,26 @@ pub fn finish(document: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// What `If-Match` accepts (anything else is a 400): `*`, or an ETag this API gave.
+const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[0-9]{1,18}")$"#;
+
 fn document_errors(
     operation: &mut Operation,
     path_item_parameters: &[RefOr<utoipa::openapi::path::Parameter>],
     writes: bool,
 ) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(parameter) = parameter
+            && parameter.name.eq_ignore_ascii_case("if-match")
+        {
+            parameter.schema = Some(RefOr::T(Schema::Object(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .pattern(Some(IF_MATCH_PATTERN))
+                    .build(),
+            )));
+        }
+    }
     let parameters: Vec<&utoipa::openapi::path::Parameter> = path_item_parameters
         .iter()
         .chain(operation.parameters.iter().flatten())

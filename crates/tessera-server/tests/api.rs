@@ -530,6 +530,12 @@ async fn every_operation_documents_its_problems_as_problem_json() {
             "PATCH /api/v1/users/{{id}} {status}"
         );
     }
+    // If-Match says what it accepts.
+    let parameters = document["paths"]["/api/v1/users/{id}"]["patch"]["parameters"]
+        .as_array()
+        .unwrap();
+    let if_match = parameters.iter().find(|p| p["name"] == "If-Match").unwrap();
+    assert!(if_match["schema"]["pattern"].is_string(), "{if_match}");
     // No error response anywhere is documented as anything but a shared problem.
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
