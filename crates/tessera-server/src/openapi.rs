@@ -264,20 +264,20 @@ fn flatten_within(schema: &mut RefOr<Schema>, components: &BTreeMap<String, RefO
     let RefOr::T(inner) = schema else {
         return;
     };
-    if let Schema::AllOf(all_of) = inner {
-        if let Some(merged) = merge_all_of(all_of, components) {
-            *inner = Schema::Object(merged);
-        }
+    if let Schema::AllOf(all_of) = inner
+        && let Some(merged) = merge_all_of(all_of, components)
+    {
+        *inner = Schema::Object(merged);
     }
     match inner {
         Schema::Object(object) => {
             for property in object.properties.values_mut() {
                 flatten_within(property, components);
             }
-            if let Some(additional) = object.additional_properties.as_deref_mut() {
-                if let AdditionalProperties::RefOr(additional) = additional {
-                    flatten_within(additional, components);
-                }
+            if let Some(AdditionalProperties::RefOr(additional)) =
+                object.additional_properties.as_deref_mut()
+            {
+                flatten_within(additional, components);
             }
         }
         Schema::Array(array) => {
