@@ -54,7 +54,7 @@ macro_rules! credential_handlers {
      add_key: $add_key:ident => $add_key_method:ident,
      remove_key: $remove_key:ident => $remove_key_method:ident $(,)?) => {
         #[utoipa::path(post, path = concat!($base, "/passwordCredentials"), tag = $tag, params(("id" = Uuid, Path)),
-            request_body(content = Object, description = "{\"displayName\": \"...\", \"endDateTime\": \"...\"} (both optional)"),
+            request_body = tessera_service::AddPassword,
             responses((status = 201, body = tessera_service::CreatedPassword, description = "the secret, shown this once"),
                       (status = 400, body = Problem), (status = 404, body = Problem)),
             security(("bearer" = [])))]
@@ -71,7 +71,7 @@ macro_rules! credential_handlers {
         }
 
         #[utoipa::path(post, path = concat!($base, "/keyCredentials"), tag = $tag, params(("id" = Uuid, Path)),
-            request_body(content = Object, description = "{\"key\": \"<PEM or base64 DER certificate>\", \"displayName\": \"...\"}"),
+            request_body = tessera_service::AddKey,
             responses((status = 201, body = KeyCredential), (status = 400, body = Problem), (status = 409, body = Problem)),
             security(("bearer" = [])))]
         pub async fn $add_key(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {

@@ -226,9 +226,28 @@ pub async fn query_sign_ins(
     Ok(ok(&state.directory.query_sign_ins(&ctx, &filter).await?))
 }
 
+/// A certificate user id (documentation type; the service reads the body).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CertificateUserId {
+    /// A value a certificate binding rule matches: `X509:<PN>`, `<RFC822>`, `<S>`,
+    /// `<SKI>` or `<I>` followed by a value, e.g. `X509:<SKI>7F2A...`.
+    value: String,
+}
+
+/// A certificate revocation list (documentation type; the service reads the body).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CrlUpload {
+    /// The CRL, PEM or base64 DER, signed by this CA.
+    crl: String,
+}
+
 #[utoipa::path(post, path = "/api/v1/users/{id}/authentication/certificateUserIds", tag = "authentication",
     params(("id" = Uuid, Path)),
-    request_body(content = Object, description = "`{\"value\": \"X509:<SKI>7F2A...\"}`: a value a certificate binding rule matches"),
+    request_body = CertificateUserId,
     responses((status = 201, body = tessera_service::authn::AuthMethodView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn add_certificate_user_id(
@@ -255,7 +274,7 @@ pub async fn list_cas(State(state): State<AppState>, Caller(ctx): Caller) -> Api
 }
 
 #[utoipa::path(post, path = "/api/v1/certificateAuthorities", tag = "authentication",
-    request_body(content = Object, description = "`certificate` (PEM or base64 DER), `isRootAuthority`, optional `requireRevocationData` and `crlDistributionPoint`"),
+    request_body = tessera_service::authn::NewCa,
     responses((status = 201, body = tessera_service::authn::CertificateAuthorityView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn add_ca(
@@ -289,7 +308,7 @@ pub async fn delete_ca(
 
 #[utoipa::path(put, path = "/api/v1/certificateAuthorities/{id}/revocationList", tag = "authentication",
     params(("id" = Uuid, Path)),
-    request_body(content = Object, description = "`{\"crl\": \"-----BEGIN X509 CRL-----...\"}` (PEM or base64 DER), signed by this CA"),
+    request_body = CrlUpload,
     responses((status = 200, body = tessera_service::authn::CertificateAuthorityView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn upload_crl(

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tessera_directory::model::{
     AdministrativeUnit, AdministrativeUnitSpec, Device, DeviceSpec, DirectoryObjectRef, Group,
     GroupSpec, User, UserSpec,
@@ -58,9 +58,27 @@ owner_handlers! {
     list: list_group_owners, add: add_group_owner, remove: remove_group_owner,
 }
 
+/// Users to create all together or not at all (documentation type; the service reads
+/// the body).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct UserImport {
+    #[schema(min_items = 1, max_items = 1000)]
+    users: Vec<UserSpec>,
+}
+
+/// The users an import created.
+#[derive(Serialize, ToSchema)]
+pub struct ImportedUsers {
+    pub created: usize,
+    /// Their ids, in the order of the request.
+    pub ids: Vec<Uuid>,
+}
+
 #[utoipa::path(post, path = "/api/v1/users/import", tag = "users",
-    request_body(content = Object, description = "{\"users\": [UserSpec, ...]}: 1 to 1000 users, created all together or not at all"),
-    responses((status = 200, body = Object, description = "{\"created\": n, \"ids\": [...]}"), (status = 400, body = Problem),
+    request_body = UserImport,
+    responses((status = 200, body = ImportedUsers), (status = 400, body = Problem),
               (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn import_users(
@@ -69,7 +87,10 @@ pub async fn import_users(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let ids = state.directory.import_users(&ctx, body).await?;
-    Ok(ok(&serde_json::json!({ "created": ids.len(), "ids": ids })))
+    Ok(ok(&ImportedUsers {
+        created: ids.len(),
+        ids,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/byPrincipalName/{userPrincipalName}", tag = "users",

@@ -40,7 +40,7 @@ pub async fn list_own_tokens(
 }
 
 #[utoipa::path(post, path = "/api/v1/me/accessTokens", tag = "me",
-    request_body(content = Object, description = "{\"displayName\": \"laptop\", \"expiresInDays\": 30} (1 to 365 days)"),
+    request_body = tessera_service::NewToken,
     responses((status = 201, body = tessera_service::CreatedToken, description = "the token, shown this once"), (status = 400, body = Problem)),
     security(("bearer" = [])))]
 pub async fn create_own_token(
@@ -79,8 +79,22 @@ pub async fn list_user_tokens(
         .await?))
 }
 
+/// A token an administrator issues for someone else (documentation type: the body is
+/// read as a [`tessera_service::NewToken`], with a shorter lifetime).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct IssuedToken {
+    /// What the token is for (1 to 128 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
+    display_name: String,
+    /// Lifetime in days; 1 when absent, at most 7.
+    #[schema(minimum = 1, maximum = 7)]
+    expires_in_days: Option<i64>,
+}
+
 #[utoipa::path(post, path = "/api/v1/users/{id}/accessTokens", tag = "users", params(("id" = Uuid, Path)),
-    request_body(content = Object, description = "{\"displayName\": \"onboarding\", \"expiresInDays\": 1} (1 to 7 days)"),
+    request_body = IssuedToken,
     responses((status = 201, body = tessera_service::CreatedToken, description = "the token, shown this once"),
               (status = 400, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
