@@ -127,6 +127,11 @@ impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
     }
 
     fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        // A number without a fraction is an integer, as JSON Schema counts: `2.0` is
+        // read like `2` where an integer is expected.
+        if value.fract() == 0.0 && value >= i64::MIN as f64 && value < i64::MAX as f64 {
+            return Ok(Value::from(value as i64));
+        }
         // serde_json never reads a non-finite number, so this is never null.
         Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
     }
@@ -376,6 +381,17 @@ mod json_body_tests {
         // The same key in different objects is not a duplicate.
         let value = parse_json_object(br#"{"a":{"x":1},"b":{"x":[1.5,true,null,"s"]}}"#).unwrap();
         assert_eq!(value["b"]["x"][0], serde_json::json!(1.5));
+    }
+
+    #[test]
+    fn numbers_without_a_fraction_are_integers() {
+        let value =
+            parse_json_object(br#"{"a": 2.0, "b": -0.0, "c": 1e3, "d": 2.5, "e": 1e300}"#).unwrap();
+        assert_eq!(value["a"].as_i64(), Some(2));
+        assert_eq!(value["b"].as_i64(), Some(0));
+        assert_eq!(value["c"].as_i64(), Some(1000));
+        assert_eq!(value["d"].as_f64(), Some(2.5));
+        assert_eq!(value["e"].as_i64(), None);
     }
 
     #[test]
