@@ -41,6 +41,7 @@ impl Modify for BearerScheme {
                        (application/problem+json) with a stable `code`. Updates are JSON merge patches; send the \
                        ETag you read as If-Match to be refused (412) instead of overwriting someone else's change."
     ),
+    components(schemas(crate::error::Problem)),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use tessera_core::Timestamp;
 use utoipa::IntoParams;
 
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{Caller, Query};
 use crate::routes::{PageOf, ok};
 use crate::state::AppState;
@@ -35,7 +35,7 @@ pub struct AuditParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/auditLogs/directoryAudits", tag = "audit", params(AuditParams),
-    responses((status = 200, body = PageOf<tessera_service::AuditEntry>), (status = 400, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, body = PageOf<tessera_service::AuditEntry>)),
     security(("bearer" = [])))]
 pub async fn query_audit(
     State(state): State<AppState>,

@@ -11,7 +11,7 @@ use tessera_store::Kind;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, Path, Query};
 use crate::routes::{PageOf, PageParams, no_content, ok};
 use crate::state::AppState;
@@ -78,8 +78,7 @@ pub struct ImportedUsers {
 
 #[utoipa::path(post, path = "/api/v1/users/import", tag = "users",
     request_body = UserImport,
-    responses((status = 200, body = ImportedUsers), (status = 400, body = Problem),
-              (status = 403, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = ImportedUsers)),
     security(("bearer" = [])))]
 pub async fn import_users(
     State(state): State<AppState>,
@@ -95,7 +94,7 @@ pub async fn import_users(
 
 #[utoipa::path(get, path = "/api/v1/users/byPrincipalName/{userPrincipalName}", tag = "users",
     params(("userPrincipalName" = String, Path)),
-    responses((status = 200, body = User), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = User)), security(("bearer" = [])))]
 pub async fn get_user_by_principal_name(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -109,7 +108,7 @@ pub async fn get_user_by_principal_name(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/memberOf", tag = "users", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn user_member_of(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -123,7 +122,7 @@ pub async fn user_member_of(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/transitiveMemberOf", tag = "users", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn user_transitive_member_of(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -137,7 +136,7 @@ pub async fn user_transitive_member_of(
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn list_group_members(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -151,7 +150,7 @@ pub async fn list_group_members(
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{id}/transitiveMembers", tag = "groups", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn list_group_transitive_members(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -165,7 +164,7 @@ pub async fn list_group_transitive_members(
 }
 
 #[utoipa::path(post, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path)), request_body = Reference,
-    responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn add_group_member(
     State(state): State<AppState>,
@@ -178,7 +177,7 @@ pub async fn add_group_member(
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{memberId}", tag = "groups", params(("id" = Uuid, Path), ("memberId" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn remove_group_member(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -192,7 +191,7 @@ pub async fn remove_group_member(
 }
 
 #[utoipa::path(get, path = "/api/v1/administrativeUnits/{id}/members", tag = "administrativeUnits", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn list_unit_members(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -206,7 +205,7 @@ pub async fn list_unit_members(
 }
 
 #[utoipa::path(post, path = "/api/v1/administrativeUnits/{id}/members", tag = "administrativeUnits", params(("id" = Uuid, Path)),
-    request_body = Reference, responses((status = 204), (status = 400, body = Problem), (status = 409, body = Problem)),
+    request_body = Reference, responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn add_unit_member(
     State(state): State<AppState>,
@@ -222,7 +221,7 @@ pub async fn add_unit_member(
 }
 
 #[utoipa::path(delete, path = "/api/v1/administrativeUnits/{id}/members/{memberId}", tag = "administrativeUnits",
-    params(("id" = Uuid, Path), ("memberId" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)),
+    params(("id" = Uuid, Path), ("memberId" = Uuid, Path)), responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn remove_unit_member(
     State(state): State<AppState>,
