@@ -1,5 +1,6 @@
-//! Request bodies: any JSON must become a valid spec or a list of field errors, and
-//! merge patches over a valid spec must never panic.
+//! Request bodies: any bytes must become one JSON object (duplicate keys refused) or
+//! a problem, any JSON must become a valid spec or a list of field errors, and merge
+//! patches over a valid spec must never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -7,7 +8,7 @@ use tessera_directory::model::{ApplicationSpec, GroupSpec, UserSpec};
 use tessera_directory::{patch, validate};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(value) = tessera_server::extract::parse_json_object(data) else { return };
     if let Ok(spec) = patch::parse_spec::<UserSpec>(value.clone()) {
         let _ = validate::user_spec(&spec);
         let _ = patch::merge_patch(&spec, &value, &["id"]);

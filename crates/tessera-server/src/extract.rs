@@ -58,12 +58,133 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .map_err(|rejection| {
                 ApiError::new(rejection.status(), "body_unreadable", rejection.body_text())
             })?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request("", format!("the body is not valid JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(ApiError::bad_request("", "the body must be a JSON object"));
+        parse_json_object(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a request body that must be one JSON object. Duplicate keys are refused
+/// (RFC 8259 leaves their meaning open, and two readers taking different ones is how
+/// a checked value and a used value come apart), naming the duplicated field.
+pub fn parse_json_object(bytes: &[u8]) -> Result<Value, ApiError> {
+    let duplicate = std::cell::RefCell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        StrictValue {
+            path: String::new(),
+            duplicate: &duplicate,
+        },
+        &mut deserializer,
+    )
+    .and_then(|value| deserializer.end().map(|()| value));
+    let value = match parsed {
+        Ok(value) => value,
+        Err(error) => {
+            return Err(match duplicate.into_inner() {
+                Some(field) => ApiError::bad_request(field, "this key appears more than once"),
+                None => ApiError::bad_request("", format!("the body is not valid JSON: {error}")),
+            });
         }
-        Ok(JsonBody(value))
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request("", "the body must be a JSON object"));
+    }
+    Ok(value)
+}
+
+/// A JSON value read with its path, refusing duplicate keys (the path of the first
+/// duplicate is left in `duplicate`). Paths are written as the body's field errors
+/// are: `users[0].displayName`.
+struct StrictValue<'a> {
+    path: String,
+    duplicate: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        // A number without a fraction is an integer, as JSON Schema counts: `2.0` is
+        // read like `2` where an integer is expected.
+        if value.fract() == 0.0 && value >= i64::MIN as f64 && value < i64::MAX as f64 {
+            return Ok(Value::from(value as i64));
+        }
+        // serde_json never reads a non-finite number, so this is never null.
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let seed = StrictValue {
+                path: format!("{}[{}]", self.path, items.len()),
+                duplicate: self.duplicate,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if object.contains_key(&key) {
+                *self.duplicate.borrow_mut() = Some(path);
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(StrictValue {
+                path,
+                duplicate: self.duplicate,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -227,6 +348,60 @@ pub fn client_address(state: &AppState, parts: &axum::http::request::Parts) -> O
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     forwarded_address(&state.trusted_proxies, peer, &parts.headers)
+}
+
+#[cfg(test)]
+mod json_body_tests {
+    use super::parse_json_object;
+
+    fn refused_field(body: &str) -> Option<String> {
+        parse_json_object(body.as_bytes()).err().map(|error| {
+            error
+                .errors
+                .first()
+                .map(|e| e.field.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_with_their_path() {
+        assert_eq!(
+            refused_field(r#"{"displayName":"a","displayName":"b"}"#).as_deref(),
+            Some("displayName")
+        );
+        assert_eq!(
+            refused_field(r#"{"users":[{"a":1},{"a":1,"b":2,"a":3}]}"#).as_deref(),
+            Some("users[1].a")
+        );
+        assert_eq!(
+            refused_field(r#"{"a":{"b":{"c":1,"c":1}}}"#).as_deref(),
+            Some("a.b.c")
+        );
+        // The same key in different objects is not a duplicate.
+        let value = parse_json_object(br#"{"a":{"x":1},"b":{"x":[1.5,true,null,"s"]}}"#).unwrap();
+        assert_eq!(value["b"]["x"][0], serde_json::json!(1.5));
+    }
+
+    #[test]
+    fn numbers_without_a_fraction_are_integers() {
+        let value =
+            parse_json_object(br#"{"a": 2.0, "b": -0.0, "c": 1e3, "d": 2.5, "e": 1e300}"#).unwrap();
+        assert_eq!(value["a"].as_i64(), Some(2));
+        assert_eq!(value["b"].as_i64(), Some(0));
+        assert_eq!(value["c"].as_i64(), Some(1000));
+        assert_eq!(value["d"].as_f64(), Some(2.5));
+        assert_eq!(value["e"].as_i64(), None);
+    }
+
+    #[test]
+    fn only_one_json_object_is_a_body() {
+        assert_eq!(refused_field("[]").as_deref(), Some(""));
+        assert_eq!(refused_field("{} {}").as_deref(), Some(""));
+        assert_eq!(refused_field("{\"a\":").as_deref(), Some(""));
+        assert_eq!(refused_field("\u{0}").as_deref(), Some(""));
+        assert!(parse_json_object(b" {\"a\": -1} ").is_ok());
+    }
 }
 
 #[cfg(test)]

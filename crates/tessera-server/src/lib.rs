@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
 
 /// [`router`] with explicit options.
 pub fn router_with(state: AppState, options: RouterOptions) -> Router {
-    let (api, document) = openapi::api_router().split_for_parts();
+    let (api, document) = openapi::api();
     let document = Arc::new(
         document
             .to_pretty_json()
@@ -114,6 +114,7 @@ pub fn router_with(state: AppState, options: RouterOptions) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             options.input,
@@ -186,6 +187,15 @@ async fn not_found() -> error::ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         "no such endpoint; see /api/v1/openapi.json",
+    )
+}
+
+/// A known path with another method: a problem, with the `Allow` header axum adds.
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not answer this method; the Allow header lists those it does",
     )
 }
 

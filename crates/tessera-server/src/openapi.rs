@@ -1,7 +1,12 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, so it cannot
 //! drift from the routes.
 
+use std::collections::BTreeMap;
+
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{AdditionalProperties, Object, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, HeaderBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,9 +41,309 @@ impl Modify for BearerScheme {
                        (application/problem+json) with a stable `code`. Updates are JSON merge patches; send the \
                        ETag you read as If-Match to be refused (412) instead of overwriting someone else's change."
     ),
+    components(schemas(crate::error::Problem)),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// The management API's routes and its finished document.
+pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = api_router().split_for_parts();
+    finish(&mut document);
+    (router, document)
+}
+
+/// The error responses, documented once as components and referenced by every
+/// operation that can give them. Each is an RFC 9457 problem.
+const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
+    (
+        400,
+        "BadRequest",
+        "The request is invalid (`validation_failed`, with the offending fields): a malformed parameter, path id, `If-Match` or body, a duplicate key, or a value the rules refuse.",
+    ),
+    (
+        401,
+        "Unauthorized",
+        "No valid credential (`unauthenticated`).",
+    ),
+    (
+        403,
+        "Forbidden",
+        "The caller's roles do not allow this (`forbidden`).",
+    ),
+    (
+        404,
+        "NotFound",
+        "The object named in the path, or one it needs, does not exist (`not_found`).",
+    ),
+    (
+        409,
+        "Conflict",
+        "The change conflicts with the directory's state (`conflict`): a unique value taken, a reference still in use, a last administrator.",
+    ),
+    (
+        412,
+        "PreconditionFailed",
+        "The object changed since the `If-Match` ETag was read (`version_mismatch`).",
+    ),
+    (
+        413,
+        "PayloadTooLarge",
+        "The body is larger than the server accepts (`body_unreadable`).",
+    ),
+    (
+        415,
+        "UnsupportedMediaType",
+        "The body is not sent as `application/json` (`unsupported_media_type`).",
+    ),
+    (
+        500,
+        "InternalError",
+        "An unexpected error (`internal`); quote the correlation id.",
+    ),
+    (
+        503,
+        "Unavailable",
+        "The database or a service this needs does not answer (`unavailable`); retry later.",
+    ),
+];
+
+/// Completes the generated document so it says what the server does:
+/// - every operation lists the problems it can answer with, as references to the
+///   shared responses in [`ERROR_RESPONSES`] (whatever a handler's annotation said
+///   about an error status is replaced by the shared one, so all are
+///   `application/problem+json`);
+/// - a schema that flattens a spec into an object (`allOf` of the spec, whose
+///   unknown fields are refused, and the object's own fields) becomes one object with
+///   all the fields, since `additionalProperties: false` on one part of an `allOf`
+///   would refuse the other part's fields.
+pub fn finish(document: &mut utoipa::openapi::OpenApi) {
+    let components = document.components.get_or_insert_with(Default::default);
+    for (status, name, description) in ERROR_RESPONSES {
+        let mut response = ResponseBuilder::new().description(*description).content(
+            "application/problem+json",
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        );
+        if *status == 401 {
+            response = response.header(
+                "WWW-Authenticate",
+                HeaderBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::Type::String),
+                    ))
+                    .description(Some("`Bearer`"))
+                    .build(),
+            );
+        }
+        components
+            .responses
+            .insert((*name).to_string(), RefOr::T(response.build()));
+    }
+    flatten_all_of(&mut components.schemas);
+
+    for item in document.paths.paths.values_mut() {
+        let path_parameters = item.parameters.clone().unwrap_or_default();
+        let operations = [
+            (false, item.get.as_mut()),
+            (true, item.put.as_mut()),
+            (true, item.post.as_mut()),
+            (true, item.delete.as_mut()),
+            (true, item.patch.as_mut()),
+        ];
+        for (writes, operation) in operations {
+            if let Some(operation) = operation {
+                document_errors(operation, &path_parameters, writes);
+            }
+        }
+    }
+}
+
+/// What `If-Match` accepts (anything else is a 400): `*`, or an ETag this API gave.
+const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[0-9]{1,18}")$"#;
+
+fn document_errors(
+    operation: &mut Operation,
+    path_item_parameters: &[RefOr<utoipa::openapi::path::Parameter>],
+    writes: bool,
+) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(parameter) = parameter
+            && parameter.name.eq_ignore_ascii_case("if-match")
+        {
+            parameter.schema = Some(RefOr::T(Schema::Object(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .pattern(Some(IF_MATCH_PATTERN))
+                    .build(),
+            )));
+        }
+    }
+    let parameters: Vec<&utoipa::openapi::path::Parameter> = path_item_parameters
+        .iter()
+        .chain(operation.parameters.iter().flatten())
+        .filter_map(|parameter| match parameter {
+            RefOr::T(parameter) => Some(parameter),
+            RefOr::Ref(_) => None,
+        })
+        .collect();
+    let has = |location: ParameterIn| {
+        parameters
+            .iter()
+            .any(|parameter| parameter.parameter_in == location)
+    };
+    let has_body = operation.request_body.is_some();
+    let has_if_match = parameters
+        .iter()
+        .any(|parameter| parameter.name.eq_ignore_ascii_case("if-match"));
+    let secured = operation
+        .security
+        .as_ref()
+        .is_some_and(|requirements| !requirements.is_empty());
+
+    let mut statuses: Vec<u16> = operation
+        .responses
+        .responses
+        .keys()
+        .filter_map(|status| status.parse::<u16>().ok())
+        .filter(|status| *status >= 400)
+        .collect();
+    let mut add = |status: u16, applies: bool| {
+        if applies && !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    };
+    add(400, !parameters.is_empty() || has_body);
+    add(401, secured);
+    add(403, secured);
+    add(404, has(ParameterIn::Path));
+    add(409, writes);
+    add(412, has_if_match);
+    add(413, has_body);
+    add(415, has_body);
+    add(500, true);
+    add(503, true);
+    for status in statuses {
+        let Some((_, name, _)) = ERROR_RESPONSES.iter().find(|(s, _, _)| *s == status) else {
+            continue;
+        };
+        operation.responses.responses.insert(
+            status.to_string(),
+            RefOr::Ref(Ref::from_response_name(*name)),
+        );
+    }
+}
+
+/// Replaces each schema that is an `allOf` of objects (given or referenced) by the
+/// one object they describe together: first the components themselves, then the
+/// schemas inside them (a generic type's parameter is written in place).
+fn flatten_all_of(schemas: &mut BTreeMap<String, RefOr<Schema>>) {
+    loop {
+        let names: Vec<String> = schemas.keys().cloned().collect();
+        let mut changed = false;
+        for name in names {
+            let merged = match schemas.get(&name) {
+                Some(RefOr::T(Schema::AllOf(all_of))) => merge_all_of(all_of, schemas),
+                _ => None,
+            };
+            if let Some(merged) = merged {
+                schemas.insert(name, RefOr::T(Schema::Object(merged)));
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let components = schemas.clone();
+    for schema in schemas.values_mut() {
+        flatten_within(schema, &components);
+    }
+}
+
+fn flatten_within(schema: &mut RefOr<Schema>, components: &BTreeMap<String, RefOr<Schema>>) {
+    let RefOr::T(inner) = schema else {
+        return;
+    };
+    if let Schema::AllOf(all_of) = inner
+        && let Some(merged) = merge_all_of(all_of, components)
+    {
+        *inner = Schema::Object(merged);
+    }
+    match inner {
+        Schema::Object(object) => {
+            for property in object.properties.values_mut() {
+                flatten_within(property, components);
+            }
+            if let Some(AdditionalProperties::RefOr(additional)) =
+                object.additional_properties.as_deref_mut()
+            {
+                flatten_within(additional, components);
+            }
+        }
+        Schema::Array(array) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items {
+                flatten_within(items, components);
+            }
+        }
+        Schema::OneOf(one_of) => one_of
+            .items
+            .iter_mut()
+            .for_each(|item| flatten_within(item, components)),
+        Schema::AnyOf(any_of) => any_of
+            .items
+            .iter_mut()
+            .for_each(|item| flatten_within(item, components)),
+        Schema::AllOf(all_of) => all_of
+            .items
+            .iter_mut()
+            .for_each(|item| flatten_within(item, components)),
+        _ => {}
+    }
+}
+
+/// The object an `allOf` of objects describes, when every part is an object (or a
+/// reference to a component object). It refuses unknown fields only if every part
+/// does.
+fn merge_all_of(
+    all_of: &utoipa::openapi::schema::AllOf,
+    components: &BTreeMap<String, RefOr<Schema>>,
+) -> Option<Object> {
+    let mut merged = Object::with_type(utoipa::openapi::Type::Object);
+    merged.description = all_of.description.clone();
+    let mut closed = true;
+    for item in &all_of.items {
+        let part = match item {
+            RefOr::T(Schema::Object(object)) => object,
+            RefOr::Ref(reference) => {
+                let target = reference
+                    .ref_location
+                    .strip_prefix("#/components/schemas/")?;
+                match components.get(target) {
+                    Some(RefOr::T(Schema::Object(object))) => object,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        closed &= matches!(
+            part.additional_properties.as_deref(),
+            Some(AdditionalProperties::FreeForm(false))
+        );
+        for field in &part.required {
+            if !merged.required.contains(field) {
+                merged.required.push(field.clone());
+            }
+        }
+        merged
+            .properties
+            .extend(part.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if closed {
+        merged.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+    }
+    Some(merged)
+}
 
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())

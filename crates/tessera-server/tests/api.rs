@@ -516,6 +516,115 @@ async fn openapi_document_is_3_1_and_complete() {
 }
 
 #[tokio::test]
+async fn every_operation_documents_its_problems_as_problem_json() {
+    let api = api().await;
+    let document = api
+        .send(Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .await
+        .body;
+    let shared = &document["components"]["responses"];
+    for name in [
+        "BadRequest",
+        "Unauthorized",
+        "NotFound",
+        "PreconditionFailed",
+    ] {
+        assert_eq!(
+            shared[name]["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem",
+            "{name}"
+        );
+    }
+    let patch = &document["paths"]["/api/v1/users/{id}"]["patch"]["responses"];
+    for (status, name) in [
+        ("400", "BadRequest"),
+        ("401", "Unauthorized"),
+        ("403", "Forbidden"),
+        ("404", "NotFound"),
+        ("409", "Conflict"),
+        ("412", "PreconditionFailed"),
+        ("415", "UnsupportedMediaType"),
+    ] {
+        assert_eq!(
+            patch[status]["$ref"],
+            format!("#/components/responses/{name}"),
+            "PATCH /api/v1/users/{{id}} {status}"
+        );
+    }
+    // If-Match says what it accepts.
+    let parameters = document["paths"]["/api/v1/users/{id}"]["patch"]["parameters"]
+        .as_array()
+        .unwrap();
+    let if_match = parameters.iter().find(|p| p["name"] == "If-Match").unwrap();
+    assert!(if_match["schema"]["pattern"].is_string(), "{if_match}");
+    // No error response anywhere is documented as anything but a shared problem.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        response["$ref"].is_string(),
+                        "{method} {path} {status}: {response}"
+                    );
+                }
+            }
+        }
+    }
+    // An object that flattens its spec lists all its fields in one schema.
+    let device = &document["components"]["schemas"]["Device"];
+    assert!(device["allOf"].is_null(), "{device}");
+    assert!(device["properties"]["displayName"].is_object());
+    assert!(device["properties"]["version"].is_object());
+}
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_a_405_problem_with_allow() {
+    let api = api().await;
+    let reply = api
+        .send(Method::PUT, "/api/v1/users", Some(&api.token), None, &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        reply.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    assert_eq!(reply.body["code"], "method_not_allowed");
+    let allow = reply.headers[header::ALLOW].to_str().unwrap();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    // An unknown path is still a 404.
+    let reply = api
+        .send(Method::PUT, "/api/v1/nothing", Some(&api.token), None, &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_body_with_a_duplicate_key_is_refused_and_changes_nothing() {
+    let api = api().await;
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/groups")
+        .header(header::AUTHORIZATION, format!("Bearer {}", api.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            r#"{"displayName":"Sales","description":"x","displayName":"Admins"}"#,
+        ))
+        .unwrap();
+    let response = api.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let problem: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(problem["code"], "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "displayName");
+    let groups = api
+        .send(Method::GET, "/api/v1/groups", Some(&api.token), None, &[])
+        .await;
+    assert_eq!(groups.body["value"], json!([]));
+}
+
+#[tokio::test]
 async fn health_and_readiness() {
     let api = api().await;
     assert_eq!(

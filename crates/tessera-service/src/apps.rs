@@ -38,6 +38,7 @@ const MAX_CREDENTIALS: usize = 32;
 
 /// A request to generate a client secret.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddPassword {
     #[serde(default)]
@@ -69,6 +70,7 @@ fn expose_secret<S: serde::Serializer>(
 
 /// A request to add a certificate credential.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddKey {
     #[serde(default)]

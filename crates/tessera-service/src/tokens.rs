@@ -26,11 +26,19 @@ const DEFAULT_ISSUED_TOKEN_DAYS: i64 = 1;
 
 /// A request for a new token.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewToken {
+    /// What the token is for (1 to 128 characters, not only spaces).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = r"\S")
+    )]
     pub display_name: String,
-    /// Lifetime in days; 30 when absent, at most 365.
+    /// Lifetime in days; 30 when absent, at most 365 (for a token an administrator
+    /// issues for someone else: 1 when absent, at most 7).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 365))]
     pub expires_in_days: Option<i64>,
 }
 

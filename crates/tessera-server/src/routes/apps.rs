@@ -12,7 +12,7 @@ use tessera_store::Kind;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, Path, Query};
 use crate::routes::{PageOf, PageParams, created, no_content, ok};
 use crate::state::AppState;
@@ -37,7 +37,7 @@ crud_handlers! {
 /// An application by its client id, as Graph's `applications(appId='...')`.
 #[utoipa::path(get, path = "/api/v1/applications/byAppId/{appId}", tag = "applications",
     params(("appId" = Uuid, Path)),
-    responses((status = 200, body = Application), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = Application)), security(("bearer" = [])))]
 pub async fn get_application_by_app_id(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -57,7 +57,7 @@ pub async fn get_application_by_app_id(
 /// `servicePrincipals(appId='...')`.
 #[utoipa::path(get, path = "/api/v1/servicePrincipals/byAppId/{appId}", tag = "servicePrincipals",
     params(("appId" = Uuid, Path)),
-    responses((status = 200, body = ServicePrincipal), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = ServicePrincipal)), security(("bearer" = [])))]
 pub async fn get_service_principal_by_app_id(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -93,16 +93,15 @@ macro_rules! credential_handlers {
      add_key: $add_key:ident => $add_key_method:ident,
      remove_key: $remove_key:ident => $remove_key_method:ident $(,)?) => {
         #[utoipa::path(post, path = concat!($base, "/passwordCredentials"), tag = $tag, params(("id" = Uuid, Path)),
-            request_body(content = Object, description = "{\"displayName\": \"...\", \"endDateTime\": \"...\"} (both optional)"),
-            responses((status = 201, body = tessera_service::CreatedPassword, description = "the secret, shown this once"),
-                      (status = 400, body = Problem), (status = 404, body = Problem)),
+            request_body = tessera_service::AddPassword,
+            responses((status = 201, body = tessera_service::CreatedPassword, description = "the secret, shown this once")),
             security(("bearer" = [])))]
         pub async fn $add_password(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
             Ok(created(&state.directory.$add_password_method(&ctx, id, body).await?))
         }
 
         #[utoipa::path(delete, path = concat!($base, "/passwordCredentials/{keyId}"), tag = $tag,
-            params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)),
+            params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $remove_password(State(state): State<AppState>, Caller(ctx): Caller, Path((id, key)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
             state.directory.$remove_password_method(&ctx, id, key).await?;
@@ -110,15 +109,15 @@ macro_rules! credential_handlers {
         }
 
         #[utoipa::path(post, path = concat!($base, "/keyCredentials"), tag = $tag, params(("id" = Uuid, Path)),
-            request_body(content = Object, description = "{\"key\": \"<PEM or base64 DER certificate>\", \"displayName\": \"...\"}"),
-            responses((status = 201, body = KeyCredential), (status = 400, body = Problem), (status = 409, body = Problem)),
+            request_body = tessera_service::AddKey,
+            responses((status = 201, body = KeyCredential)),
             security(("bearer" = [])))]
         pub async fn $add_key(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
             Ok(created(&state.directory.$add_key_method(&ctx, id, body).await?))
         }
 
         #[utoipa::path(delete, path = concat!($base, "/keyCredentials/{keyId}"), tag = $tag,
-            params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)),
+            params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $remove_key(State(state): State<AppState>, Caller(ctx): Caller, Path((id, key)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
             state.directory.$remove_key_method(&ctx, id, key).await?;
@@ -145,7 +144,7 @@ credential_handlers! {
 
 #[utoipa::path(get, path = "/api/v1/servicePrincipals/{id}/appRoleAssignedTo", tag = "servicePrincipals",
     params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<AppRoleAssignment>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<AppRoleAssignment>)), security(("bearer" = [])))]
 pub async fn list_app_role_assigned_to(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -162,8 +161,7 @@ pub async fn list_app_role_assigned_to(
 /// means default access). Applications that require assignment admit only these.
 #[utoipa::path(post, path = "/api/v1/servicePrincipals/{id}/appRoleAssignedTo", tag = "servicePrincipals",
     params(("id" = Uuid, Path)), request_body = AppRoleAssignmentSpec,
-    responses((status = 201, body = AppRoleAssignment), (status = 400, body = Problem), (status = 404, body = Problem),
-              (status = 409, body = Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = AppRoleAssignment)), security(("bearer" = [])))]
 pub async fn assign_app_role(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -177,7 +175,7 @@ pub async fn assign_app_role(
 
 #[utoipa::path(delete, path = "/api/v1/servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}", tag = "servicePrincipals",
     params(("id" = Uuid, Path), ("assignmentId" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn remove_app_role_assignment(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -199,7 +197,7 @@ pub struct GrantParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/oauth2PermissionGrants", tag = "consent", params(GrantParams),
-    responses((status = 200, body = Vec<PermissionGrant>)), security(("bearer" = [])))]
+    responses((status = 200, body = crate::routes::ValueList<PermissionGrant>)), security(("bearer" = [])))]
 pub async fn list_permission_grants(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -209,13 +207,13 @@ pub async fn list_permission_grants(
         .directory
         .list_permission_grants(&ctx, params.client_id)
         .await?;
-    Ok(ok(&serde_json::json!({ "value": grants })))
+    Ok(ok(&crate::routes::ValueList { value: grants }))
 }
 
 /// Admin consent (`AllPrincipals`), or consent on one user's behalf (`Principal`).
 /// A grant for the same application and principal is replaced.
 #[utoipa::path(post, path = "/api/v1/oauth2PermissionGrants", tag = "consent", request_body = PermissionGrantSpec,
-    responses((status = 201, body = PermissionGrant), (status = 400, body = Problem), (status = 403, body = Problem)),
+    responses((status = 201, body = PermissionGrant)),
     security(("bearer" = [])))]
 pub async fn create_permission_grant(
     State(state): State<AppState>,
@@ -228,7 +226,7 @@ pub async fn create_permission_grant(
 }
 
 #[utoipa::path(delete, path = "/api/v1/oauth2PermissionGrants/{id}", tag = "consent", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn delete_permission_grant(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -249,7 +247,7 @@ pub async fn get_consent_policy(
 
 /// What users may consent to themselves: `none`, `lowRisk` (the listed scopes) or `all`.
 #[utoipa::path(put, path = "/api/v1/policies/consentPolicy", tag = "consent", request_body = ConsentPolicy,
-    responses((status = 200, body = ConsentPolicy), (status = 400, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, body = ConsentPolicy)),
     security(("bearer" = [])))]
 pub async fn set_consent_policy(
     State(state): State<AppState>,
@@ -272,7 +270,7 @@ pub async fn get_app_credential_policy(
 /// must come from a CA in the tenant's trust store (checked when added and used).
 #[utoipa::path(put, path = "/api/v1/policies/appCredentialPolicy", tag = "applications",
     request_body = AppCredentialPolicy,
-    responses((status = 200, body = AppCredentialPolicy), (status = 400, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, body = AppCredentialPolicy)),
     security(("bearer" = [])))]
 pub async fn set_app_credential_policy(
     State(state): State<AppState>,
@@ -301,7 +299,7 @@ pub async fn get_authentication_contexts(
 /// authentication strength; applications step up with `acr_values=c1`.
 #[utoipa::path(put, path = "/api/v1/policies/authenticationContexts", tag = "authentication",
     request_body = AuthenticationContexts,
-    responses((status = 200, body = AuthenticationContexts), (status = 400, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, body = AuthenticationContexts)),
     security(("bearer" = [])))]
 pub async fn set_authentication_contexts(
     State(state): State<AppState>,

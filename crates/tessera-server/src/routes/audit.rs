@@ -6,7 +6,7 @@ use serde::Deserialize;
 use tessera_core::Timestamp;
 use utoipa::IntoParams;
 
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{Caller, Query};
 use crate::routes::{PageOf, ok};
 use crate::state::AppState;
@@ -22,17 +22,20 @@ pub struct AuditParams {
     /// Only events of this action, e.g. `user.update`.
     pub action: Option<String>,
     /// Only events at or after this time (RFC 3339).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<Timestamp>,
     /// Only events at or before this time (RFC 3339).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<Timestamp>,
+    /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/auditLogs/directoryAudits", tag = "audit", params(AuditParams),
-    responses((status = 200, body = PageOf<tessera_service::AuditEntry>), (status = 400, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, body = PageOf<tessera_service::AuditEntry>)),
     security(("bearer" = [])))]
 pub async fn query_audit(
     State(state): State<AppState>,

@@ -10,28 +10,28 @@ use tessera_core::{SecretString, Timestamp};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{Caller, IfMatch, JsonBody, Path, Query};
-use crate::routes::{PageOf, created, no_content, ok, ok_versioned};
+use crate::routes::{PageOf, ValueList, created, no_content, ok, ok_versioned};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/authentication/methods", tag = "authentication",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<tessera_service::authn::AuthMethodView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = ValueList<tessera_service::authn::AuthMethodView>)),
     security(("bearer" = [])))]
 pub async fn list_methods(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    Ok(ok(
-        &json!({ "value": state.directory.list_user_methods(&ctx, id).await? }),
-    ))
+    Ok(ok(&ValueList {
+        value: state.directory.list_user_methods(&ctx, id).await?,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}/authentication/methods/{methodId}", tag = "authentication",
     params(("id" = Uuid, Path), ("methodId" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn delete_method(
     State(state): State<AppState>,
@@ -45,8 +45,7 @@ pub async fn delete_method(
 #[utoipa::path(post, path = "/api/v1/users/{id}/authentication/temporaryAccessPassMethods", tag = "authentication",
     params(("id" = Uuid, Path)),
     request_body = tessera_service::authn::NewTemporaryAccessPass,
-    responses((status = 201, body = tessera_service::authn::TemporaryAccessPassView, description = "the pass, shown only now"),
-              (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 201, body = tessera_service::authn::TemporaryAccessPassView, description = "the pass, shown only now")),
     security(("bearer" = [])))]
 pub async fn issue_pass(
     State(state): State<AppState>,
@@ -78,7 +77,7 @@ pub struct ResetPasswordResult {
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/authentication/resetPassword", tag = "authentication",
     params(("id" = Uuid, Path)), request_body = ResetPassword,
-    responses((status = 200, body = ResetPasswordResult), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = ResetPasswordResult)),
     security(("bearer" = [])))]
 pub async fn reset_password(
     State(state): State<AppState>,
@@ -98,7 +97,7 @@ pub async fn reset_password(
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/revokeSignInSessions", tag = "authentication",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "`{\"sessionsRevoked\": n}`"), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, description = "`{\"sessionsRevoked\": n}`")),
     security(("bearer" = [])))]
 pub async fn revoke_sessions(
     State(state): State<AppState>,
@@ -111,20 +110,20 @@ pub async fn revoke_sessions(
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/sessions", tag = "authentication",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<tessera_service::authn::SessionView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = ValueList<tessera_service::authn::SessionView>)),
     security(("bearer" = [])))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    Ok(ok(
-        &json!({ "value": state.directory.list_user_sessions(&ctx, id).await? }),
-    ))
+    Ok(ok(&ValueList {
+        value: state.directory.list_user_sessions(&ctx, id).await?,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/policies/authenticationMethodsPolicy", tag = "authentication",
-    responses((status = 200, body = Object, description = "the methods policy; its ETag goes in If-Match when replacing it"), (status = 403, body = Problem)),
+    responses((status = 200, body = Object, description = "the methods policy; its ETag goes in If-Match when replacing it")),
     security(("bearer" = [])))]
 pub async fn get_policy(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
     let (policy, version) = state.directory.get_methods_policy(&ctx).await?;
@@ -134,7 +133,7 @@ pub async fn get_policy(State(state): State<AppState>, Caller(ctx): Caller) -> A
 #[utoipa::path(put, path = "/api/v1/policies/authenticationMethodsPolicy", tag = "authentication",
     params(("If-Match" = Option<String>, Header, description = "the ETag read before")),
     request_body(content = Object, description = "the whole methods policy"),
-    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem), (status = 412, body = Problem)),
+    responses((status = 200, body = Object)),
     security(("bearer" = [])))]
 pub async fn set_policy(
     State(state): State<AppState>,
@@ -150,7 +149,7 @@ pub async fn set_policy(
 }
 
 #[utoipa::path(get, path = "/api/v1/policies/authenticationStrengthPolicies", tag = "authentication",
-    responses((status = 200, body = Object, description = "`{\"value\": [strength...]}`, built-in strengths first"), (status = 403, body = Problem)),
+    responses((status = 200, body = Object, description = "`{\"value\": [strength...]}`, built-in strengths first")),
     security(("bearer" = [])))]
 pub async fn list_strengths(
     State(state): State<AppState>,
@@ -163,7 +162,7 @@ pub async fn list_strengths(
 
 #[utoipa::path(post, path = "/api/v1/policies/authenticationStrengthPolicies", tag = "authentication",
     request_body(content = Object, description = "`displayName`, `description`, `allowedCombinations` (e.g. `[\"x509CertificateMultiFactor\"]`) and optional `combinationConfigurations`"),
-    responses((status = 201, body = Object), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    responses((status = 201, body = Object)),
     security(("bearer" = [])))]
 pub async fn create_strength(
     State(state): State<AppState>,
@@ -175,7 +174,7 @@ pub async fn create_strength(
 
 #[utoipa::path(delete, path = "/api/v1/policies/authenticationStrengthPolicies/{id}", tag = "authentication",
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn delete_strength(
     State(state): State<AppState>,
@@ -195,16 +194,19 @@ pub struct SignInParams {
     pub user_principal_name: Option<String>,
     /// `success`, `failure` or `interrupted`.
     pub result: Option<String>,
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<Timestamp>,
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<Timestamp>,
+    /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/auditLogs/signIns", tag = "audit", params(SignInParams),
-    responses((status = 200, body = PageOf<tessera_service::authn::SignInEntry>), (status = 400, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, body = PageOf<tessera_service::authn::SignInEntry>)),
     security(("bearer" = [])))]
 pub async fn query_sign_ins(
     State(state): State<AppState>,
@@ -226,7 +228,7 @@ pub async fn query_sign_ins(
 /// How long the tenant keeps its sign-in log: `{"retentionDays": 30, "maxEntries": 1000000}`
 /// by default.
 #[utoipa::path(get, path = "/api/v1/policies/signInLogRetentionPolicy", tag = "audit",
-    responses((status = 200, body = Object), (status = 403, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
 pub async fn get_sign_in_log_retention(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -238,7 +240,7 @@ pub async fn get_sign_in_log_retention(
 /// `retentionDays` (1 to 3650) and beyond the newest `maxEntries` (1,000 to
 /// 1,000,000,000) are removed within five minutes.
 #[utoipa::path(patch, path = "/api/v1/policies/signInLogRetentionPolicy", tag = "audit",
-    request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem), (status = 403, body = Problem)),
+    request_body = Object, responses((status = 200, body = Object)),
     security(("bearer" = [])))]
 pub async fn set_sign_in_log_retention(
     State(state): State<AppState>,
@@ -251,10 +253,29 @@ pub async fn set_sign_in_log_retention(
         .await?))
 }
 
+/// A certificate user id (documentation type; the service reads the body).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CertificateUserId {
+    /// A value a certificate binding rule matches: `X509:<PN>`, `<RFC822>`, `<S>`,
+    /// `<SKI>` or `<I>` followed by a value, e.g. `X509:<SKI>7F2A...`.
+    value: String,
+}
+
+/// A certificate revocation list (documentation type; the service reads the body).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CrlUpload {
+    /// The CRL, PEM or base64 DER, signed by this CA.
+    crl: String,
+}
+
 #[utoipa::path(post, path = "/api/v1/users/{id}/authentication/certificateUserIds", tag = "authentication",
     params(("id" = Uuid, Path)),
-    request_body(content = Object, description = "`{\"value\": \"X509:<SKI>7F2A...\"}`: a value a certificate binding rule matches"),
-    responses((status = 201, body = tessera_service::authn::AuthMethodView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    request_body = CertificateUserId,
+    responses((status = 201, body = tessera_service::authn::AuthMethodView)),
     security(("bearer" = [])))]
 pub async fn add_certificate_user_id(
     State(state): State<AppState>,
@@ -271,17 +292,17 @@ pub async fn add_certificate_user_id(
 }
 
 #[utoipa::path(get, path = "/api/v1/certificateAuthorities", tag = "authentication",
-    responses((status = 200, body = Vec<tessera_service::authn::CertificateAuthorityView>), (status = 403, body = Problem)),
+    responses((status = 200, body = ValueList<tessera_service::authn::CertificateAuthorityView>)),
     security(("bearer" = [])))]
 pub async fn list_cas(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
-    Ok(ok(
-        &json!({ "value": state.directory.list_certificate_authorities(&ctx).await? }),
-    ))
+    Ok(ok(&ValueList {
+        value: state.directory.list_certificate_authorities(&ctx).await?,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/certificateAuthorities", tag = "authentication",
-    request_body(content = Object, description = "`certificate` (PEM or base64 DER), `isRootAuthority`, optional `requireRevocationData` and `crlDistributionPoint`"),
-    responses((status = 201, body = tessera_service::authn::CertificateAuthorityView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    request_body = tessera_service::authn::NewCa,
+    responses((status = 201, body = tessera_service::authn::CertificateAuthorityView)),
     security(("bearer" = [])))]
 pub async fn add_ca(
     State(state): State<AppState>,
@@ -298,7 +319,7 @@ pub async fn add_ca(
 
 #[utoipa::path(delete, path = "/api/v1/certificateAuthorities/{id}", tag = "authentication",
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn delete_ca(
     State(state): State<AppState>,
@@ -314,8 +335,8 @@ pub async fn delete_ca(
 
 #[utoipa::path(put, path = "/api/v1/certificateAuthorities/{id}/revocationList", tag = "authentication",
     params(("id" = Uuid, Path)),
-    request_body(content = Object, description = "`{\"crl\": \"-----BEGIN X509 CRL-----...\"}` (PEM or base64 DER), signed by this CA"),
-    responses((status = 200, body = tessera_service::authn::CertificateAuthorityView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    request_body = CrlUpload,
+    responses((status = 200, body = tessera_service::authn::CertificateAuthorityView)),
     security(("bearer" = [])))]
 pub async fn upload_crl(
     State(state): State<AppState>,
@@ -328,7 +349,7 @@ pub async fn upload_crl(
 
 #[utoipa::path(post, path = "/api/v1/certificateAuthorities/{id}/revocationList/refresh", tag = "authentication",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = tessera_service::authn::CertificateAuthorityView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
+    responses((status = 200, body = tessera_service::authn::CertificateAuthorityView)),
     security(("bearer" = [])))]
 pub async fn refresh_crl(
     State(state): State<AppState>,

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tessera_directory::model::{
     AdministrativeUnit, AdministrativeUnitSpec, Device, DeviceSpec, DirectoryObjectRef, Group,
     GroupSpec, User, UserSpec,
@@ -11,7 +11,7 @@ use tessera_store::Kind;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, Path, Query};
 use crate::routes::{PageOf, PageParams, no_content, ok};
 use crate::state::AppState;
@@ -58,10 +58,27 @@ owner_handlers! {
     list: list_group_owners, add: add_group_owner, remove: remove_group_owner,
 }
 
+/// Users to create all together or not at all (documentation type; the service reads
+/// the body).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct UserImport {
+    #[schema(min_items = 1, max_items = 1000)]
+    users: Vec<UserSpec>,
+}
+
+/// The users an import created.
+#[derive(Serialize, ToSchema)]
+pub struct ImportedUsers {
+    pub created: usize,
+    /// Their ids, in the order of the request.
+    pub ids: Vec<Uuid>,
+}
+
 #[utoipa::path(post, path = "/api/v1/users/import", tag = "users",
-    request_body(content = Object, description = "{\"users\": [UserSpec, ...]}: 1 to 1000 users, created all together or not at all"),
-    responses((status = 200, body = Object, description = "{\"created\": n, \"ids\": [...]}"), (status = 400, body = Problem),
-              (status = 403, body = Problem), (status = 409, body = Problem)),
+    request_body = UserImport,
+    responses((status = 200, body = ImportedUsers)),
     security(("bearer" = [])))]
 pub async fn import_users(
     State(state): State<AppState>,
@@ -69,12 +86,15 @@ pub async fn import_users(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let ids = state.directory.import_users(&ctx, body).await?;
-    Ok(ok(&serde_json::json!({ "created": ids.len(), "ids": ids })))
+    Ok(ok(&ImportedUsers {
+        created: ids.len(),
+        ids,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/byPrincipalName/{userPrincipalName}", tag = "users",
     params(("userPrincipalName" = String, Path)),
-    responses((status = 200, body = User), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = User)), security(("bearer" = [])))]
 pub async fn get_user_by_principal_name(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -88,7 +108,7 @@ pub async fn get_user_by_principal_name(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/memberOf", tag = "users", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn user_member_of(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -102,7 +122,7 @@ pub async fn user_member_of(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/transitiveMemberOf", tag = "users", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn user_transitive_member_of(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -116,7 +136,7 @@ pub async fn user_transitive_member_of(
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn list_group_members(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -130,7 +150,7 @@ pub async fn list_group_members(
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{id}/transitiveMembers", tag = "groups", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn list_group_transitive_members(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -144,7 +164,7 @@ pub async fn list_group_transitive_members(
 }
 
 #[utoipa::path(post, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = Uuid, Path)), request_body = Reference,
-    responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn add_group_member(
     State(state): State<AppState>,
@@ -157,7 +177,7 @@ pub async fn add_group_member(
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{memberId}", tag = "groups", params(("id" = Uuid, Path), ("memberId" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn remove_group_member(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -171,7 +191,7 @@ pub async fn remove_group_member(
 }
 
 #[utoipa::path(get, path = "/api/v1/administrativeUnits/{id}/members", tag = "administrativeUnits", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<DirectoryObjectRef>), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<DirectoryObjectRef>)), security(("bearer" = [])))]
 pub async fn list_unit_members(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -185,7 +205,7 @@ pub async fn list_unit_members(
 }
 
 #[utoipa::path(post, path = "/api/v1/administrativeUnits/{id}/members", tag = "administrativeUnits", params(("id" = Uuid, Path)),
-    request_body = Reference, responses((status = 204), (status = 400, body = Problem), (status = 409, body = Problem)),
+    request_body = Reference, responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn add_unit_member(
     State(state): State<AppState>,
@@ -201,7 +221,7 @@ pub async fn add_unit_member(
 }
 
 #[utoipa::path(delete, path = "/api/v1/administrativeUnits/{id}/members/{memberId}", tag = "administrativeUnits",
-    params(("id" = Uuid, Path), ("memberId" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)),
+    params(("id" = Uuid, Path), ("memberId" = Uuid, Path)), responses((status = 204)),
     security(("bearer" = [])))]
 pub async fn remove_unit_member(
     State(state): State<AppState>,

@@ -5,13 +5,13 @@ use axum::response::Response;
 use tessera_directory::model::AccessToken;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, Path, Query};
 use crate::routes::{PageOf, PageParams, created, no_content, ok};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "me",
-    responses((status = 200, body = Object, description = "the signed-in user and their role grants"), (status = 401, body = Problem)),
+    responses((status = 200, body = Object, description = "the signed-in user and their role grants")),
     security(("bearer" = [])))]
 pub async fn me(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
     Ok(ok(&state.directory.me(&ctx).await?))
@@ -40,8 +40,8 @@ pub async fn list_own_tokens(
 }
 
 #[utoipa::path(post, path = "/api/v1/me/accessTokens", tag = "me",
-    request_body(content = Object, description = "{\"displayName\": \"laptop\", \"expiresInDays\": 30} (1 to 365 days)"),
-    responses((status = 201, body = tessera_service::CreatedToken, description = "the token, shown this once"), (status = 400, body = Problem)),
+    request_body = tessera_service::NewToken,
+    responses((status = 201, body = tessera_service::CreatedToken, description = "the token, shown this once")),
     security(("bearer" = [])))]
 pub async fn create_own_token(
     State(state): State<AppState>,
@@ -54,7 +54,7 @@ pub async fn create_own_token(
 }
 
 #[utoipa::path(delete, path = "/api/v1/me/accessTokens/{tokenId}", tag = "me", params(("tokenId" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn revoke_own_token(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -66,7 +66,7 @@ pub async fn revoke_own_token(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/accessTokens", tag = "users", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = PageOf<AccessToken>), (status = 403, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<AccessToken>)), security(("bearer" = [])))]
 pub async fn list_user_tokens(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -79,10 +79,23 @@ pub async fn list_user_tokens(
         .await?))
 }
 
+/// A token an administrator issues for someone else (documentation type: the body is
+/// read as a [`tessera_service::NewToken`], with a shorter lifetime).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct IssuedToken {
+    /// What the token is for (1 to 128 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
+    display_name: String,
+    /// Lifetime in days; 1 when absent, at most 7.
+    #[schema(minimum = 1, maximum = 7)]
+    expires_in_days: Option<i64>,
+}
+
 #[utoipa::path(post, path = "/api/v1/users/{id}/accessTokens", tag = "users", params(("id" = Uuid, Path)),
-    request_body(content = Object, description = "{\"displayName\": \"onboarding\", \"expiresInDays\": 1} (1 to 7 days)"),
-    responses((status = 201, body = tessera_service::CreatedToken, description = "the token, shown this once"),
-              (status = 400, body = Problem), (status = 403, body = Problem)),
+    request_body = IssuedToken,
+    responses((status = 201, body = tessera_service::CreatedToken, description = "the token, shown this once")),
     security(("bearer" = [])))]
 pub async fn issue_user_token(
     State(state): State<AppState>,
@@ -96,7 +109,7 @@ pub async fn issue_user_token(
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}/accessTokens/{tokenId}", tag = "users", params(("id" = Uuid, Path), ("tokenId" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn revoke_user_token(
     State(state): State<AppState>,
     Caller(ctx): Caller,

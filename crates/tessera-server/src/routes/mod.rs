@@ -23,6 +23,7 @@ pub struct PageParams {
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Only items whose display name starts with this, case-insensitively.
     pub search: Option<String>,
@@ -45,6 +46,12 @@ pub struct PageOf<T> {
     pub value: Vec<T>,
     /// Present when there are more items: pass it as `cursor`.
     pub next_cursor: Option<String>,
+}
+
+/// A whole list, not paged (`{"value": [...]}`).
+#[derive(Serialize, ToSchema)]
+pub struct ValueList<T> {
+    pub value: Vec<T>,
 }
 
 fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
@@ -112,8 +119,7 @@ macro_rules! crud_handlers {
         delete: $delete:ident => $delete_method:ident $(,)?
     ) => {
         #[utoipa::path(get, path = $collection, tag = $tag, params($crate::routes::PageParams),
-            responses((status = 200, body = $crate::routes::PageOf<$object>), (status = 400, body = $crate::error::Problem),
-                      (status = 401, body = $crate::error::Problem), (status = 403, body = $crate::error::Problem)),
+            responses((status = 200, body = $crate::routes::PageOf<$object>)),
             security(("bearer" = [])))]
         pub async fn $list(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
@@ -125,9 +131,7 @@ macro_rules! crud_handlers {
         }
 
         #[utoipa::path(post, path = $collection, tag = $tag, request_body = $spec,
-            responses((status = 201, body = $object), (status = 400, body = $crate::error::Problem),
-                      (status = 401, body = $crate::error::Problem), (status = 403, body = $crate::error::Problem),
-                      (status = 409, body = $crate::error::Problem)),
+            responses((status = 201, body = $object)),
             security(("bearer" = [])))]
         pub async fn $create(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
@@ -140,8 +144,7 @@ macro_rules! crud_handlers {
         }
 
         #[utoipa::path(get, path = $item, tag = $tag, params(("id" = uuid::Uuid, Path, description = "object id")),
-            responses((status = 200, body = $object), (status = 404, body = $crate::error::Problem),
-                      (status = 401, body = $crate::error::Problem), (status = 403, body = $crate::error::Problem)),
+            responses((status = 200, body = $object)),
             security(("bearer" = [])))]
         pub async fn $get(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
@@ -156,9 +159,7 @@ macro_rules! crud_handlers {
             params(("id" = uuid::Uuid, Path, description = "object id"),
                    ("If-Match" = Option<String>, Header, description = "the ETag read before; refused with 412 if the object changed since")),
             request_body(content = Object, description = "A JSON merge patch (RFC 7396): the attributes to change; null clears one"),
-            responses((status = 200, body = $object), (status = 400, body = $crate::error::Problem),
-                      (status = 404, body = $crate::error::Problem), (status = 412, body = $crate::error::Problem),
-                      (status = 401, body = $crate::error::Problem), (status = 403, body = $crate::error::Problem)),
+            responses((status = 200, body = $object)),
             security(("bearer" = [])))]
         pub async fn $update(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
@@ -174,9 +175,7 @@ macro_rules! crud_handlers {
         #[utoipa::path(delete, path = $item, tag = $tag,
             params(("id" = uuid::Uuid, Path, description = "object id"),
                    ("If-Match" = Option<String>, Header, description = "the ETag read before")),
-            responses((status = 204), (status = 404, body = $crate::error::Problem), (status = 409, body = $crate::error::Problem),
-                      (status = 412, body = $crate::error::Problem), (status = 401, body = $crate::error::Problem),
-                      (status = 403, body = $crate::error::Problem)),
+            responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $delete(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
@@ -196,8 +195,7 @@ macro_rules! owner_handlers {
     (tag: $tag:literal, kind: $kind:expr, path: $path:literal, item: $item:literal,
      list: $list:ident, add: $add:ident, remove: $remove:ident $(,)?) => {
         #[utoipa::path(get, path = $path, tag = $tag, params(("id" = uuid::Uuid, Path)),
-            responses((status = 200, body = $crate::routes::PageOf<tessera_directory::model::DirectoryObjectRef>),
-                      (status = 404, body = $crate::error::Problem)),
+            responses((status = 200, body = $crate::routes::PageOf<tessera_directory::model::DirectoryObjectRef>)),
             security(("bearer" = [])))]
         pub async fn $list(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
@@ -209,7 +207,7 @@ macro_rules! owner_handlers {
 
         #[utoipa::path(post, path = $path, tag = $tag, params(("id" = uuid::Uuid, Path)),
             request_body(content = $crate::routes::directory::Reference),
-            responses((status = 204), (status = 400, body = $crate::error::Problem), (status = 409, body = $crate::error::Problem)),
+            responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $add(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
@@ -222,7 +220,7 @@ macro_rules! owner_handlers {
         }
 
         #[utoipa::path(delete, path = $item, tag = $tag, params(("id" = uuid::Uuid, Path), ("ownerId" = uuid::Uuid, Path)),
-            responses((status = 204), (status = 404, body = $crate::error::Problem)),
+            responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $remove(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,

@@ -9,7 +9,7 @@ use tessera_directory::model::{
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::extract::{Caller, IfMatch, JsonBody, Path, Query};
 use crate::routes::{PageOf, PageParams, created_versioned, no_content, ok, ok_versioned};
 use crate::state::AppState;
@@ -25,7 +25,7 @@ pub async fn list_role_definitions(
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleDefinitions/{id}", tag = "roles",
     params(("id" = String, Path, description = "role template id or display name")),
-    responses((status = 200, body = tessera_service::RoleDefinitionView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = tessera_service::RoleDefinitionView)), security(("bearer" = [])))]
 pub async fn get_role_definition(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -42,12 +42,15 @@ pub struct AssignmentParams {
     pub principal_id: Option<Uuid>,
     /// Only assignments of this role.
     pub role_definition_id: Option<Uuid>,
+    /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleAssignments", tag = "roles", params(AssignmentParams),
-    responses((status = 200, body = PageOf<RoleAssignment>), (status = 400, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = PageOf<RoleAssignment>)), security(("bearer" = [])))]
 pub async fn list_role_assignments(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -70,7 +73,7 @@ pub async fn list_role_assignments(
 }
 
 #[utoipa::path(post, path = "/api/v1/roleManagement/directory/roleAssignments", tag = "roles", request_body = RoleAssignmentSpec,
-    responses((status = 201, body = RoleAssignment), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    responses((status = 201, body = RoleAssignment)),
     security(("bearer" = [])))]
 pub async fn create_role_assignment(
     State(state): State<AppState>,
@@ -86,7 +89,7 @@ pub async fn create_role_assignment(
 }
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = Uuid, Path)),
-    responses((status = 200, body = RoleAssignment), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = RoleAssignment)), security(("bearer" = [])))]
 pub async fn get_role_assignment(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -97,7 +100,7 @@ pub async fn get_role_assignment(
 }
 
 #[utoipa::path(delete, path = "/api/v1/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+    responses((status = 204)), security(("bearer" = [])))]
 pub async fn delete_role_assignment(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -122,7 +125,7 @@ pub async fn list_attribute_definitions(
 
 #[utoipa::path(post, path = "/api/v1/directory/customSecurityAttributeDefinitions", tag = "customSecurityAttributes",
     request_body = AttributeDefinitionSpec,
-    responses((status = 201, body = AttributeDefinition), (status = 400, body = Problem), (status = 409, body = Problem)),
+    responses((status = 201, body = AttributeDefinition)),
     security(("bearer" = [])))]
 pub async fn create_attribute_definition(
     State(state): State<AppState>,
@@ -142,7 +145,7 @@ pub async fn create_attribute_definition(
 
 #[utoipa::path(get, path = "/api/v1/directory/customSecurityAttributeDefinitions/{id}", tag = "customSecurityAttributes",
     params(("id" = String, Path, description = "{attributeSet}_{name}")),
-    responses((status = 200, body = AttributeDefinition), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = AttributeDefinition)), security(("bearer" = [])))]
 pub async fn get_attribute_definition(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -155,7 +158,7 @@ pub async fn get_attribute_definition(
 #[utoipa::path(patch, path = "/api/v1/directory/customSecurityAttributeDefinitions/{id}", tag = "customSecurityAttributes",
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
     request_body(content = Object, description = "JSON merge patch: description, status, allowedValues (add only), usePreDefinedValuesOnly (true to false)"),
-    responses((status = 200, body = AttributeDefinition), (status = 400, body = Problem), (status = 412, body = Problem)),
+    responses((status = 200, body = AttributeDefinition)),
     security(("bearer" = [])))]
 pub async fn update_attribute_definition(
     State(state): State<AppState>,

@@ -79,8 +79,9 @@ pub struct CertificateAuthorityView {
 
 /// A request to add a CA.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NewCa {
+pub struct NewCa {
     /// PEM, or base64 DER.
     certificate: String,
     is_root_authority: bool,

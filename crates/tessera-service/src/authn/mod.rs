@@ -32,7 +32,7 @@ use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
 
 pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
-pub use certificates::{CertificateAuthorityView, RevocationFetcher, SharedFetcher};
+pub use certificates::{CertificateAuthorityView, NewCa, RevocationFetcher, SharedFetcher};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use methods::AuthMethodView;
 pub(crate) use methods::methods_of;
