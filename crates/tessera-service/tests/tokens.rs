@@ -19,20 +19,18 @@ use tessera_store::Store;
 mod support;
 use support::ShiftedClock;
 
-async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
-    let clock = Arc::new(ShiftedClock::default());
-    let directory = Directory::with_auth(
-        store,
-        clock.clone(),
-        AuthSettings {
-            public_url: "https://id.contoso.com".to_string(),
-            issuer_name: "Contoso".to_string(),
-            sealing_key: SealingKey::generate().unwrap().0,
-            breached_passwords: None,
-            max_concurrent_hashes: 1,
-            revocation_fetcher: None,
-        },
-    );
+/// A tenant with a workload (an application, its service principal and a secret)
+/// and a resource application, and the context of a token request.
+struct Workload {
+    admin: Context,
+    client: tessera_directory::model::Application,
+    principal: tessera_directory::model::ServicePrincipal,
+    secret: tessera_service::CreatedPassword,
+    resource: tessera_directory::model::Application,
+    ctx: TokenContext,
+}
+
+async fn workload(directory: &Directory) -> Workload {
     let bootstrap = directory
         .bootstrap_if_empty("Contoso", "contoso.com")
         .await
@@ -72,6 +70,38 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
         correlation_id: "c".into(),
         client_address: None,
     };
+    Workload {
+        admin,
+        client,
+        principal,
+        secret,
+        resource,
+        ctx,
+    }
+}
+
+async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
+    let clock = Arc::new(ShiftedClock::default());
+    let directory = Directory::with_auth(
+        store,
+        clock.clone(),
+        AuthSettings {
+            public_url: "https://id.contoso.com".to_string(),
+            issuer_name: "Contoso".to_string(),
+            sealing_key: SealingKey::generate().unwrap().0,
+            breached_passwords: None,
+            max_concurrent_hashes: 1,
+            revocation_fetcher: None,
+        },
+    );
+    let Workload {
+        admin,
+        client,
+        principal,
+        secret,
+        resource,
+        ctx,
+    } = workload(&directory).await;
     let basic = |secret: &str| {
         format!(
             "Basic {}",
@@ -155,45 +185,13 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
 /// are refused as clients, every legitimate one gets its token.
 async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
     let directory = Arc::new(Directory::new(store, Arc::new(tessera_core::SystemClock)));
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let (tenant, caller) = directory
-        .authenticate_token(bootstrap.token.expose())
-        .await
-        .unwrap();
-    let admin = Context {
-        tenant,
-        caller,
-        correlation_id: "t".into(),
-        client_address: None,
-    };
-    let client = directory
-        .create_application(&admin, json!({ "displayName": "Sync" }))
-        .await
-        .unwrap();
-    directory
-        .create_service_principal(&admin, json!({ "appId": client.app_id }))
-        .await
-        .unwrap();
-    let secret = directory
-        .add_application_password(&admin, client.id, json!({}))
-        .await
-        .unwrap();
-    let resource = directory
-        .create_application(&admin, json!({ "displayName": "API" }))
-        .await
-        .unwrap();
-    let ctx = TokenContext {
-        dpop: None,
-        client_certificates: Vec::new(),
-        tenant,
-        issuer: "https://id.contoso.com".into(),
-        correlation_id: "c".into(),
-        client_address: None,
-    };
+    let Workload {
+        client,
+        secret,
+        resource,
+        ctx,
+        ..
+    } = workload(&directory).await;
     let good = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD

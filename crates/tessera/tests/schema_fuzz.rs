@@ -42,10 +42,49 @@ fn the_openapi_document_is_true_on_postgres() {
     let url = tessera_store_sql::testing::postgres_url_for(&name);
     let key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key.path(), [7u8; 32]).unwrap();
-    fuzz(&[
-        ("TESSERA_DATABASE_URL", url.as_str()),
-        ("TESSERA_SECRETS_KEY_FILE", key.path().to_str().unwrap()),
-    ]);
+    // PostgreSQL needs the public URL (nodes must agree on the issuer).
+    let port = support::free_port();
+    let public_url = format!("http://localhost:{port}");
+    fuzz_at(
+        &format!("127.0.0.1:{port}"),
+        &[
+            ("TESSERA_DATABASE_URL", url.as_str()),
+            ("TESSERA_SECRETS_KEY_FILE", key.path().to_str().unwrap()),
+            ("TESSERA_PUBLIC_URL", public_url.as_str()),
+        ],
+    );
+}
+
+/// Issue 11: a strict validator (authlib's, from the same pinned environment)
+/// accepts both discovery documents (RFC 8414 §2 needs the signing algorithms of
+/// every endpoint that takes `private_key_jwt`).
+#[test]
+fn authlib_accepts_the_discovery_documents() {
+    let python = venv().join("bin/python");
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/discovery_authlib.py");
+    let output = Command::new(&python)
+        .arg(script)
+        .arg(&server.url)
+        .output()
+        .expect("start python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.matches("ok /.well-known/").count() == 2,
+        "authlib refused the discovery documents:\n{stdout}\n{stderr}"
+    );
+    server.stop();
+}
+
+fn venv() -> PathBuf {
+    std::env::var_os("TESSERA_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tessera/venv"))
+        })
+        .expect("neither TESSERA_VENV nor HOME is set")
 }
 
 fn schemathesis() -> PathBuf {
@@ -67,9 +106,13 @@ fn schemathesis() -> PathBuf {
 }
 
 fn fuzz(env: &[(&str, &str)]) {
+    fuzz_at("127.0.0.1:0", env);
+}
+
+fn fuzz_at(listen: &str, env: &[(&str, &str)]) {
     let program = schemathesis();
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), env);
+    let server = Server::start_at(listen, data.path(), env);
     let token = server
         .token
         .clone()
