@@ -116,7 +116,10 @@ mod tests {
     fn one_attempt_passes_after_a_lock_runs_out() {
         assert!(attempt_allowed(&SETTINGS, 0, 1));
         assert!(attempt_allowed(&SETTINGS, 2, 3));
-        assert!(!attempt_allowed(&SETTINGS, 2, 4), "a parallel attempt over the threshold");
+        assert!(
+            !attempt_allowed(&SETTINGS, 2, 4),
+            "a parallel attempt over the threshold"
+        );
         // The lock after three failures ran out: the next attempt checks its secret...
         assert!(attempt_allowed(&SETTINGS, 3, 4));
         // ...and one racing it does not.

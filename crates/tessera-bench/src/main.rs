@@ -274,8 +274,16 @@ async fn main() -> anyhow::Result<()> {
                 (true, false) => tokens::Expect::Refusal,
                 (true, true) => tokens::Expect::RefusalFromDistinctSources,
             };
-            tokens::client_credentials(target, seconds, concurrency, given, &token_path, expect, flood)
-                .await?
+            tokens::client_credentials(
+                target,
+                seconds,
+                concurrency,
+                given,
+                &token_path,
+                expect,
+                flood,
+            )
+            .await?
         }
         Command::SignInPassword {
             users,

@@ -111,7 +111,14 @@ pub async fn client_credentials(
     let http = target.http.clone();
     let hostile = (flood > 0).then(|| {
         let deadline = Instant::now() + Duration::from_secs(seconds);
-        spawn_flood(http.clone(), url.clone(), &app_id, body.clone(), flood, deadline)
+        spawn_flood(
+            http.clone(),
+            url.clone(),
+            &app_id,
+            body.clone(),
+            flood,
+            deadline,
+        )
     });
     let (latencies, wall) = run_for(seconds, concurrency, move |n| {
         let http = http.clone();

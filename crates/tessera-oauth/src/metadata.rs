@@ -103,12 +103,22 @@ mod tests {
         let doc = document("https://id.contoso.com", &[Algorithm::ES256]);
         for endpoint in ["token", "introspection", "revocation"] {
             let methods = &doc[format!("{endpoint}_endpoint_auth_methods_supported")];
-            assert!(methods.as_array().unwrap().contains(&json!("private_key_jwt")));
+            assert!(
+                methods
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("private_key_jwt"))
+            );
             let algorithms = &doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")];
             assert!(!algorithms.as_array().unwrap().is_empty(), "{endpoint}");
             assert!(!algorithms.as_array().unwrap().contains(&json!("none")));
         }
-        assert!(doc["prompt_values_supported"].as_array().unwrap().contains(&json!("consent")));
+        assert!(
+            doc["prompt_values_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("consent"))
+        );
     }
 
     #[test]

@@ -580,7 +580,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         handle_for_signal.graceful_shutdown(Some(grace));
     });
     let address = listener.local_addr()?;
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(%address, tls = config.tls.is_some(), "listening");
     println!("Listening on {scheme}://{address}");
     match &config.tls {

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
 use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -146,9 +146,12 @@ pub async fn guard_input(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_string();
-    if has_encoded_nul(request.uri().path()) || request.uri().query().is_some_and(has_encoded_nul)
-    {
-        return refuse(&path, StatusCode::BAD_REQUEST, "the request URL holds a NUL character");
+    if has_encoded_nul(request.uri().path()) || request.uri().query().is_some_and(has_encoded_nul) {
+        return refuse(
+            &path,
+            StatusCode::BAD_REQUEST,
+            "the request URL holds a NUL character",
+        );
     }
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -174,9 +177,17 @@ pub async fn guard_input(
             let too_large = std::error::Error::source(&error)
                 .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
             return if too_large {
-                refuse(&path, StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
+                refuse(
+                    &path,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                )
             } else {
-                refuse(&path, StatusCode::BAD_REQUEST, "the request body could not be read")
+                refuse(
+                    &path,
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                )
             };
         }
         Err(_) => {
@@ -206,7 +217,11 @@ pub async fn guard_input(
             has_json_nul(&bytes)
         };
     if nul {
-        return refuse(&path, StatusCode::BAD_REQUEST, "the request body holds a NUL character");
+        return refuse(
+            &path,
+            StatusCode::BAD_REQUEST,
+            "the request body holds a NUL character",
+        );
     }
     // From here until its answer is sent the request is in flight: its connection
     // is not evicted for newcomers (see `connections`), so the answer is not lost.
@@ -214,8 +229,12 @@ pub async fn guard_input(
         .extensions
         .get::<crate::connections::ConnectionSlot>()
         .cloned();
-    let handling = slot.as_ref().map(crate::connections::ConnectionSlot::handling);
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let handling = slot
+        .as_ref()
+        .map(crate::connections::ConnectionSlot::handling);
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let response = match &slot {
         Some(slot) => slot.in_flight(response),
         None => response,
@@ -239,7 +258,13 @@ fn has_json_nul(bytes: &[u8]) -> bool {
         w[0] == b'\\'
             && w[1] == b'u'
             && &w[2..] == b"0000"
-            && bytes[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+            && bytes[..at]
+                .iter()
+                .rev()
+                .take_while(|b| **b == b'\\')
+                .count()
+                % 2
+                == 0
     })
 }
 
@@ -313,7 +338,11 @@ pub async fn cors(
         };
         (
             allowed
-                .then(|| origin.as_deref().and_then(|o| HeaderValue::from_str(o).ok()))
+                .then(|| {
+                    origin
+                        .as_deref()
+                        .and_then(|o| HeaderValue::from_str(o).ok())
+                })
                 .flatten(),
             *methods,
         )

@@ -99,7 +99,12 @@ impl Edge {
 }
 
 fn assert_refused(reply: &Reply, what: &str) {
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{what}: {}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::BAD_REQUEST,
+        "{what}: {}",
+        reply.text
+    );
 }
 
 /// Issue 11: NUL bytes gave 503 or 500 on PostgreSQL (and nothing on SQLite).
@@ -114,7 +119,10 @@ async fn nul_bytes_are_refused_at_the_edge(store: Arc<dyn Store>) {
     ] {
         let reply = edge.get(path).await;
         assert_refused(&reply, path);
-        assert_eq!(reply.headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            reply.headers[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
         assert_eq!(reply.json()["code"], "validation_failed");
     }
     let reply = edge
@@ -125,7 +133,9 @@ async fn nul_bytes_are_refused_at_the_edge(store: Arc<dyn Store>) {
         .await;
     assert_refused(&reply, "a JSON string with NUL");
     // Nothing was created.
-    let found = edge.get("/api/v1/users/byPrincipalName/nul@contoso.com").await;
+    let found = edge
+        .get("/api/v1/users/byPrincipalName/nul@contoso.com")
+        .await;
     assert_eq!(found.status, StatusCode::NOT_FOUND);
     // An escaped backslash before "u0000" is not a NUL.
     let reply = edge
@@ -137,27 +147,44 @@ async fn nul_bytes_are_refused_at_the_edge(store: Arc<dyn Store>) {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
 
     let reply = edge
-        .post_form("/oauth2/token", "grant_type=client_credentials&client_id=a%00b&client_secret=x")
+        .post_form(
+            "/oauth2/token",
+            "grant_type=client_credentials&client_id=a%00b&client_secret=x",
+        )
         .await;
     assert_refused(&reply, "token endpoint");
     assert_eq!(reply.json()["error"], "invalid_request");
 
-    let reply = edge.post_form("/signin/name", "username=a%00b&csrf=x").await;
+    let reply = edge
+        .post_form("/signin/name", "username=a%00b&csrf=x")
+        .await;
     assert_refused(&reply, "sign-in page");
-    assert!(reply.headers[header::CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    assert!(
+        reply.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     // The server still answers everyone else.
-    assert_eq!(edge.get("/api/v1/users?search=adele").await.status, StatusCode::OK);
+    assert_eq!(
+        edge.get("/api/v1/users?search=adele").await.status,
+        StatusCode::OK
+    );
 }
 
 /// Issue 11: HSTS only where the client came over HTTPS (RFC 6797 §7.2).
 async fn hsts_only_over_https(store: Arc<dyn Store>) {
     let edge = edge(store).await;
-    let plain = edge.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    let plain = edge
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(plain.status, StatusCode::OK);
-    assert!(plain.headers.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+    assert!(
+        plain
+            .headers
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .is_none()
+    );
     let mut over_tls = Request::get("/healthz").body(Body::empty()).unwrap();
     over_tls
         .extensions_mut()
@@ -198,20 +225,34 @@ async fn cors_for_registered_spa_origins(store: Arc<dyn Store>) {
             allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
             "https://spa.contoso.com"
         );
-        assert!(allowed.headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
-            .to_str()
-            .unwrap()
-            .contains("dpop"));
-        assert!(allowed.headers.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        assert!(
+            allowed.headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+                .to_str()
+                .unwrap()
+                .contains("dpop")
+        );
+        assert!(
+            allowed
+                .headers
+                .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+                .is_none()
+        );
         let refused = edge.send(preflight("https://evil.example", path)).await;
-        assert!(refused.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+        assert!(
+            refused
+                .headers
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none()
+        );
     }
     // The actual request carries the origin back; another origin gets nothing.
     let token = |origin: &str| {
         Request::post("/oauth2/token")
             .header(header::ORIGIN, origin)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from("grant_type=authorization_code&code=x&client_id=y"))
+            .body(Body::from(
+                "grant_type=authorization_code&code=x&client_id=y",
+            ))
             .unwrap()
     };
     let answered = edge.send(token("https://spa.contoso.com")).await;
@@ -221,9 +262,17 @@ async fn cors_for_registered_spa_origins(store: Arc<dyn Store>) {
         "https://spa.contoso.com"
     );
     let other = edge.send(token("https://evil.example")).await;
-    assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert!(
+        other
+            .headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
     // Discovery and keys are public.
-    for path in ["/.well-known/openid-configuration", "/.well-known/jwks.json"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/jwks.json",
+    ] {
         let reply = edge
             .send(
                 Request::get(path)
@@ -245,20 +294,28 @@ async fn cors_for_registered_spa_origins(store: Arc<dyn Store>) {
                 .unwrap(),
         )
         .await;
-    assert!(api.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    assert!(
+        api.headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
 }
 
 /// Issue 11: userinfo takes the access token from a POST form (RFC 6750 §2.2),
 /// and refuses it sent two ways at once.
 async fn userinfo_reads_a_form_token(store: Arc<dyn Store>) {
     let edge = edge(store).await;
-    let reply = edge.post_form("/oauth2/userinfo", "access_token=not-a-token").await;
+    let reply = edge
+        .post_form("/oauth2/userinfo", "access_token=not-a-token")
+        .await;
     // The token was read (and is invalid), not ignored as missing.
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
-    assert!(reply.headers[header::WWW_AUTHENTICATE]
-        .to_str()
-        .unwrap()
-        .contains("invalid_token"));
+    assert!(
+        reply.headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
     let both = edge
         .send(
             Request::post("/oauth2/userinfo")

@@ -194,8 +194,11 @@ async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
     } = workload(&directory).await;
     let good = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", client.app_id, secret.secret_text.expose()))
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            client.app_id,
+            secret.secret_text.expose()
+        ))
     );
     let scope = format!("api://{}/.default", resource.app_id);
     let mut tasks = Vec::new();
@@ -213,7 +216,10 @@ async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
             if round % 2 == 0 {
                 form.insert("client_id".into(), "a\0b".into());
                 form.insert("client_secret".into(), "x\0y".into());
-                let error = directory.token_request(&ctx, None, &form).await.unwrap_err();
+                let error = directory
+                    .token_request(&ctx, None, &form)
+                    .await
+                    .unwrap_err();
                 assert_eq!(error.error, "invalid_client", "{}", error.description);
             } else {
                 directory

@@ -63,7 +63,8 @@ fn authlib_accepts_the_discovery_documents() {
     let python = venv().join("bin/python");
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/discovery_authlib.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/discovery_authlib.py");
     let output = Command::new(&python)
         .arg(script)
         .arg(&server.url)

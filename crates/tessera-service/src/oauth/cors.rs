@@ -23,9 +23,12 @@ const PAGE: u32 = 500;
 
 /// Each tenant's SPA origins, with when they were read; one reader at a time
 /// refreshes them (the others keep answering from the last set).
+/// A tenant's SPA origins and when they were read.
+type ReadOrigins = (Timestamp, Arc<BTreeSet<String>>);
+
 #[derive(Default)]
 pub(crate) struct CorsOrigins {
-    read: std::sync::RwLock<std::collections::HashMap<TenantId, (Timestamp, Arc<BTreeSet<String>>)>>,
+    read: std::sync::RwLock<std::collections::HashMap<TenantId, ReadOrigins>>,
     refreshing: tokio::sync::Mutex<()>,
 }
 
@@ -97,7 +100,13 @@ impl Directory {
                 let Ok(data) = codec::data::<ApplicationData>(record) else {
                     continue;
                 };
-                origins.extend(data.spec.spa.redirect_uris.iter().filter_map(|u| origin_of(u)));
+                origins.extend(
+                    data.spec
+                        .spa
+                        .redirect_uris
+                        .iter()
+                        .filter_map(|u| origin_of(u)),
+                );
             }
             match page.last() {
                 Some(last) if page.len() == PAGE as usize => {
@@ -123,10 +132,22 @@ mod tests {
 
     #[test]
     fn origins_are_what_browsers_send() {
-        assert_eq!(origin_of("https://app.contoso.com/cb?x=1").unwrap(), "https://app.contoso.com");
-        assert_eq!(origin_of("https://App.Contoso.com:443/cb").unwrap(), "https://app.contoso.com");
-        assert_eq!(origin_of("http://localhost:9/spa").unwrap(), "http://localhost:9");
-        assert_eq!(origin_of("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(
+            origin_of("https://app.contoso.com/cb?x=1").unwrap(),
+            "https://app.contoso.com"
+        );
+        assert_eq!(
+            origin_of("https://App.Contoso.com:443/cb").unwrap(),
+            "https://app.contoso.com"
+        );
+        assert_eq!(
+            origin_of("http://localhost:9/spa").unwrap(),
+            "http://localhost:9"
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
         assert_eq!(origin_of("com.contoso.app:/callback"), None);
         assert_eq!(origin_of("not a url"), None);
     }

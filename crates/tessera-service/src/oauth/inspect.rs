@@ -401,14 +401,12 @@ impl Directory {
             Err(error) => return Err(error),
         }
         // A deleted application's tokens end with it (its refresh fails too).
-        let known_client = Uuid::parse_str(client)
-            .is_ok_and(super::is_management_client)
-            || {
-                let mut reader = self.reader().await.map_err(server_error)?;
-                super::application_by_app_id(reader.as_mut(), tenant, client)
-                    .await?
-                    .is_some()
-            };
+        let known_client = Uuid::parse_str(client).is_ok_and(super::is_management_client) || {
+            let mut reader = self.reader().await.map_err(server_error)?;
+            super::application_by_app_id(reader.as_mut(), tenant, client)
+                .await?
+                .is_some()
+        };
         if !known_client {
             return Ok(false);
         }
@@ -468,7 +466,10 @@ impl Directory {
         let now = self.now();
         Ok(row.revoked.is_none()
             && now < row.expires
-            && now < row.last_seen.plus_seconds(super::grants::REFRESH_IDLE_SECONDS)
+            && now
+                < row
+                    .last_seen
+                    .plus_seconds(super::grants::REFRESH_IDLE_SECONDS)
             && serde_json::from_str::<FamilyData>(&row.data)
                 .is_ok_and(|data| data.client_id == client))
     }

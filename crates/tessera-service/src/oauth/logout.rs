@@ -163,7 +163,10 @@ impl Directory {
         user: Uuid,
         sid: &str,
     ) -> ServiceResult<bool> {
-        let rows = self.store.sessions_of_user(tenant, user, self.now()).await?;
+        let rows = self
+            .store
+            .sessions_of_user(tenant, user, self.now())
+            .await?;
         let Some(row) = rows.into_iter().find(|row| {
             sid_of(&row.id) == sid
                 && serde_json::from_str::<crate::authn::sessions::SessionData>(&row.data).is_ok()

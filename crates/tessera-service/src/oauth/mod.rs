@@ -37,9 +37,9 @@ pub use authorize::{
     ACR_VALUES, AuthorizeContext, AuthorizeOutcome, InterruptionAnswer, PushedRequest, StepUp,
     TermsToAccept,
 };
-pub use device::{DeviceAuthorization, DeviceRequestView};
-pub use cors::{CORS_ORIGINS_SECONDS, origin_of};
 pub(crate) use cors::CorsOrigins;
+pub use cors::{CORS_ORIGINS_SECONDS, origin_of};
+pub use device::{DeviceAuthorization, DeviceRequestView};
 pub(crate) use exchange::ExternalKeys;
 pub use exchange::OutboundHttp;
 pub use inspect::{BearerError, Presented};
