@@ -21,11 +21,11 @@ use crate::error::ServiceResult;
 pub const CORS_ORIGINS_SECONDS: i64 = 10;
 const PAGE: u32 = 500;
 
-/// Each tenant's SPA origins, with when they were read; one reader at a time
-/// refreshes them (the others keep answering from the last set).
 /// A tenant's SPA origins and when they were read.
 type ReadOrigins = (Timestamp, Arc<BTreeSet<String>>);
 
+/// Each tenant's SPA origins, with when they were read; one reader at a time
+/// refreshes them (the others keep answering from the last set).
 #[derive(Default)]
 pub(crate) struct CorsOrigins {
     read: std::sync::RwLock<std::collections::HashMap<TenantId, ReadOrigins>>,
