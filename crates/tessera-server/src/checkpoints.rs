@@ -40,7 +40,16 @@ impl std::fmt::Display for Destination {
             Destination::File(path) => write!(f, "file {}", path.display()),
             Destination::SyslogUdp(address) => write!(f, "syslog udp://{address}"),
             Destination::SyslogUnix(path) => write!(f, "syslog unix://{}", path.display()),
-            Destination::Https(url) => write!(f, "POST {url}"),
+            Destination::Https(url) => {
+                // Logs name the endpoint, never credentials in its user part or query.
+                let mut shown = url.clone();
+                let _ = shown.set_username("");
+                let _ = shown.set_password(None);
+                if shown.query().is_some() {
+                    shown.set_query(Some("..."));
+                }
+                write!(f, "POST {shown}")
+            }
         }
     }
 }
@@ -111,9 +120,32 @@ pub fn signing_key(config: &Config) -> anyhow::Result<Ed25519Key> {
         let (_, pem) = Ed25519Key::generate().map_err(|e| anyhow!("{e}"))?;
         write_private(&path, pem.as_bytes())?;
     }
+    refuse_shared_key(&path)?;
     let pem = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ed25519Key::from_pem(&pem).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// A signing key others can read signs nothing: whoever reads it can forge
+/// checkpoints after rewriting the trail.
+fn refuse_shared_key(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "the audit checkpoint key file {} is readable by others (mode {:o}): `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
@@ -315,6 +347,35 @@ pub fn start(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod key_file_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused_and_urls_are_logged_without_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit-checkpoint.key");
+        let (_, pem) = Ed25519Key::generate().unwrap();
+        std::fs::write(&path, pem).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let error = refuse_shared_key(&path).unwrap_err().to_string();
+            assert!(error.contains("chmod 600"), "{error}");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        refuse_shared_key(&path).unwrap();
+        let url = reqwest::Url::parse("https://user:pw@siem.example/in?token=s3cret").unwrap();
+        let shown = Destination::Https(url).to_string();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("pw"),
+            "{shown}"
+        );
+        assert!(shown.contains("siem.example/in"), "{shown}");
+    }
 }
 
 #[cfg(test)]
@@ -530,6 +591,11 @@ mod tests {
         );
         let garbage = dir.path().join("garbage.key");
         std::fs::write(&garbage, "not a key").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let bad = Config {
             audit_checkpoint: AuditCheckpointConfig {
                 key_file: Some(garbage),
