@@ -5,9 +5,13 @@
 //! connection evicts the oldest one with no request in flight (a half-sent request
 //! head, a connection that sent nothing or is stuck in its TLS handshake, an idle
 //! keep-alive or HTTP/2 connection); if every connection has a request in flight,
-//! the new one is closed at once. A request is in flight from its complete body
-//! (read first by `middleware::guard_input`) until its response body is sent, so
-//! a slow or stalled upload does not pin a slot either. So a flood of half-sent
+//! the oldest one busy past its protection (60 s: a client that never takes its
+//! answer, a request stuck in a queue) is closed, else the new one is closed at
+//! once. A request is in flight from its complete body (read first by
+//! `middleware::guard_input`) until hyper is done with its response body (on
+//! HTTP/1 when it is buffered for the socket, on HTTP/2 when it is sent), so a
+//! slow or stalled upload does not pin a slot, nor does a stalled download for
+//! longer than the protection. So a flood of half-sent
 //! requests or of idle connections cannot exhaust file descriptors, and a health check or a real client
 //! that connects during the flood is still answered. The first byte of a request
 //! must arrive within the header timeout, then hyper's header read timeout and the
@@ -28,6 +32,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Shared by the acceptor and every connection it admitted.
 pub struct ConnectionLimit {
     max: usize,
+    /// How long a request in flight protects its connection from eviction.
+    protection: Duration,
+
     state: Mutex<Slots>,
 }
 
@@ -42,14 +49,24 @@ struct Slots {
 struct Slot {
     /// Requests whose head arrived and whose response body is not yet sent.
     in_flight: AtomicUsize,
+    /// When the count last rose from zero ([`now_millis`]).
+    busy_since: std::sync::atomic::AtomicU64,
     evicted: AtomicBool,
     waker: AtomicWaker,
 }
 
 impl ConnectionLimit {
     pub fn new(max: usize) -> Arc<ConnectionLimit> {
+        ConnectionLimit::with_protection(max, Duration::from_secs(60))
+    }
+
+    /// A bound where a request in flight protects its connection for at most
+    /// `protection`: past it (a client that never takes its answer, a request
+    /// stuck in a queue) the connection may be closed for a newcomer like an idle one.
+    pub fn with_protection(max: usize, protection: Duration) -> Arc<ConnectionLimit> {
         Arc::new(ConnectionLimit {
             max: max.max(1),
+            protection,
             state: Mutex::new(Slots::default()),
         })
     }
@@ -74,6 +91,18 @@ impl ConnectionLimit {
                 .open
                 .iter()
                 .find(|(_, slot)| slot.in_flight.load(Ordering::Relaxed) == 0)
+                .or_else(|| {
+                    // No idle connection: the one busy longest, if past its protection.
+                    let now = now_millis();
+                    let protection = self.protection.as_millis() as u64;
+                    slots
+                        .open
+                        .iter()
+                        .map(|(id, slot)| (id, slot.busy_since.load(Ordering::Relaxed)))
+                        .filter(|(_, since)| now.saturating_sub(*since) > protection)
+                        .min_by_key(|(_, since)| *since)
+                        .map(|(id, _)| (id, &slots.open[id]))
+                })
                 .map(|(id, _)| *id)?;
             if let Some(slot) = slots.open.remove(&victim) {
                 slot.evicted.store(true, Ordering::Relaxed);
@@ -310,9 +339,20 @@ struct InFlight(Arc<Slot>);
 
 impl InFlight {
     fn new(slot: Arc<Slot>) -> InFlight {
-        slot.in_flight.fetch_add(1, Ordering::Relaxed);
+        if slot.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
+            slot.busy_since.store(now_millis(), Ordering::Relaxed);
+        }
         InFlight(slot)
     }
+}
+
+/// Milliseconds on a monotonic clock that starts with the process.
+fn now_millis() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
 }
 
 impl Drop for InFlight {
@@ -418,6 +458,21 @@ mod tests {
         assert!(!fourth.slot.evicted.load(Ordering::Relaxed));
         assert_eq!(limit.open(), 2);
         drop(fifth);
+    }
+
+    #[test]
+    fn a_request_busy_past_its_protection_no_longer_pins_its_connection() {
+        let limit = ConnectionLimit::with_protection(1, Duration::ZERO);
+        let first = limit.admit().unwrap();
+        let busy = InFlight::new(first.slot.clone());
+        std::thread::sleep(Duration::from_millis(5));
+        let second = limit.admit().unwrap();
+        assert!(first.slot.evicted.load(Ordering::Relaxed));
+        drop((busy, first, second));
+        let protected = ConnectionLimit::with_protection(1, Duration::from_secs(3600));
+        let held = protected.admit().unwrap();
+        let _busy = InFlight::new(held.slot.clone());
+        assert!(protected.admit().is_none());
     }
 
     #[test]

@@ -116,13 +116,15 @@ pub fn router_with(state: AppState, options: RouterOptions) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            options.input,
-            middleware::guard_input,
-        ))
+        // CORS inside the input guard: its directory lookups and its answers count
+        // as requests in flight (see `connections`).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::cors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            options.input,
+            middleware::guard_input,
         ))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(axum::middleware::from_fn_with_state(

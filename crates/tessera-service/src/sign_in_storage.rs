@@ -271,6 +271,33 @@ pub(crate) async fn retention(
     }
 }
 
+/// The policies of a Conditional Access decision with their results, as one text
+/// (part of an aggregate's key).
+fn decision_of(applied: Option<&serde_json::Value>) -> String {
+    let Some(policies) = applied
+        .and_then(|v| v.get("policies"))
+        .and_then(serde_json::Value::as_array)
+    else {
+        return String::new();
+    };
+    let mut parts: Vec<String> = policies
+        .iter()
+        .map(|p| {
+            format!(
+                "{}={}",
+                p.get("id")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default(),
+                p.get("result")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    parts.sort();
+    parts.join(",")
+}
+
 impl Directory {
     /// The row to append for an entry: failures become (part of) an aggregate.
     pub(crate) fn sign_in_row(
@@ -278,13 +305,17 @@ impl Directory {
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<SignInRow> {
-        // A Conditional Access block comes after the credentials were right (no
-        // cheap flood) and each carries its own decision: every one stands alone.
-        if entry.result != "failure"
-            || entry.failure_code.as_deref() == Some(crate::authn::failure::CA_BLOCKED)
-        {
+        if entry.result != "failure" {
             return row_of(entry, None);
         }
+        // A Conditional Access block is aggregated only with blocks by the same
+        // decision (the same policies with the same results), so each different
+        // decision stays visible while a replayed credential cannot flood the log.
+        let decision = if entry.failure_code.as_deref() == Some(crate::authn::failure::CA_BLOCKED) {
+            decision_of(entry.applied_conditional_access_policies.as_ref())
+        } else {
+            String::new()
+        };
         let window = entry
             .created_date_time
             .unix_micros()
@@ -305,6 +336,7 @@ impl Directory {
                 &entry.app_display_name,
                 entry.app_id.as_deref().unwrap_or_default(),
                 &entry.sign_in_event_type,
+                &decision,
             ]);
             return row_of(entry, Some(key));
         }
@@ -332,6 +364,7 @@ impl Directory {
             MANY,
             &code,
             &entry.sign_in_event_type,
+            &decision,
         ]);
         row_of(&many, Some(key))
     }
@@ -429,6 +462,19 @@ impl Directory {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn blocks_aggregate_only_with_the_same_decision() {
+        let a = serde_json::json!({"policies": [
+            {"id": "p1", "result": "failure"}, {"id": "p2", "result": "success"}]});
+        let same = serde_json::json!({"policies": [
+            {"id": "p2", "result": "success"}, {"id": "p1", "result": "failure"}]});
+        let other = serde_json::json!({"policies": [{"id": "p3", "result": "failure"}]});
+        assert_eq!(super::decision_of(Some(&a)), super::decision_of(Some(&same)));
+        assert_ne!(super::decision_of(Some(&a)), super::decision_of(Some(&other)));
+        assert_eq!(super::decision_of(None), "");
+    }
+
     use super::*;
     use tessera_core::Timestamp;
     use uuid::Uuid;
