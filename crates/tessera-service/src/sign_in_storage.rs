@@ -470,8 +470,14 @@ mod tests {
         let same = serde_json::json!({"policies": [
             {"id": "p2", "result": "success"}, {"id": "p1", "result": "failure"}]});
         let other = serde_json::json!({"policies": [{"id": "p3", "result": "failure"}]});
-        assert_eq!(super::decision_of(Some(&a)), super::decision_of(Some(&same)));
-        assert_ne!(super::decision_of(Some(&a)), super::decision_of(Some(&other)));
+        assert_eq!(
+            super::decision_of(Some(&a)),
+            super::decision_of(Some(&same))
+        );
+        assert_ne!(
+            super::decision_of(Some(&a)),
+            super::decision_of(Some(&other))
+        );
         assert_eq!(super::decision_of(None), "");
     }
 
