@@ -201,6 +201,17 @@ async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
         ))
     );
     let scope = format!("api://{}/.default", resource.app_id);
+    // One token first: the tenant's signing keys are made on first use, and racing
+    // to make them is not what this test is about.
+    let warm: BTreeMap<String, String> = [
+        ("grant_type".to_string(), "client_credentials".to_string()),
+        ("scope".to_string(), scope.clone()),
+    ]
+    .into();
+    directory
+        .token_request(&ctx, Some(&good), &warm)
+        .await
+        .unwrap();
     // Waves of 20 concurrent requests (half of them hostile), so that hostile and
     // legitimate entries share the writer's batches without exhausting the test
     // pool's 8 connections on a loaded machine.
