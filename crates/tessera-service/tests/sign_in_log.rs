@@ -21,7 +21,7 @@ use tessera_store::{SignInQuery, SignInRow, Store};
 
 #[macro_use]
 mod support;
-use support::ShiftedClock;
+use support::{ShiftedClock, Workload, workload};
 
 struct Harness {
     directory: Directory,
@@ -108,45 +108,15 @@ async fn harness(store: Arc<dyn Store>) -> Harness {
             revocation_fetcher: None,
         },
     );
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let (tenant, caller) = directory
-        .authenticate_token(bootstrap.token.expose())
-        .await
-        .unwrap();
-    let admin = Context {
-        tenant,
-        caller,
-        correlation_id: "t".into(),
-        client_address: None,
-    };
-    let client = directory
-        .create_application(&admin, json!({ "displayName": "Sync" }))
-        .await
-        .unwrap();
-    directory
-        .create_service_principal(&admin, json!({ "appId": client.app_id }))
-        .await
-        .unwrap();
-    let secret = directory
-        .add_application_password(&admin, client.id, json!({}))
-        .await
-        .unwrap();
-    let resource = directory
-        .create_application(&admin, json!({ "displayName": "API" }))
-        .await
-        .unwrap();
-    let ctx = TokenContext {
-        dpop: None,
-        client_certificates: Vec::new(),
-        tenant,
-        issuer: "https://id.contoso.com".into(),
-        correlation_id: "c".into(),
-        client_address: Some("198.51.100.7".into()),
-    };
+    let Workload {
+        admin,
+        client,
+        secret,
+        resource,
+        mut ctx,
+        ..
+    } = workload(&directory).await;
+    ctx.client_address = Some("198.51.100.7".into());
     let form: BTreeMap<String, String> = [
         ("grant_type".to_string(), "client_credentials".to_string()),
         (

@@ -10,75 +10,14 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde_json::json;
 use tessera_core::crypto::SealingKey;
+use tessera_service::Directory;
 use tessera_service::authn::AuthSettings;
-use tessera_service::oauth::{GRANT_CACHE_SECONDS, TokenContext};
-use tessera_service::{Context, Directory};
+use tessera_service::oauth::GRANT_CACHE_SECONDS;
 use tessera_store::Store;
 
 #[macro_use]
 mod support;
-use support::ShiftedClock;
-
-/// A tenant with a workload (an application, its service principal and a secret)
-/// and a resource application, and the context of a token request.
-struct Workload {
-    admin: Context,
-    client: tessera_directory::model::Application,
-    principal: tessera_directory::model::ServicePrincipal,
-    secret: tessera_service::CreatedPassword,
-    resource: tessera_directory::model::Application,
-    ctx: TokenContext,
-}
-
-async fn workload(directory: &Directory) -> Workload {
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let (tenant, caller) = directory
-        .authenticate_token(bootstrap.token.expose())
-        .await
-        .unwrap();
-    let admin = Context {
-        tenant,
-        caller,
-        correlation_id: "t".into(),
-        client_address: None,
-    };
-    let client = directory
-        .create_application(&admin, json!({ "displayName": "Sync" }))
-        .await
-        .unwrap();
-    let principal = directory
-        .create_service_principal(&admin, json!({ "appId": client.app_id }))
-        .await
-        .unwrap();
-    let secret = directory
-        .add_application_password(&admin, client.id, json!({}))
-        .await
-        .unwrap();
-    let resource = directory
-        .create_application(&admin, json!({ "displayName": "API" }))
-        .await
-        .unwrap();
-    let ctx = TokenContext {
-        dpop: None,
-        client_certificates: Vec::new(),
-        tenant,
-        issuer: "https://id.contoso.com".into(),
-        correlation_id: "c".into(),
-        client_address: None,
-    };
-    Workload {
-        admin,
-        client,
-        principal,
-        secret,
-        resource,
-        ctx,
-    }
-}
+use support::{ShiftedClock, Workload, workload};
 
 async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     let clock = Arc::new(ShiftedClock::default());

@@ -67,3 +67,64 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A tenant with a workload (an application, its service principal and a secret)
+/// and a resource application, and the context of a token request.
+pub struct Workload {
+    pub admin: tessera_service::Context,
+    pub client: tessera_directory::model::Application,
+    pub principal: tessera_directory::model::ServicePrincipal,
+    pub secret: tessera_service::CreatedPassword,
+    pub resource: tessera_directory::model::Application,
+    pub ctx: tessera_service::oauth::TokenContext,
+}
+
+pub async fn workload(directory: &tessera_service::Directory) -> Workload {
+    let bootstrap = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (tenant, caller) = directory
+        .authenticate_token(bootstrap.token.expose())
+        .await
+        .unwrap();
+    let admin = tessera_service::Context {
+        tenant,
+        caller,
+        correlation_id: "t".into(),
+        client_address: None,
+    };
+    let client = directory
+        .create_application(&admin, serde_json::json!({ "displayName": "Sync" }))
+        .await
+        .unwrap();
+    let principal = directory
+        .create_service_principal(&admin, serde_json::json!({ "appId": client.app_id }))
+        .await
+        .unwrap();
+    let secret = directory
+        .add_application_password(&admin, client.id, serde_json::json!({}))
+        .await
+        .unwrap();
+    let resource = directory
+        .create_application(&admin, serde_json::json!({ "displayName": "API" }))
+        .await
+        .unwrap();
+    let ctx = tessera_service::oauth::TokenContext {
+        dpop: None,
+        client_certificates: Vec::new(),
+        tenant,
+        issuer: "https://id.contoso.com".into(),
+        correlation_id: "c".into(),
+        client_address: None,
+    };
+    Workload {
+        admin,
+        client,
+        principal,
+        secret,
+        resource,
+        ctx,
+    }
+}
