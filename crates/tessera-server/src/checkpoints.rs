@@ -272,7 +272,10 @@ impl Exporter {
                         .timeout(Duration::from_secs(5))
                         .body(checkpoint.to_line())
                         .send()
-                        .await?;
+                        .await
+                        // The destination is named (without credentials) by the
+                        // caller; reqwest's text would repeat the whole URL.
+                        .map_err(|e| anyhow!("{}", e.without_url()))?;
                     if !response.status().is_success() {
                         bail!("HTTP {}", response.status());
                     }
