@@ -7,12 +7,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod checkpoints;
 pub mod config;
 pub mod connections;
 pub mod error;
 pub mod extract;
-pub mod geoip;
 mod middleware;
 pub mod openapi;
 pub mod pages;
@@ -32,6 +30,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tessera_core::SystemClock;
 use tessera_service::Directory;
+use tessera_service::authn::RevocationFetcher;
+use tessera_service::conditional_access::CountryLookup;
+use tessera_service::jobs::{Job, Jobs, Schedule, Scope};
+use tessera_service::oauth::OutboundHttp;
 use tessera_store::Store;
 
 pub use config::{Config, Overrides};
@@ -201,146 +203,6 @@ async fn method_not_allowed() -> error::ApiError {
     )
 }
 
-/// Fetches CRLs, OCSP answers and external issuers' keys over HTTP: bounded, with
-/// timeouts.
-struct HttpFetcher {
-    client: reqwest::Client,
-}
-
-impl HttpFetcher {
-    fn new() -> anyhow::Result<HttpFetcher> {
-        HttpFetcher::build(reqwest::redirect::Policy::limited(3))
-    }
-
-    fn without_redirects() -> anyhow::Result<HttpFetcher> {
-        HttpFetcher::build(reqwest::redirect::Policy::none())
-    }
-
-    fn build(redirects: reqwest::redirect::Policy) -> anyhow::Result<HttpFetcher> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .redirect(redirects)
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(HttpFetcher { client })
-    }
-}
-
-/// A successful response's body, refused once it passes `max` bytes.
-async fn bounded_body(
-    mut response: reqwest::Response,
-    max: usize,
-    what: &str,
-) -> Result<Vec<u8>, String> {
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > max {
-            return Err(format!("the {what} is larger than {} KiB", max / 1024));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Largest discovery document or key set fetched.
-const MAX_JWKS_BYTES: usize = 1024 * 1024;
-
-#[async_trait::async_trait]
-impl tessera_service::oauth::OutboundHttp for HttpFetcher {
-    async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self
-            .client
-            .get(url)
-            .header("accept", "application/json")
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        bounded_body(response, MAX_JWKS_BYTES, "document").await
-    }
-
-    async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Result<u16, String> {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields)
-            .finish();
-        let response = self
-            .client
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .timeout(Duration::from_secs(5))
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(response.status().as_u16())
-    }
-}
-
-/// Largest CRL fetched.
-const MAX_CRL_BYTES: usize = 64 * 1024 * 1024;
-
-#[async_trait::async_trait]
-impl tessera_service::authn::RevocationFetcher for HttpFetcher {
-    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        bounded_body(response, MAX_CRL_BYTES, "CRL").await
-    }
-
-    async fn ocsp(&self, url: &str, request: Vec<u8>) -> Result<Vec<u8>, String> {
-        let response = self
-            .client
-            .post(url)
-            .header("content-type", "application/ocsp-request")
-            .timeout(Duration::from_secs(5))
-            .body(request)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
-        if body.len() > tessera_authn::ocsp::MAX_RESPONSE_BYTES {
-            return Err("the OCSP response is too large".to_string());
-        }
-        Ok(body.to_vec())
-    }
-}
-
-/// Opens the store the configuration names.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    if config.is_embedded() {
-        create_private_dir(&config.data_dir)?;
-    }
-    let mut options = tessera_store_sql::Options::new(config.database_url());
-    options.max_connections = config.database_max_connections;
-    let store = tessera_store_sql::SqlStore::open(&options)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-    Ok(Arc::new(store))
-}
-
-/// Creates the data directory readable by its owner only.
-fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(path)
-        .with_context(|| format!("cannot create the data directory {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot restrict the data directory {}", path.display()))?;
-    }
-    Ok(())
-}
-
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -362,22 +224,26 @@ fn init_logging(config: &Config) {
 }
 
 fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+    metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ])
         .ok()?
         .install_recorder()
-        .ok()?;
-    let upkeep = handle.clone();
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            interval.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
-    Some(handle)
+        .ok()
+}
+
+/// The metrics recorder's histogram upkeep, on every node.
+fn metrics_upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) -> Arc<dyn Job> {
+    tessera_service::jobs::job(
+        "metrics-upkeep",
+        Scope::Node,
+        Schedule::Every(Duration::from_secs(5)),
+        move |_| {
+            handle.run_upkeep();
+            async { Ok(()) }
+        },
+    )
 }
 
 /// Registers for SIGINT and SIGTERM now (so a signal that arrives at any point after
@@ -420,8 +286,28 @@ fn http_deadlines(
         .keep_alive_timeout(Duration::from_secs(20));
 }
 
-/// Runs `tessera serve` until SIGINT or SIGTERM.
-pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+/// What the composition root (the `tessera` binary) plugs into the server: the
+/// adapters only it names.
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    /// Fetches CRLs and OCSP answers.
+    pub revocation: Arc<dyn RevocationFetcher>,
+    /// Fetches external issuers' documents and key sets, sends logout tokens.
+    pub outbound: Arc<dyn OutboundHttp>,
+    /// Countries of addresses, for named locations.
+    pub countries: Option<Arc<dyn CountryLookup>>,
+    /// Background work beyond the application's own (the audit checkpoint export).
+    pub jobs: Vec<Arc<dyn Job>>,
+}
+
+/// Runs `tessera serve` until SIGINT or SIGTERM. `ports` is called once the
+/// configuration is checked and the listener bound (so `config.listen` has the real
+/// port), with that configuration.
+pub async fn serve<F, Fut>(mut config: Config, ports: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Ports>>,
+{
     config.check_for_serve().map_err(|e| anyhow::anyhow!(e))?;
     init_logging(&config);
     // Bind first, so the public URL (the passkey origin) has the real port even when
@@ -432,7 +318,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     config.listen = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let store = open_store(&config).await?;
+    let ports = ports(config.clone()).await?;
+    let store = ports.store;
     tracing::info!(backend = store.backend(), "database ready");
     let auth = tessera_service::authn::AuthSettings {
         public_url: config.public_url(),
@@ -442,56 +329,17 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         max_concurrent_hashes: std::thread::available_parallelism()
             .map(|n| n.get() * 2)
             .unwrap_or(4),
-        revocation_fetcher: Some(Arc::new(HttpFetcher::new()?)),
+        revocation_fetcher: Some(ports.revocation),
     };
     let directory = Arc::new(Directory::with_auth(
         store.clone(),
         Arc::new(SystemClock),
         auth,
     ));
-    // Discovery documents, key sets and logout tokens go where administrators
-    // pointed them, never where a redirect would send them.
-    directory.set_outbound_http(Arc::new(HttpFetcher::without_redirects()?));
-    if let Some(path) = &config.geoip_database {
-        let countries = geoip::MmdbCountries::open(path).map_err(|e| anyhow::anyhow!(e))?;
-        directory.set_country_lookup(Arc::new(countries));
-        tracing::info!(path = %path.display(), "country database loaded");
+    directory.set_outbound_http(ports.outbound);
+    if let Some(countries) = ports.countries {
+        directory.set_country_lookup(countries);
     }
-    let purge_store = store.clone();
-    let purge_directory = directory.clone();
-    tokio::spawn(async move {
-        // Ended sessions and abandoned sign-ins are removed every five minutes, and
-        // the sign-in log entries each tenant's retention no longer keeps.
-        let mut interval = tokio::time::interval(Duration::from_secs(300));
-        loop {
-            interval.tick().await;
-            let now = tessera_core::Clock::now(&SystemClock);
-            if let Err(error) = purge_store.sessions_purge(now).await {
-                tracing::warn!(%error, "cannot purge ended sessions");
-            }
-            match purge_directory.purge_sign_in_log().await {
-                Ok(0) => {}
-                Ok(removed) => {
-                    tracing::info!(removed, "sign-in log entries past retention removed")
-                }
-                Err(error) => tracing::warn!(%error, "cannot purge the sign-in log"),
-            }
-            // Replay marks outlive what they guard against (a DPoP proof's window,
-            // an assertion's and an access token's lifetime) and are then dropped.
-            for (prefix, keep_seconds) in [
-                ("dpop-jti:", 3_600),
-                ("client-assertion:", 3 * 3_600),
-                ("revoked-jti:", 3 * 3_600),
-            ] {
-                if let Err(error) = purge_store
-                    .counters_purge(prefix, now.plus_seconds(-keep_seconds))
-                    .await
-                {
-                    tracing::warn!(%error, "cannot purge replay counters");
-                }
-            }
-        }
-    });
     if let Some(bootstrap) = directory
         .bootstrap_if_empty(&config.bootstrap.tenant_name, &config.bootstrap.domain)
         .await
@@ -513,42 +361,20 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             "Sign in with it (e.g. `tessera login --token ...`) and create your own administrators and tokens."
         );
     }
-    checkpoints::start(&config, store.clone())?;
-    let key_directory = directory.clone();
-    tokio::spawn(async move {
-        // Signing keys, one set per algorithm (ES256 signs access tokens; apps may
-        // choose RS256, PS256 or EdDSA for ID tokens): made on first start, rotated
-        // on schedule (hourly check; the write lock makes one node do each change).
-        let mut interval = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            interval.tick().await;
-            match key_directory.store().tenants().await {
-                Ok(tenants) => {
-                    for tenant in tenants {
-                        if let Err(error) = key_directory
-                            .rotate_signing_keys(tenant.id, &tessera_oauth::keys::Algorithm::ALL)
-                            .await
-                        {
-                            tracing::warn!(%error, tenant = %tenant.id, "signing key rotation failed");
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "cannot list tenants for key rotation"),
-            }
-        }
-    });
-    let crl_directory = directory.clone();
-    tokio::spawn(async move {
-        // CRLs of every tenant's CAs are fetched when due (hourly check).
-        let mut interval = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            interval.tick().await;
-            crl_directory.refresh_all_due_crls().await;
-        }
-    });
+    let metrics = install_metrics();
+    // Background work starts once the tenant exists (its first signing keys and
+    // checkpoint are made at once).
+    let mut jobs = Jobs::new(store.clone(), Arc::new(SystemClock));
+    jobs.extend(tessera_service::jobs::application_jobs(&directory));
+    if let Some(handle) = metrics.clone() {
+        jobs.add(metrics_upkeep(handle));
+    }
+    jobs.extend(ports.jobs);
+    tracing::info!(jobs = ?jobs.names(), "background jobs");
+    jobs.start();
     let state = AppState {
         directory,
-        metrics: install_metrics(),
+        metrics,
         certificate_proxy: config.client_certificate_proxy.clone().map(Arc::new),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
     };

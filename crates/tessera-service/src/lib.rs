@@ -20,6 +20,7 @@ mod consent;
 mod devices;
 mod error;
 mod groups;
+pub mod jobs;
 pub mod oauth;
 mod roles;
 mod sign_in_log;

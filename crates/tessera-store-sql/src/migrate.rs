@@ -39,6 +39,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "sign_in_log",
         sql: include_str!("../migrations/sqlite/0004_sign_in_log.sql"),
     },
+    Migration {
+        version: 5,
+        name: "job_leases",
+        sql: include_str!("../migrations/sqlite/0005_job_leases.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -61,6 +66,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 4,
         name: "sign_in_log",
         sql: include_str!("../migrations/postgres/0004_sign_in_log.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "job_leases",
+        sql: include_str!("../migrations/postgres/0005_job_leases.sql"),
     },
 ];
 

@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             sign_in_retention_by_age_and_size,
             database_size_is_reported,
             counters_are_atomic,
+            job_leases_have_one_holder,
         );
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
@@ -1242,4 +1243,105 @@ pub async fn counters_are_atomic(store: Arc<dyn Store>) {
     }
     assert_eq!(taken, 5);
     assert!(!store.counter_take(tenant, "none", 0, now()).await.unwrap());
+}
+
+pub async fn job_leases_have_one_holder(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let other = new_tenant(&store).await;
+    let hour = |h: i64| now().plus_seconds(h * 3_600);
+    // The first node takes it; another node is refused while it runs, the holder is not.
+    assert!(
+        store
+            .lease_take("rotate", Some(tenant), "a", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .lease_take("rotate", Some(tenant), "b", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_take("rotate", Some(tenant), "a", now(), hour(2))
+            .await
+            .unwrap()
+    );
+    // Leases are per scope and per name.
+    assert!(
+        store
+            .lease_take("rotate", Some(other), "b", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_take("rotate", None, "b", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_take("purge", Some(tenant), "b", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    // An expired lease goes to whoever asks first.
+    assert!(
+        !store
+            .lease_take("rotate", Some(tenant), "b", hour(1), hour(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_take("rotate", Some(tenant), "b", hour(2), hour(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .lease_take("rotate", Some(tenant), "a", hour(2), hour(3))
+            .await
+            .unwrap()
+    );
+    // Only the holder moves its end; handing it back frees it at once.
+    assert!(
+        !store
+            .lease_set_end("rotate", Some(tenant), "a", hour(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_set_end("rotate", Some(tenant), "b", hour(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_take("rotate", Some(tenant), "a", hour(2), hour(3))
+            .await
+            .unwrap()
+    );
+
+    // Many nodes at once: exactly one gets a free lease, on every backend.
+    let mut tasks = Vec::new();
+    for node in 0..12 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .lease_take("race", None, &format!("node-{node}"), now(), hour(1))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut taken = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 1);
 }

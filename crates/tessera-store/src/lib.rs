@@ -477,9 +477,35 @@ pub trait SessionStore: Send + Sync {
     async fn counters_purge(&self, prefix: &str, before: Timestamp) -> Result<u64>;
 }
 
+/// Leases on named background work: of several nodes sharing the database, the one
+/// holding a job's lease runs it. A lease is for one tenant or, with `tenant: None`,
+/// for the whole deployment.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease `name` for `holder` until `until`, if nobody holds it (never
+    /// taken, or expired at `now`) or `holder` already does; true if taken.
+    async fn lease_take(
+        &self,
+        name: &str,
+        tenant: Option<TenantId>,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool>;
+    /// Moves the end of `holder`'s lease to `until` (to `now` to hand it back); false
+    /// when `holder` does not hold it.
+    async fn lease_set_end(
+        &self,
+        name: &str,
+        tenant: Option<TenantId>,
+        holder: &str,
+        until: Timestamp,
+    ) -> Result<bool>;
+}
+
 /// A database holding Tessera's data.
 #[async_trait]
-pub trait Store: SessionStore + Send + Sync {
+pub trait Store: SessionStore + LeaseStore + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

@@ -28,7 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let config = tessera_server::Config::load(args.config.as_deref(), &overrides)
                 .map_err(|e| anyhow!(e))?;
-            tessera_server::serve(config).await?;
+            tessera::serve(config).await?;
         }
         Command::Login => login(&global).await?,
         Command::Logout => {

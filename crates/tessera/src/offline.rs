@@ -40,7 +40,7 @@ async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             );
         }
     }
-    tessera_server::open_store(config).await
+    tessera::adapters::store::open(config).await
 }
 
 pub async fn audit_verify(args: &VerifyArgs, out: Output) -> anyhow::Result<ExitCode> {
@@ -200,7 +200,7 @@ fn checkpoint_key(config: &Config) -> anyhow::Result<tessera_core::crypto::Ed255
             config.data_dir.join("tessera.db").display()
         );
     }
-    tessera_server::checkpoints::signing_key(config)
+    tessera::adapters::checkpoints::signing_key(config)
 }
 
 pub fn audit_checkpoint_key(database: &DatabaseArgs, out: Output) -> anyhow::Result<()> {
@@ -220,8 +220,10 @@ pub fn audit_checkpoint_key(database: &DatabaseArgs, out: Output) -> anyhow::Res
 pub async fn audit_checkpoint(args: &CheckpointArgs, out: Output) -> anyhow::Result<()> {
     let config = config(&args.database)?;
     let destinations = match &args.out {
-        Some(file) => vec![tessera_server::checkpoints::Destination::File(file.clone())],
-        None => tessera_server::checkpoints::destinations(&config.audit_checkpoint)?,
+        Some(file) => vec![tessera::adapters::checkpoints::Destination::File(
+            file.clone(),
+        )],
+        None => tessera::adapters::checkpoints::destinations(&config.audit_checkpoint)?,
     };
     if destinations.is_empty() {
         bail!(
@@ -230,7 +232,7 @@ pub async fn audit_checkpoint(args: &CheckpointArgs, out: Output) -> anyhow::Res
     }
     let store = open(&config).await?;
     let exporter =
-        tessera_server::checkpoints::Exporter::new(checkpoint_key(&config)?, destinations)?;
+        tessera::adapters::checkpoints::Exporter::new(checkpoint_key(&config)?, destinations)?;
     let checkpoints = exporter
         .export(store.as_ref(), tessera_core::Clock::now(&SystemClock))
         .await?;
@@ -354,7 +356,7 @@ async fn check_backup(file: &std::path::Path) -> anyhow::Result<()> {
 
 pub async fn migrate(database: &DatabaseArgs, out: Output) -> anyhow::Result<()> {
     let config = config(database)?;
-    let store = tessera_server::open_store(&config).await?;
+    let store = tessera::adapters::store::open(&config).await?;
     output::done(
         out,
         &format!("the {} database is up to date", store.backend()),

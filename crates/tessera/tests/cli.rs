@@ -924,7 +924,7 @@ fn an_entra_export_imports_and_what_if_explains() {
     let countries = work.path().join("countries.mmdb");
     std::fs::write(
         &countries,
-        tessera_server::geoip::write_test_database(&[
+        tessera::adapters::geoip::write_test_database(&[
             ("192.0.2.0/24", "NL"),
             ("203.0.113.0/24", "US"),
         ]),

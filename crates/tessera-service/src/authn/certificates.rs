@@ -454,17 +454,11 @@ impl Directory {
         self.store_crl(ctx, ca, der, &url).await
     }
 
-    /// Fetches every tenant's due CRLs (see [`Directory::refresh_due_crls`]).
-    pub async fn refresh_all_due_crls(&self) {
-        match self.store.tenants().await {
-            Ok(tenants) => {
-                for tenant in tenants {
-                    let ctx = crate::bootstrap::system_context(tenant.id, "CRL refresh");
-                    self.refresh_due_crls(&ctx).await;
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot list tenants for CRL refresh"),
-        }
+    /// Fetches one tenant's due CRLs (see [`Directory::refresh_due_crls`]); run by
+    /// the `crl-refresh` job.
+    pub async fn refresh_tenant_crls(&self, tenant: tessera_core::TenantId) {
+        let ctx = crate::bootstrap::system_context(tenant, "CRL refresh");
+        self.refresh_due_crls(&ctx).await;
     }
 
     /// Fetches every CA's CRL that is due (missing, or past half its validity):

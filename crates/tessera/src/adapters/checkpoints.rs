@@ -19,7 +19,8 @@ use tessera_core::{Clock, SystemClock, Timestamp};
 use tessera_directory::checkpoint::Checkpoint;
 use tessera_store::Store;
 
-use crate::config::{AuditCheckpointConfig, Config};
+use tessera_server::config::{AuditCheckpointConfig, Config};
+use tessera_service::jobs::{Job, Schedule, Scope};
 
 /// Where checkpoints go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +183,7 @@ impl Exporter {
             destinations,
             // The bounded outbound client, without redirects: checkpoints go where the
             // operator pointed them.
-            http: crate::HttpFetcher::without_redirects()?.client,
+            http: crate::adapters::outbound::HttpFetcher::without_redirects()?.client,
             hostname: syslog_hostname(),
         })
     }
@@ -314,10 +315,12 @@ fn syslog_hostname() -> String {
     }
 }
 
-/// Starts the schedule `serve` runs: a checkpoint of every tenant at start, then every
-/// `interval_seconds`. On SQLite the key is made on first start even when nothing is
-/// exported yet, so its public key can be pinned before the first export.
-pub fn start(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<()> {
+/// The export job `serve` runs on every node (each node exports on its own schedule,
+/// so each node's file destination gets every checkpoint): every tenant at start,
+/// then every `interval_seconds`. None when no destination is set; on SQLite the key
+/// is then made anyway on first start, so its public key can be pinned before the
+/// first export.
+pub fn job(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Option<Arc<dyn Job>>> {
     let settings = &config.audit_checkpoint;
     let destinations = destinations(settings)?;
     if destinations.is_empty() {
@@ -327,29 +330,29 @@ pub fn start(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<()> {
         tracing::warn!(
             "audit checkpoints are not exported: set a destination in [audit_checkpoint] so truncation or a rewrite of the audit trail can be detected"
         );
-        return Ok(());
+        return Ok(None);
     }
     if settings.interval_seconds == 0 {
         bail!("audit_checkpoint.interval_seconds must be at least 1");
     }
-    let exporter = Exporter::new(signing_key(config)?, destinations)?;
-    let every = Duration::from_secs(settings.interval_seconds);
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
-            match exporter.export(store.as_ref(), SystemClock.now()).await {
-                Ok(checkpoints) => {
-                    tracing::info!(tenants = checkpoints.len(), "audit checkpoints exported");
-                }
-                Err(error) => {
-                    tracing::error!(error = %format!("{error:#}"), "audit checkpoint export failed")
-                }
+    let exporter = Arc::new(Exporter::new(signing_key(config)?, destinations)?);
+    Ok(Some(tessera_service::jobs::job(
+        "audit-checkpoint-export",
+        Scope::Node,
+        Schedule::Every(Duration::from_secs(settings.interval_seconds)),
+        move |_| {
+            let exporter = exporter.clone();
+            let store = store.clone();
+            async move {
+                let checkpoints = exporter
+                    .export(store.as_ref(), SystemClock.now())
+                    .await
+                    .map_err(|error| format!("audit checkpoint export failed: {error:#}"))?;
+                tracing::info!(tenants = checkpoints.len(), "audit checkpoints exported");
+                Ok(())
             }
-        }
-    });
-    Ok(())
+        },
+    )))
 }
 
 #[cfg(test)]
@@ -528,7 +531,14 @@ mod tests {
             },
             ..Config::default()
         };
-        start(&config, store.clone()).unwrap();
+        let mut jobs = tessera_service::jobs::Jobs::new(store.clone(), Arc::new(SystemClock));
+        jobs.add(
+            job(&config, store.clone())
+                .unwrap()
+                .expect("a destination is set"),
+        );
+        assert_eq!(jobs.names(), ["audit-checkpoint-export"]);
+        jobs.start();
         let key = signing_key(&config).unwrap();
         // Waits for the second export (the first is immediate); a broken schedule fails
         // the test after a minute rather than hanging it.

@@ -1,0 +1,7 @@
+//! The concrete adapters behind the application's ports. This package is the only
+//! one that names them; the server and the application take them as traits.
+
+pub mod checkpoints;
+pub mod geoip;
+pub mod outbound;
+pub mod store;

@@ -1,0 +1,40 @@
+//! The composition root: the one place that names the concrete adapters (the SQL
+//! store, the outbound HTTP client, the MaxMind country reader, the audit checkpoint
+//! destinations) and hands them to the server as ports. The `tessera` binary
+//! (`main.rs`) is the command line around it.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod adapters;
+
+use std::sync::Arc;
+
+use tessera_server::{Config, Ports};
+
+/// Runs `tessera serve` with the real adapters until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    tessera_server::serve(config, |config| async move {
+        let store = adapters::store::open(&config).await?;
+        let countries: Option<Arc<dyn tessera_service::conditional_access::CountryLookup>> =
+            match &config.geoip_database {
+                Some(path) => {
+                    let countries = adapters::geoip::MmdbCountries::open(path)
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    tracing::info!(path = %path.display(), "country database loaded");
+                    Some(Arc::new(countries))
+                }
+                None => None,
+            };
+        let jobs = adapters::checkpoints::job(&config, store.clone())?
+            .into_iter()
+            .collect();
+        Ok(Ports {
+            store,
+            revocation: Arc::new(adapters::outbound::HttpFetcher::new()?),
+            outbound: Arc::new(adapters::outbound::HttpFetcher::without_redirects()?),
+            countries,
+            jobs,
+        })
+    })
+    .await
+}
