@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod audit;
+pub mod audit_action;
 pub mod authz;
 pub mod certificate;
 pub mod checkpoint;

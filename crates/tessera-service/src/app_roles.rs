@@ -9,6 +9,7 @@
 
 use serde_json::{Value, json};
 use tessera_core::TenantId;
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
     AllowedMemberType, AppRoleAssignment, AppRoleAssignmentSpec, ApplicationData,
@@ -190,7 +191,7 @@ impl Directory {
             other => ServiceError::from(other),
         })?;
         let event = EventDraft::new(
-            "servicePrincipal.appRoleAssignment.add",
+            AuditAction::ServicePrincipalAppRoleAssignmentAdd,
             Kind::ServicePrincipal,
             resource_id,
             &assignment.resource_display_name,
@@ -273,7 +274,7 @@ impl Directory {
         tx.delete(ctx.tenant, Kind::AppRoleAssignment, assignment_id, None)
             .await?;
         let event = EventDraft::new(
-            "servicePrincipal.appRoleAssignment.remove",
+            AuditAction::ServicePrincipalAppRoleAssignmentRemove,
             Kind::ServicePrincipal,
             resource_id,
             &display_name_of(&resource),

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_core::crypto::generate_secret;
 use tessera_core::{SecretString, TenantId, Timestamp};
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
     Application, ApplicationData, ApplicationSpec, ClientSecretData, KeyCredential,
@@ -239,27 +240,27 @@ fn credential_window(
 struct CredentialOwner {
     kind: Kind,
     update_action: &'static str,
-    password_added: &'static str,
-    password_removed: &'static str,
-    key_added: &'static str,
-    key_removed: &'static str,
+    password_added: AuditAction,
+    password_removed: AuditAction,
+    key_added: AuditAction,
+    key_removed: AuditAction,
 }
 
 const APPLICATION_OWNER: CredentialOwner = CredentialOwner {
     kind: Kind::Application,
     update_action: action::APPS_CREDENTIALS_UPDATE,
-    password_added: "application.password.add",
-    password_removed: "application.password.remove",
-    key_added: "application.key.add",
-    key_removed: "application.key.remove",
+    password_added: AuditAction::ApplicationPasswordAdd,
+    password_removed: AuditAction::ApplicationPasswordRemove,
+    key_added: AuditAction::ApplicationKeyAdd,
+    key_removed: AuditAction::ApplicationKeyRemove,
 };
 const SERVICE_PRINCIPAL_OWNER: CredentialOwner = CredentialOwner {
     kind: Kind::ServicePrincipal,
     update_action: action::SPS_CREDENTIALS_UPDATE,
-    password_added: "servicePrincipal.password.add",
-    password_removed: "servicePrincipal.password.remove",
-    key_added: "servicePrincipal.key.add",
-    key_removed: "servicePrincipal.key.remove",
+    password_added: AuditAction::ServicePrincipalPasswordAdd,
+    password_removed: AuditAction::ServicePrincipalPasswordRemove,
+    key_added: AuditAction::ServicePrincipalKeyAdd,
+    key_removed: AuditAction::ServicePrincipalKeyRemove,
 };
 
 impl Directory {
@@ -287,7 +288,7 @@ impl Directory {
         )?;
         tx.insert(ctx.tenant, &record).await?;
         let event = EventDraft::new(
-            "application.create",
+            AuditAction::ApplicationCreate,
             Kind::Application,
             id,
             &data.spec.display_name,
@@ -370,7 +371,7 @@ impl Directory {
         let updated = codec::next_version(&record, self.now(), application_keys(&data), &data)?;
         tx.update(ctx.tenant, &updated).await?;
         let event = EventDraft::new(
-            "application.update",
+            AuditAction::ApplicationUpdate,
             Kind::Application,
             id,
             &data.spec.display_name,
@@ -414,7 +415,7 @@ impl Directory {
         }
         tx.delete(ctx.tenant, Kind::Application, id, Some(record.version))
             .await?;
-        let event = EventDraft::new("application.delete", Kind::Application, id, &data.spec.display_name)
+        let event = EventDraft::new(AuditAction::ApplicationDelete, Kind::Application, id, &data.spec.display_name)
             .changes(patch::changes(&to_json(&data.spec), &Value::Null))
             .details(json!({ "appId": data.app_id, "servicePrincipal": service_principal, "secretsRemoved": removed_secrets }));
         self.audit(tx.as_mut(), ctx, event).await?;
@@ -475,8 +476,13 @@ impl Directory {
             other => other?,
         }
         let name = data.spec.display_name.clone().unwrap_or_default();
-        let event = EventDraft::new("servicePrincipal.create", Kind::ServicePrincipal, id, &name)
-            .changes(patch::changes(&Value::Null, &to_json(&data.spec)));
+        let event = EventDraft::new(
+            AuditAction::ServicePrincipalCreate,
+            Kind::ServicePrincipal,
+            id,
+            &name,
+        )
+        .changes(patch::changes(&Value::Null, &to_json(&data.spec)));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(self.service_principal_view(ctx, service_principal_from(&record, Vec::new())?))
@@ -575,8 +581,13 @@ impl Directory {
             codec::next_version(&record, self.now(), service_principal_keys(&data), &data)?;
         tx.update(ctx.tenant, &updated).await?;
         let name = data.spec.display_name.clone().unwrap_or_default();
-        let event = EventDraft::new("servicePrincipal.update", Kind::ServicePrincipal, id, &name)
-            .changes(changes);
+        let event = EventDraft::new(
+            AuditAction::ServicePrincipalUpdate,
+            Kind::ServicePrincipal,
+            id,
+            &name,
+        )
+        .changes(changes);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(self.service_principal_view(ctx, service_principal_from(&updated, secrets)?))
@@ -610,9 +621,14 @@ impl Directory {
         tx.delete(ctx.tenant, Kind::ServicePrincipal, id, Some(record.version))
             .await?;
         let name = data.spec.display_name.clone().unwrap_or_default();
-        let event = EventDraft::new("servicePrincipal.delete", Kind::ServicePrincipal, id, &name)
-            .changes(patch::changes(&to_json(&data.spec), &Value::Null))
-            .details(json!({ "removedFrom": cleanup, "secretsRemoved": secrets }));
+        let event = EventDraft::new(
+            AuditAction::ServicePrincipalDelete,
+            Kind::ServicePrincipal,
+            id,
+            &name,
+        )
+        .changes(patch::changes(&to_json(&data.spec), &Value::Null))
+        .details(json!({ "removedFrom": cleanup, "secretsRemoved": secrets }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())

@@ -3,6 +3,7 @@
 //! deprecated but not deleted or renamed, and only the attribute roles manage them.
 
 use std::collections::BTreeMap;
+use tessera_directory::audit_action::AuditAction;
 
 use serde_json::Value;
 use tessera_core::TenantId;
@@ -103,7 +104,7 @@ impl Directory {
             other => other?,
         }
         let event = EventDraft::new(
-            "attributeDefinition.create",
+            AuditAction::AttributeDefinitionCreate,
             Kind::AttributeDefinition,
             spec.qualified_name(),
             &spec.qualified_name(),
@@ -167,7 +168,7 @@ impl Directory {
         let updated = codec::next_version(&record, self.now(), definition_keys(&after), &after)?;
         tx.update(ctx.tenant, &updated).await?;
         let event = EventDraft::new(
-            "attributeDefinition.update",
+            AuditAction::AttributeDefinitionUpdate,
             Kind::AttributeDefinition,
             after.qualified_name(),
             &after.qualified_name(),

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 use tessera_core::{SecretString, TenantId, Timestamp};
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::model::{RoleAssignmentSpec, UserSpec};
 use tessera_directory::{patch, roles, validate};
 use tessera_store::{Kind, StoreError, Tenant, WriteTx};
@@ -65,7 +66,7 @@ impl Directory {
         };
         let ctx = system_context(tenant.id, "bootstrap");
         let event = EventDraft {
-            action: "tenant.create",
+            action: AuditAction::TenantCreate,
             target: None,
             changes: Vec::new(),
             details: json!({ "tenantId": tenant.id, "name": tenant_name }),
@@ -114,8 +115,13 @@ impl Directory {
         self.audit(
             tx,
             ctx,
-            EventDraft::new("user.create", Kind::User, id, &spec.user_principal_name)
-                .changes(changes),
+            EventDraft::new(
+                AuditAction::UserCreate,
+                Kind::User,
+                id,
+                &spec.user_principal_name,
+            )
+            .changes(changes),
         )
         .await?;
         let assignment = RoleAssignmentSpec {
@@ -140,7 +146,7 @@ impl Directory {
             )?,
         )
         .await?;
-        let event = EventDraft::new("roleAssignment.create", Kind::RoleAssignment, assignment_id, "Global Administrator")
+        let event = EventDraft::new(AuditAction::RoleAssignmentCreate, Kind::RoleAssignment, assignment_id, "Global Administrator")
             .details(json!({ "principalId": id, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR, "directoryScopeId": "/" }));
         self.audit(tx, ctx, event).await?;
         Ok((id, spec.user_principal_name))
@@ -156,7 +162,7 @@ impl Directory {
         let created = self
             .issue_token(tx, ctx.tenant, user, name, BOOTSTRAP_TOKEN_SECONDS, None)
             .await?;
-        let event = EventDraft::new("accessToken.create", Kind::AccessToken, created.token.id, name).details(json!({
+        let event = EventDraft::new(AuditAction::AccessTokenCreate, Kind::AccessToken, created.token.id, name).details(json!({
             "ownerId": user, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,
         }));
         self.audit(tx, ctx, event).await?;

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tessera_directory::audit_action::AuditAction;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -52,17 +53,6 @@ const READ_ONLY: &[&str] = &[
 ];
 /// How long a node trusts its compiled set before looking at the audit trail.
 const RECHECK: Duration = Duration::from_secs(1);
-/// Audit actions that can change a compiled set (users' changes only when they
-/// moved dynamic memberships).
-const RELEVANT: &[&str] = &[
-    "conditionalAccessPolicy.",
-    "namedLocation.",
-    "securityDefaults.",
-    "group.",
-    "tenant.create",
-    "conditionalAccess.import",
-];
-
 /// The operator's country database (a MaxMind-format file), as the engine uses it.
 pub trait CountryLookup: Send + Sync {
     /// The ISO 3166-1 alpha-2 country of an address, if the database places it.
@@ -510,11 +500,6 @@ fn platform_of_device(device: &DeviceSpec) -> Option<Platform> {
         })
 }
 
-fn relevant(action: &str, body: &str) -> bool {
-    RELEVANT.iter().any(|prefix| action.starts_with(prefix))
-        || (action.starts_with("user.") && body.contains("dynamicGroupChanges"))
-}
-
 pub(crate) async fn security_defaults(
     reader: &mut dyn Reader,
     tenant: TenantId,
@@ -830,7 +815,10 @@ impl Directory {
             let mut stale = false;
             if head != cached.seq {
                 let events = self.store.audit_scan(tenant, cached.seq, 1000).await?;
-                stale = events.len() >= 1000 || events.iter().any(|e| relevant(&e.action, &e.body));
+                stale = events.len() >= 1000
+                    || events
+                        .iter()
+                        .any(|e| AuditAction::event_affects_policies(&e.action, &e.body));
             }
             if !stale {
                 let fresh = Arc::new(Cached {
@@ -1175,7 +1163,7 @@ impl Directory {
         tx.insert(ctx.tenant, &policy_record(&policy, None)?)
             .await?;
         let event = EventDraft::new(
-            "conditionalAccessPolicy.create",
+            AuditAction::ConditionalAccessPolicyCreate,
             Kind::ConditionalAccessPolicy,
             policy.id,
             &policy.spec.display_name,
@@ -1213,7 +1201,7 @@ impl Directory {
             .await?;
         let after = serde_json::to_value(&policy.spec).unwrap_or(Value::Null);
         let event = EventDraft::new(
-            "conditionalAccessPolicy.update",
+            AuditAction::ConditionalAccessPolicyUpdate,
             Kind::ConditionalAccessPolicy,
             id,
             &policy.spec.display_name,
@@ -1234,7 +1222,7 @@ impl Directory {
         tx.delete(ctx.tenant, Kind::ConditionalAccessPolicy, id, None)
             .await?;
         let event = EventDraft::new(
-            "conditionalAccessPolicy.delete",
+            AuditAction::ConditionalAccessPolicyDelete,
             Kind::ConditionalAccessPolicy,
             id,
             &policy.spec.display_name,
@@ -1284,7 +1272,7 @@ impl Directory {
         tx.insert(ctx.tenant, &location_record(&location, None)?)
             .await?;
         let event = EventDraft::new(
-            "namedLocation.create",
+            AuditAction::NamedLocationCreate,
             Kind::NamedLocation,
             location.id,
             location.spec.display_name(),
@@ -1323,7 +1311,7 @@ impl Directory {
             .await?;
         let after = serde_json::to_value(&location.spec).unwrap_or(Value::Null);
         let event = EventDraft::new(
-            "namedLocation.update",
+            AuditAction::NamedLocationUpdate,
             Kind::NamedLocation,
             id,
             location.spec.display_name(),
@@ -1342,7 +1330,7 @@ impl Directory {
             action::NAMED_LOCATIONS_MANAGE,
             Kind::NamedLocation,
             id,
-            "namedLocation.delete",
+            AuditAction::NamedLocationDelete,
             "policies name this location",
         )
         .await
@@ -1391,7 +1379,7 @@ impl Directory {
         )?;
         tx.insert(ctx.tenant, &record).await?;
         let event = EventDraft::new(
-            "agreement.create",
+            AuditAction::AgreementCreate,
             Kind::TermsOfUse,
             terms.id,
             &terms.spec.display_name,
@@ -1430,7 +1418,7 @@ impl Directory {
         )
         .await?;
         let event = EventDraft::new(
-            "agreement.update",
+            AuditAction::AgreementUpdate,
             Kind::TermsOfUse,
             id,
             &terms.spec.display_name,
@@ -1448,7 +1436,7 @@ impl Directory {
             action::CA_POLICIES_MANAGE,
             Kind::TermsOfUse,
             id,
-            "agreement.delete",
+            AuditAction::AgreementDelete,
             "policies require these terms",
         )
         .await
@@ -1461,7 +1449,7 @@ impl Directory {
         permission: &str,
         kind: Kind,
         id: Uuid,
-        audit_action: &'static str,
+        audit_action: AuditAction,
         in_use: &str,
     ) -> ServiceResult<()> {
         self.authorize(ctx, permission, &AuthzTarget::Tenant)?;
@@ -1541,7 +1529,7 @@ impl Directory {
         )
         .await?;
         let event = EventDraft::new(
-            "agreement.accept",
+            AuditAction::AgreementAccept,
             Kind::TermsOfUse,
             terms_id,
             &terms.spec.display_name,
@@ -1600,7 +1588,7 @@ impl Directory {
             tx.as_mut(),
             ctx,
             DEFAULTS_KEY,
-            "securityDefaults.update",
+            AuditAction::SecurityDefaultsUpdate,
             &before,
             &policy,
         )
@@ -1696,7 +1684,7 @@ impl Directory {
         )
         .await?;
         let event = EventDraft::new(
-            "riskState.update",
+            AuditAction::RiskStateUpdate,
             if is_user {
                 Kind::User
             } else {
@@ -1754,11 +1742,16 @@ impl Directory {
             &codec::next_version(&record, now, keys, &state)?,
         )
         .await?;
-        let event = EventDraft::new("riskState.remediate", Kind::User, session.user_id, &key)
-            .changes(patch::changes(
-                &before,
-                &serde_json::to_value(&state).unwrap_or(Value::Null),
-            ));
+        let event = EventDraft::new(
+            AuditAction::RiskStateRemediate,
+            Kind::User,
+            session.user_id,
+            &key,
+        )
+        .changes(patch::changes(
+            &before,
+            &serde_json::to_value(&state).unwrap_or(Value::Null),
+        ));
         self.audit(tx.as_mut(), &context, event).await?;
         tx.commit().await?;
         Ok(())
@@ -1863,7 +1856,7 @@ impl Directory {
             let record = location_record(&location, existing.as_ref())?;
             codec::put_record(tx.as_mut(), ctx.tenant, existing.is_some(), &record).await?;
             let event = EventDraft::new(
-                "namedLocation.import",
+                AuditAction::NamedLocationImport,
                 Kind::NamedLocation,
                 *id,
                 spec.display_name(),
@@ -1884,7 +1877,7 @@ impl Directory {
             let record = policy_record(&policy, existing.as_ref())?;
             codec::put_record(tx.as_mut(), ctx.tenant, existing.is_some(), &record).await?;
             let event = EventDraft::new(
-                "conditionalAccessPolicy.import",
+                AuditAction::ConditionalAccessPolicyImport,
                 Kind::ConditionalAccessPolicy,
                 *id,
                 &spec.display_name,
@@ -1893,7 +1886,7 @@ impl Directory {
             self.audit(tx.as_mut(), ctx, event).await?;
         }
         let summary = EventDraft {
-            action: "conditionalAccess.import",
+            action: AuditAction::ConditionalAccessImport,
             target: None,
             changes: Vec::new(),
             details: json!({
@@ -2277,18 +2270,5 @@ mod tests {
         for (ua, expected) in cases {
             assert_eq!(platform_from_user_agent(ua), expected, "{ua}");
         }
-    }
-
-    #[test]
-    fn relevant_actions() {
-        assert!(relevant("group.member.add", "{}"));
-        assert!(relevant("conditionalAccessPolicy.update", "{}"));
-        assert!(!relevant("oauth2PermissionGrant.update", "{}"));
-        assert!(!relevant("accessToken.create", "{}"));
-        assert!(!relevant("user.update", r#"{"changes":[]}"#));
-        assert!(relevant(
-            "user.update",
-            r#"{"details":{"dynamicGroupChanges":[]}}"#
-        ));
     }
 }

@@ -9,6 +9,7 @@
 
 use serde_json::{Value, json};
 use tessera_core::TenantId;
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
     AppCredentialPolicy, AuthenticationContexts, ConsentPolicy, ConsentType, PermissionGrant,
@@ -121,7 +122,7 @@ impl Directory {
         tx: &mut dyn tessera_store::WriteTx,
         ctx: &Context,
         key: &str,
-        action: &'static str,
+        action: AuditAction,
         before: &P,
         policy: &P,
     ) -> ServiceResult<()> {
@@ -181,7 +182,7 @@ impl Directory {
             tx.as_mut(),
             ctx,
             POLICY_KEY,
-            "consentPolicy.update",
+            AuditAction::ConsentPolicyUpdate,
             &before,
             &policy,
         )
@@ -250,7 +251,7 @@ impl Directory {
             tx.as_mut(),
             ctx,
             CONTEXTS_KEY,
-            "authenticationContexts.update",
+            AuditAction::AuthenticationContextsUpdate,
             &before,
             &contexts,
         )
@@ -281,7 +282,7 @@ impl Directory {
             tx.as_mut(),
             ctx,
             CREDENTIAL_POLICY_KEY,
-            "appCredentialPolicy.update",
+            AuditAction::AppCredentialPolicyUpdate,
             &before,
             &policy,
         )
@@ -402,7 +403,7 @@ impl Directory {
             }
         };
         let event = EventDraft::new(
-            "oauth2PermissionGrant.update",
+            AuditAction::OAuth2PermissionGrantUpdate,
             Kind::PermissionGrant,
             grant.id,
             &key,
@@ -444,7 +445,7 @@ impl Directory {
         tx.delete(ctx.tenant, Kind::PermissionGrant, id, None)
             .await?;
         let event = EventDraft::new(
-            "oauth2PermissionGrant.delete",
+            AuditAction::OAuth2PermissionGrantDelete,
             Kind::PermissionGrant,
             id,
             record.key1.as_deref().unwrap_or(""),

@@ -2,6 +2,7 @@
 //! attributes (the inputs of device filters in Conditional Access).
 
 use serde_json::{Value, json};
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{Device, DeviceSpec};
 use tessera_directory::patch::{self, Change};
@@ -91,8 +92,13 @@ impl Directory {
         check_owner(tx.as_mut(), ctx, &spec).await?;
         let record = codec::new_record(Kind::Device, id, self.now(), device_keys(&spec), &spec)?;
         tx.insert(ctx.tenant, &record).await?;
-        let event = EventDraft::new("device.create", Kind::Device, id, &spec.display_name)
-            .changes(patch::changes(&Value::Null, &spec_json(&spec)));
+        let event = EventDraft::new(
+            AuditAction::DeviceCreate,
+            Kind::Device,
+            id,
+            &spec.display_name,
+        )
+        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         device_from(&record)
@@ -147,8 +153,13 @@ impl Directory {
         check_owner(tx.as_mut(), ctx, &after).await?;
         let updated = codec::next_version(&record, self.now(), device_keys(&after), &after)?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new("device.update", Kind::Device, id, &after.display_name)
-            .changes(changes);
+        let event = EventDraft::new(
+            AuditAction::DeviceUpdate,
+            Kind::Device,
+            id,
+            &after.display_name,
+        )
+        .changes(changes);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         device_from(&updated)
@@ -171,9 +182,14 @@ impl Directory {
             .await?;
         tx.delete(ctx.tenant, Kind::Device, id, Some(record.version))
             .await?;
-        let event = EventDraft::new("device.delete", Kind::Device, id, &spec.display_name)
-            .changes(patch::changes(&spec_json(&spec), &Value::Null))
-            .details(json!({ "removedFrom": cleanup }));
+        let event = EventDraft::new(
+            AuditAction::DeviceDelete,
+            Kind::Device,
+            id,
+            &spec.display_name,
+        )
+        .changes(patch::changes(&spec_json(&spec), &Value::Null))
+        .details(json!({ "removedFrom": cleanup }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())

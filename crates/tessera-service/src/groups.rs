@@ -1,6 +1,7 @@
 //! Groups: assigned and dynamic membership, nesting, owners.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
+use tessera_directory::audit_action::AuditAction;
 
 use serde_json::{Value, json};
 use tessera_core::TenantId;
@@ -212,8 +213,13 @@ impl Directory {
         let mut tx = self.write(ctx).await?;
         let record = codec::new_record(Kind::Group, id, self.now(), group_keys(&spec), &spec)?;
         tx.insert(ctx.tenant, &record).await?;
-        let mut event = EventDraft::new("group.create", Kind::Group, id, &spec.display_name)
-            .changes(patch::changes(&Value::Null, &spec_json(&spec)));
+        let mut event = EventDraft::new(
+            AuditAction::GroupCreate,
+            Kind::Group,
+            id,
+            &spec.display_name,
+        )
+        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
         if spec.is_dynamic() {
             event = event.details(
                 self.recompute_dynamic_group(tx.as_mut(), ctx.tenant, id, &spec)
@@ -295,8 +301,13 @@ impl Directory {
         }
         let updated = codec::next_version(&record, self.now(), group_keys(&after), &after)?;
         tx.update(ctx.tenant, &updated).await?;
-        let mut event =
-            EventDraft::new("group.update", Kind::Group, id, &after.display_name).changes(changes);
+        let mut event = EventDraft::new(
+            AuditAction::GroupUpdate,
+            Kind::Group,
+            id,
+            &after.display_name,
+        )
+        .changes(changes);
         if after.is_dynamic() && rule_changed {
             if !before.is_dynamic() {
                 // Converting to dynamic replaces the assigned members by computed ones.
@@ -336,9 +347,14 @@ impl Directory {
             .len();
         tx.delete(ctx.tenant, Kind::Group, id, Some(record.version))
             .await?;
-        let event = EventDraft::new("group.delete", Kind::Group, id, &spec.display_name)
-            .changes(patch::changes(&spec_json(&spec), &Value::Null))
-            .details(json!({ "removedFrom": cleanup, "memberCount": members }));
+        let event = EventDraft::new(
+            AuditAction::GroupDelete,
+            Kind::Group,
+            id,
+            &spec.display_name,
+        )
+        .changes(patch::changes(&spec_json(&spec), &Value::Null))
+        .details(json!({ "removedFrom": cleanup, "memberCount": members }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -458,8 +474,13 @@ impl Directory {
                 message: "the object is already a member of the group".to_string(),
             });
         }
-        let event = EventDraft::new("group.member.add", Kind::Group, id, &spec.display_name)
-            .details(json!({ "member": object_ref(&member_record) }));
+        let event = EventDraft::new(
+            AuditAction::GroupMemberAdd,
+            Kind::Group,
+            id,
+            &spec.display_name,
+        )
+        .details(json!({ "member": object_ref(&member_record) }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -489,8 +510,13 @@ impl Directory {
                 id: member.to_string(),
             });
         }
-        let event = EventDraft::new("group.member.remove", Kind::Group, id, &spec.display_name)
-            .details(json!({ "memberId": member }));
+        let event = EventDraft::new(
+            AuditAction::GroupMemberRemove,
+            Kind::Group,
+            id,
+            &spec.display_name,
+        )
+        .details(json!({ "memberId": member }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -725,15 +751,15 @@ fn owner_update_action(kind: Kind, record: &Record) -> ServiceResult<&'static st
     })
 }
 
-fn owner_event(kind: Kind, add: bool) -> &'static str {
+fn owner_event(kind: Kind, add: bool) -> AuditAction {
     match (kind, add) {
-        (Kind::Group, true) => "group.owner.add",
-        (Kind::Group, false) => "group.owner.remove",
-        (Kind::Application, true) => "application.owner.add",
-        (Kind::Application, false) => "application.owner.remove",
-        (Kind::ServicePrincipal, true) => "servicePrincipal.owner.add",
-        (Kind::ServicePrincipal, false) => "servicePrincipal.owner.remove",
-        (_, true) => "device.owner.add",
-        (_, false) => "device.owner.remove",
+        (Kind::Group, true) => AuditAction::GroupOwnerAdd,
+        (Kind::Group, false) => AuditAction::GroupOwnerRemove,
+        (Kind::Application, true) => AuditAction::ApplicationOwnerAdd,
+        (Kind::Application, false) => AuditAction::ApplicationOwnerRemove,
+        (Kind::ServicePrincipal, true) => AuditAction::ServicePrincipalOwnerAdd,
+        (Kind::ServicePrincipal, false) => AuditAction::ServicePrincipalOwnerRemove,
+        (_, true) => AuditAction::DeviceOwnerAdd,
+        (_, false) => AuditAction::DeviceOwnerRemove,
     }
 }

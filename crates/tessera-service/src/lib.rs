@@ -36,6 +36,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tessera_core::{Clock, TenantId, Timestamp};
 use tessera_directory::audit::{Actor, AuditEvent, ChangeRecord, TargetRef};
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::{self, Decision, Grant, Target};
 use tessera_directory::patch::Change;
 use tessera_store::{AuditAppend, Kind, Reader, Store, WriteTx};
@@ -261,7 +262,7 @@ impl Directory {
             tenant_id: ctx.tenant.0,
             time: self.now(),
             actor: ctx.caller.actor(),
-            action: event.action.to_string(),
+            action: event.action.as_str().to_string(),
             target: event.target,
             changes: event.changes.into_iter().map(ChangeRecord::from).collect(),
             details: event.details,
@@ -286,7 +287,7 @@ impl Directory {
 
 /// What an operation records, before the common fields are filled in.
 pub(crate) struct EventDraft {
-    pub action: &'static str,
+    pub action: AuditAction,
     pub target: Option<TargetRef>,
     pub changes: Vec<Change>,
     pub details: Value,
@@ -294,7 +295,7 @@ pub(crate) struct EventDraft {
 
 impl EventDraft {
     pub fn new(
-        action: &'static str,
+        action: AuditAction,
         kind: Kind,
         id: impl ToString,
         display_name: &str,

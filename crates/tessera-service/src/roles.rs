@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use tessera_core::TenantId;
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::{Grant, Target};
 use tessera_directory::model::{DirectoryScope, GroupSpec, RoleAssignment, RoleAssignmentSpec};
 use tessera_directory::patch;
@@ -281,7 +282,7 @@ impl Directory {
             }
             other => other?,
         }
-        let event = EventDraft::new("roleAssignment.create", Kind::RoleAssignment, id, role.display_name)
+        let event = EventDraft::new(AuditAction::RoleAssignmentCreate, Kind::RoleAssignment, id, role.display_name)
             .changes(patch::changes(&Value::Null, &serde_json::to_value(&spec).unwrap_or(Value::Null)))
             .details(json!({ "role": role.display_name, "principal": crate::groups::object_ref(&principal) }));
         self.audit(tx.as_mut(), ctx, event).await?;
@@ -347,11 +348,16 @@ impl Directory {
         let role_name = roles::built_in(spec.role_definition_id)
             .map(|r| r.display_name)
             .unwrap_or("role");
-        let event = EventDraft::new("roleAssignment.delete", Kind::RoleAssignment, id, role_name)
-            .changes(patch::changes(
-                &serde_json::to_value(&spec).unwrap_or(Value::Null),
-                &Value::Null,
-            ));
+        let event = EventDraft::new(
+            AuditAction::RoleAssignmentDelete,
+            Kind::RoleAssignment,
+            id,
+            role_name,
+        )
+        .changes(patch::changes(
+            &serde_json::to_value(&spec).unwrap_or(Value::Null),
+            &Value::Null,
+        ));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         Ok(())

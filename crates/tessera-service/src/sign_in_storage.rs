@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use tessera_directory::audit_action::AuditAction;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -412,7 +413,7 @@ impl Directory {
             tx.as_mut(),
             ctx,
             RETENTION_KEY,
-            "signInLogRetention.update",
+            AuditAction::SignInLogRetentionUpdate,
             &before,
             &after,
         )

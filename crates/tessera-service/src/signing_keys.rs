@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use tessera_directory::audit_action::AuditAction;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -118,7 +119,7 @@ impl Directory {
                         tx.as_mut(),
                         &ctx,
                         EventDraft::new(
-                            "signingKey.generate",
+                            AuditAction::SigningKeyGenerate,
                             Kind::SigningKey,
                             record.id,
                             &key.kid,
@@ -150,7 +151,12 @@ impl Directory {
                     self.audit(
                         tx.as_mut(),
                         &ctx,
-                        EventDraft::new("signingKey.delete", Kind::SigningKey, record.id, &kid),
+                        EventDraft::new(
+                            AuditAction::SigningKeyDelete,
+                            Kind::SigningKey,
+                            record.id,
+                            &kid,
+                        ),
                     )
                     .await?;
                     done.push(format!("deleted {kid}"));
@@ -194,8 +200,13 @@ impl Directory {
         self.audit(
             tx,
             ctx,
-            EventDraft::new("signingKey.state", Kind::SigningKey, record.id, &kid)
-                .details(json!({ "from": before, "to": state })),
+            EventDraft::new(
+                AuditAction::SigningKeyState,
+                Kind::SigningKey,
+                record.id,
+                &kid,
+            )
+            .details(json!({ "from": before, "to": state })),
         )
         .await
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_core::crypto::{constant_time_eq, generate_secret, secret_hash};
 use tessera_core::{SecretString, TenantId};
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::model::{AccessToken, AccessTokenData, UserSpec};
 use tessera_directory::patch;
 use tessera_directory::roles::action;
@@ -178,7 +179,7 @@ impl Directory {
         let created = self
             .issue_token(tx.as_mut(), ctx.tenant, owner, &name, lifetime, issued_by)
             .await?;
-        let event = EventDraft::new("accessToken.create", Kind::AccessToken, created.token.id, &name).details(json!({
+        let event = EventDraft::new(AuditAction::AccessTokenCreate, Kind::AccessToken, created.token.id, &name).details(json!({
             "ownerId": owner, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,
         }));
         self.audit(tx.as_mut(), ctx, event).await?;
@@ -219,7 +220,7 @@ impl Directory {
             )
             .await?;
         let event = EventDraft::new(
-            "accessToken.issue",
+            AuditAction::AccessTokenIssue,
             Kind::User,
             owner,
             &spec.user_principal_name,
@@ -287,7 +288,7 @@ impl Directory {
         tx.delete(ctx.tenant, Kind::AccessToken, token_id, None)
             .await?;
         let event = EventDraft::new(
-            "accessToken.revoke",
+            AuditAction::AccessTokenRevoke,
             Kind::AccessToken,
             token_id,
             &token.data.display_name,

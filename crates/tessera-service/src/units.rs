@@ -2,6 +2,7 @@
 //! delegated administration.
 
 use serde_json::{Value, json};
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{AdministrativeUnit, AdministrativeUnitSpec, DirectoryObjectRef};
 use tessera_directory::patch;
@@ -60,7 +61,7 @@ impl Directory {
         )?;
         tx.insert(ctx.tenant, &record).await?;
         let event = EventDraft::new(
-            "administrativeUnit.create",
+            AuditAction::AdministrativeUnitCreate,
             Kind::AdministrativeUnit,
             id,
             &spec.display_name,
@@ -139,7 +140,7 @@ impl Directory {
         let updated = codec::next_version(&record, self.now(), unit_keys(&after), &after)?;
         tx.update(ctx.tenant, &updated).await?;
         let event = EventDraft::new(
-            "administrativeUnit.update",
+            AuditAction::AdministrativeUnitUpdate,
             Kind::AdministrativeUnit,
             id,
             &after.display_name,
@@ -184,7 +185,7 @@ impl Directory {
         )
         .await?;
         let event = EventDraft::new(
-            "administrativeUnit.delete",
+            AuditAction::AdministrativeUnitDelete,
             Kind::AdministrativeUnit,
             id,
             &spec.display_name,
@@ -266,7 +267,7 @@ impl Directory {
         }
         let spec: AdministrativeUnitSpec = codec::data(&record)?;
         let event = EventDraft::new(
-            "administrativeUnit.member.add",
+            AuditAction::AdministrativeUnitMemberAdd,
             Kind::AdministrativeUnit,
             id,
             &spec.display_name,
@@ -301,7 +302,7 @@ impl Directory {
         }
         let spec: AdministrativeUnitSpec = codec::data(&record)?;
         let event = EventDraft::new(
-            "administrativeUnit.member.remove",
+            AuditAction::AdministrativeUnitMemberRemove,
             Kind::AdministrativeUnit,
             id,
             &spec.display_name,

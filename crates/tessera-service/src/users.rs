@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 use tessera_core::TenantId;
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{DirectoryObjectRef, GroupSpec, ObjectType, User, UserSpec};
 use tessera_directory::patch::{self, Change};
@@ -209,8 +210,13 @@ impl Directory {
             .apply_dynamic_groups(tx, ctx.tenant, id, &spec, rules, &[])
             .await?;
         let changes = patch::changes(&Value::Null, &spec_json(&spec));
-        let event = EventDraft::new("user.create", Kind::User, id, &spec.user_principal_name)
-            .changes(changes);
+        let event = EventDraft::new(
+            AuditAction::UserCreate,
+            Kind::User,
+            id,
+            &spec.user_principal_name,
+        )
+        .changes(changes);
         let event = if dynamic.is_empty() {
             event
         } else {
@@ -310,8 +316,13 @@ impl Directory {
         let dynamic = self
             .apply_dynamic_groups(tx.as_mut(), ctx.tenant, id, &after, &rules, &current)
             .await?;
-        let event = EventDraft::new("user.update", Kind::User, id, &after.user_principal_name)
-            .changes(changes);
+        let event = EventDraft::new(
+            AuditAction::UserUpdate,
+            Kind::User,
+            id,
+            &after.user_principal_name,
+        )
+        .changes(changes);
         let event = if dynamic.is_empty() {
             event
         } else {
@@ -387,9 +398,14 @@ impl Directory {
             "accessTokensDeleted": tokens,
             "authenticationMethodsDeleted": methods,
         });
-        let event = EventDraft::new("user.delete", Kind::User, id, &spec.user_principal_name)
-            .changes(changes)
-            .details(details);
+        let event = EventDraft::new(
+            AuditAction::UserDelete,
+            Kind::User,
+            id,
+            &spec.user_principal_name,
+        )
+        .changes(changes)
+        .details(details);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
         self.revoke_sessions_and_notify(ctx.tenant, id, None)

@@ -7,6 +7,7 @@ use tessera_authn::policy::{MethodsPolicy, TAP_MAX_LENGTH, TAP_MIN_LENGTH};
 use tessera_authn::strength::Strength;
 use tessera_authn::{hashing, tap};
 use tessera_core::{SecretString, Timestamp};
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::UserSpec;
 use tessera_directory::roles::action;
@@ -193,7 +194,7 @@ impl Directory {
         tx.insert(ctx.tenant, &method_record(id, user, now, &method)?)
             .await?;
         let event = EventDraft::new(
-            "user.temporaryAccessPass.issue",
+            AuditAction::UserTemporaryAccessPassIssue,
             Kind::User,
             user,
             &spec.user_principal_name,
@@ -250,7 +251,7 @@ impl Directory {
             .await?;
         let mut tx = self.write(ctx).await?;
         let event = EventDraft::new(
-            "user.sessions.revoke",
+            AuditAction::UserSessionsRevoke,
             Kind::User,
             user,
             &spec.user_principal_name,
@@ -343,7 +344,7 @@ impl Directory {
             &serde_json::to_value(&policy).unwrap_or(Value::Null),
         );
         let event = EventDraft {
-            action: "authenticationMethodsPolicy.update",
+            action: AuditAction::AuthenticationMethodsPolicyUpdate,
             target: None,
             changes,
             details: Value::Null,
@@ -409,7 +410,7 @@ impl Directory {
             other => other?,
         }
         let event = EventDraft::new(
-            "authenticationStrength.create",
+            AuditAction::AuthenticationStrengthCreate,
             Kind::AuthStrength,
             strength.id,
             &strength.display_name,
@@ -436,7 +437,7 @@ impl Directory {
         }
         tx.delete(ctx.tenant, Kind::AuthStrength, id, None).await?;
         let event = EventDraft::new(
-            "authenticationStrength.delete",
+            AuditAction::AuthenticationStrengthDelete,
             Kind::AuthStrength,
             id,
             &strength.display_name,

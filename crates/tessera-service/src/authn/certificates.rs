@@ -3,6 +3,7 @@
 //! cached), and certificate user ids bound to users.
 
 use std::sync::Arc;
+use tessera_directory::audit_action::AuditAction;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -366,7 +367,7 @@ impl Directory {
         }
         let view = self.ca_view(&record, None)?;
         let event = EventDraft::new(
-            "certificateAuthority.add",
+            AuditAction::CertificateAuthorityAdd,
             Kind::CertificateAuthority,
             record.id,
             &view.subject,
@@ -392,7 +393,7 @@ impl Directory {
         tx.delete(ctx.tenant, Kind::CertificateAuthority, id, None)
             .await?;
         let event = EventDraft::new(
-            "certificateAuthority.remove",
+            AuditAction::CertificateAuthorityRemove,
             Kind::CertificateAuthority,
             id,
             &data.subject,
@@ -557,7 +558,7 @@ impl Directory {
             }
         };
         let event = EventDraft::new(
-            "certificateAuthority.crl.update",
+            AuditAction::CertificateAuthorityCrlUpdate,
             Kind::CertificateAuthority,
             ca,
             &ca_data.subject,

@@ -10,6 +10,7 @@ use tessera_authn::registration::{self, Gate};
 use tessera_authn::strength::{self, Mode};
 use tessera_authn::{hashing, qr, totp};
 use tessera_core::SecretString;
+use tessera_directory::audit_action::AuditAction;
 use tessera_directory::model::UserSpec;
 use tessera_store::{Kind, WriteTx};
 use uuid::Uuid;
@@ -556,9 +557,9 @@ impl Directory {
         tx.insert(ctx.tenant, &method_record(id, user, self.now(), &method)?)
             .await?;
         let action = if existing.is_some() {
-            "user.password.change"
+            AuditAction::UserPasswordChange
         } else {
-            "user.password.set"
+            AuditAction::UserPasswordSet
         };
         let event = EventDraft::new(action, Kind::User, user, &spec.user_principal_name)
             .details(serde_json::json!({ "methodId": id }));
@@ -593,7 +594,7 @@ impl Directory {
         };
         let view = stored.view();
         let event = EventDraft::new(
-            "user.authMethod.add",
+            AuditAction::UserAuthMethodAdd,
             Kind::User,
             user,
             &spec.user_principal_name,
@@ -630,7 +631,7 @@ impl Directory {
         tx.delete(ctx.tenant, Kind::AuthMethod, method, None)
             .await?;
         let event = EventDraft::new(
-            "user.authMethod.remove",
+            AuditAction::UserAuthMethodRemove,
             Kind::User,
             user,
             &spec.user_principal_name,
