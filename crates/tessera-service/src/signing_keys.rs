@@ -164,11 +164,7 @@ impl Directory {
             }
         }
         tx.commit().await?;
-        self.keys
-            .sets
-            .write()
-            .map_err(|_| ServiceError::Internal("key cache poisoned".into()))?
-            .remove(&tenant);
+        self.forget_key_set(tenant)?;
         tracing::info!(%tenant, actions = ?done, "signing keys rotated");
         Ok(done)
     }
@@ -209,6 +205,16 @@ impl Directory {
             .details(json!({ "from": before, "to": state })),
         )
         .await
+    }
+
+    /// Drops this node's cached key set of a tenant, so the next use reads it again.
+    pub(crate) fn forget_key_set(&self, tenant: TenantId) -> ServiceResult<()> {
+        self.keys
+            .sets
+            .write()
+            .map_err(|_| ServiceError::Internal("key cache poisoned".into()))?
+            .remove(&tenant);
+        Ok(())
     }
 
     /// The tenant's key set (from the cache when fresh).

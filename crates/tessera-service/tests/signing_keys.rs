@@ -176,4 +176,54 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     assert!(stranger.key_set(tenant).await.is_err());
 }
 
-on_both_backends!(keys_rotate_on_schedule, several_nodes_rotate_once);
+/// A node that cached a tenant's key set before it had keys (a key set request on a
+/// new tenant) issues tokens as soon as another node made them, not only once its
+/// cache runs out a minute later.
+async fn a_node_signs_with_keys_another_node_made(store: Arc<dyn Store>) {
+    use base64::Engine as _;
+    let clock = Arc::new(ShiftedClock::default());
+    let (key, _) = SealingKey::generate().unwrap();
+    let first = directory(store.clone(), clock.clone(), key.clone());
+    let support::Workload {
+        client,
+        secret,
+        resource,
+        ctx,
+        ..
+    } = support::workload(&first).await;
+    // No keys yet: this node caches an empty set.
+    assert!(kids(&first, ctx.tenant).await.is_empty());
+    let other = directory(store.clone(), clock.clone(), key);
+    assert_eq!(
+        other
+            .rotate_signing_keys(ctx.tenant, &Algorithm::ALL)
+            .await
+            .unwrap()
+            .len(),
+        Algorithm::ALL.len()
+    );
+    let form: std::collections::BTreeMap<String, String> = [
+        ("grant_type".to_string(), "client_credentials".to_string()),
+        (
+            "scope".to_string(),
+            format!("api://{}/.default", resource.app_id),
+        ),
+    ]
+    .into();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            client.app_id,
+            secret.secret_text.expose()
+        ))
+    );
+    let issued = first.token_request(&ctx, Some(&basic), &form).await;
+    assert!(issued.is_ok(), "{:?}", issued.err());
+}
+
+on_both_backends!(
+    keys_rotate_on_schedule,
+    several_nodes_rotate_once,
+    a_node_signs_with_keys_another_node_made
+);

@@ -538,9 +538,12 @@ impl Directory {
         let set = match set.signing.get(&alg) {
             Some(_) => set,
             None => {
+                // Made here, or already made by another node since this node cached
+                // its set: read the set again either way, not from the cache.
                 self.rotate_signing_keys(tenant, &[alg])
                     .await
                     .map_err(server_error)?;
+                self.forget_key_set(tenant).map_err(server_error)?;
                 self.key_set(tenant).await.map_err(server_error)?
             }
         };
