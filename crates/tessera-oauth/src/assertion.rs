@@ -3,6 +3,7 @@
 //! the application. Here: the form parameters, the certificate's public key as a
 //! JWK, and the claim checks. The service finds the keys and refuses replays.
 
+use crate::error::ErrorCode;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -28,11 +29,11 @@ pub fn from_form(form: &BTreeMap<String, String>) -> Result<Option<&str>, OAuthE
         (None, None) => Ok(None),
         (Some(kind), Some(assertion)) if kind == JWT_BEARER => Ok(Some(assertion)),
         (Some(_), Some(_)) => Err(OAuthError::new(
-            "invalid_client",
+            ErrorCode::InvalidClient,
             "client_assertion_type must be jwt-bearer",
         )),
         _ => Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "client_assertion and client_assertion_type go together",
         )),
     }
@@ -95,7 +96,8 @@ pub fn check_claims(
     audiences: &[&str],
     now: i64,
 ) -> Result<AssertionFacts, OAuthError> {
-    let refuse = |why: &str| OAuthError::new("invalid_client", format!("client assertion: {why}"));
+    let refuse =
+        |why: &str| OAuthError::new(ErrorCode::InvalidClient, format!("client assertion: {why}"));
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
         return Err(refuse("iss and sub must be the client id"));

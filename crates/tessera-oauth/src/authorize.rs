@@ -10,6 +10,7 @@
 //! Only `response_type=code`, with PKCE S256 always (RFC 9700 §2.1.1). No implicit or
 //! hybrid flows, no `plain` PKCE, no request objects by value.
 
+use crate::error::ErrorCode;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -48,14 +49,14 @@ pub fn collect<'a>(
         }
         if value.len() > MAX_PARAMETER_BYTES || name.len() > 64 {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("the parameter {} is too long", truncate(&name)),
             ));
         }
         if name == "resource" {
             if raw.resources.len() == MAX_RESOURCES {
                 return Err(OAuthError::new(
-                    "invalid_target",
+                    ErrorCode::InvalidTarget,
                     "too many resource parameters",
                 ));
             }
@@ -63,7 +64,10 @@ pub fn collect<'a>(
             continue;
         }
         if raw.params.len() > 64 {
-            return Err(OAuthError::new("invalid_request", "too many parameters"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "too many parameters",
+            ));
         }
         if raw
             .params
@@ -71,7 +75,7 @@ pub fn collect<'a>(
             .is_some()
         {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("{} is given more than once", truncate(&name)),
             ));
         }
@@ -188,7 +192,7 @@ pub fn parse_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !valid || token.len() > 512 {
             return Err(OAuthError::new(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 "a scope has characters outside RFC 6749 A.4",
             ));
         }
@@ -197,7 +201,7 @@ pub fn parse_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
         }
     }
     if out.len() > 50 {
-        return Err(OAuthError::new("invalid_scope", "too many scopes"));
+        return Err(OAuthError::new(ErrorCode::InvalidScope, "too many scopes"));
     }
     Ok(out)
 }
@@ -229,7 +233,7 @@ fn parse_prompt(text: &str) -> Result<Vec<Prompt>, OAuthError> {
             "select_account" => Prompt::SelectAccount,
             _ => {
                 return Err(OAuthError::new(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "prompt takes none, login, consent or select_account",
                 ));
             }
@@ -240,7 +244,7 @@ fn parse_prompt(text: &str) -> Result<Vec<Prompt>, OAuthError> {
     }
     if out.contains(&Prompt::None) && out.len() > 1 {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "prompt=none cannot be combined with other values",
         ));
     }
@@ -250,7 +254,7 @@ fn parse_prompt(text: &str) -> Result<Vec<Prompt>, OAuthError> {
 /// OIDC Core §5.5: an object whose `userinfo` and `id_token` members are objects of
 /// claim requests, each `null` or an object with `essential`, `value` or `values`.
 pub fn parse_claims(text: &str) -> Result<Value, OAuthError> {
-    let invalid = |why: &str| OAuthError::new("invalid_request", format!("claims: {why}"));
+    let invalid = |why: &str| OAuthError::new(ErrorCode::InvalidRequest, format!("claims: {why}"));
     let value: Value = serde_json::from_str(text).map_err(|_| invalid("not JSON"))?;
     let object = value.as_object().ok_or_else(|| invalid("not an object"))?;
     for (target, requests) in object {
@@ -294,7 +298,7 @@ pub fn pushed_parameters(
 ) -> Result<RawAuthorization, OAuthError> {
     if form.contains_key("request_uri") {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "request_uri cannot be pushed",
         ));
     }
@@ -306,7 +310,7 @@ pub fn pushed_parameters(
             _ => {
                 if value.len() > MAX_PARAMETER_BYTES {
                     return Err(OAuthError::new(
-                        "invalid_request",
+                        ErrorCode::InvalidRequest,
                         format!("the parameter {} is too long", truncate(name)),
                     ));
                 }
@@ -324,33 +328,33 @@ pub fn pushed_parameters(
 pub fn validate(raw: &RawAuthorization) -> Result<AuthorizationRequest, OAuthError> {
     if raw.get("request").is_some() {
         return Err(OAuthError::new(
-            "request_not_supported",
+            ErrorCode::RequestNotSupported,
             "request objects are not supported; use pushed authorization requests",
         ));
     }
     if raw.get("registration").is_some() {
         return Err(OAuthError::new(
-            "registration_not_supported",
+            ErrorCode::RegistrationNotSupported,
             "the registration parameter is not supported",
         ));
     }
     let client_id = raw
         .get("client_id")
-        .ok_or_else(|| OAuthError::new("invalid_request", "client_id is required"))?;
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "client_id is required"))?;
     let redirect_uri = raw
         .get("redirect_uri")
-        .ok_or_else(|| OAuthError::new("invalid_request", "redirect_uri is required"))?;
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "redirect_uri is required"))?;
     match raw.get("response_type") {
         None => {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "response_type is required",
             ));
         }
         Some("code") => {}
         Some(_) => {
             return Err(OAuthError::new(
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported (no implicit or hybrid flow)",
             ));
         }
@@ -360,26 +364,26 @@ pub fn validate(raw: &RawAuthorization) -> Result<AuthorizationRequest, OAuthErr
         Some("form_post") => ResponseMode::FormPost,
         Some(_) => {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "response_mode takes query or form_post",
             ));
         }
     };
     let code_challenge = raw.get("code_challenge").ok_or_else(|| {
         OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "PKCE is required: send code_challenge with code_challenge_method=S256",
         )
     })?;
     if raw.get("code_challenge_method") != Some("S256") {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge_method must be S256",
         ));
     }
     if !pkce::valid_challenge(code_challenge) {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge is not an S256 challenge",
         ));
     }
@@ -392,7 +396,7 @@ pub fn validate(raw: &RawAuthorization) -> Result<AuthorizationRequest, OAuthErr
                 .ok()
                 .filter(|v| *v >= 0)
                 .ok_or_else(|| {
-                    OAuthError::new("invalid_request", "max_age is a number of seconds")
+                    OAuthError::new(ErrorCode::InvalidRequest, "max_age is a number of seconds")
                 })?,
         ),
     };
@@ -407,7 +411,7 @@ pub fn validate(raw: &RawAuthorization) -> Result<AuthorizationRequest, OAuthErr
     for resource in &raw.resources {
         if !valid_resource(resource) {
             return Err(OAuthError::new(
-                "invalid_target",
+                ErrorCode::InvalidTarget,
                 "a resource must be an absolute URI without a fragment",
             ));
         }
@@ -420,7 +424,7 @@ pub fn validate(raw: &RawAuthorization) -> Result<AuthorizationRequest, OAuthErr
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }) {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "dpop_jkt is not a JWK thumbprint",
         ));
     }
@@ -597,7 +601,7 @@ mod tests {
             redirect_with("https://app/cb?a=1", &params),
             "https://app/cb?a=1&code=abc&state=x+y&iss=https%3A%2F%2Fid"
         );
-        let error = OAuthError::new("access_denied", "no");
+        let error = OAuthError::new(ErrorCode::AccessDenied, "no");
         let params = response_parameters(Err(&error), None, "https://id");
         assert_eq!(
             redirect_with("https://app/cb", &params),

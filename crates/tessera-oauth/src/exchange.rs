@@ -2,6 +2,7 @@
 //! subject token from an external issuer that a federated identity credential
 //! trusts (workload identity federation).
 
+use crate::error::ErrorCode;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -35,26 +36,26 @@ pub struct ExchangeRequest<'a> {
 pub fn parse(form: &BTreeMap<String, String>) -> Result<ExchangeRequest<'_>, OAuthError> {
     let subject_token = form
         .get("subject_token")
-        .ok_or_else(|| OAuthError::new("invalid_request", "subject_token is required"))?;
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "subject_token is required"))?;
     let kind = match form.get("subject_token_type").map(String::as_str) {
         Some(JWT | ID_TOKEN) => SubjectKind::External,
         Some(ACCESS_TOKEN) => SubjectKind::TesseraAccessToken,
         Some(_) => {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "subject_token_type must be jwt, id_token or access_token",
             ));
         }
         None => {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "subject_token_type is required",
             ));
         }
     };
     if form.contains_key("actor_token") {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "actor tokens are not supported",
         ));
     }
@@ -63,7 +64,7 @@ pub fn parse(form: &BTreeMap<String, String>) -> Result<ExchangeRequest<'_>, OAu
         .is_some_and(|t| t != ACCESS_TOKEN)
     {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "only access tokens can be requested",
         ));
     }
@@ -85,7 +86,8 @@ pub struct Trust<'a> {
 /// a credential: same issuer and subject exactly, an accepted audience, and inside
 /// its lifetime.
 pub fn check_external(claims: &Value, trust: Trust<'_>, now: i64) -> Result<(), OAuthError> {
-    let refuse = |why: &str| OAuthError::new("invalid_grant", format!("subject_token: {why}"));
+    let refuse =
+        |why: &str| OAuthError::new(ErrorCode::InvalidGrant, format!("subject_token: {why}"));
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("iss") != Some(trust.issuer) {
         return Err(refuse("issuer is not trusted"));

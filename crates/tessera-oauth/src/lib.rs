@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod claims;
 pub mod device;
 pub mod dpop;
+pub mod error;
 pub mod exchange;
 pub mod jws;
 pub mod keys;

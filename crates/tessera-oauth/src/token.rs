@@ -1,6 +1,7 @@
 //! The token endpoint's request and error vocabulary (RFC 6749 §3.2, §5.2), and
 //! client authentication by `client_secret_basic` / `client_secret_post` (§2.3.1).
 
+use crate::error::ErrorCode;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -13,22 +14,20 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// An OAuth error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
-    /// `unsupported_grant_type`, `invalid_scope`, `server_error`...
-    pub error: &'static str,
+    pub error: ErrorCode,
     pub description: String,
-    /// 400, or 401 for `invalid_client`.
+    /// The HTTP status of the JSON answer (see [`ErrorCode::status`]).
     pub status: u16,
     /// The client tried HTTP Basic: answer 401 with `WWW-Authenticate: Basic`.
     pub basic_challenge: bool,
 }
 
 impl OAuthError {
-    pub fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
+    pub fn new(error: ErrorCode, description: impl Into<String>) -> OAuthError {
         OAuthError {
             error,
             description: description.into(),
-            status: if error == "invalid_client" { 401 } else { 400 },
+            status: error.status(),
             basic_challenge: false,
         }
     }
@@ -47,13 +46,13 @@ pub fn parse_form(
     let form = content_type.is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !form {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "send the request as application/x-www-form-urlencoded",
         ));
     }
     if body.len() > MAX_REQUEST_BYTES {
         return Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "the request is too large",
         ));
     }
@@ -64,7 +63,7 @@ pub fn parse_form(
         }
         if out.insert(name.to_string(), value.to_string()).is_some() {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("{name} is given more than once"),
             ));
         }
@@ -96,13 +95,13 @@ pub fn client_secret(
     let in_body = form.get("client_secret");
     match (basic, in_body) {
         (Some(_), Some(_)) => Err(OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "use one client authentication method, not two",
         )),
         (Some(encoded), None) => {
             let invalid = || OAuthError {
                 basic_challenge: true,
-                ..OAuthError::new("invalid_client", "malformed Basic credentials")
+                ..OAuthError::new(ErrorCode::InvalidClient, "malformed Basic credentials")
             };
             let decoded = STANDARD.decode(encoded).map_err(|_| invalid())?;
             let text = String::from_utf8(decoded).map_err(|_| invalid())?;
@@ -113,7 +112,7 @@ pub fn client_secret(
                 && *body_id != id
             {
                 return Err(OAuthError::new(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "client_id differs from the authenticated client",
                 ));
             }
@@ -126,7 +125,7 @@ pub fn client_secret(
         (None, Some(secret)) => {
             let id = form.get("client_id").ok_or_else(|| {
                 OAuthError::new(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "client_id is required with client_secret",
                 )
             })?;
@@ -152,7 +151,7 @@ pub fn default_scope_resource(scope: &str) -> Result<&str, OAuthError> {
     let mut scopes = scope.split(' ').filter(|s| !s.is_empty());
     let (Some(only), None) = (scopes.next(), scopes.next()) else {
         return Err(OAuthError::new(
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "give one scope: <resource>/.default",
         ));
     };
@@ -160,7 +159,7 @@ pub fn default_scope_resource(scope: &str) -> Result<&str, OAuthError> {
         .filter(|r| !r.is_empty())
         .ok_or_else(|| {
             OAuthError::new(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 "client credentials take <resource>/.default",
             )
         })
@@ -217,7 +216,7 @@ mod tests {
         );
         let bad = client_secret(Some("Basic !!!"), &form("")).unwrap_err();
         assert_eq!(
-            (bad.error, bad.status, bad.basic_challenge),
+            (bad.error.as_str(), bad.status, bad.basic_challenge),
             ("invalid_client", 401, true)
         );
         assert_eq!(client_secret(None, &form("")).unwrap(), None);

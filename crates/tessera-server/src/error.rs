@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tessera_directory::FieldError;
+use tessera_oauth::error::ErrorCode;
 use tessera_service::ServiceError;
 use utoipa::ToSchema;
 
@@ -37,23 +38,6 @@ pub struct ApiError {
     /// The `WWW-Authenticate` challenge of a 401 (default `Bearer`).
     pub challenge: Option<String>,
 }
-
-/// The DPoP challenge of RFC 9449 §7.1 for a token refused with `error`, naming
-/// the proof algorithms Tessera accepts.
-pub fn dpop_challenge(error: &str, description: &str) -> String {
-    let algs: Vec<&str> = tessera_oauth::keys::Algorithm::ALL
-        .iter()
-        .map(|alg| alg.as_str())
-        .collect();
-    format!(
-        "DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{}\"",
-        algs.join(" ")
-    )
-}
-
-/// What a DPoP-bound token sent as a bearer token is told (RFC 9449 §7.1).
-pub const DPOP_BOUND_DESCRIPTION: &str =
-    "the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof";
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -120,7 +104,10 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::DpopBoundSentAsBearer => {
                 let mut refused = ApiError::new(status, code, error.to_string());
-                refused.challenge = Some(dpop_challenge("invalid_token", DPOP_BOUND_DESCRIPTION));
+                refused.challenge = Some(crate::wire::oauth::dpop_challenge(
+                    ErrorCode::InvalidToken,
+                    crate::wire::oauth::DPOP_BOUND_DESCRIPTION,
+                ));
                 refused
             }
             ServiceError::Internal(message) => {

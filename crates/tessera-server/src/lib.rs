@@ -17,6 +17,7 @@ pub mod pages;
 pub mod routes;
 pub mod state;
 pub mod tls;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -281,8 +281,13 @@ fn refuse(path: &str, status: StatusCode, message: &str) -> Response {
         "/oauth2/userinfo",
     ];
     if OAUTH_JSON.contains(&path) {
-        let body = serde_json::json!({"error": "invalid_request", "error_description": message});
-        (status, axum::Json(body)).into_response()
+        crate::wire::oauth::error(&tessera_oauth::token::OAuthError {
+            status: status.as_u16(),
+            ..tessera_oauth::token::OAuthError::new(
+                tessera_oauth::error::ErrorCode::InvalidRequest,
+                message,
+            )
+        })
     } else if path.starts_with("/api/") || path.starts_with("/.well-known/") {
         let code = if status == StatusCode::BAD_REQUEST && message.contains("NUL") {
             "validation_failed"

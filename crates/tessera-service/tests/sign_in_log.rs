@@ -47,7 +47,7 @@ impl Harness {
             .token_request(&self.ctx, Some(&self.basic(client_id, secret)), &self.form)
             .await
             .map(|_| ())
-            .map_err(|e| e.error)
+            .map_err(|e| e.error.as_str())
     }
 
     async fn rows(&self) -> Vec<SignInRow> {

@@ -1,6 +1,7 @@
 //! What each command does.
 
 use std::process::ExitCode;
+use tessera_oauth::error::ErrorCode;
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value, json};
@@ -188,11 +189,15 @@ async fn device_login(
         if status.is_success() {
             break answer;
         }
-        match answer.get("error").and_then(Value::as_str) {
-            Some("authorization_pending") => {}
-            Some("slow_down") => interval += 5,
-            Some("access_denied") => bail!("the sign-in was denied"),
-            Some("expired_token") => bail!("the code expired: run `tessera login` again"),
+        let code = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .and_then(ErrorCode::parse);
+        match code {
+            Some(ErrorCode::AuthorizationPending) => {}
+            Some(ErrorCode::SlowDown) => interval += 5,
+            Some(ErrorCode::AccessDenied) => bail!("the sign-in was denied"),
+            Some(ErrorCode::ExpiredToken) => bail!("the code expired: run `tessera login` again"),
             _ => bail!(
                 "the sign-in failed: {}",
                 answer

@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tessera_core::SecretString;
 use tessera_oauth::authorize::{self, RawAuthorization, ResponseMode};
+use tessera_oauth::error::ErrorCode;
 use tessera_oauth::token::OAuthError;
 use tessera_service::authn::SessionInfo;
 use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome, InterruptionAnswer};
@@ -63,7 +64,7 @@ pub async fn authorize_post(State(state): State<AppState>, req: Request, body: B
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form || body.len() > tessera_oauth::token::MAX_REQUEST_BYTES {
         return refused(&OAuthError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "send the request as a form",
         ));
     }
@@ -280,7 +281,7 @@ pub async fn logout(
             || params.insert(name.to_string(), value.to_string()).is_some()
         {
             return refused(&OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "a logout parameter is repeated or too long",
             ));
         }
@@ -436,7 +437,7 @@ fn consent_binding(pending: &str) -> String {
 }
 
 fn refused(error: &OAuthError) -> Response {
-    let status = if error.error == "server_error" {
+    let status = if error.error == ErrorCode::ServerError {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::BAD_REQUEST

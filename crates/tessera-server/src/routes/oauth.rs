@@ -2,41 +2,18 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use tessera_oauth::error::ErrorCode;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use tessera_oauth::token::{self, OAuthError};
 use tessera_service::oauth::{BearerError, Presented, TokenContext};
 
 use crate::extract::CorrelationId;
 use crate::pages::ClientChain;
 use crate::state::AppState;
-
-fn json(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    // RFC 6749 §5.1: token responses are never cached.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
-fn error_response(error: &OAuthError) -> Response {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = json(status, error.body().to_string());
-    if error.basic_challenge {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"tessera\""),
-        );
-    }
-    response
-}
+use crate::wire::oauth::{self as wire, Scheme, error as error_response, json};
 
 /// The token context of a request to the default tenant's issuer.
 async fn token_context(
@@ -48,7 +25,7 @@ async fn token_context(
         Ok(Some(tenant)) => tenant,
         _ => {
             return Err(error_response(&OAuthError::new(
-                "server_error",
+                ErrorCode::ServerError,
                 "Tessera is not set up yet",
             )));
         }
@@ -79,7 +56,7 @@ impl axum::extract::FromRequest<AppState> for FormRequest {
             .await
             .map_err(|_| {
                 error_response(&OAuthError::new(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "the request is too large",
                 ))
             })?;
@@ -118,7 +95,7 @@ fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
     let first = values.next();
     if values.next().is_some() {
         return Err(OAuthError::new(
-            "invalid_dpop_proof",
+            ErrorCode::InvalidDpopProof,
             "send one DPoP header",
         ));
     }
@@ -126,7 +103,7 @@ fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
         None => Ok(None),
         Some(Ok(value)) => Ok(Some(value.to_string())),
         Some(Err(_)) => Err(OAuthError::new(
-            "invalid_dpop_proof",
+            ErrorCode::InvalidDpopProof,
             "the DPoP header is not text",
         )),
     }
@@ -200,7 +177,7 @@ pub async fn register(
         .is_some_and(|v| v.starts_with("application/json"));
     if !json_body || body.len() > token::MAX_REQUEST_BYTES {
         return error_response(&OAuthError::new(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             "send the metadata as application/json (at most 64 KiB)",
         ));
     }
@@ -267,64 +244,33 @@ pub async fn userinfo(
         .and_then(|v| v.to_str().ok());
     let form_token = match form_access_token(&method, &headers, &body) {
         Ok(token) => token,
-        Err(description) => {
-            return json(
-                StatusCode::BAD_REQUEST,
-                serde_json::json!({ "error": "invalid_request", "error_description": description })
-                    .to_string(),
-            );
-        }
+        Err(description) => return wire::error_of(ErrorCode::InvalidRequest, description),
     };
     let from_header = authorization.and_then(|v| v.split_once(' '));
     if from_header.is_some() && form_token.is_some() {
         // RFC 6750 §2: one way of sending the token, not two.
-        return json(
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({
-                "error": "invalid_request",
-                "error_description": "send the access token in the Authorization header or in the form, not both"
-            })
-            .to_string(),
+        return wire::error_of(
+            ErrorCode::InvalidRequest,
+            "send the access token in the Authorization header or in the form, not both",
         );
     }
     let (scheme, token) = match (from_header, form_token.as_deref()) {
-        (None, Some(token)) => ("Bearer", token),
+        (None, Some(token)) => (Scheme::Bearer, token),
         (Some((scheme, token)), _) if scheme.eq_ignore_ascii_case("bearer") => {
-            ("Bearer", token.trim())
+            (Scheme::Bearer, token.trim())
         }
-        (Some((scheme, token)), _) if scheme.eq_ignore_ascii_case("dpop") => ("DPoP", token.trim()),
-        _ => {
-            let mut response = json(StatusCode::UNAUTHORIZED, String::new());
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(
-                    "Bearer realm=\"tessera\", DPoP algs=\"ES256 RS256 PS256 EdDSA\"",
-                ),
-            );
-            return response;
+        (Some((scheme, token)), _) if scheme.eq_ignore_ascii_case("dpop") => {
+            (Scheme::DPoP, token.trim())
         }
-    };
-    let challenge = |status: StatusCode, error: &str, description: &str| {
-        let mut response = json(
-            status,
-            serde_json::json!({ "error": error, "error_description": description }).to_string(),
-        );
-        let value = format!(
-            "{scheme} realm=\"tessera\", error=\"{error}\", error_description=\"{description}\""
-        );
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
-        response
+        _ => return wire::token_required(),
     };
     let proof = match dpop_header(&headers) {
         Ok(proof) => proof,
         Err(_) => {
-            return challenge(
+            return wire::challenge(
                 StatusCode::UNAUTHORIZED,
-                "invalid_dpop_proof",
+                scheme,
+                ErrorCode::InvalidDpopProof,
                 "send one DPoP proof",
             );
         }
@@ -336,7 +282,7 @@ pub async fn userinfo(
     let url = format!("{}/oauth2/userinfo", ctx.issuer);
     let presented = Presented {
         token,
-        dpop_scheme: scheme == "DPoP",
+        dpop_scheme: scheme == Scheme::DPoP,
         proof: proof.as_deref(),
         method: method.as_str(),
         url: &url,
@@ -348,40 +294,27 @@ pub async fn userinfo(
         .await
     {
         Ok(claims) => json(StatusCode::OK, claims.to_string()),
-        Err(BearerError::InsufficientScope(scope)) => challenge(
+        Err(BearerError::InsufficientScope(scope)) => wire::challenge(
             StatusCode::FORBIDDEN,
-            "insufficient_scope",
+            scheme,
+            ErrorCode::InsufficientScope,
             &format!("the token lacks the {scope} scope"),
         ),
-        Err(BearerError::InvalidToken) => challenge(
+        Err(BearerError::InvalidToken) => wire::challenge(
             StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            scheme,
+            ErrorCode::InvalidToken,
             "the access token is invalid or expired",
         ),
-        Err(BearerError::DpopBoundSentAsBearer) => {
-            let description = crate::error::DPOP_BOUND_DESCRIPTION;
-            let mut response = json(
-                StatusCode::UNAUTHORIZED,
-                serde_json::json!({ "error": "invalid_token", "error_description": description })
-                    .to_string(),
-            );
-            if let Ok(value) =
-                HeaderValue::from_str(&crate::error::dpop_challenge("invalid_token", description))
-            {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
-            response
-        }
-        Err(BearerError::InvalidDpopProof) => challenge(
+        Err(BearerError::DpopBoundSentAsBearer) => wire::dpop_bound_sent_as_bearer(),
+        Err(BearerError::InvalidDpopProof) => wire::challenge(
             StatusCode::UNAUTHORIZED,
-            "invalid_dpop_proof",
+            scheme,
+            ErrorCode::InvalidDpopProof,
             "the DPoP proof is missing or invalid",
         ),
-        Err(BearerError::Server) => error_response(&OAuthError::new(
-            "server_error",
-            "the request could not be completed",
-        )),
+        Err(BearerError::Server) => {
+            wire::error_of(ErrorCode::ServerError, "the request could not be completed")
+        }
     }
 }

@@ -14,6 +14,7 @@ use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServiceP
 use tessera_oauth::authorize::{
     self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
 };
+use tessera_oauth::error::ErrorCode;
 use tessera_oauth::token::OAuthError;
 use tessera_store::{Kind, Reader, SessionRow};
 use uuid::Uuid;
@@ -415,13 +416,13 @@ pub(crate) fn requested_resource(
         }
         let Some((resource, name)) = scope.rsplit_once('/') else {
             return Err(OAuthError::new(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 format!("unknown scope {scope}"),
             ));
         };
         if name.is_empty() || resource.is_empty() {
             return Err(OAuthError::new(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 format!("unknown scope {scope}"),
             ));
         }
@@ -433,7 +434,7 @@ pub(crate) fn requested_resource(
         [] => Ok(None),
         [one] => Ok(Some(one.clone())),
         _ => Err(OAuthError::new(
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             "ask for one resource per request",
         )),
     }
@@ -449,7 +450,7 @@ impl Directory {
     ) -> AuthorizeOutcome {
         let Some(client_id) = raw.get("client_id") else {
             return AuthorizeOutcome::Refused(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "client_id is required",
             ));
         };
@@ -470,7 +471,7 @@ impl Directory {
             Ok(Some(app)) => app,
             Ok(None) => {
                 return AuthorizeOutcome::Refused(OAuthError::new(
-                    "invalid_client",
+                    ErrorCode::InvalidClient,
                     "this application is not known here",
                 ));
             }
@@ -482,13 +483,13 @@ impl Directory {
         };
         let Some(redirect_uri) = raw.get("redirect_uri") else {
             return AuthorizeOutcome::Refused(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "redirect_uri is required",
             ));
         };
         let Some(confidential) = registered_kind(&app_data, redirect_uri) else {
             return AuthorizeOutcome::Refused(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "redirect_uri is not registered for this application",
             ));
         };
@@ -504,7 +505,7 @@ impl Directory {
         };
         if app_data.spec.require_pushed_authorization_requests && pushed.is_none() {
             return respond_error(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "this application requires pushed authorization requests",
             ));
         }
@@ -547,11 +548,11 @@ impl Directory {
         if let Some(proof) = self
             .dpop_proof(ctx.tenant, ctx.dpop.as_deref(), "POST", &par_endpoint, None)
             .await
-            .map_err(|e| OAuthError::new("invalid_dpop_proof", e.to_string()))?
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidDpopProof, e.to_string()))?
         {
             if raw.get("dpop_jkt").is_some_and(|jkt| jkt != proof.jkt) {
                 return Err(OAuthError::new(
-                    "invalid_dpop_proof",
+                    ErrorCode::InvalidDpopProof,
                     "dpop_jkt differs from the proof's key",
                 ));
             }
@@ -560,20 +561,20 @@ impl Directory {
         let mut reader = self.reader().await.map_err(server_error)?;
         let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
             .await?
-            .ok_or_else(|| OAuthError::new("invalid_client", "unknown client"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
         let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
-        let redirect_uri = raw
-            .get("redirect_uri")
-            .ok_or_else(|| OAuthError::new("invalid_request", "redirect_uri is required"))?;
+        let redirect_uri = raw.get("redirect_uri").ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, "redirect_uri is required")
+        })?;
         let confidential = registered_kind(&app_data, redirect_uri).ok_or_else(|| {
             OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "redirect_uri is not registered for this application",
             )
         })?;
         if confidential && !matches!(client, TokenClient::Confidential(_)) {
             return Err(OAuthError::new(
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "this client must authenticate",
             ));
         }
@@ -620,7 +621,12 @@ impl Directory {
         client_id: &str,
         request_uri: &str,
     ) -> Result<RawAuthorization, OAuthError> {
-        let invalid = || OAuthError::new("invalid_request", "request_uri is invalid or expired");
+        let invalid = || {
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "request_uri is invalid or expired",
+            )
+        };
         let reference = request_uri
             .strip_prefix(authorize::REQUEST_URI_PREFIX)
             .filter(|r| !r.is_empty() && r.len() <= 128)
@@ -665,14 +671,14 @@ impl Directory {
             .map_err(server_error)?
             .ok_or_else(|| {
                 OAuthError::new(
-                    "unauthorized_client",
+                    ErrorCode::UnauthorizedClient,
                     "the application has no service principal in this tenant",
                 )
             })?;
         let principal: ServicePrincipalData = codec::data(&principal).map_err(server_error)?;
         if !principal.spec.account_enabled {
             return Err(OAuthError::new(
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 "the application is disabled in this tenant",
             ));
         }
@@ -699,7 +705,7 @@ impl Directory {
             };
             if !known {
                 return Err(OAuthError::new(
-                    "invalid_target",
+                    ErrorCode::InvalidTarget,
                     format!("no resource {resource} in this tenant"),
                 ));
             }
@@ -716,7 +722,7 @@ impl Directory {
     ) -> Result<(String, PendingData), AuthorizeOutcome> {
         let expired = || {
             AuthorizeOutcome::Refused(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "this sign-in took too long: go back to the application and start again",
             ))
         };
@@ -826,7 +832,10 @@ impl Directory {
         let Some(session) = good_session else {
             if request.prompt.contains(&Prompt::None) {
                 return respond(
-                    Err(&OAuthError::new("login_required", "the user must sign in")),
+                    Err(&OAuthError::new(
+                        ErrorCode::LoginRequired,
+                        "the user must sign in",
+                    )),
                     &request,
                 );
             }
@@ -868,7 +877,7 @@ impl Directory {
         {
             return respond(
                 Err(&OAuthError::new(
-                    "unmet_authentication_requirements",
+                    ErrorCode::UnmetAuthenticationRequirements,
                     "the sign-in did not reach the required authentication level",
                 )),
                 &request,
@@ -885,7 +894,7 @@ impl Directory {
             if request.prompt.contains(&Prompt::None) {
                 return respond(
                     Err(&OAuthError::new(
-                        "consent_required",
+                        ErrorCode::ConsentRequired,
                         "the user has not consented to this application",
                     )),
                     &request,
@@ -902,7 +911,7 @@ impl Directory {
                 Ok(false) => {
                     return respond(
                         Err(&OAuthError::new(
-                            "access_denied",
+                            ErrorCode::AccessDenied,
                             "an administrator must approve this application's access",
                         )),
                         &request,
@@ -960,7 +969,7 @@ impl Directory {
             return Ok(Vec::new());
         }
         let client = Uuid::parse_str(&request.client_id)
-            .map_err(|_| OAuthError::new("invalid_client", "unknown client"))?;
+            .map_err(|_| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
         let granted = if request.prompt.contains(&Prompt::Consent) {
             Vec::new()
         } else {
@@ -994,7 +1003,10 @@ impl Directory {
                 redirect_uri: request.redirect_uri.clone(),
                 response_mode: request.response_mode,
                 params: authorize::response_parameters(
-                    Err(&OAuthError::new("access_denied", "the user declined")),
+                    Err(&OAuthError::new(
+                        ErrorCode::AccessDenied,
+                        "the user declined",
+                    )),
                     request.state.as_deref(),
                     &ctx.issuer,
                 ),
@@ -1026,7 +1038,7 @@ impl Directory {
             };
             if !may {
                 return AuthorizeOutcome::Refused(OAuthError::new(
-                    "access_denied",
+                    ErrorCode::AccessDenied,
                     "an administrator must approve this application's access",
                 ));
             }
@@ -1110,7 +1122,7 @@ impl Directory {
             InterruptionAnswer::ChangePassword { current, new } => {
                 if !(only_this && asked.change_password) {
                     return AuthorizeOutcome::Refused(OAuthError::new(
-                        "invalid_request",
+                        ErrorCode::InvalidRequest,
                         "no password change is asked for this sign-in: go back to the application and start again",
                     ));
                 }
@@ -1349,7 +1361,7 @@ impl Directory {
         .await;
         if let Some(reason) = reason {
             if request.prompt.contains(&Prompt::None) {
-                return Err(respond(OAuthError::new("access_denied", reason)));
+                return Err(respond(OAuthError::new(ErrorCode::AccessDenied, reason)));
             }
             return Err(Box::new(AuthorizeOutcome::Blocked {
                 client_name,
@@ -1359,7 +1371,7 @@ impl Directory {
         }
         if request.prompt.contains(&Prompt::None) {
             return Err(respond(OAuthError::new(
-                "interaction_required",
+                ErrorCode::InteractionRequired,
                 "Conditional Access needs the user",
             )));
         }

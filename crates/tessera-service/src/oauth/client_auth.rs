@@ -4,6 +4,7 @@
 //! replay fails on every node.
 
 use std::collections::BTreeMap;
+use tessera_oauth::error::ErrorCode;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -43,7 +44,7 @@ pub(crate) fn assertion_client_id(assertion: &str, form: &BTreeMap<String, Strin
 }
 
 fn refuse(why: &str) -> OAuthError {
-    OAuthError::new("invalid_client", why)
+    OAuthError::new(ErrorCode::InvalidClient, why)
 }
 
 /// The `x5t#S256` of a certificate: base64url SHA-256 of its DER.

@@ -8,6 +8,7 @@
 //! a versioned update, so one approval and one token issuance happen, on any node.
 
 use std::collections::BTreeMap;
+use tessera_oauth::error::ErrorCode;
 
 use serde::{Deserialize, Serialize};
 use tessera_core::crypto::{fill_random, generate_secret, secret_hash};
@@ -93,12 +94,12 @@ impl Directory {
         } else {
             let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
                 .await?
-                .ok_or_else(|| OAuthError::new("invalid_client", "unknown client"))?;
+                .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
             let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
             if matches!(client, TokenClient::Public(_)) && !app_data.spec.is_fallback_public_client
             {
                 return Err(OAuthError::new(
-                    "invalid_client",
+                    ErrorCode::InvalidClient,
                     "this application must authenticate (client_secret or client_assertion): \
                      to use the device flow without a credential, set its isFallbackPublicClient \
                      to true",
@@ -363,10 +364,13 @@ impl Directory {
     ) -> Result<TokenResponse, OAuthError> {
         let device_code = form
             .get("device_code")
-            .ok_or_else(|| OAuthError::new("invalid_request", "device_code is required"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "device_code is required"))?;
         let client = self.token_client(ctx, authorization, form).await?;
         if device_code.len() > 128 {
-            return Err(OAuthError::new("invalid_grant", "unknown device code"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "unknown device code",
+            ));
         }
         let id = format!("{DEVICE_PREFIX}{}", secret_hash(device_code));
         let now = self.now();
@@ -375,36 +379,36 @@ impl Directory {
             .session_get(ctx.tenant, &id)
             .await
             .map_err(server_error)?
-            .ok_or_else(|| OAuthError::new("invalid_grant", "unknown device code"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidGrant, "unknown device code"))?;
         let mut data: DeviceData = serde_json::from_str(&row.data).map_err(server_error)?;
         if data.client_id != client.client_id() {
             return Err(OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "the device code was issued to another client",
             ));
         }
         if data.confidential && !matches!(client, TokenClient::Confidential(_)) {
             return Err(OAuthError::new(
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "this client must authenticate",
             ));
         }
         if now >= row.expires {
             return Err(OAuthError::new(
-                "expired_token",
+                ErrorCode::ExpiredToken,
                 "the device code has expired: start again",
             ));
         }
         match data.status {
             Status::Denied => {
                 return Err(OAuthError::new(
-                    "access_denied",
+                    ErrorCode::AccessDenied,
                     "the user denied the request",
                 ));
             }
             Status::Issued => {
                 return Err(OAuthError::new(
-                    "invalid_grant",
+                    ErrorCode::InvalidGrant,
                     "the device code was already used",
                 ));
             }
@@ -420,9 +424,9 @@ impl Directory {
                 // A lost race here only loses a poll time.
                 let _ = self.store.session_update(ctx.tenant, &polled).await;
                 return Err(if too_fast {
-                    OAuthError::new("slow_down", "poll less often")
+                    OAuthError::new(ErrorCode::SlowDown, "poll less often")
                 } else {
-                    OAuthError::new("authorization_pending", "waiting for the user")
+                    OAuthError::new(ErrorCode::AuthorizationPending, "waiting for the user")
                 });
             }
             Status::Approved => {}
@@ -442,7 +446,7 @@ impl Directory {
             .is_err()
         {
             return Err(OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "the device code was already used",
             ));
         }

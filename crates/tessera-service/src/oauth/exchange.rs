@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
+use tessera_oauth::error::ErrorCode;
 
 use serde_json::Value;
 use tessera_ca::engine::ClientApp;
@@ -71,7 +72,7 @@ impl Directory {
         let unavailable = |why: String| {
             tracing::warn!(%url, %why, "cannot fetch an external issuer's document");
             OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "the subject token's issuer cannot be reached",
             )
         };
@@ -105,14 +106,16 @@ impl Directory {
         let document = self.fetch_json(&discovery).await?;
         if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "the issuer's discovery document names another issuer",
             ));
         }
         let jwks_uri = document
             .get("jwks_uri")
             .and_then(Value::as_str)
-            .ok_or_else(|| OAuthError::new("invalid_grant", "the issuer publishes no jwks_uri"))?;
+            .ok_or_else(|| {
+                OAuthError::new(ErrorCode::InvalidGrant, "the issuer publishes no jwks_uri")
+            })?;
         let keys = Arc::new(self.fetch_json(jwks_uri).await?);
         if let Ok(mut cache) = self.external_keys.cache.write() {
             if cache.len() > 1000 {
@@ -154,7 +157,7 @@ impl Directory {
                     .await;
                 let (name, outcome) = match &result {
                     Ok((name, _)) => (name.clone(), None),
-                    Err(error) => (client_id.clone(), Some(error.error)),
+                    Err(error) => (client_id.clone(), Some(error.error.as_str())),
                 };
                 self.log_workload(
                     ctx,
@@ -188,14 +191,14 @@ impl Directory {
         let mut reader = self.reader().await.map_err(server_error)?;
         let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
             .await?
-            .ok_or_else(|| OAuthError::new("invalid_client", "unknown client"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
         let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
         let (header, unverified) = jws::peek(subject_token)
-            .map_err(|_| OAuthError::new("invalid_grant", "subject_token is not a JWT"))?;
+            .map_err(|_| OAuthError::new(ErrorCode::InvalidGrant, "subject_token is not a JWT"))?;
         let issuer = unverified
             .get("iss")
             .and_then(Value::as_str)
-            .ok_or_else(|| OAuthError::new("invalid_grant", "subject_token has no iss"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidGrant, "subject_token has no iss"))?;
         let trusted: Vec<_> = app_data
             .spec
             .federated_identity_credentials
@@ -204,7 +207,7 @@ impl Directory {
             .collect();
         if trusted.is_empty() {
             return Err(OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "subject_token: issuer is not trusted by this application",
             ));
         }
@@ -214,13 +217,13 @@ impl Directory {
         }
         let jwk = exchange::key_for(&keys, &header).ok_or_else(|| {
             OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "subject_token: no key of its issuer matches",
             )
         })?;
         let claims = jws::verify(subject_token, jwk, &Algorithm::ALL).map_err(|_| {
             OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "subject_token: the signature does not verify",
             )
         })?;
@@ -270,7 +273,7 @@ impl Directory {
         *decided = Some(outcome);
         if blocked {
             return Err(OAuthError::new(
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 format!(
                     "Conditional Access blocked this request (correlation id {})",
                     ctx.correlation_id
@@ -293,7 +296,7 @@ impl Directory {
         let client = self.token_client(ctx, authorization, form).await?;
         let TokenClient::Confidential(api) = &client else {
             return Err(OAuthError::new(
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "only an authenticated API can exchange a user's token",
             ));
         };
@@ -301,17 +304,22 @@ impl Directory {
         let claims = self
             .verify_access_token(ctx.tenant, &ctx.issuer, subject_token)
             .await
-            .map_err(|_| OAuthError::new("invalid_grant", "subject_token is invalid or expired"))?;
+            .map_err(|_| {
+                OAuthError::new(
+                    ErrorCode::InvalidGrant,
+                    "subject_token is invalid or expired",
+                )
+            })?;
         let aud_ok = audience_matches(claims.get("aud"), |aud| aud == api_id);
         if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
             return Err(OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "subject_token was not issued to this client for a user",
             ));
         }
         if claims.get("cnf").is_some() {
             return Err(OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "a sender-constrained subject_token cannot be exchanged",
             ));
         }
@@ -320,11 +328,14 @@ impl Directory {
         )?;
         let resources: Vec<String> = form.get("resource").cloned().into_iter().collect();
         let resource = requested_resource(&scopes, &resources)?.ok_or_else(|| {
-            OAuthError::new("invalid_target", "name the resource to exchange for")
+            OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "name the resource to exchange for",
+            )
         })?;
         if resource == super::MANAGEMENT_RESOURCE {
             return Err(OAuthError::new(
-                "invalid_target",
+                ErrorCode::InvalidTarget,
                 "the management API cannot be reached on behalf of a user",
             ));
         }
@@ -337,7 +348,7 @@ impl Directory {
             .get("sub")
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| OAuthError::new("invalid_grant", "subject_token has no user"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidGrant, "subject_token has no user"))?;
         let granted = crate::consent::granted_scopes(
             reader.as_mut(),
             ctx.tenant,
@@ -349,7 +360,7 @@ impl Directory {
         let needed = super::authorize::consent_scopes(&scopes, &resources);
         if needed.iter().any(|s| !granted.contains(s)) {
             return Err(OAuthError::new(
-                "consent_required",
+                ErrorCode::ConsentRequired,
                 "this API has no consent to call that resource for the user",
             ));
         }
@@ -363,7 +374,7 @@ impl Directory {
                 .to_string()
         };
         let user_id = Uuid::parse_str(&text("sub"))
-            .map_err(|_| OAuthError::new("invalid_grant", "subject_token has no user"))?;
+            .map_err(|_| OAuthError::new(ErrorCode::InvalidGrant, "subject_token has no user"))?;
         let user: UserSpec = self.enabled_user(ctx.tenant, user_id).await?;
         let family = FamilyData {
             client_id: api_id.clone(),

@@ -9,6 +9,7 @@
 //! SHA-256 of the current token and of those it replaced.
 
 use std::collections::BTreeMap;
+use tessera_oauth::error::ErrorCode;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -107,7 +108,7 @@ fn parse_refresh_token(text: &str) -> Option<&str> {
 }
 
 fn invalid_grant(description: &str) -> OAuthError {
-    OAuthError::new("invalid_grant", description)
+    OAuthError::new(ErrorCode::InvalidGrant, description)
 }
 
 impl Directory {
@@ -122,7 +123,7 @@ impl Directory {
         let assertion = tessera_oauth::assertion::from_form(form)?;
         match (assertion, token::client_secret(authorization, form)?) {
             (Some(_), Some(_)) => Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "use one client authentication method, not two",
             )),
             (Some(assertion), None) => Ok(TokenClient::Confidential(Box::new(
@@ -143,7 +144,10 @@ impl Directory {
             }
             (None, None) => {
                 let client_id = form.get("client_id").cloned().ok_or_else(|| {
-                    OAuthError::new("invalid_client", "client authentication is required")
+                    OAuthError::new(
+                        ErrorCode::InvalidClient,
+                        "client authentication is required",
+                    )
                 })?;
                 if ctx.client_certificates.is_empty() {
                     return Ok(TokenClient::Public(client_id));
@@ -172,7 +176,7 @@ impl Directory {
     ) -> Result<TokenResponse, OAuthError> {
         let code = form
             .get("code")
-            .ok_or_else(|| OAuthError::new("invalid_request", "code is required"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code is required"))?;
         let client = self.token_client(ctx, authorization, form).await?;
         if code.len() > 128 {
             return Err(invalid_grant("the code is invalid or expired"));
@@ -206,7 +210,7 @@ impl Directory {
         }
         if data.confidential && !client.authenticated() {
             return Err(OAuthError::new(
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "this client must authenticate",
             ));
         }
@@ -216,7 +220,10 @@ impl Directory {
             ));
         }
         let verifier = form.get("code_verifier").ok_or_else(|| {
-            OAuthError::new("invalid_request", "code_verifier is required (PKCE)")
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "code_verifier is required (PKCE)",
+            )
         })?;
         if !pkce::verify(verifier, &data.request.code_challenge) {
             return Err(invalid_grant(
@@ -286,9 +293,9 @@ impl Directory {
         form: &BTreeMap<String, String>,
         proof: Option<&Proof>,
     ) -> Result<TokenResponse, OAuthError> {
-        let presented = form
-            .get("refresh_token")
-            .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?;
+        let presented = form.get("refresh_token").ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, "refresh_token is required")
+        })?;
         let client = self.token_client(ctx, authorization, form).await?;
         let family_id = parse_refresh_token(presented)
             .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
@@ -308,7 +315,7 @@ impl Directory {
         }
         if data.confidential && !client.authenticated() {
             return Err(OAuthError::new(
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "this client must authenticate",
             ));
         }
@@ -344,7 +351,7 @@ impl Directory {
             let asked = tessera_oauth::authorize::parse_scopes(scope)?;
             if asked.iter().any(|s| !data.scopes.contains(s)) {
                 return Err(OAuthError::new(
-                    "invalid_scope",
+                    ErrorCode::InvalidScope,
                     "a refresh can only narrow the scopes",
                 ));
             }
@@ -512,7 +519,7 @@ impl Directory {
         };
         if requires {
             return Err(OAuthError::new(
-                "invalid_dpop_proof",
+                ErrorCode::InvalidDpopProof,
                 "this application requires DPoP-bound tokens: send a DPoP proof",
             ));
         }
@@ -576,7 +583,7 @@ impl Directory {
                 .map_err(server_error)?;
         if enforce && spec.spec.app_role_assignment_required && assigned.is_empty() {
             return Err(OAuthError::new(
-                "access_denied",
+                ErrorCode::AccessDenied,
                 "the application requires an assignment the user does not have",
             ));
         }
@@ -708,7 +715,7 @@ impl Directory {
             .await
             .map_err(server_error)?;
         Err(OAuthError::new(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             if blocked {
                 format!(
                     "Conditional Access blocked this request (correlation id {})",
@@ -795,7 +802,7 @@ impl Directory {
             .app_roles_of_user(tenant, &grant.client_id, sign_in.user_id, true)
             .await
             .map_err(|e| {
-                if e.error == "access_denied" {
+                if e.error == ErrorCode::AccessDenied {
                     invalid_grant(&e.description)
                 } else {
                     e

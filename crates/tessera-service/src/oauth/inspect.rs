@@ -6,6 +6,7 @@
 //! counter named by the token's `jti`, so every node sees it at once).
 
 use std::collections::BTreeMap;
+use tessera_oauth::error::ErrorCode;
 
 use serde_json::{Map, Value, json};
 use tessera_core::TenantId;
@@ -285,14 +286,14 @@ impl Directory {
         let client = self.token_client(ctx, authorization, form).await?;
         let TokenClient::Confidential(client) = client else {
             return Err(OAuthError::new(
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "introspection needs an authenticated client",
             ));
         };
         let caller = client.app_data.app_id.to_string();
         let token = form
             .get("token")
-            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
         let inactive = json!({ "active": false });
         if token.starts_with("tsr_rt_") {
             let Some(family) = self.live_family(ctx.tenant, token).await? else {
@@ -397,7 +398,7 @@ impl Directory {
     ) -> Result<bool, OAuthError> {
         match self.enabled_user(tenant, user).await {
             Ok(_) => {}
-            Err(error) if error.error == "invalid_grant" => return Ok(false),
+            Err(error) if error.error == ErrorCode::InvalidGrant => return Ok(false),
             Err(error) => return Err(error),
         }
         // A deleted application's tokens end with it (its refresh fails too).
@@ -412,7 +413,7 @@ impl Directory {
         }
         match self.app_roles_of_user(tenant, client, user, true).await {
             Ok(_) => {}
-            Err(error) if error.error == "access_denied" => return Ok(false),
+            Err(error) if error.error == ErrorCode::AccessDenied => return Ok(false),
             Err(error) => return Err(error),
         }
         let Some(sid) = sid.filter(|sid| !sid.is_empty()) else {
@@ -524,7 +525,7 @@ impl Directory {
         let caller = client.client_id();
         let token = form
             .get("token")
-            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
         // token_type_hint is only a hint (§2.1): the token's form says what it is.
         let now = self.now();
         if token.starts_with("tsr_rt_") {
@@ -543,7 +544,7 @@ impl Directory {
         // A confidential client authenticates before revoking (§2.1).
         if !client_authenticated(&client) && self.is_confidential_app(ctx.tenant, &caller).await? {
             return Err(OAuthError::new(
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "this client must authenticate",
             ));
         }

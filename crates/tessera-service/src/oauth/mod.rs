@@ -5,6 +5,7 @@
 //! key; every token request is logged as a sign-in.
 
 use std::collections::BTreeMap;
+use tessera_oauth::error::ErrorCode;
 
 use serde::Serialize;
 use serde_json::json;
@@ -138,7 +139,7 @@ pub(crate) struct AuthenticatedClient {
 
 fn server_error(error: impl std::fmt::Display) -> OAuthError {
     tracing::error!(%error, "token endpoint failure");
-    OAuthError::new("server_error", "the request could not be completed")
+    OAuthError::new(ErrorCode::ServerError, "the request could not be completed")
 }
 
 async fn application_by_app_id(
@@ -218,7 +219,7 @@ pub(crate) async fn authenticate_client(
 pub(crate) fn invalid_client(basic: bool) -> impl Fn(&str) -> OAuthError + Send + Sync {
     move |description: &str| OAuthError {
         basic_challenge: basic,
-        ..OAuthError::new("invalid_client", description)
+        ..OAuthError::new(ErrorCode::InvalidClient, description)
     }
 }
 
@@ -232,7 +233,7 @@ impl Directory {
     ) -> Result<TokenResponse, OAuthError> {
         let grant_type = form
             .get("grant_type")
-            .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is required"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required"))?;
         let token_endpoint = format!("{}/oauth2/token", ctx.issuer);
         let proof = self
             .dpop_proof(
@@ -243,7 +244,7 @@ impl Directory {
                 None,
             )
             .await
-            .map_err(|e| OAuthError::new("invalid_dpop_proof", e.to_string()))?;
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidDpopProof, e.to_string()))?;
         match grant_type.as_str() {
             "client_credentials" => {}
             "authorization_code" => {
@@ -273,7 +274,7 @@ impl Directory {
             }
             _ => {
                 return Err(OAuthError::new(
-                    "unsupported_grant_type",
+                    ErrorCode::UnsupportedGrantType,
                     format!("{grant_type} is not supported"),
                 ));
             }
@@ -283,13 +284,16 @@ impl Directory {
         let (client_id, method, result) = match (assertion, secret) {
             (Some(_), Some(_)) => {
                 return Err(OAuthError::new(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "use one client authentication method, not two",
                 ));
             }
             (None, None) => {
                 let client_id = form.get("client_id").cloned().ok_or_else(|| {
-                    OAuthError::new("invalid_client", "client authentication is required")
+                    OAuthError::new(
+                        ErrorCode::InvalidClient,
+                        "client authentication is required",
+                    )
                 })?;
                 let result = match self.authenticate_mtls(ctx, &client_id).await {
                     Ok(client) => {
@@ -350,7 +354,7 @@ impl Directory {
             Ok(grant) => match self.workload_decision(ctx, &grant).await {
                 Ok(decided) if decided.decision.outcome != tessera_ca::Outcome::Allow => (
                     Err(OAuthError::new(
-                        "unauthorized_client",
+                        ErrorCode::UnauthorizedClient,
                         format!(
                             "Conditional Access blocked this request (correlation id {})",
                             ctx.correlation_id
@@ -372,7 +376,7 @@ impl Directory {
         };
         let (name, outcome) = match &result {
             Ok((name, _)) => (name.clone(), None),
-            Err(error) => (client_id.clone(), Some(error.error)),
+            Err(error) => (client_id.clone(), Some(error.error.as_str())),
         };
         self.log_workload(ctx, &client_id, &name, method, outcome, decided.as_ref())
             .await?;
@@ -448,25 +452,28 @@ impl Directory {
         } = client;
         let Some(principal) = principal else {
             return Err(OAuthError::new(
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 "the application has no service principal in this tenant",
             ));
         };
         let principal_data: ServicePrincipalData = codec::data(&principal).map_err(server_error)?;
         if !principal_data.spec.account_enabled {
             return Err(OAuthError::new(
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 "the application's service principal is disabled",
             ));
         }
         let scope = form.get("scope").ok_or_else(|| {
-            OAuthError::new("invalid_scope", "scope is required: <resource>/.default")
+            OAuthError::new(
+                ErrorCode::InvalidScope,
+                "scope is required: <resource>/.default",
+            )
         })?;
         let resource = token::default_scope_resource(scope)?;
         let resource_id = resource.strip_prefix("api://").unwrap_or(resource);
         let Some(resource_app) = application_by_app_id(reader, tenant, resource_id).await? else {
             return Err(OAuthError::new(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 format!("no application {resource} in this tenant"),
             ));
         };
@@ -495,7 +502,7 @@ impl Directory {
             // workloads given one of its app roles.
             if spec.spec.app_role_assignment_required && assigned.is_empty() {
                 return Err(OAuthError::new(
-                    "unauthorized_client",
+                    ErrorCode::UnauthorizedClient,
                     "the resource requires an app role assignment the client does not have",
                 ));
             }
@@ -564,7 +571,7 @@ impl Directory {
         let tenant = ctx.tenant;
         if grant.requires_dpop && proof.is_none() {
             return Err(OAuthError::new(
-                "invalid_dpop_proof",
+                ErrorCode::InvalidDpopProof,
                 "this application requires DPoP-bound tokens: send a DPoP proof",
             ));
         }

@@ -5,6 +5,7 @@
 //! token is issued.
 
 use std::collections::BTreeMap;
+use tessera_oauth::error::ErrorCode;
 
 use tessera_core::SecretString;
 use tessera_directory::model::ApplicationData;
@@ -34,24 +35,24 @@ impl Directory {
         let mut reader = self.reader().await.map_err(server_error)?;
         let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
             .await?
-            .ok_or_else(|| OAuthError::new("invalid_client", "unknown client"))?;
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
         let app: ApplicationData = codec::data(&app).map_err(server_error)?;
         if !app.spec.allow_password_grant {
             return Err(OAuthError::new(
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 "this application may not use the password grant",
             ));
         }
         let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "username and password are required",
             ));
         };
         let scopes = parse_scopes(form.get("scope").map(String::as_str).unwrap_or("openid"))?;
         if scopes.iter().any(|s| s == "offline_access") {
             return Err(OAuthError::new(
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 "the password grant issues no refresh token",
             ));
         }
@@ -59,7 +60,7 @@ impl Directory {
         let resource = requested_resource(&scopes, &resources)?;
         if resource.as_deref() == Some(super::MANAGEMENT_RESOURCE) {
             return Err(OAuthError::new(
-                "invalid_target",
+                ErrorCode::InvalidTarget,
                 "the management API cannot be reached with the password grant",
             ));
         }
@@ -80,7 +81,7 @@ impl Directory {
             Ok(found) => found,
             Err(_) => {
                 return Err(OAuthError::new(
-                    "invalid_grant",
+                    ErrorCode::InvalidGrant,
                     "the user name or password is not right",
                 ));
             }
@@ -102,13 +103,13 @@ impl Directory {
             .any(|s| !granted.contains(s))
         {
             return Err(OAuthError::new(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "consent_required: the user has not consented to this application",
             ));
         }
         self.app_roles_of_user(ctx.tenant, &client_id, user_id, true)
             .await
-            .map_err(|e| OAuthError::new("invalid_grant", e.description))?;
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.description))?;
         let strengths = self
             .satisfied_strengths(ctx.tenant, std::slice::from_ref(&method))
             .await

@@ -9,6 +9,7 @@ use tessera_core::TenantId;
 use tessera_directory::authz::Grant;
 use tessera_directory::model::DirectoryScope;
 use tessera_directory::roles::APPLICATION_ADMINISTRATOR;
+use tessera_oauth::error::ErrorCode;
 use tessera_oauth::token::OAuthError;
 use uuid::Uuid;
 
@@ -35,10 +36,6 @@ struct Metadata {
     application_type: Option<String>,
 }
 
-fn invalid(error: &'static str, description: impl Into<String>) -> OAuthError {
-    OAuthError::new(error, description)
-}
-
 impl Directory {
     /// `POST /register`: registers a client from its metadata; 201 with the
     /// client id (and secret, shown this once).
@@ -57,15 +54,15 @@ impl Directory {
         if !policy.allow_dynamic_client_registration {
             return Err(OAuthError {
                 status: 403,
-                ..invalid(
-                    "access_denied",
+                ..OAuthError::new(
+                    ErrorCode::AccessDenied,
                     "dynamic client registration is turned off in this tenant",
                 )
             });
         }
         let metadata: Metadata = serde_json::from_slice(body).map_err(|e| {
-            invalid(
-                "invalid_client_metadata",
+            OAuthError::new(
+                ErrorCode::InvalidClientMetadata,
                 format!("the metadata is not understood: {e}"),
             )
         })?;
@@ -77,8 +74,8 @@ impl Directory {
             "client_secret_basic" | "client_secret_post" => false,
             "none" => true,
             _ => {
-                return Err(invalid(
-                    "invalid_client_metadata",
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidClientMetadata,
                     "token_endpoint_auth_method takes client_secret_basic, client_secret_post or none",
                 ));
             }
@@ -87,8 +84,8 @@ impl Directory {
             g.iter()
                 .any(|t| t != "authorization_code" && t != "refresh_token")
         }) {
-            return Err(invalid(
-                "invalid_client_metadata",
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClientMetadata,
                 "registered clients use authorization_code and refresh_token",
             ));
         }
@@ -97,14 +94,14 @@ impl Directory {
             .as_ref()
             .is_some_and(|r| r.iter().any(|t| t != "code"))
         {
-            return Err(invalid(
-                "invalid_client_metadata",
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClientMetadata,
                 "response_types takes code only",
             ));
         }
         if metadata.redirect_uris.is_empty() {
-            return Err(invalid(
-                "invalid_redirect_uri",
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
                 "give at least one redirect URI",
             ));
         }
@@ -143,7 +140,9 @@ impl Directory {
             client_address,
         };
         let refuse = |error: ServiceError| match error {
-            ServiceError::Validation(errors) => invalid("invalid_redirect_uri", errors.to_string()),
+            ServiceError::Validation(errors) => {
+                OAuthError::new(ErrorCode::InvalidRedirectUri, errors.to_string())
+            }
             other => server_error(other),
         };
         let app = self.create_application(&ctx, spec).await.map_err(refuse)?;
