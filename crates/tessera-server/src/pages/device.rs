@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use tessera_service::ServiceError;
 
-use super::html::{escape, layout};
+use super::html::{DeviceApprove, DeviceCode, ResultPage};
 use super::input::{DeviceCodeForm, DeviceDecisionForm};
 use super::{
     DEVICE_RETURN_COOKIE, Request, current_session, error_page, internal, page, redirect,
@@ -23,25 +23,7 @@ pub struct DeviceQuery {
 }
 
 fn code_page(csrf: &str, code: &str, error: Option<&str>) -> Response {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    page(
-        StatusCode::OK,
-        layout(
-            "Sign in a device",
-            csrf,
-            &format!(
-                "<h1>Sign in a device</h1>{error}<form method=\"post\" action=\"/device\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-<label for=\"user_code\">Enter the code your device shows</label>\
-<input id=\"user_code\" name=\"user_code\" value=\"{}\" autocomplete=\"off\" autocapitalize=\"characters\" required>\
-<button type=\"submit\">Next</button></form>",
-                escape(csrf),
-                escape(code)
-            ),
-        ),
-    )
+    page(StatusCode::OK, &DeviceCode { csrf, code, error })
 }
 
 pub async fn device_page(
@@ -84,34 +66,16 @@ pub async fn device_code(State(state): State<AppState>, req: Request, body: Byte
         .device_request(&session, &form.user_code)
         .await
     {
-        Ok(Some(view)) => {
-            let scopes: String = view
-                .scopes
-                .iter()
-                .map(|s| format!("<li>{}</li>", escape(s)))
-                .collect();
-            let hidden = format!(
-                "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"user_code\" value=\"{}\">",
-                escape(&session.csrf),
-                escape(&view.user_code)
-            );
-            page(
-                StatusCode::OK,
-                layout(
-                    "Approve the device",
-                    &session.csrf,
-                    &format!(
-                        "<h1>Sign in to {app}?</h1><p>A device asks to sign in as <strong>{user}</strong> to \
-<strong>{app}</strong>. Only continue if you started this on a device you have in front of you.</p>\
-<ul>{scopes}</ul>\
-<form method=\"post\" action=\"/device/confirm\">{hidden}<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> \
-<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-                        app = escape(&view.client_name),
-                        user = escape(&session.user_principal_name),
-                    ),
-                ),
-            )
-        }
+        Ok(Some(view)) => page(
+            StatusCode::OK,
+            &DeviceApprove {
+                csrf: &session.csrf,
+                app: &view.client_name,
+                user: &session.user_principal_name,
+                scopes: &view.scopes,
+                user_code: &view.user_code,
+            },
+        ),
         Ok(None) => code_page(
             &session.csrf,
             &form.user_code,
@@ -152,13 +116,10 @@ pub async fn device_confirm(State(state): State<AppState>, req: Request, body: B
 fn message_page(message: &str) -> Response {
     page(
         StatusCode::OK,
-        layout(
-            "Sign in a device",
-            "",
-            &format!(
-                "<h1>Sign in a device</h1><p id=\"result\">{}</p>",
-                escape(message)
-            ),
-        ),
+        &ResultPage {
+            csrf: "",
+            title: "Sign in a device",
+            message,
+        },
     )
 }

@@ -1,251 +1,394 @@
-//! HTML for the pages. Every value that came from a person or the database goes
-//! through [`escape`].
+//! The pages' HTML: askama templates, compiled into the binary and checked at build
+//! time. The template files are in `crates/tessera-server/templates/`: `base.html`
+//! is the layout every page extends, `partials/forms.html` holds the pieces pages
+//! repeat (anti-forgery field, hidden fields, one-button forms, error block).
+//!
+//! Every value a template prints is escaped by [`Html`] (configured for `.html`
+//! templates in `askama.toml`), in text and in attributes alike; no template marks a
+//! value as safe. One struct per page below holds what that page shows.
 
-use std::fmt::Write as _;
+use std::fmt;
 
-use base64::Engine as _;
+use askama::Template;
 use tessera_authn::strength::Mode;
 use tessera_service::authn::{
     AuthMethodView, FlowStep, FlowView, SessionInfo, SessionView, TotpEnrolment,
 };
+use tessera_service::oauth::TermsToAccept;
 
-use super::{is_second_step, mode_label};
+use super::mode_label;
 
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
+/// The escaper of every `.html` template: `&`, `<`, `>`, `"` and `'` become
+/// entities, so a value is safe in text and in a quoted attribute. The entities are
+/// the named ones (`&amp;`, not askama's `&#38;`): a refresh URL's `&` reads as
+/// `&amp;` to the clients that look into the page (`e2e/oauth.mjs`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Html;
+
+impl askama::filters::Escaper for Html {
+    fn write_escaped_str<W: fmt::Write>(&self, mut dest: W, text: &str) -> fmt::Result {
+        let mut rest = text;
+        while let Some(at) = rest.find(['&', '<', '>', '"', '\'']) {
+            let (plain, special) = rest.split_at(at);
+            dest.write_str(plain)?;
+            let mut chars = special.chars();
+            dest.write_str(match chars.next() {
+                Some('&') => "&amp;",
+                Some('<') => "&lt;",
+                Some('>') => "&gt;",
+                Some('"') => "&quot;",
+                _ => "&#39;", // the only one left: '
+            })?;
+            rest = chars.as_str();
+        }
+        dest.write_str(rest)
+    }
+}
+
+/// An error page: one message.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub csrf: &'a str,
+    pub message: &'a str,
+}
+
+/// Goes on to `to` by a refresh (see [`super::navigate`]).
+#[derive(Template)]
+#[template(path = "navigate.html")]
+pub struct Navigate<'a> {
+    pub to: &'a str,
+}
+
+/// The end of something, in one sentence; `title` is also the heading.
+#[derive(Template)]
+#[template(path = "result.html")]
+pub struct ResultPage<'a> {
+    pub csrf: &'a str,
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+/// A sign-in flow's current step.
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignIn<'a> {
+    pub csrf: &'a str,
+    pub view: &'a FlowView,
+    /// The name the user gave (empty before the first step).
+    pub user_name: &'a str,
+}
+
+impl<'a> SignIn<'a> {
+    pub fn new(view: &'a FlowView) -> SignIn<'a> {
+        SignIn {
+            csrf: &view.csrf,
+            view,
+            user_name: view.user_name.as_deref().unwrap_or_default(),
         }
     }
-    out
 }
 
-pub fn layout(title: &str, csrf: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"csrf\" content=\"{}\"><title>{}</title>\
-<link rel=\"stylesheet\" href=\"/assets/tessera.css\"><script src=\"/assets/tessera.js\" defer></script>\
-</head><body><main>{}</main></body></html>",
-        escape(csrf),
-        escape(title),
-        body
-    )
+/// A signed-in user's methods and sessions.
+#[derive(Template)]
+#[template(path = "security_info.html")]
+pub struct SecurityInfo<'a> {
+    pub csrf: &'a str,
+    pub user: &'a str,
+    /// How this session signed in (`Password + Authenticator app code`).
+    pub signed_in_with: String,
+    pub methods: &'a [AuthMethodView],
+    pub sessions: &'a [SessionView],
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
 }
 
-fn hidden_csrf(csrf: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        escape(csrf)
-    )
-}
-
-fn error_box(error: Option<&str>) -> String {
-    match error {
-        Some(message) => format!(
-            "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
-            escape(message)
-        ),
-        None => String::new(),
-    }
-}
-
-const PASSKEY_ERROR: &str = "<p class=\"error\" role=\"alert\" id=\"passkey-error\" hidden></p>";
-
-pub fn sign_in(view: &FlowView) -> String {
-    let csrf = hidden_csrf(&view.csrf);
-    let mut body = String::from("<h1>Sign in</h1>");
-    body.push_str(&error_box(view.error));
-    body.push_str(PASSKEY_ERROR);
-    match view.step {
-        FlowStep::Identify => {
-            let _ = write!(
-                body,
-                "<form method=\"post\" action=\"/signin/name\">{csrf}\
-<label for=\"username\">User name</label>\
-<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username webauthn\" autofocus required>\
-<button type=\"submit\" id=\"next\">Next</button></form>\
-<p class=\"or\">or</p><button type=\"button\" class=\"secondary\" id=\"passkey-signin\">Sign in with a passkey</button>"
-            );
-            body.push_str(&certificate_button(view, &csrf));
-        }
-        FlowStep::Credentials | FlowStep::SecondFactor => {
-            let name = view.user_name.as_deref().unwrap_or_default();
-            let _ = write!(
-                body,
-                "<p>Signing in as <strong id=\"signing-in-as\">{}</strong></p>",
-                escape(name)
-            );
-            if let Some(notice) = view.notice {
-                let _ = write!(
-                    body,
-                    "<p class=\"notice\" id=\"step-up\">{}</p>",
-                    escape(notice)
-                );
-            } else if is_second_step(view) {
-                body.push_str("<p>Your account needs a second step.</p>");
-            }
-            for mode in &view.offers {
-                match mode {
-                    Mode::Password => {
-                        let _ = write!(
-                            body,
-                            "<form method=\"post\" action=\"/signin/password\">{csrf}\
-<input type=\"text\" name=\"username\" value=\"{}\" autocomplete=\"username\" hidden>\
-<label for=\"password\">Password</label>\
-<input type=\"password\" id=\"password\" name=\"secret\" autocomplete=\"current-password\" autofocus required>\
-<button type=\"submit\" id=\"signin\">Sign in</button></form>",
-                            escape(name)
-                        );
-                    }
-                    Mode::TemporaryAccessPassOneTime | Mode::TemporaryAccessPassMultiUse => {
-                        let _ = write!(
-                            body,
-                            "<form method=\"post\" action=\"/signin/pass\">{csrf}\
-<label for=\"pass\">Temporary Access Pass</label>\
-<input type=\"password\" id=\"pass\" name=\"secret\" autocomplete=\"one-time-code\" required>\
-<button type=\"submit\" id=\"use-pass\">Sign in with the pass</button></form>"
-                        );
-                    }
-                    Mode::SoftwareOath => {
-                        let _ = write!(
-                            body,
-                            "<form method=\"post\" action=\"/signin/code\">{csrf}\
-<label for=\"code\">Code from your authenticator app</label>\
-<input type=\"text\" id=\"code\" name=\"secret\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6,8}}\" autofocus required>\
-<button type=\"submit\" id=\"verify\">Verify</button></form>"
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            body.push_str("<p class=\"or\">or</p><button type=\"button\" class=\"secondary\" id=\"passkey-signin\">Use a passkey</button>");
-            body.push_str(&certificate_button(view, &csrf));
-            let _ = write!(
-                body,
-                "<form method=\"post\" action=\"/signin/restart\">{csrf}<button type=\"submit\" class=\"secondary\" id=\"restart\">Use another account</button></form>"
-            );
-        }
-    }
-    layout("Sign in - Tessera", &view.csrf, &body)
-}
-
-fn certificate_button(view: &FlowView, csrf: &str) -> String {
-    if !view.certificate {
-        return String::new();
-    }
-    format!(
-        "<form method=\"post\" action=\"/signin/certificate\">{csrf}<button type=\"submit\" class=\"secondary\" id=\"certificate-signin\">Use a certificate or smart card</button></form>"
-    )
-}
-
-pub fn security_info(
-    session: &SessionInfo,
-    methods: &[AuthMethodView],
-    sessions: &[SessionView],
-    notice: Option<&str>,
-    error: Option<&str>,
-) -> String {
-    let csrf = hidden_csrf(&session.csrf);
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        "<h1>Security info</h1><p>Signed in as <strong id=\"user\">{}</strong> with {}.</p>",
-        escape(&session.user_principal_name),
-        escape(
-            &session
+impl<'a> SecurityInfo<'a> {
+    pub fn new(
+        session: &'a SessionInfo,
+        methods: &'a [AuthMethodView],
+        sessions: &'a [SessionView],
+        notice: Option<&'a str>,
+        error: Option<&'a str>,
+    ) -> SecurityInfo<'a> {
+        SecurityInfo {
+            csrf: &session.csrf,
+            user: &session.user_principal_name,
+            signed_in_with: session
                 .methods
                 .iter()
                 .map(|m| mode_label(m.method.mode))
                 .collect::<Vec<_>>()
-                .join(" + ")
-        )
-    );
-    if let Some(notice) = notice {
-        let _ = write!(
-            body,
-            "<p class=\"notice\" role=\"status\">{}</p>",
-            escape(notice)
-        );
+                .join(" + "),
+            methods,
+            sessions,
+            notice,
+            error,
+        }
     }
-    body.push_str(&error_box(error));
-    body.push_str(PASSKEY_ERROR);
-    body.push_str("<h2>Your sign-in methods</h2><table id=\"methods\"><tr><th>Method</th><th>Name</th><th></th></tr>");
-    for method in methods {
-        let _ = write!(
-            body,
-            "<tr data-type=\"{}\"><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/security-info/methods/{}/delete\">{csrf}<button type=\"submit\" class=\"secondary\">Remove</button></form></td></tr>",
-            escape(&method.method_type),
-            escape(&method.method_type),
-            escape(&method.display_name),
-            method.id
-        );
-    }
-    body.push_str("</table>");
-    let _ = write!(
-        body,
-        "<h2>Add a method</h2>\
-<label for=\"passkey-name\">Passkey name</label><input type=\"text\" id=\"passkey-name\" value=\"Passkey\">\
-<button type=\"button\" id=\"passkey-register\">Add a passkey</button>\
-<form method=\"post\" action=\"/security-info/totp\">{csrf}<button type=\"submit\" id=\"add-totp\">Add an authenticator app</button></form>\
-<h2>Password</h2><form method=\"post\" action=\"/security-info/password\">{csrf}\
-<label for=\"current\">Current password (if you have one)</label><input type=\"password\" id=\"current\" name=\"current\" autocomplete=\"current-password\">\
-<label for=\"new\">New password</label><input type=\"password\" id=\"new\" name=\"new\" autocomplete=\"new-password\" required>\
-<button type=\"submit\" id=\"set-password\">Set password</button></form>"
-    );
-    body.push_str("<h2>Your sessions</h2><table id=\"sessions\"><tr><th>Signed in</th><th>From</th><th>Methods</th></tr>");
-    for s in sessions {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&s.auth_time.to_rfc3339()),
-            escape(s.client_address.as_deref().unwrap_or("")),
-            escape(&s.authentication_methods.join(", "))
-        );
-    }
-    let _ = write!(
-        body,
-        "</table><form method=\"post\" action=\"/security-info/sign-out-everywhere\">{csrf}<button type=\"submit\" class=\"secondary\" id=\"sign-out-everywhere\">Sign out everywhere</button></form>\
-<form method=\"post\" action=\"/signout\">{csrf}<button type=\"submit\" class=\"secondary\" id=\"sign-out\">Sign out</button></form>"
-    );
-    layout("Security info - Tessera", &session.csrf, &body)
 }
 
-pub fn totp_enrolment(
-    session: &SessionInfo,
-    enrolment: &TotpEnrolment,
-    error: Option<&str>,
-) -> String {
-    let csrf = hidden_csrf(&session.csrf);
-    let image = base64::engine::general_purpose::STANDARD.encode(enrolment.qr_svg.as_bytes());
-    let body = format!(
-        "<h1>Add an authenticator app</h1>{}\
-<p>Scan this code with your authenticator app, then enter the code it shows.</p>\
-<img alt=\"QR code to scan with an authenticator app\" width=\"200\" height=\"200\" src=\"data:image/svg+xml;base64,{image}\">\
-<p>Or enter this key by hand: <code id=\"totp-secret\">{}</code></p>\
-<form method=\"post\" action=\"/security-info/totp/confirm\">{csrf}\
-<label for=\"name\">Name</label><input type=\"text\" id=\"name\" name=\"name\" value=\"Authenticator app\">\
-<label for=\"code\">Code</label><input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
-<button type=\"submit\" id=\"confirm-totp\">Add</button></form>",
-        error_box(error),
-        escape(&enrolment.secret)
-    );
-    layout("Add an authenticator app - Tessera", &session.csrf, &body)
+/// Adding an authenticator app: the QR code and the key.
+#[derive(Template)]
+#[template(path = "totp_enrolment.html")]
+pub struct TotpEnrolmentPage<'a> {
+    pub csrf: &'a str,
+    /// The QR code's SVG in base64, for a `data:` URL.
+    pub qr_base64: String,
+    pub secret: &'a str,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> TotpEnrolmentPage<'a> {
+    pub fn new(
+        session: &'a SessionInfo,
+        enrolment: &'a TotpEnrolment,
+        error: Option<&'a str>,
+    ) -> TotpEnrolmentPage<'a> {
+        use base64::Engine as _;
+        TotpEnrolmentPage {
+            csrf: &session.csrf,
+            qr_base64: base64::engine::general_purpose::STANDARD
+                .encode(enrolment.qr_svg.as_bytes()),
+            secret: &enrolment.secret,
+            error,
+        }
+    }
+}
+
+/// RP-Initiated Logout without a valid hint: the user confirms.
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirm<'a> {
+    pub csrf: &'a str,
+    pub user: &'a str,
+    /// The logout request's parameters, passed on to the confirmation.
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
+/// Conditional Access blocked the application.
+#[derive(Template)]
+#[template(path = "blocked.html")]
+pub struct Blocked<'a> {
+    pub csrf: &'a str,
+    pub app: &'a str,
+    pub reason: &'a str,
+    pub correlation_id: &'a str,
+}
+
+/// Terms of use to accept before the application.
+#[derive(Template)]
+#[template(path = "terms.html")]
+pub struct Terms<'a> {
+    pub csrf: &'a str,
+    pub app: &'a str,
+    pub terms: &'a [TermsToAccept],
+    /// The tie to the waiting authorization request.
+    pub request: &'a str,
+}
+
+/// A password change to make before the application.
+#[derive(Template)]
+#[template(path = "change_password.html")]
+pub struct ChangePassword<'a> {
+    pub csrf: &'a str,
+    pub app: &'a str,
+    /// The tie to the waiting authorization request.
+    pub request: &'a str,
+}
+
+/// Allow or deny an application the scopes it asks for.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct Consent<'a> {
+    pub csrf: &'a str,
+    pub app: &'a str,
+    pub scopes: &'a [String],
+    /// The tie to the waiting authorization request.
+    pub request: &'a str,
+}
+
+/// The form that posts an authorization response to the client.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPost<'a> {
+    pub csrf: &'a str,
+    /// The client's redirect URI.
+    pub action: &'a str,
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
+/// `/device`: the code to type.
+#[derive(Template)]
+#[template(path = "device_code.html")]
+pub struct DeviceCode<'a> {
+    pub csrf: &'a str,
+    pub code: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// `/device`: approve or deny the device's request.
+#[derive(Template)]
+#[template(path = "device_approve.html")]
+pub struct DeviceApprove<'a> {
+    pub csrf: &'a str,
+    pub app: &'a str,
+    pub user: &'a str,
+    pub scopes: &'a [String],
+    pub user_code: &'a str,
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use askama::filters::Escaper as _;
+
+    fn escape(text: &str) -> String {
+        let mut out = String::new();
+        super::Html.write_escaped_str(&mut out, text).unwrap();
+        out
+    }
+
     #[test]
     fn escapes_markup() {
         assert_eq!(
-            super::escape("<a href='x'>&\"</a>"),
+            escape("<a href='x'>&\"</a>"),
             "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+        assert_eq!(escape("é 𝄞 plain"), "é 𝄞 plain");
+    }
+
+    const HOSTILE: &str = "\"'><script>alert(1)</script>&";
+    const ESCAPED: &str = "&quot;&#39;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;";
+
+    /// The page has the value only escaped, in text and in attributes.
+    fn escaped(page: String, times: usize) {
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(!page.contains("\"'"), "{page}");
+        assert_eq!(page.matches(ESCAPED).count(), times, "{page}");
+    }
+
+    #[test]
+    fn pages_escape_what_they_print() {
+        let view = FlowView {
+            step: FlowStep::Credentials,
+            user_name: Some(HOSTILE.to_string()),
+            offers: vec![Mode::Password, Mode::SoftwareOath],
+            error: Some("That did not work."),
+            csrf: HOSTILE.to_string(),
+            certificate: true,
+            notice: None,
+        };
+        // The token in the meta tag and in four forms, the name twice.
+        escaped(SignIn::new(&view).render().unwrap(), 7);
+        let hostile = [HOSTILE.to_string()];
+        let pages = [
+            (
+                ErrorPage {
+                    csrf: "",
+                    message: HOSTILE,
+                }
+                .render(),
+                1,
+            ),
+            (
+                ResultPage {
+                    csrf: HOSTILE,
+                    title: "Done",
+                    message: HOSTILE,
+                }
+                .render(),
+                2,
+            ),
+            (
+                DeviceCode {
+                    csrf: HOSTILE,
+                    code: HOSTILE,
+                    error: Some(HOSTILE),
+                }
+                .render(),
+                4,
+            ),
+            (
+                DeviceApprove {
+                    csrf: HOSTILE,
+                    app: HOSTILE,
+                    user: HOSTILE,
+                    scopes: &hostile,
+                    user_code: HOSTILE,
+                }
+                .render(),
+                7,
+            ),
+            (
+                Consent {
+                    csrf: HOSTILE,
+                    app: HOSTILE,
+                    scopes: &hostile,
+                    request: HOSTILE,
+                }
+                .render(),
+                6,
+            ),
+            (
+                ChangePassword {
+                    csrf: HOSTILE,
+                    app: HOSTILE,
+                    request: HOSTILE,
+                }
+                .render(),
+                4,
+            ),
+            (
+                Blocked {
+                    csrf: "",
+                    app: HOSTILE,
+                    reason: HOSTILE,
+                    correlation_id: HOSTILE,
+                }
+                .render(),
+                3,
+            ),
+            (
+                LogoutConfirm {
+                    csrf: HOSTILE,
+                    user: HOSTILE,
+                    fields: vec![("state", HOSTILE)],
+                }
+                .render(),
+                4,
+            ),
+            (
+                FormPost {
+                    csrf: "",
+                    action: HOSTILE,
+                    fields: vec![("state", HOSTILE)],
+                }
+                .render(),
+                2,
+            ),
+        ];
+        for (page, times) in pages {
+            escaped(page.unwrap(), times);
+        }
+    }
+
+    #[test]
+    fn a_refresh_keeps_its_query() {
+        let page = Navigate {
+            to: "https://app.example/cb?code=a&state=b",
+        }
+        .render()
+        .unwrap();
+        assert!(page.contains(
+            "<meta http-equiv=\"refresh\" content=\"0;url=https://app.example/cb?code=a&amp;state=b\">"
+        ));
+        assert!(
+            page.contains("<a id=\"continue\" href=\"https://app.example/cb?code=a&amp;state=b\">")
+        );
+        assert!(
+            !page.contains("tessera.js"),
+            "the refresh page has no script"
         );
     }
 }

@@ -25,7 +25,7 @@ use tessera_authn::strength::Mode;
 use tessera_core::SecretString;
 use tessera_core::crypto::constant_time_eq;
 use tessera_service::ServiceError;
-use tessera_service::authn::{FlowStep, FlowView, SessionInfo, SignInContext, SignInOutcome};
+use tessera_service::authn::{FlowView, SessionInfo, SignInContext, SignInOutcome};
 use uuid::Uuid;
 
 use crate::extract::CorrelationId;
@@ -221,7 +221,16 @@ fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<
     }
 }
 
-fn page(status: StatusCode, body: String) -> Response {
+/// A page rendered from its template, with the pages' headers.
+fn page(status: StatusCode, template: &impl askama::Template) -> Response {
+    let body = match template.render() {
+        Ok(body) => body,
+        Err(error) => {
+            // Only a failing `Display` of a value gets here.
+            tracing::error!(%error, "a page did not render");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -236,14 +245,7 @@ fn page(status: StatusCode, body: String) -> Response {
 }
 
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
-    page(
-        status,
-        html::layout(
-            "Tessera",
-            "",
-            &format!("<p class=\"error\">{}</p>", html::escape(message)),
-        ),
-    )
+    page(status, &html::ErrorPage { csrf: "", message })
 }
 
 fn redirect(to: &str) -> Response {
@@ -259,14 +261,7 @@ fn redirect(to: &str) -> Response {
 /// application (another origin) would be refused by the pages' CSP
 /// `form-action 'self'`, which covers the redirects of a form submission.
 fn navigate(to: &str) -> Response {
-    let to = html::escape(to);
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>Signing in</title>\
-<link rel=\"stylesheet\" href=\"/assets/tessera.css\"></head><body><main>\
-<p>Returning you to the application. <a id=\"continue\" href=\"{to}\">Continue</a></p></main></body></html>"
-    );
-    let mut response = page(StatusCode::OK, body);
+    let mut response = page(StatusCode::OK, &html::Navigate { to });
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -305,7 +300,7 @@ fn header_csrf(headers: &HeaderMap) -> Option<&str> {
 // Sign-in
 
 fn render_flow(view: &FlowView) -> Response {
-    page(StatusCode::OK, html::sign_in(view))
+    page(StatusCode::OK, &html::SignIn::new(view))
 }
 
 /// Starts a new flow and renders its first page.
@@ -662,7 +657,7 @@ async fn render_info(
     };
     page(
         StatusCode::OK,
-        html::security_info(session, &methods, &sessions, notice, error),
+        &html::SecurityInfo::new(session, &methods, &sessions, notice, error),
     )
 }
 
@@ -712,7 +707,7 @@ async fn totp_begin(State(state): State<AppState>, req: Request, body: Bytes) ->
     match state.directory.begin_totp(&session).await {
         Ok(enrolment) => page(
             StatusCode::OK,
-            html::totp_enrolment(&session, &enrolment, None),
+            &html::TotpEnrolmentPage::new(&session, &enrolment, None),
         ),
         Err(error) => info_result(&state, &session, Err(error), "totp").await,
     }
@@ -895,8 +890,4 @@ pub(crate) fn mode_label(mode: Mode) -> &'static str {
             "Certificate or smart card"
         }
     }
-}
-
-pub(crate) fn is_second_step(view: &FlowView) -> bool {
-    view.step == FlowStep::SecondFactor
 }

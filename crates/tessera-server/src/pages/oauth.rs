@@ -14,7 +14,7 @@ use tessera_oauth::token::OAuthError;
 use tessera_service::authn::SessionInfo;
 use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome, InterruptionAnswer};
 
-use super::html::escape;
+use super::html;
 use super::{
     AUTHORIZE_COOKIE, Request, SESSION_COOKIE, cookie, error_page, navigate, page, redirect,
     set_cookie,
@@ -260,6 +260,15 @@ async fn interruption(
     response
 }
 
+/// The logout request's parameters that are passed on (to the same request again,
+/// or to the user's confirmation).
+const LOGOUT_PARAMETERS: [&str; 4] = [
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+];
+
 /// `GET|POST /oauth2/logout` (RP-Initiated Logout 1.0): with a valid ID token hint
 /// for the signed-in user, the session ends at once; otherwise the user confirms
 /// (so a third-party page cannot sign people out).
@@ -309,15 +318,11 @@ pub async fn logout(
         // same request again, as a navigation from this origin, brings it along (and
         // without it, the hint's `sid` names the session to end).
         let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter().filter(|(name, _)| {
-                [
-                    "id_token_hint",
-                    "client_id",
-                    "post_logout_redirect_uri",
-                    "state",
-                ]
-                .contains(&name.as_str())
-            }))
+            .extend_pairs(
+                params
+                    .iter()
+                    .filter(|(name, _)| LOGOUT_PARAMETERS.contains(&name.as_str())),
+            )
             .finish();
         return navigate(&format!("/oauth2/logout?{query}"));
     }
@@ -325,38 +330,18 @@ pub async fn logout(
         .as_ref()
         .is_none_or(|s| tessera_service::Directory::logout_is_confirmed(&request, s));
     if !confirmed && let Some(session) = &session {
-        let hidden: String = params
+        let fields = params
             .iter()
-            .filter(|(name, _)| {
-                [
-                    "id_token_hint",
-                    "client_id",
-                    "post_logout_redirect_uri",
-                    "state",
-                ]
-                .contains(&name.as_str())
-            })
-            .map(|(name, value)| {
-                format!(
-                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                    escape(name),
-                    escape(value)
-                )
-            })
+            .filter(|(name, _)| LOGOUT_PARAMETERS.contains(&name.as_str()))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
         return page(
             StatusCode::OK,
-            super::html::layout(
-                "Sign out",
-                &session.csrf,
-                &format!(
-                    "<h1>Sign out?</h1><p>An application asks to sign <strong>{}</strong> out of Tessera.</p>\
-<form method=\"post\" action=\"/oauth2/logout/confirm\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{hidden}\
-<button type=\"submit\">Sign out</button></form>",
-                    escape(&session.user_principal_name),
-                    escape(&session.csrf)
-                ),
-            ),
+            &html::LogoutConfirm {
+                csrf: &session.csrf,
+                user: &session.user_principal_name,
+                fields,
+            },
         );
     }
     finish_logout(&state, &req, &request).await
@@ -415,11 +400,11 @@ async fn finish_logout(
                 tessera_service::oauth::LogoutOutcome::Redirect(uri) => redirect(&uri),
                 tessera_service::oauth::LogoutOutcome::SignedOut => page(
                     StatusCode::OK,
-                    super::html::layout(
-                        "Signed out",
-                        "",
-                        "<h1>Signed out</h1><p id=\"result\">You are signed out of Tessera.</p>",
-                    ),
+                    &html::ResultPage {
+                        csrf: "",
+                        title: "Signed out",
+                        message: "You are signed out of Tessera.",
+                    },
                 ),
             };
             set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
@@ -486,18 +471,12 @@ async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> R
         } => {
             let mut response = page(
                 StatusCode::FORBIDDEN,
-                super::html::layout(
-                    "Access blocked - Tessera",
-                    "",
-                    &format!(
-                        "<h1>You cannot get to {app} right now</h1><p id=\"blocked\">{reason}</p>\
-<p>If you think this is wrong, give your help desk this reference:</p>\
-<p><code id=\"correlation-id\">{id}</code></p>",
-                        app = escape(&client_name),
-                        reason = escape(&reason),
-                        id = escape(&correlation_id),
-                    ),
-                ),
+                &html::Blocked {
+                    csrf: "",
+                    app: &client_name,
+                    reason: &reason,
+                    correlation_id: &correlation_id,
+                },
             );
             no_store(&mut response);
             response
@@ -508,58 +487,27 @@ async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> R
             terms,
             csrf,
         } => {
-            let items: String = terms
-                .iter()
-                .map(|t| {
-                    format!(
-                        "<section class=\"terms\"><h2>{}</h2><pre>{}</pre></section>",
-                        escape(&t.display_name),
-                        escape(&t.content)
-                    )
-                })
-                .collect();
-            let body = format!(
-                "<h1>Terms of use</h1><p>To use {app}, accept your organization's terms.</p>{items}\
-<form method=\"post\" action=\"/oauth2/authorize/terms\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<input type=\"hidden\" name=\"request\" value=\"{binding}\">\
-<button type=\"submit\" id=\"accept-terms\">Accept</button></form>",
-                app = escape(&client_name),
-                csrf = escape(&csrf),
-                binding = consent_binding(pending.expose()),
-            );
-            with_pending(
-                page(
-                    StatusCode::OK,
-                    super::html::layout("Terms of use - Tessera", &csrf, &body),
-                ),
-                &pending,
-            )
+            let request = consent_binding(pending.expose());
+            let body = html::Terms {
+                csrf: &csrf,
+                app: &client_name,
+                terms: &terms,
+                request: &request,
+            };
+            with_pending(page(StatusCode::OK, &body), &pending)
         }
         AuthorizeOutcome::ChangePassword {
             pending,
             client_name,
             csrf,
         } => {
-            let body = format!(
-                "<h1>Change your password</h1><p>Your organization asks you to change your password before you use {app}.</p>\
-<form method=\"post\" action=\"/oauth2/authorize/password\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<input type=\"hidden\" name=\"request\" value=\"{binding}\">\
-<label for=\"current\">Current password</label><input type=\"password\" id=\"current\" name=\"current\" autocomplete=\"current-password\">\
-<label for=\"new\">New password</label><input type=\"password\" id=\"new\" name=\"new\" autocomplete=\"new-password\" required>\
-<button type=\"submit\" id=\"change-password\">Change password</button></form>",
-                app = escape(&client_name),
-                csrf = escape(&csrf),
-                binding = consent_binding(pending.expose()),
-            );
-            with_pending(
-                page(
-                    StatusCode::OK,
-                    super::html::layout("Change your password - Tessera", &csrf, &body),
-                ),
-                &pending,
-            )
+            let request = consent_binding(pending.expose());
+            let body = html::ChangePassword {
+                csrf: &csrf,
+                app: &client_name,
+                request: &request,
+            };
+            with_pending(page(StatusCode::OK, &body), &pending)
         }
         AuthorizeOutcome::PasswordRefused { message } => error_page(
             StatusCode::BAD_REQUEST,
@@ -571,27 +519,15 @@ async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> R
             scopes,
             csrf,
         } => {
-            let items: String = scopes
-                .iter()
-                .map(|s| format!("<li><code>{}</code></li>", escape(s)))
-                .collect();
+            let request = consent_binding(pending.expose());
             let mut response = page(
                 StatusCode::OK,
-                super::html::layout(
-                    "Allow access",
-                    &csrf,
-                    &format!(
-                        "<h1>Allow {app} to use your account?</h1><p><strong>{app}</strong> asks for:</p>\
-<ul id=\"scopes\">{items}</ul><form method=\"post\" action=\"/oauth2/authorize/consent\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<input type=\"hidden\" name=\"request\" value=\"{binding}\">\
-<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button> \
-<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></form>",
-                        app = escape(&client_name),
-                        csrf = escape(&csrf),
-                        binding = consent_binding(pending.expose()),
-                    ),
-                ),
+                &html::Consent {
+                    csrf: &csrf,
+                    app: &client_name,
+                    scopes: &scopes,
+                    request: &request,
+                },
             );
             set_cookie(
                 &mut response,
@@ -675,26 +611,16 @@ fn no_store(response: &mut Response) {
 /// client, submitted by the page script (and by a button without script). Its CSP
 /// allows that one form target.
 fn form_post(redirect_uri: &str, params: &[(&'static str, String)]) -> Response {
-    let fields: String = params
+    let fields = params
         .iter()
-        .map(|(name, value)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(name),
-                escape(value)
-            )
-        })
+        .map(|(name, value)| (*name, value.as_str()))
         .collect();
-    let body = super::html::layout(
-        "Signing in",
-        "",
-        &format!(
-            "<form method=\"post\" action=\"{}\" data-autosubmit>{fields}\
-<p>Returning you to the application.</p><button type=\"submit\">Continue</button></form>",
-            escape(redirect_uri)
-        ),
-    );
-    let mut response = page(StatusCode::OK, body);
+    let body = html::FormPost {
+        csrf: "",
+        action: redirect_uri,
+        fields,
+    };
+    let mut response = page(StatusCode::OK, &body);
     let origin = origin_of(redirect_uri);
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
