@@ -1,6 +1,8 @@
 //! OAuth 2.x and OpenID Connect as protocol code: signing keys and their JWKs, JWS
-//! compact serialization, and the key rotation schedule. No storage and no HTTP
-//! types: the service layer stores keys (sealed) and the server speaks HTTP.
+//! compact serialization, and the key rotation schedule; the authorization and
+//! token endpoints' requests and their rules ([`redirect`]: which redirect URIs
+//! match a registration). No storage and no HTTP types: the service layer stores
+//! keys (sealed) and state, and the server speaks HTTP.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -14,5 +16,6 @@ pub mod jws;
 pub mod keys;
 pub mod metadata;
 pub mod pkce;
+pub mod redirect;
 pub mod rotation;
 pub mod token;

@@ -14,6 +14,7 @@ use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServiceP
 use tessera_oauth::authorize::{
     self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
 };
+use tessera_oauth::redirect;
 use tessera_oauth::token::OAuthError;
 use tessera_store::{Kind, Reader, SessionRow};
 use uuid::Uuid;
@@ -50,18 +51,7 @@ pub const ACR_VALUES: [(&str, Option<Uuid>); 4] = [
 /// native application (a loopback or private-use-scheme redirect, RFC 8252) is a
 /// desktop or mobile client, everything else a browser.
 pub(crate) fn client_app_of(redirect_uri: &str) -> tessera_ca::engine::ClientApp {
-    let native = match url::Url::parse(redirect_uri) {
-        Ok(url) => match url.scheme() {
-            "https" => false,
-            "http" => matches!(
-                url.host_str(),
-                Some("127.0.0.1") | Some("localhost") | Some("[::1]")
-            ),
-            _ => true,
-        },
-        Err(_) => false,
-    };
-    if native {
+    if redirect::is_native(redirect_uri) {
         tessera_ca::engine::ClientApp::MobileAppsAndDesktopClients
     } else {
         tessera_ca::engine::ClientApp::Browser
@@ -326,69 +316,6 @@ pub(crate) fn satisfied_contexts(
         .collect()
 }
 
-/// A loopback `http` URI's host and everything after the port (path and query),
-/// parsed as a URL: no user information, no fragment, the host exactly
-/// `127.0.0.1`, `[::1]` or `localhost` (so `http://localhost:1@evil.com/` is not).
-fn is_loopback_http(uri: &str) -> Option<(String, String)> {
-    let url = url::Url::parse(uri).ok()?;
-    if url.scheme() != "http"
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.fragment().is_some()
-    {
-        return None;
-    }
-    let host = match url.host()? {
-        url::Host::Domain("localhost") => "localhost".to_string(),
-        url::Host::Ipv4(ip) if ip.octets() == [127, 0, 0, 1] => ip.to_string(),
-        url::Host::Ipv6(ip) if ip.is_loopback() => "[::1]".to_string(),
-        _ => return None,
-    };
-    let rest = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_string(),
-    };
-    Some((host, rest))
-}
-
-/// Exact string matching (RFC 9700 §2.1), except that a native app's loopback
-/// redirect URI may use any port (RFC 8252 §7.3).
-fn redirect_matches(registered: &str, given: &str, native: bool) -> bool {
-    if registered == given {
-        return true;
-    }
-    native
-        && matches!(
-            (is_loopback_http(registered), is_loopback_http(given)),
-            (Some(a), Some(b)) if a == b
-        )
-}
-
-/// Whether `redirect_uri` is registered for the app; `Some(true)` for a
-/// confidential (web) client's URI, `Some(false)` for a public client's.
-fn registered_kind(app: &ApplicationData, redirect_uri: &str) -> Option<bool> {
-    let spec = &app.spec;
-    if spec
-        .web
-        .redirect_uris
-        .iter()
-        .any(|r| redirect_matches(r, redirect_uri, false))
-    {
-        return Some(true);
-    }
-    let public = spec
-        .spa
-        .redirect_uris
-        .iter()
-        .any(|r| redirect_matches(r, redirect_uri, false))
-        || spec
-            .public_client
-            .redirect_uris
-            .iter()
-            .any(|r| redirect_matches(r, redirect_uri, true));
-    public.then_some(false)
-}
-
 /// The audience of access tokens that only serve userinfo.
 pub(crate) fn userinfo_audience(issuer: &str) -> String {
     format!("{issuer}/oauth2/userinfo")
@@ -486,7 +413,7 @@ impl Directory {
                 "redirect_uri is required",
             ));
         };
-        let Some(confidential) = registered_kind(&app_data, redirect_uri) else {
+        let Some(confidential) = redirect::registered_kind(&app_data.spec, redirect_uri) else {
             return AuthorizeOutcome::Refused(OAuthError::new(
                 "invalid_request",
                 "redirect_uri is not registered for this application",
@@ -565,7 +492,7 @@ impl Directory {
         let redirect_uri = raw
             .get("redirect_uri")
             .ok_or_else(|| OAuthError::new("invalid_request", "redirect_uri is required"))?;
-        let confidential = registered_kind(&app_data, redirect_uri).ok_or_else(|| {
+        let confidential = redirect::registered_kind(&app_data.spec, redirect_uri).ok_or_else(|| {
             OAuthError::new(
                 "invalid_request",
                 "redirect_uri is not registered for this application",
@@ -1597,56 +1524,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_redirects_may_change_port_for_native_apps_only() {
-        assert!(redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:50123/cb",
-            true
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:50123/cb",
-            false
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:50123/other",
-            true
-        ));
-        assert!(!redirect_matches(
-            "https://app.contoso.com/cb",
-            "https://app.contoso.com/cb/",
-            true
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1.evil.com/cb",
-            true
-        ));
-        assert!(redirect_matches(
-            "http://[::1]/cb",
-            "http://[::1]:8000/cb",
-            true
-        ));
-        // User information sends the browser elsewhere: never a loopback match.
-        assert!(!redirect_matches(
-            "http://localhost/cb",
-            "http://localhost:1@evil.com/cb",
-            true
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:1@evil.com/cb",
-            true
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:80#@evil.com/cb",
-            true
-        ));
-    }
-
-    #[test]
     fn native_redirects_are_desktop_clients() {
         use tessera_ca::engine::ClientApp;
         assert_eq!(
@@ -1654,14 +1531,9 @@ mod tests {
             ClientApp::Browser
         );
         assert_eq!(
-            client_app_of("http://127.0.0.1:5000/cb"),
-            ClientApp::MobileAppsAndDesktopClients
-        );
-        assert_eq!(
             client_app_of("com.contoso.app:/oauth2redirect"),
             ClientApp::MobileAppsAndDesktopClients
         );
-        assert_eq!(client_app_of("not a url"), ClientApp::Browser);
         assert_eq!(strengths_of_acr("urn:tessera:acr:mfa"), vec![strength::MFA]);
         assert_eq!(
             strengths_of_acr("urn:tessera:acr:phishing-resistant-mfa"),
