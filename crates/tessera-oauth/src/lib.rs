@@ -1,11 +1,13 @@
 //! OAuth 2.x and OpenID Connect as protocol code: signing keys and their JWKs, JWS
 //! compact serialization, and the key rotation schedule; the authorization and
 //! token endpoints' requests and their rules ([`redirect`]: which redirect URIs
-//! match a registration). No storage and no HTTP types: the service layer stores
+//! match a registration; [`acr`]: what a sign-in proved as `acr`, `acrs` and
+//! `amr`). No storage and no HTTP types: the service layer stores
 //! keys (sealed) and state, and the server speaks HTTP.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod acr;
 pub mod assertion;
 pub mod authorize;
 pub mod claims;

@@ -6,16 +6,15 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use tessera_authn::registration::MethodUse;
-use tessera_authn::strength::{self, Mode};
+use tessera_authn::strength;
 use tessera_core::crypto::{generate_secret, secret_hash, sha256};
 use tessera_core::{SecretString, TenantId, Timestamp};
 use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServicePrincipalData};
 use tessera_oauth::authorize::{
     self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
 };
-use tessera_oauth::redirect;
 use tessera_oauth::token::OAuthError;
+use tessera_oauth::{acr, redirect};
 use tessera_store::{Kind, Reader, SessionRow};
 use uuid::Uuid;
 
@@ -32,21 +31,6 @@ pub const CODE_SECONDS: i64 = 60;
 /// A pending request waits this long for the user to sign in.
 const PENDING_SECONDS: i64 = 15 * 60;
 
-/// The `acr` values Tessera issues, strongest first, with the built-in
-/// authentication strength each stands for.
-pub const ACR_VALUES: [(&str, Option<Uuid>); 4] = [
-    (
-        "urn:tessera:acr:phishing-resistant-mfa",
-        Some(strength::PHISHING_RESISTANT_MFA),
-    ),
-    (
-        "urn:tessera:acr:passwordless-mfa",
-        Some(strength::PASSWORDLESS_MFA),
-    ),
-    ("urn:tessera:acr:mfa", Some(strength::MFA)),
-    ("urn:tessera:acr:sfa", None),
-];
-
 /// The client type Conditional Access sees for an authorization request: a
 /// native application (a loopback or private-use-scheme redirect, RFC 8252) is a
 /// desktop or mobile client, everything else a browser.
@@ -55,17 +39,6 @@ pub(crate) fn client_app_of(redirect_uri: &str) -> tessera_ca::engine::ClientApp
         tessera_ca::engine::ClientApp::MobileAppsAndDesktopClients
     } else {
         tessera_ca::engine::ClientApp::Browser
-    }
-}
-
-/// The strengths an `acr` Tessera issued stands for (the strongest and the ones
-/// below it that it implies), for decisions about a token's user without the
-/// session (on-behalf-of).
-pub(crate) fn strengths_of_acr(acr: &str) -> Vec<Uuid> {
-    match ACR_VALUES.iter().find(|(value, _)| *value == acr) {
-        Some((_, Some(id))) if *id == strength::MFA => vec![strength::MFA],
-        Some((_, Some(id))) => vec![*id, strength::MFA],
-        _ => Vec::new(),
     }
 }
 
@@ -218,7 +191,7 @@ pub(crate) fn ca_satisfied_contexts(
     if decided.decision.outcome != tessera_ca::Outcome::Allow {
         return Vec::new();
     }
-    crate::conditional_access::contexts_of(&wanted_acr(request))
+    crate::conditional_access::contexts_of(&request.wanted_acr_values())
         .into_iter()
         .filter(|context| {
             let Some(n) = tessera_ca::validate::auth_context_number(context) else {
@@ -259,61 +232,6 @@ const PENDING_PREFIX: &str = "az:";
 /// name the session without revealing the id.
 pub(crate) fn sid_of(session_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(&sha256(format!("sid:{session_id}").as_bytes())[..16])
-}
-
-/// RFC 8176 method references for the methods used.
-pub(crate) fn amr_of(methods: &[MethodUse], strengths: &[Uuid]) -> Vec<String> {
-    let mut amr: Vec<String> = Vec::new();
-    for used in methods {
-        let value = match used.method.mode {
-            Mode::Password => "pwd",
-            Mode::SoftwareOath => "otp",
-            Mode::Fido2 => "pop",
-            Mode::TemporaryAccessPassOneTime | Mode::TemporaryAccessPassMultiUse => "otp",
-            Mode::X509CertificateSingleFactor | Mode::X509CertificateMultiFactor => "sc",
-        };
-        if !amr.iter().any(|a| a == value) {
-            amr.push(value.to_string());
-        }
-    }
-    if strengths.contains(&strength::MFA) {
-        amr.push("mfa".to_string());
-    }
-    amr
-}
-
-/// The strongest `acr` the strengths reach.
-pub(crate) fn acr_of(strengths: &[Uuid]) -> &'static str {
-    ACR_VALUES
-        .iter()
-        .find(|(_, id)| id.is_none_or(|id| strengths.contains(&id)))
-        .map(|(acr, _)| *acr)
-        .unwrap_or("urn:tessera:acr:sfa")
-}
-
-/// Whether a sign-in with `strengths` satisfies the `acr` value `wanted`: one of
-/// Tessera's own, or one of the tenant's authentication contexts (`c1`...).
-fn acr_satisfied(wanted: &str, strengths: &[Uuid], contexts: &AuthenticationContexts) -> bool {
-    if let Some(context) = contexts.contexts.iter().find(|c| c.id == wanted) {
-        return strengths.contains(&context.strength_id);
-    }
-    ACR_VALUES
-        .iter()
-        .find(|(acr, _)| *acr == wanted)
-        .is_some_and(|(_, id)| id.is_none_or(|id| strengths.contains(&id)))
-}
-
-/// The authentication contexts a sign-in with `strengths` satisfies (`acrs`).
-pub(crate) fn satisfied_contexts(
-    strengths: &[Uuid],
-    contexts: &AuthenticationContexts,
-) -> Vec<String> {
-    contexts
-        .contexts
-        .iter()
-        .filter(|c| strengths.contains(&c.strength_id))
-        .map(|c| c.id.clone())
-        .collect()
 }
 
 /// The audience of access tokens that only serve userinfo.
@@ -492,12 +410,13 @@ impl Directory {
         let redirect_uri = raw
             .get("redirect_uri")
             .ok_or_else(|| OAuthError::new("invalid_request", "redirect_uri is required"))?;
-        let confidential = redirect::registered_kind(&app_data.spec, redirect_uri).ok_or_else(|| {
-            OAuthError::new(
-                "invalid_request",
-                "redirect_uri is not registered for this application",
-            )
-        })?;
+        let confidential =
+            redirect::registered_kind(&app_data.spec, redirect_uri).ok_or_else(|| {
+                OAuthError::new(
+                    "invalid_request",
+                    "redirect_uri is not registered for this application",
+                )
+            })?;
         if confidential && !matches!(client, TokenClient::Confidential(_)) {
             return Err(OAuthError::new(
                 "invalid_client",
@@ -739,12 +658,12 @@ impl Directory {
             let max_age_ok = request
                 .max_age
                 .is_none_or(|max| max > 0 && age_micros <= max.saturating_mul(1_000_000));
-            let wanted = wanted_acr(&request);
+            let wanted = request.wanted_acr_values();
             // A context no strength is configured for is Conditional Access's to
             // decide, below.
             let acr_ok = wanted.is_empty()
                 || wanted.iter().any(|acr| {
-                    acr_satisfied(acr, &s.data.strengths, &contexts)
+                    acr::acr_satisfied(acr, &s.data.strengths, &contexts)
                         || (tessera_ca::validate::auth_context_number(acr).is_some()
                             && !contexts.contexts.iter().any(|c| &c.id == acr))
                 });
@@ -789,7 +708,7 @@ impl Directory {
         let met_by_policies = ca_satisfied_contexts(&request, &decided);
         if !essential.is_empty()
             && !essential.iter().any(|acr| {
-                acr_satisfied(acr, &session.data.strengths, &contexts)
+                acr::acr_satisfied(acr, &session.data.strengths, &contexts)
                     || met_by_policies.contains(acr)
             })
         {
@@ -1141,21 +1060,18 @@ impl Directory {
         // The acr the client asked for, when the sign-in satisfies it; else the
         // strongest of Tessera's own.
         let met_by_policies = ca_satisfied_contexts(request, decided);
-        let acr = wanted_acr(request)
-            .into_iter()
-            .find(|acr| acr_satisfied(acr, &strengths, contexts) || met_by_policies.contains(acr))
-            .unwrap_or_else(|| acr_of(&strengths).to_string());
-        let mut acrs = satisfied_contexts(&strengths, contexts);
-        for context in met_by_policies {
-            if !acrs.contains(&context) {
-                acrs.push(context);
-            }
-        }
+        let acr = acr::issued_acr(
+            &request.wanted_acr_values(),
+            &strengths,
+            contexts,
+            &met_by_policies,
+        );
+        let acrs = acr::issued_acrs(&strengths, contexts, met_by_policies);
         let sign_in = UserSignIn {
             user_id: session.user_id,
             sid: sid_of(&session.id),
             auth_time: session.auth_time,
-            amr: amr_of(&session.methods, &strengths),
+            amr: acr::amr_of(&session.methods, &strengths),
             acr,
             acrs,
             methods: session
@@ -1360,7 +1276,9 @@ impl Directory {
                 crate::conditional_access::UserAccess {
                     user: session.user_id,
                     target,
-                    auth_contexts: crate::conditional_access::contexts_of(&wanted_acr(request)),
+                    auth_contexts: crate::conditional_access::contexts_of(
+                        &request.wanted_acr_values(),
+                    ),
                     client_app: client_app_of(&request.redirect_uri),
                     client_address: ctx.client_address.as_deref(),
                     user_agent: ctx.user_agent.as_deref(),
@@ -1508,17 +1426,6 @@ pub(crate) fn consent_scopes(scopes: &[String], resources: &[String]) -> Vec<Str
     out
 }
 
-/// The `acr` values a request asks for, voluntarily or as essential.
-fn wanted_acr(request: &AuthorizationRequest) -> Vec<String> {
-    let mut wanted = request.acr_values.clone();
-    for acr in request.essential_acr_values() {
-        if !wanted.contains(&acr) {
-            wanted.push(acr);
-        }
-    }
-    wanted
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1533,51 +1440,6 @@ mod tests {
         assert_eq!(
             client_app_of("com.contoso.app:/oauth2redirect"),
             ClientApp::MobileAppsAndDesktopClients
-        );
-        assert_eq!(strengths_of_acr("urn:tessera:acr:mfa"), vec![strength::MFA]);
-        assert_eq!(
-            strengths_of_acr("urn:tessera:acr:phishing-resistant-mfa"),
-            vec![strength::PHISHING_RESISTANT_MFA, strength::MFA]
-        );
-        assert!(strengths_of_acr("urn:tessera:acr:sfa").is_empty());
-    }
-
-    #[test]
-    fn acr_follows_the_strongest_strength() {
-        assert_eq!(acr_of(&[]), "urn:tessera:acr:sfa");
-        assert_eq!(acr_of(&[strength::MFA]), "urn:tessera:acr:mfa");
-        assert_eq!(
-            acr_of(&[strength::MFA, strength::PHISHING_RESISTANT_MFA]),
-            "urn:tessera:acr:phishing-resistant-mfa"
-        );
-        let none = AuthenticationContexts::default();
-        assert!(acr_satisfied(
-            "urn:tessera:acr:mfa",
-            &[strength::MFA],
-            &none
-        ));
-        assert!(!acr_satisfied(
-            "urn:tessera:acr:phishing-resistant-mfa",
-            &[strength::MFA],
-            &none
-        ));
-        assert!(!acr_satisfied("c1", &[strength::MFA], &none));
-        let contexts = AuthenticationContexts {
-            contexts: vec![tessera_directory::model::AuthenticationContext {
-                id: "c1".to_string(),
-                display_name: "Payroll approvals".to_string(),
-                strength_id: strength::PHISHING_RESISTANT_MFA,
-            }],
-        };
-        assert!(!acr_satisfied("c1", &[strength::MFA], &contexts));
-        assert!(acr_satisfied(
-            "c1",
-            &[strength::PHISHING_RESISTANT_MFA],
-            &contexts
-        ));
-        assert_eq!(
-            satisfied_contexts(&[strength::PHISHING_RESISTANT_MFA], &contexts),
-            ["c1"]
         );
     }
 }

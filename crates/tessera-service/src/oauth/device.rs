@@ -14,12 +14,12 @@ use tessera_core::crypto::{fill_random, generate_secret, secret_hash};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::ApplicationData;
 use tessera_oauth::authorize::parse_scopes;
-use tessera_oauth::device;
 use tessera_oauth::dpop::Proof;
 use tessera_oauth::token::OAuthError;
+use tessera_oauth::{acr, device};
 use tessera_store::SessionRow;
 
-use super::authorize::{UserSignIn, acr_of, amr_of, requested_resource, sid_of};
+use super::authorize::{UserSignIn, requested_resource, sid_of};
 use super::grants::{FamilyData, TokenClient};
 use super::{CLI_CLIENT_ID, TokenContext, TokenResponse, application_by_app_id, server_error};
 use crate::Directory;
@@ -305,8 +305,8 @@ impl Directory {
             user_id: session.user_id,
             sid: sid_of(&session.id),
             auth_time: session.auth_time,
-            amr: amr_of(&session.methods, &strengths),
-            acr: acr_of(&strengths).to_string(),
+            amr: acr::amr_of(&session.methods, &strengths),
+            acr: acr::acr_of(&strengths).to_string(),
             acrs: Vec::new(),
             methods: session
                 .methods

@@ -398,7 +398,7 @@ impl Directory {
                     })
                     .unwrap_or_default(),
                 methods: Vec::new(),
-                strengths: super::authorize::strengths_of_acr(&text("acr")),
+                strengths: tessera_oauth::acr::strengths_of_acr(&text("acr")),
                 session_controls: None,
                 user_agent: None,
                 device_thumbprint: None,

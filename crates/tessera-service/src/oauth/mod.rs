@@ -34,8 +34,7 @@ mod password;
 mod registration;
 
 pub use authorize::{
-    ACR_VALUES, AuthorizeContext, AuthorizeOutcome, InterruptionAnswer, PushedRequest, StepUp,
-    TermsToAccept,
+    AuthorizeContext, AuthorizeOutcome, InterruptionAnswer, PushedRequest, StepUp, TermsToAccept,
 };
 pub(crate) use cors::CorsOrigins;
 pub use cors::{CORS_ORIGINS_SECONDS, origin_of};
