@@ -2,7 +2,8 @@
 //! compact serialization, and the key rotation schedule; the authorization and
 //! token endpoints' requests and their rules ([`redirect`]: which redirect URIs
 //! match a registration; [`acr`]: what a sign-in proved as `acr`, `acrs` and
-//! `amr`). No storage and no HTTP types: the service layer stores
+//! `amr`; [`resource`]: the one resource a request's scopes and resource
+//! indicators name). No storage and no HTTP types: the service layer stores
 //! keys (sealed) and state, and the server speaks HTTP.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -19,5 +20,6 @@ pub mod keys;
 pub mod metadata;
 pub mod pkce;
 pub mod redirect;
+pub mod resource;
 pub mod rotation;
 pub mod token;

@@ -13,6 +13,9 @@ use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServiceP
 use tessera_oauth::authorize::{
     self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
 };
+use tessera_oauth::resource::{
+    MANAGEMENT_RESOURCE, consent_scopes, requested_resource, resource_app_id,
+};
 use tessera_oauth::token::OAuthError;
 use tessera_oauth::{acr, redirect};
 use tessera_store::{Kind, Reader, SessionRow};
@@ -232,56 +235,6 @@ const PENDING_PREFIX: &str = "az:";
 /// name the session without revealing the id.
 pub(crate) fn sid_of(session_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(&sha256(format!("sid:{session_id}").as_bytes())[..16])
-}
-
-/// The audience of access tokens that only serve userinfo.
-pub(crate) fn userinfo_audience(issuer: &str) -> String {
-    format!("{issuer}/oauth2/userinfo")
-}
-
-/// The scopes OpenID Connect defines and Tessera serves.
-const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
-
-/// The resource app named by `api://<appId>` (or a bare app id).
-pub(crate) fn resource_app_id(resource: &str) -> Option<Uuid> {
-    Uuid::parse_str(resource.strip_prefix("api://").unwrap_or(resource)).ok()
-}
-
-/// The one resource of a request: from `resource` parameters or scope prefixes
-/// (`api://<appId>/<scope>`, or the management API's), which must agree.
-pub(crate) fn requested_resource(
-    scopes: &[String],
-    resources: &[String],
-) -> Result<Option<String>, OAuthError> {
-    let mut resources: Vec<String> = resources.to_vec();
-    for scope in scopes {
-        if OIDC_SCOPES.contains(&scope.as_str()) {
-            continue;
-        }
-        let Some((resource, name)) = scope.rsplit_once('/') else {
-            return Err(OAuthError::new(
-                "invalid_scope",
-                format!("unknown scope {scope}"),
-            ));
-        };
-        if name.is_empty() || resource.is_empty() {
-            return Err(OAuthError::new(
-                "invalid_scope",
-                format!("unknown scope {scope}"),
-            ));
-        }
-        if !resources.iter().any(|r| r == resource) {
-            resources.push(resource.to_string());
-        }
-    }
-    match resources.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(one.clone())),
-        _ => Err(OAuthError::new(
-            "invalid_target",
-            "ask for one resource per request",
-        )),
-    }
 }
 
 impl Directory {
@@ -534,7 +487,7 @@ impl Directory {
         resources: &[String],
     ) -> Result<(), OAuthError> {
         if let Some(resource) = requested_resource(scopes, resources)? {
-            if resource == super::MANAGEMENT_RESOURCE {
+            if resource == MANAGEMENT_RESOURCE {
                 return Ok(());
             }
             let known = match resource_app_id(&resource) {
@@ -1262,7 +1215,7 @@ impl Directory {
         let resource = requested_resource(&request.scopes, &request.resources)
             .ok()
             .flatten();
-        let management = resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
+        let management = resource.as_deref() == Some(MANAGEMENT_RESOURCE);
         let resource_app = resource.as_deref().and_then(resource_app_id);
         let target =
             crate::conditional_access::app_target(&request.client_id, resource_app, management);
@@ -1408,22 +1361,6 @@ impl Directory {
             last_attempt_date_time: None,
         }
     }
-}
-
-/// What a request needs consent for: its scopes, and `<resource>/.default` for a
-/// `resource` parameter no scope names (a resource is access too).
-pub(crate) fn consent_scopes(scopes: &[String], resources: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = scopes.to_vec();
-    for resource in resources {
-        let named = scopes
-            .iter()
-            .any(|s| s.rsplit_once('/').is_some_and(|(r, _)| r == resource));
-        let default = format!("{resource}/.default");
-        if !named && !out.contains(&default) {
-            out.push(default);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

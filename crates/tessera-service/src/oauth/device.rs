@@ -15,11 +15,12 @@ use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::ApplicationData;
 use tessera_oauth::authorize::parse_scopes;
 use tessera_oauth::dpop::Proof;
+use tessera_oauth::resource::{consent_scopes, requested_resource};
 use tessera_oauth::token::OAuthError;
 use tessera_oauth::{acr, device};
 use tessera_store::SessionRow;
 
-use super::authorize::{UserSignIn, requested_resource, sid_of};
+use super::authorize::{UserSignIn, sid_of};
 use super::grants::{FamilyData, TokenClient};
 use super::{CLI_CLIENT_ID, TokenContext, TokenResponse, application_by_app_id, server_error};
 use crate::Directory;
@@ -211,7 +212,7 @@ impl Directory {
             user_code: code,
             client_name: data.client_name,
             // What the user approves, resource included.
-            scopes: super::authorize::consent_scopes(&data.scopes, &resources),
+            scopes: consent_scopes(&data.scopes, &resources),
         }))
     }
 
@@ -266,7 +267,7 @@ impl Directory {
             && let Ok(client) = uuid::Uuid::parse_str(&data.client_id)
         {
             let resources: Vec<String> = data.resource.clone().into_iter().collect();
-            let wanted = super::authorize::consent_scopes(&data.scopes, &resources);
+            let wanted = consent_scopes(&data.scopes, &resources);
             let mut reader = self.reader().await?;
             let granted = crate::consent::granted_scopes(
                 reader.as_mut(),

@@ -25,11 +25,12 @@ use tessera_oauth::dpop::Proof;
 use tessera_oauth::exchange::{self, SubjectKind, Trust};
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
+use tessera_oauth::resource::{consent_scopes, requested_resource};
 use tessera_oauth::token::OAuthError;
 use tessera_store::Kind;
 use uuid::Uuid;
 
-use super::authorize::{UserSignIn, requested_resource};
+use super::authorize::UserSignIn;
 use super::grants::{FamilyData, TokenClient};
 use super::{
     AuthenticatedClient, TokenContext, TokenResponse, application_by_app_id, server_error,
@@ -346,7 +347,7 @@ impl Directory {
         )
         .await
         .map_err(server_error)?;
-        let needed = super::authorize::consent_scopes(&scopes, &resources);
+        let needed = consent_scopes(&scopes, &resources);
         if needed.iter().any(|s| !granted.contains(s)) {
             return Err(OAuthError::new(
                 "consent_required",

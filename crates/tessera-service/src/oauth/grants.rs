@@ -19,12 +19,12 @@ use tessera_core::crypto::{constant_time_eq, generate_secret, secret_hash, sha25
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::UserSpec;
 use tessera_oauth::dpop::Proof;
-use tessera_oauth::pkce;
 use tessera_oauth::token::{self, OAuthError};
+use tessera_oauth::{pkce, resource};
 use tessera_store::{Kind, SessionRow};
 use uuid::Uuid;
 
-use super::authorize::{CODE_PREFIX, CodeData, UserSignIn, resource_app_id, userinfo_audience};
+use super::authorize::{CODE_PREFIX, CodeData, UserSignIn};
 use super::{
     AuthenticatedClient, TokenContext, TokenResponse, authenticate_client, invalid_client,
     server_error,
@@ -232,12 +232,7 @@ impl Directory {
         self.require_dpop_if_asked(ctx.tenant, &data.request.client_id, proof)
             .await?;
         let upn = self.enabled_user(ctx.tenant, data.sign_in.user_id).await?;
-        let resource = data.request.resources.first().cloned().or_else(|| {
-            data.request
-                .scopes
-                .iter()
-                .find_map(|s| s.rsplit_once('/').map(|(r, _)| r.to_string()))
-        });
+        let resource = resource::checked_resource(&data.request.scopes, &data.request.resources);
         let family = FamilyData {
             client_id: data.request.client_id.clone(),
             confidential: data.confidential,
@@ -628,7 +623,10 @@ impl Directory {
         client_app: ClientApp,
         device_code_flow: bool,
     ) -> Result<crate::conditional_access::Decided, OAuthError> {
-        let resource_app = grant.resource.as_deref().and_then(resource_app_id);
+        let resource_app = grant
+            .resource
+            .as_deref()
+            .and_then(resource::resource_app_id);
         let management = grant.resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
         let target =
             crate::conditional_access::app_target(&grant.client_id, resource_app, management);
@@ -739,26 +737,14 @@ impl Directory {
         let tenant = ctx.tenant;
         let issued = self.now().unix_seconds();
         let sign_in = &grant.sign_in;
-        let audience = match grant.resource.as_deref() {
-            None => userinfo_audience(&ctx.issuer),
-            Some(super::MANAGEMENT_RESOURCE) => super::MANAGEMENT_RESOURCE.to_string(),
-            Some(resource) => resource_app_id(resource)
-                .map(|id| id.to_string())
-                .unwrap_or_else(|| resource.to_string()),
-        };
-        let scp: Vec<&str> = grant
-            .scopes
-            .iter()
-            .map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name))
-            .filter(|s| *s != "offline_access")
-            .collect();
+        let audience = resource::access_token_audience(grant.resource.as_deref(), &ctx.issuer);
         let mut access = json!({
             "iss": ctx.issuer,
             "sub": sign_in.user_id,
             "aud": audience,
             "client_id": grant.client_id,
             "azp": grant.client_id,
-            "scp": scp.join(" "),
+            "scp": resource::scp_claim(&grant.scopes),
             "tid": tenant.0,
             "oid": sign_in.user_id,
             "idtyp": "user",
@@ -801,7 +787,11 @@ impl Directory {
                     e
                 }
             })?;
-        if let Some(resource) = grant.resource.as_deref().and_then(resource_app_id) {
+        if let Some(resource) = grant
+            .resource
+            .as_deref()
+            .and_then(resource::resource_app_id)
+        {
             let roles = self
                 .app_roles_of_user(tenant, &resource.to_string(), sign_in.user_id, false)
                 .await?;

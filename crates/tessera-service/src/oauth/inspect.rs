@@ -18,7 +18,6 @@ use tessera_oauth::token::OAuthError;
 use tessera_store::Kind;
 use uuid::Uuid;
 
-use super::authorize::userinfo_audience;
 use super::grants::{FAMILY_PREFIX, FamilyData, TokenClient, profile_claims};
 use super::{TokenContext, server_error};
 use crate::Directory;
@@ -236,7 +235,7 @@ impl Directory {
         presented: &Presented<'_>,
     ) -> Result<Value, BearerError> {
         let claims = self.presented_token(tenant, issuer, presented).await?;
-        let audience = userinfo_audience(issuer);
+        let audience = tessera_oauth::resource::userinfo_audience(issuer);
         let aud_ok = audience_matches(claims.get("aud"), |aud| aud == audience);
         if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
             return Err(BearerError::InvalidToken);

@@ -47,9 +47,7 @@ pub use logout::{LogoutOutcome, LogoutRequest};
 /// The client id of Tessera's own command-line client: a built-in public client
 /// that signs in with the device flow (no directory record; every tenant has it).
 pub const CLI_CLIENT_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e01";
-/// The management API as a resource: tokens with this audience are accepted by
-/// `/api/v1` (scope `urn:tessera:management/.default`).
-pub const MANAGEMENT_RESOURCE: &str = "urn:tessera:management";
+pub use tessera_oauth::resource::MANAGEMENT_RESOURCE;
 
 /// The command line's client id as a UUID.
 pub(crate) fn cli_client_id() -> Uuid {

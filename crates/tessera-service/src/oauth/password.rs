@@ -10,10 +10,11 @@ use tessera_core::SecretString;
 use tessera_directory::model::ApplicationData;
 use tessera_oauth::authorize::parse_scopes;
 use tessera_oauth::dpop::Proof;
+use tessera_oauth::resource::{consent_scopes, requested_resource};
 use tessera_oauth::token::OAuthError;
 use uuid::Uuid;
 
-use super::authorize::{UserSignIn, consent_scopes, requested_resource};
+use super::authorize::UserSignIn;
 use super::grants::{FamilyData, TokenClient};
 use super::{TokenContext, TokenResponse, application_by_app_id, server_error};
 use crate::Directory;
