@@ -3,7 +3,8 @@
 //! token endpoints' requests and their rules ([`redirect`]: which redirect URIs
 //! match a registration; [`acr`]: what a sign-in proved as `acr`, `acrs` and
 //! `amr`; [`resource`]: the one resource a request's scopes and resource
-//! indicators name). No storage and no HTTP types: the service layer stores
+//! indicators name; [`claims`]: the ID token's and RFC 9068 access token's
+//! claims, typed). No storage and no HTTP types: the service layer stores
 //! keys (sealed) and state, and the server speaks HTTP.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]

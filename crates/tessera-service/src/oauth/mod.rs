@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::json;
 use tessera_core::crypto::secret_hash;
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::{ApplicationData, ClientSecretData, ServicePrincipalData};
+use tessera_oauth::claims::{AccessTokenBasics, AccessTokenClaims, IdentityType};
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
 use tessera_oauth::token::{self, OAuthError};
@@ -516,7 +516,7 @@ impl Directory {
         &self,
         tenant: TenantId,
         typ: &str,
-        claims: &serde_json::Value,
+        claims: &impl Serialize,
     ) -> Result<String, OAuthError> {
         self.sign_token_with(tenant, Algorithm::ES256, typ, claims)
             .await
@@ -529,8 +529,9 @@ impl Directory {
         tenant: TenantId,
         alg: Algorithm,
         typ: &str,
-        claims: &serde_json::Value,
+        claims: &impl Serialize,
     ) -> Result<String, OAuthError> {
+        let claims = serde_json::to_value(claims).map_err(server_error)?;
         let set = self.key_set(tenant).await.map_err(server_error)?;
         let set = match set.signing.get(&alg) {
             Some(_) => set,
@@ -545,7 +546,7 @@ impl Directory {
             .signing
             .get(&alg)
             .ok_or_else(|| server_error(format!("no current {} signing key", alg.as_str())))?;
-        jws::sign(key, typ, claims).map_err(server_error)
+        jws::sign(key, typ, &claims).map_err(server_error)
     }
 
     /// Signs the access token of a resolved grant.
@@ -562,25 +563,18 @@ impl Directory {
                 "this application requires DPoP-bound tokens: send a DPoP proof",
             ));
         }
-        let issued = self.now().unix_seconds();
-        let claims = json!({
-            "iss": ctx.issuer,
-            "sub": grant.principal_id,
-            "aud": grant.resource_app_id,
-            "client_id": grant.app_id,
-            "azp": grant.app_id,
-            "tid": tenant.0,
-            "oid": grant.principal_id,
-            "idtyp": "app",
-            "iat": issued,
-            "nbf": issued,
-            "exp": issued + ACCESS_TOKEN_SECONDS,
-            "jti": Uuid::new_v4(),
+        let mut claims = AccessTokenClaims::new(AccessTokenBasics {
+            issuer: ctx.issuer.clone(),
+            subject: grant.principal_id,
+            audience: grant.resource_app_id.to_string(),
+            client_id: grant.app_id.to_string(),
+            tenant: tenant.0,
+            identity_type: IdentityType::App,
+            issued_at: self.now().unix_seconds(),
+            lifetime_seconds: ACCESS_TOKEN_SECONDS,
+            id: Uuid::new_v4(),
         });
-        let mut claims = claims;
-        if !grant.roles.is_empty() {
-            claims["roles"] = json!(grant.roles);
-        }
+        claims.roles = grant.roles.clone();
         let token_type = dpop::bind(&mut claims, proof, grant.certificate.as_deref());
         let access_token = self.sign_token(tenant, "at+jwt", &claims).await?;
         Ok(TokenResponse {
