@@ -185,28 +185,6 @@ pub(crate) struct UserSignIn {
     pub device_thumbprint: Option<String>,
 }
 
-/// The authentication contexts a request asked for that Conditional Access
-/// policies targeted and found met (the decision allowed the sign-in).
-pub(crate) fn ca_satisfied_contexts(
-    request: &AuthorizationRequest,
-    decided: &crate::conditional_access::Decided,
-) -> Vec<String> {
-    if decided.decision.outcome != tessera_ca::Outcome::Allow {
-        return Vec::new();
-    }
-    crate::conditional_access::contexts_of(&request.wanted_acr_values())
-        .into_iter()
-        .filter(|context| {
-            let Some(n) = tessera_ca::validate::auth_context_number(context) else {
-                return false;
-            };
-            decided.decision.enforced().any(|outcome| {
-                decided.set.policies[outcome.policy as usize].context_mask() & (1u128 << n) != 0
-            })
-        })
-        .collect()
-}
-
 /// The session controls of a decision as a claim (none when there are none).
 pub(crate) fn session_controls_claim(
     decided: &crate::conditional_access::Decided,
@@ -658,7 +636,9 @@ impl Directory {
         // cannot be met by signing in again (an authentication context counts
         // when its strength is reached or the policies targeting it are met).
         let essential = request.essential_acr_values();
-        let met_by_policies = ca_satisfied_contexts(&request, &decided);
+        let met_by_policies = decided
+            .decision
+            .met_auth_contexts(&decided.set, &request.wanted_acr_values());
         if !essential.is_empty()
             && !essential.iter().any(|acr| {
                 acr::acr_satisfied(acr, &session.data.strengths, &contexts)
@@ -1012,7 +992,9 @@ impl Directory {
         let strengths = session.data.strengths.clone();
         // The acr the client asked for, when the sign-in satisfies it; else the
         // strongest of Tessera's own.
-        let met_by_policies = ca_satisfied_contexts(request, decided);
+        let met_by_policies = decided
+            .decision
+            .met_auth_contexts(&decided.set, &request.wanted_acr_values());
         let acr = acr::issued_acr(
             &request.wanted_acr_values(),
             &strengths,
