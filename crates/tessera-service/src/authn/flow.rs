@@ -455,22 +455,12 @@ impl Directory {
         };
         match next {
             Next::SecondFactor(offers) => {
-                self.save_flow(ctx, &mut flow).await?;
-                let name = subject.spec.user_principal_name.clone();
-                self.log_sign_in(
-                    ctx,
-                    Some(subject.user_id),
-                    &name,
-                    flow.data.state.used(),
-                    Logged::Interrupted(
-                        failure::MFA_REQUIRED,
-                        "the user must complete a second factor",
-                    ),
-                )
-                .await?;
-                Ok(SignInOutcome::Continue(
-                    self.view_of(ctx, &flow, None, offers).await?,
-                ))
+                let logged = Logged::Interrupted(
+                    failure::MFA_REQUIRED,
+                    "the user must complete a second factor",
+                );
+                self.ask_again(ctx, flow, subject, logged, None, offers)
+                    .await
             }
             Next::CheckStrengths => self.check_strengths(ctx, flow, subject).await,
             Next::Complete => self.complete(ctx, flow, subject).await,
@@ -496,35 +486,41 @@ impl Directory {
             .data
             .state
             .offers(&[], &subject.second_factors(), Some(&useful));
-        self.save_flow(ctx, &mut flow).await?;
-        let name = subject.spec.user_principal_name.clone();
         if more.is_empty() {
-            self.log_sign_in(
-                ctx,
-                Some(subject.user_id),
-                &name,
-                flow.data.state.used(),
-                Logged::Failure(failure::STRENGTH_NOT_MET),
-            )
-            .await?;
-            return Ok(SignInOutcome::Continue(
-                self.view_of(ctx, &flow, Some(NO_STRONG_METHOD), Vec::new())
-                    .await?,
-            ));
+            let logged = Logged::Failure(failure::STRENGTH_NOT_MET);
+            return self
+                .ask_again(ctx, flow, subject, logged, Some(NO_STRONG_METHOD), more)
+                .await;
         }
+        let logged = Logged::Interrupted(
+            failure::STRENGTH_NOT_MET,
+            "the application asks for a stronger sign-in",
+        );
+        self.ask_again(ctx, flow, subject, logged, None, more).await
+    }
+
+    /// The sign-in goes on: the flow is kept, the sign-in log says where it
+    /// stands, and the page asks for one of `offers`.
+    async fn ask_again(
+        &self,
+        ctx: &SignInContext,
+        mut flow: Flow,
+        subject: &Subject,
+        logged: Logged,
+        error: Option<&'static str>,
+        offers: Vec<Mode>,
+    ) -> ServiceResult<SignInOutcome> {
+        self.save_flow(ctx, &mut flow).await?;
         self.log_sign_in(
             ctx,
             Some(subject.user_id),
-            &name,
+            &subject.spec.user_principal_name,
             flow.data.state.used(),
-            Logged::Interrupted(
-                failure::STRENGTH_NOT_MET,
-                "the application asks for a stronger sign-in",
-            ),
+            logged,
         )
         .await?;
         Ok(SignInOutcome::Continue(
-            self.view_of(ctx, &flow, None, more).await?,
+            self.view_of(ctx, &flow, error, offers).await?,
         ))
     }
 
