@@ -364,6 +364,29 @@ impl Decision {
         })
     }
 
+    /// The authentication contexts among `requested` (`acr` values: those that are
+    /// not contexts are passed over) that enforced policies targeted and found met.
+    /// None unless the decision allows the sign-in.
+    pub fn met_auth_contexts(&self, set: &PolicySet, requested: &[String]) -> Vec<String> {
+        if self.outcome != Outcome::Allow {
+            return Vec::new();
+        }
+        requested
+            .iter()
+            .filter(|context| {
+                let Some(n) = auth_context_number(context) else {
+                    return false;
+                };
+                self.enforced().any(|outcome| {
+                    set.policies
+                        .get(outcome.policy as usize)
+                        .is_some_and(|policy| policy.context_mask() & (1u128 << n) != 0)
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
     /// What the person could do to satisfy every unmet enforced requirement: per
     /// policy, all unmet controls of an AND, or the first interactive control of an
     /// OR; controls that need a managed device go to `impossible`.

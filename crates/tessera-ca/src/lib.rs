@@ -5,6 +5,9 @@
 //! - [`import`]: reading Entra exports as administrators have them (UTF-16, OData
 //!   annotations, ids from another tenant) into a report of what maps and what
 //!   does not;
+//! - [`facts`]: the facts of a sign-in as the flows gather them, and the platform
+//!   it comes from (a registered device's operating system, else the
+//!   User-Agent);
 //! - [`engine`]: compiled policy sets and the decision, with its explanation;
 //! - [`reference`]: a slow evaluator written for clarity, which the fast one must
 //!   agree with (property tests).
@@ -14,6 +17,7 @@
 
 pub mod engine;
 pub mod explain;
+pub mod facts;
 pub mod import;
 pub mod model;
 pub mod reference;

@@ -1296,3 +1296,34 @@ fn security_defaults_until_turned_off() {
     assert_eq!(with_policy.outcome, Outcome::Block);
     assert_eq!(with_policy.policies.len(), 4);
 }
+
+#[test]
+fn authentication_contexts_met_by_policies() {
+    let for_c1 = json!({"conditions": {"applications": {"includeApplications": null, "includeAuthenticationContextClassReferences": ["c1"]}}});
+    let requested: Vec<String> = ["c1", "c2", "urn:tessera:acr:mfa"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let asked = Ctx {
+        contexts: vec!["c1".into(), "c2".into()],
+        ..Ctx::mfa()
+    };
+    // c1's policy applied and is met; no policy targets c2; the urn is no context.
+    let (set, decision) = decide(&[policy(for_c1.clone())], &asked, false);
+    assert_eq!(decision.outcome, Outcome::Allow);
+    assert_eq!(decision.met_auth_contexts(&set, &requested), ["c1"]);
+    // Unmet: the decision interrupts, so no context is met.
+    let without_mfa = Ctx {
+        strengths: Vec::new(),
+        ..asked.clone()
+    };
+    let (set, decision) = decide(&[policy(for_c1.clone())], &without_mfa, false);
+    assert_eq!(decision.outcome, Outcome::Interrupt);
+    assert!(decision.met_auth_contexts(&set, &requested).is_empty());
+    // A report-only policy meets nothing.
+    let mut report_only = for_c1;
+    report_only["state"] = json!("enabledForReportingButNotEnforced");
+    let (set, decision) = decide(&[policy(report_only)], &asked, false);
+    assert_eq!(decision.outcome, Outcome::Allow);
+    assert!(decision.met_auth_contexts(&set, &requested).is_empty());
+}

@@ -143,6 +143,18 @@ impl AuthorizationRequest {
         self.has_scope("openid")
     }
 
+    /// The `acr` values the request asks for, voluntarily (`acr_values`) or as
+    /// essential (`claims`).
+    pub fn wanted_acr_values(&self) -> Vec<String> {
+        let mut wanted = self.acr_values.clone();
+        for acr in self.essential_acr_values() {
+            if !wanted.contains(&acr) {
+                wanted.push(acr);
+            }
+        }
+        wanted
+    }
+
     /// The `acr` values the `claims` parameter marks essential for the ID token.
     pub fn essential_acr_values(&self) -> Vec<String> {
         let Some(acr) = self
@@ -576,6 +588,12 @@ mod tests {
         );
         let request = validate(&raw(&query).unwrap()).unwrap();
         assert_eq!(request.essential_acr_values(), ["c1"]);
+        let both = format!("{query}&acr_values=urn%3Atessera%3Aacr%3Amfa%20c1");
+        let request_both = validate(&raw(&both).unwrap()).unwrap();
+        assert_eq!(
+            request_both.wanted_acr_values(),
+            ["urn:tessera:acr:mfa", "c1"]
+        );
         assert_eq!(request.requested_claims("id_token"), ["acr", "email"]);
         assert!(parse_claims(r#"{"id_token":{"acr":{"essential":"yes"}}}"#).is_err());
         assert!(parse_claims(r#"{"other":{}}"#).is_err());

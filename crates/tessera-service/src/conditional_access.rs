@@ -21,10 +21,9 @@ use tessera_directory::audit_action::AuditAction;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_authn::strength::{self, Mode, UsedMethod};
-use tessera_ca::engine::{
-    self, ClientApp, Decision, GroupGraph, PolicySet, Proof, SignIn, Subject, Target,
-};
+use tessera_ca::engine::{self, ClientApp, Decision, GroupGraph, PolicySet, Target};
 use tessera_ca::explain::Explanation;
+use tessera_ca::facts::{FactSubject, SignInFacts, platform_of};
 use tessera_ca::import::{self, Export, Known};
 use tessera_ca::model::{
     NamedLocationSpec, Platform, PolicySpec, PolicyState, RiskLevel, TermsOfUseSpec,
@@ -288,84 +287,6 @@ pub struct WhatIf {
     pub authentication_methods: Vec<Mode>,
 }
 
-/// What a sign-in brings, gathered by the flows.
-#[derive(Debug, Clone)]
-pub(crate) struct Facts {
-    pub subject: FactSubject,
-    pub target: Target,
-    pub auth_contexts: Vec<String>,
-    pub client_app: ClientApp,
-    pub platform: Option<Platform>,
-    pub ip: Option<IpAddr>,
-    pub country: Option<[u8; 2]>,
-    pub device: Option<(Uuid, DeviceSpec)>,
-    pub sign_in_risk: RiskLevel,
-    pub device_code_flow: bool,
-    pub strengths: Vec<Uuid>,
-    pub auth_age_seconds: Option<i64>,
-    pub password_changed: bool,
-    pub accepted_terms: Vec<Uuid>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum FactSubject {
-    User {
-        id: Uuid,
-        roles: Vec<Uuid>,
-        guest: bool,
-        risk: RiskLevel,
-        has_mfa_method: bool,
-    },
-    Workload {
-        service_principal_id: Uuid,
-        risk: RiskLevel,
-    },
-}
-
-impl Facts {
-    fn sign_in(&self) -> SignIn<'_> {
-        SignIn {
-            subject: match &self.subject {
-                FactSubject::User {
-                    id,
-                    roles,
-                    guest,
-                    risk,
-                    has_mfa_method,
-                } => Subject::User {
-                    id: *id,
-                    roles,
-                    guest: guest.then_some("internalGuest"),
-                    risk: *risk,
-                    has_mfa_method: *has_mfa_method,
-                },
-                FactSubject::Workload {
-                    service_principal_id,
-                    risk,
-                } => Subject::Workload {
-                    service_principal_id: *service_principal_id,
-                    risk: *risk,
-                },
-            },
-            target: self.target,
-            auth_contexts: &self.auth_contexts,
-            client_app: self.client_app,
-            platform: self.platform,
-            ip: self.ip,
-            country: self.country,
-            device: self.device.as_ref().map(|(id, d)| (*id, d)),
-            sign_in_risk: self.sign_in_risk,
-            device_code_flow: self.device_code_flow,
-            proof: Proof {
-                strengths: &self.strengths,
-                auth_age_seconds: self.auth_age_seconds,
-                password_changed: self.password_changed,
-                accepted_terms: &self.accepted_terms,
-            },
-        }
-    }
-}
-
 /// A user's sign-in to decide, as a flow describes it.
 pub(crate) struct UserAccess<'a> {
     pub user: Uuid,
@@ -450,54 +371,6 @@ impl Decided {
         }
         value
     }
-}
-
-/// The platform a User-Agent names, for sign-ins from unregistered devices.
-pub fn platform_from_user_agent(user_agent: &str) -> Option<Platform> {
-    let ua = user_agent.to_ascii_lowercase();
-    if ua.contains("windows phone") {
-        Some(Platform::WindowsPhone)
-    } else if ua.contains("android") {
-        Some(Platform::Android)
-    } else if ua.contains("iphone") || ua.contains("ipad") || ua.contains("ipod") {
-        Some(Platform::IOs)
-    } else if ua.contains("windows") {
-        Some(Platform::Windows)
-    } else if ua.contains("mac os x") || ua.contains("macintosh") {
-        Some(Platform::MacOs)
-    } else if ua.contains("linux") || ua.contains("cros") || ua.contains("x11") {
-        Some(Platform::Linux)
-    } else {
-        None
-    }
-}
-
-/// The platform of a sign-in: the registered device's operating system, else the
-/// User-Agent's.
-fn platform_of(device: Option<&DeviceSpec>, user_agent: Option<&str>) -> Option<Platform> {
-    device
-        .and_then(platform_of_device)
-        .or_else(|| user_agent.and_then(platform_from_user_agent))
-}
-
-/// The platform a device record names.
-fn platform_of_device(device: &DeviceSpec) -> Option<Platform> {
-    device
-        .operating_system
-        .as_deref()
-        .and_then(platform_from_user_agent)
-        .or_else(|| {
-            device.operating_system.as_deref().and_then(|os| {
-                let os = os.to_ascii_lowercase();
-                if os.contains("ios") || os.contains("ipados") {
-                    Some(Platform::IOs)
-                } else if os.contains("macos") {
-                    Some(Platform::MacOs)
-                } else {
-                    None
-                }
-            })
-        })
 }
 
 pub(crate) async fn security_defaults(
@@ -1043,7 +916,7 @@ impl Directory {
         &self,
         tenant: TenantId,
         input: UserAccess<'_>,
-    ) -> ServiceResult<Facts> {
+    ) -> ServiceResult<SignInFacts> {
         let (subject, sign_in_risk, accepted_terms) = self.user_subject(tenant, input.user).await?;
         let device = self
             .device_by_certificate(tenant, input.device_thumbprint)
@@ -1054,7 +927,7 @@ impl Directory {
             .and_then(|a| a.parse::<IpAddr>().ok())
             .map(|ip| ip.to_canonical());
         let now = self.now();
-        Ok(Facts {
+        Ok(SignInFacts {
             subject,
             target: input.target,
             auth_contexts: input.auth_contexts,
@@ -1081,12 +954,12 @@ impl Directory {
         service_principal: Uuid,
         target: Target,
         client_address: Option<&str>,
-    ) -> ServiceResult<Facts> {
+    ) -> ServiceResult<SignInFacts> {
         let subject = self.workload_subject(tenant, service_principal).await?;
         let ip = client_address
             .and_then(|a| a.parse::<IpAddr>().ok())
             .map(|ip| ip.to_canonical());
-        Ok(Facts {
+        Ok(SignInFacts {
             subject,
             target,
             auth_contexts: Vec::new(),
@@ -1108,7 +981,7 @@ impl Directory {
     pub(crate) async fn decide_access(
         &self,
         tenant: TenantId,
-        facts: &Facts,
+        facts: &SignInFacts,
     ) -> ServiceResult<Decided> {
         let set = self.policy_set(tenant).await?;
         let decision = set.evaluate(&facts.sign_in());
@@ -2125,7 +1998,7 @@ impl Directory {
                 ));
             }
         }
-        let facts = Facts {
+        let facts = SignInFacts {
             subject,
             target,
             auth_contexts: question.authentication_contexts.clone(),
@@ -2235,40 +2108,5 @@ fn collect_ids(value: &Value, out: &mut HashSet<Uuid>) {
     }
     if out.len() > 10_000 {
         out.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms_from_user_agents() {
-        let cases = [
-            (
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120",
-                Some(Platform::Windows),
-            ),
-            (
-                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Safari/605.1.15",
-                Some(Platform::MacOs),
-            ),
-            (
-                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148",
-                Some(Platform::IOs),
-            ),
-            (
-                "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120 Mobile",
-                Some(Platform::Android),
-            ),
-            (
-                "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120",
-                Some(Platform::Linux),
-            ),
-            ("curl/8.4.0", None),
-        ];
-        for (ua, expected) in cases {
-            assert_eq!(platform_from_user_agent(ua), expected, "{ua}");
-        }
     }
 }

@@ -1,5 +1,8 @@
 //! The sign-in flow: name first, then the methods that user has; a second factor
-//! when the user has one; a session at the end. The flow's state is kept server-side
+//! when the user has one; a session at the end. Its transitions are
+//! `tessera_authn::flow`'s state machine; this module does the I/O around them
+//! (the user, methods and policy, secrets checked against the store, lockout
+//! counters, the sign-in log, the session). The flow's state is kept server-side
 //! (in the session table, without a user) under the hash of a secret the browser
 //! holds in a cookie.
 //!
@@ -9,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tessera_authn::flow::{Next, SignInFlow, StrengthCheck, same_kind, typed_name};
 use tessera_authn::lockout::{self, Side};
 use tessera_authn::passkey::PasskeyError;
 use tessera_authn::policy::MethodsPolicy;
@@ -30,34 +34,20 @@ use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
 use crate::groups::containing_groups;
 
+pub use tessera_authn::flow::FlowStep;
+
 /// A sign-in flow lives this long.
 const FLOW_SECONDS: i64 = 15 * 60;
-const MAX_NAME_CHARS: usize = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum FlowStep {
-    /// Asking for the user name.
-    Identify,
-    /// Asking for a first factor.
-    Credentials,
-    /// Asking for a second factor.
-    SecondFactor,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct FlowData {
     flow: bool,
-    step: FlowStep,
     csrf: String,
-    typed_name: Option<String>,
-    user_id: Option<Uuid>,
-    used: Vec<MethodUse>,
     passkey_state: Option<String>,
-    /// A step-up: the strengths this sign-in must reach (Conditional Access).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    required: Vec<Uuid>,
+    /// Where the sign-in is and what it has proven.
+    #[serde(flatten)]
+    state: SignInFlow,
 }
 
 /// What the sign-in page shows next.
@@ -102,13 +92,13 @@ struct Flow {
 impl Flow {
     fn view(&self, error: Option<&'static str>, offers: Vec<Mode>) -> FlowView {
         FlowView {
-            step: self.data.step,
-            user_name: self.data.typed_name.clone(),
+            step: self.data.state.step(),
+            user_name: self.data.state.typed_name().map(str::to_string),
             offers,
             error,
             csrf: self.data.csrf.clone(),
             certificate: false,
-            notice: (!self.data.required.is_empty()).then_some(STEP_UP),
+            notice: self.data.state.is_step_up().then_some(STEP_UP),
         }
     }
 }
@@ -139,10 +129,6 @@ impl Subject {
     }
 }
 
-fn same_kind(a: Mode, b: Mode) -> bool {
-    a == b || (a.is_temporary_access_pass() && b.is_temporary_access_pass())
-}
-
 fn used(mode: Mode, method_id: Option<Uuid>, time: Timestamp) -> MethodUse {
     MethodUse {
         method: UsedMethod::plain(mode),
@@ -161,13 +147,9 @@ impl Directory {
         let now = self.now();
         let data = FlowData {
             flow: true,
-            step: FlowStep::Identify,
             csrf: new_csrf()?,
-            typed_name: None,
-            user_id: None,
-            used: Vec::new(),
             passkey_state: None,
-            required: Vec::new(),
+            state: SignInFlow::new(),
         };
         let row = SessionRow {
             id: generated.hash,
@@ -199,13 +181,9 @@ impl Directory {
         let now = self.now();
         let data = FlowData {
             flow: true,
-            step: FlowStep::Credentials,
             csrf: new_csrf()?,
-            typed_name: Some(user_principal_name.to_string()),
-            user_id: Some(user_id),
-            used: Vec::new(),
             passkey_state: None,
-            required,
+            state: SignInFlow::step_up(user_id, user_principal_name, required),
         };
         let row = SessionRow {
             id: generated.hash,
@@ -228,12 +206,12 @@ impl Directory {
         ctx: &SignInContext,
         flow: &Flow,
     ) -> ServiceResult<Option<Vec<Mode>>> {
-        if flow.data.required.is_empty() {
+        if !flow.data.state.is_step_up() {
             return Ok(None);
         }
         let mut reader = self.reader().await?;
         let mut modes = Vec::new();
-        for id in &flow.data.required {
+        for id in flow.data.state.required() {
             if let Some(strength) =
                 crate::authn::load_strength(reader.as_mut(), ctx.tenant, *id).await?
             {
@@ -323,40 +301,27 @@ impl Directory {
     }
 
     async fn offers(&self, ctx: &SignInContext, flow: &Flow) -> ServiceResult<Vec<Mode>> {
-        let subject = match flow.data.user_id {
+        let subject = match flow.data.state.user_id() {
             Some(user) => self.subject(ctx, user).await?,
             None => None,
         };
         let useful = self.useful_modes(ctx, flow).await?;
-        let keep = |offers: Vec<Mode>| -> Vec<Mode> {
-            match &useful {
-                Some(modes) => offers
-                    .into_iter()
-                    .filter(|m| modes.iter().any(|u| same_kind(*u, *m)))
-                    .filter(|m| !flow.data.used.iter().any(|u| same_kind(u.method.mode, *m)))
-                    .collect(),
-                None => offers,
-            }
-        };
-        Ok(keep(match (flow.data.step, subject) {
-            (FlowStep::Identify, _) => Vec::new(),
-            // The same first factors for every name, so the page does not tell which
-            // accounts exist or hold a pass: what the tenant has switched on.
-            (FlowStep::Credentials, _) => {
-                let mut reader = self.reader().await?;
-                let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
-                let mut offers = Vec::new();
-                if policy.password.state == tessera_authn::policy::State::Enabled {
-                    offers.push(Mode::Password);
-                }
-                if policy.temporary_access_pass.state == tessera_authn::policy::State::Enabled {
-                    offers.push(Mode::TemporaryAccessPassOneTime);
-                }
-                offers
-            }
-            (FlowStep::SecondFactor, Some(subject)) => subject.second_factors(),
-            (FlowStep::SecondFactor, None) => Vec::new(),
-        }))
+        // The same first factors for every name, so the page does not tell which
+        // accounts exist or hold a pass: what the tenant has switched on.
+        let mut reader = self.reader().await?;
+        let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        let mut first_factors = Vec::new();
+        if policy.password.state == tessera_authn::policy::State::Enabled {
+            first_factors.push(Mode::Password);
+        }
+        if policy.temporary_access_pass.state == tessera_authn::policy::State::Enabled {
+            first_factors.push(Mode::TemporaryAccessPassOneTime);
+        }
+        let second_factors = subject.map(|s| s.second_factors()).unwrap_or_default();
+        Ok(flow
+            .data
+            .state
+            .offers(&first_factors, &second_factors, useful.as_deref()))
     }
 
     /// Step 1: the name typed.
@@ -369,7 +334,7 @@ impl Directory {
         let Some(mut flow) = self.load_flow(ctx, secret).await? else {
             return Ok(None);
         };
-        let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+        let name = typed_name(name);
         if name.is_empty() {
             let offers = self.offers(ctx, &flow).await?;
             let view = self
@@ -382,10 +347,7 @@ impl Directory {
             .get_by_key1(ctx.tenant, Kind::User, &name.to_lowercase())
             .await?;
         drop(reader);
-        flow.data.typed_name = Some(name);
-        flow.data.user_id = user.map(|u| u.id);
-        flow.data.used.clear();
-        flow.data.step = FlowStep::Credentials;
+        flow.data.state.name_typed(name, user.map(|u| u.id));
         self.save_flow(ctx, &mut flow).await?;
         let offers = self.offers(ctx, &flow).await?;
         Ok(Some(self.view_of(ctx, &flow, None, offers).await?))
@@ -394,10 +356,7 @@ impl Directory {
     /// Goes back to the name step.
     pub async fn sign_in_restart(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<()> {
         if let Some(mut flow) = self.load_flow(ctx, secret).await? {
-            flow.data.step = FlowStep::Identify;
-            flow.data.typed_name = None;
-            flow.data.user_id = None;
-            flow.data.used.clear();
+            flow.data.state.restart();
             self.save_flow(ctx, &mut flow).await?;
         }
         Ok(())
@@ -465,12 +424,12 @@ impl Directory {
         code: &'static str,
         message: &'static str,
     ) -> ServiceResult<SignInOutcome> {
-        let name = flow.data.typed_name.clone().unwrap_or_default();
+        let name = flow.data.state.typed_name().unwrap_or_default();
         self.log_sign_in(
             ctx,
-            flow.data.user_id,
-            &name,
-            &flow.data.used,
+            flow.data.state.user_id(),
+            name,
+            flow.data.state.used(),
             Logged::Failure(code),
         )
         .await?;
@@ -480,93 +439,98 @@ impl Directory {
         ))
     }
 
-    /// A first factor was verified for an enabled user: go on to a second factor if
-    /// the user has one, else sign in.
-    async fn after_first_factor(
+    /// A method was verified for an enabled user: the flow says what comes next
+    /// (a method it refuses here fails with `refused`, the code and the message).
+    async fn verified(
         &self,
         ctx: &SignInContext,
         mut flow: Flow,
         subject: &Subject,
         method: MethodUse,
+        refused: (&'static str, &'static str),
     ) -> ServiceResult<SignInOutcome> {
-        let multi = method.method.mode.is_multi_factor();
-        flow.data.used.push(method);
-        if !multi && !subject.second_factors().is_empty() && flow.data.required.is_empty() {
-            flow.data.step = FlowStep::SecondFactor;
-            self.save_flow(ctx, &mut flow).await?;
-            let name = subject.spec.user_principal_name.clone();
-            self.log_sign_in(
-                ctx,
-                Some(subject.user_id),
-                &name,
-                &flow.data.used,
-                Logged::Interrupted(
+        let next = match flow.data.state.verified(method, &subject.second_factors()) {
+            Ok(next) => next,
+            Err(_) => return self.fail(ctx, &flow, refused.0, refused.1).await,
+        };
+        match next {
+            Next::SecondFactor(offers) => {
+                let logged = Logged::Interrupted(
                     failure::MFA_REQUIRED,
                     "the user must complete a second factor",
-                ),
-            )
-            .await?;
-            return Ok(SignInOutcome::Continue(
-                self.view_of(ctx, &flow, None, subject.second_factors())
-                    .await?,
-            ));
+                );
+                self.ask_again(ctx, flow, subject, logged, None, offers)
+                    .await
+            }
+            Next::CheckStrengths => self.check_strengths(ctx, flow, subject).await,
+            Next::Complete => self.complete(ctx, flow, subject).await,
         }
-        self.complete(ctx, flow, subject).await
     }
 
-    async fn complete(
+    /// A step-up is complete when the methods used reach the required strengths;
+    /// otherwise it goes on with the methods that can reach them.
+    async fn check_strengths(
         &self,
         ctx: &SignInContext,
         mut flow: Flow,
         subject: &Subject,
     ) -> ServiceResult<SignInOutcome> {
-        if !flow.data.required.is_empty() {
-            let reached = self
-                .satisfied_strengths(ctx.tenant, &flow.data.used)
-                .await?;
-            if !flow.data.required.iter().all(|r| reached.contains(r)) {
-                // A step-up goes on until the required strengths are reached, with
-                // the methods that can reach them.
-                flow.data.step = FlowStep::SecondFactor;
-                let useful = self.useful_modes(ctx, &flow).await?.unwrap_or_default();
-                let more: Vec<Mode> = subject
-                    .second_factors()
-                    .into_iter()
-                    .filter(|m| useful.contains(m))
-                    .filter(|m| !flow.data.used.iter().any(|u| same_kind(u.method.mode, *m)))
-                    .collect();
-                self.save_flow(ctx, &mut flow).await?;
-                let name = subject.spec.user_principal_name.clone();
-                if more.is_empty() {
-                    self.log_sign_in(
-                        ctx,
-                        Some(subject.user_id),
-                        &name,
-                        &flow.data.used,
-                        Logged::Failure(failure::STRENGTH_NOT_MET),
-                    )
-                    .await?;
-                    return Ok(SignInOutcome::Continue(
-                        self.view_of(ctx, &flow, Some(NO_STRONG_METHOD), Vec::new())
-                            .await?,
-                    ));
-                }
-                self.log_sign_in(
-                    ctx,
-                    Some(subject.user_id),
-                    &name,
-                    &flow.data.used,
-                    Logged::Interrupted(
-                        failure::STRENGTH_NOT_MET,
-                        "the application asks for a stronger sign-in",
-                    ),
-                )
-                .await?;
-                return Ok(SignInOutcome::Continue(
-                    self.view_of(ctx, &flow, None, more).await?,
-                ));
-            }
+        let reached = self
+            .satisfied_strengths(ctx.tenant, flow.data.state.used())
+            .await?;
+        if flow.data.state.strengths_reached(&reached) == StrengthCheck::Reached {
+            return self.complete(ctx, flow, subject).await;
         }
+        let useful = self.useful_modes(ctx, &flow).await?.unwrap_or_default();
+        let more = flow
+            .data
+            .state
+            .offers(&[], &subject.second_factors(), Some(&useful));
+        if more.is_empty() {
+            let logged = Logged::Failure(failure::STRENGTH_NOT_MET);
+            return self
+                .ask_again(ctx, flow, subject, logged, Some(NO_STRONG_METHOD), more)
+                .await;
+        }
+        let logged = Logged::Interrupted(
+            failure::STRENGTH_NOT_MET,
+            "the application asks for a stronger sign-in",
+        );
+        self.ask_again(ctx, flow, subject, logged, None, more).await
+    }
+
+    /// The sign-in goes on: the flow is kept, the sign-in log says where it
+    /// stands, and the page asks for one of `offers`.
+    async fn ask_again(
+        &self,
+        ctx: &SignInContext,
+        mut flow: Flow,
+        subject: &Subject,
+        logged: Logged,
+        error: Option<&'static str>,
+        offers: Vec<Mode>,
+    ) -> ServiceResult<SignInOutcome> {
+        self.save_flow(ctx, &mut flow).await?;
+        self.log_sign_in(
+            ctx,
+            Some(subject.user_id),
+            &subject.spec.user_principal_name,
+            flow.data.state.used(),
+            logged,
+        )
+        .await?;
+        Ok(SignInOutcome::Continue(
+            self.view_of(ctx, &flow, error, offers).await?,
+        ))
+    }
+
+    /// The sign-in is complete: the flow becomes a session.
+    async fn complete(
+        &self,
+        ctx: &SignInContext,
+        flow: Flow,
+        subject: &Subject,
+    ) -> ServiceResult<SignInOutcome> {
         // The flow's secret must not become a session secret: a new one is made.
         self.store.session_delete(ctx.tenant, &flow.row.id).await?;
         let lockout_key = self.lockout_key(ctx, subject.user_id).await?;
@@ -583,14 +547,14 @@ impl Directory {
                 .await?;
         }
         let strengths = self
-            .satisfied_strengths(ctx.tenant, &flow.data.used)
+            .satisfied_strengths(ctx.tenant, flow.data.state.used())
             .await?;
         let session = self
             .create_session(
                 ctx,
                 subject.user_id,
                 &subject.spec.user_principal_name,
-                flow.data.used.clone(),
+                flow.data.state.used().to_vec(),
                 strengths.clone(),
                 &subject.policy.sessions,
             )
@@ -599,7 +563,7 @@ impl Directory {
             ctx,
             Some(subject.user_id),
             &subject.spec.user_principal_name,
-            &flow.data.used,
+            flow.data.state.used(),
             Logged::Success(strengths),
         )
         .await?;
@@ -616,13 +580,13 @@ impl Directory {
         let Some(flow) = self.load_flow(ctx, secret).await? else {
             return Ok(None);
         };
-        if flow.data.step != FlowStep::Credentials || password.expose().len() > 1024 {
+        if flow.data.state.admits(Mode::Password).is_err() || password.expose().len() > 1024 {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
                     .await?,
             ));
         }
-        let subject = match flow.data.user_id {
+        let subject = match flow.data.state.user_id() {
             Some(user) => self.subject(ctx, user).await?,
             None => None,
         };
@@ -634,8 +598,9 @@ impl Directory {
                     ));
                 };
                 let method = used(Mode::Password, Some(method_id), self.now());
+                let refused = (failure::INVALID_CREDENTIALS, WRONG);
                 Ok(Some(
-                    self.after_first_factor(ctx, flow, &subject, method).await?,
+                    self.verified(ctx, flow, &subject, method, refused).await?,
                 ))
             }
             Err((code, message)) => Ok(Some(self.fail(ctx, &flow, code, message).await?)),
@@ -692,7 +657,7 @@ impl Directory {
         name: &str,
         password: SecretString,
     ) -> ServiceResult<Result<(Uuid, String, MethodUse), &'static str>> {
-        let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+        let name = typed_name(name);
         if password.expose().len() > 1024 {
             return Ok(Err(failure::INVALID_CREDENTIALS));
         }
@@ -745,10 +710,9 @@ impl Directory {
         let Some(flow) = self.load_flow(ctx, secret).await? else {
             return Ok(None);
         };
-        let subject = match flow.data.user_id {
-            Some(user) if flow.data.step == FlowStep::Credentials => {
-                self.subject(ctx, user).await?
-            }
+        let admitted = flow.data.state.admits(Mode::TemporaryAccessPassOneTime);
+        let subject = match (admitted, flow.data.state.user_id()) {
+            (Ok(()), Some(user)) => self.subject(ctx, user).await?,
             _ => None,
         };
         let Some(subject) = subject else {
@@ -824,8 +788,9 @@ impl Directory {
             ));
         }
         let method = used(mode, Some(method_id), now);
+        let refused = (failure::INVALID_CREDENTIALS, WRONG);
         Ok(Some(
-            self.after_first_factor(ctx, flow, &subject, method).await?,
+            self.verified(ctx, flow, &subject, method, refused).await?,
         ))
     }
 
@@ -839,10 +804,11 @@ impl Directory {
         let Some(flow) = self.load_flow(ctx, secret).await? else {
             return Ok(None);
         };
-        let subject = match flow.data.user_id {
-            Some(user) if flow.data.step == FlowStep::SecondFactor => {
-                self.subject(ctx, user).await?
-            }
+        let subject = match (
+            flow.data.state.admits(Mode::SoftwareOath),
+            flow.data.state.user_id(),
+        ) {
+            (Ok(()), Some(user)) => self.subject(ctx, user).await?,
             _ => None,
         };
         let Some(subject) = subject.filter(|s| s.has(Mode::SoftwareOath)) else {
@@ -896,11 +862,11 @@ impl Directory {
                         .counter_advance(ctx.tenant, &counter_key, step, now)
                         .await?
                     {
-                        let mut flow = flow;
-                        flow.data
-                            .used
-                            .push(used(Mode::SoftwareOath, Some(method.record.id), now));
-                        return Ok(Some(self.complete(ctx, flow, &subject).await?));
+                        let method = used(Mode::SoftwareOath, Some(method.record.id), now);
+                        let refused = (failure::INVALID_CODE, WRONG);
+                        return Ok(Some(
+                            self.verified(ctx, flow, &subject, method, refused).await?,
+                        ));
                     }
                     replayed = true;
                 }
@@ -946,7 +912,7 @@ impl Directory {
         let Some(mut flow) = self.load_flow(ctx, secret).await? else {
             return Ok(None);
         };
-        let Some(state) = flow.data.passkey_state.take() else {
+        let Some(challenge) = flow.data.passkey_state.take() else {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::PASSKEY_FAILED, EXPIRED)
                     .await?,
@@ -981,9 +947,8 @@ impl Directory {
                     .await?,
             ));
         };
-        // After a name or a password, the passkey must be that user's.
-        let bound = flow.data.step == FlowStep::SecondFactor || !flow.data.required.is_empty();
-        if bound && flow.data.user_id != Some(user_id) {
+        // As a second factor or in a step-up, the passkey must be that user's.
+        if flow.data.state.admits_passkey_of(user_id).is_err() {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
                     .await?,
@@ -995,10 +960,16 @@ impl Directory {
                     .await?,
             ));
         };
-        if !bound {
-            flow.data.user_id = Some(user_id);
-            flow.data.typed_name = Some(subject.spec.user_principal_name.clone());
-            flow.data.used.clear();
+        if flow
+            .data
+            .state
+            .passkey_user(user_id, &subject.spec.user_principal_name)
+            .is_err()
+        {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
         }
         let MethodData::Fido2 {
             credential, aaguid, ..
@@ -1009,7 +980,7 @@ impl Directory {
                     .await?,
             ));
         };
-        let asserted = match rp.finish_sign_in(response, &state, credential) {
+        let asserted = match rp.finish_sign_in(response, &challenge, credential) {
             Ok(asserted) => asserted,
             Err(PasskeyError::Malformed(error) | PasskeyError::Rejected(error)) => {
                 tracing::info!(correlation_id = %ctx.correlation_id, %error, "passkey assertion refused");
@@ -1053,8 +1024,10 @@ impl Directory {
         }
         let mut use_ = used(Mode::Fido2, Some(method.record.id), now);
         use_.method.aaguid = Some(*aaguid);
-        flow.data.used.push(use_);
-        Ok(Some(self.complete(ctx, flow, &subject).await?))
+        let refused = (failure::PASSKEY_UNKNOWN, PASSKEY_WRONG);
+        Ok(Some(
+            self.verified(ctx, flow, &subject, use_, refused).await?,
+        ))
     }
 }
 
@@ -1149,13 +1122,11 @@ impl Directory {
             }
         }
         drop(reader);
-        if flow.data.typed_name.is_none() {
-            flow.data.typed_name = validated
-                .principal_names
-                .first()
-                .cloned()
-                .or(Some(validated.subject.clone()));
-        }
+        let presented = validated
+            .principal_names
+            .first()
+            .unwrap_or(&validated.subject);
+        flow.data.state.certificate_presented(presented);
         let Some(user_id) = bound else {
             return Ok(Some(
                 self.fail(
@@ -1168,10 +1139,7 @@ impl Directory {
             ));
         };
         // After a name was typed, the certificate must be that user's.
-        if flow.data.step != FlowStep::Identify
-            && flow.data.user_id.is_some()
-            && flow.data.user_id != Some(user_id)
-        {
+        if flow.data.state.admits_certificate_of(user_id).is_err() {
             return Ok(Some(
                 self.fail(
                     ctx,
@@ -1193,8 +1161,22 @@ impl Directory {
                 .await?,
             ));
         };
-        flow.data.user_id = Some(user_id);
-        flow.data.typed_name = Some(subject.spec.user_principal_name.clone());
+        if flow
+            .data
+            .state
+            .certificate_user(user_id, &subject.spec.user_principal_name)
+            .is_err()
+        {
+            return Ok(Some(
+                self.fail(
+                    ctx,
+                    &flow,
+                    failure::CERTIFICATE_NOT_BOUND,
+                    CERTIFICATE_WRONG,
+                )
+                .await?,
+            ));
+        }
         if !subject.spec.account_enabled {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, CERTIFICATE_WRONG)
@@ -1202,22 +1184,6 @@ impl Directory {
             ));
         }
         let mode = settings.mode_for(&validated);
-        // As a second step only a multi-factor certificate counts, and only once: a
-        // single-factor certificate is not a second factor, nor is the same kind twice.
-        let already = flow.data.used.iter().any(|u| {
-            matches!(
-                u.method.mode,
-                Mode::X509CertificateSingleFactor | Mode::X509CertificateMultiFactor
-            )
-        });
-        if flow.data.step == FlowStep::SecondFactor
-            && (mode != Mode::X509CertificateMultiFactor || already)
-        {
-            return Ok(Some(
-                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
-                    .await?,
-            ));
-        }
         if !subject.allowed(mode) {
             return Ok(Some(
                 self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
@@ -1234,14 +1200,11 @@ impl Directory {
             method_id: None,
             time: now,
         };
-        if flow.data.step == FlowStep::SecondFactor {
-            flow.data.used.push(method);
-            return Ok(Some(self.complete(ctx, flow, &subject).await?));
-        }
-        flow.data.step = FlowStep::Credentials;
-        flow.data.used.clear();
+        // As a second step only a multi-factor certificate counts, and only once: a
+        // single-factor certificate is not a second factor, nor is the same kind twice.
+        let refused = (failure::METHOD_NOT_ALLOWED, NOT_ALLOWED);
         Ok(Some(
-            self.after_first_factor(ctx, flow, &subject, method).await?,
+            self.verified(ctx, flow, &subject, method, refused).await?,
         ))
     }
 }

@@ -6,8 +6,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use tessera_authn::registration::MethodUse;
-use tessera_authn::strength::{self, Mode};
+use tessera_authn::strength;
 use tessera_core::crypto::{generate_secret, secret_hash, sha256};
 use tessera_core::{SecretString, TenantId, Timestamp};
 use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServicePrincipalData};
@@ -15,7 +14,11 @@ use tessera_oauth::authorize::{
     self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
 };
 use tessera_oauth::error::ErrorCode;
+use tessera_oauth::resource::{
+    MANAGEMENT_RESOURCE, consent_scopes, requested_resource, resource_app_id,
+};
 use tessera_oauth::token::OAuthError;
+use tessera_oauth::{acr, redirect};
 use tessera_store::{Kind, Reader, SessionRow};
 use uuid::Uuid;
 
@@ -32,51 +35,14 @@ pub const CODE_SECONDS: i64 = 60;
 /// A pending request waits this long for the user to sign in.
 const PENDING_SECONDS: i64 = 15 * 60;
 
-/// The `acr` values Tessera issues, strongest first, with the built-in
-/// authentication strength each stands for.
-pub const ACR_VALUES: [(&str, Option<Uuid>); 4] = [
-    (
-        "urn:tessera:acr:phishing-resistant-mfa",
-        Some(strength::PHISHING_RESISTANT_MFA),
-    ),
-    (
-        "urn:tessera:acr:passwordless-mfa",
-        Some(strength::PASSWORDLESS_MFA),
-    ),
-    ("urn:tessera:acr:mfa", Some(strength::MFA)),
-    ("urn:tessera:acr:sfa", None),
-];
-
 /// The client type Conditional Access sees for an authorization request: a
 /// native application (a loopback or private-use-scheme redirect, RFC 8252) is a
 /// desktop or mobile client, everything else a browser.
 pub(crate) fn client_app_of(redirect_uri: &str) -> tessera_ca::engine::ClientApp {
-    let native = match url::Url::parse(redirect_uri) {
-        Ok(url) => match url.scheme() {
-            "https" => false,
-            "http" => matches!(
-                url.host_str(),
-                Some("127.0.0.1") | Some("localhost") | Some("[::1]")
-            ),
-            _ => true,
-        },
-        Err(_) => false,
-    };
-    if native {
+    if redirect::is_native(redirect_uri) {
         tessera_ca::engine::ClientApp::MobileAppsAndDesktopClients
     } else {
         tessera_ca::engine::ClientApp::Browser
-    }
-}
-
-/// The strengths an `acr` Tessera issued stands for (the strongest and the ones
-/// below it that it implies), for decisions about a token's user without the
-/// session (on-behalf-of).
-pub(crate) fn strengths_of_acr(acr: &str) -> Vec<Uuid> {
-    match ACR_VALUES.iter().find(|(value, _)| *value == acr) {
-        Some((_, Some(id))) if *id == strength::MFA => vec![strength::MFA],
-        Some((_, Some(id))) => vec![*id, strength::MFA],
-        _ => Vec::new(),
     }
 }
 
@@ -220,28 +186,6 @@ pub(crate) struct UserSignIn {
     pub device_thumbprint: Option<String>,
 }
 
-/// The authentication contexts a request asked for that Conditional Access
-/// policies targeted and found met (the decision allowed the sign-in).
-pub(crate) fn ca_satisfied_contexts(
-    request: &AuthorizationRequest,
-    decided: &crate::conditional_access::Decided,
-) -> Vec<String> {
-    if decided.decision.outcome != tessera_ca::Outcome::Allow {
-        return Vec::new();
-    }
-    crate::conditional_access::contexts_of(&wanted_acr(request))
-        .into_iter()
-        .filter(|context| {
-            let Some(n) = tessera_ca::validate::auth_context_number(context) else {
-                return false;
-            };
-            decided.decision.enforced().any(|outcome| {
-                decided.set.policies[outcome.policy as usize].context_mask() & (1u128 << n) != 0
-            })
-        })
-        .collect()
-}
-
 /// The session controls of a decision as a claim (none when there are none).
 pub(crate) fn session_controls_claim(
     decided: &crate::conditional_access::Decided,
@@ -270,174 +214,6 @@ const PENDING_PREFIX: &str = "az:";
 /// name the session without revealing the id.
 pub(crate) fn sid_of(session_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(&sha256(format!("sid:{session_id}").as_bytes())[..16])
-}
-
-/// RFC 8176 method references for the methods used.
-pub(crate) fn amr_of(methods: &[MethodUse], strengths: &[Uuid]) -> Vec<String> {
-    let mut amr: Vec<String> = Vec::new();
-    for used in methods {
-        let value = match used.method.mode {
-            Mode::Password => "pwd",
-            Mode::SoftwareOath => "otp",
-            Mode::Fido2 => "pop",
-            Mode::TemporaryAccessPassOneTime | Mode::TemporaryAccessPassMultiUse => "otp",
-            Mode::X509CertificateSingleFactor | Mode::X509CertificateMultiFactor => "sc",
-        };
-        if !amr.iter().any(|a| a == value) {
-            amr.push(value.to_string());
-        }
-    }
-    if strengths.contains(&strength::MFA) {
-        amr.push("mfa".to_string());
-    }
-    amr
-}
-
-/// The strongest `acr` the strengths reach.
-pub(crate) fn acr_of(strengths: &[Uuid]) -> &'static str {
-    ACR_VALUES
-        .iter()
-        .find(|(_, id)| id.is_none_or(|id| strengths.contains(&id)))
-        .map(|(acr, _)| *acr)
-        .unwrap_or("urn:tessera:acr:sfa")
-}
-
-/// Whether a sign-in with `strengths` satisfies the `acr` value `wanted`: one of
-/// Tessera's own, or one of the tenant's authentication contexts (`c1`...).
-fn acr_satisfied(wanted: &str, strengths: &[Uuid], contexts: &AuthenticationContexts) -> bool {
-    if let Some(context) = contexts.contexts.iter().find(|c| c.id == wanted) {
-        return strengths.contains(&context.strength_id);
-    }
-    ACR_VALUES
-        .iter()
-        .find(|(acr, _)| *acr == wanted)
-        .is_some_and(|(_, id)| id.is_none_or(|id| strengths.contains(&id)))
-}
-
-/// The authentication contexts a sign-in with `strengths` satisfies (`acrs`).
-pub(crate) fn satisfied_contexts(
-    strengths: &[Uuid],
-    contexts: &AuthenticationContexts,
-) -> Vec<String> {
-    contexts
-        .contexts
-        .iter()
-        .filter(|c| strengths.contains(&c.strength_id))
-        .map(|c| c.id.clone())
-        .collect()
-}
-
-/// A loopback `http` URI's host and everything after the port (path and query),
-/// parsed as a URL: no user information, no fragment, the host exactly
-/// `127.0.0.1`, `[::1]` or `localhost` (so `http://localhost:1@evil.com/` is not).
-fn is_loopback_http(uri: &str) -> Option<(String, String)> {
-    let url = url::Url::parse(uri).ok()?;
-    if url.scheme() != "http"
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.fragment().is_some()
-    {
-        return None;
-    }
-    let host = match url.host()? {
-        url::Host::Domain("localhost") => "localhost".to_string(),
-        url::Host::Ipv4(ip) if ip.octets() == [127, 0, 0, 1] => ip.to_string(),
-        url::Host::Ipv6(ip) if ip.is_loopback() => "[::1]".to_string(),
-        _ => return None,
-    };
-    let rest = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_string(),
-    };
-    Some((host, rest))
-}
-
-/// Exact string matching (RFC 9700 §2.1), except that a native app's loopback
-/// redirect URI may use any port (RFC 8252 §7.3).
-fn redirect_matches(registered: &str, given: &str, native: bool) -> bool {
-    if registered == given {
-        return true;
-    }
-    native
-        && matches!(
-            (is_loopback_http(registered), is_loopback_http(given)),
-            (Some(a), Some(b)) if a == b
-        )
-}
-
-/// Whether `redirect_uri` is registered for the app; `Some(true)` for a
-/// confidential (web) client's URI, `Some(false)` for a public client's.
-fn registered_kind(app: &ApplicationData, redirect_uri: &str) -> Option<bool> {
-    let spec = &app.spec;
-    if spec
-        .web
-        .redirect_uris
-        .iter()
-        .any(|r| redirect_matches(r, redirect_uri, false))
-    {
-        return Some(true);
-    }
-    let public = spec
-        .spa
-        .redirect_uris
-        .iter()
-        .any(|r| redirect_matches(r, redirect_uri, false))
-        || spec
-            .public_client
-            .redirect_uris
-            .iter()
-            .any(|r| redirect_matches(r, redirect_uri, true));
-    public.then_some(false)
-}
-
-/// The audience of access tokens that only serve userinfo.
-pub(crate) fn userinfo_audience(issuer: &str) -> String {
-    format!("{issuer}/oauth2/userinfo")
-}
-
-/// The scopes OpenID Connect defines and Tessera serves.
-const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
-
-/// The resource app named by `api://<appId>` (or a bare app id).
-pub(crate) fn resource_app_id(resource: &str) -> Option<Uuid> {
-    Uuid::parse_str(resource.strip_prefix("api://").unwrap_or(resource)).ok()
-}
-
-/// The one resource of a request: from `resource` parameters or scope prefixes
-/// (`api://<appId>/<scope>`, or the management API's), which must agree.
-pub(crate) fn requested_resource(
-    scopes: &[String],
-    resources: &[String],
-) -> Result<Option<String>, OAuthError> {
-    let mut resources: Vec<String> = resources.to_vec();
-    for scope in scopes {
-        if OIDC_SCOPES.contains(&scope.as_str()) {
-            continue;
-        }
-        let Some((resource, name)) = scope.rsplit_once('/') else {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!("unknown scope {scope}"),
-            ));
-        };
-        if name.is_empty() || resource.is_empty() {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!("unknown scope {scope}"),
-            ));
-        }
-        if !resources.iter().any(|r| r == resource) {
-            resources.push(resource.to_string());
-        }
-    }
-    match resources.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(one.clone())),
-        _ => Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            "ask for one resource per request",
-        )),
-    }
 }
 
 impl Directory {
@@ -487,7 +263,7 @@ impl Directory {
                 "redirect_uri is required",
             ));
         };
-        let Some(confidential) = registered_kind(&app_data, redirect_uri) else {
+        let Some(confidential) = redirect::registered_kind(&app_data.spec, redirect_uri) else {
             return AuthorizeOutcome::Refused(OAuthError::new(
                 ErrorCode::InvalidRequest,
                 "redirect_uri is not registered for this application",
@@ -566,12 +342,13 @@ impl Directory {
         let redirect_uri = raw.get("redirect_uri").ok_or_else(|| {
             OAuthError::new(ErrorCode::InvalidRequest, "redirect_uri is required")
         })?;
-        let confidential = registered_kind(&app_data, redirect_uri).ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "redirect_uri is not registered for this application",
-            )
-        })?;
+        let confidential =
+            redirect::registered_kind(&app_data.spec, redirect_uri).ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "redirect_uri is not registered for this application",
+                )
+            })?;
         if confidential && !matches!(client, TokenClient::Confidential(_)) {
             return Err(OAuthError::new(
                 ErrorCode::InvalidClient,
@@ -694,7 +471,7 @@ impl Directory {
         resources: &[String],
     ) -> Result<(), OAuthError> {
         if let Some(resource) = requested_resource(scopes, resources)? {
-            if resource == super::MANAGEMENT_RESOURCE {
+            if resource == MANAGEMENT_RESOURCE {
                 return Ok(());
             }
             let known = match resource_app_id(&resource) {
@@ -818,12 +595,12 @@ impl Directory {
             let max_age_ok = request
                 .max_age
                 .is_none_or(|max| max > 0 && age_micros <= max.saturating_mul(1_000_000));
-            let wanted = wanted_acr(&request);
+            let wanted = request.wanted_acr_values();
             // A context no strength is configured for is Conditional Access's to
             // decide, below.
             let acr_ok = wanted.is_empty()
                 || wanted.iter().any(|acr| {
-                    acr_satisfied(acr, &s.data.strengths, &contexts)
+                    acr::acr_satisfied(acr, &s.data.strengths, &contexts)
                         || (tessera_ca::validate::auth_context_number(acr).is_some()
                             && !contexts.contexts.iter().any(|c| &c.id == acr))
                 });
@@ -868,10 +645,12 @@ impl Directory {
         // cannot be met by signing in again (an authentication context counts
         // when its strength is reached or the policies targeting it are met).
         let essential = request.essential_acr_values();
-        let met_by_policies = ca_satisfied_contexts(&request, &decided);
+        let met_by_policies = decided
+            .decision
+            .met_auth_contexts(&decided.set, &request.wanted_acr_values());
         if !essential.is_empty()
             && !essential.iter().any(|acr| {
-                acr_satisfied(acr, &session.data.strengths, &contexts)
+                acr::acr_satisfied(acr, &session.data.strengths, &contexts)
                     || met_by_policies.contains(acr)
             })
         {
@@ -1225,22 +1004,21 @@ impl Directory {
         let strengths = session.data.strengths.clone();
         // The acr the client asked for, when the sign-in satisfies it; else the
         // strongest of Tessera's own.
-        let met_by_policies = ca_satisfied_contexts(request, decided);
-        let acr = wanted_acr(request)
-            .into_iter()
-            .find(|acr| acr_satisfied(acr, &strengths, contexts) || met_by_policies.contains(acr))
-            .unwrap_or_else(|| acr_of(&strengths).to_string());
-        let mut acrs = satisfied_contexts(&strengths, contexts);
-        for context in met_by_policies {
-            if !acrs.contains(&context) {
-                acrs.push(context);
-            }
-        }
+        let met_by_policies = decided
+            .decision
+            .met_auth_contexts(&decided.set, &request.wanted_acr_values());
+        let acr = acr::issued_acr(
+            &request.wanted_acr_values(),
+            &strengths,
+            contexts,
+            &met_by_policies,
+        );
+        let acrs = acr::issued_acrs(&strengths, contexts, met_by_policies);
         let sign_in = UserSignIn {
             user_id: session.user_id,
             sid: sid_of(&session.id),
             auth_time: session.auth_time,
-            amr: amr_of(&session.methods, &strengths),
+            amr: acr::amr_of(&session.methods, &strengths),
             acr,
             acrs,
             methods: session
@@ -1431,7 +1209,7 @@ impl Directory {
         let resource = requested_resource(&request.scopes, &request.resources)
             .ok()
             .flatten();
-        let management = resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
+        let management = resource.as_deref() == Some(MANAGEMENT_RESOURCE);
         let resource_app = resource.as_deref().and_then(resource_app_id);
         let target =
             crate::conditional_access::app_target(&request.client_id, resource_app, management);
@@ -1445,7 +1223,9 @@ impl Directory {
                 crate::conditional_access::UserAccess {
                     user: session.user_id,
                     target,
-                    auth_contexts: crate::conditional_access::contexts_of(&wanted_acr(request)),
+                    auth_contexts: crate::conditional_access::contexts_of(
+                        &request.wanted_acr_values(),
+                    ),
                     client_app: client_app_of(&request.redirect_uri),
                     client_address: ctx.client_address.as_deref(),
                     user_agent: ctx.user_agent.as_deref(),
@@ -1577,86 +1357,9 @@ impl Directory {
     }
 }
 
-/// What a request needs consent for: its scopes, and `<resource>/.default` for a
-/// `resource` parameter no scope names (a resource is access too).
-pub(crate) fn consent_scopes(scopes: &[String], resources: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = scopes.to_vec();
-    for resource in resources {
-        let named = scopes
-            .iter()
-            .any(|s| s.rsplit_once('/').is_some_and(|(r, _)| r == resource));
-        let default = format!("{resource}/.default");
-        if !named && !out.contains(&default) {
-            out.push(default);
-        }
-    }
-    out
-}
-
-/// The `acr` values a request asks for, voluntarily or as essential.
-fn wanted_acr(request: &AuthorizationRequest) -> Vec<String> {
-    let mut wanted = request.acr_values.clone();
-    for acr in request.essential_acr_values() {
-        if !wanted.contains(&acr) {
-            wanted.push(acr);
-        }
-    }
-    wanted
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_redirects_may_change_port_for_native_apps_only() {
-        assert!(redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:50123/cb",
-            true
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:50123/cb",
-            false
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:50123/other",
-            true
-        ));
-        assert!(!redirect_matches(
-            "https://app.contoso.com/cb",
-            "https://app.contoso.com/cb/",
-            true
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1.evil.com/cb",
-            true
-        ));
-        assert!(redirect_matches(
-            "http://[::1]/cb",
-            "http://[::1]:8000/cb",
-            true
-        ));
-        // User information sends the browser elsewhere: never a loopback match.
-        assert!(!redirect_matches(
-            "http://localhost/cb",
-            "http://localhost:1@evil.com/cb",
-            true
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:1@evil.com/cb",
-            true
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:80#@evil.com/cb",
-            true
-        ));
-    }
 
     #[test]
     fn native_redirects_are_desktop_clients() {
@@ -1666,58 +1369,8 @@ mod tests {
             ClientApp::Browser
         );
         assert_eq!(
-            client_app_of("http://127.0.0.1:5000/cb"),
-            ClientApp::MobileAppsAndDesktopClients
-        );
-        assert_eq!(
             client_app_of("com.contoso.app:/oauth2redirect"),
             ClientApp::MobileAppsAndDesktopClients
-        );
-        assert_eq!(client_app_of("not a url"), ClientApp::Browser);
-        assert_eq!(strengths_of_acr("urn:tessera:acr:mfa"), vec![strength::MFA]);
-        assert_eq!(
-            strengths_of_acr("urn:tessera:acr:phishing-resistant-mfa"),
-            vec![strength::PHISHING_RESISTANT_MFA, strength::MFA]
-        );
-        assert!(strengths_of_acr("urn:tessera:acr:sfa").is_empty());
-    }
-
-    #[test]
-    fn acr_follows_the_strongest_strength() {
-        assert_eq!(acr_of(&[]), "urn:tessera:acr:sfa");
-        assert_eq!(acr_of(&[strength::MFA]), "urn:tessera:acr:mfa");
-        assert_eq!(
-            acr_of(&[strength::MFA, strength::PHISHING_RESISTANT_MFA]),
-            "urn:tessera:acr:phishing-resistant-mfa"
-        );
-        let none = AuthenticationContexts::default();
-        assert!(acr_satisfied(
-            "urn:tessera:acr:mfa",
-            &[strength::MFA],
-            &none
-        ));
-        assert!(!acr_satisfied(
-            "urn:tessera:acr:phishing-resistant-mfa",
-            &[strength::MFA],
-            &none
-        ));
-        assert!(!acr_satisfied("c1", &[strength::MFA], &none));
-        let contexts = AuthenticationContexts {
-            contexts: vec![tessera_directory::model::AuthenticationContext {
-                id: "c1".to_string(),
-                display_name: "Payroll approvals".to_string(),
-                strength_id: strength::PHISHING_RESISTANT_MFA,
-            }],
-        };
-        assert!(!acr_satisfied("c1", &[strength::MFA], &contexts));
-        assert!(acr_satisfied(
-            "c1",
-            &[strength::PHISHING_RESISTANT_MFA],
-            &contexts
-        ));
-        assert_eq!(
-            satisfied_contexts(&[strength::PHISHING_RESISTANT_MFA], &contexts),
-            ["c1"]
         );
     }
 }

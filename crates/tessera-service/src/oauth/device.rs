@@ -15,12 +15,13 @@ use tessera_core::crypto::{fill_random, generate_secret, secret_hash};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::ApplicationData;
 use tessera_oauth::authorize::parse_scopes;
-use tessera_oauth::device;
 use tessera_oauth::dpop::Proof;
+use tessera_oauth::resource::{consent_scopes, requested_resource};
 use tessera_oauth::token::OAuthError;
+use tessera_oauth::{acr, device};
 use tessera_store::SessionRow;
 
-use super::authorize::{UserSignIn, acr_of, amr_of, requested_resource, sid_of};
+use super::authorize::{UserSignIn, sid_of};
 use super::grants::{FamilyData, TokenClient};
 use super::{CLI_CLIENT_ID, TokenContext, TokenResponse, application_by_app_id, server_error};
 use crate::Directory;
@@ -212,7 +213,7 @@ impl Directory {
             user_code: code,
             client_name: data.client_name,
             // What the user approves, resource included.
-            scopes: super::authorize::consent_scopes(&data.scopes, &resources),
+            scopes: consent_scopes(&data.scopes, &resources),
         }))
     }
 
@@ -267,7 +268,7 @@ impl Directory {
             && let Ok(client) = uuid::Uuid::parse_str(&data.client_id)
         {
             let resources: Vec<String> = data.resource.clone().into_iter().collect();
-            let wanted = super::authorize::consent_scopes(&data.scopes, &resources);
+            let wanted = consent_scopes(&data.scopes, &resources);
             let mut reader = self.reader().await?;
             let granted = crate::consent::granted_scopes(
                 reader.as_mut(),
@@ -306,8 +307,8 @@ impl Directory {
             user_id: session.user_id,
             sid: sid_of(&session.id),
             auth_time: session.auth_time,
-            amr: amr_of(&session.methods, &strengths),
-            acr: acr_of(&strengths).to_string(),
+            amr: acr::amr_of(&session.methods, &strengths),
+            acr: acr::acr_of(&strengths).to_string(),
             acrs: Vec::new(),
             methods: session
                 .methods

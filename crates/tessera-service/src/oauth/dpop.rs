@@ -2,9 +2,10 @@
 //! `tessera_oauth::dpop`, and each proof's `jti` is taken once through an atomic
 //! counter, so a replayed proof fails on every node.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tessera_core::TenantId;
 use tessera_core::crypto::secret_hash;
+use tessera_oauth::claims::{AccessTokenClaims, Confirmation};
 use tessera_oauth::dpop::{self, DpopError, Proof};
 
 use crate::Directory;
@@ -13,20 +14,11 @@ use crate::Directory;
 /// client authenticated with a mutual-TLS certificate, to that certificate
 /// (`cnf.x5t#S256`, RFC 8705 §3); returns the token type to answer with.
 pub(crate) fn bind(
-    claims: &mut Value,
+    claims: &mut AccessTokenClaims,
     proof: Option<&Proof>,
     certificate: Option<&str>,
 ) -> &'static str {
-    let mut cnf = serde_json::Map::new();
-    if let Some(proof) = proof {
-        cnf.insert("jkt".to_string(), json!(proof.jkt));
-    }
-    if let Some(thumbprint) = certificate {
-        cnf.insert("x5t#S256".to_string(), json!(thumbprint));
-    }
-    if !cnf.is_empty() {
-        claims["cnf"] = Value::Object(cnf);
-    }
+    claims.cnf = Confirmation::of(proof.map(|p| p.jkt.as_str()), certificate);
     if proof.is_some() { "DPoP" } else { "Bearer" }
 }
 

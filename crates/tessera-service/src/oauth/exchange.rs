@@ -21,16 +21,16 @@ use serde_json::Value;
 use tessera_ca::engine::ClientApp;
 use tessera_core::Timestamp;
 use tessera_directory::model::{ApplicationData, UserSpec};
-use tessera_oauth::claims::audience_matches;
+use tessera_oauth::claims::{AccessTokenClaims, audience_matches};
 use tessera_oauth::dpop::Proof;
 use tessera_oauth::exchange::{self, SubjectKind, Trust};
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
+use tessera_oauth::resource::{consent_scopes, requested_resource};
 use tessera_oauth::token::OAuthError;
 use tessera_store::Kind;
-use uuid::Uuid;
 
-use super::authorize::{UserSignIn, requested_resource};
+use super::authorize::UserSignIn;
 use super::grants::{FamilyData, TokenClient};
 use super::{
     AuthenticatedClient, TokenContext, TokenResponse, application_by_app_id, server_error,
@@ -342,22 +342,21 @@ impl Directory {
         let mut reader = self.reader().await.map_err(server_error)?;
         self.check_resource(reader.as_mut(), ctx.tenant, &scopes, &resources)
             .await?;
+        // A user's access token Tessera signed: its claims are the ones it issues.
+        let subject: AccessTokenClaims = serde_json::from_value(Value::Object(claims))
+            .map_err(|_| OAuthError::new(ErrorCode::InvalidGrant, "subject_token has no user"))?;
+        let user_id = subject.sub;
         // The API may call the downstream resource for the user only as far as
         // consent (an administrator's, or the user's) allows.
-        let user_for_consent = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidGrant, "subject_token has no user"))?;
         let granted = crate::consent::granted_scopes(
             reader.as_mut(),
             ctx.tenant,
             api.app_data.app_id,
-            user_for_consent,
+            user_id,
         )
         .await
         .map_err(server_error)?;
-        let needed = super::authorize::consent_scopes(&scopes, &resources);
+        let needed = consent_scopes(&scopes, &resources);
         if needed.iter().any(|s| !granted.contains(s)) {
             return Err(OAuthError::new(
                 ErrorCode::ConsentRequired,
@@ -365,16 +364,6 @@ impl Directory {
             ));
         }
         drop(reader);
-        let number = |name: &str| claims.get(name).and_then(Value::as_i64).unwrap_or(0);
-        let text = |name: &str| {
-            claims
-                .get(name)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let user_id = Uuid::parse_str(&text("sub"))
-            .map_err(|_| OAuthError::new(ErrorCode::InvalidGrant, "subject_token has no user"))?;
         let user: UserSpec = self.enabled_user(ctx.tenant, user_id).await?;
         let family = FamilyData {
             client_id: api_id.clone(),
@@ -383,33 +372,17 @@ impl Directory {
             resource: Some(resource),
             sign_in: UserSignIn {
                 user_id,
-                sid: text("sid"),
+                sid: subject.sid.unwrap_or_default(),
                 auth_time: Timestamp::from_unix_micros(
-                    number("auth_time").saturating_mul(1_000_000),
+                    subject.auth_time.unwrap_or(0).saturating_mul(1_000_000),
                 ),
-                amr: claims
-                    .get("amr")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                acr: text("acr"),
-                acrs: claims
-                    .get("acrs")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                amr: subject.amr.unwrap_or_default(),
+                strengths: tessera_oauth::acr::strengths_of_acr(
+                    subject.acr.as_deref().unwrap_or_default(),
+                ),
+                acr: subject.acr.unwrap_or_default(),
+                acrs: subject.acrs,
                 methods: Vec::new(),
-                strengths: super::authorize::strengths_of_acr(&text("acr")),
                 session_controls: None,
                 user_agent: None,
                 device_thumbprint: None,

@@ -14,18 +14,20 @@ use tessera_oauth::error::ErrorCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 use tessera_ca::engine::ClientApp;
 use tessera_core::crypto::{constant_time_eq, generate_secret, secret_hash, sha256};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::UserSpec;
+use tessera_oauth::claims::{
+    AccessTokenBasics, AccessTokenClaims, Actor, IdTokenClaims, IdentityType, ProfileClaims,
+};
 use tessera_oauth::dpop::Proof;
-use tessera_oauth::pkce;
 use tessera_oauth::token::{self, OAuthError};
+use tessera_oauth::{pkce, resource};
 use tessera_store::{Kind, SessionRow};
 use uuid::Uuid;
 
-use super::authorize::{CODE_PREFIX, CodeData, UserSignIn, resource_app_id, userinfo_audience};
+use super::authorize::{CODE_PREFIX, CodeData, UserSignIn};
 use super::{
     AuthenticatedClient, TokenContext, TokenResponse, authenticate_client, invalid_client,
     server_error,
@@ -239,12 +241,7 @@ impl Directory {
         self.require_dpop_if_asked(ctx.tenant, &data.request.client_id, proof)
             .await?;
         let upn = self.enabled_user(ctx.tenant, data.sign_in.user_id).await?;
-        let resource = data.request.resources.first().cloned().or_else(|| {
-            data.request
-                .scopes
-                .iter()
-                .find_map(|s| s.rsplit_once('/').map(|(r, _)| r.to_string()))
-        });
+        let resource = resource::checked_resource(&data.request.scopes, &data.request.resources);
         let family = FamilyData {
             client_id: data.request.client_id.clone(),
             confidential: data.confidential,
@@ -635,7 +632,10 @@ impl Directory {
         client_app: ClientApp,
         device_code_flow: bool,
     ) -> Result<crate::conditional_access::Decided, OAuthError> {
-        let resource_app = grant.resource.as_deref().and_then(resource_app_id);
+        let resource_app = grant
+            .resource
+            .as_deref()
+            .and_then(resource::resource_app_id);
         let management = grant.resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
         let target =
             crate::conditional_access::app_target(&grant.client_id, resource_app, management);
@@ -746,54 +746,33 @@ impl Directory {
         let tenant = ctx.tenant;
         let issued = self.now().unix_seconds();
         let sign_in = &grant.sign_in;
-        let audience = match grant.resource.as_deref() {
-            None => userinfo_audience(&ctx.issuer),
-            Some(super::MANAGEMENT_RESOURCE) => super::MANAGEMENT_RESOURCE.to_string(),
-            Some(resource) => resource_app_id(resource)
-                .map(|id| id.to_string())
-                .unwrap_or_else(|| resource.to_string()),
-        };
-        let scp: Vec<&str> = grant
-            .scopes
-            .iter()
-            .map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name))
-            .filter(|s| *s != "offline_access")
-            .collect();
-        let mut access = json!({
-            "iss": ctx.issuer,
-            "sub": sign_in.user_id,
-            "aud": audience,
-            "client_id": grant.client_id,
-            "azp": grant.client_id,
-            "scp": scp.join(" "),
-            "tid": tenant.0,
-            "oid": sign_in.user_id,
-            "idtyp": "user",
-            "sid": sign_in.sid,
-            "auth_time": sign_in.auth_time.unix_seconds(),
-            "acr": sign_in.acr,
-            "amr": sign_in.amr,
-            "preferred_username": user.user_principal_name,
-            "iat": issued,
-            "nbf": issued,
-            "exp": issued + USER_ACCESS_TOKEN_SECONDS,
-            "jti": Uuid::new_v4(),
+        let mut access = AccessTokenClaims::new(AccessTokenBasics {
+            issuer: ctx.issuer.clone(),
+            subject: sign_in.user_id,
+            audience: resource::access_token_audience(grant.resource.as_deref(), &ctx.issuer),
+            client_id: grant.client_id.clone(),
+            tenant: tenant.0,
+            identity_type: IdentityType::User,
+            issued_at: issued,
+            lifetime_seconds: USER_ACCESS_TOKEN_SECONDS,
+            id: Uuid::new_v4(),
         });
-        if !sign_in.acrs.is_empty() {
-            access["acrs"] = json!(sign_in.acrs);
-        }
+        access.scp = Some(resource::scp_claim(&grant.scopes));
+        access.sid = Some(sign_in.sid.clone());
+        access.auth_time = Some(sign_in.auth_time.unix_seconds());
+        access.acr = Some(sign_in.acr.clone());
+        access.amr = Some(sign_in.amr.clone());
+        access.acrs = sign_in.acrs.clone();
+        access.preferred_username = Some(user.user_principal_name.clone());
         // The refresh token family the token belongs to (not a secret: the family's
         // tokens are its id and a secret), so introspection can tell when the family
         // ended, by revocation or by a replayed refresh token.
-        if let Some(family) = refresh_token.as_deref().and_then(parse_refresh_token) {
-            access["fam"] = json!(family);
-        }
-        if let Some(controls) = &sign_in.session_controls {
-            access["session_controls"] = controls.clone();
-        }
-        if let Some(actor) = &grant.actor {
-            access["act"] = json!({ "sub": actor });
-        }
+        access.fam = refresh_token
+            .as_deref()
+            .and_then(parse_refresh_token)
+            .map(str::to_string);
+        access.session_controls = sign_in.session_controls.clone();
+        access.act = grant.actor.clone().map(|sub| Actor { sub });
         // The user's roles on the resource go into the access token; on the client
         // application, into the ID token. Refreshing re-checks the assignment.
         // At the token endpoint a missing assignment is invalid_grant (RFC 6749
@@ -808,50 +787,41 @@ impl Directory {
                     e
                 }
             })?;
-        if let Some(resource) = grant.resource.as_deref().and_then(resource_app_id) {
-            let roles = self
+        if let Some(resource) = grant
+            .resource
+            .as_deref()
+            .and_then(resource::resource_app_id)
+        {
+            access.roles = self
                 .app_roles_of_user(tenant, &resource.to_string(), sign_in.user_id, false)
                 .await?;
-            if !roles.is_empty() {
-                access["roles"] = json!(roles);
-            }
         }
         match self.token_groups(tenant, sign_in.user_id).await? {
-            Some(groups) => access["groups"] = json!(groups),
-            None => access["hasgroups"] = json!(true),
+            Some(groups) => access.groups = Some(groups),
+            None => access.hasgroups = true,
         }
         let token_type = super::dpop::bind(&mut access, proof, certificate);
         let access_token = self.sign_token(tenant, "at+jwt", &access).await?;
         let id_token = if openid {
-            let mut claims = Map::new();
-            claims.insert("iss".into(), json!(ctx.issuer));
-            claims.insert("sub".into(), json!(sign_in.user_id));
-            claims.insert("aud".into(), json!(grant.client_id));
-            claims.insert("azp".into(), json!(grant.client_id));
-            claims.insert("iat".into(), json!(issued));
-            claims.insert("exp".into(), json!(issued + ID_TOKEN_SECONDS));
-            claims.insert("auth_time".into(), json!(sign_in.auth_time.unix_seconds()));
-            claims.insert("acr".into(), json!(sign_in.acr));
-            claims.insert("amr".into(), json!(sign_in.amr));
-            claims.insert("sid".into(), json!(sign_in.sid));
-            claims.insert("tid".into(), json!(tenant.0));
-            if let Some(nonce) = nonce {
-                claims.insert("nonce".into(), json!(nonce));
-            }
-            for (name, value) in profile_claims(user, &grant.scopes, &grant.requested_claims) {
-                claims.insert(name.into(), value);
-            }
-            if !client_roles.is_empty() {
-                claims.insert("roles".into(), json!(client_roles));
-            }
-            if let Some(controls) = &sign_in.session_controls {
-                claims.insert("session_controls".into(), controls.clone());
-            }
+            let claims = IdTokenClaims {
+                iss: ctx.issuer.clone(),
+                sub: sign_in.user_id,
+                aud: grant.client_id.clone(),
+                azp: grant.client_id.clone(),
+                iat: issued,
+                exp: issued + ID_TOKEN_SECONDS,
+                auth_time: sign_in.auth_time.unix_seconds(),
+                acr: sign_in.acr.clone(),
+                amr: sign_in.amr.clone(),
+                sid: sign_in.sid.clone(),
+                tid: tenant.0,
+                nonce: nonce.map(str::to_string),
+                profile: ProfileClaims::released(user, &grant.scopes, &grant.requested_claims),
+                roles: client_roles,
+                session_controls: sign_in.session_controls.clone(),
+            };
             let alg = self.id_token_algorithm(tenant, &grant.client_id).await?;
-            Some(
-                self.sign_token_with(tenant, alg, "JWT", &Value::Object(claims))
-                    .await?,
-            )
+            Some(self.sign_token_with(tenant, alg, "JWT", &claims).await?)
         } else {
             None
         };
@@ -882,46 +852,6 @@ impl Directory {
             issued_token_type: None,
         })
     }
-}
-
-/// The standard claims (OIDC Core §5.4) the scopes release, and those asked for one
-/// by one with the `claims` parameter (§5.5).
-pub(crate) fn profile_claims(
-    user: &UserSpec,
-    scopes: &[String],
-    requested: &[String],
-) -> Vec<(&'static str, Value)> {
-    let has = |scope: &str| scopes.iter().any(|s| s == scope);
-    // A claim asked for one by one is released only under the scope consented to
-    // for it: no profile data through `claims` alone.
-    let asked = |claim: &str| {
-        let scope = if claim == "email" { "email" } else { "profile" };
-        requested.iter().any(|c| c == claim) && has(scope)
-    };
-    let profile = has("profile");
-    let mut out = Vec::new();
-    if profile || asked("name") {
-        out.push(("name", json!(user.display_name)));
-    }
-    if profile || asked("preferred_username") {
-        out.push(("preferred_username", json!(user.user_principal_name)));
-    }
-    if (profile || asked("given_name"))
-        && let Some(given) = &user.given_name
-    {
-        out.push(("given_name", json!(given)));
-    }
-    if (profile || asked("family_name"))
-        && let Some(family) = &user.surname
-    {
-        out.push(("family_name", json!(family)));
-    }
-    if (has("email") || asked("email"))
-        && let Some(mail) = &user.mail
-    {
-        out.push(("email", json!(mail)));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -12,15 +12,14 @@ use serde_json::{Map, Value, json};
 use tessera_core::TenantId;
 use tessera_core::crypto::secret_hash;
 use tessera_directory::model::UserSpec;
-use tessera_oauth::claims::audience_matches;
+use tessera_oauth::claims::{ProfileClaims, UserInfo, audience_matches};
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
 use tessera_oauth::token::OAuthError;
 use tessera_store::Kind;
 use uuid::Uuid;
 
-use super::authorize::userinfo_audience;
-use super::grants::{FAMILY_PREFIX, FamilyData, TokenClient, profile_claims};
+use super::grants::{FAMILY_PREFIX, FamilyData, TokenClient};
 use super::{TokenContext, server_error};
 use crate::Directory;
 use crate::codec;
@@ -237,7 +236,7 @@ impl Directory {
         presented: &Presented<'_>,
     ) -> Result<Value, BearerError> {
         let claims = self.presented_token(tenant, issuer, presented).await?;
-        let audience = userinfo_audience(issuer);
+        let audience = tessera_oauth::resource::userinfo_audience(issuer);
         let aud_ok = audience_matches(claims.get("aud"), |aud| aud == audience);
         if !aud_ok || claims.get("idtyp").and_then(Value::as_str) != Some("user") {
             return Err(BearerError::InvalidToken);
@@ -267,12 +266,11 @@ impl Directory {
         if !spec.account_enabled {
             return Err(BearerError::InvalidToken);
         }
-        let mut out = Map::new();
-        out.insert("sub".into(), json!(user_id));
-        for (name, value) in profile_claims(&spec, &scopes, &[]) {
-            out.insert(name.into(), value);
-        }
-        Ok(Value::Object(out))
+        let info = UserInfo {
+            sub: user_id,
+            profile: ProfileClaims::released(&spec, &scopes, &[]),
+        };
+        serde_json::to_value(info).map_err(|_| BearerError::Server)
     }
 
     /// `POST /introspect` (RFC 7662): by an authenticated client, about a token

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use tessera_oauth::error::ErrorCode;
 
 use serde::Serialize;
-use serde_json::json;
 use tessera_core::crypto::secret_hash;
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::{ApplicationData, ClientSecretData, ServicePrincipalData};
+use tessera_oauth::claims::{AccessTokenBasics, AccessTokenClaims, IdentityType};
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
 use tessera_oauth::token::{self, OAuthError};
@@ -35,8 +35,7 @@ mod password;
 mod registration;
 
 pub use authorize::{
-    ACR_VALUES, AuthorizeContext, AuthorizeOutcome, InterruptionAnswer, PushedRequest, StepUp,
-    TermsToAccept,
+    AuthorizeContext, AuthorizeOutcome, InterruptionAnswer, PushedRequest, StepUp, TermsToAccept,
 };
 pub(crate) use cors::CorsOrigins;
 pub use cors::{CORS_ORIGINS_SECONDS, origin_of};
@@ -49,9 +48,7 @@ pub use logout::{LogoutOutcome, LogoutRequest};
 /// The client id of Tessera's own command-line client: a built-in public client
 /// that signs in with the device flow (no directory record; every tenant has it).
 pub const CLI_CLIENT_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e01";
-/// The management API as a resource: tokens with this audience are accepted by
-/// `/api/v1` (scope `urn:tessera:management/.default`).
-pub const MANAGEMENT_RESOURCE: &str = "urn:tessera:management";
+pub use tessera_oauth::resource::MANAGEMENT_RESOURCE;
 
 /// The command line's client id as a UUID.
 pub(crate) fn cli_client_id() -> Uuid {
@@ -526,7 +523,7 @@ impl Directory {
         &self,
         tenant: TenantId,
         typ: &str,
-        claims: &serde_json::Value,
+        claims: &impl Serialize,
     ) -> Result<String, OAuthError> {
         self.sign_token_with(tenant, Algorithm::ES256, typ, claims)
             .await
@@ -539,8 +536,9 @@ impl Directory {
         tenant: TenantId,
         alg: Algorithm,
         typ: &str,
-        claims: &serde_json::Value,
+        claims: &impl Serialize,
     ) -> Result<String, OAuthError> {
+        let claims = serde_json::to_value(claims).map_err(server_error)?;
         let set = self.key_set(tenant).await.map_err(server_error)?;
         let set = match set.signing.get(&alg) {
             Some(_) => set,
@@ -558,7 +556,7 @@ impl Directory {
             .signing
             .get(&alg)
             .ok_or_else(|| server_error(format!("no current {} signing key", alg.as_str())))?;
-        jws::sign(key, typ, claims).map_err(server_error)
+        jws::sign(key, typ, &claims).map_err(server_error)
     }
 
     /// Signs the access token of a resolved grant.
@@ -575,25 +573,18 @@ impl Directory {
                 "this application requires DPoP-bound tokens: send a DPoP proof",
             ));
         }
-        let issued = self.now().unix_seconds();
-        let claims = json!({
-            "iss": ctx.issuer,
-            "sub": grant.principal_id,
-            "aud": grant.resource_app_id,
-            "client_id": grant.app_id,
-            "azp": grant.app_id,
-            "tid": tenant.0,
-            "oid": grant.principal_id,
-            "idtyp": "app",
-            "iat": issued,
-            "nbf": issued,
-            "exp": issued + ACCESS_TOKEN_SECONDS,
-            "jti": Uuid::new_v4(),
+        let mut claims = AccessTokenClaims::new(AccessTokenBasics {
+            issuer: ctx.issuer.clone(),
+            subject: grant.principal_id,
+            audience: grant.resource_app_id.to_string(),
+            client_id: grant.app_id.to_string(),
+            tenant: tenant.0,
+            identity_type: IdentityType::App,
+            issued_at: self.now().unix_seconds(),
+            lifetime_seconds: ACCESS_TOKEN_SECONDS,
+            id: Uuid::new_v4(),
         });
-        let mut claims = claims;
-        if !grant.roles.is_empty() {
-            claims["roles"] = json!(grant.roles);
-        }
+        claims.roles = grant.roles.clone();
         let token_type = dpop::bind(&mut claims, proof, grant.certificate.as_deref());
         let access_token = self.sign_token(tenant, "at+jwt", &claims).await?;
         Ok(TokenResponse {

@@ -11,10 +11,11 @@ use tessera_core::SecretString;
 use tessera_directory::model::ApplicationData;
 use tessera_oauth::authorize::parse_scopes;
 use tessera_oauth::dpop::Proof;
+use tessera_oauth::resource::{consent_scopes, requested_resource};
 use tessera_oauth::token::OAuthError;
 use uuid::Uuid;
 
-use super::authorize::{UserSignIn, acr_of, consent_scopes, requested_resource};
+use super::authorize::UserSignIn;
 use super::grants::{FamilyData, TokenClient};
 use super::{TokenContext, TokenResponse, application_by_app_id, server_error};
 use crate::Directory;
@@ -125,7 +126,7 @@ impl Directory {
                 sid: String::new(),
                 auth_time: now,
                 amr: vec!["pwd".to_string()],
-                acr: acr_of(&strengths).to_string(),
+                acr: tessera_oauth::acr::acr_of(&strengths).to_string(),
                 acrs: Vec::new(),
                 methods: vec![method.method.mode.to_string()],
                 strengths,
