@@ -12,10 +12,7 @@ use tessera_oauth::keys::Algorithm;
 use tessera_service::Directory;
 use tessera_service::authn::AuthSettings;
 use tessera_store::{Kind, ListQuery, Store};
-
-#[macro_use]
-mod support;
-use support::ShiftedClock;
+use tessera_testkit::{ShiftedClock, auth_settings, bootstrap_admin};
 
 const DAY: i64 = 86_400;
 
@@ -24,12 +21,8 @@ fn directory(store: Arc<dyn Store>, clock: Arc<ShiftedClock>, key: SealingKey) -
         store,
         clock,
         AuthSettings {
-            public_url: "http://localhost:8080".to_string(),
-            issuer_name: "Contoso".to_string(),
             sealing_key: key,
-            breached_passwords: None,
-            max_concurrent_hashes: 1,
-            revocation_fetcher: None,
+            ..auth_settings("http://localhost:8080")
         },
     )
 }
@@ -48,12 +41,7 @@ async fn keys_rotate_on_schedule(store: Arc<dyn Store>) {
     let clock = Arc::new(ShiftedClock::default());
     let (key, _) = SealingKey::generate().unwrap();
     let dir = directory(store.clone(), clock.clone(), key);
-    let tenant = dir
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant;
+    let tenant = bootstrap_admin(&dir).await.tenant();
     let es256 = [Algorithm::ES256];
 
     let done = dir.rotate_signing_keys(tenant, &es256).await.unwrap();
@@ -135,12 +123,7 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     let clock = Arc::new(ShiftedClock::default());
     let (key, bytes) = SealingKey::generate().unwrap();
     let first = directory(store.clone(), clock.clone(), key);
-    let tenant = first
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant;
+    let tenant = bootstrap_admin(&first).await.tenant();
     let nodes: Vec<Arc<Directory>> = (0..4)
         .map(|_| {
             Arc::new(directory(
@@ -176,4 +159,4 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     assert!(stranger.key_set(tenant).await.is_err());
 }
 
-on_both_backends!(keys_rotate_on_schedule, several_nodes_rotate_once);
+tessera_testkit::both_backends!(keys_rotate_on_schedule, several_nodes_rotate_once);

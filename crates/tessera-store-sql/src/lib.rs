@@ -17,7 +17,6 @@
 mod migrate;
 mod sessions;
 mod sql;
-pub mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;
