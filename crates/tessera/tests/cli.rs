@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use tessera_testkit::server::self_signed_localhost;
 use tessera_testkit::{PostgresNode, Server};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
@@ -596,39 +597,7 @@ fn several_servers_share_one_postgresql_database() {
 #[test]
 fn https_with_a_configured_certificate_and_prometheus_metrics() {
     let work = tempfile::tempdir().unwrap();
-    let cert = work.path().join("cert.pem");
-    let key = work.path().join("key.pem");
-    let generated = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ])
-        .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is needed to make a test certificate");
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    let (cert, key) = self_signed_localhost(work.path());
     let env = [
         ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
         ("TESSERA_TLS__KEY", key.to_str().unwrap()),

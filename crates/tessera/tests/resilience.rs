@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tessera_testkit::server::self_signed_localhost;
 use tessera_testkit::{PostgresNode, Server};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
@@ -577,22 +578,7 @@ fn http2_clients_get_whole_answers_to_bodies_refused_early() {
 #[test]
 fn over_https_stalled_handshakes_neither_silence_the_server_nor_stay_open() {
     let work = tempfile::tempdir().unwrap();
-    let cert = work.path().join("cert.pem");
-    let key = work.path().join("key.pem");
-    let generated = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is needed to make a test certificate");
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    let (cert, key) = self_signed_localhost(work.path());
     let server = Server::start(
         BINARY,
         &work.path().join("data"),
