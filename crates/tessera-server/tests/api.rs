@@ -1,98 +1,18 @@
-//! The management API through the real router (no sockets): status codes, problem
-//! documents, ETags, authorization, and the OpenAPI document.
+//! The management API through the real router (no sockets), on SQLite and on
+//! PostgreSQL: status codes, problem documents, ETags, authorization, and the
+//! OpenAPI document.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod support;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
-use tessera_core::SystemClock;
+use support::{App, Reply, app};
 use tessera_directory::roles;
-use tessera_server::{AppState, router};
-use tessera_service::Directory;
-use tower::ServiceExt;
 
-struct Api {
-    app: axum::Router,
-    token: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-}
-
-async fn api() -> Api {
-    let store = tessera_store_sql::testing::sqlite_temp().await;
-    let directory = Arc::new(Directory::new(store, Arc::new(SystemClock)));
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let app = router(AppState {
-        directory,
-        metrics: None,
-        certificate_proxy: None,
-        trusted_proxies: Default::default(),
-    });
-    Api {
-        app,
-        token: bootstrap.token.expose().to_string(),
-    }
-}
-
-impl Api {
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-            None => request.body(Body::empty()).unwrap(),
-        };
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path, Some(&self.token), None, &[])
-            .await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.send(Method::POST, path, Some(&self.token), Some(body), &[])
-            .await
-    }
-
+impl App {
     async fn user(&self, upn: &str) -> String {
         let reply = self
             .post(
@@ -123,15 +43,13 @@ fn assert_problem(reply: &Reply, status: StatusCode, code: &str) {
     );
 }
 
-#[tokio::test]
-async fn unauthenticated_requests_get_401_problems() {
-    let api = api().await;
+async fn unauthenticated_requests_get_401_problems(api: App) {
     let reply = api
-        .send(Method::GET, "/api/v1/users", None, None, &[])
+        .request(Method::GET, "/api/v1/users", None, None, &[])
         .await;
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_eq!(reply.headers[header::WWW_AUTHENTICATE], "Bearer");
-    let forged = api.send(Method::GET, "/api/v1/users", Some("tsr_pat_00000000000000000000000000000000_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), None, &[]).await;
+    let forged = api.request(Method::GET, "/api/v1/users", Some("tsr_pat_00000000000000000000000000000000_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), None, &[]).await;
     assert_problem(&forged, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_eq!(
         reply.body["detail"], forged.body["detail"],
@@ -139,9 +57,7 @@ async fn unauthenticated_requests_get_401_problems() {
     );
 }
 
-#[tokio::test]
-async fn create_returns_201_with_location_and_etag() {
-    let api = api().await;
+async fn create_returns_201_with_location_and_etag(api: App) {
     let reply = api
         .post(
             "/api/v1/users",
@@ -163,9 +79,7 @@ async fn create_returns_201_with_location_and_etag() {
     assert_eq!(by_name.body["id"], id);
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_with_the_field_and_changes_nothing() {
-    let api = api().await;
+async fn bad_input_is_refused_with_the_field_and_changes_nothing(api: App) {
     let unknown = api
         .post(
             "/api/v1/users",
@@ -186,7 +100,7 @@ async fn bad_input_is_refused_with_the_field_and_changes_nothing() {
     assert_problem(&dangling, StatusCode::BAD_REQUEST, "validation_failed");
     assert_eq!(dangling.body["errors"][0]["field"], "managerId");
     let not_json = api
-        .send(
+        .request(
             Method::POST,
             "/api/v1/users",
             Some(&api.token),
@@ -196,7 +110,7 @@ async fn bad_input_is_refused_with_the_field_and_changes_nothing() {
         .await;
     assert_problem(&not_json, StatusCode::BAD_REQUEST, "validation_failed");
     let text = api
-        .send(
+        .request(
             Method::POST,
             "/api/v1/users",
             Some(&api.token),
@@ -242,13 +156,11 @@ async fn bad_input_is_refused_with_the_field_and_changes_nothing() {
     assert_problem(&nowhere, StatusCode::NOT_FOUND, "not_found");
 }
 
-#[tokio::test]
-async fn stale_if_match_gets_412() {
-    let api = api().await;
+async fn stale_if_match_gets_412(api: App) {
     let id = api.user("megan@contoso.com").await;
     let path = format!("/api/v1/users/{id}");
     let first = api
-        .send(
+        .request(
             Method::PATCH,
             &path,
             Some(&api.token),
@@ -259,7 +171,7 @@ async fn stale_if_match_gets_412() {
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
     assert_eq!(first.headers[header::ETAG], "W/\"2\"");
     let stale = api
-        .send(
+        .request(
             Method::PATCH,
             &path,
             Some(&api.token),
@@ -269,7 +181,7 @@ async fn stale_if_match_gets_412() {
         .await;
     assert_problem(&stale, StatusCode::PRECONDITION_FAILED, "version_mismatch");
     let garbage = api
-        .send(
+        .request(
             Method::PATCH,
             &path,
             Some(&api.token),
@@ -279,7 +191,7 @@ async fn stale_if_match_gets_412() {
         .await;
     assert_problem(&garbage, StatusCode::BAD_REQUEST, "validation_failed");
     let delete_stale = api
-        .send(
+        .request(
             Method::DELETE,
             &path,
             Some(&api.token),
@@ -293,7 +205,7 @@ async fn stale_if_match_gets_412() {
         "version_mismatch",
     );
     let deleted = api
-        .send(
+        .request(
             Method::DELETE,
             &path,
             Some(&api.token),
@@ -304,9 +216,7 @@ async fn stale_if_match_gets_412() {
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
 }
 
-#[tokio::test]
-async fn scoped_administrators_get_403_outside_their_unit() {
-    let api = api().await;
+async fn scoped_administrators_get_403_outside_their_unit(api: App) {
     let admin = api.user("paris-admin@contoso.com").await;
     let inside = api.user("inside@contoso.com").await;
     let outside = api.user("outside@contoso.com").await;
@@ -343,7 +253,7 @@ async fn scoped_administrators_get_403_outside_their_unit() {
     assert_eq!(issued.status, StatusCode::CREATED, "{:?}", issued.body);
     let token = issued.body["secret"].as_str().unwrap().to_string();
     let inside_update = api
-        .send(
+        .request(
             Method::PATCH,
             &format!("/api/v1/users/{inside}"),
             Some(&token),
@@ -358,7 +268,7 @@ async fn scoped_administrators_get_403_outside_their_unit() {
         inside_update.body
     );
     let outside_update = api
-        .send(
+        .request(
             Method::PATCH,
             &format!("/api/v1/users/{outside}"),
             Some(&token),
@@ -368,7 +278,7 @@ async fn scoped_administrators_get_403_outside_their_unit() {
         .await;
     assert_problem(&outside_update, StatusCode::FORBIDDEN, "forbidden");
     let outside_delete = api
-        .send(
+        .request(
             Method::DELETE,
             &format!("/api/v1/users/{outside}"),
             Some(&token),
@@ -378,11 +288,11 @@ async fn scoped_administrators_get_403_outside_their_unit() {
         .await;
     assert_problem(&outside_delete, StatusCode::FORBIDDEN, "forbidden");
     let list_all = api
-        .send(Method::GET, "/api/v1/users", Some(&token), None, &[])
+        .request(Method::GET, "/api/v1/users", Some(&token), None, &[])
         .await;
     assert_problem(&list_all, StatusCode::FORBIDDEN, "forbidden");
     let escalate = api
-        .send(
+        .request(
             Method::POST,
             "/api/v1/roleManagement/directory/roleAssignments",
             Some(&token),
@@ -403,11 +313,9 @@ async fn scoped_administrators_get_403_outside_their_unit() {
     );
 }
 
-#[tokio::test]
-async fn correlation_ids_are_echoed_when_safe() {
-    let api = api().await;
+async fn correlation_ids_are_echoed_when_safe(api: App) {
     let kept = api
-        .send(
+        .request(
             Method::GET,
             "/api/v1/users",
             None,
@@ -418,7 +326,7 @@ async fn correlation_ids_are_echoed_when_safe() {
     assert_eq!(kept.headers["x-request-id"], "abc-123");
     assert_eq!(kept.body["correlationId"], "abc-123");
     let replaced = api
-        .send(
+        .request(
             Method::GET,
             "/api/v1/users",
             None,
@@ -429,9 +337,7 @@ async fn correlation_ids_are_echoed_when_safe() {
     assert_ne!(replaced.headers["x-request-id"], "evil id\" injected");
 }
 
-#[tokio::test]
-async fn secrets_are_shown_once() {
-    let api = api().await;
+async fn secrets_are_shown_once(api: App) {
     let app = api
         .post("/api/v1/applications", json!({"displayName": "Payroll"}))
         .await
@@ -462,11 +368,9 @@ async fn secrets_are_shown_once() {
     );
 }
 
-#[tokio::test]
-async fn openapi_document_is_3_1_and_complete() {
-    let api = api().await;
+async fn openapi_document_is_3_1_and_complete(api: App) {
     let reply = api
-        .send(Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .request(Method::GET, "/api/v1/openapi.json", None, None, &[])
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.body["openapi"].as_str().unwrap().starts_with("3.1"));
@@ -515,11 +419,9 @@ async fn openapi_document_is_3_1_and_complete() {
     );
 }
 
-#[tokio::test]
-async fn every_operation_documents_its_problems_as_problem_json() {
-    let api = api().await;
+async fn every_operation_documents_its_problems_as_problem_json(api: App) {
     let document = api
-        .send(Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .request(Method::GET, "/api/v1/openapi.json", None, None, &[])
         .await
         .body;
     let shared = &document["components"]["responses"];
@@ -577,11 +479,9 @@ async fn every_operation_documents_its_problems_as_problem_json() {
     assert!(device["properties"]["version"].is_object());
 }
 
-#[tokio::test]
-async fn a_known_path_with_another_method_is_a_405_problem_with_allow() {
-    let api = api().await;
+async fn a_known_path_with_another_method_is_a_405_problem_with_allow(api: App) {
     let reply = api
-        .send(Method::PUT, "/api/v1/users", Some(&api.token), None, &[])
+        .request(Method::PUT, "/api/v1/users", Some(&api.token), None, &[])
         .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
@@ -593,14 +493,12 @@ async fn a_known_path_with_another_method_is_a_405_problem_with_allow() {
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
     // An unknown path is still a 404.
     let reply = api
-        .send(Method::PUT, "/api/v1/nothing", Some(&api.token), None, &[])
+        .request(Method::PUT, "/api/v1/nothing", Some(&api.token), None, &[])
         .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn a_body_with_a_duplicate_key_is_refused_and_changes_nothing() {
-    let api = api().await;
+async fn a_body_with_a_duplicate_key_is_refused_and_changes_nothing(api: App) {
     let request = Request::builder()
         .method(Method::POST)
         .uri("/api/v1/groups")
@@ -610,53 +508,40 @@ async fn a_body_with_a_duplicate_key_is_refused_and_changes_nothing() {
             r#"{"displayName":"Sales","description":"x","displayName":"Admins"}"#,
         ))
         .unwrap();
-    let response = api.app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let problem: Value = serde_json::from_slice(&bytes).unwrap();
+    let reply = api.send(request).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let problem = &reply.body;
+    assert!(problem.is_object(), "{problem}");
     assert_eq!(problem["code"], "validation_failed");
     assert_eq!(problem["errors"][0]["field"], "displayName");
     let groups = api
-        .send(Method::GET, "/api/v1/groups", Some(&api.token), None, &[])
+        .request(Method::GET, "/api/v1/groups", Some(&api.token), None, &[])
         .await;
     assert_eq!(groups.body["value"], json!([]));
 }
 
-#[tokio::test]
-async fn health_and_readiness() {
-    let api = api().await;
+async fn health_and_readiness(api: App) {
     assert_eq!(
-        api.send(Method::GET, "/healthz", None, None, &[])
+        api.request(Method::GET, "/healthz", None, None, &[])
             .await
             .status,
         StatusCode::OK
     );
     assert_eq!(
-        api.send(Method::GET, "/readyz", None, None, &[])
+        api.request(Method::GET, "/readyz", None, None, &[])
             .await
             .status,
         StatusCode::OK
     );
-    let reply = api.send(Method::GET, "/healthz", None, None, &[]).await;
+    let reply = api.request(Method::GET, "/healthz", None, None, &[]).await;
     assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }
 
-#[tokio::test]
-async fn the_jwks_publishes_public_signing_keys() {
-    let store = tessera_store_sql::testing::sqlite_temp().await;
-    let directory = Arc::new(Directory::new(store, Arc::new(SystemClock)));
-    let tenant = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant;
-    directory
+async fn the_jwks_publishes_public_signing_keys(api: App) {
+    api.directory
         .rotate_signing_keys(
-            tenant,
+            api.tenant,
             &[
                 tessera_oauth::keys::Algorithm::ES256,
                 tessera_oauth::keys::Algorithm::EdDSA,
@@ -664,31 +549,15 @@ async fn the_jwks_publishes_public_signing_keys() {
         )
         .await
         .unwrap();
-    let app = router(AppState {
-        directory,
-        metrics: None,
-        certificate_proxy: None,
-        trusted_proxies: Default::default(),
-    });
-    let response = app
-        .oneshot(
-            Request::builder()
-                .uri("/.well-known/jwks.json")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let reply = api
+        .request(Method::GET, "/.well-known/jwks.json", None, None, &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
+        reply.headers[header::CONTENT_TYPE],
         "application/jwk-set+json"
     );
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let jwks: Value = serde_json::from_slice(&body).unwrap();
-    let keys = jwks["keys"].as_array().unwrap();
+    let keys = reply.body["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
     for key in keys {
         assert!(key.get("d").is_none(), "no private member");
@@ -698,7 +567,7 @@ async fn the_jwks_publishes_public_signing_keys() {
 
 /// A form POST to the token endpoint, with optional `Authorization`.
 async fn token_request(
-    api: &Api,
+    api: &App,
     authorization: Option<&str>,
     form: &str,
 ) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -709,28 +578,15 @@ async fn token_request(
     if let Some(authorization) = authorization {
         request = request.header(header::AUTHORIZATION, authorization);
     }
-    let response = api
-        .app
-        .clone()
-        .oneshot(request.body(Body::from(form.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&body).unwrap_or(Value::Null),
-    )
+    let reply = api
+        .send(request.body(Body::from(form.to_string())).unwrap())
+        .await;
+    let body = reply.json();
+    (reply.status, reply.headers, body)
 }
 
-#[tokio::test]
-async fn client_credentials_issue_signed_access_tokens() {
+async fn client_credentials_issue_signed_access_tokens(api: App) {
     use base64::Engine as _;
-    let api = api().await;
     let client = api
         .post(
             "/api/v1/applications",
@@ -776,7 +632,7 @@ async fn client_credentials_issue_signed_access_tokens() {
     assert_eq!(body["expires_in"], 3600);
     // The token verifies with the published JWKS and says who, for what, until when.
     let jwks = api
-        .send(Method::GET, "/.well-known/jwks.json", None, None, &[])
+        .request(Method::GET, "/.well-known/jwks.json", None, None, &[])
         .await
         .body;
     let token = body["access_token"].as_str().unwrap();
@@ -906,10 +762,8 @@ fn dpop_proof(key: &tessera_oauth::keys::SigningKey, method: &str, url: &str) ->
     proof
 }
 
-#[tokio::test]
-async fn a_dpop_bound_token_sent_as_bearer_is_told_to_use_dpop() {
+async fn a_dpop_bound_token_sent_as_bearer_is_told_to_use_dpop(api: App) {
     use base64::Engine as _;
-    let api = api().await;
     let client = api
         .post("/api/v1/applications", json!({ "displayName": "Kiosk" }))
         .await;
@@ -957,18 +811,15 @@ async fn a_dpop_bound_token_sent_as_bearer_is_told_to_use_dpop() {
             "grant_type=client_credentials&scope=api%3A%2F%2F{resource_app_id}%2F.default"
         )))
         .unwrap();
-    let response = api.app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let tokens: Value = serde_json::from_slice(&bytes).unwrap();
+    let reply = api.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let tokens = reply.body;
     assert_eq!(tokens["token_type"], "DPoP");
     let token = tokens["access_token"].as_str().unwrap();
 
     // The management API: 401 that says the token is DPoP-bound, with a DPoP challenge.
     let refused = api
-        .send(Method::GET, "/api/v1/me", Some(token), None, &[])
+        .request(Method::GET, "/api/v1/me", Some(token), None, &[])
         .await;
     assert_problem(&refused, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert!(
@@ -987,13 +838,13 @@ async fn a_dpop_bound_token_sent_as_bearer_is_told_to_use_dpop() {
     assert!(challenge.contains("algs=\"ES256"), "{challenge}");
     // A token that is not DPoP-bound still gets the plain answer.
     let plain = api
-        .send(Method::GET, "/api/v1/me", Some("not-a-token"), None, &[])
+        .request(Method::GET, "/api/v1/me", Some("not-a-token"), None, &[])
         .await;
     assert_eq!(plain.headers[header::WWW_AUTHENTICATE], "Bearer");
 
     // Userinfo likewise (RFC 9449 §7.1).
     let userinfo = api
-        .send(Method::GET, "/oauth2/userinfo", Some(token), None, &[])
+        .request(Method::GET, "/oauth2/userinfo", Some(token), None, &[])
         .await;
     assert_eq!(userinfo.status, StatusCode::UNAUTHORIZED);
     assert_eq!(userinfo.body["error"], "invalid_token");
@@ -1013,9 +864,7 @@ async fn a_dpop_bound_token_sent_as_bearer_is_told_to_use_dpop() {
     );
 }
 
-#[tokio::test]
-async fn applications_and_service_principals_are_found_by_app_id() {
-    let api = api().await;
+async fn applications_and_service_principals_are_found_by_app_id(api: App) {
     let app = api
         .post("/api/v1/applications", json!({ "displayName": "Payroll" }))
         .await;
@@ -1047,9 +896,7 @@ async fn applications_and_service_principals_are_found_by_app_id() {
     let malformed = api.get("/api/v1/applications/byAppId/Payroll").await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
 }
-#[tokio::test]
-async fn the_sign_in_log_retention_is_read_and_changed() {
-    let api = api().await;
+async fn the_sign_in_log_retention_is_read_and_changed(api: App) {
     let path = "/api/v1/policies/signInLogRetentionPolicy";
     let default = api.get(path).await;
     assert_eq!(default.status, StatusCode::OK);
@@ -1058,7 +905,7 @@ async fn the_sign_in_log_retention_is_read_and_changed() {
         json!({"retentionDays": 30, "maxEntries": 1_000_000})
     );
     let bad = api
-        .send(
+        .request(
             Method::PATCH,
             path,
             Some(&api.token),
@@ -1068,7 +915,7 @@ async fn the_sign_in_log_retention_is_read_and_changed() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
     let changed = api
-        .send(
+        .request(
             Method::PATCH,
             path,
             Some(&api.token),
@@ -1082,3 +929,24 @@ async fn the_sign_in_log_retention_is_read_and_changed() {
         json!({"retentionDays": 30, "maxEntries": 5000})
     );
 }
+
+tessera_testkit::both_backends!(
+    setup = app;
+    unauthenticated_requests_get_401_problems,
+    create_returns_201_with_location_and_etag,
+    bad_input_is_refused_with_the_field_and_changes_nothing,
+    stale_if_match_gets_412,
+    scoped_administrators_get_403_outside_their_unit,
+    correlation_ids_are_echoed_when_safe,
+    secrets_are_shown_once,
+    openapi_document_is_3_1_and_complete,
+    every_operation_documents_its_problems_as_problem_json,
+    a_known_path_with_another_method_is_a_405_problem_with_allow,
+    a_body_with_a_duplicate_key_is_refused_and_changes_nothing,
+    health_and_readiness,
+    the_jwks_publishes_public_signing_keys,
+    client_credentials_issue_signed_access_tokens,
+    a_dpop_bound_token_sent_as_bearer_is_told_to_use_dpop,
+    applications_and_service_principals_are_found_by_app_id,
+    the_sign_in_log_retention_is_read_and_changed,
+);

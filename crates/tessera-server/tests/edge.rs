@@ -4,99 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod support;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use serde_json::{Value, json};
-use tessera_core::SystemClock;
-use tessera_server::{AppState, router};
-use tessera_service::Directory;
-use tessera_store::Store;
-use tower::ServiceExt;
-
-struct Edge {
-    app: axum::Router,
-    token: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-}
-
-async fn edge(store: Arc<dyn Store>) -> Edge {
-    let directory = Arc::new(Directory::new(store, Arc::new(SystemClock)));
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let app = router(AppState {
-        directory,
-        metrics: None,
-        certificate_proxy: None,
-        trusted_proxies: Default::default(),
-    });
-    Edge {
-        app,
-        token: bootstrap.token.expose().to_string(),
-    }
-}
-
-impl Edge {
-    async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            headers,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send(
-            Request::get(path)
-                .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-    }
-
-    async fn post_json(&self, path: &str, body: Value) -> Reply {
-        self.send(
-            Request::post(path)
-                .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await
-    }
-
-    async fn post_form(&self, path: &str, form: &str) -> Reply {
-        self.send(
-            Request::post(path)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(form.to_string()))
-                .unwrap(),
-        )
-        .await
-    }
-}
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
+use support::{App, Reply, app};
 
 fn assert_refused(reply: &Reply, what: &str) {
     assert_eq!(
@@ -109,8 +22,7 @@ fn assert_refused(reply: &Reply, what: &str) {
 
 /// Issue 11: NUL bytes gave 503 or 500 on PostgreSQL (and nothing on SQLite).
 /// Both backends now refuse them the same way, in the form each client reads.
-async fn nul_bytes_are_refused_at_the_edge(store: Arc<dyn Store>) {
-    let edge = edge(store).await;
+async fn nul_bytes_are_refused_at_the_edge(edge: App) {
     for path in [
         "/api/v1/users?search=a%00b",
         "/api/v1/users/byPrincipalName/a%00b@contoso.com",
@@ -126,7 +38,7 @@ async fn nul_bytes_are_refused_at_the_edge(store: Arc<dyn Store>) {
         assert_eq!(reply.json()["code"], "validation_failed");
     }
     let reply = edge
-        .post_json(
+        .post(
             "/api/v1/users",
             json!({ "userPrincipalName": "nul@contoso.com", "displayName": "a\u{0}b" }),
         )
@@ -139,7 +51,7 @@ async fn nul_bytes_are_refused_at_the_edge(store: Arc<dyn Store>) {
     assert_eq!(found.status, StatusCode::NOT_FOUND);
     // An escaped backslash before "u0000" is not a NUL.
     let reply = edge
-        .post_json(
+        .post(
             "/api/v1/users",
             json!({ "userPrincipalName": "slash@contoso.com", "displayName": "a\\u0000b" }),
         )
@@ -173,8 +85,7 @@ async fn nul_bytes_are_refused_at_the_edge(store: Arc<dyn Store>) {
 }
 
 /// Issue 11: HSTS only where the client came over HTTPS (RFC 6797 §7.2).
-async fn hsts_only_over_https(store: Arc<dyn Store>) {
-    let edge = edge(store).await;
+async fn hsts_only_over_https(edge: App) {
     let plain = edge
         .send(Request::get("/healthz").body(Body::empty()).unwrap())
         .await;
@@ -199,10 +110,9 @@ async fn hsts_only_over_https(store: Arc<dyn Store>) {
 /// Issue 11: CORS for single-page applications: exactly the origins of registered
 /// SPA redirect URIs for the token, userinfo and revocation endpoints; any origin
 /// for discovery and keys; never credentials.
-async fn cors_for_registered_spa_origins(store: Arc<dyn Store>) {
-    let edge = edge(store).await;
+async fn cors_for_registered_spa_origins(edge: App) {
     let app = edge
-        .post_json(
+        .post(
             "/api/v1/applications",
             json!({ "displayName": "SPA", "spa": { "redirectUris": ["https://spa.contoso.com/callback"] } }),
         )
@@ -303,8 +213,7 @@ async fn cors_for_registered_spa_origins(store: Arc<dyn Store>) {
 
 /// Issue 11: userinfo takes the access token from a POST form (RFC 6750 §2.2),
 /// and refuses it sent two ways at once.
-async fn userinfo_reads_a_form_token(store: Arc<dyn Store>) {
-    let edge = edge(store).await;
+async fn userinfo_reads_a_form_token(edge: App) {
     let reply = edge
         .post_form("/oauth2/userinfo", "access_token=not-a-token")
         .await;
@@ -329,28 +238,8 @@ async fn userinfo_reads_a_form_token(store: Arc<dyn Store>) {
     assert_eq!(both.json()["error"], "invalid_request");
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(tessera_store_sql::testing::sqlite_temp().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(tessera_store_sql::testing::postgres_temp().await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+tessera_testkit::both_backends!(
+    setup = app;
     nul_bytes_are_refused_at_the_edge,
     hsts_only_over_https,
     cors_for_registered_spa_origins,

@@ -6,9 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
-mod support;
-
 use std::sync::Arc;
 
 use serde_json::json;
@@ -19,6 +16,7 @@ use tessera_directory::checkpoint::{Checkpoint, CheckpointFailure};
 use tessera_service::audit::{check_checkpoints, checkpoint, verify_chain};
 use tessera_service::{Context, Directory};
 use tessera_store::Store;
+use tessera_testkit::{Backend, bootstrap_admin};
 
 struct Harness {
     store: Arc<dyn Store>,
@@ -28,23 +26,10 @@ struct Harness {
     key: Ed25519Key,
 }
 
-async fn harness((store, url): (Arc<dyn Store>, String)) -> Harness {
+async fn harness(backend: Backend) -> Harness {
+    let (store, url) = backend.store_with_url().await;
     let directory = Directory::new(store.clone(), Arc::new(SystemClock));
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .expect("fresh store");
-    let (tenant, caller) = directory
-        .authenticate_token(bootstrap.token.expose())
-        .await
-        .unwrap();
-    let admin = Context {
-        tenant,
-        caller,
-        correlation_id: "test".to_string(),
-        client_address: None,
-    };
+    let admin = bootstrap_admin(&directory).await.ctx;
     Harness {
         store,
         url,
@@ -354,48 +339,12 @@ async fn the_trail_cannot_be_emptied_nor_its_head_moved_while_the_triggers_stand
     assert!(h.chain_intact().await);
 }
 
-/// `on_backend!(setup; a, b)`: `#[tokio::test]`s calling `a(setup().await)`.
-macro_rules! on_backend {
-    ($setup:ident; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name($setup().await).await;
-            }
-        )*
-    };
-}
-
-mod sqlite {
-    use super::*;
-
-    async fn setup() -> Harness {
-        harness(tessera_store_sql::testing::sqlite_temp_with_url().await).await
-    }
-
-    on_backend!(setup;
-        an_untouched_trail_matches_its_checkpoints,
-        a_cut_off_tail_is_found,
-        a_wiped_trail_is_found,
-        a_forged_event_with_a_recomputed_chain_is_found,
-        a_chain_rebuilt_without_an_event_is_found,
-        the_trail_cannot_be_emptied_nor_its_head_moved_while_the_triggers_stand,
-    );
-}
-
-mod postgres {
-    use super::*;
-
-    async fn setup() -> Harness {
-        harness(tessera_store_sql::testing::postgres_temp_with_url().await).await
-    }
-
-    on_backend!(setup;
-        an_untouched_trail_matches_its_checkpoints,
-        a_cut_off_tail_is_found,
-        a_wiped_trail_is_found,
-        a_forged_event_with_a_recomputed_chain_is_found,
-        a_chain_rebuilt_without_an_event_is_found,
-        the_trail_cannot_be_emptied_nor_its_head_moved_while_the_triggers_stand,
-    );
-}
+tessera_testkit::both_backends!(
+    setup = harness;
+    an_untouched_trail_matches_its_checkpoints,
+    a_cut_off_tail_is_found,
+    a_wiped_trail_is_found,
+    a_forged_event_with_a_recomputed_chain_is_found,
+    a_chain_rebuilt_without_an_event_is_found,
+    the_trail_cannot_be_emptied_nor_its_head_moved_while_the_triggers_stand,
+);

@@ -9,34 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 use tessera_core::SystemClock;
 use tessera_service::conditional_access::WhatIf;
-use tessera_service::oauth::TokenContext;
-use tessera_service::{Context, Directory, ServiceError};
+use tessera_service::{Directory, ServiceError};
 use tessera_store::Store;
-
-#[macro_use]
-mod support;
-
-async fn admin(directory: &Directory) -> Context {
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let (tenant, caller) = directory
-        .authenticate_token(bootstrap.token.expose())
-        .await
-        .unwrap();
-    Context {
-        tenant,
-        caller,
-        correlation_id: "t".into(),
-        client_address: None,
-    }
-}
+use tessera_testkit::{Workload, bootstrap_admin, workload};
 
 fn question(user: &str, app: &str) -> WhatIf {
     serde_json::from_value(json!({ "userId": user, "appId": app, "country": "NL" })).unwrap()
@@ -44,7 +22,7 @@ fn question(user: &str, app: &str) -> WhatIf {
 
 async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
     let directory = Directory::new(store, Arc::new(SystemClock));
-    let admin = admin(&directory).await;
+    let admin = bootstrap_admin(&directory).await.ctx;
     let office = directory
         .create_named_location(
             &admin,
@@ -165,7 +143,7 @@ async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
 
 async fn another_node_enforces_changes_within_a_second(store: Arc<dyn Store>) {
     let node_a = Directory::new(store.clone(), Arc::new(SystemClock));
-    let admin = admin(&node_a).await;
+    let admin = bootstrap_admin(&node_a).await.ctx;
     let node_b = Directory::new(store, Arc::new(SystemClock));
     let user = node_a
         .create_user(
@@ -251,39 +229,18 @@ async fn another_node_enforces_changes_within_a_second(store: Arc<dyn Store>) {
 
 async fn workloads_are_blocked_at_the_token_endpoint(store: Arc<dyn Store>) {
     let directory = Directory::new(store, Arc::new(SystemClock));
-    let admin = admin(&directory).await;
-    let client = directory
-        .create_application(&admin, json!({"displayName": "Nightly sync"}))
-        .await
-        .unwrap();
-    let principal = directory
-        .create_service_principal(&admin, json!({"appId": client.app_id}))
-        .await
-        .unwrap();
-    let secret = directory
-        .add_application_password(&admin, client.id, json!({}))
-        .await
-        .unwrap();
-    let resource = directory
-        .create_application(&admin, json!({"displayName": "Ledger API"}))
-        .await
-        .unwrap();
-    let ctx = TokenContext {
-        dpop: None,
-        client_certificates: Vec::new(),
-        tenant: admin.tenant,
-        issuer: "http://localhost:8080".into(),
-        correlation_id: "cc-1".into(),
-        client_address: Some("203.0.113.7".into()),
-    };
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            client.app_id,
-            secret.secret_text.expose()
-        ))
-    );
+    let work = workload(&directory).await;
+    let basic = work.basic(work.secret.secret_text.expose());
+    let Workload {
+        admin,
+        principal,
+        resource,
+        mut ctx,
+        ..
+    } = work;
+    ctx.issuer = "http://localhost:8080".into();
+    ctx.correlation_id = "cc-1".into();
+    ctx.client_address = Some("203.0.113.7".into());
     let mut form = BTreeMap::new();
     form.insert("grant_type".to_string(), "client_credentials".to_string());
     form.insert("scope".to_string(), format!("{}/.default", resource.app_id));
@@ -377,7 +334,7 @@ fn refused_field(
 async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
     use tessera_directory::roles::USER_ADMINISTRATOR;
     let directory = Directory::new(store, Arc::new(SystemClock));
-    let admin = admin(&directory).await;
+    let admin = bootstrap_admin(&directory).await.ctx;
     let unit = directory
         .create_administrative_unit(&admin, json!({"displayName": "Paris"}))
         .await
@@ -479,7 +436,7 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
 async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     use tessera_authn::strength;
     let directory = Directory::new(store, Arc::new(SystemClock));
-    let admin = admin(&directory).await;
+    let admin = bootstrap_admin(&directory).await.ctx;
     let user = directory
         .create_user(
             &admin,
@@ -738,7 +695,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
 async fn import_reports_security_defaults_and_what_a_dry_run_would_import(store: Arc<dyn Store>) {
     use tessera_service::conditional_access::ImportRequest;
     let directory = Directory::new(store, Arc::new(SystemClock));
-    let admin = admin(&directory).await;
+    let admin = bootstrap_admin(&directory).await.ctx;
     let glass = directory
         .create_group(&admin, json!({"displayName": "Break glass"}))
         .await
@@ -807,7 +764,7 @@ async fn import_reports_security_defaults_and_what_a_dry_run_would_import(store:
     assert!(again.get("warnings").is_none(), "{again}");
 }
 
-on_both_backends!(
+tessera_testkit::both_backends!(
     policies_and_locations_round_trip,
     another_node_enforces_changes_within_a_second,
     workloads_are_blocked_at_the_token_endpoint,

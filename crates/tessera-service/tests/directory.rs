@@ -3,16 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
-mod support;
-
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tessera_core::SystemClock;
 use tessera_directory::roles;
 use tessera_service::{Context, Directory, PageRequest, ServiceError};
-use tessera_store::Store;
+use tessera_testkit::fixtures::token_context;
+use tessera_testkit::{Backend, bootstrap_admin};
 use uuid::Uuid;
 
 struct Harness {
@@ -21,27 +19,13 @@ struct Harness {
     admin_id: Uuid,
 }
 
-async fn harness(store: Arc<dyn Store>) -> Harness {
-    let directory = Directory::new(store, Arc::new(SystemClock));
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .expect("fresh store");
-    let (tenant, caller) = directory
-        .authenticate_token(bootstrap.token.expose())
-        .await
-        .unwrap();
-    let admin = Context {
-        tenant,
-        caller,
-        correlation_id: "test".to_string(),
-        client_address: Some("127.0.0.1".to_string()),
-    };
+async fn harness(backend: Backend) -> Harness {
+    let directory = Directory::new(backend.store().await, Arc::new(SystemClock));
+    let admin = bootstrap_admin(&directory).await;
     Harness {
         directory,
-        admin,
-        admin_id: bootstrap.user_id,
+        admin: admin.ctx,
+        admin_id: admin.user_id,
     }
 }
 
@@ -74,17 +58,7 @@ impl Harness {
             .create_own_token(&self.impersonate(user).await, json!({"displayName": "t"}))
             .await
             .unwrap();
-        let (tenant, caller) = self
-            .directory
-            .authenticate_token(created.secret.expose())
-            .await
-            .unwrap();
-        Context {
-            tenant,
-            caller,
-            correlation_id: "test".into(),
-            client_address: None,
-        }
+        token_context(&self.directory, created.secret.expose()).await
     }
 
     async fn impersonate(&self, user: Uuid) -> Context {
@@ -124,8 +98,8 @@ fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
     ids
 }
 
-on_both_backends!(
-    with super::harness;
+tessera_testkit::both_backends!(
+    setup = harness;
     bootstrap_happens_once,
     invalid_requests_change_nothing,
     stale_versions_are_refused,
@@ -1175,17 +1149,7 @@ async fn review_findings_stay_fixed(h: Harness) {
         )
         .await
         .unwrap();
-    let (tenant, caller) = h
-        .directory
-        .authenticate_token(issued.secret.expose())
-        .await
-        .unwrap();
-    let as_newcomer = Context {
-        tenant,
-        caller,
-        correlation_id: "t".into(),
-        client_address: None,
-    };
+    let as_newcomer = token_context(&h.directory, issued.secret.expose()).await;
     let extended = h
         .directory
         .create_own_token(

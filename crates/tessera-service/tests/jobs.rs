@@ -4,17 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::ShiftedClock;
 use tessera_core::{Clock, TenantId};
 use tessera_service::Directory;
 use tessera_service::jobs::{Job, Jobs, Outcome, Ran, Schedule, Scope, application_jobs, job};
 use tessera_store::{AuditAppend, Store, Tenant};
+use tessera_testkit::ShiftedClock;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -240,7 +237,7 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
     assert!(!keys["keys"].as_array().unwrap().is_empty(), "{keys}");
 }
 
-on_both_backends!(
+tessera_testkit::both_backends!(
     one_node_runs_each_occurrence,
     a_failure_hands_the_lease_back,
     one_shot_jobs_run_once,

@@ -7,21 +7,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use serde_json::json;
 use tessera_core::Clock as _;
-use tessera_core::crypto::SealingKey;
-use tessera_service::authn::{AuthSettings, SignInEntry, SignInFilter};
+use tessera_service::authn::{SignInEntry, SignInFilter};
 use tessera_service::oauth::TokenContext;
 use tessera_service::sign_in_storage::{
     AGGREGATE_WINDOW_SECONDS, MANY, MAX_ENTRIES_PER_WINDOW, MAX_NAMES_PER_SOURCE,
 };
 use tessera_service::{Context, Directory};
 use tessera_store::{SignInQuery, SignInRow, Store};
-
-#[macro_use]
-mod support;
-use support::{ShiftedClock, Workload, workload};
+use tessera_testkit::fixtures::basic_authorization;
+use tessera_testkit::{Backend, ShiftedClock, Workload, auth_settings, workload};
 
 struct Harness {
     directory: Directory,
@@ -35,16 +31,13 @@ struct Harness {
 }
 
 impl Harness {
-    fn basic(&self, client_id: &str, secret: &str) -> String {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"))
-        )
-    }
-
     async fn token(&self, client_id: &str, secret: &str) -> Result<(), &'static str> {
         self.directory
-            .token_request(&self.ctx, Some(&self.basic(client_id, secret)), &self.form)
+            .token_request(
+                &self.ctx,
+                Some(&basic_authorization(client_id, secret)),
+                &self.form,
+            )
             .await
             .map(|_| ())
             .map_err(|e| e.error.as_str())
@@ -94,37 +87,24 @@ impl Harness {
     }
 }
 
-async fn harness(store: Arc<dyn Store>) -> Harness {
+async fn harness(backend: Backend) -> Harness {
+    let store = backend.store().await;
     let clock = Arc::new(ShiftedClock::default());
     let directory = Directory::with_auth(
         store.clone(),
         clock.clone(),
-        AuthSettings {
-            public_url: "https://id.contoso.com".to_string(),
-            issuer_name: "Contoso".to_string(),
-            sealing_key: SealingKey::generate().unwrap().0,
-            breached_passwords: None,
-            max_concurrent_hashes: 1,
-            revocation_fetcher: None,
-        },
+        auth_settings("https://id.contoso.com"),
     );
+    let work = workload(&directory).await;
+    let form = work.client_credentials_form();
     let Workload {
         admin,
         client,
         secret,
-        resource,
         mut ctx,
         ..
-    } = workload(&directory).await;
+    } = work;
     ctx.client_address = Some("198.51.100.7".into());
-    let form: BTreeMap<String, String> = [
-        ("grant_type".to_string(), "client_credentials".to_string()),
-        (
-            "scope".to_string(),
-            format!("api://{}/.default", resource.app_id),
-        ),
-    ]
-    .into();
     Harness {
         directory,
         store,
@@ -216,7 +196,11 @@ async fn repeated_failures_are_one_entry_with_a_count(h: Harness) {
     let mut elsewhere = h.ctx.clone();
     elsewhere.client_address = Some("203.0.113.9".into());
     h.directory
-        .token_request(&elsewhere, Some(&h.basic(&h.client_id, "wrong")), &h.form)
+        .token_request(
+            &elsewhere,
+            Some(&basic_authorization(&h.client_id, "wrong")),
+            &h.form,
+        )
         .await
         .unwrap_err();
     h.clock.advance_seconds(AGGREGATE_WINDOW_SECONDS);
@@ -236,7 +220,7 @@ async fn failures_from_very_many_sources_make_bounded_entries(h: Harness) {
             .map(|address| {
                 let mut ctx = h.ctx.clone();
                 ctx.client_address = Some(address.clone());
-                let authorization = h.basic(&h.client_id, "wrong");
+                let authorization = basic_authorization(&h.client_id, "wrong");
                 let directory = &h.directory;
                 let form = &h.form;
                 async move {
@@ -307,7 +291,7 @@ async fn retention_removes_old_entries(h: Harness) {
     assert!(h.rows().await.is_empty());
 }
 
-on_both_backends!(with super::harness;
+tessera_testkit::both_backends!(setup = harness;
     a_token_entry_is_a_few_hundred_bytes,
     repeated_failures_are_one_entry_with_a_count,
     failures_from_very_many_sources_make_bounded_entries,

@@ -9,16 +9,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tessera_authn::totp;
-use tessera_core::crypto::SealingKey;
 use tessera_core::{Clock, SecretString};
 use tessera_service::authn::{AuthSettings, FlowStep, SessionInfo, SignInContext, SignInOutcome};
 use tessera_service::{Context, Directory, ServiceError};
-use tessera_store::Store;
+use tessera_testkit::{Backend, ShiftedClock, auth_settings, bootstrap_admin};
 use uuid::Uuid;
-
-#[macro_use]
-mod support;
-use support::ShiftedClock;
 
 struct Harness {
     clock: Arc<ShiftedClock>,
@@ -27,7 +22,7 @@ struct Harness {
     breached: tempfile::TempDir,
 }
 
-async fn harness(store: Arc<dyn Store>) -> Harness {
+async fn harness(backend: Backend) -> Harness {
     let breached = tempfile::tempdir().unwrap();
     // "Tr0ub4dor&3xyzzy" as a breached password, in the k-anonymity range format.
     let (prefix, suffix) = tessera_authn::password::breach_key("Tr0ub4dor&3xyzzy");
@@ -38,35 +33,19 @@ async fn harness(store: Arc<dyn Store>) -> Harness {
     .unwrap();
     let clock = Arc::new(ShiftedClock::default());
     let directory = Directory::with_auth(
-        store,
+        backend.store().await,
         clock.clone(),
         AuthSettings {
-            public_url: "http://localhost:8080".to_string(),
-            issuer_name: "Contoso".to_string(),
-            sealing_key: SealingKey::generate().unwrap().0,
             breached_passwords: Some(breached.path().to_path_buf()),
             max_concurrent_hashes: 2,
-            revocation_fetcher: None,
+            ..auth_settings("http://localhost:8080")
         },
     );
-    let bootstrap = directory
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let (tenant, caller) = directory
-        .authenticate_token(bootstrap.token.expose())
-        .await
-        .unwrap();
+    let admin = bootstrap_admin(&directory).await.ctx;
     Harness {
         clock,
         directory,
-        admin: Context {
-            tenant,
-            caller,
-            correlation_id: "test".to_string(),
-            client_address: Some("127.0.0.1".to_string()),
-        },
+        admin,
         breached,
     }
 }
@@ -1177,8 +1156,8 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
     assert_eq!(modes, ["password", "fido2"]);
 }
 
-on_both_backends!(
-    with super::harness;
+tessera_testkit::both_backends!(
+    setup = harness;
     passkeys_register_sign_in_and_detect_clones,
     certificate_sign_in,
     password_then_totp_and_replay_refused,
@@ -1334,8 +1313,8 @@ mod review {
         );
     }
 
-    on_both_backends!(
-    with super::harness;
+    tessera_testkit::both_backends!(
+    setup = harness;
         totp_guessing_cannot_reset_the_lockout,
         a_single_factor_certificate_is_not_a_second_factor,
         changing_the_password_ends_other_sessions,

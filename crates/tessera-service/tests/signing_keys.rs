@@ -12,10 +12,7 @@ use tessera_oauth::keys::Algorithm;
 use tessera_service::Directory;
 use tessera_service::authn::AuthSettings;
 use tessera_store::{Kind, ListQuery, Store};
-
-#[macro_use]
-mod support;
-use support::ShiftedClock;
+use tessera_testkit::{ShiftedClock, auth_settings, bootstrap_admin};
 
 const DAY: i64 = 86_400;
 
@@ -24,12 +21,8 @@ fn directory(store: Arc<dyn Store>, clock: Arc<ShiftedClock>, key: SealingKey) -
         store,
         clock,
         AuthSettings {
-            public_url: "http://localhost:8080".to_string(),
-            issuer_name: "Contoso".to_string(),
             sealing_key: key,
-            breached_passwords: None,
-            max_concurrent_hashes: 1,
-            revocation_fetcher: None,
+            ..auth_settings("http://localhost:8080")
         },
     )
 }
@@ -48,12 +41,7 @@ async fn keys_rotate_on_schedule(store: Arc<dyn Store>) {
     let clock = Arc::new(ShiftedClock::default());
     let (key, _) = SealingKey::generate().unwrap();
     let dir = directory(store.clone(), clock.clone(), key);
-    let tenant = dir
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant;
+    let tenant = bootstrap_admin(&dir).await.tenant();
     let es256 = [Algorithm::ES256];
 
     let done = dir.rotate_signing_keys(tenant, &es256).await.unwrap();
@@ -135,12 +123,7 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     let clock = Arc::new(ShiftedClock::default());
     let (key, bytes) = SealingKey::generate().unwrap();
     let first = directory(store.clone(), clock.clone(), key);
-    let tenant = first
-        .bootstrap_if_empty("Contoso", "contoso.com")
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant;
+    let tenant = bootstrap_admin(&first).await.tenant();
     let nodes: Vec<Arc<Directory>> = (0..4)
         .map(|_| {
             Arc::new(directory(
@@ -180,49 +163,34 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
 /// new tenant) issues tokens as soon as another node made them, not only once its
 /// cache runs out a minute later.
 async fn a_node_signs_with_keys_another_node_made(store: Arc<dyn Store>) {
-    use base64::Engine as _;
     let clock = Arc::new(ShiftedClock::default());
     let (key, _) = SealingKey::generate().unwrap();
     let first = directory(store.clone(), clock.clone(), key.clone());
-    let support::Workload {
-        client,
-        secret,
-        resource,
-        ctx,
-        ..
-    } = support::workload(&first).await;
+    let workload = tessera_testkit::workload(&first).await;
+    let tenant = workload.ctx.tenant;
     // No keys yet: this node caches an empty set.
-    assert!(kids(&first, ctx.tenant).await.is_empty());
+    assert!(kids(&first, tenant).await.is_empty());
     let other = directory(store.clone(), clock.clone(), key);
     assert_eq!(
         other
-            .rotate_signing_keys(ctx.tenant, &Algorithm::ALL)
+            .rotate_signing_keys(tenant, &Algorithm::ALL)
             .await
             .unwrap()
             .len(),
         Algorithm::ALL.len()
     );
-    let form: std::collections::BTreeMap<String, String> = [
-        ("grant_type".to_string(), "client_credentials".to_string()),
-        (
-            "scope".to_string(),
-            format!("api://{}/.default", resource.app_id),
-        ),
-    ]
-    .into();
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            client.app_id,
-            secret.secret_text.expose()
-        ))
-    );
-    let issued = first.token_request(&ctx, Some(&basic), &form).await;
+    let basic = workload.basic(workload.secret.secret_text.expose());
+    let issued = first
+        .token_request(
+            &workload.ctx,
+            Some(&basic),
+            &workload.client_credentials_form(),
+        )
+        .await;
     assert!(issued.is_ok(), "{:?}", issued.err());
 }
 
-on_both_backends!(
+tessera_testkit::both_backends!(
     keys_rotate_on_schedule,
     several_nodes_rotate_once,
     a_node_signs_with_keys_another_node_made

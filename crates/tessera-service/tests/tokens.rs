@@ -4,68 +4,35 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use serde_json::json;
-use tessera_core::crypto::SealingKey;
 use tessera_service::Directory;
-use tessera_service::authn::AuthSettings;
 use tessera_service::oauth::GRANT_CACHE_SECONDS;
 use tessera_store::Store;
-
-#[macro_use]
-mod support;
-use support::{ShiftedClock, Workload, workload};
+use tessera_testkit::{ShiftedClock, auth_settings, workload};
 
 async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     let clock = Arc::new(ShiftedClock::default());
     let directory = Directory::with_auth(
         store,
         clock.clone(),
-        AuthSettings {
-            public_url: "https://id.contoso.com".to_string(),
-            issuer_name: "Contoso".to_string(),
-            sealing_key: SealingKey::generate().unwrap().0,
-            breached_passwords: None,
-            max_concurrent_hashes: 1,
-            revocation_fetcher: None,
-        },
+        auth_settings("https://id.contoso.com"),
     );
-    let Workload {
-        admin,
-        client,
-        principal,
-        secret,
-        resource,
-        ctx,
-    } = workload(&directory).await;
-    let basic = |secret: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", client.app_id))
-        )
-    };
-    let form: BTreeMap<String, String> = [
-        ("grant_type".to_string(), "client_credentials".to_string()),
-        (
-            "scope".to_string(),
-            format!("api://{}/.default", resource.app_id),
-        ),
-    ]
-    .into();
-    let good = basic(secret.secret_text.expose());
+    let work = workload(&directory).await;
+    let basic = |secret: &str| work.basic(secret);
+    let form = work.client_credentials_form();
+    let good = basic(work.secret.secret_text.expose());
     assert!(
         directory
-            .token_request(&ctx, Some(&good), &form)
+            .token_request(&work.ctx, Some(&good), &form)
             .await
             .is_ok()
     );
     // A wrong secret never rides on the cache.
     assert_eq!(
         directory
-            .token_request(&ctx, Some(&basic("wrong")), &form)
+            .token_request(&work.ctx, Some(&basic("wrong")), &form)
             .await
             .unwrap_err()
             .error,
@@ -73,13 +40,13 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     );
 
     directory
-        .remove_application_password(&admin, client.id, secret.credential.key_id)
+        .remove_application_password(&work.admin, work.client.id, work.secret.credential.key_id)
         .await
         .unwrap();
     clock.advance_seconds(GRANT_CACHE_SECONDS);
     assert_eq!(
         directory
-            .token_request(&ctx, Some(&good), &form)
+            .token_request(&work.ctx, Some(&good), &form)
             .await
             .unwrap_err()
             .error,
@@ -88,20 +55,20 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
 
     // Disabling the workload likewise.
     let second = directory
-        .add_application_password(&admin, client.id, json!({}))
+        .add_application_password(&work.admin, work.client.id, json!({}))
         .await
         .unwrap();
     let second = basic(second.secret_text.expose());
     assert!(
         directory
-            .token_request(&ctx, Some(&second), &form)
+            .token_request(&work.ctx, Some(&second), &form)
             .await
             .is_ok()
     );
     directory
         .update_service_principal(
-            &admin,
-            principal.id,
+            &work.admin,
+            work.principal.id,
             json!({ "accountEnabled": false }),
             None,
         )
@@ -110,7 +77,7 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     clock.advance_seconds(GRANT_CACHE_SECONDS);
     assert_eq!(
         directory
-            .token_request(&ctx, Some(&second), &form)
+            .token_request(&work.ctx, Some(&second), &form)
             .await
             .unwrap_err()
             .error,
@@ -124,31 +91,12 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
 /// are refused as clients, every legitimate one gets its token.
 async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
     let directory = Arc::new(Directory::new(store, Arc::new(tessera_core::SystemClock)));
-    let Workload {
-        client,
-        secret,
-        resource,
-        ctx,
-        ..
-    } = workload(&directory).await;
-    let good = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            client.app_id,
-            secret.secret_text.expose()
-        ))
-    );
-    let scope = format!("api://{}/.default", resource.app_id);
+    let work = workload(&directory).await;
+    let good = work.basic(work.secret.secret_text.expose());
     // One token first: the tenant's signing keys are made on first use, and racing
     // to make them is not what this test is about.
-    let warm: BTreeMap<String, String> = [
-        ("grant_type".to_string(), "client_credentials".to_string()),
-        ("scope".to_string(), scope.clone()),
-    ]
-    .into();
     directory
-        .token_request(&ctx, Some(&good), &warm)
+        .token_request(&work.ctx, Some(&good), &work.client_credentials_form())
         .await
         .unwrap();
     // Waves of 20 concurrent requests (half of them hostile), so that hostile and
@@ -158,15 +106,10 @@ async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
         let mut tasks = Vec::new();
         for round in wave * 20..(wave + 1) * 20 {
             let directory = directory.clone();
-            let ctx = ctx.clone();
+            let ctx = work.ctx.clone();
             let good = good.clone();
-            let scope = scope.clone();
+            let mut form = work.client_credentials_form();
             tasks.push(tokio::spawn(async move {
-                let mut form: BTreeMap<String, String> = [
-                    ("grant_type".to_string(), "client_credentials".to_string()),
-                    ("scope".to_string(), scope),
-                ]
-                .into();
                 if round % 2 == 0 {
                     form.insert("client_id".into(), "a\0b".into());
                     form.insert("client_secret".into(), "x\0y".into());
@@ -189,7 +132,7 @@ async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
     }
 }
 
-on_both_backends!(
+tessera_testkit::both_backends!(
     revocation_takes_effect_within_seconds,
     a_nul_byte_in_the_log_fails_no_other_request
 );

@@ -18,7 +18,6 @@ mod leases;
 mod migrate;
 mod sessions;
 mod sql;
-pub mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,10 +17,6 @@
 //! Architecture invariant: store crates hold no business rules. They never parse
 //! `data`, never decide who may do what, never validate attributes.
 
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
-
-pub mod conformance;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tessera_core::{TenantId, Timestamp};

@@ -9,53 +9,39 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::Command;
 
-use support::Server;
+use tessera_testkit::Server;
+use tessera_testkit::server::{require_npm_package, run_e2e_script};
 
-mod support;
+const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
-fn e2e_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
-}
-
-/// Runs an `e2e/` script against a fresh server and checks that every scenario ran.
-fn run_browser_script(script: &str, scenarios: &[&str]) {
-    let e2e = e2e_dir();
-    assert!(
-        e2e.join("node_modules/playwright-core").exists(),
-        "run `npm ci --prefix e2e` first (.ci/run does): playwright-core is missing"
-    );
+/// Chromium, or a failed test that says how to install it.
+fn chromium() -> String {
+    require_npm_package("playwright-core");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
     assert!(
         std::path::Path::new(&chromium).exists(),
         "Chromium is missing: apt-get install -y chromium (or set CHROMIUM)"
     );
+    chromium
+}
+
+/// Runs an `e2e/` script against a fresh server and checks that every scenario ran.
+fn run_browser_script(script: &str, scenarios: &[&str]) {
+    let chromium = chromium();
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), &[]);
+    let server = Server::start(BINARY, data.path(), &[]);
     // WebAuthn needs a host name: the issuer the server prints, http://localhost:PORT.
-    let url = server.issuer.clone();
-    let output = Command::new("node")
-        .arg(script)
-        .current_dir(&e2e)
-        .env("TESSERA_URL", &url)
-        .env("TESSERA_TOKEN", server.token.as_deref().unwrap())
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node is missing: install Node.js 20 or later");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "browser tests failed:\n{stdout}\n{stderr}"
+    run_e2e_script(
+        script,
+        &[
+            ("TESSERA_URL", &server.issuer),
+            ("TESSERA_TOKEN", server.token.as_deref().unwrap()),
+            ("CHROMIUM", &chromium),
+        ],
+        scenarios,
     );
-    for scenario in scenarios {
-        assert!(
-            stdout.contains(&format!("ok {scenario}")),
-            "{scenario} did not run:\n{stdout}"
-        );
-    }
     server.stop();
 }
 
@@ -135,12 +121,7 @@ fn write_pki(dir: &std::path::Path) {
 
 #[test]
 fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
-    let e2e = e2e_dir();
-    assert!(
-        e2e.join("node_modules/playwright-core").exists(),
-        "run `npm ci --prefix e2e` first (.ci/run does): playwright-core is missing"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+    let chromium = chromium();
     let work = tempfile::tempdir().unwrap();
     let pki = work.path().join("pki");
     std::fs::create_dir(&pki).unwrap();
@@ -148,6 +129,7 @@ fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
     let cert = pki.join("server.pem");
     let key = pki.join("server-key.pem");
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
@@ -212,36 +194,27 @@ fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
             .expect("the OCSP responder did not start");
         seen.push_str(&chunk);
     }
-    let output = Command::new("node")
-        .arg("certificates.mjs")
-        .current_dir(&e2e)
-        .env("TESSERA_URL", &url)
-        .env("TESSERA_TOKEN", server.token.as_deref().unwrap())
-        .env("TESSERA_PKI", &pki)
-        .env("OCSP_URL", format!("http://127.0.0.1:{ocsp_port}"))
-        .env("CHROMIUM", &chromium)
-        // The admin calls from Node go to a server whose certificate the test made.
-        .env("NODE_EXTRA_CA_CERTS", pki.join("root.pem"))
-        .output()
-        .expect("node is missing: install Node.js 20 or later");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "browser tests failed:\n{stdout}\n{stderr}"
+    let ocsp_url = format!("http://127.0.0.1:{ocsp_port}");
+    // The admin calls from Node go to a server whose certificate the test made.
+    let root = pki.join("root.pem");
+    run_e2e_script(
+        "certificates.mjs",
+        &[
+            ("TESSERA_URL", &url),
+            ("TESSERA_TOKEN", server.token.as_deref().unwrap()),
+            ("TESSERA_PKI", pki.to_str().unwrap()),
+            ("OCSP_URL", &ocsp_url),
+            ("CHROMIUM", &chromium),
+            ("NODE_EXTRA_CA_CERTS", root.to_str().unwrap()),
+        ],
+        &[
+            "cacCertificateReachesPhishingResistantMfa",
+            "revokedCertificateRefused",
+            "untrustedCertificateRefused",
+            "certificateWithoutPolicyIsSingleFactor",
+            "ocspGoodCertificateSignsIn",
+            "ocspRevokedCertificateRefused",
+        ],
     );
-    for scenario in [
-        "cacCertificateReachesPhishingResistantMfa",
-        "revokedCertificateRefused",
-        "untrustedCertificateRefused",
-        "certificateWithoutPolicyIsSingleFactor",
-        "ocspGoodCertificateSignsIn",
-        "ocspRevokedCertificateRefused",
-    ] {
-        assert!(
-            stdout.contains(&format!("ok {scenario}")),
-            "{scenario} did not run:\n{stdout}"
-        );
-    }
     server.stop();
 }

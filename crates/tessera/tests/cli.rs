@@ -8,9 +8,10 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use support::{BINARY, Server};
+use tessera_testkit::server::self_signed_localhost;
+use tessera_testkit::{PostgresNode, Server};
 
-mod support;
+const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// Runs the CLI with a private settings directory.
 struct Cli {
@@ -77,7 +78,7 @@ fn sorted(mut items: Vec<String>) -> Vec<String> {
 fn a_new_user_bootstraps_and_administers_with_the_cli_alone() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
-    let server = Server::start(&data, &[]);
+    let server = Server::start(BINARY, &data, &[]);
     let token = server
         .token
         .clone()
@@ -271,7 +272,7 @@ fn a_new_user_bootstraps_and_administers_with_the_cli_alone() {
         "{report}"
     );
     // A restart of the server over the same data keeps working (no second bootstrap).
-    let again = Server::start(&data, &[]);
+    let again = Server::start(BINARY, &data, &[]);
     assert!(again.token.is_none(), "bootstrap happens once");
     again.stop();
 }
@@ -309,7 +310,7 @@ fn tamper(database: &Path) -> i64 {
 fn the_audit_trail_cannot_be_edited_through_sql_while_the_trigger_stands() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
-    let server = Server::start(&data, &[]);
+    let server = Server::start(BINARY, &data, &[]);
     server.stop();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -341,6 +342,7 @@ fn audit_checkpoints_are_exported_and_catch_a_cut_off_tail() {
         .unwrap();
     let syslog_target = format!("udp://{}", syslog.local_addr().unwrap());
     let server = Server::start(
+        BINARY,
         &data,
         &[
             ("TESSERA_AUDIT_CHECKPOINT__FILE", exported.to_str().unwrap()),
@@ -500,21 +502,13 @@ fn truncate_tail(database: &Path) -> i64 {
 #[test]
 fn several_servers_share_one_postgresql_database() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (name, guard) = runtime.block_on(tessera_store_sql::testing::create_postgres_database());
-    let url = tessera_store_sql::testing::postgres_url_for(&name);
+    // Every node seals and opens TOTP seeds with the same key, and names the same
+    // issuer (PostgreSQL requires it to be set).
+    let node = PostgresNode::new("https://id.contoso.com/");
+    let env = node.env();
     let work = tempfile::tempdir().unwrap();
-    // Every node seals and opens TOTP seeds with the same key.
-    let key = work.path().join("secrets.key");
-    std::fs::write(&key, [7u8; 32]).unwrap();
-    let key = key.to_str().unwrap().to_string();
-    // Every node names the same issuer (PostgreSQL requires it to be set).
-    let env = [
-        ("TESSERA_DATABASE_URL", url.as_str()),
-        ("TESSERA_SECRETS_KEY_FILE", key.as_str()),
-        ("TESSERA_PUBLIC_URL", "https://id.contoso.com/"),
-    ];
-    let first = Server::start(&work.path().join("one"), &env);
-    let second = Server::start(&work.path().join("two"), &env);
+    let first = Server::start(BINARY, &work.path().join("one"), &env);
+    let second = Server::start(BINARY, &work.path().join("two"), &env);
     assert_eq!(first.issuer, "https://id.contoso.com");
     assert_eq!(second.issuer, first.issuer);
     let token = first
@@ -595,52 +589,20 @@ fn several_servers_share_one_postgresql_database() {
     );
     first.stop();
     second.stop();
-    let verify = cli.ok(&["audit", "verify", "--database-url", &url]);
+    let verify = cli.ok(&["audit", "verify", "--database-url", node.database_url()]);
     assert!(verify.contains("intact"), "{verify}");
-    drop(guard);
+    drop(node);
 }
 
 #[test]
 fn https_with_a_configured_certificate_and_prometheus_metrics() {
     let work = tempfile::tempdir().unwrap();
-    let cert = work.path().join("cert.pem");
-    let key = work.path().join("key.pem");
-    let generated = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ])
-        .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is needed to make a test certificate");
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    let (cert, key) = self_signed_localhost(work.path());
     let env = [
         ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
         ("TESSERA_TLS__KEY", key.to_str().unwrap()),
     ];
-    let server = Server::start(&work.path().join("data"), &env);
+    let server = Server::start(BINARY, &work.path().join("data"), &env);
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let token = server.token.clone().unwrap();
     let cli = Cli {
@@ -709,7 +671,7 @@ fn database_size(metrics: &str) -> f64 {
 fn authentication_is_administered_from_the_cli() {
     use tessera_authn::x509::test_pki::{crl_pem, root};
     let work = tempfile::tempdir().unwrap();
-    let server = Server::start(&work.path().join("data"), &[]);
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
     let admin = Cli {
         config_dir: work.path().join("admin"),
     };
@@ -831,7 +793,7 @@ fn authentication_is_administered_from_the_cli() {
 #[test]
 fn applications_are_assigned_and_unassigned_with_the_cli() {
     let work = tempfile::tempdir().unwrap();
-    let server = Server::start(&work.path().join("data"), &[]);
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
     let cli = Cli {
         config_dir: work.path().join("cli"),
     };
@@ -931,6 +893,7 @@ fn an_entra_export_imports_and_what_if_explains() {
     )
     .unwrap();
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_GEOIP_DATABASE", countries.to_str().unwrap()),
@@ -1250,7 +1213,7 @@ fn an_entra_export_imports_and_what_if_explains() {
 fn what_if_warns_when_countries_are_evaluated_without_a_country_database() {
     let work = tempfile::tempdir().unwrap();
     // No geoip_database: every address is in an unknown country.
-    let server = Server::start(&work.path().join("data"), &[]);
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
     let admin = Cli {
         config_dir: work.path().join("admin"),
     };
@@ -1333,7 +1296,7 @@ fn ended(mut child: std::process::Child) -> Output {
 fn serve_prints_the_issuer_clients_must_use() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let work = tempfile::tempdir().unwrap();
-    let server = Server::start(&work.path().join("data"), &[]);
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
     let port = server.url.rsplit(':').next().unwrap();
     assert_eq!(server.issuer, format!("http://localhost:{port}"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -1395,7 +1358,7 @@ fn serve_on_postgresql_without_a_public_url_refuses_to_start() {
 #[test]
 fn applications_and_service_principals_are_named_by_id_app_id_or_display_name() {
     let work = tempfile::tempdir().unwrap();
-    let server = Server::start(&work.path().join("data"), &[]);
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
     let cli = Cli {
         config_dir: work.path().join("cli"),
     };
@@ -1538,7 +1501,7 @@ fn applications_and_service_principals_are_named_by_id_app_id_or_display_name() 
 fn application_settings_have_flags_and_errors_are_said_once() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let work = tempfile::tempdir().unwrap();
-    let server = Server::start(&work.path().join("data"), &[]);
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
     let cli = Cli {
         config_dir: work.path().join("cli"),
     };

@@ -10,9 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use support::{BINARY, Server};
+use tessera_testkit::Server;
 
-mod support;
+const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// A browser's cookies, by name.
 #[derive(Default)]
@@ -128,7 +128,7 @@ async fn approve(base: &str, upn: &str, password: &str, user_code: &str) {
 fn the_cli_signs_in_with_the_device_flow_and_renews_its_token() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let work = tempfile::tempdir().unwrap();
-    let server = Server::start(&work.path().join("data"), &[]);
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
     let base = server.issuer.clone();
     let admin = server.token.clone().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
+use tessera_testkit::server::{require_npm_package, run_e2e_script};
+use tessera_testkit::{PostgresNode, Server};
 
-use support::Server;
-
-mod support;
+const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// Every scenario `e2e/oauth.mjs` must report as passed.
 const SCENARIOS: [&str; 34] = [
@@ -68,54 +66,26 @@ const PROXY: [(&str, &str); 2] = [
 
 #[test]
 fn openid_client_interop_on_postgres() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (name, _guard) = runtime.block_on(tessera_store_sql::testing::create_postgres_database());
-    let url = tessera_store_sql::testing::postgres_url_for(&name);
-    let key = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(key.path(), [7u8; 32]).unwrap();
     // PostgreSQL needs the public URL (the issuer) set, so the port is chosen first.
-    let port = support::free_port();
-    let public_url = format!("http://localhost:{port}");
-    run_interop(
-        &format!("127.0.0.1:{port}"),
-        &[
-            ("TESSERA_DATABASE_URL", url.as_str()),
-            ("TESSERA_SECRETS_KEY_FILE", key.path().to_str().unwrap()),
-            ("TESSERA_PUBLIC_URL", public_url.as_str()),
-        ],
-    );
+    let port = tessera_testkit::server::free_port();
+    let node = PostgresNode::new(&format!("http://localhost:{port}"));
+    run_interop(&format!("127.0.0.1:{port}"), &node.env());
 }
 
 fn run_interop(listen: &str, env: &[(&str, &str)]) {
-    let e2e = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
-    assert!(
-        e2e.join("node_modules/openid-client").exists(),
-        "run `npm ci --prefix e2e` first (.ci/run does): openid-client is missing"
-    );
+    require_npm_package("openid-client");
     let data = tempfile::tempdir().unwrap();
     let mut env = env.to_vec();
     env.extend(PROXY);
-    let server = Server::start_at(listen, data.path(), &env);
+    let server = Server::start_at(BINARY, listen, data.path(), &env);
     // Clients go to the issuer the server prints (by default http://localhost:<port>).
-    let url = server.issuer.clone();
-    let output = Command::new("node")
-        .arg("oauth.mjs")
-        .current_dir(&e2e)
-        .env("TESSERA_URL", &url)
-        .env("TESSERA_TOKEN", server.token.as_deref().unwrap())
-        .output()
-        .expect("node is missing: install Node.js 20 or later");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "interop tests failed:\n{stdout}\n{stderr}"
+    run_e2e_script(
+        "oauth.mjs",
+        &[
+            ("TESSERA_URL", &server.issuer),
+            ("TESSERA_TOKEN", server.token.as_deref().unwrap()),
+        ],
+        &SCENARIOS,
     );
-    for scenario in SCENARIOS {
-        assert!(
-            stdout.contains(&format!("ok {scenario}")),
-            "{scenario} did not run:\n{stdout}"
-        );
-    }
     server.stop();
 }

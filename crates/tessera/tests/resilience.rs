@@ -13,9 +13,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::Server;
+use tessera_testkit::server::self_signed_localhost;
+use tessera_testkit::{PostgresNode, Server};
 
-mod support;
+const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// How long any one step may take before the test gives up on it.
 const CEILING: Duration = Duration::from_secs(60);
@@ -162,7 +163,7 @@ fn slowloris(data_dir: &Path, env: &[(&str, &str)]) {
         ("TESSERA_HEADER_READ_TIMEOUT_SECONDS", "2"),
         ("TESSERA_SHUTDOWN_GRACE_SECONDS", "1"),
     ]);
-    let server = Server::start(data_dir, &env);
+    let server = Server::start(BINARY, data_dir, &env);
     let address = address(&server);
     let mut flood: Vec<TcpStream> = (0..60).map(|_| half_sent(address)).collect();
     for _ in 0..3 {
@@ -183,20 +184,9 @@ fn a_slowloris_flood_neither_silences_the_server_nor_stays_open() {
 
 #[test]
 fn a_slowloris_flood_on_postgresql_neither_silences_the_server_nor_stays_open() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (name, _guard) = runtime.block_on(tessera_store_sql::testing::create_postgres_database());
-    let url = tessera_store_sql::testing::postgres_url_for(&name);
+    let node = PostgresNode::new("https://id.contoso.com/");
     let work = tempfile::tempdir().unwrap();
-    let key = work.path().join("secrets.key");
-    std::fs::write(&key, [7u8; 32]).unwrap();
-    slowloris(
-        &work.path().join("data"),
-        &[
-            ("TESSERA_DATABASE_URL", url.as_str()),
-            ("TESSERA_PUBLIC_URL", "https://id.contoso.com/"),
-            ("TESSERA_SECRETS_KEY_FILE", key.to_str().unwrap()),
-        ],
-    );
+    slowloris(&work.path().join("data"), &node.env());
 }
 
 /// The issue's case: 300 half-sent requests against a process allowed 256 open
@@ -208,6 +198,7 @@ fn a_slowloris_flood_on_postgresql_neither_silences_the_server_nor_stays_open() 
 fn three_hundred_half_sent_requests_under_256_open_files_leave_it_answering() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start_under(
+        BINARY,
         &["prlimit", "--nofile=256:256"],
         "127.0.0.1:0",
         &work.path().join("data"),
@@ -233,6 +224,7 @@ fn three_hundred_half_sent_requests_under_256_open_files_leave_it_answering() {
 fn a_body_that_stalls_is_answered_408_and_its_connection_closed() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_BODY_READ_TIMEOUT_SECONDS", "2"),
@@ -261,6 +253,7 @@ fn a_body_that_stalls_is_answered_408_and_its_connection_closed() {
 fn shutdown_on_plain_http_ends_after_the_grace_period_despite_open_connections() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_SHUTDOWN_GRACE_SECONDS", "1"),
@@ -320,6 +313,7 @@ fn curl_h2(args: &[&str]) -> String {
 fn an_http2_client_posting_a_large_form_receives_the_whole_answer() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[("TESSERA_SHUTDOWN_GRACE_SECONDS", "1")],
     );
@@ -350,6 +344,7 @@ fn an_http2_client_posting_a_large_form_receives_the_whole_answer() {
 fn connections_that_send_nothing_are_closed() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_MAX_CONNECTIONS", "20"),
@@ -377,6 +372,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0
 fn idle_connections_filling_the_bound_do_not_lock_new_clients_out() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_MAX_CONNECTIONS", "20"),
@@ -425,6 +421,7 @@ fn idle_connections_filling_the_bound_do_not_lock_new_clients_out() {
 fn a_stalled_body_does_not_hold_its_slot_against_a_flood() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_MAX_CONNECTIONS", "20"),
@@ -558,6 +555,7 @@ fn h2_post_unfinished(address: SocketAddr, declared: usize, sent: usize) -> (Str
 fn http2_clients_get_whole_answers_to_bodies_refused_early() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_BODY_READ_TIMEOUT_SECONDS", "2"),
@@ -580,23 +578,9 @@ fn http2_clients_get_whole_answers_to_bodies_refused_early() {
 #[test]
 fn over_https_stalled_handshakes_neither_silence_the_server_nor_stay_open() {
     let work = tempfile::tempdir().unwrap();
-    let cert = work.path().join("cert.pem");
-    let key = work.path().join("key.pem");
-    let generated = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is needed to make a test certificate");
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    let (cert, key) = self_signed_localhost(work.path());
     let server = Server::start(
+        BINARY,
         &work.path().join("data"),
         &[
             ("TESSERA_TLS__CERT", cert.to_str().unwrap()),

@@ -22,9 +22,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use support::Server;
+use tessera_testkit::{PostgresNode, Server};
 
-mod support;
+const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// Requests generated per operation and phase: enough to find what a wrong schema
 /// lets through, few enough for a run of about a minute per backend.
@@ -37,22 +37,10 @@ fn the_openapi_document_is_true_on_sqlite() {
 
 #[test]
 fn the_openapi_document_is_true_on_postgres() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (name, _guard) = runtime.block_on(tessera_store_sql::testing::create_postgres_database());
-    let url = tessera_store_sql::testing::postgres_url_for(&name);
-    let key = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(key.path(), [7u8; 32]).unwrap();
-    // PostgreSQL needs the public URL (nodes must agree on the issuer).
-    let port = support::free_port();
-    let public_url = format!("http://localhost:{port}");
-    fuzz_at(
-        &format!("127.0.0.1:{port}"),
-        &[
-            ("TESSERA_DATABASE_URL", url.as_str()),
-            ("TESSERA_SECRETS_KEY_FILE", key.path().to_str().unwrap()),
-            ("TESSERA_PUBLIC_URL", public_url.as_str()),
-        ],
-    );
+    // PostgreSQL needs the public URL (the issuer) set, so the port is chosen first.
+    let port = tessera_testkit::server::free_port();
+    let node = PostgresNode::new(&format!("http://localhost:{port}"));
+    fuzz_at(&format!("127.0.0.1:{port}"), &node.env());
 }
 
 /// Issue 11: a strict validator (authlib's, from the same pinned environment)
@@ -62,7 +50,7 @@ fn the_openapi_document_is_true_on_postgres() {
 fn authlib_accepts_the_discovery_documents() {
     let python = venv().join("bin/python");
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), &[]);
+    let server = Server::start(BINARY, data.path(), &[]);
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/discovery_authlib.py");
     let output = Command::new(&python)
@@ -113,7 +101,7 @@ fn fuzz(env: &[(&str, &str)]) {
 fn fuzz_at(listen: &str, env: &[(&str, &str)]) {
     let program = schemathesis();
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_at(listen, data.path(), env);
+    let server = Server::start_at(BINARY, listen, data.path(), env);
     let token = server
         .token
         .clone()

@@ -390,13 +390,9 @@ mod tests {
     use tessera_directory::checkpoint::parse_line;
 
     async fn bootstrapped() -> Arc<dyn Store> {
-        let store = tessera_store_sql::testing::sqlite_temp().await;
+        let store = tessera_testkit::sqlite_temp().await;
         let directory = tessera_service::Directory::new(store.clone(), Arc::new(SystemClock));
-        directory
-            .bootstrap_if_empty("Contoso", "contoso.com")
-            .await
-            .unwrap()
-            .unwrap();
+        tessera_testkit::bootstrap_admin(&directory).await;
         store
     }
 

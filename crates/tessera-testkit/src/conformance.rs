@@ -1,29 +1,26 @@
-//! The storage conformance suite: every backend must pass every test here. A backend
-//! crate instantiates it with [`conformance_tests!`](crate::conformance_tests), giving
-//! an async expression that yields a fresh, isolated, empty store per test.
+//! The storage conformance suite: every backend must pass every test here.
+//! [`conformance_tests!`](crate::conformance_tests) runs it on SQLite and on
+//! PostgreSQL, each test on a fresh, isolated, empty store.
 //!
 //! These are behavioural tests of the interface, so they panic with a message on
 //! failure like any test.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
 use tessera_core::crypto::{GENESIS_HASH, audit_link_hash};
 use tessera_core::{TenantId, Timestamp};
-use uuid::Uuid;
-
-use crate::{
+use tessera_store::{
     AuditAppend, AuditQuery, Cursor, Kind, Link, ListQuery, Record, Rel, SessionRow, SignInQuery,
     SignInRow, Store, StoreError, Tenant,
 };
+use uuid::Uuid;
 
-/// Instantiates the conformance suite as `#[tokio::test]` functions. `$factory` is an
-/// async expression yielding an `Arc<dyn Store>` that is fresh and empty.
+/// Instantiates the conformance suite as `#[tokio::test]` functions in modules
+/// `sqlite` and `postgres` (see [`both_backends!`](crate::both_backends)).
 #[macro_export]
 macro_rules! conformance_tests {
-    ($factory:expr) => {
-        $crate::conformance_tests!(@each $factory;
+    () => {
+        $crate::both_backends!(@modules [$crate::conformance] $crate::Backend::store;
             insert_and_get_round_trip,
             key1_is_unique_per_tenant_and_kind,
             stale_versions_are_refused,
@@ -47,17 +44,8 @@ macro_rules! conformance_tests {
             sign_in_retention_by_age_and_size,
             database_size_is_reported,
             counters_are_atomic,
-            job_leases_have_one_holder,
+            job_leases_have_one_holder
         );
-    };
-    (@each $factory:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let store: std::sync::Arc<dyn $crate::Store> = $factory.await;
-                $crate::conformance::$name(store).await;
-            }
-        )*
     };
 }
 

@@ -1,14 +1,14 @@
-//! Starting and stopping the real `tessera` binary for black-box tests.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+//! Starting and stopping the real `tessera` binary for black-box tests, and the
+//! Node scripts in `e2e/` that drive it. The binary is the caller's
+//! `env!("CARGO_BIN_EXE_tessera")`, which Cargo sets for the `tessera` crate's tests.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
+use crate::databases::PostgresDatabase;
 
 pub struct Server {
     child: Child,
@@ -25,22 +25,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `tessera serve` on a free loopback port and waits until it listens.
-    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        Server::start_at("127.0.0.1:0", data_dir, env)
+    /// Starts `binary serve` on a free loopback port and waits until it listens.
+    pub fn start(binary: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_at(binary, "127.0.0.1:0", data_dir, env)
     }
 
-    /// Starts `tessera serve` listening on `listen` and waits until it listens.
+    /// Starts `binary serve` listening on `listen` and waits until it listens.
     /// (The child is killed and reaped in `Drop` if start-up fails.)
-    pub fn start_at(listen: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        Server::start_under(&[], listen, data_dir, env)
+    pub fn start_at(binary: &str, listen: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_under(binary, &[], listen, data_dir, env)
     }
 
-    /// Starts `tessera serve` through `wrapper` (a program that runs its arguments
+    /// Starts `binary serve` through `wrapper` (a program that runs its arguments
     /// in its own place, such as `prlimit --nofile=256:256`), so the server keeps
     /// the wrapper's process id.
     #[allow(clippy::zombie_processes)]
     pub fn start_under(
+        binary: &str,
         wrapper: &[&str],
         listen: &str,
         data_dir: &Path,
@@ -49,10 +50,10 @@ impl Server {
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut command = Command::new(program);
-                command.args(args).arg(BINARY);
+                command.args(args).arg(binary);
                 command
             }
-            None => Command::new(BINARY),
+            None => Command::new(binary),
         };
         command
             .args(["serve", "--listen", listen, "--data-dir"])
@@ -164,5 +165,105 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What `tessera serve` needs to run on a fresh PostgreSQL database: the database
+/// (dropped with this value), a sealing key file every node shares, and the public
+/// URL every node names as its issuer (PostgreSQL requires one).
+pub struct PostgresNode {
+    database: PostgresDatabase,
+    key: tempfile::NamedTempFile,
+    public_url: String,
+}
+
+impl PostgresNode {
+    pub fn new(public_url: &str) -> PostgresNode {
+        let database = PostgresDatabase::create_blocking();
+        let key = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(key.path(), [7u8; 32]).unwrap();
+        PostgresNode {
+            database,
+            key,
+            public_url: public_url.to_string(),
+        }
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database.url()
+    }
+
+    /// The environment for `tessera serve`: database URL, key file, public URL.
+    pub fn env(&self) -> [(&str, &str); 3] {
+        [
+            ("TESSERA_DATABASE_URL", self.database.url()),
+            (
+                "TESSERA_SECRETS_KEY_FILE",
+                self.key.path().to_str().unwrap(),
+            ),
+            ("TESSERA_PUBLIC_URL", self.public_url.as_str()),
+        ]
+    }
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1 (P-256, valid two days,
+/// for server authentication), made with openssl in `dir`: the paths of the
+/// certificate and of its key, both PEM.
+pub fn self_signed_localhost(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let generated = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed to make a test certificate");
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    (cert, key)
+}
+
+/// The `e2e/` folder of Node scripts.
+pub fn e2e_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
+}
+
+/// Fails, saying how to install it, when the npm package `name` is missing in `e2e/`.
+pub fn require_npm_package(name: &str) {
+    assert!(
+        e2e_dir().join("node_modules").join(name).exists(),
+        "run `npm ci --prefix e2e` first (.ci/run does): {name} is missing"
+    );
+}
+
+/// Runs `node script` in `e2e/` with `env` added, and checks that it succeeded and
+/// reported `ok <scenario>` for every scenario.
+pub fn run_e2e_script(script: &str, env: &[(&str, &str)], scenarios: &[&str]) {
+    let output = Command::new("node")
+        .arg(script)
+        .current_dir(e2e_dir())
+        .envs(env.iter().copied())
+        .output()
+        .expect("node is missing: install Node.js 20 or later");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{stderr}"
+    );
+    for scenario in scenarios {
+        assert!(
+            stdout.contains(&format!("ok {scenario}")),
+            "{scenario} did not run:\n{stdout}"
+        );
     }
 }

@@ -1,0 +1,166 @@
+//! The setup most service and API tests begin with.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use tessera_core::crypto::SealingKey;
+use tessera_core::{Clock, SystemClock, TenantId, Timestamp};
+use tessera_directory::model::{Application, ServicePrincipal};
+use tessera_service::authn::AuthSettings;
+use tessera_service::oauth::TokenContext;
+use tessera_service::{Context, CreatedPassword, Directory};
+use uuid::Uuid;
+
+/// The tenant's first administrator, as bootstrap makes it on an empty store.
+pub struct Admin {
+    /// Acting as the administrator with the bootstrap token (correlation id `test`,
+    /// from 127.0.0.1).
+    pub ctx: Context,
+    pub user_id: Uuid,
+    /// The bootstrap token, for a bearer header.
+    pub token: String,
+}
+
+impl Admin {
+    pub fn tenant(&self) -> TenantId {
+        self.ctx.tenant
+    }
+}
+
+/// Bootstraps the tenant "Contoso" (contoso.com) on the directory's empty store.
+pub async fn bootstrap_admin(directory: &Directory) -> Admin {
+    let bootstrap = directory
+        .bootstrap_if_empty("Contoso", "contoso.com")
+        .await
+        .unwrap()
+        .expect("a fresh store is bootstrapped");
+    let token = bootstrap.token.expose().to_string();
+    Admin {
+        ctx: token_context(directory, &token).await,
+        user_id: bootstrap.user_id,
+        token,
+    }
+}
+
+/// The context of a caller authenticated with a personal access token (correlation
+/// id `test`, from 127.0.0.1).
+pub async fn token_context(directory: &Directory, token: &str) -> Context {
+    let (tenant, caller) = directory.authenticate_token(token).await.unwrap();
+    Context {
+        tenant,
+        caller,
+        correlation_id: "test".to_string(),
+        client_address: Some("127.0.0.1".to_string()),
+    }
+}
+
+/// Authentication settings for a test directory: issuer name "Contoso", a fresh
+/// sealing key, no breached-password list, one hash at a time, no CRL fetcher.
+/// Change a field with struct update syntax.
+pub fn auth_settings(public_url: &str) -> AuthSettings {
+    AuthSettings {
+        public_url: public_url.to_string(),
+        issuer_name: "Contoso".to_string(),
+        sealing_key: SealingKey::generate().unwrap().0,
+        breached_passwords: None,
+        max_concurrent_hashes: 1,
+        revocation_fetcher: None,
+    }
+}
+
+/// A tenant with a workload (an application, its service principal and a secret)
+/// and a resource application, and the context of a token request.
+pub struct Workload {
+    pub admin: Context,
+    pub client: Application,
+    pub principal: ServicePrincipal,
+    pub secret: CreatedPassword,
+    pub resource: Application,
+    pub ctx: TokenContext,
+}
+
+impl Workload {
+    /// The client's `Authorization: Basic` header with `secret`.
+    pub fn basic(&self, secret: &str) -> String {
+        basic_authorization(&self.client.app_id.to_string(), secret)
+    }
+
+    /// A client-credentials token request for the resource (`api://<appId>/.default`).
+    pub fn client_credentials_form(&self) -> BTreeMap<String, String> {
+        [
+            ("grant_type".to_string(), "client_credentials".to_string()),
+            (
+                "scope".to_string(),
+                format!("api://{}/.default", self.resource.app_id),
+            ),
+        ]
+        .into()
+    }
+}
+
+/// An `Authorization: Basic` header for a client id and secret.
+pub fn basic_authorization(client_id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"))
+    )
+}
+
+/// Bootstraps the directory's empty store and adds a workload ("Sync") and a
+/// resource ("API") to it.
+pub async fn workload(directory: &Directory) -> Workload {
+    let admin = bootstrap_admin(directory).await.ctx;
+    let client = directory
+        .create_application(&admin, serde_json::json!({ "displayName": "Sync" }))
+        .await
+        .unwrap();
+    let principal = directory
+        .create_service_principal(&admin, serde_json::json!({ "appId": client.app_id }))
+        .await
+        .unwrap();
+    let secret = directory
+        .add_application_password(&admin, client.id, serde_json::json!({}))
+        .await
+        .unwrap();
+    let resource = directory
+        .create_application(&admin, serde_json::json!({ "displayName": "API" }))
+        .await
+        .unwrap();
+    let ctx = TokenContext {
+        dpop: None,
+        client_certificates: Vec::new(),
+        tenant: admin.tenant,
+        issuer: "https://id.contoso.com".into(),
+        correlation_id: "c".into(),
+        client_address: None,
+    };
+    Workload {
+        admin,
+        client,
+        principal,
+        secret,
+        resource,
+        ctx,
+    }
+}
+
+/// The system clock plus an offset a test can move forward.
+#[derive(Default)]
+pub struct ShiftedClock {
+    pub offset_micros: AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn advance_seconds(&self, seconds: i64) {
+        self.offset_micros
+            .fetch_add(seconds * 1_000_000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        let now = SystemClock.now();
+        Timestamp::from_unix_micros(now.unix_micros() + self.offset_micros.load(Ordering::SeqCst))
+    }
+}
