@@ -42,7 +42,7 @@ fn passkey(c: &mut Criterion) {
     c.bench_function("passkey/start + verify an assertion (ES256)", |b| {
         b.iter_batched(
             || {
-                let (options, state) = rp.start_sign_in().unwrap();
+                let (options, state) = rp.start().unwrap();
                 let assertion = authenticator
                     .assert(&options, origin, 0)
                     .unwrap()

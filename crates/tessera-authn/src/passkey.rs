@@ -197,7 +197,7 @@ impl RelyingParty {
 
     /// Starts a sign-in with any discoverable passkey of this site (the browser's
     /// autofill or a "sign in with a passkey" button).
-    pub fn start_sign_in(&self) -> Result<(serde_json::Value, String), PasskeyError> {
+    pub fn start(&self) -> Result<(serde_json::Value, String), PasskeyError> {
         let (options, state) = self
             .webauthn
             .start_discoverable_authentication()
@@ -270,7 +270,7 @@ mod tests {
             rp.finish_sign_in(&"x".repeat(MAX_RESPONSE_BYTES + 1), "{}", "{}"),
             Err(PasskeyError::Malformed(_))
         ));
-        let (_, state) = rp.start_sign_in().unwrap();
+        let (_, state) = rp.start().unwrap();
         assert!(matches!(
             rp.finish_sign_in("{}", &state, "{}"),
             Err(PasskeyError::Malformed(_))

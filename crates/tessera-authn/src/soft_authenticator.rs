@@ -180,7 +180,7 @@ mod tests {
             .unwrap();
         assert_eq!(registered.aaguid, uuid::Uuid::from_bytes([7; 16]));
 
-        let (options, state) = rp.start_sign_in().unwrap();
+        let (options, state) = rp.start().unwrap();
         let response = authenticator
             .assert(&options, origin, 0)
             .unwrap()
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(asserted.counter, 1);
 
         // A response for another origin, or replayed against a new challenge, fails.
-        let (options, state) = rp.start_sign_in().unwrap();
+        let (options, state) = rp.start().unwrap();
         let phished = authenticator
             .assert(&options, "https://id.contoso.evil", 0)
             .unwrap()
@@ -206,7 +206,7 @@ mod tests {
             rp.finish_sign_in(&phished, &state, &registered.credential)
                 .is_err()
         );
-        let (_, state) = rp.start_sign_in().unwrap();
+        let (_, state) = rp.start().unwrap();
         assert!(
             rp.finish_sign_in(&response, &state, &registered.credential)
                 .is_err()

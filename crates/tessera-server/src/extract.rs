@@ -271,13 +271,14 @@ impl FromRequestParts<AppState> for Caller {
         // (RFC 9068 JWTs, bearer or DPoP-bound).
         let (tenant, caller) = if !scheme && token.starts_with("tsr_pat_") {
             state
+                .app
                 .directory
                 .authenticate_token(token)
                 .await
                 .map_err(ApiError::from)?
         } else {
             let proof = parts.headers.get("dpop").and_then(|v| v.to_str().ok());
-            let issuer = state.directory.public_url().to_string();
+            let issuer = state.app.directory.public_url().to_string();
             let url = format!("{issuer}{}", parts.uri.path());
             let chain = crate::pages::ClientChain::of(state, parts).0;
             let presented = tessera_service::oauth::Presented {
@@ -289,7 +290,8 @@ impl FromRequestParts<AppState> for Caller {
                 client_certificate: chain.first().map(Vec::as_slice),
             };
             state
-                .directory
+                .app
+                .oidc
                 .authenticate_management_token(&issuer, &presented)
                 .await
                 .map_err(ApiError::from)?

@@ -30,7 +30,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tessera_core::SystemClock;
-use tessera_service::Directory;
+use tessera_service::App;
 use tessera_service::authn::RevocationFetcher;
 use tessera_service::conditional_access::CountryLookup;
 use tessera_service::jobs::{Job, Jobs, Schedule, Scope};
@@ -155,7 +155,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.directory.store().ping().await {
+    match state.app.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(error) => {
             tracing::warn!(%error, "not ready: the database does not answer");
@@ -172,7 +172,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => {
             // The database's size as of this scrape (the sign-in log is most of it).
-            match state.directory.store().database_size().await {
+            match state.app.store().database_size().await {
                 Ok(bytes) => ::metrics::gauge!("tessera_database_size_bytes").set(bytes as f64),
                 Err(error) => tracing::warn!(%error, "cannot read the database size"),
             }
@@ -332,16 +332,13 @@ where
             .unwrap_or(4),
         revocation_fetcher: Some(ports.revocation),
     };
-    let directory = Arc::new(Directory::with_auth(
-        store.clone(),
-        Arc::new(SystemClock),
-        auth,
-    ));
-    directory.set_outbound_http(ports.outbound);
+    let app = Arc::new(App::with_auth(store.clone(), Arc::new(SystemClock), auth));
+    app.oidc.set_outbound_http(ports.outbound);
     if let Some(countries) = ports.countries {
-        directory.set_country_lookup(countries);
+        app.access.set_country_lookup(countries);
     }
-    if let Some(bootstrap) = directory
+    if let Some(bootstrap) = app
+        .directory
         .bootstrap_if_empty(&config.bootstrap.tenant_name, &config.bootstrap.domain)
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?
@@ -366,15 +363,15 @@ where
     // Background work starts once the tenant exists (its first signing keys and
     // checkpoint are made at once).
     let mut jobs = Jobs::new(store.clone(), Arc::new(SystemClock));
-    jobs.extend(tessera_service::jobs::application_jobs(&directory));
+    jobs.extend(tessera_service::jobs::application_jobs(&app));
     if let Some(handle) = metrics.clone() {
         jobs.add(metrics_upkeep(handle));
     }
     jobs.extend(ports.jobs);
     tracing::info!(jobs = ?jobs.names(), "background jobs");
-    jobs.start();
+    let jobs = jobs.start();
     let state = AppState {
-        directory,
+        app,
         metrics,
         certificate_proxy: config.client_certificate_proxy.clone().map(Arc::new),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
@@ -439,6 +436,7 @@ where
             server.handle(handle).serve(app).await?;
         }
     }
+    jobs.release_leases().await;
     tracing::info!("shut down");
     Ok(())
 }

@@ -331,9 +331,10 @@ pub async fn cors(
         (Some(HeaderValue::from_static("*")), "GET")
     } else if let Some((_, methods)) = FOR_SPAS.iter().find(|(p, _)| *p == path) {
         let allowed = match &origin {
-            Some(origin) => match state.directory.default_tenant().await {
+            Some(origin) => match state.app.directory.default_tenant().await {
                 Ok(Some(tenant)) => state
-                    .directory
+                    .app
+                    .oidc
                     .cors_origin_allowed(tenant, origin)
                     .await
                     .unwrap_or(false),

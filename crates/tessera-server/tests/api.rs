@@ -540,6 +540,7 @@ async fn health_and_readiness(api: App) {
 
 async fn the_jwks_publishes_public_signing_keys(api: App) {
     api.directory
+        .oidc
         .rotate_signing_keys(
             api.tenant,
             &[

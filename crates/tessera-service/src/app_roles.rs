@@ -97,7 +97,7 @@ impl Directory {
         body: Value,
     ) -> ServiceResult<AppRoleAssignment> {
         let spec: AppRoleAssignmentSpec = patch::parse_spec(body)?;
-        self.authorize(
+        self.require(
             ctx,
             action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
             &Target::Tenant,
@@ -107,7 +107,7 @@ impl Directory {
             codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
         let facts =
             target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
-        self.authorize(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE, &facts)?;
+        self.require(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE, &facts)?;
         let resource_data: ServicePrincipalData = codec::data(&resource)?;
         let principal = crate::users::find_object(
             tx.as_mut(),
@@ -214,7 +214,7 @@ impl Directory {
         resource_id: Uuid,
         page: &PageRequest,
     ) -> ServiceResult<Page<AppRoleAssignment>> {
-        self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         codec::load(
             reader.as_mut(),
@@ -251,7 +251,7 @@ impl Directory {
         resource_id: Uuid,
         assignment_id: Uuid,
     ) -> ServiceResult<()> {
-        self.authorize(
+        self.require(
             ctx,
             action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
             &Target::Tenant,
@@ -261,7 +261,7 @@ impl Directory {
             codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
         let facts =
             target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
-        self.authorize(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE, &facts)?;
+        self.require(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE, &facts)?;
         let record = tx
             .get(ctx.tenant, Kind::AppRoleAssignment, assignment_id)
             .await?

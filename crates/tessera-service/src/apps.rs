@@ -271,7 +271,7 @@ impl Directory {
     ) -> ServiceResult<Application> {
         let spec: ApplicationSpec = patch::parse_spec(body)?;
         validate::application_spec(&spec)?;
-        self.authorize(ctx, action::APPS_CREATE, &Target::Tenant)?;
+        self.require(ctx, action::APPS_CREATE, &Target::Tenant)?;
         let id = Uuid::new_v4();
         let data = ApplicationData {
             app_id: Uuid::new_v4(),
@@ -301,7 +301,7 @@ impl Directory {
     }
 
     pub async fn get_application(&self, ctx: &Context, id: Uuid) -> ServiceResult<Application> {
-        self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::Application, id).await?;
         let secrets = secrets_of(reader.as_mut(), ctx.tenant, id).await?;
@@ -314,7 +314,7 @@ impl Directory {
         ctx: &Context,
         app_id: Uuid,
     ) -> ServiceResult<Application> {
-        self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let record = reader
             .get_by_key1(ctx.tenant, Kind::Application, &app_id.to_string())
@@ -332,7 +332,7 @@ impl Directory {
         ctx: &Context,
         request: &PageRequest,
     ) -> ServiceResult<Page<Application>> {
-        self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let (items, next_cursor) = self
             .page_with_secrets(ctx, Kind::Application, request)
             .await?;
@@ -350,7 +350,7 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<Application> {
-        self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
@@ -361,7 +361,7 @@ impl Directory {
         check_app_role_removal(&data.spec, &after)?;
         let changes = patch::changes(&to_json(&data.spec), &to_json(&after));
         for needed in application_actions(&patch::named(&body)) {
-            self.authorize(ctx, needed, &facts)?;
+            self.require(ctx, needed, &facts)?;
         }
         let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
         if changes.is_empty() {
@@ -389,7 +389,7 @@ impl Directory {
         id: Uuid,
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
-        self.authorize(ctx, action::APPS_DELETE, &Target::Tenant)?;
+        self.require(ctx, action::APPS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let (record, facts) = self
             .load_authorized(tx.as_mut(), ctx, Kind::Application, id, action::APPS_DELETE)
@@ -402,7 +402,7 @@ impl Directory {
             .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &data.app_id.to_string())
             .await?
         {
-            self.authorize(ctx, action::SPS_DELETE, &facts)?;
+            self.require(ctx, action::SPS_DELETE, &facts)?;
             self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, sp.id)
                 .await?;
             removed_secrets.extend(delete_secrets_of(tx.as_mut(), ctx.tenant, sp.id).await?);
@@ -430,9 +430,9 @@ impl Directory {
     ) -> ServiceResult<ServicePrincipal> {
         let mut spec: ServicePrincipalSpec = patch::parse_spec(body)?;
         validate::service_principal_spec(&spec)?;
-        self.authorize(ctx, action::SPS_CREATE, &Target::Tenant)?;
+        self.require(ctx, action::SPS_CREATE, &Target::Tenant)?;
         if !spec.custom_security_attributes.is_empty() {
-            self.authorize(ctx, action::SPS_CSA_UPDATE, &Target::Tenant)?;
+            self.require(ctx, action::SPS_CSA_UPDATE, &Target::Tenant)?;
         }
         let id = Uuid::new_v4();
         let mut tx = self.write(ctx).await?;
@@ -493,7 +493,7 @@ impl Directory {
         ctx: &Context,
         id: Uuid,
     ) -> ServiceResult<ServicePrincipal> {
-        self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
         let secrets = secrets_of(reader.as_mut(), ctx.tenant, id).await?;
@@ -506,7 +506,7 @@ impl Directory {
         ctx: &Context,
         app_id: Uuid,
     ) -> ServiceResult<ServicePrincipal> {
-        self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let record = reader
             .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &app_id.to_string())
@@ -524,7 +524,7 @@ impl Directory {
         ctx: &Context,
         request: &PageRequest,
     ) -> ServiceResult<Page<ServicePrincipal>> {
-        self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
         let (items, next_cursor) = self
             .page_with_secrets(ctx, Kind::ServicePrincipal, request)
             .await?;
@@ -542,7 +542,7 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<ServicePrincipal> {
-        self.authorize(ctx, action::SPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
@@ -563,7 +563,7 @@ impl Directory {
             } else {
                 action::SPS_BASIC_UPDATE
             };
-            self.authorize(ctx, needed, &facts)?;
+            self.require(ctx, needed, &facts)?;
         }
         let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
         if changes.is_empty() {
@@ -599,7 +599,7 @@ impl Directory {
         id: Uuid,
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
-        self.authorize(ctx, action::SPS_DELETE, &Target::Tenant)?;
+        self.require(ctx, action::SPS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let (record, _) = self
             .load_authorized(
@@ -728,7 +728,7 @@ impl Directory {
                 "must be 1 to 128 characters",
             ));
         }
-        self.authorize(ctx, owner.update_action, &Target::Tenant)?;
+        self.require(ctx, owner.update_action, &Target::Tenant)?;
         let now = self.now();
         let (start, end) = credential_window(now, request.end_date_time, DEFAULT_SECRET_DAYS)?;
         let mut tx = self.write(ctx).await?;
@@ -743,7 +743,7 @@ impl Directory {
         }
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        self.authorize(ctx, owner.update_action, &facts)?;
+        self.require(ctx, owner.update_action, &facts)?;
         if secrets_of(tx.as_mut(), ctx.tenant, id).await?.len() >= MAX_CREDENTIALS {
             return Err(ServiceError::Conflict {
                 message: format!("at most {MAX_CREDENTIALS} secrets; remove an old one first"),
@@ -787,11 +787,11 @@ impl Directory {
         id: Uuid,
         key_id: Uuid,
     ) -> ServiceResult<()> {
-        self.authorize(ctx, owner.update_action, &Target::Tenant)?;
+        self.require(ctx, owner.update_action, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        self.authorize(ctx, owner.update_action, &facts)?;
+        self.require(ctx, owner.update_action, &facts)?;
         let secret = tx.get(ctx.tenant, Kind::ClientSecret, key_id).await?;
         let Some(secret) = secret.filter(|s| s.key2.as_deref() == Some(id.to_string().as_str()))
         else {
@@ -828,7 +828,7 @@ impl Directory {
         if info.not_after <= now {
             return Err(ServiceError::invalid("key", "the certificate has expired"));
         }
-        self.authorize(ctx, owner.update_action, &Target::Tenant)?;
+        self.require(ctx, owner.update_action, &Target::Tenant)?;
         {
             let mut reader = self.reader().await?;
             if crate::consent::credential_policy(reader.as_mut(), ctx.tenant)
@@ -862,7 +862,7 @@ impl Directory {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        self.authorize(ctx, owner.update_action, &facts)?;
+        self.require(ctx, owner.update_action, &facts)?;
         let updated =
             with_key_credentials(&record, now, |keys| push_key(keys, credential.clone()))?;
         tx.update(ctx.tenant, &updated).await?;
@@ -888,11 +888,11 @@ impl Directory {
         id: Uuid,
         key_id: Uuid,
     ) -> ServiceResult<()> {
-        self.authorize(ctx, owner.update_action, &Target::Tenant)?;
+        self.require(ctx, owner.update_action, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        self.authorize(ctx, owner.update_action, &facts)?;
+        self.require(ctx, owner.update_action, &facts)?;
         let updated = with_key_credentials(&record, self.now(), |keys| {
             let before = keys.len();
             keys.retain(|k| k.key_id != key_id);

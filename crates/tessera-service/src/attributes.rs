@@ -81,7 +81,7 @@ impl Directory {
     ) -> ServiceResult<AttributeDefinition> {
         let spec: AttributeDefinitionSpec = patch::parse_spec(body)?;
         validate::attribute_definition_spec(&spec)?;
-        self.authorize(ctx, action::ATTRIBUTE_DEFINITIONS_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::ATTRIBUTE_DEFINITIONS_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         if definitions(tx.as_mut(), ctx.tenant).await?.len() >= MAX_DEFINITIONS {
             return Err(ServiceError::Conflict {
@@ -120,7 +120,7 @@ impl Directory {
         ctx: &Context,
         request: &PageRequest,
     ) -> ServiceResult<Page<AttributeDefinition>> {
-        self.authorize(ctx, action::ATTRIBUTE_DEFINITIONS_READ, &Target::Tenant)?;
+        self.require(ctx, action::ATTRIBUTE_DEFINITIONS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let (records, next_cursor) = codec::list_page(
             reader.as_mut(),
@@ -142,7 +142,7 @@ impl Directory {
         ctx: &Context,
         id: &str,
     ) -> ServiceResult<AttributeDefinition> {
-        self.authorize(ctx, action::ATTRIBUTE_DEFINITIONS_READ, &Target::Tenant)?;
+        self.require(ctx, action::ATTRIBUTE_DEFINITIONS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         definition_from(&load_by_name(reader.as_mut(), ctx.tenant, id).await?)
     }
@@ -154,7 +154,7 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<AttributeDefinition> {
-        self.authorize(ctx, action::ATTRIBUTE_DEFINITIONS_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::ATTRIBUTE_DEFINITIONS_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = load_by_name(tx.as_mut(), ctx.tenant, id).await?;
         codec::check_if_match(&record, if_match)?;

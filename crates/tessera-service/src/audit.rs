@@ -222,7 +222,7 @@ impl Directory {
         ctx: &Context,
         filter: &AuditFilter,
     ) -> ServiceResult<Page<AuditEntry>> {
-        self.authorize(ctx, action::AUDIT_LOGS_READ, &Target::Tenant)?;
+        self.require(ctx, action::AUDIT_LOGS_READ, &Target::Tenant)?;
         let limit = match filter.limit {
             None => 100,
             Some(n) if (1..=1000).contains(&n) => n,
@@ -264,7 +264,7 @@ impl Directory {
     }
 
     pub async fn verify_audit(&self, ctx: &Context) -> ServiceResult<VerifyReport> {
-        self.authorize(ctx, action::AUDIT_LOGS_READ, &Target::Tenant)?;
+        self.require(ctx, action::AUDIT_LOGS_READ, &Target::Tenant)?;
         verify_chain(self.store.as_ref(), ctx.tenant).await
     }
 }

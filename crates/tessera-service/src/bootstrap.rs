@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Caller, Context, Directory, EventDraft, Principal};
+use crate::{Context, Directory, EventDraft};
 
 pub const BOOTSTRAP_TOKEN_SECONDS: i64 = 3600;
 
@@ -26,21 +26,7 @@ pub struct Bootstrap {
     pub expires: Timestamp,
 }
 
-pub(crate) fn system_context(tenant: TenantId, reason: &str) -> Context {
-    Context {
-        tenant,
-        caller: Caller {
-            principal: Principal::System {
-                reason: reason.to_string(),
-            },
-            grants: Vec::new(),
-            credential: None,
-            issued_credential: None,
-        },
-        correlation_id: Uuid::new_v4().to_string(),
-        client_address: None,
-    }
-}
+pub(crate) use crate::kernel::system_context;
 
 impl Directory {
     /// Creates the default tenant and its break-glass administrator if the store has no

@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 use crate::codec::{self, Keys};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory, EventDraft};
+use crate::{Context, EventDraft};
 
 const DEFAULTS_KEY: &str = "securityDefaults";
 const READ_ONLY: &[&str] = &[
@@ -76,6 +76,28 @@ pub(crate) struct CaCache {
     rebuilding: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     country: OnceLock<Arc<dyn CountryLookup>>,
     workload_risk: Mutex<HashMap<(TenantId, Uuid), (Instant, RiskLevel)>>,
+}
+
+/// The access context: Conditional Access records (policies, named locations, terms
+/// of use, risk, security defaults), import and What-If, the per-node cache of
+/// compiled policy sets, the facts of a sign-in and the decision over them.
+///
+/// May call: the kernel, and the directory's read functions (it holds no handle of
+/// another context).
+pub struct Access {
+    k: Arc<crate::kernel::Kernel>,
+    ca: CaCache,
+}
+
+crate::kernel::on_kernel!(Access);
+
+impl Access {
+    pub(crate) fn new(k: Arc<crate::kernel::Kernel>) -> Access {
+        Access {
+            k,
+            ca: CaCache::default(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -635,7 +657,7 @@ fn referencing(policies: &[ConditionalAccessPolicy], id: Uuid) -> Vec<String> {
         .collect()
 }
 
-impl Directory {
+impl Access {
     /// Sets the operator's country database.
     pub fn set_country_lookup(&self, lookup: Arc<dyn CountryLookup>) {
         let _ = self.ca.country.set(lookup);
@@ -978,7 +1000,7 @@ impl Directory {
     }
 
     /// Decides a sign-in.
-    pub(crate) async fn decide_access(
+    pub(crate) async fn decide(
         &self,
         tenant: TenantId,
         facts: &SignInFacts,
@@ -991,21 +1013,21 @@ impl Directory {
     // -----------------------------------------------------------------------------
     // Policies
 
-    pub async fn list_ca_policies(
+    pub async fn list_policies(
         &self,
         ctx: &Context,
     ) -> ServiceResult<Vec<ConditionalAccessPolicy>> {
-        self.authorize(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
         let mut reader = self.reader().await?;
         all_policies(reader.as_mut(), ctx.tenant).await
     }
 
-    pub async fn get_ca_policy(
+    pub async fn get_policy(
         &self,
         ctx: &Context,
         id: Uuid,
     ) -> ServiceResult<(ConditionalAccessPolicy, i64)> {
-        self.authorize(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
         let mut reader = self.reader().await?;
         let record = codec::load(
             reader.as_mut(),
@@ -1017,12 +1039,12 @@ impl Directory {
         Ok((codec::data(&record)?, record.version))
     }
 
-    pub async fn create_ca_policy(
+    pub async fn create_policy(
         &self,
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<ConditionalAccessPolicy> {
-        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
         let spec = parse_policy(body)?;
         let now = self.now();
         let policy = ConditionalAccessPolicy {
@@ -1049,14 +1071,14 @@ impl Directory {
     }
 
     /// A JSON merge patch on a policy, validated like a create.
-    pub async fn update_ca_policy(
+    pub async fn update_policy(
         &self,
         ctx: &Context,
         id: Uuid,
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<ConditionalAccessPolicy> {
-        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record =
             codec::load(tx.as_mut(), ctx.tenant, Kind::ConditionalAccessPolicy, id).await?;
@@ -1086,8 +1108,8 @@ impl Directory {
         Ok(policy)
     }
 
-    pub async fn delete_ca_policy(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+    pub async fn delete_policy(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
+        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record =
             codec::load(tx.as_mut(), ctx.tenant, Kind::ConditionalAccessPolicy, id).await?;
@@ -1111,7 +1133,7 @@ impl Directory {
     // Named locations
 
     pub async fn list_named_locations(&self, ctx: &Context) -> ServiceResult<Vec<NamedLocation>> {
-        self.authorize(ctx, action::NAMED_LOCATIONS_READ, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::NAMED_LOCATIONS_READ, &AuthzTarget::Tenant)?;
         let mut reader = self.reader().await?;
         all_locations(reader.as_mut(), ctx.tenant).await
     }
@@ -1121,7 +1143,7 @@ impl Directory {
         ctx: &Context,
         id: Uuid,
     ) -> ServiceResult<(NamedLocation, i64)> {
-        self.authorize(ctx, action::NAMED_LOCATIONS_READ, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::NAMED_LOCATIONS_READ, &AuthzTarget::Tenant)?;
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::NamedLocation, id).await?;
         Ok((codec::data(&record)?, record.version))
@@ -1132,7 +1154,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<NamedLocation> {
-        self.authorize(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
         let spec = parse_location(body)?;
         let now = self.now();
         let location = NamedLocation {
@@ -1164,7 +1186,7 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<NamedLocation> {
-        self.authorize(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::NamedLocation, id).await?;
         codec::check_if_match(&record, if_match)?;
@@ -1213,7 +1235,7 @@ impl Directory {
     // Terms of use
 
     pub async fn list_terms_of_use(&self, ctx: &Context) -> ServiceResult<Vec<TermsOfUse>> {
-        self.authorize(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
         let mut reader = self.reader().await?;
         codec::list_all(reader.as_mut(), ctx.tenant, Kind::TermsOfUse, None)
             .await?
@@ -1227,7 +1249,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<TermsOfUse> {
-        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
         let spec: TermsOfUseSpec = patch::parse_spec(body)?;
         validate::terms_of_use(&spec).map_err(validation)?;
         let now = self.now();
@@ -1269,7 +1291,7 @@ impl Directory {
         id: Uuid,
         body: Value,
     ) -> ServiceResult<TermsOfUse> {
-        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::TermsOfUse, id).await?;
         let mut terms: TermsOfUse = codec::data(&record)?;
@@ -1325,7 +1347,7 @@ impl Directory {
         audit_action: AuditAction,
         in_use: &str,
     ) -> ServiceResult<()> {
-        self.authorize(ctx, permission, &AuthzTarget::Tenant)?;
+        self.require(ctx, permission, &AuthzTarget::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, kind, id).await?;
         let data: Value = codec::data(&record)?;
@@ -1436,7 +1458,7 @@ impl Directory {
     // Security defaults and risk
 
     pub async fn get_security_defaults(&self, ctx: &Context) -> ServiceResult<SecurityDefaults> {
-        self.authorize(ctx, action::POLICIES_READ, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::POLICIES_READ, &AuthzTarget::Tenant)?;
         let mut reader = self.reader().await?;
         security_defaults(reader.as_mut(), ctx.tenant).await
     }
@@ -1446,7 +1468,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<SecurityDefaults> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &AuthzTarget::Tenant)?;
         let mut body = body;
         import::strip_annotations(&mut body);
         if let Some(map) = body.as_object_mut() {
@@ -1472,7 +1494,7 @@ impl Directory {
     }
 
     pub async fn get_risk(&self, ctx: &Context, principal: Uuid) -> ServiceResult<RiskState> {
-        self.authorize(ctx, action::RISK_READ, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::RISK_READ, &AuthzTarget::Tenant)?;
         let mut reader = self.reader().await?;
         match reader
             .get_by_key1(ctx.tenant, Kind::RiskState, &principal.to_string())
@@ -1497,7 +1519,7 @@ impl Directory {
         principal: Uuid,
         body: Value,
     ) -> ServiceResult<RiskState> {
-        self.authorize(ctx, action::RISK_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::RISK_MANAGE, &AuthzTarget::Tenant)?;
         let update: RiskUpdate = patch::parse_spec(body)?;
         let seconds = update.sign_in_risk_seconds.unwrap_or(3600);
         if !(60..=86_400).contains(&seconds) {
@@ -1580,21 +1602,18 @@ impl Directory {
 
     /// Clears a user's risk after they changed their password in a sign-in that
     /// met multifactor authentication (the user is the actor).
+    /// `context` is the user's own (their session's).
     pub(crate) async fn remediate_user_risk(
         &self,
-        ctx: &crate::oauth::AuthorizeContext,
-        session: &crate::authn::SessionInfo,
+        context: &Context,
+        user: Uuid,
     ) -> ServiceResult<()> {
-        let context = self
-            .session_context(
-                session,
-                ctx.correlation_id.clone(),
-                ctx.client_address.clone(),
-            )
-            .await?;
-        let mut tx = self.write(&context).await?;
-        let key = session.user_id.to_string();
-        let Some(record) = tx.get_by_key1(ctx.tenant, Kind::RiskState, &key).await? else {
+        let mut tx = self.write(context).await?;
+        let key = user.to_string();
+        let Some(record) = tx
+            .get_by_key1(context.tenant, Kind::RiskState, &key)
+            .await?
+        else {
             return Ok(());
         };
         let mut state: RiskState = codec::data(&record)?;
@@ -1611,21 +1630,16 @@ impl Directory {
             sort_key: key.clone(),
         };
         tx.update(
-            ctx.tenant,
+            context.tenant,
             &codec::next_version(&record, now, keys, &state)?,
         )
         .await?;
-        let event = EventDraft::new(
-            AuditAction::RiskStateRemediate,
-            Kind::User,
-            session.user_id,
-            &key,
-        )
-        .changes(patch::changes(
-            &before,
-            &serde_json::to_value(&state).unwrap_or(Value::Null),
-        ));
-        self.audit(tx.as_mut(), &context, event).await?;
+        let event = EventDraft::new(AuditAction::RiskStateRemediate, Kind::User, user, &key)
+            .changes(patch::changes(
+                &before,
+                &serde_json::to_value(&state).unwrap_or(Value::Null),
+            ));
+        self.audit(tx.as_mut(), context, event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1635,13 +1649,13 @@ impl Directory {
 
     /// Imports an export: everything or nothing, unless told to skip what is not
     /// ready; `dry_run` only reports.
-    pub async fn import_conditional_access(
+    pub async fn import(
         &self,
         ctx: &Context,
         request: ImportRequest,
     ) -> ServiceResult<ImportResult> {
-        self.authorize(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
-        self.authorize(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
         if request.policies.len() > 1000 || request.named_locations.len() > 1000 {
             return Err(ServiceError::invalid(
                 "policies",
@@ -1832,7 +1846,7 @@ impl Directory {
 
     /// What-If: which policies would apply to a described sign-in, and why.
     pub async fn what_if(&self, ctx: &Context, question: WhatIf) -> ServiceResult<Explanation> {
-        self.authorize(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        self.require(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
         let target = match (&question.app_id, &question.user_action) {
             (Some(_), Some(_)) => {
                 return Err(ServiceError::invalid(
@@ -2014,7 +2028,7 @@ impl Directory {
             password_changed: false,
             accepted_terms: accepted,
         };
-        let decided = self.decide_access(ctx.tenant, &facts).await?;
+        let decided = self.decide(ctx.tenant, &facts).await?;
         let mut explanation = decided.explain();
         if no_country_database && decided.set.used_countries(&decided.decision) {
             explanation.warnings.push(NO_COUNTRY_DATABASE.to_string());

@@ -116,47 +116,8 @@ fn validate_scope(scope: &str) -> ServiceResult<()> {
 }
 
 impl Directory {
-    /// Writes a tenant-wide policy record (`key`) and its audit event.
-    pub(crate) async fn write_policy<P: serde::Serialize>(
-        &self,
-        tx: &mut dyn tessera_store::WriteTx,
-        ctx: &Context,
-        key: &str,
-        action: AuditAction,
-        before: &P,
-        policy: &P,
-    ) -> ServiceResult<()> {
-        let keys = || Keys {
-            key1: Some(key.to_string()),
-            key2: None,
-            sort_key: key.to_string(),
-        };
-        let existing = tx.get_by_key1(ctx.tenant, Kind::AuthPolicy, key).await?;
-        codec::put(
-            tx,
-            ctx.tenant,
-            Kind::AuthPolicy,
-            existing.as_ref(),
-            Uuid::new_v4(),
-            self.now(),
-            keys(),
-            policy,
-        )
-        .await?;
-        let event = EventDraft {
-            action,
-            target: None,
-            changes: patch::changes(
-                &serde_json::to_value(before).unwrap_or(Value::Null),
-                &serde_json::to_value(policy).unwrap_or(Value::Null),
-            ),
-            details: Value::Null,
-        };
-        self.audit(tx, ctx, event).await
-    }
-
     pub async fn get_consent_policy(&self, ctx: &Context) -> ServiceResult<ConsentPolicy> {
-        self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         Ok(consent_policy(reader.as_mut(), ctx.tenant).await?.0)
     }
@@ -166,7 +127,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<ConsentPolicy> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let policy: ConsentPolicy = patch::parse_spec(body)?;
         for scope in &policy.low_risk_scopes {
             validate_scope(scope).map_err(|_| {
@@ -195,7 +156,7 @@ impl Directory {
         &self,
         ctx: &Context,
     ) -> ServiceResult<AuthenticationContexts> {
-        self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         auth_contexts(reader.as_mut(), ctx.tenant).await
     }
@@ -207,7 +168,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<AuthenticationContexts> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let contexts: AuthenticationContexts = patch::parse_spec(body)?;
         let mut tx = self.write(ctx).await?;
         let mut seen = std::collections::BTreeSet::new();
@@ -264,7 +225,7 @@ impl Directory {
         &self,
         ctx: &Context,
     ) -> ServiceResult<AppCredentialPolicy> {
-        self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         credential_policy(reader.as_mut(), ctx.tenant).await
     }
@@ -274,7 +235,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<AppCredentialPolicy> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let policy: AppCredentialPolicy = patch::parse_spec(body)?;
         let mut tx = self.write(ctx).await?;
         let before = credential_policy(tx.as_mut(), ctx.tenant).await?;
@@ -297,7 +258,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<PermissionGrant> {
-        self.authorize(ctx, action::PERMISSION_GRANTS_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::PERMISSION_GRANTS_MANAGE, &Target::Tenant)?;
         let spec: PermissionGrantSpec = patch::parse_spec(body)?;
         validate_scope(&spec.scope)?;
         let principal = match (spec.consent_type, spec.principal_id) {
@@ -424,7 +385,7 @@ impl Directory {
         ctx: &Context,
         client_id: Option<Uuid>,
     ) -> ServiceResult<Vec<PermissionGrant>> {
-        self.authorize(ctx, action::APPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let records = codec::list_all(
             reader.as_mut(),
@@ -438,7 +399,7 @@ impl Directory {
 
     /// Revokes a consent: the application must ask again.
     pub async fn delete_permission_grant(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.authorize(ctx, action::PERMISSION_GRANTS_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::PERMISSION_GRANTS_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::PermissionGrant, id).await?;
         let grant: PermissionGrant = codec::data(&record)?;

@@ -79,13 +79,13 @@ impl Directory {
     pub async fn create_device(&self, ctx: &Context, body: Value) -> ServiceResult<Device> {
         let spec: DeviceSpec = patch::parse_spec(body)?;
         validate::device_spec(&spec)?;
-        self.authorize(ctx, action::DEVICES_CREATE, &Target::Tenant)?;
+        self.require(ctx, action::DEVICES_CREATE, &Target::Tenant)?;
         if spec.is_compliant
             || spec.is_managed
             || spec.trust_type.is_some()
             || spec.certificate_thumbprint.is_some()
         {
-            self.authorize(ctx, action::DEVICES_COMPLIANCE_UPDATE, &Target::Tenant)?;
+            self.require(ctx, action::DEVICES_COMPLIANCE_UPDATE, &Target::Tenant)?;
         }
         let id = Uuid::new_v4();
         let mut tx = self.write(ctx).await?;
@@ -117,7 +117,7 @@ impl Directory {
         ctx: &Context,
         request: &PageRequest,
     ) -> ServiceResult<Page<Device>> {
-        self.authorize(ctx, action::DEVICES_READ, &Target::Tenant)?;
+        self.require(ctx, action::DEVICES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let (records, next_cursor) =
             codec::list_page(reader.as_mut(), ctx.tenant, Kind::Device, request, None).await?;
@@ -145,7 +145,7 @@ impl Directory {
         validate::device_spec(&after)?;
         let changes = patch::changes(&spec_json(&before), &spec_json(&after));
         for needed in actions_for(&patch::named(&body)) {
-            self.authorize(ctx, needed, &facts)?;
+            self.require(ctx, needed, &facts)?;
         }
         if changes.is_empty() {
             return device_from(&record);

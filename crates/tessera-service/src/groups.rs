@@ -204,7 +204,7 @@ impl Directory {
     pub async fn create_group(&self, ctx: &Context, body: Value) -> ServiceResult<Group> {
         let spec: GroupSpec = patch::parse_spec(body)?;
         validate::group_spec(&spec)?;
-        self.authorize(
+        self.require(
             ctx,
             group_action(&spec, action::GROUPS_CREATE),
             &Target::Tenant,
@@ -244,7 +244,7 @@ impl Directory {
         ctx: &Context,
         request: &PageRequest,
     ) -> ServiceResult<Page<Group>> {
-        self.authorize(ctx, action::GROUPS_READ, &Target::Tenant)?;
+        self.require(ctx, action::GROUPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let (records, next_cursor) =
             codec::list_page(reader.as_mut(), ctx.tenant, Kind::Group, request, None).await?;
@@ -286,14 +286,14 @@ impl Directory {
             c.attribute != "membershipRule" && c.attribute != "membershipRuleProcessingState"
         });
         if rule_changed {
-            self.authorize(
+            self.require(
                 ctx,
                 group_action(&after, action::GROUPS_RULE_UPDATE),
                 &facts,
             )?;
         }
         if basic_changed {
-            self.authorize(
+            self.require(
                 ctx,
                 group_action(&after, action::GROUPS_BASIC_UPDATE),
                 &facts,
@@ -337,7 +337,7 @@ impl Directory {
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
         let spec: GroupSpec = codec::data(&record)?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.authorize(ctx, group_action(&spec, action::GROUPS_DELETE), &facts)?;
+        self.require(ctx, group_action(&spec, action::GROUPS_DELETE), &facts)?;
         codec::check_if_match(&record, if_match)?;
         let cleanup = self
             .remove_principal_everywhere(tx.as_mut(), ctx, id)
@@ -370,7 +370,7 @@ impl Directory {
         let mut reader = self.reader().await?;
         codec::load(reader.as_mut(), ctx.tenant, Kind::Group, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.authorize(ctx, action::GROUPS_MEMBERS_READ, &facts)?;
+        self.require(ctx, action::GROUPS_MEMBERS_READ, &facts)?;
         let links = if transitive {
             transitive_member_links(reader.as_mut(), ctx.tenant, id).await?
         } else {
@@ -416,7 +416,7 @@ impl Directory {
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
         let spec: GroupSpec = codec::data(&record)?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.authorize(
+        self.require(
             ctx,
             group_action(&spec, action::GROUPS_MEMBERS_UPDATE),
             &facts,
@@ -496,7 +496,7 @@ impl Directory {
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
         let spec: GroupSpec = codec::data(&record)?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.authorize(
+        self.require(
             ctx,
             group_action(&spec, action::GROUPS_MEMBERS_UPDATE),
             &facts,
@@ -645,7 +645,7 @@ impl Directory {
         let mut reader = self.reader().await?;
         codec::load(reader.as_mut(), ctx.tenant, kind, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, kind, id).await?;
-        self.authorize(ctx, owner_read_action(kind), &facts)?;
+        self.require(ctx, owner_read_action(kind), &facts)?;
         let links = all_links_from(reader.as_mut(), ctx.tenant, Rel::Owner, id).await?;
         let value = self
             .resolve_refs(reader.as_mut(), ctx.tenant, &links)
@@ -667,7 +667,7 @@ impl Directory {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, kind, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, kind, id).await?;
-        self.authorize(ctx, owner_update_action(kind, &record)?, &facts)?;
+        self.require(ctx, owner_update_action(kind, &record)?, &facts)?;
         let Some(owner_record) = find_object(
             tx.as_mut(),
             ctx.tenant,
@@ -710,7 +710,7 @@ impl Directory {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, kind, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, kind, id).await?;
-        self.authorize(ctx, owner_update_action(kind, &record)?, &facts)?;
+        self.require(ctx, owner_update_action(kind, &record)?, &facts)?;
         if !tx.unlink(ctx.tenant, Rel::Owner, id, owner).await? {
             return Err(ServiceError::NotFound {
                 kind: "owner",

@@ -193,7 +193,7 @@ impl Jobs {
             if next > now {
                 continue;
             }
-            ran.extend(self.runner.occurrence(entry.job.as_ref()).await);
+            ran.extend(self.runner.occurrence(&entry.job).await);
             entry.next = match entry.job.schedule() {
                 Schedule::Every(period) => Some(now.plus_seconds(seconds(period))),
                 Schedule::Once { .. } => None,
@@ -202,8 +202,17 @@ impl Jobs {
         ran
     }
 
-    /// Starts every job in a task of its own; they run until the runtime stops.
-    pub fn start(self) {
+    /// Hands back the leases this node holds (see [`JobsHandle::release_leases`]).
+    pub async fn release_leases(&self) {
+        self.runner.release_leases().await;
+    }
+
+    /// Starts every job in a task of its own; they run until the runtime stops. The
+    /// handle hands back this node's leases when it stops.
+    pub fn start(self) -> JobsHandle {
+        let handle = JobsHandle {
+            runner: self.runner.clone(),
+        };
         for entry in self.jobs {
             let runner = self.runner.clone();
             let job = entry.job;
@@ -214,16 +223,30 @@ impl Jobs {
                         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                         loop {
                             interval.tick().await;
-                            runner.occurrence(job.as_ref()).await;
+                            runner.occurrence(&job).await;
                         }
                     }
                     Schedule::Once { after, .. } => {
                         tokio::time::sleep(after).await;
-                        runner.occurrence(job.as_ref()).await;
+                        runner.occurrence(&job).await;
                     }
                 }
             });
         }
+        handle
+    }
+}
+
+/// The running jobs of a node.
+pub struct JobsHandle {
+    runner: Arc<Runner>,
+}
+
+impl JobsHandle {
+    /// Hands back the leases this node holds, so that after a restart or on another
+    /// node the work goes on at its next occurrence, not once the leases run out.
+    pub async fn release_leases(&self) {
+        self.runner.release_leases().await;
     }
 }
 
@@ -235,8 +258,19 @@ fn seconds(duration: Duration) -> i64 {
 }
 
 impl Runner {
+    async fn release_leases(&self) {
+        match self
+            .store
+            .leases_release(&self.holder, self.clock.now())
+            .await
+        {
+            Ok(released) => tracing::info!(released, "job leases handed back"),
+            Err(error) => tracing::warn!(%error, "cannot hand back job leases"),
+        }
+    }
+
     /// One occurrence of `job` over its scope, logged.
-    async fn occurrence(&self, job: &dyn Job) -> Vec<Ran> {
+    async fn occurrence(&self, job: &Arc<dyn Job>) -> Vec<Ran> {
         let ran = match job.scope() {
             Scope::Node => vec![self.run(job, None, false).await],
             Scope::Deployment => vec![self.run(job, None, true).await],
@@ -262,9 +296,9 @@ impl Runner {
             if let Outcome::Failed(error) = &ran.outcome {
                 match ran.tenant {
                     Some(tenant) => {
-                        tracing::warn!(job = ran.job, %tenant, %error, "background job failed")
+                        tracing::error!(job = ran.job, %tenant, %error, "background job failed")
                     }
-                    None => tracing::warn!(job = ran.job, %error, "background job failed"),
+                    None => tracing::error!(job = ran.job, %error, "background job failed"),
                 }
             }
         }
@@ -272,7 +306,7 @@ impl Runner {
     }
 
     /// Runs `job` for one scope, under its lease when `leased`.
-    async fn run(&self, job: &dyn Job, tenant: Option<TenantId>, leased: bool) -> Ran {
+    async fn run(&self, job: &Arc<dyn Job>, tenant: Option<TenantId>, leased: bool) -> Ran {
         let name = job.name();
         let ran = |outcome| Ran {
             job: name,
@@ -284,7 +318,10 @@ impl Runner {
             // Half a period more than the holder needs to come back for the next
             // occurrence: the holder keeps the lease even when its tick is a little
             // late, another node takes over half a period after it stopped.
-            Schedule::Every(period) => period.max(MIN_PERIOD) * 3 / 2,
+            Schedule::Every(period) => period
+                .max(MIN_PERIOD)
+                .checked_mul(3)
+                .map_or(Duration::MAX, |hold| hold / 2),
             Schedule::Once { hold, .. } => hold,
         };
         if leased {
@@ -308,7 +345,17 @@ impl Runner {
                 }
             }
         }
-        match job.run(tenant).await {
+        // In a task of its own, so a job that panics fails this occurrence, not the
+        // job's schedule.
+        let work = {
+            let job = job.clone();
+            tokio::spawn(async move { job.run(tenant).await })
+        };
+        let result = match work.await {
+            Ok(result) => result.map_err(|error| error.to_string()),
+            Err(_) => Err("the job panicked".to_string()),
+        };
+        match result {
             Ok(()) => ran(Outcome::Done),
             Err(error) => {
                 if leased {
@@ -321,17 +368,17 @@ impl Runner {
                         tracing::warn!(job = name, error = %lease_error, "cannot hand back a job's lease");
                     }
                 }
-                ran(Outcome::Failed(error.to_string()))
+                ran(Outcome::Failed(error))
             }
         }
     }
 }
 
 /// The application's own periodic work, to run with [`Jobs`] on every node.
-pub fn application_jobs(directory: &Arc<crate::Directory>) -> Vec<Arc<dyn Job>> {
-    let purge = directory.clone();
-    let keys = directory.clone();
-    let crls = directory.clone();
+pub fn application_jobs(app: &Arc<crate::App>) -> Vec<Arc<dyn Job>> {
+    let purge = app.clone();
+    let keys = app.oidc.clone();
+    let crls = app.sign_in.clone();
     vec![
         // Ended sessions and abandoned sign-ins, the sign-in log entries each tenant's
         // retention no longer keeps, and replay marks past what they guard against.
@@ -340,8 +387,8 @@ pub fn application_jobs(directory: &Arc<crate::Directory>) -> Vec<Arc<dyn Job>> 
             Scope::Deployment,
             Schedule::Every(Duration::from_secs(300)),
             move |_| {
-                let directory = purge.clone();
-                async move { directory.purge_expired().await }
+                let app = purge.clone();
+                async move { app.purge_expired().await }
             },
         ),
         // Signing keys, one set per algorithm (ES256 signs access tokens; apps may
@@ -352,11 +399,10 @@ pub fn application_jobs(directory: &Arc<crate::Directory>) -> Vec<Arc<dyn Job>> 
             Scope::EachTenant,
             Schedule::Every(Duration::from_secs(3600)),
             move |tenant| {
-                let directory = keys.clone();
+                let oidc = keys.clone();
                 async move {
                     let Some(tenant) = tenant else { return Ok(()) };
-                    directory
-                        .rotate_signing_keys(tenant, &tessera_oauth::keys::Algorithm::ALL)
+                    oidc.rotate_signing_keys(tenant, &tessera_oauth::keys::Algorithm::ALL)
                         .await?;
                     Ok(())
                 }
@@ -368,10 +414,10 @@ pub fn application_jobs(directory: &Arc<crate::Directory>) -> Vec<Arc<dyn Job>> 
             Scope::EachTenant,
             Schedule::Every(Duration::from_secs(3600)),
             move |tenant| {
-                let directory = crls.clone();
+                let sign_in = crls.clone();
                 async move {
                     if let Some(tenant) = tenant {
-                        directory.refresh_tenant_crls(tenant).await;
+                        sign_in.refresh_tenant_crls(tenant).await?;
                     }
                     Ok(())
                 }
@@ -380,17 +426,18 @@ pub fn application_jobs(directory: &Arc<crate::Directory>) -> Vec<Arc<dyn Job>> 
     ]
 }
 
-impl crate::Directory {
+impl crate::App {
     /// One round of the `purge-expired` job. Every part is tried; the first failure
     /// is returned after the others ran.
     pub async fn purge_expired(&self) -> JobResult {
-        let now = self.now();
+        let now = self.kernel.now();
+        let store = self.kernel.store();
         let mut failed: Option<String> = None;
-        if let Err(error) = self.store.sessions_purge(now).await {
+        if let Err(error) = store.sessions_purge(now).await {
             tracing::warn!(%error, "cannot purge ended sessions");
             failed.get_or_insert(error.to_string());
         }
-        match self.purge_sign_in_log().await {
+        match self.sign_in.purge_log().await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "sign-in log entries past retention removed"),
             Err(error) => {
@@ -405,8 +452,7 @@ impl crate::Directory {
             ("client-assertion:", 3 * 3_600),
             ("revoked-jti:", 3 * 3_600),
         ] {
-            if let Err(error) = self
-                .store
+            if let Err(error) = store
                 .counters_purge(prefix, now.plus_seconds(-keep_seconds))
                 .await
             {

@@ -179,7 +179,7 @@ impl Directory {
         &self,
         ctx: &Context,
     ) -> ServiceResult<Page<RoleDefinitionView>> {
-        self.authorize(ctx, action::ROLE_DEFINITIONS_READ, &Target::Tenant)?;
+        self.require(ctx, action::ROLE_DEFINITIONS_READ, &Target::Tenant)?;
         Ok(Page {
             value: roles::BUILT_IN_ROLES.iter().map(view).collect(),
             next_cursor: None,
@@ -192,7 +192,7 @@ impl Directory {
         ctx: &Context,
         id_or_name: &str,
     ) -> ServiceResult<RoleDefinitionView> {
-        self.authorize(ctx, action::ROLE_DEFINITIONS_READ, &Target::Tenant)?;
+        self.require(ctx, action::ROLE_DEFINITIONS_READ, &Target::Tenant)?;
         roles::find(id_or_name)
             .map(view)
             .ok_or_else(|| ServiceError::NotFound {
@@ -209,7 +209,7 @@ impl Directory {
         let mut spec: RoleAssignmentSpec = patch::parse_spec(body)?;
         let scope = validate::role_assignment_spec(&spec)?;
         spec.directory_scope_id = scope.render();
-        self.authorize(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
         let Some(role) = roles::built_in(spec.role_definition_id) else {
             return Err(ServiceError::invalid(
                 "roleDefinitionId",
@@ -297,7 +297,7 @@ impl Directory {
         role: Option<Uuid>,
         request: &PageRequest,
     ) -> ServiceResult<Page<RoleAssignment>> {
-        self.authorize(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
+        self.require(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let mut page_request = request.clone();
         if let Some(role) = role {
@@ -323,14 +323,14 @@ impl Directory {
         ctx: &Context,
         id: Uuid,
     ) -> ServiceResult<RoleAssignment> {
-        self.authorize(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
+        self.require(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::RoleAssignment, id).await?;
         assignment_from(&record)
     }
 
     pub async fn delete_role_assignment(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.authorize(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::RoleAssignment, id).await?;
         let spec: RoleAssignmentSpec = codec::data(&record)?;

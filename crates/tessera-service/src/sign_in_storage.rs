@@ -32,7 +32,7 @@ use tessera_store::{Kind, Reader, SignInRow};
 
 use crate::authn::SignInEntry;
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory};
+use crate::{Context, SignIn};
 
 /// Failures within one window of this many seconds (aligned to the epoch) can be
 /// one entry.
@@ -299,9 +299,9 @@ fn decision_of(applied: Option<&serde_json::Value>) -> String {
     parts.join(",")
 }
 
-impl Directory {
+impl SignIn {
     /// The row to append for an entry: failures become (part of) an aggregate.
-    pub(crate) fn sign_in_row(
+    pub(crate) fn log_row(
         &self,
         tenant: TenantId,
         entry: &SignInEntry,
@@ -370,11 +370,8 @@ impl Directory {
         row_of(&many, Some(key))
     }
 
-    pub async fn get_sign_in_log_retention(
-        &self,
-        ctx: &Context,
-    ) -> ServiceResult<SignInLogRetention> {
-        self.authorize(
+    pub async fn get_log_retention(&self, ctx: &Context) -> ServiceResult<SignInLogRetention> {
+        self.require(
             ctx,
             action::POLICIES_READ,
             &tessera_directory::authz::Target::Tenant,
@@ -384,12 +381,12 @@ impl Directory {
     }
 
     /// Changes the retention with a JSON merge patch.
-    pub async fn set_sign_in_log_retention(
+    pub async fn set_log_retention(
         &self,
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<SignInLogRetention> {
-        self.authorize(
+        self.require(
             ctx,
             action::POLICIES_MANAGE,
             &tessera_directory::authz::Target::Tenant,
@@ -424,7 +421,7 @@ impl Directory {
 
     /// Removes, in every tenant, the sign-in log entries its retention no longer
     /// keeps; returns how many. A tenant that fails is logged and the others go on.
-    pub async fn purge_sign_in_log(&self) -> ServiceResult<u64> {
+    pub async fn purge_log(&self) -> ServiceResult<u64> {
         let now = self.now();
         let mut removed = 0;
         let mut failed = None;

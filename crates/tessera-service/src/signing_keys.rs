@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::codec::{self, Keys};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Directory, EventDraft};
+use crate::{EventDraft, Oidc};
 
 /// How long a cached key set is trusted before it is read again (other nodes'
 /// rotations become visible within this; keys are published a day ahead of use).
@@ -50,7 +50,7 @@ fn sealed_context(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 
-impl Directory {
+impl Oidc {
     /// Applies the rotation plan for `algorithms` now; returns what was done.
     pub async fn rotate_signing_keys(
         &self,
@@ -85,7 +85,6 @@ impl Directory {
                     let (pkcs8, key) =
                         keys::generate(alg).map_err(|e| ServiceError::Internal(e.to_string()))?;
                     let sealed = self
-                        .authn
                         .settings
                         .sealing_key
                         .seal(&pkcs8, &sealed_context(&key.kid))
@@ -254,7 +253,6 @@ impl Directory {
             published.push(data.public_jwk.clone());
             if data.state == State::Current {
                 let pkcs8 = self
-                    .authn
                     .settings
                     .sealing_key
                     .open(&data.sealed_private_key, &sealed_context(&kid))

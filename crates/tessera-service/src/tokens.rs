@@ -202,7 +202,7 @@ impl Directory {
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
-        self.authorize(ctx, action::USERS_AUTH_METHODS_CREATE, &facts)?;
+        self.require(ctx, action::USERS_AUTH_METHODS_CREATE, &facts)?;
         let spec: UserSpec = codec::data(&record)?;
         if !spec.account_enabled {
             return Err(ServiceError::Conflict {
@@ -245,7 +245,7 @@ impl Directory {
         if ctx.caller.user_id() != Some(owner) {
             codec::load(reader.as_mut(), ctx.tenant, Kind::User, owner).await?;
             let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, owner).await?;
-            self.authorize(ctx, action::USERS_READ, &facts)?;
+            self.require(ctx, action::USERS_READ, &facts)?;
         }
         let (records, next_cursor) = codec::list_page(
             reader.as_mut(),
@@ -274,7 +274,7 @@ impl Directory {
         if ctx.caller.user_id() != Some(owner) {
             codec::load(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
             let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
-            self.authorize(ctx, action::USERS_INVALIDATE_TOKENS, &facts)?;
+            self.require(ctx, action::USERS_INVALIDATE_TOKENS, &facts)?;
         }
         let record = tx.get(ctx.tenant, Kind::AccessToken, token_id).await?;
         let Some(record) = record.filter(|r| r.key2.as_deref() == Some(owner.to_string().as_str()))

@@ -49,7 +49,7 @@ impl Directory {
     ) -> ServiceResult<AdministrativeUnit> {
         let spec: AdministrativeUnitSpec = patch::parse_spec(body)?;
         validate::administrative_unit_spec(&spec)?;
-        self.authorize(ctx, action::AUS_CREATE, &Target::Tenant)?;
+        self.require(ctx, action::AUS_CREATE, &Target::Tenant)?;
         let id = Uuid::new_v4();
         let mut tx = self.write(ctx).await?;
         let record = codec::new_record(
@@ -95,7 +95,7 @@ impl Directory {
         ctx: &Context,
         request: &PageRequest,
     ) -> ServiceResult<Page<AdministrativeUnit>> {
-        self.authorize(ctx, action::AUS_READ, &Target::Tenant)?;
+        self.require(ctx, action::AUS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let (records, next_cursor) = codec::list_page(
             reader.as_mut(),
@@ -158,7 +158,7 @@ impl Directory {
         id: Uuid,
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
-        self.authorize(ctx, action::AUS_DELETE, &Target::Tenant)?;
+        self.require(ctx, action::AUS_DELETE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         codec::check_if_match(&record, if_match)?;
@@ -208,7 +208,7 @@ impl Directory {
         let mut reader = self.reader().await?;
         codec::load(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        self.authorize(ctx, action::AUS_MEMBERS_READ, &facts)?;
+        self.require(ctx, action::AUS_MEMBERS_READ, &facts)?;
         let (links, next_cursor) =
             codec::links_page(reader.as_mut(), ctx.tenant, Rel::UnitMember, id, request).await?;
         let mut value = Vec::with_capacity(links.len());

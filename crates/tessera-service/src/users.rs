@@ -186,9 +186,9 @@ impl Directory {
     }
 
     fn authorize_user_creation(&self, ctx: &Context, spec: &UserSpec) -> ServiceResult<()> {
-        self.authorize(ctx, action::USERS_CREATE, &Target::Tenant)?;
+        self.require(ctx, action::USERS_CREATE, &Target::Tenant)?;
         if !spec.custom_security_attributes.is_empty() {
-            self.authorize(ctx, action::USERS_CSA_UPDATE, &Target::Tenant)?;
+            self.require(ctx, action::USERS_CSA_UPDATE, &Target::Tenant)?;
         }
         Ok(())
     }
@@ -255,7 +255,7 @@ impl Directory {
                 id: user_principal_name.to_string(),
             })?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, record.id).await?;
-        self.authorize(ctx, action::USERS_READ, &facts)?;
+        self.require(ctx, action::USERS_READ, &facts)?;
         Ok(self.user_view(ctx, user_from(&record)?))
     }
 
@@ -264,7 +264,7 @@ impl Directory {
         ctx: &Context,
         request: &PageRequest,
     ) -> ServiceResult<Page<User>> {
-        self.authorize(ctx, action::USERS_READ, &Target::Tenant)?;
+        self.require(ctx, action::USERS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let (records, next_cursor) =
             codec::list_page(reader.as_mut(), ctx.tenant, Kind::User, request, None).await?;
@@ -286,14 +286,14 @@ impl Directory {
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
         // Refuse before revealing anything about the request's validity.
-        self.authorize(ctx, action::USERS_READ, &facts)?;
+        self.require(ctx, action::USERS_READ, &facts)?;
         codec::check_if_match(&record, if_match)?;
         let before: UserSpec = codec::data(&record)?;
         let mut after: UserSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
         validate::user_spec(&after)?;
         let changes = patch::changes(&spec_json(&before), &spec_json(&after));
         for needed in actions_for(&patch::named(&body)) {
-            self.authorize(ctx, needed, &facts)?;
+            self.require(ctx, needed, &facts)?;
         }
         if changes.is_empty() {
             return Ok(self.user_view(ctx, user_from(&record)?));
@@ -408,8 +408,7 @@ impl Directory {
         .details(details);
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
-        self.revoke_sessions_and_notify(ctx.tenant, id, None)
-            .await?;
+        self.end_user_sessions(ctx.tenant, id, None).await?;
         Ok(())
     }
 
@@ -425,7 +424,7 @@ impl Directory {
         let mut reader = self.reader().await?;
         codec::load(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
         let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
-        self.authorize(ctx, action::USERS_MEMBER_OF_READ, &facts)?;
+        self.require(ctx, action::USERS_MEMBER_OF_READ, &facts)?;
         let group_ids =
             groups::containing_groups(reader.as_mut(), ctx.tenant, id, transitive).await?;
         let mut items = Vec::new();

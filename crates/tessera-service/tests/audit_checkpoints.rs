@@ -14,21 +14,21 @@ use tessera_core::crypto::{Ed25519Key, GENESIS_HASH, audit_link_hash};
 use tessera_core::{Clock, SystemClock, TenantId};
 use tessera_directory::checkpoint::{Checkpoint, CheckpointFailure};
 use tessera_service::audit::{check_checkpoints, checkpoint, verify_chain};
-use tessera_service::{Context, Directory};
+use tessera_service::{App, Context};
 use tessera_store::Store;
 use tessera_testkit::{Backend, bootstrap_admin};
 
 struct Harness {
     store: Arc<dyn Store>,
     url: String,
-    directory: Directory,
+    directory: App,
     admin: Context,
     key: Ed25519Key,
 }
 
 async fn harness(backend: Backend) -> Harness {
     let (store, url) = backend.store_with_url().await;
-    let directory = Directory::new(store.clone(), Arc::new(SystemClock));
+    let directory = App::new(store.clone(), Arc::new(SystemClock));
     let admin = bootstrap_admin(&directory).await.ctx;
     Harness {
         store,
@@ -46,7 +46,7 @@ impl Harness {
 
     async fn users(&self, names: &[&str]) {
         for name in names {
-            self.directory
+            self.directory.directory
                 .create_user(
                     &self.admin,
                     json!({ "userPrincipalName": format!("{name}@contoso.com"), "displayName": name }),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera_core::SystemClock;
 use tessera_service::conditional_access::WhatIf;
-use tessera_service::{Directory, ServiceError};
+use tessera_service::{App, ServiceError};
 use tessera_store::Store;
 use tessera_testkit::{Workload, bootstrap_admin, workload};
 
@@ -21,9 +21,9 @@ fn question(user: &str, app: &str) -> WhatIf {
 }
 
 async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
-    let directory = Directory::new(store, Arc::new(SystemClock));
+    let directory = App::new(store, Arc::new(SystemClock));
     let admin = bootstrap_admin(&directory).await.ctx;
-    let office = directory
+    let office = directory.access
         .create_named_location(
             &admin,
             json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "HQ",
@@ -48,8 +48,12 @@ async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
         "grantControls": {"operator": "OR", "builtInControls": ["mfa"], "customAuthenticationFactors": [], "termsOfUse": []},
         "sessionControls": null
     });
-    let policy = directory.create_ca_policy(&admin, body).await.unwrap();
-    let (read, version) = directory.get_ca_policy(&admin, policy.id).await.unwrap();
+    let policy = directory.access.create_policy(&admin, body).await.unwrap();
+    let (read, version) = directory
+        .access
+        .get_policy(&admin, policy.id)
+        .await
+        .unwrap();
     assert_eq!(version, 1);
     let text = serde_json::to_value(&read).unwrap();
     assert_eq!(text["displayName"], "MFA outside HQ");
@@ -80,7 +84,8 @@ async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
     ];
     for (patch, field) in refusals {
         match directory
-            .update_ca_policy(&admin, policy.id, patch.clone(), Some(1))
+            .access
+            .update_policy(&admin, policy.id, patch.clone(), Some(1))
             .await
         {
             Err(ServiceError::Validation(errors)) => {
@@ -92,19 +97,25 @@ async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
             other => panic!("{patch}: {other:?}"),
         }
     }
-    let (unchanged, version) = directory.get_ca_policy(&admin, policy.id).await.unwrap();
+    let (unchanged, version) = directory
+        .access
+        .get_policy(&admin, policy.id)
+        .await
+        .unwrap();
     assert_eq!(version, 1);
     assert_eq!(serde_json::to_value(&unchanged).unwrap(), text);
     // A stale version is refused; the right one applies.
     let patch = json!({"state": "enabledForReportingButNotEnforced"});
     assert!(matches!(
         directory
-            .update_ca_policy(&admin, policy.id, patch.clone(), Some(7))
+            .access
+            .update_policy(&admin, policy.id, patch.clone(), Some(7))
             .await,
         Err(ServiceError::VersionMismatch { .. })
     ));
     let updated = directory
-        .update_ca_policy(&admin, policy.id, patch, Some(1))
+        .access
+        .update_policy(&admin, policy.id, patch, Some(1))
         .await
         .unwrap();
     assert_eq!(
@@ -113,16 +124,25 @@ async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
     );
     // A location a policy names cannot be deleted.
     assert!(matches!(
-        directory.delete_named_location(&admin, office.id).await,
+        directory
+            .access
+            .delete_named_location(&admin, office.id)
+            .await,
         Err(ServiceError::Conflict { .. })
     ));
-    directory.delete_ca_policy(&admin, policy.id).await.unwrap();
     directory
+        .access
+        .delete_policy(&admin, policy.id)
+        .await
+        .unwrap();
+    directory
+        .access
         .delete_named_location(&admin, office.id)
         .await
         .unwrap();
     // Every change is audited.
     let events = directory
+        .directory
         .query_audit(&admin, &Default::default())
         .await
         .unwrap();
@@ -142,10 +162,11 @@ async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
 }
 
 async fn another_node_enforces_changes_within_a_second(store: Arc<dyn Store>) {
-    let node_a = Directory::new(store.clone(), Arc::new(SystemClock));
+    let node_a = App::new(store.clone(), Arc::new(SystemClock));
     let admin = bootstrap_admin(&node_a).await.ctx;
-    let node_b = Directory::new(store, Arc::new(SystemClock));
+    let node_b = App::new(store, Arc::new(SystemClock));
     let user = node_a
+        .directory
         .create_user(
             &admin,
             json!({"userPrincipalName": "ada@contoso.com", "displayName": "Ada"}),
@@ -153,29 +174,33 @@ async fn another_node_enforces_changes_within_a_second(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let outer = node_a
+        .directory
         .create_group(&admin, json!({"displayName": "Contractors"}))
         .await
         .unwrap();
     let inner = node_a
+        .directory
         .create_group(&admin, json!({"displayName": "Vendors"}))
         .await
         .unwrap();
     node_a
+        .directory
         .add_group_member(&admin, outer.id, json!({"id": inner.id}))
         .await
         .unwrap();
     let app = node_a
+        .directory
         .create_application(&admin, json!({"displayName": "Finance"}))
         .await
         .unwrap();
     let app_id = app.app_id.to_string();
     let ask = || question(&user.id.to_string(), &app_id);
     assert_eq!(
-        serde_json::to_value(node_b.what_if(&admin, ask()).await.unwrap()).unwrap()["result"],
+        serde_json::to_value(node_b.access.what_if(&admin, ask()).await.unwrap()).unwrap()["result"],
         "allow"
     );
-    node_a
-        .create_ca_policy(&admin, json!({
+    node_a.access
+        .create_policy(&admin, json!({
             "displayName": "Contractors may not use Finance", "state": "enabled",
             "conditions": {"users": {"includeGroups": [outer.id.to_string()]}, "applications": {"includeApplications": [app_id]}},
             "grantControls": {"operator": "OR", "builtInControls": ["block"]}
@@ -193,10 +218,10 @@ async fn another_node_enforces_changes_within_a_second(store: Arc<dyn Store>) {
             .cloned()
             .unwrap()
     };
-    let on_b = answer(node_b.what_if(&admin, ask()).await.unwrap());
+    let on_b = answer(node_b.access.what_if(&admin, ask()).await.unwrap());
     assert!(on_b["result"] == "allow");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let on_b = answer(node_b.what_if(&admin, ask()).await.unwrap());
+    let on_b = answer(node_b.access.what_if(&admin, ask()).await.unwrap());
     assert_eq!(
         policy_result(&on_b)["notApplied"]["condition"],
         "users",
@@ -204,31 +229,33 @@ async fn another_node_enforces_changes_within_a_second(store: Arc<dyn Store>) {
     );
     // Membership through a nested group, added on node A: node B follows.
     node_a
+        .directory
         .add_group_member(&admin, inner.id, json!({"id": user.id}))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        answer(node_a.what_if(&admin, ask()).await.unwrap())["result"],
+        answer(node_a.access.what_if(&admin, ask()).await.unwrap())["result"],
         "block"
     );
-    let on_b = answer(node_b.what_if(&admin, ask()).await.unwrap());
+    let on_b = answer(node_b.access.what_if(&admin, ask()).await.unwrap());
     assert_eq!(on_b["result"], "block", "{on_b}");
     assert_eq!(policy_result(&on_b)["result"], "failure");
     // And removed again.
     node_a
+        .directory
         .remove_group_member(&admin, inner.id, user.id)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        answer(node_b.what_if(&admin, ask()).await.unwrap())["result"],
+        answer(node_b.access.what_if(&admin, ask()).await.unwrap())["result"],
         "allow"
     );
 }
 
 async fn workloads_are_blocked_at_the_token_endpoint(store: Arc<dyn Store>) {
-    let directory = Directory::new(store, Arc::new(SystemClock));
+    let directory = App::new(store, Arc::new(SystemClock));
     let work = workload(&directory).await;
     let basic = work.basic(work.secret.secret_text.expose());
     let Workload {
@@ -245,13 +272,14 @@ async fn workloads_are_blocked_at_the_token_endpoint(store: Arc<dyn Store>) {
     form.insert("grant_type".to_string(), "client_credentials".to_string());
     form.insert("scope".to_string(), format!("{}/.default", resource.app_id));
     directory
+        .oidc
         .token_request(&ctx, Some(&basic), &form)
         .await
         .unwrap();
     // A policy for risky workloads, as Entra writes one (includeUsers None beside
     // clientApplications): nothing changes until the workload is risky.
-    directory
-        .create_ca_policy(&admin, json!({
+    directory.access
+        .create_policy(&admin, json!({
             "displayName": "Block risky workloads", "state": "enabled",
             "conditions": {"users": {"includeUsers": ["None"], "excludeUsers": [], "includeGroups": [],
                                      "excludeGroups": [], "includeRoles": [], "excludeRoles": []},
@@ -264,14 +292,17 @@ async fn workloads_are_blocked_at_the_token_endpoint(store: Arc<dyn Store>) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     directory
+        .oidc
         .token_request(&ctx, Some(&basic), &form)
         .await
         .unwrap();
     directory
+        .access
         .set_risk(&admin, principal.id, json!({"riskLevel": "high"}))
         .await
         .unwrap();
     let refused = directory
+        .oidc
         .token_request(&ctx, Some(&basic), &form)
         .await
         .unwrap_err();
@@ -282,7 +313,8 @@ async fn workloads_are_blocked_at_the_token_endpoint(store: Arc<dyn Store>) {
         refused.description
     );
     let log = directory
-        .query_sign_ins(&admin, &Default::default())
+        .sign_in
+        .query_log(&admin, &Default::default())
         .await
         .unwrap();
     let entry = log
@@ -333,14 +365,16 @@ fn refused_field(
 /// excludes.
 async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
     use tessera_directory::roles::USER_ADMINISTRATOR;
-    let directory = Directory::new(store, Arc::new(SystemClock));
+    let directory = App::new(store, Arc::new(SystemClock));
     let admin = bootstrap_admin(&directory).await.ctx;
     let unit = directory
+        .directory
         .create_administrative_unit(&admin, json!({"displayName": "Paris"}))
         .await
         .unwrap()
         .id;
     let scoped = directory
+        .directory
         .create_user(
             &admin,
             json!({"userPrincipalName": "scoped@contoso.com", "displayName": "Scoped"}),
@@ -348,6 +382,7 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let tenant_wide = directory
+        .directory
         .create_user(
             &admin,
             json!({"userPrincipalName": "wide@contoso.com", "displayName": "Wide"}),
@@ -355,6 +390,7 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
         .await
         .unwrap();
     directory
+        .directory
         .create_role_assignment(
             &admin,
             json!({"principalId": scoped.id, "roleDefinitionId": USER_ADMINISTRATOR,
@@ -363,6 +399,7 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
         .await
         .unwrap();
     directory
+        .directory
         .create_role_assignment(
             &admin,
             json!({"principalId": tenant_wide.id, "roleDefinitionId": USER_ADMINISTRATOR,
@@ -371,6 +408,7 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let app = directory
+        .directory
         .create_application(&admin, json!({"displayName": "Payroll"}))
         .await
         .unwrap();
@@ -387,8 +425,8 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
             "mfa",
         ),
     ] {
-        directory
-            .create_ca_policy(&admin, json!({
+        directory.access
+            .create_policy(&admin, json!({
                 "displayName": name, "state": "enabled",
                 "conditions": {"users": users, "applications": {"includeApplications": [app_id]}},
                 "grantControls": {"operator": "OR", "builtInControls": [grant]}
@@ -399,6 +437,7 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
     // Held in a unit only: not included by the role, not excluded by it either.
     let answer = explained(
         directory
+            .access
             .what_if(&admin, question(&scoped.id.to_string(), &app_id))
             .await
             .unwrap(),
@@ -415,6 +454,7 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
     // Held tenant-wide: both count.
     let answer = explained(
         directory
+            .access
             .what_if(&admin, question(&tenant_wide.id.to_string(), &app_id))
             .await
             .unwrap(),
@@ -435,9 +475,10 @@ async fn only_tenant_wide_roles_count(store: Arc<dyn Store>) {
 /// looked at without a country database.
 async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     use tessera_authn::strength;
-    let directory = Directory::new(store, Arc::new(SystemClock));
+    let directory = App::new(store, Arc::new(SystemClock));
     let admin = bootstrap_admin(&directory).await.ctx;
     let user = directory
+        .directory
         .create_user(
             &admin,
             json!({"userPrincipalName": "ada@contoso.com", "displayName": "Ada"}),
@@ -445,16 +486,18 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let app = directory
+        .directory
         .create_application(&admin, json!({"displayName": "Finance"}))
         .await
         .unwrap();
     let principal = directory
+        .directory
         .create_service_principal(&admin, json!({"appId": app.app_id}))
         .await
         .unwrap();
     let app_id = app.app_id.to_string();
-    directory
-        .create_ca_policy(&admin, json!({
+    directory.access
+        .create_policy(&admin, json!({
             "displayName": "MFA for Finance", "state": "enabled",
             "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": [app_id]}},
             "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
@@ -478,6 +521,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     // Phishing-resistant MFA meets MFA, as it does in a real sign-in.
     let answer = explained(
         directory
+            .access
             .what_if(
                 &admin,
                 ask(json!({"satisfiedStrengths": [strength::PHISHING_RESISTANT_MFA]})),
@@ -490,6 +534,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     // Methods reach strengths the way a sign-in's methods do.
     let answer = explained(
         directory
+            .access
             .what_if(
                 &admin,
                 ask(json!({"authenticationMethods": ["password", "softwareOath"]})),
@@ -500,6 +545,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     assert_eq!(mfa(&answer), "success", "{answer}");
     let answer = explained(
         directory
+            .access
             .what_if(&admin, ask(json!({"authenticationMethods": ["password"]})))
             .await
             .unwrap(),
@@ -508,6 +554,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     let unknown_strength = uuid::Uuid::new_v4();
     let (field, message) = refused_field(
         directory
+            .access
             .what_if(
                 &admin,
                 ask(json!({"satisfiedStrengths": [unknown_strength]})),
@@ -525,6 +572,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     ] {
         let answer = explained(
             directory
+                .access
                 .what_if(&admin, ask(json!({"appId": name})))
                 .await
                 .unwrap(),
@@ -533,8 +581,12 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     }
     // An application that does not exist is refused, naming it.
     for name in ["Payroll".to_string(), uuid::Uuid::new_v4().to_string()] {
-        let (field, message) =
-            refused_field(directory.what_if(&admin, ask(json!({"appId": name}))).await);
+        let (field, message) = refused_field(
+            directory
+                .access
+                .what_if(&admin, ask(json!({"appId": name})))
+                .await,
+        );
         assert_eq!(field, "appId");
         assert!(
             message.contains(&name) && message.contains("not found"),
@@ -543,17 +595,20 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     }
     let (field, _) = refused_field(
         directory
+            .access
             .what_if(&admin, ask(json!({"resourceAppId": uuid::Uuid::new_v4()})))
             .await,
     );
     assert_eq!(field, "resourceAppId");
     // Two applications with one name: ambiguous, said so.
     let twin = directory
+        .directory
         .create_application(&admin, json!({"displayName": "Finance"}))
         .await
         .unwrap();
     let (field, message) = refused_field(
         directory
+            .access
             .what_if(&admin, ask(json!({"appId": "Finance"})))
             .await,
     );
@@ -563,6 +618,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     // The command line's own client is known without a record.
     explained(
         directory
+            .access
             .what_if(
                 &admin,
                 ask(json!({"appId": tessera_service::oauth::CLI_CLIENT_ID})),
@@ -572,8 +628,8 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     );
 
     // The User-Agent names the platform, as in a real sign-in.
-    directory
-        .create_ca_policy(&admin, json!({
+    directory.access
+        .create_policy(&admin, json!({
             "displayName": "No Android for Finance", "state": "enabled",
             "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": [app_id]},
                            "platforms": {"includePlatforms": ["android"]}},
@@ -584,6 +640,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120 Mobile";
     let answer = explained(
         directory
+            .access
             .what_if(&admin, ask(json!({"userAgent": android})))
             .await
             .unwrap(),
@@ -594,7 +651,13 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
         "{answer}"
     );
     assert_eq!(answer["result"], "block");
-    let answer = explained(directory.what_if(&admin, ask(json!({}))).await.unwrap());
+    let answer = explained(
+        directory
+            .access
+            .what_if(&admin, ask(json!({})))
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         result_of(&answer, "No Android for Finance")["notApplied"]["condition"],
         "platforms"
@@ -602,6 +665,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     // An explicit platform wins over the User-Agent.
     let answer = explained(
         directory
+            .access
             .what_if(
                 &admin,
                 ask(json!({"userAgent": android, "platform": "windows"})),
@@ -616,6 +680,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
 
     // Countries without a country database: the answer says so.
     let benelux = directory
+        .access
         .create_named_location(
             &admin,
             json!({"@odata.type": "#microsoft.graph.countryNamedLocation",
@@ -623,8 +688,8 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    directory
-        .create_ca_policy(&admin, json!({
+    directory.access
+        .create_policy(&admin, json!({
             "displayName": "Finance from the Benelux only", "state": "enabled",
             "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": [app_id]},
                            "locations": {"includeLocations": ["All"], "excludeLocations": [benelux.id.to_string()]}},
@@ -634,6 +699,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
         .unwrap();
     let answer = explained(
         directory
+            .access
             .what_if(
                 &admin,
                 ask(json!({"country": null, "ipAddress": "192.0.2.10"})),
@@ -653,7 +719,13 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
         "{answer}"
     );
     // Naming the country needs no database: no warning.
-    let answer = explained(directory.what_if(&admin, ask(json!({}))).await.unwrap());
+    let answer = explained(
+        directory
+            .access
+            .what_if(&admin, ask(json!({})))
+            .await
+            .unwrap(),
+    );
     assert!(answer.get("warnings").is_none(), "{answer}");
     assert_eq!(
         result_of(&answer, "Finance from the Benelux only")["notApplied"]["excluded"],
@@ -661,6 +733,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
     );
     // An IPv4-mapped IPv6 address is the IPv4 address, as in a sign-in.
     let office = directory
+        .access
         .create_named_location(
             &admin,
             json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office",
@@ -668,8 +741,8 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    directory
-        .create_ca_policy(&admin, json!({
+    directory.access
+        .create_policy(&admin, json!({
             "displayName": "Finance from the office only", "state": "enabled",
             "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": [app_id]},
                            "locations": {"includeLocations": ["All"], "excludeLocations": [office.id.to_string()]}},
@@ -679,6 +752,7 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
         .unwrap();
     let answer = explained(
         directory
+            .access
             .what_if(&admin, ask(json!({"ipAddress": "::ffff:192.0.2.10"})))
             .await
             .unwrap(),
@@ -694,9 +768,10 @@ async fn what_if_answers_as_a_sign_in_would(store: Arc<dyn Store>) {
 /// policies, and a dry run says what it would import.
 async fn import_reports_security_defaults_and_what_a_dry_run_would_import(store: Arc<dyn Store>) {
     use tessera_service::conditional_access::ImportRequest;
-    let directory = Directory::new(store, Arc::new(SystemClock));
+    let directory = App::new(store, Arc::new(SystemClock));
     let admin = bootstrap_admin(&directory).await.ctx;
     let glass = directory
+        .directory
         .create_group(&admin, json!({"displayName": "Break glass"}))
         .await
         .unwrap();
@@ -716,7 +791,8 @@ async fn import_reports_security_defaults_and_what_a_dry_run_would_import(store:
         .unwrap()
     };
     let dry = directory
-        .import_conditional_access(&admin, request(true))
+        .access
+        .import(&admin, request(true))
         .await
         .unwrap();
     let dry = serde_json::to_value(&dry).unwrap();
@@ -736,11 +812,19 @@ async fn import_reports_security_defaults_and_what_a_dry_run_would_import(store:
         warning.contains("tessera policy security-defaults --disable"),
         "{warning}"
     );
-    assert!(directory.list_ca_policies(&admin).await.unwrap().is_empty());
+    assert!(
+        directory
+            .access
+            .list_policies(&admin)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The real import says the same, and imports what the dry run named.
     let done = serde_json::to_value(
         directory
-            .import_conditional_access(&admin, request(false))
+            .access
+            .import(&admin, request(false))
             .await
             .unwrap(),
     )
@@ -748,15 +832,20 @@ async fn import_reports_security_defaults_and_what_a_dry_run_would_import(store:
     assert_eq!(done["imported"], true);
     assert_eq!(done["plannedPolicies"], dry["plannedPolicies"]);
     assert_eq!(done["warnings"], dry["warnings"]);
-    assert_eq!(directory.list_ca_policies(&admin).await.unwrap().len(), 1);
+    assert_eq!(
+        directory.access.list_policies(&admin).await.unwrap().len(),
+        1
+    );
     // With security defaults off, no warning.
     directory
+        .access
         .set_security_defaults(&admin, json!({"isEnabled": false}))
         .await
         .unwrap();
     let again = serde_json::to_value(
         directory
-            .import_conditional_access(&admin, request(true))
+            .access
+            .import(&admin, request(true))
             .await
             .unwrap(),
     )

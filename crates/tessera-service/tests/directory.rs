@@ -8,19 +8,19 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tessera_core::SystemClock;
 use tessera_directory::roles;
-use tessera_service::{Context, Directory, PageRequest, ServiceError};
+use tessera_service::{App, Context, PageRequest, ServiceError};
 use tessera_testkit::fixtures::token_context;
 use tessera_testkit::{Backend, bootstrap_admin};
 use uuid::Uuid;
 
 struct Harness {
-    directory: Directory,
+    directory: App,
     admin: Context,
     admin_id: Uuid,
 }
 
 async fn harness(backend: Backend) -> Harness {
-    let directory = Directory::new(backend.store().await, Arc::new(SystemClock));
+    let directory = App::new(backend.store().await, Arc::new(SystemClock));
     let admin = bootstrap_admin(&directory).await;
     Harness {
         directory,
@@ -37,6 +37,7 @@ impl Harness {
             body[k] = v.clone();
         }
         self.directory
+            .directory
             .create_user(&self.admin, body)
             .await
             .unwrap()
@@ -45,6 +46,7 @@ impl Harness {
 
     async fn group(&self, body: Value) -> Uuid {
         self.directory
+            .directory
             .create_group(&self.admin, body)
             .await
             .unwrap()
@@ -54,6 +56,7 @@ impl Harness {
     /// A context acting as `user`, with a freshly issued token.
     async fn act_as(&self, user: Uuid) -> Context {
         let created = self
+            .directory
             .directory
             .create_own_token(&self.impersonate(user).await, json!({"displayName": "t"}))
             .await
@@ -83,6 +86,7 @@ impl Harness {
 
     async fn member_ids(&self, group: Uuid, transitive: bool) -> Vec<Uuid> {
         let page = self
+            .directory
             .directory
             .list_group_members(&self.admin, group, transitive, &PageRequest::default())
             .await
@@ -121,12 +125,13 @@ tessera_testkit::both_backends!(
 async fn bootstrap_happens_once(h: Harness) {
     assert!(
         h.directory
+            .directory
             .bootstrap_if_empty("Again", "contoso.com")
             .await
             .unwrap()
             .is_none()
     );
-    let me = h.directory.me(&h.admin).await.unwrap();
+    let me = h.directory.directory.me(&h.admin).await.unwrap();
     assert_eq!(me["user"]["userPrincipalName"], "breakglass@contoso.com");
     assert_eq!(me["roles"][0]["role"], "Global Administrator");
 }
@@ -134,6 +139,7 @@ async fn bootstrap_happens_once(h: Harness) {
 async fn invalid_requests_change_nothing(h: Harness) {
     let before = h.head().await;
     let unknown = h
+        .directory
         .directory
         .create_user(
             &h.admin,
@@ -145,7 +151,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
         "{unknown:?}"
     );
     let bad_manager = h
-        .directory
+        .directory.directory
         .create_user(&h.admin, json!({"userPrincipalName": "a@contoso.com", "displayName": "A", "managerId": Uuid::new_v4()}))
         .await;
     assert!(
@@ -153,6 +159,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
         "{bad_manager:?}"
     );
     let bad_upn = h
+        .directory
         .directory
         .create_user(
             &h.admin,
@@ -167,6 +174,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
     );
     let users = h
         .directory
+        .directory
         .list_users(&h.admin, &PageRequest::default())
         .await
         .unwrap();
@@ -176,6 +184,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
         .user("adele@contoso.com", json!({"department": "Sales"}))
         .await;
     let duplicate = h
+        .directory
         .directory
         .create_user(
             &h.admin,
@@ -188,6 +197,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
     );
     let half = h
         .directory
+        .directory
         .update_user(
             &h.admin,
             id,
@@ -198,6 +208,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
     assert!(matches!(half, Err(ServiceError::Validation(_))));
     assert_eq!(
         h.directory
+            .directory
             .get_user(&h.admin, id)
             .await
             .unwrap()
@@ -209,10 +220,12 @@ async fn invalid_requests_change_nothing(h: Harness) {
     );
     let missing = h
         .directory
+        .directory
         .update_user(&h.admin, Uuid::new_v4(), json!({"department": "x"}), None)
         .await;
     assert!(matches!(missing, Err(ServiceError::NotFound { .. })));
     let read_only = h
+        .directory
         .directory
         .update_user(&h.admin, id, json!({"id": Uuid::new_v4()}), None)
         .await;
@@ -221,8 +234,15 @@ async fn invalid_requests_change_nothing(h: Harness) {
 
 async fn stale_versions_are_refused(h: Harness) {
     let id = h.user("megan@contoso.com", json!({})).await;
-    let v1 = h.directory.get_user(&h.admin, id).await.unwrap().version;
+    let v1 = h
+        .directory
+        .directory
+        .get_user(&h.admin, id)
+        .await
+        .unwrap()
+        .version;
     let v2 = h
+        .directory
         .directory
         .update_user(&h.admin, id, json!({"jobTitle": "CFO"}), Some(v1))
         .await
@@ -231,18 +251,24 @@ async fn stale_versions_are_refused(h: Harness) {
     assert_eq!(v2, v1 + 1);
     let stale = h
         .directory
+        .directory
         .update_user(&h.admin, id, json!({"jobTitle": "CEO"}), Some(v1))
         .await;
     assert!(
         matches!(stale, Err(ServiceError::VersionMismatch { sent, current }) if sent == v1 && current == v2),
         "{stale:?}"
     );
-    let stale_delete = h.directory.delete_user(&h.admin, id, Some(v1)).await;
+    let stale_delete = h
+        .directory
+        .directory
+        .delete_user(&h.admin, id, Some(v1))
+        .await;
     assert!(matches!(
         stale_delete,
         Err(ServiceError::VersionMismatch { .. })
     ));
     h.directory
+        .directory
         .delete_user(&h.admin, id, Some(v2))
         .await
         .unwrap();
@@ -255,18 +281,22 @@ async fn nested_groups_and_cycles(h: Harness) {
     let inner = h.group(json!({"displayName": "Engineering"})).await;
     let innermost = h.group(json!({"displayName": "Platform"})).await;
     h.directory
+        .directory
         .add_group_member(&h.admin, outer, json!({"id": inner}))
         .await
         .unwrap();
     h.directory
+        .directory
         .add_group_member(&h.admin, inner, json!({"id": innermost}))
         .await
         .unwrap();
     h.directory
+        .directory
         .add_group_member(&h.admin, innermost, json!({"id": alice}))
         .await
         .unwrap();
     h.directory
+        .directory
         .add_group_member(&h.admin, outer, json!({"id": bob}))
         .await
         .unwrap();
@@ -277,6 +307,7 @@ async fn nested_groups_and_cycles(h: Harness) {
     );
     let cycle = h
         .directory
+        .directory
         .add_group_member(&h.admin, innermost, json!({"id": outer}))
         .await;
     assert!(
@@ -285,20 +316,24 @@ async fn nested_groups_and_cycles(h: Harness) {
     );
     let itself = h
         .directory
+        .directory
         .add_group_member(&h.admin, outer, json!({"id": outer}))
         .await;
     assert!(matches!(itself, Err(ServiceError::Validation(_))));
     let twice = h
+        .directory
         .directory
         .add_group_member(&h.admin, outer, json!({"id": bob}))
         .await;
     assert!(matches!(twice, Err(ServiceError::Conflict { .. })));
     let ghost = h
         .directory
+        .directory
         .add_group_member(&h.admin, outer, json!({"id": Uuid::new_v4()}))
         .await;
     assert!(matches!(ghost, Err(ServiceError::Validation(_))));
     let member_of = h
+        .directory
         .directory
         .user_member_of(&h.admin, alice, true, &PageRequest::default())
         .await
@@ -308,6 +343,7 @@ async fn nested_groups_and_cycles(h: Harness) {
         sorted(vec![outer, inner, innermost])
     );
     h.directory
+        .directory
         .remove_group_member(&h.admin, inner, innermost)
         .await
         .unwrap();
@@ -316,6 +352,7 @@ async fn nested_groups_and_cycles(h: Harness) {
         .group(json!({"displayName": "Tier 0", "isAssignableToRole": true}))
         .await;
     let nested_in_role_group = h
+        .directory
         .directory
         .add_group_member(&h.admin, role_group, json!({"id": inner}))
         .await;
@@ -345,6 +382,7 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
     assert_eq!(h.member_ids(group, false).await, vec![finance]);
     // A user who changes department moves in; a new matching user joins at creation.
     h.directory
+        .directory
         .update_user(&h.admin, sales, json!({"department": "finance"}), None)
         .await
         .unwrap();
@@ -357,6 +395,7 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
     );
     // Disabling moves a user out.
     h.directory
+        .directory
         .update_user(&h.admin, finance, json!({"accountEnabled": false}), None)
         .await
         .unwrap();
@@ -366,6 +405,7 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
     );
     // Changing the rule recomputes.
     h.directory
+        .directory
         .update_group(
             &h.admin,
             group,
@@ -380,10 +420,12 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
     );
     let by_hand = h
         .directory
+        .directory
         .add_group_member(&h.admin, group, json!({"id": sales}))
         .await;
     assert!(matches!(by_hand, Err(ServiceError::Conflict { .. })));
     let bad_rule = h
+        .directory
         .directory
         .create_group(
             &h.admin,
@@ -393,7 +435,12 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
     assert!(
         matches!(bad_rule, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "membershipRule")
     );
-    let shown = h.directory.get_group(&h.admin, group).await.unwrap();
+    let shown = h
+        .directory
+        .directory
+        .get_group(&h.admin, group)
+        .await
+        .unwrap();
     assert_eq!(shown.group_types, vec!["DynamicMembership".to_string()]);
 }
 
@@ -403,25 +450,29 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
     let outside = h.user("outside@contoso.com", json!({})).await;
     let unit = h
         .directory
+        .directory
         .create_administrative_unit(&h.admin, json!({"displayName": "Paris"}))
         .await
         .unwrap()
         .id;
     h.directory
+        .directory
         .add_administrative_unit_member(&h.admin, unit, json!({"id": inside}))
         .await
         .unwrap();
     let scope = format!("/administrativeUnits/{unit}");
-    h.directory
+    h.directory.directory
         .create_role_assignment(&h.admin, json!({"principalId": helpdesk, "roleDefinitionId": roles::USER_ADMINISTRATOR, "directoryScopeId": scope}))
         .await
         .unwrap();
     let scoped = h.act_as(helpdesk).await;
     h.directory
+        .directory
         .update_user(&scoped, inside, json!({"jobTitle": "Engineer"}), None)
         .await
         .unwrap();
     let refused = h
+        .directory
         .directory
         .update_user(&scoped, outside, json!({"jobTitle": "Engineer"}), None)
         .await;
@@ -430,17 +481,19 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
         "{refused:?}"
     );
     assert!(matches!(
-        h.directory.get_user(&scoped, outside).await,
+        h.directory.directory.get_user(&scoped, outside).await,
         Err(ServiceError::Forbidden { .. })
     ));
     assert!(matches!(
         h.directory
+            .directory
             .list_users(&scoped, &PageRequest::default())
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
     assert!(matches!(
         h.directory
+            .directory
             .create_user(
                 &scoped,
                 json!({"userPrincipalName": "n@contoso.com", "displayName": "N"})
@@ -450,6 +503,7 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
     ));
     let members = h
         .directory
+        .directory
         .list_administrative_unit_members(&scoped, unit, &PageRequest::default())
         .await
         .unwrap();
@@ -458,7 +512,7 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
         vec![inside]
     );
     let global_only = h
-        .directory
+        .directory.directory
         .create_role_assignment(&h.admin, json!({"principalId": helpdesk, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR, "directoryScopeId": scope}))
         .await;
     assert!(
@@ -468,7 +522,7 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
     let unprivileged = h.act_as(outside).await;
     assert!(
         matches!(
-            h.directory.get_user(&unprivileged, inside).await,
+            h.directory.directory.get_user(&unprivileged, inside).await,
             Err(ServiceError::Forbidden { .. })
         ),
         "no role, no access"
@@ -478,6 +532,7 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
 async fn privileged_users_are_protected(h: Harness) {
     let user_admin = h.user("ua@contoso.com", json!({})).await;
     h.directory
+        .directory
         .create_role_assignment(
             &h.admin,
             json!({"principalId": user_admin, "roleDefinitionId": roles::USER_ADMINISTRATOR}),
@@ -487,10 +542,12 @@ async fn privileged_users_are_protected(h: Harness) {
     let ua = h.act_as(user_admin).await;
     let plain = h.user("plain@contoso.com", json!({})).await;
     h.directory
+        .directory
         .update_user(&ua, plain, json!({"accountEnabled": false}), None)
         .await
         .unwrap();
     let takeover = h
+        .directory
         .directory
         .update_user(
             &ua,
@@ -504,10 +561,14 @@ async fn privileged_users_are_protected(h: Harness) {
         "{takeover:?}"
     );
     assert!(matches!(
-        h.directory.delete_user(&ua, h.admin_id, None).await,
+        h.directory
+            .directory
+            .delete_user(&ua, h.admin_id, None)
+            .await,
         Err(ServiceError::Forbidden { .. })
     ));
     let escalate = h
+        .directory
         .directory
         .create_role_assignment(
             &ua,
@@ -521,17 +582,20 @@ async fn privileged_users_are_protected(h: Harness) {
         .await;
     let member = h.user("t0@contoso.com", json!({})).await;
     h.directory
+        .directory
         .add_group_member(&h.admin, tier0, json!({"id": member}))
         .await
         .unwrap();
     assert!(matches!(
         h.directory
+            .directory
             .update_user(&ua, member, json!({"jobTitle": "x"}), None)
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
     assert!(matches!(
         h.directory
+            .directory
             .add_group_member(&ua, tier0, json!({"id": plain}))
             .await,
         Err(ServiceError::Forbidden { .. })
@@ -541,23 +605,29 @@ async fn privileged_users_are_protected(h: Harness) {
 async fn the_last_global_administrator_stays(h: Harness) {
     let assignments = h
         .directory
+        .directory
         .list_role_assignments(&h.admin, Some(h.admin_id), None, &PageRequest::default())
         .await
         .unwrap();
     let only = assignments.value[0].id;
     assert!(matches!(
-        h.directory.delete_role_assignment(&h.admin, only).await,
+        h.directory
+            .directory
+            .delete_role_assignment(&h.admin, only)
+            .await,
         Err(ServiceError::Conflict { .. })
     ));
     let second = h.user("second@contoso.com", json!({})).await;
     let other = h.act_as(second).await;
     assert!(matches!(
         h.directory
+            .directory
             .update_user(&other, h.admin_id, json!({"accountEnabled": false}), None)
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
     h.directory
+        .directory
         .create_role_assignment(
             &h.admin,
             json!({"principalId": second, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR}),
@@ -565,10 +635,15 @@ async fn the_last_global_administrator_stays(h: Harness) {
         .await
         .unwrap();
     h.directory
+        .directory
         .delete_role_assignment(&h.admin, only)
         .await
         .unwrap();
-    let self_delete = h.directory.delete_user(&h.admin, h.admin_id, None).await;
+    let self_delete = h
+        .directory
+        .directory
+        .delete_user(&h.admin, h.admin_id, None)
+        .await;
     assert!(matches!(self_delete, Err(ServiceError::Conflict { .. })));
 }
 
@@ -576,6 +651,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
     let definition = json!({"attributeSet": "Engineering", "name": "Project", "type": "String", "isCollection": true,
                             "usePreDefinedValuesOnly": true, "allowedValues": ["Baker", "Cascade"]});
     let as_ga = h
+        .directory
         .directory
         .create_attribute_definition(&h.admin, definition.clone())
         .await;
@@ -588,6 +664,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         roles::ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR,
     ] {
         h.directory
+            .directory
             .create_role_assignment(
                 &h.admin,
                 json!({"principalId": h.admin_id, "roleDefinitionId": role}),
@@ -597,17 +674,20 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
     }
     let admin = h.act_as(h.admin_id).await;
     h.directory
+        .directory
         .create_attribute_definition(&admin, definition.clone())
         .await
         .unwrap();
     assert!(matches!(
         h.directory
+            .directory
             .create_attribute_definition(&admin, definition)
             .await,
         Err(ServiceError::Conflict { .. })
     ));
     let id = h.user("csa@contoso.com", json!({})).await;
     h.directory
+        .directory
         .update_user(
             &admin,
             id,
@@ -618,6 +698,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         .unwrap();
     let wrong = h
         .directory
+        .directory
         .update_user(
             &admin,
             id,
@@ -626,12 +707,13 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         )
         .await;
     assert!(matches!(wrong, Err(ServiceError::Validation(_))));
-    let user = h.directory.get_user(&admin, id).await.unwrap();
+    let user = h.directory.directory.get_user(&admin, id).await.unwrap();
     assert_eq!(
         user.spec.custom_security_attributes["Engineering"]["Project"],
         tessera_directory::model::AttributeValue::StringList(vec!["Baker".into()])
     );
     let narrowed = h
+        .directory
         .directory
         .update_attribute_definition(
             &admin,
@@ -647,6 +729,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
     // Readers of users and of the audit trail without an attribute role see neither the values nor their history.
     let reader = h.user("reader@contoso.com", json!({})).await;
     h.directory
+        .directory
         .create_role_assignment(
             &h.admin,
             json!({"principalId": reader, "roleDefinitionId": roles::GLOBAL_READER}),
@@ -656,6 +739,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
     let reader = h.act_as(reader).await;
     assert!(
         h.directory
+            .directory
             .get_user(&reader, id)
             .await
             .unwrap()
@@ -664,6 +748,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
             .is_empty()
     );
     let listed = h
+        .directory
         .directory
         .list_users(&reader, &PageRequest::default())
         .await
@@ -678,16 +763,29 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         target_id: Some(id.to_string()),
         ..Default::default()
     };
-    let hidden =
-        serde_json::to_string(&h.directory.query_audit(&reader, &filter).await.unwrap()).unwrap();
+    let hidden = serde_json::to_string(
+        &h.directory
+            .directory
+            .query_audit(&reader, &filter)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(
         !hidden.contains("Baker") && hidden.contains("hidden"),
         "{hidden}"
     );
-    let shown =
-        serde_json::to_string(&h.directory.query_audit(&admin, &filter).await.unwrap()).unwrap();
+    let shown = serde_json::to_string(
+        &h.directory
+            .directory
+            .query_audit(&admin, &filter)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(shown.contains("Baker"), "attribute roles see the history");
     h.directory
+        .directory
         .update_attribute_definition(
             &admin,
             "Engineering_Project",
@@ -700,12 +798,13 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
 
 async fn applications_and_secrets(h: Harness) {
     let app = h
-        .directory
+        .directory.directory
         .create_application(&h.admin, json!({"displayName": "Payroll", "web": {"redirectUris": ["https://payroll.contoso.com/cb"]},
             "appRoles": [{"id": Uuid::new_v4(), "value": "Payroll.Admin", "displayName": "Admin", "allowedMemberTypes": ["User"]}]}))
         .await
         .unwrap();
     let bad = h
+        .directory
         .directory
         .create_application(
             &h.admin,
@@ -717,13 +816,19 @@ async fn applications_and_secrets(h: Harness) {
     );
     let created = h
         .directory
+        .directory
         .add_application_password(&h.admin, app.id, json!({"displayName": "ci"}))
         .await
         .unwrap();
     assert!(created.secret_text.expose().starts_with("tsr_cs_"));
-    let shown =
-        serde_json::to_string(&h.directory.get_application(&h.admin, app.id).await.unwrap())
-            .unwrap();
+    let shown = serde_json::to_string(
+        &h.directory
+            .directory
+            .get_application(&h.admin, app.id)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(
         !shown.contains(created.secret_text.expose()),
         "the secret is never shown again"
@@ -731,6 +836,7 @@ async fn applications_and_secrets(h: Harness) {
     assert!(shown.contains(&created.credential.hint));
     let role_id = app.spec.app_roles[0].id;
     let removed = h
+        .directory
         .directory
         .update_application(&h.admin, app.id, json!({"appRoles": []}), None)
         .await;
@@ -740,19 +846,23 @@ async fn applications_and_secrets(h: Harness) {
     );
     let disabled = json!({"appRoles": [{"id": role_id, "value": "Payroll.Admin", "displayName": "Admin", "allowedMemberTypes": ["User"], "isEnabled": false}]});
     h.directory
+        .directory
         .update_application(&h.admin, app.id, disabled, None)
         .await
         .unwrap();
     h.directory
+        .directory
         .update_application(&h.admin, app.id, json!({"appRoles": []}), None)
         .await
         .unwrap();
     let ghost_sp = h
         .directory
+        .directory
         .create_service_principal(&h.admin, json!({"appId": Uuid::new_v4()}))
         .await;
     assert!(matches!(ghost_sp, Err(ServiceError::Validation(_))));
     let sp = h
+        .directory
         .directory
         .create_service_principal(&h.admin, json!({"appId": app.app_id}))
         .await
@@ -761,12 +871,14 @@ async fn applications_and_secrets(h: Harness) {
     // Both are found by the appId clients know them by; an object id is not one.
     let by_app_id = h
         .directory
+        .directory
         .get_application_by_app_id(&h.admin, app.app_id)
         .await
         .unwrap();
     assert_eq!(by_app_id.id, app.id);
     assert_eq!(
         h.directory
+            .directory
             .get_service_principal_by_app_id(&h.admin, app.app_id)
             .await
             .unwrap()
@@ -775,12 +887,14 @@ async fn applications_and_secrets(h: Harness) {
     );
     assert!(matches!(
         h.directory
+            .directory
             .get_application_by_app_id(&h.admin, app.id)
             .await,
         Err(ServiceError::NotFound { .. })
     ));
     assert!(matches!(
         h.directory
+            .directory
             .create_service_principal(&h.admin, json!({"appId": app.app_id}))
             .await,
         Err(ServiceError::Conflict { .. })
@@ -788,22 +902,28 @@ async fn applications_and_secrets(h: Harness) {
     let cert = include_str!("../../tessera-directory/tests/data/test-cert.pem");
     let key = h
         .directory
+        .directory
         .add_service_principal_key(&h.admin, sp.id, json!({"key": cert}))
         .await
         .unwrap();
     assert_eq!(key.key_type, "AsymmetricX509Cert");
     assert!(matches!(
         h.directory
+            .directory
             .add_service_principal_key(&h.admin, sp.id, json!({"key": "garbage"}))
             .await,
         Err(ServiceError::Validation(_))
     ));
     h.directory
+        .directory
         .delete_application(&h.admin, app.id, None)
         .await
         .unwrap();
     assert!(matches!(
-        h.directory.get_service_principal(&h.admin, sp.id).await,
+        h.directory
+            .directory
+            .get_service_principal(&h.admin, sp.id)
+            .await,
         Err(ServiceError::NotFound { .. })
     ));
 }
@@ -813,20 +933,24 @@ async fn tokens_can_be_revoked(h: Harness) {
     let ctx = h.impersonate(user).await;
     let created = h
         .directory
+        .directory
         .create_own_token(&ctx, json!({"displayName": "laptop", "expiresInDays": 7}))
         .await
         .unwrap();
     h.directory
+        .directory
         .authenticate_token(created.secret.expose())
         .await
         .unwrap();
     assert!(matches!(
         h.directory
+            .directory
             .create_own_token(&ctx, json!({"displayName": "x", "expiresInDays": 400}))
             .await,
         Err(ServiceError::Validation(_))
     ));
     let listed = h
+        .directory
         .directory
         .list_tokens(&ctx, user, &PageRequest::default())
         .await
@@ -838,27 +962,34 @@ async fn tokens_can_be_revoked(h: Harness) {
             .contains(created.secret.expose())
     );
     h.directory
+        .directory
         .revoke_token(&h.admin, user, created.token.id)
         .await
         .unwrap();
     assert!(matches!(
         h.directory
+            .directory
             .authenticate_token(created.secret.expose())
             .await,
         Err(ServiceError::Unauthenticated)
     ));
     let again = h
         .directory
+        .directory
         .create_own_token(&ctx, json!({"displayName": "again"}))
         .await
         .unwrap();
     h.directory
+        .directory
         .update_user(&h.admin, user, json!({"accountEnabled": false}), None)
         .await
         .unwrap();
     assert!(
         matches!(
-            h.directory.authenticate_token(again.secret.expose()).await,
+            h.directory
+                .directory
+                .authenticate_token(again.secret.expose())
+                .await,
             Err(ServiceError::Unauthenticated)
         ),
         "disabled owners cannot sign in"
@@ -867,11 +998,11 @@ async fn tokens_can_be_revoked(h: Harness) {
     forged.pop();
     forged.push('A');
     assert!(matches!(
-        h.directory.authenticate_token(&forged).await,
+        h.directory.directory.authenticate_token(&forged).await,
         Err(ServiceError::Unauthenticated)
     ));
     assert!(matches!(
-        h.directory.authenticate_token("garbage").await,
+        h.directory.directory.authenticate_token("garbage").await,
         Err(ServiceError::Unauthenticated)
     ));
 }
@@ -882,11 +1013,13 @@ async fn every_change_is_audited_and_verifiable(h: Harness) {
         .user("audited@contoso.com", json!({"department": "Sales"}))
         .await;
     h.directory
+        .directory
         .update_user(&h.admin, id, json!({"department": "Finance"}), None)
         .await
         .unwrap();
     let group = h.group(json!({"displayName": "G"})).await;
     h.directory
+        .directory
         .add_group_member(&h.admin, group, json!({"id": id}))
         .await
         .unwrap();
@@ -895,7 +1028,12 @@ async fn every_change_is_audited_and_verifiable(h: Harness) {
         target_id: Some(id.to_string()),
         ..Default::default()
     };
-    let events = h.directory.query_audit(&h.admin, &filter).await.unwrap();
+    let events = h
+        .directory
+        .directory
+        .query_audit(&h.admin, &filter)
+        .await
+        .unwrap();
     assert_eq!(events.value.len(), 2);
     let update = &events.value[0].event;
     assert_eq!(update["action"], "user.update");
@@ -905,7 +1043,7 @@ async fn every_change_is_audited_and_verifiable(h: Harness) {
     );
     assert_eq!(update["actor"]["id"], json!(h.admin_id));
     assert_eq!(update["clientAddress"], "127.0.0.1");
-    let report = h.directory.verify_audit(&h.admin).await.unwrap();
+    let report = h.directory.directory.verify_audit(&h.admin).await.unwrap();
     assert!(report.intact, "{report:?}");
     assert_eq!(report.events_checked, h.head().await);
 }
@@ -917,10 +1055,12 @@ async fn deleting_a_user_cleans_up(h: Harness) {
         .await;
     let group = h.group(json!({"displayName": "G"})).await;
     h.directory
+        .directory
         .add_group_member(&h.admin, group, json!({"id": manager}))
         .await
         .unwrap();
     h.directory
+        .directory
         .create_role_assignment(
             &h.admin,
             json!({"principalId": manager, "roleDefinitionId": roles::GLOBAL_READER}),
@@ -929,6 +1069,7 @@ async fn deleting_a_user_cleans_up(h: Harness) {
         .unwrap();
     let device = h
         .directory
+        .directory
         .create_device(
             &h.admin,
             json!({"displayName": "Laptop", "ownerId": manager, "trustType": "AzureAD"}),
@@ -936,11 +1077,13 @@ async fn deleting_a_user_cleans_up(h: Harness) {
         .await
         .unwrap();
     h.directory
+        .directory
         .delete_user(&h.admin, manager, None)
         .await
         .unwrap();
     assert_eq!(
         h.directory
+            .directory
             .get_user(&h.admin, report)
             .await
             .unwrap()
@@ -951,6 +1094,7 @@ async fn deleting_a_user_cleans_up(h: Harness) {
     assert!(h.member_ids(group, false).await.is_empty());
     assert_eq!(
         h.directory
+            .directory
             .get_device(&h.admin, device.id)
             .await
             .unwrap()
@@ -960,11 +1104,19 @@ async fn deleting_a_user_cleans_up(h: Harness) {
     );
     let left = h
         .directory
+        .directory
         .list_role_assignments(&h.admin, Some(manager), None, &PageRequest::default())
         .await
         .unwrap();
     assert!(left.value.is_empty());
-    assert!(h.directory.verify_audit(&h.admin).await.unwrap().intact);
+    assert!(
+        h.directory
+            .directory
+            .verify_audit(&h.admin)
+            .await
+            .unwrap()
+            .intact
+    );
 }
 
 async fn imports_are_all_or_nothing(h: Harness) {
@@ -975,6 +1127,7 @@ async fn imports_are_all_or_nothing(h: Harness) {
         .await;
     let before = h.head().await;
     let bad = h
+        .directory
         .directory
         .import_users(
             &h.admin,
@@ -989,6 +1142,7 @@ async fn imports_are_all_or_nothing(h: Harness) {
         "{bad:?}"
     );
     let duplicate = h
+        .directory
         .directory
         .import_users(
             &h.admin,
@@ -1011,6 +1165,7 @@ async fn imports_are_all_or_nothing(h: Harness) {
         .collect();
     let ids = h
         .directory
+        .directory
         .import_users(&h.admin, json!({ "users": users }))
         .await
         .unwrap();
@@ -1026,6 +1181,7 @@ async fn imports_are_all_or_nothing(h: Harness) {
         .collect();
     assert!(matches!(
         h.directory
+            .directory
             .import_users(&h.admin, json!({ "users": too_many }))
             .await,
         Err(ServiceError::Validation(_))
@@ -1037,6 +1193,7 @@ async fn the_largest_pages_still_lead_on(h: Harness) {
         .map(|i| json!({"userPrincipalName": format!("p{i}@contoso.com"), "displayName": format!("P{i:04}")}))
         .collect();
     h.directory
+        .directory
         .import_users(&h.admin, json!({ "users": users }))
         .await
         .unwrap();
@@ -1048,10 +1205,16 @@ async fn the_largest_pages_still_lead_on(h: Harness) {
         limit: Some(1000),
         ..Default::default()
     };
-    let first = h.directory.list_users(&h.admin, &request).await.unwrap();
+    let first = h
+        .directory
+        .directory
+        .list_users(&h.admin, &request)
+        .await
+        .unwrap();
     assert_eq!(first.value.len(), 1000);
     let cursor = first.next_cursor.expect("a next page");
     let second = h
+        .directory
         .directory
         .list_users(
             &h.admin,
@@ -1066,6 +1229,7 @@ async fn the_largest_pages_still_lead_on(h: Harness) {
     assert_eq!(second.value.len(), 1);
     assert!(second.next_cursor.is_none());
     let members = h
+        .directory
         .directory
         .list_group_members(&h.admin, group, false, &request)
         .await
@@ -1083,6 +1247,7 @@ async fn review_findings_stay_fixed(h: Harness) {
         roles::ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR,
     ] {
         h.directory
+            .directory
             .create_role_assignment(
                 &h.admin,
                 json!({"principalId": h.admin_id, "roleDefinitionId": role}),
@@ -1092,6 +1257,7 @@ async fn review_findings_stay_fixed(h: Harness) {
     }
     let attribute_admin = h.act_as(h.admin_id).await;
     h.directory
+        .directory
         .create_attribute_definition(
             &attribute_admin,
             json!({"attributeSet": "Sec", "name": "Clearance", "type": "String"}),
@@ -1100,6 +1266,7 @@ async fn review_findings_stay_fixed(h: Harness) {
         .unwrap();
     let target = h.user("cleared@contoso.com", json!({})).await;
     h.directory
+        .directory
         .update_user(
             &attribute_admin,
             target,
@@ -1110,6 +1277,7 @@ async fn review_findings_stay_fixed(h: Harness) {
         .unwrap();
     let reader = h.user("nosy@contoso.com", json!({})).await;
     h.directory
+        .directory
         .create_role_assignment(
             &h.admin,
             json!({"principalId": reader, "roleDefinitionId": roles::GLOBAL_READER}),
@@ -1119,6 +1287,7 @@ async fn review_findings_stay_fixed(h: Harness) {
     let reader = h.act_as(reader).await;
     for guess in ["Secret", "TopSecret"] {
         let probe = h
+            .directory
             .directory
             .update_user(
                 &reader,
@@ -1133,7 +1302,7 @@ async fn review_findings_stay_fixed(h: Harness) {
         );
     }
     assert!(
-        h.directory.me(&reader).await.unwrap()["user"]
+        h.directory.directory.me(&reader).await.unwrap()["user"]
             .get("customSecurityAttributes")
             .is_none()
     );
@@ -1141,6 +1310,7 @@ async fn review_findings_stay_fixed(h: Harness) {
     // 2. A token an administrator issued cannot be turned into a longer-lived one.
     let newcomer = h.user("newcomer@contoso.com", json!({})).await;
     let issued = h
+        .directory
         .directory
         .issue_token_for(
             &h.admin,
@@ -1151,6 +1321,7 @@ async fn review_findings_stay_fixed(h: Harness) {
         .unwrap();
     let as_newcomer = token_context(&h.directory, issued.secret.expose()).await;
     let extended = h
+        .directory
         .directory
         .create_own_token(
             &as_newcomer,
@@ -1164,15 +1335,18 @@ async fn review_findings_stay_fixed(h: Harness) {
     // 3. A service principal holding a role is protected like a privileged user.
     let app = h
         .directory
+        .directory
         .create_application(&h.admin, json!({"displayName": "Automation"}))
         .await
         .unwrap();
     let sp = h
         .directory
+        .directory
         .create_service_principal(&h.admin, json!({"appId": app.app_id}))
         .await
         .unwrap();
     h.directory
+        .directory
         .create_role_assignment(
             &h.admin,
             json!({"principalId": sp.id, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR}),
@@ -1181,6 +1355,7 @@ async fn review_findings_stay_fixed(h: Harness) {
         .unwrap();
     let app_admin = h.user("apps@contoso.com", json!({})).await;
     h.directory
+        .directory
         .create_role_assignment(
             &h.admin,
             json!({"principalId": app_admin, "roleDefinitionId": roles::APPLICATION_ADMINISTRATOR}),
@@ -1190,14 +1365,17 @@ async fn review_findings_stay_fixed(h: Harness) {
     let app_admin = h.act_as(app_admin).await;
     for attempt in [
         h.directory
+            .directory
             .add_application_password(&app_admin, app.id, json!({}))
             .await
             .map(|_| ()),
         h.directory
+            .directory
             .add_service_principal_password(&app_admin, sp.id, json!({}))
             .await
             .map(|_| ()),
         h.directory
+            .directory
             .add_owner(
                 &app_admin,
                 tessera_store::Kind::Application,
@@ -1206,6 +1384,7 @@ async fn review_findings_stay_fixed(h: Harness) {
             )
             .await,
         h.directory
+            .directory
             .delete_service_principal(&app_admin, sp.id, None)
             .await,
     ] {
@@ -1216,10 +1395,12 @@ async fn review_findings_stay_fixed(h: Harness) {
     }
     let plain = h
         .directory
+        .directory
         .create_application(&h.admin, json!({"displayName": "Plain"}))
         .await
         .unwrap();
     h.directory
+        .directory
         .add_application_password(&app_admin, plain.id, json!({}))
         .await
         .unwrap();
@@ -1231,7 +1412,11 @@ async fn review_findings_stay_fixed(h: Harness) {
         .await;
     let team = h.group(json!({"displayName": "Boss's team", "membershipRule": format!("user.manager -eq \"{boss}\"")})).await;
     assert_eq!(h.member_ids(team, false).await, vec![report]);
-    h.directory.delete_user(&h.admin, boss, None).await.unwrap();
+    h.directory
+        .directory
+        .delete_user(&h.admin, boss, None)
+        .await
+        .unwrap();
     assert!(h.member_ids(team, false).await.is_empty());
 
     // 9. Callers who may read no user cannot learn which names exist.
@@ -1239,7 +1424,11 @@ async fn review_findings_stay_fixed(h: Harness) {
         .act_as(h.user("nobody@contoso.com", json!({})).await)
         .await;
     for name in ["cleared@contoso.com", "ghost@contoso.com"] {
-        let probe = h.directory.get_user_by_principal_name(&nobody, name).await;
+        let probe = h
+            .directory
+            .directory
+            .get_user_by_principal_name(&nobody, name)
+            .await;
         assert!(
             matches!(probe, Err(ServiceError::Forbidden { .. })),
             "{name}: {probe:?}"

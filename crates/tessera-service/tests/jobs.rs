@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tessera_core::{Clock, TenantId};
-use tessera_service::Directory;
+use tessera_service::App;
 use tessera_service::jobs::{Job, Jobs, Outcome, Ran, Schedule, Scope, application_jobs, job};
 use tessera_store::{AuditAppend, Store, Tenant};
 use tessera_testkit::ShiftedClock;
@@ -91,8 +91,9 @@ async fn second_tenant(store: &Arc<dyn Store>, clock: &ShiftedClock) -> TenantId
 /// Two tenants (the bootstrapped default and one more) and a clock tests move.
 async fn two_tenants(store: Arc<dyn Store>) -> (Arc<dyn Store>, Arc<ShiftedClock>, Vec<TenantId>) {
     let clock = Arc::new(ShiftedClock::default());
-    let directory = Directory::new(store.clone(), clock.clone());
+    let directory = App::new(store.clone(), clock.clone());
     let first = directory
+        .directory
         .bootstrap_if_empty("Contoso", "contoso.com")
         .await
         .unwrap()
@@ -190,6 +191,49 @@ async fn a_failure_hands_the_lease_back(store: Arc<dyn Store>) {
     assert_eq!(taken(&log), vec![("global", None, "b".to_string())]);
 }
 
+async fn a_panicking_job_fails_its_occurrence_not_its_schedule(store: Arc<dyn Store>) {
+    let (store, clock, _) = two_tenants(store).await;
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    let mut a = Jobs::with_holder(store.clone(), clock.clone(), "a");
+    a.add(job(
+        "fragile",
+        Scope::Deployment,
+        Schedule::Every(HOUR),
+        move |_| {
+            let first = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    panic!("a bug in the job");
+                }
+                Ok(())
+            }
+        },
+    ));
+    let ran = a.run_due().await;
+    assert_eq!(
+        ran[0].outcome,
+        Outcome::Failed("the job panicked".to_string())
+    );
+    // Its lease was handed back and it runs again at its next occurrence.
+    clock.advance_seconds(3600);
+    let ran = a.run_due().await;
+    assert_eq!(outcomes(&ran, &Outcome::Done), 1, "{ran:?}");
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+async fn a_stopping_node_hands_its_leases_to_the_next(store: Arc<dyn Store>) {
+    let (store, clock, _) = two_tenants(store).await;
+    let log = Log::default();
+    let mut a = node_jobs(&store, &clock, "a", &log);
+    a.run_due().await;
+    a.release_leases().await;
+    // B need not wait out A's leases.
+    let mut b = node_jobs(&store, &clock, "b", &log);
+    let ran = b.run_due().await;
+    assert_eq!(outcomes(&ran, &Outcome::Done), 4, "{ran:?}");
+}
+
 async fn one_shot_jobs_run_once(store: Arc<dyn Store>) {
     let (store, clock, _) = two_tenants(store).await;
     let log = Log::default();
@@ -216,8 +260,9 @@ async fn one_shot_jobs_run_once(store: Arc<dyn Store>) {
 
 async fn the_application_jobs_run(store: Arc<dyn Store>) {
     let clock = Arc::new(ShiftedClock::default());
-    let directory = Arc::new(Directory::new(store.clone(), clock.clone()));
+    let directory = Arc::new(App::new(store.clone(), clock.clone()));
     let tenant = directory
+        .directory
         .bootstrap_if_empty("Contoso", "contoso.com")
         .await
         .unwrap()
@@ -233,13 +278,15 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
     assert_eq!(ran.len(), 3, "{ran:?}");
     assert!(ran.iter().all(|r| r.outcome == Outcome::Done), "{ran:?}");
     // Signing keys were made for the tenant: the published key set has them.
-    let keys = directory.jwks(tenant).await.unwrap();
+    let keys = directory.oidc.jwks(tenant).await.unwrap();
     assert!(!keys["keys"].as_array().unwrap().is_empty(), "{keys}");
 }
 
 tessera_testkit::both_backends!(
     one_node_runs_each_occurrence,
     a_failure_hands_the_lease_back,
+    a_panicking_job_fails_its_occurrence_not_its_schedule,
+    a_stopping_node_hands_its_leases_to_the_next,
     one_shot_jobs_run_once,
     the_application_jobs_run,
 );

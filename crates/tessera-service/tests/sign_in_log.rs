@@ -14,13 +14,13 @@ use tessera_service::oauth::TokenContext;
 use tessera_service::sign_in_storage::{
     AGGREGATE_WINDOW_SECONDS, MANY, MAX_ENTRIES_PER_WINDOW, MAX_NAMES_PER_SOURCE,
 };
-use tessera_service::{Context, Directory};
+use tessera_service::{App, Context};
 use tessera_store::{SignInQuery, SignInRow, Store};
 use tessera_testkit::fixtures::basic_authorization;
 use tessera_testkit::{Backend, ShiftedClock, Workload, auth_settings, workload};
 
 struct Harness {
-    directory: Directory,
+    directory: App,
     store: Arc<dyn Store>,
     clock: Arc<ShiftedClock>,
     admin: Context,
@@ -33,6 +33,7 @@ struct Harness {
 impl Harness {
     async fn token(&self, client_id: &str, secret: &str) -> Result<(), &'static str> {
         self.directory
+            .oidc
             .token_request(
                 &self.ctx,
                 Some(&basic_authorization(client_id, secret)),
@@ -67,7 +68,8 @@ impl Harness {
             .unwrap();
             let page = self
                 .directory
-                .query_sign_ins(&self.admin, &filter)
+                .sign_in
+                .query_log(&self.admin, &filter)
                 .await
                 .unwrap();
             all.extend(page.value);
@@ -90,7 +92,7 @@ impl Harness {
 async fn harness(backend: Backend) -> Harness {
     let store = backend.store().await;
     let clock = Arc::new(ShiftedClock::default());
-    let directory = Directory::with_auth(
+    let directory = App::with_auth(
         store.clone(),
         clock.clone(),
         auth_settings("https://id.contoso.com"),
@@ -196,6 +198,7 @@ async fn repeated_failures_are_one_entry_with_a_count(h: Harness) {
     let mut elsewhere = h.ctx.clone();
     elsewhere.client_address = Some("203.0.113.9".into());
     h.directory
+        .oidc
         .token_request(
             &elsewhere,
             Some(&basic_authorization(&h.client_id, "wrong")),
@@ -225,6 +228,7 @@ async fn failures_from_very_many_sources_make_bounded_entries(h: Harness) {
                 let form = &h.form;
                 async move {
                     directory
+                        .oidc
                         .token_request(&ctx, Some(&authorization), form)
                         .await
                         .unwrap_err()
@@ -248,7 +252,8 @@ async fn failures_from_very_many_sources_make_bounded_entries(h: Harness) {
 async fn retention_removes_old_entries(h: Harness) {
     assert_eq!(
         h.directory
-            .get_sign_in_log_retention(&h.admin)
+            .sign_in
+            .get_log_retention(&h.admin)
             .await
             .unwrap(),
         serde_json::from_value(json!({"retentionDays": 30, "maxEntries": 1_000_000})).unwrap(),
@@ -258,10 +263,10 @@ async fn retention_removes_old_entries(h: Harness) {
     h.token(&h.client_id, "wrong").await.unwrap_err();
     h.clock.advance_seconds(20 * 86_400);
     h.token(&h.client_id, &h.secret).await.unwrap();
-    assert_eq!(h.directory.purge_sign_in_log().await.unwrap(), 0);
+    assert_eq!(h.directory.sign_in.purge_log().await.unwrap(), 0);
     h.clock.advance_seconds(11 * 86_400);
     assert_eq!(
-        h.directory.purge_sign_in_log().await.unwrap(),
+        h.directory.sign_in.purge_log().await.unwrap(),
         2,
         "older than 30 days"
     );
@@ -274,20 +279,22 @@ async fn retention_removes_old_entries(h: Harness) {
         json!({"keepForever": true}),
     ] {
         h.directory
-            .set_sign_in_log_retention(&h.admin, bad)
+            .sign_in
+            .set_log_retention(&h.admin, bad)
             .await
             .unwrap_err();
     }
     let set = h
         .directory
-        .set_sign_in_log_retention(&h.admin, json!({"retentionDays": 90}))
+        .sign_in
+        .set_log_retention(&h.admin, json!({"retentionDays": 90}))
         .await
         .unwrap();
     assert_eq!((set.retention_days, set.max_entries), (90, 1_000_000));
     h.clock.advance_seconds(60 * 86_400);
-    assert_eq!(h.directory.purge_sign_in_log().await.unwrap(), 0);
+    assert_eq!(h.directory.sign_in.purge_log().await.unwrap(), 0);
     h.clock.advance_seconds(31 * 86_400);
-    assert_eq!(h.directory.purge_sign_in_log().await.unwrap(), 1);
+    assert_eq!(h.directory.sign_in.purge_log().await.unwrap(), 1);
     assert!(h.rows().await.is_empty());
 }
 

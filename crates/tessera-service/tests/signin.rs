@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 use tessera_authn::totp;
 use tessera_core::{Clock, SecretString};
 use tessera_service::authn::{AuthSettings, FlowStep, SessionInfo, SignInContext, SignInOutcome};
-use tessera_service::{Context, Directory, ServiceError};
+use tessera_service::{App, Context, ServiceError};
 use tessera_testkit::{Backend, ShiftedClock, auth_settings, bootstrap_admin};
 use uuid::Uuid;
 
 struct Harness {
     clock: Arc<ShiftedClock>,
-    directory: Directory,
+    directory: App,
     admin: Context,
     breached: tempfile::TempDir,
 }
@@ -32,7 +32,7 @@ async fn harness(backend: Backend) -> Harness {
     )
     .unwrap();
     let clock = Arc::new(ShiftedClock::default());
-    let directory = Directory::with_auth(
+    let directory = App::with_auth(
         backend.store().await,
         clock.clone(),
         AuthSettings {
@@ -65,6 +65,7 @@ impl Harness {
     async fn user_with_password(&self, upn: &str) -> Uuid {
         let id = self
             .directory
+            .directory
             .create_user(
                 &self.admin,
                 json!({ "userPrincipalName": upn, "displayName": "Adele Vance" }),
@@ -73,6 +74,7 @@ impl Harness {
             .unwrap()
             .id;
         self.directory
+            .sign_in
             .reset_password(
                 &self.admin,
                 id,
@@ -85,10 +87,11 @@ impl Harness {
 
     /// Starts a flow and names the user; returns the flow secret.
     async fn begin(&self, ctx: &SignInContext, name: &str) -> String {
-        let (secret, _) = self.directory.start_sign_in(ctx).await.unwrap();
+        let (secret, _) = self.directory.sign_in.start(ctx).await.unwrap();
         let view = self
             .directory
-            .sign_in_identify(ctx, secret.expose(), name)
+            .sign_in
+            .identify(ctx, secret.expose(), name)
             .await
             .unwrap()
             .unwrap();
@@ -98,7 +101,8 @@ impl Harness {
 
     async fn password(&self, ctx: &SignInContext, flow: &str, password: &str) -> SignInOutcome {
         self.directory
-            .sign_in_password(ctx, flow, SecretString::new(password.to_string()))
+            .sign_in
+            .submit_password(ctx, flow, SecretString::new(password.to_string()))
             .await
             .unwrap()
             .unwrap()
@@ -115,6 +119,7 @@ impl Harness {
     /// The session as the next request sees it.
     async fn load(&self, secret: &str) -> SessionInfo {
         self.directory
+            .sign_in
             .session(self.admin.tenant, secret)
             .await
             .unwrap()
@@ -130,7 +135,8 @@ impl Harness {
         let filter: tessera_service::authn::SignInFilter = serde_json::from_value(query).unwrap();
         let page = self
             .directory
-            .query_sign_ins(&self.admin, &filter)
+            .sign_in
+            .query_log(&self.admin, &filter)
             .await
             .unwrap();
         page.value
@@ -159,11 +165,13 @@ impl Harness {
     async fn enrol_totp(&self, secret: &str) -> tessera_service::authn::TotpEnrolment {
         let enrolment = self
             .directory
+            .sign_in
             .begin_totp(&self.load(secret).await)
             .await
             .unwrap();
         let code = self.code(&enrolment.secret);
         self.directory
+            .sign_in
             .confirm_totp(&self.load(secret).await, "c", &code, "Phone")
             .await
             .unwrap();
@@ -187,6 +195,7 @@ async fn password_then_totp_and_replay_refused(h: Harness) {
     // Enrol an authenticator app from security info.
     let enrolment = h
         .directory
+        .sign_in
         .begin_totp(&h.load(&secret).await)
         .await
         .unwrap();
@@ -200,11 +209,13 @@ async fn password_then_totp_and_replay_refused(h: Harness) {
     let wrong = if code == "123456" { "654321" } else { "123456" };
     let refused = h
         .directory
+        .sign_in
         .confirm_totp(&h.load(&secret).await, "c", wrong, "Phone")
         .await;
     assert!(matches!(refused, Err(ServiceError::Validation(_))));
     let method = h
         .directory
+        .sign_in
         .confirm_totp(&h.load(&secret).await, "c", &code, "Phone")
         .await
         .unwrap();
@@ -224,7 +235,8 @@ async fn password_then_totp_and_replay_refused(h: Harness) {
     // The enrolment code cannot be replayed to sign in.
     let replay = h
         .directory
-        .sign_in_code(&ctx, &flow, &code)
+        .sign_in
+        .submit_code(&ctx, &flow, &code)
         .await
         .unwrap()
         .unwrap();
@@ -235,7 +247,8 @@ async fn password_then_totp_and_replay_refused(h: Harness) {
     let fresh = h.code(&enrolment.secret);
     let secret = h.signed_in(
         h.directory
-            .sign_in_code(&ctx, &flow, &fresh)
+            .sign_in
+            .submit_code(&ctx, &flow, &fresh)
             .await
             .unwrap()
             .unwrap(),
@@ -253,7 +266,8 @@ async fn password_then_totp_and_replay_refused(h: Harness) {
     h.password(&ctx, &flow, GOOD_PASSWORD).await;
     let replay = h
         .directory
-        .sign_in_code(&ctx, &flow, &fresh)
+        .sign_in
+        .submit_code(&ctx, &flow, &fresh)
         .await
         .unwrap()
         .unwrap();
@@ -286,6 +300,7 @@ async fn smart_lockout_releases_after_its_period(h: Harness) {
     let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
     policy["lockout"] = json!({ "threshold": 3, "durationSeconds": 60 });
     h.directory
+        .sign_in
         .set_methods_policy(&h.admin, policy, None)
         .await
         .unwrap();
@@ -325,6 +340,7 @@ async fn smart_lockout_spares_the_real_user(h: Harness) {
     let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
     policy["lockout"] = json!({ "threshold": 3, "durationSeconds": 600 });
     h.directory
+        .sign_in
         .set_methods_policy(&h.admin, policy, None)
         .await
         .unwrap();
@@ -386,10 +402,12 @@ async fn password_protection(h: Harness) {
     let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
     policy["password"]["settings"]["customBannedTerms"] = json!(["contoso", "fabrikam"]);
     h.directory
+        .sign_in
         .set_methods_policy(&h.admin, policy, None)
         .await
         .unwrap();
     let user = h
+        .directory
         .directory
         .create_user(
             &h.admin,
@@ -407,6 +425,7 @@ async fn password_protection(h: Harness) {
     ] {
         let refused = h
             .directory
+            .sign_in
             .reset_password(&h.admin, user, Some(SecretString::new(weak.to_string())))
             .await;
         let Err(ServiceError::Validation(errors)) = refused else {
@@ -420,6 +439,7 @@ async fn password_protection(h: Harness) {
     // Nothing was stored by the refusals.
     assert!(
         h.directory
+            .sign_in
             .list_user_methods(&h.admin, user)
             .await
             .unwrap()
@@ -428,12 +448,18 @@ async fn password_protection(h: Harness) {
     // A generated password passes and is returned once.
     let generated = h
         .directory
+        .sign_in
         .reset_password(&h.admin, user, None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(generated.expose().len(), 20);
-    let methods = h.directory.list_user_methods(&h.admin, user).await.unwrap();
+    let methods = h
+        .directory
+        .sign_in
+        .list_user_methods(&h.admin, user)
+        .await
+        .unwrap();
     assert_eq!(methods.len(), 1);
     assert_eq!(methods[0].method_type, "password");
     let shown = serde_json::to_string(&methods).unwrap();
@@ -443,6 +469,7 @@ async fn password_protection(h: Harness) {
 
 async fn temporary_access_pass_onboarding(h: Harness) {
     let user = h
+        .directory
         .directory
         .create_user(
             &h.admin,
@@ -460,6 +487,7 @@ async fn temporary_access_pass_onboarding(h: Harness) {
     ] {
         assert!(matches!(
             h.directory
+                .sign_in
                 .issue_temporary_access_pass(&h.admin, user, bad)
                 .await,
             Err(ServiceError::Validation(_))
@@ -467,6 +495,7 @@ async fn temporary_access_pass_onboarding(h: Harness) {
     }
     assert!(
         h.directory
+            .sign_in
             .list_user_methods(&h.admin, user)
             .await
             .unwrap()
@@ -474,6 +503,7 @@ async fn temporary_access_pass_onboarding(h: Harness) {
     );
     let pass = h
         .directory
+        .sign_in
         .issue_temporary_access_pass(
             &h.admin,
             user,
@@ -482,15 +512,21 @@ async fn temporary_access_pass_onboarding(h: Harness) {
         .await
         .unwrap();
     assert_eq!(pass.temporary_access_pass.len(), 12);
-    let methods =
-        serde_json::to_string(&h.directory.list_user_methods(&h.admin, user).await.unwrap())
-            .unwrap();
+    let methods = serde_json::to_string(
+        &h.directory
+            .sign_in
+            .list_user_methods(&h.admin, user)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(!methods.contains(&pass.temporary_access_pass));
 
     let flow = h.begin(&ctx, "newhire@contoso.com").await;
     let view = h
         .directory
-        .sign_in_view(&ctx, &flow)
+        .sign_in
+        .view(&ctx, &flow)
         .await
         .unwrap()
         .unwrap();
@@ -509,13 +545,15 @@ async fn temporary_access_pass_onboarding(h: Harness) {
     );
     let secret = h.signed_in(
         h.directory
-            .sign_in_pass(&ctx, &flow, SecretString::new(typed))
+            .sign_in
+            .submit_pass(&ctx, &flow, SecretString::new(typed))
             .await
             .unwrap()
             .unwrap(),
     );
     // The pass opens security info: the new hire sets a password.
     h.directory
+        .sign_in
         .change_my_password(
             &h.load(&secret).await,
             "c",
@@ -528,7 +566,8 @@ async fn temporary_access_pass_onboarding(h: Harness) {
     let flow = h.begin(&ctx, "newhire@contoso.com").await;
     let again = h
         .directory
-        .sign_in_pass(
+        .sign_in
+        .submit_pass(
             &ctx,
             &flow,
             SecretString::new(pass.temporary_access_pass.clone()),
@@ -553,6 +592,7 @@ async fn temporary_access_pass_onboarding(h: Harness) {
     );
     // The audit trail has the issue and the password set, without the secrets.
     let audit = h
+        .directory
         .directory
         .query_audit(
             &h.admin,
@@ -582,7 +622,7 @@ async fn registration_needs_a_strong_recent_sign_in(h: Harness) {
     let enrolment = h.enrol_totp(&secret).await;
     // The user now has a second factor; a password-only session may not change
     // security info any more.
-    let refused = h.directory.begin_totp(&h.load(&secret).await).await;
+    let refused = h.directory.sign_in.begin_totp(&h.load(&secret).await).await;
     assert!(
         matches!(refused, Err(ServiceError::Forbidden { .. })),
         "{refused:?}"
@@ -593,6 +633,7 @@ async fn registration_needs_a_strong_recent_sign_in(h: Harness) {
     let mut policy = serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
     policy["registrationStrength"] = json!(tessera_authn::strength::PHISHING_RESISTANT_MFA);
     h.directory
+        .sign_in
         .set_methods_policy(&h.admin, policy, None)
         .await
         .unwrap();
@@ -601,12 +642,17 @@ async fn registration_needs_a_strong_recent_sign_in(h: Harness) {
     h.next_step();
     let secret = h.signed_in(
         h.directory
-            .sign_in_code(&ctx, &flow, &h.code(&enrolment.secret))
+            .sign_in
+            .submit_code(&ctx, &flow, &h.code(&enrolment.secret))
             .await
             .unwrap()
             .unwrap(),
     );
-    let refused = h.directory.begin_passkey(&h.load(&secret).await).await;
+    let refused = h
+        .directory
+        .sign_in
+        .begin_passkey(&h.load(&secret).await)
+        .await;
     let Err(ServiceError::Forbidden { reason }) = refused else {
         panic!("expected a refusal");
     };
@@ -623,12 +669,14 @@ async fn sessions_end_everywhere(h: Harness) {
         .await;
     let views = h
         .directory
+        .sign_in
         .list_user_sessions(&h.admin, user)
         .await
         .unwrap();
     assert_eq!(views.len(), 2);
     assert_eq!(
         h.directory
+            .sign_in
             .revoke_user_sessions(&h.admin, user)
             .await
             .unwrap(),
@@ -637,6 +685,7 @@ async fn sessions_end_everywhere(h: Harness) {
     for secret in [&laptop, &phone] {
         assert!(
             h.directory
+                .sign_in
                 .session(h.admin.tenant, secret)
                 .await
                 .unwrap()
@@ -651,11 +700,13 @@ async fn sessions_end_everywhere(h: Harness) {
         .password_session(&h.from("192.0.2.2"), "adele@contoso.com")
         .await;
     h.directory
+        .sign_in
         .end_all_my_sessions(&h.load(&a).await)
         .await
         .unwrap();
     assert!(
         h.directory
+            .sign_in
             .session(h.admin.tenant, &b)
             .await
             .unwrap()
@@ -666,11 +717,13 @@ async fn sessions_end_everywhere(h: Harness) {
         .password_session(&h.from("192.0.2.3"), "adele@contoso.com")
         .await;
     h.directory
+        .directory
         .update_user(&h.admin, user, json!({ "accountEnabled": false }), None)
         .await
         .unwrap();
     assert!(
         h.directory
+            .sign_in
             .session(h.admin.tenant, &c)
             .await
             .unwrap()
@@ -688,12 +741,18 @@ async fn sessions_end_everywhere(h: Harness) {
 }
 
 async fn policy_and_strengths(h: Harness) {
-    let (policy, version) = h.directory.get_methods_policy(&h.admin).await.unwrap();
+    let (policy, version) = h
+        .directory
+        .sign_in
+        .get_methods_policy(&h.admin)
+        .await
+        .unwrap();
     assert_eq!(version, 0);
     let mut body = serde_json::to_value(&policy).unwrap();
     body["fido2"]["settings"]["keyRestrictions"] = json!({ "enforcement": "allow", "aaguids": [] });
     let refused = h
         .directory
+        .sign_in
         .set_methods_policy(&h.admin, body.clone(), None)
         .await;
     assert!(matches!(refused, Err(ServiceError::Validation(_))));
@@ -703,6 +762,7 @@ async fn policy_and_strengths(h: Harness) {
     assert!(
         matches!(
             h.directory
+                .sign_in
                 .set_methods_policy(&h.admin, body.clone(), None)
                 .await,
             Err(ServiceError::Validation(_))
@@ -712,19 +772,21 @@ async fn policy_and_strengths(h: Harness) {
     body["fido2"]["includeGroups"] = json!([]);
     let (_, version) = h
         .directory
+        .sign_in
         .set_methods_policy(&h.admin, body.clone(), None)
         .await
         .unwrap();
     assert_eq!(version, 1);
     assert!(matches!(
         h.directory
+            .sign_in
             .set_methods_policy(&h.admin, body.clone(), Some(7))
             .await,
         Err(ServiceError::VersionMismatch { .. })
     ));
 
     let cac = h
-        .directory
+        .directory.sign_in
         .create_strength(
             &h.admin,
             json!({
@@ -737,10 +799,11 @@ async fn policy_and_strengths(h: Harness) {
         )
         .await
         .unwrap();
-    let strengths = h.directory.list_strengths(&h.admin).await.unwrap();
+    let strengths = h.directory.sign_in.list_strengths(&h.admin).await.unwrap();
     assert_eq!(strengths.len(), 4);
     assert!(matches!(
         h.directory
+            .sign_in
             .create_strength(
                 &h.admin,
                 json!({ "displayName": "x", "allowedCombinations": ["sms"] })
@@ -750,11 +813,12 @@ async fn policy_and_strengths(h: Harness) {
     ));
     body["registrationStrength"] = json!(cac.id);
     h.directory
+        .sign_in
         .set_methods_policy(&h.admin, body, Some(1))
         .await
         .unwrap();
     assert!(matches!(
-        h.directory.delete_strength(&h.admin, cac.id).await,
+        h.directory.sign_in.delete_strength(&h.admin, cac.id).await,
         Err(ServiceError::Conflict { .. })
     ));
 }
@@ -767,6 +831,7 @@ async fn certificate_sign_in(h: Harness) {
     // Bad uploads change nothing.
     let not_root = h
         .directory
+        .sign_in
         .add_certificate_authority(
             &h.admin,
             json!({ "certificate": issuing.pem(), "isRootAuthority": true }),
@@ -774,6 +839,7 @@ async fn certificate_sign_in(h: Harness) {
         .await;
     assert!(matches!(not_root, Err(ServiceError::Validation(_))));
     h.directory
+        .sign_in
         .add_certificate_authority(
             &h.admin,
             json!({ "certificate": contoso_root.pem(), "isRootAuthority": true }),
@@ -781,7 +847,7 @@ async fn certificate_sign_in(h: Harness) {
         .await
         .unwrap();
     let issuing_ca = h
-        .directory
+        .directory.sign_in
         .add_certificate_authority(
             &h.admin,
             json!({ "certificate": issuing.pem(), "isRootAuthority": false, "requireRevocationData": true }),
@@ -838,10 +904,12 @@ async fn certificate_sign_in(h: Harness) {
         "x509CertificateAuthenticationMode": "x509CertificateMultiFactor"
     }]);
     h.directory
+        .sign_in
         .set_methods_policy(&h.admin, policy, None)
         .await
         .unwrap();
     let user = h
+        .directory
         .directory
         .create_user(
             &h.admin,
@@ -855,10 +923,11 @@ async fn certificate_sign_in(h: Harness) {
         let h = &h;
         let ctx = ctx.clone();
         async move {
-            let (flow, view) = h.directory.start_sign_in(&ctx).await.unwrap();
+            let (flow, view) = h.directory.sign_in.start(&ctx).await.unwrap();
             assert!(view.certificate, "the page offers certificate sign-in");
             h.directory
-                .sign_in_certificate(&ctx, flow.expose(), chain)
+                .sign_in
+                .submit_certificate(&ctx, flow.expose(), chain)
                 .await
                 .unwrap()
                 .unwrap()
@@ -880,12 +949,14 @@ async fn certificate_sign_in(h: Harness) {
     );
     let view = h
         .directory
+        .sign_in
         .upload_crl(&h.admin, issuing_ca.id, json!({ "crl": crl_pem }))
         .await
         .unwrap();
     assert_eq!(view.revocation_list.unwrap()["revokedCount"], 1);
     assert!(matches!(
         h.directory
+            .sign_in
             .upload_crl(&h.admin, issuing_ca.id, json!({ "crl": "bm90IGEgY3Js" }))
             .await,
         Err(ServiceError::Validation(_))
@@ -954,6 +1025,7 @@ async fn certificate_sign_in(h: Harness) {
         "certificate_user_not_found"
     );
     h.directory
+        .sign_in
         .add_certificate_user_id(
             &h.admin,
             user,
@@ -961,13 +1033,21 @@ async fn certificate_sign_in(h: Harness) {
         )
         .await
         .unwrap();
-    let mut policy =
-        serde_json::to_value(h.directory.get_methods_policy(&h.admin).await.unwrap().0).unwrap();
+    let mut policy = serde_json::to_value(
+        h.directory
+            .sign_in
+            .get_methods_policy(&h.admin)
+            .await
+            .unwrap()
+            .0,
+    )
+    .unwrap();
     policy["x509Certificate"]["settings"]["certificateUserBindings"] = json!([
         { "x509CertificateField": "PrincipalName", "userProperty": "userPrincipalName", "priority": 1 },
         { "x509CertificateField": "PrincipalName", "userProperty": "certificateUserIds", "priority": 2 }
     ]);
     h.directory
+        .sign_in
         .set_methods_policy(&h.admin, policy, Some(1))
         .await
         .unwrap();
@@ -993,7 +1073,7 @@ async fn certificate_sign_in(h: Harness) {
     )
     .unwrap();
     let cac = h
-        .directory
+        .directory.sign_in
         .create_strength(
             &h.admin,
             json!({
@@ -1027,6 +1107,7 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
     policy["fido2"]["settings"]["keyRestrictions"] =
         json!({ "enforcement": "block", "aaguids": [Uuid::from_bytes(blocked)] });
     h.directory
+        .sign_in
         .set_methods_policy(&h.admin, policy, None)
         .await
         .unwrap();
@@ -1035,6 +1116,7 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
     let mut cheap = SoftAuthenticator::new(blocked);
     let challenge = h
         .directory
+        .sign_in
         .begin_passkey(&h.load(&secret).await)
         .await
         .unwrap();
@@ -1044,6 +1126,7 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
         .to_string();
     let refused = h
         .directory
+        .sign_in
         .finish_passkey(&h.load(&secret).await, "c", &response, "Cheap key")
         .await;
     assert!(
@@ -1053,6 +1136,7 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
     // A challenge is good for one attempt.
     let again = h
         .directory
+        .sign_in
         .finish_passkey(&h.load(&secret).await, "c", &response, "Cheap key")
         .await;
     assert!(matches!(again, Err(ServiceError::Conflict { .. })));
@@ -1060,6 +1144,7 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
     let mut key = SoftAuthenticator::new([1u8; 16]);
     let challenge = h
         .directory
+        .sign_in
         .begin_passkey(&h.load(&secret).await)
         .await
         .unwrap();
@@ -1069,54 +1154,61 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
         .to_string();
     let method = h
         .directory
+        .sign_in
         .finish_passkey(&h.load(&secret).await, "c", &response, "Work key")
         .await
         .unwrap();
     assert_eq!(method.aaguid, Some(Uuid::from_bytes([1u8; 16])));
 
     // Username-less sign-in.
-    let (flow, _) = h.directory.start_sign_in(&ctx).await.unwrap();
+    let (flow, _) = h.directory.sign_in.start(&ctx).await.unwrap();
     let options = h
         .directory
-        .sign_in_passkey_options(&ctx, flow.expose())
+        .sign_in
+        .passkey_options(&ctx, flow.expose())
         .await
         .unwrap()
         .unwrap();
     let assertion = key.assert(&options, origin, 0).unwrap().to_string();
     let secret = h.signed_in(
         h.directory
-            .sign_in_passkey(&ctx, flow.expose(), &assertion)
+            .sign_in
+            .submit_passkey(&ctx, flow.expose(), &assertion)
             .await
             .unwrap()
             .unwrap(),
     );
     assert_eq!(h.load(&secret).await.user_id, user);
     // The same assertion again (a replay) fails: its challenge is used up.
-    let (flow, _) = h.directory.start_sign_in(&ctx).await.unwrap();
+    let (flow, _) = h.directory.sign_in.start(&ctx).await.unwrap();
     h.directory
-        .sign_in_passkey_options(&ctx, flow.expose())
+        .sign_in
+        .passkey_options(&ctx, flow.expose())
         .await
         .unwrap();
     let replay = h
         .directory
-        .sign_in_passkey(&ctx, flow.expose(), &assertion)
+        .sign_in
+        .submit_passkey(&ctx, flow.expose(), &assertion)
         .await
         .unwrap()
         .unwrap();
     assert!(error_of(&replay).is_some());
     // A cloned authenticator shows a signature counter that went backwards.
     key.credentials[0].counter = 0;
-    let (flow, _) = h.directory.start_sign_in(&ctx).await.unwrap();
+    let (flow, _) = h.directory.sign_in.start(&ctx).await.unwrap();
     let options = h
         .directory
-        .sign_in_passkey_options(&ctx, flow.expose())
+        .sign_in
+        .passkey_options(&ctx, flow.expose())
         .await
         .unwrap()
         .unwrap();
     let cloned = key.assert(&options, origin, 0).unwrap().to_string();
     let outcome = h
         .directory
-        .sign_in_passkey(&ctx, flow.expose(), &cloned)
+        .sign_in
+        .submit_passkey(&ctx, flow.expose(), &cloned)
         .await
         .unwrap()
         .unwrap();
@@ -1134,14 +1226,16 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
     assert_eq!(view.offers, vec![tessera_authn::strength::Mode::Fido2]);
     let options = h
         .directory
-        .sign_in_passkey_options(&ctx, &flow)
+        .sign_in
+        .passkey_options(&ctx, &flow)
         .await
         .unwrap()
         .unwrap();
     let assertion = key.assert(&options, origin, 0).unwrap().to_string();
     let secret = h.signed_in(
         h.directory
-            .sign_in_passkey(&ctx, &flow, &assertion)
+            .sign_in
+            .submit_passkey(&ctx, &flow, &assertion)
             .await
             .unwrap()
             .unwrap(),
@@ -1179,6 +1273,7 @@ mod review {
             serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
         policy["lockout"] = json!({ "threshold": 3, "durationSeconds": 600 });
         h.directory
+            .sign_in
             .set_methods_policy(&h.admin, policy, None)
             .await
             .unwrap();
@@ -1196,7 +1291,8 @@ mod review {
                 && view.step == FlowStep::SecondFactor
             {
                 h.directory
-                    .sign_in_code(&attacker, &flow, "000000")
+                    .sign_in
+                    .submit_code(&attacker, &flow, "000000")
                     .await
                     .unwrap();
             } else {
@@ -1221,6 +1317,7 @@ mod review {
         use tessera_authn::x509::test_pki::{LeafSpec, root};
         let ca = root("Contoso Root CA");
         h.directory
+            .sign_in
             .add_certificate_authority(
                 &h.admin,
                 json!({ "certificate": ca.pem(), "isRootAuthority": true }),
@@ -1231,6 +1328,7 @@ mod review {
             serde_json::to_value(tessera_authn::policy::MethodsPolicy::default()).unwrap();
         policy["x509Certificate"]["state"] = json!("enabled");
         h.directory
+            .sign_in
             .set_methods_policy(&h.admin, policy, None)
             .await
             .unwrap();
@@ -1249,10 +1347,11 @@ mod review {
             &ca,
         );
         // Single-factor certificate first: the second step wants the TOTP code...
-        let (flow, _) = h.directory.start_sign_in(&ctx).await.unwrap();
+        let (flow, _) = h.directory.sign_in.start(&ctx).await.unwrap();
         let first = h
             .directory
-            .sign_in_certificate(&ctx, flow.expose(), vec![certificate.der.clone()])
+            .sign_in
+            .submit_certificate(&ctx, flow.expose(), vec![certificate.der.clone()])
             .await
             .unwrap()
             .unwrap();
@@ -1263,7 +1362,8 @@ mod review {
         // ...and the same certificate again does not count as it.
         let again = h
             .directory
-            .sign_in_certificate(&ctx, flow.expose(), vec![certificate.der.clone()])
+            .sign_in
+            .submit_certificate(&ctx, flow.expose(), vec![certificate.der.clone()])
             .await
             .unwrap()
             .unwrap();
@@ -1273,7 +1373,8 @@ mod review {
         h.password(&ctx, &flow, GOOD_PASSWORD).await;
         let after_password = h
             .directory
-            .sign_in_certificate(&ctx, &flow, vec![certificate.der.clone()])
+            .sign_in
+            .submit_certificate(&ctx, &flow, vec![certificate.der.clone()])
             .await
             .unwrap()
             .unwrap();
@@ -1289,6 +1390,7 @@ mod review {
             .password_session(&h.from("203.0.113.9"), "adele@contoso.com")
             .await;
         h.directory
+            .sign_in
             .change_my_password(
                 &h.load(&mine).await,
                 "c",
@@ -1299,6 +1401,7 @@ mod review {
             .unwrap();
         assert!(
             h.directory
+                .sign_in
                 .session(h.admin.tenant, &stolen)
                 .await
                 .unwrap()
@@ -1306,6 +1409,7 @@ mod review {
         );
         assert!(
             h.directory
+                .sign_in
                 .session(h.admin.tenant, &mine)
                 .await
                 .unwrap()

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use tessera_core::crypto::SealingKey;
 use tessera_oauth::jws;
 use tessera_oauth::keys::Algorithm;
-use tessera_service::Directory;
+use tessera_service::App;
 use tessera_service::authn::AuthSettings;
 use tessera_store::{Kind, ListQuery, Store};
 use tessera_testkit::{ShiftedClock, auth_settings, bootstrap_admin};
 
 const DAY: i64 = 86_400;
 
-fn directory(store: Arc<dyn Store>, clock: Arc<ShiftedClock>, key: SealingKey) -> Directory {
-    Directory::with_auth(
+fn directory(store: Arc<dyn Store>, clock: Arc<ShiftedClock>, key: SealingKey) -> App {
+    App::with_auth(
         store,
         clock,
         AuthSettings {
@@ -27,8 +27,8 @@ fn directory(store: Arc<dyn Store>, clock: Arc<ShiftedClock>, key: SealingKey) -
     )
 }
 
-async fn kids(directory: &Directory, tenant: tessera_core::TenantId) -> Vec<String> {
-    let jwks = directory.jwks(tenant).await.unwrap();
+async fn kids(directory: &App, tenant: tessera_core::TenantId) -> Vec<String> {
+    let jwks = directory.oidc.jwks(tenant).await.unwrap();
     jwks["keys"]
         .as_array()
         .unwrap()
@@ -44,10 +44,11 @@ async fn keys_rotate_on_schedule(store: Arc<dyn Store>) {
     let tenant = bootstrap_admin(&dir).await.tenant();
     let es256 = [Algorithm::ES256];
 
-    let done = dir.rotate_signing_keys(tenant, &es256).await.unwrap();
+    let done = dir.oidc.rotate_signing_keys(tenant, &es256).await.unwrap();
     assert_eq!(done.len(), 1, "{done:?}");
     assert!(
-        dir.rotate_signing_keys(tenant, &es256)
+        dir.oidc
+            .rotate_signing_keys(tenant, &es256)
             .await
             .unwrap()
             .is_empty(),
@@ -56,7 +57,7 @@ async fn keys_rotate_on_schedule(store: Arc<dyn Store>) {
     let first = kids(&dir, tenant).await;
     assert_eq!(first.len(), 1);
     // Tokens signed now verify with the published key.
-    let set = dir.key_set(tenant).await.unwrap();
+    let set = dir.oidc.key_set(tenant).await.unwrap();
     let signer = set.signing[&Algorithm::ES256].clone();
     let token = jws::sign(&signer, "at+jwt", &serde_json::json!({ "sub": "x" })).unwrap();
     let jwk = &set.jwks["keys"][0];
@@ -85,24 +86,24 @@ async fn keys_rotate_on_schedule(store: Arc<dyn Store>) {
 
     // A day before it is due, the next key is published but not used.
     clock.advance_seconds(29 * DAY);
-    dir.rotate_signing_keys(tenant, &es256).await.unwrap();
+    dir.oidc.rotate_signing_keys(tenant, &es256).await.unwrap();
     let published = kids(&dir, tenant).await;
     assert_eq!(published.len(), 2);
     assert_eq!(
-        dir.key_set(tenant).await.unwrap().signing[&Algorithm::ES256].kid,
+        dir.oidc.key_set(tenant).await.unwrap().signing[&Algorithm::ES256].kid,
         first[0]
     );
     // When due, it signs; the old key stays published for tokens still in use.
     clock.advance_seconds(DAY);
-    dir.rotate_signing_keys(tenant, &es256).await.unwrap();
-    let now_signing = dir.key_set(tenant).await.unwrap().signing[&Algorithm::ES256]
+    dir.oidc.rotate_signing_keys(tenant, &es256).await.unwrap();
+    let now_signing = dir.oidc.key_set(tenant).await.unwrap().signing[&Algorithm::ES256]
         .kid
         .clone();
     assert_ne!(now_signing, first[0]);
     assert_eq!(kids(&dir, tenant).await.len(), 2);
     // Two days later the retired key is gone.
     clock.advance_seconds(2 * DAY);
-    dir.rotate_signing_keys(tenant, &es256).await.unwrap();
+    dir.oidc.rotate_signing_keys(tenant, &es256).await.unwrap();
     assert_eq!(kids(&dir, tenant).await, vec![now_signing]);
     // Every change is in the audit trail.
     let events = store
@@ -124,7 +125,7 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     let (key, bytes) = SealingKey::generate().unwrap();
     let first = directory(store.clone(), clock.clone(), key);
     let tenant = bootstrap_admin(&first).await.tenant();
-    let nodes: Vec<Arc<Directory>> = (0..4)
+    let nodes: Vec<Arc<App>> = (0..4)
         .map(|_| {
             Arc::new(directory(
                 store.clone(),
@@ -136,7 +137,8 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for node in nodes.clone() {
         tasks.push(tokio::spawn(async move {
-            node.rotate_signing_keys(tenant, &[Algorithm::ES256, Algorithm::RS256])
+            node.oidc
+                .rotate_signing_keys(tenant, &[Algorithm::ES256, Algorithm::RS256])
                 .await
                 .unwrap()
         }));
@@ -148,7 +150,7 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     assert_eq!(generated, 2, "one key per algorithm, made by one node");
     for node in &nodes {
         assert_eq!(kids(node, tenant).await.len(), 2);
-        let set = node.key_set(tenant).await.unwrap();
+        let set = node.oidc.key_set(tenant).await.unwrap();
         assert!(
             set.signing.contains_key(&Algorithm::ES256)
                 && set.signing.contains_key(&Algorithm::RS256)
@@ -156,7 +158,7 @@ async fn several_nodes_rotate_once(store: Arc<dyn Store>) {
     }
     // A node with another sealing key cannot use the keys, and says so.
     let stranger = directory(store.clone(), clock, SealingKey::generate().unwrap().0);
-    assert!(stranger.key_set(tenant).await.is_err());
+    assert!(stranger.oidc.key_set(tenant).await.is_err());
 }
 
 /// A node that cached a tenant's key set before it had keys (a key set request on a
@@ -173,6 +175,7 @@ async fn a_node_signs_with_keys_another_node_made(store: Arc<dyn Store>) {
     let other = directory(store.clone(), clock.clone(), key);
     assert_eq!(
         other
+            .oidc
             .rotate_signing_keys(tenant, &Algorithm::ALL)
             .await
             .unwrap()
@@ -181,6 +184,7 @@ async fn a_node_signs_with_keys_another_node_made(store: Arc<dyn Store>) {
     );
     let basic = workload.basic(workload.secret.secret_text.expose());
     let issued = first
+        .oidc
         .token_request(
             &workload.ctx,
             Some(&basic),

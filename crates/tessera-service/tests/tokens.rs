@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tessera_service::Directory;
+use tessera_service::App;
 use tessera_service::oauth::GRANT_CACHE_SECONDS;
 use tessera_store::Store;
 use tessera_testkit::{ShiftedClock, auth_settings, workload};
 
 async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     let clock = Arc::new(ShiftedClock::default());
-    let directory = Directory::with_auth(
+    let directory = App::with_auth(
         store,
         clock.clone(),
         auth_settings("https://id.contoso.com"),
@@ -25,6 +25,7 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     let good = basic(work.secret.secret_text.expose());
     assert!(
         directory
+            .oidc
             .token_request(&work.ctx, Some(&good), &form)
             .await
             .is_ok()
@@ -32,6 +33,7 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     // A wrong secret never rides on the cache.
     assert_eq!(
         directory
+            .oidc
             .token_request(&work.ctx, Some(&basic("wrong")), &form)
             .await
             .unwrap_err()
@@ -40,12 +42,14 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     );
 
     directory
+        .directory
         .remove_application_password(&work.admin, work.client.id, work.secret.credential.key_id)
         .await
         .unwrap();
     clock.advance_seconds(GRANT_CACHE_SECONDS);
     assert_eq!(
         directory
+            .oidc
             .token_request(&work.ctx, Some(&good), &form)
             .await
             .unwrap_err()
@@ -55,17 +59,20 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
 
     // Disabling the workload likewise.
     let second = directory
+        .directory
         .add_application_password(&work.admin, work.client.id, json!({}))
         .await
         .unwrap();
     let second = basic(second.secret_text.expose());
     assert!(
         directory
+            .oidc
             .token_request(&work.ctx, Some(&second), &form)
             .await
             .is_ok()
     );
     directory
+        .directory
         .update_service_principal(
             &work.admin,
             work.principal.id,
@@ -77,6 +84,7 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     clock.advance_seconds(GRANT_CACHE_SECONDS);
     assert_eq!(
         directory
+            .oidc
             .token_request(&work.ctx, Some(&second), &form)
             .await
             .unwrap_err()
@@ -90,12 +98,13 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
 /// request in its batch. Now each request learns only its own fate: the bad ones
 /// are refused as clients, every legitimate one gets its token.
 async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
-    let directory = Arc::new(Directory::new(store, Arc::new(tessera_core::SystemClock)));
+    let directory = Arc::new(App::new(store, Arc::new(tessera_core::SystemClock)));
     let work = workload(&directory).await;
     let good = work.basic(work.secret.secret_text.expose());
     // One token first: the tenant's signing keys are made on first use, and racing
     // to make them is not what this test is about.
     directory
+        .oidc
         .token_request(&work.ctx, Some(&good), &work.client_credentials_form())
         .await
         .unwrap();
@@ -114,12 +123,14 @@ async fn a_nul_byte_in_the_log_fails_no_other_request(store: Arc<dyn Store>) {
                     form.insert("client_id".into(), "a\0b".into());
                     form.insert("client_secret".into(), "x\0y".into());
                     let error = directory
+                        .oidc
                         .token_request(&ctx, None, &form)
                         .await
                         .unwrap_err();
                     assert_eq!(error.error, "invalid_client", "{}", error.description);
                 } else {
                     directory
+                        .oidc
                         .token_request(&ctx, Some(&good), &form)
                         .await
                         .unwrap();

@@ -38,6 +38,17 @@ impl LeaseStore for SqlStore {
         Ok(taken.rows_affected() == 1)
     }
 
+    async fn leases_release(&self, holder: &str, now: Timestamp) -> Result<u64> {
+        let released =
+            sqlx::query("UPDATE job_leases SET expires = $2 WHERE holder = $1 AND expires > $2")
+                .bind(holder.to_string())
+                .bind(now.unix_micros())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        Ok(released.rows_affected())
+    }
+
     async fn lease_set_end(
         &self,
         name: &str,

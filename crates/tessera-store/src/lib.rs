@@ -488,6 +488,9 @@ pub trait LeaseStore: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool>;
+    /// Hands back every lease `holder` holds (a node that stops), so other nodes need
+    /// not wait for them to run out; returns how many.
+    async fn leases_release(&self, holder: &str, now: Timestamp) -> Result<u64>;
     /// Moves the end of `holder`'s lease to `until` (to `now` to hand it back); false
     /// when `holder` does not hold it.
     async fn lease_set_end(

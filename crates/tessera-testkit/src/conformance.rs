@@ -1314,6 +1314,39 @@ pub async fn job_leases_have_one_holder(store: Arc<dyn Store>) {
             .unwrap()
     );
 
+    // A node that stops hands back all it holds, and only that.
+    assert!(
+        store
+            .lease_take("held", None, "c", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_take("held", Some(tenant), "c", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.leases_release("c", now()).await.unwrap(), 2);
+    assert!(
+        store
+            .lease_take("held", None, "d", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_take("held", Some(tenant), "d", now(), hour(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .lease_take("purge", Some(tenant), "d", now(), hour(1))
+            .await
+            .unwrap()
+    );
+
     // Many nodes at once: exactly one gets a free lease, on every backend.
     let mut tasks = Vec::new();
     for node in 0..12 {

@@ -8,7 +8,7 @@ use tessera_core::{Clock, SystemClock, TenantId, Timestamp};
 use tessera_directory::model::{Application, ServicePrincipal};
 use tessera_service::authn::AuthSettings;
 use tessera_service::oauth::TokenContext;
-use tessera_service::{Context, CreatedPassword, Directory};
+use tessera_service::{App, Context, CreatedPassword};
 use uuid::Uuid;
 
 /// The tenant's first administrator, as bootstrap makes it on an empty store.
@@ -28,8 +28,9 @@ impl Admin {
 }
 
 /// Bootstraps the tenant "Contoso" (contoso.com) on the directory's empty store.
-pub async fn bootstrap_admin(directory: &Directory) -> Admin {
+pub async fn bootstrap_admin(directory: &App) -> Admin {
     let bootstrap = directory
+        .directory
         .bootstrap_if_empty("Contoso", "contoso.com")
         .await
         .unwrap()
@@ -44,8 +45,8 @@ pub async fn bootstrap_admin(directory: &Directory) -> Admin {
 
 /// The context of a caller authenticated with a personal access token (correlation
 /// id `test`, from 127.0.0.1).
-pub async fn token_context(directory: &Directory, token: &str) -> Context {
-    let (tenant, caller) = directory.authenticate_token(token).await.unwrap();
+pub async fn token_context(directory: &App, token: &str) -> Context {
+    let (tenant, caller) = directory.directory.authenticate_token(token).await.unwrap();
     Context {
         tenant,
         caller,
@@ -109,21 +110,25 @@ pub fn basic_authorization(client_id: &str, secret: &str) -> String {
 
 /// Bootstraps the directory's empty store and adds a workload ("Sync") and a
 /// resource ("API") to it.
-pub async fn workload(directory: &Directory) -> Workload {
+pub async fn workload(directory: &App) -> Workload {
     let admin = bootstrap_admin(directory).await.ctx;
     let client = directory
+        .directory
         .create_application(&admin, serde_json::json!({ "displayName": "Sync" }))
         .await
         .unwrap();
     let principal = directory
+        .directory
         .create_service_principal(&admin, serde_json::json!({ "appId": client.app_id }))
         .await
         .unwrap();
     let secret = directory
+        .directory
         .add_application_password(&admin, client.id, serde_json::json!({}))
         .await
         .unwrap();
     let resource = directory
+        .directory
         .create_application(&admin, serde_json::json!({ "displayName": "API" }))
         .await
         .unwrap();

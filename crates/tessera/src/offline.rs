@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use tessera_core::SystemClock;
 use tessera_server::{Config, Overrides};
-use tessera_service::Directory;
+use tessera_service::App;
 use tessera_store::Store;
 
 use crate::cli::{
@@ -372,8 +372,9 @@ pub async fn recovery_token(args: &RecoveryArgs, out: Output) -> anyhow::Result<
         .await
         .map_err(|e| anyhow!("{e}"))?
         .ok_or_else(|| anyhow!("the database has no tenant"))?;
-    let directory = Directory::new(store, Arc::new(SystemClock));
+    let directory = App::new(store, Arc::new(SystemClock));
     let issued = directory
+        .directory
         .recovery_token(tenant, &args.user)
         .await
         .map_err(|e| anyhow!("{e}"))?;

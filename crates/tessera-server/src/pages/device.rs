@@ -62,7 +62,8 @@ pub async fn device_code(State(state): State<AppState>, req: Request, body: Byte
         Err(response) => return response,
     };
     match state
-        .directory
+        .app
+        .oidc
         .device_request(&session, &form.user_code)
         .await
     {
@@ -97,7 +98,8 @@ pub async fn device_confirm(State(state): State<AppState>, req: Request, body: B
         _ => return error_page(StatusCode::BAD_REQUEST, "The form was not understood."),
     };
     match state
-        .directory
+        .app
+        .oidc
         .device_decide(&session, &form.user_code, approve, &req.ctx.correlation_id)
         .await
     {

@@ -154,7 +154,7 @@ impl axum::extract::FromRequestParts<AppState> for Request {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Response> {
-        let tenant = match state.directory.default_tenant().await {
+        let tenant = match state.app.directory.default_tenant().await {
             Ok(Some(tenant)) => tenant,
             Ok(None) => {
                 return Err(error_page(
@@ -305,7 +305,7 @@ fn render_flow(view: &FlowView) -> Response {
 
 /// Starts a new flow and renders its first page.
 async fn fresh_flow(state: &AppState, req: &Request, notice: Option<&str>) -> Response {
-    match state.directory.start_sign_in(&req.ctx).await {
+    match state.app.sign_in.start(&req.ctx).await {
         Ok((secret, mut view)) => {
             if let Some(notice) = notice {
                 view.error = Some(if notice == "expired" {
@@ -324,7 +324,7 @@ async fn fresh_flow(state: &AppState, req: &Request, notice: Option<&str>) -> Re
 
 async fn sign_in_page(State(state): State<AppState>, req: Request) -> Response {
     if let Some(secret) = cookie(&req.headers, FLOW_COOKIE) {
-        match state.directory.sign_in_view(&req.ctx, &secret).await {
+        match state.app.sign_in.view(&req.ctx, &secret).await {
             Ok(Some(view)) => return render_flow(&view),
             Ok(None) => {}
             Err(error) => return internal(error),
@@ -374,7 +374,7 @@ async fn with_flow(
     let Some(secret) = cookie(&req.headers, FLOW_COOKIE) else {
         return Err(fresh_flow(state, req, Some("expired")).await);
     };
-    match state.directory.sign_in_view(&req.ctx, &secret).await {
+    match state.app.sign_in.view(&req.ctx, &secret).await {
         Ok(Some(view)) if csrf_ok(&view.csrf, sent_csrf) => Ok(secret),
         Ok(Some(_)) => Err(error_page(
             StatusCode::FORBIDDEN,
@@ -429,8 +429,9 @@ async fn sign_in_name(State(state): State<AppState>, req: Request, body: Bytes) 
         Err(response) => return response,
     };
     match state
-        .directory
-        .sign_in_identify(&req.ctx, &secret, &form.username)
+        .app
+        .sign_in
+        .identify(&req.ctx, &secret, &form.username)
         .await
     {
         Ok(Some(view)) => render_flow(&view),
@@ -447,8 +448,9 @@ async fn sign_in_password(State(state): State<AppState>, req: Request, body: Byt
     outcome(
         &req,
         state
-            .directory
-            .sign_in_password(&req.ctx, &secret, SecretString::new(form.secret))
+            .app
+            .sign_in
+            .submit_password(&req.ctx, &secret, SecretString::new(form.secret))
             .await,
     )
 }
@@ -461,8 +463,9 @@ async fn sign_in_pass(State(state): State<AppState>, req: Request, body: Bytes) 
     outcome(
         &req,
         state
-            .directory
-            .sign_in_pass(&req.ctx, &secret, SecretString::new(form.secret))
+            .app
+            .sign_in
+            .submit_pass(&req.ctx, &secret, SecretString::new(form.secret))
             .await,
     )
 }
@@ -475,8 +478,9 @@ async fn sign_in_code(State(state): State<AppState>, req: Request, body: Bytes) 
     outcome(
         &req,
         state
-            .directory
-            .sign_in_code(&req.ctx, &secret, &form.secret)
+            .app
+            .sign_in
+            .submit_code(&req.ctx, &secret, &form.secret)
             .await,
     )
 }
@@ -489,8 +493,9 @@ async fn sign_in_certificate(State(state): State<AppState>, req: Request, body: 
     outcome(
         &req,
         state
-            .directory
-            .sign_in_certificate(&req.ctx, &secret, req.client_chain.clone())
+            .app
+            .sign_in
+            .submit_certificate(&req.ctx, &secret, req.client_chain.clone())
             .await,
     )
 }
@@ -500,7 +505,7 @@ async fn sign_in_restart(State(state): State<AppState>, req: Request, body: Byte
         Ok(found) => found,
         Err(response) => return response,
     };
-    match state.directory.sign_in_restart(&req.ctx, &secret).await {
+    match state.app.sign_in.restart(&req.ctx, &secret).await {
         Ok(()) => redirect("/signin"),
         Err(error) => internal(error),
     }
@@ -532,11 +537,7 @@ async fn passkey_options(State(state): State<AppState>, req: Request) -> Respons
             );
         }
     };
-    match state
-        .directory
-        .sign_in_passkey_options(&req.ctx, &secret)
-        .await
-    {
+    match state.app.sign_in.passkey_options(&req.ctx, &secret).await {
         Ok(Some(options)) => json_response(StatusCode::OK, options),
         Ok(None) => json_problem(
             StatusCode::FORBIDDEN,
@@ -566,8 +567,9 @@ async fn passkey_finish(State(state): State<AppState>, req: Request, body: Bytes
         return json_problem(StatusCode::BAD_REQUEST, "the response is not UTF-8");
     };
     match state
-        .directory
-        .sign_in_passkey(&req.ctx, &secret, text)
+        .app
+        .sign_in
+        .submit_passkey(&req.ctx, &secret, text)
         .await
     {
         Ok(Some(SignInOutcome::SignedIn { session })) => signed_in(
@@ -599,7 +601,7 @@ async fn current_session(state: &AppState, req: &Request) -> Result<SessionInfo,
     let Some(secret) = cookie(&req.headers, SESSION_COOKIE) else {
         return Err(redirect("/signin"));
     };
-    match state.directory.session(req.ctx.tenant, &secret).await {
+    match state.app.sign_in.session(req.ctx.tenant, &secret).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(redirect("/signin")),
         Err(error) => Err(internal(error)),
@@ -627,7 +629,8 @@ async fn security_info(
     // Security defaults ask users without a second factor to register one.
     let asked = query.added.is_none()
         && state
-            .directory
+            .app
+            .access
             .mfa_registration_requested(&session)
             .await
             .unwrap_or(false);
@@ -647,11 +650,11 @@ async fn render_info(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let methods = match state.directory.my_methods(session).await {
+    let methods = match state.app.sign_in.my_methods(session).await {
         Ok(methods) => methods,
         Err(error) => return internal(error),
     };
-    let sessions = match state.directory.my_sessions(session).await {
+    let sessions = match state.app.sign_in.my_sessions(session).await {
         Ok(sessions) => sessions,
         Err(error) => return internal(error),
     };
@@ -704,7 +707,7 @@ async fn totp_begin(State(state): State<AppState>, req: Request, body: Bytes) ->
         Ok(found) => found,
         Err(response) => return response,
     };
-    match state.directory.begin_totp(&session).await {
+    match state.app.sign_in.begin_totp(&session).await {
         Ok(enrolment) => page(
             StatusCode::OK,
             &html::TotpEnrolmentPage::new(&session, &enrolment, None),
@@ -719,7 +722,8 @@ async fn totp_confirm(State(state): State<AppState>, req: Request, body: Bytes) 
         Err(response) => return response,
     };
     let result = state
-        .directory
+        .app
+        .sign_in
         .confirm_totp(&session, &req.ctx.correlation_id, &form.code, &form.name)
         .await
         .map(|_| ());
@@ -731,7 +735,7 @@ async fn register_options(State(state): State<AppState>, req: Request) -> Respon
         Ok(session) => session,
         Err(_) => return json_problem(StatusCode::FORBIDDEN, "sign in again"),
     };
-    match state.directory.begin_passkey(&session).await {
+    match state.app.sign_in.begin_passkey(&session).await {
         Ok(challenge) => json_response(StatusCode::OK, challenge.options),
         Err(ServiceError::Forbidden { reason }) => json_problem(StatusCode::FORBIDDEN, &reason),
         Err(ServiceError::Unavailable(message)) => {
@@ -767,7 +771,8 @@ async fn register_finish(
         return json_problem(StatusCode::BAD_REQUEST, "the response is not UTF-8");
     };
     match state
-        .directory
+        .app
+        .sign_in
         .finish_passkey(&session, &req.ctx.correlation_id, text, &query.name)
         .await
     {
@@ -797,7 +802,8 @@ async fn change_password(State(state): State<AppState>, req: Request, body: Byte
     };
     let current = (!form.current.is_empty()).then(|| SecretString::new(form.current));
     let result = state
-        .directory
+        .app
+        .sign_in
         .change_my_password(
             &session,
             &req.ctx.correlation_id,
@@ -819,7 +825,8 @@ async fn remove_method(
         Err(response) => return response,
     };
     let result = state
-        .directory
+        .app
+        .sign_in
         .remove_my_method(&session, &req.ctx.correlation_id, id)
         .await;
     info_result(&state, &session, result, "removed").await
@@ -831,7 +838,7 @@ async fn sign_out(State(state): State<AppState>, req: Request, body: Bytes) -> R
         Err(response) => return response,
     };
     if let Some(secret) = cookie(&req.headers, SESSION_COOKIE)
-        && let Err(error) = state.directory.end_session(session.tenant, &secret).await
+        && let Err(error) = state.app.sign_in.end_session(session.tenant, &secret).await
     {
         return internal(error);
     }
@@ -845,7 +852,7 @@ async fn sign_out_everywhere(State(state): State<AppState>, req: Request, body: 
         Ok(found) => found,
         Err(response) => return response,
     };
-    if let Err(error) = state.directory.end_all_my_sessions(&session).await {
+    if let Err(error) = state.app.sign_in.end_all_my_sessions(&session).await {
         return internal(error);
     }
     let mut response = redirect("/signin");

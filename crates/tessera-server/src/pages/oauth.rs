@@ -24,7 +24,7 @@ use crate::state::AppState;
 fn context(state: &AppState, req: &Request) -> AuthorizeContext {
     AuthorizeContext {
         tenant: req.ctx.tenant,
-        issuer: state.directory.public_url().to_string(),
+        issuer: state.app.directory.public_url().to_string(),
         correlation_id: req.ctx.correlation_id.clone(),
         client_address: req.ctx.client_address.clone(),
         user_agent: req.ctx.user_agent.clone(),
@@ -37,7 +37,7 @@ fn context(state: &AppState, req: &Request) -> AuthorizeContext {
 
 async fn session(state: &AppState, req: &Request) -> Option<SessionInfo> {
     let secret = cookie(&req.headers, SESSION_COOKIE)?;
-    match state.directory.session(req.ctx.tenant, &secret).await {
+    match state.app.sign_in.session(req.ctx.tenant, &secret).await {
         Ok(session) => session,
         Err(error) => {
             tracing::error!(%error, "cannot read the session");
@@ -78,8 +78,9 @@ async fn authorize_with(state: &AppState, req: &Request, input: &[u8]) -> Respon
     };
     let session = session(state, req).await;
     let outcome = state
-        .directory
-        .oauth_authorize(&context(state, req), &raw, session.as_ref())
+        .app
+        .oidc
+        .authorize(&context(state, req), &raw, session.as_ref())
         .await;
     answer(state, req, outcome).await
 }
@@ -90,8 +91,9 @@ pub async fn authorize_continue(State(state): State<AppState>, req: Request) -> 
     };
     let session = session(&state, &req).await;
     let outcome = state
-        .directory
-        .oauth_authorize_continue(&context(&state, &req), &pending, session.as_ref())
+        .app
+        .oidc
+        .authorize_continue(&context(&state, &req), &pending, session.as_ref())
         .await;
     let waiting = waiting(&outcome);
     let mut response = answer(&state, &req, outcome).await;
@@ -134,8 +136,9 @@ pub async fn authorize_consent(
         Err(response) => return response,
     };
     let outcome = state
-        .directory
-        .oauth_consent(&context(&state, &req), &pending, &session, approve)
+        .app
+        .oidc
+        .consent(&context(&state, &req), &pending, &session, approve)
         .await;
     let keep = waiting(&outcome);
     let mut response = answer_form(&state, &req, outcome).await;
@@ -249,8 +252,9 @@ async fn interruption(
         Err(response) => return response,
     };
     let outcome = state
-        .directory
-        .oauth_interruption(&context(state, req), &pending, session, answer_given)
+        .app
+        .oidc
+        .interruption(&context(state, req), &pending, session, answer_given)
         .await;
     let keep = waiting(&outcome);
     let mut response = answer_form(state, req, outcome).await;
@@ -297,10 +301,11 @@ pub async fn logout(
     }
     let get = |name: &str| params.get(name).map(String::as_str);
     let request = match state
-        .directory
+        .app
+        .oidc
         .logout_request(
             req.ctx.tenant,
-            state.directory.public_url(),
+            state.app.directory.public_url(),
             get("id_token_hint"),
             get("client_id"),
             get("post_logout_redirect_uri"),
@@ -328,7 +333,7 @@ pub async fn logout(
     }
     let confirmed = session
         .as_ref()
-        .is_none_or(|s| tessera_service::Directory::logout_is_confirmed(&request, s));
+        .is_none_or(|s| tessera_service::Oidc::logout_is_confirmed(&request, s));
     if !confirmed && let Some(session) = &session {
         let fields = params
             .iter()
@@ -367,10 +372,11 @@ pub async fn logout_confirm(State(state): State<AppState>, req: Request, body: B
         Err(response) => return response,
     };
     let request = match state
-        .directory
+        .app
+        .oidc
         .logout_request(
             req.ctx.tenant,
-            state.directory.public_url(),
+            state.app.directory.public_url(),
             form.id_token_hint.as_deref(),
             form.client_id.as_deref(),
             form.post_logout_redirect_uri.as_deref(),
@@ -391,7 +397,8 @@ async fn finish_logout(
 ) -> Response {
     let secret = cookie(&req.headers, SESSION_COOKIE);
     match state
-        .directory
+        .app
+        .oidc
         .logout(req.ctx.tenant, secret.as_deref(), request)
         .await
     {
@@ -546,7 +553,8 @@ async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> R
             // Conditional Access asks this user for more: a sign-in flow that
             // completes only when the required strengths are reached.
             match state
-                .directory
+                .app
+                .sign_in
                 .start_step_up(
                     &req.ctx,
                     step_up.user_id,

@@ -44,6 +44,7 @@ pub async fn get_application_by_app_id(
     Path(app_id): Path<Uuid>,
 ) -> ApiResult<Response> {
     let application = state
+        .app
         .directory
         .get_application_by_app_id(&ctx, app_id)
         .await?;
@@ -64,6 +65,7 @@ pub async fn get_service_principal_by_app_id(
     Path(app_id): Path<Uuid>,
 ) -> ApiResult<Response> {
     let service_principal = state
+        .app
         .directory
         .get_service_principal_by_app_id(&ctx, app_id)
         .await?;
@@ -97,14 +99,14 @@ macro_rules! credential_handlers {
             responses((status = 201, body = tessera_service::CreatedPassword, description = "the secret, shown this once")),
             security(("bearer" = [])))]
         pub async fn $add_password(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
-            Ok(created(&state.directory.$add_password_method(&ctx, id, body).await?))
+            Ok(created(&state.app.directory.$add_password_method(&ctx, id, body).await?))
         }
 
         #[utoipa::path(delete, path = concat!($base, "/passwordCredentials/{keyId}"), tag = $tag,
             params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $remove_password(State(state): State<AppState>, Caller(ctx): Caller, Path((id, key)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
-            state.directory.$remove_password_method(&ctx, id, key).await?;
+            state.app.directory.$remove_password_method(&ctx, id, key).await?;
             Ok(no_content())
         }
 
@@ -113,14 +115,14 @@ macro_rules! credential_handlers {
             responses((status = 201, body = KeyCredential)),
             security(("bearer" = [])))]
         pub async fn $add_key(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
-            Ok(created(&state.directory.$add_key_method(&ctx, id, body).await?))
+            Ok(created(&state.app.directory.$add_key_method(&ctx, id, body).await?))
         }
 
         #[utoipa::path(delete, path = concat!($base, "/keyCredentials/{keyId}"), tag = $tag,
             params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $remove_key(State(state): State<AppState>, Caller(ctx): Caller, Path((id, key)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
-            state.directory.$remove_key_method(&ctx, id, key).await?;
+            state.app.directory.$remove_key_method(&ctx, id, key).await?;
             Ok(no_content())
         }
     };
@@ -152,6 +154,7 @@ pub async fn list_app_role_assigned_to(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .list_app_role_assigned_to(&ctx, id, &params.request())
         .await?))
@@ -169,7 +172,7 @@ pub async fn assign_app_role(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(created(
-        &state.directory.assign_app_role(&ctx, id, body).await?,
+        &state.app.directory.assign_app_role(&ctx, id, body).await?,
     ))
 }
 
@@ -182,6 +185,7 @@ pub async fn remove_app_role_assignment(
     Path((id, assignment_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Response> {
     state
+        .app
         .directory
         .remove_app_role_assignment(&ctx, id, assignment_id)
         .await?;
@@ -204,6 +208,7 @@ pub async fn list_permission_grants(
     Query(params): Query<GrantParams>,
 ) -> ApiResult<Response> {
     let grants = state
+        .app
         .directory
         .list_permission_grants(&ctx, params.client_id)
         .await?;
@@ -221,7 +226,11 @@ pub async fn create_permission_grant(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(created(
-        &state.directory.create_permission_grant(&ctx, body).await?,
+        &state
+            .app
+            .directory
+            .create_permission_grant(&ctx, body)
+            .await?,
     ))
 }
 
@@ -232,7 +241,11 @@ pub async fn delete_permission_grant(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    state.directory.delete_permission_grant(&ctx, id).await?;
+    state
+        .app
+        .directory
+        .delete_permission_grant(&ctx, id)
+        .await?;
     Ok(no_content())
 }
 
@@ -242,7 +255,7 @@ pub async fn get_consent_policy(
     State(state): State<AppState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.get_consent_policy(&ctx).await?))
+    Ok(ok(&state.app.directory.get_consent_policy(&ctx).await?))
 }
 
 /// What users may consent to themselves: `none`, `lowRisk` (the listed scopes) or `all`.
@@ -254,7 +267,11 @@ pub async fn set_consent_policy(
     Caller(ctx): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.set_consent_policy(&ctx, body).await?))
+    Ok(ok(&state
+        .app
+        .directory
+        .set_consent_policy(&ctx, body)
+        .await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/policies/appCredentialPolicy", tag = "applications",
@@ -263,7 +280,11 @@ pub async fn get_app_credential_policy(
     State(state): State<AppState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.get_app_credential_policy(&ctx).await?))
+    Ok(ok(&state
+        .app
+        .directory
+        .get_app_credential_policy(&ctx)
+        .await?))
 }
 
 /// Whether applications may hold client secrets, and whether their certificates
@@ -278,6 +299,7 @@ pub async fn set_app_credential_policy(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .set_app_credential_policy(&ctx, body)
         .await?))
@@ -290,6 +312,7 @@ pub async fn get_authentication_contexts(
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .get_authentication_contexts(&ctx)
         .await?))
@@ -307,6 +330,7 @@ pub async fn set_authentication_contexts(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .set_authentication_contexts(&ctx, body)
         .await?))

@@ -51,7 +51,7 @@ pub async fn query_audit(
         cursor: params.cursor,
         limit: params.limit,
     };
-    Ok(ok(&state.directory.query_audit(&ctx, &filter).await?))
+    Ok(ok(&state.app.directory.query_audit(&ctx, &filter).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auditLogs/verify", tag = "audit",
@@ -61,5 +61,5 @@ pub async fn verify_audit(
     State(state): State<AppState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.verify_audit(&ctx).await?))
+    Ok(ok(&state.app.directory.verify_audit(&ctx).await?))
 }

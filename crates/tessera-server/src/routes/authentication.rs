@@ -25,7 +25,7 @@ pub async fn list_methods(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
     Ok(ok(&ValueList {
-        value: state.directory.list_user_methods(&ctx, id).await?,
+        value: state.app.sign_in.list_user_methods(&ctx, id).await?,
     }))
 }
 
@@ -38,7 +38,11 @@ pub async fn delete_method(
     Caller(ctx): Caller,
     Path((id, method)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Response> {
-    state.directory.delete_user_method(&ctx, id, method).await?;
+    state
+        .app
+        .sign_in
+        .delete_user_method(&ctx, id, method)
+        .await?;
     Ok(no_content())
 }
 
@@ -55,7 +59,8 @@ pub async fn issue_pass(
 ) -> ApiResult<Response> {
     Ok(created(
         &state
-            .directory
+            .app
+            .sign_in
             .issue_temporary_access_pass(&ctx, id, body)
             .await?,
     ))
@@ -87,7 +92,8 @@ pub async fn reset_password(
 ) -> ApiResult<Response> {
     let request: ResetPassword = crate::extract::parse_body(body)?;
     let generated = state
-        .directory
+        .app
+        .sign_in
         .reset_password(&ctx, id, request.new_password.map(SecretString::new))
         .await?;
     Ok(ok(&ResetPasswordResult {
@@ -104,7 +110,7 @@ pub async fn revoke_sessions(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let revoked = state.directory.revoke_user_sessions(&ctx, id).await?;
+    let revoked = state.app.sign_in.revoke_user_sessions(&ctx, id).await?;
     Ok(ok(&json!({ "sessionsRevoked": revoked })))
 }
 
@@ -118,7 +124,7 @@ pub async fn list_sessions(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
     Ok(ok(&ValueList {
-        value: state.directory.list_user_sessions(&ctx, id).await?,
+        value: state.app.sign_in.list_user_sessions(&ctx, id).await?,
     }))
 }
 
@@ -126,7 +132,7 @@ pub async fn list_sessions(
     responses((status = 200, body = Object, description = "the methods policy; its ETag goes in If-Match when replacing it")),
     security(("bearer" = [])))]
 pub async fn get_policy(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
-    let (policy, version) = state.directory.get_methods_policy(&ctx).await?;
+    let (policy, version) = state.app.sign_in.get_methods_policy(&ctx).await?;
     Ok(ok_versioned(&policy, version))
 }
 
@@ -142,7 +148,8 @@ pub async fn set_policy(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let (policy, version) = state
-        .directory
+        .app
+        .sign_in
         .set_methods_policy(&ctx, body, if_match)
         .await?;
     Ok(ok_versioned(&policy, version))
@@ -156,7 +163,7 @@ pub async fn list_strengths(
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
     Ok(ok(
-        &json!({ "value": state.directory.list_strengths(&ctx).await? }),
+        &json!({ "value": state.app.sign_in.list_strengths(&ctx).await? }),
     ))
 }
 
@@ -169,7 +176,9 @@ pub async fn create_strength(
     Caller(ctx): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(created(&state.directory.create_strength(&ctx, body).await?))
+    Ok(created(
+        &state.app.sign_in.create_strength(&ctx, body).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/policies/authenticationStrengthPolicies/{id}", tag = "authentication",
@@ -181,7 +190,7 @@ pub async fn delete_strength(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    state.directory.delete_strength(&ctx, id).await?;
+    state.app.sign_in.delete_strength(&ctx, id).await?;
     Ok(no_content())
 }
 
@@ -222,7 +231,7 @@ pub async fn query_sign_ins(
         cursor: params.cursor,
         limit: params.limit,
     };
-    Ok(ok(&state.directory.query_sign_ins(&ctx, &filter).await?))
+    Ok(ok(&state.app.sign_in.query_log(&ctx, &filter).await?))
 }
 
 /// How long the tenant keeps its sign-in log: `{"retentionDays": 30, "maxEntries": 1000000}`
@@ -233,7 +242,7 @@ pub async fn get_sign_in_log_retention(
     State(state): State<AppState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.get_sign_in_log_retention(&ctx).await?))
+    Ok(ok(&state.app.sign_in.get_log_retention(&ctx).await?))
 }
 
 /// Changes the sign-in log's retention (a JSON merge patch): entries older than
@@ -247,10 +256,7 @@ pub async fn set_sign_in_log_retention(
     Caller(ctx): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(ok(&state
-        .directory
-        .set_sign_in_log_retention(&ctx, body)
-        .await?))
+    Ok(ok(&state.app.sign_in.set_log_retention(&ctx, body).await?))
 }
 
 /// A certificate user id (documentation type; the service reads the body).
@@ -285,7 +291,8 @@ pub async fn add_certificate_user_id(
 ) -> ApiResult<Response> {
     Ok(created(
         &state
-            .directory
+            .app
+            .sign_in
             .add_certificate_user_id(&ctx, id, body)
             .await?,
     ))
@@ -296,7 +303,7 @@ pub async fn add_certificate_user_id(
     security(("bearer" = [])))]
 pub async fn list_cas(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
     Ok(ok(&ValueList {
-        value: state.directory.list_certificate_authorities(&ctx).await?,
+        value: state.app.sign_in.list_certificate_authorities(&ctx).await?,
     }))
 }
 
@@ -311,7 +318,8 @@ pub async fn add_ca(
 ) -> ApiResult<Response> {
     Ok(created(
         &state
-            .directory
+            .app
+            .sign_in
             .add_certificate_authority(&ctx, body)
             .await?,
     ))
@@ -327,7 +335,8 @@ pub async fn delete_ca(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
     state
-        .directory
+        .app
+        .sign_in
         .delete_certificate_authority(&ctx, id)
         .await?;
     Ok(no_content())
@@ -344,7 +353,7 @@ pub async fn upload_crl(
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.upload_crl(&ctx, id, body).await?))
+    Ok(ok(&state.app.sign_in.upload_crl(&ctx, id, body).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/certificateAuthorities/{id}/revocationList/refresh", tag = "authentication",
@@ -356,5 +365,5 @@ pub async fn refresh_crl(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.refresh_crl(&ctx, id).await?))
+    Ok(ok(&state.app.sign_in.refresh_crl(&ctx, id).await?))
 }

@@ -27,7 +27,7 @@ pub async fn list_policies(
     State(state): State<AppState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    Ok(list(state.directory.list_ca_policies(&ctx).await?))
+    Ok(list(state.app.access.list_policies(&ctx).await?))
 }
 
 /// Creates a policy from Graph's `conditionalAccessPolicy` JSON (OData annotations
@@ -41,7 +41,7 @@ pub async fn create_policy(
     Caller(ctx): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let policy = state.directory.create_ca_policy(&ctx, body).await?;
+    let policy = state.app.access.create_policy(&ctx, body).await?;
     Ok(crate::routes::created_versioned(
         format!("/api/v1/identity/conditionalAccess/policies/{}", policy.id),
         &policy,
@@ -57,7 +57,7 @@ pub async fn get_policy(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let (policy, version) = state.directory.get_ca_policy(&ctx, id).await?;
+    let (policy, version) = state.app.access.get_policy(&ctx, id).await?;
     Ok(ok_versioned(&policy, version))
 }
 
@@ -74,8 +74,9 @@ pub async fn update_policy(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
-        .directory
-        .update_ca_policy(&ctx, id, body, if_match)
+        .app
+        .access
+        .update_policy(&ctx, id, body, if_match)
         .await?))
 }
 
@@ -86,7 +87,7 @@ pub async fn delete_policy(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    state.directory.delete_ca_policy(&ctx, id).await?;
+    state.app.access.delete_policy(&ctx, id).await?;
     Ok(no_content())
 }
 
@@ -96,7 +97,7 @@ pub async fn list_locations(
     State(state): State<AppState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    Ok(list(state.directory.list_named_locations(&ctx).await?))
+    Ok(list(state.app.access.list_named_locations(&ctx).await?))
 }
 
 /// `#microsoft.graph.ipNamedLocation` (IP ranges, trusted or not) or
@@ -108,7 +109,7 @@ pub async fn create_location(
     Caller(ctx): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let location = state.directory.create_named_location(&ctx, body).await?;
+    let location = state.app.access.create_named_location(&ctx, body).await?;
     Ok(crate::routes::created_versioned(
         format!(
             "/api/v1/identity/conditionalAccess/namedLocations/{}",
@@ -126,7 +127,7 @@ pub async fn get_location(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let (location, version) = state.directory.get_named_location(&ctx, id).await?;
+    let (location, version) = state.app.access.get_named_location(&ctx, id).await?;
     Ok(ok_versioned(&location, version))
 }
 
@@ -141,7 +142,8 @@ pub async fn update_location(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
-        .directory
+        .app
+        .access
         .update_named_location(&ctx, id, body, if_match)
         .await?))
 }
@@ -154,14 +156,14 @@ pub async fn delete_location(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    state.directory.delete_named_location(&ctx, id).await?;
+    state.app.access.delete_named_location(&ctx, id).await?;
     Ok(no_content())
 }
 
 #[utoipa::path(get, path = "/api/v1/identity/conditionalAccess/termsOfUse", tag = "conditionalAccess",
     responses((status = 200, body = Object)), security(("bearer" = [])))]
 pub async fn list_terms(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
-    Ok(list(state.directory.list_terms_of_use(&ctx).await?))
+    Ok(list(state.app.access.list_terms_of_use(&ctx).await?))
 }
 
 /// `{"displayName": ..., "content": ...}`: terms a policy can require users to accept.
@@ -172,7 +174,7 @@ pub async fn create_terms(
     Caller(ctx): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let terms = state.directory.create_terms_of_use(&ctx, body).await?;
+    let terms = state.app.access.create_terms_of_use(&ctx, body).await?;
     Ok(crate::routes::created(&terms))
 }
 
@@ -187,7 +189,8 @@ pub async fn update_terms(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
-        .directory
+        .app
+        .access
         .update_terms_of_use(&ctx, id, body)
         .await?))
 }
@@ -199,7 +202,7 @@ pub async fn delete_terms(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    state.directory.delete_terms_of_use(&ctx, id).await?;
+    state.app.access.delete_terms_of_use(&ctx, id).await?;
     Ok(no_content())
 }
 
@@ -219,10 +222,7 @@ pub async fn import(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let request: ImportRequest = typed(body)?;
-    Ok(ok(&state
-        .directory
-        .import_conditional_access(&ctx, request)
-        .await?))
+    Ok(ok(&state.app.access.import(&ctx, request).await?))
 }
 
 /// What-If: which policies would apply to a described sign-in, and why. The
@@ -240,7 +240,7 @@ pub async fn evaluate(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let question: WhatIf = typed(body)?;
-    Ok(ok(&state.directory.what_if(&ctx, question).await?))
+    Ok(ok(&state.app.access.what_if(&ctx, question).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/policies/identitySecurityDefaultsEnforcementPolicy", tag = "conditionalAccess",
@@ -249,7 +249,7 @@ pub async fn get_security_defaults(
     State(state): State<AppState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.get_security_defaults(&ctx).await?))
+    Ok(ok(&state.app.access.get_security_defaults(&ctx).await?))
 }
 
 /// `{"isEnabled": false}` turns security defaults off.
@@ -261,7 +261,8 @@ pub async fn set_security_defaults(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
-        .directory
+        .app
+        .access
         .set_security_defaults(&ctx, body)
         .await?))
 }
@@ -273,7 +274,7 @@ pub async fn get_risk(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.get_risk(&ctx, id).await?))
+    Ok(ok(&state.app.access.get_risk(&ctx, id).await?))
 }
 
 /// Sets a user's (or workload's) risk: `{"riskLevel": "high"}`, and the risk of
@@ -287,5 +288,5 @@ pub async fn set_risk(
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.set_risk(&ctx, id, body).await?))
+    Ok(ok(&state.app.access.set_risk(&ctx, id, body).await?))
 }

@@ -85,7 +85,7 @@ pub async fn import_users(
     Caller(ctx): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let ids = state.directory.import_users(&ctx, body).await?;
+    let ids = state.app.directory.import_users(&ctx, body).await?;
     Ok(ok(&ImportedUsers {
         created: ids.len(),
         ids,
@@ -101,6 +101,7 @@ pub async fn get_user_by_principal_name(
     Path(upn): Path<String>,
 ) -> ApiResult<Response> {
     let user = state
+        .app
         .directory
         .get_user_by_principal_name(&ctx, &upn)
         .await?;
@@ -116,6 +117,7 @@ pub async fn user_member_of(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .user_member_of(&ctx, id, false, &params.request())
         .await?))
@@ -130,6 +132,7 @@ pub async fn user_transitive_member_of(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .user_member_of(&ctx, id, true, &params.request())
         .await?))
@@ -144,6 +147,7 @@ pub async fn list_group_members(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .list_group_members(&ctx, id, false, &params.request())
         .await?))
@@ -158,6 +162,7 @@ pub async fn list_group_transitive_members(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .list_group_members(&ctx, id, true, &params.request())
         .await?))
@@ -172,7 +177,7 @@ pub async fn add_group_member(
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    state.directory.add_group_member(&ctx, id, body).await?;
+    state.app.directory.add_group_member(&ctx, id, body).await?;
     Ok(no_content())
 }
 
@@ -184,6 +189,7 @@ pub async fn remove_group_member(
     Path((id, member)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Response> {
     state
+        .app
         .directory
         .remove_group_member(&ctx, id, member)
         .await?;
@@ -199,6 +205,7 @@ pub async fn list_unit_members(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .list_administrative_unit_members(&ctx, id, &params.request())
         .await?))
@@ -214,6 +221,7 @@ pub async fn add_unit_member(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     state
+        .app
         .directory
         .add_administrative_unit_member(&ctx, id, body)
         .await?;
@@ -229,6 +237,7 @@ pub async fn remove_unit_member(
     Path((id, member)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Response> {
     state
+        .app
         .directory
         .remove_administrative_unit_member(&ctx, id, member)
         .await?;

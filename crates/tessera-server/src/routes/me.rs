@@ -14,7 +14,7 @@ use crate::state::AppState;
     responses((status = 200, body = Object, description = "the signed-in user and their role grants")),
     security(("bearer" = [])))]
 pub async fn me(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<Response> {
-    Ok(ok(&state.directory.me(&ctx).await?))
+    Ok(ok(&state.app.directory.me(&ctx).await?))
 }
 
 fn caller_user(ctx: &tessera_service::Context) -> ApiResult<Uuid> {
@@ -34,6 +34,7 @@ pub async fn list_own_tokens(
 ) -> ApiResult<Response> {
     let user = caller_user(&ctx)?;
     Ok(ok(&state
+        .app
         .directory
         .list_tokens(&ctx, user, &params.request())
         .await?))
@@ -49,7 +50,7 @@ pub async fn create_own_token(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(created(
-        &state.directory.create_own_token(&ctx, body).await?,
+        &state.app.directory.create_own_token(&ctx, body).await?,
     ))
 }
 
@@ -61,7 +62,7 @@ pub async fn revoke_own_token(
     Path(token): Path<Uuid>,
 ) -> ApiResult<Response> {
     let user = caller_user(&ctx)?;
-    state.directory.revoke_token(&ctx, user, token).await?;
+    state.app.directory.revoke_token(&ctx, user, token).await?;
     Ok(no_content())
 }
 
@@ -74,6 +75,7 @@ pub async fn list_user_tokens(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .list_tokens(&ctx, id, &params.request())
         .await?))
@@ -104,7 +106,7 @@ pub async fn issue_user_token(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(created(
-        &state.directory.issue_token_for(&ctx, id, body).await?,
+        &state.app.directory.issue_token_for(&ctx, id, body).await?,
     ))
 }
 
@@ -115,6 +117,6 @@ pub async fn revoke_user_token(
     Caller(ctx): Caller,
     Path((id, token)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Response> {
-    state.directory.revoke_token(&ctx, id, token).await?;
+    state.app.directory.revoke_token(&ctx, id, token).await?;
     Ok(no_content())
 }

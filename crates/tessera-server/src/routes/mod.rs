@@ -126,7 +126,7 @@ macro_rules! crud_handlers {
             $crate::extract::Caller(ctx): $crate::extract::Caller,
             $crate::extract::Query(params): $crate::extract::Query<$crate::routes::PageParams>,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            let page = state.directory.$list_method(&ctx, &params.request()).await?;
+            let page = state.app.directory.$list_method(&ctx, &params.request()).await?;
             Ok($crate::routes::ok(&page))
         }
 
@@ -138,7 +138,7 @@ macro_rules! crud_handlers {
             $crate::extract::Caller(ctx): $crate::extract::Caller,
             $crate::extract::JsonBody(body): $crate::extract::JsonBody,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            let object = state.directory.$create_method(&ctx, body).await?;
+            let object = state.app.directory.$create_method(&ctx, body).await?;
             let location = format!("{}/{}", $collection, object.id);
             Ok($crate::routes::created_versioned(location, &object, object.version))
         }
@@ -151,7 +151,7 @@ macro_rules! crud_handlers {
             $crate::extract::Caller(ctx): $crate::extract::Caller,
             $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            let object = state.directory.$get_method(&ctx, id).await?;
+            let object = state.app.directory.$get_method(&ctx, id).await?;
             Ok($crate::routes::ok_versioned(&object, object.version))
         }
 
@@ -168,7 +168,7 @@ macro_rules! crud_handlers {
             $crate::extract::IfMatch(if_match): $crate::extract::IfMatch,
             $crate::extract::JsonBody(body): $crate::extract::JsonBody,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            let object = state.directory.$update_method(&ctx, id, body, if_match).await?;
+            let object = state.app.directory.$update_method(&ctx, id, body, if_match).await?;
             Ok($crate::routes::ok_versioned(&object, object.version))
         }
 
@@ -183,7 +183,7 @@ macro_rules! crud_handlers {
             $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
             $crate::extract::IfMatch(if_match): $crate::extract::IfMatch,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            state.directory.$delete_method(&ctx, id, if_match).await?;
+            state.app.directory.$delete_method(&ctx, id, if_match).await?;
             Ok($crate::routes::no_content())
         }
     };
@@ -202,7 +202,7 @@ macro_rules! owner_handlers {
             $crate::extract::Caller(ctx): $crate::extract::Caller,
             $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            Ok($crate::routes::ok(&state.directory.list_owners(&ctx, $kind, id).await?))
+            Ok($crate::routes::ok(&state.app.directory.list_owners(&ctx, $kind, id).await?))
         }
 
         #[utoipa::path(post, path = $path, tag = $tag, params(("id" = uuid::Uuid, Path)),
@@ -215,7 +215,7 @@ macro_rules! owner_handlers {
             $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
             $crate::extract::JsonBody(body): $crate::extract::JsonBody,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            state.directory.add_owner(&ctx, $kind, id, body).await?;
+            state.app.directory.add_owner(&ctx, $kind, id, body).await?;
             Ok($crate::routes::no_content())
         }
 
@@ -227,7 +227,7 @@ macro_rules! owner_handlers {
             $crate::extract::Caller(ctx): $crate::extract::Caller,
             $crate::extract::Path((id, owner)): $crate::extract::Path<(uuid::Uuid, uuid::Uuid)>,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            state.directory.remove_owner(&ctx, $kind, id, owner).await?;
+            state.app.directory.remove_owner(&ctx, $kind, id, owner).await?;
             Ok($crate::routes::no_content())
         }
     };

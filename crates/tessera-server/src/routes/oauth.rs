@@ -21,18 +21,19 @@ async fn token_context(
     correlation: Option<axum::Extension<CorrelationId>>,
     client_address: Option<String>,
 ) -> Result<TokenContext, Response> {
-    let tenant = match state.directory.default_tenant().await {
+    let tenant = match state.app.directory.default_tenant().await {
         Ok(Some(tenant)) => tenant,
         _ => {
+            // Not bootstrapped yet, or the database cannot be reached: try later.
             return Err(error_response(&OAuthError::new(
-                ErrorCode::ServerError,
-                "Tessera is not set up yet",
+                ErrorCode::TemporarilyUnavailable,
+                "Tessera is not set up yet or cannot reach its database",
             )));
         }
     };
     Ok(TokenContext {
         tenant,
-        issuer: state.directory.public_url().to_string(),
+        issuer: state.app.directory.public_url().to_string(),
         correlation_id: correlation.map(|c| c.0.0.clone()).unwrap_or_default(),
         client_address,
         dpop: None,
@@ -113,7 +114,8 @@ fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
 pub async fn token(State(state): State<AppState>, request: FormRequest) -> Response {
     let FormRequest(ctx, form, authorization) = request;
     let result = state
-        .directory
+        .app
+        .oidc
         .token_request(&ctx, authorization.as_deref(), &form)
         .await;
     answer(StatusCode::OK, result)
@@ -123,7 +125,8 @@ pub async fn token(State(state): State<AppState>, request: FormRequest) -> Respo
 pub async fn par(State(state): State<AppState>, request: FormRequest) -> Response {
     let FormRequest(ctx, form, authorization) = request;
     let result = state
-        .directory
+        .app
+        .oidc
         .push_authorization_request(&ctx, authorization.as_deref(), &form)
         .await;
     answer(StatusCode::CREATED, result)
@@ -133,7 +136,8 @@ pub async fn par(State(state): State<AppState>, request: FormRequest) -> Respons
 pub async fn device_authorization(State(state): State<AppState>, request: FormRequest) -> Response {
     let FormRequest(ctx, form, authorization) = request;
     let result = state
-        .directory
+        .app
+        .oidc
         .device_authorization(&ctx, authorization.as_deref(), &form)
         .await;
     answer(StatusCode::OK, result)
@@ -143,7 +147,8 @@ pub async fn device_authorization(State(state): State<AppState>, request: FormRe
 pub async fn introspect(State(state): State<AppState>, request: FormRequest) -> Response {
     let FormRequest(ctx, form, authorization) = request;
     let result = state
-        .directory
+        .app
+        .oidc
         .introspect(&ctx, authorization.as_deref(), &form)
         .await;
     answer(StatusCode::OK, result)
@@ -153,7 +158,8 @@ pub async fn introspect(State(state): State<AppState>, request: FormRequest) -> 
 pub async fn revoke(State(state): State<AppState>, request: FormRequest) -> Response {
     let FormRequest(ctx, form, authorization) = request;
     match state
-        .directory
+        .app
+        .oidc
         .revoke(&ctx, authorization.as_deref(), &form)
         .await
     {
@@ -188,7 +194,8 @@ pub async fn register(
         Err(response) => return response,
     };
     let result = state
-        .directory
+        .app
+        .oidc
         .register_client(
             ctx.tenant,
             &body,
@@ -289,7 +296,8 @@ pub async fn userinfo(
         client_certificate: chain.0.first().map(Vec::as_slice),
     };
     match state
-        .directory
+        .app
+        .oidc
         .userinfo(ctx.tenant, &ctx.issuer, &presented)
         .await
     {

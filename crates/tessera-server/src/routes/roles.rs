@@ -20,7 +20,7 @@ pub async fn list_role_definitions(
     State(state): State<AppState>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.list_role_definitions(&ctx).await?))
+    Ok(ok(&state.app.directory.list_role_definitions(&ctx).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleDefinitions/{id}", tag = "roles",
@@ -31,7 +31,11 @@ pub async fn get_role_definition(
     Caller(ctx): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.directory.get_role_definition(&ctx, &id).await?))
+    Ok(ok(&state
+        .app
+        .directory
+        .get_role_definition(&ctx, &id)
+        .await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -62,6 +66,7 @@ pub async fn list_role_assignments(
         search: None,
     };
     Ok(ok(&state
+        .app
         .directory
         .list_role_assignments(
             &ctx,
@@ -80,7 +85,11 @@ pub async fn create_role_assignment(
     Caller(ctx): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let assignment = state.directory.create_role_assignment(&ctx, body).await?;
+    let assignment = state
+        .app
+        .directory
+        .create_role_assignment(&ctx, body)
+        .await?;
     let location = format!(
         "/api/v1/roleManagement/directory/roleAssignments/{}",
         assignment.id
@@ -95,7 +104,7 @@ pub async fn get_role_assignment(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let assignment = state.directory.get_role_assignment(&ctx, id).await?;
+    let assignment = state.app.directory.get_role_assignment(&ctx, id).await?;
     Ok(ok_versioned(&assignment, assignment.version))
 }
 
@@ -106,7 +115,7 @@ pub async fn delete_role_assignment(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    state.directory.delete_role_assignment(&ctx, id).await?;
+    state.app.directory.delete_role_assignment(&ctx, id).await?;
     Ok(no_content())
 }
 
@@ -118,6 +127,7 @@ pub async fn list_attribute_definitions(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     Ok(ok(&state
+        .app
         .directory
         .list_attribute_definitions(&ctx, &params.request())
         .await?))
@@ -133,6 +143,7 @@ pub async fn create_attribute_definition(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let definition = state
+        .app
         .directory
         .create_attribute_definition(&ctx, body)
         .await?;
@@ -151,7 +162,11 @@ pub async fn get_attribute_definition(
     Caller(ctx): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let definition = state.directory.get_attribute_definition(&ctx, &id).await?;
+    let definition = state
+        .app
+        .directory
+        .get_attribute_definition(&ctx, &id)
+        .await?;
     Ok(ok_versioned(&definition, definition.version))
 }
 
@@ -168,6 +183,7 @@ pub async fn update_attribute_definition(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let definition = state
+        .app
         .directory
         .update_attribute_definition(&ctx, &id, body, if_match)
         .await?;

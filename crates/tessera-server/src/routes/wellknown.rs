@@ -11,6 +11,7 @@ use crate::state::AppState;
 /// next and recently retired keys, public parts only.
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let tenant = state
+        .app
         .directory
         .default_tenant()
         .await
@@ -22,7 +23,7 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
                 "Tessera is not set up yet",
             )
         })?;
-    let jwks = state.directory.jwks(tenant).await.map_err(ApiError::from)?;
+    let jwks = state.app.oidc.jwks(tenant).await.map_err(ApiError::from)?;
     let mut response = (StatusCode::OK, jwks.to_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -40,7 +41,7 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`:
 /// the provider metadata of the default tenant's issuer.
 pub async fn metadata(State(state): State<AppState>) -> Response {
-    let issuer = state.directory.public_url();
+    let issuer = state.app.directory.public_url();
     let document = tessera_oauth::metadata::document(issuer, &tessera_oauth::keys::Algorithm::ALL);
     let mut response = (StatusCode::OK, document.to_string()).into_response();
     let headers = response.headers_mut();

@@ -10,13 +10,12 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::Value;
 use tessera_core::{SystemClock, TenantId};
 use tessera_server::{AppState, router};
-use tessera_service::Directory;
 use tessera_testkit::{Backend, bootstrap_admin};
 use tower::ServiceExt;
 
 pub struct App {
     pub app: axum::Router,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<tessera_service::App>,
     pub tenant: TenantId,
     /// The bootstrap administrator's token.
     pub token: String,
@@ -39,10 +38,13 @@ impl Reply {
 
 /// The router over a directory on a fresh store of `backend`, bootstrapped.
 pub async fn app(backend: Backend) -> App {
-    let directory = Arc::new(Directory::new(backend.store().await, Arc::new(SystemClock)));
+    let directory = Arc::new(tessera_service::App::new(
+        backend.store().await,
+        Arc::new(SystemClock),
+    ));
     let admin = bootstrap_admin(&directory).await;
     let app = router(AppState {
-        directory: directory.clone(),
+        app: directory.clone(),
         metrics: None,
         certificate_proxy: None,
         trusted_proxies: Default::default(),

@@ -19,7 +19,7 @@ use super::sessions::SessionView;
 use super::{POLICY_KEY, SignInEntry, all_strengths, load_policy};
 use crate::codec::{self, Keys, Page};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory, EventDraft};
+use crate::{Context, EventDraft, SignIn};
 
 /// A request for a temporary access pass.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -68,7 +68,7 @@ pub struct SignInFilter {
     pub limit: Option<u32>,
 }
 
-impl Directory {
+impl SignIn {
     async fn authorized_user(
         &self,
         ctx: &Context,
@@ -77,6 +77,7 @@ impl Directory {
     ) -> ServiceResult<UserSpec> {
         let mut reader = self.reader().await?;
         let (record, _) = self
+            .directory
             .load_authorized(reader.as_mut(), ctx, Kind::User, user, action)
             .await?;
         codec::data(&record)
@@ -236,8 +237,7 @@ impl Directory {
             }
         };
         self.set_password(ctx, user, password.clone()).await?;
-        self.revoke_sessions_and_notify(ctx.tenant, user, None)
-            .await?;
+        self.end_user_sessions(ctx.tenant, user, None).await?;
         Ok(generated.then_some(password))
     }
 
@@ -246,9 +246,7 @@ impl Directory {
         let spec = self
             .authorized_user(ctx, user, action::USERS_INVALIDATE_TOKENS)
             .await?;
-        let revoked = self
-            .revoke_sessions_and_notify(ctx.tenant, user, None)
-            .await?;
+        let revoked = self.end_user_sessions(ctx.tenant, user, None).await?;
         let mut tx = self.write(ctx).await?;
         let event = EventDraft::new(
             AuditAction::UserSessionsRevoke,
@@ -273,7 +271,7 @@ impl Directory {
     }
 
     pub async fn get_methods_policy(&self, ctx: &Context) -> ServiceResult<(MethodsPolicy, i64)> {
-        self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let (policy, record) = load_policy(reader.as_mut(), ctx.tenant).await?;
         Ok((policy, record.map(|r| r.version).unwrap_or(0)))
@@ -286,7 +284,7 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<(MethodsPolicy, i64)> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let policy: MethodsPolicy = serde_path_to_error::deserialize(body)
             .map_err(|e| ServiceError::invalid(e.path().to_string(), e.inner().to_string()))?;
         policy
@@ -355,14 +353,14 @@ impl Directory {
     }
 
     pub async fn list_strengths(&self, ctx: &Context) -> ServiceResult<Vec<Strength>> {
-        self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         all_strengths(reader.as_mut(), ctx.tenant).await
     }
 
     /// Creates a custom strength.
     pub async fn create_strength(&self, ctx: &Context, body: Value) -> ServiceResult<Strength> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         struct NewStrength {
@@ -423,7 +421,7 @@ impl Directory {
 
     /// Deletes a custom strength that the methods policy does not use.
     pub async fn delete_strength(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AuthStrength, id).await?;
         let strength: Strength = codec::data(&record)?;
@@ -448,12 +446,12 @@ impl Directory {
     }
 
     /// The sign-in log, newest first.
-    pub async fn query_sign_ins(
+    pub async fn query_log(
         &self,
         ctx: &Context,
         filter: &SignInFilter,
     ) -> ServiceResult<Page<SignInEntry>> {
-        self.authorize(ctx, action::SIGN_IN_REPORTS_READ, &Target::Tenant)?;
+        self.require(ctx, action::SIGN_IN_REPORTS_READ, &Target::Tenant)?;
         let limit = match filter.limit {
             None => 100,
             Some(n) if (1..=1000).contains(&n) => n,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::methods::MethodData;
 use crate::codec::{self, Keys};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory, EventDraft};
+use crate::{Context, EventDraft, SignIn};
 
 /// Revocation data over HTTP (the server supplies it; the service has no HTTP client).
 #[async_trait::async_trait]
@@ -197,7 +197,9 @@ pub(crate) async fn check_with_ocsp(
     Ok(Ok(()))
 }
 
-impl Directory {
+// The read side of the trust store serves the directory (application keys), sign-in
+// and OpenID Connect: it belongs to the directory context.
+impl crate::Directory {
     /// Validates a client certificate chain against the tenant's trust store, its
     /// CRLs and OCSP responders, failing closed where revocation data is required.
     pub(crate) async fn validate_client_chain(
@@ -216,7 +218,7 @@ impl Directory {
             Ok(validated) => validated,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let fetcher = self.authn.settings.revocation_fetcher.as_ref();
+        let fetcher = self.settings.revocation_fetcher.as_ref();
         if let Err(refusal) =
             check_with_ocsp(reader.as_mut(), tenant, fetcher, &mut validated, now).await?
         {
@@ -262,7 +264,7 @@ pub(crate) async fn load_crls(
     Ok(crls)
 }
 
-impl Directory {
+impl SignIn {
     fn ca_view(
         &self,
         record: &Record,
@@ -288,7 +290,7 @@ impl Directory {
         &self,
         ctx: &Context,
     ) -> ServiceResult<Vec<CertificateAuthorityView>> {
-        self.authorize(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
         self.certificate_authorities(ctx).await
     }
 
@@ -320,7 +322,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<CertificateAuthorityView> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let request: NewCa = serde_path_to_error::deserialize(body)
             .map_err(|e| ServiceError::invalid(e.path().to_string(), e.inner().to_string()))?;
         let der = decode(&request.certificate, "CERTIFICATE", "certificate")?;
@@ -379,7 +381,7 @@ impl Directory {
     }
 
     pub async fn delete_certificate_authority(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::CertificateAuthority, id).await?;
         let data: CaData = codec::data(&record)?;
@@ -410,7 +412,7 @@ impl Directory {
         ca: Uuid,
         body: Value,
     ) -> ServiceResult<CertificateAuthorityView> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let text = body
             .get("crl")
             .and_then(Value::as_str)
@@ -428,7 +430,7 @@ impl Directory {
         ctx: &Context,
         ca: Uuid,
     ) -> ServiceResult<CertificateAuthorityView> {
-        self.authorize(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         self.fetch_crl(ctx, ca).await
     }
 
@@ -444,7 +446,7 @@ impl Directory {
                     .to_string(),
             });
         };
-        let Some(fetcher) = self.authn.settings.revocation_fetcher.clone() else {
+        let Some(fetcher) = self.settings.revocation_fetcher.clone() else {
             return Err(ServiceError::Unavailable(
                 "CRL fetching is not configured".to_string(),
             ));
@@ -455,24 +457,19 @@ impl Directory {
         self.store_crl(ctx, ca, der, &url).await
     }
 
-    /// Fetches one tenant's due CRLs (see [`Directory::refresh_due_crls`]); run by
-    /// the `crl-refresh` job.
-    pub async fn refresh_tenant_crls(&self, tenant: tessera_core::TenantId) {
+    /// Fetches one tenant's due CRLs: run by the `crl-refresh` job. Every due CRL is
+    /// tried; the first failure is returned after the others (so the job reports it
+    /// and hands its lease to another node, which may reach the distribution point).
+    pub async fn refresh_tenant_crls(&self, tenant: tessera_core::TenantId) -> ServiceResult<()> {
         let ctx = crate::bootstrap::system_context(tenant, "CRL refresh");
-        self.refresh_due_crls(&ctx).await;
+        self.refresh_due_crls(&ctx).await
     }
 
-    /// Fetches every CA's CRL that is due (missing, or past half its validity):
-    /// called periodically by the server. Errors are logged, not returned.
-    async fn refresh_due_crls(&self, ctx: &Context) {
-        let cas = match self.certificate_authorities(ctx).await {
-            Ok(cas) => cas,
-            Err(error) => {
-                tracing::warn!(%error, "cannot list certificate authorities");
-                return;
-            }
-        };
+    /// Fetches every CA's CRL that is due (missing, or past half its validity).
+    async fn refresh_due_crls(&self, ctx: &Context) -> ServiceResult<()> {
+        let cas = self.certificate_authorities(ctx).await?;
         let now = self.now();
+        let mut failed = None;
         for ca in cas
             .into_iter()
             .filter(|ca| ca.crl_distribution_point.is_some())
@@ -498,7 +495,12 @@ impl Directory {
             };
             if due && let Err(error) = self.fetch_crl(ctx, ca.id).await {
                 tracing::warn!(ca = %ca.id, %error, "CRL refresh failed");
+                failed.get_or_insert(error);
             }
+        }
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 
@@ -582,14 +584,15 @@ impl Directory {
         body: Value,
     ) -> ServiceResult<super::AuthMethodView> {
         let mut reader = self.reader().await?;
-        self.load_authorized(
-            reader.as_mut(),
-            ctx,
-            Kind::User,
-            user,
-            action::USERS_AUTH_METHODS_CREATE,
-        )
-        .await?;
+        self.directory
+            .load_authorized(
+                reader.as_mut(),
+                ctx,
+                Kind::User,
+                user,
+                action::USERS_AUTH_METHODS_CREATE,
+            )
+            .await?;
         drop(reader);
         let value = body
             .get("value")

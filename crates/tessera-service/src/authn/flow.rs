@@ -29,7 +29,7 @@ use uuid::Uuid;
 use super::methods::{MethodData, StoredMethod, method_by_key, methods_of, totp_parameters};
 use super::sessions::new_csrf;
 use super::{Logged, SignInContext, failure, load_policy};
-use crate::Directory;
+use crate::SignIn;
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
 use crate::groups::containing_groups;
@@ -137,12 +137,9 @@ fn used(mode: Mode, method_id: Option<Uuid>, time: Timestamp) -> MethodUse {
     }
 }
 
-impl Directory {
+impl SignIn {
     /// Starts a sign-in; returns the secret for the flow cookie.
-    pub async fn start_sign_in(
-        &self,
-        ctx: &SignInContext,
-    ) -> ServiceResult<(SecretString, FlowView)> {
+    pub async fn start(&self, ctx: &SignInContext) -> ServiceResult<(SecretString, FlowView)> {
         let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
         let now = self.now();
         let data = FlowData {
@@ -255,11 +252,7 @@ impl Directory {
     }
 
     /// The current state of a flow, for rendering; `None` if it is gone or expired.
-    pub async fn sign_in_view(
-        &self,
-        ctx: &SignInContext,
-        secret: &str,
-    ) -> ServiceResult<Option<FlowView>> {
+    pub async fn view(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<Option<FlowView>> {
         let Some(flow) = self.load_flow(ctx, secret).await? else {
             return Ok(None);
         };
@@ -325,7 +318,7 @@ impl Directory {
     }
 
     /// Step 1: the name typed.
-    pub async fn sign_in_identify(
+    pub async fn identify(
         &self,
         ctx: &SignInContext,
         secret: &str,
@@ -354,7 +347,7 @@ impl Directory {
     }
 
     /// Goes back to the name step.
-    pub async fn sign_in_restart(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<()> {
+    pub async fn restart(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<()> {
         if let Some(mut flow) = self.load_flow(ctx, secret).await? {
             flow.data.state.restart();
             self.save_flow(ctx, &mut flow).await?;
@@ -425,7 +418,7 @@ impl Directory {
         message: &'static str,
     ) -> ServiceResult<SignInOutcome> {
         let name = flow.data.state.typed_name().unwrap_or_default();
-        self.log_sign_in(
+        self.log_attempt(
             ctx,
             flow.data.state.user_id(),
             name,
@@ -511,7 +504,7 @@ impl Directory {
         offers: Vec<Mode>,
     ) -> ServiceResult<SignInOutcome> {
         self.save_flow(ctx, &mut flow).await?;
-        self.log_sign_in(
+        self.log_attempt(
             ctx,
             Some(subject.user_id),
             &subject.spec.user_principal_name,
@@ -559,7 +552,7 @@ impl Directory {
                 &subject.policy.sessions,
             )
             .await?;
-        self.log_sign_in(
+        self.log_attempt(
             ctx,
             Some(subject.user_id),
             &subject.spec.user_principal_name,
@@ -571,7 +564,7 @@ impl Directory {
     }
 
     /// Step 2: a password.
-    pub async fn sign_in_password(
+    pub async fn submit_password(
         &self,
         ctx: &SignInContext,
         secret: &str,
@@ -651,7 +644,7 @@ impl Directory {
     /// A user name and password outside any page: the legacy resource-owner
     /// password grant. The same lockout, decoy cost and sign-in log as the pages;
     /// the user, their principal name and the method used, or the failure code.
-    pub(crate) async fn password_grant_sign_in(
+    pub(crate) async fn authenticate_password(
         &self,
         ctx: &SignInContext,
         name: &str,
@@ -687,7 +680,7 @@ impl Directory {
                 )))
             }
             Err((code, _)) => {
-                self.log_sign_in(
+                self.log_attempt(
                     ctx,
                     subject.as_ref().map(|s| s.user_id),
                     &name,
@@ -701,7 +694,7 @@ impl Directory {
     }
 
     /// A temporary access pass, as a first factor.
-    pub async fn sign_in_pass(
+    pub async fn submit_pass(
         &self,
         ctx: &SignInContext,
         secret: &str,
@@ -795,7 +788,7 @@ impl Directory {
     }
 
     /// A TOTP code, as a second factor.
-    pub async fn sign_in_code(
+    pub async fn submit_code(
         &self,
         ctx: &SignInContext,
         secret: &str,
@@ -836,7 +829,6 @@ impl Directory {
                 continue;
             };
             let seed = self
-                .authn
                 .settings
                 .sealing_key
                 .open(sealed_secret, &format!("totp:{}", method.record.id))
@@ -883,7 +875,7 @@ impl Directory {
     }
 
     /// Options for `navigator.credentials.get`, for the passkey button or autofill.
-    pub async fn sign_in_passkey_options(
+    pub async fn passkey_options(
         &self,
         ctx: &SignInContext,
         secret: &str,
@@ -894,7 +886,7 @@ impl Directory {
         let (options, state) = self
             .authn
             .relying_party()?
-            .start_sign_in()
+            .start()
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         flow.data.passkey_state = Some(state);
         self.save_flow(ctx, &mut flow).await?;
@@ -903,7 +895,7 @@ impl Directory {
 
     /// A passkey assertion: a complete sign-in on its own (or the second factor after
     /// a password).
-    pub async fn sign_in_passkey(
+    pub async fn submit_passkey(
         &self,
         ctx: &SignInContext,
         secret: &str,
@@ -1031,10 +1023,10 @@ impl Directory {
     }
 }
 
-impl Directory {
+impl SignIn {
     /// A client certificate (leaf first, then any intermediates the client sent), as a
     /// first factor; multi-factor when an authentication binding rule says so.
-    pub async fn sign_in_certificate(
+    pub async fn submit_certificate(
         &self,
         ctx: &SignInContext,
         secret: &str,
@@ -1068,7 +1060,7 @@ impl Directory {
         let mut checked =
             tessera_authn::x509::validate_path(&chain, &trust, &crls, now.unix_seconds());
         if let Ok(validated) = checked.as_mut() {
-            let fetcher = self.authn.settings.revocation_fetcher.as_ref();
+            let fetcher = self.settings.revocation_fetcher.as_ref();
             let ocsp = super::certificates::check_with_ocsp(
                 reader.as_mut(),
                 ctx.tenant,

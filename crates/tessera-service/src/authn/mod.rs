@@ -27,7 +27,6 @@ use tessera_core::{TenantId, Timestamp};
 use tessera_store::{Kind, Reader};
 use uuid::Uuid;
 
-use crate::Directory;
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
 
@@ -56,14 +55,48 @@ pub struct AuthSettings {
     pub revocation_fetcher: Option<SharedFetcher>,
 }
 
+/// The sign-in context: sign-in flows, sessions, security info, methods
+/// administration, certificates and revocation, the sign-in log.
+///
+/// May call: the kernel, the directory, access (Conditional Access decides
+/// registration of security information).
+pub struct SignIn {
+    k: Arc<crate::kernel::Kernel>,
+    pub(crate) directory: Arc<crate::Directory>,
+    pub(crate) access: Arc<crate::Access>,
+    pub(crate) authn: Authn,
+    pub(crate) sign_in_log: crate::sign_in_log::SignInLog,
+    pub(crate) sign_in_sources: crate::sign_in_storage::FailureSources,
+}
+
+crate::kernel::on_kernel!(SignIn);
+
+impl SignIn {
+    pub(crate) fn new(
+        k: Arc<crate::kernel::Kernel>,
+        directory: Arc<crate::Directory>,
+        access: Arc<crate::Access>,
+    ) -> SignIn {
+        let authn = Authn::new(&k.settings);
+        SignIn {
+            k,
+            directory,
+            access,
+            authn,
+            sign_in_log: crate::sign_in_log::SignInLog::default(),
+            sign_in_sources: crate::sign_in_storage::FailureSources::default(),
+        }
+    }
+}
+
+/// Passkeys and password hashing, from the installation's settings.
 pub(crate) struct Authn {
-    pub settings: AuthSettings,
     pub relying_party: Option<RelyingParty>,
     pub hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Authn {
-    pub(crate) fn new(settings: AuthSettings) -> Authn {
+    pub(crate) fn new(settings: &AuthSettings) -> Authn {
         let relying_party = match RelyingParty::new(&settings.public_url, &settings.issuer_name) {
             Ok(rp) => Some(rp),
             Err(error) => {
@@ -73,7 +106,6 @@ impl Authn {
         };
         let permits = settings.max_concurrent_hashes.max(1);
         Authn {
-            settings,
             relying_party,
             hashing: Arc::new(tokio::sync::Semaphore::new(permits)),
         }
@@ -244,7 +276,7 @@ pub(crate) async fn all_strengths(
     Ok(strengths)
 }
 
-impl Directory {
+impl SignIn {
     /// The strengths (built-in and the tenant's) that the methods used satisfy.
     pub(crate) async fn satisfied_strengths(
         &self,
@@ -261,7 +293,7 @@ impl Directory {
 
     /// Records a sign-in attempt. Logging must not fail a sign-in silently, so a
     /// store error is returned; nothing secret is ever in `entry`.
-    pub(crate) async fn log_sign_in(
+    pub(crate) async fn log_attempt(
         &self,
         ctx: &SignInContext,
         user_id: Option<Uuid>,
@@ -315,16 +347,16 @@ impl Directory {
             attempt_count: None,
             last_attempt_date_time: None,
         };
-        self.append_sign_in(ctx.tenant, &entry).await
+        self.append_log(ctx.tenant, &entry).await
     }
 
     /// Appends a sign-in log entry (group commit; returns once it is durable).
-    pub(crate) async fn append_sign_in(
+    pub(crate) async fn append_log(
         &self,
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<()> {
-        let row = self.sign_in_row(tenant, entry)?;
+        let row = self.log_row(tenant, entry)?;
         self.sign_in_log.append(&self.store, tenant, row).await
     }
 }

@@ -21,7 +21,7 @@ use super::{load_policy, load_strength};
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
 use crate::groups::containing_groups;
-use crate::{Context, Directory, EventDraft};
+use crate::{Context, EventDraft, SignIn};
 
 /// What the page shows to enrol an authenticator app.
 #[derive(Debug, Clone, Serialize)]
@@ -54,7 +54,7 @@ fn display_name(text: &str, default: &str) -> ServiceResult<String> {
     Ok(name.to_string())
 }
 
-impl Directory {
+impl SignIn {
     pub async fn my_methods(
         &self,
         session: &SessionInfo,
@@ -115,6 +115,7 @@ impl Directory {
             .password_changed
             .is_some_and(|t| t >= session.auth_time);
         let facts = self
+            .access
             .user_facts(
                 session.tenant,
                 crate::conditional_access::UserAccess {
@@ -134,7 +135,7 @@ impl Directory {
                 },
             )
             .await?;
-        let decided = self.decide_access(session.tenant, &facts).await?;
+        let decided = self.access.decide(session.tenant, &facts).await?;
         match decided.decision.outcome {
             tessera_ca::Outcome::Allow => Ok(()),
             tessera_ca::Outcome::Block => Err(ServiceError::Forbidden {
@@ -183,15 +184,14 @@ impl Directory {
         let seed = random_bytes::<{ totp::SECRET_BYTES }>()?;
         let mut data = session.data.clone();
         data.pending_totp = Some(
-            self.authn
-                .settings
+            self.settings
                 .sealing_key
                 .seal(&seed, &format!("pending-totp:{}", session.id))
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
         );
         self.save_session(session, &data).await?;
         let uri = totp::enrolment_uri(
-            &self.authn.settings.issuer_name,
+            &self.settings.issuer_name,
             &session.user_principal_name,
             &seed,
             &totp::Parameters::default(),
@@ -223,7 +223,6 @@ impl Directory {
             });
         };
         let seed = self
-            .authn
             .settings
             .sealing_key
             .open(pending, &format!("pending-totp:{}", session.id))
@@ -251,7 +250,6 @@ impl Directory {
         let method = MethodData::SoftwareOath {
             display_name: name,
             sealed_secret: self
-                .authn
                 .settings
                 .sealing_key
                 .seal(&seed, &format!("totp:{id}"))
@@ -405,7 +403,7 @@ impl Directory {
     /// After a credential change, every other session of the user ends (someone who
     /// took over a session does not keep it).
     async fn end_other_sessions(&self, session: &SessionInfo) -> ServiceResult<()> {
-        self.revoke_sessions_and_notify(session.tenant, session.user_id, Some(&session.id))
+        self.end_user_sessions(session.tenant, session.user_id, Some(&session.id))
             .await?;
         Ok(())
     }
@@ -491,7 +489,7 @@ impl Directory {
     }
 
     async fn is_breached(&self, candidate: &SecretString) -> ServiceResult<bool> {
-        let Some(folder) = self.authn.settings.breached_passwords.clone() else {
+        let Some(folder) = self.settings.breached_passwords.clone() else {
             return Ok(false);
         };
         let (prefix, suffix) = password::breach_key(candidate.expose());

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::SignInContext;
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory};
+use crate::{Context, SignIn};
 
 /// Last-seen times are written at most this often per session.
 const TOUCH_MICROS: i64 = 60_000_000;
@@ -104,7 +104,7 @@ pub(crate) fn new_csrf() -> ServiceResult<String> {
     Ok(generated.secret.expose().to_string())
 }
 
-impl Directory {
+impl SignIn {
     /// Starts a session for a user who has just signed in.
     pub(crate) async fn create_session(
         &self,
@@ -222,7 +222,7 @@ impl Directory {
             if self.store.session_delete(tenant, &id).await?
                 && let Some(row) = row
             {
-                self.notify_ended(tenant, &[row]).await;
+                self.sessions_ended(tenant, &[row]).await;
             }
         }
         Ok(())
@@ -230,7 +230,7 @@ impl Directory {
 
     /// "Sign out everywhere": revokes every session of the session's user.
     pub async fn end_all_my_sessions(&self, session: &SessionInfo) -> ServiceResult<u64> {
-        self.revoke_sessions_and_notify(session.tenant, session.user_id, None)
+        self.end_user_sessions(session.tenant, session.user_id, None)
             .await
     }
 

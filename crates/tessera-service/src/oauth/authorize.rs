@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 use super::grants::TokenClient;
 use super::{TokenContext, application_by_app_id, server_error};
-use crate::Directory;
+use crate::Oidc;
 use crate::authn::{SessionInfo, SignInEntry};
 use crate::codec;
 
@@ -216,9 +216,9 @@ pub(crate) fn sid_of(session_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(&sha256(format!("sid:{session_id}").as_bytes())[..16])
 }
 
-impl Directory {
+impl Oidc {
     /// `GET|POST /authorize`, with the browser's session if it has one.
-    pub async fn oauth_authorize(
+    pub async fn authorize(
         &self,
         ctx: &AuthorizeContext,
         raw: &RawAuthorization,
@@ -517,7 +517,7 @@ impl Directory {
     }
 
     /// `GET /authorize/continue`: the pending request, after the user signed in.
-    pub async fn oauth_authorize_continue(
+    pub async fn authorize_continue(
         &self,
         ctx: &AuthorizeContext,
         pending: &str,
@@ -635,7 +635,7 @@ impl Directory {
         };
         // Conditional Access: every applying policy, at every sign-in to an app.
         let decided = match self
-            .conditional_access(ctx, &request, confidential, session, stepped_up, now)
+            .enforce_access(ctx, &request, confidential, session, stepped_up, now)
             .await
         {
             Ok(decided) => decided,
@@ -764,7 +764,7 @@ impl Directory {
     }
 
     /// `POST /authorize/consent`: the user's answer on the consent page.
-    pub async fn oauth_consent(
+    pub async fn consent(
         &self,
         ctx: &AuthorizeContext,
         pending: &str,
@@ -797,6 +797,7 @@ impl Directory {
         };
         if let Ok(client) = Uuid::parse_str(&request.client_id) {
             let context = match self
+                .sign_in
                 .session_context(
                     session,
                     ctx.correlation_id.clone(),
@@ -822,6 +823,7 @@ impl Directory {
                 ));
             }
             if let Err(error) = self
+                .directory
                 .record_user_consent(&context, client, session.user_id, &missing)
                 .await
             {
@@ -852,7 +854,7 @@ impl Directory {
 
     /// `POST /authorize/terms` and `/authorize/password`: the user's answer to a
     /// Conditional Access interruption; the request then goes on.
-    pub async fn oauth_interruption(
+    pub async fn interruption(
         &self,
         ctx: &AuthorizeContext,
         pending: &str,
@@ -866,7 +868,7 @@ impl Directory {
         let mut session = session.clone();
         // What the policies ask is decided again, not taken from the page: only an
         // interruption that asks for terms (or a password change) is answered here.
-        let asked = match self.ca_decision(ctx, &data.request, &session).await {
+        let asked = match self.access_decision(ctx, &data.request, &session).await {
             Ok(decided) if decided.decision.outcome == tessera_ca::Outcome::Interrupt => {
                 decided.decision.remedy(&decided.set)
             }
@@ -879,6 +881,7 @@ impl Directory {
             InterruptionAnswer::AcceptTerms => {
                 if only_this && !asked.accept_terms.is_empty() {
                     let context = match self
+                        .sign_in
                         .session_context(
                             &session,
                             ctx.correlation_id.clone(),
@@ -890,8 +893,10 @@ impl Directory {
                         Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
                     };
                     for terms in &asked.accept_terms {
-                        if let Err(error) =
-                            self.accept_terms(&context, session.user_id, *terms).await
+                        if let Err(error) = self
+                            .access
+                            .accept_terms(&context, session.user_id, *terms)
+                            .await
                         {
                             return AuthorizeOutcome::Refused(server_error(error));
                         }
@@ -906,6 +911,7 @@ impl Directory {
                     ));
                 }
                 if let Err(error) = self
+                    .sign_in
                     .change_my_password(&session, &ctx.correlation_id, current, new)
                     .await
                 {
@@ -923,14 +929,30 @@ impl Directory {
                 }
                 // A secure password change (in a sign-in that met multifactor
                 // authentication) remediates the user's risk, as in Entra ID.
-                if session.data.strengths.contains(&strength::MFA)
-                    && let Err(error) = self.remediate_user_risk(ctx, &session).await
-                {
-                    return AuthorizeOutcome::Refused(server_error(error));
+                if session.data.strengths.contains(&strength::MFA) {
+                    let remediated = match self
+                        .sign_in
+                        .session_context(
+                            &session,
+                            ctx.correlation_id.clone(),
+                            ctx.client_address.clone(),
+                        )
+                        .await
+                    {
+                        Ok(context) => {
+                            self.access
+                                .remediate_user_risk(&context, session.user_id)
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = remediated {
+                        return AuthorizeOutcome::Refused(server_error(error));
+                    }
                 }
                 let mut changed = session.data.clone();
                 changed.password_changed = Some(self.now());
-                if let Err(error) = self.save_session(&session, &changed).await {
+                if let Err(error) = self.sign_in.save_session(&session, &changed).await {
                     return AuthorizeOutcome::Refused(server_error(error));
                 }
                 session.row.version += 1;
@@ -1075,7 +1097,8 @@ impl Directory {
         );
         entry.conditional_access_status = Some(decided.status().to_string());
         entry.applied_conditional_access_policies = Some(decided.log_value());
-        self.append_sign_in(ctx.tenant, &entry)
+        self.sign_in
+            .append_log(ctx.tenant, &entry)
             .await
             .map_err(server_error)?;
         Ok(generated.secret)
@@ -1084,7 +1107,7 @@ impl Directory {
     /// Decides Conditional Access for a sign-in to the requested application;
     /// `Err` is what the user sees instead (a block page, a step-up, terms, a
     /// password change, or an error for the client).
-    async fn conditional_access(
+    async fn enforce_access(
         &self,
         ctx: &AuthorizeContext,
         request: &AuthorizationRequest,
@@ -1105,7 +1128,7 @@ impl Directory {
             })
         };
         let decided = self
-            .ca_decision(ctx, request, session)
+            .access_decision(ctx, request, session)
             .await
             .map_err(|e| respond(server_error(e)))?;
         let outcome = decided.decision.outcome;
@@ -1128,7 +1151,7 @@ impl Directory {
         } else {
             None
         };
-        self.log_ca_interruption(
+        self.log_access_interruption(
             ctx,
             session,
             &request.client_id,
@@ -1174,6 +1197,7 @@ impl Directory {
         }
         if !remedy.accept_terms.is_empty() {
             let terms = self
+                .access
                 .terms_by_id(ctx.tenant, &remedy.accept_terms)
                 .await
                 .map_err(|e| respond(server_error(e)))?
@@ -1200,7 +1224,7 @@ impl Directory {
 
     /// The Conditional Access decision for a session's sign-in to the requested
     /// application (no side effects).
-    async fn ca_decision(
+    async fn access_decision(
         &self,
         ctx: &AuthorizeContext,
         request: &AuthorizationRequest,
@@ -1218,6 +1242,7 @@ impl Directory {
             .password_changed
             .is_some_and(|t| t >= session.auth_time);
         let facts = self
+            .access
             .user_facts(
                 ctx.tenant,
                 crate::conditional_access::UserAccess {
@@ -1237,11 +1262,11 @@ impl Directory {
                 },
             )
             .await?;
-        self.decide_access(ctx.tenant, &facts).await
+        self.access.decide(ctx.tenant, &facts).await
     }
 
     /// A sign-in Conditional Access blocked or interrupted, for the sign-in log.
-    async fn log_ca_interruption(
+    async fn log_access_interruption(
         &self,
         ctx: &AuthorizeContext,
         session: &SessionInfo,
@@ -1296,7 +1321,7 @@ impl Directory {
         );
         entry.conditional_access_status = Some(decided.status().to_string());
         entry.applied_conditional_access_policies = Some(decided.log_value());
-        if let Err(error) = self.append_sign_in(ctx.tenant, &entry).await {
+        if let Err(error) = self.sign_in.append_log(ctx.tenant, &entry).await {
             tracing::warn!(%error, "cannot log a Conditional Access interruption");
         }
     }

@@ -18,7 +18,7 @@ use tessera_oauth::token::OAuthError;
 use tessera_store::Kind;
 
 use super::{AuthenticatedClient, TokenContext, application_by_app_id, server_error};
-use crate::Directory;
+use crate::Oidc;
 use crate::codec;
 
 /// Most certificates tried for one assertion without a `kid` or `x5t#S256`.
@@ -52,7 +52,7 @@ pub(crate) fn certificate_thumbprint(der: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tessera_core::crypto::sha256(der))
 }
 
-impl Directory {
+impl Oidc {
     /// An application, its service principal, and the certificates registered on
     /// either; `unknown` is the refusal when there is no such application.
     async fn registered_keys(
@@ -101,6 +101,8 @@ impl Directory {
             return Ok(());
         }
         match self
+            .sign_in
+            .directory
             .validate_client_chain(tenant, &[der.to_vec()])
             .await
             .map_err(server_error)?
@@ -146,6 +148,8 @@ impl Directory {
             return Err(refuse("unknown client or certificate"));
         };
         let validated = self
+            .sign_in
+            .directory
             .validate_client_chain(ctx.tenant, &ctx.client_certificates)
             .await
             .map_err(server_error)?

@@ -13,7 +13,7 @@ use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::ApplicationData;
 use tessera_store::{Cursor, Kind, ListQuery};
 
-use crate::Directory;
+use crate::Oidc;
 use crate::codec;
 use crate::error::ServiceResult;
 
@@ -45,7 +45,7 @@ pub fn origin_of(uri: &str) -> Option<String> {
     }
 }
 
-impl Directory {
+impl Oidc {
     /// Whether a browser page at `origin` may call the OAuth endpoints.
     pub async fn cors_origin_allowed(&self, tenant: TenantId, origin: &str) -> ServiceResult<bool> {
         if origin.len() > 2048 || origin == "null" {

@@ -24,7 +24,7 @@ use tessera_store::SessionRow;
 use super::authorize::{UserSignIn, sid_of};
 use super::grants::{FamilyData, TokenClient};
 use super::{CLI_CLIENT_ID, TokenContext, TokenResponse, application_by_app_id, server_error};
-use crate::Directory;
+use crate::Oidc;
 use crate::authn::SessionInfo;
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
@@ -76,7 +76,7 @@ pub struct DeviceRequestView {
     pub scopes: Vec<String>,
 }
 
-impl Directory {
+impl Oidc {
     /// `POST /devicecode` (RFC 8628 §3.1).
     pub async fn device_authorization(
         &self,
@@ -292,13 +292,15 @@ impl Directory {
                     });
                 }
                 let context = self
+                    .sign_in
                     .session_context(
                         session,
                         correlation_id.to_string(),
                         session.data.client_address.clone(),
                     )
                     .await?;
-                self.record_user_consent(&context, client, session.user_id, &missing)
+                self.directory
+                    .record_user_consent(&context, client, session.user_id, &missing)
                     .await?;
             }
         }
@@ -350,7 +352,7 @@ impl Directory {
                 session.data.user_agent.clone(),
                 "interactiveUser",
             );
-            self.append_sign_in(session.tenant, &entry).await?;
+            self.sign_in.append_log(session.tenant, &entry).await?;
         }
         Ok(true)
     }

@@ -8,7 +8,7 @@ use tessera_core::crypto::secret_hash;
 use tessera_oauth::claims::{AccessTokenClaims, Confirmation};
 use tessera_oauth::dpop::{self, DpopError, Proof};
 
-use crate::Directory;
+use crate::Oidc;
 
 /// Binds access token claims to the request's DPoP key (`cnf.jkt`) and, when the
 /// client authenticated with a mutual-TLS certificate, to that certificate
@@ -38,7 +38,7 @@ pub(crate) fn bound_jkt(claims: &serde_json::Map<String, Value>) -> Option<&str>
         .and_then(Value::as_str)
 }
 
-impl Directory {
+impl Oidc {
     /// Verifies the request's DPoP header, if any, and refuses a replayed proof.
     pub(crate) async fn dpop_proof(
         &self,

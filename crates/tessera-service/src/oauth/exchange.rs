@@ -35,7 +35,7 @@ use super::grants::{FamilyData, TokenClient};
 use super::{
     AuthenticatedClient, TokenContext, TokenResponse, application_by_app_id, server_error,
 };
-use crate::Directory;
+use crate::Oidc;
 use crate::codec;
 
 /// Tessera's outbound HTTP for OAuth (the server supplies it; the service has no
@@ -62,7 +62,7 @@ fn allowed_url(url: &str) -> bool {
         .is_ok()
 }
 
-impl Directory {
+impl Oidc {
     /// Gives the service its HTTP client (external issuers' keys, logout tokens).
     pub fn set_outbound_http(&self, fetcher: Arc<dyn OutboundHttp>) {
         let _ = self.external_keys.fetcher.set(fetcher);

@@ -32,7 +32,7 @@ use super::{
     AuthenticatedClient, TokenContext, TokenResponse, authenticate_client, invalid_client,
     server_error,
 };
-use crate::Directory;
+use crate::Oidc;
 use crate::codec;
 
 /// Access tokens for users live 15 minutes: short, because they are not revoked.
@@ -113,7 +113,7 @@ fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, description)
 }
 
-impl Directory {
+impl Oidc {
     /// The client of a token request: authenticated by secret, or a public client
     /// naming itself with `client_id`.
     pub(crate) async fn token_client(
@@ -640,6 +640,7 @@ impl Directory {
         let target =
             crate::conditional_access::app_target(&grant.client_id, resource_app, management);
         let facts = self
+            .access
             .user_facts(
                 ctx.tenant,
                 crate::conditional_access::UserAccess {
@@ -661,7 +662,8 @@ impl Directory {
             .await
             .map_err(server_error)?;
         let decided = self
-            .decide_access(ctx.tenant, &facts)
+            .access
+            .decide(ctx.tenant, &facts)
             .await
             .map_err(server_error)?;
         if decided.decision.outcome == tessera_ca::Outcome::Allow {
@@ -711,7 +713,8 @@ impl Directory {
             attempt_count: None,
             last_attempt_date_time: None,
         };
-        self.append_sign_in(ctx.tenant, &entry)
+        self.sign_in
+            .append_log(ctx.tenant, &entry)
             .await
             .map_err(server_error)?;
         Err(OAuthError::new(
@@ -839,7 +842,8 @@ impl Directory {
             None,
             "nonInteractiveUser",
         );
-        self.append_sign_in(tenant, &entry)
+        self.sign_in
+            .append_log(tenant, &entry)
             .await
             .map_err(server_error)?;
         Ok(TokenResponse {

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::grants::{FAMILY_PREFIX, FamilyData, TokenClient};
 use super::{TokenContext, server_error};
-use crate::Directory;
+use crate::Oidc;
 use crate::codec;
 
 /// Why an access token was not accepted (said in `WWW-Authenticate`, RFC 6750 §3).
@@ -62,7 +62,7 @@ fn revoked_key(jti: &str) -> String {
     format!("revoked-jti:{}", secret_hash(jti))
 }
 
-impl Directory {
+impl Oidc {
     /// The claims of a valid access token issued by this tenant.
     pub async fn verify_access_token(
         &self,
@@ -562,7 +562,7 @@ impl Directory {
     }
 }
 
-impl Directory {
+impl Oidc {
     /// An application that holds credentials or web redirect URIs is confidential.
     async fn is_confidential_app(
         &self,

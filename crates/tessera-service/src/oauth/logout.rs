@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::application_by_app_id;
 use super::authorize::sid_of;
-use crate::Directory;
+use crate::Oidc;
 use crate::authn::SessionInfo;
 use crate::codec;
 use crate::error::ServiceResult;
@@ -48,7 +48,7 @@ pub struct LogoutRequest {
     pub state: Option<String>,
 }
 
-impl Directory {
+impl Oidc {
     /// Records that a session signed in to an application (for back-channel logout).
     pub(crate) async fn remember_app(&self, session: &SessionInfo, client_id: &str) {
         if session.data.apps.iter().any(|a| a == client_id) || session.data.apps.len() >= 100 {
@@ -56,7 +56,7 @@ impl Directory {
         }
         let mut data = session.data.clone();
         data.apps.push(client_id.to_string());
-        if let Err(error) = self.save_session(session, &data).await {
+        if let Err(error) = self.sign_in.save_session(session, &data).await {
             tracing::warn!(%error, "cannot record the application a session signed in to");
         }
     }
@@ -132,7 +132,7 @@ impl Directory {
         request: &LogoutRequest,
     ) -> ServiceResult<LogoutOutcome> {
         match session_secret {
-            Some(secret) => self.end_session(tenant, secret).await?,
+            Some(secret) => self.sign_in.end_session(tenant, secret).await?,
             None => {
                 if let (Some(user), Some(sid)) = (request.hinted_user, &request.hinted_sid) {
                     self.end_session_by_sid(tenant, user, sid).await?;
@@ -206,30 +206,6 @@ impl Directory {
         }
     }
 
-    /// Revokes a user's sessions (all, or all but `keep`) and tells the
-    /// applications they signed in to.
-    pub(crate) async fn revoke_sessions_and_notify(
-        &self,
-        tenant: TenantId,
-        user: Uuid,
-        keep: Option<&str>,
-    ) -> ServiceResult<u64> {
-        let now = self.now();
-        let ending: Vec<SessionRow> = self
-            .store
-            .sessions_of_user(tenant, user, now)
-            .await?
-            .into_iter()
-            .filter(|row| Some(row.id.as_str()) != keep)
-            .collect();
-        let revoked = self
-            .store
-            .sessions_revoke_user(tenant, user, keep, now)
-            .await?;
-        self.notify_ended(tenant, &ending).await;
-        Ok(revoked)
-    }
-
     /// Sends back-channel logout tokens for ended sessions, in the background.
     pub(crate) async fn notify_ended(&self, tenant: TenantId, rows: &[SessionRow]) {
         let Some(http) = self.external_keys.fetcher.get().cloned() else {
@@ -290,5 +266,12 @@ impl Directory {
             .ok()??;
         let data: ApplicationData = codec::data(&app).ok()?;
         data.spec.backchannel_logout_uri
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::kernel::SessionsEnded for Oidc {
+    async fn sessions_ended(&self, tenant: TenantId, sessions: &[SessionRow]) {
+        self.notify_ended(tenant, sessions).await;
     }
 }

@@ -18,7 +18,6 @@ use tessera_oauth::token::{self, OAuthError};
 use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
-use crate::Directory;
 use crate::codec;
 use client_auth::assertion_client_id;
 
@@ -91,6 +90,44 @@ const MAX_CACHED_GRANTS: usize = 100_000;
 /// Recently resolved grants (successes only: a failure always asks the directory).
 pub(crate) type GrantCache =
     std::sync::RwLock<std::collections::HashMap<GrantKey, (Timestamp, Grant)>>;
+
+/// The OpenID Connect / OAuth context: authorization, grants, client
+/// authentication, DPoP, the device flow, token exchange, introspection,
+/// revocation, logout, dynamic registration and signing keys.
+///
+/// May call: the kernel, the directory, access, sign-in.
+pub struct Oidc {
+    k: std::sync::Arc<crate::kernel::Kernel>,
+    pub(crate) directory: std::sync::Arc<crate::Directory>,
+    pub(crate) access: std::sync::Arc<crate::Access>,
+    pub(crate) sign_in: std::sync::Arc<crate::SignIn>,
+    pub(crate) keys: crate::signing_keys::KeyCache,
+    pub(crate) grants: GrantCache,
+    pub(crate) external_keys: ExternalKeys,
+    pub(crate) cors: CorsOrigins,
+}
+
+crate::kernel::on_kernel!(Oidc);
+
+impl Oidc {
+    pub(crate) fn new(
+        k: std::sync::Arc<crate::kernel::Kernel>,
+        directory: std::sync::Arc<crate::Directory>,
+        access: std::sync::Arc<crate::Access>,
+        sign_in: std::sync::Arc<crate::SignIn>,
+    ) -> Oidc {
+        Oidc {
+            k,
+            directory,
+            access,
+            sign_in,
+            keys: crate::signing_keys::KeyCache::default(),
+            grants: GrantCache::default(),
+            external_keys: ExternalKeys::default(),
+            cors: CorsOrigins::default(),
+        }
+    }
+}
 
 /// Where a token request comes from.
 #[derive(Debug, Clone)]
@@ -220,7 +257,7 @@ pub(crate) fn invalid_client(basic: bool) -> impl Fn(&str) -> OAuthError + Send 
     }
 }
 
-impl Directory {
+impl Oidc {
     /// `POST /token`.
     pub async fn token_request(
         &self,
@@ -611,6 +648,7 @@ impl Directory {
             admin_portal: false,
         };
         let facts = self
+            .access
             .workload_facts(
                 ctx.tenant,
                 grant.principal_id,
@@ -618,7 +656,7 @@ impl Directory {
                 ctx.client_address.as_deref(),
             )
             .await?;
-        self.decide_access(ctx.tenant, &facts).await
+        self.access.decide(ctx.tenant, &facts).await
     }
 
     pub(crate) async fn log_workload(
@@ -663,7 +701,8 @@ impl Directory {
             attempt_count: None,
             last_attempt_date_time: None,
         };
-        self.append_sign_in(ctx.tenant, &entry)
+        self.sign_in
+            .append_log(ctx.tenant, &entry)
             .await
             .map_err(server_error)
     }

@@ -18,11 +18,11 @@ use uuid::Uuid;
 use super::authorize::UserSignIn;
 use super::grants::{FamilyData, TokenClient};
 use super::{TokenContext, TokenResponse, application_by_app_id, server_error};
-use crate::Directory;
+use crate::Oidc;
 use crate::authn::SignInContext;
 use crate::codec;
 
-impl Directory {
+impl Oidc {
     /// `grant_type=password`.
     pub(crate) async fn password_grant(
         &self,
@@ -75,7 +75,8 @@ impl Directory {
             user_agent: None,
         };
         let (user_id, _, method) = match self
-            .password_grant_sign_in(&sign_in_ctx, username, SecretString::new(password.clone()))
+            .sign_in
+            .authenticate_password(&sign_in_ctx, username, SecretString::new(password.clone()))
             .await
             .map_err(server_error)?
         {
@@ -112,6 +113,7 @@ impl Directory {
             .await
             .map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.description))?;
         let strengths = self
+            .sign_in
             .satisfied_strengths(ctx.tenant, std::slice::from_ref(&method))
             .await
             .map_err(server_error)?;
@@ -159,7 +161,8 @@ impl Directory {
         );
         entry.conditional_access_status = Some(decided.status().to_string());
         entry.applied_conditional_access_policies = Some(decided.log_value());
-        self.append_sign_in(ctx.tenant, &entry)
+        self.sign_in
+            .append_log(ctx.tenant, &entry)
             .await
             .map_err(server_error)?;
         Ok(response)

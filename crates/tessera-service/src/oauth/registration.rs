@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::server_error;
 use crate::error::ServiceError;
-use crate::{Caller, Context, Directory, Principal};
+use crate::{Caller, Context, Oidc, Principal};
 
 /// The client metadata Tessera understands (RFC 7591 §2); others are refused.
 #[derive(Debug, Deserialize)]
@@ -36,7 +36,7 @@ struct Metadata {
     application_type: Option<String>,
 }
 
-impl Directory {
+impl Oidc {
     /// `POST /register`: registers a client from its metadata; 201 with the
     /// client id (and secret, shown this once).
     pub async fn register_client(
@@ -143,10 +143,19 @@ impl Directory {
             ServiceError::Validation(errors) => {
                 OAuthError::new(ErrorCode::InvalidRedirectUri, errors.to_string())
             }
+            // The client's metadata clashes with what exists: its mistake, not ours.
+            ServiceError::Conflict { message } => {
+                OAuthError::new(ErrorCode::InvalidClientMetadata, message)
+            }
             other => server_error(other),
         };
-        let app = self.create_application(&ctx, spec).await.map_err(refuse)?;
-        self.create_service_principal(&ctx, json!({ "appId": app.app_id }))
+        let app = self
+            .directory
+            .create_application(&ctx, spec)
+            .await
+            .map_err(refuse)?;
+        self.directory
+            .create_service_principal(&ctx, json!({ "appId": app.app_id }))
             .await
             .map_err(refuse)?;
         let mut answer = json!({
@@ -160,6 +169,7 @@ impl Directory {
         });
         if !public {
             let secret = self
+                .directory
                 .add_application_password(&ctx, app.id, json!({}))
                 .await
                 .map_err(refuse)?;

@@ -391,7 +391,7 @@ mod tests {
 
     async fn bootstrapped() -> Arc<dyn Store> {
         let store = tessera_testkit::sqlite_temp().await;
-        let directory = tessera_service::Directory::new(store.clone(), Arc::new(SystemClock));
+        let directory = tessera_service::App::new(store.clone(), Arc::new(SystemClock));
         tessera_testkit::bootstrap_admin(&directory).await;
         store
     }

@@ -46,7 +46,11 @@ async fn bounded_body(
         return Err(format!("HTTP {}", response.status()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+    {
         if body.len() + chunk.len() > max {
             return Err(format!("the {what} is larger than {} KiB", max / 1024));
         }
@@ -68,7 +72,7 @@ impl OutboundHttp for HttpFetcher {
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.without_url().to_string())?;
         bounded_body(response, MAX_JWKS_BYTES, "document").await
     }
 
@@ -84,7 +88,7 @@ impl OutboundHttp for HttpFetcher {
             .body(body)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.without_url().to_string())?;
         Ok(response.status().as_u16())
     }
 }
@@ -100,7 +104,7 @@ impl RevocationFetcher for HttpFetcher {
             .get(url)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.without_url().to_string())?;
         bounded_body(response, MAX_CRL_BYTES, "CRL").await
     }
 
@@ -113,14 +117,12 @@ impl RevocationFetcher for HttpFetcher {
             .body(request)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
-        if body.len() > tessera_authn::ocsp::MAX_RESPONSE_BYTES {
-            return Err("the OCSP response is too large".to_string());
-        }
-        Ok(body.to_vec())
+            .map_err(|e| e.without_url().to_string())?;
+        bounded_body(
+            response,
+            tessera_authn::ocsp::MAX_RESPONSE_BYTES,
+            "OCSP response",
+        )
+        .await
     }
 }
