@@ -70,16 +70,19 @@ pub use oauth::Oidc;
 pub use roles::{RoleDefinitionView, RolePermission};
 pub use tokens::{CreatedToken, NewToken, parse_token_tenant};
 
-/// Who is calling, with the role grants they hold.
+/// Who is calling, with the role grants they hold: a proof of authentication. Only
+/// this crate's authenticating code makes one (a personal access token, a management
+/// access token, a browser session, Tessera itself), so delivery code cannot claim a
+/// principal or grants it did not prove; it reads them through the accessors.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub principal: Principal,
-    pub grants: Vec<Grant>,
+    pub(crate) principal: Principal,
+    pub(crate) grants: Vec<Grant>,
     /// How the caller authenticated, for the audit trail (e.g. `pat:<token id>`).
-    pub credential: Option<String>,
+    pub(crate) credential: Option<String>,
     /// Set when the caller's credential was issued by an administrator for them. Such
     /// a credential cannot be turned into a longer-lived one.
-    pub issued_credential: Option<IssuedCredential>,
+    pub(crate) issued_credential: Option<IssuedCredential>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +102,34 @@ pub enum Principal {
 }
 
 impl Caller {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    pub fn credential(&self) -> Option<&str> {
+        self.credential.as_deref()
+    }
+
+    pub fn issued_credential(&self) -> Option<IssuedCredential> {
+        self.issued_credential
+    }
+
+    /// This caller's credential with another principal and grants, made up by a test
+    /// (the `testing` feature, which only the test kit turns on): production builds
+    /// cannot make a caller without authenticating.
+    #[cfg(feature = "testing")]
+    pub fn impersonating_for_tests(&self, principal: Principal, grants: Vec<Grant>) -> Caller {
+        Caller {
+            principal,
+            grants,
+            ..self.clone()
+        }
+    }
+
     pub fn user_id(&self) -> Option<Uuid> {
         match &self.principal {
             Principal::User { id, .. } => Some(*id),

@@ -66,11 +66,13 @@ impl Harness {
 
     async fn impersonate(&self, user: Uuid) -> Context {
         let mut ctx = self.admin.clone();
-        ctx.caller.principal = tessera_service::Principal::User {
-            id: user,
-            user_principal_name: "x".into(),
-        };
-        ctx.caller.grants = Vec::new();
+        ctx.caller = ctx.caller.impersonating_for_tests(
+            tessera_service::Principal::User {
+                id: user,
+                user_principal_name: "x".into(),
+            },
+            Vec::new(),
+        );
         ctx
     }
 

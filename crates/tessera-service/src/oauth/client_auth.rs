@@ -138,6 +138,7 @@ impl Oidc {
             let end = key.end_date_time;
             self.check_registered_certificate(ctx.tenant, leaf).await?;
             return Ok(AuthenticatedClient {
+                _proof: super::ClientAuthenticated,
                 app_data,
                 principal,
                 secret_end: end,
@@ -164,6 +165,7 @@ impl Oidc {
             .map(|info| info.not_after)
             .unwrap_or(now);
         Ok(AuthenticatedClient {
+            _proof: super::ClientAuthenticated,
             app_data,
             principal,
             secret_end: end,
@@ -241,6 +243,7 @@ impl Oidc {
             return Err(refuse("the client assertion was already used"));
         }
         Ok(AuthenticatedClient {
+            _proof: super::ClientAuthenticated,
             app_data,
             principal,
             secret_end: key_end,

@@ -256,6 +256,7 @@ impl Oidc {
             .map_err(server_error)?;
         let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         let authenticated = AuthenticatedClient {
+            _proof: super::ClientAuthenticated,
             app_data,
             principal,
             secret_end: Timestamp::from_unix_micros(exp.saturating_mul(1_000_000)),

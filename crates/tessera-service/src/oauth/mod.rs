@@ -159,9 +159,12 @@ pub struct TokenResponse {
     pub issued_token_type: Option<&'static str>,
 }
 
-/// A client that proved who it is at the token endpoint.
+/// A client that proved who it is at the token endpoint. Its `proof` field is
+/// private to this module tree, so only the client authentication code here (secret,
+/// `private_key_jwt`, mutual TLS, a trusted issuer's assertion) can make one.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthenticatedClient {
+    _proof: ClientAuthenticated,
     pub app_data: ApplicationData,
     pub principal: Option<Record>,
     /// When the secret used expires.
@@ -170,6 +173,10 @@ pub(crate) struct AuthenticatedClient {
     /// tokens are bound to it (RFC 8705 §3).
     pub certificate: Option<String>,
 }
+
+/// The mark of a client authenticated by this module's code.
+#[derive(Debug, Clone, Copy)]
+struct ClientAuthenticated;
 
 fn server_error(error: impl std::fmt::Display) -> OAuthError {
     tracing::error!(%error, "token endpoint failure");
@@ -239,6 +246,7 @@ pub(crate) async fn authenticate_client(
     }
     match secret {
         Some(secret) if owner_ok && current => Ok(AuthenticatedClient {
+            _proof: ClientAuthenticated,
             app_data,
             principal,
             secret_end: secret.credential.end_date_time,
@@ -483,6 +491,7 @@ impl Oidc {
             principal,
             secret_end,
             certificate,
+            ..
         } = client;
         let Some(principal) = principal else {
             return Err(OAuthError::new(
