@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tessera_core::{Clock, TenantId};
 use tessera_store::Store;
 
-use crate::authn::AuthSettings;
 use crate::error::ServiceResult;
 use crate::kernel::{Kernel, SessionsEnded};
+use crate::sign_in::AuthSettings;
 use crate::{Access, Directory, Oidc, SignIn};
 
 pub struct App {

@@ -20,30 +20,26 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod access;
 mod app;
-mod app_roles;
-mod apps;
-mod attributes;
-pub mod audit;
-pub mod authn;
-mod bootstrap;
-mod codec;
-pub mod conditional_access;
-mod consent;
-mod devices;
-mod directory;
-mod error;
-mod groups;
-pub mod jobs;
+pub mod directory;
 pub mod kernel;
-pub mod oauth;
-mod roles;
-mod sign_in_log;
-pub mod sign_in_storage;
-pub mod signing_keys;
-mod tokens;
-mod units;
-mod users;
+pub mod oidc;
+pub mod sign_in;
+
+// The kernel's codec and errors are used everywhere under these short paths.
+pub(crate) use kernel::{codec, error};
+// The directory's role reads, under the path the code used before the folders.
+use directory::roles;
+
+// The module paths the other crates use, from before the contexts had folders.
+pub use access as conditional_access;
+pub use directory::audit;
+pub use kernel::jobs;
+pub use oidc as oauth;
+pub use oidc::signing_keys;
+pub use sign_in as authn;
+pub use sign_in::log_storage as sign_in_storage;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -55,20 +51,20 @@ use tessera_directory::patch::Change;
 use tessera_store::Kind;
 use uuid::Uuid;
 
+pub use access::Access;
 pub use app::App;
-pub use apps::{AddKey, AddPassword, CreatedPassword};
-pub use audit::{AuditEntry, AuditFilter, VerifyReport};
-pub use authn::SignIn;
-pub use bootstrap::Bootstrap;
 pub use codec::{Page, PageRequest};
-pub use conditional_access::Access;
 pub use directory::Directory;
+pub use directory::apps::{AddKey, AddPassword, CreatedPassword};
+pub use directory::audit::{AuditEntry, AuditFilter, VerifyReport};
+pub use directory::bootstrap::Bootstrap;
+pub use directory::roles::{RoleDefinitionView, RolePermission};
 pub(crate) use directory::target_facts;
+pub use directory::tokens::{CreatedToken, NewToken, parse_token_tenant};
 pub use error::{ServiceError, ServiceResult};
 pub use kernel::Kernel;
-pub use oauth::Oidc;
-pub use roles::{RoleDefinitionView, RolePermission};
-pub use tokens::{CreatedToken, NewToken, parse_token_tenant};
+pub use oidc::Oidc;
+pub use sign_in::SignIn;
 
 /// Who is calling, with the role grants they hold.
 #[derive(Debug, Clone)]

@@ -1,0 +1,1209 @@
+//! The sign-in flow: name first, then the methods that user has; a second factor
+//! when the user has one; a session at the end. Its transitions are
+//! `tessera_authn::flow`'s state machine; this module does the I/O around them
+//! (the user, methods and policy, secrets checked against the store, lockout
+//! counters, the sign-in log, the session). The flow's state is kept server-side
+//! (in the session table, without a user) under the hash of a secret the browser
+//! holds in a cookie.
+//!
+//! Answers never say whether an account exists: an unknown name is offered a password
+//! like everyone else, its password check costs the same (a decoy hash), and every
+//! wrong secret gets the same message.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tessera_authn::flow::{Next, SignInFlow, StrengthCheck, same_kind, typed_name};
+use tessera_authn::lockout::{self, Side};
+use tessera_authn::passkey::PasskeyError;
+use tessera_authn::policy::MethodsPolicy;
+use tessera_authn::registration::MethodUse;
+use tessera_authn::strength::{Mode, UsedMethod};
+use tessera_authn::tap::{self, Usability};
+use tessera_authn::{hashing, totp};
+use tessera_core::crypto::{generate_secret, secret_hash};
+use tessera_core::{SecretString, Timestamp};
+use tessera_directory::model::UserSpec;
+use tessera_store::{Kind, SessionRow};
+use uuid::Uuid;
+
+use super::methods::{MethodData, StoredMethod, method_by_key, methods_of, totp_parameters};
+use super::sessions::new_csrf;
+use super::{Logged, SignInContext, failure, load_policy};
+use crate::SignIn;
+use crate::codec;
+use crate::directory::groups::containing_groups;
+use crate::error::{ServiceError, ServiceResult};
+
+pub use tessera_authn::flow::FlowStep;
+
+/// A sign-in flow lives this long.
+const FLOW_SECONDS: i64 = 15 * 60;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FlowData {
+    flow: bool,
+    csrf: String,
+    passkey_state: Option<String>,
+    /// Where the sign-in is and what it has proven.
+    #[serde(flatten)]
+    state: SignInFlow,
+}
+
+/// What the sign-in page shows next.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowView {
+    pub step: FlowStep,
+    pub user_name: Option<String>,
+    /// Methods to offer, in order.
+    pub offers: Vec<Mode>,
+    /// A message for the person, which never tells whether the account exists.
+    pub error: Option<&'static str>,
+    pub csrf: String,
+    /// Certificate sign-in is enabled in the tenant.
+    pub certificate: bool,
+    /// Why this sign-in asks for more (a step-up).
+    pub notice: Option<&'static str>,
+}
+
+pub enum SignInOutcome {
+    Continue(FlowView),
+    SignedIn { session: SecretString },
+}
+
+/// One message for every refused secret, locked accounts included, so the answer
+/// never tells whether an account exists or is locked (the sign-in log does).
+pub(crate) const WRONG: &str = "That did not work. Check what you entered and try again. \
+After several failed attempts, sign-in pauses for a while.";
+const EXPIRED: &str = "Your sign-in took too long. Please start again.";
+const PASSKEY_WRONG: &str = "That passkey could not be used to sign in here.";
+const NOT_ALLOWED: &str = "That method is not available to you. Choose another way to sign in.";
+const STEP_UP: &str =
+    "This application asks for a stronger sign-in. Use a method it accepts, such as a passkey.";
+const NO_STRONG_METHOD: &str = "You have no sign-in method this application accepts. \
+Add one (for example a passkey) in your security info, then try again.";
+
+struct Flow {
+    row: SessionRow,
+    data: FlowData,
+}
+
+impl Flow {
+    fn view(&self, error: Option<&'static str>, offers: Vec<Mode>) -> FlowView {
+        FlowView {
+            step: self.data.state.step(),
+            user_name: self.data.state.typed_name().map(str::to_string),
+            offers,
+            error,
+            csrf: self.data.csrf.clone(),
+            certificate: false,
+            notice: self.data.state.is_step_up().then_some(STEP_UP),
+        }
+    }
+}
+
+/// What the flow knows about the named user.
+struct Subject {
+    user_id: Uuid,
+    spec: UserSpec,
+    methods: Vec<StoredMethod>,
+    groups: Vec<Uuid>,
+    policy: MethodsPolicy,
+}
+
+impl Subject {
+    fn allowed(&self, mode: Mode) -> bool {
+        self.policy.allows(mode, &self.groups)
+    }
+
+    fn has(&self, mode: Mode) -> bool {
+        self.allowed(mode) && self.methods.iter().any(|m| same_kind(m.data.mode(), mode))
+    }
+
+    fn second_factors(&self) -> Vec<Mode> {
+        [Mode::SoftwareOath, Mode::Fido2]
+            .into_iter()
+            .filter(|m| self.has(*m))
+            .collect()
+    }
+}
+
+fn used(mode: Mode, method_id: Option<Uuid>, time: Timestamp) -> MethodUse {
+    MethodUse {
+        method: UsedMethod::plain(mode),
+        method_id,
+        time,
+    }
+}
+
+impl SignIn {
+    /// Starts a sign-in; returns the secret for the flow cookie.
+    pub async fn start(&self, ctx: &SignInContext) -> ServiceResult<(SecretString, FlowView)> {
+        let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let now = self.now();
+        let data = FlowData {
+            flow: true,
+            csrf: new_csrf()?,
+            passkey_state: None,
+            state: SignInFlow::new(),
+        };
+        let row = SessionRow {
+            id: generated.hash,
+            user_id: None,
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(FLOW_SECONDS),
+            revoked: None,
+            version: 1,
+            data: encode(&data)?,
+        };
+        self.store.session_insert(ctx.tenant, &row).await?;
+        let flow = Flow { row, data };
+        let view = self.view_of(ctx, &flow, None, Vec::new()).await?;
+        Ok((generated.secret, view))
+    }
+
+    /// Starts a step-up sign-in for a known user who must reach `required`
+    /// strengths (Conditional Access asked for more than the session has); returns
+    /// the flow cookie's secret.
+    pub async fn start_step_up(
+        &self,
+        ctx: &SignInContext,
+        user_id: Uuid,
+        user_principal_name: &str,
+        required: Vec<Uuid>,
+    ) -> ServiceResult<SecretString> {
+        let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let now = self.now();
+        let data = FlowData {
+            flow: true,
+            csrf: new_csrf()?,
+            passkey_state: None,
+            state: SignInFlow::step_up(user_id, user_principal_name, required),
+        };
+        let row = SessionRow {
+            id: generated.hash,
+            user_id: None,
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(FLOW_SECONDS),
+            revoked: None,
+            version: 1,
+            data: encode(&data)?,
+        };
+        self.store.session_insert(ctx.tenant, &row).await?;
+        Ok(generated.secret)
+    }
+
+    /// The modes that can count towards the flow's required strengths (all when
+    /// there are none).
+    async fn useful_modes(
+        &self,
+        ctx: &SignInContext,
+        flow: &Flow,
+    ) -> ServiceResult<Option<Vec<Mode>>> {
+        if !flow.data.state.is_step_up() {
+            return Ok(None);
+        }
+        let mut reader = self.reader().await?;
+        let mut modes = Vec::new();
+        for id in flow.data.state.required() {
+            if let Some(strength) =
+                crate::sign_in::load_strength(reader.as_mut(), ctx.tenant, *id).await?
+            {
+                for combination in &strength.allowed_combinations {
+                    for mode in &combination.0 {
+                        if !modes.contains(mode) {
+                            modes.push(*mode);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(modes))
+    }
+
+    async fn load_flow(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<Option<Flow>> {
+        if secret.is_empty() || secret.len() > 128 {
+            return Ok(None);
+        }
+        let Some(row) = self
+            .store
+            .session_get(ctx.tenant, &secret_hash(secret))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.user_id.is_some() || self.now() >= row.expires {
+            return Ok(None);
+        }
+        match serde_json::from_str::<FlowData>(&row.data) {
+            Ok(data) if data.flow => Ok(Some(Flow { row, data })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn save_flow(&self, ctx: &SignInContext, flow: &mut Flow) -> ServiceResult<()> {
+        flow.row.version += 1;
+        flow.row.data = encode(&flow.data)?;
+        self.store.session_update(ctx.tenant, &flow.row).await?;
+        Ok(())
+    }
+
+    /// The current state of a flow, for rendering; `None` if it is gone or expired.
+    pub async fn view(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<Option<FlowView>> {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let offers = self.offers(ctx, &flow).await?;
+        Ok(Some(self.view_of(ctx, &flow, None, offers).await?))
+    }
+
+    async fn subject(&self, ctx: &SignInContext, user_id: Uuid) -> ServiceResult<Option<Subject>> {
+        let mut reader = self.reader().await?;
+        let Some(record) = reader.get(ctx.tenant, Kind::User, user_id).await? else {
+            return Ok(None);
+        };
+        let spec: UserSpec = codec::data(&record)?;
+        let methods = methods_of(reader.as_mut(), ctx.tenant, user_id).await?;
+        let groups = containing_groups(reader.as_mut(), ctx.tenant, user_id, true).await?;
+        let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        Ok(Some(Subject {
+            user_id,
+            spec,
+            methods,
+            groups,
+            policy,
+        }))
+    }
+
+    /// The page's view of a flow, with whether certificate sign-in is on.
+    async fn view_of(
+        &self,
+        ctx: &SignInContext,
+        flow: &Flow,
+        error: Option<&'static str>,
+        offers: Vec<Mode>,
+    ) -> ServiceResult<FlowView> {
+        let mut reader = self.reader().await?;
+        let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        let mut view = flow.view(error, offers);
+        view.certificate = policy.x509_certificate.state == tessera_authn::policy::State::Enabled;
+        Ok(view)
+    }
+
+    async fn offers(&self, ctx: &SignInContext, flow: &Flow) -> ServiceResult<Vec<Mode>> {
+        let subject = match flow.data.state.user_id() {
+            Some(user) => self.subject(ctx, user).await?,
+            None => None,
+        };
+        let useful = self.useful_modes(ctx, flow).await?;
+        // The same first factors for every name, so the page does not tell which
+        // accounts exist or hold a pass: what the tenant has switched on.
+        let mut reader = self.reader().await?;
+        let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        let mut first_factors = Vec::new();
+        if policy.password.state == tessera_authn::policy::State::Enabled {
+            first_factors.push(Mode::Password);
+        }
+        if policy.temporary_access_pass.state == tessera_authn::policy::State::Enabled {
+            first_factors.push(Mode::TemporaryAccessPassOneTime);
+        }
+        let second_factors = subject.map(|s| s.second_factors()).unwrap_or_default();
+        Ok(flow
+            .data
+            .state
+            .offers(&first_factors, &second_factors, useful.as_deref()))
+    }
+
+    /// Step 1: the name typed.
+    pub async fn identify(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        name: &str,
+    ) -> ServiceResult<Option<FlowView>> {
+        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let name = typed_name(name);
+        if name.is_empty() {
+            let offers = self.offers(ctx, &flow).await?;
+            let view = self
+                .view_of(ctx, &flow, Some("Enter your user name."), offers)
+                .await?;
+            return Ok(Some(view));
+        }
+        let mut reader = self.reader().await?;
+        let user = reader
+            .get_by_key1(ctx.tenant, Kind::User, &name.to_lowercase())
+            .await?;
+        drop(reader);
+        flow.data.state.name_typed(name, user.map(|u| u.id));
+        self.save_flow(ctx, &mut flow).await?;
+        let offers = self.offers(ctx, &flow).await?;
+        Ok(Some(self.view_of(ctx, &flow, None, offers).await?))
+    }
+
+    /// Goes back to the name step.
+    pub async fn restart(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<()> {
+        if let Some(mut flow) = self.load_flow(ctx, secret).await? {
+            flow.data.state.restart();
+            self.save_flow(ctx, &mut flow).await?;
+        }
+        Ok(())
+    }
+
+    /// The lockout counter an attempt from this client uses: one per user for
+    /// familiar networks, one for all others.
+    async fn lockout_key(&self, ctx: &SignInContext, user: Uuid) -> ServiceResult<String> {
+        let side = match ctx.client_address.as_deref().and_then(lockout::network_of) {
+            Some(network) => {
+                let familiar = self
+                    .store
+                    .counter_get(ctx.tenant, &format!("familiar:{user}:{network}"))
+                    .await?;
+                if lockout::is_familiar(familiar.map(|c| c.updated), self.now()) {
+                    Side::Familiar
+                } else {
+                    Side::Unfamiliar
+                }
+            }
+            None => Side::Unfamiliar,
+        };
+        Ok(format!("lockout:{user}:{}", side.as_str()))
+    }
+
+    /// Counts this attempt before any secret is checked, so parallel attempts on any
+    /// node cannot exceed the threshold; `false` when the client's side is locked or
+    /// this attempt is over the threshold. Once a lock has run out, exactly one
+    /// attempt is let through (the one whose count follows the count that locked):
+    /// the real user gets in, while a wrong guess locks again, for twice as long.
+    /// Only a completed sign-in clears the count.
+    async fn reserve_attempt(&self, ctx: &SignInContext, subject: &Subject) -> ServiceResult<bool> {
+        let key = self.lockout_key(ctx, subject.user_id).await?;
+        let now = self.now();
+        let settings = &subject.policy.lockout;
+        let before = self.store.counter_get(ctx.tenant, &key).await?;
+        if let Some(counter) = &before
+            && lockout::locked_for(settings, counter.value, counter.updated, now).is_some()
+        {
+            return Ok(false);
+        }
+        let attempts = self
+            .store
+            .counter_increment(ctx.tenant, &key, now, lockout::restart_before(now))
+            .await?;
+        Ok(lockout::attempt_allowed(
+            settings,
+            before.map(|c| c.value).unwrap_or(0),
+            attempts,
+        ))
+    }
+
+    /// Burns the time of one password check, so refusals without one take as long.
+    async fn decoy_check(&self) -> ServiceResult<()> {
+        self.authn
+            .hash_work(|| hashing::verify("decoy", hashing::decoy()))
+            .await?;
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        ctx: &SignInContext,
+        flow: &Flow,
+        code: &'static str,
+        message: &'static str,
+    ) -> ServiceResult<SignInOutcome> {
+        let name = flow.data.state.typed_name().unwrap_or_default();
+        self.log_attempt(
+            ctx,
+            flow.data.state.user_id(),
+            name,
+            flow.data.state.used(),
+            Logged::Failure(code),
+        )
+        .await?;
+        let offers = self.offers(ctx, flow).await?;
+        Ok(SignInOutcome::Continue(
+            self.view_of(ctx, flow, Some(message), offers).await?,
+        ))
+    }
+
+    /// A method was verified for an enabled user: the flow says what comes next
+    /// (a method it refuses here fails with `refused`, the code and the message).
+    async fn verified(
+        &self,
+        ctx: &SignInContext,
+        mut flow: Flow,
+        subject: &Subject,
+        method: MethodUse,
+        refused: (&'static str, &'static str),
+    ) -> ServiceResult<SignInOutcome> {
+        let next = match flow.data.state.verified(method, &subject.second_factors()) {
+            Ok(next) => next,
+            Err(_) => return self.fail(ctx, &flow, refused.0, refused.1).await,
+        };
+        match next {
+            Next::SecondFactor(offers) => {
+                let logged = Logged::Interrupted(
+                    failure::MFA_REQUIRED,
+                    "the user must complete a second factor",
+                );
+                self.ask_again(ctx, flow, subject, logged, None, offers)
+                    .await
+            }
+            Next::CheckStrengths => self.check_strengths(ctx, flow, subject).await,
+            Next::Complete => self.complete(ctx, flow, subject).await,
+        }
+    }
+
+    /// A step-up is complete when the methods used reach the required strengths;
+    /// otherwise it goes on with the methods that can reach them.
+    async fn check_strengths(
+        &self,
+        ctx: &SignInContext,
+        mut flow: Flow,
+        subject: &Subject,
+    ) -> ServiceResult<SignInOutcome> {
+        let reached = self
+            .satisfied_strengths(ctx.tenant, flow.data.state.used())
+            .await?;
+        if flow.data.state.strengths_reached(&reached) == StrengthCheck::Reached {
+            return self.complete(ctx, flow, subject).await;
+        }
+        let useful = self.useful_modes(ctx, &flow).await?.unwrap_or_default();
+        let more = flow
+            .data
+            .state
+            .offers(&[], &subject.second_factors(), Some(&useful));
+        if more.is_empty() {
+            let logged = Logged::Failure(failure::STRENGTH_NOT_MET);
+            return self
+                .ask_again(ctx, flow, subject, logged, Some(NO_STRONG_METHOD), more)
+                .await;
+        }
+        let logged = Logged::Interrupted(
+            failure::STRENGTH_NOT_MET,
+            "the application asks for a stronger sign-in",
+        );
+        self.ask_again(ctx, flow, subject, logged, None, more).await
+    }
+
+    /// The sign-in goes on: the flow is kept, the sign-in log says where it
+    /// stands, and the page asks for one of `offers`.
+    async fn ask_again(
+        &self,
+        ctx: &SignInContext,
+        mut flow: Flow,
+        subject: &Subject,
+        logged: Logged,
+        error: Option<&'static str>,
+        offers: Vec<Mode>,
+    ) -> ServiceResult<SignInOutcome> {
+        self.save_flow(ctx, &mut flow).await?;
+        self.log_attempt(
+            ctx,
+            Some(subject.user_id),
+            &subject.spec.user_principal_name,
+            flow.data.state.used(),
+            logged,
+        )
+        .await?;
+        Ok(SignInOutcome::Continue(
+            self.view_of(ctx, &flow, error, offers).await?,
+        ))
+    }
+
+    /// The sign-in is complete: the flow becomes a session.
+    async fn complete(
+        &self,
+        ctx: &SignInContext,
+        flow: Flow,
+        subject: &Subject,
+    ) -> ServiceResult<SignInOutcome> {
+        // The flow's secret must not become a session secret: a new one is made.
+        self.store.session_delete(ctx.tenant, &flow.row.id).await?;
+        let lockout_key = self.lockout_key(ctx, subject.user_id).await?;
+        self.store.counter_delete(ctx.tenant, &lockout_key).await?;
+        if let Some(network) = ctx.client_address.as_deref().and_then(lockout::network_of) {
+            let now = self.now();
+            self.store
+                .counter_advance(
+                    ctx.tenant,
+                    &format!("familiar:{}:{network}", subject.user_id),
+                    now.unix_micros(),
+                    now,
+                )
+                .await?;
+        }
+        let strengths = self
+            .satisfied_strengths(ctx.tenant, flow.data.state.used())
+            .await?;
+        let session = self
+            .create_session(
+                ctx,
+                subject.user_id,
+                &subject.spec.user_principal_name,
+                flow.data.state.used().to_vec(),
+                strengths.clone(),
+                &subject.policy.sessions,
+            )
+            .await?;
+        self.log_attempt(
+            ctx,
+            Some(subject.user_id),
+            &subject.spec.user_principal_name,
+            flow.data.state.used(),
+            Logged::Success(strengths),
+        )
+        .await?;
+        Ok(SignInOutcome::SignedIn { session })
+    }
+
+    /// Step 2: a password.
+    pub async fn submit_password(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        password: SecretString,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        if flow.data.state.admits(Mode::Password).is_err() || password.expose().len() > 1024 {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
+                    .await?,
+            ));
+        }
+        let subject = match flow.data.state.user_id() {
+            Some(user) => self.subject(ctx, user).await?,
+            None => None,
+        };
+        match self.check_password(ctx, subject.as_ref(), password).await? {
+            Ok(method_id) => {
+                let Some(subject) = subject else {
+                    return Err(ServiceError::Internal(
+                        "a password matched no user".to_string(),
+                    ));
+                };
+                let method = used(Mode::Password, Some(method_id), self.now());
+                let refused = (failure::INVALID_CREDENTIALS, WRONG);
+                Ok(Some(
+                    self.verified(ctx, flow, &subject, method, refused).await?,
+                ))
+            }
+            Err((code, message)) => Ok(Some(self.fail(ctx, &flow, code, message).await?)),
+        }
+    }
+
+    /// Checks a password for a user (`None`: no such user, which costs the same),
+    /// counting the attempt against lockout first: the password method's id, or
+    /// the failure code and the message for the person.
+    async fn check_password(
+        &self,
+        ctx: &SignInContext,
+        subject: Option<&Subject>,
+        password: SecretString,
+    ) -> ServiceResult<Result<Uuid, (&'static str, &'static str)>> {
+        let stored = subject.and_then(|s| {
+            s.methods.iter().find_map(|m| match &m.data {
+                MethodData::Password { hash } => Some((m.record.id, hash.clone())),
+                _ => None,
+            })
+        });
+        if let Some(subject) = subject
+            && !self.reserve_attempt(ctx, subject).await?
+        {
+            self.decoy_check().await?;
+            return Ok(Err((failure::ACCOUNT_LOCKED, WRONG)));
+        }
+        let hash = stored
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| hashing::decoy().to_string());
+        let matches = self
+            .authn
+            .hash_work(move || hashing::verify(password.expose(), &hash))
+            .await?;
+        let (Some(subject), Some((method_id, _)), true) = (subject, stored, matches) else {
+            return Ok(Err((failure::INVALID_CREDENTIALS, WRONG)));
+        };
+        if !subject.spec.account_enabled {
+            return Ok(Err((failure::ACCOUNT_DISABLED, WRONG)));
+        }
+        if !subject.allowed(Mode::Password) {
+            return Ok(Err((failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)));
+        }
+        Ok(Ok(method_id))
+    }
+
+    /// A user name and password outside any page: the legacy resource-owner
+    /// password grant. The same lockout, decoy cost and sign-in log as the pages;
+    /// the user, their principal name and the method used, or the failure code.
+    pub(crate) async fn authenticate_password(
+        &self,
+        ctx: &SignInContext,
+        name: &str,
+        password: SecretString,
+    ) -> ServiceResult<Result<(Uuid, String, MethodUse), &'static str>> {
+        let name = typed_name(name);
+        if password.expose().len() > 1024 {
+            return Ok(Err(failure::INVALID_CREDENTIALS));
+        }
+        let mut reader = self.reader().await?;
+        let user = reader
+            .get_by_key1(ctx.tenant, Kind::User, &name.to_lowercase())
+            .await?;
+        drop(reader);
+        let subject = match user {
+            Some(record) => self.subject(ctx, record.id).await?,
+            None => None,
+        };
+        match self.check_password(ctx, subject.as_ref(), password).await? {
+            Ok(method_id) => {
+                let Some(subject) = subject else {
+                    return Err(ServiceError::Internal(
+                        "a password matched no user".to_string(),
+                    ));
+                };
+                let method = used(Mode::Password, Some(method_id), self.now());
+                let lockout_key = self.lockout_key(ctx, subject.user_id).await?;
+                self.store.counter_delete(ctx.tenant, &lockout_key).await?;
+                Ok(Ok((
+                    subject.user_id,
+                    subject.spec.user_principal_name.clone(),
+                    method,
+                )))
+            }
+            Err((code, _)) => {
+                self.log_attempt(
+                    ctx,
+                    subject.as_ref().map(|s| s.user_id),
+                    &name,
+                    &[],
+                    Logged::Failure(code),
+                )
+                .await?;
+                Ok(Err(code))
+            }
+        }
+    }
+
+    /// A temporary access pass, as a first factor.
+    pub async fn submit_pass(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        pass: SecretString,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let admitted = flow.data.state.admits(Mode::TemporaryAccessPassOneTime);
+        let subject = match (admitted, flow.data.state.user_id()) {
+            (Ok(()), Some(user)) => self.subject(ctx, user).await?,
+            _ => None,
+        };
+        let Some(subject) = subject else {
+            // Unknown names cost a hash too.
+            self.decoy_check().await?;
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
+                    .await?,
+            ));
+        };
+        if !self.reserve_attempt(ctx, &subject).await? {
+            self.decoy_check().await?;
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, WRONG)
+                    .await?,
+            ));
+        }
+        let stored = subject.methods.iter().find_map(|m| match &m.data {
+            MethodData::TemporaryAccessPass { pass, .. } => Some((m.record.id, pass.clone())),
+            _ => None,
+        });
+        let typed = tap::normalize_input(pass.expose());
+        let hash = stored
+            .as_ref()
+            .map(|(_, p)| p.hash.clone())
+            .unwrap_or_else(|| hashing::decoy().to_string());
+        let matches = if typed.len() > 64 {
+            false
+        } else {
+            self.authn
+                .hash_work(move || hashing::verify(&typed, &hash))
+                .await?
+        };
+        let Some((method_id, stored)) = stored.filter(|_| matches) else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CREDENTIALS, WRONG)
+                    .await?,
+            ));
+        };
+        if !subject.spec.account_enabled {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, WRONG)
+                    .await?,
+            ));
+        }
+        let now = self.now();
+        if stored.usability(now) != Usability::Usable {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASS_NOT_USABLE, WRONG)
+                    .await?,
+            ));
+        }
+        let mode = if stored.is_usable_once {
+            Mode::TemporaryAccessPassOneTime
+        } else {
+            Mode::TemporaryAccessPassMultiUse
+        };
+        if !subject.allowed(mode) {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
+                    .await?,
+            ));
+        }
+        if stored.is_usable_once
+            && !self
+                .store
+                .counter_take(ctx.tenant, &format!("tap-use:{method_id}"), 1, now)
+                .await?
+        {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASS_NOT_USABLE, WRONG)
+                    .await?,
+            ));
+        }
+        let method = used(mode, Some(method_id), now);
+        let refused = (failure::INVALID_CREDENTIALS, WRONG);
+        Ok(Some(
+            self.verified(ctx, flow, &subject, method, refused).await?,
+        ))
+    }
+
+    /// A TOTP code, as a second factor.
+    pub async fn submit_code(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        code: &str,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let subject = match (
+            flow.data.state.admits(Mode::SoftwareOath),
+            flow.data.state.user_id(),
+        ) {
+            (Ok(()), Some(user)) => self.subject(ctx, user).await?,
+            _ => None,
+        };
+        let Some(subject) = subject.filter(|s| s.has(Mode::SoftwareOath)) else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::INVALID_CODE, WRONG).await?,
+            ));
+        };
+        if !self.reserve_attempt(ctx, &subject).await? {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_LOCKED, WRONG)
+                    .await?,
+            ));
+        }
+        let now = self.now();
+        let mut replayed = false;
+        for method in &subject.methods {
+            let MethodData::SoftwareOath {
+                sealed_secret,
+                algorithm,
+                digits,
+                period,
+                ..
+            } = &method.data
+            else {
+                continue;
+            };
+            let seed = self
+                .settings
+                .sealing_key
+                .open(sealed_secret, &format!("totp:{}", method.record.id))
+                .map_err(|e| {
+                    ServiceError::Internal(format!("a TOTP seed cannot be opened: {e}"))
+                })?;
+            let counter_key = format!("totp-step:{}", method.record.id);
+            let last = self.store.counter_get(ctx.tenant, &counter_key).await?;
+            let parameters = totp_parameters(*algorithm, *digits, *period);
+            let verdict = totp::verify(
+                &seed,
+                &parameters,
+                code,
+                now.unix_seconds().max(0) as u64,
+                last.map(|c| c.value.max(0) as u64),
+            );
+            match verdict {
+                totp::Verification::Accepted { step } => {
+                    // Atomic: of two requests with the same code, one wins.
+                    let step = i64::try_from(step).unwrap_or(i64::MAX);
+                    if self
+                        .store
+                        .counter_advance(ctx.tenant, &counter_key, step, now)
+                        .await?
+                    {
+                        let method = used(Mode::SoftwareOath, Some(method.record.id), now);
+                        let refused = (failure::INVALID_CODE, WRONG);
+                        return Ok(Some(
+                            self.verified(ctx, flow, &subject, method, refused).await?,
+                        ));
+                    }
+                    replayed = true;
+                }
+                totp::Verification::Replayed => replayed = true,
+                totp::Verification::Rejected => {}
+            }
+        }
+        let code = if replayed {
+            failure::CODE_REPLAYED
+        } else {
+            failure::INVALID_CODE
+        };
+        Ok(Some(self.fail(ctx, &flow, code, WRONG).await?))
+    }
+
+    /// Options for `navigator.credentials.get`, for the passkey button or autofill.
+    pub async fn passkey_options(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+    ) -> ServiceResult<Option<Value>> {
+        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let (options, state) = self
+            .authn
+            .relying_party()?
+            .start()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        flow.data.passkey_state = Some(state);
+        self.save_flow(ctx, &mut flow).await?;
+        Ok(Some(options))
+    }
+
+    /// A passkey assertion: a complete sign-in on its own (or the second factor after
+    /// a password).
+    pub async fn submit_passkey(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        response: &str,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let Some(challenge) = flow.data.passkey_state.take() else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_FAILED, EXPIRED)
+                    .await?,
+            ));
+        };
+        // The challenge is used up whatever happens next.
+        self.save_flow(ctx, &mut flow).await?;
+        let rp = self.authn.relying_party()?;
+        let (user_id, credential_id) = match rp.identify(response) {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::info!(correlation_id = %ctx.correlation_id, %error, "passkey response refused");
+                return Ok(Some(
+                    self.fail(ctx, &flow, failure::PASSKEY_FAILED, PASSKEY_WRONG)
+                        .await?,
+                ));
+            }
+        };
+        let mut reader = self.reader().await?;
+        let method = method_by_key(
+            reader.as_mut(),
+            ctx.tenant,
+            &format!("fido2:{credential_id}"),
+        )
+        .await?;
+        drop(reader);
+        let method =
+            method.filter(|m| m.record.key2.as_deref() == Some(user_id.to_string().as_str()));
+        let Some(method) = method else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        };
+        // As a second factor or in a step-up, the passkey must be that user's.
+        if flow.data.state.admits_passkey_of(user_id).is_err() {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        }
+        let Some(subject) = self.subject(ctx, user_id).await? else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        };
+        if flow
+            .data
+            .state
+            .passkey_user(user_id, &subject.spec.user_principal_name)
+            .is_err()
+        {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        }
+        let MethodData::Fido2 {
+            credential, aaguid, ..
+        } = &method.data
+        else {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_UNKNOWN, PASSKEY_WRONG)
+                    .await?,
+            ));
+        };
+        let asserted = match rp.finish_sign_in(response, &challenge, credential) {
+            Ok(asserted) => asserted,
+            Err(PasskeyError::Malformed(error) | PasskeyError::Rejected(error)) => {
+                tracing::info!(correlation_id = %ctx.correlation_id, %error, "passkey assertion refused");
+                return Ok(Some(
+                    self.fail(ctx, &flow, failure::PASSKEY_FAILED, PASSKEY_WRONG)
+                        .await?,
+                ));
+            }
+            Err(error) => return Err(ServiceError::Internal(error.to_string())),
+        };
+        if !subject.spec.account_enabled {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, PASSKEY_WRONG)
+                    .await?,
+            ));
+        }
+        if !subject.allowed(Mode::Fido2) {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
+                    .await?,
+            ));
+        }
+        let now = self.now();
+        if asserted.counter > 0
+            && !self
+                .store
+                .counter_advance(
+                    ctx.tenant,
+                    &format!("fido2-counter:{}", method.record.id),
+                    i64::from(asserted.counter),
+                    now,
+                )
+                .await?
+        {
+            tracing::warn!(correlation_id = %ctx.correlation_id, user = %user_id, method = %method.record.id,
+                "passkey signature counter did not increase: the authenticator may be cloned");
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::PASSKEY_CLONED, PASSKEY_WRONG)
+                    .await?,
+            ));
+        }
+        let mut use_ = used(Mode::Fido2, Some(method.record.id), now);
+        use_.method.aaguid = Some(*aaguid);
+        let refused = (failure::PASSKEY_UNKNOWN, PASSKEY_WRONG);
+        Ok(Some(
+            self.verified(ctx, flow, &subject, use_, refused).await?,
+        ))
+    }
+}
+
+impl SignIn {
+    /// A client certificate (leaf first, then any intermediates the client sent), as a
+    /// first factor; multi-factor when an authentication binding rule says so.
+    pub async fn submit_certificate(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        chain: Vec<Vec<u8>>,
+    ) -> ServiceResult<Option<SignInOutcome>> {
+        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+            return Ok(None);
+        };
+        let mut reader = self.reader().await?;
+        let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
+        if policy.x509_certificate.state != tessera_authn::policy::State::Enabled
+            || chain.is_empty()
+        {
+            drop(reader);
+            let code = if chain.is_empty() {
+                failure::CERTIFICATE_MISSING
+            } else {
+                failure::METHOD_NOT_ALLOWED
+            };
+            return Ok(Some(self.fail(ctx, &flow, code, NO_CERTIFICATE).await?));
+        }
+        let trust = super::certificates::load_cas(reader.as_mut(), ctx.tenant).await?;
+        let now = self.now();
+        // A path to a trusted root first: CRLs (possibly large) are loaded only for a
+        // certificate worth checking.
+        let crls = match tessera_authn::x509::validate_path(&chain, &trust, &[], now.unix_seconds())
+        {
+            Ok(_) => super::certificates::load_crls(reader.as_mut(), ctx.tenant).await?,
+            Err(_) => Vec::new(),
+        };
+        let mut checked =
+            tessera_authn::x509::validate_path(&chain, &trust, &crls, now.unix_seconds());
+        if let Ok(validated) = checked.as_mut() {
+            let fetcher = self.settings.revocation_fetcher.as_ref();
+            let ocsp = super::certificates::check_with_ocsp(
+                reader.as_mut(),
+                ctx.tenant,
+                fetcher,
+                validated,
+                now.unix_seconds(),
+            )
+            .await?;
+            if let Err(refusal) =
+                ocsp.and_then(|()| tessera_authn::x509::require_revocation(validated))
+            {
+                checked = Err(refusal);
+            }
+        }
+        let validated = match checked {
+            Ok(validated) => validated,
+            Err(refusal) => {
+                drop(reader);
+                tracing::info!(correlation_id = %ctx.correlation_id, %refusal, "client certificate refused");
+                return Ok(Some(
+                    self.fail(ctx, &flow, refusal.code(), CERTIFICATE_WRONG)
+                        .await?,
+                ));
+            }
+        };
+        let settings = &policy.x509_certificate.settings;
+        // The first binding that names an existing user decides.
+        let mut bound = None;
+        for (property, value) in settings.lookups(&validated) {
+            let user = match property {
+                tessera_authn::cba::UserProperty::UserPrincipalName => reader
+                    .get_by_key1(ctx.tenant, Kind::User, &value.to_lowercase())
+                    .await?
+                    .map(|r| r.id),
+                tessera_authn::cba::UserProperty::CertificateUserIds => method_by_key(
+                    reader.as_mut(),
+                    ctx.tenant,
+                    &super::methods::certificate_user_key(&value),
+                )
+                .await?
+                .and_then(|m| {
+                    m.record
+                        .key2
+                        .as_deref()
+                        .and_then(|k| Uuid::parse_str(k).ok())
+                }),
+            };
+            if user.is_some() {
+                bound = user;
+                break;
+            }
+        }
+        drop(reader);
+        let presented = validated
+            .principal_names
+            .first()
+            .unwrap_or(&validated.subject);
+        flow.data.state.certificate_presented(presented);
+        let Some(user_id) = bound else {
+            return Ok(Some(
+                self.fail(
+                    ctx,
+                    &flow,
+                    failure::CERTIFICATE_NOT_BOUND,
+                    CERTIFICATE_WRONG,
+                )
+                .await?,
+            ));
+        };
+        // After a name was typed, the certificate must be that user's.
+        if flow.data.state.admits_certificate_of(user_id).is_err() {
+            return Ok(Some(
+                self.fail(
+                    ctx,
+                    &flow,
+                    failure::CERTIFICATE_NOT_BOUND,
+                    CERTIFICATE_WRONG,
+                )
+                .await?,
+            ));
+        }
+        let Some(subject) = self.subject(ctx, user_id).await? else {
+            return Ok(Some(
+                self.fail(
+                    ctx,
+                    &flow,
+                    failure::CERTIFICATE_NOT_BOUND,
+                    CERTIFICATE_WRONG,
+                )
+                .await?,
+            ));
+        };
+        if flow
+            .data
+            .state
+            .certificate_user(user_id, &subject.spec.user_principal_name)
+            .is_err()
+        {
+            return Ok(Some(
+                self.fail(
+                    ctx,
+                    &flow,
+                    failure::CERTIFICATE_NOT_BOUND,
+                    CERTIFICATE_WRONG,
+                )
+                .await?,
+            ));
+        }
+        if !subject.spec.account_enabled {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::ACCOUNT_DISABLED, CERTIFICATE_WRONG)
+                    .await?,
+            ));
+        }
+        let mode = settings.mode_for(&validated);
+        if !subject.allowed(mode) {
+            return Ok(Some(
+                self.fail(ctx, &flow, failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)
+                    .await?,
+            ));
+        }
+        let method = MethodUse {
+            method: UsedMethod {
+                mode,
+                aaguid: None,
+                certificate_issuer: Some(validated.issuer.clone()),
+                certificate_policies: validated.policies.clone(),
+            },
+            method_id: None,
+            time: now,
+        };
+        // As a second step only a multi-factor certificate counts, and only once: a
+        // single-factor certificate is not a second factor, nor is the same kind twice.
+        let refused = (failure::METHOD_NOT_ALLOWED, NOT_ALLOWED);
+        Ok(Some(
+            self.verified(ctx, flow, &subject, method, refused).await?,
+        ))
+    }
+}
+
+const NO_CERTIFICATE: &str = "No certificate was presented. Insert your smart card and try again.";
+const CERTIFICATE_WRONG: &str = "Your certificate could not be used to sign in here.";
+
+fn encode<T: Serialize>(data: &T) -> ServiceResult<String> {
+    serde_json::to_string(data).map_err(|e| ServiceError::Internal(e.to_string()))
+}
