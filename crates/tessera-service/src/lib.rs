@@ -35,11 +35,16 @@ use directory::roles;
 // The module paths the other crates use, from before the contexts had folders.
 pub use access as conditional_access;
 pub use directory::audit;
-pub use kernel::jobs;
 pub use oidc as oauth;
 pub use oidc::signing_keys;
 pub use sign_in as authn;
 pub use sign_in::log_storage as sign_in_storage;
+
+/// Background work: the kernel's job runner and the application's own jobs.
+pub mod jobs {
+    pub use crate::app::application_jobs;
+    pub use crate::kernel::jobs::*;
+}
 
 use serde::Serialize;
 use serde_json::Value;

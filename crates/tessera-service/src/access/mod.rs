@@ -40,6 +40,7 @@ use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
 use crate::codec::{self, Keys};
+use crate::directory::{auth_methods, auth_policy, builtin};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, EventDraft};
 
@@ -333,7 +334,7 @@ pub(crate) fn app_target(client_id: &str, resource_app: Option<Uuid>, management
     Target::App {
         app_id: client,
         resource: resource_app.filter(|r| *r != client),
-        admin_portal: management || crate::oidc::is_management_client(client),
+        admin_portal: management || builtin::is_management_client(client),
     }
 }
 
@@ -616,7 +617,7 @@ async fn check_references(
     }
     if let Some(grant) = &spec.grant_controls {
         if let Some(strength) = &grant.authentication_strength
-            && crate::sign_in::load_strength(reader, tenant, strength.id)
+            && auth_policy::load_strength(reader, tenant, strength.id)
                 .await?
                 .is_none()
         {
@@ -809,7 +810,7 @@ impl Access {
                 .collect();
         roles.sort_unstable();
         roles.dedup();
-        let has_mfa_method = crate::sign_in::methods_of(reader.as_mut(), tenant, user)
+        let has_mfa_method = auth_methods::methods_of(reader.as_mut(), tenant, user)
             .await?
             .iter()
             .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
@@ -1440,20 +1441,17 @@ impl Access {
     /// Whether security defaults ask this user to register a second factor.
     pub async fn mfa_registration_requested(
         &self,
-        session: &crate::sign_in::SessionInfo,
+        tenant: TenantId,
+        user: Uuid,
     ) -> ServiceResult<bool> {
         let mut reader = self.reader().await?;
-        if !security_defaults(reader.as_mut(), session.tenant)
-            .await?
-            .is_enabled
-        {
+        if !security_defaults(reader.as_mut(), tenant).await?.is_enabled {
             return Ok(false);
         }
-        let registered =
-            crate::sign_in::methods_of(reader.as_mut(), session.tenant, session.user_id)
-                .await?
-                .iter()
-                .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
+        let registered = auth_methods::methods_of(reader.as_mut(), tenant, user)
+            .await?
+            .iter()
+            .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
         Ok(!registered)
     }
 
@@ -1873,7 +1871,7 @@ impl Access {
             }),
             (Some(app), None) if app == validate::ADMIN_PORTALS => Target::App {
                 resource: None,
-                app_id: crate::oidc::cli_client_id(),
+                app_id: builtin::cli_client_id(),
                 admin_portal: true,
             },
             (Some(app), None) => {
@@ -1894,7 +1892,7 @@ impl Access {
                 Target::App {
                     app_id,
                     resource: resource.filter(|r| *r != app_id),
-                    admin_portal: crate::oidc::is_management_client(app_id),
+                    admin_portal: builtin::is_management_client(app_id),
                 }
             }
             (None, None) => {
@@ -1983,7 +1981,7 @@ impl Access {
         // What the sign-in met, derived as a real sign-in derives it.
         let strengths = {
             let mut reader = self.reader().await?;
-            let all = crate::sign_in::all_strengths(reader.as_mut(), ctx.tenant).await?;
+            let all = auth_policy::all_strengths(reader.as_mut(), ctx.tenant).await?;
             let mut met = strength::implied(&all, &question.satisfied_strengths).map_err(|id| {
                 let index = question
                     .satisfied_strengths
@@ -2055,7 +2053,7 @@ async fn application_named(
 ) -> ServiceResult<Uuid> {
     let text = text.trim();
     if let Ok(id) = Uuid::parse_str(text) {
-        if crate::oidc::is_management_client(id)
+        if builtin::is_management_client(id)
             || reader
                 .get_by_key1(tenant, Kind::Application, &id.to_string())
                 .await?

@@ -197,7 +197,7 @@ impl Directory {
                     "must be 1 to 128 characters",
                 ));
             }
-            if crate::sign_in::load_strength(tx.as_mut(), ctx.tenant, context.strength_id)
+            if super::auth_policy::load_strength(tx.as_mut(), ctx.tenant, context.strength_id)
                 .await?
                 .is_none()
             {

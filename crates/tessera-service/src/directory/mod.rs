@@ -10,12 +10,16 @@ pub(crate) mod app_roles;
 pub(crate) mod apps;
 pub(crate) mod attributes;
 pub mod audit;
+pub(crate) mod auth_methods;
+pub(crate) mod auth_policy;
 pub(crate) mod bootstrap;
+pub(crate) mod builtin;
 pub(crate) mod consent;
 pub(crate) mod devices;
 pub(crate) mod groups;
 pub(crate) mod roles;
 pub(crate) mod tokens;
+pub(crate) mod trust;
 pub(crate) mod units;
 pub(crate) mod users;
 

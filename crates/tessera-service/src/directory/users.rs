@@ -388,7 +388,7 @@ impl Directory {
         }
         let devices = super::devices::clear_owner(self, tx.as_mut(), ctx, id).await?;
         let tokens = super::tokens::delete_tokens_of(tx.as_mut(), ctx.tenant, id).await?;
-        let methods = crate::sign_in::delete_methods_of(tx.as_mut(), ctx.tenant, id).await?;
+        let methods = super::auth_methods::delete_methods_of(tx.as_mut(), ctx.tenant, id).await?;
         tx.delete(ctx.tenant, Kind::User, id, Some(record.version))
             .await?;
         let changes = patch::changes(&spec_json(&spec), &Value::Null);

@@ -7,6 +7,7 @@
 pub(crate) mod codec;
 pub(crate) mod error;
 pub mod jobs;
+mod settings;
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -21,8 +22,9 @@ use uuid::Uuid;
 
 use crate::codec::Keys;
 use crate::error::{ServiceError, ServiceResult};
-use crate::sign_in::AuthSettings;
 use crate::{Caller, Context, EventDraft, Principal};
+
+pub use settings::{AuthSettings, RevocationFetcher, SharedFetcher};
 
 /// Told when sessions ended (signed out, revoked), so that applications signed in
 /// through them can be notified (back-channel logout). The OpenID Connect context

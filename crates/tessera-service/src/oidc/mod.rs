@@ -45,21 +45,9 @@ pub use exchange::OutboundHttp;
 pub use inspect::{BearerError, Presented};
 pub use logout::{LogoutOutcome, LogoutRequest};
 
-/// The client id of Tessera's own command-line client: a built-in public client
-/// that signs in with the device flow (no directory record; every tenant has it).
-pub const CLI_CLIENT_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e01";
+pub use crate::directory::builtin::CLI_CLIENT_ID;
+pub(crate) use crate::directory::builtin::is_management_client;
 pub use tessera_oauth::resource::MANAGEMENT_RESOURCE;
-
-/// The command line's client id as a UUID.
-pub(crate) fn cli_client_id() -> Uuid {
-    Uuid::parse_str(CLI_CLIENT_ID).unwrap_or_default()
-}
-
-/// Whether an application is Tessera's own management surface (Conditional
-/// Access's `MicrosoftAdminPortals`): the command line.
-pub(crate) fn is_management_client(app_id: Uuid) -> bool {
-    app_id == cli_client_id()
-}
 
 /// Access tokens for workloads live an hour.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;

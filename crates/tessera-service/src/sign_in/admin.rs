@@ -14,10 +14,11 @@ use tessera_directory::roles::action;
 use tessera_store::{Kind, SignInQuery};
 use uuid::Uuid;
 
-use super::methods::{MethodData, method_record, methods_of, random_bytes};
+use super::random_bytes;
 use super::sessions::SessionView;
 use super::{POLICY_KEY, SignInEntry, all_strengths, load_policy};
 use crate::codec::{self, Keys, Page};
+use crate::directory::auth_methods::{MethodData, method_record, methods_of};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, EventDraft, SignIn};
 

@@ -26,11 +26,12 @@ use tessera_directory::model::UserSpec;
 use tessera_store::{Kind, SessionRow};
 use uuid::Uuid;
 
-use super::methods::{MethodData, StoredMethod, method_by_key, methods_of, totp_parameters};
 use super::sessions::new_csrf;
+use super::totp_parameters;
 use super::{Logged, SignInContext, failure, load_policy};
 use crate::SignIn;
 use crate::codec;
+use crate::directory::auth_methods::{MethodData, StoredMethod, method_by_key, methods_of};
 use crate::directory::groups::containing_groups;
 use crate::error::{ServiceError, ServiceResult};
 
@@ -1048,20 +1049,20 @@ impl SignIn {
             };
             return Ok(Some(self.fail(ctx, &flow, code, NO_CERTIFICATE).await?));
         }
-        let trust = super::certificates::load_cas(reader.as_mut(), ctx.tenant).await?;
+        let trust = crate::directory::trust::load_cas(reader.as_mut(), ctx.tenant).await?;
         let now = self.now();
         // A path to a trusted root first: CRLs (possibly large) are loaded only for a
         // certificate worth checking.
         let crls = match tessera_authn::x509::validate_path(&chain, &trust, &[], now.unix_seconds())
         {
-            Ok(_) => super::certificates::load_crls(reader.as_mut(), ctx.tenant).await?,
+            Ok(_) => crate::directory::trust::load_crls(reader.as_mut(), ctx.tenant).await?,
             Err(_) => Vec::new(),
         };
         let mut checked =
             tessera_authn::x509::validate_path(&chain, &trust, &crls, now.unix_seconds());
         if let Ok(validated) = checked.as_mut() {
             let fetcher = self.settings.revocation_fetcher.as_ref();
-            let ocsp = super::certificates::check_with_ocsp(
+            let ocsp = crate::directory::trust::check_with_ocsp(
                 reader.as_mut(),
                 ctx.tenant,
                 fetcher,
@@ -1098,7 +1099,7 @@ impl SignIn {
                 tessera_authn::cba::UserProperty::CertificateUserIds => method_by_key(
                     reader.as_mut(),
                     ctx.tenant,
-                    &super::methods::certificate_user_key(&value),
+                    &crate::directory::auth_methods::certificate_user_key(&value),
                 )
                 .await?
                 .and_then(|m| {

@@ -12,50 +12,31 @@ pub(crate) mod certificates;
 mod flow;
 pub mod log_storage;
 pub(crate) mod log_writer;
-mod methods;
 mod security_info;
 pub(crate) mod sessions;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tessera_authn::passkey::RelyingParty;
-use tessera_authn::policy::MethodsPolicy;
 use tessera_authn::registration::MethodUse;
-use tessera_authn::strength::{self, Strength};
-use tessera_core::crypto::SealingKey;
+use tessera_authn::strength;
+use tessera_authn::totp;
 use tessera_core::{TenantId, Timestamp};
-use tessera_store::{Kind, Reader};
 use uuid::Uuid;
 
-use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
 
+pub use crate::directory::auth_methods::AuthMethodView;
+pub(crate) use crate::directory::auth_policy::{
+    POLICY_KEY, all_strengths, load_policy, load_strength,
+};
+pub use crate::kernel::{AuthSettings, RevocationFetcher, SharedFetcher};
 pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
-pub use certificates::{CertificateAuthorityView, NewCa, RevocationFetcher, SharedFetcher};
+pub use certificates::{CertificateAuthorityView, NewCa};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
-pub use methods::AuthMethodView;
-pub(crate) use methods::methods_of;
-pub(crate) use security_info::delete_methods_of;
 pub use security_info::{PasskeyChallenge, TotpEnrolment};
 pub use sessions::{SessionInfo, SessionView};
-
-/// How authentication is set up on this installation.
-pub struct AuthSettings {
-    /// The public URL people reach Tessera at (the WebAuthn origin).
-    pub public_url: String,
-    /// Shown in authenticator apps and on passkeys.
-    pub issuer_name: String,
-    /// Seals TOTP seeds at rest.
-    pub sealing_key: SealingKey,
-    /// A folder of breached-password range files (`<PREFIX>` or `<PREFIX>.txt`).
-    pub breached_passwords: Option<PathBuf>,
-    /// Most argon2id hashes computed at once.
-    pub max_concurrent_hashes: usize,
-    /// Fetches CRLs from distribution points (none: upload only).
-    pub revocation_fetcher: Option<SharedFetcher>,
-}
 
 /// The sign-in context: sign-in flows, sessions, security info, methods
 /// administration, certificates and revocation, the sign-in log.
@@ -236,48 +217,6 @@ pub mod failure {
     pub const CERTIFICATE_MISSING: &str = "certificate_missing";
 }
 
-/// The tenant's methods policy (the default until an administrator sets one).
-pub(crate) const POLICY_KEY: &str = "authenticationMethodsPolicy";
-
-pub(crate) async fn load_policy(
-    reader: &mut dyn Reader,
-    tenant: TenantId,
-) -> ServiceResult<(MethodsPolicy, Option<tessera_store::Record>)> {
-    match reader
-        .get_by_key1(tenant, Kind::AuthPolicy, POLICY_KEY)
-        .await?
-    {
-        Some(record) => Ok((codec::data(&record)?, Some(record))),
-        None => Ok((MethodsPolicy::default(), None)),
-    }
-}
-
-/// A strength by id: built-in or the tenant's own.
-pub(crate) async fn load_strength(
-    reader: &mut dyn Reader,
-    tenant: TenantId,
-    id: Uuid,
-) -> ServiceResult<Option<Strength>> {
-    if let Some(built_in) = strength::built_in().into_iter().find(|s| s.id == id) {
-        return Ok(Some(built_in));
-    }
-    match reader.get(tenant, Kind::AuthStrength, id).await? {
-        Some(record) => Ok(Some(codec::data(&record)?)),
-        None => Ok(None),
-    }
-}
-
-pub(crate) async fn all_strengths(
-    reader: &mut dyn Reader,
-    tenant: TenantId,
-) -> ServiceResult<Vec<Strength>> {
-    let mut strengths = strength::built_in();
-    for record in codec::list_all(reader, tenant, Kind::AuthStrength, None).await? {
-        strengths.push(codec::data(&record)?);
-    }
-    Ok(strengths)
-}
-
 impl SignIn {
     /// The strengths (built-in and the tenant's) that the methods used satisfy.
     pub(crate) async fn satisfied_strengths(
@@ -368,4 +307,24 @@ pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
         .filter(|c| !c.is_control())
         .take(max_chars)
         .collect()
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> ServiceResult<[u8; N]> {
+    let mut bytes = [0u8; N];
+    tessera_core::crypto::fill_random(&mut bytes)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(bytes)
+}
+
+pub(crate) fn totp_parameters(
+    algorithm: totp::Algorithm,
+    digits: u32,
+    period: u64,
+) -> totp::Parameters {
+    totp::Parameters {
+        algorithm,
+        digits,
+        period,
+        skew: 1,
+    }
 }

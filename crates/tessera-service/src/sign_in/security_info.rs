@@ -12,13 +12,14 @@ use tessera_authn::{hashing, qr, totp};
 use tessera_core::SecretString;
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::model::UserSpec;
-use tessera_store::{Kind, WriteTx};
+use tessera_store::Kind;
 use uuid::Uuid;
 
-use super::methods::{MethodData, method_record, methods_of, random_bytes};
+use super::random_bytes;
 use super::sessions::SessionInfo;
 use super::{load_policy, load_strength};
 use crate::codec;
+use crate::directory::auth_methods::{MethodData, StoredMethod, method_record, methods_of};
 use crate::directory::groups::containing_groups;
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, EventDraft, SignIn};
@@ -586,7 +587,7 @@ impl SignIn {
             }
             other => other?,
         }
-        let stored = super::methods::StoredMethod {
+        let stored = StoredMethod {
             record,
             data: method.clone(),
         };
@@ -621,7 +622,7 @@ impl SignIn {
         };
         let user_record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, user).await?;
         let spec: UserSpec = codec::data(&user_record)?;
-        let stored = super::methods::StoredMethod {
+        let stored = StoredMethod {
             data: codec::data(&record)?,
             record,
         };
@@ -639,17 +640,4 @@ impl SignIn {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// Deletes every method of a user (when the user is deleted).
-pub(crate) async fn delete_methods_of(
-    tx: &mut dyn WriteTx,
-    tenant: tessera_core::TenantId,
-    user: Uuid,
-) -> ServiceResult<usize> {
-    let records = codec::list_all(tx, tenant, Kind::AuthMethod, Some(user.to_string())).await?;
-    for record in &records {
-        tx.delete(tenant, Kind::AuthMethod, record.id, None).await?;
-    }
-    Ok(records.len())
 }

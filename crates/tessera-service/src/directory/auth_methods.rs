@@ -1,15 +1,17 @@
-//! A user's stored authentication methods.
+//! A user's stored authentication methods: `Kind::AuthMethod` records, changed as
+//! audited directory changes. Sign-in verifies and registers them; access reads
+//! them (whether a user has a second factor); deleting a user deletes them.
 
 use serde::{Deserialize, Serialize};
 use tessera_authn::strength::Mode;
 use tessera_authn::tap::StoredPass;
 use tessera_authn::totp;
 use tessera_core::{TenantId, Timestamp};
-use tessera_store::{Kind, Reader, Record};
+use tessera_store::{Kind, Reader, Record, WriteTx};
 use uuid::Uuid;
 
 use crate::codec::{self, Keys};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::ServiceResult;
 
 /// What is stored for one method. Secrets are hashed (password, pass) or sealed
 /// (TOTP seed); the passkey holds only a public key.
@@ -196,22 +198,15 @@ pub(crate) async fn method_by_key(
     }
 }
 
-pub(crate) fn random_bytes<const N: usize>() -> ServiceResult<[u8; N]> {
-    let mut bytes = [0u8; N];
-    tessera_core::crypto::fill_random(&mut bytes)
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    Ok(bytes)
-}
-
-pub(crate) fn totp_parameters(
-    algorithm: totp::Algorithm,
-    digits: u32,
-    period: u64,
-) -> totp::Parameters {
-    totp::Parameters {
-        algorithm,
-        digits,
-        period,
-        skew: 1,
+/// Deletes every method of a user (when the user is deleted).
+pub(crate) async fn delete_methods_of(
+    tx: &mut dyn WriteTx,
+    tenant: tessera_core::TenantId,
+    user: Uuid,
+) -> ServiceResult<usize> {
+    let records = codec::list_all(tx, tenant, Kind::AuthMethod, Some(user.to_string())).await?;
+    for record in &records {
+        tx.delete(tenant, Kind::AuthMethod, record.id, None).await?;
     }
+    Ok(records.len())
 }
