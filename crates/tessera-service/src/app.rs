@@ -86,7 +86,8 @@ impl App {
     }
 }
 
-/// The application's own periodic work, to run with [`Jobs`] on every node.
+/// The application's own periodic work, to run with
+/// [`Jobs`](crate::kernel::jobs::Jobs) on every node.
 pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let purge = app.clone();
     let keys = app.oidc.clone();

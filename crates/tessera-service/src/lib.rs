@@ -1,17 +1,25 @@
 //! The application layer: the use cases, in contexts, behind the [`App`] facade the
-//! delivery crates hold. Each context is its own type with its own caches, and may
-//! call only the contexts before it in this order (so the calls form no circle):
+//! delivery crates hold. Each context is its own type with its own caches, in a
+//! folder of its own, and may call only the contexts before it in this order (so
+//! the calls form no circle):
 //!
-//! 1. [`Kernel`]: store, clock, settings, default tenant; require a permission, write
-//!    in one transaction with its audit event; jobs with leases (`jobs`).
-//! 2. [`Directory`]: users, groups, devices, units, roles, attributes, applications and
-//!    service principals, tokens, audit, tenant policies, bootstrap.
-//! 3. [`Access`]: Conditional Access records, import, What-If, the per-node policy
-//!    cache, the sign-in's facts and decisions.
-//! 4. [`SignIn`]: sign-in flows, sessions, security info, methods administration,
-//!    certificates and revocation, the sign-in log.
-//! 5. [`Oidc`]: OpenID Connect and OAuth (authorize, grants, client authentication,
-//!    DPoP, device, exchange, introspection, logout, signing keys).
+//! 1. [`Kernel`] (`kernel/`): store, clock, settings, default tenant; require a
+//!    permission, write in one transaction with its audit event; jobs with leases
+//!    (`jobs`).
+//! 2. [`Directory`] (`directory/`): users, groups, devices, units, roles, attributes,
+//!    applications and service principals, tokens, audit, tenant policies, bootstrap;
+//!    and the records the contexts above read (stored methods, methods policy and
+//!    strengths, the certificate trust store).
+//! 3. [`Access`] (`access/`): Conditional Access records, import, What-If, the
+//!    per-node policy cache, the sign-in's facts and decisions.
+//! 4. [`SignIn`] (`sign_in/`): sign-in flows, sessions, security info, methods
+//!    administration, certificates and revocation, the sign-in log.
+//! 5. [`Oidc`] (`oidc/`): OpenID Connect and OAuth (authorize, grants, client
+//!    authentication, DPoP, device, exchange, introspection, logout, signing keys).
+//!
+//! [`App`] (`app.rs`) builds them and runs the application's jobs. The module paths
+//! from before the folders (`authn`, `oauth`, `conditional_access`, `audit`,
+//! `signing_keys`, `sign_in_storage`, `jobs`) stay as re-exports.
 //!
 //! A use case authorizes the caller, validates the request with the domain crates,
 //! applies it in one store transaction and records the audit event in that same

@@ -1,6 +1,12 @@
-//! Conditional Access in the directory: policies, named locations, terms of use
-//! and risk as records; import of Entra exports; the compiled policy set each node
-//! caches; and the decision, with the facts a sign-in brings.
+//! The access context: Conditional Access. Policies, named locations, terms of use,
+//! risk and the security-defaults switch as audited records (`records.rs`); import
+//! of Entra exports (`import.rs`); What-If (`what_if.rs`); the compiled policy set
+//! each node caches (`cache.rs`); and the decision, with the facts a sign-in brings
+//! (`facts.rs`). This file holds the context, its cache's state and the stored
+//! shapes.
+//!
+//! May call: the kernel, and the directory's read functions (`crate::directory::…`
+//! free functions over a `Reader`); it holds no handle of another context.
 //!
 //! Records: policies and named locations keep their Graph ids (an import with
 //! the same ids updates them); terms acceptances have key1 `<termsId>:<userId>`;
@@ -77,9 +83,6 @@ pub(crate) struct CaCache {
 /// The access context: Conditional Access records (policies, named locations, terms
 /// of use, risk, security defaults), import and What-If, the per-node cache of
 /// compiled policy sets, the facts of a sign-in and the decision over them.
-///
-/// May call: the kernel, and the directory's read functions (it holds no handle of
-/// another context).
 pub struct Access {
     k: Arc<crate::kernel::Kernel>,
     ca: CaCache,

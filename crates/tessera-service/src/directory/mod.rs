@@ -4,6 +4,11 @@
 //! `users.rs`, `groups.rs`, `devices.rs`, `units.rs`, `roles.rs`, `app_roles.rs`,
 //! `attributes.rs`, `apps.rs`, `tokens.rs`, `audit.rs`, `consent.rs`, `bootstrap.rs`).
 //!
+//! It also owns the records the contexts above read: a user's stored authentication
+//! methods (`auth_methods.rs`), the methods policy and strengths (`auth_policy.rs`),
+//! the trust store for certificates and chain validation (`trust.rs`), and
+//! Tessera's built-in command-line client (`builtin.rs`).
+//!
 //! May call: the kernel. Holds no cache.
 
 pub(crate) mod app_roles;
@@ -34,6 +39,7 @@ use crate::error::ServiceResult;
 use crate::kernel::Kernel;
 use crate::{Context, codec};
 
+/// The directory context (see the module documentation).
 pub struct Directory {
     k: Arc<Kernel>,
 }

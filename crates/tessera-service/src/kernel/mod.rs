@@ -1,8 +1,19 @@
 //! The kernel every context shares: the store, the clock, the installation's
 //! settings, the default tenant, and the steps every use case takes (read, write in
-//! one transaction, require a permission, append the audit event). It calls no
-//! context; contexts reach it through `Deref` (a context is the kernel plus its own
-//! caches and the handles of the contexts it may call).
+//! one transaction, require a permission, append the audit event). Contexts reach it
+//! through `Deref` (a context is the kernel plus its own caches and the handles of
+//! the contexts it may call).
+//!
+//! Files: `mod.rs` (the kernel, the tenant policy writer, the ended-sessions hook),
+//! `settings.rs` (the installation's settings and the revocation fetcher),
+//! `codec.rs` (records to and from JSON, pages), `error.rs` (`ServiceError`),
+//! `jobs.rs` (the job runner with leases; the application's own jobs are in
+//! `app.rs`).
+//!
+//! May call: nothing in this crate (the kernel, the crate root's `Context`, `Caller`
+//! and `EventDraft` only). Lower than every context: a context that needs something
+//! done above it (notify applications that sessions ended) goes through a hook the
+//! upper context registers (`SessionsEnded`).
 
 pub(crate) mod codec;
 pub(crate) mod error;

@@ -1,8 +1,13 @@
-//! OAuth 2.x and OpenID Connect use cases: the authorization endpoint
-//! (`authorize.rs`), the token endpoint's grants (client credentials here; code and
-//! refresh in `grants.rs`), and introspection, revocation and userinfo
-//! (`inspect.rs`). Tokens are RFC 9068 JWTs signed with the tenant's current ES256
-//! key; every token request is logged as a sign-in.
+//! The OpenID Connect context: OAuth 2.x and OpenID Connect use cases. The
+//! authorization endpoint (`authorize/`), the token endpoint's grants (client
+//! credentials here; code and refresh in `grants.rs`; `device.rs`, `exchange.rs`,
+//! `password.rs`), client authentication (`client_auth.rs`), DPoP (`dpop.rs`),
+//! introspection, revocation and userinfo (`inspect.rs`), logout (`logout.rs`),
+//! dynamic registration (`registration.rs`), CORS origins (`cors.rs`) and the
+//! signing keys (`signing_keys.rs`). Tokens are RFC 9068 JWTs signed with the
+//! tenant's current ES256 key; every token request is logged as a sign-in.
+//!
+//! May call: the kernel, the directory, access, sign-in.
 
 use std::collections::BTreeMap;
 use tessera_oauth::error::ErrorCode;
@@ -83,8 +88,6 @@ pub(crate) type GrantCache =
 /// The OpenID Connect / OAuth context: authorization, grants, client
 /// authentication, DPoP, the device flow, token exchange, introspection,
 /// revocation, logout, dynamic registration and signing keys.
-///
-/// May call: the kernel, the directory, access, sign-in.
 pub struct Oidc {
     k: std::sync::Arc<crate::kernel::Kernel>,
     pub(crate) directory: std::sync::Arc<crate::Directory>,

@@ -1,6 +1,12 @@
-//! Sign-in: the methods (password, TOTP, passkeys, temporary access passes), the
-//! sign-in flow, server-side sessions, security info self-service, the sign-in log
-//! and the administrator operations on all of them.
+//! The sign-in context: the methods (password, TOTP, passkeys, temporary access
+//! passes, certificates), the sign-in flow (`flow/`), server-side sessions
+//! (`sessions.rs`), security info self-service (`security_info.rs`), the sign-in log
+//! (`log_storage.rs`: how entries are stored and kept; `log_writer.rs`: the group
+//! commit) and the administrator operations on all of them (`admin.rs`, and
+//! `certificates.rs` for the trust store and its revocation lists).
+//!
+//! May call: the kernel, the directory, access (Conditional Access decides the
+//! registration of security information).
 //!
 //! The methods' logic lives in `tessera-authn`; this module loads and stores their
 //! state. Changes to a user's methods are directory changes (audited, in the chain);
@@ -40,9 +46,6 @@ pub use sessions::{SessionInfo, SessionView};
 
 /// The sign-in context: sign-in flows, sessions, security info, methods
 /// administration, certificates and revocation, the sign-in log.
-///
-/// May call: the kernel, the directory, access (Conditional Access decides
-/// registration of security information).
 pub struct SignIn {
     k: Arc<crate::kernel::Kernel>,
     pub(crate) directory: Arc<crate::Directory>,
@@ -128,7 +131,7 @@ pub struct SignInContext {
 }
 
 /// The sign-in log entry as the API shows it (stored compactly, see
-/// `sign_in_storage`).
+/// `log_storage`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
