@@ -1,13 +1,16 @@
 //! The facade the delivery crates hold: the contexts, built in their order over one
-//! kernel, and the few questions about the installation itself.
+//! kernel, the few questions about the installation itself, and the application's
+//! own background jobs (run by the kernel's job runner).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tessera_core::{Clock, TenantId};
 use tessera_store::Store;
 
-use crate::authn::AuthSettings;
 use crate::error::ServiceResult;
+use crate::kernel::AuthSettings;
+use crate::kernel::jobs::{Job, JobResult, Schedule, Scope, job};
 use crate::kernel::{Kernel, SessionsEnded};
 use crate::{Access, Directory, Oidc, SignIn};
 
@@ -80,5 +83,99 @@ impl App {
     /// The public URL: the default tenant's issuer identifier.
     pub fn public_url(&self) -> &str {
         self.kernel.public_url()
+    }
+}
+
+/// The application's own periodic work, to run with
+/// [`Jobs`](crate::kernel::jobs::Jobs) on every node.
+pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
+    let purge = app.clone();
+    let keys = app.oidc.clone();
+    let crls = app.sign_in.clone();
+    vec![
+        // Ended sessions and abandoned sign-ins, the sign-in log entries each tenant's
+        // retention no longer keeps, and replay marks past what they guard against.
+        job(
+            "purge-expired",
+            Scope::Deployment,
+            Schedule::Every(Duration::from_secs(300)),
+            move |_| {
+                let app = purge.clone();
+                async move { app.purge_expired().await }
+            },
+        ),
+        // Signing keys, one set per algorithm (ES256 signs access tokens; apps may
+        // choose RS256, PS256 or EdDSA for ID tokens): made on first start, rotated on
+        // schedule (the tenant's write lock makes each change once).
+        job(
+            "signing-keys",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(3600)),
+            move |tenant| {
+                let oidc = keys.clone();
+                async move {
+                    let Some(tenant) = tenant else { return Ok(()) };
+                    oidc.rotate_signing_keys(tenant, &tessera_oauth::keys::Algorithm::ALL)
+                        .await?;
+                    Ok(())
+                }
+            },
+        ),
+        // The CRLs of each tenant's certificate authorities, when due.
+        job(
+            "crl-refresh",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(3600)),
+            move |tenant| {
+                let sign_in = crls.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        sign_in.refresh_tenant_crls(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
+    ]
+}
+
+impl App {
+    /// One round of the `purge-expired` job. Every part is tried; the first failure
+    /// is returned after the others ran.
+    pub async fn purge_expired(&self) -> JobResult {
+        let now = self.kernel.now();
+        let store = self.kernel.store();
+        let mut failed: Option<String> = None;
+        if let Err(error) = store.sessions_purge(now).await {
+            tracing::warn!(%error, "cannot purge ended sessions");
+            failed.get_or_insert(error.to_string());
+        }
+        match self.sign_in.purge_log().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "sign-in log entries past retention removed"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot purge the sign-in log");
+                failed.get_or_insert(error.to_string());
+            }
+        }
+        // Replay marks outlive what they guard against (a DPoP proof's window, an
+        // assertion's and an access token's lifetime) and are then dropped.
+        for (prefix, keep_seconds) in [
+            ("dpop-jti:", 3_600),
+            ("client-assertion:", 3 * 3_600),
+            ("revoked-jti:", 3 * 3_600),
+        ] {
+            if let Err(error) = store
+                .counters_purge(prefix, now.plus_seconds(-keep_seconds))
+                .await
+            {
+                tracing::warn!(%error, "cannot purge replay counters");
+                failed.get_or_insert(error.to_string());
+            }
+        }
+        match failed {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
     }
 }

@@ -1,17 +1,25 @@
 //! The application layer: the use cases, in contexts, behind the [`App`] facade the
-//! delivery crates hold. Each context is its own type with its own caches, and may
-//! call only the contexts before it in this order (so the calls form no circle):
+//! delivery crates hold. Each context is its own type with its own caches, in a
+//! folder of its own, and may call only the contexts before it in this order (so
+//! the calls form no circle):
 //!
-//! 1. [`Kernel`]: store, clock, settings, default tenant; require a permission, write
-//!    in one transaction with its audit event; jobs with leases (`jobs`).
-//! 2. [`Directory`]: users, groups, devices, units, roles, attributes, applications and
-//!    service principals, tokens, audit, tenant policies, bootstrap.
-//! 3. [`Access`]: Conditional Access records, import, What-If, the per-node policy
-//!    cache, the sign-in's facts and decisions.
-//! 4. [`SignIn`]: sign-in flows, sessions, security info, methods administration,
-//!    certificates and revocation, the sign-in log.
-//! 5. [`Oidc`]: OpenID Connect and OAuth (authorize, grants, client authentication,
-//!    DPoP, device, exchange, introspection, logout, signing keys).
+//! 1. [`Kernel`] (`kernel/`): store, clock, settings, default tenant; require a
+//!    permission, write in one transaction with its audit event; jobs with leases
+//!    (`jobs`).
+//! 2. [`Directory`] (`directory/`): users, groups, devices, units, roles, attributes,
+//!    applications and service principals, tokens, audit, tenant policies, bootstrap;
+//!    and the records the contexts above read (stored methods, methods policy and
+//!    strengths, the certificate trust store).
+//! 3. [`Access`] (`access/`): Conditional Access records, import, What-If, the
+//!    per-node policy cache, the sign-in's facts and decisions.
+//! 4. [`SignIn`] (`sign_in/`): sign-in flows, sessions, security info, methods
+//!    administration, certificates and revocation, the sign-in log.
+//! 5. [`Oidc`] (`oidc/`): OpenID Connect and OAuth (authorize, grants, client
+//!    authentication, DPoP, device, exchange, introspection, logout, signing keys).
+//!
+//! [`App`] (`app.rs`) builds them and runs the application's jobs. The module paths
+//! from before the folders (`authn`, `oauth`, `conditional_access`, `audit`,
+//! `signing_keys`, `sign_in_storage`, `jobs`) stay as re-exports.
 //!
 //! A use case authorizes the caller, validates the request with the domain crates,
 //! applies it in one store transaction and records the audit event in that same
@@ -20,30 +28,31 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod access;
 mod app;
-mod app_roles;
-mod apps;
-mod attributes;
-pub mod audit;
-pub mod authn;
-mod bootstrap;
-mod codec;
-pub mod conditional_access;
-mod consent;
-mod devices;
-mod directory;
-mod error;
-mod groups;
-pub mod jobs;
+pub mod directory;
 pub mod kernel;
-pub mod oauth;
-mod roles;
-mod sign_in_log;
-pub mod sign_in_storage;
-pub mod signing_keys;
-mod tokens;
-mod units;
-mod users;
+pub mod oidc;
+pub mod sign_in;
+
+// The kernel's codec and errors are used everywhere under these short paths.
+pub(crate) use kernel::{codec, error};
+// The directory's role reads, under the path the code used before the folders.
+use directory::roles;
+
+// The module paths the other crates use, from before the contexts had folders.
+pub use access as conditional_access;
+pub use directory::audit;
+pub use oidc as oauth;
+pub use oidc::signing_keys;
+pub use sign_in as authn;
+pub use sign_in::log_storage as sign_in_storage;
+
+/// Background work: the kernel's job runner and the application's own jobs.
+pub mod jobs {
+    pub use crate::app::application_jobs;
+    pub use crate::kernel::jobs::*;
+}
 
 use serde::Serialize;
 use serde_json::Value;
@@ -55,20 +64,20 @@ use tessera_directory::patch::Change;
 use tessera_store::Kind;
 use uuid::Uuid;
 
+pub use access::Access;
 pub use app::App;
-pub use apps::{AddKey, AddPassword, CreatedPassword};
-pub use audit::{AuditEntry, AuditFilter, VerifyReport};
-pub use authn::SignIn;
-pub use bootstrap::Bootstrap;
 pub use codec::{Page, PageRequest};
-pub use conditional_access::Access;
 pub use directory::Directory;
+pub use directory::apps::{AddKey, AddPassword, CreatedPassword};
+pub use directory::audit::{AuditEntry, AuditFilter, VerifyReport};
+pub use directory::bootstrap::Bootstrap;
+pub use directory::roles::{RoleDefinitionView, RolePermission};
 pub(crate) use directory::target_facts;
+pub use directory::tokens::{CreatedToken, NewToken, parse_token_tenant};
 pub use error::{ServiceError, ServiceResult};
 pub use kernel::Kernel;
-pub use oauth::Oidc;
-pub use roles::{RoleDefinitionView, RolePermission};
-pub use tokens::{CreatedToken, NewToken, parse_token_tenant};
+pub use oidc::Oidc;
+pub use sign_in::SignIn;
 
 /// Who is calling, with the role grants they hold: a proof of authentication. Only
 /// this crate's authenticating code makes one (a personal access token, a management

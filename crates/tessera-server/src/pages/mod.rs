@@ -631,7 +631,7 @@ async fn security_info(
         && state
             .app
             .access
-            .mfa_registration_requested(&session)
+            .mfa_registration_requested(session.tenant, session.user_id)
             .await
             .unwrap_or(false);
     let notice = if asked {

@@ -1,0 +1,346 @@
+//! The facts of a sign-in (the user's roles, guest, risk and accepted terms; the
+//! device by its certificate; the address's country; what the sign-in proved) and
+//! the decision over them with the tenant's policy set.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tessera_authn::strength::Mode;
+use tessera_ca::engine::{self, ClientApp, Decision, PolicySet, Target};
+use tessera_ca::explain::Explanation;
+use tessera_ca::facts::{FactSubject, SignInFacts, platform_of};
+use tessera_ca::model::RiskLevel;
+use tessera_ca::validate;
+use tessera_core::{TenantId, Timestamp};
+use tessera_directory::model::{DeviceSpec, DirectoryScope, UserSpec, UserType};
+use tessera_store::{Kind, Reader};
+use uuid::Uuid;
+
+use super::{Acceptance, Access, MAX_CACHED_RISKS, RiskState, TermsOfUse, WORKLOAD_RISK_SECONDS};
+use crate::codec;
+use crate::directory::{auth_methods, builtin};
+use crate::error::ServiceResult;
+
+/// A user's sign-in to decide, as a flow describes it.
+pub(crate) struct UserAccess<'a> {
+    pub user: Uuid,
+    pub target: Target,
+    pub auth_contexts: Vec<String>,
+    pub client_app: ClientApp,
+    pub client_address: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// SHA-256 (hex) of the client certificate, naming a registered device.
+    pub device_thumbprint: Option<&'a str>,
+    pub strengths: &'a [Uuid],
+    pub auth_time: Option<Timestamp>,
+    pub password_changed: bool,
+    pub device_code_flow: bool,
+}
+
+/// The applications a request is for: the client, and the resource when it names
+/// one of this tenant's applications by id (a policy for either applies);
+/// management for the command line and the management API.
+pub(crate) fn app_target(client_id: &str, resource_app: Option<Uuid>, management: bool) -> Target {
+    let client = Uuid::parse_str(client_id).unwrap_or_default();
+    Target::App {
+        app_id: client,
+        resource: resource_app.filter(|r| *r != client),
+        admin_portal: management || builtin::is_management_client(client),
+    }
+}
+
+/// Authentication contexts (`c1`..) among requested `acr` values.
+pub(crate) fn contexts_of(acr_values: &[String]) -> Vec<String> {
+    acr_values
+        .iter()
+        .filter(|a| validate::auth_context_number(a).is_some())
+        .cloned()
+        .collect()
+}
+
+/// A decision with the set that made it (for explanations and remedies).
+pub(crate) struct Decided {
+    pub decision: Decision,
+    pub set: Arc<PolicySet>,
+}
+
+impl Decided {
+    pub fn explain(&self) -> Explanation {
+        self.decision.explain(&self.set)
+    }
+
+    /// Entra's `conditionalAccessStatus`: `failure` when blocked or unmet,
+    /// `success` when an enforced policy applied and is met, else `notApplied`.
+    pub fn status(&self) -> &'static str {
+        match self.decision.outcome {
+            engine::Outcome::Block | engine::Outcome::Interrupt => "failure",
+            engine::Outcome::Allow if self.decision.enforced().next().is_some() => "success",
+            engine::Outcome::Allow => "notApplied",
+        }
+    }
+
+    /// The explanation as the sign-in log stores it: what repeats with every entry
+    /// is left out. The policy set is named by its version (the audit sequence it
+    /// was built after) and only the policies that applied, enforced or report-only,
+    /// are listed; the others are counted (`notAppliedPolicies`). No session
+    /// controls is no `sessionControls`.
+    pub fn log_value(&self) -> Value {
+        let mut explanation = self.explain();
+        let all = explanation.policies.len();
+        explanation.policies.retain(|p| {
+            !matches!(
+                p.result,
+                engine::PolicyResultKind::NotApplied
+                    | engine::PolicyResultKind::ReportOnlyNotApplied
+            )
+        });
+        let not_applied = all - explanation.policies.len();
+        let mut value = serde_json::to_value(explanation).unwrap_or(Value::Null);
+        if let Some(fields) = value.as_object_mut() {
+            if fields.get("sessionControls") == Some(&json!({})) {
+                fields.remove("sessionControls");
+            }
+            fields.insert("policySetVersion".to_string(), self.set.version.into());
+            fields.insert("notAppliedPolicies".to_string(), not_applied.into());
+        }
+        value
+    }
+}
+
+impl Access {
+    /// The country of an address, from the operator's database.
+    pub(crate) fn country_of(&self, ip: Option<IpAddr>) -> Option<[u8; 2]> {
+        let lookup = self.ca.country.get()?;
+        lookup.country(ip?)
+    }
+
+    /// What the directory knows about a user for a decision.
+    pub(crate) async fn user_subject(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+    ) -> ServiceResult<(FactSubject, RiskLevel, Vec<Uuid>)> {
+        let mut reader = self.reader().await?;
+        let guest = match reader.get(tenant, Kind::User, user).await? {
+            Some(record) => {
+                let spec: UserSpec = codec::data(&record)?;
+                spec.user_type == UserType::Guest
+            }
+            None => false,
+        };
+        // As in Entra, only tenant-wide assignments count for includeRoles and
+        // excludeRoles: a role held in an administrative unit does not.
+        let mut roles: Vec<Uuid> =
+            crate::directory::roles::grants_of(reader.as_mut(), tenant, user)
+                .await?
+                .into_iter()
+                .filter(|g| g.scope == DirectoryScope::Tenant)
+                .map(|g| g.role_id)
+                .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        let has_mfa_method = auth_methods::methods_of(reader.as_mut(), tenant, user)
+            .await?
+            .iter()
+            .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
+        let (risk, sign_in_risk) = self.risk_of(reader.as_mut(), tenant, user).await?;
+        let accepted = self.accepted_terms(reader.as_mut(), tenant, user).await?;
+        Ok((
+            FactSubject::User {
+                id: user,
+                roles,
+                guest,
+                risk,
+                has_mfa_method,
+            },
+            sign_in_risk,
+            accepted,
+        ))
+    }
+
+    async fn risk_of(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        principal: Uuid,
+    ) -> ServiceResult<(RiskLevel, RiskLevel)> {
+        let Some(record) = reader
+            .get_by_key1(tenant, Kind::RiskState, &principal.to_string())
+            .await?
+        else {
+            return Ok((RiskLevel::None, RiskLevel::None));
+        };
+        let state: RiskState = codec::data(&record)?;
+        let sign_in = match state.sign_in_risk_expires_date_time {
+            Some(until) if until > self.now() => state.sign_in_risk_level,
+            _ => RiskLevel::None,
+        };
+        Ok((state.risk_level, sign_in))
+    }
+
+    /// Terms of use the user accepted in their current version.
+    async fn accepted_terms(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        user: Uuid,
+    ) -> ServiceResult<Vec<Uuid>> {
+        let acceptances = codec::list_all(
+            reader,
+            tenant,
+            Kind::TermsAcceptance,
+            Some(user.to_string()),
+        )
+        .await?;
+        let mut accepted = Vec::new();
+        for record in acceptances {
+            let acceptance: Acceptance = codec::data(&record)?;
+            if let Some(terms) = reader
+                .get(tenant, Kind::TermsOfUse, acceptance.terms_id)
+                .await?
+            {
+                let terms: TermsOfUse = codec::data(&terms)?;
+                if terms.content_version == acceptance.content_version {
+                    accepted.push(terms.id);
+                }
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// The workload's facts: its risk (reused for a few seconds on this node; a
+    /// change made here applies at once).
+    pub(crate) async fn workload_subject(
+        &self,
+        tenant: TenantId,
+        service_principal: Uuid,
+    ) -> ServiceResult<FactSubject> {
+        let key = (tenant, service_principal);
+        let cached = self
+            .ca
+            .workload_risk
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).copied())
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(WORKLOAD_RISK_SECONDS));
+        let risk = match cached {
+            Some((_, risk)) => risk,
+            None => {
+                let mut reader = self.reader().await?;
+                let (risk, _) = self
+                    .risk_of(reader.as_mut(), tenant, service_principal)
+                    .await?;
+                if let Ok(mut cache) = self.ca.workload_risk.lock() {
+                    if cache.len() >= MAX_CACHED_RISKS {
+                        cache.clear();
+                    }
+                    cache.insert(key, (Instant::now(), risk));
+                }
+                risk
+            }
+        };
+        Ok(FactSubject::Workload {
+            service_principal_id: service_principal,
+            risk,
+        })
+    }
+
+    /// The device a sign-in comes from, by its registered certificate.
+    pub(crate) async fn device_by_certificate(
+        &self,
+        tenant: TenantId,
+        thumbprint: Option<&str>,
+    ) -> ServiceResult<Option<(Uuid, DeviceSpec)>> {
+        let Some(thumbprint) = thumbprint else {
+            return Ok(None);
+        };
+        let mut reader = self.reader().await?;
+        let key = format!("cert:{}", thumbprint.to_ascii_lowercase());
+        match reader.get_by_key1(tenant, Kind::Device, &key).await? {
+            Some(record) => {
+                let spec: DeviceSpec = codec::data(&record)?;
+                Ok(spec.account_enabled.then_some((record.id, spec)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The facts of a user's sign-in, from what the flow knows and the directory.
+    pub(crate) async fn user_facts(
+        &self,
+        tenant: TenantId,
+        input: UserAccess<'_>,
+    ) -> ServiceResult<SignInFacts> {
+        let (subject, sign_in_risk, accepted_terms) = self.user_subject(tenant, input.user).await?;
+        let device = self
+            .device_by_certificate(tenant, input.device_thumbprint)
+            .await?;
+        let platform = platform_of(device.as_ref().map(|(_, d)| d), input.user_agent);
+        let ip = input
+            .client_address
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical());
+        let now = self.now();
+        Ok(SignInFacts {
+            subject,
+            target: input.target,
+            auth_contexts: input.auth_contexts,
+            client_app: input.client_app,
+            platform,
+            ip,
+            country: self.country_of(ip),
+            device,
+            sign_in_risk,
+            device_code_flow: input.device_code_flow,
+            strengths: input.strengths.to_vec(),
+            auth_age_seconds: input
+                .auth_time
+                .map(|t| (now.unix_micros() - t.unix_micros()).max(0) / 1_000_000),
+            password_changed: input.password_changed,
+            accepted_terms,
+        })
+    }
+
+    /// The facts of a workload's token request.
+    pub(crate) async fn workload_facts(
+        &self,
+        tenant: TenantId,
+        service_principal: Uuid,
+        target: Target,
+        client_address: Option<&str>,
+    ) -> ServiceResult<SignInFacts> {
+        let subject = self.workload_subject(tenant, service_principal).await?;
+        let ip = client_address
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical());
+        Ok(SignInFacts {
+            subject,
+            target,
+            auth_contexts: Vec::new(),
+            client_app: ClientApp::MobileAppsAndDesktopClients,
+            platform: None,
+            ip,
+            country: self.country_of(ip),
+            device: None,
+            sign_in_risk: RiskLevel::None,
+            device_code_flow: false,
+            strengths: Vec::new(),
+            auth_age_seconds: None,
+            password_changed: false,
+            accepted_terms: Vec::new(),
+        })
+    }
+
+    /// Decides a sign-in.
+    pub(crate) async fn decide(
+        &self,
+        tenant: TenantId,
+        facts: &SignInFacts,
+    ) -> ServiceResult<Decided> {
+        let set = self.policy_set(tenant).await?;
+        let decision = set.evaluate(&facts.sign_in());
+        Ok(Decided { decision, set })
+    }
+}

@@ -1,0 +1,291 @@
+//! App role assignments: which users, groups and workloads an application admits,
+//! and with which of its app roles. An application whose service principal
+//! requires assignment admits no one else (deny by default); the roles assigned
+//! (directly or through a group, nested) go into tokens as `roles`.
+//!
+//! Records: key1 `<resource>:<principal>:<role>` (one assignment per triple), key2
+//! the resource service principal, sort key `<principal>:<role>`, so the
+//! assignments of one principal to one resource are one prefix query.
+
+use serde_json::{Value, json};
+use tessera_core::TenantId;
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::Target;
+use tessera_directory::model::{
+    AllowedMemberType, AppRoleAssignment, AppRoleAssignmentSpec, ApplicationData,
+    ServicePrincipalData,
+};
+use tessera_directory::patch;
+use tessera_directory::roles::action;
+use tessera_store::{Kind, ListQuery, Reader, Record};
+use uuid::Uuid;
+
+use super::groups::display_name_of;
+use crate::codec::{self, Keys, Page, PageRequest};
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, Directory, EventDraft, target_facts};
+
+/// The app role id of "default access" (assigned to the app, no particular role).
+pub const DEFAULT_ACCESS: Uuid = Uuid::nil();
+const MAX_ASSIGNMENTS_PER_PRINCIPAL: u32 = 100;
+
+fn assignment_from(record: &Record) -> ServiceResult<AppRoleAssignment> {
+    codec::data(record)
+}
+
+/// The application behind a service principal.
+async fn application_of(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: &ServicePrincipalData,
+) -> ServiceResult<Option<ApplicationData>> {
+    match reader
+        .get_by_key1(
+            tenant,
+            Kind::Application,
+            &principal.spec.app_id.to_string(),
+        )
+        .await?
+    {
+        Some(record) => Ok(Some(codec::data(&record)?)),
+        None => Ok(None),
+    }
+}
+
+/// The app role ids `principals` (a user and their groups, or a workload) hold on
+/// the resource service principal.
+pub(crate) async fn assigned_roles(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    resource: Uuid,
+    principals: &[Uuid],
+) -> ServiceResult<Vec<Uuid>> {
+    let mut roles = Vec::new();
+    for principal in principals {
+        let query = ListQuery {
+            after: None,
+            limit: MAX_ASSIGNMENTS_PER_PRINCIPAL,
+            prefix: Some(format!("{principal}:")),
+            key2: Some(resource.to_string()),
+        };
+        for record in reader.list(tenant, Kind::AppRoleAssignment, &query).await? {
+            let assignment = assignment_from(&record)?;
+            if !roles.contains(&assignment.app_role_id) {
+                roles.push(assignment.app_role_id);
+            }
+        }
+    }
+    Ok(roles)
+}
+
+/// The `roles` claim values for role ids on an application (enabled roles only).
+pub(crate) fn role_values(app: &ApplicationData, role_ids: &[Uuid]) -> Vec<String> {
+    app.spec
+        .app_roles
+        .iter()
+        .filter(|r| r.is_enabled && role_ids.contains(&r.id))
+        .map(|r| r.value.clone())
+        .collect()
+}
+
+impl Directory {
+    /// `POST /servicePrincipals/{id}/appRoleAssignedTo`.
+    pub async fn assign_app_role(
+        &self,
+        ctx: &Context,
+        resource_id: Uuid,
+        body: Value,
+    ) -> ServiceResult<AppRoleAssignment> {
+        let spec: AppRoleAssignmentSpec = patch::parse_spec(body)?;
+        self.require(
+            ctx,
+            action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
+            &Target::Tenant,
+        )?;
+        let mut tx = self.write(ctx).await?;
+        let resource =
+            codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
+        let facts =
+            target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
+        self.require(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE, &facts)?;
+        let resource_data: ServicePrincipalData = codec::data(&resource)?;
+        let principal = super::users::find_object(
+            tx.as_mut(),
+            ctx.tenant,
+            spec.principal_id,
+            &[Kind::User, Kind::Group, Kind::ServicePrincipal],
+        )
+        .await?
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "principalId",
+                "no user, group or service principal has this id",
+            )
+        })?;
+        let principal_type = match principal.kind {
+            Kind::User => "User",
+            Kind::Group => "Group",
+            _ => "ServicePrincipal",
+        };
+        let role_id = spec.app_role_id.unwrap_or(DEFAULT_ACCESS);
+        if role_id == DEFAULT_ACCESS {
+            if principal.kind == Kind::ServicePrincipal {
+                return Err(ServiceError::invalid(
+                    "appRoleId",
+                    "a workload must be given an app role that allows applications",
+                ));
+            }
+        } else {
+            let app = application_of(tx.as_mut(), ctx.tenant, &resource_data)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::invalid("appRoleId", "the application has no app roles")
+                })?;
+            let role = app
+                .spec
+                .app_roles
+                .iter()
+                .find(|r| r.id == role_id)
+                .ok_or_else(|| {
+                    ServiceError::invalid("appRoleId", "is not an app role of this application")
+                })?;
+            let wanted = if principal.kind == Kind::ServicePrincipal {
+                AllowedMemberType::Application
+            } else {
+                AllowedMemberType::User
+            };
+            if !role.is_enabled || !role.allowed_member_types.contains(&wanted) {
+                return Err(ServiceError::invalid(
+                    "appRoleId",
+                    "this app role is disabled or not for this kind of principal",
+                ));
+            }
+        }
+        let now = self.now();
+        let assignment = AppRoleAssignment {
+            id: Uuid::new_v4(),
+            principal_id: principal.id,
+            principal_type: principal_type.to_string(),
+            principal_display_name: display_name_of(&principal),
+            resource_id,
+            resource_display_name: display_name_of(&resource),
+            app_role_id: role_id,
+            created_date_time: now,
+        };
+        let keys = Keys {
+            key1: Some(format!("{resource_id}:{}:{role_id}", principal.id)),
+            key2: Some(resource_id.to_string()),
+            sort_key: format!("{}:{role_id}", principal.id),
+        };
+        let record = codec::new_record(
+            Kind::AppRoleAssignment,
+            assignment.id,
+            now,
+            keys,
+            &assignment,
+        )?;
+        tx.insert(ctx.tenant, &record).await.map_err(|e| match e {
+            tessera_store::StoreError::Duplicate { .. } => ServiceError::Conflict {
+                message: "this principal already has this app role".to_string(),
+            },
+            other => ServiceError::from(other),
+        })?;
+        let event = EventDraft::new(
+            AuditAction::ServicePrincipalAppRoleAssignmentAdd,
+            Kind::ServicePrincipal,
+            resource_id,
+            &assignment.resource_display_name,
+        )
+        .details(json!({
+            "assignmentId": assignment.id,
+            "principalId": assignment.principal_id,
+            "principalType": assignment.principal_type,
+            "appRoleId": role_id,
+        }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(assignment)
+    }
+
+    /// `GET /servicePrincipals/{id}/appRoleAssignedTo`.
+    pub async fn list_app_role_assigned_to(
+        &self,
+        ctx: &Context,
+        resource_id: Uuid,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<AppRoleAssignment>> {
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        codec::load(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::ServicePrincipal,
+            resource_id,
+        )
+        .await?;
+        let request = PageRequest {
+            search: None,
+            ..page.clone()
+        };
+        let (records, next_cursor) = codec::list_page(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::AppRoleAssignment,
+            &request,
+            Some(resource_id.to_string()),
+        )
+        .await?;
+        Ok(Page {
+            value: records
+                .iter()
+                .map(assignment_from)
+                .collect::<ServiceResult<_>>()?,
+            next_cursor,
+        })
+    }
+
+    /// `DELETE /servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}`.
+    pub async fn remove_app_role_assignment(
+        &self,
+        ctx: &Context,
+        resource_id: Uuid,
+        assignment_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.require(
+            ctx,
+            action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
+            &Target::Tenant,
+        )?;
+        let mut tx = self.write(ctx).await?;
+        let resource =
+            codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
+        let facts =
+            target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
+        self.require(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE, &facts)?;
+        let record = tx
+            .get(ctx.tenant, Kind::AppRoleAssignment, assignment_id)
+            .await?
+            .filter(|r| r.key2.as_deref() == Some(resource_id.to_string().as_str()))
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "appRoleAssignment",
+                id: assignment_id.to_string(),
+            })?;
+        let assignment = assignment_from(&record)?;
+        tx.delete(ctx.tenant, Kind::AppRoleAssignment, assignment_id, None)
+            .await?;
+        let event = EventDraft::new(
+            AuditAction::ServicePrincipalAppRoleAssignmentRemove,
+            Kind::ServicePrincipal,
+            resource_id,
+            &display_name_of(&resource),
+        )
+        .details(json!({
+            "assignmentId": assignment_id,
+            "principalId": assignment.principal_id,
+            "appRoleId": assignment.app_role_id,
+        }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,970 @@
+//! Applications (the registration: client id, redirect URIs, app roles) and service
+//! principals (the application's identity in the tenant), with their credentials.
+//! Generated client secrets are shown once and stored only as a SHA-256 hash in a
+//! record of their own; certificates are stored as public material.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tessera_core::crypto::generate_secret;
+use tessera_core::{SecretString, TenantId, Timestamp};
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::Target;
+use tessera_directory::model::{
+    Application, ApplicationData, ApplicationSpec, ClientSecretData, KeyCredential,
+    PasswordCredential, ServicePrincipal, ServicePrincipalData, ServicePrincipalSpec,
+};
+use tessera_directory::patch::{self, Change};
+use tessera_directory::roles::action;
+use tessera_directory::{certificate, validate};
+use tessera_store::{Kind, Reader, Record, WriteTx};
+use uuid::Uuid;
+
+use super::attributes;
+use crate::codec::{self, Keys, Page, PageRequest};
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, Directory, EventDraft, target_facts};
+
+const READ_ONLY: &[&str] = &[
+    "id",
+    "appId",
+    "createdDateTime",
+    "modifiedDateTime",
+    "version",
+    "keyCredentials",
+    "passwordCredentials",
+];
+const SECRET_PREFIX: &str = "tsr_cs_";
+const DEFAULT_SECRET_DAYS: i64 = 180;
+const MAX_CREDENTIAL_DAYS: i64 = 730;
+const MAX_CREDENTIALS: usize = 32;
+
+/// A request to generate a client secret.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddPassword {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Defaults to 180 days from now; at most two years.
+    #[serde(default)]
+    pub end_date_time: Option<Timestamp>,
+}
+
+/// The generated secret, shown once.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedPassword {
+    #[serde(flatten)]
+    pub credential: PasswordCredential,
+    /// The secret; shown this once.
+    #[serde(serialize_with = "expose_secret")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub secret_text: SecretString,
+}
+
+fn expose_secret<S: serde::Serializer>(
+    secret: &SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose())
+}
+
+/// A request to add a certificate credential.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddKey {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The certificate, PEM or base64 DER.
+    pub key: String,
+}
+
+fn application_from(
+    record: &Record,
+    secrets: Vec<PasswordCredential>,
+) -> ServiceResult<Application> {
+    let data: ApplicationData = codec::data(record)?;
+    Ok(Application {
+        id: record.id,
+        app_id: data.app_id,
+        spec: data.spec,
+        key_credentials: data.key_credentials,
+        password_credentials: secrets,
+        created_date_time: record.created,
+        modified_date_time: record.modified,
+        version: record.version,
+    })
+}
+
+fn service_principal_from(
+    record: &Record,
+    secrets: Vec<PasswordCredential>,
+) -> ServiceResult<ServicePrincipal> {
+    let data: ServicePrincipalData = codec::data(record)?;
+    Ok(ServicePrincipal {
+        id: record.id,
+        spec: data.spec,
+        key_credentials: data.key_credentials,
+        password_credentials: secrets,
+        created_date_time: record.created,
+        modified_date_time: record.modified,
+        version: record.version,
+    })
+}
+
+impl Directory {
+    /// A page of applications or service principals, each with its secrets' metadata.
+    /// (One lookup per item: the store has no batch lookup by owner yet.)
+    async fn page_with_secrets(
+        &self,
+        ctx: &Context,
+        kind: Kind,
+        request: &PageRequest,
+    ) -> ServiceResult<(Vec<(Record, Vec<PasswordCredential>)>, Option<String>)> {
+        let mut reader = self.reader().await?;
+        let (records, next_cursor) =
+            codec::list_page(reader.as_mut(), ctx.tenant, kind, request, None).await?;
+        let mut items = Vec::with_capacity(records.len());
+        for record in records {
+            let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
+            items.push((record, secrets));
+        }
+        Ok((items, next_cursor))
+    }
+
+    /// The service principal as this caller may see it (see `user_view`).
+    fn service_principal_view(&self, ctx: &Context, mut sp: ServicePrincipal) -> ServicePrincipal {
+        if !sp.spec.custom_security_attributes.is_empty()
+            && !self.may_read_attributes(ctx, action::SPS_CSA_READ)
+        {
+            sp.spec.custom_security_attributes.clear();
+        }
+        sp
+    }
+}
+
+fn application_keys(data: &ApplicationData) -> Keys {
+    Keys {
+        key1: Some(data.app_id.to_string()),
+        key2: None,
+        sort_key: codec::sort_key(&data.spec.display_name),
+    }
+}
+
+fn service_principal_keys(data: &ServicePrincipalData) -> Keys {
+    let name = data.spec.display_name.clone().unwrap_or_default();
+    Keys {
+        key1: Some(data.spec.app_id.to_string()),
+        key2: None,
+        sort_key: codec::sort_key(&name),
+    }
+}
+
+async fn secrets_of(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    owner: Uuid,
+) -> ServiceResult<Vec<PasswordCredential>> {
+    let mut out = Vec::new();
+    for record in
+        codec::list_all(reader, tenant, Kind::ClientSecret, Some(owner.to_string())).await?
+    {
+        let data: ClientSecretData = codec::data(&record)?;
+        out.push(data.credential);
+    }
+    out.sort_by_key(|c| c.start_date_time);
+    Ok(out)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn application_actions(changes: &[Change]) -> Vec<&'static str> {
+    let mut actions = Vec::new();
+    for change in changes {
+        let needed = match change.attribute.as_str() {
+            "web" | "spa" | "publicClient" => action::APPS_AUTHENTICATION_UPDATE,
+            "appRoles" => action::APPS_APP_ROLES_UPDATE,
+            _ => action::APPS_BASIC_UPDATE,
+        };
+        if !actions.contains(&needed) {
+            actions.push(needed);
+        }
+    }
+    actions
+}
+
+/// An app role can be deleted only once it has been disabled, so that tokens and
+/// assignments naming it are not silently orphaned (as in Entra).
+fn check_app_role_removal(before: &ApplicationSpec, after: &ApplicationSpec) -> ServiceResult<()> {
+    for role in &before.app_roles {
+        let kept = after.app_roles.iter().any(|r| r.id == role.id);
+        if !kept && role.is_enabled {
+            return Err(ServiceError::invalid(
+                "appRoles",
+                format!(
+                    "app role {} ({}) must be disabled (isEnabled: false) before it is removed",
+                    role.value, role.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn credential_window(
+    now: Timestamp,
+    end: Option<Timestamp>,
+    default_days: i64,
+) -> ServiceResult<(Timestamp, Timestamp)> {
+    let end = end.unwrap_or_else(|| now.plus_seconds(default_days * 86_400));
+    if end <= now {
+        return Err(ServiceError::invalid(
+            "endDateTime",
+            "must be in the future",
+        ));
+    }
+    if end > now.plus_seconds(MAX_CREDENTIAL_DAYS * 86_400) {
+        return Err(ServiceError::invalid(
+            "endDateTime",
+            format!("must be at most {MAX_CREDENTIAL_DAYS} days from now"),
+        ));
+    }
+    Ok((now, end))
+}
+
+/// Which kind owns credentials: applications or service principals.
+#[derive(Clone, Copy)]
+struct CredentialOwner {
+    kind: Kind,
+    update_action: &'static str,
+    password_added: AuditAction,
+    password_removed: AuditAction,
+    key_added: AuditAction,
+    key_removed: AuditAction,
+}
+
+const APPLICATION_OWNER: CredentialOwner = CredentialOwner {
+    kind: Kind::Application,
+    update_action: action::APPS_CREDENTIALS_UPDATE,
+    password_added: AuditAction::ApplicationPasswordAdd,
+    password_removed: AuditAction::ApplicationPasswordRemove,
+    key_added: AuditAction::ApplicationKeyAdd,
+    key_removed: AuditAction::ApplicationKeyRemove,
+};
+const SERVICE_PRINCIPAL_OWNER: CredentialOwner = CredentialOwner {
+    kind: Kind::ServicePrincipal,
+    update_action: action::SPS_CREDENTIALS_UPDATE,
+    password_added: AuditAction::ServicePrincipalPasswordAdd,
+    password_removed: AuditAction::ServicePrincipalPasswordRemove,
+    key_added: AuditAction::ServicePrincipalKeyAdd,
+    key_removed: AuditAction::ServicePrincipalKeyRemove,
+};
+
+impl Directory {
+    pub async fn create_application(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<Application> {
+        let spec: ApplicationSpec = patch::parse_spec(body)?;
+        validate::application_spec(&spec)?;
+        self.require(ctx, action::APPS_CREATE, &Target::Tenant)?;
+        let id = Uuid::new_v4();
+        let data = ApplicationData {
+            app_id: Uuid::new_v4(),
+            spec,
+            key_credentials: Vec::new(),
+        };
+        let mut tx = self.write(ctx).await?;
+        let record = codec::new_record(
+            Kind::Application,
+            id,
+            self.now(),
+            application_keys(&data),
+            &data,
+        )?;
+        tx.insert(ctx.tenant, &record).await?;
+        let event = EventDraft::new(
+            AuditAction::ApplicationCreate,
+            Kind::Application,
+            id,
+            &data.spec.display_name,
+        )
+        .changes(patch::changes(&Value::Null, &to_json(&data.spec)))
+        .details(json!({ "appId": data.app_id }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        application_from(&record, Vec::new())
+    }
+
+    pub async fn get_application(&self, ctx: &Context, id: Uuid) -> ServiceResult<Application> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::Application, id).await?;
+        let secrets = secrets_of(reader.as_mut(), ctx.tenant, id).await?;
+        application_from(&record, secrets)
+    }
+
+    /// An application by its client id (appId), the key clients and tokens know it by.
+    pub async fn get_application_by_app_id(
+        &self,
+        ctx: &Context,
+        app_id: Uuid,
+    ) -> ServiceResult<Application> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get_by_key1(ctx.tenant, Kind::Application, &app_id.to_string())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "application with appId",
+                id: app_id.to_string(),
+            })?;
+        let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
+        application_from(&record, secrets)
+    }
+
+    pub async fn list_applications(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<Application>> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
+        let (items, next_cursor) = self
+            .page_with_secrets(ctx, Kind::Application, request)
+            .await?;
+        let value = items
+            .iter()
+            .map(|(record, secrets)| application_from(record, secrets.clone()))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        Ok(Page { value, next_cursor })
+    }
+
+    pub async fn update_application(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<Application> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
+        codec::check_if_match(&record, if_match)?;
+        let mut data: ApplicationData = codec::data(&record)?;
+        let after: ApplicationSpec = patch::merge_patch(&data.spec, &body, READ_ONLY)?;
+        validate::application_spec(&after)?;
+        check_app_role_removal(&data.spec, &after)?;
+        let changes = patch::changes(&to_json(&data.spec), &to_json(&after));
+        for needed in application_actions(&patch::named(&body)) {
+            self.require(ctx, needed, &facts)?;
+        }
+        let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
+        if changes.is_empty() {
+            return application_from(&record, secrets);
+        }
+        data.spec = after;
+        let updated = codec::next_version(&record, self.now(), application_keys(&data), &data)?;
+        tx.update(ctx.tenant, &updated).await?;
+        let event = EventDraft::new(
+            AuditAction::ApplicationUpdate,
+            Kind::Application,
+            id,
+            &data.spec.display_name,
+        )
+        .changes(changes);
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        application_from(&updated, secrets)
+    }
+
+    /// Deletes an application, its service principal and all their secrets.
+    pub async fn delete_application(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
+        self.require(ctx, action::APPS_DELETE, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let (record, facts) = self
+            .load_authorized(tx.as_mut(), ctx, Kind::Application, id, action::APPS_DELETE)
+            .await?;
+        codec::check_if_match(&record, if_match)?;
+        let data: ApplicationData = codec::data(&record)?;
+        let mut removed_secrets = delete_secrets_of(tx.as_mut(), ctx.tenant, id).await?;
+        let mut service_principal = Value::Null;
+        if let Some(sp) = tx
+            .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &data.app_id.to_string())
+            .await?
+        {
+            self.require(ctx, action::SPS_DELETE, &facts)?;
+            self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, sp.id)
+                .await?;
+            removed_secrets.extend(delete_secrets_of(tx.as_mut(), ctx.tenant, sp.id).await?);
+            let cleanup = self
+                .remove_principal_everywhere(tx.as_mut(), ctx, sp.id)
+                .await?;
+            tx.delete(ctx.tenant, Kind::ServicePrincipal, sp.id, None)
+                .await?;
+            service_principal = json!({ "id": sp.id, "removedFrom": cleanup });
+        }
+        tx.delete(ctx.tenant, Kind::Application, id, Some(record.version))
+            .await?;
+        let event = EventDraft::new(AuditAction::ApplicationDelete, Kind::Application, id, &data.spec.display_name)
+            .changes(patch::changes(&to_json(&data.spec), &Value::Null))
+            .details(json!({ "appId": data.app_id, "servicePrincipal": service_principal, "secretsRemoved": removed_secrets }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_service_principal(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<ServicePrincipal> {
+        let mut spec: ServicePrincipalSpec = patch::parse_spec(body)?;
+        validate::service_principal_spec(&spec)?;
+        self.require(ctx, action::SPS_CREATE, &Target::Tenant)?;
+        if !spec.custom_security_attributes.is_empty() {
+            self.require(ctx, action::SPS_CSA_UPDATE, &Target::Tenant)?;
+        }
+        let id = Uuid::new_v4();
+        let mut tx = self.write(ctx).await?;
+        let Some(application) = tx
+            .get_by_key1(ctx.tenant, Kind::Application, &spec.app_id.to_string())
+            .await?
+        else {
+            return Err(ServiceError::invalid(
+                "appId",
+                format!("no application with appId {} exists", spec.app_id),
+            ));
+        };
+        let app_data: ApplicationData = codec::data(&application)?;
+        if spec.display_name.is_none() {
+            spec.display_name = Some(app_data.spec.display_name.clone());
+        }
+        if !spec.custom_security_attributes.is_empty() {
+            let definitions = attributes::definitions(tx.as_mut(), ctx.tenant).await?;
+            validate::custom_security_attributes(
+                &mut spec.custom_security_attributes,
+                &definitions,
+            )?;
+        }
+        let data = ServicePrincipalData {
+            spec,
+            key_credentials: Vec::new(),
+        };
+        let record = codec::new_record(
+            Kind::ServicePrincipal,
+            id,
+            self.now(),
+            service_principal_keys(&data),
+            &data,
+        )?;
+        match tx.insert(ctx.tenant, &record).await {
+            Err(tessera_store::StoreError::Duplicate { .. }) => {
+                return Err(ServiceError::Conflict {
+                    message: "the application already has a service principal".to_string(),
+                });
+            }
+            other => other?,
+        }
+        let name = data.spec.display_name.clone().unwrap_or_default();
+        let event = EventDraft::new(
+            AuditAction::ServicePrincipalCreate,
+            Kind::ServicePrincipal,
+            id,
+            &name,
+        )
+        .changes(patch::changes(&Value::Null, &to_json(&data.spec)));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(self.service_principal_view(ctx, service_principal_from(&record, Vec::new())?))
+    }
+
+    pub async fn get_service_principal(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<ServicePrincipal> {
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
+        let secrets = secrets_of(reader.as_mut(), ctx.tenant, id).await?;
+        Ok(self.service_principal_view(ctx, service_principal_from(&record, secrets)?))
+    }
+
+    /// The service principal of the application with this client id (appId).
+    pub async fn get_service_principal_by_app_id(
+        &self,
+        ctx: &Context,
+        app_id: Uuid,
+    ) -> ServiceResult<ServicePrincipal> {
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &app_id.to_string())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "service principal with appId",
+                id: app_id.to_string(),
+            })?;
+        let secrets = secrets_of(reader.as_mut(), ctx.tenant, record.id).await?;
+        Ok(self.service_principal_view(ctx, service_principal_from(&record, secrets)?))
+    }
+
+    pub async fn list_service_principals(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<ServicePrincipal>> {
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
+        let (items, next_cursor) = self
+            .page_with_secrets(ctx, Kind::ServicePrincipal, request)
+            .await?;
+        let mut value = Vec::with_capacity(items.len());
+        for (record, secrets) in items {
+            value.push(self.service_principal_view(ctx, service_principal_from(&record, secrets)?));
+        }
+        Ok(Page { value, next_cursor })
+    }
+
+    pub async fn update_service_principal(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<ServicePrincipal> {
+        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
+        codec::check_if_match(&record, if_match)?;
+        let mut data: ServicePrincipalData = codec::data(&record)?;
+        let mut after: ServicePrincipalSpec = patch::merge_patch(&data.spec, &body, READ_ONLY)?;
+        if after.app_id != data.spec.app_id {
+            return Err(ServiceError::invalid(
+                "appId",
+                "is set when a service principal is created and cannot change",
+            ));
+        }
+        validate::service_principal_spec(&after)?;
+        let changes = patch::changes(&to_json(&data.spec), &to_json(&after));
+        for change in &patch::named(&body) {
+            let needed = if change.attribute == "customSecurityAttributes" {
+                action::SPS_CSA_UPDATE
+            } else {
+                action::SPS_BASIC_UPDATE
+            };
+            self.require(ctx, needed, &facts)?;
+        }
+        let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
+        if changes.is_empty() {
+            return Ok(self.service_principal_view(ctx, service_principal_from(&record, secrets)?));
+        }
+        if !after.custom_security_attributes.is_empty() {
+            let definitions = attributes::definitions(tx.as_mut(), ctx.tenant).await?;
+            validate::custom_security_attributes(
+                &mut after.custom_security_attributes,
+                &definitions,
+            )?;
+        }
+        data.spec = after;
+        let updated =
+            codec::next_version(&record, self.now(), service_principal_keys(&data), &data)?;
+        tx.update(ctx.tenant, &updated).await?;
+        let name = data.spec.display_name.clone().unwrap_or_default();
+        let event = EventDraft::new(
+            AuditAction::ServicePrincipalUpdate,
+            Kind::ServicePrincipal,
+            id,
+            &name,
+        )
+        .changes(changes);
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(self.service_principal_view(ctx, service_principal_from(&updated, secrets)?))
+    }
+
+    pub async fn delete_service_principal(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
+        self.require(ctx, action::SPS_DELETE, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let (record, _) = self
+            .load_authorized(
+                tx.as_mut(),
+                ctx,
+                Kind::ServicePrincipal,
+                id,
+                action::SPS_DELETE,
+            )
+            .await?;
+        codec::check_if_match(&record, if_match)?;
+        self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
+            .await?;
+        let data: ServicePrincipalData = codec::data(&record)?;
+        let secrets = delete_secrets_of(tx.as_mut(), ctx.tenant, id).await?;
+        let cleanup = self
+            .remove_principal_everywhere(tx.as_mut(), ctx, id)
+            .await?;
+        tx.delete(ctx.tenant, Kind::ServicePrincipal, id, Some(record.version))
+            .await?;
+        let name = data.spec.display_name.clone().unwrap_or_default();
+        let event = EventDraft::new(
+            AuditAction::ServicePrincipalDelete,
+            Kind::ServicePrincipal,
+            id,
+            &name,
+        )
+        .changes(patch::changes(&to_json(&data.spec), &Value::Null))
+        .details(json!({ "removedFrom": cleanup, "secretsRemoved": secrets }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- credentials ---------------------------------------------------------
+
+    pub async fn add_application_password(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<CreatedPassword> {
+        self.add_password(ctx, APPLICATION_OWNER, id, body).await
+    }
+
+    pub async fn add_service_principal_password(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<CreatedPassword> {
+        self.add_password(ctx, SERVICE_PRINCIPAL_OWNER, id, body)
+            .await
+    }
+
+    pub async fn remove_application_password(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.remove_password(ctx, APPLICATION_OWNER, id, key_id)
+            .await
+    }
+
+    pub async fn remove_service_principal_password(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.remove_password(ctx, SERVICE_PRINCIPAL_OWNER, id, key_id)
+            .await
+    }
+
+    pub async fn add_application_key(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<KeyCredential> {
+        self.add_key(ctx, APPLICATION_OWNER, id, body).await
+    }
+
+    pub async fn add_service_principal_key(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<KeyCredential> {
+        self.add_key(ctx, SERVICE_PRINCIPAL_OWNER, id, body).await
+    }
+
+    pub async fn remove_application_key(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.remove_key(ctx, APPLICATION_OWNER, id, key_id).await
+    }
+
+    pub async fn remove_service_principal_key(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.remove_key(ctx, SERVICE_PRINCIPAL_OWNER, id, key_id)
+            .await
+    }
+
+    async fn add_password(
+        &self,
+        ctx: &Context,
+        owner: CredentialOwner,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<CreatedPassword> {
+        let request: AddPassword = patch::parse_spec(body)?;
+        if let Some(name) = &request.display_name
+            && (name.trim().is_empty() || name.chars().count() > 128)
+        {
+            return Err(ServiceError::invalid(
+                "displayName",
+                "must be 1 to 128 characters",
+            ));
+        }
+        self.require(ctx, owner.update_action, &Target::Tenant)?;
+        let now = self.now();
+        let (start, end) = credential_window(now, request.end_date_time, DEFAULT_SECRET_DAYS)?;
+        let mut tx = self.write(ctx).await?;
+        if !super::consent::credential_policy(tx.as_mut(), ctx.tenant)
+            .await?
+            .allow_password_credentials
+        {
+            return Err(ServiceError::invalid(
+                "passwordCredentials",
+                "the tenant's application credential policy forbids client secrets: add a certificate",
+            ));
+        }
+        let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        self.require(ctx, owner.update_action, &facts)?;
+        if secrets_of(tx.as_mut(), ctx.tenant, id).await?.len() >= MAX_CREDENTIALS {
+            return Err(ServiceError::Conflict {
+                message: format!("at most {MAX_CREDENTIALS} secrets; remove an old one first"),
+            });
+        }
+        let generated =
+            generate_secret(SECRET_PREFIX).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let credential = PasswordCredential {
+            key_id: Uuid::new_v4(),
+            display_name: request.display_name,
+            hint: generated.hint.clone(),
+            start_date_time: start,
+            end_date_time: end,
+        };
+        let data = ClientSecretData {
+            owner_id: id,
+            credential: credential.clone(),
+        };
+        let keys = Keys {
+            key1: Some(generated.hash.clone()),
+            key2: Some(id.to_string()),
+            sort_key: credential.key_id.to_string(),
+        };
+        let secret_record =
+            codec::new_record(Kind::ClientSecret, credential.key_id, now, keys, &data)?;
+        tx.insert(ctx.tenant, &secret_record).await?;
+        let event = EventDraft::new(owner.password_added, owner.kind, id, &super::groups::display_name_of(&record))
+            .details(json!({ "keyId": credential.key_id, "hint": credential.hint, "endDateTime": credential.end_date_time }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(CreatedPassword {
+            credential,
+            secret_text: generated.secret,
+        })
+    }
+
+    async fn remove_password(
+        &self,
+        ctx: &Context,
+        owner: CredentialOwner,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.require(ctx, owner.update_action, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        self.require(ctx, owner.update_action, &facts)?;
+        let secret = tx.get(ctx.tenant, Kind::ClientSecret, key_id).await?;
+        let Some(secret) = secret.filter(|s| s.key2.as_deref() == Some(id.to_string().as_str()))
+        else {
+            return Err(ServiceError::NotFound {
+                kind: "passwordCredential",
+                id: key_id.to_string(),
+            });
+        };
+        tx.delete(ctx.tenant, Kind::ClientSecret, secret.id, None)
+            .await?;
+        let event = EventDraft::new(
+            owner.password_removed,
+            owner.kind,
+            id,
+            &super::groups::display_name_of(&record),
+        )
+        .details(json!({ "keyId": key_id }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_key(
+        &self,
+        ctx: &Context,
+        owner: CredentialOwner,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<KeyCredential> {
+        let request: AddKey = patch::parse_spec(body)?;
+        let info = certificate::parse(&request.key)
+            .map_err(|message| ServiceError::invalid("key", message))?;
+        let now = self.now();
+        if info.not_after <= now {
+            return Err(ServiceError::invalid("key", "the certificate has expired"));
+        }
+        self.require(ctx, owner.update_action, &Target::Tenant)?;
+        {
+            let mut reader = self.reader().await?;
+            if super::consent::credential_policy(reader.as_mut(), ctx.tenant)
+                .await?
+                .require_trusted_certificates
+            {
+                drop(reader);
+                if let Err(refusal) = self
+                    .validate_client_chain(ctx.tenant, std::slice::from_ref(&info.der))
+                    .await?
+                {
+                    return Err(ServiceError::invalid(
+                        "key",
+                        format!(
+                            "the tenant's application credential policy requires a certificate from a trusted CA ({refusal:?})"
+                        ),
+                    ));
+                }
+            }
+        }
+        let credential = KeyCredential {
+            key_id: Uuid::new_v4(),
+            display_name: request.display_name.or_else(|| Some(info.subject.clone())),
+            key_type: "AsymmetricX509Cert".to_string(),
+            usage: "Verify".to_string(),
+            key: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &info.der),
+            thumbprint_sha256: info.thumbprint_sha256.clone(),
+            start_date_time: info.not_before,
+            end_date_time: info.not_after,
+        };
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        self.require(ctx, owner.update_action, &facts)?;
+        let updated =
+            with_key_credentials(&record, now, |keys| push_key(keys, credential.clone()))?;
+        tx.update(ctx.tenant, &updated).await?;
+        let event = EventDraft::new(
+            owner.key_added,
+            owner.kind,
+            id,
+            &super::groups::display_name_of(&record),
+        )
+        .details(json!({
+            "keyId": credential.key_id, "thumbprintSha256": credential.thumbprint_sha256,
+            "subject": info.subject, "endDateTime": credential.end_date_time,
+        }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(credential)
+    }
+
+    async fn remove_key(
+        &self,
+        ctx: &Context,
+        owner: CredentialOwner,
+        id: Uuid,
+        key_id: Uuid,
+    ) -> ServiceResult<()> {
+        self.require(ctx, owner.update_action, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
+        self.require(ctx, owner.update_action, &facts)?;
+        let updated = with_key_credentials(&record, self.now(), |keys| {
+            let before = keys.len();
+            keys.retain(|k| k.key_id != key_id);
+            if keys.len() == before {
+                return Err(ServiceError::NotFound {
+                    kind: "keyCredential",
+                    id: key_id.to_string(),
+                });
+            }
+            Ok(())
+        })?;
+        tx.update(ctx.tenant, &updated).await?;
+        let event = EventDraft::new(
+            owner.key_removed,
+            owner.kind,
+            id,
+            &super::groups::display_name_of(&record),
+        )
+        .details(json!({ "keyId": key_id }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The next version of an application or service principal record after `change`
+/// to its certificate credentials.
+fn with_key_credentials(
+    record: &Record,
+    now: Timestamp,
+    change: impl FnOnce(&mut Vec<KeyCredential>) -> ServiceResult<()>,
+) -> ServiceResult<Record> {
+    if record.kind == Kind::Application {
+        let mut data: ApplicationData = codec::data(record)?;
+        change(&mut data.key_credentials)?;
+        codec::next_version(record, now, application_keys(&data), &data)
+    } else {
+        let mut data: ServicePrincipalData = codec::data(record)?;
+        change(&mut data.key_credentials)?;
+        codec::next_version(record, now, service_principal_keys(&data), &data)
+    }
+}
+
+fn push_key(keys: &mut Vec<KeyCredential>, credential: KeyCredential) -> ServiceResult<()> {
+    if keys.len() >= MAX_CREDENTIALS {
+        return Err(ServiceError::Conflict {
+            message: format!("at most {MAX_CREDENTIALS} certificates; remove an old one first"),
+        });
+    }
+    if keys
+        .iter()
+        .any(|k| k.thumbprint_sha256 == credential.thumbprint_sha256)
+    {
+        return Err(ServiceError::Conflict {
+            message: "this certificate is already a credential".to_string(),
+        });
+    }
+    keys.push(credential);
+    Ok(())
+}
+
+async fn delete_secrets_of(
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    owner: Uuid,
+) -> ServiceResult<Vec<Uuid>> {
+    let mut removed = Vec::new();
+    for secret in codec::list_all(tx, tenant, Kind::ClientSecret, Some(owner.to_string())).await? {
+        tx.delete(tenant, Kind::ClientSecret, secret.id, None)
+            .await?;
+        removed.push(secret.id);
+    }
+    Ok(removed)
+}

@@ -1,0 +1,434 @@
+//! Consent (Entra's `oAuth2PermissionGrant`): which delegated scopes an application
+//! may use, for every user (admin consent) or for one user (their own consent), and
+//! the tenant policy that limits what users may consent to themselves (DoD 1.7.1:
+//! by default only the low-risk OpenID scopes).
+//!
+//! Records: key1 `<appId>:all` or `<appId>:<userId>` (one grant each), key2 the
+//! application's client id. Every change is audited, a user's own consent with the
+//! user as the actor.
+
+use serde_json::{Value, json};
+use tessera_core::TenantId;
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::Target;
+use tessera_directory::model::{
+    AppCredentialPolicy, AuthenticationContexts, ConsentPolicy, ConsentType, PermissionGrant,
+    PermissionGrantSpec,
+};
+use tessera_directory::patch;
+use tessera_directory::roles::action;
+use tessera_store::{Kind, Reader, Record};
+use uuid::Uuid;
+
+use crate::codec::{self, Keys};
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, Directory, EventDraft};
+
+const POLICY_KEY: &str = "consentPolicy";
+const CREDENTIAL_POLICY_KEY: &str = "appCredentialPolicy";
+const CONTEXTS_KEY: &str = "authenticationContexts";
+
+pub(crate) async fn auth_contexts(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<AuthenticationContexts> {
+    match reader
+        .get_by_key1(tenant, Kind::AuthPolicy, CONTEXTS_KEY)
+        .await?
+    {
+        Some(record) => codec::data(&record),
+        None => Ok(AuthenticationContexts::default()),
+    }
+}
+
+pub(crate) async fn credential_policy(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<AppCredentialPolicy> {
+    match reader
+        .get_by_key1(tenant, Kind::AuthPolicy, CREDENTIAL_POLICY_KEY)
+        .await?
+    {
+        Some(record) => codec::data(&record),
+        None => Ok(AppCredentialPolicy::default()),
+    }
+}
+
+fn grant_key(client_id: Uuid, principal: Option<Uuid>) -> String {
+    match principal {
+        Some(user) => format!("{client_id}:{user}"),
+        None => format!("{client_id}:all"),
+    }
+}
+
+fn scopes_of(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub(crate) async fn consent_policy(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<(ConsentPolicy, Option<Record>)> {
+    match reader
+        .get_by_key1(tenant, Kind::AuthPolicy, POLICY_KEY)
+        .await?
+    {
+        Some(record) => Ok((codec::data(&record)?, Some(record))),
+        None => Ok((ConsentPolicy::default(), None)),
+    }
+}
+
+/// The scopes granted to `client_id` for `user`: admin consent plus their own.
+pub(crate) async fn granted_scopes(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    client_id: Uuid,
+    user: Uuid,
+) -> ServiceResult<Vec<String>> {
+    let mut scopes = Vec::new();
+    for principal in [None, Some(user)] {
+        if let Some(record) = reader
+            .get_by_key1(
+                tenant,
+                Kind::PermissionGrant,
+                &grant_key(client_id, principal),
+            )
+            .await?
+        {
+            let grant: PermissionGrant = codec::data(&record)?;
+            scopes.extend(scopes_of(&grant.spec.scope));
+        }
+    }
+    Ok(scopes)
+}
+
+fn validate_scope(scope: &str) -> ServiceResult<()> {
+    let parsed = tessera_oauth::authorize::parse_scopes(scope)
+        .map_err(|e| ServiceError::invalid("scope", e.description))?;
+    if parsed.is_empty() {
+        return Err(ServiceError::invalid("scope", "name at least one scope"));
+    }
+    Ok(())
+}
+
+impl Directory {
+    pub async fn get_consent_policy(&self, ctx: &Context) -> ServiceResult<ConsentPolicy> {
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        Ok(consent_policy(reader.as_mut(), ctx.tenant).await?.0)
+    }
+
+    pub async fn set_consent_policy(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<ConsentPolicy> {
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let policy: ConsentPolicy = patch::parse_spec(body)?;
+        for scope in &policy.low_risk_scopes {
+            validate_scope(scope).map_err(|_| {
+                ServiceError::invalid(
+                    "lowRiskScopes",
+                    "a scope has characters outside RFC 6749 A.4",
+                )
+            })?;
+        }
+        let mut tx = self.write(ctx).await?;
+        let (before, _) = consent_policy(tx.as_mut(), ctx.tenant).await?;
+        self.write_policy(
+            tx.as_mut(),
+            ctx,
+            POLICY_KEY,
+            AuditAction::ConsentPolicyUpdate,
+            &before,
+            &policy,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(policy)
+    }
+
+    pub async fn get_authentication_contexts(
+        &self,
+        ctx: &Context,
+    ) -> ServiceResult<AuthenticationContexts> {
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        auth_contexts(reader.as_mut(), ctx.tenant).await
+    }
+
+    /// Replaces the tenant's authentication contexts (`c1` to `c99`, each mapped to
+    /// a strength that exists).
+    pub async fn set_authentication_contexts(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<AuthenticationContexts> {
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let contexts: AuthenticationContexts = patch::parse_spec(body)?;
+        let mut tx = self.write(ctx).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, context) in contexts.contexts.iter().enumerate() {
+            let id_ok = context
+                .id
+                .strip_prefix('c')
+                .and_then(|n| n.parse::<u8>().ok())
+                .is_some_and(|n| (1..=99).contains(&n) && context.id == format!("c{n}"));
+            if !id_ok {
+                return Err(ServiceError::invalid(
+                    format!("contexts[{index}].id"),
+                    "must be c1 to c99",
+                ));
+            }
+            if !seen.insert(context.id.clone()) {
+                return Err(ServiceError::invalid(
+                    format!("contexts[{index}].id"),
+                    "is used twice",
+                ));
+            }
+            if context.display_name.trim().is_empty() || context.display_name.chars().count() > 128
+            {
+                return Err(ServiceError::invalid(
+                    format!("contexts[{index}].displayName"),
+                    "must be 1 to 128 characters",
+                ));
+            }
+            if super::auth_policy::load_strength(tx.as_mut(), ctx.tenant, context.strength_id)
+                .await?
+                .is_none()
+            {
+                return Err(ServiceError::invalid(
+                    format!("contexts[{index}].strengthId"),
+                    "no authentication strength has this id",
+                ));
+            }
+        }
+        let before = auth_contexts(tx.as_mut(), ctx.tenant).await?;
+        self.write_policy(
+            tx.as_mut(),
+            ctx,
+            CONTEXTS_KEY,
+            AuditAction::AuthenticationContextsUpdate,
+            &before,
+            &contexts,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(contexts)
+    }
+
+    pub async fn get_app_credential_policy(
+        &self,
+        ctx: &Context,
+    ) -> ServiceResult<AppCredentialPolicy> {
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        credential_policy(reader.as_mut(), ctx.tenant).await
+    }
+
+    pub async fn set_app_credential_policy(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<AppCredentialPolicy> {
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let policy: AppCredentialPolicy = patch::parse_spec(body)?;
+        let mut tx = self.write(ctx).await?;
+        let before = credential_policy(tx.as_mut(), ctx.tenant).await?;
+        self.write_policy(
+            tx.as_mut(),
+            ctx,
+            CREDENTIAL_POLICY_KEY,
+            AuditAction::AppCredentialPolicyUpdate,
+            &before,
+            &policy,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(policy)
+    }
+
+    /// Admin consent (or consent recorded for one user by an administrator).
+    pub async fn create_permission_grant(
+        &self,
+        ctx: &Context,
+        body: Value,
+    ) -> ServiceResult<PermissionGrant> {
+        self.require(ctx, action::PERMISSION_GRANTS_MANAGE, &Target::Tenant)?;
+        let spec: PermissionGrantSpec = patch::parse_spec(body)?;
+        validate_scope(&spec.scope)?;
+        let principal = match (spec.consent_type, spec.principal_id) {
+            (ConsentType::AllPrincipals, None) => None,
+            (ConsentType::Principal, Some(user)) => Some(user),
+            _ => {
+                return Err(ServiceError::invalid(
+                    "principalId",
+                    "give principalId for Principal consent, and only then",
+                ));
+            }
+        };
+        let mut tx = self.write(ctx).await?;
+        if tx
+            .get_by_key1(ctx.tenant, Kind::Application, &spec.client_id.to_string())
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::invalid(
+                "clientId",
+                "no application has this client id",
+            ));
+        }
+        if let Some(user) = principal
+            && tx.get(ctx.tenant, Kind::User, user).await?.is_none()
+        {
+            return Err(ServiceError::invalid("principalId", "no user has this id"));
+        }
+        let grant = self
+            .upsert_grant(
+                tx.as_mut(),
+                ctx,
+                spec.client_id,
+                principal,
+                &scopes_of(&spec.scope),
+                true,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(grant)
+    }
+
+    /// Writes a grant: replaces its scopes (`replace`) or adds to them.
+    async fn upsert_grant(
+        &self,
+        tx: &mut dyn tessera_store::WriteTx,
+        ctx: &Context,
+        client_id: Uuid,
+        principal: Option<Uuid>,
+        scopes: &[String],
+        replace: bool,
+    ) -> ServiceResult<PermissionGrant> {
+        let now = self.now();
+        let key = grant_key(client_id, principal);
+        let keys = || Keys {
+            key1: Some(key.clone()),
+            key2: Some(client_id.to_string()),
+            sort_key: key.clone(),
+        };
+        let existing = tx
+            .get_by_key1(ctx.tenant, Kind::PermissionGrant, &key)
+            .await?;
+        let (grant, before) = match &existing {
+            Some(record) => {
+                let mut grant: PermissionGrant = codec::data(record)?;
+                let before = grant.spec.scope.clone();
+                let mut all = if replace {
+                    Vec::new()
+                } else {
+                    scopes_of(&grant.spec.scope)
+                };
+                for scope in scopes {
+                    if !all.contains(scope) {
+                        all.push(scope.clone());
+                    }
+                }
+                grant.spec.scope = all.join(" ");
+                grant.modified_date_time = now;
+                let updated = codec::next_version(record, now, keys(), &grant)?;
+                tx.update(ctx.tenant, &updated).await?;
+                (grant, Some(before))
+            }
+            None => {
+                let grant = PermissionGrant {
+                    id: Uuid::new_v4(),
+                    spec: PermissionGrantSpec {
+                        client_id,
+                        consent_type: if principal.is_some() {
+                            ConsentType::Principal
+                        } else {
+                            ConsentType::AllPrincipals
+                        },
+                        principal_id: principal,
+                        scope: scopes.join(" "),
+                    },
+                    created_date_time: now,
+                    modified_date_time: now,
+                };
+                let record =
+                    codec::new_record(Kind::PermissionGrant, grant.id, now, keys(), &grant)?;
+                tx.insert(ctx.tenant, &record).await?;
+                (grant, None)
+            }
+        };
+        let event = EventDraft::new(
+            AuditAction::OAuth2PermissionGrantUpdate,
+            Kind::PermissionGrant,
+            grant.id,
+            &key,
+        )
+        .details(json!({
+            "clientId": client_id,
+            "consentType": grant.spec.consent_type,
+            "principalId": principal,
+            "scopeBefore": before,
+            "scope": grant.spec.scope,
+        }));
+        self.audit(tx, ctx, event).await?;
+        Ok(grant)
+    }
+
+    pub async fn list_permission_grants(
+        &self,
+        ctx: &Context,
+        client_id: Option<Uuid>,
+    ) -> ServiceResult<Vec<PermissionGrant>> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let records = codec::list_all(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::PermissionGrant,
+            client_id.map(|c| c.to_string()),
+        )
+        .await?;
+        records.iter().map(codec::data).collect()
+    }
+
+    /// Revokes a consent: the application must ask again.
+    pub async fn delete_permission_grant(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
+        self.require(ctx, action::PERMISSION_GRANTS_MANAGE, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::PermissionGrant, id).await?;
+        let grant: PermissionGrant = codec::data(&record)?;
+        tx.delete(ctx.tenant, Kind::PermissionGrant, id, None)
+            .await?;
+        let event = EventDraft::new(
+            AuditAction::OAuth2PermissionGrantDelete,
+            Kind::PermissionGrant,
+            id,
+            record.key1.as_deref().unwrap_or(""),
+        )
+        .details(json!({ "clientId": grant.spec.client_id, "scope": grant.spec.scope }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A user's own consent, given on the consent page: added to their grant.
+    pub(crate) async fn record_user_consent(
+        &self,
+        ctx: &Context,
+        client_id: Uuid,
+        user: Uuid,
+        scopes: &[String],
+    ) -> ServiceResult<()> {
+        let mut tx = self.write(ctx).await?;
+        self.upsert_grant(tx.as_mut(), ctx, client_id, Some(user), scopes, false)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

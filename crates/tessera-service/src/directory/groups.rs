@@ -1,0 +1,765 @@
+//! Groups: assigned and dynamic membership, nesting, owners.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use tessera_directory::audit_action::AuditAction;
+
+use serde_json::{Value, json};
+use tessera_core::TenantId;
+use tessera_directory::authz::Target;
+use tessera_directory::model::{
+    DirectoryObjectRef, Group, GroupSpec, ObjectType, ProcessingState, UserSpec,
+};
+use tessera_directory::patch;
+use tessera_directory::roles::action;
+use tessera_directory::{rule, validate};
+use tessera_store::{Cursor, Kind, Link, ListQuery, Reader, Record, Rel, WriteTx};
+use uuid::Uuid;
+
+use super::users::find_object;
+use crate::codec::{self, Keys, Page, PageRequest};
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, Directory, EventDraft, target_facts};
+
+/// `key2` of dynamic groups, so that a user's change can find them all at once.
+pub(crate) const DYNAMIC_MARKER: &str = "dynamic";
+const READ_ONLY: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "modifiedDateTime",
+    "version",
+    "groupTypes",
+    "securityEnabled",
+];
+/// More members than this in one transitive listing is refused rather than slow.
+const MAX_TRANSITIVE: usize = 100_000;
+/// How many member ids an audit event lists before it only counts.
+const AUDIT_ID_LIMIT: usize = 1000;
+
+fn group_keys(spec: &GroupSpec) -> Keys {
+    Keys {
+        key1: None,
+        key2: spec.is_dynamic().then(|| DYNAMIC_MARKER.to_string()),
+        sort_key: codec::sort_key(&spec.display_name),
+    }
+}
+
+pub(crate) fn group_from(record: &Record) -> ServiceResult<Group> {
+    let spec: GroupSpec = codec::data(record)?;
+    let group_types = if spec.is_dynamic() {
+        vec!["DynamicMembership".to_string()]
+    } else {
+        Vec::new()
+    };
+    Ok(Group {
+        id: record.id,
+        spec,
+        group_types,
+        security_enabled: true,
+        created_date_time: record.created,
+        modified_date_time: record.modified,
+        version: record.version,
+    })
+}
+
+fn spec_json(spec: &GroupSpec) -> Value {
+    serde_json::to_value(spec).unwrap_or(Value::Null)
+}
+
+/// Role-assignable groups are managed with the role-management permissions only
+/// (Entra: Groups and User Administrators cannot touch them).
+fn group_action(spec: &GroupSpec, ordinary: &'static str) -> &'static str {
+    if !spec.is_assignable_to_role {
+        return ordinary;
+    }
+    match ordinary {
+        action::GROUPS_CREATE => action::ROLE_GROUPS_CREATE,
+        action::GROUPS_DELETE => action::ROLE_GROUPS_DELETE,
+        action::GROUPS_READ | action::GROUPS_MEMBERS_READ | action::GROUPS_OWNERS_READ => ordinary,
+        _ => action::ROLE_GROUPS_UPDATE,
+    }
+}
+
+pub(crate) fn object_type(kind: Kind) -> ObjectType {
+    match kind {
+        Kind::Group => ObjectType::Group,
+        Kind::Device => ObjectType::Device,
+        Kind::ServicePrincipal => ObjectType::ServicePrincipal,
+        _ => ObjectType::User,
+    }
+}
+
+/// The display name of a user, group, device or service principal record.
+pub(crate) fn display_name_of(record: &Record) -> String {
+    let value: Value = serde_json::from_str(&record.data).unwrap_or(Value::Null);
+    let name = value
+        .get("displayName")
+        .or_else(|| value.get("spec").and_then(|s| s.get("displayName")));
+    name.and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| record.id.to_string())
+}
+
+pub(crate) fn object_ref(record: &Record) -> DirectoryObjectRef {
+    DirectoryObjectRef {
+        id: record.id,
+        object_type: object_type(record.kind),
+        display_name: display_name_of(record),
+    }
+}
+
+/// The body of a reference request: `{"id": "<object id>"}`.
+pub(crate) fn reference_id(body: &Value) -> ServiceResult<Uuid> {
+    let Some(members) = body.as_object() else {
+        return Err(ServiceError::invalid(
+            "",
+            "the body must be a JSON object {\"id\": \"<object id>\"}",
+        ));
+    };
+    if let Some(extra) = members.keys().find(|k| k.as_str() != "id") {
+        return Err(ServiceError::invalid(
+            extra.clone(),
+            "unknown field; the body is {\"id\": \"<object id>\"}",
+        ));
+    }
+    let id = members
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ServiceError::invalid("id", "is required"))?;
+    Uuid::parse_str(id).map_err(|_| ServiceError::invalid("id", "must be an object id (a UUID)"))
+}
+
+/// All links of `rel` from `source`, page by page.
+pub(crate) async fn all_links_from(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    rel: Rel,
+    source: Uuid,
+) -> ServiceResult<Vec<Link>> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = reader.links_from(tenant, rel, source, after, 1000).await?;
+        let full = page.len() == 1000;
+        after = page.last().map(|l| l.target);
+        all.extend(page);
+        if !full {
+            return Ok(all);
+        }
+    }
+}
+
+/// Groups containing `id`: direct, or through nesting when `transitive`.
+pub(crate) async fn containing_groups(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    id: Uuid,
+    transitive: bool,
+) -> ServiceResult<Vec<Uuid>> {
+    let mut found = BTreeSet::new();
+    let mut queue = VecDeque::from([id]);
+    while let Some(next) = queue.pop_front() {
+        for link in reader.links_to(tenant, Rel::Member, next).await? {
+            if found.insert(link.source) && transitive {
+                queue.push_back(link.source);
+            }
+        }
+        if found.len() > MAX_TRANSITIVE {
+            return Err(ServiceError::Conflict {
+                message: "too many groups to list transitively".to_string(),
+            });
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// Every object reachable downward from `group` through nested groups.
+pub(crate) async fn transitive_member_links(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    group: Uuid,
+) -> ServiceResult<Vec<Link>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut queue = VecDeque::from([group]);
+    while let Some(next) = queue.pop_front() {
+        for link in all_links_from(reader, tenant, Rel::Member, next).await? {
+            if !seen.insert(link.target) {
+                continue;
+            }
+            if link.target_kind == Kind::Group {
+                queue.push_back(link.target);
+            }
+            out.push(link);
+            if out.len() > MAX_TRANSITIVE {
+                return Err(ServiceError::Conflict {
+                    message: "too many members to list transitively".to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Directory {
+    pub async fn create_group(&self, ctx: &Context, body: Value) -> ServiceResult<Group> {
+        let spec: GroupSpec = patch::parse_spec(body)?;
+        validate::group_spec(&spec)?;
+        self.require(
+            ctx,
+            group_action(&spec, action::GROUPS_CREATE),
+            &Target::Tenant,
+        )?;
+        let id = Uuid::new_v4();
+        let mut tx = self.write(ctx).await?;
+        let record = codec::new_record(Kind::Group, id, self.now(), group_keys(&spec), &spec)?;
+        tx.insert(ctx.tenant, &record).await?;
+        let mut event = EventDraft::new(
+            AuditAction::GroupCreate,
+            Kind::Group,
+            id,
+            &spec.display_name,
+        )
+        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
+        if spec.is_dynamic() {
+            event = event.details(
+                self.recompute_dynamic_group(tx.as_mut(), ctx.tenant, id, &spec)
+                    .await?,
+            );
+        }
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        group_from(&record)
+    }
+
+    pub async fn get_group(&self, ctx: &Context, id: Uuid) -> ServiceResult<Group> {
+        let mut reader = self.reader().await?;
+        let (record, _) = self
+            .load_authorized(reader.as_mut(), ctx, Kind::Group, id, action::GROUPS_READ)
+            .await?;
+        group_from(&record)
+    }
+
+    pub async fn list_groups(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<Group>> {
+        self.require(ctx, action::GROUPS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let (records, next_cursor) =
+            codec::list_page(reader.as_mut(), ctx.tenant, Kind::Group, request, None).await?;
+        let value = records
+            .iter()
+            .map(group_from)
+            .collect::<ServiceResult<Vec<_>>>()?;
+        Ok(Page { value, next_cursor })
+    }
+
+    pub async fn update_group(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<Group> {
+        let mut tx = self.write(ctx).await?;
+        let (record, facts) = self
+            .load_authorized(tx.as_mut(), ctx, Kind::Group, id, action::GROUPS_READ)
+            .await?;
+        codec::check_if_match(&record, if_match)?;
+        let before: GroupSpec = codec::data(&record)?;
+        let after: GroupSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
+        if after.is_assignable_to_role != before.is_assignable_to_role {
+            return Err(ServiceError::invalid(
+                "isAssignableToRole",
+                "is set when a group is created and cannot change",
+            ));
+        }
+        validate::group_spec(&after)?;
+        let changes = patch::changes(&spec_json(&before), &spec_json(&after));
+        if changes.is_empty() {
+            return group_from(&record);
+        }
+        let rule_changed = before.membership_rule != after.membership_rule
+            || before.membership_rule_processing_state != after.membership_rule_processing_state;
+        let basic_changed = changes.iter().any(|c| {
+            c.attribute != "membershipRule" && c.attribute != "membershipRuleProcessingState"
+        });
+        if rule_changed {
+            self.require(
+                ctx,
+                group_action(&after, action::GROUPS_RULE_UPDATE),
+                &facts,
+            )?;
+        }
+        if basic_changed {
+            self.require(
+                ctx,
+                group_action(&after, action::GROUPS_BASIC_UPDATE),
+                &facts,
+            )?;
+        }
+        let updated = codec::next_version(&record, self.now(), group_keys(&after), &after)?;
+        tx.update(ctx.tenant, &updated).await?;
+        let mut event = EventDraft::new(
+            AuditAction::GroupUpdate,
+            Kind::Group,
+            id,
+            &after.display_name,
+        )
+        .changes(changes);
+        if after.is_dynamic() && rule_changed {
+            if !before.is_dynamic() {
+                // Converting to dynamic replaces the assigned members by computed ones.
+                for link in all_links_from(tx.as_mut(), ctx.tenant, Rel::Member, id).await? {
+                    if link.target_kind != Kind::User {
+                        tx.unlink(ctx.tenant, Rel::Member, id, link.target).await?;
+                    }
+                }
+            }
+            event = event.details(
+                self.recompute_dynamic_group(tx.as_mut(), ctx.tenant, id, &after)
+                    .await?,
+            );
+        }
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        group_from(&updated)
+    }
+
+    pub async fn delete_group(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        let spec: GroupSpec = codec::data(&record)?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        self.require(ctx, group_action(&spec, action::GROUPS_DELETE), &facts)?;
+        codec::check_if_match(&record, if_match)?;
+        let cleanup = self
+            .remove_principal_everywhere(tx.as_mut(), ctx, id)
+            .await?;
+        let members = all_links_from(tx.as_mut(), ctx.tenant, Rel::Member, id)
+            .await?
+            .len();
+        tx.delete(ctx.tenant, Kind::Group, id, Some(record.version))
+            .await?;
+        let event = EventDraft::new(
+            AuditAction::GroupDelete,
+            Kind::Group,
+            id,
+            &spec.display_name,
+        )
+        .changes(patch::changes(&spec_json(&spec), &Value::Null))
+        .details(json!({ "removedFrom": cleanup, "memberCount": members }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_group_members(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        transitive: bool,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<DirectoryObjectRef>> {
+        let mut reader = self.reader().await?;
+        codec::load(reader.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        self.require(ctx, action::GROUPS_MEMBERS_READ, &facts)?;
+        let links = if transitive {
+            transitive_member_links(reader.as_mut(), ctx.tenant, id).await?
+        } else {
+            let (page, next_cursor) =
+                codec::links_page(reader.as_mut(), ctx.tenant, Rel::Member, id, request).await?;
+            let value = self
+                .resolve_refs(reader.as_mut(), ctx.tenant, &page)
+                .await?;
+            return Ok(Page {
+                value: value.into_iter().map(|(_, r)| r).collect(),
+                next_cursor,
+            });
+        };
+        let items = self
+            .resolve_refs(reader.as_mut(), ctx.tenant, &links)
+            .await?;
+        codec::page_by_id(items, request)
+    }
+
+    async fn resolve_refs(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        links: &[Link],
+    ) -> ServiceResult<Vec<(Uuid, DirectoryObjectRef)>> {
+        let mut out = Vec::with_capacity(links.len());
+        for link in links {
+            if let Some(record) = reader.get(tenant, link.target_kind, link.target).await? {
+                out.push((link.target, object_ref(&record)));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn add_group_member(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<()> {
+        let member = reference_id(&body)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        let spec: GroupSpec = codec::data(&record)?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        self.require(
+            ctx,
+            group_action(&spec, action::GROUPS_MEMBERS_UPDATE),
+            &facts,
+        )?;
+        if spec.is_dynamic() {
+            return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be added by hand".to_string() });
+        }
+        let allowed: &[Kind] = if spec.is_assignable_to_role {
+            &[Kind::User, Kind::ServicePrincipal]
+        } else {
+            &[
+                Kind::User,
+                Kind::Group,
+                Kind::Device,
+                Kind::ServicePrincipal,
+            ]
+        };
+        let Some(member_record) = find_object(tx.as_mut(), ctx.tenant, member, allowed).await?
+        else {
+            let what = if spec.is_assignable_to_role {
+                "user or service principal (a role-assignable group cannot contain groups or devices)"
+            } else {
+                "user, group, device or service principal"
+            };
+            return Err(ServiceError::invalid(
+                "id",
+                format!("no {what} with id {member} exists"),
+            ));
+        };
+        if member_record.kind == Kind::Group {
+            if member == id {
+                return Err(ServiceError::invalid(
+                    "id",
+                    "a group cannot be a member of itself",
+                ));
+            }
+            let below = transitive_member_links(tx.as_mut(), ctx.tenant, member).await?;
+            if below.iter().any(|l| l.target == id) {
+                return Err(ServiceError::Conflict {
+                    message:
+                        "adding this group would create a cycle: it already contains this group"
+                            .to_string(),
+                });
+            }
+        }
+        let link = Link {
+            rel: Rel::Member,
+            source: id,
+            source_kind: Kind::Group,
+            target: member,
+            target_kind: member_record.kind,
+        };
+        if !tx.link(ctx.tenant, &link, self.now()).await? {
+            return Err(ServiceError::Conflict {
+                message: "the object is already a member of the group".to_string(),
+            });
+        }
+        let event = EventDraft::new(
+            AuditAction::GroupMemberAdd,
+            Kind::Group,
+            id,
+            &spec.display_name,
+        )
+        .details(json!({ "member": object_ref(&member_record) }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_group_member(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        member: Uuid,
+    ) -> ServiceResult<()> {
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        let spec: GroupSpec = codec::data(&record)?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        self.require(
+            ctx,
+            group_action(&spec, action::GROUPS_MEMBERS_UPDATE),
+            &facts,
+        )?;
+        if spec.is_dynamic() {
+            return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be removed by hand".to_string() });
+        }
+        if !tx.unlink(ctx.tenant, Rel::Member, id, member).await? {
+            return Err(ServiceError::NotFound {
+                kind: "member",
+                id: member.to_string(),
+            });
+        }
+        let event = EventDraft::new(
+            AuditAction::GroupMemberRemove,
+            Kind::Group,
+            id,
+            &spec.display_name,
+        )
+        .details(json!({ "memberId": member }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Recomputes a dynamic group's members from scratch, page by page over all users.
+    async fn recompute_dynamic_group(
+        &self,
+        tx: &mut dyn WriteTx,
+        tenant: TenantId,
+        id: Uuid,
+        spec: &GroupSpec,
+    ) -> ServiceResult<Value> {
+        let Some(text) = &spec.membership_rule else {
+            return Ok(Value::Null);
+        };
+        if spec.membership_rule_processing_state == ProcessingState::Paused {
+            return Ok(json!({ "processing": "paused" }));
+        }
+        let parsed = rule::parse(text)
+            .map_err(|e| ServiceError::invalid("membershipRule", e.to_string()))?;
+        let mut current: HashSet<Uuid> = all_links_from(tx, tenant, Rel::Member, id)
+            .await?
+            .into_iter()
+            .map(|l| l.target)
+            .collect();
+        let mut added = Vec::new();
+        let mut after = None;
+        loop {
+            let page = tx
+                .list(
+                    tenant,
+                    Kind::User,
+                    &ListQuery {
+                        after: after.clone(),
+                        limit: 1000,
+                        prefix: None,
+                        key2: None,
+                    },
+                )
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(Cursor {
+                sort_key: last.sort_key.clone(),
+                id: last.id,
+            });
+            let full = page.len() == 1000;
+            for user in &page {
+                let user_spec: UserSpec = codec::data(user)?;
+                if rule::matches(&parsed, user.id, &user_spec) && !current.remove(&user.id) {
+                    let link = Link {
+                        rel: Rel::Member,
+                        source: id,
+                        source_kind: Kind::Group,
+                        target: user.id,
+                        target_kind: Kind::User,
+                    };
+                    tx.link(tenant, &link, self.now()).await?;
+                    added.push(user.id);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let removed: Vec<Uuid> = current.into_iter().collect();
+        for member in &removed {
+            tx.unlink(tenant, Rel::Member, id, *member).await?;
+        }
+        Ok(json!({
+            "membersAdded": added.len(),
+            "membersRemoved": removed.len(),
+            "addedIds": added.iter().take(AUDIT_ID_LIMIT).collect::<Vec<_>>(),
+            "removedIds": removed.iter().take(AUDIT_ID_LIMIT).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Before an object is deleted: removes the role assignments it holds and lists
+    /// the groups, units and objects it belonged to or owned (the store drops the
+    /// links themselves), for the audit event.
+    pub(crate) async fn remove_principal_everywhere(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<Value> {
+        let groups: Vec<Uuid> = tx
+            .links_to(ctx.tenant, Rel::Member, id)
+            .await?
+            .into_iter()
+            .map(|l| l.source)
+            .collect();
+        let units: Vec<Uuid> = tx
+            .links_to(ctx.tenant, Rel::UnitMember, id)
+            .await?
+            .into_iter()
+            .map(|l| l.source)
+            .collect();
+        let owned: Vec<Uuid> = tx
+            .links_to(ctx.tenant, Rel::Owner, id)
+            .await?
+            .into_iter()
+            .map(|l| l.source)
+            .collect();
+        let mut assignments = Vec::new();
+        for assignment in
+            codec::list_all(tx, ctx.tenant, Kind::RoleAssignment, Some(id.to_string())).await?
+        {
+            tx.delete(ctx.tenant, Kind::RoleAssignment, assignment.id, None)
+                .await?;
+            assignments.push(json!({ "id": assignment.id, "assignment": serde_json::from_str::<Value>(&assignment.data).unwrap_or(Value::Null) }));
+        }
+        Ok(
+            json!({ "groups": groups, "administrativeUnits": units, "owned": owned, "roleAssignments": assignments }),
+        )
+    }
+
+    // ---- owners (groups, applications, service principals, devices) -------------
+
+    pub async fn list_owners(
+        &self,
+        ctx: &Context,
+        kind: Kind,
+        id: Uuid,
+    ) -> ServiceResult<Page<DirectoryObjectRef>> {
+        let mut reader = self.reader().await?;
+        codec::load(reader.as_mut(), ctx.tenant, kind, id).await?;
+        let facts = target_facts(reader.as_mut(), ctx.tenant, kind, id).await?;
+        self.require(ctx, owner_read_action(kind), &facts)?;
+        let links = all_links_from(reader.as_mut(), ctx.tenant, Rel::Owner, id).await?;
+        let value = self
+            .resolve_refs(reader.as_mut(), ctx.tenant, &links)
+            .await?;
+        Ok(Page {
+            value: value.into_iter().map(|(_, r)| r).collect(),
+            next_cursor: None,
+        })
+    }
+
+    pub async fn add_owner(
+        &self,
+        ctx: &Context,
+        kind: Kind,
+        id: Uuid,
+        body: Value,
+    ) -> ServiceResult<()> {
+        let owner = reference_id(&body)?;
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, kind, id).await?;
+        self.require(ctx, owner_update_action(kind, &record)?, &facts)?;
+        let Some(owner_record) = find_object(
+            tx.as_mut(),
+            ctx.tenant,
+            owner,
+            &[Kind::User, Kind::ServicePrincipal],
+        )
+        .await?
+        else {
+            return Err(ServiceError::invalid(
+                "id",
+                format!("no user or service principal with id {owner} exists"),
+            ));
+        };
+        let link = Link {
+            rel: Rel::Owner,
+            source: id,
+            source_kind: kind,
+            target: owner,
+            target_kind: owner_record.kind,
+        };
+        if !tx.link(ctx.tenant, &link, self.now()).await? {
+            return Err(ServiceError::Conflict {
+                message: "the object is already an owner".to_string(),
+            });
+        }
+        let event = EventDraft::new(owner_event(kind, true), kind, id, &display_name_of(&record))
+            .details(json!({ "owner": object_ref(&owner_record) }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_owner(
+        &self,
+        ctx: &Context,
+        kind: Kind,
+        id: Uuid,
+        owner: Uuid,
+    ) -> ServiceResult<()> {
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, kind, id).await?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, kind, id).await?;
+        self.require(ctx, owner_update_action(kind, &record)?, &facts)?;
+        if !tx.unlink(ctx.tenant, Rel::Owner, id, owner).await? {
+            return Err(ServiceError::NotFound {
+                kind: "owner",
+                id: owner.to_string(),
+            });
+        }
+        let event = EventDraft::new(
+            owner_event(kind, false),
+            kind,
+            id,
+            &display_name_of(&record),
+        )
+        .details(json!({ "ownerId": owner }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn owner_read_action(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Group => action::GROUPS_OWNERS_READ,
+        Kind::Application => action::APPS_READ,
+        Kind::ServicePrincipal => action::SPS_READ,
+        _ => action::DEVICES_READ,
+    }
+}
+
+fn owner_update_action(kind: Kind, record: &Record) -> ServiceResult<&'static str> {
+    Ok(match kind {
+        Kind::Group => {
+            let spec: GroupSpec = codec::data(record)?;
+            group_action(&spec, action::GROUPS_OWNERS_UPDATE)
+        }
+        Kind::Application => action::APPS_OWNERS_UPDATE,
+        Kind::ServicePrincipal => action::SPS_OWNERS_UPDATE,
+        _ => action::DEVICES_BASIC_UPDATE,
+    })
+}
+
+fn owner_event(kind: Kind, add: bool) -> AuditAction {
+    match (kind, add) {
+        (Kind::Group, true) => AuditAction::GroupOwnerAdd,
+        (Kind::Group, false) => AuditAction::GroupOwnerRemove,
+        (Kind::Application, true) => AuditAction::ApplicationOwnerAdd,
+        (Kind::Application, false) => AuditAction::ApplicationOwnerRemove,
+        (Kind::ServicePrincipal, true) => AuditAction::ServicePrincipalOwnerAdd,
+        (Kind::ServicePrincipal, false) => AuditAction::ServicePrincipalOwnerRemove,
+        (_, true) => AuditAction::DeviceOwnerAdd,
+        (_, false) => AuditAction::DeviceOwnerRemove,
+    }
+}

@@ -1,0 +1,107 @@
+//! The directory context: users, groups, devices, administrative units, roles,
+//! custom security attributes, applications and service principals, personal access
+//! tokens, the audit trail, tenant policies and bootstrap (the use cases live in
+//! `users.rs`, `groups.rs`, `devices.rs`, `units.rs`, `roles.rs`, `app_roles.rs`,
+//! `attributes.rs`, `apps.rs`, `tokens.rs`, `audit.rs`, `consent.rs`, `bootstrap.rs`).
+//!
+//! It also owns the records the contexts above read: a user's stored authentication
+//! methods (`auth_methods.rs`), the methods policy and strengths (`auth_policy.rs`),
+//! the trust store for certificates and chain validation (`trust.rs`), and
+//! Tessera's built-in command-line client (`builtin.rs`).
+//!
+//! May call: the kernel. Holds no cache.
+
+pub(crate) mod app_roles;
+pub(crate) mod apps;
+pub(crate) mod attributes;
+pub mod audit;
+pub(crate) mod auth_methods;
+pub(crate) mod auth_policy;
+pub(crate) mod bootstrap;
+pub(crate) mod builtin;
+pub(crate) mod consent;
+pub(crate) mod devices;
+pub(crate) mod groups;
+pub(crate) mod roles;
+pub(crate) mod tokens;
+pub(crate) mod trust;
+pub(crate) mod units;
+pub(crate) mod users;
+
+use std::sync::Arc;
+
+use tessera_core::TenantId;
+use tessera_directory::authz::Target;
+use tessera_store::{Kind, Reader};
+use uuid::Uuid;
+
+use crate::error::ServiceResult;
+use crate::kernel::Kernel;
+use crate::{Context, codec};
+
+/// The directory context (see the module documentation).
+pub struct Directory {
+    k: Arc<Kernel>,
+}
+
+crate::kernel::on_kernel!(Directory);
+
+impl Directory {
+    pub(crate) fn new(k: Arc<Kernel>) -> Directory {
+        Directory { k }
+    }
+
+    /// Loads an object and refuses unless the caller may do `action` on it; returns the
+    /// facts authorization used, for further checks on the same object.
+    pub(crate) async fn load_authorized(
+        &self,
+        reader: &mut dyn Reader,
+        ctx: &Context,
+        kind: Kind,
+        id: Uuid,
+        action: &str,
+    ) -> ServiceResult<(tessera_store::Record, Target)> {
+        let record = codec::load(reader, ctx.tenant, kind, id).await?;
+        let facts = target_facts(reader, ctx.tenant, kind, id).await?;
+        self.require(ctx, action, &facts)?;
+        Ok((record, facts))
+    }
+}
+
+/// The facts authorization needs about one object: its administrative units and,
+/// for a user, whether they hold a directory role.
+pub(crate) async fn target_facts(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    kind: Kind,
+    id: Uuid,
+) -> ServiceResult<Target> {
+    let mut administrative_units: Vec<Uuid> = reader
+        .links_to(tenant, tessera_store::Rel::UnitMember, id)
+        .await?
+        .into_iter()
+        .map(|l| l.source)
+        .collect();
+    if kind == Kind::AdministrativeUnit {
+        administrative_units.push(id);
+    }
+    let privileged = match kind {
+        Kind::User => roles::is_privileged(reader, tenant, id).await?,
+        // A workload holding a role is as privileged as a person holding it; its
+        // application's credentials and owners are the keys to it.
+        Kind::ServicePrincipal => roles::holds_roles(reader, tenant, id).await?,
+        Kind::Application => {
+            match roles::service_principal_of_application(reader, tenant, id).await? {
+                Some(service_principal) => {
+                    roles::holds_roles(reader, tenant, service_principal).await?
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    };
+    Ok(Target::Object {
+        administrative_units,
+        privileged,
+    })
+}

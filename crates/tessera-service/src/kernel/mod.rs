@@ -1,0 +1,286 @@
+//! The kernel every context shares: the store, the clock, the installation's
+//! settings, the default tenant, and the steps every use case takes (read, write in
+//! one transaction, require a permission, append the audit event). Contexts reach it
+//! through `Deref` (a context is the kernel plus its own caches and the handles of
+//! the contexts it may call).
+//!
+//! Files: `mod.rs` (the kernel, the tenant policy writer, the ended-sessions hook),
+//! `settings.rs` (the installation's settings and the revocation fetcher),
+//! `codec.rs` (records to and from JSON, pages), `error.rs` (`ServiceError`),
+//! `jobs.rs` (the job runner with leases; the application's own jobs are in
+//! `app.rs`).
+//!
+//! May call: nothing in this crate (the kernel, the crate root's `Context`, `Caller`
+//! and `EventDraft` only). Lower than every context: a context that needs something
+//! done above it (notify applications that sessions ended) goes through a hook the
+//! upper context registers (`SessionsEnded`).
+
+pub(crate) mod codec;
+pub(crate) mod error;
+pub mod jobs;
+mod settings;
+
+use std::sync::{Arc, OnceLock, Weak};
+
+use serde_json::Value;
+use tessera_core::{Clock, TenantId, Timestamp};
+use tessera_directory::audit::{AuditEvent, ChangeRecord};
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::{self, Decision, Target};
+use tessera_directory::patch;
+use tessera_store::{AuditAppend, Kind, Reader, SessionRow, Store, WriteTx};
+use uuid::Uuid;
+
+use crate::codec::Keys;
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Caller, Context, EventDraft, Principal};
+
+pub use settings::{AuthSettings, RevocationFetcher, SharedFetcher};
+
+/// Told when sessions ended (signed out, revoked), so that applications signed in
+/// through them can be notified (back-channel logout). The OpenID Connect context
+/// implements it; the kernel holds it weakly, so lower contexts can end sessions
+/// without calling up.
+#[async_trait::async_trait]
+pub(crate) trait SessionsEnded: Send + Sync {
+    async fn sessions_ended(&self, tenant: TenantId, sessions: &[SessionRow]);
+}
+
+/// Lets a context use the kernel's fields and steps as its own (`self.store`,
+/// `self.now()`, `self.require(..)`).
+macro_rules! on_kernel {
+    ($context:ty) => {
+        impl std::ops::Deref for $context {
+            type Target = $crate::kernel::Kernel;
+            fn deref(&self) -> &$crate::kernel::Kernel {
+                &self.k
+            }
+        }
+    };
+}
+pub(crate) use on_kernel;
+
+pub struct Kernel {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) settings: AuthSettings,
+    /// The default tenant, once there is one (it never changes after bootstrap).
+    default_tenant: OnceLock<TenantId>,
+    sessions_ended: OnceLock<Weak<dyn SessionsEnded>>,
+}
+
+impl Kernel {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: AuthSettings,
+    ) -> Kernel {
+        Kernel {
+            store,
+            clock,
+            settings,
+            default_tenant: OnceLock::new(),
+            sessions_ended: OnceLock::new(),
+        }
+    }
+
+    /// Sets who is told about ended sessions (once, when the contexts are built).
+    pub(crate) fn notify_sessions_ended_to(&self, listener: Weak<dyn SessionsEnded>) {
+        let _ = self.sessions_ended.set(listener);
+    }
+
+    /// Tells the listener (if any) that these sessions ended.
+    pub(crate) async fn sessions_ended(&self, tenant: TenantId, sessions: &[SessionRow]) {
+        if sessions.is_empty() {
+            return;
+        }
+        if let Some(listener) = self.sessions_ended.get().and_then(Weak::upgrade) {
+            listener.sessions_ended(tenant, sessions).await;
+        }
+    }
+
+    /// Revokes a user's sessions (all, or all but `keep`) and tells the listener
+    /// which ended; returns how many.
+    pub(crate) async fn end_user_sessions(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        keep: Option<&str>,
+    ) -> ServiceResult<u64> {
+        let now = self.now();
+        let ending: Vec<SessionRow> = self
+            .store
+            .sessions_of_user(tenant, user, now)
+            .await?
+            .into_iter()
+            .filter(|session| Some(session.id.as_str()) != keep)
+            .collect();
+        let count = self
+            .store
+            .sessions_revoke_user(tenant, user, keep, now)
+            .await?;
+        self.sessions_ended(tenant, &ending).await;
+        Ok(count)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The default tenant (the issuer at the server's base URL), remembered once
+    /// known: every sign-in page and token request needs it.
+    pub async fn default_tenant(&self) -> ServiceResult<Option<TenantId>> {
+        if let Some(tenant) = self.default_tenant.get() {
+            return Ok(Some(*tenant));
+        }
+        let found = self.store.default_tenant().await?;
+        if let Some(tenant) = found {
+            let _ = self.default_tenant.set(tenant);
+        }
+        Ok(found)
+    }
+
+    /// The public URL: the default tenant's issuer identifier.
+    pub fn public_url(&self) -> &str {
+        self.settings.public_url.trim_end_matches('/')
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) async fn reader(&self) -> ServiceResult<Box<dyn Reader>> {
+        Ok(self.store.reader().await?)
+    }
+
+    pub(crate) async fn write(&self, ctx: &Context) -> ServiceResult<Box<dyn WriteTx>> {
+        Ok(self.store.begin_write(ctx.tenant).await?)
+    }
+
+    /// Refuses unless the caller's grants allow `action` on `target`. The caller is
+    /// told which permission was missing, not facts about the target (whether it holds
+    /// a role, which units it is in); those go to the log.
+    pub(crate) fn require(
+        &self,
+        ctx: &Context,
+        action: &str,
+        target: &Target,
+    ) -> ServiceResult<()> {
+        match authz::authorize(&ctx.caller.grants, action, target) {
+            Decision::Allow { .. } => Ok(()),
+            Decision::Deny { reason } => {
+                tracing::info!(correlation_id = %ctx.correlation_id, %action, %reason, "refused");
+                Err(ServiceError::Forbidden {
+                    reason: format!("your role assignments do not grant {action} on this object"),
+                })
+            }
+        }
+    }
+
+    /// Whether any of the caller's grants, at any scope, includes `action`.
+    pub(crate) fn holds_anywhere(&self, ctx: &Context, action: &str) -> bool {
+        ctx.caller.grants.iter().any(|grant| {
+            tessera_directory::roles::built_in(grant.role_id)
+                .is_some_and(|role| role.grants(action))
+        })
+    }
+
+    /// Whether the caller may see custom security attribute values (only the attribute
+    /// roles may, as in Entra: not even a Global Administrator by default).
+    pub(crate) fn may_read_attributes(&self, ctx: &Context, action: &str) -> bool {
+        matches!(
+            authz::authorize(&ctx.caller.grants, action, &Target::Tenant),
+            Decision::Allow { .. }
+        )
+    }
+
+    /// Appends the audit event for a change within its transaction.
+    pub(crate) async fn audit(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        event: EventDraft,
+    ) -> ServiceResult<()> {
+        let event = AuditEvent {
+            id: Uuid::new_v4(),
+            tenant_id: ctx.tenant.0,
+            time: self.now(),
+            actor: ctx.caller.actor(),
+            action: event.action.as_str().to_string(),
+            target: event.target,
+            changes: event.changes.into_iter().map(ChangeRecord::from).collect(),
+            details: event.details,
+            correlation_id: ctx.correlation_id.clone(),
+            client_address: ctx.client_address.clone(),
+        };
+        let body =
+            serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let append = AuditAppend {
+            id: event.id,
+            time: event.time,
+            actor_id: event.actor.id.map(|id| id.to_string()),
+            action: event.action.clone(),
+            target_id: event.target.as_ref().map(|t| t.id.clone()),
+            correlation_id: event.correlation_id.clone(),
+            body,
+        };
+        tx.append_audit(ctx.tenant, &append).await?;
+        Ok(())
+    }
+
+    /// Writes a tenant policy record (one per key) and its audit event.
+    pub(crate) async fn write_policy<P: serde::Serialize>(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        key: &str,
+        action: AuditAction,
+        before: &P,
+        policy: &P,
+    ) -> ServiceResult<()> {
+        let keys = || Keys {
+            key1: Some(key.to_string()),
+            key2: None,
+            sort_key: key.to_string(),
+        };
+        let existing = tx.get_by_key1(ctx.tenant, Kind::AuthPolicy, key).await?;
+        codec::put(
+            tx,
+            ctx.tenant,
+            Kind::AuthPolicy,
+            existing.as_ref(),
+            Uuid::new_v4(),
+            self.now(),
+            keys(),
+            policy,
+        )
+        .await?;
+        let event = EventDraft {
+            action,
+            target: None,
+            changes: patch::changes(
+                &serde_json::to_value(before).unwrap_or(Value::Null),
+                &serde_json::to_value(policy).unwrap_or(Value::Null),
+            ),
+            details: Value::Null,
+        };
+        self.audit(tx, ctx, event).await
+    }
+}
+
+/// The context of work Tessera does itself (bootstrap, jobs, maintenance).
+pub(crate) fn system_context(tenant: TenantId, reason: &str) -> Context {
+    Context {
+        tenant,
+        caller: Caller {
+            principal: Principal::System {
+                reason: reason.to_string(),
+            },
+            grants: Vec::new(),
+            credential: None,
+            issued_credential: None,
+        },
+        correlation_id: Uuid::new_v4().to_string(),
+        client_address: None,
+    }
+}

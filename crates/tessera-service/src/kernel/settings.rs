@@ -1,0 +1,33 @@
+//! The installation's settings, as the server builds them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tessera_core::crypto::SealingKey;
+
+/// Revocation data over HTTP (the server supplies it; the service has no HTTP client).
+#[async_trait::async_trait]
+pub trait RevocationFetcher: Send + Sync {
+    /// GETs a CRL.
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String>;
+    /// POSTs a DER OCSP request and returns the DER response.
+    async fn ocsp(&self, url: &str, request: Vec<u8>) -> Result<Vec<u8>, String>;
+}
+
+pub type SharedFetcher = Arc<dyn RevocationFetcher>;
+
+/// How authentication is set up on this installation.
+pub struct AuthSettings {
+    /// The public URL people reach Tessera at (the WebAuthn origin).
+    pub public_url: String,
+    /// Shown in authenticator apps and on passkeys.
+    pub issuer_name: String,
+    /// Seals TOTP seeds at rest.
+    pub sealing_key: SealingKey,
+    /// A folder of breached-password range files (`<PREFIX>` or `<PREFIX>.txt`).
+    pub breached_passwords: Option<PathBuf>,
+    /// Most argon2id hashes computed at once.
+    pub max_concurrent_hashes: usize,
+    /// Fetches CRLs from distribution points (none: upload only).
+    pub revocation_fetcher: Option<SharedFetcher>,
+}

@@ -1,0 +1,236 @@
+//! The user's answers to a pending request: consent, and the Conditional Access
+//! interruptions answered on a page (terms of use, a password change); the request
+//! then goes on.
+
+use tessera_authn::strength;
+use tessera_core::SecretString;
+use tessera_oauth::authorize::{self, Prompt};
+use tessera_oauth::error::ErrorCode;
+use tessera_oauth::token::OAuthError;
+use uuid::Uuid;
+
+use super::{AuthorizeContext, AuthorizeOutcome, InterruptionAnswer};
+use crate::Oidc;
+use crate::oidc::server_error;
+use crate::sign_in::SessionInfo;
+
+impl Oidc {
+    /// `POST /authorize/consent`: the user's answer on the consent page.
+    pub async fn consent(
+        &self,
+        ctx: &AuthorizeContext,
+        pending: &str,
+        session: &SessionInfo,
+        approve: bool,
+    ) -> AuthorizeOutcome {
+        let (id, data) = match self.load_pending(ctx, pending).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let mut request = data.request;
+        if !approve {
+            let _ = self.store.session_delete(ctx.tenant, &id).await;
+            return AuthorizeOutcome::Respond {
+                redirect_uri: request.redirect_uri.clone(),
+                response_mode: request.response_mode,
+                params: authorize::response_parameters(
+                    Err(&OAuthError::new(
+                        ErrorCode::AccessDenied,
+                        "the user declined",
+                    )),
+                    request.state.as_deref(),
+                    &ctx.issuer,
+                ),
+            };
+        }
+        let missing = match self.missing_consent(ctx.tenant, &request, session).await {
+            Ok(missing) => missing,
+            Err(error) => return AuthorizeOutcome::Refused(error),
+        };
+        if let Ok(client) = Uuid::parse_str(&request.client_id) {
+            let context = match self
+                .sign_in
+                .session_context(
+                    session,
+                    ctx.correlation_id.clone(),
+                    ctx.client_address.clone(),
+                )
+                .await
+            {
+                Ok(context) => context,
+                Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+            };
+            // The policy is checked again: the page may be old.
+            let may = match self.reader().await {
+                Ok(mut reader) => {
+                    crate::directory::consent::consent_policy(reader.as_mut(), ctx.tenant)
+                        .await
+                        .map(|(policy, _)| policy.user_may_consent(&missing))
+                        .unwrap_or(false)
+                }
+                Err(_) => false,
+            };
+            if !may {
+                return AuthorizeOutcome::Refused(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "an administrator must approve this application's access",
+                ));
+            }
+            if let Err(error) = self
+                .directory
+                .record_user_consent(&context, client, session.user_id, &missing)
+                .await
+            {
+                return AuthorizeOutcome::Refused(server_error(error));
+            }
+        }
+        // Consent is given: prompt=consent is satisfied.
+        request.prompt.retain(|p| *p != Prompt::Consent);
+        let outcome = self
+            .decide(
+                ctx,
+                request,
+                data.confidential,
+                Some(session),
+                Some((
+                    SecretString::new(pending.to_string()),
+                    data.reauthenticate_after,
+                    data.step_up,
+                )),
+                self.now(),
+            )
+            .await;
+        if matches!(outcome, AuthorizeOutcome::Respond { .. }) {
+            let _ = self.store.session_delete(ctx.tenant, &id).await;
+        }
+        outcome
+    }
+
+    /// `POST /authorize/terms` and `/authorize/password`: the user's answer to a
+    /// Conditional Access interruption; the request then goes on.
+    pub async fn interruption(
+        &self,
+        ctx: &AuthorizeContext,
+        pending: &str,
+        session: &SessionInfo,
+        answer: InterruptionAnswer,
+    ) -> AuthorizeOutcome {
+        let (id, data) = match self.load_pending(ctx, pending).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let mut session = session.clone();
+        // What the policies ask is decided again, not taken from the page: only an
+        // interruption that asks for terms (or a password change) is answered here.
+        let asked = match self.access_decision(ctx, &data.request, &session).await {
+            Ok(decided) if decided.decision.outcome == tessera_ca::Outcome::Interrupt => {
+                decided.decision.remedy(&decided.set)
+            }
+            Ok(_) => Default::default(),
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+        };
+        let only_this =
+            asked.strengths.is_empty() && !asked.reauthenticate && asked.impossible.is_empty();
+        match answer {
+            InterruptionAnswer::AcceptTerms => {
+                if only_this && !asked.accept_terms.is_empty() {
+                    let context = match self
+                        .sign_in
+                        .session_context(
+                            &session,
+                            ctx.correlation_id.clone(),
+                            ctx.client_address.clone(),
+                        )
+                        .await
+                    {
+                        Ok(context) => context,
+                        Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+                    };
+                    for terms in &asked.accept_terms {
+                        if let Err(error) = self
+                            .access
+                            .accept_terms(&context, session.user_id, *terms)
+                            .await
+                        {
+                            return AuthorizeOutcome::Refused(server_error(error));
+                        }
+                    }
+                }
+            }
+            InterruptionAnswer::ChangePassword { current, new } => {
+                if !(only_this && asked.change_password) {
+                    return AuthorizeOutcome::Refused(OAuthError::new(
+                        ErrorCode::InvalidRequest,
+                        "no password change is asked for this sign-in: go back to the application and start again",
+                    ));
+                }
+                if let Err(error) = self
+                    .sign_in
+                    .change_my_password(&session, &ctx.correlation_id, current, new)
+                    .await
+                {
+                    let message = match error {
+                        crate::ServiceError::Validation(errors) => errors
+                            .errors
+                            .iter()
+                            .map(|e| e.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        crate::ServiceError::Forbidden { reason } => reason,
+                        _ => "the password could not be changed".to_string(),
+                    };
+                    return AuthorizeOutcome::PasswordRefused { message };
+                }
+                // A secure password change (in a sign-in that met multifactor
+                // authentication) remediates the user's risk, as in Entra ID.
+                if session.data.strengths.contains(&strength::MFA) {
+                    let remediated = match self
+                        .sign_in
+                        .session_context(
+                            &session,
+                            ctx.correlation_id.clone(),
+                            ctx.client_address.clone(),
+                        )
+                        .await
+                    {
+                        Ok(context) => {
+                            self.access
+                                .remediate_user_risk(&context, session.user_id)
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = remediated {
+                        return AuthorizeOutcome::Refused(server_error(error));
+                    }
+                }
+                let mut changed = session.data.clone();
+                changed.password_changed = Some(self.now());
+                if let Err(error) = self.sign_in.save_session(&session, &changed).await {
+                    return AuthorizeOutcome::Refused(server_error(error));
+                }
+                session.row.version += 1;
+                session.row.data = serde_json::to_string(&changed).unwrap_or_default();
+                session.data = changed;
+            }
+        }
+        let outcome = self
+            .decide(
+                ctx,
+                data.request,
+                data.confidential,
+                Some(&session),
+                Some((
+                    SecretString::new(pending.to_string()),
+                    data.reauthenticate_after,
+                    data.step_up,
+                )),
+                self.now(),
+            )
+            .await;
+        if matches!(outcome, AuthorizeOutcome::Respond { .. }) {
+            let _ = self.store.session_delete(ctx.tenant, &id).await;
+        }
+        outcome
+    }
+}

@@ -1,0 +1,818 @@
+//! The authorization endpoint: the client and its exact redirect URI first (errors
+//! shown to the user), then the request (errors sent to the client), then the
+//! user's session: an authorization code when it is good enough, otherwise a
+//! pending request kept server-side while the user signs in.
+
+mod answers;
+mod enforce;
+mod pending;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use tessera_core::crypto::{generate_secret, sha256};
+use tessera_core::{SecretString, TenantId, Timestamp};
+use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServicePrincipalData};
+use tessera_oauth::authorize::{
+    self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
+};
+use tessera_oauth::error::ErrorCode;
+use tessera_oauth::resource::{
+    MANAGEMENT_RESOURCE, consent_scopes, requested_resource, resource_app_id,
+};
+use tessera_oauth::token::OAuthError;
+use tessera_oauth::{acr, redirect};
+use tessera_store::{Kind, Reader, SessionRow};
+use uuid::Uuid;
+
+use std::collections::BTreeMap;
+
+use super::grants::TokenClient;
+use super::{TokenContext, application_by_app_id, server_error};
+use crate::Oidc;
+use crate::codec;
+use crate::sign_in::SessionInfo;
+
+/// Authorization codes are good for a minute (RFC 6749 §4.1.2 recommends at most 10).
+pub const CODE_SECONDS: i64 = 60;
+/// A pending request waits this long for the user to sign in.
+const PENDING_SECONDS: i64 = 15 * 60;
+
+/// The client type Conditional Access sees for an authorization request: a
+/// native application (a loopback or private-use-scheme redirect, RFC 8252) is a
+/// desktop or mobile client, everything else a browser.
+pub(crate) fn client_app_of(redirect_uri: &str) -> tessera_ca::engine::ClientApp {
+    if redirect::is_native(redirect_uri) {
+        tessera_ca::engine::ClientApp::MobileAppsAndDesktopClients
+    } else {
+        tessera_ca::engine::ClientApp::Browser
+    }
+}
+
+/// Where an authorization request comes from.
+#[derive(Debug, Clone)]
+pub struct AuthorizeContext {
+    pub tenant: TenantId,
+    pub issuer: String,
+    pub correlation_id: String,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// SHA-256 (hex) of the TLS client certificate, which may name a device.
+    pub device_thumbprint: Option<String>,
+}
+
+/// A sign-in Conditional Access needs before the request can go on.
+#[derive(Debug)]
+pub struct StepUp {
+    pub user_id: Uuid,
+    pub user_principal_name: String,
+    /// Strengths the new sign-in must reach.
+    pub strengths: Vec<Uuid>,
+}
+
+/// The user's answer to a Conditional Access interruption.
+pub enum InterruptionAnswer {
+    AcceptTerms,
+    ChangePassword {
+        current: Option<SecretString>,
+        new: SecretString,
+    },
+}
+
+/// Terms of use to accept before the request can go on.
+#[derive(Debug, Clone, Serialize)]
+pub struct TermsToAccept {
+    pub id: Uuid,
+    pub display_name: String,
+    pub content: String,
+}
+
+/// What the endpoint answers.
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// Shown to the user: the client or its redirect URI is not known, so nothing
+    /// may be sent to it.
+    Refused(OAuthError),
+    /// Sent to the client's redirect URI: a code, or an error.
+    Respond {
+        redirect_uri: String,
+        response_mode: ResponseMode,
+        params: Vec<(&'static str, String)>,
+    },
+    /// The user must sign in first; the request waits under `pending`. With
+    /// `step_up`, Conditional Access asks this user for a stronger sign-in.
+    SignIn {
+        pending: SecretString,
+        login_hint: Option<String>,
+        step_up: Option<StepUp>,
+    },
+    /// Conditional Access blocks this sign-in: shown to the user, with the
+    /// correlation id for the help desk; nothing goes to the application.
+    Blocked {
+        client_name: String,
+        reason: String,
+        correlation_id: String,
+    },
+    /// Conditional Access asks the user to accept terms of use first.
+    AcceptTerms {
+        pending: SecretString,
+        client_name: String,
+        terms: Vec<TermsToAccept>,
+        csrf: String,
+    },
+    /// Conditional Access asks the user to change their password first.
+    ChangePassword {
+        pending: SecretString,
+        client_name: String,
+        csrf: String,
+    },
+    /// The new password was not accepted (the message says why).
+    PasswordRefused { message: String },
+    /// The user is asked to consent to `scopes` for the application; the request
+    /// waits under `pending`. `csrf` is the session's anti-forgery token.
+    Consent {
+        pending: SecretString,
+        client_name: String,
+        scopes: Vec<String>,
+        csrf: String,
+    },
+}
+
+/// A request waiting for the user to sign in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PendingData {
+    request: AuthorizationRequest,
+    confidential: bool,
+    /// The session that answers it must have signed in at or after this.
+    reauthenticate_after: Timestamp,
+    /// Conditional Access asked for this sign-in (a step-up), so falling short
+    /// again ends the request rather than asking again.
+    #[serde(default)]
+    step_up: bool,
+}
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CodeData {
+    pub request: AuthorizationRequest,
+    pub confidential: bool,
+    pub sign_in: UserSignIn,
+}
+
+/// The facts of a user's sign-in that tokens carry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserSignIn {
+    pub user_id: Uuid,
+    pub sid: String,
+    pub auth_time: Timestamp,
+    pub amr: Vec<String>,
+    pub acr: String,
+    /// The tenant's authentication contexts the sign-in satisfies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acrs: Vec<String>,
+    /// Entra method names, for the sign-in log.
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub strengths: Vec<Uuid>,
+    /// Conditional Access session controls for the application (restrictions it
+    /// and the proxy enforce), as the `session_controls` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_controls: Option<serde_json::Value>,
+    /// The sign-in's User-Agent and device certificate, for the decisions at
+    /// refresh (platform and device conditions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_thumbprint: Option<String>,
+}
+
+/// The session controls of a decision as a claim (none when there are none).
+pub(crate) fn session_controls_claim(
+    decided: &crate::access::Decided,
+) -> Option<serde_json::Value> {
+    let value = serde_json::to_value(&decided.decision.session).ok()?;
+    value
+        .as_object()
+        .is_some_and(|o| !o.is_empty())
+        .then_some(value)
+}
+
+pub(crate) const CODE_PREFIX: &str = "code:";
+const PUSHED_PREFIX: &str = "par:";
+/// A pushed request is good for a minute (RFC 9126 §2.2).
+const PUSHED_SECONDS: i64 = 60;
+
+/// The answer to a pushed authorization request.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedRequest {
+    pub request_uri: String,
+    pub expires_in: i64,
+}
+const PENDING_PREFIX: &str = "az:";
+
+/// The `sid` claim of a session: derived from its id, so back-channel logout can
+/// name the session without revealing the id.
+pub(crate) fn sid_of(session_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&sha256(format!("sid:{session_id}").as_bytes())[..16])
+}
+
+impl Oidc {
+    /// `GET|POST /authorize`, with the browser's session if it has one.
+    pub async fn authorize(
+        &self,
+        ctx: &AuthorizeContext,
+        raw: &RawAuthorization,
+        session: Option<&SessionInfo>,
+    ) -> AuthorizeOutcome {
+        let Some(client_id) = raw.get("client_id") else {
+            return AuthorizeOutcome::Refused(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "client_id is required",
+            ));
+        };
+        // A pushed request (RFC 9126) replaces the parameters of the front channel.
+        let pushed = match raw.get("request_uri") {
+            Some(uri) => match self.take_pushed(ctx.tenant, client_id, uri).await {
+                Ok(pushed) => Some(pushed),
+                Err(error) => return AuthorizeOutcome::Refused(error),
+            },
+            None => None,
+        };
+        let raw = pushed.as_ref().unwrap_or(raw);
+        let mut reader = match self.reader().await {
+            Ok(reader) => reader,
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+        };
+        let app = match application_by_app_id(reader.as_mut(), ctx.tenant, client_id).await {
+            Ok(Some(app)) => app,
+            Ok(None) => {
+                return AuthorizeOutcome::Refused(OAuthError::new(
+                    ErrorCode::InvalidClient,
+                    "this application is not known here",
+                ));
+            }
+            Err(error) => return AuthorizeOutcome::Refused(error),
+        };
+        let app_data: ApplicationData = match codec::data(&app) {
+            Ok(data) => data,
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+        };
+        let Some(redirect_uri) = raw.get("redirect_uri") else {
+            return AuthorizeOutcome::Refused(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "redirect_uri is required",
+            ));
+        };
+        let Some(confidential) = redirect::registered_kind(&app_data.spec, redirect_uri) else {
+            return AuthorizeOutcome::Refused(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "redirect_uri is not registered for this application",
+            ));
+        };
+        // From here on, errors go back to the client.
+        let respond_error = |error: OAuthError| AuthorizeOutcome::Respond {
+            redirect_uri: redirect_uri.to_string(),
+            response_mode: if raw.get("response_mode") == Some("form_post") {
+                ResponseMode::FormPost
+            } else {
+                ResponseMode::Query
+            },
+            params: authorize::response_parameters(Err(&error), raw.get("state"), &ctx.issuer),
+        };
+        if app_data.spec.require_pushed_authorization_requests && pushed.is_none() {
+            return respond_error(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "this application requires pushed authorization requests",
+            ));
+        }
+        let request = match authorize::validate(raw) {
+            Ok(request) => request,
+            Err(error) => return respond_error(error),
+        };
+        if let Err(error) = self
+            .check_app_access(
+                reader.as_mut(),
+                ctx.tenant,
+                &app_data,
+                &request.scopes,
+                &request.resources,
+            )
+            .await
+        {
+            return respond_error(error);
+        }
+        drop(reader);
+        let now = self.now();
+        self.decide(ctx, request, confidential, session, None, now)
+            .await
+    }
+
+    /// `POST /par` (RFC 9126): checks the client and the request as the
+    /// authorization endpoint would, and keeps it for a minute under a one-time
+    /// `request_uri`.
+    pub async fn push_authorization_request(
+        &self,
+        ctx: &TokenContext,
+        authorization: Option<&str>,
+        form: &BTreeMap<String, String>,
+    ) -> Result<PushedRequest, OAuthError> {
+        let client = self.token_client(ctx, authorization, form).await?;
+        let client_id = client.client_id();
+        let mut raw = authorize::pushed_parameters(form, &client_id)?;
+        // RFC 9449 §10.1: a proof on the pushed request binds the code to its key.
+        let par_endpoint = format!("{}/oauth2/par", ctx.issuer);
+        if let Some(proof) = self
+            .dpop_proof(ctx.tenant, ctx.dpop.as_deref(), "POST", &par_endpoint, None)
+            .await
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidDpopProof, e.to_string()))?
+        {
+            if raw.get("dpop_jkt").is_some_and(|jkt| jkt != proof.jkt) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidDpopProof,
+                    "dpop_jkt differs from the proof's key",
+                ));
+            }
+            raw.params.insert("dpop_jkt".to_string(), proof.jkt);
+        }
+        let mut reader = self.reader().await.map_err(server_error)?;
+        let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
+            .await?
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
+        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
+        let redirect_uri = raw.get("redirect_uri").ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, "redirect_uri is required")
+        })?;
+        let confidential =
+            redirect::registered_kind(&app_data.spec, redirect_uri).ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "redirect_uri is not registered for this application",
+                )
+            })?;
+        if confidential && !matches!(client, TokenClient::Confidential(_)) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "this client must authenticate",
+            ));
+        }
+        let request = authorize::validate(&raw)?;
+        self.check_app_access(
+            reader.as_mut(),
+            ctx.tenant,
+            &app_data,
+            &request.scopes,
+            &request.resources,
+        )
+        .await?;
+        drop(reader);
+        let generated = generate_secret("").map_err(server_error)?;
+        let now = self.now();
+        let row = SessionRow {
+            id: format!("{PUSHED_PREFIX}{}", generated.hash),
+            user_id: None,
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(PUSHED_SECONDS),
+            revoked: None,
+            version: 1,
+            data: serde_json::to_string(&raw).map_err(server_error)?,
+        };
+        self.store
+            .session_insert(ctx.tenant, &row)
+            .await
+            .map_err(server_error)?;
+        Ok(PushedRequest {
+            request_uri: format!(
+                "{}{}",
+                authorize::REQUEST_URI_PREFIX,
+                generated.secret.expose()
+            ),
+            expires_in: PUSHED_SECONDS,
+        })
+    }
+
+    /// The service principal exists and is enabled, assignment (if required) is
+    /// given, and the scopes name at most one known resource.
+    pub(crate) async fn check_app_access(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        app: &ApplicationData,
+        scopes: &[String],
+        resources: &[String],
+    ) -> Result<(), OAuthError> {
+        let principal = reader
+            .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "the application has no service principal in this tenant",
+                )
+            })?;
+        let principal: ServicePrincipalData = codec::data(&principal).map_err(server_error)?;
+        if !principal.spec.account_enabled {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "the application is disabled in this tenant",
+            ));
+        }
+        self.check_resource(reader, tenant, scopes, resources).await
+    }
+
+    /// The scopes name at most one resource, and it exists here.
+    pub(crate) async fn check_resource(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+        scopes: &[String],
+        resources: &[String],
+    ) -> Result<(), OAuthError> {
+        if let Some(resource) = requested_resource(scopes, resources)? {
+            if resource == MANAGEMENT_RESOURCE {
+                return Ok(());
+            }
+            let known = match resource_app_id(&resource) {
+                Some(id) => application_by_app_id(reader, tenant, &id.to_string())
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            if !known {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    format!("no resource {resource} in this tenant"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /authorize/continue`: the pending request, after the user signed in.
+    pub async fn authorize_continue(
+        &self,
+        ctx: &AuthorizeContext,
+        pending: &str,
+        session: Option<&SessionInfo>,
+    ) -> AuthorizeOutcome {
+        let (id, data) = match self.load_pending(ctx, pending).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let outcome = self
+            .decide(
+                ctx,
+                data.request,
+                data.confidential,
+                session,
+                Some((
+                    SecretString::new(pending.to_string()),
+                    data.reauthenticate_after,
+                    data.step_up,
+                )),
+                self.now(),
+            )
+            .await;
+        if matches!(outcome, AuthorizeOutcome::Respond { .. })
+            && let Err(error) = self.store.session_delete(ctx.tenant, &id).await
+        {
+            tracing::warn!(%error, "cannot delete a finished authorization request");
+        }
+        outcome
+    }
+
+    /// Answers a valid request with what the session allows: a code, a sign-in, or
+    /// an error. `pending` is the waiting request this continues, if any.
+    async fn decide(
+        &self,
+        ctx: &AuthorizeContext,
+        request: AuthorizationRequest,
+        confidential: bool,
+        session: Option<&SessionInfo>,
+        pending: Option<(SecretString, Timestamp, bool)>,
+        now: Timestamp,
+    ) -> AuthorizeOutcome {
+        let respond = |outcome: Result<&str, &OAuthError>, request: &AuthorizationRequest| {
+            AuthorizeOutcome::Respond {
+                redirect_uri: request.redirect_uri.clone(),
+                response_mode: request.response_mode,
+                params: authorize::response_parameters(
+                    outcome,
+                    request.state.as_deref(),
+                    &ctx.issuer,
+                ),
+            }
+        };
+        let contexts = match self.reader().await {
+            Ok(mut reader) => crate::directory::consent::auth_contexts(reader.as_mut(), ctx.tenant)
+                .await
+                .unwrap_or_default(),
+            Err(_) => AuthenticationContexts::default(),
+        };
+        let reauthenticated = pending.as_ref().map(|(_, after, _)| *after);
+        let stepped_up = pending.as_ref().is_some_and(|(_, _, step_up)| *step_up);
+        let good_session = session.filter(|s| {
+            // A sign-in made for this request counts; otherwise the request's own
+            // demands apply.
+            if let Some(after) = reauthenticated {
+                return s.auth_time >= after;
+            }
+            let hint_ok = request
+                .login_hint
+                .as_ref()
+                .is_none_or(|hint| hint.eq_ignore_ascii_case(&s.user_principal_name));
+            // OIDC Core §3.1.2.1: `max_age=0` is `prompt=login`, however recent the
+            // sign-in (a whole-second age would let one under a second pass).
+            let age_micros = now.unix_micros() - s.auth_time.unix_micros();
+            let max_age_ok = request
+                .max_age
+                .is_none_or(|max| max > 0 && age_micros <= max.saturating_mul(1_000_000));
+            let wanted = request.wanted_acr_values();
+            // A context no strength is configured for is Conditional Access's to
+            // decide, below.
+            let acr_ok = wanted.is_empty()
+                || wanted.iter().any(|acr| {
+                    acr::acr_satisfied(acr, &s.data.strengths, &contexts)
+                        || (tessera_ca::validate::auth_context_number(acr).is_some()
+                            && !contexts.contexts.iter().any(|c| &c.id == acr))
+                });
+            hint_ok && max_age_ok && acr_ok && !request.prompt.contains(&Prompt::Login)
+        });
+        let Some(session) = good_session else {
+            if request.prompt.contains(&Prompt::None) {
+                return respond(
+                    Err(&OAuthError::new(
+                        ErrorCode::LoginRequired,
+                        "the user must sign in",
+                    )),
+                    &request,
+                );
+            }
+            let login_hint = request.login_hint.clone();
+            let secret = match pending {
+                Some((secret, _, _)) => secret,
+                None => match self
+                    .save_pending(ctx.tenant, &request, confidential, now, false)
+                    .await
+                {
+                    Ok(secret) => secret,
+                    Err(error) => return respond(Err(&error), &request),
+                },
+            };
+            return AuthorizeOutcome::SignIn {
+                pending: secret,
+                login_hint,
+                step_up: None,
+            };
+        };
+        // Conditional Access: every applying policy, at every sign-in to an app.
+        let decided = match self
+            .enforce_access(ctx, &request, confidential, session, stepped_up, now)
+            .await
+        {
+            Ok(decided) => decided,
+            Err(outcome) => return *outcome,
+        };
+        // After a sign-in made for this request, an essential acr still unmet
+        // cannot be met by signing in again (an authentication context counts
+        // when its strength is reached or the policies targeting it are met).
+        let essential = request.essential_acr_values();
+        let met_by_policies = decided
+            .decision
+            .met_auth_contexts(&decided.set, &request.wanted_acr_values());
+        if !essential.is_empty()
+            && !essential.iter().any(|acr| {
+                acr::acr_satisfied(acr, &session.data.strengths, &contexts)
+                    || met_by_policies.contains(acr)
+            })
+        {
+            return respond(
+                Err(&OAuthError::new(
+                    ErrorCode::UnmetAuthenticationRequirements,
+                    "the sign-in did not reach the required authentication level",
+                )),
+                &request,
+            );
+        }
+        // Consent: every scope granted (by an administrator for everyone, or by
+        // this user), else the user is asked if the tenant's policy lets them
+        // consent to what is missing, else refused.
+        let missing = match self.missing_consent(ctx.tenant, &request, session).await {
+            Ok(missing) => missing,
+            Err(error) => return respond(Err(&error), &request),
+        };
+        if !missing.is_empty() {
+            if request.prompt.contains(&Prompt::None) {
+                return respond(
+                    Err(&OAuthError::new(
+                        ErrorCode::ConsentRequired,
+                        "the user has not consented to this application",
+                    )),
+                    &request,
+                );
+            }
+            let may = match self.reader().await {
+                Ok(mut reader) => {
+                    crate::directory::consent::consent_policy(reader.as_mut(), ctx.tenant)
+                        .await
+                        .map(|(policy, _)| policy.user_may_consent(&missing))
+                }
+                Err(error) => Err(error),
+            };
+            match may {
+                Ok(true) => {}
+                Ok(false) => {
+                    return respond(
+                        Err(&OAuthError::new(
+                            ErrorCode::AccessDenied,
+                            "an administrator must approve this application's access",
+                        )),
+                        &request,
+                    );
+                }
+                Err(error) => return respond(Err(&server_error(error)), &request),
+            }
+            let secret = match pending {
+                Some((secret, _, _)) => secret,
+                None => match self
+                    .save_pending(ctx.tenant, &request, confidential, session.auth_time, false)
+                    .await
+                {
+                    Ok(secret) => secret,
+                    Err(error) => return respond(Err(&error), &request),
+                },
+            };
+            let client_name = self
+                .app_display_name(ctx.tenant, &request.client_id)
+                .await
+                .unwrap_or_else(|| request.client_id.clone());
+            return AuthorizeOutcome::Consent {
+                pending: secret,
+                client_name,
+                scopes: missing,
+                csrf: session.csrf.clone(),
+            };
+        }
+        match self
+            .issue_code(
+                ctx,
+                &request,
+                confidential,
+                session,
+                &contexts,
+                now,
+                &decided,
+            )
+            .await
+        {
+            Ok(code) => respond(Ok(code.expose()), &request),
+            Err(error) => respond(Err(&error), &request),
+        }
+    }
+
+    /// The requested scopes the user has not consented to (all of them with
+    /// `prompt=consent`). Tessera's own CLI needs no consent.
+    async fn missing_consent(
+        &self,
+        tenant: TenantId,
+        request: &AuthorizationRequest,
+        session: &SessionInfo,
+    ) -> Result<Vec<String>, OAuthError> {
+        if request.client_id == super::CLI_CLIENT_ID {
+            return Ok(Vec::new());
+        }
+        let client = Uuid::parse_str(&request.client_id)
+            .map_err(|_| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
+        let granted = if request.prompt.contains(&Prompt::Consent) {
+            Vec::new()
+        } else {
+            let mut reader = self.reader().await.map_err(server_error)?;
+            crate::directory::consent::granted_scopes(
+                reader.as_mut(),
+                tenant,
+                client,
+                session.user_id,
+            )
+            .await
+            .map_err(server_error)?
+        };
+        Ok(consent_scopes(&request.scopes, &request.resources)
+            .into_iter()
+            .filter(|s| !granted.contains(s))
+            .collect())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_code(
+        &self,
+        ctx: &AuthorizeContext,
+        request: &AuthorizationRequest,
+        confidential: bool,
+        session: &SessionInfo,
+        contexts: &AuthenticationContexts,
+        now: Timestamp,
+        decided: &crate::access::Decided,
+    ) -> Result<SecretString, OAuthError> {
+        let strengths = session.data.strengths.clone();
+        // The acr the client asked for, when the sign-in satisfies it; else the
+        // strongest of Tessera's own.
+        let met_by_policies = decided
+            .decision
+            .met_auth_contexts(&decided.set, &request.wanted_acr_values());
+        let acr = acr::issued_acr(
+            &request.wanted_acr_values(),
+            &strengths,
+            contexts,
+            &met_by_policies,
+        );
+        let acrs = acr::issued_acrs(&strengths, contexts, met_by_policies);
+        let sign_in = UserSignIn {
+            user_id: session.user_id,
+            sid: sid_of(&session.id),
+            auth_time: session.auth_time,
+            amr: acr::amr_of(&session.methods, &strengths),
+            acr,
+            acrs,
+            methods: session
+                .methods
+                .iter()
+                .map(|m| m.method.mode.to_string())
+                .collect(),
+            strengths,
+            session_controls: session_controls_claim(decided),
+            user_agent: ctx
+                .user_agent
+                .as_ref()
+                .map(|ua| crate::sign_in::truncate(ua, 512)),
+            device_thumbprint: ctx.device_thumbprint.clone(),
+        };
+        // Deny by default: an application that requires assignment admits only
+        // the users assigned to it, directly or through a group.
+        self.app_roles_of_user(ctx.tenant, &request.client_id, session.user_id, true)
+            .await?;
+        let generated = generate_secret("").map_err(server_error)?;
+        let data = CodeData {
+            request: request.clone(),
+            confidential,
+            sign_in: sign_in.clone(),
+        };
+        let row = SessionRow {
+            id: format!("{CODE_PREFIX}{}", generated.hash),
+            user_id: Some(session.user_id),
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(CODE_SECONDS),
+            revoked: None,
+            version: 1,
+            data: serde_json::to_string(&data).map_err(server_error)?,
+        };
+        self.store
+            .session_insert(ctx.tenant, &row)
+            .await
+            .map_err(server_error)?;
+        self.remember_app(session, &request.client_id).await;
+        let app_name = self
+            .app_display_name(ctx.tenant, &request.client_id)
+            .await
+            .unwrap_or_else(|| request.client_id.clone());
+        let mut entry = self.user_app_entry(
+            &session.user_principal_name,
+            &sign_in,
+            &app_name,
+            &request.client_id,
+            &ctx.correlation_id,
+            ctx.client_address.clone(),
+            ctx.user_agent.clone(),
+            "interactiveUser",
+        );
+        entry.conditional_access_status = Some(decided.status().to_string());
+        entry.applied_conditional_access_policies = Some(decided.log_value());
+        self.sign_in
+            .append_log(ctx.tenant, &entry)
+            .await
+            .map_err(server_error)?;
+        Ok(generated.secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_redirects_are_desktop_clients() {
+        use tessera_ca::engine::ClientApp;
+        assert_eq!(
+            client_app_of("https://app.contoso.com/cb"),
+            ClientApp::Browser
+        );
+        assert_eq!(
+            client_app_of("com.contoso.app:/oauth2redirect"),
+            ClientApp::MobileAppsAndDesktopClients
+        );
+    }
+}
