@@ -1250,8 +1250,29 @@ async fn passkeys_register_sign_in_and_detect_clones(h: Harness) {
     assert_eq!(modes, ["password", "fido2"]);
 }
 
+/// The sign-in page asks for passkey options (conditional mediation) while the user
+/// submits their name: both change the flow at once, and the name is never refused
+/// for it (it was, as "the object was changed since you read it").
+async fn the_passkey_request_beside_the_name_form_loses_nothing(h: Harness) {
+    h.user_with_password("race@contoso.com").await;
+    let ctx = h.from("10.0.0.7");
+    for _ in 0..40 {
+        let (secret, _) = h.directory.sign_in.start(&ctx).await.unwrap();
+        let (named, options) = tokio::join!(
+            h.directory
+                .sign_in
+                .identify(&ctx, secret.expose(), "race@contoso.com"),
+            h.directory.sign_in.passkey_options(&ctx, secret.expose()),
+        );
+        let view = named.unwrap().unwrap();
+        assert_eq!(view.step, FlowStep::Credentials);
+        assert!(options.unwrap().is_some());
+    }
+}
+
 tessera_testkit::both_backends!(
     setup = harness;
+    the_passkey_request_beside_the_name_form_loses_nothing,
     passkeys_register_sign_in_and_detect_clones,
     certificate_sign_in,
     password_then_totp_and_replay_refused,

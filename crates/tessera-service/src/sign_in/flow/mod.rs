@@ -138,6 +138,10 @@ fn used(mode: Mode, method_id: Option<Uuid>, time: Timestamp) -> MethodUse {
     }
 }
 
+/// How many times a light step tries again when another request of the same sign-in
+/// saved the flow first.
+const FLOW_SAVE_ATTEMPTS: usize = 4;
+
 impl SignIn {
     /// Starts a sign-in; returns the secret for the flow cookie.
     pub async fn start(&self, ctx: &SignInContext) -> ServiceResult<(SecretString, FlowView)> {
@@ -252,6 +256,32 @@ impl SignIn {
         Ok(())
     }
 
+    /// Loads the flow, applies `change` and saves it. When another request of the same
+    /// sign-in saved the flow in between (the page asks for passkey options beside its
+    /// form), loads it again and applies `change` to what that request left: as if
+    /// this request had come second. `None` if the flow is gone.
+    async fn change_flow(
+        &self,
+        ctx: &SignInContext,
+        secret: &str,
+        change: impl Fn(&mut Flow),
+    ) -> ServiceResult<Option<Flow>> {
+        let mut attempts = 0;
+        loop {
+            let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+                return Ok(None);
+            };
+            change(&mut flow);
+            match self.save_flow(ctx, &mut flow).await {
+                Ok(()) => return Ok(Some(flow)),
+                Err(ServiceError::VersionMismatch { .. }) if attempts < FLOW_SAVE_ATTEMPTS => {
+                    attempts += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// The current state of a flow, for rendering; `None` if it is gone or expired.
     pub async fn view(&self, ctx: &SignInContext, secret: &str) -> ServiceResult<Option<FlowView>> {
         let Some(flow) = self.load_flow(ctx, secret).await? else {
@@ -325,7 +355,7 @@ impl SignIn {
         secret: &str,
         name: &str,
     ) -> ServiceResult<Option<FlowView>> {
-        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+        let Some(flow) = self.load_flow(ctx, secret).await? else {
             return Ok(None);
         };
         let name = typed_name(name);
@@ -341,8 +371,15 @@ impl SignIn {
             .get_by_key1(ctx.tenant, Kind::User, &name.to_lowercase())
             .await?;
         drop(reader);
-        flow.data.state.name_typed(name, user.map(|u| u.id));
-        self.save_flow(ctx, &mut flow).await?;
+        let user = user.map(|u| u.id);
+        let Some(flow) = self
+            .change_flow(ctx, secret, |flow| {
+                flow.data.state.name_typed(name.clone(), user)
+            })
+            .await?
+        else {
+            return Ok(None);
+        };
         let offers = self.offers(ctx, &flow).await?;
         Ok(Some(self.view_of(ctx, &flow, None, offers).await?))
     }

@@ -17,17 +17,20 @@ impl SignIn {
         ctx: &SignInContext,
         secret: &str,
     ) -> ServiceResult<Option<Value>> {
-        let Some(mut flow) = self.load_flow(ctx, secret).await? else {
+        if self.load_flow(ctx, secret).await?.is_none() {
             return Ok(None);
-        };
+        }
         let (options, state) = self
             .authn
             .relying_party()?
             .start()
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        flow.data.passkey_state = Some(state);
-        self.save_flow(ctx, &mut flow).await?;
-        Ok(Some(options))
+        let saved = self
+            .change_flow(ctx, secret, |flow| {
+                flow.data.passkey_state = Some(state.clone())
+            })
+            .await?;
+        Ok(saved.map(|_| options))
     }
 
     /// A passkey assertion: a complete sign-in on its own (or the second factor after
