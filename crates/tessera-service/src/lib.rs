@@ -37,9 +37,6 @@ pub mod sign_in;
 
 // The kernel's codec and errors are used everywhere under these short paths.
 pub(crate) use kernel::{codec, error};
-// The directory's role reads under their old path, which the code building a `Caller`
-// still uses (tokens, browser sessions, management tokens).
-use directory::roles;
 
 // The module paths the other crates use, from before the contexts had folders.
 pub use access as conditional_access;

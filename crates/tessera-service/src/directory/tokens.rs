@@ -15,8 +15,8 @@ use tessera_store::{Kind, Record, WriteTx};
 use uuid::Uuid;
 
 use crate::codec::{self, Keys, Page, PageRequest};
+use crate::directory::roles::grants_of;
 use crate::error::{ServiceError, ServiceResult};
-use crate::roles::grants_of;
 use crate::{Caller, Context, Directory, EventDraft, Principal, target_facts};
 
 pub const MAX_TOKEN_DAYS: i64 = 365;

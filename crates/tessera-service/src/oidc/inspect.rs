@@ -209,7 +209,7 @@ impl Oidc {
         if !spec.account_enabled {
             return Err(ServiceError::Unauthenticated);
         }
-        let grants = crate::roles::grants_of(reader.as_mut(), tenant, user_id).await?;
+        let grants = crate::directory::roles::grants_of(reader.as_mut(), tenant, user_id).await?;
         let client = claims
             .get("client_id")
             .and_then(Value::as_str)

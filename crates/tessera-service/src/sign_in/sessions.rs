@@ -266,7 +266,8 @@ impl SignIn {
     ) -> ServiceResult<Context> {
         let mut reader = self.reader().await?;
         let grants =
-            crate::roles::grants_of(reader.as_mut(), session.tenant, session.user_id).await?;
+            crate::directory::roles::grants_of(reader.as_mut(), session.tenant, session.user_id)
+                .await?;
         Ok(Context {
             tenant: session.tenant,
             caller: crate::Caller {
