@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tessera_authn::strength::Mode;
 use tessera_ca::engine::{self, ClientApp, Decision, PolicySet, Target};
 use tessera_ca::explain::Explanation;
 use tessera_ca::facts::{FactSubject, SignInFacts, platform_of};
@@ -141,10 +140,7 @@ impl Access {
                 .collect();
         roles.sort_unstable();
         roles.dedup();
-        let has_mfa_method = auth_methods::methods_of(reader.as_mut(), tenant, user)
-            .await?
-            .iter()
-            .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
+        let has_mfa_method = auth_methods::has_second_factor(reader.as_mut(), tenant, user).await?;
         let (risk, sign_in_risk) = self.risk_of(reader.as_mut(), tenant, user).await?;
         let accepted = self.accepted_terms(reader.as_mut(), tenant, user).await?;
         Ok((

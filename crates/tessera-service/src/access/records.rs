@@ -2,7 +2,6 @@
 //! locations, terms of use (and their acceptances), security defaults, risk states.
 
 use serde_json::{Value, json};
-use tessera_authn::strength::Mode;
 use tessera_ca::import;
 use tessera_ca::model::{NamedLocationSpec, PolicySpec, RiskLevel, TermsOfUseSpec};
 use tessera_ca::validate;
@@ -649,10 +648,7 @@ impl Access {
         if !security_defaults(reader.as_mut(), tenant).await?.is_enabled {
             return Ok(false);
         }
-        let registered = auth_methods::methods_of(reader.as_mut(), tenant, user)
-            .await?
-            .iter()
-            .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
+        let registered = auth_methods::has_second_factor(reader.as_mut(), tenant, user).await?;
         Ok(!registered)
     }
 

@@ -169,6 +169,24 @@ pub(crate) fn method_record(
 }
 
 /// Every method a user has.
+/// Whether a method proves a second factor at sign-in (an authenticator app or a
+/// passkey): what multifactor registration asks a user to have.
+pub(crate) fn proves_second_factor(method: &StoredMethod) -> bool {
+    matches!(method.data.mode(), Mode::SoftwareOath | Mode::Fido2)
+}
+
+/// Whether a user has registered a method that proves a second factor.
+pub(crate) async fn has_second_factor(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    user: Uuid,
+) -> ServiceResult<bool> {
+    Ok(methods_of(reader, tenant, user)
+        .await?
+        .iter()
+        .any(proves_second_factor))
+}
+
 pub(crate) async fn methods_of(
     reader: &mut dyn Reader,
     tenant: TenantId,

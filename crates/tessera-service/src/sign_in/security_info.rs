@@ -84,7 +84,7 @@ impl SignIn {
         let methods = methods_of(reader.as_mut(), session.tenant, session.user_id).await?;
         let has_multi_factor = methods
             .iter()
-            .any(|m| matches!(m.data.mode(), Mode::SoftwareOath | Mode::Fido2));
+            .any(crate::directory::auth_methods::proves_second_factor);
         let mfa = strength::built_in()
             .into_iter()
             .find(|s| s.id == strength::MFA)
