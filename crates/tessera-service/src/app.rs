@@ -12,13 +12,14 @@ use crate::error::ServiceResult;
 use crate::kernel::AuthSettings;
 use crate::kernel::jobs::{Job, JobResult, Schedule, Scope, job};
 use crate::kernel::{Kernel, SessionsEnded};
-use crate::{Access, Directory, Oidc, SignIn};
+use crate::{Access, AppSignIn, Directory, Oidc, SignIn};
 
 pub struct App {
     pub(crate) kernel: Arc<Kernel>,
     pub directory: Arc<Directory>,
     pub access: Arc<Access>,
     pub sign_in: Arc<SignIn>,
+    pub app_sign_in: Arc<AppSignIn>,
     pub oidc: Arc<Oidc>,
 }
 
@@ -53,11 +54,13 @@ impl App {
             directory.clone(),
             access.clone(),
         ));
+        let app_sign_in = Arc::new(AppSignIn::new(kernel.clone(), access.clone()));
         let oidc = Arc::new(Oidc::new(
             kernel.clone(),
             directory.clone(),
             access.clone(),
             sign_in.clone(),
+            app_sign_in.clone(),
         ));
         let listener: Arc<dyn SessionsEnded> = oidc.clone();
         kernel.notify_sessions_ended_to(Arc::downgrade(&listener));
@@ -66,6 +69,7 @@ impl App {
             directory,
             access,
             sign_in,
+            app_sign_in,
             oidc,
         }
     }

@@ -14,7 +14,9 @@
 //!    per-node policy cache, the sign-in's facts and decisions.
 //! 4. [`SignIn`] (`sign_in/`): sign-in flows, sessions, security info, methods
 //!    administration, certificates and revocation, the sign-in log.
-//! 5. [`Oidc`] (`oidc/`): OpenID Connect and OAuth (authorize, grants, client
+//! 5. [`AppSignIn`] (`app_sign_in/`): the protocol-neutral step "this session enters
+//!    this application" (Conditional Access's verdict and its explanation).
+//! 6. [`Oidc`] (`oidc/`): OpenID Connect and OAuth (authorize, grants, client
 //!    authentication, DPoP, device, exchange, introspection, logout, signing keys).
 //!
 //! [`App`] (`app.rs`) builds them and runs the application's jobs. The module paths
@@ -30,6 +32,7 @@
 
 pub mod access;
 mod app;
+pub mod app_sign_in;
 pub mod directory;
 pub mod kernel;
 pub mod oidc;
@@ -64,6 +67,7 @@ use uuid::Uuid;
 
 pub use access::Access;
 pub use app::App;
+pub use app_sign_in::AppSignIn;
 pub use codec::{Page, PageRequest};
 pub use directory::Directory;
 pub use directory::apps::{AddKey, AddPassword, CreatedPassword};

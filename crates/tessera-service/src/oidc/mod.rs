@@ -7,7 +7,7 @@
 //! signing keys (`signing_keys.rs`). Tokens are RFC 9068 JWTs signed with the
 //! tenant's current ES256 key; every token request is logged as a sign-in.
 //!
-//! May call: the kernel, the directory, access, sign-in.
+//! May call: the kernel, the directory, access, sign-in, app sign-in.
 
 use std::collections::BTreeMap;
 use tessera_oauth::error::ErrorCode;
@@ -93,6 +93,7 @@ pub struct Oidc {
     pub(crate) directory: std::sync::Arc<crate::Directory>,
     pub(crate) access: std::sync::Arc<crate::Access>,
     pub(crate) sign_in: std::sync::Arc<crate::SignIn>,
+    pub(crate) app_sign_in: std::sync::Arc<crate::AppSignIn>,
     pub(crate) keys: crate::oidc::signing_keys::KeyCache,
     pub(crate) grants: GrantCache,
     pub(crate) external_keys: ExternalKeys,
@@ -107,12 +108,14 @@ impl Oidc {
         directory: std::sync::Arc<crate::Directory>,
         access: std::sync::Arc<crate::Access>,
         sign_in: std::sync::Arc<crate::SignIn>,
+        app_sign_in: std::sync::Arc<crate::AppSignIn>,
     ) -> Oidc {
         Oidc {
             k,
             directory,
             access,
             sign_in,
+            app_sign_in,
             keys: crate::oidc::signing_keys::KeyCache::default(),
             grants: GrantCache::default(),
             external_keys: ExternalKeys::default(),

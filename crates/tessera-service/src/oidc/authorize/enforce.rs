@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{AuthorizeContext, AuthorizeOutcome, StepUp, TermsToAccept, UserSignIn, client_app_of};
 use crate::Oidc;
+use crate::app_sign_in::{AccessRequest, Verdict};
 use crate::codec;
 use crate::oidc::{application_by_app_id, server_error};
 use crate::sign_in::{SessionInfo, SignInEntry};
@@ -41,40 +42,29 @@ impl Oidc {
                 ),
             })
         };
-        let decided = self
-            .access_decision(ctx, request, session)
+        let decision = self
+            .app_sign_in
+            .decide(&access_request(ctx, request, session, made_for_this))
             .await
             .map_err(|e| respond(server_error(e)))?;
-        let outcome = decided.decision.outcome;
-        if outcome == tessera_ca::Outcome::Allow {
+        let decided = decision.decided;
+        if decision.verdict == Verdict::Allow {
             return Ok(decided);
         }
         let client_name = self
             .app_display_name(ctx.tenant, &request.client_id)
             .await
             .unwrap_or_else(|| request.client_id.clone());
-        let remedy = decided.decision.remedy(&decided.set);
-        let blocked = outcome == tessera_ca::Outcome::Block;
-        let reason = if blocked {
-            Some("Your organization's access policies block this sign-in.".to_string())
-        } else if !remedy.impossible.is_empty() {
-            Some("Your organization's access policies allow this application only from a managed (compliant or domain-joined) device.".to_string())
-        } else if made_for_this && (!remedy.strengths.is_empty() || remedy.reauthenticate) {
-            // A sign-in made for this request still falls short: no loop.
-            Some("The sign-in did not meet your organization's access policies for this application.".to_string())
-        } else {
-            None
-        };
         self.log_access_interruption(
             ctx,
             session,
             &request.client_id,
             &client_name,
             &decided,
-            reason.is_some(),
+            matches!(decision.verdict, Verdict::Block { .. }),
         )
         .await;
-        if let Some(reason) = reason {
+        if let Verdict::Block { reason } = decision.verdict {
             if request.prompt.contains(&Prompt::None) {
                 return Err(respond(OAuthError::new(ErrorCode::AccessDenied, reason)));
             }
@@ -90,7 +80,7 @@ impl Oidc {
                 "Conditional Access needs the user",
             )));
         }
-        let step_up = !remedy.strengths.is_empty() || remedy.reauthenticate;
+        let step_up = matches!(decision.verdict, Verdict::StepUp { .. });
         // A step-up needs a new sign-in; terms and a password change go on with
         // this session.
         let after = if step_up { now } else { session.auth_time };
@@ -98,42 +88,44 @@ impl Oidc {
             .save_pending(ctx.tenant, request, confidential, after, step_up)
             .await
             .map_err(respond)?;
-        if step_up {
-            return Err(Box::new(AuthorizeOutcome::SignIn {
+        match decision.verdict {
+            Verdict::StepUp { strengths } => Err(Box::new(AuthorizeOutcome::SignIn {
                 pending,
                 login_hint: Some(session.user_principal_name.clone()),
                 step_up: Some(StepUp {
                     user_id: session.user_id,
                     user_principal_name: session.user_principal_name.clone(),
-                    strengths: remedy.strengths,
+                    strengths,
                 }),
-            }));
+            })),
+            Verdict::AcceptTerms { terms } => {
+                let terms = self
+                    .access
+                    .terms_by_id(ctx.tenant, &terms)
+                    .await
+                    .map_err(|e| respond(server_error(e)))?
+                    .into_iter()
+                    .map(|t| TermsToAccept {
+                        id: t.id,
+                        display_name: t.spec.display_name,
+                        content: t.spec.content,
+                    })
+                    .collect();
+                Err(Box::new(AuthorizeOutcome::AcceptTerms {
+                    pending,
+                    client_name,
+                    terms,
+                    csrf: session.csrf.clone(),
+                }))
+            }
+            Verdict::ChangePassword | Verdict::Allow | Verdict::Block { .. } => {
+                Err(Box::new(AuthorizeOutcome::ChangePassword {
+                    pending,
+                    client_name,
+                    csrf: session.csrf.clone(),
+                }))
+            }
         }
-        if !remedy.accept_terms.is_empty() {
-            let terms = self
-                .access
-                .terms_by_id(ctx.tenant, &remedy.accept_terms)
-                .await
-                .map_err(|e| respond(server_error(e)))?
-                .into_iter()
-                .map(|t| TermsToAccept {
-                    id: t.id,
-                    display_name: t.spec.display_name,
-                    content: t.spec.content,
-                })
-                .collect();
-            return Err(Box::new(AuthorizeOutcome::AcceptTerms {
-                pending,
-                client_name,
-                terms,
-                csrf: session.csrf.clone(),
-            }));
-        }
-        Err(Box::new(AuthorizeOutcome::ChangePassword {
-            pending,
-            client_name,
-            csrf: session.csrf.clone(),
-        }))
     }
 
     /// The Conditional Access decision for a session's sign-in to the requested
@@ -144,36 +136,9 @@ impl Oidc {
         request: &AuthorizationRequest,
         session: &SessionInfo,
     ) -> crate::ServiceResult<crate::access::Decided> {
-        let resource = requested_resource(&request.scopes, &request.resources)
-            .ok()
-            .flatten();
-        let management = resource.as_deref() == Some(MANAGEMENT_RESOURCE);
-        let resource_app = resource.as_deref().and_then(resource_app_id);
-        let target = crate::access::app_target(&request.client_id, resource_app, management);
-        let password_changed = session
-            .data
-            .password_changed
-            .is_some_and(|t| t >= session.auth_time);
-        let facts = self
-            .access
-            .user_facts(
-                ctx.tenant,
-                crate::access::UserAccess {
-                    user: session.user_id,
-                    target,
-                    auth_contexts: crate::access::contexts_of(&request.wanted_acr_values()),
-                    client_app: client_app_of(&request.redirect_uri),
-                    client_address: ctx.client_address.as_deref(),
-                    user_agent: ctx.user_agent.as_deref(),
-                    device_thumbprint: ctx.device_thumbprint.as_deref(),
-                    strengths: &session.data.strengths,
-                    auth_time: Some(session.auth_time),
-                    password_changed,
-                    device_code_flow: false,
-                },
-            )
-            .await?;
-        self.access.decide(ctx.tenant, &facts).await
+        self.app_sign_in
+            .access_decision(&access_request(ctx, request, session, false))
+            .await
     }
 
     /// A sign-in Conditional Access blocked or interrupted, for the sign-in log.
@@ -290,5 +255,30 @@ impl Oidc {
             attempt_count: None,
             last_attempt_date_time: None,
         }
+    }
+}
+
+/// An authorization request as the app sign-in step sees it.
+fn access_request<'a>(
+    ctx: &'a AuthorizeContext,
+    request: &'a AuthorizationRequest,
+    session: &'a SessionInfo,
+    made_for_this: bool,
+) -> AccessRequest<'a> {
+    let resource = requested_resource(&request.scopes, &request.resources)
+        .ok()
+        .flatten();
+    AccessRequest {
+        tenant: ctx.tenant,
+        session,
+        client_id: &request.client_id,
+        resource_app: resource.as_deref().and_then(resource_app_id),
+        management: resource.as_deref() == Some(MANAGEMENT_RESOURCE),
+        client_app: client_app_of(&request.redirect_uri),
+        wanted_acr: request.wanted_acr_values(),
+        client_address: ctx.client_address.as_deref(),
+        user_agent: ctx.user_agent.as_deref(),
+        device_thumbprint: ctx.device_thumbprint.as_deref(),
+        made_for_this,
     }
 }
