@@ -118,6 +118,7 @@ impl Oidc {
                     csrf: session.csrf.clone(),
                 }))
             }
+            // Allow and block were answered above.
             Verdict::ChangePassword | Verdict::Allow | Verdict::Block { .. } => {
                 Err(Box::new(AuthorizeOutcome::ChangePassword {
                     pending,

@@ -140,7 +140,7 @@ fn used(mode: Mode, method_id: Option<Uuid>, time: Timestamp) -> MethodUse {
 
 /// How many times a light step tries again when another request of the same sign-in
 /// saved the flow first.
-const FLOW_SAVE_ATTEMPTS: usize = 4;
+const FLOW_SAVE_RETRIES: usize = 4;
 
 impl SignIn {
     /// Starts a sign-in; returns the secret for the flow cookie.
@@ -274,7 +274,7 @@ impl SignIn {
             change(&mut flow);
             match self.save_flow(ctx, &mut flow).await {
                 Ok(()) => return Ok(Some(flow)),
-                Err(ServiceError::VersionMismatch { .. }) if attempts < FLOW_SAVE_ATTEMPTS => {
+                Err(ServiceError::VersionMismatch { .. }) if attempts < FLOW_SAVE_RETRIES => {
                     attempts += 1;
                 }
                 Err(error) => return Err(error),
