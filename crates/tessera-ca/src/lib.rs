@@ -9,7 +9,7 @@
 //!   it comes from (a registered device's operating system, else the
 //!   User-Agent);
 //! - [`engine`]: compiled policy sets and the decision, with its explanation;
-//! - [`reference`]: a slow evaluator written for clarity, which the fast one must
+//! - [`reference`](mod@reference): a slow evaluator written for clarity, which the fast one must
 //!   agree with (property tests).
 //!
 //! **Architecture Invariant:** no I/O, no clock, no randomness. Country lookups,

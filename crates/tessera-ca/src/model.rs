@@ -1,7 +1,7 @@
 //! Conditional Access policies, named locations and terms of use in Microsoft
 //! Graph's JSON (`conditionalAccessPolicy`, `namedLocation`), the native exchange
 //! format: what an administrator exports from Entra ID reads here unchanged once
-//! [`crate::import::normalize`] has taken off OData annotations and read-only fields.
+//! [`crate::import::normalize_policy`] has taken off OData annotations and read-only fields.
 //!
 //! Identifiers stay as Graph spells them (`All`, `None`, `GuestsOrExternalUsers`,
 //! `AllTrusted`, `MicrosoftAdminPortals`, GUIDs) so a policy round-trips; validation

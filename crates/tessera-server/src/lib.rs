@@ -1,7 +1,11 @@
-//! The HTTP server: the management API, health, readiness and metrics.
+//! The HTTP server: the management API, the OAuth and OpenID Connect endpoints, the
+//! pages, health, readiness and metrics.
 //!
-//! Handlers are thin: they extract and authenticate, call one [`Directory`] method
-//! and turn the result into JSON (errors into RFC 9457 problems, in `error.rs`).
+//! Handlers are thin: they extract and authenticate, call one use case on a context
+//! of the application (`state.app`: directory, access, sign-in, OpenID Connect) and
+//! turn the result into the wire's form (errors once per protocol: RFC 9457 problems
+//! in `error.rs`, OAuth errors and challenges in `wire/oauth.rs`, pages in `pages`).
+//! It names no concrete adapter: `serve` takes them as [`Ports`].
 //! The server holds no state that only one node knows; every node on the same
 //! PostgreSQL database answers the same.
 

@@ -110,7 +110,7 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
 
 /// Completes the generated document so it says what the server does:
 /// - every operation lists the problems it can answer with, as references to the
-///   shared responses in [`ERROR_RESPONSES`] (whatever a handler's annotation said
+///   shared responses in `ERROR_RESPONSES` (whatever a handler's annotation said
 ///   about an error status is replaced by the shared one, so all are
 ///   `application/problem+json`);
 /// - a schema that flattens a spec into an object (`allOf` of the spec, whose

@@ -116,7 +116,7 @@ impl Directory {
         Ok(self.user_view(ctx, user_from(&record)?))
     }
 
-    /// Creates up to [`MAX_IMPORT`] users in one transaction: all of them, or, if any
+    /// Creates up to `MAX_IMPORT` (1,000) users in one transaction: all of them, or, if any
     /// is invalid, none. Each gets its own audit event.
     pub async fn import_users(&self, ctx: &Context, body: Value) -> ServiceResult<Vec<Uuid>> {
         let Some(items) = body.get("users").and_then(Value::as_array) else {
