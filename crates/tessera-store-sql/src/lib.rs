@@ -271,6 +271,14 @@ struct PoolReader {
 
 reader_over!(PoolReader, conn);
 
+/// A read-only transaction: one snapshot for all its reads (SQLite's deferred
+/// transaction in WAL mode, PostgreSQL's repeatable read). Dropping it ends it.
+struct SnapshotReader {
+    tx: Transaction<'static, Any>,
+}
+
+reader_over!(SnapshotReader, tx);
+
 struct SqlWriteTx {
     tx: Transaction<'static, Any>,
     tenant: TenantId,
@@ -589,6 +597,15 @@ impl Store for SqlStore {
     async fn reader(&self) -> Result<Box<dyn Reader>> {
         let conn = self.pool.acquire().await.map_err(backend_error)?;
         Ok(Box::new(PoolReader { conn }))
+    }
+
+    async fn snapshot(&self) -> Result<Box<dyn Reader>> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN DEFERRED",
+            Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        let tx = self.pool.begin_with(begin).await.map_err(backend_error)?;
+        Ok(Box::new(SnapshotReader { tx }))
     }
 
     async fn begin_write(&self, tenant: TenantId) -> Result<Box<dyn WriteTx>> {

@@ -513,6 +513,10 @@ pub trait Store: SessionStore + LeaseStore + Send + Sync {
     async fn tenants(&self) -> Result<Vec<Tenant>>;
     /// A reader over a pooled connection.
     async fn reader(&self) -> Result<Box<dyn Reader>>;
+    /// A reader over one consistent, read-only snapshot: every read sees the
+    /// database as the first one did, whatever commits meanwhile, until it is dropped.
+    /// For decisions that read several records and must not mix two states.
+    async fn snapshot(&self) -> Result<Box<dyn Reader>>;
     /// Begins a write transaction on an existing tenant, waiting for its chain lock.
     async fn begin_write(&self, tenant: TenantId) -> Result<Box<dyn WriteTx>>;
     /// Creates a tenant and begins a write transaction on it; `as_default` makes it the

@@ -44,7 +44,8 @@ macro_rules! conformance_tests {
             sign_in_retention_by_age_and_size,
             database_size_is_reported,
             counters_are_atomic,
-            job_leases_have_one_holder
+            job_leases_have_one_holder,
+            a_snapshot_reads_one_state
         );
     };
 }
@@ -1365,4 +1366,49 @@ pub async fn job_leases_have_one_holder(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(taken, 1);
+}
+
+pub async fn a_snapshot_reads_one_state(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let group = record(Kind::Group, "before", None);
+    insert_all(&store, tenant, std::slice::from_ref(&group)).await;
+    let mut snapshot = store.snapshot().await.unwrap();
+    let seen = snapshot.get(tenant, Kind::Group, group.id).await.unwrap();
+    assert_eq!(seen.as_ref().map(|r| r.version), Some(1));
+    // A change and an insert commit while the snapshot is open.
+    let mut updated = group.clone();
+    updated.version = 2;
+    updated.data = "{\"v\":2}".to_string();
+    let added = record(Kind::Group, "added", None);
+    let mut tx = store.begin_write(tenant).await.unwrap();
+    tx.update(tenant, &updated).await.unwrap();
+    tx.insert(tenant, &added).await.unwrap();
+    tx.append_audit(tenant, &event("group.update", None, None, now()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The snapshot still sees the state of its first read; a new reader the new one.
+    let again = snapshot.get(tenant, Kind::Group, group.id).await.unwrap();
+    assert_eq!(again, seen);
+    assert_eq!(
+        snapshot.get(tenant, Kind::Group, added.id).await.unwrap(),
+        None
+    );
+    let mut reader = store.reader().await.unwrap();
+    assert_eq!(
+        reader
+            .get(tenant, Kind::Group, group.id)
+            .await
+            .unwrap()
+            .map(|r| r.version),
+        Some(2)
+    );
+    drop(snapshot);
+    assert!(
+        reader
+            .get(tenant, Kind::Group, added.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -118,10 +118,10 @@ impl Access {
     /// What the directory knows about a user for a decision.
     pub(crate) async fn user_subject(
         &self,
+        reader: &mut dyn Reader,
         tenant: TenantId,
         user: Uuid,
     ) -> ServiceResult<(FactSubject, RiskLevel, Vec<Uuid>)> {
-        let mut reader = self.reader().await?;
         let guest = match reader.get(tenant, Kind::User, user).await? {
             Some(record) => {
                 let spec: UserSpec = codec::data(&record)?;
@@ -131,18 +131,17 @@ impl Access {
         };
         // As in Entra, only tenant-wide assignments count for includeRoles and
         // excludeRoles: a role held in an administrative unit does not.
-        let mut roles: Vec<Uuid> =
-            crate::directory::roles::grants_of(reader.as_mut(), tenant, user)
-                .await?
-                .into_iter()
-                .filter(|g| g.scope == DirectoryScope::Tenant)
-                .map(|g| g.role_id)
-                .collect();
+        let mut roles: Vec<Uuid> = crate::directory::roles::grants_of(reader, tenant, user)
+            .await?
+            .into_iter()
+            .filter(|g| g.scope == DirectoryScope::Tenant)
+            .map(|g| g.role_id)
+            .collect();
         roles.sort_unstable();
         roles.dedup();
-        let has_mfa_method = auth_methods::has_second_factor(reader.as_mut(), tenant, user).await?;
-        let (risk, sign_in_risk) = self.risk_of(reader.as_mut(), tenant, user).await?;
-        let accepted = self.accepted_terms(reader.as_mut(), tenant, user).await?;
+        let has_mfa_method = auth_methods::has_second_factor(reader, tenant, user).await?;
+        let (risk, sign_in_risk) = self.risk_of(reader, tenant, user).await?;
+        let accepted = self.accepted_terms(reader, tenant, user).await?;
         Ok((
             FactSubject::User {
                 id: user,
@@ -246,13 +245,13 @@ impl Access {
     /// The device a sign-in comes from, by its registered certificate.
     pub(crate) async fn device_by_certificate(
         &self,
+        reader: &mut dyn Reader,
         tenant: TenantId,
         thumbprint: Option<&str>,
     ) -> ServiceResult<Option<(Uuid, DeviceSpec)>> {
         let Some(thumbprint) = thumbprint else {
             return Ok(None);
         };
-        let mut reader = self.reader().await?;
         let key = format!("cert:{}", thumbprint.to_ascii_lowercase());
         match reader.get_by_key1(tenant, Kind::Device, &key).await? {
             Some(record) => {
@@ -266,12 +265,14 @@ impl Access {
     /// The facts of a user's sign-in, from what the flow knows and the directory.
     pub(crate) async fn user_facts(
         &self,
+        reader: &mut dyn Reader,
         tenant: TenantId,
         input: UserAccess<'_>,
     ) -> ServiceResult<SignInFacts> {
-        let (subject, sign_in_risk, accepted_terms) = self.user_subject(tenant, input.user).await?;
+        let (subject, sign_in_risk, accepted_terms) =
+            self.user_subject(reader, tenant, input.user).await?;
         let device = self
-            .device_by_certificate(tenant, input.device_thumbprint)
+            .device_by_certificate(reader, tenant, input.device_thumbprint)
             .await?;
         let platform = platform_of(device.as_ref().map(|(_, d)| d), input.user_agent);
         let ip = input

@@ -145,11 +145,11 @@ impl Access {
         let (subject, stored_sign_in_risk, accepted) =
             match (question.user_id, question.service_principal_id) {
                 (Some(user), None) => {
-                    let mut reader = self.reader().await?;
+                    let mut reader = self.snapshot().await?;
                     codec::load(reader.as_mut(), ctx.tenant, Kind::User, user).await?;
-                    drop(reader);
                     let (mut subject, sign_in_risk, accepted) =
-                        self.user_subject(ctx.tenant, user).await?;
+                        self.user_subject(reader.as_mut(), ctx.tenant, user).await?;
+                    drop(reader);
                     if let (Some(level), FactSubject::User { risk, .. }) =
                         (question.user_risk_level, &mut subject)
                     {

@@ -78,6 +78,44 @@ pub(crate) async fn assigned_roles(
     Ok(roles)
 }
 
+/// A user's standing with an application: whether its service principal requires
+/// assignment, and the app role ids the user holds on it, directly or through
+/// groups (nested). `None` when the application has no service principal here.
+pub(crate) struct UserAssignment {
+    pub required: bool,
+    pub roles: Vec<Uuid>,
+}
+
+impl UserAssignment {
+    /// Deny by default: an application that requires assignment admits only the
+    /// users assigned to it.
+    pub fn admits(&self) -> bool {
+        !self.required || !self.roles.is_empty()
+    }
+}
+
+pub(crate) async fn user_assignment(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    app: &ApplicationData,
+    user: Uuid,
+) -> ServiceResult<Option<UserAssignment>> {
+    let Some(principal) = reader
+        .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let spec: ServicePrincipalData = codec::data(&principal)?;
+    let mut principals = vec![user];
+    principals.extend(super::groups::containing_groups(reader, tenant, user, true).await?);
+    let roles = assigned_roles(reader, tenant, principal.id, &principals).await?;
+    Ok(Some(UserAssignment {
+        required: spec.spec.app_role_assignment_required,
+        roles,
+    }))
+}
+
 /// The `roles` claim values for role ids on an application (enabled roles only).
 pub(crate) fn role_values(app: &ApplicationData, role_ids: &[Uuid]) -> Vec<String> {
     app.spec

@@ -153,6 +153,11 @@ impl Kernel {
         Ok(self.store.reader().await?)
     }
 
+    /// A reader whose reads all see one consistent state (see [`Store::snapshot`]).
+    pub(crate) async fn snapshot(&self) -> ServiceResult<Box<dyn Reader>> {
+        Ok(self.store.snapshot().await?)
+    }
+
     pub(crate) async fn write(&self, ctx: &Context) -> ServiceResult<Box<dyn WriteTx>> {
         Ok(self.store.begin_write(ctx.tenant).await?)
     }

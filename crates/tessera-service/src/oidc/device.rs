@@ -268,25 +268,20 @@ impl Oidc {
             && let Ok(client) = uuid::Uuid::parse_str(&data.client_id)
         {
             let resources: Vec<String> = data.resource.clone().into_iter().collect();
-            let wanted = consent_scopes(&data.scopes, &resources);
             let mut reader = self.reader().await?;
-            let granted = crate::directory::consent::granted_scopes(
+            let need = crate::app_sign_in::consent_needed(
                 reader.as_mut(),
                 session.tenant,
-                client,
+                &data.client_id,
                 session.user_id,
+                &consent_scopes(&data.scopes, &resources),
+                false,
             )
             .await?;
-            let missing: Vec<String> = wanted
-                .into_iter()
-                .filter(|s| !granted.contains(s))
-                .collect();
+            drop(reader);
+            let missing = need.missing;
             if !missing.is_empty() {
-                let (policy, _) =
-                    crate::directory::consent::consent_policy(reader.as_mut(), session.tenant)
-                        .await?;
-                drop(reader);
-                if !policy.user_may_consent(&missing) {
+                if !need.user_may {
                     return Err(ServiceError::Conflict {
                         message: "an administrator must approve this application's access first"
                             .to_string(),

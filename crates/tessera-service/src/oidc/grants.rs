@@ -559,36 +559,23 @@ impl Oidc {
         };
         let app: tessera_directory::model::ApplicationData =
             codec::data(&app).map_err(server_error)?;
-        let Some(principal) = reader
-            .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
-            .await
-            .map_err(server_error)?
+        let Some(assignment) =
+            crate::directory::app_roles::user_assignment(reader.as_mut(), tenant, &app, user_id)
+                .await
+                .map_err(server_error)?
         else {
             return Ok(Vec::new());
         };
-        let spec: tessera_directory::model::ServicePrincipalData =
-            codec::data(&principal).map_err(server_error)?;
-        let mut principals = vec![user_id];
-        principals.extend(
-            crate::directory::groups::containing_groups(reader.as_mut(), tenant, user_id, true)
-                .await
-                .map_err(server_error)?,
-        );
-        let assigned = crate::directory::app_roles::assigned_roles(
-            reader.as_mut(),
-            tenant,
-            principal.id,
-            &principals,
-        )
-        .await
-        .map_err(server_error)?;
-        if enforce && spec.spec.app_role_assignment_required && assigned.is_empty() {
+        if enforce && !assignment.admits() {
             return Err(OAuthError::new(
                 ErrorCode::AccessDenied,
                 "the application requires an assignment the user does not have",
             ));
         }
-        Ok(crate::directory::app_roles::role_values(&app, &assigned))
+        Ok(crate::directory::app_roles::role_values(
+            &app,
+            &assignment.roles,
+        ))
     }
 
     /// The algorithm an application's ID tokens are signed with
@@ -644,9 +631,11 @@ impl Oidc {
             .and_then(resource::resource_app_id);
         let management = grant.resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
         let target = crate::access::app_target(&grant.client_id, resource_app, management);
+        let mut reader = self.snapshot().await.map_err(server_error)?;
         let facts = self
             .access
             .user_facts(
+                reader.as_mut(),
                 ctx.tenant,
                 crate::access::UserAccess {
                     user: grant.sign_in.user_id,
@@ -666,6 +655,7 @@ impl Oidc {
             )
             .await
             .map_err(server_error)?;
+        drop(reader);
         let decided = self
             .access
             .decide(ctx.tenant, &facts)

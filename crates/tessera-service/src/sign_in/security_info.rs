@@ -115,9 +115,11 @@ impl SignIn {
             .data
             .password_changed
             .is_some_and(|t| t >= session.auth_time);
+        let mut reader = self.snapshot().await?;
         let facts = self
             .access
             .user_facts(
+                reader.as_mut(),
                 session.tenant,
                 crate::access::UserAccess {
                     user: session.user_id,
@@ -136,6 +138,7 @@ impl SignIn {
                 },
             )
             .await?;
+        drop(reader);
         let decided = self.access.decide(session.tenant, &facts).await?;
         match decided.decision.outcome {
             tessera_ca::Outcome::Allow => Ok(()),

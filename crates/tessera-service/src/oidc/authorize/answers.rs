@@ -6,6 +6,7 @@ use tessera_authn::strength;
 use tessera_core::SecretString;
 use tessera_oauth::authorize::{self, Prompt};
 use tessera_oauth::error::ErrorCode;
+use tessera_oauth::resource::consent_scopes;
 use tessera_oauth::token::OAuthError;
 use uuid::Uuid;
 
@@ -43,11 +44,34 @@ impl Oidc {
                 ),
             };
         }
-        let missing = match self.missing_consent(ctx.tenant, &request, session).await {
-            Ok(missing) => missing,
-            Err(error) => return AuthorizeOutcome::Refused(error),
+        // The policy is checked again: the page may be old.
+        let need = match self.reader().await {
+            Ok(mut reader) => {
+                crate::app_sign_in::consent_needed(
+                    reader.as_mut(),
+                    ctx.tenant,
+                    &request.client_id,
+                    session.user_id,
+                    &consent_scopes(&request.scopes, &request.resources),
+                    request.prompt.contains(&Prompt::Consent),
+                )
+                .await
+            }
+            Err(error) => Err(error),
         };
-        if let Ok(client) = Uuid::parse_str(&request.client_id) {
+        let need = match need {
+            Ok(need) => need,
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+        };
+        if let Ok(client) = Uuid::parse_str(&request.client_id)
+            && !need.missing.is_empty()
+        {
+            if !need.user_may {
+                return AuthorizeOutcome::Refused(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "an administrator must approve this application's access",
+                ));
+            }
             let context = match self
                 .sign_in
                 .session_context(
@@ -60,25 +84,9 @@ impl Oidc {
                 Ok(context) => context,
                 Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
             };
-            // The policy is checked again: the page may be old.
-            let may = match self.reader().await {
-                Ok(mut reader) => {
-                    crate::directory::consent::consent_policy(reader.as_mut(), ctx.tenant)
-                        .await
-                        .map(|(policy, _)| policy.user_may_consent(&missing))
-                        .unwrap_or(false)
-                }
-                Err(_) => false,
-            };
-            if !may {
-                return AuthorizeOutcome::Refused(OAuthError::new(
-                    ErrorCode::AccessDenied,
-                    "an administrator must approve this application's access",
-                ));
-            }
             if let Err(error) = self
                 .directory
-                .record_user_consent(&context, client, session.user_id, &missing)
+                .record_user_consent(&context, client, session.user_id, &need.missing)
                 .await
             {
                 return AuthorizeOutcome::Refused(server_error(error));
@@ -123,7 +131,7 @@ impl Oidc {
         // What the policies ask is decided again, not taken from the page: only an
         // interruption that asks for terms (or a password change) is answered here.
         let asked = match self.access_decision(ctx, &data.request, &session).await {
-            Ok(decided) if decided.decision.outcome == tessera_ca::Outcome::Interrupt => {
+            Ok(Some(decided)) if decided.decision.outcome == tessera_ca::Outcome::Interrupt => {
                 decided.decision.remedy(&decided.set)
             }
             Ok(_) => Default::default(),

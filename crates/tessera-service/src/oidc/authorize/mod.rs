@@ -17,9 +17,7 @@ use tessera_oauth::authorize::{
     self, AuthorizationRequest, Prompt, RawAuthorization, ResponseMode,
 };
 use tessera_oauth::error::ErrorCode;
-use tessera_oauth::resource::{
-    MANAGEMENT_RESOURCE, consent_scopes, requested_resource, resource_app_id,
-};
+use tessera_oauth::resource::{MANAGEMENT_RESOURCE, requested_resource, resource_app_id};
 use tessera_oauth::token::OAuthError;
 use tessera_oauth::{acr, redirect};
 use tessera_store::{Kind, Reader, SessionRow};
@@ -30,6 +28,7 @@ use std::collections::BTreeMap;
 use super::grants::TokenClient;
 use super::{TokenContext, application_by_app_id, server_error};
 use crate::Oidc;
+use crate::app_sign_in::{AppDecision, Verdict};
 use crate::codec;
 use crate::sign_in::SessionInfo;
 
@@ -486,7 +485,8 @@ impl Oidc {
     }
 
     /// Answers a valid request with what the session allows: a code, a sign-in, or
-    /// an error. `pending` is the waiting request this continues, if any.
+    /// an error. `pending` is the waiting request this continues, if any. The app
+    /// sign-in step decides; this maps its verdict onto the protocol.
     async fn decide(
         &self,
         ctx: &AuthorizeContext,
@@ -507,203 +507,168 @@ impl Oidc {
                 ),
             }
         };
-        let contexts = match self.reader().await {
-            Ok(mut reader) => crate::directory::consent::auth_contexts(reader.as_mut(), ctx.tenant)
-                .await
-                .unwrap_or_default(),
-            Err(_) => AuthenticationContexts::default(),
-        };
-        let reauthenticated = pending.as_ref().map(|(_, after, _)| *after);
-        let stepped_up = pending.as_ref().is_some_and(|(_, _, step_up)| *step_up);
-        let good_session = session.filter(|s| {
-            // A sign-in made for this request counts; otherwise the request's own
-            // demands apply.
-            if let Some(after) = reauthenticated {
-                return s.auth_time >= after;
-            }
-            let hint_ok = request
-                .login_hint
-                .as_ref()
-                .is_none_or(|hint| hint.eq_ignore_ascii_case(&s.user_principal_name));
-            // OIDC Core §3.1.2.1: `max_age=0` is `prompt=login`, however recent the
-            // sign-in (a whole-second age would let one under a second pass).
-            let age_micros = now.unix_micros() - s.auth_time.unix_micros();
-            let max_age_ok = request
-                .max_age
-                .is_none_or(|max| max > 0 && age_micros <= max.saturating_mul(1_000_000));
-            let wanted = request.wanted_acr_values();
-            // A context no strength is configured for is Conditional Access's to
-            // decide, below.
-            let acr_ok = wanted.is_empty()
-                || wanted.iter().any(|acr| {
-                    acr::acr_satisfied(acr, &s.data.strengths, &contexts)
-                        || (tessera_ca::validate::auth_context_number(acr).is_some()
-                            && !contexts.contexts.iter().any(|c| &c.id == acr))
-                });
-            hint_ok && max_age_ok && acr_ok && !request.prompt.contains(&Prompt::Login)
-        });
-        let Some(session) = good_session else {
-            if request.prompt.contains(&Prompt::None) {
-                return respond(
-                    Err(&OAuthError::new(
-                        ErrorCode::LoginRequired,
-                        "the user must sign in",
-                    )),
-                    &request,
-                );
-            }
-            let login_hint = request.login_hint.clone();
-            let secret = match pending {
-                Some((secret, _, _)) => secret,
-                None => match self
-                    .save_pending(ctx.tenant, &request, confidential, now, false)
-                    .await
-                {
-                    Ok(secret) => secret,
-                    Err(error) => return respond(Err(&error), &request),
-                },
-            };
-            return AuthorizeOutcome::SignIn {
-                pending: secret,
-                login_hint,
-                step_up: None,
-            };
-        };
-        // Conditional Access: every applying policy, at every sign-in to an app.
-        let decided = match self
-            .enforce_access(ctx, &request, confidential, session, stepped_up, now)
+        let error = |code: ErrorCode, description: &str| OAuthError::new(code, description);
+        let signed_in_after = pending.as_ref().map(|(_, after, _)| *after);
+        let made_for_this = pending.as_ref().is_some_and(|(_, _, step_up)| *step_up);
+        let decision = match self
+            .app_sign_in
+            .decide(&enforce::access_request(
+                ctx,
+                &request,
+                session,
+                signed_in_after,
+                made_for_this,
+            ))
             .await
         {
-            Ok(decided) => decided,
-            Err(outcome) => return *outcome,
+            Ok(decision) => decision,
+            Err(e) => return respond(Err(&server_error(e)), &request),
         };
-        // After a sign-in made for this request, an essential acr still unmet
-        // cannot be met by signing in again (an authentication context counts
-        // when its strength is reached or the policies targeting it are met).
-        let essential = request.essential_acr_values();
-        let met_by_policies = decided
-            .decision
-            .met_auth_contexts(&decided.set, &request.wanted_acr_values());
-        if !essential.is_empty()
-            && !essential.iter().any(|acr| {
-                acr::acr_satisfied(acr, &session.data.strengths, &contexts)
-                    || met_by_policies.contains(acr)
-            })
-        {
-            return respond(
-                Err(&OAuthError::new(
-                    ErrorCode::UnmetAuthenticationRequirements,
-                    "the sign-in did not reach the required authentication level",
-                )),
-                &request,
-            );
-        }
-        // Consent: every scope granted (by an administrator for everyone, or by
-        // this user), else the user is asked if the tenant's policy lets them
-        // consent to what is missing, else refused.
-        let missing = match self.missing_consent(ctx.tenant, &request, session).await {
-            Ok(missing) => missing,
-            Err(error) => return respond(Err(&error), &request),
-        };
-        if !missing.is_empty() {
-            if request.prompt.contains(&Prompt::None) {
-                return respond(
-                    Err(&OAuthError::new(
-                        ErrorCode::ConsentRequired,
-                        "the user has not consented to this application",
-                    )),
-                    &request,
-                );
-            }
-            let may = match self.reader().await {
-                Ok(mut reader) => {
-                    crate::directory::consent::consent_policy(reader.as_mut(), ctx.tenant)
-                        .await
-                        .map(|(policy, _)| policy.user_may_consent(&missing))
-                }
-                Err(error) => Err(error),
-            };
-            match may {
-                Ok(true) => {}
-                Ok(false) => {
+        let prompt_none = request.prompt.contains(&Prompt::None);
+        let session = match (session, &decision.verdict) {
+            (Some(session), verdict) if *verdict != Verdict::SignIn => session,
+            _ => {
+                if prompt_none {
                     return respond(
-                        Err(&OAuthError::new(
-                            ErrorCode::AccessDenied,
-                            "an administrator must approve this application's access",
+                        Err(&error(ErrorCode::LoginRequired, "the user must sign in")),
+                        &request,
+                    );
+                }
+                let login_hint = request.login_hint.clone();
+                let secret = match pending {
+                    Some((secret, _, _)) => secret,
+                    None => match self
+                        .save_pending(ctx.tenant, &request, confidential, now, false)
+                        .await
+                    {
+                        Ok(secret) => secret,
+                        Err(error) => return respond(Err(&error), &request),
+                    },
+                };
+                return AuthorizeOutcome::SignIn {
+                    pending: secret,
+                    login_hint,
+                    step_up: None,
+                };
+            }
+        };
+        if decision.verdict.is_conditional_access()
+            && let Some(entry) = &decision.entry
+            && let Err(error) = self.sign_in.append_log(ctx.tenant, entry).await
+        {
+            tracing::warn!(%error, "cannot log a Conditional Access interruption");
+        }
+        let AppDecision {
+            verdict,
+            app_name,
+            contexts,
+            decided,
+            entry,
+        } = decision;
+        match verdict {
+            Verdict::Allow => {
+                let (Some(decided), Some(entry)) = (decided, entry) else {
+                    return respond(
+                        Err(&server_error("an allow without its decision")),
+                        &request,
+                    );
+                };
+                match self
+                    .issue_code(
+                        ctx,
+                        &request,
+                        confidential,
+                        session,
+                        &contexts,
+                        now,
+                        &decided,
+                        entry,
+                    )
+                    .await
+                {
+                    Ok(code) => respond(Ok(code.expose()), &request),
+                    Err(error) => respond(Err(&error), &request),
+                }
+            }
+            Verdict::SignIn => respond(Err(&server_error("a sign-in past the session")), &request),
+            Verdict::Block { reason } => {
+                if prompt_none {
+                    return respond(
+                        Err(&OAuthError::new(ErrorCode::AccessDenied, reason)),
+                        &request,
+                    );
+                }
+                AuthorizeOutcome::Blocked {
+                    client_name: app_name,
+                    reason,
+                    correlation_id: ctx.correlation_id.clone(),
+                }
+            }
+            Verdict::StepUp { .. } | Verdict::AcceptTerms { .. } | Verdict::ChangePassword => {
+                if prompt_none {
+                    return respond(
+                        Err(&error(
+                            ErrorCode::InteractionRequired,
+                            "Conditional Access needs the user",
                         )),
                         &request,
                     );
                 }
-                Err(error) => return respond(Err(&server_error(error)), &request),
-            }
-            let secret = match pending {
-                Some((secret, _, _)) => secret,
-                None => match self
-                    .save_pending(ctx.tenant, &request, confidential, session.auth_time, false)
+                match self
+                    .interrupt(ctx, &request, confidential, session, verdict, app_name, now)
                     .await
                 {
-                    Ok(secret) => secret,
-                    Err(error) => return respond(Err(&error), &request),
-                },
-            };
-            let client_name = self
-                .app_display_name(ctx.tenant, &request.client_id)
-                .await
-                .unwrap_or_else(|| request.client_id.clone());
-            return AuthorizeOutcome::Consent {
-                pending: secret,
-                client_name,
-                scopes: missing,
-                csrf: session.csrf.clone(),
-            };
-        }
-        match self
-            .issue_code(
-                ctx,
+                    Ok(outcome) => outcome,
+                    Err(error) => respond(Err(&error), &request),
+                }
+            }
+            Verdict::AuthenticationUnmet => respond(
+                Err(&error(
+                    ErrorCode::UnmetAuthenticationRequirements,
+                    "the sign-in did not reach the required authentication level",
+                )),
                 &request,
-                confidential,
-                session,
-                &contexts,
-                now,
-                &decided,
-            )
-            .await
-        {
-            Ok(code) => respond(Ok(code.expose()), &request),
-            Err(error) => respond(Err(&error), &request),
+            ),
+            Verdict::NotAssigned => respond(
+                Err(&error(
+                    ErrorCode::AccessDenied,
+                    "the application requires an assignment the user does not have",
+                )),
+                &request,
+            ),
+            Verdict::Consent { .. } | Verdict::NeedsAdminConsent if prompt_none => respond(
+                Err(&error(
+                    ErrorCode::ConsentRequired,
+                    "the user has not consented to this application",
+                )),
+                &request,
+            ),
+            Verdict::NeedsAdminConsent => respond(
+                Err(&error(
+                    ErrorCode::AccessDenied,
+                    "an administrator must approve this application's access",
+                )),
+                &request,
+            ),
+            Verdict::Consent { scopes } => {
+                let secret = match pending {
+                    Some((secret, _, _)) => secret,
+                    None => match self
+                        .save_pending(ctx.tenant, &request, confidential, session.auth_time, false)
+                        .await
+                    {
+                        Ok(secret) => secret,
+                        Err(error) => return respond(Err(&error), &request),
+                    },
+                };
+                AuthorizeOutcome::Consent {
+                    pending: secret,
+                    client_name: app_name,
+                    scopes,
+                    csrf: session.csrf.clone(),
+                }
+            }
         }
-    }
-
-    /// The requested scopes the user has not consented to (all of them with
-    /// `prompt=consent`). Tessera's own CLI needs no consent.
-    async fn missing_consent(
-        &self,
-        tenant: TenantId,
-        request: &AuthorizationRequest,
-        session: &SessionInfo,
-    ) -> Result<Vec<String>, OAuthError> {
-        if request.client_id == super::CLI_CLIENT_ID {
-            return Ok(Vec::new());
-        }
-        let client = Uuid::parse_str(&request.client_id)
-            .map_err(|_| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
-        let granted = if request.prompt.contains(&Prompt::Consent) {
-            Vec::new()
-        } else {
-            let mut reader = self.reader().await.map_err(server_error)?;
-            crate::directory::consent::granted_scopes(
-                reader.as_mut(),
-                tenant,
-                client,
-                session.user_id,
-            )
-            .await
-            .map_err(server_error)?
-        };
-        Ok(consent_scopes(&request.scopes, &request.resources)
-            .into_iter()
-            .filter(|s| !granted.contains(s))
-            .collect())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -716,6 +681,7 @@ impl Oidc {
         contexts: &AuthenticationContexts,
         now: Timestamp,
         decided: &crate::access::Decided,
+        entry: crate::sign_in::SignInEntry,
     ) -> Result<SecretString, OAuthError> {
         let strengths = session.data.strengths.clone();
         // The acr the client asked for, when the sign-in satisfies it; else the
@@ -750,15 +716,11 @@ impl Oidc {
                 .map(|ua| crate::sign_in::truncate(ua, 512)),
             device_thumbprint: ctx.device_thumbprint.clone(),
         };
-        // Deny by default: an application that requires assignment admits only
-        // the users assigned to it, directly or through a group.
-        self.app_roles_of_user(ctx.tenant, &request.client_id, session.user_id, true)
-            .await?;
         let generated = generate_secret("").map_err(server_error)?;
         let data = CodeData {
             request: request.clone(),
             confidential,
-            sign_in: sign_in.clone(),
+            sign_in,
         };
         let row = SessionRow {
             id: format!("{CODE_PREFIX}{}", generated.hash),
@@ -775,22 +737,6 @@ impl Oidc {
             .await
             .map_err(server_error)?;
         self.remember_app(session, &request.client_id).await;
-        let app_name = self
-            .app_display_name(ctx.tenant, &request.client_id)
-            .await
-            .unwrap_or_else(|| request.client_id.clone());
-        let mut entry = self.user_app_entry(
-            &session.user_principal_name,
-            &sign_in,
-            &app_name,
-            &request.client_id,
-            &ctx.correlation_id,
-            ctx.client_address.clone(),
-            ctx.user_agent.clone(),
-            "interactiveUser",
-        );
-        entry.conditional_access_status = Some(decided.status().to_string());
-        entry.applied_conditional_access_policies = Some(decided.log_value());
         self.sign_in
             .append_log(ctx.tenant, &entry)
             .await
