@@ -26,6 +26,7 @@ use foldhash::fast::RandomState;
 use ipnet::IpNet;
 use serde::Serialize;
 use tessera_authn::strength;
+use tessera_core::AppId;
 use tessera_directory::model::{DeviceSpec, TrustType};
 use tessera_directory::rule::{self, Rule};
 use uuid::Uuid;
@@ -112,8 +113,8 @@ pub enum Target {
     /// sign-in out of a policy for the client). `admin_portal` for Tessera's own
     /// management API and command line.
     App {
-        app_id: Uuid,
-        resource: Option<Uuid>,
+        app_id: AppId,
+        resource: Option<AppId>,
         admin_portal: bool,
     },
     UserAction(UserAction),
@@ -534,8 +535,8 @@ enum TargetRule {
     Apps {
         all: bool,
         admin_portal: bool,
-        include: Vec<Uuid>,
-        exclude: Vec<Uuid>,
+        include: Vec<AppId>,
+        exclude: Vec<AppId>,
         exclude_admin_portal: bool,
     },
     Actions(u8),
@@ -697,6 +698,10 @@ fn uuids(values: &[String]) -> Vec<Uuid> {
         .iter()
         .filter_map(|v| Uuid::parse_str(v).ok())
         .collect()
+}
+
+fn app_ids(values: &[String]) -> Vec<AppId> {
+    uuids(values).into_iter().map(AppId).collect()
 }
 
 fn guest_bits(value: &Option<GuestsOrExternalUsers>) -> u8 {
@@ -873,8 +878,8 @@ impl PolicySet {
                         .include_applications
                         .iter()
                         .any(|a| a == validate::ADMIN_PORTALS),
-                    include: uuids(&apps.include_applications),
-                    exclude: uuids(&apps.exclude_applications),
+                    include: app_ids(&apps.include_applications),
+                    exclude: app_ids(&apps.exclude_applications),
                     exclude_admin_portal: apps
                         .exclude_applications
                         .iter()
@@ -1359,7 +1364,7 @@ impl CompiledPolicy {
                     admin_portal: is_portal,
                 },
             ) => {
-                let check = |id: Uuid| {
+                let check = |id: AppId| {
                     if !(*all || (*admin_portal && is_portal) || include.contains(&id)) {
                         return miss(Condition::Applications, false);
                     }

@@ -170,14 +170,14 @@ fn first_miss(
         };
         // The policy applies when it applies to the client or to the resource;
         // when to neither, the client's reason is the one given.
-        let for_app = |id: Uuid| -> Option<Miss> {
+        let for_app = |id: tessera_core::AppId| -> Option<Miss> {
             let included = has(&apps.include_applications, validate::ALL)
                 || (admin_portal && has(&apps.include_applications, validate::ADMIN_PORTALS))
-                || named(&apps.include_applications, id);
+                || named(&apps.include_applications, id.uuid());
             if !included {
                 return not(Condition::Applications, false);
             }
-            let excluded = named(&apps.exclude_applications, id)
+            let excluded = named(&apps.exclude_applications, id.uuid())
                 || (admin_portal && has(&apps.exclude_applications, validate::ADMIN_PORTALS));
             if excluded {
                 return not(Condition::Applications, true);

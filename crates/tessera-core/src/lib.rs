@@ -15,6 +15,6 @@ pub mod id;
 pub mod secret;
 pub mod time;
 
-pub use id::TenantId;
+pub use id::{AppId, TenantId};
 pub use secret::SecretString;
 pub use time::{Clock, SystemClock, Timestamp};

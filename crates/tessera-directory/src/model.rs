@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tessera_core::Timestamp;
+use tessera_core::{AppId, Timestamp};
 use uuid::Uuid;
 
 fn default_true() -> bool {
@@ -287,7 +287,7 @@ pub enum ConsentType {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PermissionGrantSpec {
     /// The application's client id (appId).
-    pub client_id: Uuid,
+    pub client_id: AppId,
     pub consent_type: ConsentType,
     /// The user, for `Principal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -556,7 +556,7 @@ pub struct PasswordCredential {
 pub struct Application {
     pub id: Uuid,
     /// The client id.
-    pub app_id: Uuid,
+    pub app_id: AppId,
     #[serde(flatten)]
     pub spec: ApplicationSpec,
     pub key_credentials: Vec<KeyCredential>,
@@ -572,7 +572,7 @@ pub struct Application {
 pub struct ServicePrincipalSpec {
     /// The client id of the application this service principal represents. Set at
     /// creation only.
-    pub app_id: Uuid,
+    pub app_id: AppId,
     /// Defaults to the application's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -605,7 +605,7 @@ pub struct ServicePrincipal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationData {
-    pub app_id: Uuid,
+    pub app_id: AppId,
     pub spec: ApplicationSpec,
     #[serde(default)]
     pub key_credentials: Vec<KeyCredential>,

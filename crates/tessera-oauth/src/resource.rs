@@ -4,7 +4,7 @@
 //! resource exists is the caller's to check.
 
 use crate::error::ErrorCode;
-use uuid::Uuid;
+use tessera_core::AppId;
 
 use crate::token::OAuthError;
 
@@ -21,8 +21,12 @@ pub fn userinfo_audience(issuer: &str) -> String {
 }
 
 /// The resource app named by `api://<appId>` (or a bare app id).
-pub fn resource_app_id(resource: &str) -> Option<Uuid> {
-    Uuid::parse_str(resource.strip_prefix("api://").unwrap_or(resource)).ok()
+pub fn resource_app_id(resource: &str) -> Option<AppId> {
+    resource
+        .strip_prefix("api://")
+        .unwrap_or(resource)
+        .parse()
+        .ok()
 }
 
 /// The one resource of a request: from `resource` parameters or scope prefixes

@@ -41,7 +41,7 @@ crud_handlers! {
 pub async fn get_application_by_app_id(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(app_id): Path<Uuid>,
+    Path(app_id): Path<tessera_core::AppId>,
 ) -> ApiResult<Response> {
     let application = state
         .app
@@ -62,7 +62,7 @@ pub async fn get_application_by_app_id(
 pub async fn get_service_principal_by_app_id(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(app_id): Path<Uuid>,
+    Path(app_id): Path<tessera_core::AppId>,
 ) -> ApiResult<Response> {
     let service_principal = state
         .app

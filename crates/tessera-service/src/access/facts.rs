@@ -12,7 +12,7 @@ use tessera_ca::explain::Explanation;
 use tessera_ca::facts::{FactSubject, SignInFacts, platform_of};
 use tessera_ca::model::RiskLevel;
 use tessera_ca::validate;
-use tessera_core::{TenantId, Timestamp};
+use tessera_core::{AppId, TenantId, Timestamp};
 use tessera_directory::model::{DeviceSpec, DirectoryScope, UserSpec, UserType};
 use tessera_store::{Kind, Reader};
 use uuid::Uuid;
@@ -41,8 +41,8 @@ pub(crate) struct UserAccess<'a> {
 /// The applications a request is for: the client, and the resource when it names
 /// one of this tenant's applications by id (a policy for either applies);
 /// management for the command line and the management API.
-pub(crate) fn app_target(client_id: &str, resource_app: Option<Uuid>, management: bool) -> Target {
-    let client = Uuid::parse_str(client_id).unwrap_or_default();
+pub(crate) fn app_target(client_id: &str, resource_app: Option<AppId>, management: bool) -> Target {
+    let client = client_id.parse().unwrap_or(AppId(Uuid::nil()));
     Target::App {
         app_id: client,
         resource: resource_app.filter(|r| *r != client),

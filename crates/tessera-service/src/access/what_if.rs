@@ -10,7 +10,7 @@ use tessera_ca::explain::Explanation;
 use tessera_ca::facts::{FactSubject, SignInFacts, platform_of};
 use tessera_ca::model::{Platform, RiskLevel};
 use tessera_ca::validate;
-use tessera_core::TenantId;
+use tessera_core::{AppId, TenantId};
 use tessera_directory::authz::Target as AuthzTarget;
 use tessera_directory::model::{ApplicationData, DeviceSpec, ServicePrincipalData};
 use tessera_directory::roles::action;
@@ -290,16 +290,16 @@ async fn application_named(
     tenant: TenantId,
     field: &str,
     text: &str,
-) -> ServiceResult<Uuid> {
+) -> ServiceResult<AppId> {
     let text = text.trim();
     if let Ok(id) = Uuid::parse_str(text) {
-        if builtin::is_management_client(id)
+        if builtin::is_management_client(AppId(id))
             || reader
                 .get_by_key1(tenant, Kind::Application, &id.to_string())
                 .await?
                 .is_some()
         {
-            return Ok(id);
+            return Ok(AppId(id));
         }
         if let Some(record) = reader.get(tenant, Kind::Application, id).await? {
             let data: ApplicationData = codec::data(&record)?;
@@ -328,7 +328,7 @@ async fn application_named(
             [only] => return Ok(*only),
             [] => {}
             many => {
-                let ids: Vec<String> = many.iter().take(5).map(Uuid::to_string).collect();
+                let ids: Vec<String> = many.iter().take(5).map(AppId::to_string).collect();
                 return Err(ServiceError::invalid(
                     field,
                     format!(

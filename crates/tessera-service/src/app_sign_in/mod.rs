@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use tessera_authn::strength;
 use tessera_ca::engine::ClientApp;
-use tessera_core::{TenantId, Timestamp};
+use tessera_core::{AppId, TenantId, Timestamp};
 use tessera_directory::model::{ApplicationData, AuthenticationContexts};
 use tessera_oauth::acr;
 use tessera_store::{Kind, Reader};
@@ -57,7 +57,7 @@ pub struct AccessRequest<'a> {
     /// The application's client id (`appId`).
     pub client_id: &'a str,
     /// The application the access is for when it is another one (an API's `appId`).
-    pub resource_app: Option<Uuid>,
+    pub resource_app: Option<AppId>,
     /// The access is for Tessera's own management API.
     pub management: bool,
     pub client_app: ClientApp,
@@ -116,7 +116,7 @@ pub(crate) async fn consent_needed(
             user_may: true,
         });
     }
-    let granted = match Uuid::parse_str(client_id) {
+    let granted = match client_id.parse::<AppId>() {
         Ok(client) if !reconsent => {
             crate::directory::consent::granted_scopes(reader, tenant, client, user).await?
         }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_core::crypto::generate_secret;
-use tessera_core::{SecretString, TenantId, Timestamp};
+use tessera_core::{AppId, SecretString, TenantId, Timestamp};
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
@@ -275,7 +275,7 @@ impl Directory {
         self.require(ctx, action::APPS_CREATE, &Target::Tenant)?;
         let id = Uuid::new_v4();
         let data = ApplicationData {
-            app_id: Uuid::new_v4(),
+            app_id: AppId::new_random(),
             spec,
             key_credentials: Vec::new(),
         };
@@ -313,7 +313,7 @@ impl Directory {
     pub async fn get_application_by_app_id(
         &self,
         ctx: &Context,
-        app_id: Uuid,
+        app_id: AppId,
     ) -> ServiceResult<Application> {
         self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
@@ -505,7 +505,7 @@ impl Directory {
     pub async fn get_service_principal_by_app_id(
         &self,
         ctx: &Context,
-        app_id: Uuid,
+        app_id: AppId,
     ) -> ServiceResult<ServicePrincipal> {
         self.require(ctx, action::SPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;

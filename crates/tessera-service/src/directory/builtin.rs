@@ -1,6 +1,7 @@
 //! Tessera's built-in applications: the command line's client, which every tenant
 //! has without a directory record.
 
+use tessera_core::AppId;
 use uuid::Uuid;
 
 /// The client id of Tessera's own command-line client: a built-in public client
@@ -8,12 +9,12 @@ use uuid::Uuid;
 pub const CLI_CLIENT_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e01";
 
 /// The command line's client id as a UUID.
-pub(crate) fn cli_client_id() -> Uuid {
-    Uuid::parse_str(CLI_CLIENT_ID).unwrap_or_default()
+pub(crate) fn cli_client_id() -> AppId {
+    CLI_CLIENT_ID.parse().unwrap_or(AppId(Uuid::nil()))
 }
 
 /// Whether an application is Tessera's own management surface (Conditional
 /// Access's `MicrosoftAdminPortals`): the command line.
-pub(crate) fn is_management_client(app_id: Uuid) -> bool {
+pub(crate) fn is_management_client(app_id: AppId) -> bool {
     app_id == cli_client_id()
 }

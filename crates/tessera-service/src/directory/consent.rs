@@ -8,7 +8,7 @@
 //! user as the actor.
 
 use serde_json::{Value, json};
-use tessera_core::TenantId;
+use tessera_core::{AppId, TenantId};
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
@@ -54,7 +54,7 @@ pub(crate) async fn credential_policy(
     }
 }
 
-fn grant_key(client_id: Uuid, principal: Option<Uuid>) -> String {
+fn grant_key(client_id: AppId, principal: Option<Uuid>) -> String {
     match principal {
         Some(user) => format!("{client_id}:{user}"),
         None => format!("{client_id}:all"),
@@ -86,7 +86,7 @@ pub(crate) async fn consent_policy(
 pub(crate) async fn granted_scopes(
     reader: &mut dyn Reader,
     tenant: TenantId,
-    client_id: Uuid,
+    client_id: AppId,
     user: Uuid,
 ) -> ServiceResult<Vec<String>> {
     let mut scopes = Vec::new();
@@ -306,7 +306,7 @@ impl Directory {
         &self,
         tx: &mut dyn tessera_store::WriteTx,
         ctx: &Context,
-        client_id: Uuid,
+        client_id: AppId,
         principal: Option<Uuid>,
         scopes: &[String],
         replace: bool,
@@ -421,7 +421,7 @@ impl Directory {
     pub(crate) async fn record_user_consent(
         &self,
         ctx: &Context,
-        client_id: Uuid,
+        client_id: AppId,
         user: Uuid,
         scopes: &[String],
     ) -> ServiceResult<()> {

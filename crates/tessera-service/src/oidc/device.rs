@@ -265,7 +265,7 @@ impl Oidc {
         // CLI needs none).
         if approve
             && data.client_id != CLI_CLIENT_ID
-            && let Ok(client) = uuid::Uuid::parse_str(&data.client_id)
+            && let Ok(client) = data.client_id.parse::<tessera_core::AppId>()
         {
             let resources: Vec<String> = data.resource.clone().into_iter().collect();
             let mut reader = self.reader().await?;

@@ -400,7 +400,7 @@ impl Oidc {
             Err(error) => return Err(error),
         }
         // A deleted application's tokens end with it (its refresh fails too).
-        let known_client = Uuid::parse_str(client).is_ok_and(super::is_management_client) || {
+        let known_client = client.parse().is_ok_and(super::is_management_client) || {
             let mut reader = self.reader().await.map_err(server_error)?;
             super::application_by_app_id(reader.as_mut(), tenant, client)
                 .await?

@@ -14,7 +14,7 @@ use tessera_oauth::error::ErrorCode;
 
 use serde::Serialize;
 use tessera_core::crypto::secret_hash;
-use tessera_core::{TenantId, Timestamp};
+use tessera_core::{AppId, TenantId, Timestamp};
 use tessera_directory::model::{ApplicationData, ClientSecretData, ServicePrincipalData};
 use tessera_oauth::claims::{AccessTokenBasics, AccessTokenClaims, IdentityType};
 use tessera_oauth::jws;
@@ -67,9 +67,9 @@ pub(crate) struct Grant {
     requires_dpop: bool,
     /// The app roles the workload holds on the resource (`roles`).
     roles: Vec<String>,
-    app_id: Uuid,
+    app_id: AppId,
     principal_id: Uuid,
-    resource_app_id: Uuid,
+    resource_app_id: AppId,
     secret_end: Timestamp,
 }
 

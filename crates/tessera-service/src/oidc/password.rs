@@ -94,7 +94,9 @@ impl Oidc {
         let granted = crate::directory::consent::granted_scopes(
             reader.as_mut(),
             ctx.tenant,
-            Uuid::parse_str(&client_id).unwrap_or_default(),
+            client_id
+                .parse()
+                .unwrap_or(tessera_core::AppId(Uuid::nil())),
             user_id,
         )
         .await

@@ -8,7 +8,6 @@ use tessera_oauth::authorize::{self, Prompt};
 use tessera_oauth::error::ErrorCode;
 use tessera_oauth::resource::consent_scopes;
 use tessera_oauth::token::OAuthError;
-use uuid::Uuid;
 
 use super::{AuthorizeContext, AuthorizeOutcome, InterruptionAnswer};
 use crate::Oidc;
@@ -63,7 +62,7 @@ impl Oidc {
             Ok(need) => need,
             Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
         };
-        if let Ok(client) = Uuid::parse_str(&request.client_id)
+        if let Ok(client) = request.client_id.parse::<tessera_core::AppId>()
             && !need.missing.is_empty()
         {
             if !need.user_may {
