@@ -73,6 +73,7 @@ pub use directory::Directory;
 pub use directory::apps::{AddKey, AddPassword, CreatedPassword};
 pub use directory::audit::{AuditEntry, AuditFilter, VerifyReport};
 pub use directory::bootstrap::Bootstrap;
+pub use directory::resource::Resource;
 pub use directory::roles::{RoleDefinitionView, RolePermission};
 pub(crate) use directory::target_facts;
 pub use directory::tokens::{CreatedToken, NewToken, parse_token_tenant};

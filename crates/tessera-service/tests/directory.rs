@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tessera_core::SystemClock;
+use tessera_directory::model::{DeviceSpec, GroupSpec, UserSpec};
 use tessera_directory::roles;
 use tessera_service::{App, Context, PageRequest, ServiceError};
 use tessera_testkit::fixtures::token_context;
@@ -177,7 +178,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
     let users = h
         .directory
         .directory
-        .list_users(&h.admin, &PageRequest::default())
+        .list::<UserSpec>(&h.admin, &PageRequest::default())
         .await
         .unwrap();
     assert_eq!(users.value.len(), 1, "only the break-glass account exists");
@@ -211,7 +212,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
     assert_eq!(
         h.directory
             .directory
-            .get_user(&h.admin, id)
+            .get::<UserSpec>(&h.admin, id)
             .await
             .unwrap()
             .spec
@@ -239,7 +240,7 @@ async fn stale_versions_are_refused(h: Harness) {
     let v1 = h
         .directory
         .directory
-        .get_user(&h.admin, id)
+        .get::<UserSpec>(&h.admin, id)
         .await
         .unwrap()
         .version;
@@ -440,7 +441,7 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
     let shown = h
         .directory
         .directory
-        .get_group(&h.admin, group)
+        .get::<GroupSpec>(&h.admin, group)
         .await
         .unwrap();
     assert_eq!(shown.group_types, vec!["DynamicMembership".to_string()]);
@@ -483,13 +484,16 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
         "{refused:?}"
     );
     assert!(matches!(
-        h.directory.directory.get_user(&scoped, outside).await,
+        h.directory
+            .directory
+            .get::<UserSpec>(&scoped, outside)
+            .await,
         Err(ServiceError::Forbidden { .. })
     ));
     assert!(matches!(
         h.directory
             .directory
-            .list_users(&scoped, &PageRequest::default())
+            .list::<UserSpec>(&scoped, &PageRequest::default())
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
@@ -524,7 +528,10 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
     let unprivileged = h.act_as(outside).await;
     assert!(
         matches!(
-            h.directory.directory.get_user(&unprivileged, inside).await,
+            h.directory
+                .directory
+                .get::<UserSpec>(&unprivileged, inside)
+                .await,
             Err(ServiceError::Forbidden { .. })
         ),
         "no role, no access"
@@ -709,7 +716,12 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         )
         .await;
     assert!(matches!(wrong, Err(ServiceError::Validation(_))));
-    let user = h.directory.directory.get_user(&admin, id).await.unwrap();
+    let user = h
+        .directory
+        .directory
+        .get::<UserSpec>(&admin, id)
+        .await
+        .unwrap();
     assert_eq!(
         user.spec.custom_security_attributes["Engineering"]["Project"],
         tessera_directory::model::AttributeValue::StringList(vec!["Baker".into()])
@@ -742,7 +754,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
     assert!(
         h.directory
             .directory
-            .get_user(&reader, id)
+            .get::<UserSpec>(&reader, id)
             .await
             .unwrap()
             .spec
@@ -752,7 +764,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
     let listed = h
         .directory
         .directory
-        .list_users(&reader, &PageRequest::default())
+        .list::<UserSpec>(&reader, &PageRequest::default())
         .await
         .unwrap();
     assert!(
@@ -1086,7 +1098,7 @@ async fn deleting_a_user_cleans_up(h: Harness) {
     assert_eq!(
         h.directory
             .directory
-            .get_user(&h.admin, report)
+            .get::<UserSpec>(&h.admin, report)
             .await
             .unwrap()
             .spec
@@ -1097,7 +1109,7 @@ async fn deleting_a_user_cleans_up(h: Harness) {
     assert_eq!(
         h.directory
             .directory
-            .get_device(&h.admin, device.id)
+            .get::<DeviceSpec>(&h.admin, device.id)
             .await
             .unwrap()
             .spec
@@ -1210,7 +1222,7 @@ async fn the_largest_pages_still_lead_on(h: Harness) {
     let first = h
         .directory
         .directory
-        .list_users(&h.admin, &request)
+        .list::<UserSpec>(&h.admin, &request)
         .await
         .unwrap();
     assert_eq!(first.value.len(), 1000);
@@ -1218,7 +1230,7 @@ async fn the_largest_pages_still_lead_on(h: Harness) {
     let second = h
         .directory
         .directory
-        .list_users(
+        .list::<UserSpec>(
             &h.admin,
             &PageRequest {
                 cursor: Some(cursor),

@@ -27,29 +27,29 @@ pub struct Reference {
 crud_handlers! {
     tag: "users", collection: "/api/v1/users", item: "/api/v1/users/{id}",
     spec: UserSpec, object: User,
-    list: list_users => list_users, create: create_user => create_user, get: get_user => get_user,
+    list: list_users => list::<UserSpec>, create: create_user => create_user, get: get_user => get::<UserSpec>,
     update: update_user => update_user, delete: delete_user => delete_user,
 }
 
 crud_handlers! {
     tag: "groups", collection: "/api/v1/groups", item: "/api/v1/groups/{id}",
     spec: GroupSpec, object: Group,
-    list: list_groups => list_groups, create: create_group => create_group, get: get_group => get_group,
+    list: list_groups => list::<GroupSpec>, create: create_group => create_group, get: get_group => get::<GroupSpec>,
     update: update_group => update_group, delete: delete_group => delete_group,
 }
 
 crud_handlers! {
     tag: "devices", collection: "/api/v1/devices", item: "/api/v1/devices/{id}",
     spec: DeviceSpec, object: Device,
-    list: list_devices => list_devices, create: create_device => create_device, get: get_device => get_device,
+    list: list_devices => list::<DeviceSpec>, create: create_device => create_device, get: get_device => get::<DeviceSpec>,
     update: update_device => update_device, delete: delete_device => delete_device,
 }
 
 crud_handlers! {
     tag: "administrativeUnits", collection: "/api/v1/administrativeUnits", item: "/api/v1/administrativeUnits/{id}",
     spec: AdministrativeUnitSpec, object: AdministrativeUnit,
-    list: list_units => list_administrative_units, create: create_unit => create_administrative_unit,
-    get: get_unit => get_administrative_unit, update: update_unit => update_administrative_unit,
+    list: list_units => list::<AdministrativeUnitSpec>, create: create_unit => create_administrative_unit,
+    get: get_unit => get::<AdministrativeUnitSpec>, update: update_unit => update_administrative_unit,
     delete: delete_unit => delete_administrative_unit,
 }
 

@@ -112,9 +112,9 @@ macro_rules! crud_handlers {
         item: $item:literal,
         spec: $spec:ty,
         object: $object:ty,
-        list: $list:ident => $list_method:ident,
+        list: $list:ident => $list_method:ident $(::<$list_type:ty>)?,
         create: $create:ident => $create_method:ident,
-        get: $get:ident => $get_method:ident,
+        get: $get:ident => $get_method:ident $(::<$get_type:ty>)?,
         update: $update:ident => $update_method:ident,
         delete: $delete:ident => $delete_method:ident $(,)?
     ) => {
@@ -126,7 +126,7 @@ macro_rules! crud_handlers {
             $crate::extract::Caller(ctx): $crate::extract::Caller,
             $crate::extract::Query(params): $crate::extract::Query<$crate::routes::PageParams>,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            let page = state.app.directory.$list_method(&ctx, &params.request()).await?;
+            let page = state.app.directory.$list_method$(::<$list_type>)?(&ctx, &params.request()).await?;
             Ok($crate::routes::ok(&page))
         }
 
@@ -151,7 +151,7 @@ macro_rules! crud_handlers {
             $crate::extract::Caller(ctx): $crate::extract::Caller,
             $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            let object = state.app.directory.$get_method(&ctx, id).await?;
+            let object = state.app.directory.$get_method$(::<$get_type>)?(&ctx, id).await?;
             Ok($crate::routes::ok_versioned(&object, object.version))
         }
 

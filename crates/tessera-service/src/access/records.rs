@@ -26,11 +26,7 @@ pub(super) fn policy_record(
     policy: &ConditionalAccessPolicy,
     version: Option<&Record>,
 ) -> ServiceResult<Record> {
-    let keys = Keys {
-        key1: None,
-        key2: None,
-        sort_key: codec::sort_key(&policy.spec.display_name),
-    };
+    let keys = Keys::named(&policy.spec.display_name);
     match version {
         Some(record) => codec::next_version(record, policy.modified_date_time, keys, policy),
         None => codec::new_record(
@@ -47,11 +43,7 @@ pub(super) fn location_record(
     location: &NamedLocation,
     version: Option<&Record>,
 ) -> ServiceResult<Record> {
-    let keys = Keys {
-        key1: None,
-        key2: None,
-        sort_key: codec::sort_key(location.spec.display_name()),
-    };
+    let keys = Keys::named(location.spec.display_name());
     match version {
         Some(record) => codec::next_version(record, location.modified_date_time, keys, location),
         None => codec::new_record(
@@ -267,8 +259,7 @@ impl Access {
             &policy.spec.display_name,
         )
         .details(serde_json::to_value(&policy.spec).unwrap_or(Value::Null));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(policy)
     }
@@ -305,8 +296,7 @@ impl Access {
             &policy.spec.display_name,
         )
         .changes(patch::changes(&before, &after));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(policy)
     }
@@ -326,8 +316,7 @@ impl Access {
             &policy.spec.display_name,
         )
         .details(serde_json::to_value(&policy.spec).unwrap_or(Value::Null));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(())
     }
@@ -376,8 +365,7 @@ impl Access {
             location.spec.display_name(),
         )
         .details(serde_json::to_value(&location.spec).unwrap_or(Value::Null));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(location)
     }
@@ -415,8 +403,7 @@ impl Access {
             location.spec.display_name(),
         )
         .changes(patch::changes(&before, &after));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(location)
     }
@@ -468,11 +455,7 @@ impl Access {
             Kind::TermsOfUse,
             terms.id,
             now,
-            Keys {
-                key1: None,
-                key2: None,
-                sort_key: codec::sort_key(&terms.spec.display_name),
-            },
+            Keys::named(&terms.spec.display_name),
             &terms,
         )?;
         tx.insert(ctx.tenant, &record).await?;
@@ -482,8 +465,7 @@ impl Access {
             terms.id,
             &terms.spec.display_name,
         );
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(terms)
     }
 
@@ -505,11 +487,7 @@ impl Access {
         }
         terms.spec = spec;
         terms.modified_date_time = self.now();
-        let keys = Keys {
-            key1: None,
-            key2: None,
-            sort_key: codec::sort_key(&terms.spec.display_name),
-        };
+        let keys = Keys::named(&terms.spec.display_name);
         tx.update(
             ctx.tenant,
             &codec::next_version(&record, terms.modified_date_time, keys, &terms)?,
@@ -522,8 +500,7 @@ impl Access {
             &terms.spec.display_name,
         )
         .details(json!({"contentVersion": terms.content_version}));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(terms)
     }
 
@@ -633,8 +610,7 @@ impl Access {
             &terms.spec.display_name,
         )
         .details(json!({"userId": user, "contentVersion": terms.content_version}));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -790,8 +766,7 @@ impl Access {
             &before,
             &serde_json::to_value(&state).unwrap_or(Value::Null),
         ));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         if let Ok(mut cache) = self.ca.workload_risk.lock() {
             cache.remove(&(ctx.tenant, principal));
         }

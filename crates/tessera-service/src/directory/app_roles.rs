@@ -240,8 +240,7 @@ impl Directory {
             "principalType": assignment.principal_type,
             "appRoleId": role_id,
         }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(assignment)
     }
 
@@ -322,8 +321,7 @@ impl Directory {
             "principalId": assignment.principal_id,
             "appRoleId": assignment.app_role_id,
         }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 }

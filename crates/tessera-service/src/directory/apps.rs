@@ -296,8 +296,7 @@ impl Directory {
         )
         .changes(patch::changes(&Value::Null, &to_json(&data.spec)))
         .details(json!({ "appId": data.app_id }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         application_from(&record, Vec::new())
     }
 
@@ -378,8 +377,7 @@ impl Directory {
             &data.spec.display_name,
         )
         .changes(changes);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         application_from(&updated, secrets)
     }
 
@@ -419,8 +417,7 @@ impl Directory {
         let event = EventDraft::new(AuditAction::ApplicationDelete, Kind::Application, id, &data.spec.display_name)
             .changes(patch::changes(&to_json(&data.spec), &Value::Null))
             .details(json!({ "appId": data.app_id, "servicePrincipal": service_principal, "secretsRemoved": removed_secrets }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -484,8 +481,7 @@ impl Directory {
             &name,
         )
         .changes(patch::changes(&Value::Null, &to_json(&data.spec)));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(self.service_principal_view(ctx, service_principal_from(&record, Vec::new())?))
     }
 
@@ -589,8 +585,7 @@ impl Directory {
             &name,
         )
         .changes(changes);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(self.service_principal_view(ctx, service_principal_from(&updated, secrets)?))
     }
 
@@ -630,8 +625,7 @@ impl Directory {
         )
         .changes(patch::changes(&to_json(&data.spec), &Value::Null))
         .details(json!({ "removedFrom": cleanup, "secretsRemoved": secrets }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -773,8 +767,7 @@ impl Directory {
         tx.insert(ctx.tenant, &secret_record).await?;
         let event = EventDraft::new(owner.password_added, owner.kind, id, &super::groups::display_name_of(&record))
             .details(json!({ "keyId": credential.key_id, "hint": credential.hint, "endDateTime": credential.end_date_time }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(CreatedPassword {
             credential,
             secret_text: generated.secret,
@@ -810,8 +803,7 @@ impl Directory {
             &super::groups::display_name_of(&record),
         )
         .details(json!({ "keyId": key_id }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -877,8 +869,7 @@ impl Directory {
             "keyId": credential.key_id, "thumbprintSha256": credential.thumbprint_sha256,
             "subject": info.subject, "endDateTime": credential.end_date_time,
         }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(credential)
     }
 
@@ -913,8 +904,7 @@ impl Directory {
             &super::groups::display_name_of(&record),
         )
         .details(json!({ "keyId": key_id }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 }

@@ -110,8 +110,7 @@ impl Directory {
             &spec.qualified_name(),
         )
         .changes(patch::changes(&Value::Null, &spec_json(&spec)));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         definition_from(&record)
     }
 
@@ -174,8 +173,7 @@ impl Directory {
             &after.qualified_name(),
         )
         .changes(changes);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         definition_from(&updated)
     }
 }

@@ -412,8 +412,7 @@ impl Directory {
             record.key1.as_deref().unwrap_or(""),
         )
         .details(json!({ "clientId": grant.spec.client_id, "scope": grant.spec.scope }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 

@@ -2,18 +2,18 @@
 //! attributes (the inputs of device filters in Conditional Access).
 
 use serde_json::{Value, json};
-use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{Device, DeviceSpec};
 use tessera_directory::patch::{self, Change};
 use tessera_directory::roles::action;
 use tessera_directory::validate;
-use tessera_store::{Kind, Record, WriteTx};
+use tessera_store::{Kind, WriteTx};
 use uuid::Uuid;
 
-use crate::codec::{self, Keys, Page, PageRequest};
+use super::resource::{Resource, resource};
+use crate::codec::{self, Keys};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory, EventDraft};
+use crate::{Context, Directory};
 
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
 
@@ -28,19 +28,8 @@ fn device_keys(spec: &DeviceSpec) -> Keys {
     }
 }
 
-fn device_from(record: &Record) -> ServiceResult<Device> {
-    Ok(Device {
-        id: record.id,
-        spec: codec::data(record)?,
-        created_date_time: record.created,
-        modified_date_time: record.modified,
-        version: record.version,
-    })
-}
-
-fn spec_json(spec: &DeviceSpec) -> Value {
-    serde_json::to_value(spec).unwrap_or(Value::Null)
-}
+resource!(DeviceSpec => Device, Device, DEVICES_READ, [DeviceCreate, DeviceUpdate, DeviceDelete],
+    name: display_name, keys: device_keys);
 
 /// Compliance and management state come from the MDM, and trust type and the
 /// certificate binding decide Conditional Access device controls: they need the
@@ -87,45 +76,13 @@ impl Directory {
         {
             self.require(ctx, action::DEVICES_COMPLIANCE_UPDATE, &Target::Tenant)?;
         }
-        let id = Uuid::new_v4();
         let mut tx = self.write(ctx).await?;
         check_owner(tx.as_mut(), ctx, &spec).await?;
-        let record = codec::new_record(Kind::Device, id, self.now(), device_keys(&spec), &spec)?;
-        tx.insert(ctx.tenant, &record).await?;
-        let event = EventDraft::new(
-            AuditAction::DeviceCreate,
-            Kind::Device,
-            id,
-            &spec.display_name,
-        )
-        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        device_from(&record)
-    }
-
-    pub async fn get_device(&self, ctx: &Context, id: Uuid) -> ServiceResult<Device> {
-        let mut reader = self.reader().await?;
-        let (record, _) = self
-            .load_authorized(reader.as_mut(), ctx, Kind::Device, id, action::DEVICES_READ)
+        let (record, event) = self
+            .insert_resource(tx.as_mut(), ctx, Uuid::new_v4(), &spec)
             .await?;
-        device_from(&record)
-    }
-
-    pub async fn list_devices(
-        &self,
-        ctx: &Context,
-        request: &PageRequest,
-    ) -> ServiceResult<Page<Device>> {
-        self.require(ctx, action::DEVICES_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        let (records, next_cursor) =
-            codec::list_page(reader.as_mut(), ctx.tenant, Kind::Device, request, None).await?;
-        let value = records
-            .iter()
-            .map(device_from)
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
+        self.commit(tx, ctx, event).await?;
+        DeviceSpec::view(self, ctx, &record)
     }
 
     pub async fn update_device(
@@ -135,34 +92,16 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<Device> {
-        let mut tx = self.write(ctx).await?;
-        let (record, facts) = self
-            .load_authorized(tx.as_mut(), ctx, Kind::Device, id, action::DEVICES_READ)
+        let mut editing = self
+            .edit_resource::<DeviceSpec>(ctx, id, if_match, |_| action::DEVICES_READ)
             .await?;
-        codec::check_if_match(&record, if_match)?;
-        let before: DeviceSpec = codec::data(&record)?;
-        let after: DeviceSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
+        let after: DeviceSpec = patch::merge_patch(&editing.spec, &body, READ_ONLY)?;
         validate::device_spec(&after)?;
-        let changes = patch::changes(&spec_json(&before), &spec_json(&after));
         for needed in actions_for(&patch::named(&body)) {
-            self.require(ctx, needed, &facts)?;
+            self.require(ctx, needed, &editing.facts)?;
         }
-        if changes.is_empty() {
-            return device_from(&record);
-        }
-        check_owner(tx.as_mut(), ctx, &after).await?;
-        let updated = codec::next_version(&record, self.now(), device_keys(&after), &after)?;
-        tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new(
-            AuditAction::DeviceUpdate,
-            Kind::Device,
-            id,
-            &after.display_name,
-        )
-        .changes(changes);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        device_from(&updated)
+        check_owner(editing.tx.as_mut(), ctx, &after).await?;
+        self.save_resource(ctx, editing, &after).await
     }
 
     pub async fn delete_device(
@@ -171,28 +110,14 @@ impl Directory {
         id: Uuid,
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
-        let mut tx = self.write(ctx).await?;
-        let (record, _) = self
-            .load_authorized(tx.as_mut(), ctx, Kind::Device, id, action::DEVICES_DELETE)
+        let mut editing = self
+            .edit_resource::<DeviceSpec>(ctx, id, if_match, |_| action::DEVICES_DELETE)
             .await?;
-        codec::check_if_match(&record, if_match)?;
-        let spec: DeviceSpec = codec::data(&record)?;
         let cleanup = self
-            .remove_principal_everywhere(tx.as_mut(), ctx, id)
+            .remove_principal_everywhere(editing.tx.as_mut(), ctx, id)
             .await?;
-        tx.delete(ctx.tenant, Kind::Device, id, Some(record.version))
-            .await?;
-        let event = EventDraft::new(
-            AuditAction::DeviceDelete,
-            Kind::Device,
-            id,
-            &spec.display_name,
-        )
-        .changes(patch::changes(&spec_json(&spec), &Value::Null))
-        .details(json!({ "removedFrom": cleanup }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        self.remove_resource(ctx, editing, json!({ "removedFrom": cleanup }))
+            .await
     }
 }
 
@@ -207,7 +132,7 @@ pub(crate) async fn clear_owner(
     for device in codec::list_all(tx, ctx.tenant, Kind::Device, Some(user.to_string())).await? {
         let mut spec: DeviceSpec = codec::data(&device)?;
         spec.owner_id = None;
-        let updated = codec::next_version(&device, directory.now(), device_keys(&spec), &spec)?;
+        let updated = codec::next_version(&device, directory.now(), spec.keys(), &spec)?;
         tx.update(ctx.tenant, &updated).await?;
         cleared.push(device.id);
     }

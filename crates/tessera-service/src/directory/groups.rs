@@ -15,6 +15,7 @@ use tessera_directory::{rule, validate};
 use tessera_store::{Cursor, Kind, Link, ListQuery, Reader, Record, Rel, WriteTx};
 use uuid::Uuid;
 
+use super::resource::{Editing, Resource, resource};
 use super::users::find_object;
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
@@ -43,6 +44,13 @@ fn group_keys(spec: &GroupSpec) -> Keys {
     }
 }
 
+fn group_view(_: &Directory, _: &Context, record: &Record) -> ServiceResult<Group> {
+    group_from(record)
+}
+
+resource!(GroupSpec => Group, Group, GROUPS_READ, [GroupCreate, GroupUpdate, GroupDelete],
+    name: display_name, keys: group_keys, view: group_view);
+
 pub(crate) fn group_from(record: &Record) -> ServiceResult<Group> {
     let spec: GroupSpec = codec::data(record)?;
     let group_types = if spec.is_dynamic() {
@@ -59,10 +67,6 @@ pub(crate) fn group_from(record: &Record) -> ServiceResult<Group> {
         modified_date_time: record.modified,
         version: record.version,
     })
-}
-
-fn spec_json(spec: &GroupSpec) -> Value {
-    serde_json::to_value(spec).unwrap_or(Value::Null)
 }
 
 /// Role-assignable groups are managed with the role-management permissions only
@@ -211,48 +215,15 @@ impl Directory {
         )?;
         let id = Uuid::new_v4();
         let mut tx = self.write(ctx).await?;
-        let record = codec::new_record(Kind::Group, id, self.now(), group_keys(&spec), &spec)?;
-        tx.insert(ctx.tenant, &record).await?;
-        let mut event = EventDraft::new(
-            AuditAction::GroupCreate,
-            Kind::Group,
-            id,
-            &spec.display_name,
-        )
-        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
+        let (record, mut event) = self.insert_resource(tx.as_mut(), ctx, id, &spec).await?;
         if spec.is_dynamic() {
             event = event.details(
                 self.recompute_dynamic_group(tx.as_mut(), ctx.tenant, id, &spec)
                     .await?,
             );
         }
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         group_from(&record)
-    }
-
-    pub async fn get_group(&self, ctx: &Context, id: Uuid) -> ServiceResult<Group> {
-        let mut reader = self.reader().await?;
-        let (record, _) = self
-            .load_authorized(reader.as_mut(), ctx, Kind::Group, id, action::GROUPS_READ)
-            .await?;
-        group_from(&record)
-    }
-
-    pub async fn list_groups(
-        &self,
-        ctx: &Context,
-        request: &PageRequest,
-    ) -> ServiceResult<Page<Group>> {
-        self.require(ctx, action::GROUPS_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        let (records, next_cursor) =
-            codec::list_page(reader.as_mut(), ctx.tenant, Kind::Group, request, None).await?;
-        let value = records
-            .iter()
-            .map(group_from)
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
     }
 
     pub async fn update_group(
@@ -262,12 +233,14 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<Group> {
-        let mut tx = self.write(ctx).await?;
-        let (record, facts) = self
-            .load_authorized(tx.as_mut(), ctx, Kind::Group, id, action::GROUPS_READ)
+        let Editing {
+            mut tx,
+            record,
+            facts,
+            spec: before,
+        } = self
+            .edit_resource::<GroupSpec>(ctx, id, if_match, |_| action::GROUPS_READ)
             .await?;
-        codec::check_if_match(&record, if_match)?;
-        let before: GroupSpec = codec::data(&record)?;
         let after: GroupSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
         if after.is_assignable_to_role != before.is_assignable_to_role {
             return Err(ServiceError::invalid(
@@ -276,7 +249,7 @@ impl Directory {
             ));
         }
         validate::group_spec(&after)?;
-        let changes = patch::changes(&spec_json(&before), &spec_json(&after));
+        let changes = patch::changes(&before.json(), &after.json());
         if changes.is_empty() {
             return group_from(&record);
         }
@@ -299,7 +272,7 @@ impl Directory {
                 &facts,
             )?;
         }
-        let updated = codec::next_version(&record, self.now(), group_keys(&after), &after)?;
+        let updated = codec::next_version(&record, self.now(), after.keys(), &after)?;
         tx.update(ctx.tenant, &updated).await?;
         let mut event = EventDraft::new(
             AuditAction::GroupUpdate,
@@ -322,8 +295,7 @@ impl Directory {
                     .await?,
             );
         }
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         group_from(&updated)
     }
 
@@ -333,31 +305,19 @@ impl Directory {
         id: Uuid,
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        let spec: GroupSpec = codec::data(&record)?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.require(ctx, group_action(&spec, action::GROUPS_DELETE), &facts)?;
-        codec::check_if_match(&record, if_match)?;
-        let cleanup = self
-            .remove_principal_everywhere(tx.as_mut(), ctx, id)
+        let mut editing = self
+            .edit_resource::<GroupSpec>(ctx, id, if_match, |spec| {
+                group_action(spec, action::GROUPS_DELETE)
+            })
             .await?;
-        let members = all_links_from(tx.as_mut(), ctx.tenant, Rel::Member, id)
+        let cleanup = self
+            .remove_principal_everywhere(editing.tx.as_mut(), ctx, id)
+            .await?;
+        let members = all_links_from(editing.tx.as_mut(), ctx.tenant, Rel::Member, id)
             .await?
             .len();
-        tx.delete(ctx.tenant, Kind::Group, id, Some(record.version))
-            .await?;
-        let event = EventDraft::new(
-            AuditAction::GroupDelete,
-            Kind::Group,
-            id,
-            &spec.display_name,
-        )
-        .changes(patch::changes(&spec_json(&spec), &Value::Null))
-        .details(json!({ "removedFrom": cleanup, "memberCount": members }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        let details = json!({ "removedFrom": cleanup, "memberCount": members });
+        self.remove_resource(ctx, editing, details).await
     }
 
     pub async fn list_group_members(
@@ -481,8 +441,7 @@ impl Directory {
             &spec.display_name,
         )
         .details(json!({ "member": object_ref(&member_record) }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -517,8 +476,7 @@ impl Directory {
             &spec.display_name,
         )
         .details(json!({ "memberId": member }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -695,8 +653,7 @@ impl Directory {
         }
         let event = EventDraft::new(owner_event(kind, true), kind, id, &display_name_of(&record))
             .details(json!({ "owner": object_ref(&owner_record) }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -724,8 +681,7 @@ impl Directory {
             &display_name_of(&record),
         )
         .details(json!({ "ownerId": owner }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 }

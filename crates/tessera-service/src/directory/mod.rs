@@ -22,6 +22,7 @@ pub(crate) mod builtin;
 pub(crate) mod consent;
 pub(crate) mod devices;
 pub(crate) mod groups;
+pub mod resource;
 pub(crate) mod roles;
 pub(crate) mod tokens;
 pub(crate) mod trust;

@@ -285,8 +285,7 @@ impl Directory {
         let event = EventDraft::new(AuditAction::RoleAssignmentCreate, Kind::RoleAssignment, id, role.display_name)
             .changes(patch::changes(&Value::Null, &serde_json::to_value(&spec).unwrap_or(Value::Null)))
             .details(json!({ "role": role.display_name, "principal": super::groups::object_ref(&principal) }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         assignment_from(&record)
     }
 
@@ -358,8 +357,7 @@ impl Directory {
             &serde_json::to_value(&spec).unwrap_or(Value::Null),
             &Value::Null,
         ));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 

@@ -182,8 +182,7 @@ impl Directory {
         let event = EventDraft::new(AuditAction::AccessTokenCreate, Kind::AccessToken, created.token.id, &name).details(json!({
             "ownerId": owner, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,
         }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(created)
     }
 
@@ -229,8 +228,7 @@ impl Directory {
             "tokenId": created.token.id, "displayName": name, "hint": created.token.data.hint,
             "expiresDateTime": created.token.data.expires_date_time,
         }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(created)
     }
 
@@ -294,8 +292,7 @@ impl Directory {
             &token.data.display_name,
         )
         .details(json!({ "ownerId": owner, "hint": token.data.hint }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 

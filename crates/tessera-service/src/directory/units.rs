@@ -8,10 +8,11 @@ use tessera_directory::model::{AdministrativeUnit, AdministrativeUnitSpec, Direc
 use tessera_directory::patch;
 use tessera_directory::roles::action;
 use tessera_directory::validate;
-use tessera_store::{Kind, Link, Record, Rel};
+use tessera_store::{Kind, Link, Rel};
 use uuid::Uuid;
 
 use super::groups::{object_ref, reference_id};
+use super::resource::{Resource, resource};
 use super::users::find_object;
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
@@ -19,26 +20,12 @@ use crate::{Context, Directory, EventDraft, target_facts};
 
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
 
+resource!(AdministrativeUnitSpec => AdministrativeUnit, AdministrativeUnit, AUS_READ,
+    [AdministrativeUnitCreate, AdministrativeUnitUpdate, AdministrativeUnitDelete],
+    name: display_name, keys: unit_keys);
+
 fn unit_keys(spec: &AdministrativeUnitSpec) -> Keys {
-    Keys {
-        key1: None,
-        key2: None,
-        sort_key: codec::sort_key(&spec.display_name),
-    }
-}
-
-fn unit_from(record: &Record) -> ServiceResult<AdministrativeUnit> {
-    Ok(AdministrativeUnit {
-        id: record.id,
-        spec: codec::data(record)?,
-        created_date_time: record.created,
-        modified_date_time: record.modified,
-        version: record.version,
-    })
-}
-
-fn spec_json(spec: &AdministrativeUnitSpec) -> Value {
-    serde_json::to_value(spec).unwrap_or(Value::Null)
+    Keys::named(&spec.display_name)
 }
 
 impl Directory {
@@ -50,66 +37,12 @@ impl Directory {
         let spec: AdministrativeUnitSpec = patch::parse_spec(body)?;
         validate::administrative_unit_spec(&spec)?;
         self.require(ctx, action::AUS_CREATE, &Target::Tenant)?;
-        let id = Uuid::new_v4();
         let mut tx = self.write(ctx).await?;
-        let record = codec::new_record(
-            Kind::AdministrativeUnit,
-            id,
-            self.now(),
-            unit_keys(&spec),
-            &spec,
-        )?;
-        tx.insert(ctx.tenant, &record).await?;
-        let event = EventDraft::new(
-            AuditAction::AdministrativeUnitCreate,
-            Kind::AdministrativeUnit,
-            id,
-            &spec.display_name,
-        )
-        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        unit_from(&record)
-    }
-
-    pub async fn get_administrative_unit(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-    ) -> ServiceResult<AdministrativeUnit> {
-        let mut reader = self.reader().await?;
-        let (record, _) = self
-            .load_authorized(
-                reader.as_mut(),
-                ctx,
-                Kind::AdministrativeUnit,
-                id,
-                action::AUS_READ,
-            )
+        let (record, event) = self
+            .insert_resource(tx.as_mut(), ctx, Uuid::new_v4(), &spec)
             .await?;
-        unit_from(&record)
-    }
-
-    pub async fn list_administrative_units(
-        &self,
-        ctx: &Context,
-        request: &PageRequest,
-    ) -> ServiceResult<Page<AdministrativeUnit>> {
-        self.require(ctx, action::AUS_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        let (records, next_cursor) = codec::list_page(
-            reader.as_mut(),
-            ctx.tenant,
-            Kind::AdministrativeUnit,
-            request,
-            None,
-        )
-        .await?;
-        let value = records
-            .iter()
-            .map(unit_from)
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
+        self.commit(tx, ctx, event).await?;
+        AdministrativeUnitSpec::view(self, ctx, &record)
     }
 
     pub async fn update_administrative_unit(
@@ -119,36 +52,14 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<AdministrativeUnit> {
-        let mut tx = self.write(ctx).await?;
-        let (record, _) = self
-            .load_authorized(
-                tx.as_mut(),
-                ctx,
-                Kind::AdministrativeUnit,
-                id,
-                action::AUS_BASIC_UPDATE,
-            )
+        let editing = self
+            .edit_resource::<AdministrativeUnitSpec>(ctx, id, if_match, |_| {
+                action::AUS_BASIC_UPDATE
+            })
             .await?;
-        codec::check_if_match(&record, if_match)?;
-        let before: AdministrativeUnitSpec = codec::data(&record)?;
-        let after: AdministrativeUnitSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
+        let after: AdministrativeUnitSpec = patch::merge_patch(&editing.spec, &body, READ_ONLY)?;
         validate::administrative_unit_spec(&after)?;
-        let changes = patch::changes(&spec_json(&before), &spec_json(&after));
-        if changes.is_empty() {
-            return unit_from(&record);
-        }
-        let updated = codec::next_version(&record, self.now(), unit_keys(&after), &after)?;
-        tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new(
-            AuditAction::AdministrativeUnitUpdate,
-            Kind::AdministrativeUnit,
-            id,
-            &after.display_name,
-        )
-        .changes(changes);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        unit_from(&updated)
+        self.save_resource(ctx, editing, &after).await
     }
 
     /// Deletes the unit, its memberships and the role assignments scoped to it.
@@ -159,15 +70,13 @@ impl Directory {
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
         self.require(ctx, action::AUS_DELETE, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        codec::check_if_match(&record, if_match)?;
-        let spec: AdministrativeUnitSpec = codec::data(&record)?;
+        let mut editing = self
+            .edit_resource::<AdministrativeUnitSpec>(ctx, id, if_match, |_| action::AUS_DELETE)
+            .await?;
+        let tx = editing.tx.as_mut();
         let scope = format!("/administrativeUnits/{id}");
         let mut removed_assignments = Vec::new();
-        for assignment in
-            codec::list_all(tx.as_mut(), ctx.tenant, Kind::RoleAssignment, None).await?
-        {
+        for assignment in codec::list_all(tx, ctx.tenant, Kind::RoleAssignment, None).await? {
             let value: Value = codec::data(&assignment)?;
             if value.get("directoryScopeId").and_then(Value::as_str) == Some(scope.as_str()) {
                 tx.delete(ctx.tenant, Kind::RoleAssignment, assignment.id, None)
@@ -175,28 +84,10 @@ impl Directory {
                 removed_assignments.push(json!({ "id": assignment.id, "assignment": value }));
             }
         }
-        let members =
-            super::groups::all_links_from(tx.as_mut(), ctx.tenant, Rel::UnitMember, id).await?;
-        tx.delete(
-            ctx.tenant,
-            Kind::AdministrativeUnit,
-            id,
-            Some(record.version),
-        )
-        .await?;
-        let event = EventDraft::new(
-            AuditAction::AdministrativeUnitDelete,
-            Kind::AdministrativeUnit,
-            id,
-            &spec.display_name,
-        )
-        .changes(patch::changes(&spec_json(&spec), &Value::Null))
-        .details(
-            json!({ "memberCount": members.len(), "roleAssignmentsRemoved": removed_assignments }),
-        );
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        let members = super::groups::all_links_from(tx, ctx.tenant, Rel::UnitMember, id).await?;
+        let details =
+            json!({ "memberCount": members.len(), "roleAssignmentsRemoved": removed_assignments });
+        self.remove_resource(ctx, editing, details).await
     }
 
     pub async fn list_administrative_unit_members(
@@ -273,8 +164,7 @@ impl Directory {
             &spec.display_name,
         )
         .details(json!({ "member": object_ref(&member_record) }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -308,8 +198,7 @@ impl Directory {
             &spec.display_name,
         )
         .details(json!({ "memberId": member }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use tessera_directory::{rule, validate};
 use tessera_store::{Kind, Link, Reader, Record, Rel, WriteTx};
 use uuid::Uuid;
 
+use super::resource::{Editing, Resource, resource};
 use super::{attributes, groups};
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
@@ -24,6 +25,14 @@ pub(crate) fn user_keys(spec: &UserSpec) -> Keys {
         key2: spec.manager_id.map(|m| m.to_string()),
         sort_key: codec::sort_key(&spec.display_name),
     }
+}
+
+// Users are named by their user principal name in the audit trail.
+resource!(UserSpec => User, User, USERS_READ, [UserCreate, UserUpdate, UserDelete],
+    name: user_principal_name, keys: user_keys, view: user_view);
+
+fn user_view(directory: &Directory, ctx: &Context, record: &Record) -> ServiceResult<User> {
+    Ok(directory.user_view(ctx, user_from(record)?))
 }
 
 impl Directory {
@@ -47,10 +56,6 @@ pub(crate) fn user_from(record: &Record) -> ServiceResult<User> {
         modified_date_time: record.modified,
         version: record.version,
     })
-}
-
-fn spec_json(spec: &UserSpec) -> Value {
-    serde_json::to_value(spec).unwrap_or(Value::Null)
 }
 
 /// The actions an update needs, from the attributes it changes (Entra's fine-grained
@@ -210,7 +215,7 @@ impl Directory {
         let dynamic = self
             .apply_dynamic_groups(tx, ctx.tenant, id, &spec, rules, &[])
             .await?;
-        let changes = patch::changes(&Value::Null, &spec_json(&spec));
+        let changes = patch::changes(&Value::Null, &spec.json());
         let event = EventDraft::new(
             AuditAction::UserCreate,
             Kind::User,
@@ -225,14 +230,6 @@ impl Directory {
         };
         self.audit(tx, ctx, event).await?;
         Ok(record)
-    }
-
-    pub async fn get_user(&self, ctx: &Context, id: Uuid) -> ServiceResult<User> {
-        let mut reader = self.reader().await?;
-        let (record, _) = self
-            .load_authorized(reader.as_mut(), ctx, Kind::User, id, action::USERS_READ)
-            .await?;
-        Ok(self.user_view(ctx, user_from(&record)?))
     }
 
     /// A user by user principal name (case-insensitive).
@@ -260,22 +257,6 @@ impl Directory {
         Ok(self.user_view(ctx, user_from(&record)?))
     }
 
-    pub async fn list_users(
-        &self,
-        ctx: &Context,
-        request: &PageRequest,
-    ) -> ServiceResult<Page<User>> {
-        self.require(ctx, action::USERS_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        let (records, next_cursor) =
-            codec::list_page(reader.as_mut(), ctx.tenant, Kind::User, request, None).await?;
-        let value = records
-            .iter()
-            .map(|record| user_from(record).map(|user| self.user_view(ctx, user)))
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
-    }
-
     pub async fn update_user(
         &self,
         ctx: &Context,
@@ -283,16 +264,18 @@ impl Directory {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<User> {
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, id).await?;
         // Refuse before revealing anything about the request's validity.
-        self.require(ctx, action::USERS_READ, &facts)?;
-        codec::check_if_match(&record, if_match)?;
-        let before: UserSpec = codec::data(&record)?;
+        let Editing {
+            mut tx,
+            record,
+            facts,
+            spec: before,
+        } = self
+            .edit_resource::<UserSpec>(ctx, id, if_match, |_| action::USERS_READ)
+            .await?;
         let mut after: UserSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
         validate::user_spec(&after)?;
-        let changes = patch::changes(&spec_json(&before), &spec_json(&after));
+        let changes = patch::changes(&before.json(), &after.json());
         for needed in actions_for(&patch::named(&body)) {
             self.require(ctx, needed, &facts)?;
         }
@@ -329,8 +312,7 @@ impl Directory {
         } else {
             event.details(json!({ "dynamicGroupChanges": dynamic }))
         };
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(self.user_view(ctx, user_from(&updated)?))
     }
 
@@ -340,29 +322,23 @@ impl Directory {
         id: Uuid,
         if_match: Option<i64>,
     ) -> ServiceResult<()> {
-        let mut tx = self.write(ctx).await?;
-        let (record, _) = self
-            .load_authorized(tx.as_mut(), ctx, Kind::User, id, action::USERS_DELETE)
+        let mut editing = self
+            .edit_resource::<UserSpec>(ctx, id, if_match, |_| action::USERS_DELETE)
             .await?;
-        codec::check_if_match(&record, if_match)?;
+        let tx = editing.tx.as_mut();
         if ctx.caller.user_id() == Some(id) {
             return Err(ServiceError::Conflict {
                 message: "you cannot delete your own account".to_string(),
             });
         }
-        self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
+        self.refuse_losing_last_global_administrator(tx, ctx, id)
             .await?;
-        let spec: UserSpec = codec::data(&record)?;
-        let cleanup = self
-            .remove_principal_everywhere(tx.as_mut(), ctx, id)
-            .await?;
+        let cleanup = self.remove_principal_everywhere(tx, ctx, id).await?;
         // Direct reports lose their manager; devices lose their owner.
         // Their dynamic memberships follow (a rule may test user.manager).
         let mut reports = Vec::new();
-        let rules = DynamicRules::load(tx.as_mut(), ctx.tenant).await?;
-        for report in
-            codec::list_all(tx.as_mut(), ctx.tenant, Kind::User, Some(id.to_string())).await?
-        {
+        let rules = DynamicRules::load(tx, ctx.tenant).await?;
+        for report in codec::list_all(tx, ctx.tenant, Kind::User, Some(id.to_string())).await? {
             let mut report_spec: UserSpec = codec::data(&report)?;
             report_spec.manager_id = None;
             let updated =
@@ -375,23 +351,13 @@ impl Directory {
                 .map(|l| l.source)
                 .collect();
             let dynamic = self
-                .apply_dynamic_groups(
-                    tx.as_mut(),
-                    ctx.tenant,
-                    report.id,
-                    &report_spec,
-                    &rules,
-                    &current,
-                )
+                .apply_dynamic_groups(tx, ctx.tenant, report.id, &report_spec, &rules, &current)
                 .await?;
             reports.push(json!({ "id": report.id, "dynamicGroupChanges": dynamic }));
         }
-        let devices = super::devices::clear_owner(self, tx.as_mut(), ctx, id).await?;
-        let tokens = super::tokens::delete_tokens_of(tx.as_mut(), ctx.tenant, id).await?;
-        let methods = super::auth_methods::delete_methods_of(tx.as_mut(), ctx.tenant, id).await?;
-        tx.delete(ctx.tenant, Kind::User, id, Some(record.version))
-            .await?;
-        let changes = patch::changes(&spec_json(&spec), &Value::Null);
+        let devices = super::devices::clear_owner(self, tx, ctx, id).await?;
+        let tokens = super::tokens::delete_tokens_of(tx, ctx.tenant, id).await?;
+        let methods = super::auth_methods::delete_methods_of(tx, ctx.tenant, id).await?;
         let details = json!({
             "removedFrom": cleanup,
             "directReportsCleared": reports,
@@ -399,16 +365,7 @@ impl Directory {
             "accessTokensDeleted": tokens,
             "authenticationMethodsDeleted": methods,
         });
-        let event = EventDraft::new(
-            AuditAction::UserDelete,
-            Kind::User,
-            id,
-            &spec.user_principal_name,
-        )
-        .changes(changes)
-        .details(details);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.remove_resource(ctx, editing, details).await?;
         self.end_user_sessions(ctx.tenant, id, None).await?;
         Ok(())
     }

@@ -44,10 +44,21 @@ impl PageRequest {
     }
 }
 
-pub(crate) struct Keys {
+pub struct Keys {
     pub key1: Option<String>,
     pub key2: Option<String>,
     pub sort_key: String,
+}
+
+impl Keys {
+    /// Keys of a record found by id only, sorted by its display name.
+    pub(crate) fn named(display_name: &str) -> Keys {
+        Keys {
+            key1: None,
+            key2: None,
+            sort_key: sort_key(display_name),
+        }
+    }
 }
 
 pub(crate) fn sort_key(display_name: &str) -> String {

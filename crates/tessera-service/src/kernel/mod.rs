@@ -233,6 +233,19 @@ impl Kernel {
         Ok(())
     }
 
+    /// Ends a change: appends its audit event and commits, so no write lands
+    /// without its record in the chain.
+    pub(crate) async fn commit(
+        &self,
+        mut tx: Box<dyn WriteTx>,
+        ctx: &Context,
+        event: EventDraft,
+    ) -> ServiceResult<()> {
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Writes a tenant policy record (one per key) and its audit event.
     pub(crate) async fn write_policy<P: serde::Serialize>(
         &self,

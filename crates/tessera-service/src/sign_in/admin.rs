@@ -207,8 +207,7 @@ impl SignIn {
             "endDateTime": stored.end,
             "isUsableOnce": once,
         }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(TemporaryAccessPassView {
             id,
             start_date_time: stored.start,
@@ -248,7 +247,7 @@ impl SignIn {
             .authorized_user(ctx, user, action::USERS_INVALIDATE_TOKENS)
             .await?;
         let revoked = self.end_user_sessions(ctx.tenant, user, None).await?;
-        let mut tx = self.write(ctx).await?;
+        let tx = self.write(ctx).await?;
         let event = EventDraft::new(
             AuditAction::UserSessionsRevoke,
             Kind::User,
@@ -256,8 +255,7 @@ impl SignIn {
             &spec.user_principal_name,
         )
         .details(json!({ "sessionsRevoked": revoked }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(revoked)
     }
 
@@ -348,8 +346,7 @@ impl SignIn {
             changes,
             details: Value::Null,
         };
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok((policy, version))
     }
 
@@ -415,8 +412,7 @@ impl SignIn {
             &strength.display_name,
         )
         .details(&strength);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(strength)
     }
 
@@ -441,8 +437,7 @@ impl SignIn {
             id,
             &strength.display_name,
         );
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 

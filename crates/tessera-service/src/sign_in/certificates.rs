@@ -225,8 +225,7 @@ impl SignIn {
             &view.subject,
         )
         .details(&view);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(view)
     }
 
@@ -250,8 +249,7 @@ impl SignIn {
             id,
             &data.subject,
         );
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -421,8 +419,7 @@ impl SignIn {
             "revokedCount": data.revoked_count,
             "source": source,
         }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         self.ca_view(&ca_record, Some(&record))
     }
 

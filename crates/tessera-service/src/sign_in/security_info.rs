@@ -565,8 +565,7 @@ impl SignIn {
         };
         let event = EventDraft::new(action, Kind::User, user, &spec.user_principal_name)
             .details(serde_json::json!({ "methodId": id }));
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -602,8 +601,7 @@ impl SignIn {
             &spec.user_principal_name,
         )
         .details(&view);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(view)
     }
 
@@ -639,8 +637,7 @@ impl SignIn {
             &spec.user_principal_name,
         )
         .details(&view);
-        self.audit(tx.as_mut(), ctx, event).await?;
-        tx.commit().await?;
+        self.commit(tx, ctx, event).await?;
         Ok(())
     }
 }

@@ -1,0 +1,218 @@
+//! The skeleton the directory's object kinds share when each object is one record
+//! whose data is its spec (users, groups, devices, administrative units): reading
+//! one, listing them, creating one, the two ends of an update, and a delete. What
+//! differs between kinds (validation, the permissions a change needs, side effects
+//! and clean-up) stays with each kind, between the ends.
+//!
+//! The invariants the ends keep for every kind: a caller who may not read an object
+//! learns nothing else about it or the request (the read permission is checked
+//! before If-Match or validation); every write carries its audit event, whose
+//! changes are the spec's attributes before and after; an update that changes
+//! nothing writes nothing.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::Target;
+use tessera_directory::patch;
+use tessera_store::{Kind, Record, WriteTx};
+use uuid::Uuid;
+
+use crate::codec::{self, Keys, Page, PageRequest};
+use crate::error::ServiceResult;
+use crate::{Context, Directory, EventDraft, target_facts};
+
+/// A kind of directory object stored as its spec.
+pub trait Resource: Serialize + DeserializeOwned {
+    const KIND: Kind;
+    /// The permission to read one object (in its scope) or to list them all.
+    const READ: &'static str;
+    const CREATED: AuditAction;
+    const UPDATED: AuditAction;
+    const DELETED: AuditAction;
+    /// What the API shows of one.
+    type View;
+
+    fn display_name(&self) -> &str;
+    /// The record's lookup and sort keys.
+    fn keys(&self) -> Keys;
+    /// The view of a stored object, as `ctx`'s caller may see it.
+    fn view(directory: &Directory, ctx: &Context, record: &Record) -> ServiceResult<Self::View>;
+
+    /// The spec as JSON, for an audit event's changes.
+    fn json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Implements [`Resource`] for a spec: its kind, read permission and audit actions,
+/// the field that names it, its keys (a function of the spec), and its view (a
+/// function of the directory, the context and the record; by default the spec
+/// with its id, times and version).
+macro_rules! resource {
+    ($spec:ty => $view:ident, $kind:ident, $read:ident, [$created:ident, $updated:ident, $deleted:ident], name: $name:ident, keys: $keys:path $(, view: $view_fn:path)? $(,)?) => {
+        impl $crate::directory::resource::Resource for $spec {
+            const KIND: tessera_store::Kind = tessera_store::Kind::$kind;
+            const READ: &'static str = tessera_directory::roles::action::$read;
+            const CREATED: tessera_directory::audit_action::AuditAction =
+                tessera_directory::audit_action::AuditAction::$created;
+            const UPDATED: tessera_directory::audit_action::AuditAction =
+                tessera_directory::audit_action::AuditAction::$updated;
+            const DELETED: tessera_directory::audit_action::AuditAction =
+                tessera_directory::audit_action::AuditAction::$deleted;
+            type View = $view;
+
+            // Users are named by their principal name, not their display name.
+            #[allow(clippy::misnamed_getters)]
+            fn display_name(&self) -> &str {
+                &self.$name
+            }
+
+            fn keys(&self) -> $crate::codec::Keys {
+                $keys(self)
+            }
+
+            fn view(
+                directory: &$crate::Directory,
+                ctx: &$crate::Context,
+                record: &tessera_store::Record,
+            ) -> $crate::error::ServiceResult<$view> {
+                resource!(@view directory, ctx, record, $view $(, $view_fn)?)
+            }
+        }
+    };
+    (@view $d:ident, $c:ident, $r:ident, $view:ident) => {{
+        let _ = ($d, $c);
+        Ok($view {
+            id: $r.id,
+            spec: $crate::codec::data($r)?,
+            created_date_time: $r.created,
+            modified_date_time: $r.modified,
+            version: $r.version,
+        })
+    }};
+    (@view $d:ident, $c:ident, $r:ident, $view:ident, $view_fn:path) => {
+        $view_fn($d, $c, $r)
+    };
+}
+pub(crate) use resource;
+
+/// An update or delete under way: the open transaction, the record as read, the
+/// facts authorization needs about it, and its spec.
+pub(crate) struct Editing<R> {
+    pub tx: Box<dyn WriteTx>,
+    pub record: Record,
+    pub facts: Target,
+    pub spec: R,
+}
+
+impl Directory {
+    /// `GET /<kind>/{id}`: one object, for a caller who may read it.
+    pub async fn get<R: Resource>(&self, ctx: &Context, id: Uuid) -> ServiceResult<R::View> {
+        let mut reader = self.reader().await?;
+        let (record, _) = self
+            .load_authorized(reader.as_mut(), ctx, R::KIND, id, R::READ)
+            .await?;
+        R::view(self, ctx, &record)
+    }
+
+    /// `GET /<kind>`: one page, for a caller who may read them tenant-wide.
+    pub async fn list<R: Resource>(
+        &self,
+        ctx: &Context,
+        request: &PageRequest,
+    ) -> ServiceResult<Page<R::View>> {
+        self.require(ctx, R::READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let (records, next_cursor) =
+            codec::list_page(reader.as_mut(), ctx.tenant, R::KIND, request, None).await?;
+        let value = records
+            .iter()
+            .map(|record| R::view(self, ctx, record))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        Ok(Page { value, next_cursor })
+    }
+
+    /// Inserts a new object, and drafts its audit event (every attribute as a
+    /// change); the caller may add details, and commits.
+    pub(crate) async fn insert_resource<R: Resource>(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        id: Uuid,
+        spec: &R,
+    ) -> ServiceResult<(Record, EventDraft)> {
+        let record = codec::new_record(R::KIND, id, self.now(), spec.keys(), spec)?;
+        tx.insert(ctx.tenant, &record).await?;
+        let event = EventDraft::new(R::CREATED, R::KIND, id, spec.display_name())
+            .changes(patch::changes(&Value::Null, &spec.json()));
+        Ok((record, event))
+    }
+
+    /// Opens an update or a delete: the record, with the permission `action` names
+    /// for it checked against its facts before anything else is said, then If-Match.
+    pub(crate) async fn edit_resource<R: Resource>(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        if_match: Option<i64>,
+        action: impl FnOnce(&R) -> &'static str,
+    ) -> ServiceResult<Editing<R>> {
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, R::KIND, id).await?;
+        let spec: R = codec::data(&record)?;
+        let facts = target_facts(tx.as_mut(), ctx.tenant, R::KIND, id).await?;
+        self.require(ctx, action(&spec), &facts)?;
+        codec::check_if_match(&record, if_match)?;
+        Ok(Editing {
+            tx,
+            record,
+            facts,
+            spec,
+        })
+    }
+
+    /// Ends an update: writes `after` as the next version with its audit event and
+    /// commits. When nothing changed, nothing is written.
+    pub(crate) async fn save_resource<R: Resource>(
+        &self,
+        ctx: &Context,
+        editing: Editing<R>,
+        after: &R,
+    ) -> ServiceResult<R::View> {
+        let changes = patch::changes(&editing.spec.json(), &after.json());
+        if changes.is_empty() {
+            return R::view(self, ctx, &editing.record);
+        }
+        let Editing { mut tx, record, .. } = editing;
+        let updated = codec::next_version(&record, self.now(), after.keys(), after)?;
+        tx.update(ctx.tenant, &updated).await?;
+        let event =
+            EventDraft::new(R::UPDATED, R::KIND, record.id, after.display_name()).changes(changes);
+        self.commit(tx, ctx, event).await?;
+        R::view(self, ctx, &updated)
+    }
+
+    /// Ends a delete: removes the record (at the version read) with its audit event
+    /// (every attribute as removed, and `details`), and commits.
+    pub(crate) async fn remove_resource<R: Resource>(
+        &self,
+        ctx: &Context,
+        editing: Editing<R>,
+        details: Value,
+    ) -> ServiceResult<()> {
+        let Editing {
+            mut tx,
+            record,
+            spec,
+            ..
+        } = editing;
+        tx.delete(ctx.tenant, R::KIND, record.id, Some(record.version))
+            .await?;
+        let event = EventDraft::new(R::DELETED, R::KIND, record.id, spec.display_name())
+            .changes(patch::changes(&spec.json(), &Value::Null))
+            .details(details);
+        self.commit(tx, ctx, event).await
+    }
+}
