@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tessera_core::Clock as _;
-use tessera_service::authn::{SignInEntry, SignInFilter};
+use tessera_service::authn::SignInEntry;
 use tessera_service::oauth::TokenContext;
 use tessera_service::sign_in_storage::{
     AGGREGATE_WINDOW_SECONDS, MANY, MAX_ENTRIES_PER_WINDOW, MAX_NAMES_PER_SOURCE,
 };
 use tessera_service::{App, Context};
 use tessera_store::{SignInQuery, SignInRow, Store};
-use tessera_testkit::fixtures::basic_authorization;
+use tessera_testkit::fixtures::{basic_authorization, sign_in_page};
 use tessera_testkit::{Backend, ShiftedClock, Workload, auth_settings, workload};
 
 struct Harness {
@@ -62,16 +62,8 @@ impl Harness {
         let mut all = Vec::new();
         let mut cursor = None;
         loop {
-            let filter: SignInFilter = serde_json::from_value(
-                json!({ "result": result, "limit": 1000, "cursor": cursor }),
-            )
-            .unwrap();
-            let page = self
-                .directory
-                .sign_in
-                .query_log(&self.admin, &filter)
-                .await
-                .unwrap();
+            let query = json!({ "result": result, "limit": 1000, "cursor": cursor });
+            let page = sign_in_page(&self.directory, &self.admin, query).await;
             all.extend(page.value);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),

@@ -132,13 +132,8 @@ impl Harness {
     }
 
     async fn sign_ins(&self, query: Value) -> Vec<Value> {
-        let filter: tessera_service::authn::SignInFilter = serde_json::from_value(query).unwrap();
-        let page = self
-            .directory
-            .sign_in
-            .query_log(&self.admin, &filter)
-            .await
-            .unwrap();
+        let page =
+            tessera_testkit::fixtures::sign_in_page(&self.directory, &self.admin, query).await;
         page.value
             .iter()
             .map(|e| serde_json::to_value(e).unwrap())

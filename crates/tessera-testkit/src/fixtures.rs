@@ -169,3 +169,18 @@ impl Clock for ShiftedClock {
         Timestamp::from_unix_micros(now.unix_micros() + self.offset_micros.load(Ordering::SeqCst))
     }
 }
+
+/// One page of the sign-in log as `admin` queries it; `query` is the API's filter
+/// as JSON (`result`, `limit`, `cursor`...).
+pub async fn sign_in_page(
+    app: &App,
+    admin: &Context,
+    query: serde_json::Value,
+) -> tessera_service::Page<tessera_service::authn::SignInEntry> {
+    let filter: tessera_service::authn::SignInFilter =
+        serde_json::from_value(query).expect("a sign-in log filter");
+    app.sign_in
+        .query_log(admin, &filter)
+        .await
+        .expect("the sign-in log answers")
+}

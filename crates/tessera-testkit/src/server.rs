@@ -30,6 +30,20 @@ impl Server {
         Server::start_at(binary, "127.0.0.1:0", data_dir, env)
     }
 
+    /// Starts `binary serve` over HTTPS with this certificate and key (PEM files), and
+    /// `env` besides.
+    pub fn start_tls(
+        binary: &str,
+        data_dir: &Path,
+        (cert, key): (&Path, &Path),
+        env: &[(&str, &str)],
+    ) -> Server {
+        let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+        let mut all = vec![("TESSERA_TLS__CERT", &*cert), ("TESSERA_TLS__KEY", &*key)];
+        all.extend_from_slice(env);
+        Server::start(binary, data_dir, &all)
+    }
+
     /// Starts `binary serve` listening on `listen` and waits until it listens.
     /// (The child is killed and reaped in `Drop` if start-up fails.)
     pub fn start_at(binary: &str, listen: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
@@ -212,24 +226,36 @@ impl PostgresNode {
 pub fn self_signed_localhost(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
-    let generated = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is needed to make a test certificate");
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
+    run_ok(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+            .args(["-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+        "openssl (needed to make a test certificate)",
     );
     (cert, key)
+}
+
+/// Runs `command` to its end and checks that it succeeded, saying `what` failed
+/// with its output otherwise.
+pub fn run_ok(command: &mut Command, what: &str) -> std::process::Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// The `e2e/` folder of Node scripts.
@@ -248,18 +274,14 @@ pub fn require_npm_package(name: &str) {
 /// Runs `node script` in `e2e/` with `env` added, and checks that it succeeded and
 /// reported `ok <scenario>` for every scenario.
 pub fn run_e2e_script(script: &str, env: &[(&str, &str)], scenarios: &[&str]) {
-    let output = Command::new("node")
-        .arg(script)
-        .current_dir(e2e_dir())
-        .envs(env.iter().copied())
-        .output()
-        .expect("node is missing: install Node.js 20 or later");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{script} failed:\n{stdout}\n{stderr}"
+    let output = run_ok(
+        Command::new("node")
+            .arg(script)
+            .current_dir(e2e_dir())
+            .envs(env.iter().copied()),
+        &format!("node {script} (Node.js 20 or later is needed)"),
     );
+    let stdout = String::from_utf8_lossy(&output.stdout);
     for scenario in scenarios {
         assert!(
             stdout.contains(&format!("ok {scenario}")),

@@ -128,14 +128,11 @@ fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
     write_pki(&pki);
     let cert = pki.join("server.pem");
     let key = pki.join("server-key.pem");
-    let server = Server::start(
+    let server = Server::start_tls(
         BINARY,
         &work.path().join("data"),
-        &[
-            ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
-            ("TESSERA_TLS__KEY", key.to_str().unwrap()),
-            ("TESSERA_TLS__CLIENT_CERTIFICATES", "true"),
-        ],
+        (&cert, &key),
+        &[("TESSERA_TLS__CLIENT_CERTIFICATES", "true")],
     );
     let url = server.issuer.clone();
     assert!(url.starts_with("https://localhost:"));

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use tessera_testkit::server::self_signed_localhost;
-use tessera_testkit::{PostgresNode, Server};
+use tessera_testkit::{PostgresNode, Server, run_ok};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -550,23 +550,13 @@ fn several_servers_share_one_postgresql_database() {
             };
             let token = token.clone();
             std::thread::spawn(move || {
-                let output = Command::new(BINARY)
-                    .args([
-                        "--server",
-                        &server,
-                        "--token",
-                        &token,
-                        "users",
-                        "create",
-                        "--upn",
-                        &format!("n{i}@contoso.com"),
-                    ])
-                    .output()
-                    .unwrap();
-                assert!(
-                    output.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&output.stderr)
+                let upn = format!("n{i}@contoso.com");
+                let args = ["--server", &server, "--token", &token];
+                run_ok(
+                    Command::new(BINARY)
+                        .args(args)
+                        .args(["users", "create", "--upn", &upn]),
+                    "tessera users create",
                 );
             })
         })
@@ -598,11 +588,7 @@ fn several_servers_share_one_postgresql_database() {
 fn https_with_a_configured_certificate_and_prometheus_metrics() {
     let work = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed_localhost(work.path());
-    let env = [
-        ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
-        ("TESSERA_TLS__KEY", key.to_str().unwrap()),
-    ];
-    let server = Server::start(BINARY, &work.path().join("data"), &env);
+    let server = Server::start_tls(BINARY, &work.path().join("data"), (&cert, &key), &[]);
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let token = server.token.clone().unwrap();
     let cli = Cli {

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use tessera_testkit::Server;
+use tessera_testkit::{Server, run_ok};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -204,17 +204,13 @@ fn the_cli_signs_in_with_the_device_flow_and_renews_its_token() {
         String::from_utf8_lossy(&output.stdout)
     );
     let whoami = |config: &std::path::Path| {
-        let output = Command::new(BINARY)
-            .args(["whoami", "--output", "json"])
-            .env("TESSERA_CONFIG_DIR", config)
-            .env_remove("TESSERA_TOKEN")
-            .env_remove("TESSERA_SERVER")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "whoami failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+        let output = run_ok(
+            Command::new(BINARY)
+                .args(["whoami", "--output", "json"])
+                .env("TESSERA_CONFIG_DIR", config)
+                .env_remove("TESSERA_TOKEN")
+                .env_remove("TESSERA_SERVER"),
+            "tessera whoami",
         );
         serde_json::from_slice::<Value>(&output.stdout).unwrap()
     };

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tessera_testkit::server::self_signed_localhost;
-use tessera_testkit::{PostgresNode, Server};
+use tessera_testkit::{PostgresNode, Server, run_ok};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -579,12 +579,11 @@ fn http2_clients_get_whole_answers_to_bodies_refused_early() {
 fn over_https_stalled_handshakes_neither_silence_the_server_nor_stay_open() {
     let work = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed_localhost(work.path());
-    let server = Server::start(
+    let server = Server::start_tls(
         BINARY,
         &work.path().join("data"),
+        (&cert, &key),
         &[
-            ("TESSERA_TLS__CERT", cert.to_str().unwrap()),
-            ("TESSERA_TLS__KEY", key.to_str().unwrap()),
             ("TESSERA_MAX_CONNECTIONS", "20"),
             ("TESSERA_HEADER_READ_TIMEOUT_SECONDS", "2"),
             ("TESSERA_SHUTDOWN_GRACE_SECONDS", "1"),
@@ -599,16 +598,12 @@ fn over_https_stalled_handshakes_neither_silence_the_server_nor_stay_open() {
     let mut flood: Vec<TcpStream> = (0..60).map(|_| connect(address)).collect();
     let readyz = format!("{}/readyz", server.url);
     for _ in 0..3 {
-        let output = Command::new("curl")
-            .args(["--silent", "--show-error", "--insecure", "--max-time", "60"])
-            .args(["--output", "/dev/null", "--write-out", "%{http_code}"])
-            .arg(&readyz)
-            .output()
-            .expect("run curl");
-        assert!(
-            output.status.success(),
-            "curl: {}",
-            String::from_utf8_lossy(&output.stderr)
+        let output = run_ok(
+            Command::new("curl")
+                .args(["--silent", "--show-error", "--insecure", "--max-time", "60"])
+                .args(["--output", "/dev/null", "--write-out", "%{http_code}"])
+                .arg(&readyz),
+            "curl",
         );
         assert_eq!(String::from_utf8_lossy(&output.stdout), "200");
     }
