@@ -38,6 +38,8 @@ use uuid::Uuid;
 
 use crate::codec;
 use crate::error::ServiceResult;
+use crate::kernel::tenant_settings::{TenantSetting, read_setting};
+use tessera_directory::audit_action::AuditAction;
 
 pub(crate) use facts::{Decided, UserAccess, app_target, contexts_of};
 pub use import::{
@@ -186,13 +188,12 @@ pub(crate) async fn security_defaults(
     reader: &mut dyn Reader,
     tenant: TenantId,
 ) -> ServiceResult<SecurityDefaults> {
-    match reader
-        .get_by_key1(tenant, Kind::AuthPolicy, DEFAULTS_KEY)
-        .await?
-    {
-        Some(record) => codec::data(&record),
-        None => Ok(SecurityDefaults::default()),
-    }
+    read_setting(reader, tenant).await
+}
+
+impl TenantSetting for SecurityDefaults {
+    const KEY: &'static str = DEFAULTS_KEY;
+    const UPDATED: AuditAction = AuditAction::SecurityDefaultsUpdate;
 }
 
 async fn all_policies(

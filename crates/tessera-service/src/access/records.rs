@@ -14,8 +14,8 @@ use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
 use super::{
-    Acceptance, Access, ConditionalAccessPolicy, DEFAULTS_KEY, NamedLocation, READ_ONLY, RiskState,
-    RiskUpdate, SecurityDefaults, TermsOfUse, all_locations, all_policies, security_defaults,
+    Acceptance, Access, ConditionalAccessPolicy, NamedLocation, READ_ONLY, RiskState, RiskUpdate,
+    SecurityDefaults, TermsOfUse, all_locations, all_policies, security_defaults,
 };
 use crate::codec::{self, Keys};
 use crate::directory::{auth_methods, auth_policy};
@@ -632,9 +632,7 @@ impl Access {
     // Security defaults and risk
 
     pub async fn get_security_defaults(&self, ctx: &Context) -> ServiceResult<SecurityDefaults> {
-        self.require(ctx, action::POLICIES_READ, &AuthzTarget::Tenant)?;
-        let mut reader = self.reader().await?;
-        security_defaults(reader.as_mut(), ctx.tenant).await
+        self.get_setting(ctx).await
     }
 
     pub async fn set_security_defaults(
@@ -642,7 +640,7 @@ impl Access {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<SecurityDefaults> {
-        self.require(ctx, action::POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        let (tx, before) = self.open_setting::<SecurityDefaults>(ctx).await?;
         let mut body = body;
         import::strip_annotations(&mut body);
         if let Some(map) = body.as_object_mut() {
@@ -651,18 +649,7 @@ impl Access {
             }
         }
         let policy: SecurityDefaults = patch::parse_spec(body)?;
-        let mut tx = self.write(ctx).await?;
-        let before = security_defaults(tx.as_mut(), ctx.tenant).await?;
-        self.write_policy(
-            tx.as_mut(),
-            ctx,
-            DEFAULTS_KEY,
-            AuditAction::SecurityDefaultsUpdate,
-            &before,
-            &policy,
-        )
-        .await?;
-        tx.commit().await?;
+        self.save_setting(ctx, tx, &before, &policy).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(policy)
     }

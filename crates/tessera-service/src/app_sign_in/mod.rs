@@ -130,7 +130,6 @@ pub(crate) async fn consent_needed(
     let user_may = missing.is_empty()
         || crate::directory::consent::consent_policy(reader, tenant)
             .await?
-            .0
             .user_may_consent(&missing);
     Ok(ConsentNeed { missing, user_may })
 }

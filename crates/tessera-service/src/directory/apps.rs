@@ -336,11 +336,9 @@ impl Directory {
         let (items, next_cursor) = self
             .page_with_secrets(ctx, Kind::Application, request)
             .await?;
-        let value = items
-            .iter()
-            .map(|(record, secrets)| application_from(record, secrets.clone()))
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
+        Page::of(&items, next_cursor, |(record, secrets)| {
+            application_from(record, secrets.clone())
+        })
     }
 
     pub async fn update_application(

@@ -129,11 +129,7 @@ impl Directory {
             None,
         )
         .await?;
-        let value = records
-            .iter()
-            .map(definition_from)
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
+        Page::of(&records, next_cursor, definition_from)
     }
 
     pub async fn get_attribute_definition(

@@ -17,41 +17,26 @@ use tessera_directory::model::{
 };
 use tessera_directory::patch;
 use tessera_directory::roles::action;
-use tessera_store::{Kind, Reader, Record};
+use tessera_store::{Kind, Reader};
 use uuid::Uuid;
 
 use crate::codec::{self, Keys};
 use crate::error::{ServiceError, ServiceResult};
+use crate::kernel::tenant_settings::{TenantSetting, read_setting};
 use crate::{Context, Directory, EventDraft};
-
-const POLICY_KEY: &str = "consentPolicy";
-const CREDENTIAL_POLICY_KEY: &str = "appCredentialPolicy";
-const CONTEXTS_KEY: &str = "authenticationContexts";
 
 pub(crate) async fn auth_contexts(
     reader: &mut dyn Reader,
     tenant: TenantId,
 ) -> ServiceResult<AuthenticationContexts> {
-    match reader
-        .get_by_key1(tenant, Kind::AuthPolicy, CONTEXTS_KEY)
-        .await?
-    {
-        Some(record) => codec::data(&record),
-        None => Ok(AuthenticationContexts::default()),
-    }
+    read_setting(reader, tenant).await
 }
 
 pub(crate) async fn credential_policy(
     reader: &mut dyn Reader,
     tenant: TenantId,
 ) -> ServiceResult<AppCredentialPolicy> {
-    match reader
-        .get_by_key1(tenant, Kind::AuthPolicy, CREDENTIAL_POLICY_KEY)
-        .await?
-    {
-        Some(record) => codec::data(&record),
-        None => Ok(AppCredentialPolicy::default()),
-    }
+    read_setting(reader, tenant).await
 }
 
 fn grant_key(client_id: AppId, principal: Option<Uuid>) -> String {
@@ -72,14 +57,23 @@ fn scopes_of(scope: &str) -> Vec<String> {
 pub(crate) async fn consent_policy(
     reader: &mut dyn Reader,
     tenant: TenantId,
-) -> ServiceResult<(ConsentPolicy, Option<Record>)> {
-    match reader
-        .get_by_key1(tenant, Kind::AuthPolicy, POLICY_KEY)
-        .await?
-    {
-        Some(record) => Ok((codec::data(&record)?, Some(record))),
-        None => Ok((ConsentPolicy::default(), None)),
-    }
+) -> ServiceResult<ConsentPolicy> {
+    read_setting(reader, tenant).await
+}
+
+impl TenantSetting for ConsentPolicy {
+    const KEY: &'static str = "consentPolicy";
+    const UPDATED: AuditAction = AuditAction::ConsentPolicyUpdate;
+}
+
+impl TenantSetting for AppCredentialPolicy {
+    const KEY: &'static str = "appCredentialPolicy";
+    const UPDATED: AuditAction = AuditAction::AppCredentialPolicyUpdate;
+}
+
+impl TenantSetting for AuthenticationContexts {
+    const KEY: &'static str = "authenticationContexts";
+    const UPDATED: AuditAction = AuditAction::AuthenticationContextsUpdate;
 }
 
 /// The scopes granted to `client_id` for `user`: admin consent plus their own.
@@ -117,9 +111,7 @@ fn validate_scope(scope: &str) -> ServiceResult<()> {
 
 impl Directory {
     pub async fn get_consent_policy(&self, ctx: &Context) -> ServiceResult<ConsentPolicy> {
-        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        Ok(consent_policy(reader.as_mut(), ctx.tenant).await?.0)
+        self.get_setting(ctx).await
     }
 
     pub async fn set_consent_policy(
@@ -127,7 +119,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<ConsentPolicy> {
-        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let (tx, before) = self.open_setting::<ConsentPolicy>(ctx).await?;
         let policy: ConsentPolicy = patch::parse_spec(body)?;
         for scope in &policy.low_risk_scopes {
             validate_scope(scope).map_err(|_| {
@@ -137,18 +129,7 @@ impl Directory {
                 )
             })?;
         }
-        let mut tx = self.write(ctx).await?;
-        let (before, _) = consent_policy(tx.as_mut(), ctx.tenant).await?;
-        self.write_policy(
-            tx.as_mut(),
-            ctx,
-            POLICY_KEY,
-            AuditAction::ConsentPolicyUpdate,
-            &before,
-            &policy,
-        )
-        .await?;
-        tx.commit().await?;
+        self.save_setting(ctx, tx, &before, &policy).await?;
         Ok(policy)
     }
 
@@ -156,9 +137,7 @@ impl Directory {
         &self,
         ctx: &Context,
     ) -> ServiceResult<AuthenticationContexts> {
-        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        auth_contexts(reader.as_mut(), ctx.tenant).await
+        self.get_setting(ctx).await
     }
 
     /// Replaces the tenant's authentication contexts (`c1` to `c99`, each mapped to
@@ -168,9 +147,8 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<AuthenticationContexts> {
-        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let (mut tx, before) = self.open_setting::<AuthenticationContexts>(ctx).await?;
         let contexts: AuthenticationContexts = patch::parse_spec(body)?;
-        let mut tx = self.write(ctx).await?;
         let mut seen = std::collections::BTreeSet::new();
         for (index, context) in contexts.contexts.iter().enumerate() {
             let id_ok = context
@@ -207,17 +185,7 @@ impl Directory {
                 ));
             }
         }
-        let before = auth_contexts(tx.as_mut(), ctx.tenant).await?;
-        self.write_policy(
-            tx.as_mut(),
-            ctx,
-            CONTEXTS_KEY,
-            AuditAction::AuthenticationContextsUpdate,
-            &before,
-            &contexts,
-        )
-        .await?;
-        tx.commit().await?;
+        self.save_setting(ctx, tx, &before, &contexts).await?;
         Ok(contexts)
     }
 
@@ -225,9 +193,7 @@ impl Directory {
         &self,
         ctx: &Context,
     ) -> ServiceResult<AppCredentialPolicy> {
-        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
-        credential_policy(reader.as_mut(), ctx.tenant).await
+        self.get_setting(ctx).await
     }
 
     pub async fn set_app_credential_policy(
@@ -235,20 +201,9 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<AppCredentialPolicy> {
-        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let (tx, before) = self.open_setting::<AppCredentialPolicy>(ctx).await?;
         let policy: AppCredentialPolicy = patch::parse_spec(body)?;
-        let mut tx = self.write(ctx).await?;
-        let before = credential_policy(tx.as_mut(), ctx.tenant).await?;
-        self.write_policy(
-            tx.as_mut(),
-            ctx,
-            CREDENTIAL_POLICY_KEY,
-            AuditAction::AppCredentialPolicyUpdate,
-            &before,
-            &policy,
-        )
-        .await?;
-        tx.commit().await?;
+        self.save_setting(ctx, tx, &before, &policy).await?;
         Ok(policy)
     }
 

@@ -127,11 +127,7 @@ impl Directory {
         let mut reader = self.reader().await?;
         let (records, next_cursor) =
             codec::list_page(reader.as_mut(), ctx.tenant, R::KIND, request, None).await?;
-        let value = records
-            .iter()
-            .map(|record| R::view(self, ctx, record))
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
+        Page::of(&records, next_cursor, |record| R::view(self, ctx, record))
     }
 
     /// Inserts a new object, and drafts its audit event (every attribute as a

@@ -310,11 +310,7 @@ impl Directory {
             principal.map(|p| p.to_string()),
         )
         .await?;
-        let value = records
-            .iter()
-            .map(assignment_from)
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
+        Page::of(&records, next_cursor, assignment_from)
     }
 
     pub async fn get_role_assignment(

@@ -253,11 +253,7 @@ impl Directory {
             Some(owner.to_string()),
         )
         .await?;
-        let value = records
-            .iter()
-            .map(token_from)
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok(Page { value, next_cursor })
+        Page::of(&records, next_cursor, token_from)
     }
 
     /// Revokes (deletes) a token: one's own, or another user's with the permission to

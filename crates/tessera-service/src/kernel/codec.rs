@@ -22,6 +22,18 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page of what `view` makes of each item (the first failure fails it).
+    pub(crate) fn of<I>(
+        items: &[I],
+        next_cursor: Option<String>,
+        view: impl FnMut(&I) -> ServiceResult<T>,
+    ) -> ServiceResult<Page<T>> {
+        let value = items.iter().map(view).collect::<ServiceResult<Vec<_>>>()?;
+        Ok(Page { value, next_cursor })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {
     pub cursor: Option<String>,

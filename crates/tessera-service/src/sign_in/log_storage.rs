@@ -27,10 +27,10 @@ use serde_json::{Map, Value};
 use tessera_core::TenantId;
 use tessera_core::crypto::sha256_hex;
 use tessera_directory::patch;
-use tessera_directory::roles::action;
-use tessera_store::{Kind, Reader, SignInRow};
+use tessera_store::{Reader, SignInRow};
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::kernel::tenant_settings::{TenantSetting, read_setting};
 use crate::sign_in::SignInEntry;
 use crate::{Context, SignIn};
 
@@ -263,13 +263,12 @@ pub(crate) async fn retention(
     reader: &mut dyn Reader,
     tenant: TenantId,
 ) -> ServiceResult<SignInLogRetention> {
-    match reader
-        .get_by_key1(tenant, Kind::AuthPolicy, RETENTION_KEY)
-        .await?
-    {
-        Some(record) => crate::codec::data(&record),
-        None => Ok(SignInLogRetention::default()),
-    }
+    read_setting(reader, tenant).await
+}
+
+impl TenantSetting for SignInLogRetention {
+    const KEY: &'static str = RETENTION_KEY;
+    const UPDATED: AuditAction = AuditAction::SignInLogRetentionUpdate;
 }
 
 /// The policies of a Conditional Access decision with their results, as one text
@@ -372,13 +371,7 @@ impl SignIn {
     }
 
     pub async fn get_log_retention(&self, ctx: &Context) -> ServiceResult<SignInLogRetention> {
-        self.require(
-            ctx,
-            action::POLICIES_READ,
-            &tessera_directory::authz::Target::Tenant,
-        )?;
-        let mut reader = self.reader().await?;
-        retention(reader.as_mut(), ctx.tenant).await
+        self.get_setting(ctx).await
     }
 
     /// Changes the retention with a JSON merge patch.
@@ -387,13 +380,7 @@ impl SignIn {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<SignInLogRetention> {
-        self.require(
-            ctx,
-            action::POLICIES_MANAGE,
-            &tessera_directory::authz::Target::Tenant,
-        )?;
-        let mut tx = self.write(ctx).await?;
-        let before = retention(tx.as_mut(), ctx.tenant).await?;
+        let (tx, before) = self.open_setting::<SignInLogRetention>(ctx).await?;
         let after: SignInLogRetention = patch::merge_patch(&before, &body, &[])?;
         if !(1..=3650).contains(&after.retention_days) {
             return Err(ServiceError::invalid(
@@ -407,16 +394,7 @@ impl SignIn {
                 "must be between 1000 and 1000000000",
             ));
         }
-        self.write_policy(
-            tx.as_mut(),
-            ctx,
-            RETENTION_KEY,
-            AuditAction::SignInLogRetentionUpdate,
-            &before,
-            &after,
-        )
-        .await?;
-        tx.commit().await?;
+        self.save_setting(ctx, tx, &before, &after).await?;
         Ok(after)
     }
 

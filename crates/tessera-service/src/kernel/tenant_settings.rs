@@ -1,0 +1,70 @@
+//! Tenant-wide settings kept as one record each under a key (consent, credentials,
+//! authentication contexts, security defaults, sign-in log retention): reading one
+//! (its default until it is set) and replacing it, audited with its old and new
+//! values.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tessera_core::TenantId;
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::Target;
+use tessera_directory::roles::action;
+use tessera_store::{Kind, Reader, WriteTx};
+
+use super::Kernel;
+use crate::Context;
+use crate::codec;
+use crate::error::ServiceResult;
+
+/// A tenant-wide setting stored under its key.
+pub(crate) trait TenantSetting: Serialize + DeserializeOwned + Default {
+    const KEY: &'static str;
+    const UPDATED: AuditAction;
+}
+
+/// The tenant's setting `P`, or its default when it was never set.
+pub(crate) async fn read_setting<P: TenantSetting>(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<P> {
+    match reader.get_by_key1(tenant, Kind::AuthPolicy, P::KEY).await? {
+        Some(record) => codec::data(&record),
+        None => Ok(P::default()),
+    }
+}
+
+impl Kernel {
+    /// Reads a tenant setting, for a caller who may read the tenant's policies.
+    pub(crate) async fn get_setting<P: TenantSetting>(&self, ctx: &Context) -> ServiceResult<P> {
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        read_setting(reader.as_mut(), ctx.tenant).await
+    }
+
+    /// Opens a change of a tenant setting, for a caller who may manage the
+    /// tenant's policies: the transaction and the value before.
+    pub(crate) async fn open_setting<P: TenantSetting>(
+        &self,
+        ctx: &Context,
+    ) -> ServiceResult<(Box<dyn WriteTx>, P)> {
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let before = read_setting(tx.as_mut(), ctx.tenant).await?;
+        Ok((tx, before))
+    }
+
+    /// Writes the new value of a setting opened with [`Kernel::open_setting`] with
+    /// its audit event, and commits.
+    pub(crate) async fn save_setting<P: TenantSetting>(
+        &self,
+        ctx: &Context,
+        mut tx: Box<dyn WriteTx>,
+        before: &P,
+        after: &P,
+    ) -> ServiceResult<()> {
+        self.write_policy(tx.as_mut(), ctx, P::KEY, P::UPDATED, before, after)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
