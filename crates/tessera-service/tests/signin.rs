@@ -1440,3 +1440,194 @@ mod review {
         changing_the_password_ends_other_sessions,
     );
 }
+
+/// The app sign-in step at the authorization endpoint: consent and availability are
+/// decided again when a waiting request goes on.
+mod app_sign_in {
+    use super::*;
+    use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome};
+
+    const REDIRECT: &str = "https://app.contoso.com/cb";
+
+    fn authorize_context(h: &Harness) -> AuthorizeContext {
+        AuthorizeContext {
+            tenant: h.admin.tenant,
+            issuer: "http://localhost:8080".to_string(),
+            correlation_id: "corr-app-sign-in".to_string(),
+            client_address: Some("192.0.2.10".to_string()),
+            user_agent: Some("test-agent".to_string()),
+            device_thumbprint: None,
+        }
+    }
+
+    /// An application with a service principal; returns (client id, principal id).
+    async fn application(h: &Harness, assignment_required: bool) -> (String, Uuid) {
+        let app = h
+            .directory
+            .directory
+            .create_application(
+                &h.admin,
+                json!({ "displayName": "Payroll", "web": { "redirectUris": [REDIRECT] } }),
+            )
+            .await
+            .unwrap();
+        let principal = h
+            .directory
+            .directory
+            .create_service_principal(
+                &h.admin,
+                json!({ "appId": app.app_id, "appRoleAssignmentRequired": assignment_required }),
+            )
+            .await
+            .unwrap();
+        (app.app_id.to_string(), principal.id)
+    }
+
+    /// A request made while signed out: the pending request's secret.
+    async fn pending_request(h: &Harness, client_id: &str) -> String {
+        let raw = tessera_oauth::authorize::RawAuthorization {
+            params: [
+                ("client_id", client_id),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT),
+                ("scope", "openid profile"),
+                ("state", "s1"),
+                ("nonce", "n1"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "S256"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            resources: Vec::new(),
+        };
+        match h
+            .directory
+            .oidc
+            .authorize(&authorize_context(h), &raw, None)
+            .await
+        {
+            AuthorizeOutcome::SignIn { pending, .. } => pending.expose().to_string(),
+            other => panic!("expected a sign-in, got {other:?}"),
+        }
+    }
+
+    fn error_of(outcome: &AuthorizeOutcome) -> Option<String> {
+        match outcome {
+            AuthorizeOutcome::Respond { params, .. } => params
+                .iter()
+                .find(|(name, _)| *name == "error")
+                .map(|(_, value)| value.clone()),
+            AuthorizeOutcome::Refused(error) => Some(error.error.as_str().to_string()),
+            other => panic!("expected an answer for the client, got {other:?}"),
+        }
+    }
+
+    async fn user_grants(h: &Harness, client_id: &str) -> Vec<Value> {
+        h.directory
+            .directory
+            .list_permission_grants(&h.admin, Some(client_id.parse().unwrap()))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| serde_json::to_value(g).unwrap())
+            .filter(|g| g["consentType"] == "Principal")
+            .collect()
+    }
+
+    async fn consent_is_recorded_only_when_the_verdict_asks_for_it(h: Harness) {
+        h.directory
+            .directory
+            .set_consent_policy(
+                &h.admin,
+                json!({ "userConsent": "all", "lowRiskScopes": [] }),
+            )
+            .await
+            .unwrap();
+        let (client_id, principal) = application(&h, true).await;
+        let user = h.user_with_password("adele@contoso.com").await;
+        // A user the application does not admit answers a consent page they were
+        // never shown: nothing is recorded, and the application hears access_denied.
+        let pending = pending_request(&h, &client_id).await;
+        let ctx = h.from("192.0.2.10");
+        let session = h
+            .load(&h.password_session(&ctx, "adele@contoso.com").await)
+            .await;
+        let actx = authorize_context(&h);
+        let answer = h
+            .directory
+            .oidc
+            .consent(&actx, &pending, &session, true)
+            .await;
+        assert_eq!(error_of(&answer).as_deref(), Some("access_denied"));
+        assert!(
+            user_grants(&h, &client_id).await.is_empty(),
+            "no consent was recorded"
+        );
+        // Assigned, the same user is asked, and what they approve is what is recorded.
+        h.directory
+            .directory
+            .assign_app_role(&h.admin, principal, json!({ "principalId": user }))
+            .await
+            .unwrap();
+        let pending = pending_request(&h, &client_id).await;
+        // (a waiting request is answered by a sign-in made after it)
+        let session = h.load(&h.password_session(&ctx, "adele@contoso.com").await).await;
+        let asked = h
+            .directory
+            .oidc
+            .authorize_continue(&actx, &pending, Some(&session))
+            .await;
+        let AuthorizeOutcome::Consent {
+            pending, scopes, ..
+        } = asked
+        else {
+            panic!("expected the consent page, got {asked:?}");
+        };
+        assert_eq!(scopes, ["openid", "profile"]);
+        let answer = h
+            .directory
+            .oidc
+            .consent(&actx, pending.expose(), &session, true)
+            .await;
+        assert_eq!(error_of(&answer), None, "a code: {answer:?}");
+        let grants = user_grants(&h, &client_id).await;
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0]["scope"], "openid profile");
+    }
+
+    async fn a_request_waiting_for_an_application_disabled_since_gets_no_code(h: Harness) {
+        let (client_id, principal) = application(&h, false).await;
+        h.user_with_password("adele@contoso.com").await;
+        let pending = pending_request(&h, &client_id).await;
+        h.directory
+            .directory
+            .update_service_principal(
+                &h.admin,
+                principal,
+                json!({ "accountEnabled": false }),
+                None,
+            )
+            .await
+            .unwrap();
+        let ctx = h.from("192.0.2.10");
+        let session = h
+            .load(&h.password_session(&ctx, "adele@contoso.com").await)
+            .await;
+        let answer = h
+            .directory
+            .oidc
+            .authorize_continue(&authorize_context(&h), &pending, Some(&session))
+            .await;
+        assert_eq!(error_of(&answer).as_deref(), Some("unauthorized_client"));
+    }
+
+    tessera_testkit::both_backends!(
+    setup = harness;
+        consent_is_recorded_only_when_the_verdict_asks_for_it,
+        a_request_waiting_for_an_application_disabled_since_gets_no_code,
+    );
+}

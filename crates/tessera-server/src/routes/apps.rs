@@ -197,7 +197,8 @@ pub async fn remove_app_role_assignment(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrantParams {
     /// Only the consents of this application (client id).
-    pub client_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub client_id: Option<tessera_core::AppId>,
 }
 
 #[utoipa::path(get, path = "/api/v1/oauth2PermissionGrants", tag = "consent", params(GrantParams),

@@ -118,6 +118,10 @@ macro_rules! crud_handlers {
         update: $update:ident => $update_method:ident,
         delete: $delete:ident => $delete_method:ident $(,)?
     ) => {
+        // A generic read names the route's own spec type, or this does not compile.
+        $(const _: fn($spec) -> $list_type = |spec| spec;)?
+        $(const _: fn($spec) -> $get_type = |spec| spec;)?
+
         #[utoipa::path(get, path = $collection, tag = $tag, params($crate::routes::PageParams),
             responses((status = 200, body = $crate::routes::PageOf<$object>)),
             security(("bearer" = [])))]

@@ -22,9 +22,9 @@ pub mod rules;
 use std::sync::Arc;
 
 use tessera_authn::strength;
-use tessera_ca::engine::ClientApp;
+use tessera_ca::engine::{ClientApp, PolicySet};
 use tessera_core::{AppId, TenantId, Timestamp};
-use tessera_directory::model::{ApplicationData, AuthenticationContexts};
+use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServicePrincipalData};
 use tessera_oauth::acr;
 use tessera_store::{Kind, Reader};
 use uuid::Uuid;
@@ -134,6 +134,23 @@ pub(crate) async fn consent_needed(
     Ok(ConsentNeed { missing, user_may })
 }
 
+/// Whether the application has an enabled service principal in the tenant.
+async fn service_principal_enabled(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    app_id: AppId,
+) -> ServiceResult<bool> {
+    match reader
+        .get_by_key1(tenant, Kind::ServicePrincipal, &app_id.to_string())
+        .await?
+    {
+        Some(record) => Ok(codec::data::<ServicePrincipalData>(&record)?
+            .spec
+            .account_enabled),
+        None => Ok(false),
+    }
+}
+
 /// Who signed in to which application, for the sign-in log.
 pub(crate) struct AppEntry<'a> {
     pub user_id: Uuid,
@@ -194,9 +211,12 @@ impl AppSignIn {
         let Some(session) = request.session else {
             return Ok(None);
         };
+        // The policy set first: its cache may read the store, and a snapshot
+        // held meanwhile would hold a pooled connection.
+        let set = self.access.policy_set(request.tenant).await?;
         let mut reader = self.snapshot().await?;
         let decided = self
-            .conditional_access(reader.as_mut(), request, session)
+            .conditional_access(reader.as_mut(), set, request, session)
             .await?;
         Ok(Some(decided))
     }
@@ -204,10 +224,11 @@ impl AppSignIn {
     async fn conditional_access(
         &self,
         reader: &mut dyn Reader,
+        set: Arc<PolicySet>,
         request: &AccessRequest<'_>,
         session: &SessionInfo,
     ) -> ServiceResult<Decided> {
-        let target = app_target(request.client_id, request.resource_app, request.management);
+        let target = app_target(request.client_id, request.resource_app, request.management)?;
         let password_changed = session
             .data
             .password_changed
@@ -232,15 +253,18 @@ impl AppSignIn {
                 },
             )
             .await?;
-        self.access.decide(request.tenant, &facts).await
+        Ok(Access::decide_with(set, &facts))
     }
 
     /// Decides whether the request's session may enter the application, and if
     /// not, what would let it. Reads nothing outside one snapshot (the policy set
     /// comes from this node's cache) and writes nothing.
     pub(crate) async fn decide(&self, request: &AccessRequest<'_>) -> ServiceResult<AppDecision> {
-        let mut reader = self.snapshot().await?;
         let tenant = request.tenant;
+        // The policy set first: its cache may read the store, and the snapshot
+        // held meanwhile would hold a pooled connection.
+        let set = self.access.policy_set(tenant).await?;
+        let mut reader = self.snapshot().await?;
         let app = match Uuid::parse_str(request.client_id) {
             Ok(app_id) => reader
                 .get_by_key1(tenant, Kind::Application, &app_id.to_string())
@@ -253,6 +277,21 @@ impl AppSignIn {
             .as_ref()
             .map(|app| app.spec.display_name.clone())
             .unwrap_or_else(|| request.client_id.to_string());
+        // Deleted or disabled since the request began (a pending request waits up
+        // to 15 minutes): nobody enters. Tessera's own command line has no record.
+        let available = match &app {
+            Some(app) => service_principal_enabled(reader.as_mut(), tenant, app.app_id).await?,
+            None => request.client_id == CLI_CLIENT_ID,
+        };
+        if !available {
+            return Ok(AppDecision {
+                verdict: Verdict::Unavailable,
+                app_name,
+                contexts: AuthenticationContexts::default(),
+                decided: None,
+                entry: None,
+            });
+        }
         let contexts = crate::directory::consent::auth_contexts(reader.as_mut(), tenant).await?;
         let now = self.now();
         let session = request.session.filter(|session| {
@@ -278,7 +317,7 @@ impl AppSignIn {
             });
         };
         let decided = self
-            .conditional_access(reader.as_mut(), request, session)
+            .conditional_access(reader.as_mut(), set, request, session)
             .await?;
         let access = AccessFinding::of(&decided);
         // Checked only once Conditional Access allows: a refusal stops here.

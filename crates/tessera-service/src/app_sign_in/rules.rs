@@ -118,6 +118,9 @@ pub(crate) struct Findings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Allow,
+    /// The application is not here, has no service principal, or is disabled:
+    /// nobody enters, signed in or not.
+    Unavailable,
     /// No session, or one that does not meet the request's demands: a sign-in.
     SignIn,
     /// Conditional Access asks for a new sign-in reaching these strengths (a fresh

@@ -10,11 +10,21 @@ pub const CLI_CLIENT_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e01";
 
 /// The command line's client id as a UUID.
 pub(crate) fn cli_client_id() -> AppId {
-    CLI_CLIENT_ID.parse().unwrap_or(AppId(Uuid::nil()))
+    AppId(Uuid::from_u128(0x7e55a1c1_0b6f_4c1e_9a4d_3f2b8c6d5e01))
 }
 
 /// Whether an application is Tessera's own management surface (Conditional
 /// Access's `MicrosoftAdminPortals`): the command line.
 pub(crate) fn is_management_client(app_id: AppId) -> bool {
     app_id == cli_client_id()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_client_id_is_the_constant() {
+        assert_eq!(cli_client_id().to_string(), CLI_CLIENT_ID);
+    }
 }

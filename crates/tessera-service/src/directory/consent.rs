@@ -338,7 +338,7 @@ impl Directory {
     pub async fn list_permission_grants(
         &self,
         ctx: &Context,
-        client_id: Option<Uuid>,
+        client_id: Option<AppId>,
     ) -> ServiceResult<Vec<PermissionGrant>> {
         self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;

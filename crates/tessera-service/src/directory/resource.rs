@@ -23,8 +23,14 @@ use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::ServiceResult;
 use crate::{Context, Directory, EventDraft, target_facts};
 
-/// A kind of directory object stored as its spec.
-pub trait Resource: Serialize + DeserializeOwned {
+pub(crate) mod sealed {
+    /// Only this crate implements [`Resource`](super::Resource): its permission and
+    /// view are what guard reads through `Directory::get` and `Directory::list`.
+    pub trait Sealed {}
+}
+
+/// A kind of directory object stored as its spec. Sealed: implemented here only.
+pub trait Resource: sealed::Sealed + Serialize + DeserializeOwned {
     const KIND: Kind;
     /// The permission to read one object (in its scope) or to list them all.
     const READ: &'static str;
@@ -52,6 +58,8 @@ pub trait Resource: Serialize + DeserializeOwned {
 /// with its id, times and version).
 macro_rules! resource {
     ($spec:ty => $view:ident, $kind:ident, $read:ident, [$created:ident, $updated:ident, $deleted:ident], name: $name:ident, keys: $keys:path $(, view: $view_fn:path)? $(,)?) => {
+        impl $crate::directory::resource::sealed::Sealed for $spec {}
+
         impl $crate::directory::resource::Resource for $spec {
             const KIND: tessera_store::Kind = tessera_store::Kind::$kind;
             const READ: &'static str = tessera_directory::roles::action::$read;

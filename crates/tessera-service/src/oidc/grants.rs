@@ -630,7 +630,8 @@ impl Oidc {
             .as_deref()
             .and_then(resource::resource_app_id);
         let management = grant.resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
-        let target = crate::access::app_target(&grant.client_id, resource_app, management);
+        let target = crate::access::app_target(&grant.client_id, resource_app, management)
+            .map_err(server_error)?;
         let mut reader = self.snapshot().await.map_err(server_error)?;
         let facts = self
             .access

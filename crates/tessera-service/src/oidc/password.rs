@@ -13,7 +13,6 @@ use tessera_oauth::authorize::parse_scopes;
 use tessera_oauth::dpop::Proof;
 use tessera_oauth::resource::{consent_scopes, requested_resource};
 use tessera_oauth::token::OAuthError;
-use uuid::Uuid;
 
 use super::authorize::UserSignIn;
 use super::grants::{FamilyData, TokenClient};
@@ -91,16 +90,18 @@ impl Oidc {
         let user = self.enabled_user(ctx.tenant, user_id).await?;
         // Consent must exist already: there is no page to ask on.
         let mut reader = self.reader().await.map_err(server_error)?;
-        let granted = crate::directory::consent::granted_scopes(
-            reader.as_mut(),
-            ctx.tenant,
-            client_id
-                .parse()
-                .unwrap_or(tessera_core::AppId(Uuid::nil())),
-            user_id,
-        )
-        .await
-        .map_err(server_error)?;
+        let granted = match client_id.parse() {
+            Ok(client) => crate::directory::consent::granted_scopes(
+                reader.as_mut(),
+                ctx.tenant,
+                client,
+                user_id,
+            )
+            .await
+            .map_err(server_error)?,
+            // No grant can name a client id that is not an application id.
+            Err(_) => Vec::new(),
+        };
         drop(reader);
         if consent_scopes(&scopes, &resources)
             .iter()

@@ -6,11 +6,11 @@ use tessera_authn::strength;
 use tessera_core::SecretString;
 use tessera_oauth::authorize::{self, Prompt};
 use tessera_oauth::error::ErrorCode;
-use tessera_oauth::resource::consent_scopes;
 use tessera_oauth::token::OAuthError;
 
 use super::{AuthorizeContext, AuthorizeOutcome, InterruptionAnswer};
 use crate::Oidc;
+use crate::app_sign_in::Verdict;
 use crate::oidc::server_error;
 use crate::sign_in::SessionInfo;
 
@@ -43,53 +43,53 @@ impl Oidc {
                 ),
             };
         }
-        // The policy is checked again: the page may be old.
-        let need = match self.reader().await {
-            Ok(mut reader) => {
-                crate::app_sign_in::consent_needed(
-                    reader.as_mut(),
-                    ctx.tenant,
-                    &request.client_id,
-                    session.user_id,
-                    &consent_scopes(&request.scopes, &request.resources),
-                    request.prompt.contains(&Prompt::Consent),
-                )
-                .await
+        // What the user may consent to is decided again, not taken from the page
+        // (it may be old): only a request whose verdict asks this user for consent
+        // records any, and exactly what it asks. Conditional Access, assignment and
+        // the tenant's consent policy come first.
+        let decision = self
+            .app_sign_in
+            .decide(&super::enforce::access_request(
+                ctx,
+                &request,
+                Some(session),
+                Some(data.reauthenticate_after),
+                data.step_up,
+            ))
+            .await;
+        match decision.map(|d| d.verdict) {
+            Ok(Verdict::Consent { scopes }) => {
+                if let Ok(client) = request.client_id.parse::<tessera_core::AppId>() {
+                    let context = match self
+                        .sign_in
+                        .session_context(
+                            session,
+                            ctx.correlation_id.clone(),
+                            ctx.client_address.clone(),
+                        )
+                        .await
+                    {
+                        Ok(context) => context,
+                        Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
+                    };
+                    if let Err(error) = self
+                        .directory
+                        .record_user_consent(&context, client, session.user_id, &scopes)
+                        .await
+                    {
+                        return AuthorizeOutcome::Refused(server_error(error));
+                    }
+                }
             }
-            Err(error) => Err(error),
-        };
-        let need = match need {
-            Ok(need) => need,
-            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
-        };
-        if let Ok(client) = request.client_id.parse::<tessera_core::AppId>()
-            && !need.missing.is_empty()
-        {
-            if !need.user_may {
+            Ok(Verdict::NeedsAdminConsent) => {
                 return AuthorizeOutcome::Refused(OAuthError::new(
                     ErrorCode::AccessDenied,
                     "an administrator must approve this application's access",
                 ));
             }
-            let context = match self
-                .sign_in
-                .session_context(
-                    session,
-                    ctx.correlation_id.clone(),
-                    ctx.client_address.clone(),
-                )
-                .await
-            {
-                Ok(context) => context,
-                Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
-            };
-            if let Err(error) = self
-                .directory
-                .record_user_consent(&context, client, session.user_id, &need.missing)
-                .await
-            {
-                return AuthorizeOutcome::Refused(server_error(error));
-            }
+            // Nothing to consent to now: the request goes on to its verdict.
+            Ok(_) => {}
+            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
         }
         // Consent is given: prompt=consent is satisfied.
         request.prompt.retain(|p| *p != Prompt::Consent);

@@ -526,6 +526,15 @@ impl Oidc {
         };
         let prompt_none = request.prompt.contains(&Prompt::None);
         let session = match (session, &decision.verdict) {
+            (_, Verdict::Unavailable) => {
+                return respond(
+                    Err(&error(
+                        ErrorCode::UnauthorizedClient,
+                        "the application is not available in this tenant",
+                    )),
+                    &request,
+                );
+            }
             (Some(session), verdict) if *verdict != Verdict::SignIn => session,
             _ => {
                 if prompt_none {
@@ -590,7 +599,10 @@ impl Oidc {
                     Err(error) => respond(Err(&error), &request),
                 }
             }
-            Verdict::SignIn => respond(Err(&server_error("a sign-in past the session")), &request),
+            // Answered above.
+            Verdict::SignIn | Verdict::Unavailable => {
+                respond(Err(&server_error("a verdict answered above")), &request)
+            }
             Verdict::Block { reason } => {
                 if prompt_none {
                     return respond(
