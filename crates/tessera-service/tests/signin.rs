@@ -1575,7 +1575,9 @@ mod app_sign_in {
             .unwrap();
         let pending = pending_request(&h, &client_id).await;
         // (a waiting request is answered by a sign-in made after it)
-        let session = h.load(&h.password_session(&ctx, "adele@contoso.com").await).await;
+        let session = h
+            .load(&h.password_session(&ctx, "adele@contoso.com").await)
+            .await;
         let asked = h
             .directory
             .oidc

@@ -16,7 +16,7 @@ use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, Path, Query};
 use crate::routes::{PageOf, PageParams, created, no_content, ok};
 use crate::state::AppState;
-use crate::{crud_handlers, owner_handlers};
+use crate::{crud_handlers, owner_handlers, setting_handlers};
 
 crud_handlers! {
     tag: "applications", collection: "/api/v1/applications", item: "/api/v1/applications/{id}",
@@ -250,89 +250,25 @@ pub async fn delete_permission_grant(
     Ok(no_content())
 }
 
-#[utoipa::path(get, path = "/api/v1/policies/consentPolicy", tag = "consent",
-    responses((status = 200, body = ConsentPolicy)), security(("bearer" = [])))]
-pub async fn get_consent_policy(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-) -> ApiResult<Response> {
-    Ok(ok(&state.app.directory.get_consent_policy(&ctx).await?))
+setting_handlers! {
+    tag: "consent", path: "/api/v1/policies/consentPolicy", schema: ConsentPolicy, change: put,
+    get: get_consent_policy => directory.get_consent_policy,
+    set: /// What users may consent to themselves: `none`, `lowRisk` (the listed scopes) or `all`.
+        set_consent_policy => directory.set_consent_policy,
 }
 
-/// What users may consent to themselves: `none`, `lowRisk` (the listed scopes) or `all`.
-#[utoipa::path(put, path = "/api/v1/policies/consentPolicy", tag = "consent", request_body = ConsentPolicy,
-    responses((status = 200, body = ConsentPolicy)),
-    security(("bearer" = [])))]
-pub async fn set_consent_policy(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    Ok(ok(&state
-        .app
-        .directory
-        .set_consent_policy(&ctx, body)
-        .await?))
+setting_handlers! {
+    tag: "applications", path: "/api/v1/policies/appCredentialPolicy", schema: AppCredentialPolicy, change: put,
+    get: get_app_credential_policy => directory.get_app_credential_policy,
+    set: /// Whether applications may hold client secrets, and whether their certificates
+        /// must come from a CA in the tenant's trust store (checked when added and used).
+        set_app_credential_policy => directory.set_app_credential_policy,
 }
 
-#[utoipa::path(get, path = "/api/v1/policies/appCredentialPolicy", tag = "applications",
-    responses((status = 200, body = AppCredentialPolicy)), security(("bearer" = [])))]
-pub async fn get_app_credential_policy(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-) -> ApiResult<Response> {
-    Ok(ok(&state
-        .app
-        .directory
-        .get_app_credential_policy(&ctx)
-        .await?))
-}
-
-/// Whether applications may hold client secrets, and whether their certificates
-/// must come from a CA in the tenant's trust store (checked when added and used).
-#[utoipa::path(put, path = "/api/v1/policies/appCredentialPolicy", tag = "applications",
-    request_body = AppCredentialPolicy,
-    responses((status = 200, body = AppCredentialPolicy)),
-    security(("bearer" = [])))]
-pub async fn set_app_credential_policy(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    Ok(ok(&state
-        .app
-        .directory
-        .set_app_credential_policy(&ctx, body)
-        .await?))
-}
-
-#[utoipa::path(get, path = "/api/v1/policies/authenticationContexts", tag = "authentication",
-    responses((status = 200, body = AuthenticationContexts)), security(("bearer" = [])))]
-pub async fn get_authentication_contexts(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-) -> ApiResult<Response> {
-    Ok(ok(&state
-        .app
-        .directory
-        .get_authentication_contexts(&ctx)
-        .await?))
-}
-
-/// The tenant's authentication contexts (`c1` to `c99`), each satisfied by an
-/// authentication strength; applications step up with `acr_values=c1`.
-#[utoipa::path(put, path = "/api/v1/policies/authenticationContexts", tag = "authentication",
-    request_body = AuthenticationContexts,
-    responses((status = 200, body = AuthenticationContexts)),
-    security(("bearer" = [])))]
-pub async fn set_authentication_contexts(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    Ok(ok(&state
-        .app
-        .directory
-        .set_authentication_contexts(&ctx, body)
-        .await?))
+setting_handlers! {
+    tag: "authentication", path: "/api/v1/policies/authenticationContexts", schema: AuthenticationContexts, change: put,
+    get: get_authentication_contexts => directory.get_authentication_contexts,
+    set: /// The tenant's authentication contexts (`c1` to `c99`), each satisfied by an
+        /// authentication strength; applications step up with `acr_values=c1`.
+        set_authentication_contexts => directory.set_authentication_contexts,
 }

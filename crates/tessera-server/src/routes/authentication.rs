@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::error::ApiResult;
 use crate::extract::{Caller, IfMatch, JsonBody, Path, Query};
 use crate::routes::{PageOf, ValueList, created, no_content, ok, ok_versioned};
+use crate::setting_handlers;
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/authentication/methods", tag = "authentication",
@@ -234,29 +235,15 @@ pub async fn query_sign_ins(
     Ok(ok(&state.app.sign_in.query_log(&ctx, &filter).await?))
 }
 
-/// How long the tenant keeps its sign-in log: `{"retentionDays": 30, "maxEntries": 1000000}`
-/// by default.
-#[utoipa::path(get, path = "/api/v1/policies/signInLogRetentionPolicy", tag = "audit",
-    responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub async fn get_sign_in_log_retention(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-) -> ApiResult<Response> {
-    Ok(ok(&state.app.sign_in.get_log_retention(&ctx).await?))
-}
-
-/// Changes the sign-in log's retention (a JSON merge patch): entries older than
-/// `retentionDays` (1 to 3650) and beyond the newest `maxEntries` (1,000 to
-/// 1,000,000,000) are removed within five minutes.
-#[utoipa::path(patch, path = "/api/v1/policies/signInLogRetentionPolicy", tag = "audit",
-    request_body = Object, responses((status = 200, body = Object)),
-    security(("bearer" = [])))]
-pub async fn set_sign_in_log_retention(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    Ok(ok(&state.app.sign_in.set_log_retention(&ctx, body).await?))
+setting_handlers! {
+    tag: "audit", path: "/api/v1/policies/signInLogRetentionPolicy", schema: Object, change: patch,
+    get: /// How long the tenant keeps its sign-in log: `{"retentionDays": 30, "maxEntries": 1000000}`
+        /// by default.
+        get_sign_in_log_retention => sign_in.get_log_retention,
+    set: /// Changes the sign-in log's retention (a JSON merge patch): entries older than
+        /// `retentionDays` (1 to 3650) and beyond the newest `maxEntries` (1,000 to
+        /// 1,000,000,000) are removed within five minutes.
+        set_sign_in_log_retention => sign_in.set_log_retention,
 }
 
 /// A certificate user id (documentation type; the service reads the body).

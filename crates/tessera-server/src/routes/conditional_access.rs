@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Caller, IfMatch, JsonBody, Path};
 use crate::routes::{no_content, ok, ok_versioned};
+use crate::setting_handlers;
 use crate::state::AppState;
 
 fn list<T: serde::Serialize>(items: Vec<T>) -> Response {
@@ -243,28 +244,12 @@ pub async fn evaluate(
     Ok(ok(&state.app.access.what_if(&ctx, question).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/policies/identitySecurityDefaultsEnforcementPolicy", tag = "conditionalAccess",
-    responses((status = 200, body = Object)), security(("bearer" = [])))]
-pub async fn get_security_defaults(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-) -> ApiResult<Response> {
-    Ok(ok(&state.app.access.get_security_defaults(&ctx).await?))
-}
-
-/// `{"isEnabled": false}` turns security defaults off.
-#[utoipa::path(patch, path = "/api/v1/policies/identitySecurityDefaultsEnforcementPolicy", tag = "conditionalAccess",
-    request_body = Object, responses((status = 200, body = Object), (status = 400, body = Problem)), security(("bearer" = [])))]
-pub async fn set_security_defaults(
-    State(state): State<AppState>,
-    Caller(ctx): Caller,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    Ok(ok(&state
-        .app
-        .access
-        .set_security_defaults(&ctx, body)
-        .await?))
+setting_handlers! {
+    tag: "conditionalAccess", path: "/api/v1/policies/identitySecurityDefaultsEnforcementPolicy",
+    schema: Object, change: patch,
+    get: get_security_defaults => access.get_security_defaults,
+    set: /// `{"isEnabled": false}` turns security defaults off.
+        set_security_defaults => access.set_security_defaults,
 }
 
 #[utoipa::path(get, path = "/api/v1/identityProtection/risk/{id}", tag = "conditionalAccess",

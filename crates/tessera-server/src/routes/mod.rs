@@ -193,6 +193,37 @@ macro_rules! crud_handlers {
     };
 }
 
+/// Generates the GET and the PUT or PATCH handler of a tenant-wide setting, each a
+/// call to `state.app.<context>.<method>`.
+#[macro_export]
+macro_rules! setting_handlers {
+    (tag: $tag:literal, path: $path:literal, schema: $schema:ty, change: $change:ident,
+     get: $(#[doc = $get_doc:literal])* $get:ident => $get_ctx:ident . $get_method:ident,
+     set: $(#[doc = $set_doc:literal])* $set:ident => $set_ctx:ident . $set_method:ident $(,)?) => {
+        $(#[doc = $get_doc])*
+        #[utoipa::path(get, path = $path, tag = $tag,
+            responses((status = 200, body = $schema)), security(("bearer" = [])))]
+        pub async fn $get(
+            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
+            $crate::extract::Caller(ctx): $crate::extract::Caller,
+        ) -> $crate::error::ApiResult<axum::response::Response> {
+            Ok($crate::routes::ok(&state.app.$get_ctx.$get_method(&ctx).await?))
+        }
+
+        $(#[doc = $set_doc])*
+        #[utoipa::path($change, path = $path, tag = $tag, request_body = $schema,
+            responses((status = 200, body = $schema), (status = 400, body = $crate::error::Problem)),
+            security(("bearer" = [])))]
+        pub async fn $set(
+            axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
+            $crate::extract::Caller(ctx): $crate::extract::Caller,
+            $crate::extract::JsonBody(body): $crate::extract::JsonBody,
+        ) -> $crate::error::ApiResult<axum::response::Response> {
+            Ok($crate::routes::ok(&state.app.$set_ctx.$set_method(&ctx, body).await?))
+        }
+    };
+}
+
 /// Generates list, add and remove handlers for owners of one kind.
 #[macro_export]
 macro_rules! owner_handlers {
