@@ -70,7 +70,7 @@ pub use app::App;
 pub use app_sign_in::AppSignIn;
 pub use codec::{Page, PageRequest};
 pub use directory::Directory;
-pub use directory::apps::{AddKey, AddPassword, CreatedPassword};
+pub use directory::apps::{AddKey, AddPassword, CreatedPassword, CredentialHolder};
 pub use directory::audit::{AuditEntry, AuditFilter, VerifyReport};
 pub use directory::bootstrap::Bootstrap;
 pub use directory::resource::Resource;

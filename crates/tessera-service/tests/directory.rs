@@ -831,7 +831,12 @@ async fn applications_and_secrets(h: Harness) {
     let created = h
         .directory
         .directory
-        .add_application_password(&h.admin, app.id, json!({"displayName": "ci"}))
+        .add_password(
+            &h.admin,
+            tessera_service::CredentialHolder::Application,
+            app.id,
+            json!({"displayName": "ci"}),
+        )
         .await
         .unwrap();
     assert!(created.secret_text.expose().starts_with("tsr_cs_"));
@@ -917,14 +922,24 @@ async fn applications_and_secrets(h: Harness) {
     let key = h
         .directory
         .directory
-        .add_service_principal_key(&h.admin, sp.id, json!({"key": cert}))
+        .add_key(
+            &h.admin,
+            tessera_service::CredentialHolder::ServicePrincipal,
+            sp.id,
+            json!({"key": cert}),
+        )
         .await
         .unwrap();
     assert_eq!(key.key_type, "AsymmetricX509Cert");
     assert!(matches!(
         h.directory
             .directory
-            .add_service_principal_key(&h.admin, sp.id, json!({"key": "garbage"}))
+            .add_key(
+                &h.admin,
+                tessera_service::CredentialHolder::ServicePrincipal,
+                sp.id,
+                json!({"key": "garbage"})
+            )
             .await,
         Err(ServiceError::Validation(_))
     ));
@@ -1380,12 +1395,22 @@ async fn review_findings_stay_fixed(h: Harness) {
     for attempt in [
         h.directory
             .directory
-            .add_application_password(&app_admin, app.id, json!({}))
+            .add_password(
+                &app_admin,
+                tessera_service::CredentialHolder::Application,
+                app.id,
+                json!({}),
+            )
             .await
             .map(|_| ()),
         h.directory
             .directory
-            .add_service_principal_password(&app_admin, sp.id, json!({}))
+            .add_password(
+                &app_admin,
+                tessera_service::CredentialHolder::ServicePrincipal,
+                sp.id,
+                json!({}),
+            )
             .await
             .map(|_| ()),
         h.directory
@@ -1415,7 +1440,12 @@ async fn review_findings_stay_fixed(h: Harness) {
         .unwrap();
     h.directory
         .directory
-        .add_application_password(&app_admin, plain.id, json!({}))
+        .add_password(
+            &app_admin,
+            tessera_service::CredentialHolder::Application,
+            plain.id,
+            json!({}),
+        )
         .await
         .unwrap();
 

@@ -43,7 +43,12 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
 
     directory
         .directory
-        .remove_application_password(&work.admin, work.client.id, work.secret.credential.key_id)
+        .remove_password(
+            &work.admin,
+            tessera_service::CredentialHolder::Application,
+            work.client.id,
+            work.secret.credential.key_id,
+        )
         .await
         .unwrap();
     clock.advance_seconds(GRANT_CACHE_SECONDS);
@@ -60,7 +65,12 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
     // Disabling the workload likewise.
     let second = directory
         .directory
-        .add_application_password(&work.admin, work.client.id, json!({}))
+        .add_password(
+            &work.admin,
+            tessera_service::CredentialHolder::Application,
+            work.client.id,
+            json!({}),
+        )
         .await
         .unwrap();
     let second = basic(second.secret_text.expose());

@@ -124,7 +124,12 @@ pub async fn workload(directory: &App) -> Workload {
         .unwrap();
     let secret = directory
         .directory
-        .add_application_password(&admin, client.id, serde_json::json!({}))
+        .add_password(
+            &admin,
+            tessera_service::CredentialHolder::Application,
+            client.id,
+            serde_json::json!({}),
+        )
         .await
         .unwrap();
     let resource = directory

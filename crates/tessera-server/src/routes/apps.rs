@@ -89,24 +89,22 @@ owner_handlers! {
 
 /// Generates add/remove handlers for secrets and certificates of one owner kind.
 macro_rules! credential_handlers {
-    (tag: $tag:literal, base: $base:literal,
-     add_password: $add_password:ident => $add_password_method:ident,
-     remove_password: $remove_password:ident => $remove_password_method:ident,
-     add_key: $add_key:ident => $add_key_method:ident,
-     remove_key: $remove_key:ident => $remove_key_method:ident $(,)?) => {
+    (tag: $tag:literal, base: $base:literal, holder: $holder:ident,
+     add_password: $add_password:ident, remove_password: $remove_password:ident,
+     add_key: $add_key:ident, remove_key: $remove_key:ident $(,)?) => {
         #[utoipa::path(post, path = concat!($base, "/passwordCredentials"), tag = $tag, params(("id" = Uuid, Path)),
             request_body = tessera_service::AddPassword,
             responses((status = 201, body = tessera_service::CreatedPassword, description = "the secret, shown this once")),
             security(("bearer" = [])))]
         pub async fn $add_password(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
-            Ok(created(&state.app.directory.$add_password_method(&ctx, id, body).await?))
+            Ok(created(&state.app.directory.add_password(&ctx, tessera_service::CredentialHolder::$holder, id, body).await?))
         }
 
         #[utoipa::path(delete, path = concat!($base, "/passwordCredentials/{keyId}"), tag = $tag,
             params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $remove_password(State(state): State<AppState>, Caller(ctx): Caller, Path((id, key)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
-            state.app.directory.$remove_password_method(&ctx, id, key).await?;
+            state.app.directory.remove_password(&ctx, tessera_service::CredentialHolder::$holder, id, key).await?;
             Ok(no_content())
         }
 
@@ -115,33 +113,33 @@ macro_rules! credential_handlers {
             responses((status = 201, body = KeyCredential)),
             security(("bearer" = [])))]
         pub async fn $add_key(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<Uuid>, JsonBody(body): JsonBody) -> ApiResult<Response> {
-            Ok(created(&state.app.directory.$add_key_method(&ctx, id, body).await?))
+            Ok(created(&state.app.directory.add_key(&ctx, tessera_service::CredentialHolder::$holder, id, body).await?))
         }
 
         #[utoipa::path(delete, path = concat!($base, "/keyCredentials/{keyId}"), tag = $tag,
             params(("id" = Uuid, Path), ("keyId" = Uuid, Path)), responses((status = 204)),
             security(("bearer" = [])))]
         pub async fn $remove_key(State(state): State<AppState>, Caller(ctx): Caller, Path((id, key)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
-            state.app.directory.$remove_key_method(&ctx, id, key).await?;
+            state.app.directory.remove_key(&ctx, tessera_service::CredentialHolder::$holder, id, key).await?;
             Ok(no_content())
         }
     };
 }
 
 credential_handlers! {
-    tag: "applications", base: "/api/v1/applications/{id}",
-    add_password: add_application_password => add_application_password,
-    remove_password: remove_application_password => remove_application_password,
-    add_key: add_application_key => add_application_key,
-    remove_key: remove_application_key => remove_application_key,
+    tag: "applications", base: "/api/v1/applications/{id}", holder: Application,
+    add_password: add_application_password,
+    remove_password: remove_application_password,
+    add_key: add_application_key,
+    remove_key: remove_application_key,
 }
 
 credential_handlers! {
-    tag: "servicePrincipals", base: "/api/v1/servicePrincipals/{id}",
-    add_password: add_service_principal_password => add_service_principal_password,
-    remove_password: remove_service_principal_password => remove_service_principal_password,
-    add_key: add_service_principal_key => add_service_principal_key,
-    remove_key: remove_service_principal_key => remove_service_principal_key,
+    tag: "servicePrincipals", base: "/api/v1/servicePrincipals/{id}", holder: ServicePrincipal,
+    add_password: add_service_principal_password,
+    remove_password: remove_service_principal_password,
+    add_key: add_service_principal_key,
+    remove_key: remove_service_principal_key,
 }
 
 #[utoipa::path(get, path = "/api/v1/servicePrincipals/{id}/appRoleAssignedTo", tag = "servicePrincipals",

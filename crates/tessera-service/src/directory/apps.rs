@@ -264,6 +264,22 @@ const SERVICE_PRINCIPAL_OWNER: CredentialOwner = CredentialOwner {
     key_removed: AuditAction::ServicePrincipalKeyRemove,
 };
 
+/// Which object holds a credential: an application or a service principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialHolder {
+    Application,
+    ServicePrincipal,
+}
+
+impl CredentialHolder {
+    fn owner(self) -> CredentialOwner {
+        match self {
+            CredentialHolder::Application => APPLICATION_OWNER,
+            CredentialHolder::ServicePrincipal => SERVICE_PRINCIPAL_OWNER,
+        }
+    }
+}
+
 impl Directory {
     pub async fn create_application(
         &self,
@@ -629,89 +645,14 @@ impl Directory {
 
     // ---- credentials ---------------------------------------------------------
 
-    pub async fn add_application_password(
+    pub async fn add_password(
         &self,
         ctx: &Context,
+        holder: CredentialHolder,
         id: Uuid,
         body: Value,
     ) -> ServiceResult<CreatedPassword> {
-        self.add_password(ctx, APPLICATION_OWNER, id, body).await
-    }
-
-    pub async fn add_service_principal_password(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        body: Value,
-    ) -> ServiceResult<CreatedPassword> {
-        self.add_password(ctx, SERVICE_PRINCIPAL_OWNER, id, body)
-            .await
-    }
-
-    pub async fn remove_application_password(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        key_id: Uuid,
-    ) -> ServiceResult<()> {
-        self.remove_password(ctx, APPLICATION_OWNER, id, key_id)
-            .await
-    }
-
-    pub async fn remove_service_principal_password(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        key_id: Uuid,
-    ) -> ServiceResult<()> {
-        self.remove_password(ctx, SERVICE_PRINCIPAL_OWNER, id, key_id)
-            .await
-    }
-
-    pub async fn add_application_key(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        body: Value,
-    ) -> ServiceResult<KeyCredential> {
-        self.add_key(ctx, APPLICATION_OWNER, id, body).await
-    }
-
-    pub async fn add_service_principal_key(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        body: Value,
-    ) -> ServiceResult<KeyCredential> {
-        self.add_key(ctx, SERVICE_PRINCIPAL_OWNER, id, body).await
-    }
-
-    pub async fn remove_application_key(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        key_id: Uuid,
-    ) -> ServiceResult<()> {
-        self.remove_key(ctx, APPLICATION_OWNER, id, key_id).await
-    }
-
-    pub async fn remove_service_principal_key(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        key_id: Uuid,
-    ) -> ServiceResult<()> {
-        self.remove_key(ctx, SERVICE_PRINCIPAL_OWNER, id, key_id)
-            .await
-    }
-
-    async fn add_password(
-        &self,
-        ctx: &Context,
-        owner: CredentialOwner,
-        id: Uuid,
-        body: Value,
-    ) -> ServiceResult<CreatedPassword> {
+        let owner = holder.owner();
         let request: AddPassword = patch::parse_spec(body)?;
         if let Some(name) = &request.display_name
             && (name.trim().is_empty() || name.chars().count() > 128)
@@ -734,9 +675,9 @@ impl Directory {
                 "the tenant's application credential policy forbids client secrets: add a certificate",
             ));
         }
-        let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        self.require(ctx, owner.update_action, &facts)?;
+        let (record, _) = self
+            .load_authorized(tx.as_mut(), ctx, owner.kind, id, owner.update_action)
+            .await?;
         if secrets_of(tx.as_mut(), ctx.tenant, id).await?.len() >= MAX_CREDENTIALS {
             return Err(ServiceError::Conflict {
                 message: format!("at most {MAX_CREDENTIALS} secrets; remove an old one first"),
@@ -772,18 +713,19 @@ impl Directory {
         })
     }
 
-    async fn remove_password(
+    pub async fn remove_password(
         &self,
         ctx: &Context,
-        owner: CredentialOwner,
+        holder: CredentialHolder,
         id: Uuid,
         key_id: Uuid,
     ) -> ServiceResult<()> {
+        let owner = holder.owner();
         self.require(ctx, owner.update_action, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        self.require(ctx, owner.update_action, &facts)?;
+        let (record, _) = self
+            .load_authorized(tx.as_mut(), ctx, owner.kind, id, owner.update_action)
+            .await?;
         let secret = tx.get(ctx.tenant, Kind::ClientSecret, key_id).await?;
         let Some(secret) = secret.filter(|s| s.key2.as_deref() == Some(id.to_string().as_str()))
         else {
@@ -805,13 +747,14 @@ impl Directory {
         Ok(())
     }
 
-    async fn add_key(
+    pub async fn add_key(
         &self,
         ctx: &Context,
-        owner: CredentialOwner,
+        holder: CredentialHolder,
         id: Uuid,
         body: Value,
     ) -> ServiceResult<KeyCredential> {
+        let owner = holder.owner();
         let request: AddKey = patch::parse_spec(body)?;
         let info = certificate::parse(&request.key)
             .map_err(|message| ServiceError::invalid("key", message))?;
@@ -851,9 +794,9 @@ impl Directory {
             end_date_time: info.not_after,
         };
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        self.require(ctx, owner.update_action, &facts)?;
+        let (record, _) = self
+            .load_authorized(tx.as_mut(), ctx, owner.kind, id, owner.update_action)
+            .await?;
         let updated =
             with_key_credentials(&record, now, |keys| push_key(keys, credential.clone()))?;
         tx.update(ctx.tenant, &updated).await?;
@@ -871,18 +814,19 @@ impl Directory {
         Ok(credential)
     }
 
-    async fn remove_key(
+    pub async fn remove_key(
         &self,
         ctx: &Context,
-        owner: CredentialOwner,
+        holder: CredentialHolder,
         id: Uuid,
         key_id: Uuid,
     ) -> ServiceResult<()> {
+        let owner = holder.owner();
         self.require(ctx, owner.update_action, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, owner.kind, id).await?;
-        self.require(ctx, owner.update_action, &facts)?;
+        let (record, _) = self
+            .load_authorized(tx.as_mut(), ctx, owner.kind, id, owner.update_action)
+            .await?;
         let updated = with_key_credentials(&record, self.now(), |keys| {
             let before = keys.len();
             keys.retain(|k| k.key_id != key_id);

@@ -28,7 +28,7 @@ fn device_keys(spec: &DeviceSpec) -> Keys {
     }
 }
 
-resource!(DeviceSpec => Device, Device, DEVICES_READ, [DeviceCreate, DeviceUpdate, DeviceDelete],
+resource!(DeviceSpec => Device, Device, "device", DEVICES_READ, [DeviceCreate, DeviceUpdate, DeviceDelete],
     name: display_name, keys: device_keys);
 
 /// Compliance and management state come from the MDM, and trust type and the

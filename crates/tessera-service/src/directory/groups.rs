@@ -48,7 +48,7 @@ fn group_view(_: &Directory, _: &Context, record: &Record) -> ServiceResult<Grou
     group_from(record)
 }
 
-resource!(GroupSpec => Group, Group, GROUPS_READ, [GroupCreate, GroupUpdate, GroupDelete],
+resource!(GroupSpec => Group, Group, "group", GROUPS_READ, [GroupCreate, GroupUpdate, GroupDelete],
     name: display_name, keys: group_keys, view: group_view);
 
 pub(crate) fn group_from(record: &Record) -> ServiceResult<Group> {
@@ -372,15 +372,12 @@ impl Directory {
         body: Value,
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        let spec: GroupSpec = codec::data(&record)?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.require(
-            ctx,
-            group_action(&spec, action::GROUPS_MEMBERS_UPDATE),
-            &facts,
-        )?;
+        let mut editing = self
+            .edit_resource::<GroupSpec>(ctx, id, None, |spec| {
+                group_action(spec, action::GROUPS_MEMBERS_UPDATE)
+            })
+            .await?;
+        let (tx, spec) = (editing.tx.as_mut(), &editing.spec);
         if spec.is_dynamic() {
             return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be added by hand".to_string() });
         }
@@ -394,8 +391,7 @@ impl Directory {
                 Kind::ServicePrincipal,
             ]
         };
-        let Some(member_record) = find_object(tx.as_mut(), ctx.tenant, member, allowed).await?
-        else {
+        let Some(member_record) = find_object(tx, ctx.tenant, member, allowed).await? else {
             let what = if spec.is_assignable_to_role {
                 "user or service principal (a role-assignable group cannot contain groups or devices)"
             } else {
@@ -413,7 +409,7 @@ impl Directory {
                     "a group cannot be a member of itself",
                 ));
             }
-            let below = transitive_member_links(tx.as_mut(), ctx.tenant, member).await?;
+            let below = transitive_member_links(tx, ctx.tenant, member).await?;
             if below.iter().any(|l| l.target == id) {
                 return Err(ServiceError::Conflict {
                     message:
@@ -422,27 +418,14 @@ impl Directory {
                 });
             }
         }
-        let link = Link {
-            rel: Rel::Member,
-            source: id,
-            source_kind: Kind::Group,
-            target: member,
-            target_kind: member_record.kind,
-        };
-        if !tx.link(ctx.tenant, &link, self.now()).await? {
-            return Err(ServiceError::Conflict {
-                message: "the object is already a member of the group".to_string(),
-            });
-        }
-        let event = EventDraft::new(
+        self.link_member(
+            ctx,
+            editing,
+            Rel::Member,
+            &member_record,
             AuditAction::GroupMemberAdd,
-            Kind::Group,
-            id,
-            &spec.display_name,
         )
-        .details(json!({ "member": object_ref(&member_record) }));
-        self.commit(tx, ctx, event).await?;
-        Ok(())
+        .await
     }
 
     pub async fn remove_group_member(
@@ -451,33 +434,22 @@ impl Directory {
         id: Uuid,
         member: Uuid,
     ) -> ServiceResult<()> {
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        let spec: GroupSpec = codec::data(&record)?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.require(
-            ctx,
-            group_action(&spec, action::GROUPS_MEMBERS_UPDATE),
-            &facts,
-        )?;
-        if spec.is_dynamic() {
+        let editing = self
+            .edit_resource::<GroupSpec>(ctx, id, None, |spec| {
+                group_action(spec, action::GROUPS_MEMBERS_UPDATE)
+            })
+            .await?;
+        if editing.spec.is_dynamic() {
             return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be removed by hand".to_string() });
         }
-        if !tx.unlink(ctx.tenant, Rel::Member, id, member).await? {
-            return Err(ServiceError::NotFound {
-                kind: "member",
-                id: member.to_string(),
-            });
-        }
-        let event = EventDraft::new(
+        self.unlink_member(
+            ctx,
+            editing,
+            Rel::Member,
+            member,
             AuditAction::GroupMemberRemove,
-            Kind::Group,
-            id,
-            &spec.display_name,
         )
-        .details(json!({ "memberId": member }));
-        self.commit(tx, ctx, event).await?;
-        Ok(())
+        .await
     }
 
     /// Recomputes a dynamic group's members from scratch, page by page over all users.

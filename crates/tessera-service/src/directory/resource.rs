@@ -12,15 +12,16 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::patch;
-use tessera_store::{Kind, Record, WriteTx};
+use tessera_store::{Kind, Link, Record, Rel, WriteTx};
 use uuid::Uuid;
 
+use super::groups::object_ref;
 use crate::codec::{self, Keys, Page, PageRequest};
-use crate::error::ServiceResult;
+use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, target_facts};
 
 pub(crate) mod sealed {
@@ -32,6 +33,8 @@ pub(crate) mod sealed {
 /// A kind of directory object stored as its spec. Sealed: implemented here only.
 pub trait Resource: sealed::Sealed + Serialize + DeserializeOwned {
     const KIND: Kind;
+    /// What the API calls one, in messages ("group", "administrative unit").
+    const NOUN: &'static str;
     /// The permission to read one object (in its scope) or to list them all.
     const READ: &'static str;
     const CREATED: AuditAction;
@@ -57,11 +60,12 @@ pub trait Resource: sealed::Sealed + Serialize + DeserializeOwned {
 /// function of the directory, the context and the record; by default the spec
 /// with its id, times and version).
 macro_rules! resource {
-    ($spec:ty => $view:ident, $kind:ident, $read:ident, [$created:ident, $updated:ident, $deleted:ident], name: $name:ident, keys: $keys:path $(, view: $view_fn:path)? $(,)?) => {
+    ($spec:ty => $view:ident, $kind:ident, $noun:literal, $read:ident, [$created:ident, $updated:ident, $deleted:ident], name: $name:ident, keys: $keys:path $(, view: $view_fn:path)? $(,)?) => {
         impl $crate::directory::resource::sealed::Sealed for $spec {}
 
         impl $crate::directory::resource::Resource for $spec {
             const KIND: tessera_store::Kind = tessera_store::Kind::$kind;
+            const NOUN: &'static str = $noun;
             const READ: &'static str = tessera_directory::roles::action::$read;
             const CREATED: tessera_directory::audit_action::AuditAction =
                 tessera_directory::audit_action::AuditAction::$created;
@@ -217,6 +221,66 @@ impl Directory {
         let event = EventDraft::new(R::DELETED, R::KIND, record.id, spec.display_name())
             .changes(patch::changes(&spec.json(), &Value::Null))
             .details(details);
+        self.commit(tx, ctx, event).await
+    }
+
+    /// Ends adding a member (a `rel` link from the object to `member`) with the audit
+    /// event `action` naming it; a member already there is a conflict.
+    pub(crate) async fn link_member<R: Resource>(
+        &self,
+        ctx: &Context,
+        editing: Editing<R>,
+        rel: Rel,
+        member: &Record,
+        action: AuditAction,
+    ) -> ServiceResult<()> {
+        let Editing {
+            mut tx,
+            record,
+            spec,
+            ..
+        } = editing;
+        let link = Link {
+            rel,
+            source: record.id,
+            source_kind: R::KIND,
+            target: member.id,
+            target_kind: member.kind,
+        };
+        if !tx.link(ctx.tenant, &link, self.now()).await? {
+            return Err(ServiceError::Conflict {
+                message: format!("the object is already a member of the {}", R::NOUN),
+            });
+        }
+        let event = EventDraft::new(action, R::KIND, record.id, spec.display_name())
+            .details(json!({ "member": object_ref(member) }));
+        self.commit(tx, ctx, event).await
+    }
+
+    /// Ends removing a member (the `rel` link to `member`) with the audit event
+    /// `action`; an object that is not a member is not found.
+    pub(crate) async fn unlink_member<R: Resource>(
+        &self,
+        ctx: &Context,
+        editing: Editing<R>,
+        rel: Rel,
+        member: Uuid,
+        action: AuditAction,
+    ) -> ServiceResult<()> {
+        let Editing {
+            mut tx,
+            record,
+            spec,
+            ..
+        } = editing;
+        if !tx.unlink(ctx.tenant, rel, record.id, member).await? {
+            return Err(ServiceError::NotFound {
+                kind: "member",
+                id: member.to_string(),
+            });
+        }
+        let event = EventDraft::new(action, R::KIND, record.id, spec.display_name())
+            .details(json!({ "memberId": member }));
         self.commit(tx, ctx, event).await
     }
 }

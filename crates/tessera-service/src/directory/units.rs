@@ -8,7 +8,7 @@ use tessera_directory::model::{AdministrativeUnit, AdministrativeUnitSpec, Direc
 use tessera_directory::patch;
 use tessera_directory::roles::action;
 use tessera_directory::validate;
-use tessera_store::{Kind, Link, Rel};
+use tessera_store::{Kind, Rel};
 use uuid::Uuid;
 
 use super::groups::{object_ref, reference_id};
@@ -16,11 +16,11 @@ use super::resource::{Resource, resource};
 use super::users::find_object;
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory, EventDraft, target_facts};
+use crate::{Context, Directory, target_facts};
 
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
 
-resource!(AdministrativeUnitSpec => AdministrativeUnit, AdministrativeUnit, AUS_READ,
+resource!(AdministrativeUnitSpec => AdministrativeUnit, AdministrativeUnit, "administrative unit", AUS_READ,
     [AdministrativeUnitCreate, AdministrativeUnitUpdate, AdministrativeUnitDelete],
     name: display_name, keys: unit_keys);
 
@@ -121,51 +121,21 @@ impl Directory {
         body: Value,
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
-        let mut tx = self.write(ctx).await?;
-        let (record, _) = self
-            .load_authorized(
-                tx.as_mut(),
-                ctx,
-                Kind::AdministrativeUnit,
-                id,
-                action::AUS_MEMBERS_UPDATE,
-            )
+        let mut editing = self
+            .edit_resource::<AdministrativeUnitSpec>(ctx, id, None, |_| action::AUS_MEMBERS_UPDATE)
             .await?;
-        let Some(member_record) = find_object(
-            tx.as_mut(),
-            ctx.tenant,
-            member,
-            &[Kind::User, Kind::Group, Kind::Device],
-        )
-        .await?
+        let kinds = [Kind::User, Kind::Group, Kind::Device];
+        let Some(member_record) =
+            find_object(editing.tx.as_mut(), ctx.tenant, member, &kinds).await?
         else {
             return Err(ServiceError::invalid(
                 "id",
                 format!("no user, group or device with id {member} exists"),
             ));
         };
-        let link = Link {
-            rel: Rel::UnitMember,
-            source: id,
-            source_kind: Kind::AdministrativeUnit,
-            target: member,
-            target_kind: member_record.kind,
-        };
-        if !tx.link(ctx.tenant, &link, self.now()).await? {
-            return Err(ServiceError::Conflict {
-                message: "the object is already a member of the administrative unit".to_string(),
-            });
-        }
-        let spec: AdministrativeUnitSpec = codec::data(&record)?;
-        let event = EventDraft::new(
-            AuditAction::AdministrativeUnitMemberAdd,
-            Kind::AdministrativeUnit,
-            id,
-            &spec.display_name,
-        )
-        .details(json!({ "member": object_ref(&member_record) }));
-        self.commit(tx, ctx, event).await?;
-        Ok(())
+        let action = AuditAction::AdministrativeUnitMemberAdd;
+        self.link_member(ctx, editing, Rel::UnitMember, &member_record, action)
+            .await
     }
 
     pub async fn remove_administrative_unit_member(
@@ -174,31 +144,11 @@ impl Directory {
         id: Uuid,
         member: Uuid,
     ) -> ServiceResult<()> {
-        let mut tx = self.write(ctx).await?;
-        let (record, _) = self
-            .load_authorized(
-                tx.as_mut(),
-                ctx,
-                Kind::AdministrativeUnit,
-                id,
-                action::AUS_MEMBERS_UPDATE,
-            )
+        let editing = self
+            .edit_resource::<AdministrativeUnitSpec>(ctx, id, None, |_| action::AUS_MEMBERS_UPDATE)
             .await?;
-        if !tx.unlink(ctx.tenant, Rel::UnitMember, id, member).await? {
-            return Err(ServiceError::NotFound {
-                kind: "member",
-                id: member.to_string(),
-            });
-        }
-        let spec: AdministrativeUnitSpec = codec::data(&record)?;
-        let event = EventDraft::new(
-            AuditAction::AdministrativeUnitMemberRemove,
-            Kind::AdministrativeUnit,
-            id,
-            &spec.display_name,
-        )
-        .details(json!({ "memberId": member }));
-        self.commit(tx, ctx, event).await?;
-        Ok(())
+        let action = AuditAction::AdministrativeUnitMemberRemove;
+        self.unlink_member(ctx, editing, Rel::UnitMember, member, action)
+            .await
     }
 }

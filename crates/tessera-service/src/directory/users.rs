@@ -28,7 +28,7 @@ pub(crate) fn user_keys(spec: &UserSpec) -> Keys {
 }
 
 // Users are named by their user principal name in the audit trail.
-resource!(UserSpec => User, User, USERS_READ, [UserCreate, UserUpdate, UserDelete],
+resource!(UserSpec => User, User, "user", USERS_READ, [UserCreate, UserUpdate, UserDelete],
     name: user_principal_name, keys: user_keys, view: user_view);
 
 fn user_view(directory: &Directory, ctx: &Context, record: &Record) -> ServiceResult<User> {

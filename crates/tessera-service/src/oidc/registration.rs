@@ -170,7 +170,12 @@ impl Oidc {
         if !public {
             let secret = self
                 .directory
-                .add_application_password(&ctx, app.id, json!({}))
+                .add_password(
+                    &ctx,
+                    crate::CredentialHolder::Application,
+                    app.id,
+                    json!({}),
+                )
                 .await
                 .map_err(refuse)?;
             answer["client_secret"] = json!(secret.secret_text.expose());
