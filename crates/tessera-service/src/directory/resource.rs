@@ -229,32 +229,27 @@ impl Directory {
     pub(crate) async fn link_member<R: Resource>(
         &self,
         ctx: &Context,
-        editing: Editing<R>,
+        mut editing: Editing<R>,
         rel: Rel,
         member: &Record,
         action: AuditAction,
     ) -> ServiceResult<()> {
-        let Editing {
-            mut tx,
-            record,
-            spec,
-            ..
-        } = editing;
         let link = Link {
             rel,
-            source: record.id,
+            source: editing.record.id,
             source_kind: R::KIND,
             target: member.id,
             target_kind: member.kind,
         };
-        if !tx.link(ctx.tenant, &link, self.now()).await? {
+        if !editing.tx.link(ctx.tenant, &link, self.now()).await? {
             return Err(ServiceError::Conflict {
                 message: format!("the object is already a member of the {}", R::NOUN),
             });
         }
-        let event = EventDraft::new(action, R::KIND, record.id, spec.display_name())
+        let event = editing
+            .event(action)
             .details(json!({ "member": object_ref(member) }));
-        self.commit(tx, ctx, event).await
+        self.commit(editing.tx, ctx, event).await
     }
 
     /// Ends removing a member (the `rel` link to `member`) with the audit event
@@ -262,25 +257,26 @@ impl Directory {
     pub(crate) async fn unlink_member<R: Resource>(
         &self,
         ctx: &Context,
-        editing: Editing<R>,
+        mut editing: Editing<R>,
         rel: Rel,
         member: Uuid,
         action: AuditAction,
     ) -> ServiceResult<()> {
-        let Editing {
-            mut tx,
-            record,
-            spec,
-            ..
-        } = editing;
-        if !tx.unlink(ctx.tenant, rel, record.id, member).await? {
+        let id = editing.record.id;
+        if !editing.tx.unlink(ctx.tenant, rel, id, member).await? {
             return Err(ServiceError::NotFound {
                 kind: "member",
                 id: member.to_string(),
             });
         }
-        let event = EventDraft::new(action, R::KIND, record.id, spec.display_name())
-            .details(json!({ "memberId": member }));
-        self.commit(tx, ctx, event).await
+        let event = editing.event(action).details(json!({ "memberId": member }));
+        self.commit(editing.tx, ctx, event).await
+    }
+}
+
+impl<R: Resource> Editing<R> {
+    /// The audit event `action` about the object being changed.
+    fn event(&self, action: AuditAction) -> EventDraft {
+        EventDraft::new(action, R::KIND, self.record.id, self.spec.display_name())
     }
 }
