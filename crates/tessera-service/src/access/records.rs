@@ -640,7 +640,7 @@ impl Access {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<SecurityDefaults> {
-        let (tx, before) = self.open_setting::<SecurityDefaults>(ctx).await?;
+        self.may_change_settings(ctx)?;
         let mut body = body;
         import::strip_annotations(&mut body);
         if let Some(map) = body.as_object_mut() {
@@ -649,6 +649,7 @@ impl Access {
             }
         }
         let policy: SecurityDefaults = patch::parse_spec(body)?;
+        let (tx, before) = self.open_setting::<SecurityDefaults>(ctx).await?;
         self.save_setting(ctx, tx, &before, &policy).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(policy)

@@ -119,7 +119,7 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<ConsentPolicy> {
-        let (tx, before) = self.open_setting::<ConsentPolicy>(ctx).await?;
+        self.may_change_settings(ctx)?;
         let policy: ConsentPolicy = patch::parse_spec(body)?;
         for scope in &policy.low_risk_scopes {
             validate_scope(scope).map_err(|_| {
@@ -129,6 +129,7 @@ impl Directory {
                 )
             })?;
         }
+        let (tx, before) = self.open_setting::<ConsentPolicy>(ctx).await?;
         self.save_setting(ctx, tx, &before, &policy).await?;
         Ok(policy)
     }
@@ -147,8 +148,9 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<AuthenticationContexts> {
-        let (mut tx, before) = self.open_setting::<AuthenticationContexts>(ctx).await?;
+        self.may_change_settings(ctx)?;
         let contexts: AuthenticationContexts = patch::parse_spec(body)?;
+        let (mut tx, before) = self.open_setting::<AuthenticationContexts>(ctx).await?;
         let mut seen = std::collections::BTreeSet::new();
         for (index, context) in contexts.contexts.iter().enumerate() {
             let id_ok = context
@@ -201,8 +203,9 @@ impl Directory {
         ctx: &Context,
         body: Value,
     ) -> ServiceResult<AppCredentialPolicy> {
-        let (tx, before) = self.open_setting::<AppCredentialPolicy>(ctx).await?;
+        self.may_change_settings(ctx)?;
         let policy: AppCredentialPolicy = patch::parse_spec(body)?;
+        let (tx, before) = self.open_setting::<AppCredentialPolicy>(ctx).await?;
         self.save_setting(ctx, tx, &before, &policy).await?;
         Ok(policy)
     }

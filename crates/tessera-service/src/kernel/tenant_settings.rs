@@ -41,13 +41,20 @@ impl Kernel {
         read_setting(reader.as_mut(), ctx.tenant).await
     }
 
-    /// Opens a change of a tenant setting, for a caller who may manage the
-    /// tenant's policies: the transaction and the value before.
+    /// Refuses a caller who may not manage the tenant's policies: checked before a
+    /// change's body is read, so a refused caller learns nothing about it.
+    pub(crate) fn may_change_settings(&self, ctx: &Context) -> ServiceResult<()> {
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)
+    }
+
+    /// Opens a change of a tenant setting (for a caller who may manage the tenant's
+    /// policies): the transaction and the value before. A body that can be checked
+    /// alone is checked before, so a bad one does not wait for the tenant's lock.
     pub(crate) async fn open_setting<P: TenantSetting>(
         &self,
         ctx: &Context,
     ) -> ServiceResult<(Box<dyn WriteTx>, P)> {
-        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        self.may_change_settings(ctx)?;
         let mut tx = self.write(ctx).await?;
         let before = read_setting(tx.as_mut(), ctx.tenant).await?;
         Ok((tx, before))
