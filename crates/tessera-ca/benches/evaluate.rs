@@ -140,7 +140,7 @@ fn sign_in<'a>(strengths: &'a [Uuid], contexts: &'a [String]) -> SignIn<'a> {
         },
         target: Target::App {
             resource: None,
-            app_id: tessera_core::AppId(app(7)),
+            app_id: tessera_core::AppId::from_uuid(app(7)),
             admin_portal: false,
         },
         auth_contexts: contexts,

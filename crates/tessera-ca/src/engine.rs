@@ -701,7 +701,7 @@ fn uuids(values: &[String]) -> Vec<Uuid> {
 }
 
 fn app_ids(values: &[String]) -> Vec<AppId> {
-    uuids(values).into_iter().map(AppId).collect()
+    uuids(values).into_iter().map(AppId::from_uuid).collect()
 }
 
 fn guest_bits(value: &Option<GuestsOrExternalUsers>) -> u8 {

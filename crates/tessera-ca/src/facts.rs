@@ -225,7 +225,7 @@ mod tests {
                 has_mfa_method: true,
             },
             target: Target::App {
-                app_id: tessera_core::AppId(Uuid::from_u128(3)),
+                app_id: tessera_core::AppId::from_uuid(Uuid::from_u128(3)),
                 resource: None,
                 admin_portal: false,
             },

@@ -254,14 +254,14 @@ fn applications_actions_and_contexts() {
     let app2 = APP2.to_string();
     let portal = Target::App {
         resource: None,
-        app_id: tessera_core::AppId(APP2),
+        app_id: tessera_core::AppId::from_uuid(APP2),
         admin_portal: true,
     };
     let action = Target::UserAction(UserAction::RegisterSecurityInfo);
     let with_resource = Ctx {
         target: Target::App {
-            app_id: tessera_core::AppId(APP),
-            resource: Some(tessera_core::AppId(APP2)),
+            app_id: tessera_core::AppId::from_uuid(APP),
+            resource: Some(tessera_core::AppId::from_uuid(APP2)),
             admin_portal: false,
         },
         ..Ctx::default()
@@ -1260,7 +1260,7 @@ fn security_defaults_until_turned_off() {
     let management = Ctx {
         target: Target::App {
             resource: None,
-            app_id: tessera_core::AppId(APP2),
+            app_id: tessera_core::AppId::from_uuid(APP2),
             admin_portal: true,
         },
         ..Ctx::default()

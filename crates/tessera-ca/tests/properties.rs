@@ -288,17 +288,17 @@ fn a_sign_in() -> impl Strategy<Value = Ctx> {
         select(vec![
             Target::App {
                 resource: None,
-                app_id: tessera_core::AppId(APP),
+                app_id: tessera_core::AppId::from_uuid(APP),
                 admin_portal: false,
             },
             Target::App {
                 resource: None,
-                app_id: tessera_core::AppId(APP2),
+                app_id: tessera_core::AppId::from_uuid(APP2),
                 admin_portal: true,
             },
             Target::App {
-                resource: Some(tessera_core::AppId(APP2)),
-                app_id: tessera_core::AppId(APP),
+                resource: Some(tessera_core::AppId::from_uuid(APP2)),
+                app_id: tessera_core::AppId::from_uuid(APP),
                 admin_portal: false,
             },
             Target::UserAction(UserAction::RegisterSecurityInfo),

@@ -41,11 +41,17 @@ impl FromStr for TenantId {
 /// object ids of the application and its service principals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct AppId(pub Uuid);
+pub struct AppId(Uuid);
 
 impl AppId {
     pub fn new_random() -> AppId {
         AppId(Uuid::new_v4())
+    }
+
+    /// Says that this UUID is an application's client id (not an object id): the
+    /// one place a plain UUID becomes one, besides parsing.
+    pub const fn from_uuid(id: Uuid) -> AppId {
+        AppId(id)
     }
 
     /// The client id as a UUID (for storage keys and claims).

@@ -907,7 +907,7 @@ async fn applications_and_secrets(h: Harness) {
     assert!(matches!(
         h.directory
             .directory
-            .get_application_by_app_id(&h.admin, tessera_core::AppId(app.id))
+            .get_application_by_app_id(&h.admin, tessera_core::AppId::from_uuid(app.id))
             .await,
         Err(ServiceError::NotFound { .. })
     ));

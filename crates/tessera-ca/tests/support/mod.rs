@@ -152,7 +152,7 @@ impl Default for Ctx {
             has_mfa_method: true,
             target: Target::App {
                 resource: None,
-                app_id: tessera_core::AppId(APP),
+                app_id: tessera_core::AppId::from_uuid(APP),
                 admin_portal: false,
             },
             contexts: Vec::new(),

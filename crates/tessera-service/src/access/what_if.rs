@@ -293,13 +293,13 @@ async fn application_named(
 ) -> ServiceResult<AppId> {
     let text = text.trim();
     if let Ok(id) = Uuid::parse_str(text) {
-        if builtin::is_management_client(AppId(id))
+        if builtin::is_management_client(AppId::from_uuid(id))
             || reader
                 .get_by_key1(tenant, Kind::Application, &id.to_string())
                 .await?
                 .is_some()
         {
-            return Ok(AppId(id));
+            return Ok(AppId::from_uuid(id));
         }
         if let Some(record) = reader.get(tenant, Kind::Application, id).await? {
             let data: ApplicationData = codec::data(&record)?;

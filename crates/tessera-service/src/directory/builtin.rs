@@ -10,7 +10,7 @@ pub const CLI_CLIENT_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e01";
 
 /// The command line's client id as a UUID.
 pub(crate) fn cli_client_id() -> AppId {
-    AppId(Uuid::from_u128(0x7e55a1c1_0b6f_4c1e_9a4d_3f2b8c6d5e01))
+    AppId::from_uuid(Uuid::from_u128(0x7e55a1c1_0b6f_4c1e_9a4d_3f2b8c6d5e01))
 }
 
 /// Whether an application is Tessera's own management surface (Conditional
