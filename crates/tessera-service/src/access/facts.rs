@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{Acceptance, Access, MAX_CACHED_RISKS, RiskState, TermsOfUse, WORKLOAD_RISK_SECONDS};
 use crate::codec;
 use crate::directory::{auth_methods, builtin};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::ServiceResult;
 
 /// A user's sign-in to decide, as a flow describes it.
 pub(crate) struct UserAccess<'a> {
@@ -41,20 +41,12 @@ pub(crate) struct UserAccess<'a> {
 /// The applications a request is for: the client, and the resource when it names
 /// one of this tenant's applications by id (a policy for either applies);
 /// management for the command line and the management API.
-pub(crate) fn app_target(
-    client_id: &str,
-    resource_app: Option<AppId>,
-    management: bool,
-) -> ServiceResult<Target> {
-    // No stand-in id for one that does not parse: a policy could name it.
-    let client: AppId = client_id.parse().map_err(|_| {
-        ServiceError::Internal("a client id that is not an application id".to_string())
-    })?;
-    Ok(Target::App {
+pub(crate) fn app_target(client: AppId, resource_app: Option<AppId>, management: bool) -> Target {
+    Target::App {
         app_id: client,
         resource: resource_app.filter(|r| *r != client),
         admin_portal: management || builtin::is_management_client(client),
-    })
+    }
 }
 
 /// Authentication contexts (`c1`..) among requested `acr` values.

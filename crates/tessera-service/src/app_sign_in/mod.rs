@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::Access;
 use crate::access::{Decided, UserAccess, app_target, contexts_of};
 use crate::codec;
-use crate::directory::builtin::CLI_CLIENT_ID;
+use crate::directory::builtin;
 use crate::error::ServiceResult;
 use crate::kernel::Kernel;
 use crate::sign_in::{SessionInfo, SignInEntry, truncate};
@@ -55,7 +55,7 @@ pub struct AccessRequest<'a> {
     /// What the request demands of that session.
     pub demands: Demands,
     /// The application's client id (`appId`).
-    pub client_id: &'a str,
+    pub client_id: AppId,
     /// The application the access is for when it is another one (an API's `appId`).
     pub resource_app: Option<AppId>,
     /// The access is for Tessera's own management API.
@@ -105,22 +105,21 @@ pub(crate) struct ConsentNeed {
 pub(crate) async fn consent_needed(
     reader: &mut dyn Reader,
     tenant: TenantId,
-    client_id: &str,
+    client_id: AppId,
     user: Uuid,
     permissions: &[String],
     reconsent: bool,
 ) -> ServiceResult<ConsentNeed> {
-    if client_id == CLI_CLIENT_ID {
+    if builtin::is_management_client(client_id) {
         return Ok(ConsentNeed {
             missing: Vec::new(),
             user_may: true,
         });
     }
-    let granted = match client_id.parse::<AppId>() {
-        Ok(client) if !reconsent => {
-            crate::directory::consent::granted_scopes(reader, tenant, client, user).await?
-        }
-        _ => Vec::new(),
+    let granted = if reconsent {
+        Vec::new()
+    } else {
+        crate::directory::consent::granted_scopes(reader, tenant, client_id, user).await?
     };
     let missing: Vec<String> = permissions
         .iter()
@@ -228,7 +227,7 @@ impl AppSignIn {
         request: &AccessRequest<'_>,
         session: &SessionInfo,
     ) -> ServiceResult<Decided> {
-        let target = app_target(request.client_id, request.resource_app, request.management)?;
+        let target = app_target(request.client_id, request.resource_app, request.management);
         let password_changed = session
             .data
             .password_changed
@@ -265,14 +264,11 @@ impl AppSignIn {
         // held meanwhile would hold a pooled connection.
         let set = self.access.policy_set(tenant).await?;
         let mut reader = self.snapshot().await?;
-        let app = match Uuid::parse_str(request.client_id) {
-            Ok(app_id) => reader
-                .get_by_key1(tenant, Kind::Application, &app_id.to_string())
-                .await?
-                .map(|record| codec::data::<ApplicationData>(&record))
-                .transpose()?,
-            Err(_) => None,
-        };
+        let app = reader
+            .get_by_key1(tenant, Kind::Application, &request.client_id.to_string())
+            .await?
+            .map(|record| codec::data::<ApplicationData>(&record))
+            .transpose()?;
         let app_name = app
             .as_ref()
             .map(|app| app.spec.display_name.clone())
@@ -281,7 +277,7 @@ impl AppSignIn {
         // to 15 minutes): nobody enters. Tessera's own command line has no record.
         let available = match &app {
             Some(app) => service_principal_enabled(reader.as_mut(), tenant, app.app_id).await?,
-            None => request.client_id == CLI_CLIENT_ID,
+            None => builtin::is_management_client(request.client_id),
         };
         if !available {
             return Ok(AppDecision {
@@ -404,7 +400,7 @@ impl AppSignIn {
                     .collect(),
                 strengths: &session.data.strengths,
                 app_name,
-                client_id: request.client_id,
+                client_id: &request.client_id.to_string(),
                 correlation_id: request.correlation_id,
                 client_address: request.client_address.map(str::to_string),
                 user_agent: request.user_agent.map(str::to_string),

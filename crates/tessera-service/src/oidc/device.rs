@@ -272,7 +272,7 @@ impl Oidc {
             let need = crate::app_sign_in::consent_needed(
                 reader.as_mut(),
                 session.tenant,
-                &data.client_id,
+                client,
                 session.user_id,
                 &consent_scopes(&data.scopes, &resources),
                 false,

@@ -630,8 +630,12 @@ impl Oidc {
             .as_deref()
             .and_then(resource::resource_app_id);
         let management = grant.resource.as_deref() == Some(super::MANAGEMENT_RESOURCE);
-        let target = crate::access::app_target(&grant.client_id, resource_app, management)
-            .map_err(server_error)?;
+        // No stand-in for a client id that does not parse: a policy could name it.
+        let client = grant
+            .client_id
+            .parse()
+            .map_err(|_| server_error("a grant whose client id is not an application id"))?;
+        let target = crate::access::app_target(client, resource_app, management);
         let mut reader = self.snapshot().await.map_err(server_error)?;
         let facts = self
             .access

@@ -47,16 +47,17 @@ impl Oidc {
         // (it may be old): only a request whose verdict asks this user for consent
         // records any, and exactly what it asks. Conditional Access, assignment and
         // the tenant's consent policy come first.
-        let decision = self
-            .app_sign_in
-            .decide(&super::enforce::access_request(
-                ctx,
-                &request,
-                Some(session),
-                Some(data.reauthenticate_after),
-                data.step_up,
-            ))
-            .await;
+        let access = match super::enforce::access_request(
+            ctx,
+            &request,
+            Some(session),
+            Some(data.reauthenticate_after),
+            data.step_up,
+        ) {
+            Ok(access) => access,
+            Err(error) => return AuthorizeOutcome::Refused(error),
+        };
+        let decision = self.app_sign_in.decide(&access).await;
         match decision.map(|d| d.verdict) {
             Ok(Verdict::Consent { scopes }) => {
                 if let Ok(client) = request.client_id.parse::<tessera_core::AppId>() {

@@ -5,6 +5,7 @@
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::model::ApplicationData;
 use tessera_oauth::authorize::{AuthorizationRequest, Prompt};
+use tessera_oauth::error::ErrorCode;
 use tessera_oauth::resource::{
     MANAGEMENT_RESOURCE, consent_scopes, requested_resource, resource_app_id,
 };
@@ -85,9 +86,10 @@ impl Oidc {
         request: &AuthorizationRequest,
         session: &SessionInfo,
     ) -> crate::ServiceResult<Option<crate::access::Decided>> {
-        self.app_sign_in
-            .access_decision(&access_request(ctx, request, Some(session), None, false))
-            .await
+        let Ok(access) = access_request(ctx, request, Some(session), None, false) else {
+            return Ok(None);
+        };
+        self.app_sign_in.access_decision(&access).await
     }
 
     pub(crate) async fn app_display_name(
@@ -141,11 +143,16 @@ pub(super) fn access_request<'a>(
     session: Option<&'a SessionInfo>,
     signed_in_after: Option<Timestamp>,
     made_for_this: bool,
-) -> AccessRequest<'a> {
+) -> Result<AccessRequest<'a>, OAuthError> {
+    // The endpoint found the application by this id, so it parses.
+    let client_id = request
+        .client_id
+        .parse()
+        .map_err(|_| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
     let resource = requested_resource(&request.scopes, &request.resources)
         .ok()
         .flatten();
-    AccessRequest {
+    Ok(AccessRequest {
         tenant: ctx.tenant,
         session,
         demands: Demands {
@@ -154,7 +161,7 @@ pub(super) fn access_request<'a>(
             max_age: request.max_age,
             fresh: request.prompt.contains(&Prompt::Login),
         },
-        client_id: &request.client_id,
+        client_id,
         resource_app: resource.as_deref().and_then(resource_app_id),
         management: resource.as_deref() == Some(MANAGEMENT_RESOURCE),
         client_app: client_app_of(&request.redirect_uri),
@@ -167,5 +174,5 @@ pub(super) fn access_request<'a>(
         user_agent: ctx.user_agent.as_deref(),
         device_thumbprint: ctx.device_thumbprint.as_deref(),
         made_for_this,
-    }
+    })
 }

@@ -510,17 +510,12 @@ impl Oidc {
         let error = |code: ErrorCode, description: &str| OAuthError::new(code, description);
         let signed_in_after = pending.as_ref().map(|(_, after, _)| *after);
         let made_for_this = pending.as_ref().is_some_and(|(_, _, step_up)| *step_up);
-        let decision = match self
-            .app_sign_in
-            .decide(&enforce::access_request(
-                ctx,
-                &request,
-                session,
-                signed_in_after,
-                made_for_this,
-            ))
-            .await
-        {
+        let access =
+            match enforce::access_request(ctx, &request, session, signed_in_after, made_for_this) {
+                Ok(access) => access,
+                Err(error) => return respond(Err(&error), &request),
+            };
+        let decision = match self.app_sign_in.decide(&access).await {
             Ok(decision) => decision,
             Err(e) => return respond(Err(&server_error(e)), &request),
         };
