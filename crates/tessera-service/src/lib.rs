@@ -183,22 +183,24 @@ pub(crate) struct EventDraft {
 }
 
 impl EventDraft {
-    pub fn new(
-        action: AuditAction,
-        kind: Kind,
-        id: impl ToString,
-        display_name: &str,
-    ) -> EventDraft {
+    /// An event of `action`, about no object yet (a tenant-wide setting).
+    pub fn new(action: AuditAction) -> EventDraft {
         EventDraft {
             action,
-            target: Some(TargetRef {
-                target_type: kind.as_str().to_string(),
-                id: id.to_string(),
-                display_name: display_name.to_string(),
-            }),
+            target: None,
             changes: Vec::new(),
             details: Value::Null,
         }
+    }
+
+    /// The object the event is about.
+    pub fn on(mut self, kind: Kind, id: impl ToString, display_name: &str) -> EventDraft {
+        self.target = Some(TargetRef {
+            target_type: kind.as_str().to_string(),
+            id: id.to_string(),
+            display_name: display_name.to_string(),
+        });
+        self
     }
 
     pub fn changes(mut self, changes: Vec<Change>) -> EventDraft {

@@ -182,13 +182,9 @@ impl Access {
             };
             let record = location_record(&location, existing.as_ref())?;
             codec::put_record(tx.as_mut(), ctx.tenant, existing.is_some(), &record).await?;
-            let event = EventDraft::new(
-                AuditAction::NamedLocationImport,
-                Kind::NamedLocation,
-                *id,
-                spec.display_name(),
-            )
-            .details(serde_json::to_value(spec).unwrap_or(Value::Null));
+            let event = EventDraft::new(AuditAction::NamedLocationImport)
+                .on(Kind::NamedLocation, *id, spec.display_name())
+                .details(serde_json::to_value(spec).unwrap_or(Value::Null));
             self.audit(tx.as_mut(), ctx, event).await?;
         }
         for (id, spec) in &plan.policies {
@@ -203,25 +199,16 @@ impl Access {
             };
             let record = policy_record(&policy, existing.as_ref())?;
             codec::put_record(tx.as_mut(), ctx.tenant, existing.is_some(), &record).await?;
-            let event = EventDraft::new(
-                AuditAction::ConditionalAccessPolicyImport,
-                Kind::ConditionalAccessPolicy,
-                *id,
-                &spec.display_name,
-            )
-            .details(serde_json::to_value(spec).unwrap_or(Value::Null));
+            let event = EventDraft::new(AuditAction::ConditionalAccessPolicyImport)
+                .on(Kind::ConditionalAccessPolicy, *id, &spec.display_name)
+                .details(serde_json::to_value(spec).unwrap_or(Value::Null));
             self.audit(tx.as_mut(), ctx, event).await?;
         }
-        let summary = EventDraft {
-            action: AuditAction::ConditionalAccessImport,
-            target: None,
-            changes: Vec::new(),
-            details: json!({
-                "policies": plan.policies.len(),
-                "namedLocations": plan.named_locations.len(),
-                "skipped": errors,
-            }),
-        };
+        let summary = EventDraft::new(AuditAction::ConditionalAccessImport).details(json!({
+            "policies": plan.policies.len(),
+            "namedLocations": plan.named_locations.len(),
+            "skipped": errors,
+        }));
         self.audit(tx.as_mut(), ctx, summary).await?;
         tx.commit().await?;
         self.forget_policy_set(ctx.tenant);

@@ -252,13 +252,13 @@ impl Access {
         check_references(tx.as_mut(), ctx.tenant, &policy.spec).await?;
         tx.insert(ctx.tenant, &policy_record(&policy, None)?)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::ConditionalAccessPolicyCreate,
-            Kind::ConditionalAccessPolicy,
-            policy.id,
-            &policy.spec.display_name,
-        )
-        .details(serde_json::to_value(&policy.spec).unwrap_or(Value::Null));
+        let event = EventDraft::new(AuditAction::ConditionalAccessPolicyCreate)
+            .on(
+                Kind::ConditionalAccessPolicy,
+                policy.id,
+                &policy.spec.display_name,
+            )
+            .details(serde_json::to_value(&policy.spec).unwrap_or(Value::Null));
         self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(policy)
@@ -289,13 +289,9 @@ impl Access {
         tx.update(ctx.tenant, &policy_record(&policy, Some(&record))?)
             .await?;
         let after = serde_json::to_value(&policy.spec).unwrap_or(Value::Null);
-        let event = EventDraft::new(
-            AuditAction::ConditionalAccessPolicyUpdate,
-            Kind::ConditionalAccessPolicy,
-            id,
-            &policy.spec.display_name,
-        )
-        .changes(patch::changes(&before, &after));
+        let event = EventDraft::new(AuditAction::ConditionalAccessPolicyUpdate)
+            .on(Kind::ConditionalAccessPolicy, id, &policy.spec.display_name)
+            .changes(patch::changes(&before, &after));
         self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(policy)
@@ -309,13 +305,9 @@ impl Access {
         let policy: ConditionalAccessPolicy = codec::data(&record)?;
         tx.delete(ctx.tenant, Kind::ConditionalAccessPolicy, id, None)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::ConditionalAccessPolicyDelete,
-            Kind::ConditionalAccessPolicy,
-            id,
-            &policy.spec.display_name,
-        )
-        .details(serde_json::to_value(&policy.spec).unwrap_or(Value::Null));
+        let event = EventDraft::new(AuditAction::ConditionalAccessPolicyDelete)
+            .on(Kind::ConditionalAccessPolicy, id, &policy.spec.display_name)
+            .details(serde_json::to_value(&policy.spec).unwrap_or(Value::Null));
         self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(())
@@ -358,13 +350,13 @@ impl Access {
         let mut tx = self.write(ctx).await?;
         tx.insert(ctx.tenant, &location_record(&location, None)?)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::NamedLocationCreate,
-            Kind::NamedLocation,
-            location.id,
-            location.spec.display_name(),
-        )
-        .details(serde_json::to_value(&location.spec).unwrap_or(Value::Null));
+        let event = EventDraft::new(AuditAction::NamedLocationCreate)
+            .on(
+                Kind::NamedLocation,
+                location.id,
+                location.spec.display_name(),
+            )
+            .details(serde_json::to_value(&location.spec).unwrap_or(Value::Null));
         self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(location)
@@ -396,13 +388,9 @@ impl Access {
         tx.update(ctx.tenant, &location_record(&location, Some(&record))?)
             .await?;
         let after = serde_json::to_value(&location.spec).unwrap_or(Value::Null);
-        let event = EventDraft::new(
-            AuditAction::NamedLocationUpdate,
-            Kind::NamedLocation,
-            id,
-            location.spec.display_name(),
-        )
-        .changes(patch::changes(&before, &after));
+        let event = EventDraft::new(AuditAction::NamedLocationUpdate)
+            .on(Kind::NamedLocation, id, location.spec.display_name())
+            .changes(patch::changes(&before, &after));
         self.commit(tx, ctx, event).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(location)
@@ -459,8 +447,7 @@ impl Access {
             &terms,
         )?;
         tx.insert(ctx.tenant, &record).await?;
-        let event = EventDraft::new(
-            AuditAction::AgreementCreate,
+        let event = EventDraft::new(AuditAction::AgreementCreate).on(
             Kind::TermsOfUse,
             terms.id,
             &terms.spec.display_name,
@@ -493,13 +480,9 @@ impl Access {
             &codec::next_version(&record, terms.modified_date_time, keys, &terms)?,
         )
         .await?;
-        let event = EventDraft::new(
-            AuditAction::AgreementUpdate,
-            Kind::TermsOfUse,
-            id,
-            &terms.spec.display_name,
-        )
-        .details(json!({"contentVersion": terms.content_version}));
+        let event = EventDraft::new(AuditAction::AgreementUpdate)
+            .on(Kind::TermsOfUse, id, &terms.spec.display_name)
+            .details(json!({"contentVersion": terms.content_version}));
         self.commit(tx, ctx, event).await?;
         Ok(terms)
     }
@@ -542,7 +525,7 @@ impl Access {
         self.audit(
             tx.as_mut(),
             ctx,
-            EventDraft::new(audit_action, kind, id, &name),
+            EventDraft::new(audit_action).on(kind, id, &name),
         )
         .await?;
         tx.commit().await?;
@@ -603,13 +586,9 @@ impl Access {
             &acceptance,
         )
         .await?;
-        let event = EventDraft::new(
-            AuditAction::AgreementAccept,
-            Kind::TermsOfUse,
-            terms_id,
-            &terms.spec.display_name,
-        )
-        .details(json!({"userId": user, "contentVersion": terms.content_version}));
+        let event = EventDraft::new(AuditAction::AgreementAccept)
+            .on(Kind::TermsOfUse, terms_id, &terms.spec.display_name)
+            .details(json!({"userId": user, "contentVersion": terms.content_version}));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }
@@ -740,20 +719,20 @@ impl Access {
             &state,
         )
         .await?;
-        let event = EventDraft::new(
-            AuditAction::RiskStateUpdate,
-            if is_user {
-                Kind::User
-            } else {
-                Kind::ServicePrincipal
-            },
-            principal,
-            &key,
-        )
-        .changes(patch::changes(
-            &before,
-            &serde_json::to_value(&state).unwrap_or(Value::Null),
-        ));
+        let event = EventDraft::new(AuditAction::RiskStateUpdate)
+            .on(
+                if is_user {
+                    Kind::User
+                } else {
+                    Kind::ServicePrincipal
+                },
+                principal,
+                &key,
+            )
+            .changes(patch::changes(
+                &before,
+                &serde_json::to_value(&state).unwrap_or(Value::Null),
+            ));
         self.commit(tx, ctx, event).await?;
         if let Ok(mut cache) = self.ca.workload_risk.lock() {
             cache.remove(&(ctx.tenant, principal));
@@ -795,7 +774,8 @@ impl Access {
             &codec::next_version(&record, now, keys, &state)?,
         )
         .await?;
-        let event = EventDraft::new(AuditAction::RiskStateRemediate, Kind::User, user, &key)
+        let event = EventDraft::new(AuditAction::RiskStateRemediate)
+            .on(Kind::User, user, &key)
             .changes(patch::changes(
                 &before,
                 &serde_json::to_value(&state).unwrap_or(Value::Null),

@@ -228,18 +228,18 @@ impl Directory {
             },
             other => ServiceError::from(other),
         })?;
-        let event = EventDraft::new(
-            AuditAction::ServicePrincipalAppRoleAssignmentAdd,
-            Kind::ServicePrincipal,
-            resource_id,
-            &assignment.resource_display_name,
-        )
-        .details(json!({
-            "assignmentId": assignment.id,
-            "principalId": assignment.principal_id,
-            "principalType": assignment.principal_type,
-            "appRoleId": role_id,
-        }));
+        let event = EventDraft::new(AuditAction::ServicePrincipalAppRoleAssignmentAdd)
+            .on(
+                Kind::ServicePrincipal,
+                resource_id,
+                &assignment.resource_display_name,
+            )
+            .details(json!({
+                "assignmentId": assignment.id,
+                "principalId": assignment.principal_id,
+                "principalType": assignment.principal_type,
+                "appRoleId": role_id,
+            }));
         self.commit(tx, ctx, event).await?;
         Ok(assignment)
     }
@@ -310,17 +310,17 @@ impl Directory {
         let assignment = assignment_from(&record)?;
         tx.delete(ctx.tenant, Kind::AppRoleAssignment, assignment_id, None)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::ServicePrincipalAppRoleAssignmentRemove,
-            Kind::ServicePrincipal,
-            resource_id,
-            &display_name_of(&resource),
-        )
-        .details(json!({
-            "assignmentId": assignment_id,
-            "principalId": assignment.principal_id,
-            "appRoleId": assignment.app_role_id,
-        }));
+        let event = EventDraft::new(AuditAction::ServicePrincipalAppRoleAssignmentRemove)
+            .on(
+                Kind::ServicePrincipal,
+                resource_id,
+                &display_name_of(&resource),
+            )
+            .details(json!({
+                "assignmentId": assignment_id,
+                "principalId": assignment.principal_id,
+                "appRoleId": assignment.app_role_id,
+            }));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }

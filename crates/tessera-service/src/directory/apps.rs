@@ -304,14 +304,10 @@ impl Directory {
             &data,
         )?;
         tx.insert(ctx.tenant, &record).await?;
-        let event = EventDraft::new(
-            AuditAction::ApplicationCreate,
-            Kind::Application,
-            id,
-            &data.spec.display_name,
-        )
-        .changes(patch::changes(&Value::Null, &to_json(&data.spec)))
-        .details(json!({ "appId": data.app_id }));
+        let event = EventDraft::new(AuditAction::ApplicationCreate)
+            .on(Kind::Application, id, &data.spec.display_name)
+            .changes(patch::changes(&Value::Null, &to_json(&data.spec)))
+            .details(json!({ "appId": data.app_id }));
         self.commit(tx, ctx, event).await?;
         application_from(&record, Vec::new())
     }
@@ -384,13 +380,9 @@ impl Directory {
         data.spec = after;
         let updated = codec::next_version(&record, self.now(), application_keys(&data), &data)?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new(
-            AuditAction::ApplicationUpdate,
-            Kind::Application,
-            id,
-            &data.spec.display_name,
-        )
-        .changes(changes);
+        let event = EventDraft::new(AuditAction::ApplicationUpdate)
+            .on(Kind::Application, id, &data.spec.display_name)
+            .changes(changes);
         self.commit(tx, ctx, event).await?;
         application_from(&updated, secrets)
     }
@@ -428,9 +420,14 @@ impl Directory {
         }
         tx.delete(ctx.tenant, Kind::Application, id, Some(record.version))
             .await?;
-        let event = EventDraft::new(AuditAction::ApplicationDelete, Kind::Application, id, &data.spec.display_name)
+        let event = EventDraft::new(AuditAction::ApplicationDelete)
+            .on(Kind::Application, id, &data.spec.display_name)
             .changes(patch::changes(&to_json(&data.spec), &Value::Null))
-            .details(json!({ "appId": data.app_id, "servicePrincipal": service_principal, "secretsRemoved": removed_secrets }));
+            .details(json!({
+                "appId": data.app_id,
+                "servicePrincipal": service_principal,
+                "secretsRemoved": removed_secrets,
+            }));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }
@@ -488,13 +485,9 @@ impl Directory {
             other => other?,
         }
         let name = data.spec.display_name.clone().unwrap_or_default();
-        let event = EventDraft::new(
-            AuditAction::ServicePrincipalCreate,
-            Kind::ServicePrincipal,
-            id,
-            &name,
-        )
-        .changes(patch::changes(&Value::Null, &to_json(&data.spec)));
+        let event = EventDraft::new(AuditAction::ServicePrincipalCreate)
+            .on(Kind::ServicePrincipal, id, &name)
+            .changes(patch::changes(&Value::Null, &to_json(&data.spec)));
         self.commit(tx, ctx, event).await?;
         Ok(self.service_principal_view(ctx, service_principal_from(&record, Vec::new())?))
     }
@@ -592,13 +585,9 @@ impl Directory {
             codec::next_version(&record, self.now(), service_principal_keys(&data), &data)?;
         tx.update(ctx.tenant, &updated).await?;
         let name = data.spec.display_name.clone().unwrap_or_default();
-        let event = EventDraft::new(
-            AuditAction::ServicePrincipalUpdate,
-            Kind::ServicePrincipal,
-            id,
-            &name,
-        )
-        .changes(changes);
+        let event = EventDraft::new(AuditAction::ServicePrincipalUpdate)
+            .on(Kind::ServicePrincipal, id, &name)
+            .changes(changes);
         self.commit(tx, ctx, event).await?;
         Ok(self.service_principal_view(ctx, service_principal_from(&updated, secrets)?))
     }
@@ -631,14 +620,10 @@ impl Directory {
         tx.delete(ctx.tenant, Kind::ServicePrincipal, id, Some(record.version))
             .await?;
         let name = data.spec.display_name.clone().unwrap_or_default();
-        let event = EventDraft::new(
-            AuditAction::ServicePrincipalDelete,
-            Kind::ServicePrincipal,
-            id,
-            &name,
-        )
-        .changes(patch::changes(&to_json(&data.spec), &Value::Null))
-        .details(json!({ "removedFrom": cleanup, "secretsRemoved": secrets }));
+        let event = EventDraft::new(AuditAction::ServicePrincipalDelete)
+            .on(Kind::ServicePrincipal, id, &name)
+            .changes(patch::changes(&to_json(&data.spec), &Value::Null))
+            .details(json!({ "removedFrom": cleanup, "secretsRemoved": secrets }));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }
@@ -704,8 +689,13 @@ impl Directory {
         let secret_record =
             codec::new_record(Kind::ClientSecret, credential.key_id, now, keys, &data)?;
         tx.insert(ctx.tenant, &secret_record).await?;
-        let event = EventDraft::new(owner.password_added, owner.kind, id, &super::groups::display_name_of(&record))
-            .details(json!({ "keyId": credential.key_id, "hint": credential.hint, "endDateTime": credential.end_date_time }));
+        let event = EventDraft::new(owner.password_added)
+            .on(owner.kind, id, &super::groups::display_name_of(&record))
+            .details(json!({
+                "keyId": credential.key_id,
+                "hint": credential.hint,
+                "endDateTime": credential.end_date_time,
+            }));
         self.commit(tx, ctx, event).await?;
         Ok(CreatedPassword {
             credential,
@@ -736,13 +726,9 @@ impl Directory {
         };
         tx.delete(ctx.tenant, Kind::ClientSecret, secret.id, None)
             .await?;
-        let event = EventDraft::new(
-            owner.password_removed,
-            owner.kind,
-            id,
-            &super::groups::display_name_of(&record),
-        )
-        .details(json!({ "keyId": key_id }));
+        let event = EventDraft::new(owner.password_removed)
+            .on(owner.kind, id, &super::groups::display_name_of(&record))
+            .details(json!({ "keyId": key_id }));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }
@@ -800,16 +786,12 @@ impl Directory {
         let updated =
             with_key_credentials(&record, now, |keys| push_key(keys, credential.clone()))?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new(
-            owner.key_added,
-            owner.kind,
-            id,
-            &super::groups::display_name_of(&record),
-        )
-        .details(json!({
-            "keyId": credential.key_id, "thumbprintSha256": credential.thumbprint_sha256,
-            "subject": info.subject, "endDateTime": credential.end_date_time,
-        }));
+        let event = EventDraft::new(owner.key_added)
+            .on(owner.kind, id, &super::groups::display_name_of(&record))
+            .details(json!({
+                "keyId": credential.key_id, "thumbprintSha256": credential.thumbprint_sha256,
+                "subject": info.subject, "endDateTime": credential.end_date_time,
+            }));
         self.commit(tx, ctx, event).await?;
         Ok(credential)
     }
@@ -839,13 +821,9 @@ impl Directory {
             Ok(())
         })?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new(
-            owner.key_removed,
-            owner.kind,
-            id,
-            &super::groups::display_name_of(&record),
-        )
-        .details(json!({ "keyId": key_id }));
+        let event = EventDraft::new(owner.key_removed)
+            .on(owner.kind, id, &super::groups::display_name_of(&record))
+            .details(json!({ "keyId": key_id }));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }

@@ -103,13 +103,13 @@ impl Directory {
             }
             other => other?,
         }
-        let event = EventDraft::new(
-            AuditAction::AttributeDefinitionCreate,
-            Kind::AttributeDefinition,
-            spec.qualified_name(),
-            &spec.qualified_name(),
-        )
-        .changes(patch::changes(&Value::Null, &spec_json(&spec)));
+        let event = EventDraft::new(AuditAction::AttributeDefinitionCreate)
+            .on(
+                Kind::AttributeDefinition,
+                spec.qualified_name(),
+                &spec.qualified_name(),
+            )
+            .changes(patch::changes(&Value::Null, &spec_json(&spec)));
         self.commit(tx, ctx, event).await?;
         definition_from(&record)
     }
@@ -162,13 +162,13 @@ impl Directory {
         }
         let updated = codec::next_version(&record, self.now(), definition_keys(&after), &after)?;
         tx.update(ctx.tenant, &updated).await?;
-        let event = EventDraft::new(
-            AuditAction::AttributeDefinitionUpdate,
-            Kind::AttributeDefinition,
-            after.qualified_name(),
-            &after.qualified_name(),
-        )
-        .changes(changes);
+        let event = EventDraft::new(AuditAction::AttributeDefinitionUpdate)
+            .on(
+                Kind::AttributeDefinition,
+                after.qualified_name(),
+                &after.qualified_name(),
+            )
+            .changes(changes);
         self.commit(tx, ctx, event).await?;
         definition_from(&updated)
     }

@@ -51,12 +51,8 @@ impl Directory {
             Err(other) => return Err(other.into()),
         };
         let ctx = system_context(tenant.id, "bootstrap");
-        let event = EventDraft {
-            action: AuditAction::TenantCreate,
-            target: None,
-            changes: Vec::new(),
-            details: json!({ "tenantId": tenant.id, "name": tenant_name }),
-        };
+        let event = EventDraft::new(AuditAction::TenantCreate)
+            .details(json!({ "tenantId": tenant.id, "name": tenant_name }));
         self.audit(tx.as_mut(), &ctx, event).await?;
         let (user_id, user_principal_name) = self
             .create_break_glass_admin(tx.as_mut(), &ctx, domain)
@@ -101,13 +97,9 @@ impl Directory {
         self.audit(
             tx,
             ctx,
-            EventDraft::new(
-                AuditAction::UserCreate,
-                Kind::User,
-                id,
-                &spec.user_principal_name,
-            )
-            .changes(changes),
+            EventDraft::new(AuditAction::UserCreate)
+                .on(Kind::User, id, &spec.user_principal_name)
+                .changes(changes),
         )
         .await?;
         let assignment = RoleAssignmentSpec {
@@ -132,8 +124,13 @@ impl Directory {
             )?,
         )
         .await?;
-        let event = EventDraft::new(AuditAction::RoleAssignmentCreate, Kind::RoleAssignment, assignment_id, "Global Administrator")
-            .details(json!({ "principalId": id, "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR, "directoryScopeId": "/" }));
+        let event = EventDraft::new(AuditAction::RoleAssignmentCreate)
+            .on(Kind::RoleAssignment, assignment_id, "Global Administrator")
+            .details(json!({
+                "principalId": id,
+                "roleDefinitionId": roles::GLOBAL_ADMINISTRATOR,
+                "directoryScopeId": "/",
+            }));
         self.audit(tx, ctx, event).await?;
         Ok((id, spec.user_principal_name))
     }
@@ -148,10 +145,8 @@ impl Directory {
         let created = self
             .issue_token(tx, ctx.tenant, user, name, BOOTSTRAP_TOKEN_SECONDS, None)
             .await?;
-        let event = EventDraft::new(AuditAction::AccessTokenCreate, Kind::AccessToken, created.token.id, name).details(json!({
-            "ownerId": user, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,
-        }));
-        self.audit(tx, ctx, event).await?;
+        self.audit(tx, ctx, super::tokens::token_created(&created, user, name))
+            .await?;
         Ok((created.secret, created.token.data.expires_date_time))
     }
 

@@ -321,19 +321,15 @@ impl Directory {
                 (grant, None)
             }
         };
-        let event = EventDraft::new(
-            AuditAction::OAuth2PermissionGrantUpdate,
-            Kind::PermissionGrant,
-            grant.id,
-            &key,
-        )
-        .details(json!({
-            "clientId": client_id,
-            "consentType": grant.spec.consent_type,
-            "principalId": principal,
-            "scopeBefore": before,
-            "scope": grant.spec.scope,
-        }));
+        let event = EventDraft::new(AuditAction::OAuth2PermissionGrantUpdate)
+            .on(Kind::PermissionGrant, grant.id, &key)
+            .details(json!({
+                "clientId": client_id,
+                "consentType": grant.spec.consent_type,
+                "principalId": principal,
+                "scopeBefore": before,
+                "scope": grant.spec.scope,
+            }));
         self.audit(tx, ctx, event).await?;
         Ok(grant)
     }
@@ -363,13 +359,13 @@ impl Directory {
         let grant: PermissionGrant = codec::data(&record)?;
         tx.delete(ctx.tenant, Kind::PermissionGrant, id, None)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::OAuth2PermissionGrantDelete,
-            Kind::PermissionGrant,
-            id,
-            record.key1.as_deref().unwrap_or(""),
-        )
-        .details(json!({ "clientId": grant.spec.client_id, "scope": grant.spec.scope }));
+        let event = EventDraft::new(AuditAction::OAuth2PermissionGrantDelete)
+            .on(
+                Kind::PermissionGrant,
+                id,
+                record.key1.as_deref().unwrap_or(""),
+            )
+            .details(json!({ "clientId": grant.spec.client_id, "scope": grant.spec.scope }));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }

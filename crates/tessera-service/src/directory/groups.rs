@@ -274,13 +274,9 @@ impl Directory {
         }
         let updated = codec::next_version(&record, self.now(), after.keys(), &after)?;
         tx.update(ctx.tenant, &updated).await?;
-        let mut event = EventDraft::new(
-            AuditAction::GroupUpdate,
-            Kind::Group,
-            id,
-            &after.display_name,
-        )
-        .changes(changes);
+        let mut event = EventDraft::new(AuditAction::GroupUpdate)
+            .on(Kind::Group, id, &after.display_name)
+            .changes(changes);
         if after.is_dynamic() && rule_changed {
             if !before.is_dynamic() {
                 // Converting to dynamic replaces the assigned members by computed ones.
@@ -623,7 +619,8 @@ impl Directory {
                 message: "the object is already an owner".to_string(),
             });
         }
-        let event = EventDraft::new(owner_event(kind, true), kind, id, &display_name_of(&record))
+        let event = EventDraft::new(owner_event(kind, true))
+            .on(kind, id, &display_name_of(&record))
             .details(json!({ "owner": object_ref(&owner_record) }));
         self.commit(tx, ctx, event).await?;
         Ok(())
@@ -646,13 +643,9 @@ impl Directory {
                 id: owner.to_string(),
             });
         }
-        let event = EventDraft::new(
-            owner_event(kind, false),
-            kind,
-            id,
-            &display_name_of(&record),
-        )
-        .details(json!({ "ownerId": owner }));
+        let event = EventDraft::new(owner_event(kind, false))
+            .on(kind, id, &display_name_of(&record))
+            .details(json!({ "ownerId": owner }));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }

@@ -153,7 +153,8 @@ impl Directory {
     ) -> ServiceResult<(Record, EventDraft)> {
         let record = codec::new_record(R::KIND, id, self.now(), spec.keys(), spec)?;
         tx.insert(ctx.tenant, &record).await?;
-        let event = EventDraft::new(R::CREATED, R::KIND, id, spec.display_name())
+        let event = EventDraft::new(R::CREATED)
+            .on(R::KIND, id, spec.display_name())
             .changes(patch::changes(&Value::Null, &spec.json()));
         Ok((record, event))
     }
@@ -196,8 +197,9 @@ impl Directory {
         let Editing { mut tx, record, .. } = editing;
         let updated = codec::next_version(&record, self.now(), after.keys(), after)?;
         tx.update(ctx.tenant, &updated).await?;
-        let event =
-            EventDraft::new(R::UPDATED, R::KIND, record.id, after.display_name()).changes(changes);
+        let event = EventDraft::new(R::UPDATED)
+            .on(R::KIND, record.id, after.display_name())
+            .changes(changes);
         self.commit(tx, ctx, event).await?;
         R::view(self, ctx, &updated)
     }
@@ -218,7 +220,8 @@ impl Directory {
         } = editing;
         tx.delete(ctx.tenant, R::KIND, record.id, Some(record.version))
             .await?;
-        let event = EventDraft::new(R::DELETED, R::KIND, record.id, spec.display_name())
+        let event = EventDraft::new(R::DELETED)
+            .on(R::KIND, record.id, spec.display_name())
             .changes(patch::changes(&spec.json(), &Value::Null))
             .details(details);
         self.commit(tx, ctx, event).await
@@ -277,6 +280,6 @@ impl Directory {
 impl<R: Resource> Editing<R> {
     /// The audit event `action` about the object being changed.
     fn event(&self, action: AuditAction) -> EventDraft {
-        EventDraft::new(action, R::KIND, self.record.id, self.spec.display_name())
+        EventDraft::new(action).on(R::KIND, self.record.id, self.spec.display_name())
     }
 }

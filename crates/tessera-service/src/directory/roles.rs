@@ -282,9 +282,14 @@ impl Directory {
             }
             other => other?,
         }
-        let event = EventDraft::new(AuditAction::RoleAssignmentCreate, Kind::RoleAssignment, id, role.display_name)
-            .changes(patch::changes(&Value::Null, &serde_json::to_value(&spec).unwrap_or(Value::Null)))
-            .details(json!({ "role": role.display_name, "principal": super::groups::object_ref(&principal) }));
+        let spec_json = serde_json::to_value(&spec).unwrap_or(Value::Null);
+        let event = EventDraft::new(AuditAction::RoleAssignmentCreate)
+            .on(Kind::RoleAssignment, id, role.display_name)
+            .changes(patch::changes(&Value::Null, &spec_json))
+            .details(json!({
+                "role": role.display_name,
+                "principal": super::groups::object_ref(&principal),
+            }));
         self.commit(tx, ctx, event).await?;
         assignment_from(&record)
     }
@@ -343,16 +348,12 @@ impl Directory {
         let role_name = roles::built_in(spec.role_definition_id)
             .map(|r| r.display_name)
             .unwrap_or("role");
-        let event = EventDraft::new(
-            AuditAction::RoleAssignmentDelete,
-            Kind::RoleAssignment,
-            id,
-            role_name,
-        )
-        .changes(patch::changes(
-            &serde_json::to_value(&spec).unwrap_or(Value::Null),
-            &Value::Null,
-        ));
+        let event = EventDraft::new(AuditAction::RoleAssignmentDelete)
+            .on(Kind::RoleAssignment, id, role_name)
+            .changes(patch::changes(
+                &serde_json::to_value(&spec).unwrap_or(Value::Null),
+                &Value::Null,
+            ));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }

@@ -114,6 +114,17 @@ pub(crate) async fn delete_tokens_of(
     Ok(removed)
 }
 
+/// The audit event of a new personal access token (its hint and expiry, never the
+/// secret).
+pub(crate) fn token_created(created: &CreatedToken, owner: Uuid, name: &str) -> EventDraft {
+    let data = &created.token.data;
+    EventDraft::new(AuditAction::AccessTokenCreate)
+        .on(Kind::AccessToken, created.token.id, name)
+        .details(json!({
+            "ownerId": owner, "hint": data.hint, "expiresDateTime": data.expires_date_time,
+        }))
+}
+
 impl Directory {
     /// Issues a token for `owner` (a user), valid `days`. The one place tokens are made;
     /// used by the API and by bootstrap.
@@ -179,10 +190,8 @@ impl Directory {
         let created = self
             .issue_token(tx.as_mut(), ctx.tenant, owner, &name, lifetime, issued_by)
             .await?;
-        let event = EventDraft::new(AuditAction::AccessTokenCreate, Kind::AccessToken, created.token.id, &name).details(json!({
-            "ownerId": owner, "hint": created.token.data.hint, "expiresDateTime": created.token.data.expires_date_time,
-        }));
-        self.commit(tx, ctx, event).await?;
+        self.commit(tx, ctx, token_created(&created, owner, &name))
+            .await?;
         Ok(created)
     }
 
@@ -218,16 +227,12 @@ impl Directory {
                 ctx.caller.user_id(),
             )
             .await?;
-        let event = EventDraft::new(
-            AuditAction::AccessTokenIssue,
-            Kind::User,
-            owner,
-            &spec.user_principal_name,
-        )
-        .details(json!({
-            "tokenId": created.token.id, "displayName": name, "hint": created.token.data.hint,
-            "expiresDateTime": created.token.data.expires_date_time,
-        }));
+        let event = EventDraft::new(AuditAction::AccessTokenIssue)
+            .on(Kind::User, owner, &spec.user_principal_name)
+            .details(json!({
+                "tokenId": created.token.id, "displayName": name, "hint": created.token.data.hint,
+                "expiresDateTime": created.token.data.expires_date_time,
+            }));
         self.commit(tx, ctx, event).await?;
         Ok(created)
     }
@@ -281,13 +286,9 @@ impl Directory {
         let token = token_from(&record)?;
         tx.delete(ctx.tenant, Kind::AccessToken, token_id, None)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::AccessTokenRevoke,
-            Kind::AccessToken,
-            token_id,
-            &token.data.display_name,
-        )
-        .details(json!({ "ownerId": owner, "hint": token.data.hint }));
+        let event = EventDraft::new(AuditAction::AccessTokenRevoke)
+            .on(Kind::AccessToken, token_id, &token.data.display_name)
+            .details(json!({ "ownerId": owner, "hint": token.data.hint }));
         self.commit(tx, ctx, event).await?;
         Ok(())
     }

@@ -216,13 +216,9 @@ impl Directory {
             .apply_dynamic_groups(tx, ctx.tenant, id, &spec, rules, &[])
             .await?;
         let changes = patch::changes(&Value::Null, &spec.json());
-        let event = EventDraft::new(
-            AuditAction::UserCreate,
-            Kind::User,
-            id,
-            &spec.user_principal_name,
-        )
-        .changes(changes);
+        let event = EventDraft::new(AuditAction::UserCreate)
+            .on(Kind::User, id, &spec.user_principal_name)
+            .changes(changes);
         let event = if dynamic.is_empty() {
             event
         } else {
@@ -300,13 +296,9 @@ impl Directory {
         let dynamic = self
             .apply_dynamic_groups(tx.as_mut(), ctx.tenant, id, &after, &rules, &current)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::UserUpdate,
-            Kind::User,
-            id,
-            &after.user_principal_name,
-        )
-        .changes(changes);
+        let event = EventDraft::new(AuditAction::UserUpdate)
+            .on(Kind::User, id, &after.user_principal_name)
+            .changes(changes);
         let event = if dynamic.is_empty() {
             event
         } else {

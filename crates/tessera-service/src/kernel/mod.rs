@@ -274,15 +274,10 @@ impl Kernel {
             policy,
         )
         .await?;
-        let event = EventDraft {
-            action,
-            target: None,
-            changes: patch::changes(
-                &serde_json::to_value(before).unwrap_or(Value::Null),
-                &serde_json::to_value(policy).unwrap_or(Value::Null),
-            ),
-            details: Value::Null,
-        };
+        let event = EventDraft::new(action).changes(patch::changes(
+            &serde_json::to_value(before).unwrap_or(Value::Null),
+            &serde_json::to_value(policy).unwrap_or(Value::Null),
+        ));
         self.audit(tx, ctx, event).await
     }
 }

@@ -117,13 +117,9 @@ impl Oidc {
                     self.audit(
                         tx.as_mut(),
                         &ctx,
-                        EventDraft::new(
-                            AuditAction::SigningKeyGenerate,
-                            Kind::SigningKey,
-                            record.id,
-                            &key.kid,
-                        )
-                        .details(json!({ "alg": alg.as_str(), "state": data.state })),
+                        EventDraft::new(AuditAction::SigningKeyGenerate)
+                            .on(Kind::SigningKey, record.id, &key.kid)
+                            .details(json!({ "alg": alg.as_str(), "state": data.state })),
                     )
                     .await?;
                 }
@@ -150,8 +146,7 @@ impl Oidc {
                     self.audit(
                         tx.as_mut(),
                         &ctx,
-                        EventDraft::new(
-                            AuditAction::SigningKeyDelete,
+                        EventDraft::new(AuditAction::SigningKeyDelete).on(
                             Kind::SigningKey,
                             record.id,
                             &kid,
@@ -195,13 +190,9 @@ impl Oidc {
         self.audit(
             tx,
             ctx,
-            EventDraft::new(
-                AuditAction::SigningKeyState,
-                Kind::SigningKey,
-                record.id,
-                &kid,
-            )
-            .details(json!({ "from": before, "to": state })),
+            EventDraft::new(AuditAction::SigningKeyState)
+                .on(Kind::SigningKey, record.id, &kid)
+                .details(json!({ "from": before, "to": state })),
         )
         .await
     }

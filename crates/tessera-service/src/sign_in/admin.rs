@@ -195,18 +195,14 @@ impl SignIn {
         }
         tx.insert(ctx.tenant, &method_record(id, user, now, &method)?)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::UserTemporaryAccessPassIssue,
-            Kind::User,
-            user,
-            &spec.user_principal_name,
-        )
-        .details(json!({
-            "methodId": id,
-            "startDateTime": stored.start,
-            "endDateTime": stored.end,
-            "isUsableOnce": once,
-        }));
+        let event = EventDraft::new(AuditAction::UserTemporaryAccessPassIssue)
+            .on(Kind::User, user, &spec.user_principal_name)
+            .details(json!({
+                "methodId": id,
+                "startDateTime": stored.start,
+                "endDateTime": stored.end,
+                "isUsableOnce": once,
+            }));
         self.commit(tx, ctx, event).await?;
         Ok(TemporaryAccessPassView {
             id,
@@ -248,13 +244,9 @@ impl SignIn {
             .await?;
         let revoked = self.end_user_sessions(ctx.tenant, user, None).await?;
         let tx = self.write(ctx).await?;
-        let event = EventDraft::new(
-            AuditAction::UserSessionsRevoke,
-            Kind::User,
-            user,
-            &spec.user_principal_name,
-        )
-        .details(json!({ "sessionsRevoked": revoked }));
+        let event = EventDraft::new(AuditAction::UserSessionsRevoke)
+            .on(Kind::User, user, &spec.user_principal_name)
+            .details(json!({ "sessionsRevoked": revoked }));
         self.commit(tx, ctx, event).await?;
         Ok(revoked)
     }
@@ -340,12 +332,8 @@ impl SignIn {
             &serde_json::to_value(&before).unwrap_or(Value::Null),
             &serde_json::to_value(&policy).unwrap_or(Value::Null),
         );
-        let event = EventDraft {
-            action: AuditAction::AuthenticationMethodsPolicyUpdate,
-            target: None,
-            changes,
-            details: Value::Null,
-        };
+        let event =
+            EventDraft::new(AuditAction::AuthenticationMethodsPolicyUpdate).changes(changes);
         self.commit(tx, ctx, event).await?;
         Ok((policy, version))
     }
@@ -405,13 +393,9 @@ impl SignIn {
             }
             other => other?,
         }
-        let event = EventDraft::new(
-            AuditAction::AuthenticationStrengthCreate,
-            Kind::AuthStrength,
-            strength.id,
-            &strength.display_name,
-        )
-        .details(&strength);
+        let event = EventDraft::new(AuditAction::AuthenticationStrengthCreate)
+            .on(Kind::AuthStrength, strength.id, &strength.display_name)
+            .details(&strength);
         self.commit(tx, ctx, event).await?;
         Ok(strength)
     }
@@ -431,8 +415,7 @@ impl SignIn {
             });
         }
         tx.delete(ctx.tenant, Kind::AuthStrength, id, None).await?;
-        let event = EventDraft::new(
-            AuditAction::AuthenticationStrengthDelete,
+        let event = EventDraft::new(AuditAction::AuthenticationStrengthDelete).on(
             Kind::AuthStrength,
             id,
             &strength.display_name,

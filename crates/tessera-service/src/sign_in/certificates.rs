@@ -218,13 +218,9 @@ impl SignIn {
             other => other?,
         }
         let view = self.ca_view(&record, None)?;
-        let event = EventDraft::new(
-            AuditAction::CertificateAuthorityAdd,
-            Kind::CertificateAuthority,
-            record.id,
-            &view.subject,
-        )
-        .details(&view);
+        let event = EventDraft::new(AuditAction::CertificateAuthorityAdd)
+            .on(Kind::CertificateAuthority, record.id, &view.subject)
+            .details(&view);
         self.commit(tx, ctx, event).await?;
         Ok(view)
     }
@@ -243,8 +239,7 @@ impl SignIn {
         }
         tx.delete(ctx.tenant, Kind::CertificateAuthority, id, None)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::CertificateAuthorityRemove,
+        let event = EventDraft::new(AuditAction::CertificateAuthorityRemove).on(
             Kind::CertificateAuthority,
             id,
             &data.subject,
@@ -407,18 +402,14 @@ impl SignIn {
                 created
             }
         };
-        let event = EventDraft::new(
-            AuditAction::CertificateAuthorityCrlUpdate,
-            Kind::CertificateAuthority,
-            ca,
-            &ca_data.subject,
-        )
-        .details(json!({
-            "thisUpdate": data.this_update,
-            "nextUpdate": data.next_update,
-            "revokedCount": data.revoked_count,
-            "source": source,
-        }));
+        let event = EventDraft::new(AuditAction::CertificateAuthorityCrlUpdate)
+            .on(Kind::CertificateAuthority, ca, &ca_data.subject)
+            .details(json!({
+                "thisUpdate": data.this_update,
+                "nextUpdate": data.next_update,
+                "revokedCount": data.revoked_count,
+                "source": source,
+            }));
         self.commit(tx, ctx, event).await?;
         self.ca_view(&ca_record, Some(&record))
     }

@@ -563,7 +563,8 @@ impl SignIn {
         } else {
             AuditAction::UserPasswordSet
         };
-        let event = EventDraft::new(action, Kind::User, user, &spec.user_principal_name)
+        let event = EventDraft::new(action)
+            .on(Kind::User, user, &spec.user_principal_name)
             .details(serde_json::json!({ "methodId": id }));
         self.commit(tx, ctx, event).await?;
         Ok(())
@@ -594,13 +595,9 @@ impl SignIn {
             data: method.clone(),
         };
         let view = stored.view();
-        let event = EventDraft::new(
-            AuditAction::UserAuthMethodAdd,
-            Kind::User,
-            user,
-            &spec.user_principal_name,
-        )
-        .details(&view);
+        let event = EventDraft::new(AuditAction::UserAuthMethodAdd)
+            .on(Kind::User, user, &spec.user_principal_name)
+            .details(&view);
         self.commit(tx, ctx, event).await?;
         Ok(view)
     }
@@ -630,13 +627,9 @@ impl SignIn {
         let view = stored.view();
         tx.delete(ctx.tenant, Kind::AuthMethod, method, None)
             .await?;
-        let event = EventDraft::new(
-            AuditAction::UserAuthMethodRemove,
-            Kind::User,
-            user,
-            &spec.user_principal_name,
-        )
-        .details(&view);
+        let event = EventDraft::new(AuditAction::UserAuthMethodRemove)
+            .on(Kind::User, user, &spec.user_principal_name)
+            .details(&view);
         self.commit(tx, ctx, event).await?;
         Ok(())
     }
