@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::groups::display_name_of;
 use crate::codec::{self, Keys, Page, PageRequest};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, target_facts};
 
 /// The app role id of "default access" (assigned to the app, no particular role).
@@ -222,12 +222,9 @@ impl Directory {
             keys,
             &assignment,
         )?;
-        tx.insert(ctx.tenant, &record).await.map_err(|e| match e {
-            tessera_store::StoreError::Duplicate { .. } => ServiceError::Conflict {
-                message: "this principal already has this app role".to_string(),
-            },
-            other => ServiceError::from(other),
-        })?;
+        tx.insert(ctx.tenant, &record)
+            .await
+            .or_conflict("this principal already has this app role")?;
         let event = EventDraft::new(AuditAction::ServicePrincipalAppRoleAssignmentAdd)
             .on(
                 Kind::ServicePrincipal,

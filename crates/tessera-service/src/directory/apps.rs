@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::attributes;
 use crate::codec::{self, Keys, Page, PageRequest};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, target_facts};
 
 const READ_ONLY: &[&str] = &[
@@ -476,14 +476,9 @@ impl Directory {
             service_principal_keys(&data),
             &data,
         )?;
-        match tx.insert(ctx.tenant, &record).await {
-            Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict {
-                    message: "the application already has a service principal".to_string(),
-                });
-            }
-            other => other?,
-        }
+        tx.insert(ctx.tenant, &record)
+            .await
+            .or_conflict("the application already has a service principal")?;
         let name = data.spec.display_name.clone().unwrap_or_default();
         let event = EventDraft::new(AuditAction::ServicePrincipalCreate)
             .on(Kind::ServicePrincipal, id, &name)

@@ -16,7 +16,7 @@ use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
 use crate::codec::{self, Keys, Page, PageRequest};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft};
 
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
@@ -95,14 +95,9 @@ impl Directory {
             definition_keys(&spec),
             &spec,
         )?;
-        match tx.insert(ctx.tenant, &record).await {
-            Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict {
-                    message: format!("{} is already defined", spec.qualified_name()),
-                });
-            }
-            other => other?,
-        }
+        tx.insert(ctx.tenant, &record)
+            .await
+            .or_conflict(format!("{} is already defined", spec.qualified_name()))?;
         let event = EventDraft::new(AuditAction::AttributeDefinitionCreate)
             .on(
                 Kind::AttributeDefinition,

@@ -78,11 +78,7 @@ impl Directory {
         }
         let mut tx = self.write(ctx).await?;
         check_owner(tx.as_mut(), ctx, &spec).await?;
-        let (record, event) = self
-            .insert_resource(tx.as_mut(), ctx, Uuid::new_v4(), &spec)
-            .await?;
-        self.commit(tx, ctx, event).await?;
-        DeviceSpec::view(self, ctx, &record)
+        self.create_resource(ctx, tx, &spec).await
     }
 
     pub async fn update_device(

@@ -159,6 +159,21 @@ impl Directory {
         Ok((record, event))
     }
 
+    /// Creates a new object in the open transaction `tx` (references checked by the
+    /// caller), with its audit event, and commits; returns its view.
+    pub(crate) async fn create_resource<R: Resource>(
+        &self,
+        ctx: &Context,
+        mut tx: Box<dyn WriteTx>,
+        spec: &R,
+    ) -> ServiceResult<R::View> {
+        let (record, event) = self
+            .insert_resource(tx.as_mut(), ctx, Uuid::new_v4(), spec)
+            .await?;
+        self.commit(tx, ctx, event).await?;
+        R::view(self, ctx, &record)
+    }
+
     /// Opens an update or a delete: the record, with the permission `action` names
     /// for it checked against its facts before anything else is said, then If-Match.
     pub(crate) async fn edit_resource<R: Resource>(

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::users::find_object;
 use crate::codec::{self, Keys, Page, PageRequest};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft};
 
 /// A role definition as the API shows it (Graph's `unifiedRoleDefinition`).
@@ -274,14 +274,9 @@ impl Directory {
             assignment_keys(&spec),
             &spec,
         )?;
-        match tx.insert(ctx.tenant, &record).await {
-            Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict {
-                    message: "the principal already holds this role at this scope".to_string(),
-                });
-            }
-            other => other?,
-        }
+        tx.insert(ctx.tenant, &record)
+            .await
+            .or_conflict("the principal already holds this role at this scope")?;
         let spec_json = serde_json::to_value(&spec).unwrap_or(Value::Null);
         let event = EventDraft::new(AuditAction::RoleAssignmentCreate)
             .on(Kind::RoleAssignment, id, role.display_name)

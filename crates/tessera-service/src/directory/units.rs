@@ -12,7 +12,7 @@ use tessera_store::{Kind, Rel};
 use uuid::Uuid;
 
 use super::groups::{object_ref, reference_id};
-use super::resource::{Resource, resource};
+use super::resource::resource;
 use super::users::find_object;
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
@@ -37,12 +37,8 @@ impl Directory {
         let spec: AdministrativeUnitSpec = patch::parse_spec(body)?;
         validate::administrative_unit_spec(&spec)?;
         self.require(ctx, action::AUS_CREATE, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let (record, event) = self
-            .insert_resource(tx.as_mut(), ctx, Uuid::new_v4(), &spec)
-            .await?;
-        self.commit(tx, ctx, event).await?;
-        AdministrativeUnitSpec::view(self, ctx, &record)
+        let tx = self.write(ctx).await?;
+        self.create_resource(ctx, tx, &spec).await
     }
 
     pub async fn update_administrative_unit(

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::resource::{Editing, Resource, resource};
 use super::{attributes, groups};
 use crate::codec::{self, Keys, Page, PageRequest};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, target_facts};
 
 pub(crate) const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
@@ -469,17 +469,14 @@ impl DynamicRules {
     }
 }
 
+const UPN_TAKEN: &str = "another user already has this userPrincipalName";
+
 async fn insert_unique_user(
     tx: &mut dyn WriteTx,
     tenant: TenantId,
     record: &Record,
 ) -> ServiceResult<()> {
-    match tx.insert(tenant, record).await {
-        Err(tessera_store::StoreError::Duplicate { .. }) => Err(ServiceError::Conflict {
-            message: "another user already has this userPrincipalName".to_string(),
-        }),
-        other => Ok(other?),
-    }
+    tx.insert(tenant, record).await.or_conflict(UPN_TAKEN)
 }
 
 async fn update_unique_user(
@@ -487,12 +484,7 @@ async fn update_unique_user(
     tenant: TenantId,
     record: &Record,
 ) -> ServiceResult<()> {
-    match tx.update(tenant, record).await {
-        Err(tessera_store::StoreError::Duplicate { .. }) => Err(ServiceError::Conflict {
-            message: "another user already has this userPrincipalName".to_string(),
-        }),
-        other => Ok(other?),
-    }
+    tx.update(tenant, record).await.or_conflict(UPN_TAKEN)
 }
 
 /// Looks a principal (member or owner) up by id among the kinds `allowed`.

@@ -86,3 +86,20 @@ impl From<StoreError> for ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// A write that a unique key refuses, said in the domain's words.
+pub(crate) trait OrConflict<T> {
+    /// A taken unique key becomes a conflict saying `message`; other errors as usual.
+    fn or_conflict(self, message: impl Into<String>) -> ServiceResult<T>;
+}
+
+impl<T> OrConflict<T> for Result<T, StoreError> {
+    fn or_conflict(self, message: impl Into<String>) -> ServiceResult<T> {
+        self.map_err(|error| match error {
+            StoreError::Duplicate { .. } => ServiceError::Conflict {
+                message: message.into(),
+            },
+            other => ServiceError::from(other),
+        })
+    }
+}

@@ -19,7 +19,7 @@ use super::sessions::SessionView;
 use super::{POLICY_KEY, SignInEntry, all_strengths, load_policy};
 use crate::codec::{self, Keys, Page};
 use crate::directory::auth_methods::{MethodData, method_record, methods_of};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, EventDraft, SignIn};
 
 /// A request for a temporary access pass.
@@ -385,14 +385,9 @@ impl SignIn {
             },
             &strength,
         )?;
-        match tx.insert(ctx.tenant, &record).await {
-            Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict {
-                    message: "another strength has this display name".to_string(),
-                });
-            }
-            other => other?,
-        }
+        tx.insert(ctx.tenant, &record)
+            .await
+            .or_conflict("another strength has this display name")?;
         let event = EventDraft::new(AuditAction::AuthenticationStrengthCreate)
             .on(Kind::AuthStrength, strength.id, &strength.display_name)
             .details(&strength);

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::codec::{self, Keys};
 use crate::directory::auth_methods::MethodData;
 use crate::directory::trust::{CaData, CrlData};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, EventDraft, SignIn};
 
 /// A CA as the API shows it.
@@ -209,14 +209,9 @@ impl SignIn {
             },
             &data,
         )?;
-        match tx.insert(ctx.tenant, &record).await {
-            Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict {
-                    message: "this certificate is already in the trust store".to_string(),
-                });
-            }
-            other => other?,
-        }
+        tx.insert(ctx.tenant, &record)
+            .await
+            .or_conflict("this certificate is already in the trust store")?;
         let view = self.ca_view(&record, None)?;
         let event = EventDraft::new(AuditAction::CertificateAuthorityAdd)
             .on(Kind::CertificateAuthority, record.id, &view.subject)

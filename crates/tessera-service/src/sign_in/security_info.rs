@@ -21,7 +21,7 @@ use super::{load_policy, load_strength};
 use crate::codec;
 use crate::directory::auth_methods::{MethodData, StoredMethod, method_record, methods_of};
 use crate::directory::groups::containing_groups;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, EventDraft, SignIn};
 
 /// What the page shows to enrol an authenticator app.
@@ -582,14 +582,9 @@ impl SignIn {
         let user_record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, user).await?;
         let spec: UserSpec = codec::data(&user_record)?;
         let record = method_record(id, user, self.now(), method)?;
-        match tx.insert(ctx.tenant, &record).await {
-            Err(tessera_store::StoreError::Duplicate { .. }) => {
-                return Err(ServiceError::Conflict {
-                    message: "this method is already registered".to_string(),
-                });
-            }
-            other => other?,
-        }
+        tx.insert(ctx.tenant, &record)
+            .await
+            .or_conflict("this method is already registered")?;
         let stored = StoredMethod {
             record,
             data: method.clone(),
