@@ -182,19 +182,12 @@ fn to_json<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-fn application_actions(changes: &[Change]) -> Vec<&'static str> {
-    let mut actions = Vec::new();
-    for change in changes {
-        let needed = match change.attribute.as_str() {
-            "web" | "spa" | "publicClient" => action::APPS_AUTHENTICATION_UPDATE,
-            "appRoles" => action::APPS_APP_ROLES_UPDATE,
-            _ => action::APPS_BASIC_UPDATE,
-        };
-        if !actions.contains(&needed) {
-            actions.push(needed);
-        }
+fn application_action(change: &Change) -> &'static str {
+    match change.attribute.as_str() {
+        "web" | "spa" | "publicClient" => action::APPS_AUTHENTICATION_UPDATE,
+        "appRoles" => action::APPS_APP_ROLES_UPDATE,
+        _ => action::APPS_BASIC_UPDATE,
     }
-    actions
 }
 
 /// An app role can be deleted only once it has been disabled, so that tokens and
@@ -370,9 +363,7 @@ impl Directory {
         validate::application_spec(&after)?;
         check_app_role_removal(&data.spec, &after)?;
         let changes = patch::changes(&to_json(&data.spec), &to_json(&after));
-        for needed in application_actions(&patch::named(&body)) {
-            self.require(ctx, needed, &facts)?;
-        }
+        self.require_for_patch(ctx, &facts, &body, application_action)?;
         let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
         if changes.is_empty() {
             return application_from(&record, secrets);

@@ -34,22 +34,15 @@ resource!(DeviceSpec => Device, Device, "device", DEVICES_READ, [DeviceCreate, D
 /// Compliance and management state come from the MDM, and trust type and the
 /// certificate binding decide Conditional Access device controls: they need the
 /// compliance permission.
-fn actions_for(changes: &[Change]) -> Vec<&'static str> {
-    let mut actions = Vec::new();
-    for change in changes {
-        let needed = match change.attribute.as_str() {
-            "isCompliant" | "isManaged" | "trustType" | "certificateThumbprint" => {
-                action::DEVICES_COMPLIANCE_UPDATE
-            }
-            "accountEnabled" if change.new_value == Value::Bool(false) => action::DEVICES_DISABLE,
-            "accountEnabled" => action::DEVICES_ENABLE,
-            _ => action::DEVICES_BASIC_UPDATE,
-        };
-        if !actions.contains(&needed) {
-            actions.push(needed);
+fn device_action(change: &Change) -> &'static str {
+    match change.attribute.as_str() {
+        "isCompliant" | "isManaged" | "trustType" | "certificateThumbprint" => {
+            action::DEVICES_COMPLIANCE_UPDATE
         }
+        "accountEnabled" if change.new_value == Value::Bool(false) => action::DEVICES_DISABLE,
+        "accountEnabled" => action::DEVICES_ENABLE,
+        _ => action::DEVICES_BASIC_UPDATE,
     }
-    actions
 }
 
 async fn check_owner(tx: &mut dyn WriteTx, ctx: &Context, spec: &DeviceSpec) -> ServiceResult<()> {
@@ -93,9 +86,7 @@ impl Directory {
             .await?;
         let after: DeviceSpec = patch::merge_patch(&editing.spec, &body, READ_ONLY)?;
         validate::device_spec(&after)?;
-        for needed in actions_for(&patch::named(&body)) {
-            self.require(ctx, needed, &editing.facts)?;
-        }
+        self.require_for_patch(ctx, &editing.facts, &body, device_action)?;
         // An update that changes nothing writes nothing and checks nothing more.
         if after.json() != editing.spec.json() {
             check_owner(editing.tx.as_mut(), ctx, &after).await?;

@@ -324,9 +324,14 @@ impl Directory {
         request: &PageRequest,
     ) -> ServiceResult<Page<DirectoryObjectRef>> {
         let mut reader = self.reader().await?;
-        codec::load(reader.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::Group, id).await?;
-        self.require(ctx, action::GROUPS_MEMBERS_READ, &facts)?;
+        self.load_authorized(
+            reader.as_mut(),
+            ctx,
+            Kind::Group,
+            id,
+            action::GROUPS_MEMBERS_READ,
+        )
+        .await?;
         let links = if transitive {
             transitive_member_links(reader.as_mut(), ctx.tenant, id).await?
         } else {

@@ -174,6 +174,26 @@ impl Directory {
         R::view(self, ctx, &record)
     }
 
+    /// Requires on `facts` the permission each attribute a patch names needs
+    /// (`action_of` says which; each is asked once, in the patch's order).
+    pub(crate) fn require_for_patch(
+        &self,
+        ctx: &Context,
+        facts: &Target,
+        body: &Value,
+        action_of: impl Fn(&patch::Change) -> &'static str,
+    ) -> ServiceResult<()> {
+        let mut asked = Vec::new();
+        for change in patch::named(body) {
+            let needed = action_of(&change);
+            if !asked.contains(&needed) {
+                self.require(ctx, needed, facts)?;
+                asked.push(needed);
+            }
+        }
+        Ok(())
+    }
+
     /// Opens an update or a delete: the record, with the permission `action` names
     /// for it checked against its facts before anything else is said, then If-Match.
     pub(crate) async fn edit_resource<R: Resource>(

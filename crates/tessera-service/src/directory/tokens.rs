@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::directory::roles::grants_of;
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Caller, Context, Directory, EventDraft, Principal, target_facts};
+use crate::{Caller, Context, Directory, EventDraft, Principal};
 
 pub const MAX_TOKEN_DAYS: i64 = 365;
 const DEFAULT_TOKEN_DAYS: i64 = 30;
@@ -208,9 +208,15 @@ impl Directory {
         let (name, days) =
             check_token_request(&request, DEFAULT_ISSUED_TOKEN_DAYS, MAX_ISSUED_TOKEN_DAYS)?;
         let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
-        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
-        self.require(ctx, action::USERS_AUTH_METHODS_CREATE, &facts)?;
+        let (record, _) = self
+            .load_authorized(
+                tx.as_mut(),
+                ctx,
+                Kind::User,
+                owner,
+                action::USERS_AUTH_METHODS_CREATE,
+            )
+            .await?;
         let spec: UserSpec = codec::data(&record)?;
         if !spec.account_enabled {
             return Err(ServiceError::Conflict {
@@ -246,9 +252,8 @@ impl Directory {
     ) -> ServiceResult<Page<AccessToken>> {
         let mut reader = self.reader().await?;
         if ctx.caller.user_id() != Some(owner) {
-            codec::load(reader.as_mut(), ctx.tenant, Kind::User, owner).await?;
-            let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, owner).await?;
-            self.require(ctx, action::USERS_READ, &facts)?;
+            self.load_authorized(reader.as_mut(), ctx, Kind::User, owner, action::USERS_READ)
+                .await?;
         }
         let (records, next_cursor) = codec::list_page(
             reader.as_mut(),
@@ -271,9 +276,14 @@ impl Directory {
     ) -> ServiceResult<()> {
         let mut tx = self.write(ctx).await?;
         if ctx.caller.user_id() != Some(owner) {
-            codec::load(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
-            let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::User, owner).await?;
-            self.require(ctx, action::USERS_INVALIDATE_TOKENS, &facts)?;
+            self.load_authorized(
+                tx.as_mut(),
+                ctx,
+                Kind::User,
+                owner,
+                action::USERS_INVALIDATE_TOKENS,
+            )
+            .await?;
         }
         let record = tx.get(ctx.tenant, Kind::AccessToken, token_id).await?;
         let Some(record) = record.filter(|r| r.key2.as_deref() == Some(owner.to_string().as_str()))

@@ -16,7 +16,7 @@ use super::resource::resource;
 use super::users::find_object;
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{ServiceError, ServiceResult};
-use crate::{Context, Directory, target_facts};
+use crate::{Context, Directory};
 
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "version"];
 
@@ -93,9 +93,14 @@ impl Directory {
         request: &PageRequest,
     ) -> ServiceResult<Page<DirectoryObjectRef>> {
         let mut reader = self.reader().await?;
-        codec::load(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::AdministrativeUnit, id).await?;
-        self.require(ctx, action::AUS_MEMBERS_READ, &facts)?;
+        self.load_authorized(
+            reader.as_mut(),
+            ctx,
+            Kind::AdministrativeUnit,
+            id,
+            action::AUS_MEMBERS_READ,
+        )
+        .await?;
         let (links, next_cursor) =
             codec::links_page(reader.as_mut(), ctx.tenant, Rel::UnitMember, id, request).await?;
         let mut value = Vec::with_capacity(links.len());

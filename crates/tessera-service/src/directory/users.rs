@@ -60,22 +60,15 @@ pub(crate) fn user_from(record: &Record) -> ServiceResult<User> {
 
 /// The actions an update needs, from the attributes it changes (Entra's fine-grained
 /// user permissions).
-fn actions_for(changes: &[Change]) -> Vec<&'static str> {
-    let mut actions = Vec::new();
-    for change in changes {
-        let needed = match change.attribute.as_str() {
-            "userPrincipalName" => action::USERS_UPN_UPDATE,
-            "managerId" => action::USERS_MANAGER_UPDATE,
-            "customSecurityAttributes" => action::USERS_CSA_UPDATE,
-            "accountEnabled" if change.new_value == Value::Bool(false) => action::USERS_DISABLE,
-            "accountEnabled" => action::USERS_ENABLE,
-            _ => action::USERS_BASIC_UPDATE,
-        };
-        if !actions.contains(&needed) {
-            actions.push(needed);
-        }
+fn user_action(change: &Change) -> &'static str {
+    match change.attribute.as_str() {
+        "userPrincipalName" => action::USERS_UPN_UPDATE,
+        "managerId" => action::USERS_MANAGER_UPDATE,
+        "customSecurityAttributes" => action::USERS_CSA_UPDATE,
+        "accountEnabled" if change.new_value == Value::Bool(false) => action::USERS_DISABLE,
+        "accountEnabled" => action::USERS_ENABLE,
+        _ => action::USERS_BASIC_UPDATE,
     }
-    actions
 }
 
 impl Directory {
@@ -272,9 +265,7 @@ impl Directory {
         let mut after: UserSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
         validate::user_spec(&after)?;
         let changes = patch::changes(&before.json(), &after.json());
-        for needed in actions_for(&patch::named(&body)) {
-            self.require(ctx, needed, &facts)?;
-        }
+        self.require_for_patch(ctx, &facts, &body, user_action)?;
         if changes.is_empty() {
             return Ok(self.user_view(ctx, user_from(&record)?));
         }
@@ -372,9 +363,14 @@ impl Directory {
         request: &PageRequest,
     ) -> ServiceResult<Page<DirectoryObjectRef>> {
         let mut reader = self.reader().await?;
-        codec::load(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
-        let facts = target_facts(reader.as_mut(), ctx.tenant, Kind::User, id).await?;
-        self.require(ctx, action::USERS_MEMBER_OF_READ, &facts)?;
+        self.load_authorized(
+            reader.as_mut(),
+            ctx,
+            Kind::User,
+            id,
+            action::USERS_MEMBER_OF_READ,
+        )
+        .await?;
         let group_ids =
             groups::containing_groups(reader.as_mut(), ctx.tenant, id, transitive).await?;
         let mut items = Vec::new();
