@@ -1627,6 +1627,70 @@ mod app_sign_in {
         assert_eq!(error_of(&answer).as_deref(), Some("unauthorized_client"));
     }
 
+    /// More concurrent sign-ins to an application than pooled connections, while the
+    /// policy cache rebuilds: every request is answered, because no decision holds
+    /// its read snapshot while the cache reads the store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_decisions_do_not_exhaust_a_small_pool() {
+        let store = tessera_testkit::databases::sqlite_small_pool(2).await;
+        let clock = Arc::new(ShiftedClock::default());
+        let directory =
+            App::with_auth(store, clock.clone(), auth_settings("http://localhost:8080"));
+        let admin = bootstrap_admin(&directory).await.ctx;
+        let h = Harness {
+            clock,
+            directory,
+            admin,
+            breached: tempfile::tempdir().unwrap(),
+        };
+        let (client_id, _) = application(&h, false).await;
+        h.user_with_password("adele@contoso.com").await;
+        let ctx = h.from("192.0.2.10");
+        let session = h
+            .load(&h.password_session(&ctx, "adele@contoso.com").await)
+            .await;
+        // A policy change: the next decision rebuilds this node's policy set.
+        h.directory
+            .access
+            .create_policy(&h.admin, json!({
+                "displayName": "Report-only MFA", "state": "enabledForReportingButNotEnforced",
+                "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
+                "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
+            }))
+            .await
+            .unwrap();
+        let raw = tessera_oauth::authorize::RawAuthorization {
+            params: [
+                ("client_id", client_id.as_str()),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT),
+                ("scope", "openid profile"),
+                ("state", "s1"),
+                ("nonce", "n1"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "S256"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            resources: Vec::new(),
+        };
+        let actx = authorize_context(&h);
+        let answers = futures::future::join_all(
+            (0..8).map(|_| h.directory.oidc.authorize(&actx, &raw, Some(&session))),
+        )
+        .await;
+        for answer in answers {
+            assert!(
+                matches!(answer, AuthorizeOutcome::Consent { .. }),
+                "every request gets its consent page: {answer:?}"
+            );
+        }
+    }
+
     tessera_testkit::both_backends!(
     setup = harness;
         consent_is_recorded_only_when_the_verdict_asks_for_it,

@@ -118,6 +118,20 @@ pub async fn sqlite_temp() -> Arc<dyn Store> {
     Backend::Sqlite.store().await
 }
 
+/// A fresh SQLite store whose reading pool has only `connections` connections and
+/// gives up waiting for one after three seconds: for tests that a request never
+/// holds one connection while it waits for another.
+pub async fn sqlite_small_pool(connections: u32) -> Arc<dyn Store> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::sqlite_file(&dir.path().join("tessera.db"));
+    options.max_connections = connections;
+    options.acquire_timeout = std::time::Duration::from_secs(3);
+    let store = SqlStore::open_with_guard(&options, Some(Box::new(dir)))
+        .await
+        .unwrap();
+    Arc::new(store)
+}
+
 async fn postgres_temp_with_url() -> (Arc<dyn Store>, String) {
     let database = PostgresDatabase::create().await;
     let url = database.url.clone();
