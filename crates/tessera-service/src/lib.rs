@@ -79,6 +79,7 @@ pub(crate) use directory::target_facts;
 pub use directory::tokens::{CreatedToken, NewToken, parse_token_tenant};
 pub use error::{ServiceError, ServiceResult};
 pub use kernel::Kernel;
+pub use kernel::tenant_settings::TenantSetting;
 pub use oidc::Oidc;
 pub use sign_in::SignIn;
 

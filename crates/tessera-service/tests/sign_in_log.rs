@@ -245,7 +245,7 @@ async fn retention_removes_old_entries(h: Harness) {
     assert_eq!(
         h.directory
             .sign_in
-            .get_log_retention(&h.admin)
+            .get_setting::<tessera_service::sign_in_storage::SignInLogRetention>(&h.admin)
             .await
             .unwrap(),
         serde_json::from_value(json!({"retentionDays": 30, "maxEntries": 1_000_000})).unwrap(),

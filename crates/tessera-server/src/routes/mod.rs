@@ -198,7 +198,7 @@ macro_rules! crud_handlers {
 #[macro_export]
 macro_rules! setting_handlers {
     (tag: $tag:literal, path: $path:literal, schema: $schema:ty, change: $change:ident,
-     get: $(#[doc = $get_doc:literal])* $get:ident => $get_ctx:ident . $get_method:ident,
+     get: $(#[doc = $get_doc:literal])* $get:ident => $get_ctx:ident . $get_method:ident $(::<$get_type:ty>)?,
      set: $(#[doc = $set_doc:literal])* $set:ident => $set_ctx:ident . $set_method:ident $(,)?) => {
         $(#[doc = $get_doc])*
         #[utoipa::path(get, path = $path, tag = $tag,
@@ -207,7 +207,7 @@ macro_rules! setting_handlers {
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
             $crate::extract::Caller(ctx): $crate::extract::Caller,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            Ok($crate::routes::ok(&state.app.$get_ctx.$get_method(&ctx).await?))
+            Ok($crate::routes::ok(&state.app.$get_ctx.$get_method$(::<$get_type>)?(&ctx).await?))
         }
 
         $(#[doc = $set_doc])*

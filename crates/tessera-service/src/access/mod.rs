@@ -191,6 +191,8 @@ pub(crate) async fn security_defaults(
     read_setting(reader, tenant).await
 }
 
+impl crate::kernel::tenant_settings::sealed::Sealed for SecurityDefaults {}
+
 impl TenantSetting for SecurityDefaults {
     const KEY: &'static str = DEFAULTS_KEY;
     const UPDATED: AuditAction = AuditAction::SecurityDefaultsUpdate;

@@ -610,10 +610,6 @@ impl Access {
     // -----------------------------------------------------------------------------
     // Security defaults and risk
 
-    pub async fn get_security_defaults(&self, ctx: &Context) -> ServiceResult<SecurityDefaults> {
-        self.get_setting(ctx).await
-    }
-
     pub async fn set_security_defaults(
         &self,
         ctx: &Context,

@@ -61,15 +61,21 @@ pub(crate) async fn consent_policy(
     read_setting(reader, tenant).await
 }
 
+impl crate::kernel::tenant_settings::sealed::Sealed for ConsentPolicy {}
+
 impl TenantSetting for ConsentPolicy {
     const KEY: &'static str = "consentPolicy";
     const UPDATED: AuditAction = AuditAction::ConsentPolicyUpdate;
 }
 
+impl crate::kernel::tenant_settings::sealed::Sealed for AppCredentialPolicy {}
+
 impl TenantSetting for AppCredentialPolicy {
     const KEY: &'static str = "appCredentialPolicy";
     const UPDATED: AuditAction = AuditAction::AppCredentialPolicyUpdate;
 }
+
+impl crate::kernel::tenant_settings::sealed::Sealed for AuthenticationContexts {}
 
 impl TenantSetting for AuthenticationContexts {
     const KEY: &'static str = "authenticationContexts";
@@ -110,10 +116,6 @@ fn validate_scope(scope: &str) -> ServiceResult<()> {
 }
 
 impl Directory {
-    pub async fn get_consent_policy(&self, ctx: &Context) -> ServiceResult<ConsentPolicy> {
-        self.get_setting(ctx).await
-    }
-
     pub async fn set_consent_policy(
         &self,
         ctx: &Context,
@@ -132,13 +134,6 @@ impl Directory {
         let (tx, before) = self.open_setting::<ConsentPolicy>(ctx).await?;
         self.save_setting(ctx, tx, &before, &policy).await?;
         Ok(policy)
-    }
-
-    pub async fn get_authentication_contexts(
-        &self,
-        ctx: &Context,
-    ) -> ServiceResult<AuthenticationContexts> {
-        self.get_setting(ctx).await
     }
 
     /// Replaces the tenant's authentication contexts (`c1` to `c99`, each mapped to
@@ -189,13 +184,6 @@ impl Directory {
         }
         self.save_setting(ctx, tx, &before, &contexts).await?;
         Ok(contexts)
-    }
-
-    pub async fn get_app_credential_policy(
-        &self,
-        ctx: &Context,
-    ) -> ServiceResult<AppCredentialPolicy> {
-        self.get_setting(ctx).await
     }
 
     pub async fn set_app_credential_policy(

@@ -19,7 +19,7 @@ pub(crate) mod codec;
 pub(crate) mod error;
 pub mod jobs;
 mod settings;
-pub(crate) mod tenant_settings;
+pub mod tenant_settings;
 
 use std::sync::{Arc, OnceLock, Weak};
 

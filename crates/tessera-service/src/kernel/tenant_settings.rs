@@ -16,8 +16,13 @@ use crate::Context;
 use crate::codec;
 use crate::error::ServiceResult;
 
-/// A tenant-wide setting stored under its key.
-pub(crate) trait TenantSetting: Serialize + DeserializeOwned + Default {
+pub(crate) mod sealed {
+    /// Only this crate says which settings there are.
+    pub trait Sealed {}
+}
+
+/// A tenant-wide setting stored under its key. Sealed: implemented here only.
+pub trait TenantSetting: sealed::Sealed + Serialize + DeserializeOwned + Default {
     const KEY: &'static str;
     const UPDATED: AuditAction;
 }
@@ -35,7 +40,7 @@ pub(crate) async fn read_setting<P: TenantSetting>(
 
 impl Kernel {
     /// Reads a tenant setting, for a caller who may read the tenant's policies.
-    pub(crate) async fn get_setting<P: TenantSetting>(&self, ctx: &Context) -> ServiceResult<P> {
+    pub async fn get_setting<P: TenantSetting>(&self, ctx: &Context) -> ServiceResult<P> {
         self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         read_setting(reader.as_mut(), ctx.tenant).await

@@ -266,6 +266,8 @@ pub(crate) async fn retention(
     read_setting(reader, tenant).await
 }
 
+impl crate::kernel::tenant_settings::sealed::Sealed for SignInLogRetention {}
+
 impl TenantSetting for SignInLogRetention {
     const KEY: &'static str = RETENTION_KEY;
     const UPDATED: AuditAction = AuditAction::SignInLogRetentionUpdate;
@@ -368,10 +370,6 @@ impl SignIn {
             &decision,
         ]);
         row_of(&many, Some(key))
-    }
-
-    pub async fn get_log_retention(&self, ctx: &Context) -> ServiceResult<SignInLogRetention> {
-        self.get_setting(ctx).await
     }
 
     /// Changes the retention with a JSON merge patch.
