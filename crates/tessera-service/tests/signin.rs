@@ -1483,27 +1483,33 @@ mod app_sign_in {
         (app.app_id.to_string(), principal.id)
     }
 
+    /// A code-flow authorization request for the application (PKCE, OIDC scopes).
+    fn authorization_request(client_id: &str) -> tessera_oauth::authorize::RawAuthorization {
+        let params = [
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid profile"),
+            ("state", "s1"),
+            ("nonce", "n1"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ];
+        tessera_oauth::authorize::RawAuthorization {
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            resources: Vec::new(),
+        }
+    }
+
     /// A request made while signed out: the pending request's secret.
     async fn pending_request(h: &Harness, client_id: &str) -> String {
-        let raw = tessera_oauth::authorize::RawAuthorization {
-            params: [
-                ("client_id", client_id),
-                ("response_type", "code"),
-                ("redirect_uri", REDIRECT),
-                ("scope", "openid profile"),
-                ("state", "s1"),
-                ("nonce", "n1"),
-                (
-                    "code_challenge",
-                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-                ),
-                ("code_challenge_method", "S256"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-            resources: Vec::new(),
-        };
+        let raw = authorization_request(client_id);
         match h
             .directory
             .oidc
@@ -1659,25 +1665,7 @@ mod app_sign_in {
             }))
             .await
             .unwrap();
-        let raw = tessera_oauth::authorize::RawAuthorization {
-            params: [
-                ("client_id", client_id.as_str()),
-                ("response_type", "code"),
-                ("redirect_uri", REDIRECT),
-                ("scope", "openid profile"),
-                ("state", "s1"),
-                ("nonce", "n1"),
-                (
-                    "code_challenge",
-                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-                ),
-                ("code_challenge_method", "S256"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-            resources: Vec::new(),
-        };
+        let raw = authorization_request(client_id.as_str());
         let actx = authorize_context(&h);
         let answers = futures::future::join_all(
             (0..8).map(|_| h.directory.oidc.authorize(&actx, &raw, Some(&session))),
