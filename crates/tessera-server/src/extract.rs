@@ -248,6 +248,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+/// The object named by the path's one parameter, with the `If-Match` version the
+/// client sent (a change or removal is refused if the object moved on since).
+pub struct PathAt<T = uuid::Uuid>(pub tessera_service::Versioned<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathAt<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<T>::from_request_parts(parts, state).await?;
+        let IfMatch(if_match) = IfMatch::from_request_parts(parts, state).await?;
+        Ok(PathAt(tessera_service::Versioned::new(id, if_match)))
+    }
+}
+
 /// The authenticated caller and the request's context. Missing or bad credentials
 /// give 401 with one message that does not say which check failed.
 pub struct Caller(pub Context);

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_core::SystemClock;
+use tessera_service::Versioned;
 use tessera_service::conditional_access::WhatIf;
 use tessera_service::{App, ServiceError};
 use tessera_store::Store;
@@ -85,7 +86,10 @@ async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
     for (patch, field) in refusals {
         match directory
             .access
-            .update_policy(&admin, policy.id, patch.clone(), Some(1))
+            .update_policy(
+                &admin,
+                Versioned::new(policy.id, Some(1)).patch(patch.clone()),
+            )
             .await
         {
             Err(ServiceError::Validation(errors)) => {
@@ -109,13 +113,16 @@ async fn policies_and_locations_round_trip(store: Arc<dyn Store>) {
     assert!(matches!(
         directory
             .access
-            .update_policy(&admin, policy.id, patch.clone(), Some(7))
+            .update_policy(
+                &admin,
+                Versioned::new(policy.id, Some(7)).patch(patch.clone())
+            )
             .await,
         Err(ServiceError::VersionMismatch { .. })
     ));
     let updated = directory
         .access
-        .update_policy(&admin, policy.id, patch, Some(1))
+        .update_policy(&admin, Versioned::new(policy.id, Some(1)).patch(patch))
         .await
         .unwrap();
     assert_eq!(

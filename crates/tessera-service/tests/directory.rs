@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tessera_core::SystemClock;
 use tessera_directory::model::{DeviceSpec, GroupSpec, UserSpec};
 use tessera_directory::roles;
+use tessera_service::Versioned;
 use tessera_service::{App, Context, PageRequest, ServiceError};
 use tessera_testkit::fixtures::token_context;
 use tessera_testkit::{Backend, bootstrap_admin};
@@ -203,9 +204,7 @@ async fn invalid_requests_change_nothing(h: Harness) {
         .directory
         .update_user(
             &h.admin,
-            id,
-            json!({"department": "Finance", "usageLocation": "germany"}),
-            None,
+            Versioned::any(id).patch(json!({"department": "Finance", "usageLocation": "germany"})),
         )
         .await;
     assert!(matches!(half, Err(ServiceError::Validation(_))));
@@ -224,13 +223,19 @@ async fn invalid_requests_change_nothing(h: Harness) {
     let missing = h
         .directory
         .directory
-        .update_user(&h.admin, Uuid::new_v4(), json!({"department": "x"}), None)
+        .update_user(
+            &h.admin,
+            Versioned::any(Uuid::new_v4()).patch(json!({"department": "x"})),
+        )
         .await;
     assert!(matches!(missing, Err(ServiceError::NotFound { .. })));
     let read_only = h
         .directory
         .directory
-        .update_user(&h.admin, id, json!({"id": Uuid::new_v4()}), None)
+        .update_user(
+            &h.admin,
+            Versioned::any(id).patch(json!({"id": Uuid::new_v4()})),
+        )
         .await;
     assert!(matches!(read_only, Err(ServiceError::Validation(ref e)) if e.errors[0].field == "id"));
 }
@@ -247,7 +252,10 @@ async fn stale_versions_are_refused(h: Harness) {
     let v2 = h
         .directory
         .directory
-        .update_user(&h.admin, id, json!({"jobTitle": "CFO"}), Some(v1))
+        .update_user(
+            &h.admin,
+            Versioned::new(id, Some(v1)).patch(json!({"jobTitle": "CFO"})),
+        )
         .await
         .unwrap()
         .version;
@@ -255,7 +263,10 @@ async fn stale_versions_are_refused(h: Harness) {
     let stale = h
         .directory
         .directory
-        .update_user(&h.admin, id, json!({"jobTitle": "CEO"}), Some(v1))
+        .update_user(
+            &h.admin,
+            Versioned::new(id, Some(v1)).patch(json!({"jobTitle": "CEO"})),
+        )
         .await;
     assert!(
         matches!(stale, Err(ServiceError::VersionMismatch { sent, current }) if sent == v1 && current == v2),
@@ -264,7 +275,7 @@ async fn stale_versions_are_refused(h: Harness) {
     let stale_delete = h
         .directory
         .directory
-        .delete_user(&h.admin, id, Some(v1))
+        .delete_user(&h.admin, Versioned::new(id, Some(v1)))
         .await;
     assert!(matches!(
         stale_delete,
@@ -272,7 +283,7 @@ async fn stale_versions_are_refused(h: Harness) {
     ));
     h.directory
         .directory
-        .delete_user(&h.admin, id, Some(v2))
+        .delete_user(&h.admin, Versioned::new(id, Some(v2)))
         .await
         .unwrap();
 }
@@ -386,7 +397,10 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
     // A user who changes department moves in; a new matching user joins at creation.
     h.directory
         .directory
-        .update_user(&h.admin, sales, json!({"department": "finance"}), None)
+        .update_user(
+            &h.admin,
+            Versioned::any(sales).patch(json!({"department": "finance"})),
+        )
         .await
         .unwrap();
     let newcomer = h
@@ -399,7 +413,10 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
     // Disabling moves a user out.
     h.directory
         .directory
-        .update_user(&h.admin, finance, json!({"accountEnabled": false}), None)
+        .update_user(
+            &h.admin,
+            Versioned::any(finance).patch(json!({"accountEnabled": false})),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -411,9 +428,7 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
         .directory
         .update_group(
             &h.admin,
-            group,
-            json!({"membershipRule": "user.accountEnabled -eq false"}),
-            None,
+            Versioned::any(group).patch(json!({"membershipRule": "user.accountEnabled -eq false"})),
         )
         .await
         .unwrap();
@@ -471,13 +486,19 @@ async fn scoped_administrators_stay_in_their_unit(h: Harness) {
     let scoped = h.act_as(helpdesk).await;
     h.directory
         .directory
-        .update_user(&scoped, inside, json!({"jobTitle": "Engineer"}), None)
+        .update_user(
+            &scoped,
+            Versioned::any(inside).patch(json!({"jobTitle": "Engineer"})),
+        )
         .await
         .unwrap();
     let refused = h
         .directory
         .directory
-        .update_user(&scoped, outside, json!({"jobTitle": "Engineer"}), None)
+        .update_user(
+            &scoped,
+            Versioned::any(outside).patch(json!({"jobTitle": "Engineer"})),
+        )
         .await;
     assert!(
         matches!(refused, Err(ServiceError::Forbidden { ref reason }) if !reason.contains("administrative unit")),
@@ -552,7 +573,10 @@ async fn privileged_users_are_protected(h: Harness) {
     let plain = h.user("plain@contoso.com", json!({})).await;
     h.directory
         .directory
-        .update_user(&ua, plain, json!({"accountEnabled": false}), None)
+        .update_user(
+            &ua,
+            Versioned::any(plain).patch(json!({"accountEnabled": false})),
+        )
         .await
         .unwrap();
     let takeover = h
@@ -560,9 +584,7 @@ async fn privileged_users_are_protected(h: Harness) {
         .directory
         .update_user(
             &ua,
-            h.admin_id,
-            json!({"mail": "attacker@evil.example"}),
-            None,
+            Versioned::any(h.admin_id).patch(json!({"mail": "attacker@evil.example"})),
         )
         .await;
     assert!(
@@ -572,7 +594,7 @@ async fn privileged_users_are_protected(h: Harness) {
     assert!(matches!(
         h.directory
             .directory
-            .delete_user(&ua, h.admin_id, None)
+            .delete_user(&ua, Versioned::any(h.admin_id))
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
@@ -598,7 +620,7 @@ async fn privileged_users_are_protected(h: Harness) {
     assert!(matches!(
         h.directory
             .directory
-            .update_user(&ua, member, json!({"jobTitle": "x"}), None)
+            .update_user(&ua, Versioned::any(member).patch(json!({"jobTitle": "x"})))
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
@@ -631,7 +653,10 @@ async fn the_last_global_administrator_stays(h: Harness) {
     assert!(matches!(
         h.directory
             .directory
-            .update_user(&other, h.admin_id, json!({"accountEnabled": false}), None)
+            .update_user(
+                &other,
+                Versioned::any(h.admin_id).patch(json!({"accountEnabled": false}))
+            )
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
@@ -651,7 +676,7 @@ async fn the_last_global_administrator_stays(h: Harness) {
     let self_delete = h
         .directory
         .directory
-        .delete_user(&h.admin, h.admin_id, None)
+        .delete_user(&h.admin, Versioned::any(h.admin_id))
         .await;
     assert!(matches!(self_delete, Err(ServiceError::Conflict { .. })));
 }
@@ -699,9 +724,9 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         .directory
         .update_user(
             &admin,
-            id,
-            json!({"customSecurityAttributes": {"Engineering": {"Project": ["Baker"]}}}),
-            None,
+            Versioned::any(id).patch(
+                json!({"customSecurityAttributes": {"Engineering": {"Project": ["Baker"]}}}),
+            ),
         )
         .await
         .unwrap();
@@ -710,9 +735,9 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         .directory
         .update_user(
             &admin,
-            id,
-            json!({"customSecurityAttributes": {"Engineering": {"Project": ["Alpine"]}}}),
-            None,
+            Versioned::any(id).patch(
+                json!({"customSecurityAttributes": {"Engineering": {"Project": ["Alpine"]}}}),
+            ),
         )
         .await;
     assert!(matches!(wrong, Err(ServiceError::Validation(_))));
@@ -731,9 +756,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         .directory
         .update_attribute_definition(
             &admin,
-            "engineering_project",
-            json!({"allowedValues": ["Baker"]}),
-            None,
+            Versioned::any("engineering_project").patch(json!({"allowedValues": ["Baker"]})),
         )
         .await;
     assert!(
@@ -802,9 +825,7 @@ async fn custom_security_attributes_need_their_roles(h: Harness) {
         .directory
         .update_attribute_definition(
             &admin,
-            "Engineering_Project",
-            json!({"status": "Deprecated"}),
-            None,
+            Versioned::any("Engineering_Project").patch(json!({"status": "Deprecated"})),
         )
         .await
         .unwrap();
@@ -857,7 +878,10 @@ async fn applications_and_secrets(h: Harness) {
     let removed = h
         .directory
         .directory
-        .update_application(&h.admin, app.id, json!({"appRoles": []}), None)
+        .update_application(
+            &h.admin,
+            Versioned::any(app.id).patch(json!({"appRoles": []})),
+        )
         .await;
     assert!(
         matches!(removed, Err(ServiceError::Validation(_))),
@@ -866,12 +890,15 @@ async fn applications_and_secrets(h: Harness) {
     let disabled = json!({"appRoles": [{"id": role_id, "value": "Payroll.Admin", "displayName": "Admin", "allowedMemberTypes": ["User"], "isEnabled": false}]});
     h.directory
         .directory
-        .update_application(&h.admin, app.id, disabled, None)
+        .update_application(&h.admin, Versioned::any(app.id).patch(disabled))
         .await
         .unwrap();
     h.directory
         .directory
-        .update_application(&h.admin, app.id, json!({"appRoles": []}), None)
+        .update_application(
+            &h.admin,
+            Versioned::any(app.id).patch(json!({"appRoles": []})),
+        )
         .await
         .unwrap();
     let ghost_sp = h
@@ -945,7 +972,7 @@ async fn applications_and_secrets(h: Harness) {
     ));
     h.directory
         .directory
-        .delete_application(&h.admin, app.id, None)
+        .delete_application(&h.admin, Versioned::any(app.id))
         .await
         .unwrap();
     assert!(matches!(
@@ -1010,7 +1037,10 @@ async fn tokens_can_be_revoked(h: Harness) {
         .unwrap();
     h.directory
         .directory
-        .update_user(&h.admin, user, json!({"accountEnabled": false}), None)
+        .update_user(
+            &h.admin,
+            Versioned::any(user).patch(json!({"accountEnabled": false})),
+        )
         .await
         .unwrap();
     assert!(
@@ -1043,7 +1073,10 @@ async fn every_change_is_audited_and_verifiable(h: Harness) {
         .await;
     h.directory
         .directory
-        .update_user(&h.admin, id, json!({"department": "Finance"}), None)
+        .update_user(
+            &h.admin,
+            Versioned::any(id).patch(json!({"department": "Finance"})),
+        )
         .await
         .unwrap();
     let group = h.group(json!({"displayName": "G"})).await;
@@ -1107,7 +1140,7 @@ async fn deleting_a_user_cleans_up(h: Harness) {
         .unwrap();
     h.directory
         .directory
-        .delete_user(&h.admin, manager, None)
+        .delete_user(&h.admin, Versioned::any(manager))
         .await
         .unwrap();
     assert_eq!(
@@ -1298,9 +1331,8 @@ async fn review_findings_stay_fixed(h: Harness) {
         .directory
         .update_user(
             &attribute_admin,
-            target,
-            json!({"customSecurityAttributes": {"Sec": {"Clearance": "Secret"}}}),
-            None,
+            Versioned::any(target)
+                .patch(json!({"customSecurityAttributes": {"Sec": {"Clearance": "Secret"}}})),
         )
         .await
         .unwrap();
@@ -1320,9 +1352,8 @@ async fn review_findings_stay_fixed(h: Harness) {
             .directory
             .update_user(
                 &reader,
-                target,
-                json!({"customSecurityAttributes": {"Sec": {"Clearance": guess}}}),
-                None,
+                Versioned::any(target)
+                    .patch(json!({"customSecurityAttributes": {"Sec": {"Clearance": guess}}})),
             )
             .await;
         assert!(
@@ -1424,7 +1455,7 @@ async fn review_findings_stay_fixed(h: Harness) {
             .await,
         h.directory
             .directory
-            .delete_service_principal(&app_admin, sp.id, None)
+            .delete_service_principal(&app_admin, Versioned::any(sp.id))
             .await,
     ] {
         assert!(
@@ -1458,7 +1489,7 @@ async fn review_findings_stay_fixed(h: Harness) {
     assert_eq!(h.member_ids(team, false).await, vec![report]);
     h.directory
         .directory
-        .delete_user(&h.admin, boss, None)
+        .delete_user(&h.admin, Versioned::any(boss))
         .await
         .unwrap();
     assert!(h.member_ids(team, false).await.is_empty());

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tessera_authn::totp;
 use tessera_core::{Clock, SecretString};
+use tessera_service::Versioned;
 use tessera_service::authn::{AuthSettings, FlowStep, SessionInfo, SignInContext, SignInOutcome};
 use tessera_service::{App, Context, ServiceError};
 use tessera_testkit::{Backend, ShiftedClock, auth_settings, bootstrap_admin};
@@ -713,7 +714,10 @@ async fn sessions_end_everywhere(h: Harness) {
         .await;
     h.directory
         .directory
-        .update_user(&h.admin, user, json!({ "accountEnabled": false }), None)
+        .update_user(
+            &h.admin,
+            Versioned::any(user).patch(json!({ "accountEnabled": false })),
+        )
         .await
         .unwrap();
     assert!(
@@ -1615,9 +1619,7 @@ mod app_sign_in {
             .directory
             .update_service_principal(
                 &h.admin,
-                principal,
-                json!({ "accountEnabled": false }),
-                None,
+                Versioned::any(principal).patch(json!({ "accountEnabled": false })),
             )
             .await
             .unwrap();

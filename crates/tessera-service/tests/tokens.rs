@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tessera_service::App;
+use tessera_service::Versioned;
 use tessera_service::oauth::GRANT_CACHE_SECONDS;
 use tessera_store::Store;
 use tessera_testkit::{ShiftedClock, auth_settings, workload};
@@ -85,9 +86,7 @@ async fn revocation_takes_effect_within_seconds(store: Arc<dyn Store>) {
         .directory
         .update_service_principal(
             &work.admin,
-            work.principal.id,
-            json!({ "accountEnabled": false }),
-            None,
+            Versioned::any(work.principal.id).patch(json!({ "accountEnabled": false })),
         )
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use tessera_service::conditional_access::{ImportRequest, WhatIf};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Caller, IfMatch, JsonBody, Path};
+use crate::extract::{Caller, JsonBody, Path, PathAt};
 use crate::routes::{no_content, ok, ok_versioned};
 use crate::setting_handlers;
 use crate::state::AppState;
@@ -70,14 +70,13 @@ pub async fn get_policy(
 pub async fn update_policy(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<Uuid>,
-    IfMatch(if_match): IfMatch,
+    PathAt(at): PathAt,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
         .app
         .access
-        .update_policy(&ctx, id, body, if_match)
+        .update_policy(&ctx, at.patch(body))
         .await?))
 }
 
@@ -138,14 +137,13 @@ pub async fn get_location(
 pub async fn update_location(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<Uuid>,
-    IfMatch(if_match): IfMatch,
+    PathAt(at): PathAt,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
         .app
         .access
-        .update_named_location(&ctx, id, body, if_match)
+        .update_named_location(&ctx, at.patch(body))
         .await?))
 }
 

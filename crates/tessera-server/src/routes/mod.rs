@@ -168,11 +168,10 @@ macro_rules! crud_handlers {
         pub async fn $update(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
             $crate::extract::Caller(ctx): $crate::extract::Caller,
-            $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
-            $crate::extract::IfMatch(if_match): $crate::extract::IfMatch,
+            $crate::extract::PathAt(at): $crate::extract::PathAt,
             $crate::extract::JsonBody(body): $crate::extract::JsonBody,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            let object = state.app.directory.$update_method(&ctx, id, body, if_match).await?;
+            let object = state.app.directory.$update_method(&ctx, at.patch(body)).await?;
             Ok($crate::routes::ok_versioned(&object, object.version))
         }
 
@@ -184,10 +183,9 @@ macro_rules! crud_handlers {
         pub async fn $delete(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
             $crate::extract::Caller(ctx): $crate::extract::Caller,
-            $crate::extract::Path(id): $crate::extract::Path<uuid::Uuid>,
-            $crate::extract::IfMatch(if_match): $crate::extract::IfMatch,
+            $crate::extract::PathAt(at): $crate::extract::PathAt,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            state.app.directory.$delete_method(&ctx, id, if_match).await?;
+            state.app.directory.$delete_method(&ctx, at).await?;
             Ok($crate::routes::no_content())
         }
     };

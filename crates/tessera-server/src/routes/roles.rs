@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::ApiResult;
-use crate::extract::{Caller, IfMatch, JsonBody, Path, Query};
+use crate::extract::{Caller, JsonBody, Path, PathAt, Query};
 use crate::routes::{PageOf, PageParams, created_versioned, no_content, ok, ok_versioned};
 use crate::state::AppState;
 
@@ -178,14 +178,13 @@ pub async fn get_attribute_definition(
 pub async fn update_attribute_definition(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
-    IfMatch(if_match): IfMatch,
+    PathAt(at): PathAt<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let definition = state
         .app
         .directory
-        .update_attribute_definition(&ctx, &id, body, if_match)
+        .update_attribute_definition(&ctx, at.as_deref().patch(body))
         .await?;
     Ok(ok_versioned(&definition, definition.version))
 }

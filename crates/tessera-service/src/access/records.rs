@@ -17,6 +17,7 @@ use super::{
     Acceptance, Access, ConditionalAccessPolicy, NamedLocation, READ_ONLY, RiskState, RiskUpdate,
     SecurityDefaults, TermsOfUse, all_locations, all_policies, security_defaults,
 };
+use crate::codec::Patch;
 use crate::codec::{self, Keys};
 use crate::directory::{auth_methods, auth_policy};
 use crate::error::{ServiceError, ServiceResult};
@@ -264,19 +265,26 @@ impl Access {
         Ok(policy)
     }
 
+    async fn open_policy(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<(Box<dyn tessera_store::WriteTx>, tessera_store::Record)> {
+        let kind = Kind::ConditionalAccessPolicy;
+        self.open_tenant_record(ctx, action::CA_POLICIES_MANAGE, kind, id)
+            .await
+    }
+
     /// A JSON merge patch on a policy, validated like a create.
     pub async fn update_policy(
         &self,
         ctx: &Context,
-        id: Uuid,
-        body: Value,
-        if_match: Option<i64>,
+        patch: Patch,
     ) -> ServiceResult<ConditionalAccessPolicy> {
-        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record =
-            codec::load(tx.as_mut(), ctx.tenant, Kind::ConditionalAccessPolicy, id).await?;
-        codec::check_if_match(&record, if_match)?;
+        let Patch { at, body } = patch;
+        let id = at.id;
+        let (mut tx, record) = self.open_policy(ctx, id).await?;
+        at.check(&record)?;
         let mut policy: ConditionalAccessPolicy = codec::data(&record)?;
         let before = serde_json::to_value(&policy.spec).unwrap_or(Value::Null);
         let mut body = body;
@@ -298,10 +306,7 @@ impl Access {
     }
 
     pub async fn delete_policy(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record =
-            codec::load(tx.as_mut(), ctx.tenant, Kind::ConditionalAccessPolicy, id).await?;
+        let (mut tx, record) = self.open_policy(ctx, id).await?;
         let policy: ConditionalAccessPolicy = codec::data(&record)?;
         tx.delete(ctx.tenant, Kind::ConditionalAccessPolicy, id, None)
             .await?;
@@ -365,14 +370,14 @@ impl Access {
     pub async fn update_named_location(
         &self,
         ctx: &Context,
-        id: Uuid,
-        body: Value,
-        if_match: Option<i64>,
+        patch: Patch,
     ) -> ServiceResult<NamedLocation> {
-        self.require(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::NamedLocation, id).await?;
-        codec::check_if_match(&record, if_match)?;
+        let Patch { at, body } = patch;
+        let id = at.id;
+        let (mut tx, record) = self
+            .open_tenant_record(ctx, action::NAMED_LOCATIONS_MANAGE, Kind::NamedLocation, id)
+            .await?;
+        at.check(&record)?;
         let mut location: NamedLocation = codec::data(&record)?;
         let before = serde_json::to_value(&location.spec).unwrap_or(Value::Null);
         let mut body = body;
@@ -463,9 +468,9 @@ impl Access {
         id: Uuid,
         body: Value,
     ) -> ServiceResult<TermsOfUse> {
-        self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::TermsOfUse, id).await?;
+        let (mut tx, record) = self
+            .open_tenant_record(ctx, action::CA_POLICIES_MANAGE, Kind::TermsOfUse, id)
+            .await?;
         let mut terms: TermsOfUse = codec::data(&record)?;
         let spec: TermsOfUseSpec = patch::merge_patch(&terms.spec, &body, READ_ONLY)?;
         validate::terms_of_use(&spec).map_err(validation)?;
@@ -510,9 +515,7 @@ impl Access {
         audit_action: AuditAction,
         in_use: &str,
     ) -> ServiceResult<()> {
-        self.require(ctx, permission, &AuthzTarget::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, kind, id).await?;
+        let (mut tx, record) = self.open_tenant_record(ctx, permission, kind, id).await?;
         let data: Value = codec::data(&record)?;
         let name = data["displayName"].as_str().unwrap_or_default().to_string();
         let users = referencing(&all_policies(tx.as_mut(), ctx.tenant).await?, id);

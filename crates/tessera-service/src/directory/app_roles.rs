@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::groups::display_name_of;
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{OrConflict, ServiceError, ServiceResult};
-use crate::{Context, Directory, EventDraft, target_facts};
+use crate::{Context, Directory, EventDraft};
 
 /// The app role id of "default access" (assigned to the app, no particular role).
 pub const DEFAULT_ACCESS: Uuid = Uuid::nil();
@@ -127,6 +127,23 @@ pub(crate) fn role_values(app: &ApplicationData, role_ids: &[Uuid]) -> Vec<Strin
 }
 
 impl Directory {
+    /// Opens a change to who is assigned the roles of the resource `resource_id`.
+    async fn open_assignments(
+        &self,
+        ctx: &Context,
+        resource_id: Uuid,
+    ) -> ServiceResult<(Box<dyn tessera_store::WriteTx>, tessera_store::Record)> {
+        let (tx, resource, _) = self
+            .open_authorized(
+                ctx,
+                Kind::ServicePrincipal,
+                resource_id,
+                action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
+            )
+            .await?;
+        Ok((tx, resource))
+    }
+
     /// `POST /servicePrincipals/{id}/appRoleAssignedTo`.
     pub async fn assign_app_role(
         &self,
@@ -135,17 +152,7 @@ impl Directory {
         body: Value,
     ) -> ServiceResult<AppRoleAssignment> {
         let spec: AppRoleAssignmentSpec = patch::parse_spec(body)?;
-        self.require(
-            ctx,
-            action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
-            &Target::Tenant,
-        )?;
-        let mut tx = self.write(ctx).await?;
-        let resource =
-            codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
-        let facts =
-            target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
-        self.require(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE, &facts)?;
+        let (mut tx, resource) = self.open_assignments(ctx, resource_id).await?;
         let resource_data: ServicePrincipalData = codec::data(&resource)?;
         let principal = super::users::find_object(
             tx.as_mut(),
@@ -285,17 +292,7 @@ impl Directory {
         resource_id: Uuid,
         assignment_id: Uuid,
     ) -> ServiceResult<()> {
-        self.require(
-            ctx,
-            action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
-            &Target::Tenant,
-        )?;
-        let mut tx = self.write(ctx).await?;
-        let resource =
-            codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
-        let facts =
-            target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, resource_id).await?;
-        self.require(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE, &facts)?;
+        let (mut tx, resource) = self.open_assignments(ctx, resource_id).await?;
         let record = tx
             .get(ctx.tenant, Kind::AppRoleAssignment, assignment_id)
             .await?

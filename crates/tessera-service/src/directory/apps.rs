@@ -16,11 +16,12 @@ use tessera_directory::model::{
 use tessera_directory::patch::{self, Change};
 use tessera_directory::roles::action;
 use tessera_directory::{certificate, validate};
-use tessera_store::{Kind, Reader, Record, WriteTx};
+use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
 use super::attributes;
 use crate::codec::{self, Keys, Page, PageRequest};
+use crate::codec::{Patch, Versioned};
 use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, target_facts};
 
@@ -349,15 +350,15 @@ impl Directory {
     pub async fn update_application(
         &self,
         ctx: &Context,
-        id: Uuid,
-        body: Value,
-        if_match: Option<i64>,
+        patch: Patch,
     ) -> ServiceResult<Application> {
-        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
+        let Patch { at, body } = patch;
+        let id = at.id;
+        let (mut tx, record) = self
+            .open_tenant_record(ctx, action::APPS_READ, Kind::Application, id)
+            .await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Application, id).await?;
-        codec::check_if_match(&record, if_match)?;
+        at.check(&record)?;
         let mut data: ApplicationData = codec::data(&record)?;
         let after: ApplicationSpec = patch::merge_patch(&data.spec, &body, READ_ONLY)?;
         validate::application_spec(&after)?;
@@ -379,20 +380,15 @@ impl Directory {
     }
 
     /// Deletes an application, its service principal and all their secrets.
-    pub async fn delete_application(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        if_match: Option<i64>,
-    ) -> ServiceResult<()> {
-        self.require(ctx, action::APPS_DELETE, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let (record, facts) = self
-            .load_authorized(tx.as_mut(), ctx, Kind::Application, id, action::APPS_DELETE)
+    pub async fn delete_application(&self, ctx: &Context, at: Versioned) -> ServiceResult<()> {
+        let id = at.id;
+        let (mut tx, record, facts) = self
+            .open_authorized(ctx, Kind::Application, id, action::APPS_DELETE)
             .await?;
-        codec::check_if_match(&record, if_match)?;
+        at.check(&record)?;
         let data: ApplicationData = codec::data(&record)?;
-        let mut removed_secrets = delete_secrets_of(tx.as_mut(), ctx.tenant, id).await?;
+        let mut removed_secrets =
+            codec::delete_owned(tx.as_mut(), ctx.tenant, Kind::ClientSecret, id).await?;
         let mut service_principal = Value::Null;
         if let Some(sp) = tx
             .get_by_key1(ctx.tenant, Kind::ServicePrincipal, &data.app_id.to_string())
@@ -401,7 +397,9 @@ impl Directory {
             self.require(ctx, action::SPS_DELETE, &facts)?;
             self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, sp.id)
                 .await?;
-            removed_secrets.extend(delete_secrets_of(tx.as_mut(), ctx.tenant, sp.id).await?);
+            removed_secrets.extend(
+                codec::delete_owned(tx.as_mut(), ctx.tenant, Kind::ClientSecret, sp.id).await?,
+            );
             let cleanup = self
                 .remove_principal_everywhere(tx.as_mut(), ctx, sp.id)
                 .await?;
@@ -528,15 +526,15 @@ impl Directory {
     pub async fn update_service_principal(
         &self,
         ctx: &Context,
-        id: Uuid,
-        body: Value,
-        if_match: Option<i64>,
+        patch: Patch,
     ) -> ServiceResult<ServicePrincipal> {
-        self.require(ctx, action::SPS_READ, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
+        let Patch { at, body } = patch;
+        let id = at.id;
+        let (mut tx, record) = self
+            .open_tenant_record(ctx, action::SPS_READ, Kind::ServicePrincipal, id)
+            .await?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::ServicePrincipal, id).await?;
-        codec::check_if_match(&record, if_match)?;
+        at.check(&record)?;
         let mut data: ServicePrincipalData = codec::data(&record)?;
         let mut after: ServicePrincipalSpec = patch::merge_patch(&data.spec, &body, READ_ONLY)?;
         if after.app_id != data.spec.app_id {
@@ -581,25 +579,17 @@ impl Directory {
     pub async fn delete_service_principal(
         &self,
         ctx: &Context,
-        id: Uuid,
-        if_match: Option<i64>,
+        at: Versioned,
     ) -> ServiceResult<()> {
-        self.require(ctx, action::SPS_DELETE, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let (record, _) = self
-            .load_authorized(
-                tx.as_mut(),
-                ctx,
-                Kind::ServicePrincipal,
-                id,
-                action::SPS_DELETE,
-            )
+        let id = at.id;
+        let (mut tx, record, _) = self
+            .open_authorized(ctx, Kind::ServicePrincipal, id, action::SPS_DELETE)
             .await?;
-        codec::check_if_match(&record, if_match)?;
+        at.check(&record)?;
         self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
             .await?;
         let data: ServicePrincipalData = codec::data(&record)?;
-        let secrets = delete_secrets_of(tx.as_mut(), ctx.tenant, id).await?;
+        let secrets = codec::delete_owned(tx.as_mut(), ctx.tenant, Kind::ClientSecret, id).await?;
         let cleanup = self
             .remove_principal_everywhere(tx.as_mut(), ctx, id)
             .await?;
@@ -697,10 +687,8 @@ impl Directory {
         key_id: Uuid,
     ) -> ServiceResult<()> {
         let owner = holder.owner();
-        self.require(ctx, owner.update_action, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let (record, _) = self
-            .load_authorized(tx.as_mut(), ctx, owner.kind, id, owner.update_action)
+        let (mut tx, record, _) = self
+            .open_authorized(ctx, owner.kind, id, owner.update_action)
             .await?;
         let secret = tx.get(ctx.tenant, Kind::ClientSecret, key_id).await?;
         let Some(secret) = secret.filter(|s| s.key2.as_deref() == Some(id.to_string().as_str()))
@@ -790,10 +778,8 @@ impl Directory {
         key_id: Uuid,
     ) -> ServiceResult<()> {
         let owner = holder.owner();
-        self.require(ctx, owner.update_action, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let (record, _) = self
-            .load_authorized(tx.as_mut(), ctx, owner.kind, id, owner.update_action)
+        let (mut tx, record, _) = self
+            .open_authorized(ctx, owner.kind, id, owner.update_action)
             .await?;
         let updated = with_key_credentials(&record, self.now(), |keys| {
             let before = keys.len();
@@ -849,18 +835,4 @@ fn push_key(keys: &mut Vec<KeyCredential>, credential: KeyCredential) -> Service
     }
     keys.push(credential);
     Ok(())
-}
-
-async fn delete_secrets_of(
-    tx: &mut dyn WriteTx,
-    tenant: TenantId,
-    owner: Uuid,
-) -> ServiceResult<Vec<Uuid>> {
-    let mut removed = Vec::new();
-    for secret in codec::list_all(tx, tenant, Kind::ClientSecret, Some(owner.to_string())).await? {
-        tx.delete(tenant, Kind::ClientSecret, secret.id, None)
-            .await?;
-        removed.push(secret.id);
-    }
-    Ok(removed)
 }

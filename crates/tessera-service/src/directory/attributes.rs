@@ -15,6 +15,7 @@ use tessera_directory::validate;
 use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
+use crate::codec::Patch;
 use crate::codec::{self, Keys, Page, PageRequest};
 use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft};
@@ -140,14 +141,14 @@ impl Directory {
     pub async fn update_attribute_definition(
         &self,
         ctx: &Context,
-        id: &str,
-        body: Value,
-        if_match: Option<i64>,
+        patch: Patch<&str>,
     ) -> ServiceResult<AttributeDefinition> {
+        let Patch { at, body } = patch;
+        let id = at.id;
         self.require(ctx, action::ATTRIBUTE_DEFINITIONS_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = load_by_name(tx.as_mut(), ctx.tenant, id).await?;
-        codec::check_if_match(&record, if_match)?;
+        at.check(&record)?;
         let before: AttributeDefinitionSpec = codec::data(&record)?;
         let after: AttributeDefinitionSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
         validate::attribute_definition_update(&before, &after)?;

@@ -341,9 +341,14 @@ impl Directory {
 
     /// Revokes a consent: the application must ask again.
     pub async fn delete_permission_grant(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.require(ctx, action::PERMISSION_GRANTS_MANAGE, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::PermissionGrant, id).await?;
+        let (mut tx, record) = self
+            .open_tenant_record(
+                ctx,
+                action::PERMISSION_GRANTS_MANAGE,
+                Kind::PermissionGrant,
+                id,
+            )
+            .await?;
         let grant: PermissionGrant = codec::data(&record)?;
         tx.delete(ctx.tenant, Kind::PermissionGrant, id, None)
             .await?;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::resource::{Resource, resource};
 use crate::codec::{self, Keys};
+use crate::codec::{Patch, Versioned};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, Directory};
 
@@ -29,7 +30,8 @@ fn device_keys(spec: &DeviceSpec) -> Keys {
 }
 
 resource!(DeviceSpec => Device, Device, "device", DEVICES_READ, [DeviceCreate, DeviceUpdate, DeviceDelete],
-    name: display_name, keys: device_keys);
+    name: display_name, keys: device_keys,
+    read_only: READ_ONLY, validate: validate::device_spec);
 
 /// Compliance and management state come from the MDM, and trust type and the
 /// certificate binding decide Conditional Access device controls: they need the
@@ -74,19 +76,11 @@ impl Directory {
         self.create_resource(ctx, tx, &spec).await
     }
 
-    pub async fn update_device(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        body: Value,
-        if_match: Option<i64>,
-    ) -> ServiceResult<Device> {
-        let mut editing = self
-            .edit_resource::<DeviceSpec>(ctx, id, if_match, |_| action::DEVICES_READ)
+    pub async fn update_device(&self, ctx: &Context, patch: Patch) -> ServiceResult<Device> {
+        let (mut editing, after) = self
+            .patch_resource::<DeviceSpec>(ctx, &patch, |_| action::DEVICES_READ)
             .await?;
-        let after: DeviceSpec = patch::merge_patch(&editing.spec, &body, READ_ONLY)?;
-        validate::device_spec(&after)?;
-        self.require_for_patch(ctx, &editing.facts, &body, device_action)?;
+        self.require_for_patch(ctx, &editing.facts, &patch.body, device_action)?;
         // An update that changes nothing writes nothing and checks nothing more.
         if after.json() != editing.spec.json() {
             check_owner(editing.tx.as_mut(), ctx, &after).await?;
@@ -94,14 +88,10 @@ impl Directory {
         self.save_resource(ctx, editing, &after).await
     }
 
-    pub async fn delete_device(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        if_match: Option<i64>,
-    ) -> ServiceResult<()> {
+    pub async fn delete_device(&self, ctx: &Context, at: Versioned) -> ServiceResult<()> {
+        let id = at.id;
         let mut editing = self
-            .edit_resource::<DeviceSpec>(ctx, id, if_match, |_| action::DEVICES_DELETE)
+            .edit_resource::<DeviceSpec>(ctx, at, |_| action::DEVICES_DELETE)
             .await?;
         let cleanup = self
             .remove_principal_everywhere(editing.tx.as_mut(), ctx, id)

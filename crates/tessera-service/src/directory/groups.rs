@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::resource::{Editing, Resource, resource};
 use super::users::find_object;
 use crate::codec::{self, Keys, Page, PageRequest};
+use crate::codec::{Patch, Versioned};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, target_facts};
 
@@ -49,7 +50,8 @@ fn group_view(_: &Directory, _: &Context, record: &Record) -> ServiceResult<Grou
 }
 
 resource!(GroupSpec => Group, Group, "group", GROUPS_READ, [GroupCreate, GroupUpdate, GroupDelete],
-    name: display_name, keys: group_keys, view: group_view);
+    name: display_name, keys: group_keys,
+    read_only: READ_ONLY, validate: validate::group_spec, view: group_view);
 
 pub(crate) fn group_from(record: &Record) -> ServiceResult<Group> {
     let spec: GroupSpec = codec::data(record)?;
@@ -226,29 +228,23 @@ impl Directory {
         group_from(&record)
     }
 
-    pub async fn update_group(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        body: Value,
-        if_match: Option<i64>,
-    ) -> ServiceResult<Group> {
+    pub async fn update_group(&self, ctx: &Context, patch: Patch) -> ServiceResult<Group> {
+        let id = patch.at.id;
+        let (editing, after) = self
+            .patch_resource::<GroupSpec>(ctx, &patch, |_| action::GROUPS_READ)
+            .await?;
         let Editing {
             mut tx,
             record,
             facts,
             spec: before,
-        } = self
-            .edit_resource::<GroupSpec>(ctx, id, if_match, |_| action::GROUPS_READ)
-            .await?;
-        let after: GroupSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
+        } = editing;
         if after.is_assignable_to_role != before.is_assignable_to_role {
             return Err(ServiceError::invalid(
                 "isAssignableToRole",
                 "is set when a group is created and cannot change",
             ));
         }
-        validate::group_spec(&after)?;
         let changes = patch::changes(&before.json(), &after.json());
         if changes.is_empty() {
             return group_from(&record);
@@ -295,16 +291,10 @@ impl Directory {
         group_from(&updated)
     }
 
-    pub async fn delete_group(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        if_match: Option<i64>,
-    ) -> ServiceResult<()> {
+    pub async fn delete_group(&self, ctx: &Context, at: Versioned) -> ServiceResult<()> {
+        let id = at.id;
         let mut editing = self
-            .edit_resource::<GroupSpec>(ctx, id, if_match, |spec| {
-                group_action(spec, action::GROUPS_DELETE)
-            })
+            .edit_resource::<GroupSpec>(ctx, at, |spec| group_action(spec, action::GROUPS_DELETE))
             .await?;
         let cleanup = self
             .remove_principal_everywhere(editing.tx.as_mut(), ctx, id)
@@ -323,15 +313,9 @@ impl Directory {
         transitive: bool,
         request: &PageRequest,
     ) -> ServiceResult<Page<DirectoryObjectRef>> {
-        let mut reader = self.reader().await?;
-        self.load_authorized(
-            reader.as_mut(),
-            ctx,
-            Kind::Group,
-            id,
-            action::GROUPS_MEMBERS_READ,
-        )
-        .await?;
+        let mut reader = self
+            .reader_for(ctx, Kind::Group, id, action::GROUPS_MEMBERS_READ)
+            .await?;
         let links = if transitive {
             transitive_member_links(reader.as_mut(), ctx.tenant, id).await?
         } else {
@@ -374,7 +358,7 @@ impl Directory {
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
         let mut editing = self
-            .edit_resource::<GroupSpec>(ctx, id, None, |spec| {
+            .edit_resource::<GroupSpec>(ctx, id, |spec| {
                 group_action(spec, action::GROUPS_MEMBERS_UPDATE)
             })
             .await?;
@@ -436,7 +420,7 @@ impl Directory {
         member: Uuid,
     ) -> ServiceResult<()> {
         let editing = self
-            .edit_resource::<GroupSpec>(ctx, id, None, |spec| {
+            .edit_resource::<GroupSpec>(ctx, id, |spec| {
                 group_action(spec, action::GROUPS_MEMBERS_UPDATE)
             })
             .await?;

@@ -52,6 +52,44 @@ impl Directory {
         Directory { k }
     }
 
+    /// Opens a change that needs a tenant-wide grant of `action`: refused before
+    /// anything is read when the caller has none, then the object is read in the write
+    /// transaction and `action` is checked again against its facts (a role holder's
+    /// account asks for more than a tenant-wide grant of a lesser role).
+    pub(crate) async fn open_authorized(
+        &self,
+        ctx: &Context,
+        kind: Kind,
+        id: Uuid,
+        action: &str,
+    ) -> ServiceResult<(
+        Box<dyn tessera_store::WriteTx>,
+        tessera_store::Record,
+        Target,
+    )> {
+        self.require(ctx, action, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let (record, facts) = self
+            .load_authorized(tx.as_mut(), ctx, kind, id, action)
+            .await?;
+        Ok((tx, record, facts))
+    }
+
+    /// A reader, once the caller is found to be allowed `action` on the object (a
+    /// caller who is not learns nothing more about it).
+    pub(crate) async fn reader_for(
+        &self,
+        ctx: &Context,
+        kind: Kind,
+        id: Uuid,
+        action: &str,
+    ) -> ServiceResult<Box<dyn Reader>> {
+        let mut reader = self.reader().await?;
+        self.load_authorized(reader.as_mut(), ctx, kind, id, action)
+            .await?;
+        Ok(reader)
+    }
+
     /// Loads an object and refuses unless the caller may do `action` on it; returns the
     /// facts authorization used, for further checks on the same object.
     pub(crate) async fn load_authorized(

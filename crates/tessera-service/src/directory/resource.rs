@@ -20,7 +20,8 @@ use tessera_store::{Kind, Link, Record, Rel, WriteTx};
 use uuid::Uuid;
 
 use super::groups::object_ref;
-use crate::codec::{self, Keys, Page, PageRequest};
+use crate::codec::Versioned;
+use crate::codec::{self, Keys, Page, PageRequest, Patch};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, target_facts};
 
@@ -40,8 +41,13 @@ pub trait Resource: sealed::Sealed + Serialize + DeserializeOwned {
     const CREATED: AuditAction;
     const UPDATED: AuditAction;
     const DELETED: AuditAction;
+    /// The attributes the server keeps, which a patch may not set.
+    const READ_ONLY: &'static [&'static str];
     /// What the API shows of one.
     type View;
+
+    /// Refuses a spec the directory would not store.
+    fn validate(&self) -> Result<(), tessera_directory::ValidationErrors>;
 
     fn display_name(&self) -> &str;
     /// The record's lookup and sort keys.
@@ -60,7 +66,7 @@ pub trait Resource: sealed::Sealed + Serialize + DeserializeOwned {
 /// function of the directory, the context and the record; by default the spec
 /// with its id, times and version).
 macro_rules! resource {
-    ($spec:ty => $view:ident, $kind:ident, $noun:literal, $read:ident, [$created:ident, $updated:ident, $deleted:ident], name: $name:ident, keys: $keys:path $(, view: $view_fn:path)? $(,)?) => {
+    ($spec:ty => $view:ident, $kind:ident, $noun:literal, $read:ident, [$created:ident, $updated:ident, $deleted:ident], name: $name:ident, keys: $keys:path, read_only: $read_only:path, validate: $validate:path $(, view: $view_fn:path)? $(,)?) => {
         impl $crate::directory::resource::sealed::Sealed for $spec {}
 
         impl $crate::directory::resource::Resource for $spec {
@@ -73,7 +79,12 @@ macro_rules! resource {
                 tessera_directory::audit_action::AuditAction::$updated;
             const DELETED: tessera_directory::audit_action::AuditAction =
                 tessera_directory::audit_action::AuditAction::$deleted;
+            const READ_ONLY: &'static [&'static str] = $read_only;
             type View = $view;
+
+            fn validate(&self) -> Result<(), tessera_directory::ValidationErrors> {
+                $validate(self)
+            }
 
             // Users are named by their principal name, not their display name.
             #[allow(clippy::misnamed_getters)]
@@ -199,22 +210,38 @@ impl Directory {
     pub(crate) async fn edit_resource<R: Resource>(
         &self,
         ctx: &Context,
-        id: Uuid,
-        if_match: Option<i64>,
+        at: impl Into<Versioned>,
         action: impl FnOnce(&R) -> &'static str,
     ) -> ServiceResult<Editing<R>> {
+        let at = at.into();
+        let id = at.id;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, R::KIND, id).await?;
         let spec: R = codec::data(&record)?;
         let facts = target_facts(tx.as_mut(), ctx.tenant, R::KIND, id).await?;
         self.require(ctx, action(&spec), &facts)?;
-        codec::check_if_match(&record, if_match)?;
+        at.check(&record)?;
         Ok(Editing {
             tx,
             record,
             facts,
             spec,
         })
+    }
+
+    /// Begins an update from a client's patch: [`edit_resource`](Self::edit_resource),
+    /// then the merge patch applied to the stored spec and the result validated.
+    /// Returns the edit under way and the spec the patch asks for.
+    pub(crate) async fn patch_resource<R: Resource>(
+        &self,
+        ctx: &Context,
+        patch: &Patch,
+        action: impl FnOnce(&R) -> &'static str,
+    ) -> ServiceResult<(Editing<R>, R)> {
+        let editing = self.edit_resource::<R>(ctx, patch.at, action).await?;
+        let after: R = patch::merge_patch(&editing.spec, &patch.body, R::READ_ONLY)?;
+        after.validate()?;
+        Ok((editing, after))
     }
 
     /// Ends an update: writes `after` as the next version with its audit event and

@@ -325,9 +325,14 @@ impl Directory {
     }
 
     pub async fn delete_role_assignment(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.require(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::RoleAssignment, id).await?;
+        let (mut tx, record) = self
+            .open_tenant_record(
+                ctx,
+                action::ROLE_ASSIGNMENTS_MANAGE,
+                Kind::RoleAssignment,
+                id,
+            )
+            .await?;
         let spec: RoleAssignmentSpec = codec::data(&record)?;
         if spec.role_definition_id == roles::GLOBAL_ADMINISTRATOR && spec.directory_scope_id == "/"
         {

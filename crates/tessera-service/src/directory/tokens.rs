@@ -100,20 +100,6 @@ fn token_from(record: &Record) -> ServiceResult<AccessToken> {
     })
 }
 
-pub(crate) async fn delete_tokens_of(
-    tx: &mut dyn WriteTx,
-    tenant: TenantId,
-    owner: Uuid,
-) -> ServiceResult<Vec<Uuid>> {
-    let mut removed = Vec::new();
-    for record in codec::list_all(tx, tenant, Kind::AccessToken, Some(owner.to_string())).await? {
-        tx.delete(tenant, Kind::AccessToken, record.id, None)
-            .await?;
-        removed.push(record.id);
-    }
-    Ok(removed)
-}
-
 /// The audit event of a new personal access token (its hint and expiry, never the
 /// secret).
 pub(crate) fn token_created(created: &CreatedToken, owner: Uuid, name: &str) -> EventDraft {

@@ -15,6 +15,7 @@ use super::groups::{object_ref, reference_id};
 use super::resource::resource;
 use super::users::find_object;
 use crate::codec::{self, Keys, Page, PageRequest};
+use crate::codec::{Patch, Versioned};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, Directory};
 
@@ -22,7 +23,8 @@ const READ_ONLY: &[&str] = &["id", "createdDateTime", "modifiedDateTime", "versi
 
 resource!(AdministrativeUnitSpec => AdministrativeUnit, AdministrativeUnit, "administrative unit", AUS_READ,
     [AdministrativeUnitCreate, AdministrativeUnitUpdate, AdministrativeUnitDelete],
-    name: display_name, keys: unit_keys);
+    name: display_name, keys: unit_keys,
+    read_only: READ_ONLY, validate: validate::administrative_unit_spec);
 
 fn unit_keys(spec: &AdministrativeUnitSpec) -> Keys {
     Keys::named(&spec.display_name)
@@ -44,17 +46,11 @@ impl Directory {
     pub async fn update_administrative_unit(
         &self,
         ctx: &Context,
-        id: Uuid,
-        body: Value,
-        if_match: Option<i64>,
+        patch: Patch,
     ) -> ServiceResult<AdministrativeUnit> {
-        let editing = self
-            .edit_resource::<AdministrativeUnitSpec>(ctx, id, if_match, |_| {
-                action::AUS_BASIC_UPDATE
-            })
+        let (editing, after) = self
+            .patch_resource::<AdministrativeUnitSpec>(ctx, &patch, |_| action::AUS_BASIC_UPDATE)
             .await?;
-        let after: AdministrativeUnitSpec = patch::merge_patch(&editing.spec, &body, READ_ONLY)?;
-        validate::administrative_unit_spec(&after)?;
         self.save_resource(ctx, editing, &after).await
     }
 
@@ -62,12 +58,12 @@ impl Directory {
     pub async fn delete_administrative_unit(
         &self,
         ctx: &Context,
-        id: Uuid,
-        if_match: Option<i64>,
+        at: Versioned,
     ) -> ServiceResult<()> {
+        let id = at.id;
         self.require(ctx, action::AUS_DELETE, &Target::Tenant)?;
         let mut editing = self
-            .edit_resource::<AdministrativeUnitSpec>(ctx, id, if_match, |_| action::AUS_DELETE)
+            .edit_resource::<AdministrativeUnitSpec>(ctx, at, |_| action::AUS_DELETE)
             .await?;
         let tx = editing.tx.as_mut();
         let scope = format!("/administrativeUnits/{id}");
@@ -92,15 +88,9 @@ impl Directory {
         id: Uuid,
         request: &PageRequest,
     ) -> ServiceResult<Page<DirectoryObjectRef>> {
-        let mut reader = self.reader().await?;
-        self.load_authorized(
-            reader.as_mut(),
-            ctx,
-            Kind::AdministrativeUnit,
-            id,
-            action::AUS_MEMBERS_READ,
-        )
-        .await?;
+        let mut reader = self
+            .reader_for(ctx, Kind::AdministrativeUnit, id, action::AUS_MEMBERS_READ)
+            .await?;
         let (links, next_cursor) =
             codec::links_page(reader.as_mut(), ctx.tenant, Rel::UnitMember, id, request).await?;
         let mut value = Vec::with_capacity(links.len());
@@ -123,7 +113,7 @@ impl Directory {
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
         let mut editing = self
-            .edit_resource::<AdministrativeUnitSpec>(ctx, id, None, |_| action::AUS_MEMBERS_UPDATE)
+            .edit_resource::<AdministrativeUnitSpec>(ctx, id, |_| action::AUS_MEMBERS_UPDATE)
             .await?;
         let kinds = [Kind::User, Kind::Group, Kind::Device];
         let Some(member_record) =
@@ -146,7 +136,7 @@ impl Directory {
         member: Uuid,
     ) -> ServiceResult<()> {
         let editing = self
-            .edit_resource::<AdministrativeUnitSpec>(ctx, id, None, |_| action::AUS_MEMBERS_UPDATE)
+            .edit_resource::<AdministrativeUnitSpec>(ctx, id, |_| action::AUS_MEMBERS_UPDATE)
             .await?;
         let action = AuditAction::AdministrativeUnitMemberRemove;
         self.unlink_member(ctx, editing, Rel::UnitMember, member, action)

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::resource::{Editing, Resource, resource};
 use super::{attributes, groups};
 use crate::codec::{self, Keys, Page, PageRequest};
+use crate::codec::{Patch, Versioned};
 use crate::error::{OrConflict, ServiceError, ServiceResult};
 use crate::{Context, Directory, EventDraft, target_facts};
 
@@ -29,7 +30,8 @@ pub(crate) fn user_keys(spec: &UserSpec) -> Keys {
 
 // Users are named by their user principal name in the audit trail.
 resource!(UserSpec => User, User, "user", USERS_READ, [UserCreate, UserUpdate, UserDelete],
-    name: user_principal_name, keys: user_keys, view: user_view);
+    name: user_principal_name, keys: user_keys,
+    read_only: READ_ONLY, validate: validate::user_spec, view: user_view);
 
 fn user_view(directory: &Directory, ctx: &Context, record: &Record) -> ServiceResult<User> {
     Ok(directory.user_view(ctx, user_from(record)?))
@@ -246,26 +248,20 @@ impl Directory {
         Ok(self.user_view(ctx, user_from(&record)?))
     }
 
-    pub async fn update_user(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        body: Value,
-        if_match: Option<i64>,
-    ) -> ServiceResult<User> {
+    pub async fn update_user(&self, ctx: &Context, patch: Patch) -> ServiceResult<User> {
+        let id = patch.at.id;
         // Refuse before revealing anything about the request's validity.
+        let (editing, mut after) = self
+            .patch_resource::<UserSpec>(ctx, &patch, |_| action::USERS_READ)
+            .await?;
+        self.require_for_patch(ctx, &editing.facts, &patch.body, user_action)?;
         let Editing {
             mut tx,
             record,
-            facts,
             spec: before,
-        } = self
-            .edit_resource::<UserSpec>(ctx, id, if_match, |_| action::USERS_READ)
-            .await?;
-        let mut after: UserSpec = patch::merge_patch(&before, &body, READ_ONLY)?;
-        validate::user_spec(&after)?;
+            ..
+        } = editing;
         let changes = patch::changes(&before.json(), &after.json());
-        self.require_for_patch(ctx, &facts, &body, user_action)?;
         if changes.is_empty() {
             return Ok(self.user_view(ctx, user_from(&record)?));
         }
@@ -299,14 +295,10 @@ impl Directory {
         Ok(self.user_view(ctx, user_from(&updated)?))
     }
 
-    pub async fn delete_user(
-        &self,
-        ctx: &Context,
-        id: Uuid,
-        if_match: Option<i64>,
-    ) -> ServiceResult<()> {
+    pub async fn delete_user(&self, ctx: &Context, at: Versioned) -> ServiceResult<()> {
+        let id = at.id;
         let mut editing = self
-            .edit_resource::<UserSpec>(ctx, id, if_match, |_| action::USERS_DELETE)
+            .edit_resource::<UserSpec>(ctx, at, |_| action::USERS_DELETE)
             .await?;
         let tx = editing.tx.as_mut();
         if ctx.caller.user_id() == Some(id) {
@@ -339,7 +331,7 @@ impl Directory {
             reports.push(json!({ "id": report.id, "dynamicGroupChanges": dynamic }));
         }
         let devices = super::devices::clear_owner(self, tx, ctx, id).await?;
-        let tokens = super::tokens::delete_tokens_of(tx, ctx.tenant, id).await?;
+        let tokens = codec::delete_owned(tx, ctx.tenant, Kind::AccessToken, id).await?;
         let methods = super::auth_methods::delete_methods_of(tx, ctx.tenant, id).await?;
         let details = json!({
             "removedFrom": cleanup,
@@ -362,15 +354,9 @@ impl Directory {
         transitive: bool,
         request: &PageRequest,
     ) -> ServiceResult<Page<DirectoryObjectRef>> {
-        let mut reader = self.reader().await?;
-        self.load_authorized(
-            reader.as_mut(),
-            ctx,
-            Kind::User,
-            id,
-            action::USERS_MEMBER_OF_READ,
-        )
-        .await?;
+        let mut reader = self
+            .reader_for(ctx, Kind::User, id, action::USERS_MEMBER_OF_READ)
+            .await?;
         let group_ids =
             groups::containing_groups(reader.as_mut(), ctx.tenant, id, transitive).await?;
         let mut items = Vec::new();

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tessera_core::{TenantId, Timestamp};
-use tessera_store::{Cursor, Kind, Link, ListQuery, Reader, Record, Rel};
+use tessera_store::{Cursor, Kind, Link, ListQuery, Reader, Record, Rel, WriteTx};
 use uuid::Uuid;
 
 use crate::error::{ServiceError, ServiceResult};
@@ -187,6 +187,57 @@ pub(crate) async fn load(
         })
 }
 
+/// The object a change or removal is for, with the version the client last read
+/// (its `If-Match`), when it named one: the write is refused if the object has moved
+/// on since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Versioned<I = Uuid> {
+    pub id: I,
+    pub if_match: Option<i64>,
+}
+
+impl<I> Versioned<I> {
+    pub fn new(id: I, if_match: Option<i64>) -> Versioned<I> {
+        Versioned { id, if_match }
+    }
+
+    /// Whatever version is current (no precondition).
+    pub fn any(id: I) -> Versioned<I> {
+        Versioned { id, if_match: None }
+    }
+
+    /// A JSON merge patch on this object.
+    pub fn patch(self, body: serde_json::Value) -> Patch<I> {
+        Patch { at: self, body }
+    }
+
+    /// Refuses unless `record` is still at the version the client read.
+    pub(crate) fn check(&self, record: &Record) -> ServiceResult<()> {
+        check_if_match(record, self.if_match)
+    }
+}
+
+/// A change a client asks for: a JSON merge patch (RFC 7396) on one object, at the
+/// version it last read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Patch<I = Uuid> {
+    pub at: Versioned<I>,
+    pub body: serde_json::Value,
+}
+
+/// An id alone: no precondition.
+impl<I> From<I> for Versioned<I> {
+    fn from(id: I) -> Versioned<I> {
+        Versioned::any(id)
+    }
+}
+
+impl Versioned<String> {
+    pub fn as_deref(&self) -> Versioned<&str> {
+        Versioned::new(self.id.as_str(), self.if_match)
+    }
+}
+
 /// Refuses a write whose `If-Match` version is not the current one.
 pub(crate) fn check_if_match(record: &Record, if_match: Option<i64>) -> ServiceResult<()> {
     match if_match {
@@ -305,6 +356,23 @@ pub(crate) async fn list_all(
         }
     }
     Ok(all)
+}
+
+/// Deletes every record of `kind` whose second key is `owner` (an owner's secrets or
+/// tokens) and returns their ids.
+pub(crate) async fn delete_owned(
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    kind: Kind,
+    owner: Uuid,
+) -> ServiceResult<Vec<Uuid>> {
+    let owned = list_all(tx, tenant, kind, Some(owner.to_string())).await?;
+    let mut removed = Vec::with_capacity(owned.len());
+    for record in owned {
+        tx.delete(tenant, kind, record.id, None).await?;
+        removed.push(record.id);
+    }
+    Ok(removed)
 }
 
 /// Offset-free paging over an in-memory, id-sorted list (transitive memberships).

@@ -163,6 +163,23 @@ impl Kernel {
         Ok(self.store.begin_write(ctx.tenant).await?)
     }
 
+    /// Opens a change to one tenant-wide record that `permission` governs: the
+    /// permission is checked before anything about the record is read (a caller
+    /// without it learns nothing, not even whether the id exists), then the record is
+    /// read inside the write transaction.
+    pub(crate) async fn open_tenant_record(
+        &self,
+        ctx: &Context,
+        permission: &str,
+        kind: Kind,
+        id: Uuid,
+    ) -> ServiceResult<(Box<dyn WriteTx>, tessera_store::Record)> {
+        self.require(ctx, permission, &Target::Tenant)?;
+        let mut tx = self.write(ctx).await?;
+        let record = crate::codec::load(tx.as_mut(), ctx.tenant, kind, id).await?;
+        Ok((tx, record))
+    }
+
     /// Refuses unless the caller's grants allow `action` on `target`. The caller is
     /// told which permission was missing, not facts about the target (whether it holds
     /// a role, which units it is in); those go to the log.

@@ -397,9 +397,9 @@ impl SignIn {
 
     /// Deletes a custom strength that the methods policy does not use.
     pub async fn delete_strength(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::AuthStrength, id).await?;
+        let (mut tx, record) = self
+            .open_tenant_record(ctx, action::POLICIES_MANAGE, Kind::AuthStrength, id)
+            .await?;
         let strength: Strength = codec::data(&record)?;
         let (policy, _) = load_policy(tx.as_mut(), ctx.tenant).await?;
         if policy.registration_strength == Some(id) {

@@ -221,9 +221,9 @@ impl SignIn {
     }
 
     pub async fn delete_certificate_authority(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
-        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
-        let mut tx = self.write(ctx).await?;
-        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::CertificateAuthority, id).await?;
+        let (mut tx, record) = self
+            .open_tenant_record(ctx, action::POLICIES_MANAGE, Kind::CertificateAuthority, id)
+            .await?;
         let data: CaData = codec::data(&record)?;
         if let Some(crl) = tx
             .get_by_key1(ctx.tenant, Kind::RevocationList, &crl_key(id))
