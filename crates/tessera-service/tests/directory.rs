@@ -436,6 +436,24 @@ async fn dynamic_groups_follow_user_attributes(h: Harness) {
         h.member_ids(group, false).await,
         sorted(vec![finance, disabled])
     );
+    // Whether a group may hold roles is fixed at creation: the client hears that,
+    // not that a role-assignable group could not be dynamic.
+    let made_assignable = h
+        .directory
+        .directory
+        .update_group(
+            &h.admin,
+            Versioned::any(group).patch(json!({"isAssignableToRole": true})),
+        )
+        .await;
+    match made_assignable {
+        Err(ServiceError::Validation(errors)) => {
+            let text = format!("{errors:?}");
+            assert!(text.contains("isAssignableToRole"), "{text}");
+            assert!(!text.contains("membershipRule"), "{text}");
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
     let by_hand = h
         .directory
         .directory

@@ -51,7 +51,18 @@ fn group_view(_: &Directory, _: &Context, record: &Record) -> ServiceResult<Grou
 
 resource!(GroupSpec => Group, Group, "group", GROUPS_READ, [GroupCreate, GroupUpdate, GroupDelete],
     name: display_name, keys: group_keys,
-    read_only: READ_ONLY, validate: validate::group_spec, view: group_view);
+    read_only: READ_ONLY, validate: validate::group_spec, fixed: fixed_at_creation, view: group_view);
+
+/// Whether a group may hold directory roles is decided when it is created.
+fn fixed_at_creation(before: &GroupSpec, after: &GroupSpec) -> ServiceResult<()> {
+    if after.is_assignable_to_role != before.is_assignable_to_role {
+        return Err(ServiceError::invalid(
+            "isAssignableToRole",
+            "is set when a group is created and cannot change",
+        ));
+    }
+    Ok(())
+}
 
 pub(crate) fn group_from(record: &Record) -> ServiceResult<Group> {
     let spec: GroupSpec = codec::data(record)?;
@@ -239,12 +250,6 @@ impl Directory {
             facts,
             spec: before,
         } = editing;
-        if after.is_assignable_to_role != before.is_assignable_to_role {
-            return Err(ServiceError::invalid(
-                "isAssignableToRole",
-                "is set when a group is created and cannot change",
-            ));
-        }
         let changes = patch::changes(&before.json(), &after.json());
         if changes.is_empty() {
             return group_from(&record);
@@ -358,7 +363,7 @@ impl Directory {
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
         let mut editing = self
-            .edit_resource::<GroupSpec>(ctx, id, |spec| {
+            .edit_resource::<GroupSpec>(ctx, Versioned::any(id), |spec| {
                 group_action(spec, action::GROUPS_MEMBERS_UPDATE)
             })
             .await?;
@@ -420,7 +425,7 @@ impl Directory {
         member: Uuid,
     ) -> ServiceResult<()> {
         let editing = self
-            .edit_resource::<GroupSpec>(ctx, id, |spec| {
+            .edit_resource::<GroupSpec>(ctx, Versioned::any(id), |spec| {
                 group_action(spec, action::GROUPS_MEMBERS_UPDATE)
             })
             .await?;

@@ -49,6 +49,10 @@ pub trait Resource: sealed::Sealed + Serialize + DeserializeOwned {
     /// Refuses a spec the directory would not store.
     fn validate(&self) -> Result<(), tessera_directory::ValidationErrors>;
 
+    /// Refuses a patch that changes what is fixed once the object exists; asked
+    /// before `after` is validated, so the client hears of the change it may not make.
+    fn check_change(&self, after: &Self) -> ServiceResult<()>;
+
     fn display_name(&self) -> &str;
     /// The record's lookup and sort keys.
     fn keys(&self) -> Keys;
@@ -66,7 +70,7 @@ pub trait Resource: sealed::Sealed + Serialize + DeserializeOwned {
 /// function of the directory, the context and the record; by default the spec
 /// with its id, times and version).
 macro_rules! resource {
-    ($spec:ty => $view:ident, $kind:ident, $noun:literal, $read:ident, [$created:ident, $updated:ident, $deleted:ident], name: $name:ident, keys: $keys:path, read_only: $read_only:path, validate: $validate:path $(, view: $view_fn:path)? $(,)?) => {
+    ($spec:ty => $view:ident, $kind:ident, $noun:literal, $read:ident, [$created:ident, $updated:ident, $deleted:ident], name: $name:ident, keys: $keys:path, read_only: $read_only:path, validate: $validate:path $(, fixed: $fixed:path)? $(, view: $view_fn:path)? $(,)?) => {
         impl $crate::directory::resource::sealed::Sealed for $spec {}
 
         impl $crate::directory::resource::Resource for $spec {
@@ -84,6 +88,12 @@ macro_rules! resource {
 
             fn validate(&self) -> Result<(), tessera_directory::ValidationErrors> {
                 $validate(self)
+            }
+
+            fn check_change(&self, after: &Self) -> $crate::error::ServiceResult<()> {
+                let _ = (self, after);
+                $( $fixed(self, after)?; )?
+                Ok(())
             }
 
             // Users are named by their principal name, not their display name.
@@ -210,10 +220,9 @@ impl Directory {
     pub(crate) async fn edit_resource<R: Resource>(
         &self,
         ctx: &Context,
-        at: impl Into<Versioned>,
+        at: Versioned,
         action: impl FnOnce(&R) -> &'static str,
     ) -> ServiceResult<Editing<R>> {
-        let at = at.into();
         let id = at.id;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, R::KIND, id).await?;
@@ -240,6 +249,7 @@ impl Directory {
     ) -> ServiceResult<(Editing<R>, R)> {
         let editing = self.edit_resource::<R>(ctx, patch.at, action).await?;
         let after: R = patch::merge_patch(&editing.spec, &patch.body, R::READ_ONLY)?;
+        editing.spec.check_change(&after)?;
         after.validate()?;
         Ok((editing, after))
     }

@@ -113,7 +113,9 @@ impl Directory {
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
         let mut editing = self
-            .edit_resource::<AdministrativeUnitSpec>(ctx, id, |_| action::AUS_MEMBERS_UPDATE)
+            .edit_resource::<AdministrativeUnitSpec>(ctx, Versioned::any(id), |_| {
+                action::AUS_MEMBERS_UPDATE
+            })
             .await?;
         let kinds = [Kind::User, Kind::Group, Kind::Device];
         let Some(member_record) =
@@ -136,7 +138,9 @@ impl Directory {
         member: Uuid,
     ) -> ServiceResult<()> {
         let editing = self
-            .edit_resource::<AdministrativeUnitSpec>(ctx, id, |_| action::AUS_MEMBERS_UPDATE)
+            .edit_resource::<AdministrativeUnitSpec>(ctx, Versioned::any(id), |_| {
+                action::AUS_MEMBERS_UPDATE
+            })
             .await?;
         let action = AuditAction::AdministrativeUnitMemberRemove;
         self.unlink_member(ctx, editing, Rel::UnitMember, member, action)

@@ -250,7 +250,9 @@ impl Directory {
 
     pub async fn update_user(&self, ctx: &Context, patch: Patch) -> ServiceResult<User> {
         let id = patch.at.id;
-        // Refuse before revealing anything about the request's validity.
+        // A caller who may not read the user learns nothing (the read permission
+        // comes first); each patched attribute's own permission is asked once the
+        // patch is known to be valid.
         let (editing, mut after) = self
             .patch_resource::<UserSpec>(ctx, &patch, |_| action::USERS_READ)
             .await?;

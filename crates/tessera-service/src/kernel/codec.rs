@@ -225,13 +225,6 @@ pub struct Patch<I = Uuid> {
     pub body: serde_json::Value,
 }
 
-/// An id alone: no precondition.
-impl<I> From<I> for Versioned<I> {
-    fn from(id: I) -> Versioned<I> {
-        Versioned::any(id)
-    }
-}
-
 impl Versioned<String> {
     pub fn as_deref(&self) -> Versioned<&str> {
         Versioned::new(self.id.as_str(), self.if_match)
