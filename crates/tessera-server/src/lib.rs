@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod error;
 pub mod extract;
 mod middleware;
@@ -85,6 +86,7 @@ pub fn router_with(state: AppState, options: RouterOptions) -> Router {
     Router::new()
         .merge(api)
         .merge(pages::router())
+        .merge(console::router())
         .route(
             "/api/v1/openapi.json",
             get(move || async move { openapi_response(document) }),
@@ -362,6 +364,33 @@ where
         println!(
             "Sign in with it (e.g. `tessera login --token ...`) and create your own administrators and tokens."
         );
+        // The first console sign-in: a one-hour, one-use pass with which the
+        // administrator registers a passkey. Shown once, like the token.
+        match app
+            .sign_in
+            .bootstrap_pass(
+                bootstrap.tenant,
+                bootstrap.user_id,
+                &bootstrap.user_principal_name,
+            )
+            .await
+        {
+            Ok(pass) => {
+                println!(
+                    "Temporary Access Pass for the console, valid until {} and shown only now:",
+                    pass.end_date_time
+                );
+                println!("    {}", pass.temporary_access_pass);
+                println!(
+                    "Open {}/admin, sign in as {} with it, and register a passkey.",
+                    app.directory.public_url(),
+                    bootstrap.user_principal_name
+                );
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no Temporary Access Pass for the first console sign-in")
+            }
+        }
     }
     let metrics = install_metrics();
     // Background work starts once the tenant exists (its first signing keys and

@@ -73,6 +73,7 @@ pub use directory::Directory;
 pub use directory::apps::{AddKey, AddPassword, CreatedPassword, CredentialHolder};
 pub use directory::audit::{AuditEntry, AuditFilter, VerifyReport};
 pub use directory::bootstrap::Bootstrap;
+pub use directory::groups::RulePreview;
 pub use directory::resource::Resource;
 pub use directory::roles::{RoleDefinitionView, RolePermission};
 pub(crate) use directory::target_facts;
@@ -117,6 +118,16 @@ pub enum Principal {
 impl Caller {
     pub fn principal(&self) -> &Principal {
         &self.principal
+    }
+
+    /// Whether any of the caller's grants, at any scope, includes `action`: what a
+    /// page may use to decide which links to show. Each request is still decided on
+    /// the object's own facts.
+    pub fn holds_anywhere(&self, action: &str) -> bool {
+        self.grants.iter().any(|grant| {
+            tessera_directory::roles::built_in(grant.role_id)
+                .is_some_and(|role| role.grants(action))
+        })
     }
 
     pub fn grants(&self) -> &[Grant] {

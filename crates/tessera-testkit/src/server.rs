@@ -16,6 +16,11 @@ pub struct Server {
     pub url: String,
     /// The issuer and public URL it prints for clients.
     pub issuer: String,
+    /// The break-glass administrator's first Temporary Access Pass, when the
+    /// server bootstrapped a tenant.
+    pub console_pass: Option<String>,
+    /// The break-glass administrator's user principal name, likewise.
+    pub admin: Option<String>,
     /// The bootstrap token, when this server bootstrapped the store.
     pub token: Option<String>,
     /// Everything it wrote to stdout and stderr so far.
@@ -94,6 +99,9 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut token = None;
+        let mut console_pass = None;
+        let mut admin = None;
+        let mut pass_follows = false;
         let mut issuer = None;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -109,6 +117,13 @@ impl Server {
             }
             if line.trim_start().starts_with("tsr_pat_") {
                 token = Some(line.trim().to_string());
+            }
+            if pass_follows {
+                console_pass = Some(line.trim().to_string());
+            }
+            pass_follows = line.starts_with("Temporary Access Pass for the console");
+            if let Some(upn) = line.strip_prefix("Break-glass Global Administrator: ") {
+                admin = Some(upn.trim().to_string());
             }
             if let Some((_, url)) = line.split_once("point clients and browsers here): ") {
                 issuer = Some(url.trim().to_string());
@@ -130,6 +145,8 @@ impl Server {
                     url,
                     issuer,
                     token,
+                    console_pass,
+                    admin,
                     output,
                     readers: vec![stderr_reader, stdout_reader],
                 };

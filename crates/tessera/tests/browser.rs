@@ -58,6 +58,38 @@ fn sign_in_pages_in_a_real_browser() {
     );
 }
 
+/// `e2e/console.mjs`: the admin console as an administrator uses it (first sign-in
+/// with the bootstrap pass, a passkey from then on; users and a dynamic group; a
+/// unit-scoped administrator; revoking sessions), with axe-core on every page and
+/// screenshots at desktop and phone width in `target/tmp/console-screenshots`.
+#[test]
+fn admin_console_in_a_real_browser() {
+    let chromium = chromium();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(BINARY, data.path(), &[]);
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let artifacts = artifacts.to_string_lossy().to_string();
+    run_e2e_script(
+        "console.mjs",
+        &[
+            ("TESSERA_URL", &server.issuer),
+            ("TESSERA_TOKEN", server.token.as_deref().unwrap()),
+            ("TESSERA_ADMIN", server.admin.as_deref().unwrap()),
+            ("TESSERA_CONSOLE_PASS", server.console_pass.as_deref().unwrap()),
+            ("TESSERA_ARTIFACTS", &artifacts),
+            ("CHROMIUM", &chromium),
+        ],
+        &[
+            "signInWithAPasskey",
+            "createAUserAndADynamicGroup",
+            "aScopedAdministratorStaysInTheirUnit",
+            "revokeAUsersSessions",
+        ],
+    );
+    println!("console screenshots: {artifacts}");
+    server.stop();
+}
+
 /// `e2e/conditional-access.mjs`: step-up to a passkey, report-only, a block page,
 /// terms of use, and legacy clients refused the password grant.
 #[test]

@@ -11,12 +11,22 @@ const MAX_COOKIE_BYTES: usize = 256;
 
 /// The value of cookie `name` in `Cookie` header values.
 pub fn cookie<'a>(values: impl Iterator<Item = &'a str>, name: &str) -> Option<String> {
+    cookie_of_size(values, name, MAX_COOKIE_BYTES)
+}
+
+/// [`cookie`] for a cookie that may be longer (at most `max` bytes): the console's
+/// access token.
+pub fn cookie_of_size<'a>(
+    values: impl Iterator<Item = &'a str>,
+    name: &str,
+    max: usize,
+) -> Option<String> {
     values
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim().to_string())
-        .filter(|v| v.len() <= MAX_COOKIE_BYTES)
+        .filter(|v| v.len() <= max)
 }
 
 /// A url-encoded form body, if the content type says so and it fits.

@@ -5,7 +5,7 @@
 //! compared in constant time with the one stored server-side).
 
 mod device;
-mod html;
+pub(crate) mod html;
 pub mod input;
 mod oauth;
 
@@ -37,7 +37,7 @@ pub const SESSION_COOKIE: &str = "__Host-tessera-session";
 pub const AUTHORIZE_COOKIE: &str = "__Host-tessera-authorize";
 /// The device code page waiting for this browser's sign-in (the user code, or `-`).
 pub const DEVICE_RETURN_COOKIE: &str = "__Host-tessera-device";
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -192,7 +192,7 @@ impl axum::extract::FromRequestParts<AppState> for Request {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     input::cookie(
         headers
             .get_all(header::COOKIE)
@@ -222,7 +222,7 @@ fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<
 }
 
 /// A page rendered from its template, with the pages' headers.
-fn page(status: StatusCode, template: &impl askama::Template) -> Response {
+pub(crate) fn page(status: StatusCode, template: &impl askama::Template) -> Response {
     let body = match template.render() {
         Ok(body) => body,
         Err(error) => {
@@ -248,7 +248,7 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     page(status, &html::ErrorPage { csrf: "", message })
 }
 
-fn redirect(to: &str) -> Response {
+pub(crate) fn redirect(to: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(value) = HeaderValue::from_str(to) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -260,7 +260,7 @@ fn redirect(to: &str) -> Response {
 /// of a redirect: after one of Tessera's own forms, a redirect that ends at an
 /// application (another origin) would be refused by the pages' CSP
 /// `form-action 'self'`, which covers the redirects of a form submission.
-fn navigate(to: &str) -> Response {
+pub(crate) fn navigate(to: &str) -> Response {
     let mut response = page(StatusCode::OK, &html::Navigate { to });
     response
         .headers_mut()
@@ -268,7 +268,7 @@ fn navigate(to: &str) -> Response {
     response
 }
 
-fn internal(error: ServiceError) -> Response {
+pub(crate) fn internal(error: ServiceError) -> Response {
     tracing::error!(%error, "a page failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -277,7 +277,7 @@ fn internal(error: ServiceError) -> Response {
 }
 
 /// Parses a url-encoded form, refusing oversized or non-form bodies.
-fn form<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Option<T> {
+pub(crate) fn form<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Option<T> {
     input::form(
         headers
             .get(header::CONTENT_TYPE)
@@ -286,7 +286,7 @@ fn form<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Opti
     )
 }
 
-fn csrf_ok(expected: &str, sent: Option<&str>) -> bool {
+pub(crate) fn csrf_ok(expected: &str, sent: Option<&str>) -> bool {
     sent.is_some_and(|sent| {
         !expected.is_empty() && constant_time_eq(expected.as_bytes(), sent.as_bytes())
     })
@@ -860,7 +860,7 @@ async fn sign_out_everywhere(State(state): State<AppState>, req: Request, body: 
     response
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

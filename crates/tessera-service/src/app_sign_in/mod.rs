@@ -272,6 +272,7 @@ impl AppSignIn {
         let app_name = app
             .as_ref()
             .map(|app| app.spec.display_name.clone())
+            .or_else(|| builtin::builtin_name(request.client_id).map(str::to_string))
             .unwrap_or_else(|| request.client_id.to_string());
         // Deleted or disabled since the request began (a pending request waits up
         // to 15 minutes): nobody enters. Tessera's own command line has no record.

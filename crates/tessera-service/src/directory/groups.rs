@@ -34,6 +34,22 @@ const READ_ONLY: &[&str] = &[
 ];
 /// More members than this in one transitive listing is refused rather than slow.
 const MAX_TRANSITIVE: usize = 100_000;
+/// How many users a rule preview tries at most, and how many matches it shows.
+pub const RULE_PREVIEW_SCAN: usize = 5_000;
+pub const RULE_PREVIEW_MATCHES: usize = 20;
+
+/// What a membership rule would hold (see `Directory::preview_membership_rule`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RulePreview {
+    /// Some of the users it matches, in directory order.
+    pub members: Vec<DirectoryObjectRef>,
+    /// How many of the scanned users it matches.
+    pub matched: usize,
+    pub scanned: usize,
+    /// Every user was scanned (so `matched` is the group's size).
+    pub complete: bool,
+}
 /// How many member ids an audit event lists before it only counts.
 const AUDIT_ID_LIMIT: usize = 1000;
 
@@ -440,6 +456,57 @@ impl Directory {
             AuditAction::GroupMemberRemove,
         )
         .await
+    }
+
+    /// What a membership rule would hold, before a group is saved with it: the rule
+    /// is parsed (a mistake is a validation error on `membershipRule`) and tried on
+    /// the first `RULE_PREVIEW_SCAN` users; up to `RULE_PREVIEW_MATCHES` of those it
+    /// matches are returned, with whether the scan stopped early.
+    pub async fn preview_membership_rule(
+        &self,
+        ctx: &Context,
+        rule_text: &str,
+    ) -> ServiceResult<RulePreview> {
+        self.require(ctx, action::USERS_READ, &Target::Tenant)?;
+        let parsed = rule::parse(rule_text)
+            .map_err(|e| ServiceError::invalid("membershipRule", e.to_string()))?;
+        let mut reader = self.reader().await?;
+        let mut preview = RulePreview::default();
+        let mut after = None;
+        while preview.scanned < RULE_PREVIEW_SCAN {
+            let query = ListQuery {
+                after: after.clone(),
+                limit: 1000,
+                prefix: None,
+                key2: None,
+            };
+            let page = reader.list(ctx.tenant, Kind::User, &query).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(Cursor {
+                sort_key: last.sort_key.clone(),
+                id: last.id,
+            });
+            let full = page.len() == 1000;
+            for user in &page {
+                preview.scanned += 1;
+                let spec: UserSpec = codec::data(user)?;
+                if rule::matches(&parsed, user.id, &spec) {
+                    preview.matched += 1;
+                    if preview.members.len() < RULE_PREVIEW_MATCHES {
+                        preview.members.push(DirectoryObjectRef {
+                            id: user.id,
+                            object_type: ObjectType::User,
+                            display_name: spec.display_name,
+                        });
+                    }
+                }
+            }
+            if !full {
+                preview.complete = true;
+                break;
+            }
+        }
+        Ok(preview)
     }
 
     /// Recomputes a dynamic group's members from scratch, page by page over all users.

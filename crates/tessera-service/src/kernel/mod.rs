@@ -202,10 +202,7 @@ impl Kernel {
 
     /// Whether any of the caller's grants, at any scope, includes `action`.
     pub(crate) fn holds_anywhere(&self, ctx: &Context, action: &str) -> bool {
-        ctx.caller.grants.iter().any(|grant| {
-            tessera_directory::roles::built_in(grant.role_id)
-                .is_some_and(|role| role.grants(action))
-        })
+        ctx.caller.holds_anywhere(action)
     }
 
     /// Whether the caller may see custom security attribute values (only the attribute

@@ -358,7 +358,8 @@ impl Oidc {
         // leaves the family as it was): a policy that now blocks, or asks for more
         // than the original sign-in gave (sign-in frequency included), sends the
         // user back to sign in.
-        let client_app = if data.confidential {
+        // The console is a browser page of Tessera's own, public but never a desktop app.
+        let client_app = if data.confidential || data.client_id == super::CONSOLE_CLIENT_ID {
             ClientApp::Browser
         } else {
             ClientApp::MobileAppsAndDesktopClients

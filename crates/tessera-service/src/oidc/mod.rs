@@ -50,7 +50,7 @@ pub use exchange::OutboundHttp;
 pub use inspect::{BearerError, Presented};
 pub use logout::{LogoutOutcome, LogoutRequest};
 
-pub use crate::directory::builtin::CLI_CLIENT_ID;
+pub use crate::directory::builtin::{CLI_CLIENT_ID, CONSOLE_CALLBACK_PATH, CONSOLE_CLIENT_ID};
 pub(crate) use crate::directory::builtin::is_management_client;
 pub use tessera_oauth::resource::MANAGEMENT_RESOURCE;
 
@@ -190,6 +190,27 @@ async fn application_by_app_id(
         .get_by_key1(tenant, Kind::Application, &app_id.to_string())
         .await
         .map_err(server_error)
+}
+
+/// The registration a client signs in with at the authorization endpoint: its
+/// directory record, or a built-in application's fixed one (the console's).
+async fn client_application(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    client_id: &str,
+    issuer: &str,
+) -> Result<Option<ApplicationData>, OAuthError> {
+    if let Some(builtin) = client_id
+        .parse::<AppId>()
+        .ok()
+        .and_then(|app_id| crate::directory::builtin::builtin_application(app_id, issuer))
+    {
+        return Ok(Some(builtin));
+    }
+    match application_by_app_id(reader, tenant, client_id).await? {
+        Some(record) => codec::data(&record).map(Some).map_err(server_error),
+        None => Ok(None),
+    }
 }
 
 /// Checks a client's id and secret: the secret (a 256-bit generated value, so its

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tessera_authn::policy::{MethodsPolicy, TAP_MAX_LENGTH, TAP_MIN_LENGTH};
 use tessera_authn::strength::Strength;
 use tessera_authn::{hashing, tap};
-use tessera_core::{SecretString, Timestamp};
+use tessera_core::{SecretString, TenantId, Timestamp};
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::UserSpec;
@@ -127,6 +127,38 @@ impl SignIn {
                 message: "you cannot issue a temporary access pass for yourself".to_string(),
             });
         }
+        self.new_pass(ctx, user, &spec.user_principal_name, request)
+            .await
+    }
+
+    /// The first console sign-in of a new tenant's break-glass administrator: a
+    /// one-hour, one-use pass, so that it registers a passkey. Made by the system at
+    /// bootstrap, never through the API.
+    pub async fn bootstrap_pass(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        user_principal_name: &str,
+    ) -> ServiceResult<TemporaryAccessPassView> {
+        let ctx = crate::kernel::system_context(tenant, "bootstrap");
+        let request = NewTemporaryAccessPass {
+            lifetime_in_minutes: Some(60),
+            is_usable_once: Some(true),
+            ..NewTemporaryAccessPass::default()
+        };
+        self.new_pass(&ctx, user, user_principal_name, request)
+            .await
+    }
+
+    /// Stores a new pass for `user` (replacing theirs) within the methods policy's
+    /// bounds; the caller has been authorized.
+    async fn new_pass(
+        &self,
+        ctx: &Context,
+        user: Uuid,
+        user_principal_name: &str,
+        request: NewTemporaryAccessPass,
+    ) -> ServiceResult<TemporaryAccessPassView> {
         let mut reader = self.reader().await?;
         let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
         drop(reader);
@@ -196,7 +228,7 @@ impl SignIn {
         tx.insert(ctx.tenant, &method_record(id, user, now, &method)?)
             .await?;
         let event = EventDraft::new(AuditAction::UserTemporaryAccessPassIssue)
-            .on(Kind::User, user, &spec.user_principal_name)
+            .on(Kind::User, user, user_principal_name)
             .details(json!({
                 "methodId": id,
                 "startDateTime": stored.start,

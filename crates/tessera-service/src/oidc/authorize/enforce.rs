@@ -97,6 +97,13 @@ impl Oidc {
         tenant: TenantId,
         client_id: &str,
     ) -> Option<String> {
+        if let Some(name) = client_id
+            .parse()
+            .ok()
+            .and_then(crate::directory::builtin::builtin_name)
+        {
+            return Some(name.to_string());
+        }
         let mut reader = self.reader().await.ok()?;
         let app = application_by_app_id(reader.as_mut(), tenant, client_id)
             .await

@@ -26,10 +26,11 @@ use uuid::Uuid;
 use std::collections::BTreeMap;
 
 use super::grants::TokenClient;
-use super::{TokenContext, application_by_app_id, server_error};
+use super::{TokenContext, application_by_app_id, client_application, server_error};
 use crate::Oidc;
 use crate::app_sign_in::{AppDecision, Verdict};
 use crate::codec;
+use crate::oidc::is_management_client;
 use crate::sign_in::SessionInfo;
 
 /// Authorization codes are good for a minute (RFC 6749 §4.1.2 recommends at most 10).
@@ -245,20 +246,17 @@ impl Oidc {
             Ok(reader) => reader,
             Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
         };
-        let app = match application_by_app_id(reader.as_mut(), ctx.tenant, client_id).await {
-            Ok(Some(app)) => app,
-            Ok(None) => {
-                return AuthorizeOutcome::Refused(OAuthError::new(
-                    ErrorCode::InvalidClient,
-                    "this application is not known here",
-                ));
-            }
-            Err(error) => return AuthorizeOutcome::Refused(error),
-        };
-        let app_data: ApplicationData = match codec::data(&app) {
-            Ok(data) => data,
-            Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
-        };
+        let app_data =
+            match client_application(reader.as_mut(), ctx.tenant, client_id, &ctx.issuer).await {
+                Ok(Some(app)) => app,
+                Ok(None) => {
+                    return AuthorizeOutcome::Refused(OAuthError::new(
+                        ErrorCode::InvalidClient,
+                        "this application is not known here",
+                    ));
+                }
+                Err(error) => return AuthorizeOutcome::Refused(error),
+            };
         let Some(redirect_uri) = raw.get("redirect_uri") else {
             return AuthorizeOutcome::Refused(OAuthError::new(
                 ErrorCode::InvalidRequest,
@@ -337,10 +335,9 @@ impl Oidc {
             raw.params.insert("dpop_jkt".to_string(), proof.jkt);
         }
         let mut reader = self.reader().await.map_err(server_error)?;
-        let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)
+        let app_data = client_application(reader.as_mut(), ctx.tenant, &client_id, &ctx.issuer)
             .await?
             .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))?;
-        let app_data: ApplicationData = codec::data(&app).map_err(server_error)?;
         let redirect_uri = raw.get("redirect_uri").ok_or_else(|| {
             OAuthError::new(ErrorCode::InvalidRequest, "redirect_uri is required")
         })?;
@@ -403,6 +400,10 @@ impl Oidc {
         scopes: &[String],
         resources: &[String],
     ) -> Result<(), OAuthError> {
+        // A built-in application has no service principal: every tenant has it.
+        if is_management_client(app.app_id) {
+            return self.check_resource(reader, tenant, scopes, resources).await;
+        }
         let principal = reader
             .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
             .await

@@ -1,0 +1,209 @@
+// Browser tests of the admin console at /admin, as an administrator uses it, in
+// Debian's Chromium through playwright-core. Every page visited is checked with
+// axe-core (no serious or critical violation) and photographed at desktop and
+// phone width into TESSERA_ARTIFACTS. Environment:
+//   TESSERA_URL           http://localhost:PORT
+//   TESSERA_TOKEN         the bootstrap administrator's personal access token
+//   TESSERA_ADMIN         the break-glass administrator's user principal name
+//   TESSERA_CONSOLE_PASS  the Temporary Access Pass printed at bootstrap
+//   TESSERA_ARTIFACTS     where screenshots go (optional)
+import { randomUUID } from "node:crypto";
+import assert from "node:assert/strict";
+import { api, base, checkAccessibility, run, screenshots, withVirtualAuthenticator } from "./lib.mjs";
+
+const admin = process.env.TESSERA_ADMIN;
+const firstPass = process.env.TESSERA_CONSOLE_PASS;
+assert.ok(base && admin && firstPass, "TESSERA_URL, TESSERA_ADMIN and TESSERA_CONSOLE_PASS are required");
+
+const USER_ADMINISTRATOR = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+const PASSWORD = "amber-falcon-harbour-93";
+
+// Opens the console in a fresh browser context and signs in with a pass.
+async function consoleWithPass(browser, upn, pass) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/admin`);
+  await page.waitForURL(/\/signin/);
+  await page.fill("#username", upn);
+  await page.click("#next");
+  await page.fill("#pass", pass);
+  await page.click("#use-pass");
+  await page.waitForURL(`${base}/admin`);
+  assert.equal(await page.textContent("#who"), upn);
+  return { context, page };
+}
+
+async function visit(page, path, name) {
+  const response = await page.goto(`${base}${path}`);
+  assert.equal(response.status(), 200, `${path} answers`);
+  await checkAccessibility(page, name);
+  await screenshots(page, name);
+}
+
+const tests = {
+  // The break-glass administrator's first console sign-in uses the pass printed at
+  // bootstrap, registers a passkey, and signs in with it from then on.
+  async signInWithAPasskey(browser, shared) {
+    const { context, page } = await consoleWithPass(browser, admin, firstPass);
+    const authenticator = await withVirtualAuthenticator(context, page);
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === "__Host-tessera-console");
+    assert.ok(session && session.httpOnly && session.secure && session.sameSite === "Lax");
+    const response = await page.goto(`${base}/admin`);
+    assert.doesNotMatch(response.headers()["content-security-policy"], /unsafe-inline/);
+    await checkAccessibility(page, "home");
+    await screenshots(page, "home");
+
+    await page.goto(`${base}/security-info`);
+    await page.fill("#passkey-name", "Console key");
+    await page.click("#passkey-register");
+    await page.waitForURL(/added=passkey/);
+
+    await page.goto(`${base}/admin`);
+    await page.click("#sign-out");
+    await page.waitForURL(`${base}/signin`);
+    const presence = (enabled) => authenticator.cdp.send("WebAuthn.setAutomaticPresenceSimulation", {
+      authenticatorId: authenticator.authenticatorId, enabled });
+    await presence(false);
+    await page.goto(`${base}/admin`);
+    await page.waitForURL(/\/signin/);
+    await page.fill("#username", admin);
+    await page.click("#next");
+    await page.waitForSelector("#signing-in-as");
+    await presence(true);
+    await page.click("#passkey-signin");
+    await page.waitForURL(`${base}/admin`);
+    assert.equal(await page.textContent("#who"), admin);
+    // The console's sign-ins are in the log as the admin portal's.
+    const log = await api("GET", `/auditLogs/signIns?userPrincipalName=${encodeURIComponent(admin)}`);
+    assert.ok(log.value.some((e) => e.appDisplayName === "Tessera admin console" && e.result === "success"));
+    shared.page = page;
+  },
+
+  // A user, then a dynamic group whose rule picks them: the rule is checked as it
+  // is typed, and the new group has the user as a member.
+  async createAUserAndADynamicGroup(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    await visit(page, "/admin/users", "users");
+    await page.click("#new-user");
+    await checkAccessibility(page, "new user");
+    await page.fill("#displayName", `Nora ${tag}`);
+    await page.fill("#userPrincipalName", `nora-${tag}@contoso.com`);
+    await page.fill("#department", `Finance-${tag}`);
+    await page.click("#save");
+    await page.waitForURL(/\/admin\/users\/[0-9a-f-]{36}\?done=created/);
+    assert.match(await page.textContent("#properties"), new RegExp(`Finance-${tag}`));
+    const userUrl = page.url().split("?")[0];
+    await visit(page, userUrl.slice(base.length), "user");
+
+    // A clash is refused with a clear message and the form keeps what was typed.
+    await page.goto(`${base}/admin/users/new`);
+    await page.fill("#displayName", "Nora again");
+    await page.fill("#userPrincipalName", `nora-${tag}@contoso.com`);
+    await page.click("#save");
+    assert.match(await page.textContent("#error"), /already|exists|taken|in use/i);
+    assert.equal(await page.inputValue("#displayName"), "Nora again");
+
+    await page.goto(`${base}/admin/groups/new`);
+    await page.check("#membership-dynamic");
+    await page.fill("#membershipRule", "user.department -eq");
+    await page.waitForSelector("#rule-error");
+    await page.fill("#membershipRule", `user.department -eq "Finance-${tag}"`);
+    await page.waitForSelector("#rule-ok");
+    assert.match(await page.textContent("#rule-ok"), /matches 1 /);
+    assert.match(await page.textContent("#rule-members"), new RegExp(`Nora ${tag}`));
+    await page.fill("#displayName", `Finance ${tag}`);
+    await checkAccessibility(page, "new group");
+    await screenshots(page, "group-form");
+    await page.click("#save");
+    await page.waitForURL(/\/admin\/groups\/[0-9a-f-]{36}\?done=created/);
+    assert.match(await page.textContent("#members"), new RegExp(`Nora ${tag}`));
+    await checkAccessibility(page, "group");
+    await screenshots(page, "group");
+    await visit(page, "/admin/groups", "groups");
+
+    // Edit with If-Match: a change made elsewhere in between is not overwritten.
+    await page.goto(`${userUrl}/edit`);
+    const id = userUrl.split("/").pop();
+    await api("PATCH", `/users/${id}`, { jobTitle: "Controller" });
+    await page.fill("#jobTitle", "Analyst");
+    await page.click("#save");
+    assert.match(await page.textContent("#error"), /changed this user since/);
+    assert.equal((await api("GET", `/users/${id}`)).jobTitle, "Controller");
+    await page.goto(`${userUrl}/edit`);
+    await page.fill("#jobTitle", "Analyst");
+    await page.click("#save");
+    await page.waitForURL(/done=saved/);
+    assert.equal((await api("GET", `/users/${id}`)).jobTitle, "Analyst");
+
+    // Delete asks first.
+    await page.goto(`${userUrl}/delete`);
+    await checkAccessibility(page, "confirm delete");
+    await page.click("#confirm-delete");
+    await page.waitForURL(/\/admin\/users\?done=deleted/);
+    const gone = await page.goto(userUrl);
+    assert.equal(gone.status(), 404);
+  },
+
+  // A User Administrator scoped to one unit opens the users in it, and not the
+  // others.
+  async aScopedAdministratorStaysInTheirUnit(browser) {
+    const tag = randomUUID().slice(0, 8);
+    const unit = await api("POST", "/administrativeUnits", { displayName: `Berlin ${tag}` });
+    const inside = await api("POST", "/users", { userPrincipalName: `in-${tag}@contoso.com`, displayName: `Inside ${tag}` });
+    const outside = await api("POST", "/users", { userPrincipalName: `out-${tag}@contoso.com`, displayName: `Outside ${tag}` });
+    await api("POST", `/administrativeUnits/${unit.id}/members`, { id: inside.id });
+    const helpdesk = await api("POST", "/users", { userPrincipalName: `desk-${tag}@contoso.com`, displayName: `Desk ${tag}` });
+    await api("POST", "/roleManagement/directory/roleAssignments", {
+      principalId: helpdesk.id,
+      roleDefinitionId: USER_ADMINISTRATOR,
+      directoryScopeId: `/administrativeUnits/${unit.id}`,
+    });
+    const pass = await api("POST", `/users/${helpdesk.id}/authentication/temporaryAccessPassMethods`, {
+      isUsableOnce: false,
+      lifetimeInMinutes: 60,
+    });
+    const { context, page } = await consoleWithPass(browser, helpdesk.userPrincipalName, pass.temporaryAccessPass);
+    const allowed = await page.goto(`${base}/admin/users/${inside.id}`);
+    assert.equal(allowed.status(), 200);
+    assert.equal(await page.textContent("h1"), `Inside ${tag}`);
+    const refused = await page.goto(`${base}/admin/users/${outside.id}`);
+    assert.equal(refused.status(), 403);
+    assert.doesNotMatch(await page.textContent("main"), new RegExp(`Outside ${tag}`));
+    // Their list is the users of their unit.
+    await page.goto(`${base}/admin/users`);
+    assert.match(await page.textContent("main"), new RegExp(`Inside ${tag}`));
+    assert.doesNotMatch(await page.textContent("main"), new RegExp(`Outside ${tag}`));
+    await checkAccessibility(page, "scoped users");
+    await context.close();
+  },
+
+  // An administrator revokes a user's sessions from the user's page: the user's
+  // browser is signed out at once.
+  async revokeAUsersSessions(browser, shared) {
+    const tag = randomUUID().slice(0, 8);
+    const user = await api("POST", "/users", { userPrincipalName: `lynne-${tag}@contoso.com`, displayName: `Lynne ${tag}` });
+    await api("POST", `/users/${user.id}/authentication/resetPassword`, { newPassword: PASSWORD });
+    const theirs = await browser.newContext();
+    const theirPage = await theirs.newPage();
+    await theirPage.goto(`${base}/signin`);
+    await theirPage.fill("#username", user.userPrincipalName);
+    await theirPage.click("#next");
+    await theirPage.fill("#password", PASSWORD);
+    await theirPage.click("#signin");
+    await theirPage.waitForURL(`${base}/security-info`);
+
+    const page = shared.page;
+    await page.goto(`${base}/admin/users/${user.id}`);
+    assert.equal(await page.locator("#sessions tbody tr").count(), 1);
+    await page.click("#revoke-sessions");
+    await page.waitForURL(/done=revoked/);
+    assert.ok(await page.locator("#no-sessions").isVisible());
+    await theirPage.goto(`${base}/security-info`);
+    assert.equal(theirPage.url(), `${base}/signin`);
+    await theirs.close();
+  },
+};
+
+await run(tests);
