@@ -60,11 +60,19 @@ const tests = {
     await page.waitForURL(/added=passkey/);
 
     await page.goto(`${base}/admin`);
-    await page.click("#sign-out");
-    await page.waitForURL(`${base}/signin`);
+    const before = (await context.cookies()).find((c) => c.name === "__Host-tessera-console");
+    // Hold the authenticator back: the sign-in page's passkey autofill would
+    // otherwise sign in at once.
     const presence = (enabled) => authenticator.cdp.send("WebAuthn.setAutomaticPresenceSimulation", {
       authenticatorId: authenticator.authenticatorId, enabled });
     await presence(false);
+    await page.click("#sign-out");
+    await page.waitForURL(`${base}/signin`);
+    // Signing out revoked the console's token: a copy of the cookie opens nothing.
+    await context.addCookies([before]);
+    await page.goto(`${base}/admin`);
+    await page.waitForURL(/\/signin/);
+    await context.clearCookies({ name: "__Host-tessera-console" });
     await page.goto(`${base}/admin`);
     await page.waitForURL(/\/signin/);
     await page.fill("#username", admin);
@@ -78,6 +86,27 @@ const tests = {
     const log = await api("GET", `/auditLogs/signIns?userPrincipalName=${encodeURIComponent(admin)}`);
     assert.ok(log.value.some((e) => e.appDisplayName === "Tessera admin console" && e.result === "success"));
     shared.page = page;
+  },
+
+  // The console's client id gets the management API and nothing else: not another
+  // application's API (which it would get without consent), not refresh tokens.
+  async theConsoleClientAsksOnlyForTheConsole() {
+    const ask = async (scope) => {
+      const query = new URLSearchParams({
+        client_id: "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e02",
+        response_type: "code",
+        redirect_uri: `${base}/admin/callback`,
+        scope,
+        state: "s",
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method: "S256",
+      });
+      const response = await fetch(`${base}/oauth2/authorize?${query}`, { redirect: "manual" });
+      return response.headers.get("location") || "";
+    };
+    assert.match(await ask("openid api://payroll/.default"), /error=invalid_scope/);
+    assert.match(await ask("openid urn:tessera:management/.default offline_access"), /error=invalid_scope/);
+    assert.doesNotMatch(await ask("openid profile urn:tessera:management/.default"), /error=/);
   },
 
   // A user, then a dynamic group whose rule picks them: the rule is checked as it
@@ -177,6 +206,53 @@ const tests = {
     assert.doesNotMatch(await page.textContent("main"), new RegExp(`Outside ${tag}`));
     await checkAccessibility(page, "scoped users");
     await context.close();
+  },
+
+  // A user's failed sign-in, found in the log by the correlation id of the answer
+  // they got, with why it failed.
+  async findAFailedSignInByItsCorrelationId(browser, shared) {
+    const tag = randomUUID().slice(0, 8);
+    const user = await api("POST", "/users", { userPrincipalName: `kai-${tag}@contoso.com`, displayName: `Kai ${tag}` });
+    await api("POST", `/users/${user.id}/authentication/resetPassword`, { newPassword: PASSWORD });
+    const theirs = await browser.newContext();
+    const theirPage = await theirs.newPage();
+    await theirPage.goto(`${base}/signin`);
+    await theirPage.fill("#username", user.userPrincipalName);
+    await theirPage.click("#next");
+    await theirPage.fill("#password", "not-the-password");
+    const [answer] = await Promise.all([
+      theirPage.waitForResponse((r) => r.url().endsWith("/signin/password") && r.request().method() === "POST"),
+      theirPage.click("#signin"),
+    ]);
+    const correlation = answer.headers()["x-request-id"];
+    assert.ok(correlation, "the answer names its correlation id");
+    await theirs.close();
+
+    const page = shared.page;
+    await visit(page, "/admin/sign-ins", "sign-ins");
+    await page.fill("#correlation_id", correlation);
+    await page.click("#filter");
+    await page.waitForURL(/correlation_id=/);
+    assert.equal(await page.locator("#sign-ins > li").count(), 1);
+    const entry = page.locator("#sign-ins > li").first();
+    await entry.locator("summary").click();
+    assert.match(await entry.textContent(), new RegExp(`kai-${tag}@contoso.com`));
+    assert.match(await entry.textContent(), /failure/);
+    assert.equal(await entry.locator("code.correlation").textContent(), correlation);
+    await checkAccessibility(page, "sign-in entry");
+    await screenshots(page, "sign-in-entry");
+    // The filters export as CSV.
+    const csv = await page.request.get(await page.locator("#csv").evaluate((a) => a.href));
+    assert.equal(csv.status(), 200);
+    assert.match(csv.headers()["content-type"], /text\/csv/);
+    const lines = (await csv.text()).trim().split("\r\n");
+    assert.equal(lines.length, 2, "a header and the one entry");
+    assert.match(lines[1], new RegExp(correlation));
+
+    await visit(page, "/admin/audit", "audit");
+    await page.click("#verify");
+    assert.ok(await page.locator("#intact").isVisible());
+    await checkAccessibility(page, "audit verify");
   },
 
   // An administrator revokes a user's sessions from the user's page: the user's

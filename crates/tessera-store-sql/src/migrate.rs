@@ -44,6 +44,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "job_leases",
         sql: include_str!("../migrations/sqlite/0005_job_leases.sql"),
     },
+    Migration {
+        version: 6,
+        name: "sign_in_lookups",
+        sql: include_str!("../migrations/sqlite/0006_sign_in_lookups.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -71,6 +76,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 5,
         name: "job_leases",
         sql: include_str!("../migrations/postgres/0005_job_leases.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "sign_in_lookups",
+        sql: include_str!("../migrations/postgres/0006_sign_in_lookups.sql"),
     },
 ];
 

@@ -353,6 +353,19 @@ impl SessionStore for SqlStore {
                 vec![AuditParam::Text(result.clone())],
             );
         }
+        for (column, value) in [
+            ("application", &query.application),
+            ("failure_code", &query.failure_code),
+            ("correlation_id", &query.correlation_id),
+        ] {
+            if let Some(value) = value {
+                add(
+                    &mut params,
+                    &format!("{column} = ?"),
+                    vec![AuditParam::Text(value.clone())],
+                );
+            }
+        }
         if let Some(since) = query.since {
             add(
                 &mut params,

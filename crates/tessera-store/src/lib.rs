@@ -378,6 +378,10 @@ pub struct SignInQuery {
     pub user_id: Option<Uuid>,
     pub user_name: Option<String>,
     pub result: Option<String>,
+    /// The application's client id, as logged.
+    pub application: Option<String>,
+    pub failure_code: Option<String>,
+    pub correlation_id: Option<String>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     /// Only entries before this `(time, id)` (the cursor).

@@ -848,7 +848,7 @@ pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
             } else {
                 "nobody@x".to_string()
             },
-            application: None,
+            application: (i % 3 == 0).then(|| "app-a".to_string()),
             result: if i == 6 { "success" } else { "failure" }.to_string(),
             failure_code: (i != 6).then(|| "invalid_credentials".to_string()),
             correlation_id: format!("c{i}"),
@@ -975,6 +975,34 @@ pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(window.len(), 4);
+    // One entry by its correlation id; by application; by failure code.
+    let count = |query: SignInQuery| {
+        let store = store.clone();
+        async move { store.sign_in_query(tenant, &query).await.unwrap() }
+    };
+    let found = count(SignInQuery {
+        correlation_id: Some("c3".to_string()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].correlation_id, "c3");
+    let of_app = count(SignInQuery {
+        application: Some("app-a".to_string()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(of_app.len(), 3, "entries 0, 3 and 6");
+    let failed_credentials = count(SignInQuery {
+        failure_code: Some("invalid_credentials".to_string()),
+        application: Some("app-a".to_string()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(failed_credentials.len(), 2, "entries 0 and 3");
 }
 
 fn sign_in_at(time: Timestamp, aggregate_key: Option<&str>) -> SignInRow {

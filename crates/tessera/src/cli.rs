@@ -854,6 +854,15 @@ pub struct SignInsArgs {
     /// success, failure or interrupted.
     #[arg(long)]
     pub result: Option<String>,
+    /// Only this application (its name, as the log shows it).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only this error code, e.g. invalid_credentials.
+    #[arg(long)]
+    pub failure_code: Option<String>,
+    /// The sign-in an error page named by its correlation id.
+    #[arg(long)]
+    pub correlation_id: Option<String>,
     /// RFC 3339 time.
     #[arg(long)]
     pub since: Option<String>,

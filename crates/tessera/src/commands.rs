@@ -1539,6 +1539,15 @@ async fn sign_ins(client: &Client, out: Output, args: SignInsArgs) -> anyhow::Re
     if let Some(result) = args.result {
         query.push(("result", result));
     }
+    for (name, value) in [
+        ("appDisplayName", args.app),
+        ("failureCode", args.failure_code),
+        ("correlationId", args.correlation_id),
+    ] {
+        if let Some(value) = value {
+            query.push((name, value));
+        }
+    }
     if let Some(since) = args.since {
         query.push(("since", since));
     }

@@ -81,8 +81,10 @@ fn admin_console_in_a_real_browser() {
         ],
         &[
             "signInWithAPasskey",
+            "theConsoleClientAsksOnlyForTheConsole",
             "createAUserAndADynamicGroup",
             "aScopedAdministratorStaysInTheirUnit",
+            "findAFailedSignInByItsCorrelationId",
             "revokeAUsersSessions",
         ],
     );

@@ -305,7 +305,8 @@ async fn group_page(
             Some(page.value.into_iter().map(MemberRow::of).collect()),
             page.next_cursor.is_some(),
         ),
-        Err(_) => (None, false),
+        Err(ServiceError::Forbidden { .. }) => (None, false),
+        Err(error) => return refused(error),
     };
     let dynamic = group.spec.is_dynamic();
     pages::page(

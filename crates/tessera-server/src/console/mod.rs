@@ -19,9 +19,11 @@
 //! Tessera's own; pages load nothing from elsewhere and run no inline script
 //! (the pages' CSP).
 
+mod explanation;
 mod forms;
 mod groups;
 mod html;
+mod logs;
 mod users;
 
 use std::collections::BTreeMap;
@@ -65,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/assets/console.js", get(script))
         .merge(users::router())
         .merge(groups::router())
+        .merge(logs::router())
 }
 
 /// The sections of the console the administrator may open at all: a section whose
@@ -73,6 +76,8 @@ pub fn router() -> Router<AppState> {
 pub struct Nav {
     pub users: bool,
     pub groups: bool,
+    pub sign_ins: bool,
+    pub audit: bool,
 }
 
 impl Nav {
@@ -80,6 +85,8 @@ impl Nav {
         Nav {
             users: holds(ctx, action::USERS_READ),
             groups: holds(ctx, action::GROUPS_READ),
+            sign_ins: holds(ctx, action::SIGN_IN_REPORTS_READ),
+            audit: holds(ctx, action::AUDIT_LOGS_READ),
         }
     }
 }
@@ -131,6 +138,14 @@ impl FromRequestParts<AppState> for Admin {
             Ok(found) => found,
             Err(ServiceError::Internal(error)) => {
                 return Err(pages::internal(ServiceError::Internal(error)));
+            }
+            // Not the session's fault: say so rather than sign in again (and again).
+            Err(ServiceError::Unavailable(reason)) => {
+                tracing::warn!(%reason, "console session could not be checked");
+                return Err(pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Tessera cannot check your session right now. Try again in a moment.",
+                ));
             }
             // Expired, revoked, or the account was disabled: sign in again.
             Err(error) => {
@@ -184,9 +199,9 @@ pub(crate) fn check_origin_and_token(
     // Under the pages' `Referrer-Policy: no-referrer` a browser sends `Origin: null`
     // with its own forms; that proves nothing either way, so the token decides.
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let ours = state.app.directory.public_url();
+        let ours = tessera_service::oauth::origin_of(state.app.directory.public_url());
         let origin = origin.to_str().unwrap_or("");
-        if origin != "null" && origin != ours.trim_end_matches('/') {
+        if origin != "null" && Some(origin) != ours.as_deref() {
             return Err(pages::error_page(
                 StatusCode::FORBIDDEN,
                 "This request did not come from a Tessera page.",
@@ -311,11 +326,15 @@ struct CallbackQuery {
 /// administrator's management token.
 async fn callback(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    correlation: Option<axum::Extension<crate::extract::CorrelationId>>,
+    parts: Parts,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let Some(login) = pages::cookie(&headers, LOGIN_COOKIE) else {
+    let headers = &parts.headers;
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let Some(login) = pages::input::cookie_of_size(cookies, LOGIN_COOKIE, MAX_TOKEN_BYTES) else {
         return start_again("This sign-in has expired.");
     };
     let mut pieces = login.splitn(3, '.');
@@ -326,7 +345,14 @@ async fn callback(
     };
     let sent = query.state.as_deref().unwrap_or("");
     if !constant_time_eq(expected.as_bytes(), sent.as_bytes()) {
-        return start_again("This sign-in does not belong to this browser.");
+        // Not this browser's sign-in (or a link from elsewhere): the one under way
+        // stays as it is.
+        return pages::page(
+            StatusCode::BAD_REQUEST,
+            &html::StartAgain {
+                message: "This sign-in does not belong to this browser.",
+            },
+        );
     }
     if let Some(error) = &query.error {
         let reason = query.error_description.as_deref().unwrap_or(error);
@@ -357,8 +383,12 @@ async fn callback(
     let ctx = TokenContext {
         tenant,
         issuer: issuer.clone(),
-        correlation_id: correlation.map(|c| c.0.0.clone()).unwrap_or_default(),
-        client_address: None,
+        correlation_id: parts
+            .extensions
+            .get::<crate::extract::CorrelationId>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default(),
+        client_address: crate::extract::client_address(&state, &parts),
         dpop: None,
         client_certificates: Vec::new(),
     };
@@ -381,6 +411,29 @@ async fn callback(
             ));
         }
     };
+    // The token must work as a console session before it is kept: one that cannot
+    // (too large for a cookie, or refused) ends here, never in a loop of sign-ins.
+    if tokens.access_token.len() > MAX_TOKEN_BYTES - 200 {
+        return start_again("Your session is too large for the console's cookie.");
+    }
+    let console_url = format!("{issuer}/admin");
+    let presented = Presented {
+        token: &tokens.access_token,
+        dpop_scheme: false,
+        proof: None,
+        method: "GET",
+        url: &console_url,
+        client_certificate: None,
+    };
+    if let Err(error) = state
+        .app
+        .oidc
+        .authenticate_management_token(&issuer, &presented)
+        .await
+    {
+        tracing::warn!(%error, "a console token was refused at once");
+        return start_again("Your account cannot use the console.");
+    }
     let mut response = pages::redirect(&back);
     no_store(&mut response);
     set_cookie(
@@ -417,6 +470,28 @@ async fn sign_out(
             .await
     {
         tracing::warn!(%error, "console sign-out could not end the sign-in session");
+    }
+    // The token itself is revoked too (RFC 7009), not only forgotten by the browser.
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    if let Some(token) = pages::input::cookie_of_size(cookies, CONSOLE_COOKIE, MAX_TOKEN_BYTES) {
+        let ctx = TokenContext {
+            tenant: admin.ctx.tenant,
+            issuer: state.app.directory.public_url().to_string(),
+            correlation_id: admin.ctx.correlation_id.clone(),
+            client_address: admin.ctx.client_address.clone(),
+            dpop: None,
+            client_certificates: Vec::new(),
+        };
+        let form = BTreeMap::from([
+            ("token".to_string(), token),
+            ("client_id".to_string(), CONSOLE_CLIENT_ID.to_string()),
+        ]);
+        if let Err(error) = state.app.oidc.revoke(&ctx, None, &form).await {
+            tracing::warn!(error = %error.description, "console sign-out could not revoke its token");
+        }
     }
     let mut response = pages::redirect("/signin");
     set_cookie(&mut response, CONSOLE_COOKIE, "", Some(0), "Lax");

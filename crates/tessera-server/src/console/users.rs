@@ -532,7 +532,17 @@ async fn save(
         Err(refusal) => return refusal,
     };
     let values = UserValues::from_form(&form);
-    let patch = Versioned::new(id, Some(version)).patch(values.json());
+    // Only what the form changed goes into the patch: each attribute a patch names
+    // needs its own permission, so unchanged ones must not be asked for.
+    let stored = match state.app.directory.get::<UserSpec>(&admin.ctx, id).await {
+        Ok(user) => UserValues::of(&user.spec).json(),
+        Err(error) => return refused(error),
+    };
+    let mut changed = values.json();
+    if let (Value::Object(changed), Value::Object(stored)) = (&mut changed, &stored) {
+        changed.retain(|name, value| stored.get(name) != Some(value));
+    }
+    let patch = Versioned::new(id, Some(version)).patch(changed);
     match state.app.directory.update_user(&admin.ctx, patch).await {
         Ok(_) => pages::redirect(&format!("/admin/users/{id}?done=saved")),
         Err(error) => form_error(

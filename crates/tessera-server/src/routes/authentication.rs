@@ -204,6 +204,12 @@ pub struct SignInParams {
     pub user_principal_name: Option<String>,
     /// `success`, `failure` or `interrupted`.
     pub result: Option<String>,
+    /// The application's name, as the log shows it.
+    pub app_display_name: Option<String>,
+    /// An error code, e.g. `invalid_credentials`.
+    pub failure_code: Option<String>,
+    /// The correlation id an error page showed.
+    pub correlation_id: Option<String>,
     #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<Timestamp>,
     #[param(value_type = Option<String>, format = DateTime)]
@@ -227,6 +233,9 @@ pub async fn query_sign_ins(
         user_id: params.user_id,
         user_principal_name: params.user_principal_name,
         result: params.result,
+        app_display_name: params.app_display_name,
+        failure_code: params.failure_code,
+        correlation_id: params.correlation_id,
         since: params.since,
         until: params.until,
         cursor: params.cursor,

@@ -31,6 +31,23 @@ pub(crate) fn is_management_client(app_id: AppId) -> bool {
     app_id == cli_client_id() || app_id == console_client_id()
 }
 
+/// Whether a built-in client may ask for all of `scopes` and `resources`: the
+/// sign-in scopes and the management API only (never another application's API,
+/// which they would get without consent), and refresh tokens for the command line
+/// only (the console signs in again through the authorization endpoint).
+pub(crate) fn builtin_request_allowed(app_id: AppId, scopes: &[String], resources: &[String]) -> bool {
+    let management_default = format!("{}/.default", tessera_oauth::resource::MANAGEMENT_RESOURCE);
+    let scope_allowed = |scope: &String| match scope.as_str() {
+        "openid" | "profile" | "email" => true,
+        "offline_access" => app_id == cli_client_id(),
+        other => other == management_default,
+    };
+    scopes.iter().all(scope_allowed)
+        && resources
+            .iter()
+            .all(|r| r == tessera_oauth::resource::MANAGEMENT_RESOURCE)
+}
+
 /// The name a built-in application goes by in logs and on pages.
 pub(crate) fn builtin_name(app_id: AppId) -> Option<&'static str> {
     if app_id == cli_client_id() {
@@ -81,6 +98,24 @@ mod tests {
     #[test]
     fn the_command_line_client_id_is_the_constant() {
         assert_eq!(cli_client_id().to_string(), CLI_CLIENT_ID);
+    }
+
+    #[test]
+    fn built_in_clients_ask_only_for_the_management_api() {
+        let ask = |app: AppId, scopes: &[&str], resources: &[&str]| {
+            let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+            let resources: Vec<String> = resources.iter().map(|s| s.to_string()).collect();
+            builtin_request_allowed(app, &scopes, &resources)
+        };
+        let console = console_client_id();
+        let cli = cli_client_id();
+        assert!(ask(console, &["openid", "profile", "urn:tessera:management/.default"], &[]));
+        assert!(ask(cli, &["urn:tessera:management/.default", "offline_access"], &[]));
+        assert!(!ask(console, &["openid", "urn:tessera:management/.default", "offline_access"], &[]));
+        assert!(!ask(console, &["openid", "api://payroll/Payroll.ReadWrite.All"], &[]));
+        assert!(!ask(cli, &["api://payroll/.default"], &[]));
+        assert!(!ask(console, &["openid"], &["api://payroll"]));
+        assert!(ask(cli, &["openid"], &["urn:tessera:management"]));
     }
 
     #[test]

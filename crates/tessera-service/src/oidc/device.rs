@@ -91,6 +91,11 @@ impl Oidc {
         let resource = requested_resource(&scopes, &resources)?;
         let mut reader = self.reader().await.map_err(server_error)?;
         let client_name = if client_id == CLI_CLIENT_ID {
+            super::check_builtin_request(
+                crate::directory::builtin::cli_client_id(),
+                &scopes,
+                &resources,
+            )?;
             "Tessera CLI".to_string()
         } else {
             let app = application_by_app_id(reader.as_mut(), ctx.tenant, &client_id)

@@ -800,9 +800,13 @@ impl Oidc {
                 .app_roles_of_user(tenant, &resource.to_string(), sign_in.user_id, false)
                 .await?;
         }
-        match self.token_groups(tenant, sign_in.user_id).await? {
-            Some(groups) => access.groups = Some(groups),
-            None => access.hasgroups = true,
+        // The console keeps its token in a cookie and authorizes by role grants:
+        // no groups, so the token stays small whatever the user belongs to.
+        if grant.client_id != super::CONSOLE_CLIENT_ID {
+            match self.token_groups(tenant, sign_in.user_id).await? {
+                Some(groups) => access.groups = Some(groups),
+                None => access.hasgroups = true,
+            }
         }
         let token_type = super::dpop::bind(&mut access, proof, certificate);
         let access_token = self.sign_token(tenant, "at+jwt", &access).await?;

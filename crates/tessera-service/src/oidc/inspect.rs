@@ -210,10 +210,24 @@ impl Oidc {
             return Err(ServiceError::Unauthenticated);
         }
         let grants = crate::directory::roles::grants_of(reader.as_mut(), tenant, user_id).await?;
+        drop(reader);
         let client = claims
             .get("client_id")
             .and_then(Value::as_str)
             .unwrap_or("unknown");
+        // The console's token lives as long as the browser session it came from:
+        // signing out, or an administrator revoking the user's sessions, ends it at
+        // once rather than when the token expires.
+        if client == super::CONSOLE_CLIENT_ID {
+            let sid = claims.get("sid").and_then(Value::as_str).unwrap_or("");
+            let live = self
+                .user_grant_live(tenant, user_id, client, Some(sid))
+                .await
+                .map_err(|_| ServiceError::Unavailable("cannot check the session now".to_string()))?;
+            if sid.is_empty() || !live {
+                return Err(ServiceError::Unauthenticated);
+            }
+        }
         Ok((
             tenant,
             crate::Caller {

@@ -192,6 +192,22 @@ async fn application_by_app_id(
         .map_err(server_error)
 }
 
+/// Refuses what a built-in client may not ask for (see `builtin_request_allowed`).
+pub(crate) fn check_builtin_request(
+    app_id: AppId,
+    scopes: &[String],
+    resources: &[String],
+) -> Result<(), OAuthError> {
+    if crate::directory::builtin::builtin_request_allowed(app_id, scopes, resources) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "Tessera's own clients ask only for openid, profile, email and the management API",
+        ))
+    }
+}
+
 /// The registration a client signs in with at the authorization endpoint: its
 /// directory record, or a built-in application's fixed one (the console's).
 async fn client_application(

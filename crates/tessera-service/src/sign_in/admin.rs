@@ -63,6 +63,12 @@ pub struct SignInFilter {
     pub user_principal_name: Option<String>,
     /// `success`, `failure` or `interrupted`.
     pub result: Option<String>,
+    /// The application's name, as the log shows it.
+    pub app_display_name: Option<String>,
+    /// An error code, e.g. `invalid_credentials`.
+    pub failure_code: Option<String>,
+    /// The correlation id an error page showed.
+    pub correlation_id: Option<String>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     pub cursor: Option<String>,
@@ -484,6 +490,9 @@ impl SignIn {
                 .as_ref()
                 .map(|n| n.to_lowercase()),
             result: filter.result.clone(),
+            application: filter.app_display_name.clone(),
+            failure_code: filter.failure_code.clone(),
+            correlation_id: filter.correlation_id.clone(),
             since: filter.since,
             until: filter.until,
             before,

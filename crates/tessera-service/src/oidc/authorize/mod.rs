@@ -30,7 +30,7 @@ use super::{TokenContext, application_by_app_id, client_application, server_erro
 use crate::Oidc;
 use crate::app_sign_in::{AppDecision, Verdict};
 use crate::codec;
-use crate::oidc::is_management_client;
+use crate::oidc::{check_builtin_request, is_management_client};
 use crate::sign_in::SessionInfo;
 
 /// Authorization codes are good for a minute (RFC 6749 §4.1.2 recommends at most 10).
@@ -400,9 +400,10 @@ impl Oidc {
         scopes: &[String],
         resources: &[String],
     ) -> Result<(), OAuthError> {
-        // A built-in application has no service principal: every tenant has it.
+        // A built-in application has no service principal (every tenant has it) and
+        // asks only for sign-in and the management API.
         if is_management_client(app.app_id) {
-            return self.check_resource(reader, tenant, scopes, resources).await;
+            return check_builtin_request(app.app_id, scopes, resources);
         }
         let principal = reader
             .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
