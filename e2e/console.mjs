@@ -7,7 +7,8 @@
 //   TESSERA_ADMIN         the break-glass administrator's user principal name
 //   TESSERA_CONSOLE_PASS  the Temporary Access Pass printed at bootstrap
 //   TESSERA_ARTIFACTS     where screenshots go (optional)
-import { randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createServer } from "node:http";
 import assert from "node:assert/strict";
 import { api, base, checkAccessibility, run, screenshots, withVirtualAuthenticator } from "./lib.mjs";
 
@@ -255,6 +256,50 @@ const tests = {
     await checkAccessibility(page, "audit verify");
   },
 
+  // An end user in My Account: their profile, security info, a sign-in they do not
+  // recognise reported, and an assigned application opened from My Apps (single
+  // sign-on through its own sign-in page).
+  async anEndUserUsesMyAccountAndMyApps(browser) {
+    const tag = randomUUID().slice(0, 8);
+    const user = await api("POST", "/users", { userPrincipalName: `mia-${tag}@contoso.com`, displayName: `Mia ${tag}`, jobTitle: "Buyer" });
+    await api("POST", `/users/${user.id}/authentication/resetPassword`, { newPassword: PASSWORD });
+    const app = await api("POST", "/applications", { displayName: `Payroll ${tag}`, web: { redirectUris: [`${rpBase}/callback`] } });
+    rp.appId = app.appId;
+    const sp = await api("POST", "/servicePrincipals", { appId: app.appId, appRoleAssignmentRequired: true, loginUrl: `${rpBase}/login` });
+    await api("POST", "/oauth2PermissionGrants", { clientId: app.appId, consentType: "AllPrincipals", scope: "openid profile" });
+    const group = await api("POST", "/groups", { displayName: `Payroll users ${tag}` });
+    await api("POST", `/groups/${group.id}/members`, { id: user.id });
+    await api("POST", `/servicePrincipals/${sp.id}/appRoleAssignedTo`, {
+      principalId: group.id, resourceId: sp.id, appRoleId: "00000000-0000-0000-0000-000000000000" });
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${base}/signin`);
+    await page.fill("#username", user.userPrincipalName);
+    await page.click("#next");
+    await page.fill("#password", PASSWORD);
+    await page.click("#signin");
+    await page.waitForURL(`${base}/security-info`);
+    await checkAccessibility(page, "security info");
+    await screenshots(page, "my-security-info");
+
+    await visit(page, "/myaccount", "my-profile");
+    assert.match(await page.textContent("#profile"), /Buyer/);
+
+    await visit(page, "/myaccount/sign-ins", "my-sign-ins");
+    await page.locator("#sign-ins li button").first().click();
+    await page.waitForURL(/done=reported/);
+    assert.ok(await page.locator("#reported").isVisible());
+    const reports = await api("GET", `/auditLogs/directoryAudits?action=user.signIn.report&targetId=${user.id}`);
+    assert.equal(reports.value.length, 1, "the report is in the audit trail");
+
+    await visit(page, "/myaccount/apps", "my-apps");
+    await page.click(`text=Payroll ${tag}`);
+    await page.waitForURL(`${rpBase}/callback**`);
+    assert.equal(await page.textContent("#welcome"), "Welcome to Payroll");
+    await context.close();
+  },
+
   // An administrator revokes a user's sessions from the user's page: the user's
   // browser is signed out at once.
   async revokeAUsersSessions(browser, shared) {
@@ -282,4 +327,25 @@ const tests = {
   },
 };
 
-await run(tests);
+// An application for My Apps: its sign-in page starts an authorization request, and
+// its callback says who arrived.
+const rp = createServer((req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  if (url.pathname === "/login") {
+    const verifier = randomBytes(32).toString("base64url");
+    const query = new URLSearchParams({
+      response_type: "code", client_id: rp.appId, redirect_uri: `${rpBase}/callback`, scope: "openid",
+      state: "launched", code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+      code_challenge_method: "S256",
+    });
+    res.writeHead(302, { location: `${base}/oauth2/authorize?${query}` }).end();
+  } else if (url.pathname === "/callback" && url.searchParams.get("code")) {
+    res.end(`<!doctype html><title>Payroll</title><h1 id="welcome">Welcome to Payroll</h1>`);
+  } else {
+    res.writeHead(400).end("unexpected");
+  }
+});
+await new Promise((resolve) => rp.listen(0, "127.0.0.1", resolve));
+const rpBase = `http://127.0.0.1:${rp.address().port}`;
+
+await run(tests, { after: () => rp.close() });

@@ -70,7 +70,7 @@ export async function screenshots(page, name) {
 
 // Runs the scenarios in order (or the one named on the command line), each with
 // the state the earlier ones left, and exits non-zero if one failed.
-export async function run(tests, { keepGoing = true } = {}) {
+export async function run(tests, { keepGoing = true, after = () => {} } = {}) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -91,5 +91,6 @@ export async function run(tests, { keepGoing = true } = {}) {
     }
   }
   await browser.close();
+  await after();
   process.exit(failed ? 1 : 0);
 }

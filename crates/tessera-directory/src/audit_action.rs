@@ -132,6 +132,7 @@ audit_actions! {
     UserPasswordChange = "user.password.change" => WhenDynamicMembershipsMoved,
     UserPasswordSet = "user.password.set" => WhenDynamicMembershipsMoved,
     UserSessionsRevoke = "user.sessions.revoke" => WhenDynamicMembershipsMoved,
+    UserSignInReport = "user.signIn.report" => None,
     UserTemporaryAccessPassIssue = "user.temporaryAccessPass.issue" => WhenDynamicMembershipsMoved,
     UserUpdate = "user.update" => WhenDynamicMembershipsMoved,
 }

@@ -406,6 +406,10 @@ pub struct AppRoleAssignmentSpec {
     pub principal_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_role_id: Option<Uuid>,
+    /// The resource, as Graph clients send it: when given, it must be the service
+    /// principal the request is made on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<Uuid>,
 }
 
 /// A principal assigned to an application's service principal (the resource).
@@ -582,6 +586,10 @@ pub struct ServicePrincipalSpec {
     /// sign in to it (deny by default).
     #[serde(default)]
     pub app_role_assignment_required: bool,
+    /// Where My Apps sends a user who opens the application (its sign-in page),
+    /// as Entra's `loginUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_url: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub custom_security_attributes: CustomSecurityAttributes,

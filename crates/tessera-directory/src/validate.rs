@@ -421,7 +421,29 @@ pub fn service_principal_spec(spec: &ServicePrincipalSpec) -> Result<(), Validat
         &spec.display_name,
         MAX_DISPLAY_NAME,
     );
+    if let Some(url) = &spec.login_url
+        && let Err(message) = login_url(url)
+    {
+        errors.add("loginUrl", message);
+    }
     errors.into_result()
+}
+
+/// An application's sign-in page, which My Apps links to: https (http only on
+/// loopback), no user information.
+pub fn login_url(text: &str) -> Result<(), String> {
+    if text.len() > 2048 {
+        return Err("must be at most 2048 characters".to_string());
+    }
+    let url = Url::parse(text).map_err(|e| format!("is not an absolute URL ({e})"))?;
+    if url.username() != "" || url.password().is_some() {
+        return Err("must not contain user information".to_string());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&url) => Ok(()),
+        _ => Err("must use https (http is allowed only for localhost and loopback addresses)".to_string()),
+    }
 }
 
 pub fn administrative_unit_spec(spec: &AdministrativeUnitSpec) -> Result<(), ValidationErrors> {
@@ -644,6 +666,15 @@ mod tests {
 
     fn check_redirect(input: &str, kind: RedirectKind, ok: bool) {
         assert_eq!(redirect_uri(input, kind).is_ok(), ok, "{input}");
+    }
+
+    #[test]
+    fn login_urls_are_https_or_loopback() {
+        assert!(login_url("https://payroll.example/signin").is_ok());
+        assert!(login_url("http://127.0.0.1:8000/login").is_ok());
+        assert!(login_url("http://payroll.example/signin").is_err());
+        assert!(login_url("javascript:alert(1)").is_err());
+        assert!(login_url("https://user:pw@payroll.example/").is_err());
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn admin_console_in_a_real_browser() {
             "createAUserAndADynamicGroup",
             "aScopedAdministratorStaysInTheirUnit",
             "findAFailedSignInByItsCorrelationId",
+            "anEndUserUsesMyAccountAndMyApps",
             "revokeAUsersSessions",
         ],
     );

@@ -7,6 +7,7 @@
 mod device;
 pub(crate) mod html;
 pub mod input;
+mod myaccount;
 mod oauth;
 
 use input::{CsrfForm, NameForm, PasswordForm, SecretForm, TotpForm, WithCsrf};
@@ -83,6 +84,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/logout/confirm", post(oauth::logout_confirm))
         .route("/assets/tessera.js", get(script))
         .route("/assets/tessera.css", get(stylesheet))
+        .merge(myaccount::router())
 }
 
 /// The request facts a sign-in needs.

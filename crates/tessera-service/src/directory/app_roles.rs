@@ -152,6 +152,12 @@ impl Directory {
         body: Value,
     ) -> ServiceResult<AppRoleAssignment> {
         let spec: AppRoleAssignmentSpec = patch::parse_spec(body)?;
+        if spec.resource_id.is_some_and(|named| named != resource_id) {
+            return Err(ServiceError::invalid(
+                "resourceId",
+                "must be the service principal the assignment is made on",
+            ));
+        }
         let (mut tx, resource) = self.open_assignments(ctx, resource_id).await?;
         let resource_data: ServicePrincipalData = codec::data(&resource)?;
         let principal = super::users::find_object(

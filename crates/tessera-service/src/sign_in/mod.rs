@@ -18,6 +18,7 @@ pub(crate) mod certificates;
 mod flow;
 pub mod log_storage;
 pub(crate) mod log_writer;
+pub mod my_account;
 mod security_info;
 pub(crate) mod sessions;
 
@@ -42,6 +43,7 @@ pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
 pub use certificates::{CertificateAuthorityView, NewCa};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use security_info::{PasskeyChallenge, TotpEnrolment};
+pub use my_account::MyApp;
 pub use sessions::{SessionInfo, SessionView};
 
 /// The sign-in context: sign-in flows, sessions, security info, methods
