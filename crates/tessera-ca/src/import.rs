@@ -56,6 +56,40 @@ pub fn decode(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
+/// What one file of an Entra export is, read from its content (an upload names
+/// no folder): a Conditional Access policy, a named location, an exported group, or
+/// the migration table of ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportPart {
+    Policy,
+    NamedLocation,
+    Group,
+    MigrationTable,
+    Unknown,
+}
+
+pub fn export_part(document: &Value) -> ExportPart {
+    let Some(fields) = document.as_object() else {
+        return ExportPart::Unknown;
+    };
+    let odata_type = fields
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if odata_type.ends_with("namedlocation") {
+        ExportPart::NamedLocation
+    } else if fields.contains_key("conditions") || odata_type.ends_with("conditionalaccesspolicy") {
+        ExportPart::Policy
+    } else if fields.contains_key("Objects") && fields.contains_key("TenantId") {
+        ExportPart::MigrationTable
+    } else if fields.contains_key("groupTypes") || fields.contains_key("securityEnabled") {
+        ExportPart::Group
+    } else {
+        ExportPart::Unknown
+    }
+}
+
 /// Reads an export file into JSON.
 pub fn parse_document(bytes: &[u8]) -> Result<Value, String> {
     let text = decode(bytes)?;

@@ -365,3 +365,31 @@ fn a_workload_policy_as_entra_exports_it_imports_and_decides() {
         report.errors
     );
 }
+
+/// Each file of the export is recognised by its content alone (an upload in the
+/// console names no folder).
+#[test]
+fn every_file_of_the_export_is_recognised_by_its_content() {
+    for (folder, part) in [
+        ("ConditionalAccess", import::ExportPart::Policy),
+        ("NamedLocations", import::ExportPart::NamedLocation),
+        ("Groups", import::ExportPart::Group),
+    ] {
+        let files = documents(folder);
+        assert!(!files.is_empty());
+        for (name, document) in files {
+            assert_eq!(import::export_part(&document), part, "{folder}/{name}");
+        }
+    }
+    let table =
+        import::parse_document(&std::fs::read(corpus().join("MigrationTable.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        import::export_part(&table),
+        import::ExportPart::MigrationTable
+    );
+    assert_eq!(
+        import::export_part(&serde_json::json!({"hello": 1})),
+        import::ExportPart::Unknown
+    );
+}

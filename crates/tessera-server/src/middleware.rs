@@ -209,9 +209,14 @@ pub async fn guard_input(
         .unwrap_or("")
         .to_ascii_lowercase();
     // Some handlers read JSON or forms whatever the declared type: a form is
-    // checked as a form, any other body as JSON (the escape, and the raw byte).
-    let nul = bytes.contains(&0)
-        || if content_type.starts_with("application/x-www-form-urlencoded") {
+    // checked as a form, any other body as JSON (the escape, and the raw byte). A
+    // file upload (the console's import) carries files as they are, UTF-16 ones
+    // with NUL bytes: its handler checks what it decodes.
+    let upload = content_type.starts_with("multipart/form-data");
+    let nul = (!upload && bytes.contains(&0))
+        || if upload {
+            false
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
             has_encoded_nul_bytes(&bytes)
         } else {
             has_json_nul(&bytes)

@@ -86,6 +86,7 @@ fn admin_console_in_a_real_browser() {
             "aScopedAdministratorStaysInTheirUnit",
             "findAFailedSignInByItsCorrelationId",
             "anEndUserUsesMyAccountAndMyApps",
+            "importTheCorpusAndRunWhatIf",
             "revokeAUsersSessions",
         ],
     );

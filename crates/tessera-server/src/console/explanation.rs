@@ -100,6 +100,21 @@ impl PolicyRow {
             .unwrap_or_default();
         let missed = value.get("notApplied").map(|miss| match miss {
             Value::String(text) => text.clone(),
+            Value::Object(fields) => {
+                let condition = fields
+                    .get("condition")
+                    .and_then(Value::as_str)
+                    .unwrap_or("a condition");
+                if fields
+                    .get("excluded")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                {
+                    format!("{condition}: excluded")
+                } else {
+                    format!("{condition}: not included")
+                }
+            }
             other => other.to_string(),
         });
         PolicyRow {

@@ -19,6 +19,7 @@
 //! Tessera's own; pages load nothing from elsewhere and run no inline script
 //! (the pages' CSP).
 
+mod conditional_access;
 mod explanation;
 mod forms;
 mod groups;
@@ -68,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(groups::router())
         .merge(logs::router())
+        .merge(conditional_access::router())
 }
 
 /// The sections of the console the administrator may open at all: a section whose
@@ -76,6 +78,7 @@ pub fn router() -> Router<AppState> {
 pub struct Nav {
     pub users: bool,
     pub groups: bool,
+    pub conditional_access: bool,
     pub sign_ins: bool,
     pub audit: bool,
 }
@@ -85,6 +88,7 @@ impl Nav {
         Nav {
             users: holds(ctx, action::USERS_READ),
             groups: holds(ctx, action::GROUPS_READ),
+            conditional_access: holds(ctx, action::CA_POLICIES_READ),
             sign_ins: holds(ctx, action::SIGN_IN_REPORTS_READ),
             audit: holds(ctx, action::AUDIT_LOGS_READ),
         }

@@ -1,0 +1,447 @@
+//! Conditional Access in the console: the policies and named locations, a policy's
+//! Graph JSON (edited as JSON, with If-Match), the import of an Entra export (the
+//! folder's files uploaded as they are, each recognised by its content) with its
+//! report, and What-If as a form whose answer shows per policy what applied and why.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequestParts, Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+use tessera_ca::import::{self as ca_import, ExportPart, ItemReport};
+use tessera_service::ServiceError;
+use tessera_service::conditional_access::{
+    ConditionalAccessPolicy, ImportDocument, ImportRequest, NamedLocation, WhatIf,
+};
+use uuid::Uuid;
+
+use super::explanation::ExplanationView;
+use super::{Admin, Posted, check_origin_and_token, refused};
+use crate::pages;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/conditional-access", get(overview))
+        .route(
+            "/admin/conditional-access/policies/{id}",
+            get(policy).post(save_policy),
+        )
+        .route(
+            "/admin/conditional-access/import",
+            get(import_form).post(import),
+        )
+        .route(
+            "/admin/conditional-access/what-if",
+            get(what_if_form).post(what_if),
+        )
+}
+
+#[derive(Template)]
+#[template(path = "console/ca_overview.html")]
+struct Overview<'a> {
+    admin: &'a Admin,
+    policies: Vec<ConditionalAccessPolicy>,
+    locations: Vec<NamedLocation>,
+}
+
+fn state_label(policy: &ConditionalAccessPolicy) -> &'static str {
+    match serde_json::to_value(&policy.spec.state)
+        .ok()
+        .as_ref()
+        .and_then(Value::as_str)
+    {
+        Some("enabled") => "On",
+        Some("disabled") => "Off",
+        _ => "Report-only",
+    }
+}
+
+async fn overview(State(state): State<AppState>, admin: Admin) -> Response {
+    let policies = match state.app.access.list_policies(&admin.ctx).await {
+        Ok(policies) => policies,
+        Err(error) => return refused(error),
+    };
+    let locations = state
+        .app
+        .access
+        .list_named_locations(&admin.ctx)
+        .await
+        .unwrap_or_default();
+    pages::page(
+        StatusCode::OK,
+        &Overview {
+            admin: &admin,
+            policies,
+            locations,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "console/ca_policy.html")]
+struct PolicyPage<'a> {
+    admin: &'a Admin,
+    id: Uuid,
+    name: String,
+    state: &'static str,
+    json: String,
+    version: i64,
+    error: Option<String>,
+}
+
+async fn policy(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Response {
+    match state.app.access.get_policy(&admin.ctx, id).await {
+        Ok((policy, version)) => pages::page(
+            StatusCode::OK,
+            &PolicyPage {
+                admin: &admin,
+                id,
+                name: policy.spec.display_name.clone(),
+                state: state_label(&policy),
+                json: serde_json::to_string_pretty(&policy.spec).unwrap_or_default(),
+                version,
+                error: None,
+            },
+        ),
+        Err(error) => refused(error),
+    }
+}
+
+/// Saves the policy's Graph JSON, as a whole (a merge patch of every attribute).
+async fn save_policy(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
+    let text = form.get("json").unwrap_or("").to_string();
+    let refusal = |message: String, status: StatusCode| {
+        pages::page(
+            status,
+            &PolicyPage {
+                admin: &admin,
+                id,
+                name: "Edit policy".to_string(),
+                state: "",
+                json: text.clone(),
+                version,
+                error: Some(message),
+            },
+        )
+    };
+    let body: Value = match serde_json::from_str(&text) {
+        Ok(body @ Value::Object(_)) => body,
+        _ => {
+            return refusal(
+                "The policy must be one JSON object, as Graph shows it.".to_string(),
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
+    let patch = tessera_service::Versioned::new(id, Some(version)).patch(body);
+    match state.app.access.update_policy(&admin.ctx, patch).await {
+        Ok(_) => pages::redirect(&format!("/admin/conditional-access/policies/{id}")),
+        Err(error) => match super::form_refusal(error, "policy") {
+            Ok((status, message)) => refusal(message, status),
+            Err(page) => page,
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/ca_import.html")]
+struct ImportPage<'a> {
+    admin: &'a Admin,
+    error: Option<String>,
+    result: Option<ImportView>,
+}
+
+/// An import's answer as the page shows it.
+struct ImportView {
+    dry_run: bool,
+    imported: bool,
+    policies_imported: usize,
+    named_locations_imported: usize,
+    warnings: Vec<String>,
+    items: Vec<ItemReport>,
+    ignored: Vec<String>,
+}
+
+async fn import_form(admin: Admin) -> Response {
+    pages::page(
+        StatusCode::OK,
+        &ImportPage {
+            admin: &admin,
+            error: None,
+            result: None,
+        },
+    )
+}
+
+/// Most files one upload may hold, and most bytes in all (the server's body limit).
+const MAX_FILES: usize = 500;
+const MAX_UPLOAD_BYTES: usize = crate::MAX_BODY_BYTES;
+
+/// The upload of an export folder: `multipart/form-data` with the anti-forgery
+/// token, the options, and the files.
+async fn import(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let admin = match Admin::from_request_parts(&mut parts, &state).await {
+        Ok(admin) => admin,
+        Err(response) => return response,
+    };
+    let headers: HeaderMap = parts.headers.clone();
+    let request = axum::extract::Request::from_parts(parts, body);
+    let mut multipart =
+        match <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+            .await
+        {
+            Ok(multipart) => multipart,
+            Err(_) => return import_refused(&admin, "Choose the export's files to upload."),
+        };
+    let mut csrf = None;
+    let mut dry_run = false;
+    let mut skip_errors = false;
+    let mut request = ImportRequest {
+        policies: Vec::new(),
+        named_locations: Vec::new(),
+        groups: Vec::new(),
+        migration_table: None,
+        skip_errors: false,
+        dry_run: false,
+        state: None,
+    };
+    let mut ignored = Vec::new();
+    let (mut files, mut bytes) = (0usize, 0usize);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(_) => return import_refused(&admin, "The upload could not be read."),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let data = match field.bytes().await {
+            Ok(data) => data,
+            Err(_) => return import_refused(&admin, "The upload could not be read."),
+        };
+        bytes += data.len();
+        if bytes > MAX_UPLOAD_BYTES {
+            return import_refused(&admin, "The upload is larger than 1 MiB.");
+        }
+        match (name.as_str(), file_name) {
+            ("csrf", None) => csrf = Some(String::from_utf8_lossy(&data).to_string()),
+            ("dryRun", None) => dry_run = true,
+            ("skipErrors", None) => skip_errors = true,
+            ("reportOnly", None) => {
+                request.state =
+                    Some(tessera_ca::model::PolicyState::EnabledForReportingButNotEnforced);
+            }
+            ("export", Some(file)) => {
+                files += 1;
+                if files > MAX_FILES {
+                    return import_refused(&admin, "An export holds at most 500 files.");
+                }
+                let file = file.rsplit(['/', '\\']).next().unwrap_or("").to_string();
+                if !file.to_ascii_lowercase().ends_with(".json") {
+                    ignored.push(file);
+                    continue;
+                }
+                let document = match ca_import::parse_document(&data) {
+                    // No NUL character gets further than the request guard lets it
+                    // elsewhere (an upload passes the guard undecoded).
+                    Ok(document) if document.to_string().contains("\\u0000") => {
+                        return import_refused(&admin, &format!("{file} holds a NUL character"));
+                    }
+                    Ok(document) => document,
+                    Err(error) => return import_refused(&admin, &format!("{file} {error}")),
+                };
+                match ca_import::export_part(&document) {
+                    ExportPart::Policy => request.policies.push(ImportDocument { file, document }),
+                    ExportPart::NamedLocation => {
+                        request
+                            .named_locations
+                            .push(ImportDocument { file, document });
+                    }
+                    ExportPart::Group => request.groups.push(document),
+                    ExportPart::MigrationTable => request.migration_table = Some(document),
+                    ExportPart::Unknown => ignored.push(file),
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Err(refusal) = check_origin_and_token(&state, &headers, &admin, csrf.as_deref()) {
+        return refusal;
+    }
+    if request.policies.is_empty() {
+        return import_refused(&admin, "The files hold no Conditional Access policy.");
+    }
+    request.dry_run = dry_run;
+    request.skip_errors = skip_errors;
+    match state.app.access.import(&admin.ctx, request).await {
+        Ok(result) => {
+            let mut items = result.report.named_locations.clone();
+            items.extend(result.report.policies.clone());
+            pages::page(
+                StatusCode::OK,
+                &ImportPage {
+                    admin: &admin,
+                    error: None,
+                    result: Some(ImportView {
+                        dry_run: result.dry_run,
+                        imported: result.imported,
+                        policies_imported: result.policies_imported,
+                        named_locations_imported: result.named_locations_imported,
+                        warnings: result.warnings.clone(),
+                        items,
+                        ignored,
+                    }),
+                },
+            )
+        }
+        Err(ServiceError::Validation(errors)) => {
+            import_refused(&admin, &ServiceError::Validation(errors).to_string())
+        }
+        Err(error) => refused(error),
+    }
+}
+
+fn import_refused(admin: &Admin, message: &str) -> Response {
+    pages::page(
+        StatusCode::BAD_REQUEST,
+        &ImportPage {
+            admin,
+            error: Some(message.to_string()),
+            result: None,
+        },
+    )
+}
+
+/// The What-If form's values, as typed.
+#[derive(Default)]
+struct Question {
+    user: String,
+    app: String,
+    ip_address: String,
+    country: String,
+    platform: String,
+    client_app_type: String,
+    sign_in_risk: String,
+    user_risk: String,
+    methods: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/ca_what_if.html")]
+struct WhatIfPage<'a> {
+    admin: &'a Admin,
+    question: Question,
+    answer: Option<ExplanationView>,
+    error: Option<String>,
+}
+
+async fn what_if_form(admin: Admin) -> Response {
+    pages::page(
+        StatusCode::OK,
+        &WhatIfPage {
+            admin: &admin,
+            question: Question {
+                client_app_type: "browser".to_string(),
+                ..Question::default()
+            },
+            answer: None,
+            error: None,
+        },
+    )
+}
+
+async fn what_if(State(state): State<AppState>, Posted { admin, form }: Posted) -> Response {
+    let text = |name| form.get(name).unwrap_or("").to_string();
+    let question = Question {
+        user: text("user"),
+        app: text("app"),
+        ip_address: text("ipAddress"),
+        country: text("country"),
+        platform: text("platform"),
+        client_app_type: text("clientAppType"),
+        sign_in_risk: text("signInRiskLevel"),
+        user_risk: text("userRiskLevel"),
+        methods: form.all("method").iter().map(|m| m.to_string()).collect(),
+    };
+    let answer = ask(&state, &admin, &question).await;
+    let (status, answer, error) = match answer {
+        Ok(explanation) => (StatusCode::OK, ExplanationView::of(&explanation), None),
+        Err(Ok(message)) => (StatusCode::BAD_REQUEST, None, Some(message)),
+        Err(Err(page)) => return page,
+    };
+    pages::page(
+        status,
+        &WhatIfPage {
+            admin: &admin,
+            question,
+            answer,
+            error,
+        },
+    )
+}
+
+/// Asks the engine; a question it refuses is `Err(Ok(why))`.
+async fn ask(
+    state: &AppState,
+    admin: &Admin,
+    question: &Question,
+) -> Result<Value, Result<String, Response>> {
+    let mut body = Map::new();
+    if !question.user.is_empty() {
+        let user = match Uuid::parse_str(&question.user) {
+            Ok(id) => id,
+            Err(_) => match state
+                .app
+                .directory
+                .get_user_by_principal_name(&admin.ctx, &question.user)
+                .await
+            {
+                Ok(user) => user.id,
+                Err(ServiceError::NotFound { .. }) => {
+                    return Err(Ok(format!("No user is named {}.", question.user)));
+                }
+                Err(error) => return Err(Err(refused(error))),
+            },
+        };
+        body.insert("userId".into(), json!(user));
+    }
+    for (key, value) in [
+        ("appId", &question.app),
+        ("ipAddress", &question.ip_address),
+        ("country", &question.country),
+        ("platform", &question.platform),
+        ("clientAppType", &question.client_app_type),
+        ("signInRiskLevel", &question.sign_in_risk),
+        ("userRiskLevel", &question.user_risk),
+    ] {
+        if !value.is_empty() {
+            body.insert(key.into(), json!(value));
+        }
+    }
+    if !question.methods.is_empty() {
+        body.insert("authenticationMethods".into(), json!(question.methods));
+    }
+    let asked: WhatIf = match serde_json::from_value(Value::Object(body)) {
+        Ok(asked) => asked,
+        Err(error) => return Err(Ok(format!("The question is not complete: {error}"))),
+    };
+    match state.app.access.what_if(&admin.ctx, asked).await {
+        Ok(explanation) => Ok(serde_json::to_value(&explanation).unwrap_or(Value::Null)),
+        Err(error @ (ServiceError::Validation(_) | ServiceError::NotFound { .. })) => {
+            Err(Ok(error.to_string()))
+        }
+        Err(error) => Err(Err(refused(error))),
+    }
+}
