@@ -381,6 +381,35 @@ const tests = {
     await theirPage.goto(`${base}/security-info`);
     assert.equal(theirPage.url(), `${base}/signin`);
     await theirs.close();
+
+    // A Temporary Access Pass, shown once, signs the user in.
+    await page.goto(`${base}/admin/users/${user.id}`);
+    await page.click("#issue-pass");
+    const pass = (await page.textContent("#secret")).trim();
+    await checkAccessibility(page, "pass shown once");
+    const again = await browser.newContext();
+    const againPage = await again.newPage();
+    await againPage.goto(`${base}/signin`);
+    await againPage.fill("#username", user.userPrincipalName);
+    await againPage.click("#next");
+    await againPage.fill("#pass", pass);
+    await againPage.click("#use-pass");
+    await againPage.waitForURL(`${base}/security-info`);
+    await again.close();
+    // A reset password, shown once, works too.
+    await page.goto(`${base}/admin/users/${user.id}`);
+    await page.click("#reset-password");
+    const password = (await page.textContent("#secret")).trim();
+    const third = await browser.newContext();
+    const thirdPage = await third.newPage();
+    await thirdPage.goto(`${base}/signin`);
+    await thirdPage.fill("#username", user.userPrincipalName);
+    await thirdPage.click("#next");
+    await thirdPage.fill("#password", password);
+    await thirdPage.click("#signin");
+    await thirdPage.waitForLoadState("load");
+    assert.doesNotMatch(thirdPage.url(), /\/signin$/);
+    await third.close();
   },
 };
 

@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/edit", get(edit).post(save))
         .route("/admin/users/{id}/delete", get(confirm_delete).post(delete))
         .route("/admin/users/{id}/revoke", post(revoke))
+        .route("/admin/users/{id}/temporary-access-pass", post(issue_pass))
+        .route("/admin/users/{id}/password", post(reset_password))
 }
 
 #[derive(Template)]
@@ -375,6 +377,8 @@ struct UserPage<'a> {
     may_edit: bool,
     may_delete: bool,
     may_revoke: bool,
+    may_issue_pass: bool,
+    may_reset_password: bool,
 }
 
 #[derive(Deserialize)]
@@ -461,6 +465,8 @@ async fn detail(
             may_edit: may(action::USERS_BASIC_UPDATE),
             may_delete: may(action::USERS_DELETE),
             may_revoke: may(action::USERS_INVALIDATE_TOKENS),
+            may_issue_pass: may(action::USERS_AUTH_METHODS_CREATE),
+            may_reset_password: may(action::USERS_PASSWORD_UPDATE),
         },
     )
 }
@@ -602,4 +608,96 @@ async fn revoke(
         state.app.sign_in.revoke_user_sessions(&admin.ctx, id).await,
         &format!("/admin/users/{id}?done=revoked"),
     )
+}
+
+#[derive(Template)]
+#[template(path = "console/shown_once.html")]
+struct ShownOnce<'a> {
+    admin: &'a Admin,
+    heading: &'a str,
+    name: &'a str,
+    back: &'a str,
+    message: String,
+    secret: &'a str,
+}
+
+/// Issues a Temporary Access Pass (replacing the user's), shown once.
+async fn issue_pass(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let mut request = Map::new();
+    if let Some(minutes) = form.get("lifetimeInMinutes") {
+        match minutes.parse::<u32>() {
+            Ok(minutes) => {
+                request.insert("lifetimeInMinutes".into(), json!(minutes));
+            }
+            Err(_) => {
+                return pages::error_page(
+                    StatusCode::BAD_REQUEST,
+                    "The lifetime is a number of minutes.",
+                );
+            }
+        }
+    }
+    request.insert("isUsableOnce".into(), json!(form.checked("isUsableOnce")));
+    let user = match state.app.directory.get::<UserSpec>(&admin.ctx, id).await {
+        Ok(user) => user,
+        Err(error) => return refused(error),
+    };
+    match state
+        .app
+        .sign_in
+        .issue_temporary_access_pass(&admin.ctx, id, Value::Object(request))
+        .await
+    {
+        Ok(pass) => pages::page(
+            StatusCode::OK,
+            &ShownOnce {
+                admin: &admin,
+                heading: "Temporary Access Pass",
+                name: &user.spec.display_name,
+                back: &format!("/admin/users/{id}"),
+                message: format!(
+                    "{} can sign in with this pass until {}{}.",
+                    user.spec.user_principal_name,
+                    pass.end_date_time,
+                    if pass.is_usable_once { ", once" } else { "" }
+                ),
+                secret: &pass.temporary_access_pass,
+            },
+        ),
+        Err(error) => refused(error),
+    }
+}
+
+/// Resets the password to a generated one, shown once; the user's sessions end.
+async fn reset_password(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    let user = match state.app.directory.get::<UserSpec>(&admin.ctx, id).await {
+        Ok(user) => user,
+        Err(error) => return refused(error),
+    };
+    match state.app.sign_in.reset_password(&admin.ctx, id, None).await {
+        Ok(Some(password)) => pages::page(
+            StatusCode::OK,
+            &ShownOnce {
+                admin: &admin,
+                heading: "New password",
+                name: &user.spec.display_name,
+                back: &format!("/admin/users/{id}"),
+                message: format!(
+                    "The password of {} is now this one; their sessions were ended.",
+                    user.spec.user_principal_name
+                ),
+                secret: password.expose(),
+            },
+        ),
+        Ok(None) => pages::redirect(&format!("/admin/users/{id}?done=saved")),
+        Err(error) => refused(error),
+    }
 }
