@@ -292,14 +292,52 @@ const tests = {
     await page.locator("#sign-ins li button").first().click();
     await page.waitForURL(/done=reported/);
     assert.ok(await page.locator("#reported").isVisible());
+    // Reported twice, recorded once.
+    await page.locator("#sign-ins li button").first().click();
+    await page.waitForURL(/done=reported/);
     const reports = await api("GET", `/auditLogs/directoryAudits?action=user.signIn.report&targetId=${user.id}`);
-    assert.equal(reports.value.length, 1, "the report is in the audit trail");
+    assert.equal(reports.value.length, 1, "the report is in the audit trail, once");
 
     await visit(page, "/myaccount/apps", "my-apps");
     await page.click(`text=Payroll ${tag}`);
     await page.waitForURL(`${rpBase}/callback**`);
     assert.equal(await page.textContent("#welcome"), "Welcome to Payroll");
     await context.close();
+  },
+
+  // An application registered from the console: its secret is shown once, a user
+  // is assigned, the secret is removed.
+  async registerAnApplication(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    await visit(page, "/admin/applications", "applications");
+    await page.click("#new-app");
+    await page.fill("#displayName", `Expenses ${tag}`);
+    await page.fill("#web", "http://www.example.com/callback");
+    await page.click("#save");
+    assert.match(await page.textContent("#error"), /web\.redirectUris/);
+    await page.fill("#web", `https://expenses-${tag}.example.com/callback`);
+    await page.click("#save");
+    await page.waitForURL(/\/admin\/applications\/[0-9a-f-]{36}\?done=created/);
+    const appUrl = page.url().split("?")[0];
+    await page.fill("#secret-name", "CI");
+    await page.click("#add-secret");
+    const secret = (await page.textContent("#new-secret")).trim();
+    assert.ok(secret.length >= 32, "a long secret");
+    const hint = (await page.textContent("#secrets tbody tr td:nth-child(2)")).trim();
+    assert.ok(secret.includes(hint), "the list names the secret by its hint");
+    await checkAccessibility(page, "application");
+    await screenshots(page, "application");
+    await page.goto(appUrl);
+    assert.equal(await page.locator("#new-secret").count(), 0, "the secret is not shown again");
+    assert.doesNotMatch(await page.content(), new RegExp(secret));
+    await page.fill("#principal", admin);
+    await page.click("#assign");
+    await page.waitForURL(/done=assigned/);
+    assert.match(await page.textContent("#assignments"), /breakglass|Global|admin/i);
+    await page.locator("#secrets button").first().click();
+    await page.waitForURL(/done=removed/);
+    assert.equal(await page.locator("#secrets").count(), 0);
   },
 
   // The shared corpus (an Entra baseline export) imported from its folder, as

@@ -442,7 +442,10 @@ pub fn login_url(text: &str) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback_host(&url) => Ok(()),
-        _ => Err("must use https (http is allowed only for localhost and loopback addresses)".to_string()),
+        _ => Err(
+            "must use https (http is allowed only for localhost and loopback addresses)"
+                .to_string(),
+        ),
     }
 }
 

@@ -378,7 +378,7 @@ pub struct SignInQuery {
     pub user_id: Option<Uuid>,
     pub user_name: Option<String>,
     pub result: Option<String>,
-    /// The application's client id, as logged.
+    /// The application's name, as logged.
     pub application: Option<String>,
     pub failure_code: Option<String>,
     pub correlation_id: Option<String>,

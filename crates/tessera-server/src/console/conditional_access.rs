@@ -144,13 +144,60 @@ async fn save_policy(
             );
         }
     };
-    let patch = tessera_service::Versioned::new(id, Some(version)).patch(body);
+    // The editor shows the whole policy: what was taken out of it must go, which a
+    // merge patch only does for keys sent as null.
+    let stored = match state.app.access.get_policy(&admin.ctx, id).await {
+        Ok((policy, _)) => serde_json::to_value(&policy.spec).unwrap_or(Value::Null),
+        Err(error) => return refused(error),
+    };
+    let patch =
+        tessera_service::Versioned::new(id, Some(version)).patch(replacement(&stored, &body));
     match state.app.access.update_policy(&admin.ctx, patch).await {
         Ok(_) => pages::redirect(&format!("/admin/conditional-access/policies/{id}")),
         Err(error) => match super::form_refusal(error, "policy") {
             Ok((status, message)) => refusal(message, status),
             Err(page) => page,
         },
+    }
+}
+
+/// A merge patch (RFC 7396) that turns `stored` into `wanted`: keys `wanted` lacks
+/// are sent as null, at every depth, so nothing removed in the editor stays.
+fn replacement(stored: &Value, wanted: &Value) -> Value {
+    match (stored, wanted) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut patch = Map::new();
+            for key in old.keys().filter(|key| !new.contains_key(*key)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            for (key, value) in new {
+                let next = match old.get(key) {
+                    Some(before) => replacement(before, value),
+                    None => value.clone(),
+                };
+                patch.insert(key.clone(), next);
+            }
+            Value::Object(patch)
+        }
+        _ => wanted.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replacement_removes_what_the_editor_took_out() {
+        let stored = json!({"a": 1, "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": ["x"]}}});
+        let wanted = json!({"a": 2, "conditions": {"users": {"includeUsers": ["All"]}}});
+        let patch = replacement(&stored, &wanted);
+        assert_eq!(
+            patch,
+            json!({"a": 2, "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": null}}})
+        );
+        let merged: Value = tessera_directory::patch::merge_patch(&stored, &patch, &[]).unwrap();
+        assert_eq!(merged, wanted);
     }
 }
 

@@ -19,6 +19,7 @@
 //! Tessera's own; pages load nothing from elsewhere and run no inline script
 //! (the pages' CSP).
 
+mod apps;
 mod conditional_access;
 mod explanation;
 mod forms;
@@ -70,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .merge(groups::router())
         .merge(logs::router())
         .merge(conditional_access::router())
+        .merge(apps::router())
 }
 
 /// The sections of the console the administrator may open at all: a section whose
@@ -78,6 +80,7 @@ pub fn router() -> Router<AppState> {
 pub struct Nav {
     pub users: bool,
     pub groups: bool,
+    pub applications: bool,
     pub conditional_access: bool,
     pub sign_ins: bool,
     pub audit: bool,
@@ -88,6 +91,7 @@ impl Nav {
         Nav {
             users: holds(ctx, action::USERS_READ),
             groups: holds(ctx, action::GROUPS_READ),
+            applications: holds(ctx, action::APPS_READ),
             conditional_access: holds(ctx, action::CA_POLICIES_READ),
             sign_ins: holds(ctx, action::SIGN_IN_REPORTS_READ),
             audit: holds(ctx, action::AUDIT_LOGS_READ),

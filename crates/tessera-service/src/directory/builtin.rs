@@ -35,7 +35,11 @@ pub(crate) fn is_management_client(app_id: AppId) -> bool {
 /// sign-in scopes and the management API only (never another application's API,
 /// which they would get without consent), and refresh tokens for the command line
 /// only (the console signs in again through the authorization endpoint).
-pub(crate) fn builtin_request_allowed(app_id: AppId, scopes: &[String], resources: &[String]) -> bool {
+pub(crate) fn builtin_request_allowed(
+    app_id: AppId,
+    scopes: &[String],
+    resources: &[String],
+) -> bool {
     let management_default = format!("{}/.default", tessera_oauth::resource::MANAGEMENT_RESOURCE);
     let scope_allowed = |scope: &String| match scope.as_str() {
         "openid" | "profile" | "email" => true,
@@ -109,10 +113,30 @@ mod tests {
         };
         let console = console_client_id();
         let cli = cli_client_id();
-        assert!(ask(console, &["openid", "profile", "urn:tessera:management/.default"], &[]));
-        assert!(ask(cli, &["urn:tessera:management/.default", "offline_access"], &[]));
-        assert!(!ask(console, &["openid", "urn:tessera:management/.default", "offline_access"], &[]));
-        assert!(!ask(console, &["openid", "api://payroll/Payroll.ReadWrite.All"], &[]));
+        assert!(ask(
+            console,
+            &["openid", "profile", "urn:tessera:management/.default"],
+            &[]
+        ));
+        assert!(ask(
+            cli,
+            &["urn:tessera:management/.default", "offline_access"],
+            &[]
+        ));
+        assert!(!ask(
+            console,
+            &[
+                "openid",
+                "urn:tessera:management/.default",
+                "offline_access"
+            ],
+            &[]
+        ));
+        assert!(!ask(
+            console,
+            &["openid", "api://payroll/Payroll.ReadWrite.All"],
+            &[]
+        ));
         assert!(!ask(cli, &["api://payroll/.default"], &[]));
         assert!(!ask(console, &["openid"], &["api://payroll"]));
         assert!(ask(cli, &["openid"], &["urn:tessera:management"]));

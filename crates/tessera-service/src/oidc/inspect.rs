@@ -223,7 +223,9 @@ impl Oidc {
             let live = self
                 .user_grant_live(tenant, user_id, client, Some(sid))
                 .await
-                .map_err(|_| ServiceError::Unavailable("cannot check the session now".to_string()))?;
+                .map_err(|_| {
+                    ServiceError::Unavailable("cannot check the session now".to_string())
+                })?;
             if sid.is_empty() || !live {
                 return Err(ServiceError::Unauthenticated);
             }

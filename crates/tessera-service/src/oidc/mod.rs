@@ -50,8 +50,8 @@ pub use exchange::OutboundHttp;
 pub use inspect::{BearerError, Presented};
 pub use logout::{LogoutOutcome, LogoutRequest};
 
-pub use crate::directory::builtin::{CLI_CLIENT_ID, CONSOLE_CALLBACK_PATH, CONSOLE_CLIENT_ID};
 pub(crate) use crate::directory::builtin::is_management_client;
+pub use crate::directory::builtin::{CLI_CLIENT_ID, CONSOLE_CALLBACK_PATH, CONSOLE_CLIENT_ID};
 pub use tessera_oauth::resource::MANAGEMENT_RESOURCE;
 
 /// Access tokens for workloads live an hour.

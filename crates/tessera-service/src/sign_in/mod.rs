@@ -42,8 +42,8 @@ pub use crate::kernel::{AuthSettings, RevocationFetcher, SharedFetcher};
 pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
 pub use certificates::{CertificateAuthorityView, NewCa};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
-pub use security_info::{PasskeyChallenge, TotpEnrolment};
 pub use my_account::MyApp;
+pub use security_info::{PasskeyChallenge, TotpEnrolment};
 pub use sessions::{SessionInfo, SessionView};
 
 /// The sign-in context: sign-in flows, sessions, security info, methods

@@ -25,8 +25,8 @@ pub const MY_SIGN_INS: u32 = 50;
 pub struct MyApp {
     pub service_principal_id: Uuid,
     pub display_name: String,
-    /// Where opening it goes: its sign-in page (`loginUrl`), else the origin of its
-    /// first web redirect URI; `None` when it names neither.
+    /// Where opening it goes: its sign-in page (`loginUrl`); `None` when it names
+    /// none (a redirect URI is no page to open: it may be a development address).
     pub launch_url: Option<String>,
 }
 
@@ -34,7 +34,8 @@ impl SignIn {
     /// The signed-in user's own directory entry.
     pub async fn my_profile(&self, session: &SessionInfo) -> ServiceResult<User> {
         let mut reader = self.reader().await?;
-        let record = codec::load(reader.as_mut(), session.tenant, Kind::User, session.user_id).await?;
+        let record =
+            codec::load(reader.as_mut(), session.tenant, Kind::User, session.user_id).await?;
         let mut user = crate::directory::users::user_from(&record)?;
         // Custom security attributes are for attribute administrators, not their subject.
         user.spec.custom_security_attributes.clear();
@@ -67,6 +68,23 @@ impl SignIn {
                 id: entry.to_string(),
             });
         };
+        // Once per sign-in: a second report of the same one writes nothing.
+        let earlier = self
+            .store
+            .audit_query(
+                session.tenant,
+                &tessera_store::AuditQuery {
+                    target_id: Some(session.user_id.to_string()),
+                    action: Some(AuditAction::UserSignInReport.as_str().to_string()),
+                    limit: 1000,
+                    ..tessera_store::AuditQuery::default()
+                },
+            )
+            .await?;
+        let needle = format!("\"signInId\":\"{entry}\"");
+        if earlier.iter().any(|row| row.body.contains(&needle)) {
+            return Ok(());
+        }
         let ctx = crate::kernel::system_context(session.tenant, "my account");
         let ctx = crate::Context {
             caller: crate::Caller {
@@ -100,9 +118,13 @@ impl SignIn {
     pub async fn my_apps(&self, session: &SessionInfo) -> ServiceResult<Vec<MyApp>> {
         let mut reader = self.reader().await?;
         let tenant = session.tenant;
-        let mut principals =
-            crate::directory::groups::containing_groups(reader.as_mut(), tenant, session.user_id, true)
-                .await?;
+        let mut principals = crate::directory::groups::containing_groups(
+            reader.as_mut(),
+            tenant,
+            session.user_id,
+            true,
+        )
+        .await?;
         principals.push(session.user_id);
         let mut resources: Vec<Uuid> = Vec::new();
         for principal in principals {
@@ -131,7 +153,11 @@ impl SignIn {
                 continue;
             }
             let app = match reader
-                .get_by_key1(tenant, Kind::Application, &principal.spec.app_id.to_string())
+                .get_by_key1(
+                    tenant,
+                    Kind::Application,
+                    &principal.spec.app_id.to_string(),
+                )
                 .await?
             {
                 Some(record) => Some(codec::data::<ApplicationData>(&record)?),
@@ -143,18 +169,18 @@ impl SignIn {
                 .clone()
                 .or_else(|| app.as_ref().map(|a| a.spec.display_name.clone()))
                 .unwrap_or_else(|| principal.spec.app_id.to_string());
-            let launch_url = principal.spec.login_url.clone().or_else(|| {
-                app.as_ref()
-                    .and_then(|a| a.spec.web.redirect_uris.first())
-                    .and_then(|uri| crate::oidc::origin_of(uri))
-            });
+            let launch_url = principal.spec.login_url.clone();
             apps.push(MyApp {
                 service_principal_id: record.id,
                 display_name,
                 launch_url,
             });
         }
-        apps.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()));
+        apps.sort_by(|a, b| {
+            a.display_name
+                .to_lowercase()
+                .cmp(&b.display_name.to_lowercase())
+        });
         Ok(apps)
     }
 }

@@ -1,0 +1,545 @@
+//! Applications in the console: the list, registering one (its enterprise
+//! application, the service principal, is made with it), an application's page
+//! (client id, redirect URIs, client secrets with the new one shown once, its service
+//! principal's settings and who is assigned), editing the registration with
+//! If-Match, and deleting it.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera_directory::model::{AppRoleAssignment, Application, ServicePrincipal};
+use tessera_directory::roles::action;
+use tessera_service::{CredentialHolder, PageRequest, ServiceError, Versioned};
+use uuid::Uuid;
+
+use super::{
+    Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_page, done, form_refusal, holds,
+    refused,
+};
+use crate::pages;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/applications", get(list).post(create))
+        .route("/admin/applications/new", get(new))
+        .route("/admin/applications/{id}", get(detail))
+        .route("/admin/applications/{id}/edit", get(edit).post(save))
+        .route(
+            "/admin/applications/{id}/delete",
+            get(confirm_delete).post(delete),
+        )
+        .route("/admin/applications/{id}/secrets", post(add_secret))
+        .route(
+            "/admin/applications/{id}/secrets/{key}/remove",
+            post(remove_secret),
+        )
+        .route("/admin/applications/{id}/assignments", post(assign))
+        .route(
+            "/admin/applications/{id}/assignments/{assignment}/remove",
+            post(unassign),
+        )
+}
+
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "created" => Some("The application was registered, with its service principal."),
+        "saved" => Some("Your changes were saved."),
+        "deleted" => Some("The application was deleted."),
+        "removed" => Some("The secret was removed."),
+        "assigned" => Some("The assignment was added."),
+        "unassigned" => Some("The assignment was removed."),
+        _ => None,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/apps.html")]
+struct AppsPage<'a> {
+    admin: &'a Admin,
+    listing: Listing<Application>,
+    notice: Option<&'static str>,
+    may_create: bool,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let listing = match state
+        .app
+        .directory
+        .list_applications(&admin.ctx, &query.request())
+        .await
+    {
+        Ok(page) => query.listing(page),
+        Err(error) => return refused(error),
+    };
+    pages::page(
+        StatusCode::OK,
+        &AppsPage {
+            admin: &admin,
+            listing,
+            notice: notice(query.done.as_deref()),
+            may_create: holds(&admin.ctx, action::APPS_CREATE),
+        },
+    )
+}
+
+/// The registration form's values: the name and the redirect URIs, one a line.
+#[derive(Default)]
+struct AppValues {
+    display_name: String,
+    web: String,
+    spa: String,
+}
+
+impl AppValues {
+    fn of(app: &Application) -> AppValues {
+        AppValues {
+            display_name: app.spec.display_name.clone(),
+            web: app.spec.web.redirect_uris.join("\n"),
+            spa: app.spec.spa.redirect_uris.join("\n"),
+        }
+    }
+
+    fn from_form(form: &ConsoleForm) -> AppValues {
+        AppValues {
+            display_name: form.get("displayName").unwrap_or("").to_string(),
+            web: form.get("web").unwrap_or("").to_string(),
+            spa: form.get("spa").unwrap_or("").to_string(),
+        }
+    }
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "displayName": self.display_name,
+            "web": { "redirectUris": AppValues::lines(&self.web) },
+            "spa": { "redirectUris": AppValues::lines(&self.spa) },
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/app_form.html")]
+struct AppForm<'a> {
+    admin: &'a Admin,
+    heading: String,
+    action: String,
+    back: String,
+    values: AppValues,
+    version: Option<i64>,
+    error: Option<String>,
+}
+
+fn form_error(form: AppForm<'_>, error: ServiceError) -> Response {
+    match form_refusal(error, "application") {
+        Ok((status, message)) => pages::page(
+            status,
+            &AppForm {
+                error: Some(message),
+                ..form
+            },
+        ),
+        Err(page) => page,
+    }
+}
+
+async fn new(admin: Admin) -> Response {
+    pages::page(
+        StatusCode::OK,
+        &AppForm {
+            admin: &admin,
+            heading: "Register an application".to_string(),
+            action: "/admin/applications".to_string(),
+            back: "/admin/applications".to_string(),
+            values: AppValues::default(),
+            version: None,
+            error: None,
+        },
+    )
+}
+
+async fn create(State(state): State<AppState>, Posted { admin, form }: Posted) -> Response {
+    let values = AppValues::from_form(&form);
+    let directory = &state.app.directory;
+    let app = match directory
+        .create_application(&admin.ctx, values.json())
+        .await
+    {
+        Ok(app) => app,
+        Err(error) => {
+            return form_error(
+                AppForm {
+                    admin: &admin,
+                    heading: "Register an application".to_string(),
+                    action: "/admin/applications".to_string(),
+                    back: "/admin/applications".to_string(),
+                    values,
+                    version: None,
+                    error: None,
+                },
+                error,
+            );
+        }
+    };
+    // Its enterprise application, as the Entra portal makes it with the registration.
+    if let Err(error) = directory
+        .create_service_principal(&admin.ctx, json!({ "appId": app.app_id }))
+        .await
+    {
+        tracing::warn!(%error, "the service principal of a new application was not made");
+    }
+    pages::redirect(&format!("/admin/applications/{}?done=created", app.id))
+}
+
+#[derive(Template)]
+#[template(path = "console/app.html")]
+struct AppPage<'a> {
+    admin: &'a Admin,
+    app: Application,
+    principal: Option<ServicePrincipal>,
+    assignments: Vec<AppRoleAssignment>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    /// A secret just made: shown on this answer only.
+    new_secret: Option<String>,
+    may_edit: bool,
+    may_assign: bool,
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    app_page(
+        &state,
+        &admin,
+        id,
+        notice(query.done.as_deref()),
+        None,
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn app_page(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    new_secret: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let ctx = &admin.ctx;
+    let directory = &state.app.directory;
+    let app = match directory.get_application(ctx, id).await {
+        Ok(app) => app,
+        Err(error) => return refused(error),
+    };
+    let principal = match directory
+        .get_service_principal_by_app_id(ctx, app.app_id)
+        .await
+    {
+        Ok(principal) => Some(principal),
+        Err(ServiceError::NotFound { .. } | ServiceError::Forbidden { .. }) => None,
+        Err(error) => return refused(error),
+    };
+    let assignments = match &principal {
+        Some(principal) => {
+            let request = PageRequest {
+                cursor: None,
+                limit: Some(200),
+                search: None,
+            };
+            match directory
+                .list_app_role_assigned_to(ctx, principal.id, &request)
+                .await
+            {
+                Ok(page) => page.value,
+                Err(ServiceError::Forbidden { .. }) => Vec::new(),
+                Err(error) => return refused(error),
+            }
+        }
+        None => Vec::new(),
+    };
+    pages::page(
+        status,
+        &AppPage {
+            admin,
+            app,
+            principal,
+            assignments,
+            notice,
+            error,
+            new_secret,
+            may_edit: holds(ctx, action::APPS_CREDENTIALS_UPDATE)
+                || holds(ctx, action::APPS_BASIC_UPDATE),
+            may_assign: holds(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE),
+        },
+    )
+}
+
+async fn edit(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Response {
+    match state.app.directory.get_application(&admin.ctx, id).await {
+        Ok(app) => pages::page(
+            StatusCode::OK,
+            &AppForm {
+                admin: &admin,
+                heading: format!("Edit {}", app.spec.display_name),
+                action: format!("/admin/applications/{id}/edit"),
+                back: format!("/admin/applications/{id}"),
+                values: AppValues::of(&app),
+                version: Some(app.version),
+                error: None,
+            },
+        ),
+        Err(error) => refused(error),
+    }
+}
+
+async fn save(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
+    let values = AppValues::from_form(&form);
+    let patch = Versioned::new(id, Some(version)).patch(values.json());
+    match state
+        .app
+        .directory
+        .update_application(&admin.ctx, patch)
+        .await
+    {
+        Ok(_) => pages::redirect(&format!("/admin/applications/{id}?done=saved")),
+        Err(error) => form_error(
+            AppForm {
+                admin: &admin,
+                heading: "Edit application".to_string(),
+                action: format!("/admin/applications/{id}/edit"),
+                back: format!("/admin/applications/{id}"),
+                values,
+                version: Some(version),
+                error: None,
+            },
+            error,
+        ),
+    }
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Response {
+    match state.app.directory.get_application(&admin.ctx, id).await {
+        Ok(app) => confirm_page(
+            &admin,
+            "application",
+            &app.spec.display_name,
+            "Its service principal, secrets and assignments go with it; nobody can sign in to it any more.",
+            &format!("/admin/applications/{id}"),
+            app.version,
+        ),
+        Err(error) => refused(error),
+    }
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    match form.version() {
+        Ok(version) => done(
+            state
+                .app
+                .directory
+                .delete_application(&admin.ctx, Versioned::new(id, Some(version)))
+                .await,
+            "/admin/applications?done=deleted",
+        ),
+        Err(refusal) => refusal,
+    }
+}
+
+/// A new client secret: the answer to this POST is the only place it is shown.
+async fn add_secret(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let mut body = serde_json::Map::new();
+    if let Some(name) = form.get("displayName") {
+        body.insert("displayName".into(), json!(name));
+    }
+    match state
+        .app
+        .directory
+        .add_password(
+            &admin.ctx,
+            CredentialHolder::Application,
+            id,
+            Value::Object(body),
+        )
+        .await
+    {
+        Ok(created) => {
+            let secret = created.secret_text.expose().to_string();
+            app_page(&state, &admin, id, None, None, Some(secret), StatusCode::OK).await
+        }
+        Err(error @ (ServiceError::Validation(_) | ServiceError::Conflict { .. })) => {
+            app_page(
+                &state,
+                &admin,
+                id,
+                None,
+                Some(error.to_string()),
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(error) => refused(error),
+    }
+}
+
+async fn remove_secret(
+    State(state): State<AppState>,
+    Path((id, key)): Path<(Uuid, Uuid)>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    done(
+        state
+            .app
+            .directory
+            .remove_password(&admin.ctx, CredentialHolder::Application, id, key)
+            .await,
+        &format!("/admin/applications/{id}?done=removed"),
+    )
+}
+
+/// Assigns a user (by user principal name or id) or a group (by id) to the
+/// application's service principal, with default access.
+async fn assign(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let directory = &state.app.directory;
+    let Some(named) = form.get("principal") else {
+        return app_page(
+            &state,
+            &admin,
+            id,
+            None,
+            Some("Name a user or a group to assign.".to_string()),
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    let principal = match Uuid::parse_str(named) {
+        Ok(principal) => principal,
+        Err(_) => match directory
+            .get_user_by_principal_name(&admin.ctx, named)
+            .await
+        {
+            Ok(user) => user.id,
+            Err(ServiceError::NotFound { .. }) => {
+                return app_page(
+                    &state,
+                    &admin,
+                    id,
+                    None,
+                    Some(format!("No user is named {named}.")),
+                    None,
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
+            Err(error) => return refused(error),
+        },
+    };
+    let app = match directory.get_application(&admin.ctx, id).await {
+        Ok(app) => app,
+        Err(error) => return refused(error),
+    };
+    let resource = match directory
+        .get_service_principal_by_app_id(&admin.ctx, app.app_id)
+        .await
+    {
+        Ok(resource) => resource,
+        Err(error) => return refused(error),
+    };
+    match directory
+        .assign_app_role(&admin.ctx, resource.id, json!({ "principalId": principal }))
+        .await
+    {
+        Ok(_) => pages::redirect(&format!("/admin/applications/{id}?done=assigned")),
+        Err(error @ (ServiceError::Validation(_) | ServiceError::Conflict { .. })) => {
+            app_page(
+                &state,
+                &admin,
+                id,
+                None,
+                Some(error.to_string()),
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(error) => refused(error),
+    }
+}
+
+async fn unassign(
+    State(state): State<AppState>,
+    Path((id, assignment)): Path<(Uuid, Uuid)>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    let directory = &state.app.directory;
+    let app = match directory.get_application(&admin.ctx, id).await {
+        Ok(app) => app,
+        Err(error) => return refused(error),
+    };
+    let resource = match directory
+        .get_service_principal_by_app_id(&admin.ctx, app.app_id)
+        .await
+    {
+        Ok(resource) => resource,
+        Err(error) => return refused(error),
+    };
+    done(
+        directory
+            .remove_app_role_assignment(&admin.ctx, resource.id, assignment)
+            .await,
+        &format!("/admin/applications/{id}?done=unassigned"),
+    )
+}
