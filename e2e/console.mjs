@@ -340,6 +340,34 @@ const tests = {
     assert.equal(await page.locator("#secrets").count(), 0);
   },
 
+  // A unit made in the console, a user put in it, and a role given in its scope.
+  async rolesAndUnits(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    const user = await api("POST", "/users", { userPrincipalName: `ana-${tag}@contoso.com`, displayName: `Ana ${tag}` });
+    await visit(page, "/admin/units", "units");
+    await page.fill("#unit-name", `Paris ${tag}`);
+    await page.click("#create-unit");
+    await page.waitForURL(/\/admin\/units\/[0-9a-f-]{36}$/);
+    await page.fill("#member", user.userPrincipalName);
+    await page.click("#add-member");
+    await page.waitForSelector("#members");
+    assert.match(await page.textContent("#members"), new RegExp(`Ana ${tag}`));
+    await checkAccessibility(page, "unit");
+    await visit(page, "/admin/roles", "roles");
+    await page.click("text=User Administrator");
+    await page.fill("#principal", user.userPrincipalName);
+    await page.selectOption("#scope", { label: `Unit Paris ${tag}` });
+    await page.click("#assign");
+    await page.waitForURL(/done=assigned/);
+    assert.match(await page.textContent("#holders"), new RegExp(`ana-${tag}@contoso.com \\(Unit Paris ${tag}\\)`));
+    await checkAccessibility(page, "role");
+    await screenshots(page, "role");
+    await page.locator("#holders li", { hasText: `ana-${tag}` }).locator("button").click();
+    await page.waitForURL(/done=removed/);
+    assert.doesNotMatch(await page.textContent("main"), new RegExp(`ana-${tag}`));
+  },
+
   // The shared corpus (an Entra baseline export) imported from its folder, as
   // report-only, and What-If on it.
   async importTheCorpusAndRunWhatIf(browser, shared) {

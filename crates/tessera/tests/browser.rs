@@ -90,6 +90,7 @@ fn admin_console_in_a_real_browser() {
             "findAFailedSignInByItsCorrelationId",
             "anEndUserUsesMyAccountAndMyApps",
             "registerAnApplication",
+            "rolesAndUnits",
             "importTheCorpusAndRunWhatIf",
             "revokeAUsersSessions",
         ],

@@ -26,6 +26,7 @@ mod forms;
 mod groups;
 mod html;
 mod logs;
+mod roles;
 mod users;
 
 use std::collections::BTreeMap;
@@ -72,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .merge(logs::router())
         .merge(conditional_access::router())
         .merge(apps::router())
+        .merge(roles::router())
 }
 
 /// The sections of the console the administrator may open at all: a section whose
@@ -80,6 +82,8 @@ pub fn router() -> Router<AppState> {
 pub struct Nav {
     pub users: bool,
     pub groups: bool,
+    pub roles: bool,
+    pub units: bool,
     pub applications: bool,
     pub conditional_access: bool,
     pub sign_ins: bool,
@@ -91,6 +95,8 @@ impl Nav {
         Nav {
             users: holds(ctx, action::USERS_READ),
             groups: holds(ctx, action::GROUPS_READ),
+            roles: holds(ctx, action::ROLE_DEFINITIONS_READ),
+            units: holds(ctx, action::AUS_READ),
             applications: holds(ctx, action::APPS_READ),
             conditional_access: holds(ctx, action::CA_POLICIES_READ),
             sign_ins: holds(ctx, action::SIGN_IN_REPORTS_READ),
