@@ -252,6 +252,12 @@ const tests = {
     assert.equal(lines.length, 2, "a header and the one entry");
     assert.match(lines[1], new RegExp(correlation));
 
+    // The reports draw the day's sign-ins and who registered what.
+    await visit(page, "/admin/reports", "reports");
+    assert.ok(await page.locator("#sign-ins-chart rect").count() > 0, "bars for the day's sign-ins");
+    assert.match(await page.textContent("#methods-numbers"), /Passkey: 1 users/);
+    assert.match(await page.textContent("#privileged"), new RegExp(admin));
+
     await visit(page, "/admin/audit", "audit");
     await page.click("#verify");
     assert.ok(await page.locator("#intact").isVisible());

@@ -26,6 +26,7 @@ mod forms;
 mod groups;
 mod html;
 mod logs;
+mod reports;
 mod roles;
 mod users;
 
@@ -74,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .merge(conditional_access::router())
         .merge(apps::router())
         .merge(roles::router())
+        .merge(reports::router())
 }
 
 /// The sections of the console the administrator may open at all: a section whose

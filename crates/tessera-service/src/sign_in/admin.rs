@@ -522,3 +522,72 @@ fn parse_cursor(text: &str) -> Option<(Timestamp, Uuid)> {
         Uuid::parse_str(id).ok()?,
     ))
 }
+
+/// How many users have registered which kind of sign-in method (the console's
+/// report): counted from the methods themselves, so users with no method at all are
+/// not in any count.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodsRegistered {
+    pub passkey: usize,
+    pub authenticator_app: usize,
+    pub certificate: usize,
+    pub password: usize,
+    /// Users whose only way in is a password (no passkey, app or certificate).
+    pub password_only: usize,
+}
+
+impl SignIn {
+    /// The methods report: a read of every method record, by kind.
+    pub async fn methods_registered(&self, ctx: &Context) -> ServiceResult<MethodsRegistered> {
+        self.require(ctx, action::SIGN_IN_REPORTS_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let tenant = ctx.tenant;
+        let passkey = users_with(reader.as_mut(), tenant, "fido2").await?;
+        let app = users_with(reader.as_mut(), tenant, "softwareOath").await?;
+        let certificate = users_with(reader.as_mut(), tenant, "certificateUserId").await?;
+        let password = users_with(reader.as_mut(), tenant, "password").await?;
+        let password_only = password
+            .iter()
+            .filter(|u| !passkey.contains(*u) && !app.contains(*u) && !certificate.contains(*u))
+            .count();
+        Ok(MethodsRegistered {
+            passkey: passkey.len(),
+            authenticator_app: app.len(),
+            certificate: certificate.len(),
+            password: password.len(),
+            password_only,
+        })
+    }
+}
+
+/// The users with a method of `kind`: the method records sort by `<kind>:<time>`, so
+/// one prefix scan; a record's `key2` is its user.
+async fn users_with(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: TenantId,
+    kind: &str,
+) -> ServiceResult<std::collections::HashSet<String>> {
+    let mut users = std::collections::HashSet::new();
+    let mut after = None;
+    loop {
+        let query = tessera_store::ListQuery {
+            after: after.clone(),
+            limit: 1000,
+            prefix: Some(format!("{kind}:")),
+            key2: None,
+        };
+        let page = reader.list(tenant, Kind::AuthMethod, &query).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(tessera_store::Cursor {
+            sort_key: last.sort_key.clone(),
+            id: last.id,
+        });
+        let full = page.len() == 1000;
+        users.extend(page.into_iter().filter_map(|record| record.key2));
+        if !full {
+            break;
+        }
+    }
+    Ok(users)
+}

@@ -39,7 +39,7 @@ pub(crate) use crate::directory::auth_policy::{
     POLICY_KEY, all_strengths, load_policy, load_strength,
 };
 pub use crate::kernel::{AuthSettings, RevocationFetcher, SharedFetcher};
-pub use admin::{NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
+pub use admin::{MethodsRegistered, NewTemporaryAccessPass, SignInFilter, TemporaryAccessPassView};
 pub use certificates::{CertificateAuthorityView, NewCa};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use my_account::MyApp;
