@@ -346,6 +346,22 @@ const tests = {
     assert.equal(await page.locator("#secrets").count(), 0);
   },
 
+  // A device registered through the API, seen and deleted in the console.
+  async devices(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    const device = await api("POST", "/devices", { displayName: `Laptop ${tag}`, operatingSystem: "Windows", isCompliant: true });
+    await visit(page, "/admin/devices", "devices");
+    await page.click(`text=Laptop ${tag}`);
+    assert.match(await page.textContent("#properties"), /Compliant\s*Yes/);
+    await checkAccessibility(page, "device");
+    await page.click("#delete");
+    await page.click("#confirm-delete");
+    await page.waitForURL(/done=deleted/);
+    const gone = await fetch(`${base}/api/v1/devices/${device.id}`, { headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}` } });
+    assert.equal(gone.status, 404);
+  },
+
   // A unit made in the console, a user put in it, and a role given in its scope.
   async rolesAndUnits(browser, shared) {
     const page = shared.page;

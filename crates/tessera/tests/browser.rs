@@ -91,6 +91,7 @@ fn admin_console_in_a_real_browser() {
             "anEndUserUsesMyAccountAndMyApps",
             "registerAnApplication",
             "rolesAndUnits",
+            "devices",
             "importTheCorpusAndRunWhatIf",
             "revokeAUsersSessions",
         ],

@@ -21,6 +21,7 @@
 
 mod apps;
 mod conditional_access;
+mod devices;
 mod explanation;
 mod forms;
 mod groups;
@@ -75,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .merge(conditional_access::router())
         .merge(apps::router())
         .merge(roles::router())
+        .merge(devices::router())
         .merge(reports::router())
 }
 
@@ -84,6 +86,7 @@ pub fn router() -> Router<AppState> {
 pub struct Nav {
     pub users: bool,
     pub groups: bool,
+    pub devices: bool,
     pub roles: bool,
     pub units: bool,
     pub applications: bool,
@@ -97,6 +100,7 @@ impl Nav {
         Nav {
             users: holds(ctx, action::USERS_READ),
             groups: holds(ctx, action::GROUPS_READ),
+            devices: holds(ctx, action::DEVICES_READ),
             roles: holds(ctx, action::ROLE_DEFINITIONS_READ),
             units: holds(ctx, action::AUS_READ),
             applications: holds(ctx, action::APPS_READ),
