@@ -499,6 +499,29 @@ const tests = {
     assert.doesNotMatch(thirdPage.url(), /\/signin$/);
     await third.close();
   },
+
+  // Tenant settings as JSON: security defaults turned off and on again; the methods
+  // policy shown with its version.
+  async tenantSettings(browser, shared) {
+    const page = shared.page;
+    await visit(page, "/admin/settings", "settings");
+    await page.click("text=Security defaults");
+    const before = JSON.parse(await page.inputValue("#json"));
+    assert.equal(before.isEnabled, true);
+    await page.fill("#json", JSON.stringify({ ...before, isEnabled: false }));
+    await page.click("#save");
+    await page.waitForSelector("#saved");
+    assert.equal((await api("GET", "/policies/identitySecurityDefaultsEnforcementPolicy")).isEnabled, false);
+    await page.fill("#json", "not json");
+    await page.click("#save");
+    assert.match(await page.textContent("#error"), /one JSON object/);
+    await page.fill("#json", JSON.stringify({ ...before, isEnabled: true }));
+    await page.click("#save");
+    await page.waitForSelector("#saved");
+    assert.equal((await api("GET", "/policies/identitySecurityDefaultsEnforcementPolicy")).isEnabled, true);
+    await visit(page, "/admin/settings/authentication-methods", "methods-policy");
+    assert.match(await page.inputValue("#json"), /fido2/);
+  },
 };
 
 // An application for My Apps: its sign-in page starts an authorization request, and

@@ -29,6 +29,7 @@ mod html;
 mod logs;
 mod reports;
 mod roles;
+mod settings;
 mod users;
 
 use std::collections::BTreeMap;
@@ -77,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .merge(apps::router())
         .merge(roles::router())
         .merge(devices::router())
+        .merge(settings::router())
         .merge(reports::router())
 }
 
@@ -93,6 +95,7 @@ pub struct Nav {
     pub conditional_access: bool,
     pub sign_ins: bool,
     pub audit: bool,
+    pub settings: bool,
 }
 
 impl Nav {
@@ -107,6 +110,7 @@ impl Nav {
             conditional_access: holds(ctx, action::CA_POLICIES_READ),
             sign_ins: holds(ctx, action::SIGN_IN_REPORTS_READ),
             audit: holds(ctx, action::AUDIT_LOGS_READ),
+            settings: holds(ctx, action::POLICIES_READ),
         }
     }
 }

@@ -1,0 +1,285 @@
+//! Tenant settings in the console, each as its Graph-shaped JSON with what it
+//! governs: security defaults, the authentication methods policy (with If-Match),
+//! the consent policy, the application credential policy, the authentication
+//! contexts and the sign-in log's retention.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::Value;
+use tessera_directory::model::{AppCredentialPolicy, AuthenticationContexts, ConsentPolicy};
+use tessera_service::ServiceResult;
+use tessera_service::conditional_access::SecurityDefaults;
+use tessera_service::sign_in_storage::SignInLogRetention;
+
+use super::{Admin, Posted, refused};
+use crate::pages;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/settings", get(settings))
+        .route("/admin/settings/{slug}", get(setting).post(save))
+}
+
+/// The settings the console edits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    SecurityDefaults,
+    MethodsPolicy,
+    ConsentPolicy,
+    AppCredentialPolicy,
+    AuthenticationContexts,
+    SignInLogRetention,
+}
+
+const ALL: [Setting; 6] = [
+    Setting::SecurityDefaults,
+    Setting::MethodsPolicy,
+    Setting::ConsentPolicy,
+    Setting::AppCredentialPolicy,
+    Setting::AuthenticationContexts,
+    Setting::SignInLogRetention,
+];
+
+fn json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+impl Setting {
+    fn of(slug: &str) -> Option<Setting> {
+        ALL.into_iter().find(|s| s.slug() == slug)
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Setting::SecurityDefaults => "security-defaults",
+            Setting::MethodsPolicy => "authentication-methods",
+            Setting::ConsentPolicy => "consent",
+            Setting::AppCredentialPolicy => "app-credentials",
+            Setting::AuthenticationContexts => "authentication-contexts",
+            Setting::SignInLogRetention => "sign-in-log-retention",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Setting::SecurityDefaults => "Security defaults",
+            Setting::MethodsPolicy => "Authentication methods policy",
+            Setting::ConsentPolicy => "User consent",
+            Setting::AppCredentialPolicy => "Application credentials",
+            Setting::AuthenticationContexts => "Authentication contexts",
+            Setting::SignInLogRetention => "Sign-in log retention",
+        }
+    }
+
+    fn about(self) -> &'static str {
+        match self {
+            Setting::SecurityDefaults => {
+                "Multifactor authentication for administrators and the management API, and no legacy clients, while no Conditional Access policy is in charge."
+            }
+            Setting::MethodsPolicy => {
+                "Which sign-in methods are on, for whom, with their settings (Temporary Access Pass lifetimes, passkey rules)."
+            }
+            Setting::ConsentPolicy => {
+                "Which permissions users may grant to applications themselves."
+            }
+            Setting::AppCredentialPolicy => {
+                "Whether applications may use client secrets, and how long credentials may live."
+            }
+            Setting::AuthenticationContexts => {
+                "The authentication contexts (c1 to c99) applications may ask for and policies may target."
+            }
+            Setting::SignInLogRetention => {
+                "How long, and how many, sign-in log entries the tenant keeps."
+            }
+        }
+    }
+
+    /// The setting as JSON, with its version when it is changed with If-Match.
+    async fn read(self, state: &AppState, admin: &Admin) -> ServiceResult<(Value, Option<i64>)> {
+        let app = &state.app;
+        let ctx = &admin.ctx;
+        Ok(match self {
+            Setting::SecurityDefaults => (
+                json(&app.access.get_setting::<SecurityDefaults>(ctx).await?),
+                None,
+            ),
+            Setting::MethodsPolicy => {
+                let (policy, version) = app.sign_in.get_methods_policy(ctx).await?;
+                (json(&policy), Some(version))
+            }
+            Setting::ConsentPolicy => (
+                json(&app.directory.get_setting::<ConsentPolicy>(ctx).await?),
+                None,
+            ),
+            Setting::AppCredentialPolicy => (
+                json(
+                    &app.directory
+                        .get_setting::<AppCredentialPolicy>(ctx)
+                        .await?,
+                ),
+                None,
+            ),
+            Setting::AuthenticationContexts => (
+                json(
+                    &app.directory
+                        .get_setting::<AuthenticationContexts>(ctx)
+                        .await?,
+                ),
+                None,
+            ),
+            Setting::SignInLogRetention => (
+                json(&app.sign_in.get_setting::<SignInLogRetention>(ctx).await?),
+                None,
+            ),
+        })
+    }
+
+    async fn write(
+        self,
+        state: &AppState,
+        admin: &Admin,
+        body: Value,
+        version: Option<i64>,
+    ) -> ServiceResult<()> {
+        let app = &state.app;
+        let ctx = &admin.ctx;
+        match self {
+            Setting::SecurityDefaults => {
+                app.access.set_security_defaults(ctx, body).await.map(drop)
+            }
+            Setting::MethodsPolicy => app
+                .sign_in
+                .set_methods_policy(ctx, body, version)
+                .await
+                .map(drop),
+            Setting::ConsentPolicy => app.directory.set_consent_policy(ctx, body).await.map(drop),
+            Setting::AppCredentialPolicy => app
+                .directory
+                .set_app_credential_policy(ctx, body)
+                .await
+                .map(drop),
+            Setting::AuthenticationContexts => app
+                .directory
+                .set_authentication_contexts(ctx, body)
+                .await
+                .map(drop),
+            Setting::SignInLogRetention => app.sign_in.set_log_retention(ctx, body).await.map(drop),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/settings.html")]
+struct SettingsPage<'a> {
+    admin: &'a Admin,
+    settings: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+async fn settings(admin: Admin) -> Response {
+    pages::page(
+        StatusCode::OK,
+        &SettingsPage {
+            admin: &admin,
+            settings: ALL
+                .iter()
+                .map(|s| (s.slug(), s.title(), s.about()))
+                .collect(),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "console/setting.html")]
+struct SettingPage<'a> {
+    admin: &'a Admin,
+    slug: &'static str,
+    title: &'static str,
+    about: &'static str,
+    json: String,
+    version: Option<i64>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+async fn setting(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(slug): Path<String>,
+) -> Response {
+    let Some(setting) = Setting::of(&slug) else {
+        return pages::error_page(StatusCode::NOT_FOUND, "There is no such setting.");
+    };
+    show(&state, &admin, setting, None).await
+}
+
+async fn show(
+    state: &AppState,
+    admin: &Admin,
+    setting: Setting,
+    notice: Option<&'static str>,
+) -> Response {
+    match setting.read(state, admin).await {
+        Ok((value, version)) => pages::page(
+            StatusCode::OK,
+            &SettingPage {
+                admin,
+                slug: setting.slug(),
+                title: setting.title(),
+                about: setting.about(),
+                json: serde_json::to_string_pretty(&value).unwrap_or_default(),
+                version,
+                notice,
+                error: None,
+            },
+        ),
+        Err(error) => refused(error),
+    }
+}
+
+async fn save(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let Some(setting) = Setting::of(&slug) else {
+        return pages::error_page(StatusCode::NOT_FOUND, "There is no such setting.");
+    };
+    let text = form.get("json").unwrap_or("").to_string();
+    let version = form.get("version").and_then(|v| v.parse().ok());
+    let refusal = |message: String, status: StatusCode| {
+        pages::page(
+            status,
+            &SettingPage {
+                admin: &admin,
+                slug: setting.slug(),
+                title: setting.title(),
+                about: setting.about(),
+                json: text.clone(),
+                version,
+                notice: None,
+                error: Some(message),
+            },
+        )
+    };
+    let body: Value = match serde_json::from_str(&text) {
+        Ok(body @ Value::Object(_)) => body,
+        _ => {
+            return refusal(
+                "The setting must be one JSON object.".to_string(),
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
+    match setting.write(&state, &admin, body, version).await {
+        Ok(()) => show(&state, &admin, setting, Some("Saved.")).await,
+        Err(error) => match super::form_refusal(error, "setting") {
+            Ok((status, message)) => refusal(message, status),
+            Err(page) => page,
+        },
+    }
+}
