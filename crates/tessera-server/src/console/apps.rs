@@ -18,8 +18,8 @@ use tessera_service::{CredentialHolder, PageRequest, ServiceError, Versioned};
 use uuid::Uuid;
 
 use super::{
-    Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_page, done, form_refusal, holds,
-    refused,
+    Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_delete_of, delete_at, done,
+    form_refusal, holds, refused,
 };
 use crate::pages;
 use crate::state::AppState;
@@ -358,17 +358,15 @@ async fn confirm_delete(
     admin: Admin,
     Path(id): Path<Uuid>,
 ) -> Response {
-    match state.app.directory.get_application(&admin.ctx, id).await {
-        Ok(app) => confirm_page(
-            &admin,
-            "application",
-            &app.spec.display_name,
-            "Its service principal, secrets and assignments go with it; nobody can sign in to it any more.",
-            &format!("/admin/applications/{id}"),
-            app.version,
-        ),
-        Err(error) => refused(error),
-    }
+    let found = state.app.directory.get_application(&admin.ctx, id).await;
+    confirm_delete_of(
+        &admin,
+        found,
+        "application",
+        |app| (&app.spec.display_name, app.version),
+        "Its service principal, secrets and assignments go with it; nobody can sign in to it any more.",
+        &format!("/admin/applications/{id}"),
+    )
 }
 
 async fn delete(
@@ -376,17 +374,11 @@ async fn delete(
     Path(id): Path<Uuid>,
     Posted { admin, form }: Posted,
 ) -> Response {
-    match form.version() {
-        Ok(version) => done(
-            state
-                .app
-                .directory
-                .delete_application(&admin.ctx, Versioned::new(id, Some(version)))
-                .await,
-            "/admin/applications?done=deleted",
-        ),
-        Err(refusal) => refusal,
-    }
+    let directory = &state.app.directory;
+    delete_at(&form, id, "/admin/applications?done=deleted", |at| {
+        directory.delete_application(&admin.ctx, at)
+    })
+    .await
 }
 
 /// A new client secret: the answer to this POST is the only place it is shown.

@@ -10,10 +10,11 @@ use axum::response::Response;
 use axum::routing::get;
 use tessera_directory::model::{Device, DeviceSpec, UserSpec};
 use tessera_directory::roles::action;
-use tessera_service::Versioned;
 use uuid::Uuid;
 
-use super::{Admin, ListQuery, Listing, Posted, confirm_page, done, holds, refused};
+use super::{
+    Admin, ListQuery, Listing, Posted, confirm_delete_of, delete_at, holds, refused,
+};
 use crate::pages;
 use crate::state::AppState;
 
@@ -106,17 +107,15 @@ async fn confirm_delete(
     admin: Admin,
     Path(id): Path<Uuid>,
 ) -> Response {
-    match state.app.directory.get::<DeviceSpec>(&admin.ctx, id).await {
-        Ok(device) => confirm_page(
-            &admin,
-            "device",
-            &device.spec.display_name,
-            "Sign-ins from it no longer count as from a known device; it leaves every group and unit.",
-            &format!("/admin/devices/{id}"),
-            device.version,
-        ),
-        Err(error) => refused(error),
-    }
+    let found = state.app.directory.get::<DeviceSpec>(&admin.ctx, id).await;
+    confirm_delete_of(
+        &admin,
+        found,
+        "device",
+        |device| (&device.spec.display_name, device.version),
+        "Sign-ins from it no longer count as from a known device; it leaves every group and unit.",
+        &format!("/admin/devices/{id}"),
+    )
 }
 
 async fn delete(
@@ -124,15 +123,9 @@ async fn delete(
     Path(id): Path<Uuid>,
     Posted { admin, form }: Posted,
 ) -> Response {
-    match form.version() {
-        Ok(version) => done(
-            state
-                .app
-                .directory
-                .delete_device(&admin.ctx, Versioned::new(id, Some(version)))
-                .await,
-            "/admin/devices?done=deleted",
-        ),
-        Err(refusal) => refusal,
-    }
+    let directory = &state.app.directory;
+    delete_at(&form, id, "/admin/devices?done=deleted", |at| {
+        directory.delete_device(&admin.ctx, at)
+    })
+    .await
 }

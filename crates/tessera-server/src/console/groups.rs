@@ -16,8 +16,8 @@ use tessera_service::{PageRequest, RulePreview, ServiceError, Versioned};
 use uuid::Uuid;
 
 use super::{
-    Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_page, done, form_refusal, holds,
-    refused,
+    Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_delete_of, delete_at, done,
+    form_refusal, holds, refused,
 };
 use crate::pages;
 use crate::state::AppState;
@@ -379,17 +379,15 @@ async fn confirm_delete(
     admin: Admin,
     Path(id): Path<Uuid>,
 ) -> Response {
-    match state.app.directory.get::<GroupSpec>(&admin.ctx, id).await {
-        Ok(group) => confirm_page(
-            &admin,
-            "group",
-            &group.spec.display_name,
-            "Its members stay in the directory; the group leaves every group, role and application assignment it was in.",
-            &format!("/admin/groups/{id}"),
-            group.version,
-        ),
-        Err(error) => refused(error),
-    }
+    let found = state.app.directory.get::<GroupSpec>(&admin.ctx, id).await;
+    confirm_delete_of(
+        &admin,
+        found,
+        "group",
+        |group| (&group.spec.display_name, group.version),
+        "Its members stay in the directory; the group leaves every group, role and application assignment it was in.",
+        &format!("/admin/groups/{id}"),
+    )
 }
 
 async fn delete(
@@ -397,17 +395,11 @@ async fn delete(
     Path(id): Path<Uuid>,
     Posted { admin, form }: Posted,
 ) -> Response {
-    match form.version() {
-        Ok(version) => done(
-            state
-                .app
-                .directory
-                .delete_group(&admin.ctx, Versioned::new(id, Some(version)))
-                .await,
-            "/admin/groups?done=deleted",
-        ),
-        Err(refusal) => refusal,
-    }
+    let directory = &state.app.directory;
+    delete_at(&form, id, "/admin/groups?done=deleted", |at| {
+        directory.delete_group(&admin.ctx, at)
+    })
+    .await
 }
 
 /// Adds a member named by user principal name or object id.

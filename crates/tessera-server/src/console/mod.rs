@@ -617,6 +617,46 @@ impl ListQuery {
     }
 }
 
+/// The confirmation page of a deletion for an object read as `found`: its name and
+/// version come from `named`; a refused read is the error page.
+pub(crate) fn confirm_delete_of<T>(
+    admin: &Admin,
+    found: Result<T, ServiceError>,
+    noun: &str,
+    named: impl FnOnce(&T) -> (&str, i64),
+    consequence: &str,
+    object_path: &str,
+) -> Response {
+    match found {
+        Ok(object) => {
+            let (name, version) = named(&object);
+            confirm_page(admin, noun, name, consequence, object_path, version)
+        }
+        Err(error) => refused(error),
+    }
+}
+
+/// The deletion the confirmation page posts: at the version it showed, then on to
+/// `to`.
+pub(crate) async fn delete_at<F, Fut>(
+    form: &ConsoleForm,
+    id: uuid::Uuid,
+    to: &str,
+    delete: F,
+) -> Response
+where
+    F: FnOnce(tessera_service::Versioned) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
+    match form.version() {
+        Ok(version) => done(
+            delete(tessera_service::Versioned::new(id, Some(version))).await,
+            to,
+        ),
+        Err(refusal) => refusal,
+    }
+}
+
 /// Asks before deleting: what goes, and a form that posts the version read.
 pub(crate) fn confirm_page(
     admin: &Admin,

@@ -14,10 +14,12 @@ use tessera_directory::model::{
     AdministrativeUnit, AdministrativeUnitSpec, GroupSpec, ObjectType, RoleAssignment, UserSpec,
 };
 use tessera_directory::roles::action;
-use tessera_service::{PageRequest, RoleDefinitionView, ServiceError, Versioned};
+use tessera_service::{PageRequest, RoleDefinitionView, ServiceError};
 use uuid::Uuid;
 
-use super::{Admin, ListQuery, Listing, Posted, confirm_page, done, holds, refused};
+use super::{
+    Admin, ListQuery, Listing, Posted, confirm_delete_of, delete_at, done, holds, refused,
+};
 use crate::pages;
 use crate::state::AppState;
 
@@ -478,22 +480,19 @@ async fn confirm_delete_unit(
     admin: Admin,
     Path(id): Path<Uuid>,
 ) -> Response {
-    match state
+    let found = state
         .app
         .directory
         .get::<AdministrativeUnitSpec>(&admin.ctx, id)
-        .await
-    {
-        Ok(unit) => confirm_page(
-            &admin,
-            "administrative unit",
-            &unit.spec.display_name,
-            "Its members stay in the directory; the role assignments scoped to it go.",
-            &format!("/admin/units/{id}"),
-            unit.version,
-        ),
-        Err(error) => refused(error),
-    }
+        .await;
+    confirm_delete_of(
+        &admin,
+        found,
+        "administrative unit",
+        |unit| (&unit.spec.display_name, unit.version),
+        "Its members stay in the directory; the role assignments scoped to it go.",
+        &format!("/admin/units/{id}"),
+    )
 }
 
 async fn delete_unit(
@@ -501,15 +500,9 @@ async fn delete_unit(
     Path(id): Path<Uuid>,
     Posted { admin, form }: Posted,
 ) -> Response {
-    match form.version() {
-        Ok(version) => done(
-            state
-                .app
-                .directory
-                .delete_administrative_unit(&admin.ctx, Versioned::new(id, Some(version)))
-                .await,
-            "/admin/units?done=deleted",
-        ),
-        Err(refusal) => refusal,
-    }
+    let directory = &state.app.directory;
+    delete_at(&form, id, "/admin/units?done=deleted", |at| {
+        directory.delete_administrative_unit(&admin.ctx, at)
+    })
+    .await
 }

@@ -17,7 +17,8 @@ use tessera_service::{PageRequest, ServiceError, Versioned};
 use uuid::Uuid;
 
 use super::{
-    Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_page, done, form_refusal, refused,
+    Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_delete_of, delete_at, done,
+    form_refusal, refused,
 };
 use crate::pages;
 use crate::state::AppState;
@@ -568,17 +569,15 @@ async fn confirm_delete(
     admin: Admin,
     Path(id): Path<Uuid>,
 ) -> Response {
-    match state.app.directory.get::<UserSpec>(&admin.ctx, id).await {
-        Ok(user) => confirm_page(
-            &admin,
-            "user",
-            &user.spec.user_principal_name,
-            "The account, its sign-in methods, sessions and tokens go, and it leaves every group, unit and role assignment.",
-            &format!("/admin/users/{id}"),
-            user.version,
-        ),
-        Err(error) => refused(error),
-    }
+    let found = state.app.directory.get::<UserSpec>(&admin.ctx, id).await;
+    confirm_delete_of(
+        &admin,
+        found,
+        "user",
+        |user| (&user.spec.user_principal_name, user.version),
+        "The account, its sign-in methods, sessions and tokens go, and it leaves every group, unit and role assignment.",
+        &format!("/admin/users/{id}"),
+    )
 }
 
 async fn delete(
@@ -586,17 +585,11 @@ async fn delete(
     Path(id): Path<Uuid>,
     Posted { admin, form }: Posted,
 ) -> Response {
-    match form.version() {
-        Ok(version) => done(
-            state
-                .app
-                .directory
-                .delete_user(&admin.ctx, Versioned::new(id, Some(version)))
-                .await,
-            "/admin/users?done=deleted",
-        ),
-        Err(refusal) => refusal,
-    }
+    let directory = &state.app.directory;
+    delete_at(&form, id, "/admin/users?done=deleted", |at| {
+        directory.delete_user(&admin.ctx, at)
+    })
+    .await
 }
 
 async fn revoke(
