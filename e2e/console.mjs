@@ -155,6 +155,13 @@ const tests = {
     await screenshots(page, "group");
     await visit(page, "/admin/groups", "groups");
 
+    // The list exports as CSV, with its search.
+    await page.goto(`${base}/admin/users?search=${encodeURIComponent(`Nora ${tag}`)}`);
+    const csv = await page.request.get(await page.locator("#csv").evaluate((a) => a.href));
+    const rows = (await csv.text()).trim().split("\r\n");
+    assert.equal(rows.length, 2, "a header and Nora");
+    assert.match(rows[1], new RegExp(`nora-${tag}@contoso.com`));
+
     // Edit with If-Match: a change made elsewhere in between is not overwritten.
     await page.goto(`${userUrl}/edit`);
     const id = userUrl.split("/").pop();

@@ -12,9 +12,7 @@ use tessera_directory::model::{Device, DeviceSpec, UserSpec};
 use tessera_directory::roles::action;
 use uuid::Uuid;
 
-use super::{
-    Admin, ListQuery, Listing, Posted, confirm_delete_of, delete_at, holds, refused,
-};
+use super::{Admin, ListQuery, Listing, Posted, confirm_delete_of, delete_at, holds, refused};
 use crate::pages;
 use crate::state::AppState;
 

@@ -25,6 +25,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/groups", get(list).post(create))
+        .route("/admin/groups.csv", get(export))
         .route("/admin/groups/new", get(new))
         .route("/admin/groups/rule-preview", post(rule_preview))
         .route("/admin/groups/{id}", get(detail))
@@ -515,4 +516,40 @@ async fn rule_preview(State(state): State<AppState>, Posted { admin, form }: Pos
         }
     };
     pages::page(StatusCode::OK, &fragment)
+}
+
+/// The groups the search selects, as CSV.
+async fn export(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let (directory, ctx) = (&state.app.directory, &admin.ctx);
+    super::export_csv(
+        &query,
+        "groups.csv",
+        &[
+            "id",
+            "displayName",
+            "membership",
+            "membershipRule",
+            "isAssignableToRole",
+        ],
+        |request| async move { directory.list::<GroupSpec>(ctx, &request).await },
+        |group: &Group| {
+            vec![
+                group.id.to_string(),
+                group.spec.display_name.clone(),
+                if group.spec.is_dynamic() {
+                    "dynamic"
+                } else {
+                    "assigned"
+                }
+                .to_string(),
+                group.spec.membership_rule.clone().unwrap_or_default(),
+                group.spec.is_assignable_to_role.to_string(),
+            ]
+        },
+    )
+    .await
 }

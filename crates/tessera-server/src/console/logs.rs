@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 const PAGE_SIZE: u32 = 50;
 /// The most rows one CSV export holds.
-const CSV_ROWS: usize = 10_000;
+pub(crate) const CSV_ROWS: usize = 10_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -478,7 +478,7 @@ async fn verify(State(state): State<AppState>, admin: Admin) -> Response {
 /// exported log cannot run anything a user name or user agent carried into it.
 pub(crate) struct Csv {
     text: String,
-    rows: usize,
+    pub(crate) rows: usize,
 }
 
 impl Csv {

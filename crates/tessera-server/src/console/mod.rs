@@ -576,6 +576,15 @@ pub(crate) struct Listing<T> {
     pub next: Option<String>,
 }
 
+impl<T> Listing<T> {
+    /// The search as a query string (the CSV link keeps it).
+    pub fn search_query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("search", self.search.trim())
+            .finish()
+    }
+}
+
 #[derive(Deserialize, Default)]
 pub(crate) struct ListQuery {
     pub search: Option<String>,
@@ -655,6 +664,40 @@ where
         ),
         Err(refusal) => refusal,
     }
+}
+
+/// A list exported as CSV: every page the search selects (up to `logs::CSV_ROWS`
+/// rows), read with `page`, each item written as `row` gives it.
+pub(crate) async fn export_csv<T, F, Fut>(
+    query: &ListQuery,
+    file_name: &'static str,
+    header: &[&str],
+    mut page: F,
+    row: impl Fn(&T) -> Vec<String>,
+) -> Response
+where
+    F: FnMut(tessera_service::PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<tessera_service::Page<T>, ServiceError>>,
+{
+    let mut csv = logs::Csv::new(header);
+    let mut request = query.request();
+    request.limit = Some(1000);
+    loop {
+        let found = match page(request.clone()).await {
+            Ok(found) => found,
+            Err(error) => return refused(error),
+        };
+        for item in &found.value {
+            let cells = row(item);
+            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            csv.row(&cells);
+        }
+        match found.next_cursor {
+            Some(cursor) if csv.rows < logs::CSV_ROWS => request.cursor = Some(cursor),
+            _ => break,
+        }
+    }
+    csv.response(file_name)
 }
 
 /// Asks before deleting: what goes, and a form that posts the version read.

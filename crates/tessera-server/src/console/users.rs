@@ -26,6 +26,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/users", get(list).post(create))
+        .route("/admin/users.csv", get(export))
         .route("/admin/users/new", get(new))
         .route("/admin/users/{id}", get(detail))
         .route("/admin/users/{id}/edit", get(edit).post(save))
@@ -693,4 +694,37 @@ async fn reset_password(
         Ok(None) => pages::redirect(&format!("/admin/users/{id}?done=saved")),
         Err(error) => refused(error),
     }
+}
+
+/// The users the search selects, as CSV.
+async fn export(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let (directory, ctx) = (&state.app.directory, &admin.ctx);
+    super::export_csv(
+        &query,
+        "users.csv",
+        &[
+            "id",
+            "userPrincipalName",
+            "displayName",
+            "department",
+            "jobTitle",
+            "accountEnabled",
+        ],
+        |request| async move { directory.list::<UserSpec>(ctx, &request).await },
+        |user: &User| {
+            vec![
+                user.id.to_string(),
+                user.spec.user_principal_name.clone(),
+                user.spec.display_name.clone(),
+                user.spec.department.clone().unwrap_or_default(),
+                user.spec.job_title.clone().unwrap_or_default(),
+                user.spec.account_enabled.to_string(),
+            ]
+        },
+    )
+    .await
 }
