@@ -262,6 +262,22 @@ async fn unassign(
     Path((id, assignment)): Path<(Uuid, Uuid)>,
     Posted { admin, .. }: Posted,
 ) -> Response {
+    // The assignment must be one of this role's (the page it came from).
+    match state
+        .app
+        .directory
+        .get_role_assignment(&admin.ctx, assignment)
+        .await
+    {
+        Ok(found) if found.spec.role_definition_id == id => {}
+        Ok(_) => {
+            return pages::error_page(
+                StatusCode::NOT_FOUND,
+                "That assignment is not one of this role's.",
+            );
+        }
+        Err(error) => return refused(error),
+    }
     let result = state
         .app
         .directory

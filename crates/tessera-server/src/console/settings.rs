@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -206,15 +206,22 @@ struct SettingPage<'a> {
     error: Option<String>,
 }
 
+#[derive(serde::Deserialize)]
+struct SavedQuery {
+    saved: Option<String>,
+}
+
 async fn setting(
     State(state): State<AppState>,
     admin: Admin,
     Path(slug): Path<String>,
+    Query(query): Query<SavedQuery>,
 ) -> Response {
     let Some(setting) = Setting::of(&slug) else {
         return pages::error_page(StatusCode::NOT_FOUND, "There is no such setting.");
     };
-    show(&state, &admin, setting, None).await
+    let notice = query.saved.is_some().then_some("Saved.");
+    show(&state, &admin, setting, notice).await
 }
 
 async fn show(
@@ -250,7 +257,14 @@ async fn save(
         return pages::error_page(StatusCode::NOT_FOUND, "There is no such setting.");
     };
     let text = form.get("json").unwrap_or("").to_string();
-    let version = form.get("version").and_then(|v| v.parse().ok());
+    // A setting shown with a version is saved only at that version.
+    let version = match setting {
+        Setting::MethodsPolicy => match form.version() {
+            Ok(version) => Some(version),
+            Err(refusal) => return refusal,
+        },
+        _ => None,
+    };
     let refusal = |message: String, status: StatusCode| {
         pages::page(
             status,
@@ -276,7 +290,7 @@ async fn save(
         }
     };
     match setting.write(&state, &admin, body, version).await {
-        Ok(()) => show(&state, &admin, setting, Some("Saved.")).await,
+        Ok(()) => pages::redirect(&format!("/admin/settings/{}?saved=1", setting.slug())),
         Err(error) => match super::form_refusal(error, "setting") {
             Ok((status, message)) => refusal(message, status),
             Err(page) => page,
