@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+mod console;
 mod signin;
 mod tokens;
 
@@ -104,6 +105,14 @@ enum Command {
         /// `X-Forwarded-For` (the server must trust this machine as a proxy).
         #[arg(long, requires = "wrong_secret")]
         distinct_sources: bool,
+    },
+    /// The admin console's pages, as a signed-in administrator's browser asks for
+    /// them, for `seconds` each.
+    ConsolePages {
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
     },
     /// Walk the whole user list, then measure random single fetches and random list
     /// pages for `seconds` each.
@@ -235,7 +244,7 @@ where
 }
 
 /// A cheap deterministic spread over `0..len` for picking random-looking items.
-fn spread(n: usize, len: usize) -> usize {
+pub(crate) fn spread(n: usize, len: usize) -> usize {
     (n.wrapping_mul(2_654_435_761) ^ (n >> 7)) % len.max(1)
 }
 
@@ -323,6 +332,10 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             report("create users (POST /api/v1/users)", latencies, wall, count);
         }
+        Command::ConsolePages {
+            seconds,
+            concurrency,
+        } => console::pages(target.clone(), seconds, concurrency).await?,
         Command::ImportUsers {
             count,
             concurrency,

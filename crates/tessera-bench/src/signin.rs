@@ -17,7 +17,7 @@ const SESSION: &str = "__Host-tessera-session";
 const PASSWORD: &str = "violet-harbour-engine-42";
 
 /// A cookie jar of one: the cookie set by a response, by name.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -38,14 +38,14 @@ fn csrf_of(html: &str) -> anyhow::Result<String> {
     Ok(html[start..start + end].to_string())
 }
 
-struct Browser {
+pub(crate) struct Browser {
     target: Arc<Target>,
     /// A client that does not follow redirects: the test looks at them.
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Browser {
-    fn new(target: Arc<Target>) -> anyhow::Result<Browser> {
+    pub(crate) fn new(target: Arc<Target>) -> anyhow::Result<Browser> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64)
@@ -99,7 +99,11 @@ impl Browser {
     }
 
     /// Name then password; returns the session cookie.
-    async fn password_sign_in(&self, upn: &str, password: &str) -> anyhow::Result<String> {
+    pub(crate) async fn password_sign_in(
+        &self,
+        upn: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
         let (flow, csrf) = self.start().await?;
         let cookie = format!("{FLOW}={flow}");
         self.form(
