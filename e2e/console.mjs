@@ -259,8 +259,15 @@ const tests = {
     assert.equal(lines.length, 2, "a header and the one entry");
     assert.match(lines[1], new RegExp(correlation));
 
-    // The reports draw the day's sign-ins and who registered what.
+    // The reports draw the day's sign-ins and who registered what; a privileged
+    // role held by a role-assignable group counts its members.
+    const tier0 = await api("POST", "/groups", { displayName: `Tier 0 ${tag}`, isAssignableToRole: true });
+    const operator = await api("POST", "/users", { userPrincipalName: `op-${tag}@contoso.com`, displayName: `Operator ${tag}` });
+    await api("POST", `/groups/${tier0.id}/members`, { id: operator.id });
+    await api("POST", "/roleManagement/directory/roleAssignments", {
+      principalId: tier0.id, roleDefinitionId: "62e90394-69f5-4237-9190-012177145e10" });
     await visit(page, "/admin/reports", "reports");
+    assert.match(await page.textContent("#privileged"), new RegExp(`Operator ${tag}: Global Administrator, through the group Tier 0 ${tag}`));
     assert.ok(await page.locator("#sign-ins-chart rect").count() > 0, "bars for the day's sign-ins");
     assert.match(await page.textContent("#methods-numbers"), /Passkey: 1 users/);
     assert.match(await page.textContent("#privileged"), new RegExp(admin));

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use tessera_core::Timestamp;
-use tessera_directory::model::UserSpec;
+use tessera_directory::model::{GroupSpec, UserSpec};
 use tessera_service::authn::{MethodsRegistered, SignInFilter};
 use tessera_service::{PageRequest, ServiceError};
 
@@ -63,7 +63,8 @@ struct ReportsPage<'a> {
     truncated: bool,
     failures: Option<Vec<RankBar>>,
     methods: Option<Vec<RankBar>>,
-    privileged: Option<Vec<(String, String)>>,
+    /// The privileged users, and whether there were more than shown.
+    privileged: Option<(Vec<(String, String)>, bool)>,
     chart_width: f64,
 }
 
@@ -197,7 +198,10 @@ async fn reports(State(state): State<AppState>, admin: Admin) -> Response {
         Err(ServiceError::Forbidden { .. }) => None,
         Err(error) => return refused(error),
     };
-    let privileged = privileged_users(&state, &admin).await;
+    let privileged = match privileged_users(&state, &admin).await {
+        Ok(privileged) => privileged,
+        Err(page) => return page,
+    };
     pages::page(
         StatusCode::OK,
         &ReportsPage {
@@ -213,40 +217,84 @@ async fn reports(State(state): State<AppState>, admin: Admin) -> Response {
     )
 }
 
-/// Who holds a privileged role, and which (tenant-wide or in a unit); `None` when
-/// the caller may not read role assignments.
-async fn privileged_users(state: &AppState, admin: &Admin) -> Option<Vec<(String, String)>> {
+/// Who holds a privileged role, and which (tenant-wide or in a unit), members of a
+/// role-assignable group that holds one included; `None` when the caller may not
+/// read role assignments. At most `MAX_PRIVILEGED` rows; the flag says more exist.
+async fn privileged_users(
+    state: &AppState,
+    admin: &Admin,
+) -> Result<Option<(Vec<(String, String)>, bool)>, Response> {
+    const MAX_PRIVILEGED: usize = 2_000;
     let directory = &state.app.directory;
-    let request = PageRequest {
-        cursor: None,
-        limit: Some(1000),
-        search: None,
-    };
-    let assignments = directory
-        .list_role_assignments(&admin.ctx, None, None, &request)
-        .await
-        .ok()?;
     let mut rows = Vec::new();
-    for assignment in assignments.value {
-        let Some(role) = tessera_directory::roles::built_in(assignment.spec.role_definition_id)
-            .filter(|role| role.is_privileged)
-        else {
-            continue;
+    let mut truncated = false;
+    for role in tessera_directory::roles::BUILT_IN_ROLES
+        .iter()
+        .filter(|role| role.is_privileged)
+    {
+        let mut request = PageRequest {
+            cursor: None,
+            limit: Some(1000),
+            search: None,
         };
-        let name = match directory
-            .get::<UserSpec>(&admin.ctx, assignment.spec.principal_id)
-            .await
-        {
-            Ok(user) => user.spec.user_principal_name,
-            Err(_) => assignment.spec.principal_id.to_string(),
-        };
-        let scope = if assignment.spec.directory_scope_id == "/" {
-            String::new()
-        } else {
-            " (in a unit)".to_string()
-        };
-        rows.push((name, format!("{}{scope}", role.display_name)));
+        loop {
+            let page = match directory
+                .list_role_assignments(&admin.ctx, None, Some(role.id), &request)
+                .await
+            {
+                Ok(page) => page,
+                Err(ServiceError::Forbidden { .. }) => return Ok(None),
+                Err(error) => return Err(refused(error)),
+            };
+            for assignment in page.value {
+                let scope = if assignment.spec.directory_scope_id == "/" {
+                    String::new()
+                } else {
+                    " (in a unit)".to_string()
+                };
+                let held = format!("{}{scope}", role.display_name);
+                let principal = assignment.spec.principal_id;
+                if let Ok(user) = directory.get::<UserSpec>(&admin.ctx, principal).await {
+                    rows.push((user.spec.user_principal_name, held));
+                } else if let Ok(group) = directory.get::<GroupSpec>(&admin.ctx, principal).await {
+                    // Everyone in a role-assignable group holds its roles.
+                    let members = directory
+                        .list_group_members(
+                            &admin.ctx,
+                            principal,
+                            true,
+                            &PageRequest {
+                                cursor: None,
+                                limit: Some(1000),
+                                search: None,
+                            },
+                        )
+                        .await
+                        .map(|page| page.value)
+                        .unwrap_or_default();
+                    for member in members {
+                        rows.push((
+                            member.display_name,
+                            format!("{held}, through the group {}", group.spec.display_name),
+                        ));
+                    }
+                } else {
+                    rows.push((format!("{principal} (a workload)"), held));
+                }
+                if rows.len() >= MAX_PRIVILEGED {
+                    truncated = true;
+                    break;
+                }
+            }
+            match page.next_cursor {
+                Some(cursor) if !truncated => request.cursor = Some(cursor),
+                _ => break,
+            }
+        }
+        if truncated {
+            break;
+        }
     }
     rows.sort();
-    Some(rows)
+    Ok(Some((rows, truncated)))
 }
