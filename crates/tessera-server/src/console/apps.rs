@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{
     Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_delete_of, delete_at, done,
-    form_refusal, holds, refused,
+    form_refusal, holds, named_object, refused,
 };
 use crate::pages;
 use crate::state::AppState;
@@ -457,28 +457,23 @@ async fn assign(
         )
         .await;
     };
-    let principal = match Uuid::parse_str(named) {
-        Ok(principal) => principal,
-        Err(_) => match directory
-            .get_user_by_principal_name(&admin.ctx, named)
-            .await
-        {
-            Ok(user) => user.id,
-            Err(ServiceError::NotFound { .. }) => {
-                return app_page(
-                    &state,
-                    &admin,
-                    id,
-                    None,
-                    Some(format!("No user is named {named}.")),
-                    None,
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
-            }
-            Err(error) => return refused(error),
-        },
+    let principal = match named_object(&state, &admin, named).await {
+        Ok(id) => id,
+        Err(Ok(message)) => {
+            return app_page(
+                &state,
+                &admin,
+                id,
+                None,
+                Some(message),
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+        Err(Err(page)) => return page,
     };
+
     let app = match directory.get_application(&admin.ctx, id).await {
         Ok(app) => app,
         Err(error) => return refused(error),

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     Admin, ConsoleForm, ListQuery, Listing, Posted, confirm_delete_of, delete_at, done,
-    form_refusal, holds, refused,
+    form_refusal, holds, named_object, refused,
 };
 use crate::pages;
 use crate::state::AppState;
@@ -420,29 +420,22 @@ async fn add_member(
         )
         .await;
     };
-    let member = match Uuid::parse_str(named) {
-        Ok(member) => member,
-        Err(_) => match state
-            .app
-            .directory
-            .get_user_by_principal_name(&admin.ctx, named)
-            .await
-        {
-            Ok(user) => user.id,
-            Err(ServiceError::NotFound { .. }) => {
-                return group_page(
-                    &state,
-                    &admin,
-                    id,
-                    None,
-                    Some(format!("No user is named {named}.")),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
-            }
-            Err(error) => return refused(error),
-        },
+    let member = match named_object(&state, &admin, named).await {
+        Ok(id) => id,
+        Err(Ok(message)) => {
+            return group_page(
+                &state,
+                &admin,
+                id,
+                None,
+                Some(message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+        Err(Err(page)) => return page,
     };
+
     match state
         .app
         .directory

@@ -541,6 +541,29 @@ async fn script() -> Response {
     )
 }
 
+/// The object a form names: an object id as it is, otherwise a user principal name.
+/// `Err(Ok(message))` when no user has that name (the form says so), `Err(Err(page))`
+/// for any other refusal.
+pub(crate) async fn named_object(
+    state: &AppState,
+    admin: &Admin,
+    named: &str,
+) -> Result<uuid::Uuid, Result<String, Response>> {
+    if let Ok(id) = uuid::Uuid::parse_str(named) {
+        return Ok(id);
+    }
+    match state
+        .app
+        .directory
+        .get_user_by_principal_name(&admin.ctx, named)
+        .await
+    {
+        Ok(user) => Ok(user.id),
+        Err(ServiceError::NotFound { .. }) => Err(Ok(format!("No user is named {named}."))),
+        Err(error) => Err(Err(refused(error))),
+    }
+}
+
 /// After a change: on to `to`, or the refusal.
 pub(crate) fn done<T>(result: Result<T, ServiceError>, to: &str) -> Response {
     match result {

@@ -18,7 +18,8 @@ use tessera_service::{PageRequest, RoleDefinitionView, ServiceError};
 use uuid::Uuid;
 
 use super::{
-    Admin, ListQuery, Listing, Posted, confirm_delete_of, delete_at, done, holds, refused,
+    Admin, ListQuery, Listing, Posted, confirm_delete_of, delete_at, done, holds, named_object,
+    refused,
 };
 use crate::pages;
 use crate::state::AppState;
@@ -210,27 +211,22 @@ async fn assign(
         )
         .await;
     };
-    let principal = match Uuid::parse_str(named) {
-        Ok(principal) => principal,
-        Err(_) => match directory
-            .get_user_by_principal_name(&admin.ctx, named)
-            .await
-        {
-            Ok(user) => user.id,
-            Err(ServiceError::NotFound { .. }) => {
-                return role_page(
-                    &state,
-                    &admin,
-                    &id,
-                    None,
-                    Some(format!("No user is named {named}.")),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
-            }
-            Err(error) => return refused(error),
-        },
+    let principal = match named_object(&state, &admin, named).await {
+        Ok(id) => id,
+        Err(Ok(message)) => {
+            return role_page(
+                &state,
+                &admin,
+                &id,
+                None,
+                Some(message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+        Err(Err(page)) => return page,
     };
+
     let scope = match form.get("scope") {
         Some(unit) if unit != "/" => format!("/administrativeUnits/{unit}"),
         _ => "/".to_string(),
@@ -437,26 +433,14 @@ async fn add_member(
         )
         .await;
     };
-    let member = match Uuid::parse_str(named) {
-        Ok(member) => member,
-        Err(_) => match directory
-            .get_user_by_principal_name(&admin.ctx, named)
-            .await
-        {
-            Ok(user) => user.id,
-            Err(ServiceError::NotFound { .. }) => {
-                return unit_page(
-                    &state,
-                    &admin,
-                    id,
-                    Some(format!("No user is named {named}.")),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
-            }
-            Err(error) => return refused(error),
-        },
+    let member = match named_object(&state, &admin, named).await {
+        Ok(id) => id,
+        Err(Ok(message)) => {
+            return unit_page(&state, &admin, id, Some(message), StatusCode::BAD_REQUEST).await;
+        }
+        Err(Err(page)) => return page,
     };
+
     match directory
         .add_administrative_unit_member(&admin.ctx, id, json!({ "id": member }))
         .await
