@@ -8,7 +8,8 @@ use axum::Router;
 use axum::extract::{FromRequestParts, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
+use tessera_directory::roles::action;
 use serde_json::{Map, Value, json};
 use tessera_ca::import::{self as ca_import, ExportPart, ItemReport};
 use tessera_service::ServiceError;
@@ -18,6 +19,7 @@ use tessera_service::conditional_access::{
 use uuid::Uuid;
 
 use super::explanation::ExplanationView;
+use super::policy_form::{self, PolicyForm};
 use super::{Admin, Posted, check_origin_and_token, refused};
 use crate::pages;
 use crate::state::AppState;
@@ -25,9 +27,15 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/conditional-access", get(overview))
+        .route("/admin/conditional-access/policies", post(create_policy))
+        .route("/admin/conditional-access/policies/new", get(new_policy))
         .route(
             "/admin/conditional-access/policies/{id}",
             get(policy).post(save_policy),
+        )
+        .route(
+            "/admin/conditional-access/policies/{id}/delete",
+            get(confirm_delete_policy).post(delete_policy),
         )
         .route(
             "/admin/conditional-access/import",
@@ -45,21 +53,37 @@ struct Overview<'a> {
     admin: &'a Admin,
     policies: Vec<ConditionalAccessPolicy>,
     locations: Vec<NamedLocation>,
+    can_manage: bool,
+    notice: Option<&'static str>,
 }
 
 fn state_label(policy: &ConditionalAccessPolicy) -> &'static str {
-    match serde_json::to_value(&policy.spec.state)
-        .ok()
-        .as_ref()
-        .and_then(Value::as_str)
-    {
+    label_of_state(
+        serde_json::to_value(&policy.spec.state)
+            .ok()
+            .as_ref()
+            .and_then(Value::as_str),
+    )
+}
+
+fn label_of_state(state: Option<&str>) -> &'static str {
+    match state {
         Some("enabled") => "On",
         Some("disabled") => "Off",
         _ => "Report-only",
     }
 }
 
-async fn overview(State(state): State<AppState>, admin: Admin) -> Response {
+#[derive(serde::Deserialize)]
+struct OverviewQuery {
+    done: Option<String>,
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    admin: Admin,
+    axum::extract::Query(query): axum::extract::Query<OverviewQuery>,
+) -> Response {
     let policies = match state.app.access.list_policies(&admin.ctx).await {
         Ok(policies) => policies,
         Err(error) => return refused(error),
@@ -76,6 +100,8 @@ async fn overview(State(state): State<AppState>, admin: Admin) -> Response {
             admin: &admin,
             policies,
             locations,
+            can_manage: super::holds(&admin.ctx, action::CA_POLICIES_MANAGE),
+            notice: (query.done.as_deref() == Some("deleted")).then_some("The policy was deleted."),
         },
     )
 }
@@ -84,33 +110,133 @@ async fn overview(State(state): State<AppState>, admin: Admin) -> Response {
 #[template(path = "console/ca_policy.html")]
 struct PolicyPage<'a> {
     admin: &'a Admin,
-    id: Uuid,
+    /// `None` for a new policy.
+    id: Option<Uuid>,
     name: String,
     state: &'static str,
+    form: PolicyForm,
     json: String,
     version: i64,
     error: Option<String>,
+    can_manage: bool,
+}
+
+/// The form over `spec`, with the tenant's locations, terms and strengths to choose
+/// from (those the administrator may not read are shown by id).
+async fn form_over(state: &AppState, admin: &Admin, spec: Value) -> PolicyForm {
+    let ctx = &admin.ctx;
+    let mut form = PolicyForm::new(spec);
+    if let Ok(locations) = state.app.access.list_named_locations(ctx).await {
+        form.locations = locations
+            .iter()
+            .map(|l| (l.id.to_string(), l.spec.display_name().to_string()))
+            .collect();
+    }
+    if let Ok(terms) = state.app.access.list_terms_of_use(ctx).await {
+        form.terms = terms
+            .iter()
+            .map(|t| (t.id.to_string(), t.spec.display_name.clone()))
+            .collect();
+    }
+    if let Ok(strengths) = state.app.sign_in.list_strengths(ctx).await {
+        form.strengths = strengths
+            .iter()
+            .map(|s| (s.id.to_string(), s.display_name.clone()))
+            .collect();
+    }
+    form
+}
+
+/// The policy page over `spec` (the stored policy, or what was posted).
+async fn policy_page(
+    state: &AppState,
+    admin: &Admin,
+    id: Option<Uuid>,
+    spec: Value,
+    version: i64,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let (status, error) = match error {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
+    let label = label_of_state(spec["state"].as_str());
+    let name = match (id, spec["displayName"].as_str()) {
+        (Some(_), Some(name)) if !name.is_empty() => name.to_string(),
+        (Some(_), _) => "Policy".to_string(),
+        (None, _) => "New policy".to_string(),
+    };
+    pages::page(
+        status,
+        &PolicyPage {
+            admin,
+            id,
+            name,
+            state: if id.is_some() { label } else { "" },
+            json: serde_json::to_string_pretty(&spec).unwrap_or_default(),
+            form: form_over(state, admin, spec).await,
+            version,
+            error,
+            can_manage: super::holds(&admin.ctx, action::CA_POLICIES_MANAGE),
+        },
+    )
 }
 
 async fn policy(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Response {
     match state.app.access.get_policy(&admin.ctx, id).await {
-        Ok((policy, version)) => pages::page(
-            StatusCode::OK,
-            &PolicyPage {
-                admin: &admin,
-                id,
-                name: policy.spec.display_name.clone(),
-                state: state_label(&policy),
-                json: serde_json::to_string_pretty(&policy.spec).unwrap_or_default(),
-                version,
-                error: None,
-            },
-        ),
+        Ok((policy, version)) => {
+            let spec = serde_json::to_value(&policy.spec).unwrap_or(Value::Null);
+            policy_page(&state, &admin, Some(id), spec, version, None).await
+        }
         Err(error) => refused(error),
     }
 }
 
-/// Saves the policy's Graph JSON, as a whole (a merge patch of every attribute).
+async fn new_policy(State(state): State<AppState>, admin: Admin) -> Response {
+    let spec = json!({
+        "displayName": "",
+        "state": "enabledForReportingButNotEnforced",
+        "conditions": {"applications": {"includeApplications": ["All"]}, "users": {}},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
+    });
+    policy_page(&state, &admin, None, spec, 0, None).await
+}
+
+/// What a policy form posted: the whole policy, from the JSON editor when that is
+/// what was sent, else from the form's fields over `stored`.
+fn posted_policy(form: &super::ConsoleForm, stored: &Value) -> Result<Value, String> {
+    match form.fields.iter().find(|(name, _)| name == "json") {
+        Some((_, text)) => match serde_json::from_str(text) {
+            Ok(body @ Value::Object(_)) => Ok(body),
+            _ => Err("The policy must be one JSON object, as Graph shows it.".to_string()),
+        },
+        None => policy_form::apply(form, stored),
+    }
+}
+
+async fn create_policy(State(state): State<AppState>, Posted { admin, form }: Posted) -> Response {
+    let body = match posted_policy(&form, &Value::Null) {
+        Ok(body) => body,
+        Err(message) => {
+            let shown = policy_form::apply(&form, &Value::Null).unwrap_or(Value::Null);
+            return policy_page(&state, &admin, None, shown, 0, Some((StatusCode::BAD_REQUEST, message)))
+                .await;
+        }
+    };
+    match state.app.access.create_policy(&admin.ctx, body.clone()).await {
+        Ok(policy) => pages::redirect(&format!(
+            "/admin/conditional-access/policies/{}",
+            policy.id
+        )),
+        Err(error) => match super::form_refusal(error, "policy") {
+            Ok(refusal) => policy_page(&state, &admin, None, body, 0, Some(refusal)).await,
+            Err(page) => page,
+        },
+    }
+}
+
+/// Saves the policy, from its form or its Graph JSON, as a whole (a merge patch of
+/// every attribute, checked against the version the page was read at).
 async fn save_policy(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -120,50 +246,66 @@ async fn save_policy(
         Ok(version) => version,
         Err(refusal) => return refusal,
     };
-    let text = form.get("json").unwrap_or("").to_string();
-    let refusal = |message: String, status: StatusCode| {
-        pages::page(
-            status,
-            &PolicyPage {
-                admin: &admin,
-                id,
-                name: "Edit policy".to_string(),
-                state: "",
-                json: text.clone(),
-                version,
-                error: Some(message),
-            },
-        )
-    };
-    let body: Value = match serde_json::from_str(&text) {
-        Ok(body @ Value::Object(_)) => body,
-        _ => {
-            return refusal(
-                "The policy must be one JSON object, as Graph shows it.".to_string(),
-                StatusCode::BAD_REQUEST,
-            );
-        }
-    };
     // The editor shows the whole policy: what was taken out of it must go, which a
     // merge patch only does for keys sent as null.
     let stored = match state.app.access.get_policy(&admin.ctx, id).await {
         Ok((policy, _)) => serde_json::to_value(&policy.spec).unwrap_or(Value::Null),
         Err(error) => return refused(error),
     };
+    let body = match posted_policy(&form, &stored) {
+        Ok(body) => body,
+        Err(message) => {
+            return policy_page(
+                &state,
+                &admin,
+                Some(id),
+                stored,
+                version,
+                Some((StatusCode::BAD_REQUEST, message)),
+            )
+            .await;
+        }
+    };
     let patch =
         tessera_service::Versioned::new(id, Some(version)).patch(replacement(&stored, &body));
     match state.app.access.update_policy(&admin.ctx, patch).await {
         Ok(_) => pages::redirect(&format!("/admin/conditional-access/policies/{id}")),
         Err(error) => match super::form_refusal(error, "policy") {
-            Ok((status, message)) => refusal(message, status),
+            Ok(refusal) => policy_page(&state, &admin, Some(id), body, version, Some(refusal)).await,
             Err(page) => page,
         },
     }
 }
 
+async fn confirm_delete_policy(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Response {
+    super::confirm_delete_of(
+        &admin,
+        state.app.access.get_policy(&admin.ctx, id).await,
+        "policy",
+        |(policy, version)| (policy.spec.display_name.as_str(), *version),
+        "Sign-ins are no longer checked against it from this moment.",
+        &format!("/admin/conditional-access/policies/{id}"),
+    )
+}
+
+async fn delete_policy(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    super::done(
+        state.app.access.delete_policy(&admin.ctx, id).await,
+        "/admin/conditional-access?done=deleted",
+    )
+}
+
 /// A merge patch (RFC 7396) that turns `stored` into `wanted`: keys `wanted` lacks
 /// are sent as null, at every depth, so nothing removed in the editor stays.
-fn replacement(stored: &Value, wanted: &Value) -> Value {
+pub(crate) fn replacement(stored: &Value, wanted: &Value) -> Value {
     match (stored, wanted) {
         (Value::Object(old), Value::Object(new)) => {
             let mut patch = Map::new();

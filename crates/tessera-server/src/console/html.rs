@@ -30,3 +30,10 @@ pub struct Confirm<'a> {
     pub back: &'a str,
     pub version: i64,
 }
+
+/// The authentication section's landing page.
+#[derive(Template)]
+#[template(path = "console/authentication.html")]
+pub struct Authentication<'a> {
+    pub admin: &'a Admin,
+}

@@ -27,6 +27,8 @@ mod forms;
 mod groups;
 mod html;
 mod logs;
+mod policy_form;
+mod records;
 mod reports;
 mod roles;
 mod settings;
@@ -80,6 +82,8 @@ pub fn router() -> Router<AppState> {
         .merge(devices::router())
         .merge(settings::router())
         .merge(reports::router())
+        .merge(records::router())
+        .route("/admin/authentication", get(authentication))
 }
 
 /// The sections of the console the administrator may open at all: a section whose
@@ -96,6 +100,8 @@ pub struct Nav {
     pub sign_ins: bool,
     pub audit: bool,
     pub settings: bool,
+    pub authentication: bool,
+    pub attributes: bool,
 }
 
 impl Nav {
@@ -111,6 +117,8 @@ impl Nav {
             sign_ins: holds(ctx, action::SIGN_IN_REPORTS_READ),
             audit: holds(ctx, action::AUDIT_LOGS_READ),
             settings: holds(ctx, action::POLICIES_READ),
+            authentication: holds(ctx, action::POLICIES_READ),
+            attributes: holds(ctx, action::ATTRIBUTE_DEFINITIONS_READ),
         }
     }
 }
@@ -525,6 +533,10 @@ async fn sign_out(
 
 async fn home(admin: Admin) -> Response {
     pages::page(StatusCode::OK, &html::Home { admin: &admin })
+}
+
+async fn authentication(admin: Admin) -> Response {
+    pages::page(StatusCode::OK, &html::Authentication { admin: &admin })
 }
 
 async fn stylesheet() -> Response {
