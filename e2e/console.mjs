@@ -431,7 +431,8 @@ const tests = {
     // Some baseline policies use what Tessera does not support: they stay out.
     await page.check("#skipErrors");
     await page.click("#upload");
-    await page.waitForLoadState("load");
+    // The page's script shows the upload's progress and puts the answer in place.
+    await page.waitForSelector("#outcome, #error", { timeout: 120000 });
     if (!(await page.locator("#outcome").count())) throw new Error(`no report: ${await page.textContent("body")}`);
     assert.match(await page.textContent("#outcome"), /Imported \d+ policies/);
     assert.ok(await page.locator("#report tbody tr").count() > 10);

@@ -38,3 +38,55 @@
   });
   if (rule.value.trim() !== "") check();
 })();
+
+// The import of an Entra export: the upload's progress, then the server's work,
+// shown while the files travel; the answer replaces the page's content. Without
+// this script the form posts as usual.
+(function () {
+  const bind = () => {
+    const form = document.getElementById("import-form");
+    const progress = document.getElementById("import-progress");
+    if (!form || !progress || !window.FormData) return;
+    const bar = document.getElementById("import-bar");
+    const state = document.getElementById("import-state");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const data = new FormData(form);
+      const files = form.querySelector('input[type="file"]')?.files?.length || 0;
+      const request = new XMLHttpRequest();
+      request.open("POST", form.action);
+      progress.hidden = false;
+      form.querySelector('button[type="submit"]').disabled = true;
+      bar.value = 0;
+      state.textContent = `Uploading ${files} file(s)…`;
+      request.upload.addEventListener("progress", (e) => {
+        if (!e.lengthComputable) return;
+        const percent = Math.round((e.loaded / e.total) * 100);
+        bar.value = percent;
+        state.textContent = `Uploading ${files} file(s): ${percent}%`;
+      });
+      request.upload.addEventListener("load", () => {
+        bar.removeAttribute("value");
+        state.textContent = `Checking and importing ${files} file(s)…`;
+      });
+      request.addEventListener("load", () => {
+        const answer = new DOMParser().parseFromString(request.responseText, "text/html");
+        const main = answer.querySelector("main");
+        if (!main) {
+          state.textContent = answer.body?.textContent?.trim() || "The import did not answer.";
+          form.querySelector('button[type="submit"]').disabled = false;
+          return;
+        }
+        document.querySelector("main").replaceWith(main);
+        bind();
+        (document.getElementById("outcome") || document.getElementById("error") || main).focus?.();
+      });
+      request.addEventListener("error", () => {
+        state.textContent = "The upload failed: check the connection and try again.";
+        form.querySelector('button[type="submit"]').disabled = false;
+      });
+      request.send(data);
+    });
+  };
+  bind();
+})();

@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_directory::model::{AppRoleAssignment, Application, ServicePrincipal};
+use tessera_directory::model::{AppRoleAssignment, Application, PermissionGrant, ServicePrincipal};
 use tessera_directory::roles::action;
 use tessera_service::{CredentialHolder, PageRequest, ServiceError, Versioned};
 use uuid::Uuid;
@@ -39,6 +39,19 @@ pub fn router() -> Router<AppState> {
             "/admin/applications/{id}/secrets/{key}/remove",
             post(remove_secret),
         )
+        .route(
+            "/admin/applications/{id}/json",
+            get(edit_json).post(save_json),
+        )
+        .route("/admin/applications/{id}/certificates", post(add_certificate))
+        .route(
+            "/admin/applications/{id}/certificates/{key}/remove",
+            post(remove_certificate),
+        )
+        .route(
+            "/admin/applications/{id}/consents/{grant}/revoke",
+            post(revoke_consent),
+        )
         .route("/admin/applications/{id}/assignments", post(assign))
         .route(
             "/admin/applications/{id}/assignments/{assignment}/remove",
@@ -54,6 +67,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "removed" => Some("The secret was removed."),
         "assigned" => Some("The assignment was added."),
         "unassigned" => Some("The assignment was removed."),
+        "certificate" => Some("The certificate was added."),
+        "certificate-removed" => Some("The certificate was removed."),
+        "revoked" => Some("The consent was revoked: the application must ask again."),
         _ => None,
     }
 }
@@ -213,12 +229,16 @@ struct AppPage<'a> {
     app: Application,
     principal: Option<ServicePrincipal>,
     assignments: Vec<AppRoleAssignment>,
+    /// Consents given to the application (by administrators for everyone, or by
+    /// users for themselves).
+    grants: Vec<PermissionGrant>,
     notice: Option<&'static str>,
     error: Option<String>,
     /// A secret just made: shown on this answer only.
     new_secret: Option<String>,
     may_edit: bool,
     may_assign: bool,
+    may_revoke: bool,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +305,14 @@ async fn app_page(
         }
         None => Vec::new(),
     };
+    let grants = match directory
+        .list_permission_grants(ctx, Some(app.app_id))
+        .await
+    {
+        Ok(grants) => grants,
+        Err(ServiceError::Forbidden { .. }) => Vec::new(),
+        Err(error) => return refused(error),
+    };
     pages::page(
         status,
         &AppPage {
@@ -292,12 +320,14 @@ async fn app_page(
             app,
             principal,
             assignments,
+            grants,
             notice,
             error,
             new_secret,
             may_edit: holds(ctx, action::APPS_CREDENTIALS_UPDATE)
                 || holds(ctx, action::APPS_BASIC_UPDATE),
             may_assign: holds(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE),
+            may_revoke: holds(ctx, action::PERMISSION_GRANTS_MANAGE),
         },
     )
 }
@@ -529,4 +559,144 @@ async fn unassign(
             .await,
         &format!("/admin/applications/{id}?done=unassigned"),
     )
+}
+
+/// Adds a certificate (PEM or base64 DER) the application authenticates with.
+async fn add_certificate(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("key".into(), json!(form.get("key").unwrap_or("")));
+    if let Some(name) = form.get("displayName") {
+        body.insert("displayName".into(), json!(name));
+    }
+    let result = state
+        .app
+        .directory
+        .add_key(
+            &admin.ctx,
+            CredentialHolder::Application,
+            id,
+            Value::Object(body),
+        )
+        .await;
+    match result {
+        Ok(_) => pages::redirect(&format!("/admin/applications/{id}?done=certificate")),
+        Err(error) => match form_refusal(error, "application") {
+            Ok((status, message)) => {
+                app_page(&state, &admin, id, None, Some(message), None, status).await
+            }
+            Err(page) => page,
+        },
+    }
+}
+
+async fn remove_certificate(
+    State(state): State<AppState>,
+    Path((id, key)): Path<(Uuid, Uuid)>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    done(
+        state
+            .app
+            .directory
+            .remove_key(&admin.ctx, CredentialHolder::Application, id, key)
+            .await,
+        &format!("/admin/applications/{id}?done=certificate-removed"),
+    )
+}
+
+async fn revoke_consent(
+    State(state): State<AppState>,
+    Path((id, grant)): Path<(Uuid, Uuid)>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    done(
+        state
+            .app
+            .directory
+            .delete_permission_grant(&admin.ctx, grant)
+            .await,
+        &format!("/admin/applications/{id}?done=revoked"),
+    )
+}
+
+/// The registration as Graph JSON: app roles, federated credentials, logout and
+/// every other setting the form does not show.
+#[derive(Template)]
+#[template(path = "console/app_json.html")]
+struct AppJson<'a> {
+    admin: &'a Admin,
+    id: Uuid,
+    name: String,
+    json: String,
+    version: i64,
+    error: Option<String>,
+}
+
+async fn edit_json(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Response {
+    match state.app.directory.get_application(&admin.ctx, id).await {
+        Ok(app) => pages::page(
+            StatusCode::OK,
+            &AppJson {
+                admin: &admin,
+                id,
+                name: app.spec.display_name.clone(),
+                json: serde_json::to_string_pretty(&app.spec).unwrap_or_default(),
+                version: app.version,
+                error: None,
+            },
+        ),
+        Err(error) => refused(error),
+    }
+}
+
+async fn save_json(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
+    let directory = &state.app.directory;
+    let app = match directory.get_application(&admin.ctx, id).await {
+        Ok(app) => app,
+        Err(error) => return refused(error),
+    };
+    let text = form.get("json").unwrap_or("").to_string();
+    let outcome = match serde_json::from_str::<Value>(&text) {
+        Ok(body @ Value::Object(_)) => {
+            let stored = serde_json::to_value(&app.spec).unwrap_or(Value::Null);
+            let patch = super::conditional_access::replacement(&stored, &body);
+            match directory
+                .update_application(&admin.ctx, Versioned::new(id, Some(version)).patch(patch))
+                .await
+            {
+                Ok(_) => return pages::redirect(&format!("/admin/applications/{id}?done=saved")),
+                Err(error) => form_refusal(error, "application"),
+            }
+        }
+        _ => Ok((
+            StatusCode::BAD_REQUEST,
+            "The registration must be one JSON object.".to_string(),
+        )),
+    };
+    match outcome {
+        Ok((status, message)) => pages::page(
+            status,
+            &AppJson {
+                admin: &admin,
+                id,
+                name: app.spec.display_name.clone(),
+                json: text,
+                version,
+                error: Some(message),
+            },
+        ),
+        Err(page) => page,
+    }
 }

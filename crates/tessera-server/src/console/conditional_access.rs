@@ -304,7 +304,9 @@ async fn delete_policy(
 }
 
 /// A merge patch (RFC 7396) that turns `stored` into `wanted`: keys `wanted` lacks
-/// are sent as null, at every depth, so nothing removed in the editor stays.
+/// are sent as null, at every depth, so nothing removed in the editor stays; what
+/// did not change is left out (so a save asks only for the permissions its changes
+/// need).
 pub(crate) fn replacement(stored: &Value, wanted: &Value) -> Value {
     match (stored, wanted) {
         (Value::Object(old), Value::Object(new)) => {
@@ -314,6 +316,7 @@ pub(crate) fn replacement(stored: &Value, wanted: &Value) -> Value {
             }
             for (key, value) in new {
                 let next = match old.get(key) {
+                    Some(before) if before == value => continue,
                     Some(before) => replacement(before, value),
                     None => value.clone(),
                 };
@@ -336,7 +339,7 @@ mod tests {
         let patch = replacement(&stored, &wanted);
         assert_eq!(
             patch,
-            json!({"a": 2, "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": null}}})
+            json!({"a": 2, "conditions": {"users": {"excludeUsers": null}}})
         );
         let merged: Value = tessera_directory::patch::merge_patch(&stored, &patch, &[]).unwrap();
         assert_eq!(merged, wanted);

@@ -1,6 +1,6 @@
 //! Devices in the console: the list, a device's page (what Conditional Access reads
-//! of it: compliance, management, trust type, certificate binding; its owner), and
-//! deleting one.
+//! of it: compliance, management, trust type, certificate binding; its owner),
+//! changing its name, whether it is enabled, compliant and managed, and deleting one.
 
 use askama::Template;
 use axum::Router;
@@ -19,7 +19,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/devices", get(list))
-        .route("/admin/devices/{id}", get(detail))
+        .route("/admin/devices/{id}", get(detail).post(save))
         .route(
             "/admin/devices/{id}/delete",
             get(confirm_delete).post(delete),
@@ -65,9 +65,33 @@ struct DevicePage<'a> {
     trust: String,
     owner: Option<String>,
     may_delete: bool,
+    may_edit: bool,
+    notice: Option<&'static str>,
+    error: Option<String>,
 }
 
-async fn detail(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Response {
+#[derive(serde::Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    let notice = (query.done.as_deref() == Some("saved")).then_some("Your changes were saved.");
+    device_page(&state, &admin, id, notice, None).await
+}
+
+async fn device_page(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    notice: Option<&'static str>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
     let directory = &state.app.directory;
     let device = match directory.get::<DeviceSpec>(&admin.ctx, id).await {
         Ok(device) => device,
@@ -88,16 +112,74 @@ async fn detail(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid
         .and_then(|t| serde_json::to_value(t).ok())
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "none".to_string());
+    let (status, error) = match error {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
+    let ctx = &admin.ctx;
     pages::page(
-        StatusCode::OK,
+        status,
         &DevicePage {
-            admin: &admin,
+            admin,
             device,
             trust,
             owner,
-            may_delete: holds(&admin.ctx, action::DEVICES_DELETE),
+            may_delete: holds(ctx, action::DEVICES_DELETE),
+            may_edit: [
+                action::DEVICES_BASIC_UPDATE,
+                action::DEVICES_ENABLE,
+                action::DEVICES_DISABLE,
+                action::DEVICES_COMPLIANCE_UPDATE,
+            ]
+            .iter()
+            .any(|wanted| holds(ctx, wanted)),
+            notice,
+            error,
         },
     )
+}
+
+/// Saves what the device form changed (only that: each attribute has its own
+/// permission, so an unchanged one is not sent), at the version the page was read.
+async fn save(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
+    let directory = &state.app.directory;
+    let device = match directory.get::<DeviceSpec>(&admin.ctx, id).await {
+        Ok(device) => device,
+        Err(error) => return refused(error),
+    };
+    let mut patch = serde_json::Map::new();
+    let name = form.get("displayName").unwrap_or("");
+    if name != device.spec.display_name {
+        patch.insert("displayName".into(), serde_json::json!(name));
+    }
+    for (field, now) in [
+        ("accountEnabled", device.spec.account_enabled),
+        ("isCompliant", device.spec.is_compliant),
+        ("isManaged", device.spec.is_managed),
+    ] {
+        if form.checked(field) != now {
+            patch.insert(field.into(), serde_json::json!(!now));
+        }
+    }
+    let at = tessera_service::Versioned::new(id, Some(version));
+    match directory
+        .update_device(&admin.ctx, at.patch(serde_json::Value::Object(patch)))
+        .await
+    {
+        Ok(_) => pages::redirect(&format!("/admin/devices/{id}?done=saved")),
+        Err(error) => match super::form_refusal(error, "device") {
+            Ok(refusal) => device_page(&state, &admin, id, None, Some(refusal)).await,
+            Err(page) => page,
+        },
+    }
 }
 
 async fn confirm_delete(

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tessera_directory::model::{DirectoryObjectRef, Group, GroupSpec, ObjectType, ProcessingState};
 use tessera_directory::roles::action;
+use tessera_store::Kind;
 use tessera_service::{PageRequest, RulePreview, ServiceError, Versioned};
 use uuid::Uuid;
 
@@ -36,6 +37,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/groups/{id}/members", post(add_member))
         .route(
+            "/admin/groups/{id}/owners/{owner}/remove",
+            post(remove_owner),
+        )
+        .route("/admin/groups/{id}/owners", post(add_owner))
+        .route(
             "/admin/groups/{id}/members/{member}/remove",
             post(remove_member),
         )
@@ -46,8 +52,10 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "created" => Some("The group was created."),
         "saved" => Some("Your changes were saved."),
         "deleted" => Some("The group was deleted."),
-        "added" => Some("The member was added."),
-        "removed" => Some("The member was removed."),
+        "member-added" => Some("The member was added."),
+        "member-removed" => Some("The member was removed."),
+        "owner-added" => Some("The owner was added."),
+        "owner-removed" => Some("The owner was removed."),
         _ => None,
     }
 }
@@ -224,6 +232,9 @@ struct GroupPage<'a> {
     group: Group,
     members: Option<Vec<MemberRow>>,
     more_members: bool,
+    /// `None` when the administrator may not read them.
+    owners: Option<Vec<MemberRow>>,
+    may_change_owners: bool,
     notice: Option<&'static str>,
     error: Option<String>,
     may_edit: bool,
@@ -309,6 +320,11 @@ async fn group_page(
         Err(ServiceError::Forbidden { .. }) => (None, false),
         Err(error) => return refused(error),
     };
+    let owners = match state.app.directory.list_owners(ctx, Kind::Group, id).await {
+        Ok(page) => Some(page.value.into_iter().map(MemberRow::of).collect()),
+        Err(ServiceError::Forbidden { .. }) => None,
+        Err(error) => return refused(error),
+    };
     let dynamic = group.spec.is_dynamic();
     pages::page(
         status,
@@ -317,6 +333,8 @@ async fn group_page(
             group,
             members,
             more_members,
+            owners,
+            may_change_owners: holds(ctx, action::GROUPS_OWNERS_UPDATE),
             notice,
             error,
             may_edit: holds(ctx, action::GROUPS_BASIC_UPDATE),
@@ -403,28 +421,60 @@ async fn delete(
     .await
 }
 
-/// Adds a member named by user principal name or object id.
+/// What a group links to from its page: its members, and its owners.
+#[derive(Clone, Copy)]
+enum Relation {
+    Member,
+    Owner,
+}
+
+impl Relation {
+    fn noun(self) -> &'static str {
+        match self {
+            Relation::Member => "member",
+            Relation::Owner => "owner",
+        }
+    }
+}
+
 async fn add_member(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-    Posted { admin, form }: Posted,
+    posted: Posted,
 ) -> Response {
-    let Some(named) = form.get("member") else {
+    add_link(&state, id, posted, Relation::Member).await
+}
+
+async fn add_owner(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    posted: Posted,
+) -> Response {
+    add_link(&state, id, posted, Relation::Owner).await
+}
+
+/// Adds a member or an owner named by user principal name or object id.
+async fn add_link(state: &AppState, id: Uuid, posted: Posted, relation: Relation) -> Response {
+    let Posted { admin, form } = posted;
+    let noun = relation.noun();
+    let Some(named) = form.get(noun) else {
         return group_page(
-            &state,
+            state,
             &admin,
             id,
             None,
-            Some("Name the member to add: a user principal name or an object id.".to_string()),
+            Some(format!(
+                "Name the {noun} to add: a user principal name or an object id."
+            )),
             StatusCode::BAD_REQUEST,
         )
         .await;
     };
-    let member = match named_object(&state, &admin, named).await {
+    let object = match named_object(state, &admin, named).await {
         Ok(id) => id,
         Err(Ok(message)) => {
             return group_page(
-                &state,
+                state,
                 &admin,
                 id,
                 None,
@@ -435,17 +485,17 @@ async fn add_member(
         }
         Err(Err(page)) => return page,
     };
-
-    match state
-        .app
-        .directory
-        .add_group_member(&admin.ctx, id, json!({ "id": member }))
-        .await
-    {
-        Ok(()) => pages::redirect(&format!("/admin/groups/{id}?done=added")),
+    let directory = &state.app.directory;
+    let body = json!({ "id": object });
+    let result = match relation {
+        Relation::Member => directory.add_group_member(&admin.ctx, id, body).await,
+        Relation::Owner => directory.add_owner(&admin.ctx, Kind::Group, id, body).await,
+    };
+    match result {
+        Ok(()) => pages::redirect(&format!("/admin/groups/{id}?done={noun}-added")),
         Err(error @ (ServiceError::Validation(_) | ServiceError::Conflict { .. })) => {
             group_page(
-                &state,
+                state,
                 &admin,
                 id,
                 None,
@@ -456,6 +506,21 @@ async fn add_member(
         }
         Err(error) => refused(error),
     }
+}
+
+async fn remove_owner(
+    State(state): State<AppState>,
+    Path((id, owner)): Path<(Uuid, Uuid)>,
+    Posted { admin, form: _ }: Posted,
+) -> Response {
+    done(
+        state
+            .app
+            .directory
+            .remove_owner(&admin.ctx, Kind::Group, id, owner)
+            .await,
+        &format!("/admin/groups/{id}?done=owner-removed"),
+    )
 }
 
 async fn remove_member(
@@ -469,7 +534,7 @@ async fn remove_member(
             .directory
             .remove_group_member(&admin.ctx, id, member)
             .await,
-        &format!("/admin/groups/{id}?done=removed"),
+        &format!("/admin/groups/{id}?done=member-removed"),
     )
 }
 

@@ -65,6 +65,10 @@ pub fn router() -> Router<AppState> {
             post(sign_out_everywhere),
         )
         .route(
+            "/security-info/sessions/{handle}/sign-out",
+            post(sign_out_one),
+        )
+        .route(
             "/oauth2/authorize",
             get(oauth::authorize_get).post(oauth::authorize_post),
         )
@@ -860,6 +864,29 @@ async fn sign_out_everywhere(State(state): State<AppState>, req: Request, body: 
     let mut response = redirect("/signin");
     set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
     response
+}
+
+/// Signs out one of the user's sessions (another device, or this one).
+async fn sign_out_one(
+    State(state): State<AppState>,
+    axum::extract::Path(handle): axum::extract::Path<String>,
+    req: Request,
+    body: Bytes,
+) -> Response {
+    let (_, session) = match session_form::<CsrfForm>(&state, &req, &body).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match state.app.sign_in.end_my_session(&session, &handle).await {
+        Ok(true) => {
+            let mut response = redirect("/signin");
+            set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
+            response
+        }
+        Ok(false) => redirect("/security-info"),
+        Err(tessera_service::ServiceError::NotFound { .. }) => redirect("/security-info"),
+        Err(error) => internal(error),
+    }
 }
 
 pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response {

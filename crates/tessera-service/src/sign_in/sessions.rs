@@ -68,6 +68,11 @@ pub struct SessionInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
+    /// A handle for the session (not its secret, nor the key it is stored under).
+    pub id: String,
+    /// Whether this is the session the request came with.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub current: bool,
     pub created_date_time: Timestamp,
     pub last_seen_date_time: Timestamp,
     pub expires_date_time: Timestamp,
@@ -81,8 +86,17 @@ pub struct SessionView {
     pub user_agent: Option<String>,
 }
 
+/// The handle a session is shown and ended by: derived from its store key, which
+/// is itself a hash of the secret, so neither can be worked back from it.
+fn handle_of(row: &SessionRow) -> String {
+    tessera_core::crypto::sha256_hex(format!("session-handle:{}", row.id).as_bytes())[..32]
+        .to_string()
+}
+
 fn view_of(row: &SessionRow, data: &SessionData) -> SessionView {
     SessionView {
+        id: handle_of(row),
+        current: false,
         created_date_time: row.created,
         last_seen_date_time: row.last_seen,
         expires_date_time: row.expires,
@@ -235,7 +249,32 @@ impl SignIn {
     }
 
     pub async fn my_sessions(&self, session: &SessionInfo) -> ServiceResult<Vec<SessionView>> {
-        self.session_views(session.tenant, session.user_id).await
+        let current = handle_of(&session.row);
+        let mut views = self.session_views(session.tenant, session.user_id).await?;
+        for view in &mut views {
+            view.current = view.id == current;
+        }
+        Ok(views)
+    }
+
+    /// Signs out one of the session user's own sessions, by its handle; answers
+    /// whether it was the session the request came with.
+    pub async fn end_my_session(&self, session: &SessionInfo, handle: &str) -> ServiceResult<bool> {
+        let rows = self
+            .store
+            .sessions_of_user(session.tenant, session.user_id, self.now())
+            .await?;
+        let Some(row) = rows.into_iter().find(|row| handle_of(row) == handle) else {
+            return Err(ServiceError::NotFound {
+                kind: "session",
+                id: handle.chars().take(64).collect(),
+            });
+        };
+        if self.store.session_delete(session.tenant, &row.id).await? {
+            self.sessions_ended(session.tenant, std::slice::from_ref(&row))
+                .await;
+        }
+        Ok(row.id == session.row.id)
     }
 
     pub(crate) async fn session_views(
