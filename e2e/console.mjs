@@ -36,6 +36,18 @@ async function consoleWithPass(browser, upn, pass) {
   return { context, page };
 }
 
+// Clicks a form's submit button and waits for the page it leads to; a refusal
+// shown on the page instead is reported with its text.
+async function submit(page, button, url) {
+  await page.click(button);
+  await Promise.race([
+    page.waitForURL(url),
+    page.waitForSelector("#error").then(async () => {
+      throw new Error(`refused: ${await page.textContent("#error")}`);
+    }),
+  ]);
+}
+
 async function visit(page, path, name) {
   const response = await page.goto(`${base}${path}`);
   assert.equal(response.status(), 200, `${path} answers`);
@@ -151,8 +163,19 @@ const tests = {
     await page.click("#save");
     await page.waitForURL(/\/admin\/groups\/[0-9a-f-]{36}\?done=created/);
     assert.match(await page.textContent("#members"), new RegExp(`Nora ${tag}`));
+    // An owner, named by user principal name, added and removed.
+    await page.fill("#owner", admin);
+    await page.click("#add-owner");
+    await page.waitForURL(/done=owner-added/);
+    assert.match(await page.textContent("#owners"), /./);
+    const groupId = page.url().split("?")[0].split("/").pop();
+    const owners = await api("GET", `/groups/${groupId}/owners`);
+    assert.equal(owners.value.length, 1, "one owner");
     await checkAccessibility(page, "group");
     await screenshots(page, "group");
+    await page.locator("#owners button").first().click();
+    await page.waitForURL(/done=owner-removed/);
+    assert.equal((await api("GET", `/groups/${groupId}/owners`)).value.length, 0);
     await visit(page, "/admin/groups", "groups");
 
     // The list exports as CSV, with its search.
@@ -305,6 +328,25 @@ const tests = {
     await checkAccessibility(page, "security info");
     await screenshots(page, "my-security-info");
 
+    // A second browser signs in as the same user; the first signs it out.
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(`${base}/signin`);
+    await otherPage.fill("#username", user.userPrincipalName);
+    await otherPage.click("#next");
+    await otherPage.fill("#password", PASSWORD);
+    await otherPage.click("#signin");
+    await otherPage.waitForURL(`${base}/security-info`);
+    await page.goto(`${base}/security-info`);
+    const rows = page.locator("#sessions tr", { has: page.locator("button") });
+    assert.equal(await rows.count(), 2, "two sessions listed");
+    await rows.filter({ hasNotText: "this browser" }).locator("button").click();
+    await page.waitForURL(`${base}/security-info`);
+    assert.equal(await rows.count(), 1, "one session left");
+    await otherPage.goto(`${base}/security-info`);
+    await otherPage.waitForURL(/\/signin/);
+    await other.close();
+
     await visit(page, "/myaccount", "my-profile");
     assert.match(await page.textContent("#profile"), /Buyer/);
 
@@ -358,6 +400,29 @@ const tests = {
     await page.locator("#secrets button").first().click();
     await page.waitForURL(/done=removed/);
     assert.equal(await page.locator("#secrets").count(), 0);
+
+    // The registration as JSON: a federated credential added, shown on the page.
+    await page.click("#edit-json");
+    await checkAccessibility(page, "application json");
+    const registration = JSON.parse(await page.inputValue("#json"));
+    registration.federatedIdentityCredentials = [{
+      name: "ci", issuer: "https://token.actions.githubusercontent.com",
+      subject: `repo:contoso/expenses-${tag}:ref:refs/heads/main`, audiences: ["api://TesseraTokenExchange"],
+    }];
+    await page.fill("#json", JSON.stringify(registration, null, 2));
+    await page.click("#save");
+    await page.waitForURL(/done=saved/);
+    assert.match(await page.textContent("#federated"), new RegExp(`expenses-${tag}`));
+    // Consent given through the API, revoked in the console.
+    const clientId = (await page.textContent("#client-id")).trim();
+    await api("POST", "/oauth2PermissionGrants", { clientId, consentType: "AllPrincipals", scope: "openid profile" });
+    await page.goto(appUrl);
+    assert.match(await page.textContent("#consents"), /openid profile/);
+    await page.locator("#consents button").first().click();
+    await page.waitForURL(/done=revoked/);
+    assert.equal(await page.locator("#consents").count(), 0);
+    const grants = await api("GET", `/oauth2PermissionGrants?clientId=${clientId}`);
+    assert.equal((grants.value || grants).length, 0);
   },
 
   // A device registered through the API, seen and deleted in the console.
@@ -369,6 +434,14 @@ const tests = {
     await page.click(`text=Laptop ${tag}`);
     assert.match(await page.textContent("#properties"), /Compliant\s*Yes/);
     await checkAccessibility(page, "device");
+    await page.uncheck("#isCompliant");
+    await page.fill("#displayName", `Laptop ${tag} (lost)`);
+    await page.click("#save");
+    await page.waitForURL(/done=saved/);
+    const changed = await api("GET", `/devices/${device.id}`);
+    assert.equal(changed.isCompliant, false);
+    assert.equal(changed.displayName, `Laptop ${tag} (lost)`);
+    assert.match(await page.textContent("#properties"), /Compliant\s*No/);
     await page.click("#delete");
     await page.click("#confirm-delete");
     await page.waitForURL(/done=deleted/);
@@ -513,6 +586,130 @@ const tests = {
     await thirdPage.waitForLoadState("load");
     assert.doesNotMatch(thirdPage.url(), /\/signin$/);
     await third.close();
+  },
+
+  // A policy made with the form (every field by its label), changed, and deleted;
+  // a named location made as JSON is offered by the form.
+  async aPolicyFromTheForm(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    await visit(page, "/admin/conditional-access/named-locations", "named-locations");
+    await page.click("#new");
+    await checkAccessibility(page, "new named location");
+    await page.fill("#json", JSON.stringify({
+      "@odata.type": "#microsoft.graph.ipNamedLocation", displayName: `Office ${tag}`, isTrusted: true,
+      ipRanges: [{ cidrAddress: "198.51.100.0/24" }],
+    }));
+    await page.click("#create");
+    await page.waitForURL(/named-locations\/[0-9a-f-]{36}\?done=created/);
+    const locationId = page.url().split("?")[0].split("/").pop();
+    await page.fill("#json", "[]");
+    await page.click("#save");
+    assert.match(await page.textContent("#error"), /one JSON object/);
+
+    await visit(page, "/admin/conditional-access/policies/new", "new-policy");
+    await page.fill("#displayName", `Office MFA ${tag}`);
+    await page.fill("#include-users", "All");
+    await page.fill("#exclude-users", (await api("GET", `/users/byPrincipalName/${admin}`)).id);
+    await page.fill("#include-apps", "All");
+    await page.getByLabel("Browser", { exact: true }).check();
+    await page.locator("#exclude-locations").getByLabel(`Office ${tag}`).check();
+    await page.getByLabel("High", { exact: true }).first().check();
+    await page.getByLabel("Require multifactor authentication").check();
+    await page.check("#frequency");
+    await page.fill("#frequency-value", "4");
+    await page.selectOption("#frequency-unit", "hours");
+    await screenshots(page, "policy-form");
+    await submit(page, "#save", /policies\/[0-9a-f-]{36}$/);
+    const policyId = page.url().split("/").pop();
+    const made = await api("GET", `/identity/conditionalAccess/policies/${policyId}`);
+    assert.equal(made.state, "enabledForReportingButNotEnforced");
+    assert.deepEqual(made.conditions.users.includeUsers, ["All"]);
+    assert.deepEqual(made.conditions.clientAppTypes, ["browser"]);
+    assert.deepEqual(made.conditions.locations.excludeLocations, [locationId]);
+    assert.deepEqual(made.conditions.userRiskLevels, ["high"]);
+    assert.deepEqual(made.grantControls.builtInControls, ["mfa"]);
+    assert.equal(made.sessionControls.signInFrequency.value, 4);
+    await checkAccessibility(page, "policy form");
+
+    // Changed: the location no longer excluded, a block instead of MFA; what the
+    // form kept is as it was.
+    assert.ok(await page.locator("#exclude-locations").getByLabel(`Office ${tag}`).isChecked());
+    await page.locator("#exclude-locations").getByLabel(`Office ${tag}`).uncheck();
+    await page.getByLabel("Require multifactor authentication").uncheck();
+    await page.getByLabel("Block access").check();
+    await submit(page, "#save", /policies\/[0-9a-f-]{36}$/);
+    const changed = await api("GET", `/identity/conditionalAccess/policies/${policyId}`);
+    assert.deepEqual(changed.grantControls.builtInControls, ["block"]);
+    assert.deepEqual(changed.conditions.locations?.excludeLocations ?? [], []);
+    assert.deepEqual(changed.conditions.clientAppTypes, ["browser"]);
+
+    // A number out of range is refused with the reason, and the form keeps what
+    // was chosen.
+    await page.fill("#frequency-value", "99999999999");
+    await page.click("#save");
+    assert.match(await page.textContent("#error"), /whole number/);
+    assert.ok(await page.getByLabel("Block access").isChecked());
+
+    // The location is free again, and goes; then the policy.
+    await page.goto(`${base}/admin/conditional-access/named-locations/${locationId}/delete`);
+    await page.click("#confirm-delete");
+    await page.waitForURL(/done=deleted/);
+    await page.goto(`${base}/admin/conditional-access/policies/${policyId}`);
+    await page.click("#delete");
+    await page.click("#confirm-delete");
+    await page.waitForURL(/done=deleted/);
+    const gone = await fetch(`${base}/api/v1/identity/conditionalAccess/policies/${policyId}`, { headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}` } });
+    assert.equal(gone.status, 404);
+  },
+
+  // Terms of use, a custom authentication strength and a custom security attribute
+  // made from the console; the certificate authorities page.
+  async authenticationAndAttributes(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    await visit(page, "/admin/conditional-access/terms-of-use", "terms-of-use");
+    await page.click("#new");
+    await page.fill("#json", JSON.stringify({ displayName: `Rules ${tag}`, content: "Be kind." }));
+    await page.click("#create");
+    await page.waitForURL(/done=created/);
+    await checkAccessibility(page, "terms");
+
+    await visit(page, "/admin/authentication", "authentication");
+    await visit(page, "/admin/authentication/strengths", "strengths");
+    assert.match(await page.textContent("#records"), /built in/);
+    await page.click("#new");
+    await page.fill("#json", JSON.stringify({ displayName: `Keys ${tag}`, allowedCombinations: ["fido2"] }));
+    await page.click("#create");
+    await page.waitForURL(/done=created/);
+    assert.match(await page.textContent("#json"), /fido2/);
+    assert.equal(await page.locator("#save").count(), 0, "a strength is not edited");
+    await page.click("#delete");
+    await page.click("#confirm-delete");
+    await page.waitForURL(/done=deleted/);
+    await visit(page, "/admin/authentication/certificate-authorities", "certificate-authorities");
+
+    // Custom security attributes are for their own administrators (as in Entra,
+    // a Global Administrator is not one): the section shows once the role is held.
+    assert.equal(await page.locator('nav a[href="/admin/attributes"]').count(), 0);
+    const me = await api("GET", `/users/byPrincipalName/${admin}`);
+    await api("POST", "/roleManagement/directory/roleAssignments", {
+      principalId: me.id, roleDefinitionId: "8424c6f0-a189-499e-bbd0-26c1753c96d4", directoryScopeId: "/" });
+    await visit(page, "/admin/attributes", "attributes");
+    await page.click("#new");
+    await page.fill("#json", JSON.stringify({
+      attributeSet: "Engineering", name: `Project${tag}`, type: "String", isCollection: false,
+      usePreDefinedValuesOnly: false, status: "Available",
+    }));
+    await page.click("#create");
+    await page.waitForURL(/done=created/);
+    const definition = JSON.parse(await page.inputValue("#json"));
+    await page.fill("#json", JSON.stringify({ ...definition, description: "Which project" }));
+    await page.click("#save");
+    await page.waitForURL(/done=saved/);
+    const stored = await api("GET", `/directory/customSecurityAttributeDefinitions/Engineering_Project${tag}`);
+    assert.equal(stored.description, "Which project");
+    await checkAccessibility(page, "attribute");
   },
 
   // Tenant settings as JSON: security defaults turned off and on again; the methods

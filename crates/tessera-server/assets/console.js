@@ -70,6 +70,14 @@
         state.textContent = `Checking and importing ${files} file(s)…`;
       });
       request.addEventListener("load", () => {
+        // Sent elsewhere (the console session ended and sign-in took over): nothing
+        // was imported; the page is loaded again so the administrator sees why.
+        const landed = request.responseURL ? new URL(request.responseURL).pathname : "";
+        if (landed !== new URL(form.action).pathname) {
+          state.textContent = "Your console session ended before the import: sign in and choose the files again.";
+          window.location.assign(form.action);
+          return;
+        }
         const answer = new DOMParser().parseFromString(request.responseText, "text/html");
         const main = answer.querySelector("main");
         if (!main) {

@@ -43,7 +43,10 @@ pub fn router() -> Router<AppState> {
             "/admin/applications/{id}/json",
             get(edit_json).post(save_json),
         )
-        .route("/admin/applications/{id}/certificates", post(add_certificate))
+        .route(
+            "/admin/applications/{id}/certificates",
+            post(add_certificate),
+        )
         .route(
             "/admin/applications/{id}/certificates/{key}/remove",
             post(remove_certificate),
@@ -608,17 +611,33 @@ async fn remove_certificate(
     )
 }
 
+/// Revokes a consent given to this application (a consent of another one, named
+/// in a crafted address, is not found here).
 async fn revoke_consent(
     State(state): State<AppState>,
     Path((id, grant)): Path<(Uuid, Uuid)>,
     Posted { admin, .. }: Posted,
 ) -> Response {
+    let directory = &state.app.directory;
+    let app = match directory.get_application(&admin.ctx, id).await {
+        Ok(app) => app,
+        Err(error) => return refused(error),
+    };
+    let given = match directory
+        .list_permission_grants(&admin.ctx, Some(app.app_id))
+        .await
+    {
+        Ok(grants) => grants,
+        Err(error) => return refused(error),
+    };
+    if !given.iter().any(|g| g.id == grant) {
+        return refused(ServiceError::NotFound {
+            kind: "oauth2PermissionGrant",
+            id: grant.to_string(),
+        });
+    }
     done(
-        state
-            .app
-            .directory
-            .delete_permission_grant(&admin.ctx, grant)
-            .await,
+        directory.delete_permission_grant(&admin.ctx, grant).await,
         &format!("/admin/applications/{id}?done=revoked"),
     )
 }

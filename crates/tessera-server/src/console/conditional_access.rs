@@ -9,9 +9,9 @@ use axum::extract::{FromRequestParts, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use tessera_directory::roles::action;
 use serde_json::{Map, Value, json};
 use tessera_ca::import::{self as ca_import, ExportPart, ItemReport};
+use tessera_directory::roles::action;
 use tessera_service::ServiceError;
 use tessera_service::conditional_access::{
     ConditionalAccessPolicy, ImportDocument, ImportRequest, NamedLocation, WhatIf,
@@ -155,6 +155,7 @@ async fn policy_page(
     spec: Value,
     version: i64,
     error: Option<(StatusCode, String)>,
+    editor: Option<String>,
 ) -> Response {
     let (status, error) = match error {
         Some((status, message)) => (status, Some(message)),
@@ -173,7 +174,7 @@ async fn policy_page(
             id,
             name,
             state: if id.is_some() { label } else { "" },
-            json: serde_json::to_string_pretty(&spec).unwrap_or_default(),
+            json: editor.unwrap_or_else(|| serde_json::to_string_pretty(&spec).unwrap_or_default()),
             form: form_over(state, admin, spec).await,
             version,
             error,
@@ -186,7 +187,7 @@ async fn policy(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid
     match state.app.access.get_policy(&admin.ctx, id).await {
         Ok((policy, version)) => {
             let spec = serde_json::to_value(&policy.spec).unwrap_or(Value::Null);
-            policy_page(&state, &admin, Some(id), spec, version, None).await
+            policy_page(&state, &admin, Some(id), spec, version, None, None).await
         }
         Err(error) => refused(error),
     }
@@ -199,44 +200,55 @@ async fn new_policy(State(state): State<AppState>, admin: Admin) -> Response {
         "conditions": {"applications": {"includeApplications": ["All"]}, "users": {}},
         "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
     });
-    policy_page(&state, &admin, None, spec, 0, None).await
+    policy_page(&state, &admin, None, spec, 0, None, None).await
 }
 
 /// What a policy form posted: the whole policy, from the JSON editor when that is
-/// what was sent, else from the form's fields over `stored`.
-fn posted_policy(form: &super::ConsoleForm, stored: &Value) -> Result<Value, String> {
+/// what was sent, else from the form's fields over `stored`. A refusal comes with
+/// what to show again: the fields as posted (as far as they could be read), and
+/// the editor's text as typed.
+fn posted_policy(
+    form: &super::ConsoleForm,
+    stored: &Value,
+) -> Result<Value, (String, Value, Option<String>)> {
     match form.fields.iter().find(|(name, _)| name == "json") {
         Some((_, text)) => match serde_json::from_str(text) {
             Ok(body @ Value::Object(_)) => Ok(body),
-            _ => Err("The policy must be one JSON object, as Graph shows it.".to_string()),
+            _ => Err((
+                "The policy must be one JSON object, as Graph shows it.".to_string(),
+                stored.clone(),
+                Some(text.clone()),
+            )),
         },
-        None => policy_form::apply(form, stored),
+        None => policy_form::apply(form, stored)
+            .map_err(|message| (message, policy_form::apply_leniently(form, stored), None)),
     }
 }
 
 async fn create_policy(State(state): State<AppState>, Posted { admin, form }: Posted) -> Response {
     let body = match posted_policy(&form, &Value::Null) {
         Ok(body) => body,
-        Err(message) => {
-            let shown = policy_form::apply(&form, &Value::Null).unwrap_or(Value::Null);
-            return policy_page(&state, &admin, None, shown, 0, Some((StatusCode::BAD_REQUEST, message)))
-                .await;
+        Err((message, shown, editor)) => {
+            let refusal = Some((StatusCode::BAD_REQUEST, message));
+            return policy_page(&state, &admin, None, shown, 0, refusal, editor).await;
         }
     };
-    match state.app.access.create_policy(&admin.ctx, body.clone()).await {
-        Ok(policy) => pages::redirect(&format!(
-            "/admin/conditional-access/policies/{}",
-            policy.id
-        )),
+    match state
+        .app
+        .access
+        .create_policy(&admin.ctx, body.clone())
+        .await
+    {
+        Ok(policy) => pages::redirect(&format!("/admin/conditional-access/policies/{}", policy.id)),
         Err(error) => match super::form_refusal(error, "policy") {
-            Ok(refusal) => policy_page(&state, &admin, None, body, 0, Some(refusal)).await,
+            Ok(refusal) => policy_page(&state, &admin, None, body, 0, Some(refusal), None).await,
             Err(page) => page,
         },
     }
 }
 
 /// Saves the policy, from its form or its Graph JSON, as a whole (a merge patch of
-/// every attribute, checked against the version the page was read at).
+/// what changed, checked against the version the page was read at).
 async fn save_policy(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -254,16 +266,9 @@ async fn save_policy(
     };
     let body = match posted_policy(&form, &stored) {
         Ok(body) => body,
-        Err(message) => {
-            return policy_page(
-                &state,
-                &admin,
-                Some(id),
-                stored,
-                version,
-                Some((StatusCode::BAD_REQUEST, message)),
-            )
-            .await;
+        Err((message, shown, editor)) => {
+            let refusal = Some((StatusCode::BAD_REQUEST, message));
+            return policy_page(&state, &admin, Some(id), shown, version, refusal, editor).await;
         }
     };
     let patch =
@@ -271,7 +276,9 @@ async fn save_policy(
     match state.app.access.update_policy(&admin.ctx, patch).await {
         Ok(_) => pages::redirect(&format!("/admin/conditional-access/policies/{id}")),
         Err(error) => match super::form_refusal(error, "policy") {
-            Ok(refusal) => policy_page(&state, &admin, Some(id), body, version, Some(refusal)).await,
+            Ok(refusal) => {
+                policy_page(&state, &admin, Some(id), body, version, Some(refusal), None).await
+            }
             Err(page) => page,
         },
     }

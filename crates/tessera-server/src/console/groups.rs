@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tessera_directory::model::{DirectoryObjectRef, Group, GroupSpec, ObjectType, ProcessingState};
 use tessera_directory::roles::action;
-use tessera_store::Kind;
 use tessera_service::{PageRequest, RulePreview, ServiceError, Versioned};
+use tessera_store::Kind;
 use uuid::Uuid;
 
 use super::{

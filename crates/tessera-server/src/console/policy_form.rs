@@ -77,7 +77,10 @@ const FIELDS: &[(&str, Field)] = &[
     ("conditions.signInRiskLevels", Field::Checks),
     ("conditions.userRiskLevels", Field::Checks),
     ("conditions.servicePrincipalRiskLevels", Field::Checks),
-    ("conditions.authenticationFlows.transferMethods", Field::Commas),
+    (
+        "conditions.authenticationFlows.transferMethods",
+        Field::Commas,
+    ),
     ("grantControls.operator", Field::Text),
     ("grantControls.builtInControls", Field::Checks),
     ("grantControls.termsOfUse", Field::Checks),
@@ -94,14 +97,20 @@ const FIELDS: &[(&str, Field)] = &[
     ("sessionControls.signInFrequency.isEnabled", Field::Flag),
     ("sessionControls.signInFrequency.type", Field::Text),
     ("sessionControls.signInFrequency.value", Field::Number),
-    ("sessionControls.signInFrequency.frequencyInterval", Field::Text),
+    (
+        "sessionControls.signInFrequency.frequencyInterval",
+        Field::Text,
+    ),
     (
         "sessionControls.signInFrequency.authenticationType",
         Field::Text,
     ),
     ("sessionControls.persistentBrowser.isEnabled", Field::Flag),
     ("sessionControls.persistentBrowser.mode", Field::Text),
-    ("sessionControls.continuousAccessEvaluation.mode", Field::Text),
+    (
+        "sessionControls.continuousAccessEvaluation.mode",
+        Field::Text,
+    ),
     ("sessionControls.disableResilienceDefaults", Field::Flag),
 ];
 
@@ -271,18 +280,16 @@ impl PolicyForm {
     pub fn checks(&self, path: &str) -> Vec<Choice> {
         let held = strings_at(&self.spec, path);
         let known: Vec<(String, String)> = match path {
-            "conditions.locations.includeLocations" | "conditions.locations.excludeLocations" => {
-                [
-                    ("All".to_string(), "Any location".to_string()),
-                    (
-                        "AllTrusted".to_string(),
-                        "All trusted locations".to_string(),
-                    ),
-                ]
-                .into_iter()
-                .chain(self.locations.iter().cloned())
-                .collect()
-            }
+            "conditions.locations.includeLocations" | "conditions.locations.excludeLocations" => [
+                ("All".to_string(), "Any location".to_string()),
+                (
+                    "AllTrusted".to_string(),
+                    "All trusted locations".to_string(),
+                ),
+            ]
+            .into_iter()
+            .chain(self.locations.iter().cloned())
+            .collect(),
             "grantControls.termsOfUse" => self.terms.clone(),
             _ => fixed_choices(path)
                 .iter()
@@ -415,6 +422,21 @@ fn list_of(form: &ConsoleForm, name: &str, lines: bool) -> Vec<Value> {
 /// The policy `base` with the form's fields set onto it: the whole policy to save.
 /// Answers what to tell the administrator when a field cannot be read.
 pub fn apply(form: &ConsoleForm, base: &Value) -> Result<Value, String> {
+    let (policy, problem) = apply_fields(form, base);
+    match problem {
+        Some(message) => Err(message),
+        None => Ok(policy),
+    }
+}
+
+/// What the form holds, as far as its fields can be read: shown again beside a
+/// refusal so that nothing typed is lost.
+pub fn apply_leniently(form: &ConsoleForm, base: &Value) -> Value {
+    apply_fields(form, base).0
+}
+
+fn apply_fields(form: &ConsoleForm, base: &Value) -> (Value, Option<String>) {
+    let mut problem = None;
     let mut policy = match base {
         Value::Object(_) => base.clone(),
         _ => Value::Object(Map::new()),
@@ -439,10 +461,10 @@ pub fn apply(form: &ConsoleForm, base: &Value) -> Result<Value, String> {
                 Some(text) => match text.parse::<u32>() {
                     Ok(number) => Some(Value::from(number)),
                     Err(_) => {
-                        return Err(format!(
-                            "{} must be a whole number.",
-                            label_of(path)
-                        ));
+                        problem.get_or_insert_with(|| {
+                            format!("{} must be a whole number.", label_of(path))
+                        });
+                        None
                     }
                 },
             },
@@ -454,6 +476,28 @@ pub fn apply(form: &ConsoleForm, base: &Value) -> Result<Value, String> {
             set_at(&mut policy, object, None);
         }
     }
+    // Excluding locations or platforms means "any but these", as Entra's own form
+    // reads it: the include side, left empty, is every one.
+    for (include, exclude, every) in [
+        (
+            "conditions.locations.includeLocations",
+            "conditions.locations.excludeLocations",
+            "All",
+        ),
+        (
+            "conditions.platforms.includePlatforms",
+            "conditions.platforms.excludePlatforms",
+            "all",
+        ),
+    ] {
+        if !strings_at(&policy, exclude).is_empty() && strings_at(&policy, include).is_empty() {
+            set_at(
+                &mut policy,
+                include,
+                Some(Value::Array(vec![Value::from(every)])),
+            );
+        }
+    }
     // A sign-in frequency asked for "every time" has no value or unit.
     if form.get(&format!("{FREQUENCY}.frequencyInterval")) == Some("everyTime") {
         set_at(&mut policy, &format!("{FREQUENCY}.value"), None);
@@ -461,19 +505,20 @@ pub fn apply(form: &ConsoleForm, base: &Value) -> Result<Value, String> {
     }
     // Controls that are only an operator say nothing.
     if let Some(Value::Object(grant)) = at(&policy, "grantControls")
-        && grant.keys().all(|key| key == "operator"
-            || grant[key].as_array().is_some_and(Vec::is_empty))
+        && grant
+            .keys()
+            .all(|key| key == "operator" || grant[key].as_array().is_some_and(Vec::is_empty))
     {
         set_at(&mut policy, "grantControls", None);
     }
     prune(&mut policy, "");
     if at(&policy, USERS).is_none() && at(&policy, "conditions.clientApplications").is_none() {
-        return Err(
+        problem.get_or_insert_with(|| {
             "Say whom the policy is for: users, groups, roles or guests, or workload identities."
-                .to_string(),
-        );
+                .to_string()
+        });
     }
-    Ok(policy)
+    (policy, problem)
 }
 
 fn label_of(path: &str) -> &'static str {
@@ -503,19 +548,31 @@ mod tests {
         let posted = form(&[
             ("displayName", "Require MFA for admins"),
             ("state", "enabledForReportingButNotEnforced"),
-            ("conditions.users.includeRoles", "62e90394-69f5-4237-9190-012177145e10\n"),
+            (
+                "conditions.users.includeRoles",
+                "62e90394-69f5-4237-9190-012177145e10\n",
+            ),
             ("conditions.users.excludeUsers", "a, b\nb"),
             ("conditions.applications.includeApplications", "All"),
             ("conditions.clientAppTypes", "browser"),
             ("conditions.clientAppTypes", "mobileAppsAndDesktopClients"),
-            ("conditions.users.includeGuestsOrExternalUsers.guestOrExternalUserTypes", "internalGuest"),
-            ("conditions.users.includeGuestsOrExternalUsers.guestOrExternalUserTypes", "b2bCollaborationGuest"),
+            (
+                "conditions.users.includeGuestsOrExternalUsers.guestOrExternalUserTypes",
+                "internalGuest",
+            ),
+            (
+                "conditions.users.includeGuestsOrExternalUsers.guestOrExternalUserTypes",
+                "b2bCollaborationGuest",
+            ),
             ("grantControls.operator", "OR"),
             ("grantControls.builtInControls", "mfa"),
             ("sessionControls.signInFrequency.isEnabled", "on"),
             ("sessionControls.signInFrequency.value", "4"),
             ("sessionControls.signInFrequency.type", "hours"),
-            ("sessionControls.signInFrequency.frequencyInterval", "timeBased"),
+            (
+                "sessionControls.signInFrequency.frequencyInterval",
+                "timeBased",
+            ),
             ("sessionControls.persistentBrowser.mode", "never"),
             ("conditions.devices.deviceFilter.mode", "exclude"),
         ]);
@@ -550,7 +607,8 @@ mod tests {
         assert_eq!(shown.lines("conditions.users.excludeUsers"), "a\nb");
         assert!(shown.on("sessionControls.signInFrequency.isEnabled"));
         assert!(shown.is("grantControls.operator", "OR"));
-        let guests = shown.checks("conditions.users.includeGuestsOrExternalUsers.guestOrExternalUserTypes");
+        let guests =
+            shown.checks("conditions.users.includeGuestsOrExternalUsers.guestOrExternalUserTypes");
         assert_eq!(guests.iter().filter(|c| c.checked).count(), 2);
     }
 
@@ -577,7 +635,10 @@ mod tests {
             ("displayName", "New"),
             ("state", "enabled"),
             ("conditions.users.includeUsers", "All"),
-            ("conditions.users.excludeGuestsOrExternalUsers.guestOrExternalUserTypes", "serviceProvider"),
+            (
+                "conditions.users.excludeGuestsOrExternalUsers.guestOrExternalUserTypes",
+                "serviceProvider",
+            ),
             ("conditions.applications.includeApplications", "All"),
             ("grantControls.operator", "AND"),
             ("grantControls.builtInControls", "block"),
@@ -589,7 +650,10 @@ mod tests {
             "all"
         );
         assert!(policy["conditions"].get("locations").is_none());
-        assert_eq!(policy["grantControls"]["customAuthenticationFactors"], json!(["x"]));
+        assert_eq!(
+            policy["grantControls"]["customAuthenticationFactors"],
+            json!(["x"])
+        );
         assert_eq!(policy["grantControls"]["builtInControls"], json!(["block"]));
         assert!(policy.get("sessionControls").is_none());
     }
@@ -602,8 +666,15 @@ mod tests {
             ("sessionControls.signInFrequency.isEnabled", "on"),
             ("sessionControls.signInFrequency.value", "-1"),
         ]);
-        assert!(apply(&posted, &Value::Null).unwrap_err().contains("whole number"));
-        let nobody = form(&[("displayName", "x"), ("grantControls.builtInControls", "block")]);
+        assert!(
+            apply(&posted, &Value::Null)
+                .unwrap_err()
+                .contains("whole number")
+        );
+        let nobody = form(&[
+            ("displayName", "x"),
+            ("grantControls.builtInControls", "block"),
+        ]);
         assert!(apply(&nobody, &Value::Null).unwrap_err().contains("whom"));
     }
 
@@ -615,16 +686,31 @@ mod tests {
             ("sessionControls.signInFrequency.isEnabled", "on"),
             ("sessionControls.signInFrequency.value", "4"),
             ("sessionControls.signInFrequency.type", "hours"),
-            ("sessionControls.signInFrequency.frequencyInterval", "everyTime"),
-            ("conditions.locations.includeLocations", "3f1c0b1e-0000-4000-8000-000000000000"),
+            (
+                "sessionControls.signInFrequency.frequencyInterval",
+                "everyTime",
+            ),
+            (
+                "conditions.locations.includeLocations",
+                "3f1c0b1e-0000-4000-8000-000000000000",
+            ),
+            ("conditions.platforms.excludePlatforms", "linux"),
         ]);
         let policy = apply(&posted, &Value::Null).unwrap();
         assert_eq!(
             policy["sessionControls"]["signInFrequency"],
             json!({"isEnabled": true, "frequencyInterval": "everyTime"})
         );
+        assert_eq!(
+            policy["conditions"]["platforms"],
+            json!({"includePlatforms": ["all"], "excludePlatforms": ["linux"]})
+        );
         let shown = PolicyForm::new(policy);
         let locations = shown.checks("conditions.locations.includeLocations");
-        assert!(locations.iter().any(|c| c.checked && c.label.contains("unknown here")));
+        assert!(
+            locations
+                .iter()
+                .any(|c| c.checked && c.label.contains("unknown here"))
+        );
     }
 }

@@ -48,10 +48,7 @@ pub fn router() -> Router<AppState> {
                 get(move |state, admin, query| list(kind, state, admin, query))
                     .post(move |state, posted| create(kind, state, posted)),
             )
-            .route(
-                &format!("{base}/new"),
-                get(move |admin| new(kind, admin)),
-            )
+            .route(&format!("{base}/new"), get(move |admin| new(kind, admin)))
             .route(
                 &format!("{base}/{{id}}"),
                 get(move |state, admin, path, query| detail(kind, state, admin, path, query))
@@ -322,7 +319,10 @@ impl Collection {
                     search: None,
                 };
                 loop {
-                    let page = app.directory.list_attribute_definitions(ctx, &request).await?;
+                    let page = app
+                        .directory
+                        .list_attribute_definitions(ctx, &request)
+                        .await?;
                     items.extend(page.value.into_iter().map(|definition| Item {
                         id: definition.id.clone(),
                         name: definition.id.clone(),
@@ -373,6 +373,17 @@ impl Collection {
                 item.version = Some(version);
                 Ok(item)
             }
+            Collection::TermsOfUse => {
+                let (terms, version) = app.access.get_terms_of_use(ctx, uuid_of(id)?).await?;
+                Ok(Item {
+                    id: terms.id.to_string(),
+                    name: terms.spec.display_name.clone(),
+                    summary: format!("Version {} of the text", terms.content_version),
+                    json: to_json(&terms.spec),
+                    version: Some(version),
+                    built_in: false,
+                })
+            }
             Collection::Attributes => {
                 let definition = app.directory.get_attribute_definition(ctx, id).await?;
                 Ok(Item {
@@ -419,7 +430,12 @@ impl Collection {
                 .await?
                 .id
                 .to_string(),
-            Collection::Attributes => app.directory.create_attribute_definition(ctx, body).await?.id,
+            Collection::Attributes => {
+                app.directory
+                    .create_attribute_definition(ctx, body)
+                    .await?
+                    .id
+            }
         })
     }
 
@@ -437,12 +453,13 @@ impl Collection {
         match self {
             Collection::NamedLocations => {
                 let at = Versioned::new(uuid_of(id)?, version);
-                app.access.update_named_location(ctx, at.patch(patch)).await?;
+                app.access
+                    .update_named_location(ctx, at.patch(patch))
+                    .await?;
             }
             Collection::TermsOfUse => {
-                app.access
-                    .update_terms_of_use(ctx, uuid_of(id)?, patch)
-                    .await?;
+                let at = Versioned::new(uuid_of(id)?, version);
+                app.access.update_terms_of_use(ctx, at.patch(patch)).await?;
             }
             Collection::Attributes => {
                 let at = Versioned::new(id, version);
@@ -679,10 +696,7 @@ async fn save(
                 can_manage: true,
                 admin: &admin,
                 kind,
-                item: Some(Item {
-                    version,
-                    ..stored
-                }),
+                item: Some(Item { version, ..stored }),
                 json: text,
                 error: Some(message),
                 notice: None,
@@ -699,7 +713,9 @@ async fn confirm_delete(
     Path(id): Path<String>,
 ) -> Response {
     if !kind.deletable() {
-        return refused(kind.delete(&state, &admin.ctx, &id).await.unwrap_err());
+        return refused(ServiceError::Conflict {
+            message: format!("a {} is not deleted", kind.noun()),
+        });
     }
     match kind.get(&state, &admin.ctx, &id).await {
         Ok(item) => confirm_page(

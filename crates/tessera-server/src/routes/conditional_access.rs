@@ -184,13 +184,13 @@ pub async fn create_terms(
 pub async fn update_terms(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<Uuid>,
+    PathAt(at): PathAt,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
         .app
         .access
-        .update_terms_of_use(&ctx, id, body)
+        .update_terms_of_use(&ctx, at.patch(body))
         .await?))
 }
 

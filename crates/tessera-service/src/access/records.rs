@@ -427,6 +427,18 @@ impl Access {
             .collect()
     }
 
+    /// One terms of use, with the version a change is checked against.
+    pub async fn get_terms_of_use(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<(TermsOfUse, i64)> {
+        self.require(ctx, action::CA_POLICIES_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = codec::load(reader.as_mut(), ctx.tenant, Kind::TermsOfUse, id).await?;
+        Ok((codec::data(&record)?, record.version))
+    }
+
     pub async fn create_terms_of_use(
         &self,
         ctx: &Context,
@@ -465,12 +477,14 @@ impl Access {
     pub async fn update_terms_of_use(
         &self,
         ctx: &Context,
-        id: Uuid,
-        body: Value,
+        patch: Patch,
     ) -> ServiceResult<TermsOfUse> {
+        let Patch { at, body } = patch;
+        let id = at.id;
         let (mut tx, record) = self
             .open_tenant_record(ctx, action::CA_POLICIES_MANAGE, Kind::TermsOfUse, id)
             .await?;
+        at.check(&record)?;
         let mut terms: TermsOfUse = codec::data(&record)?;
         let spec: TermsOfUseSpec = patch::merge_patch(&terms.spec, &body, READ_ONLY)?;
         validate::terms_of_use(&spec).map_err(validation)?;
