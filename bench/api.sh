@@ -23,6 +23,8 @@ if [ "$backend" = postgres ]; then
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS tessera_bench WITH (FORCE)" postgres
     psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE tessera_bench" postgres
     env_args=(TESSERA_DATABASE_URL=postgres://postgres@127.0.0.1:5432/tessera_bench TESSERA_PUBLIC_URL="http://localhost:$port")
+    # Nodes on PostgreSQL share a secrets key; a fresh one for this run.
+    mkdir -p "$work/data" && head -c 32 /dev/urandom > "$work/data/secrets.key"
 fi
 
 env "${env_args[@]}" TESSERA_LOG__LEVEL=warn taskset -c 0 "$target/tessera" serve --data-dir "$work/data" --listen "127.0.0.1:$port" > "$work/serve.out" 2> "$work/serve.err" &

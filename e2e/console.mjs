@@ -238,6 +238,10 @@ const tests = {
     assert.match(await page.textContent("main"), new RegExp(`Inside ${tag}`));
     assert.doesNotMatch(await page.textContent("main"), new RegExp(`Outside ${tag}`));
     await checkAccessibility(page, "scoped users");
+    // And so is their export.
+    const csv = await (await page.request.get(`${base}/admin/users.csv`)).text();
+    assert.match(csv, new RegExp(`in-${tag}@contoso.com`));
+    assert.doesNotMatch(csv, new RegExp(`out-${tag}@contoso.com`));
     await context.close();
   },
 
@@ -390,6 +394,10 @@ const tests = {
     assert.ok(secret.includes(hint), "the list names the secret by its hint");
     await checkAccessibility(page, "application");
     await screenshots(page, "application");
+    // Reloading the page that showed it neither shows it again nor makes another.
+    await page.reload();
+    assert.equal(await page.locator("#new-secret").count(), 0, "the secret is not shown again");
+    assert.equal(await page.locator("#secrets tbody tr").count(), 1, "one secret");
     await page.goto(appUrl);
     assert.equal(await page.locator("#new-secret").count(), 0, "the secret is not shown again");
     assert.doesNotMatch(await page.content(), new RegExp(secret));
@@ -710,6 +718,47 @@ const tests = {
     const stored = await api("GET", `/directory/customSecurityAttributeDefinitions/Engineering_Project${tag}`);
     assert.equal(stored.description, "Which project");
     await checkAccessibility(page, "attribute");
+  },
+
+  // Users created in bulk from a CSV file in Entra's template: a file with a bad
+  // line creates nobody; a good one creates everyone, with the progress shown.
+  async bulkCreateUsers(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    await visit(page, "/admin/users", "users");
+    await page.click("#bulk-create");
+    await checkAccessibility(page, "bulk create");
+    const template = await (await page.request.get(`${base}/admin/users/import/template.csv`)).text();
+    const [version, header] = template.split("\r\n");
+    const row = (n, enabled = "No") => `Bulk ${tag} ${n},bulk-${tag}-${n}@contoso.com,${enabled},,,,Bulk-${tag},,,`;
+    const file = (rows) => ({ name: "users.csv", mimeType: "text/csv", buffer: Buffer.from([version, header, ...rows].join("\r\n")) });
+
+    await page.setInputFiles("#file", file([row(1), row(2, "maybe")]));
+    await page.click("#upload");
+    await page.waitForSelector("#problems");
+    assert.match(await page.textContent("#problems"), /Line 4: .*Yes or No/);
+    const none = await api("GET", `/users?search=${encodeURIComponent(`Bulk ${tag}`)}`);
+    assert.equal(none.value.length, 0, "a file with a problem creates nobody");
+
+    const rows = Array.from({ length: 1205 }, (_, n) => row(n + 1, n === 0 ? "Yes" : "No"));
+    await page.setInputFiles("#file", file(rows));
+    await page.click("#upload");
+    await page.waitForSelector("#outcome", { timeout: 120000 });
+    assert.match(await page.textContent("#outcome"), /Created all 1205 users/);
+    assert.match(await page.textContent("#steps"), /Created 1205 of 1205/);
+    await checkAccessibility(page, "bulk create done");
+    await screenshots(page, "bulk-create");
+    const blocked = await api("GET", `/users/byPrincipalName/bulk-${tag}-1@contoso.com`);
+    assert.equal(blocked.accountEnabled, false, "Block sign in: Yes");
+    assert.equal(blocked.department, `Bulk-${tag}`);
+
+    // The same file again: the first batch is refused (the names are taken), and
+    // the page says which line.
+    await page.goto(`${base}/admin/users/import`);
+    await page.setInputFiles("#file", file(rows.slice(0, 3)));
+    await page.click("#upload");
+    await page.waitForSelector("#outcome", { timeout: 120000 });
+    assert.match(await page.textContent("#outcome"), /Created 0 of 3 users\. Nothing from line 3 on was created: .*line \d/);
   },
 
   // Tenant settings as JSON: security defaults turned off and on again; the methods

@@ -112,7 +112,7 @@ pub async fn pages(target: Arc<Target>, seconds: u64, concurrency: usize) -> any
         .filter_map(|u| u["id"].as_str().map(str::to_string))
         .collect();
     let ids = Arc::new(ids);
-    let pages: [(&str, fn(usize, &[String]) -> String); 8] = [
+    let pages: [(&str, fn(usize, &[String]) -> String); 14] = [
         ("home", |_, _| "/admin".to_string()),
         ("users list", |_, _| "/admin/users".to_string()),
         ("users search", |n, _| {
@@ -125,6 +125,22 @@ pub async fn pages(target: Arc<Target>, seconds: u64, concurrency: usize) -> any
         ("sign-in log", |_, _| "/admin/sign-ins".to_string()),
         ("audit log", |_, _| "/admin/audit".to_string()),
         ("reports", |_, _| "/admin/reports".to_string()),
+        ("devices list", |_, _| "/admin/devices".to_string()),
+        ("applications list", |_, _| {
+            "/admin/applications".to_string()
+        }),
+        ("conditional access", |_, _| {
+            "/admin/conditional-access".to_string()
+        }),
+        ("policy form", |_, _| {
+            "/admin/conditional-access/policies/new".to_string()
+        }),
+        ("named locations", |_, _| {
+            "/admin/conditional-access/named-locations".to_string()
+        }),
+        ("strengths", |_, _| {
+            "/admin/authentication/strengths".to_string()
+        }),
     ];
     for (name, path) in pages {
         let http = target.http.clone();

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod audit_action;
 pub mod authz;
+pub mod bulk;
 pub mod certificate;
 pub mod checkpoint;
 pub mod error;

@@ -140,8 +140,9 @@ pub struct InputLimits {
 /// Reads the whole body first (so every handler, HTTP/2 included, has read its
 /// request before it answers), within the deadline, and refuses NUL characters in
 /// the path, the query and form or JSON bodies, the same on every backend.
-/// The one route that takes files as they are (the console's import of an export).
-const UPLOAD_PATH: &str = "/admin/conditional-access/import";
+/// The routes that take files as they are (the console's imports: an Entra export,
+/// a bulk-create file of users).
+const UPLOAD_PATHS: [&str; 2] = ["/admin/conditional-access/import", "/admin/users/import"];
 
 pub async fn guard_input(
     axum::extract::State(limits): axum::extract::State<InputLimits>,
@@ -213,9 +214,10 @@ pub async fn guard_input(
         .to_ascii_lowercase();
     // Some handlers read JSON or forms whatever the declared type: a form is
     // checked as a form, any other body as JSON (the escape, and the raw byte). A
-    // file upload (the console's import) carries files as they are, UTF-16 ones
+    // file upload (the console's imports) carries files as they are, UTF-16 ones
     // with NUL bytes: its handler checks what it decodes.
-    let upload = content_type.starts_with("multipart/form-data") && path == UPLOAD_PATH;
+    let upload =
+        content_type.starts_with("multipart/form-data") && UPLOAD_PATHS.contains(&path.as_str());
     let nul = (!upload && bytes.contains(&0))
         || if upload {
             false

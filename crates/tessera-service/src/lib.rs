@@ -68,7 +68,7 @@ use uuid::Uuid;
 pub use access::Access;
 pub use app::App;
 pub use app_sign_in::AppSignIn;
-pub use codec::{Page, PageRequest, Patch, Versioned};
+pub use codec::{Page, PageRequest, Patch, Replacement, Versioned};
 pub use directory::Directory;
 pub use directory::apps::{AddKey, AddPassword, CreatedPassword, CredentialHolder};
 pub use directory::audit::{AuditEntry, AuditFilter, VerifyReport};

@@ -846,7 +846,10 @@ async fn import_reports_security_defaults_and_what_a_dry_run_would_import(store:
     // With security defaults off, no warning.
     directory
         .access
-        .set_security_defaults(&admin, json!({"isEnabled": false}))
+        .set_security_defaults(
+            &admin,
+            tessera_service::Replacement::any(json!({"isEnabled": false})),
+        )
         .await
         .unwrap();
     let again = serde_json::to_value(
@@ -858,6 +861,34 @@ async fn import_reports_security_defaults_and_what_a_dry_run_would_import(store:
     )
     .unwrap();
     assert!(again.get("warnings").is_none(), "{again}");
+
+    // A setting is changed only at the version it was read at.
+    let (_, version) = directory
+        .access
+        .get_setting_versioned::<tessera_service::conditional_access::SecurityDefaults>(&admin)
+        .await
+        .unwrap();
+    assert!(version > 0);
+    let stale = directory
+        .access
+        .set_security_defaults(
+            &admin,
+            tessera_service::Replacement::new(json!({"isEnabled": true}), Some(version - 1)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(stale, tessera_service::ServiceError::VersionMismatch { .. }),
+        "{stale}"
+    );
+    directory
+        .access
+        .set_security_defaults(
+            &admin,
+            tessera_service::Replacement::new(json!({"isEnabled": true}), Some(version)),
+        )
+        .await
+        .unwrap();
 }
 
 tessera_testkit::both_backends!(

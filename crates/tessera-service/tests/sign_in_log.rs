@@ -272,14 +272,17 @@ async fn retention_removes_old_entries(h: Harness) {
     ] {
         h.directory
             .sign_in
-            .set_log_retention(&h.admin, bad)
+            .set_log_retention(&h.admin, tessera_service::Replacement::any(bad))
             .await
             .unwrap_err();
     }
     let set = h
         .directory
         .sign_in
-        .set_log_retention(&h.admin, json!({"retentionDays": 90}))
+        .set_log_retention(
+            &h.admin,
+            tessera_service::Replacement::any(json!({"retentionDays": 90})),
+        )
         .await
         .unwrap();
     assert_eq!((set.retention_days, set.max_entries), (90, 1_000_000));

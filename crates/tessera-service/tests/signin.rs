@@ -1553,7 +1553,9 @@ mod app_sign_in {
             .directory
             .set_consent_policy(
                 &h.admin,
-                json!({ "userConsent": "all", "lowRiskScopes": [] }),
+                tessera_service::Replacement::any(
+                    json!({ "userConsent": "all", "lowRiskScopes": [] }),
+                ),
             )
             .await
             .unwrap();

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -65,6 +65,7 @@ pub fn router() -> Router<AppState> {
 fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "created" => Some("The application was registered, with its service principal."),
+        "secret" => Some("The client secret was added."),
         "saved" => Some("Your changes were saved."),
         "deleted" => Some("The application was deleted."),
         "removed" => Some("The secret was removed."),
@@ -254,17 +255,46 @@ async fn detail(
     admin: Admin,
     Path(id): Path<Uuid>,
     Query(query): Query<DoneQuery>,
+    headers: HeaderMap,
 ) -> Response {
-    app_page(
+    // A secret just made travels here once, in a short-lived cookie bound to this
+    // application, so that reloading the page neither shows it again nor makes
+    // another one; the answer clears the cookie.
+    let made = new_secret_of(&headers, &admin, id);
+    let mut response = app_page(
         &state,
         &admin,
         id,
         notice(query.done.as_deref()),
         None,
-        None,
+        made.clone(),
         StatusCode::OK,
     )
-    .await
+    .await;
+    if made.is_some() {
+        super::set_cookie(&mut response, NEW_SECRET_COOKIE, "", Some(0), "Strict");
+    }
+    response
+}
+
+/// Carries a new client secret from the POST that made it to the page that shows it,
+/// sealed (AES-256-GCM) with a key only this console session has and bound to the
+/// application: no one else, and no other application's page, can open it. It
+/// lives two minutes at most, and is cleared once shown and at sign-out.
+pub(crate) const NEW_SECRET_COOKIE: &str = "__Host-tessera-new-secret";
+
+fn sealing_context(id: Uuid) -> String {
+    format!("tessera-console-new-secret:{id}")
+}
+
+fn new_secret_of(headers: &HeaderMap, admin: &Admin, id: Uuid) -> Option<String> {
+    let cookies = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let sealed = crate::pages::input::cookie_of_size(cookies, NEW_SECRET_COOKIE, 1024)?;
+    let opened = admin.sealing.open(&sealed, &sealing_context(id)).ok()?;
+    String::from_utf8(opened).ok()
 }
 
 async fn app_page(
@@ -414,7 +444,7 @@ async fn delete(
     .await
 }
 
-/// A new client secret: the answer to this POST is the only place it is shown.
+/// A new client secret: shown once, on the page this POST leads to.
 async fn add_secret(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -436,8 +466,26 @@ async fn add_secret(
         .await
     {
         Ok(created) => {
-            let secret = created.secret_text.expose().to_string();
-            app_page(&state, &admin, id, None, None, Some(secret), StatusCode::OK).await
+            let sealed = admin.sealing.seal(
+                created.secret_text.expose().as_bytes(),
+                &sealing_context(id),
+            );
+            let mut response = pages::redirect(&format!("/admin/applications/{id}?done=secret"));
+            match sealed {
+                Ok(value) => {
+                    super::set_cookie(
+                        &mut response,
+                        NEW_SECRET_COOKIE,
+                        &value,
+                        Some(120),
+                        "Strict",
+                    );
+                }
+                Err(error) => {
+                    tracing::error!(%error, "a new client secret could not be sealed for its page")
+                }
+            }
+            response
         }
         Err(error @ (ServiceError::Validation(_) | ServiceError::Conflict { .. })) => {
             app_page(

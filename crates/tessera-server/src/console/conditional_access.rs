@@ -5,8 +5,8 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequestParts, Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
@@ -19,8 +19,9 @@ use tessera_service::conditional_access::{
 use uuid::Uuid;
 
 use super::explanation::ExplanationView;
+use super::forms::Uploaded;
 use super::policy_form::{self, PolicyForm};
-use super::{Admin, Posted, check_origin_and_token, refused};
+use super::{Admin, Posted, refused};
 use crate::pages;
 use crate::state::AppState;
 
@@ -383,107 +384,65 @@ async fn import_form(admin: Admin) -> Response {
     )
 }
 
-/// Most files one upload may hold, and most bytes in all (the server's body limit).
+/// Most files one upload may hold.
 const MAX_FILES: usize = 500;
-const MAX_UPLOAD_BYTES: usize = crate::MAX_BODY_BYTES;
 
 /// The upload of an export folder: `multipart/form-data` with the anti-forgery
 /// token, the options, and the files.
-async fn import(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let admin = match Admin::from_request_parts(&mut parts, &state).await {
-        Ok(admin) => admin,
-        Err(response) => return response,
-    };
-    let headers: HeaderMap = parts.headers.clone();
-    let request = axum::extract::Request::from_parts(parts, body);
-    let mut multipart =
-        match <Multipart as axum::extract::FromRequest<AppState>>::from_request(request, &state)
-            .await
-        {
-            Ok(multipart) => multipart,
-            Err(_) => return import_refused(&admin, "Choose the export's files to upload."),
-        };
-    let mut csrf = None;
-    let mut dry_run = false;
-    let mut skip_errors = false;
+async fn import(State(state): State<AppState>, upload: Uploaded) -> Response {
+    let admin = &upload.admin;
     let mut request = ImportRequest {
         policies: Vec::new(),
         named_locations: Vec::new(),
         groups: Vec::new(),
         migration_table: None,
-        skip_errors: false,
-        dry_run: false,
-        state: None,
+        skip_errors: upload.checked("skipErrors"),
+        dry_run: upload.checked("dryRun"),
+        state: upload
+            .checked("reportOnly")
+            .then_some(tessera_ca::model::PolicyState::EnabledForReportingButNotEnforced),
     };
     let mut ignored = Vec::new();
-    let (mut files, mut bytes) = (0usize, 0usize);
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(_) => return import_refused(&admin, "The upload could not be read."),
-        };
-        let name = field.name().unwrap_or("").to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let data = match field.bytes().await {
-            Ok(data) => data,
-            Err(_) => return import_refused(&admin, "The upload could not be read."),
-        };
-        bytes += data.len();
-        if bytes > MAX_UPLOAD_BYTES {
-            return import_refused(&admin, "The upload is larger than 1 MiB.");
-        }
-        match (name.as_str(), file_name) {
-            ("csrf", None) => csrf = Some(String::from_utf8_lossy(&data).to_string()),
-            ("dryRun", None) => dry_run = true,
-            ("skipErrors", None) => skip_errors = true,
-            ("reportOnly", None) => {
-                request.state =
-                    Some(tessera_ca::model::PolicyState::EnabledForReportingButNotEnforced);
-            }
-            ("export", Some(file)) => {
-                files += 1;
-                if files > MAX_FILES {
-                    return import_refused(&admin, "An export holds at most 500 files.");
-                }
-                let file = file.rsplit(['/', '\\']).next().unwrap_or("").to_string();
-                if !file.to_ascii_lowercase().ends_with(".json") {
-                    ignored.push(file);
-                    continue;
-                }
-                let document = match ca_import::parse_document(&data) {
-                    // No NUL character gets further than the request guard lets it
-                    // elsewhere (an upload passes the guard undecoded).
-                    Ok(document) if document.to_string().contains("\\u0000") => {
-                        return import_refused(&admin, &format!("{file} holds a NUL character"));
-                    }
-                    Ok(document) => document,
-                    Err(error) => return import_refused(&admin, &format!("{file} {error}")),
-                };
-                match ca_import::export_part(&document) {
-                    ExportPart::Policy => request.policies.push(ImportDocument { file, document }),
-                    ExportPart::NamedLocation => {
-                        request
-                            .named_locations
-                            .push(ImportDocument { file, document });
-                    }
-                    ExportPart::Group => request.groups.push(document),
-                    ExportPart::MigrationTable => request.migration_table = Some(document),
-                    ExportPart::Unknown => ignored.push(file),
-                }
-            }
-            _ => {}
-        }
+    if upload.files("export").count() > MAX_FILES {
+        return import_refused(admin, "An export holds at most 500 files.");
     }
-    if let Err(refusal) = check_origin_and_token(&state, &headers, &admin, csrf.as_deref()) {
-        return refusal;
+    for part in upload.files("export") {
+        let file = part
+            .file_name
+            .as_deref()
+            .unwrap_or("")
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !file.to_ascii_lowercase().ends_with(".json") {
+            ignored.push(file);
+            continue;
+        }
+        let document = match ca_import::parse_document(&part.data) {
+            // No NUL character gets further than the request guard lets it
+            // elsewhere (an upload passes the guard undecoded).
+            Ok(document) if document.to_string().contains("\\u0000") => {
+                return import_refused(admin, &format!("{file} holds a NUL character"));
+            }
+            Ok(document) => document,
+            Err(error) => return import_refused(admin, &format!("{file} {error}")),
+        };
+        match ca_import::export_part(&document) {
+            ExportPart::Policy => request.policies.push(ImportDocument { file, document }),
+            ExportPart::NamedLocation => {
+                request
+                    .named_locations
+                    .push(ImportDocument { file, document });
+            }
+            ExportPart::Group => request.groups.push(document),
+            ExportPart::MigrationTable => request.migration_table = Some(document),
+            ExportPart::Unknown => ignored.push(file),
+        }
     }
     if request.policies.is_empty() {
-        return import_refused(&admin, "The files hold no Conditional Access policy.");
+        return import_refused(admin, "The files hold no Conditional Access policy.");
     }
-    request.dry_run = dry_run;
-    request.skip_errors = skip_errors;
     match state.app.access.import(&admin.ctx, request).await {
         Ok(result) => {
             let mut items = result.report.named_locations.clone();
@@ -491,7 +450,7 @@ async fn import(State(state): State<AppState>, request: axum::extract::Request) 
             pages::page(
                 StatusCode::OK,
                 &ImportPage {
-                    admin: &admin,
+                    admin,
                     error: None,
                     result: Some(ImportView {
                         dry_run: result.dry_run,
@@ -506,7 +465,7 @@ async fn import(State(state): State<AppState>, request: axum::extract::Request) 
             )
         }
         Err(ServiceError::Validation(errors)) => {
-            import_refused(&admin, &ServiceError::Validation(errors).to_string())
+            import_refused(admin, &ServiceError::Validation(errors).to_string())
         }
         Err(error) => refused(error),
     }

@@ -1,6 +1,7 @@
 //! The console's form posts: a url-encoded body of at most 256 KiB, read as
 //! name/value pairs (a name may repeat, as checkboxes do), with its anti-forgery
-//! token taken out.
+//! token taken out; and uploads (`multipart/form-data`, at most the server's body
+//! limit), read whole, with the same checks.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header};
@@ -119,5 +120,81 @@ impl FromRequest<AppState> for Posted {
             .or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok()));
         check_origin_and_token(state, &headers, &admin, sent)?;
         Ok(Posted { admin, form })
+    }
+}
+
+/// One part of an upload: a form field, or a file with its name.
+pub struct UploadPart {
+    pub name: String,
+    pub file_name: Option<String>,
+    pub data: axum::body::Bytes,
+}
+
+/// An upload from a signed-in administrator, read whole (at most the server's
+/// body limit and `MAX_UPLOAD_PARTS` parts), whose anti-forgery token (the `csrf`
+/// part) and origin were checked.
+pub struct Uploaded {
+    pub admin: Admin,
+    pub parts: Vec<UploadPart>,
+}
+
+/// The most parts one upload may have.
+pub const MAX_UPLOAD_PARTS: usize = 1000;
+
+impl Uploaded {
+    /// The files of the part named `name`.
+    pub fn files<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a UploadPart> + 'a {
+        self.parts
+            .iter()
+            .filter(move |p| p.name == name && p.file_name.is_some())
+    }
+
+    /// Whether a checkbox part named `name` was sent.
+    pub fn checked(&self, name: &str) -> bool {
+        self.parts
+            .iter()
+            .any(|p| p.name == name && p.file_name.is_none())
+    }
+}
+
+impl FromRequest<AppState> for Uploaded {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Uploaded, Response> {
+        let unreadable =
+            || pages::error_page(StatusCode::BAD_REQUEST, "The upload could not be read.");
+        let (mut parts, body) = req.into_parts();
+        let admin = Admin::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let request = Request::from_parts(parts, body);
+        let mut multipart = axum::extract::Multipart::from_request(request, state)
+            .await
+            .map_err(|_| unreadable())?;
+        let mut csrf = None;
+        let mut read = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
+            let name = field.name().unwrap_or("").to_string();
+            let file_name = field.file_name().map(str::to_string);
+            let data = field.bytes().await.map_err(|_| unreadable())?;
+            bytes += data.len();
+            if bytes > crate::MAX_BODY_BYTES || read.len() >= MAX_UPLOAD_PARTS {
+                return Err(pages::error_page(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The upload is too large: at most 1 MiB and 1,000 files.",
+                ));
+            }
+            if name == "csrf" && file_name.is_none() {
+                csrf.get_or_insert_with(|| String::from_utf8_lossy(&data).to_string());
+                continue;
+            }
+            read.push(UploadPart {
+                name,
+                file_name,
+                data,
+            });
+        }
+        check_origin_and_token(state, &headers, &admin, csrf.as_deref())?;
+        Ok(Uploaded { admin, parts: read })
     }
 }

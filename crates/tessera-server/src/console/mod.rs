@@ -20,6 +20,7 @@
 //! (the pages' CSP).
 
 mod apps;
+mod bulk;
 mod conditional_access;
 mod devices;
 mod explanation;
@@ -73,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/signout", post(sign_out))
         .route("/admin/assets/console.css", get(stylesheet))
         .route("/admin/assets/console.js", get(script))
+        .merge(bulk::router())
         .merge(users::router())
         .merge(groups::router())
         .merge(logs::router())
@@ -136,6 +138,10 @@ pub struct Admin {
     pub csrf: String,
     pub name: String,
     pub nav: Nav,
+    /// Seals what the console hands itself through the browser (a new client
+    /// secret on its way to the page that shows it): derived from the console
+    /// cookie, so only this console session opens it.
+    pub(crate) sealing: tessera_core::crypto::SealingKey,
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -203,11 +209,16 @@ impl FromRequestParts<AppState> for Admin {
             client_address: crate::extract::client_address(state, parts),
         };
         let nav = Nav::of(&ctx);
+        let sealing = tessera_core::crypto::SealingKey::from_bytes(&sha256(
+            format!("tessera-console-seal\0{token}").as_bytes(),
+        ))
+        .map_err(|_| pages::internal(ServiceError::Internal("sealing key".to_string())))?;
         Ok(Admin {
             ctx,
             csrf: csrf_of(&token),
             name,
             nav,
+            sealing,
         })
     }
 }
@@ -323,7 +334,7 @@ fn start_sign_in(state: &AppState, back_to: &str) -> Result<Response, Response> 
     Ok(response)
 }
 
-fn set_cookie(
+pub(crate) fn set_cookie(
     response: &mut Response,
     name: &str,
     value: &str,
@@ -527,6 +538,13 @@ async fn sign_out(
     }
     let mut response = pages::redirect("/signin");
     set_cookie(&mut response, CONSOLE_COOKIE, "", Some(0), "Lax");
+    set_cookie(
+        &mut response,
+        apps::NEW_SECRET_COOKIE,
+        "",
+        Some(0),
+        "Strict",
+    );
     set_cookie(&mut response, pages::SESSION_COOKIE, "", Some(0), "Lax");
     response
 }

@@ -1,5 +1,6 @@
 //! Tenant settings in the console, each as its Graph-shaped JSON with what it
-//! governs: security defaults, the authentication methods policy (with If-Match),
+//! governs, each saved at the version it was shown at: security defaults, the
+//! authentication methods policy,
 //! the consent policy, the application credential policy, the authentication
 //! contexts and the sign-in log's retention.
 
@@ -11,9 +12,9 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::Value;
 use tessera_directory::model::{AppCredentialPolicy, AuthenticationContexts, ConsentPolicy};
-use tessera_service::ServiceResult;
 use tessera_service::conditional_access::SecurityDefaults;
 use tessera_service::sign_in_storage::SignInLogRetention;
+use tessera_service::{Replacement, ServiceResult};
 
 use super::{Admin, Posted, refused};
 use crate::pages;
@@ -99,76 +100,83 @@ impl Setting {
         }
     }
 
-    /// The setting as JSON, with its version when it is changed with If-Match.
-    async fn read(self, state: &AppState, admin: &Admin) -> ServiceResult<(Value, Option<i64>)> {
+    /// The setting as JSON, with the version a change is checked against.
+    async fn read(self, state: &AppState, admin: &Admin) -> ServiceResult<(Value, i64)> {
+        fn shown<T: serde::Serialize>((value, version): (T, i64)) -> (Value, i64) {
+            (json(&value), version)
+        }
         let app = &state.app;
         let ctx = &admin.ctx;
         Ok(match self {
-            Setting::SecurityDefaults => (
-                json(&app.access.get_setting::<SecurityDefaults>(ctx).await?),
-                None,
+            Setting::SecurityDefaults => shown(
+                app.access
+                    .get_setting_versioned::<SecurityDefaults>(ctx)
+                    .await?,
             ),
-            Setting::MethodsPolicy => {
-                let (policy, version) = app.sign_in.get_methods_policy(ctx).await?;
-                (json(&policy), Some(version))
-            }
-            Setting::ConsentPolicy => (
-                json(&app.directory.get_setting::<ConsentPolicy>(ctx).await?),
-                None,
+            Setting::MethodsPolicy => shown(app.sign_in.get_methods_policy(ctx).await?),
+            Setting::ConsentPolicy => shown(
+                app.directory
+                    .get_setting_versioned::<ConsentPolicy>(ctx)
+                    .await?,
             ),
-            Setting::AppCredentialPolicy => (
-                json(
-                    &app.directory
-                        .get_setting::<AppCredentialPolicy>(ctx)
-                        .await?,
-                ),
-                None,
+            Setting::AppCredentialPolicy => shown(
+                app.directory
+                    .get_setting_versioned::<AppCredentialPolicy>(ctx)
+                    .await?,
             ),
-            Setting::AuthenticationContexts => (
-                json(
-                    &app.directory
-                        .get_setting::<AuthenticationContexts>(ctx)
-                        .await?,
-                ),
-                None,
+            Setting::AuthenticationContexts => shown(
+                app.directory
+                    .get_setting_versioned::<AuthenticationContexts>(ctx)
+                    .await?,
             ),
-            Setting::SignInLogRetention => (
-                json(&app.sign_in.get_setting::<SignInLogRetention>(ctx).await?),
-                None,
+            Setting::SignInLogRetention => shown(
+                app.sign_in
+                    .get_setting_versioned::<SignInLogRetention>(ctx)
+                    .await?,
             ),
         })
     }
 
+    /// Saves the setting, refused when it is no longer at `version`.
     async fn write(
         self,
         state: &AppState,
         admin: &Admin,
         body: Value,
-        version: Option<i64>,
+        version: i64,
     ) -> ServiceResult<()> {
         let app = &state.app;
         let ctx = &admin.ctx;
+        let change = Replacement::new(body.clone(), Some(version));
         match self {
-            Setting::SecurityDefaults => {
-                app.access.set_security_defaults(ctx, body).await.map(drop)
-            }
-            Setting::MethodsPolicy => app
-                .sign_in
-                .set_methods_policy(ctx, body, version)
+            Setting::SecurityDefaults => app
+                .access
+                .set_security_defaults(ctx, change)
                 .await
                 .map(drop),
-            Setting::ConsentPolicy => app.directory.set_consent_policy(ctx, body).await.map(drop),
+            Setting::MethodsPolicy => app
+                .sign_in
+                .set_methods_policy(ctx, body, Some(version))
+                .await
+                .map(drop),
+            Setting::ConsentPolicy => app
+                .directory
+                .set_consent_policy(ctx, change)
+                .await
+                .map(drop),
             Setting::AppCredentialPolicy => app
                 .directory
-                .set_app_credential_policy(ctx, body)
+                .set_app_credential_policy(ctx, change)
                 .await
                 .map(drop),
             Setting::AuthenticationContexts => app
                 .directory
-                .set_authentication_contexts(ctx, body)
+                .set_authentication_contexts(ctx, change)
                 .await
                 .map(drop),
-            Setting::SignInLogRetention => app.sign_in.set_log_retention(ctx, body).await.map(drop),
+            Setting::SignInLogRetention => {
+                app.sign_in.set_log_retention(ctx, change).await.map(drop)
+            }
         }
     }
 }
@@ -201,7 +209,7 @@ struct SettingPage<'a> {
     title: &'static str,
     about: &'static str,
     json: String,
-    version: Option<i64>,
+    version: i64,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -257,13 +265,10 @@ async fn save(
         return pages::error_page(StatusCode::NOT_FOUND, "There is no such setting.");
     };
     let text = form.get("json").unwrap_or("").to_string();
-    // A setting shown with a version is saved only at that version.
-    let version = match setting {
-        Setting::MethodsPolicy => match form.version() {
-            Ok(version) => Some(version),
-            Err(refusal) => return refusal,
-        },
-        _ => None,
+    // A setting is saved only at the version it was shown at.
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
     };
     let refusal = |message: String, status: StatusCode| {
         pages::page(

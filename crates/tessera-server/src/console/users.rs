@@ -60,7 +60,7 @@ async fn list(
         // An administrator scoped to units lists the users of their units.
         Err(ServiceError::Forbidden { .. }) if !scoped_units(&admin).is_empty() => {
             let search = query.search.clone().unwrap_or_default();
-            match users_of_units(&state, &admin, &search).await {
+            match users_of_units(&state, &admin, &search, UNIT_USERS_LISTED).await {
                 Ok(items) => Listing {
                     items,
                     search,
@@ -83,6 +83,9 @@ async fn list(
     )
 }
 
+/// The most users of each unit a unit-scoped administrator's list shows.
+const UNIT_USERS_LISTED: usize = 200;
+
 /// The administrative units in which the caller may read users.
 fn scoped_units(admin: &Admin) -> Vec<Uuid> {
     admin
@@ -101,28 +104,37 @@ fn scoped_units(admin: &Admin) -> Vec<Uuid> {
         .collect()
 }
 
-/// The users of the caller's units (the first `UNIT_USERS` of each), whose name
-/// starts with `search`, read one by one with the caller's own authorization.
+/// The users of the caller's units (the first `per_unit` members of each), whose
+/// name starts with `search`, read one by one with the caller's own authorization.
 async fn users_of_units(
     state: &AppState,
     admin: &Admin,
     search: &str,
+    per_unit: usize,
 ) -> Result<Vec<User>, ServiceError> {
-    const UNIT_USERS: u32 = 200;
     let search = search.trim().to_lowercase();
     let mut users: Vec<User> = Vec::new();
-    let request = PageRequest {
-        cursor: None,
-        limit: Some(UNIT_USERS),
-        search: None,
-    };
     for unit in scoped_units(admin) {
-        let members = state
-            .app
-            .directory
-            .list_administrative_unit_members(&admin.ctx, unit, &request)
-            .await?;
-        for member in members.value {
+        let mut members = Vec::new();
+        let mut request = PageRequest {
+            cursor: None,
+            limit: Some(200),
+            search: None,
+        };
+        while members.len() < per_unit {
+            let page = state
+                .app
+                .directory
+                .list_administrative_unit_members(&admin.ctx, unit, &request)
+                .await?;
+            members.extend(page.value);
+            match page.next_cursor {
+                Some(cursor) => request.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        members.truncate(per_unit);
+        for member in members {
             if member.object_type != ObjectType::User
                 || users.iter().any(|u| u.id == member.id)
                 || !member.display_name.to_lowercase().starts_with(&search)
@@ -714,7 +726,25 @@ async fn export(
             "jobTitle",
             "accountEnabled",
         ],
-        |request| async move { directory.list::<UserSpec>(ctx, &request).await },
+        |request| {
+            let (state, admin) = (&state, &admin);
+            async move {
+                match directory.list::<UserSpec>(ctx, &request).await {
+                    // An administrator scoped to units exports the users of their
+                    // units, as their list shows them.
+                    Err(ServiceError::Forbidden { .. }) if !scoped_units(admin).is_empty() => {
+                        let search = request.search.clone().unwrap_or_default();
+                        let value =
+                            users_of_units(state, admin, &search, super::logs::CSV_ROWS).await?;
+                        Ok(tessera_service::Page {
+                            value,
+                            next_cursor: None,
+                        })
+                    }
+                    other => other,
+                }
+            }
+        },
         |user: &User| {
             vec![
                 user.id.to_string(),

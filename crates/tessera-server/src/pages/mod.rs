@@ -237,6 +237,12 @@ pub(crate) fn page(status: StatusCode, template: &impl askama::Template) -> Resp
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
         }
     };
+    html(status, axum::body::Body::from(body))
+}
+
+/// An HTML answer (a rendered page, or one streamed as it is made) with the pages'
+/// content security policy.
+pub(crate) fn html(status: StatusCode, body: axum::body::Body) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(

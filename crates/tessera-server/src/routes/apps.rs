@@ -250,14 +250,14 @@ pub async fn delete_permission_grant(
 
 setting_handlers! {
     tag: "consent", path: "/api/v1/policies/consentPolicy", schema: ConsentPolicy, change: put,
-    get: get_consent_policy => directory.get_setting::<ConsentPolicy>,
+    get: get_consent_policy => directory.get_setting_versioned::<ConsentPolicy>,
     set: /// What users may consent to themselves: `none`, `lowRisk` (the listed scopes) or `all`.
         set_consent_policy => directory.set_consent_policy,
 }
 
 setting_handlers! {
     tag: "applications", path: "/api/v1/policies/appCredentialPolicy", schema: AppCredentialPolicy, change: put,
-    get: get_app_credential_policy => directory.get_setting::<AppCredentialPolicy>,
+    get: get_app_credential_policy => directory.get_setting_versioned::<AppCredentialPolicy>,
     set: /// Whether applications may hold client secrets, and whether their certificates
         /// must come from a CA in the tenant's trust store (checked when added and used).
         set_app_credential_policy => directory.set_app_credential_policy,
@@ -265,7 +265,7 @@ setting_handlers! {
 
 setting_handlers! {
     tag: "authentication", path: "/api/v1/policies/authenticationContexts", schema: AuthenticationContexts, change: put,
-    get: get_authentication_contexts => directory.get_setting::<AuthenticationContexts>,
+    get: get_authentication_contexts => directory.get_setting_versioned::<AuthenticationContexts>,
     set: /// The tenant's authentication contexts (`c1` to `c99`), each satisfied by an
         /// authentication strength; applications step up with `acr_values=c1`.
         set_authentication_contexts => directory.set_authentication_contexts,

@@ -248,7 +248,7 @@ setting_handlers! {
     tag: "audit", path: "/api/v1/policies/signInLogRetentionPolicy", schema: Object, change: patch,
     get: /// How long the tenant keeps its sign-in log: `{"retentionDays": 30, "maxEntries": 1000000}`
         /// by default.
-        get_sign_in_log_retention => sign_in.get_setting::<tessera_service::sign_in_storage::SignInLogRetention>,
+        get_sign_in_log_retention => sign_in.get_setting_versioned::<tessera_service::sign_in_storage::SignInLogRetention>,
     set: /// Changes the sign-in log's retention (a JSON merge patch): entries older than
         /// `retentionDays` (1 to 3650) and beyond the newest `maxEntries` (1,000 to
         /// 1,000,000,000) are removed within five minutes.

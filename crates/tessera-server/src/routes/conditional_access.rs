@@ -245,7 +245,7 @@ pub async fn evaluate(
 setting_handlers! {
     tag: "conditionalAccess", path: "/api/v1/policies/identitySecurityDefaultsEnforcementPolicy",
     schema: Object, change: patch,
-    get: get_security_defaults => access.get_setting::<tessera_service::conditional_access::SecurityDefaults>,
+    get: get_security_defaults => access.get_setting_versioned::<tessera_service::conditional_access::SecurityDefaults>,
     set: /// `{"isEnabled": false}` turns security defaults off.
         set_security_defaults => access.set_security_defaults,
 }

@@ -205,7 +205,8 @@ macro_rules! setting_handlers {
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
             $crate::extract::Caller(ctx): $crate::extract::Caller,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            Ok($crate::routes::ok(&state.app.$get_ctx.$get_method$(::<$get_type>)?(&ctx).await?))
+            let (value, version) = state.app.$get_ctx.$get_method$(::<$get_type>)?(&ctx).await?;
+            Ok($crate::routes::ok_versioned(&value, version))
         }
 
         $(#[doc = $set_doc])*
@@ -215,9 +216,11 @@ macro_rules! setting_handlers {
         pub async fn $set(
             axum::extract::State(state): axum::extract::State<$crate::state::AppState>,
             $crate::extract::Caller(ctx): $crate::extract::Caller,
+            $crate::extract::IfMatch(if_match): $crate::extract::IfMatch,
             $crate::extract::JsonBody(body): $crate::extract::JsonBody,
         ) -> $crate::error::ApiResult<axum::response::Response> {
-            Ok($crate::routes::ok(&state.app.$set_ctx.$set_method(&ctx, body).await?))
+            let change = tessera_service::Replacement::new(body, if_match);
+            Ok($crate::routes::ok(&state.app.$set_ctx.$set_method(&ctx, change).await?))
         }
     };
 }

@@ -17,6 +17,7 @@ use super::{
     Acceptance, Access, ConditionalAccessPolicy, NamedLocation, READ_ONLY, RiskState, RiskUpdate,
     SecurityDefaults, TermsOfUse, all_locations, all_policies, security_defaults,
 };
+use crate::Replacement;
 use crate::codec::Patch;
 use crate::codec::{self, Keys};
 use crate::directory::{auth_methods, auth_policy};
@@ -630,10 +631,10 @@ impl Access {
     pub async fn set_security_defaults(
         &self,
         ctx: &Context,
-        body: Value,
+        change: Replacement,
     ) -> ServiceResult<SecurityDefaults> {
         self.may_change_settings(ctx)?;
-        let mut body = body;
+        let Replacement { mut body, if_match } = change;
         import::strip_annotations(&mut body);
         if let Some(map) = body.as_object_mut() {
             for field in ["id", "displayName", "description"] {
@@ -641,7 +642,7 @@ impl Access {
             }
         }
         let policy: SecurityDefaults = patch::parse_spec(body)?;
-        let (tx, before) = self.open_setting::<SecurityDefaults>(ctx).await?;
+        let (tx, before) = self.open_setting::<SecurityDefaults>(ctx, if_match).await?;
         self.save_setting(ctx, tx, &before, &policy).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(policy)

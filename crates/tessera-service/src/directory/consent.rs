@@ -119,9 +119,10 @@ impl Directory {
     pub async fn set_consent_policy(
         &self,
         ctx: &Context,
-        body: Value,
+        change: crate::Replacement,
     ) -> ServiceResult<ConsentPolicy> {
         self.may_change_settings(ctx)?;
+        let crate::Replacement { body, if_match } = change;
         let policy: ConsentPolicy = patch::parse_spec(body)?;
         for scope in &policy.low_risk_scopes {
             validate_scope(scope).map_err(|_| {
@@ -131,7 +132,7 @@ impl Directory {
                 )
             })?;
         }
-        let (tx, before) = self.open_setting::<ConsentPolicy>(ctx).await?;
+        let (tx, before) = self.open_setting::<ConsentPolicy>(ctx, if_match).await?;
         self.save_setting(ctx, tx, &before, &policy).await?;
         Ok(policy)
     }
@@ -141,11 +142,14 @@ impl Directory {
     pub async fn set_authentication_contexts(
         &self,
         ctx: &Context,
-        body: Value,
+        change: crate::Replacement,
     ) -> ServiceResult<AuthenticationContexts> {
         self.may_change_settings(ctx)?;
+        let crate::Replacement { body, if_match } = change;
         let contexts: AuthenticationContexts = patch::parse_spec(body)?;
-        let (mut tx, before) = self.open_setting::<AuthenticationContexts>(ctx).await?;
+        let (mut tx, before) = self
+            .open_setting::<AuthenticationContexts>(ctx, if_match)
+            .await?;
         let mut seen = std::collections::BTreeSet::new();
         for (index, context) in contexts.contexts.iter().enumerate() {
             let id_ok = context
@@ -189,11 +193,14 @@ impl Directory {
     pub async fn set_app_credential_policy(
         &self,
         ctx: &Context,
-        body: Value,
+        change: crate::Replacement,
     ) -> ServiceResult<AppCredentialPolicy> {
         self.may_change_settings(ctx)?;
+        let crate::Replacement { body, if_match } = change;
         let policy: AppCredentialPolicy = patch::parse_spec(body)?;
-        let (tx, before) = self.open_setting::<AppCredentialPolicy>(ctx).await?;
+        let (tx, before) = self
+            .open_setting::<AppCredentialPolicy>(ctx, if_match)
+            .await?;
         self.save_setting(ctx, tx, &before, &policy).await?;
         Ok(policy)
     }

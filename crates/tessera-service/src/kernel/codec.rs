@@ -225,6 +225,28 @@ pub struct Patch<I = Uuid> {
     pub body: serde_json::Value,
 }
 
+/// A whole new value for a tenant-wide setting, at the version the client last read
+/// (its `If-Match`; a setting never set is at version 0), when it named one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replacement {
+    pub body: serde_json::Value,
+    pub if_match: Option<i64>,
+}
+
+impl Replacement {
+    pub fn new(body: serde_json::Value, if_match: Option<i64>) -> Replacement {
+        Replacement { body, if_match }
+    }
+
+    /// Whatever version is current (no precondition).
+    pub fn any(body: serde_json::Value) -> Replacement {
+        Replacement {
+            body,
+            if_match: None,
+        }
+    }
+}
+
 impl Versioned<String> {
     pub fn as_deref(&self) -> Versioned<&str> {
         Versioned::new(self.id.as_str(), self.if_match)

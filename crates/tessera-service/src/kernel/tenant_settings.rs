@@ -32,9 +32,18 @@ pub(crate) async fn read_setting<P: TenantSetting>(
     reader: &mut dyn Reader,
     tenant: TenantId,
 ) -> ServiceResult<P> {
+    Ok(read_versioned_setting(reader, tenant).await?.0)
+}
+
+/// The tenant's setting `P` with its version (0, with the default, when it was
+/// never set).
+async fn read_versioned_setting<P: TenantSetting>(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<(P, i64)> {
     match reader.get_by_key1(tenant, Kind::AuthPolicy, P::KEY).await? {
-        Some(record) => codec::data(&record),
-        None => Ok(P::default()),
+        Some(record) => Ok((codec::data(&record)?, record.version)),
+        None => Ok((P::default(), 0)),
     }
 }
 
@@ -46,6 +55,16 @@ impl Kernel {
         read_setting(reader.as_mut(), ctx.tenant).await
     }
 
+    /// Reads a tenant setting with the version a change is checked against.
+    pub async fn get_setting_versioned<P: TenantSetting>(
+        &self,
+        ctx: &Context,
+    ) -> ServiceResult<(P, i64)> {
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        read_versioned_setting(reader.as_mut(), ctx.tenant).await
+    }
+
     /// Refuses a caller who may not manage the tenant's policies: checked before a
     /// change's body is read, so a refused caller learns nothing about it.
     pub(crate) fn may_change_settings(&self, ctx: &Context) -> ServiceResult<()> {
@@ -53,15 +72,22 @@ impl Kernel {
     }
 
     /// Opens a change of a tenant setting (for a caller who may manage the tenant's
-    /// policies): the transaction and the value before. A body that can be checked
+    /// policies): the transaction and the value before, refused when the setting
+    /// is no longer at the version `if_match` names. A body that can be checked
     /// alone is checked before, so a bad one does not wait for the tenant's lock.
     pub(crate) async fn open_setting<P: TenantSetting>(
         &self,
         ctx: &Context,
+        if_match: Option<i64>,
     ) -> ServiceResult<(Box<dyn WriteTx>, P)> {
         self.may_change_settings(ctx)?;
         let mut tx = self.write(ctx).await?;
-        let before = read_setting(tx.as_mut(), ctx.tenant).await?;
+        let (before, current) = read_versioned_setting(tx.as_mut(), ctx.tenant).await?;
+        if let Some(sent) = if_match
+            && sent != current
+        {
+            return Err(crate::ServiceError::VersionMismatch { sent, current });
+        }
         Ok((tx, before))
     }
 

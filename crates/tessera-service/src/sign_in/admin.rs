@@ -537,12 +537,36 @@ pub struct MethodsRegistered {
     pub password_only: usize,
 }
 
+/// How long a methods report is reused.
+const METHODS_REPORT_SECONDS: i64 = 60;
+
 impl SignIn {
-    /// The methods report: a read of every method record, by kind.
+    /// The methods report: a read of every method record, by kind, counted at most
+    /// once a minute (a node keeps the last count of each tenant for that long).
     pub async fn methods_registered(&self, ctx: &Context) -> ServiceResult<MethodsRegistered> {
         self.require(ctx, action::SIGN_IN_REPORTS_READ, &Target::Tenant)?;
-        let mut reader = self.reader().await?;
         let tenant = ctx.tenant;
+        let now = self.now();
+        let fresh = |counted: &tessera_core::Timestamp| {
+            (0..METHODS_REPORT_SECONDS * 1_000_000)
+                .contains(&(now.unix_micros() - counted.unix_micros()))
+        };
+        if let Ok(reports) = self.methods_reports.lock()
+            && let Some((counted, report)) = reports.get(&tenant)
+            && fresh(counted)
+        {
+            return Ok(report.clone());
+        }
+        let report = self.count_methods(tenant).await?;
+        if let Ok(mut reports) = self.methods_reports.lock() {
+            reports.retain(|_, (counted, _)| fresh(counted));
+            reports.insert(tenant, (now, report.clone()));
+        }
+        Ok(report)
+    }
+
+    async fn count_methods(&self, tenant: TenantId) -> ServiceResult<MethodsRegistered> {
+        let mut reader = self.reader().await?;
         let passkey = users_with(reader.as_mut(), tenant, "fido2").await?;
         let app = users_with(reader.as_mut(), tenant, "softwareOath").await?;
         let certificate = users_with(reader.as_mut(), tenant, "certificateUserId").await?;

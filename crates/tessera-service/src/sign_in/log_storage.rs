@@ -376,9 +376,12 @@ impl SignIn {
     pub async fn set_log_retention(
         &self,
         ctx: &Context,
-        body: Value,
+        change: crate::Replacement,
     ) -> ServiceResult<SignInLogRetention> {
-        let (tx, before) = self.open_setting::<SignInLogRetention>(ctx).await?;
+        let crate::Replacement { body, if_match } = change;
+        let (tx, before) = self
+            .open_setting::<SignInLogRetention>(ctx, if_match)
+            .await?;
         let after: SignInLogRetention = patch::merge_patch(&before, &body, &[])?;
         if !(1..=3650).contains(&after.retention_days) {
             return Err(ServiceError::invalid(

@@ -55,6 +55,17 @@ pub struct SignIn {
     pub(crate) authn: Authn,
     pub(crate) sign_in_log: crate::sign_in::log_writer::SignInLog,
     pub(crate) sign_in_sources: crate::sign_in::log_storage::FailureSources,
+    /// The methods report of each tenant, with when it was counted (it reads every
+    /// method record, so it is counted at most once a minute a node).
+    pub(crate) methods_reports: std::sync::Mutex<
+        std::collections::HashMap<
+            TenantId,
+            (
+                tessera_core::Timestamp,
+                crate::sign_in::admin::MethodsRegistered,
+            ),
+        >,
+    >,
 }
 
 crate::kernel::on_kernel!(SignIn);
@@ -73,6 +84,7 @@ impl SignIn {
             authn,
             sign_in_log: crate::sign_in::log_writer::SignInLog::default(),
             sign_in_sources: crate::sign_in::log_storage::FailureSources::default(),
+            methods_reports: std::sync::Mutex::default(),
         }
     }
 }
