@@ -701,7 +701,7 @@ const tests = {
     // a Global Administrator is not one): the section shows once the role is held.
     assert.equal(await page.locator('nav a[href="/admin/attributes"]').count(), 0);
     const me = await api("GET", `/users/byPrincipalName/${admin}`);
-    await api("POST", "/roleManagement/directory/roleAssignments", {
+    const definer = await api("POST", "/roleManagement/directory/roleAssignments", {
       principalId: me.id, roleDefinitionId: "8424c6f0-a189-499e-bbd0-26c1753c96d4", directoryScopeId: "/" });
     await visit(page, "/admin/attributes", "attributes");
     await page.click("#new");
@@ -718,6 +718,7 @@ const tests = {
     const stored = await api("GET", `/directory/customSecurityAttributeDefinitions/Engineering_Project${tag}`);
     assert.equal(stored.description, "Which project");
     await checkAccessibility(page, "attribute");
+    await api("DELETE", `/roleManagement/directory/roleAssignments/${definer.id}`);
   },
 
   // Users created in bulk from a CSV file in Entra's template: a file with a bad
@@ -730,13 +731,20 @@ const tests = {
     await checkAccessibility(page, "bulk create");
     const template = await (await page.request.get(`${base}/admin/users/import/template.csv`)).text();
     const [version, header] = template.split("\r\n");
-    const row = (n, enabled = "No") => `Bulk ${tag} ${n},bulk-${tag}-${n}@contoso.com,${enabled},,,,Bulk-${tag},,,`;
+    const row = (n, enabled = "No", usage = "") => `Bulk ${tag} ${n},bulk-${tag}-${n}@contoso.com,${enabled},,,,Bulk-${tag},${usage},,`;
     const file = (rows) => ({ name: "users.csv", mimeType: "text/csv", buffer: Buffer.from([version, header, ...rows].join("\r\n")) });
 
-    await page.setInputFiles("#file", file([row(1), row(2, "maybe")]));
+    // Problems past the first batch of 1,000 still create nobody: the whole file is
+    // checked first, as the directory would check it.
+    const bad = Array.from({ length: 1003 }, (_, n) => row(n + 1));
+    bad.push(row(1004, "maybe"), row(1005, "No", "gbr"), row(1));
+    await page.setInputFiles("#file", file(bad));
     await page.click("#upload");
     await page.waitForSelector("#problems");
-    assert.match(await page.textContent("#problems"), /Line 4: .*Yes or No/);
+    const problems = await page.textContent("#problems");
+    assert.match(problems, /Line 1006: .*Yes or No/);
+    assert.match(problems, /Line 1007: usageLocation/);
+    assert.match(problems, /Line 1008: .*twice/);
     const none = await api("GET", `/users?search=${encodeURIComponent(`Bulk ${tag}`)}`);
     assert.equal(none.value.length, 0, "a file with a problem creates nobody");
 
@@ -752,13 +760,14 @@ const tests = {
     assert.equal(blocked.accountEnabled, false, "Block sign in: Yes");
     assert.equal(blocked.department, `Bulk-${tag}`);
 
-    // The same file again: the first batch is refused (the names are taken), and
-    // the page says which line.
+    // Names already in the directory are found before anything is created.
     await page.goto(`${base}/admin/users/import`);
-    await page.setInputFiles("#file", file(rows.slice(0, 3)));
+    await page.setInputFiles("#file", file([row(5000), ...rows.slice(0, 2)]));
     await page.click("#upload");
-    await page.waitForSelector("#outcome", { timeout: 120000 });
-    assert.match(await page.textContent("#outcome"), /Created 0 of 3 users\. Nothing from line 3 on was created: .*line \d/);
+    await page.waitForSelector("#problems");
+    assert.match(await page.textContent("#problems"), new RegExp(`Line 4: bulk-${tag}-1@contoso.com is already a user`));
+    assert.equal((await fetch(`${base}/api/v1/users/byPrincipalName/bulk-${tag}-5000@contoso.com`, {
+      headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}` } })).status, 404);
   },
 
   // Tenant settings as JSON: security defaults turned off and on again; the methods
@@ -776,6 +785,14 @@ const tests = {
     await page.fill("#json", "not json");
     await page.click("#save");
     assert.match(await page.textContent("#error"), /one JSON object/);
+    // Changed elsewhere after the page was read: the save is refused, not applied
+    // over that change.
+    await page.goto(`${base}/admin/settings/security-defaults`);
+    await api("PATCH", "/policies/identitySecurityDefaultsEnforcementPolicy", { isEnabled: true });
+    await page.fill("#json", JSON.stringify({ ...before, isEnabled: true }));
+    await page.click("#save");
+    assert.match(await page.textContent("#error"), /changed this setting since/);
+    await page.goto(`${base}/admin/settings/security-defaults`);
     await page.fill("#json", JSON.stringify({ ...before, isEnabled: true }));
     await page.click("#save");
     await page.waitForSelector("#saved");

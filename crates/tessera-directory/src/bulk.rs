@@ -153,6 +153,12 @@ fn push_record(
     if record.iter().all(|cell| cell.trim().is_empty()) {
         return Ok(());
     }
+    if record.len() > MAX_COLUMNS {
+        return Err(BulkProblem::at(
+            line,
+            format!("a line has more than {MAX_COLUMNS} cells"),
+        ));
+    }
     // The rows, a header and Entra's version line.
     if out.len() >= MAX_ROWS + 2 {
         return Err(BulkProblem::at(
@@ -269,6 +275,12 @@ pub fn users(text: &str) -> Result<BulkFile, Vec<BulkProblem>> {
     let Some((header_line, headers)) = rows.next() else {
         return Err(vec![BulkProblem::at(0, "the file is empty")]);
     };
+    if rows.len() > MAX_ROWS {
+        return Err(vec![BulkProblem::at(
+            0,
+            format!("a file holds at most {MAX_ROWS} users"),
+        )]);
+    }
     let mut problems = Vec::new();
     let mut columns = Vec::with_capacity(headers.len());
     let mut headers_seen = HashSet::new();
@@ -493,6 +505,14 @@ mod tests {
                 .contains("twice")
         );
         assert!(records(&",".repeat(1000)).is_err());
+        assert!(
+            records(&format!("{}a", "a,".repeat(MAX_COLUMNS))).is_err(),
+            "65 cells"
+        );
+        assert!(
+            records(&format!("{}a", "a,".repeat(MAX_COLUMNS - 1))).is_ok(),
+            "64 cells"
+        );
         assert_eq!(records("\"a\rb\"\nc").unwrap()[1].0, 3);
         assert!(records("a,\"b").is_err());
         assert!(records("a,b\"c").is_err());

@@ -66,6 +66,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "created" => Some("The application was registered, with its service principal."),
         "secret" => Some("The client secret was added."),
+        "secret-shown" => Some(
+            "The client secret was added and is not shown again. If it was not copied, remove it and add another.",
+        ),
         "saved" => Some("Your changes were saved."),
         "deleted" => Some("The application was deleted."),
         "removed" => Some("The secret was removed."),
@@ -261,11 +264,16 @@ async fn detail(
     // application, so that reloading the page neither shows it again nor makes
     // another one; the answer clears the cookie.
     let made = new_secret_of(&headers, &admin, id);
+    let done = match query.done.as_deref() {
+        // The page that was to show it is opened again, or in another session.
+        Some("secret") if made.is_none() => Some("secret-shown"),
+        other => other,
+    };
     let mut response = app_page(
         &state,
         &admin,
         id,
-        notice(query.done.as_deref()),
+        notice(done),
         None,
         made.clone(),
         StatusCode::OK,
@@ -470,9 +478,10 @@ async fn add_secret(
                 created.secret_text.expose().as_bytes(),
                 &sealing_context(id),
             );
-            let mut response = pages::redirect(&format!("/admin/applications/{id}?done=secret"));
             match sealed {
                 Ok(value) => {
+                    let mut response =
+                        pages::redirect(&format!("/admin/applications/{id}?done=secret"));
                     super::set_cookie(
                         &mut response,
                         NEW_SECRET_COOKIE,
@@ -480,12 +489,15 @@ async fn add_secret(
                         Some(120),
                         "Strict",
                     );
+                    response
                 }
+                // Not lost: shown on this answer instead.
                 Err(error) => {
-                    tracing::error!(%error, "a new client secret could not be sealed for its page")
+                    tracing::error!(%error, "a new client secret could not be sealed for its page");
+                    let secret = created.secret_text.expose().to_string();
+                    app_page(&state, &admin, id, None, None, Some(secret), StatusCode::OK).await
                 }
             }
-            response
         }
         Err(error @ (ServiceError::Validation(_) | ServiceError::Conflict { .. })) => {
             app_page(

@@ -1,9 +1,11 @@
 //! Bulk creation of users from a CSV file (Entra's bulk-create template, or Graph
 //! property names as headers), with its progress shown as it goes.
 //!
-//! The whole file is read and checked first (`tessera_directory::bulk`): a file
-//! with any problem creates nobody, and the page lists every problem by line. A
-//! good file is created 1,000 users a transaction (the directory's import, with an
+//! The whole file is read and checked first (`tessera_directory::bulk`: every
+//! row as the directory will check it; then against the directory: names already
+//! taken, managers that do not exist): a file with any problem creates nobody, and
+//! the page lists every problem by line. A good file is created 1,000 users a
+//! transaction (the directory's import, with an
 //! audit event for each user); the answer is streamed, so the page shows how far
 //! the import has got while it runs (and with a style sheet, only the latest step).
 //! Should a batch be refused (a principal name taken meanwhile), the import stops
@@ -20,6 +22,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
 use tessera_directory::bulk::{self, BulkProblem, BulkUser};
+use tessera_directory::model::DirectoryScope;
 use tessera_directory::roles::action;
 use tessera_service::ServiceError;
 
@@ -140,7 +143,9 @@ struct Running(tessera_core::TenantId);
 
 impl Running {
     fn take(tenant: tessera_core::TenantId) -> Option<Running> {
-        let mut running = RUNNING.lock().ok()?;
+        let mut running = RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if running.contains(&tenant) {
             return None;
         }
@@ -151,17 +156,25 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Ok(mut running) = RUNNING.lock() {
-            running.retain(|t| *t != self.0);
-        }
+        RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|t| *t != self.0);
     }
 }
 
 async fn import(State(state): State<AppState>, upload: Uploaded) -> Response {
     let Uploaded { admin, parts } = upload;
-    if !super::holds(&admin.ctx, action::USERS_CREATE) {
+    // Users are created tenant-wide only (a unit-scoped administrator manages the
+    // unit's existing members).
+    let may_create = admin.ctx.caller.grants().iter().any(|grant| {
+        grant.scope == DirectoryScope::Tenant
+            && tessera_directory::roles::built_in(grant.role_id)
+                .is_some_and(|role| role.grants(action::USERS_CREATE))
+    });
+    if !may_create {
         return refused(ServiceError::Forbidden {
-            reason: "creating users needs a role that may create them".to_string(),
+            reason: "creating users needs a tenant-wide role that may create them".to_string(),
         });
     }
     let Some(file) = parts
@@ -171,7 +184,7 @@ async fn import(State(state): State<AppState>, upload: Uploaded) -> Response {
         return refusal(&admin, "Choose a CSV file to upload.", Vec::new());
     };
     let text = match std::str::from_utf8(&file.data) {
-        Ok(text) if !text.contains('\0') => text,
+        Ok(text) if !text.contains('\0') => text.to_string(),
         _ => {
             return refusal(
                 &admin,
@@ -180,16 +193,31 @@ async fn import(State(state): State<AppState>, upload: Uploaded) -> Response {
             );
         }
     };
-    let parsed = match bulk::users(text) {
-        Ok(parsed) => parsed,
-        Err(problems) => {
+    // Reading a large file is work for a blocking thread, not the request's.
+    let parsed = match tokio::task::spawn_blocking(move || bulk::users(&text)).await {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(problems)) => {
             return refusal(
                 &admin,
                 "Nothing was created: the file has problems (listed by line).",
                 problems,
             );
         }
+        Err(error) => return refused(ServiceError::Internal(error.to_string())),
     };
+    // What only the directory knows: names already taken, managers that do not
+    // exist. (A name taken after this check stops the import at its batch.)
+    let problems = match against_directory(&state, &admin, &parsed.users).await {
+        Ok(problems) => problems,
+        Err(error) => return refused(error),
+    };
+    if !problems.is_empty() {
+        return refusal(
+            &admin,
+            "Nothing was created: the file has problems (listed by line).",
+            problems,
+        );
+    }
     let Some(running) = Running::take(admin.ctx.tenant) else {
         return refusal(
             &admin,
@@ -219,10 +247,15 @@ async fn import(State(state): State<AppState>, upload: Uploaded) -> Response {
     // never left half done, and the audit trail has every user created.
     tokio::spawn(async move {
         let _running = running;
+        // A browser that stops reading does not hold the import up.
         let send = |text: String| {
             let sender = sender.clone();
             async move {
-                let _ = sender.send(Bytes::from(text)).await;
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    sender.send(Bytes::from(text)),
+                )
+                .await;
             }
         };
         send(head).await;
@@ -271,6 +304,60 @@ async fn import(State(state): State<AppState>, upload: Uploaded) -> Response {
             .map(|bytes| (Ok::<_, Infallible>(bytes), receiver))
     });
     pages::html(StatusCode::OK, Body::from_stream(stream))
+}
+
+/// The lines whose user principal name is taken or whose manager does not exist,
+/// read with the administrator's own authorization (up to the problems a page
+/// lists).
+async fn against_directory(
+    state: &AppState,
+    admin: &Admin,
+    users: &[BulkUser],
+) -> Result<Vec<BulkProblem>, ServiceError> {
+    let directory = &state.app.directory;
+    let mut problems = Vec::new();
+    let mut managers: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for user in users {
+        if problems.len() >= 100 {
+            break;
+        }
+        let name = user.user["userPrincipalName"].as_str().unwrap_or_default();
+        match directory.get_user_by_principal_name(&admin.ctx, name).await {
+            Ok(_) => problems.push(BulkProblem {
+                line: user.line,
+                message: format!("{name} is already a user"),
+            }),
+            Err(ServiceError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        if let Some(manager) = user.user["managerId"].as_str() {
+            let exists = match managers.get(manager) {
+                Some(exists) => *exists,
+                None => {
+                    let exists = match uuid::Uuid::parse_str(manager) {
+                        Ok(id) => match directory
+                            .get::<tessera_directory::model::UserSpec>(&admin.ctx, id)
+                            .await
+                        {
+                            Ok(_) => true,
+                            Err(ServiceError::NotFound { .. }) => false,
+                            Err(error) => return Err(error),
+                        },
+                        Err(_) => false,
+                    };
+                    managers.insert(manager.to_string(), exists);
+                    exists
+                }
+            };
+            if !exists {
+                problems.push(BulkProblem {
+                    line: user.line,
+                    message: format!("managerId: no user has the id {manager}"),
+                });
+            }
+        }
+    }
+    Ok(problems)
 }
 
 /// A refusal of a batch with `users[i]` turned into the file's line numbers.
