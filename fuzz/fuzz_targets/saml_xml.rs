@@ -1,0 +1,29 @@
+//! XML from service providers (AuthnRequests, LogoutRequests, metadata): any bytes
+//! must give a tree within the limits or an error, never a panic; no element of an
+//! accepted tree is deeper than the limit, and no id is held by two elements.
+#![no_main]
+
+use std::collections::HashSet;
+
+use libfuzzer_sys::fuzz_target;
+use tessera_saml::xml::{self, Element, Limits};
+
+fn check(element: &Element, depth: usize, ids: &mut HashSet<String>) {
+    assert!(depth <= Limits::default().max_depth);
+    assert!(element.attributes.len() <= Limits::default().max_attributes);
+    for id in ["ID", "Id", "id"] {
+        if let Some(value) = element.attribute(id) {
+            assert!(ids.insert(value.to_string()), "id {value} twice");
+        }
+    }
+    for child in element.elements() {
+        check(child, depth + 1, ids);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(document) = xml::parse(text, Limits::default()) {
+        check(&document.root, 1, &mut HashSet::new());
+    }
+});
