@@ -14,6 +14,11 @@
 //! `binding`: the HTTP-Redirect binding as received, the message inflated within a
 //! bound and read with `xml`, its detached signature (RSA-SHA256 or ECDSA-SHA256;
 //! SHA-1 refused) checked over the query string's octets exactly as they came.
+//!
+//! `request`: an `AuthnRequest` read into what the IdP acts on (issuer, consumer
+//! service, NameID policy, requested authentication context, ForceAuthn and
+//! IsPassive), strictly: what is ambiguous or unsupported is refused by name.
 
 pub mod binding;
+pub mod request;
 pub mod xml;
