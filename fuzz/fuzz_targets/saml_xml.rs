@@ -1,5 +1,5 @@
 //! XML from service providers (AuthnRequests, LogoutRequests, metadata) and the
-//! redirect binding's query strings, and AuthnRequests read from them: any bytes must give a tree within the limits
+//! redirect binding's query strings, AuthnRequests and SP metadata read from them: any bytes must give a tree within the limits
 //! or an error, never a panic; no element of an accepted tree is deeper than the
 //! limit, and no id is held by two elements.
 #![no_main]
@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use libfuzzer_sys::fuzz_target;
 use tessera_saml::binding;
+use tessera_saml::metadata::ServiceProvider;
 use tessera_saml::request::AuthnRequest;
 use tessera_saml::xml::{self, Element, Limits};
 
@@ -30,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
         check(&document.root, 1, &mut HashSet::new());
         if let Ok(request) = AuthnRequest::from_document(&document) {
             assert!(!request.id.is_empty() && !request.issuer.is_empty());
+        }
+        if let Ok(sp) = ServiceProvider::from_document(&document) {
+            assert!(!sp.consumer_services.is_empty());
+            assert!(sp.consumer_by_index(None).is_some());
         }
     }
     if let Ok(message) = binding::read_redirect(text) {

@@ -18,7 +18,12 @@
 //! `request`: an `AuthnRequest` read into what the IdP acts on (issuer, consumer
 //! service, NameID policy, requested authentication context, ForceAuthn and
 //! IsPassive), strictly: what is ambiguous or unsupported is refused by name.
+//!
+//! `metadata`: a service provider's metadata read into its configuration (entity
+//! id, consumer and logout services, https only, certificates by use, NameID
+//! formats, signing wishes).
 
 pub mod binding;
+pub mod metadata;
 pub mod request;
 pub mod xml;
