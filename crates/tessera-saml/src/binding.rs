@@ -87,6 +87,11 @@ impl DetachedSignature {
                 UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, bits)
                     .verify(self.signed.as_bytes(), &self.value)
             }
+            // xmldsig-more gives ECDSA signatures as r || s; some SPs send DER.
+            (ECDSA_SHA256, PublicKey::EcP256(bits)) if self.value.len() == 64 => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, bits)
+                    .verify(self.signed.as_bytes(), &self.value)
+            }
             (ECDSA_SHA256, PublicKey::EcP256(bits)) => {
                 UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, bits)
                     .verify(self.signed.as_bytes(), &self.value)
@@ -166,8 +171,10 @@ pub fn read_redirect(query: &str) -> Result<RedirectMessage, BindingError> {
     Ok(RedirectMessage {
         kind,
         document,
+        // Form encoding, as SPs send it: a space may come as `+` (the base64
+        // values keep their `+`).
         relay_state: relay_state
-            .map(|(_, raw)| percent_decoded(raw))
+            .map(|(_, raw)| percent_decoded(&raw.replace('+', " ")))
             .transpose()?,
         signature,
     })
@@ -217,6 +224,12 @@ mod tests {
             message.relay_state.as_deref(),
             Some("https://sp.example/after?x=1")
         );
+        let spaced = read_redirect(&format!(
+            "SAMLRequest={}&RelayState=a+b%2Bc",
+            encoded(REQUEST)
+        ))
+        .unwrap();
+        assert_eq!(spaced.relay_state.as_deref(), Some("a b+c"));
         message.signature.as_ref().unwrap().verify(&public).unwrap();
         // Another key, or a changed RelayState, does not verify.
         let other = PublicKey::EcP256(self::key().public_key().as_ref().to_vec());
@@ -240,6 +253,30 @@ mod tests {
                 .verify(&PublicKey::Rsa(vec![0; 10]))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn an_ecdsa_signature_as_r_and_s_verifies_too() {
+        use aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let mut query = format!(
+            "SAMLRequest={}&SigAlg={}",
+            encoded(REQUEST),
+            utf8_percent_encode(ECDSA_SHA256, NON_ALPHANUMERIC)
+        );
+        let signature = key.sign(&SystemRandom::new(), query.as_bytes()).unwrap();
+        assert_eq!(signature.as_ref().len(), 64);
+        query.push_str(&format!(
+            "&Signature={}",
+            utf8_percent_encode(&STANDARD.encode(signature.as_ref()), NON_ALPHANUMERIC)
+        ));
+        let public = PublicKey::EcP256(key.public_key().as_ref().to_vec());
+        read_redirect(&query)
+            .unwrap()
+            .signature
+            .unwrap()
+            .verify(&public)
+            .unwrap();
     }
 
     #[test]

@@ -89,22 +89,34 @@ fn invalid(what: &'static str, why: impl Into<String>) -> MetadataError {
     MetadataError::Invalid(what, why.into())
 }
 
-/// Only https endpoints (http for the loopback interface, for development).
+/// Only https endpoints (http for the loopback interface, for development), with a
+/// host and no user information.
 fn location(value: &str) -> Result<String, MetadataError> {
-    let loopback = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
-        .iter()
-        .any(|prefix| {
-            value
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        });
     if value.len() > 2048 || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(invalid(
             "Location",
             "too long, or holds spaces or control characters",
         ));
     }
-    if !(value.starts_with("https://") || loopback) {
+    let (scheme, rest) = value
+        .split_once("://")
+        .ok_or_else(|| invalid("Location", format!("{value} is not https")))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') || authority.contains('\\') {
+        return Err(invalid("Location", "names user information"));
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().map(|h| format!("[{h}]")),
+        None => authority.split(':').next().map(str::to_string),
+    }
+    .unwrap_or_default();
+    let secure = scheme.eq_ignore_ascii_case("https") && !host.is_empty();
+    let loopback = scheme.eq_ignore_ascii_case("http")
+        && matches!(
+            host.to_ascii_lowercase().as_str(),
+            "localhost" | "127.0.0.1" | "[::1]"
+        );
+    if !(secure || loopback) {
         return Err(invalid("Location", format!("{value} is not https")));
     }
     Ok(value.to_string())
@@ -173,7 +185,8 @@ fn certificates(descriptor: &Element) -> Result<Vec<Certificate>, MetadataError>
             for data in info.children_named(DSIG, "X509Data") {
                 for certificate in data.children_named(DSIG, "X509Certificate") {
                     let text: String = certificate
-                        .text()
+                        .only_text()
+                        .ok_or_else(|| invalid("X509Certificate", "holds an element"))?
                         .chars()
                         .filter(|c| !c.is_ascii_whitespace())
                         .collect();
@@ -235,7 +248,8 @@ impl ServiceProvider {
         }
         let name_id_formats = descriptor
             .children_named(METADATA, "NameIDFormat")
-            .map(|f| f.text().trim().to_string())
+            .filter_map(|f| f.only_text())
+            .map(|f| f.trim_matches([' ', '\t', '\r', '\n']).to_string())
             .filter(|f| !f.is_empty())
             .collect();
         Ok(ServiceProvider {
@@ -344,6 +358,24 @@ mod tests {
             ),
             (SP.replace("use=\"signing\"", "use=\"other\""), "other"),
             (SP.replace("BQY=", "not base64!"), "not base64"),
+            (
+                SP.replace(
+                    "http://localhost:8000/acs",
+                    "http://localhost:@evil.example/acs",
+                ),
+                "user information",
+            ),
+            (
+                SP.replace(
+                    "http://localhost:8000/acs",
+                    "http://127.0.0.1:80@evil.example/acs",
+                ),
+                "user information",
+            ),
+            (
+                SP.replace("https://sp.example/acs", "https:///acs"),
+                "not https",
+            ),
         ];
         for (text, expected) in cases {
             let error = read(&text).unwrap_err().to_string();

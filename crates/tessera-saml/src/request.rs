@@ -95,6 +95,17 @@ fn plain(value: &str, name: &'static str, max: usize) -> Result<String, RequestE
     Ok(value.to_string())
 }
 
+/// An element's text, which must be text only, trimmed of XML white space.
+pub(crate) fn text_of(element: &Element, name: &'static str) -> Result<String, RequestError> {
+    element
+        .only_text()
+        .map(|text| text.trim_matches([' ', '\t', '\r', '\n']).to_string())
+        .ok_or(RequestError::Invalid(
+            name,
+            "holds an element where text belongs",
+        ))
+}
+
 fn one_child<'a>(
     element: &'a Element,
     namespace: &'a str,
@@ -169,7 +180,7 @@ impl AuthnRequest {
         {
             return Err(RequestError::Invalid("Issuer", "not an entity id"));
         }
-        let issuer = plain(issuer.text().trim(), "Issuer", 1024)?;
+        let issuer = plain(&text_of(issuer, "Issuer")?, "Issuer", 1024)?;
         if one_child(root, ASSERTION, "Subject")?.is_some() {
             return Err(RequestError::Unsupported("Subject"));
         }
@@ -206,7 +217,13 @@ impl AuthnRequest {
                 }
                 let class_refs = context
                     .children_named(ASSERTION, "AuthnContextClassRef")
-                    .map(|r| plain(r.text().trim(), "AuthnContextClassRef", 256))
+                    .map(|r| {
+                        plain(
+                            &text_of(r, "AuthnContextClassRef")?,
+                            "AuthnContextClassRef",
+                            256,
+                        )
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 if class_refs.is_empty() || class_refs.len() > 16 {
                     return Err(RequestError::Invalid(
@@ -333,6 +350,10 @@ mod tests {
             (
                 FULL.replace("<samlp:NameIDPolicy", "<saml:Subject/><samlp:NameIDPolicy"),
                 RequestError::Unsupported("Subject"),
+            ),
+            (
+                FULL.replace(" https://sp.example/metadata ", "https://sp<x/>.example"),
+                RequestError::Invalid("Issuer", "holds an element where text belongs"),
             ),
         ];
         for (text, expected) in cases {

@@ -125,6 +125,12 @@ impl Element {
         self.elements().filter(move |e| e.is(namespace, local))
     }
 
+    /// The element's text when it holds nothing but text (an element inside is not
+    /// skipped over: `None`).
+    pub fn only_text(&self) -> Option<String> {
+        self.elements().next().is_none().then(|| self.text())
+    }
+
     /// The element's own text (its text children joined; comments were left out).
     pub fn text(&self) -> String {
         self.children
@@ -205,24 +211,19 @@ pub fn parse(text: &str, limits: Limits) -> Result<Document, XmlError> {
             }
             Event::Text(text) => {
                 let decoded = text.decode().map_err(malformed)?;
-                push_text(&mut stack, &decoded)?;
+                push_text(&mut stack, &line_ends(&decoded))?;
             }
             Event::CData(data) => {
+                if stack.is_empty() {
+                    return Err(XmlError::TextOutsideRoot);
+                }
                 let bytes = data.into_inner();
                 let decoded = std::str::from_utf8(&bytes).map_err(malformed)?;
-                push_text(&mut stack, decoded)?;
+                push_text(&mut stack, &line_ends(decoded))?;
             }
             Event::GeneralRef(reference) => {
-                let resolved = match reference.resolve_char_ref().map_err(malformed)? {
-                    Some(c) => c.to_string(),
-                    None => {
-                        let name = reference.decode().map_err(malformed)?;
-                        match quick_xml::escape::resolve_predefined_entity(&name) {
-                            Some(text) => text.to_string(),
-                            None => return Err(XmlError::Entity(name.into_owned())),
-                        }
-                    }
-                };
+                let name = reference.decode().map_err(malformed)?;
+                let resolved = resolve_reference(&name)?;
                 push_text(&mut stack, &resolved)?;
             }
             Event::Comment(_) => {}
@@ -241,6 +242,54 @@ pub fn parse(text: &str, limits: Limits) -> Result<Document, XmlError> {
     }
     root.map(|root| Document { root }).ok_or(XmlError::Root)
 }
+
+/// XML 1.0 §2.11: CR LF and a lone CR read as LF.
+fn line_ends(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// The text a reference stands for: a character reference (decimal or hex digits
+/// only, naming an XML character) or one of the five predefined entities.
+fn resolve_reference(name: &str) -> Result<String, XmlError> {
+    if let Some(number) = name.strip_prefix('#') {
+        let (digits, radix) = match number.strip_prefix('x') {
+            Some(hex) => (hex, 16),
+            None => (number, 10),
+        };
+        if digits.is_empty() || digits.len() > 8 || !digits.chars().all(|c| c.is_digit(radix)) {
+            return Err(malformed("a bad character reference"));
+        }
+        let code = u32::from_str_radix(digits, radix)
+            .map_err(|_| malformed("a bad character reference"))?;
+        let allowed =
+            matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF);
+        return match char::from_u32(code) {
+            Some(c) if allowed => Ok(c.to_string()),
+            _ => Err(malformed(
+                "a character reference to a character XML does not allow",
+            )),
+        };
+    }
+    quick_xml::escape::resolve_predefined_entity(name)
+        .map(str::to_string)
+        .ok_or_else(|| XmlError::Entity(name.to_string()))
+}
+
+/// Whether `name` is a well-formed qualified name: one optional prefix, neither
+/// part empty.
+fn qualified_name(name: &str) -> bool {
+    let mut parts = name.split(':');
+    let ok = |part: Option<&str>| part.is_some_and(|p| !p.is_empty());
+    match name.matches(':').count() {
+        0 => ok(parts.next()),
+        1 => ok(parts.next()) && ok(parts.next()),
+        _ => false,
+    }
+}
+
+/// The most namespace declarations one element may make, and in scope at once.
+const MAX_DECLARATIONS: usize = 16;
+const MAX_SCOPE: usize = 64;
 
 /// Adds text to the element being read; outside the root only whitespace may be.
 fn push_text(stack: &mut [Open], text: &str) -> Result<(), XmlError> {
@@ -282,6 +331,9 @@ fn open_element(
     let name = std::str::from_utf8(start.name().as_ref())
         .map_err(malformed)?
         .to_string();
+    if !qualified_name(&name) {
+        return Err(malformed(format!("{name} is not a qualified name")));
+    }
     let mut raw: Vec<(String, String)> = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(malformed)?;
@@ -291,6 +343,9 @@ fn open_element(
         let key = std::str::from_utf8(attribute.key.as_ref())
             .map_err(malformed)?
             .to_string();
+        if !qualified_name(&key) {
+            return Err(malformed(format!("{key} is not a qualified name")));
+        }
         let value = attribute_value(&attribute)?;
         if raw.iter().any(|(k, _)| *k == key) {
             return Err(XmlError::DuplicateAttribute(key));
@@ -299,14 +354,22 @@ fn open_element(
     }
     let mut declarations = Vec::new();
     for (key, value) in &raw {
+        let reserved = value == XML_NAMESPACE || value == XMLNS_NAMESPACE;
         if key == "xmlns" {
+            if reserved {
+                return Err(malformed("the default namespace cannot be a reserved one"));
+            }
             declarations.push((String::new(), value.clone()));
         } else if let Some(prefix) = key.strip_prefix("xmlns:") {
-            if value.is_empty() || prefix == "xmlns" || prefix == "xml" {
+            if value.is_empty() || prefix == "xmlns" || prefix == "xml" || reserved {
                 return Err(malformed(format!("the declaration {key} is not allowed")));
             }
             declarations.push((prefix.to_string(), value.clone()));
         }
+    }
+    if declarations.len() > MAX_DECLARATIONS || parent_scope.len() + declarations.len() > MAX_SCOPE
+    {
+        return Err(malformed("too many namespace declarations"));
     }
     let mut scope = parent_scope.to_vec();
     scope.extend(declarations.iter().cloned());
@@ -334,10 +397,9 @@ fn open_element(
         if !seen.insert((attribute_namespace.clone(), attribute_local.to_string())) {
             return Err(XmlError::DuplicateAttribute(key));
         }
-        if attribute_namespace.is_empty()
-            && matches!(attribute_local, "ID" | "Id" | "id")
-            && !ids.insert(value.clone())
-        {
+        // Any attribute named like an id, in any namespace (`xml:id`, `wsu:Id`),
+        // counts: a reference will never be resolved to one of two.
+        if matches!(attribute_local, "ID" | "Id" | "id") && !ids.insert(value.clone()) {
             return Err(XmlError::DuplicateId(value));
         }
         attributes.push(Attribute {
@@ -360,38 +422,27 @@ fn open_element(
     })
 }
 
-/// An attribute's value with references resolved: only character references and
-/// the predefined entities.
+/// An attribute's value (XML 1.0 §3.3.3: literal tab, CR and LF read as a space)
+/// with references resolved: only character references and the predefined
+/// entities.
 fn attribute_value(
     attribute: &quick_xml::events::attributes::Attribute<'_>,
 ) -> Result<String, XmlError> {
     let raw = std::str::from_utf8(&attribute.value).map_err(malformed)?;
+    let raw = raw.replace("\r\n", " ").replace(['\t', '\r', '\n'], " ");
     let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
+    let mut rest = raw.as_str();
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
         let Some(end) = after.find(';') else {
             return Err(malformed("an unterminated reference in an attribute"));
         };
-        let name = &after[..end];
-        if let Some(number) = name.strip_prefix('#') {
-            let code = match number.strip_prefix('x') {
-                Some(hex) => u32::from_str_radix(hex, 16),
-                None => number.parse::<u32>(),
-            }
-            .map_err(|_| malformed("a bad character reference"))?;
-            let c = char::from_u32(code)
-                .filter(|c| *c != '\0')
-                .ok_or_else(|| malformed("a bad character reference"))?;
-            out.push(c);
-        } else {
-            match quick_xml::escape::resolve_predefined_entity(name) {
-                Some(text) => out.push_str(text),
-                None => return Err(XmlError::Entity(name.to_string())),
-            }
-        }
+        out.push_str(&resolve_reference(&after[..end])?);
         rest = &after[end + 1..];
+    }
+    if rest.contains('<') {
+        return Err(malformed("a < in an attribute value"));
     }
     out.push_str(rest);
     Ok(out)
@@ -486,6 +537,38 @@ mod tests {
         assert!(read("<a><b></a>").is_err());
         assert!(read("<a>").is_err());
         assert_eq!(read("").unwrap_err(), XmlError::Root);
+    }
+
+    #[test]
+    fn names_references_and_line_ends_are_read_as_xml_says() {
+        assert!(read(r#"<a xmlns:="u"/>"#).is_err());
+        assert!(read("<:a/>").is_err());
+        assert!(read("<a:b:c xmlns:a=\"u\"/>").is_err());
+        assert!(read(r#"<a b="&#+65;"/>"#).is_err());
+        assert!(read(r#"<a b="&#1;"/>"#).is_err());
+        assert!(read("<a>&#xFFFE;</a>").is_err());
+        assert!(read(r#"<a xmlns:p="http://www.w3.org/2000/xmlns/"/>"#).is_err());
+        assert_eq!(
+            read("<a b=\"x\ty\r\nz\"/>").unwrap().root.attribute("b"),
+            Some("x y z")
+        );
+        assert_eq!(read("<a>x\r\ny\rz</a>").unwrap().root.text(), "x\ny\nz");
+        assert!(read(r#"<r><a xml:id="_1"/><b ID="_1"/></r>"#).is_err());
+        assert!(read("<![CDATA[ ]]><a/>").is_err());
+        let many = format!(
+            "<a {}/>",
+            (0..17)
+                .map(|i| format!("xmlns:p{i}=\"u\""))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        assert!(read(&many).is_err());
+        let mixed = read("<a>x<b/>y</a>").unwrap();
+        assert_eq!(mixed.root.only_text(), None);
+        assert_eq!(
+            read("<a>xy</a>").unwrap().root.only_text().as_deref(),
+            Some("xy")
+        );
     }
 
     #[test]
