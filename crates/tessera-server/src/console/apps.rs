@@ -750,7 +750,7 @@ async fn save_json(
     let outcome = match serde_json::from_str::<Value>(&text) {
         Ok(body @ Value::Object(_)) => {
             let stored = serde_json::to_value(&app.spec).unwrap_or(Value::Null);
-            let patch = super::conditional_access::replacement(&stored, &body);
+            let patch = super::replacement(&stored, &body);
             match directory
                 .update_application(&admin.ctx, Versioned::new(id, Some(version)).patch(patch))
                 .await

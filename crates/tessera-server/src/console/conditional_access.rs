@@ -272,8 +272,8 @@ async fn save_policy(
             return policy_page(&state, &admin, Some(id), shown, version, refusal, editor).await;
         }
     };
-    let patch =
-        tessera_service::Versioned::new(id, Some(version)).patch(replacement(&stored, &body));
+    let patch = tessera_service::Versioned::new(id, Some(version))
+        .patch(super::replacement(&stored, &body));
     match state.app.access.update_policy(&admin.ctx, patch).await {
         Ok(_) => pages::redirect(&format!("/admin/conditional-access/policies/{id}")),
         Err(error) => match super::form_refusal(error, "policy") {
@@ -309,49 +309,6 @@ async fn delete_policy(
         state.app.access.delete_policy(&admin.ctx, id).await,
         "/admin/conditional-access?done=deleted",
     )
-}
-
-/// A merge patch (RFC 7396) that turns `stored` into `wanted`: keys `wanted` lacks
-/// are sent as null, at every depth, so nothing removed in the editor stays; what
-/// did not change is left out (so a save asks only for the permissions its changes
-/// need).
-pub(crate) fn replacement(stored: &Value, wanted: &Value) -> Value {
-    match (stored, wanted) {
-        (Value::Object(old), Value::Object(new)) => {
-            let mut patch = Map::new();
-            for key in old.keys().filter(|key| !new.contains_key(*key)) {
-                patch.insert(key.clone(), Value::Null);
-            }
-            for (key, value) in new {
-                let next = match old.get(key) {
-                    Some(before) if before == value => continue,
-                    Some(before) => replacement(before, value),
-                    None => value.clone(),
-                };
-                patch.insert(key.clone(), next);
-            }
-            Value::Object(patch)
-        }
-        _ => wanted.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_replacement_removes_what_the_editor_took_out() {
-        let stored = json!({"a": 1, "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": ["x"]}}});
-        let wanted = json!({"a": 2, "conditions": {"users": {"includeUsers": ["All"]}}});
-        let patch = replacement(&stored, &wanted);
-        assert_eq!(
-            patch,
-            json!({"a": 2, "conditions": {"users": {"excludeUsers": null}}})
-        );
-        let merged: Value = tessera_directory::patch::merge_patch(&stored, &patch, &[]).unwrap();
-        assert_eq!(merged, wanted);
-    }
 }
 
 #[derive(Template)]

@@ -779,6 +779,34 @@ pub(crate) fn confirm_page(
 /// What a page shows when the application layer refused or failed: a refusal of
 /// the caller's request is its message (400, 403, 404, 409, 412), anything else a
 /// generic error with the details in the log.
+/// A merge patch (RFC 7396) that turns `stored` into `wanted`: keys `wanted` lacks
+/// are sent as null, at every depth, so nothing removed in the editor stays; what
+/// did not change is left out (so a save asks only for the permissions its changes
+/// need).
+pub(crate) fn replacement(
+    stored: &serde_json::Value,
+    wanted: &serde_json::Value,
+) -> serde_json::Value {
+    match (stored, wanted) {
+        (serde_json::Value::Object(old), serde_json::Value::Object(new)) => {
+            let mut patch = serde_json::Map::new();
+            for key in old.keys().filter(|key| !new.contains_key(*key)) {
+                patch.insert(key.clone(), serde_json::Value::Null);
+            }
+            for (key, value) in new {
+                let next = match old.get(key) {
+                    Some(before) if before == value => continue,
+                    Some(before) => replacement(before, value),
+                    None => value.clone(),
+                };
+                patch.insert(key.clone(), next);
+            }
+            serde_json::Value::Object(patch)
+        }
+        _ => wanted.clone(),
+    }
+}
+
 pub(crate) fn refused(error: ServiceError) -> Response {
     let message = error.to_string();
     let status = crate::error::ApiError::from(error).status;
@@ -791,6 +819,21 @@ pub(crate) fn refused(error: ServiceError) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_replacement_removes_what_the_editor_took_out() {
+        let stored = serde_json::json!({"a": 1, "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": ["x"]}}});
+        let wanted =
+            serde_json::json!({"a": 2, "conditions": {"users": {"includeUsers": ["All"]}}});
+        let patch = replacement(&stored, &wanted);
+        assert_eq!(
+            patch,
+            serde_json::json!({"a": 2, "conditions": {"users": {"excludeUsers": null}}})
+        );
+        let merged: serde_json::Value =
+            tessera_directory::patch::merge_patch(&stored, &patch, &[]).unwrap();
+        assert_eq!(merged, wanted);
+    }
+
     use super::*;
 
     #[test]

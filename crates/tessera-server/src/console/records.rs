@@ -588,6 +588,32 @@ fn object_in(text: &str, noun: &str) -> Result<Value, String> {
     }
 }
 
+/// A record's page shown again after a refused create or save, with what was typed
+/// and why (or the refusal's own page).
+fn shown_again(
+    admin: &Admin,
+    kind: Collection,
+    item: Option<Item>,
+    json: String,
+    outcome: Result<(StatusCode, String), Response>,
+) -> Response {
+    match outcome {
+        Ok((status, message)) => pages::page(
+            status,
+            &RecordPage {
+                can_manage: true,
+                admin,
+                kind,
+                item,
+                json,
+                error: Some(message),
+                notice: None,
+            },
+        ),
+        Err(page) => page,
+    }
+}
+
 async fn create(kind: Collection, State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { admin, form } = posted;
     let text = form.get("json").unwrap_or("").to_string();
@@ -598,21 +624,7 @@ async fn create(kind: Collection, State(state): State<AppState>, posted: Posted)
         },
         Err(message) => Ok((StatusCode::BAD_REQUEST, message)),
     };
-    match outcome {
-        Ok((status, message)) => pages::page(
-            status,
-            &RecordPage {
-                can_manage: true,
-                admin: &admin,
-                kind,
-                item: None,
-                json: text,
-                error: Some(message),
-                notice: None,
-            },
-        ),
-        Err(page) => page,
-    }
+    shown_again(&admin, kind, None, text, outcome)
 }
 
 #[derive(serde::Deserialize)]
@@ -681,7 +693,7 @@ async fn save(
     }
     let outcome = match object_in(&text, kind.noun()) {
         Ok(body) => {
-            let patch = super::conditional_access::replacement(&stored.json, &body);
+            let patch = super::replacement(&stored.json, &body);
             match kind.save(&state, &admin.ctx, &id, version, patch).await {
                 Ok(()) => return pages::redirect(&format!("{}/{id}?done=saved", kind.base())),
                 Err(error) => form_refusal(error, kind.noun()),
@@ -689,21 +701,13 @@ async fn save(
         }
         Err(message) => Ok((StatusCode::BAD_REQUEST, message)),
     };
-    match outcome {
-        Ok((status, message)) => pages::page(
-            status,
-            &RecordPage {
-                can_manage: true,
-                admin: &admin,
-                kind,
-                item: Some(Item { version, ..stored }),
-                json: text,
-                error: Some(message),
-                notice: None,
-            },
-        ),
-        Err(page) => page,
-    }
+    shown_again(
+        &admin,
+        kind,
+        Some(Item { version, ..stored }),
+        text,
+        outcome,
+    )
 }
 
 async fn confirm_delete(
