@@ -180,6 +180,60 @@ pub fn read_redirect(query: &str) -> Result<RedirectMessage, BindingError> {
     })
 }
 
+/// The longest `SAMLRequest`/`SAMLResponse` form value read (base64).
+const MAX_POSTED: usize = 512 * 1024;
+
+/// Reads the `SAMLRequest` or `SAMLResponse` value of a POST-binding form (base64
+/// of the XML, line breaks allowed). A signature, if any, is enveloped in the
+/// document: verify it with `dsig::verify_enveloped` on the root before using it.
+pub fn read_post(value: &str) -> Result<Document, BindingError> {
+    if value.len() > MAX_POSTED {
+        return Err(BindingError::TooLong);
+    }
+    let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| BindingError::Encoding("the message is not base64"))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| BindingError::Encoding("the message is not UTF-8"))?;
+    Ok(xml::parse(text, Limits::default())?)
+}
+
+/// A message for the redirect binding: `name=…[&RelayState=…]`, the XML
+/// DEFLATE-compressed and base64- and percent-encoded, and with a key, `SigAlg`
+/// and `Signature` over exactly those octets.
+pub fn write_redirect(
+    name: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key: Option<&crate::dsig::SigningKey>,
+) -> Result<String, crate::dsig::SignatureError> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let deflated = miniz_oxide::deflate::compress_to_vec(xml.as_bytes(), 6);
+    let mut query = format!(
+        "{name}={}",
+        utf8_percent_encode(&STANDARD.encode(deflated), NON_ALPHANUMERIC)
+    );
+    if let Some(relay) = relay_state {
+        query.push_str(&format!(
+            "&RelayState={}",
+            utf8_percent_encode(relay, NON_ALPHANUMERIC)
+        ));
+    }
+    if let Some(key) = key {
+        query.push_str(&format!(
+            "&SigAlg={}",
+            utf8_percent_encode(key.algorithm().uri(), NON_ALPHANUMERIC)
+        ));
+        let signature = key.sign(query.as_bytes())?;
+        query.push_str(&format!(
+            "&Signature={}",
+            utf8_percent_encode(&STANDARD.encode(signature), NON_ALPHANUMERIC)
+        ));
+    }
+    Ok(query)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,11 @@
 //! formats, signing wishes).
 
 pub mod binding;
+pub mod c14n;
+pub mod dsig;
+pub mod encrypt;
+pub mod idp;
 pub mod metadata;
 pub mod request;
+pub mod response;
 pub mod xml;

@@ -131,6 +131,50 @@ impl Element {
         self.elements().next().is_none().then(|| self.text())
     }
 
+    /// A new element for Tessera to write: `local` in `namespace`, written with
+    /// `prefix` (canonicalization declares it where it is used).
+    pub fn new(namespace: &str, prefix: &str, local: &str) -> Element {
+        Element {
+            namespace: namespace.to_string(),
+            local: local.to_string(),
+            prefix: prefix.to_string(),
+            attributes: Vec::new(),
+            declarations: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// With the attribute `name` (without a namespace) set to `value`.
+    pub fn with_attribute(mut self, name: &str, value: impl Into<String>) -> Element {
+        self.attributes.push(Attribute {
+            namespace: String::new(),
+            local: name.to_string(),
+            qualified: name.to_string(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// With the attribute set when there is a value.
+    pub fn with_optional(self, name: &str, value: Option<impl Into<String>>) -> Element {
+        match value {
+            Some(value) => self.with_attribute(name, value),
+            None => self,
+        }
+    }
+
+    /// With `child` appended.
+    pub fn with_child(mut self, child: Element) -> Element {
+        self.children.push(Node::Element(child));
+        self
+    }
+
+    /// With `text` appended.
+    pub fn with_text(mut self, text: impl Into<String>) -> Element {
+        self.children.push(Node::Text(text.into()));
+        self
+    }
+
     /// The element's own text (its text children joined; comments were left out).
     pub fn text(&self) -> String {
         self.children
@@ -314,7 +358,7 @@ fn split(qualified: &str) -> (&str, &str) {
     }
 }
 
-fn lookup<'a>(scope: &'a [(String, String)], prefix: &str) -> Option<&'a str> {
+pub(crate) fn lookup<'a>(scope: &'a [(String, String)], prefix: &str) -> Option<&'a str> {
     scope
         .iter()
         .rev()
