@@ -25,6 +25,7 @@
 
 pub mod binding;
 pub mod c14n;
+pub mod config;
 pub mod dsig;
 pub mod encrypt;
 pub mod idp;

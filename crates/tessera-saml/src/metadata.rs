@@ -89,6 +89,11 @@ fn invalid(what: &'static str, why: impl Into<String>) -> MetadataError {
     MetadataError::Invalid(what, why.into())
 }
 
+/// Whether `value` may be an endpoint: see [`location`].
+pub fn location_allowed(value: &str) -> bool {
+    location(value).is_ok()
+}
+
 /// Only https endpoints (http for the loopback interface, for development), with a
 /// host and no user information.
 fn location(value: &str) -> Result<String, MetadataError> {
