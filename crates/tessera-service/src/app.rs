@@ -12,7 +12,7 @@ use crate::error::ServiceResult;
 use crate::kernel::AuthSettings;
 use crate::kernel::jobs::{Job, JobResult, Schedule, Scope, job};
 use crate::kernel::{Kernel, SessionsEnded};
-use crate::{Access, AppSignIn, Directory, Oidc, SignIn};
+use crate::{Access, AppSignIn, Directory, Oidc, Saml, SignIn};
 
 pub struct App {
     pub(crate) kernel: Arc<Kernel>,
@@ -21,6 +21,7 @@ pub struct App {
     pub sign_in: Arc<SignIn>,
     pub app_sign_in: Arc<AppSignIn>,
     pub oidc: Arc<Oidc>,
+    pub saml: Arc<Saml>,
 }
 
 impl App {
@@ -62,6 +63,7 @@ impl App {
             sign_in.clone(),
             app_sign_in.clone(),
         ));
+        let saml = Arc::new(Saml::new(kernel.clone()));
         let listener: Arc<dyn SessionsEnded> = oidc.clone();
         kernel.notify_sessions_ended_to(Arc::downgrade(&listener));
         App {
@@ -71,6 +73,7 @@ impl App {
             sign_in,
             app_sign_in,
             oidc,
+            saml,
         }
     }
 

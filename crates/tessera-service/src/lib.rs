@@ -18,6 +18,8 @@
 //!    this application" (Conditional Access's verdict and its explanation).
 //! 6. [`Oidc`] (`oidc/`): OpenID Connect and OAuth (authorize, grants, client
 //!    authentication, DPoP, device, exchange, introspection, logout, signing keys).
+//! 7. [`Saml`] (`saml/`): the SAML identity provider (application configurations,
+//!    IdP certificates and metadata; the SSO profile through the app sign-in step).
 //!
 //! [`App`] (`app.rs`) builds them and runs the application's jobs. The module paths
 //! from before the folders (`authn`, `oauth`, `conditional_access`, `audit`,
@@ -36,6 +38,7 @@ pub mod app_sign_in;
 pub mod directory;
 pub mod kernel;
 pub mod oidc;
+pub mod saml;
 pub mod sign_in;
 
 // The kernel's codec and errors are used everywhere under these short paths.
@@ -82,6 +85,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use kernel::Kernel;
 pub use kernel::tenant_settings::TenantSetting;
 pub use oidc::Oidc;
+pub use saml::Saml;
 pub use sign_in::SignIn;
 
 /// Who is calling, with the role grants they hold: a proof of authentication. Only

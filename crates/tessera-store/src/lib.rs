@@ -61,10 +61,15 @@ pub enum Kind {
     TermsAcceptance,
     /// A user's or workload's risk, as set through the risk API.
     RiskState,
+    /// An application's SAML configuration (key1: its SP entity id; key2: its appId).
+    SamlApp,
+    /// A SAML signing certificate of the IdP (key1: its thumbprint; key2: the
+    /// tenant's, or an application's appId), private key sealed.
+    SamlCertificate,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 25] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -88,6 +93,8 @@ impl Kind {
         Kind::TermsOfUse,
         Kind::TermsAcceptance,
         Kind::RiskState,
+        Kind::SamlApp,
+        Kind::SamlCertificate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +122,8 @@ impl Kind {
             Kind::TermsOfUse => "agreement",
             Kind::TermsAcceptance => "agreementAcceptance",
             Kind::RiskState => "riskState",
+            Kind::SamlApp => "samlApplication",
+            Kind::SamlCertificate => "samlCertificate",
         }
     }
 

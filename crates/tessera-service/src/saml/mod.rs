@@ -1,0 +1,437 @@
+//! The SAML context: Tessera as a SAML 2.0 identity provider. It keeps each
+//! application's SAML configuration (`Kind::SamlApp`, found by the SP's entity id)
+//! and the IdP's signing certificates (`Kind::SamlCertificate`, private keys sealed
+//! under the installation's sealing key), and writes the IdP's signed metadata.
+//! The Web Browser SSO profile will go through the app sign-in step, as OpenID
+//! Connect does (issue 14, in progress).
+//!
+//! May call: the kernel and the directory's records; uses the `tessera_saml`
+//! protocol crate for everything XML.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tessera_core::{AppId, TenantId, Timestamp};
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::model::ApplicationData;
+use tessera_directory::roles::action;
+use tessera_saml::config::SamlSettings;
+use tessera_saml::dsig::{self, Algorithm, SigningKey};
+use tessera_saml::{idp, response};
+use tessera_store::{Kind, Reader};
+use uuid::Uuid;
+
+use crate::codec::{self, Keys};
+use crate::error::OrConflict as _;
+use crate::error::{ServiceError, ServiceResult};
+use crate::kernel::Kernel;
+use crate::{Context, EventDraft};
+
+pub struct Saml {
+    k: Arc<Kernel>,
+}
+
+crate::kernel::on_kernel!(Saml);
+
+/// The owner key of the tenant's own certificates.
+const TENANT_OWNER: &str = "tenant";
+/// How long a new IdP certificate is valid (three years, as Entra's).
+const CERTIFICATE_DAYS: i64 = 3 * 365;
+/// How long a published metadata document may be cached.
+const METADATA_SECONDS: i64 = 7 * 86_400;
+
+/// An application's SAML configuration as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SamlAppData {
+    app_id: AppId,
+    settings: SamlSettings,
+}
+
+/// The state of an IdP certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CertificateState {
+    /// Published in metadata, not yet signing.
+    Next,
+    /// Signing.
+    Active,
+}
+
+/// An IdP signing certificate as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateData {
+    algorithm: StoredAlgorithm,
+    state: CertificateState,
+    created: Timestamp,
+    not_after: Timestamp,
+    /// DER, base64.
+    certificate: String,
+    /// PKCS#8, sealed (the thumbprint as associated data).
+    sealed_private_key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum StoredAlgorithm {
+    RsaSha256,
+    EcdsaSha256,
+}
+
+impl StoredAlgorithm {
+    fn algorithm(self) -> Algorithm {
+        match self {
+            StoredAlgorithm::RsaSha256 => Algorithm::RsaSha256,
+            StoredAlgorithm::EcdsaSha256 => Algorithm::EcdsaSha256,
+        }
+    }
+}
+
+/// An application's SAML configuration, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlApplication {
+    pub app_id: AppId,
+    #[serde(flatten)]
+    pub settings: SamlSettings,
+    /// The version to send back as If-Match.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+/// An IdP signing certificate, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdpCertificate {
+    pub thumbprint: String,
+    pub state: CertificateState,
+    pub not_after: Timestamp,
+    pub certificate: String,
+}
+
+fn sealed_context(thumbprint: &str) -> String {
+    format!("saml-certificate:{thumbprint}")
+}
+
+impl Saml {
+    pub(crate) fn new(k: Arc<Kernel>) -> Saml {
+        Saml { k }
+    }
+
+    /// The IdP's entity id: the public URL with `/saml2`.
+    pub fn entity_id(&self) -> String {
+        format!("{}/saml2", self.public_url())
+    }
+
+    /// Sets an application's SAML configuration (replacing the one it had).
+    pub async fn configure(
+        &self,
+        ctx: &Context,
+        application: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<SamlApplication> {
+        let settings: SamlSettings = serde_path_to_error::deserialize(body)
+            .map_err(|e| ServiceError::invalid(e.path().to_string(), e.inner().to_string()))?;
+        settings
+            .validate()
+            .map_err(|e| ServiceError::invalid("saml", e.0))?;
+        let (mut tx, record) = self
+            .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
+            .await?;
+        let app: ApplicationData = codec::data(&record)?;
+        let existing = saml_record(tx.as_mut(), ctx.tenant, app.app_id).await?;
+        let data = SamlAppData {
+            app_id: app.app_id,
+            settings,
+        };
+        let keys = Keys {
+            key1: Some(data.settings.entity_id.clone()),
+            key2: Some(app.app_id.to_string()),
+            sort_key: codec::sort_key(&data.settings.entity_id),
+        };
+        let (stored, before) = match existing {
+            Some(current) => {
+                codec::check_if_match(&current, if_match)?;
+                let before: SamlAppData = codec::data(&current)?;
+                let next = codec::next_version(&current, self.now(), keys, &data)?;
+                tx.update(ctx.tenant, &next)
+                    .await
+                    .or_conflict("another application has this entity id")?;
+                (next, Some(before.settings))
+            }
+            None => {
+                let new =
+                    codec::new_record(Kind::SamlApp, Uuid::new_v4(), self.now(), keys, &data)?;
+                tx.insert(ctx.tenant, &new)
+                    .await
+                    .or_conflict("another application has this entity id")?;
+                (new, None)
+            }
+        };
+        let event = EventDraft::new(AuditAction::ApplicationSamlUpdate)
+            .on(Kind::Application, application, &app.spec.display_name)
+            .changes(tessera_directory::patch::changes(
+                &serde_json::to_value(&before).unwrap_or(Value::Null),
+                &serde_json::to_value(&data.settings).unwrap_or(Value::Null),
+            ));
+        self.commit(tx, ctx, event).await?;
+        Ok(SamlApplication {
+            app_id: data.app_id,
+            settings: data.settings,
+            version: stored.version,
+        })
+    }
+
+    /// An application's SAML configuration, if it has one.
+    pub async fn configuration(
+        &self,
+        ctx: &Context,
+        application: Uuid,
+    ) -> ServiceResult<Option<SamlApplication>> {
+        let mut reader = self.reader().await?;
+        let record =
+            codec::load(reader.as_mut(), ctx.tenant, Kind::Application, application).await?;
+        let facts = crate::directory::target_facts(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::Application,
+            application,
+        )
+        .await?;
+        self.require(ctx, action::APPS_READ, &facts)?;
+        let app: ApplicationData = codec::data(&record)?;
+        let Some(stored) = saml_record(reader.as_mut(), ctx.tenant, app.app_id).await? else {
+            return Ok(None);
+        };
+        let data: SamlAppData = codec::data(&stored)?;
+        Ok(Some(SamlApplication {
+            app_id: data.app_id,
+            settings: data.settings,
+            version: stored.version,
+        }))
+    }
+
+    /// Removes an application's SAML configuration.
+    pub async fn remove(&self, ctx: &Context, application: Uuid) -> ServiceResult<()> {
+        let (mut tx, record) = self
+            .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
+            .await?;
+        let app: ApplicationData = codec::data(&record)?;
+        let stored = saml_record(tx.as_mut(), ctx.tenant, app.app_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "samlApplication",
+                id: app.app_id.to_string(),
+            })?;
+        tx.delete(ctx.tenant, Kind::SamlApp, stored.id, None)
+            .await?;
+        let event = EventDraft::new(AuditAction::ApplicationSamlRemove).on(
+            Kind::Application,
+            application,
+            &app.spec.display_name,
+        );
+        self.commit(tx, ctx, event).await
+    }
+
+    async fn open_application(
+        &self,
+        ctx: &Context,
+        application: Uuid,
+        permission: &str,
+    ) -> ServiceResult<(Box<dyn tessera_store::WriteTx>, tessera_store::Record)> {
+        let mut tx = self.write(ctx).await?;
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Application, application).await?;
+        let facts =
+            crate::directory::target_facts(tx.as_mut(), ctx.tenant, Kind::Application, application)
+                .await?;
+        self.require(ctx, permission, &facts)?;
+        Ok((tx, record))
+    }
+
+    /// The tenant's signing certificates (the active one first), made on first use.
+    pub async fn tenant_certificates(
+        &self,
+        tenant: TenantId,
+    ) -> ServiceResult<Vec<IdpCertificate>> {
+        Ok(self
+            .certificates(tenant)
+            .await?
+            .into_iter()
+            .map(|(thumbprint, data)| IdpCertificate {
+                thumbprint,
+                state: data.state,
+                not_after: data.not_after,
+                certificate: data.certificate,
+            })
+            .collect())
+    }
+
+    /// The stored certificates of the tenant, active first; one is made when there
+    /// is none (in one audited transaction, so two nodes make one).
+    async fn certificates(
+        &self,
+        tenant: TenantId,
+    ) -> ServiceResult<Vec<(String, CertificateData)>> {
+        let found = self.read_certificates(tenant).await?;
+        if found
+            .iter()
+            .any(|(_, d)| d.state == CertificateState::Active)
+        {
+            return Ok(found);
+        }
+        let ctx = crate::kernel::system_context(tenant, "SAML signing certificate");
+        let mut tx = self.write(&ctx).await?;
+        let again = list_certificates(tx.as_mut(), tenant).await?;
+        if again
+            .iter()
+            .any(|(_, d)| d.state == CertificateState::Active)
+        {
+            drop(tx);
+            return self.read_certificates(tenant).await;
+        }
+        let now = self.now();
+        let at = |t: Timestamp| {
+            time::OffsetDateTime::from_unix_timestamp(t.unix_seconds())
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        };
+        let not_after = now.plus_seconds(CERTIFICATE_DAYS * 86_400);
+        let (pkcs8, key) = SigningKey::generate(
+            Algorithm::RsaSha256,
+            "Tessera SAML signing",
+            at(now.plus_seconds(-3600)),
+            at(not_after),
+        )
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let thumbprint = tessera_core::crypto::sha256_hex(key.certificate());
+        let sealed = self
+            .settings
+            .sealing_key
+            .seal(&pkcs8, &sealed_context(&thumbprint))
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let data = CertificateData {
+            algorithm: StoredAlgorithm::RsaSha256,
+            state: CertificateState::Active,
+            created: now,
+            not_after,
+            certificate: STANDARD.encode(key.certificate()),
+            sealed_private_key: sealed,
+        };
+        let record = codec::new_record(
+            Kind::SamlCertificate,
+            Uuid::new_v4(),
+            now,
+            Keys {
+                key1: Some(thumbprint.clone()),
+                key2: Some(TENANT_OWNER.to_string()),
+                sort_key: thumbprint.clone(),
+            },
+            &data,
+        )?;
+        tx.insert(tenant, &record).await?;
+        let event = EventDraft::new(AuditAction::SamlCertificateAdd)
+            .on(Kind::SamlCertificate, record.id, &thumbprint)
+            .details(serde_json::json!({ "owner": TENANT_OWNER, "notAfter": not_after }));
+        self.commit(tx, &ctx, event).await?;
+        self.read_certificates(tenant).await
+    }
+
+    async fn read_certificates(
+        &self,
+        tenant: TenantId,
+    ) -> ServiceResult<Vec<(String, CertificateData)>> {
+        let mut reader = self.reader().await?;
+        list_certificates(reader.as_mut(), tenant).await
+    }
+
+    /// The key the tenant signs with now.
+    pub(crate) async fn signing_key(&self, tenant: TenantId) -> ServiceResult<SigningKey> {
+        let certificates = self.certificates(tenant).await?;
+        let (thumbprint, data) = certificates
+            .into_iter()
+            .find(|(_, d)| d.state == CertificateState::Active)
+            .ok_or_else(|| ServiceError::Internal("no active SAML certificate".into()))?;
+        let pkcs8 = self
+            .settings
+            .sealing_key
+            .open(&data.sealed_private_key, &sealed_context(&thumbprint))
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let der = STANDARD
+            .decode(&data.certificate)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        SigningKey::load(data.algorithm.algorithm(), &pkcs8, der)
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// The tenant's IdP metadata, signed: its entity id, the signing certificates
+    /// (the next one published before it signs), and the SSO and SLO endpoints.
+    pub async fn metadata(&self, tenant: TenantId) -> ServiceResult<String> {
+        let certificates = self.certificates(tenant).await?;
+        let key = self.signing_key(tenant).await?;
+        let now = self.now().unix_seconds();
+        let mut random = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut random).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let base = format!("{}/saml2", self.public_url());
+        let mut document = idp::metadata(&idp::IdpMetadata {
+            id: response::identifier(&random),
+            entity_id: self.entity_id(),
+            valid_until: now + METADATA_SECONDS,
+            signing_certificates: certificates
+                .iter()
+                .filter_map(|(_, d)| STANDARD.decode(&d.certificate).ok())
+                .collect(),
+            sso_url: format!("{base}/sso"),
+            slo_url: format!("{base}/slo"),
+            want_requests_signed: false,
+            name_id_formats: [
+                idp::NAME_ID_PERSISTENT,
+                idp::NAME_ID_EMAIL,
+                idp::NAME_ID_UNSPECIFIED,
+                idp::NAME_ID_TRANSIENT,
+            ]
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
+        });
+        dsig::sign_enveloped(&mut document, &key, idp::SIGNATURE_POSITION)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
+            response::serialize(&document)
+        ))
+    }
+}
+
+async fn saml_record(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    app_id: AppId,
+) -> ServiceResult<Option<tessera_store::Record>> {
+    Ok(
+        codec::list_all(reader, tenant, Kind::SamlApp, Some(app_id.to_string()))
+            .await?
+            .into_iter()
+            .next(),
+    )
+}
+
+/// The tenant's certificates, active first.
+async fn list_certificates(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<Vec<(String, CertificateData)>> {
+    let mut out = Vec::new();
+    for record in codec::list_all(reader, tenant, Kind::SamlCertificate, None).await? {
+        if record.key2.as_deref() != Some(TENANT_OWNER) {
+            continue;
+        }
+        let data: CertificateData = codec::data(&record)?;
+        out.push((record.key1.clone().unwrap_or_default(), data));
+    }
+    out.sort_by_key(|(_, d)| d.state != CertificateState::Active);
+    Ok(out)
+}

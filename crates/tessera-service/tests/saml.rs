@@ -1,0 +1,162 @@
+//! The SAML context on SQLite and PostgreSQL: an application's SAML configuration
+//! is checked, stored under its SP entity id (one application per entity id),
+//! replaced with If-Match, and removed, with an audit event each time; a refused
+//! change changes nothing; the IdP's certificate is made once and the metadata is
+//! signed with it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::json;
+use tessera_core::SystemClock;
+use tessera_saml::xml::{self, Limits};
+use tessera_saml::{dsig, metadata, request::DSIG};
+use tessera_service::{App, ServiceError};
+use tessera_testkit::{Backend, bootstrap_admin, both_backends};
+
+async fn app(backend: Backend) -> App {
+    App::new(backend.store().await, Arc::new(SystemClock))
+}
+
+fn settings(entity: &str) -> serde_json::Value {
+    json!({
+        "entityId": entity,
+        "consumerServices": [{"url": "https://sp.example/acs", "index": 0, "isDefault": true}],
+        "attributes": [{"name": "email", "source": {"kind": "user", "attribute": "mail"}}]
+    })
+}
+
+async fn configurations_are_checked_stored_and_removed(app: App) {
+    let admin = bootstrap_admin(&app).await;
+    let ctx = &admin.ctx;
+    let payroll = app
+        .directory
+        .create_application(ctx, json!({"displayName": "Payroll"}))
+        .await
+        .unwrap();
+    let travel = app
+        .directory
+        .create_application(ctx, json!({"displayName": "Travel"}))
+        .await
+        .unwrap();
+    assert!(
+        app.saml
+            .configuration(ctx, payroll.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let stored = app
+        .saml
+        .configure(ctx, payroll.id, settings("https://payroll.example"), None)
+        .await
+        .unwrap();
+    assert_eq!(stored.app_id, payroll.app_id);
+    // One application per entity id.
+    let taken = app
+        .saml
+        .configure(ctx, travel.id, settings("https://payroll.example"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, ServiceError::Conflict { .. }), "{taken:?}");
+    // A bad configuration is refused by name and changes nothing.
+    let mut bad = settings("https://payroll.example");
+    bad["consumerServices"][0]["url"] = json!("http://sp.example/acs");
+    let error = app
+        .saml
+        .configure(ctx, payroll.id, bad, None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("https"), "{error}");
+    let unknown = app
+        .saml
+        .configure(
+            ctx,
+            payroll.id,
+            json!({"entityId": "x", "consumerServices": [], "extra": 1}),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, ServiceError::Validation(_)),
+        "{unknown:?}"
+    );
+    // Replaced with the version read; a stale version is refused.
+    let mut changed = settings("https://payroll.example/v2");
+    changed["encryptAssertions"] = json!(false);
+    let replaced = app
+        .saml
+        .configure(ctx, payroll.id, changed.clone(), Some(stored.version))
+        .await
+        .unwrap();
+    assert_eq!(replaced.settings.entity_id, "https://payroll.example/v2");
+    let stale = app
+        .saml
+        .configure(ctx, payroll.id, changed, Some(stored.version))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(stale, ServiceError::VersionMismatch { .. }),
+        "{stale:?}"
+    );
+    // The old entity id is free again.
+    app.saml
+        .configure(ctx, travel.id, settings("https://payroll.example"), None)
+        .await
+        .unwrap();
+    app.saml.remove(ctx, payroll.id).await.unwrap();
+    assert!(
+        app.saml
+            .configuration(ctx, payroll.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let audit = serde_json::to_string(
+        &app.directory
+            .query_audit(ctx, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(audit.contains("application.saml.update"), "{audit}");
+    assert!(audit.contains("application.saml.remove"), "{audit}");
+}
+
+async fn metadata_is_signed_with_the_tenant_certificate(app: App) {
+    let admin = bootstrap_admin(&app).await;
+    let tenant = admin.tenant();
+    let text = app.saml.metadata(tenant).await.unwrap();
+    let again = app.saml.metadata(tenant).await.unwrap();
+    let certificates = app.saml.tenant_certificates(tenant).await.unwrap();
+    assert_eq!(certificates.len(), 1, "one certificate, made once");
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&certificates[0].certificate)
+        .unwrap();
+    for text in [text, again] {
+        let body = text.split_once('\n').unwrap().1;
+        let document = xml::parse(body, Limits::default()).unwrap();
+        assert!(document.root.is(metadata::METADATA, "EntityDescriptor"));
+        assert_eq!(
+            document.root.attribute("entityID"),
+            Some("http://localhost:8080/saml2")
+        );
+        assert!(
+            document
+                .root
+                .children_named(DSIG, "Signature")
+                .next()
+                .is_some()
+        );
+        dsig::verify_enveloped(&document.root, &[dsig::public_key_of(&der).unwrap()]).unwrap();
+    }
+}
+
+both_backends!(
+    setup = app;
+    configurations_are_checked_stored_and_removed,
+    metadata_is_signed_with_the_tenant_certificate
+);
