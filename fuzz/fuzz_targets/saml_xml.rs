@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
             c14n::canonicalize(&again.root, c14n::Options::default()),
             canonical
         );
-        let _ = dsig::verify_enveloped(&document.root, &[binding::PublicKey::Rsa(vec![0; 270])]);
+        let _ = dsig::verify_enveloped(&document, &[binding::PublicKey::Rsa(vec![0; 270])]);
         if let Ok(request) = AuthnRequest::from_document(&document) {
             assert!(!request.id.is_empty() && !request.issuer.is_empty());
         }

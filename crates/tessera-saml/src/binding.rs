@@ -41,6 +41,8 @@ pub enum BindingError {
     HalfSigned,
     #[error("the signature does not verify")]
     BadSignature,
+    #[error("the RelayState is longer than {MAX_RELAY_STATE} bytes or holds control characters")]
+    RelayState,
 }
 
 /// Which message the query carries.
@@ -167,17 +169,33 @@ pub fn read_redirect(query: &str) -> Result<RedirectMessage, BindingError> {
         })?;
     let text = std::str::from_utf8(&inflated)
         .map_err(|_| BindingError::Encoding("the message is not UTF-8"))?;
+    // Form encoding, as SPs send it: a space may come as `+` (the base64 values
+    // keep their `+`).
+    let relay_state = relay_state
+        .map(|(_, raw)| percent_decoded(&raw.replace('+', " ")))
+        .transpose()?;
+    if let Some(relay) = &relay_state {
+        check_relay_state(relay)?;
+    }
     let document = xml::parse(text, Limits::default())?;
     Ok(RedirectMessage {
         kind,
         document,
-        // Form encoding, as SPs send it: a space may come as `+` (the base64
-        // values keep their `+`).
-        relay_state: relay_state
-            .map(|(_, raw)| percent_decoded(&raw.replace('+', " ")))
-            .transpose()?,
+        relay_state,
         signature,
     })
+}
+
+/// The longest RelayState accepted. SAML bindings §3.4.3 says 80 bytes; service
+/// providers routinely send a return URL, so more is taken, within a bound.
+pub const MAX_RELAY_STATE: usize = 1024;
+
+/// A RelayState as it may be sent back: bounded, without control characters.
+pub fn check_relay_state(relay: &str) -> Result<(), BindingError> {
+    if relay.len() > MAX_RELAY_STATE || relay.chars().any(char::is_control) {
+        return Err(BindingError::RelayState);
+    }
+    Ok(())
 }
 
 /// The longest `SAMLRequest`/`SAMLResponse` form value read (base64).

@@ -34,13 +34,21 @@ pub struct Options<'a> {
     pub exclude: Option<&'a Element>,
 }
 
-/// The canonical form of `element`.
+/// The canonical form of `element` (one Tessera built, or one whose size is
+/// otherwise bounded).
 pub fn canonicalize(element: &Element, options: Options<'_>) -> String {
+    canonicalize_bounded(element, options, usize::MAX).unwrap_or_default()
+}
+
+/// The canonical form of `element` if it is at most `max` bytes: the canonical
+/// form repeats namespace declarations on every element that uses them, so a
+/// small document can have a very large one.
+pub fn canonicalize_bounded(element: &Element, options: Options<'_>, max: usize) -> Option<String> {
     let mut out = String::with_capacity(1024);
     let mut scope: Vec<(String, String)> = options.ancestors_scope.to_vec();
     let mut rendered: Vec<(String, String)> = Vec::new();
-    write_element(element, &options, &mut scope, &mut rendered, &mut out);
-    out
+    write_element(element, &options, &mut scope, &mut rendered, &mut out, max)?;
+    Some(out)
 }
 
 fn attribute_prefix(qualified: &str) -> &str {
@@ -53,13 +61,17 @@ fn write_element(
     scope: &mut Vec<(String, String)>,
     rendered: &mut Vec<(String, String)>,
     out: &mut String,
-) {
+    max: usize,
+) -> Option<()> {
     let scope_mark = scope.len();
     scope.extend(element.declarations.iter().cloned());
     // The namespaces this element needs rendered: those it visibly uses, and the
     // inclusive ones in scope.
     let mut needed: BTreeMap<&str, &str> = BTreeMap::new();
-    needed.insert(element.prefix.as_str(), element.namespace.as_str());
+    // The `xml` prefix is bound by definition and never declared.
+    if element.prefix != "xml" {
+        needed.insert(element.prefix.as_str(), element.namespace.as_str());
+    }
     for attribute in &element.attributes {
         let prefix = attribute_prefix(&attribute.qualified);
         if !prefix.is_empty() && prefix != "xml" {
@@ -67,6 +79,9 @@ fn write_element(
         }
     }
     for prefix in options.inclusive_prefixes {
+        if prefix == "xml" {
+            continue;
+        }
         if let Some(uri) = lookup(scope, prefix) {
             needed.entry(prefix.as_str()).or_insert(uri);
         }
@@ -121,8 +136,11 @@ fn write_element(
                 {
                     continue;
                 }
-                write_element(child, options, scope, rendered, out);
+                write_element(child, options, scope, rendered, out, max)?;
             }
+        }
+        if out.len() > max {
+            return None;
         }
     }
     out.push_str("</");
@@ -130,6 +148,18 @@ fn write_element(
     out.push('>');
     rendered.truncate(rendered_mark);
     scope.truncate(scope_mark);
+    (out.len() <= max).then_some(())
+}
+
+/// A character XML 1.0 allows; a tree read from a document holds no other, and
+/// one Tessera built gets U+FFFD in its place, so what it writes stays well-formed.
+fn allowed(c: char) -> char {
+    if matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    {
+        c
+    } else {
+        '\u{FFFD}'
+    }
 }
 
 fn qualified(prefix: &str, local: &str) -> String {
@@ -147,7 +177,7 @@ fn escape_text(text: &str, out: &mut String) {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
+            c => out.push(allowed(c)),
         }
     }
 }
@@ -161,7 +191,7 @@ fn escape_attribute(value: &str, out: &mut String) {
             '\t' => out.push_str("&#x9;"),
             '\n' => out.push_str("&#xA;"),
             '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
+            c => out.push(allowed(c)),
         }
     }
 }
@@ -227,6 +257,33 @@ mod tests {
         assert_eq!(
             out,
             r#"<a:v xmlns:a="urn:a" xmlns:xs="urn:xs">xs:string</a:v>"#
+        );
+    }
+
+    #[test]
+    fn a_bound_stops_a_blown_up_canonical_form() {
+        // An unused declaration on the root is rendered again on every child.
+        let uri = format!("urn:{}", "u".repeat(1000));
+        let children = "<x:a/>".repeat(200);
+        let text = format!(r#"<r xmlns:x="{uri}">{children}</r>"#);
+        let doc = parse(&text, Limits::default()).unwrap();
+        let full = canonicalize(&doc.root, Options::default());
+        assert!(full.len() > 200 * 1000);
+        assert!(canonicalize_bounded(&doc.root, Options::default(), 100_000).is_none());
+        assert_eq!(
+            canonicalize_bounded(&doc.root, Options::default(), full.len()),
+            Some(full)
+        );
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_not_written() {
+        let built = Element::new("", "", "r")
+            .with_text("a\u{1}b")
+            .with_attribute("k", "\u{FFFE}");
+        assert_eq!(
+            canonicalize(&built, Options::default()),
+            "<r k=\"\u{FFFD}\">a\u{FFFD}b</r>"
         );
     }
 

@@ -252,6 +252,11 @@ fn refuse<T>(message: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(message.into()))
 }
 
+/// Text without control characters (which XML either forbids or would not keep).
+fn plain_text(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
 /// Whether `url` may receive assertions or logout messages: https, or http to an
 /// exact loopback host; no user info, no fragment.
 pub fn endpoint_allowed(url: &str) -> bool {
@@ -317,7 +322,7 @@ impl SamlSettings {
         if self.entity_id.trim().is_empty() || self.entity_id.len() > 1024 {
             return refuse("entityId must be 1 to 1024 characters");
         }
-        if self.entity_id.chars().any(char::is_control) {
+        if !plain_text(&self.entity_id) {
             return refuse("entityId holds control characters");
         }
         if self.consumer_services.is_empty() || self.consumer_services.len() > MAX_CONSUMERS {
@@ -384,6 +389,17 @@ impl SamlSettings {
             if attribute.name.trim().is_empty() || attribute.name.len() > 256 {
                 return refuse("an attribute name must be 1 to 256 characters");
             }
+            if !plain_text(&attribute.name)
+                || attribute
+                    .friendly_name
+                    .as_deref()
+                    .is_some_and(|f| f.len() > 256 || !plain_text(f))
+            {
+                return refuse(format!(
+                    "the attribute {} has control characters or a friendlyName over 256 characters",
+                    attribute.name.chars().take(100).collect::<String>()
+                ));
+            }
             if !names.insert(attribute.name.as_str()) {
                 return refuse(format!("the attribute {} is given twice", attribute.name));
             }
@@ -396,13 +412,13 @@ impl SamlSettings {
                 ));
             }
             if let Source::Constant { value } = &attribute.source
-                && value.len() > 1024
+                && (value.len() > 1024 || !plain_text(value))
             {
-                return refuse("a constant is at most 1024 characters");
+                return refuse("a constant is at most 1024 characters, without control characters");
             }
         }
         if let Some(relay) = &self.relay_state
-            && relay.len() > 80
+            && (relay.len() > 80 || !plain_text(relay))
         {
             // SAML bindings §3.4.3: RelayState is at most 80 bytes.
             return refuse("relayState is at most 80 bytes");
@@ -490,23 +506,53 @@ impl UserFacts {
 pub enum NameIdError {
     #[error("the user has no {0:?} for the NameID")]
     Missing(UserAttribute),
+    #[error("the pairwise secret is shorter than 32 bytes")]
+    WeakSecret,
 }
 
-/// The NameID of `user` for the application with entity id `audience`.
-/// `pairwise_secret` keys persistent identifiers (the same for one user and
-/// application, unlinkable across applications); `random` makes a transient one.
+/// Who a NameID is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Pairwise<'a> {
+    /// The application's stable id (its appId): persistent identifiers are derived
+    /// from it, so they survive a change of entity id.
+    pub application: &'a str,
+    /// The SP's entity id (the SPNameQualifier).
+    pub audience: &'a str,
+    /// The IdP's entity id (the NameQualifier).
+    pub idp: &'a str,
+    /// At least 32 bytes, derived for this purpose only.
+    pub secret: &'a [u8],
+}
+
+/// The NameID of `user` for an application. Persistent identifiers are the same
+/// for one user and application and unlinkable across applications; `random`
+/// makes a transient one.
 pub fn name_id(
     rule: &NameIdRule,
     user: &UserFacts,
-    audience: &str,
-    idp_entity_id: &str,
-    pairwise_secret: &[u8],
+    pairwise: Pairwise<'_>,
     random: &[u8; 16],
 ) -> Result<NameId, NameIdError> {
+    let Pairwise {
+        application,
+        audience,
+        idp: idp_entity_id,
+        secret,
+    } = pairwise;
+    if secret.len() < 32 {
+        return Err(NameIdError::WeakSecret);
+    }
     let (value, qualified) = match rule.format {
         NameIdFormat::Persistent => {
-            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, pairwise_secret);
-            let tag = aws_lc_rs::hmac::sign(&key, format!("{audience}\n{}", user.id).as_bytes());
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            // Length-prefixed, so no two (application, user) pairs share an input.
+            let input = format!(
+                "{}:{application}{}:{}",
+                application.len(),
+                user.id.len(),
+                user.id
+            );
+            let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
             (URL_SAFE_NO_PAD.encode(&tag.as_ref()[..24]), true)
         }
         NameIdFormat::Transient => (crate::response::identifier(random), true),
@@ -601,12 +647,29 @@ mod tests {
         }
     }
 
+    fn to(application: &'static str) -> Pairwise<'static> {
+        Pairwise {
+            application,
+            audience: "https://a",
+            idp: "https://idp",
+            secret: &[7; 32],
+        }
+    }
+
     #[test]
     fn persistent_ids_are_pairwise_and_stable() {
         let rule = NameIdRule::default();
-        let a = name_id(&rule, &user(), "https://a", "https://idp", b"k", &[0; 16]).unwrap();
-        let again = name_id(&rule, &user(), "https://a", "https://idp", b"k", &[1; 16]).unwrap();
-        let b = name_id(&rule, &user(), "https://b", "https://idp", b"k", &[0; 16]).unwrap();
+        let a = name_id(&rule, &user(), to("app-a"), &[0; 16]).unwrap();
+        let again = name_id(&rule, &user(), to("app-a"), &[1; 16]).unwrap();
+        let b = name_id(&rule, &user(), to("app-b"), &[0; 16]).unwrap();
+        let weak = Pairwise {
+            secret: b"short",
+            ..to("app-a")
+        };
+        assert_eq!(
+            name_id(&rule, &user(), weak, &[0; 16]).unwrap_err(),
+            NameIdError::WeakSecret
+        );
         assert_eq!(a, again);
         assert_ne!(a.value, b.value);
         assert_eq!(a.sp_name_qualifier.as_deref(), Some("https://a"));
@@ -615,7 +678,7 @@ mod tests {
             source: UserAttribute::GivenName,
         };
         assert_eq!(
-            name_id(&email, &user(), "https://a", "https://idp", b"k", &[0; 16]).unwrap_err(),
+            name_id(&email, &user(), to("app-a"), &[0; 16]).unwrap_err(),
             NameIdError::Missing(UserAttribute::GivenName)
         );
     }

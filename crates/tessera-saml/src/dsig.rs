@@ -26,7 +26,7 @@ use base64::engine::general_purpose::STANDARD;
 use crate::binding::{DetachedSignature, ECDSA_SHA256, PublicKey, RSA_SHA256};
 use crate::c14n::{self, EXCLUSIVE, Options};
 use crate::request::DSIG;
-use crate::xml::{Element, Node};
+use crate::xml::{Document, Element, Node};
 
 pub const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 pub const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
@@ -215,7 +215,16 @@ pub fn public_key_of(certificate: &[u8]) -> Result<PublicKey, SignatureError> {
     let bits = info.subject_public_key.data.to_vec();
     let oid = info.algorithm.algorithm.to_id_string();
     match oid.as_str() {
-        "1.2.840.113549.1.1.1" => Ok(PublicKey::Rsa(bits)),
+        "1.2.840.113549.1.1.1" => {
+            // 2048 to 8192 bits, as verification and encryption accept.
+            let size = aws_lc_rs::rsa::PublicEncryptingKey::from_der(info.raw)
+                .map(|key| key.key_size_bytes())
+                .map_err(|_| SignatureError::Key("the RSA key cannot be read"))?;
+            if !(256..=1024).contains(&size) {
+                return Err(SignatureError::Key("RSA keys must have 2048 to 8192 bits"));
+            }
+            Ok(PublicKey::Rsa(bits))
+        }
         "1.2.840.10045.2.1" => {
             let curve = info
                 .algorithm
@@ -339,9 +348,17 @@ fn count_signatures(element: &Element) -> usize {
         .sum()
 }
 
-/// Verifies the enveloped signature of `element`, the root of the document it was
-/// read from, with any of `keys`. On success the caller reads `element` itself.
-pub fn verify_enveloped(element: &Element, keys: &[PublicKey]) -> Result<(), SignatureError> {
+/// The largest canonical form digested: a document is at most 256 KiB, but its
+/// canonical form repeats namespace declarations.
+const MAX_CANONICAL: usize = 4 * 1024 * 1024;
+
+/// Verifies the enveloped signature of `document`'s root with any of `keys`. On
+/// success the caller reads that root, the element the signature covers.
+pub fn verify_enveloped(document: &Document, keys: &[PublicKey]) -> Result<(), SignatureError> {
+    if keys.is_empty() {
+        return Err(SignatureError::Key("no key is configured to verify with"));
+    }
+    let element = &document.root;
     let signature = match element.children_named(DSIG, "Signature").count() {
         0 => return Err(SignatureError::Unsigned),
         1 => element
@@ -443,6 +460,11 @@ pub fn verify_enveloped(element: &Element, keys: &[PublicKey]) -> Result<(), Sig
         ));
     }
     let reference_prefixes = inclusive_prefixes(exclusive)?;
+    if digest_method.elements().next().is_some() || digest_value.elements().next().is_some() {
+        return Err(SignatureError::Structure(
+            "the digest method and value hold no elements",
+        ));
+    }
     let digest_algorithm = match algorithm_of(digest_method)? {
         SHA256 => &digest::SHA256,
         SHA384 => &digest::SHA384,
@@ -450,45 +472,47 @@ pub fn verify_enveloped(element: &Element, keys: &[PublicKey]) -> Result<(), Sig
         SHA1 => return Err(SignatureError::Sha1),
         other => return Err(SignatureError::Algorithm(other.chars().take(200).collect())),
     };
-    let expected = decode(&digest_value.only_text().unwrap_or_default())?;
-    let canonical = c14n::canonicalize(
-        element,
-        Options {
-            ancestors_scope: &[],
-            inclusive_prefixes: &reference_prefixes,
-            exclude: Some(signature),
-        },
-    );
-    let actual = digest::digest(digest_algorithm, canonical.as_bytes());
-    if aws_lc_rs::constant_time::verify_slices_are_equal(actual.as_ref(), &expected).is_err() {
-        return Err(SignatureError::Digest);
-    }
     // SignedInfo in its context: the namespaces declared on the element and on
     // the signature are in scope for inclusive prefixes.
     let mut scope = element.declarations.clone();
     scope.extend(signature.declarations.iter().cloned());
-    let canonical_info = c14n::canonicalize(
+    let canonical_info = c14n::canonicalize_bounded(
         signed_info,
         Options {
             ancestors_scope: &scope,
             inclusive_prefixes: &signed_info_prefixes,
             exclude: None,
         },
-    );
+        MAX_CANONICAL,
+    )
+    .ok_or(SignatureError::Structure("the canonical form is too large"))?;
     let value = decode(&value.only_text().unwrap_or_default())?;
     let detached = DetachedSignature {
         algorithm: algorithm.to_string(),
         value,
         signed: canonical_info,
     };
-    if keys.is_empty() {
-        return Err(SignatureError::Key("no key is configured to verify with"));
+    // The small SignedInfo first: a document signed by nobody configured is not
+    // canonicalized whole.
+    if !keys.iter().any(|key| detached.verify(key).is_ok()) {
+        return Err(SignatureError::BadSignature);
     }
-    if keys.iter().any(|key| detached.verify(key).is_ok()) {
-        Ok(())
-    } else {
-        Err(SignatureError::BadSignature)
+    let expected = decode(&digest_value.only_text().unwrap_or_default())?;
+    let canonical = c14n::canonicalize_bounded(
+        element,
+        Options {
+            ancestors_scope: &[],
+            inclusive_prefixes: &reference_prefixes,
+            exclude: Some(signature),
+        },
+        MAX_CANONICAL,
+    )
+    .ok_or(SignatureError::Structure("the canonical form is too large"))?;
+    let actual = digest::digest(digest_algorithm, canonical.as_bytes());
+    if aws_lc_rs::constant_time::verify_slices_are_equal(actual.as_ref(), &expected).is_err() {
+        return Err(SignatureError::Digest);
     }
+    Ok(())
 }
 
 /// Base64 with the line breaks and spaces XML signatures carry.

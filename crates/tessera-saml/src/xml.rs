@@ -196,11 +196,12 @@ pub struct Document {
 const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
 
-/// An element being read: the element, and the namespaces in scope for its
+/// An element being read: the element, and where its namespace declarations start
+/// on the scope stack (what it declared is dropped when it ends).
 /// children.
 struct Open {
     element: Element,
-    scope: Vec<(String, String)>,
+    scope_mark: usize,
 }
 
 fn malformed(error: impl std::fmt::Display) -> XmlError {
@@ -221,7 +222,8 @@ pub fn parse(text: &str, limits: Limits) -> Result<Document, XmlError> {
     let mut root: Option<Element> = None;
     let mut ids: HashSet<String> = HashSet::new();
     let mut elements = 0usize;
-    let base_scope = vec![("xml".to_string(), XML_NAMESPACE.to_string())];
+    // The namespaces in scope: one stack, each open element's declarations on top.
+    let mut scope = vec![("xml".to_string(), XML_NAMESPACE.to_string())];
     loop {
         let event = reader.read_event().map_err(malformed)?;
         match event {
@@ -236,14 +238,14 @@ pub fn parse(text: &str, limits: Limits) -> Result<Document, XmlError> {
                 if stack.len() >= limits.max_depth {
                     return Err(XmlError::TooDeep(limits.max_depth));
                 }
-                let scope = stack.last().map_or(&base_scope, |open| &open.scope);
-                let open = open_element(&start, scope, limits, &mut ids)?;
+                let open = open_element(&start, &mut scope, limits, &mut ids)?;
                 stack.push(open);
             }
             Event::End(_) => {
                 let Some(open) = stack.pop() else {
                     return Err(malformed("an end tag without its start"));
                 };
+                scope.truncate(open.scope_mark);
                 match stack.last_mut() {
                     Some(parent) => parent.element.children.push(Node::Element(open.element)),
                     None => root = Some(open.element),
@@ -316,7 +318,7 @@ fn resolve_reference(name: &str) -> Result<String, XmlError> {
     }
     quick_xml::escape::resolve_predefined_entity(name)
         .map(str::to_string)
-        .ok_or_else(|| XmlError::Entity(name.to_string()))
+        .ok_or_else(|| XmlError::Entity(quoted(name)))
 }
 
 /// Whether `name` is a well-formed qualified name: one optional prefix, neither
@@ -334,6 +336,17 @@ fn qualified_name(name: &str) -> bool {
 /// The most namespace declarations one element may make, and in scope at once.
 const MAX_DECLARATIONS: usize = 16;
 const MAX_SCOPE: usize = 64;
+/// The longest namespace name (a URI) accepted: canonical forms repeat them.
+const MAX_NAMESPACE_NAME: usize = 1024;
+
+/// Text from the document, as an error message quotes it: at most 100 characters.
+fn quoted(text: &str) -> String {
+    let mut out: String = text.chars().take(100).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
 
 /// Adds text to the element being read; outside the root only whitespace may be.
 fn push_text(stack: &mut [Open], text: &str) -> Result<(), XmlError> {
@@ -368,7 +381,7 @@ pub(crate) fn lookup<'a>(scope: &'a [(String, String)], prefix: &str) -> Option<
 
 fn open_element(
     start: &BytesStart<'_>,
-    parent_scope: &[(String, String)],
+    scope: &mut Vec<(String, String)>,
     limits: Limits,
     ids: &mut HashSet<String>,
 ) -> Result<Open, XmlError> {
@@ -376,7 +389,10 @@ fn open_element(
         .map_err(malformed)?
         .to_string();
     if !qualified_name(&name) {
-        return Err(malformed(format!("{name} is not a qualified name")));
+        return Err(malformed(format!(
+            "{} is not a qualified name",
+            quoted(&name)
+        )));
     }
     let mut raw: Vec<(String, String)> = Vec::new();
     for attribute in start.attributes() {
@@ -388,16 +404,24 @@ fn open_element(
             .map_err(malformed)?
             .to_string();
         if !qualified_name(&key) {
-            return Err(malformed(format!("{key} is not a qualified name")));
+            return Err(malformed(format!(
+                "{} is not a qualified name",
+                quoted(&key)
+            )));
         }
         let value = attribute_value(&attribute)?;
         if raw.iter().any(|(k, _)| *k == key) {
-            return Err(XmlError::DuplicateAttribute(key));
+            return Err(XmlError::DuplicateAttribute(quoted(&key)));
         }
         raw.push((key, value));
     }
     let mut declarations = Vec::new();
     for (key, value) in &raw {
+        if (key == "xmlns" || key.starts_with("xmlns:")) && value.len() > MAX_NAMESPACE_NAME {
+            return Err(malformed(format!(
+                "a namespace name longer than {MAX_NAMESPACE_NAME} bytes"
+            )));
+        }
         let reserved = value == XML_NAMESPACE || value == XMLNS_NAMESPACE;
         if key == "xmlns" {
             if reserved {
@@ -406,22 +430,24 @@ fn open_element(
             declarations.push((String::new(), value.clone()));
         } else if let Some(prefix) = key.strip_prefix("xmlns:") {
             if value.is_empty() || prefix == "xmlns" || prefix == "xml" || reserved {
-                return Err(malformed(format!("the declaration {key} is not allowed")));
+                return Err(malformed(format!(
+                    "the declaration {} is not allowed",
+                    quoted(key)
+                )));
             }
             declarations.push((prefix.to_string(), value.clone()));
         }
     }
-    if declarations.len() > MAX_DECLARATIONS || parent_scope.len() + declarations.len() > MAX_SCOPE
-    {
+    if declarations.len() > MAX_DECLARATIONS || scope.len() + declarations.len() > MAX_SCOPE {
         return Err(malformed("too many namespace declarations"));
     }
-    let mut scope = parent_scope.to_vec();
+    let scope_mark = scope.len();
     scope.extend(declarations.iter().cloned());
     let (prefix, local) = split(&name);
-    let namespace = match lookup(&scope, prefix) {
+    let namespace = match lookup(scope, prefix) {
         Some(uri) => uri.to_string(),
         None if prefix.is_empty() => String::new(),
-        None => return Err(XmlError::UndeclaredPrefix(prefix.to_string())),
+        None => return Err(XmlError::UndeclaredPrefix(quoted(prefix))),
     };
     let mut attributes = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -433,18 +459,18 @@ fn open_element(
         let attribute_namespace = if attribute_prefix.is_empty() {
             String::new()
         } else {
-            match lookup(&scope, attribute_prefix) {
+            match lookup(scope, attribute_prefix) {
                 Some(uri) if uri != XMLNS_NAMESPACE => uri.to_string(),
-                _ => return Err(XmlError::UndeclaredPrefix(attribute_prefix.to_string())),
+                _ => return Err(XmlError::UndeclaredPrefix(quoted(attribute_prefix))),
             }
         };
         if !seen.insert((attribute_namespace.clone(), attribute_local.to_string())) {
-            return Err(XmlError::DuplicateAttribute(key));
+            return Err(XmlError::DuplicateAttribute(quoted(&key)));
         }
         // Any attribute named like an id, in any namespace (`xml:id`, `wsu:Id`),
         // counts: a reference will never be resolved to one of two.
         if matches!(attribute_local, "ID" | "Id" | "id") && !ids.insert(value.clone()) {
-            return Err(XmlError::DuplicateId(value));
+            return Err(XmlError::DuplicateId(quoted(&value)));
         }
         attributes.push(Attribute {
             namespace: attribute_namespace,
@@ -462,7 +488,7 @@ fn open_element(
             declarations,
             children: Vec::new(),
         },
-        scope,
+        scope_mark,
     })
 }
 
@@ -473,6 +499,9 @@ fn attribute_value(
     attribute: &quick_xml::events::attributes::Attribute<'_>,
 ) -> Result<String, XmlError> {
     let raw = std::str::from_utf8(&attribute.value).map_err(malformed)?;
+    if raw.contains('<') {
+        return Err(malformed("a < in an attribute value"));
+    }
     let raw = raw.replace("\r\n", " ").replace(['\t', '\r', '\n'], " ");
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw.as_str();
@@ -484,9 +513,6 @@ fn attribute_value(
         };
         out.push_str(&resolve_reference(&after[..end])?);
         rest = &after[end + 1..];
-    }
-    if rest.contains('<') {
-        return Err(malformed("a < in an attribute value"));
     }
     out.push_str(rest);
     Ok(out)

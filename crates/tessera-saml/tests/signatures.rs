@@ -50,8 +50,7 @@ fn signed_request(key: &SigningKey, issuer: &str) -> String {
 
 fn verify(text: &str, key: &PublicKey) -> Result<AuthnRequest, String> {
     let document = xml::parse(text, Limits::default()).map_err(|e| format!("xml: {e}"))?;
-    dsig::verify_enveloped(&document.root, std::slice::from_ref(key))
-        .map_err(|e| format!("{e:?}"))?;
+    dsig::verify_enveloped(&document, std::slice::from_ref(key)).map_err(|e| format!("{e:?}"))?;
     AuthnRequest::from_document(&document).map_err(|e| format!("request: {e}"))
 }
 
@@ -454,7 +453,7 @@ fn what_tessera_writes_is_canonical_and_reads_back() {
         c14n::canonicalize(&read.root, c14n::Options::default()),
         text
     );
-    dsig::verify_enveloped(&read.root, &[key.public_key()]).unwrap_err();
+    dsig::verify_enveloped(&read, &[key.public_key()]).unwrap_err();
     // The value with markup characters is escaped, not pasted.
     assert!(text.contains("AbC&lt;&amp;&gt;\"x"));
 }
@@ -493,6 +492,43 @@ fn a_post_bound_request_reads_with_line_breaks() {
         .collect::<Vec<_>>()
         .join("\r\n");
     let document = binding::read_post(&wrapped).unwrap();
-    dsig::verify_enveloped(&document.root, &[key.public_key()]).unwrap();
+    dsig::verify_enveloped(&document, &[key.public_key()]).unwrap();
     assert!(binding::read_post("not base64!").is_err());
+}
+
+/// A request as another implementation lays it out before signing: CRLF line ends,
+/// whitespace between elements, unsorted attributes, a tab by reference, CDATA,
+/// `xml:lang`, the signature in the default namespace, and an inclusive prefix
+/// used only inside a value.
+const THIRD_PARTY_TEMPLATE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" Version=\"2.0\" ID=\"_third\" IssueInstant=\"2026-12-04T10:00:00Z\" AssertionConsumerServiceURL=\"https://sp.example/acs\" ProviderName=\"a&#9;b\">\r\n  <saml:Issuer xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xml:lang=\"en\"><![CDATA[https://sp.example]]></saml:Issuer>\r\n  <Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\">\r\n    <SignedInfo>\r\n      <CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>\r\n      <SignatureMethod Algorithm=\"ALGORITHM\"/>\r\n      <Reference URI=\"#_third\">\r\n        <Transforms>\r\n          <Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>\r\n          <Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"><InclusiveNamespaces xmlns=\"http://www.w3.org/2001/10/xml-exc-c14n#\" PrefixList=\"#default xs\"/></Transform>\r\n        </Transforms>\r\n        <DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>\r\n        <DigestValue/>\r\n      </Reference>\r\n    </SignedInfo>\r\n    <SignatureValue/>\r\n    <KeyInfo/>\r\n  </Signature>\r\n  <samlp:Extensions><v xsi:type=\"xs:string\" b=\"2\" a=\"1\">x &amp; y</v></samlp:Extensions>\r\n  <samlp:NameIDPolicy AllowCreate=\"true\" Format=\"urn:oasis:names:tc:SAML:2.0:nameid-format:persistent\"/>\r\n</samlp:AuthnRequest>\r\n";
+
+#[test]
+fn tessera_verifies_what_xmlsec1_signed_from_a_non_canonical_layout() {
+    for algorithm in [Algorithm::RsaSha256, Algorithm::EcdsaSha256] {
+        let (pkcs8, key) = key(algorithm);
+        let files = Files::new();
+        let template = THIRD_PARTY_TEMPLATE.replace("ALGORITHM", algorithm.uri());
+        let template_file = files.put("template.xml", template.as_bytes());
+        let key_file = files.put("sp.p8", &pkcs8);
+        let (ok, signed) = xmlsec1(&[
+            "--sign",
+            "--privkey-der",
+            &key_file,
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest",
+            &template_file,
+        ]);
+        assert!(ok, "{algorithm:?}: {signed}");
+        let document = xml::parse(&signed, Limits::default()).unwrap();
+        dsig::verify_enveloped(&document, &[key.public_key()])
+            .unwrap_or_else(|e| panic!("{algorithm:?}: {e}\n{signed}"));
+        // The same document changed anywhere the signature covers is refused.
+        let changed = signed.replace("x &amp; y", "x &amp; z");
+        assert_ne!(changed, signed);
+        let document = xml::parse(&changed, Limits::default()).unwrap();
+        assert_eq!(
+            dsig::verify_enveloped(&document, &[key.public_key()]),
+            Err(dsig::SignatureError::Digest)
+        );
+    }
 }

@@ -151,7 +151,7 @@ async fn metadata_is_signed_with_the_tenant_certificate(app: App) {
                 .next()
                 .is_some()
         );
-        dsig::verify_enveloped(&document.root, &[dsig::public_key_of(&der).unwrap()]).unwrap();
+        dsig::verify_enveloped(&document, &[dsig::public_key_of(&der).unwrap()]).unwrap();
     }
 }
 
