@@ -94,3 +94,78 @@ export async function run(tests, { keepGoing = true, after = () => {} } = {}) {
   await after();
   process.exit(failed ? 1 : 0);
 }
+
+// A cookie jar for a "browser" made of fetch calls: keeps what the server sets.
+export function cookieJar() {
+  const jar = new Map();
+  return {
+    header: () => [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
+    take(response) {
+      for (const line of response.headers.getSetCookie()) {
+        const [pair, ...attributes] = line.split(";");
+        const [name, ...rest] = pair.split("=");
+        const value = rest.join("=");
+        const expired = attributes.some((a) => a.trim().toLowerCase() === "max-age=0");
+        if (expired || value === "") jar.delete(name.trim());
+        else jar.set(name.trim(), value);
+      }
+    },
+  };
+}
+
+// Where a response sends the browser: a redirect, or Tessera's "returning you to
+// the application" page (a refresh, after its own forms: see pages::navigate).
+export async function nextOf(response, from) {
+  if (response.status === 303 || response.status === 302) {
+    return new URL(response.headers.get("location"), from).href;
+  }
+  const html = await response.text();
+  const refresh = html.match(/<meta http-equiv="refresh" content="0;url=([^"]*)"/);
+  assert.ok(response.status === 200 && refresh, `expected a redirect or a refresh, got ${response.status}`);
+  return new URL(refresh[1].replaceAll("&amp;", "&"), from).href;
+}
+
+export function csrfOf(html) {
+  const match = html.match(/<meta name="csrf" content="([^"]*)"/);
+  assert.ok(match, "the page has an anti-forgery token");
+  return match[1];
+}
+
+// Signs `user` ({upn, password}) in on Tessera's sign-in page (`html`, as fetched
+// with `jar`); returns where the browser goes next.
+export async function signInOnPage(jar, html, user) {
+  assert.ok(user, "a sign-in was needed but no user was given");
+  const csrf = csrfOf(html);
+  const post = async (path, fields) => {
+    const r = await fetch(`${base}${path}`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf, ...fields }),
+    });
+    jar.take(r);
+    return r;
+  };
+  const named = await post("/signin/name", { username: user.upn });
+  assert.equal(named.status, 200, "the name step shows the password page");
+  await named.text();
+  const signedIn = await post("/signin/password", { secret: user.password });
+  return nextOf(signedIn, base);
+}
+
+// Runs one named scenario and prints `ok <name>` or `FAILED <name>: …` for the
+// Rust side; `failures()` counts the failed ones.
+let failedScenarios = 0;
+export async function check(name, body) {
+  try {
+    await body();
+    console.log(`ok ${name}`);
+  } catch (error) {
+    failedScenarios++;
+    console.log(`FAILED ${name}: ${error.stack || error}`);
+  }
+}
+
+export function failures() {
+  return failedScenarios;
+}

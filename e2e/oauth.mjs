@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:http";
+import { cookieJar, nextOf, csrfOf, signInOnPage } from "./lib.mjs";
 
 const base = process.env.TESSERA_URL;
 const token = process.env.TESSERA_TOKEN;
@@ -88,41 +89,6 @@ await check("wrongSecretIsInvalidClient", async () => {
 // Authorization code + PKCE, with a user who signs in through Tessera's pages. The
 // "browser" below follows redirects and keeps cookies, as a browser would.
 
-function cookieJar() {
-  const jar = new Map();
-  return {
-    header: () => [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
-    take(response) {
-      for (const line of response.headers.getSetCookie()) {
-        const [pair, ...attributes] = line.split(";");
-        const [name, ...rest] = pair.split("=");
-        const value = rest.join("=");
-        const expired = attributes.some((a) => a.trim().toLowerCase() === "max-age=0");
-        if (expired || value === "") jar.delete(name.trim());
-        else jar.set(name.trim(), value);
-      }
-    },
-  };
-}
-
-// Where a response sends the browser: a redirect, or Tessera's "returning you to
-// the application" page (a refresh, after its own forms: see pages::navigate).
-async function nextOf(response, from) {
-  if (response.status === 303 || response.status === 302) {
-    return new URL(response.headers.get("location"), from).href;
-  }
-  const html = await response.text();
-  const refresh = html.match(/<meta http-equiv="refresh" content="0;url=([^"]*)"/);
-  assert.ok(response.status === 200 && refresh, `expected a redirect or a refresh, got ${response.status}`);
-  return new URL(refresh[1].replaceAll("&amp;", "&"), from).href;
-}
-
-function csrfOf(html) {
-  const match = html.match(/<meta name="csrf" content="([^"]*)"/);
-  assert.ok(match, "the page has an anti-forgery token");
-  return match[1];
-}
-
 // Follows the authorization request through sign-in; returns the URL the browser
 // is finally sent to (the client's redirect URI with the response).
 // A consent page is answered with `consent.decision` ("allow" unless told) and its
@@ -157,23 +123,7 @@ async function browse(jar, startUrl, redirectUri, user, consent = {}) {
       continue;
     }
     assert.ok(url.startsWith(`${base}/signin`), `unexpected page ${url}`);
-    assert.ok(user, "a sign-in was needed but no user was given");
-    const csrf = csrfOf(html);
-    const post = async (path, fields) => {
-      const r = await fetch(`${base}${path}`, {
-        method: "POST",
-        redirect: "manual",
-        headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ csrf, ...fields }),
-      });
-      jar.take(r);
-      return r;
-    };
-    const named = await post("/signin/name", { username: user.upn });
-    assert.equal(named.status, 200, "the name step shows the password page");
-    await named.text();
-    const signedIn = await post("/signin/password", { secret: user.password });
-    url = await nextOf(signedIn, base);
+    url = await signInOnPage(jar, html, user);
   }
   throw new Error("too many redirects");
 }

@@ -212,6 +212,25 @@ pub fn read_post(value: &str) -> Result<Document, BindingError> {
     let bytes = STANDARD
         .decode(compact.as_bytes())
         .map_err(|_| BindingError::Encoding("the message is not base64"))?;
+    // The binding sends the XML as it is; some service providers (node-saml by
+    // default) DEFLATE it as for the redirect binding. XML starts with `<` (after
+    // a byte order mark or spaces); anything else is tried as DEFLATE, bounded.
+    let plain = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0xEF | 0xBB | 0xBF))
+        .is_some_and(|b| *b == b'<');
+    let bytes = if plain {
+        bytes
+    } else {
+        miniz_oxide::inflate::decompress_to_vec_with_limit(&bytes, MAX_INFLATED).map_err(
+            |error| match error.status {
+                miniz_oxide::inflate::TINFLStatus::HasMoreOutput => BindingError::TooLarge,
+                _ => {
+                    BindingError::Encoding("the message is neither XML nor DEFLATE-compressed XML")
+                }
+            },
+        )?
+    };
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| BindingError::Encoding("the message is not UTF-8"))?;
     Ok(xml::parse(text, Limits::default())?)

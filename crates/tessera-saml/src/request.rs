@@ -120,6 +120,16 @@ fn one_child<'a>(
 }
 
 impl AuthnRequest {
+    /// `IssueInstant` in seconds since the epoch, if it is a UTC `xs:dateTime`.
+    pub fn issue_instant_unix(&self) -> Option<i64> {
+        time::OffsetDateTime::parse(
+            &self.issue_instant,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+        .map(|t| t.unix_timestamp())
+    }
+
     pub fn from_document(document: &Document) -> Result<AuthnRequest, RequestError> {
         let root = &document.root;
         if !root.is(PROTOCOL, "AuthnRequest") {

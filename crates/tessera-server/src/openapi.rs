@@ -459,6 +459,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(apps::remove_app_role_assignment))
         .routes(routes!(
+            apps::get_application_saml,
+            apps::set_application_saml,
+            apps::delete_application_saml
+        ))
+        .routes(routes!(
             apps::list_permission_grants,
             apps::create_permission_grant
         ))

@@ -63,7 +63,12 @@ impl App {
             sign_in.clone(),
             app_sign_in.clone(),
         ));
-        let saml = Arc::new(Saml::new(kernel.clone()));
+        let saml = Arc::new(Saml::new(
+            kernel.clone(),
+            access.clone(),
+            sign_in.clone(),
+            app_sign_in.clone(),
+        ));
         let listener: Arc<dyn SessionsEnded> = oidc.clone();
         kernel.notify_sessions_ended_to(Arc::downgrade(&listener));
         App {

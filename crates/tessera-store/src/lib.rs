@@ -63,9 +63,10 @@ pub enum Kind {
     RiskState,
     /// An application's SAML configuration (key1: its SP entity id; key2: its appId).
     SamlApp,
-    /// A SAML signing certificate of the IdP (key1: its thumbprint; key2: the
-    /// tenant's, or an application's appId), private key sealed.
-    SamlCertificate,
+    /// A key of the SAML IdP, sealed: a signing certificate (key1: its
+    /// thumbprint; key2: `tenant` or an application's appId), or the secret
+    /// persistent NameIDs are derived from (key1 and key2: `pairwise`).
+    SamlKey,
 }
 
 impl Kind {
@@ -94,7 +95,7 @@ impl Kind {
         Kind::TermsAcceptance,
         Kind::RiskState,
         Kind::SamlApp,
-        Kind::SamlCertificate,
+        Kind::SamlKey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -123,7 +124,7 @@ impl Kind {
             Kind::TermsAcceptance => "agreementAcceptance",
             Kind::RiskState => "riskState",
             Kind::SamlApp => "samlApplication",
-            Kind::SamlCertificate => "samlCertificate",
+            Kind::SamlKey => "samlKey",
         }
     }
 
@@ -354,6 +355,23 @@ pub struct SessionRow {
     pub version: i64,
     /// Opaque JSON.
     pub data: String,
+}
+
+impl SessionRow {
+    /// A short-lived row of protocol state (a pending request, a code, a seen
+    /// id): no user, version 1, ending `seconds` after `now`.
+    pub fn transient(id: String, now: Timestamp, seconds: i64, data: String) -> SessionRow {
+        SessionRow {
+            id,
+            user_id: None,
+            created: now,
+            last_seen: now,
+            expires: now.plus_seconds(seconds),
+            revoked: None,
+            version: 1,
+            data,
+        }
+    }
 }
 
 /// One sign-in attempt, or an aggregate of several. The indexed fields are copies of

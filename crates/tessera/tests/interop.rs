@@ -89,3 +89,55 @@ fn run_interop(listen: &str, env: &[(&str, &str)]) {
     );
     server.stop();
 }
+
+/// Every scenario `e2e/saml.mjs` must report as passed.
+const SAML_SCENARIOS: [&str; 15] = [
+    "pysaml2RedirectBindingWithSignedRequest",
+    "pysaml2PostBindingWithSignedRequest",
+    "pysaml2IdpInitiated",
+    "python3SamlRedirectBindingWithSignedRequest",
+    "python3SamlPostBindingWithSignedRequest",
+    "python3SamlEncryptedAssertion",
+    "pysaml2EncryptedAssertion",
+    "nodeSamlRedirectBinding",
+    "nodeSamlPostBinding",
+    "nodeSamlIdpInitiated",
+    "unsignedRequestRefusedWhereSigningIsRequired",
+    "replayedRequestRefused",
+    "unregisteredConsumerServiceRefused",
+    "isPassiveWithoutSessionAnswersNoPassive",
+    "forceAuthnSignsInAgain",
+];
+
+/// SAML service-provider libraries nobody here wrote (pysaml2, python3-saml,
+/// @node-saml/node-saml) sign in through Tessera as the identity provider
+/// (`e2e/saml.mjs`, `e2e/saml_sp.py`).
+#[test]
+fn saml_service_providers_interop_on_sqlite() {
+    require_npm_package("@node-saml/node-saml");
+    let python = std::env::var_os("TESSERA_VENV")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|home| std::path::PathBuf::from(home).join(".cache/tessera/venv"))
+        })
+        .expect("neither TESSERA_VENV nor HOME is set")
+        .join("bin/python");
+    assert!(
+        python.exists(),
+        "the test virtual environment is missing at {}: .ci/run makes it",
+        python.display()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_at(BINARY, "127.0.0.1:0", data.path(), &[]);
+    run_e2e_script(
+        "saml.mjs",
+        &[
+            ("TESSERA_URL", &server.issuer),
+            ("TESSERA_TOKEN", server.token.as_deref().unwrap()),
+            ("TESSERA_PYTHON", &python.to_string_lossy()),
+        ],
+        &SAML_SCENARIOS,
+    );
+    server.stop();
+}

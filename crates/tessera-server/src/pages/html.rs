@@ -180,6 +180,8 @@ pub struct Blocked<'a> {
 #[derive(Template)]
 #[template(path = "terms.html")]
 pub struct Terms<'a> {
+    /// Where the answer goes (the protocol's endpoint).
+    pub action: &'a str,
     pub csrf: &'a str,
     pub app: &'a str,
     pub terms: &'a [TermsToAccept],
@@ -191,6 +193,8 @@ pub struct Terms<'a> {
 #[derive(Template)]
 #[template(path = "change_password.html")]
 pub struct ChangePassword<'a> {
+    /// Where the answer goes (the protocol's endpoint).
+    pub action: &'a str,
     pub csrf: &'a str,
     pub app: &'a str,
     /// The tie to the waiting authorization request.
@@ -332,12 +336,13 @@ mod tests {
             ),
             (
                 ChangePassword {
+                    action: HOSTILE,
                     csrf: HOSTILE,
                     app: HOSTILE,
                     request: HOSTILE,
                 }
                 .render(),
-                4,
+                5,
             ),
             (
                 Blocked {

@@ -9,6 +9,7 @@ pub(crate) mod html;
 pub mod input;
 mod myaccount;
 mod oauth;
+mod saml;
 
 use input::{CsrfForm, NameForm, PasswordForm, SecretForm, TotpForm, WithCsrf};
 
@@ -36,6 +37,8 @@ pub const FLOW_COOKIE: &str = "__Host-tessera-signin";
 pub const SESSION_COOKIE: &str = "__Host-tessera-session";
 /// The authorization request waiting for this browser's sign-in.
 pub const AUTHORIZE_COOKIE: &str = "__Host-tessera-authorize";
+/// The SAML request waiting for this browser's sign-in.
+pub const SAML_COOKIE: &str = "__Host-tessera-saml";
 /// The device code page waiting for this browser's sign-in (the user code, or `-`).
 pub const DEVICE_RETURN_COOKIE: &str = "__Host-tessera-device";
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -89,6 +92,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/tessera.js", get(script))
         .route("/assets/tessera.css", get(stylesheet))
         .merge(myaccount::router())
+        .merge(saml::router())
 }
 
 /// The request facts a sign-in needs.
@@ -98,6 +102,15 @@ struct Request {
     /// The client certificate chain, from this connection's TLS handshake or from a
     /// trusted reverse proxy's header.
     client_chain: Vec<Vec<u8>>,
+}
+
+impl Request {
+    /// SHA-256 (hex) of the client certificate, which may name a registered device.
+    fn device_thumbprint(&self) -> Option<String> {
+        self.client_chain
+            .first()
+            .map(|leaf| tessera_core::crypto::sha256_hex(leaf))
+    }
 }
 
 /// The certificate chain a trusted proxy passed on (URL-encoded PEM), if the request
@@ -212,7 +225,7 @@ fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<
     // The session and the waiting authorization request must arrive with the
     // top-level navigation an application starts (single sign-on), so they are Lax;
     // every state-changing form still carries its anti-forgery token.
-    let same_site = if name == SESSION_COOKIE || name == AUTHORIZE_COOKIE {
+    let same_site = if name == SESSION_COOKIE || name == AUTHORIZE_COOKIE || name == SAML_COOKIE {
         "Lax"
     } else {
         "Strict"
@@ -402,6 +415,9 @@ async fn with_flow(
 fn after_sign_in(headers: &HeaderMap) -> String {
     if cookie(headers, AUTHORIZE_COOKIE).is_some() {
         return "/oauth2/authorize/continue".to_string();
+    }
+    if cookie(headers, SAML_COOKIE).is_some() {
+        return "/saml2/sso/continue".to_string();
     }
     match cookie(headers, DEVICE_RETURN_COOKIE) {
         Some(code) => match tessera_oauth::device::normalize(&code) {

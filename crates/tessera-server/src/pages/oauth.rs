@@ -28,14 +28,12 @@ fn context(state: &AppState, req: &Request) -> AuthorizeContext {
         correlation_id: req.ctx.correlation_id.clone(),
         client_address: req.ctx.client_address.clone(),
         user_agent: req.ctx.user_agent.clone(),
-        device_thumbprint: req
-            .client_chain
-            .first()
-            .map(|leaf| tessera_core::crypto::sha256_hex(leaf)),
+        device_thumbprint: req.device_thumbprint(),
     }
 }
 
-async fn session(state: &AppState, req: &Request) -> Option<SessionInfo> {
+/// The browser's session, if it has a good one.
+pub(super) async fn session(state: &AppState, req: &Request) -> Option<SessionInfo> {
     let secret = cookie(&req.headers, SESSION_COOKIE)?;
     match state.app.sign_in.session(req.ctx.tenant, &secret).await {
         Ok(session) => session,
@@ -182,20 +180,48 @@ fn waiting(outcome: &AuthorizeOutcome) -> bool {
     )
 }
 
+/// The terms-of-use page's answer (the OIDC and SAML pages post the same form).
+#[derive(serde::Deserialize)]
+pub(super) struct TermsAnswer {
+    csrf: String,
+    pub(super) request: String,
+}
+
+impl super::input::WithCsrf for TermsAnswer {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The password-change page's answer.
+#[derive(serde::Deserialize)]
+pub(super) struct PasswordAnswer {
+    csrf: String,
+    pub(super) request: String,
+    #[serde(default)]
+    current: String,
+    new: String,
+}
+
+impl super::input::WithCsrf for PasswordAnswer {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl PasswordAnswer {
+    pub(super) fn answer(&self) -> InterruptionAnswer {
+        InterruptionAnswer::ChangePassword {
+            current: (!self.current.is_empty()).then(|| SecretString::new(self.current.clone())),
+            new: SecretString::new(self.new.clone()),
+        }
+    }
+}
+
 /// `POST /oauth2/authorize/terms`: the user accepts the terms of use Conditional
 /// Access asked for.
 pub async fn authorize_terms(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    #[derive(serde::Deserialize)]
-    struct Accept {
-        csrf: String,
-        request: String,
-    }
-    impl super::input::WithCsrf for Accept {
-        fn csrf(&self) -> &str {
-            &self.csrf
-        }
-    }
-    let (form, session) = match super::session_form::<Accept>(&state, &req, &body).await {
+    let (form, session) = match super::session_form::<TermsAnswer>(&state, &req, &body).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -216,28 +242,11 @@ pub async fn authorize_password(
     req: Request,
     body: Bytes,
 ) -> Response {
-    #[derive(serde::Deserialize)]
-    struct Change {
-        csrf: String,
-        request: String,
-        #[serde(default)]
-        current: String,
-        new: String,
-    }
-    impl super::input::WithCsrf for Change {
-        fn csrf(&self) -> &str {
-            &self.csrf
-        }
-    }
-    let (form, session) = match super::session_form::<Change>(&state, &req, &body).await {
+    let (form, session) = match super::session_form::<PasswordAnswer>(&state, &req, &body).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let answer = InterruptionAnswer::ChangePassword {
-        current: (!form.current.is_empty()).then(|| SecretString::new(form.current.clone())),
-        new: SecretString::new(form.new.clone()),
-    };
-    interruption(&state, &req, &session, &form.request, answer).await
+    interruption(&state, &req, &session, &form.request, form.answer()).await
 }
 
 async fn interruption(
@@ -424,7 +433,7 @@ async fn finish_logout(
 
 /// A consent page's tie to its waiting request: derived from the request's secret,
 /// which only the cookie holds.
-fn consent_binding(pending: &str) -> String {
+pub(super) fn consent_binding(pending: &str) -> String {
     tessera_core::crypto::sha256_hex(format!("consent:{pending}").as_bytes())[..32].to_string()
 }
 
@@ -443,13 +452,18 @@ fn refused(error: &OAuthError) -> Response {
     )
 }
 
-fn with_pending(mut response: Response, pending: &SecretString) -> Response {
-    set_cookie(
-        &mut response,
-        AUTHORIZE_COOKIE,
-        pending.expose(),
-        Some(15 * 60),
-    );
+fn with_pending(response: Response, pending: &SecretString) -> Response {
+    waiting_under(response, AUTHORIZE_COOKIE, pending)
+}
+
+/// A page about a waiting request: the request's secret goes to `cookie`, and
+/// the page is not stored.
+pub(super) fn waiting_under(
+    mut response: Response,
+    cookie: &str,
+    pending: &SecretString,
+) -> Response {
+    set_cookie(&mut response, cookie, pending.expose(), Some(15 * 60));
     no_store(&mut response);
     response
 }
@@ -496,6 +510,7 @@ async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> R
         } => {
             let request = consent_binding(pending.expose());
             let body = html::Terms {
+                action: "/oauth2/authorize/terms",
                 csrf: &csrf,
                 app: &client_name,
                 terms: &terms,
@@ -510,6 +525,7 @@ async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> R
         } => {
             let request = consent_binding(pending.expose());
             let body = html::ChangePassword {
+                action: "/oauth2/authorize/password",
                 csrf: &csrf,
                 app: &client_name,
                 request: &request,
@@ -546,52 +562,8 @@ async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> R
             response
         }
         AuthorizeOutcome::SignIn {
-            pending,
-            step_up: Some(step_up),
-            ..
-        } => {
-            // Conditional Access asks this user for more: a sign-in flow that
-            // completes only when the required strengths are reached.
-            match state
-                .app
-                .sign_in
-                .start_step_up(
-                    &req.ctx,
-                    step_up.user_id,
-                    &step_up.user_principal_name,
-                    step_up.strengths,
-                )
-                .await
-            {
-                Ok(flow) => {
-                    let mut response = redirect("/signin");
-                    set_cookie(
-                        &mut response,
-                        super::FLOW_COOKIE,
-                        flow.expose(),
-                        Some(15 * 60),
-                    );
-                    set_cookie(
-                        &mut response,
-                        AUTHORIZE_COOKIE,
-                        pending.expose(),
-                        Some(15 * 60),
-                    );
-                    response
-                }
-                Err(error) => super::internal(error),
-            }
-        }
-        AuthorizeOutcome::SignIn { pending, .. } => {
-            let mut response = redirect("/signin");
-            set_cookie(
-                &mut response,
-                AUTHORIZE_COOKIE,
-                pending.expose(),
-                Some(15 * 60),
-            );
-            response
-        }
+            pending, step_up, ..
+        } => sign_in_first(state, req, AUTHORIZE_COOKIE, &pending, step_up).await,
         AuthorizeOutcome::Respond {
             redirect_uri,
             response_mode: ResponseMode::Query,
@@ -609,7 +581,43 @@ async fn answer(state: &AppState, req: &Request, outcome: AuthorizeOutcome) -> R
     }
 }
 
-fn no_store(response: &mut Response) {
+/// The sign-in page, with the waiting request under `cookie`. With `step_up`,
+/// Conditional Access (or the request) asks this user for more: a sign-in flow
+/// that completes only when the required strengths are reached.
+pub(super) async fn sign_in_first(
+    state: &AppState,
+    req: &Request,
+    cookie: &str,
+    pending: &SecretString,
+    step_up: Option<tessera_service::oauth::StepUp>,
+) -> Response {
+    let mut response = redirect("/signin");
+    if let Some(step_up) = step_up {
+        match state
+            .app
+            .sign_in
+            .start_step_up(
+                &req.ctx,
+                step_up.user_id,
+                &step_up.user_principal_name,
+                step_up.strengths,
+            )
+            .await
+        {
+            Ok(flow) => set_cookie(
+                &mut response,
+                super::FLOW_COOKIE,
+                flow.expose(),
+                Some(15 * 60),
+            ),
+            Err(error) => return super::internal(error),
+        }
+    }
+    set_cookie(&mut response, cookie, pending.expose(), Some(15 * 60));
+    response
+}
+
+pub(super) fn no_store(response: &mut Response) {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -618,7 +626,7 @@ fn no_store(response: &mut Response) {
 /// OAuth 2.0 Form Post Response Mode: a page whose form posts the response to the
 /// client, submitted by the page script (and by a button without script). Its CSP
 /// allows that one form target.
-fn form_post(redirect_uri: &str, params: &[(&'static str, String)]) -> Response {
+pub(super) fn form_post(redirect_uri: &str, params: &[(&'static str, String)]) -> Response {
     let fields = params
         .iter()
         .map(|(name, value)| (*name, value.as_str()))

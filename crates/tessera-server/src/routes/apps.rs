@@ -270,3 +270,53 @@ setting_handlers! {
         /// authentication strength; applications step up with `acr_values=c1`.
         set_authentication_contexts => directory.set_authentication_contexts,
 }
+
+/// An application's SAML configuration (as set; `404` when it has none).
+#[utoipa::path(get, path = "/api/v1/applications/{id}/saml", tag = "applications",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = serde_json::Value), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn get_application_saml(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    match state.app.saml.configuration(&ctx, id).await? {
+        Some(found) => Ok(crate::routes::ok_versioned(&found, found.version)),
+        None => Err(tessera_service::ServiceError::NotFound {
+            kind: "samlConfiguration",
+            id: id.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// Sets an application's SAML configuration, whole (If-Match with the version
+/// read replaces it only if nobody changed it since).
+#[utoipa::path(put, path = "/api/v1/applications/{id}/saml", tag = "applications",
+    params(("id" = Uuid, Path)), request_body = serde_json::Value,
+    responses((status = 200, body = serde_json::Value), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn set_application_saml(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    crate::extract::IfMatch(if_match): crate::extract::IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let stored = state.app.saml.configure(&ctx, id, body, if_match).await?;
+    Ok(crate::routes::ok_versioned(&stored, stored.version))
+}
+
+/// Removes an application's SAML configuration.
+#[utoipa::path(delete, path = "/api/v1/applications/{id}/saml", tag = "applications",
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+pub async fn delete_application_saml(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state.app.saml.remove(&ctx, id).await?;
+    Ok(no_content())
+}

@@ -21,6 +21,8 @@ pub mod rules;
 
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use tessera_authn::strength;
 use tessera_ca::engine::{ClientApp, PolicySet};
 use tessera_core::{AppId, TenantId, Timestamp};
@@ -46,6 +48,23 @@ pub struct AppSignIn {
 }
 
 crate::kernel::on_kernel!(AppSignIn);
+
+/// A sign-in Conditional Access needs before the request can go on.
+#[derive(Debug)]
+pub struct StepUp {
+    pub user_id: Uuid,
+    pub user_principal_name: String,
+    /// Strengths the new sign-in must reach.
+    pub strengths: Vec<Uuid>,
+}
+
+/// Terms of use to accept before the request can go on.
+#[derive(Debug, Clone, Serialize)]
+pub struct TermsToAccept {
+    pub id: Uuid,
+    pub display_name: String,
+    pub content: String,
+}
 
 /// A request to enter an application.
 pub struct AccessRequest<'a> {

@@ -78,6 +78,31 @@ pub(crate) async fn assigned_roles(
     Ok(roles)
 }
 
+/// Those of `groups` assigned to the application (any role).
+pub(crate) async fn assigned_groups(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    app: &ApplicationData,
+    groups: &[Uuid],
+) -> ServiceResult<Vec<Uuid>> {
+    let Some(principal) = reader
+        .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut assigned = Vec::new();
+    for group in groups {
+        if !assigned_roles(reader, tenant, principal.id, std::slice::from_ref(group))
+            .await?
+            .is_empty()
+        {
+            assigned.push(*group);
+        }
+    }
+    Ok(assigned)
+}
+
 /// A user's standing with an application: whether its service principal requires
 /// assignment, and the app role ids the user holds on it, directly or through
 /// groups (nested). `None` when the application has no service principal here.

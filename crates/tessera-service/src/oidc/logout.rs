@@ -51,14 +51,7 @@ pub struct LogoutRequest {
 impl Oidc {
     /// Records that a session signed in to an application (for back-channel logout).
     pub(crate) async fn remember_app(&self, session: &SessionInfo, client_id: &str) {
-        if session.data.apps.iter().any(|a| a == client_id) || session.data.apps.len() >= 100 {
-            return;
-        }
-        let mut data = session.data.clone();
-        data.apps.push(client_id.to_string());
-        if let Err(error) = self.sign_in.save_session(session, &data).await {
-            tracing::warn!(%error, "cannot record the application a session signed in to");
-        }
+        self.sign_in.remember_app(session, client_id).await;
     }
 
     /// Reads a logout request: the ID token hint is checked against this tenant's

@@ -1,6 +1,6 @@
 //! The SAML context: Tessera as a SAML 2.0 identity provider. It keeps each
 //! application's SAML configuration (`Kind::SamlApp`, found by the SP's entity id)
-//! and the IdP's signing certificates (`Kind::SamlCertificate`, private keys sealed
+//! and the IdP's signing certificates (`Kind::SamlKey`, private keys sealed
 //! under the installation's sealing key), and writes the IdP's signed metadata.
 //! The Web Browser SSO profile will go through the app sign-in step, as OpenID
 //! Connect does (issue 14, in progress).
@@ -8,7 +8,8 @@
 //! May call: the kernel and the directory's records; uses the `tessera_saml`
 //! protocol crate for everything XML.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -28,10 +29,26 @@ use crate::codec::{self, Keys};
 use crate::error::OrConflict as _;
 use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
-use crate::{Context, EventDraft};
+use crate::{Access, AppSignIn, Context, EventDraft, SignIn};
+
+mod sso;
+
+pub use sso::{SamlPost, SsoContext, SsoMessage, SsoOutcome};
 
 pub struct Saml {
     k: Arc<Kernel>,
+    access: Arc<Access>,
+    sign_in: Arc<SignIn>,
+    app_sign_in: Arc<AppSignIn>,
+    /// Per tenant: the signing key and the pairwise secret, as loaded and when.
+    keys: RwLock<HashMap<TenantId, TenantKeys>>,
+}
+
+/// A tenant's SAML keys as loaded.
+struct TenantKeys {
+    loaded: Timestamp,
+    signing: Arc<SigningKey>,
+    pairwise: Arc<Vec<u8>>,
 }
 
 crate::kernel::on_kernel!(Saml);
@@ -91,6 +108,12 @@ impl StoredAlgorithm {
     }
 }
 
+/// Which application a SAML configuration belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SamlAppView {
+    pub app_id: AppId,
+}
+
 /// An application's SAML configuration, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,13 +136,68 @@ pub struct IdpCertificate {
     pub certificate: String,
 }
 
+/// The key1 (and associated data) of the pairwise secret.
+const PAIRWISE: &str = "pairwise";
+/// How long a loaded signing key is used before it is read again.
+const KEY_CACHE_SECONDS: i64 = 60;
+
+/// A sealed secret as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretData {
+    sealed: String,
+}
+
 fn sealed_context(thumbprint: &str) -> String {
     format!("saml-certificate:{thumbprint}")
 }
 
 impl Saml {
-    pub(crate) fn new(k: Arc<Kernel>) -> Saml {
-        Saml { k }
+    pub(crate) fn new(
+        k: Arc<Kernel>,
+        access: Arc<Access>,
+        sign_in: Arc<SignIn>,
+        app_sign_in: Arc<AppSignIn>,
+    ) -> Saml {
+        Saml {
+            k,
+            access,
+            sign_in,
+            app_sign_in,
+            keys: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The application with this SP entity id, and its settings.
+    pub(crate) async fn by_entity_id(
+        &self,
+        tenant: TenantId,
+        entity_id: &str,
+    ) -> ServiceResult<Option<(SamlAppView, SamlSettings)>> {
+        let mut reader = self.reader().await?;
+        let Some(record) = reader.get_by_key1(tenant, Kind::SamlApp, entity_id).await? else {
+            return Ok(None);
+        };
+        let data: SamlAppData = codec::data(&record)?;
+        Ok(Some((
+            SamlAppView {
+                app_id: data.app_id,
+            },
+            data.settings,
+        )))
+    }
+
+    /// An application's SAML settings, by its appId.
+    pub(crate) async fn settings_of(
+        &self,
+        tenant: TenantId,
+        app_id: AppId,
+    ) -> ServiceResult<Option<SamlSettings>> {
+        let mut reader = self.reader().await?;
+        Ok(match saml_record(reader.as_mut(), tenant, app_id).await? {
+            Some(record) => Some(codec::data::<SamlAppData>(&record)?.settings),
+            None => None,
+        })
     }
 
     /// The IdP's entity id: the public URL with `/saml2`.
@@ -322,7 +400,7 @@ impl Saml {
             sealed_private_key: sealed,
         };
         let record = codec::new_record(
-            Kind::SamlCertificate,
+            Kind::SamlKey,
             Uuid::new_v4(),
             now,
             Keys {
@@ -334,7 +412,7 @@ impl Saml {
         )?;
         tx.insert(tenant, &record).await?;
         let event = EventDraft::new(AuditAction::SamlCertificateAdd)
-            .on(Kind::SamlCertificate, record.id, &thumbprint)
+            .on(Kind::SamlKey, record.id, &thumbprint)
             .details(serde_json::json!({ "owner": TENANT_OWNER, "notAfter": not_after }));
         self.commit(tx, &ctx, event).await?;
         self.read_certificates(tenant).await
@@ -348,8 +426,93 @@ impl Saml {
         list_certificates(reader.as_mut(), tenant).await
     }
 
-    /// The key the tenant signs with now.
-    pub(crate) async fn signing_key(&self, tenant: TenantId) -> ServiceResult<SigningKey> {
+    /// The key the tenant signs with now (cached for a minute: a rollover made by
+    /// another node is seen within it), and the secret persistent NameIDs are
+    /// derived from.
+    pub(crate) async fn signing_key(&self, tenant: TenantId) -> ServiceResult<Arc<SigningKey>> {
+        Ok(self.tenant_keys(tenant).await?.0)
+    }
+
+    pub(crate) async fn pairwise_secret(&self, tenant: TenantId) -> ServiceResult<Arc<Vec<u8>>> {
+        Ok(self.tenant_keys(tenant).await?.1)
+    }
+
+    async fn tenant_keys(
+        &self,
+        tenant: TenantId,
+    ) -> ServiceResult<(Arc<SigningKey>, Arc<Vec<u8>>)> {
+        let now = self.now();
+        if let Ok(cache) = self.keys.read()
+            && let Some(keys) = cache.get(&tenant)
+            && now.unix_seconds() - keys.loaded.unix_seconds() < KEY_CACHE_SECONDS
+        {
+            return Ok((keys.signing.clone(), keys.pairwise.clone()));
+        }
+        let key = Arc::new(self.load_signing_key(tenant).await?);
+        let secret = Arc::new(self.load_pairwise_secret(tenant).await?);
+        if let Ok(mut cache) = self.keys.write() {
+            cache.insert(
+                tenant,
+                TenantKeys {
+                    loaded: now,
+                    signing: key.clone(),
+                    pairwise: secret.clone(),
+                },
+            );
+        }
+        Ok((key, secret))
+    }
+
+    /// The tenant's pairwise secret: 32 random bytes, made once, sealed.
+    async fn load_pairwise_secret(&self, tenant: TenantId) -> ServiceResult<Vec<u8>> {
+        let open = |record: &tessera_store::Record| -> ServiceResult<Vec<u8>> {
+            let data: SecretData = codec::data(record)?;
+            self.settings
+                .sealing_key
+                .open(&data.sealed, PAIRWISE)
+                .map_err(|e| ServiceError::Internal(e.to_string()))
+        };
+        {
+            let mut reader = self.reader().await?;
+            if let Some(record) = reader.get_by_key1(tenant, Kind::SamlKey, PAIRWISE).await? {
+                return open(&record);
+            }
+        }
+        let ctx = crate::kernel::system_context(tenant, "SAML pairwise secret");
+        let mut tx = self.write(&ctx).await?;
+        if let Some(record) = tx.get_by_key1(tenant, Kind::SamlKey, PAIRWISE).await? {
+            drop(tx);
+            return open(&record);
+        }
+        let mut secret = vec![0u8; 32];
+        tessera_core::crypto::fill_random(&mut secret)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let sealed = self
+            .settings
+            .sealing_key
+            .seal(&secret, PAIRWISE)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let record = codec::new_record(
+            Kind::SamlKey,
+            Uuid::new_v4(),
+            self.now(),
+            Keys {
+                key1: Some(PAIRWISE.to_string()),
+                key2: Some(PAIRWISE.to_string()),
+                sort_key: PAIRWISE.to_string(),
+            },
+            &SecretData { sealed },
+        )?;
+        tx.insert(tenant, &record).await?;
+        let event = EventDraft::new(AuditAction::SamlCertificateAdd)
+            .on(Kind::SamlKey, record.id, PAIRWISE)
+            .details(serde_json::json!({ "owner": PAIRWISE }));
+        self.commit(tx, &ctx, event).await?;
+        Ok(secret)
+    }
+
+    /// The key the tenant signs with now, read from the store.
+    async fn load_signing_key(&self, tenant: TenantId) -> ServiceResult<SigningKey> {
         let certificates = self.certificates(tenant).await?;
         let (thumbprint, data) = certificates
             .into_iter()
@@ -425,7 +588,7 @@ async fn list_certificates(
     tenant: TenantId,
 ) -> ServiceResult<Vec<(String, CertificateData)>> {
     let mut out = Vec::new();
-    for record in codec::list_all(reader, tenant, Kind::SamlCertificate, None).await? {
+    for record in codec::list_all(reader, tenant, Kind::SamlKey, None).await? {
         if record.key2.as_deref() != Some(TENANT_OWNER) {
             continue;
         }

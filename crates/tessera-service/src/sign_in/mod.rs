@@ -16,6 +16,7 @@
 mod admin;
 pub(crate) mod certificates;
 mod flow;
+pub mod interruptions;
 pub mod log_storage;
 pub(crate) mod log_writer;
 pub mod my_account;
@@ -44,6 +45,7 @@ pub use certificates::{CertificateAuthorityView, NewCa};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use my_account::MyApp;
 pub use security_info::{PasskeyChallenge, TotpEnrolment};
+pub(crate) use sessions::sid_of;
 pub use sessions::{SessionInfo, SessionView};
 
 /// The sign-in context: sign-in flows, sessions, security info, methods

@@ -213,6 +213,19 @@ impl SignIn {
         }))
     }
 
+    /// Records that a session signed in to an application (for logout: OpenID
+    /// Connect back-channel, SAML single logout).
+    pub(crate) async fn remember_app(&self, session: &SessionInfo, client_id: &str) {
+        if session.data.apps.iter().any(|a| a == client_id) || session.data.apps.len() >= 100 {
+            return;
+        }
+        let mut data = session.data.clone();
+        data.apps.push(client_id.to_string());
+        if let Err(error) = self.save_session(session, &data).await {
+            tracing::warn!(%error, "cannot record the application a session signed in to");
+        }
+    }
+
     /// Saves changed session data (optimistically: a concurrent change wins and
     /// this one fails with a conflict).
     pub(crate) async fn save_session(
@@ -322,4 +335,12 @@ impl SignIn {
             client_address,
         })
     }
+}
+
+/// The `sid` of a session (OIDC's claim, SAML's SessionIndex): derived from its
+/// id, so logout can name the session without revealing the id.
+pub(crate) fn sid_of(session_id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(&tessera_core::crypto::sha256(format!("sid:{session_id}").as_bytes())[..16])
 }

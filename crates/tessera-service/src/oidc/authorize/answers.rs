@@ -2,7 +2,6 @@
 //! interruptions answered on a page (terms of use, a password change); the request
 //! then goes on.
 
-use tessera_authn::strength;
 use tessera_core::SecretString;
 use tessera_oauth::authorize::{self, Prompt};
 use tessera_oauth::error::ErrorCode;
@@ -13,6 +12,7 @@ use crate::Oidc;
 use crate::app_sign_in::Verdict;
 use crate::oidc::server_error;
 use crate::sign_in::SessionInfo;
+use crate::sign_in::interruptions::AnswerRefused;
 
 impl Oidc {
     /// `POST /authorize/consent`: the user's answer on the consent page.
@@ -127,101 +127,40 @@ impl Oidc {
             Ok(found) => found,
             Err(outcome) => return outcome,
         };
-        let mut session = session.clone();
         // What the policies ask is decided again, not taken from the page: only an
         // interruption that asks for terms (or a password change) is answered here.
-        let asked = match self.access_decision(ctx, &data.request, &session).await {
+        let asked = match self.access_decision(ctx, &data.request, session).await {
             Ok(Some(decided)) if decided.decision.outcome == tessera_ca::Outcome::Interrupt => {
                 decided.decision.remedy(&decided.set)
             }
             Ok(_) => Default::default(),
             Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
         };
-        let only_this =
-            asked.strengths.is_empty() && !asked.reauthenticate && asked.impossible.is_empty();
-        match answer {
-            InterruptionAnswer::AcceptTerms => {
-                if only_this && !asked.accept_terms.is_empty() {
-                    let context = match self
-                        .sign_in
-                        .session_context(
-                            &session,
-                            ctx.correlation_id.clone(),
-                            ctx.client_address.clone(),
-                        )
-                        .await
-                    {
-                        Ok(context) => context,
-                        Err(error) => return AuthorizeOutcome::Refused(server_error(error)),
-                    };
-                    for terms in &asked.accept_terms {
-                        if let Err(error) = self
-                            .access
-                            .accept_terms(&context, session.user_id, *terms)
-                            .await
-                        {
-                            return AuthorizeOutcome::Refused(server_error(error));
-                        }
-                    }
-                }
+        let session = match self
+            .sign_in
+            .answer_interruption(
+                session,
+                &asked,
+                answer,
+                &ctx.correlation_id,
+                ctx.client_address.clone(),
+            )
+            .await
+        {
+            Ok(session) => session,
+            Err(AnswerRefused::NotAsked) => {
+                return AuthorizeOutcome::Refused(OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "no password change is asked for this sign-in: go back to the application and start again",
+                ));
             }
-            InterruptionAnswer::ChangePassword { current, new } => {
-                if !(only_this && asked.change_password) {
-                    return AuthorizeOutcome::Refused(OAuthError::new(
-                        ErrorCode::InvalidRequest,
-                        "no password change is asked for this sign-in: go back to the application and start again",
-                    ));
-                }
-                if let Err(error) = self
-                    .sign_in
-                    .change_my_password(&session, &ctx.correlation_id, current, new)
-                    .await
-                {
-                    let message = match error {
-                        crate::ServiceError::Validation(errors) => errors
-                            .errors
-                            .iter()
-                            .map(|e| e.message.clone())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                        crate::ServiceError::Forbidden { reason } => reason,
-                        _ => "the password could not be changed".to_string(),
-                    };
-                    return AuthorizeOutcome::PasswordRefused { message };
-                }
-                // A secure password change (in a sign-in that met multifactor
-                // authentication) remediates the user's risk, as in Entra ID.
-                if session.data.strengths.contains(&strength::MFA) {
-                    let remediated = match self
-                        .sign_in
-                        .session_context(
-                            &session,
-                            ctx.correlation_id.clone(),
-                            ctx.client_address.clone(),
-                        )
-                        .await
-                    {
-                        Ok(context) => {
-                            self.access
-                                .remediate_user_risk(&context, session.user_id)
-                                .await
-                        }
-                        Err(error) => Err(error),
-                    };
-                    if let Err(error) = remediated {
-                        return AuthorizeOutcome::Refused(server_error(error));
-                    }
-                }
-                let mut changed = session.data.clone();
-                changed.password_changed = Some(self.now());
-                if let Err(error) = self.sign_in.save_session(&session, &changed).await {
-                    return AuthorizeOutcome::Refused(server_error(error));
-                }
-                session.row.version += 1;
-                session.row.data = serde_json::to_string(&changed).unwrap_or_default();
-                session.data = changed;
+            Err(AnswerRefused::Password(message)) => {
+                return AuthorizeOutcome::PasswordRefused { message };
             }
-        }
+            Err(AnswerRefused::Failed(error)) => {
+                return AuthorizeOutcome::Refused(server_error(error));
+            }
+        };
         let outcome = self
             .decide(
                 ctx,

@@ -7,10 +7,8 @@ mod answers;
 mod enforce;
 mod pending;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use tessera_core::crypto::{generate_secret, sha256};
+use tessera_core::crypto::generate_secret;
 use tessera_core::{SecretString, TenantId, Timestamp};
 use tessera_directory::model::{ApplicationData, AuthenticationContexts, ServicePrincipalData};
 use tessera_oauth::authorize::{
@@ -29,9 +27,11 @@ use super::grants::TokenClient;
 use super::{TokenContext, application_by_app_id, client_application, server_error};
 use crate::Oidc;
 use crate::app_sign_in::{AppDecision, Verdict};
+pub use crate::app_sign_in::{StepUp, TermsToAccept};
 use crate::codec;
 use crate::oidc::{check_builtin_request, is_management_client};
 use crate::sign_in::SessionInfo;
+pub use crate::sign_in::interruptions::InterruptionAnswer;
 
 /// Authorization codes are good for a minute (RFC 6749 §4.1.2 recommends at most 10).
 pub const CODE_SECONDS: i64 = 60;
@@ -59,32 +59,6 @@ pub struct AuthorizeContext {
     pub user_agent: Option<String>,
     /// SHA-256 (hex) of the TLS client certificate, which may name a device.
     pub device_thumbprint: Option<String>,
-}
-
-/// A sign-in Conditional Access needs before the request can go on.
-#[derive(Debug)]
-pub struct StepUp {
-    pub user_id: Uuid,
-    pub user_principal_name: String,
-    /// Strengths the new sign-in must reach.
-    pub strengths: Vec<Uuid>,
-}
-
-/// The user's answer to a Conditional Access interruption.
-pub enum InterruptionAnswer {
-    AcceptTerms,
-    ChangePassword {
-        current: Option<SecretString>,
-        new: SecretString,
-    },
-}
-
-/// Terms of use to accept before the request can go on.
-#[derive(Debug, Clone, Serialize)]
-pub struct TermsToAccept {
-    pub id: Uuid,
-    pub display_name: String,
-    pub content: String,
 }
 
 /// What the endpoint answers.
@@ -213,11 +187,7 @@ pub struct PushedRequest {
 }
 const PENDING_PREFIX: &str = "az:";
 
-/// The `sid` claim of a session: derived from its id, so back-channel logout can
-/// name the session without revealing the id.
-pub(crate) fn sid_of(session_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(&sha256(format!("sid:{session_id}").as_bytes())[..16])
-}
+pub(crate) use crate::sign_in::sid_of;
 
 impl Oidc {
     /// `GET|POST /authorize`, with the browser's session if it has one.
@@ -366,16 +336,12 @@ impl Oidc {
         drop(reader);
         let generated = generate_secret("").map_err(server_error)?;
         let now = self.now();
-        let row = SessionRow {
-            id: format!("{PUSHED_PREFIX}{}", generated.hash),
-            user_id: None,
-            created: now,
-            last_seen: now,
-            expires: now.plus_seconds(PUSHED_SECONDS),
-            revoked: None,
-            version: 1,
-            data: serde_json::to_string(&raw).map_err(server_error)?,
-        };
+        let row = SessionRow::transient(
+            format!("{PUSHED_PREFIX}{}", generated.hash),
+            now,
+            PUSHED_SECONDS,
+            serde_json::to_string(&raw).map_err(server_error)?,
+        );
         self.store
             .session_insert(ctx.tenant, &row)
             .await

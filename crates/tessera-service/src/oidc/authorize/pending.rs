@@ -98,16 +98,12 @@ impl Oidc {
             reauthenticate_after: now,
             step_up,
         };
-        let row = SessionRow {
-            id: format!("{PENDING_PREFIX}{}", generated.hash),
-            user_id: None,
-            created: now,
-            last_seen: now,
-            expires: now.plus_seconds(PENDING_SECONDS),
-            revoked: None,
-            version: 1,
-            data: serde_json::to_string(&data).map_err(server_error)?,
-        };
+        let row = SessionRow::transient(
+            format!("{PENDING_PREFIX}{}", generated.hash),
+            now,
+            PENDING_SECONDS,
+            serde_json::to_string(&data).map_err(server_error)?,
+        );
         self.store
             .session_insert(tenant, &row)
             .await

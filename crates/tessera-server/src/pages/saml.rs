@@ -1,0 +1,293 @@
+//! SAML 2.0 in the browser: the IdP metadata (`GET /saml2/metadata`), the SSO
+//! endpoint for both bindings (`GET|POST /saml2/sso`), the return from sign-in
+//! (`GET /saml2/sso/continue`), the interruption answers, and IdP-initiated
+//! sign-on (`GET /saml2/apps/{appId}/sso`, from My Apps). Answers are the
+//! auto-submitting form that posts the Response to the application, the sign-in
+//! page, an interruption page, or an error page when nothing may go to the
+//! application.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tessera_core::AppId;
+use tessera_service::authn::SessionInfo;
+use tessera_service::saml::{SsoContext, SsoMessage, SsoOutcome};
+use tessera_service::sign_in::interruptions::InterruptionAnswer;
+
+use super::oauth::{
+    PasswordAnswer, TermsAnswer, consent_binding, form_post, no_store, session, sign_in_first,
+    waiting_under,
+};
+use super::{Request, SAML_COOKIE, cookie, error_page, html, page, set_cookie};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/saml2/metadata", get(metadata))
+        .route("/saml2/sso", get(sso_get).post(sso_post))
+        .route("/saml2/sso/continue", get(sso_continue))
+        .route("/saml2/sso/terms", post(sso_terms))
+        .route("/saml2/sso/password", post(sso_password))
+        .route("/saml2/apps/{app_id}/sso", get(idp_initiated))
+}
+
+fn context(req: &Request) -> SsoContext {
+    SsoContext {
+        tenant: req.ctx.tenant,
+        correlation_id: req.ctx.correlation_id.clone(),
+        client_address: req.ctx.client_address.clone(),
+        user_agent: req.ctx.user_agent.clone(),
+        device_thumbprint: req.device_thumbprint(),
+    }
+}
+
+/// `GET /saml2/metadata`: the tenant's IdP metadata, signed.
+async fn metadata(State(state): State<AppState>, req: Request) -> Response {
+    match state.app.saml.metadata(req.ctx.tenant).await {
+        Ok(xml) => {
+            let mut response = (StatusCode::OK, xml).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/samlmetadata+xml"),
+            );
+            response
+        }
+        Err(error) => super::internal(error),
+    }
+}
+
+async fn sso_get(
+    State(state): State<AppState>,
+    req: Request,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let session = session(&state, &req).await;
+    let outcome = state
+        .app
+        .saml
+        .sso(
+            &context(&req),
+            SsoMessage::Redirect(&query),
+            session.as_ref(),
+        )
+        .await;
+    answer(&state, &req, outcome).await
+}
+
+/// The POST binding. A service provider on another site posts here: the browser
+/// sends no Lax session cookie with that POST, so a request that would need a
+/// sign-in first goes once through `/saml2/sso/continue`, a same-site GET that
+/// brings the session if there is one.
+async fn sso_post(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Posted {
+        #[serde(rename = "SAMLRequest")]
+        request: Option<String>,
+        #[serde(rename = "RelayState")]
+        relay_state: Option<String>,
+    }
+    let Some(form) = super::form::<Posted>(&req.headers, &body) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The sign-in request cannot be read.",
+        );
+    };
+    let Some(request) = form.request else {
+        return error_page(StatusCode::BAD_REQUEST, "The form holds no SAMLRequest.");
+    };
+    let session = session(&state, &req).await;
+    let outcome = state
+        .app
+        .saml
+        .sso(
+            &context(&req),
+            SsoMessage::Post {
+                request: &request,
+                relay_state: form.relay_state.as_deref(),
+            },
+            session.as_ref(),
+        )
+        .await;
+    if session.is_none()
+        && let SsoOutcome::SignIn {
+            pending,
+            step_up: None,
+        } = &outcome
+    {
+        let mut response = super::redirect("/saml2/sso/continue");
+        set_cookie(&mut response, SAML_COOKIE, pending.expose(), Some(15 * 60));
+        return response;
+    }
+    answer(&state, &req, outcome).await
+}
+
+async fn sso_continue(State(state): State<AppState>, req: Request) -> Response {
+    let Some(pending) = cookie(&req.headers, SAML_COOKIE) else {
+        return super::redirect("/security-info");
+    };
+    let session = session(&state, &req).await;
+    let outcome = state
+        .app
+        .saml
+        .sso_continue(&context(&req), &pending, session.as_ref())
+        .await;
+    answer(&state, &req, outcome).await
+}
+
+/// `GET /saml2/apps/{appId}/sso`: sign-on started at Tessera (My Apps).
+async fn idp_initiated(
+    State(state): State<AppState>,
+    req: Request,
+    Path(app_id): Path<String>,
+) -> Response {
+    let Ok(app_id) = app_id.parse::<AppId>() else {
+        return error_page(StatusCode::NOT_FOUND, "There is no such application.");
+    };
+    let session = session(&state, &req).await;
+    let outcome = state
+        .app
+        .saml
+        .idp_initiated(&context(&req), app_id, session.as_ref())
+        .await;
+    answer(&state, &req, outcome).await
+}
+
+async fn sso_terms(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let (form, session) = match super::session_form::<TermsAnswer>(&state, &req, &body).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    interruption(
+        &state,
+        &req,
+        &session,
+        &form.request,
+        InterruptionAnswer::AcceptTerms,
+    )
+    .await
+}
+
+async fn sso_password(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    let (form, session) = match super::session_form::<PasswordAnswer>(&state, &req, &body).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    interruption(&state, &req, &session, &form.request, form.answer()).await
+}
+
+async fn interruption(
+    state: &AppState,
+    req: &Request,
+    session: &SessionInfo,
+    binding: &str,
+    given: InterruptionAnswer,
+) -> Response {
+    let Some(pending) = cookie(&req.headers, SAML_COOKIE) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in took too long: go back to the application and start again.",
+        );
+    };
+    if !tessera_core::crypto::constant_time_eq(
+        consent_binding(&pending).as_bytes(),
+        binding.as_bytes(),
+    ) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Another sign-in started in this browser: go back to the application and start again.",
+        );
+    }
+    let outcome = state
+        .app
+        .saml
+        .sso_interruption(&context(req), &pending, session, given)
+        .await;
+    answer(state, req, outcome).await
+}
+
+/// The page or redirect for an outcome; the waiting request's cookie is kept
+/// while the request waits and cleared once it is answered.
+async fn answer(state: &AppState, req: &Request, outcome: SsoOutcome) -> Response {
+    let waiting = matches!(
+        outcome,
+        SsoOutcome::SignIn { .. }
+            | SsoOutcome::AcceptTerms { .. }
+            | SsoOutcome::ChangePassword { .. }
+            | SsoOutcome::PasswordRefused { .. }
+    );
+    let mut response = match outcome {
+        SsoOutcome::Refused(message) => error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("The application's sign-in request cannot be used: {message}."),
+        ),
+        SsoOutcome::Respond(post) => {
+            let mut params: Vec<(&'static str, String)> = vec![("SAMLResponse", post.response)];
+            if let Some(relay) = post.relay_state {
+                params.push(("RelayState", relay));
+            }
+            form_post(&post.url, &params)
+        }
+        SsoOutcome::SignIn { pending, step_up } => {
+            return sign_in_first(state, req, SAML_COOKIE, &pending, step_up).await;
+        }
+        SsoOutcome::Blocked {
+            app_name,
+            reason,
+            correlation_id,
+        } => {
+            let mut response = page(
+                StatusCode::FORBIDDEN,
+                &html::Blocked {
+                    csrf: "",
+                    app: &app_name,
+                    reason: &reason,
+                    correlation_id: &correlation_id,
+                },
+            );
+            no_store(&mut response);
+            response
+        }
+        SsoOutcome::AcceptTerms {
+            pending,
+            app_name,
+            terms,
+            csrf,
+        } => {
+            let request = consent_binding(pending.expose());
+            let body = html::Terms {
+                action: "/saml2/sso/terms",
+                csrf: &csrf,
+                app: &app_name,
+                terms: &terms,
+                request: &request,
+            };
+            return waiting_under(page(StatusCode::OK, &body), SAML_COOKIE, &pending);
+        }
+        SsoOutcome::ChangePassword {
+            pending,
+            app_name,
+            csrf,
+        } => {
+            let request = consent_binding(pending.expose());
+            let body = html::ChangePassword {
+                action: "/saml2/sso/password",
+                csrf: &csrf,
+                app: &app_name,
+                request: &request,
+            };
+            return waiting_under(page(StatusCode::OK, &body), SAML_COOKIE, &pending);
+        }
+        SsoOutcome::PasswordRefused { message } => error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("The password was not changed: {message}. Go back and try again."),
+        ),
+    };
+    if !waiting {
+        set_cookie(&mut response, SAML_COOKIE, "", Some(0));
+    }
+    response
+}

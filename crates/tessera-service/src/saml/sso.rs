@@ -1,0 +1,1052 @@
+//! The Web Browser SSO profile: an AuthnRequest (redirect or POST binding) or an
+//! IdP-initiated sign-on is checked, waits server-side while the user signs in,
+//! goes through the app sign-in step (session, Conditional Access, assignment),
+//! and is answered with a Response posted to the application's consumer service.
+//!
+//! Nothing is sent to a consumer service the application did not register: a
+//! request that cannot be trusted (unknown issuer, bad or missing signature where
+//! one is required, an unregistered consumer URL) is answered on a page. A request
+//! id is accepted once, and only while the request is fresh.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use tessera_authn::strength;
+use tessera_ca::engine::ClientApp;
+use tessera_core::crypto::{generate_secret, secret_hash};
+use tessera_core::{AppId, SecretString, TenantId, Timestamp};
+use tessera_directory::model::{ApplicationData, UserSpec};
+use tessera_saml::binding::{self, Kind as MessageKind};
+use tessera_saml::config::{
+    GroupFilter, GroupName, Pairwise, SamlSettings, Source, UserFacts, attributes, name_id,
+};
+use tessera_saml::dsig;
+use tessera_saml::encrypt::{self, DataAlgorithm};
+use tessera_saml::request::{AuthnRequest, Comparison, ConsumerService as Consumer};
+use tessera_saml::response::{
+    self, AssertionContent, INVALID_NAME_ID_POLICY, NO_AUTHN_CONTEXT, NO_PASSIVE, REQUEST_DENIED,
+    REQUESTER, RESPONDER, ResponseContent, Status,
+};
+use tessera_store::{Kind, SessionRow};
+use uuid::Uuid;
+
+use super::Saml;
+use crate::app_sign_in::{AccessRequest, Demands, StepUp, TermsToAccept, Verdict};
+use crate::codec;
+use crate::error::{ServiceError, ServiceResult};
+use crate::sign_in::SessionInfo;
+use crate::sign_in::interruptions::{AnswerRefused, InterruptionAnswer};
+
+/// A request waits this long for the user to sign in.
+const PENDING_SECONDS: i64 = 15 * 60;
+const PENDING_PREFIX: &str = "saml:";
+const SEEN_PREFIX: &str = "saml-id:";
+/// How old a request may be, and how far ahead of this clock.
+const REQUEST_MAX_AGE: i64 = 10 * 60;
+const CLOCK_SKEW: i64 = 3 * 60;
+/// How long the bearer confirmation of an assertion holds.
+const CONFIRMATION_SECONDS: i64 = 5 * 60;
+
+/// Where a request comes from.
+#[derive(Debug, Clone)]
+pub struct SsoContext {
+    pub tenant: TenantId,
+    pub correlation_id: String,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// SHA-256 (hex) of the TLS client certificate, which may name a device.
+    pub device_thumbprint: Option<String>,
+}
+
+/// A message at the SSO endpoint.
+pub enum SsoMessage<'a> {
+    /// The redirect binding's query string.
+    Redirect(&'a str),
+    /// The POST binding's form values.
+    Post {
+        request: &'a str,
+        relay_state: Option<&'a str>,
+    },
+}
+
+/// A Response to post to a consumer service.
+#[derive(Debug, Clone)]
+pub struct SamlPost {
+    pub url: String,
+    /// The Response, base64.
+    pub response: String,
+    pub relay_state: Option<String>,
+}
+
+/// What the endpoint answers.
+#[derive(Debug)]
+pub enum SsoOutcome {
+    /// Shown to the user: nothing may be sent to the application.
+    Refused(String),
+    /// Posted to the application: an assertion, or a status saying why not.
+    Respond(SamlPost),
+    /// The user must sign in first (a stronger sign-in with `step_up`); the
+    /// request waits under `pending`.
+    SignIn {
+        pending: SecretString,
+        step_up: Option<StepUp>,
+    },
+    /// Conditional Access blocks this sign-in.
+    Blocked {
+        app_name: String,
+        reason: String,
+        correlation_id: String,
+    },
+    AcceptTerms {
+        pending: SecretString,
+        app_name: String,
+        terms: Vec<TermsToAccept>,
+        csrf: String,
+    },
+    ChangePassword {
+        pending: SecretString,
+        app_name: String,
+        csrf: String,
+    },
+    PasswordRefused {
+        message: String,
+    },
+}
+
+/// A request waiting for the user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pending {
+    app_id: AppId,
+    /// The request answered (none for an IdP-initiated sign-on).
+    request_id: Option<String>,
+    consumer: String,
+    relay_state: Option<String>,
+    force_authn: bool,
+    is_passive: bool,
+    /// The strengths the requested authentication context needs.
+    required: Vec<Uuid>,
+    /// The class reference to state when the request named one that is met.
+    requested: Vec<String>,
+    /// The session answering must have signed in at or after this (ForceAuthn, a
+    /// step-up).
+    signed_in_after: Option<Timestamp>,
+    step_up: bool,
+}
+
+/// The SAML authentication context classes Tessera understands, with the
+/// strength each needs (none: any sign-in).
+const CLASSES: [(&str, Option<Uuid>); 10] = [
+    ("urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified", None),
+    ("urn:oasis:names:tc:SAML:2.0:ac:classes:Password", None),
+    (
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        None,
+    ),
+    (
+        "http://schemas.microsoft.com/claims/multipleauthn",
+        Some(strength::MFA),
+    ),
+    ("urn:tessera:acr:mfa", Some(strength::MFA)),
+    (
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract",
+        Some(strength::MFA),
+    ),
+    (
+        "urn:tessera:acr:passwordless-mfa",
+        Some(strength::PASSWORDLESS_MFA),
+    ),
+    (
+        "urn:tessera:acr:phishing-resistant-mfa",
+        Some(strength::PHISHING_RESISTANT_MFA),
+    ),
+    (
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:X509",
+        Some(strength::PHISHING_RESISTANT_MFA),
+    ),
+    (
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI",
+        Some(strength::PHISHING_RESISTANT_MFA),
+    ),
+];
+
+/// The strength a class needs, if Tessera knows the class.
+fn class_strength(class: &str) -> Option<Option<Uuid>> {
+    CLASSES
+        .iter()
+        .find(|(name, _)| *name == class)
+        .map(|(_, strength)| *strength)
+}
+
+/// Strengths from weakest to strongest, for comparisons.
+fn rank(strength: Option<Uuid>) -> u8 {
+    match strength {
+        None => 0,
+        Some(s) if s == strength::MFA => 1,
+        Some(s) if s == strength::PASSWORDLESS_MFA => 2,
+        Some(_) => 3,
+    }
+}
+
+/// What a requested authentication context needs: the strengths, or `None` when
+/// Tessera cannot satisfy it (`NoAuthnContext`). `exact` and `minimum` are met by
+/// any listed class (the weakest suffices for `minimum`); `better` needs the next
+/// strength above the strongest listed; `maximum` asks for nothing more than the
+/// weakest listed, so any sign-in meets it.
+pub(crate) fn requirement(comparison: Comparison, classes: &[String]) -> Option<Vec<Uuid>> {
+    let known: Vec<Option<Uuid>> = classes.iter().filter_map(|c| class_strength(c)).collect();
+    if known.is_empty() {
+        return None;
+    }
+    let weakest = known.iter().copied().min_by_key(|s| rank(*s)).flatten();
+    Some(match comparison {
+        Comparison::Exact | Comparison::Minimum => weakest.into_iter().collect(),
+        Comparison::Maximum => Vec::new(),
+        Comparison::Better => {
+            let strongest = known.iter().map(|s| rank(*s)).max().unwrap_or(0);
+            match strongest {
+                0 => vec![strength::MFA],
+                1 => vec![strength::PASSWORDLESS_MFA],
+                2 => vec![strength::PHISHING_RESISTANT_MFA],
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// The class stated in the assertion: a requested one the sign-in meets, else
+/// the strongest Tessera's own name covers.
+pub(crate) fn stated_class(requested: &[String], strengths: &[Uuid]) -> String {
+    let met = |s: Option<Uuid>| s.is_none_or(|s| strengths.contains(&s));
+    if let Some(class) = requested
+        .iter()
+        .find(|c| class_strength(c).is_some_and(met))
+    {
+        return class.clone();
+    }
+    for (name, needed) in [
+        (
+            "urn:tessera:acr:phishing-resistant-mfa",
+            strength::PHISHING_RESISTANT_MFA,
+        ),
+        (
+            "urn:tessera:acr:passwordless-mfa",
+            strength::PASSWORDLESS_MFA,
+        ),
+        (
+            "http://schemas.microsoft.com/claims/multipleauthn",
+            strength::MFA,
+        ),
+    ] {
+        if strengths.contains(&needed) {
+            return name.to_string();
+        }
+    }
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".to_string()
+}
+
+impl Saml {
+    fn sso_url(&self) -> String {
+        format!("{}/saml2/sso", self.public_url())
+    }
+
+    /// `GET|POST /saml2/sso`: a service provider's AuthnRequest.
+    pub async fn sso(
+        &self,
+        ctx: &SsoContext,
+        message: SsoMessage<'_>,
+        session: Option<&SessionInfo>,
+    ) -> SsoOutcome {
+        let (document, relay_state, detached) = match message {
+            SsoMessage::Redirect(query) => match binding::read_redirect(query) {
+                Ok(m) if m.kind == MessageKind::Request => (m.document, m.relay_state, m.signature),
+                Ok(_) => return refused("a SAMLResponse is not accepted here"),
+                Err(error) => return refused(&format!("the request cannot be read: {error}")),
+            },
+            SsoMessage::Post {
+                request,
+                relay_state,
+            } => {
+                if let Some(relay) = relay_state
+                    && let Err(error) = binding::check_relay_state(relay)
+                {
+                    return refused(&error.to_string());
+                }
+                match binding::read_post(request) {
+                    Ok(document) => (document, relay_state.map(str::to_string), None),
+                    Err(error) => return refused(&format!("the request cannot be read: {error}")),
+                }
+            }
+        };
+        let request = match AuthnRequest::from_document(&document) {
+            Ok(request) => request,
+            Err(error) => return refused(&format!("the request cannot be used: {error}")),
+        };
+        let (app, settings) = match self.by_entity_id(ctx.tenant, &request.issuer).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return refused("the application that sent this request is not known here");
+            }
+            Err(error) => return failed(error),
+        };
+        // The signature: required when the application says so, and checked
+        // whenever there is one and a key to check it with.
+        let keys = settings.signing_keys();
+        let enveloped = dsig::is_signed(&document.root);
+        let verified = match (&detached, enveloped) {
+            (Some(signature), _) => {
+                if keys.is_empty() {
+                    false
+                } else if keys.iter().any(|key| signature.verify(key).is_ok()) {
+                    true
+                } else {
+                    return refused("the request's signature does not verify");
+                }
+            }
+            (None, true) if !keys.is_empty() => match dsig::verify_enveloped(&document, &keys) {
+                Ok(()) => true,
+                Err(error) => return refused(&format!("the request's signature: {error}")),
+            },
+            _ => false,
+        };
+        if settings.require_signed_requests && !verified {
+            return refused("this application's requests must be signed");
+        }
+        if let Some(destination) = &request.destination
+            && *destination != self.sso_url()
+        {
+            return refused("the request is addressed to another endpoint");
+        }
+        if (verified || request.destination.is_some()) && request.destination.is_none() {
+            return refused("a signed request must name its destination");
+        }
+        let consumer = match &request.consumer {
+            Consumer::Url(url) => settings.consumer(Some(url), None),
+            Consumer::Index(index) => settings.consumer(None, Some(*index)),
+            Consumer::Default => settings.consumer(None, None),
+        };
+        let Some(consumer) = consumer.map(|c| c.url.clone()) else {
+            return refused(
+                "the request names a consumer service the application did not register",
+            );
+        };
+        if let Some(binding) = &request.protocol_binding
+            && binding != tessera_saml::metadata::HTTP_POST
+        {
+            return refused("only the HTTP-POST binding is answered");
+        }
+        let now = self.now();
+        let fail = |second: &'static str, message: &str| {
+            self.status_response(
+                ctx,
+                &consumer,
+                Some(request.id.clone()),
+                relay_state.clone(),
+                REQUESTER,
+                second,
+                message,
+            )
+        };
+        // Fresh, and seen once.
+        match request.issue_instant_unix() {
+            Some(at)
+                if at <= now.unix_seconds() + CLOCK_SKEW
+                    && at >= now.unix_seconds() - REQUEST_MAX_AGE => {}
+            _ => return refused("the request is too old, or from the future"),
+        }
+        match self
+            .first_sight(ctx.tenant, &request.issuer, &request.id)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return refused("this request was already answered"),
+            Err(error) => return failed(error),
+        }
+        if let Some(format) = &request.name_id_policy.format
+            && format != tessera_saml::idp::NAME_ID_UNSPECIFIED
+            && *format != settings.name_id.format.uri()
+        {
+            return fail(
+                INVALID_NAME_ID_POLICY,
+                "this application receives another NameID format",
+            );
+        }
+        let (required, requested) = match &request.requested_context {
+            Some(context) => match requirement(context.comparison, &context.class_refs) {
+                Some(required) => (required, context.class_refs.clone()),
+                None => {
+                    return fail(
+                        NO_AUTHN_CONTEXT,
+                        "the requested authentication context is not offered",
+                    );
+                }
+            },
+            None => (Vec::new(), Vec::new()),
+        };
+        let pending = Pending {
+            app_id: app.app_id,
+            request_id: Some(request.id.clone()),
+            consumer,
+            relay_state,
+            force_authn: request.force_authn,
+            is_passive: request.is_passive,
+            required,
+            requested,
+            signed_in_after: request.force_authn.then_some(now),
+            step_up: false,
+        };
+        self.decide(ctx, pending, session, None).await
+    }
+
+    /// An IdP-initiated sign-on to `app_id` (from My Apps).
+    pub async fn idp_initiated(
+        &self,
+        ctx: &SsoContext,
+        app_id: AppId,
+        session: Option<&SessionInfo>,
+    ) -> SsoOutcome {
+        let settings = match self.settings_of(ctx.tenant, app_id).await {
+            Ok(Some(settings)) => settings,
+            Ok(None) => return refused("this application does not use SAML"),
+            Err(error) => return failed(error),
+        };
+        let Some(consumer) = settings.consumer(None, None) else {
+            return refused("this application has no consumer service");
+        };
+        let pending = Pending {
+            app_id,
+            request_id: None,
+            consumer: consumer.url.clone(),
+            relay_state: settings.relay_state.clone(),
+            force_authn: false,
+            is_passive: false,
+            required: Vec::new(),
+            requested: Vec::new(),
+            signed_in_after: None,
+            step_up: false,
+        };
+        self.decide(ctx, pending, session, None).await
+    }
+
+    /// `GET /saml2/sso/continue`: the waiting request, after the user signed in.
+    pub async fn sso_continue(
+        &self,
+        ctx: &SsoContext,
+        pending: &str,
+        session: Option<&SessionInfo>,
+    ) -> SsoOutcome {
+        let (id, data) = match self.load_pending(ctx.tenant, pending).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let outcome = self
+            .decide(
+                ctx,
+                data,
+                session,
+                Some(SecretString::new(pending.to_string())),
+            )
+            .await;
+        if matches!(outcome, SsoOutcome::Respond(_))
+            && let Err(error) = self.store().session_delete(ctx.tenant, &id).await
+        {
+            tracing::warn!(%error, "cannot delete a finished SAML request");
+        }
+        outcome
+    }
+
+    /// `POST /saml2/sso/terms|password`: the answer to an interruption.
+    pub async fn sso_interruption(
+        &self,
+        ctx: &SsoContext,
+        pending: &str,
+        session: &SessionInfo,
+        answer: InterruptionAnswer,
+    ) -> SsoOutcome {
+        let (_, data) = match self.load_pending(ctx.tenant, pending).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let access = self.access_request(ctx, &data, Some(session));
+        let asked = match self.app_sign_in.access_decision(&access).await {
+            Ok(Some(decided)) if decided.decision.outcome == tessera_ca::Outcome::Interrupt => {
+                decided.decision.remedy(&decided.set)
+            }
+            Ok(_) => Default::default(),
+            Err(error) => return failed(error),
+        };
+        let session = match self
+            .sign_in
+            .answer_interruption(
+                session,
+                &asked,
+                answer,
+                &ctx.correlation_id,
+                ctx.client_address.clone(),
+            )
+            .await
+        {
+            Ok(session) => session,
+            Err(AnswerRefused::NotAsked) => {
+                return refused(
+                    "no password change is asked for this sign-in: go back to the application and start again",
+                );
+            }
+            Err(AnswerRefused::Password(message)) => {
+                return SsoOutcome::PasswordRefused { message };
+            }
+            Err(AnswerRefused::Failed(error)) => return failed(error),
+        };
+        self.sso_continue(ctx, pending, Some(&session)).await
+    }
+
+    fn access_request<'a>(
+        &self,
+        ctx: &'a SsoContext,
+        data: &Pending,
+        session: Option<&'a SessionInfo>,
+    ) -> AccessRequest<'a> {
+        AccessRequest {
+            tenant: ctx.tenant,
+            session,
+            demands: Demands {
+                signed_in_after: data.signed_in_after,
+                login_hint: None,
+                max_age: None,
+                fresh: false,
+            },
+            client_id: data.app_id,
+            resource_app: None,
+            management: false,
+            client_app: ClientApp::Browser,
+            wanted_acr: Vec::new(),
+            essential_acr: Vec::new(),
+            permissions: Vec::new(),
+            reconsent: false,
+            correlation_id: &ctx.correlation_id,
+            client_address: ctx.client_address.as_deref(),
+            user_agent: ctx.user_agent.as_deref(),
+            device_thumbprint: ctx.device_thumbprint.as_deref(),
+            made_for_this: data.step_up,
+        }
+    }
+
+    /// Answers a checked request with what the session allows.
+    async fn decide(
+        &self,
+        ctx: &SsoContext,
+        mut data: Pending,
+        session: Option<&SessionInfo>,
+        pending: Option<SecretString>,
+    ) -> SsoOutcome {
+        let now = self.now();
+        let access = self.access_request(ctx, &data, session);
+        let decision = match self.app_sign_in.decide(&access).await {
+            Ok(decision) => decision,
+            Err(error) => return failed(error),
+        };
+        let fail = |top: &'static str, second: &'static str, message: &str| {
+            self.status_response(
+                ctx,
+                &data.consumer,
+                data.request_id.clone(),
+                data.relay_state.clone(),
+                top,
+                second,
+                message,
+            )
+        };
+        // The requested authentication context: a session short of it signs in
+        // again, stronger; one made for this request that still falls short ends it.
+        let short = |s: &SessionInfo| {
+            data.required
+                .iter()
+                .any(|needed| !s.data.strengths.contains(needed))
+        };
+        let session = match (session, &decision.verdict) {
+            (_, Verdict::Unavailable) => {
+                return fail(
+                    RESPONDER,
+                    REQUEST_DENIED,
+                    "the application is not available",
+                );
+            }
+            (Some(session), verdict) if *verdict != Verdict::SignIn => session,
+            _ => {
+                if data.is_passive {
+                    return fail(RESPONDER, NO_PASSIVE, "the user must sign in");
+                }
+                return self.wait(ctx, &data, pending, None, now).await;
+            }
+        };
+        if short(session) {
+            if data.step_up {
+                return fail(
+                    RESPONDER,
+                    NO_AUTHN_CONTEXT,
+                    "the sign-in did not reach the requested authentication context",
+                );
+            }
+            if data.is_passive {
+                return fail(RESPONDER, NO_PASSIVE, "a stronger sign-in is needed");
+            }
+            data.step_up = true;
+            data.signed_in_after = Some(now);
+            let step_up = StepUp {
+                user_id: session.user_id,
+                user_principal_name: session.user_principal_name.clone(),
+                strengths: data.required.clone(),
+            };
+            return self.wait(ctx, &data, None, Some(step_up), now).await;
+        }
+        if decision.verdict.is_conditional_access()
+            && let Some(entry) = &decision.entry
+            && let Err(error) = self.sign_in.append_log(ctx.tenant, entry).await
+        {
+            tracing::warn!(%error, "cannot log a Conditional Access interruption");
+        }
+        match decision.verdict {
+            Verdict::Allow => {
+                let Some(entry) = decision.entry else {
+                    return failed(ServiceError::Internal("an allow without its entry".into()));
+                };
+                match self.assertion_response(ctx, &data, session, now).await {
+                    Ok(post) => {
+                        if let Err(error) = self.sign_in.append_log(ctx.tenant, &entry).await {
+                            return failed(error);
+                        }
+                        SsoOutcome::Respond(post)
+                    }
+                    Err(error) => failed(error),
+                }
+            }
+            Verdict::SignIn | Verdict::Unavailable => {
+                failed(ServiceError::Internal("a verdict answered above".into()))
+            }
+            Verdict::Block { reason } => {
+                if data.is_passive {
+                    return fail(RESPONDER, REQUEST_DENIED, &reason);
+                }
+                SsoOutcome::Blocked {
+                    app_name: decision.app_name,
+                    reason,
+                    correlation_id: ctx.correlation_id.clone(),
+                }
+            }
+            Verdict::StepUp { .. } | Verdict::AcceptTerms { .. } | Verdict::ChangePassword
+                if data.is_passive =>
+            {
+                fail(RESPONDER, NO_PASSIVE, "Conditional Access needs the user")
+            }
+            Verdict::StepUp { strengths } => {
+                data.step_up = true;
+                data.signed_in_after = Some(now);
+                let step_up = StepUp {
+                    user_id: session.user_id,
+                    user_principal_name: session.user_principal_name.clone(),
+                    strengths,
+                };
+                self.wait(ctx, &data, None, Some(step_up), now).await
+            }
+            Verdict::AcceptTerms { terms } => {
+                let pending = match self.save_pending(ctx.tenant, &data, now).await {
+                    Ok(pending) => pending,
+                    Err(error) => return failed(error),
+                };
+                let terms = match self.access.terms_by_id(ctx.tenant, &terms).await {
+                    Ok(terms) => terms
+                        .into_iter()
+                        .map(|t| TermsToAccept {
+                            id: t.id,
+                            display_name: t.spec.display_name,
+                            content: t.spec.content,
+                        })
+                        .collect(),
+                    Err(error) => return failed(error),
+                };
+                SsoOutcome::AcceptTerms {
+                    pending,
+                    app_name: decision.app_name,
+                    terms,
+                    csrf: session.csrf.clone(),
+                }
+            }
+            Verdict::ChangePassword => match self.save_pending(ctx.tenant, &data, now).await {
+                Ok(pending) => SsoOutcome::ChangePassword {
+                    pending,
+                    app_name: decision.app_name,
+                    csrf: session.csrf.clone(),
+                },
+                Err(error) => failed(error),
+            },
+            Verdict::AuthenticationUnmet => fail(
+                RESPONDER,
+                NO_AUTHN_CONTEXT,
+                "the sign-in did not reach the required authentication level",
+            ),
+            Verdict::NotAssigned => fail(
+                RESPONDER,
+                REQUEST_DENIED,
+                "the application requires an assignment the user does not have",
+            ),
+            // A SAML application asks for no delegated permissions.
+            Verdict::Consent { .. } | Verdict::NeedsAdminConsent => fail(
+                RESPONDER,
+                REQUEST_DENIED,
+                "an administrator must approve this application",
+            ),
+        }
+    }
+
+    /// The request waits for a sign-in (a stronger one with `step_up`).
+    async fn wait(
+        &self,
+        ctx: &SsoContext,
+        data: &Pending,
+        pending: Option<SecretString>,
+        step_up: Option<StepUp>,
+        now: Timestamp,
+    ) -> SsoOutcome {
+        let pending = match pending {
+            Some(pending) if step_up.is_none() => pending,
+            _ => match self.save_pending(ctx.tenant, data, now).await {
+                Ok(pending) => pending,
+                Err(error) => return failed(error),
+            },
+        };
+        SsoOutcome::SignIn { pending, step_up }
+    }
+
+    async fn save_pending(
+        &self,
+        tenant: TenantId,
+        data: &Pending,
+        now: Timestamp,
+    ) -> ServiceResult<SecretString> {
+        let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let row = SessionRow::transient(
+            format!("{PENDING_PREFIX}{}", generated.hash),
+            now,
+            PENDING_SECONDS,
+            serde_json::to_string(data).map_err(|e| ServiceError::Internal(e.to_string()))?,
+        );
+        self.store().session_insert(tenant, &row).await?;
+        Ok(generated.secret)
+    }
+
+    async fn load_pending(
+        &self,
+        tenant: TenantId,
+        pending: &str,
+    ) -> Result<(String, Pending), SsoOutcome> {
+        let expired =
+            || refused("this sign-in took too long: go back to the application and start again");
+        if pending.is_empty() || pending.len() > 128 {
+            return Err(expired());
+        }
+        let id = format!("{PENDING_PREFIX}{}", secret_hash(pending));
+        let row = match self.store().session_get(tenant, &id).await {
+            Ok(Some(row)) if row.expires > self.now() && row.revoked.is_none() => row,
+            Ok(_) => return Err(expired()),
+            Err(error) => return Err(failed(error.into())),
+        };
+        let data = serde_json::from_str::<Pending>(&row.data).map_err(|_| expired())?;
+        Ok((id, data))
+    }
+
+    /// Records a request id as answered; false when it already was.
+    async fn first_sight(&self, tenant: TenantId, issuer: &str, id: &str) -> ServiceResult<bool> {
+        let now = self.now();
+        let key = format!(
+            "{SEEN_PREFIX}{}",
+            tessera_core::crypto::sha256_hex(format!("{}:{issuer}{id}", issuer.len()).as_bytes())
+        );
+        let row = SessionRow::transient(key, now, REQUEST_MAX_AGE + CLOCK_SKEW, String::new());
+        match self.store().session_insert(tenant, &row).await {
+            Ok(()) => Ok(true),
+            Err(tessera_store::StoreError::Duplicate { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A Response with a failure status, signed, to the consumer service.
+    #[allow(clippy::too_many_arguments)]
+    fn status_response(
+        &self,
+        _ctx: &SsoContext,
+        consumer: &str,
+        in_response_to: Option<String>,
+        relay_state: Option<String>,
+        top: &'static str,
+        second: &'static str,
+        message: &str,
+    ) -> SsoOutcome {
+        let content = ResponseContent {
+            id: random_id(),
+            in_response_to,
+            issue_instant: self.now().unix_seconds(),
+            destination: consumer.to_string(),
+            issuer: self.entity_id(),
+            status: Status::Failure {
+                top,
+                second,
+                message: message.to_string(),
+            },
+        };
+        let document = response::response(&content, None);
+        SsoOutcome::Respond(SamlPost {
+            url: consumer.to_string(),
+            response: STANDARD.encode(response::serialize(&document)),
+            relay_state,
+        })
+    }
+
+    /// The Response with the user's assertion, signed (and encrypted) as the
+    /// application is configured.
+    async fn assertion_response(
+        &self,
+        ctx: &SsoContext,
+        data: &Pending,
+        session: &SessionInfo,
+        now: Timestamp,
+    ) -> ServiceResult<SamlPost> {
+        let tenant = ctx.tenant;
+        let settings = self
+            .settings_of(tenant, data.app_id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the SAML configuration is gone".into()))?;
+        let facts = self
+            .user_facts(tenant, data.app_id, session.user_id, &settings)
+            .await?;
+        let key = self.signing_key(tenant).await?;
+        let secret = self.pairwise_secret(tenant).await?;
+        let idp = self.entity_id();
+        let mut random = [0u8; 16];
+        tessera_core::crypto::fill_random(&mut random)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let application = data.app_id.to_string();
+        let name_id = name_id(
+            &settings.name_id,
+            &facts,
+            Pairwise {
+                application: &application,
+                audience: &settings.entity_id,
+                idp: &idp,
+                secret: &secret,
+            },
+            &random,
+        )
+        .map_err(|e| ServiceError::invalid("nameId", e.to_string()))?;
+        let link = format!(
+            "{}/api/v1/users/{}/memberOf",
+            self.public_url(),
+            session.user_id
+        );
+        let statements = attributes(&settings.attributes, &facts, &link);
+        let at = now.unix_seconds();
+        let content = AssertionContent {
+            id: random_id(),
+            issue_instant: at,
+            issuer: idp.clone(),
+            name_id,
+            recipient: data.consumer.clone(),
+            in_response_to: data.request_id.clone(),
+            confirmation_not_on_or_after: at + CONFIRMATION_SECONDS,
+            not_before: at - 60,
+            not_on_or_after: at + i64::from(settings.assertion_lifetime_seconds),
+            audience: settings.entity_id.clone(),
+            authn_instant: session.auth_time.unix_seconds(),
+            session_index: crate::sign_in::sid_of(&session.id),
+            session_not_on_or_after: Some(session.expires.unix_seconds()),
+            authn_context_class: stated_class(&data.requested, &session.data.strengths),
+            attributes: statements,
+        };
+        let mut assertion = response::assertion(&content);
+        if settings.signing.assertion {
+            dsig::sign_enveloped(&mut assertion, &key, response::SIGNATURE_POSITION)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        }
+        let assertion = if settings.encrypt_assertions {
+            let certificate = settings
+                .encryption_certificate()
+                .ok_or_else(|| ServiceError::Internal("no encryption certificate".into()))?;
+            encrypt::encrypt_assertion(&assertion, &certificate, DataAlgorithm::Aes256Gcm)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?
+        } else {
+            assertion
+        };
+        let mut document = response::response(
+            &ResponseContent {
+                id: random_id(),
+                in_response_to: data.request_id.clone(),
+                issue_instant: at,
+                destination: data.consumer.clone(),
+                issuer: idp,
+                status: Status::Success,
+            },
+            Some(assertion),
+        );
+        if settings.signing.response {
+            dsig::sign_enveloped(&mut document, &key, response::SIGNATURE_POSITION)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        }
+        self.sign_in.remember_app(session, &application).await;
+        Ok(SamlPost {
+            url: data.consumer.clone(),
+            response: STANDARD.encode(response::serialize(&document)),
+            relay_state: data.relay_state.clone(),
+        })
+    }
+
+    /// What the assertion may say about the user.
+    async fn user_facts(
+        &self,
+        tenant: TenantId,
+        app_id: AppId,
+        user: Uuid,
+        settings: &SamlSettings,
+    ) -> ServiceResult<UserFacts> {
+        let mut reader = self.snapshot().await?;
+        let record = codec::load(reader.as_mut(), tenant, Kind::User, user).await?;
+        let spec: UserSpec = codec::data(&record)?;
+        let wants =
+            |check: &dyn Fn(&Source) -> bool| settings.attributes.iter().any(|a| check(&a.source));
+        let mut facts = UserFacts {
+            id: user.to_string(),
+            user_principal_name: spec.user_principal_name.clone(),
+            mail: spec.mail.clone(),
+            display_name: spec.display_name.clone(),
+            given_name: spec.given_name.clone(),
+            surname: spec.surname.clone(),
+            employee_id: spec.employee_id.clone(),
+            department: spec.department.clone(),
+            job_title: spec.job_title.clone(),
+            ..UserFacts::default()
+        };
+        let app = reader
+            .get_by_key1(tenant, Kind::Application, &app_id.to_string())
+            .await?
+            .map(|record| codec::data::<ApplicationData>(&record))
+            .transpose()?;
+        if wants(&|s| matches!(s, Source::Groups { .. })) {
+            let groups = match crate::directory::groups::containing_groups(
+                reader.as_mut(),
+                tenant,
+                user,
+                true,
+            )
+            .await
+            {
+                Ok(groups) => groups,
+                // Past what can be listed: the overage rule names where to look.
+                Err(ServiceError::Conflict { .. }) => Vec::new(),
+                Err(error) => return Err(error),
+            };
+            let names = wants(&|s| {
+                matches!(
+                    s,
+                    Source::Groups {
+                        name: GroupName::DisplayName,
+                        ..
+                    }
+                )
+            });
+            for group in &groups {
+                let name = if names {
+                    match reader.get(tenant, Kind::Group, *group).await? {
+                        Some(record) => {
+                            crate::directory::groups::group_from(&record)?
+                                .spec
+                                .display_name
+                        }
+                        None => continue,
+                    }
+                } else {
+                    String::new()
+                };
+                facts.groups.push((group.to_string(), name));
+            }
+            let filtered = wants(&|s| {
+                matches!(
+                    s,
+                    Source::Groups {
+                        filter: GroupFilter::AssignedToApplication,
+                        ..
+                    }
+                )
+            });
+            if filtered && let Some(app) = &app {
+                facts.app_groups = crate::directory::app_roles::assigned_groups(
+                    reader.as_mut(),
+                    tenant,
+                    app,
+                    &groups,
+                )
+                .await?
+                .into_iter()
+                .map(|g| g.to_string())
+                .collect();
+            }
+        }
+        if wants(&|s| matches!(s, Source::Roles))
+            && let Some(app) = &app
+            && let Some(assignment) =
+                crate::directory::app_roles::user_assignment(reader.as_mut(), tenant, app, user)
+                    .await?
+        {
+            facts.roles = crate::directory::app_roles::role_values(app, &assignment.roles);
+        }
+        Ok(facts)
+    }
+}
+
+fn random_id() -> String {
+    let mut random = [0u8; 16];
+    // A failing system random source leaves zeros; ids then repeat, which the
+    // SP's replay check refuses rather than accepts.
+    let _ = tessera_core::crypto::fill_random(&mut random);
+    response::identifier(&random)
+}
+
+fn refused(message: &str) -> SsoOutcome {
+    SsoOutcome::Refused(message.chars().take(300).collect())
+}
+
+fn failed(error: ServiceError) -> SsoOutcome {
+    tracing::error!(%error, "SAML sign-on failed");
+    SsoOutcome::Refused("Tessera could not answer this sign-in request: try again later.".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requested_contexts_map_to_strengths() {
+        let mfa = vec!["http://schemas.microsoft.com/claims/multipleauthn".to_string()];
+        assert_eq!(
+            requirement(Comparison::Exact, &mfa),
+            Some(vec![strength::MFA])
+        );
+        assert_eq!(requirement(Comparison::Maximum, &mfa), Some(Vec::new()));
+        assert_eq!(
+            requirement(Comparison::Better, &mfa),
+            Some(vec![strength::PASSWORDLESS_MFA])
+        );
+        let unknown = vec!["urn:example:retina".to_string()];
+        assert_eq!(requirement(Comparison::Exact, &unknown), None);
+        let either = vec![
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:X509".to_string(),
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".to_string(),
+        ];
+        assert_eq!(requirement(Comparison::Minimum, &either), Some(Vec::new()));
+        assert_eq!(
+            stated_class(&either, &[strength::MFA]),
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+        );
+        assert_eq!(
+            stated_class(&[], &[strength::MFA, strength::PHISHING_RESISTANT_MFA]),
+            "urn:tessera:acr:phishing-resistant-mfa"
+        );
+    }
+}

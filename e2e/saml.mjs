@@ -1,0 +1,315 @@
+// SAML interop with service-provider libraries nobody here wrote: pysaml2 and
+// python3-saml (through saml_sp.py, in the pinned virtual environment) and
+// @node-saml/node-saml, against a running `tessera serve`. Each library makes its
+// AuthnRequest (redirect and POST bindings, signed where it has a key), a
+// "browser" of fetch calls carries it to Tessera, signs in and takes the form
+// Tessera posts back, and the library checks the Response with its own rules
+// (signatures, audience, recipient, times, InResponseTo, decryption).
+// Environment: TESSERA_URL, TESSERA_TOKEN, TESSERA_PYTHON (the venv's python).
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SAML } from "@node-saml/node-saml";
+import { api, base, check, cookieJar, failures, signInOnPage } from "./lib.mjs";
+
+const python = process.env.TESSERA_PYTHON;
+assert.ok(base && python, "TESSERA_URL, TESSERA_TOKEN and TESSERA_PYTHON are required");
+
+// Protocol scenarios with a password-only user (Conditional Access is the
+// browser test's subject).
+await api("PATCH", "/policies/identitySecurityDefaultsEnforcementPolicy", { isEnabled: false });
+
+// A key pair for a service provider, by openssl.
+function keyPair(name) {
+  const dir = mkdtempSync(join(tmpdir(), "saml-sp-"));
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", `/CN=${name}`,
+    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+  ], { stdio: "ignore" });
+  const cert = readFileSync(join(dir, "cert.pem"), "utf8");
+  return {
+    key: readFileSync(join(dir, "key.pem"), "utf8"),
+    cert,
+    der: cert.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""),
+  };
+}
+
+const idpMetadata = await (await fetch(`${base}/saml2/metadata`)).text();
+assert.ok(idpMetadata.includes("IDPSSODescriptor"), "the IdP metadata is served");
+const idpCert = idpMetadata.match(/<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/)[1];
+
+const person = await api("POST", "/users", {
+  userPrincipalName: "saml.user@tessera.local",
+  displayName: "Saml User",
+  givenName: "Saml",
+  mail: "saml.user@tessera.local",
+});
+const reset = await api("POST", `/users/${person.id}/authentication/resetPassword`, {});
+const user = { upn: person.userPrincipalName, password: reset.newPassword };
+const group = await api("POST", "/groups", { displayName: "SAML Readers", mailNickname: "samlreaders" });
+await api("POST", `/groups/${group.id}/members`, { id: person.id });
+
+// An application with its SAML configuration.
+async function samlApp(name, settings) {
+  const app = await api("POST", "/applications", { displayName: name });
+  await api("POST", "/servicePrincipals", { appId: app.appId });
+  const response = await fetch(`${base}/api/v1/applications/${app.id}/saml`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(settings),
+  });
+  assert.equal(response.status, 200, `configure ${name}: ${await response.clone().text()}`);
+  return app;
+}
+
+const attributes = [
+  { name: "email", nameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", source: { kind: "user", attribute: "mail" } },
+  { name: "groups", nameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", source: { kind: "groups", name: "displayName" } },
+];
+
+// The "browser": carries a request to Tessera, signs in when asked, and returns
+// the form Tessera posts to the application ({action, fields}).
+const jar = cookieJar();
+async function browse(start, browser = jar) {
+  let response = start.form
+    ? await fetch(start.action, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie: browser.header(), "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(start.form),
+      })
+    : await fetch(start.url, { redirect: "manual", headers: { cookie: browser.header() } });
+  let url = start.url ?? start.action;
+  for (let hop = 0; hop < 12; hop++) {
+    browser.take(response);
+    if (response.status === 303 || response.status === 302) {
+      url = new URL(response.headers.get("location"), url).href;
+      response = await fetch(url, { redirect: "manual", headers: { cookie: browser.header() } });
+      continue;
+    }
+    const html = await response.text();
+    const form = html.match(/<form method="post" action="([^"]+)" data-autosubmit>(.*?)<\/form>/s);
+    if (form) {
+      const fields = Object.fromEntries(
+        [...form[2].matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], unescape(m[2])]),
+      );
+      return { status: response.status, action: unescape(form[1]), fields };
+    }
+    if (!url.startsWith(`${base}/signin`)) return { status: response.status, html };
+    url = await signInOnPage(browser, html, user);
+    response = await fetch(url, { redirect: "manual", headers: { cookie: browser.header() } });
+  }
+  throw new Error("too many redirects");
+}
+
+// What an error page says.
+function refusal(answer) {
+  const html = answer.html ?? "";
+  const message = html.match(/<main[^>]*>(.*?)<\/main>/s);
+  return (message ? message[1] : html).replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").slice(0, 400);
+}
+
+function unescape(text) {
+  return text.replaceAll("&quot;", '"').replaceAll("&#x27;", "'").replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&amp;", "&");
+}
+
+function sp(command, job) {
+  const out = execFileSync(python, ["saml_sp.py", command], { input: JSON.stringify(job), encoding: "utf8" });
+  return JSON.parse(out);
+}
+
+// One SP-initiated sign-on by a Python library; returns what the library read.
+async function pythonSignOn(lib, binding, spConfig, extra = {}) {
+  const job = { lib, binding, sp: spConfig, idpMetadata, relayState: "r-123", ...extra };
+  const request = sp("request", job);
+  const start = request.url ? { url: request.url } : { action: request.action, form: request.fields };
+  const answer = await browse(start);
+  assert.ok(answer.fields, `Tessera answered with a form: ${answer.status} ${refusal(answer)}`);
+  assert.equal(answer.action, spConfig.acs, "the Response goes to the registered consumer service");
+  assert.equal(answer.fields.RelayState, "r-123", "RelayState comes back as sent");
+  return sp("validate", { ...job, response: answer.fields.SAMLResponse, requestId: request.requestId });
+}
+
+function expectUser(read) {
+  assert.ok(read.nameId && read.nameId.length >= 20, `a pairwise persistent NameID: ${read.nameId}`);
+  assert.equal(read.nameIdFormat, "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
+  assert.deepEqual(read.attributes.email, ["saml.user@tessera.local"]);
+  assert.deepEqual(read.attributes.groups, ["SAML Readers"]);
+}
+
+// --- pysaml2 -------------------------------------------------------------------
+
+const pyKeys = keyPair("pysaml2 SP");
+const pySp = { entityId: "https://pysaml2.example/sp", acs: "http://localhost:9/pysaml2/acs", key: pyKeys.key, cert: pyKeys.cert };
+const pyApp = await samlApp("pysaml2 SP", {
+  entityId: pySp.entityId,
+  consumerServices: [{ url: pySp.acs, index: 0, isDefault: true }],
+  certificates: [{ use: "signing", certificate: pyKeys.der }],
+  requireSignedRequests: true,
+  attributes,
+});
+
+let pyNameId;
+await check("pysaml2RedirectBindingWithSignedRequest", async () => {
+  const read = await pythonSignOn("pysaml2", "redirect", pySp);
+  expectUser(read);
+  pyNameId = read.nameId;
+});
+
+await check("pysaml2PostBindingWithSignedRequest", async () => {
+  const read = await pythonSignOn("pysaml2", "post", pySp);
+  expectUser(read);
+  assert.equal(read.nameId, pyNameId, "the persistent NameID is stable");
+});
+
+await check("pysaml2IdpInitiated", async () => {
+  const answer = await browse({ url: `${base}/saml2/apps/${pyApp.appId}/sso` });
+  assert.ok(answer.fields, "an IdP-initiated Response is posted");
+  const read = sp("validate", { lib: "pysaml2", sp: pySp, idpMetadata, unsolicited: true, response: answer.fields.SAMLResponse });
+  assert.equal(read.nameId, pyNameId);
+});
+
+// --- python3-saml (OneLogin) ------------------------------------------------------
+
+const olKeys = keyPair("python3-saml SP");
+const olSp = { entityId: "https://onelogin.example/sp", acs: "http://localhost:9/onelogin/acs", key: olKeys.key, cert: olKeys.cert, wantResponseSigned: true };
+await samlApp("python3-saml SP", {
+  entityId: olSp.entityId,
+  consumerServices: [{ url: olSp.acs, index: 1, isDefault: true }],
+  certificates: [{ use: "both", certificate: olKeys.der }],
+  requireSignedRequests: true,
+  signing: { assertion: true, response: true },
+  attributes,
+});
+
+let olNameId;
+await check("python3SamlRedirectBindingWithSignedRequest", async () => {
+  const read = await pythonSignOn("onelogin", "redirect", olSp);
+  expectUser(read);
+  olNameId = read.nameId;
+  assert.notEqual(olNameId, pyNameId, "persistent NameIDs differ per application");
+});
+
+await check("python3SamlPostBindingWithSignedRequest", async () => {
+  const read = await pythonSignOn("onelogin", "post", olSp);
+  expectUser(read);
+});
+
+// Encrypted assertions (AES-256-GCM, RSA-OAEP) to an SP that wants them.
+const encKeys = keyPair("python3-saml encrypting SP");
+const encSp = { entityId: "https://encrypted.example/sp", acs: "http://localhost:9/encrypted/acs", encryptionKey: encKeys.key, encryptionCert: encKeys.cert };
+await samlApp("Encrypted SP", {
+  entityId: encSp.entityId,
+  consumerServices: [{ url: encSp.acs, index: 0 }],
+  certificates: [{ use: "encryption", certificate: encKeys.der }],
+  encryptAssertions: true,
+  attributes,
+});
+await check("python3SamlEncryptedAssertion", async () => {
+  const read = await pythonSignOn("onelogin", "redirect", encSp);
+  expectUser(read);
+});
+await check("pysaml2EncryptedAssertion", async () => {
+  const read = await pythonSignOn("pysaml2", "redirect", encSp);
+  expectUser(read);
+});
+
+// --- @node-saml/node-saml ------------------------------------------------------------
+
+const nodeSp = { entityId: "https://node-saml.example/sp", acs: "http://localhost:9/node/acs" };
+const nodeApp = await samlApp("node-saml SP", {
+  entityId: nodeSp.entityId,
+  consumerServices: [{ url: nodeSp.acs, index: 0 }],
+  signing: { assertion: true, response: true },
+  attributes,
+});
+function nodeSaml(extra = {}) {
+  return new SAML({
+    callbackUrl: nodeSp.acs,
+    entryPoint: `${base}/saml2/sso`,
+    issuer: nodeSp.entityId,
+    audience: nodeSp.entityId,
+    idpCert: idpCert,
+    identifierFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+    wantAssertionsSigned: true,
+    wantAuthnResponseSigned: true,
+    signatureAlgorithm: "sha256",
+    validateInResponseTo: "always",
+    disableRequestedAuthnContext: true,
+    ...extra,
+  });
+}
+async function nodeSignOn(saml, binding) {
+  let start;
+  if (binding === "redirect") {
+    start = { url: await saml.getAuthorizeUrlAsync("r-123", undefined, {}) };
+  } else {
+    const html = await saml.getAuthorizeFormAsync("r-123", undefined, {});
+    const action = html.match(/action="([^"]+)"/)[1];
+    const form = Object.fromEntries([...html.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], unescape(m[2])]));
+    start = { action: unescape(action), form };
+  }
+  const answer = await browse(start);
+  assert.ok(answer.fields, `Tessera answered with a form: ${answer.status} ${refusal(answer)}`);
+  assert.equal(answer.fields.RelayState, "r-123");
+  const { profile } = await saml.validatePostResponseAsync(answer.fields);
+  return profile;
+}
+for (const binding of ["redirect", "post"]) {
+  await check(`nodeSaml${binding === "redirect" ? "Redirect" : "Post"}Binding`, async () => {
+    const profile = await nodeSignOn(nodeSaml({ authnRequestBinding: binding === "post" ? "HTTP-POST" : undefined }), binding);
+    assert.ok(profile.nameID);
+    assert.equal(profile.email, "saml.user@tessera.local");
+  });
+}
+await check("nodeSamlIdpInitiated", async () => {
+  const answer = await browse({ url: `${base}/saml2/apps/${nodeApp.appId}/sso` });
+  const { profile } = await nodeSaml({ validateInResponseTo: "never" }).validatePostResponseAsync(answer.fields);
+  assert.equal(profile.email, "saml.user@tessera.local");
+});
+
+// --- What Tessera refuses ------------------------------------------------------------
+
+await check("unsignedRequestRefusedWhereSigningIsRequired", async () => {
+  const request = sp("request", { lib: "pysaml2", binding: "redirect", sp: { ...pySp, key: undefined, cert: undefined }, idpMetadata });
+  const answer = await browse({ url: request.url });
+  assert.equal(answer.status, 400);
+  assert.ok(answer.html.includes("must be signed"), answer.html.slice(0, 500));
+});
+
+await check("replayedRequestRefused", async () => {
+  const request = sp("request", { lib: "pysaml2", binding: "redirect", sp: pySp, idpMetadata });
+  const first = await browse({ url: request.url });
+  assert.ok(first.fields);
+  const again = await browse({ url: request.url });
+  assert.equal(again.status, 400);
+  assert.ok(again.html.includes("already answered"));
+});
+
+await check("unregisteredConsumerServiceRefused", async () => {
+  const request = sp("request", { lib: "pysaml2", binding: "redirect", sp: { ...pySp, acs: "http://localhost:9/elsewhere" }, idpMetadata });
+  const answer = await browse({ url: request.url });
+  assert.equal(answer.status, 400);
+  assert.ok(answer.html.includes("did not register"));
+});
+
+await check("isPassiveWithoutSessionAnswersNoPassive", async () => {
+  const saml = nodeSaml({ passive: true });
+  const fresh = cookieJar();
+  const url = await saml.getAuthorizeUrlAsync("r-123", undefined, {});
+  const answer = await browse({ url }, fresh);
+  assert.ok(answer.fields, "a Response, not a sign-in page");
+  const xml = Buffer.from(answer.fields.SAMLResponse, "base64").toString();
+  assert.ok(xml.includes("urn:oasis:names:tc:SAML:2.0:status:NoPassive"), xml);
+});
+
+await check("forceAuthnSignsInAgain", async () => {
+  const request = sp("request", { lib: "pysaml2", binding: "redirect", sp: pySp, idpMetadata, forceAuthn: true });
+  const response = await fetch(request.url, { redirect: "manual", headers: { cookie: jar.header() } });
+  assert.equal(response.status, 303);
+  assert.ok(response.headers.get("location").includes("/signin"), "a signed-in user is asked to sign in again");
+});
+
+if (failures()) process.exit(1);
