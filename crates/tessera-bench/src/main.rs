@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 mod console;
 mod signin;
+mod sso;
 mod tokens;
 
 const DEPARTMENTS: [&str; 4] = ["Finance", "Sales", "Engineering", "Operations"];
@@ -105,6 +106,14 @@ enum Command {
         /// `X-Forwarded-For` (the server must trust this machine as a proxy).
         #[arg(long, requires = "wrong_secret")]
         distinct_sources: bool,
+    },
+    /// Single sign-on with an existing session: SAML Responses (signed) and OpenID
+    /// Connect authorization codes, side by side, for `seconds` each.
+    SingleSignOn {
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
     },
     /// The admin console's pages, as a signed-in administrator's browser asks for
     /// them, for `seconds` each.
@@ -294,6 +303,10 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?
         }
+        Command::SingleSignOn {
+            seconds,
+            concurrency,
+        } => sso::single_sign_on(target, seconds, concurrency).await?,
         Command::SignInPassword {
             users,
             seconds,

@@ -321,16 +321,32 @@ fn resolve_reference(name: &str) -> Result<String, XmlError> {
         .ok_or_else(|| XmlError::Entity(quoted(name)))
 }
 
-/// Whether `name` is a well-formed qualified name: one optional prefix, neither
-/// part empty.
+/// Whether `name` is a well-formed qualified name: one optional prefix, each part
+/// an XML name without a colon (NCName).
 fn qualified_name(name: &str) -> bool {
     let mut parts = name.split(':');
-    let ok = |part: Option<&str>| part.is_some_and(|p| !p.is_empty());
     match name.matches(':').count() {
-        0 => ok(parts.next()),
-        1 => ok(parts.next()) && ok(parts.next()),
+        0 => parts.next().is_some_and(nc_name),
+        1 => parts.next().is_some_and(nc_name) && parts.next().is_some_and(nc_name),
         _ => false,
     }
+}
+
+/// XML 1.0 (fifth edition) `NameStartChar` and `NameChar`, without the colon.
+fn nc_name(name: &str) -> bool {
+    let start = |c: char| {
+        matches!(c, 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+            | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+            | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+            | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+            | '\u{10000}'..='\u{EFFFF}')
+    };
+    let rest = |c: char| {
+        start(c)
+            || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+    };
+    let mut chars = name.chars();
+    chars.next().is_some_and(start) && chars.all(rest)
 }
 
 /// The most namespace declarations one element may make, and in scope at once.
@@ -523,6 +539,23 @@ mod tests {
     use super::*;
 
     const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+
+    #[test]
+    fn names_must_be_xml_names() {
+        // Found by the fuzzer: `0A/` was taken for a name, and its canonical form
+        // did not read back.
+        for bad in [
+            "\r<0A/\n/>",
+            "<a b/=\"1\"/>",
+            "<-a/>",
+            "<a:1b xmlns:a=\"urn:a\"/>",
+        ] {
+            assert!(parse(bad, Limits::default()).is_err(), "{bad:?}");
+        }
+        for good in ["<a.b-c_d/>", "<é/>", "<a:b xmlns:a=\"urn:a\" a:c.d=\"1\"/>"] {
+            assert!(parse(good, Limits::default()).is_ok(), "{good:?}");
+        }
+    }
     const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 
     fn read(text: &str) -> Result<Document, XmlError> {

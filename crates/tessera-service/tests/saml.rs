@@ -115,6 +115,15 @@ async fn configurations_are_checked_stored_and_removed(app: App) {
             .unwrap()
             .is_none()
     );
+    // Deleting an application deletes its SAML configuration and frees its entity id.
+    app.directory
+        .delete_application(ctx, tessera_service::Versioned::any(travel.id))
+        .await
+        .unwrap();
+    app.saml
+        .configure(ctx, payroll.id, settings("https://payroll.example"), None)
+        .await
+        .unwrap();
     let audit = serde_json::to_string(
         &app.directory
             .query_audit(ctx, &Default::default())

@@ -614,6 +614,13 @@ pub(super) async fn sign_in_first(
         }
     }
     set_cookie(&mut response, cookie, pending.expose(), Some(15 * 60));
+    // One protocol's request at a time returns from the sign-in: another one
+    // left waiting in this browser (or planted in it) is dropped.
+    for other in [AUTHORIZE_COOKIE, super::SAML_COOKIE] {
+        if other != cookie {
+            set_cookie(&mut response, other, "", Some(0));
+        }
+    }
     response
 }
 

@@ -75,7 +75,7 @@ async fn sso_get(
             session.as_ref(),
         )
         .await;
-    answer(&state, &req, outcome).await
+    answer(&state, &req, outcome, Cookie::Fresh).await
 }
 
 /// The POST binding. A service provider on another site posts here: the browser
@@ -112,17 +112,7 @@ async fn sso_post(State(state): State<AppState>, req: Request, body: Bytes) -> R
             session.as_ref(),
         )
         .await;
-    if session.is_none()
-        && let SsoOutcome::SignIn {
-            pending,
-            step_up: None,
-        } = &outcome
-    {
-        let mut response = super::redirect("/saml2/sso/continue");
-        set_cookie(&mut response, SAML_COOKIE, pending.expose(), Some(15 * 60));
-        return response;
-    }
-    answer(&state, &req, outcome).await
+    answer(&state, &req, outcome, Cookie::Fresh).await
 }
 
 async fn sso_continue(State(state): State<AppState>, req: Request) -> Response {
@@ -135,7 +125,7 @@ async fn sso_continue(State(state): State<AppState>, req: Request) -> Response {
         .saml
         .sso_continue(&context(&req), &pending, session.as_ref())
         .await;
-    answer(&state, &req, outcome).await
+    answer(&state, &req, outcome, Cookie::Continued).await
 }
 
 /// `GET /saml2/apps/{appId}/sso`: sign-on started at Tessera (My Apps).
@@ -153,7 +143,7 @@ async fn idp_initiated(
         .saml
         .idp_initiated(&context(&req), app_id, session.as_ref())
         .await;
-    answer(&state, &req, outcome).await
+    answer(&state, &req, outcome, Cookie::Fresh).await
 }
 
 async fn sso_terms(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
@@ -206,12 +196,21 @@ async fn interruption(
         .saml
         .sso_interruption(&context(req), &pending, session, given)
         .await;
-    answer(state, req, outcome).await
+    answer(state, req, outcome, Cookie::Continued).await
 }
 
-/// The page or redirect for an outcome; the waiting request's cookie is kept
-/// while the request waits and cleared once it is answered.
-async fn answer(state: &AppState, req: &Request, outcome: SsoOutcome) -> Response {
+/// Whose waiting request the SAML cookie holds when an answer is given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cookie {
+    /// A new request: the cookie, if any, is another tab's request, left alone.
+    Fresh,
+    /// The cookie's own request: cleared once it no longer waits.
+    Continued,
+}
+
+/// The page or redirect for an outcome; the waiting request's cookie is set
+/// while the request waits and cleared once the request it named is answered.
+async fn answer(state: &AppState, req: &Request, outcome: SsoOutcome, cookie: Cookie) -> Response {
     let waiting = matches!(
         outcome,
         SsoOutcome::SignIn { .. }
@@ -233,6 +232,11 @@ async fn answer(state: &AppState, req: &Request, outcome: SsoOutcome) -> Respons
         }
         SsoOutcome::SignIn { pending, step_up } => {
             return sign_in_first(state, req, SAML_COOKIE, &pending, step_up).await;
+        }
+        SsoOutcome::Recheck { pending } => {
+            let mut response = super::redirect("/saml2/sso/continue");
+            set_cookie(&mut response, SAML_COOKIE, pending.expose(), Some(15 * 60));
+            return response;
         }
         SsoOutcome::Blocked {
             app_name,
@@ -286,7 +290,7 @@ async fn answer(state: &AppState, req: &Request, outcome: SsoOutcome) -> Respons
             &format!("The password was not changed: {message}. Go back and try again."),
         ),
     };
-    if !waiting {
+    if !waiting && cookie == Cookie::Continued {
         set_cookie(&mut response, SAML_COOKIE, "", Some(0));
     }
     response

@@ -407,6 +407,17 @@ impl Directory {
                 .await?;
             service_principal = json!({ "id": sp.id, "removedFrom": cleanup });
         }
+        // Its SAML configuration goes with it (and frees its entity id).
+        for saml in codec::list_all(
+            tx.as_mut(),
+            ctx.tenant,
+            Kind::SamlApp,
+            Some(data.app_id.to_string()),
+        )
+        .await?
+        {
+            tx.delete(ctx.tenant, Kind::SamlApp, saml.id, None).await?;
+        }
         tx.delete(ctx.tenant, Kind::Application, id, Some(record.version))
             .await?;
         let event = EventDraft::new(AuditAction::ApplicationDelete)

@@ -34,8 +34,8 @@ use super::Saml;
 use crate::app_sign_in::{AccessRequest, Demands, StepUp, TermsToAccept, Verdict};
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
-use crate::sign_in::SessionInfo;
 use crate::sign_in::interruptions::{AnswerRefused, InterruptionAnswer};
+use crate::sign_in::{SessionInfo, SignInEntry};
 
 /// A request waits this long for the user to sign in.
 const PENDING_SECONDS: i64 = 15 * 60;
@@ -85,6 +85,12 @@ pub enum SsoOutcome {
     Refused(String),
     /// Posted to the application: an assertion, or a status saying why not.
     Respond(SamlPost),
+    /// The request waits under `pending` until the browser comes back with a
+    /// same-site GET to `/saml2/sso/continue` (a cross-site POST brings no Lax
+    /// session cookie).
+    Recheck {
+        pending: SecretString,
+    },
     /// The user must sign in first (a stronger sign-in with `step_up`); the
     /// request waits under `pending`.
     SignIn {
@@ -126,8 +132,14 @@ struct Pending {
     is_passive: bool,
     /// The strengths the requested authentication context needs.
     required: Vec<Uuid>,
-    /// The class reference to state when the request named one that is met.
+    /// The classes the request named, and whether it asked for better than them.
     requested: Vec<String>,
+    #[serde(default)]
+    better: bool,
+    /// The request came over the POST binding (a cross-site POST brings no Lax
+    /// session cookie: the first answer goes through a same-site GET).
+    #[serde(default)]
+    via_post: bool,
     /// The session answering must have signed in at or after this (ForceAuthn, a
     /// step-up).
     signed_in_after: Option<Timestamp>,
@@ -214,13 +226,35 @@ pub(crate) fn requirement(comparison: Comparison, classes: &[String]) -> Option<
     })
 }
 
-/// The class stated in the assertion: a requested one the sign-in meets, else
-/// the strongest Tessera's own name covers.
-pub(crate) fn stated_class(requested: &[String], strengths: &[Uuid]) -> String {
-    let met = |s: Option<Uuid>| s.is_none_or(|s| strengths.contains(&s));
-    if let Some(class) = requested
-        .iter()
-        .find(|c| class_strength(c).is_some_and(met))
+/// The class stated in the assertion: a requested one that truly describes the
+/// sign-in (never one listed under `better`, which the SP said is not enough),
+/// else the strongest that Tessera's own names cover.
+pub(crate) fn stated_class(
+    requested: &[String],
+    comparison: Comparison,
+    strengths: &[Uuid],
+    methods: &[String],
+) -> String {
+    let used = |mode: &str| methods.iter().any(|m| m == mode);
+    let describes = |class: &str| match class {
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified" => true,
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
+        | "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport" => used("password"),
+        "http://schemas.microsoft.com/claims/multipleauthn" | "urn:tessera:acr:mfa" => {
+            strengths.contains(&strength::MFA)
+        }
+        "urn:tessera:acr:passwordless-mfa" => strengths.contains(&strength::PASSWORDLESS_MFA),
+        "urn:tessera:acr:phishing-resistant-mfa" => {
+            strengths.contains(&strength::PHISHING_RESISTANT_MFA)
+        }
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:X509"
+        | "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI" => {
+            used("x509CertificateMultiFactor") || used("x509CertificateSingleFactor")
+        }
+        _ => false,
+    };
+    if comparison != Comparison::Better
+        && let Some(class) = requested.iter().find(|c| describes(c))
     {
         return class.clone();
     }
@@ -242,7 +276,11 @@ pub(crate) fn stated_class(requested: &[String], strengths: &[Uuid]) -> String {
             return name.to_string();
         }
     }
-    "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".to_string()
+    if used("password") {
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".to_string()
+    } else {
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified".to_string()
+    }
 }
 
 impl Saml {
@@ -257,6 +295,7 @@ impl Saml {
         message: SsoMessage<'_>,
         session: Option<&SessionInfo>,
     ) -> SsoOutcome {
+        let via_post = matches!(message, SsoMessage::Post { .. });
         let (document, relay_state, detached) = match message {
             SsoMessage::Redirect(query) => match binding::read_redirect(query) {
                 Ok(m) if m.kind == MessageKind::Request => (m.document, m.relay_state, m.signature),
@@ -336,17 +375,6 @@ impl Saml {
             return refused("only the HTTP-POST binding is answered");
         }
         let now = self.now();
-        let fail = |second: &'static str, message: &str| {
-            self.status_response(
-                ctx,
-                &consumer,
-                Some(request.id.clone()),
-                relay_state.clone(),
-                REQUESTER,
-                second,
-                message,
-            )
-        };
         // Fresh, and seen once.
         match request.issue_instant_unix() {
             Some(at)
@@ -362,39 +390,58 @@ impl Saml {
             Ok(false) => return refused("this request was already answered"),
             Err(error) => return failed(error),
         }
-        if let Some(format) = &request.name_id_policy.format
-            && format != tessera_saml::idp::NAME_ID_UNSPECIFIED
-            && *format != settings.name_id.format.uri()
-        {
-            return fail(
-                INVALID_NAME_ID_POLICY,
-                "this application receives another NameID format",
-            );
-        }
-        let (required, requested) = match &request.requested_context {
-            Some(context) => match requirement(context.comparison, &context.class_refs) {
-                Some(required) => (required, context.class_refs.clone()),
-                None => {
-                    return fail(
-                        NO_AUTHN_CONTEXT,
-                        "the requested authentication context is not offered",
-                    );
-                }
-            },
-            None => (Vec::new(), Vec::new()),
-        };
-        let pending = Pending {
+        let comparison = request
+            .requested_context
+            .as_ref()
+            .map_or(Comparison::Exact, |c| c.comparison);
+        let requirement = request
+            .requested_context
+            .as_ref()
+            .map(|c| requirement(c.comparison, &c.class_refs));
+        let mut pending = Pending {
             app_id: app.app_id,
             request_id: Some(request.id.clone()),
             consumer,
             relay_state,
             force_authn: request.force_authn,
             is_passive: request.is_passive,
-            required,
-            requested,
+            required: Vec::new(),
+            requested: request
+                .requested_context
+                .as_ref()
+                .map(|c| c.class_refs.clone())
+                .unwrap_or_default(),
+            better: comparison == Comparison::Better,
+            via_post,
             signed_in_after: request.force_authn.then_some(now),
             step_up: false,
         };
+        let refusal = |second: &'static str, message: &str| Failure {
+            top: REQUESTER,
+            second,
+            message: message.to_string(),
+        };
+        if let Some(format) = &request.name_id_policy.format
+            && format != tessera_saml::idp::NAME_ID_UNSPECIFIED
+            && *format != settings.name_id.format.uri()
+        {
+            let failure = refusal(
+                INVALID_NAME_ID_POLICY,
+                "this application receives another NameID format",
+            );
+            return self.finish(ctx, &pending, None, Err(failure)).await;
+        }
+        match requirement {
+            Some(Some(required)) => pending.required = required,
+            Some(None) => {
+                let failure = refusal(
+                    NO_AUTHN_CONTEXT,
+                    "the requested authentication context is not offered",
+                );
+                return self.finish(ctx, &pending, None, Err(failure)).await;
+            }
+            None => {}
+        }
         self.decide(ctx, pending, session, None).await
     }
 
@@ -422,13 +469,16 @@ impl Saml {
             is_passive: false,
             required: Vec::new(),
             requested: Vec::new(),
+            better: false,
+            via_post: false,
             signed_in_after: None,
             step_up: false,
         };
         self.decide(ctx, pending, session, None).await
     }
 
-    /// `GET /saml2/sso/continue`: the waiting request, after the user signed in.
+    /// `GET /saml2/sso/continue`: the waiting request, after the user signed in
+    /// (or, for a POST-bound request, once the browser's session is seen).
     pub async fn sso_continue(
         &self,
         ctx: &SsoContext,
@@ -439,20 +489,16 @@ impl Saml {
             Ok(found) => found,
             Err(outcome) => return outcome,
         };
-        let outcome = self
-            .decide(
-                ctx,
-                data,
-                session,
-                Some(SecretString::new(pending.to_string())),
-            )
-            .await;
-        if matches!(outcome, SsoOutcome::Respond(_))
-            && let Err(error) = self.store().session_delete(ctx.tenant, &id).await
-        {
-            tracing::warn!(%error, "cannot delete a finished SAML request");
-        }
-        outcome
+        self.decide(
+            ctx,
+            data,
+            session,
+            Some(Waiting {
+                secret: SecretString::new(pending.to_string()),
+                id,
+            }),
+        )
+        .await
     }
 
     /// `POST /saml2/sso/terms|password`: the answer to an interruption.
@@ -531,101 +577,168 @@ impl Saml {
         }
     }
 
-    /// Answers a checked request with what the session allows.
+    /// Answers a checked request with what the session allows. `waiting` is the
+    /// stored request this continues, if any: it is used up before an answer goes
+    /// to the application, so it is answered once.
     async fn decide(
         &self,
         ctx: &SsoContext,
         mut data: Pending,
         session: Option<&SessionInfo>,
-        pending: Option<SecretString>,
+        waiting: Option<Waiting>,
     ) -> SsoOutcome {
         let now = self.now();
+        // A POST-bound request is first seen without the browser's session (a
+        // cross-site POST carries no Lax cookie): it waits, and a same-site GET
+        // brings it back with the session, if there is one.
+        if session.is_none() && data.via_post && waiting.is_none() {
+            data.via_post = false;
+            return match self.save_pending(ctx.tenant, &data, now).await {
+                Ok(pending) => SsoOutcome::Recheck { pending },
+                Err(error) => failed(error),
+            };
+        }
         let access = self.access_request(ctx, &data, session);
         let decision = match self.app_sign_in.decide(&access).await {
             Ok(decision) => decision,
             Err(error) => return failed(error),
         };
-        let fail = |top: &'static str, second: &'static str, message: &str| {
-            self.status_response(
-                ctx,
-                &data.consumer,
-                data.request_id.clone(),
-                data.relay_state.clone(),
-                top,
-                second,
-                message,
-            )
+        let verdict = decision.verdict.clone();
+        // What the answer says when it is a SAML status, once the waiting request
+        // is used up.
+        let answer = |top: &'static str, second: &'static str, message: &str| Failure {
+            top,
+            second,
+            message: message.to_string(),
         };
-        // The requested authentication context: a session short of it signs in
-        // again, stronger; one made for this request that still falls short ends it.
-        let short = |s: &SessionInfo| {
-            data.required
-                .iter()
-                .any(|needed| !s.data.strengths.contains(needed))
-        };
-        let session = match (session, &decision.verdict) {
+        let session = match (session, &verdict) {
             (_, Verdict::Unavailable) => {
-                return fail(
-                    RESPONDER,
-                    REQUEST_DENIED,
-                    "the application is not available",
-                );
+                return self
+                    .finish(
+                        ctx,
+                        &data,
+                        waiting,
+                        Err(answer(
+                            RESPONDER,
+                            REQUEST_DENIED,
+                            "the application is not available",
+                        )),
+                    )
+                    .await;
             }
             (Some(session), verdict) if *verdict != Verdict::SignIn => session,
             _ => {
                 if data.is_passive {
-                    return fail(RESPONDER, NO_PASSIVE, "the user must sign in");
+                    return self
+                        .finish(
+                            ctx,
+                            &data,
+                            waiting,
+                            Err(answer(RESPONDER, NO_PASSIVE, "the user must sign in")),
+                        )
+                        .await;
                 }
-                return self.wait(ctx, &data, pending, None, now).await;
+                return self.wait(ctx, &data, waiting, None, now).await;
             }
         };
-        if short(session) {
-            if data.step_up {
-                return fail(
-                    RESPONDER,
-                    NO_AUTHN_CONTEXT,
-                    "the sign-in did not reach the requested authentication context",
-                );
+        // The requested authentication context and Conditional Access may each
+        // ask for strengths: a step-up asks for both at once; one made for this
+        // request that still falls short ends it.
+        let mut needed: Vec<Uuid> = data.required.clone();
+        if let Verdict::StepUp { strengths } = &verdict {
+            for strength in strengths {
+                if !needed.contains(strength) {
+                    needed.push(*strength);
+                }
             }
-            if data.is_passive {
-                return fail(RESPONDER, NO_PASSIVE, "a stronger sign-in is needed");
-            }
-            data.step_up = true;
-            data.signed_in_after = Some(now);
-            let step_up = StepUp {
-                user_id: session.user_id,
-                user_principal_name: session.user_principal_name.clone(),
-                strengths: data.required.clone(),
-            };
-            return self.wait(ctx, &data, None, Some(step_up), now).await;
         }
-        if decision.verdict.is_conditional_access()
+        let short = data
+            .required
+            .iter()
+            .any(|s| !session.data.strengths.contains(s));
+        if short || matches!(verdict, Verdict::StepUp { .. }) {
+            if data.is_passive {
+                return self
+                    .finish(
+                        ctx,
+                        &data,
+                        waiting,
+                        Err(answer(
+                            RESPONDER,
+                            NO_PASSIVE,
+                            "a stronger sign-in is needed",
+                        )),
+                    )
+                    .await;
+            }
+            if data.step_up && short {
+                return self
+                    .finish(
+                        ctx,
+                        &data,
+                        waiting,
+                        Err(answer(
+                            RESPONDER,
+                            NO_AUTHN_CONTEXT,
+                            "the sign-in did not reach the requested authentication context",
+                        )),
+                    )
+                    .await;
+            }
+            if !data.step_up {
+                if verdict.is_conditional_access()
+                    && let Some(entry) = &decision.entry
+                    && let Err(error) = self.sign_in.append_log(ctx.tenant, entry).await
+                {
+                    tracing::warn!(%error, "cannot log a Conditional Access interruption");
+                }
+                data.step_up = true;
+                data.signed_in_after = Some(now);
+                let step_up = StepUp {
+                    user_id: session.user_id,
+                    user_principal_name: session.user_principal_name.clone(),
+                    strengths: needed,
+                };
+                return self.wait(ctx, &data, waiting, Some(step_up), now).await;
+            }
+        }
+        if verdict.is_conditional_access()
             && let Some(entry) = &decision.entry
             && let Err(error) = self.sign_in.append_log(ctx.tenant, entry).await
         {
             tracing::warn!(%error, "cannot log a Conditional Access interruption");
         }
-        match decision.verdict {
+        match verdict {
             Verdict::Allow => {
-                let Some(entry) = decision.entry else {
-                    return failed(ServiceError::Internal("an allow without its entry".into()));
+                let (Some(entry), Some(decided)) = (decision.entry, decision.decided) else {
+                    return failed(ServiceError::Internal(
+                        "an allow without its decision".into(),
+                    ));
                 };
-                match self.assertion_response(ctx, &data, session, now).await {
-                    Ok(post) => {
-                        if let Err(error) = self.sign_in.append_log(ctx.tenant, &entry).await {
-                            return failed(error);
-                        }
-                        SsoOutcome::Respond(post)
-                    }
-                    Err(error) => failed(error),
-                }
+                let frequency = decided.decision.session.sign_in_frequency_seconds;
+                self.finish(ctx, &data, waiting, Ok((session, entry, frequency)))
+                    .await
             }
-            Verdict::SignIn | Verdict::Unavailable => {
+            Verdict::SignIn | Verdict::Unavailable | Verdict::StepUp { .. } => {
                 failed(ServiceError::Internal("a verdict answered above".into()))
             }
             Verdict::Block { reason } => {
                 if data.is_passive {
-                    return fail(RESPONDER, REQUEST_DENIED, &reason);
+                    return self
+                        .finish(
+                            ctx,
+                            &data,
+                            waiting,
+                            Err(answer(
+                                RESPONDER,
+                                REQUEST_DENIED,
+                                "Conditional Access blocks this sign-in",
+                            )),
+                        )
+                        .await;
+                }
+                if let Some(waiting) = waiting {
+                    let _ = self.store().session_delete(ctx.tenant, &waiting.id).await;
                 }
                 SsoOutcome::Blocked {
                     app_name: decision.app_name,
@@ -633,23 +746,23 @@ impl Saml {
                     correlation_id: ctx.correlation_id.clone(),
                 }
             }
-            Verdict::StepUp { .. } | Verdict::AcceptTerms { .. } | Verdict::ChangePassword
-                if data.is_passive =>
-            {
-                fail(RESPONDER, NO_PASSIVE, "Conditional Access needs the user")
-            }
-            Verdict::StepUp { strengths } => {
-                data.step_up = true;
-                data.signed_in_after = Some(now);
-                let step_up = StepUp {
-                    user_id: session.user_id,
-                    user_principal_name: session.user_principal_name.clone(),
-                    strengths,
-                };
-                self.wait(ctx, &data, None, Some(step_up), now).await
+            Verdict::AcceptTerms { .. } | Verdict::ChangePassword if data.is_passive => {
+                self.finish(
+                    ctx,
+                    &data,
+                    waiting,
+                    Err(answer(
+                        RESPONDER,
+                        NO_PASSIVE,
+                        "Conditional Access needs the user",
+                    )),
+                )
+                .await
             }
             Verdict::AcceptTerms { terms } => {
-                let pending = match self.save_pending(ctx.tenant, &data, now).await {
+                // Terms go on with this session, as OIDC's do.
+                data.signed_in_after = Some(session.auth_time);
+                let pending = match self.repend(ctx.tenant, &data, waiting, now).await {
                     Ok(pending) => pending,
                     Err(error) => return failed(error),
                 };
@@ -671,30 +784,105 @@ impl Saml {
                     csrf: session.csrf.clone(),
                 }
             }
-            Verdict::ChangePassword => match self.save_pending(ctx.tenant, &data, now).await {
-                Ok(pending) => SsoOutcome::ChangePassword {
-                    pending,
-                    app_name: decision.app_name,
-                    csrf: session.csrf.clone(),
-                },
-                Err(error) => failed(error),
-            },
-            Verdict::AuthenticationUnmet => fail(
-                RESPONDER,
-                NO_AUTHN_CONTEXT,
-                "the sign-in did not reach the required authentication level",
-            ),
-            Verdict::NotAssigned => fail(
-                RESPONDER,
-                REQUEST_DENIED,
-                "the application requires an assignment the user does not have",
-            ),
+            Verdict::ChangePassword => {
+                data.signed_in_after = Some(session.auth_time);
+                match self.repend(ctx.tenant, &data, waiting, now).await {
+                    Ok(pending) => SsoOutcome::ChangePassword {
+                        pending,
+                        app_name: decision.app_name,
+                        csrf: session.csrf.clone(),
+                    },
+                    Err(error) => failed(error),
+                }
+            }
+            Verdict::AuthenticationUnmet => {
+                self.finish(
+                    ctx,
+                    &data,
+                    waiting,
+                    Err(answer(
+                        RESPONDER,
+                        NO_AUTHN_CONTEXT,
+                        "the sign-in did not reach the required authentication level",
+                    )),
+                )
+                .await
+            }
+            Verdict::NotAssigned => {
+                self.finish(
+                    ctx,
+                    &data,
+                    waiting,
+                    Err(answer(
+                        RESPONDER,
+                        REQUEST_DENIED,
+                        "the application requires an assignment the user does not have",
+                    )),
+                )
+                .await
+            }
             // A SAML application asks for no delegated permissions.
-            Verdict::Consent { .. } | Verdict::NeedsAdminConsent => fail(
-                RESPONDER,
-                REQUEST_DENIED,
-                "an administrator must approve this application",
-            ),
+            Verdict::Consent { .. } | Verdict::NeedsAdminConsent => {
+                self.finish(
+                    ctx,
+                    &data,
+                    waiting,
+                    Err(answer(
+                        RESPONDER,
+                        REQUEST_DENIED,
+                        "an administrator must approve this application",
+                    )),
+                )
+                .await
+            }
+        }
+    }
+
+    /// The answer that goes to the application: the waiting request is used up
+    /// first (a second answer to it is refused), the consumer service is checked
+    /// against the configuration as it is now, then the Response (an assertion
+    /// for `Ok`, a status for `Err`) is made, signed.
+    async fn finish(
+        &self,
+        ctx: &SsoContext,
+        data: &Pending,
+        waiting: Option<Waiting>,
+        outcome: Result<(&SessionInfo, SignInEntry, Option<i64>), Failure>,
+    ) -> SsoOutcome {
+        if let Some(waiting) = waiting {
+            match self.store().session_delete(ctx.tenant, &waiting.id).await {
+                Ok(true) => {}
+                Ok(false) => return refused("this sign-in request was already answered"),
+                Err(error) => return failed(error.into()),
+            }
+        }
+        let settings = match self.settings_of(ctx.tenant, data.app_id).await {
+            Ok(Some(settings)) => settings,
+            Ok(None) => return refused("this application no longer uses SAML"),
+            Err(error) => return failed(error),
+        };
+        if settings.consumer(Some(&data.consumer), None).is_none() {
+            return refused("the consumer service is no longer registered");
+        }
+        let now = self.now();
+        let built = match outcome {
+            Ok((session, entry, frequency)) => {
+                match self
+                    .assertion_response(ctx, data, &settings, session, frequency, now)
+                    .await
+                {
+                    Ok(post) => match self.sign_in.append_log(ctx.tenant, &entry).await {
+                        Ok(()) => Ok(post),
+                        Err(error) => Err(error),
+                    },
+                    Err(error) => Err(error),
+                }
+            }
+            Err(failure) => self.status_response(ctx.tenant, data, failure, now).await,
+        };
+        match built {
+            Ok(post) => SsoOutcome::Respond(post),
+            Err(error) => failed(error),
         }
     }
 
@@ -703,18 +891,33 @@ impl Saml {
         &self,
         ctx: &SsoContext,
         data: &Pending,
-        pending: Option<SecretString>,
+        waiting: Option<Waiting>,
         step_up: Option<StepUp>,
         now: Timestamp,
     ) -> SsoOutcome {
-        let pending = match pending {
-            Some(pending) if step_up.is_none() => pending,
-            _ => match self.save_pending(ctx.tenant, data, now).await {
+        let pending = match (waiting, &step_up) {
+            (Some(waiting), None) => waiting.secret,
+            (waiting, _) => match self.repend(ctx.tenant, data, waiting, now).await {
                 Ok(pending) => pending,
                 Err(error) => return failed(error),
             },
         };
         SsoOutcome::SignIn { pending, step_up }
+    }
+
+    /// Stores the request as it now is under a new secret, replacing the one it
+    /// waited under.
+    async fn repend(
+        &self,
+        tenant: TenantId,
+        data: &Pending,
+        waiting: Option<Waiting>,
+        now: Timestamp,
+    ) -> ServiceResult<SecretString> {
+        if let Some(waiting) = waiting {
+            self.store().session_delete(tenant, &waiting.id).await?;
+        }
+        self.save_pending(tenant, data, now).await
     }
 
     async fn save_pending(
@@ -770,34 +973,33 @@ impl Saml {
     }
 
     /// A Response with a failure status, signed, to the consumer service.
-    #[allow(clippy::too_many_arguments)]
-    fn status_response(
+    async fn status_response(
         &self,
-        _ctx: &SsoContext,
-        consumer: &str,
-        in_response_to: Option<String>,
-        relay_state: Option<String>,
-        top: &'static str,
-        second: &'static str,
-        message: &str,
-    ) -> SsoOutcome {
+        tenant: TenantId,
+        data: &Pending,
+        failure: Failure,
+        now: Timestamp,
+    ) -> ServiceResult<SamlPost> {
         let content = ResponseContent {
-            id: random_id(),
-            in_response_to,
-            issue_instant: self.now().unix_seconds(),
-            destination: consumer.to_string(),
+            id: random_id()?,
+            in_response_to: data.request_id.clone(),
+            issue_instant: now.unix_seconds(),
+            destination: data.consumer.clone(),
             issuer: self.entity_id(),
             status: Status::Failure {
-                top,
-                second,
-                message: message.to_string(),
+                top: failure.top,
+                second: failure.second,
+                message: failure.message,
             },
         };
-        let document = response::response(&content, None);
-        SsoOutcome::Respond(SamlPost {
-            url: consumer.to_string(),
+        let mut document = response::response(&content, None);
+        let key = self.signing_key(tenant).await?;
+        dsig::sign_enveloped(&mut document, &key, response::SIGNATURE_POSITION)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok(SamlPost {
+            url: data.consumer.clone(),
             response: STANDARD.encode(response::serialize(&document)),
-            relay_state,
+            relay_state: data.relay_state.clone(),
         })
     }
 
@@ -807,16 +1009,14 @@ impl Saml {
         &self,
         ctx: &SsoContext,
         data: &Pending,
+        settings: &SamlSettings,
         session: &SessionInfo,
+        sign_in_frequency: Option<i64>,
         now: Timestamp,
     ) -> ServiceResult<SamlPost> {
         let tenant = ctx.tenant;
-        let settings = self
-            .settings_of(tenant, data.app_id)
-            .await?
-            .ok_or_else(|| ServiceError::Internal("the SAML configuration is gone".into()))?;
         let facts = self
-            .user_facts(tenant, data.app_id, session.user_id, &settings)
+            .user_facts(tenant, data.app_id, session.user_id, settings)
             .await?;
         let key = self.signing_key(tenant).await?;
         let secret = self.pairwise_secret(tenant).await?;
@@ -845,7 +1045,7 @@ impl Saml {
         let statements = attributes(&settings.attributes, &facts, &link);
         let at = now.unix_seconds();
         let content = AssertionContent {
-            id: random_id(),
+            id: random_id()?,
             issue_instant: at,
             issuer: idp.clone(),
             name_id,
@@ -857,8 +1057,29 @@ impl Saml {
             audience: settings.entity_id.clone(),
             authn_instant: session.auth_time.unix_seconds(),
             session_index: crate::sign_in::sid_of(&session.id),
-            session_not_on_or_after: Some(session.expires.unix_seconds()),
-            authn_context_class: stated_class(&data.requested, &session.data.strengths),
+            // The session ends with the browser's, or sooner when Conditional
+            // Access sets a sign-in frequency for this application.
+            session_not_on_or_after: Some(match sign_in_frequency {
+                Some(seconds) => session
+                    .expires
+                    .unix_seconds()
+                    .min(session.auth_time.unix_seconds() + seconds),
+                None => session.expires.unix_seconds(),
+            }),
+            authn_context_class: stated_class(
+                &data.requested,
+                if data.better {
+                    Comparison::Better
+                } else {
+                    Comparison::Exact
+                },
+                &session.data.strengths,
+                &session
+                    .methods
+                    .iter()
+                    .map(|m| m.method.mode.to_string())
+                    .collect::<Vec<_>>(),
+            ),
             attributes: statements,
         };
         let mut assertion = response::assertion(&content);
@@ -877,7 +1098,7 @@ impl Saml {
         };
         let mut document = response::response(
             &ResponseContent {
-                id: random_id(),
+                id: random_id()?,
                 in_response_to: data.request_id.clone(),
                 issue_instant: at,
                 destination: data.consumer.clone(),
@@ -942,6 +1163,17 @@ impl Saml {
                 Err(ServiceError::Conflict { .. }) => Vec::new(),
                 Err(error) => return Err(error),
             };
+            let filtered = wants(&|s| {
+                matches!(
+                    s,
+                    Source::Groups {
+                        filter: GroupFilter::AssignedToApplication,
+                        ..
+                    }
+                )
+            });
+            // Past the overage limit the groups are not listed by name (unless a
+            // filter may bring them under it): no read per group.
             let names = wants(&|s| {
                 matches!(
                     s,
@@ -950,7 +1182,7 @@ impl Saml {
                         ..
                     }
                 )
-            });
+            }) && (filtered || groups.len() <= tessera_saml::config::GROUP_LIMIT);
             for group in &groups {
                 let name = if names {
                     match reader.get(tenant, Kind::Group, *group).await? {
@@ -966,15 +1198,6 @@ impl Saml {
                 };
                 facts.groups.push((group.to_string(), name));
             }
-            let filtered = wants(&|s| {
-                matches!(
-                    s,
-                    Source::Groups {
-                        filter: GroupFilter::AssignedToApplication,
-                        ..
-                    }
-                )
-            });
             if filtered && let Some(app) = &app {
                 facts.app_groups = crate::directory::app_roles::assigned_groups(
                     reader.as_mut(),
@@ -1000,12 +1223,24 @@ impl Saml {
     }
 }
 
-fn random_id() -> String {
+fn random_id() -> ServiceResult<String> {
     let mut random = [0u8; 16];
-    // A failing system random source leaves zeros; ids then repeat, which the
-    // SP's replay check refuses rather than accepts.
-    let _ = tessera_core::crypto::fill_random(&mut random);
-    response::identifier(&random)
+    tessera_core::crypto::fill_random(&mut random)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(response::identifier(&random))
+}
+
+/// A stored request being continued: its secret and its row.
+struct Waiting {
+    secret: SecretString,
+    id: String,
+}
+
+/// A SAML status to answer with.
+struct Failure {
+    top: &'static str,
+    second: &'static str,
+    message: String,
 }
 
 fn refused(message: &str) -> SsoOutcome {
@@ -1040,13 +1275,28 @@ mod tests {
             "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".to_string(),
         ];
         assert_eq!(requirement(Comparison::Minimum, &either), Some(Vec::new()));
+        let password = vec!["password".to_string()];
+        let passkey = vec!["fido2".to_string()];
         assert_eq!(
-            stated_class(&either, &[strength::MFA]),
+            stated_class(&either, Comparison::Minimum, &[], &password),
             "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
         );
+        // A passkey is not a certificate, whatever strength it reaches.
+        let strong = [strength::MFA, strength::PHISHING_RESISTANT_MFA];
         assert_eq!(
-            stated_class(&[], &[strength::MFA, strength::PHISHING_RESISTANT_MFA]),
+            stated_class(&either, Comparison::Exact, &strong, &passkey),
             "urn:tessera:acr:phishing-resistant-mfa"
+        );
+        // What `better` listed is never stated back.
+        let ppt =
+            vec!["urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport".to_string()];
+        assert_eq!(
+            stated_class(&ppt, Comparison::Better, &[strength::MFA], &password),
+            "http://schemas.microsoft.com/claims/multipleauthn"
+        );
+        assert_eq!(
+            stated_class(&ppt, Comparison::Exact, &[], &passkey),
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
         );
     }
 }
