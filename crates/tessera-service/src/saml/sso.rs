@@ -604,25 +604,16 @@ impl Saml {
             Err(error) => return failed(error),
         };
         let verdict = decision.verdict.clone();
-        // What the answer says when it is a SAML status, once the waiting request
-        // is used up.
-        let answer = |top: &'static str, second: &'static str, message: &str| Failure {
-            top,
-            second,
-            message: message.to_string(),
-        };
         let session = match (session, &verdict) {
             (_, Verdict::Unavailable) => {
                 return self
-                    .finish(
+                    .status(
                         ctx,
                         &data,
                         waiting,
-                        Err(answer(
-                            RESPONDER,
-                            REQUEST_DENIED,
-                            "the application is not available",
-                        )),
+                        RESPONDER,
+                        REQUEST_DENIED,
+                        "the application is not available",
                     )
                     .await;
             }
@@ -630,11 +621,13 @@ impl Saml {
             _ => {
                 if data.is_passive {
                     return self
-                        .finish(
+                        .status(
                             ctx,
                             &data,
                             waiting,
-                            Err(answer(RESPONDER, NO_PASSIVE, "the user must sign in")),
+                            RESPONDER,
+                            NO_PASSIVE,
+                            "the user must sign in",
                         )
                         .await;
                 }
@@ -659,29 +652,25 @@ impl Saml {
         if short || matches!(verdict, Verdict::StepUp { .. }) {
             if data.is_passive {
                 return self
-                    .finish(
+                    .status(
                         ctx,
                         &data,
                         waiting,
-                        Err(answer(
-                            RESPONDER,
-                            NO_PASSIVE,
-                            "a stronger sign-in is needed",
-                        )),
+                        RESPONDER,
+                        NO_PASSIVE,
+                        "a stronger sign-in is needed",
                     )
                     .await;
             }
             if data.step_up && short {
                 return self
-                    .finish(
+                    .status(
                         ctx,
                         &data,
                         waiting,
-                        Err(answer(
-                            RESPONDER,
-                            NO_AUTHN_CONTEXT,
-                            "the sign-in did not reach the requested authentication context",
-                        )),
+                        RESPONDER,
+                        NO_AUTHN_CONTEXT,
+                        "the sign-in did not reach the requested authentication context",
                     )
                     .await;
             }
@@ -725,15 +714,13 @@ impl Saml {
             Verdict::Block { reason } => {
                 if data.is_passive {
                     return self
-                        .finish(
+                        .status(
                             ctx,
                             &data,
                             waiting,
-                            Err(answer(
-                                RESPONDER,
-                                REQUEST_DENIED,
-                                "Conditional Access blocks this sign-in",
-                            )),
+                            RESPONDER,
+                            REQUEST_DENIED,
+                            "Conditional Access blocks this sign-in",
                         )
                         .await;
                 }
@@ -747,15 +734,13 @@ impl Saml {
                 }
             }
             Verdict::AcceptTerms { .. } | Verdict::ChangePassword if data.is_passive => {
-                self.finish(
+                self.status(
                     ctx,
                     &data,
                     waiting,
-                    Err(answer(
-                        RESPONDER,
-                        NO_PASSIVE,
-                        "Conditional Access needs the user",
-                    )),
+                    RESPONDER,
+                    NO_PASSIVE,
+                    "Conditional Access needs the user",
                 )
                 .await
             }
@@ -796,42 +781,36 @@ impl Saml {
                 }
             }
             Verdict::AuthenticationUnmet => {
-                self.finish(
+                self.status(
                     ctx,
                     &data,
                     waiting,
-                    Err(answer(
-                        RESPONDER,
-                        NO_AUTHN_CONTEXT,
-                        "the sign-in did not reach the required authentication level",
-                    )),
+                    RESPONDER,
+                    NO_AUTHN_CONTEXT,
+                    "the sign-in did not reach the required authentication level",
                 )
                 .await
             }
             Verdict::NotAssigned => {
-                self.finish(
+                self.status(
                     ctx,
                     &data,
                     waiting,
-                    Err(answer(
-                        RESPONDER,
-                        REQUEST_DENIED,
-                        "the application requires an assignment the user does not have",
-                    )),
+                    RESPONDER,
+                    REQUEST_DENIED,
+                    "the application requires an assignment the user does not have",
                 )
                 .await
             }
             // A SAML application asks for no delegated permissions.
             Verdict::Consent { .. } | Verdict::NeedsAdminConsent => {
-                self.finish(
+                self.status(
                     ctx,
                     &data,
                     waiting,
-                    Err(answer(
-                        RESPONDER,
-                        REQUEST_DENIED,
-                        "an administrator must approve this application",
-                    )),
+                    RESPONDER,
+                    REQUEST_DENIED,
+                    "an administrator must approve this application",
                 )
                 .await
             }
@@ -884,6 +863,25 @@ impl Saml {
             Ok(post) => SsoOutcome::Respond(post),
             Err(error) => failed(error),
         }
+    }
+
+    /// A SAML status for the application, once the waiting request is used up.
+    #[allow(clippy::too_many_arguments)]
+    async fn status(
+        &self,
+        ctx: &SsoContext,
+        data: &Pending,
+        waiting: Option<Waiting>,
+        top: &'static str,
+        second: &'static str,
+        message: &str,
+    ) -> SsoOutcome {
+        let failure = Failure {
+            top,
+            second,
+            message: message.to_string(),
+        };
+        self.finish(ctx, data, waiting, Err(failure)).await
     }
 
     /// The request waits for a sign-in (a stronger one with `step_up`).
