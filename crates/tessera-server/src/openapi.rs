@@ -463,6 +463,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             apps::set_application_saml,
             apps::delete_application_saml
         ))
+        .routes(routes!(apps::import_application_saml_metadata))
         .routes(routes!(
             apps::list_permission_grants,
             apps::create_permission_grant

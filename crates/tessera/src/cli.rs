@@ -450,6 +450,43 @@ pub enum AppsCommand {
         app: String,
         owner: String,
     },
+    /// SAML single sign-on for the application (Tessera as the identity provider).
+    #[command(subcommand)]
+    Saml(SamlCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SamlCommand {
+    /// The application's SAML configuration.
+    Show { app: String },
+    /// Set the configuration from a JSON file (`entityId`, `consumerServices`,
+    /// `certificates`, `nameId`, `attributes`, `signing`, `encryptAssertions`...),
+    /// replacing the one the application had.
+    Set {
+        app: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// Set the configuration from the service provider's metadata file; with
+    /// `--signer`, the metadata must be signed by that certificate (PEM or DER).
+    FromMetadata {
+        app: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[arg(long)]
+        signer: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// Remove the SAML configuration.
+    Remove { app: String },
+    /// Tessera's IdP metadata, signed (to give the service provider).
+    Metadata,
+    /// The link that signs the current browser user in to the application
+    /// (IdP-initiated), to test the configuration.
+    TestLink { app: String },
 }
 
 #[derive(Debug, Args)]

@@ -241,6 +241,42 @@ impl Client {
         Err(problem_error(status, &bytes, self.token.is_none()))
     }
 
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    /// A page or document of the server that is not JSON (no bearer token).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}{path}", self.base());
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .context("the server's answer was cut off")?;
+        if !status.is_success() {
+            anyhow::bail!("{url}: HTTP {status}");
+        }
+        Ok(text)
+    }
+
+    /// A POST with the version read (If-Match).
+    pub async fn post_versioned(
+        &self,
+        segments: &[&str],
+        body: &Value,
+        if_match: Option<i64>,
+    ) -> anyhow::Result<Value> {
+        self.request(Method::POST, segments, &[], Some(body), if_match)
+            .await
+    }
+
     /// A form POST to one of the OAuth endpoints (no bearer token): the status and
     /// the JSON answer.
     pub async fn oauth_form(

@@ -939,6 +939,7 @@ async fn apps(client: &Client, out: Output, command: AppsCommand) -> anyhow::Res
                 .await?;
             output::done(out, &format!("withdrew consent {grant_id}"));
         }
+        AppsCommand::Saml(command) => saml(client, out, command).await?,
         AppsCommand::Owners { app } => {
             let id = app_object_id(client, AppKind::Application, &app).await?;
             let (items, next) = client
@@ -1634,4 +1635,93 @@ async fn cas(client: &Client, out: Output, command: CasCommand) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// `tessera apps saml ...`.
+async fn saml(
+    client: &Client,
+    out: crate::cli::Output,
+    command: crate::cli::SamlCommand,
+) -> anyhow::Result<()> {
+    use crate::cli::SamlCommand;
+    match command {
+        SamlCommand::Show { app } => {
+            let id = app_object_id(client, AppKind::Application, &app).await?;
+            output::object(out, &client.get(&["applications", &id, "saml"], &[]).await?);
+        }
+        SamlCommand::Set {
+            app,
+            file,
+            if_match,
+        } => {
+            let id = app_object_id(client, AppKind::Application, &app).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let body: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            output::object(
+                out,
+                &client
+                    .put(&["applications", &id, "saml"], &body, if_match.if_match)
+                    .await?,
+            );
+        }
+        SamlCommand::FromMetadata {
+            app,
+            file,
+            signer,
+            if_match,
+        } => {
+            let id = app_object_id(client, AppKind::Application, &app).await?;
+            let metadata = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let mut body = json!({ "metadata": metadata });
+            if let Some(signer) = signer {
+                let bytes = std::fs::read(&signer)
+                    .with_context(|| format!("cannot read {}", signer.display()))?;
+                body["signingCertificate"] = json!(certificate_base64(&bytes)?);
+            }
+            output::object(
+                out,
+                &client
+                    .post_versioned(
+                        &["applications", &id, "saml", "metadata"],
+                        &body,
+                        if_match.if_match,
+                    )
+                    .await?,
+            );
+        }
+        SamlCommand::Remove { app } => {
+            let id = app_object_id(client, AppKind::Application, &app).await?;
+            client.delete(&["applications", &id, "saml"], None).await?;
+            output::done(out, &format!("removed the SAML configuration of {app}"));
+        }
+        SamlCommand::Metadata => {
+            println!("{}", client.get_text("/saml2/metadata").await?);
+        }
+        SamlCommand::TestLink { app } => {
+            let app_id = app_client_id(client, &app).await?;
+            println!("{}/saml2/apps/{app_id}/sso", client.base());
+        }
+    }
+    Ok(())
+}
+
+/// A certificate file (PEM or DER) as base64 DER.
+fn certificate_base64(bytes: &[u8]) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let text = String::from_utf8_lossy(bytes);
+    if let Some(start) = text.find("-----BEGIN CERTIFICATE-----") {
+        let body = &text[start + 27..];
+        let end = body
+            .find("-----END CERTIFICATE-----")
+            .context("the PEM certificate has no end line")?;
+        let compact: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(&compact)
+            .context("the PEM certificate is not base64")?;
+        return Ok(compact);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }

@@ -1614,3 +1614,163 @@ fn application_settings_have_flags_and_errors_are_said_once() {
     assert_eq!(missing.matches("does not exist").count(), 1, "{missing}");
     server.stop();
 }
+
+/// An SP's metadata, with a signature template for xmlsec1 when `signed`.
+fn sp_metadata(signed: bool) -> String {
+    let signature = if signed {
+        r##"<Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo><CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><Reference URI="#_meta"><Transforms><Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></Transforms><DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><DigestValue/></Reference></SignedInfo><SignatureValue/></Signature>"##
+    } else {
+        ""
+    };
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="_meta" entityID="https://wiki.contoso.com/saml">{signature}
+  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://wiki.contoso.com/saml/acs" index="0" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>"#
+    )
+}
+
+#[test]
+fn saml_applications_are_configured_with_the_cli() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
+    let cli = Cli {
+        config_dir: work.path().join("cli"),
+    };
+    cli.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    let app = cli.json(&["apps", "create", "--display-name", "Wiki"]);
+    cli.ok(&["sps", "create", "--app-id", app["appId"].as_str().unwrap()]);
+    // From the SP's metadata: entity id, consumer service, NameID format.
+    let metadata = work.path().join("sp.xml");
+    std::fs::write(&metadata, sp_metadata(false)).unwrap();
+    let configured = cli.json(&[
+        "apps",
+        "saml",
+        "from-metadata",
+        "Wiki",
+        "--file",
+        metadata.to_str().unwrap(),
+    ]);
+    assert_eq!(configured["entityId"], "https://wiki.contoso.com/saml");
+    assert_eq!(
+        configured["consumerServices"][0]["url"],
+        "https://wiki.contoso.com/saml/acs"
+    );
+    assert_eq!(configured["nameId"]["format"], "emailAddress");
+    // Mappings set from a file; a bad one is refused by name and changes nothing.
+    let mut settings = configured.clone();
+    settings.as_object_mut().unwrap().remove("appId");
+    settings["attributes"] = serde_json::json!([
+        {"name": "email", "source": {"kind": "user", "attribute": "mail"}}
+    ]);
+    let file = work.path().join("saml.json");
+    std::fs::write(&file, settings.to_string()).unwrap();
+    cli.ok(&[
+        "apps",
+        "saml",
+        "set",
+        "Wiki",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    settings["consumerServices"][0]["url"] = serde_json::json!("http://wiki.contoso.com/acs");
+    std::fs::write(&file, settings.to_string()).unwrap();
+    let refused = cli.fails(&[
+        "apps",
+        "saml",
+        "set",
+        "Wiki",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(refused.contains("https"), "{refused}");
+    let shown = cli.json(&["apps", "saml", "show", "Wiki"]);
+    assert_eq!(shown["attributes"][0]["name"], "email");
+    assert_eq!(
+        shown["consumerServices"][0]["url"],
+        "https://wiki.contoso.com/saml/acs"
+    );
+    // Signed metadata: checked against the signer given; another signer is refused.
+    let key = work.path().join("key.pem");
+    let cert = work.path().join("cert.pem");
+    let other = work.path().join("other.pem");
+    for (k, c) in [(&key, &cert), (&work.path().join("other.key"), &other)] {
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=wiki",
+            ])
+            .arg("-keyout")
+            .arg(k)
+            .arg("-out")
+            .arg(c)
+            .output()
+            .expect("openssl is installed");
+        assert!(made.status.success());
+    }
+    let template = work.path().join("template.xml");
+    std::fs::write(&template, sp_metadata(true)).unwrap();
+    let signed = std::process::Command::new("xmlsec1")
+        .args(["--sign", "--privkey-pem"])
+        .arg(&key)
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor",
+        ])
+        .arg(&template)
+        .output()
+        .expect("xmlsec1 is installed (scripts/test installs it)");
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    std::fs::write(&metadata, &signed.stdout).unwrap();
+    let verified = cli.json(&[
+        "apps",
+        "saml",
+        "from-metadata",
+        "Wiki",
+        "--file",
+        metadata.to_str().unwrap(),
+        "--signer",
+        cert.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        verified["attributes"][0]["name"], "email",
+        "mappings are kept"
+    );
+    let wrong = cli.fails(&[
+        "apps",
+        "saml",
+        "from-metadata",
+        "Wiki",
+        "--file",
+        metadata.to_str().unwrap(),
+        "--signer",
+        other.to_str().unwrap(),
+    ]);
+    assert!(wrong.contains("signature"), "{wrong}");
+    // The IdP side: signed metadata and the test link.
+    let idp = cli.ok(&["apps", "saml", "metadata"]);
+    assert!(idp.contains("IDPSSODescriptor") && idp.contains("ds:SignatureValue"));
+    let link = cli.ok(&["apps", "saml", "test-link", "Wiki"]);
+    assert!(link.trim().ends_with(&format!(
+        "/saml2/apps/{}/sso",
+        app["appId"].as_str().unwrap()
+    )));
+    cli.ok(&["apps", "saml", "remove", "Wiki"]);
+    let gone = cli.fails(&["apps", "saml", "show", "Wiki"]);
+    assert!(
+        gone.contains("not found") || gone.contains("404") || gone.contains("samlConfiguration"),
+        "{gone}"
+    );
+    server.stop();
+}

@@ -320,3 +320,25 @@ pub async fn delete_application_saml(
     state.app.saml.remove(&ctx, id).await?;
     Ok(no_content())
 }
+
+/// Sets an application's SAML configuration from its service provider's metadata
+/// (`{"metadata": "<xml>", "signingCertificate": "<base64 DER>"}`; with a signing
+/// certificate the metadata's signature must verify with it).
+#[utoipa::path(post, path = "/api/v1/applications/{id}/saml/metadata", tag = "applications",
+    params(("id" = Uuid, Path)), request_body = serde_json::Value,
+    responses((status = 200, body = serde_json::Value), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn import_application_saml_metadata(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    crate::extract::IfMatch(if_match): crate::extract::IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let stored = state
+        .app
+        .saml
+        .configure_from_metadata(&ctx, id, body, if_match)
+        .await?;
+    Ok(crate::routes::ok_versioned(&stored, stored.version))
+}

@@ -265,6 +265,68 @@ impl Saml {
         })
     }
 
+    /// Sets an application's SAML configuration from its service provider's
+    /// metadata (`{"metadata": "<xml>", "signingCertificate": "<base64 DER>"}`):
+    /// the entity id, consumer and logout services, certificates and signing wish
+    /// come from the metadata; what the metadata does not say (NameID source,
+    /// attributes, signing and encryption choices) is kept from the configuration
+    /// the application had. With a signing certificate, the metadata must carry
+    /// a valid signature by it.
+    pub async fn configure_from_metadata(
+        &self,
+        ctx: &Context,
+        application: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<SamlApplication> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Import {
+            metadata: String,
+            #[serde(default)]
+            signing_certificate: Option<String>,
+        }
+        let import: Import = serde_path_to_error::deserialize(body)
+            .map_err(|e| ServiceError::invalid(e.path().to_string(), e.inner().to_string()))?;
+        let document = tessera_saml::xml::parse(
+            import.metadata.trim_start_matches('\u{feff}'),
+            tessera_saml::xml::Limits::default(),
+        )
+        .map_err(|e| ServiceError::invalid("metadata", e.to_string()))?;
+        if let Some(signer) = &import.signing_certificate {
+            let der = STANDARD
+                .decode(signer.trim())
+                .map_err(|_| ServiceError::invalid("signingCertificate", "not base64 DER"))?;
+            let key = dsig::public_key_of(&der)
+                .map_err(|e| ServiceError::invalid("signingCertificate", e.to_string()))?;
+            dsig::verify_enveloped(&document, &[key])
+                .map_err(|e| ServiceError::invalid("metadata", format!("signature: {e}")))?;
+        }
+        let provider = tessera_saml::metadata::ServiceProvider::from_document(&document)
+            .map_err(|e| ServiceError::invalid("metadata", e.to_string()))?;
+        let mut settings = SamlSettings::from_metadata(&provider);
+        if let Some(current) = self.configuration(ctx, application).await? {
+            let kept = current.settings;
+            settings.name_id.source = kept.name_id.source;
+            if provider.name_id_formats.is_empty() {
+                settings.name_id.format = kept.name_id.format;
+            }
+            settings.attributes = kept.attributes;
+            settings.signing = kept.signing;
+            settings.signature_algorithm = kept.signature_algorithm;
+            settings.encrypt_assertions =
+                kept.encrypt_assertions && settings.encryption_certificate().is_some();
+            settings.assertion_lifetime_seconds = kept.assertion_lifetime_seconds;
+            settings.relay_state = kept.relay_state;
+        }
+        if provider.want_assertions_signed {
+            settings.signing.assertion = true;
+        }
+        let body =
+            serde_json::to_value(&settings).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.configure(ctx, application, body, if_match).await
+    }
+
     /// An application's SAML configuration, if it has one.
     pub async fn configuration(
         &self,
