@@ -258,3 +258,21 @@ fn certificate_sign_in_over_mutual_tls_in_a_real_browser() {
     );
     server.stop();
 }
+
+/// `e2e/saml-browser.mjs`: SAML single sign-on with node-saml as the service
+/// provider: a passkey sign-in, a step-up to the passkey asked by a policy for the
+/// SAML application, a block page, and My Apps opening the application.
+#[test]
+fn saml_single_sign_on_in_a_real_browser() {
+    require_npm_package("@node-saml/node-saml");
+    run_browser_script(
+        "saml-browser.mjs",
+        &[
+            "passkeySignInToASamlApp",
+            "stepUpToAPasskeyForASamlApp",
+            "blockedFromASamlApp",
+            "myAppsOpensASamlApp",
+        ],
+    );
+}
+

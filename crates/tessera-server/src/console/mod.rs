@@ -32,6 +32,7 @@ mod policy_form;
 mod records;
 mod reports;
 mod roles;
+mod saml;
 mod settings;
 mod users;
 
@@ -80,6 +81,7 @@ pub fn router() -> Router<AppState> {
         .merge(logs::router())
         .merge(conditional_access::router())
         .merge(apps::router())
+        .merge(saml::router())
         .merge(roles::router())
         .merge(devices::router())
         .merge(settings::router())

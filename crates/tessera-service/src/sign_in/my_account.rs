@@ -25,8 +25,9 @@ pub const MY_SIGN_INS: u32 = 50;
 pub struct MyApp {
     pub service_principal_id: Uuid,
     pub display_name: String,
-    /// Where opening it goes: its sign-in page (`loginUrl`); `None` when it names
-    /// none (a redirect URI is no page to open: it may be a development address).
+    /// Where opening it goes: its sign-in page (`loginUrl`), or for a SAML
+    /// application Tessera's IdP-initiated sign-on; `None` when there is neither
+    /// (a redirect URI is no page to open: it may be a development address).
     pub launch_url: Option<String>,
 }
 
@@ -169,7 +170,26 @@ impl SignIn {
                 .clone()
                 .or_else(|| app.as_ref().map(|a| a.spec.display_name.clone()))
                 .unwrap_or_else(|| principal.spec.app_id.to_string());
-            let launch_url = principal.spec.login_url.clone();
+            // Its sign-in page when it names one; otherwise a SAML application
+            // is opened by Tessera's IdP-initiated sign-on.
+            let launch_url = match &principal.spec.login_url {
+                Some(url) => Some(url.clone()),
+                None => {
+                    let saml = reader
+                        .list(
+                            tenant,
+                            Kind::SamlApp,
+                            &ListQuery {
+                                after: None,
+                                limit: 1,
+                                prefix: None,
+                                key2: Some(principal.spec.app_id.to_string()),
+                            },
+                        )
+                        .await?;
+                    (!saml.is_empty()).then(|| format!("/saml2/apps/{}/sso", principal.spec.app_id))
+                }
+            };
             apps.push(MyApp {
                 service_principal_id: record.id,
                 display_name,
