@@ -171,6 +171,17 @@ await check("pysaml2IdpInitiated", async () => {
   assert.equal(read.nameId, pyNameId);
 });
 
+await check("applicationMetadataSaysRequestsMustBeSigned", async () => {
+  const response = await fetch(`${base}/saml2/apps/${pyApp.appId}/metadata`);
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "application/samlmetadata+xml");
+  const xml = await response.text();
+  assert.ok(xml.includes('WantAuthnRequestsSigned="true"'), xml.slice(0, 400));
+  assert.ok(idpMetadata.includes('WantAuthnRequestsSigned="false"'));
+  const unknown = await fetch(`${base}/saml2/apps/00000000-0000-0000-0000-000000000001/metadata`);
+  assert.equal(unknown.status, 404);
+});
+
 // --- python3-saml (OneLogin) ------------------------------------------------------
 
 const olKeys = keyPair("python3-saml SP");

@@ -275,4 +275,3 @@ fn saml_single_sign_on_in_a_real_browser() {
         ],
     );
 }
-

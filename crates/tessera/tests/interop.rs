@@ -91,10 +91,11 @@ fn run_interop(listen: &str, env: &[(&str, &str)]) {
 }
 
 /// Every scenario `e2e/saml.mjs` must report as passed.
-const SAML_SCENARIOS: [&str; 15] = [
+const SAML_SCENARIOS: [&str; 16] = [
     "pysaml2RedirectBindingWithSignedRequest",
     "pysaml2PostBindingWithSignedRequest",
     "pysaml2IdpInitiated",
+    "applicationMetadataSaysRequestsMustBeSigned",
     "python3SamlRedirectBindingWithSignedRequest",
     "python3SamlPostBindingWithSignedRequest",
     "python3SamlEncryptedAssertion",

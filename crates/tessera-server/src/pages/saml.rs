@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/saml2/sso/terms", post(sso_terms))
         .route("/saml2/sso/password", post(sso_password))
         .route("/saml2/apps/{app_id}/sso", get(idp_initiated))
+        .route("/saml2/apps/{app_id}/metadata", get(application_metadata))
 }
 
 fn context(req: &Request) -> SsoContext {
@@ -47,16 +48,40 @@ fn context(req: &Request) -> SsoContext {
 /// `GET /saml2/metadata`: the tenant's IdP metadata, signed.
 async fn metadata(State(state): State<AppState>, req: Request) -> Response {
     match state.app.saml.metadata(req.ctx.tenant).await {
-        Ok(xml) => {
-            let mut response = (StatusCode::OK, xml).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/samlmetadata+xml"),
-            );
-            response
-        }
+        Ok(xml) => metadata_response(xml),
         Err(error) => super::internal(error),
     }
+}
+
+/// `GET /saml2/apps/{appId}/metadata`: the IdP metadata as this application's
+/// configuration sees it (whether it wants requests signed).
+async fn application_metadata(
+    State(state): State<AppState>,
+    req: Request,
+    Path(app_id): Path<String>,
+) -> Response {
+    let Ok(app_id) = app_id.parse::<AppId>() else {
+        return error_page(StatusCode::NOT_FOUND, "There is no such application.");
+    };
+    match state
+        .app
+        .saml
+        .application_metadata(req.ctx.tenant, app_id)
+        .await
+    {
+        Ok(Some(xml)) => metadata_response(xml),
+        Ok(None) => error_page(StatusCode::NOT_FOUND, "This application does not use SAML."),
+        Err(error) => super::internal(error),
+    }
+}
+
+fn metadata_response(xml: String) -> Response {
+    let mut response = (StatusCode::OK, xml).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/samlmetadata+xml"),
+    );
+    response
 }
 
 async fn sso_get(

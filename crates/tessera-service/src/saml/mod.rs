@@ -42,6 +42,9 @@ pub struct Saml {
     app_sign_in: Arc<AppSignIn>,
     /// Per tenant: the signing key and the pairwise secret, as loaded and when.
     keys: RwLock<HashMap<TenantId, TenantKeys>>,
+    /// Signed metadata per tenant and `WantAuthnRequestsSigned`, as made and when
+    /// (anyone may ask for it; it is signed once a minute at most).
+    metadata: RwLock<HashMap<(TenantId, bool), (Timestamp, Arc<String>)>>,
 }
 
 /// A tenant's SAML keys as loaded.
@@ -165,6 +168,7 @@ impl Saml {
             sign_in,
             app_sign_in,
             keys: RwLock::new(HashMap::new()),
+            metadata: RwLock::new(HashMap::new()),
         }
     }
 
@@ -595,6 +599,50 @@ impl Saml {
     /// The tenant's IdP metadata, signed: its entity id, the signing certificates
     /// (the next one published before it signs), and the SSO and SLO endpoints.
     pub async fn metadata(&self, tenant: TenantId) -> ServiceResult<String> {
+        self.metadata_for(tenant, false).await
+    }
+
+    /// The IdP metadata as one application sees it: whether it wants requests
+    /// signed follows the application's configuration. `None` when the
+    /// application has no SAML configuration.
+    pub async fn application_metadata(
+        &self,
+        tenant: TenantId,
+        app_id: AppId,
+    ) -> ServiceResult<Option<String>> {
+        match self.settings_of(tenant, app_id).await? {
+            Some(settings) => Ok(Some(
+                self.metadata_for(tenant, settings.require_signed_requests)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn metadata_for(
+        &self,
+        tenant: TenantId,
+        want_requests_signed: bool,
+    ) -> ServiceResult<String> {
+        let now = self.now();
+        if let Ok(cache) = self.metadata.read()
+            && let Some((made, xml)) = cache.get(&(tenant, want_requests_signed))
+            && now.unix_seconds() - made.unix_seconds() < KEY_CACHE_SECONDS
+        {
+            return Ok(xml.as_ref().clone());
+        }
+        let xml = self.sign_metadata(tenant, want_requests_signed).await?;
+        if let Ok(mut cache) = self.metadata.write() {
+            cache.insert((tenant, want_requests_signed), (now, Arc::new(xml.clone())));
+        }
+        Ok(xml)
+    }
+
+    async fn sign_metadata(
+        &self,
+        tenant: TenantId,
+        want_requests_signed: bool,
+    ) -> ServiceResult<String> {
         let certificates = self.certificates(tenant).await?;
         let key = self.signing_key(tenant).await?;
         let now = self.now().unix_seconds();
@@ -611,7 +659,7 @@ impl Saml {
                 .collect(),
             sso_url: format!("{base}/sso"),
             slo_url: format!("{base}/slo"),
-            want_requests_signed: false,
+            want_requests_signed,
             name_id_formats: [
                 idp::NAME_ID_PERSISTENT,
                 idp::NAME_ID_EMAIL,
