@@ -44,8 +44,11 @@ pub struct Saml {
     keys: RwLock<HashMap<TenantId, TenantKeys>>,
     /// Signed metadata per tenant and `WantAuthnRequestsSigned`, as made and when
     /// (anyone may ask for it; it is signed once a minute at most).
-    metadata: RwLock<HashMap<(TenantId, bool), (Timestamp, Arc<String>)>>,
+    metadata: RwLock<HashMap<(TenantId, bool), SignedMetadata>>,
 }
+
+/// A signed metadata document and when it was made.
+type SignedMetadata = (Timestamp, Arc<String>);
 
 /// A tenant's SAML keys as loaded.
 struct TenantKeys {
