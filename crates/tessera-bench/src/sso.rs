@@ -16,16 +16,15 @@ use crate::signin::Browser;
 use crate::{Target, report, run_for};
 
 const REDIRECT_URI: &str = "http://localhost:9/bench/callback";
-const ENTITY_ID: &str = "https://sp.bench.example";
 const ACS: &str = "http://localhost:9/bench/acs";
 
-/// An AuthnRequest of the SP, unique by `n`, over the redirect binding.
-fn authn_request_query(n: usize) -> anyhow::Result<String> {
+/// An AuthnRequest of the SP `entity_id`, unique by `n`, over the redirect binding.
+fn authn_request_query(entity_id: &str, n: usize) -> anyhow::Result<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
     let xml = format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_bench{n}_{now}" Version="2.0" IssueInstant="{}" AssertionConsumerServiceURL="{ACS}"><saml:Issuer>{ENTITY_ID}</saml:Issuer></samlp:AuthnRequest>"#,
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_bench{n}_{now}" Version="2.0" IssueInstant="{}" AssertionConsumerServiceURL="{ACS}"><saml:Issuer>{entity_id}</saml:Issuer></samlp:AuthnRequest>"#,
         tessera_saml::response::instant(now)
     );
     Ok(tessera_saml::binding::write_redirect(
@@ -52,6 +51,8 @@ pub(crate) async fn single_sign_on(
         )
         .await?;
     let stamp = std::process::id();
+    // Each run its own SP: a server measured at several concurrencies keeps them all.
+    let entity_id = format!("https://sp{stamp}.bench.example");
     let (_, user) = target
         .send(target.http.post(api("/users")).json(&json!({
             "userPrincipalName": format!("sso.{stamp}@bench.example"),
@@ -97,6 +98,19 @@ pub(crate) async fn single_sign_on(
                 .json(&json!({ "appId": client_id })),
         )
         .await?;
+    // Admin consent, so the code comes without a consent page.
+    target
+        .send(
+            target
+                .http
+                .post(api("/oauth2PermissionGrants"))
+                .json(&json!({
+                    "clientId": client_id,
+                    "consentType": "AllPrincipals",
+                    "scope": "openid",
+                })),
+        )
+        .await?;
     let (_, saml) = target
         .send(target.http.post(api("/applications")).json(&json!({
             "displayName": format!("SSO bench SAML {stamp}"),
@@ -117,7 +131,7 @@ pub(crate) async fn single_sign_on(
                 .http
                 .put(api(&format!("/applications/{saml_id}/saml")))
                 .json(&json!({
-                    "entityId": ENTITY_ID,
+                    "entityId": entity_id,
                     "consumerServices": [{ "url": ACS, "index": 0 }],
                     "attributes": [
                         { "name": "email", "source": { "kind": "user", "attribute": "mail" } },
@@ -149,7 +163,9 @@ pub(crate) async fn single_sign_on(
                 .unwrap_or_default()
                 .to_string();
             if !location.starts_with(REDIRECT_URI) || !location.contains("code=") {
-                bail!("no code: {} {location}", response.status());
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                bail!("no code: {status} {location} {}", &body[..body.len().min(300)]);
             }
             Ok::<Duration, anyhow::Error>(start.elapsed())
         }
@@ -165,8 +181,9 @@ pub(crate) async fn single_sign_on(
         let http = saml_browser.clone();
         let server = server.clone();
         let cookie = cookie.clone();
+        let entity_id = entity_id.clone();
         async move {
-            let url = format!("{server}/saml2/sso?{}", authn_request_query(n)?);
+            let url = format!("{server}/saml2/sso?{}", authn_request_query(&entity_id, n)?);
             let start = Instant::now();
             let response = http.get(url).header(COOKIE, cookie).send().await?;
             let status = response.status();

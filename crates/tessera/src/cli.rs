@@ -457,7 +457,7 @@ pub enum AppsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SamlCommand {
-    /// The application's SAML configuration.
+    /// The application's SAML configuration, as JSON `set --file` takes.
     Show { app: String },
     /// Set the configuration from a JSON file (`entityId`, `consumerServices`,
     /// `certificates`, `nameId`, `attributes`, `signing`, `encryptAssertions`...),
@@ -482,8 +482,9 @@ pub enum SamlCommand {
     },
     /// Remove the SAML configuration.
     Remove { app: String },
-    /// Tessera's IdP metadata, signed (to give the service provider).
-    Metadata,
+    /// Tessera's IdP metadata, signed (to give the service provider): as the
+    /// application sees it when one is named (whether requests must be signed).
+    Metadata { app: Option<String> },
     /// The link that signs the current browser user in to the application
     /// (IdP-initiated), to test the configuration.
     TestLink { app: String },

@@ -1646,8 +1646,13 @@ async fn saml(
     use crate::cli::SamlCommand;
     match command {
         SamlCommand::Show { app } => {
+            let _ = out;
             let id = app_object_id(client, AppKind::Application, &app).await?;
-            output::object(out, &client.get(&["applications", &id, "saml"], &[]).await?);
+            let mut settings = client.get(&["applications", &id, "saml"], &[]).await?;
+            if let Some(object) = settings.as_object_mut() {
+                object.remove("appId");
+            }
+            println!("{}", serde_json::to_string_pretty(&settings)?);
         }
         SamlCommand::Set {
             app,
@@ -1697,8 +1702,15 @@ async fn saml(
             client.delete(&["applications", &id, "saml"], None).await?;
             output::done(out, &format!("removed the SAML configuration of {app}"));
         }
-        SamlCommand::Metadata => {
-            println!("{}", client.get_text("/saml2/metadata").await?);
+        SamlCommand::Metadata { app } => {
+            let path = match app {
+                Some(app) => format!(
+                    "/saml2/apps/{}/metadata",
+                    app_client_id(client, &app).await?
+                ),
+                None => "/saml2/metadata".to_string(),
+            };
+            println!("{}", client.get_text(&path).await?);
         }
         SamlCommand::TestLink { app } => {
             let app_id = app_client_id(client, &app).await?;

@@ -1692,7 +1692,8 @@ fn saml_applications_are_configured_with_the_cli() {
         file.to_str().unwrap(),
     ]);
     assert!(refused.contains("https"), "{refused}");
-    let shown = cli.json(&["apps", "saml", "show", "Wiki"]);
+    let shown: Value = serde_json::from_str(&cli.ok(&["apps", "saml", "show", "Wiki"])).unwrap();
+    assert!(shown.get("appId").is_none(), "show prints what set takes");
     assert_eq!(shown["attributes"][0]["name"], "email");
     assert_eq!(
         shown["consumerServices"][0]["url"],
@@ -1761,6 +1762,11 @@ fn saml_applications_are_configured_with_the_cli() {
     // The IdP side: signed metadata and the test link.
     let idp = cli.ok(&["apps", "saml", "metadata"]);
     assert!(idp.contains("IDPSSODescriptor") && idp.contains("ds:SignatureValue"));
+    let for_wiki = cli.ok(&["apps", "saml", "metadata", "Wiki"]);
+    assert!(
+        for_wiki.contains("WantAuthnRequestsSigned=\"false\""),
+        "{for_wiki}"
+    );
     let link = cli.ok(&["apps", "saml", "test-link", "Wiki"]);
     assert!(link.trim().ends_with(&format!(
         "/saml2/apps/{}/sso",

@@ -35,9 +35,9 @@ struct SamlPage<'a> {
     app_id: String,
     /// The configuration as JSON (a starting point when there is none).
     json: String,
-    /// The version read, for If-Match; none when the application has no
+    /// The version read, for If-Match; 0 when the application has no
     /// configuration yet.
-    version: Option<i64>,
+    version: i64,
     configured: bool,
     may_edit: bool,
     metadata: String,
@@ -96,7 +96,7 @@ async fn render(state: &AppState, admin: &Admin, id: Uuid, typed: Typed) -> Resp
             json: typed
                 .json
                 .unwrap_or_else(|| serde_json::to_string_pretty(&stored).unwrap_or_default()),
-            version: current.as_ref().map(|c| c.version),
+            version: current.as_ref().map_or(0, |c| c.version),
             configured: current.is_some(),
             may_edit: holds(&admin.ctx, action::APPS_AUTHENTICATION_UPDATE),
             metadata: typed.metadata,
@@ -128,22 +128,23 @@ async fn page(
     render(&state, &admin, id, typed).await
 }
 
-/// The version the form was read at (none: there was no configuration).
-fn version_of(form: &super::ConsoleForm) -> Option<i64> {
-    form.get("version").and_then(|v| v.parse().ok())
-}
-
 async fn save(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     Posted { admin, form }: Posted,
 ) -> Response {
+    // The version read (0: there was no configuration): a change made since is
+    // not overwritten.
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
     let text = form.get("json").unwrap_or("").to_string();
     let outcome = match serde_json::from_str::<Value>(&text) {
         Ok(body @ Value::Object(_)) => match state
             .app
             .saml
-            .configure(&admin.ctx, id, body, version_of(&form))
+            .configure(&admin.ctx, id, body, Some(version))
             .await
         {
             Ok(_) => return pages::redirect(&format!("/admin/applications/{id}/saml?done=saved")),
@@ -176,8 +177,12 @@ fn signer_of(text: &str) -> Result<Option<String>, ServiceError> {
         return Ok(None);
     }
     let body = text
-        .strip_prefix("-----BEGIN CERTIFICATE-----")
-        .and_then(|rest| rest.split("-----END CERTIFICATE-----").next())
+        .find("-----BEGIN CERTIFICATE-----")
+        .map(|start| &text[start + 27..])
+        .and_then(|rest| {
+            rest.split_once("-----END CERTIFICATE-----")
+                .map(|(body, _)| body)
+        })
         .ok_or_else(|| {
             ServiceError::invalid(
                 "signingCertificate",
@@ -192,6 +197,10 @@ async fn import(
     Path(id): Path<Uuid>,
     Posted { admin, form }: Posted,
 ) -> Response {
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
     let metadata = form.get("metadata").unwrap_or("").to_string();
     let signer = form.get("signer").unwrap_or("").to_string();
     let result = match signer_of(&signer) {
@@ -203,7 +212,7 @@ async fn import(
             state
                 .app
                 .saml
-                .configure_from_metadata(&admin.ctx, id, body, version_of(&form))
+                .configure_from_metadata(&admin.ctx, id, body, Some(version))
                 .await
         }
         Err(error) => Err(error),

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tessera_core::{AppId, TenantId, Timestamp};
 use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::Target;
 use tessera_directory::model::ApplicationData;
 use tessera_directory::roles::action;
 use tessera_saml::config::SamlSettings;
@@ -144,6 +145,8 @@ pub struct IdpCertificate {
 
 /// The key1 (and associated data) of the pairwise secret.
 const PAIRWISE: &str = "pairwise";
+/// How long signed metadata is served again before it is signed anew.
+const METADATA_CACHE_SECONDS: i64 = 60;
 /// How long a loaded signing key is used before it is read again.
 const KEY_CACHE_SECONDS: i64 = 60;
 
@@ -213,6 +216,8 @@ impl Saml {
     }
 
     /// Sets an application's SAML configuration (replacing the one it had).
+    /// `if_match` is the version read; 0 says there was none (so one made
+    /// meanwhile is not overwritten).
     pub async fn configure(
         &self,
         ctx: &Context,
@@ -220,6 +225,7 @@ impl Saml {
         body: Value,
         if_match: Option<i64>,
     ) -> ServiceResult<SamlApplication> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let settings: SamlSettings = serde_path_to_error::deserialize(body)
             .map_err(|e| ServiceError::invalid(e.path().to_string(), e.inner().to_string()))?;
         settings
@@ -241,6 +247,12 @@ impl Saml {
         };
         let (stored, before) = match existing {
             Some(current) => {
+                if if_match == Some(0) {
+                    return Err(ServiceError::VersionMismatch {
+                        sent: 0,
+                        current: current.version,
+                    });
+                }
                 codec::check_if_match(&current, if_match)?;
                 let before: SamlAppData = codec::data(&current)?;
                 let next = codec::next_version(&current, self.now(), keys, &data)?;
@@ -250,6 +262,9 @@ impl Saml {
                 (next, Some(before.settings))
             }
             None => {
+                if let Some(sent) = if_match.filter(|v| *v != 0) {
+                    return Err(ServiceError::VersionMismatch { sent, current: 0 });
+                }
                 let new =
                     codec::new_record(Kind::SamlApp, Uuid::new_v4(), self.now(), keys, &data)?;
                 tx.insert(ctx.tenant, &new)
@@ -293,6 +308,7 @@ impl Saml {
             #[serde(default)]
             signing_certificate: Option<String>,
         }
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let import: Import = serde_path_to_error::deserialize(body)
             .map_err(|e| ServiceError::invalid(e.path().to_string(), e.inner().to_string()))?;
         let document = tessera_saml::xml::parse(
@@ -312,17 +328,33 @@ impl Saml {
         let provider = tessera_saml::metadata::ServiceProvider::from_document(&document)
             .map_err(|e| ServiceError::invalid("metadata", e.to_string()))?;
         let mut settings = SamlSettings::from_metadata(&provider);
-        if let Some(current) = self.configuration(ctx, application).await? {
+        let current = self.configuration(ctx, application).await?;
+        // The write lands only on the state merged here.
+        let if_match = if_match.or(Some(current.as_ref().map_or(0, |c| c.version)));
+        if let Some(current) = current {
             let kept = current.settings;
-            settings.name_id.source = kept.name_id.source;
-            if provider.name_id_formats.is_empty() {
+            let recognised = provider
+                .name_id_formats
+                .iter()
+                .any(|f| tessera_saml::config::NameIdFormat::from_uri(f).is_some());
+            if !recognised {
                 settings.name_id.format = kept.name_id.format;
+            }
+            if settings.name_id.format == kept.name_id.format {
+                settings.name_id.source = kept.name_id.source;
             }
             settings.attributes = kept.attributes;
             settings.signing = kept.signing;
             settings.signature_algorithm = kept.signature_algorithm;
-            settings.encrypt_assertions =
-                kept.encrypt_assertions && settings.encryption_certificate().is_some();
+            settings.require_signed_requests =
+                kept.require_signed_requests || provider.authn_requests_signed;
+            if kept.encrypt_assertions && settings.encryption_certificate().is_none() {
+                return Err(ServiceError::invalid(
+                    "metadata",
+                    "assertions are encrypted for this application, and the metadata has no encryption certificate",
+                ));
+            }
+            settings.encrypt_assertions = kept.encrypt_assertions;
             settings.assertion_lifetime_seconds = kept.assertion_lifetime_seconds;
             settings.relay_state = kept.relay_state;
         }
@@ -340,6 +372,7 @@ impl Saml {
         ctx: &Context,
         application: Uuid,
     ) -> ServiceResult<Option<SamlApplication>> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
         let record =
             codec::load(reader.as_mut(), ctx.tenant, Kind::Application, application).await?;
@@ -365,6 +398,7 @@ impl Saml {
 
     /// Removes an application's SAML configuration.
     pub async fn remove(&self, ctx: &Context, application: Uuid) -> ServiceResult<()> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let (mut tx, record) = self
             .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
             .await?;
@@ -630,7 +664,7 @@ impl Saml {
         let now = self.now();
         if let Ok(cache) = self.metadata.read()
             && let Some((made, xml)) = cache.get(&(tenant, want_requests_signed))
-            && now.unix_seconds() - made.unix_seconds() < KEY_CACHE_SECONDS
+            && now.unix_seconds() - made.unix_seconds() < METADATA_CACHE_SECONDS
         {
             return Ok(xml.as_ref().clone());
         }
