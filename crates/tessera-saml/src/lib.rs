@@ -29,6 +29,7 @@ pub mod config;
 pub mod dsig;
 pub mod encrypt;
 pub mod idp;
+pub mod logout;
 pub mod metadata;
 pub mod request;
 pub mod response;

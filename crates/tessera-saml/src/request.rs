@@ -72,7 +72,7 @@ pub enum RequestError {
     Unsupported(&'static str),
 }
 
-fn boolean(element: &Element, name: &'static str) -> Result<Option<bool>, RequestError> {
+pub(crate) fn boolean(element: &Element, name: &'static str) -> Result<Option<bool>, RequestError> {
     match element.attribute(name) {
         None => Ok(None),
         Some("true" | "1") => Ok(Some(true)),
@@ -82,7 +82,7 @@ fn boolean(element: &Element, name: &'static str) -> Result<Option<bool>, Reques
 }
 
 /// Text that may go into an answer or a log: bounded, without control characters.
-fn plain(value: &str, name: &'static str, max: usize) -> Result<String, RequestError> {
+pub(crate) fn plain(value: &str, name: &'static str, max: usize) -> Result<String, RequestError> {
     if value.is_empty() {
         return Err(RequestError::Invalid(name, "empty"));
     }
@@ -106,7 +106,7 @@ pub(crate) fn text_of(element: &Element, name: &'static str) -> Result<String, R
         ))
 }
 
-fn one_child<'a>(
+pub(crate) fn one_child<'a>(
     element: &'a Element,
     namespace: &'a str,
     local: &'static str,
