@@ -110,7 +110,7 @@ audit_actions! {
     RiskStateUpdate = "riskState.update" => None,
     RoleAssignmentCreate = "roleAssignment.create" => None,
     RoleAssignmentDelete = "roleAssignment.delete" => None,
-    SamlCertificateAdd = "samlCertificate.add" => None,
+    SamlKeyAdd = "samlKey.add" => None,
     SecurityDefaultsUpdate = "securityDefaults.update" => Always,
     ServicePrincipalAppRoleAssignmentAdd = "servicePrincipal.appRoleAssignment.add" => None,
     ServicePrincipalAppRoleAssignmentRemove = "servicePrincipal.appRoleAssignment.remove" => None,

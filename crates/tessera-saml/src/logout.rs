@@ -2,7 +2,9 @@
 //! strictly into what the IdP acts on (who asks, for which NameID and sessions),
 //! and the IdP's `LogoutResponse` written from a fixed template.
 
-use crate::request::{ASSERTION, PROTOCOL, RequestError, one_child, plain, text_of};
+use crate::request::{
+    ASSERTION, Header, PROTOCOL, RequestError, one_child, plain, read_header, text_of, unix_instant,
+};
 use crate::response::{Status, instant, status};
 use crate::xml::{Document, Element};
 
@@ -24,12 +26,7 @@ pub struct LogoutRequest {
 impl LogoutRequest {
     /// `IssueInstant` in seconds since the epoch, if it is a UTC `xs:dateTime`.
     pub fn issue_instant_unix(&self) -> Option<i64> {
-        time::OffsetDateTime::parse(
-            &self.issue_instant,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()
-        .map(|t| t.unix_timestamp())
+        unix_instant(&self.issue_instant)
     }
 
     pub fn from_document(document: &Document) -> Result<LogoutRequest, RequestError> {
@@ -37,27 +34,12 @@ impl LogoutRequest {
         if !root.is(PROTOCOL, "LogoutRequest") {
             return Err(RequestError::Invalid("the message", "not a LogoutRequest"));
         }
-        if root.attribute("Version") != Some("2.0") {
-            return Err(RequestError::Invalid("Version", "only 2.0"));
-        }
-        let id = plain(
-            root.attribute("ID").ok_or(RequestError::Missing("ID"))?,
-            "ID",
-            256,
-        )?;
-        let issue_instant = plain(
-            root.attribute("IssueInstant")
-                .ok_or(RequestError::Missing("IssueInstant"))?,
-            "IssueInstant",
-            64,
-        )?;
-        let destination = root
-            .attribute("Destination")
-            .map(|d| plain(d, "Destination", 2048))
-            .transpose()?;
-        let issuer =
-            one_child(root, ASSERTION, "Issuer")?.ok_or(RequestError::Missing("Issuer"))?;
-        let issuer = plain(&text_of(issuer, "Issuer")?, "Issuer", 1024)?;
+        let Header {
+            id,
+            issue_instant,
+            destination,
+            issuer,
+        } = read_header(root)?;
         if one_child(root, ASSERTION, "EncryptedID")?.is_some()
             || one_child(root, ASSERTION, "BaseID")?.is_some()
         {

@@ -119,15 +119,63 @@ pub(crate) fn one_child<'a>(
     Ok(first)
 }
 
+/// An `xs:dateTime` with its zone as seconds since the epoch.
+pub fn unix_instant(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// What every request an SP sends carries (SAML core §3.2.1): its version (2.0),
+/// `ID`, `IssueInstant`, `Destination`, and an `Issuer` that is an entity id.
+pub(crate) struct Header {
+    pub id: String,
+    pub issue_instant: String,
+    pub destination: Option<String>,
+    pub issuer: String,
+}
+
+pub(crate) fn read_header(root: &Element) -> Result<Header, RequestError> {
+    match root.attribute("Version") {
+        Some("2.0") => {}
+        Some(_) => return Err(RequestError::Invalid("Version", "only 2.0")),
+        None => return Err(RequestError::Missing("Version")),
+    }
+    let id = plain(
+        root.attribute("ID").ok_or(RequestError::Missing("ID"))?,
+        "ID",
+        256,
+    )?;
+    let issue_instant = plain(
+        root.attribute("IssueInstant")
+            .ok_or(RequestError::Missing("IssueInstant"))?,
+        "IssueInstant",
+        64,
+    )?;
+    let destination = root
+        .attribute("Destination")
+        .map(|d| plain(d, "Destination", 2048))
+        .transpose()?;
+    let issuer = one_child(root, ASSERTION, "Issuer")?.ok_or(RequestError::Missing("Issuer"))?;
+    if issuer
+        .attribute("Format")
+        .is_some_and(|format| format != ENTITY_FORMAT)
+    {
+        return Err(RequestError::Invalid("Issuer", "not an entity id"));
+    }
+    let issuer = plain(&text_of(issuer, "Issuer")?, "Issuer", 1024)?;
+    Ok(Header {
+        id,
+        issue_instant,
+        destination,
+        issuer,
+    })
+}
+
 impl AuthnRequest {
     /// `IssueInstant` in seconds since the epoch, if it is a UTC `xs:dateTime`.
     pub fn issue_instant_unix(&self) -> Option<i64> {
-        time::OffsetDateTime::parse(
-            &self.issue_instant,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()
-        .map(|t| t.unix_timestamp())
+        unix_instant(&self.issue_instant)
     }
 
     pub fn from_document(document: &Document) -> Result<AuthnRequest, RequestError> {
@@ -135,26 +183,12 @@ impl AuthnRequest {
         if !root.is(PROTOCOL, "AuthnRequest") {
             return Err(RequestError::NotAnAuthnRequest);
         }
-        match root.attribute("Version") {
-            Some("2.0") => {}
-            Some(_) => return Err(RequestError::Invalid("Version", "only 2.0")),
-            None => return Err(RequestError::Missing("Version")),
-        }
-        let id = plain(
-            root.attribute("ID").ok_or(RequestError::Missing("ID"))?,
-            "ID",
-            256,
-        )?;
-        let issue_instant = plain(
-            root.attribute("IssueInstant")
-                .ok_or(RequestError::Missing("IssueInstant"))?,
-            "IssueInstant",
-            64,
-        )?;
-        let destination = root
-            .attribute("Destination")
-            .map(|d| plain(d, "Destination", 2048))
-            .transpose()?;
+        let Header {
+            id,
+            issue_instant,
+            destination,
+            issuer,
+        } = read_header(root)?;
         let consumer = match (
             root.attribute("AssertionConsumerServiceURL"),
             root.attribute("AssertionConsumerServiceIndex"),
@@ -182,15 +216,6 @@ impl AuthnRequest {
         if root.attribute("AttributeConsumingServiceIndex").is_some() {
             return Err(RequestError::Unsupported("AttributeConsumingServiceIndex"));
         }
-        let issuer =
-            one_child(root, ASSERTION, "Issuer")?.ok_or(RequestError::Missing("Issuer"))?;
-        if issuer
-            .attribute("Format")
-            .is_some_and(|format| format != ENTITY_FORMAT)
-        {
-            return Err(RequestError::Invalid("Issuer", "not an entity id"));
-        }
-        let issuer = plain(&text_of(issuer, "Issuer")?, "Issuer", 1024)?;
         if one_child(root, ASSERTION, "Subject")?.is_some() {
             return Err(RequestError::Unsupported("Subject"));
         }

@@ -115,12 +115,6 @@ impl StoredAlgorithm {
     }
 }
 
-/// Which application a SAML configuration belongs to.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SamlAppView {
-    pub app_id: AppId,
-}
-
 /// An application's SAML configuration, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -178,23 +172,18 @@ impl Saml {
         }
     }
 
-    /// The application with this SP entity id, and its settings.
+    /// The application (appId) with this SP entity id, and its settings.
     pub(crate) async fn by_entity_id(
         &self,
         tenant: TenantId,
         entity_id: &str,
-    ) -> ServiceResult<Option<(SamlAppView, SamlSettings)>> {
+    ) -> ServiceResult<Option<(AppId, SamlSettings)>> {
         let mut reader = self.reader().await?;
         let Some(record) = reader.get_by_key1(tenant, Kind::SamlApp, entity_id).await? else {
             return Ok(None);
         };
         let data: SamlAppData = codec::data(&record)?;
-        Ok(Some((
-            SamlAppView {
-                app_id: data.app_id,
-            },
-            data.settings,
-        )))
+        Ok(Some((data.app_id, data.settings)))
     }
 
     /// An application's SAML settings, by its appId.
@@ -514,7 +503,7 @@ impl Saml {
             &data,
         )?;
         tx.insert(tenant, &record).await?;
-        let event = EventDraft::new(AuditAction::SamlCertificateAdd)
+        let event = EventDraft::new(AuditAction::SamlKeyAdd)
             .on(Kind::SamlKey, record.id, &thumbprint)
             .details(serde_json::json!({ "owner": TENANT_OWNER, "notAfter": not_after }));
         self.commit(tx, &ctx, event).await?;
@@ -607,7 +596,7 @@ impl Saml {
             &SecretData { sealed },
         )?;
         tx.insert(tenant, &record).await?;
-        let event = EventDraft::new(AuditAction::SamlCertificateAdd)
+        let event = EventDraft::new(AuditAction::SamlKeyAdd)
             .on(Kind::SamlKey, record.id, PAIRWISE)
             .details(serde_json::json!({ "owner": PAIRWISE }));
         self.commit(tx, &ctx, event).await?;

@@ -321,7 +321,7 @@ impl Saml {
             Ok(request) => request,
             Err(error) => return refused(&format!("the request cannot be used: {error}")),
         };
-        let (app, settings) = match self.by_entity_id(ctx.tenant, &request.issuer).await {
+        let (app_id, settings) = match self.by_entity_id(ctx.tenant, &request.issuer).await {
             Ok(Some(found)) => found,
             Ok(None) => {
                 return refused("the application that sent this request is not known here");
@@ -399,7 +399,7 @@ impl Saml {
             .as_ref()
             .map(|c| requirement(c.comparison, &c.class_refs));
         let mut pending = Pending {
-            app_id: app.app_id,
+            app_id,
             request_id: Some(request.id.clone()),
             consumer,
             relay_state,
