@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SAML } from "@node-saml/node-saml";
-import { api, base, check, cookieJar, failures, signInOnPage } from "./lib.mjs";
+import { api, base, check, cookieJar, csrfOf, failures, signInOnPage } from "./lib.mjs";
 
 const python = process.env.TESSERA_PYTHON;
 assert.ok(base && python, "TESSERA_URL, TESSERA_TOKEN and TESSERA_PYTHON are required");
@@ -121,11 +121,11 @@ function sp(command, job) {
 }
 
 // One SP-initiated sign-on by a Python library; returns what the library read.
-async function pythonSignOn(lib, binding, spConfig, extra = {}) {
+async function pythonSignOn(lib, binding, spConfig, extra = {}, browser = jar) {
   const job = { lib, binding, sp: spConfig, idpMetadata, relayState: "r-123", ...extra };
   const request = sp("request", job);
   const start = request.url ? { url: request.url } : { action: request.action, form: request.fields };
-  const answer = await browse(start);
+  const answer = await browse(start, browser);
   assert.ok(answer.fields, `Tessera answered with a form: ${answer.status} ${refusal(answer)}`);
   assert.equal(answer.action, spConfig.acs, "the Response goes to the registered consumer service");
   assert.equal(answer.fields.RelayState, "r-123", "RelayState comes back as sent");
@@ -142,10 +142,11 @@ function expectUser(read) {
 // --- pysaml2 -------------------------------------------------------------------
 
 const pyKeys = keyPair("pysaml2 SP");
-const pySp = { entityId: "https://pysaml2.example/sp", acs: "http://localhost:9/pysaml2/acs", key: pyKeys.key, cert: pyKeys.cert };
+const pySp = { entityId: "https://pysaml2.example/sp", acs: "http://localhost:9/pysaml2/acs", slo: "http://localhost:9/pysaml2/slo", key: pyKeys.key, cert: pyKeys.cert };
 const pyApp = await samlApp("pysaml2 SP", {
   entityId: pySp.entityId,
   consumerServices: [{ url: pySp.acs, index: 0, isDefault: true }],
+  logoutUrl: pySp.slo,
   certificates: [{ use: "signing", certificate: pyKeys.der }],
   requireSignedRequests: true,
   attributes,
@@ -185,10 +186,11 @@ await check("applicationMetadataSaysRequestsMustBeSigned", async () => {
 // --- python3-saml (OneLogin) ------------------------------------------------------
 
 const olKeys = keyPair("python3-saml SP");
-const olSp = { entityId: "https://onelogin.example/sp", acs: "http://localhost:9/onelogin/acs", key: olKeys.key, cert: olKeys.cert, wantResponseSigned: true };
+const olSp = { entityId: "https://onelogin.example/sp", acs: "http://localhost:9/onelogin/acs", slo: "http://localhost:9/onelogin/slo", key: olKeys.key, cert: olKeys.cert, wantResponseSigned: true };
 await samlApp("python3-saml SP", {
   entityId: olSp.entityId,
   consumerServices: [{ url: olSp.acs, index: 1, isDefault: true }],
+  logoutUrl: olSp.slo,
   certificates: [{ use: "both", certificate: olKeys.der }],
   requireSignedRequests: true,
   signing: { assertion: true, response: true },
@@ -229,10 +231,11 @@ await check("pysaml2EncryptedAssertion", async () => {
 
 // --- @node-saml/node-saml ------------------------------------------------------------
 
-const nodeSp = { entityId: "https://node-saml.example/sp", acs: "http://localhost:9/node/acs" };
+const nodeSp = { entityId: "https://node-saml.example/sp", acs: "http://localhost:9/node/acs", slo: "http://localhost:9/node/slo" };
 const nodeApp = await samlApp("node-saml SP", {
   entityId: nodeSp.entityId,
   consumerServices: [{ url: nodeSp.acs, index: 0 }],
+  logoutUrl: nodeSp.slo,
   signing: { assertion: true, response: true },
   attributes,
 });
@@ -240,6 +243,8 @@ function nodeSaml(extra = {}) {
   return new SAML({
     callbackUrl: nodeSp.acs,
     entryPoint: `${base}/saml2/sso`,
+    logoutUrl: `${base}/saml2/slo`,
+    idpIssuer: idpMetadata.match(/entityID="([^"]+)"/)[1],
     issuer: nodeSp.entityId,
     audience: nodeSp.entityId,
     idpCert: idpCert,
@@ -252,7 +257,7 @@ function nodeSaml(extra = {}) {
     ...extra,
   });
 }
-async function nodeSignOn(saml, binding) {
+async function nodeSignOn(saml, binding, browser = jar) {
   let start;
   if (binding === "redirect") {
     start = { url: await saml.getAuthorizeUrlAsync("r-123", undefined, {}) };
@@ -262,7 +267,7 @@ async function nodeSignOn(saml, binding) {
     const form = Object.fromEntries([...html.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], unescape(m[2])]));
     start = { action: unescape(action), form };
   }
-  const answer = await browse(start);
+  const answer = await browse(start, browser);
   assert.ok(answer.fields, `Tessera answered with a form: ${answer.status} ${refusal(answer)}`);
   assert.equal(answer.fields.RelayState, "r-123");
   const { profile } = await saml.validatePostResponseAsync(answer.fields);
@@ -279,6 +284,187 @@ await check("nodeSamlIdpInitiated", async () => {
   const answer = await browse({ url: `${base}/saml2/apps/${nodeApp.appId}/sso` });
   const { profile } = await nodeSaml({ validateInResponseTo: "never" }).validatePostResponseAsync(answer.fields);
   assert.equal(profile.email, "saml.user@tessera.local");
+});
+
+// --- Single Logout --------------------------------------------------------------------
+//
+// One browser signs in to the three libraries' SPs; a logout started by one SP (or
+// at Tessera) ends the Tessera session and goes through the browser to each other
+// SP's logout service, where the library checks Tessera's signed LogoutRequest and
+// answers; the SP that started gets Tessera's signed LogoutResponse, which its
+// library checks (InResponseTo included).
+
+const nodeLogout = nodeSaml();
+async function signInEverywhere(browser) {
+  const pysaml2 = await pythonSignOn("pysaml2", "redirect", pySp, {}, browser);
+  const onelogin = await pythonSignOn("onelogin", "redirect", olSp, {}, browser);
+  const node = await nodeSignOn(nodeLogout, "redirect", browser);
+  assert.equal(pysaml2.sessionIndex, onelogin.sessionIndex, "one Tessera session, one SessionIndex");
+  assert.equal(node.sessionIndex, pysaml2.sessionIndex);
+  return { pysaml2, onelogin, node };
+}
+
+function nameJob(read) {
+  return {
+    nameId: read.nameId,
+    nameIdFormat: read.nameIdFormat,
+    nameQualifier: read.nameQualifier,
+    spNameQualifier: read.spNameQualifier,
+    sessionIndex: read.sessionIndex,
+  };
+}
+
+// Where a response sends the browser: {url}, {action, fields}, or null (a page).
+async function destination(response, from) {
+  if (response.status === 303 || response.status === 302) {
+    return { url: new URL(response.headers.get("location"), from).href };
+  }
+  const html = await response.text();
+  const form = html.match(/<form method="post" action="([^"]+)" data-autosubmit>(.*?)<\/form>/s);
+  if (form) {
+    const fields = Object.fromEntries([...form[2].matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], unescape(m[2])]));
+    return { action: unescape(form[1]), fields };
+  }
+  const refresh = html.match(/<meta http-equiv="refresh" content="0;url=([^"]*)"/);
+  if (refresh) return { url: new URL(unescape(refresh[1]), from).href };
+  return { page: html, status: response.status };
+}
+
+// Carries a logout through the browser: Tessera's answers are followed, each SP's
+// logout service is played by its library (`services`: {prefix: handler}), until
+// a handler says it is done or Tessera shows a page. Returns {done, visited} or
+// {page, status, visited}.
+async function walkLogout(start, browser, services) {
+  let step = start;
+  const visited = [];
+  for (let hop = 0; hop < 24; hop++) {
+    const at = step.url ?? step.action;
+    if (!at.startsWith(base)) {
+      const [prefix, handler] = Object.entries(services).find(([p]) => at.startsWith(p)) ?? [];
+      assert.ok(handler, `the browser was sent to ${at}`);
+      visited.push(prefix);
+      const next = await handler(step);
+      if (next.done) return { done: next.done, visited };
+      step = next;
+      continue;
+    }
+    // A form an SP posts to Tessera is cross-site: the Lax session cookie stays
+    // behind (Tessera's own forms are same-site).
+    const response = step.fields
+      ? await fetch(at, {
+          method: "POST",
+          redirect: "manual",
+          headers: { cookie: step.sameSite ? browser.header() : "", "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams(step.fields),
+        })
+      : await fetch(at, { redirect: "manual", headers: { cookie: browser.header() } });
+    browser.take(response);
+    const next = await destination(response, at);
+    if (next.page !== undefined) return { ...next, visited };
+    step = next;
+  }
+  throw new Error("too many hops");
+}
+
+// The logout services of the three SPs. `started` names the SP whose request is
+// outstanding ({lib, requestId}); its service checks the final LogoutResponse.
+function services(reads, started) {
+  const python = (lib, spConfig, read) => async (step) => {
+    const message = step.fields ?? Object.fromEntries(new URL(step.url).searchParams);
+    const job = { lib, sp: spConfig, idpMetadata, ...nameJob(read), ...(step.fields ? { form: step.fields } : { url: step.url }) };
+    if (message.SAMLResponse) {
+      assert.equal(started.lib, lib, `${lib} got a LogoutResponse it did not ask for`);
+      sp("slo", { ...job, requestId: started.requestId });
+      return { done: lib };
+    }
+    const answer = sp("slo", job);
+    return { url: answer.url };
+  };
+  return {
+    [pySp.slo]: python("pysaml2", pySp, reads.pysaml2),
+    [olSp.slo]: python("onelogin", olSp, reads.onelogin),
+    [nodeSp.slo]: async (step) => {
+      const url = new URL(step.url);
+      const query = Object.fromEntries(url.searchParams);
+      const read = await nodeLogout.validateRedirectAsync(query, url.search.slice(1));
+      if (query.SAMLResponse) {
+        assert.equal(started.lib, "node", "node-saml got a LogoutResponse it did not ask for");
+        assert.equal(read.loggedOut, true);
+        return { done: "node" };
+      }
+      assert.equal(read.profile.nameID, reads.node.nameID, "the LogoutRequest names node-saml's user");
+      assert.equal(read.profile.sessionIndex, reads.node.sessionIndex);
+      return { url: await nodeLogout.getLogoutResponseUrlAsync(read.profile, query.RelayState, {}, true) };
+    },
+  };
+}
+
+async function signedIn(browser) {
+  const response = await fetch(`${base}/myaccount`, { redirect: "manual", headers: { cookie: browser.header() } });
+  return response.status === 200;
+}
+
+await check("singleLogoutStartedByPython3SamlReachesTheOthers", async () => {
+  const browser = cookieJar();
+  const reads = await signInEverywhere(browser);
+  const request = sp("logout", { lib: "onelogin", sp: olSp, idpMetadata, relayState: "http://localhost:9/after", ...nameJob(reads.onelogin) });
+  const result = await walkLogout({ url: request.url }, browser, services(reads, { lib: "onelogin", requestId: request.requestId }));
+  assert.equal(result.done, "onelogin", `the logout came back to python3-saml: ${JSON.stringify(result).slice(0, 400)}`);
+  assert.deepEqual([...result.visited].sort(), [nodeSp.slo, olSp.slo, pySp.slo].sort());
+  assert.equal(await signedIn(browser), false, "the Tessera session ended");
+});
+
+await check("singleLogoutStartedByPysaml2OverPost", async () => {
+  const browser = cookieJar();
+  const reads = await signInEverywhere(browser);
+  const request = sp("logout", { lib: "pysaml2", binding: "post", sp: pySp, idpMetadata, ...nameJob(reads.pysaml2) });
+  const result = await walkLogout({ action: request.action, fields: request.fields }, browser, services(reads, { lib: "pysaml2", requestId: request.requestId }));
+  assert.equal(result.done, "pysaml2", `the logout came back to pysaml2: ${JSON.stringify(result).slice(0, 400)}`);
+  assert.deepEqual([...result.visited].sort(), [nodeSp.slo, olSp.slo, pySp.slo].sort());
+  assert.equal(await signedIn(browser), false, "the Tessera session ended");
+});
+
+await check("singleLogoutStartedByNodeSaml", async () => {
+  const browser = cookieJar();
+  const reads = await signInEverywhere(browser);
+  const url = await nodeLogout.getLogoutUrlAsync(reads.node, "r-node", {});
+  // node-saml keeps its request's ID and checks InResponseTo itself.
+  const result = await walkLogout({ url }, browser, services(reads, { lib: "node" }));
+  assert.equal(result.done, "node", `the logout came back to node-saml: ${JSON.stringify(result).slice(0, 400)}`);
+  assert.equal(await signedIn(browser), false);
+});
+
+await check("signingOutAtTesseraLogsOutOfTheSamlApplications", async () => {
+  const browser = cookieJar();
+  const reads = await signInEverywhere(browser);
+  const page = await fetch(`${base}/myaccount`, { headers: { cookie: browser.header() } });
+  const csrf = csrfOf(await page.text());
+  const result = await walkLogout({ action: `${base}/signout`, fields: { csrf }, sameSite: true }, browser, services(reads, { lib: "none" }));
+  assert.ok(result.page !== undefined && result.page.includes("Sign in"), `the chain ends at the sign-in page: ${JSON.stringify(result).slice(0, 300)}`);
+  assert.deepEqual([...result.visited].sort(), [nodeSp.slo, olSp.slo, pySp.slo].sort());
+  assert.equal(await signedIn(browser), false);
+});
+
+await check("unsignedLogoutRequestRefusedWhereTheApplicationHasACertificate", async () => {
+  const browser = cookieJar();
+  const reads = await signInEverywhere(browser);
+  const request = sp("logout", { lib: "pysaml2", binding: "redirect", sp: { ...pySp, key: undefined, cert: undefined }, idpMetadata, ...nameJob(reads.pysaml2) });
+  const response = await fetch(request.url, { redirect: "manual", headers: { cookie: browser.header() } });
+  assert.equal(response.status, 400);
+  assert.ok((await response.text()).includes("must be signed"));
+  assert.equal(await signedIn(browser), true, "nothing ended");
+});
+
+await check("unsignedLogoutRequestForAnotherSessionEndsNothing", async () => {
+  const browser = cookieJar();
+  const reads = await signInEverywhere(browser);
+  const url = await nodeLogout.getLogoutUrlAsync({ ...reads.node, sessionIndex: "not-this-session" }, "r-node", {});
+  const response = await fetch(url, { redirect: "manual", headers: { cookie: browser.header() } });
+  assert.equal(response.status, 303, "answered: that session is not here");
+  assert.ok(response.headers.get("location").startsWith(nodeSp.slo));
+  assert.equal(await signedIn(browser), true, "the browser's own session goes on");
+  const again = await fetch(url, { redirect: "manual", headers: { cookie: browser.header() } });
+  assert.equal(again.status, 400, "a LogoutRequest is answered once");
 });
 
 // --- What Tessera refuses ------------------------------------------------------------

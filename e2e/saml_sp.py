@@ -10,8 +10,17 @@ bindings). Each call reads one JSON object on stdin and prints one on stdout.
             the library's own checks (signature, audience, recipient, times,
             InResponseTo) on a Response Tessera posted
 
-`sp` is {entityId, acs, key?, cert?, wantSigned?, encryptionKey?, ...}; keys
-and certificates are PEM.
+  logout    {lib, binding, sp, idpMetadata, nameId, sessionIndex, ...} -> {url}
+            or {action, fields}: an SP-initiated LogoutRequest, signed when the
+            SP has a key
+  slo       {lib, sp, idpMetadata, url | form, requestId?} -> {url}: the SP's
+            logout service receiving Tessera's message at `url` (redirect) or
+            as `form` (POST): a LogoutResponse is checked (requestId is the
+            LogoutRequest it answers), a LogoutRequest is checked and answered
+            with the URL of the library's LogoutResponse
+
+`sp` is {entityId, acs, slo?, key?, cert?, wantSigned?, encryptionKey?, ...};
+keys and certificates are PEM.
 """
 
 import base64
@@ -48,6 +57,12 @@ def pysaml2_client(job, directory):
             "sp": {
                 "endpoints": {
                     "assertion_consumer_service": [(sp["acs"], BINDING_HTTP_POST)],
+                    "single_logout_service": [
+                        (sp["slo"], BINDING_HTTP_REDIRECT),
+                        (sp["slo"], BINDING_HTTP_POST),
+                    ]
+                    if sp.get("slo")
+                    else [],
                 },
                 "allow_unsolicited": job.get("unsolicited", False),
                 "authn_requests_signed": bool(sp.get("key")),
@@ -123,12 +138,116 @@ def pysaml2_validate(job, directory):
     identity = response.get_identity()
     subject = response.get_subject()
     authn = response.authn_info()
+    statements = response.assertion.authn_statement
     return {
         "nameId": subject.text,
         "nameIdFormat": subject.format,
+        "nameQualifier": subject.name_qualifier,
+        "spNameQualifier": subject.sp_name_qualifier,
         "attributes": identity,
-        "sessionIndex": response.session_index() if hasattr(response, "session_index") else None,
+        "sessionIndex": statements[0].session_index if statements else None,
         "authnContext": authn[0][0] if authn else None,
+    }
+
+
+def pysaml2_name_id(job):
+    from saml2.saml import NameID
+
+    return NameID(
+        text=job["nameId"],
+        format=job.get("nameIdFormat"),
+        name_qualifier=job.get("nameQualifier"),
+        sp_name_qualifier=job.get("spNameQualifier"),
+    )
+
+
+def pysaml2_logout(job, directory):
+    client, post, redirect = pysaml2_client(job, directory)
+    binding = redirect if job["binding"] == "redirect" else post
+    destination = client.metadata.single_logout_service(
+        client.metadata.identity_providers()[0], binding, "idpsso"
+    )[0]["location"]
+    sign = bool(job["sp"].get("key"))
+    request_id, request = client.create_logout_request(
+        destination,
+        client.metadata.identity_providers()[0],
+        name_id=pysaml2_name_id(job),
+        session_indexes=[job["sessionIndex"]],
+        expire=None,
+        sign=sign and binding == post,
+        sign_alg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        digest_alg="http://www.w3.org/2001/04/xmlenc#sha256",
+    )
+    info = client.apply_binding(
+        binding,
+        str(request),
+        destination,
+        relay_state=job.get("relayState", ""),
+        sign=sign if binding == redirect else False,
+        sigalg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    )
+    if binding == redirect:
+        return {"requestId": request_id, "url": dict(info["headers"])["Location"]}
+    import re
+
+    html = info["data"]
+    action = re.search(r'action="([^"]+)"', html).group(1)
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', html))
+    return {"requestId": request_id, "action": action, "fields": fields}
+
+
+def received(job):
+    """The message at the SP's logout service: its parameters, and the raw query."""
+    from urllib.parse import parse_qs, urlparse
+
+    if job.get("form"):
+        return dict(job["form"]), None
+    query = urlparse(job["url"]).query
+    return {name: values[0] for name, values in parse_qs(query).items()}, query
+
+
+def pysaml2_slo(job, directory):
+    from saml2.samlp import STATUS_SUCCESS
+
+    client, post, redirect = pysaml2_client(job, directory)
+    params, _ = received(job)
+    binding = post if job.get("form") else redirect
+    if "SAMLResponse" in params:
+        response = client.parse_logout_request_response(params["SAMLResponse"], binding)
+        if response is None:
+            raise SystemExit("pysaml2 refused the logout response")
+        if response.response.in_response_to != job["requestId"]:
+            raise SystemExit("pysaml2: the logout response answers another request")
+        if response.response.status.status_code.value != STATUS_SUCCESS:
+            raise SystemExit("pysaml2: logout not successful")
+        return {"status": response.response.status.status_code.value}
+    request = client.parse_logout_request(
+        params["SAMLRequest"],
+        binding,
+        relay_state=params.get("RelayState"),
+        sigalg=params.get("SigAlg"),
+        signature=params.get("Signature"),
+    )
+    if request is None:
+        raise SystemExit("pysaml2 refused the logout request")
+    message = request.message
+    if message.name_id.text != job["nameId"]:
+        raise SystemExit("pysaml2: the logout request names another user")
+    response = client.create_logout_response(message, [redirect], sign=False)
+    info = client.apply_binding(
+        redirect,
+        str(response),
+        client.metadata.single_logout_service(message.issuer.text, redirect, "idpsso")[0][
+            "location"
+        ],
+        relay_state=params.get("RelayState", ""),
+        response=True,
+        sign=True,
+        sigalg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    )
+    return {
+        "url": dict(info["headers"])["Location"],
+        "sessionIndexes": [s.text for s in message.session_index],
     }
 
 
@@ -155,6 +274,10 @@ def onelogin_settings(job):
             ),
             "x509cert": sp.get("cert", ""),
             "privateKey": sp.get("key", "") or sp.get("encryptionKey", ""),
+            "singleLogoutService": {
+                "url": sp.get("slo", ""),
+                "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+            },
         },
         "security": {
             "authnRequestsSigned": bool(sp.get("key")),
@@ -164,6 +287,8 @@ def onelogin_settings(job):
             "signatureAlgorithm": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
             "digestAlgorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
             "requestedAuthnContext": [job["authnContext"]] if job.get("authnContext") else False,
+            "logoutRequestSigned": bool(sp.get("key")),
+            "logoutResponseSigned": bool(sp.get("key")),
             "rejectDeprecatedAlgorithm": True,
         },
     }
@@ -176,16 +301,16 @@ def onelogin_settings(job):
     return merged
 
 
-def onelogin_request_data(job, post):
+def onelogin_request_data(job, post, at=None, get=None):
     from urllib.parse import urlparse
 
-    acs = urlparse(job["sp"]["acs"])
+    acs = urlparse(at or job["sp"]["acs"])
     return {
         "https": "on" if acs.scheme == "https" else "off",
         "http_host": acs.hostname,
         "server_port": acs.port or (443 if acs.scheme == "https" else 80),
         "script_name": acs.path,
-        "get_data": {},
+        "get_data": get or {},
         "post_data": post,
     }
 
@@ -242,10 +367,45 @@ def onelogin_validate(job, directory):
     return {
         "nameId": auth.get_nameid(),
         "nameIdFormat": auth.get_nameid_format(),
+        "nameQualifier": auth.get_nameid_nq(),
+        "spNameQualifier": auth.get_nameid_spnq(),
         "attributes": auth.get_attributes(),
         "sessionIndex": auth.get_session_index(),
         "authnContext": (auth.get_last_authn_contexts() or [None])[0],
     }
+
+
+def onelogin_logout(job, directory):
+    from onelogin.saml2.auth import OneLogin_Saml2_Auth
+
+    auth = OneLogin_Saml2_Auth(onelogin_request_data(job, {}), onelogin_settings(job))
+    url = auth.logout(
+        return_to=job.get("relayState") or None,
+        name_id=job["nameId"],
+        session_index=job["sessionIndex"],
+        nq=job.get("nameQualifier"),
+        name_id_format=job.get("nameIdFormat"),
+        spnq=job.get("spNameQualifier"),
+    )
+    return {"requestId": auth.get_last_request_id(), "url": url}
+
+
+def onelogin_slo(job, directory):
+    from onelogin.saml2.auth import OneLogin_Saml2_Auth
+
+    params, _ = received(job)
+    # The library's default: it checks a redirect signature over the query as it
+    # encodes the parameters again.
+    data = onelogin_request_data(job, {}, at=job["sp"]["slo"], get=params)
+    auth = OneLogin_Saml2_Auth(data, onelogin_settings(job))
+    url = auth.process_slo(keep_local_session=True, request_id=job.get("requestId"))
+    errors = auth.get_errors()
+    if errors:
+        raise SystemExit(
+            "python3-saml refused the logout message: %s %s"
+            % (errors, auth.get_last_error_reason())
+        )
+    return {"url": url} if url else {"status": "Success"}
 
 
 HANDLERS = {
@@ -253,6 +413,10 @@ HANDLERS = {
     ("pysaml2", "validate"): pysaml2_validate,
     ("onelogin", "request"): onelogin_request,
     ("onelogin", "validate"): onelogin_validate,
+    ("pysaml2", "logout"): pysaml2_logout,
+    ("pysaml2", "slo"): pysaml2_slo,
+    ("onelogin", "logout"): onelogin_logout,
+    ("onelogin", "slo"): onelogin_slo,
 }
 
 

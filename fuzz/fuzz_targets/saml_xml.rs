@@ -1,6 +1,7 @@
 //! XML from service providers (AuthnRequests, LogoutRequests, metadata), the
 //! redirect binding's query strings and the POST binding's values, AuthnRequests,
-//! LogoutRequests and SP metadata read from them, and enveloped signatures checked on them: any
+//! LogoutRequests, LogoutResponses and SP metadata read from them, and enveloped
+//! signatures checked on them: any
 //! bytes must give a tree within the limits or an error, never a panic; no element
 //! of an accepted tree is deeper than the limit, no id is held by two elements, and
 //! the canonical form of an accepted tree reads back to the same canonical form.
@@ -11,7 +12,7 @@ use std::collections::HashSet;
 use libfuzzer_sys::fuzz_target;
 use tessera_saml::{binding, c14n, dsig};
 use tessera_saml::metadata::ServiceProvider;
-use tessera_saml::logout::LogoutRequest;
+use tessera_saml::logout::{LogoutRequest, LogoutResponse};
 use tessera_saml::request::AuthnRequest;
 use tessera_saml::xml::{self, Element, Limits};
 
@@ -41,6 +42,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = dsig::verify_enveloped(&document, &[binding::PublicKey::Rsa(vec![0; 270])]);
         if let Ok(request) = LogoutRequest::from_document(&document) {
             assert!(!request.id.is_empty() && !request.name_id.is_empty());
+        }
+        if let Ok(response) = LogoutResponse::from_document(&document) {
+            assert!(!response.id.is_empty() && !response.status.is_empty());
         }
         if let Ok(request) = AuthnRequest::from_document(&document) {
             assert!(!request.id.is_empty() && !request.issuer.is_empty());

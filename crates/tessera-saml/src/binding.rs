@@ -245,27 +245,36 @@ pub fn write_redirect(
     relay_state: Option<&str>,
     key: Option<&crate::dsig::SigningKey>,
 ) -> Result<String, crate::dsig::SignatureError> {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    // Everything but RFC 3986's unreserved characters is encoded, as Python's
+    // `quote_plus` and Java's `URLEncoder` do: a service provider that checks the
+    // signature over the query as it encodes it again (python3-saml by default)
+    // gets the same octets.
+    const ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     let deflated = miniz_oxide::deflate::compress_to_vec(xml.as_bytes(), 6);
     let mut query = format!(
         "{name}={}",
-        utf8_percent_encode(&STANDARD.encode(deflated), NON_ALPHANUMERIC)
+        utf8_percent_encode(&STANDARD.encode(deflated), ENCODED)
     );
     if let Some(relay) = relay_state {
         query.push_str(&format!(
             "&RelayState={}",
-            utf8_percent_encode(relay, NON_ALPHANUMERIC)
+            utf8_percent_encode(relay, ENCODED)
         ));
     }
     if let Some(key) = key {
         query.push_str(&format!(
             "&SigAlg={}",
-            utf8_percent_encode(key.algorithm().uri(), NON_ALPHANUMERIC)
+            utf8_percent_encode(key.algorithm().uri(), ENCODED)
         ));
         let signature = key.sign(query.as_bytes())?;
         query.push_str(&format!(
             "&Signature={}",
-            utf8_percent_encode(&STANDARD.encode(signature), NON_ALPHANUMERIC)
+            utf8_percent_encode(&STANDARD.encode(signature), ENCODED)
         ));
     }
     Ok(query)

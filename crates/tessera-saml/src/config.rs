@@ -9,7 +9,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 use crate::idp::{NAME_ID_EMAIL, NAME_ID_PERSISTENT, NAME_ID_TRANSIENT, NAME_ID_UNSPECIFIED};
-use crate::metadata::{HTTP_POST, ServiceProvider};
+use crate::metadata::{HTTP_POST, HTTP_REDIRECT, ServiceProvider};
 use crate::response::{
     ATTRIBUTE_BASIC, ATTRIBUTE_UNSPECIFIED, ATTRIBUTE_URI, NameId, SamlAttribute,
 };
@@ -207,6 +207,17 @@ impl Default for Signing {
     }
 }
 
+/// The binding of the application's single logout service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LogoutBinding {
+    /// HTTP-Redirect: the message in the query, its signature detached.
+    #[default]
+    Redirect,
+    /// HTTP-POST: an auto-submitted form, the signature enveloped.
+    Post,
+}
+
 /// An application's SAML configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -215,6 +226,9 @@ pub struct SamlSettings {
     pub consumer_services: Vec<ConsumerService>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logout_url: Option<String>,
+    /// How logout messages go to `logoutUrl`.
+    #[serde(default)]
+    pub logout_binding: LogoutBinding,
     #[serde(default)]
     pub certificates: Vec<SpCertificate>,
     /// Requests must be signed with one of the signing certificates.
@@ -294,10 +308,20 @@ impl SamlSettings {
             .iter()
             .find_map(|f| NameIdFormat::from_uri(f))
             .unwrap_or_default();
+        // A single logout service over a binding Tessera speaks (not SOAP).
+        let logout = [HTTP_REDIRECT, HTTP_POST].iter().find_map(|binding| {
+            sp.logout_services
+                .iter()
+                .find(|service| service.binding == *binding)
+        });
         SamlSettings {
             entity_id: sp.entity_id.clone(),
             consumer_services,
-            logout_url: sp.logout_services.first().map(|s| s.location.clone()),
+            logout_url: logout.map(|s| s.location.clone()),
+            logout_binding: match logout {
+                Some(service) if service.binding == HTTP_POST => LogoutBinding::Post,
+                _ => LogoutBinding::Redirect,
+            },
             certificates,
             require_signed_requests: sp.authn_requests_signed,
             name_id: NameIdRule {

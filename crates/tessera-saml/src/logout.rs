@@ -1,11 +1,13 @@
 //! Single Logout (SAML profiles §4.4): a service provider's `LogoutRequest` read
 //! strictly into what the IdP acts on (who asks, for which NameID and sessions),
-//! and the IdP's `LogoutResponse` written from a fixed template.
+//! the IdP's own `LogoutRequest` to the other service providers of the session and
+//! its `LogoutResponse`, both written from fixed templates, and a service
+//! provider's `LogoutResponse` read strictly.
 
 use crate::request::{
     ASSERTION, Header, PROTOCOL, RequestError, one_child, plain, read_header, text_of, unix_instant,
 };
-use crate::response::{Status, instant, status};
+use crate::response::{NameId, SUCCESS, Status, instant, name_id_element, status};
 use crate::xml::{Document, Element};
 
 /// The most SessionIndex elements read from one request.
@@ -70,6 +72,89 @@ impl LogoutRequest {
     }
 }
 
+/// A LogoutRequest the IdP sends to a service provider (IdP-initiated, or passing
+/// on one service provider's logout to the others).
+#[derive(Debug, Clone)]
+pub struct LogoutRequestContent {
+    pub id: String,
+    pub issue_instant: i64,
+    pub destination: String,
+    pub issuer: String,
+    /// The NameID as the assertion to this service provider gave it.
+    pub name_id: NameId,
+    pub session_index: String,
+    /// Until when the request may be acted on.
+    pub not_on_or_after: i64,
+}
+
+/// The LogoutRequest, unsigned (as `logout_response`).
+pub fn logout_request(content: &LogoutRequestContent) -> Element {
+    Element::new(PROTOCOL, "samlp", "LogoutRequest")
+        .with_attribute("Destination", content.destination.clone())
+        .with_attribute("ID", content.id.clone())
+        .with_attribute("IssueInstant", instant(content.issue_instant))
+        .with_attribute("NotOnOrAfter", instant(content.not_on_or_after))
+        .with_attribute("Version", "2.0")
+        .with_child(Element::new(ASSERTION, "saml", "Issuer").with_text(content.issuer.clone()))
+        .with_child(name_id_element(&content.name_id))
+        .with_child(
+            Element::new(PROTOCOL, "samlp", "SessionIndex")
+                .with_text(content.session_index.clone()),
+        )
+}
+
+/// What a service provider's LogoutResponse says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutResponse {
+    pub id: String,
+    pub in_response_to: Option<String>,
+    pub issue_instant: String,
+    pub destination: Option<String>,
+    pub issuer: String,
+    /// The top-level status code.
+    pub status: String,
+}
+
+impl LogoutResponse {
+    pub fn succeeded(&self) -> bool {
+        self.status == SUCCESS
+    }
+
+    pub fn from_document(document: &Document) -> Result<LogoutResponse, RequestError> {
+        let root = &document.root;
+        if !root.is(PROTOCOL, "LogoutResponse") {
+            return Err(RequestError::Invalid("the message", "not a LogoutResponse"));
+        }
+        let Header {
+            id,
+            issue_instant,
+            destination,
+            issuer,
+        } = read_header(root)?;
+        let in_response_to = root
+            .attribute("InResponseTo")
+            .map(|value| plain(value, "InResponseTo", 256))
+            .transpose()?;
+        let status = one_child(root, PROTOCOL, "Status")?.ok_or(RequestError::Missing("Status"))?;
+        let code = one_child(status, PROTOCOL, "StatusCode")?
+            .ok_or(RequestError::Missing("StatusCode"))?;
+        let status = plain(
+            code.attribute("Value")
+                .ok_or(RequestError::Missing("StatusCode Value"))?,
+            "StatusCode",
+            256,
+        )?;
+        Ok(LogoutResponse {
+            id,
+            in_response_to,
+            issue_instant,
+            destination,
+            issuer,
+            status,
+        })
+    }
+}
+
 /// The IdP's answer to a LogoutRequest.
 #[derive(Debug, Clone)]
 pub struct LogoutResponseContent {
@@ -120,5 +205,58 @@ mod tests {
         );
         let authn = text.replace("LogoutRequest", "AuthnRequest");
         assert!(LogoutRequest::from_document(&parse(&authn, Limits::default()).unwrap()).is_err());
+    }
+
+    #[test]
+    fn what_the_idp_writes_reads_back() {
+        let request = logout_request(&LogoutRequestContent {
+            id: "_q1".into(),
+            issue_instant: 1_800_000_000,
+            destination: "https://sp.example/slo".into(),
+            issuer: "https://idp.example".into(),
+            name_id: NameId {
+                format: crate::idp::NAME_ID_PERSISTENT.into(),
+                value: "abc".into(),
+                name_qualifier: Some("https://idp.example".into()),
+                sp_name_qualifier: Some("https://sp.example".into()),
+            },
+            session_index: "s1".into(),
+            not_on_or_after: 1_800_000_300,
+        });
+        let text = crate::response::serialize(&request);
+        let read = LogoutRequest::from_document(&parse(&text, Limits::default()).unwrap()).unwrap();
+        assert_eq!(read.name_id, "abc");
+        assert_eq!(read.session_indexes, vec!["s1".to_string()]);
+        assert_eq!(read.destination.as_deref(), Some("https://sp.example/slo"));
+        for status in [
+            Status::Success,
+            Status::SuccessWith(crate::response::PARTIAL_LOGOUT),
+        ] {
+            let response = logout_response(&LogoutResponseContent {
+                id: "_p1".into(),
+                in_response_to: "_q1".into(),
+                issue_instant: 1_800_000_000,
+                destination: "https://idp.example/saml2/slo".into(),
+                issuer: "https://sp.example".into(),
+                status,
+            });
+            let text = crate::response::serialize(&response);
+            let read =
+                LogoutResponse::from_document(&parse(&text, Limits::default()).unwrap()).unwrap();
+            assert!(read.succeeded());
+            assert_eq!(read.in_response_to.as_deref(), Some("_q1"));
+            assert_eq!(read.issuer, "https://sp.example");
+        }
+        let failed = r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_p2" Version="2.0" IssueInstant="2026-12-04T10:00:00Z" InResponseTo="_q1"><saml:Issuer>https://sp.example</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"/></samlp:Status></samlp:LogoutResponse>"#;
+        let read =
+            LogoutResponse::from_document(&parse(failed, Limits::default()).unwrap()).unwrap();
+        assert!(!read.succeeded());
+        let no_status = failed.replace(
+            r#"<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"/></samlp:Status>"#,
+            "",
+        );
+        assert!(
+            LogoutResponse::from_document(&parse(&no_status, Limits::default()).unwrap()).is_err()
+        );
     }
 }

@@ -17,6 +17,7 @@ pub const NO_PASSIVE: &str = "urn:oasis:names:tc:SAML:2.0:status:NoPassive";
 pub const REQUEST_DENIED: &str = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied";
 pub const NO_AUTHN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext";
 pub const INVALID_NAME_ID_POLICY: &str = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy";
+pub const PARTIAL_LOGOUT: &str = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout";
 pub const REQUEST_UNSUPPORTED: &str = "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported";
 pub const ATTRIBUTE_URI: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
 pub const ATTRIBUTE_BASIC: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
@@ -99,16 +100,21 @@ fn samlp(local: &str) -> Element {
     Element::new(PROTOCOL, "samlp", local)
 }
 
+/// The `NameID` element (in an assertion's subject, a LogoutRequest).
+pub fn name_id_element(name_id: &NameId) -> Element {
+    saml("NameID")
+        .with_attribute("Format", name_id.format.clone())
+        .with_optional("NameQualifier", name_id.name_qualifier.clone())
+        .with_optional("SPNameQualifier", name_id.sp_name_qualifier.clone())
+        .with_text(name_id.value.clone())
+}
+
 /// Where a signature goes in an assertion or a response: after the `Issuer`.
 pub const SIGNATURE_POSITION: usize = 1;
 
 /// The assertion, unsigned.
 pub fn assertion(content: &AssertionContent) -> Element {
-    let name_id = saml("NameID")
-        .with_attribute("Format", content.name_id.format.clone())
-        .with_optional("NameQualifier", content.name_id.name_qualifier.clone())
-        .with_optional("SPNameQualifier", content.name_id.sp_name_qualifier.clone())
-        .with_text(content.name_id.value.clone());
+    let name_id = name_id_element(&content.name_id);
     let confirmation = saml("SubjectConfirmation")
         .with_attribute("Method", BEARER)
         .with_child(
@@ -166,6 +172,8 @@ pub fn assertion(content: &AssertionContent) -> Element {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Success,
+    /// Success with a second-level code (`PARTIAL_LOGOUT`).
+    SuccessWith(&'static str),
     /// A failure: the top-level code (`REQUESTER` or `RESPONDER`), the
     /// second-level one, and a message.
     Failure {
@@ -192,6 +200,11 @@ pub fn status(status: &Status) -> Element {
         Status::Success => {
             samlp("Status").with_child(samlp("StatusCode").with_attribute("Value", SUCCESS))
         }
+        Status::SuccessWith(second) => samlp("Status").with_child(
+            samlp("StatusCode")
+                .with_attribute("Value", SUCCESS)
+                .with_child(samlp("StatusCode").with_attribute("Value", *second)),
+        ),
         Status::Failure {
             top,
             second,

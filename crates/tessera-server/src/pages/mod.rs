@@ -870,6 +870,27 @@ async fn sign_out(State(state): State<AppState>, req: Request, body: Bytes) -> R
     {
         return internal(error);
     }
+    signed_out(&state, &req, &session).await
+}
+
+/// After this browser's session ended: its SAML applications are told (single
+/// logout), then the sign-in page.
+async fn signed_out(state: &AppState, req: &Request, session: &SessionInfo) -> Response {
+    let then = Some("/signin".to_string());
+    if let Some(outcome) = state
+        .app
+        .saml
+        .logout_applications(&saml::context(req), session, then)
+        .await
+    {
+        return saml::slo_answer(
+            tessera_service::saml::SloAnswer {
+                outcome,
+                session_ended: true,
+            },
+            true,
+        );
+    }
     let mut response = redirect("/signin");
     set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
     response
@@ -883,9 +904,7 @@ async fn sign_out_everywhere(State(state): State<AppState>, req: Request, body: 
     if let Err(error) = state.app.sign_in.end_all_my_sessions(&session).await {
         return internal(error);
     }
-    let mut response = redirect("/signin");
-    set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
-    response
+    signed_out(&state, &req, &session).await
 }
 
 /// Signs out one of the user's sessions (another device, or this one).

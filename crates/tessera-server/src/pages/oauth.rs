@@ -405,6 +405,9 @@ async fn finish_logout(
     request: &tessera_service::oauth::LogoutRequest,
 ) -> Response {
     let secret = cookie(&req.headers, SESSION_COOKIE);
+    // The browser's session, as it was before it ends: its SAML applications are
+    // told afterwards (single logout), then the browser goes where it would have.
+    let ending = session(state, req).await;
     match state
         .app
         .oidc
@@ -412,6 +415,26 @@ async fn finish_logout(
         .await
     {
         Ok(outcome) => {
+            if let Some(ending) = &ending {
+                let then = match &outcome {
+                    tessera_service::oauth::LogoutOutcome::Redirect(uri) => Some(uri.clone()),
+                    tessera_service::oauth::LogoutOutcome::SignedOut => None,
+                };
+                if let Some(outcome) = state
+                    .app
+                    .saml
+                    .logout_applications(&super::saml::context(req), ending, then)
+                    .await
+                {
+                    return super::saml::slo_answer(
+                        tessera_service::saml::SloAnswer {
+                            outcome,
+                            session_ended: true,
+                        },
+                        true,
+                    );
+                }
+            }
             let mut response = match outcome {
                 tessera_service::oauth::LogoutOutcome::Redirect(uri) => redirect(&uri),
                 tessera_service::oauth::LogoutOutcome::SignedOut => page(

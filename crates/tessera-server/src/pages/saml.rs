@@ -1,7 +1,8 @@
 //! SAML 2.0 in the browser: the IdP metadata (`GET /saml2/metadata`), the SSO
 //! endpoint for both bindings (`GET|POST /saml2/sso`), the return from sign-in
 //! (`GET /saml2/sso/continue`), the interruption answers, and IdP-initiated
-//! sign-on (`GET /saml2/apps/{appId}/sso`, from My Apps). Answers are the
+//! sign-on (`GET /saml2/apps/{appId}/sso`, from My Apps), and Single Logout
+//! (`GET|POST /saml2/slo`, `GET /saml2/slo/continue`). Answers are the
 //! auto-submitting form that posts the Response to the application, the sign-in
 //! page, an interruption page, or an error page when nothing may go to the
 //! application.
@@ -14,14 +15,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tessera_core::AppId;
 use tessera_service::authn::SessionInfo;
-use tessera_service::saml::{SsoContext, SsoMessage, SsoOutcome};
+use tessera_service::saml::{SamlMessage, SloAnswer, SloOutcome, SsoContext, SsoOutcome};
 use tessera_service::sign_in::interruptions::InterruptionAnswer;
 
 use super::oauth::{
     PasswordAnswer, TermsAnswer, consent_binding, form_post, no_store, session, sign_in_first,
     waiting_under,
 };
-use super::{Request, SAML_COOKIE, cookie, error_page, html, page, set_cookie};
+use super::{
+    Request, SAML_COOKIE, SESSION_COOKIE, cookie, error_page, html, navigate, page, set_cookie,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -31,11 +34,13 @@ pub fn router() -> Router<AppState> {
         .route("/saml2/sso/continue", get(sso_continue))
         .route("/saml2/sso/terms", post(sso_terms))
         .route("/saml2/sso/password", post(sso_password))
+        .route("/saml2/slo", get(slo_get).post(slo_post))
+        .route("/saml2/slo/continue", get(slo_continue))
         .route("/saml2/apps/{app_id}/sso", get(idp_initiated))
         .route("/saml2/apps/{app_id}/metadata", get(application_metadata))
 }
 
-fn context(req: &Request) -> SsoContext {
+pub(super) fn context(req: &Request) -> SsoContext {
     SsoContext {
         tenant: req.ctx.tenant,
         correlation_id: req.ctx.correlation_id.clone(),
@@ -89,18 +94,7 @@ async fn sso_get(
     req: Request,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query = query.unwrap_or_default();
-    let session = session(&state, &req).await;
-    let outcome = state
-        .app
-        .saml
-        .sso(
-            &context(&req),
-            SsoMessage::Redirect(&query),
-            session.as_ref(),
-        )
-        .await;
-    answer(&state, &req, outcome, Cookie::Fresh).await
+    receive(&state, &req, Endpoint::Sso, query, None).await
 }
 
 /// The POST binding. A service provider on another site posts here: the browser
@@ -108,36 +102,72 @@ async fn sso_get(
 /// sign-in first goes once through `/saml2/sso/continue`, a same-site GET that
 /// brings the session if there is one.
 async fn sso_post(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    receive(&state, &req, Endpoint::Sso, None, Some(body)).await
+}
+
+/// The endpoints that take messages from service providers.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Sso,
+    Slo,
+}
+
+/// A message at an endpoint: the redirect binding's query, or the POST binding's
+/// form (`body`), which holds one `SAMLRequest` or one `SAMLResponse`.
+async fn receive(
+    state: &AppState,
+    req: &Request,
+    endpoint: Endpoint,
+    query: Option<String>,
+    body: Option<Bytes>,
+) -> Response {
     #[derive(serde::Deserialize)]
     struct Posted {
         #[serde(rename = "SAMLRequest")]
         request: Option<String>,
+        #[serde(rename = "SAMLResponse")]
+        response: Option<String>,
         #[serde(rename = "RelayState")]
         relay_state: Option<String>,
     }
-    let Some(form) = super::form::<Posted>(&req.headers, &body) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The sign-in request cannot be read.",
-        );
-    };
-    let Some(request) = form.request else {
-        return error_page(StatusCode::BAD_REQUEST, "The form holds no SAMLRequest.");
-    };
-    let session = session(&state, &req).await;
-    let outcome = state
-        .app
-        .saml
-        .sso(
-            &context(&req),
-            SsoMessage::Post {
-                request: &request,
+    let query = query.unwrap_or_default();
+    let form;
+    let message = match &body {
+        None => SamlMessage::Redirect(&query),
+        Some(body) => {
+            let Some(posted) = super::form::<Posted>(&req.headers, body) else {
+                return error_page(StatusCode::BAD_REQUEST, "The SAML message cannot be read.");
+            };
+            form = posted;
+            let (message, response) = match (&form.request, &form.response) {
+                (Some(request), None) => (request, false),
+                (None, Some(response)) => (response, true),
+                _ => {
+                    return error_page(
+                        StatusCode::BAD_REQUEST,
+                        "The form must hold one SAMLRequest or one SAMLResponse.",
+                    );
+                }
+            };
+            SamlMessage::Post {
+                message,
+                response,
                 relay_state: form.relay_state.as_deref(),
-            },
-            session.as_ref(),
-        )
-        .await;
-    answer(&state, &req, outcome, Cookie::Fresh).await
+            }
+        }
+    };
+    let session = session(state, req).await;
+    let ctx = context(req);
+    match endpoint {
+        Endpoint::Sso => {
+            let outcome = state.app.saml.sso(&ctx, message, session.as_ref()).await;
+            answer(state, req, outcome, Cookie::Fresh).await
+        }
+        Endpoint::Slo => slo_answer(
+            state.app.saml.slo(&ctx, message, session.as_ref()).await,
+            false,
+        ),
+    }
 }
 
 async fn sso_continue(State(state): State<AppState>, req: Request) -> Response {
@@ -318,5 +348,71 @@ async fn answer(state: &AppState, req: &Request, outcome: SsoOutcome, cookie: Co
     if !waiting && cookie == Cookie::Continued {
         set_cookie(&mut response, SAML_COOKIE, "", Some(0));
     }
+    response
+}
+
+/// `GET /saml2/slo`: a LogoutRequest or LogoutResponse over the redirect binding.
+async fn slo_get(
+    State(state): State<AppState>,
+    req: Request,
+    RawQuery(query): RawQuery,
+) -> Response {
+    receive(&state, &req, Endpoint::Slo, query, None).await
+}
+
+/// `POST /saml2/slo`: the POST binding. A LogoutRequest posted cross-site comes
+/// without the Lax session cookie: it goes once through `/saml2/slo/continue`.
+async fn slo_post(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
+    receive(&state, &req, Endpoint::Slo, None, Some(body)).await
+}
+
+async fn slo_continue(
+    State(state): State<AppState>,
+    req: Request,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let run = form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "run")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let session = session(&state, &req).await;
+    let answer = state
+        .app
+        .saml
+        .slo_continue(&context(&req), &run, session.as_ref())
+        .await;
+    slo_answer(answer, false)
+}
+
+/// The page or redirect for a step of single logout. `after_form`: the request
+/// was one of Tessera's own forms, whose CSP (`form-action 'self'`) would stop a
+/// redirect to an application, so the browser goes on by a fresh navigation.
+pub(super) fn slo_answer(answer: SloAnswer, after_form: bool) -> Response {
+    let mut response = match answer.outcome {
+        SloOutcome::Refused(message) => error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("The sign-out cannot go on: {message}."),
+        ),
+        SloOutcome::Redirect(url) if after_form => navigate(&url),
+        SloOutcome::Redirect(url) => super::redirect(&url),
+        SloOutcome::Post { url, fields } => form_post(&url, &fields),
+        SloOutcome::Recheck { run } => {
+            let run: String = form_urlencoded::byte_serialize(run.expose().as_bytes()).collect();
+            super::redirect(&format!("/saml2/slo/continue?run={run}"))
+        }
+        SloOutcome::SignedOut => page(
+            StatusCode::OK,
+            &html::ResultPage {
+                csrf: "",
+                title: "Signed out",
+                message: "You are signed out of Tessera.",
+            },
+        ),
+    };
+    if answer.session_ended {
+        set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
+    }
+    no_store(&mut response);
     response
 }

@@ -2,8 +2,9 @@
 //! application's SAML configuration (`Kind::SamlApp`, found by the SP's entity id)
 //! and the IdP's signing certificates (`Kind::SamlKey`, private keys sealed
 //! under the installation's sealing key), and writes the IdP's signed metadata.
-//! The Web Browser SSO profile will go through the app sign-in step, as OpenID
-//! Connect does (issue 14, in progress).
+//! The Web Browser SSO profile (`sso`) goes through the app sign-in step, as
+//! OpenID Connect does; Single Logout (`logout`) ends the same browser sessions
+//! and passes the logout on to the session's other SAML applications.
 //!
 //! May call: the kernel and the directory's records; uses the `tessera_saml`
 //! protocol crate for everything XML.
@@ -32,9 +33,72 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
 use crate::{Access, AppSignIn, Context, EventDraft, SignIn};
 
+mod logout;
 mod sso;
 
-pub use sso::{SamlPost, SsoContext, SsoMessage, SsoOutcome};
+pub use logout::{SloAnswer, SloOutcome};
+pub use sso::{SamlPost, SsoContext, SsoOutcome};
+
+/// A message from a service provider at an endpoint, by its binding.
+pub enum SamlMessage<'a> {
+    /// The redirect binding's query string.
+    Redirect(&'a str),
+    /// The POST binding's form: a `SAMLRequest`, or a `SAMLResponse` when
+    /// `response`.
+    Post {
+        message: &'a str,
+        response: bool,
+        relay_state: Option<&'a str>,
+    },
+}
+
+/// A message as read: which kind, the document, its RelayState, the detached
+/// signature of the redirect binding, and whether it came by POST.
+struct Received {
+    kind: tessera_saml::binding::Kind,
+    document: tessera_saml::xml::Document,
+    relay_state: Option<String>,
+    detached: Option<tessera_saml::binding::DetachedSignature>,
+    via_post: bool,
+}
+
+/// Reads a message by its binding; the error says why it cannot be read.
+fn read_message(message: SamlMessage<'_>) -> Result<Received, String> {
+    use tessera_saml::binding::{self, Kind};
+    let cannot = |error: binding::BindingError| format!("the message cannot be read: {error}");
+    match message {
+        SamlMessage::Redirect(query) => {
+            let read = binding::read_redirect(query).map_err(cannot)?;
+            Ok(Received {
+                kind: read.kind,
+                document: read.document,
+                relay_state: read.relay_state,
+                detached: read.signature,
+                via_post: false,
+            })
+        }
+        SamlMessage::Post {
+            message,
+            response,
+            relay_state,
+        } => {
+            if let Some(relay) = relay_state {
+                binding::check_relay_state(relay).map_err(|e| e.to_string())?;
+            }
+            Ok(Received {
+                kind: if response {
+                    Kind::Response
+                } else {
+                    Kind::Request
+                },
+                document: binding::read_post(message).map_err(cannot)?,
+                relay_state: relay_state.map(str::to_string),
+                detached: None,
+                via_post: true,
+            })
+        }
+    }
+}
 
 pub struct Saml {
     k: Arc<Kernel>,

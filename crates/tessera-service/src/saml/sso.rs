@@ -30,7 +30,7 @@ use tessera_saml::response::{
 use tessera_store::{Kind, SessionRow};
 use uuid::Uuid;
 
-use super::Saml;
+use super::{Received, Saml, SamlMessage, read_message};
 use crate::app_sign_in::{AccessRequest, Demands, StepUp, TermsToAccept, Verdict};
 use crate::codec;
 use crate::error::{ServiceError, ServiceResult};
@@ -58,15 +58,22 @@ pub struct SsoContext {
     pub device_thumbprint: Option<String>,
 }
 
-/// A message at the SSO endpoint.
-pub enum SsoMessage<'a> {
-    /// The redirect binding's query string.
-    Redirect(&'a str),
-    /// The POST binding's form values.
-    Post {
-        request: &'a str,
-        relay_state: Option<&'a str>,
-    },
+/// A request from a service provider, as `Saml::admit` checks it.
+pub(super) struct Admission<'a> {
+    /// This endpoint's URL.
+    pub endpoint: &'a str,
+    /// The request's signature was verified.
+    pub signed: bool,
+    pub issuer: &'a str,
+    pub id: &'a str,
+    pub issue_instant: Option<i64>,
+    pub destination: Option<&'a str>,
+}
+
+/// Why a request is not admitted.
+pub(super) enum NotAdmitted {
+    Refused(&'static str),
+    Failed(ServiceError),
 }
 
 /// A Response to post to a consumer service.
@@ -292,31 +299,22 @@ impl Saml {
     pub async fn sso(
         &self,
         ctx: &SsoContext,
-        message: SsoMessage<'_>,
+        message: SamlMessage<'_>,
         session: Option<&SessionInfo>,
     ) -> SsoOutcome {
-        let via_post = matches!(message, SsoMessage::Post { .. });
-        let (document, relay_state, detached) = match message {
-            SsoMessage::Redirect(query) => match binding::read_redirect(query) {
-                Ok(m) if m.kind == MessageKind::Request => (m.document, m.relay_state, m.signature),
-                Ok(_) => return refused("a SAMLResponse is not accepted here"),
-                Err(error) => return refused(&format!("the request cannot be read: {error}")),
-            },
-            SsoMessage::Post {
-                request,
-                relay_state,
-            } => {
-                if let Some(relay) = relay_state
-                    && let Err(error) = binding::check_relay_state(relay)
-                {
-                    return refused(&error.to_string());
-                }
-                match binding::read_post(request) {
-                    Ok(document) => (document, relay_state.map(str::to_string), None),
-                    Err(error) => return refused(&format!("the request cannot be read: {error}")),
-                }
-            }
+        let Received {
+            kind,
+            document,
+            relay_state,
+            detached,
+            via_post,
+        } = match read_message(message) {
+            Ok(received) => received,
+            Err(message) => return refused(&message),
         };
+        if kind != MessageKind::Request {
+            return refused("a SAMLResponse is not accepted here");
+        }
         let request = match AuthnRequest::from_document(&document) {
             Ok(request) => request,
             Err(error) => return refused(&format!("the request cannot be used: {error}")),
@@ -330,34 +328,25 @@ impl Saml {
         };
         // The signature: required when the application says so, and checked
         // whenever there is one and a key to check it with.
-        let keys = settings.signing_keys();
-        let enveloped = dsig::is_signed(&document.root);
-        let verified = match (&detached, enveloped) {
-            (Some(signature), _) => {
-                if keys.is_empty() {
-                    false
-                } else if keys.iter().any(|key| signature.verify(key).is_ok()) {
-                    true
-                } else {
-                    return refused("the request's signature does not verify");
-                }
-            }
-            (None, true) if !keys.is_empty() => match dsig::verify_enveloped(&document, &keys) {
-                Ok(()) => true,
-                Err(error) => return refused(&format!("the request's signature: {error}")),
-            },
-            _ => false,
+        let verified = match checked_signature(&settings, &document, detached.as_ref()) {
+            Ok(verified) => verified,
+            Err(message) => return refused(&message),
         };
         if settings.require_signed_requests && !verified {
             return refused("this application's requests must be signed");
         }
-        if let Some(destination) = &request.destination
-            && *destination != self.sso_url()
-        {
-            return refused("the request is addressed to another endpoint");
-        }
-        if (verified || request.destination.is_some()) && request.destination.is_none() {
-            return refused("a signed request must name its destination");
+        let admission = Admission {
+            endpoint: &self.sso_url(),
+            signed: verified,
+            issuer: &request.issuer,
+            id: &request.id,
+            issue_instant: request.issue_instant_unix(),
+            destination: request.destination.as_deref(),
+        };
+        match self.admit(ctx.tenant, admission).await {
+            Ok(()) => {}
+            Err(NotAdmitted::Refused(message)) => return refused(message),
+            Err(NotAdmitted::Failed(error)) => return failed(error),
         }
         let consumer = match &request.consumer {
             Consumer::Url(url) => settings.consumer(Some(url), None),
@@ -375,21 +364,6 @@ impl Saml {
             return refused("only the HTTP-POST binding is answered");
         }
         let now = self.now();
-        // Fresh, and seen once.
-        match request.issue_instant_unix() {
-            Some(at)
-                if at <= now.unix_seconds() + CLOCK_SKEW
-                    && at >= now.unix_seconds() - REQUEST_MAX_AGE => {}
-            _ => return refused("the request is too old, or from the future"),
-        }
-        match self
-            .first_sight(ctx.tenant, &request.issuer, &request.id)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return refused("this request was already answered"),
-            Err(error) => return failed(error),
-        }
         let comparison = request
             .requested_context
             .as_ref()
@@ -955,6 +929,43 @@ impl Saml {
         Ok((id, data))
     }
 
+    /// What every request from a service provider passes once its issuer and
+    /// signature are known: addressed to this endpoint (a signed one must say
+    /// where it goes), fresh, and seen once (its id is recorded).
+    pub(super) async fn admit(
+        &self,
+        tenant: TenantId,
+        request: Admission<'_>,
+    ) -> Result<(), NotAdmitted> {
+        match request.destination {
+            Some(destination) if destination != request.endpoint => {
+                return Err(NotAdmitted::Refused(
+                    "the request is addressed to another endpoint",
+                ));
+            }
+            None if request.signed => {
+                return Err(NotAdmitted::Refused(
+                    "a signed request must name its destination",
+                ));
+            }
+            _ => {}
+        }
+        let now = self.now().unix_seconds();
+        match request.issue_instant {
+            Some(at) if at <= now + CLOCK_SKEW && at >= now - REQUEST_MAX_AGE => {}
+            _ => {
+                return Err(NotAdmitted::Refused(
+                    "the request is too old, or from the future",
+                ));
+            }
+        }
+        match self.first_sight(tenant, request.issuer, request.id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(NotAdmitted::Refused("this request was already answered")),
+            Err(error) => Err(NotAdmitted::Failed(error)),
+        }
+    }
+
     /// Records a request id as answered; false when it already was.
     async fn first_sight(&self, tenant: TenantId, issuer: &str, id: &str) -> ServiceResult<bool> {
         let now = self.now();
@@ -1017,24 +1028,12 @@ impl Saml {
             .user_facts(tenant, data.app_id, session.user_id, settings)
             .await?;
         let key = self.signing_key(tenant).await?;
-        let secret = self.pairwise_secret(tenant).await?;
         let idp = self.entity_id();
-        let mut random = [0u8; 16];
-        tessera_core::crypto::fill_random(&mut random)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let application = data.app_id.to_string();
-        let name_id = name_id(
-            &settings.name_id,
-            &facts,
-            Pairwise {
-                application: &application,
-                audience: &settings.entity_id,
-                idp: &idp,
-                secret: &secret,
-            },
-            &random,
-        )
-        .map_err(|e| ServiceError::invalid("nameId", e.to_string()))?;
+        let session_index = crate::sign_in::sid_of(&session.id);
+        let name_id = self
+            .issued_name_id(tenant, data.app_id, settings, &facts, &session_index)
+            .await?;
         let link = format!(
             "{}/api/v1/users/{}/memberOf",
             self.public_url(),
@@ -1054,7 +1053,7 @@ impl Saml {
             not_on_or_after: at + i64::from(settings.assertion_lifetime_seconds),
             audience: settings.entity_id.clone(),
             authn_instant: session.auth_time.unix_seconds(),
-            session_index: crate::sign_in::sid_of(&session.id),
+            session_index,
             // The session ends with the browser's, or sooner when Conditional
             // Access sets a sign-in frequency for this application.
             session_not_on_or_after: Some(match sign_in_frequency {
@@ -1117,6 +1116,53 @@ impl Saml {
         })
     }
 
+    /// The NameID this application is given for the user in the session `sid`.
+    /// A transient one is derived from the session and the application, so it
+    /// differs per session and per application and single logout can name it
+    /// again without storing it.
+    pub(super) async fn issued_name_id(
+        &self,
+        tenant: TenantId,
+        app_id: AppId,
+        settings: &SamlSettings,
+        facts: &UserFacts,
+        sid: &str,
+    ) -> ServiceResult<tessera_saml::response::NameId> {
+        let secret = self.pairwise_secret(tenant).await?;
+        let idp = self.entity_id();
+        let application = app_id.to_string();
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+        let tag = aws_lc_rs::hmac::sign(
+            &key,
+            format!("transient:{}:{sid}{application}", sid.len()).as_bytes(),
+        );
+        let mut transient = [0u8; 16];
+        transient.copy_from_slice(&tag.as_ref()[..16]);
+        name_id(
+            &settings.name_id,
+            facts,
+            Pairwise {
+                application: &application,
+                audience: &settings.entity_id,
+                idp: &idp,
+                secret: &secret,
+            },
+            &transient,
+        )
+        .map_err(|e| ServiceError::invalid("nameId", e.to_string()))
+    }
+
+    /// The user's own attributes, as a NameID may use them (no groups or roles).
+    pub(super) async fn name_facts(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+    ) -> ServiceResult<UserFacts> {
+        let mut reader = self.reader().await?;
+        let record = codec::load(reader.as_mut(), tenant, Kind::User, user).await?;
+        Ok(facts_of(user, &codec::data(&record)?))
+    }
+
     /// What the assertion may say about the user.
     async fn user_facts(
         &self,
@@ -1130,18 +1176,7 @@ impl Saml {
         let spec: UserSpec = codec::data(&record)?;
         let wants =
             |check: &dyn Fn(&Source) -> bool| settings.attributes.iter().any(|a| check(&a.source));
-        let mut facts = UserFacts {
-            id: user.to_string(),
-            user_principal_name: spec.user_principal_name.clone(),
-            mail: spec.mail.clone(),
-            display_name: spec.display_name.clone(),
-            given_name: spec.given_name.clone(),
-            surname: spec.surname.clone(),
-            employee_id: spec.employee_id.clone(),
-            department: spec.department.clone(),
-            job_title: spec.job_title.clone(),
-            ..UserFacts::default()
-        };
+        let mut facts = facts_of(user, &spec);
         let app = reader
             .get_by_key1(tenant, Kind::Application, &app_id.to_string())
             .await?
@@ -1221,7 +1256,46 @@ impl Saml {
     }
 }
 
-fn random_id() -> ServiceResult<String> {
+/// The user's own attributes.
+fn facts_of(user: Uuid, spec: &UserSpec) -> UserFacts {
+    UserFacts {
+        id: user.to_string(),
+        user_principal_name: spec.user_principal_name.clone(),
+        mail: spec.mail.clone(),
+        display_name: spec.display_name.clone(),
+        given_name: spec.given_name.clone(),
+        surname: spec.surname.clone(),
+        employee_id: spec.employee_id.clone(),
+        department: spec.department.clone(),
+        job_title: spec.job_title.clone(),
+        ..UserFacts::default()
+    }
+}
+
+/// Whether a message from a service provider is signed by one of its keys
+/// (detached over the redirect binding's query, or enveloped on the root); a
+/// signature that is there and does not verify is an error. Without a key to
+/// check with, a message counts as unsigned.
+pub(super) fn checked_signature(
+    settings: &SamlSettings,
+    document: &tessera_saml::xml::Document,
+    detached: Option<&binding::DetachedSignature>,
+) -> Result<bool, String> {
+    let keys = settings.signing_keys();
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    match detached {
+        Some(signature) if keys.iter().any(|key| signature.verify(key).is_ok()) => Ok(true),
+        Some(_) => Err("the message's signature does not verify".into()),
+        None if dsig::is_signed(&document.root) => dsig::verify_enveloped(document, &keys)
+            .map(|()| true)
+            .map_err(|error| format!("the message's signature: {error}")),
+        None => Ok(false),
+    }
+}
+
+pub(super) fn random_id() -> ServiceResult<String> {
     let mut random = [0u8; 16];
     tessera_core::crypto::fill_random(&mut random)
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
