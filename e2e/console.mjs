@@ -770,6 +770,54 @@ const tests = {
       headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}` } })).status, 404);
   },
 
+  // An application's SAML single sign-on: set from the service provider's
+  // metadata, its own signing certificate rolled over (the next one published in
+  // its metadata before it signs), and the configuration removed after a
+  // confirmation.
+  async samlApplication(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    const app = await api("POST", "/applications", { displayName: `Wiki ${tag}` });
+    const entity = `https://wiki-${tag}.example.com/saml`;
+    await visit(page, `/admin/applications/${app.id}/saml`, "saml");
+    await page.fill("#metadata", `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${entity}">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${entity}/slo"/>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${entity}/acs" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>`);
+    await submit(page, "#import", /done=imported/);
+    const configured = JSON.parse(await page.inputValue("#json"));
+    assert.equal(configured.entityId, entity);
+    assert.equal(configured.logoutBinding, "post", "the metadata's only logout service is POST");
+    assert.ok(await page.locator("#no-certificates").count(), "the tenant's certificate signs at first");
+    await submit(page, "#add-certificate", /done=added/);
+    await submit(page, "#add-certificate", /done=added/);
+    const rows = page.locator("#certificate-list tbody tr");
+    assert.equal(await rows.count(), 2);
+    assert.match(await rows.nth(0).textContent(), /Signing/);
+    assert.match(await rows.nth(1).textContent(), /Next/);
+    await checkAccessibility(page, "saml certificates");
+    await screenshots(page, "saml certificates");
+    const next = (await rows.nth(1).locator("code").textContent()).trim();
+    const listed = await api("GET", `/applications/${app.id}/saml/certificates`);
+    const published = await (await fetch(`${base}/saml2/apps/${app.appId}/metadata`)).text();
+    for (const certificate of listed.value) {
+      assert.ok(published.includes(certificate.certificate), "both certificates are in the application's metadata");
+    }
+    await submit(page, "#activate-2", /done=activated/);
+    assert.equal(await rows.count(), 1, "the replaced certificate is gone");
+    assert.equal((await rows.nth(0).locator("code").textContent()).trim(), next);
+    await page.click("#remove-saml");
+    await page.waitForURL(/\/saml\/delete$/);
+    await checkAccessibility(page, "confirm saml removal");
+    await submit(page, "#confirm-delete", new RegExp(`/admin/applications/${app.id}$`));
+    const gone = await fetch(`${base}/api/v1/applications/${app.id}/saml`, {
+      headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}` },
+    });
+    assert.equal(gone.status, 404);
+  },
+
   // Tenant settings as JSON: security defaults turned off and on again; the methods
   // policy shown with its version.
   async tenantSettings(browser, shared) {

@@ -465,6 +465,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(apps::import_application_saml_metadata))
         .routes(routes!(
+            apps::list_application_saml_certificates,
+            apps::add_application_saml_certificate
+        ))
+        .routes(routes!(apps::activate_application_saml_certificate))
+        .routes(routes!(apps::remove_application_saml_certificate))
+        .routes(routes!(
             apps::list_permission_grants,
             apps::create_permission_grant
         ))

@@ -107,7 +107,13 @@ async fn configurations_are_checked_stored_and_removed(app: App) {
         .configure(ctx, travel.id, settings("https://payroll.example"), None)
         .await
         .unwrap();
-    app.saml.remove(ctx, payroll.id).await.unwrap();
+    assert!(matches!(
+        app.saml
+            .remove(ctx, payroll.id, Some(stored.version + 7))
+            .await,
+        Err(ServiceError::VersionMismatch { .. })
+    ));
+    app.saml.remove(ctx, payroll.id, None).await.unwrap();
     assert!(
         app.saml
             .configuration(ctx, payroll.id)
@@ -164,8 +170,173 @@ async fn metadata_is_signed_with_the_tenant_certificate(app: App) {
     }
 }
 
+/// Which of the given certificates (base64 DER) signed a metadata document, and
+/// the certificates it publishes.
+fn metadata_signer(text: &str, candidates: &[&str]) -> (Option<usize>, Vec<String>) {
+    let body = text.split_once('\n').unwrap().1;
+    let document = xml::parse(body, Limits::default()).unwrap();
+    let signer = candidates.iter().position(|c| {
+        let der = base64::engine::general_purpose::STANDARD.decode(c).unwrap();
+        dsig::verify_enveloped(&document, &[dsig::public_key_of(&der).unwrap()]).is_ok()
+    });
+    // The KeyDescriptors' certificates (the signature carries its own too).
+    let published = body
+        .split("<md:KeyDescriptor")
+        .skip(1)
+        .map(|rest| {
+            let rest = rest.split_once("<ds:X509Certificate>").unwrap().1;
+            rest.split('<').next().unwrap().to_string()
+        })
+        .collect();
+    (signer, published)
+}
+
+async fn application_certificates_roll_over(app: App) {
+    let admin = bootstrap_admin(&app).await;
+    let ctx = admin.ctx.clone();
+    let tenant = admin.tenant();
+    let created = app
+        .directory
+        .create_application(&ctx, json!({"displayName": "Rolled"}))
+        .await
+        .unwrap();
+    let id = created.id;
+    let app_id = created.app_id;
+    // No SAML configuration: no certificate either.
+    assert!(matches!(
+        app.saml.add_application_certificate(&ctx, id).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    let mut body = settings("https://rolled.example");
+    body["signatureAlgorithm"] = json!("ecdsaSha256");
+    app.saml.configure(&ctx, id, body, None).await.unwrap();
+    let tenant_certificate = app.saml.tenant_certificates(tenant).await.unwrap()[0]
+        .certificate
+        .clone();
+    let metadata = app
+        .saml
+        .application_metadata(tenant, app_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        metadata_signer(&metadata, &[&tenant_certificate]),
+        (Some(0), vec![tenant_certificate.clone()]),
+        "without its own, the tenant's certificate signs for the application"
+    );
+    let first = app
+        .saml
+        .add_application_certificate(&ctx, id)
+        .await
+        .unwrap();
+    assert_eq!(first.state, tessera_service::saml::CertificateState::Active);
+    let second = app
+        .saml
+        .add_application_certificate(&ctx, id)
+        .await
+        .unwrap();
+    assert_eq!(second.state, tessera_service::saml::CertificateState::Next);
+    assert!(
+        matches!(
+            app.saml.add_application_certificate(&ctx, id).await,
+            Err(ServiceError::Conflict { .. })
+        ),
+        "one next certificate at a time"
+    );
+    let metadata = app
+        .saml
+        .application_metadata(tenant, app_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        metadata_signer(&metadata, &[&first.certificate, &second.certificate]),
+        (
+            Some(0),
+            vec![first.certificate.clone(), second.certificate.clone()]
+        ),
+        "the next certificate is published before it signs"
+    );
+    assert!(
+        matches!(
+            app.saml
+                .remove_application_certificate(&ctx, id, &first.thumbprint)
+                .await,
+            Err(ServiceError::Conflict { .. })
+        ),
+        "the active certificate stays while a next one waits"
+    );
+    let activated = app
+        .saml
+        .activate_application_certificate(&ctx, id, &second.thumbprint)
+        .await
+        .unwrap();
+    assert_eq!(
+        activated.state,
+        tessera_service::saml::CertificateState::Active
+    );
+    let listed = app.saml.application_certificates(&ctx, id).await.unwrap();
+    assert_eq!(listed.len(), 1, "the replaced certificate is gone");
+    assert_eq!(listed[0].thumbprint, second.thumbprint);
+    let metadata = app
+        .saml
+        .application_metadata(tenant, app_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        metadata_signer(&metadata, &[&first.certificate, &second.certificate]),
+        (Some(1), vec![second.certificate.clone()])
+    );
+    assert!(matches!(
+        app.saml
+            .activate_application_certificate(&ctx, id, "0000")
+            .await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    app.saml
+        .remove_application_certificate(&ctx, id, &second.thumbprint)
+        .await
+        .unwrap();
+    let metadata = app
+        .saml
+        .application_metadata(tenant, app_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        metadata_signer(&metadata, &[&tenant_certificate]).0,
+        Some(0),
+        "back to the tenant's certificate"
+    );
+    // Removing the SAML configuration removes the application's certificates.
+    app.saml
+        .add_application_certificate(&ctx, id)
+        .await
+        .unwrap();
+    app.saml.remove(&ctx, id, None).await.unwrap();
+    assert!(
+        app.saml
+            .application_certificates(&ctx, id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let audit = serde_json::to_string(
+        &app.directory
+            .query_audit(&ctx, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    for action in ["samlKey.add", "samlKey.activate", "samlKey.remove"] {
+        assert!(audit.contains(action), "{action} is audited");
+    }
+}
+
 both_backends!(
     setup = app;
     configurations_are_checked_stored_and_removed,
-    metadata_is_signed_with_the_tenant_certificate
+    metadata_is_signed_with_the_tenant_certificate,
+    application_certificates_roll_over
 );

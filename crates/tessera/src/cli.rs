@@ -488,6 +488,24 @@ pub enum SamlCommand {
     /// The link that signs the current browser user in to the application
     /// (IdP-initiated), to test the configuration.
     TestLink { app: String },
+    /// The application's own IdP signing certificates (rollover: `add` one as
+    /// next, give the service provider the application's metadata, `activate`).
+    #[command(subcommand)]
+    Certificates(SamlCertificateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SamlCertificateCommand {
+    /// The application's certificates (none: the tenant's signs for it).
+    List { app: String },
+    /// Add a certificate (of the configuration's `signatureAlgorithm`): the first
+    /// signs at once, a further one waits as next, published in the
+    /// application's metadata.
+    Add { app: String },
+    /// Make the next certificate the one that signs (the old one is removed).
+    Activate { app: String, thumbprint: String },
+    /// Remove a certificate: the next one, or the active one when none waits.
+    Remove { app: String, thumbprint: String },
 }
 
 #[derive(Debug, Args)]

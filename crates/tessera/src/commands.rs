@@ -1716,6 +1716,68 @@ async fn saml(
             let app_id = app_client_id(client, &app).await?;
             println!("{}/saml2/apps/{app_id}/sso", client.base());
         }
+        SamlCommand::Certificates(command) => saml_certificates(client, out, command).await?,
+    }
+    Ok(())
+}
+
+/// `tessera apps saml certificates ...`.
+async fn saml_certificates(
+    client: &Client,
+    out: crate::cli::Output,
+    command: crate::cli::SamlCertificateCommand,
+) -> anyhow::Result<()> {
+    use crate::cli::SamlCertificateCommand as Command;
+    match command {
+        Command::List { app } => {
+            let id = app_object_id(client, AppKind::Application, &app).await?;
+            let listed = client
+                .get(&["applications", &id, "saml", "certificates"], &[])
+                .await?;
+            let items = listed["value"].as_array().cloned().unwrap_or_default();
+            output::list(out, &items, output::SAML_CERTIFICATES, None);
+        }
+        Command::Add { app } => {
+            let id = app_object_id(client, AppKind::Application, &app).await?;
+            output::object(
+                out,
+                &client
+                    .post(&["applications", &id, "saml", "certificates"], &json!({}))
+                    .await?,
+            );
+        }
+        Command::Activate { app, thumbprint } => {
+            let id = app_object_id(client, AppKind::Application, &app).await?;
+            output::object(
+                out,
+                &client
+                    .post(
+                        &[
+                            "applications",
+                            &id,
+                            "saml",
+                            "certificates",
+                            &thumbprint,
+                            "activate",
+                        ],
+                        &json!({}),
+                    )
+                    .await?,
+            );
+        }
+        Command::Remove { app, thumbprint } => {
+            let id = app_object_id(client, AppKind::Application, &app).await?;
+            client
+                .delete(
+                    &["applications", &id, "saml", "certificates", &thumbprint],
+                    None,
+                )
+                .await?;
+            output::done(
+                out,
+                &format!("removed the certificate {thumbprint} of {app}"),
+            );
+        }
     }
     Ok(())
 }

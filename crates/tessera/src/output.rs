@@ -117,6 +117,12 @@ pub const SIGN_INS: &[Column] = &[
     ("ATTEMPTS", "/attemptCount"),
     ("LAST", "/lastAttemptDateTime"),
 ];
+pub const SAML_CERTIFICATES: &[Column] = &[
+    ("THUMBPRINT", "/thumbprint"),
+    ("STATE", "/state"),
+    ("ALGORITHM", "/algorithm"),
+    ("NOT AFTER", "/notAfter"),
+];
 pub const TOKENS: &[Column] = &[
     ("ID", "/id"),
     ("NAME", "/displayName"),

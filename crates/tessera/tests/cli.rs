@@ -1772,6 +1772,41 @@ fn saml_applications_are_configured_with_the_cli() {
         "/saml2/apps/{}/sso",
         app["appId"].as_str().unwrap()
     )));
+    // The application's own certificate, rolled over: the next one is in its
+    // metadata before it signs; the old one goes when it is activated.
+    let first = cli.json(&["apps", "saml", "certificates", "add", "Wiki"]);
+    assert_eq!(first["state"], "active");
+    let second = cli.json(&["apps", "saml", "certificates", "add", "Wiki"]);
+    assert_eq!(second["state"], "next");
+    let for_wiki = cli.ok(&["apps", "saml", "metadata", "Wiki"]);
+    for certificate in [&first, &second] {
+        assert!(for_wiki.contains(certificate["certificate"].as_str().unwrap()));
+    }
+    let busy = cli.fails(&["apps", "saml", "certificates", "add", "Wiki"]);
+    assert!(busy.contains("next certificate"), "{busy}");
+    let second_thumbprint = second["thumbprint"].as_str().unwrap();
+    cli.ok(&[
+        "apps",
+        "saml",
+        "certificates",
+        "activate",
+        "Wiki",
+        second_thumbprint,
+    ]);
+    let listed = cli.ok(&["apps", "saml", "certificates", "list", "Wiki"]);
+    assert!(listed.contains(second_thumbprint), "{listed}");
+    assert!(
+        !listed.contains(first["thumbprint"].as_str().unwrap()),
+        "{listed}"
+    );
+    cli.ok(&[
+        "apps",
+        "saml",
+        "certificates",
+        "remove",
+        "Wiki",
+        second_thumbprint,
+    ]);
     cli.ok(&["apps", "saml", "remove", "Wiki"]);
     let gone = cli.fails(&["apps", "saml", "show", "Wiki"]);
     assert!(

@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tessera_directory::roles::action;
 use tessera_service::ServiceError;
+use tessera_service::saml::{CertificateState, IdpCertificate};
 use uuid::Uuid;
 
 use super::{Admin, Posted, done, form_refusal, holds, refused};
@@ -23,7 +24,22 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/applications/{id}/saml", get(page).post(save))
         .route("/admin/applications/{id}/saml/metadata", post(import))
-        .route("/admin/applications/{id}/saml/remove", post(remove))
+        .route(
+            "/admin/applications/{id}/saml/delete",
+            get(confirm_removal).post(remove),
+        )
+        .route(
+            "/admin/applications/{id}/saml/certificates",
+            post(add_certificate),
+        )
+        .route(
+            "/admin/applications/{id}/saml/certificates/{thumbprint}/activate",
+            post(activate_certificate),
+        )
+        .route(
+            "/admin/applications/{id}/saml/certificates/{thumbprint}/remove",
+            post(remove_certificate),
+        )
 }
 
 #[derive(Template)]
@@ -42,6 +58,8 @@ struct SamlPage<'a> {
     may_edit: bool,
     metadata: String,
     signer: String,
+    /// The application's own IdP certificates (none: the tenant's signs).
+    certificates: Vec<IdpCertificate>,
     error: Option<String>,
     notice: Option<&'static str>,
 }
@@ -75,6 +93,19 @@ async fn render(state: &AppState, admin: &Admin, id: Uuid, typed: Typed) -> Resp
         Ok(current) => current,
         Err(error) => return refused(error),
     };
+    let certificates = if current.is_some() {
+        match state
+            .app
+            .saml
+            .application_certificates(&admin.ctx, id)
+            .await
+        {
+            Ok(certificates) => certificates,
+            Err(error) => return refused(error),
+        }
+    } else {
+        Vec::new()
+    };
     let stored = current
         .as_ref()
         .map(|c| {
@@ -101,6 +132,7 @@ async fn render(state: &AppState, admin: &Admin, id: Uuid, typed: Typed) -> Resp
             may_edit: holds(&admin.ctx, action::APPS_AUTHENTICATION_UPDATE),
             metadata: typed.metadata,
             signer: typed.signer,
+            certificates,
             error: typed.error.map(|(_, message)| message),
             notice: typed.notice,
         },
@@ -116,6 +148,11 @@ async fn page(
     let notice = match query.get("done").map(String::as_str) {
         Some("saved") => Some("The SAML configuration is saved."),
         Some("imported") => Some("The configuration was set from the service provider's metadata."),
+        Some("added") => Some(
+            "The certificate is added. A next certificate is published in the application's metadata: activate it once the service provider has it.",
+        ),
+        Some("activated") => Some("The certificate signs now; the one it replaced is removed."),
+        Some("removed") => Some("The certificate is removed."),
         _ => None,
     };
     let typed = Typed {
@@ -235,13 +272,97 @@ async fn import(
     }
 }
 
+/// `GET …/saml/delete`: asks before the configuration goes.
+async fn confirm_removal(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Response {
+    let app = match state.app.directory.get_application(&admin.ctx, id).await {
+        Ok(app) => app,
+        Err(error) => return refused(error),
+    };
+    let version = match state.app.saml.configuration(&admin.ctx, id).await {
+        Ok(Some(current)) => current.version,
+        Ok(None) => return pages::redirect(&format!("/admin/applications/{id}/saml")),
+        Err(error) => return refused(error),
+    };
+    super::confirm_page(
+        &admin,
+        "the SAML configuration of",
+        &app.spec.display_name,
+        "The application's SAML single sign-on stops: its service provider's requests are refused, its entity id is freed, and its own signing certificates are deleted.",
+        &format!("/admin/applications/{id}/saml"),
+        version,
+    )
+}
+
 async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
+    done(
+        state.app.saml.remove(&admin.ctx, id, Some(version)).await,
+        &format!("/admin/applications/{id}"),
+    )
+}
+
+async fn add_certificate(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     Posted { admin, form: _ }: Posted,
 ) -> Response {
     done(
-        state.app.saml.remove(&admin.ctx, id).await,
-        &format!("/admin/applications/{id}"),
+        state
+            .app
+            .saml
+            .add_application_certificate(&admin.ctx, id)
+            .await,
+        &format!("/admin/applications/{id}/saml?done=added#certificates"),
     )
+}
+
+async fn activate_certificate(
+    State(state): State<AppState>,
+    Path((id, thumbprint)): Path<(Uuid, String)>,
+    Posted { admin, form: _ }: Posted,
+) -> Response {
+    done(
+        state
+            .app
+            .saml
+            .activate_application_certificate(&admin.ctx, id, &thumbprint)
+            .await,
+        &format!("/admin/applications/{id}/saml?done=activated#certificates"),
+    )
+}
+
+async fn remove_certificate(
+    State(state): State<AppState>,
+    Path((id, thumbprint)): Path<(Uuid, String)>,
+    Posted { admin, form: _ }: Posted,
+) -> Response {
+    done(
+        state
+            .app
+            .saml
+            .remove_application_certificate(&admin.ctx, id, &thumbprint)
+            .await,
+        &format!("/admin/applications/{id}/saml?done=removed#certificates"),
+    )
+}
+
+impl SamlPage<'_> {
+    /// How a certificate's state reads.
+    fn state_label(&self, certificate: &IdpCertificate) -> &'static str {
+        match certificate.state {
+            CertificateState::Active => "Signing",
+            CertificateState::Next => "Next (published, not signing yet)",
+        }
+    }
 }

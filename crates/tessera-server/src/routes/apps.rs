@@ -308,7 +308,8 @@ pub async fn set_application_saml(
     Ok(crate::routes::ok_versioned(&stored, stored.version))
 }
 
-/// Removes an application's SAML configuration.
+/// Removes an application's SAML configuration and its own certificates
+/// (If-Match with the version read removes it only if nobody changed it since).
 #[utoipa::path(delete, path = "/api/v1/applications/{id}/saml", tag = "applications",
     params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
@@ -316,8 +317,83 @@ pub async fn delete_application_saml(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
+    crate::extract::IfMatch(if_match): crate::extract::IfMatch,
 ) -> ApiResult<Response> {
-    state.app.saml.remove(&ctx, id).await?;
+    state.app.saml.remove(&ctx, id, if_match).await?;
+    Ok(no_content())
+}
+
+/// The application's own IdP signing certificates, the active one first (none:
+/// the tenant's certificate signs for it).
+#[utoipa::path(get, path = "/api/v1/applications/{id}/saml/certificates", tag = "applications",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = serde_json::Value), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list_application_saml_certificates(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let certificates = state.app.saml.application_certificates(&ctx, id).await?;
+    Ok(ok(&serde_json::json!({ "value": certificates })))
+}
+
+/// Adds an IdP signing certificate to the application: the first signs at once,
+/// a further one is `next` (published in the application's metadata) until it
+/// is activated.
+#[utoipa::path(post, path = "/api/v1/applications/{id}/saml/certificates", tag = "applications",
+    params(("id" = Uuid, Path)),
+    responses((status = 201, body = serde_json::Value), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn add_application_saml_certificate(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let certificate = state.app.saml.add_application_certificate(&ctx, id).await?;
+    Ok(created(&certificate))
+}
+
+/// Makes the application's next certificate the one that signs (the one it
+/// replaces is removed).
+#[utoipa::path(post, path = "/api/v1/applications/{id}/saml/certificates/{thumbprint}/activate",
+    tag = "applications",
+    params(("id" = Uuid, Path), ("thumbprint" = String, Path)),
+    responses((status = 200, body = serde_json::Value), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn activate_application_saml_certificate(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, thumbprint)): Path<(Uuid, String)>,
+) -> ApiResult<Response> {
+    let certificate = state
+        .app
+        .saml
+        .activate_application_certificate(&ctx, id, &thumbprint)
+        .await?;
+    Ok(ok(&certificate))
+}
+
+/// Removes one of the application's certificates: the next one, or the active
+/// one when none waits (the tenant's then signs for the application).
+#[utoipa::path(delete, path = "/api/v1/applications/{id}/saml/certificates/{thumbprint}",
+    tag = "applications",
+    params(("id" = Uuid, Path), ("thumbprint" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn remove_application_saml_certificate(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, thumbprint)): Path<(Uuid, String)>,
+) -> ApiResult<Response> {
+    state
+        .app
+        .saml
+        .remove_application_certificate(&ctx, id, &thumbprint)
+        .await?;
     Ok(no_content())
 }
 

@@ -418,6 +418,7 @@ impl Directory {
         {
             tx.delete(ctx.tenant, Kind::SamlApp, saml.id, None).await?;
         }
+        crate::Saml::delete_application_certificates(tx.as_mut(), ctx.tenant, data.app_id).await?;
         tx.delete(ctx.tenant, Kind::Application, id, Some(record.version))
             .await?;
         let event = EventDraft::new(AuditAction::ApplicationDelete)

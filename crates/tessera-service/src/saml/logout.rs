@@ -431,6 +431,7 @@ impl Saml {
         let secret = self.save_run(ctx.tenant, run).await?;
         self.send(
             ctx.tenant,
+            app_id,
             settings,
             "SAMLRequest",
             request,
@@ -465,6 +466,7 @@ impl Saml {
         });
         self.send(
             ctx.tenant,
+            origin.app_id,
             &settings,
             "SAMLResponse",
             response,
@@ -478,6 +480,7 @@ impl Saml {
     async fn send(
         &self,
         tenant: TenantId,
+        app_id: AppId,
         settings: &SamlSettings,
         name: &'static str,
         mut message: Element,
@@ -487,7 +490,7 @@ impl Saml {
             .logout_url
             .clone()
             .ok_or_else(|| ServiceError::Internal("no logout service".into()))?;
-        let key = self.signing_key(tenant).await?;
+        let key = self.signing_key(tenant, app_id).await?;
         let internal = |e: dsig::SignatureError| ServiceError::Internal(e.to_string());
         Ok(match settings.logout_binding {
             LogoutBinding::Redirect => {

@@ -22,7 +22,7 @@ use tessera_directory::authz::Target;
 use tessera_directory::model::ApplicationData;
 use tessera_directory::roles::action;
 use tessera_saml::config::SamlSettings;
-use tessera_saml::dsig::{self, Algorithm, SigningKey};
+use tessera_saml::dsig::{self, SigningKey};
 use tessera_saml::{idp, response};
 use tessera_store::{Kind, Reader};
 use uuid::Uuid;
@@ -33,8 +33,12 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
 use crate::{Access, AppSignIn, Context, EventDraft, SignIn};
 
+mod certificates;
 mod logout;
 mod sso;
+
+use certificates::Owner;
+pub use certificates::{CertificateState, IdpCertificate};
 
 pub use logout::{SloAnswer, SloOutcome};
 pub use sso::{SamlPost, SsoContext, SsoOutcome};
@@ -105,29 +109,22 @@ pub struct Saml {
     access: Arc<Access>,
     sign_in: Arc<SignIn>,
     app_sign_in: Arc<AppSignIn>,
-    /// Per tenant: the signing key and the pairwise secret, as loaded and when.
-    keys: RwLock<HashMap<TenantId, TenantKeys>>,
-    /// Signed metadata per tenant and `WantAuthnRequestsSigned`, as made and when
-    /// (anyone may ask for it; it is signed once a minute at most).
-    metadata: RwLock<HashMap<(TenantId, bool), SignedMetadata>>,
+    /// Signing keys by owner (the tenant's, an application's own: none when it
+    /// has none), as loaded and when.
+    keys: RwLock<HashMap<(TenantId, Owner), (Timestamp, Option<Arc<SigningKey>>)>>,
+    /// Per tenant: the pairwise secret, as loaded and when.
+    pairwise: RwLock<HashMap<TenantId, (Timestamp, Arc<Vec<u8>>)>>,
+    /// Signed metadata per tenant, owner of the certificates it publishes, and
+    /// `WantAuthnRequestsSigned`, as made and when (anyone may ask for it; it is
+    /// signed once a minute at most).
+    metadata: RwLock<HashMap<(TenantId, Owner, bool), SignedMetadata>>,
 }
 
 /// A signed metadata document and when it was made.
 type SignedMetadata = (Timestamp, Arc<String>);
 
-/// A tenant's SAML keys as loaded.
-struct TenantKeys {
-    loaded: Timestamp,
-    signing: Arc<SigningKey>,
-    pairwise: Arc<Vec<u8>>,
-}
-
 crate::kernel::on_kernel!(Saml);
 
-/// The owner key of the tenant's own certificates.
-const TENANT_OWNER: &str = "tenant";
-/// How long a new IdP certificate is valid (three years, as Entra's).
-const CERTIFICATE_DAYS: i64 = 3 * 365;
 /// How long a published metadata document may be cached.
 const METADATA_SECONDS: i64 = 7 * 86_400;
 
@@ -137,46 +134,6 @@ const METADATA_SECONDS: i64 = 7 * 86_400;
 struct SamlAppData {
     app_id: AppId,
     settings: SamlSettings,
-}
-
-/// The state of an IdP certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum CertificateState {
-    /// Published in metadata, not yet signing.
-    Next,
-    /// Signing.
-    Active,
-}
-
-/// An IdP signing certificate as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CertificateData {
-    algorithm: StoredAlgorithm,
-    state: CertificateState,
-    created: Timestamp,
-    not_after: Timestamp,
-    /// DER, base64.
-    certificate: String,
-    /// PKCS#8, sealed (the thumbprint as associated data).
-    sealed_private_key: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum StoredAlgorithm {
-    RsaSha256,
-    EcdsaSha256,
-}
-
-impl StoredAlgorithm {
-    fn algorithm(self) -> Algorithm {
-        match self {
-            StoredAlgorithm::RsaSha256 => Algorithm::RsaSha256,
-            StoredAlgorithm::EcdsaSha256 => Algorithm::EcdsaSha256,
-        }
-    }
 }
 
 /// An application's SAML configuration, as the API shows it.
@@ -189,16 +146,6 @@ pub struct SamlApplication {
     /// The version to send back as If-Match.
     #[serde(skip)]
     pub version: i64,
-}
-
-/// An IdP signing certificate, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IdpCertificate {
-    pub thumbprint: String,
-    pub state: CertificateState,
-    pub not_after: Timestamp,
-    pub certificate: String,
 }
 
 /// The key1 (and associated data) of the pairwise secret.
@@ -215,10 +162,6 @@ struct SecretData {
     sealed: String,
 }
 
-fn sealed_context(thumbprint: &str) -> String {
-    format!("saml-certificate:{thumbprint}")
-}
-
 impl Saml {
     pub(crate) fn new(
         k: Arc<Kernel>,
@@ -232,6 +175,7 @@ impl Saml {
             sign_in,
             app_sign_in,
             keys: RwLock::new(HashMap::new()),
+            pairwise: RwLock::new(HashMap::new()),
             metadata: RwLock::new(HashMap::new()),
         }
     }
@@ -449,8 +393,14 @@ impl Saml {
         }))
     }
 
-    /// Removes an application's SAML configuration.
-    pub async fn remove(&self, ctx: &Context, application: Uuid) -> ServiceResult<()> {
+    /// Removes an application's SAML configuration (and its own certificates);
+    /// with `if_match`, only the version read.
+    pub async fn remove(
+        &self,
+        ctx: &Context,
+        application: Uuid,
+        if_match: Option<i64>,
+    ) -> ServiceResult<()> {
         self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let (mut tx, record) = self
             .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
@@ -462,8 +412,10 @@ impl Saml {
                 kind: "samlApplication",
                 id: app.app_id.to_string(),
             })?;
-        tx.delete(ctx.tenant, Kind::SamlApp, stored.id, None)
+        codec::check_if_match(&stored, if_match)?;
+        tx.delete(ctx.tenant, Kind::SamlApp, stored.id, Some(stored.version))
             .await?;
+        Saml::delete_application_certificates(tx.as_mut(), ctx.tenant, app.app_id).await?;
         let event = EventDraft::new(AuditAction::ApplicationSamlRemove).on(
             Kind::Application,
             application,
@@ -487,136 +439,21 @@ impl Saml {
         Ok((tx, record))
     }
 
-    /// The tenant's signing certificates (the active one first), made on first use.
-    pub async fn tenant_certificates(
-        &self,
-        tenant: TenantId,
-    ) -> ServiceResult<Vec<IdpCertificate>> {
-        Ok(self
-            .certificates(tenant)
-            .await?
-            .into_iter()
-            .map(|(thumbprint, data)| IdpCertificate {
-                thumbprint,
-                state: data.state,
-                not_after: data.not_after,
-                certificate: data.certificate,
-            })
-            .collect())
-    }
-
-    /// The stored certificates of the tenant, active first; one is made when there
-    /// is none (in one audited transaction, so two nodes make one).
-    async fn certificates(
-        &self,
-        tenant: TenantId,
-    ) -> ServiceResult<Vec<(String, CertificateData)>> {
-        let found = self.read_certificates(tenant).await?;
-        if found
-            .iter()
-            .any(|(_, d)| d.state == CertificateState::Active)
-        {
-            return Ok(found);
-        }
-        let ctx = crate::kernel::system_context(tenant, "SAML signing certificate");
-        let mut tx = self.write(&ctx).await?;
-        let again = list_certificates(tx.as_mut(), tenant).await?;
-        if again
-            .iter()
-            .any(|(_, d)| d.state == CertificateState::Active)
-        {
-            drop(tx);
-            return self.read_certificates(tenant).await;
-        }
-        let now = self.now();
-        let at = |t: Timestamp| {
-            time::OffsetDateTime::from_unix_timestamp(t.unix_seconds())
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        };
-        let not_after = now.plus_seconds(CERTIFICATE_DAYS * 86_400);
-        let (pkcs8, key) = SigningKey::generate(
-            Algorithm::RsaSha256,
-            "Tessera SAML signing",
-            at(now.plus_seconds(-3600)),
-            at(not_after),
-        )
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let thumbprint = tessera_core::crypto::sha256_hex(key.certificate());
-        let sealed = self
-            .settings
-            .sealing_key
-            .seal(&pkcs8, &sealed_context(&thumbprint))
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let data = CertificateData {
-            algorithm: StoredAlgorithm::RsaSha256,
-            state: CertificateState::Active,
-            created: now,
-            not_after,
-            certificate: STANDARD.encode(key.certificate()),
-            sealed_private_key: sealed,
-        };
-        let record = codec::new_record(
-            Kind::SamlKey,
-            Uuid::new_v4(),
-            now,
-            Keys {
-                key1: Some(thumbprint.clone()),
-                key2: Some(TENANT_OWNER.to_string()),
-                sort_key: thumbprint.clone(),
-            },
-            &data,
-        )?;
-        tx.insert(tenant, &record).await?;
-        let event = EventDraft::new(AuditAction::SamlKeyAdd)
-            .on(Kind::SamlKey, record.id, &thumbprint)
-            .details(serde_json::json!({ "owner": TENANT_OWNER, "notAfter": not_after }));
-        self.commit(tx, &ctx, event).await?;
-        self.read_certificates(tenant).await
-    }
-
-    async fn read_certificates(
-        &self,
-        tenant: TenantId,
-    ) -> ServiceResult<Vec<(String, CertificateData)>> {
-        let mut reader = self.reader().await?;
-        list_certificates(reader.as_mut(), tenant).await
-    }
-
-    /// The key the tenant signs with now (cached for a minute: a rollover made by
-    /// another node is seen within it), and the secret persistent NameIDs are
-    /// derived from.
-    pub(crate) async fn signing_key(&self, tenant: TenantId) -> ServiceResult<Arc<SigningKey>> {
-        Ok(self.tenant_keys(tenant).await?.0)
-    }
-
+    /// The secret persistent and transient NameIDs are derived from (cached per
+    /// tenant).
     pub(crate) async fn pairwise_secret(&self, tenant: TenantId) -> ServiceResult<Arc<Vec<u8>>> {
-        Ok(self.tenant_keys(tenant).await?.1)
-    }
-
-    async fn tenant_keys(
-        &self,
-        tenant: TenantId,
-    ) -> ServiceResult<(Arc<SigningKey>, Arc<Vec<u8>>)> {
         let now = self.now();
-        if let Ok(cache) = self.keys.read()
-            && let Some(keys) = cache.get(&tenant)
-            && now.unix_seconds() - keys.loaded.unix_seconds() < KEY_CACHE_SECONDS
+        if let Ok(cache) = self.pairwise.read()
+            && let Some((loaded, secret)) = cache.get(&tenant)
+            && now.unix_seconds() - loaded.unix_seconds() < KEY_CACHE_SECONDS
         {
-            return Ok((keys.signing.clone(), keys.pairwise.clone()));
+            return Ok(secret.clone());
         }
-        let key = Arc::new(self.load_signing_key(tenant).await?);
         let secret = Arc::new(self.load_pairwise_secret(tenant).await?);
-        if let Ok(mut cache) = self.keys.write() {
-            cache.insert(
-                tenant,
-                TenantKeys {
-                    loaded: now,
-                    signing: key.clone(),
-                    pairwise: secret.clone(),
-                },
-            );
+        if let Ok(mut cache) = self.pairwise.write() {
+            cache.insert(tenant, (now, secret.clone()));
         }
-        Ok((key, secret))
+        Ok(secret)
     }
 
     /// The tenant's pairwise secret: 32 random bytes, made once, sealed.
@@ -667,44 +504,29 @@ impl Saml {
         Ok(secret)
     }
 
-    /// The key the tenant signs with now, read from the store.
-    async fn load_signing_key(&self, tenant: TenantId) -> ServiceResult<SigningKey> {
-        let certificates = self.certificates(tenant).await?;
-        let (thumbprint, data) = certificates
-            .into_iter()
-            .find(|(_, d)| d.state == CertificateState::Active)
-            .ok_or_else(|| ServiceError::Internal("no active SAML certificate".into()))?;
-        let pkcs8 = self
-            .settings
-            .sealing_key
-            .open(&data.sealed_private_key, &sealed_context(&thumbprint))
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let der = STANDARD
-            .decode(&data.certificate)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        SigningKey::load(data.algorithm.algorithm(), &pkcs8, der)
-            .map_err(|e| ServiceError::Internal(e.to_string()))
-    }
-
     /// The tenant's IdP metadata, signed: its entity id, the signing certificates
     /// (the next one published before it signs), and the SSO and SLO endpoints.
     pub async fn metadata(&self, tenant: TenantId) -> ServiceResult<String> {
-        self.metadata_for(tenant, false).await
+        self.metadata_for(tenant, Owner::Tenant, false).await
     }
 
-    /// The IdP metadata as one application sees it: whether it wants requests
-    /// signed follows the application's configuration. `None` when the
-    /// application has no SAML configuration.
+    /// The IdP metadata as one application sees it: the certificates it is
+    /// signed with (its own, the next one included, else the tenant's), and
+    /// whether it wants requests signed. `None` when the application has no SAML
+    /// configuration.
     pub async fn application_metadata(
         &self,
         tenant: TenantId,
         app_id: AppId,
     ) -> ServiceResult<Option<String>> {
         match self.settings_of(tenant, app_id).await? {
-            Some(settings) => Ok(Some(
-                self.metadata_for(tenant, settings.require_signed_requests)
-                    .await?,
-            )),
+            Some(settings) => {
+                let owner = self.signer_of(tenant, app_id).await?;
+                Ok(Some(
+                    self.metadata_for(tenant, owner, settings.require_signed_requests)
+                        .await?,
+                ))
+            }
             None => Ok(None),
         }
     }
@@ -712,18 +534,22 @@ impl Saml {
     async fn metadata_for(
         &self,
         tenant: TenantId,
+        owner: Owner,
         want_requests_signed: bool,
     ) -> ServiceResult<String> {
         let now = self.now();
+        let cached = (tenant, owner, want_requests_signed);
         if let Ok(cache) = self.metadata.read()
-            && let Some((made, xml)) = cache.get(&(tenant, want_requests_signed))
+            && let Some((made, xml)) = cache.get(&cached)
             && now.unix_seconds() - made.unix_seconds() < METADATA_CACHE_SECONDS
         {
             return Ok(xml.as_ref().clone());
         }
-        let xml = self.sign_metadata(tenant, want_requests_signed).await?;
+        let xml = self
+            .sign_metadata(tenant, owner, want_requests_signed)
+            .await?;
         if let Ok(mut cache) = self.metadata.write() {
-            cache.insert((tenant, want_requests_signed), (now, Arc::new(xml.clone())));
+            cache.insert(cached, (now, Arc::new(xml.clone())));
         }
         Ok(xml)
     }
@@ -731,10 +557,11 @@ impl Saml {
     async fn sign_metadata(
         &self,
         tenant: TenantId,
+        owner: Owner,
         want_requests_signed: bool,
     ) -> ServiceResult<String> {
-        let certificates = self.certificates(tenant).await?;
-        let key = self.signing_key(tenant).await?;
+        let certificates = self.published_certificates(tenant, owner).await?;
+        let key = self.owner_key(tenant, owner).await?;
         let now = self.now().unix_seconds();
         let mut random = [0u8; 16];
         aws_lc_rs::rand::fill(&mut random).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -743,10 +570,7 @@ impl Saml {
             id: response::identifier(&random),
             entity_id: self.entity_id(),
             valid_until: now + METADATA_SECONDS,
-            signing_certificates: certificates
-                .iter()
-                .filter_map(|(_, d)| STANDARD.decode(&d.certificate).ok())
-                .collect(),
+            signing_certificates: certificates,
             sso_url: format!("{base}/sso"),
             slo_url: format!("{base}/slo"),
             want_requests_signed,
@@ -780,21 +604,4 @@ async fn saml_record(
             .into_iter()
             .next(),
     )
-}
-
-/// The tenant's certificates, active first.
-async fn list_certificates(
-    reader: &mut dyn Reader,
-    tenant: TenantId,
-) -> ServiceResult<Vec<(String, CertificateData)>> {
-    let mut out = Vec::new();
-    for record in codec::list_all(reader, tenant, Kind::SamlKey, None).await? {
-        if record.key2.as_deref() != Some(TENANT_OWNER) {
-            continue;
-        }
-        let data: CertificateData = codec::data(&record)?;
-        out.push((record.key1.clone().unwrap_or_default(), data));
-    }
-    out.sort_by_key(|(_, d)| d.state != CertificateState::Active);
-    Ok(out)
 }

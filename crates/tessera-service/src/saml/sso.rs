@@ -1002,7 +1002,7 @@ impl Saml {
             },
         };
         let mut document = response::response(&content, None);
-        let key = self.signing_key(tenant).await?;
+        let key = self.signing_key(tenant, data.app_id).await?;
         dsig::sign_enveloped(&mut document, &key, response::SIGNATURE_POSITION)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok(SamlPost {
@@ -1027,7 +1027,7 @@ impl Saml {
         let facts = self
             .user_facts(tenant, data.app_id, session.user_id, settings)
             .await?;
-        let key = self.signing_key(tenant).await?;
+        let key = self.signing_key(tenant, data.app_id).await?;
         let idp = self.entity_id();
         let application = data.app_id.to_string();
         let session_index = crate::sign_in::sid_of(&session.id);
