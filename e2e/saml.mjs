@@ -231,10 +231,12 @@ await check("pysaml2EncryptedAssertion", async () => {
 
 // --- @node-saml/node-saml ------------------------------------------------------------
 
+const nodeKeys = keyPair("node-saml SP");
 const nodeSp = { entityId: "https://node-saml.example/sp", acs: "http://localhost:9/node/acs", slo: "http://localhost:9/node/slo" };
 const nodeApp = await samlApp("node-saml SP", {
   entityId: nodeSp.entityId,
   consumerServices: [{ url: nodeSp.acs, index: 0 }],
+  certificates: [{ use: "signing", certificate: nodeKeys.der }],
   logoutUrl: nodeSp.slo,
   signing: { assertion: true, response: true },
   attributes,
@@ -252,6 +254,8 @@ function nodeSaml(extra = {}) {
     wantAssertionsSigned: true,
     wantAuthnResponseSigned: true,
     signatureAlgorithm: "sha256",
+    digestAlgorithm: "sha256",
+    privateKey: nodeKeys.key,
     validateInResponseTo: "always",
     disableRequestedAuthnContext: true,
     ...extra,
@@ -299,8 +303,8 @@ async function signInEverywhere(browser) {
   const pysaml2 = await pythonSignOn("pysaml2", "redirect", pySp, {}, browser);
   const onelogin = await pythonSignOn("onelogin", "redirect", olSp, {}, browser);
   const node = await nodeSignOn(nodeLogout, "redirect", browser);
-  assert.equal(pysaml2.sessionIndex, onelogin.sessionIndex, "one Tessera session, one SessionIndex");
-  assert.equal(node.sessionIndex, pysaml2.sessionIndex);
+  const indexes = new Set([pysaml2.sessionIndex, onelogin.sessionIndex, node.sessionIndex]);
+  assert.equal(indexes.size, 3, "one SessionIndex per application: they cannot correlate the user by it");
   return { pysaml2, onelogin, node };
 }
 
@@ -455,7 +459,7 @@ await check("unsignedLogoutRequestRefusedWhereTheApplicationHasACertificate", as
   assert.equal(await signedIn(browser), true, "nothing ended");
 });
 
-await check("unsignedLogoutRequestForAnotherSessionEndsNothing", async () => {
+await check("logoutRequestForAnotherSessionEndsNothing", async () => {
   const browser = cookieJar();
   const reads = await signInEverywhere(browser);
   const url = await nodeLogout.getLogoutUrlAsync({ ...reads.node, sessionIndex: "not-this-session" }, "r-node", {});
@@ -465,6 +469,29 @@ await check("unsignedLogoutRequestForAnotherSessionEndsNothing", async () => {
   assert.equal(await signedIn(browser), true, "the browser's own session goes on");
   const again = await fetch(url, { redirect: "manual", headers: { cookie: browser.header() } });
   assert.equal(again.status, 400, "a LogoutRequest is answered once");
+});
+
+await check("logoutRequestFromAnApplicationWithoutASigningCertificateRefused", async () => {
+  const browser = cookieJar();
+  await signInEverywhere(browser);
+  const request = sp("logout", { lib: "onelogin", sp: { ...encSp, slo: "http://localhost:9/encrypted/slo" }, idpMetadata, nameId: "x", sessionIndex: "y" });
+  const response = await fetch(request.url, { redirect: "manual", headers: { cookie: browser.header() } });
+  assert.equal(response.status, 400);
+  assert.ok((await response.text()).includes("no signing certificate"));
+  assert.equal(await signedIn(browser), true);
+});
+
+await check("singleLogoutReachesApplicationsSignedInBeforeASignInAgain", async () => {
+  const browser = cookieJar();
+  const reads = await signInEverywhere(browser);
+  // ForceAuthn: the user signs in again, and Tessera's session is a new one.
+  const again = await pythonSignOn("onelogin", "redirect", olSp, { forceAuthn: true }, browser);
+  assert.equal(again.sessionIndex, reads.onelogin.sessionIndex, "the application's SessionIndex stays");
+  const request = sp("logout", { lib: "pysaml2", binding: "redirect", sp: pySp, idpMetadata, ...nameJob(reads.pysaml2) });
+  const result = await walkLogout({ url: request.url }, browser, services(reads, { lib: "pysaml2", requestId: request.requestId }));
+  assert.equal(result.done, "pysaml2", `the logout came back to pysaml2: ${JSON.stringify(result).slice(0, 400)}`);
+  assert.deepEqual([...result.visited].sort(), [nodeSp.slo, olSp.slo, pySp.slo].sort());
+  assert.equal(await signedIn(browser), false, "the session signed in again ended");
 });
 
 // --- What Tessera refuses ------------------------------------------------------------

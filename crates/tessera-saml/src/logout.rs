@@ -23,12 +23,24 @@ pub struct LogoutRequest {
     /// The NameID as the IdP issued it (text joined across comments).
     pub name_id: String,
     pub session_indexes: Vec<String>,
+    /// Until when the request may be acted on, when it says.
+    pub not_on_or_after: Option<String>,
 }
 
 impl LogoutRequest {
     /// `IssueInstant` in seconds since the epoch, if it is a UTC `xs:dateTime`.
     pub fn issue_instant_unix(&self) -> Option<i64> {
         unix_instant(&self.issue_instant)
+    }
+
+    /// Whether the request may still be acted on at `now` (with `skew` seconds
+    /// of tolerance): no `NotOnOrAfter`, or one not passed. One that is not a
+    /// date counts as passed.
+    pub fn in_time(&self, now: i64, skew: i64) -> bool {
+        match &self.not_on_or_after {
+            None => true,
+            Some(text) => unix_instant(text).is_some_and(|end| now < end + skew),
+        }
     }
 
     pub fn from_document(document: &Document) -> Result<LogoutRequest, RequestError> {
@@ -61,6 +73,10 @@ impl LogoutRequest {
                 256,
             )?);
         }
+        let not_on_or_after = root
+            .attribute("NotOnOrAfter")
+            .map(|value| plain(value, "NotOnOrAfter", 64))
+            .transpose()?;
         Ok(LogoutRequest {
             id,
             issue_instant,
@@ -68,6 +84,7 @@ impl LogoutRequest {
             issuer,
             name_id,
             session_indexes,
+            not_on_or_after,
         })
     }
 }
@@ -228,6 +245,9 @@ mod tests {
         assert_eq!(read.name_id, "abc");
         assert_eq!(read.session_indexes, vec!["s1".to_string()]);
         assert_eq!(read.destination.as_deref(), Some("https://sp.example/slo"));
+        assert!(read.in_time(1_800_000_299, 0));
+        assert!(!read.in_time(1_800_000_300, 0), "NotOnOrAfter is exclusive");
+        assert!(read.in_time(1_800_000_300, 60), "within the skew");
         for status in [
             Status::Success,
             Status::SuccessWith(crate::response::PARTIAL_LOGOUT),

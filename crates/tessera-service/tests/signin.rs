@@ -60,6 +60,7 @@ impl Harness {
             correlation_id: format!("corr-{address}"),
             client_address: Some(address.to_string()),
             user_agent: Some("test-agent".to_string()),
+            previous_session: None,
         }
     }
 

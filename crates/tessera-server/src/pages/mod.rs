@@ -205,6 +205,7 @@ impl axum::extract::FromRequestParts<AppState> for Request {
                     .unwrap_or_default(),
                 client_address: crate::extract::client_address(state, parts),
                 user_agent,
+                previous_session: cookie(&headers, SESSION_COOKIE),
             },
             headers,
         })
@@ -919,11 +920,7 @@ async fn sign_out_one(
         Err(response) => return response,
     };
     match state.app.sign_in.end_my_session(&session, &handle).await {
-        Ok(true) => {
-            let mut response = redirect("/signin");
-            set_cookie(&mut response, SESSION_COOKIE, "", Some(0));
-            response
-        }
+        Ok(true) => signed_out(&state, &req, &session).await,
         Ok(false) => redirect("/security-info"),
         Err(tessera_service::ServiceError::NotFound { .. }) => redirect("/security-info"),
         Err(error) => internal(error),

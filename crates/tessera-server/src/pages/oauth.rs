@@ -657,6 +657,17 @@ pub(super) fn no_store(response: &mut Response) {
 /// client, submitted by the page script (and by a button without script). Its CSP
 /// allows that one form target.
 pub(super) fn form_post(redirect_uri: &str, params: &[(&'static str, String)]) -> Response {
+    form_post_with(redirect_uri, params, "")
+}
+
+/// `form_post`, with more CSP `form-action` sources (`'self'`, for a target that
+/// may answer with a redirect back to Tessera: the browser holds the redirects
+/// that follow a form submission to the page's `form-action`).
+pub(super) fn form_post_with(
+    redirect_uri: &str,
+    params: &[(&'static str, String)],
+    more_targets: &str,
+) -> Response {
     let fields = params
         .iter()
         .map(|(name, value)| (*name, value.as_str()))
@@ -669,7 +680,7 @@ pub(super) fn form_post(redirect_uri: &str, params: &[(&'static str, String)]) -
     let mut response = page(StatusCode::OK, &body);
     let origin = origin_of(redirect_uri);
     let csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}{more_targets}; frame-ancestors 'none'; base-uri 'none'"
     );
     if let Ok(value) = HeaderValue::from_str(&csp) {
         response

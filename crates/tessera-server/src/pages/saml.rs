@@ -19,8 +19,8 @@ use tessera_service::saml::{SamlMessage, SloAnswer, SloOutcome, SsoContext, SsoO
 use tessera_service::sign_in::interruptions::InterruptionAnswer;
 
 use super::oauth::{
-    PasswordAnswer, TermsAnswer, consent_binding, form_post, no_store, session, sign_in_first,
-    waiting_under,
+    PasswordAnswer, TermsAnswer, consent_binding, form_post, form_post_with, no_store, session,
+    sign_in_first, waiting_under,
 };
 use super::{
     Request, SAML_COOKIE, SESSION_COOKIE, cookie, error_page, html, navigate, page, set_cookie,
@@ -163,9 +163,11 @@ async fn receive(
             let outcome = state.app.saml.sso(&ctx, message, session.as_ref()).await;
             answer(state, req, outcome, Cookie::Fresh).await
         }
+        // After a cross-site POST, the posting page's CSP would hold a redirect
+        // to another application: the browser goes on by a fresh navigation.
         Endpoint::Slo => slo_answer(
             state.app.saml.slo(&ctx, message, session.as_ref()).await,
-            false,
+            body.is_some(),
         ),
     }
 }
@@ -396,7 +398,8 @@ pub(super) fn slo_answer(answer: SloAnswer, after_form: bool) -> Response {
         ),
         SloOutcome::Redirect(url) if after_form => navigate(&url),
         SloOutcome::Redirect(url) => super::redirect(&url),
-        SloOutcome::Post { url, fields } => form_post(&url, &fields),
+        // The application may answer with a redirect back here.
+        SloOutcome::Post { url, fields } => form_post_with(&url, &fields, " 'self'"),
         SloOutcome::Recheck { run } => {
             let run: String = form_urlencoded::byte_serialize(run.expose().as_bytes()).collect();
             super::redirect(&format!("/saml2/slo/continue?run={run}"))

@@ -160,9 +160,11 @@ impl Oidc {
             .store
             .sessions_of_user(tenant, user, self.now())
             .await?;
+        // The session, or the one that took it over when the user signed in again.
         let Some(row) = rows.into_iter().find(|row| {
-            sid_of(&row.id) == sid
-                && serde_json::from_str::<crate::sign_in::sessions::SessionData>(&row.data).is_ok()
+            serde_json::from_str::<crate::sign_in::sessions::SessionData>(&row.data).is_ok_and(
+                |data| sid_of(&row.id) == sid || data.former_sids.iter().any(|s| s == sid),
+            )
         }) else {
             return Ok(false);
         };

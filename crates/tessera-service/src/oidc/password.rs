@@ -72,6 +72,7 @@ impl Oidc {
             correlation_id: ctx.correlation_id.clone(),
             client_address: ctx.client_address.clone(),
             user_agent: None,
+            previous_session: None,
         };
         let (user_id, _, method) = match self
             .sign_in

@@ -353,20 +353,17 @@ impl Saml {
         ctx: &Context,
         application: Uuid,
     ) -> ServiceResult<IdpCertificate> {
-        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
-        let (mut tx, record) = self
-            .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
-            .await?;
-        let app: ApplicationData = codec::data(&record)?;
-        let saml = saml_record(tx.as_mut(), ctx.tenant, app.app_id)
+        let (mut tx, owner, existing) = self.open_certificates(ctx, application).await?;
+        let Owner::App(app_id) = owner else {
+            return Err(internal("an application's certificates"));
+        };
+        let saml = saml_record(tx.as_mut(), ctx.tenant, app_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound {
                 kind: "samlConfiguration",
                 id: application.to_string(),
             })?;
         let settings = codec::data::<super::SamlAppData>(&saml)?.settings;
-        let owner = Owner::App(app.app_id);
-        let existing = list_certificates(tx.as_mut(), ctx.tenant, owner).await?;
         if existing
             .iter()
             .any(|(_, d)| d.state == CertificateState::Next)
@@ -404,13 +401,7 @@ impl Saml {
         application: Uuid,
         thumbprint: &str,
     ) -> ServiceResult<IdpCertificate> {
-        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
-        let (mut tx, record) = self
-            .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
-            .await?;
-        let app: ApplicationData = codec::data(&record)?;
-        let owner = Owner::App(app.app_id);
-        let existing = list_certificates(tx.as_mut(), ctx.tenant, owner).await?;
+        let (mut tx, owner, existing) = self.open_certificates(ctx, application).await?;
         let (found, data) = existing
             .iter()
             .find(|(r, _)| r.key1.as_deref() == Some(thumbprint))
@@ -457,13 +448,7 @@ impl Saml {
         application: Uuid,
         thumbprint: &str,
     ) -> ServiceResult<()> {
-        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
-        let (mut tx, record) = self
-            .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
-            .await?;
-        let app: ApplicationData = codec::data(&record)?;
-        let owner = Owner::App(app.app_id);
-        let existing = list_certificates(tx.as_mut(), ctx.tenant, owner).await?;
+        let (mut tx, owner, existing) = self.open_certificates(ctx, application).await?;
         let (found, data) = existing
             .iter()
             .find(|(r, _)| r.key1.as_deref() == Some(thumbprint))
@@ -489,6 +474,23 @@ impl Saml {
         self.commit(tx, ctx, event).await?;
         self.forget(ctx.tenant, owner);
         Ok(())
+    }
+
+    /// A write transaction on an application whose certificates the caller may
+    /// change, with the owner and its certificates.
+    async fn open_certificates(
+        &self,
+        ctx: &Context,
+        application: Uuid,
+    ) -> ServiceResult<(Box<dyn WriteTx>, Owner, Vec<(Record, CertificateData)>)> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
+        let (mut tx, record) = self
+            .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
+            .await?;
+        let app: ApplicationData = codec::data(&record)?;
+        let owner = Owner::App(app.app_id);
+        let existing = list_certificates(tx.as_mut(), ctx.tenant, owner).await?;
+        Ok((tx, owner, existing))
     }
 
     /// Deletes an application's certificates (with its SAML configuration), in

@@ -2,11 +2,13 @@
 //! the redirect or the POST binding).
 //!
 //! A service provider's `LogoutRequest` at `/saml2/slo` is checked as an
-//! AuthnRequest is (a known issuer, its signature, its destination, fresh, seen
-//! once). It ends the browser's Tessera session only when it names that session:
-//! a signed request by its `SessionIndex`, or by the NameID this application was
-//! given when it names no session; an unsigned one (from an application without
-//! a signing certificate) only by both. Ending the session tells the OpenID
+//! AuthnRequest is (a known issuer, its destination, fresh, seen once) and must
+//! be signed (SAML profiles §4.4.4.1; an application without a signing
+//! certificate cannot start a logout, only take part in one). It ends the
+//! browser's Tessera session only when the application signed in through it and
+//! the request names it: by the `SessionIndex` this application was given (one
+//! per session and application), or by the NameID it was given when it names no
+//! session. Ending the session tells the OpenID
 //! Connect applications over the back channel, as any sign-out does. The other
 //! SAML applications the session signed in to that have a logout service are
 //! then sent a `LogoutRequest` each, one after the other through the browser
@@ -38,10 +40,10 @@ use tessera_saml::xml::{Document, Element};
 use tessera_store::SessionRow;
 use uuid::Uuid;
 
-use super::sso::{Admission, NotAdmitted, SsoContext, checked_signature, random_id};
+use super::sso::{Admission, CLOCK_SKEW, NotAdmitted, SsoContext, checked_signature, random_id};
 use super::{Received, Saml, SamlMessage, read_message};
 use crate::error::{ServiceError, ServiceResult};
-use crate::sign_in::{SessionInfo, sid_of};
+use crate::sign_in::{SessionInfo, lineage_of};
 
 const RUN_PREFIX: &str = "saml-slo:";
 /// A logout run waits this long for the browser to come back.
@@ -89,10 +91,10 @@ impl From<SloOutcome> for SloAnswer {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Run {
-    /// The user and session being logged out (none while a POST-bound request
-    /// waits for the browser's session).
+    /// The user and browser session (its lineage) being logged out (none while a
+    /// POST-bound request waits for the browser's session).
     user: Option<Uuid>,
-    sid: Option<String>,
+    lineage: Option<String>,
     /// Applications still to be told.
     remaining: Vec<AppId>,
     /// The LogoutRequest sent and not yet answered: to which application, its ID.
@@ -120,7 +122,6 @@ struct Origin {
 struct Asked {
     name_id: String,
     session_indexes: Vec<String>,
-    signed: bool,
 }
 
 impl Saml {
@@ -176,22 +177,29 @@ impl Saml {
             Ok(None) => return refused("the application that sent this request is not known here"),
             Err(error) => return failed(error).into(),
         };
-        // An application with a signing certificate signs its logout requests.
-        let signed = match checked_signature(&settings, document, detached.as_ref()) {
-            Ok(signed) => signed,
+        // A logout request is signed (SAML profiles §4.4.4.1): an unsigned one
+        // could come from anyone who knows a user's NameID.
+        match checked_signature(&settings, document, detached.as_ref()) {
+            Ok(true) => {}
+            Ok(false) if settings.signing_keys().is_empty() => {
+                return refused(
+                    "this application has no signing certificate, so its logout requests cannot be checked",
+                );
+            }
+            Ok(false) => return refused("this application's logout requests must be signed"),
             Err(message) => return refused(&message),
-        };
-        if !signed && !settings.signing_keys().is_empty() {
-            return refused("this application's logout requests must be signed");
         }
         let admission = Admission {
             endpoint: &self.slo_url(),
-            signed,
+            signed: true,
             issuer: &request.issuer,
             id: &request.id,
             issue_instant: request.issue_instant_unix(),
             destination: request.destination.as_deref(),
         };
+        if !request.in_time(self.now().unix_seconds(), CLOCK_SKEW) {
+            return refused("the request's NotOnOrAfter has passed");
+        }
         match self.admit(ctx.tenant, admission).await {
             Ok(()) => {}
             Err(NotAdmitted::Refused(message)) => return refused(message),
@@ -205,7 +213,6 @@ impl Saml {
         let asked = Asked {
             name_id: request.name_id,
             session_indexes: request.session_indexes,
-            signed,
         };
         if via_post && session.is_none() {
             let run = Run {
@@ -262,21 +269,31 @@ impl Saml {
         };
         let mut ended = false;
         if let Some(session) = session {
-            let sid = sid_of(&session.id);
+            let lineage = lineage_of(session);
+            // Only an application the session signed in to may end it.
+            let took_part = session
+                .data
+                .apps
+                .iter()
+                .any(|app| *app == origin.app_id.to_string());
+            let named = self
+                .session_index(ctx.tenant, &lineage, origin.app_id)
+                .await
+                .is_ok_and(|index| asked.session_indexes.contains(&index));
             let name_matches = match self.name_facts(ctx.tenant, session.user_id).await {
                 Ok(facts) => self
-                    .issued_name_id(ctx.tenant, origin.app_id, settings, &facts, &sid)
+                    .issued_name_id(ctx.tenant, origin.app_id, settings, &facts, &lineage)
                     .await
                     .is_ok_and(|issued| issued.value == asked.name_id),
                 Err(_) => false,
             };
-            if names_session(&asked, &sid, name_matches) {
+            if took_part && names_session(&asked, named, name_matches) {
                 match self.end_browser_session(ctx.tenant, session).await {
                     Ok(()) => ended = true,
                     Err(error) => return failed(error).into(),
                 }
                 run.user = Some(session.user_id);
-                run.sid = Some(sid);
+                run.lineage = Some(lineage);
                 run.remaining = other_apps(session, Some(origin.app_id));
             }
         }
@@ -309,7 +326,7 @@ impl Saml {
         }
         let run = Run {
             user: Some(session.user_id),
-            sid: Some(sid_of(&session.id)),
+            lineage: Some(lineage_of(session)),
             remaining,
             then,
             ..Run::default()
@@ -343,17 +360,17 @@ impl Saml {
             self.settings_of(ctx.tenant, app_id).await,
         ) {
             (Ok(response), Ok(Some(settings))) => {
-                let signature = checked_signature(&settings, document, detached);
+                // Signed where the application has a key to sign with, and then
+                // addressed here (SAML bindings §3.4.5.2, §3.5.5.2).
+                let signed = checked_signature(&settings, document, detached).unwrap_or_default();
+                let destination = match &response.destination {
+                    Some(destination) => *destination == self.slo_url(),
+                    None => !signed,
+                };
                 response.issuer == settings.entity_id
                     && response.in_response_to.as_deref() == Some(request_id.as_str())
-                    && response
-                        .destination
-                        .as_ref()
-                        .is_none_or(|d| *d == self.slo_url())
-                    && match signature {
-                        Ok(signed) => signed || settings.signing_keys().is_empty(),
-                        Err(_) => false,
-                    }
+                    && destination
+                    && (signed || settings.signing_keys().is_empty())
                     && response.succeeded()
             }
             _ => false,
@@ -368,8 +385,8 @@ impl Saml {
     /// Sends the next application its LogoutRequest, or, when none is left,
     /// answers the application that asked (or goes where the sign-out ends).
     async fn advance(&self, ctx: &SsoContext, mut run: Run) -> SloOutcome {
-        while let (Some(user), Some(sid), Some(app_id)) =
-            (run.user, run.sid.clone(), run.remaining.pop())
+        while let (Some(user), Some(lineage), Some(app_id)) =
+            (run.user, run.lineage.clone(), run.remaining.pop())
         {
             let settings = match self.settings_of(ctx.tenant, app_id).await {
                 Ok(Some(settings)) if settings.logout_url.is_some() => settings,
@@ -377,7 +394,7 @@ impl Saml {
                 Err(error) => return failed(error),
             };
             match self
-                .logout_request_to(ctx, &mut run, app_id, &settings, user, &sid)
+                .logout_request_to(ctx, &mut run, app_id, &settings, user, &lineage)
                 .await
             {
                 Ok(outcome) => return outcome,
@@ -406,12 +423,13 @@ impl Saml {
         app_id: AppId,
         settings: &SamlSettings,
         user: Uuid,
-        sid: &str,
+        lineage: &str,
     ) -> ServiceResult<SloOutcome> {
         let facts = self.name_facts(ctx.tenant, user).await?;
         let name_id = self
-            .issued_name_id(ctx.tenant, app_id, settings, &facts, sid)
+            .issued_name_id(ctx.tenant, app_id, settings, &facts, lineage)
             .await?;
+        let session_index = self.session_index(ctx.tenant, lineage, app_id).await?;
         let id = random_id()?;
         let now = self.now().unix_seconds();
         let url = settings
@@ -424,7 +442,7 @@ impl Saml {
             destination: url.clone(),
             issuer: self.entity_id(),
             name_id,
-            session_index: sid.to_string(),
+            session_index,
             not_on_or_after: now + REQUEST_SECONDS,
         });
         run.awaiting = Some((app_id, id));
@@ -568,18 +586,11 @@ impl Saml {
     }
 }
 
-/// Whether a LogoutRequest names the session `sid` (whose user the application
-/// knows by a NameID that `name_matches` the request's): a signed request by its
-/// SessionIndex, or by the NameID when it names no session; an unsigned one
-/// (anyone could have made it) only by both, the SessionIndex being known to the
-/// application alone.
-fn names_session(asked: &Asked, sid: &str, name_matches: bool) -> bool {
-    let named = asked.session_indexes.iter().any(|index| index == sid);
-    if asked.signed {
-        named || (asked.session_indexes.is_empty() && name_matches)
-    } else {
-        named && name_matches
-    }
+/// Whether a (signed) LogoutRequest names the browser's session: by the
+/// SessionIndex the application was given for it (`named`), or, when it names no
+/// session, by the NameID the application knows the user by (`name_matches`).
+fn names_session(asked: &Asked, named: bool, name_matches: bool) -> bool {
+    named || (asked.session_indexes.is_empty() && name_matches)
 }
 
 /// The applications a session signed in to, but `except`.
@@ -607,19 +618,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_logout_request_names_a_session_by_its_index_and_user() {
-        let asked = |indexes: &[&str], signed| Asked {
+    fn a_logout_request_names_a_session_by_its_index_or_user() {
+        let asked = |indexes: &[&str]| Asked {
             name_id: "n".into(),
             session_indexes: indexes.iter().map(|s| s.to_string()).collect(),
-            signed,
         };
-        assert!(names_session(&asked(&["s"], true), "s", false));
-        assert!(names_session(&asked(&[], true), "s", true));
-        assert!(!names_session(&asked(&[], true), "s", false));
-        assert!(!names_session(&asked(&["t"], true), "s", true));
-        // Unsigned: the session's index and the user's NameID, both.
-        assert!(names_session(&asked(&["s"], false), "s", true));
-        assert!(!names_session(&asked(&["s"], false), "s", false));
-        assert!(!names_session(&asked(&[], false), "s", true));
+        assert!(names_session(&asked(&["s"]), true, false));
+        assert!(names_session(&asked(&[]), false, true));
+        assert!(!names_session(&asked(&[]), false, false));
+        // Another session named: the user's NameID does not stand in for it.
+        assert!(!names_session(&asked(&["t"]), false, true));
     }
 }

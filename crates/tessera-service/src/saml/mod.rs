@@ -111,17 +111,21 @@ pub struct Saml {
     app_sign_in: Arc<AppSignIn>,
     /// Signing keys by owner (the tenant's, an application's own: none when it
     /// has none), as loaded and when.
-    keys: RwLock<HashMap<(TenantId, Owner), (Timestamp, Option<Arc<SigningKey>>)>>,
+    keys: RwLock<KeyCache>,
     /// Per tenant: the pairwise secret, as loaded and when.
-    pairwise: RwLock<HashMap<TenantId, (Timestamp, Arc<Vec<u8>>)>>,
+    pairwise: RwLock<HashMap<TenantId, Cached<Arc<Vec<u8>>>>>,
     /// Signed metadata per tenant, owner of the certificates it publishes, and
     /// `WantAuthnRequestsSigned`, as made and when (anyone may ask for it; it is
     /// signed once a minute at most).
     metadata: RwLock<HashMap<(TenantId, Owner, bool), SignedMetadata>>,
 }
 
+/// Signing keys per tenant and owner (none: the owner has no active one).
+type KeyCache = HashMap<(TenantId, Owner), Cached<Option<Arc<SigningKey>>>>;
+/// A value as loaded (or made), and when.
+type Cached<T> = (Timestamp, T);
 /// A signed metadata document and when it was made.
-type SignedMetadata = (Timestamp, Arc<String>);
+type SignedMetadata = Cached<Arc<String>>;
 
 crate::kernel::on_kernel!(Saml);
 

@@ -43,7 +43,7 @@ const PENDING_PREFIX: &str = "saml:";
 const SEEN_PREFIX: &str = "saml-id:";
 /// How old a request may be, and how far ahead of this clock.
 const REQUEST_MAX_AGE: i64 = 10 * 60;
-const CLOCK_SKEW: i64 = 3 * 60;
+pub(super) const CLOCK_SKEW: i64 = 3 * 60;
 /// How long the bearer confirmation of an assertion holds.
 const CONFIRMATION_SECONDS: i64 = 5 * 60;
 
@@ -1030,9 +1030,10 @@ impl Saml {
         let key = self.signing_key(tenant, data.app_id).await?;
         let idp = self.entity_id();
         let application = data.app_id.to_string();
-        let session_index = crate::sign_in::sid_of(&session.id);
+        let lineage = crate::sign_in::lineage_of(session);
+        let session_index = self.session_index(tenant, &lineage, data.app_id).await?;
         let name_id = self
-            .issued_name_id(tenant, data.app_id, settings, &facts, &session_index)
+            .issued_name_id(tenant, data.app_id, settings, &facts, &lineage)
             .await?;
         let link = format!(
             "{}/api/v1/users/{}/memberOf",
@@ -1116,17 +1117,39 @@ impl Saml {
         })
     }
 
-    /// The NameID this application is given for the user in the session `sid`.
-    /// A transient one is derived from the session and the application, so it
-    /// differs per session and per application and single logout can name it
-    /// again without storing it.
+    /// The SessionIndex an application is given for a browser session (its
+    /// lineage, see `lineage_of`): one per session and application, so no two
+    /// applications can correlate their users by it, and it is not the OIDC
+    /// `sid` either, which relying parties see.
+    pub(super) async fn session_index(
+        &self,
+        tenant: TenantId,
+        lineage: &str,
+        app_id: AppId,
+    ) -> ServiceResult<String> {
+        let secret = self.pairwise_secret(tenant).await?;
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+        let tag = aws_lc_rs::hmac::sign(
+            &key,
+            format!("session-index:{}:{lineage}{app_id}", lineage.len()).as_bytes(),
+        );
+        Ok(format!(
+            "_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
+        ))
+    }
+
+    /// The NameID this application is given for the user in the browser session
+    /// `lineage`. A transient one is derived from the session and the
+    /// application, so it differs per session and per application and single
+    /// logout can name it again without storing it.
     pub(super) async fn issued_name_id(
         &self,
         tenant: TenantId,
         app_id: AppId,
         settings: &SamlSettings,
         facts: &UserFacts,
-        sid: &str,
+        lineage: &str,
     ) -> ServiceResult<tessera_saml::response::NameId> {
         let secret = self.pairwise_secret(tenant).await?;
         let idp = self.entity_id();
@@ -1134,7 +1157,7 @@ impl Saml {
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
         let tag = aws_lc_rs::hmac::sign(
             &key,
-            format!("transient:{}:{sid}{application}", sid.len()).as_bytes(),
+            format!("transient:{}:{lineage}{application}", lineage.len()).as_bytes(),
         );
         let mut transient = [0u8; 16];
         transient.copy_from_slice(&tag.as_ref()[..16]);

@@ -45,8 +45,8 @@ pub use certificates::{CertificateAuthorityView, NewCa};
 pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use my_account::MyApp;
 pub use security_info::{PasskeyChallenge, TotpEnrolment};
-pub(crate) use sessions::sid_of;
 pub use sessions::{SessionInfo, SessionView};
+pub(crate) use sessions::{lineage_of, sid_of};
 
 /// The sign-in context: sign-in flows, sessions, security info, methods
 /// administration, certificates and revocation, the sign-in log.
@@ -144,6 +144,9 @@ pub struct SignInContext {
     pub correlation_id: String,
     pub client_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The session the browser held when it signed in (its cookie's secret): the
+    /// new session takes over from it (see `SignIn::create_session`).
+    pub previous_session: Option<String>,
 }
 
 /// The sign-in log entry as the API shows it (stored compactly, see

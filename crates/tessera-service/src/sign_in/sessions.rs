@@ -46,7 +46,20 @@ pub(crate) struct SessionData {
     /// logout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<String>,
+    /// The `sid`s of the sessions of the same user this one took over in the same
+    /// browser (a sign-in again: ForceAuthn, a step-up), newest first: the
+    /// applications signed in through them are this session's now, and logout
+    /// may still name them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_sids: Vec<String>,
+    /// The `sid` of the first session of that line (none: this one's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
 }
+
+/// The most applications and former sessions a session remembers.
+const MAX_APPS: usize = 100;
+const MAX_FORMER_SIDS: usize = 8;
 
 /// A valid session.
 #[derive(Debug, Clone)]
@@ -143,8 +156,12 @@ impl SignIn {
             pending_passkey: None,
             csrf: new_csrf()?,
             apps: Vec::new(),
+            former_sids: Vec::new(),
+            lineage: None,
             password_changed: None,
         };
+        let mut data = data;
+        self.take_over(ctx, user_id, &mut data).await?;
         let row = SessionRow {
             id: generated.hash,
             user_id: Some(user_id),
@@ -158,6 +175,51 @@ impl SignIn {
         };
         self.store.session_insert(ctx.tenant, &row).await?;
         Ok(generated.secret)
+    }
+
+    /// A new session replaces the one the browser held. The same user's (signed in
+    /// again): its applications and `sid`s pass to the new session, and it ends
+    /// without telling them (the user is still signed in to them). Another
+    /// user's: it ends, and its applications are told (the browser can no
+    /// longer sign it out).
+    async fn take_over(
+        &self,
+        ctx: &SignInContext,
+        user_id: Uuid,
+        data: &mut SessionData,
+    ) -> ServiceResult<()> {
+        let Some(secret) = ctx
+            .previous_session
+            .as_deref()
+            .filter(|s| !s.is_empty() && s.len() <= 128)
+        else {
+            return Ok(());
+        };
+        let id = secret_hash(secret);
+        let Some(old) = self.store.session_get(ctx.tenant, &id).await? else {
+            return Ok(());
+        };
+        let Ok(old_data) = serde_json::from_str::<SessionData>(&old.data) else {
+            return Ok(()); // not a browser session
+        };
+        if old.user_id != Some(user_id) {
+            if self.store.session_delete(ctx.tenant, &id).await? {
+                self.sessions_ended(ctx.tenant, std::slice::from_ref(&old))
+                    .await;
+            }
+            return Ok(());
+        }
+        for app in old_data.apps {
+            if !data.apps.contains(&app) && data.apps.len() < MAX_APPS {
+                data.apps.push(app);
+            }
+        }
+        data.lineage = Some(old_data.lineage.unwrap_or_else(|| sid_of(&old.id)));
+        data.former_sids.push(sid_of(&old.id));
+        data.former_sids.extend(old_data.former_sids);
+        data.former_sids.truncate(MAX_FORMER_SIDS);
+        self.store.session_delete(ctx.tenant, &id).await?;
+        Ok(())
     }
 
     /// The session a browser's secret names, if it is still valid: not revoked, not
@@ -216,7 +278,7 @@ impl SignIn {
     /// Records that a session signed in to an application (for logout: OpenID
     /// Connect back-channel, SAML single logout).
     pub(crate) async fn remember_app(&self, session: &SessionInfo, client_id: &str) {
-        if session.data.apps.iter().any(|a| a == client_id) || session.data.apps.len() >= 100 {
+        if session.data.apps.iter().any(|a| a == client_id) || session.data.apps.len() >= MAX_APPS {
             return;
         }
         let mut data = session.data.clone();
@@ -337,7 +399,19 @@ impl SignIn {
     }
 }
 
-/// The `sid` of a session (OIDC's claim, SAML's SessionIndex): derived from its
+/// What stays the same while a browser signs in again and again as one user: the
+/// `sid` of the first session of that line. SAML's SessionIndex and transient
+/// NameIDs derive from it, so single logout finds an application signed in
+/// before the latest sign-in.
+pub(crate) fn lineage_of(session: &SessionInfo) -> String {
+    session
+        .data
+        .lineage
+        .clone()
+        .unwrap_or_else(|| sid_of(&session.id))
+}
+
+/// The `sid` of a session (OIDC's claim): derived from its
 /// id, so logout can name the session without revealing the id.
 pub(crate) fn sid_of(session_id: &str) -> String {
     use base64::Engine as _;
