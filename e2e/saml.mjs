@@ -494,6 +494,53 @@ await check("singleLogoutReachesApplicationsSignedInBeforeASignInAgain", async (
   assert.equal(await signedIn(browser), false, "the session signed in again ended");
 });
 
+// --- Configuration from metadata by URL ------------------------------------------------
+
+await check("configurationFromMetadataByUrl", async () => {
+  const { createServer } = await import("node:http");
+  const entity = "https://by-url.example/sp";
+  const served = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${entity}">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="https://by-url.example/soap"/>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://by-url.example/slo"/>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://by-url.example/acs" index="3"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>`;
+  const server = createServer((req, res) => {
+    if (req.url === "/metadata") res.writeHead(200, { "content-type": "application/samlmetadata+xml" }).end(served);
+    else if (req.url === "/moved") res.writeHead(302, { location: "/metadata" }).end();
+    else res.writeHead(404).end();
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const at = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const app = await api("POST", "/applications", { displayName: "By URL" });
+    const post = (body) => fetch(`${base}/api/v1/applications/${app.id}/saml/metadata`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const configured = await post({ metadataUrl: `${at}/metadata` });
+    assert.equal(configured.status, 200, await configured.clone().text());
+    const settings = await configured.json();
+    assert.equal(settings.entityId, entity);
+    assert.equal(settings.logoutUrl, "https://by-url.example/slo", "the redirect-binding logout service, not SOAP");
+    assert.equal(settings.logoutBinding, "redirect");
+    assert.equal(settings.consumerServices[0].index, 3);
+    for (const [body, why] of [
+      [{ metadataUrl: "http://example.com/metadata" }, "https only (http to loopback)"],
+      [{ metadataUrl: `${at}/moved` }, "a redirect is not followed"],
+      [{ metadataUrl: `${at}/missing` }, "a 404 is refused"],
+      [{ metadata: served, metadataUrl: `${at}/metadata` }, "one source"],
+    ]) {
+      const refused = await post(body);
+      assert.equal(refused.status, 400, `${why}: ${await refused.clone().text()}`);
+    }
+  } finally {
+    server.close();
+  }
+});
+
 // --- What Tessera refuses ------------------------------------------------------------
 
 await check("unsignedRequestRefusedWhereSigningIsRequired", async () => {

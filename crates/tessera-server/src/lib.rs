@@ -339,6 +339,7 @@ where
         revocation_fetcher: Some(ports.revocation),
     };
     let app = Arc::new(App::with_auth(store.clone(), Arc::new(SystemClock), auth));
+    app.saml.set_outbound_http(ports.outbound.clone());
     app.oidc.set_outbound_http(ports.outbound);
     if let Some(countries) = ports.countries {
         app.access.set_country_lookup(countries);

@@ -469,12 +469,16 @@ pub enum SamlCommand {
         #[command(flatten)]
         if_match: IfMatchArg,
     },
-    /// Set the configuration from the service provider's metadata file; with
-    /// `--signer`, the metadata must be signed by that certificate (PEM or DER).
+    /// Set the configuration from the service provider's metadata, a file or a
+    /// URL Tessera fetches; with `--signer`, the metadata must be signed by that
+    /// certificate (PEM or DER).
     FromMetadata {
         app: String,
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        file: Option<std::path::PathBuf>,
+        /// The metadata's URL (https), fetched by Tessera.
         #[arg(long)]
-        file: std::path::PathBuf,
+        url: Option<String>,
         #[arg(long)]
         signer: Option<std::path::PathBuf>,
         #[command(flatten)]

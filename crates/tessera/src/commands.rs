@@ -1674,13 +1674,19 @@ async fn saml(
         SamlCommand::FromMetadata {
             app,
             file,
+            url,
             signer,
             if_match,
         } => {
             let id = app_object_id(client, AppKind::Application, &app).await?;
-            let metadata = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let mut body = json!({ "metadata": metadata });
+            let mut body = match (file, url) {
+                (Some(file), _) => json!({
+                    "metadata": std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?
+                }),
+                (None, Some(url)) => json!({ "metadataUrl": url }),
+                (None, None) => anyhow::bail!("give --file or --url"),
+            };
             if let Some(signer) = signer {
                 let bytes = std::fs::read(&signer)
                     .with_context(|| format!("cannot read {}", signer.display()))?;

@@ -57,6 +57,7 @@ struct SamlPage<'a> {
     configured: bool,
     may_edit: bool,
     metadata: String,
+    metadata_url: String,
     signer: String,
     /// The application's own IdP certificates (none: the tenant's signs).
     certificates: Vec<IdpCertificate>,
@@ -79,6 +80,7 @@ fn starting_point() -> Value {
 struct Typed {
     json: Option<String>,
     metadata: String,
+    metadata_url: String,
     signer: String,
     error: Option<(StatusCode, String)>,
     notice: Option<&'static str>,
@@ -131,6 +133,7 @@ async fn render(state: &AppState, admin: &Admin, id: Uuid, typed: Typed) -> Resp
             configured: current.is_some(),
             may_edit: holds(&admin.ctx, action::APPS_AUTHENTICATION_UPDATE),
             metadata: typed.metadata,
+            metadata_url: typed.metadata_url,
             signer: typed.signer,
             certificates,
             error: typed.error.map(|(_, message)| message),
@@ -158,6 +161,7 @@ async fn page(
     let typed = Typed {
         json: None,
         metadata: String::new(),
+        metadata_url: String::new(),
         signer: String::new(),
         error: None,
         notice,
@@ -197,6 +201,7 @@ async fn save(
             let typed = Typed {
                 json: Some(text),
                 metadata: String::new(),
+                metadata_url: String::new(),
                 signer: String::new(),
                 error: Some(error),
                 notice: None,
@@ -239,10 +244,16 @@ async fn import(
         Err(refusal) => return refusal,
     };
     let metadata = form.get("metadata").unwrap_or("").to_string();
+    let metadata_url = form.get("metadataUrl").unwrap_or("").trim().to_string();
     let signer = form.get("signer").unwrap_or("").to_string();
     let result = match signer_of(&signer) {
         Ok(certificate) => {
-            let mut body = json!({ "metadata": metadata });
+            // The metadata pasted, else fetched from its URL.
+            let mut body = if metadata.trim().is_empty() && !metadata_url.is_empty() {
+                json!({ "metadataUrl": metadata_url })
+            } else {
+                json!({ "metadata": metadata })
+            };
             if let Some(certificate) = certificate {
                 body["signingCertificate"] = json!(certificate);
             }
@@ -261,6 +272,7 @@ async fn import(
                 let typed = Typed {
                     json: None,
                     metadata,
+                    metadata_url,
                     signer,
                     error: Some(error),
                     notice: None,

@@ -118,6 +118,8 @@ pub struct Saml {
     /// `WantAuthnRequestsSigned`, as made and when (anyone may ask for it; it is
     /// signed once a minute at most).
     metadata: RwLock<HashMap<(TenantId, Owner, bool), SignedMetadata>>,
+    /// Fetches service providers' metadata from their URL (the server's client).
+    outbound: std::sync::OnceLock<Arc<dyn crate::oauth::OutboundHttp>>,
 }
 
 /// Signing keys per tenant and owner (none: the owner has no active one).
@@ -181,7 +183,13 @@ impl Saml {
             keys: RwLock::new(HashMap::new()),
             pairwise: RwLock::new(HashMap::new()),
             metadata: RwLock::new(HashMap::new()),
+            outbound: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the context its HTTP client (service providers' metadata by URL).
+    pub fn set_outbound_http(&self, fetcher: Arc<dyn crate::oauth::OutboundHttp>) {
+        let _ = self.outbound.set(fetcher);
     }
 
     /// The application (appId) with this SP entity id, and its settings.
@@ -225,6 +233,20 @@ impl Saml {
         application: Uuid,
         body: Value,
         if_match: Option<i64>,
+    ) -> ServiceResult<SamlApplication> {
+        self.configure_with(ctx, application, body, if_match, None)
+            .await
+    }
+
+    /// `configure`, with details for the audit event (where the settings came
+    /// from).
+    async fn configure_with(
+        &self,
+        ctx: &Context,
+        application: Uuid,
+        body: Value,
+        if_match: Option<i64>,
+        details: Option<Value>,
     ) -> ServiceResult<SamlApplication> {
         self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let settings: SamlSettings = serde_path_to_error::deserialize(body)
@@ -274,12 +296,15 @@ impl Saml {
                 (new, None)
             }
         };
-        let event = EventDraft::new(AuditAction::ApplicationSamlUpdate)
+        let mut event = EventDraft::new(AuditAction::ApplicationSamlUpdate)
             .on(Kind::Application, application, &app.spec.display_name)
             .changes(tessera_directory::patch::changes(
                 &serde_json::to_value(&before).unwrap_or(Value::Null),
                 &serde_json::to_value(&data.settings).unwrap_or(Value::Null),
             ));
+        if let Some(details) = details {
+            event = event.details(details);
+        }
         self.commit(tx, ctx, event).await?;
         Ok(SamlApplication {
             app_id: data.app_id,
@@ -289,7 +314,8 @@ impl Saml {
     }
 
     /// Sets an application's SAML configuration from its service provider's
-    /// metadata (`{"metadata": "<xml>", "signingCertificate": "<base64 DER>"}`):
+    /// metadata (`{"metadata": "<xml>" | "metadataUrl": "https://…",
+    /// "signingCertificate": "<base64 DER>"}`; a URL is fetched once, now):
     /// the entity id, consumer and logout services, certificates and signing wish
     /// come from the metadata; what the metadata does not say (NameID source,
     /// attributes, signing and encryption choices) is kept from the configuration
@@ -305,15 +331,34 @@ impl Saml {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         struct Import {
-            metadata: String,
+            #[serde(default)]
+            metadata: Option<String>,
+            #[serde(default)]
+            metadata_url: Option<String>,
             #[serde(default)]
             signing_certificate: Option<String>,
         }
         self.require(ctx, action::APPS_READ, &Target::Tenant)?;
         let import: Import = serde_path_to_error::deserialize(body)
             .map_err(|e| ServiceError::invalid(e.path().to_string(), e.inner().to_string()))?;
+        let metadata = match (import.metadata, &import.metadata_url) {
+            (Some(metadata), None) => metadata,
+            (None, Some(url)) => {
+                // The caller may change this application: checked before Tessera
+                // fetches anything on their word.
+                self.open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
+                    .await?;
+                self.fetch_metadata(url).await?
+            }
+            _ => {
+                return Err(ServiceError::invalid(
+                    "metadata",
+                    "give either metadata or metadataUrl",
+                ));
+            }
+        };
         let document = tessera_saml::xml::parse(
-            import.metadata.trim_start_matches('\u{feff}'),
+            metadata.trim_start_matches('\u{feff}'),
             tessera_saml::xml::Limits::default(),
         )
         .map_err(|e| ServiceError::invalid("metadata", e.to_string()))?;
@@ -364,7 +409,38 @@ impl Saml {
         }
         let body =
             serde_json::to_value(&settings).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        self.configure(ctx, application, body, if_match).await
+        let details = serde_json::json!({
+            "source": "metadata",
+            "metadataUrl": import.metadata_url,
+            "signatureChecked": import.signing_certificate.is_some(),
+        });
+        self.configure_with(ctx, application, body, if_match, Some(details))
+            .await
+    }
+
+    /// A service provider's metadata from its URL: https (http only to a
+    /// loopback host), no redirect followed, bounded in size and time.
+    async fn fetch_metadata(&self, url: &str) -> ServiceResult<String> {
+        if !tessera_saml::metadata::location_allowed(url) {
+            return Err(ServiceError::invalid(
+                "metadataUrl",
+                "must be an https URL (http only to a loopback host)",
+            ));
+        }
+        let fetcher = self.outbound.get().ok_or_else(|| {
+            ServiceError::Unavailable("fetching metadata is not configured".into())
+        })?;
+        let bytes = fetcher.get(url).await.map_err(|e| {
+            ServiceError::invalid(
+                "metadataUrl",
+                format!(
+                    "the metadata cannot be fetched: {}",
+                    e.chars().take(200).collect::<String>()
+                ),
+            )
+        })?;
+        String::from_utf8(bytes)
+            .map_err(|_| ServiceError::invalid("metadataUrl", "the metadata is not UTF-8"))
     }
 
     /// An application's SAML configuration, if it has one.
