@@ -792,8 +792,11 @@ const tests = {
     assert.equal(configured.logoutBinding, "post", "the metadata's only logout service is POST");
     assert.ok(await page.locator("#no-certificates").count(), "the tenant's certificate signs at first");
     await submit(page, "#add-certificate", /done=added/);
-    await submit(page, "#add-certificate", /done=added/);
     const rows = page.locator("#certificate-list tbody tr");
+    assert.match(await rows.nth(0).textContent(), /Next/, "a new certificate waits");
+    await submit(page, "#activate-1", /done=activated/);
+    assert.match(await rows.nth(0).textContent(), /Signing/);
+    await submit(page, "#add-certificate", /done=added/);
     assert.equal(await rows.count(), 2);
     assert.match(await rows.nth(0).textContent(), /Signing/);
     assert.match(await rows.nth(1).textContent(), /Next/);

@@ -67,6 +67,9 @@ async function samlApp(name, settings) {
 const attributes = [
   { name: "email", nameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", source: { kind: "user", attribute: "mail" } },
   { name: "groups", nameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", source: { kind: "groups", name: "displayName" } },
+  // A claim transformation: the mail address's local part, upper-cased.
+  { name: "short", nameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+    source: { kind: "expression", expression: { op: "uppercase", of: { op: "mailPrefix", of: { op: "attribute", attribute: "mail" } } } } },
 ];
 
 // The "browser": carries a request to Tessera, signs in when asked, and returns
@@ -137,6 +140,7 @@ function expectUser(read) {
   assert.equal(read.nameIdFormat, "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
   assert.deepEqual(read.attributes.email, ["saml.user@tessera.local"]);
   assert.deepEqual(read.attributes.groups, ["SAML Readers"]);
+  assert.deepEqual(read.attributes.short, ["SAML.USER"]);
 }
 
 // --- pysaml2 -------------------------------------------------------------------

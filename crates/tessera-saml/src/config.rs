@@ -159,6 +159,192 @@ pub enum Source {
     Constant {
         value: String,
     },
+    /// A custom security attribute of the user (a list gives a value each).
+    CustomSecurityAttribute {
+        set: String,
+        name: String,
+    },
+    /// A value computed from the user's attributes.
+    Expression {
+        expression: Expression,
+    },
+}
+
+impl Source {
+    /// Whether the source reads custom security attributes (which only those
+    /// who may read them may map into assertions).
+    pub fn reads_custom_security_attributes(&self) -> bool {
+        match self {
+            Source::CustomSecurityAttribute { .. } => true,
+            Source::Expression { expression } => expression.reads_custom_security_attributes(),
+            _ => false,
+        }
+    }
+
+    /// The custom security attributes (set, name) the source reads.
+    pub fn custom_security_attributes(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        match self {
+            Source::CustomSecurityAttribute { set, name } => out.push((set.clone(), name.clone())),
+            Source::Expression { expression } => expression.collect_custom(&mut out),
+            _ => {}
+        }
+        out
+    }
+}
+
+/// A claim transformation (as Entra's): a user attribute, a custom security
+/// attribute or a constant, joined, lower- or upper-cased, cut to a mail
+/// address's local part, or a fallback when empty. An expression gives one value
+/// or none (a missing attribute); a list attribute gives its values joined by
+/// commas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Expression {
+    Attribute {
+        attribute: UserAttribute,
+    },
+    CustomSecurityAttribute {
+        set: String,
+        name: String,
+    },
+    Constant {
+        value: String,
+    },
+    Join {
+        separator: String,
+        parts: Vec<Expression>,
+    },
+    Lowercase {
+        of: Box<Expression>,
+    },
+    Uppercase {
+        of: Box<Expression>,
+    },
+    /// The part of a mail address before `@` (the whole value without one).
+    MailPrefix {
+        of: Box<Expression>,
+    },
+    /// `of`, or `otherwise` when `of` is missing or empty.
+    IfEmpty {
+        of: Box<Expression>,
+        otherwise: Box<Expression>,
+    },
+}
+
+/// Bounds on an expression: how deep, how many nodes.
+const MAX_EXPRESSION_DEPTH: usize = 6;
+const MAX_EXPRESSION_NODES: usize = 32;
+
+impl Expression {
+    fn children(&self) -> Vec<&Expression> {
+        match self {
+            Expression::Join { parts, .. } => parts.iter().collect(),
+            Expression::Lowercase { of }
+            | Expression::Uppercase { of }
+            | Expression::MailPrefix { of } => vec![of.as_ref()],
+            Expression::IfEmpty { of, otherwise } => vec![of.as_ref(), otherwise.as_ref()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn reads_custom_security_attributes(&self) -> bool {
+        matches!(self, Expression::CustomSecurityAttribute { .. })
+            || self
+                .children()
+                .iter()
+                .any(|child| child.reads_custom_security_attributes())
+    }
+
+    fn collect_custom(&self, out: &mut Vec<(String, String)>) {
+        if let Expression::CustomSecurityAttribute { set, name } = self {
+            out.push((set.clone(), name.clone()));
+        }
+        for child in self.children() {
+            child.collect_custom(out);
+        }
+    }
+
+    /// Checks the expression's size and texts; `nodes` counts across it.
+    fn check(&self, depth: usize, nodes: &mut usize) -> Result<(), ConfigError> {
+        *nodes += 1;
+        if depth > MAX_EXPRESSION_DEPTH || *nodes > MAX_EXPRESSION_NODES {
+            return refuse(format!(
+                "an expression is at most {MAX_EXPRESSION_DEPTH} deep and {MAX_EXPRESSION_NODES} operations"
+            ));
+        }
+        match self {
+            Expression::Constant { value } if value.len() > 256 || !plain_text(value) => {
+                return refuse(
+                    "an expression's constant is at most 256 characters, without control characters",
+                );
+            }
+            Expression::Join { separator, parts } => {
+                if separator.len() > 16 || !plain_text(separator) {
+                    return refuse("a join's separator is at most 16 characters");
+                }
+                if parts.is_empty() {
+                    return refuse("a join needs parts");
+                }
+            }
+            Expression::CustomSecurityAttribute { set, name } => check_custom_name(set, name)?,
+            _ => {}
+        }
+        for child in self.children() {
+            child.check(depth + 1, nodes)?;
+        }
+        Ok(())
+    }
+
+    /// The value for a user (none: an attribute it reads is missing).
+    pub fn evaluate(&self, user: &UserFacts) -> Option<String> {
+        let value = match self {
+            Expression::Attribute { attribute } => user.attribute(*attribute).map(str::to_string),
+            Expression::CustomSecurityAttribute { set, name } => user
+                .custom_values(set, name)
+                .filter(|values| !values.is_empty())
+                .map(|values| values.join(",")),
+            Expression::Constant { value } => Some(value.clone()),
+            Expression::Join { separator, parts } => {
+                let present: Vec<String> = parts
+                    .iter()
+                    .filter_map(|part| part.evaluate(user))
+                    .filter(|part| !part.is_empty())
+                    .collect();
+                (!present.is_empty()).then(|| present.join(separator))
+            }
+            Expression::Lowercase { of } => of.evaluate(user).map(|v| v.to_lowercase()),
+            Expression::Uppercase { of } => of.evaluate(user).map(|v| v.to_uppercase()),
+            Expression::MailPrefix { of } => of
+                .evaluate(user)
+                .map(|v| v.split('@').next().unwrap_or_default().to_string()),
+            Expression::IfEmpty { of, otherwise } => match of.evaluate(user) {
+                Some(value) if !value.is_empty() => Some(value),
+                _ => otherwise.evaluate(user),
+            },
+        };
+        // Bounded whatever the attributes hold.
+        value.map(|v| v.chars().take(MAX_VALUE_CHARS).collect())
+    }
+}
+
+/// The longest value an expression gives.
+const MAX_VALUE_CHARS: usize = 4096;
+
+/// A custom security attribute's set and name: letters, digits and `_`, 1 to 32
+/// characters each (as Entra names them).
+fn check_custom_name(set: &str, name: &str) -> Result<(), ConfigError> {
+    let ok = |text: &str| {
+        (1..=32).contains(&text.len())
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if ok(set) && ok(name) {
+        Ok(())
+    } else {
+        refuse(
+            "a custom security attribute is named by its set and name: letters, digits and _, 1 to 32 each",
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -435,10 +621,15 @@ impl SamlSettings {
                     attribute.name
                 ));
             }
-            if let Source::Constant { value } = &attribute.source
-                && (value.len() > 1024 || !plain_text(value))
-            {
-                return refuse("a constant is at most 1024 characters, without control characters");
+            match &attribute.source {
+                Source::Constant { value } if value.len() > 1024 || !plain_text(value) => {
+                    return refuse(
+                        "a constant is at most 1024 characters, without control characters",
+                    );
+                }
+                Source::CustomSecurityAttribute { set, name } => check_custom_name(set, name)?,
+                Source::Expression { expression } => expression.check(1, &mut 0)?,
+                _ => {}
             }
         }
         if let Some(relay) = &self.relay_state
@@ -507,9 +698,20 @@ pub struct UserFacts {
     pub app_groups: Vec<String>,
     /// The values of the user's app roles in this application.
     pub roles: Vec<String>,
+    /// The custom security attributes the mapping reads: (set, name) and the
+    /// values as text.
+    pub custom: Vec<((String, String), Vec<String>)>,
 }
 
 impl UserFacts {
+    /// A custom security attribute's values, if the user has it.
+    pub fn custom_values(&self, set: &str, name: &str) -> Option<&Vec<String>> {
+        self.custom
+            .iter()
+            .find(|((s, n), _)| s == set && n == name)
+            .map(|(_, values)| values)
+    }
+
     pub fn attribute(&self, attribute: UserAttribute) -> Option<&str> {
         match attribute {
             UserAttribute::UserPrincipalName => Some(self.user_principal_name.as_str()),
@@ -616,6 +818,10 @@ pub fn attributes(
                 .collect(),
             Source::Constant { value } => vec![value.clone()],
             Source::Roles => user.roles.clone(),
+            Source::CustomSecurityAttribute { set, name } => {
+                user.custom_values(set, name).cloned().unwrap_or_default()
+            }
+            Source::Expression { expression } => expression.evaluate(user).into_iter().collect(),
             Source::Groups { filter, name } => {
                 let listed: Vec<&(String, String)> = user
                     .groups
@@ -742,6 +948,93 @@ mod tests {
         }];
         let out = attributes(&all, &many, "https://idp/link");
         assert_eq!(out[0].name, GROUPS_LINK);
+    }
+
+    #[test]
+    fn expressions_and_custom_security_attributes() {
+        let mut ada = user();
+        ada.given_name = Some("Ada".into());
+        ada.surname = Some("Lovelace".into());
+        ada.custom = vec![
+            (("hr".into(), "costCenter".into()), vec!["4711".into()]),
+            (("hr".into(), "badges".into()), vec!["a".into(), "b".into()]),
+        ];
+        let rule = |name: &str, source: serde_json::Value| AttributeRule {
+            name: name.into(),
+            name_format: ATTRIBUTE_BASIC.into(),
+            friendly_name: None,
+            source: serde_json::from_value(source).unwrap(),
+        };
+        let rules = vec![
+            rule(
+                "login",
+                serde_json::json!({"kind": "expression", "expression": {"op": "lowercase", "of": {"op": "join", "separator": ".", "parts": [
+                    {"op": "attribute", "attribute": "givenName"},
+                    {"op": "attribute", "attribute": "surname"}
+                ]}}}),
+            ),
+            rule(
+                "short",
+                serde_json::json!({"kind": "expression", "expression": {"op": "mailPrefix", "of": {"op": "attribute", "attribute": "mail"}}}),
+            ),
+            rule(
+                "dept",
+                serde_json::json!({"kind": "expression", "expression": {"op": "ifEmpty",
+                    "of": {"op": "attribute", "attribute": "department"},
+                    "otherwise": {"op": "constant", "value": "none"}}}),
+            ),
+            rule(
+                "costCenter",
+                serde_json::json!({"kind": "customSecurityAttribute", "set": "hr", "name": "costCenter"}),
+            ),
+            rule(
+                "badges",
+                serde_json::json!({"kind": "customSecurityAttribute", "set": "hr", "name": "badges"}),
+            ),
+            rule(
+                "missing",
+                serde_json::json!({"kind": "customSecurityAttribute", "set": "hr", "name": "nothing"}),
+            ),
+        ];
+        let out = attributes(&rules, &ada, "l");
+        let value = |name: &str| {
+            out.iter()
+                .find(|a| a.name == name)
+                .map(|a| a.values.clone())
+        };
+        assert_eq!(value("login"), Some(vec!["ada.lovelace".to_string()]));
+        assert_eq!(value("short"), Some(vec!["ada".to_string()]));
+        assert_eq!(value("dept"), Some(vec!["none".to_string()]));
+        assert_eq!(value("costCenter"), Some(vec!["4711".to_string()]));
+        assert_eq!(
+            value("badges"),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        assert_eq!(value("missing"), None, "a missing attribute is left out");
+        assert!(rules[3].source.reads_custom_security_attributes());
+        assert!(!rules[0].source.reads_custom_security_attributes());
+        // Checked: depth, size, names.
+        let mut deep = serde_json::json!({"op": "attribute", "attribute": "mail"});
+        for _ in 0..8 {
+            deep = serde_json::json!({"op": "lowercase", "of": deep});
+        }
+        let mut settings: SamlSettings = serde_json::from_value(serde_json::json!({
+            "entityId": "https://sp.example",
+            "consumerServices": [{"url": "https://sp.example/acs", "index": 0}],
+            "attributes": [{"name": "x", "source": {"kind": "expression", "expression": deep}}]
+        }))
+        .unwrap();
+        assert!(settings.validate().unwrap_err().0.contains("deep"));
+        settings.attributes[0].source = Source::CustomSecurityAttribute {
+            set: "hr set".into(),
+            name: "x".into(),
+        };
+        assert!(settings.validate().is_err());
+        settings.attributes[0].source = serde_json::from_value(serde_json::json!(
+            {"kind": "expression", "expression": {"op": "join", "separator": "-", "parts": []}}
+        ))
+        .unwrap();
+        assert!(settings.validate().is_err());
     }
 
     #[test]

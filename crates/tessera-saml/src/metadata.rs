@@ -49,6 +49,9 @@ pub struct ServiceProvider {
     pub name_id_formats: Vec<String>,
     pub authn_requests_signed: bool,
     pub want_assertions_signed: bool,
+    /// Until when the metadata may be used (`validUntil` of the entity or its
+    /// role), in seconds since the epoch.
+    pub valid_until: Option<i64>,
 }
 
 impl ServiceProvider {
@@ -257,7 +260,17 @@ impl ServiceProvider {
             .map(|f| f.trim_matches([' ', '\t', '\r', '\n']).to_string())
             .filter(|f| !f.is_empty())
             .collect();
+        // The earlier of the entity's and the role's validUntil.
+        let mut valid_until: Option<i64> = None;
+        for element in [root, descriptor] {
+            if let Some(text) = element.attribute("validUntil") {
+                let at = crate::request::unix_instant(text)
+                    .ok_or_else(|| invalid("validUntil", "not a UTC date and time"))?;
+                valid_until = Some(valid_until.map_or(at, |v| v.min(at)));
+            }
+        }
         Ok(ServiceProvider {
+            valid_until,
             entity_id: entity_id.to_string(),
             consumer_services,
             logout_services: endpoints(descriptor, "SingleLogoutService", false)?,
@@ -301,6 +314,21 @@ mod tests {
         let sp = read(SP).unwrap();
         assert_eq!(sp.entity_id, "https://sp.example/metadata");
         assert!(sp.authn_requests_signed && sp.want_assertions_signed);
+        assert_eq!(sp.valid_until, None);
+        let dated = SP.replace(
+            "entityID=",
+            r#"validUntil="2030-01-01T00:00:00Z" entityID="#,
+        );
+        let dated = dated.replace(
+            "<md:SPSSODescriptor ",
+            r#"<md:SPSSODescriptor validUntil="2029-01-01T00:00:00Z" "#,
+        );
+        assert_eq!(
+            read(&dated).unwrap().valid_until,
+            Some(1_861_920_000),
+            "the earlier one"
+        );
+        assert!(read(&SP.replace("entityID=", r#"validUntil="soon" entityID="#)).is_err());
         assert_eq!(sp.consumer_services.len(), 2);
         assert_eq!(
             sp.consumer_by_index(None).unwrap().location,

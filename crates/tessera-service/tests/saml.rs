@@ -13,6 +13,7 @@ use serde_json::json;
 use tessera_core::SystemClock;
 use tessera_saml::xml::{self, Limits};
 use tessera_saml::{dsig, metadata, request::DSIG};
+use tessera_service::saml::CertificateState;
 use tessera_service::{App, ServiceError};
 use tessera_testkit::{Backend, bootstrap_admin, both_backends};
 
@@ -224,18 +225,33 @@ async fn application_certificates_roll_over(app: App) {
         (Some(0), vec![tenant_certificate.clone()]),
         "without its own, the tenant's certificate signs for the application"
     );
+    let metadata_now = || async {
+        app.saml
+            .application_metadata(tenant, app_id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    // From the tenant's certificate to the application's own: the new one is
+    // published beside the tenant's before it signs.
     let first = app
         .saml
         .add_application_certificate(&ctx, id)
         .await
         .unwrap();
-    assert_eq!(first.state, tessera_service::saml::CertificateState::Active);
-    let second = app
-        .saml
-        .add_application_certificate(&ctx, id)
-        .await
-        .unwrap();
-    assert_eq!(second.state, tessera_service::saml::CertificateState::Next);
+    assert_eq!(first.state, CertificateState::Next);
+    assert_eq!(first.algorithm_label(), "ECDSA-SHA256");
+    assert_eq!(
+        metadata_signer(
+            &metadata_now().await,
+            &[&tenant_certificate, &first.certificate]
+        ),
+        (
+            Some(0),
+            vec![tenant_certificate.clone(), first.certificate.clone()]
+        ),
+        "the next certificate is published while the tenant's still signs"
+    );
     assert!(
         matches!(
             app.saml.add_application_certificate(&ctx, id).await,
@@ -243,24 +259,38 @@ async fn application_certificates_roll_over(app: App) {
         ),
         "one next certificate at a time"
     );
-    let metadata = app
-        .saml
-        .application_metadata(tenant, app_id)
+    app.saml
+        .activate_application_certificate(&ctx, id, &first.thumbprint)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
-        metadata_signer(&metadata, &[&first.certificate, &second.certificate]),
+        metadata_signer(
+            &metadata_now().await,
+            &[&tenant_certificate, &first.certificate]
+        ),
+        (Some(1), vec![first.certificate.clone()]),
+        "the application's own signs, and only it is published"
+    );
+    // A rollover of the application's own.
+    let second = app
+        .saml
+        .add_application_certificate(&ctx, id)
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata_signer(
+            &metadata_now().await,
+            &[&first.certificate, &second.certificate]
+        ),
         (
             Some(0),
             vec![first.certificate.clone(), second.certificate.clone()]
         ),
-        "the next certificate is published before it signs"
     );
     assert!(
         matches!(
             app.saml
-                .remove_application_certificate(&ctx, id, &first.thumbprint)
+                .remove_application_certificate(&ctx, id, &first.thumbprint, None)
                 .await,
             Err(ServiceError::Conflict { .. })
         ),
@@ -271,21 +301,15 @@ async fn application_certificates_roll_over(app: App) {
         .activate_application_certificate(&ctx, id, &second.thumbprint)
         .await
         .unwrap();
-    assert_eq!(
-        activated.state,
-        tessera_service::saml::CertificateState::Active
-    );
+    assert_eq!(activated.state, CertificateState::Active);
     let listed = app.saml.application_certificates(&ctx, id).await.unwrap();
     assert_eq!(listed.len(), 1, "the replaced certificate is gone");
     assert_eq!(listed[0].thumbprint, second.thumbprint);
-    let metadata = app
-        .saml
-        .application_metadata(tenant, app_id)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        metadata_signer(&metadata, &[&first.certificate, &second.certificate]),
+        metadata_signer(
+            &metadata_now().await,
+            &[&first.certificate, &second.certificate]
+        ),
         (Some(1), vec![second.certificate.clone()])
     );
     assert!(matches!(
@@ -294,18 +318,20 @@ async fn application_certificates_roll_over(app: App) {
             .await,
         Err(ServiceError::NotFound { .. })
     ));
+    // Removed as seen: the version the page showed when it was the next one is
+    // stale now that it signs.
+    assert!(matches!(
+        app.saml
+            .remove_application_certificate(&ctx, id, &second.thumbprint, Some(second.version))
+            .await,
+        Err(ServiceError::VersionMismatch { .. })
+    ));
     app.saml
-        .remove_application_certificate(&ctx, id, &second.thumbprint)
+        .remove_application_certificate(&ctx, id, &second.thumbprint, Some(activated.version))
         .await
-        .unwrap();
-    let metadata = app
-        .saml
-        .application_metadata(tenant, app_id)
-        .await
-        .unwrap()
         .unwrap();
     assert_eq!(
-        metadata_signer(&metadata, &[&tenant_certificate]).0,
+        metadata_signer(&metadata_now().await, &[&tenant_certificate]).0,
         Some(0),
         "back to the tenant's certificate"
     );
@@ -334,8 +360,55 @@ async fn application_certificates_roll_over(app: App) {
     }
 }
 
+async fn custom_security_attributes_are_mapped_only_by_their_readers(app: App) {
+    let admin = bootstrap_admin(&app).await;
+    let created = app
+        .directory
+        .create_application(&admin.ctx, json!({"displayName": "Badges"}))
+        .await
+        .unwrap();
+    let mut body = settings("https://badges.example");
+    body["attributes"] = json!([
+        {"name": "costCenter", "source": {"kind": "customSecurityAttribute", "set": "hr", "name": "costCenter"}},
+        {"name": "login", "source": {"kind": "expression", "expression": {"op": "lowercase", "of": {"op": "attribute", "attribute": "userPrincipalName"}}}}
+    ]);
+    assert!(
+        matches!(
+            app.saml
+                .configure(&admin.ctx, created.id, body.clone(), None)
+                .await,
+            Err(ServiceError::Forbidden { .. })
+        ),
+        "a Global Administrator may not read custom security attributes"
+    );
+    assert!(
+        app.saml
+            .configuration(&admin.ctx, created.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was stored"
+    );
+    app.directory
+        .create_role_assignment(
+            &admin.ctx,
+            json!({
+                "principalId": admin.user_id,
+                "roleDefinitionId": tessera_directory::roles::ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR
+            }),
+        )
+        .await
+        .unwrap();
+    let reader = tessera_testkit::fixtures::token_context(&app, &admin.token).await;
+    app.saml
+        .configure(&reader, created.id, body, None)
+        .await
+        .unwrap();
+}
+
 both_backends!(
     setup = app;
+    custom_security_attributes_are_mapped_only_by_their_readers,
     configurations_are_checked_stored_and_removed,
     metadata_is_signed_with_the_tenant_certificate,
     application_certificates_roll_over

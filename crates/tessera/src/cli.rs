@@ -502,9 +502,9 @@ pub enum SamlCommand {
 pub enum SamlCertificateCommand {
     /// The application's certificates (none: the tenant's signs for it).
     List { app: String },
-    /// Add a certificate (of the configuration's `signatureAlgorithm`): the first
-    /// signs at once, a further one waits as next, published in the
-    /// application's metadata.
+    /// Add a certificate (of the configuration's `signatureAlgorithm`) as the
+    /// next one, published in the application's metadata beside the one that
+    /// signs now; `activate` it once the service provider has it.
     Add { app: String },
     /// Make the next certificate the one that signs (the old one is removed).
     Activate { app: String, thumbprint: String },

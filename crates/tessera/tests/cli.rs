@@ -1772,18 +1772,26 @@ fn saml_applications_are_configured_with_the_cli() {
         "/saml2/apps/{}/sso",
         app["appId"].as_str().unwrap()
     )));
-    // The application's own certificate, rolled over: the next one is in its
+    // The application's own certificate, rolled over: a new one is in its
     // metadata before it signs; the old one goes when it is activated.
     let first = cli.json(&["apps", "saml", "certificates", "add", "Wiki"]);
-    assert_eq!(first["state"], "active");
+    assert_eq!(first["state"], "next");
+    let busy = cli.fails(&["apps", "saml", "certificates", "add", "Wiki"]);
+    assert!(busy.contains("next certificate"), "{busy}");
+    let first_thumbprint = first["thumbprint"].as_str().unwrap();
+    cli.ok(&[
+        "apps",
+        "saml",
+        "certificates",
+        "activate",
+        "Wiki",
+        first_thumbprint,
+    ]);
     let second = cli.json(&["apps", "saml", "certificates", "add", "Wiki"]);
-    assert_eq!(second["state"], "next");
     let for_wiki = cli.ok(&["apps", "saml", "metadata", "Wiki"]);
     for certificate in [&first, &second] {
         assert!(for_wiki.contains(certificate["certificate"].as_str().unwrap()));
     }
-    let busy = cli.fails(&["apps", "saml", "certificates", "add", "Wiki"]);
-    assert!(busy.contains("next certificate"), "{busy}");
     let second_thumbprint = second["thumbprint"].as_str().unwrap();
     cli.ok(&[
         "apps",
@@ -1795,10 +1803,7 @@ fn saml_applications_are_configured_with_the_cli() {
     ]);
     let listed = cli.ok(&["apps", "saml", "certificates", "list", "Wiki"]);
     assert!(listed.contains(second_thumbprint), "{listed}");
-    assert!(
-        !listed.contains(first["thumbprint"].as_str().unwrap()),
-        "{listed}"
-    );
+    assert!(!listed.contains(first_thumbprint), "{listed}");
     cli.ok(&[
         "apps",
         "saml",

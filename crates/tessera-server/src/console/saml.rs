@@ -152,7 +152,7 @@ async fn page(
         Some("saved") => Some("The SAML configuration is saved."),
         Some("imported") => Some("The configuration was set from the service provider's metadata."),
         Some("added") => Some(
-            "The certificate is added. A next certificate is published in the application's metadata: activate it once the service provider has it.",
+            "The certificate is added as the next one: it is published in the application's metadata. Activate it once the service provider has it.",
         ),
         Some("activated") => Some("The certificate signs now; the one it replaced is removed."),
         Some("removed") => Some("The certificate is removed."),
@@ -357,13 +357,18 @@ async fn activate_certificate(
 async fn remove_certificate(
     State(state): State<AppState>,
     Path((id, thumbprint)): Path<(Uuid, String)>,
-    Posted { admin, form: _ }: Posted,
+    Posted { admin, form }: Posted,
 ) -> Response {
+    // The certificate as the page showed it: one activated since is not removed.
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
     done(
         state
             .app
             .saml
-            .remove_application_certificate(&admin.ctx, id, &thumbprint)
+            .remove_application_certificate(&admin.ctx, id, &thumbprint, Some(version))
             .await,
         &format!("/admin/applications/{id}/saml?done=removed#certificates"),
     )

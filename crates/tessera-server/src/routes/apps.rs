@@ -338,9 +338,9 @@ pub async fn list_application_saml_certificates(
     Ok(ok(&serde_json::json!({ "value": certificates })))
 }
 
-/// Adds an IdP signing certificate to the application: the first signs at once,
-/// a further one is `next` (published in the application's metadata) until it
-/// is activated.
+/// Adds an IdP signing certificate to the application as `next`: published in
+/// the application's metadata beside the one that signs now, until it is
+/// activated.
 #[utoipa::path(post, path = "/api/v1/applications/{id}/saml/certificates", tag = "applications",
     params(("id" = Uuid, Path)),
     responses((status = 201, body = serde_json::Value), (status = 404, body = crate::error::Problem),
@@ -377,7 +377,9 @@ pub async fn activate_application_saml_certificate(
 }
 
 /// Removes one of the application's certificates: the next one, or the active
-/// one when none waits (the tenant's then signs for the application).
+/// one when none waits (the tenant's then signs for the application); with
+/// If-Match, only the version read (a certificate activated since is not removed
+/// on a stale view).
 #[utoipa::path(delete, path = "/api/v1/applications/{id}/saml/certificates/{thumbprint}",
     tag = "applications",
     params(("id" = Uuid, Path), ("thumbprint" = String, Path)),
@@ -388,11 +390,12 @@ pub async fn remove_application_saml_certificate(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     Path((id, thumbprint)): Path<(Uuid, String)>,
+    crate::extract::IfMatch(if_match): crate::extract::IfMatch,
 ) -> ApiResult<Response> {
     state
         .app
         .saml
-        .remove_application_certificate(&ctx, id, &thumbprint)
+        .remove_application_certificate(&ctx, id, &thumbprint, if_match)
         .await?;
     Ok(no_content())
 }

@@ -418,7 +418,9 @@ impl Directory {
         {
             tx.delete(ctx.tenant, Kind::SamlApp, saml.id, None).await?;
         }
-        crate::Saml::delete_application_certificates(tx.as_mut(), ctx.tenant, data.app_id).await?;
+        let saml_certificates =
+            crate::Saml::delete_application_certificates(tx.as_mut(), ctx.tenant, data.app_id)
+                .await?;
         tx.delete(ctx.tenant, Kind::Application, id, Some(record.version))
             .await?;
         let event = EventDraft::new(AuditAction::ApplicationDelete)
@@ -428,6 +430,7 @@ impl Directory {
                 "appId": data.app_id,
                 "servicePrincipal": service_principal,
                 "secretsRemoved": removed_secrets,
+                "samlCertificatesRemoved": saml_certificates,
             }));
         self.commit(tx, ctx, event).await?;
         Ok(())

@@ -21,7 +21,7 @@ use tessera_oauth::token::OAuthError;
 use tessera_oauth::{acr, device};
 use tessera_store::SessionRow;
 
-use super::authorize::{UserSignIn, sid_of};
+use super::authorize::UserSignIn;
 use super::grants::{FamilyData, TokenClient};
 use super::{CLI_CLIENT_ID, TokenContext, TokenResponse, application_by_app_id, server_error};
 use crate::Oidc;
@@ -308,7 +308,7 @@ impl Oidc {
         let strengths = session.data.strengths.clone();
         let sign_in = UserSignIn {
             user_id: session.user_id,
-            sid: sid_of(&session.id),
+            sid: crate::sign_in::lineage_of(session),
             auth_time: session.auth_time,
             amr: acr::amr_of(&session.methods, &strengths),
             acr: acr::acr_of(&strengths).to_string(),

@@ -448,13 +448,15 @@ impl Oidc {
                         .is_ok_and(|family| family.client_id == client && family.sign_in.sid == sid)
             } else {
                 // A browser session counts while it is not idle past its limit.
-                super::authorize::sid_of(&row.id) == sid
-                    && serde_json::from_str::<crate::sign_in::sessions::SessionData>(&row.data)
-                        .is_ok_and(|data| {
-                            now < row
-                                .last_seen
-                                .plus_seconds(i64::from(data.idle_minutes) * 60)
-                        })
+                serde_json::from_str::<crate::sign_in::sessions::SessionData>(&row.data).is_ok_and(
+                    |data| {
+                        crate::sign_in::row_sid(row, &data) == sid
+                            && now
+                                < row
+                                    .last_seen
+                                    .plus_seconds(i64::from(data.idle_minutes) * 60)
+                    },
+                )
             }
         }))
     }

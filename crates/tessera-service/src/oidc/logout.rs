@@ -17,7 +17,6 @@ use tessera_store::SessionRow;
 use uuid::Uuid;
 
 use super::application_by_app_id;
-use super::authorize::sid_of;
 use crate::Oidc;
 use crate::codec;
 use crate::error::ServiceResult;
@@ -160,11 +159,11 @@ impl Oidc {
             .store
             .sessions_of_user(tenant, user, self.now())
             .await?;
-        // The session, or the one that took it over when the user signed in again.
+        // The browser session with that sid (which stays when the user signs in
+        // again in the same browser).
         let Some(row) = rows.into_iter().find(|row| {
-            serde_json::from_str::<crate::sign_in::sessions::SessionData>(&row.data).is_ok_and(
-                |data| sid_of(&row.id) == sid || data.former_sids.iter().any(|s| s == sid),
-            )
+            serde_json::from_str::<crate::sign_in::sessions::SessionData>(&row.data)
+                .is_ok_and(|data| crate::sign_in::row_sid(row, &data) == sid)
         }) else {
             return Ok(false);
         };
@@ -224,7 +223,7 @@ impl Oidc {
                     "exp": issued + LOGOUT_TOKEN_SECONDS,
                     "jti": Uuid::new_v4(),
                     "sub": user,
-                    "sid": sid_of(&row.id),
+                    "sid": crate::sign_in::row_sid(row, &data),
                     "events": { BACKCHANNEL_EVENT: {} },
                 });
                 let token = match self.sign_token(tenant, "logout+jwt", &claims).await {

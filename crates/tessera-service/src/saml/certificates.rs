@@ -1,10 +1,10 @@
 //! The IdP's signing certificates (`Kind::SamlKey`, key1 the thumbprint, key2
 //! the owner): the tenant's, made on first use, and an application's own, with
-//! rollover. An application's first certificate signs at once; a second one is
-//! `next`: published in the metadata the application reads (so its service
-//! provider learns it before it is used) until it is activated, which removes
-//! the one it replaces. Removing an application's last certificate returns it to
-//! the tenant's. Private keys are sealed under the installation's sealing key,
+//! rollover. A certificate added to an application is `next`: published in the
+//! metadata the application reads beside the one that signs for it now (its own
+//! or the tenant's), so its service provider learns it before it is used, until
+//! it is activated, which removes the application's one it replaces. Removing an
+//! application's last certificate returns it to the tenant's. Private keys are sealed under the installation's sealing key,
 //! the thumbprint as associated data. Keys are cached per owner for a minute, so
 //! a change made on another node is seen within it.
 
@@ -73,6 +73,15 @@ struct CertificateData {
     sealed_private_key: String,
 }
 
+/// A certificate made, not stored yet.
+struct NewCertificate {
+    thumbprint: String,
+    algorithm: SignatureAlgorithm,
+    not_after: Timestamp,
+    certificate: String,
+    sealed_private_key: String,
+}
+
 /// An IdP signing certificate, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,6 +94,8 @@ pub struct IdpCertificate {
     pub not_after: Timestamp,
     /// DER, base64.
     pub certificate: String,
+    /// The version to send back as If-Match (a removal of what was seen).
+    pub version: i64,
 }
 
 impl IdpCertificate {
@@ -105,6 +116,7 @@ fn view(record: &Record, data: &CertificateData) -> IdpCertificate {
         created: data.created,
         not_after: data.not_after,
         certificate: data.certificate.clone(),
+        version: record.version,
     }
 }
 
@@ -147,16 +159,27 @@ impl Saml {
             .ok_or_else(|| internal("no active SAML certificate"))
     }
 
-    /// The certificates (DER) an owner's metadata publishes, the active one first.
+    /// The certificates (DER) an owner's metadata publishes, the one that signs
+    /// first: an application's own, or, while it has none active, the tenant's
+    /// and its own next one.
     pub(super) async fn published_certificates(
         &self,
         tenant: TenantId,
         owner: Owner,
     ) -> ServiceResult<Vec<Vec<u8>>> {
-        let certificates = match owner {
+        let mut certificates = match owner {
             Owner::Tenant => self.tenant_certificate_records(tenant).await?,
             Owner::App(_) => self.read_certificates(tenant, owner).await?,
         };
+        if !certificates
+            .iter()
+            .any(|(_, d)| d.state == CertificateState::Active)
+        {
+            let mut tenant_certificates = self.tenant_certificate_records(tenant).await?;
+            tenant_certificates.retain(|(_, d)| d.state == CertificateState::Active);
+            tenant_certificates.append(&mut certificates);
+            certificates = tenant_certificates;
+        }
         Ok(certificates
             .iter()
             .filter_map(|(_, data)| STANDARD.decode(&data.certificate).ok())
@@ -193,7 +216,7 @@ impl Saml {
     }
 
     /// Forgets what this node cached for an owner (after a change made here).
-    fn forget(&self, tenant: TenantId, owner: Owner) {
+    pub(super) fn forget(&self, tenant: TenantId, owner: Owner) {
         if let Ok(mut cache) = self.keys.write() {
             cache.remove(&(tenant, owner));
         }
@@ -236,12 +259,13 @@ impl Saml {
             drop(tx);
             return self.read_certificates(tenant, Owner::Tenant).await;
         }
+        let made = self.new_certificate(SignatureAlgorithm::RsaSha256)?;
         let (record, data) = self
-            .insert_certificate(
+            .store_certificate(
                 tx.as_mut(),
                 tenant,
                 Owner::Tenant,
-                SignatureAlgorithm::RsaSha256,
+                made,
                 CertificateState::Active,
             )
             .await?;
@@ -259,15 +283,8 @@ impl Saml {
         list_certificates(reader.as_mut(), tenant, owner).await
     }
 
-    /// Makes a certificate and its key, and stores them sealed.
-    async fn insert_certificate(
-        &self,
-        tx: &mut dyn WriteTx,
-        tenant: TenantId,
-        owner: Owner,
-        algorithm: SignatureAlgorithm,
-        state: CertificateState,
-    ) -> ServiceResult<(Record, CertificateData)> {
+    /// Makes a certificate and its key, the key sealed.
+    fn new_certificate(&self, algorithm: SignatureAlgorithm) -> ServiceResult<NewCertificate> {
         let now = self.now();
         let at = |t: Timestamp| {
             time::OffsetDateTime::from_unix_timestamp(t.unix_seconds())
@@ -287,22 +304,41 @@ impl Saml {
             .sealing_key
             .seal(&pkcs8, &sealed_context(&thumbprint))
             .map_err(internal)?;
-        let data = CertificateData {
+        Ok(NewCertificate {
+            thumbprint,
             algorithm,
-            state,
-            created: now,
             not_after,
             certificate: STANDARD.encode(key.certificate()),
             sealed_private_key: sealed,
+        })
+    }
+
+    /// Stores a certificate made by `new_certificate`.
+    async fn store_certificate(
+        &self,
+        tx: &mut dyn WriteTx,
+        tenant: TenantId,
+        owner: Owner,
+        made: NewCertificate,
+        state: CertificateState,
+    ) -> ServiceResult<(Record, CertificateData)> {
+        let now = self.now();
+        let data = CertificateData {
+            algorithm: made.algorithm,
+            state,
+            created: now,
+            not_after: made.not_after,
+            certificate: made.certificate,
+            sealed_private_key: made.sealed_private_key,
         };
         let record = codec::new_record(
             Kind::SamlKey,
             Uuid::new_v4(),
             now,
             Keys {
-                key1: Some(thumbprint.clone()),
+                key1: Some(made.thumbprint.clone()),
                 key2: Some(owner.key()),
-                sort_key: thumbprint,
+                sort_key: made.thumbprint,
             },
             &data,
         )?;
@@ -345,25 +381,51 @@ impl Saml {
     }
 
     /// Adds an IdP certificate to an application (of its configured
-    /// `signatureAlgorithm`): its first signs at once; a further one waits as
-    /// `next`, published in the application's metadata, until it is activated.
-    /// One may wait at a time.
+    /// `signatureAlgorithm`) as `next`: published in the application's metadata
+    /// beside the certificate that signs for it now (its own, or the tenant's),
+    /// so its service provider can trust it before it is activated. One may wait
+    /// at a time.
     pub async fn add_application_certificate(
         &self,
         ctx: &Context,
         application: Uuid,
     ) -> ServiceResult<IdpCertificate> {
+        self.require(ctx, action::APPS_READ, &Target::Tenant)?;
+        // The key is made before the write starts (RSA key generation takes a
+        // while; the tenant's writes wait for none of it).
+        let algorithm = {
+            let mut reader = self.reader().await?;
+            let record =
+                codec::load(reader.as_mut(), ctx.tenant, Kind::Application, application).await?;
+            let app: ApplicationData = codec::data(&record)?;
+            match saml_record(reader.as_mut(), ctx.tenant, app.app_id).await? {
+                Some(saml) => {
+                    codec::data::<super::SamlAppData>(&saml)?
+                        .settings
+                        .signature_algorithm
+                }
+                None => {
+                    return Err(ServiceError::NotFound {
+                        kind: "samlConfiguration",
+                        id: application.to_string(),
+                    });
+                }
+            }
+        };
+        let made = self.new_certificate(algorithm)?;
         let (mut tx, owner, existing) = self.open_certificates(ctx, application).await?;
         let Owner::App(app_id) = owner else {
             return Err(internal("an application's certificates"));
         };
-        let saml = saml_record(tx.as_mut(), ctx.tenant, app_id)
+        if saml_record(tx.as_mut(), ctx.tenant, app_id)
             .await?
-            .ok_or_else(|| ServiceError::NotFound {
+            .is_none()
+        {
+            return Err(ServiceError::NotFound {
                 kind: "samlConfiguration",
                 id: application.to_string(),
-            })?;
-        let settings = codec::data::<super::SamlAppData>(&saml)?.settings;
+            });
+        }
         if existing
             .iter()
             .any(|(_, d)| d.state == CertificateState::Next)
@@ -373,19 +435,8 @@ impl Saml {
                     .into(),
             });
         }
-        let state = if existing.is_empty() {
-            CertificateState::Active
-        } else {
-            CertificateState::Next
-        };
         let (stored, data) = self
-            .insert_certificate(
-                tx.as_mut(),
-                ctx.tenant,
-                owner,
-                settings.signature_algorithm,
-                state,
-            )
+            .store_certificate(tx.as_mut(), ctx.tenant, owner, made, CertificateState::Next)
             .await?;
         let event = add_event(&stored, &data, owner);
         self.commit(tx, ctx, event).await?;
@@ -447,12 +498,16 @@ impl Saml {
         ctx: &Context,
         application: Uuid,
         thumbprint: &str,
+        if_match: Option<i64>,
     ) -> ServiceResult<()> {
         let (mut tx, owner, existing) = self.open_certificates(ctx, application).await?;
         let (found, data) = existing
             .iter()
             .find(|(r, _)| r.key1.as_deref() == Some(thumbprint))
             .ok_or_else(|| not_found(thumbprint))?;
+        // Removed as it was seen: a next certificate activated since is not
+        // removed on a stale page's word.
+        codec::check_if_match(found, if_match)?;
         if data.state == CertificateState::Active
             && existing
                 .iter()
@@ -499,11 +554,13 @@ impl Saml {
         tx: &mut dyn WriteTx,
         tenant: TenantId,
         app: AppId,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Vec<String>> {
+        let mut removed = Vec::new();
         for (record, _) in list_certificates(tx, tenant, Owner::App(app)).await? {
             tx.delete(tenant, Kind::SamlKey, record.id, None).await?;
+            removed.push(record.key1.unwrap_or_default());
         }
-        Ok(())
+        Ok(removed)
     }
 }
 

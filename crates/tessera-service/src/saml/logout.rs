@@ -287,6 +287,11 @@ impl Saml {
                     .is_ok_and(|issued| issued.value == asked.name_id),
                 Err(_) => false,
             };
+            if !(took_part && names_session(&asked, named, name_matches)) && name_matches {
+                // The user is still signed in here, by another session than the
+                // one the application named: not a full logout.
+                run.partial = true;
+            }
             if took_part && names_session(&asked, named, name_matches) {
                 match self.end_browser_session(ctx.tenant, session).await {
                     Ok(()) => ended = true,

@@ -254,6 +254,15 @@ impl Saml {
         settings
             .validate()
             .map_err(|e| ServiceError::invalid("saml", e.0))?;
+        // Mapping custom security attributes into assertions discloses them:
+        // only those who may read them may.
+        if settings
+            .attributes
+            .iter()
+            .any(|a| a.source.reads_custom_security_attributes())
+        {
+            self.require(ctx, action::USERS_CSA_READ, &Target::Tenant)?;
+        }
         let (mut tx, record) = self
             .open_application(ctx, application, action::APPS_AUTHENTICATION_UPDATE)
             .await?;
@@ -373,6 +382,15 @@ impl Saml {
         }
         let provider = tessera_saml::metadata::ServiceProvider::from_document(&document)
             .map_err(|e| ServiceError::invalid("metadata", e.to_string()))?;
+        if provider
+            .valid_until
+            .is_some_and(|until| until <= self.now().unix_seconds())
+        {
+            return Err(ServiceError::invalid(
+                "metadata",
+                "the metadata's validUntil has passed: get current metadata from the service provider",
+            ));
+        }
         let mut settings = SamlSettings::from_metadata(&provider);
         let current = self.configuration(ctx, application).await?;
         // The write lands only on the state merged here.
@@ -495,13 +513,14 @@ impl Saml {
         codec::check_if_match(&stored, if_match)?;
         tx.delete(ctx.tenant, Kind::SamlApp, stored.id, Some(stored.version))
             .await?;
-        Saml::delete_application_certificates(tx.as_mut(), ctx.tenant, app.app_id).await?;
-        let event = EventDraft::new(AuditAction::ApplicationSamlRemove).on(
-            Kind::Application,
-            application,
-            &app.spec.display_name,
-        );
-        self.commit(tx, ctx, event).await
+        let certificates =
+            Saml::delete_application_certificates(tx.as_mut(), ctx.tenant, app.app_id).await?;
+        let event = EventDraft::new(AuditAction::ApplicationSamlRemove)
+            .on(Kind::Application, application, &app.spec.display_name)
+            .details(serde_json::json!({ "removedCertificates": certificates }));
+        self.commit(tx, ctx, event).await?;
+        self.forget(ctx.tenant, Owner::App(app.app_id));
+        Ok(())
     }
 
     async fn open_application(
@@ -591,8 +610,8 @@ impl Saml {
     }
 
     /// The IdP metadata as one application sees it: the certificates it is
-    /// signed with (its own, the next one included, else the tenant's), and
-    /// whether it wants requests signed. `None` when the application has no SAML
+    /// signed with (its own or the tenant's) and its next one, and whether it
+    /// wants requests signed. `None` when the application has no SAML
     /// configuration.
     pub async fn application_metadata(
         &self,
@@ -600,13 +619,10 @@ impl Saml {
         app_id: AppId,
     ) -> ServiceResult<Option<String>> {
         match self.settings_of(tenant, app_id).await? {
-            Some(settings) => {
-                let owner = self.signer_of(tenant, app_id).await?;
-                Ok(Some(
-                    self.metadata_for(tenant, owner, settings.require_signed_requests)
-                        .await?,
-                ))
-            }
+            Some(settings) => Ok(Some(
+                self.metadata_for(tenant, Owner::App(app_id), settings.require_signed_requests)
+                    .await?,
+            )),
             None => Ok(None),
         }
     }
@@ -641,7 +657,10 @@ impl Saml {
         want_requests_signed: bool,
     ) -> ServiceResult<String> {
         let certificates = self.published_certificates(tenant, owner).await?;
-        let key = self.owner_key(tenant, owner).await?;
+        let key = match owner {
+            Owner::Tenant => self.owner_key(tenant, owner).await?,
+            Owner::App(app) => self.signing_key(tenant, app).await?,
+        };
         let now = self.now().unix_seconds();
         let mut random = [0u8; 16];
         aws_lc_rs::rand::fill(&mut random).map_err(|e| ServiceError::Internal(e.to_string()))?;

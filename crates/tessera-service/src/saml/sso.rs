@@ -1200,6 +1200,21 @@ impl Saml {
         let wants =
             |check: &dyn Fn(&Source) -> bool| settings.attributes.iter().any(|a| check(&a.source));
         let mut facts = facts_of(user, &spec);
+        // Only the custom security attributes the mapping reads.
+        for rule in &settings.attributes {
+            for (set, name) in rule.source.custom_security_attributes() {
+                if facts.custom_values(&set, &name).is_some() {
+                    continue;
+                }
+                if let Some(value) = spec
+                    .custom_security_attributes
+                    .get(&set)
+                    .and_then(|attributes| attributes.get(&name))
+                {
+                    facts.custom.push(((set, name), custom_values(value)));
+                }
+            }
+        }
         let app = reader
             .get_by_key1(tenant, Kind::Application, &app_id.to_string())
             .await?
@@ -1276,6 +1291,18 @@ impl Saml {
             facts.roles = crate::directory::app_roles::role_values(app, &assignment.roles);
         }
         Ok(facts)
+    }
+}
+
+/// A custom security attribute's value as assertion values.
+fn custom_values(value: &tessera_directory::model::AttributeValue) -> Vec<String> {
+    use tessera_directory::model::AttributeValue;
+    match value {
+        AttributeValue::Boolean(b) => vec![b.to_string()],
+        AttributeValue::Integer(i) => vec![i.to_string()],
+        AttributeValue::String(s) => vec![s.clone()],
+        AttributeValue::IntegerList(list) => list.iter().map(i64::to_string).collect(),
+        AttributeValue::StringList(list) => list.clone(),
     }
 }
 

@@ -46,7 +46,7 @@ pub use flow::{FlowStep, FlowView, SignInOutcome};
 pub use my_account::MyApp;
 pub use security_info::{PasskeyChallenge, TotpEnrolment};
 pub use sessions::{SessionInfo, SessionView};
-pub(crate) use sessions::{lineage_of, sid_of};
+pub(crate) use sessions::{lineage_of, row_sid};
 
 /// The sign-in context: sign-in flows, sessions, security info, methods
 /// administration, certificates and revocation, the sign-in log.

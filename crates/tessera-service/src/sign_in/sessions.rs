@@ -46,20 +46,16 @@ pub(crate) struct SessionData {
     /// logout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<String>,
-    /// The `sid`s of the sessions of the same user this one took over in the same
-    /// browser (a sign-in again: ForceAuthn, a step-up), newest first: the
-    /// applications signed in through them are this session's now, and logout
-    /// may still name them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub former_sids: Vec<String>,
-    /// The `sid` of the first session of that line (none: this one's own).
+    /// When this session took over an earlier one of the same user in the same
+    /// browser (a sign-in again: ForceAuthn, `prompt=login`, a step-up): the
+    /// `sid` of the first session of that line, which stays the browser
+    /// session's `sid` (none: this one's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<String>,
 }
 
-/// The most applications and former sessions a session remembers.
+/// The most applications a session remembers.
 const MAX_APPS: usize = 100;
-const MAX_FORMER_SIDS: usize = 8;
 
 /// A valid session.
 #[derive(Debug, Clone)]
@@ -156,7 +152,6 @@ impl SignIn {
             pending_passkey: None,
             csrf: new_csrf()?,
             apps: Vec::new(),
-            former_sids: Vec::new(),
             lineage: None,
             password_changed: None,
         };
@@ -178,10 +173,11 @@ impl SignIn {
     }
 
     /// A new session replaces the one the browser held. The same user's (signed in
-    /// again): its applications and `sid`s pass to the new session, and it ends
-    /// without telling them (the user is still signed in to them). Another
-    /// user's: it ends, and its applications are told (the browser can no
-    /// longer sign it out).
+    /// again), if still valid: its applications and its `sid` (the lineage) pass
+    /// to the new session, and it ends without telling them (the user is still
+    /// signed in to them). Another user's: it ends, and its applications are
+    /// told (the browser can no longer sign it out). One no longer valid (ended,
+    /// revoked, past its end or idle) is deleted and passes nothing on.
     async fn take_over(
         &self,
         ctx: &SignInContext,
@@ -202,6 +198,17 @@ impl SignIn {
         let Ok(old_data) = serde_json::from_str::<SessionData>(&old.data) else {
             return Ok(()); // not a browser session
         };
+        let now = self.now();
+        let valid = old.revoked.is_none()
+            && old.expires > now
+            && now
+                < old
+                    .last_seen
+                    .plus_seconds(i64::from(old_data.idle_minutes) * 60);
+        if !valid {
+            self.store.session_delete(ctx.tenant, &id).await?;
+            return Ok(());
+        }
         if old.user_id != Some(user_id) {
             if self.store.session_delete(ctx.tenant, &id).await? {
                 self.sessions_ended(ctx.tenant, std::slice::from_ref(&old))
@@ -209,15 +216,12 @@ impl SignIn {
             }
             return Ok(());
         }
+        data.lineage = Some(row_sid(&old, &old_data));
         for app in old_data.apps {
             if !data.apps.contains(&app) && data.apps.len() < MAX_APPS {
                 data.apps.push(app);
             }
         }
-        data.lineage = Some(old_data.lineage.unwrap_or_else(|| sid_of(&old.id)));
-        data.former_sids.push(sid_of(&old.id));
-        data.former_sids.extend(old_data.former_sids);
-        data.former_sids.truncate(MAX_FORMER_SIDS);
         self.store.session_delete(ctx.tenant, &id).await?;
         Ok(())
     }
@@ -399,21 +403,23 @@ impl SignIn {
     }
 }
 
-/// What stays the same while a browser signs in again and again as one user: the
-/// `sid` of the first session of that line. SAML's SessionIndex and transient
-/// NameIDs derive from it, so single logout finds an application signed in
-/// before the latest sign-in.
+/// A browser session's `sid` (OpenID Connect's claim; SAML's SessionIndex and
+/// transient NameIDs derive from it): what stays the same while a browser signs
+/// in again and again as one user, the `sid` of the first session of that line.
+/// So a logout, or a check that a token's session lives, still finds an
+/// application signed in before the latest sign-in.
 pub(crate) fn lineage_of(session: &SessionInfo) -> String {
-    session
-        .data
-        .lineage
-        .clone()
-        .unwrap_or_else(|| sid_of(&session.id))
+    row_sid(&session.row, &session.data)
 }
 
-/// The `sid` of a session (OIDC's claim): derived from its
-/// id, so logout can name the session without revealing the id.
-pub(crate) fn sid_of(session_id: &str) -> String {
+/// The `sid` of a stored browser session (see `lineage_of`).
+pub(crate) fn row_sid(row: &SessionRow, data: &SessionData) -> String {
+    data.lineage.clone().unwrap_or_else(|| sid_of(&row.id))
+}
+
+/// The `sid` of a session row by its id alone: derived from the id, so logout
+/// can name the session without revealing the id.
+fn sid_of(session_id: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(&tessera_core::crypto::sha256(format!("sid:{session_id}").as_bytes())[..16])

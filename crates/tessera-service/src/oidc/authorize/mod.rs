@@ -187,8 +187,6 @@ pub struct PushedRequest {
 }
 const PENDING_PREFIX: &str = "az:";
 
-pub(crate) use crate::sign_in::sid_of;
-
 impl Oidc {
     /// `GET|POST /authorize`, with the browser's session if it has one.
     pub async fn authorize(
@@ -673,7 +671,7 @@ impl Oidc {
         let acrs = acr::issued_acrs(&strengths, contexts, met_by_policies);
         let sign_in = UserSignIn {
             user_id: session.user_id,
-            sid: sid_of(&session.id),
+            sid: crate::sign_in::lineage_of(session),
             auth_time: session.auth_time,
             amr: acr::amr_of(&session.methods, &strengths),
             acr,
