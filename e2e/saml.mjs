@@ -288,6 +288,35 @@ for (const binding of ["redirect", "post"]) {
     assert.equal(profile.email, "saml.user@tessera.local");
   });
 }
+// node-saml decrypting an encrypted assertion (AES-256-GCM, RSA-OAEP).
+const nodeEncKeys = keyPair("node-saml encrypting SP");
+const nodeEncSp = { entityId: "https://node-encrypted.example/sp", acs: "http://localhost:9/node-encrypted/acs" };
+await samlApp("node-saml encrypting SP", {
+  entityId: nodeEncSp.entityId,
+  consumerServices: [{ url: nodeEncSp.acs, index: 0 }],
+  certificates: [{ use: "encryption", certificate: nodeEncKeys.der }],
+  encryptAssertions: true,
+  signing: { assertion: true, response: true },
+  attributes,
+});
+await check("nodeSamlEncryptedAssertion", async () => {
+  const saml = nodeSaml({
+    issuer: nodeEncSp.entityId,
+    audience: nodeEncSp.entityId,
+    callbackUrl: nodeEncSp.acs,
+    privateKey: undefined,
+    decryptionPvk: nodeEncKeys.key,
+  });
+  const url = await saml.getAuthorizeUrlAsync("r-123", undefined, {});
+  const answer = await browse({ url });
+  assert.ok(answer.fields, `Tessera answered with a form: ${answer.status} ${refusal(answer)}`);
+  const xml = Buffer.from(answer.fields.SAMLResponse, "base64").toString();
+  assert.ok(xml.includes("EncryptedAssertion") && !xml.includes("saml:Assertion "), "the assertion is encrypted");
+  const { profile } = await saml.validatePostResponseAsync(answer.fields);
+  assert.equal(profile.email, "saml.user@tessera.local");
+  assert.deepEqual(profile.short, "SAML.USER");
+});
+
 await check("nodeSamlIdpInitiated", async () => {
   const answer = await browse({ url: `${base}/saml2/apps/${nodeApp.appId}/sso` });
   const { profile } = await nodeSaml({ validateInResponseTo: "never" }).validatePostResponseAsync(answer.fields);

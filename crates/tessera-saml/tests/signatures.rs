@@ -22,7 +22,7 @@ use tessera_saml::response::{
     self, AssertionContent, NameId, ResponseContent, SamlAttribute, Status,
 };
 use tessera_saml::xml::{self, Limits, XmlError};
-use tessera_saml::{c14n, idp};
+use tessera_saml::{c14n, idp, logout};
 
 fn key(algorithm: Algorithm) -> (Vec<u8>, SigningKey) {
     let now = time::OffsetDateTime::now_utc();
@@ -383,13 +383,17 @@ fn xmlsec1(args: &[&str]) -> (bool, String) {
     )
 }
 
-const ID_ATTRIBUTES: [&str; 6] = [
+const ID_ATTRIBUTES: [&str; 10] = [
     "--id-attr:ID",
     "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
     "--id-attr:ID",
     "urn:oasis:names:tc:SAML:2.0:protocol:Response",
     "--id-attr:ID",
     "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor",
+    "--id-attr:ID",
+    "urn:oasis:names:tc:SAML:2.0:protocol:LogoutRequest",
+    "--id-attr:ID",
+    "urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse",
 ];
 
 fn xmlsec1_verifies(files: &Files, document: &str, key: &SigningKey) -> (bool, String) {
@@ -437,6 +441,108 @@ fn xmlsec1_verifies_signed_assertions_responses_and_metadata() {
         dsig::sign_enveloped(&mut metadata, &key, idp::SIGNATURE_POSITION).unwrap();
         let (ok, out) = xmlsec1_verifies(&files, &response::serialize(&metadata), &key);
         assert!(ok, "{algorithm:?} metadata: {out}");
+        // Single logout over the POST binding: the LogoutRequest Tessera sends
+        // and the LogoutResponse it answers with.
+        for mut message in logout_messages() {
+            dsig::sign_enveloped(&mut message, &key, response::SIGNATURE_POSITION).unwrap();
+            let (ok, out) = xmlsec1_verifies(&files, &response::serialize(&message), &key);
+            assert!(ok, "{algorithm:?} {}: {out}", message.local);
+        }
+    }
+}
+
+fn logout_messages() -> Vec<xml::Element> {
+    vec![
+        logout::logout_request(&logout::LogoutRequestContent {
+            id: "_q1".into(),
+            issue_instant: 1_800_000_000,
+            destination: "https://sp.example/slo".into(),
+            issuer: "https://idp.example/saml2".into(),
+            name_id: response::NameId {
+                format: idp::NAME_ID_PERSISTENT.into(),
+                value: "abc".into(),
+                name_qualifier: Some("https://idp.example/saml2".into()),
+                sp_name_qualifier: Some("https://sp.example".into()),
+            },
+            session_index: "_s1".into(),
+            not_on_or_after: 1_800_000_300,
+        }),
+        logout::logout_response(&logout::LogoutResponseContent {
+            id: "_p1".into(),
+            in_response_to: "_r1".into(),
+            issue_instant: 1_800_000_000,
+            destination: "https://sp.example/slo".into(),
+            issuer: "https://idp.example/saml2".into(),
+            status: response::Status::SuccessWith(response::PARTIAL_LOGOUT),
+        }),
+    ]
+}
+
+#[test]
+fn openssl_verifies_the_redirect_binding_signature() {
+    let (_, key) = key(Algorithm::RsaSha256);
+    let files = Files::new();
+    let certificate = files.put("cert.der", key.certificate());
+    let public = Command::new("openssl")
+        .args([
+            "x509",
+            "-inform",
+            "der",
+            "-pubkey",
+            "-noout",
+            "-in",
+            &certificate,
+        ])
+        .output()
+        .expect("openssl is installed");
+    assert!(public.status.success());
+    let public = files.put("pub.pem", &public.stdout);
+    for message in logout_messages() {
+        let name = if message.local == "LogoutRequest" {
+            "SAMLRequest"
+        } else {
+            "SAMLResponse"
+        };
+        let query = binding::write_redirect(
+            name,
+            &response::serialize(&message),
+            Some("a b/c~d-e_f.g"),
+            Some(&key),
+        )
+        .unwrap();
+        let (signed, signature) = query.rsplit_once("&Signature=").unwrap();
+        let signature = STANDARD
+            .decode(
+                percent_encoding::percent_decode_str(signature)
+                    .decode_utf8()
+                    .unwrap()
+                    .as_bytes(),
+            )
+            .unwrap();
+        let data = files.put("signed.txt", signed.as_bytes());
+        let signature = files.put("signature.bin", &signature);
+        let verified = Command::new("openssl")
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                &public,
+                "-signature",
+                &signature,
+                &data,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            verified.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        // Unreserved characters stay as they are, as other encoders keep them.
+        assert!(signed.contains("RelayState=a%20b%2Fc~d-e_f.g"), "{signed}");
+        // And it reads back, its signature checked by Tessera too.
+        let read = binding::read_redirect(&query).unwrap();
+        read.signature.unwrap().verify(&key.public_key()).unwrap();
     }
 }
 

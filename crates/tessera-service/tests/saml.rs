@@ -103,6 +103,15 @@ async fn configurations_are_checked_stored_and_removed(app: App) {
         matches!(stale, ServiceError::VersionMismatch { .. }),
         "{stale:?}"
     );
+    // Saving the same again changes nothing: no new version.
+    let mut same = settings("https://payroll.example/v2");
+    same["encryptAssertions"] = json!(false);
+    let unchanged = app
+        .saml
+        .configure(ctx, payroll.id, same, Some(replaced.version))
+        .await
+        .unwrap();
+    assert_eq!(unchanged.version, replaced.version);
     // The old entity id is free again.
     app.saml
         .configure(ctx, travel.id, settings("https://payroll.example"), None)

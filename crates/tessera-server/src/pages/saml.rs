@@ -86,6 +86,12 @@ fn metadata_response(xml: String) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/samlmetadata+xml"),
     );
+    // Service providers and caches may keep it a few minutes: a next
+    // certificate is published well before it signs.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     response
 }
 

@@ -46,6 +46,11 @@ pub trait OutboundHttp: Send + Sync {
     async fn get(&self, url: &str) -> Result<Vec<u8>, String>;
     /// POSTs a form (a back-channel logout token); returns the status code.
     async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Result<u16, String>;
+    /// GETs a document an administrator named (a service provider's metadata),
+    /// with this `Accept`, from a public address only (a loopback one only for a
+    /// loopback URL): an internal service is not reached through it. At most
+    /// `max` bytes.
+    async fn get_public(&self, url: &str, accept: &str, max: usize) -> Result<Vec<u8>, String>;
 }
 
 const CACHE_SECONDS: i64 = 300;

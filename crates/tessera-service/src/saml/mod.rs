@@ -287,6 +287,14 @@ impl Saml {
                 }
                 codec::check_if_match(&current, if_match)?;
                 let before: SamlAppData = codec::data(&current)?;
+                if before.settings == data.settings {
+                    // Nothing changes: no new version, no event.
+                    return Ok(SamlApplication {
+                        app_id: data.app_id,
+                        settings: data.settings,
+                        version: current.version,
+                    });
+                }
                 let next = codec::next_version(&current, self.now(), keys, &data)?;
                 tx.update(ctx.tenant, &next)
                     .await

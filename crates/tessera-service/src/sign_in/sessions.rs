@@ -216,13 +216,17 @@ impl SignIn {
             }
             return Ok(());
         }
+        // Only the sign-in that ended the old session takes it over (two
+        // completing at once in one browser do not both inherit its sid).
+        if !self.store.session_delete(ctx.tenant, &id).await? {
+            return Ok(());
+        }
         data.lineage = Some(row_sid(&old, &old_data));
         for app in old_data.apps {
             if !data.apps.contains(&app) && data.apps.len() < MAX_APPS {
                 data.apps.push(app);
             }
         }
-        self.store.session_delete(ctx.tenant, &id).await?;
         Ok(())
     }
 

@@ -76,6 +76,42 @@ impl OutboundHttp for HttpFetcher {
         bounded_body(response, MAX_JWKS_BYTES, "document").await
     }
 
+    async fn get_public(&self, url: &str, accept: &str, max: usize) -> Result<Vec<u8>, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL".to_string())?;
+        let loopback_url = match parsed.host() {
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        // An address given literally is checked before anything is sent.
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !address_allowed(ip, loopback_url)
+        {
+            return Err("the address is not a public one".to_string());
+        }
+        let response = self
+            .client
+            .get(url)
+            .header("accept", accept)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        // A name that resolved to an internal address: nothing of the answer is
+        // read or told.
+        match response.remote_addr() {
+            Some(peer) if address_allowed(peer.ip(), loopback_url) => {}
+            _ => return Err("the address is not a public one".to_string()),
+        }
+        bounded_body(response, max, "document").await
+    }
+
     async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Result<u16, String> {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
@@ -90,6 +126,41 @@ impl OutboundHttp for HttpFetcher {
             .await
             .map_err(|e| e.without_url().to_string())?;
         Ok(response.status().as_u16())
+    }
+}
+
+/// Whether an address may be fetched from on an administrator's word: a global
+/// unicast one, or a loopback one when the URL named the loopback host.
+fn address_allowed(ip: std::net::IpAddr, loopback_url: bool) -> bool {
+    use std::net::IpAddr;
+    if ip.is_loopback() {
+        return loopback_url;
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return address_allowed(IpAddr::V4(v4), loopback_url);
+            }
+            let first = v6.segments()[0];
+            !(v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link local
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)) // documentation
+        }
     }
 }
 
@@ -124,5 +195,35 @@ impl RevocationFetcher for HttpFetcher {
             "OCSP response",
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_allowed;
+
+    #[test]
+    fn only_public_addresses_are_fetched_from() {
+        let allowed = |text: &str, loopback| address_allowed(text.parse().unwrap(), loopback);
+        assert!(allowed("93.184.216.34", false));
+        assert!(allowed("2606:2800:220:1::248", false));
+        for internal in [
+            "10.0.0.5",
+            "172.16.1.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "127.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!allowed(internal, false), "{internal}");
+        }
+        assert!(allowed("127.0.0.1", true), "loopback for a loopback URL");
+        assert!(!allowed("10.0.0.5", true));
     }
 }
