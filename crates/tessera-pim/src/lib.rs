@@ -65,7 +65,8 @@ impl Action {
 pub enum Expiration {
     NoExpiration,
     AfterDateTime(Timestamp),
-    /// Seconds after the start.
+    /// Seconds after the start (for an extension or renewal: after now, when
+    /// the prolonged schedule starts).
     AfterDuration(i64),
 }
 
@@ -84,9 +85,10 @@ impl Window {
         self.start <= now && self.end.is_none_or(|end| now < end)
     }
 
-    fn seconds(&self) -> Option<i64> {
+    /// The window's length in microseconds (none: permanent).
+    fn micros(&self) -> Option<i64> {
         self.end
-            .map(|end| end.unix_seconds() - self.start.unix_seconds())
+            .map(|end| end.unix_micros().saturating_sub(self.start.unix_micros()))
     }
 }
 
@@ -107,11 +109,23 @@ pub fn active_at(schedule: &Schedule, now: Timestamp) -> bool {
     schedule.window.covers(now)
 }
 
-/// Whether the schedules grant the privilege itself at `now`.
+/// Whether the schedules grant the privilege itself at `now`: an assignment
+/// covering now; an activation only while the eligibility it came from is there
+/// and covers now too (an eligibility removed or shortened takes its activation
+/// with it).
 pub fn holds(schedules: &[Schedule], now: Timestamp) -> bool {
-    schedules
-        .iter()
-        .any(|s| s.kind == Kind::Assignment && active_at(s, now))
+    schedules.iter().any(|s| granted_at(schedules, s, now))
+}
+
+/// Whether one assignment grants at `now` (see `holds`).
+pub fn granted_at(schedules: &[Schedule], schedule: &Schedule, now: Timestamp) -> bool {
+    schedule.kind == Kind::Assignment
+        && active_at(schedule, now)
+        && schedule.activated_from.is_none_or(|eligibility| {
+            schedules
+                .iter()
+                .any(|e| e.id == eligibility && e.kind == Kind::Eligibility && active_at(e, now))
+        })
 }
 
 /// Who may approve a target's activations.
@@ -318,10 +332,12 @@ pub struct Pending {
     pub requester: Uuid,
     /// The schedule it is about (an activation: the eligibility).
     pub schedule: Uuid,
-    /// How long the activation, extension or renewal asks for (seconds; none:
-    /// as long as allowed).
+    /// How long the activation asks for (seconds; none: as long as allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<i64>,
+    /// Until when an extension or renewal asks (none: no end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
     /// Until when it may be approved.
     pub expires: Timestamp,
 }
@@ -415,13 +431,7 @@ pub fn decide(request: &Request, caller: &Caller, facts: Facts<'_>) -> Result<De
                 return Err(Refusal::JustificationRequired);
             }
             let window = window_of(request, now, limit)?;
-            let overlaps = facts.schedules.iter().any(|s| {
-                s.kind == request.kind
-                    && s.activated_from.is_none()
-                    && s.window.end.is_none_or(|end| end > window.start)
-                    && window.end.is_none_or(|end| end > s.window.start)
-            });
-            if overlaps {
+            if overlaps(facts.schedules, request.kind, &window, None) {
                 return Err(Refusal::AlreadyAssigned);
             }
             Ok(Decision::Create {
@@ -433,17 +443,30 @@ pub fn decide(request: &Request, caller: &Caller, facts: Facts<'_>) -> Result<De
         Action::AdminRemove => Ok(Decision::End {
             schedule: of_kind(request.schedule)?.id,
         }),
-        Action::AdminUpdate => {
+        Action::AdminUpdate | Action::AdminExtend | Action::AdminRenew => {
             let schedule = administered(of_kind(request.schedule)?)?;
-            let window = window_of(request, now, limit)?;
-            Ok(Decision::Change {
-                schedule: schedule.id,
-                window,
-            })
-        }
-        Action::AdminExtend | Action::AdminRenew => {
-            let schedule = administered(of_kind(request.schedule)?)?;
-            let window = prolonged(schedule, request, now, limit)?;
+            if settings.assignment_requires_justification && !given(&request.justification) {
+                return Err(Refusal::JustificationRequired);
+            }
+            let window = if request.action == Action::AdminUpdate {
+                // A running schedule keeps its start when the request gives it.
+                let keeps_start = request.start == Some(schedule.window.start);
+                let mut asked = request.clone();
+                if keeps_start {
+                    asked.start = None;
+                }
+                let mut window = window_of(&asked, now, None)?;
+                if keeps_start {
+                    window.start = schedule.window.start;
+                }
+                check_length(&window, limit)?;
+                window
+            } else {
+                prolonged(schedule, request, now, limit)?
+            };
+            if overlaps(facts.schedules, request.kind, &window, Some(schedule.id)) {
+                return Err(Refusal::AlreadyAssigned);
+            }
             Ok(Decision::Change {
                 schedule: schedule.id,
                 window,
@@ -455,7 +478,7 @@ pub fn decide(request: &Request, caller: &Caller, facts: Facts<'_>) -> Result<De
                 // An activation is not extended: the principal activates again.
                 return Err(Refusal::NotExtensible);
             }
-            prolonged(schedule, request, now, limit)?;
+            let window = prolonged(schedule, request, now, limit)?;
             if settings.assignment_requires_justification && !given(&request.justification) {
                 return Err(Refusal::JustificationRequired);
             }
@@ -464,7 +487,8 @@ pub fn decide(request: &Request, caller: &Caller, facts: Facts<'_>) -> Result<De
                 kind: request.kind,
                 requester: caller.id,
                 schedule: schedule.id,
-                seconds: requested_seconds(request, now)?,
+                seconds: None,
+                until: window.end,
                 expires: now.plus_seconds(settings.approval_timeout_seconds),
             }))
         }
@@ -487,14 +511,25 @@ pub fn decide(request: &Request, caller: &Caller, facts: Facts<'_>) -> Result<De
             {
                 return Err(Refusal::TicketRequired);
             }
-            if let Some(context) = &settings.activation_authentication_context {
-                if !caller.authentication_contexts.contains(context) {
-                    return Err(Refusal::AuthenticationContextRequired(context.clone()));
-                }
-            } else if settings.activation_requires_mfa && !caller.mfa {
+            // Both, where both are asked: a context does not stand in for MFA.
+            if settings.activation_requires_mfa && !caller.mfa {
                 return Err(Refusal::MfaRequired);
             }
+            if let Some(context) = &settings.activation_authentication_context
+                && !caller.authentication_contexts.contains(context)
+            {
+                return Err(Refusal::AuthenticationContextRequired(context.clone()));
+            }
+            // Activations start now (scheduled activation is not offered).
+            if request
+                .start
+                .is_some_and(|start| start > now.plus_seconds(START_SKEW))
+            {
+                return Err(Refusal::BadWindow);
+            }
             let seconds = requested_seconds(request, now)?;
+            // Bounded before anyone is asked to approve it.
+            activation(eligibility, seconds, now, settings)?;
             if settings.activation_requires_approval {
                 return Ok(Decision::Pending(Pending {
                     action: Action::SelfActivate,
@@ -502,6 +537,7 @@ pub fn decide(request: &Request, caller: &Caller, facts: Facts<'_>) -> Result<De
                     requester: caller.id,
                     schedule: eligibility.id,
                     seconds,
+                    until: None,
                     expires: now.plus_seconds(settings.approval_timeout_seconds),
                 }));
             }
@@ -576,7 +612,8 @@ pub fn approve(
                 .schedules
                 .iter()
                 .find(|s| s.id == pending.schedule && s.kind == pending.kind)
-                .ok_or(Refusal::NoSuchSchedule)?;
+                .ok_or(Refusal::NoSuchSchedule)
+                .and_then(administered)?;
             let limit = match pending.kind {
                 Kind::Eligibility => facts.settings.max_eligibility_seconds,
                 Kind::Assignment => facts.settings.max_assignment_seconds,
@@ -588,15 +625,19 @@ pub fn approve(
                 justification: None,
                 ticket: None,
                 start: None,
-                expiration: match pending.seconds {
-                    Some(seconds) => Expiration::AfterDuration(seconds),
+                expiration: match pending.until {
+                    Some(until) => Expiration::AfterDateTime(until),
                     None => Expiration::NoExpiration,
                 },
                 schedule: Some(schedule.id),
             };
+            let window = prolonged(schedule, &request, now, limit)?;
+            if overlaps(facts.schedules, pending.kind, &window, Some(schedule.id)) {
+                return Err(Refusal::AlreadyAssigned);
+            }
             Ok(Decision::Change {
                 schedule: schedule.id,
-                window: prolonged(schedule, &request, now, limit)?,
+                window,
             })
         }
         _ => Err(Refusal::NoSuchSchedule),
@@ -658,8 +699,9 @@ fn requested_seconds(request: &Request, now: Timestamp) -> Result<Option<i64>, R
     match request.expiration {
         Expiration::NoExpiration => Ok(None),
         Expiration::AfterDuration(seconds) if seconds > 0 => Ok(Some(seconds)),
-        Expiration::AfterDateTime(end) if end > now => {
-            Ok(Some(end.unix_seconds() - now.unix_seconds()))
+        // Whole seconds, rounded down: never past the end asked for.
+        Expiration::AfterDateTime(end) if end.unix_micros() - now.unix_micros() >= 1_000_000 => {
+            Ok(Some((end.unix_micros() - now.unix_micros()) / 1_000_000))
         }
         _ => Err(Refusal::BadWindow),
     }
@@ -677,21 +719,38 @@ fn window_of(request: &Request, now: Timestamp, limit: Option<i64>) -> Result<Wi
         Expiration::AfterDuration(seconds) => Some(start.plus_seconds(seconds)),
     };
     let window = Window { start, end };
+    if end.is_some_and(|end| end <= now) {
+        return Err(Refusal::BadWindow);
+    }
     check_length(&window, limit)?;
     Ok(window)
 }
 
 fn check_length(window: &Window, limit: Option<i64>) -> Result<(), Refusal> {
-    match (window.seconds(), limit) {
-        (Some(seconds), _) if seconds <= 0 => Err(Refusal::BadWindow),
+    match (window.micros(), limit) {
+        (Some(micros), _) if micros <= 0 => Err(Refusal::BadWindow),
         (None, Some(_)) => Err(Refusal::PermanentNotAllowed),
-        (Some(seconds), Some(max)) if seconds > max => Err(Refusal::TooLong(max)),
+        (Some(micros), Some(max)) if micros > max.saturating_mul(1_000_000) => {
+            Err(Refusal::TooLong(max))
+        }
         _ => Ok(()),
     }
 }
 
-/// An extension (a schedule near its end) or a renewal (one ended recently):
-/// the new window runs from the old start (extension) or now (renewal).
+/// Whether a window overlaps another schedule of the kind an administrator made
+/// (but `except`).
+fn overlaps(schedules: &[Schedule], kind: Kind, window: &Window, except: Option<Uuid>) -> bool {
+    schedules.iter().any(|s| {
+        s.kind == kind
+            && Some(s.id) != except
+            && s.activated_from.is_none()
+            && s.window.end.is_none_or(|end| end > window.start)
+            && window.end.is_none_or(|end| end > s.window.start)
+    })
+}
+
+/// An extension (a schedule near its end) or a renewal (one ended recently): the
+/// new window runs from now to the end asked for, within the maximum length.
 fn prolonged(
     schedule: &Schedule,
     request: &Request,
@@ -702,17 +761,15 @@ fn prolonged(
         return Err(Refusal::NotExtensible);
     };
     let renewing = matches!(request.action, Action::AdminRenew | Action::SelfRenew);
-    let start = if renewing {
+    if renewing {
         if end > now || end.plus_seconds(RENEW_WITHIN) < now {
             return Err(Refusal::NotRenewable);
         }
-        now
-    } else {
-        if end <= now || end > now.plus_seconds(EXTEND_WITHIN) {
-            return Err(Refusal::NotExtensible);
-        }
-        schedule.window.start
-    };
+    } else if end <= now || end > now.plus_seconds(EXTEND_WITHIN) {
+        return Err(Refusal::NotExtensible);
+    }
+    // The prolonged schedule runs from now: its length is measured from here.
+    let start = now;
     let new_end = match request.expiration {
         Expiration::NoExpiration => None,
         Expiration::AfterDateTime(at) => Some(at),

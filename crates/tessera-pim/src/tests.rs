@@ -323,10 +323,11 @@ fn extension_and_renewal() {
         Ok(Decision::Change {
             schedule: id(100),
             window: Window {
-                start: at(0),
+                start: at(95 * DAY),
                 end: Some(at(185 * DAY))
             }
-        })
+        }),
+        "measured from now: a schedule at its maximum can still be extended"
     );
     assert_eq!(
         decide(&extend, &caller(ALICE), facts(95 * DAY, &settings, &ending)),
@@ -452,4 +453,118 @@ fn settings_are_checked_and_read_with_defaults() {
         assert!(settings.check().is_err(), "{bad}");
     }
     assert!(serde_json::from_value::<Settings>(serde_json::json!({"unknown": 1})).is_err());
+}
+
+#[test]
+fn an_activation_goes_with_its_eligibility() {
+    let activation = Schedule {
+        id: id(101),
+        kind: Kind::Assignment,
+        window: Window {
+            start: at(0),
+            end: Some(at(8 * HOUR)),
+        },
+        activated_from: Some(id(100)),
+    };
+    assert!(holds(&[eligible(None), activation.clone()], at(HOUR)));
+    assert!(
+        !holds(&[eligible(Some(HOUR)), activation.clone()], at(HOUR)),
+        "the eligibility was shortened: the activation ends with it"
+    );
+    assert!(
+        !holds(std::slice::from_ref(&activation), at(HOUR)),
+        "the eligibility was removed"
+    );
+}
+
+#[test]
+fn activation_rules_hold_together() {
+    let settings = Settings {
+        activation_authentication_context: Some("c1".into()),
+        activation_requires_approval: true,
+        ..Settings::default()
+    };
+    let schedules = [eligible(None)];
+    let mut context_only = caller(ALICE);
+    context_only.mfa = false;
+    context_only.authentication_contexts = vec!["c1".into()];
+    let ask = request(Action::SelfActivate, Kind::Assignment);
+    assert_eq!(
+        decide(&ask, &context_only, facts(HOUR, &settings, &schedules)),
+        Err(Refusal::MfaRequired),
+        "a context does not stand in for MFA"
+    );
+    let mut ready = caller(ALICE);
+    ready.authentication_contexts = vec!["c1".into()];
+    let mut later = ask.clone();
+    later.start = Some(at(HOUR + DAY));
+    assert_eq!(
+        decide(&later, &ready, facts(HOUR, &settings, &schedules)),
+        Err(Refusal::BadWindow),
+        "no scheduled activation"
+    );
+    let mut long = ask.clone();
+    long.expiration = Expiration::AfterDuration(9 * HOUR);
+    assert_eq!(
+        decide(&long, &ready, facts(HOUR, &settings, &schedules)),
+        Err(Refusal::TooLong(8 * HOUR)),
+        "bounded before an approver is asked"
+    );
+}
+
+#[test]
+fn updates_keep_a_running_start_and_do_not_overlap() {
+    let settings = Settings::default();
+    let assignment = |n: u128, start: i64, end: i64| Schedule {
+        id: id(n),
+        kind: Kind::Assignment,
+        window: Window {
+            start: at(start),
+            end: Some(at(end)),
+        },
+        activated_from: None,
+    };
+    let schedules = [
+        assignment(200, 0, 10 * DAY),
+        assignment(201, 20 * DAY, 30 * DAY),
+    ];
+    let mut update = request(Action::AdminUpdate, Kind::Assignment);
+    update.schedule = Some(id(200));
+    update.start = Some(at(0));
+    update.expiration = Expiration::AfterDateTime(at(15 * DAY));
+    assert_eq!(
+        decide(
+            &update,
+            &caller(ADMIN),
+            facts(5 * DAY, &settings, &schedules)
+        ),
+        Ok(Decision::Change {
+            schedule: id(200),
+            window: Window {
+                start: at(0),
+                end: Some(at(15 * DAY))
+            }
+        }),
+        "the running schedule keeps its start"
+    );
+    update.expiration = Expiration::AfterDateTime(at(25 * DAY));
+    assert_eq!(
+        decide(
+            &update,
+            &caller(ADMIN),
+            facts(5 * DAY, &settings, &schedules)
+        ),
+        Err(Refusal::AlreadyAssigned),
+        "it would overlap the other one"
+    );
+    update.justification = None;
+    update.expiration = Expiration::AfterDateTime(at(15 * DAY));
+    assert_eq!(
+        decide(
+            &update,
+            &caller(ADMIN),
+            facts(5 * DAY, &settings, &schedules)
+        ),
+        Err(Refusal::JustificationRequired)
+    );
 }

@@ -91,7 +91,7 @@ fn step() -> impl Strategy<Value = Step> {
             mostly(),
             proptest::option::weighted(0.3, -600i64..86_400),
             (0u8..3, prop_oneof![-3600i64..86_400, -3600i64..400 * 86_400]),
-            0usize..3,
+            0usize..64,
         )
             .prop_map(
                 |(
@@ -123,8 +123,8 @@ fn step() -> impl Strategy<Value = Step> {
                     schedule,
                 }
             ),
-        2 => (0usize..3, who()).prop_map(|(pending, who)| Step::Approve { pending, who }),
-        1 => (0usize..3, who()).prop_map(|(pending, who)| Step::Deny { pending, who }),
+        2 => (0usize..64, who()).prop_map(|(pending, who)| Step::Approve { pending, who }),
+        1 => (0usize..64, who()).prop_map(|(pending, who)| Step::Deny { pending, who }),
     ]
 }
 
@@ -137,9 +137,22 @@ fn settings() -> impl Strategy<Value = Settings> {
         any::<bool>(),
         proptest::option::of(1800i64..400 * 86_400),
         proptest::option::of(1800i64..400 * 86_400),
+        (any::<bool>(), any::<bool>(), 3600i64..=7 * 86_400),
     )
         .prop_map(
-            |(max_activation, mfa, context, approval, named, eligibility, assignment)| Settings {
+            |(
+                max_activation,
+                mfa,
+                context,
+                approval,
+                named,
+                eligibility,
+                assignment,
+                (ticket, justification, timeout),
+            )| Settings {
+                activation_requires_ticket: ticket,
+                activation_requires_justification: justification,
+                approval_timeout_seconds: timeout,
                 max_activation_seconds: max_activation,
                 activation_requires_mfa: mfa,
                 activation_authentication_context: context.then(|| "c1".to_string()),
@@ -216,21 +229,37 @@ proptest! {
                             1 => Expiration::AfterDuration(expiration.1),
                             _ => Expiration::AfterDateTime(at(now + expiration.1)),
                         },
-                        schedule: schedules.get(schedule).map(|s| s.id),
+                        // Any schedule there is, the newest as likely as the first.
+                        schedule: (!schedules.is_empty()).then(|| schedules[schedule % schedules.len()].id),
                     };
-                    (decide(&request, &caller(who, mfa, stepped_up), facts).ok(), None)
+                    let decided = decide(&request, &caller(who, mfa, stepped_up), facts).ok();
+                    // An activation, or a request for one, met every requirement.
+                    let activating = matches!(
+                        &decided,
+                        Some(Decision::Create { activated_from: Some(_), .. })
+                    ) || matches!(&decided, Some(Decision::Pending(p)) if p.action == Action::SelfActivate);
+                    if activating {
+                        prop_assert_eq!(who, ALICE, "activated by someone else");
+                        prop_assert!(mfa || !settings.activation_requires_mfa, "activated without MFA");
+                        prop_assert!(stepped_up || settings.activation_authentication_context.is_none(), "activated without the context");
+                        prop_assert!(justified || !settings.activation_requires_justification, "activated without a justification");
+                        prop_assert!(ticket || !settings.activation_requires_ticket, "activated without a ticket");
+                    }
+                    (decided, None)
                 }
-                Step::Approve { pending: index, who } => match pending.get(index).cloned() {
+                Step::Approve { pending: index, who } => match pending.get(index % pending.len().max(1)).cloned() {
                     Some(waiting) => {
                         let answer = approve(&waiting, &caller(who, true, true), facts);
                         if answer.is_ok() {
-                            pending.remove(index);
+                            prop_assert!(at(now) < waiting.expires, "approved after it timed out");
+                            pending.remove(index % pending.len());
                         }
                         (answer.ok(), Some(who))
                     }
                     None => (None, None),
                 },
                 Step::Deny { pending: index, who } => {
+                    let index = index % pending.len().max(1);
                     if let Some(waiting) = pending.get(index)
                         && deny(waiting, &caller(who, true, true), facts).is_ok()
                     {
@@ -300,14 +329,19 @@ proptest! {
                     }
                 }
             }
-            let held = holds(&schedules, at(now));
+            // What is held now is allowed now: an administrator's assignment in
+            // its window, or an activation in its window whose eligibility, as it
+            // is now, covers now too.
+            let in_window = |s: &Schedule| s.window.start <= at(now) && s.window.end.is_none_or(|end| at(now) < end);
             let allowed = schedules.iter().any(|s| {
-                s.kind == Kind::Assignment && s.window.start <= at(now) && s.window.end.is_none_or(|end| at(now) < end)
+                s.kind == Kind::Assignment
+                    && in_window(s)
+                    && match s.activated_from {
+                        None => true,
+                        Some(eligibility) => schedules.iter().any(|e| e.id == eligibility && in_window(e)),
+                    }
             });
-            prop_assert_eq!(held, allowed);
-            prop_assert!(!schedules.iter().any(|s| s.kind == Kind::Assignment
-                && s.window.end.is_some_and(|end| end <= at(now))
-                && holds(std::slice::from_ref(s), at(now))), "held at or after its end");
+            prop_assert_eq!(holds(&schedules, at(now)), allowed, "held without a rule that allows it, or not held where one does");
         }
     }
 }
@@ -360,7 +394,22 @@ proptest! {
             schedule: schedules.get(schedule).map(|s| s.id),
         };
         let facts = Facts { now: at(now), settings: &settings, schedules: &schedules };
-        match decide(&request, &caller(who, mfa, stepped_up), facts) {
+        let decided = decide(&request, &caller(who, mfa, stepped_up), facts);
+        // Applied, what is held is what the schedules, as they now are, allow.
+        let mut after = schedules.clone();
+        match &decided {
+            Ok(Decision::Change { schedule, window }) => {
+                after.iter_mut().filter(|s| s.id == *schedule).for_each(|s| s.window = *window);
+            }
+            Ok(Decision::End { schedule }) => {
+                after.iter_mut().filter(|s| s.id == *schedule).for_each(|s| s.window.end = Some(at(now)));
+            }
+            _ => {}
+        }
+        let covers = |s: &Schedule| s.window.start <= at(now) && s.window.end.is_none_or(|end| at(now) < end);
+        let activation_allowed = covers(&after[1]) && covers(&after[0]);
+        prop_assert_eq!(holds(&after, at(now)), activation_allowed, "an activation held without its eligibility");
+        match decided {
             Ok(Decision::Change { schedule, window }) => {
                 prop_assert_ne!(schedule, id(11), "an activation was changed");
                 prop_assert!(window.end.is_some() || settings.max_eligibility_seconds.is_none());
