@@ -542,6 +542,7 @@ await check("configurationFromMetadataByUrl", async () => {
   const server = createServer((req, res) => {
     if (req.url === "/metadata") res.writeHead(200, { "content-type": "application/samlmetadata+xml" }).end(served);
     else if (req.url === "/moved") res.writeHead(302, { location: "/metadata" }).end();
+    else if (req.url === "/internal") res.writeHead(200, { "content-type": "text/xml" }).end("<status secret=\"s3cr3t-token\">internal &undeclared;</status>");
     else res.writeHead(404).end();
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -565,9 +566,12 @@ await check("configurationFromMetadataByUrl", async () => {
       [{ metadataUrl: `${at}/moved` }, "a redirect is not followed"],
       [{ metadataUrl: `${at}/missing` }, "a 404 is refused"],
       [{ metadata: served, metadataUrl: `${at}/metadata` }, "one source"],
+      [{ metadataUrl: `${at}/internal` }, "not metadata"],
     ]) {
       const refused = await post(body);
-      assert.equal(refused.status, 400, `${why}: ${await refused.clone().text()}`);
+      const text = await refused.text();
+      assert.equal(refused.status, 400, `${why}: ${text}`);
+      assert.ok(!/s3cr3t|undeclared|404|302/.test(text), `${why}: nothing of what answered is told: ${text}`);
     }
   } finally {
     server.close();

@@ -154,6 +154,10 @@ pub struct SamlApplication {
     pub version: i64,
 }
 
+/// What a metadata fetch asks for, and the most it reads.
+const METADATA_ACCEPT: &str = "application/samlmetadata+xml, application/xml;q=0.9, */*;q=0.1";
+const MAX_FETCHED_METADATA: usize = 256 * 1024;
+
 /// The key1 (and associated data) of the pairwise secret.
 const PAIRWISE: &str = "pairwise";
 /// How long signed metadata is served again before it is signed anew.
@@ -374,11 +378,20 @@ impl Saml {
                 ));
             }
         };
+        // What a fetched document holds is not quoted back in errors either.
+        let fetched = import.metadata_url.is_some();
+        let unreadable = |error: String| {
+            if fetched {
+                not_fetched()
+            } else {
+                ServiceError::invalid("metadata", error)
+            }
+        };
         let document = tessera_saml::xml::parse(
             metadata.trim_start_matches('\u{feff}'),
             tessera_saml::xml::Limits::default(),
         )
-        .map_err(|e| ServiceError::invalid("metadata", e.to_string()))?;
+        .map_err(|e| unreadable(e.to_string()))?;
         if let Some(signer) = &import.signing_certificate {
             let der = STANDARD
                 .decode(signer.trim())
@@ -389,7 +402,7 @@ impl Saml {
                 .map_err(|e| ServiceError::invalid("metadata", format!("signature: {e}")))?;
         }
         let provider = tessera_saml::metadata::ServiceProvider::from_document(&document)
-            .map_err(|e| ServiceError::invalid("metadata", e.to_string()))?;
+            .map_err(|e| unreadable(e.to_string()))?;
         if provider
             .valid_until
             .is_some_and(|until| until <= self.now().unix_seconds())
@@ -435,9 +448,14 @@ impl Saml {
         }
         let body =
             serde_json::to_value(&settings).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // The URL without its query (which may carry a token).
+        let fetched_from = import
+            .metadata_url
+            .as_deref()
+            .map(|url| url.split(['?', '#']).next().unwrap_or_default().to_string());
         let details = serde_json::json!({
             "source": "metadata",
-            "metadataUrl": import.metadata_url,
+            "metadataUrl": fetched_from,
             "signatureChecked": import.signing_certificate.is_some(),
         });
         self.configure_with(ctx, application, body, if_match, Some(details))
@@ -456,17 +474,16 @@ impl Saml {
         let fetcher = self.outbound.get().ok_or_else(|| {
             ServiceError::Unavailable("fetching metadata is not configured".into())
         })?;
-        let bytes = fetcher.get(url).await.map_err(|e| {
-            ServiceError::invalid(
-                "metadataUrl",
-                format!(
-                    "the metadata cannot be fetched: {}",
-                    e.chars().take(200).collect::<String>()
-                ),
-            )
-        })?;
-        String::from_utf8(bytes)
-            .map_err(|_| ServiceError::invalid("metadataUrl", "the metadata is not UTF-8"))
+        // What went wrong is logged, not answered: the caller learns nothing of
+        // what answers at an address beyond that no metadata came from it.
+        let bytes = fetcher
+            .get_public(url, METADATA_ACCEPT, MAX_FETCHED_METADATA)
+            .await
+            .map_err(|error| {
+                tracing::info!(%error, "SAML metadata fetch failed");
+                not_fetched()
+            })?;
+        String::from_utf8(bytes).map_err(|_| not_fetched())
     }
 
     /// An application's SAML configuration, if it has one.
@@ -698,6 +715,14 @@ impl Saml {
             response::serialize(&document)
         ))
     }
+}
+
+/// The one answer to a metadata URL that gave no service provider metadata.
+fn not_fetched() -> ServiceError {
+    ServiceError::invalid(
+        "metadataUrl",
+        "no service provider metadata could be fetched from that URL",
+    )
 }
 
 async fn saml_record(
