@@ -18,6 +18,8 @@
 //!   when it is approved and is bounded again by the settings and the eligibility
 //!   as they are then.
 
+pub mod duration;
+
 use serde::{Deserialize, Serialize};
 use tessera_core::Timestamp;
 use uuid::Uuid;

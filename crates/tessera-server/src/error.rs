@@ -87,9 +87,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict { .. } => StatusCode::CONFLICT,
             ServiceError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ServiceError::Unauthenticated | ServiceError::DpopBoundSentAsBearer => {
-                StatusCode::UNAUTHORIZED
-            }
+            ServiceError::Unauthenticated
+            | ServiceError::DpopBoundSentAsBearer
+            | ServiceError::InsufficientAuthentication { .. } => StatusCode::UNAUTHORIZED,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -110,6 +110,19 @@ impl From<ServiceError> for ApiError {
                 ));
                 refused
             }
+            ServiceError::InsufficientAuthentication {
+                acr_values,
+                message,
+            } => {
+                // RFC 9470 section 3: the challenge names what would satisfy it.
+                let mut refused = ApiError::new(status, code, message.clone());
+                refused.challenge = Some(format!(
+                    "Bearer error=\"insufficient_user_authentication\", error_description=\"{}\", acr_values=\"{}\"",
+                    challenge_text(&message),
+                    challenge_text(&acr_values)
+                ));
+                refused
+            }
             ServiceError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 ApiError::internal(None)
@@ -117,6 +130,15 @@ impl From<ServiceError> for ApiError {
             other => ApiError::new(status, code, other.to_string()),
         }
     }
+}
+
+/// Text safe inside a quoted challenge parameter (RFC 9110 quoted-string without
+/// escapes): printable ASCII other than `"` and `\\`.
+fn challenge_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect()
 }
 
 impl IntoResponse for ApiError {

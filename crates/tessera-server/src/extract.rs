@@ -62,6 +62,29 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// A JSON object body that may be left out (an empty body is `None`); a body
+/// that is sent is held to `JsonBody`'s rules.
+pub struct OptionalJsonBody(pub Option<Value>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let has_type = request.headers().contains_key(header::CONTENT_TYPE);
+        if declared == Some(0) || (declared.is_none() && !has_type) {
+            return Ok(OptionalJsonBody(None));
+        }
+        JsonBody::from_request(request, state)
+            .await
+            .map(|body| OptionalJsonBody(Some(body.0)))
+    }
+}
+
 /// Parses a request body that must be one JSON object. Duplicate keys are refused
 /// (RFC 8259 leaves their meaning open, and two readers taking different ones is how
 /// a checked value and a used value come apart), naming the duplicated field.

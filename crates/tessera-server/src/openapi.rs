@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{apps, audit, authentication, conditional_access, directory, me, roles};
+use crate::routes::{apps, audit, authentication, conditional_access, directory, me, pim, roles};
 use crate::state::AppState;
 
 struct BearerScheme;
@@ -530,6 +530,27 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             roles::get_role_assignment,
             roles::delete_role_assignment
         ))
+        .routes(routes!(
+            pim::list_assignment_requests,
+            pim::create_assignment_request
+        ))
+        .routes(routes!(pim::get_assignment_request))
+        .routes(routes!(pim::cancel_assignment_request))
+        .routes(routes!(pim::approve_assignment_request))
+        .routes(routes!(pim::deny_assignment_request))
+        .routes(routes!(
+            pim::list_eligibility_requests,
+            pim::create_eligibility_request
+        ))
+        .routes(routes!(pim::get_eligibility_request))
+        .routes(routes!(pim::cancel_eligibility_request))
+        .routes(routes!(pim::approve_eligibility_request))
+        .routes(routes!(pim::deny_eligibility_request))
+        .routes(routes!(pim::list_assignment_schedules))
+        .routes(routes!(pim::list_assignment_instances))
+        .routes(routes!(pim::list_eligibility_schedules))
+        .routes(routes!(pim::list_eligibility_instances))
+        .routes(routes!(pim::get_role_settings, pim::replace_role_settings))
         .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition

@@ -12,11 +12,12 @@ use crate::error::ServiceResult;
 use crate::kernel::AuthSettings;
 use crate::kernel::jobs::{Job, JobResult, Schedule, Scope, job};
 use crate::kernel::{Kernel, SessionsEnded};
-use crate::{Access, AppSignIn, Directory, Oidc, Saml, SignIn};
+use crate::{Access, AppSignIn, Directory, Oidc, Pim, Saml, SignIn};
 
 pub struct App {
     pub(crate) kernel: Arc<Kernel>,
     pub directory: Arc<Directory>,
+    pub pim: Arc<Pim>,
     pub access: Arc<Access>,
     pub sign_in: Arc<SignIn>,
     pub app_sign_in: Arc<AppSignIn>,
@@ -49,6 +50,7 @@ impl App {
     pub fn with_auth(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: AuthSettings) -> App {
         let kernel = Arc::new(Kernel::new(store, clock, settings));
         let directory = Arc::new(Directory::new(kernel.clone()));
+        let pim = Arc::new(Pim::new(kernel.clone(), directory.clone()));
         let access = Arc::new(Access::new(kernel.clone()));
         let sign_in = Arc::new(SignIn::new(
             kernel.clone(),
@@ -74,6 +76,7 @@ impl App {
         App {
             kernel,
             directory,
+            pim,
             access,
             sign_in,
             app_sign_in,
@@ -104,6 +107,7 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let purge = app.clone();
     let keys = app.oidc.clone();
     let crls = app.sign_in.clone();
+    let pim = app.pim.clone();
     vec![
         // Ended sessions and abandoned sign-ins, the sign-in log entries each tenant's
         // retention no longer keeps, and replay marks past what they guard against.
@@ -129,6 +133,22 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
                     let Some(tenant) = tenant else { return Ok(()) };
                     oidc.rotate_signing_keys(tenant, &tessera_oauth::keys::Algorithm::ALL)
                         .await?;
+                    Ok(())
+                }
+            },
+        ),
+        // PIM: ended schedules and timed-out requests into the audit trail
+        // (privilege itself ends at its end time, checked at use).
+        job(
+            "pim-expiry",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(15)),
+            move |tenant| {
+                let pim = pim.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        pim.expiry_round(tenant).await?;
+                    }
                     Ok(())
                 }
             },

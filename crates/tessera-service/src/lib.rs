@@ -10,6 +10,9 @@
 //!    applications and service principals, tokens, audit, tenant policies, bootstrap;
 //!    and the records the contexts above read (stored methods, methods policy and
 //!    strengths, the certificate trust store).
+//!    After it, [`Pim`] (`pim/`): Privileged Identity Management: eligible and
+//!    time-bound role assignments, schedule requests, approvals, role settings
+//!    (the schedule records are the directory's, read at every use).
 //! 3. [`Access`] (`access/`): Conditional Access records, import, What-If, the
 //!    per-node policy cache, the sign-in's facts and decisions.
 //! 4. [`SignIn`] (`sign_in/`): sign-in flows, sessions, security info, methods
@@ -38,6 +41,7 @@ pub mod app_sign_in;
 pub mod directory;
 pub mod kernel;
 pub mod oidc;
+pub mod pim;
 pub mod saml;
 pub mod sign_in;
 
@@ -85,6 +89,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use kernel::Kernel;
 pub use kernel::tenant_settings::TenantSetting;
 pub use oidc::Oidc;
+pub use pim::Pim;
 pub use saml::Saml;
 pub use sign_in::SignIn;
 
@@ -101,6 +106,19 @@ pub struct Caller {
     /// Set when the caller's credential was issued by an administrator for them. Such
     /// a credential cannot be turned into a longer-lived one.
     pub(crate) issued_credential: Option<IssuedCredential>,
+    /// What the caller's sign-in proved, when its credential carries that (a
+    /// management access token does; a personal access token says nothing of how
+    /// its owner signed in, so it proves no MFA).
+    pub(crate) proof: Option<SignInProof>,
+}
+
+/// What a sign-in proved, as PIM and protected actions ask for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInProof {
+    /// Multifactor authentication (RFC 8176 `mfa` among the methods).
+    pub mfa: bool,
+    /// The tenant's authentication contexts the sign-in satisfies (`acrs`).
+    pub authentication_contexts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +162,20 @@ impl Caller {
 
     pub fn issued_credential(&self) -> Option<IssuedCredential> {
         self.issued_credential
+    }
+
+    pub fn proof(&self) -> Option<&SignInProof> {
+        self.proof.as_ref()
+    }
+
+    /// This caller as if their sign-in had proved `proof` (the `testing` feature:
+    /// production builds learn it only from the credential).
+    #[cfg(feature = "testing")]
+    pub fn with_proof_for_tests(&self, proof: SignInProof) -> Caller {
+        Caller {
+            proof: Some(proof),
+            ..self.clone()
+        }
     }
 
     /// This caller's credential with another principal and grants, made up by a test

@@ -67,10 +67,18 @@ pub enum Kind {
     /// thumbprint; key2: `tenant` or an application's appId), or the secret
     /// persistent NameIDs are derived from (key1 and key2: `pairwise`).
     SamlKey,
+    /// A Privileged Identity Management schedule: a principal's eligibility for a
+    /// role, or a time-bound (or PIM-made permanent) assignment of it (key2: the
+    /// principal; sort key: role, scope, principal).
+    PimSchedule,
+    /// A PIM schedule request (key2: the principal; sort key: its creation time).
+    PimRequest,
+    /// A role's PIM settings (key1: the role and scope they govern).
+    PimPolicy,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 25] = [
+    pub const ALL: [Kind; 28] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -96,6 +104,9 @@ impl Kind {
         Kind::RiskState,
         Kind::SamlApp,
         Kind::SamlKey,
+        Kind::PimSchedule,
+        Kind::PimRequest,
+        Kind::PimPolicy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +136,9 @@ impl Kind {
             Kind::RiskState => "riskState",
             Kind::SamlApp => "samlApplication",
             Kind::SamlKey => "samlKey",
+            Kind::PimSchedule => "roleSchedule",
+            Kind::PimRequest => "roleScheduleRequest",
+            Kind::PimPolicy => "roleManagementPolicy",
         }
     }
 

@@ -7,6 +7,7 @@ pub mod conditional_access;
 pub mod directory;
 pub mod me;
 pub mod oauth;
+pub mod pim;
 pub mod roles;
 pub mod wellknown;
 

@@ -130,12 +130,13 @@ impl Access {
         };
         // As in Entra, only tenant-wide assignments count for includeRoles and
         // excludeRoles: a role held in an administrative unit does not.
-        let mut roles: Vec<Uuid> = crate::directory::roles::grants_of(reader, tenant, user)
-            .await?
-            .into_iter()
-            .filter(|g| g.scope == DirectoryScope::Tenant)
-            .map(|g| g.role_id)
-            .collect();
+        let mut roles: Vec<Uuid> =
+            crate::directory::roles::grants_of(reader, tenant, user, self.now())
+                .await?
+                .into_iter()
+                .filter(|g| g.scope == DirectoryScope::Tenant)
+                .map(|g| g.role_id)
+                .collect();
         roles.sort_unstable();
         roles.dedup();
         let has_mfa_method = auth_methods::has_second_factor(reader, tenant, user).await?;

@@ -170,7 +170,7 @@ impl Directory {
             });
         };
         let spec: UserSpec = codec::data(&record)?;
-        let grants = super::roles::grants_of(tx.as_mut(), tenant, record.id).await?;
+        let grants = super::roles::grants_of(tx.as_mut(), tenant, record.id, self.now()).await?;
         let is_global_admin = grants.iter().any(|g| {
             g.role_id == roles::GLOBAL_ADMINISTRATOR
                 && g.scope == tessera_directory::model::DirectoryScope::Tenant

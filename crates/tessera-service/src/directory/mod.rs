@@ -23,6 +23,7 @@ pub(crate) mod consent;
 pub(crate) mod devices;
 pub(crate) mod groups;
 pub mod resource;
+pub(crate) mod role_schedules;
 pub(crate) mod roles;
 pub(crate) mod tokens;
 pub(crate) mod trust;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tessera_core::TenantId;
+use tessera_core::{TenantId, Timestamp};
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::{Grant, Target};
 use tessera_directory::model::{DirectoryScope, GroupSpec, RoleAssignment, RoleAssignmentSpec};
@@ -87,54 +87,52 @@ fn grant_of(record: &Record) -> ServiceResult<Option<Grant>> {
     )
 }
 
-/// The grants a principal holds: its own role assignments and those of the
-/// role-assignable groups it is a direct member of (they cannot be nested).
+/// The grants a principal holds at `now`: its own role assignments and those of
+/// the role-assignable groups it is a direct member of (they cannot be nested),
+/// standing ones and those PIM schedules give at this moment (an activation past
+/// its end gives nothing, whether or not a job has removed it yet).
 pub(crate) async fn grants_of(
     reader: &mut dyn Reader,
     tenant: TenantId,
     principal: Uuid,
+    now: Timestamp,
 ) -> ServiceResult<Vec<Grant>> {
+    let mut holders = vec![principal];
+    holders.extend(
+        reader
+            .links_to(tenant, Rel::Member, principal)
+            .await?
+            .into_iter()
+            .map(|link| link.source),
+    );
     let mut grants = Vec::new();
-    for record in codec::list_all(
-        reader,
-        tenant,
-        Kind::RoleAssignment,
-        Some(principal.to_string()),
-    )
-    .await?
-    {
-        grants.extend(grant_of(&record)?);
-    }
-    for link in reader.links_to(tenant, Rel::Member, principal).await? {
+    for holder in holders {
         for record in codec::list_all(
             reader,
             tenant,
             Kind::RoleAssignment,
-            Some(link.source.to_string()),
+            Some(holder.to_string()),
         )
         .await?
         {
             grants.extend(grant_of(&record)?);
         }
+        grants.extend(super::role_schedules::grants_at(reader, tenant, holder, now).await?);
     }
     Ok(grants)
 }
 
-/// Whether a principal holds a directory role assignment itself.
+/// Whether a principal holds a directory role assignment itself, or is eligible
+/// for one (an eligible administrator is one activation away from the role).
 pub(crate) async fn holds_roles(
     reader: &mut dyn Reader,
     tenant: TenantId,
     principal: Uuid,
 ) -> ServiceResult<bool> {
-    let query = tessera_store::ListQuery {
-        limit: 1,
-        key2: Some(principal.to_string()),
-        ..Default::default()
-    };
-    Ok(!reader
-        .list(tenant, Kind::RoleAssignment, &query)
-        .await?
-        .is_empty())
+    Ok(
+        super::role_schedules::any_of(reader, tenant, Kind::RoleAssignment, principal).await?
+            || super::role_schedules::any_of(reader, tenant, Kind::PimSchedule, principal).await?,
+    )
 }
 
 /// The service principal of an application, if it has one.

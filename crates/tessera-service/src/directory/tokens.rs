@@ -319,7 +319,7 @@ impl Directory {
         if !spec.account_enabled {
             return Err(ServiceError::Unauthenticated);
         }
-        let grants = grants_of(reader.as_mut(), tenant, user.id).await?;
+        let grants = grants_of(reader.as_mut(), tenant, user.id, self.now()).await?;
         let caller = Caller {
             principal: Principal::User {
                 id: user.id,
@@ -331,8 +331,29 @@ impl Directory {
                 issued_by,
                 expires: data.expires_date_time,
             }),
+            proof: None,
         };
         Ok((tenant, caller))
+    }
+
+    /// A user as the next authenticated request would find them (grants read
+    /// now), without a credential: the `testing` feature only, for tests that move
+    /// the clock past any token's life.
+    #[cfg(feature = "testing")]
+    pub async fn caller_for_tests(&self, tenant: TenantId, user: Uuid) -> ServiceResult<Caller> {
+        let mut reader = self.reader().await?;
+        let record = codec::load(reader.as_mut(), tenant, Kind::User, user).await?;
+        let spec: UserSpec = codec::data(&record)?;
+        Ok(Caller {
+            principal: Principal::User {
+                id: user,
+                user_principal_name: spec.user_principal_name,
+            },
+            grants: grants_of(reader.as_mut(), tenant, user, self.now()).await?,
+            credential: Some("test".to_string()),
+            issued_credential: None,
+            proof: None,
+        })
     }
 
     /// The signed-in user and their effective role grants.

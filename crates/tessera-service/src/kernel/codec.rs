@@ -349,13 +349,25 @@ pub(crate) async fn list_all(
     kind: Kind,
     key2: Option<String>,
 ) -> ServiceResult<Vec<Record>> {
+    list_all_prefixed(reader, tenant, kind, key2, None).await
+}
+
+/// Every record of `kind` (with this `key2`, when given) whose sort key starts
+/// with `prefix`, in sort order.
+pub(crate) async fn list_all_prefixed(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    kind: Kind,
+    key2: Option<String>,
+    prefix: Option<String>,
+) -> ServiceResult<Vec<Record>> {
     let mut all = Vec::new();
     let mut after = None;
     loop {
         let query = ListQuery {
             after: after.clone(),
             limit: 1000,
-            prefix: None,
+            prefix: prefix.clone(),
             key2: key2.clone(),
         };
         let page = reader.list(tenant, kind, &query).await?;

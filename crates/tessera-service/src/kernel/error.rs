@@ -24,6 +24,11 @@ pub enum ServiceError {
         "the access token is DPoP-bound: send it as `Authorization: DPoP <token>` with a DPoP proof (RFC 9449)"
     )]
     DpopBoundSentAsBearer,
+    /// The caller's sign-in is not strong enough for this (RFC 9470): signing in
+    /// again to satisfy `acr_values` (an authentication context, or Tessera's MFA
+    /// `acr`) would do.
+    #[error("{message}")]
+    InsufficientAuthentication { acr_values: String, message: String },
     #[error("the service is temporarily unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -42,6 +47,7 @@ impl ServiceError {
             ServiceError::Unauthenticated | ServiceError::DpopBoundSentAsBearer => {
                 "unauthenticated"
             }
+            ServiceError::InsufficientAuthentication { .. } => "insufficient_user_authentication",
             ServiceError::Unavailable(_) => "unavailable",
             ServiceError::Internal(_) => "internal",
         }

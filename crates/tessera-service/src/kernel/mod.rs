@@ -307,6 +307,7 @@ pub(crate) fn system_context(tenant: TenantId, reason: &str) -> Context {
             grants: Vec::new(),
             credential: None,
             issued_credential: None,
+            proof: None,
         },
         correlation_id: Uuid::new_v4().to_string(),
         client_address: None,

@@ -209,12 +209,31 @@ impl Oidc {
         if !spec.account_enabled {
             return Err(ServiceError::Unauthenticated);
         }
-        let grants = crate::directory::roles::grants_of(reader.as_mut(), tenant, user_id).await?;
+        let grants =
+            crate::directory::roles::grants_of(reader.as_mut(), tenant, user_id, self.now())
+                .await?;
         drop(reader);
         let client = claims
             .get("client_id")
             .and_then(Value::as_str)
             .unwrap_or("unknown");
+        let strings = |name: &str| -> Vec<String> {
+            claims
+                .get(name)
+                .and_then(Value::as_array)
+                .map(|values| {
+                    values
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let proof = crate::SignInProof {
+            mfa: strings("amr").iter().any(|m| m == "mfa"),
+            authentication_contexts: strings("acrs"),
+        };
         // The console's token lives as long as the browser session it came from:
         // signing out, or an administrator revoking the user's sessions, ends it at
         // once rather than when the token expires.
@@ -240,6 +259,7 @@ impl Oidc {
                 grants,
                 credential: Some(format!("oauth:{client}")),
                 issued_credential: None,
+                proof: Some(proof),
             },
         ))
     }

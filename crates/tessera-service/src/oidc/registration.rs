@@ -135,6 +135,7 @@ impl Oidc {
                 }],
                 credential: None,
                 issued_credential: None,
+                proof: None,
             },
             correlation_id: correlation_id.to_string(),
             client_address,

@@ -96,6 +96,7 @@ impl SignIn {
                 grants: Vec::new(),
                 credential: Some("session".to_string()),
                 issued_credential: None,
+                proof: None,
             },
             ..ctx
         };

@@ -387,9 +387,13 @@ impl SignIn {
         client_address: Option<String>,
     ) -> ServiceResult<Context> {
         let mut reader = self.reader().await?;
-        let grants =
-            crate::directory::roles::grants_of(reader.as_mut(), session.tenant, session.user_id)
-                .await?;
+        let grants = crate::directory::roles::grants_of(
+            reader.as_mut(),
+            session.tenant,
+            session.user_id,
+            self.now(),
+        )
+        .await?;
         Ok(Context {
             tenant: session.tenant,
             caller: crate::Caller {
@@ -400,6 +404,7 @@ impl SignIn {
                 grants,
                 credential: Some("session".to_string()),
                 issued_credential: None,
+                proof: None,
             },
             correlation_id,
             client_address,

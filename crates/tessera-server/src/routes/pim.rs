@@ -1,0 +1,263 @@
+//! Privileged Identity Management for directory roles, Graph-shaped:
+//! `roleManagement/directory/role{Assignment,Eligibility}ScheduleRequests` (the
+//! nine actions), their approval, denial and cancellation, the schedules and the
+//! instances granting now, and each role's settings.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+use tessera_service::pim::ScheduleKind as Kind;
+use tessera_service::pim::{InstanceView, RequestFilter, RequestView, ScheduleView, SettingsView};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, IfMatch, JsonBody, OptionalJsonBody, Path, Query};
+use crate::routes::{PageOf, created, ok, ok_versioned};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestParams {
+    /// `principal`: the caller's own requests; `approver`: those waiting for the
+    /// caller's approval; absent: all (a reader of role assignments), or one
+    /// principal's.
+    pub on: Option<String>,
+    pub principal_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleParams {
+    pub principal_id: Option<Uuid>,
+    pub role_definition_id: Option<Uuid>,
+}
+
+/// An approver's answer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnswerBody {
+    pub justification: Option<String>,
+}
+
+fn filter_of(params: &RequestParams) -> ApiResult<RequestFilter> {
+    match params.on.as_deref() {
+        None => Ok(RequestFilter::All),
+        Some("principal") => Ok(RequestFilter::MadeByMe),
+        Some("approver") => Ok(RequestFilter::AwaitingMe),
+        Some(_) => Err(ApiError::bad_request("on", "on is principal or approver")),
+    }
+}
+
+fn answer_of(body: Option<Value>) -> ApiResult<Option<String>> {
+    let Some(body) = body else { return Ok(None) };
+    let answer: AnswerBody =
+        tessera_directory::patch::parse_spec(body).map_err(tessera_service::ServiceError::from)?;
+    Ok(answer.justification)
+}
+
+async fn create(
+    state: &AppState,
+    ctx: &tessera_service::Context,
+    kind: Kind,
+    body: Value,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state.app.pim.create_request(ctx, kind, body).await?,
+    ))
+}
+
+async fn list(
+    state: &AppState,
+    ctx: &tessera_service::Context,
+    kind: Kind,
+    params: &RequestParams,
+) -> ApiResult<Response> {
+    let filter = filter_of(params)?;
+    Ok(ok(&state
+        .app
+        .pim
+        .list_requests(ctx, kind, filter, params.principal_id)
+        .await?))
+}
+
+macro_rules! request_routes {
+    ($kind:expr, $collection:literal,
+     $list:ident, $create:ident, $get:ident, $cancel:ident, $approve:ident, $deny:ident) => {
+        #[utoipa::path(get, path = concat!("/api/v1/roleManagement/directory/", $collection), tag = "pim",
+            params(RequestParams), responses((status = 200, body = PageOf<RequestView>)), security(("bearer" = [])))]
+        pub async fn $list(
+            State(state): State<AppState>,
+            Caller(ctx): Caller,
+            Query(params): Query<RequestParams>,
+        ) -> ApiResult<Response> {
+            list(&state, &ctx, $kind, &params).await
+        }
+
+        #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection), tag = "pim",
+            request_body = Object, responses((status = 201, body = RequestView)), security(("bearer" = [])))]
+        pub async fn $create(
+            State(state): State<AppState>,
+            Caller(ctx): Caller,
+            JsonBody(body): JsonBody,
+        ) -> ApiResult<Response> {
+            create(&state, &ctx, $kind, body).await
+        }
+
+        #[utoipa::path(get, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}"), tag = "pim",
+            params(("id" = Uuid, Path)), responses((status = 200, body = RequestView)), security(("bearer" = [])))]
+        pub async fn $get(
+            State(state): State<AppState>,
+            Caller(ctx): Caller,
+            Path(id): Path<Uuid>,
+        ) -> ApiResult<Response> {
+            Ok(ok(&state.app.pim.get_request(&ctx, id).await?))
+        }
+
+        #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}/cancel"), tag = "pim",
+            params(("id" = Uuid, Path)), responses((status = 200, body = RequestView)), security(("bearer" = [])))]
+        pub async fn $cancel(
+            State(state): State<AppState>,
+            Caller(ctx): Caller,
+            Path(id): Path<Uuid>,
+        ) -> ApiResult<Response> {
+            Ok(ok(&state.app.pim.cancel_request(&ctx, id).await?))
+        }
+
+        #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}/approve"), tag = "pim",
+            params(("id" = Uuid, Path)), request_body = AnswerBody,
+            responses((status = 200, body = RequestView)), security(("bearer" = [])))]
+        pub async fn $approve(
+            State(state): State<AppState>,
+            Caller(ctx): Caller,
+            Path(id): Path<Uuid>,
+            OptionalJsonBody(body): OptionalJsonBody,
+        ) -> ApiResult<Response> {
+            let justification = answer_of(body)?;
+            Ok(ok(&state
+                .app
+                .pim
+                .answer_request(&ctx, id, true, justification)
+                .await?))
+        }
+
+        #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}/deny"), tag = "pim",
+            params(("id" = Uuid, Path)), request_body = AnswerBody,
+            responses((status = 200, body = RequestView)), security(("bearer" = [])))]
+        pub async fn $deny(
+            State(state): State<AppState>,
+            Caller(ctx): Caller,
+            Path(id): Path<Uuid>,
+            OptionalJsonBody(body): OptionalJsonBody,
+        ) -> ApiResult<Response> {
+            let justification = answer_of(body)?;
+            Ok(ok(&state
+                .app
+                .pim
+                .answer_request(&ctx, id, false, justification)
+                .await?))
+        }
+    };
+}
+
+request_routes!(
+    Kind::Assignment,
+    "roleAssignmentScheduleRequests",
+    list_assignment_requests,
+    create_assignment_request,
+    get_assignment_request,
+    cancel_assignment_request,
+    approve_assignment_request,
+    deny_assignment_request
+);
+
+request_routes!(
+    Kind::Eligibility,
+    "roleEligibilityScheduleRequests",
+    list_eligibility_requests,
+    create_eligibility_request,
+    get_eligibility_request,
+    cancel_eligibility_request,
+    approve_eligibility_request,
+    deny_eligibility_request
+);
+
+macro_rules! schedule_routes {
+    ($kind:expr, $collection:literal, $instances:literal, $schedules:ident, $instance_list:ident) => {
+        #[utoipa::path(get, path = concat!("/api/v1/roleManagement/directory/", $collection), tag = "pim",
+            params(ScheduleParams), responses((status = 200, body = PageOf<ScheduleView>)), security(("bearer" = [])))]
+        pub async fn $schedules(
+            State(state): State<AppState>,
+            Caller(ctx): Caller,
+            Query(params): Query<ScheduleParams>,
+        ) -> ApiResult<Response> {
+            Ok(ok(&state
+                .app
+                .pim
+                .list_schedules(&ctx, $kind, params.principal_id, params.role_definition_id)
+                .await?))
+        }
+
+        #[utoipa::path(get, path = concat!("/api/v1/roleManagement/directory/", $instances), tag = "pim",
+            params(ScheduleParams), responses((status = 200, body = PageOf<InstanceView>)), security(("bearer" = [])))]
+        pub async fn $instance_list(
+            State(state): State<AppState>,
+            Caller(ctx): Caller,
+            Query(params): Query<ScheduleParams>,
+        ) -> ApiResult<Response> {
+            Ok(ok(&state
+                .app
+                .pim
+                .list_instances(&ctx, $kind, params.principal_id, params.role_definition_id)
+                .await?))
+        }
+    };
+}
+
+schedule_routes!(
+    Kind::Assignment,
+    "roleAssignmentSchedules",
+    "roleAssignmentScheduleInstances",
+    list_assignment_schedules,
+    list_assignment_instances
+);
+
+schedule_routes!(
+    Kind::Eligibility,
+    "roleEligibilitySchedules",
+    "roleEligibilityScheduleInstances",
+    list_eligibility_schedules,
+    list_eligibility_instances
+);
+
+#[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleSettings/{roleDefinitionId}", tag = "pim",
+    params(("roleDefinitionId" = Uuid, Path)), responses((status = 200, body = SettingsView)), security(("bearer" = [])))]
+pub async fn get_role_settings(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(role): Path<Uuid>,
+) -> ApiResult<Response> {
+    let view = state.app.pim.role_settings(&ctx, role).await?;
+    Ok(ok_versioned(&view, view.version))
+}
+
+#[utoipa::path(put, path = "/api/v1/roleManagement/directory/roleSettings/{roleDefinitionId}", tag = "pim",
+    params(("roleDefinitionId" = Uuid, Path)), request_body = Object,
+    responses((status = 200, body = SettingsView)), security(("bearer" = [])))]
+pub async fn replace_role_settings(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(role): Path<Uuid>,
+    IfMatch(if_match): IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let view = state
+        .app
+        .pim
+        .replace_role_settings(&ctx, role, body, if_match)
+        .await?;
+    Ok(ok_versioned(&view, view.version))
+}

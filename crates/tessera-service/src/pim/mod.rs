@@ -1,0 +1,158 @@
+//! The Privileged Identity Management context: eligible and time-bound directory
+//! role assignments, requested through Graph's schedule requests
+//! (`roleEligibilityScheduleRequests`, `roleAssignmentScheduleRequests`), decided
+//! by the pure rules of `tessera-pim` under each role's settings, approved or
+//! denied where the settings ask, and recorded in the audit trail.
+//!
+//! - `requests.rs`: schedule requests (the nine actions), approval, denial,
+//!   cancellation, time-outs; the schedules and instances they leave.
+//! - `settings.rs`: a role's settings (Graph's role management policy), stored
+//!   per role (`Kind::PimPolicy`, key1 `role:<id>`); the defaults until changed.
+//! - `jobs.rs`: the per-tenant round that records ended schedules and timed-out
+//!   requests in the audit trail and forgets schedules past renewal.
+//!
+//! The schedule records themselves are the directory's (`directory::role_schedules`),
+//! which reads them at every use: an activation grants from its start to its end on
+//! every node, whether or not this context's job has run.
+//!
+//! May call: the kernel and the directory. Holds no cache: every decision reads
+//! the schedules in the write transaction that applies it.
+
+pub(crate) mod jobs;
+pub(crate) mod requests;
+pub(crate) mod settings;
+
+use std::sync::Arc;
+
+use tessera_directory::authz::{self, Target};
+use tessera_directory::roles::{self, RoleDefinition, action};
+use tessera_pim::Refusal;
+use tessera_store::{Reader, Rel};
+use uuid::Uuid;
+
+use crate::Context;
+use crate::directory::Directory;
+use crate::error::{ServiceError, ServiceResult};
+use crate::kernel::Kernel;
+
+pub use requests::{InstanceView, RequestFilter, RequestView, ScheduleInfo, ScheduleView, Status};
+pub use settings::SettingsView;
+pub use tessera_pim::Kind as ScheduleKind;
+
+/// The PIM context (see the module documentation).
+pub struct Pim {
+    k: Arc<Kernel>,
+    directory: Arc<Directory>,
+}
+
+crate::kernel::on_kernel!(Pim);
+
+impl Pim {
+    pub(crate) fn new(k: Arc<Kernel>, directory: Arc<Directory>) -> Pim {
+        Pim { k, directory }
+    }
+
+    /// Whether the caller may manage role assignments tenant-wide (PIM's
+    /// administrator: assigns, removes, changes schedules and settings).
+    fn administers(&self, ctx: &Context) -> bool {
+        matches!(
+            authz::authorize(
+                &ctx.caller.grants,
+                action::ROLE_ASSIGNMENTS_MANAGE,
+                &Target::Tenant
+            ),
+            authz::Decision::Allow { .. }
+        )
+    }
+
+    fn reads_assignments(&self, ctx: &Context) -> bool {
+        matches!(
+            authz::authorize(
+                &ctx.caller.grants,
+                action::ROLE_ASSIGNMENTS_READ,
+                &Target::Tenant
+            ),
+            authz::Decision::Allow { .. }
+        )
+    }
+
+    /// The caller as the rules see them.
+    async fn rules_caller(
+        &self,
+        reader: &mut dyn Reader,
+        ctx: &Context,
+    ) -> ServiceResult<tessera_pim::Caller> {
+        let id = caller_id(ctx)?;
+        let proof = ctx.caller.proof.clone().unwrap_or_default();
+        let groups = reader
+            .links_to(ctx.tenant, Rel::Member, id)
+            .await?
+            .into_iter()
+            .map(|link| link.source)
+            .collect();
+        Ok(tessera_pim::Caller {
+            id,
+            administers: self.administers(ctx),
+            mfa: proof.mfa,
+            authentication_contexts: proof.authentication_contexts,
+            groups,
+        })
+    }
+}
+
+/// The calling user (PIM's requests and answers are people's).
+fn caller_id(ctx: &Context) -> ServiceResult<Uuid> {
+    ctx.caller.user_id().ok_or_else(|| ServiceError::Forbidden {
+        reason: "privileged access requests are made by users".to_string(),
+    })
+}
+
+/// A role by id, as a request names it.
+fn role_named(id: Uuid) -> ServiceResult<&'static RoleDefinition> {
+    roles::built_in(id).ok_or_else(|| {
+        ServiceError::invalid(
+            "roleDefinitionId",
+            format!("no role definition with id {id} exists"),
+        )
+    })
+}
+
+/// A refusal of the rules as the API says it: a missing step-up is an RFC 9470
+/// challenge naming what would satisfy it; the rest name the field or state.
+fn refused(refusal: Refusal) -> ServiceError {
+    let message = refusal.to_string();
+    match refusal {
+        Refusal::NotPermitted
+        | Refusal::NotThePrincipal
+        | Refusal::SelfApproval
+        | Refusal::NotAnApprover => ServiceError::Forbidden { reason: message },
+        Refusal::MfaRequired => ServiceError::InsufficientAuthentication {
+            acr_values: MFA_ACR.to_string(),
+            message,
+        },
+        Refusal::AuthenticationContextRequired(context) => {
+            ServiceError::InsufficientAuthentication {
+                acr_values: context,
+                message,
+            }
+        }
+        Refusal::JustificationRequired | Refusal::TextTooLong => {
+            ServiceError::invalid("justification", message)
+        }
+        Refusal::TicketRequired => ServiceError::invalid("ticketInfo", message),
+        Refusal::PermanentNotAllowed | Refusal::TooLong(_) | Refusal::BadWindow => {
+            ServiceError::invalid("scheduleInfo", message)
+        }
+        Refusal::NoSuchSchedule => ServiceError::invalid("targetScheduleId", message),
+        Refusal::NotEligible
+        | Refusal::AlreadyActive
+        | Refusal::AlreadyAssigned
+        | Refusal::NotExtensible
+        | Refusal::NotRenewable
+        | Refusal::TimedOut => ServiceError::Conflict { message },
+    }
+}
+
+/// The `acr` that asks for multifactor authentication (Tessera's value for the
+/// built-in MFA strength).
+pub const MFA_ACR: &str = "urn:tessera:acr:mfa";

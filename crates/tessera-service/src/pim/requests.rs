@@ -1,0 +1,1286 @@
+//! Schedule requests for directory roles (Graph's `unifiedRoleAssignmentScheduleRequest`
+//! and `unifiedRoleEligibilityScheduleRequest`), their answers, and the schedules
+//! and instances they leave.
+//!
+//! A request is decided in the write transaction that applies it (writes are
+//! serialized per tenant), on the principal's schedules for the role and scope as
+//! they are then: its standing assignment, if any, counts as a permanent active
+//! assignment. Every request that is taken is stored (`Kind::PimRequest`, sort key
+//! `p|` while it waits for approval, `d|` once answered, then the time it was
+//! made) with its audit event; a refused one changes nothing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tessera_core::{TenantId, Timestamp};
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::model::{DirectoryScope, GroupSpec};
+use tessera_directory::patch;
+use tessera_directory::roles::{self, RoleDefinition};
+use tessera_pim::{
+    Action, Decision, Expiration, Kind as ScheduleKind, Pending, Schedule, Ticket, Window,
+};
+use tessera_store::{Kind, Record, WriteTx};
+use uuid::Uuid;
+
+use super::{Pim, caller_id, refused, role_named, settings};
+use crate::codec::{self, Keys, Page};
+use crate::directory::role_schedules::{self, RoleSchedule};
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, EventDraft};
+
+/// How long an ended schedule is kept, so it can be renewed (the rules' window).
+pub(crate) const KEPT_AFTER_END_SECONDS: i64 = 90 * 86_400;
+
+/// A request's `scheduleInfo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub start_date_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<ExpirationInfo>,
+    /// Recurring schedules are not supported; only `null` is accepted.
+    #[serde(default, skip_serializing)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub recurrence: Option<Value>,
+}
+
+/// Graph's `expirationPattern`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpirationInfo {
+    /// `noExpiration`, `afterDateTime` or `afterDuration` (`notSpecified`: the
+    /// longest allowed).
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub end_date_time: Option<Timestamp>,
+    /// ISO 8601 (`PT8H`, `P90D`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+}
+
+/// What a client sends.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RequestBody {
+    action: Action,
+    principal_id: Uuid,
+    role_definition_id: Uuid,
+    #[serde(default = "tenant_scope")]
+    directory_scope_id: String,
+    #[serde(default)]
+    app_scope_id: Option<String>,
+    #[serde(default)]
+    justification: Option<String>,
+    #[serde(default)]
+    ticket_info: Option<Ticket>,
+    #[serde(default)]
+    schedule_info: Option<ScheduleInfo>,
+    #[serde(default)]
+    target_schedule_id: Option<Uuid>,
+    #[serde(default)]
+    is_validation_only: bool,
+}
+
+fn tenant_scope() -> String {
+    "/".to_string()
+}
+
+/// Where a request stands (Graph's status strings; `TimedOut`: no approver
+/// answered in time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Status {
+    Provisioned,
+    PendingApproval,
+    Denied,
+    Canceled,
+    Revoked,
+    TimedOut,
+}
+
+/// An approver's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    by: Uuid,
+    /// `Approve` or `Deny`.
+    review_result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    justification: Option<String>,
+    at: Timestamp,
+}
+
+/// A stored request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredRequest {
+    kind: ScheduleKind,
+    action: Action,
+    principal_id: Uuid,
+    role_definition_id: Uuid,
+    directory_scope_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    justification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ticket_info: Option<Ticket>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schedule_info: Option<ScheduleInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target_schedule_id: Option<Uuid>,
+    created_by: Uuid,
+    status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    completed_date_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending: Option<Pending>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    answer: Option<Answer>,
+    /// Whether the requester's sign-in had proved MFA (for the alerts).
+    #[serde(default)]
+    mfa: bool,
+}
+
+/// A schedule request as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView {
+    pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub action: Action,
+    /// `eligibility` or `assignment`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub kind: ScheduleKind,
+    pub principal_id: Uuid,
+    pub role_definition_id: Uuid,
+    pub directory_scope_id: String,
+    pub app_scope_id: Option<String>,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub ticket_info: Option<Ticket>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_info: Option<ScheduleInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_schedule_id: Option<Uuid>,
+    /// Set when the request needed approval (the request's own id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<Uuid>,
+    /// Until when an approver may answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub approval_expires_date_time: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub created_by: Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_date_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub completed_date_time: Option<Timestamp>,
+    /// The approver's answer, once given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub review: Option<Value>,
+    pub is_validation_only: bool,
+}
+
+/// A schedule as the API shows it (Graph's `unifiedRoleAssignmentSchedule` and
+/// `unifiedRoleEligibilitySchedule`).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleView {
+    pub id: Uuid,
+    pub principal_id: Uuid,
+    pub role_definition_id: Uuid,
+    pub directory_scope_id: String,
+    pub app_scope_id: Option<String>,
+    /// For assignments: `Activated` (from an eligibility) or `Assigned`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignment_type: Option<&'static str>,
+    /// `Direct`: made for the principal itself.
+    pub member_type: &'static str,
+    /// For an activation: the eligibility it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_eligibility_schedule_id: Option<Uuid>,
+    /// The request that made it (none: a role assignment made outside PIM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_using: Option<Uuid>,
+    /// `Provisioned` while it is current or ahead; `Expired` once ended.
+    pub status: &'static str,
+    pub schedule_info: ScheduleInfo,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_date_time: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub modified_date_time: Timestamp,
+}
+
+/// An instance: a schedule granting at this moment (Graph's
+/// `unifiedRoleAssignmentScheduleInstance` and `...EligibilityScheduleInstance`).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceView {
+    pub id: Uuid,
+    pub principal_id: Uuid,
+    pub role_definition_id: Uuid,
+    pub directory_scope_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignment_type: Option<&'static str>,
+    pub member_type: &'static str,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub start_date_time: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub end_date_time: Option<Timestamp>,
+    /// The schedule this instance is of.
+    pub schedule_id: Uuid,
+}
+
+/// Which requests to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestFilter {
+    /// All (administrators; a principal sees their own).
+    #[default]
+    All,
+    /// The caller's own.
+    MadeByMe,
+    /// Those waiting for the caller's approval.
+    AwaitingMe,
+}
+
+fn request_keys(id: Uuid, data: &StoredRequest, created: Timestamp) -> Keys {
+    let state = if data.status == Status::PendingApproval {
+        "p"
+    } else {
+        "d"
+    };
+    Keys {
+        key1: None,
+        key2: Some(data.principal_id.to_string()),
+        sort_key: format!("{state}|{}|{id}", created.to_rfc3339()),
+    }
+}
+
+fn kind_name(kind: ScheduleKind) -> &'static str {
+    match kind {
+        ScheduleKind::Eligibility => "eligibility",
+        ScheduleKind::Assignment => "assignment",
+    }
+}
+
+/// A request's status as of `now`: a wait past its time-out has timed out even
+/// before the job records it.
+fn status_at(data: &StoredRequest, now: Timestamp) -> Status {
+    match (&data.status, &data.pending) {
+        (Status::PendingApproval, Some(pending)) if now >= pending.expires => Status::TimedOut,
+        (status, _) => *status,
+    }
+}
+
+fn request_view(record: &Record, now: Timestamp) -> ServiceResult<RequestView> {
+    let data: StoredRequest = codec::data(record)?;
+    Ok(view_of(record.id, record.created, &data, now, false))
+}
+
+fn view_of(
+    id: Uuid,
+    created: Timestamp,
+    data: &StoredRequest,
+    now: Timestamp,
+    validation_only: bool,
+) -> RequestView {
+    RequestView {
+        id,
+        action: data.action,
+        kind: data.kind,
+        principal_id: data.principal_id,
+        role_definition_id: data.role_definition_id,
+        directory_scope_id: data.directory_scope_id.clone(),
+        app_scope_id: None,
+        status: status_at(data, now),
+        justification: data.justification.clone(),
+        ticket_info: data.ticket_info.clone(),
+        schedule_info: data.schedule_info.clone(),
+        target_schedule_id: data.target_schedule_id,
+        approval_id: data.pending.as_ref().map(|_| id),
+        approval_expires_date_time: data.pending.as_ref().map(|p| p.expires),
+        created_by: json!({ "user": { "id": data.created_by } }),
+        created_date_time: created,
+        completed_date_time: data.completed_date_time,
+        review: data.answer.as_ref().map(|answer| {
+            json!({
+                "reviewedBy": { "user": { "id": answer.by } },
+                "reviewResult": answer.review_result,
+                "justification": answer.justification,
+                "reviewedDateTime": answer.at,
+            })
+        }),
+        is_validation_only: validation_only,
+    }
+}
+
+fn schedule_info_of(window: &Window) -> ScheduleInfo {
+    ScheduleInfo {
+        start_date_time: Some(window.start),
+        expiration: Some(match window.end {
+            Some(end) => ExpirationInfo {
+                kind: "afterDateTime".to_string(),
+                end_date_time: Some(end),
+                duration: None,
+            },
+            None => ExpirationInfo {
+                kind: "noExpiration".to_string(),
+                end_date_time: None,
+                duration: None,
+            },
+        }),
+        recurrence: None,
+    }
+}
+
+fn schedule_view(record: &Record, stored: &RoleSchedule, now: Timestamp) -> ScheduleView {
+    let schedule = &stored.schedule;
+    ScheduleView {
+        id: record.id,
+        principal_id: stored.principal_id,
+        role_definition_id: stored.role_definition_id,
+        directory_scope_id: stored.directory_scope_id.clone(),
+        app_scope_id: None,
+        assignment_type: assignment_type(schedule),
+        member_type: "Direct",
+        role_eligibility_schedule_id: schedule.activated_from,
+        created_using: Some(stored.created_using),
+        status: if schedule.window.end.is_some_and(|end| end <= now) {
+            "Expired"
+        } else {
+            "Provisioned"
+        },
+        schedule_info: schedule_info_of(&schedule.window),
+        created_date_time: record.created,
+        modified_date_time: record.modified,
+    }
+}
+
+fn assignment_type(schedule: &Schedule) -> Option<&'static str> {
+    match (schedule.kind, schedule.activated_from) {
+        (ScheduleKind::Eligibility, _) => None,
+        (ScheduleKind::Assignment, Some(_)) => Some("Activated"),
+        (ScheduleKind::Assignment, None) => Some("Assigned"),
+    }
+}
+
+/// A standing role assignment, seen as a permanent assignment schedule.
+fn standing_view(record: &Record) -> ServiceResult<ScheduleView> {
+    let spec = role_schedules::standing_spec(record)?;
+    Ok(ScheduleView {
+        id: record.id,
+        principal_id: spec.principal_id,
+        role_definition_id: spec.role_definition_id,
+        directory_scope_id: spec.directory_scope_id,
+        app_scope_id: None,
+        assignment_type: Some("Assigned"),
+        member_type: "Direct",
+        role_eligibility_schedule_id: None,
+        created_using: None,
+        status: "Provisioned",
+        schedule_info: schedule_info_of(&role_schedules::standing_schedule(record).window),
+        created_date_time: record.created,
+        modified_date_time: record.modified,
+    })
+}
+
+/// The request's `Expiration` for the rules.
+fn expiration_of(info: Option<&ScheduleInfo>) -> ServiceResult<Expiration> {
+    let Some(expiration) = info.and_then(|i| i.expiration.as_ref()) else {
+        return Ok(Expiration::NoExpiration);
+    };
+    let field = "scheduleInfo.expiration";
+    match expiration.kind.as_str() {
+        "noExpiration" | "notSpecified" => {
+            if expiration.end_date_time.is_some() || expiration.duration.is_some() {
+                return Err(ServiceError::invalid(
+                    field,
+                    "an expiration of this type has no endDateTime or duration",
+                ));
+            }
+            Ok(Expiration::NoExpiration)
+        }
+        "afterDateTime" => match (expiration.end_date_time, &expiration.duration) {
+            (Some(end), None) => Ok(Expiration::AfterDateTime(end)),
+            _ => Err(ServiceError::invalid(
+                field,
+                "afterDateTime needs endDateTime (and no duration)",
+            )),
+        },
+        "afterDuration" => match (expiration.end_date_time, &expiration.duration) {
+            (None, Some(duration)) => tessera_pim::duration::parse(duration)
+                .map(Expiration::AfterDuration)
+                .map_err(|problem| ServiceError::invalid(format!("{field}.duration"), problem)),
+            _ => Err(ServiceError::invalid(
+                field,
+                "afterDuration needs duration (and no endDateTime)",
+            )),
+        },
+        other => Err(ServiceError::invalid(
+            format!("{field}.type"),
+            format!(
+                "{other:?} is not an expiration type (noExpiration, afterDateTime, afterDuration)"
+            ),
+        )),
+    }
+}
+
+/// A principal's schedules for one role and scope: the stored ones, and its
+/// standing assignment as a permanent one.
+struct Held {
+    stored: Vec<(Record, RoleSchedule)>,
+    standing: Option<Record>,
+}
+
+impl Held {
+    async fn read(
+        tx: &mut dyn WriteTx,
+        tenant: TenantId,
+        principal: Uuid,
+        role: Uuid,
+        scope: &str,
+    ) -> ServiceResult<Held> {
+        Ok(Held {
+            stored: role_schedules::of_principal(tx, tenant, principal, role, scope).await?,
+            standing: role_schedules::standing(tx, tenant, principal, role, scope).await?,
+        })
+    }
+
+    fn schedules(&self) -> Vec<Schedule> {
+        let mut all: Vec<Schedule> = self
+            .stored
+            .iter()
+            .map(|(_, s)| s.schedule.clone())
+            .collect();
+        all.extend(self.standing.iter().map(role_schedules::standing_schedule));
+        all
+    }
+
+    /// The schedule a request without `targetScheduleId` is about: for a
+    /// deactivation the activation granting now, else the one schedule of the
+    /// kind (the latest-ending, when there are several).
+    fn default_target(&self, action: Action, kind: ScheduleKind, now: Timestamp) -> Option<Uuid> {
+        let all = self.schedules();
+        let mut of_kind: Vec<&Schedule> = all.iter().filter(|s| s.kind == kind).collect();
+        if action == Action::SelfDeactivate {
+            return of_kind
+                .into_iter()
+                .find(|s| s.activated_from.is_some() && tessera_pim::active_at(s, now))
+                .map(|s| s.id);
+        }
+        of_kind.sort_by_key(|s| (s.window.end.is_none(), s.window.end));
+        of_kind.last().map(|s| s.id)
+    }
+}
+
+/// What a decision reads: the role's settings and the principal's schedules for
+/// the role and scope.
+async fn situation(
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    principal: Uuid,
+    target: &Target,
+) -> ServiceResult<(tessera_pim::Settings, Held)> {
+    let (_, role_settings) = settings::load(tx, tenant, target.role.id).await?;
+    let held = Held::read(tx, tenant, principal, target.role.id, &target.scope).await?;
+    Ok((role_settings, held))
+}
+
+/// What a request is about, checked.
+struct Target {
+    role: &'static RoleDefinition,
+    scope: String,
+}
+
+impl Pim {
+    /// `POST roleManagement/directory/role{Eligibility,Assignment}ScheduleRequests`:
+    /// one of the nine actions, decided by the rules and applied, or left waiting
+    /// for approval, or refused with nothing changed.
+    pub async fn create_request(
+        &self,
+        ctx: &Context,
+        kind: ScheduleKind,
+        body: Value,
+    ) -> ServiceResult<RequestView> {
+        let caller = caller_id(ctx)?;
+        let body: RequestBody = patch::parse_spec(body)?;
+        if body.app_scope_id.is_some() {
+            return Err(ServiceError::invalid(
+                "appScopeId",
+                "application scopes are not supported; use directoryScopeId",
+            ));
+        }
+        if body
+            .schedule_info
+            .as_ref()
+            .is_some_and(|i| i.recurrence.as_ref().is_some_and(|r| !r.is_null()))
+        {
+            return Err(ServiceError::invalid(
+                "scheduleInfo.recurrence",
+                "recurring schedules are not supported",
+            ));
+        }
+        let target = self.target(&body)?;
+        let expiration = expiration_of(body.schedule_info.as_ref())?;
+        let now = self.now();
+        let mut tx = self.write(ctx).await?;
+        self.check_principal(tx.as_mut(), ctx.tenant, body.principal_id)
+            .await?;
+        let rules_caller = self.rules_caller(tx.as_mut(), ctx).await?;
+        let (role_settings, held) =
+            situation(tx.as_mut(), ctx.tenant, body.principal_id, &target).await?;
+        let schedules = held.schedules();
+        let target_schedule = body
+            .target_schedule_id
+            .or_else(|| held.default_target(body.action, kind, now));
+        let request = tessera_pim::Request {
+            action: body.action,
+            kind,
+            principal: body.principal_id,
+            justification: body.justification.clone(),
+            ticket: body.ticket_info.clone(),
+            start: body.schedule_info.as_ref().and_then(|i| i.start_date_time),
+            expiration,
+            schedule: target_schedule,
+        };
+        let facts = tessera_pim::Facts {
+            now,
+            settings: &role_settings,
+            schedules: &schedules,
+        };
+        let decision = tessera_pim::decide(&request, &rules_caller, facts).map_err(refused)?;
+        let id = Uuid::new_v4();
+        let mut data = StoredRequest {
+            kind,
+            action: body.action,
+            principal_id: body.principal_id,
+            role_definition_id: target.role.id,
+            directory_scope_id: target.scope.clone(),
+            justification: body.justification,
+            ticket_info: body.ticket_info,
+            schedule_info: body.schedule_info,
+            target_schedule_id: target_schedule,
+            created_by: caller,
+            status: Status::Provisioned,
+            completed_date_time: Some(now),
+            pending: None,
+            answer: None,
+            mfa: rules_caller.mfa,
+        };
+        if body.is_validation_only {
+            if let Decision::Pending(pending) = decision {
+                data.status = Status::PendingApproval;
+                data.completed_date_time = None;
+                data.pending = Some(pending);
+            }
+            return Ok(view_of(id, now, &data, now, true));
+        }
+        let outcome = self
+            .apply(
+                tx.as_mut(),
+                ctx,
+                &target,
+                &held,
+                kind,
+                id,
+                decision,
+                &mut data,
+            )
+            .await?;
+        let record = codec::new_record(
+            Kind::PimRequest,
+            id,
+            now,
+            request_keys(id, &data, now),
+            &data,
+        )?;
+        tx.insert(ctx.tenant, &record).await?;
+        let event = EventDraft::new(AuditAction::RoleScheduleRequestCreate)
+            .on(Kind::PimRequest, id, target.role.display_name)
+            .details(json!({
+                "action": data.action,
+                "kind": kind_name(kind),
+                "role": target.role.display_name,
+                "roleDefinitionId": target.role.id,
+                "directoryScopeId": target.scope,
+                "principalId": data.principal_id,
+                "status": data.status,
+                "justification": data.justification,
+                "ticketInfo": data.ticket_info,
+                "outcome": outcome,
+                "mfa": data.mfa,
+            }));
+        self.commit(tx, ctx, event).await?;
+        request_view(&record, now)
+    }
+
+    /// The role and scope a request names, checked against the catalog.
+    fn target(&self, body: &RequestBody) -> ServiceResult<Target> {
+        let role = role_named(body.role_definition_id)?;
+        let scope = DirectoryScope::parse(&body.directory_scope_id).ok_or_else(|| {
+            ServiceError::invalid(
+                "directoryScopeId",
+                "a directory scope is / or /administrativeUnits/<id>",
+            )
+        })?;
+        if matches!(scope, DirectoryScope::AdministrativeUnit(_)) && !role.is_au_scopable {
+            return Err(ServiceError::invalid(
+                "directoryScopeId",
+                format!(
+                    "{} cannot be scoped to an administrative unit",
+                    role.display_name
+                ),
+            ));
+        }
+        Ok(Target {
+            role,
+            scope: scope.render(),
+        })
+    }
+
+    /// The principal must exist and may hold roles (a group only when made
+    /// role-assignable). The administrative unit of a scope must exist too.
+    async fn check_principal(
+        &self,
+        tx: &mut dyn WriteTx,
+        tenant: TenantId,
+        principal: Uuid,
+    ) -> ServiceResult<()> {
+        let found = crate::directory::users::find_object(
+            tx,
+            tenant,
+            principal,
+            &[Kind::User, Kind::Group, Kind::ServicePrincipal],
+        )
+        .await?;
+        let Some(found) = found else {
+            return Err(ServiceError::invalid(
+                "principalId",
+                format!("no user, group or service principal with id {principal} exists"),
+            ));
+        };
+        if found.kind == Kind::Group {
+            let group: GroupSpec = codec::data(&found)?;
+            if !group.is_assignable_to_role {
+                return Err(ServiceError::invalid(
+                    "principalId",
+                    "roles can be assigned only to groups created with isAssignableToRole: true",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a decision: creates, changes or ends a schedule, or records the
+    /// wait for approval. Says what happened, for the audit event.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        target: &Target,
+        held: &Held,
+        kind: ScheduleKind,
+        request: Uuid,
+        decision: Decision,
+        data: &mut StoredRequest,
+    ) -> ServiceResult<Value> {
+        let now = self.now();
+        match decision {
+            Decision::Create {
+                kind,
+                window,
+                activated_from,
+            } => {
+                let schedule = RoleSchedule {
+                    principal_id: data.principal_id,
+                    role_definition_id: target.role.id,
+                    directory_scope_id: target.scope.clone(),
+                    schedule: Schedule {
+                        id: Uuid::new_v4(),
+                        kind,
+                        window,
+                        activated_from,
+                    },
+                    created_using: request,
+                    end_recorded: false,
+                };
+                let record = codec::new_record(
+                    Kind::PimSchedule,
+                    schedule.schedule.id,
+                    now,
+                    role_schedules::keys(&schedule),
+                    &schedule,
+                )?;
+                tx.insert(ctx.tenant, &record).await?;
+                data.target_schedule_id = Some(schedule.schedule.id);
+                Ok(json!({ "created": schedule.schedule.id, "window": window }))
+            }
+            Decision::Change { schedule, window } => {
+                if let Some((record, stored)) = held.stored.iter().find(|(r, _)| r.id == schedule) {
+                    let mut changed = stored.clone();
+                    changed.schedule.window = window;
+                    changed.created_using = request;
+                    changed.end_recorded = false;
+                    let next =
+                        codec::next_version(record, now, role_schedules::keys(&changed), &changed)?;
+                    tx.update(ctx.tenant, &next).await?;
+                } else if let Some(standing) = held.standing.as_ref().filter(|r| r.id == schedule) {
+                    // A standing assignment given an end becomes a PIM schedule
+                    // (under the same id).
+                    tx.delete(
+                        ctx.tenant,
+                        Kind::RoleAssignment,
+                        standing.id,
+                        Some(standing.version),
+                    )
+                    .await?;
+                    let changed = RoleSchedule {
+                        principal_id: data.principal_id,
+                        role_definition_id: target.role.id,
+                        directory_scope_id: target.scope.clone(),
+                        schedule: Schedule {
+                            id: standing.id,
+                            kind: ScheduleKind::Assignment,
+                            window,
+                            activated_from: None,
+                        },
+                        created_using: request,
+                        end_recorded: false,
+                    };
+                    let record = codec::new_record(
+                        Kind::PimSchedule,
+                        standing.id,
+                        now,
+                        role_schedules::keys(&changed),
+                        &changed,
+                    )?;
+                    tx.insert(ctx.tenant, &record).await?;
+                } else {
+                    return Err(refused(tessera_pim::Refusal::NoSuchSchedule));
+                }
+                data.target_schedule_id = Some(schedule);
+                Ok(json!({ "changed": schedule, "window": window }))
+            }
+            Decision::End { schedule } => {
+                self.end_schedule(tx, ctx, target, held, schedule).await?;
+                data.target_schedule_id = Some(schedule);
+                data.status = Status::Revoked;
+                Ok(json!({ "ended": schedule, "kind": kind_name(kind) }))
+            }
+            Decision::Pending(pending) => {
+                data.status = Status::PendingApproval;
+                data.completed_date_time = None;
+                let expires = pending.expires;
+                data.pending = Some(pending);
+                Ok(json!({ "pendingApprovalUntil": expires }))
+            }
+        }
+    }
+
+    /// Ends a schedule now: removes its record (an eligibility takes the
+    /// activations made from it along), or a standing assignment, which may not
+    /// be the tenant's last Global Administrator.
+    async fn end_schedule(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        target: &Target,
+        held: &Held,
+        schedule: Uuid,
+    ) -> ServiceResult<()> {
+        if let Some((record, stored)) = held.stored.iter().find(|(r, _)| r.id == schedule) {
+            tx.delete(
+                ctx.tenant,
+                Kind::PimSchedule,
+                record.id,
+                Some(record.version),
+            )
+            .await?;
+            if stored.schedule.kind == ScheduleKind::Eligibility {
+                for (activation, _) in held
+                    .stored
+                    .iter()
+                    .filter(|(_, s)| s.schedule.activated_from == Some(schedule))
+                {
+                    tx.delete(
+                        ctx.tenant,
+                        Kind::PimSchedule,
+                        activation.id,
+                        Some(activation.version),
+                    )
+                    .await?;
+                }
+            }
+            return Ok(());
+        }
+        if let Some(standing) = held.standing.as_ref().filter(|r| r.id == schedule) {
+            let spec = role_schedules::standing_spec(standing)?;
+            if target.role.id == roles::GLOBAL_ADMINISTRATOR && target.scope == "/" {
+                self.directory
+                    .refuse_losing_last_global_administrator(tx, ctx, spec.principal_id)
+                    .await?;
+            }
+            tx.delete(
+                ctx.tenant,
+                Kind::RoleAssignment,
+                standing.id,
+                Some(standing.version),
+            )
+            .await?;
+            return Ok(());
+        }
+        Err(refused(tessera_pim::Refusal::NoSuchSchedule))
+    }
+
+    /// Approves or denies a request waiting for approval.
+    pub async fn answer_request(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        approve: bool,
+        justification: Option<String>,
+    ) -> ServiceResult<RequestView> {
+        let caller = caller_id(ctx)?;
+        if justification
+            .as_deref()
+            .is_some_and(|j| j.chars().count() > 500)
+        {
+            return Err(ServiceError::invalid(
+                "justification",
+                "the text given is longer than 500 characters",
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.write(ctx).await?;
+        let record = tx
+            .get(ctx.tenant, Kind::PimRequest, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut data: StoredRequest = codec::data(&record)?;
+        let rules_caller = self.rules_caller(tx.as_mut(), ctx).await?;
+        let pending = match (&data.status, &data.pending) {
+            (Status::PendingApproval, Some(pending)) => pending.clone(),
+            _ => {
+                // Someone who could not see the request learns nothing of it.
+                if !self.may_see(ctx, &data, &rules_caller)
+                    && !self
+                        .is_approver_of(tx.as_mut(), ctx, &data, &rules_caller)
+                        .await?
+                {
+                    return Err(not_found(id));
+                }
+                return Err(ServiceError::Conflict {
+                    message: format!(
+                        "the request is not waiting for approval (it is {:?})",
+                        data.status
+                    ),
+                });
+            }
+        };
+        let target = Target {
+            role: role_named(data.role_definition_id)?,
+            scope: data.directory_scope_id.clone(),
+        };
+        let (role_settings, held) =
+            situation(tx.as_mut(), ctx.tenant, data.principal_id, &target).await?;
+        let schedules = held.schedules();
+        let facts = tessera_pim::Facts {
+            now,
+            settings: &role_settings,
+            schedules: &schedules,
+        };
+        let answered = if approve {
+            let decision = tessera_pim::approve(&pending, &rules_caller, facts).map_err(refused)?;
+            let outcome = self
+                .apply(
+                    tx.as_mut(),
+                    ctx,
+                    &target,
+                    &held,
+                    pending.kind,
+                    id,
+                    decision,
+                    &mut data,
+                )
+                .await?;
+            data.status = Status::Provisioned;
+            outcome
+        } else {
+            tessera_pim::deny(&pending, &rules_caller, facts).map_err(refused)?;
+            data.status = Status::Denied;
+            Value::Null
+        };
+        data.completed_date_time = Some(now);
+        data.answer = Some(Answer {
+            by: caller,
+            review_result: if approve { "Approve" } else { "Deny" }.to_string(),
+            justification: justification.clone(),
+            at: now,
+        });
+        let next =
+            codec::next_version(&record, now, request_keys(id, &data, record.created), &data)?;
+        tx.update(ctx.tenant, &next).await?;
+        let action = if approve {
+            AuditAction::RoleScheduleRequestApprove
+        } else {
+            AuditAction::RoleScheduleRequestDeny
+        };
+        let event = EventDraft::new(action)
+            .on(Kind::PimRequest, id, target.role.display_name)
+            .details(json!({
+                "requestAction": data.action,
+                "role": target.role.display_name,
+                "principalId": data.principal_id,
+                "justification": justification,
+                "outcome": answered,
+            }));
+        self.commit(tx, ctx, event).await?;
+        request_view(&next, now)
+    }
+
+    /// Withdraws a request still waiting for approval (its requester, or an
+    /// administrator).
+    pub async fn cancel_request(&self, ctx: &Context, id: Uuid) -> ServiceResult<RequestView> {
+        let caller = caller_id(ctx)?;
+        let now = self.now();
+        let mut tx = self.write(ctx).await?;
+        let record = tx
+            .get(ctx.tenant, Kind::PimRequest, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut data: StoredRequest = codec::data(&record)?;
+        if data.created_by != caller && !self.administers(ctx) {
+            return Err(not_found(id));
+        }
+        if status_at(&data, now) != Status::PendingApproval {
+            return Err(ServiceError::Conflict {
+                message: "only a request waiting for approval can be canceled".to_string(),
+            });
+        }
+        data.status = Status::Canceled;
+        data.completed_date_time = Some(now);
+        let next =
+            codec::next_version(&record, now, request_keys(id, &data, record.created), &data)?;
+        tx.update(ctx.tenant, &next).await?;
+        let role = roles::built_in(data.role_definition_id)
+            .map(|r| r.display_name)
+            .unwrap_or("role");
+        let event = EventDraft::new(AuditAction::RoleScheduleRequestCancel)
+            .on(Kind::PimRequest, id, role)
+            .details(json!({ "requestAction": data.action, "principalId": data.principal_id }));
+        self.commit(tx, ctx, event).await?;
+        request_view(&next, now)
+    }
+
+    /// Whether the caller may see a request: their own, one they may approve,
+    /// or any for a reader of role assignments.
+    fn may_see(&self, ctx: &Context, data: &StoredRequest, caller: &tessera_pim::Caller) -> bool {
+        Some(data.created_by) == ctx.caller.user_id()
+            || Some(data.principal_id) == ctx.caller.user_id()
+            || self.reads_assignments(ctx)
+            || data.pending.as_ref().is_some_and(|_| caller.administers)
+    }
+
+    /// One request.
+    pub async fn get_request(&self, ctx: &Context, id: Uuid) -> ServiceResult<RequestView> {
+        let now = self.now();
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get(ctx.tenant, Kind::PimRequest, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let data: StoredRequest = codec::data(&record)?;
+        let rules_caller = self.rules_caller(reader.as_mut(), ctx).await?;
+        if !self.may_see(ctx, &data, &rules_caller)
+            && !self
+                .is_approver_of(reader.as_mut(), ctx, &data, &rules_caller)
+                .await?
+        {
+            return Err(not_found(id));
+        }
+        request_view(&record, now)
+    }
+
+    /// Whether a request waits for the caller's answer: waiting, not theirs, and
+    /// the caller one who may answer it.
+    async fn awaits(
+        &self,
+        reader: &mut dyn tessera_store::Reader,
+        ctx: &Context,
+        data: &StoredRequest,
+        caller: &tessera_pim::Caller,
+        now: Timestamp,
+    ) -> ServiceResult<bool> {
+        if status_at(data, now) != Status::PendingApproval || data.created_by == caller.id {
+            return Ok(false);
+        }
+        let (_, role_settings) =
+            settings::load(reader, ctx.tenant, data.role_definition_id).await?;
+        // As the rules answer: named approvers answer activations; extensions
+        // and renewals, and roles naming none, are an administrator's.
+        Ok(
+            if role_settings.approvers.is_empty() || data.action != Action::SelfActivate {
+                caller.administers
+            } else {
+                role_settings.approvers.iter().any(|a| match a {
+                    tessera_pim::Approver::User(id) => *id == caller.id,
+                    tessera_pim::Approver::Group(group) => caller.groups.contains(group),
+                })
+            },
+        )
+    }
+
+    /// Whether the caller is a named approver of a request's role.
+    async fn is_approver_of(
+        &self,
+        reader: &mut dyn tessera_store::Reader,
+        ctx: &Context,
+        data: &StoredRequest,
+        caller: &tessera_pim::Caller,
+    ) -> ServiceResult<bool> {
+        let (_, role_settings) =
+            settings::load(reader, ctx.tenant, data.role_definition_id).await?;
+        Ok(role_settings.approvers.iter().any(|a| match a {
+            tessera_pim::Approver::User(id) => *id == caller.id,
+            tessera_pim::Approver::Group(group) => caller.groups.contains(group),
+        }))
+    }
+
+    /// Requests of one kind, newest first within waiting and answered ones.
+    pub async fn list_requests(
+        &self,
+        ctx: &Context,
+        kind: ScheduleKind,
+        filter: RequestFilter,
+        principal: Option<Uuid>,
+    ) -> ServiceResult<Page<RequestView>> {
+        let caller = caller_id(ctx)?;
+        let now = self.now();
+        let mut reader = self.reader().await?;
+        let rules_caller = self.rules_caller(reader.as_mut(), ctx).await?;
+        let (key2, prefix) = match filter {
+            RequestFilter::MadeByMe => (Some(caller.to_string()), None),
+            RequestFilter::AwaitingMe => (None, Some("p|".to_string())),
+            RequestFilter::All => {
+                if principal != Some(caller) {
+                    self.require(
+                        ctx,
+                        tessera_directory::roles::action::ROLE_ASSIGNMENTS_READ,
+                        &tessera_directory::authz::Target::Tenant,
+                    )?;
+                }
+                (principal.map(|p| p.to_string()), None)
+            }
+        };
+        let records =
+            codec::list_all_prefixed(reader.as_mut(), ctx.tenant, Kind::PimRequest, key2, prefix)
+                .await?;
+        let mut value = Vec::new();
+        for record in records.iter().rev() {
+            let data: StoredRequest = codec::data(record)?;
+            if data.kind != kind {
+                continue;
+            }
+            if filter == RequestFilter::AwaitingMe
+                && !self
+                    .awaits(reader.as_mut(), ctx, &data, &rules_caller, now)
+                    .await?
+            {
+                continue;
+            }
+            value.push(view_of(record.id, record.created, &data, now, false));
+        }
+        Ok(Page {
+            value,
+            next_cursor: None,
+        })
+    }
+
+    /// Schedules of one kind (with the standing role assignments as permanent
+    /// assignments), for a principal or a role, or all; a principal may list
+    /// their own.
+    pub async fn list_schedules(
+        &self,
+        ctx: &Context,
+        kind: ScheduleKind,
+        principal: Option<Uuid>,
+        role: Option<Uuid>,
+    ) -> ServiceResult<Page<ScheduleView>> {
+        let (records, standing) = self.schedules_of(ctx, kind, principal, role).await?;
+        let now = self.now();
+        let mut value = Vec::new();
+        for (record, stored) in records.iter().filter(|(_, s)| s.schedule.kind == kind) {
+            value.push(schedule_view(record, stored, now));
+        }
+        for record in &standing {
+            value.push(standing_view(record)?);
+        }
+        Ok(Page {
+            value,
+            next_cursor: None,
+        })
+    }
+
+    /// The instances of one kind granting now.
+    pub async fn list_instances(
+        &self,
+        ctx: &Context,
+        kind: ScheduleKind,
+        principal: Option<Uuid>,
+        role: Option<Uuid>,
+    ) -> ServiceResult<Page<InstanceView>> {
+        let (records, standing) = self.schedules_of(ctx, kind, principal, role).await?;
+        let now = self.now();
+        let mut value = Vec::new();
+        for (_, stored) in records.iter().filter(|(_, s)| s.schedule.kind == kind) {
+            let same_target: Vec<Schedule> = records
+                .iter()
+                .map(|(_, s)| s)
+                .filter(|s| {
+                    s.principal_id == stored.principal_id
+                        && s.role_definition_id == stored.role_definition_id
+                        && s.directory_scope_id == stored.directory_scope_id
+                })
+                .map(|s| s.schedule.clone())
+                .collect();
+            let current = match kind {
+                ScheduleKind::Eligibility => tessera_pim::active_at(&stored.schedule, now),
+                ScheduleKind::Assignment => {
+                    tessera_pim::granted_at(&same_target, &stored.schedule, now)
+                }
+            };
+            if current {
+                value.push(InstanceView {
+                    id: stored.schedule.id,
+                    principal_id: stored.principal_id,
+                    role_definition_id: stored.role_definition_id,
+                    directory_scope_id: stored.directory_scope_id.clone(),
+                    assignment_type: assignment_type(&stored.schedule),
+                    member_type: "Direct",
+                    start_date_time: stored.schedule.window.start,
+                    end_date_time: stored.schedule.window.end,
+                    schedule_id: stored.schedule.id,
+                });
+            }
+        }
+        for record in &standing {
+            let view = standing_view(record)?;
+            value.push(InstanceView {
+                id: view.id,
+                principal_id: view.principal_id,
+                role_definition_id: view.role_definition_id,
+                directory_scope_id: view.directory_scope_id,
+                assignment_type: Some("Assigned"),
+                member_type: "Direct",
+                start_date_time: record.created,
+                end_date_time: None,
+                schedule_id: view.id,
+            });
+        }
+        Ok(Page {
+            value,
+            next_cursor: None,
+        })
+    }
+
+    /// The stored schedules of both kinds for a principal or a role, or all (an
+    /// activation is checked against its eligibility), and, when assignments
+    /// are asked for, the standing role assignments.
+    #[allow(clippy::type_complexity)]
+    async fn schedules_of(
+        &self,
+        ctx: &Context,
+        kind: ScheduleKind,
+        principal: Option<Uuid>,
+        role: Option<Uuid>,
+    ) -> ServiceResult<(Vec<(Record, RoleSchedule)>, Vec<Record>)> {
+        let caller = caller_id(ctx)?;
+        if principal != Some(caller) {
+            self.require(
+                ctx,
+                tessera_directory::roles::action::ROLE_ASSIGNMENTS_READ,
+                &tessera_directory::authz::Target::Tenant,
+            )?;
+        }
+        let mut reader = self.reader().await?;
+        let prefix = role.map(|r| format!("{r}|"));
+        let key2 = principal.map(|p| p.to_string());
+        let records = codec::list_all_prefixed(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::PimSchedule,
+            key2.clone(),
+            prefix.clone(),
+        )
+        .await?;
+        let mut all = Vec::new();
+        for record in records {
+            let stored = role_schedules::read(&record)?;
+            all.push((record, stored));
+        }
+        let standing = if kind == ScheduleKind::Assignment {
+            codec::list_all_prefixed(
+                reader.as_mut(),
+                ctx.tenant,
+                Kind::RoleAssignment,
+                key2,
+                prefix,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok((all, standing))
+    }
+}
+
+/// Records that a request's wait for approval ended unanswered (the round's
+/// part): whether it did now.
+pub(crate) async fn time_out(
+    pim: &Pim,
+    ctx: &Context,
+    id: Uuid,
+    now: Timestamp,
+) -> ServiceResult<bool> {
+    let mut tx = pim.write(ctx).await?;
+    let Some(record) = tx.get(ctx.tenant, Kind::PimRequest, id).await? else {
+        return Ok(false);
+    };
+    let mut data: StoredRequest = codec::data(&record)?;
+    if data.status != Status::PendingApproval || status_at(&data, now) != Status::TimedOut {
+        return Ok(false);
+    }
+    data.status = Status::TimedOut;
+    data.completed_date_time = Some(now);
+    let next = codec::next_version(&record, now, request_keys(id, &data, record.created), &data)?;
+    tx.update(ctx.tenant, &next).await?;
+    let role = roles::built_in(data.role_definition_id)
+        .map(|r| r.display_name)
+        .unwrap_or("role");
+    let event = EventDraft::new(AuditAction::RoleScheduleRequestTimeOut)
+        .on(Kind::PimRequest, id, role)
+        .details(json!({ "requestAction": data.action, "principalId": data.principal_id }));
+    pim.commit(tx, ctx, event).await?;
+    Ok(true)
+}
+
+fn not_found(id: Uuid) -> ServiceError {
+    ServiceError::NotFound {
+        kind: "roleScheduleRequest",
+        id: id.to_string(),
+    }
+}

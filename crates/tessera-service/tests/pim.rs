@@ -1,0 +1,812 @@
+//! Privileged Identity Management on SQLite and PostgreSQL: every schedule request
+//! action and every role setting, with their refusals (activation without the
+//! required strength, beyond the maximum, self-approval, approval after the
+//! time-out, an extension by someone without the permission, an expired
+//! eligibility); a refused request changes nothing; an activation grants at once
+//! and stops granting at its end whether or not the expiry round has run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tessera_directory::roles::{GLOBAL_ADMINISTRATOR, USER_ADMINISTRATOR};
+use tessera_service::pim::{ScheduleKind, Status};
+use tessera_service::{App, Context, ServiceError, SignInProof};
+use tessera_testkit::{Backend, ShiftedClock, bootstrap_admin, both_backends};
+use uuid::Uuid;
+
+const ELIGIBILITY: ScheduleKind = ScheduleKind::Eligibility;
+const ASSIGNMENT: ScheduleKind = ScheduleKind::Assignment;
+
+struct Harness {
+    app: App,
+    clock: Arc<ShiftedClock>,
+    admin: Context,
+    admin_id: Uuid,
+}
+
+async fn harness(backend: Backend) -> Harness {
+    let clock = Arc::new(ShiftedClock::default());
+    let app = App::new(backend.store().await, clock.clone());
+    let admin = bootstrap_admin(&app).await;
+    Harness {
+        app,
+        clock,
+        admin: admin.ctx.clone(),
+        admin_id: admin.user_id,
+    }
+}
+
+/// A person in the directory.
+struct Person {
+    id: Uuid,
+}
+
+impl Harness {
+    async fn person(&self, name: &str) -> Person {
+        let user = self
+            .app
+            .directory
+            .create_user(
+                &self.admin,
+                json!({"userPrincipalName": format!("{name}@contoso.com"), "displayName": name}),
+            )
+            .await
+            .unwrap();
+        Person { id: user.id }
+    }
+
+    /// The person as the API would see them on their next request: grants read
+    /// again now; `mfa` as their sign-in proved it.
+    async fn as_person(&self, person: &Person, mfa: bool) -> Context {
+        self.signed_in(person, mfa, &[]).await
+    }
+
+    async fn signed_in(&self, person: &Person, mfa: bool, contexts: &[&str]) -> Context {
+        let caller = self
+            .app
+            .directory
+            .caller_for_tests(self.admin.tenant, person.id)
+            .await
+            .unwrap();
+        let mut ctx = self.admin.clone();
+        ctx.caller = caller.with_proof_for_tests(SignInProof {
+            mfa,
+            authentication_contexts: contexts.iter().map(|c| c.to_string()).collect(),
+        });
+        ctx
+    }
+
+    async fn request(
+        &self,
+        ctx: &Context,
+        kind: ScheduleKind,
+        body: Value,
+    ) -> Result<tessera_service::pim::RequestView, ServiceError> {
+        self.app.pim.create_request(ctx, kind, body).await
+    }
+
+    /// Whether the person may create a user right now (User Administrator's
+    /// permission), as a fresh request would find.
+    async fn can_create_users(&self, person: &Person) -> bool {
+        let ctx = self.as_person(person, true).await;
+        let name = Uuid::new_v4().simple().to_string();
+        match self
+            .app
+            .directory
+            .create_user(
+                &ctx,
+                json!({"userPrincipalName": format!("u{name}@contoso.com"), "displayName": "made"}),
+            )
+            .await
+        {
+            Ok(_) => true,
+            Err(ServiceError::Forbidden { .. }) => false,
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+    }
+
+    async fn schedules(&self, kind: ScheduleKind, principal: Uuid) -> usize {
+        self.app
+            .pim
+            .list_schedules(&self.admin, kind, Some(principal), Some(USER_ADMINISTRATOR))
+            .await
+            .unwrap()
+            .value
+            .len()
+    }
+
+    async fn audit_count(&self, action: &str) -> usize {
+        let filter = tessera_service::AuditFilter {
+            actor_id: None,
+            target_id: None,
+            action: Some(action.to_string()),
+            since: None,
+            until: None,
+            cursor: None,
+            limit: Some(1000),
+        };
+        self.app
+            .directory
+            .query_audit(&self.admin, &filter)
+            .await
+            .unwrap()
+            .value
+            .len()
+    }
+
+    async fn make_eligible(&self, person: &Person, expiration: Value) -> Uuid {
+        let made = self
+            .request(
+                &self.admin,
+                ELIGIBILITY,
+                json!({
+                    "action": "adminAssign",
+                    "principalId": person.id,
+                    "roleDefinitionId": USER_ADMINISTRATOR,
+                    "directoryScopeId": "/",
+                    "justification": "on call this quarter",
+                    "scheduleInfo": { "expiration": expiration }
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(made.status, Status::Provisioned);
+        made.target_schedule_id.unwrap()
+    }
+}
+
+fn activation(person: &Person, duration: &str) -> Value {
+    json!({
+        "action": "selfActivate",
+        "principalId": person.id,
+        "roleDefinitionId": USER_ADMINISTRATOR,
+        "directoryScopeId": "/",
+        "justification": "ticket 42: onboarding",
+        "scheduleInfo": { "expiration": { "type": "afterDuration", "duration": duration } }
+    })
+}
+
+fn expect_invalid(result: Result<impl std::fmt::Debug, ServiceError>, field: &str) {
+    match result {
+        Err(ServiceError::Validation(errors)) => assert!(
+            errors.errors.iter().any(|e| e.field.starts_with(field)),
+            "{errors:?}"
+        ),
+        other => panic!("expected a validation error on {field}: {other:?}"),
+    }
+}
+
+async fn an_eligible_administrator_activates_and_the_grant_ends_at_its_end(h: Harness) {
+    let alice = h.person("alice").await;
+    assert!(!h.can_create_users(&alice).await);
+    h.make_eligible(&alice, json!({"type": "noExpiration"}))
+        .await;
+    // Eligible is not active.
+    assert!(!h.can_create_users(&alice).await);
+    assert_eq!(h.schedules(ELIGIBILITY, alice.id).await, 1);
+
+    // Without MFA: an RFC 9470 challenge naming what would do, and nothing stored.
+    let without = h.as_person(&alice, false).await;
+    match h
+        .request(&without, ASSIGNMENT, activation(&alice, "PT1H"))
+        .await
+    {
+        Err(ServiceError::InsufficientAuthentication { acr_values, .. }) => {
+            assert_eq!(acr_values, tessera_service::pim::MFA_ACR)
+        }
+        other => panic!("{other:?}"),
+    }
+    let with = h.as_person(&alice, true).await;
+    let mut unjustified = activation(&alice, "PT1H");
+    unjustified["justification"] = json!("  ");
+    expect_invalid(
+        h.request(&with, ASSIGNMENT, unjustified).await,
+        "justification",
+    );
+    expect_invalid(
+        h.request(&with, ASSIGNMENT, activation(&alice, "PT9H"))
+            .await,
+        "scheduleInfo",
+    );
+    expect_invalid(
+        h.request(&with, ASSIGNMENT, activation(&alice, "8 hours"))
+            .await,
+        "scheduleInfo.expiration.duration",
+    );
+    let mut for_someone_else = activation(&alice, "PT1H");
+    for_someone_else["principalId"] = json!(h.admin_id);
+    assert!(matches!(
+        h.request(&with, ASSIGNMENT, for_someone_else).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    assert_eq!(h.schedules(ASSIGNMENT, alice.id).await, 0);
+    assert!(
+        h.app
+            .pim
+            .list_requests(&with, ASSIGNMENT, Default::default(), Some(alice.id))
+            .await
+            .unwrap()
+            .value
+            .is_empty()
+    );
+
+    // A validation-only request says what would happen and changes nothing.
+    let mut dry = activation(&alice, "PT1H");
+    dry["isValidationOnly"] = json!(true);
+    let checked = h.request(&with, ASSIGNMENT, dry).await.unwrap();
+    assert!(checked.is_validation_only);
+    assert!(!h.can_create_users(&alice).await);
+
+    // Activated: effective on the next request, listed as an instance.
+    let activated = h
+        .request(&with, ASSIGNMENT, activation(&alice, "PT1H"))
+        .await
+        .unwrap();
+    assert_eq!(activated.status, Status::Provisioned);
+    assert!(h.can_create_users(&alice).await);
+    let instances = h
+        .app
+        .pim
+        .list_instances(&with, ASSIGNMENT, Some(alice.id), None)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(instances.len(), 1);
+    assert_eq!(instances[0].assignment_type, Some("Activated"));
+    assert!(matches!(
+        h.request(&with, ASSIGNMENT, activation(&alice, "PT1H"))
+            .await,
+        Err(ServiceError::Conflict { .. })
+    ));
+
+    // At its end it grants nothing, before any job has run.
+    h.clock.advance_seconds(3601);
+    assert!(!h.can_create_users(&alice).await);
+    assert_eq!(h.audit_count("roleSchedule.expire").await, 0);
+    let round = h.app.pim.expiry_round(h.admin.tenant).await.unwrap();
+    assert_eq!(round.expired, 1);
+    assert_eq!(h.audit_count("roleSchedule.expire").await, 1);
+    assert_eq!(
+        h.app
+            .pim
+            .expiry_round(h.admin.tenant)
+            .await
+            .unwrap()
+            .expired,
+        0
+    );
+
+    // Activated again and deactivated by herself.
+    let with = h.as_person(&alice, true).await;
+    h.request(&with, ASSIGNMENT, activation(&alice, "PT2H"))
+        .await
+        .unwrap();
+    assert!(h.can_create_users(&alice).await);
+    let ended = h
+        .request(
+            &with,
+            ASSIGNMENT,
+            json!({
+                "action": "selfDeactivate",
+                "principalId": alice.id,
+                "roleDefinitionId": USER_ADMINISTRATOR,
+                "directoryScopeId": "/"
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended.status, Status::Revoked);
+    assert!(!h.can_create_users(&alice).await);
+    // Every request taken is in the trail.
+    assert_eq!(h.audit_count("roleScheduleRequest.create").await, 4);
+}
+
+async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harness) {
+    let alice = h.person("alice").await;
+    let bob = h.person("bob").await;
+    h.make_eligible(&alice, json!({"type": "noExpiration"}))
+        .await;
+    let pim = &h.app.pim;
+    // Settings are checked before they are stored.
+    expect_invalid(
+        pim.replace_role_settings(
+            &h.admin,
+            USER_ADMINISTRATOR,
+            json!({"maxActivationSeconds": 60}),
+            None,
+        )
+        .await,
+        "settings",
+    );
+    expect_invalid(
+        pim.replace_role_settings(
+            &h.admin,
+            USER_ADMINISTRATOR,
+            json!({"activationRequiresApproval": true, "approvers": [{"type": "user", "id": Uuid::new_v4()}]}),
+            None,
+        )
+        .await,
+        "approvers",
+    );
+    let settings = pim
+        .replace_role_settings(
+            &h.admin,
+            USER_ADMINISTRATOR,
+            json!({
+                "activationRequiresApproval": true,
+                "approvers": [{"type": "user", "id": bob.id}],
+                "approvalTimeoutSeconds": 3600,
+                "activationRequiresTicket": true
+            }),
+            Some(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(settings.version, 1);
+    assert!(settings.settings.activation_requires_approval);
+    // A stale version is refused.
+    assert!(matches!(
+        pim.replace_role_settings(&h.admin, USER_ADMINISTRATOR, json!({}), Some(0))
+            .await,
+        Err(ServiceError::VersionMismatch { .. })
+    ));
+
+    let with = h.as_person(&alice, true).await;
+    expect_invalid(
+        h.request(&with, ASSIGNMENT, activation(&alice, "PT1H"))
+            .await,
+        "ticketInfo",
+    );
+    let ticketed = |duration: &str| {
+        let mut body = activation(&alice, duration);
+        body["ticketInfo"] = json!({"ticketNumber": "CHG-1001", "ticketSystem": "ServiceNow"});
+        body
+    };
+    let waiting = h
+        .request(&with, ASSIGNMENT, ticketed("PT1H"))
+        .await
+        .unwrap();
+    assert_eq!(waiting.status, Status::PendingApproval);
+    assert!(!h.can_create_users(&alice).await);
+    // Not by herself, not by an administrator who is not named.
+    let with = h.as_person(&alice, true).await;
+    assert!(matches!(
+        pim.answer_request(&with, waiting.id, true, None).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        pim.answer_request(&h.admin, waiting.id, true, None).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    let approver = h.as_person(&bob, false).await;
+    let awaiting = pim
+        .list_requests(
+            &approver,
+            ASSIGNMENT,
+            tessera_service::pim::RequestFilter::AwaitingMe,
+            None,
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(awaiting.len(), 1);
+    assert_eq!(
+        pim.get_request(&approver, waiting.id).await.unwrap().id,
+        waiting.id
+    );
+    let approved = pim
+        .answer_request(
+            &approver,
+            waiting.id,
+            true,
+            Some("checked the ticket".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(approved.status, Status::Provisioned);
+    assert!(h.can_create_users(&alice).await);
+    assert!(matches!(
+        pim.answer_request(&approver, waiting.id, false, None).await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    h.request(
+        &with,
+        ASSIGNMENT,
+        json!({"action": "selfDeactivate", "principalId": alice.id,
+               "roleDefinitionId": USER_ADMINISTRATOR, "directoryScopeId": "/"}),
+    )
+    .await
+    .unwrap();
+
+    // Not answered in time: refused, then recorded as timed out.
+    let late = h
+        .request(&with, ASSIGNMENT, ticketed("PT1H"))
+        .await
+        .unwrap();
+    h.clock.advance_seconds(3601);
+    assert!(matches!(
+        pim.answer_request(&approver, late.id, true, None).await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    assert_eq!(
+        pim.get_request(&with, late.id).await.unwrap().status,
+        Status::TimedOut
+    );
+    assert_eq!(pim.expiry_round(h.admin.tenant).await.unwrap().timed_out, 1);
+    assert!(!h.can_create_users(&alice).await);
+
+    // Denied; withdrawn.
+    let with = h.as_person(&alice, true).await;
+    let denied = h
+        .request(&with, ASSIGNMENT, ticketed("PT1H"))
+        .await
+        .unwrap();
+    let approver = h.as_person(&bob, false).await;
+    assert_eq!(
+        pim.answer_request(&approver, denied.id, false, None)
+            .await
+            .unwrap()
+            .status,
+        Status::Denied
+    );
+    let withdrawn = h
+        .request(&with, ASSIGNMENT, ticketed("PT1H"))
+        .await
+        .unwrap();
+    assert_eq!(
+        pim.cancel_request(&with, withdrawn.id)
+            .await
+            .unwrap()
+            .status,
+        Status::Canceled
+    );
+    assert!(matches!(
+        pim.cancel_request(&with, withdrawn.id).await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    assert!(!h.can_create_users(&alice).await);
+    // Someone else's request is not found for a stranger.
+    let carol = h.person("carol").await;
+    let stranger = h.as_person(&carol, true).await;
+    assert!(matches!(
+        pim.get_request(&stranger, withdrawn.id).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert_eq!(h.audit_count("roleScheduleRequest.approve").await, 1);
+    assert_eq!(h.audit_count("roleScheduleRequest.deny").await, 1);
+    assert_eq!(h.audit_count("roleScheduleRequest.cancel").await, 1);
+    assert_eq!(h.audit_count("roleScheduleRequest.timeOut").await, 1);
+    assert_eq!(h.audit_count("roleManagementPolicy.update").await, 1);
+}
+
+async fn an_authentication_context_is_asked_for_by_name(h: Harness) {
+    let alice = h.person("alice").await;
+    h.make_eligible(&alice, json!({"type": "noExpiration"}))
+        .await;
+    let pim = &h.app.pim;
+    expect_invalid(
+        pim.replace_role_settings(
+            &h.admin,
+            USER_ADMINISTRATOR,
+            json!({"activationAuthenticationContext": "c1"}),
+            None,
+        )
+        .await,
+        "activationAuthenticationContext",
+    );
+    h.app
+        .directory
+        .set_authentication_contexts(
+            &h.admin,
+            tessera_service::Replacement::any(json!({"contexts": [{
+                "id": "c1", "displayName": "Phishing-resistant",
+                "strengthId": tessera_authn::strength::PHISHING_RESISTANT_MFA
+            }]})),
+        )
+        .await
+        .unwrap();
+    pim.replace_role_settings(
+        &h.admin,
+        USER_ADMINISTRATOR,
+        json!({"activationAuthenticationContext": "c1"}),
+        None,
+    )
+    .await
+    .unwrap();
+    // MFA alone is not the context; the context alone is not MFA.
+    for (mfa, contexts) in [(true, vec![]), (false, vec!["c1"])] {
+        let ctx = h.signed_in(&alice, mfa, &contexts).await;
+        match h
+            .request(&ctx, ASSIGNMENT, activation(&alice, "PT1H"))
+            .await
+        {
+            Err(ServiceError::InsufficientAuthentication { acr_values, .. }) => {
+                assert_eq!(
+                    acr_values,
+                    if mfa {
+                        "c1"
+                    } else {
+                        tessera_service::pim::MFA_ACR
+                    }
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let ctx = h.signed_in(&alice, true, &["c1"]).await;
+    h.request(&ctx, ASSIGNMENT, activation(&alice, "PT1H"))
+        .await
+        .unwrap();
+    assert!(h.can_create_users(&alice).await);
+}
+
+async fn administrators_assign_update_extend_renew_and_remove(h: Harness) {
+    let alice = h.person("alice").await;
+    let carol = h.person("carol").await;
+    let admin_assign = |expiration: Value, justification: Option<&str>| {
+        let mut body = json!({
+            "action": "adminAssign",
+            "principalId": alice.id,
+            "roleDefinitionId": USER_ADMINISTRATOR,
+            "directoryScopeId": "/",
+            "scheduleInfo": { "expiration": expiration }
+        });
+        if let Some(text) = justification {
+            body["justification"] = json!(text);
+        }
+        body
+    };
+    // Only an administrator; with a justification; within the maximum (180 days).
+    let carol_ctx = h.as_person(&carol, true).await;
+    assert!(matches!(
+        h.request(
+            &carol_ctx,
+            ASSIGNMENT,
+            admin_assign(
+                json!({"type": "afterDuration", "duration": "P30D"}),
+                Some("x")
+            )
+        )
+        .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    expect_invalid(
+        h.request(
+            &h.admin,
+            ASSIGNMENT,
+            admin_assign(json!({"type": "afterDuration", "duration": "P30D"}), None),
+        )
+        .await,
+        "justification",
+    );
+    expect_invalid(
+        h.request(
+            &h.admin,
+            ASSIGNMENT,
+            admin_assign(json!({"type": "noExpiration"}), Some("project")),
+        )
+        .await,
+        "scheduleInfo",
+    );
+    expect_invalid(
+        h.request(
+            &h.admin,
+            ASSIGNMENT,
+            admin_assign(
+                json!({"type": "afterDuration", "duration": "P181D"}),
+                Some("project"),
+            ),
+        )
+        .await,
+        "scheduleInfo",
+    );
+    let assigned = h
+        .request(
+            &h.admin,
+            ASSIGNMENT,
+            admin_assign(
+                json!({"type": "afterDuration", "duration": "P10D"}),
+                Some("project"),
+            ),
+        )
+        .await
+        .unwrap();
+    let schedule = assigned.target_schedule_id.unwrap();
+    assert!(h.can_create_users(&alice).await);
+    assert!(matches!(
+        h.request(
+            &h.admin,
+            ASSIGNMENT,
+            admin_assign(
+                json!({"type": "afterDuration", "duration": "P10D"}),
+                Some("again")
+            )
+        )
+        .await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    let admin_action = |action: &str, expiration: Value| {
+        json!({
+            "action": action,
+            "principalId": alice.id,
+            "roleDefinitionId": USER_ADMINISTRATOR,
+            "directoryScopeId": "/",
+            "justification": "project runs longer",
+            "targetScheduleId": schedule,
+            "scheduleInfo": { "expiration": expiration }
+        })
+    };
+    let updated = h
+        .request(
+            &h.admin,
+            ASSIGNMENT,
+            admin_action(
+                "adminUpdate",
+                json!({"type": "afterDuration", "duration": "P5D"}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.status, Status::Provisioned);
+    // An extension: by an administrator, not by someone without the permission.
+    let extend = admin_action(
+        "adminExtend",
+        json!({"type": "afterDuration", "duration": "P12D"}),
+    );
+    assert!(matches!(
+        h.request(&carol_ctx, ASSIGNMENT, extend.clone()).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    h.request(&h.admin, ASSIGNMENT, extend).await.unwrap();
+    let listed = h
+        .app
+        .pim
+        .list_schedules(
+            &h.admin,
+            ASSIGNMENT,
+            Some(alice.id),
+            Some(USER_ADMINISTRATOR),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].assignment_type, Some("Assigned"));
+    // Her own extension asks an administrator.
+    let alice_ctx = h.as_person(&alice, true).await;
+    let mut own = admin_action(
+        "selfExtend",
+        json!({"type": "afterDuration", "duration": "P30D"}),
+    );
+    own["justification"] = json!("still needed");
+    let asked = h.request(&alice_ctx, ASSIGNMENT, own).await.unwrap();
+    assert_eq!(asked.status, Status::PendingApproval);
+    assert_eq!(
+        h.app
+            .pim
+            .answer_request(&h.admin, asked.id, true, None)
+            .await
+            .unwrap()
+            .status,
+        Status::Provisioned
+    );
+
+    // Ended; renewed by an administrator.
+    h.clock.advance_seconds(31 * 86_400);
+    assert!(!h.can_create_users(&alice).await);
+    h.request(
+        &h.admin,
+        ASSIGNMENT,
+        admin_action(
+            "adminRenew",
+            json!({"type": "afterDuration", "duration": "P7D"}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(h.can_create_users(&alice).await);
+    // Removed.
+    let removed = h
+        .request(
+            &h.admin,
+            ASSIGNMENT,
+            admin_action("adminRemove", json!({"type": "noExpiration"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.status, Status::Revoked);
+    assert!(!h.can_create_users(&alice).await);
+    assert_eq!(h.schedules(ASSIGNMENT, alice.id).await, 0);
+
+    // An eligibility that has expired allows no activation; renewed, it does;
+    // removed, it takes its activation along.
+    let eligibility = h
+        .make_eligible(&alice, json!({"type": "afterDuration", "duration": "P1D"}))
+        .await;
+    h.clock.advance_seconds(86_401);
+    let alice_ctx = h.as_person(&alice, true).await;
+    assert!(matches!(
+        h.request(&alice_ctx, ASSIGNMENT, activation(&alice, "PT1H"))
+            .await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    h.request(
+        &h.admin,
+        ELIGIBILITY,
+        json!({
+            "action": "adminRenew", "principalId": alice.id,
+            "roleDefinitionId": USER_ADMINISTRATOR, "directoryScopeId": "/",
+            "justification": "another quarter", "targetScheduleId": eligibility,
+            "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "P90D"}}
+        }),
+    )
+    .await
+    .unwrap();
+    h.request(&alice_ctx, ASSIGNMENT, activation(&alice, "PT1H"))
+        .await
+        .unwrap();
+    assert!(h.can_create_users(&alice).await);
+    h.request(
+        &h.admin,
+        ELIGIBILITY,
+        json!({
+            "action": "adminRemove", "principalId": alice.id,
+            "roleDefinitionId": USER_ADMINISTRATOR, "directoryScopeId": "/"
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(!h.can_create_users(&alice).await);
+    assert_eq!(h.schedules(ELIGIBILITY, alice.id).await, 0);
+    assert_eq!(h.schedules(ASSIGNMENT, alice.id).await, 0);
+
+    // The last Global Administrator's standing assignment is not removed.
+    let standing = h
+        .app
+        .pim
+        .list_schedules(
+            &h.admin,
+            ASSIGNMENT,
+            Some(h.admin_id),
+            Some(GLOBAL_ADMINISTRATOR),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(standing.len(), 1);
+    assert!(standing[0].created_using.is_none());
+    assert!(matches!(
+        h.request(
+            &h.admin,
+            ASSIGNMENT,
+            json!({
+                "action": "adminRemove", "principalId": h.admin_id,
+                "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/"
+            }),
+        )
+        .await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    // Bad input is named.
+    expect_invalid(
+        h.request(&h.admin, ASSIGNMENT, json!({"action": "adminPromote", "principalId": alice.id, "roleDefinitionId": USER_ADMINISTRATOR})).await,
+        "action",
+    );
+    expect_invalid(
+        h.request(&h.admin, ASSIGNMENT, json!({"action": "adminAssign", "principalId": Uuid::new_v4(), "roleDefinitionId": USER_ADMINISTRATOR, "justification": "x", "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "P1D"}}})).await,
+        "principalId",
+    );
+    expect_invalid(
+        h.request(&h.admin, ASSIGNMENT, json!({"action": "adminAssign", "principalId": alice.id, "roleDefinitionId": Uuid::new_v4()})).await,
+        "roleDefinitionId",
+    );
+}
+
+both_backends!(setup = harness;
+    an_eligible_administrator_activates_and_the_grant_ends_at_its_end,
+    approval_is_asked_of_the_named_approvers_and_answered_in_time,
+    an_authentication_context_is_asked_for_by_name,
+    administrators_assign_update_extend_renew_and_remove,
+);
