@@ -71,6 +71,10 @@ pub enum Command {
     /// Directory roles and role assignments.
     #[command(subcommand)]
     Roles(RolesCommand),
+    /// Privileged Identity Management: eligible and time-bound roles, activation,
+    /// approval, role settings.
+    #[command(subcommand)]
+    Pim(PimCommand),
     /// Administrative units.
     #[command(subcommand)]
     Units(UnitsCommand),
@@ -671,6 +675,139 @@ pub enum RolesCommand {
     },
     /// Remove a role assignment.
     Unassign { assignment_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PimCommand {
+    /// Eligible roles (yours, or a principal's).
+    Eligible {
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Roles active now (yours, or a principal's), activated or assigned.
+    Active {
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Activate a role you are eligible for (it may wait for approval).
+    Activate {
+        /// Role name (e.g. "User Administrator") or template id.
+        #[arg(long)]
+        role: String,
+        /// The administrative unit the eligibility is scoped to.
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        justification: Option<String>,
+        /// Ticket number.
+        #[arg(long)]
+        ticket: Option<String>,
+        #[arg(long)]
+        ticket_system: Option<String>,
+        /// ISO 8601, e.g. PT2H (default: the role's maximum).
+        #[arg(long)]
+        duration: Option<String>,
+    },
+    /// End your activation of a role now.
+    Deactivate {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Make a principal eligible for a role (--eligible) or assign it for a time.
+    Assign {
+        #[arg(long)]
+        role: String,
+        /// User (id or UPN), role-assignable group or service principal.
+        #[arg(long)]
+        principal: String,
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        eligible: bool,
+        #[arg(long)]
+        justification: Option<String>,
+        /// ISO 8601, e.g. P90D.
+        #[arg(long, conflicts_with_all = ["until", "permanent"])]
+        duration: Option<String>,
+        /// An end date and time (RFC 3339).
+        #[arg(long, conflicts_with = "permanent")]
+        until: Option<String>,
+        /// No end (where the role's settings allow it).
+        #[arg(long)]
+        permanent: bool,
+    },
+    /// Remove a principal's eligibility (--eligible) or assignment.
+    Remove {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        principal: String,
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        eligible: bool,
+    },
+    /// Requests: yours, those waiting for your approval (--approver), or all (--all).
+    Requests {
+        #[arg(long)]
+        approver: bool,
+        #[arg(long, conflicts_with = "approver")]
+        all: bool,
+        /// Eligibility requests instead of assignment requests.
+        #[arg(long)]
+        eligible: bool,
+    },
+    /// Approve a request waiting for you.
+    Approve {
+        request: String,
+        #[arg(long)]
+        justification: Option<String>,
+        #[arg(long)]
+        eligible: bool,
+    },
+    /// Deny a request waiting for you.
+    Deny {
+        request: String,
+        #[arg(long)]
+        justification: Option<String>,
+        #[arg(long)]
+        eligible: bool,
+    },
+    /// Withdraw your request while it waits.
+    Cancel {
+        request: String,
+        #[arg(long)]
+        eligible: bool,
+    },
+    /// A role's settings (maximum activation, MFA or an authentication context,
+    /// justification, ticket, approval and approvers, maximum eligibility and
+    /// assignment).
+    #[command(subcommand)]
+    Settings(PimSettingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PimSettingsCommand {
+    Get {
+        #[arg(long)]
+        role: String,
+    },
+    /// Replace a role's settings with a JSON document (members left out take
+    /// their defaults).
+    Set {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        data: String,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

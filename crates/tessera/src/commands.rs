@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             service_principals(&Client::new(&global)?, out, command).await?
         }
         Command::Roles(command) => roles(&Client::new(&global)?, out, command).await?,
+        Command::Pim(command) => crate::pim::run(&Client::new(&global)?, out, command).await?,
         Command::Units(command) => units(&Client::new(&global)?, out, command).await?,
         Command::Attributes(command) => attributes(&Client::new(&global)?, out, command).await?,
         Command::Audit(AuditCommand::Verify(args)) => {
@@ -294,7 +295,7 @@ async fn list(
     Ok(())
 }
 
-fn id_of(value: &Value) -> anyhow::Result<String> {
+pub(crate) fn id_of(value: &Value) -> anyhow::Result<String> {
     value
         .get("id")
         .and_then(Value::as_str)
@@ -329,7 +330,11 @@ async fn named(client: &Client, collection: &str, name: &str) -> anyhow::Result<
 }
 
 /// Finds one object of a collection by id or exact display name.
-async fn resolve_named(client: &Client, collection: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn resolve_named(
+    client: &Client,
+    collection: &str,
+    name: &str,
+) -> anyhow::Result<String> {
     if is_uuid(name) {
         return Ok(name.to_string());
     }
@@ -343,7 +348,7 @@ async fn resolve_named(client: &Client, collection: &str, name: &str) -> anyhow:
 /// A member, owner or principal: a user by UPN; a group by display name; a
 /// workload (service principal) by display name or by its application's appId;
 /// any object by its id.
-async fn resolve_object(client: &Client, object: &str) -> anyhow::Result<String> {
+pub(crate) async fn resolve_object(client: &Client, object: &str) -> anyhow::Result<String> {
     if is_uuid(object) {
         // An appId is never another object's id. Whoever may not read service
         // principals gives ids, which go to the server as they are.
@@ -375,7 +380,12 @@ async fn resolve_object(client: &Client, object: &str) -> anyhow::Result<String>
     bail!("no user, group or service principal is named {object:?}")
 }
 
-async fn resolve_role(client: &Client, role: &str) -> anyhow::Result<String> {
+pub(crate) async fn resolve_role(client: &Client, role: &str) -> anyhow::Result<String> {
+    // The built-in catalog is the same on both sides: named here without asking
+    // (a user eligible for a role may not read role definitions).
+    if let Some(known) = tessera_directory::roles::find(role) {
+        return Ok(known.id.to_string());
+    }
     id_of(
         &client
             .get(

@@ -11,6 +11,7 @@ mod client;
 mod commands;
 mod offline;
 mod output;
+mod pim;
 mod policy;
 
 use std::process::ExitCode;

@@ -1820,3 +1820,175 @@ fn saml_applications_are_configured_with_the_cli() {
     );
     server.stop();
 }
+
+#[test]
+fn privileged_roles_are_activated_and_approved_with_the_cli() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(BINARY, &work.path().join("data"), &[]);
+    let admin = Cli {
+        config_dir: work.path().join("admin"),
+    };
+    admin.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    for (upn, name) in [("alice@contoso.com", "Alice"), ("bob@contoso.com", "Bob")] {
+        admin.ok(&["users", "create", "--upn", upn, "--display-name", name]);
+    }
+    let token_of = |upn: &str| {
+        let issued = admin.json(&["users", "issue-token", upn, "--name", "pim"]);
+        issued["secret"].as_str().unwrap().to_string()
+    };
+    let as_user = |dir: &str, upn: &str| {
+        let cli = Cli {
+            config_dir: work.path().join(dir),
+        };
+        cli.ok(&["login", "--server", &server.url, "--token", &token_of(upn)]);
+        cli
+    };
+    let alice = as_user("alice", "alice@contoso.com");
+    let bob = as_user("bob", "bob@contoso.com");
+
+    // Eligible, not active.
+    admin.ok(&[
+        "pim",
+        "assign",
+        "--role",
+        "User Administrator",
+        "--principal",
+        "alice@contoso.com",
+        "--eligible",
+        "--permanent",
+        "--justification",
+        "help desk lead",
+    ]);
+    let eligible = alice.json(&["pim", "eligible"]);
+    assert_eq!(eligible["value"].as_array().unwrap().len(), 1);
+    assert!(
+        alice.json(&["pim", "active"])["value"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    alice.fails(&[
+        "users",
+        "create",
+        "--upn",
+        "x@contoso.com",
+        "--display-name",
+        "X",
+    ]);
+
+    // A personal access token proves no MFA: the role's default asks for it.
+    let refused = alice.fails(&[
+        "pim",
+        "activate",
+        "--role",
+        "User Administrator",
+        "--justification",
+        "onboarding",
+        "--duration",
+        "PT1H",
+    ]);
+    assert!(refused.contains("multifactor"), "{refused}");
+
+    // Settings: no MFA, but Bob approves.
+    let bob_id = bob.json(&["whoami"])["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let settings = admin.json(&[
+        "pim",
+        "settings",
+        "set",
+        "--role",
+        "User Administrator",
+        "--data",
+        &format!(
+            r#"{{"activationRequiresMfa": false, "activationRequiresApproval": true,
+                "approvers": [{{"type": "user", "id": "{bob_id}"}}]}}"#
+        ),
+    ]);
+    assert_eq!(settings["settings"]["activationRequiresApproval"], true);
+    let bad = admin.fails(&[
+        "pim",
+        "settings",
+        "set",
+        "--role",
+        "User Administrator",
+        "--data",
+        r#"{"maxActivationSeconds": 5}"#,
+    ]);
+    assert!(bad.contains("maxActivationSeconds"), "{bad}");
+
+    let waiting = alice.json(&[
+        "pim",
+        "activate",
+        "--role",
+        "User Administrator",
+        "--justification",
+        "onboarding",
+        "--ticket",
+        "CHG-7",
+        "--duration",
+        "PT1H",
+    ]);
+    assert_eq!(waiting["status"], "PendingApproval");
+    let request = waiting["id"].as_str().unwrap();
+    let own = alice.fails(&["pim", "approve", request]);
+    assert!(own.contains("own request"), "{own}");
+    let awaiting = bob.json(&["pim", "requests", "--approver"]);
+    assert_eq!(awaiting["value"][0]["id"], request);
+    let approved = bob.json(&[
+        "pim",
+        "approve",
+        request,
+        "--justification",
+        "ticket checked",
+    ]);
+    assert_eq!(approved["status"], "Provisioned");
+
+    // Active at once: Alice creates a user; then she ends it herself.
+    let active = alice.json(&["pim", "active"]);
+    assert_eq!(active["value"][0]["assignmentType"], "Activated");
+    alice.ok(&[
+        "users",
+        "create",
+        "--upn",
+        "new.hire@contoso.com",
+        "--display-name",
+        "New Hire",
+    ]);
+    alice.ok(&["pim", "deactivate", "--role", "User Administrator"]);
+    alice.fails(&[
+        "users",
+        "create",
+        "--upn",
+        "y@contoso.com",
+        "--display-name",
+        "Y",
+    ]);
+    let history = alice.json(&["pim", "requests"]);
+    assert_eq!(history["value"].as_array().unwrap().len(), 2);
+
+    // Removed by the administrator.
+    admin.ok(&[
+        "pim",
+        "remove",
+        "--role",
+        "User Administrator",
+        "--principal",
+        "alice@contoso.com",
+        "--eligible",
+    ]);
+    assert!(
+        alice.json(&["pim", "eligible"])["value"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    server.stop();
+}
