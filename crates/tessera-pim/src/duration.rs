@@ -46,7 +46,10 @@ pub fn parse(text: &str) -> Result<i64, &'static str> {
                 } else {
                     unit
                 };
-                if number.is_empty() || seen.contains(key) {
+                // Each unit once, largest first (W, D, then H, M, S).
+                let rank = "WDhms".find(key).unwrap_or(0);
+                let last = seen.chars().last().and_then(|c| "WDhms".find(c));
+                if number.is_empty() || last.is_some_and(|last| last >= rank) {
                     return Err("not an ISO 8601 duration (e.g. PT8H, P90D)");
                 }
                 seen.push(key);
@@ -131,6 +134,8 @@ mod tests {
             "p1d",
             "P99999999999999D",
             "P1D2D",
+            "PT1S1H",
+            "P1D1W",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

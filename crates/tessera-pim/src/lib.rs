@@ -18,6 +18,7 @@
 //!   when it is approved and is bounded again by the settings and the eligibility
 //!   as they are then.
 
+pub mod alerts;
 pub mod duration;
 
 use serde::{Deserialize, Serialize};
@@ -220,6 +221,8 @@ const START_SKEW: i64 = 5 * 60;
 /// within the second.
 const EXTEND_WITHIN: i64 = 14 * 86_400;
 const RENEW_WITHIN: i64 = 90 * 86_400;
+/// How far ahead a schedule may start.
+const MAX_AHEAD: i64 = 366 * 86_400;
 /// The longest justification and ticket texts.
 const MAX_TEXT: usize = 500;
 const MAX_APPROVERS: usize = 25;
@@ -262,7 +265,7 @@ impl Settings {
 
 /// A ticket a request names.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Ticket {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_number: Option<String>,
@@ -724,8 +727,22 @@ fn window_of(request: &Request, now: Timestamp, limit: Option<i64>) -> Result<Wi
     if end.is_some_and(|end| end <= now) {
         return Err(Refusal::BadWindow);
     }
+    within_reach(&window, now)?;
     check_length(&window, limit)?;
     Ok(window)
+}
+
+/// A schedule starts within a year and ends within about ten: nothing is
+/// scheduled so far ahead that its times stop being ordinary dates.
+fn within_reach(window: &Window, now: Timestamp) -> Result<(), Refusal> {
+    if window.start > now.plus_seconds(MAX_AHEAD)
+        || window
+            .end
+            .is_some_and(|end| end > now.plus_seconds(MAX_AHEAD + 10 * 366 * 86_400))
+    {
+        return Err(Refusal::BadWindow);
+    }
+    Ok(())
 }
 
 fn check_length(window: &Window, limit: Option<i64>) -> Result<(), Refusal> {
@@ -784,6 +801,7 @@ fn prolonged(
         start,
         end: new_end,
     };
+    within_reach(&window, now)?;
     check_length(&window, limit)?;
     Ok(window)
 }

@@ -551,6 +551,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pim::list_eligibility_schedules))
         .routes(routes!(pim::list_eligibility_instances))
         .routes(routes!(pim::get_role_settings, pim::replace_role_settings))
+        .routes(routes!(pim::list_alerts))
+        .routes(routes!(
+            pim::get_alert_settings,
+            pim::replace_alert_settings
+        ))
+        .routes(routes!(pim::convert_to_eligible))
         .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition

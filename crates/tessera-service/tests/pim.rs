@@ -330,6 +330,25 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .await,
         "approvers",
     );
+    let plain = h
+        .app
+        .directory
+        .create_group(
+            &h.admin,
+            json!({"displayName": "Approvers", "mailNickname": "approvers"}),
+        )
+        .await
+        .unwrap();
+    expect_invalid(
+        pim.replace_role_settings(
+            &h.admin,
+            USER_ADMINISTRATOR,
+            json!({"activationRequiresApproval": true, "approvers": [{"type": "group", "id": plain.id}]}),
+            None,
+        )
+        .await,
+        "approvers",
+    );
     let settings = pim
         .replace_role_settings(
             &h.admin,
@@ -370,14 +389,25 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .unwrap();
     assert_eq!(waiting.status, Status::PendingApproval);
     assert!(!h.can_create_users(&alice).await);
+    // One waits at a time; an assignment request is not an eligibility request.
+    assert!(matches!(
+        h.request(&with, ASSIGNMENT, ticketed("PT2H")).await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    assert!(matches!(
+        pim.get_request(&h.admin, ELIGIBILITY, waiting.id).await,
+        Err(ServiceError::NotFound { .. })
+    ));
     // Not by herself, not by an administrator who is not named.
     let with = h.as_person(&alice, true).await;
     assert!(matches!(
-        pim.answer_request(&with, waiting.id, true, None).await,
+        pim.answer_request(&with, ASSIGNMENT, waiting.id, true, None)
+            .await,
         Err(ServiceError::Forbidden { .. })
     ));
     assert!(matches!(
-        pim.answer_request(&h.admin, waiting.id, true, None).await,
+        pim.answer_request(&h.admin, ASSIGNMENT, waiting.id, true, None)
+            .await,
         Err(ServiceError::Forbidden { .. })
     ));
     let approver = h.as_person(&bob, false).await;
@@ -393,12 +423,16 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .value;
     assert_eq!(awaiting.len(), 1);
     assert_eq!(
-        pim.get_request(&approver, waiting.id).await.unwrap().id,
+        pim.get_request(&approver, ASSIGNMENT, waiting.id)
+            .await
+            .unwrap()
+            .id,
         waiting.id
     );
     let approved = pim
         .answer_request(
             &approver,
+            ASSIGNMENT,
             waiting.id,
             true,
             Some("checked the ticket".into()),
@@ -408,7 +442,8 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
     assert_eq!(approved.status, Status::Provisioned);
     assert!(h.can_create_users(&alice).await);
     assert!(matches!(
-        pim.answer_request(&approver, waiting.id, false, None).await,
+        pim.answer_request(&approver, ASSIGNMENT, waiting.id, false, None)
+            .await,
         Err(ServiceError::Conflict { .. })
     ));
     h.request(
@@ -427,11 +462,15 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .unwrap();
     h.clock.advance_seconds(3601);
     assert!(matches!(
-        pim.answer_request(&approver, late.id, true, None).await,
+        pim.answer_request(&approver, ASSIGNMENT, late.id, true, None)
+            .await,
         Err(ServiceError::Conflict { .. })
     ));
     assert_eq!(
-        pim.get_request(&with, late.id).await.unwrap().status,
+        pim.get_request(&with, ASSIGNMENT, late.id)
+            .await
+            .unwrap()
+            .status,
         Status::TimedOut
     );
     assert_eq!(pim.expiry_round(h.admin.tenant).await.unwrap().timed_out, 1);
@@ -445,7 +484,7 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .unwrap();
     let approver = h.as_person(&bob, false).await;
     assert_eq!(
-        pim.answer_request(&approver, denied.id, false, None)
+        pim.answer_request(&approver, ASSIGNMENT, denied.id, false, None)
             .await
             .unwrap()
             .status,
@@ -456,14 +495,14 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .await
         .unwrap();
     assert_eq!(
-        pim.cancel_request(&with, withdrawn.id)
+        pim.cancel_request(&with, ASSIGNMENT, withdrawn.id)
             .await
             .unwrap()
             .status,
         Status::Canceled
     );
     assert!(matches!(
-        pim.cancel_request(&with, withdrawn.id).await,
+        pim.cancel_request(&with, ASSIGNMENT, withdrawn.id).await,
         Err(ServiceError::Conflict { .. })
     ));
     assert!(!h.can_create_users(&alice).await);
@@ -471,7 +510,7 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
     let carol = h.person("carol").await;
     let stranger = h.as_person(&carol, true).await;
     assert!(matches!(
-        pim.get_request(&stranger, withdrawn.id).await,
+        pim.get_request(&stranger, ASSIGNMENT, withdrawn.id).await,
         Err(ServiceError::NotFound { .. })
     ));
     assert_eq!(h.audit_count("roleScheduleRequest.approve").await, 1);
@@ -686,7 +725,7 @@ async fn administrators_assign_update_extend_renew_and_remove(h: Harness) {
     assert_eq!(
         h.app
             .pim
-            .answer_request(&h.admin, asked.id, true, None)
+            .answer_request(&h.admin, ASSIGNMENT, asked.id, true, None)
             .await
             .unwrap()
             .status,
@@ -804,9 +843,239 @@ async fn administrators_assign_update_extend_renew_and_remove(h: Harness) {
     );
 }
 
+async fn reviewed_edges_hold(h: Harness) {
+    let alice = h.person("alice").await;
+    let eligibility = h
+        .make_eligible(&alice, json!({"type": "noExpiration"}))
+        .await;
+    let with = h.as_person(&alice, true).await;
+    // Nothing is scheduled past ordinary dates.
+    let mut far = activation(&alice, "PT1H");
+    far["action"] = json!("adminAssign");
+    far["scheduleInfo"] = json!({"startDateTime": "9999-12-30T00:00:00Z",
+        "expiration": {"type": "afterDuration", "duration": "P2D"}});
+    expect_invalid(h.request(&h.admin, ELIGIBILITY, far).await, "scheduleInfo");
+    // A personal access token proves no sign-in: a plain refusal, not a
+    // challenge it could never answer.
+    let mut pat = with.clone();
+    pat.caller = h
+        .app
+        .directory
+        .caller_for_tests(h.admin.tenant, alice.id)
+        .await
+        .unwrap();
+    match h
+        .request(&pat, ASSIGNMENT, activation(&alice, "PT1H"))
+        .await
+    {
+        Err(ServiceError::Forbidden { reason }) => assert!(reason.contains("sign in"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // An activation cut off by a shortened eligibility does not come back when
+    // the eligibility is prolonged again.
+    h.request(&with, ASSIGNMENT, activation(&alice, "PT8H"))
+        .await
+        .unwrap();
+    assert!(h.can_create_users(&alice).await);
+    let change = |action: &str, expiration: Value| {
+        json!({
+            "action": action, "principalId": alice.id,
+            "roleDefinitionId": USER_ADMINISTRATOR, "directoryScopeId": "/",
+            "justification": "review", "targetScheduleId": eligibility,
+            "scheduleInfo": {"expiration": expiration}
+        })
+    };
+    h.request(
+        &h.admin,
+        ELIGIBILITY,
+        change(
+            "adminUpdate",
+            json!({"type": "afterDuration", "duration": "PT1H"}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(
+        h.can_create_users(&alice).await,
+        "the activation runs to the new end"
+    );
+    h.clock.advance_seconds(3601);
+    assert!(!h.can_create_users(&alice).await);
+    h.request(
+        &h.admin,
+        ELIGIBILITY,
+        change(
+            "adminRenew",
+            json!({"type": "afterDuration", "duration": "P30D"}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !h.can_create_users(&alice).await,
+        "renewal brings back no activation"
+    );
+    // The last standing Global Administrator is not given an end.
+    assert!(matches!(
+        h.request(
+            &h.admin,
+            ASSIGNMENT,
+            json!({
+                "action": "adminUpdate", "principalId": h.admin_id,
+                "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/",
+                "justification": "time-bound",
+                "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "P30D"}}
+            }),
+        )
+        .await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    // A stranger's request for someone else is refused before anything is read.
+    let carol = h.person("carol").await;
+    let stranger = h.as_person(&carol, true).await;
+    let mut for_unknown = activation(&alice, "PT1H");
+    for_unknown["principalId"] = json!(Uuid::new_v4());
+    assert!(matches!(
+        h.request(&stranger, ASSIGNMENT, for_unknown).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+}
+
+async fn standing_privilege_is_found_and_converted(h: Harness) {
+    let alice = h.person("alice").await;
+    let bob = h.person("bob").await;
+    let pim = &h.app.pim;
+    // Bob holds User Administrator directly; the bootstrap administrator holds
+    // Global Administrator directly.
+    let standing = h
+        .app
+        .directory
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": bob.id, "roleDefinitionId": USER_ADMINISTRATOR, "directoryScopeId": "/"}),
+        )
+        .await
+        .unwrap();
+    h.make_eligible(&alice, json!({"type": "noExpiration"}))
+        .await;
+    let kinds = |alerts: &[tessera_service::pim::AlertView]| -> Vec<String> {
+        alerts
+            .iter()
+            .map(|a| {
+                serde_json::to_value(a.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let found = pim.alerts(&h.admin).await.unwrap();
+    assert_eq!(
+        kinds(&found),
+        ["permanentPrivilegedAssignment", "assignedOutsidePim"]
+    );
+    let outside = &found[1];
+    assert_eq!(outside.incident_count, 2);
+    // Two Global Administrators are too many once the threshold is one.
+    expect_invalid(
+        pim.replace_alert_settings(&h.admin, json!({"maxGlobalAdministrators": 0}), None)
+            .await,
+        "settings",
+    );
+    pim.replace_alert_settings(&h.admin, json!({"maxGlobalAdministrators": 1}), Some(0))
+        .await
+        .unwrap();
+    let carol = h.person("carol").await;
+    h.request(
+        &h.admin,
+        ELIGIBILITY,
+        json!({"action": "adminAssign", "principalId": carol.id,
+               "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/",
+               "justification": "second administrator",
+               "scheduleInfo": {"expiration": {"type": "noExpiration"}}}),
+    )
+    .await
+    .unwrap();
+    let found = pim.alerts(&h.admin).await.unwrap();
+    assert!(kinds(&found).contains(&"tooManyGlobalAdministrators".to_string()));
+    // An activation without MFA (allowed by the settings) is an alert.
+    pim.replace_role_settings(
+        &h.admin,
+        USER_ADMINISTRATOR,
+        json!({"activationRequiresMfa": false}),
+        None,
+    )
+    .await
+    .unwrap();
+    let without = h.as_person(&alice, false).await;
+    h.request(&without, ASSIGNMENT, activation(&alice, "PT1H"))
+        .await
+        .unwrap();
+    let found = pim.alerts(&h.admin).await.unwrap();
+    assert!(kinds(&found).contains(&"activationWithoutMfa".to_string()));
+    // An eligibility unused for 31 days.
+    h.clock.advance_seconds(31 * 86_400);
+    let found = pim.alerts(&h.admin).await.unwrap();
+    assert!(
+        kinds(&found).contains(&"unusedEligibility".to_string()),
+        "{:?}",
+        kinds(&found)
+    );
+
+    // Converted: Bob is eligible, not active; readers see it; the audit says so.
+    let bob_ctx = h.as_person(&bob, true).await;
+    assert!(matches!(
+        pim.convert_to_eligible(&bob_ctx, standing.id, None).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    assert!(h.can_create_users(&bob).await);
+    let converted = pim
+        .convert_to_eligible(
+            &h.admin,
+            standing.id,
+            Some(json!({"justification": "no standing privilege"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(converted.principal_id, bob.id);
+    assert!(!h.can_create_users(&bob).await);
+    assert_eq!(h.schedules(ELIGIBILITY, bob.id).await, 1);
+    assert!(matches!(
+        pim.convert_to_eligible(&h.admin, standing.id, None).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    // The last standing Global Administrator stays.
+    let admin_assignment = pim
+        .list_schedules(
+            &h.admin,
+            ASSIGNMENT,
+            Some(h.admin_id),
+            Some(GLOBAL_ADMINISTRATOR),
+        )
+        .await
+        .unwrap()
+        .value[0]
+        .id;
+    assert!(matches!(
+        pim.convert_to_eligible(&h.admin, admin_assignment, None)
+            .await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    assert_eq!(h.audit_count("roleSchedule.convert").await, 1);
+    let found = pim.alerts(&h.admin).await.unwrap();
+    let outside = found
+        .iter()
+        .find(|a| serde_json::to_value(a.kind).unwrap() == "assignedOutsidePim")
+        .unwrap();
+    assert_eq!(outside.incident_count, 1);
+}
+
 both_backends!(setup = harness;
     an_eligible_administrator_activates_and_the_grant_ends_at_its_end,
     approval_is_asked_of_the_named_approvers_and_answered_in_time,
     an_authentication_context_is_asked_for_by_name,
     administrators_assign_update_extend_renew_and_remove,
+    reviewed_edges_hold,
+    standing_privilege_is_found_and_converted,
 );

@@ -785,6 +785,23 @@ pub enum PimCommand {
         #[arg(long)]
         eligible: bool,
     },
+    /// What PIM finds: standing and permanent privilege, roles assigned outside
+    /// PIM, too many Global Administrators, unused eligibilities, activations
+    /// without MFA.
+    Alerts,
+    /// The alerts' thresholds: show, or replace with a JSON document.
+    AlertSettings {
+        #[arg(long)]
+        data: Option<String>,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// Turn a standing role assignment (or a permanent one) into an eligibility.
+    Convert {
+        assignment_id: String,
+        #[arg(long)]
+        justification: Option<String>,
+    },
     /// A role's settings (maximum activation, MFA or an authentication context,
     /// justification, ticket, approval and approvers, maximum eligibility and
     /// assignment).

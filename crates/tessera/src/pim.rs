@@ -30,6 +30,12 @@ const INSTANCES: &[Column] = &[
     ("TYPE", "/assignmentType"),
     ("END", "/endDateTime"),
 ];
+const ALERTS: &[Column] = &[
+    ("ALERT", "/kind"),
+    ("SEVERITY", "/severity"),
+    ("INCIDENTS", "/incidentCount"),
+    ("WHAT", "/description"),
+];
 const REQUESTS: &[Column] = &[
     ("ID", "/id"),
     ("ACTION", "/action"),
@@ -224,6 +230,45 @@ pub async fn run(client: &Client, out: Output, command: PimCommand) -> anyhow::R
                         "cancel",
                     ],
                     &json!({}),
+                )
+                .await?;
+            output::object(out, &made);
+        }
+        PimCommand::Alerts => {
+            let alerts = client.get(&path("alerts"), &[]).await?;
+            let items = alerts
+                .get("value")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            output::list(out, &items, ALERTS, None);
+        }
+        PimCommand::AlertSettings { data, if_match } => {
+            let segments = path("alertSettings");
+            let value = match data {
+                Some(data) => {
+                    let body: Value = serde_json::from_str(&data)
+                        .context("--data must be a JSON object of alert settings")?;
+                    client.put(&segments, &body, if_match.if_match).await?
+                }
+                None => client.get(&segments, &[]).await?,
+            };
+            output::object(out, &value);
+        }
+        PimCommand::Convert {
+            assignment_id,
+            justification,
+        } => {
+            let made = client
+                .post(
+                    &[
+                        DIRECTORY[0],
+                        DIRECTORY[1],
+                        "roleAssignments",
+                        &assignment_id,
+                        "convertToEligible",
+                    ],
+                    &json!({ "justification": justification }),
                 )
                 .await?;
             output::object(out, &made);

@@ -1974,6 +1974,41 @@ fn privileged_roles_are_activated_and_approved_with_the_cli() {
     let history = alice.json(&["pim", "requests"]);
     assert_eq!(history["value"].as_array().unwrap().len(), 2);
 
+    // Discovery: the bootstrap administrator's standing Global Administrator.
+    let alerts = admin.json(&["pim", "alerts"]);
+    let kinds: Vec<&str> = alerts["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"assignedOutsidePim"), "{kinds:?}");
+    let table = admin.ok(&["pim", "alerts"]);
+    assert!(table.contains("permanentPrivilegedAssignment"), "{table}");
+    let bob_assignment = admin.json(&[
+        "roles",
+        "assign",
+        "--role",
+        "Helpdesk Administrator",
+        "--principal",
+        "bob@contoso.com",
+    ]);
+    let converted = admin.json(&[
+        "pim",
+        "convert",
+        bob_assignment["id"].as_str().unwrap(),
+        "--justification",
+        "no standing privilege",
+    ]);
+    assert_eq!(converted["principalId"], bob_id.as_str());
+    assert_eq!(
+        bob.json(&["pim", "eligible"])["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
     // Removed by the administrator.
     admin.ok(&[
         "pim",

@@ -114,7 +114,7 @@ macro_rules! request_routes {
             Caller(ctx): Caller,
             Path(id): Path<Uuid>,
         ) -> ApiResult<Response> {
-            Ok(ok(&state.app.pim.get_request(&ctx, id).await?))
+            Ok(ok(&state.app.pim.get_request(&ctx, $kind, id).await?))
         }
 
         #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}/cancel"), tag = "pim",
@@ -124,7 +124,7 @@ macro_rules! request_routes {
             Caller(ctx): Caller,
             Path(id): Path<Uuid>,
         ) -> ApiResult<Response> {
-            Ok(ok(&state.app.pim.cancel_request(&ctx, id).await?))
+            Ok(ok(&state.app.pim.cancel_request(&ctx, $kind, id).await?))
         }
 
         #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}/approve"), tag = "pim",
@@ -140,7 +140,7 @@ macro_rules! request_routes {
             Ok(ok(&state
                 .app
                 .pim
-                .answer_request(&ctx, id, true, justification)
+                .answer_request(&ctx, $kind, id, true, justification)
                 .await?))
         }
 
@@ -157,7 +157,7 @@ macro_rules! request_routes {
             Ok(ok(&state
                 .app
                 .pim
-                .answer_request(&ctx, id, false, justification)
+                .answer_request(&ctx, $kind, id, false, justification)
                 .await?))
         }
     };
@@ -260,4 +260,56 @@ pub async fn replace_role_settings(
         .replace_role_settings(&ctx, role, body, if_match)
         .await?;
     Ok(ok_versioned(&view, view.version))
+}
+
+#[utoipa::path(get, path = "/api/v1/roleManagement/directory/alerts", tag = "pim",
+    responses((status = 200, body = crate::routes::ValueList<tessera_service::pim::AlertView>)), security(("bearer" = [])))]
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    let value = state.app.pim.alerts(&ctx).await?;
+    Ok(ok(&serde_json::json!({ "value": value })))
+}
+
+#[utoipa::path(get, path = "/api/v1/roleManagement/directory/alertSettings", tag = "pim",
+    responses((status = 200, body = tessera_service::pim::AlertSettingsView)), security(("bearer" = [])))]
+pub async fn get_alert_settings(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    let view = state.app.pim.alert_settings(&ctx).await?;
+    Ok(ok_versioned(&view, view.version))
+}
+
+#[utoipa::path(put, path = "/api/v1/roleManagement/directory/alertSettings", tag = "pim",
+    request_body = Object, responses((status = 200, body = tessera_service::pim::AlertSettingsView)), security(("bearer" = [])))]
+pub async fn replace_alert_settings(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    IfMatch(if_match): IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let view = state
+        .app
+        .pim
+        .replace_alert_settings(&ctx, body, if_match)
+        .await?;
+    Ok(ok_versioned(&view, view.version))
+}
+
+#[utoipa::path(post, path = "/api/v1/roleManagement/directory/roleAssignments/{id}/convertToEligible", tag = "pim",
+    params(("id" = Uuid, Path, description = "a standing role assignment, or a permanent assignment schedule")),
+    request_body = Object, responses((status = 200, body = ScheduleView)), security(("bearer" = [])))]
+pub async fn convert_to_eligible(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    OptionalJsonBody(body): OptionalJsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .app
+        .pim
+        .convert_to_eligible(&ctx, id, body)
+        .await?))
 }

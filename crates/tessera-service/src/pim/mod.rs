@@ -8,6 +8,8 @@
 //!   cancellation, time-outs; the schedules and instances they leave.
 //! - `settings.rs`: a role's settings (Graph's role management policy), stored
 //!   per role (`Kind::PimPolicy`, key1 `role:<id>`); the defaults until changed.
+//! - `alerts.rs`: discovery of standing privilege and the alerts, their
+//!   thresholds, and the conversion of a standing assignment to an eligibility.
 //! - `jobs.rs`: the per-tenant round that records ended schedules and timed-out
 //!   requests in the audit trail and forgets schedules past renewal.
 //!
@@ -18,6 +20,7 @@
 //! May call: the kernel and the directory. Holds no cache: every decision reads
 //! the schedules in the write transaction that applies it.
 
+pub(crate) mod alerts;
 pub(crate) mod jobs;
 pub(crate) mod requests;
 pub(crate) mod settings;
@@ -35,6 +38,7 @@ use crate::directory::Directory;
 use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
 
+pub use alerts::{AlertSettingsView, AlertView};
 pub use requests::{InstanceView, RequestFilter, RequestView, ScheduleInfo, ScheduleView, Status};
 pub use settings::SettingsView;
 pub use tessera_pim::Kind as ScheduleKind;
@@ -107,6 +111,17 @@ fn caller_id(ctx: &Context) -> ServiceResult<Uuid> {
     })
 }
 
+/// An approver's or administrator's justification: at most 500 characters.
+fn check_justification(text: Option<&str>) -> ServiceResult<()> {
+    if text.is_some_and(|j| j.chars().count() > 500) {
+        return Err(ServiceError::invalid(
+            "justification",
+            "the text given is longer than 500 characters",
+        ));
+    }
+    Ok(())
+}
+
 /// A role by id, as a request names it.
 fn role_named(id: Uuid) -> ServiceResult<&'static RoleDefinition> {
     roles::built_in(id).ok_or_else(|| {
@@ -151,6 +166,23 @@ fn refused(refusal: Refusal) -> ServiceError {
         | Refusal::NotRenewable
         | Refusal::TimedOut => ServiceError::Conflict { message },
     }
+}
+
+/// A refusal for this caller: a step-up a personal access token can never make
+/// (it proves nothing of a sign-in) is a plain refusal saying how to sign in.
+fn refused_for(ctx: &Context, refusal: Refusal) -> ServiceError {
+    let step_up = matches!(
+        refusal,
+        Refusal::MfaRequired | Refusal::AuthenticationContextRequired(_)
+    );
+    if step_up && ctx.caller.proof.is_none() {
+        return ServiceError::Forbidden {
+            reason: format!(
+                "{refusal}: this credential carries no sign-in; sign in (tessera login without --token, or the console) and try again"
+            ),
+        };
+    }
+    refused(refusal)
 }
 
 /// The `acr` that asks for multifactor authentication (Tessera's value for the

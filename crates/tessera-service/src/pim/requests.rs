@@ -346,7 +346,11 @@ fn schedule_info_of(window: &Window) -> ScheduleInfo {
     }
 }
 
-fn schedule_view(record: &Record, stored: &RoleSchedule, now: Timestamp) -> ScheduleView {
+pub(crate) fn schedule_view_of(
+    record: &Record,
+    stored: &RoleSchedule,
+    now: Timestamp,
+) -> ScheduleView {
     let schedule = &stored.schedule;
     ScheduleView {
         id: record.id,
@@ -470,19 +474,26 @@ impl Held {
     }
 
     /// The schedule a request without `targetScheduleId` is about: for a
-    /// deactivation the activation granting now, else the one schedule of the
-    /// kind (the latest-ending, when there are several).
+    /// deactivation the activation granting now; else the one schedule of the
+    /// kind the action can be about (none when there are several: the client
+    /// names one).
     fn default_target(&self, action: Action, kind: ScheduleKind, now: Timestamp) -> Option<Uuid> {
         let all = self.schedules();
-        let mut of_kind: Vec<&Schedule> = all.iter().filter(|s| s.kind == kind).collect();
+        let of_kind = all.iter().filter(|s| s.kind == kind);
         if action == Action::SelfDeactivate {
             return of_kind
-                .into_iter()
-                .find(|s| s.activated_from.is_some() && tessera_pim::active_at(s, now))
-                .map(|s| s.id);
+                .filter(|s| s.activated_from.is_some() && tessera_pim::active_at(s, now))
+                .map(|s| s.id)
+                .next();
         }
-        of_kind.sort_by_key(|s| (s.window.end.is_none(), s.window.end));
-        of_kind.last().map(|s| s.id)
+        let candidates: Vec<Uuid> = of_kind
+            .filter(|s| action == Action::AdminRemove || s.activated_from.is_none())
+            .map(|s| s.id)
+            .collect();
+        match candidates.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        }
     }
 }
 
@@ -535,10 +546,31 @@ impl Pim {
         }
         let target = self.target(&body)?;
         let expiration = expiration_of(body.schedule_info.as_ref())?;
-        let now = self.now();
+        // Who may ask at all is settled before anything is looked up.
+        if body.action.is_admin() {
+            if !self.administers(ctx) {
+                return Err(refused(tessera_pim::Refusal::NotPermitted));
+            }
+        } else if body.principal_id != caller {
+            return Err(refused(tessera_pim::Refusal::NotThePrincipal));
+        }
         let mut tx = self.write(ctx).await?;
+        let now = self.now();
         self.check_principal(tx.as_mut(), ctx.tenant, body.principal_id)
             .await?;
+        self.refuse_second_pending(tx.as_mut(), ctx.tenant, &body, &target, kind, now)
+            .await?;
+        if let Some(DirectoryScope::AdministrativeUnit(unit)) = DirectoryScope::parse(&target.scope)
+            && tx
+                .get(ctx.tenant, Kind::AdministrativeUnit, unit)
+                .await?
+                .is_none()
+        {
+            return Err(ServiceError::invalid(
+                "directoryScopeId",
+                format!("no administrative unit with id {unit} exists"),
+            ));
+        }
         let rules_caller = self.rules_caller(tx.as_mut(), ctx).await?;
         let (role_settings, held) =
             situation(tx.as_mut(), ctx.tenant, body.principal_id, &target).await?;
@@ -561,7 +593,8 @@ impl Pim {
             settings: &role_settings,
             schedules: &schedules,
         };
-        let decision = tessera_pim::decide(&request, &rules_caller, facts).map_err(refused)?;
+        let decision = tessera_pim::decide(&request, &rules_caller, facts)
+            .map_err(|refusal| super::refused_for(ctx, refusal))?;
         let id = Uuid::new_v4();
         let mut data = StoredRequest {
             kind,
@@ -625,6 +658,43 @@ impl Pim {
             }));
         self.commit(tx, ctx, event).await?;
         request_view(&record, now)
+    }
+
+    /// One request at a time waits for approval per principal, role and scope
+    /// (as in Graph): a second is refused while the first waits.
+    async fn refuse_second_pending(
+        &self,
+        tx: &mut dyn WriteTx,
+        tenant: TenantId,
+        body: &RequestBody,
+        target: &Target,
+        kind: ScheduleKind,
+        now: Timestamp,
+    ) -> ServiceResult<()> {
+        let waiting = codec::list_all_prefixed(
+            tx,
+            tenant,
+            Kind::PimRequest,
+            Some(body.principal_id.to_string()),
+            Some("p|".to_string()),
+        )
+        .await?;
+        for record in waiting {
+            let data: StoredRequest = codec::data(&record)?;
+            if data.kind == kind
+                && data.role_definition_id == target.role.id
+                && data.directory_scope_id == target.scope
+                && status_at(&data, now) == Status::PendingApproval
+            {
+                return Err(ServiceError::Conflict {
+                    message: format!(
+                        "request {} for this role and scope is waiting for approval; cancel it or wait for the answer",
+                        record.id
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The role and scope a request names, checked against the catalog.
@@ -731,6 +801,10 @@ impl Pim {
             }
             Decision::Change { schedule, window } => {
                 if let Some((record, stored)) = held.stored.iter().find(|(r, _)| r.id == schedule) {
+                    if stored.schedule.kind == ScheduleKind::Eligibility {
+                        self.keep_activations_within(tx, ctx, held, schedule, &window, now)
+                            .await?;
+                    }
                     let mut changed = stored.clone();
                     changed.schedule.window = window;
                     changed.created_using = request;
@@ -740,7 +814,13 @@ impl Pim {
                     tx.update(ctx.tenant, &next).await?;
                 } else if let Some(standing) = held.standing.as_ref().filter(|r| r.id == schedule) {
                     // A standing assignment given an end becomes a PIM schedule
-                    // (under the same id).
+                    // (under the same id); the tenant's last standing Global
+                    // Administrator stays standing.
+                    if target.role.id == roles::GLOBAL_ADMINISTRATOR && target.scope == "/" {
+                        self.directory
+                            .refuse_losing_last_global_administrator(tx, ctx, data.principal_id)
+                            .await?;
+                    }
                     tx.delete(
                         ctx.tenant,
                         Kind::RoleAssignment,
@@ -789,6 +869,52 @@ impl Pim {
                 Ok(json!({ "pendingApprovalUntil": expires }))
             }
         }
+    }
+
+    /// Before an eligibility's window changes: an activation made from it that
+    /// grants now keeps going, but not past the new end; one that does not grant
+    /// now (its eligibility had been cut short) is removed, so prolonging the
+    /// eligibility again does not bring it back.
+    async fn keep_activations_within(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        held: &Held,
+        eligibility: Uuid,
+        window: &Window,
+        now: Timestamp,
+    ) -> ServiceResult<()> {
+        let schedules = held.schedules();
+        for (record, stored) in held
+            .stored
+            .iter()
+            .filter(|(_, s)| s.schedule.activated_from == Some(eligibility))
+        {
+            let granting = tessera_pim::granted_at(&schedules, &stored.schedule, now);
+            if !granting || !window.covers(now) {
+                tx.delete(
+                    ctx.tenant,
+                    Kind::PimSchedule,
+                    record.id,
+                    Some(record.version),
+                )
+                .await?;
+                continue;
+            }
+            let capped = match (stored.schedule.window.end, window.end) {
+                (Some(end), Some(limit)) => Some(end.min(limit)),
+                (None, limit) => limit,
+                (end, None) => end,
+            };
+            if capped != stored.schedule.window.end {
+                let mut changed = stored.clone();
+                changed.schedule.window.end = capped;
+                let next =
+                    codec::next_version(record, now, role_schedules::keys(&changed), &changed)?;
+                tx.update(ctx.tenant, &next).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Ends a schedule now: removes its record (an eligibility takes the
@@ -850,20 +976,13 @@ impl Pim {
     pub async fn answer_request(
         &self,
         ctx: &Context,
+        kind: ScheduleKind,
         id: Uuid,
         approve: bool,
         justification: Option<String>,
     ) -> ServiceResult<RequestView> {
         let caller = caller_id(ctx)?;
-        if justification
-            .as_deref()
-            .is_some_and(|j| j.chars().count() > 500)
-        {
-            return Err(ServiceError::invalid(
-                "justification",
-                "the text given is longer than 500 characters",
-            ));
-        }
+        super::check_justification(justification.as_deref())?;
         let now = self.now();
         let mut tx = self.write(ctx).await?;
         let record = tx
@@ -871,6 +990,9 @@ impl Pim {
             .await?
             .ok_or_else(|| not_found(id))?;
         let mut data: StoredRequest = codec::data(&record)?;
+        if data.kind != kind {
+            return Err(not_found(id));
+        }
         let rules_caller = self.rules_caller(tx.as_mut(), ctx).await?;
         let pending = match (&data.status, &data.pending) {
             (Status::PendingApproval, Some(pending)) => pending.clone(),
@@ -954,7 +1076,12 @@ impl Pim {
 
     /// Withdraws a request still waiting for approval (its requester, or an
     /// administrator).
-    pub async fn cancel_request(&self, ctx: &Context, id: Uuid) -> ServiceResult<RequestView> {
+    pub async fn cancel_request(
+        &self,
+        ctx: &Context,
+        kind: ScheduleKind,
+        id: Uuid,
+    ) -> ServiceResult<RequestView> {
         let caller = caller_id(ctx)?;
         let now = self.now();
         let mut tx = self.write(ctx).await?;
@@ -963,6 +1090,9 @@ impl Pim {
             .await?
             .ok_or_else(|| not_found(id))?;
         let mut data: StoredRequest = codec::data(&record)?;
+        if data.kind != kind {
+            return Err(not_found(id));
+        }
         if data.created_by != caller && !self.administers(ctx) {
             return Err(not_found(id));
         }
@@ -996,7 +1126,12 @@ impl Pim {
     }
 
     /// One request.
-    pub async fn get_request(&self, ctx: &Context, id: Uuid) -> ServiceResult<RequestView> {
+    pub async fn get_request(
+        &self,
+        ctx: &Context,
+        kind: ScheduleKind,
+        id: Uuid,
+    ) -> ServiceResult<RequestView> {
         let now = self.now();
         let mut reader = self.reader().await?;
         let record = reader
@@ -1004,6 +1139,9 @@ impl Pim {
             .await?
             .ok_or_else(|| not_found(id))?;
         let data: StoredRequest = codec::data(&record)?;
+        if data.kind != kind {
+            return Err(not_found(id));
+        }
         let rules_caller = self.rules_caller(reader.as_mut(), ctx).await?;
         if !self.may_see(ctx, &data, &rules_caller)
             && !self
@@ -1124,7 +1262,7 @@ impl Pim {
         let now = self.now();
         let mut value = Vec::new();
         for (record, stored) in records.iter().filter(|(_, s)| s.schedule.kind == kind) {
-            value.push(schedule_view(record, stored, now));
+            value.push(schedule_view_of(record, stored, now));
         }
         for record in &standing {
             value.push(standing_view(record)?);
@@ -1276,6 +1414,36 @@ pub(crate) async fn time_out(
         .details(json!({ "requestAction": data.action, "principalId": data.principal_id }));
     pim.commit(tx, ctx, event).await?;
     Ok(true)
+}
+
+/// The activations made (for the alerts): each activation request that was
+/// provisioned, when, and whether its sign-in proved MFA.
+pub(crate) async fn activations(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: TenantId,
+) -> ServiceResult<Vec<tessera_pim::alerts::Activation>> {
+    let records = codec::list_all_prefixed(
+        reader,
+        tenant,
+        Kind::PimRequest,
+        None,
+        Some("d|".to_string()),
+    )
+    .await?;
+    let mut found = Vec::new();
+    for record in records {
+        let data: StoredRequest = codec::data(&record)?;
+        if data.action == Action::SelfActivate && data.status == Status::Provisioned {
+            found.push(tessera_pim::alerts::Activation {
+                request: record.id,
+                principal: data.principal_id,
+                role: data.role_definition_id,
+                at: data.completed_date_time.unwrap_or(record.created),
+                mfa: data.mfa,
+            });
+        }
+    }
+    Ok(found)
 }
 
 fn not_found(id: Uuid) -> ServiceError {

@@ -77,6 +77,44 @@ fn view(role: Uuid, record: Option<&tessera_store::Record>, settings: Settings) 
 }
 
 impl Pim {
+    /// Writes one PIM policy record (a role's settings, the alert thresholds)
+    /// under `key` with its audit event, and commits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn save_policy<P: Serialize>(
+        &self,
+        mut tx: Box<dyn tessera_store::WriteTx>,
+        ctx: &Context,
+        key: &str,
+        record: Option<&tessera_store::Record>,
+        name: &str,
+        before: &P,
+        after: &P,
+    ) -> ServiceResult<()> {
+        let keys = Keys {
+            key1: Some(key.to_string()),
+            key2: None,
+            sort_key: key.to_string(),
+        };
+        codec::put(
+            tx.as_mut(),
+            ctx.tenant,
+            Kind::PimPolicy,
+            record,
+            Uuid::new_v4(),
+            self.now(),
+            keys,
+            after,
+        )
+        .await?;
+        let event = EventDraft::new(AuditAction::RoleManagementPolicyUpdate)
+            .on(Kind::PimPolicy, key, name)
+            .changes(patch::changes(
+                &serde_json::to_value(before).unwrap_or(Value::Null),
+                &serde_json::to_value(after).unwrap_or(Value::Null),
+            ));
+        self.commit(tx, ctx, event).await
+    }
+
     /// A role's settings.
     pub async fn role_settings(&self, ctx: &Context, role: Uuid) -> ServiceResult<SettingsView> {
         self.require(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
@@ -114,11 +152,24 @@ impl Pim {
                 Approver::User(id) => (Kind::User, *id),
                 Approver::Group(id) => (Kind::Group, *id),
             };
-            if tx.get(ctx.tenant, kind, id).await?.is_none() {
+            let Some(found) = tx.get(ctx.tenant, kind, id).await? else {
                 return Err(ServiceError::invalid(
                     "approvers",
                     format!("no {} with id {id} exists", kind.as_str()),
                 ));
+            };
+            // A group approves through its members: only a role-assignable
+            // group, whose membership only privileged administrators change.
+            if kind == Kind::Group {
+                let group: tessera_directory::model::GroupSpec = codec::data(&found)?;
+                if !group.is_assignable_to_role {
+                    return Err(ServiceError::invalid(
+                        "approvers",
+                        format!(
+                            "group {id} is not role-assignable: only a role-assignable group can approve"
+                        ),
+                    ));
+                }
             }
         }
         if let Some(context) = &settings.activation_authentication_context {
@@ -134,29 +185,16 @@ impl Pim {
         if settings == before && record.is_some() {
             return Ok(view(role, record.as_ref(), before));
         }
-        let keys = Keys {
-            key1: Some(key(role)),
-            key2: None,
-            sort_key: key(role),
-        };
-        codec::put(
-            tx.as_mut(),
-            ctx.tenant,
-            Kind::PimPolicy,
+        self.save_policy(
+            tx,
+            ctx,
+            &key(role),
             record.as_ref(),
-            Uuid::new_v4(),
-            self.now(),
-            keys,
+            definition.display_name,
+            &before,
             &settings,
         )
         .await?;
-        let event = EventDraft::new(AuditAction::RoleManagementPolicyUpdate)
-            .on(Kind::PimPolicy, role, definition.display_name)
-            .changes(patch::changes(
-                &serde_json::to_value(&before).unwrap_or(Value::Null),
-                &serde_json::to_value(&settings).unwrap_or(Value::Null),
-            ));
-        self.commit(tx, ctx, event).await?;
         let mut reader = self.reader().await?;
         let (record, settings) = load(reader.as_mut(), ctx.tenant, role).await?;
         Ok(view(role, record.as_ref(), settings))
