@@ -106,6 +106,7 @@ audit_actions! {
     NamedLocationUpdate = "namedLocation.update" => Always,
     OAuth2PermissionGrantDelete = "oauth2PermissionGrant.delete" => None,
     OAuth2PermissionGrantUpdate = "oauth2PermissionGrant.update" => None,
+    ProtectedActionsUpdate = "protectedActions.update" => None,
     RiskStateRemediate = "riskState.remediate" => None,
     RiskStateUpdate = "riskState.update" => None,
     RoleAssignmentCreate = "roleAssignment.create" => None,

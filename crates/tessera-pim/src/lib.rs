@@ -20,6 +20,7 @@
 
 pub mod alerts;
 pub mod duration;
+pub mod protected;
 
 use serde::{Deserialize, Serialize};
 use tessera_core::Timestamp;

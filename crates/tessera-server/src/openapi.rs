@@ -558,6 +558,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(pim::convert_to_eligible))
         .routes(routes!(
+            pim::get_protected_actions,
+            pim::set_protected_actions
+        ))
+        .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition
         ))

@@ -110,6 +110,8 @@ pub struct Caller {
     /// management access token does; a personal access token says nothing of how
     /// its owner signed in, so it proves no MFA).
     pub(crate) proof: Option<SignInProof>,
+    /// The tenant's protected actions, read when the caller was authenticated.
+    pub(crate) protected: std::sync::Arc<tessera_pim::protected::ProtectedActions>,
 }
 
 /// What a sign-in proved, as PIM and protected actions ask for it.

@@ -1071,6 +1071,130 @@ async fn standing_privilege_is_found_and_converted(h: Harness) {
     assert_eq!(outside.incident_count, 1);
 }
 
+async fn protected_actions_ask_for_their_authentication_context(h: Harness) {
+    let alice = h.person("alice").await;
+    h.app
+        .directory
+        .set_authentication_contexts(
+            &h.admin,
+            tessera_service::Replacement::any(json!({"contexts": [{
+                "id": "c1", "displayName": "Phishing-resistant",
+                "strengthId": tessera_authn::strength::PHISHING_RESISTANT_MFA
+            }]})),
+        )
+        .await
+        .unwrap();
+    let pim = &h.app.pim;
+    // Only actions Tessera enforces, and contexts that exist.
+    for bad in [
+        json!({"rules": [{"action": "microsoft.directory/users/delete", "authenticationContext": "c1"}]}),
+        json!({"rules": [{"action": tessera_pim::protected::CA_POLICY_DELETE, "authenticationContext": "c7"}]}),
+    ] {
+        assert!(matches!(
+            pim.set_protected_actions(&h.admin, tessera_service::Replacement::any(bad))
+                .await,
+            Err(ServiceError::Validation(_))
+        ));
+    }
+    pim.set_protected_actions(
+        &h.admin,
+        tessera_service::Replacement::any(json!({"rules": [
+            {"action": tessera_pim::protected::CA_POLICY_DELETE, "authenticationContext": "c1"},
+            {"action": tessera_pim::protected::ROLE_ASSIGNMENT_CREATE,
+             "roleDefinitionId": GLOBAL_ADMINISTRATOR, "authenticationContext": "c1"}
+        ]})),
+    )
+    .await
+    .unwrap();
+    let admin = Person { id: h.admin_id };
+    let plain = h.signed_in(&admin, true, &[]).await;
+    let stepped_up = h.signed_in(&admin, true, &["c1"]).await;
+    let token = {
+        let mut ctx = plain.clone();
+        ctx.caller = h
+            .app
+            .directory
+            .caller_for_tests(h.admin.tenant, h.admin_id)
+            .await
+            .unwrap();
+        ctx
+    };
+    let policy = h
+        .app
+        .access
+        .create_policy(
+            &plain,
+            json!({
+                "displayName": "Block legacy", "state": "disabled",
+                "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
+                "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+            }),
+        )
+        .await
+        .unwrap();
+    // Deleting it needs c1: a challenge naming it for a sign-in without it, a
+    // plain refusal for a token that proves no sign-in; nothing is deleted.
+    match h.app.access.delete_policy(&plain, policy.id).await {
+        Err(ServiceError::InsufficientAuthentication { acr_values, .. }) => {
+            assert_eq!(acr_values, "c1")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        h.app.access.delete_policy(&token, policy.id).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    h.app.access.get_policy(&plain, policy.id).await.unwrap();
+    h.app
+        .access
+        .delete_policy(&stepped_up, policy.id)
+        .await
+        .unwrap();
+    // Assigning Global Administrator needs c1, standing or through PIM; other
+    // roles do not.
+    let assign_ga = json!({"principalId": alice.id, "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/"});
+    assert!(matches!(
+        h.app
+            .directory
+            .create_role_assignment(&plain, assign_ga.clone())
+            .await,
+        Err(ServiceError::InsufficientAuthentication { .. })
+    ));
+    let eligible_ga = json!({
+        "action": "adminAssign", "principalId": alice.id,
+        "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/",
+        "justification": "break-glass rota",
+        "scheduleInfo": {"expiration": {"type": "noExpiration"}}
+    });
+    assert!(matches!(
+        h.request(&plain, ELIGIBILITY, eligible_ga.clone()).await,
+        Err(ServiceError::InsufficientAuthentication { .. })
+    ));
+    h.request(&stepped_up, ELIGIBILITY, eligible_ga)
+        .await
+        .unwrap();
+    h.app
+        .directory
+        .create_role_assignment(
+            &plain,
+            json!({"principalId": alice.id, "roleDefinitionId": USER_ADMINISTRATOR, "directoryScopeId": "/"}),
+        )
+        .await
+        .unwrap();
+    // A context a protected action names is not removed.
+    assert!(matches!(
+        h.app
+            .directory
+            .set_authentication_contexts(
+                &h.admin,
+                tessera_service::Replacement::any(json!({"contexts": []})),
+            )
+            .await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    assert_eq!(h.audit_count("protectedActions.update").await, 1);
+}
+
 both_backends!(setup = harness;
     an_eligible_administrator_activates_and_the_grant_ends_at_its_end,
     approval_is_asked_of_the_named_approvers_and_answered_in_time,
@@ -1078,4 +1202,5 @@ both_backends!(setup = harness;
     administrators_assign_update_extend_renew_and_remove,
     reviewed_edges_hold,
     standing_privilege_is_found_and_converted,
+    protected_actions_ask_for_their_authentication_context,
 );

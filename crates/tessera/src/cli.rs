@@ -796,6 +796,14 @@ pub enum PimCommand {
         #[command(flatten)]
         if_match: IfMatchArg,
     },
+    /// Management actions that need an authentication context (a step-up): show,
+    /// or replace with a JSON document ({"rules": [{"action": ..., "authenticationContext": "c1"}]}).
+    ProtectedActions {
+        #[arg(long)]
+        data: Option<String>,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
     /// Turn a standing role assignment (or a permanent one) into an eligibility.
     Convert {
         assignment_id: String,

@@ -245,14 +245,12 @@ pub async fn run(client: &Client, out: Output, command: PimCommand) -> anyhow::R
         }
         PimCommand::AlertSettings { data, if_match } => {
             let segments = path("alertSettings");
-            let value = match data {
-                Some(data) => {
-                    let body: Value = serde_json::from_str(&data)
-                        .context("--data must be a JSON object of alert settings")?;
-                    client.put(&segments, &body, if_match.if_match).await?
-                }
-                None => client.get(&segments, &[]).await?,
-            };
+            let value = show_or_replace(client, &segments, data, if_match.if_match).await?;
+            output::object(out, &value);
+        }
+        PimCommand::ProtectedActions { data, if_match } => {
+            let segments = ["policies", "protectedActions"];
+            let value = show_or_replace(client, &segments, data, if_match.if_match).await?;
             output::object(out, &value);
         }
         PimCommand::Convert {
@@ -303,6 +301,23 @@ pub async fn run(client: &Client, out: Output, command: PimCommand) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// A setting document: shown, or (with `--data`) replaced.
+async fn show_or_replace(
+    client: &Client,
+    segments: &[&str],
+    data: Option<String>,
+    if_match: Option<i64>,
+) -> anyhow::Result<Value> {
+    match data {
+        Some(data) => {
+            let body: Value =
+                serde_json::from_str(&data).context("--data must be a JSON object")?;
+            client.put(segments, &body, if_match).await
+        }
+        None => client.get(segments, &[]).await,
+    }
 }
 
 async fn answer(

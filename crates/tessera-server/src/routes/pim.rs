@@ -313,3 +313,13 @@ pub async fn convert_to_eligible(
         .convert_to_eligible(&ctx, id, body)
         .await?))
 }
+
+crate::setting_handlers! {
+    tag: "pim", path: "/api/v1/policies/protectedActions", schema: serde_json::Value, change: put,
+    get: get_protected_actions => pim.protected_actions,
+    set: /// Management actions that need an authentication context (`rules`: `action`,
+        /// optionally `roleDefinitionId` for role assignments, `authenticationContext`).
+        /// A call without it is answered `401` with an RFC 9470
+        /// `insufficient_user_authentication` challenge naming the context.
+        set_protected_actions => pim.set_protected_actions,
+}

@@ -96,6 +96,14 @@ impl Access {
     ) -> ServiceResult<ImportResult> {
         self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
         self.require(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        for protected in [
+            tessera_pim::protected::CA_POLICY_CREATE,
+            tessera_pim::protected::CA_POLICY_UPDATE,
+            tessera_pim::protected::NAMED_LOCATION_CREATE,
+            tessera_pim::protected::NAMED_LOCATION_UPDATE,
+        ] {
+            self.protect(ctx, protected, None)?;
+        }
         if request.policies.len() > 1000 || request.named_locations.len() > 1000 {
             return Err(ServiceError::invalid(
                 "policies",

@@ -242,6 +242,7 @@ impl Access {
         body: Value,
     ) -> ServiceResult<ConditionalAccessPolicy> {
         self.require(ctx, action::CA_POLICIES_MANAGE, &AuthzTarget::Tenant)?;
+        self.protect(ctx, tessera_pim::protected::CA_POLICY_CREATE, None)?;
         let spec = parse_policy(body)?;
         let now = self.now();
         let policy = ConditionalAccessPolicy {
@@ -285,6 +286,7 @@ impl Access {
         let Patch { at, body } = patch;
         let id = at.id;
         let (mut tx, record) = self.open_policy(ctx, id).await?;
+        self.protect(ctx, tessera_pim::protected::CA_POLICY_UPDATE, None)?;
         at.check(&record)?;
         let mut policy: ConditionalAccessPolicy = codec::data(&record)?;
         let before = serde_json::to_value(&policy.spec).unwrap_or(Value::Null);
@@ -308,6 +310,7 @@ impl Access {
 
     pub async fn delete_policy(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
         let (mut tx, record) = self.open_policy(ctx, id).await?;
+        self.protect(ctx, tessera_pim::protected::CA_POLICY_DELETE, None)?;
         let policy: ConditionalAccessPolicy = codec::data(&record)?;
         tx.delete(ctx.tenant, Kind::ConditionalAccessPolicy, id, None)
             .await?;
@@ -345,6 +348,7 @@ impl Access {
         body: Value,
     ) -> ServiceResult<NamedLocation> {
         self.require(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        self.protect(ctx, tessera_pim::protected::NAMED_LOCATION_CREATE, None)?;
         let spec = parse_location(body)?;
         let now = self.now();
         let location = NamedLocation {
@@ -378,6 +382,7 @@ impl Access {
         let (mut tx, record) = self
             .open_tenant_record(ctx, action::NAMED_LOCATIONS_MANAGE, Kind::NamedLocation, id)
             .await?;
+        self.protect(ctx, tessera_pim::protected::NAMED_LOCATION_UPDATE, None)?;
         at.check(&record)?;
         let mut location: NamedLocation = codec::data(&record)?;
         let before = serde_json::to_value(&location.spec).unwrap_or(Value::Null);
@@ -404,6 +409,8 @@ impl Access {
 
     /// Deletes a named location no policy names.
     pub async fn delete_named_location(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
+        self.require(ctx, action::NAMED_LOCATIONS_MANAGE, &AuthzTarget::Tenant)?;
+        self.protect(ctx, tessera_pim::protected::NAMED_LOCATION_DELETE, None)?;
         self.delete_unused(
             ctx,
             action::NAMED_LOCATIONS_MANAGE,

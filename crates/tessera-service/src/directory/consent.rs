@@ -186,6 +186,15 @@ impl Directory {
                 ));
             }
         }
+        for used in contexts_in_use(tx.as_mut(), ctx.tenant).await? {
+            if !contexts.contexts.iter().any(|c| c.id == used) {
+                return Err(ServiceError::Conflict {
+                    message: format!(
+                        "authentication context {used} is named by a protected action or a role's PIM settings; change those first"
+                    ),
+                });
+            }
+        }
         self.save_setting(ctx, tx, &before, &contexts).await?;
         Ok(contexts)
     }
@@ -384,4 +393,37 @@ impl Directory {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The authentication contexts that others name (the tenant's protected actions,
+/// the roles' PIM settings, whose records the PIM context writes under key1
+/// `role:<id>`): a change of the contexts may not drop one of them (that would
+/// leave an action nobody can step up to).
+pub(crate) async fn contexts_in_use(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: tessera_core::TenantId,
+) -> ServiceResult<Vec<String>> {
+    let mut used: Vec<String> = crate::kernel::tenant_settings::read_setting::<
+        tessera_pim::protected::ProtectedActions,
+    >(reader, tenant)
+    .await?
+    .rules
+    .into_iter()
+    .map(|r| r.authentication_context)
+    .collect();
+    for record in
+        crate::codec::list_all(reader, tenant, tessera_store::Kind::PimPolicy, None).await?
+    {
+        if record
+            .key1
+            .as_deref()
+            .is_some_and(|k| k.starts_with("role:"))
+        {
+            let settings: tessera_pim::Settings = crate::codec::data(&record)?;
+            used.extend(settings.activation_authentication_context);
+        }
+    }
+    used.sort();
+    used.dedup();
+    Ok(used)
 }

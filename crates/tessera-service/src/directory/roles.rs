@@ -208,6 +208,11 @@ impl Directory {
         let scope = validate::role_assignment_spec(&spec)?;
         spec.directory_scope_id = scope.render();
         self.require(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
+        self.protect(
+            ctx,
+            tessera_pim::protected::ROLE_ASSIGNMENT_CREATE,
+            Some(spec.role_definition_id),
+        )?;
         let Some(role) = roles::built_in(spec.role_definition_id) else {
             return Err(ServiceError::invalid(
                 "roleDefinitionId",

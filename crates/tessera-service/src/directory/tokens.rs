@@ -332,6 +332,7 @@ impl Directory {
                 expires: data.expires_date_time,
             }),
             proof: None,
+            protected: crate::kernel::protected_actions(reader.as_mut(), tenant).await?,
         };
         Ok((tenant, caller))
     }
@@ -353,6 +354,7 @@ impl Directory {
             credential: Some("test".to_string()),
             issued_credential: None,
             proof: None,
+            protected: crate::kernel::protected_actions(reader.as_mut(), tenant).await?,
         })
     }
 

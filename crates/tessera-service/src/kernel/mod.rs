@@ -200,6 +200,42 @@ impl Kernel {
         }
     }
 
+    /// Refuses a protected action (see `tessera_pim::protected`) unless the
+    /// caller's sign-in satisfies the authentication context it needs: an RFC
+    /// 9470 challenge naming the context, or, for a credential that proves no
+    /// sign-in (a personal access token), a refusal saying how to sign in.
+    /// Called after `require` allowed the action.
+    pub(crate) fn protect(
+        &self,
+        ctx: &Context,
+        action: &str,
+        role: Option<Uuid>,
+    ) -> ServiceResult<()> {
+        let satisfied = ctx
+            .caller
+            .proof
+            .as_ref()
+            .map(|p| p.authentication_contexts.as_slice())
+            .unwrap_or(&[]);
+        let Some(context) = ctx.caller.protected.missing(action, role, satisfied) else {
+            return Ok(());
+        };
+        let message =
+            format!("{action} is a protected action: it needs authentication context {context}");
+        tracing::info!(correlation_id = %ctx.correlation_id, %action, %context, "protected action refused");
+        if ctx.caller.proof.is_none() {
+            return Err(crate::ServiceError::Forbidden {
+                reason: format!(
+                    "{message}; this credential carries no sign-in: sign in (tessera login without --token, or the console) and try again"
+                ),
+            });
+        }
+        Err(crate::ServiceError::InsufficientAuthentication {
+            acr_values: context.to_string(),
+            message,
+        })
+    }
+
     /// Whether any of the caller's grants, at any scope, includes `action`.
     pub(crate) fn holds_anywhere(&self, ctx: &Context, action: &str) -> bool {
         ctx.caller.holds_anywhere(action)
@@ -296,6 +332,17 @@ impl Kernel {
     }
 }
 
+/// The tenant's protected actions, as a caller carries them.
+pub(crate) async fn protected_actions(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<Arc<tessera_pim::protected::ProtectedActions>> {
+    Ok(Arc::new(
+        tenant_settings::read_setting::<tessera_pim::protected::ProtectedActions>(reader, tenant)
+            .await?,
+    ))
+}
+
 /// The context of work Tessera does itself (bootstrap, jobs, maintenance).
 pub(crate) fn system_context(tenant: TenantId, reason: &str) -> Context {
     Context {
@@ -308,6 +355,7 @@ pub(crate) fn system_context(tenant: TenantId, reason: &str) -> Context {
             credential: None,
             issued_credential: None,
             proof: None,
+            protected: Default::default(),
         },
         correlation_id: Uuid::new_v4().to_string(),
         client_address: None,

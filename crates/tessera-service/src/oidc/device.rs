@@ -306,13 +306,20 @@ impl Oidc {
             }
         }
         let strengths = session.data.strengths.clone();
+        // The tenant's authentication contexts the sign-in's strengths satisfy
+        // (what a protected action or a PIM activation asks of the token).
+        let contexts = {
+            let mut reader = self.reader().await?;
+            crate::directory::consent::auth_contexts(reader.as_mut(), session.tenant).await?
+        };
+        let acrs = acr::issued_acrs(&strengths, &contexts, Vec::new());
         let sign_in = UserSignIn {
             user_id: session.user_id,
             sid: crate::sign_in::lineage_of(session),
             auth_time: session.auth_time,
             amr: acr::amr_of(&session.methods, &strengths),
             acr: acr::acr_of(&strengths).to_string(),
-            acrs: Vec::new(),
+            acrs,
             methods: session
                 .methods
                 .iter()

@@ -212,6 +212,7 @@ impl Oidc {
         let grants =
             crate::directory::roles::grants_of(reader.as_mut(), tenant, user_id, self.now())
                 .await?;
+        let protected = crate::kernel::protected_actions(reader.as_mut(), tenant).await?;
         drop(reader);
         let client = claims
             .get("client_id")
@@ -260,6 +261,7 @@ impl Oidc {
                 credential: Some(format!("oauth:{client}")),
                 issued_credential: None,
                 proof: Some(proof),
+                protected,
             },
         ))
     }

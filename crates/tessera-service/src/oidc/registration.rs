@@ -136,6 +136,7 @@ impl Oidc {
                 credential: None,
                 issued_credential: None,
                 proof: None,
+                protected: Default::default(),
             },
             correlation_id: correlation_id.to_string(),
             client_address,

@@ -10,6 +10,8 @@
 //!   per role (`Kind::PimPolicy`, key1 `role:<id>`); the defaults until changed.
 //! - `alerts.rs`: discovery of standing privilege and the alerts, their
 //!   thresholds, and the conversion of a standing assignment to an eligibility.
+//! - `protected.rs`: the tenant's protected actions (a setting each caller
+//!   carries; `Kernel::protect` enforces it).
 //! - `jobs.rs`: the per-tenant round that records ended schedules and timed-out
 //!   requests in the audit trail and forgets schedules past renewal.
 //!
@@ -22,6 +24,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod jobs;
+pub(crate) mod protected;
 pub(crate) mod requests;
 pub(crate) mod settings;
 

@@ -551,6 +551,19 @@ impl Pim {
             if !self.administers(ctx) {
                 return Err(refused(tessera_pim::Refusal::NotPermitted));
             }
+            if matches!(
+                body.action,
+                Action::AdminAssign
+                    | Action::AdminUpdate
+                    | Action::AdminExtend
+                    | Action::AdminRenew
+            ) {
+                self.protect(
+                    ctx,
+                    tessera_pim::protected::ROLE_ASSIGNMENT_CREATE,
+                    Some(target.role.id),
+                )?;
+            }
         } else if body.principal_id != caller {
             return Err(refused(tessera_pim::Refusal::NotThePrincipal));
         }

@@ -97,6 +97,7 @@ impl SignIn {
                 credential: Some("session".to_string()),
                 issued_credential: None,
                 proof: None,
+                protected: Default::default(),
             },
             ..ctx
         };

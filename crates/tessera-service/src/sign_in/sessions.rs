@@ -394,6 +394,19 @@ impl SignIn {
             self.now(),
         )
         .await?;
+        // What the browser sign-in proved: its strengths, and the tenant's
+        // authentication contexts they satisfy.
+        let strengths = &session.data.strengths;
+        let contexts =
+            crate::directory::consent::auth_contexts(reader.as_mut(), session.tenant).await?;
+        let proof = crate::SignInProof {
+            mfa: strengths.contains(&tessera_authn::strength::MFA),
+            authentication_contexts: tessera_oauth::acr::issued_acrs(
+                strengths,
+                &contexts,
+                Vec::new(),
+            ),
+        };
         Ok(Context {
             tenant: session.tenant,
             caller: crate::Caller {
@@ -404,7 +417,9 @@ impl SignIn {
                 grants,
                 credential: Some("session".to_string()),
                 issued_credential: None,
-                proof: None,
+                proof: Some(proof),
+                protected: crate::kernel::protected_actions(reader.as_mut(), session.tenant)
+                    .await?,
             },
             correlation_id,
             client_address,
