@@ -104,6 +104,8 @@ audit_actions! {
     NamedLocationDelete = "namedLocation.delete" => Always,
     NamedLocationImport = "namedLocation.import" => Always,
     NamedLocationUpdate = "namedLocation.update" => Always,
+    NotificationDeliver = "notification.deliver" => None,
+    NotificationSettingsUpdate = "notificationSettings.update" => None,
     OAuth2PermissionGrantDelete = "oauth2PermissionGrant.delete" => None,
     OAuth2PermissionGrantUpdate = "oauth2PermissionGrant.update" => None,
     ProtectedActionsUpdate = "protectedActions.update" => None,

@@ -55,6 +55,34 @@ pub struct Config {
     /// Signed checkpoints of every tenant's audit chain head, exported on a schedule.
     #[serde(default)]
     pub audit_checkpoint: AuditCheckpointConfig,
+    /// The SMTP relay notifications are mailed through (none: no mail).
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// An SMTP relay (`[smtp]`, or `TESSERA_SMTP__HOST` and so on).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// 587 unless set.
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// The sender, e.g. `Tessera <tessera@contoso.com>`.
+    pub from: String,
+    /// `starttls` (the default), `tls` (implicit TLS, usually port 465), or
+    /// `none` (plain text, only to a relay on this machine).
+    #[serde(default)]
+    pub security: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the password (not the password itself).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
 }
 
 /// Where and how often the audit chain heads are signed and sent (see
@@ -158,6 +186,7 @@ impl Default for Config {
             breached_passwords_dir: None,
             geoip_database: None,
             audit_checkpoint: AuditCheckpointConfig::default(),
+            smtp: None,
         }
     }
 }
@@ -298,6 +327,7 @@ fn is_server_key(key: &str) -> bool {
         "tls__",
         "log__",
         "bootstrap__",
+        "smtp__",
         "client_certificate_proxy__",
         "audit_checkpoint__",
     ];

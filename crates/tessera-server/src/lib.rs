@@ -305,6 +305,8 @@ pub struct Ports {
     pub countries: Option<Arc<dyn CountryLookup>>,
     /// Background work beyond the application's own (the audit checkpoint export).
     pub jobs: Vec<Arc<dyn Job>>,
+    /// Delivers notifications (webhooks, mail).
+    pub notifier: Arc<dyn tessera_service::kernel::outbox::Notifier>,
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM. `ports` is called once the
@@ -341,6 +343,7 @@ where
     let app = Arc::new(App::with_auth(store.clone(), Arc::new(SystemClock), auth));
     app.saml.set_outbound_http(ports.outbound.clone());
     app.oidc.set_outbound_http(ports.outbound);
+    app.set_notifier(ports.notifier);
     if let Some(countries) = ports.countries {
         app.access.set_country_lookup(countries);
     }

@@ -562,6 +562,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             pim::set_protected_actions
         ))
         .routes(routes!(
+            pim::get_notification_settings,
+            pim::set_notification_settings
+        ))
+        .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition
         ))

@@ -89,6 +89,33 @@ impl App {
         self.kernel.store()
     }
 
+    /// Gives the application its notification delivery (webhooks, mail).
+    pub fn set_notifier(&self, notifier: Arc<dyn crate::kernel::outbox::Notifier>) {
+        self.kernel.set_notifier(notifier);
+    }
+
+    /// The tenant's notification settings (webhook, mail, administrators).
+    pub async fn notification_settings(
+        &self,
+        ctx: &crate::Context,
+    ) -> ServiceResult<(crate::kernel::outbox::NotificationSettingsView, i64)> {
+        self.kernel.notification_settings(ctx).await
+    }
+
+    pub async fn set_notification_settings(
+        &self,
+        ctx: &crate::Context,
+        change: crate::Replacement,
+    ) -> ServiceResult<crate::kernel::outbox::NotificationSettingsView> {
+        self.kernel.set_notification_settings(ctx, change).await
+    }
+
+    /// One delivery round of the outbox for a tenant (what the `notifications`
+    /// job does); how many were sent.
+    pub async fn deliver_notifications(&self, tenant: TenantId) -> ServiceResult<usize> {
+        self.kernel.deliver_notifications(tenant).await
+    }
+
     /// The default tenant (the issuer at the server's base URL), remembered once
     /// known: every sign-in page and token request needs it.
     pub async fn default_tenant(&self) -> ServiceResult<Option<TenantId>> {
@@ -108,6 +135,7 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let keys = app.oidc.clone();
     let crls = app.sign_in.clone();
     let pim = app.pim.clone();
+    let outbox = app.clone();
     vec![
         // Ended sessions and abandoned sign-ins, the sign-in log entries each tenant's
         // retention no longer keeps, and replay marks past what they guard against.
@@ -148,6 +176,21 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
                 async move {
                     if let Some(tenant) = tenant {
                         pim.expiry_round(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
+        // Notifications waiting in the outbox, delivered with retries.
+        job(
+            "notifications",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(10)),
+            move |tenant| {
+                let app = outbox.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        app.deliver_notifications(tenant).await?;
                     }
                     Ok(())
                 }

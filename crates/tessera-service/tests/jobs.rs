@@ -272,10 +272,16 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
     jobs.extend(application_jobs(&directory));
     assert_eq!(
         jobs.names(),
-        ["purge-expired", "signing-keys", "pim-expiry", "crl-refresh"]
+        [
+            "purge-expired",
+            "signing-keys",
+            "pim-expiry",
+            "notifications",
+            "crl-refresh"
+        ]
     );
     let ran = jobs.run_due().await;
-    assert_eq!(ran.len(), 4, "{ran:?}");
+    assert_eq!(ran.len(), 5, "{ran:?}");
     assert!(ran.iter().all(|r| r.outcome == Outcome::Done), "{ran:?}");
     // Signing keys were made for the tenant: the published key set has them.
     let keys = directory.oidc.jwks(tenant).await.unwrap();

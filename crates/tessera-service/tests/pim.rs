@@ -1195,6 +1195,136 @@ async fn protected_actions_ask_for_their_authentication_context(h: Harness) {
     assert_eq!(h.audit_count("protectedActions.update").await, 1);
 }
 
+/// Delivery that fails while `failing` is set, and records what it was given.
+#[derive(Default)]
+struct Flaky {
+    failing: std::sync::atomic::AtomicBool,
+    posts: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+#[async_trait::async_trait]
+impl tessera_service::kernel::outbox::Notifier for Flaky {
+    async fn post_webhook(
+        &self,
+        url: &str,
+        body: &[u8],
+        _headers: &[(String, String)],
+    ) -> Result<u16, String> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(503);
+        }
+        self.posts
+            .lock()
+            .unwrap()
+            .push((url.to_string(), body.to_vec()));
+        Ok(204)
+    }
+    async fn send_mail(&self, _to: &[String], _subject: &str, _text: &str) -> Result<(), String> {
+        Err("no relay here".to_string())
+    }
+    fn mail_configured(&self) -> bool {
+        false
+    }
+}
+
+async fn notifications_are_retried_then_given_up(h: Harness) {
+    let flaky = Arc::new(Flaky::default());
+    h.app.set_notifier(flaky.clone());
+    for bad in [
+        json!({"webhookUrl": "http://hooks.example.com/x", "webhookSecret": "s".repeat(32)}),
+        json!({"webhookUrl": "https://hooks.example.com/x"}),
+        json!({"webhookUrl": "https://hooks.example.com/x", "webhookSecret": "short"}),
+        json!({"administratorEmails": ["not an address"]}),
+    ] {
+        assert!(matches!(
+            h.app
+                .set_notification_settings(&h.admin, tessera_service::Replacement::any(bad))
+                .await,
+            Err(ServiceError::Validation(_))
+        ));
+    }
+    h.app
+        .set_notification_settings(
+            &h.admin,
+            tessera_service::Replacement::any(json!({
+                "webhookUrl": "https://hooks.example.com/tessera",
+                "webhookSecret": "s".repeat(40)
+            })),
+        )
+        .await
+        .unwrap();
+    let alice = h.person("alice").await;
+    let bob = h.person("bob").await;
+    h.make_eligible(&alice, json!({"type": "noExpiration"}))
+        .await;
+    h.app
+        .pim
+        .replace_role_settings(
+            &h.admin,
+            USER_ADMINISTRATOR,
+            json!({"activationRequiresApproval": true, "approvers": [{"type": "user", "id": bob.id}]}),
+            None,
+        )
+        .await
+        .unwrap();
+    let with = h.as_person(&alice, true).await;
+    h.request(&with, ASSIGNMENT, activation(&alice, "PT1H"))
+        .await
+        .unwrap();
+    let tenant = h.admin.tenant;
+    // Refused at first: kept, and not tried again before its time.
+    flaky
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(h.app.deliver_notifications(tenant).await.unwrap(), 0);
+    flaky
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(h.app.deliver_notifications(tenant).await.unwrap(), 0);
+    h.clock.advance_seconds(31);
+    assert_eq!(h.app.deliver_notifications(tenant).await.unwrap(), 1);
+    let posts = flaky.posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1);
+    let event: Value = serde_json::from_slice(&posts[0].1).unwrap();
+    assert_eq!(event["type"], "pim.approvalRequested");
+    assert_eq!(h.app.deliver_notifications(tenant).await.unwrap(), 0);
+    // A receiver that never answers well: given up after the last attempt.
+    let first = h
+        .app
+        .pim
+        .list_requests(&with, ASSIGNMENT, Default::default(), Some(alice.id))
+        .await
+        .unwrap()
+        .value[0]
+        .id;
+    h.app
+        .pim
+        .cancel_request(&with, ASSIGNMENT, first)
+        .await
+        .unwrap();
+    flaky
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    h.request(&with, ASSIGNMENT, activation(&alice, "PT1H"))
+        .await
+        .unwrap();
+    for _ in 0..tessera_service::kernel::outbox::MAX_ATTEMPTS {
+        h.app.deliver_notifications(tenant).await.unwrap();
+        h.clock.advance_seconds(3601);
+    }
+    assert_eq!(h.app.deliver_notifications(tenant).await.unwrap(), 0);
+    flaky
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    h.clock.advance_seconds(3601);
+    assert_eq!(
+        h.app.deliver_notifications(tenant).await.unwrap(),
+        0,
+        "given up"
+    );
+    assert!(h.audit_count("notification.deliver").await >= 2);
+}
+
 both_backends!(setup = harness;
     an_eligible_administrator_activates_and_the_grant_ends_at_its_end,
     approval_is_asked_of_the_named_approvers_and_answered_in_time,
@@ -1203,4 +1333,5 @@ both_backends!(setup = harness;
     reviewed_edges_hold,
     standing_privilege_is_found_and_converted,
     protected_actions_ask_for_their_authentication_context,
+    notifications_are_retried_then_given_up,
 );

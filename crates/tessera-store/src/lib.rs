@@ -73,12 +73,15 @@ pub enum Kind {
     PimSchedule,
     /// A PIM schedule request (key2: the principal; sort key: its creation time).
     PimRequest,
-    /// A role's PIM settings (key1: the role and scope they govern).
+    /// A role's PIM settings (key1: `role:<id>`), and PIM's alert thresholds
+    /// (key1: `alerts`).
     PimPolicy,
+    /// A notification waiting for delivery, or delivered (key2: its state).
+    OutboxMessage,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 29] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -107,6 +110,7 @@ impl Kind {
         Kind::PimSchedule,
         Kind::PimRequest,
         Kind::PimPolicy,
+        Kind::OutboxMessage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +143,7 @@ impl Kind {
             Kind::PimSchedule => "roleSchedule",
             Kind::PimRequest => "roleScheduleRequest",
             Kind::PimPolicy => "roleManagementPolicy",
+            Kind::OutboxMessage => "outboxMessage",
         }
     }
 

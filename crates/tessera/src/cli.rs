@@ -804,6 +804,14 @@ pub enum PimCommand {
         #[command(flatten)]
         if_match: IfMatchArg,
     },
+    /// Where PIM's notifications go: show, or replace with a JSON document
+    /// ({"webhookUrl", "webhookSecret", "mailEnabled", "administratorEmails"}).
+    Notifications {
+        #[arg(long)]
+        data: Option<String>,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
     /// Turn a standing role assignment (or a permanent one) into an eligibility.
     Convert {
         assignment_id: String,

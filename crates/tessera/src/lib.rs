@@ -34,6 +34,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             outbound: Arc::new(adapters::outbound::HttpFetcher::without_redirects()?),
             countries,
             jobs,
+            notifier: Arc::new(adapters::notify::Delivery::new(config.smtp.as_ref())?),
         })
     })
     .await

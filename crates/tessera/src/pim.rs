@@ -253,6 +253,11 @@ pub async fn run(client: &Client, out: Output, command: PimCommand) -> anyhow::R
             let value = show_or_replace(client, &segments, data, if_match.if_match).await?;
             output::object(out, &value);
         }
+        PimCommand::Notifications { data, if_match } => {
+            let segments = ["policies", "notificationSettings"];
+            let value = show_or_replace(client, &segments, data, if_match.if_match).await?;
+            output::object(out, &value);
+        }
         PimCommand::Convert {
             assignment_id,
             justification,

@@ -2027,3 +2027,244 @@ fn privileged_roles_are_activated_and_approved_with_the_cli() {
     );
     server.stop();
 }
+
+/// A webhook receiver: records each request's headers and body, answers 200.
+fn webhook_sink() -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/tessera", listener.local_addr().unwrap());
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = send.send((head, body));
+        }
+    });
+    (url, receive)
+}
+
+#[test]
+fn pim_notifications_reach_a_real_smtp_server_and_a_signed_webhook() {
+    let work = tempfile::tempdir().unwrap();
+    let python = std::env::var_os("TESSERA_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tessera/venv"))
+        })
+        .unwrap()
+        .join("bin/python");
+    let smtp_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mails = work.path().join("mails.jsonl");
+    let mut sink = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/smtp_sink.py"))
+        .arg(smtp_port.to_string())
+        .arg(&mails)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the SMTP sink (aiosmtpd, from e2e/requirements.txt)");
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(sink.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+    }
+    let port = smtp_port.to_string();
+    let server = Server::start(
+        BINARY,
+        &work.path().join("data"),
+        &[
+            ("TESSERA_SMTP__HOST", "127.0.0.1"),
+            ("TESSERA_SMTP__PORT", &port),
+            ("TESSERA_SMTP__FROM", "Tessera <tessera@contoso.com>"),
+            ("TESSERA_SMTP__SECURITY", "none"),
+        ],
+    );
+    let admin = Cli {
+        config_dir: work.path().join("admin"),
+    };
+    admin.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        server.token.as_deref().unwrap(),
+    ]);
+    let (hook_url, hooks) = webhook_sink();
+    let secret = "whsec-0123456789abcdef0123456789abcdef";
+    // Settings are checked: a plain-http webhook off this machine is refused.
+    let bad = admin.fails(&[
+        "pim",
+        "notifications",
+        "--data",
+        &format!(r#"{{"webhookUrl": "http://hooks.example.com/x", "webhookSecret": "{secret}"}}"#),
+    ]);
+    assert!(bad.contains("webhookUrl"), "{bad}");
+    let shown = admin.json(&[
+        "pim",
+        "notifications",
+        "--data",
+        &format!(
+            r#"{{"webhookUrl": "{hook_url}", "webhookSecret": "{secret}", "mailEnabled": true,
+                "administratorEmails": ["security@contoso.com"]}}"#
+        ),
+    ]);
+    assert_eq!(shown["hasWebhookSecret"], true);
+    assert_eq!(shown["mailConfigured"], true);
+    assert!(!shown.to_string().contains(secret));
+    for (upn, name) in [("alice@contoso.com", "Alice"), ("bob@contoso.com", "Bob")] {
+        admin.ok(&[
+            "users",
+            "create",
+            "--upn",
+            upn,
+            "--display-name",
+            name,
+            "--data",
+            &format!(r#"{{"mail": "{upn}"}}"#),
+        ]);
+    }
+    let bob_id = admin.json(&["users", "get", "bob@contoso.com"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin.ok(&[
+        "pim",
+        "settings",
+        "set",
+        "--role",
+        "User Administrator",
+        "--data",
+        &format!(
+            r#"{{"activationRequiresMfa": false, "activationRequiresApproval": true,
+                     "approvers": [{{"type": "user", "id": "{bob_id}"}}]}}"#
+        ),
+    ]);
+    admin.ok(&[
+        "pim",
+        "assign",
+        "--role",
+        "User Administrator",
+        "--principal",
+        "alice@contoso.com",
+        "--eligible",
+        "--permanent",
+        "--justification",
+        "help desk lead",
+    ]);
+    let issued = admin.json(&["users", "issue-token", "alice@contoso.com", "--name", "pim"]);
+    let alice = Cli {
+        config_dir: work.path().join("alice"),
+    };
+    alice.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        issued["secret"].as_str().unwrap(),
+    ]);
+    let waiting = alice.json(&[
+        "pim",
+        "activate",
+        "--role",
+        "User Administrator",
+        "--justification",
+        "new hires today",
+    ]);
+    let request = waiting["id"].as_str().unwrap().to_string();
+
+    // Within the delivery job's round: Bob is asked by mail, and the webhook hears it
+    // signed with the secret.
+    let mail_to = |who: &str, what: &str| -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        loop {
+            let text = std::fs::read_to_string(&mails).unwrap_or_default();
+            if let Some(found) = text
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .find(|m| m["to"][0] == who && m["subject"].as_str().unwrap().contains(what))
+            {
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail to {who} about {what}:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    };
+    let asked = mail_to("bob@contoso.com", "Approval needed");
+    assert!(
+        asked["body"].as_str().unwrap().contains(&request),
+        "{asked}"
+    );
+    assert!(asked["body"].as_str().unwrap().contains("new hires today"));
+    let (head, body) = hooks
+        .recv_timeout(std::time::Duration::from_secs(40))
+        .unwrap();
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["type"], "pim.approvalRequested");
+    assert_eq!(event["data"]["requestId"], request.as_str());
+    let signature = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tessera-signature: ")
+                .or_else(|| l.strip_prefix("Tessera-Signature: "))
+        })
+        .expect("a signature header")
+        .trim()
+        .to_string();
+    let t: i64 = signature
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        signature,
+        tessera_service::kernel::outbox::webhook_signature(secret.as_bytes(), t, &body)
+    );
+
+    // Bob approves: Alice hears, and so do the administrators (a privileged role).
+    let bob = Cli {
+        config_dir: work.path().join("bob"),
+    };
+    let issued = admin.json(&["users", "issue-token", "bob@contoso.com", "--name", "pim"]);
+    bob.ok(&[
+        "login",
+        "--server",
+        &server.url,
+        "--token",
+        issued["secret"].as_str().unwrap(),
+    ]);
+    bob.ok(&["pim", "approve", &request]);
+    mail_to("alice@contoso.com", "was approved");
+    mail_to("security@contoso.com", "activated User Administrator");
+    let audit = admin.json(&["audit", "list", "--action", "notification.deliver"]);
+    assert!(audit["value"].as_array().unwrap().len() >= 4, "{audit}");
+    server.stop();
+    drop(sink.stdin.take());
+    let _ = sink.wait();
+}

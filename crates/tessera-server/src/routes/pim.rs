@@ -323,3 +323,32 @@ crate::setting_handlers! {
         /// `insufficient_user_authentication` challenge naming the context.
         set_protected_actions => pim.set_protected_actions,
 }
+
+#[utoipa::path(get, path = "/api/v1/policies/notificationSettings", tag = "pim",
+    responses((status = 200, body = tessera_service::kernel::outbox::NotificationSettingsView)), security(("bearer" = [])))]
+pub async fn get_notification_settings(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    let (view, version) = state.app.notification_settings(&ctx).await?;
+    Ok(ok_versioned(&view, version))
+}
+
+/// Where notifications go: `webhookUrl` with `webhookSecret` (32 to 256
+/// characters, write-only; each POST carries `Tessera-Signature: t=<unix>,v1=<hex
+/// HMAC-SHA256 of "<t>.<body>">` and `Tessera-Event-Id`), `mailEnabled` (through the
+/// deployment's `[smtp]` relay) and `administratorEmails`.
+#[utoipa::path(put, path = "/api/v1/policies/notificationSettings", tag = "pim",
+    request_body = Object, responses((status = 200, body = tessera_service::kernel::outbox::NotificationSettingsView)), security(("bearer" = [])))]
+pub async fn set_notification_settings(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    IfMatch(if_match): IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let change = tessera_service::Replacement::new(body, if_match);
+    Ok(ok(&state
+        .app
+        .set_notification_settings(&ctx, change)
+        .await?))
+}

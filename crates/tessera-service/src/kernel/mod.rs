@@ -18,6 +18,7 @@
 pub(crate) mod codec;
 pub(crate) mod error;
 pub mod jobs;
+pub mod outbox;
 mod settings;
 pub mod tenant_settings;
 
@@ -68,6 +69,8 @@ pub struct Kernel {
     /// The default tenant, once there is one (it never changes after bootstrap).
     default_tenant: OnceLock<TenantId>,
     sessions_ended: OnceLock<Weak<dyn SessionsEnded>>,
+    /// Delivers the outbox's notifications (the binary gives it).
+    notifier: OnceLock<Arc<dyn outbox::Notifier>>,
 }
 
 impl Kernel {
@@ -82,6 +85,7 @@ impl Kernel {
             settings,
             default_tenant: OnceLock::new(),
             sessions_ended: OnceLock::new(),
+            notifier: OnceLock::new(),
         }
     }
 

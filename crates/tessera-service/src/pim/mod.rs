@@ -24,6 +24,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod jobs;
+pub(crate) mod notify;
 pub(crate) mod protected;
 pub(crate) mod requests;
 pub(crate) mod settings;

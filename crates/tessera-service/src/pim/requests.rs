@@ -646,6 +646,15 @@ impl Pim {
                 &mut data,
             )
             .await?;
+        self.tell(
+            tx.as_mut(),
+            ctx.tenant,
+            id,
+            &data,
+            &role_settings.approvers,
+            None,
+        )
+        .await?;
         let record = codec::new_record(
             Kind::PimRequest,
             id,
@@ -930,6 +939,62 @@ impl Pim {
         Ok(())
     }
 
+    /// Tells who should hear of a request (through the outbox, in `tx`): the
+    /// approvers of one that waits, the requester of one answered, the
+    /// administrators of a privileged role's activation.
+    async fn tell(
+        &self,
+        tx: &mut dyn WriteTx,
+        tenant: TenantId,
+        id: Uuid,
+        data: &StoredRequest,
+        approvers: &[tessera_pim::Approver],
+        answered: Option<&str>,
+    ) -> ServiceResult<()> {
+        let role = roles::built_in(data.role_definition_id);
+        let action = serde_json::to_value(data.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let about = super::notify::About {
+            request: id,
+            action: &action,
+            role: role.map(|r| r.display_name).unwrap_or("role"),
+            role_id: data.role_definition_id,
+            privileged: role.is_some_and(|r| r.is_privileged),
+            principal: data.principal_id,
+            justification: data.justification.as_deref(),
+        };
+        if let Some(outcome) = answered {
+            self.notify_answered(tx, tenant, &about, data.created_by, outcome)
+                .await?;
+        }
+        match (data.status, &data.pending) {
+            (Status::PendingApproval, Some(pending)) => {
+                // Named approvers answer activations; the rest is an
+                // administrator's (the tenant's administrator addresses).
+                let named = if data.action == Action::SelfActivate {
+                    approvers
+                } else {
+                    &[]
+                };
+                self.notify_waiting(tx, tenant, &about, named, pending.expires)
+                    .await
+            }
+            (Status::Provisioned, _) if data.action == Action::SelfActivate => {
+                let end = match data.target_schedule_id {
+                    Some(schedule) => match tx.get(tenant, Kind::PimSchedule, schedule).await? {
+                        Some(record) => role_schedules::read(&record)?.schedule.window.end,
+                        None => None,
+                    },
+                    None => None,
+                };
+                self.notify_activated(tx, tenant, &about, end).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Ends a schedule now: removes its record (an eligibility takes the
     /// activations made from it along), or a standing assignment, which may not
     /// be the tenant's last Global Administrator.
@@ -1066,6 +1131,9 @@ impl Pim {
             justification: justification.clone(),
             at: now,
         });
+        let said = if approve { "approved" } else { "denied" };
+        self.tell(tx.as_mut(), ctx.tenant, id, &data, &[], Some(said))
+            .await?;
         let next =
             codec::next_version(&record, now, request_keys(id, &data, record.created), &data)?;
         tx.update(ctx.tenant, &next).await?;
@@ -1417,6 +1485,15 @@ pub(crate) async fn time_out(
     }
     data.status = Status::TimedOut;
     data.completed_date_time = Some(now);
+    pim.tell(
+        tx.as_mut(),
+        ctx.tenant,
+        id,
+        &data,
+        &[],
+        Some("not answered in time"),
+    )
+    .await?;
     let next = codec::next_version(&record, now, request_keys(id, &data, record.created), &data)?;
     tx.update(ctx.tenant, &next).await?;
     let role = roles::built_in(data.role_definition_id)

@@ -3,5 +3,6 @@
 
 pub mod checkpoints;
 pub mod geoip;
+pub mod notify;
 pub mod outbound;
 pub mod store;
