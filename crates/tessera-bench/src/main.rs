@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 mod console;
+mod pim;
 mod signin;
 mod sso;
 mod tokens;
@@ -33,6 +34,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// PIM across two nodes: activation on this server, use on `--other`; how
+    /// soon it works there, and how soon after its end each node refuses it.
+    PimAcrossNodes {
+        #[arg(long)]
+        other: String,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Each activation's length.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Milliseconds between polls.
+        #[arg(long, default_value_t = 10)]
+        poll: u64,
+    },
     /// Create users one request each (POST /api/v1/users).
     CreateUsers {
         #[arg(long, default_value_t = 100_000)]
@@ -270,6 +285,12 @@ async fn main() -> anyhow::Result<()> {
         token: cli.token,
     });
     match cli.command {
+        Command::PimAcrossNodes {
+            other,
+            rounds,
+            seconds,
+            poll,
+        } => pim::activation_across_nodes(&target, &other, rounds, seconds, poll).await?,
         Command::ClientCredentials {
             seconds,
             concurrency,

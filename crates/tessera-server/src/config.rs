@@ -55,6 +55,11 @@ pub struct Config {
     /// Signed checkpoints of every tenant's audit chain head, exported on a schedule.
     #[serde(default)]
     pub audit_checkpoint: AuditCheckpointConfig,
+    /// Whether this node runs the background jobs (true unless set): a node that
+    /// only serves requests can leave them to others. Nothing a job does enforces
+    /// an expiry; a node without jobs still refuses what has ended.
+    #[serde(default = "yes")]
+    pub run_jobs: bool,
     /// The SMTP relay notifications are mailed through (none: no mail).
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
@@ -79,6 +84,10 @@ pub struct SmtpConfig {
     /// A file holding the password (not the password itself).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_smtp_port() -> u16 {
@@ -186,6 +195,7 @@ impl Default for Config {
             breached_passwords_dir: None,
             geoip_database: None,
             audit_checkpoint: AuditCheckpointConfig::default(),
+            run_jobs: true,
             smtp: None,
         }
     }
@@ -322,6 +332,7 @@ fn is_server_key(key: &str) -> bool {
         "breached_passwords_dir",
         "geoip_database",
         "trusted_proxies",
+        "run_jobs",
     ];
     const SECTIONS: &[&str] = &[
         "tls__",

@@ -405,8 +405,13 @@ where
         jobs.add(metrics_upkeep(handle));
     }
     jobs.extend(ports.jobs);
-    tracing::info!(jobs = ?jobs.names(), "background jobs");
-    let jobs = jobs.start();
+    let jobs = if config.run_jobs {
+        tracing::info!(jobs = ?jobs.names(), "background jobs");
+        Some(jobs.start())
+    } else {
+        tracing::warn!("background jobs are off on this node (run_jobs = false)");
+        None
+    };
     let state = AppState {
         app,
         metrics,
@@ -473,7 +478,9 @@ where
             server.handle(handle).serve(app).await?;
         }
     }
-    jobs.release_leases().await;
+    if let Some(jobs) = jobs {
+        jobs.release_leases().await;
+    }
     tracing::info!("shut down");
     Ok(())
 }

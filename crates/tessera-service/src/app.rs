@@ -89,6 +89,18 @@ impl App {
         self.kernel.store()
     }
 
+    /// Whether the caller's sign-in is strong enough for a protected action (see
+    /// `tessera_pim::protected`): what a page asks before it offers the action,
+    /// so the step-up happens before the form.
+    pub fn check_protected(
+        &self,
+        ctx: &crate::Context,
+        action: &str,
+        role: Option<uuid::Uuid>,
+    ) -> ServiceResult<()> {
+        self.kernel.protect(ctx, action, role)
+    }
+
     /// Gives the application its notification delivery (webhooks, mail).
     pub fn set_notifier(&self, notifier: Arc<dyn crate::kernel::outbox::Notifier>) {
         self.kernel.set_notifier(notifier);
@@ -113,7 +125,9 @@ impl App {
     /// One delivery round of the outbox for a tenant (what the `notifications`
     /// job does); how many were sent.
     pub async fn deliver_notifications(&self, tenant: TenantId) -> ServiceResult<usize> {
-        self.kernel.deliver_notifications(tenant).await
+        let sent = self.kernel.deliver_notifications(tenant).await?;
+        self.kernel.purge_outbox(tenant).await?;
+        Ok(sent)
     }
 
     /// The default tenant (the issuer at the server's base URL), remembered once

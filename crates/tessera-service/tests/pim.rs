@@ -1181,18 +1181,84 @@ async fn protected_actions_ask_for_their_authentication_context(h: Harness) {
         )
         .await
         .unwrap();
-    // A context a protected action names is not removed.
+    // Joining a group that holds Global Administrator is being given it.
+    let admins = h
+        .app
+        .directory
+        .create_group(
+            &plain,
+            json!({"displayName": "Tenant admins", "mailNickname": "tenant-admins", "isAssignableToRole": true}),
+        )
+        .await
+        .unwrap();
+    h.app
+        .directory
+        .create_role_assignment(
+            &stepped_up,
+            json!({"principalId": admins.id, "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/"}),
+        )
+        .await
+        .unwrap();
+    let bob = h.person("bob").await;
+    assert!(matches!(
+        h.app
+            .directory
+            .add_group_member(&plain, admins.id, json!({"id": bob.id}))
+            .await,
+        Err(ServiceError::InsufficientAuthentication { .. })
+    ));
+    // A group cannot be made eligible: its members could not activate it.
+    expect_invalid(
+        h.request(
+            &stepped_up,
+            ELIGIBILITY,
+            json!({"action": "adminAssign", "principalId": admins.id,
+                   "roleDefinitionId": USER_ADMINISTRATOR, "directoryScopeId": "/",
+                   "justification": "x", "scheduleInfo": {"expiration": {"type": "noExpiration"}}}),
+        )
+        .await,
+        "principalId",
+    );
+    // Rules that protect their own change need their context from whoever saves
+    // them; then the contexts themselves are as protected.
+    let guarded = json!({"rules": [
+        {"action": tessera_pim::protected::PROTECTED_ACTIONS_UPDATE, "authenticationContext": "c1"}
+    ]});
+    assert!(matches!(
+        pim.set_protected_actions(&plain, tessera_service::Replacement::any(guarded.clone()))
+            .await,
+        Err(ServiceError::InsufficientAuthentication { .. })
+    ));
+    pim.set_protected_actions(&stepped_up, tessera_service::Replacement::any(guarded))
+        .await
+        .unwrap();
+    let plain = h.signed_in(&admin, true, &[]).await;
     assert!(matches!(
         h.app
             .directory
             .set_authentication_contexts(
-                &h.admin,
+                &plain,
+                tessera_service::Replacement::any(json!({"contexts": [{
+                    "id": "c1", "displayName": "Weaker",
+                    "strengthId": tessera_authn::strength::MFA
+                }]})),
+            )
+            .await,
+        Err(ServiceError::InsufficientAuthentication { .. })
+    ));
+    // A context a protected action names is not removed.
+    let stepped_up = h.signed_in(&admin, true, &["c1"]).await;
+    assert!(matches!(
+        h.app
+            .directory
+            .set_authentication_contexts(
+                &stepped_up,
                 tessera_service::Replacement::any(json!({"contexts": []})),
             )
             .await,
         Err(ServiceError::Conflict { .. })
     ));
-    assert_eq!(h.audit_count("protectedActions.update").await, 1);
+    assert_eq!(h.audit_count("protectedActions.update").await, 2);
 }
 
 /// Delivery that fails while `failing` is set, and records what it was given.

@@ -290,6 +290,14 @@ async fn confirm_delete_policy(
     admin: Admin,
     Path(id): Path<Uuid>,
 ) -> Response {
+    // A protected deletion asks for the stronger sign-in here, before the form.
+    if let Err(error) = state.app.check_protected(
+        &admin.ctx,
+        tessera_service::pim::protected_action::CA_POLICY_DELETE,
+        None,
+    ) {
+        return super::refused(error);
+    }
     super::confirm_delete_of(
         &admin,
         state.app.access.get_policy(&admin.ctx, id).await,

@@ -7,6 +7,16 @@ use askama::Template;
 use super::Admin;
 
 #[derive(Template)]
+#[template(path = "console/step_up.html")]
+pub struct StepUp<'a> {
+    pub message: &'a str,
+    /// The authentication context (or Tessera's MFA `acr`) to sign in for.
+    pub context: &'a str,
+    /// Where to come back to (a console path, URL-encoded).
+    pub back: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "console/start_again.html")]
 pub struct StartAgain<'a> {
     pub message: &'a str,

@@ -72,6 +72,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(home))
         .route("/admin/callback", get(callback))
+        .route("/admin/step-up", get(step_up))
         .route("/admin/signout", post(sign_out))
         .route("/admin/assets/console.css", get(stylesheet))
         .route("/admin/assets/console.js", get(script))
@@ -88,6 +89,36 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(records::router())
         .route("/admin/authentication", get(authentication))
+        .layer(axum::middleware::from_fn(retry_after_step_up))
+}
+
+/// Marks a console response that asked for a stronger sign-in (`acr`).
+#[derive(Clone)]
+struct StepUpNeeded(String);
+
+/// A page (GET) refused for want of a stronger sign-in goes through the step-up
+/// sign-in at once and comes back to itself: the retry.
+async fn retry_after_step_up(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_get = request.method() == axum::http::Method::GET;
+    let here = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/admin".to_string());
+    let response = next.run(request).await;
+    match response.extensions().get::<StepUpNeeded>() {
+        Some(StepUpNeeded(acr)) if is_get && is_console_path(&here) => {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("acr", acr)
+                .append_pair("back", &here)
+                .finish();
+            pages::redirect(&format!("/admin/step-up?{query}"))
+        }
+        _ => response,
+    }
 }
 
 /// The sections of the console the administrator may open at all: a section whose
@@ -300,12 +331,69 @@ fn is_console_path(path: &str) -> bool {
 /// Starts a sign-in: the browser goes to Tessera's authorization endpoint as the
 /// console client, with PKCE, state and nonce.
 fn sign_in(state: &AppState, parts: &Parts) -> Response {
-    match start_sign_in(state, &return_path(parts)) {
+    match start_sign_in(state, &return_path(parts), None) {
         Ok(response) | Err(response) => response,
     }
 }
 
-fn start_sign_in(state: &AppState, back_to: &str) -> Result<Response, Response> {
+#[derive(Deserialize)]
+struct StepUpQuery {
+    acr: String,
+    back: Option<String>,
+}
+
+/// An authentication context id or one of Tessera's `acr` values, as a step-up
+/// may name it.
+fn is_step_up_value(acr: &str) -> bool {
+    !acr.is_empty()
+        && acr.len() <= 64
+        && acr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+}
+
+/// `/admin/step-up?acr=c1&back=/admin/...`: signs in again, asking for `acr` as
+/// essential (the sign-in steps up to what satisfies it), and comes back.
+async fn step_up(State(state): State<AppState>, Query(query): Query<StepUpQuery>) -> Response {
+    if !is_step_up_value(&query.acr) {
+        return pages::error_page(StatusCode::BAD_REQUEST, "This step-up link is not valid.");
+    }
+    let back = query
+        .back
+        .filter(|b| is_console_path(b))
+        .unwrap_or_else(|| "/admin".to_string());
+    match start_sign_in(&state, &back, Some(&query.acr)) {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+/// The page for a console action refused for want of a stronger sign-in: a
+/// GET is sent through the step-up sign-in at once and comes back to itself
+/// (retried); after a POST the page offers the step-up and says to repeat.
+pub(crate) fn step_up_page(acr: &str, message: &str, back: &str) -> Response {
+    let acr_plain = acr;
+    let back: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    let acr: String = form_urlencoded::byte_serialize(acr.as_bytes()).collect();
+    let mut response = pages::page(
+        StatusCode::UNAUTHORIZED,
+        &html::StepUp {
+            message,
+            context: &acr,
+            back: &back,
+        },
+    );
+    no_store(&mut response);
+    response
+        .extensions_mut()
+        .insert(StepUpNeeded(acr_plain.to_string()));
+    response
+}
+
+fn start_sign_in(
+    state: &AppState,
+    back_to: &str,
+    essential_acr: Option<&str>,
+) -> Result<Response, Response> {
     let issuer = state.app.directory.public_url().trim_end_matches('/');
     let login_state = random_text()?;
     let verifier = random_text()?;
@@ -321,6 +409,21 @@ fn start_sign_in(state: &AppState, back_to: &str) -> Result<Response, Response> 
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
         .finish();
+    let query = match essential_acr {
+        // OpenID Connect's `claims`: the ID token's acr is essential, so the
+        // sign-in steps up until it is satisfied.
+        Some(acr) => {
+            let claims =
+                serde_json::json!({"id_token": {"acr": {"essential": true, "value": acr}}});
+            format!(
+                "{query}&{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("claims", &claims.to_string())
+                    .finish()
+            )
+        }
+        None => query,
+    };
     let mut response = pages::redirect(&format!("/oauth2/authorize?{query}"));
     let back = URL_SAFE_NO_PAD.encode(back_to.as_bytes());
     // Lax: the callback is the last step of a navigation that may have begun on
@@ -810,6 +913,13 @@ pub(crate) fn replacement(
 }
 
 pub(crate) fn refused(error: ServiceError) -> Response {
+    if let ServiceError::InsufficientAuthentication {
+        acr_values,
+        message,
+    } = &error
+    {
+        return step_up_page(acr_values, message, "/admin");
+    }
     let message = error.to_string();
     let status = crate::error::ApiError::from(error).status;
     if status.is_server_error() {

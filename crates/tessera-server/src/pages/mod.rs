@@ -7,6 +7,7 @@
 mod device;
 pub(crate) mod html;
 pub mod input;
+mod my_roles;
 mod myaccount;
 mod oauth;
 mod saml;
@@ -92,6 +93,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/tessera.js", get(script))
         .route("/assets/tessera.css", get(stylesheet))
         .merge(myaccount::router())
+        .merge(my_roles::router())
         .merge(saml::router())
 }
 
@@ -420,6 +422,9 @@ fn after_sign_in(headers: &HeaderMap) -> String {
     if cookie(headers, SAML_COOKIE).is_some() {
         return "/saml2/sso/continue".to_string();
     }
+    if cookie(headers, my_roles::MY_ROLES_RETURN_COOKIE).is_some() {
+        return "/myaccount/roles?done=stepped-up".to_string();
+    }
     match cookie(headers, DEVICE_RETURN_COOKIE) {
         Some(code) => match tessera_oauth::device::normalize(&code) {
             Some(code) => format!("/device?user_code={code}"),
@@ -448,6 +453,7 @@ fn outcome(req: &Request, result: Result<Option<SignInOutcome>, ServiceError>) -
 
 fn signed_in(session: SecretString, mut response: Response) -> Response {
     set_cookie(&mut response, FLOW_COOKIE, "", Some(0));
+    set_cookie(&mut response, my_roles::MY_ROLES_RETURN_COOKIE, "", Some(0));
     set_cookie(&mut response, SESSION_COOKIE, session.expose(), None);
     response
 }

@@ -145,6 +145,9 @@ impl Directory {
         change: crate::Replacement,
     ) -> ServiceResult<AuthenticationContexts> {
         self.may_change_settings(ctx)?;
+        // What a context means decides what a protected action asks: changing
+        // the contexts is as protected as changing the protected actions.
+        self.protect(ctx, tessera_pim::protected::PROTECTED_ACTIONS_UPDATE, None)?;
         let crate::Replacement { body, if_match } = change;
         let contexts: AuthenticationContexts = patch::parse_spec(body)?;
         let (mut tx, before) = self

@@ -387,6 +387,17 @@ impl Directory {
         if spec.is_dynamic() {
             return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be added by hand".to_string() });
         }
+        if spec.is_assignable_to_role {
+            // Joining the group is being given its roles: a protected role
+            // assignment asks for its context here too.
+            for role in super::roles::roles_held_by(tx, ctx.tenant, id).await? {
+                self.protect(
+                    ctx,
+                    tessera_pim::protected::ROLE_ASSIGNMENT_CREATE,
+                    Some(role),
+                )?;
+            }
+        }
         let allowed: &[Kind] = if spec.is_assignable_to_role {
             &[Kind::User, Kind::ServicePrincipal]
         } else {

@@ -122,6 +122,39 @@ pub(crate) async fn grants_of(
     Ok(grants)
 }
 
+/// The roles a principal holds or may hold (standing, or through any PIM
+/// schedule), each once.
+pub(crate) async fn roles_held_by(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+) -> ServiceResult<Vec<Uuid>> {
+    let mut held: Vec<Uuid> = Vec::new();
+    for record in codec::list_all(
+        reader,
+        tenant,
+        Kind::RoleAssignment,
+        Some(principal.to_string()),
+    )
+    .await?
+    {
+        held.push(codec::data::<RoleAssignmentSpec>(&record)?.role_definition_id);
+    }
+    for record in codec::list_all(
+        reader,
+        tenant,
+        Kind::PimSchedule,
+        Some(principal.to_string()),
+    )
+    .await?
+    {
+        held.push(super::role_schedules::read(&record)?.role_definition_id);
+    }
+    held.sort_unstable();
+    held.dedup();
+    Ok(held)
+}
+
 /// Whether a principal holds a directory role assignment itself, or is eligible
 /// for one (an eligible administrator is one activation away from the role).
 pub(crate) async fn holds_roles(

@@ -33,6 +33,12 @@ use crate::{Context, EventDraft};
 pub const MAX_ATTEMPTS: u32 = 8;
 /// At most this many deliveries per tenant per round.
 const PER_ROUND: u32 = 50;
+/// No delivery starts later than this into a round (a delivery takes at most ten
+/// seconds), so a round ends within the job's lease and no other node sends the
+/// same message meanwhile.
+const ROUND_SECONDS: u64 = 4;
+/// Sent and given-up messages are kept this long (what was said, to whom).
+const KEPT_SECONDS: i64 = 30 * 86_400;
 /// The context sealing a webhook secret is bound to.
 const SECRET_CONTEXT: &str = "outbox-webhook-secret";
 
@@ -320,18 +326,28 @@ impl Kernel {
         let settings: NotificationSettings =
             super::tenant_settings::read_setting(tx, tenant).await?;
         let now = self.now();
-        let mut channels = Vec::new();
+        // One webhook message; one mail per recipient (a bad address fails
+        // alone, and nobody sees the other recipients).
+        let mut messages = Vec::new();
         if settings.webhook_url.is_some() {
-            channels.push(Channel::Webhook);
+            messages.push((Channel::Webhook, Vec::new()));
         }
-        if settings.mail_enabled && !notification.recipients.is_empty() {
-            channels.push(Channel::Mail);
+        let mail_possible = self.notifier().is_some_and(|n| n.mail_configured());
+        if settings.mail_enabled && mail_possible {
+            for recipient in &notification.recipients {
+                if email_ok(recipient) {
+                    messages.push((Channel::Mail, vec![recipient.clone()]));
+                }
+            }
         }
-        for channel in channels {
+        for (channel, recipients) in messages {
             let id = Uuid::new_v4();
             let data = Stored {
                 channel,
-                notification: notification.clone(),
+                notification: Notification {
+                    recipients,
+                    ..notification.clone()
+                },
                 attempts: 0,
                 next_attempt: now,
                 last_error: None,
@@ -372,7 +388,11 @@ impl Kernel {
             super::tenant_settings::read_setting(reader.as_mut(), tenant).await?;
         drop(reader);
         let mut sent = 0;
+        let started = std::time::Instant::now();
         for record in due {
+            if started.elapsed() > std::time::Duration::from_secs(ROUND_SECONDS) {
+                break;
+            }
             let mut data: Stored = codec::data(&record)?;
             let outcome = self
                 .deliver_one(notifier.as_ref(), tenant, record.id, &data, &settings)
@@ -422,6 +442,36 @@ impl Kernel {
             self.commit(tx, &ctx, event).await?;
         }
         Ok(sent)
+    }
+
+    /// Forgets sent and given-up messages older than `KEPT_SECONDS` (one
+    /// transaction, one audit event); how many.
+    pub(crate) async fn purge_outbox(&self, tenant: TenantId) -> ServiceResult<usize> {
+        let before = self.now().plus_seconds(-KEPT_SECONDS);
+        let ctx = super::system_context(tenant, "notifications");
+        let mut tx = self.write(&ctx).await?;
+        let mut purged = 0;
+        for state in ["sent", "failed"] {
+            let query = ListQuery {
+                limit: 500,
+                key2: Some(state.to_string()),
+                ..Default::default()
+            };
+            for record in tx.list(tenant, Kind::OutboxMessage, &query).await? {
+                if record.modified < before {
+                    tx.delete(tenant, Kind::OutboxMessage, record.id, Some(record.version))
+                        .await?;
+                    purged += 1;
+                }
+            }
+        }
+        if purged == 0 {
+            return Ok(0);
+        }
+        let event = EventDraft::new(AuditAction::NotificationDeliver)
+            .details(json!({ "purged": purged, "olderThan": before }));
+        self.commit(tx, &ctx, event).await?;
+        Ok(purged)
     }
 
     async fn deliver_one(

@@ -271,6 +271,11 @@ impl Pim {
                 id: id.to_string(),
             });
         };
+        if tx.get(ctx.tenant, Kind::Group, principal).await?.is_some() {
+            return Err(ServiceError::Conflict {
+                message: "a group's role assignment is not converted: its members could not activate an eligibility; make the members eligible instead".to_string(),
+            });
+        }
         let (_, role_settings) = settings::load(tx.as_mut(), ctx.tenant, role).await?;
         // An eligibility the principal already has is kept as it is.
         let existing =

@@ -46,6 +46,8 @@ pub use alerts::{AlertSettingsView, AlertView};
 pub use requests::{InstanceView, RequestFilter, RequestView, ScheduleInfo, ScheduleView, Status};
 pub use settings::SettingsView;
 pub use tessera_pim::Kind as ScheduleKind;
+/// The protected actions' names (`tessera_pim::protected`).
+pub use tessera_pim::protected as protected_action;
 
 /// The PIM context (see the module documentation).
 pub struct Pim {

@@ -39,6 +39,22 @@ impl Pim {
         rules
             .check()
             .map_err(|problem| ServiceError::invalid("rules", problem))?;
+        // Whoever saves the rules must meet what they ask for changing them
+        // again, or nobody might.
+        let satisfied = ctx
+            .caller
+            .proof
+            .as_ref()
+            .map(|p| p.authentication_contexts.clone())
+            .unwrap_or_default();
+        if let Some(context) = rules.missing(PROTECTED_ACTIONS_UPDATE, None, &satisfied) {
+            return Err(ServiceError::InsufficientAuthentication {
+                acr_values: context.to_string(),
+                message: format!(
+                    "these rules protect their own change with {context}: sign in with it first, so the tenant is not locked out"
+                ),
+            });
+        }
         let (mut tx, before) = self.open_setting::<ProtectedActions>(ctx, if_match).await?;
         let contexts = crate::directory::consent::auth_contexts(tx.as_mut(), ctx.tenant).await?;
         for (index, rule) in rules.rules.iter().enumerate() {

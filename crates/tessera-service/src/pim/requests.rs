@@ -569,8 +569,16 @@ impl Pim {
         }
         let mut tx = self.write(ctx).await?;
         let now = self.now();
-        self.check_principal(tx.as_mut(), ctx.tenant, body.principal_id)
+        let principal_kind = self
+            .check_principal(tx.as_mut(), ctx.tenant, body.principal_id)
             .await?;
+        if principal_kind == Kind::Group && kind == ScheduleKind::Eligibility {
+            // Its members could not activate it: a group's roles are assigned.
+            return Err(ServiceError::invalid(
+                "principalId",
+                "a group cannot be made eligible for a role (its members could not activate it); assign the role to the group, or make the members eligible",
+            ));
+        }
         self.refuse_second_pending(tx.as_mut(), ctx.tenant, &body, &target, kind, now)
             .await?;
         if let Some(DirectoryScope::AdministrativeUnit(unit)) = DirectoryScope::parse(&target.scope)
@@ -750,7 +758,7 @@ impl Pim {
         tx: &mut dyn WriteTx,
         tenant: TenantId,
         principal: Uuid,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Kind> {
         let found = crate::directory::users::find_object(
             tx,
             tenant,
@@ -773,7 +781,7 @@ impl Pim {
                 ));
             }
         }
-        Ok(())
+        Ok(found.kind)
     }
 
     /// Applies a decision: creates, changes or ends a schedule, or records the
@@ -1104,6 +1112,15 @@ impl Pim {
             schedules: &schedules,
         };
         let answered = if approve {
+            if matches!(pending.action, Action::SelfExtend | Action::SelfRenew) {
+                // Granting more time is assigning, as an administrator's
+                // extension or renewal would be.
+                self.protect(
+                    ctx,
+                    tessera_pim::protected::ROLE_ASSIGNMENT_CREATE,
+                    Some(target.role.id),
+                )?;
+            }
             let decision = tessera_pim::approve(&pending, &rules_caller, facts).map_err(refused)?;
             let outcome = self
                 .apply(

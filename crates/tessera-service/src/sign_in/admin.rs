@@ -447,6 +447,16 @@ impl SignIn {
                         .to_string(),
             });
         }
+        // An authentication context satisfied by it would be satisfied by nothing.
+        let contexts = crate::directory::consent::auth_contexts(tx.as_mut(), ctx.tenant).await?;
+        if let Some(context) = contexts.contexts.iter().find(|c| c.strength_id == id) {
+            return Err(ServiceError::Conflict {
+                message: format!(
+                    "authentication context {} is satisfied by this strength; change that first",
+                    context.id
+                ),
+            });
+        }
         tx.delete(ctx.tenant, Kind::AuthStrength, id, None).await?;
         let event = EventDraft::new(AuditAction::AuthenticationStrengthDelete).on(
             Kind::AuthStrength,

@@ -448,3 +448,26 @@ fn sid_of(session_id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(&tessera_core::crypto::sha256(format!("sid:{session_id}").as_bytes())[..16])
 }
+
+impl crate::SignIn {
+    /// The authentication strengths a step-up must reach to satisfy `acr` (one of
+    /// Tessera's `acr` values, or one of the tenant's authentication contexts):
+    /// what a page does when an action answers `insufficient_user_authentication`.
+    pub async fn strengths_for_acr(
+        &self,
+        tenant: TenantId,
+        acr: &str,
+    ) -> ServiceResult<Option<Vec<Uuid>>> {
+        let own = tessera_oauth::acr::strengths_of_acr(acr);
+        if !own.is_empty() {
+            return Ok(Some(own));
+        }
+        let mut reader = self.reader().await?;
+        let contexts = crate::directory::consent::auth_contexts(reader.as_mut(), tenant).await?;
+        Ok(contexts
+            .contexts
+            .iter()
+            .find(|c| c.id == acr)
+            .map(|c| vec![c.strength_id]))
+    }
+}

@@ -14,22 +14,68 @@ use tessera_server::config::SmtpConfig;
 use tessera_service::kernel::outbox::Notifier;
 
 pub struct Delivery {
-    http: reqwest::Client,
     mail: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+}
+
+/// A client for one webhook delivery, pinned to the addresses its host resolved
+/// to now, each checked: public ones only (a loopback one only when the URL names
+/// the loopback host), so an administrator's URL cannot reach an internal
+/// service, not even through a name that resolves to one.
+async fn pinned_client(url: &str) -> Result<reqwest::Client, String> {
+    const REFUSED: &str = "the webhook's address is not a public one";
+    let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL".to_string())?;
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| "no port".to_string())?;
+    let (loopback_url, addresses, name) = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => (
+            ip.is_loopback(),
+            vec![std::net::SocketAddr::new(ip.into(), port)],
+            None,
+        ),
+        Some(url::Host::Ipv6(ip)) => (
+            ip.is_loopback(),
+            vec![std::net::SocketAddr::new(ip.into(), port)],
+            None,
+        ),
+        Some(url::Host::Domain(name)) => {
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|_| "the webhook's host name does not resolve".to_string())?
+                .collect();
+            (
+                name.eq_ignore_ascii_case("localhost"),
+                found,
+                Some(name.to_string()),
+            )
+        }
+        None => return Err("no host".to_string()),
+    };
+    if addresses.is_empty()
+        || !addresses
+            .iter()
+            .all(|a| super::outbound::address_allowed(a.ip(), loopback_url))
+    {
+        return Err(REFUSED.to_string());
+    }
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(name) = name {
+        builder = builder.resolve_to_addrs(&name, &addresses);
+    }
+    builder
+        .build()
+        .map_err(|_| "cannot build the HTTP client".to_string())
 }
 
 impl Delivery {
     pub fn new(smtp: Option<&SmtpConfig>) -> anyhow::Result<Delivery> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("cannot build the HTTP client")?;
         let mail = match smtp {
             Some(config) => Some(transport(config)?),
             None => None,
         };
-        Ok(Delivery { http, mail })
+        Ok(Delivery { mail })
     }
 }
 
@@ -59,7 +105,7 @@ fn transport(config: &SmtpConfig) -> anyhow::Result<(AsyncSmtpTransport<Tokio1Ex
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
         .port(config.port)
         .tls(security)
-        .timeout(Some(Duration::from_secs(20)));
+        .timeout(Some(Duration::from_secs(10)));
     if let Some(username) = &config.username {
         let password = match &config.password_file {
             Some(path) => std::fs::read_to_string(path)
@@ -81,18 +127,19 @@ impl Notifier for Delivery {
         body: &[u8],
         headers: &[(String, String)],
     ) -> Result<u16, String> {
-        let mut request = self
-            .http
+        let client = pinned_client(url).await?;
+        let mut request = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_vec());
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
         }
+        // What went wrong is not told (the audit trail would map a network).
         let response = request
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(|_| "the webhook could not be reached".to_string())?;
         Ok(response.status().as_u16())
     }
 

@@ -131,7 +131,7 @@ impl OutboundHttp for HttpFetcher {
 
 /// Whether an address may be fetched from on an administrator's word: a global
 /// unicast one, or a loopback one when the URL named the loopback host.
-fn address_allowed(ip: std::net::IpAddr, loopback_url: bool) -> bool {
+pub(crate) fn address_allowed(ip: std::net::IpAddr, loopback_url: bool) -> bool {
     use std::net::IpAddr;
     if ip.is_loopback() {
         return loopback_url;
