@@ -19,7 +19,7 @@ use tessera_service::pim::{RequestFilter, RequestView, ScheduleKind, Status};
 use tessera_service::{Context, ServiceError};
 use uuid::Uuid;
 
-use super::{Request, current_session, form, internal, page, redirect, signed_in_post};
+use super::{Request, current_session, internal, page, redirect};
 use crate::state::AppState;
 
 /// Where a step-up sign-in started from My Account comes back to.
@@ -144,6 +144,29 @@ async fn context_of(
         .await
         .map_err(internal)
 }
+
+/// A posted form of these pages: parsed, its anti-forgery token checked against
+/// the session's, and the caller's context made from the session.
+async fn posted<T: for<'de> Deserialize<'de> + super::input::WithCsrf>(
+    state: &AppState,
+    req: &Request,
+    body: &Bytes,
+) -> Result<(T, SessionInfo, Context), Response> {
+    let (sent, session) = super::session_form::<T>(state, req, body).await?;
+    let ctx = context_of(state, req, &session).await?;
+    Ok((sent, session, ctx))
+}
+
+macro_rules! csrf_forms {
+    ($($form:ty),*) => {
+        $(impl super::input::WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+csrf_forms!(ActivateForm, DeactivateForm, KindForm, AnswerForm);
 
 #[derive(Deserialize)]
 struct DoneQuery {
@@ -325,16 +348,8 @@ async fn step_up(state: &AppState, req: &Request, session: &SessionInfo, acr: &s
 }
 
 async fn activate(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let sent: Option<ActivateForm> = form(&req.headers, &body);
-    let Some(sent) = sent else {
-        return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&sent.csrf)).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let ctx = match context_of(&state, &req, &session).await {
-        Ok(ctx) => ctx,
+    let (sent, session, ctx) = match posted::<ActivateForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let hours = sent.hours.clamp(1, 24);
@@ -410,16 +425,8 @@ struct DeactivateForm {
 }
 
 async fn deactivate(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
-    let sent: Option<DeactivateForm> = form(&req.headers, &body);
-    let Some(sent) = sent else {
-        return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&sent.csrf)).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let ctx = match context_of(&state, &req, &session).await {
-        Ok(ctx) => ctx,
+    let (sent, session, ctx) = match posted::<DeactivateForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let body = json!({
@@ -451,20 +458,12 @@ async fn cancel(
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> Response {
-    let sent: Option<KindForm> = form(&req.headers, &body);
-    let Some(sent) = sent else {
-        return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&sent.csrf)).await {
-        Ok(session) => session,
+    let (sent, session, ctx) = match posted::<KindForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let Some(kind) = kind_of(&sent.kind) else {
         return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let ctx = match context_of(&state, &req, &session).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
     };
     match state.app.pim.cancel_request(&ctx, kind, id).await {
         Ok(_) => redirect("/myaccount/roles?done=canceled"),
@@ -571,12 +570,8 @@ async fn answer(
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> Response {
-    let sent: Option<AnswerForm> = form(&req.headers, &body);
-    let Some(sent) = sent else {
-        return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
-    };
-    let session = match signed_in_post(&state, &req, Some(&sent.csrf)).await {
-        Ok(session) => session,
+    let (sent, session, ctx) = match posted::<AnswerForm>(&state, &req, &body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let (Some(kind), approve) = (kind_of(&sent.kind), sent.decision == "approve") else {
@@ -585,10 +580,6 @@ async fn answer(
     if !approve && sent.decision != "deny" {
         return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
     }
-    let ctx = match context_of(&state, &req, &session).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
     let justification = Some(sent.justification.trim().to_string()).filter(|j| !j.is_empty());
     match state
         .app
