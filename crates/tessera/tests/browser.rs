@@ -101,6 +101,21 @@ fn admin_console_in_a_real_browser() {
     server.stop();
 }
 
+/// `e2e/pim.mjs`: an eligible User Administrator activates in My Account (a
+/// step-up to her passkey, a justification), her approver approves in Approvals,
+/// she creates a user in the console, and after the activation's end (a minute)
+/// the next attempt is refused; a protected deletion in the console steps up first.
+#[test]
+fn privileged_identity_management_in_a_real_browser() {
+    run_browser_script(
+        "pim.mjs",
+        &[
+            "eligibleAdministratorActivatesWithApproval",
+            "protectedActionStepUpInTheConsole",
+        ],
+    );
+}
+
 /// `e2e/conditional-access.mjs`: step-up to a passkey, report-only, a block page,
 /// terms of use, and legacy clients refused the password grant.
 #[test]

@@ -297,7 +297,7 @@ struct ActivateForm {
     justification: String,
     #[serde(default)]
     ticket: String,
-    hours: u8,
+    minutes: u16,
 }
 
 /// Sends the user through a step-up sign-in for `acr`, back to My roles.
@@ -352,14 +352,14 @@ async fn activate(State(state): State<AppState>, req: Request, body: Bytes) -> R
         Ok(found) => found,
         Err(response) => return response,
     };
-    let hours = sent.hours.clamp(1, 24);
+    let minutes = sent.minutes.clamp(1, 1440);
     let mut body = json!({
         "action": "selfActivate",
         "principalId": session.user_id,
         "roleDefinitionId": sent.role,
         "directoryScopeId": sent.scope,
         "justification": sent.justification.trim(),
-        "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": format!("PT{hours}H")}},
+        "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": format!("PT{minutes}M")}},
     });
     if !sent.ticket.trim().is_empty() {
         body["ticketInfo"] = json!({"ticketNumber": sent.ticket.trim()});

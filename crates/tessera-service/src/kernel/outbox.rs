@@ -410,7 +410,7 @@ impl Kernel {
                     if data.attempts >= MAX_ATTEMPTS {
                         "failed"
                     } else {
-                        // 30 s, 1 min, 2 min ... at most an hour.
+                        // 30 s, 1 min, 2 min ... 32 min: eight attempts in about an hour.
                         let wait = (30_i64 << (data.attempts - 1).min(7)).min(3600);
                         data.next_attempt = self.now().plus_seconds(wait);
                         "pending"
