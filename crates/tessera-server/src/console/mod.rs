@@ -72,7 +72,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(home))
         .route("/admin/callback", get(callback))
-        .route("/admin/step-up", get(step_up))
+        .route("/admin/reauthorize", get(reauthorize))
         .route("/admin/signout", post(sign_out))
         .route("/admin/assets/console.css", get(stylesheet))
         .route("/admin/assets/console.js", get(script))
@@ -321,7 +321,7 @@ fn return_path(parts: &Parts) -> String {
 
 /// A path of the console's own (never another origin's, never a scheme-relative
 /// `//host`).
-fn is_console_path(path: &str) -> bool {
+pub(crate) fn is_console_path(path: &str) -> bool {
     (path == "/admin" || path.starts_with("/admin/") || path.starts_with("/admin?"))
         && !path.contains("//")
         && !path.contains('\\')
@@ -331,38 +331,28 @@ fn is_console_path(path: &str) -> bool {
 /// Starts a sign-in: the browser goes to Tessera's authorization endpoint as the
 /// console client, with PKCE, state and nonce.
 fn sign_in(state: &AppState, parts: &Parts) -> Response {
-    match start_sign_in(state, &return_path(parts), None) {
+    match start_sign_in(state, &return_path(parts)) {
         Ok(response) | Err(response) => response,
     }
 }
 
 #[derive(Deserialize)]
-struct StepUpQuery {
-    acr: String,
+struct ReauthorizeQuery {
     back: Option<String>,
 }
 
-/// An authentication context id or one of Tessera's `acr` values, as a step-up
-/// may name it.
-fn is_step_up_value(acr: &str) -> bool {
-    !acr.is_empty()
-        && acr.len() <= 64
-        && acr
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
-}
-
-/// `/admin/step-up?acr=c1&back=/admin/...`: signs in again, asking for `acr` as
-/// essential (the sign-in steps up to what satisfies it), and comes back.
-async fn step_up(State(state): State<AppState>, Query(query): Query<StepUpQuery>) -> Response {
-    if !is_step_up_value(&query.acr) {
-        return pages::error_page(StatusCode::BAD_REQUEST, "This step-up link is not valid.");
-    }
+/// After a step-up sign-in (`/admin/step-up`, in the pages): the console signs in
+/// again from the stronger session, so its token carries what the session now
+/// proves, and goes back.
+async fn reauthorize(
+    State(state): State<AppState>,
+    Query(query): Query<ReauthorizeQuery>,
+) -> Response {
     let back = query
         .back
         .filter(|b| is_console_path(b))
         .unwrap_or_else(|| "/admin".to_string());
-    match start_sign_in(&state, &back, Some(&query.acr)) {
+    match start_sign_in(&state, &back) {
         Ok(response) | Err(response) => response,
     }
 }
@@ -389,11 +379,7 @@ pub(crate) fn step_up_page(acr: &str, message: &str, back: &str) -> Response {
     response
 }
 
-fn start_sign_in(
-    state: &AppState,
-    back_to: &str,
-    essential_acr: Option<&str>,
-) -> Result<Response, Response> {
+fn start_sign_in(state: &AppState, back_to: &str) -> Result<Response, Response> {
     let issuer = state.app.directory.public_url().trim_end_matches('/');
     let login_state = random_text()?;
     let verifier = random_text()?;
@@ -409,21 +395,6 @@ fn start_sign_in(
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
         .finish();
-    let query = match essential_acr {
-        // OpenID Connect's `claims`: the ID token's acr is essential, so the
-        // sign-in steps up until it is satisfied.
-        Some(acr) => {
-            let claims =
-                serde_json::json!({"id_token": {"acr": {"essential": true, "value": acr}}});
-            format!(
-                "{query}&{}",
-                form_urlencoded::Serializer::new(String::new())
-                    .append_pair("claims", &claims.to_string())
-                    .finish()
-            )
-        }
-        None => query,
-    };
     let mut response = pages::redirect(&format!("/oauth2/authorize?{query}"));
     let back = URL_SAFE_NO_PAD.encode(back_to.as_bytes());
     // Lax: the callback is the last step of a navigation that may have begun on

@@ -42,6 +42,8 @@ pub const AUTHORIZE_COOKIE: &str = "__Host-tessera-authorize";
 pub const SAML_COOKIE: &str = "__Host-tessera-saml";
 /// The device code page waiting for this browser's sign-in (the user code, or `-`).
 pub const DEVICE_RETURN_COOKIE: &str = "__Host-tessera-device";
+/// Where a step-up sign-in the console asked for goes back to (a console path).
+pub const CONSOLE_RETURN_COOKIE: &str = "__Host-tessera-console-back";
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<AppState> {
@@ -94,6 +96,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/tessera.css", get(stylesheet))
         .merge(myaccount::router())
         .merge(my_roles::router())
+        .route("/admin/step-up", get(console_step_up_page))
         .merge(saml::router())
 }
 
@@ -425,6 +428,10 @@ fn after_sign_in(headers: &HeaderMap) -> String {
     if cookie(headers, my_roles::MY_ROLES_RETURN_COOKIE).is_some() {
         return "/myaccount/roles?done=stepped-up".to_string();
     }
+    if let Some(back) = cookie(headers, CONSOLE_RETURN_COOKIE) {
+        // The console signs in again from the stronger session, then goes back.
+        return format!("/admin/reauthorize?back={back}");
+    }
     match cookie(headers, DEVICE_RETURN_COOKIE) {
         Some(code) => match tessera_oauth::device::normalize(&code) {
             Some(code) => format!("/device?user_code={code}"),
@@ -454,6 +461,7 @@ fn outcome(req: &Request, result: Result<Option<SignInOutcome>, ServiceError>) -
 fn signed_in(session: SecretString, mut response: Response) -> Response {
     set_cookie(&mut response, FLOW_COOKIE, "", Some(0));
     set_cookie(&mut response, my_roles::MY_ROLES_RETURN_COOKIE, "", Some(0));
+    set_cookie(&mut response, CONSOLE_RETURN_COOKIE, "", Some(0));
     set_cookie(&mut response, SESSION_COOKIE, session.expose(), None);
     response
 }
@@ -631,6 +639,80 @@ async fn passkey_finish(State(state): State<AppState>, req: Request, body: Bytes
 
 // ----------------------------------------------------------------------------------
 // Signed in
+
+/// The console's step-up: the browser session signs in again until it reaches
+/// what `acr` (an authentication context, or one of Tessera's `acr` values) asks,
+/// then the console signs in from it and goes back to `back` (a console path the
+/// caller checked).
+#[derive(Deserialize)]
+struct ConsoleStepUpQuery {
+    acr: String,
+    back: Option<String>,
+}
+
+/// `/admin/step-up?acr=c1&back=/admin/...` (see `console_step_up`).
+async fn console_step_up_page(
+    State(state): State<AppState>,
+    req: Request,
+    Query(query): Query<ConsoleStepUpQuery>,
+) -> Response {
+    let acr_ok = !query.acr.is_empty()
+        && query.acr.len() <= 64
+        && query
+            .acr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+    if !acr_ok {
+        return error_page(StatusCode::BAD_REQUEST, "This step-up link is not valid.");
+    }
+    let back = query
+        .back
+        .filter(|b| crate::console::is_console_path(b))
+        .unwrap_or_else(|| "/admin".to_string());
+    console_step_up(&state, &req, &query.acr, &back).await
+}
+
+async fn console_step_up(state: &AppState, req: &Request, acr: &str, back: &str) -> Response {
+    let tenant = req.ctx.tenant;
+    let Some(secret) = cookie(&req.headers, SESSION_COOKIE) else {
+        return redirect("/signin");
+    };
+    let session = match state.app.sign_in.session(tenant, &secret).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return redirect("/signin"),
+        Err(error) => return internal(error),
+    };
+    let strengths = match state.app.sign_in.strengths_for_acr(tenant, acr).await {
+        Ok(Some(strengths)) => strengths,
+        Ok(None) => {
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "This action asks for an authentication context the tenant does not have.",
+            );
+        }
+        Err(error) => return internal(error),
+    };
+    let flow = match state
+        .app
+        .sign_in
+        .start_step_up(
+            &req.ctx,
+            session.user_id,
+            &session.user_principal_name,
+            strengths,
+        )
+        .await
+    {
+        Ok(flow) => flow,
+        Err(error) => return internal(error),
+    };
+    let mut response = redirect("/signin");
+    set_cookie(&mut response, FLOW_COOKIE, flow.expose(), Some(15 * 60));
+    // Percent-encoded: a path may hold what a cookie value may not.
+    let back: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    set_cookie(&mut response, CONSOLE_RETURN_COOKIE, &back, Some(15 * 60));
+    response
+}
 
 async fn current_session(state: &AppState, req: &Request) -> Result<SessionInfo, Response> {
     let Some(secret) = cookie(&req.headers, SESSION_COOKIE) else {

@@ -337,68 +337,53 @@ impl AppSignIn {
             .await?;
         let access = AccessFinding::of(&decided);
         // Checked only once Conditional Access allows: a refusal stops here.
-        let (essential_met, essential_strengths, assigned, consent) =
-            if access == AccessFinding::Allow {
-                // An authentication context counts when its strength is reached or the
-                // policies targeting it are met.
-                let met_by_policies = decided
-                    .decision
-                    .met_auth_contexts(&decided.set, &request.wanted_acr);
-                let essential_met = request.essential_acr.is_empty()
-                    || request.essential_acr.iter().any(|wanted| {
-                        acr::acr_satisfied(wanted, &session.data.strengths, &contexts)
-                            || met_by_policies.contains(wanted)
-                    });
-                // What would meet the first essential value: its context's strength,
-                // or the strengths a Tessera acr stands for.
-                let essential_strengths = request
-                    .essential_acr
-                    .first()
-                    .map(
-                        |wanted| match contexts.contexts.iter().find(|c| &c.id == wanted) {
-                            Some(context) => vec![context.strength_id],
-                            None => acr::strengths_of_acr(wanted),
-                        },
-                    )
-                    .unwrap_or_default();
-                let assigned = match &app {
-                    Some(app) => crate::directory::app_roles::user_assignment(
-                        reader.as_mut(),
-                        tenant,
-                        app,
-                        session.user_id,
-                    )
-                    .await?
-                    .is_none_or(|assignment| assignment.admits()),
-                    None => true,
-                };
-                let consent = consent_needed(
+        let (essential_met, assigned, consent) = if access == AccessFinding::Allow {
+            // An authentication context counts when its strength is reached or the
+            // policies targeting it are met.
+            let met_by_policies = decided
+                .decision
+                .met_auth_contexts(&decided.set, &request.wanted_acr);
+            let essential_met = request.essential_acr.is_empty()
+                || request.essential_acr.iter().any(|wanted| {
+                    acr::acr_satisfied(wanted, &session.data.strengths, &contexts)
+                        || met_by_policies.contains(wanted)
+                });
+            let assigned = match &app {
+                Some(app) => crate::directory::app_roles::user_assignment(
                     reader.as_mut(),
                     tenant,
-                    request.client_id,
+                    app,
                     session.user_id,
-                    &request.permissions,
-                    request.reconsent,
                 )
-                .await?;
-                (essential_met, essential_strengths, assigned, consent)
-            } else {
-                (
-                    true,
-                    Vec::new(),
-                    true,
-                    ConsentNeed {
-                        missing: Vec::new(),
-                        user_may: true,
-                    },
-                )
+                .await?
+                .is_none_or(|assignment| assignment.admits()),
+                None => true,
             };
+            let consent = consent_needed(
+                reader.as_mut(),
+                tenant,
+                request.client_id,
+                session.user_id,
+                &request.permissions,
+                request.reconsent,
+            )
+            .await?;
+            (essential_met, assigned, consent)
+        } else {
+            (
+                true,
+                true,
+                ConsentNeed {
+                    missing: Vec::new(),
+                    user_may: true,
+                },
+            )
+        };
         drop(reader);
         let verdict = rules::verdict(Findings {
             access,
             made_for_this: request.made_for_this,
             essential_met,
-            essential_strengths,
             assigned,
             missing_consent: consent.missing,
             user_may_consent: consent.user_may,

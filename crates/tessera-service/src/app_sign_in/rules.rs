@@ -100,15 +100,12 @@ impl AccessFinding {
 }
 
 /// What a decision found, past session sufficiency.
-#[derive(Clone)]
 pub(crate) struct Findings {
     pub access: AccessFinding,
     /// The session comes from a sign-in made for this request.
     pub made_for_this: bool,
     /// Every essential authentication context is met (or none is asked for).
     pub essential_met: bool,
-    /// When one is not: the strengths that would meet it (none: nothing can).
-    pub essential_strengths: Vec<Uuid>,
     /// Assignment admits the user.
     pub assigned: bool,
     /// The permissions the user has not consented to.
@@ -209,13 +206,6 @@ pub(crate) fn verdict(findings: Findings) -> Verdict {
         }
     }
     if !findings.essential_met {
-        // An existing session steps up to what the context asks; a sign-in made
-        // for this request that still falls short is final (no loop).
-        if !findings.made_for_this && !findings.essential_strengths.is_empty() {
-            return Verdict::StepUp {
-                strengths: findings.essential_strengths,
-            };
-        }
         return Verdict::AuthenticationUnmet;
     }
     if !findings.assigned {
@@ -327,7 +317,6 @@ mod tests {
             access,
             made_for_this: false,
             essential_met: true,
-            essential_strengths: Vec::new(),
             assigned: true,
             missing_consent: Vec::new(),
             user_may_consent: false,
@@ -399,16 +388,6 @@ mod tests {
         all.essential_met = false;
         all.assigned = false;
         all.missing_consent = vec!["Files.Read".to_string()];
-        assert_eq!(verdict(all.clone()), Verdict::AuthenticationUnmet);
-        // A session that could step up does; the sign-in made for it is final.
-        all.essential_strengths = vec![MFA];
-        assert_eq!(
-            verdict(all.clone()),
-            Verdict::StepUp {
-                strengths: vec![MFA]
-            }
-        );
-        all.made_for_this = true;
         assert_eq!(verdict(all), Verdict::AuthenticationUnmet);
         let mut unassigned = findings(AccessFinding::Allow);
         unassigned.assigned = false;
