@@ -682,12 +682,32 @@ async fn console_step_up(state: &AppState, req: &Request, acr: &str, back: &str)
         Ok(None) => return redirect("/signin"),
         Err(error) => return internal(error),
     };
-    let strengths = match state.app.sign_in.strengths_for_acr(tenant, acr).await {
+    // Percent-encoded: a path may hold what a cookie value may not.
+    let back: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    step_up_to(state, req, &session, acr, (CONSOLE_RETURN_COOKIE, &back)).await
+}
+
+/// Sends a signed-in user through a step-up sign-in to what `acr` asks (an
+/// authentication context, or one of Tessera's `acr` values), with `back` (a
+/// cookie and its value) saying where the finished sign-in goes.
+async fn step_up_to(
+    state: &AppState,
+    req: &Request,
+    session: &SessionInfo,
+    acr: &str,
+    back: (&str, &str),
+) -> Response {
+    let strengths = match state
+        .app
+        .sign_in
+        .strengths_for_acr(session.tenant, acr)
+        .await
+    {
         Ok(Some(strengths)) => strengths,
         Ok(None) => {
             return error_page(
                 StatusCode::FORBIDDEN,
-                "This action asks for an authentication context the tenant does not have.",
+                "This asks for an authentication context the tenant does not have.",
             );
         }
         Err(error) => return internal(error),
@@ -708,9 +728,7 @@ async fn console_step_up(state: &AppState, req: &Request, acr: &str, back: &str)
     };
     let mut response = redirect("/signin");
     set_cookie(&mut response, FLOW_COOKIE, flow.expose(), Some(15 * 60));
-    // Percent-encoded: a path may hold what a cookie value may not.
-    let back: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
-    set_cookie(&mut response, CONSOLE_RETURN_COOKIE, &back, Some(15 * 60));
+    set_cookie(&mut response, back.0, back.1, Some(15 * 60));
     response
 }
 

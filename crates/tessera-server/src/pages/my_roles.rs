@@ -302,49 +302,7 @@ struct ActivateForm {
 
 /// Sends the user through a step-up sign-in for `acr`, back to My roles.
 async fn step_up(state: &AppState, req: &Request, session: &SessionInfo, acr: &str) -> Response {
-    let strengths = match state
-        .app
-        .sign_in
-        .strengths_for_acr(session.tenant, acr)
-        .await
-    {
-        Ok(Some(strengths)) => strengths,
-        Ok(None) => {
-            return super::error_page(
-                StatusCode::FORBIDDEN,
-                "This role asks for an authentication context the tenant no longer has.",
-            );
-        }
-        Err(error) => return internal(error),
-    };
-    let flow = match state
-        .app
-        .sign_in
-        .start_step_up(
-            &req.ctx,
-            session.user_id,
-            &session.user_principal_name,
-            strengths,
-        )
-        .await
-    {
-        Ok(flow) => flow,
-        Err(error) => return internal(error),
-    };
-    let mut response = redirect("/signin");
-    super::set_cookie(
-        &mut response,
-        super::FLOW_COOKIE,
-        flow.expose(),
-        Some(15 * 60),
-    );
-    super::set_cookie(
-        &mut response,
-        MY_ROLES_RETURN_COOKIE,
-        "roles",
-        Some(15 * 60),
-    );
-    response
+    super::step_up_to(state, req, session, acr, (MY_ROLES_RETURN_COOKIE, "roles")).await
 }
 
 async fn activate(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
