@@ -87,7 +87,10 @@ await run({
     await signInWithPassword(bobPage, bob.upn);
     await bobPage.goto(`${base}/myaccount/approvals`);
     await checkAccessibility(bobPage, "approvals");
-    assert.match(await bobPage.textContent("main"), /onboarding the new hires/);
+    const asked = await bobPage.textContent("main");
+    assert.match(asked, /onboarding the new hires/);
+    assert.ok(asked.includes(alice.upn), `the approver sees who asks: ${asked}`);
+    assert.match(asked, /whole directory/);
     await bobPage.fill("#reason-1", "tickets checked");
     await bobPage.click("#approve-1");
     await bobPage.waitForURL(/done=approved/);

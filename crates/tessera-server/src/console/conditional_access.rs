@@ -290,17 +290,25 @@ async fn confirm_delete_policy(
     admin: Admin,
     Path(id): Path<Uuid>,
 ) -> Response {
-    // A protected deletion asks for the stronger sign-in here, before the form.
-    if let Err(error) = state.app.check_protected(
-        &admin.ctx,
-        tessera_service::pim::protected_action::CA_POLICY_DELETE,
-        None,
-    ) {
+    let found = state.app.access.get_policy(&admin.ctx, id).await;
+    // A protected deletion asks for the stronger sign-in here, before the form
+    // (once the policy could be read at all).
+    if found.is_ok()
+        && super::holds(
+            &admin.ctx,
+            tessera_directory::roles::action::CA_POLICIES_MANAGE,
+        )
+        && let Err(error) = state.app.check_protected(
+            &admin.ctx,
+            tessera_service::pim::protected_action::CA_POLICY_DELETE,
+            None,
+        )
+    {
         return super::refused(error);
     }
     super::confirm_delete_of(
         &admin,
-        state.app.access.get_policy(&admin.ctx, id).await,
+        found,
         "policy",
         |(policy, version)| (policy.spec.display_name.as_str(), *version),
         "Sign-ins are no longer checked against it from this moment.",

@@ -425,8 +425,12 @@ fn after_sign_in(headers: &HeaderMap) -> String {
     if cookie(headers, SAML_COOKIE).is_some() {
         return "/saml2/sso/continue".to_string();
     }
-    if cookie(headers, my_roles::MY_ROLES_RETURN_COOKIE).is_some() {
-        return "/myaccount/roles?done=stepped-up".to_string();
+    if let Some(page) = cookie(headers, my_roles::MY_ROLES_RETURN_COOKIE) {
+        return if page == "approvals" {
+            "/myaccount/approvals?done=stepped-up".to_string()
+        } else {
+            "/myaccount/roles?done=stepped-up".to_string()
+        };
     }
     if let Some(back) = cookie(headers, CONSOLE_RETURN_COOKIE) {
         // The console signs in again from the stronger session, then goes back.
@@ -656,6 +660,13 @@ async fn console_step_up_page(
     req: Request,
     Query(query): Query<ConsoleStepUpQuery>,
 ) -> Response {
+    // Started from Tessera's own pages (or typed): a link from another site gets
+    // a page with the button instead, so it cannot restart someone's sign-in.
+    let fetch_site = req
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
     let acr_ok = !query.acr.is_empty()
         && query.acr.len() <= 64
         && query
@@ -669,6 +680,13 @@ async fn console_step_up_page(
         .back
         .filter(|b| crate::console::is_console_path(b))
         .unwrap_or_else(|| "/admin".to_string());
+    if !matches!(fetch_site, "same-origin" | "none") {
+        return crate::console::step_up_page(
+            &query.acr,
+            "This action needs a stronger sign-in.",
+            &back,
+        );
+    }
     console_step_up(&state, &req, &query.acr, &back).await
 }
 
@@ -728,6 +746,19 @@ async fn step_up_to(
     };
     let mut response = redirect("/signin");
     set_cookie(&mut response, FLOW_COOKIE, flow.expose(), Some(15 * 60));
+    // The finished step-up goes where this one says, and nowhere an earlier
+    // request (an application's, a device's, another step-up) left waiting.
+    for other in [
+        AUTHORIZE_COOKIE,
+        SAML_COOKIE,
+        DEVICE_RETURN_COOKIE,
+        CONSOLE_RETURN_COOKIE,
+        my_roles::MY_ROLES_RETURN_COOKIE,
+    ] {
+        if other != back.0 {
+            set_cookie(&mut response, other, "", Some(0));
+        }
+    }
     set_cookie(&mut response, back.0, back.1, Some(15 * 60));
     response
 }

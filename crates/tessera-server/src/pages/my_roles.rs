@@ -71,6 +71,9 @@ struct Waiting {
     id: Uuid,
     kind: &'static str,
     who: String,
+    scope: String,
+    length: String,
+    asked_by: Option<String>,
     action: String,
     role: String,
     justification: String,
@@ -300,9 +303,16 @@ struct ActivateForm {
     minutes: u16,
 }
 
-/// Sends the user through a step-up sign-in for `acr`, back to My roles.
-async fn step_up(state: &AppState, req: &Request, session: &SessionInfo, acr: &str) -> Response {
-    super::step_up_to(state, req, session, acr, (MY_ROLES_RETURN_COOKIE, "roles")).await
+/// Sends the user through a step-up sign-in for `acr`, back to `page` (`roles`
+/// or `approvals`).
+async fn step_up(
+    state: &AppState,
+    req: &Request,
+    session: &SessionInfo,
+    acr: &str,
+    page: &str,
+) -> Response {
+    super::step_up_to(state, req, session, acr, (MY_ROLES_RETURN_COOKIE, page)).await
 }
 
 async fn activate(State(state): State<AppState>, req: Request, body: Bytes) -> Response {
@@ -328,7 +338,8 @@ async fn activate(State(state): State<AppState>, req: Request, body: Bytes) -> R
         .create_request(&ctx, ScheduleKind::Assignment, body.clone())
         .await;
     // Longer than the role allows: the longest it allows.
-    if matches!(&result, Err(ServiceError::Validation(errors)) if errors.to_string().contains("longer than"))
+    if matches!(&result, Err(ServiceError::Validation(errors))
+        if errors.errors.iter().any(|e| e.field == "scheduleInfo" && e.message.contains("seconds allowed")))
     {
         body["scheduleInfo"] = json!({"expiration": {"type": "notSpecified"}});
         result = state
@@ -343,7 +354,7 @@ async fn activate(State(state): State<AppState>, req: Request, body: Bytes) -> R
         }
         Ok(_) => redirect("/myaccount/roles?done=activated"),
         Err(ServiceError::InsufficientAuthentication { acr_values, .. }) => {
-            step_up(&state, &req, &session, &acr_values).await
+            step_up(&state, &req, &session, &acr_values, "roles").await
         }
         Err(error) => refusal(&state, &req, &session, error).await,
     }
@@ -472,22 +483,44 @@ async fn render_approvals(
     }
     let mut waiting = Vec::new();
     for q in found {
-        let who = match state
-            .app
-            .directory
-            .get::<tessera_directory::model::UserSpec>(&ctx, q.principal_id)
-            .await
-        {
-            Ok(user) => format!(
+        // The principal's user principal name first (a display name can be
+        // anything), as the service gives it to an approver.
+        let who = match &q.principal {
+            Some(p) => format!(
                 "{} ({})",
-                user.spec.display_name, user.spec.user_principal_name
+                p["userPrincipalName"].as_str().unwrap_or(""),
+                p["displayName"].as_str().unwrap_or("")
             ),
-            Err(_) => q.principal_id.to_string(),
+            None => q.principal_id.to_string(),
         };
+        let asked_by =
+            if q.created_by["user"]["id"].as_str() == Some(q.principal_id.to_string().as_str()) {
+                None
+            } else {
+                Some(
+                    q.created_by["user"]["id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            };
+        let length = q
+            .schedule_info
+            .as_ref()
+            .and_then(|i| i.expiration.as_ref())
+            .and_then(|e| {
+                e.duration
+                    .clone()
+                    .or_else(|| e.end_date_time.map(|t| format!("until {t}")))
+            })
+            .unwrap_or_else(|| "the longest allowed".to_string());
         waiting.push(Waiting {
             id: q.id,
             kind: kind_name(q.kind),
             who,
+            scope: scope_name(&q.directory_scope_id),
+            length,
+            asked_by,
             action: action_name(&q.action),
             role: role_name(q.role_definition_id),
             justification: q
@@ -551,7 +584,7 @@ async fn answer(
             "/myaccount/approvals?done=denied"
         }),
         Err(ServiceError::InsufficientAuthentication { acr_values, .. }) => {
-            step_up(&state, &req, &session, &acr_values).await
+            step_up(&state, &req, &session, &acr_values, "approvals").await
         }
         Err(
             error @ (ServiceError::Validation(_)

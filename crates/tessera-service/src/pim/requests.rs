@@ -189,6 +189,11 @@ pub struct RequestView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub review: Option<Value>,
+    /// For an approver: who the principal is (`userPrincipalName`,
+    /// `displayName`), whom they may not otherwise be allowed to read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub principal: Option<Value>,
     pub is_validation_only: bool,
 }
 
@@ -324,6 +329,7 @@ fn view_of(
             })
         }),
         is_validation_only: validation_only,
+        principal: None,
     }
 }
 
@@ -1338,7 +1344,11 @@ impl Pim {
             {
                 continue;
             }
-            value.push(view_of(record.id, record.created, &data, now, false));
+            let mut view = view_of(record.id, record.created, &data, now, false);
+            if filter == RequestFilter::AwaitingMe {
+                view.principal = who(reader.as_mut(), ctx.tenant, data.principal_id).await?;
+            }
+            value.push(view);
         }
         Ok(Page {
             value,
@@ -1551,6 +1561,22 @@ pub(crate) async fn activations(
         }
     }
     Ok(found)
+}
+
+/// A principal as an approver sees it: user principal name and display name.
+async fn who(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: TenantId,
+    principal: Uuid,
+) -> ServiceResult<Option<Value>> {
+    let Some(record) = reader.get(tenant, Kind::User, principal).await? else {
+        return Ok(None);
+    };
+    let spec: tessera_directory::model::UserSpec = codec::data(&record)?;
+    Ok(Some(json!({
+        "userPrincipalName": spec.user_principal_name,
+        "displayName": spec.display_name,
+    })))
 }
 
 fn not_found(id: Uuid) -> ServiceError {
