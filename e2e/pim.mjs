@@ -16,6 +16,7 @@ import { api, base, checkAccessibility, run, withVirtualAuthenticator } from "./
 const PASSWORD = "copper-lantern-meadow-77";
 const USER_ADMINISTRATOR = "fe930be7-5e62-47db-91af-98c3a49a38b1";
 const CONDITIONAL_ACCESS_ADMINISTRATOR = "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9";
+const PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814";
 const PHISHING_RESISTANT = "00000000-0000-0000-0000-000000000004";
 
 async function newUser(name) {
@@ -167,6 +168,26 @@ await run({
     await page.click("#confirm-delete");
     await page.waitForURL(/done=deleted/);
     await assert.rejects(api("GET", `/identity/conditionalAccess/policies/${policy.id}`), /404/);
+
+    // The console's PIM page: her standing role shows as assigned outside PIM,
+    // and "Make eligible" converts it; a role's settings are saved from a form.
+    await api("POST", "/roleManagement/directory/roleAssignments", {
+      principalId: carol.id, roleDefinitionId: PRIVILEGED_ROLE_ADMINISTRATOR, directoryScopeId: "/",
+    });
+    await page.goto(`${base}/admin/pim`);
+    await checkAccessibility(page, "pim");
+    assert.ok((await page.textContent("#alert-assignedOutsidePim")).includes(carol.upn));
+    await page.click(`button[aria-label="Make eligible: ${carol.upn}, Conditional Access Administrator"]`);
+    await page.waitForURL(/done=converted/);
+    const eligible = await api("GET", `/roleManagement/directory/roleEligibilitySchedules?principalId=${carol.id}`);
+    assert.deepEqual(eligible.value.map((e) => e.roleDefinitionId), [CONDITIONAL_ACCESS_ADMINISTRATOR]);
+    await page.goto(`${base}/admin/pim/roles/${USER_ADMINISTRATOR}`);
+    await checkAccessibility(page, "pim role settings");
+    await page.fill("#max-hours", "2");
+    await page.click("#save");
+    await page.waitForURL(/done=saved/);
+    const settings = await api("GET", `/roleManagement/directory/roleSettings/${USER_ADMINISTRATOR}`);
+    assert.equal(settings.settings.maxActivationSeconds, 7200);
     await api("PATCH", "/policies/identitySecurityDefaultsEnforcementPolicy", { isEnabled: true });
     await context.close();
   },

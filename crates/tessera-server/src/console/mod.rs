@@ -28,6 +28,7 @@ mod forms;
 mod groups;
 mod html;
 mod logs;
+mod pim;
 mod policy_form;
 mod records;
 mod reports;
@@ -84,6 +85,7 @@ pub fn router() -> Router<AppState> {
         .merge(apps::router())
         .merge(saml::router())
         .merge(roles::router())
+        .merge(pim::router())
         .merge(devices::router())
         .merge(settings::router())
         .merge(reports::router())
@@ -137,6 +139,7 @@ pub struct Nav {
     pub settings: bool,
     pub authentication: bool,
     pub attributes: bool,
+    pub pim: bool,
 }
 
 impl Nav {
@@ -154,6 +157,7 @@ impl Nav {
             settings: holds(ctx, action::POLICIES_READ),
             authentication: holds(ctx, action::POLICIES_READ),
             attributes: holds(ctx, action::ATTRIBUTE_DEFINITIONS_READ),
+            pim: holds(ctx, action::ROLE_ASSIGNMENTS_READ),
         }
     }
 }

@@ -48,6 +48,7 @@ pub use settings::SettingsView;
 pub use tessera_pim::Kind as ScheduleKind;
 /// The protected actions' names (`tessera_pim::protected`).
 pub use tessera_pim::protected as protected_action;
+pub use tessera_pim::{Approver, Settings};
 
 /// The PIM context (see the module documentation).
 pub struct Pim {
