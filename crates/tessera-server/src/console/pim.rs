@@ -46,6 +46,7 @@ struct AlertRow {
     remediation: &'static str,
     severity: &'static str,
     convertible: bool,
+    count: usize,
     incidents: Vec<Incident>,
 }
 
@@ -130,8 +131,10 @@ async fn render(
     status: StatusCode,
 ) -> Response {
     let pim = &state.app.pim;
+    // An approver who may not read role assignments still sees what waits.
     let found = match pim.alerts(&admin.ctx).await {
         Ok(found) => found,
+        Err(ServiceError::Forbidden { .. }) => Vec::new(),
         Err(error) => return refused(error),
     };
     let mut alerts = Vec::new();
@@ -160,6 +163,7 @@ async fn render(
             remediation: alert.remediation,
             severity: alert.severity,
             convertible,
+            count: alert.incident_count,
             incidents,
         });
     }
@@ -176,7 +180,10 @@ async fn render(
             waiting.push(WaitingRow {
                 id: q.id,
                 kind: kind_name(q.kind),
-                who: principal_name(state, admin, q.principal_id).await,
+                who: match &q.principal {
+                    Some(p) => p["userPrincipalName"].as_str().unwrap_or("").to_string(),
+                    None => principal_name(state, admin, q.principal_id).await,
+                },
                 action: serde_json::to_value(q.action)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
@@ -244,9 +251,12 @@ async fn assign(State(state): State<AppState>, Posted { admin, form }: Posted) -
         Some("assignment") => ScheduleKind::Assignment,
         _ => ScheduleKind::Eligibility,
     };
-    let expiration = match form.get("days").and_then(|d| d.parse::<u32>().ok()) {
-        Some(days) => json!({"type": "afterDuration", "duration": format!("P{days}D")}),
-        None => json!({"type": "noExpiration"}),
+    let expiration = match number(form.get("days"), 1, 3650) {
+        Ok(Some(days)) => json!({"type": "afterDuration", "duration": format!("P{days}D")}),
+        Ok(None) => json!({"type": "noExpiration"}),
+        Err(message) => {
+            return render(&state, &admin, None, Some(message), StatusCode::BAD_REQUEST).await;
+        }
     };
     let body = json!({
         "action": "adminAssign",
@@ -319,6 +329,7 @@ struct RolePage<'a> {
     justification: bool,
     ticket: bool,
     approval: bool,
+    assignment_justification: bool,
     max_hours: String,
     context: String,
     approvers: String,
@@ -328,6 +339,18 @@ struct RolePage<'a> {
     may_manage: bool,
     notice: Option<&'static str>,
     error: Option<String>,
+}
+
+/// A number field: blank is none; anything else must be a whole number within
+/// `min..=max`.
+fn number(text: Option<&str>, min: i64, max: i64) -> Result<Option<i64>, String> {
+    let Some(text) = text else { return Ok(None) };
+    match text.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "{text:?} is not a whole number from {min} to {max}."
+        )),
+    }
 }
 
 fn days_of(seconds: Option<i64>) -> String {
@@ -363,7 +386,7 @@ async fn role_page(
     for approver in &settings.approvers {
         approvers.push(match approver {
             tessera_service::pim::Approver::User(user) => principal_name(state, admin, *user).await,
-            tessera_service::pim::Approver::Group(group) => group.to_string(),
+            tessera_service::pim::Approver::Group(group) => format!("group:{group}"),
         });
     }
     pages::page(
@@ -379,7 +402,8 @@ async fn role_page(
                 .clone()
                 .unwrap_or_default(),
             approvers: approvers.join(", "),
-            timeout_hours: settings.approval_timeout_seconds / 3600,
+            timeout_hours: (settings.approval_timeout_seconds + 3599) / 3600,
+            assignment_justification: settings.assignment_requires_justification,
             eligible_days: days_of(settings.max_eligibility_seconds),
             assigned_days: days_of(settings.max_assignment_seconds),
             mfa: settings.activation_requires_mfa,
@@ -402,10 +426,31 @@ async fn save_role_settings(
         Ok(version) => version,
         Err(page) => return page,
     };
-    let hours: f64 = form
-        .get("max_hours")
-        .and_then(|h| h.parse().ok())
-        .unwrap_or(8.0);
+    let refuse = |message: String| async {
+        role_page(
+            &state,
+            &admin,
+            id,
+            None,
+            Some(message),
+            StatusCode::BAD_REQUEST,
+        )
+        .await
+    };
+    // Half hours, as the form offers them.
+    let half_hours = match form.get("max_hours").map(|h| h.parse::<f64>()) {
+        Some(Ok(h)) if h.is_finite() && (0.5..=24.0).contains(&h) => (h * 2.0).round() as i64,
+        _ => return refuse("The longest activation is ½ to 24 hours.".to_string()).await,
+    };
+    let (timeout_hours, eligible_days, assigned_days) = match (
+        number(form.get("timeout_hours"), 1, 168),
+        number(form.get("eligible_days"), 1, 3650),
+        number(form.get("assigned_days"), 1, 3650),
+    ) {
+        (Ok(Some(t)), Ok(e), Ok(a)) => (t, e, a),
+        (Ok(None), _, _) => return refuse("Say how long an approval may wait.".to_string()).await,
+        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => return refuse(m).await,
+    };
     let mut approvers = Vec::new();
     for named in form
         .get("approvers")
@@ -414,38 +459,31 @@ async fn save_role_settings(
         .map(str::trim)
         .filter(|n| !n.is_empty())
     {
+        if let Some(group) = named.strip_prefix("group:") {
+            match Uuid::parse_str(group) {
+                Ok(group) => approvers.push(json!({"type": "group", "id": group})),
+                Err(_) => return refuse(format!("{named} is not group:<id>.")).await,
+            }
+            continue;
+        }
         match named_object(&state, &admin, named).await {
             Ok(user) => approvers.push(json!({"type": "user", "id": user})),
-            Err(Ok(message)) => {
-                return role_page(
-                    &state,
-                    &admin,
-                    id,
-                    None,
-                    Some(message),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
-            }
+            Err(Ok(message)) => return refuse(message).await,
             Err(Err(page)) => return page,
         }
     }
-    let days = |name: &str| {
-        form.get(name)
-            .and_then(|d| d.parse::<i64>().ok())
-            .map(|d| d * 86_400)
-    };
     let body = json!({
-        "maxActivationSeconds": (hours * 3600.0).round() as i64,
+        "maxActivationSeconds": half_hours * 1800,
         "activationRequiresMfa": form.get("mfa").is_some(),
         "activationAuthenticationContext": form.get("context"),
         "activationRequiresJustification": form.get("justification").is_some(),
         "activationRequiresTicket": form.get("ticket").is_some(),
         "activationRequiresApproval": form.get("approval").is_some(),
         "approvers": approvers,
-        "approvalTimeoutSeconds": form.get("timeout_hours").and_then(|h| h.parse::<i64>().ok()).unwrap_or(24) * 3600,
-        "maxEligibilitySeconds": days("eligible_days"),
-        "maxAssignmentSeconds": days("assigned_days"),
+        "approvalTimeoutSeconds": timeout_hours * 3600,
+        "maxEligibilitySeconds": eligible_days.map(|d| d * 86_400),
+        "maxAssignmentSeconds": assigned_days.map(|d| d * 86_400),
+        "assignmentRequiresJustification": form.get("assignment_justification").is_some(),
     });
     match state
         .app
@@ -454,22 +492,13 @@ async fn save_role_settings(
         .await
     {
         Ok(_) => pages::redirect(&format!("/admin/pim/roles/{id}?done=saved")),
-        Err(
-            error @ (ServiceError::Validation(_)
-            | ServiceError::Conflict { .. }
-            | ServiceError::VersionMismatch { .. }),
-        ) => {
-            let message = error.to_string();
-            role_page(
-                &state,
-                &admin,
-                id,
-                None,
-                Some(message),
-                StatusCode::BAD_REQUEST,
-            )
-            .await
-        }
-        Err(error) => refused(error),
+        // A stale version says to reload (412); the rest of the client's mistakes
+        // are said above the form.
+        Err(error) => match super::form_refusal(error, "role's settings") {
+            Ok((status, message)) => {
+                role_page(&state, &admin, id, None, Some(message), status).await
+            }
+            Err(page) => page,
+        },
     }
 }
