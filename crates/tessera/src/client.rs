@@ -444,6 +444,12 @@ fn problem_error(status: StatusCode, body: &[u8], no_token: bool) -> anyhow::Err
     if status == StatusCode::UNAUTHORIZED && no_token {
         message.push_str("\n  hint: sign in with `tessera login --server URL --token TOKEN`");
     }
+    if code == "insufficient_user_authentication" {
+        // RFC 9470: the sign-in behind this token is not strong enough.
+        message.push_str(
+            "\n  hint: sign in again with `tessera login` (the device flow), using a method that meets it, then repeat the command",
+        );
+    }
     anyhow::Error::new(ApiError { status, message })
 }
 
