@@ -663,19 +663,30 @@ fn may_answer(pending: &Pending, approver: &Caller, facts: Facts<'_>) -> Result<
     if facts.now >= pending.expires {
         return Err(Refusal::TimedOut);
     }
-    let named = &facts.settings.approvers;
-    let allowed = if pending.action == Action::SelfActivate && !named.is_empty() {
-        named.iter().any(|a| match a {
-            Approver::User(id) => *id == approver.id,
-            Approver::Group(group) => approver.groups.contains(group),
-        })
-    } else {
-        approver.administers
-    };
-    if allowed {
+    if answers(pending.action, facts.settings, approver) {
         Ok(())
     } else {
         Err(Refusal::NotAnApprover)
+    }
+}
+
+/// Whether the settings name `caller` among the approvers (as a user, or as a
+/// member of a named group).
+pub fn names_approver(settings: &Settings, caller: &Caller) -> bool {
+    settings.approvers.iter().any(|a| match a {
+        Approver::User(id) => *id == caller.id,
+        Approver::Group(group) => caller.groups.contains(group),
+    })
+}
+
+/// Whether `caller` is the one to answer a request for `action` under these
+/// settings (before who asked and when are checked): a named approver for an
+/// activation where approvers are named, else an administrator of the target.
+pub fn answers(action: Action, settings: &Settings, caller: &Caller) -> bool {
+    if action == Action::SelfActivate && !settings.approvers.is_empty() {
+        names_approver(settings, caller)
+    } else {
+        caller.administers
     }
 }
 

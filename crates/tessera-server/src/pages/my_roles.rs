@@ -452,6 +452,7 @@ async fn approvals(
     let notice = match query.done.as_deref() {
         Some("approved") => Some("Approved."),
         Some("denied") => Some("Denied."),
+        Some("stepped-up") => Some("You signed in again: answer the request now."),
         _ => None,
     };
     render_approvals(&state, &req, &session, notice, None, StatusCode::OK).await

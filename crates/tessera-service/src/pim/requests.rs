@@ -852,18 +852,7 @@ impl Pim {
                     // A standing assignment given an end becomes a PIM schedule
                     // (under the same id); the tenant's last standing Global
                     // Administrator stays standing.
-                    if target.role.id == roles::GLOBAL_ADMINISTRATOR && target.scope == "/" {
-                        self.directory
-                            .refuse_losing_last_global_administrator(tx, ctx, data.principal_id)
-                            .await?;
-                    }
-                    tx.delete(
-                        ctx.tenant,
-                        Kind::RoleAssignment,
-                        standing.id,
-                        Some(standing.version),
-                    )
-                    .await?;
+                    self.remove_standing(tx, ctx, target, standing).await?;
                     let changed = RoleSchedule {
                         principal_id: data.principal_id,
                         role_definition_id: target.role.id,
@@ -1046,22 +1035,34 @@ impl Pim {
             return Ok(());
         }
         if let Some(standing) = held.standing.as_ref().filter(|r| r.id == schedule) {
-            let spec = role_schedules::standing_spec(standing)?;
-            if target.role.id == roles::GLOBAL_ADMINISTRATOR && target.scope == "/" {
-                self.directory
-                    .refuse_losing_last_global_administrator(tx, ctx, spec.principal_id)
-                    .await?;
-            }
-            tx.delete(
-                ctx.tenant,
-                Kind::RoleAssignment,
-                standing.id,
-                Some(standing.version),
-            )
-            .await?;
-            return Ok(());
+            return self.remove_standing(tx, ctx, target, standing).await;
         }
         Err(refused(tessera_pim::Refusal::NoSuchSchedule))
+    }
+
+    /// Removes a standing role assignment (ended, or become a PIM schedule); the
+    /// tenant's last standing Global Administrator stays.
+    async fn remove_standing(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        target: &Target,
+        standing: &Record,
+    ) -> ServiceResult<()> {
+        if target.role.id == roles::GLOBAL_ADMINISTRATOR && target.scope == "/" {
+            let spec = role_schedules::standing_spec(standing)?;
+            self.directory
+                .refuse_losing_last_global_administrator(tx, ctx, spec.principal_id)
+                .await?;
+        }
+        tx.delete(
+            ctx.tenant,
+            Kind::RoleAssignment,
+            standing.id,
+            Some(standing.version),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Approves or denies a request waiting for approval.
@@ -1266,24 +1267,20 @@ impl Pim {
         data: &StoredRequest,
         caller: &tessera_pim::Caller,
         now: Timestamp,
+        read: &mut std::collections::HashMap<Uuid, tessera_pim::Settings>,
     ) -> ServiceResult<bool> {
         if status_at(data, now) != Status::PendingApproval || data.created_by == caller.id {
             return Ok(false);
         }
-        let (_, role_settings) =
-            settings::load(reader, ctx.tenant, data.role_definition_id).await?;
-        // As the rules answer: named approvers answer activations; extensions
-        // and renewals, and roles naming none, are an administrator's.
-        Ok(
-            if role_settings.approvers.is_empty() || data.action != Action::SelfActivate {
-                caller.administers
-            } else {
-                role_settings.approvers.iter().any(|a| match a {
-                    tessera_pim::Approver::User(id) => *id == caller.id,
-                    tessera_pim::Approver::Group(group) => caller.groups.contains(group),
-                })
-            },
-        )
+        // Each role's settings are read once per listing.
+        let role = data.role_definition_id;
+        let role_settings = match read.entry(role) {
+            std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+            std::collections::hash_map::Entry::Vacant(empty) => {
+                empty.insert(settings::load(reader, ctx.tenant, role).await?.1)
+            }
+        };
+        Ok(tessera_pim::answers(data.action, role_settings, caller))
     }
 
     /// Whether the caller is a named approver of a request's role.
@@ -1296,10 +1293,7 @@ impl Pim {
     ) -> ServiceResult<bool> {
         let (_, role_settings) =
             settings::load(reader, ctx.tenant, data.role_definition_id).await?;
-        Ok(role_settings.approvers.iter().any(|a| match a {
-            tessera_pim::Approver::User(id) => *id == caller.id,
-            tessera_pim::Approver::Group(group) => caller.groups.contains(group),
-        }))
+        Ok(tessera_pim::names_approver(&role_settings, caller))
     }
 
     /// Requests of one kind, newest first within waiting and answered ones.
@@ -1332,6 +1326,7 @@ impl Pim {
             codec::list_all_prefixed(reader.as_mut(), ctx.tenant, Kind::PimRequest, key2, prefix)
                 .await?;
         let mut value = Vec::new();
+        let mut read = std::collections::HashMap::new();
         for record in records.iter().rev() {
             let data: StoredRequest = codec::data(record)?;
             if data.kind != kind {
@@ -1339,7 +1334,7 @@ impl Pim {
             }
             if filter == RequestFilter::AwaitingMe
                 && !self
-                    .awaits(reader.as_mut(), ctx, &data, &rules_caller, now)
+                    .awaits(reader.as_mut(), ctx, &data, &rules_caller, now, &mut read)
                     .await?
             {
                 continue;
