@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
             guest: None,
             risk: RiskLevel::None,
             has_mfa_method: false,
+            groups: &[],
         },
         target: Target::App {
             resource: None,

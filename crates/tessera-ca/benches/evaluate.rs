@@ -137,6 +137,7 @@ fn sign_in<'a>(strengths: &'a [Uuid], contexts: &'a [String]) -> SignIn<'a> {
             guest: None,
             risk: RiskLevel::None,
             has_mfa_method: true,
+            groups: &[],
         },
         target: Target::App {
             resource: None,

@@ -132,6 +132,10 @@ pub enum Subject<'a> {
         risk: RiskLevel,
         /// Whether the user has a second factor registered (security defaults).
         has_mfa_method: bool,
+        /// Groups the user is in at this moment beyond the standing memberships
+        /// the policy set expanded (a membership PIM gives), with the groups
+        /// that contain them.
+        groups: &'a [Uuid],
     },
     Workload {
         service_principal_id: Uuid,
@@ -594,6 +598,8 @@ pub struct PolicySet {
     pub version: i64,
     group_count: usize,
     user_groups: Map<Uuid, Box<[u32]>>,
+    /// Each named group's bit.
+    group_index: Map<Uuid, u32>,
     role_index: Map<Uuid, u32>,
     locations: Vec<CompiledLocation>,
 }
@@ -1001,6 +1007,12 @@ impl PolicySet {
             security_defaults,
             version: 0,
             group_count: group_names.ids.len(),
+            group_index: group_names
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(index, id)| (*id, index as u32))
+                .collect(),
             user_groups: user_groups
                 .into_iter()
                 .map(|(user, list)| (user, list.into_boxed_slice()))
@@ -1106,6 +1118,7 @@ impl PolicySet {
                 sign_in.subject,
                 Subject::User {
                     has_mfa_method: false,
+                    groups: &[],
                     ..
                 }
             );
@@ -1242,11 +1255,17 @@ impl<'s> Facts<'s> {
             id,
             roles: held,
             guest: kind,
+            groups: now_in,
             ..
         } = sign_in.subject
         {
             if let Some(list) = set.user_groups.get(&id) {
                 for g in list.iter() {
+                    groups.set(*g);
+                }
+            }
+            for group in now_in {
+                if let Some(g) = set.group_index.get(group) {
                     groups.set(*g);
                 }
             }

@@ -22,6 +22,9 @@ pub enum FactSubject {
         risk: RiskLevel,
         /// Whether the user has a second factor registered (security defaults).
         has_mfa_method: bool,
+        /// Groups the user is in at this moment through PIM, with the groups
+        /// that contain them (see `Subject::User`).
+        groups: Vec<Uuid>,
     },
     Workload {
         service_principal_id: Uuid,
@@ -66,12 +69,14 @@ impl SignInFacts {
                     guest,
                     risk,
                     has_mfa_method,
+                    groups,
                 } => Subject::User {
                     id: *id,
                     roles,
                     guest: guest.then_some("internalGuest"),
                     risk: *risk,
                     has_mfa_method: *has_mfa_method,
+                    groups,
                 },
                 FactSubject::Workload {
                     service_principal_id,
@@ -223,6 +228,7 @@ mod tests {
                 guest: true,
                 risk: RiskLevel::Low,
                 has_mfa_method: true,
+                groups: Vec::new(),
             },
             target: Target::App {
                 app_id: tessera_core::AppId::from_uuid(Uuid::from_u128(3)),

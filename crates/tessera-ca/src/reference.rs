@@ -95,7 +95,11 @@ fn first_miss(
         .is_some_and(|w| !w.include_service_principals.is_empty());
     match sign_in.subject {
         Subject::User {
-            id, roles, guest, ..
+            id,
+            roles,
+            guest,
+            groups: now_in,
+            ..
         } => {
             if for_workloads {
                 return not(Condition::WorkloadIdentities, false);
@@ -105,6 +109,7 @@ fn first_miss(
             let included = has(&users.include_users, validate::ALL)
                 || named(&users.include_users, id)
                 || in_groups(graph, &users.include_groups, id)
+                || in_listed(&users.include_groups, now_in)
                 || roles.iter().any(|r| named(&users.include_roles, *r))
                 || (guest_any && has(&users.include_users, validate::GUESTS_OR_EXTERNAL_USERS))
                 || guest_listed(&users.include_guests_or_external_users, guest);
@@ -113,6 +118,7 @@ fn first_miss(
             }
             let excluded = named(&users.exclude_users, id)
                 || in_groups(graph, &users.exclude_groups, id)
+                || in_listed(&users.exclude_groups, now_in)
                 || roles.iter().any(|r| named(&users.exclude_roles, *r))
                 || (guest_any && has(&users.exclude_users, validate::GUESTS_OR_EXTERNAL_USERS))
                 || guest_listed(&users.exclude_guests_or_external_users, guest);
@@ -441,6 +447,7 @@ pub fn evaluate(
                 sign_in.subject,
                 Subject::User {
                     has_mfa_method: false,
+                    groups: &[],
                     ..
                 }
             ),
@@ -493,4 +500,9 @@ fn reference_merge(session: &mut EffectiveSession, controls: Option<&SessionCont
     if controls.disable_resilience_defaults == Some(true) {
         session.disable_resilience_defaults = true;
     }
+}
+
+/// Whether any of the groups the user is in at this moment is listed.
+fn in_listed(listed: &[String], groups: &[Uuid]) -> bool {
+    groups.iter().any(|g| named(listed, *g))
 }

@@ -36,6 +36,98 @@ pub enum Kind {
     Assignment,
 }
 
+/// What a group schedule grants: membership of the group or its ownership
+/// (Graph's `privilegedAccessGroupRelationships`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GroupAccess {
+    Member,
+    Owner,
+}
+
+impl GroupAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupAccess::Member => "member",
+            GroupAccess::Owner => "owner",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GroupAccess> {
+        match text {
+            "member" => Some(GroupAccess::Member),
+            "owner" => Some(GroupAccess::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// What a schedule is for: a directory role at a scope, or membership or
+/// ownership of a group. Stored and shown with Graph's field names
+/// (`roleDefinitionId` and `directoryScopeId`, or `groupId` and `accessId`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+pub enum Target {
+    Role {
+        role_definition_id: Uuid,
+        directory_scope_id: String,
+    },
+    Group {
+        group_id: Uuid,
+        access_id: GroupAccess,
+    },
+}
+
+impl Target {
+    /// The key of the target's settings.
+    pub fn settings_key(&self) -> String {
+        match self {
+            Target::Role {
+                role_definition_id, ..
+            } => format!("role:{role_definition_id}"),
+            Target::Group {
+                group_id,
+                access_id,
+            } => format!("group:{group_id}:{}", access_id.as_str()),
+        }
+    }
+
+    /// The prefix under which the target's schedules sort (ending in `|`).
+    pub fn sort_prefix(&self) -> String {
+        match self {
+            Target::Role {
+                role_definition_id,
+                directory_scope_id,
+            } => format!("{role_definition_id}|{directory_scope_id}|"),
+            Target::Group {
+                group_id,
+                access_id,
+            } => format!("group|{group_id}|{}|", access_id.as_str()),
+        }
+    }
+
+    /// The role, for a role target.
+    pub fn role(&self) -> Option<Uuid> {
+        match self {
+            Target::Role {
+                role_definition_id, ..
+            } => Some(*role_definition_id),
+            Target::Group { .. } => None,
+        }
+    }
+
+    /// The group and access, for a group target.
+    pub fn group(&self) -> Option<(Uuid, GroupAccess)> {
+        match self {
+            Target::Group {
+                group_id,
+                access_id,
+            } => Some((*group_id, *access_id)),
+            Target::Role { .. } => None,
+        }
+    }
+}
+
 /// A schedule request's action (Graph's `unifiedRoleScheduleRequestActions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

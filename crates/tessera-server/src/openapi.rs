@@ -551,6 +551,30 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pim::list_eligibility_schedules))
         .routes(routes!(pim::list_eligibility_instances))
         .routes(routes!(pim::get_role_settings, pim::replace_role_settings))
+        .routes(routes!(
+            pim::list_group_assignment_requests,
+            pim::create_group_assignment_request
+        ))
+        .routes(routes!(pim::get_group_assignment_request))
+        .routes(routes!(pim::cancel_group_assignment_request))
+        .routes(routes!(pim::approve_group_assignment_request))
+        .routes(routes!(pim::deny_group_assignment_request))
+        .routes(routes!(
+            pim::list_group_eligibility_requests,
+            pim::create_group_eligibility_request
+        ))
+        .routes(routes!(pim::get_group_eligibility_request))
+        .routes(routes!(pim::cancel_group_eligibility_request))
+        .routes(routes!(pim::approve_group_eligibility_request))
+        .routes(routes!(pim::deny_group_eligibility_request))
+        .routes(routes!(pim::list_group_assignment_schedules))
+        .routes(routes!(pim::list_group_assignment_instances))
+        .routes(routes!(pim::list_group_eligibility_schedules))
+        .routes(routes!(pim::list_group_eligibility_instances))
+        .routes(routes!(
+            pim::get_group_settings,
+            pim::replace_group_settings
+        ))
         .routes(routes!(pim::list_alerts))
         .routes(routes!(
             pim::get_alert_settings,

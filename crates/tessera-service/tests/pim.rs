@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tessera_directory::roles::{GLOBAL_ADMINISTRATOR, USER_ADMINISTRATOR};
-use tessera_service::pim::{ScheduleKind, Status};
+use tessera_service::pim::{Family, ScheduleKind, Status};
 use tessera_service::{App, Context, ServiceError, SignInProof};
 use tessera_testkit::{Backend, ShiftedClock, bootstrap_admin, both_backends};
 use uuid::Uuid;
 
 const ELIGIBILITY: ScheduleKind = ScheduleKind::Eligibility;
 const ASSIGNMENT: ScheduleKind = ScheduleKind::Assignment;
+const ROLES: Family = Family::Roles;
+const GROUPS: Family = Family::Groups;
 
 struct Harness {
     app: App,
@@ -84,7 +86,7 @@ impl Harness {
         kind: ScheduleKind,
         body: Value,
     ) -> Result<tessera_service::pim::RequestView, ServiceError> {
-        self.app.pim.create_request(ctx, kind, body).await
+        self.app.pim.create_request(ctx, ROLES, kind, body).await
     }
 
     /// Whether the person may create a user right now (User Administrator's
@@ -110,7 +112,13 @@ impl Harness {
     async fn schedules(&self, kind: ScheduleKind, principal: Uuid) -> usize {
         self.app
             .pim
-            .list_schedules(&self.admin, kind, Some(principal), Some(USER_ADMINISTRATOR))
+            .list_schedules(
+                &self.admin,
+                ROLES,
+                kind,
+                Some(principal),
+                Some(USER_ADMINISTRATOR),
+            )
             .await
             .unwrap()
             .value
@@ -225,7 +233,7 @@ async fn an_eligible_administrator_activates_and_the_grant_ends_at_its_end(h: Ha
     assert!(
         h.app
             .pim
-            .list_requests(&with, ASSIGNMENT, Default::default(), Some(alice.id))
+            .list_requests(&with, ROLES, ASSIGNMENT, Default::default(), Some(alice.id))
             .await
             .unwrap()
             .value
@@ -249,7 +257,7 @@ async fn an_eligible_administrator_activates_and_the_grant_ends_at_its_end(h: Ha
     let instances = h
         .app
         .pim
-        .list_instances(&with, ASSIGNMENT, Some(alice.id), None)
+        .list_instances(&with, ROLES, ASSIGNMENT, Some(alice.id), None)
         .await
         .unwrap()
         .value;
@@ -395,18 +403,19 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         Err(ServiceError::Conflict { .. })
     ));
     assert!(matches!(
-        pim.get_request(&h.admin, ELIGIBILITY, waiting.id).await,
+        pim.get_request(&h.admin, ROLES, ELIGIBILITY, waiting.id)
+            .await,
         Err(ServiceError::NotFound { .. })
     ));
     // Not by herself, not by an administrator who is not named.
     let with = h.as_person(&alice, true).await;
     assert!(matches!(
-        pim.answer_request(&with, ASSIGNMENT, waiting.id, true, None)
+        pim.answer_request(&with, ROLES, ASSIGNMENT, waiting.id, true, None)
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
     assert!(matches!(
-        pim.answer_request(&h.admin, ASSIGNMENT, waiting.id, true, None)
+        pim.answer_request(&h.admin, ROLES, ASSIGNMENT, waiting.id, true, None)
             .await,
         Err(ServiceError::Forbidden { .. })
     ));
@@ -414,6 +423,7 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
     let awaiting = pim
         .list_requests(
             &approver,
+            ROLES,
             ASSIGNMENT,
             tessera_service::pim::RequestFilter::AwaitingMe,
             None,
@@ -423,7 +433,7 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .value;
     assert_eq!(awaiting.len(), 1);
     assert_eq!(
-        pim.get_request(&approver, ASSIGNMENT, waiting.id)
+        pim.get_request(&approver, ROLES, ASSIGNMENT, waiting.id)
             .await
             .unwrap()
             .id,
@@ -432,6 +442,7 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
     let approved = pim
         .answer_request(
             &approver,
+            ROLES,
             ASSIGNMENT,
             waiting.id,
             true,
@@ -442,7 +453,7 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
     assert_eq!(approved.status, Status::Provisioned);
     assert!(h.can_create_users(&alice).await);
     assert!(matches!(
-        pim.answer_request(&approver, ASSIGNMENT, waiting.id, false, None)
+        pim.answer_request(&approver, ROLES, ASSIGNMENT, waiting.id, false, None)
             .await,
         Err(ServiceError::Conflict { .. })
     ));
@@ -462,12 +473,12 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .unwrap();
     h.clock.advance_seconds(3601);
     assert!(matches!(
-        pim.answer_request(&approver, ASSIGNMENT, late.id, true, None)
+        pim.answer_request(&approver, ROLES, ASSIGNMENT, late.id, true, None)
             .await,
         Err(ServiceError::Conflict { .. })
     ));
     assert_eq!(
-        pim.get_request(&with, ASSIGNMENT, late.id)
+        pim.get_request(&with, ROLES, ASSIGNMENT, late.id)
             .await
             .unwrap()
             .status,
@@ -484,7 +495,7 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .unwrap();
     let approver = h.as_person(&bob, false).await;
     assert_eq!(
-        pim.answer_request(&approver, ASSIGNMENT, denied.id, false, None)
+        pim.answer_request(&approver, ROLES, ASSIGNMENT, denied.id, false, None)
             .await
             .unwrap()
             .status,
@@ -495,14 +506,15 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
         .await
         .unwrap();
     assert_eq!(
-        pim.cancel_request(&with, ASSIGNMENT, withdrawn.id)
+        pim.cancel_request(&with, ROLES, ASSIGNMENT, withdrawn.id)
             .await
             .unwrap()
             .status,
         Status::Canceled
     );
     assert!(matches!(
-        pim.cancel_request(&with, ASSIGNMENT, withdrawn.id).await,
+        pim.cancel_request(&with, ROLES, ASSIGNMENT, withdrawn.id)
+            .await,
         Err(ServiceError::Conflict { .. })
     ));
     assert!(!h.can_create_users(&alice).await);
@@ -510,7 +522,8 @@ async fn approval_is_asked_of_the_named_approvers_and_answered_in_time(h: Harnes
     let carol = h.person("carol").await;
     let stranger = h.as_person(&carol, true).await;
     assert!(matches!(
-        pim.get_request(&stranger, ASSIGNMENT, withdrawn.id).await,
+        pim.get_request(&stranger, ROLES, ASSIGNMENT, withdrawn.id)
+            .await,
         Err(ServiceError::NotFound { .. })
     ));
     assert_eq!(h.audit_count("roleScheduleRequest.approve").await, 1);
@@ -704,6 +717,7 @@ async fn administrators_assign_update_extend_renew_and_remove(h: Harness) {
         .pim
         .list_schedules(
             &h.admin,
+            ROLES,
             ASSIGNMENT,
             Some(alice.id),
             Some(USER_ADMINISTRATOR),
@@ -725,7 +739,7 @@ async fn administrators_assign_update_extend_renew_and_remove(h: Harness) {
     assert_eq!(
         h.app
             .pim
-            .answer_request(&h.admin, ASSIGNMENT, asked.id, true, None)
+            .answer_request(&h.admin, ROLES, ASSIGNMENT, asked.id, true, None)
             .await
             .unwrap()
             .status,
@@ -807,6 +821,7 @@ async fn administrators_assign_update_extend_renew_and_remove(h: Harness) {
         .pim
         .list_schedules(
             &h.admin,
+            ROLES,
             ASSIGNMENT,
             Some(h.admin_id),
             Some(GLOBAL_ADMINISTRATOR),
@@ -1049,6 +1064,7 @@ async fn standing_privilege_is_found_and_converted(h: Harness) {
     let admin_assignment = pim
         .list_schedules(
             &h.admin,
+            ROLES,
             ASSIGNMENT,
             Some(h.admin_id),
             Some(GLOBAL_ADMINISTRATOR),
@@ -1358,14 +1374,14 @@ async fn notifications_are_retried_then_given_up(h: Harness) {
     let first = h
         .app
         .pim
-        .list_requests(&with, ASSIGNMENT, Default::default(), Some(alice.id))
+        .list_requests(&with, ROLES, ASSIGNMENT, Default::default(), Some(alice.id))
         .await
         .unwrap()
         .value[0]
         .id;
     h.app
         .pim
-        .cancel_request(&with, ASSIGNMENT, first)
+        .cancel_request(&with, ROLES, ASSIGNMENT, first)
         .await
         .unwrap();
     flaky
@@ -1391,6 +1407,317 @@ async fn notifications_are_retried_then_given_up(h: Harness) {
     assert!(h.audit_count("notification.deliver").await >= 2);
 }
 
+/// The groups a person is a member of (directly, or through nesting), as the
+/// directory answers at this moment.
+async fn member_of(h: &Harness, person: &Person) -> Vec<Uuid> {
+    h.app
+        .directory
+        .user_member_of(
+            &h.admin,
+            person.id,
+            true,
+            &tessera_service::PageRequest::default(),
+        )
+        .await
+        .unwrap()
+        .value
+        .iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+async fn group_request(
+    h: &Harness,
+    ctx: &Context,
+    kind: ScheduleKind,
+    body: Value,
+) -> Result<tessera_service::pim::RequestView, ServiceError> {
+    h.app.pim.create_request(ctx, GROUPS, kind, body).await
+}
+
+/// PIM for groups: an eligible member of a role-assignable group holds the
+/// group's roles only while an activation lasts; an eligible owner manages the
+/// group's members only while active; a group's settings ask for approval; the
+/// refusals (a group as principal, a dynamic group, the other family's fields,
+/// an unknown access); a group's schedules go with the group.
+async fn groups_give_membership_and_ownership_just_in_time(h: Harness) {
+    let dir = &h.app.directory;
+    let tier0 = dir
+        .create_group(
+            &h.admin,
+            json!({"displayName": "Tier 0 helpdesk", "isAssignableToRole": true}),
+        )
+        .await
+        .unwrap()
+        .id;
+    dir.create_role_assignment(
+        &h.admin,
+        json!({"principalId": tier0, "roleDefinitionId": USER_ADMINISTRATOR, "directoryScopeId": "/"}),
+    )
+    .await
+    .unwrap();
+    let app_users = dir
+        .create_group(&h.admin, json!({"displayName": "Payroll app users"}))
+        .await
+        .unwrap()
+        .id;
+    let alice = h.person("galice").await;
+    let bob = h.person("gbob").await;
+    let carol = h.person("gcarol").await;
+
+    // Alice is made an eligible member of the role-assignable group.
+    let member = |person: &Person, group: Uuid| {
+        json!({"action": "adminAssign", "principalId": person.id, "groupId": group,
+               "accessId": "member", "justification": "on call",
+               "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "P30D"}}})
+    };
+    let eligible = group_request(&h, &h.admin, ELIGIBILITY, member(&alice, tier0))
+        .await
+        .unwrap();
+    assert_eq!(eligible.status, Status::Provisioned);
+    assert_eq!(eligible.group_id, Some(tier0));
+    assert_eq!(eligible.role_definition_id, None);
+    assert!(
+        !h.can_create_users(&alice).await,
+        "eligible is not a member"
+    );
+    assert!(!member_of(&h, &alice).await.contains(&tier0));
+    // The role family's listing does not show it; the groups' does.
+    assert_eq!(h.schedules(ELIGIBILITY, alice.id).await, 0);
+    let listed = h
+        .app
+        .pim
+        .list_schedules(&h.admin, GROUPS, ELIGIBILITY, Some(alice.id), Some(tier0))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].group_id, Some(tier0));
+
+    // Activation asks for MFA (the default settings), then grants at once.
+    let activate = |person: &Person, group: Uuid, access: &str| {
+        json!({"action": "selfActivate", "principalId": person.id, "groupId": group,
+               "accessId": access, "justification": "ticket 42",
+               "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "PT1H"}}})
+    };
+    let without = h.as_person(&alice, false).await;
+    assert!(matches!(
+        group_request(&h, &without, ASSIGNMENT, activate(&alice, tier0, "member")).await,
+        Err(ServiceError::InsufficientAuthentication { .. })
+    ));
+    assert!(!h.can_create_users(&alice).await);
+    let with = h.as_person(&alice, true).await;
+    let active = group_request(&h, &with, ASSIGNMENT, activate(&alice, tier0, "member"))
+        .await
+        .unwrap();
+    assert_eq!(active.status, Status::Provisioned);
+    assert!(
+        h.can_create_users(&alice).await,
+        "the group's role comes with the activated membership"
+    );
+    assert!(member_of(&h, &alice).await.contains(&tier0));
+    let instances = h
+        .app
+        .pim
+        .list_instances(&with, GROUPS, ASSIGNMENT, Some(alice.id), None)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(instances.len(), 1);
+    assert_eq!(
+        instances[0].group_display_name.as_deref(),
+        Some("Tier 0 helpdesk")
+    );
+    // A second activation while active is refused; past the end, nothing is
+    // granted on any path, whether or not the expiry round ran.
+    assert!(matches!(
+        group_request(&h, &with, ASSIGNMENT, activate(&alice, tier0, "member")).await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    h.clock.advance_seconds(3601);
+    assert!(!h.can_create_users(&alice).await);
+    assert!(!member_of(&h, &alice).await.contains(&tier0));
+
+    // Bob is an eligible owner of the app group: an owner manages its members.
+    let owner = json!({"action": "adminAssign", "principalId": bob.id, "groupId": app_users,
+                       "accessId": "owner", "justification": "app owner",
+                       "scheduleInfo": {"expiration": {"type": "noExpiration"}}});
+    group_request(&h, &h.admin, ELIGIBILITY, owner)
+        .await
+        .unwrap();
+    let bob_ctx = h.as_person(&bob, true).await;
+    let add_carol = json!({"id": carol.id});
+    assert!(matches!(
+        dir.add_group_member(&bob_ctx, app_users, add_carol.clone())
+            .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    group_request(&h, &bob_ctx, ASSIGNMENT, activate(&bob, app_users, "owner"))
+        .await
+        .unwrap();
+    let bob_ctx = h.as_person(&bob, true).await;
+    dir.add_group_member(&bob_ctx, app_users, add_carol.clone())
+        .await
+        .unwrap();
+    assert!(member_of(&h, &carol).await.contains(&app_users));
+    h.clock.advance_seconds(3601);
+    let bob_ctx = h.as_person(&bob, true).await;
+    assert!(matches!(
+        dir.remove_group_member(&bob_ctx, app_users, carol.id).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+
+    // The group's membership settings ask for approval by a named user.
+    let settings = h
+        .app
+        .pim
+        .replace_group_settings(
+            &h.admin,
+            app_users,
+            tessera_service::pim::GroupAccess::Member,
+            json!({"activationRequiresApproval": true,
+                   "approvers": [{"type": "user", "id": h.admin_id}]}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(settings.settings.activation_requires_approval);
+    assert_eq!(settings.group_id, Some(app_users));
+    let dave = h.person("gdave").await;
+    group_request(&h, &h.admin, ELIGIBILITY, member(&dave, app_users))
+        .await
+        .unwrap();
+    let dave_ctx = h.as_person(&dave, true).await;
+    let waiting = group_request(
+        &h,
+        &dave_ctx,
+        ASSIGNMENT,
+        activate(&dave, app_users, "member"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(waiting.status, Status::PendingApproval);
+    assert!(!member_of(&h, &dave).await.contains(&app_users));
+    // Answered in the groups' family only.
+    assert!(matches!(
+        h.app
+            .pim
+            .answer_request(&h.admin, ROLES, ASSIGNMENT, waiting.id, true, None)
+            .await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert!(matches!(
+        h.app
+            .pim
+            .answer_request(&dave_ctx, GROUPS, ASSIGNMENT, waiting.id, true, None)
+            .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    let admin_mfa = h.signed_in(&Person { id: h.admin_id }, true, &[]).await;
+    let approved = h
+        .app
+        .pim
+        .answer_request(&admin_mfa, GROUPS, ASSIGNMENT, waiting.id, true, None)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, Status::Provisioned);
+    assert!(member_of(&h, &dave).await.contains(&app_users));
+    // Conditional Access sees the membership PIM gives, at this moment: a
+    // policy for the group's members applies to Dave while he is active.
+    let payroll = dir
+        .create_application(&h.admin, json!({"displayName": "Payroll"}))
+        .await
+        .unwrap();
+    let app_id = payroll.app_id.to_string();
+    h.app
+        .access
+        .create_policy(
+            &h.admin,
+            json!({
+                "displayName": "Payroll users are blocked", "state": "enabled",
+                "conditions": {"users": {"includeGroups": [app_users.to_string()]},
+                               "applications": {"includeApplications": [app_id]}},
+                "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+            }),
+        )
+        .await
+        .unwrap();
+    let decided = |person: Uuid| {
+        let question: tessera_service::access::WhatIf =
+            serde_json::from_value(json!({"userId": person, "appId": app_id, "country": "NL"}))
+                .unwrap();
+        let app = &h.app;
+        let admin = &h.admin;
+        async move {
+            serde_json::to_value(app.access.what_if(admin, question).await.unwrap()).unwrap()
+                ["result"]
+                .clone()
+        }
+    };
+    assert_eq!(decided(dave.id).await, "block", "an active PIM member");
+    assert_eq!(decided(alice.id).await, "allow", "not a member");
+    h.clock.advance_seconds(8 * 3600 + 1);
+    assert_eq!(decided(dave.id).await, "allow", "the membership has ended");
+
+    // Refusals change nothing.
+    let group_principal = json!({"action": "adminAssign", "principalId": tier0, "groupId": app_users,
+                                 "accessId": "member", "justification": "x"});
+    expect_invalid(
+        group_request(&h, &h.admin, ELIGIBILITY, group_principal).await,
+        "principalId",
+    );
+    let mixed = json!({"action": "adminAssign", "principalId": carol.id, "groupId": app_users,
+                       "accessId": "member", "roleDefinitionId": USER_ADMINISTRATOR, "justification": "x"});
+    expect_invalid(
+        group_request(&h, &h.admin, ELIGIBILITY, mixed).await,
+        "roleDefinitionId",
+    );
+    let bad_access = json!({"action": "adminAssign", "principalId": carol.id, "groupId": app_users,
+                            "accessId": "admin", "justification": "x"});
+    expect_invalid(
+        group_request(&h, &h.admin, ELIGIBILITY, bad_access).await,
+        "accessId",
+    );
+    let no_group = json!({"action": "adminAssign", "principalId": carol.id, "groupId": Uuid::new_v4(),
+                          "accessId": "member", "justification": "x"});
+    expect_invalid(
+        group_request(&h, &h.admin, ELIGIBILITY, no_group).await,
+        "groupId",
+    );
+    let dynamic = dir
+        .create_group(
+            &h.admin,
+            json!({"displayName": "Everyone in sales", "membershipRule": "user.department -eq \"Sales\""}),
+        )
+        .await
+        .unwrap()
+        .id;
+    assert!(matches!(
+        group_request(&h, &h.admin, ELIGIBILITY, member(&carol, dynamic)).await,
+        Err(ServiceError::Conflict { .. })
+    ));
+    // Someone who may not change the group's members may not assign them.
+    let carol_ctx = h.as_person(&carol, true).await;
+    assert!(matches!(
+        group_request(&h, &carol_ctx, ELIGIBILITY, member(&carol, app_users)).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+
+    // A group's schedules go with it.
+    dir.delete_group(&h.admin, tessera_service::Versioned::any(app_users))
+        .await
+        .unwrap();
+    assert!(!member_of(&h, &dave).await.contains(&app_users));
+    let left = h
+        .app
+        .pim
+        .list_schedules(&h.admin, GROUPS, ELIGIBILITY, None, Some(app_users))
+        .await
+        .unwrap()
+        .value;
+    assert!(left.is_empty(), "{left:?}");
+}
+
 both_backends!(setup = harness;
     an_eligible_administrator_activates_and_the_grant_ends_at_its_end,
     approval_is_asked_of_the_named_approvers_and_answered_in_time,
@@ -1400,4 +1727,5 @@ both_backends!(setup = harness;
     standing_privilege_is_found_and_converted,
     protected_actions_ask_for_their_authentication_context,
     notifications_are_retried_then_given_up,
+    groups_give_membership_and_ownership_just_in_time,
 );

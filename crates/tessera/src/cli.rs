@@ -679,27 +679,29 @@ pub enum RolesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PimCommand {
-    /// Eligible roles (yours, or a principal's).
+    /// Eligible roles, or with --groups group memberships and ownerships (yours,
+    /// or a principal's).
     Eligible {
         #[arg(long)]
         principal: Option<String>,
-        #[arg(long)]
-        role: Option<String>,
+        #[command(flatten)]
+        filter: PimFilterArg,
     },
-    /// Roles active now (yours, or a principal's), activated or assigned.
+    /// Roles (or with --groups, group memberships and ownerships) active now,
+    /// yours or a principal's, activated or assigned.
     Active {
         #[arg(long)]
         principal: Option<String>,
-        #[arg(long)]
-        role: Option<String>,
+        #[command(flatten)]
+        filter: PimFilterArg,
     },
-    /// Activate a role you are eligible for (it may wait for approval).
+    /// Activate a role, or a group's membership or ownership, you are eligible
+    /// for (it may wait for approval).
     Activate {
-        /// Role name (e.g. "User Administrator") or template id.
-        #[arg(long)]
-        role: String,
+        #[command(flatten)]
+        target: PimTargetArg,
         /// The administrative unit the eligibility is scoped to.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "group")]
         unit: Option<String>,
         #[arg(long)]
         justification: Option<String>,
@@ -708,25 +710,27 @@ pub enum PimCommand {
         ticket: Option<String>,
         #[arg(long)]
         ticket_system: Option<String>,
-        /// ISO 8601, e.g. PT2H (default: the role's maximum).
+        /// ISO 8601, e.g. PT2H (default: the maximum the settings allow).
         #[arg(long)]
         duration: Option<String>,
     },
-    /// End your activation of a role now.
+    /// End your activation now.
     Deactivate {
-        #[arg(long)]
-        role: String,
-        #[arg(long)]
+        #[command(flatten)]
+        target: PimTargetArg,
+        #[arg(long, conflicts_with = "group")]
         unit: Option<String>,
     },
-    /// Make a principal eligible for a role (--eligible) or assign it for a time.
+    /// Make a principal eligible (--eligible) or assign for a time: a role, or a
+    /// group's membership or ownership.
     Assign {
-        #[arg(long)]
-        role: String,
-        /// User (id or UPN), role-assignable group or service principal.
+        #[command(flatten)]
+        target: PimTargetArg,
+        /// User (id or UPN); for a role also a role-assignable group or a service
+        /// principal.
         #[arg(long)]
         principal: String,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "group")]
         unit: Option<String>,
         #[arg(long)]
         eligible: bool,
@@ -738,17 +742,17 @@ pub enum PimCommand {
         /// An end date and time (RFC 3339).
         #[arg(long, conflicts_with = "permanent")]
         until: Option<String>,
-        /// No end (where the role's settings allow it).
+        /// No end (where the settings allow it).
         #[arg(long)]
         permanent: bool,
     },
     /// Remove a principal's eligibility (--eligible) or assignment.
     Remove {
-        #[arg(long)]
-        role: String,
+        #[command(flatten)]
+        target: PimTargetArg,
         #[arg(long)]
         principal: String,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "group")]
         unit: Option<String>,
         #[arg(long)]
         eligible: bool,
@@ -762,6 +766,9 @@ pub enum PimCommand {
         /// Eligibility requests instead of assignment requests.
         #[arg(long)]
         eligible: bool,
+        /// Groups' requests instead of roles'.
+        #[arg(long)]
+        groups: bool,
     },
     /// Approve a request waiting for you.
     Approve {
@@ -770,6 +777,9 @@ pub enum PimCommand {
         justification: Option<String>,
         #[arg(long)]
         eligible: bool,
+        /// A group's request.
+        #[arg(long)]
+        groups: bool,
     },
     /// Deny a request waiting for you.
     Deny {
@@ -778,12 +788,16 @@ pub enum PimCommand {
         justification: Option<String>,
         #[arg(long)]
         eligible: bool,
+        #[arg(long)]
+        groups: bool,
     },
     /// Withdraw your request while it waits.
     Cancel {
         request: String,
         #[arg(long)]
         eligible: bool,
+        #[arg(long)]
+        groups: bool,
     },
     /// What PIM finds: standing and permanent privilege, roles assigned outside
     /// PIM, too many Global Administrators, unused eligibilities, activations
@@ -818,24 +832,52 @@ pub enum PimCommand {
         #[arg(long)]
         justification: Option<String>,
     },
-    /// A role's settings (maximum activation, MFA or an authentication context,
-    /// justification, ticket, approval and approvers, maximum eligibility and
-    /// assignment).
+    /// A role's or a group's settings (maximum activation, MFA or an
+    /// authentication context, justification, ticket, approval and approvers,
+    /// maximum eligibility and assignment).
     #[command(subcommand)]
     Settings(PimSettingsCommand),
+}
+
+/// What a PIM command is about: a role, or a group's membership or ownership.
+#[derive(Debug, Args)]
+pub struct PimTargetArg {
+    /// Role name (e.g. "User Administrator") or template id.
+    #[arg(long, required_unless_present = "group", conflicts_with = "group")]
+    pub role: Option<String>,
+    /// A group (display name or id): PIM for groups.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// With --group: membership (member, the default) or ownership (owner).
+    #[arg(long, value_parser = ["member", "owner"], default_value = "member")]
+    pub access: String,
+}
+
+/// Which schedules a listing shows.
+#[derive(Debug, Args)]
+pub struct PimFilterArg {
+    /// One role's.
+    #[arg(long, conflicts_with_all = ["group", "groups"])]
+    pub role: Option<String>,
+    /// One group's (name or id).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Groups' schedules instead of roles'.
+    #[arg(long)]
+    pub groups: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PimSettingsCommand {
     Get {
-        #[arg(long)]
-        role: String,
+        #[command(flatten)]
+        target: PimTargetArg,
     },
-    /// Replace a role's settings with a JSON document (members left out take
-    /// their defaults).
+    /// Replace the settings with a JSON document (members left out take their
+    /// defaults).
     Set {
-        #[arg(long)]
-        role: String,
+        #[command(flatten)]
+        target: PimTargetArg,
         #[arg(long)]
         data: String,
         #[command(flatten)]

@@ -227,6 +227,11 @@ impl Client {
             .await
             .with_context(|| format!("cannot reach the server at {}", self.base))?;
         let status = response.status();
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = response
             .bytes()
             .await
@@ -238,7 +243,13 @@ impl Client {
             return serde_json::from_slice(&bytes)
                 .context("the server answered with something that is not JSON");
         }
-        Err(problem_error(status, &bytes, self.token.is_none()))
+        let mut error = problem_error(status, &bytes, self.token.is_none());
+        if let (Some(refused), Some(challenge)) =
+            (error.downcast_mut::<ApiError>(), challenge.as_deref())
+        {
+            refused.acr_values = step_up_asked(challenge);
+        }
+        Err(error)
     }
 
     /// The server's base URL.
@@ -395,6 +406,26 @@ impl Client {
 pub struct ApiError {
     pub status: StatusCode,
     message: String,
+    /// What an RFC 9470 challenge asks the sign-in to prove (`acr_values`).
+    pub acr_values: Option<String>,
+}
+
+/// The `acr_values` of an RFC 9470 `insufficient_user_authentication`
+/// challenge (`WWW-Authenticate: Bearer error="...", acr_values="..."`).
+pub fn step_up_asked(challenge: &str) -> Option<String> {
+    if !challenge.contains("error=\"insufficient_user_authentication\"") {
+        return None;
+    }
+    let start = challenge.find("acr_values=\"")? + "acr_values=\"".len();
+    let rest = &challenge[start..];
+    let value = &rest[..rest.find('"')?];
+    // Names only: a value that could carry anything else is not followed.
+    let clean = !value.is_empty()
+        && value.len() <= 256
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | ':' | '-' | '_' | '.'));
+    clean.then(|| value.to_string())
 }
 
 impl std::fmt::Display for ApiError {
@@ -450,7 +481,11 @@ fn problem_error(status: StatusCode, body: &[u8], no_token: bool) -> anyhow::Err
             "\n  hint: sign in again with `tessera login` (the device flow), using a method that meets it, then repeat the command",
         );
     }
-    anyhow::Error::new(ApiError { status, message })
+    anyhow::Error::new(ApiError {
+        status,
+        message,
+        acr_values: None,
+    })
 }
 
 pub fn require(condition: bool, message: &str) -> anyhow::Result<()> {
@@ -458,4 +493,40 @@ pub fn require(condition: bool, message: &str) -> anyhow::Result<()> {
         bail!("{message}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_up_asked;
+
+    #[test]
+    fn a_step_up_challenge_names_what_to_ask_for() {
+        assert_eq!(
+            step_up_asked(
+                r#"Bearer error="insufficient_user_authentication", error_description="a step-up", acr_values="c1""#
+            )
+            .as_deref(),
+            Some("c1")
+        );
+        assert_eq!(
+            step_up_asked(r#"Bearer error="insufficient_user_authentication", acr_values="urn:tessera:acr:mfa""#)
+                .as_deref(),
+            Some("urn:tessera:acr:mfa")
+        );
+        // Another error, no value, or a value that is not a name: nothing.
+        assert_eq!(
+            step_up_asked(r#"Bearer error="invalid_token", acr_values="c1""#),
+            None
+        );
+        assert_eq!(
+            step_up_asked(r#"Bearer error="insufficient_user_authentication""#),
+            None
+        );
+        assert_eq!(
+            step_up_asked(
+                r#"Bearer error="insufficient_user_authentication", acr_values="c1&x=<y>""#
+            ),
+            None
+        );
+    }
 }

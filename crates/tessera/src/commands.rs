@@ -98,7 +98,10 @@ async fn login(global: &Global) -> anyhow::Result<()> {
             line.trim().to_string()
         }
         Some(token) => token.to_string(),
-        None => return device_login(global, &server, saved).await,
+        None => {
+            device_login(global, &server, saved, None).await?;
+            return Ok(());
+        }
     };
     let client = Client::with(&server, Some(token.clone()), global.ca_cert.as_deref())?;
     let me = client
@@ -130,15 +133,15 @@ async fn device_login(
     global: &Global,
     server: &str,
     mut saved: client::Saved,
-) -> anyhow::Result<()> {
+    acr_values: Option<&str>,
+) -> anyhow::Result<String> {
     let client = Client::with(server, None, global.ca_cert.as_deref())?;
     let cli_client = tessera_service::oauth::CLI_CLIENT_ID;
-    let (status, started) = client
-        .oauth_form(
-            "/oauth2/devicecode",
-            &[("client_id", cli_client), ("scope", client::CLI_SCOPE)],
-        )
-        .await?;
+    let mut form = vec![("client_id", cli_client), ("scope", client::CLI_SCOPE)];
+    if let Some(acr_values) = acr_values {
+        form.push(("acr_values", acr_values));
+    }
+    let (status, started) = client.oauth_form("/oauth2/devicecode", &form).await?;
     if !status.is_success() {
         bail!(
             "the server refused the sign-in: {}",
@@ -232,14 +235,58 @@ async fn device_login(
         .pointer("/user/userPrincipalName")
         .and_then(Value::as_str)
         .unwrap_or("?");
-    output::done(
-        global.output,
-        &format!(
-            "signed in to {server} as {name}; settings saved in {}",
-            path.display()
-        ),
+    let said = format!(
+        "signed in to {server} as {name}; settings saved in {}",
+        path.display()
     );
-    Ok(())
+    if acr_values.is_some() {
+        // A step-up before a command: its output stays the command's own.
+        eprintln!("{said}");
+    } else {
+        output::done(global.output, &said);
+    }
+    Ok(me
+        .pointer("/user/id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// After an RFC 9470 refusal (the sign-in behind the token is not strong enough
+/// for what was asked): signs in again with the device flow asking for what the
+/// server named, so that the caller repeats the command. Only for a sign-in
+/// `tessera login` saved from the device flow (a token given on the command line
+/// or in the environment is not replaced), and only where someone can answer
+/// (standard error is a terminal, or `TESSERA_STEP_UP=1`). Says whether it did.
+pub async fn step_up(error: &anyhow::Error, global: &Global) -> anyhow::Result<bool> {
+    let Some(acr_values) = error
+        .downcast_ref::<client::ApiError>()
+        .and_then(|refused| refused.acr_values.clone())
+    else {
+        return Ok(false);
+    };
+    let saved = client::load_saved();
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        || std::env::var("TESSERA_STEP_UP").as_deref() == Ok("1");
+    if global.token.is_some() || saved.refresh_token.is_none() || !interactive {
+        return Ok(false);
+    }
+    eprintln!(
+        "The server asks for a stronger sign-in ({acr_values}); sign in again, and the command is repeated."
+    );
+    let server = global
+        .server
+        .clone()
+        .or(saved.server.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+    let before = Client::new(global)?.get(&["me"], &[]).await?;
+    let before = before.pointer("/user/id").and_then(Value::as_str);
+    let after = device_login(global, &server, saved, Some(&acr_values)).await?;
+    if before != Some(after.as_str()) {
+        // Another account approved: the command is not repeated as someone else.
+        bail!("the new sign-in is another user's: the command was not repeated");
+    }
+    Ok(true)
 }
 
 // ---- helpers ------------------------------------------------------------------

@@ -33,7 +33,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let global = cli.global.clone();
+    let mut result = runtime.block_on(commands::run(cli));
+    // A refusal for want of a stronger sign-in (RFC 9470): sign in again, asking
+    // for it, and repeat the command once (a refused request changed nothing).
+    if let Err(error) = &result {
+        match runtime.block_on(commands::step_up(error, &global)) {
+            Ok(true) => result = runtime.block_on(commands::run(cli::Cli::parse())),
+            Ok(false) => {}
+            Err(step_up) => {
+                eprintln!("error: {error:#}");
+                eprintln!("error: the stronger sign-in failed: {step_up:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -70,6 +70,13 @@ async fn form(
 
 /// Signs in with a password through the pages and approves the device code.
 async fn approve(base: &str, upn: &str, password: &str, user_code: &str) {
+    let done = approve_with(base, upn, password, user_code).await;
+    assert!(done.text().await.unwrap().contains("signed in"));
+}
+
+/// Signs in with a password and answers the device code's confirmation: the
+/// answer to the approval.
+async fn approve_with(base: &str, upn: &str, password: &str, user_code: &str) -> reqwest::Response {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -110,7 +117,7 @@ async fn approve(base: &str, upn: &str, password: &str, user_code: &str) {
     )
     .await;
     assert!(confirm.text().await.unwrap().contains("Tessera CLI"));
-    let done = form(
+    form(
         &http,
         &mut jar,
         &format!("{base}/device/confirm"),
@@ -120,8 +127,7 @@ async fn approve(base: &str, upn: &str, password: &str, user_code: &str) {
             ("decision", "approve"),
         ],
     )
-    .await;
-    assert!(done.text().await.unwrap().contains("signed in"));
+    .await
 }
 
 #[test]
@@ -233,5 +239,62 @@ fn the_cli_signs_in_with_the_device_flow_and_renews_its_token() {
         first_refresh,
         "the refresh token rotated"
     );
+
+    // A command refused for want of a stronger sign-in (RFC 9470: activating a
+    // role asks for MFA) makes the CLI sign in again with the device flow,
+    // asking for it; approving that code from a password-only session sends the
+    // user through a step-up sign-in instead of approving it.
+    runtime.block_on(api(
+        reqwest::Method::POST,
+        "/roleManagement/directory/roleEligibilityScheduleRequests",
+        json!({
+            "action": "adminAssign",
+            "principalId": user["id"],
+            "roleDefinitionId": tessera_directory::roles::USER_ADMINISTRATOR,
+            "directoryScopeId": "/",
+            "justification": "step-up test",
+            "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "P1D"}},
+        }),
+    ));
+    let mut activate = Command::new(BINARY)
+        .args([
+            "pim",
+            "activate",
+            "--role",
+            "User Administrator",
+            "--justification",
+            "step-up test",
+        ])
+        .env("TESSERA_CONFIG_DIR", &config)
+        .env("TESSERA_STEP_UP", "1")
+        .env_remove("TESSERA_TOKEN")
+        .env_remove("TESSERA_SERVER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(activate.stderr.take().unwrap()).lines();
+    let notice = lines.next().unwrap().unwrap();
+    assert!(
+        notice.contains("stronger sign-in") && notice.contains("urn:tessera:acr:mfa"),
+        "{notice}"
+    );
+    let prompt = lines.next().unwrap().unwrap();
+    assert!(prompt.contains("/device"), "{prompt}");
+    let user_code = prompt.rsplit(' ').next().unwrap().trim().to_string();
+    let answer = runtime.block_on(approve_with(
+        &base,
+        "cli.user@tessera.local",
+        &password,
+        &user_code,
+    ));
+    assert_eq!(answer.status(), 303, "a step-up, not an approval");
+    assert_eq!(
+        answer.headers()["location"].to_str().unwrap(),
+        "/signin",
+        "through a step-up sign-in"
+    );
+    activate.kill().unwrap();
+    let _ = activate.wait();
     server.stop();
 }

@@ -192,6 +192,7 @@ impl Ctx {
                     guest: self.guest,
                     risk: self.user_risk,
                     has_mfa_method: self.has_mfa_method,
+                    groups: &[],
                 },
             },
             target: self.target,

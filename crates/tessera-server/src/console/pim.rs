@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera_directory::roles::{self, action};
 use tessera_service::ServiceError;
-use tessera_service::pim::{RequestFilter, ScheduleKind};
+use tessera_service::pim::{Family, GroupAccess, RequestFilter, ScheduleKind};
 use uuid::Uuid;
 
 use super::{Admin, Posted, holds, named_object, refused};
@@ -88,10 +88,13 @@ fn role_name(id: Uuid) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
-fn kind_name(kind: ScheduleKind) -> &'static str {
-    match kind {
-        ScheduleKind::Eligibility => "eligibility",
-        ScheduleKind::Assignment => "assignment",
+/// A request's kind as the answer's path says it (`group-` for groups').
+fn path_kind(family: Family, kind: ScheduleKind) -> &'static str {
+    match (family, kind) {
+        (Family::Roles, ScheduleKind::Eligibility) => "eligibility",
+        (Family::Roles, ScheduleKind::Assignment) => "assignment",
+        (Family::Groups, ScheduleKind::Eligibility) => "group-eligibility",
+        (Family::Groups, ScheduleKind::Assignment) => "group-assignment",
     }
 }
 
@@ -168,18 +171,32 @@ async fn render(
         });
     }
     let mut waiting = Vec::new();
-    for kind in [ScheduleKind::Assignment, ScheduleKind::Eligibility] {
+    for (family, kind) in [
+        (Family::Roles, ScheduleKind::Assignment),
+        (Family::Roles, ScheduleKind::Eligibility),
+        (Family::Groups, ScheduleKind::Assignment),
+        (Family::Groups, ScheduleKind::Eligibility),
+    ] {
         let page = match pim
-            .list_requests(&admin.ctx, kind, RequestFilter::AwaitingMe, None)
+            .list_requests(&admin.ctx, family, kind, RequestFilter::AwaitingMe, None)
             .await
         {
             Ok(page) => page,
             Err(error) => return refused(error),
         };
         for q in page.value {
+            let role = match (q.role_definition_id, q.access_id) {
+                (Some(role), _) => role_name(role),
+                (None, Some(access)) => format!(
+                    "{} ({})",
+                    q.group_display_name.as_deref().unwrap_or("group"),
+                    access.as_str()
+                ),
+                (None, None) => String::new(),
+            };
             waiting.push(WaitingRow {
                 id: q.id,
-                kind: kind_name(q.kind),
+                kind: path_kind(family, q.kind),
                 who: match &q.principal {
                     Some(p) => p["userPrincipalName"].as_str().unwrap_or("").to_string(),
                     None => principal_name(state, admin, q.principal_id).await,
@@ -188,7 +205,7 @@ async fn render(
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                role: role_name(q.role_definition_id),
+                role,
                 justification: q.justification.unwrap_or_default(),
             });
         }
@@ -258,15 +275,47 @@ async fn assign(State(state): State<AppState>, Posted { admin, form }: Posted) -
             return render(&state, &admin, None, Some(message), StatusCode::BAD_REQUEST).await;
         }
     };
-    let body = json!({
+    // A group's membership or ownership, or a role.
+    let (family, target) = match form.get("group").map(str::trim).filter(|g| !g.is_empty()) {
+        Some(group) => {
+            let (Ok(group), Some(access)) = (
+                Uuid::parse_str(group),
+                form.get("access").and_then(GroupAccess::parse),
+            ) else {
+                return render(
+                    &state,
+                    &admin,
+                    None,
+                    Some("Name the group by its id, and choose member or owner.".to_string()),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            };
+            (
+                Family::Groups,
+                json!({"groupId": group, "accessId": access.as_str()}),
+            )
+        }
+        None => (
+            Family::Roles,
+            json!({"roleDefinitionId": role, "directoryScopeId": "/"}),
+        ),
+    };
+    let mut body = json!({
         "action": "adminAssign",
         "principalId": principal,
-        "roleDefinitionId": role,
-        "directoryScopeId": "/",
         "justification": form.get("justification"),
         "scheduleInfo": {"expiration": expiration},
     });
-    match state.app.pim.create_request(&admin.ctx, kind, body).await {
+    if let (Some(body), Some(target)) = (body.as_object_mut(), target.as_object()) {
+        body.extend(target.clone());
+    }
+    match state
+        .app
+        .pim
+        .create_request(&admin.ctx, family, kind, body)
+        .await
+    {
         Ok(_) => pages::redirect("/admin/pim?done=assigned"),
         Err(error) => said(&state, &admin, error).await,
     }
@@ -293,9 +342,11 @@ async fn answer(
     Path((kind, id)): Path<(String, Uuid)>,
     Posted { admin, form }: Posted,
 ) -> Response {
-    let kind = match kind.as_str() {
-        "eligibility" => ScheduleKind::Eligibility,
-        "assignment" => ScheduleKind::Assignment,
+    let (family, kind) = match kind.as_str() {
+        "eligibility" => (Family::Roles, ScheduleKind::Eligibility),
+        "assignment" => (Family::Roles, ScheduleKind::Assignment),
+        "group-eligibility" => (Family::Groups, ScheduleKind::Eligibility),
+        "group-assignment" => (Family::Groups, ScheduleKind::Assignment),
         _ => return pages::error_page(StatusCode::NOT_FOUND, "No such request."),
     };
     let approve = match form.get("decision") {
@@ -306,7 +357,7 @@ async fn answer(
     match state
         .app
         .pim
-        .answer_request(&admin.ctx, kind, id, approve, None)
+        .answer_request(&admin.ctx, family, kind, id, approve, None)
         .await
     {
         Ok(_) => pages::redirect(if approve {

@@ -111,6 +111,22 @@ pub async fn device_confirm(State(state): State<AppState>, req: Request, body: B
             Some("That code is no longer valid. Start again on your device."),
         ),
         Err(ServiceError::Conflict { message }) => message_page(&message),
+        // The device asked for a stronger sign-in (a step-up after an RFC 9470
+        // challenge): through it, then back to this code.
+        Err(ServiceError::InsufficientAuthentication { acr_values, .. }) => {
+            let Some(code) = tessera_oauth::device::normalize(&form.user_code) else {
+                return code_page(&session.csrf, "", None);
+            };
+            let wanted = acr_values.split(' ').next().unwrap_or_default();
+            super::step_up_to(
+                &state,
+                &req,
+                &session,
+                wanted,
+                (DEVICE_RETURN_COOKIE, &code),
+            )
+            .await
+        }
         Err(error) => internal(error),
     }
 }

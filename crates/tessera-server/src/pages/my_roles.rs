@@ -4,6 +4,11 @@
 //! session is the credential, and what its sign-in proved (MFA, authentication
 //! contexts) is what an activation is checked against: where the role asks for
 //! more, the user is sent through a step-up sign-in and comes back here.
+//!
+//! Directory roles and groups (PIM for groups: membership and ownership) are
+//! listed together; a form says which family it is about (`family`: `role` or
+//! `group`, with the group's id and `member` or `owner` in the role and scope
+//! fields).
 
 use askama::Template;
 use axum::Router;
@@ -15,7 +20,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use tessera_service::authn::SessionInfo;
-use tessera_service::pim::{RequestFilter, RequestView, ScheduleKind, Status};
+use tessera_service::pim::{
+    Family, GroupAccess, InstanceView, RequestFilter, RequestView, ScheduleKind, Status,
+};
 use tessera_service::{Context, ServiceError};
 use uuid::Uuid;
 
@@ -37,6 +44,7 @@ pub fn router() -> Router<AppState> {
 
 /// A role as the page lists it.
 struct Held {
+    family: &'static str,
     role: String,
     role_id: Uuid,
     scope: String,
@@ -48,6 +56,7 @@ struct Held {
 
 struct Asked {
     id: Uuid,
+    family: &'static str,
     kind: &'static str,
     action: String,
     role: String,
@@ -69,6 +78,7 @@ struct RolesPage<'a> {
 
 struct Waiting {
     id: Uuid,
+    family: &'static str,
     kind: &'static str,
     who: String,
     scope: String,
@@ -95,6 +105,93 @@ fn role_name(id: Uuid) -> String {
     tessera_directory::roles::built_in(id)
         .map(|r| r.display_name.to_string())
         .unwrap_or_else(|| id.to_string())
+}
+
+fn family_of(text: &str) -> Option<Family> {
+    match text {
+        "" | "role" => Some(Family::Roles),
+        "group" => Some(Family::Groups),
+        _ => None,
+    }
+}
+
+/// What a schedule or request is for, as the pages say it: the role and its
+/// scope, or the group and whether membership or ownership.
+struct Named {
+    family: &'static str,
+    name: String,
+    id: Uuid,
+    scope: String,
+    scope_id: String,
+}
+
+fn named(
+    role: Option<Uuid>,
+    scope: Option<&str>,
+    group: Option<Uuid>,
+    access: Option<GroupAccess>,
+    group_name: Option<&str>,
+) -> Named {
+    match (role, group, access) {
+        (_, Some(group), Some(access)) => Named {
+            family: "group",
+            name: format!(
+                "{} ({})",
+                group_name.unwrap_or("group"),
+                if access == GroupAccess::Owner {
+                    "owner"
+                } else {
+                    "member"
+                }
+            ),
+            id: group,
+            scope: if access == GroupAccess::Owner {
+                "group ownership".to_string()
+            } else {
+                "group membership".to_string()
+            },
+            scope_id: access.as_str().to_string(),
+        },
+        (role, _, _) => {
+            let role = role.unwrap_or_default();
+            let scope = scope.unwrap_or("/");
+            Named {
+                family: "role",
+                name: role_name(role),
+                id: role,
+                scope: scope_name(scope),
+                scope_id: scope.to_string(),
+            }
+        }
+    }
+}
+
+fn named_instance(i: &InstanceView) -> Named {
+    named(
+        i.role_definition_id,
+        i.directory_scope_id.as_deref(),
+        i.group_id,
+        i.access_id,
+        i.group_display_name.as_deref(),
+    )
+}
+
+fn named_request(q: &RequestView) -> Named {
+    named(
+        q.role_definition_id,
+        q.directory_scope_id.as_deref(),
+        q.group_id,
+        q.access_id,
+        q.group_display_name.as_deref(),
+    )
+}
+
+/// The request body's target fields for a form's family, role and scope.
+fn target_fields(family: Family, id: Uuid, scope: &str) -> serde_json::Value {
+    match family {
+        Family::Roles => json!({ "roleDefinitionId": id, "directoryScopeId": scope }),
+        Family::Groups => json!({ "groupId": id, "accessId": scope }),
+    }
 }
 
 fn scope_name(scope: &str) -> String {
@@ -211,33 +308,26 @@ async fn render_roles(
     let pim = &state.app.pim;
     let me = Some(session.user_id);
     let listed = async {
-        let active = pim
-            .list_instances(&ctx, ScheduleKind::Assignment, me, None)
-            .await?
-            .value;
-        let eligible = pim
-            .list_instances(&ctx, ScheduleKind::Eligibility, me, None)
-            .await?
-            .value;
-        let mut requests = pim
-            .list_requests(
-                &ctx,
-                ScheduleKind::Assignment,
-                RequestFilter::MadeByMe,
-                None,
-            )
-            .await?
-            .value;
-        requests.extend(
-            pim.list_requests(
-                &ctx,
-                ScheduleKind::Eligibility,
-                RequestFilter::MadeByMe,
-                None,
-            )
-            .await?
-            .value,
-        );
+        let (mut active, mut eligible, mut requests) = (Vec::new(), Vec::new(), Vec::new());
+        for family in [Family::Roles, Family::Groups] {
+            active.extend(
+                pim.list_instances(&ctx, family, ScheduleKind::Assignment, me, None)
+                    .await?
+                    .value,
+            );
+            eligible.extend(
+                pim.list_instances(&ctx, family, ScheduleKind::Eligibility, me, None)
+                    .await?
+                    .value,
+            );
+            for kind in [ScheduleKind::Assignment, ScheduleKind::Eligibility] {
+                requests.extend(
+                    pim.list_requests(&ctx, family, kind, RequestFilter::MadeByMe, None)
+                        .await?
+                        .value,
+                );
+            }
+        }
         Ok::<_, ServiceError>((active, eligible, requests))
     };
     let (active, eligible, mut requests) = match listed.await {
@@ -246,14 +336,18 @@ async fn render_roles(
     };
     requests.sort_by_key(|q| std::cmp::Reverse(q.created_date_time));
     requests.truncate(50);
-    let held = |i: &tessera_service::pim::InstanceView, kind: &'static str| Held {
-        role: role_name(i.role_definition_id),
-        role_id: i.role_definition_id,
-        scope: scope_name(&i.directory_scope_id),
-        scope_id: i.directory_scope_id.clone(),
-        kind,
-        end: i.end_date_time.map(|e| e.to_string()),
-        activated: i.assignment_type == Some("Activated"),
+    let held = |i: &InstanceView, kind: &'static str| {
+        let named = named_instance(i);
+        Held {
+            family: named.family,
+            role: named.name,
+            role_id: named.id,
+            scope: named.scope,
+            scope_id: named.scope_id,
+            kind,
+            end: i.end_date_time.map(|e| e.to_string()),
+            activated: i.assignment_type == Some("Activated"),
+        }
     };
     page(
         status,
@@ -277,9 +371,10 @@ async fn render_roles(
                 .iter()
                 .map(|q: &RequestView| Asked {
                     id: q.id,
+                    family: named_request(q).family,
                     kind: kind_name(q.kind),
                     action: action_name(&q.action),
-                    role: role_name(q.role_definition_id),
+                    role: named_request(q).name,
                     status: status_name(q.status),
                     created: q.created_date_time.to_string(),
                     waiting: q.status == Status::PendingApproval,
@@ -294,6 +389,8 @@ async fn render_roles(
 #[derive(Deserialize)]
 struct ActivateForm {
     csrf: String,
+    #[serde(default)]
+    family: String,
     role: Uuid,
     scope: String,
     #[serde(default)]
@@ -320,22 +417,23 @@ async fn activate(State(state): State<AppState>, req: Request, body: Bytes) -> R
         Ok(found) => found,
         Err(response) => return response,
     };
+    let Some(family) = family_of(&sent.family) else {
+        return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
     let minutes = sent.minutes.clamp(1, 1440);
-    let mut body = json!({
-        "action": "selfActivate",
-        "principalId": session.user_id,
-        "roleDefinitionId": sent.role,
-        "directoryScopeId": sent.scope,
-        "justification": sent.justification.trim(),
-        "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": format!("PT{minutes}M")}},
-    });
+    let mut body = target_fields(family, sent.role, &sent.scope);
+    body["action"] = json!("selfActivate");
+    body["principalId"] = json!(session.user_id);
+    body["justification"] = json!(sent.justification.trim());
+    body["scheduleInfo"] =
+        json!({"expiration": {"type": "afterDuration", "duration": format!("PT{minutes}M")}});
     if !sent.ticket.trim().is_empty() {
         body["ticketInfo"] = json!({"ticketNumber": sent.ticket.trim()});
     }
     let mut result = state
         .app
         .pim
-        .create_request(&ctx, ScheduleKind::Assignment, body.clone())
+        .create_request(&ctx, family, ScheduleKind::Assignment, body.clone())
         .await;
     // Longer than the role allows: the longest it allows.
     if matches!(&result, Err(ServiceError::Validation(errors))
@@ -345,7 +443,7 @@ async fn activate(State(state): State<AppState>, req: Request, body: Bytes) -> R
         result = state
             .app
             .pim
-            .create_request(&ctx, ScheduleKind::Assignment, body)
+            .create_request(&ctx, family, ScheduleKind::Assignment, body)
             .await;
     }
     match result {
@@ -389,6 +487,8 @@ async fn refusal(
 #[derive(Deserialize)]
 struct DeactivateForm {
     csrf: String,
+    #[serde(default)]
+    family: String,
     role: Uuid,
     scope: String,
 }
@@ -398,16 +498,16 @@ async fn deactivate(State(state): State<AppState>, req: Request, body: Bytes) ->
         Ok(found) => found,
         Err(response) => return response,
     };
-    let body = json!({
-        "action": "selfDeactivate",
-        "principalId": session.user_id,
-        "roleDefinitionId": sent.role,
-        "directoryScopeId": sent.scope,
-    });
+    let Some(family) = family_of(&sent.family) else {
+        return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
+    };
+    let mut body = target_fields(family, sent.role, &sent.scope);
+    body["action"] = json!("selfDeactivate");
+    body["principalId"] = json!(session.user_id);
     match state
         .app
         .pim
-        .create_request(&ctx, ScheduleKind::Assignment, body)
+        .create_request(&ctx, family, ScheduleKind::Assignment, body)
         .await
     {
         Ok(_) => redirect("/myaccount/roles?done=deactivated"),
@@ -418,6 +518,8 @@ async fn deactivate(State(state): State<AppState>, req: Request, body: Bytes) ->
 #[derive(Deserialize)]
 struct KindForm {
     csrf: String,
+    #[serde(default)]
+    family: String,
     kind: String,
 }
 
@@ -431,10 +533,10 @@ async fn cancel(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let Some(kind) = kind_of(&sent.kind) else {
+    let (Some(kind), Some(family)) = (kind_of(&sent.kind), family_of(&sent.family)) else {
         return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
     };
-    match state.app.pim.cancel_request(&ctx, kind, id).await {
+    match state.app.pim.cancel_request(&ctx, family, kind, id).await {
         Ok(_) => redirect("/myaccount/roles?done=canceled"),
         Err(error) => refusal(&state, &req, &session, error).await,
     }
@@ -471,15 +573,17 @@ async fn render_approvals(
         Err(response) => return response,
     };
     let mut found = Vec::new();
-    for kind in [ScheduleKind::Assignment, ScheduleKind::Eligibility] {
-        match state
-            .app
-            .pim
-            .list_requests(&ctx, kind, RequestFilter::AwaitingMe, None)
-            .await
-        {
-            Ok(page) => found.extend(page.value),
-            Err(error) => return internal(error),
+    for family in [Family::Roles, Family::Groups] {
+        for kind in [ScheduleKind::Assignment, ScheduleKind::Eligibility] {
+            match state
+                .app
+                .pim
+                .list_requests(&ctx, family, kind, RequestFilter::AwaitingMe, None)
+                .await
+            {
+                Ok(page) => found.extend(page.value),
+                Err(error) => return internal(error),
+            }
         }
     }
     let mut waiting = Vec::new();
@@ -515,15 +619,17 @@ async fn render_approvals(
                     .or_else(|| e.end_date_time.map(|t| format!("until {t}")))
             })
             .unwrap_or_else(|| "the longest allowed".to_string());
+        let named = named_request(&q);
         waiting.push(Waiting {
             id: q.id,
+            family: named.family,
             kind: kind_name(q.kind),
             who,
-            scope: scope_name(&q.directory_scope_id),
+            scope: named.scope,
             length,
             asked_by,
             action: action_name(&q.action),
-            role: role_name(q.role_definition_id),
+            role: named.name,
             justification: q
                 .justification
                 .clone()
@@ -550,6 +656,8 @@ async fn render_approvals(
 #[derive(Deserialize)]
 struct AnswerForm {
     csrf: String,
+    #[serde(default)]
+    family: String,
     kind: String,
     decision: String,
     #[serde(default)]
@@ -566,7 +674,11 @@ async fn answer(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let (Some(kind), approve) = (kind_of(&sent.kind), sent.decision == "approve") else {
+    let (Some(kind), Some(family), approve) = (
+        kind_of(&sent.kind),
+        family_of(&sent.family),
+        sent.decision == "approve",
+    ) else {
         return super::error_page(StatusCode::BAD_REQUEST, "The form was not understood.");
     };
     if !approve && sent.decision != "deny" {
@@ -576,7 +688,7 @@ async fn answer(
     match state
         .app
         .pim
-        .answer_request(&ctx, kind, id, approve, justification)
+        .answer_request(&ctx, family, kind, id, approve, justification)
         .await
     {
         Ok(_) => redirect(if approve {

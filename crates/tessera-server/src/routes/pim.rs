@@ -1,14 +1,17 @@
-//! Privileged Identity Management for directory roles, Graph-shaped:
+//! Privileged Identity Management, Graph-shaped: for directory roles
 //! `roleManagement/directory/role{Assignment,Eligibility}ScheduleRequests` (the
 //! nine actions), their approval, denial and cancellation, the schedules and the
-//! instances granting now, and each role's settings.
+//! instances granting now, and each role's settings; for groups' membership and
+//! ownership the same under `identityGovernance/privilegedAccess/group/`.
 
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use tessera_service::pim::ScheduleKind as Kind;
-use tessera_service::pim::{InstanceView, RequestFilter, RequestView, ScheduleView, SettingsView};
+use tessera_service::pim::{
+    Family, GroupAccess, InstanceView, RequestFilter, RequestView, ScheduleView, SettingsView,
+};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -33,7 +36,26 @@ pub struct RequestParams {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleParams {
     pub principal_id: Option<Uuid>,
+    /// Directory roles' schedules: one role's.
     pub role_definition_id: Option<Uuid>,
+    /// Groups' schedules: one group's.
+    pub group_id: Option<Uuid>,
+}
+
+/// The role or group a schedule listing is narrowed to, in its family.
+fn narrowed_to(family: Family, params: &ScheduleParams) -> ApiResult<Option<Uuid>> {
+    match (family, params.role_definition_id, params.group_id) {
+        (Family::Roles, role, None) => Ok(role),
+        (Family::Groups, None, group) => Ok(group),
+        (Family::Roles, _, Some(_)) => Err(ApiError::bad_request(
+            "groupId",
+            "groups' schedules are under identityGovernance/privilegedAccess/group/",
+        )),
+        (Family::Groups, Some(_), _) => Err(ApiError::bad_request(
+            "roleDefinitionId",
+            "roles' schedules are under roleManagement/directory/",
+        )),
+    }
 }
 
 /// An approver's answer.
@@ -62,17 +84,23 @@ fn answer_of(body: Option<Value>) -> ApiResult<Option<String>> {
 async fn create(
     state: &AppState,
     ctx: &tessera_service::Context,
+    family: Family,
     kind: Kind,
     body: Value,
 ) -> ApiResult<Response> {
     Ok(created(
-        &state.app.pim.create_request(ctx, kind, body).await?,
+        &state
+            .app
+            .pim
+            .create_request(ctx, family, kind, body)
+            .await?,
     ))
 }
 
 async fn list(
     state: &AppState,
     ctx: &tessera_service::Context,
+    family: Family,
     kind: Kind,
     params: &RequestParams,
 ) -> ApiResult<Response> {
@@ -80,54 +108,54 @@ async fn list(
     Ok(ok(&state
         .app
         .pim
-        .list_requests(ctx, kind, filter, params.principal_id)
+        .list_requests(ctx, family, kind, filter, params.principal_id)
         .await?))
 }
 
 macro_rules! request_routes {
-    ($kind:expr, $collection:literal,
+    ($family:expr, $base:literal, $kind:expr, $collection:literal,
      $list:ident, $create:ident, $get:ident, $cancel:ident, $approve:ident, $deny:ident) => {
-        #[utoipa::path(get, path = concat!("/api/v1/roleManagement/directory/", $collection), tag = "pim",
+        #[utoipa::path(get, path = concat!("/api/v1/", $base, $collection), tag = "pim",
             params(RequestParams), responses((status = 200, body = PageOf<RequestView>)), security(("bearer" = [])))]
         pub async fn $list(
             State(state): State<AppState>,
             Caller(ctx): Caller,
             Query(params): Query<RequestParams>,
         ) -> ApiResult<Response> {
-            list(&state, &ctx, $kind, &params).await
+            list(&state, &ctx, $family, $kind, &params).await
         }
 
-        #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection), tag = "pim",
+        #[utoipa::path(post, path = concat!("/api/v1/", $base, $collection), tag = "pim",
             request_body = Object, responses((status = 201, body = RequestView)), security(("bearer" = [])))]
         pub async fn $create(
             State(state): State<AppState>,
             Caller(ctx): Caller,
             JsonBody(body): JsonBody,
         ) -> ApiResult<Response> {
-            create(&state, &ctx, $kind, body).await
+            create(&state, &ctx, $family, $kind, body).await
         }
 
-        #[utoipa::path(get, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}"), tag = "pim",
+        #[utoipa::path(get, path = concat!("/api/v1/", $base, $collection, "/{id}"), tag = "pim",
             params(("id" = Uuid, Path)), responses((status = 200, body = RequestView)), security(("bearer" = [])))]
         pub async fn $get(
             State(state): State<AppState>,
             Caller(ctx): Caller,
             Path(id): Path<Uuid>,
         ) -> ApiResult<Response> {
-            Ok(ok(&state.app.pim.get_request(&ctx, $kind, id).await?))
+            Ok(ok(&state.app.pim.get_request(&ctx, $family, $kind, id).await?))
         }
 
-        #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}/cancel"), tag = "pim",
+        #[utoipa::path(post, path = concat!("/api/v1/", $base, $collection, "/{id}/cancel"), tag = "pim",
             params(("id" = Uuid, Path)), responses((status = 200, body = RequestView)), security(("bearer" = [])))]
         pub async fn $cancel(
             State(state): State<AppState>,
             Caller(ctx): Caller,
             Path(id): Path<Uuid>,
         ) -> ApiResult<Response> {
-            Ok(ok(&state.app.pim.cancel_request(&ctx, $kind, id).await?))
+            Ok(ok(&state.app.pim.cancel_request(&ctx, $family, $kind, id).await?))
         }
 
-        #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}/approve"), tag = "pim",
+        #[utoipa::path(post, path = concat!("/api/v1/", $base, $collection, "/{id}/approve"), tag = "pim",
             params(("id" = Uuid, Path)), request_body = AnswerBody,
             responses((status = 200, body = RequestView)), security(("bearer" = [])))]
         pub async fn $approve(
@@ -140,11 +168,11 @@ macro_rules! request_routes {
             Ok(ok(&state
                 .app
                 .pim
-                .answer_request(&ctx, $kind, id, true, justification)
+                .answer_request(&ctx, $family, $kind, id, true, justification)
                 .await?))
         }
 
-        #[utoipa::path(post, path = concat!("/api/v1/roleManagement/directory/", $collection, "/{id}/deny"), tag = "pim",
+        #[utoipa::path(post, path = concat!("/api/v1/", $base, $collection, "/{id}/deny"), tag = "pim",
             params(("id" = Uuid, Path)), request_body = AnswerBody,
             responses((status = 200, body = RequestView)), security(("bearer" = [])))]
         pub async fn $deny(
@@ -157,13 +185,15 @@ macro_rules! request_routes {
             Ok(ok(&state
                 .app
                 .pim
-                .answer_request(&ctx, $kind, id, false, justification)
+                .answer_request(&ctx, $family, $kind, id, false, justification)
                 .await?))
         }
     };
 }
 
 request_routes!(
+    Family::Roles,
+    "roleManagement/directory/",
     Kind::Assignment,
     "roleAssignmentScheduleRequests",
     list_assignment_requests,
@@ -175,6 +205,8 @@ request_routes!(
 );
 
 request_routes!(
+    Family::Roles,
+    "roleManagement/directory/",
     Kind::Eligibility,
     "roleEligibilityScheduleRequests",
     list_eligibility_requests,
@@ -185,9 +217,35 @@ request_routes!(
     deny_eligibility_request
 );
 
+request_routes!(
+    Family::Groups,
+    "identityGovernance/privilegedAccess/group/",
+    Kind::Assignment,
+    "assignmentScheduleRequests",
+    list_group_assignment_requests,
+    create_group_assignment_request,
+    get_group_assignment_request,
+    cancel_group_assignment_request,
+    approve_group_assignment_request,
+    deny_group_assignment_request
+);
+
+request_routes!(
+    Family::Groups,
+    "identityGovernance/privilegedAccess/group/",
+    Kind::Eligibility,
+    "eligibilityScheduleRequests",
+    list_group_eligibility_requests,
+    create_group_eligibility_request,
+    get_group_eligibility_request,
+    cancel_group_eligibility_request,
+    approve_group_eligibility_request,
+    deny_group_eligibility_request
+);
+
 macro_rules! schedule_routes {
-    ($kind:expr, $collection:literal, $instances:literal, $schedules:ident, $instance_list:ident) => {
-        #[utoipa::path(get, path = concat!("/api/v1/roleManagement/directory/", $collection), tag = "pim",
+    ($family:expr, $base:literal, $kind:expr, $collection:literal, $instances:literal, $schedules:ident, $instance_list:ident) => {
+        #[utoipa::path(get, path = concat!("/api/v1/", $base, $collection), tag = "pim",
             params(ScheduleParams), responses((status = 200, body = PageOf<ScheduleView>)), security(("bearer" = [])))]
         pub async fn $schedules(
             State(state): State<AppState>,
@@ -197,11 +255,17 @@ macro_rules! schedule_routes {
             Ok(ok(&state
                 .app
                 .pim
-                .list_schedules(&ctx, $kind, params.principal_id, params.role_definition_id)
+                .list_schedules(
+                    &ctx,
+                    $family,
+                    $kind,
+                    params.principal_id,
+                    narrowed_to($family, &params)?,
+                )
                 .await?))
         }
 
-        #[utoipa::path(get, path = concat!("/api/v1/roleManagement/directory/", $instances), tag = "pim",
+        #[utoipa::path(get, path = concat!("/api/v1/", $base, $instances), tag = "pim",
             params(ScheduleParams), responses((status = 200, body = PageOf<InstanceView>)), security(("bearer" = [])))]
         pub async fn $instance_list(
             State(state): State<AppState>,
@@ -211,13 +275,21 @@ macro_rules! schedule_routes {
             Ok(ok(&state
                 .app
                 .pim
-                .list_instances(&ctx, $kind, params.principal_id, params.role_definition_id)
+                .list_instances(
+                    &ctx,
+                    $family,
+                    $kind,
+                    params.principal_id,
+                    narrowed_to($family, &params)?,
+                )
                 .await?))
         }
     };
 }
 
 schedule_routes!(
+    Family::Roles,
+    "roleManagement/directory/",
     Kind::Assignment,
     "roleAssignmentSchedules",
     "roleAssignmentScheduleInstances",
@@ -226,11 +298,33 @@ schedule_routes!(
 );
 
 schedule_routes!(
+    Family::Roles,
+    "roleManagement/directory/",
     Kind::Eligibility,
     "roleEligibilitySchedules",
     "roleEligibilityScheduleInstances",
     list_eligibility_schedules,
     list_eligibility_instances
+);
+
+schedule_routes!(
+    Family::Groups,
+    "identityGovernance/privilegedAccess/group/",
+    Kind::Assignment,
+    "assignmentSchedules",
+    "assignmentScheduleInstances",
+    list_group_assignment_schedules,
+    list_group_assignment_instances
+);
+
+schedule_routes!(
+    Family::Groups,
+    "identityGovernance/privilegedAccess/group/",
+    Kind::Eligibility,
+    "eligibilitySchedules",
+    "eligibilityScheduleInstances",
+    list_group_eligibility_schedules,
+    list_group_eligibility_instances
 );
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/roleSettings/{roleDefinitionId}", tag = "pim",
@@ -258,6 +352,45 @@ pub async fn replace_role_settings(
         .app
         .pim
         .replace_role_settings(&ctx, role, body, if_match)
+        .await?;
+    Ok(ok_versioned(&view, view.version))
+}
+
+fn access_of(text: &str) -> ApiResult<GroupAccess> {
+    GroupAccess::parse(text)
+        .ok_or_else(|| ApiError::bad_request("accessId", "accessId is member or owner"))
+}
+
+#[utoipa::path(get, path = "/api/v1/identityGovernance/privilegedAccess/group/settings/{groupId}/{accessId}", tag = "pim",
+    params(("groupId" = Uuid, Path), ("accessId" = String, Path, description = "member or owner")),
+    responses((status = 200, body = SettingsView)), security(("bearer" = [])))]
+pub async fn get_group_settings(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((group, access)): Path<(Uuid, String)>,
+) -> ApiResult<Response> {
+    let view = state
+        .app
+        .pim
+        .group_settings(&ctx, group, access_of(&access)?)
+        .await?;
+    Ok(ok_versioned(&view, view.version))
+}
+
+#[utoipa::path(put, path = "/api/v1/identityGovernance/privilegedAccess/group/settings/{groupId}/{accessId}", tag = "pim",
+    params(("groupId" = Uuid, Path), ("accessId" = String, Path, description = "member or owner")),
+    request_body = Object, responses((status = 200, body = SettingsView)), security(("bearer" = [])))]
+pub async fn replace_group_settings(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((group, access)): Path<(Uuid, String)>,
+    IfMatch(if_match): IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let view = state
+        .app
+        .pim
+        .replace_group_settings(&ctx, group, access_of(&access)?, body, if_match)
         .await?;
     Ok(ok_versioned(&view, view.version))
 }

@@ -140,6 +140,23 @@ impl Access {
         roles.sort_unstable();
         roles.dedup();
         let has_mfa_method = auth_methods::has_second_factor(reader, tenant, user).await?;
+        // Memberships PIM gives at this moment (the cached policy set expands
+        // standing ones only), with the groups containing them.
+        let now = self.now();
+        let groups = if crate::directory::role_schedules::groups_at(
+            reader,
+            tenant,
+            user,
+            tessera_pim::GroupAccess::Member,
+            now,
+        )
+        .await?
+        .is_empty()
+        {
+            Vec::new()
+        } else {
+            crate::directory::groups::containing_groups(reader, tenant, user, true, now).await?
+        };
         let (risk, sign_in_risk) = self.risk_of(reader, tenant, user).await?;
         let accepted = self.accepted_terms(reader, tenant, user).await?;
         Ok((
@@ -149,6 +166,7 @@ impl Access {
                 guest,
                 risk,
                 has_mfa_method,
+                groups,
             },
             sign_in_risk,
             accepted,

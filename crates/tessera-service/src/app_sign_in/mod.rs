@@ -354,6 +354,7 @@ impl AppSignIn {
                     tenant,
                     app,
                     session.user_id,
+                    self.now(),
                 )
                 .await?
                 .is_none_or(|assignment| assignment.admits()),

@@ -8,7 +8,7 @@
 //! assignments of one principal to one resource are one prefix query.
 
 use serde_json::{Value, json};
-use tessera_core::TenantId;
+use tessera_core::{TenantId, Timestamp};
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
@@ -124,6 +124,7 @@ pub(crate) async fn user_assignment(
     tenant: TenantId,
     app: &ApplicationData,
     user: Uuid,
+    now: Timestamp,
 ) -> ServiceResult<Option<UserAssignment>> {
     let Some(principal) = reader
         .get_by_key1(tenant, Kind::ServicePrincipal, &app.app_id.to_string())
@@ -133,7 +134,7 @@ pub(crate) async fn user_assignment(
     };
     let spec: ServicePrincipalData = codec::data(&principal)?;
     let mut principals = vec![user];
-    principals.extend(super::groups::containing_groups(reader, tenant, user, true).await?);
+    principals.extend(super::groups::containing_groups(reader, tenant, user, true, now).await?);
     let roles = assigned_roles(reader, tenant, principal.id, &principals).await?;
     Ok(Some(UserAssignment {
         required: spec.spec.app_role_assignment_required,

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 use tessera_directory::audit_action::AuditAction;
 
 use serde_json::{Value, json};
-use tessera_core::TenantId;
+use tessera_core::{TenantId, Timestamp};
 use tessera_directory::authz::Target;
 use tessera_directory::model::{
     DirectoryObjectRef, Group, GroupSpec, ObjectType, ProcessingState, UserSpec,
@@ -12,6 +12,7 @@ use tessera_directory::model::{
 use tessera_directory::patch;
 use tessera_directory::roles::action;
 use tessera_directory::{rule, validate};
+use tessera_pim::GroupAccess;
 use tessera_store::{Cursor, Kind, Link, ListQuery, Reader, Record, Rel, WriteTx};
 use uuid::Uuid;
 
@@ -100,7 +101,7 @@ pub(crate) fn group_from(record: &Record) -> ServiceResult<Group> {
 
 /// Role-assignable groups are managed with the role-management permissions only
 /// (Entra: Groups and User Administrators cannot touch them).
-fn group_action(spec: &GroupSpec, ordinary: &'static str) -> &'static str {
+pub(crate) fn group_action(spec: &GroupSpec, ordinary: &'static str) -> &'static str {
     if !spec.is_assignable_to_role {
         return ordinary;
     }
@@ -181,15 +182,24 @@ pub(crate) async fn all_links_from(
     }
 }
 
-/// Groups containing `id`: direct, or through nesting when `transitive`.
+/// Groups containing `id` at `now`: direct (a standing membership, or one a PIM
+/// schedule gives at this moment), or through nesting when `transitive`.
 pub(crate) async fn containing_groups(
     reader: &mut dyn Reader,
     tenant: TenantId,
     id: Uuid,
     transitive: bool,
+    now: Timestamp,
 ) -> ServiceResult<Vec<Uuid>> {
     let mut found = BTreeSet::new();
     let mut queue = VecDeque::from([id]);
+    for group in
+        super::role_schedules::groups_at(reader, tenant, id, GroupAccess::Member, now).await?
+    {
+        if found.insert(group) && transitive {
+            queue.push_back(group);
+        }
+    }
     while let Some(next) = queue.pop_front() {
         for link in reader.links_to(tenant, Rel::Member, next).await? {
             if found.insert(link.source) && transitive {
@@ -281,6 +291,15 @@ impl Directory {
                 group_action(&after, action::GROUPS_RULE_UPDATE),
                 &facts,
             )?;
+            // A group whose members a rule computes has no assigned members:
+            // PIM's would stay in force beside the rule.
+            if after.is_dynamic()
+                && super::role_schedules::has_member_schedules(tx.as_mut(), ctx.tenant, id).await?
+            {
+                return Err(ServiceError::Conflict {
+                    message: "members are assigned to this group through PIM: remove those eligibilities and assignments before giving it a membership rule".to_string(),
+                });
+            }
         }
         if basic_changed {
             self.require(
@@ -323,7 +342,11 @@ impl Directory {
         let members = all_links_from(editing.tx.as_mut(), ctx.tenant, Rel::Member, id)
             .await?
             .len();
-        let details = json!({ "removedFrom": cleanup, "memberCount": members });
+        // Its PIM schedules go with it: nobody becomes a member of a group
+        // that is no more, nor of one made later under the same name.
+        let schedules =
+            super::role_schedules::remove_for_group(editing.tx.as_mut(), ctx.tenant, id).await?;
+        let details = json!({ "removedFrom": cleanup, "memberCount": members, "pimSchedulesRemoved": schedules });
         self.remove_resource(ctx, editing, details).await
     }
 
@@ -356,6 +379,50 @@ impl Directory {
         codec::page_by_id(items, request)
     }
 
+    /// Begins a change of a group's members: by those whose roles allow it, or,
+    /// for a group that is not role-assignable, by its owner (standing, or one
+    /// PIM makes an owner at this moment), as in Entra.
+    async fn edit_members(&self, ctx: &Context, id: Uuid) -> ServiceResult<Editing<GroupSpec>> {
+        let refused = match self
+            .edit_resource::<GroupSpec>(ctx, Versioned::any(id), |spec| {
+                group_action(spec, action::GROUPS_MEMBERS_UPDATE)
+            })
+            .await
+        {
+            Err(refused @ ServiceError::Forbidden { .. }) => refused,
+            other => return other,
+        };
+        let Some(caller) = ctx.caller.user_id() else {
+            return Err(refused);
+        };
+        let mut tx = self.write(ctx).await?;
+        let owns = tx
+            .links_to(ctx.tenant, Rel::Owner, caller)
+            .await?
+            .iter()
+            .any(|link| link.source == id)
+            || super::role_schedules::owns_at(tx.as_mut(), ctx.tenant, caller, id, self.now())
+                .await?;
+        if !owns {
+            return Err(refused);
+        }
+        let record = codec::load(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        let spec: GroupSpec = codec::data(&record)?;
+        // A role-assignable group's members hold its roles (and may approve
+        // activations): only the role-management permission changes them, so
+        // an owner cannot turn ownership into standing membership and roles.
+        if spec.is_assignable_to_role {
+            return Err(refused);
+        }
+        let facts = target_facts(tx.as_mut(), ctx.tenant, Kind::Group, id).await?;
+        Ok(Editing {
+            tx,
+            record,
+            facts,
+            spec,
+        })
+    }
+
     async fn resolve_refs(
         &self,
         reader: &mut dyn Reader,
@@ -378,11 +445,7 @@ impl Directory {
         body: Value,
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
-        let mut editing = self
-            .edit_resource::<GroupSpec>(ctx, Versioned::any(id), |spec| {
-                group_action(spec, action::GROUPS_MEMBERS_UPDATE)
-            })
-            .await?;
+        let mut editing = self.edit_members(ctx, id).await?;
         let (tx, spec) = (editing.tx.as_mut(), &editing.spec);
         if spec.is_dynamic() {
             return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be added by hand".to_string() });
@@ -451,11 +514,7 @@ impl Directory {
         id: Uuid,
         member: Uuid,
     ) -> ServiceResult<()> {
-        let editing = self
-            .edit_resource::<GroupSpec>(ctx, Versioned::any(id), |spec| {
-                group_action(spec, action::GROUPS_MEMBERS_UPDATE)
-            })
-            .await?;
+        let editing = self.edit_members(ctx, id).await?;
         if editing.spec.is_dynamic() {
             return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be removed by hand".to_string() });
         }
@@ -732,7 +791,7 @@ fn owner_read_action(kind: Kind) -> &'static str {
     }
 }
 
-fn owner_update_action(kind: Kind, record: &Record) -> ServiceResult<&'static str> {
+pub(crate) fn owner_update_action(kind: Kind, record: &Record) -> ServiceResult<&'static str> {
     Ok(match kind {
         Kind::Group => {
             let spec: GroupSpec = codec::data(record)?;

@@ -1,37 +1,40 @@
-//! Role schedules (`Kind::PimSchedule`): a principal's eligibility for a directory
-//! role, or its assignment for a time (an activation, or an administrator's
-//! time-bound or permanent assignment made through PIM).
+//! PIM schedules (`Kind::PimSchedule`): a principal's eligibility for a directory
+//! role or for membership or ownership of a group, or its assignment for a time
+//! (an activation, or an administrator's time-bound or permanent assignment made
+//! through PIM).
 //!
 //! The directory owns these records because it answers, at every use, which role
-//! grants a principal holds (`roles::grants_of`): a schedule grants only while
+//! grants a principal holds (`roles::grants_of`) and which groups it is in
+//! (`groups::containing_groups`) or owns: a schedule grants only while
 //! `tessera_pim::granted_at` says so at that moment, so an activation past its end
 //! grants nothing on any node whether or not a job has removed it yet. The PIM
 //! context (`crate::pim`) owns everything else: the requests, the rules, the
 //! settings, approvals and notifications; it writes the records through this
 //! module so their layout lives in one place.
 //!
-//! Keys: key2 is the principal; the sort key is `role|scope|principal|kind`, so a
-//! principal's schedules for one role and scope are one prefix under its key2, and
-//! a role's schedules one prefix of the kind.
+//! Keys: key2 is the principal; the sort key is the target's prefix
+//! (`role|scope|`, or `group|<id>|member|` and `...|owner|`) then
+//! `principal|kind`, so a principal's schedules for one target are one prefix
+//! under its key2, and a role's or a group's schedules one prefix of the kind.
 
 use serde::{Deserialize, Serialize};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::authz::Grant;
 use tessera_directory::model::{DirectoryScope, RoleAssignmentSpec};
-use tessera_pim::{Kind as ScheduleKind, Schedule, Window};
+use tessera_pim::{GroupAccess, Kind as ScheduleKind, Schedule, Target, Window};
 use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
 use crate::codec::{self, Keys};
 use crate::error::ServiceResult;
 
-/// A stored schedule: whose, for which role at which scope, and its window.
+/// A stored schedule: whose, for which target, and its window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RoleSchedule {
     pub principal_id: Uuid,
-    pub role_definition_id: Uuid,
-    pub directory_scope_id: String,
+    #[serde(flatten)]
+    pub target: Target,
     /// Its `id` is the record's id.
     pub schedule: Schedule,
     /// The request that made it, or last changed it.
@@ -39,11 +42,6 @@ pub(crate) struct RoleSchedule {
     /// Set once the expiry job has recorded the schedule's end in the audit trail.
     #[serde(default)]
     pub end_recorded: bool,
-}
-
-/// The sort-key prefix of one role at one scope (`role|scope|`).
-pub(crate) fn target_prefix(role: Uuid, scope: &str) -> String {
-    format!("{role}|{scope}|")
 }
 
 pub(crate) fn keys(schedule: &RoleSchedule) -> Keys {
@@ -56,7 +54,7 @@ pub(crate) fn keys(schedule: &RoleSchedule) -> Keys {
         key2: Some(schedule.principal_id.to_string()),
         sort_key: format!(
             "{}{}|{kind}",
-            target_prefix(schedule.role_definition_id, &schedule.directory_scope_id),
+            schedule.target.sort_prefix(),
             schedule.principal_id
         ),
     }
@@ -66,20 +64,19 @@ pub(crate) fn read(record: &Record) -> ServiceResult<RoleSchedule> {
     codec::data(record)
 }
 
-/// A principal's schedules for one role at one scope, with their records.
+/// A principal's schedules for one target, with their records.
 pub(crate) async fn of_principal(
     reader: &mut dyn Reader,
     tenant: TenantId,
     principal: Uuid,
-    role: Uuid,
-    scope: &str,
+    target: &Target,
 ) -> ServiceResult<Vec<(Record, RoleSchedule)>> {
     let records = codec::list_all_prefixed(
         reader,
         tenant,
         Kind::PimSchedule,
         Some(principal.to_string()),
-        Some(target_prefix(role, scope)),
+        Some(target.sort_prefix()),
     )
     .await?;
     records
@@ -122,13 +119,12 @@ pub(crate) fn standing_schedule(record: &Record) -> Schedule {
     }
 }
 
-/// The role grants a principal's own schedules give at `now`.
-pub(crate) async fn grants_at(
+/// A principal's own schedules, all targets.
+async fn all_of(
     reader: &mut dyn Reader,
     tenant: TenantId,
     principal: Uuid,
-    now: Timestamp,
-) -> ServiceResult<Vec<Grant>> {
+) -> ServiceResult<Vec<RoleSchedule>> {
     let records = codec::list_all(
         reader,
         tenant,
@@ -136,29 +132,126 @@ pub(crate) async fn grants_at(
         Some(principal.to_string()),
     )
     .await?;
-    let stored: Vec<RoleSchedule> = records.iter().map(read).collect::<ServiceResult<_>>()?;
-    let mut grants = Vec::new();
-    for held in &stored {
+    records.iter().map(read).collect()
+}
+
+/// The schedules among `stored` that grant at `now`, each judged with the
+/// others for the same target (an activation needs its eligibility).
+fn granting(stored: &[RoleSchedule], now: Timestamp) -> impl Iterator<Item = &RoleSchedule> {
+    stored.iter().filter(move |held| {
         let same_target: Vec<Schedule> = stored
             .iter()
-            .filter(|s| {
-                s.role_definition_id == held.role_definition_id
-                    && s.directory_scope_id == held.directory_scope_id
-            })
+            .filter(|s| s.target == held.target)
             .map(|s| s.schedule.clone())
             .collect();
-        if !tessera_pim::granted_at(&same_target, &held.schedule, now) {
-            continue;
-        }
-        if let Some(scope) = DirectoryScope::parse(&held.directory_scope_id) {
+        tessera_pim::granted_at(&same_target, &held.schedule, now)
+    })
+}
+
+/// The role grants a principal's own schedules give at `now`.
+pub(crate) async fn grants_at(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+    now: Timestamp,
+) -> ServiceResult<Vec<Grant>> {
+    let stored = all_of(reader, tenant, principal).await?;
+    let mut grants = Vec::new();
+    for held in granting(&stored, now) {
+        if let Target::Role {
+            role_definition_id,
+            directory_scope_id,
+        } = &held.target
+            && let Some(scope) = DirectoryScope::parse(directory_scope_id)
+        {
             grants.push(Grant {
                 assignment_id: held.schedule.id,
-                role_id: held.role_definition_id,
+                role_id: *role_definition_id,
                 scope,
             });
         }
     }
     Ok(grants)
+}
+
+/// The groups a principal's own schedules make it a member (or an owner) of at
+/// `now`.
+pub(crate) async fn groups_at(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+    access: GroupAccess,
+    now: Timestamp,
+) -> ServiceResult<Vec<Uuid>> {
+    let stored = all_of(reader, tenant, principal).await?;
+    let mut groups: Vec<Uuid> = granting(&stored, now)
+        .filter_map(|held| held.target.group())
+        .filter(|(_, a)| *a == access)
+        .map(|(group, _)| group)
+        .collect();
+    groups.sort();
+    groups.dedup();
+    Ok(groups)
+}
+
+/// Whether a principal's schedules make it an owner of `group` at `now`.
+pub(crate) async fn owns_at(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+    group: Uuid,
+    now: Timestamp,
+) -> ServiceResult<bool> {
+    Ok(
+        groups_at(reader, tenant, principal, GroupAccess::Owner, now)
+            .await?
+            .contains(&group),
+    )
+}
+
+/// Whether any schedule (current or not) assigns membership of `group`.
+pub(crate) async fn has_member_schedules(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    group: Uuid,
+) -> ServiceResult<bool> {
+    let query = tessera_store::ListQuery {
+        limit: 1,
+        prefix: Some(
+            Target::Group {
+                group_id: group,
+                access_id: GroupAccess::Member,
+            }
+            .sort_prefix(),
+        ),
+        ..Default::default()
+    };
+    Ok(!reader
+        .list(tenant, Kind::PimSchedule, &query)
+        .await?
+        .is_empty())
+}
+
+/// Removes every schedule for a group (the group is being deleted), returning
+/// how many there were.
+pub(crate) async fn remove_for_group(
+    tx: &mut dyn tessera_store::WriteTx,
+    tenant: TenantId,
+    group: Uuid,
+) -> ServiceResult<usize> {
+    let records = codec::list_all_prefixed(
+        tx,
+        tenant,
+        Kind::PimSchedule,
+        None,
+        Some(format!("group|{group}|")),
+    )
+    .await?;
+    for record in &records {
+        tx.delete(tenant, Kind::PimSchedule, record.id, Some(record.version))
+            .await?;
+    }
+    Ok(records.len())
 }
 
 /// Whether a principal has any record of `kind` under its key2: a standing role

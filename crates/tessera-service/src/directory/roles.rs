@@ -9,6 +9,7 @@ use tessera_directory::model::{DirectoryScope, GroupSpec, RoleAssignment, RoleAs
 use tessera_directory::patch;
 use tessera_directory::roles::{self, RoleDefinition, action};
 use tessera_directory::validate;
+use tessera_pim::GroupAccess;
 use tessera_store::{Kind, Reader, Record, Rel, WriteTx};
 use uuid::Uuid;
 
@@ -105,6 +106,15 @@ pub(crate) async fn grants_of(
             .into_iter()
             .map(|link| link.source),
     );
+    // A membership PIM gives at this moment counts as a standing one.
+    for group in
+        super::role_schedules::groups_at(reader, tenant, principal, GroupAccess::Member, now)
+            .await?
+    {
+        if !holders.contains(&group) {
+            holders.push(group);
+        }
+    }
     let mut grants = Vec::new();
     for holder in holders {
         for record in codec::list_all(
@@ -148,7 +158,9 @@ pub(crate) async fn roles_held_by(
     )
     .await?
     {
-        held.push(super::role_schedules::read(&record)?.role_definition_id);
+        if let Some(role) = super::role_schedules::read(&record)?.target.role() {
+            held.push(role);
+        }
     }
     held.sort_unstable();
     held.dedup();
@@ -162,10 +174,31 @@ pub(crate) async fn holds_roles(
     tenant: TenantId,
     principal: Uuid,
 ) -> ServiceResult<bool> {
-    Ok(
-        super::role_schedules::any_of(reader, tenant, Kind::RoleAssignment, principal).await?
-            || super::role_schedules::any_of(reader, tenant, Kind::PimSchedule, principal).await?,
+    if super::role_schedules::any_of(reader, tenant, Kind::RoleAssignment, principal).await? {
+        return Ok(true);
+    }
+    // Any role schedule, or one for a role-assignable group (whose members hold
+    // its roles); an ordinary group's does not make its holder privileged.
+    for record in codec::list_all(
+        reader,
+        tenant,
+        Kind::PimSchedule,
+        Some(principal.to_string()),
     )
+    .await?
+    {
+        match super::role_schedules::read(&record)?.target.group() {
+            None => return Ok(true),
+            Some((group, _)) => {
+                if let Some(found) = reader.get(tenant, Kind::Group, group).await?
+                    && codec::data::<GroupSpec>(&found)?.is_assignable_to_role
+                {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// The service principal of an application, if it has one.
@@ -194,7 +227,10 @@ pub(crate) async fn is_privileged(
     if holds_roles(reader, tenant, user).await? {
         return Ok(true);
     }
-    for link in reader.links_to(tenant, Rel::Member, user).await? {
+    // Owners of a role-assignable group decide who is in it.
+    let mut links = reader.links_to(tenant, Rel::Member, user).await?;
+    links.extend(reader.links_to(tenant, Rel::Owner, user).await?);
+    for link in links {
         if let Some(group) = reader.get(tenant, Kind::Group, link.source).await? {
             let spec: GroupSpec = codec::data(&group)?;
             if spec.is_assignable_to_role {

@@ -360,7 +360,8 @@ impl Directory {
             .reader_for(ctx, Kind::User, id, action::USERS_MEMBER_OF_READ)
             .await?;
         let group_ids =
-            groups::containing_groups(reader.as_mut(), ctx.tenant, id, transitive).await?;
+            groups::containing_groups(reader.as_mut(), ctx.tenant, id, transitive, self.now())
+                .await?;
         let mut items = Vec::new();
         for group_id in group_ids {
             if let Some(record) = reader.get(ctx.tenant, Kind::Group, group_id).await? {

@@ -55,6 +55,11 @@ struct DeviceData {
     sign_in: Option<UserSignIn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_poll: Option<Timestamp>,
+    /// What the device asked the sign-in to prove (`acr_values`, any one of
+    /// them): an authentication context or one of Tessera's `acr` values, as a
+    /// step-up after an RFC 9470 challenge asks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    acr_values: Vec<String>,
 }
 
 /// The answer to a device authorization request (RFC 8628 §3.2).
@@ -117,6 +122,16 @@ impl Oidc {
         };
         self.check_resource(reader.as_mut(), ctx.tenant, &scopes, &resources)
             .await?;
+        let acr_values = match form.get("acr_values") {
+            Some(asked) => {
+                let contexts =
+                    crate::directory::consent::auth_contexts(reader.as_mut(), ctx.tenant)
+                        .await
+                        .map_err(server_error)?;
+                requested_acrs(asked, &contexts)?
+            }
+            None => Vec::new(),
+        };
         drop(reader);
         let device_code = generate_secret("").map_err(server_error)?;
         let mut random = [0u8; 32];
@@ -135,6 +150,7 @@ impl Oidc {
             status: Status::Pending,
             sign_in: None,
             last_poll: None,
+            acr_values,
         };
         let row = |id: String, data: String| SessionRow {
             id,
@@ -265,6 +281,26 @@ impl Oidc {
         };
         if data.status != Status::Pending {
             return Ok(false);
+        }
+        // A device that asked for more than this sign-in proved is approved
+        // only after a step-up (the page sends the user through one), and
+        // nothing (consent included) is recorded before.
+        if approve && !data.acr_values.is_empty() {
+            let contexts = {
+                let mut reader = self.reader().await?;
+                crate::directory::consent::auth_contexts(reader.as_mut(), session.tenant).await?
+            };
+            if !data
+                .acr_values
+                .iter()
+                .any(|wanted| acr::acr_satisfied(wanted, &session.data.strengths, &contexts))
+            {
+                return Err(ServiceError::InsufficientAuthentication {
+                    acr_values: data.acr_values.join(" "),
+                    message: "the device asks for a stronger sign-in than this session's"
+                        .to_string(),
+                });
+            }
         }
         // Approving is consenting, within the tenant's consent policy (Tessera's own
         // CLI needs none).
@@ -511,4 +547,34 @@ impl Oidc {
         )
         .await
     }
+}
+
+/// A device authorization's `acr_values`: at most five, each the tenant's
+/// authentication context or one of Tessera's `acr` values.
+fn requested_acrs(
+    asked: &str,
+    contexts: &tessera_directory::model::AuthenticationContexts,
+) -> Result<Vec<String>, OAuthError> {
+    let values: Vec<String> = asked
+        .split(' ')
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect();
+    if values.len() > 5 {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "acr_values names at most five values",
+        ));
+    }
+    for value in &values {
+        let known = contexts.contexts.iter().any(|c| &c.id == value)
+            || acr::ACR_VALUES.iter().any(|(known, _)| known == value);
+        if !known {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "acr_values names an authentication context or acr this tenant does not have",
+            ));
+        }
+    }
+    Ok(values)
 }

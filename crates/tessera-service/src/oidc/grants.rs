@@ -560,10 +560,15 @@ impl Oidc {
         };
         let app: tessera_directory::model::ApplicationData =
             codec::data(&app).map_err(server_error)?;
-        let Some(assignment) =
-            crate::directory::app_roles::user_assignment(reader.as_mut(), tenant, &app, user_id)
-                .await
-                .map_err(server_error)?
+        let Some(assignment) = crate::directory::app_roles::user_assignment(
+            reader.as_mut(),
+            tenant,
+            &app,
+            user_id,
+            self.now(),
+        )
+        .await
+        .map_err(server_error)?
         else {
             return Ok(Vec::new());
         };
@@ -607,8 +612,14 @@ impl Oidc {
         user_id: Uuid,
     ) -> Result<Option<Vec<Uuid>>, OAuthError> {
         let mut reader = self.reader().await.map_err(server_error)?;
-        match crate::directory::groups::containing_groups(reader.as_mut(), tenant, user_id, true)
-            .await
+        match crate::directory::groups::containing_groups(
+            reader.as_mut(),
+            tenant,
+            user_id,
+            true,
+            self.now(),
+        )
+        .await
         {
             Ok(groups) if groups.len() <= MAX_GROUPS_IN_TOKEN => Ok(Some(groups)),
             Ok(_) | Err(crate::ServiceError::Conflict { .. }) => Ok(None),

@@ -132,12 +132,20 @@ impl Pim {
         }
         for record in codec::list_all(reader.as_mut(), ctx.tenant, Kind::PimSchedule, None).await? {
             let stored = role_schedules::read(&record)?;
+            // The alerts are about directory roles.
+            let tessera_pim::Target::Role {
+                role_definition_id: role,
+                directory_scope_id: scope,
+            } = stored.target.clone()
+            else {
+                continue;
+            };
             holdings.push(Held {
                 id: record.id,
                 principal: stored.principal_id,
-                role: stored.role_definition_id,
-                scope: stored.directory_scope_id.clone(),
-                privileged: is_privileged(stored.role_definition_id),
+                role,
+                scope,
+                privileged: is_privileged(role),
                 holding: match (stored.schedule.kind, stored.schedule.activated_from) {
                     (ScheduleKind::Eligibility, _) => Holding::Eligible,
                     (ScheduleKind::Assignment, Some(_)) => Holding::Activated,
@@ -249,6 +257,16 @@ impl Pim {
             )
         } else if let Some(record) = tx.get(ctx.tenant, Kind::PimSchedule, id).await? {
             let stored = role_schedules::read(&record)?;
+            let tessera_pim::Target::Role {
+                role_definition_id,
+                directory_scope_id,
+            } = stored.target.clone()
+            else {
+                return Err(ServiceError::NotFound {
+                    kind: "roleAssignment",
+                    id: id.to_string(),
+                });
+            };
             if stored.schedule.kind != ScheduleKind::Assignment
                 || stored.schedule.activated_from.is_some()
                 || stored.schedule.window.end.is_some()
@@ -261,8 +279,8 @@ impl Pim {
                 .await?;
             (
                 stored.principal_id,
-                stored.role_definition_id,
-                stored.directory_scope_id,
+                role_definition_id,
+                directory_scope_id,
                 "permanent",
             )
         } else {
@@ -276,23 +294,26 @@ impl Pim {
                 message: "a group's role assignment is not converted: its members could not activate an eligibility; make the members eligible instead".to_string(),
             });
         }
-        let (_, role_settings) = settings::load(tx.as_mut(), ctx.tenant, role).await?;
+        let target = tessera_pim::Target::Role {
+            role_definition_id: role,
+            directory_scope_id: scope.clone(),
+        };
+        let (_, role_settings) =
+            settings::load(tx.as_mut(), ctx.tenant, &settings::role_target(role)).await?;
         // An eligibility the principal already has is kept as it is.
-        let existing =
-            role_schedules::of_principal(tx.as_mut(), ctx.tenant, principal, role, &scope)
-                .await?
-                .into_iter()
-                .find(|(_, s)| {
-                    s.schedule.kind == ScheduleKind::Eligibility
-                        && tessera_pim::active_at(&s.schedule, now)
-                });
+        let existing = role_schedules::of_principal(tx.as_mut(), ctx.tenant, principal, &target)
+            .await?
+            .into_iter()
+            .find(|(_, s)| {
+                s.schedule.kind == ScheduleKind::Eligibility
+                    && tessera_pim::active_at(&s.schedule, now)
+            });
         let (record, stored) = match existing {
             Some(found) => found,
             None => {
                 let stored = RoleSchedule {
                     principal_id: principal,
-                    role_definition_id: role,
-                    directory_scope_id: scope.clone(),
+                    target: target.clone(),
                     schedule: Schedule {
                         id: Uuid::new_v4(),
                         kind: ScheduleKind::Eligibility,

@@ -55,9 +55,7 @@ impl Pim {
             if !due(&stored, now) {
                 continue;
             }
-            let role = tessera_directory::roles::built_in(stored.role_definition_id)
-                .map(|r| r.display_name)
-                .unwrap_or("role");
+            let name = super::requests::target_name(tx.as_mut(), tenant, &stored.target).await?;
             let first_notice = !stored.end_recorded;
             // An ended activation is not renewed (its principal activates again),
             // so it goes once its end is recorded; other schedules stay while
@@ -82,13 +80,12 @@ impl Pim {
                 round.expired += 1;
             }
             let event = EventDraft::new(AuditAction::RoleScheduleExpire)
-                .on(Kind::PimSchedule, current.id, role)
+                .on(Kind::PimSchedule, current.id, &name)
                 .details(json!({
                     "scheduleId": current.id,
                     "kind": stored.schedule.kind,
-                    "role": role,
-                    "roleDefinitionId": stored.role_definition_id,
-                    "directoryScopeId": stored.directory_scope_id,
+                    "name": name,
+                    "target": stored.target,
                     "principalId": stored.principal_id,
                     "endDateTime": stored.schedule.window.end,
                     "activatedFrom": stored.schedule.activated_from,

@@ -1,7 +1,9 @@
 //! The Privileged Identity Management context: eligible and time-bound directory
-//! role assignments, requested through Graph's schedule requests
-//! (`roleEligibilityScheduleRequests`, `roleAssignmentScheduleRequests`), decided
-//! by the pure rules of `tessera-pim` under each role's settings, approved or
+//! role assignments and group memberships and ownerships, requested through
+//! Graph's schedule requests (`roleEligibilityScheduleRequests`,
+//! `roleAssignmentScheduleRequests`, and PIM for groups'
+//! `eligibilityScheduleRequests` and `assignmentScheduleRequests`), decided by
+//! the pure rules of `tessera-pim` under each target's settings, approved or
 //! denied where the settings ask, and recorded in the audit trail.
 //!
 //! - `requests.rs`: schedule requests (the nine actions), approval, denial,
@@ -34,7 +36,7 @@ use std::sync::Arc;
 use tessera_directory::authz::{self, Target};
 use tessera_directory::roles::{self, RoleDefinition, action};
 use tessera_pim::Refusal;
-use tessera_store::{Reader, Rel};
+use tessera_store::Reader;
 use uuid::Uuid;
 
 use crate::Context;
@@ -43,12 +45,14 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
 
 pub use alerts::{AlertSettingsView, AlertView};
-pub use requests::{InstanceView, RequestFilter, RequestView, ScheduleInfo, ScheduleView, Status};
+pub use requests::{
+    Family, InstanceView, RequestFilter, RequestView, ScheduleInfo, ScheduleView, Status,
+};
 pub use settings::SettingsView;
 pub use tessera_pim::Kind as ScheduleKind;
 /// The protected actions' names (`tessera_pim::protected`).
 pub use tessera_pim::protected as protected_action;
-pub use tessera_pim::{Approver, Settings};
+pub use tessera_pim::{Approver, GroupAccess, Settings};
 
 /// The PIM context (see the module documentation).
 pub struct Pim {
@@ -95,12 +99,10 @@ impl Pim {
     ) -> ServiceResult<tessera_pim::Caller> {
         let id = caller_id(ctx)?;
         let proof = ctx.caller.proof.clone().unwrap_or_default();
-        let groups = reader
-            .links_to(ctx.tenant, Rel::Member, id)
-            .await?
-            .into_iter()
-            .map(|link| link.source)
-            .collect();
+        // Direct memberships, standing or given by PIM at this moment.
+        let groups =
+            crate::directory::groups::containing_groups(reader, ctx.tenant, id, false, self.now())
+                .await?;
         Ok(tessera_pim::Caller {
             id,
             administers: self.administers(ctx),

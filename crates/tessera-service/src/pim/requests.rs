@@ -1,11 +1,12 @@
 //! Schedule requests for directory roles (Graph's `unifiedRoleAssignmentScheduleRequest`
-//! and `unifiedRoleEligibilityScheduleRequest`), their answers, and the schedules
-//! and instances they leave.
+//! and `unifiedRoleEligibilityScheduleRequest`) and for membership and ownership
+//! of groups (Graph's `privilegedAccessGroup...ScheduleRequest`), their answers,
+//! and the schedules and instances they leave.
 //!
 //! A request is decided in the write transaction that applies it (writes are
-//! serialized per tenant), on the principal's schedules for the role and scope as
-//! they are then: its standing assignment, if any, counts as a permanent active
-//! assignment. Every request that is taken is stored (`Kind::PimRequest`, sort key
+//! serialized per tenant), on the principal's schedules for the target as they
+//! are then: its standing role assignment or group membership or ownership, if
+//! any, counts as a permanent active assignment. Every request that is taken is stored (`Kind::PimRequest`, sort key
 //! `p|` while it waits for approval, `d|` once answered, then the time it was
 //! made) with its audit event; a refused one changes nothing.
 
@@ -13,13 +14,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz;
 use tessera_directory::model::{DirectoryScope, GroupSpec};
 use tessera_directory::patch;
 use tessera_directory::roles::{self, RoleDefinition};
 use tessera_pim::{
-    Action, Decision, Expiration, Kind as ScheduleKind, Pending, Schedule, Ticket, Window,
+    Action, Decision, Expiration, GroupAccess, Kind as ScheduleKind, Pending, Schedule,
+    Target as PimTarget, Ticket, Window,
 };
-use tessera_store::{Kind, Record, WriteTx};
+use tessera_store::{Kind, Record, Rel, WriteTx};
 use uuid::Uuid;
 
 use super::{Pim, caller_id, refused, role_named, settings};
@@ -70,11 +73,16 @@ pub struct ExpirationInfo {
 struct RequestBody {
     action: Action,
     principal_id: Uuid,
-    role_definition_id: Uuid,
-    #[serde(default = "tenant_scope")]
-    directory_scope_id: String,
+    #[serde(default)]
+    role_definition_id: Option<Uuid>,
+    #[serde(default)]
+    directory_scope_id: Option<String>,
     #[serde(default)]
     app_scope_id: Option<String>,
+    #[serde(default)]
+    group_id: Option<Uuid>,
+    #[serde(default)]
+    access_id: Option<String>,
     #[serde(default)]
     justification: Option<String>,
     #[serde(default)]
@@ -87,8 +95,48 @@ struct RequestBody {
     is_validation_only: bool,
 }
 
-fn tenant_scope() -> String {
-    "/".to_string()
+/// Which requests an endpoint takes: directory roles'
+/// (`roleManagement/directory/...`) or groups' (`identityGovernance/privilegedAccess/group/...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Roles,
+    Groups,
+}
+
+impl Family {
+    fn of(target: &PimTarget) -> Family {
+        match target {
+            PimTarget::Role { .. } => Family::Roles,
+            PimTarget::Group { .. } => Family::Groups,
+        }
+    }
+}
+
+/// A target's Graph fields: `roleDefinitionId` and `directoryScopeId`, or
+/// `groupId` and `accessId`.
+type TargetFields = (
+    Option<Uuid>,
+    Option<String>,
+    Option<Uuid>,
+    Option<GroupAccess>,
+);
+
+fn fields_of(target: &PimTarget) -> TargetFields {
+    match target {
+        PimTarget::Role {
+            role_definition_id,
+            directory_scope_id,
+        } => (
+            Some(*role_definition_id),
+            Some(directory_scope_id.clone()),
+            None,
+            None,
+        ),
+        PimTarget::Group {
+            group_id,
+            access_id,
+        } => (None, None, Some(*group_id), Some(*access_id)),
+    }
 }
 
 /// Where a request stands (Graph's status strings; `TimedOut`: no approver
@@ -123,8 +171,8 @@ struct StoredRequest {
     kind: ScheduleKind,
     action: Action,
     principal_id: Uuid,
-    role_definition_id: Uuid,
-    directory_scope_id: String,
+    #[serde(flatten)]
+    target: PimTarget,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     justification: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,8 +206,19 @@ pub struct RequestView {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: ScheduleKind,
     pub principal_id: Uuid,
-    pub role_definition_id: Uuid,
-    pub directory_scope_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_definition_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_scope_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Uuid>,
+    /// `member` or `owner`, for a group's schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub access_id: Option<GroupAccess>,
+    /// For a group's request in a listing: the group's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_display_name: Option<String>,
     pub app_scope_id: Option<String>,
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,8 +264,16 @@ pub struct RequestView {
 pub struct ScheduleView {
     pub id: Uuid,
     pub principal_id: Uuid,
-    pub role_definition_id: Uuid,
-    pub directory_scope_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_definition_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_scope_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Uuid>,
+    /// `member` or `owner`, for a group's schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub access_id: Option<GroupAccess>,
     pub app_scope_id: Option<String>,
     /// For assignments: `Activated` (from an eligibility) or `Assigned`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -236,8 +303,19 @@ pub struct ScheduleView {
 pub struct InstanceView {
     pub id: Uuid,
     pub principal_id: Uuid,
-    pub role_definition_id: Uuid,
-    pub directory_scope_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_definition_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_scope_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Uuid>,
+    /// `member` or `owner`, for a group's schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub access_id: Option<GroupAccess>,
+    /// For a group's instance: the group's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_display_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignment_type: Option<&'static str>,
     pub member_type: &'static str,
@@ -302,13 +380,17 @@ fn view_of(
     now: Timestamp,
     validation_only: bool,
 ) -> RequestView {
+    let (role_definition_id, directory_scope_id, group_id, access_id) = fields_of(&data.target);
     RequestView {
         id,
         action: data.action,
         kind: data.kind,
         principal_id: data.principal_id,
-        role_definition_id: data.role_definition_id,
-        directory_scope_id: data.directory_scope_id.clone(),
+        role_definition_id,
+        directory_scope_id,
+        group_id,
+        access_id,
+        group_display_name: None,
         app_scope_id: None,
         status: status_at(data, now),
         justification: data.justification.clone(),
@@ -358,11 +440,14 @@ pub(crate) fn schedule_view_of(
     now: Timestamp,
 ) -> ScheduleView {
     let schedule = &stored.schedule;
+    let (role_definition_id, directory_scope_id, group_id, access_id) = fields_of(&stored.target);
     ScheduleView {
         id: record.id,
         principal_id: stored.principal_id,
-        role_definition_id: stored.role_definition_id,
-        directory_scope_id: stored.directory_scope_id.clone(),
+        role_definition_id,
+        directory_scope_id,
+        group_id,
+        access_id,
         app_scope_id: None,
         assignment_type: assignment_type(schedule),
         member_type: "Direct",
@@ -393,8 +478,10 @@ fn standing_view(record: &Record) -> ServiceResult<ScheduleView> {
     Ok(ScheduleView {
         id: record.id,
         principal_id: spec.principal_id,
-        role_definition_id: spec.role_definition_id,
-        directory_scope_id: spec.directory_scope_id,
+        role_definition_id: Some(spec.role_definition_id),
+        directory_scope_id: Some(spec.directory_scope_id),
+        group_id: None,
+        access_id: None,
         app_scope_id: None,
         assignment_type: Some("Assigned"),
         member_type: "Direct",
@@ -448,11 +535,14 @@ fn expiration_of(info: Option<&ScheduleInfo>) -> ServiceResult<Expiration> {
     }
 }
 
-/// A principal's schedules for one role and scope: the stored ones, and its
-/// standing assignment as a permanent one.
+/// A principal's schedules for one target: the stored ones, and its standing
+/// role assignment, group membership or ownership as a permanent one.
 struct Held {
     stored: Vec<(Record, RoleSchedule)>,
     standing: Option<Record>,
+    /// A standing group membership or ownership (its schedule's id is the
+    /// principal's, as a link has none of its own).
+    standing_link: Option<Uuid>,
 }
 
 impl Held {
@@ -460,12 +550,44 @@ impl Held {
         tx: &mut dyn WriteTx,
         tenant: TenantId,
         principal: Uuid,
-        role: Uuid,
-        scope: &str,
+        target: &PimTarget,
     ) -> ServiceResult<Held> {
-        Ok(Held {
-            stored: role_schedules::of_principal(tx, tenant, principal, role, scope).await?,
-            standing: role_schedules::standing(tx, tenant, principal, role, scope).await?,
+        let stored = role_schedules::of_principal(tx, tenant, principal, target).await?;
+        Ok(match target {
+            PimTarget::Role {
+                role_definition_id,
+                directory_scope_id,
+            } => Held {
+                stored,
+                standing: role_schedules::standing(
+                    tx,
+                    tenant,
+                    principal,
+                    *role_definition_id,
+                    directory_scope_id,
+                )
+                .await?,
+                standing_link: None,
+            },
+            PimTarget::Group {
+                group_id,
+                access_id,
+            } => {
+                let rel = match access_id {
+                    GroupAccess::Member => Rel::Member,
+                    GroupAccess::Owner => Rel::Owner,
+                };
+                let linked = tx
+                    .links_to(tenant, rel, principal)
+                    .await?
+                    .iter()
+                    .any(|link| link.source == *group_id);
+                Held {
+                    stored,
+                    standing: None,
+                    standing_link: linked.then_some(principal),
+                }
+            }
         })
     }
 
@@ -476,6 +598,15 @@ impl Held {
             .map(|(_, s)| s.schedule.clone())
             .collect();
         all.extend(self.standing.iter().map(role_schedules::standing_schedule));
+        all.extend(self.standing_link.map(|id| Schedule {
+            id,
+            kind: ScheduleKind::Assignment,
+            window: Window {
+                start: Timestamp::from_unix_micros(0),
+                end: None,
+            },
+            activated_from: None,
+        }));
         all
     }
 
@@ -501,34 +632,196 @@ impl Held {
             _ => None,
         }
     }
+
+    /// Refuses to change or end a standing group membership or ownership: it is
+    /// changed on the group itself.
+    fn refuse_standing_link(&self, schedule: Uuid) -> ServiceResult<()> {
+        if self.standing_link == Some(schedule) {
+            return Err(ServiceError::Conflict {
+                message: "this is a standing membership or ownership of the group; change it on the group (members or owners), or remove it there and make the principal eligible".to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
-/// What a decision reads: the role's settings and the principal's schedules for
-/// the role and scope.
+/// What a decision reads: the target's settings and the principal's schedules
+/// for it.
 async fn situation(
     tx: &mut dyn WriteTx,
     tenant: TenantId,
     principal: Uuid,
-    target: &Target,
+    target: &Resolved,
 ) -> ServiceResult<(tessera_pim::Settings, Held)> {
-    let (_, role_settings) = settings::load(tx, tenant, target.role.id).await?;
-    let held = Held::read(tx, tenant, principal, target.role.id, &target.scope).await?;
-    Ok((role_settings, held))
+    let (_, target_settings) = settings::load(tx, tenant, &target.target).await?;
+    let held = Held::read(tx, tenant, principal, &target.target).await?;
+    Ok((target_settings, held))
 }
 
-/// What a request is about, checked.
-struct Target {
-    role: &'static RoleDefinition,
-    scope: String,
+/// What a request is about, checked, with what the rest needs to know of it.
+pub(crate) struct Resolved {
+    pub(crate) target: PimTarget,
+    /// The role's or the group's name (audit trail, notifications).
+    pub(crate) name: String,
+    /// For a role: its definition.
+    role: Option<&'static RoleDefinition>,
+    /// Whether holding it is privileged: a privileged role, or a role-assignable
+    /// group.
+    pub(crate) privileged: bool,
+    /// The roles an assignment to it gives (the role; a role-assignable group's
+    /// roles), each a protected role assignment.
+    roles: Vec<Uuid>,
+    /// For a group: whether its members are computed from a rule.
+    dynamic: bool,
+}
+
+impl Resolved {
+    /// The target's fields for an audit event's details.
+    fn details(&self) -> Value {
+        match &self.target {
+            PimTarget::Role {
+                role_definition_id,
+                directory_scope_id,
+            } => json!({
+                "role": self.name,
+                "roleDefinitionId": role_definition_id,
+                "directoryScopeId": directory_scope_id,
+            }),
+            PimTarget::Group {
+                group_id,
+                access_id,
+            } => json!({
+                "group": self.name,
+                "groupId": group_id,
+                "accessId": access_id,
+            }),
+        }
+    }
+}
+
+/// Merges a target's details into an event's.
+fn with_target(resolved: &Resolved, mut details: Value) -> Value {
+    if let (Some(into), Value::Object(from)) = (details.as_object_mut(), resolved.details()) {
+        into.extend(from);
+    }
+    details
+}
+
+/// The target a request names, in the endpoint's family: `roleDefinitionId`
+/// (and `directoryScopeId`, `/` when left out), or `groupId` and `accessId`.
+fn requested_target(body: &RequestBody, family: Family) -> ServiceResult<PimTarget> {
+    match family {
+        Family::Roles => {
+            if body.group_id.is_some() || body.access_id.is_some() {
+                return Err(ServiceError::invalid(
+                    "groupId",
+                    "group requests go to identityGovernance/privilegedAccess/group/...",
+                ));
+            }
+            let role = body
+                .role_definition_id
+                .ok_or_else(|| ServiceError::invalid("roleDefinitionId", "is required"))?;
+            let definition = role_named(role)?;
+            let scope = DirectoryScope::parse(body.directory_scope_id.as_deref().unwrap_or("/"))
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "directoryScopeId",
+                        "a directory scope is / or /administrativeUnits/<id>",
+                    )
+                })?;
+            if matches!(scope, DirectoryScope::AdministrativeUnit(_)) && !definition.is_au_scopable
+            {
+                return Err(ServiceError::invalid(
+                    "directoryScopeId",
+                    format!(
+                        "{} cannot be scoped to an administrative unit",
+                        definition.display_name
+                    ),
+                ));
+            }
+            Ok(PimTarget::Role {
+                role_definition_id: role,
+                directory_scope_id: scope.render(),
+            })
+        }
+        Family::Groups => {
+            if body.role_definition_id.is_some() || body.directory_scope_id.is_some() {
+                return Err(ServiceError::invalid(
+                    "roleDefinitionId",
+                    "role requests go to roleManagement/directory/...",
+                ));
+            }
+            let group_id = body
+                .group_id
+                .ok_or_else(|| ServiceError::invalid("groupId", "is required"))?;
+            let access = body.access_id.as_deref().ok_or_else(|| {
+                ServiceError::invalid("accessId", "is required (member or owner)")
+            })?;
+            let access_id = GroupAccess::parse(access)
+                .ok_or_else(|| ServiceError::invalid("accessId", "must be member or owner"))?;
+            Ok(PimTarget::Group {
+                group_id,
+                access_id,
+            })
+        }
+    }
+}
+
+/// Resolves a stored or requested target: a role of the catalog (its scope's
+/// administrative unit must exist), or a group that exists.
+pub(crate) async fn resolve(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: TenantId,
+    target: &PimTarget,
+) -> ServiceResult<Resolved> {
+    match target {
+        PimTarget::Role {
+            role_definition_id, ..
+        } => {
+            let role = role_named(*role_definition_id)?;
+            Ok(Resolved {
+                target: target.clone(),
+                name: role.display_name.to_string(),
+                role: Some(role),
+                privileged: role.is_privileged,
+                roles: vec![role.id],
+                dynamic: false,
+            })
+        }
+        PimTarget::Group { group_id, .. } => {
+            let Some(record) = reader.get(tenant, Kind::Group, *group_id).await? else {
+                return Err(ServiceError::invalid(
+                    "groupId",
+                    format!("no group with id {group_id} exists"),
+                ));
+            };
+            let spec: GroupSpec = codec::data(&record)?;
+            let roles = if spec.is_assignable_to_role {
+                crate::directory::roles::roles_held_by(reader, tenant, *group_id).await?
+            } else {
+                Vec::new()
+            };
+            Ok(Resolved {
+                target: target.clone(),
+                name: spec.display_name.clone(),
+                role: None,
+                privileged: spec.is_assignable_to_role,
+                roles,
+                dynamic: spec.is_dynamic(),
+            })
+        }
+    }
 }
 
 impl Pim {
-    /// `POST roleManagement/directory/role{Eligibility,Assignment}ScheduleRequests`:
+    /// `POST roleManagement/directory/role{Eligibility,Assignment}ScheduleRequests`
+    /// and `POST identityGovernance/privilegedAccess/group/{eligibility,assignment}ScheduleRequests`:
     /// one of the nine actions, decided by the rules and applied, or left waiting
     /// for approval, or refused with nothing changed.
     pub async fn create_request(
         &self,
         ctx: &Context,
+        family: Family,
         kind: ScheduleKind,
         body: Value,
     ) -> ServiceResult<RequestView> {
@@ -550,11 +843,24 @@ impl Pim {
                 "recurring schedules are not supported",
             ));
         }
-        let target = self.target(&body)?;
+        let requested = requested_target(&body, family)?;
         let expiration = expiration_of(body.schedule_info.as_ref())?;
-        // Who may ask at all is settled before anything is looked up.
+        // Who may ask at all is settled before anything is looked up, where
+        // that can be known without reading (a role's administrators).
+        if !body.action.is_admin() && body.principal_id != caller {
+            return Err(refused(tessera_pim::Refusal::NotThePrincipal));
+        }
+        if body.action.is_admin() && family == Family::Roles && !self.administers(ctx) {
+            return Err(refused(tessera_pim::Refusal::NotPermitted));
+        }
+        let mut tx = self.write(ctx).await?;
+        let now = self.now();
+        let target = resolve(tx.as_mut(), ctx.tenant, &requested).await?;
+        let administers = self
+            .administers_target(tx.as_mut(), ctx, &target.target)
+            .await?;
         if body.action.is_admin() {
-            if !self.administers(ctx) {
+            if !administers {
                 return Err(refused(tessera_pim::Refusal::NotPermitted));
             }
             if matches!(
@@ -564,19 +870,11 @@ impl Pim {
                     | Action::AdminExtend
                     | Action::AdminRenew
             ) {
-                self.protect(
-                    ctx,
-                    tessera_pim::protected::ROLE_ASSIGNMENT_CREATE,
-                    Some(target.role.id),
-                )?;
+                self.protect_assignment(ctx, &target)?;
             }
-        } else if body.principal_id != caller {
-            return Err(refused(tessera_pim::Refusal::NotThePrincipal));
         }
-        let mut tx = self.write(ctx).await?;
-        let now = self.now();
         let principal_kind = self
-            .check_principal(tx.as_mut(), ctx.tenant, body.principal_id)
+            .check_principal(tx.as_mut(), ctx.tenant, body.principal_id, &target)
             .await?;
         if principal_kind == Kind::Group && kind == ScheduleKind::Eligibility {
             // Its members could not activate it: a group's roles are assigned.
@@ -587,7 +885,11 @@ impl Pim {
         }
         self.refuse_second_pending(tx.as_mut(), ctx.tenant, &body, &target, kind, now)
             .await?;
-        if let Some(DirectoryScope::AdministrativeUnit(unit)) = DirectoryScope::parse(&target.scope)
+        if let PimTarget::Role {
+            directory_scope_id, ..
+        } = &target.target
+            && let Some(DirectoryScope::AdministrativeUnit(unit)) =
+                DirectoryScope::parse(directory_scope_id)
             && tx
                 .get(ctx.tenant, Kind::AdministrativeUnit, unit)
                 .await?
@@ -598,8 +900,9 @@ impl Pim {
                 format!("no administrative unit with id {unit} exists"),
             ));
         }
-        let rules_caller = self.rules_caller(tx.as_mut(), ctx).await?;
-        let (role_settings, held) =
+        let mut rules_caller = self.rules_caller(tx.as_mut(), ctx).await?;
+        rules_caller.administers = administers;
+        let (target_settings, held) =
             situation(tx.as_mut(), ctx.tenant, body.principal_id, &target).await?;
         let schedules = held.schedules();
         let target_schedule = body
@@ -617,7 +920,7 @@ impl Pim {
         };
         let facts = tessera_pim::Facts {
             now,
-            settings: &role_settings,
+            settings: &target_settings,
             schedules: &schedules,
         };
         let decision = tessera_pim::decide(&request, &rules_caller, facts)
@@ -627,8 +930,7 @@ impl Pim {
             kind,
             action: body.action,
             principal_id: body.principal_id,
-            role_definition_id: target.role.id,
-            directory_scope_id: target.scope.clone(),
+            target: target.target.clone(),
             justification: body.justification,
             ticket_info: body.ticket_info,
             schedule_info: body.schedule_info,
@@ -665,7 +967,8 @@ impl Pim {
             ctx.tenant,
             id,
             &data,
-            &role_settings.approvers,
+            &target,
+            &target_settings.approvers,
             None,
         )
         .await?;
@@ -678,32 +981,82 @@ impl Pim {
         )?;
         tx.insert(ctx.tenant, &record).await?;
         let event = EventDraft::new(AuditAction::RoleScheduleRequestCreate)
-            .on(Kind::PimRequest, id, target.role.display_name)
-            .details(json!({
-                "action": data.action,
-                "kind": kind_name(kind),
-                "role": target.role.display_name,
-                "roleDefinitionId": target.role.id,
-                "directoryScopeId": target.scope,
-                "principalId": data.principal_id,
-                "status": data.status,
-                "justification": data.justification,
-                "ticketInfo": data.ticket_info,
-                "outcome": outcome,
-                "mfa": data.mfa,
-            }));
+            .on(Kind::PimRequest, id, &target.name)
+            .details(with_target(
+                &target,
+                json!({
+                    "action": data.action,
+                    "kind": kind_name(kind),
+                    "principalId": data.principal_id,
+                    "status": data.status,
+                    "justification": data.justification,
+                    "ticketInfo": data.ticket_info,
+                    "outcome": outcome,
+                    "mfa": data.mfa,
+                }),
+            ));
         self.commit(tx, ctx, event).await?;
         request_view(&record, now)
     }
 
-    /// One request at a time waits for approval per principal, role and scope
-    /// (as in Graph): a second is refused while the first waits.
+    /// An assignment to the target is a role assignment of each role it gives,
+    /// protected as such.
+    fn protect_assignment(&self, ctx: &Context, target: &Resolved) -> ServiceResult<()> {
+        for role in &target.roles {
+            self.protect(
+                ctx,
+                tessera_pim::protected::ROLE_ASSIGNMENT_CREATE,
+                Some(*role),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Whether the caller manages the target's assignments: a role's, with the
+    /// role-management permission tenant-wide; a group's members or owners, with
+    /// the permission to change them on that group (role-assignable groups: the
+    /// role-management permission).
+    pub(crate) async fn administers_target(
+        &self,
+        reader: &mut dyn tessera_store::Reader,
+        ctx: &Context,
+        target: &PimTarget,
+    ) -> ServiceResult<bool> {
+        let PimTarget::Group {
+            group_id,
+            access_id,
+        } = target
+        else {
+            return Ok(self.administers(ctx));
+        };
+        let Some(record) = reader.get(ctx.tenant, Kind::Group, *group_id).await? else {
+            return Ok(false);
+        };
+        let spec: GroupSpec = codec::data(&record)?;
+        let wanted = match access_id {
+            GroupAccess::Member => crate::directory::groups::group_action(
+                &spec,
+                tessera_directory::roles::action::GROUPS_MEMBERS_UPDATE,
+            ),
+            GroupAccess::Owner => {
+                crate::directory::groups::owner_update_action(Kind::Group, &record)?
+            }
+        };
+        let facts = crate::target_facts(reader, ctx.tenant, Kind::Group, *group_id).await?;
+        Ok(matches!(
+            authz::authorize(&ctx.caller.grants, wanted, &facts),
+            authz::Decision::Allow { .. }
+        ))
+    }
+
+    /// One request at a time waits for approval per principal and target (as
+    /// in Graph): a second is refused while the first waits.
     async fn refuse_second_pending(
         &self,
         tx: &mut dyn WriteTx,
         tenant: TenantId,
         body: &RequestBody,
-        target: &Target,
+        target: &Resolved,
         kind: ScheduleKind,
         now: Timestamp,
     ) -> ServiceResult<()> {
@@ -718,13 +1071,12 @@ impl Pim {
         for record in waiting {
             let data: StoredRequest = codec::data(&record)?;
             if data.kind == kind
-                && data.role_definition_id == target.role.id
-                && data.directory_scope_id == target.scope
+                && data.target == target.target
                 && status_at(&data, now) == Status::PendingApproval
             {
                 return Err(ServiceError::Conflict {
                     message: format!(
-                        "request {} for this role and scope is waiting for approval; cancel it or wait for the answer",
+                        "request {} for this target is waiting for approval; cancel it or wait for the answer",
                         record.id
                     ),
                 });
@@ -733,38 +1085,32 @@ impl Pim {
         Ok(())
     }
 
-    /// The role and scope a request names, checked against the catalog.
-    fn target(&self, body: &RequestBody) -> ServiceResult<Target> {
-        let role = role_named(body.role_definition_id)?;
-        let scope = DirectoryScope::parse(&body.directory_scope_id).ok_or_else(|| {
-            ServiceError::invalid(
-                "directoryScopeId",
-                "a directory scope is / or /administrativeUnits/<id>",
-            )
-        })?;
-        if matches!(scope, DirectoryScope::AdministrativeUnit(_)) && !role.is_au_scopable {
-            return Err(ServiceError::invalid(
-                "directoryScopeId",
-                format!(
-                    "{} cannot be scoped to an administrative unit",
-                    role.display_name
-                ),
-            ));
-        }
-        Ok(Target {
-            role,
-            scope: scope.render(),
-        })
-    }
-
-    /// The principal must exist and may hold roles (a group only when made
-    /// role-assignable). The administrative unit of a scope must exist too.
+    /// The principal must exist and may hold the target: for a role, a user, a
+    /// service principal or a role-assignable group; for a group, a user (and
+    /// membership of a dynamic group is computed, never assigned).
     async fn check_principal(
         &self,
         tx: &mut dyn WriteTx,
         tenant: TenantId,
         principal: Uuid,
+        target: &Resolved,
     ) -> ServiceResult<Kind> {
+        if let PimTarget::Group { access_id, .. } = target.target {
+            if access_id == GroupAccess::Member && target.dynamic {
+                return Err(ServiceError::Conflict {
+                    message: "the members of a dynamic group are computed from its rule and cannot be assigned".to_string(),
+                });
+            }
+            if tx.get(tenant, Kind::User, principal).await?.is_none() {
+                return Err(ServiceError::invalid(
+                    "principalId",
+                    format!(
+                        "no user with id {principal} exists (group membership and ownership through PIM are for users)"
+                    ),
+                ));
+            }
+            return Ok(Kind::User);
+        }
         let found = crate::directory::users::find_object(
             tx,
             tenant,
@@ -797,7 +1143,7 @@ impl Pim {
         &self,
         tx: &mut dyn WriteTx,
         ctx: &Context,
-        target: &Target,
+        target: &Resolved,
         held: &Held,
         kind: ScheduleKind,
         request: Uuid,
@@ -813,8 +1159,7 @@ impl Pim {
             } => {
                 let schedule = RoleSchedule {
                     principal_id: data.principal_id,
-                    role_definition_id: target.role.id,
-                    directory_scope_id: target.scope.clone(),
+                    target: target.target.clone(),
                     schedule: Schedule {
                         id: Uuid::new_v4(),
                         kind,
@@ -836,6 +1181,7 @@ impl Pim {
                 Ok(json!({ "created": schedule.schedule.id, "window": window }))
             }
             Decision::Change { schedule, window } => {
+                held.refuse_standing_link(schedule)?;
                 if let Some((record, stored)) = held.stored.iter().find(|(r, _)| r.id == schedule) {
                     if stored.schedule.kind == ScheduleKind::Eligibility {
                         self.keep_activations_within(tx, ctx, held, schedule, &window, now)
@@ -855,8 +1201,7 @@ impl Pim {
                     self.remove_standing(tx, ctx, target, standing).await?;
                     let changed = RoleSchedule {
                         principal_id: data.principal_id,
-                        role_definition_id: target.role.id,
-                        directory_scope_id: target.scope.clone(),
+                        target: target.target.clone(),
                         schedule: Schedule {
                             id: standing.id,
                             kind: ScheduleKind::Assignment,
@@ -881,6 +1226,7 @@ impl Pim {
                 Ok(json!({ "changed": schedule, "window": window }))
             }
             Decision::End { schedule } => {
+                held.refuse_standing_link(schedule)?;
                 self.end_schedule(tx, ctx, target, held, schedule).await?;
                 data.target_schedule_id = Some(schedule);
                 data.status = Status::Revoked;
@@ -945,16 +1291,17 @@ impl Pim {
     /// Tells who should hear of a request (through the outbox, in `tx`): the
     /// approvers of one that waits, the requester of one answered, the
     /// administrators of a privileged role's activation.
+    #[allow(clippy::too_many_arguments)]
     async fn tell(
         &self,
         tx: &mut dyn WriteTx,
         tenant: TenantId,
         id: Uuid,
         data: &StoredRequest,
+        target: &Resolved,
         approvers: &[tessera_pim::Approver],
         answered: Option<&str>,
     ) -> ServiceResult<()> {
-        let role = roles::built_in(data.role_definition_id);
         let action = serde_json::to_value(data.action)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -962,9 +1309,13 @@ impl Pim {
         let about = super::notify::About {
             request: id,
             action: &action,
-            role: role.map(|r| r.display_name).unwrap_or("role"),
-            role_id: data.role_definition_id,
-            privileged: role.is_some_and(|r| r.is_privileged),
+            role: &target.name,
+            role_id: target
+                .target
+                .role()
+                .or(target.target.group().map(|(group, _)| group))
+                .unwrap_or_default(),
+            privileged: target.privileged,
             principal: data.principal_id,
             justification: data.justification.as_deref(),
         };
@@ -1005,7 +1356,7 @@ impl Pim {
         &self,
         tx: &mut dyn WriteTx,
         ctx: &Context,
-        target: &Target,
+        target: &Resolved,
         held: &Held,
         schedule: Uuid,
     ) -> ServiceResult<()> {
@@ -1046,10 +1397,18 @@ impl Pim {
         &self,
         tx: &mut dyn WriteTx,
         ctx: &Context,
-        target: &Target,
+        target: &Resolved,
         standing: &Record,
     ) -> ServiceResult<()> {
-        if target.role.id == roles::GLOBAL_ADMINISTRATOR && target.scope == "/" {
+        if target
+            .role
+            .is_some_and(|r| r.id == roles::GLOBAL_ADMINISTRATOR)
+            && target.target
+                == (PimTarget::Role {
+                    role_definition_id: roles::GLOBAL_ADMINISTRATOR,
+                    directory_scope_id: "/".to_string(),
+                })
+        {
             let spec = role_schedules::standing_spec(standing)?;
             self.directory
                 .refuse_losing_last_global_administrator(tx, ctx, spec.principal_id)
@@ -1069,6 +1428,7 @@ impl Pim {
     pub async fn answer_request(
         &self,
         ctx: &Context,
+        family: Family,
         kind: ScheduleKind,
         id: Uuid,
         approve: bool,
@@ -1083,10 +1443,13 @@ impl Pim {
             .await?
             .ok_or_else(|| not_found(id))?;
         let mut data: StoredRequest = codec::data(&record)?;
-        if data.kind != kind {
+        if data.kind != kind || Family::of(&data.target) != family {
             return Err(not_found(id));
         }
-        let rules_caller = self.rules_caller(tx.as_mut(), ctx).await?;
+        let mut rules_caller = self.rules_caller(tx.as_mut(), ctx).await?;
+        rules_caller.administers = self
+            .administers_target(tx.as_mut(), ctx, &data.target)
+            .await?;
         let pending = match (&data.status, &data.pending) {
             (Status::PendingApproval, Some(pending)) => pending.clone(),
             _ => {
@@ -1106,27 +1469,20 @@ impl Pim {
                 });
             }
         };
-        let target = Target {
-            role: role_named(data.role_definition_id)?,
-            scope: data.directory_scope_id.clone(),
-        };
-        let (role_settings, held) =
+        let target = resolve(tx.as_mut(), ctx.tenant, &data.target).await?;
+        let (target_settings, held) =
             situation(tx.as_mut(), ctx.tenant, data.principal_id, &target).await?;
         let schedules = held.schedules();
         let facts = tessera_pim::Facts {
             now,
-            settings: &role_settings,
+            settings: &target_settings,
             schedules: &schedules,
         };
         let answered = if approve {
             if matches!(pending.action, Action::SelfExtend | Action::SelfRenew) {
                 // Granting more time is assigning, as an administrator's
                 // extension or renewal would be.
-                self.protect(
-                    ctx,
-                    tessera_pim::protected::ROLE_ASSIGNMENT_CREATE,
-                    Some(target.role.id),
-                )?;
+                self.protect_assignment(ctx, &target)?;
             }
             let decision = tessera_pim::approve(&pending, &rules_caller, facts).map_err(refused)?;
             let outcome = self
@@ -1156,7 +1512,7 @@ impl Pim {
             at: now,
         });
         let said = if approve { "approved" } else { "denied" };
-        self.tell(tx.as_mut(), ctx.tenant, id, &data, &[], Some(said))
+        self.tell(tx.as_mut(), ctx.tenant, id, &data, &target, &[], Some(said))
             .await?;
         let next =
             codec::next_version(&record, now, request_keys(id, &data, record.created), &data)?;
@@ -1167,14 +1523,16 @@ impl Pim {
             AuditAction::RoleScheduleRequestDeny
         };
         let event = EventDraft::new(action)
-            .on(Kind::PimRequest, id, target.role.display_name)
-            .details(json!({
-                "requestAction": data.action,
-                "role": target.role.display_name,
-                "principalId": data.principal_id,
-                "justification": justification,
-                "outcome": answered,
-            }));
+            .on(Kind::PimRequest, id, &target.name)
+            .details(with_target(
+                &target,
+                json!({
+                    "requestAction": data.action,
+                    "principalId": data.principal_id,
+                    "justification": justification,
+                    "outcome": answered,
+                }),
+            ));
         self.commit(tx, ctx, event).await?;
         request_view(&next, now)
     }
@@ -1184,6 +1542,7 @@ impl Pim {
     pub async fn cancel_request(
         &self,
         ctx: &Context,
+        family: Family,
         kind: ScheduleKind,
         id: Uuid,
     ) -> ServiceResult<RequestView> {
@@ -1195,10 +1554,14 @@ impl Pim {
             .await?
             .ok_or_else(|| not_found(id))?;
         let mut data: StoredRequest = codec::data(&record)?;
-        if data.kind != kind {
+        if data.kind != kind || Family::of(&data.target) != family {
             return Err(not_found(id));
         }
-        if data.created_by != caller && !self.administers(ctx) {
+        if data.created_by != caller
+            && !self
+                .administers_target(tx.as_mut(), ctx, &data.target)
+                .await?
+        {
             return Err(not_found(id));
         }
         if status_at(&data, now) != Status::PendingApproval {
@@ -1211,11 +1574,9 @@ impl Pim {
         let next =
             codec::next_version(&record, now, request_keys(id, &data, record.created), &data)?;
         tx.update(ctx.tenant, &next).await?;
-        let role = roles::built_in(data.role_definition_id)
-            .map(|r| r.display_name)
-            .unwrap_or("role");
+        let name = target_name(tx.as_mut(), ctx.tenant, &data.target).await?;
         let event = EventDraft::new(AuditAction::RoleScheduleRequestCancel)
-            .on(Kind::PimRequest, id, role)
+            .on(Kind::PimRequest, id, &name)
             .details(json!({ "requestAction": data.action, "principalId": data.principal_id }));
         self.commit(tx, ctx, event).await?;
         request_view(&next, now)
@@ -1226,14 +1587,48 @@ impl Pim {
     fn may_see(&self, ctx: &Context, data: &StoredRequest, caller: &tessera_pim::Caller) -> bool {
         Some(data.created_by) == ctx.caller.user_id()
             || Some(data.principal_id) == ctx.caller.user_id()
-            || self.reads_assignments(ctx)
+            || self.reads_family(ctx, Family::of(&data.target))
             || data.pending.as_ref().is_some_and(|_| caller.administers)
+    }
+
+    /// Whether the caller reads every schedule and request of a family: role
+    /// assignments', or group memberships' (tenant-wide).
+    fn reads_family(&self, ctx: &Context, family: Family) -> bool {
+        match family {
+            Family::Roles => self.reads_assignments(ctx),
+            Family::Groups => matches!(
+                authz::authorize(
+                    &ctx.caller.grants,
+                    tessera_directory::roles::action::GROUPS_MEMBERS_READ,
+                    &authz::Target::Tenant
+                ),
+                authz::Decision::Allow { .. }
+            ),
+        }
+    }
+
+    fn require_reads_family(&self, ctx: &Context, family: Family) -> ServiceResult<()> {
+        if self.reads_family(ctx, family) {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden {
+            reason: match family {
+                Family::Roles => {
+                    "reading others' role schedules needs the permission to read role assignments"
+                }
+                Family::Groups => {
+                    "reading others' group schedules needs the permission to read group members"
+                }
+            }
+            .to_string(),
+        })
     }
 
     /// One request.
     pub async fn get_request(
         &self,
         ctx: &Context,
+        family: Family,
         kind: ScheduleKind,
         id: Uuid,
     ) -> ServiceResult<RequestView> {
@@ -1244,10 +1639,13 @@ impl Pim {
             .await?
             .ok_or_else(|| not_found(id))?;
         let data: StoredRequest = codec::data(&record)?;
-        if data.kind != kind {
+        if data.kind != kind || Family::of(&data.target) != family {
             return Err(not_found(id));
         }
-        let rules_caller = self.rules_caller(reader.as_mut(), ctx).await?;
+        let mut rules_caller = self.rules_caller(reader.as_mut(), ctx).await?;
+        rules_caller.administers = self
+            .administers_target(reader.as_mut(), ctx, &data.target)
+            .await?;
         if !self.may_see(ctx, &data, &rules_caller)
             && !self
                 .is_approver_of(reader.as_mut(), ctx, &data, &rules_caller)
@@ -1267,20 +1665,26 @@ impl Pim {
         data: &StoredRequest,
         caller: &tessera_pim::Caller,
         now: Timestamp,
-        read: &mut std::collections::HashMap<Uuid, tessera_pim::Settings>,
+        read: &mut std::collections::HashMap<String, (tessera_pim::Settings, bool)>,
     ) -> ServiceResult<bool> {
         if status_at(data, now) != Status::PendingApproval || data.created_by == caller.id {
             return Ok(false);
         }
-        // Each role's settings are read once per listing.
-        let role = data.role_definition_id;
-        let role_settings = match read.entry(role) {
+        // Each target's settings, and whether the caller administers it, are
+        // read once per listing.
+        let (target_settings, administers) = match read.entry(data.target.settings_key()) {
             std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
             std::collections::hash_map::Entry::Vacant(empty) => {
-                empty.insert(settings::load(reader, ctx.tenant, role).await?.1)
+                let loaded = settings::load(reader, ctx.tenant, &data.target).await?.1;
+                let administers = self.administers_target(reader, ctx, &data.target).await?;
+                empty.insert((loaded, administers))
             }
         };
-        Ok(tessera_pim::answers(data.action, role_settings, caller))
+        let caller = tessera_pim::Caller {
+            administers: *administers,
+            ..caller.clone()
+        };
+        Ok(tessera_pim::answers(data.action, target_settings, &caller))
     }
 
     /// Whether the caller is a named approver of a request's role.
@@ -1291,15 +1695,15 @@ impl Pim {
         data: &StoredRequest,
         caller: &tessera_pim::Caller,
     ) -> ServiceResult<bool> {
-        let (_, role_settings) =
-            settings::load(reader, ctx.tenant, data.role_definition_id).await?;
-        Ok(tessera_pim::names_approver(&role_settings, caller))
+        let (_, target_settings) = settings::load(reader, ctx.tenant, &data.target).await?;
+        Ok(tessera_pim::names_approver(&target_settings, caller))
     }
 
     /// Requests of one kind, newest first within waiting and answered ones.
     pub async fn list_requests(
         &self,
         ctx: &Context,
+        family: Family,
         kind: ScheduleKind,
         filter: RequestFilter,
         principal: Option<Uuid>,
@@ -1313,11 +1717,7 @@ impl Pim {
             RequestFilter::AwaitingMe => (None, Some("p|".to_string())),
             RequestFilter::All => {
                 if principal != Some(caller) {
-                    self.require(
-                        ctx,
-                        tessera_directory::roles::action::ROLE_ASSIGNMENTS_READ,
-                        &tessera_directory::authz::Target::Tenant,
-                    )?;
+                    self.require_reads_family(ctx, family)?;
                 }
                 (principal.map(|p| p.to_string()), None)
             }
@@ -1329,7 +1729,7 @@ impl Pim {
         let mut read = std::collections::HashMap::new();
         for record in records.iter().rev() {
             let data: StoredRequest = codec::data(record)?;
-            if data.kind != kind {
+            if data.kind != kind || Family::of(&data.target) != family {
                 continue;
             }
             if filter == RequestFilter::AwaitingMe
@@ -1340,6 +1740,10 @@ impl Pim {
                 continue;
             }
             let mut view = view_of(record.id, record.created, &data, now, false);
+            if let PimTarget::Group { .. } = &data.target {
+                view.group_display_name =
+                    Some(target_name(reader.as_mut(), ctx.tenant, &data.target).await?);
+            }
             if filter == RequestFilter::AwaitingMe {
                 view.principal = who(reader.as_mut(), ctx.tenant, data.principal_id).await?;
             }
@@ -1357,11 +1761,14 @@ impl Pim {
     pub async fn list_schedules(
         &self,
         ctx: &Context,
+        family: Family,
         kind: ScheduleKind,
         principal: Option<Uuid>,
-        role: Option<Uuid>,
+        target: Option<Uuid>,
     ) -> ServiceResult<Page<ScheduleView>> {
-        let (records, standing) = self.schedules_of(ctx, kind, principal, role).await?;
+        let (records, standing) = self
+            .schedules_of(ctx, family, kind, principal, target)
+            .await?;
         let now = self.now();
         let mut value = Vec::new();
         for (record, stored) in records.iter().filter(|(_, s)| s.schedule.kind == kind) {
@@ -1380,22 +1787,22 @@ impl Pim {
     pub async fn list_instances(
         &self,
         ctx: &Context,
+        family: Family,
         kind: ScheduleKind,
         principal: Option<Uuid>,
-        role: Option<Uuid>,
+        target: Option<Uuid>,
     ) -> ServiceResult<Page<InstanceView>> {
-        let (records, standing) = self.schedules_of(ctx, kind, principal, role).await?;
+        let (records, standing) = self
+            .schedules_of(ctx, family, kind, principal, target)
+            .await?;
         let now = self.now();
+        let mut reader = self.reader().await?;
         let mut value = Vec::new();
         for (_, stored) in records.iter().filter(|(_, s)| s.schedule.kind == kind) {
             let same_target: Vec<Schedule> = records
                 .iter()
                 .map(|(_, s)| s)
-                .filter(|s| {
-                    s.principal_id == stored.principal_id
-                        && s.role_definition_id == stored.role_definition_id
-                        && s.directory_scope_id == stored.directory_scope_id
-                })
+                .filter(|s| s.principal_id == stored.principal_id && s.target == stored.target)
                 .map(|s| s.schedule.clone())
                 .collect();
             let current = match kind {
@@ -1405,11 +1812,21 @@ impl Pim {
                 }
             };
             if current {
+                let (role_definition_id, directory_scope_id, group_id, access_id) =
+                    fields_of(&stored.target);
                 value.push(InstanceView {
                     id: stored.schedule.id,
                     principal_id: stored.principal_id,
-                    role_definition_id: stored.role_definition_id,
-                    directory_scope_id: stored.directory_scope_id.clone(),
+                    role_definition_id,
+                    directory_scope_id,
+                    group_display_name: match &stored.target {
+                        PimTarget::Group { .. } => {
+                            Some(target_name(reader.as_mut(), ctx.tenant, &stored.target).await?)
+                        }
+                        PimTarget::Role { .. } => None,
+                    },
+                    group_id,
+                    access_id,
                     assignment_type: assignment_type(&stored.schedule),
                     member_type: "Direct",
                     start_date_time: stored.schedule.window.start,
@@ -1425,6 +1842,9 @@ impl Pim {
                 principal_id: view.principal_id,
                 role_definition_id: view.role_definition_id,
                 directory_scope_id: view.directory_scope_id,
+                group_id: None,
+                access_id: None,
+                group_display_name: None,
                 assignment_type: Some("Assigned"),
                 member_type: "Direct",
                 start_date_time: record.created,
@@ -1438,27 +1858,31 @@ impl Pim {
         })
     }
 
-    /// The stored schedules of both kinds for a principal or a role, or all (an
-    /// activation is checked against its eligibility), and, when assignments
-    /// are asked for, the standing role assignments.
+    /// The stored schedules of both kinds for a principal or a role or group
+    /// (the family's), or all (an activation is checked against its
+    /// eligibility), and, when role assignments are asked for, the standing
+    /// role assignments.
     #[allow(clippy::type_complexity)]
     async fn schedules_of(
         &self,
         ctx: &Context,
+        family: Family,
         kind: ScheduleKind,
         principal: Option<Uuid>,
-        role: Option<Uuid>,
+        target: Option<Uuid>,
     ) -> ServiceResult<(Vec<(Record, RoleSchedule)>, Vec<Record>)> {
         let caller = caller_id(ctx)?;
         if principal != Some(caller) {
-            self.require(
-                ctx,
-                tessera_directory::roles::action::ROLE_ASSIGNMENTS_READ,
-                &tessera_directory::authz::Target::Tenant,
-            )?;
+            self.require_reads_family(ctx, family)?;
         }
         let mut reader = self.reader().await?;
-        let prefix = role.map(|r| format!("{r}|"));
+        let prefix = match family {
+            Family::Roles => target.map(|r| format!("{r}|")),
+            Family::Groups => Some(match target {
+                Some(group) => format!("group|{group}|"),
+                None => "group|".to_string(),
+            }),
+        };
         let key2 = principal.map(|p| p.to_string());
         let records = codec::list_all_prefixed(
             reader.as_mut(),
@@ -1471,9 +1895,11 @@ impl Pim {
         let mut all = Vec::new();
         for record in records {
             let stored = role_schedules::read(&record)?;
-            all.push((record, stored));
+            if Family::of(&stored.target) == family {
+                all.push((record, stored));
+            }
         }
-        let standing = if kind == ScheduleKind::Assignment {
+        let standing = if kind == ScheduleKind::Assignment && family == Family::Roles {
             codec::list_all_prefixed(
                 reader.as_mut(),
                 ctx.tenant,
@@ -1507,22 +1933,33 @@ pub(crate) async fn time_out(
     }
     data.status = Status::TimedOut;
     data.completed_date_time = Some(now);
+    let target = match resolve(tx.as_mut(), ctx.tenant, &data.target).await {
+        Ok(target) => target,
+        // The group has gone since: the requester still hears, by the id.
+        Err(ServiceError::Validation(_)) => Resolved {
+            target: data.target.clone(),
+            name: "a removed group".to_string(),
+            role: None,
+            privileged: false,
+            roles: Vec::new(),
+            dynamic: false,
+        },
+        Err(other) => return Err(other),
+    };
     pim.tell(
         tx.as_mut(),
         ctx.tenant,
         id,
         &data,
+        &target,
         &[],
         Some("not answered in time"),
     )
     .await?;
     let next = codec::next_version(&record, now, request_keys(id, &data, record.created), &data)?;
     tx.update(ctx.tenant, &next).await?;
-    let role = roles::built_in(data.role_definition_id)
-        .map(|r| r.display_name)
-        .unwrap_or("role");
     let event = EventDraft::new(AuditAction::RoleScheduleRequestTimeOut)
-        .on(Kind::PimRequest, id, role)
+        .on(Kind::PimRequest, id, &target.name)
         .details(json!({ "requestAction": data.action, "principalId": data.principal_id }));
     pim.commit(tx, ctx, event).await?;
     Ok(true)
@@ -1545,11 +1982,14 @@ pub(crate) async fn activations(
     let mut found = Vec::new();
     for record in records {
         let data: StoredRequest = codec::data(&record)?;
-        if data.action == Action::SelfActivate && data.status == Status::Provisioned {
+        if data.action == Action::SelfActivate
+            && data.status == Status::Provisioned
+            && let Some(role) = data.target.role()
+        {
             found.push(tessera_pim::alerts::Activation {
                 request: record.id,
                 principal: data.principal_id,
-                role: data.role_definition_id,
+                role,
                 at: data.completed_date_time.unwrap_or(record.created),
                 mfa: data.mfa,
             });
@@ -1572,6 +2012,28 @@ async fn who(
         "userPrincipalName": spec.user_principal_name,
         "displayName": spec.display_name,
     })))
+}
+
+/// A stored target's name: the role's, or the group's (if it is still there).
+pub(crate) async fn target_name(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: TenantId,
+    target: &PimTarget,
+) -> ServiceResult<String> {
+    Ok(match target {
+        PimTarget::Role {
+            role_definition_id, ..
+        } => roles::built_in(*role_definition_id)
+            .map(|r| r.display_name)
+            .unwrap_or("role")
+            .to_string(),
+        PimTarget::Group { group_id, .. } => {
+            match reader.get(tenant, Kind::Group, *group_id).await? {
+                Some(record) => codec::data::<GroupSpec>(&record)?.display_name,
+                None => "a removed group".to_string(),
+            }
+        }
+    })
 }
 
 fn not_found(id: Uuid) -> ServiceError {

@@ -1,7 +1,8 @@
-//! A role's PIM settings (Graph's role management policy): stored per role as
-//! `Kind::PimPolicy` (key1 `role:<role id>`), applying at every scope; a role
-//! never changed has `tessera_pim::Settings::default()` (MFA and a justification
-//! to activate, for at most eight hours).
+//! A role's or a group's PIM settings (Graph's role management policy): stored
+//! per role as `Kind::PimPolicy` (key1 `role:<role id>`), applying at every
+//! scope, and per group and access (`group:<group id>:member` or `...:owner`); a
+//! target never changed has `tessera_pim::Settings::default()` (MFA and a
+//! justification to activate, for at most eight hours).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -10,7 +11,7 @@ use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::patch;
 use tessera_directory::roles::action;
-use tessera_pim::{Approver, Settings};
+use tessera_pim::{Approver, GroupAccess, Settings, Target as PimTarget};
 use tessera_store::{Kind, Reader};
 use uuid::Uuid;
 
@@ -24,38 +25,40 @@ use crate::{Context, EventDraft};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
-    pub role_definition_id: Uuid,
-    pub role: &'static str,
-    /// Whether these are the defaults (the role's settings were never changed).
+    /// For a role's settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_definition_id: Option<Uuid>,
+    /// For a group's settings: the group and `member` or `owner`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub access_id: Option<GroupAccess>,
+    /// The role's or the group's name.
+    pub role: String,
     pub is_default: bool,
-    /// The version to send as `If-Match` when replacing them (0: never stored).
     pub version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub modified_date_time: Option<Timestamp>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: Settings,
 }
 
-fn key(role: Uuid) -> String {
-    format!("role:{role}")
-}
-
-/// The settings governing a role's schedules, with the record holding them.
+/// A target's settings and their record (none: the defaults).
 pub(crate) async fn load(
     reader: &mut dyn Reader,
     tenant: TenantId,
-    role: Uuid,
+    target: &PimTarget,
 ) -> ServiceResult<(Option<tessera_store::Record>, Settings)> {
-    match reader
-        .get_by_key1(tenant, Kind::PimPolicy, &key(role))
-        .await?
-    {
+    let key = target.settings_key();
+    match reader.get_by_key1(tenant, Kind::PimPolicy, &key).await? {
         Some(record) => {
             let settings: Settings = codec::data(&record)?;
             // Stored settings were checked when written; a record that no longer
             // passes is not used to decide anything.
             settings.check().map_err(|problem| {
-                ServiceError::Internal(format!("stored PIM settings of role {role}: {problem}"))
+                ServiceError::Internal(format!("stored PIM settings {key}: {problem}"))
             })?;
             Ok((Some(record), settings))
         }
@@ -63,12 +66,25 @@ pub(crate) async fn load(
     }
 }
 
-fn view(role: Uuid, record: Option<&tessera_store::Record>, settings: Settings) -> SettingsView {
-    SettingsView {
+/// A role's settings apply at every scope: they are the tenant scope's.
+pub(crate) fn role_target(role: Uuid) -> PimTarget {
+    PimTarget::Role {
         role_definition_id: role,
-        role: tessera_directory::roles::built_in(role)
-            .map(|r| r.display_name)
-            .unwrap_or("role"),
+        directory_scope_id: "/".to_string(),
+    }
+}
+
+fn view(
+    target: &PimTarget,
+    name: String,
+    record: Option<&tessera_store::Record>,
+    settings: Settings,
+) -> SettingsView {
+    SettingsView {
+        role_definition_id: target.role(),
+        group_id: target.group().map(|(group, _)| group),
+        access_id: target.group().map(|(_, access)| access),
+        role: name,
         is_default: record.is_none(),
         version: record.map(|r| r.version).unwrap_or(0),
         modified_date_time: record.map(|r| r.modified),
@@ -119,13 +135,39 @@ impl Pim {
     pub async fn role_settings(&self, ctx: &Context, role: Uuid) -> ServiceResult<SettingsView> {
         self.require(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
         role_named(role)?;
-        let mut reader = self.reader().await?;
-        let (record, settings) = load(reader.as_mut(), ctx.tenant, role).await?;
-        Ok(view(role, record.as_ref(), settings))
+        self.target_settings(ctx, &role_target(role)).await
     }
 
-    /// Replaces a role's settings (the whole document; members left out take their
-    /// defaults). `if_match` is the version last read (0: the defaults).
+    /// A group's settings for membership or ownership (readers of the group's
+    /// members).
+    pub async fn group_settings(
+        &self,
+        ctx: &Context,
+        group: Uuid,
+        access: GroupAccess,
+    ) -> ServiceResult<SettingsView> {
+        self.require(ctx, action::GROUPS_MEMBERS_READ, &Target::Tenant)?;
+        self.target_settings(
+            ctx,
+            &PimTarget::Group {
+                group_id: group,
+                access_id: access,
+            },
+        )
+        .await
+    }
+
+    async fn target_settings(
+        &self,
+        ctx: &Context,
+        target: &PimTarget,
+    ) -> ServiceResult<SettingsView> {
+        let mut reader = self.reader().await?;
+        let resolved = super::requests::resolve(reader.as_mut(), ctx.tenant, target).await?;
+        let (record, settings) = load(reader.as_mut(), ctx.tenant, target).await?;
+        Ok(view(target, resolved.name, record.as_ref(), settings))
+    }
+
     pub async fn replace_role_settings(
         &self,
         ctx: &Context,
@@ -134,13 +176,53 @@ impl Pim {
         if_match: Option<i64>,
     ) -> ServiceResult<SettingsView> {
         self.require(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
-        let definition = role_named(role)?;
+        role_named(role)?;
+        self.replace_settings(ctx, &role_target(role), body, if_match)
+            .await
+    }
+
+    /// Replaces a group's settings for membership or ownership (those who
+    /// manage its assignments).
+    pub async fn replace_group_settings(
+        &self,
+        ctx: &Context,
+        group: Uuid,
+        access: GroupAccess,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<SettingsView> {
+        let target = PimTarget::Group {
+            group_id: group,
+            access_id: access,
+        };
+        let mut reader = self.reader().await?;
+        super::requests::resolve(reader.as_mut(), ctx.tenant, &target).await?;
+        if !self
+            .administers_target(reader.as_mut(), ctx, &target)
+            .await?
+        {
+            return Err(ServiceError::Forbidden {
+                reason: "changing a group's PIM settings needs the permission to change its members (or owners)".to_string(),
+            });
+        }
+        drop(reader);
+        self.replace_settings(ctx, &target, body, if_match).await
+    }
+
+    async fn replace_settings(
+        &self,
+        ctx: &Context,
+        target: &PimTarget,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> ServiceResult<SettingsView> {
         let settings: Settings = patch::parse_spec(body)?;
         settings
             .check()
             .map_err(|problem| ServiceError::invalid("settings", problem))?;
         let mut tx = self.write(ctx).await?;
-        let (record, before) = load(tx.as_mut(), ctx.tenant, role).await?;
+        let resolved = super::requests::resolve(tx.as_mut(), ctx.tenant, target).await?;
+        let (record, before) = load(tx.as_mut(), ctx.tenant, target).await?;
         if let Some(sent) = if_match {
             let current = record.as_ref().map(|r| r.version).unwrap_or(0);
             if sent != current {
@@ -183,20 +265,20 @@ impl Pim {
             }
         }
         if settings == before && record.is_some() {
-            return Ok(view(role, record.as_ref(), before));
+            return Ok(view(target, resolved.name, record.as_ref(), before));
         }
         self.save_policy(
             tx,
             ctx,
-            &key(role),
+            &target.settings_key(),
             record.as_ref(),
-            definition.display_name,
+            &resolved.name,
             &before,
             &settings,
         )
         .await?;
         let mut reader = self.reader().await?;
-        let (record, settings) = load(reader.as_mut(), ctx.tenant, role).await?;
-        Ok(view(role, record.as_ref(), settings))
+        let (record, settings) = load(reader.as_mut(), ctx.tenant, target).await?;
+        Ok(view(target, resolved.name, record.as_ref(), settings))
     }
 }

@@ -1226,6 +1226,7 @@ impl Saml {
                 tenant,
                 user,
                 true,
+                self.now(),
             )
             .await
             {
@@ -1284,9 +1285,14 @@ impl Saml {
         }
         if wants(&|s| matches!(s, Source::Roles))
             && let Some(app) = &app
-            && let Some(assignment) =
-                crate::directory::app_roles::user_assignment(reader.as_mut(), tenant, app, user)
-                    .await?
+            && let Some(assignment) = crate::directory::app_roles::user_assignment(
+                reader.as_mut(),
+                tenant,
+                app,
+                user,
+                self.now(),
+            )
+            .await?
         {
             facts.roles = crate::directory::app_roles::role_values(app, &assignment.roles);
         }

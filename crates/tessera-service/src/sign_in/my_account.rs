@@ -126,6 +126,7 @@ impl SignIn {
             tenant,
             session.user_id,
             true,
+            self.now(),
         )
         .await?;
         principals.push(session.user_id);

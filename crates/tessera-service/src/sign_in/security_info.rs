@@ -158,8 +158,14 @@ impl SignIn {
     ) -> ServiceResult<MethodsPolicy> {
         let mut reader = self.reader().await?;
         let (policy, _) = load_policy(reader.as_mut(), session.tenant).await?;
-        let groups =
-            containing_groups(reader.as_mut(), session.tenant, session.user_id, true).await?;
+        let groups = containing_groups(
+            reader.as_mut(),
+            session.tenant,
+            session.user_id,
+            true,
+            self.now(),
+        )
+        .await?;
         if !policy.allows(mode, &groups) {
             return Err(ServiceError::Forbidden {
                 reason: format!("the authentication methods policy does not allow {mode} for you"),

@@ -298,7 +298,8 @@ impl SignIn {
         };
         let spec: UserSpec = codec::data(&record)?;
         let methods = methods_of(reader.as_mut(), ctx.tenant, user_id).await?;
-        let groups = containing_groups(reader.as_mut(), ctx.tenant, user_id, true).await?;
+        let groups =
+            containing_groups(reader.as_mut(), ctx.tenant, user_id, true, self.now()).await?;
         let (policy, _) = load_policy(reader.as_mut(), ctx.tenant).await?;
         Ok(Some(Subject {
             user_id,
