@@ -686,6 +686,14 @@ pub struct RoleAssignment {
     pub spec: RoleAssignmentSpec,
     pub created_date_time: Timestamp,
     pub version: i64,
+    /// Set for an assignment PIM gives at this moment (an activation, or an
+    /// administrator's assignment for a time): it is changed through PIM, not
+    /// removed here, and ends at `endDateTime`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub managed_by_pim: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub end_date_time: Option<Timestamp>,
 }
 
 /// Where a role assignment applies.

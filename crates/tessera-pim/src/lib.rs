@@ -20,6 +20,7 @@
 
 pub mod alerts;
 pub mod duration;
+pub mod graph;
 pub mod protected;
 
 use serde::{Deserialize, Serialize};

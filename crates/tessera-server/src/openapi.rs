@@ -575,6 +575,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             pim::get_group_settings,
             pim::replace_group_settings
         ))
+        .routes(routes!(pim::list_role_management_policies))
+        .routes(routes!(pim::get_role_management_policy))
+        .routes(routes!(pim::list_role_management_policy_rules))
+        .routes(routes!(
+            pim::get_role_management_policy_rule,
+            pim::update_role_management_policy_rule
+        ))
+        .routes(routes!(pim::list_role_management_policy_assignments))
         .routes(routes!(pim::list_alerts))
         .routes(routes!(
             pim::get_alert_settings,

@@ -165,6 +165,24 @@ impl Harness {
     }
 }
 
+/// A principal's role assignments, as `roleAssignments` lists them.
+async fn role_assignments_of(
+    h: &Harness,
+    principal: Uuid,
+) -> Vec<tessera_directory::model::RoleAssignment> {
+    h.app
+        .directory
+        .list_role_assignments(
+            &h.admin,
+            Some(principal),
+            None,
+            &tessera_service::PageRequest::default(),
+        )
+        .await
+        .unwrap()
+        .value
+}
+
 fn activation(person: &Person, duration: &str) -> Value {
     json!({
         "action": "selfActivate",
@@ -268,10 +286,30 @@ async fn an_eligible_administrator_activates_and_the_grant_ends_at_its_end(h: Ha
             .await,
         Err(ServiceError::Conflict { .. })
     ));
+    // While it lasts it is a role assignment too (as in Entra), one PIM manages.
+    let listed = role_assignments_of(&h, alice.id).await;
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].managed_by_pim && listed[0].end_date_time.is_some());
+    assert_eq!(listed[0].spec.role_definition_id, USER_ADMINISTRATOR);
+    let one = h
+        .app
+        .directory
+        .get_role_assignment(&h.admin, listed[0].id)
+        .await
+        .unwrap();
+    assert!(one.managed_by_pim);
+    assert!(matches!(
+        h.app
+            .directory
+            .delete_role_assignment(&h.admin, listed[0].id)
+            .await,
+        Err(ServiceError::Conflict { .. })
+    ));
 
     // At its end it grants nothing, before any job has run.
     h.clock.advance_seconds(3601);
     assert!(!h.can_create_users(&alice).await);
+    assert!(role_assignments_of(&h, alice.id).await.is_empty());
     assert_eq!(h.audit_count("roleSchedule.expire").await, 0);
     let round = h.app.pim.expiry_round(h.admin.tenant).await.unwrap();
     assert_eq!(round.expired, 1);
@@ -1718,6 +1756,184 @@ async fn groups_give_membership_and_ownership_just_in_time(h: Harness) {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// Graph's role management policies show each target's settings as Entra's
+/// rules, and a changed rule changes the settings (and only its part).
+async fn role_management_policies_show_and_change_the_settings(h: Harness) {
+    let pim = &h.app.pim;
+    let roles_filter = Some("scopeId eq '/' and scopeType eq 'DirectoryRole'");
+    let listed = pim
+        .list_role_management_policies(&h.admin, roles_filter, true)
+        .await
+        .unwrap()
+        .value;
+    let policy_id = format!("DirectoryRole_{USER_ADMINISTRATOR}");
+    let user_admin = listed
+        .iter()
+        .find(|p| p["id"] == policy_id.as_str())
+        .expect("a policy per role");
+    assert_eq!(user_admin["scopeType"], "DirectoryRole");
+    let rule = |policy: &Value, id: &str| {
+        policy["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        rule(user_admin, "Expiration_EndUser_Assignment")["maximumDuration"],
+        "PT8H"
+    );
+    assert_eq!(
+        rule(user_admin, "Enablement_EndUser_Assignment")["enabledRules"],
+        json!(["MultiFactorAuthentication", "Justification"])
+    );
+    // A changed rule is the settings' change, audited as one.
+    let changed = pim
+        .update_role_management_policy_rule(
+            &h.admin,
+            &policy_id,
+            "Expiration_EndUser_Assignment",
+            json!({"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyExpirationRule",
+                   "isExpirationRequired": true, "maximumDuration": "PT2H"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed["maximumDuration"], "PT2H");
+    let settings = pim
+        .role_settings(&h.admin, USER_ADMINISTRATOR)
+        .await
+        .unwrap();
+    assert_eq!(settings.settings.max_activation_seconds, 7200);
+    assert!(settings.settings.activation_requires_mfa, "the rest stays");
+    pim.update_role_management_policy_rule(
+        &h.admin,
+        &policy_id,
+        "Approval_EndUser_Assignment",
+        json!({"setting": {"isApprovalRequired": true, "approvalStages": [{
+            "approvalStageTimeOutInDays": 2,
+            "primaryApprovers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": h.admin_id}]}]}}),
+    )
+    .await
+    .unwrap();
+    let settings = pim
+        .role_settings(&h.admin, USER_ADMINISTRATOR)
+        .await
+        .unwrap()
+        .settings;
+    assert!(settings.activation_requires_approval);
+    assert_eq!(settings.approval_timeout_seconds, 2 * 86_400);
+    assert_eq!(
+        settings.approvers,
+        vec![tessera_service::pim::Approver::User(h.admin_id)]
+    );
+    let one = pim
+        .role_management_policy_rules(&h.admin, &policy_id, Some("Approval_EndUser_Assignment"))
+        .await
+        .unwrap();
+    assert_eq!(one["setting"]["isApprovalRequired"], true);
+    // Refusals name the field and change nothing.
+    let before = pim
+        .role_settings(&h.admin, USER_ADMINISTRATOR)
+        .await
+        .unwrap();
+    expect_invalid(
+        pim.update_role_management_policy_rule(
+            &h.admin,
+            &policy_id,
+            "Expiration_EndUser_Assignment",
+            json!({"maximumDuration": "P30D"}),
+        )
+        .await,
+        "Expiration_EndUser_Assignment",
+    );
+    expect_invalid(
+        pim.update_role_management_policy_rule(
+            &h.admin,
+            &policy_id,
+            "Approval_EndUser_Assignment",
+            json!({"setting": {"approvalStages": [{"primaryApprovers": [
+                {"@odata.type": "#microsoft.graph.singleUser", "userId": Uuid::new_v4()}]}]}}),
+        )
+        .await,
+        "approvers",
+    );
+    assert!(matches!(
+        pim.update_role_management_policy_rule(
+            &h.admin,
+            &policy_id,
+            "Notification_Admin_Admin_Eligibility",
+            json!({})
+        )
+        .await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert!(matches!(
+        pim.role_management_policy(&h.admin, "DirectoryRole_nonsense", false)
+            .await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    expect_invalid(
+        pim.list_role_management_policies(&h.admin, Some("displayName eq 'x'"), false)
+            .await,
+        "$filter",
+    );
+    assert_eq!(
+        pim.role_settings(&h.admin, USER_ADMINISTRATOR)
+            .await
+            .unwrap()
+            .version,
+        before.version
+    );
+    // A group's two policies, and which policy applies to what.
+    let group = h
+        .app
+        .directory
+        .create_group(&h.admin, json!({"displayName": "Policy group"}))
+        .await
+        .unwrap()
+        .id;
+    let group_filter = format!("scopeId eq '{group}' and scopeType eq 'Group'");
+    let policies = pim
+        .list_role_management_policies(&h.admin, Some(&group_filter), false)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(policies.len(), 2);
+    assert_eq!(policies[0]["id"], format!("Group_{group}_member"));
+    let assignments = pim
+        .list_role_management_policy_assignments(
+            &h.admin,
+            Some(&format!(
+                "scopeId eq '/' and scopeType eq 'DirectoryRole' and roleDefinitionId eq '{USER_ADMINISTRATOR}'"
+            )),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(assignments.len(), 1);
+    assert_eq!(assignments[0]["policyId"], policy_id.as_str());
+    // Someone without the permission reads nothing and changes nothing.
+    let alice = h.person("polly").await;
+    let alice = h.as_person(&alice, true).await;
+    assert!(matches!(
+        pim.list_role_management_policies(&alice, roles_filter, false)
+            .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        pim.update_role_management_policy_rule(
+            &alice,
+            &policy_id,
+            "Expiration_EndUser_Assignment",
+            json!({"maximumDuration": "PT1H"})
+        )
+        .await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+}
+
 both_backends!(setup = harness;
     an_eligible_administrator_activates_and_the_grant_ends_at_its_end,
     approval_is_asked_of_the_named_approvers_and_answered_in_time,
@@ -1728,4 +1944,5 @@ both_backends!(setup = harness;
     protected_actions_ask_for_their_authentication_context,
     notifications_are_retried_then_given_up,
     groups_give_membership_and_ownership_just_in_time,
+    role_management_policies_show_and_change_the_settings,
 );

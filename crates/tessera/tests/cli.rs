@@ -2025,6 +2025,75 @@ fn privileged_roles_are_activated_and_approved_with_the_cli() {
             .unwrap()
             .is_empty()
     );
+
+    // PIM for groups: the same commands with --group (and --groups to list).
+    let payroll = admin.json(&["groups", "create", "--display-name", "Payroll admins"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin.ok(&[
+        "pim",
+        "settings",
+        "set",
+        "--group",
+        "Payroll admins",
+        "--data",
+        r#"{"activationRequiresMfa": false}"#,
+    ]);
+    let group_settings = admin.json(&[
+        "pim",
+        "settings",
+        "get",
+        "--group",
+        "Payroll admins",
+        "--access",
+        "member",
+    ]);
+    assert_eq!(group_settings["settings"]["activationRequiresMfa"], false);
+    admin.ok(&[
+        "pim",
+        "assign",
+        "--group",
+        "Payroll admins",
+        "--principal",
+        "alice@contoso.com",
+        "--eligible",
+        "--duration",
+        "P30D",
+        "--justification",
+        "payroll on call",
+    ]);
+    let eligible = alice.json(&["pim", "eligible", "--groups"]);
+    assert_eq!(eligible["value"][0]["accessId"], "member");
+    let activated = alice.json(&[
+        "pim",
+        "activate",
+        "--group",
+        &payroll,
+        "--justification",
+        "month end",
+        "--duration",
+        "PT1H",
+    ]);
+    assert_eq!(activated["status"], "Provisioned");
+    let active = alice.json(&["pim", "active", "--groups"]);
+    assert_eq!(active["value"][0]["groupDisplayName"], "Payroll admins");
+    // The flags of one family do not mix with the other's.
+    alice.fails(&[
+        "pim",
+        "activate",
+        "--group",
+        &payroll,
+        "--role",
+        "User Administrator",
+    ]);
+    alice.ok(&["pim", "deactivate", "--group", &payroll]);
+    assert!(
+        alice.json(&["pim", "active", "--groups"])["value"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     server.stop();
 }
 

@@ -77,6 +77,8 @@ struct Holder {
     assignment: Uuid,
     name: String,
     scope: String,
+    /// Given by PIM (an activation or a time-bound assignment): until when.
+    pim_until: Option<String>,
 }
 
 #[derive(Template)]
@@ -85,6 +87,8 @@ struct RolePage<'a> {
     admin: &'a Admin,
     role: RoleDefinitionView,
     holders: Option<Vec<Holder>>,
+    /// Who may activate the role (PIM eligibility), when the caller may see it.
+    eligible: Vec<Holder>,
     units: Vec<AdministrativeUnit>,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -141,11 +145,23 @@ async fn role_page(
     {
         Ok(page) => {
             let mut holders = Vec::new();
-            for RoleAssignment { id, spec, .. } in page.value {
+            for RoleAssignment {
+                id,
+                spec,
+                managed_by_pim,
+                end_date_time,
+                ..
+            } in page.value
+            {
                 holders.push(Holder {
                     assignment: id,
                     name: principal_name(state, admin, spec.principal_id).await,
                     scope: scope_name(state, admin, &spec.directory_scope_id).await,
+                    pim_until: managed_by_pim.then(|| {
+                        end_date_time
+                            .map(|end| end.to_string())
+                            .unwrap_or_else(|| "no end".to_string())
+                    }),
                 });
             }
             Some(holders)
@@ -153,6 +169,40 @@ async fn role_page(
         Err(ServiceError::Forbidden { .. }) => None,
         Err(error) => return refused(error),
     };
+    let mut eligible = Vec::new();
+    if let Ok(page) = state
+        .app
+        .pim
+        .list_schedules(
+            &admin.ctx,
+            tessera_service::pim::Family::Roles,
+            tessera_service::pim::ScheduleKind::Eligibility,
+            None,
+            Some(role.id),
+        )
+        .await
+    {
+        for schedule in page.value {
+            eligible.push(Holder {
+                assignment: schedule.id,
+                name: principal_name(state, admin, schedule.principal_id).await,
+                scope: scope_name(
+                    state,
+                    admin,
+                    schedule.directory_scope_id.as_deref().unwrap_or("/"),
+                )
+                .await,
+                pim_until: Some(
+                    schedule
+                        .schedule_info
+                        .expiration
+                        .and_then(|e| e.end_date_time)
+                        .map(|end| end.to_string())
+                        .unwrap_or_else(|| "no end".to_string()),
+                ),
+            });
+        }
+    }
     let units = directory
         .list::<AdministrativeUnitSpec>(&admin.ctx, &FIRST_PAGE)
         .await
@@ -164,6 +214,7 @@ async fn role_page(
             admin,
             role,
             holders,
+            eligible,
             units,
             notice,
             error,

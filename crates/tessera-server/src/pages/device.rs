@@ -75,6 +75,7 @@ pub async fn device_code(State(state): State<AppState>, req: Request, body: Byte
                 user: &session.user_principal_name,
                 scopes: &view.scopes,
                 user_code: &view.user_code,
+                steps_up: view.steps_up,
             },
         ),
         Ok(None) => code_page(

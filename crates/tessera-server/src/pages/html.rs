@@ -240,6 +240,8 @@ pub struct DeviceApprove<'a> {
     pub user: &'a str,
     pub scopes: &'a [String],
     pub user_code: &'a str,
+    /// The device asks for a stronger sign-in than an ordinary one.
+    pub steps_up: bool,
 }
 
 #[cfg(test)]
@@ -320,6 +322,7 @@ mod tests {
                     user: HOSTILE,
                     scopes: &hostile,
                     user_code: HOSTILE,
+                    steps_up: true,
                 }
                 .render(),
                 7,

@@ -29,6 +29,10 @@ pub struct RequestParams {
     /// principal's.
     pub on: Option<String>,
     pub principal_id: Option<Uuid>,
+    /// One role's requests (its PIM history), in the roles' endpoints.
+    pub role_definition_id: Option<Uuid>,
+    /// One group's requests, in the groups' endpoints.
+    pub group_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -105,11 +109,24 @@ async fn list(
     params: &RequestParams,
 ) -> ApiResult<Response> {
     let filter = filter_of(params)?;
-    Ok(ok(&state
+    let narrowed = narrowed_to(
+        family,
+        &ScheduleParams {
+            principal_id: None,
+            role_definition_id: params.role_definition_id,
+            group_id: params.group_id,
+        },
+    )?;
+    let mut page = state
         .app
         .pim
         .list_requests(ctx, family, kind, filter, params.principal_id)
-        .await?))
+        .await?;
+    if let Some(target) = narrowed {
+        page.value
+            .retain(|q| q.role_definition_id == Some(target) || q.group_id == Some(target));
+    }
+    Ok(ok(&page))
 }
 
 macro_rules! request_routes {
@@ -393,6 +410,134 @@ pub async fn replace_group_settings(
         .replace_group_settings(&ctx, group, access_of(&access)?, body, if_match)
         .await?;
     Ok(ok_versioned(&view, view.version))
+}
+
+/// Graph's query options of the policy listings.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyParams {
+    /// `scopeId eq '/' and scopeType eq 'DirectoryRole'`, or a group's id and
+    /// `'Group'` (assignments: also `and roleDefinitionId eq '...'`).
+    #[serde(rename = "$filter")]
+    #[param(rename = "$filter")]
+    pub filter: Option<String>,
+    /// `rules` to include each policy's rules.
+    #[serde(rename = "$expand")]
+    #[param(rename = "$expand")]
+    pub expand: Option<String>,
+}
+
+fn expands_rules(params: &PolicyParams) -> ApiResult<bool> {
+    match params.expand.as_deref() {
+        None => Ok(false),
+        Some("rules") => Ok(true),
+        Some(_) => Err(ApiError::bad_request(
+            "$expand",
+            "only rules can be expanded",
+        )),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/roleManagementPolicies", tag = "pim",
+    params(PolicyParams), responses((status = 200, body = crate::routes::ValueList<Object>)), security(("bearer" = [])))]
+pub async fn list_role_management_policies(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<PolicyParams>,
+) -> ApiResult<Response> {
+    let expand = expands_rules(&params)?;
+    Ok(ok(&state
+        .app
+        .pim
+        .list_role_management_policies(&ctx, params.filter.as_deref(), expand)
+        .await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/roleManagementPolicies/{id}", tag = "pim",
+    params(("id" = String, Path), PolicyParams), responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn get_role_management_policy(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    Query(params): Query<PolicyParams>,
+) -> ApiResult<Response> {
+    if params.filter.is_some() {
+        return Err(ApiError::bad_request(
+            "$filter",
+            "one policy is not filtered",
+        ));
+    }
+    let expand = expands_rules(&params)?;
+    Ok(ok(&state
+        .app
+        .pim
+        .role_management_policy(&ctx, &id, expand)
+        .await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/roleManagementPolicies/{id}/rules", tag = "pim",
+    params(("id" = String, Path)), responses((status = 200, body = crate::routes::ValueList<Object>)), security(("bearer" = [])))]
+pub async fn list_role_management_policy_rules(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .app
+        .pim
+        .role_management_policy_rules(&ctx, &id, None)
+        .await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/roleManagementPolicies/{id}/rules/{ruleId}", tag = "pim",
+    params(("id" = String, Path), ("ruleId" = String, Path)), responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn get_role_management_policy_rule(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, rule)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .app
+        .pim
+        .role_management_policy_rules(&ctx, &id, Some(&rule))
+        .await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/policies/roleManagementPolicies/{id}/rules/{ruleId}", tag = "pim",
+    params(("id" = String, Path), ("ruleId" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn update_role_management_policy_rule(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path((id, rule)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .app
+        .pim
+        .update_role_management_policy_rule(&ctx, &id, &rule, body)
+        .await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/roleManagementPolicyAssignments", tag = "pim",
+    params(PolicyParams), responses((status = 200, body = crate::routes::ValueList<Object>)), security(("bearer" = [])))]
+pub async fn list_role_management_policy_assignments(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<PolicyParams>,
+) -> ApiResult<Response> {
+    if params.expand.is_some() {
+        return Err(ApiError::bad_request(
+            "$expand",
+            "assignments expand nothing",
+        ));
+    }
+    Ok(ok(&state
+        .app
+        .pim
+        .list_role_management_policy_assignments(&ctx, params.filter.as_deref())
+        .await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/roleManagement/directory/alerts", tag = "pim",

@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::authz::Grant;
-use tessera_directory::model::{DirectoryScope, RoleAssignmentSpec};
+use tessera_directory::model::{DirectoryScope, RoleAssignment, RoleAssignmentSpec};
 use tessera_pim::{GroupAccess, Kind as ScheduleKind, Schedule, Target, Window};
 use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
@@ -174,6 +174,60 @@ pub(crate) async fn grants_at(
     Ok(grants)
 }
 
+/// The role assignments PIM schedules give at `now` (a principal's, or all;
+/// one role's, or all), as role assignments managed by PIM.
+pub(crate) async fn assignments_at(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Option<Uuid>,
+    role: Option<Uuid>,
+    now: Timestamp,
+) -> ServiceResult<Vec<RoleAssignment>> {
+    let records = codec::list_all_prefixed(
+        reader,
+        tenant,
+        Kind::PimSchedule,
+        principal.map(|p| p.to_string()),
+        role.map(|r| format!("{r}|")),
+    )
+    .await?;
+    let mut stored = Vec::new();
+    for record in &records {
+        stored.push((record, read(record)?));
+    }
+    let mut found = Vec::new();
+    for (record, held) in &stored {
+        let Target::Role {
+            role_definition_id,
+            directory_scope_id,
+        } = &held.target
+        else {
+            continue;
+        };
+        let same: Vec<Schedule> = stored
+            .iter()
+            .filter(|(_, s)| s.principal_id == held.principal_id && s.target == held.target)
+            .map(|(_, s)| s.schedule.clone())
+            .collect();
+        if !tessera_pim::granted_at(&same, &held.schedule, now) {
+            continue;
+        }
+        found.push(RoleAssignment {
+            id: record.id,
+            spec: RoleAssignmentSpec {
+                principal_id: held.principal_id,
+                role_definition_id: *role_definition_id,
+                directory_scope_id: directory_scope_id.clone(),
+            },
+            created_date_time: held.schedule.window.start,
+            version: record.version,
+            managed_by_pim: true,
+            end_date_time: held.schedule.window.end,
+        });
+    }
+    Ok(found)
+}
+
 /// The groups a principal's own schedules make it a member (or an owner) of at
 /// `now`.
 pub(crate) async fn groups_at(
@@ -192,6 +246,37 @@ pub(crate) async fn groups_at(
     groups.sort();
     groups.dedup();
     Ok(groups)
+}
+
+/// The principals a group's membership schedules make members at `now`.
+pub(crate) async fn members_at(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    group: Uuid,
+    now: Timestamp,
+) -> ServiceResult<Vec<Uuid>> {
+    let prefix = Target::Group {
+        group_id: group,
+        access_id: GroupAccess::Member,
+    }
+    .sort_prefix();
+    let records =
+        codec::list_all_prefixed(reader, tenant, Kind::PimSchedule, None, Some(prefix)).await?;
+    let stored: Vec<RoleSchedule> = records.iter().map(read).collect::<ServiceResult<_>>()?;
+    let mut members = Vec::new();
+    for held in &stored {
+        let own: Vec<Schedule> = stored
+            .iter()
+            .filter(|s| s.principal_id == held.principal_id)
+            .map(|s| s.schedule.clone())
+            .collect();
+        if tessera_pim::granted_at(&own, &held.schedule, now)
+            && !members.contains(&held.principal_id)
+        {
+            members.push(held.principal_id);
+        }
+    }
+    Ok(members)
 }
 
 /// Whether a principal's schedules make it an owner of `group` at `now`.

@@ -74,6 +74,8 @@ fn assignment_from(record: &Record) -> ServiceResult<RoleAssignment> {
         spec: codec::data(record)?,
         created_date_time: record.created,
         version: record.version,
+        managed_by_pim: false,
+        end_date_time: None,
     })
 }
 
@@ -382,7 +384,23 @@ impl Directory {
             principal.map(|p| p.to_string()),
         )
         .await?;
-        Page::of(&records, next_cursor, assignment_from)
+        let mut page = Page::of(&records, next_cursor, assignment_from)?;
+        // The assignments PIM gives now follow the standing ones, on the last
+        // page (as in Entra, an activated role is a role assignment while it
+        // lasts).
+        if page.next_cursor.is_none() {
+            page.value.extend(
+                super::role_schedules::assignments_at(
+                    reader.as_mut(),
+                    ctx.tenant,
+                    principal,
+                    role,
+                    self.now(),
+                )
+                .await?,
+            );
+        }
+        Ok(page)
     }
 
     pub async fn get_role_assignment(
@@ -392,11 +410,50 @@ impl Directory {
     ) -> ServiceResult<RoleAssignment> {
         self.require(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
+        if reader
+            .get(ctx.tenant, Kind::RoleAssignment, id)
+            .await?
+            .is_none()
+            && let Some(record) = reader.get(ctx.tenant, Kind::PimSchedule, id).await?
+        {
+            // One PIM gives now is an assignment while it lasts.
+            let principal = super::role_schedules::read(&record)?.principal_id;
+            if let Some(found) = super::role_schedules::assignments_at(
+                reader.as_mut(),
+                ctx.tenant,
+                Some(principal),
+                None,
+                self.now(),
+            )
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            {
+                return Ok(found);
+            }
+        }
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::RoleAssignment, id).await?;
         assignment_from(&record)
     }
 
     pub async fn delete_role_assignment(&self, ctx: &Context, id: Uuid) -> ServiceResult<()> {
+        self.require(ctx, action::ROLE_ASSIGNMENTS_MANAGE, &Target::Tenant)?;
+        {
+            let mut reader = self.reader().await?;
+            if reader
+                .get(ctx.tenant, Kind::RoleAssignment, id)
+                .await?
+                .is_none()
+                && reader
+                    .get(ctx.tenant, Kind::PimSchedule, id)
+                    .await?
+                    .is_some()
+            {
+                return Err(ServiceError::Conflict {
+                    message: "this assignment is managed by PIM: end it with a roleAssignmentScheduleRequest (adminRemove, or selfDeactivate)".to_string(),
+                });
+            }
+        }
         let (mut tx, record) = self
             .open_tenant_record(
                 ctx,

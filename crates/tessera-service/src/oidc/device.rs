@@ -79,6 +79,8 @@ pub struct DeviceRequestView {
     pub user_code: String,
     pub client_name: String,
     pub scopes: Vec<String>,
+    /// Whether the device asks for a stronger sign-in (a step-up, `acr_values`).
+    pub steps_up: bool,
 }
 
 impl Oidc {
@@ -235,6 +237,7 @@ impl Oidc {
             client_name: data.client_name,
             // What the user approves, resource included.
             scopes: consent_scopes(&data.scopes, &resources),
+            steps_up: !data.acr_values.is_empty(),
         }))
     }
 

@@ -62,6 +62,10 @@ fn revoked_key(jti: &str) -> String {
     format!("revoked-jti:{}", secret_hash(jti))
 }
 
+/// How long after a sign-in its proof (MFA, authentication contexts) counts for
+/// a management token: an hour.
+pub(crate) const STEP_UP_MAX_AGE_SECONDS: i64 = 3600;
+
 impl Oidc {
     /// The claims of a valid access token issued by this tenant.
     pub async fn verify_access_token(
@@ -231,9 +235,20 @@ impl Oidc {
                 })
                 .unwrap_or_default()
         };
-        let proof = crate::SignInProof {
-            mfa: strings("amr").iter().any(|m| m == "mfa"),
-            authentication_contexts: strings("acrs"),
+        // What the sign-in proved counts for a while after it (a step-up is
+        // for now, not for a refresh token's whole life): past that, PIM and
+        // protected actions ask again, and the CLI steps up by itself.
+        let fresh = claims
+            .get("auth_time")
+            .and_then(Value::as_i64)
+            .is_some_and(|at| self.now().unix_seconds() - at <= STEP_UP_MAX_AGE_SECONDS);
+        let proof = if fresh {
+            crate::SignInProof {
+                mfa: strings("amr").iter().any(|m| m == "mfa"),
+                authentication_contexts: strings("acrs"),
+            }
+        } else {
+            crate::SignInProof::default()
         };
         // The console's token lives as long as the browser session it came from:
         // signing out, or an administrator revoking the user's sessions, ends it at

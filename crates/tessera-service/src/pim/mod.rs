@@ -8,6 +8,8 @@
 //!
 //! - `requests.rs`: schedule requests (the nine actions), approval, denial,
 //!   cancellation, time-outs; the schedules and instances they leave.
+//! - `policies.rs`: the same settings as Graph's role management policies and
+//!   their rules (`tessera_pim::graph`), changed rule by rule.
 //! - `settings.rs`: a role's settings (Graph's role management policy), stored
 //!   per role (`Kind::PimPolicy`, key1 `role:<id>`); the defaults until changed.
 //! - `alerts.rs`: discovery of standing privilege and the alerts, their
@@ -27,6 +29,7 @@
 pub(crate) mod alerts;
 pub(crate) mod jobs;
 pub(crate) mod notify;
+pub(crate) mod policies;
 pub(crate) mod protected;
 pub(crate) mod requests;
 pub(crate) mod settings;

@@ -79,13 +79,26 @@ impl Pim {
         for approver in approvers {
             let users: Vec<Uuid> = match approver {
                 Approver::User(id) => vec![*id],
-                Approver::Group(group) => tx
-                    .links_from(tenant, Rel::Member, *group, None, 1000)
-                    .await?
-                    .into_iter()
-                    .filter(|link| link.target_kind == Kind::User)
-                    .map(|link| link.target)
-                    .collect(),
+                Approver::Group(group) => {
+                    let mut users: Vec<Uuid> = tx
+                        .links_from(tenant, Rel::Member, *group, None, 1000)
+                        .await?
+                        .into_iter()
+                        .filter(|link| link.target_kind == Kind::User)
+                        .map(|link| link.target)
+                        .collect();
+                    // Members through PIM at this moment approve too.
+                    users.extend(
+                        crate::directory::role_schedules::members_at(
+                            tx,
+                            tenant,
+                            *group,
+                            self.now(),
+                        )
+                        .await?,
+                    );
+                    users
+                }
             };
             for user in users {
                 if user == about.principal {

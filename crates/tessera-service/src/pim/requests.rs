@@ -699,6 +699,18 @@ impl Resolved {
     }
 }
 
+/// A target whose group has been removed, as the answers and notices name it.
+fn gone(target: &PimTarget) -> Resolved {
+    Resolved {
+        target: target.clone(),
+        name: "a removed group".to_string(),
+        role: None,
+        privileged: false,
+        roles: Vec::new(),
+        dynamic: false,
+    }
+}
+
 /// Merges a target's details into an event's.
 fn with_target(resolved: &Resolved, mut details: Value) -> Value {
     if let (Some(into), Value::Object(from)) = (details.as_object_mut(), resolved.details()) {
@@ -1469,7 +1481,17 @@ impl Pim {
                 });
             }
         };
-        let target = resolve(tx.as_mut(), ctx.tenant, &data.target).await?;
+        // A request whose group has gone since can still be denied.
+        let target = match resolve(tx.as_mut(), ctx.tenant, &data.target).await {
+            Ok(target) => target,
+            Err(ServiceError::Validation(_)) if !approve => gone(&data.target),
+            Err(ServiceError::Validation(_)) => {
+                return Err(ServiceError::Conflict {
+                    message: "the group of this request no longer exists; deny the request or let it time out".to_string(),
+                });
+            }
+            Err(other) => return Err(other),
+        };
         let (target_settings, held) =
             situation(tx.as_mut(), ctx.tenant, data.principal_id, &target).await?;
         let schedules = held.schedules();
@@ -1936,14 +1958,7 @@ pub(crate) async fn time_out(
     let target = match resolve(tx.as_mut(), ctx.tenant, &data.target).await {
         Ok(target) => target,
         // The group has gone since: the requester still hears, by the id.
-        Err(ServiceError::Validation(_)) => Resolved {
-            target: data.target.clone(),
-            name: "a removed group".to_string(),
-            role: None,
-            privileged: false,
-            roles: Vec::new(),
-            dynamic: false,
-        },
+        Err(ServiceError::Validation(_)) => gone(&data.target),
         Err(other) => return Err(other),
     };
     pim.tell(
