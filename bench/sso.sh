@@ -8,6 +8,9 @@
 #   bench/sso.sh sqlite
 #   bench/sso.sh postgres
 #
+# TESSERA_BIN=/path/to/tessera runs another build of the server (a previous
+# release, for a side-by-side run) against this tree's load generator.
+#
 # Needs release binaries (cargo build --release -p tessera -p tessera-bench). The
 # server runs on core 0 and the load generator on core 1 (taskset).
 set -euo pipefail
@@ -24,7 +27,7 @@ if [ "$backend" = postgres ]; then
     head -c 32 /dev/urandom > "$work/secrets.key"
     env_args=(TESSERA_DATABASE_URL=postgres://postgres@127.0.0.1:5432/tessera_bench TESSERA_SECRETS_KEY_FILE="$work/secrets.key")
 fi
-env "${env_args[@]}" TESSERA_PUBLIC_URL="http://localhost:$port" TESSERA_LOG__LEVEL=warn taskset -c 0 "$target/tessera" serve --data-dir "$work/data" --listen "127.0.0.1:$port" > "$work/serve.out" 2> "$work/serve.err" &
+env "${env_args[@]}" TESSERA_PUBLIC_URL="http://localhost:$port" TESSERA_LOG__LEVEL=warn taskset -c 0 "${TESSERA_BIN:-$target/tessera}" serve --data-dir "$work/data" --listen "127.0.0.1:$port" > "$work/serve.out" 2> "$work/serve.err" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q "^Listening" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done

@@ -128,7 +128,7 @@ pub fn rule(settings: &Settings, id: &str) -> Option<Value> {
                 "setting": {
                     "isApprovalRequired": settings.activation_requires_approval,
                     "isApprovalRequiredForExtension": false,
-                    "isRequestorJustificationRequired": true,
+                    "isRequestorJustificationRequired": settings.activation_requires_justification,
                     "approvalMode": "SingleStage",
                     "approvalStages": [{
                         "approvalStageTimeOutInDays": timeout_days(settings.approval_timeout_seconds),
@@ -176,6 +176,82 @@ fn timeout_days(seconds: i64) -> i64 {
     (seconds + 86_399) / 86_400
 }
 
+/// What a policy is for: a role (at every scope), or a group's membership or
+/// ownership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyOf {
+    Role(Uuid),
+    Group(Uuid, crate::GroupAccess),
+}
+
+/// A policy's id: `DirectoryRole_<role id>`, `Group_<group id>_member|owner`.
+pub fn policy_id(of: PolicyOf) -> String {
+    match of {
+        PolicyOf::Role(role) => format!("DirectoryRole_{role}"),
+        PolicyOf::Group(group, access) => format!("Group_{group}_{}", access.as_str()),
+    }
+}
+
+/// The target a policy id names (none: no such policy).
+pub fn parse_policy_id(id: &str) -> Option<PolicyOf> {
+    // One id per policy: the canonical (hyphenated, lower-case) form only.
+    let canonical = |text: &str| {
+        Uuid::parse_str(text)
+            .ok()
+            .filter(|uuid| uuid.hyphenated().to_string() == text)
+    };
+    if let Some(role) = id.strip_prefix("DirectoryRole_") {
+        return canonical(role).map(PolicyOf::Role);
+    }
+    let rest = id.strip_prefix("Group_")?;
+    let (group, access) = rest.rsplit_once('_')?;
+    Some(PolicyOf::Group(
+        canonical(group)?,
+        crate::GroupAccess::parse(access)?,
+    ))
+}
+
+/// What a policy listing's `$filter` asks for: `scopeId eq '...' and scopeType
+/// eq '...'` (either order), with `roleDefinitionId eq '...'` for assignments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyFilter {
+    pub id: Option<String>,
+    pub kind: Option<String>,
+    pub role: Option<String>,
+}
+
+/// Reads a `$filter`: only `eq` clauses on those three fields, joined by `and`,
+/// each value quoted and without quotes inside.
+pub fn parse_filter(filter: &str) -> Result<PolicyFilter, &'static str> {
+    if filter.len() > 300 {
+        return Err("too long");
+    }
+    let mut scope = PolicyFilter::default();
+    for clause in filter.split(" and ") {
+        let (field, value) = clause
+            .trim()
+            .split_once(" eq ")
+            .ok_or("each clause is <field> eq '<value>', joined by and")?;
+        let value = value
+            .trim()
+            .strip_prefix('\'')
+            .and_then(|v| v.strip_suffix('\''))
+            .filter(|v| !v.contains('\''))
+            .ok_or("a value is quoted: '<value>'")?
+            .to_string();
+        let slot = match field.trim() {
+            "scopeId" => &mut scope.id,
+            "scopeType" => &mut scope.kind,
+            "roleDefinitionId" => &mut scope.role,
+            _ => return Err("the fields are scopeId, scopeType and roleDefinitionId"),
+        };
+        if slot.replace(value).is_some() {
+            return Err("a field is named twice");
+        }
+    }
+    Ok(scope)
+}
+
 /// Why a changed rule is refused: the field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleError {
@@ -201,7 +277,11 @@ fn boolean(body: &Value, field: &str) -> Result<Option<bool>, RuleError> {
 /// A rule's `maximumDuration` with `isExpirationRequired`: seconds, or none
 /// (no expiration required).
 fn expiration_of(body: &Value, current: Option<i64>) -> Result<Option<i64>, RuleError> {
-    let required = boolean(body, "isExpirationRequired")?.unwrap_or(current.is_some());
+    // A maximum given asks for it, unless the body says otherwise.
+    let given = body
+        .get("maximumDuration")
+        .is_some_and(|value| !value.is_null());
+    let required = boolean(body, "isExpirationRequired")?.unwrap_or(given || current.is_some());
     let maximum = match body.get("maximumDuration") {
         None | Some(Value::Null) => current,
         Some(Value::String(text)) => {
@@ -260,6 +340,12 @@ fn approvers_of(stage: &Value) -> Result<Vec<Approver>, RuleError> {
             .and_then(|text| Uuid::parse_str(text).ok())
             .ok_or_else(|| refuse(field, format!("{name} must be an object id")))
     };
+    if list
+        .iter()
+        .any(|item| item.get("isBackup").and_then(Value::as_bool) == Some(true))
+    {
+        return Err(refuse(field, "backup approvers are not supported"));
+    }
     list.iter()
         .map(|item| match item.get("@odata.type").and_then(Value::as_str) {
             Some("#microsoft.graph.singleUser") => Ok(Approver::User(id_of(item, "userId")?)),
@@ -303,8 +389,9 @@ pub fn apply_rule(settings: &Settings, id: &str, body: &Value) -> Result<Setting
             next.activation_requires_ticket = enabled.iter().any(|r| r == "Ticketing");
         }
         CONTEXT_END_USER => {
+            let given = body.get("claimValue").is_some_and(|value| !value.is_null());
             let enabled = boolean(body, "isEnabled")?
-                .unwrap_or(settings.activation_authentication_context.is_some());
+                .unwrap_or(given || settings.activation_authentication_context.is_some());
             next.activation_authentication_context = if enabled {
                 match body.get("claimValue") {
                     Some(Value::String(claim)) => Some(claim.clone()),
@@ -326,6 +413,15 @@ pub fn apply_rule(settings: &Settings, id: &str, body: &Value) -> Result<Setting
             if let Some(required) = boolean(setting, "isApprovalRequired")? {
                 next.activation_requires_approval = required;
             }
+            match setting.get("approvalMode").and_then(Value::as_str) {
+                None | Some("SingleStage") | Some("NoApproval") => {}
+                Some(_) => {
+                    return Err(refuse(
+                        "setting.approvalMode",
+                        "SingleStage (multi-stage approval is not supported)",
+                    ));
+                }
+            }
             if let Some(stages) = setting.get("approvalStages") {
                 let stages = stages
                     .as_array()
@@ -343,9 +439,27 @@ pub fn apply_rule(settings: &Settings, id: &str, body: &Value) -> Result<Setting
                                             "must be a whole number of days from 1 to 7",
                                         )
                                     })?;
-                            next.approval_timeout_seconds = days * 86_400;
+                            // The days shown for a wait of hours leave it as it is.
+                            if days != timeout_days(settings.approval_timeout_seconds) {
+                                next.approval_timeout_seconds = days * 86_400;
+                            }
                         }
-                        next.approvers = approvers_of(stage)?;
+                        if boolean(stage, "isEscalationEnabled")? == Some(true)
+                            || stage
+                                .get("escalationApprovers")
+                                .and_then(Value::as_array)
+                                .is_some_and(|list| !list.is_empty())
+                        {
+                            return Err(refuse(
+                                "setting.approvalStages.escalationApprovers",
+                                "escalation is not supported",
+                            ));
+                        }
+                        // Approvers left out stay (none named would widen who
+                        // may approve to every administrator).
+                        if stage.get("primaryApprovers").is_some() {
+                            next.approvers = approvers_of(stage)?;
+                        }
                     }
                     _ => {
                         return Err(refuse(
@@ -383,6 +497,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn policy_ids_and_filters_are_read_strictly() {
+        let (role, group) = (Uuid::from_u128(5), Uuid::from_u128(6));
+        for of in [
+            PolicyOf::Role(role),
+            PolicyOf::Group(group, crate::GroupAccess::Member),
+            PolicyOf::Group(group, crate::GroupAccess::Owner),
+        ] {
+            assert_eq!(parse_policy_id(&policy_id(of)), Some(of));
+        }
+        for bad in [
+            "",
+            "DirectoryRole_",
+            "DirectoryRole_x",
+            "Group_x_member",
+            "Group_00000000-0000-0000-0000-000000000006_admin",
+        ] {
+            assert_eq!(parse_policy_id(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_filter("scopeType eq 'DirectoryRole' and scopeId eq '/'"),
+            Ok(PolicyFilter {
+                id: Some("/".to_string()),
+                kind: Some("DirectoryRole".to_string()),
+                role: None,
+            })
+        );
+        for bad in [
+            "scopeId eq /",
+            "scopeId eq '/' and scopeId eq '/'",
+            "displayName eq 'x'",
+            "scopeId eq 'a'b'",
+            "",
+        ] {
+            assert!(parse_filter(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn every_rule_reads_back_into_the_same_settings() {
         let settings = Settings {
             activation_requires_ticket: true,
@@ -407,6 +559,65 @@ mod tests {
         }
         assert_eq!(rebuilt, settings);
         assert_eq!(rules(&settings).len(), RULE_IDS.len());
+    }
+
+    #[test]
+    fn what_a_rule_leaves_out_or_rounds_stays() {
+        let settings = Settings {
+            activation_requires_approval: true,
+            approvers: vec![Approver::User(Uuid::from_u128(7))],
+            approval_timeout_seconds: 3600,
+            ..Settings::default()
+        };
+        // Shown as one day, sent back unchanged: still an hour.
+        let shown = rule(&settings, APPROVAL_END_USER).unwrap();
+        assert_eq!(
+            apply_rule(&settings, APPROVAL_END_USER, &shown).unwrap(),
+            settings
+        );
+        // A stage without approvers keeps them.
+        let kept = apply_rule(
+            &settings,
+            APPROVAL_END_USER,
+            &json!({"setting": {"approvalStages": [{"approvalStageTimeOutInDays": 3}]}}),
+        )
+        .unwrap();
+        assert_eq!(kept.approvers, settings.approvers);
+        assert_eq!(kept.approval_timeout_seconds, 3 * 86_400);
+        // A maximum or a claim given asks for it.
+        let capped = apply_rule(
+            &Settings::default(),
+            EXPIRATION_ADMIN_ELIGIBILITY,
+            &json!({"maximumDuration": "P90D"}),
+        )
+        .unwrap();
+        assert_eq!(capped.max_eligibility_seconds, Some(90 * 86_400));
+        let context = apply_rule(
+            &Settings::default(),
+            CONTEXT_END_USER,
+            &json!({"claimValue": "c1"}),
+        )
+        .unwrap();
+        assert_eq!(
+            context.activation_authentication_context.as_deref(),
+            Some("c1")
+        );
+        // What is not supported is refused, not dropped.
+        for body in [
+            json!({"setting": {"approvalMode": "Serial"}}),
+            json!({"setting": {"approvalStages": [{"isEscalationEnabled": true}]}}),
+            json!({"setting": {"approvalStages": [{"primaryApprovers": [
+                {"@odata.type": "#microsoft.graph.singleUser", "userId": Uuid::from_u128(9), "isBackup": true}]}]}}),
+        ] {
+            assert!(
+                apply_rule(&settings, APPROVAL_END_USER, &body).is_err(),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            parse_policy_id("DirectoryRole_{00000000-0000-0000-0000-000000000005}"),
+            None
+        );
     }
 
     #[test]

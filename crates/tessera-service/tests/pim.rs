@@ -1797,6 +1797,7 @@ async fn role_management_policies_show_and_change_the_settings(h: Harness) {
             "Expiration_EndUser_Assignment",
             json!({"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyExpirationRule",
                    "isExpirationRequired": true, "maximumDuration": "PT2H"}),
+            None,
         )
         .await
         .unwrap();
@@ -1813,8 +1814,7 @@ async fn role_management_policies_show_and_change_the_settings(h: Harness) {
         "Approval_EndUser_Assignment",
         json!({"setting": {"isApprovalRequired": true, "approvalStages": [{
             "approvalStageTimeOutInDays": 2,
-            "primaryApprovers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": h.admin_id}]}]}}),
-    )
+            "primaryApprovers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": h.admin_id}]}]}}), None)
     .await
     .unwrap();
     let settings = pim
@@ -1844,6 +1844,7 @@ async fn role_management_policies_show_and_change_the_settings(h: Harness) {
             &policy_id,
             "Expiration_EndUser_Assignment",
             json!({"maximumDuration": "P30D"}),
+            None,
         )
         .await,
         "Expiration_EndUser_Assignment",
@@ -1855,6 +1856,7 @@ async fn role_management_policies_show_and_change_the_settings(h: Harness) {
             "Approval_EndUser_Assignment",
             json!({"setting": {"approvalStages": [{"primaryApprovers": [
                 {"@odata.type": "#microsoft.graph.singleUser", "userId": Uuid::new_v4()}]}]}}),
+            None,
         )
         .await,
         "approvers",
@@ -1864,7 +1866,8 @@ async fn role_management_policies_show_and_change_the_settings(h: Harness) {
             &h.admin,
             &policy_id,
             "Notification_Admin_Admin_Eligibility",
-            json!({})
+            json!({}),
+            None
         )
         .await,
         Err(ServiceError::NotFound { .. })
@@ -1927,7 +1930,8 @@ async fn role_management_policies_show_and_change_the_settings(h: Harness) {
             &alice,
             &policy_id,
             "Expiration_EndUser_Assignment",
-            json!({"maximumDuration": "PT1H"})
+            json!({"maximumDuration": "PT1H"}),
+            None
         )
         .await,
         Err(ServiceError::Forbidden { .. })

@@ -173,7 +173,7 @@ async fn role_page(
     if let Ok(page) = state
         .app
         .pim
-        .list_schedules(
+        .list_instances(
             &admin.ctx,
             tessera_service::pim::Family::Roles,
             tessera_service::pim::ScheduleKind::Eligibility,
@@ -182,21 +182,20 @@ async fn role_page(
         )
         .await
     {
-        for schedule in page.value {
+        // Those eligible now (an ended or future eligibility is not listed).
+        for instance in page.value {
             eligible.push(Holder {
-                assignment: schedule.id,
-                name: principal_name(state, admin, schedule.principal_id).await,
+                assignment: instance.id,
+                name: principal_name(state, admin, instance.principal_id).await,
                 scope: scope_name(
                     state,
                     admin,
-                    schedule.directory_scope_id.as_deref().unwrap_or("/"),
+                    instance.directory_scope_id.as_deref().unwrap_or("/"),
                 )
                 .await,
                 pim_until: Some(
-                    schedule
-                        .schedule_info
-                        .expiration
-                        .and_then(|e| e.end_date_time)
+                    instance
+                        .end_date_time
                         .map(|end| end.to_string())
                         .unwrap_or_else(|| "no end".to_string()),
                 ),

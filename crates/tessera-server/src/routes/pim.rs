@@ -511,12 +511,13 @@ pub async fn update_role_management_policy_rule(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     Path((id, rule)): Path<(String, String)>,
+    IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     Ok(ok(&state
         .app
         .pim
-        .update_role_management_policy_rule(&ctx, &id, &rule, body)
+        .update_role_management_policy_rule(&ctx, &id, &rule, body, if_match)
         .await?))
 }
 

@@ -420,7 +420,7 @@ pub(crate) async fn contexts_in_use(
         if record
             .key1
             .as_deref()
-            .is_some_and(|k| k.starts_with("role:"))
+            .is_some_and(|k| k.starts_with("role:") || k.starts_with("group:"))
         {
             let settings: tessera_pim::Settings = crate::codec::data(&record)?;
             used.extend(settings.activation_authentication_context);

@@ -156,8 +156,25 @@ pub(crate) async fn grants_at(
     now: Timestamp,
 ) -> ServiceResult<Vec<Grant>> {
     let stored = all_of(reader, tenant, principal).await?;
+    Ok(role_grants(&stored, now))
+}
+
+/// Both at once, from one read: the role grants a principal's schedules give
+/// at `now`, and the groups they make it a member (or owner) of.
+pub(crate) async fn held_at(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+    access: GroupAccess,
+    now: Timestamp,
+) -> ServiceResult<(Vec<Grant>, Vec<Uuid>)> {
+    let stored = all_of(reader, tenant, principal).await?;
+    Ok((role_grants(&stored, now), group_ids(&stored, access, now)))
+}
+
+fn role_grants(stored: &[RoleSchedule], now: Timestamp) -> Vec<Grant> {
     let mut grants = Vec::new();
-    for held in granting(&stored, now) {
+    for held in granting(stored, now) {
         if let Target::Role {
             role_definition_id,
             directory_scope_id,
@@ -171,7 +188,7 @@ pub(crate) async fn grants_at(
             });
         }
     }
-    Ok(grants)
+    grants
 }
 
 /// The role assignments PIM schedules give at `now` (a principal's, or all;
@@ -191,40 +208,48 @@ pub(crate) async fn assignments_at(
         role.map(|r| format!("{r}|")),
     )
     .await?;
-    let mut stored = Vec::new();
+    // Each principal's schedules for each role and scope, together (an
+    // activation is judged with its eligibility).
+    let mut by_target: std::collections::HashMap<(Uuid, Target), Vec<(&Record, RoleSchedule)>> =
+        std::collections::HashMap::new();
     for record in &records {
-        stored.push((record, read(record)?));
+        let held = read(record)?;
+        if matches!(held.target, Target::Role { .. }) {
+            by_target
+                .entry((held.principal_id, held.target.clone()))
+                .or_default()
+                .push((record, held));
+        }
     }
     let mut found = Vec::new();
-    for (record, held) in &stored {
-        let Target::Role {
-            role_definition_id,
-            directory_scope_id,
-        } = &held.target
-        else {
-            continue;
-        };
-        let same: Vec<Schedule> = stored
-            .iter()
-            .filter(|(_, s)| s.principal_id == held.principal_id && s.target == held.target)
-            .map(|(_, s)| s.schedule.clone())
-            .collect();
-        if !tessera_pim::granted_at(&same, &held.schedule, now) {
-            continue;
+    for together in by_target.values() {
+        let same: Vec<Schedule> = together.iter().map(|(_, s)| s.schedule.clone()).collect();
+        for (record, held) in together {
+            let Target::Role {
+                role_definition_id,
+                directory_scope_id,
+            } = &held.target
+            else {
+                continue;
+            };
+            if !tessera_pim::granted_at(&same, &held.schedule, now) {
+                continue;
+            }
+            found.push(RoleAssignment {
+                id: record.id,
+                spec: RoleAssignmentSpec {
+                    principal_id: held.principal_id,
+                    role_definition_id: *role_definition_id,
+                    directory_scope_id: directory_scope_id.clone(),
+                },
+                created_date_time: held.schedule.window.start,
+                version: record.version,
+                managed_by_pim: true,
+                end_date_time: held.schedule.window.end,
+            });
         }
-        found.push(RoleAssignment {
-            id: record.id,
-            spec: RoleAssignmentSpec {
-                principal_id: held.principal_id,
-                role_definition_id: *role_definition_id,
-                directory_scope_id: directory_scope_id.clone(),
-            },
-            created_date_time: held.schedule.window.start,
-            version: record.version,
-            managed_by_pim: true,
-            end_date_time: held.schedule.window.end,
-        });
     }
+    found.sort_by_key(|a| (a.created_date_time, a.id));
     Ok(found)
 }
 
@@ -238,14 +263,18 @@ pub(crate) async fn groups_at(
     now: Timestamp,
 ) -> ServiceResult<Vec<Uuid>> {
     let stored = all_of(reader, tenant, principal).await?;
-    let mut groups: Vec<Uuid> = granting(&stored, now)
+    Ok(group_ids(&stored, access, now))
+}
+
+fn group_ids(stored: &[RoleSchedule], access: GroupAccess, now: Timestamp) -> Vec<Uuid> {
+    let mut groups: Vec<Uuid> = granting(stored, now)
         .filter_map(|held| held.target.group())
         .filter(|(_, a)| *a == access)
         .map(|(group, _)| group)
         .collect();
     groups.sort();
     groups.dedup();
-    Ok(groups)
+    groups
 }
 
 /// The principals a group's membership schedules make members at `now`.

@@ -108,16 +108,15 @@ pub(crate) async fn grants_of(
             .into_iter()
             .map(|link| link.source),
     );
-    // A membership PIM gives at this moment counts as a standing one.
-    for group in
-        super::role_schedules::groups_at(reader, tenant, principal, GroupAccess::Member, now)
-            .await?
-    {
+    // The principal's own schedules, read once: the roles they give now, and
+    // the memberships (which count as standing ones while they last).
+    let (mut grants, pim_groups) =
+        super::role_schedules::held_at(reader, tenant, principal, GroupAccess::Member, now).await?;
+    for group in pim_groups {
         if !holders.contains(&group) {
             holders.push(group);
         }
     }
-    let mut grants = Vec::new();
     for holder in holders {
         for record in codec::list_all(
             reader,
@@ -129,7 +128,9 @@ pub(crate) async fn grants_of(
         {
             grants.extend(grant_of(&record)?);
         }
-        grants.extend(super::role_schedules::grants_at(reader, tenant, holder, now).await?);
+        if holder != principal {
+            grants.extend(super::role_schedules::grants_at(reader, tenant, holder, now).await?);
+        }
     }
     Ok(grants)
 }
@@ -444,10 +445,17 @@ impl Directory {
                 .get(ctx.tenant, Kind::RoleAssignment, id)
                 .await?
                 .is_none()
-                && reader
-                    .get(ctx.tenant, Kind::PimSchedule, id)
-                    .await?
-                    .is_some()
+                && let Some(record) = reader.get(ctx.tenant, Kind::PimSchedule, id).await?
+                && super::role_schedules::assignments_at(
+                    reader.as_mut(),
+                    ctx.tenant,
+                    Some(super::role_schedules::read(&record)?.principal_id),
+                    None,
+                    self.now(),
+                )
+                .await?
+                .iter()
+                .any(|a| a.id == id)
             {
                 return Err(ServiceError::Conflict {
                     message: "this assignment is managed by PIM: end it with a roleAssignmentScheduleRequest (adminRemove, or selfDeactivate)".to_string(),

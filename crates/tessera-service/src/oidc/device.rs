@@ -293,10 +293,15 @@ impl Oidc {
                 let mut reader = self.reader().await?;
                 crate::directory::consent::auth_contexts(reader.as_mut(), session.tenant).await?
             };
-            if !data
-                .acr_values
-                .iter()
-                .any(|wanted| acr::acr_satisfied(wanted, &session.data.strengths, &contexts))
+            // The step-up is for now: a session signed in longer ago than a
+            // token's proof counts signs in again, even if strong enough.
+            let fresh = self.now().unix_seconds() - session.auth_time.unix_seconds()
+                <= super::inspect::STEP_UP_MAX_AGE_SECONDS;
+            if !fresh
+                || !data
+                    .acr_values
+                    .iter()
+                    .any(|wanted| acr::acr_satisfied(wanted, &session.data.strengths, &contexts))
             {
                 return Err(ServiceError::InsufficientAuthentication {
                     acr_values: data.acr_values.join(" "),

@@ -241,7 +241,9 @@ impl Oidc {
         let fresh = claims
             .get("auth_time")
             .and_then(Value::as_i64)
-            .is_some_and(|at| self.now().unix_seconds() - at <= STEP_UP_MAX_AGE_SECONDS);
+            .is_some_and(|at| {
+                self.now().unix_seconds().saturating_sub(at) <= STEP_UP_MAX_AGE_SECONDS
+            });
         let proof = if fresh {
             crate::SignInProof {
                 mfa: strings("amr").iter().any(|m| m == "mfa"),

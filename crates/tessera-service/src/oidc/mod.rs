@@ -47,6 +47,7 @@ pub use cors::{CORS_ORIGINS_SECONDS, origin_of};
 pub use device::{DeviceAuthorization, DeviceRequestView};
 pub(crate) use exchange::ExternalKeys;
 pub use exchange::OutboundHttp;
+pub(crate) use inspect::STEP_UP_MAX_AGE_SECONDS;
 pub use inspect::{BearerError, Presented};
 pub use logout::{LogoutOutcome, LogoutRequest};
 

@@ -10,39 +10,14 @@
 //! 'DirectoryRole'`, or `scopeId eq '<group id>' and scopeType eq 'Group'`.
 
 use serde_json::{Value, json};
-use tessera_pim::{GroupAccess, graph};
+use tessera_pim::GroupAccess;
+use tessera_pim::graph::{self, PolicyFilter, PolicyOf, parse_policy_id, policy_id};
 use uuid::Uuid;
 
 use super::{Pim, SettingsView};
 use crate::Context;
 use crate::codec::Page;
 use crate::error::{ServiceError, ServiceResult};
-
-/// What a policy is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PolicyOf {
-    Role(Uuid),
-    Group(Uuid, GroupAccess),
-}
-
-fn policy_id(of: PolicyOf) -> String {
-    match of {
-        PolicyOf::Role(role) => format!("DirectoryRole_{role}"),
-        PolicyOf::Group(group, access) => format!("Group_{group}_{}", access.as_str()),
-    }
-}
-
-fn parse_policy_id(id: &str) -> Option<PolicyOf> {
-    if let Some(role) = id.strip_prefix("DirectoryRole_") {
-        return Uuid::parse_str(role).ok().map(PolicyOf::Role);
-    }
-    let rest = id.strip_prefix("Group_")?;
-    let (group, access) = rest.rsplit_once('_')?;
-    Some(PolicyOf::Group(
-        Uuid::parse_str(group).ok()?,
-        GroupAccess::parse(access)?,
-    ))
-}
 
 fn no_policy(id: &str) -> ServiceError {
     ServiceError::NotFound {
@@ -51,57 +26,18 @@ fn no_policy(id: &str) -> ServiceError {
     }
 }
 
-/// The scope a `$filter` asks for: `scopeId eq '...' and scopeType eq '...'`
-/// (either order; `roleDefinitionId eq '...'` too, for assignments).
-#[derive(Debug, Default)]
-struct Scope {
-    id: Option<String>,
-    kind: Option<String>,
-    role: Option<String>,
-}
-
-fn parse_filter(filter: Option<&str>) -> ServiceResult<Scope> {
-    let bad = |message: &str| ServiceError::invalid("$filter", message.to_string());
+fn parse_filter(filter: Option<&str>) -> ServiceResult<PolicyFilter> {
     let Some(filter) = filter else {
-        return Err(bad(
+        return Err(ServiceError::invalid(
+            "$filter",
             "name the scope: scopeId eq '/' and scopeType eq 'DirectoryRole' (or a group's id and 'Group')",
         ));
     };
-    if filter.len() > 300 {
-        return Err(bad("too long"));
-    }
-    let mut scope = Scope::default();
-    for clause in filter.split(" and ") {
-        let clause = clause.trim();
-        let (field, value) = clause
-            .split_once(" eq ")
-            .ok_or_else(|| bad("each clause is <field> eq '<value>', joined by and"))?;
-        let value = value
-            .trim()
-            .strip_prefix('\'')
-            .and_then(|v| v.strip_suffix('\''))
-            .filter(|v| !v.contains('\''))
-            .ok_or_else(|| bad("a value is quoted: '<value>'"))?
-            .to_string();
-        let slot = match field.trim() {
-            "scopeId" => &mut scope.id,
-            "scopeType" => &mut scope.kind,
-            "roleDefinitionId" => &mut scope.role,
-            _ => {
-                return Err(bad(
-                    "the fields are scopeId, scopeType and roleDefinitionId",
-                ));
-            }
-        };
-        if slot.replace(value).is_some() {
-            return Err(bad("a field is named twice"));
-        }
-    }
-    Ok(scope)
+    graph::parse_filter(filter).map_err(|problem| ServiceError::invalid("$filter", problem))
 }
 
 /// The policies of a filtered scope.
-fn policies_of_scope(scope: &Scope) -> ServiceResult<Vec<PolicyOf>> {
+fn policies_of_scope(scope: &PolicyFilter) -> ServiceResult<Vec<PolicyOf>> {
     match (scope.id.as_deref(), scope.kind.as_deref()) {
         (Some("/"), Some("DirectoryRole")) => Ok(tessera_directory::roles::BUILT_IN_ROLES
             .iter()
@@ -123,11 +59,16 @@ fn policies_of_scope(scope: &Scope) -> ServiceResult<Vec<PolicyOf>> {
 }
 
 impl Pim {
+    /// A policy's settings; a role or group that does not exist is no policy.
     async fn settings_of(&self, ctx: &Context, of: PolicyOf) -> ServiceResult<SettingsView> {
-        match of {
+        let read = match of {
             PolicyOf::Role(role) => self.role_settings(ctx, role).await,
             PolicyOf::Group(group, access) => self.group_settings(ctx, group, access).await,
-        }
+        };
+        read.map_err(|error| match error {
+            ServiceError::Validation(_) => no_policy(&policy_id(of)),
+            other => other,
+        })
     }
 
     fn policy_view(of: PolicyOf, view: &SettingsView, expand: bool) -> Value {
@@ -217,9 +158,19 @@ impl Pim {
         id: &str,
         rule: &str,
         body: Value,
+        if_match: Option<i64>,
     ) -> ServiceResult<Value> {
         let of = parse_policy_id(id).ok_or_else(|| no_policy(id))?;
         let view = self.settings_of(ctx, of).await?;
+        // A client that read the policy (its `version`) changes that one.
+        if let Some(sent) = if_match
+            && sent != view.version
+        {
+            return Err(ServiceError::VersionMismatch {
+                sent,
+                current: view.version,
+            });
+        }
         if graph::rule(&view.settings, rule).is_none() {
             return Err(ServiceError::NotFound {
                 kind: "unifiedRoleManagementPolicyRule",
@@ -261,7 +212,12 @@ impl Pim {
                     (group.to_string(), "Group", access.as_str().to_string())
                 }
             };
-            if scope.role.as_ref().is_some_and(|wanted| *wanted != role) {
+            // Compared as what they name (a GUID in any case), not as text.
+            let wanted = |text: &String| match (Uuid::parse_str(text), Uuid::parse_str(&role)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => text.eq_ignore_ascii_case(&role),
+            };
+            if scope.role.as_ref().is_some_and(|text| !wanted(text)) {
                 continue;
             }
             // Reading the settings checks the caller may see them.
@@ -286,39 +242,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn policy_ids_and_filters_are_read_strictly() {
-        let role = Uuid::from_u128(5);
-        let group = Uuid::from_u128(6);
-        for of in [
-            PolicyOf::Role(role),
-            PolicyOf::Group(group, GroupAccess::Member),
-            PolicyOf::Group(group, GroupAccess::Owner),
-        ] {
-            assert_eq!(parse_policy_id(&policy_id(of)), Some(of));
-        }
-        for bad in [
-            "",
-            "DirectoryRole_",
-            "DirectoryRole_x",
-            "Group_x_member",
-            "Group_00000000-0000-0000-0000-000000000006_admin",
-        ] {
-            assert_eq!(parse_policy_id(bad), None, "{bad}");
-        }
+    fn a_filter_names_the_roles_or_a_groups_two_policies() {
         let scope = parse_filter(Some("scopeType eq 'DirectoryRole' and scopeId eq '/'")).unwrap();
         assert_eq!(
             policies_of_scope(&scope).unwrap().len(),
             tessera_directory::roles::BUILT_IN_ROLES.len()
         );
-        for bad in [
-            None,
-            Some("scopeId eq /"),
-            Some("scopeId eq '/' and scopeId eq '/'"),
-            Some("displayName eq 'x'"),
-            Some("scopeId eq 'a'b'"),
-        ] {
-            assert!(parse_filter(bad).is_err(), "{bad:?}");
-        }
+        let group = Uuid::from_u128(6);
         let group_scope = parse_filter(Some(&format!(
             "scopeId eq '{group}' and scopeType eq 'Group'"
         )))
@@ -326,5 +256,6 @@ mod tests {
         assert_eq!(policies_of_scope(&group_scope).unwrap().len(), 2);
         let odd = parse_filter(Some("scopeId eq 'x' and scopeType eq 'Group'")).unwrap();
         assert!(policies_of_scope(&odd).is_err());
+        assert!(parse_filter(None).is_err());
     }
 }

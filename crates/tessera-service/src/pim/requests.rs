@@ -1481,10 +1481,14 @@ impl Pim {
                 });
             }
         };
-        // A request whose group has gone since can still be denied.
+        // A request whose group has gone since can still be denied (by a
+        // named approver, or whoever manages group members tenant-wide).
         let target = match resolve(tx.as_mut(), ctx.tenant, &data.target).await {
             Ok(target) => target,
-            Err(ServiceError::Validation(_)) if !approve => gone(&data.target),
+            Err(ServiceError::Validation(_)) if !approve => {
+                rules_caller.administers = self.administers(ctx) || self.manages_group_members(ctx);
+                gone(&data.target)
+            }
             Err(ServiceError::Validation(_)) => {
                 return Err(ServiceError::Conflict {
                     message: "the group of this request no longer exists; deny the request or let it time out".to_string(),
@@ -1627,6 +1631,18 @@ impl Pim {
                 authz::Decision::Allow { .. }
             ),
         }
+    }
+
+    /// Whether the caller manages group members tenant-wide.
+    fn manages_group_members(&self, ctx: &Context) -> bool {
+        matches!(
+            authz::authorize(
+                &ctx.caller.grants,
+                tessera_directory::roles::action::GROUPS_MEMBERS_UPDATE,
+                &authz::Target::Tenant
+            ),
+            authz::Decision::Allow { .. }
+        )
     }
 
     fn require_reads_family(&self, ctx: &Context, family: Family) -> ServiceResult<()> {

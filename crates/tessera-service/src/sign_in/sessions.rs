@@ -399,13 +399,23 @@ impl SignIn {
         let strengths = &session.data.strengths;
         let contexts =
             crate::directory::consent::auth_contexts(reader.as_mut(), session.tenant).await?;
-        let proof = crate::SignInProof {
-            mfa: strengths.contains(&tessera_authn::strength::MFA),
-            authentication_contexts: tessera_oauth::acr::issued_acrs(
-                strengths,
-                &contexts,
-                Vec::new(),
-            ),
+        // As a token's: what the sign-in proved counts for a while after it.
+        let fresh = self
+            .now()
+            .unix_seconds()
+            .saturating_sub(session.auth_time.unix_seconds())
+            <= crate::oidc::STEP_UP_MAX_AGE_SECONDS;
+        let proof = if fresh {
+            crate::SignInProof {
+                mfa: strengths.contains(&tessera_authn::strength::MFA),
+                authentication_contexts: tessera_oauth::acr::issued_acrs(
+                    strengths,
+                    &contexts,
+                    Vec::new(),
+                ),
+            }
+        } else {
+            crate::SignInProof::default()
         };
         Ok(Context {
             tenant: session.tenant,
