@@ -191,6 +191,33 @@ fn role_grants(stored: &[RoleSchedule], now: Timestamp) -> Vec<Grant> {
     grants
 }
 
+/// When the first of the assignments a principal's own schedules give at `now`
+/// (roles, group memberships and ownerships) ends (none: none ends).
+pub(crate) async fn earliest_end_at(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+    now: Timestamp,
+) -> ServiceResult<Option<Timestamp>> {
+    let stored = all_of(reader, tenant, principal).await?;
+    Ok(granting(&stored, now)
+        .filter_map(|held| {
+            // An activation also ends with its eligibility.
+            let own = held.schedule.window.end;
+            let eligibility = held.schedule.activated_from.and_then(|from| {
+                stored
+                    .iter()
+                    .find(|s| s.schedule.id == from)
+                    .and_then(|s| s.schedule.window.end)
+            });
+            match (own, eligibility) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        })
+        .min())
+}
+
 /// The role assignments PIM schedules give at `now` (a principal's, or all;
 /// one role's, or all), as role assignments managed by PIM.
 pub(crate) async fn assignments_at(

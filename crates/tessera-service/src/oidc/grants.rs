@@ -761,6 +761,23 @@ impl Oidc {
         let tenant = ctx.tenant;
         let issued = self.now().unix_seconds();
         let sign_in = &grant.sign_in;
+        // A token carries what the user holds when it is made (roles, groups):
+        // it does not outlive a PIM assignment behind that, so applications
+        // learn of an activation's end when the token expires.
+        let lifetime = {
+            let mut reader = self.reader().await.map_err(server_error)?;
+            let ends = crate::directory::role_schedules::earliest_end_at(
+                reader.as_mut(),
+                tenant,
+                sign_in.user_id,
+                self.now(),
+            )
+            .await
+            .map_err(server_error)?;
+            ends.map_or(USER_ACCESS_TOKEN_SECONDS, |end| {
+                (end.unix_seconds() - issued).clamp(1, USER_ACCESS_TOKEN_SECONDS)
+            })
+        };
         let mut access = AccessTokenClaims::new(AccessTokenBasics {
             issuer: ctx.issuer.clone(),
             subject: sign_in.user_id,
@@ -769,7 +786,7 @@ impl Oidc {
             tenant: tenant.0,
             identity_type: IdentityType::User,
             issued_at: issued,
-            lifetime_seconds: USER_ACCESS_TOKEN_SECONDS,
+            lifetime_seconds: lifetime,
             id: Uuid::new_v4(),
         });
         access.scp = Some(resource::scp_claim(&grant.scopes));
@@ -828,7 +845,7 @@ impl Oidc {
                 aud: grant.client_id.clone(),
                 azp: grant.client_id.clone(),
                 iat: issued,
-                exp: issued + ID_TOKEN_SECONDS,
+                exp: issued + lifetime.min(ID_TOKEN_SECONDS),
                 auth_time: sign_in.auth_time.unix_seconds(),
                 acr: sign_in.acr.clone(),
                 amr: sign_in.amr.clone(),
@@ -865,7 +882,7 @@ impl Oidc {
         Ok(TokenResponse {
             access_token,
             token_type,
-            expires_in: USER_ACCESS_TOKEN_SECONDS,
+            expires_in: lifetime,
             scope: Some(grant.scopes.join(" ")),
             refresh_token,
             id_token,
