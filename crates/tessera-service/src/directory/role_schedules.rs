@@ -200,22 +200,25 @@ pub(crate) async fn earliest_end_at(
     now: Timestamp,
 ) -> ServiceResult<Option<Timestamp>> {
     let stored = all_of(reader, tenant, principal).await?;
+    let schedules: Vec<Schedule> = stored.iter().map(|s| s.schedule.clone()).collect();
     Ok(granting(&stored, now)
-        .filter_map(|held| {
-            // An activation also ends with its eligibility.
-            let own = held.schedule.window.end;
-            let eligibility = held.schedule.activated_from.and_then(|from| {
-                stored
-                    .iter()
-                    .find(|s| s.schedule.id == from)
-                    .and_then(|s| s.schedule.window.end)
-            });
-            match (own, eligibility) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
-        })
+        .filter_map(|held| ends(&held.schedule, &schedules))
         .min())
+}
+
+/// When an assignment stops granting, as scheduled: at its end, or at its
+/// eligibility's if an activation's eligibility ends first (none: never).
+fn ends(schedule: &Schedule, schedules: &[Schedule]) -> Option<Timestamp> {
+    let eligibility = schedule.activated_from.and_then(|from| {
+        schedules
+            .iter()
+            .find(|s| s.id == from)
+            .and_then(|s| s.window.end)
+    });
+    match (schedule.window.end, eligibility) {
+        (Some(own), Some(theirs)) => Some(own.min(theirs)),
+        (own, theirs) => own.or(theirs),
+    }
 }
 
 /// The role assignments PIM schedules give at `now` (a principal's, or all;
@@ -251,6 +254,7 @@ pub(crate) async fn assignments_at(
     let mut found = Vec::new();
     for together in by_target.values() {
         let same: Vec<Schedule> = together.iter().map(|(_, s)| s.schedule.clone()).collect();
+
         for (record, held) in together {
             let Target::Role {
                 role_definition_id,
@@ -272,7 +276,7 @@ pub(crate) async fn assignments_at(
                 created_date_time: held.schedule.window.start,
                 version: record.version,
                 managed_by_pim: true,
-                end_date_time: held.schedule.window.end,
+                end_date_time: ends(&held.schedule, &same),
             });
         }
     }

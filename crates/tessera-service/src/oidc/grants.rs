@@ -763,8 +763,11 @@ impl Oidc {
         let sign_in = &grant.sign_in;
         // A token carries what the user holds when it is made (roles, groups):
         // it does not outlive a PIM assignment behind that, so applications
-        // learn of an activation's end when the token expires.
-        let lifetime = {
+        // learn of an activation's end when the token expires. The console's
+        // token carries neither (the console reads roles at each request).
+        let lifetime = if grant.client_id == super::CONSOLE_CLIENT_ID {
+            USER_ACCESS_TOKEN_SECONDS
+        } else {
             let mut reader = self.reader().await.map_err(server_error)?;
             let ends = crate::directory::role_schedules::earliest_end_at(
                 reader.as_mut(),
