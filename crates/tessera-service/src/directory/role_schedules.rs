@@ -221,6 +221,23 @@ fn ends(schedule: &Schedule, schedules: &[Schedule]) -> Option<Timestamp> {
     }
 }
 
+/// The role assignment the PIM schedule `id` gives at `now`, if it gives one.
+pub(crate) async fn assignment_now(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    id: Uuid,
+    now: Timestamp,
+) -> ServiceResult<Option<RoleAssignment>> {
+    let Some(record) = reader.get(tenant, Kind::PimSchedule, id).await? else {
+        return Ok(None);
+    };
+    let principal = read(&record)?.principal_id;
+    Ok(assignments_at(reader, tenant, Some(principal), None, now)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id))
+}
+
 /// The role assignments PIM schedules give at `now` (a principal's, or all;
 /// one role's, or all), as role assignments managed by PIM.
 pub(crate) async fn assignments_at(

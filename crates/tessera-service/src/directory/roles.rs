@@ -411,27 +411,16 @@ impl Directory {
     ) -> ServiceResult<RoleAssignment> {
         self.require(ctx, action::ROLE_ASSIGNMENTS_READ, &Target::Tenant)?;
         let mut reader = self.reader().await?;
+        // One PIM gives now is an assignment while it lasts.
         if reader
             .get(ctx.tenant, Kind::RoleAssignment, id)
             .await?
             .is_none()
-            && let Some(record) = reader.get(ctx.tenant, Kind::PimSchedule, id).await?
+            && let Some(found) =
+                super::role_schedules::assignment_now(reader.as_mut(), ctx.tenant, id, self.now())
+                    .await?
         {
-            // One PIM gives now is an assignment while it lasts.
-            let principal = super::role_schedules::read(&record)?.principal_id;
-            if let Some(found) = super::role_schedules::assignments_at(
-                reader.as_mut(),
-                ctx.tenant,
-                Some(principal),
-                None,
-                self.now(),
-            )
-            .await?
-            .into_iter()
-            .find(|a| a.id == id)
-            {
-                return Ok(found);
-            }
+            return Ok(found);
         }
         let record = codec::load(reader.as_mut(), ctx.tenant, Kind::RoleAssignment, id).await?;
         assignment_from(&record)
@@ -445,17 +434,14 @@ impl Directory {
                 .get(ctx.tenant, Kind::RoleAssignment, id)
                 .await?
                 .is_none()
-                && let Some(record) = reader.get(ctx.tenant, Kind::PimSchedule, id).await?
-                && super::role_schedules::assignments_at(
+                && super::role_schedules::assignment_now(
                     reader.as_mut(),
                     ctx.tenant,
-                    Some(super::role_schedules::read(&record)?.principal_id),
-                    None,
+                    id,
                     self.now(),
                 )
                 .await?
-                .iter()
-                .any(|a| a.id == id)
+                .is_some()
             {
                 return Err(ServiceError::Conflict {
                     message: "this assignment is managed by PIM: end it with a roleAssignmentScheduleRequest (adminRemove, or selfDeactivate)".to_string(),
