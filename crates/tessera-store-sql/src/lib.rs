@@ -16,6 +16,7 @@
 
 mod leases;
 mod migrate;
+mod search;
 mod sessions;
 mod sql;
 
@@ -261,12 +262,38 @@ macro_rules! reader_over {
             ) -> Result<Vec<Link>> {
                 sql::links_to(&mut self.$field, tenant, rel, target).await
             }
+            async fn search(
+                &mut self,
+                tenant: TenantId,
+                kind: Kind,
+                query: &tessera_store::Search,
+            ) -> Result<Vec<tessera_store::Found>> {
+                search::search(&mut self.$field, self.backend, tenant, kind, query).await
+            }
+            async fn count(
+                &mut self,
+                tenant: TenantId,
+                kind: Kind,
+                predicate: &tessera_store::Predicate,
+                companion: Option<Kind>,
+            ) -> Result<u64> {
+                search::count(
+                    &mut self.$field,
+                    self.backend,
+                    tenant,
+                    kind,
+                    predicate,
+                    companion,
+                )
+                .await
+            }
         }
     };
 }
 
 struct PoolReader {
     conn: PoolConnection<Any>,
+    backend: Backend,
 }
 
 reader_over!(PoolReader, conn);
@@ -275,12 +302,14 @@ reader_over!(PoolReader, conn);
 /// transaction in WAL mode, PostgreSQL's repeatable read). Dropping it ends it.
 struct SnapshotReader {
     tx: Transaction<'static, Any>,
+    backend: Backend,
 }
 
 reader_over!(SnapshotReader, tx);
 
 struct SqlWriteTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     tenant: TenantId,
     head_seq: i64,
     head_hash: String,
@@ -596,7 +625,10 @@ impl Store for SqlStore {
 
     async fn reader(&self) -> Result<Box<dyn Reader>> {
         let conn = self.pool.acquire().await.map_err(backend_error)?;
-        Ok(Box::new(PoolReader { conn }))
+        Ok(Box::new(PoolReader {
+            conn,
+            backend: self.backend,
+        }))
     }
 
     async fn snapshot(&self) -> Result<Box<dyn Reader>> {
@@ -605,7 +637,10 @@ impl Store for SqlStore {
             Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         };
         let tx = self.pool.begin_with(begin).await.map_err(backend_error)?;
-        Ok(Box::new(SnapshotReader { tx }))
+        Ok(Box::new(SnapshotReader {
+            tx,
+            backend: self.backend,
+        }))
     }
 
     async fn begin_write(&self, tenant: TenantId) -> Result<Box<dyn WriteTx>> {
@@ -626,6 +661,7 @@ impl Store for SqlStore {
             });
         };
         Ok(Box::new(SqlWriteTx {
+            backend: self.backend,
             tx,
             tenant,
             head_seq: row.try_get("seq").map_err(backend_error)?,
@@ -669,6 +705,7 @@ impl Store for SqlStore {
             .await
             .map_err(backend_error)?;
         Ok(Box::new(SqlWriteTx {
+            backend: self.backend,
             tx,
             tenant: tenant.id,
             head_seq: 0,

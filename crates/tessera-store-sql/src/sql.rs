@@ -37,19 +37,43 @@ fn parse_rel(text: &str) -> Result<Rel> {
         .ok_or_else(|| StoreError::Backend(format!("unknown relation {text:?} in the database")))
 }
 
-fn record_from(row: &AnyRow) -> Result<Record> {
-    let kind: String = row.try_get("kind").map_err(backend_error)?;
-    let id: String = row.try_get("id").map_err(backend_error)?;
+pub(crate) fn record_from(row: &AnyRow) -> Result<Record> {
+    record_from_prefixed(row, "")
+}
+
+/// A record from columns named with `prefix` (a joined companion's `c_`).
+pub(crate) fn record_from_prefixed(row: &AnyRow, prefix: &str) -> Result<Record> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let kind: String = row
+        .try_get(column("kind").as_str())
+        .map_err(backend_error)?;
+    let id: String = row.try_get(column("id").as_str()).map_err(backend_error)?;
     Ok(Record {
         kind: parse_kind(&kind)?,
         id: parse_uuid(&id)?,
-        version: row.try_get("version").map_err(backend_error)?,
-        created: Timestamp::from_unix_micros(row.try_get("created").map_err(backend_error)?),
-        modified: Timestamp::from_unix_micros(row.try_get("modified").map_err(backend_error)?),
-        key1: row.try_get("key1").map_err(backend_error)?,
-        key2: row.try_get("key2").map_err(backend_error)?,
-        sort_key: row.try_get("sort_key").map_err(backend_error)?,
-        data: row.try_get("data").map_err(backend_error)?,
+        version: row
+            .try_get(column("version").as_str())
+            .map_err(backend_error)?,
+        created: Timestamp::from_unix_micros(
+            row.try_get(column("created").as_str())
+                .map_err(backend_error)?,
+        ),
+        modified: Timestamp::from_unix_micros(
+            row.try_get(column("modified").as_str())
+                .map_err(backend_error)?,
+        ),
+        key1: row
+            .try_get(column("key1").as_str())
+            .map_err(backend_error)?,
+        key2: row
+            .try_get(column("key2").as_str())
+            .map_err(backend_error)?,
+        sort_key: row
+            .try_get(column("sort_key").as_str())
+            .map_err(backend_error)?,
+        data: row
+            .try_get(column("data").as_str())
+            .map_err(backend_error)?,
     })
 }
 

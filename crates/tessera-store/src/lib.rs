@@ -225,6 +225,119 @@ pub struct ListQuery {
     pub key2: Option<String>,
 }
 
+/// One step of a path into a record's JSON data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(u32),
+}
+
+/// What a search condition reads: a column of the record, a place in its JSON data,
+/// or the same of its companion (the record of `Search::companion` kind with the
+/// same id), or, inside [`Predicate::AnyElement`], a place in the element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Id,
+    Key1,
+    Key2,
+    SortKey,
+    /// Microseconds since the epoch (compare with [`Scalar::Int`]).
+    Created,
+    Modified,
+    Data(Vec<Step>),
+    CompanionKey1,
+    CompanionData(Vec<Step>),
+    /// Relative to the element [`Predicate::AnyElement`] iterates (empty: the element).
+    Element(Vec<Step>),
+}
+
+/// A literal a condition compares with. A JSON value matches only a literal of its
+/// own JSON type (a string never equals a number).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    /// For the integer columns (`Created`, `Modified`).
+    Int(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// Has a value that is not null, `""`, `[]` or `{}`.
+    Present,
+    Eq(Scalar),
+    Gt(Scalar),
+    Ge(Scalar),
+    Lt(Scalar),
+    Le(Scalar),
+    Contains(String),
+    StartsWith(String),
+    EndsWith(String),
+}
+
+/// A predicate over records, compiled to SQL by the backend (values are always
+/// bound, never spliced). Every condition is two-valued: a missing value fails a
+/// test, so `Not` of it holds. Text compares bytewise; `fold_case` folds ASCII
+/// letters on both sides first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predicate {
+    True,
+    And(Vec<Predicate>),
+    Or(Vec<Predicate>),
+    Not(Box<Predicate>),
+    Test {
+        field: Field,
+        test: Test,
+        fold_case: bool,
+    },
+    /// Some element of the JSON array at `array` satisfies `element` (whose fields
+    /// are [`Field::Element`]s). Does not nest.
+    AnyElement {
+        array: Field,
+        element: Box<Predicate>,
+    },
+    /// A link `rel` goes from this record to `target` (a group with this member).
+    LinkTo {
+        rel: Rel,
+        target: Uuid,
+    },
+    /// A link `rel` goes from `source` to this record (a member of this group).
+    LinkFrom {
+        rel: Rel,
+        source: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Order {
+    /// By `(sort_key, id)`, as `list` orders.
+    Natural,
+    /// By a field's text (records without it last), then by id.
+    By {
+        field: Field,
+        descending: bool,
+        fold_case: bool,
+    },
+}
+
+/// A filtered, ordered page of records of one kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    pub predicate: Predicate,
+    /// The kind of companion record (same id) to read alongside, if any.
+    pub companion: Option<Kind>,
+    pub order: Order,
+    /// Records to skip.
+    pub offset: u64,
+    /// Only records after this `(sort_key, id)` (with `Order::Natural`).
+    pub after: Option<Cursor>,
+    pub limit: u32,
+}
+
+/// A record and its companion.
+pub type Found = (Record, Option<Record>);
+
 /// An audit event handed to the store: the body is opaque JSON; the other fields are
 /// copies of body fields, indexed for queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +441,18 @@ pub trait Reader: Send {
     ) -> Result<Vec<Link>>;
     /// All links to `target`.
     async fn links_to(&mut self, tenant: TenantId, rel: Rel, target: Uuid) -> Result<Vec<Link>>;
+    /// Records of `kind` that satisfy the search's predicate, in its order, with
+    /// their companions.
+    async fn search(&mut self, tenant: TenantId, kind: Kind, search: &Search)
+    -> Result<Vec<Found>>;
+    /// How many records of `kind` satisfy `predicate`.
+    async fn count(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        predicate: &Predicate,
+        companion: Option<Kind>,
+    ) -> Result<u64>;
 }
 
 #[async_trait]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tessera_core::crypto::{GENESIS_HASH, audit_link_hash};
 use tessera_core::{TenantId, Timestamp};
 use tessera_store::{
-    AuditAppend, AuditQuery, Cursor, Kind, Link, ListQuery, Record, Rel, SessionRow, SignInQuery,
-    SignInRow, Store, StoreError, Tenant,
+    AuditAppend, AuditQuery, Cursor, Field, Kind, Link, ListQuery, Order, Predicate, Record, Rel,
+    Scalar, Search, SessionRow, SignInQuery, SignInRow, Step, Store, StoreError, Tenant, Test,
 };
 use uuid::Uuid;
 
@@ -45,7 +45,8 @@ macro_rules! conformance_tests {
             database_size_is_reported,
             counters_are_atomic,
             job_leases_have_one_holder,
-            a_snapshot_reads_one_state
+            a_snapshot_reads_one_state,
+            searches_mean_the_same_on_every_backend
         );
     };
 }
@@ -1439,4 +1440,369 @@ pub async fn a_snapshot_reads_one_state(store: Arc<dyn Store>) {
             .unwrap()
             .is_some()
     );
+}
+
+fn key(path: &str) -> Vec<Step> {
+    path.split('.').map(|k| Step::Key(k.to_string())).collect()
+}
+
+fn is(field: Field, test: Test, fold_case: bool) -> Predicate {
+    Predicate::Test {
+        field,
+        test,
+        fold_case,
+    }
+}
+
+pub async fn searches_mean_the_same_on_every_backend(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let mut r1 = record(Kind::User, "b", None);
+    r1.data = r#"{"userName":"BJensen","active":true,"n":5,"empty":"","tags":["a","b"],
+        "emails":[{"value":"b@example.com","type":"work"}],"name":{"givenName":"Barbara"}}"#
+        .to_string();
+    let mut r2 = record(Kind::User, "a", None);
+    r2.data = r#"{"userName":"alice","active":false,"n":12.5,"tags":[],
+        "emails":[{"value":"Alice@Home.org","type":"home"}],"name":{}}"#
+        .to_string();
+    let mut r3 = record(Kind::User, "z", None);
+    r3.data = r#"{"userName":"Zoë","n":"5","note":null}"#.to_string();
+    let mut companion = record(Kind::Group, "x", Some("bjensen"));
+    companion.id = r1.id;
+    companion.data = r#"{"externalId":"X-1"}"#.to_string();
+    let group = record(Kind::Group, "g", None);
+    insert_all(
+        &store,
+        tenant,
+        &[
+            r1.clone(),
+            r2.clone(),
+            r3.clone(),
+            companion.clone(),
+            group.clone(),
+        ],
+    )
+    .await;
+    let mut tx = store.begin_write(tenant).await.unwrap();
+    let link = Link {
+        rel: Rel::Member,
+        source: group.id,
+        source_kind: Kind::Group,
+        target: r2.id,
+        target_kind: Kind::User,
+    };
+    tx.link(tenant, &link, now()).await.unwrap();
+    tx.append_audit(tenant, &event("test.link", None, None, now()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut reader = store.reader().await.unwrap();
+    let text = |s: &str| Scalar::Text(s.to_string());
+    let user_name = || Field::Data(key("userName"));
+    let email = |sub: &str, test: Test, fold: bool| Predicate::AnyElement {
+        array: Field::Data(key("emails")),
+        element: Box::new(is(Field::Element(key(sub)), test, fold)),
+    };
+    let cases: Vec<(&str, Predicate, Vec<Uuid>)> = vec![
+        (
+            "eq folded",
+            is(user_name(), Test::Eq(text("bjensen")), true),
+            vec![r1.id],
+        ),
+        (
+            "eq exact",
+            is(user_name(), Test::Eq(text("bjensen")), false),
+            vec![],
+        ),
+        (
+            "ASCII folding only",
+            is(user_name(), Test::Eq(text("ZOË")), true),
+            vec![],
+        ),
+        (
+            "non-ASCII kept",
+            is(user_name(), Test::Eq(text("zoë")), true),
+            vec![r3.id],
+        ),
+        (
+            "number eq, not the string",
+            is(Field::Data(key("n")), Test::Eq(Scalar::Number(5.0)), false),
+            vec![r1.id],
+        ),
+        (
+            "number gt",
+            is(Field::Data(key("n")), Test::Gt(Scalar::Number(6.0)), false),
+            vec![r2.id],
+        ),
+        (
+            "bool",
+            is(
+                Field::Data(key("active")),
+                Test::Eq(Scalar::Bool(true)),
+                false,
+            ),
+            vec![r1.id],
+        ),
+        (
+            "not holds where the value is missing",
+            Predicate::Not(Box::new(is(
+                Field::Data(key("active")),
+                Test::Eq(Scalar::Bool(true)),
+                false,
+            ))),
+            vec![r2.id, r3.id],
+        ),
+        (
+            "present",
+            is(user_name(), Test::Present, false),
+            vec![r1.id, r2.id, r3.id],
+        ),
+        (
+            "empty string is absent",
+            is(Field::Data(key("empty")), Test::Present, false),
+            vec![],
+        ),
+        (
+            "empty list is absent",
+            is(Field::Data(key("tags")), Test::Present, false),
+            vec![r1.id],
+        ),
+        (
+            "empty object is absent",
+            is(Field::Data(key("name")), Test::Present, false),
+            vec![r1.id],
+        ),
+        (
+            "null is absent",
+            is(Field::Data(key("note")), Test::Present, false),
+            vec![],
+        ),
+        (
+            "text gt is bytewise",
+            is(user_name(), Test::Gt(text("Zz")), false),
+            vec![r2.id],
+        ),
+        (
+            "contains",
+            email("value", Test::Contains("EXAMPLE".into()), true),
+            vec![r1.id],
+        ),
+        (
+            "starts with",
+            email("value", Test::StartsWith("ali".into()), true),
+            vec![r2.id],
+        ),
+        (
+            "starts with, exact",
+            email("value", Test::StartsWith("ali".into()), false),
+            vec![],
+        ),
+        (
+            "ends with",
+            email("value", Test::EndsWith("HOME.ORG".into()), true),
+            vec![r2.id],
+        ),
+        (
+            "ends with, exact",
+            email("value", Test::EndsWith("HOME.ORG".into()), false),
+            vec![],
+        ),
+        (
+            "ends with longer",
+            email("value", Test::EndsWith("xAlice@Home.org".into()), false),
+            vec![],
+        ),
+        (
+            "one element meets both",
+            Predicate::AnyElement {
+                array: Field::Data(key("emails")),
+                element: Box::new(Predicate::And(vec![
+                    is(Field::Element(key("type")), Test::Eq(text("work")), false),
+                    is(
+                        Field::Element(key("value")),
+                        Test::Contains("home".into()),
+                        true,
+                    ),
+                ])),
+            },
+            vec![],
+        ),
+        (
+            "simple list element",
+            Predicate::AnyElement {
+                array: Field::Data(key("tags")),
+                element: Box::new(is(Field::Element(vec![]), Test::Eq(text("b")), false)),
+            },
+            vec![r1.id],
+        ),
+        (
+            "companion data",
+            is(
+                Field::CompanionData(key("externalId")),
+                Test::Eq(text("X-1")),
+                false,
+            ),
+            vec![r1.id],
+        ),
+        (
+            "companion key1",
+            is(Field::CompanionKey1, Test::Eq(text("BJENSEN")), true),
+            vec![r1.id],
+        ),
+        (
+            "no companion",
+            Predicate::Not(Box::new(is(Field::CompanionKey1, Test::Present, false))),
+            vec![r2.id, r3.id],
+        ),
+        (
+            "member of",
+            Predicate::LinkFrom {
+                rel: Rel::Member,
+                source: group.id,
+            },
+            vec![r2.id],
+        ),
+        (
+            "created",
+            is(
+                Field::Created,
+                Test::Ge(Scalar::Int(now().unix_micros())),
+                false,
+            ),
+            vec![r1.id, r2.id, r3.id],
+        ),
+        (
+            "or of and",
+            Predicate::Or(vec![
+                Predicate::And(vec![
+                    is(user_name(), Test::StartsWith("b".into()), true),
+                    is(
+                        Field::Data(key("active")),
+                        Test::Eq(Scalar::Bool(true)),
+                        false,
+                    ),
+                ]),
+                is(Field::Data(key("n")), Test::Eq(text("5")), false),
+            ]),
+            vec![r1.id, r3.id],
+        ),
+        (
+            "quote in a value",
+            is(user_name(), Test::Eq(text("a' OR 1=1 --")), false),
+            vec![],
+        ),
+    ];
+    for (name, predicate, mut expected) in cases {
+        let search = Search {
+            predicate: predicate.clone(),
+            companion: Some(Kind::Group),
+            order: Order::Natural,
+            offset: 0,
+            after: None,
+            limit: 100,
+        };
+        let found = reader
+            .search(tenant, Kind::User, &search)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut ids: Vec<Uuid> = found.iter().map(|(r, _)| r.id).collect();
+        ids.sort();
+        expected.sort();
+        assert_eq!(ids, expected, "{name}");
+        let count = reader
+            .count(tenant, Kind::User, &predicate, Some(Kind::Group))
+            .await
+            .unwrap();
+        assert_eq!(count, expected.len() as u64, "{name}: count");
+    }
+    // Companions come back with their records.
+    let all = Search {
+        predicate: Predicate::True,
+        companion: Some(Kind::Group),
+        order: Order::Natural,
+        offset: 0,
+        after: None,
+        limit: 100,
+    };
+    let found = reader.search(tenant, Kind::User, &all).await.unwrap();
+    let ids: Vec<Uuid> = found.iter().map(|(r, _)| r.id).collect();
+    assert_eq!(
+        ids,
+        vec![r2.id, r1.id, r3.id],
+        "natural order is (sort_key, id)"
+    );
+    assert_eq!(found[1].1.as_ref(), Some(&companion));
+    assert_eq!(found[0].1, None);
+    // Ordering by a field, folded, missing values last; offset and limit.
+    let by = |field: Field, descending: bool| Search {
+        order: Order::By {
+            field,
+            descending,
+            fold_case: true,
+        },
+        ..all.clone()
+    };
+    let ids =
+        |found: Vec<tessera_store::Found>| found.iter().map(|(r, _)| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(reader
+            .search(tenant, Kind::User, &by(user_name(), false))
+            .await
+            .unwrap()),
+        vec![r2.id, r1.id, r3.id]
+    );
+    assert_eq!(
+        ids(reader
+            .search(tenant, Kind::User, &by(user_name(), true))
+            .await
+            .unwrap()),
+        vec![r3.id, r1.id, r2.id]
+    );
+    let given = reader
+        .search(
+            tenant,
+            Kind::User,
+            &by(Field::Data(key("name.givenName")), false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(given)[0], r1.id, "records without the value come last");
+    let page = Search {
+        offset: 1,
+        limit: 1,
+        ..by(user_name(), false)
+    };
+    assert_eq!(
+        ids(reader.search(tenant, Kind::User, &page).await.unwrap()),
+        vec![r1.id]
+    );
+    let first = Search {
+        after: Some(Cursor {
+            sort_key: "a".to_string(),
+            id: r2.id,
+        }),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(reader.search(tenant, Kind::User, &first).await.unwrap()),
+        vec![r1.id, r3.id]
+    );
+    // Indexes into lists.
+    let first_email = Field::Data(vec![
+        Step::Key("emails".into()),
+        Step::Index(0),
+        Step::Key("type".into()),
+    ]);
+    let found = reader
+        .search(
+            tenant,
+            Kind::User,
+            &Search {
+                predicate: is(first_email, Test::Eq(text("home")), false),
+                ..all.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(found), vec![r2.id]);
 }
