@@ -81,6 +81,15 @@ pub struct UserSpec {
     pub department: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_title: Option<String>,
+    /// The company the user works for (SCIM's enterprise `organization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    /// The kind of employment: `Employee`, `Contractor`... (SCIM's `userType`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee_type: Option<String>,
+    /// The division and cost center the user belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee_org_data: Option<EmployeeOrgData>,
     /// Object id of the user's manager (a user of the same tenant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager_id: Option<Uuid>,
@@ -94,6 +103,17 @@ pub struct UserSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub custom_security_attributes: CustomSecurityAttributes,
+}
+
+/// Graph's `employeeOrgData`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmployeeOrgData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub division: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

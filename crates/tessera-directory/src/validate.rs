@@ -117,9 +117,22 @@ pub fn user_spec(spec: &UserSpec) -> Result<(), ValidationErrors> {
     {
         errors.add("mail", message);
     }
-    optional_text(&mut errors, "employeeId", &spec.employee_id, 16);
+    // Entra allows 16 characters; HR systems' identifiers (and SCIM's
+    // employeeNumber) run longer.
+    optional_text(&mut errors, "employeeId", &spec.employee_id, 64);
     optional_text(&mut errors, "department", &spec.department, 64);
     optional_text(&mut errors, "jobTitle", &spec.job_title, 128);
+    optional_text(&mut errors, "companyName", &spec.company_name, 64);
+    optional_text(&mut errors, "employeeType", &spec.employee_type, 64);
+    if let Some(org) = &spec.employee_org_data {
+        optional_text(&mut errors, "employeeOrgData.division", &org.division, 64);
+        optional_text(
+            &mut errors,
+            "employeeOrgData.costCenter",
+            &org.cost_center,
+            64,
+        );
+    }
     if let Some(location) = &spec.usage_location {
         let ok = location.len() == 2 && location.chars().all(|c| c.is_ascii_uppercase());
         if !ok {

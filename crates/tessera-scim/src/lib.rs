@@ -17,9 +17,11 @@
 //!
 //! **Architecture Invariant:** no I/O, no clock, no storage or HTTP types.
 
+pub mod bulk;
 pub mod error;
 pub mod eval;
 pub mod filter;
+pub mod graph;
 pub mod list;
 pub mod patch;
 pub mod path;

@@ -185,8 +185,28 @@ pub fn split_members(
             }
         }
     }
+    let named: usize = changes
+        .iter()
+        .map(|c| match c {
+            MemberChange::Add(ids) | MemberChange::Remove(ids) | MemberChange::Replace(ids) => {
+                ids.len()
+            }
+            MemberChange::RemoveAll => 1,
+        })
+        .sum();
+    if named > MAX_MEMBER_CHANGES {
+        return Err(ScimError::new(
+            413,
+            Some(crate::ScimType::TooMany),
+            format!("one request changes at most {MAX_MEMBER_CHANGES} members"),
+        ));
+    }
     Ok((rest, changes))
 }
+
+/// Most members one request adds or removes (each is a check and a write under
+/// the tenant's lock).
+pub const MAX_MEMBER_CHANGES: usize = 1000;
 
 fn is_qualified_members(rt: &ResourceType, path: &PatchPath) -> bool {
     path.attr
@@ -454,22 +474,29 @@ fn apply_whole(
             let Some(items) = entry.as_array_mut() else {
                 return Err(ScimError::invalid_value(format!("{name} is not a list")));
             };
-            let new_primary = new_items.iter().any(is_primary);
-            if new_primary {
-                clear_primary(items);
-            }
             for item in new_items {
-                if !items
-                    .iter()
-                    .any(|existing| same_element(attribute, existing, &item))
-                {
-                    items.push(item);
+                // A value already there is updated with what is sent, not added twice.
+                let at = match items.iter().position(|e| same_element(attribute, e, &item)) {
+                    Some(at) => {
+                        match (items[at].as_object_mut(), item.as_object()) {
+                            (Some(existing), Some(given)) => existing.extend(given.clone()),
+                            _ => items[at] = item.clone(),
+                        }
+                        at
+                    }
+                    None => {
+                        items.push(item.clone());
+                        items.len() - 1
+                    }
+                };
+                if is_primary(&item) {
+                    clear_primary_except(items, at);
                 }
             }
-            if items.len() > resource::MAX_VALUES {
+            if items.len() > resource::max_values(attribute) {
                 return Err(ScimError::invalid_value(format!(
                     "{name} holds at most {} values",
-                    resource::MAX_VALUES
+                    resource::max_values(attribute)
                 )));
             }
         }
@@ -711,7 +738,14 @@ fn is_primary(v: &Value) -> bool {
 
 /// RFC 7643 §2.4: when a value becomes primary, the others stop being.
 fn clear_primary(items: &mut [Value]) {
-    for item in items {
+    clear_primary_except(items, usize::MAX);
+}
+
+fn clear_primary_except(items: &mut [Value], keep: usize) {
+    for (at, item) in items.iter_mut().enumerate() {
+        if at == keep {
+            continue;
+        }
         if let Some(object) = item.as_object_mut()
             && object.get("primary") == Some(&Value::Bool(true))
         {
@@ -794,6 +828,17 @@ mod tests {
                 {"value": "b@example.com", "type": "work", "primary": false},
                 {"value": "h@home.org", "type": "home", "primary": true},
             ])
+        );
+    }
+
+    #[test]
+    fn adding_the_primary_value_again_keeps_it_primary() {
+        let out = run(json!([{"op": "add", "path": "emails", "value": [
+            {"value": "B@example.com", "type": "work", "primary": true}]}]))
+        .unwrap();
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "B@example.com", "type": "work", "primary": true}])
         );
     }
 

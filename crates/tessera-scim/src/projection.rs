@@ -25,6 +25,27 @@ impl Projection {
         attributes: Option<&str>,
         excluded: Option<&str>,
     ) -> ScimResult<Projection> {
+        Projection::read(rt, attributes, excluded, false)
+    }
+
+    /// As [`parse`](Self::parse), skipping names `rt` does not have: a search at
+    /// the root names attributes of several resource types (RFC 7644 §3.4.3). A
+    /// list of only such names still selects (so returns only what is always
+    /// returned).
+    pub fn parse_lenient(
+        rt: &ResourceType,
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> ScimResult<Projection> {
+        Projection::read(rt, attributes, excluded, true)
+    }
+
+    fn read(
+        rt: &ResourceType,
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+        lenient: bool,
+    ) -> ScimResult<Projection> {
         let read = |text: Option<&str>| -> ScimResult<Vec<Resolved>> {
             let Some(text) = text else {
                 return Ok(vec![]);
@@ -58,15 +79,31 @@ impl Projection {
                             .collect::<Vec<_>>());
                     }
                     let path = AttrPath::parse(name)?;
-                    Ok(vec![rt.resolve(&path)?])
+                    match rt.resolve(&path) {
+                        Ok(resolved) => Ok(vec![resolved]),
+                        Err(_) if lenient => Ok(vec![]),
+                        Err(e) => Err(e),
+                    }
                 })
                 .collect::<ScimResult<Vec<Vec<Resolved>>>>()
                 .map(|v| v.into_iter().flatten().collect())
         };
-        Ok(Projection {
+        let mut projection = Projection {
             attributes: read(attributes)?,
             excluded: read(excluded)?,
-        })
+        };
+        if lenient
+            && projection.attributes.is_empty()
+            && attributes.is_some_and(|a| !a.trim().is_empty())
+        {
+            // Every name belonged to other types: select what is always returned.
+            projection.attributes.push(Resolved {
+                extension: None,
+                attribute: &crate::schema::ID,
+                sub: None,
+            });
+        }
+        Ok(projection)
     }
 
     /// Applies the projection to a resource in its wire form (schemas, id, meta,

@@ -12,6 +12,18 @@ use crate::schema::{self, Attribute, Mutability, ResourceType, Type};
 
 /// Most elements of one multi-valued attribute.
 pub const MAX_VALUES: usize = 100;
+/// Most members one group resource names (its members are each checked and
+/// written, under the tenant's lock).
+pub const MAX_MEMBERS: usize = 1000;
+
+/// Most values `attribute` holds in one request.
+pub fn max_values(attribute: &Attribute) -> usize {
+    if attribute.name == "members" {
+        MAX_MEMBERS
+    } else {
+        MAX_VALUES
+    }
+}
 /// Longest string value, in characters.
 pub const MAX_STRING: usize = 4096;
 
@@ -82,6 +94,12 @@ pub fn read(
                 out.insert(urn.to_string(), Value::Object(ext_out));
             }
             continue;
+        }
+        if key.eq_ignore_ascii_case("password") {
+            return Err(ScimError::invalid_value(
+                "Tessera takes no passwords over SCIM: users sign in with the methods they register \
+                 (give a new user a Temporary Access Pass)",
+            ));
         }
         if key.eq_ignore_ascii_case("externalId") {
             put(&mut out, &schema::EXTERNAL_ID, value, "externalId")?;
@@ -161,9 +179,10 @@ pub fn read_value(attribute: &Attribute, value: &Value, at: &str) -> ScimResult<
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
-    if items.len() > MAX_VALUES {
+    let max = max_values(attribute);
+    if items.len() > max {
         return Err(ScimError::invalid_value(format!(
-            "{at} holds at most {MAX_VALUES} values"
+            "{at} holds at most {max} values"
         )));
     }
     let mut out = Vec::with_capacity(items.len());

@@ -281,12 +281,6 @@ pub const USER_ATTRIBUTES: &[Attribute] = &[
         "The user's time zone in the Olson database format.",
     ),
     boolean("active", "The user's administrative status."),
-    Attribute {
-        mutability: Mutability::WriteOnly,
-        returned: Returned::Never,
-        case_exact: true,
-        ..string("password", "The user's cleartext password; never returned.")
-    },
     complex("emails", "Email addresses for the user.", true, &EMAIL_SUBS),
     complex(
         "phoneNumbers",

@@ -19,7 +19,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct CorrelationId(pub String);
 
-fn correlation_of(parts: &Parts) -> String {
+pub(crate) fn correlation_of(parts: &Parts) -> String {
     parts
         .extensions
         .get::<CorrelationId>()

@@ -87,6 +87,7 @@ pub fn router_with(state: AppState, options: RouterOptions) -> Router {
         .merge(api)
         .merge(pages::router())
         .merge(console::router())
+        .merge(routes::scim::router())
         .route(
             "/api/v1/openapi.json",
             get(move || async move { openapi_response(document) }),

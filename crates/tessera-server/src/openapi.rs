@@ -11,7 +11,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{apps, audit, authentication, conditional_access, directory, me, pim, roles};
+use crate::routes::{
+    apps, audit, authentication, conditional_access, directory, me, pim, provisioning, roles,
+};
 use crate::state::AppState;
 
 struct BearerScheme;
@@ -597,6 +599,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             pim::get_notification_settings,
             pim::set_notification_settings
         ))
+        .routes(routes!(
+            provisioning::get_provisioning_settings,
+            provisioning::set_provisioning_settings
+        ))
+        .routes(routes!(
+            provisioning::list_provisioning_tokens,
+            provisioning::create_provisioning_token
+        ))
+        .routes(routes!(provisioning::delete_provisioning_token))
         .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition

@@ -12,12 +12,13 @@ use crate::error::ServiceResult;
 use crate::kernel::AuthSettings;
 use crate::kernel::jobs::{Job, JobResult, Schedule, Scope, job};
 use crate::kernel::{Kernel, SessionsEnded};
-use crate::{Access, AppSignIn, Directory, Oidc, Pim, Saml, SignIn};
+use crate::{Access, AppSignIn, Directory, Oidc, Pim, Provisioning, Saml, SignIn};
 
 pub struct App {
     pub(crate) kernel: Arc<Kernel>,
     pub directory: Arc<Directory>,
     pub pim: Arc<Pim>,
+    pub provisioning: Arc<Provisioning>,
     pub access: Arc<Access>,
     pub sign_in: Arc<SignIn>,
     pub app_sign_in: Arc<AppSignIn>,
@@ -51,6 +52,7 @@ impl App {
         let kernel = Arc::new(Kernel::new(store, clock, settings));
         let directory = Arc::new(Directory::new(kernel.clone()));
         let pim = Arc::new(Pim::new(kernel.clone(), directory.clone()));
+        let provisioning = Arc::new(Provisioning::new(kernel.clone(), directory.clone()));
         let access = Arc::new(Access::new(kernel.clone()));
         let sign_in = Arc::new(SignIn::new(
             kernel.clone(),
@@ -77,6 +79,7 @@ impl App {
             kernel,
             directory,
             pim,
+            provisioning,
             access,
             sign_in,
             app_sign_in,

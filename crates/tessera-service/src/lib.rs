@@ -42,6 +42,7 @@ pub mod directory;
 pub mod kernel;
 pub mod oidc;
 pub mod pim;
+pub mod provisioning;
 pub mod saml;
 pub mod sign_in;
 
@@ -90,6 +91,7 @@ pub use kernel::Kernel;
 pub use kernel::tenant_settings::TenantSetting;
 pub use oidc::Oidc;
 pub use pim::Pim;
+pub use provisioning::Provisioning;
 pub use saml::Saml;
 pub use sign_in::SignIn;
 
@@ -137,6 +139,13 @@ pub enum Principal {
     },
     /// Tessera itself (bootstrap, offline maintenance).
     System { reason: String },
+    /// A workload: a provisioning token (`kind` `provisioningToken`, `id` the
+    /// token's) or an application's service principal (`servicePrincipal`).
+    Workload {
+        id: Uuid,
+        display_name: String,
+        kind: &'static str,
+    },
 }
 
 impl Caller {
@@ -195,7 +204,7 @@ impl Caller {
     pub fn user_id(&self) -> Option<Uuid> {
         match &self.principal {
             Principal::User { id, .. } => Some(*id),
-            Principal::System { .. } => None,
+            Principal::System { .. } | Principal::Workload { .. } => None,
         }
     }
 
@@ -211,6 +220,16 @@ impl Caller {
                 credential: self.credential.clone(),
             },
             Principal::System { reason } => Actor::system(reason),
+            Principal::Workload {
+                id,
+                display_name,
+                kind,
+            } => Actor {
+                actor_type: kind.to_string(),
+                id: Some(*id),
+                display_name: display_name.clone(),
+                credential: self.credential.clone(),
+            },
         }
     }
 }

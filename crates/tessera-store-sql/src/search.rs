@@ -9,14 +9,12 @@
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use tessera_core::TenantId;
 use tessera_store::{
-    Field, Found, Kind, Order, Predicate, Result, Scalar, Search, Step, StoreError, Test,
+    Field, Found, Kind, MAX_CONDITIONS, Order, Predicate, Result, Scalar, Search, Step, StoreError,
+    Test,
 };
 
 use crate::sql::{MAX_PAGE, record_from, record_from_prefixed};
 use crate::{Backend, backend_error};
-
-/// Most conditions one predicate compiles.
-const MAX_CONDITIONS: usize = 512;
 
 enum Param {
     Text(String),
@@ -161,6 +159,8 @@ impl Compiler {
             Field::SortKey => ("o.sort_key", false),
             Field::Created => ("o.created", true),
             Field::Modified => ("o.modified", true),
+            Field::CompanionId => ("c.id", false),
+            Field::CompanionModified => ("c.modified", true),
             Field::CompanionKey1 => ("c.key1", false),
             _ => return None,
         })
@@ -383,8 +383,13 @@ impl Compiler {
     }
 
     fn order_expression(&mut self, field: &Field, fold: bool) -> Result<String> {
-        if let Some((column, _)) = Self::column(field) {
-            return Ok(self.fold(column, fold));
+        if let Some((column, integer)) = Self::column(field) {
+            // Integers order as they are: no case, no collation.
+            return Ok(if integer {
+                column.to_string()
+            } else {
+                self.fold(column, fold)
+            });
         }
         let Some((source, path)) = self.json(field, None)? else {
             return Err(invalid("unknown field"));

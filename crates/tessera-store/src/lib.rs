@@ -78,10 +78,15 @@ pub enum Kind {
     PimPolicy,
     /// A notification waiting for delivery, or delivered (key2: its state).
     OutboxMessage,
+    /// What a provisioning client wrote for a user or group over SCIM (same id as
+    /// the object; key1: `user:` and the lowercased userName; key2: the externalId).
+    ScimObject,
+    /// A long-lived bearer token for the SCIM API (key1: its hash).
+    ProvisioningToken,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 29] = [
+    pub const ALL: [Kind; 31] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -111,6 +116,8 @@ impl Kind {
         Kind::PimRequest,
         Kind::PimPolicy,
         Kind::OutboxMessage,
+        Kind::ScimObject,
+        Kind::ProvisioningToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +151,8 @@ impl Kind {
             Kind::PimRequest => "roleScheduleRequest",
             Kind::PimPolicy => "roleManagementPolicy",
             Kind::OutboxMessage => "outboxMessage",
+            Kind::ScimObject => "scimObject",
+            Kind::ProvisioningToken => "provisioningToken",
         }
     }
 
@@ -245,6 +254,10 @@ pub enum Field {
     Created,
     Modified,
     Data(Vec<Step>),
+    /// The companion's id: present exactly when there is a companion.
+    CompanionId,
+    /// The companion's `modified` (microseconds, like `Modified`).
+    CompanionModified,
     CompanionKey1,
     CompanionData(Vec<Step>),
     /// Relative to the element [`Predicate::AnyElement`] iterates (empty: the element).
@@ -307,6 +320,24 @@ pub enum Predicate {
         rel: Rel,
         source: Uuid,
     },
+}
+
+/// Most conditions a predicate may hold; a larger one is refused.
+pub const MAX_CONDITIONS: usize = 512;
+
+impl Predicate {
+    /// How many conditions and operators the predicate holds.
+    pub fn size(&self) -> usize {
+        match self {
+            Predicate::True | Predicate::Test { .. } => 1,
+            Predicate::LinkTo { .. } | Predicate::LinkFrom { .. } => 1,
+            Predicate::And(items) | Predicate::Or(items) => {
+                1 + items.iter().map(Predicate::size).sum::<usize>()
+            }
+            Predicate::Not(inner) => 1 + inner.size(),
+            Predicate::AnyElement { element, .. } => 1 + element.size(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

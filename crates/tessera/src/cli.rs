@@ -75,6 +75,9 @@ pub enum Command {
     /// approval, role settings.
     #[command(subcommand)]
     Pim(PimCommand),
+    /// Provisioning: the SCIM API's tokens and how provisioned users are made.
+    #[command(subcommand)]
+    Provisioning(ProvisioningCommand),
     /// Administrative units.
     #[command(subcommand)]
     Units(UnitsCommand),
@@ -1144,6 +1147,40 @@ pub struct SignInsArgs {
     pub limit: Option<u32>,
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisioningCommand {
+    /// Tokens for the SCIM API (/scim/v2), for provisioning clients such as an HR
+    /// system, Entra or Okta.
+    #[command(subcommand)]
+    Tokens(ProvisioningTokensCommand),
+    /// Show the provisioning settings, or change them.
+    Settings {
+        /// The domain added to a SCIM userName without `@` (jdoe becomes
+        /// jdoe@DOMAIN).
+        #[arg(long)]
+        default_domain: Option<String>,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisioningTokensCommand {
+    List,
+    /// Create a token (shown once): it acts in the SCIM API with User Administrator
+    /// and Groups Administrator rights.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Lifetime in days (default 365, at most 730).
+        #[arg(long)]
+        days: Option<i64>,
+    },
+    Delete {
+        token_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,6 +56,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Roles(command) => roles(&Client::new(&global)?, out, command).await?,
         Command::Pim(command) => crate::pim::run(&Client::new(&global)?, out, command).await?,
+        Command::Provisioning(command) => {
+            provisioning(&Client::new(&global)?, out, command).await?
+        }
         Command::Units(command) => units(&Client::new(&global)?, out, command).await?,
         Command::Attributes(command) => attributes(&Client::new(&global)?, out, command).await?,
         Command::Audit(AuditCommand::Verify(args)) => {
@@ -1427,6 +1430,53 @@ async fn tokens(client: &Client, out: Output, command: TokensCommand) -> anyhow:
                 .delete(&["me", "accessTokens", &token_id], None)
                 .await?;
             output::done(out, &format!("revoked token {token_id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn provisioning(
+    client: &Client,
+    out: Output,
+    command: ProvisioningCommand,
+) -> anyhow::Result<()> {
+    const TOKENS: [&str; 2] = ["provisioning", "tokens"];
+    match command {
+        ProvisioningCommand::Tokens(ProvisioningTokensCommand::List) => {
+            let listed = client.get(&TOKENS, &[]).await?;
+            let items = listed["value"].as_array().cloned().unwrap_or_default();
+            output::list(out, &items, output::TOKENS, None);
+        }
+        ProvisioningCommand::Tokens(ProvisioningTokensCommand::Create { name, days }) => {
+            let mut value = json!({ "displayName": name });
+            if let Some(days) = days {
+                value["expiresInDays"] = json!(days);
+            }
+            output::object(out, &client.post(&TOKENS, &value).await?);
+        }
+        ProvisioningCommand::Tokens(ProvisioningTokensCommand::Delete { token_id }) => {
+            client
+                .delete(&[TOKENS[0], TOKENS[1], &token_id], None)
+                .await?;
+            output::done(out, &format!("deleted provisioning token {token_id}"));
+        }
+        ProvisioningCommand::Settings {
+            default_domain,
+            if_match,
+        } => {
+            let segments = ["provisioning", "settings"];
+            let value = match default_domain {
+                Some(domain) => {
+                    let body = if domain.is_empty() {
+                        json!({})
+                    } else {
+                        json!({ "defaultDomain": domain })
+                    };
+                    client.put(&segments, &body, if_match.if_match).await?
+                }
+                None => client.get(&segments, &[]).await?,
+            };
+            output::object(out, &value);
         }
     }
     Ok(())

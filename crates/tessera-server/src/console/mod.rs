@@ -234,6 +234,7 @@ impl FromRequestParts<AppState> for Admin {
                 ..
             } => user_principal_name.clone(),
             tessera_service::Principal::System { .. } => "Tessera".to_string(),
+            tessera_service::Principal::Workload { display_name, .. } => display_name.clone(),
         };
         let ctx = Context {
             tenant,

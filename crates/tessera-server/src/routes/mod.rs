@@ -8,7 +8,9 @@ pub mod directory;
 pub mod me;
 pub mod oauth;
 pub mod pim;
+pub mod provisioning;
 pub mod roles;
+pub mod scim;
 pub mod wellknown;
 
 use axum::http::{HeaderValue, StatusCode, header};

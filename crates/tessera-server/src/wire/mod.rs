@@ -3,3 +3,4 @@
 //! error pages in `crate::pages`. Codes are enums; no handler writes one as a string.
 
 pub mod oauth;
+pub mod scim;

@@ -246,6 +246,19 @@ pub(crate) async fn transitive_member_links(
 impl Directory {
     pub async fn create_group(&self, ctx: &Context, body: Value) -> ServiceResult<Group> {
         let spec: GroupSpec = patch::parse_spec(body)?;
+        let mut tx = self.write(ctx).await?;
+        let record = self.create_group_in(tx.as_mut(), ctx, spec).await?;
+        tx.commit().await?;
+        group_from(&record)
+    }
+
+    /// Creates a group inside the caller's transaction, with its audit event.
+    pub(crate) async fn create_group_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        spec: GroupSpec,
+    ) -> ServiceResult<Record> {
         validate::group_spec(&spec)?;
         self.require(
             ctx,
@@ -253,20 +266,18 @@ impl Directory {
             &Target::Tenant,
         )?;
         let id = Uuid::new_v4();
-        let mut tx = self.write(ctx).await?;
-        let (record, mut event) = self.insert_resource(tx.as_mut(), ctx, id, &spec).await?;
+        let (record, mut event) = self.insert_resource(tx, ctx, id, &spec).await?;
         if spec.is_dynamic() {
             event = event.details(
-                self.recompute_dynamic_group(tx.as_mut(), ctx.tenant, id, &spec)
+                self.recompute_dynamic_group(tx, ctx.tenant, id, &spec)
                     .await?,
             );
         }
-        self.commit(tx, ctx, event).await?;
-        group_from(&record)
+        self.audit(tx, ctx, event).await?;
+        Ok(record)
     }
 
     pub async fn update_group(&self, ctx: &Context, patch: Patch) -> ServiceResult<Group> {
-        let id = patch.at.id;
         let (editing, after) = self
             .patch_resource::<GroupSpec>(ctx, &patch, |_| action::GROUPS_READ)
             .await?;
@@ -276,9 +287,49 @@ impl Directory {
             facts,
             spec: before,
         } = editing;
+        match self
+            .write_group_update(tx.as_mut(), ctx, &record, &facts, &before, after)
+            .await?
+        {
+            Some(updated) => {
+                tx.commit().await?;
+                group_from(&updated)
+            }
+            None => group_from(&record),
+        }
+    }
+
+    /// Replaces a group's spec with `after` inside the caller's transaction, as
+    /// [`update_group`](Self::update_group) does. `None` when nothing changed.
+    pub(crate) async fn update_group_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        record: &Record,
+        after: GroupSpec,
+    ) -> ServiceResult<Option<Record>> {
+        let facts = target_facts(tx, ctx.tenant, Kind::Group, record.id).await?;
+        self.require(ctx, action::GROUPS_READ, &facts)?;
+        let before: GroupSpec = codec::data(record)?;
+        before.check_change(&after)?;
+        after.validate()?;
+        self.write_group_update(tx, ctx, record, &facts, &before, after)
+            .await
+    }
+
+    async fn write_group_update(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        record: &Record,
+        facts: &Target,
+        before: &GroupSpec,
+        after: GroupSpec,
+    ) -> ServiceResult<Option<Record>> {
+        let id = record.id;
         let changes = patch::changes(&before.json(), &after.json());
         if changes.is_empty() {
-            return group_from(&record);
+            return Ok(None);
         }
         let rule_changed = before.membership_rule != after.membership_rule
             || before.membership_rule_processing_state != after.membership_rule_processing_state;
@@ -286,15 +337,11 @@ impl Directory {
             c.attribute != "membershipRule" && c.attribute != "membershipRuleProcessingState"
         });
         if rule_changed {
-            self.require(
-                ctx,
-                group_action(&after, action::GROUPS_RULE_UPDATE),
-                &facts,
-            )?;
+            self.require(ctx, group_action(&after, action::GROUPS_RULE_UPDATE), facts)?;
             // A group whose members a rule computes has no assigned members:
             // PIM's would stay in force beside the rule.
             if after.is_dynamic()
-                && super::role_schedules::has_member_schedules(tx.as_mut(), ctx.tenant, id).await?
+                && super::role_schedules::has_member_schedules(tx, ctx.tenant, id).await?
             {
                 return Err(ServiceError::Conflict {
                     message: "members are assigned to this group through PIM: remove those eligibilities and assignments before giving it a membership rule".to_string(),
@@ -305,10 +352,10 @@ impl Directory {
             self.require(
                 ctx,
                 group_action(&after, action::GROUPS_BASIC_UPDATE),
-                &facts,
+                facts,
             )?;
         }
-        let updated = codec::next_version(&record, self.now(), after.keys(), &after)?;
+        let updated = codec::next_version(record, self.now(), after.keys(), &after)?;
         tx.update(ctx.tenant, &updated).await?;
         let mut event = EventDraft::new(AuditAction::GroupUpdate)
             .on(Kind::Group, id, &after.display_name)
@@ -316,19 +363,19 @@ impl Directory {
         if after.is_dynamic() && rule_changed {
             if !before.is_dynamic() {
                 // Converting to dynamic replaces the assigned members by computed ones.
-                for link in all_links_from(tx.as_mut(), ctx.tenant, Rel::Member, id).await? {
+                for link in all_links_from(tx, ctx.tenant, Rel::Member, id).await? {
                     if link.target_kind != Kind::User {
                         tx.unlink(ctx.tenant, Rel::Member, id, link.target).await?;
                     }
                 }
             }
             event = event.details(
-                self.recompute_dynamic_group(tx.as_mut(), ctx.tenant, id, &after)
+                self.recompute_dynamic_group(tx, ctx.tenant, id, &after)
                     .await?,
             );
         }
-        self.commit(tx, ctx, event).await?;
-        group_from(&updated)
+        self.audit(tx, ctx, event).await?;
+        Ok(Some(updated))
     }
 
     pub async fn delete_group(&self, ctx: &Context, at: Versioned) -> ServiceResult<()> {
@@ -336,18 +383,52 @@ impl Directory {
         let mut editing = self
             .edit_resource::<GroupSpec>(ctx, at, |spec| group_action(spec, action::GROUPS_DELETE))
             .await?;
-        let cleanup = self
-            .remove_principal_everywhere(editing.tx.as_mut(), ctx, id)
+        let details = self
+            .clear_group_for_deletion(editing.tx.as_mut(), ctx, id)
             .await?;
-        let members = all_links_from(editing.tx.as_mut(), ctx.tenant, Rel::Member, id)
-            .await?
-            .len();
+        self.remove_resource(ctx, editing, details).await
+    }
+
+    /// Deletes a group inside the caller's transaction, as
+    /// [`delete_group`](Self::delete_group) does.
+    pub(crate) async fn delete_group_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        record: &Record,
+    ) -> ServiceResult<()> {
+        let spec: GroupSpec = codec::data(record)?;
+        let facts = target_facts(tx, ctx.tenant, Kind::Group, record.id).await?;
+        self.require(ctx, group_action(&spec, action::GROUPS_DELETE), &facts)?;
+        let details = self.clear_group_for_deletion(tx, ctx, record.id).await?;
+        tx.delete(ctx.tenant, Kind::Group, record.id, Some(record.version))
+            .await?;
+        let event = EventDraft::new(AuditAction::GroupDelete)
+            .on(Kind::Group, record.id, &spec.display_name)
+            .changes(patch::changes(&spec.json(), &Value::Null))
+            .details(details);
+        self.audit(tx, ctx, event).await
+    }
+
+    /// Every reference to a group about to be deleted; the audit event's details.
+    async fn clear_group_for_deletion(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<Value> {
+        let cleanup = self.remove_principal_everywhere(tx, ctx, id).await?;
+        let members = all_links_from(tx, ctx.tenant, Rel::Member, id).await?.len();
         // Its PIM schedules go with it: nobody becomes a member of a group
         // that is no more, nor of one made later under the same name.
-        let schedules =
-            super::role_schedules::remove_for_group(editing.tx.as_mut(), ctx.tenant, id).await?;
-        let details = json!({ "removedFrom": cleanup, "memberCount": members, "pimSchedulesRemoved": schedules });
-        self.remove_resource(ctx, editing, details).await
+        let schedules = super::role_schedules::remove_for_group(tx, ctx.tenant, id).await?;
+        let provisioned = super::users::delete_provisioning_record(tx, ctx.tenant, id).await?;
+        Ok(json!({
+            "removedFrom": cleanup,
+            "memberCount": members,
+            "pimSchedulesRemoved": schedules,
+            "provisioningRecordDeleted": provisioned,
+        }))
     }
 
     pub async fn list_group_members(
@@ -446,9 +527,100 @@ impl Directory {
     ) -> ServiceResult<()> {
         let member = reference_id(&body)?;
         let mut editing = self.edit_members(ctx, id).await?;
-        let (tx, spec) = (editing.tx.as_mut(), &editing.spec);
+        let member_record = self
+            .check_new_member(editing.tx.as_mut(), ctx, id, &editing.spec, member)
+            .await?;
+        self.link_member(
+            ctx,
+            editing,
+            Rel::Member,
+            &member_record,
+            AuditAction::GroupMemberAdd,
+        )
+        .await
+    }
+
+    /// Adds a member inside the caller's transaction, for a caller whose roles
+    /// allow changing the group's members; false when it was a member already.
+    pub(crate) async fn add_group_member_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        group: &Record,
+        member: Uuid,
+    ) -> ServiceResult<bool> {
+        let spec = self.authorize_member_change(tx, ctx, group).await?;
+        let member_record = self
+            .check_new_member(tx, ctx, group.id, &spec, member)
+            .await?;
+        let link = Link {
+            rel: Rel::Member,
+            source: group.id,
+            source_kind: Kind::Group,
+            target: member,
+            target_kind: member_record.kind,
+        };
+        if !tx.link(ctx.tenant, &link, self.now()).await? {
+            return Ok(false);
+        }
+        let event = EventDraft::new(AuditAction::GroupMemberAdd)
+            .on(Kind::Group, group.id, &spec.display_name)
+            .details(json!({ "member": object_ref(&member_record) }));
+        self.audit(tx, ctx, event).await?;
+        Ok(true)
+    }
+
+    /// Removes a member inside the caller's transaction; false when it was none.
+    pub(crate) async fn remove_group_member_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        group: &Record,
+        member: Uuid,
+    ) -> ServiceResult<bool> {
+        let spec = self.authorize_member_change(tx, ctx, group).await?;
         if spec.is_dynamic() {
-            return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be added by hand".to_string() });
+            return Err(dynamic_members_error("removed"));
+        }
+        if !tx.unlink(ctx.tenant, Rel::Member, group.id, member).await? {
+            return Ok(false);
+        }
+        let event = EventDraft::new(AuditAction::GroupMemberRemove)
+            .on(Kind::Group, group.id, &spec.display_name)
+            .details(json!({ "memberId": member }));
+        self.audit(tx, ctx, event).await?;
+        Ok(true)
+    }
+
+    /// The group's spec, for a caller whose roles allow changing its members.
+    async fn authorize_member_change(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        group: &Record,
+    ) -> ServiceResult<GroupSpec> {
+        let spec: GroupSpec = codec::data(group)?;
+        let facts = target_facts(tx, ctx.tenant, Kind::Group, group.id).await?;
+        self.require(
+            ctx,
+            group_action(&spec, action::GROUPS_MEMBERS_UPDATE),
+            &facts,
+        )?;
+        Ok(spec)
+    }
+
+    /// The refusals of a new member (a dynamic group, a protected role assignment,
+    /// a kind the group cannot hold, a cycle); the member's record otherwise.
+    async fn check_new_member(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        id: Uuid,
+        spec: &GroupSpec,
+        member: Uuid,
+    ) -> ServiceResult<Record> {
+        if spec.is_dynamic() {
+            return Err(dynamic_members_error("added"));
         }
         if spec.is_assignable_to_role {
             // Joining the group is being given its roles: a protected role
@@ -498,14 +670,7 @@ impl Directory {
                 });
             }
         }
-        self.link_member(
-            ctx,
-            editing,
-            Rel::Member,
-            &member_record,
-            AuditAction::GroupMemberAdd,
-        )
-        .await
+        Ok(member_record)
     }
 
     pub async fn remove_group_member(
@@ -516,7 +681,7 @@ impl Directory {
     ) -> ServiceResult<()> {
         let editing = self.edit_members(ctx, id).await?;
         if editing.spec.is_dynamic() {
-            return Err(ServiceError::Conflict { message: "the members of a dynamic group are computed from its rule and cannot be removed by hand".to_string() });
+            return Err(dynamic_members_error("removed"));
         }
         self.unlink_member(
             ctx,
@@ -813,5 +978,13 @@ fn owner_event(kind: Kind, add: bool) -> AuditAction {
         (Kind::ServicePrincipal, false) => AuditAction::ServicePrincipalOwnerRemove,
         (_, true) => AuditAction::DeviceOwnerAdd,
         (_, false) => AuditAction::DeviceOwnerRemove,
+    }
+}
+
+fn dynamic_members_error(verb: &str) -> ServiceError {
+    ServiceError::Conflict {
+        message: format!(
+            "the members of a dynamic group are computed from its rule and cannot be {verb} by hand"
+        ),
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tessera_core::crypto::{constant_time_eq, generate_secret, secret_hash};
+use tessera_core::crypto::{generate_secret, secret_hash};
 use tessera_core::{SecretString, TenantId};
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::model::{AccessToken, AccessTokenData, UserSpec};
@@ -293,20 +293,10 @@ impl Directory {
     /// not tell a wrong token from an expired one or a disabled owner.
     pub async fn authenticate_token(&self, token: &str) -> ServiceResult<(TenantId, Caller)> {
         let tenant = parse_token_tenant(token).ok_or(ServiceError::Unauthenticated)?;
-        let hash = secret_hash(token);
         let mut reader = self.reader().await?;
-        let record = reader
-            .get_by_key1(tenant, Kind::AccessToken, &hash)
+        let record = codec::find_by_secret(reader.as_mut(), tenant, Kind::AccessToken, token)
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
-        // The lookup was by hash; compare again in constant time as defence in depth.
-        if !record
-            .key1
-            .as_deref()
-            .is_some_and(|stored| constant_time_eq(stored.as_bytes(), hash.as_bytes()))
-        {
-            return Err(ServiceError::Unauthenticated);
-        }
         let data: AccessTokenData = codec::data(&record)?;
         if data.expires_date_time <= self.now() {
             return Err(ServiceError::Unauthenticated);

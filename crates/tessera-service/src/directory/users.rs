@@ -107,13 +107,25 @@ impl Directory {
 
     pub async fn create_user(&self, ctx: &Context, body: Value) -> ServiceResult<User> {
         let spec: UserSpec = patch::parse_spec(body)?;
-        validate::user_spec(&spec)?;
-        self.authorize_user_creation(ctx, &spec)?;
         let mut tx = self.write(ctx).await?;
-        let rules = DynamicRules::load(tx.as_mut(), ctx.tenant).await?;
-        let record = self.insert_user(tx.as_mut(), ctx, spec, &rules).await?;
+        let record = self.create_user_in(tx.as_mut(), ctx, spec).await?;
         tx.commit().await?;
         Ok(self.user_view(ctx, user_from(&record)?))
+    }
+
+    /// Creates a user inside the caller's transaction (validated, authorized,
+    /// references checked, dynamic groups applied, the event recorded), for use
+    /// cases that write more in the same transaction (provisioning).
+    pub(crate) async fn create_user_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        spec: UserSpec,
+    ) -> ServiceResult<Record> {
+        validate::user_spec(&spec)?;
+        self.authorize_user_creation(ctx, &spec)?;
+        let rules = DynamicRules::load(tx, ctx.tenant).await?;
+        self.insert_user(tx, ctx, spec, &rules).await
     }
 
     /// Creates up to `MAX_IMPORT` (1,000) users in one transaction: all of them, or, if any
@@ -249,11 +261,10 @@ impl Directory {
     }
 
     pub async fn update_user(&self, ctx: &Context, patch: Patch) -> ServiceResult<User> {
-        let id = patch.at.id;
         // A caller who may not read the user learns nothing (the read permission
         // comes first); each patched attribute's own permission is asked once the
         // patch is known to be valid.
-        let (editing, mut after) = self
+        let (editing, after) = self
             .patch_resource::<UserSpec>(ctx, &patch, |_| action::USERS_READ)
             .await?;
         self.require_for_patch(ctx, &editing.facts, &patch.body, user_action)?;
@@ -263,19 +274,65 @@ impl Directory {
             spec: before,
             ..
         } = editing;
+        let updated = self
+            .write_user_update(tx.as_mut(), ctx, &record, &before, after)
+            .await?;
+        match updated {
+            Some(updated) => {
+                tx.commit().await?;
+                Ok(self.user_view(ctx, user_from(&updated)?))
+            }
+            None => Ok(self.user_view(ctx, user_from(&record)?)),
+        }
+    }
+
+    /// Replaces a user's spec with `after` inside the caller's transaction: the read
+    /// permission, then each changed attribute's own, then the update as
+    /// [`update_user`](Self::update_user) makes it. `None` when nothing changed.
+    pub(crate) async fn update_user_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        record: &Record,
+        after: UserSpec,
+    ) -> ServiceResult<Option<Record>> {
+        let facts = target_facts(tx, ctx.tenant, Kind::User, record.id).await?;
+        self.require(ctx, action::USERS_READ, &facts)?;
+        let before: UserSpec = codec::data(record)?;
+        validate::user_spec(&after)?;
+        let mut body = serde_json::Map::new();
+        for change in patch::changes(&before.json(), &after.json()) {
+            body.insert(change.attribute.clone(), change.new_value.clone());
+        }
+        self.require_for_patch(ctx, &facts, &Value::Object(body), user_action)?;
+        self.write_user_update(tx, ctx, record, &before, after)
+            .await
+    }
+
+    /// The common end of a user's update: last-administrator and reference checks,
+    /// the new version, dynamic groups, and the audit event. `None` when `after`
+    /// changes nothing.
+    async fn write_user_update(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        record: &Record,
+        before: &UserSpec,
+        mut after: UserSpec,
+    ) -> ServiceResult<Option<Record>> {
+        let id = record.id;
         let changes = patch::changes(&before.json(), &after.json());
         if changes.is_empty() {
-            return Ok(self.user_view(ctx, user_from(&record)?));
+            return Ok(None);
         }
         if !after.account_enabled && before.account_enabled {
-            self.refuse_losing_last_global_administrator(tx.as_mut(), ctx, id)
+            self.refuse_losing_last_global_administrator(tx, ctx, id)
                 .await?;
         }
-        self.check_user_references(tx.as_mut(), ctx, id, &mut after)
-            .await?;
-        let updated = codec::next_version(&record, self.now(), user_keys(&after), &after)?;
-        update_unique_user(tx.as_mut(), ctx.tenant, &updated).await?;
-        let rules = DynamicRules::load(tx.as_mut(), ctx.tenant).await?;
+        self.check_user_references(tx, ctx, id, &mut after).await?;
+        let updated = codec::next_version(record, self.now(), user_keys(&after), &after)?;
+        update_unique_user(tx, ctx.tenant, &updated).await?;
+        let rules = DynamicRules::load(tx, ctx.tenant).await?;
         let current: Vec<Uuid> = tx
             .links_to(ctx.tenant, Rel::Member, id)
             .await?
@@ -283,7 +340,7 @@ impl Directory {
             .map(|l| l.source)
             .collect();
         let dynamic = self
-            .apply_dynamic_groups(tx.as_mut(), ctx.tenant, id, &after, &rules, &current)
+            .apply_dynamic_groups(tx, ctx.tenant, id, &after, &rules, &current)
             .await?;
         let event = EventDraft::new(AuditAction::UserUpdate)
             .on(Kind::User, id, &after.user_principal_name)
@@ -293,8 +350,8 @@ impl Directory {
         } else {
             event.details(json!({ "dynamicGroupChanges": dynamic }))
         };
-        self.commit(tx, ctx, event).await?;
-        Ok(self.user_view(ctx, user_from(&updated)?))
+        self.audit(tx, ctx, event).await?;
+        Ok(Some(updated))
     }
 
     pub async fn delete_user(&self, ctx: &Context, at: Versioned) -> ServiceResult<()> {
@@ -302,7 +359,45 @@ impl Directory {
         let mut editing = self
             .edit_resource::<UserSpec>(ctx, at, |_| action::USERS_DELETE)
             .await?;
-        let tx = editing.tx.as_mut();
+        let details = self
+            .clear_user_for_deletion(editing.tx.as_mut(), ctx, id)
+            .await?;
+        self.remove_resource(ctx, editing, details).await?;
+        self.end_user_sessions(ctx.tenant, id, None).await?;
+        Ok(())
+    }
+
+    /// Deletes a user inside the caller's transaction, as
+    /// [`delete_user`](Self::delete_user) does; the caller ends the user's sessions
+    /// with [`end_user_sessions`](Self::end_user_sessions) once it has committed.
+    pub(crate) async fn delete_user_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        record: &Record,
+    ) -> ServiceResult<()> {
+        let facts = target_facts(tx, ctx.tenant, Kind::User, record.id).await?;
+        self.require(ctx, action::USERS_DELETE, &facts)?;
+        let spec: UserSpec = codec::data(record)?;
+        let details = self.clear_user_for_deletion(tx, ctx, record.id).await?;
+        tx.delete(ctx.tenant, Kind::User, record.id, Some(record.version))
+            .await?;
+        let event = EventDraft::new(AuditAction::UserDelete)
+            .on(Kind::User, record.id, &spec.user_principal_name)
+            .changes(patch::changes(&spec.json(), &Value::Null))
+            .details(details);
+        self.audit(tx, ctx, event).await
+    }
+
+    /// What goes before a user is deleted: the refusals (oneself, the last Global
+    /// Administrator), then every reference to the user. Returns the details for
+    /// the audit event.
+    async fn clear_user_for_deletion(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        id: Uuid,
+    ) -> ServiceResult<Value> {
         if ctx.caller.user_id() == Some(id) {
             return Err(ServiceError::Conflict {
                 message: "you cannot delete your own account".to_string(),
@@ -335,16 +430,15 @@ impl Directory {
         let devices = super::devices::clear_owner(self, tx, ctx, id).await?;
         let tokens = codec::delete_owned(tx, ctx.tenant, Kind::AccessToken, id).await?;
         let methods = super::auth_methods::delete_methods_of(tx, ctx.tenant, id).await?;
-        let details = json!({
+        let provisioned = delete_provisioning_record(tx, ctx.tenant, id).await?;
+        Ok(json!({
             "removedFrom": cleanup,
             "directReportsCleared": reports,
             "devicesUnowned": devices,
             "accessTokensDeleted": tokens,
             "authenticationMethodsDeleted": methods,
-        });
-        self.remove_resource(ctx, editing, details).await?;
-        self.end_user_sessions(ctx.tenant, id, None).await?;
-        Ok(())
+            "provisioningRecordDeleted": provisioned,
+        }))
     }
 
     /// The groups the user is a direct member of, or all groups reached through
@@ -452,6 +546,21 @@ impl DynamicRules {
         }
         Ok(DynamicRules { rules })
     }
+}
+
+/// Deletes what a provisioning client wrote for an object (its SCIM representation,
+/// `Kind::ScimObject`, same id) with the object, so a deleted user's userName or
+/// externalId is free again. Returns whether there was one.
+pub(crate) async fn delete_provisioning_record(
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    id: Uuid,
+) -> ServiceResult<bool> {
+    if tx.get(tenant, Kind::ScimObject, id).await?.is_none() {
+        return Ok(false);
+    }
+    tx.delete(tenant, Kind::ScimObject, id, None).await?;
+    Ok(true)
 }
 
 const UPN_TAKEN: &str = "another user already has this userPrincipalName";

@@ -435,3 +435,21 @@ pub(crate) fn page_by_id<T>(
         },
     })
 }
+
+/// The record of `kind` whose `key1` is the hash of a bearer secret, the hash
+/// compared again in constant time (defence in depth: the lookup was by hash).
+pub(crate) async fn find_by_secret(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: tessera_core::TenantId,
+    kind: Kind,
+    secret: &str,
+) -> ServiceResult<Option<Record>> {
+    let hash = tessera_core::crypto::secret_hash(secret);
+    let Some(record) = reader.get_by_key1(tenant, kind, &hash).await? else {
+        return Ok(None);
+    };
+    let same = record.key1.as_deref().is_some_and(|stored| {
+        tessera_core::crypto::constant_time_eq(stored.as_bytes(), hash.as_bytes())
+    });
+    Ok(same.then_some(record))
+}

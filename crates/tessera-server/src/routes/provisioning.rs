@@ -1,0 +1,60 @@
+//! Provisioning's management API: the tenant's provisioning settings and the
+//! provisioning tokens for the SCIM API (`/scim/v2`, in `routes::scim`).
+
+use axum::extract::State;
+use axum::response::Response;
+use uuid::Uuid;
+
+use super::{ValueList, created, no_content, ok};
+use crate::error::ApiResult;
+use crate::extract::{Caller, JsonBody, Path};
+use crate::state::AppState;
+
+crate::setting_handlers! {
+    tag: "provisioning", path: "/api/v1/provisioning/settings",
+    schema: tessera_service::provisioning::ProvisioningSettings, change: put,
+    get: get_provisioning_settings => provisioning.settings,
+    set: /// How provisioned users are made: `defaultDomain`, added to a SCIM userName
+        /// without `@` to make the user principal name.
+        set_provisioning_settings => provisioning.set_settings,
+}
+
+#[utoipa::path(get, path = "/api/v1/provisioning/tokens", tag = "provisioning",
+    responses((status = 200, body = ValueList<tessera_service::provisioning::ProvisioningToken>)),
+    security(("bearer" = [])))]
+pub async fn list_provisioning_tokens(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    let value = state.app.provisioning.list_tokens(&ctx).await?;
+    Ok(ok(&serde_json::json!({ "value": value })))
+}
+
+/// A long-lived bearer token for the SCIM API (`/scim/v2`), with User Administrator
+/// and Groups Administrator rights there and nowhere else. Whoever makes one must
+/// hold what the SCIM API does.
+#[utoipa::path(post, path = "/api/v1/provisioning/tokens", tag = "provisioning",
+    request_body = tessera_service::provisioning::NewProvisioningToken,
+    responses((status = 201, body = tessera_service::provisioning::CreatedProvisioningToken,
+        description = "the token, shown this once")),
+    security(("bearer" = [])))]
+pub async fn create_provisioning_token(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state.app.provisioning.create_token(&ctx, body).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/provisioning/tokens/{id}", tag = "provisioning",
+    params(("id" = Uuid, Path)), responses((status = 204)), security(("bearer" = [])))]
+pub async fn delete_provisioning_token(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state.app.provisioning.delete_token(&ctx, id).await?;
+    Ok(no_content())
+}

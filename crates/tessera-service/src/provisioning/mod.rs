@@ -1,0 +1,43 @@
+//! The provisioning context: people and groups arriving from other systems.
+//!
+//! - `scim/`: the SCIM 2.0 service provider (RFC 7643, 7644) over the directory.
+//!   A client's resource is kept as it sent it (`Kind::ScimObject`, the same id as
+//!   the user or group: the *source*); the directory's attributes are computed from
+//!   it by the mapping of `tessera_scim::graph` and written through the directory's
+//!   own use cases, in the same transaction, with their audit events. Filters run
+//!   in the database (`query.rs` compiles them to a store search).
+//! - `tokens.rs`: long-lived provisioning tokens for the SCIM API.
+//! - `settings.rs`: the tenant's provisioning settings (the default domain).
+//!
+//! May call: the kernel and the directory.
+
+mod bulk;
+pub(crate) mod query;
+pub mod scim;
+pub(crate) mod settings;
+pub(crate) mod tokens;
+
+use std::sync::Arc;
+
+use crate::directory::Directory;
+use crate::kernel::Kernel;
+
+pub use scim::{ListPage, ScimFailure};
+pub use settings::ProvisioningSettings;
+pub use tokens::{
+    CreatedProvisioningToken, NewProvisioningToken, ProvisioningToken, is_provisioning_token,
+};
+
+/// The provisioning context (see the module documentation).
+pub struct Provisioning {
+    k: Arc<Kernel>,
+    directory: Arc<Directory>,
+}
+
+crate::kernel::on_kernel!(Provisioning);
+
+impl Provisioning {
+    pub(crate) fn new(k: Arc<Kernel>, directory: Arc<Directory>) -> Provisioning {
+        Provisioning { k, directory }
+    }
+}

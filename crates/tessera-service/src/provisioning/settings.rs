@@ -1,0 +1,69 @@
+//! The tenant's provisioning settings.
+
+use serde::{Deserialize, Serialize};
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::patch;
+
+use super::Provisioning;
+use crate::Context;
+use crate::codec::Replacement;
+use crate::error::{ServiceError, ServiceResult};
+use crate::kernel::tenant_settings::{TenantSetting, sealed};
+
+/// How provisioned users are made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProvisioningSettings {
+    /// The domain added to a SCIM userName without `@` to make the user principal
+    /// name (`jdoe` becomes `jdoe@<defaultDomain>`); without it such a userName is
+    /// refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_domain: Option<String>,
+}
+
+impl sealed::Sealed for ProvisioningSettings {}
+
+impl TenantSetting for ProvisioningSettings {
+    const KEY: &'static str = "provisioning";
+    const UPDATED: AuditAction = AuditAction::ProvisioningSettingsUpdate;
+}
+
+impl ProvisioningSettings {
+    fn check(&self) -> ServiceResult<()> {
+        if let Some(domain) = &self.default_domain
+            && tessera_directory::validate::user_principal_name(&format!("x@{domain}")).is_err()
+        {
+            return Err(ServiceError::invalid(
+                "defaultDomain",
+                "must be a DNS domain, e.g. example.com",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Provisioning {
+    /// The settings with the version to send as `If-Match`.
+    pub async fn settings(&self, ctx: &Context) -> ServiceResult<(ProvisioningSettings, i64)> {
+        self.get_setting_versioned::<ProvisioningSettings>(ctx)
+            .await
+    }
+
+    /// Replaces the settings (a manager of the tenant's policies).
+    pub async fn set_settings(
+        &self,
+        ctx: &Context,
+        change: Replacement,
+    ) -> ServiceResult<ProvisioningSettings> {
+        self.may_change_settings(ctx)?;
+        let Replacement { body, if_match } = change;
+        let settings: ProvisioningSettings = patch::parse_spec(body)?;
+        settings.check()?;
+        let (tx, before) = self
+            .open_setting::<ProvisioningSettings>(ctx, if_match)
+            .await?;
+        self.save_setting(ctx, tx, &before, &settings).await?;
+        Ok(settings)
+    }
+}
