@@ -1155,6 +1155,10 @@ pub enum ProvisioningCommand {
     /// system, Entra or Okta.
     #[command(subcommand)]
     Tokens(ProvisioningTokensCommand),
+    /// Applications that may provision with OAuth client credentials: their
+    /// tokens for `urn:tessera:scim/.default` carry `Provisioning.ReadWrite.All`.
+    #[command(subcommand)]
+    Clients(ProvisioningClientsCommand),
     /// Show the provisioning settings, or change them.
     Settings {
         /// The domain added to a SCIM userName without `@` (jdoe becomes
@@ -1163,6 +1167,18 @@ pub enum ProvisioningCommand {
         default_domain: Option<String>,
         #[command(flatten)]
         if_match: IfMatchArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisioningClientsCommand {
+    List,
+    /// Let an application (APP: object id, appId or display name) provision.
+    Add {
+        app: String,
+    },
+    Remove {
+        app: String,
     },
 }
 

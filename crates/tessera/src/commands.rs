@@ -1460,6 +1460,40 @@ async fn provisioning(
                 .await?;
             output::done(out, &format!("deleted provisioning token {token_id}"));
         }
+        ProvisioningCommand::Clients(command) => {
+            let segments = ["provisioning", "settings"];
+            let settings = client.get(&segments, &[]).await?;
+            let mut clients: Vec<Value> =
+                settings["clients"].as_array().cloned().unwrap_or_default();
+            let changed = match command {
+                ProvisioningClientsCommand::List => None,
+                ProvisioningClientsCommand::Add { app } => {
+                    let id = Value::String(app_client_id(client, &app).await?);
+                    if !clients.contains(&id) {
+                        clients.push(id);
+                    }
+                    Some(clients)
+                }
+                ProvisioningClientsCommand::Remove { app } => {
+                    let id = Value::String(app_client_id(client, &app).await?);
+                    clients.retain(|c| *c != id);
+                    Some(clients)
+                }
+            };
+            let value = match changed {
+                Some(clients) => {
+                    let mut body = settings.clone();
+                    if let Some(object) = body.as_object_mut() {
+                        object.retain(|k, _| k == "defaultDomain");
+                        object.insert("clients".to_string(), Value::Array(clients));
+                    }
+                    let version = settings["version"].as_i64();
+                    client.put(&segments, &body, version).await?
+                }
+                None => settings,
+            };
+            output::object(out, &json!({ "clients": value["clients"].clone() }));
+        }
         ProvisioningCommand::Settings {
             default_domain,
             if_match,
@@ -1467,11 +1501,14 @@ async fn provisioning(
             let segments = ["provisioning", "settings"];
             let value = match default_domain {
                 Some(domain) => {
-                    let body = if domain.is_empty() {
-                        json!({})
-                    } else {
-                        json!({ "defaultDomain": domain })
-                    };
+                    // The other settings stay as they are.
+                    let mut body = client.get(&segments, &[]).await?;
+                    if let Some(object) = body.as_object_mut() {
+                        object.retain(|k, _| k == "clients");
+                        if !domain.is_empty() {
+                            object.insert("defaultDomain".to_string(), json!(domain));
+                        }
+                    }
                     client.put(&segments, &body, if_match.if_match).await?
                 }
                 None => client.get(&segments, &[]).await?,

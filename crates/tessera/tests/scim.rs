@@ -65,6 +65,91 @@ fn cli(server: &Server, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// A client-credentials token for the SCIM API, or the token endpoint's error.
+fn client_token(server: &Server, client_id: &str, secret: &str) -> Value {
+    let output = Command::new(python())
+        .arg("-c")
+        .arg(
+            "import sys, json, httpx2\n\
+             r = httpx2.post(sys.argv[1] + '/oauth2/token', data={'grant_type': 'client_credentials', \
+             'client_id': sys.argv[2], 'client_secret': sys.argv[3], 'scope': 'urn:tessera:scim/.default'})\n\
+             print(json.dumps(r.json()))",
+        )
+        .arg(&server.issuer)
+        .arg(client_id)
+        .arg(secret)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn run_script(server: &Server, token: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/scim.py");
+    let output = Command::new(python())
+        .arg(script)
+        .arg(format!("{}/scim/v2", server.issuer))
+        .arg(token)
+        .output()
+        .expect("run e2e/scim.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for scenario in SCENARIOS {
+        assert!(
+            stdout.lines().any(|l| l == format!("PASS {scenario}")),
+            "{scenario} did not pass:\n{stdout}\n{stderr}\n--- server ---\n{}",
+            server.output()
+        );
+    }
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+}
+
+fn status_of(server: &Server, token: &str) -> String {
+    let refused = Command::new(python())
+        .arg("-c")
+        .arg("import sys, httpx2; r = httpx2.get(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]}); print(r.status_code)")
+        .arg(format!("{}/scim/v2/Users", server.issuer))
+        .arg(token)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&refused.stdout).trim().to_string()
+}
+
+/// An application provisions with OAuth client credentials once the provisioning
+/// settings name it, and no longer once they do not.
+fn run_client_credentials(server: &Server) {
+    let app = cli(
+        server,
+        &["apps", "create", "--display-name", "HR connector"],
+    );
+    let app_id = app["appId"].as_str().unwrap();
+    cli(server, &["sps", "create", "--app-id", app_id]);
+    let secret = cli(server, &["apps", "add-secret", "HR connector"]);
+    let secret = secret["secretText"].as_str().unwrap();
+    let refused = client_token(server, app_id, secret);
+    assert_eq!(refused["error"], "unauthorized_client", "{refused}");
+    cli(server, &["provisioning", "clients", "add", "HR connector"]);
+    let token = client_token(server, app_id, secret);
+    let access_token = token["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{token}"));
+    run_script(server, access_token);
+    cli(
+        server,
+        &["provisioning", "clients", "remove", "HR connector"],
+    );
+    assert_eq!(
+        status_of(server, access_token),
+        "401",
+        "a removed client's token is refused at once"
+    );
+}
+
 fn run_scim_checks(server: &Server) {
     cli(
         server,
@@ -83,34 +168,12 @@ fn run_scim_checks(server: &Server) {
     assert!(secret.starts_with("tsr_scim_"), "{token}");
     let listed = cli(server, &["provisioning", "tokens", "list"]);
     assert!(listed.to_string().contains("scim2-tester") && !listed.to_string().contains(secret));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/scim.py");
-    let output = Command::new(python())
-        .arg(script)
-        .arg(format!("{}/scim/v2", server.issuer))
-        .arg(secret)
-        .output()
-        .expect("run e2e/scim.py");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    for scenario in SCENARIOS {
-        assert!(
-            stdout.lines().any(|l| l == format!("PASS {scenario}")),
-            "{scenario} did not pass:\n{stdout}\n{stderr}\n--- server ---\n{}",
-            server.output()
-        );
-    }
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    run_script(server, secret);
     // A deleted token no longer opens the SCIM API.
     let id = token["id"].as_str().unwrap();
     cli(server, &["provisioning", "tokens", "delete", id]);
-    let refused = Command::new(python())
-        .arg("-c")
-        .arg("import sys, httpx2; r = httpx2.get(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]}); print(r.status_code)")
-        .arg(format!("{}/scim/v2/Users", server.issuer))
-        .arg(secret)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&refused.stdout).trim(), "401");
+    assert_eq!(status_of(server, secret), "401");
+    run_client_credentials(server);
 }
 
 #[test]

@@ -134,6 +134,43 @@ impl FromRequestParts<AppState> for ScimCaller {
                 client_address,
             }));
         }
+        // A workload's access token for the SCIM API (client credentials).
+        if let Some(token) = token.as_deref() {
+            let issuer = state.app.directory.public_url().to_string();
+            let url = format!("{issuer}{}", parts.uri.path());
+            let chain = crate::pages::ClientChain::of(state, parts).0;
+            let presented = tessera_service::oauth::Presented {
+                token,
+                dpop_scheme: false,
+                proof: parts.headers.get("dpop").and_then(|v| v.to_str().ok()),
+                method: parts.method.as_str(),
+                url: &url,
+                client_certificate: chain.first().map(Vec::as_slice),
+            };
+            match state
+                .app
+                .oidc
+                .authenticate_provisioning_client(&issuer, &presented)
+                .await
+            {
+                Ok(Some((tenant, caller))) => {
+                    return Ok(ScimCaller(Context {
+                        tenant,
+                        caller,
+                        correlation_id: crate::extract::correlation_of(parts),
+                        client_address: crate::extract::client_address(state, parts),
+                    }));
+                }
+                Err(ServiceError::Unavailable(detail)) => {
+                    return Err(wire::error(ScimFailure::Service(
+                        ServiceError::Unavailable(detail),
+                    )));
+                }
+                // Not a workload's token for the SCIM API (a user's access token, a
+                // personal access token): the management API's authentication decides.
+                Ok(None) | Err(_) => {}
+            }
+        }
         match Caller::from_request_parts(parts, state).await {
             Ok(Caller(ctx)) => Ok(ScimCaller(ctx)),
             Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE => Err(wire::error(

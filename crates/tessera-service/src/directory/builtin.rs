@@ -25,6 +25,25 @@ pub(crate) fn console_client_id() -> AppId {
     AppId::from_uuid(Uuid::from_u128(0x7e55a1c1_0b6f_4c1e_9a4d_3f2b8c6d5e02))
 }
 
+/// The SCIM API as a resource for client credentials (`<id>/.default` or
+/// `urn:tessera:scim/.default`): a built-in application every tenant has, whose one
+/// app role, `Provisioning.ReadWrite.All`, the provisioning settings give.
+pub const PROVISIONING_API_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e03";
+/// The SCIM API's resource URI, beside its id.
+pub const PROVISIONING_API_URI: &str = "urn:tessera:scim";
+/// The app role a provisioning client holds in its tokens.
+pub const PROVISIONING_ROLE: &str = "Provisioning.ReadWrite.All";
+
+pub(crate) fn provisioning_api_id() -> AppId {
+    AppId::from_uuid(Uuid::from_u128(0x7e55a1c1_0b6f_4c1e_9a4d_3f2b8c6d5e03))
+}
+
+/// Whether a client-credentials resource names the SCIM API.
+pub(crate) fn is_provisioning_api(resource: &str) -> bool {
+    let resource = resource.strip_prefix("api://").unwrap_or(resource);
+    resource.eq_ignore_ascii_case(PROVISIONING_API_ID) || resource == PROVISIONING_API_URI
+}
+
 /// Whether an application is Tessera's own management surface (Conditional
 /// Access's `MicrosoftAdminPortals`): the command line and the admin console.
 pub(crate) fn is_management_client(app_id: AppId) -> bool {

@@ -165,14 +165,13 @@ impl Oidc {
         Ok(claims)
     }
 
-    /// The caller of the management API holding a Tessera access token for it (aud
-    /// `urn:tessera:management`, a user's token): the user and their role grants,
-    /// as with a personal access token.
-    pub async fn authenticate_management_token(
+    /// A presented access token's claims, checked (signature, lifetime, binding),
+    /// with the tenant it is for; every failure but an outage is `Unauthenticated`.
+    async fn verified_claims(
         &self,
         issuer: &str,
         presented: &Presented<'_>,
-    ) -> crate::error::ServiceResult<(TenantId, crate::Caller)> {
+    ) -> crate::error::ServiceResult<(TenantId, Map<String, Value>)> {
         use crate::error::ServiceError;
         let tenant = self
             .default_tenant()
@@ -188,6 +187,86 @@ impl Oidc {
                 BearerError::DpopBoundSentAsBearer => ServiceError::DpopBoundSentAsBearer,
                 _ => ServiceError::Unauthenticated,
             })?;
+        Ok((tenant, claims))
+    }
+
+    /// The caller of the SCIM API holding a workload's token for it (client
+    /// credentials, aud the SCIM API, the role `Provisioning.ReadWrite.All`): the
+    /// application's service principal with a provisioning token's rights, while
+    /// the service principal is enabled and the provisioning settings still name
+    /// the application. `None` for another kind of token (a user's).
+    pub async fn authenticate_provisioning_client(
+        &self,
+        issuer: &str,
+        presented: &Presented<'_>,
+    ) -> crate::error::ServiceResult<Option<(TenantId, crate::Caller)>> {
+        use crate::directory::builtin::{PROVISIONING_API_ID, PROVISIONING_ROLE};
+        use crate::error::ServiceError;
+        let (tenant, claims) = self.verified_claims(issuer, presented).await?;
+        if claims.get("idtyp").and_then(Value::as_str) != Some("app") {
+            return Ok(None);
+        }
+        if !audience_matches(claims.get("aud"), |aud| aud == PROVISIONING_API_ID) {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let has_role = claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(PROVISIONING_ROLE)));
+        let principal_id = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok());
+        let app_id = claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<tessera_core::AppId>().ok());
+        let (true, Some(principal_id), Some(app_id)) = (has_role, principal_id, app_id) else {
+            return Err(ServiceError::Unauthenticated);
+        };
+        let mut reader = self.reader().await?;
+        let principal = reader
+            .get(tenant, Kind::ServicePrincipal, principal_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let data: tessera_directory::model::ServicePrincipalData = codec::data(&principal)?;
+        let allowed =
+            crate::provisioning::settings::allows_client(reader.as_mut(), tenant, app_id).await?;
+        if !data.spec.account_enabled || data.spec.app_id != app_id || !allowed {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let protected = crate::kernel::protected_actions(reader.as_mut(), tenant).await?;
+        Ok(Some((
+            tenant,
+            crate::Caller {
+                principal: crate::Principal::Workload {
+                    id: principal_id,
+                    display_name: data
+                        .spec
+                        .display_name
+                        .clone()
+                        .unwrap_or_else(|| app_id.to_string()),
+                    kind: "servicePrincipal",
+                },
+                grants: crate::provisioning::tokens::provisioning_grants(),
+                credential: Some(format!("oauth:{app_id}")),
+                issued_credential: None,
+                proof: None,
+                protected,
+            },
+        )))
+    }
+
+    /// The caller of the management API holding a Tessera access token for it (aud
+    /// `urn:tessera:management`, a user's token): the user and their role grants,
+    /// as with a personal access token.
+    pub async fn authenticate_management_token(
+        &self,
+        issuer: &str,
+        presented: &Presented<'_>,
+    ) -> crate::error::ServiceResult<(TenantId, crate::Caller)> {
+        use crate::error::ServiceError;
+        let (tenant, claims) = self.verified_claims(issuer, presented).await?;
         let audience = super::MANAGEMENT_RESOURCE;
         let aud_ok = audience_matches(claims.get("aud"), |aud| aud == audience);
         // The management API's own scope, consented to (only Tessera's CLI, or an

@@ -546,6 +546,30 @@ impl Oidc {
             )
         })?;
         let resource = token::default_scope_resource(scope)?;
+        if crate::directory::builtin::is_provisioning_api(resource) {
+            // The SCIM API: its one role, for the applications the provisioning
+            // settings name.
+            let allowed =
+                crate::provisioning::settings::allows_client(reader, tenant, app_data.app_id)
+                    .await
+                    .map_err(server_error)?;
+            if !allowed {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "the application may not provision: an administrator adds it with `tessera provisioning clients add`",
+                ));
+            }
+            return Ok(Grant {
+                certificate,
+                requires_dpop: app_data.spec.dpop_bound_access_tokens,
+                roles: vec![crate::directory::builtin::PROVISIONING_ROLE.to_string()],
+                display_name: app_data.spec.display_name,
+                app_id: app_data.app_id,
+                principal_id: principal.id,
+                resource_app_id: crate::directory::builtin::provisioning_api_id(),
+                secret_end,
+            });
+        }
         let resource_id = resource.strip_prefix("api://").unwrap_or(resource);
         let Some(resource_app) = application_by_app_id(reader, tenant, resource_id).await? else {
             return Err(OAuthError::new(

@@ -20,6 +20,23 @@ pub struct ProvisioningSettings {
     /// refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_domain: Option<String>,
+    /// Applications (by appId) that may provision with OAuth client credentials:
+    /// their tokens for the SCIM API (`urn:tessera:scim/.default`) carry the app
+    /// role `Provisioning.ReadWrite.All`, with the rights a provisioning token has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub clients: Vec<tessera_core::AppId>,
+}
+
+/// Whether an application may provision with client credentials.
+pub(crate) async fn allows_client(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: tessera_core::TenantId,
+    app_id: tessera_core::AppId,
+) -> ServiceResult<bool> {
+    let settings: ProvisioningSettings =
+        crate::kernel::tenant_settings::read_setting(reader, tenant).await?;
+    Ok(settings.clients.contains(&app_id))
 }
 
 impl sealed::Sealed for ProvisioningSettings {}
@@ -31,6 +48,9 @@ impl TenantSetting for ProvisioningSettings {
 
 impl ProvisioningSettings {
     fn check(&self) -> ServiceResult<()> {
+        if self.clients.len() > 100 {
+            return Err(ServiceError::invalid("clients", "at most 100 applications"));
+        }
         if let Some(domain) = &self.default_domain
             && tessera_directory::validate::user_principal_name(&format!("x@{domain}")).is_err()
         {
@@ -63,6 +83,10 @@ impl Provisioning {
         let (tx, before) = self
             .open_setting::<ProvisioningSettings>(ctx, if_match)
             .await?;
+        // Giving an application the SCIM API's rights needs those rights.
+        if settings.clients != before.clients {
+            self.may_manage_tokens(ctx)?;
+        }
         self.save_setting(ctx, tx, &before, &settings).await?;
         Ok(settings)
     }

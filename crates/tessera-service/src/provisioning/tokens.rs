@@ -99,13 +99,26 @@ pub fn parse_tenant(token: &str) -> Option<TenantId> {
     Uuid::try_parse(tenant).ok().map(TenantId)
 }
 
+/// What a provisioning client may do in the SCIM API: a User Administrator's and
+/// a Groups Administrator's rights, tenant-wide.
+pub(crate) fn provisioning_grants() -> Vec<Grant> {
+    [USER_ADMINISTRATOR, GROUPS_ADMINISTRATOR]
+        .into_iter()
+        .map(|role_id| Grant {
+            assignment_id: Uuid::nil(),
+            role_id,
+            scope: DirectoryScope::Tenant,
+        })
+        .collect()
+}
+
 /// Whether a bearer token is a provisioning token (by its prefix).
 pub fn is_provisioning_token(token: &str) -> bool {
     token.starts_with(PREFIX)
 }
 
 impl Provisioning {
-    fn may_manage_tokens(&self, ctx: &Context) -> ServiceResult<()> {
+    pub(crate) fn may_manage_tokens(&self, ctx: &Context) -> ServiceResult<()> {
         for needed in SCIM_ACTIONS {
             self.require(ctx, needed, &Target::Tenant)?;
         }
@@ -207,14 +220,7 @@ impl Provisioning {
         if data.expires_date_time <= self.now() {
             return Err(ServiceError::Unauthenticated);
         }
-        let grants = [USER_ADMINISTRATOR, GROUPS_ADMINISTRATOR]
-            .into_iter()
-            .map(|role_id| Grant {
-                assignment_id: Uuid::nil(),
-                role_id,
-                scope: DirectoryScope::Tenant,
-            })
-            .collect();
+        let grants = provisioning_grants();
         let caller = Caller {
             principal: Principal::Workload {
                 id: record.id,
