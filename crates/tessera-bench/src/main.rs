@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 mod console;
 mod pim;
+mod scim;
 mod signin;
 mod sso;
 mod tokens;
@@ -47,6 +48,22 @@ enum Command {
         /// Milliseconds between polls.
         #[arg(long, default_value_t = 10)]
         poll: u64,
+    },
+    /// The SCIM API: create, PATCH, filter at the directory's size, /Bulk.
+    Scim {
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// How many users `import-users --prefix seed` made (filtered by userName).
+        #[arg(long, default_value_t = 0)]
+        seeded: usize,
+        #[arg(long, default_value_t = 3)]
+        bulks: usize,
+        #[arg(long, default_value = "scim")]
+        prefix: String,
     },
     /// Create users one request each (POST /api/v1/users).
     CreateUsers {
@@ -366,6 +383,14 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             report("create users (POST /api/v1/users)", latencies, wall, count);
         }
+        Command::Scim {
+            count,
+            concurrency,
+            seconds,
+            seeded,
+            bulks,
+            prefix,
+        } => scim::run(target, count, concurrency, seconds, seeded, bulks, &prefix).await?,
         Command::ConsolePages {
             seconds,
             concurrency,

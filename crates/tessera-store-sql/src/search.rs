@@ -26,6 +26,14 @@ struct Compiler {
     backend: Backend,
     params: Vec<Param>,
     conditions: usize,
+    /// Inside a `Not`: a test that meets a missing value must say false, not NULL.
+    /// Outside, a bare test is left for the planner to match with an index (a NULL
+    /// there fails the row as false would).
+    negated: bool,
+    /// The tenant and companion kind, for tests answered from the companion's
+    /// own indexes.
+    tenant: String,
+    companion: Option<Kind>,
 }
 
 fn invalid(message: &str) -> StoreError {
@@ -33,11 +41,14 @@ fn invalid(message: &str) -> StoreError {
 }
 
 impl Compiler {
-    fn new(backend: Backend) -> Compiler {
+    fn new(backend: Backend, tenant: TenantId, companion: Option<Kind>) -> Compiler {
         Compiler {
             backend,
             params: Vec::new(),
             conditions: 0,
+            negated: false,
+            tenant: tenant.to_string(),
+            companion,
         }
     }
 
@@ -162,6 +173,7 @@ impl Compiler {
             Field::CompanionId => ("c.id", false),
             Field::CompanionModified => ("c.modified", true),
             Field::CompanionKey1 => ("c.key1", false),
+            Field::CompanionKey2 => ("c.key2", false),
             _ => return None,
         })
     }
@@ -193,14 +205,44 @@ impl Compiler {
                     .collect::<Result<Vec<_>>>()?;
                 format!("({})", parts.join(joiner))
             }
-            Predicate::Not(inner) => format!("(NOT {})", self.predicate(inner, element)?),
+            Predicate::Not(inner) => {
+                let outer = std::mem::replace(&mut self.negated, true);
+                let inner = self.predicate(inner, element);
+                self.negated = outer;
+                format!("(NOT {})", inner?)
+            }
+            Predicate::Test {
+                field: field @ (Field::CompanionKey1 | Field::CompanionKey2),
+                test: Test::Eq(Scalar::Text(value)),
+                fold_case: false,
+            } if element.is_none() => {
+                // The companion's unique or reference key: the ids its index gives.
+                let Some(companion) = self.companion else {
+                    return Err(invalid("a companion field without a companion"));
+                };
+                let column = if *field == Field::CompanionKey1 {
+                    "key1"
+                } else {
+                    "key2"
+                };
+                let t = self.text(&self.tenant.clone());
+                let k = self.text(companion.as_str());
+                let v = self.text(value);
+                format!(
+                    "o.id IN (SELECT k.id FROM objects k WHERE k.tenant = {t} AND k.kind = {k} AND k.{column} = {v})"
+                )
+            }
             Predicate::Test {
                 field,
                 test,
                 fold_case,
             } => {
                 let condition = self.test(field, test, *fold_case, element)?;
-                format!("COALESCE(({condition}), 1 = 0)")
+                if self.negated {
+                    format!("COALESCE(({condition}), 1 = 0)")
+                } else {
+                    format!("({condition})")
+                }
             }
             Predicate::AnyElement {
                 array,
@@ -212,22 +254,11 @@ impl Compiler {
                 let Some((source, path)) = self.json(array, None)? else {
                     return Err(invalid("AnyElement needs a JSON field"));
                 };
-                match self.backend {
-                    Backend::Sqlite => {
-                        let p = self.sqlite_path(&path)?;
-                        let body = self.predicate(inner, Some("e.value"))?;
-                        format!(
-                            "(json_type({source}, {p}) = 'array' AND EXISTS (SELECT 1 FROM json_each({source}, {p}) AS e WHERE {body}))"
-                        )
-                    }
-                    Backend::Postgres => {
-                        let json = self.pg_value(&source, &path);
-                        let body = self.predicate(inner, Some("e.v"))?;
-                        format!(
-                            "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({json}) = 'array' THEN {json} ELSE CAST('[]' AS JSONB) END) AS e(v) WHERE {body})"
-                        )
-                    }
-                }
+                // EXISTS is true or false: inside it, only the element's own `Not`s count.
+                let outer = std::mem::replace(&mut self.negated, false);
+                let compiled = self.any_element(&source, &path, inner);
+                self.negated = outer;
+                compiled?
             }
             Predicate::LinkTo { rel, target } => {
                 let r = self.text(rel.as_str());
@@ -241,6 +272,27 @@ impl Compiler {
                 let s = self.text(&source.to_string());
                 format!(
                     "EXISTS (SELECT 1 FROM links l WHERE l.tenant = o.tenant AND l.rel = {r} AND l.source = {s} AND l.target = o.id)"
+                )
+            }
+        })
+    }
+
+    fn any_element(&mut self, source: &str, path: &[Step], inner: &Predicate) -> Result<String> {
+        let source = source.to_string();
+        let path = path.to_vec();
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let p = self.sqlite_path(&path)?;
+                let body = self.predicate(inner, Some("e.value"))?;
+                format!(
+                    "(json_type({source}, {p}) = 'array' AND EXISTS (SELECT 1 FROM json_each({source}, {p}) AS e WHERE {body}))"
+                )
+            }
+            Backend::Postgres => {
+                let json = self.pg_value(&source, &path);
+                let body = self.predicate(inner, Some("e.v"))?;
+                format!(
+                    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({json}) = 'array' THEN {json} ELSE CAST('[]' AS JSONB) END) AS e(v) WHERE {body})"
                 )
             }
         })
@@ -370,6 +422,12 @@ impl Compiler {
                 let p = self.bind(Param::Int(*n));
                 Ok(format!("{column} {op} {p}"))
             }
+            // The text columns are bytewise ("C") already: compared bare, an index
+            // answers them.
+            (Scalar::Text(t), false) if !fold => {
+                let p = self.text(t);
+                Ok(format!("{column} {op} {p}"))
+            }
             (Scalar::Text(t), false) => {
                 let p = self.text(t);
                 Ok(format!(
@@ -454,7 +512,7 @@ pub async fn search(
     kind: Kind,
     search: &Search,
 ) -> Result<Vec<Found>> {
-    let mut compiler = Compiler::new(backend);
+    let mut compiler = Compiler::new(backend, tenant, search.companion);
     let from = from_clause(&mut compiler, tenant, kind, search.companion);
     let condition = compiler.predicate(&search.predicate, None)?;
     let mut conditions = vec![condition];
@@ -521,7 +579,7 @@ pub async fn count(
     predicate: &Predicate,
     companion: Option<Kind>,
 ) -> Result<u64> {
-    let mut compiler = Compiler::new(backend);
+    let mut compiler = Compiler::new(backend, tenant, companion);
     let from = from_clause(&mut compiler, tenant, kind, companion);
     let condition = compiler.predicate(predicate, None)?;
     let sql = format!("SELECT COUNT(*) AS n {from} AND {condition}");

@@ -259,6 +259,7 @@ pub enum Field {
     /// The companion's `modified` (microseconds, like `Modified`).
     CompanionModified,
     CompanionKey1,
+    CompanionKey2,
     CompanionData(Vec<Step>),
     /// Relative to the element [`Predicate::AnyElement`] iterates (empty: the element).
     Element(Vec<Step>),

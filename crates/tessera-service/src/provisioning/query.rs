@@ -271,6 +271,14 @@ fn attribute_test(
             };
             any_element(Field::CompanionData(path), sub, leaf, compare)
         }
+        // `externalId eq`: the source's key2, which an index answers.
+        Place::Source(_)
+            if r.extension.is_none()
+                && r.attribute.name == "externalId"
+                && matches!(compare, Some((CompareOp::Eq, Literal::String(_)))) =>
+        {
+            on_field(Field::CompanionKey2, leaf, compare)
+        }
         Place::Source(path) => on_field(Field::CompanionData(path), leaf, compare),
         Place::UserName => user_name(cx, leaf, compare),
         Place::Emails if r.sub.is_none() && compare.is_none() => Ok(Predicate::Or(vec![
