@@ -238,6 +238,12 @@ impl App {
         let now = self.kernel.now();
         let store = self.kernel.store();
         let mut failed: Option<String> = None;
+        // The planner's statistics follow the data (a bulk load, a provisioning
+        // burst): SQLite keeps none by itself.
+        if let Err(error) = store.optimize().await {
+            tracing::warn!(%error, "cannot refresh the planner's statistics");
+            failed.get_or_insert(error.to_string());
+        }
         if let Err(error) = store.sessions_purge(now).await {
             tracing::warn!(%error, "cannot purge ended sessions");
             failed.get_or_insert(error.to_string());

@@ -254,4 +254,88 @@ async fn database_filters_agree_with_the_evaluator(h: Harness) {
     );
 }
 
-both_backends!(setup = harness; database_filters_agree_with_the_evaluator);
+/// An application the provisioning settings name acts with the SCIM API's
+/// rights: an application administrator (who may add secrets to applications)
+/// cannot add one to it, nor name it, until it is no longer named.
+async fn provisioning_clients_are_guarded(h: Harness) {
+    use tessera_directory::authz::Grant;
+    use tessera_directory::model::DirectoryScope;
+    use tessera_directory::roles::APPLICATION_ADMINISTRATOR;
+    use tessera_service::CredentialHolder;
+    let app = h
+        .app
+        .directory
+        .create_application(&h.admin, json!({"displayName": "HR connector"}))
+        .await
+        .unwrap();
+    let mut app_admin = h.admin.clone();
+    app_admin.caller = app_admin.caller.impersonating_for_tests(
+        tessera_service::Principal::User {
+            id: uuid::Uuid::new_v4(),
+            user_principal_name: "appadmin@contoso.com".into(),
+        },
+        vec![Grant {
+            assignment_id: uuid::Uuid::nil(),
+            role_id: APPLICATION_ADMINISTRATOR,
+            scope: DirectoryScope::Tenant,
+        }],
+    );
+    let secret = |ctx: Context| {
+        let directory = h.app.directory.clone();
+        async move {
+            directory
+                .add_password(
+                    &ctx,
+                    CredentialHolder::Application,
+                    app.id,
+                    json!({"displayName": "s"}),
+                )
+                .await
+        }
+    };
+    // Not named: an application administrator adds secrets as ever.
+    secret(app_admin.clone()).await.unwrap();
+    let named = json!({"defaultDomain": "scim.test", "clients": [app.app_id]});
+    let refused = h
+        .app
+        .provisioning
+        .set_settings(&app_admin, Replacement::new(named.clone(), None))
+        .await;
+    assert!(
+        refused.is_err(),
+        "naming a client needs the SCIM API's rights"
+    );
+    h.app
+        .provisioning
+        .set_settings(&h.admin, Replacement::new(named, None))
+        .await
+        .unwrap();
+    let refused = secret(app_admin.clone()).await.unwrap_err();
+    assert!(
+        matches!(refused, tessera_service::ServiceError::Forbidden { .. }),
+        "{refused:?}"
+    );
+    let federated = h
+        .app
+        .directory
+        .update_application(
+            &app_admin,
+            tessera_service::Patch {
+                at: tessera_service::Versioned::any(app.id),
+                body: json!({"federatedIdentityCredentials": [{
+                    "name": "ci", "issuer": "https://token.example", "subject": "repo:x",
+                    "audiences": ["api://TesseraTokenExchange"]}]}),
+            },
+        )
+        .await;
+    assert!(
+        matches!(
+            federated,
+            Err(tessera_service::ServiceError::Forbidden { .. })
+        ),
+        "{federated:?}"
+    );
+    secret(h.admin.clone()).await.unwrap();
+}
+
+both_backends!(setup = harness; database_filters_agree_with_the_evaluator, provisioning_clients_are_guarded);

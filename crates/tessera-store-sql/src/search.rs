@@ -13,7 +13,7 @@ use tessera_store::{
     Test,
 };
 
-use crate::sql::{MAX_PAGE, record_from, record_from_prefixed};
+use crate::sql::{MAX_PAGE, RECORD_COLUMNS, record_from, record_from_prefixed};
 use crate::{Backend, backend_error};
 
 enum Param {
@@ -512,8 +512,15 @@ pub async fn search(
     kind: Kind,
     search: &Search,
 ) -> Result<Vec<Found>> {
+    // The companion is joined only when the filter or the order reads it; else it
+    // is fetched after, by primary key (a join the planner could walk badly with
+    // stale statistics for a kind that grew since).
+    let joined = search.companion.filter(|_| {
+        reads_companion(&search.predicate)
+            || matches!(&search.order, Order::By { field, .. } if is_companion(field))
+    });
     let mut compiler = Compiler::new(backend, tenant, search.companion);
-    let from = from_clause(&mut compiler, tenant, kind, search.companion);
+    let from = from_clause(&mut compiler, tenant, kind, joined);
     let condition = compiler.predicate(&search.predicate, None)?;
     let mut conditions = vec![condition];
     if let Some(after) = &search.after {
@@ -529,6 +536,12 @@ pub async fn search(
         ));
     }
     let order = match &search.order {
+        // A search a key answers (at most a few rows) sorts what it finds: on
+        // SQLite, without fresh statistics the planner would rather walk the sort
+        // index over every record of the kind than sort a few rows.
+        Order::Natural if backend == Backend::Sqlite && key_lookup(&search.predicate) => {
+            "+o.sort_key, o.id".to_string()
+        }
         Order::Natural => "o.sort_key, o.id".to_string(),
         Order::By {
             field,
@@ -544,7 +557,7 @@ pub async fn search(
     };
     let limit = search.limit.clamp(1, MAX_PAGE);
     let offset = i64::try_from(search.offset).map_err(|_| invalid("offset too large"))?;
-    let companion = if search.companion.is_some() {
+    let companion = if joined.is_some() {
         SELECT_COMPANION
     } else {
         ""
@@ -554,10 +567,11 @@ pub async fn search(
         conditions.join(" AND ")
     );
     let rows = run(conn, sql, compiler.params).await?;
-    rows.iter()
+    let mut found = rows
+        .iter()
         .map(|row| {
             let record = record_from(row)?;
-            let companion = if search.companion.is_some() {
+            let companion = if joined.is_some() {
                 let id: Option<String> = row.try_get("c_id").map_err(backend_error)?;
                 match id {
                     Some(_) => Some(record_from_prefixed(row, "c_")?),
@@ -568,7 +582,76 @@ pub async fn search(
             };
             Ok((record, companion))
         })
-        .collect()
+        .collect::<Result<Vec<Found>>>()?;
+    if let (Some(companion), None) = (search.companion, joined)
+        && !found.is_empty()
+    {
+        let mut params = vec![
+            Param::Text(tenant.to_string()),
+            Param::Text(companion.as_str().to_string()),
+        ];
+        let mut marks = Vec::with_capacity(found.len());
+        for (record, _) in &found {
+            params.push(Param::Text(record.id.to_string()));
+            marks.push(format!("CAST(${} AS TEXT)", params.len()));
+        }
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM objects WHERE tenant = CAST($1 AS TEXT) AND kind = CAST($2 AS TEXT) AND id IN ({})",
+            marks.join(", ")
+        );
+        let mut companions: std::collections::HashMap<uuid::Uuid, tessera_store::Record> =
+            run(conn, sql, params)
+                .await?
+                .iter()
+                .map(|row| record_from(row).map(|r| (r.id, r)))
+                .collect::<Result<_>>()?;
+        for (record, slot) in &mut found {
+            *slot = companions.remove(&record.id);
+        }
+    }
+    Ok(found)
+}
+
+fn is_companion(field: &Field) -> bool {
+    matches!(
+        field,
+        Field::CompanionId
+            | Field::CompanionModified
+            | Field::CompanionKey1
+            | Field::CompanionKey2
+            | Field::CompanionData(_)
+    )
+}
+
+/// Whether a predicate reads the companion's row (an equality on its keys is an
+/// id lookup of its own, which does not).
+fn reads_companion(predicate: &Predicate) -> bool {
+    match predicate {
+        Predicate::Test {
+            field: Field::CompanionKey1 | Field::CompanionKey2,
+            test: Test::Eq(Scalar::Text(_)),
+            fold_case: false,
+        } => false,
+        Predicate::Test { field, .. } => is_companion(field),
+        Predicate::AnyElement { array, element } => is_companion(array) || reads_companion(element),
+        Predicate::And(items) | Predicate::Or(items) => items.iter().any(reads_companion),
+        Predicate::Not(inner) => reads_companion(inner),
+        Predicate::True | Predicate::LinkTo { .. } | Predicate::LinkFrom { .. } => false,
+    }
+}
+
+/// Whether a predicate holds an equality on a key (the record's key1, the
+/// companion's key1 or key2) that every match must meet.
+fn key_lookup(predicate: &Predicate) -> bool {
+    match predicate {
+        Predicate::Test {
+            field: Field::Key1 | Field::CompanionKey1 | Field::CompanionKey2,
+            test: Test::Eq(Scalar::Text(_)),
+            fold_case: false,
+        } => true,
+        Predicate::And(items) => items.iter().any(key_lookup),
+        _ => false,
+    }
 }
 
 pub async fn count(
@@ -580,7 +663,8 @@ pub async fn count(
     companion: Option<Kind>,
 ) -> Result<u64> {
     let mut compiler = Compiler::new(backend, tenant, companion);
-    let from = from_clause(&mut compiler, tenant, kind, companion);
+    let joined = companion.filter(|_| reads_companion(predicate));
+    let from = from_clause(&mut compiler, tenant, kind, joined);
     let condition = compiler.predicate(predicate, None)?;
     let sql = format!("SELECT COUNT(*) AS n {from} AND {condition}");
     let rows = run(conn, sql, compiler.params).await?;

@@ -13,7 +13,8 @@ use crate::backend_error;
 /// is a next page.
 pub const MAX_PAGE: u32 = 5000;
 
-const RECORD_COLUMNS: &str = "kind, id, version, created, modified, key1, key2, sort_key, data";
+pub(crate) const RECORD_COLUMNS: &str =
+    "kind, id, version, created, modified, key1, key2, sort_key, data";
 
 pub fn parse_tenant(text: &str) -> Result<TenantId> {
     text.parse()

@@ -741,4 +741,8 @@ pub trait Store: SessionStore + LeaseStore + Send + Sync {
     /// The database's size on disk in bytes, as the database reports it (SQLite: its
     /// pages; PostgreSQL: `pg_database_size`).
     async fn database_size(&self) -> Result<u64>;
+    /// Refreshes the statistics the query planner chooses indexes by, where the
+    /// database does not keep them itself (SQLite's `PRAGMA optimize`; PostgreSQL's
+    /// autovacuum does this). Cheap when little changed.
+    async fn optimize(&self) -> Result<()>;
 }

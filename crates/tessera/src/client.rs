@@ -211,6 +211,26 @@ impl Client {
         body: Option<&Value>,
         if_match: Option<i64>,
     ) -> anyhow::Result<Value> {
+        Ok(self
+            .request_versioned(method, segments, query, body, if_match)
+            .await?
+            .0)
+    }
+
+    /// A GET with the version its `ETag` gives (to send back as `If-Match`).
+    pub async fn get_versioned(&self, segments: &[&str]) -> anyhow::Result<(Value, Option<i64>)> {
+        self.request_versioned(Method::GET, segments, &[], None, None)
+            .await
+    }
+
+    async fn request_versioned(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        if_match: Option<i64>,
+    ) -> anyhow::Result<(Value, Option<i64>)> {
         let url = self.url(segments, query)?;
         let mut request = self.http.request(method, url.clone());
         if let Some(token) = &self.token {
@@ -232,15 +252,26 @@ impl Client {
             .get(reqwest::header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let version = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.trim_start_matches("W/")
+                    .trim_matches('"')
+                    .parse::<i64>()
+                    .ok()
+            });
         let bytes = response
             .bytes()
             .await
             .context("the server's answer was cut off")?;
         if status.is_success() {
             if status == StatusCode::NO_CONTENT || bytes.is_empty() {
-                return Ok(Value::Null);
+                return Ok((Value::Null, version));
             }
             return serde_json::from_slice(&bytes)
+                .map(|value| (value, version))
                 .context("the server answered with something that is not JSON");
         }
         let mut error = problem_error(status, &bytes, self.token.is_none());

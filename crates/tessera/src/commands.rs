@@ -1462,7 +1462,9 @@ async fn provisioning(
         }
         ProvisioningCommand::Clients(command) => {
             let segments = ["provisioning", "settings"];
-            let settings = client.get(&segments, &[]).await?;
+            // Read and written back at the version read: a change made meanwhile
+            // is refused (412), not overwritten.
+            let (settings, version) = client.get_versioned(&segments).await?;
             let mut clients: Vec<Value> =
                 settings["clients"].as_array().cloned().unwrap_or_default();
             let changed = match command {
@@ -1475,7 +1477,11 @@ async fn provisioning(
                     Some(clients)
                 }
                 ProvisioningClientsCommand::Remove { app } => {
-                    let id = Value::String(app_client_id(client, &app).await?);
+                    // An appId as it is, so that of an application deleted since goes too.
+                    let id = match uuid::Uuid::parse_str(&app) {
+                        Ok(id) => Value::String(id.to_string()),
+                        Err(_) => Value::String(app_client_id(client, &app).await?),
+                    };
                     clients.retain(|c| *c != id);
                     Some(clients)
                 }
@@ -1487,12 +1493,12 @@ async fn provisioning(
                         object.retain(|k, _| k == "defaultDomain");
                         object.insert("clients".to_string(), Value::Array(clients));
                     }
-                    let version = settings["version"].as_i64();
-                    client.put(&segments, &body, version).await?
+                    client.put(&segments, &body, version.or(Some(0))).await?
                 }
                 None => settings,
             };
-            output::object(out, &json!({ "clients": value["clients"].clone() }));
+            let clients = value["clients"].as_array().cloned().unwrap_or_default();
+            output::object(out, &json!({ "clients": clients }));
         }
         ProvisioningCommand::Settings {
             default_domain,
@@ -1501,15 +1507,18 @@ async fn provisioning(
             let segments = ["provisioning", "settings"];
             let value = match default_domain {
                 Some(domain) => {
-                    // The other settings stay as they are.
-                    let mut body = client.get(&segments, &[]).await?;
+                    // The other settings stay as they are (at the version read,
+                    // unless --if-match names one).
+                    let (mut body, version) = client.get_versioned(&segments).await?;
                     if let Some(object) = body.as_object_mut() {
                         object.retain(|k, _| k == "clients");
                         if !domain.is_empty() {
                             object.insert("defaultDomain".to_string(), json!(domain));
                         }
                     }
-                    client.put(&segments, &body, if_match.if_match).await?
+                    client
+                        .put(&segments, &body, if_match.if_match.or(version).or(Some(0)))
+                        .await?
                 }
                 None => client.get(&segments, &[]).await?,
             };

@@ -106,70 +106,66 @@ impl FromRequestParts<AppState> for ScimCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let unauthenticated = || wire::error(ScimFailure::Service(ServiceError::Unauthenticated));
-        let token = parts
+        let authorization = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_string());
-        if let Some(token) = token.as_deref()
-            && tessera_service::provisioning::is_provisioning_token(token)
-        {
-            let (tenant, caller) = state
-                .app
-                .provisioning
-                .authenticate_token(token)
-                .await
-                .map_err(|e| match e {
-                    ServiceError::Unavailable(_) => wire::error(ScimFailure::Service(e)),
-                    _ => unauthenticated(),
-                })?;
-            let correlation_id = crate::extract::correlation_of(parts);
-            let client_address = crate::extract::client_address(state, parts);
-            return Ok(ScimCaller(Context {
+            .map(|(scheme, token)| (scheme.to_ascii_lowercase(), token.trim().to_string()));
+        let correlation_id = crate::extract::correlation_of(parts);
+        let client_address = crate::extract::client_address(state, parts);
+        let context = |(tenant, caller)| {
+            Ok(ScimCaller(Context {
                 tenant,
                 caller,
-                correlation_id,
-                client_address,
-            }));
-        }
-        // A workload's access token for the SCIM API (client credentials).
-        if let Some(token) = token.as_deref() {
-            let issuer = state.app.directory.public_url().to_string();
-            let url = format!("{issuer}{}", parts.uri.path());
-            let chain = crate::pages::ClientChain::of(state, parts).0;
-            let presented = tessera_service::oauth::Presented {
-                token,
-                dpop_scheme: false,
-                proof: parts.headers.get("dpop").and_then(|v| v.to_str().ok()),
-                method: parts.method.as_str(),
-                url: &url,
-                client_certificate: chain.first().map(Vec::as_slice),
-            };
-            match state
-                .app
-                .oidc
-                .authenticate_provisioning_client(&issuer, &presented)
-                .await
+                correlation_id: correlation_id.clone(),
+                client_address: client_address.clone(),
+            }))
+        };
+        let outage = |e: ServiceError| match e {
+            ServiceError::Unavailable(_) => wire::error(ScimFailure::Service(e)),
+            _ => unauthenticated(),
+        };
+        match authorization
+            .as_ref()
+            .map(|(s, t)| (s.as_str(), t.as_str()))
+        {
+            // A provisioning token.
+            Some(("bearer", token))
+                if tessera_service::provisioning::is_provisioning_token(token) =>
             {
-                Ok(Some((tenant, caller))) => {
-                    return Ok(ScimCaller(Context {
-                        tenant,
-                        caller,
-                        correlation_id: crate::extract::correlation_of(parts),
-                        client_address: crate::extract::client_address(state, parts),
-                    }));
-                }
-                Err(ServiceError::Unavailable(detail)) => {
-                    return Err(wire::error(ScimFailure::Service(
-                        ServiceError::Unavailable(detail),
-                    )));
-                }
-                // Not a workload's token for the SCIM API (a user's access token, a
-                // personal access token): the management API's authentication decides.
-                Ok(None) | Err(_) => {}
+                return state
+                    .app
+                    .provisioning
+                    .authenticate_token(token)
+                    .await
+                    .map_err(outage)
+                    .and_then(context);
             }
+            // A workload's access token for the SCIM API (client credentials),
+            // bearer or DPoP-bound. Told apart by its audience before it is checked,
+            // so a DPoP proof is verified (and spent) once, by the one path that owns it.
+            Some((scheme @ ("bearer" | "dpop"), token)) if audience_is_scim_api(token) => {
+                let issuer = state.app.directory.public_url().to_string();
+                let url = format!("{issuer}{}", parts.uri.path());
+                let chain = crate::pages::ClientChain::of(state, parts).0;
+                let presented = tessera_service::oauth::Presented {
+                    token,
+                    dpop_scheme: scheme == "dpop",
+                    proof: parts.headers.get("dpop").and_then(|v| v.to_str().ok()),
+                    method: parts.method.as_str(),
+                    url: &url,
+                    client_certificate: chain.first().map(Vec::as_slice),
+                };
+                return state
+                    .app
+                    .oidc
+                    .authenticate_provisioning_client(&issuer, &presented)
+                    .await
+                    .map_err(outage)
+                    .and_then(context);
+            }
+            _ => {}
         }
         match Caller::from_request_parts(parts, state).await {
             Ok(Caller(ctx)) => Ok(ScimCaller(ctx)),
@@ -178,6 +174,27 @@ impl FromRequestParts<AppState> for ScimCaller {
             )),
             Err(_) => Err(unauthenticated()),
         }
+    }
+}
+
+/// Whether a JWT's payload names the SCIM API as its audience (read without
+/// checking anything: it only chooses which check the token gets).
+fn audience_is_scim_api(token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
+    let Ok(claims) = serde_json::from_slice::<Value>(&bytes) else {
+        return false;
+    };
+    let api = tessera_service::oauth::PROVISIONING_API_ID;
+    match &claims["aud"] {
+        Value::String(aud) => aud == api,
+        Value::Array(auds) => auds.iter().any(|a| a == api),
+        _ => false,
     }
 }
 

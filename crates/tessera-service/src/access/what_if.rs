@@ -294,6 +294,7 @@ async fn application_named(
     let text = text.trim();
     if let Ok(id) = Uuid::parse_str(text) {
         if builtin::is_management_client(AppId::from_uuid(id))
+            || AppId::from_uuid(id) == builtin::provisioning_api_id()
             || reader
                 .get_by_key1(tenant, Kind::Application, &id.to_string())
                 .await?

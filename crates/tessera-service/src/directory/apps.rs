@@ -16,7 +16,7 @@ use tessera_directory::model::{
 use tessera_directory::patch::{self, Change};
 use tessera_directory::roles::action;
 use tessera_directory::{certificate, validate};
-use tessera_store::{Kind, Reader, Record};
+use tessera_store::{Kind, Reader, Record, WriteTx};
 use uuid::Uuid;
 
 use super::attributes;
@@ -258,6 +258,34 @@ const SERVICE_PRINCIPAL_OWNER: CredentialOwner = CredentialOwner {
     key_removed: AuditAction::ServicePrincipalKeyRemove,
 };
 
+impl Directory {
+    /// A provisioning client's credentials act in the SCIM API with its rights:
+    /// whoever adds one (a secret, a certificate, a federated credential) must hold
+    /// them too, or an application administrator could borrow them.
+    async fn require_provisioning_rights(
+        &self,
+        tx: &mut dyn WriteTx,
+        ctx: &Context,
+        app_id: AppId,
+    ) -> ServiceResult<()> {
+        let clients = crate::kernel::tenant_settings::provisioning_clients(tx, ctx.tenant).await?;
+        if clients.contains(&app_id.to_string().to_ascii_lowercase()) {
+            for needed in super::PROVISIONING_ACTIONS {
+                self.require(ctx, needed, &Target::Tenant)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The appId of an application or service principal record.
+fn app_id_of(record: &Record) -> ServiceResult<AppId> {
+    Ok(match record.kind {
+        Kind::Application => codec::data::<ApplicationData>(record)?.app_id,
+        _ => codec::data::<ServicePrincipalData>(record)?.spec.app_id,
+    })
+}
+
 /// Which object holds a credential: an application or a service principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialHolder {
@@ -365,6 +393,10 @@ impl Directory {
         check_app_role_removal(&data.spec, &after)?;
         let changes = patch::changes(&to_json(&data.spec), &to_json(&after));
         self.require_for_patch(ctx, &facts, &body, application_action)?;
+        if data.spec.federated_identity_credentials != after.federated_identity_credentials {
+            self.require_provisioning_rights(tx.as_mut(), ctx, data.app_id)
+                .await?;
+        }
         let secrets = secrets_of(tx.as_mut(), ctx.tenant, id).await?;
         if changes.is_empty() {
             return application_from(&record, secrets);
@@ -654,6 +686,8 @@ impl Directory {
         let (record, _) = self
             .load_authorized(tx.as_mut(), ctx, owner.kind, id, owner.update_action)
             .await?;
+        self.require_provisioning_rights(tx.as_mut(), ctx, app_id_of(&record)?)
+            .await?;
         if secrets_of(tx.as_mut(), ctx.tenant, id).await?.len() >= MAX_CREDENTIALS {
             return Err(ServiceError::Conflict {
                 message: format!("at most {MAX_CREDENTIALS} secrets; remove an old one first"),
@@ -771,6 +805,8 @@ impl Directory {
         let mut tx = self.write(ctx).await?;
         let (record, _) = self
             .load_authorized(tx.as_mut(), ctx, owner.kind, id, owner.update_action)
+            .await?;
+        self.require_provisioning_rights(tx.as_mut(), ctx, app_id_of(&record)?)
             .await?;
         let updated =
             with_key_credentials(&record, now, |keys| push_key(keys, credential.clone()))?;

@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use tessera_core::TenantId;
 use tessera_directory::authz::Target;
+use tessera_directory::roles::action;
 use tessera_store::{Kind, Reader};
 use uuid::Uuid;
 
@@ -47,6 +48,22 @@ pub struct Directory {
 }
 
 crate::kernel::on_kernel!(Directory);
+
+/// What the SCIM API does: what whoever makes a provisioning token, names a
+/// provisioning client, or adds a credential to one, must be allowed.
+pub(crate) const PROVISIONING_ACTIONS: [&str; 11] = [
+    action::USERS_CREATE,
+    action::USERS_DELETE,
+    action::USERS_BASIC_UPDATE,
+    action::USERS_UPN_UPDATE,
+    action::USERS_MANAGER_UPDATE,
+    action::USERS_ENABLE,
+    action::USERS_DISABLE,
+    action::GROUPS_CREATE,
+    action::GROUPS_DELETE,
+    action::GROUPS_BASIC_UPDATE,
+    action::GROUPS_MEMBERS_UPDATE,
+];
 
 impl Directory {
     pub(crate) fn new(k: Arc<Kernel>) -> Directory {

@@ -195,6 +195,10 @@ impl Directory {
             ids.push(record.id);
         }
         tx.commit().await?;
+        // A bulk load moves the planner's statistics (SQLite keeps none itself).
+        if let Err(error) = self.store().optimize().await {
+            tracing::warn!(%error, "cannot refresh the planner's statistics");
+        }
         Ok(ids)
     }
 

@@ -106,3 +106,27 @@ impl Kernel {
         Ok(())
     }
 }
+
+/// The appIds the provisioning settings let provision with client credentials,
+/// read from the stored setting (the provisioning context owns its type; the
+/// directory asks this before it lets anyone add a credential to such an app).
+pub(crate) async fn provisioning_clients(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+) -> ServiceResult<Vec<String>> {
+    let Some(record) = reader
+        .get_by_key1(tenant, Kind::AuthPolicy, "provisioning")
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let value: serde_json::Value = codec::data(&record)?;
+    Ok(value["clients"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_ascii_lowercase))
+                .collect()
+        })
+        .unwrap_or_default())
+}

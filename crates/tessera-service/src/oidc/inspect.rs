@@ -194,19 +194,19 @@ impl Oidc {
     /// credentials, aud the SCIM API, the role `Provisioning.ReadWrite.All`): the
     /// application's service principal with a provisioning token's rights, while
     /// the service principal is enabled and the provisioning settings still name
-    /// the application. `None` for another kind of token (a user's).
+    /// the application. The caller sends here only tokens whose (unverified)
+    /// audience is the SCIM API; anything else about them is checked here.
     pub async fn authenticate_provisioning_client(
         &self,
         issuer: &str,
         presented: &Presented<'_>,
-    ) -> crate::error::ServiceResult<Option<(TenantId, crate::Caller)>> {
+    ) -> crate::error::ServiceResult<(TenantId, crate::Caller)> {
         use crate::directory::builtin::{PROVISIONING_API_ID, PROVISIONING_ROLE};
         use crate::error::ServiceError;
         let (tenant, claims) = self.verified_claims(issuer, presented).await?;
-        if claims.get("idtyp").and_then(Value::as_str) != Some("app") {
-            return Ok(None);
-        }
-        if !audience_matches(claims.get("aud"), |aud| aud == PROVISIONING_API_ID) {
+        if claims.get("idtyp").and_then(Value::as_str) != Some("app")
+            || !audience_matches(claims.get("aud"), |aud| aud == PROVISIONING_API_ID)
+        {
             return Err(ServiceError::Unauthenticated);
         }
         let has_role = claims
@@ -236,7 +236,7 @@ impl Oidc {
             return Err(ServiceError::Unauthenticated);
         }
         let protected = crate::kernel::protected_actions(reader.as_mut(), tenant).await?;
-        Ok(Some((
+        Ok((
             tenant,
             crate::Caller {
                 principal: crate::Principal::Workload {
@@ -254,7 +254,7 @@ impl Oidc {
                 proof: None,
                 protected,
             },
-        )))
+        ))
     }
 
     /// The caller of the management API holding a Tessera access token for it (aud

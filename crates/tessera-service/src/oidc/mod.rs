@@ -52,7 +52,10 @@ pub use inspect::{BearerError, Presented};
 pub use logout::{LogoutOutcome, LogoutRequest};
 
 pub(crate) use crate::directory::builtin::is_management_client;
-pub use crate::directory::builtin::{CLI_CLIENT_ID, CONSOLE_CALLBACK_PATH, CONSOLE_CLIENT_ID};
+pub use crate::directory::builtin::{
+    CLI_CLIENT_ID, CONSOLE_CALLBACK_PATH, CONSOLE_CLIENT_ID, PROVISIONING_API_ID,
+    PROVISIONING_API_URI, PROVISIONING_ROLE,
+};
 pub use tessera_oauth::resource::MANAGEMENT_RESOURCE;
 
 /// Access tokens for workloads live an hour.

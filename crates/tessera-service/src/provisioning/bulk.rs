@@ -72,6 +72,10 @@ impl Provisioning {
                 }
             }
         }
+        // A burst of writes moves the planner's statistics (SQLite keeps none itself).
+        if let Err(error) = self.store().optimize().await {
+            tracing::warn!(%error, "cannot refresh the planner's statistics");
+        }
         bulk::response(results)
     }
 

@@ -13,7 +13,7 @@ use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::{Grant, Target};
 use tessera_directory::model::DirectoryScope;
 use tessera_directory::patch;
-use tessera_directory::roles::{GROUPS_ADMINISTRATOR, USER_ADMINISTRATOR, action};
+use tessera_directory::roles::{GROUPS_ADMINISTRATOR, USER_ADMINISTRATOR};
 use tessera_store::{Kind, Record};
 use uuid::Uuid;
 
@@ -25,21 +25,6 @@ use crate::{Caller, Context, EventDraft, Principal};
 pub const MAX_DAYS: i64 = 730;
 const DEFAULT_DAYS: i64 = 365;
 const PREFIX: &str = "tsr_scim_";
-
-/// What the SCIM API does, so what whoever makes a token must be allowed.
-const SCIM_ACTIONS: [&str; 11] = [
-    action::USERS_CREATE,
-    action::USERS_DELETE,
-    action::USERS_BASIC_UPDATE,
-    action::USERS_UPN_UPDATE,
-    action::USERS_MANAGER_UPDATE,
-    action::USERS_ENABLE,
-    action::USERS_DISABLE,
-    action::GROUPS_CREATE,
-    action::GROUPS_DELETE,
-    action::GROUPS_BASIC_UPDATE,
-    action::GROUPS_MEMBERS_UPDATE,
-];
 
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -119,7 +104,7 @@ pub fn is_provisioning_token(token: &str) -> bool {
 
 impl Provisioning {
     pub(crate) fn may_manage_tokens(&self, ctx: &Context) -> ServiceResult<()> {
-        for needed in SCIM_ACTIONS {
+        for needed in crate::directory::PROVISIONING_ACTIONS {
             self.require(ctx, needed, &Target::Tenant)?;
         }
         Ok(())
