@@ -34,7 +34,11 @@ impl AttrPath {
                 "an attribute path has 1 to {MAX_PATH_LEN} characters"
             )));
         }
-        let (urn, rest) = if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") {
+        let qualified = text
+            .get(..4)
+            .is_some_and(|start| start.eq_ignore_ascii_case("urn:"))
+            && text.len() > 4;
+        let (urn, rest) = if qualified {
             match text.rfind(':') {
                 Some(at) if at + 1 < text.len() => (Some(text[..at].to_string()), &text[at + 1..]),
                 _ => {
@@ -212,6 +216,10 @@ mod tests {
             AttrPath::parse("members.$ref").unwrap().sub.as_deref(),
             Some("$ref")
         );
+        // Found by fuzzing: a multi-byte character within the first four bytes.
+        for bad in ["zÜ'", "Üé", "ÜÜÜ:a"] {
+            assert!(AttrPath::parse(bad).is_err(), "{bad:?}");
+        }
         for bad in [
             "",
             "1abc",
