@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(parsed) = filter::parse(text) {
-        assert_eq!(filter::parse(&parsed.text()).as_ref(), Ok(&parsed));
+        // serde_json reads a float to within a unit in the last place, so only a
+        // filter without one must read back exactly.
+        if !has_float(&parsed) {
+            assert_eq!(filter::parse(&parsed.text()).as_ref(), Ok(&parsed));
+        }
         for rt in [USER_TYPE, GROUP_TYPE] {
             if eval::check(&rt, &parsed).is_ok() {
                 let sample = serde_json::json!({
@@ -56,3 +60,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = RawListRequest::from_search(&body).and_then(|raw| raw.read(&GROUP_TYPE, 1000));
 });
+
+fn has_float(filter: &filter::Filter) -> bool {
+    use filter::{Filter, Literal};
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => has_float(a) || has_float(b),
+        Filter::Not(f) | Filter::ValuePath { filter: f, .. } => has_float(f),
+        Filter::Compare { value: Literal::Number(n), .. } => n.is_f64(),
+        _ => false,
+    }
+}
