@@ -52,25 +52,30 @@ pub struct RawListRequest {
 }
 
 impl RawListRequest {
+    /// The parameter a name (any case) stands for.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        Some(match key.to_ascii_lowercase().as_str() {
+            "filter" => &mut self.filter,
+            "sortby" => &mut self.sort_by,
+            "sortorder" => &mut self.sort_order,
+            "startindex" => &mut self.start_index,
+            "count" => &mut self.count,
+            "cursor" => &mut self.cursor,
+            "attributes" => &mut self.attributes,
+            "excludedattributes" => &mut self.excluded_attributes,
+            _ => return None,
+        })
+    }
+
     /// From query parameters (names matched case-insensitively); unknown ones are
     /// an error.
     pub fn from_query(pairs: &[(String, String)]) -> ScimResult<RawListRequest> {
         let mut raw = RawListRequest::default();
         for (key, value) in pairs {
-            let slot = match key.to_ascii_lowercase().as_str() {
-                "filter" => &mut raw.filter,
-                "sortby" => &mut raw.sort_by,
-                "sortorder" => &mut raw.sort_order,
-                "startindex" => &mut raw.start_index,
-                "count" => &mut raw.count,
-                "cursor" => &mut raw.cursor,
-                "attributes" => &mut raw.attributes,
-                "excludedattributes" => &mut raw.excluded_attributes,
-                _ => {
-                    return Err(ScimError::invalid_value(format!(
-                        "{key} is not a query parameter of a list"
-                    )));
-                }
+            let Some(slot) = raw.slot(key) else {
+                return Err(ScimError::invalid_value(format!(
+                    "{key} is not a query parameter of a list"
+                )));
             };
             if slot.is_some() {
                 return Err(ScimError::invalid_value(format!("{key} is given twice")));
@@ -107,32 +112,22 @@ impl RawListRequest {
                     ))),
                 }
             };
-            let slot = match key.to_ascii_lowercase().as_str() {
-                "schemas" => {
-                    let ok = value
-                        .as_array()
-                        .is_some_and(|l| l.iter().any(|s| s == schema::SEARCH_REQUEST));
-                    if !ok {
-                        return Err(ScimError::invalid_syntax(format!(
-                            "schemas must be [\"{}\"]",
-                            schema::SEARCH_REQUEST
-                        )));
-                    }
-                    continue;
-                }
-                "filter" => &mut raw.filter,
-                "sortby" => &mut raw.sort_by,
-                "sortorder" => &mut raw.sort_order,
-                "startindex" => &mut raw.start_index,
-                "count" => &mut raw.count,
-                "cursor" => &mut raw.cursor,
-                "attributes" => &mut raw.attributes,
-                "excludedattributes" => &mut raw.excluded_attributes,
-                _ => {
+            if key.eq_ignore_ascii_case("schemas") {
+                let ok = value
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|s| s == schema::SEARCH_REQUEST));
+                if !ok {
                     return Err(ScimError::invalid_syntax(format!(
-                        "{key} is not a member of a search request"
+                        "schemas must be [\"{}\"]",
+                        schema::SEARCH_REQUEST
                     )));
                 }
+                continue;
+            }
+            let Some(slot) = raw.slot(key) else {
+                return Err(ScimError::invalid_syntax(format!(
+                    "{key} is not a member of a search request"
+                )));
             };
             if !value.is_null() {
                 *slot = Some(text(value)?);
