@@ -1,0 +1,17 @@
+//! Provisioning's rules, as pure code (no storage, no protocol, no I/O).
+//!
+//! - [`expression`]: the attribute-mapping expression language (Entra's
+//!   provisioning syntax: `Join(".", [givenName], [surname])`, `Switch`,
+//!   `ToLower`...), parsed with bounds and evaluated over any source of attributes.
+//! - [`mapping`]: an attribute mapping (target attribute ← expression, a default
+//!   value, when it applies), validated against what the source and the target
+//!   know, and applied to one object.
+//! - [`targets`]: the directory's user attributes a mapping may write, with their
+//!   types (custom security attributes typed by their definitions).
+
+pub mod expression;
+pub mod mapping;
+pub mod targets;
+
+pub use expression::{Env, Expression, ExpressionError, Function, Val};
+pub use mapping::{Apply, AttributeMapping, Mapping, MappingError, Output};
