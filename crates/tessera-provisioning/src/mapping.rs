@@ -87,6 +87,54 @@ pub struct CompiledAttribute {
     pub apply: Apply,
 }
 
+impl CompiledAttribute {
+    /// What this attribute mapping gives for one object.
+    pub fn output(
+        &self,
+        source: &dyn Attributes,
+        env: &Env,
+        creating: bool,
+    ) -> Result<Output, MappingError> {
+        if self.apply == Apply::OnCreate && !creating {
+            return Ok(Output::Leave);
+        }
+        let fail = |what: String| MappingError::one(self.target.name.clone(), what);
+        let value = match self.expression.evaluate(source, env) {
+            Ok(value) => value,
+            Err(Stop::Ignore) => return Ok(Output::Leave),
+            Err(Stop::Failed(why)) => return Err(fail(why)),
+        };
+        if self.expression.unique_candidates().is_some() {
+            let mut candidates = value.texts();
+            if candidates.is_empty()
+                && let Some(default) = &self.default_value
+            {
+                candidates.push(default.clone());
+            }
+            if candidates.is_empty() {
+                return Err(fail("SelectUniqueValue has no candidate".into()));
+            }
+            return Ok(Output::Unique(candidates));
+        }
+        let value = match (&self.default_value, value.is_empty()) {
+            (Some(default), true) => Val::Text(default.clone()),
+            _ => value,
+        };
+        Ok(if value.is_empty() {
+            if self.target.required {
+                return Err(fail("the mapping gives it no value".into()));
+            }
+            if self.target.clearable {
+                Output::Set(Value::Null)
+            } else {
+                Output::Leave
+            }
+        } else {
+            Output::Set(convert(&self.target, &value).map_err(fail)?)
+        })
+    }
+}
+
 /// A checked mapping, ready to apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
@@ -148,10 +196,13 @@ impl Mapping {
                     problems.push((at("expression"), why));
                 }
             }
-            if expression.unique_candidates().is_some() && target.kind != TargetType::Text {
+            if expression.unique_candidates().is_some() && !target.unique {
                 problems.push((
                     at("expression"),
-                    "SelectUniqueValue makes text; the target is not text".to_string(),
+                    format!(
+                        "SelectUniqueValue chooses a value no other object holds; {} is not unique",
+                        target.name
+                    ),
                 ));
             }
             if let Some(default) = &rule.default_value {
@@ -197,53 +248,10 @@ impl Compiled {
         env: &Env,
         creating: bool,
     ) -> Result<Vec<(&Target, Output)>, MappingError> {
-        let mut out = Vec::with_capacity(self.attributes.len());
-        for a in &self.attributes {
-            if a.apply == Apply::OnCreate && !creating {
-                out.push((&a.target, Output::Leave));
-                continue;
-            }
-            let fail = |what: String| MappingError::one(a.target.name.clone(), what);
-            let value = match a.expression.evaluate(source, env) {
-                Ok(value) => value,
-                Err(Stop::Ignore) => {
-                    out.push((&a.target, Output::Leave));
-                    continue;
-                }
-                Err(Stop::Failed(why)) => return Err(fail(why)),
-            };
-            if a.expression.unique_candidates().is_some() {
-                let mut candidates = value.texts();
-                if candidates.is_empty()
-                    && let Some(default) = &a.default_value
-                {
-                    candidates.push(default.clone());
-                }
-                if candidates.is_empty() {
-                    return Err(fail("SelectUniqueValue has no candidate".into()));
-                }
-                out.push((&a.target, Output::Unique(candidates)));
-                continue;
-            }
-            let value = match (&a.default_value, value.is_empty()) {
-                (Some(default), true) => Val::Text(default.clone()),
-                _ => value,
-            };
-            let output = if value.is_empty() {
-                if a.target.required {
-                    return Err(fail("the mapping gives it no value".into()));
-                }
-                if a.target.clearable {
-                    Output::Set(Value::Null)
-                } else {
-                    Output::Leave
-                }
-            } else {
-                Output::Set(convert(&a.target, &value).map_err(fail)?)
-            };
-            out.push((&a.target, output));
-        }
-        Ok(out)
+        self.attributes
+            .iter()
+            .map(|a| Ok((&a.target, a.output(source, env, creating)?)))
+            .collect()
     }
 
     /// The attribute mapping of a target, if any.

@@ -38,6 +38,8 @@ pub struct Target {
     pub required: bool,
     /// An empty value clears it; otherwise an empty value leaves it as it is.
     pub clearable: bool,
+    /// The target is unique, so `SelectUniqueValue` may choose among candidates.
+    pub unique: bool,
 }
 
 /// What a mapping may write.
@@ -98,6 +100,7 @@ impl TargetSchema for DirectoryUsers<'_> {
                     kind,
                     required: false,
                     clearable: true,
+                    unique: false,
                 }),
                 None => Err(format!(
                     "{set}.{attribute} is not an active custom security attribute of the tenant"
@@ -112,6 +115,7 @@ impl TargetSchema for DirectoryUsers<'_> {
                 kind,
                 required,
                 clearable,
+                unique: name == "userPrincipalName",
             })
             .ok_or_else(|| {
                 format!(

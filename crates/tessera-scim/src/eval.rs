@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{CompareOp, Filter, Literal};
+use crate::path::{AttrPath, PatchPath};
 use crate::schema::{Attribute, ResourceType, Type};
 
 /// Checks that every path of `filter` names an attribute of `rt` and every
@@ -203,6 +204,53 @@ pub fn matches(rt: &ResourceType, resource: &Map<String, Value>, filter: &Filter
             }
         }
     }
+}
+
+/// The values an attribute path reads in a canonical resource (`name.givenName`,
+/// `emails.value`, `emails[type eq "work"].value`: the selected elements'
+/// sub-attribute), and whether the path names a multi-valued attribute. The path
+/// is checked against the schema first.
+pub fn values_at<'a>(
+    rt: &ResourceType,
+    resource: &'a Map<String, Value>,
+    path: &PatchPath,
+) -> ScimResult<(Vec<&'a Value>, bool)> {
+    let resolved = rt.resolve(&path.attr)?;
+    let container = match resolved.extension {
+        Some(urn) => resource.get(urn).and_then(Value::as_object),
+        None => Some(resource),
+    };
+    let value = container.and_then(|c| c.get(resolved.attribute.name));
+    let Some(filter) = &path.filter else {
+        return Ok((
+            leaf_values(resolved.attribute, resolved.sub, value),
+            resolved.attribute.multi_valued,
+        ));
+    };
+    check(
+        rt,
+        &Filter::ValuePath {
+            path: path.attr.clone(),
+            filter: Box::new(filter.clone()),
+        },
+    )?;
+    let sub = match &path.sub {
+        Some(name) => Some(rt.resolve_sub(&resolved, &AttrPath::simple(name))?),
+        None => None,
+    };
+    let elements: Vec<&Value> = match value {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(other) => vec![other],
+        None => vec![],
+    };
+    let selected = elements
+        .into_iter()
+        .filter(|e| element_matches(resolved.attribute, e, filter));
+    let values = match sub {
+        Some(sub) => selected.filter_map(|e| e.get(sub.name)).collect(),
+        None => selected.collect(),
+    };
+    Ok((values, true))
 }
 
 /// Whether one element of a multi-valued complex attribute matches a value filter

@@ -608,6 +608,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             provisioning::create_provisioning_token
         ))
         .routes(routes!(provisioning::delete_provisioning_token))
+        .routes(routes!(provisioning::get_user_mapping))
+        .routes(routes!(provisioning::preview_user_mapping))
         .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition

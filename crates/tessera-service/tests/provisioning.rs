@@ -338,4 +338,218 @@ async fn provisioning_clients_are_guarded(h: Harness) {
     secret(h.admin.clone()).await.unwrap();
 }
 
-both_backends!(setup = harness; database_filters_agree_with_the_evaluator, provisioning_clients_are_guarded);
+fn acting_as(h: &Harness, principal: tessera_service::Principal, roles: &[uuid::Uuid]) -> Context {
+    use tessera_directory::authz::Grant;
+    use tessera_directory::model::DirectoryScope;
+    let mut ctx = h.admin.clone();
+    ctx.caller = ctx.caller.impersonating_for_tests(
+        principal,
+        roles
+            .iter()
+            .map(|role_id| Grant {
+                assignment_id: uuid::Uuid::nil(),
+                role_id: *role_id,
+                scope: DirectoryScope::Tenant,
+            })
+            .collect(),
+    );
+    ctx
+}
+
+/// A tenant's mapping decides the directory's attributes (expressions, a custom
+/// security attribute, a unique user principal name); what it carries otherwise
+/// than the default reads back and filters as the client sent it; a mapping
+/// that does not hold is refused whole, and writing custom security attributes
+/// needs whoever saves it to be allowed to.
+async fn a_tenant_mapping_shapes_provisioned_users(h: Harness) {
+    use tessera_directory::roles::{
+        ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR, ATTRIBUTE_DEFINITION_ADMINISTRATOR,
+        GLOBAL_ADMINISTRATOR, GROUPS_ADMINISTRATOR, USER_ADMINISTRATOR,
+    };
+    let me = tessera_service::Principal::User {
+        id: uuid::Uuid::new_v4(),
+        user_principal_name: "attributes@scim.test".into(),
+    };
+    let attribute_admin = acting_as(
+        &h,
+        me,
+        &[
+            GLOBAL_ADMINISTRATOR,
+            ATTRIBUTE_DEFINITION_ADMINISTRATOR,
+            ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR,
+        ],
+    );
+    h.app
+        .directory
+        .create_attribute_definition(
+            &attribute_admin,
+            json!({"attributeSet": "HR", "name": "level", "type": "Integer"}),
+        )
+        .await
+        .unwrap();
+    let mapping = json!({"attributes": [
+        {"target": "userPrincipalName", "expression":
+            "SelectUniqueValue(ToLower(NormalizeDiacritics(Join(\".\", [name.givenName], [name.familyName])))@scim.test, ToLower([userName])@scim.test)"},
+        {"target": "displayName", "expression": "Join(\" \", [name.givenName], [name.familyName])"},
+        {"target": "department", "expression":
+            "Switch([urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department], \"Other\", \"T\", \"Tours\", \"S\", \"Sales\")"},
+        {"target": "customSecurityAttributes.HR.level", "expression": "[urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter]"},
+        {"target": "accountEnabled", "expression": "[active]", "defaultValue": "true"},
+        {"target": "jobTitle", "expression": "[title]", "apply": "onCreate"},
+    ]});
+    let settings = |mapping: &Value| json!({"defaultDomain": "scim.test", "userMapping": mapping});
+    // A Global Administrator may not hand out custom security attributes.
+    let refused = h
+        .app
+        .provisioning
+        .set_settings(&h.admin, Replacement::new(settings(&mapping), None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, tessera_service::ServiceError::Forbidden { .. }),
+        "{refused:?}"
+    );
+    // A mapping that does not hold is refused whole, each problem at its place.
+    let mut bad = mapping.clone();
+    bad["attributes"][1]["expression"] = json!("Join(\" \", [nickname]");
+    bad["attributes"][2]["target"] = json!("favouriteColour");
+    bad["attributes"][3]["target"] = json!("customSecurityAttributes.HR.grade");
+    let refused = h
+        .app
+        .provisioning
+        .set_settings(&attribute_admin, Replacement::new(settings(&bad), None))
+        .await
+        .unwrap_err();
+    let text = format!("{refused:?}");
+    for says in [
+        "userMapping.attributes[1].expression",
+        "favouriteColour",
+        "HR.grade",
+    ] {
+        assert!(text.contains(says), "{says} missing from {text}");
+    }
+    assert!(
+        h.app
+            .provisioning
+            .user_mapping(&h.admin)
+            .await
+            .unwrap()
+            .is_default,
+        "nothing was saved"
+    );
+    h.app
+        .provisioning
+        .set_settings(&attribute_admin, Replacement::new(settings(&mapping), None))
+        .await
+        .unwrap();
+    // A SCIM client acting with a provisioning token's rights.
+    let client = acting_as(
+        &h,
+        tessera_service::Principal::Workload {
+            id: uuid::Uuid::new_v4(),
+            display_name: "HR".into(),
+            kind: "provisioningToken",
+        },
+        &[USER_ADMINISTRATOR, GROUPS_ADMINISTRATOR],
+    );
+    let enterprise = ENTERPRISE_USER;
+    let create = |user: Value| {
+        let app = h.app.provisioning.clone();
+        let client = client.clone();
+        async move { app.create(&client, &USER_TYPE, &user, BASE).await }
+    };
+    let first = create(
+        json!({"userName": "ZL1", "name": {"givenName": "Zoë", "familyName": "Ley"},
+        "title": "Guide", enterprise: {"department": "T", "costCenter": "7"}}),
+    )
+    .await
+    .unwrap();
+    let second = create(
+        json!({"userName": "ZL2", "name": {"givenName": "Zoe", "familyName": "Ley"},
+        enterprise: {"department": "X"}}),
+    )
+    .await
+    .unwrap();
+    let user = |id: &Value| {
+        let directory = h.app.directory.clone();
+        let admin = attribute_admin.clone();
+        let id: uuid::Uuid = id.as_str().unwrap().parse().unwrap();
+        async move {
+            directory
+                .get::<tessera_directory::model::UserSpec>(&admin, id)
+                .await
+                .unwrap()
+        }
+    };
+    let one = user(&first.body["id"]).await;
+    assert_eq!(one.spec.user_principal_name, "zoe.ley@scim.test");
+    assert_eq!(one.spec.display_name, "Zoë Ley");
+    assert_eq!(one.spec.department.as_deref(), Some("Tours"));
+    assert_eq!(one.spec.job_title.as_deref(), Some("Guide"));
+    assert_eq!(
+        serde_json::to_value(&one.spec.custom_security_attributes).unwrap(),
+        json!({"HR": {"level": 7}})
+    );
+    let two = user(&second.body["id"]).await;
+    assert_eq!(
+        two.spec.user_principal_name, "zl2@scim.test",
+        "the first candidate was taken"
+    );
+    assert_eq!(two.spec.department.as_deref(), Some("Other"));
+    // userName is no longer the user principal name: it reads and filters as sent.
+    assert_eq!(first.body["userName"], "ZL1");
+    let found = list(&h, Some("userName eq \"zl1\"")).await;
+    assert_eq!(
+        ids(&found),
+        vec![first.body["id"].as_str().unwrap().to_string()]
+    );
+    // An onCreate attribute stays when the source changes; the others follow.
+    let id = first.body["id"].as_str().unwrap();
+    let change_level = |level: &'static str| {
+        let app = h.app.provisioning.clone();
+        let client = client.clone();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+            {"op": "replace", "path": "title", "value": "Lead"},
+            {"op": "replace", "path": format!("{enterprise}:costCenter"), "value": level}]});
+        async move { app.patch(&client, &USER_TYPE, id, &body, None, BASE).await }
+    };
+    let refused = change_level("nine")
+        .await
+        .expect_err("a level that is not a number");
+    assert!(
+        format!("{refused:?}").contains("customSecurityAttributes.HR.level"),
+        "{refused:?}"
+    );
+    change_level("9").await.unwrap();
+    let one = user(&first.body["id"]).await;
+    assert_eq!(one.spec.job_title.as_deref(), Some("Guide"), "onCreate");
+    assert_eq!(
+        serde_json::to_value(&one.spec.custom_security_attributes).unwrap(),
+        json!({"HR": {"level": 9}})
+    );
+    // The preview shows what a mapping makes of a user, writing nothing.
+    let preview = h
+        .app
+        .provisioning
+        .preview_user_mapping(
+            &h.admin,
+            json!({"resource": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "q", "name": {"givenName": "Q", "familyName": "R"}},
+                "mapping": {"attributes": [
+                    {"target": "userPrincipalName", "expression": "ToUpper([userName])"},
+                    {"target": "displayName", "expression": "[name.familyName]"}]}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        preview,
+        json!({"attributes": {"userPrincipalName": "Q@scim.test", "displayName": "R"}})
+    );
+}
+
+both_backends!(
+    setup = harness;
+    database_filters_agree_with_the_evaluator,
+    provisioning_clients_are_guarded,
+    a_tenant_mapping_shapes_provisioned_users
+);

@@ -1159,6 +1159,9 @@ pub enum ProvisioningCommand {
     /// tokens for `urn:tessera:scim/.default` carry `Provisioning.ReadWrite.All`.
     #[command(subcommand)]
     Clients(ProvisioningClientsCommand),
+    /// The attribute mapping from SCIM users to the directory's users.
+    #[command(subcommand)]
+    Mapping(ProvisioningMappingCommand),
     /// Show the provisioning settings, or change them.
     Settings {
         /// The domain added to a SCIM userName without `@` (jdoe becomes
@@ -1167,6 +1170,34 @@ pub enum ProvisioningCommand {
         default_domain: Option<String>,
         #[command(flatten)]
         if_match: IfMatchArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisioningMappingCommand {
+    /// Show the mapping in effect (the default when the tenant has none), with
+    /// the functions and attributes a mapping may use.
+    Show,
+    /// Replace the mapping with FILE's, checked whole: {"attributes": [{"target":
+    /// "userPrincipalName", "expression": "Join(\".\", [name.givenName],
+    /// [name.familyName])@example.com", "defaultValue": ..., "apply":
+    /// "always"|"onCreate"}]}.
+    Set {
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// Go back to the default mapping.
+    Reset {
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// Show what the mapping (or --mapping FILE's) makes of the SCIM user in
+    /// USER_FILE, writing nothing.
+    Preview {
+        user_file: std::path::PathBuf,
+        #[arg(long)]
+        mapping: Option<std::path::PathBuf>,
     },
 }
 

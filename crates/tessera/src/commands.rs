@@ -1441,7 +1441,47 @@ async fn provisioning(
     command: ProvisioningCommand,
 ) -> anyhow::Result<()> {
     const TOKENS: [&str; 2] = ["provisioning", "tokens"];
+    // The settings' fields, kept when one of them is changed.
+    const SETTINGS_FIELDS: [&str; 3] = ["defaultDomain", "clients", "userMapping"];
     match command {
+        ProvisioningCommand::Mapping(command) => {
+            let segments = ["provisioning", "settings"];
+            let (mapping, if_match): (Option<Value>, IfMatchArg) = match command {
+                ProvisioningMappingCommand::Show => {
+                    let value = client.get(&["provisioning", "mapping"], &[]).await?;
+                    output::object(out, &value);
+                    return Ok(());
+                }
+                ProvisioningMappingCommand::Preview { user_file, mapping } => {
+                    let mut body = json!({ "resource": read_json_file(&user_file)? });
+                    if let Some(file) = mapping {
+                        body["mapping"] = read_json_file(&file)?;
+                    }
+                    let value = client
+                        .post(&["provisioning", "mapping", "preview"], &body)
+                        .await?;
+                    output::object(out, &value);
+                    return Ok(());
+                }
+                ProvisioningMappingCommand::Set { file, if_match } => {
+                    (Some(read_json_file(&file)?), if_match)
+                }
+                ProvisioningMappingCommand::Reset { if_match } => (None, if_match),
+            };
+            // The other settings stay as they are (at the version read, unless
+            // --if-match names one).
+            let (mut body, version) = client.get_versioned(&segments).await?;
+            if let Some(object) = body.as_object_mut() {
+                object.retain(|k, _| k != "userMapping" && SETTINGS_FIELDS.contains(&k.as_str()));
+                if let Some(mapping) = mapping {
+                    object.insert("userMapping".to_string(), mapping);
+                }
+            }
+            let value = client
+                .put(&segments, &body, if_match.if_match.or(version).or(Some(0)))
+                .await?;
+            output::object(out, &json!({ "userMapping": value.get("userMapping") }));
+        }
         ProvisioningCommand::Tokens(ProvisioningTokensCommand::List) => {
             let listed = client.get(&TOKENS, &[]).await?;
             let items = listed["value"].as_array().cloned().unwrap_or_default();
@@ -1490,7 +1530,7 @@ async fn provisioning(
                 Some(clients) => {
                     let mut body = settings.clone();
                     if let Some(object) = body.as_object_mut() {
-                        object.retain(|k, _| k == "defaultDomain");
+                        object.retain(|k, _| SETTINGS_FIELDS.contains(&k.as_str()));
                         object.insert("clients".to_string(), Value::Array(clients));
                     }
                     client.put(&segments, &body, version.or(Some(0))).await?
@@ -1511,7 +1551,9 @@ async fn provisioning(
                     // unless --if-match names one).
                     let (mut body, version) = client.get_versioned(&segments).await?;
                     if let Some(object) = body.as_object_mut() {
-                        object.retain(|k, _| k == "clients");
+                        object.retain(|k, _| {
+                            k != "defaultDomain" && SETTINGS_FIELDS.contains(&k.as_str())
+                        });
                         if !domain.is_empty() {
                             object.insert("defaultDomain".to_string(), json!(domain));
                         }

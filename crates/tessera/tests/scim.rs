@@ -43,9 +43,8 @@ fn python() -> PathBuf {
     python
 }
 
-/// Runs the CLI as the bootstrap administrator.
-fn cli(server: &Server, args: &[&str]) -> Value {
-    let output = Command::new(BINARY)
+fn run_cli(server: &Server, args: &[&str]) -> std::process::Output {
+    Command::new(BINARY)
         .args(args)
         .args(["--output", "json"])
         .env("TESSERA_SERVER", &server.url)
@@ -55,7 +54,12 @@ fn cli(server: &Server, args: &[&str]) -> Value {
             std::env::temp_dir().join("tessera-scim-test-cli"),
         )
         .output()
-        .expect("run tessera");
+        .expect("run tessera")
+}
+
+/// Runs the CLI as the bootstrap administrator.
+fn cli(server: &Server, args: &[&str]) -> Value {
+    let output = run_cli(server, args);
     assert!(
         output.status.success(),
         "tessera {args:?} failed:\n{}{}",
@@ -63,6 +67,17 @@ fn cli(server: &Server, args: &[&str]) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Runs the CLI, which must fail; what it says.
+fn cli_fails(server: &Server, args: &[&str]) -> String {
+    let output = run_cli(server, args);
+    assert!(!output.status.success(), "tessera {args:?} succeeded");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// A client-credentials token for the SCIM API, or the token endpoint's error.
@@ -174,6 +189,77 @@ fn run_scim_checks(server: &Server) {
     cli(server, &["provisioning", "tokens", "delete", id]);
     assert_eq!(status_of(server, secret), "401");
     run_client_credentials(server);
+    run_mapping_commands(server);
+}
+
+/// The attribute mapping from the CLI: shown, previewed, replaced (the other
+/// settings kept), refused whole when it does not hold, and reset.
+fn run_mapping_commands(server: &Server) {
+    let shown = cli(server, &["provisioning", "mapping", "show"]);
+    assert_eq!(shown["isDefault"], true, "{shown}");
+    assert!(shown["functions"].to_string().contains("SelectUniqueValue"));
+    let files = tempfile::tempdir().unwrap();
+    let mapping = files.path().join("mapping.json");
+    std::fs::write(
+        &mapping,
+        r#"{"attributes": [
+            {"target": "userPrincipalName", "expression": "ToLower(Join(\".\", [name.givenName], [name.familyName]))@provisioned.example.com"},
+            {"target": "displayName", "expression": "Coalesce([displayName], [userName])"},
+            {"target": "department", "expression": "Switch([title], \"Field\", \"Guide\", \"Tours\")"}
+        ]}"#,
+    )
+    .unwrap();
+    let user = files.path().join("user.json");
+    std::fs::write(
+        &user,
+        r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ae",
+            "name": {"givenName": "Ann", "familyName": "Ek"}, "title": "Guide"}"#,
+    )
+    .unwrap();
+    let mapping_arg = mapping.to_str().unwrap();
+    let user_arg = user.to_str().unwrap();
+    let preview = cli(
+        server,
+        &[
+            "provisioning",
+            "mapping",
+            "preview",
+            user_arg,
+            "--mapping",
+            mapping_arg,
+        ],
+    );
+    assert_eq!(
+        preview["attributes"],
+        serde_json::json!({"userPrincipalName": "ann.ek@provisioned.example.com",
+                           "displayName": "ae", "department": "Tours"}),
+        "{preview}"
+    );
+    cli(server, &["provisioning", "mapping", "set", mapping_arg]);
+    let shown = cli(server, &["provisioning", "mapping", "show"]);
+    assert_eq!(shown["isDefault"], false, "{shown}");
+    let settings = cli(server, &["provisioning", "settings"]);
+    assert_eq!(
+        settings["defaultDomain"], "provisioned.example.com",
+        "{settings}"
+    );
+    // The tenant's mapping now applies to what is previewed without one.
+    let preview = cli(server, &["provisioning", "mapping", "preview", user_arg]);
+    assert_eq!(preview["attributes"]["department"], "Tours", "{preview}");
+    std::fs::write(
+        &mapping,
+        r#"{"attributes": [{"target": "displayName", "expression": "ToLower("}]}"#,
+    )
+    .unwrap();
+    let refused = cli_fails(server, &["provisioning", "mapping", "set", mapping_arg]);
+    assert!(
+        refused.contains("userMapping.attributes[0].expression")
+            && refused.contains("userPrincipalName must be mapped"),
+        "{refused}"
+    );
+    cli(server, &["provisioning", "mapping", "reset"]);
+    let shown = cli(server, &["provisioning", "mapping", "show"]);
+    assert_eq!(shown["isDefault"], true, "{shown}");
 }
 
 #[test]

@@ -172,7 +172,7 @@ fn a_mapping_is_checked_whole_when_saved() {
         "ends where a value is expected",
         "accountEnabled is mapped twice",
         "HR.grade is not an active custom security attribute",
-        "SelectUniqueValue makes text",
+        "employeeLeaveDateTime is not unique",
         "displayName must be mapped",
     ] {
         assert!(text.contains(says), "{says:?} missing from {text}");

@@ -58,3 +58,33 @@ pub async fn delete_provisioning_token(
     state.app.provisioning.delete_token(&ctx, id).await?;
     Ok(no_content())
 }
+
+/// The attribute mapping from SCIM users to the directory's users in effect (the
+/// default when the tenant has none; change it with `userMapping` in the
+/// settings), with the functions and target attributes a mapping may use.
+#[utoipa::path(get, path = "/api/v1/provisioning/mapping", tag = "provisioning",
+    responses((status = 200, body = tessera_service::provisioning::mapping::UserMappingView)),
+    security(("bearer" = [])))]
+pub async fn get_user_mapping(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    Ok(ok(&state.app.provisioning.user_mapping(&ctx).await?))
+}
+
+/// What a mapping (`mapping`, else the tenant's) makes of a SCIM user
+/// (`resource`), without writing anything: the directory attributes it sets.
+#[utoipa::path(post, path = "/api/v1/provisioning/mapping/preview", tag = "provisioning",
+    request_body = Object, responses((status = 200, body = Object)),
+    security(("bearer" = [])))]
+pub async fn preview_user_mapping(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .app
+        .provisioning
+        .preview_user_mapping(&ctx, body)
+        .await?))
+}

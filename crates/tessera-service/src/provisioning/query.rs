@@ -18,6 +18,8 @@ use tessera_scim::schema::{
 use tessera_store::{Field, Order, Predicate, Rel, Scalar, Step, Test};
 use uuid::Uuid;
 
+use super::mapping::UserMapper;
+
 type Result<T> = std::result::Result<T, ScimError>;
 
 fn keys(path: &[&str]) -> Vec<Step> {
@@ -56,7 +58,7 @@ fn unsupported(what: &str) -> ScimError {
     ScimError::invalid_filter(format!("{what} cannot be filtered or sorted by"))
 }
 
-fn place(rt: &ResourceType, r: &Resolved) -> Result<Place> {
+fn place(rt: &ResourceType, r: &Resolved, mapper: &UserMapper) -> Result<Place> {
     let name = r.attribute.name;
     let sub = r.sub.map(|s| s.name);
     match (name, sub) {
@@ -74,16 +76,24 @@ fn place(rt: &ResourceType, r: &Resolved) -> Result<Place> {
             _ => Place::Source(source_path(r)),
         });
     }
-    let directory = |path: &[&str]| Ok(Place::Directory(keys(path)));
+    // An attribute the tenant's mapping carries otherwise than the default is
+    // read as the client sent it.
+    let directory = |path: &[&str]| {
+        Ok(if mapper.is_default(path[0]) {
+            Place::Directory(keys(path))
+        } else {
+            Place::Source(source_path(r))
+        })
+    };
     match (r.extension, name, sub) {
-        (None, "userName", _) => Ok(Place::UserName),
+        (None, "userName", _) if mapper.is_default("userPrincipalName") => Ok(Place::UserName),
         (None, "displayName", _) => directory(&["displayName"]),
         (None, "name", Some("givenName")) => directory(&["givenName"]),
         (None, "name", Some("familyName")) => directory(&["surname"]),
         (None, "active", _) => directory(&["accountEnabled"]),
         (None, "title", _) => directory(&["jobTitle"]),
         (None, "userType", _) => directory(&["employeeType"]),
-        (None, "emails", _) => Ok(Place::Emails),
+        (None, "emails", _) if mapper.is_default("mail") => Ok(Place::Emails),
         (None, "groups", None | Some("value")) => Ok(Place::Links(false)),
         (None, "groups", _) => Err(unsupported(&r.text())),
         (Some(ENTERPRISE_USER), "employeeNumber", _) => directory(&["employeeId"]),
@@ -190,8 +200,9 @@ fn on_field(
 pub(crate) struct Scope<'a> {
     /// Users (`USER_TYPE`) or groups.
     pub rt: &'a ResourceType,
-    /// The tenant's default domain, which `userName` maps with.
-    pub default_domain: Option<&'a str>,
+    /// The tenant's attribute mapping (what reads from the directory, and the
+    /// default domain `userName` maps with).
+    pub mapper: &'a UserMapper,
     /// Whether the caller may read memberships (filters on `groups` and `members`).
     pub memberships: bool,
 }
@@ -209,7 +220,7 @@ pub(crate) fn predicate(cx: &Scope<'_>, filter: &Filter) -> Result<Predicate> {
         }
         Filter::ValuePath { path, filter } => {
             let r = rt.resolve(path)?;
-            match place(rt, &r)? {
+            match place(rt, &r, cx.mapper)? {
                 Place::Source(array) => Predicate::AnyElement {
                     array: Field::CompanionData(array),
                     element: Box::new(element_predicate(r.attribute, filter)?),
@@ -255,7 +266,7 @@ fn attribute_test(
     compare: Option<(CompareOp, &Literal)>,
 ) -> Result<Predicate> {
     let leaf = leaf_for_compare(r.attribute, r.sub);
-    match place(cx.rt, r)? {
+    match place(cx.rt, r, cx.mapper)? {
         Place::Column(field) => on_field(field, leaf, compare),
         Place::LastModified => last_modified(leaf, compare),
         Place::Directory(path) => on_field(Field::Data(path), leaf, compare),
@@ -489,7 +500,7 @@ fn user_name(
         let upn = if name.contains('@') {
             name.clone()
         } else {
-            match cx.default_domain {
+            match cx.mapper.default_domain() {
                 Some(domain) => format!("{name}@{domain}"),
                 None => return Ok(never()),
             }
@@ -572,10 +583,15 @@ fn links_filter(members: bool, filter: &Filter) -> Result<Predicate> {
 }
 
 /// The store order for `sortBy`.
-pub(crate) fn order(rt: &ResourceType, by: &Resolved, descending: bool) -> Result<Order> {
+pub(crate) fn order(
+    rt: &ResourceType,
+    by: &Resolved,
+    descending: bool,
+    mapper: &UserMapper,
+) -> Result<Order> {
     let leaf = leaf_for_compare(by.attribute, by.sub);
     let fold_case = !leaf.case_exact;
-    let field = match place(rt, by)? {
+    let field = match place(rt, by, mapper)? {
         Place::Column(field) => field,
         Place::LastModified => Field::Modified,
         Place::Directory(path) => Field::Data(path),

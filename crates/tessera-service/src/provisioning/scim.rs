@@ -12,7 +12,7 @@ use tessera_directory::authz::Target;
 use tessera_directory::model::{GroupSpec, UserSpec};
 use tessera_directory::patch;
 use tessera_directory::roles::action;
-use tessera_scim::graph::{self, UserMapping};
+use tessera_scim::graph;
 use tessera_scim::list::{ListRequest, Paging, SortOrder};
 use tessera_scim::patch::{MemberChange, Operation};
 use tessera_scim::resource::{self, Completeness};
@@ -24,6 +24,7 @@ use tessera_store::{
 use uuid::Uuid;
 
 use super::Provisioning;
+use super::mapping::{UserMapper, upn_free};
 use super::query;
 use super::settings::ProvisioningSettings;
 use crate::codec::{self, Keys};
@@ -261,26 +262,72 @@ fn source_keys(source: &Map<String, Value>) -> Keys {
 }
 
 /// The directory's JSON with the mapped attributes set as `graph` has them
-/// (`null` removes one).
+/// (`null` removes one; objects such as `employeeOrgData` and the custom security
+/// attributes merge member by member, and go when emptied).
 fn merged(current: Map<String, Value>, graph: Map<String, Value>) -> Value {
-    let mut out = current;
-    for (key, value) in graph {
-        if value.is_null() {
-            out.remove(&key);
-        } else {
-            out.insert(key, value);
+    fn merge(into: &mut Map<String, Value>, patch: Map<String, Value>) {
+        for (key, value) in patch {
+            match value {
+                Value::Null => {
+                    into.remove(&key);
+                }
+                Value::Object(members) => {
+                    let mut object = match into.remove(&key) {
+                        Some(Value::Object(o)) => o,
+                        _ => Map::new(),
+                    };
+                    merge(&mut object, members);
+                    if !object.is_empty() {
+                        into.insert(key, Value::Object(object));
+                    }
+                }
+                other => {
+                    into.insert(key, other);
+                }
+            }
         }
     }
+    let mut out = current;
+    merge(&mut out, graph);
     Value::Object(out)
 }
 
 impl Provisioning {
-    async fn mapping_settings(
+    /// The tenant's attribute mapping, ready to apply.
+    async fn mapper(&self, reader: &mut dyn Reader, tenant: TenantId) -> Result<UserMapper> {
+        let settings = read_setting::<ProvisioningSettings>(reader, tenant).await?;
+        Ok(UserMapper::load(reader, tenant, &settings, self.now()).await?)
+    }
+
+    /// The directory attributes a SCIM user maps to, a unique user principal
+    /// name chosen when the mapping offers candidates (`me`: the user changed).
+    async fn mapped_user(
         &self,
         reader: &mut dyn Reader,
         tenant: TenantId,
-    ) -> Result<ProvisioningSettings> {
-        Ok(read_setting::<ProvisioningSettings>(reader, tenant).await?)
+        mapper: &UserMapper,
+        source: &Map<String, Value>,
+        me: Option<Uuid>,
+    ) -> Result<Map<String, Value>> {
+        let mapped = mapper.to_graph(source, me.is_none())?;
+        let mut graph = mapped.patch;
+        if let Some(candidates) = mapped.unique_upn {
+            let mut chosen = None;
+            for candidate in candidates {
+                if upn_free(reader, tenant, &candidate, me).await? {
+                    chosen = Some(candidate);
+                    break;
+                }
+            }
+            let chosen = chosen.ok_or_else(|| {
+                ScimError::bad(
+                    ScimType::Uniqueness,
+                    "every user principal name the mapping's SelectUniqueValue offers is taken",
+                )
+            })?;
+            graph.insert("userPrincipalName".into(), Value::String(chosen));
+        }
+        Ok(graph)
     }
 
     /// Whether the caller may read memberships: a group's members, a user's
@@ -316,7 +363,7 @@ impl Provisioning {
         rt: &ResourceType,
         record: &Record,
         source: Option<&Record>,
-        settings: &ProvisioningSettings,
+        mapper: &UserMapper,
         base: &str,
         with_memberships: bool,
     ) -> Result<ScimResource> {
@@ -337,11 +384,12 @@ impl Provisioning {
             }
             doc
         } else {
-            let mapping = UserMapping {
-                default_domain: settings.default_domain.as_deref(),
-            };
             let mut doc = match source {
-                Some(s) => graph::overlay_user(&object(s)?, &directory, mapping),
+                Some(s) => {
+                    let source = object(s)?;
+                    let expected = mapper.expected(&source);
+                    graph::overlay_user(&source, &directory, &expected, &|a| mapper.is_default(a))
+                }
                 None => graph::user_from_graph(&directory),
             };
             if with_memberships {
@@ -388,14 +436,14 @@ impl Provisioning {
             .await?
             .ok_or_else(|| not_found(rt, id))?;
         let source = reader.get(ctx.tenant, Kind::ScimObject, uuid).await?;
-        let settings = self.mapping_settings(reader.as_mut(), ctx.tenant).await?;
+        let mapper = self.mapper(reader.as_mut(), ctx.tenant).await?;
         self.wire(
             reader.as_mut(),
             ctx.tenant,
             rt,
             &record,
             source.as_ref(),
-            &settings,
+            &mapper,
             base,
             with_memberships,
         )
@@ -414,10 +462,10 @@ impl Provisioning {
         let memberships = self.may_read_memberships(ctx, rt);
         let with_memberships = with_memberships && memberships;
         let mut reader = self.snapshot().await?;
-        let settings = self.mapping_settings(reader.as_mut(), ctx.tenant).await?;
+        let mapper = self.mapper(reader.as_mut(), ctx.tenant).await?;
         let scope = query::Scope {
             rt,
-            default_domain: settings.default_domain.as_deref(),
+            mapper: &mapper,
             memberships,
         };
         let predicate = match &request.filter {
@@ -431,7 +479,7 @@ impl Provisioning {
             .into());
         }
         let order = match &request.sort_by {
-            Some(by) => query::order(rt, by, request.sort_order == SortOrder::Descending)?,
+            Some(by) => query::order(rt, by, request.sort_order == SortOrder::Descending, &mapper)?,
             None => Order::Natural,
         };
         let count = request.count.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
@@ -478,7 +526,7 @@ impl Provisioning {
                         rt,
                         record,
                         source.as_ref(),
-                        &settings,
+                        &mapper,
                         base,
                         with_memberships,
                     )
@@ -503,7 +551,7 @@ impl Provisioning {
     ) -> Result<ScimResource> {
         let mut source = resource::read(rt, body, Completeness::Whole)?;
         let mut tx = self.write(ctx).await?;
-        let settings = self.mapping_settings(tx.as_mut(), ctx.tenant).await?;
+        let mapper = self.mapper(tx.as_mut(), ctx.tenant).await?;
         let record = if rt.id == GROUP_TYPE.id {
             let members = source.remove("members");
             let graph = graph::group_to_graph(&source)?;
@@ -519,13 +567,12 @@ impl Provisioning {
             }
             record
         } else {
-            let mapping = UserMapping {
-                default_domain: settings.default_domain.as_deref(),
-            };
-            let graph = graph::user_to_graph(&source, mapping)?;
+            let graph = self
+                .mapped_user(tx.as_mut(), ctx.tenant, &mapper, &source, None)
+                .await?;
             let spec: UserSpec = patch::parse_spec(merged(Map::new(), graph))?;
             self.directory
-                .create_user_in(tx.as_mut(), ctx, spec)
+                .create_user_in(tx.as_mut(), &mapper.writer(ctx), spec)
                 .await
                 .map_err(uniqueness)?
         };
@@ -540,7 +587,7 @@ impl Provisioning {
             rt,
             &record,
             source_record.as_ref(),
-            &settings,
+            &mapper,
             base,
             true,
         )
@@ -661,7 +708,7 @@ impl Provisioning {
         let (operations, member_changes): (Vec<Operation>, Vec<MemberChange>) =
             tessera_scim::patch::split_members(rt, operations)?;
         let (mut tx, record, existing) = self.open(ctx, rt, id, if_match).await?;
-        let settings = self.mapping_settings(tx.as_mut(), ctx.tenant).await?;
+        let mapper = self.mapper(tx.as_mut(), ctx.tenant).await?;
         // The resource as the client sees it now (without what the server keeps).
         let current = self
             .wire(
@@ -670,7 +717,7 @@ impl Provisioning {
                 rt,
                 &record,
                 existing.as_ref(),
-                &settings,
+                &mapper,
                 "",
                 false,
             )
@@ -714,7 +761,7 @@ impl Provisioning {
         member_changes: Vec<MemberChange>,
         replacing: bool,
     ) -> Result<()> {
-        let settings = self.mapping_settings(tx, ctx.tenant).await?;
+        let mapper = self.mapper(tx, ctx.tenant).await?;
         let current = object(&record)?;
         // What only the source holds (externalId, phones...) changes with the
         // permission to change the object's basic attributes.
@@ -740,13 +787,13 @@ impl Provisioning {
                 .update_group_in(tx, ctx, &record, after)
                 .await?
         } else {
-            let mapping = UserMapping {
-                default_domain: settings.default_domain.as_deref(),
-            };
-            let mut graph = graph::user_to_graph(&source, mapping)?;
+            let mut graph = self
+                .mapped_user(tx, ctx.tenant, &mapper, &source, Some(record.id))
+                .await?;
             // A replace that leaves `active` out does not enable a disabled user
             // (a PATCH that removes it does, as the client asked).
             if replacing
+                && mapper.is_default("accountEnabled")
                 && !source.contains_key("active")
                 && let Some(enabled) = current.get("accountEnabled")
             {
@@ -754,7 +801,7 @@ impl Provisioning {
             }
             let after: UserSpec = patch::parse_spec(merged(current, graph))?;
             self.directory
-                .update_user_in(tx, ctx, &record, after)
+                .update_user_in(tx, &mapper.writer(ctx), &record, after)
                 .await
                 .map_err(uniqueness)?
         };

@@ -26,6 +26,11 @@ pub struct ProvisioningSettings {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub clients: Vec<tessera_core::AppId>,
+    /// How SCIM users map to the directory's users (without it, the default
+    /// mapping: see `GET /provisioning/mapping`). Checked whole when saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub user_mapping: Option<tessera_provisioning::Mapping>,
 }
 
 /// Whether an application may provision with client credentials.
@@ -80,12 +85,29 @@ impl Provisioning {
         let Replacement { body, if_match } = change;
         let settings: ProvisioningSettings = patch::parse_spec(body)?;
         settings.check()?;
-        let (tx, before) = self
+        let (mut tx, before) = self
             .open_setting::<ProvisioningSettings>(ctx, if_match)
             .await?;
         // Giving an application the SCIM API's rights needs those rights.
         if settings.clients != before.clients {
             self.may_manage_tokens(ctx)?;
+        }
+        if settings.user_mapping != before.user_mapping
+            && let Some(mapping) = &settings.user_mapping
+        {
+            super::mapping::check_user_mapping(tx.as_mut(), ctx.tenant, mapping).await?;
+            // Provisioning then writes the custom security attributes it maps.
+            if mapping.attributes.iter().any(|a| {
+                a.target
+                    .trim()
+                    .starts_with(tessera_provisioning::targets::CUSTOM_PREFIX)
+            }) {
+                self.require(
+                    ctx,
+                    tessera_directory::roles::action::USERS_CSA_UPDATE,
+                    &tessera_directory::authz::Target::Tenant,
+                )?;
+            }
         }
         self.save_setting(ctx, tx, &before, &settings).await?;
         Ok(settings)
