@@ -29,8 +29,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(parsed) = parse(text) else {
         return;
     };
-    let again = parse(&parsed.to_string()).expect("the canonical text reads back");
-    assert_eq!(again, parsed);
+    // The canonical text (brackets, quotes, spaces added) reads back to the same
+    // tree whenever it is within the length bound.
+    let canonical = parsed.to_string();
+    if canonical.len() <= expression::MAX_EXPRESSION_LEN {
+        let again = parse(&canonical).expect("the canonical text reads back");
+        assert_eq!(again, parsed);
+    }
     let env = Env {
         now: time::OffsetDateTime::UNIX_EPOCH,
     };

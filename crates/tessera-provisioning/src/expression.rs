@@ -305,6 +305,7 @@ impl Parser<'_> {
                 self.skip_space();
                 // An empty argument (Entra's Replace leaves unused ones empty).
                 if matches!(self.peek(), Some(',' | ')')) {
+                    self.count()?;
                     arguments.push(Expression::Literal(String::new()));
                 } else {
                     arguments.push(self.expression(depth)?);
@@ -354,9 +355,8 @@ impl Parser<'_> {
                 }
                 '\\' => match chars.next() {
                     Some((_, e @ ('"' | '\\'))) => value.push(e),
-                    Some((_, e)) => {
-                        value.push('\\');
-                        value.push(e);
+                    Some(_) => {
+                        return refuse("a string escapes only \\\" and \\\\");
                     }
                     None => break,
                 },
@@ -692,6 +692,27 @@ fn text_or_null(value: Option<String>) -> Val {
     value.map_or(Val::Null, Val::Text)
 }
 
+/// A count from a whole number: negatives are 0, and any size fits.
+fn count_of(n: i64) -> usize {
+    usize::try_from(n.max(0)).unwrap_or(usize::MAX)
+}
+
+/// `text` with every `find` replaced, built no further than the value bound.
+fn replace_bounded(text: &str, find: &str, with: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(find) {
+        out.push_str(&rest[..at]);
+        out.push_str(with);
+        rest = &rest[at + find.len()..];
+        if out.len() > MAX_TEXT * 4 {
+            return out;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The chars of `text` from `start` (0-based), `count` of them.
 fn slice(text: &str, start: usize, count: usize) -> String {
     text.chars().skip(start).take(count).collect()
@@ -791,9 +812,10 @@ fn call(function: Function, args: &[Expression], source: &dyn Attributes, env: &
                     "DateAdd: {date:?} is not a date (2026-01-31 or 2026-01-31T09:00:00Z)"
                 ))
             })?;
-            let added = add(date, interval, amount)
-                .ok_or_else(|| Stop::Failed("DateAdd: the date is out of range".into()))?;
-            Ok(Val::Text(rfc3339(added)))
+            add(date, interval, amount)
+                .and_then(rfc3339)
+                .map(Val::Text)
+                .ok_or_else(|| Stop::Failed("DateAdd: the date is out of range".into()))
         }
         Function::FormatDateTime => {
             let n = args.len();
@@ -832,7 +854,7 @@ fn call(function: Function, args: &[Expression], source: &dyn Attributes, env: &
             };
             let find = text_of(1)?.unwrap_or_default();
             let start = if args.len() > 2 {
-                number(&arg(2)?, "InStr's start")?.max(1) as usize
+                count_of(number(&arg(2)?, "InStr's start")?.max(1))
             } else {
                 1
             };
@@ -843,13 +865,18 @@ fn call(function: Function, args: &[Expression], source: &dyn Attributes, env: &
             } else {
                 (value, find)
             };
-            let chars: Vec<char> = hay.chars().collect();
-            let needle: Vec<char> = needle.chars().collect();
-            let position = (start - 1..chars.len().saturating_sub(needle.len()) + 1)
-                .find(|&i| {
-                    i + needle.len() <= chars.len() && chars[i..i + needle.len()] == needle[..]
-                })
-                .map_or(0, |i| i + 1);
+            // The byte offset where the search starts, then a linear search.
+            let from = hay
+                .char_indices()
+                .nth(start - 1)
+                .map_or(hay.len(), |(at, _)| at);
+            let position = if start - 1 > hay.chars().count() {
+                0
+            } else {
+                hay[from..]
+                    .find(needle.as_str())
+                    .map_or(0, |at| hay[..from + at].chars().count() + 1)
+            };
             Ok(Val::Text(position.to_string()))
         }
         Function::IsNull => Ok(Val::Bool(arg(0)? == Val::Null)),
@@ -889,12 +916,12 @@ fn call(function: Function, args: &[Expression], source: &dyn Attributes, env: &
             })
         }
         Function::Left => {
-            let count = number(&arg(1)?, "Left's length")?.max(0) as usize;
+            let count = count_of(number(&arg(1)?, "Left's length")?);
             map_text(&|t| slice(&t, 0, count))
         }
         Function::Mid => {
-            let start = number(&arg(1)?, "Mid's start")?.max(1) as usize;
-            let count = number(&arg(2)?, "Mid's length")?.max(0) as usize;
+            let start = count_of(number(&arg(1)?, "Mid's start")?.max(1));
+            let count = count_of(number(&arg(2)?, "Mid's length")?);
             map_text(&|t| slice(&t, start - 1, count))
         }
         Function::NormalizeDiacritics => map_text(&|t| normalize_diacritics(&t)),
@@ -902,7 +929,9 @@ fn call(function: Function, args: &[Expression], source: &dyn Attributes, env: &
             Some(b) => Ok(Val::Bool(!b)),
             None => Ok(Val::Null),
         },
-        Function::Now => Ok(Val::Text(rfc3339(env.now))),
+        Function::Now => rfc3339(env.now)
+            .map(Val::Text)
+            .ok_or_else(|| Stop::Failed("Now: the clock is out of range".into())),
         Function::RemoveDuplicates => {
             let mut seen: Vec<String> = Vec::new();
             for item in arg(0)?.texts() {
@@ -919,7 +948,7 @@ fn call(function: Function, args: &[Expression], source: &dyn Attributes, env: &
             if find.is_empty() {
                 return failed("Replace needs a value to find");
             }
-            map_text(&|t| t.replace(&find, &with))
+            map_text(&|t| replace_bounded(&t, &find, &with))
         }
         // Evaluated as the list of its candidates; the mapping picks the first
         // free one.
@@ -1081,7 +1110,8 @@ fn interval_of(text: &str) -> Result<Interval, ExpressionError> {
 
 fn add(date: OffsetDateTime, interval: Interval, amount: i64) -> Option<OffsetDateTime> {
     let months = |n: i64| -> Option<OffsetDateTime> {
-        let total = i64::from(date.year()) * 12 + i64::from(date.month() as u8) - 1 + n;
+        let total =
+            (i64::from(date.year()) * 12 + i64::from(date.month() as u8) - 1).checked_add(n)?;
         let year = i32::try_from(total.div_euclid(12)).ok()?;
         let month = Month::try_from(u8::try_from(total.rem_euclid(12) + 1).ok()?).ok()?;
         let last = time::util::days_in_month(month, year);
@@ -1104,10 +1134,14 @@ fn add(date: OffsetDateTime, interval: Interval, amount: i64) -> Option<OffsetDa
     }
 }
 
-/// A date as the directory writes it: `2026-01-31T09:00:00Z` (UTC).
-pub fn rfc3339(date: OffsetDateTime) -> String {
-    let d = date.to_offset(UtcOffset::UTC);
-    format!(
+/// A date as the directory writes it: `2026-01-31T09:00:00Z` (UTC); `None`
+/// when it falls outside the years 1 to 9999 in UTC.
+pub fn rfc3339(date: OffsetDateTime) -> Option<String> {
+    let d = date.checked_to_offset(UtcOffset::UTC)?;
+    if !(1..=9999).contains(&d.year()) {
+        return None;
+    }
+    Some(format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         d.year(),
         d.month() as u8,
@@ -1115,7 +1149,7 @@ pub fn rfc3339(date: OffsetDateTime) -> String {
         d.hour(),
         d.minute(),
         d.second()
-    )
+    ))
 }
 
 /// A date as RFC 3339, or a day alone (`2026-01-31`, midnight UTC).

@@ -274,15 +274,17 @@ pub fn convert(target: &Target, value: &Val) -> Result<Value, String> {
             Some(b) => Value::Bool(b),
             None => return Err(format!("{:?} is not true or false", one())),
         },
-        TargetType::DateTime => match expression::parse_datetime(&one()) {
-            Some(date) => Value::String(expression::rfc3339(date)),
-            None => {
-                return Err(format!(
-                    "{:?} is not a date (2026-01-31 or 2026-01-31T09:00:00Z; FormatDateTime converts others)",
-                    one()
-                ));
+        TargetType::DateTime => {
+            match expression::parse_datetime(&one()).and_then(expression::rfc3339) {
+                Some(date) => Value::String(date),
+                None => {
+                    return Err(format!(
+                        "{:?} is not a date (2026-01-31 or 2026-01-31T09:00:00Z; FormatDateTime converts others)",
+                        one()
+                    ));
+                }
             }
-        },
+        }
         TargetType::Reference => match uuid::Uuid::parse_str(one().trim()) {
             Ok(id) => Value::String(id.to_string()),
             Err(_) => return Err(format!("{:?} is not an object id", one())),

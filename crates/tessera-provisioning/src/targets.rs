@@ -80,10 +80,14 @@ pub fn user_target_names() -> Vec<&'static str> {
 /// The prefix naming a custom security attribute: `customSecurityAttributes.{set}.{name}`.
 pub const CUSTOM_PREFIX: &str = "customSecurityAttributes.";
 
+/// A custom security attribute as its definition spells it: (set, name, type).
+pub type CustomTarget = (String, String, TargetType);
+
 /// The directory's users as a mapping's target; custom security attributes are
-/// typed by the tenant's definitions (`None`: no such attribute, or deprecated).
+/// typed by the tenant's definitions, found without regard to case (`None`: no
+/// such attribute, or one that cannot be assigned).
 pub struct DirectoryUsers<'a> {
-    pub custom: &'a dyn Fn(&str, &str) -> Option<TargetType>,
+    pub custom: &'a dyn Fn(&str, &str) -> Option<CustomTarget>,
 }
 
 impl TargetSchema for DirectoryUsers<'_> {
@@ -95,7 +99,7 @@ impl TargetSchema for DirectoryUsers<'_> {
                 ));
             };
             return match (self.custom)(set, attribute) {
-                Some(kind) => Ok(Target {
+                Some((set, attribute, kind)) => Ok(Target {
                     name: format!("{CUSTOM_PREFIX}{set}.{attribute}"),
                     kind,
                     required: false,

@@ -60,9 +60,13 @@ fn mail_index(emails: &[Value]) -> Option<usize> {
         .filter(with_value)
         .find(|&i| emails[i].get("primary") == Some(&Value::Bool(true)))
         .or_else(|| {
-            (0..emails.len())
-                .filter(with_value)
-                .find(|&i| emails[i].get("type").and_then(Value::as_str) == Some("work"))
+            (0..emails.len()).filter(with_value).find(|&i| {
+                // `type` is not case-exact (as the filter the mapping uses).
+                emails[i]
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("work"))
+            })
         })
         .or_else(|| (0..emails.len()).find(with_value))
 }

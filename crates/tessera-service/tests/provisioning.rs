@@ -547,9 +547,248 @@ async fn a_tenant_mapping_shapes_provisioned_users(h: Harness) {
     );
 }
 
+/// With a mapping of its own: users made in the directory are still found by
+/// the attributes it carries otherwise (a client matching before it creates
+/// makes no duplicate); a custom `accountEnabled` leaves an administrator's
+/// disabling alone until the source's `active` changes; a user keeps the unique
+/// name it has; a mapping that stops holding refuses writes, not reads; and a
+/// token that would write custom security attributes needs the right to.
+async fn a_tenant_mapping_keeps_what_the_directory_holds(h: Harness) {
+    use tessera_directory::roles::{
+        ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR, ATTRIBUTE_DEFINITION_ADMINISTRATOR,
+        GLOBAL_ADMINISTRATOR, USER_ADMINISTRATOR,
+    };
+    let mapping = json!({"attributes": [
+        {"target": "userPrincipalName", "expression":
+            "SelectUniqueValue(ToLower([userName])@scim.test, ToLower([userName])2@scim.test)"},
+        {"target": "displayName", "expression": "Coalesce([displayName], [userName])"},
+        {"target": "accountEnabled", "expression": "CBool([active])", "defaultValue": "true"},
+    ]});
+    h.app
+        .provisioning
+        .set_settings(
+            &h.admin,
+            Replacement::new(
+                json!({"defaultDomain": "scim.test", "userMapping": mapping}),
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    // Made in the directory, then matched by a client before it creates.
+    h.app
+        .directory
+        .create_user(
+            &h.admin,
+            json!({"userPrincipalName": "alice@scim.test", "displayName": "Alice"}),
+        )
+        .await
+        .unwrap();
+    let found = list(&h, Some("userName eq \"ALICE@scim.test\"")).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(list(&h, Some("displayName eq \"alice\"")).await.len(), 1);
+    // A provisioned user, disabled by an administrator.
+    let bob = h
+        .app
+        .provisioning
+        .create(
+            &h.admin,
+            &USER_TYPE,
+            &json!({"userName": "bob", "active": true}),
+            BASE,
+        )
+        .await
+        .unwrap();
+    let id = bob.body["id"].as_str().unwrap().to_string();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    h.app
+        .directory
+        .update_user(
+            &h.admin,
+            tessera_service::Patch {
+                at: tessera_service::Versioned::any(uuid),
+                body: json!({"accountEnabled": false, "userPrincipalName": "bob2@scim.test"}),
+            },
+        )
+        .await
+        .unwrap();
+    let patch = |ops: Value| {
+        let app = h.app.provisioning.clone();
+        let admin = h.admin.clone();
+        let id = id.clone();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        async move { app.patch(&admin, &USER_TYPE, &id, &body, None, BASE).await }
+    };
+    let user = || {
+        let directory = h.app.directory.clone();
+        let admin = h.admin.clone();
+        async move {
+            directory
+                .get::<tessera_directory::model::UserSpec>(&admin, uuid)
+                .await
+                .unwrap()
+        }
+    };
+    patch(json!([{"op": "replace", "path": "displayName", "value": "Bob"}]))
+        .await
+        .unwrap();
+    let now = user().await;
+    assert!(
+        !now.spec.account_enabled,
+        "an unrelated change leaves the user disabled"
+    );
+    assert_eq!(now.spec.display_name, "Bob");
+    assert_eq!(
+        now.spec.user_principal_name, "bob2@scim.test",
+        "the unique name it has is among the candidates: kept"
+    );
+    patch(json!([{"op": "replace", "path": "active", "value": false}]))
+        .await
+        .unwrap();
+    patch(json!([{"op": "replace", "path": "active", "value": true}]))
+        .await
+        .unwrap();
+    assert!(
+        user().await.spec.account_enabled,
+        "the source's active changed"
+    );
+    // A mapping writing a custom security attribute, whose definition is then
+    // deprecated: reads go on, user writes are refused.
+    let attribute_admin = acting_as(
+        &h,
+        tessera_service::Principal::User {
+            id: uuid::Uuid::new_v4(),
+            user_principal_name: "attributes@scim.test".into(),
+        },
+        &[
+            GLOBAL_ADMINISTRATOR,
+            ATTRIBUTE_DEFINITION_ADMINISTRATOR,
+            ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR,
+        ],
+    );
+    let definition = h
+        .app
+        .directory
+        .create_attribute_definition(
+            &attribute_admin,
+            json!({"attributeSet": "HR", "name": "site", "type": "String"}),
+        )
+        .await
+        .unwrap();
+    let mut with_custom = mapping.clone();
+    with_custom["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"target": "customSecurityAttributes.hr.SITE", "expression": "[title]"}));
+    h.app
+        .provisioning
+        .set_settings(
+            &attribute_admin,
+            Replacement::new(
+                json!({"defaultDomain": "scim.test", "userMapping": with_custom}),
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    let user_admin = acting_as(
+        &h,
+        tessera_service::Principal::User {
+            id: uuid::Uuid::new_v4(),
+            user_principal_name: "users@scim.test".into(),
+        },
+        &[
+            USER_ADMINISTRATOR,
+            tessera_directory::roles::GROUPS_ADMINISTRATOR,
+        ],
+    );
+    let refused = h
+        .app
+        .provisioning
+        .create_token(&user_admin, json!({"displayName": "HR"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, tessera_service::ServiceError::Forbidden { .. }),
+        "a token that would write custom security attributes: {refused:?}"
+    );
+    // A user's own rights apply: a Global Administrator may not assign them.
+    let refused = patch(json!([{"op": "replace", "path": "title", "value": "Oslo"}]))
+        .await
+        .unwrap_err()
+        .into_scim();
+    assert_eq!(refused.status, 403, "{refused:?}");
+    // A provisioning token writes what the mapping maps.
+    let token = acting_as(
+        &h,
+        tessera_service::Principal::Workload {
+            id: uuid::Uuid::new_v4(),
+            display_name: "HR".into(),
+            kind: "provisioningToken",
+        },
+        &[
+            USER_ADMINISTRATOR,
+            tessera_directory::roles::GROUPS_ADMINISTRATOR,
+        ],
+    );
+    h.app
+        .provisioning
+        .patch(
+            &token,
+            &USER_TYPE,
+            &id,
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "title", "value": "Oslo"}]}),
+            None,
+            BASE,
+        )
+        .await
+        .unwrap();
+    let custom = h
+        .app
+        .directory
+        .get::<tessera_directory::model::UserSpec>(&attribute_admin, uuid)
+        .await
+        .unwrap()
+        .spec
+        .custom_security_attributes;
+    assert_eq!(
+        serde_json::to_value(&custom).unwrap(),
+        json!({"HR": {"site": "Oslo"}}),
+        "spelt as the definition is"
+    );
+    h.app
+        .directory
+        .update_attribute_definition(
+            &attribute_admin,
+            tessera_service::Patch {
+                at: tessera_service::Versioned::any(definition.id.as_str()),
+                body: json!({"status": "Deprecated"}),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        list(&h, None).await.len(),
+        3,
+        "reads go on (the administrator, alice, bob)"
+    );
+    let refused = patch(json!([{"op": "replace", "path": "title", "value": "Rome"}]))
+        .await
+        .unwrap_err()
+        .into_scim();
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(
+        !refused.detail.contains("site"),
+        "no attribute names: {}",
+        refused.detail
+    );
+}
+
 both_backends!(
     setup = harness;
     database_filters_agree_with_the_evaluator,
     provisioning_clients_are_guarded,
-    a_tenant_mapping_shapes_provisioned_users
+    a_tenant_mapping_shapes_provisioned_users,
+    a_tenant_mapping_keeps_what_the_directory_holds
 );

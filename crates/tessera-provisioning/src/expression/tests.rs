@@ -131,6 +131,58 @@ fn missing_values_make_nothing() {
 }
 
 #[test]
+fn dates_out_of_range_fail_rather_than_panic() {
+    for bad in [
+        r#"DateAdd("d", 0, "9999-12-31T23:30:00-05:00")"#,
+        r#"DateAdd("m", 9223372036854775807, "2026-01-01")"#,
+        r#"DateAdd("s", 9223372036854775807, "2026-01-01")"#,
+        r#"DateAdd("yyyy", -9223372036854775807, "2026-01-01")"#,
+        r#"DateAdd("d", 1, "9999-12-31")"#,
+    ] {
+        assert!(
+            matches!(eval(bad), Err(Stop::Failed(_))),
+            "{bad}: {:?}",
+            eval(bad)
+        );
+    }
+    assert_eq!(
+        parse_datetime("9999-12-31T23:30:00-05:00").and_then(rfc3339),
+        None
+    );
+}
+
+#[test]
+fn positions_and_lengths_of_any_size() {
+    assert_eq!(text(r#"InStr([userName], "ley", 3)"#), "0");
+    assert_eq!(
+        text(r#"InStr([userName], "ley", 9223372036854775807)"#),
+        "0"
+    );
+    assert_eq!(text(r#"InStr("ÅÅbÅ", "b")"#), "3");
+    assert_eq!(text(r#"InStr("ÅÅbÅ", "Å", 3)"#), "4");
+    assert_eq!(
+        text(r#"Mid([userName], 9223372036854775807, 9223372036854775807)"#),
+        ""
+    );
+    assert_eq!(text(r#"Left([userName], -5)"#), "");
+    assert_eq!(eval(r#"Item([proxy], -1)"#), Ok(Val::Null));
+    assert_eq!(eval(r#"Word("a b", 0, " ")"#), Ok(Val::Null));
+}
+
+#[test]
+fn replacing_stays_within_bounds() {
+    let big = Object(BTreeMap::from([
+        ("a", Val::Text("a".repeat(MAX_TEXT))),
+        ("b", Val::Text("𝕏".repeat(MAX_TEXT))),
+    ]));
+    let value = parse(r#"Replace([a], "a", [b])"#)
+        .unwrap()
+        .evaluate(&big, &env())
+        .unwrap();
+    assert_eq!(value.text().unwrap().chars().count(), MAX_TEXT);
+}
+
+#[test]
 fn select_unique_value_gives_its_candidates() {
     assert_eq!(
         eval(r#"SelectUniqueValue([missing], [userName], Append([userName], "1"))"#),
@@ -157,6 +209,7 @@ fn bad_expressions_are_refused_with_a_reason() {
         ("[a] ,", "unexpected"),
         ("[]", "1 to 512"),
         ("= [a]", "value is expected"),
+        (r#""a\qb""#, "escapes only"),
     ] {
         let error = parse(bad).expect_err(bad);
         assert!(
@@ -169,6 +222,11 @@ fn bad_expressions_are_refused_with_a_reason() {
     assert!(parse(&deep).is_err(), "nesting is bounded");
     let long = format!("Join(\",\"{})", ", [a]".repeat(400));
     assert!(parse(&long).is_err(), "length is bounded");
+    let empties = format!("Coalesce({})", ",".repeat(15)).repeat(9);
+    assert!(
+        parse(&empties).is_err(),
+        "empty arguments count as operations"
+    );
 }
 
 #[test]
@@ -244,8 +302,13 @@ proptest! {
     #[test]
     fn any_text_parses_or_is_refused(text in "[ -~]{0,80}") {
         if let Ok(e) = parse(&text) {
-            let again = parse(&e.to_string()).expect("the canonical text parses");
-            prop_assert_eq!(again, e);
+            // The canonical text may be longer (brackets, quotes, spaces): it
+            // reads back whenever it is within the bound.
+            let canonical = e.to_string();
+            if canonical.len() <= MAX_EXPRESSION_LEN {
+                let again = parse(&canonical).expect("the canonical text parses");
+                prop_assert_eq!(again, e);
+            }
         }
     }
 }

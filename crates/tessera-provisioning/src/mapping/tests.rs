@@ -30,8 +30,9 @@ impl Attributes for Row {
 
 const COLUMNS: Columns = Columns(&["first", "last", "dept", "start", "level", "boss", "active"]);
 
-fn custom(set: &str, name: &str) -> Option<TargetType> {
-    (set == "HR" && name == "level").then_some(TargetType::Integer)
+fn custom(set: &str, name: &str) -> Option<crate::targets::CustomTarget> {
+    (set.eq_ignore_ascii_case("HR") && name.eq_ignore_ascii_case("level"))
+        .then(|| ("HR".to_string(), "level".to_string(), TargetType::Integer))
 }
 
 fn users() -> DirectoryUsers<'static> {
@@ -63,7 +64,7 @@ fn mapping() -> Mapping {
                 "employeeHireDate",
                 r#"FormatDateTime([start], "M/d/yyyy", "yyyy-MM-dd")"#,
             ),
-            rule("customSecurityAttributes.HR.level", "[level]"),
+            rule("customSecurityAttributes.hr.LEVEL", "[level]"),
             rule("managerId", "IgnoreFlowIfNullOrEmpty([boss])"),
             AttributeMapping {
                 apply: Apply::OnCreate,

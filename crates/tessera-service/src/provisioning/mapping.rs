@@ -18,7 +18,7 @@ use tessera_core::TenantId;
 use tessera_directory::model::{AttributeDefinitionSpec, AttributeStatus, AttributeType};
 use tessera_provisioning::expression::{Attributes, Env, Val};
 use tessera_provisioning::mapping::{AttributeMapping, Compiled, Mapping, Output, SourceSchema};
-use tessera_provisioning::targets::{DirectoryUsers, TargetType};
+use tessera_provisioning::targets::{CustomTarget, DirectoryUsers, TargetType};
 use tessera_scim::ScimError;
 use tessera_scim::path::PatchPath;
 use tessera_scim::schema::{ENTERPRISE_USER, USER_TYPE};
@@ -121,20 +121,25 @@ impl Attributes for ScimUser<'_> {
     }
 }
 
-/// A custom security attribute's type as a mapping target.
-fn custom_type(definition: &AttributeDefinitionSpec) -> Option<TargetType> {
+/// A custom security attribute as a mapping target, spelt as its definition is.
+fn custom_target(definition: &AttributeDefinitionSpec) -> Option<CustomTarget> {
     if definition.status == AttributeStatus::Deprecated {
         return None;
     }
-    Some(
-        match (definition.attribute_type, definition.is_collection) {
-            (AttributeType::String, false) => TargetType::Text,
-            (AttributeType::String, true) => TargetType::TextList,
-            (AttributeType::Integer, false) => TargetType::Integer,
-            (AttributeType::Integer, true) => TargetType::IntegerList,
-            (AttributeType::Boolean, _) => TargetType::Boolean,
-        },
-    )
+    let kind = match (definition.attribute_type, definition.is_collection) {
+        (AttributeType::String, false) => TargetType::Text,
+        (AttributeType::String, true) => TargetType::TextList,
+        (AttributeType::Integer, false) => TargetType::Integer,
+        (AttributeType::Integer, true) => TargetType::IntegerList,
+        (AttributeType::Boolean, false) => TargetType::Boolean,
+        // No value can be assigned to it.
+        (AttributeType::Boolean, true) => return None,
+    };
+    Some((
+        definition.attribute_set.clone(),
+        definition.name.clone(),
+        kind,
+    ))
 }
 
 /// Checks a mapping against SCIM users and the tenant's directory.
@@ -145,7 +150,7 @@ fn compile(
     let custom = |set: &str, name: &str| {
         definitions
             .get(&format!("{set}_{name}").to_lowercase())
-            .and_then(custom_type)
+            .and_then(custom_target)
     };
     mapping.compile(&ScimUsers, &DirectoryUsers { custom: &custom })
 }
@@ -174,7 +179,8 @@ fn invalid_mapping(field: &str, error: tessera_provisioning::MappingError) -> Se
     ServiceError::Validation(errors)
 }
 
-fn writes_custom(mapping: &Mapping) -> bool {
+/// Whether a mapping writes custom security attributes.
+pub(crate) fn writes_custom(mapping: &Mapping) -> bool {
     mapping.attributes.iter().any(|a| {
         a.target
             .trim()
@@ -191,6 +197,8 @@ pub(crate) struct UserMapper {
     env: Env,
     /// The mapping writes custom security attributes.
     writes_custom: bool,
+    /// The tenant's mapping no longer holds: users cannot be written.
+    broken: bool,
 }
 
 /// What a SCIM user makes of the directory's attributes.
@@ -221,15 +229,19 @@ impl UserMapper {
             BTreeMap::new()
         };
         // A mapping that no longer compiles (a custom security attribute it writes
-        // was deprecated since) refuses every write until it is fixed.
-        let compiled = compile(mapping, &definitions).map_err(|error| {
-            ServiceError::Conflict {
-                message: format!(
-                    "the provisioning attribute mapping no longer holds ({error}): fix it with `tessera provisioning mapping set`"
-                ),
+        // was deprecated since) refuses every user write until it is fixed;
+        // reads go on as the default mapping reads.
+        match compile(mapping, &definitions) {
+            Ok(compiled) => UserMapper::new(compiled, settings.default_domain.clone(), now),
+            Err(error) => {
+                tracing::warn!(%tenant, %error, "the provisioning attribute mapping no longer holds");
+                let compiled = compile(&default, &BTreeMap::new())
+                    .map_err(|e| ServiceError::Internal(format!("the default mapping: {e}")))?;
+                let mut mapper = UserMapper::new(compiled, settings.default_domain.clone(), now)?;
+                mapper.broken = true;
+                Ok(mapper)
             }
-        })?;
-        UserMapper::new(compiled, settings.default_domain.clone(), now)
+        }
     }
 
     fn new(
@@ -278,6 +290,7 @@ impl UserMapper {
             default_domain,
             env,
             writes_custom,
+            broken: false,
         })
     }
 
@@ -328,6 +341,14 @@ impl UserMapper {
         source: &Map<String, Value>,
         creating: bool,
     ) -> Result<Mapped, ScimError> {
+        if self.broken {
+            return Err(ScimError::new(
+                409,
+                None,
+                "the tenant's provisioning attribute mapping no longer holds (a custom security attribute \
+                 it writes was deprecated or removed): an administrator must fix it before users can be written",
+            ));
+        }
         let outputs = self
             .compiled
             .apply(&ScimUser(source), &self.env, creating)
@@ -359,6 +380,22 @@ impl UserMapper {
             patch: tessera_provisioning::mapping::graph_patch(values),
             unique_upn,
         })
+    }
+
+    /// A patch with only what differs from what the source before made, for the
+    /// attributes the tenant's mapping carries otherwise than the default (so a
+    /// change in the directory, an administrator disabling a user, stays until
+    /// the source itself changes); the default's attributes are written whole.
+    pub(crate) fn changes_only(
+        &self,
+        mut patch: Map<String, Value>,
+        before: &Map<String, Value>,
+    ) -> Map<String, Value> {
+        let Ok(old) = self.to_graph(before, false) else {
+            return patch;
+        };
+        patch.retain(|key, value| self.is_default(key) || old.patch.get(key) != Some(value));
+        patch
     }
 
     /// What the mapping makes of a source, attribute by attribute, for the ones
@@ -445,6 +482,23 @@ impl super::Provisioning {
     pub async fn preview_user_mapping(&self, ctx: &Context, body: Value) -> ServiceResult<Value> {
         let (settings, _) = self.settings(ctx).await?;
         let request: PreviewRequest = tessera_directory::patch::parse_spec(body)?;
+        // Trying out a mapping is for who may save one; reading one that writes
+        // custom security attributes needs their definitions' read right.
+        if request.mapping.is_some() {
+            self.may_change_settings(ctx)?;
+        }
+        if request
+            .mapping
+            .as_ref()
+            .or(settings.user_mapping.as_ref())
+            .is_some_and(writes_custom)
+        {
+            self.require(
+                ctx,
+                tessera_directory::roles::action::ATTRIBUTE_DEFINITIONS_READ,
+                &tessera_directory::authz::Target::Tenant,
+            )?;
+        }
         let source = tessera_scim::resource::read(
             &USER_TYPE,
             &request.resource,

@@ -46,6 +46,10 @@ enum Place {
     Directory(Vec<Step>),
     /// The source's data at this path (a list when the attribute is multi-valued).
     Source(Vec<Step>),
+    /// An attribute the tenant's mapping carries otherwise than the default: the
+    /// source's (first path) for provisioned users, the directory's (second) for
+    /// the others, as each reads.
+    Either(Vec<Step>, Vec<Step>),
     UserName,
     Emails,
     /// `meta.lastModified`: the later of the record's and its source's.
@@ -77,23 +81,24 @@ fn place(rt: &ResourceType, r: &Resolved, mapper: &UserMapper) -> Result<Place> 
         });
     }
     // An attribute the tenant's mapping carries otherwise than the default is
-    // read as the client sent it.
+    // read as the client sent it (from the directory for users without a source).
     let directory = |path: &[&str]| {
         Ok(if mapper.is_default(path[0]) {
             Place::Directory(keys(path))
         } else {
-            Place::Source(source_path(r))
+            Place::Either(source_path(r), keys(path))
         })
     };
     match (r.extension, name, sub) {
         (None, "userName", _) if mapper.is_default("userPrincipalName") => Ok(Place::UserName),
+        (None, "userName", _) => Ok(Place::Either(source_path(r), keys(&["userPrincipalName"]))),
         (None, "displayName", _) => directory(&["displayName"]),
         (None, "name", Some("givenName")) => directory(&["givenName"]),
         (None, "name", Some("familyName")) => directory(&["surname"]),
         (None, "active", _) => directory(&["accountEnabled"]),
         (None, "title", _) => directory(&["jobTitle"]),
         (None, "userType", _) => directory(&["employeeType"]),
-        (None, "emails", _) if mapper.is_default("mail") => Ok(Place::Emails),
+        (None, "emails", _) => Ok(Place::Emails),
         (None, "groups", None | Some("value")) => Ok(Place::Links(false)),
         (None, "groups", _) => Err(unsupported(&r.text())),
         (Some(ENTERPRISE_USER), "employeeNumber", _) => directory(&["employeeId"]),
@@ -265,9 +270,28 @@ fn attribute_test(
     r: &Resolved,
     compare: Option<(CompareOp, &Literal)>,
 ) -> Result<Predicate> {
+    attribute_test_at(cx, r, compare, place(cx.rt, r, cx.mapper)?)
+}
+
+fn attribute_test_at(
+    cx: &Scope<'_>,
+    r: &Resolved,
+    compare: Option<(CompareOp, &Literal)>,
+    place: Place,
+) -> Result<Predicate> {
     let leaf = leaf_for_compare(r.attribute, r.sub);
-    match place(cx.rt, r, cx.mapper)? {
+    match place {
         Place::Column(field) => on_field(field, leaf, compare),
+        Place::Either(source, directory) => Ok(Predicate::Or(vec![
+            Predicate::And(vec![
+                has_source(),
+                attribute_test_at(cx, r, compare, Place::Source(source))?,
+            ]),
+            Predicate::And(vec![
+                Predicate::Not(Box::new(has_source())),
+                on_field(Field::Data(directory), leaf, compare)?,
+            ]),
+        ])),
         Place::LastModified => last_modified(leaf, compare),
         Place::Directory(path) => on_field(Field::Data(path), leaf, compare),
         // `pr` of a complex list: some element has a value.
@@ -596,6 +620,7 @@ pub(crate) fn order(
         Place::LastModified => Field::Modified,
         Place::Directory(path) => Field::Data(path),
         Place::UserName => Field::Data(keys(&["userPrincipalName"])),
+        Place::Either(path, _) => Field::CompanionData(path),
         Place::Emails => Field::Data(keys(&["mail"])),
         Place::Source(mut path) => {
             if by.attribute.multi_valued {

@@ -299,30 +299,47 @@ impl Provisioning {
         Ok(UserMapper::load(reader, tenant, &settings, self.now()).await?)
     }
 
-    /// The directory attributes a SCIM user maps to, a unique user principal
-    /// name chosen when the mapping offers candidates (`me`: the user changed).
+    /// The directory attributes a SCIM user maps to (`me`: the user changed,
+    /// with its directory attributes now, and its source before). Where the
+    /// mapping offers candidates for the user principal name, a user keeps the
+    /// one it has if it is among them; otherwise the first valid one no other
+    /// user holds is chosen.
     async fn mapped_user(
         &self,
         reader: &mut dyn Reader,
         tenant: TenantId,
         mapper: &UserMapper,
         source: &Map<String, Value>,
-        me: Option<Uuid>,
+        me: Option<(Uuid, &Map<String, Value>, Option<&Map<String, Value>>)>,
     ) -> Result<Map<String, Value>> {
         let mapped = mapper.to_graph(source, me.is_none())?;
-        let mut graph = mapped.patch;
+        let mut graph = match me {
+            Some((_, _, Some(before))) => mapper.changes_only(mapped.patch, before),
+            _ => mapped.patch,
+        };
         if let Some(candidates) = mapped.unique_upn {
-            let mut chosen = None;
-            for candidate in candidates {
-                if upn_free(reader, tenant, &candidate, me).await? {
-                    chosen = Some(candidate);
+            let current = me
+                .and_then(|(_, directory, _)| directory.get("userPrincipalName"))
+                .and_then(Value::as_str);
+            let mut chosen = candidates
+                .iter()
+                .find(|c| current.is_some_and(|now| now.eq_ignore_ascii_case(c)))
+                .cloned();
+            for candidate in &candidates {
+                if chosen.is_some() {
                     break;
+                }
+                if tessera_directory::validate::user_principal_name(candidate).is_ok()
+                    && upn_free(reader, tenant, candidate, me.map(|(id, _, _)| id)).await?
+                {
+                    chosen = Some(candidate.clone());
                 }
             }
             let chosen = chosen.ok_or_else(|| {
-                ScimError::bad(
-                    ScimType::Uniqueness,
-                    "every user principal name the mapping's SelectUniqueValue offers is taken",
+                ScimError::new(
+                    409,
+                    Some(ScimType::Uniqueness),
+                    "userName: every user principal name the mapping's SelectUniqueValue offers is taken or invalid",
                 )
             })?;
             graph.insert("userPrincipalName".into(), Value::String(chosen));
@@ -763,6 +780,9 @@ impl Provisioning {
     ) -> Result<()> {
         let mapper = self.mapper(tx, ctx.tenant).await?;
         let current = object(&record)?;
+        // The source before this change, to write only what it changes where the
+        // mapping is the tenant's own.
+        let before = existing.as_ref().map(object).transpose()?;
         // What only the source holds (externalId, phones...) changes with the
         // permission to change the object's basic attributes.
         let source_changes = match &existing {
@@ -788,7 +808,13 @@ impl Provisioning {
                 .await?
         } else {
             let mut graph = self
-                .mapped_user(tx, ctx.tenant, &mapper, &source, Some(record.id))
+                .mapped_user(
+                    tx,
+                    ctx.tenant,
+                    &mapper,
+                    &source,
+                    Some((record.id, &current, before.as_ref())),
+                )
                 .await?;
             // A replace that leaves `active` out does not enable a disabled user
             // (a PATCH that removes it does, as the client asked).

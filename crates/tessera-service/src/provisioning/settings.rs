@@ -69,6 +69,28 @@ impl ProvisioningSettings {
 }
 
 impl Provisioning {
+    /// Provisioning writes the custom security attributes the mapping maps: who
+    /// saves such a mapping, or lets a token or client provision under it, must
+    /// be allowed to assign them.
+    pub(crate) fn may_hand_out_custom(
+        &self,
+        ctx: &Context,
+        settings: &ProvisioningSettings,
+    ) -> ServiceResult<()> {
+        if settings
+            .user_mapping
+            .as_ref()
+            .is_some_and(super::mapping::writes_custom)
+        {
+            self.require(
+                ctx,
+                tessera_directory::roles::action::USERS_CSA_UPDATE,
+                &tessera_directory::authz::Target::Tenant,
+            )?;
+        }
+        Ok(())
+    }
+
     /// The settings with the version to send as `If-Match`.
     pub async fn settings(&self, ctx: &Context) -> ServiceResult<(ProvisioningSettings, i64)> {
         self.get_setting_versioned::<ProvisioningSettings>(ctx)
@@ -88,26 +110,19 @@ impl Provisioning {
         let (mut tx, before) = self
             .open_setting::<ProvisioningSettings>(ctx, if_match)
             .await?;
-        // Giving an application the SCIM API's rights needs those rights.
+        // Giving an application the SCIM API's rights needs those rights (and,
+        // where the mapping writes custom security attributes, the right to).
         if settings.clients != before.clients {
             self.may_manage_tokens(ctx)?;
+            self.may_hand_out_custom(ctx, &settings)?;
         }
         if settings.user_mapping != before.user_mapping
             && let Some(mapping) = &settings.user_mapping
         {
+            // Checked before the mapping is, so a refused caller learns nothing
+            // of the tenant's attribute definitions.
+            self.may_hand_out_custom(ctx, &settings)?;
             super::mapping::check_user_mapping(tx.as_mut(), ctx.tenant, mapping).await?;
-            // Provisioning then writes the custom security attributes it maps.
-            if mapping.attributes.iter().any(|a| {
-                a.target
-                    .trim()
-                    .starts_with(tessera_provisioning::targets::CUSTOM_PREFIX)
-            }) {
-                self.require(
-                    ctx,
-                    tessera_directory::roles::action::USERS_CSA_UPDATE,
-                    &tessera_directory::authz::Target::Tenant,
-                )?;
-            }
         }
         self.save_setting(ctx, tx, &before, &settings).await?;
         Ok(settings)

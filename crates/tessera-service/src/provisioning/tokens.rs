@@ -116,6 +116,11 @@ impl Provisioning {
         body: Value,
     ) -> ServiceResult<CreatedProvisioningToken> {
         self.may_manage_tokens(ctx)?;
+        let settings: super::ProvisioningSettings = {
+            let mut reader = self.reader().await?;
+            crate::kernel::tenant_settings::read_setting(reader.as_mut(), ctx.tenant).await?
+        };
+        self.may_hand_out_custom(ctx, &settings)?;
         let request: NewProvisioningToken = patch::parse_spec(body)?;
         let name = request.display_name.trim().to_string();
         if name.is_empty() || name.chars().count() > 128 {
