@@ -43,6 +43,10 @@ pub struct Config {
     /// request, an idle one) is closed for the new.
     pub max_connections: usize,
     pub database_max_connections: u32,
+    /// PostgreSQL: a tenant's writes queued in this process commit together (each
+    /// in its own savepoint, one durable commit for the group). On by default;
+    /// `false` gives each write its own transaction.
+    pub database_group_commit: bool,
     /// The 32-byte key that seals TOTP seeds, as a file; `<data_dir>/secrets.key`
     /// (created on first start) when unset. Every node of a cluster needs the same key.
     pub secrets_key_file: Option<PathBuf>,
@@ -191,6 +195,7 @@ impl Default for Config {
             body_read_timeout_seconds: 30,
             max_connections: 4096,
             database_max_connections: 16,
+            database_group_commit: true,
             secrets_key_file: None,
             breached_passwords_dir: None,
             geoip_database: None,
@@ -328,6 +333,7 @@ fn is_server_key(key: &str) -> bool {
         "body_read_timeout_seconds",
         "max_connections",
         "database_max_connections",
+        "database_group_commit",
         "secrets_key_file",
         "breached_passwords_dir",
         "geoip_database",

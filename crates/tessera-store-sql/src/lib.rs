@@ -9,11 +9,14 @@
 //!   PostgreSQL a write transaction begins with `SELECT ... FOR UPDATE` on the head
 //!   row, so several `tessera serve` processes on one database take turns. On SQLite a
 //!   single writer connection starts every transaction with `BEGIN IMMEDIATE`.
+//!   On PostgreSQL the writers of one process that queue for a tenant share one
+//!   transaction, each in its own savepoint, committed together (`group`).
 //! - Ordering is bytewise on both (PostgreSQL columns use the "C" collation), so a
 //!   cursor means the same thing on either backend.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod group;
 mod leases;
 mod migrate;
 mod search;
@@ -60,6 +63,8 @@ pub struct Options {
     pub url: String,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// PostgreSQL: commit a tenant's queued writes together (see `group`).
+    pub group_commit: bool,
 }
 
 impl Options {
@@ -68,6 +73,7 @@ impl Options {
             url: url.into(),
             max_connections: 16,
             acquire_timeout: Duration::from_secs(10),
+            group_commit: true,
         }
     }
 
@@ -84,6 +90,8 @@ pub struct SqlStore {
     /// Writes: on SQLite a pool of one connection, so writers queue in-process instead
     /// of failing with "database is locked".
     write_pool: AnyPool,
+    /// PostgreSQL with group commit: the tenants' batches.
+    batches: Option<group::Slots>,
     /// Whatever must live as long as the store (a test's temporary directory or database).
     _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -179,10 +187,13 @@ impl SqlStore {
                 (pool.clone(), pool)
             }
         };
+        let batches =
+            (backend == Backend::Postgres && options.group_commit).then(group::Slots::default);
         let store = SqlStore {
             backend,
             pool,
             write_pool,
+            batches,
             _guard: guard,
         };
         migrate::run(&store.write_pool, backend).await?;
@@ -309,7 +320,9 @@ struct SnapshotReader {
 reader_over!(SnapshotReader, tx);
 
 struct SqlWriteTx {
-    tx: Transaction<'static, Any>,
+    tx: group::TxSlot,
+    /// A member of its tenant's batch (PostgreSQL with group commit).
+    member: Option<group::Member>,
     backend: Backend,
     tenant: TenantId,
     head_seq: i64,
@@ -510,13 +523,16 @@ impl WriteTx for SqlWriteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(backend_error)?;
-        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1")
-            .bind(tenant.to_string())
-            .bind(seq)
-            .bind(hash.clone())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(backend_error)?;
+        // A batch writes its head once, when it commits.
+        if self.member.is_none() {
+            sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1")
+                .bind(tenant.to_string())
+                .bind(seq)
+                .bind(hash.clone())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend_error)?;
+        }
         let row = AuditRow {
             seq,
             id: event.id.to_string(),
@@ -536,11 +552,31 @@ impl WriteTx for SqlWriteTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        if self.changed && !self.appended {
-            self.tx.rollback().await.map_err(backend_error)?;
+        let mut this = *self;
+        if this.changed && !this.appended {
+            // Rolled back when dropped (a member to its savepoint).
             return Err(StoreError::MissingAuditEvent);
         }
-        self.tx.commit().await.map_err(backend_error)
+        let Some(tx) = this.tx.0.take() else {
+            return Err(StoreError::Backend("the transaction has ended".into()));
+        };
+        match this.member.take() {
+            Some(member) => {
+                let head_hash = std::mem::take(&mut this.head_hash);
+                member.commit(tx, this.head_seq, head_hash).await
+            }
+            None => tx.commit().await.map_err(backend_error),
+        }
+    }
+}
+
+impl Drop for SqlWriteTx {
+    fn drop(&mut self) {
+        // Ended without a commit: a member is rolled back to its savepoint (its
+        // batch goes on); a transaction of its own rolls back as it drops.
+        if let Some(member) = self.member.take() {
+            member.abandon(self.tx.0.take());
+        }
     }
 }
 
@@ -562,6 +598,35 @@ impl SqlWriteTx {
 }
 
 impl SqlStore {
+    /// Begins a write transaction holding the tenant's audit chain head; returns
+    /// it with the head (sequence and hash).
+    async fn lock_head(
+        &self,
+        tenant: TenantId,
+    ) -> Result<(Transaction<'static, Any>, i64, String)> {
+        let mut tx = self.begin().await?;
+        let lock = match self.backend {
+            Backend::Sqlite => "SELECT seq, hash FROM audit_heads WHERE tenant = $1",
+            Backend::Postgres => "SELECT seq, hash FROM audit_heads WHERE tenant = $1 FOR UPDATE",
+        };
+        let row = sqlx::query(lock)
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound {
+                kind: "tenant",
+                id: tenant.to_string(),
+            });
+        };
+        Ok((
+            tx,
+            row.try_get("seq").map_err(backend_error)?,
+            row.try_get("hash").map_err(backend_error)?,
+        ))
+    }
+
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
         match self.backend {
             Backend::Sqlite => self
@@ -645,28 +710,28 @@ impl Store for SqlStore {
     }
 
     async fn begin_write(&self, tenant: TenantId) -> Result<Box<dyn WriteTx>> {
-        let mut tx = self.begin().await?;
-        let lock = match self.backend {
-            Backend::Sqlite => "SELECT seq, hash FROM audit_heads WHERE tenant = $1",
-            Backend::Postgres => "SELECT seq, hash FROM audit_heads WHERE tenant = $1 FOR UPDATE",
-        };
-        let row = sqlx::query(lock)
-            .bind(tenant.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend_error)?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound {
-                kind: "tenant",
-                id: tenant.to_string(),
-            });
-        };
+        if let Some(batches) = &self.batches {
+            let (member, tx, head_seq, head_hash) =
+                group::Member::join(batches.of(tenant), || self.lock_head(tenant)).await?;
+            return Ok(Box::new(SqlWriteTx {
+                backend: self.backend,
+                tx: group::TxSlot(Some(tx)),
+                member: Some(member),
+                tenant,
+                head_seq,
+                head_hash,
+                changed: false,
+                appended: false,
+            }));
+        }
+        let (tx, head_seq, head_hash) = self.lock_head(tenant).await?;
         Ok(Box::new(SqlWriteTx {
             backend: self.backend,
-            tx,
+            tx: group::TxSlot(Some(tx)),
+            member: None,
             tenant,
-            head_seq: row.try_get("seq").map_err(backend_error)?,
-            head_hash: row.try_get("hash").map_err(backend_error)?,
+            head_seq,
+            head_hash,
             changed: false,
             appended: false,
         }))
@@ -707,7 +772,8 @@ impl Store for SqlStore {
             .map_err(backend_error)?;
         Ok(Box::new(SqlWriteTx {
             backend: self.backend,
-            tx,
+            tx: group::TxSlot(Some(tx)),
+            member: None,
             tenant: tenant.id,
             head_seq: 0,
             head_hash: GENESIS_HASH.to_string(),

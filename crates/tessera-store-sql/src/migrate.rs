@@ -82,6 +82,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         name: "sign_in_lookups",
         sql: include_str!("../migrations/postgres/0006_sign_in_lookups.sql"),
     },
+    Migration {
+        version: 7,
+        name: "audit_head_batches",
+        sql: include_str!("../migrations/postgres/0007_audit_head_batches.sql"),
+    },
 ];
 
 /// An arbitrary, fixed key for PostgreSQL's advisory lock.

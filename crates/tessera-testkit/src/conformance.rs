@@ -35,6 +35,7 @@ macro_rules! conformance_tests {
             audit_chains_are_per_tenant,
             audit_queries_filter_and_page,
             concurrent_writers_keep_one_chain,
+            writers_that_fail_leave_the_others_whole,
             default_tenant_is_created_once,
             writing_to_an_unknown_tenant_fails,
             tenants_are_isolated,
@@ -650,6 +651,113 @@ pub async fn concurrent_writers_keep_one_chain(store: Arc<dyn Store>) {
         task.await.unwrap();
     }
     assert_eq!(check_chain(&store, tenant).await, 49);
+}
+
+/// Concurrent writers of one tenant, some of which fail (a duplicate key, a
+/// change without an event, a transaction dropped, a task cancelled while it
+/// holds its write): every write that committed is there with its event, in one
+/// chain; nothing of the others is.
+pub async fn writers_that_fail_leave_the_others_whole(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let taken = record(Kind::User, "taken", Some("taken@x"));
+    insert_all(&store, tenant, std::slice::from_ref(&taken)).await;
+    // A writer cancelled while it holds its transaction.
+    let stuck = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin_write(tenant).await.unwrap();
+            tx.insert(
+                tenant,
+                &record(Kind::User, "cancelled", Some("cancelled@x")),
+            )
+            .await
+            .unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            tx.commit().await.unwrap();
+        })
+    };
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut committed = Vec::new();
+            let mut failed = Vec::new();
+            for i in 0..12 {
+                let r = record(
+                    Kind::User,
+                    &format!("w{worker}-{i}"),
+                    Some(&format!("w{worker}-{i}@x")),
+                );
+                let mut tx = store.begin_write(tenant).await.unwrap();
+                tx.insert(tenant, &r).await.unwrap();
+                match (worker + i) % 4 {
+                    // A second insert on a taken key: refused, and the transaction
+                    // (aborted on PostgreSQL) is dropped.
+                    0 => {
+                        let error = tx.insert(tenant, &taken_again()).await.unwrap_err();
+                        assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+                        drop(tx);
+                        failed.push(r.id);
+                    }
+                    // A change without its event.
+                    1 => {
+                        let error = tx.commit().await.unwrap_err();
+                        assert!(matches!(error, StoreError::MissingAuditEvent), "{error:?}");
+                        failed.push(r.id);
+                    }
+                    // Dropped after its event.
+                    2 if i % 3 == 0 => {
+                        tx.append_audit(tenant, &event("user.create", None, None, now()))
+                            .await
+                            .unwrap();
+                        drop(tx);
+                        failed.push(r.id);
+                    }
+                    _ => {
+                        tx.append_audit(tenant, &event("user.create", None, None, now()))
+                            .await
+                            .unwrap();
+                        tx.commit().await.unwrap();
+                        committed.push(r.id);
+                    }
+                }
+            }
+            (committed, failed)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    stuck.abort();
+    let _ = stuck.await;
+    let (mut committed, mut failed) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (c, f) = task.await.unwrap();
+        committed.extend(c);
+        failed.extend(f);
+    }
+    assert!(!committed.is_empty() && !failed.is_empty());
+    let mut reader = store.reader().await.unwrap();
+    for id in &committed {
+        assert!(reader.get(tenant, Kind::User, *id).await.unwrap().is_some());
+    }
+    for id in &failed {
+        assert_eq!(reader.get(tenant, Kind::User, *id).await.unwrap(), None);
+    }
+    assert_eq!(
+        reader
+            .get_by_key1(tenant, Kind::User, "cancelled@x")
+            .await
+            .unwrap(),
+        None
+    );
+    // The tenant's creation, the first user, and one event per committed write.
+    assert_eq!(
+        check_chain(&store, tenant).await,
+        committed.len() as i64 + 2
+    );
+}
+
+fn taken_again() -> Record {
+    record(Kind::User, "taken", Some("taken@x"))
 }
 
 pub async fn default_tenant_is_created_once(store: Arc<dyn Store>) {

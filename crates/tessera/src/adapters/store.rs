@@ -13,6 +13,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
     let mut options = tessera_store_sql::Options::new(config.database_url());
     options.max_connections = config.database_max_connections;
+    options.group_commit = config.database_group_commit;
     let store = tessera_store_sql::SqlStore::open(&options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
