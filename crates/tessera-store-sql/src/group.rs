@@ -42,7 +42,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 use crate::backend_error;
 
 /// The most members one batch commits.
-pub(crate) const MAX_BATCH: usize = 64;
+/// PostgreSQL keeps 64 subtransactions of a transaction in shared memory; past
+/// that every snapshot taken elsewhere gets slower. One savepoint each.
+pub(crate) const MAX_BATCH: usize = 32;
 /// How long a waiting member trusts another to commit its batch.
 const SETTLE_AFTER: Duration = Duration::from_millis(200);
 
