@@ -109,6 +109,8 @@ audit_actions! {
     OAuth2PermissionGrantDelete = "oauth2PermissionGrant.delete" => None,
     OAuth2PermissionGrantUpdate = "oauth2PermissionGrant.update" => None,
     ProtectedActionsUpdate = "protectedActions.update" => None,
+    ProvisioningRunCreate = "provisioningRun.create" => None,
+    ProvisioningRunUpdate = "provisioningRun.update" => None,
     ProvisioningSettingsUpdate = "provisioningSettings.update" => None,
     ProvisioningTokenCreate = "provisioningToken.create" => None,
     ProvisioningTokenDelete = "provisioningToken.delete" => None,

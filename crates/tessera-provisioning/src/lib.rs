@@ -6,10 +6,13 @@
 //! - [`mapping`]: an attribute mapping (target attribute ← expression, a default
 //!   value, when it applies), validated against what the source and the target
 //!   know, and applied to one object.
+//! - [`hr`]: HR export files (CSV, JSON) read, mapped and matched to the
+//!   directory by an anchor into a plan, held when it changes too much.
 //! - [`targets`]: the directory's user attributes a mapping may write, with their
 //!   types (custom security attributes typed by their definitions).
 
 pub mod expression;
+pub mod hr;
 pub mod mapping;
 pub mod targets;
 

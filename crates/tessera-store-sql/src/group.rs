@@ -26,8 +26,11 @@
 //! The head row is written once per batch, just before its commit (members
 //! keep the head in memory as they append).
 //!
-//! A waiting member that hears nothing within [`SETTLE_AFTER`] (whoever was to
-//! commit was cancelled) takes the lock and commits the batch itself.
+//! No caller's cancellation can strand a batch: a member's commit runs in a
+//! task of its own; a member interrupted while it joins drops the batch and
+//! tells the members waiting that it failed (true: their writes were in it);
+//! and whenever a batch is left parked, a task settles it after
+//! [`SETTLE_AFTER`] unless someone else has.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +56,8 @@ pub(crate) struct Batch {
     tenant: TenantId,
     /// The batch transaction, parked while no member runs.
     pub tx: Option<Transaction<'static, Any>>,
+    /// Members that joined the batch (committed or not): each made a savepoint.
+    members: usize,
     /// The head as the batch found it (written again only if it moved).
     start_seq: i64,
     /// The audit chain head after the last member that committed.
@@ -87,6 +92,7 @@ impl Slots {
                     batch: Arc::new(Mutex::new(Batch {
                         tenant,
                         tx: None,
+                        members: 0,
                         start_seq: 0,
                         head_seq: 0,
                         head_hash: String::new(),
@@ -133,16 +139,9 @@ impl std::ops::DerefMut for TxSlot {
     }
 }
 
-/// A write running as a member of its tenant's batch: it holds the batch lock.
-pub(crate) struct Member {
-    slot: Arc<Slot>,
-    guard: OwnedMutexGuard<Batch>,
-}
+type Waiter = oneshot::Sender<std::result::Result<(), String>>;
 
-fn notify(
-    waiters: &mut Vec<oneshot::Sender<std::result::Result<(), String>>>,
-    result: &Result<()>,
-) {
+fn notify(waiters: &mut Vec<Waiter>, result: &Result<()>) {
     let outcome = result
         .as_ref()
         .map(|_| ())
@@ -153,27 +152,23 @@ fn notify(
     }
 }
 
-/// Ends a parked batch: rolls back a member left inside its savepoint, commits
-/// the rest, and tells the members waiting.
-async fn settle(batch: &mut Batch) {
-    let Some(mut tx) = batch.tx.take() else {
-        let lost: Result<()> = Err(StoreError::Backend("the batch transaction was lost".into()));
-        notify(&mut batch.waiters, &lost);
-        return;
-    };
-    let mut result = Ok(());
-    if std::mem::take(&mut batch.rollback_pending) {
-        result = sqlx::query("ROLLBACK TO SAVEPOINT member")
-            .execute(&mut *tx)
-            .await
-            .map(|_| ())
-            .map_err(backend_error);
-    }
-    let result = match result {
-        Ok(()) => commit_batch(tx, batch).await,
-        Err(error) => Err(error),
-    };
-    notify(&mut batch.waiters, &result);
+/// Ends the batch's transaction without committing it: whoever waited on it
+/// hears that it failed (their writes were in it).
+fn lose(batch: &mut Batch, why: &str) {
+    batch.tx = None;
+    batch.rollback_pending = false;
+    let lost: Result<()> = Err(StoreError::Backend(why.to_string()));
+    notify(&mut batch.waiters, &lost);
+}
+
+/// Rolls back the member left inside its savepoint (and drops the savepoint,
+/// so savepoints do not nest).
+async fn roll_back_member(tx: &mut Transaction<'static, Any>) -> Result<()> {
+    sqlx::raw_sql("ROLLBACK TO SAVEPOINT member; RELEASE SAVEPOINT member")
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+        .map_err(backend_error)
 }
 
 /// Writes the head the batch leads to, and commits it.
@@ -189,6 +184,59 @@ async fn commit_batch(mut tx: Transaction<'static, Any>, batch: &mut Batch) -> R
             .map_err(backend_error)?;
     }
     tx.commit().await.map_err(backend_error)
+}
+
+/// Ends a parked batch: rolls back a member left inside its savepoint, commits
+/// the rest, and tells the members waiting.
+async fn settle(batch: &mut Batch) {
+    let Some(mut tx) = batch.tx.take() else {
+        if !batch.waiters.is_empty() {
+            lose(batch, "the batch transaction was lost");
+        }
+        return;
+    };
+    let mut result = Ok(());
+    if std::mem::take(&mut batch.rollback_pending) {
+        result = roll_back_member(&mut tx).await;
+    }
+    let result = match result {
+        Ok(()) => commit_batch(tx, batch).await,
+        Err(error) => Err(error),
+    };
+    notify(&mut batch.waiters, &result);
+}
+
+/// Settles the slot's batch after a while, unless someone else has; run
+/// whenever a batch is left parked, so it never depends on a caller.
+fn settle_later(slot: Arc<Slot>) -> bool {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    runtime.spawn(async move {
+        tokio::time::sleep(SETTLE_AFTER).await;
+        let mut guard = slot.batch.clone().lock_owned().await;
+        if guard.tx.is_some() || !guard.waiters.is_empty() {
+            settle(&mut guard).await;
+        }
+    });
+    true
+}
+
+/// A write running as a member of its tenant's batch: it holds the batch lock.
+/// Dropped with the transaction in hand (interrupted while joining or
+/// committing), it drops the batch and tells the members waiting.
+pub(crate) struct Member {
+    slot: Arc<Slot>,
+    guard: OwnedMutexGuard<Batch>,
+    tx: Option<Transaction<'static, Any>>,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if self.tx.take().is_some() {
+            lose(&mut self.guard, "the batch was interrupted");
+        }
+    }
 }
 
 impl Member {
@@ -208,116 +256,143 @@ impl Member {
             let _queued = Queued(&slot.queued);
             slot.batch.clone().lock_owned().await
         };
-        let mut member = Member { slot, guard };
-        let mut tx = match member.guard.tx.take() {
-            Some(mut tx) => {
-                let mut healthy = true;
-                if std::mem::take(&mut member.guard.rollback_pending) {
-                    healthy = sqlx::query("ROLLBACK TO SAVEPOINT member")
-                        .execute(&mut *tx)
-                        .await
-                        .is_ok();
-                }
-                if healthy {
-                    Some(tx)
-                } else {
-                    // The batch cannot go on: it ends, and its members hear so.
-                    drop(tx);
-                    let lost = Err(StoreError::Backend(
-                        "the batch transaction could not be recovered".into(),
-                    ));
-                    notify(&mut member.guard.waiters, &lost);
-                    None
-                }
-            }
-            None => None,
+        let mut member = Member {
+            slot,
+            guard,
+            tx: None,
         };
-        if tx.is_none() {
+        if member.guard.tx.is_none() && !member.guard.waiters.is_empty() {
+            // Never told their outcome: their transaction is gone.
+            lose(&mut member.guard, "the batch transaction was lost");
+        }
+        member.tx = member.guard.tx.take();
+        if std::mem::take(&mut member.guard.rollback_pending)
+            && let Some(tx) = member.tx.as_mut()
+            && roll_back_member(tx).await.is_err()
+        {
+            member.tx = None;
+            lose(
+                &mut member.guard,
+                "the batch transaction could not be recovered",
+            );
+        }
+        if member.tx.is_none() {
             let (fresh, seq, hash) = begin().await?;
+            member.guard.members = 0;
             member.guard.start_seq = seq;
             member.guard.head_seq = seq;
             member.guard.head_hash = hash;
-            tx = Some(fresh);
+            member.tx = Some(fresh);
         }
-        let Some(mut tx) = tx else {
-            return Err(StoreError::Backend("no transaction".into()));
+        let savepoint = match member.tx.as_mut() {
+            Some(tx) => sqlx::query("SAVEPOINT member").execute(&mut **tx).await,
+            None => return Err(StoreError::Backend("no transaction".into())),
         };
-        if let Err(error) = sqlx::query("SAVEPOINT member").execute(&mut *tx).await {
-            // Not a member yet: the batch goes back as it was.
-            member.guard.tx = Some(tx);
-            member.guard.rollback_pending = false;
+        if let Err(error) = savepoint {
+            // Never put back a transaction whose last statement failed.
+            member.tx = None;
+            lose(&mut member.guard, "the batch transaction failed");
             return Err(backend_error(error));
         }
+        member.guard.members += 1;
         let (seq, hash) = (member.guard.head_seq, member.guard.head_hash.clone());
+        let Some(tx) = member.tx.take() else {
+            return Err(StoreError::Backend("no transaction".into()));
+        };
         Ok((member, tx, seq, hash))
     }
 
-    /// Commits the member (its savepoint released, the head it leads to kept):
-    /// hands the batch on and waits for its commit, or commits it.
+    /// Commits the member in a task of its own (a caller's cancellation cannot
+    /// interrupt it): its savepoint released, the head it leads to kept; hands
+    /// the batch on and waits for its commit, or commits it.
     pub(crate) async fn commit(
-        mut self,
-        mut tx: Transaction<'static, Any>,
+        self,
+        tx: Transaction<'static, Any>,
         head_seq: i64,
         head_hash: String,
     ) -> Result<()> {
-        if let Err(error) = sqlx::query("RELEASE SAVEPOINT member")
-            .execute(&mut *tx)
-            .await
-        {
-            drop(tx);
-            let error = backend_error(error);
-            let lost = Err(StoreError::Backend(error.to_string()));
-            notify(&mut self.guard.waiters, &lost);
+        let task = tokio::spawn(self.finish(tx, head_seq, head_hash));
+        match task.await {
+            Ok(result) => result,
+            Err(error) => Err(StoreError::Backend(format!(
+                "the commit did not finish: {error}"
+            ))),
+        }
+    }
+
+    async fn finish(
+        mut self,
+        tx: Transaction<'static, Any>,
+        head_seq: i64,
+        head_hash: String,
+    ) -> Result<()> {
+        self.tx = Some(tx);
+        let released = match self.tx.as_mut() {
+            Some(tx) => sqlx::query("RELEASE SAVEPOINT member")
+                .execute(&mut **tx)
+                .await
+                .map_err(backend_error),
+            None => return Err(StoreError::Backend("no transaction".into())),
+        };
+        if let Err(error) = released {
+            // This member failed (a statement of its own did): roll it back and
+            // let the batch go on without it.
+            let recovered = match self.tx.as_mut() {
+                Some(tx) => roll_back_member(tx).await.is_ok(),
+                None => false,
+            };
+            let tx = self.tx.take();
+            if recovered {
+                self.park_or_end(tx);
+            } else {
+                lose(&mut self.guard, "the batch transaction failed");
+            }
             return Err(error);
         }
         self.guard.head_seq = head_seq;
         self.guard.head_hash = head_hash;
-        if self.slot.queued.load(Ordering::SeqCst) > 0 && self.guard.waiters.len() + 1 < MAX_BATCH {
+        if self.slot.queued.load(Ordering::SeqCst) > 0 && self.guard.members < MAX_BATCH {
             let (sender, receiver) = oneshot::channel();
             self.guard.waiters.push(sender);
-            self.guard.tx = Some(tx);
-            let slot = self.slot.clone();
+            let tx = self.tx.take();
+            self.guard.tx = tx;
+            settle_later(self.slot.clone());
             drop(self);
-            return wait(slot, receiver).await;
+            return match receiver.await {
+                Ok(outcome) => outcome.map_err(StoreError::Backend),
+                Err(_) => Err(StoreError::Backend("the batch was abandoned".into())),
+            };
         }
+        let Some(tx) = self.tx.take() else {
+            return Err(StoreError::Backend("no transaction".into()));
+        };
         let result = commit_batch(tx, &mut self.guard).await;
         notify(&mut self.guard.waiters, &result);
         result
     }
 
-    /// Ends the member without committing: rolled back to its savepoint for the
-    /// others' sake, or, with nobody waiting, the whole transaction rolled back.
-    pub(crate) fn abandon(mut self, tx: Option<Transaction<'static, Any>>) {
+    /// After a member that will not commit: with nobody waiting the transaction
+    /// ends (nothing in it is anyone's); otherwise it is parked for the next
+    /// member, or settled soon.
+    fn park_or_end(&mut self, tx: Option<Transaction<'static, Any>>) {
         if self.guard.waiters.is_empty() {
             drop(tx);
             self.guard.tx = None;
-            self.guard.rollback_pending = false;
-        } else if let Some(tx) = tx {
-            self.guard.tx = Some(tx);
-            self.guard.rollback_pending = true;
+        } else {
+            self.guard.tx = tx;
+            if !settle_later(self.slot.clone()) {
+                lose(&mut self.guard, "the batch was abandoned");
+            }
         }
     }
-}
 
-/// Waits for the batch's outcome; settles the batch itself when nobody else has.
-async fn wait(
-    slot: Arc<Slot>,
-    mut receiver: oneshot::Receiver<std::result::Result<(), String>>,
-) -> Result<()> {
-    loop {
-        tokio::select! {
-            outcome = &mut receiver => {
-                return match outcome {
-                    Ok(outcome) => outcome.map_err(StoreError::Backend),
-                    Err(_) => Err(StoreError::Backend("the batch was abandoned".into())),
-                };
-            }
-            () = tokio::time::sleep(SETTLE_AFTER) => {
-                let mut guard = slot.batch.clone().lock_owned().await;
-                if guard.tx.is_some() || !guard.waiters.is_empty() {
-                    settle(&mut guard).await;
-                }
-            }
+    /// Ends the member without committing: rolled back to its savepoint for the
+    /// others' sake (by the next member, or when the batch is settled), or, with
+    /// nobody waiting, the whole transaction rolled back.
+    pub(crate) fn abandon(mut self, tx: Option<Transaction<'static, Any>>) {
+        if tx.is_some() && !self.guard.waiters.is_empty() {
+            self.guard.rollback_pending = true;
         }
+        self.park_or_end(tx);
     }
 }

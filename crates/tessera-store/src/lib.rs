@@ -83,10 +83,13 @@ pub enum Kind {
     ScimObject,
     /// A long-lived bearer token for the SCIM API (key1: its hash).
     ProvisioningToken,
+    /// A run of an HR import: its plan's counts, each row's result, and while it
+    /// is held for an administrator, the file (key2: its state).
+    ProvisioningRun,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 31] = [
+    pub const ALL: [Kind; 32] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -118,6 +121,7 @@ impl Kind {
         Kind::OutboxMessage,
         Kind::ScimObject,
         Kind::ProvisioningToken,
+        Kind::ProvisioningRun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -153,6 +157,7 @@ impl Kind {
             Kind::OutboxMessage => "outboxMessage",
             Kind::ScimObject => "scimObject",
             Kind::ProvisioningToken => "provisioningToken",
+            Kind::ProvisioningRun => "provisioningRun",
         }
     }
 

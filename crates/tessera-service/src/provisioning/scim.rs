@@ -292,6 +292,10 @@ fn merged(current: Map<String, Value>, graph: Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
+/// A user being changed: its id, its directory attributes now, and its source
+/// before the change.
+type Changed<'a> = (Uuid, &'a Map<String, Value>, Option<&'a Map<String, Value>>);
+
 impl Provisioning {
     /// The tenant's attribute mapping, ready to apply.
     async fn mapper(&self, reader: &mut dyn Reader, tenant: TenantId) -> Result<UserMapper> {
@@ -310,7 +314,7 @@ impl Provisioning {
         tenant: TenantId,
         mapper: &UserMapper,
         source: &Map<String, Value>,
-        me: Option<(Uuid, &Map<String, Value>, Option<&Map<String, Value>>)>,
+        me: Option<Changed<'_>>,
     ) -> Result<Map<String, Value>> {
         let mapped = mapper.to_graph(source, me.is_none())?;
         let mut graph = match me {
