@@ -610,6 +610,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(provisioning::delete_provisioning_token))
         .routes(routes!(provisioning::get_user_mapping))
         .routes(routes!(provisioning::preview_user_mapping))
+        .routes(routes!(provisioning::preview_hr_import))
+        .routes(routes!(
+            provisioning::list_hr_runs,
+            provisioning::run_hr_import
+        ))
+        .routes(routes!(provisioning::get_hr_run))
+        .routes(routes!(provisioning::approve_hr_run))
         .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition

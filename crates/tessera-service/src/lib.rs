@@ -208,6 +208,12 @@ impl Caller {
         }
     }
 
+    /// Who the caller is, as a record names them (a user principal name, a
+    /// workload's display name).
+    pub(crate) fn actor_name(&self) -> String {
+        self.actor().display_name
+    }
+
     fn actor(&self) -> Actor {
         match &self.principal {
             Principal::User {

@@ -785,10 +785,190 @@ async fn a_tenant_mapping_keeps_what_the_directory_holds(h: Harness) {
     );
 }
 
+/// HR files through the HR mapping: a preview changes nothing; a first load
+/// creates everyone; the same file again changes nobody (the anchor finds them);
+/// a file that would change too many is held until an administrator approves
+/// it; rows that cannot apply fail alone, each with its reason.
+async fn hr_files_create_match_and_hold(h: Harness) {
+    let hr = json!({"format": "csv", "anchor": "employeeId", "maxChangedPercent": 25,
+    "mapping": {"attributes": [
+        {"target": "employeeId", "expression": "[Employee ID]"},
+        {"target": "userPrincipalName", "expression": "ToLower(Join(\".\", [First Name], [Last Name]))@scim.test"},
+        {"target": "displayName", "expression": "Join(\" \", [First Name], [Last Name])"},
+        {"target": "department", "expression": "[Dept]"},
+        {"target": "employeeHireDate", "expression": "IgnoreFlowIfNullOrEmpty(FormatDateTime([Start], \"M/d/yyyy\", \"yyyy-MM-dd\"))"}
+    ]}});
+    let settings = |hr: &Value| json!({"defaultDomain": "scim.test", "hrImport": hr});
+    // Checked when saved: the anchor must be mapped.
+    let mut unanchored = hr.clone();
+    unanchored["mapping"]["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    let refused = h
+        .app
+        .provisioning
+        .set_settings(&h.admin, Replacement::new(settings(&unanchored), None))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("anchor employeeId must be mapped"),
+        "{refused:?}"
+    );
+    h.app
+        .provisioning
+        .set_settings(&h.admin, Replacement::new(settings(&hr), None))
+        .await
+        .unwrap();
+    let people: Vec<String> = (0..8)
+        .map(|i| format!("{},Person,N{i},Sales,1/{}/2026", 1000 + i, i + 1))
+        .collect();
+    let file = |rows: &[String]| json!({"content": format!("Employee ID,First Name,Last Name,Dept,Start\n{}\n", rows.join("\n"))});
+    let preview = h
+        .app
+        .provisioning
+        .preview_hr_import(&h.admin, file(&people))
+        .await
+        .unwrap();
+    assert_eq!(
+        (preview.creates, preview.updates, preview.held),
+        (8, 0, false)
+    );
+    assert!(list(&h, None).await.len() == 1, "a preview changes nothing");
+    let run = h
+        .app
+        .provisioning
+        .run_hr_import(&h.admin, file(&people))
+        .await
+        .unwrap();
+    assert_eq!(
+        (run.state.as_str(), run.creates, run.failed),
+        ("completed", 8, 0),
+        "{run:?}"
+    );
+    let again = h
+        .app
+        .provisioning
+        .run_hr_import(&h.admin, file(&people))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.creates, again.updates, again.unchanged),
+        (0, 0, 8),
+        "{again:?}"
+    );
+    // One moves department: 1 of 8 (12.5%) is within 25%.
+    let mut moved = people.clone();
+    moved[0] = moved[0].replace("Sales", "Tours");
+    let run = h
+        .app
+        .provisioning
+        .run_hr_import(&h.admin, file(&moved))
+        .await
+        .unwrap();
+    assert_eq!(
+        (run.state.as_str(), run.updates),
+        ("completed", 1),
+        "{run:?}"
+    );
+    // Everyone's department emptied: held, nothing changed.
+    let emptied: Vec<String> = moved
+        .iter()
+        .map(|r| r.replace("Sales", "").replace("Tours", ""))
+        .collect();
+    let held = h
+        .app
+        .provisioning
+        .run_hr_import(&h.admin, file(&emptied))
+        .await
+        .unwrap();
+    assert_eq!((held.state.as_str(), held.updates), ("held", 8), "{held:?}");
+    assert_eq!(
+        list(
+            &h,
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department pr")
+        )
+        .await
+        .len(),
+        8
+    );
+    let runs = h.app.provisioning.hr_runs(&h.admin).await.unwrap();
+    assert_eq!(runs[0].id, held.id, "newest first");
+    let approved = h
+        .app
+        .provisioning
+        .approve_hr_run(&h.admin, held.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (approved.state.as_str(), approved.updates, approved.failed),
+        ("completed", 8, 0),
+        "{approved:?}"
+    );
+    assert_eq!(
+        list(
+            &h,
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department pr")
+        )
+        .await
+        .len(),
+        0
+    );
+    assert!(
+        h.app
+            .provisioning
+            .approve_hr_run(&h.admin, held.id)
+            .await
+            .is_err(),
+        "a run is approved once"
+    );
+    // Rows that cannot apply fail alone.
+    let mixed = vec![
+        "2000,Ann,Lee,Ops,13/45/2026".to_string(),
+        "2001,Person,N0,Ops,".to_string(),
+        "2002,Bo,Ek,Ops,".to_string(),
+    ];
+    let run = h
+        .app
+        .provisioning
+        .run_hr_import(&h.admin, file(&mixed))
+        .await
+        .unwrap();
+    assert_eq!((run.creates, run.failed), (2, 2), "{run:?}");
+    let reasons: Vec<String> = run
+        .results
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .map(|r| r["reason"].to_string())
+        .collect();
+    assert!(
+        reasons[0].contains("employeeHireDate") || reasons[1].contains("employeeHireDate"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("person.n0@scim.test") || r.contains("userPrincipalName")),
+        "{reasons:?}"
+    );
+    // A file that is not CSV, or lacks a mapped column, is refused whole.
+    let refused = h
+        .app
+        .provisioning
+        .run_hr_import(
+            &h.admin,
+            json!({"content": "Employee ID,First Name\n1,A\n"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:?}").contains("no column"), "{refused:?}");
+}
+
 both_backends!(
     setup = harness;
     database_filters_agree_with_the_evaluator,
     provisioning_clients_are_guarded,
     a_tenant_mapping_shapes_provisioned_users,
-    a_tenant_mapping_keeps_what_the_directory_holds
+    a_tenant_mapping_keeps_what_the_directory_holds,
+    hr_files_create_match_and_hold
 );

@@ -1162,6 +1162,9 @@ pub enum ProvisioningCommand {
     /// The attribute mapping from SCIM users to the directory's users.
     #[command(subcommand)]
     Mapping(ProvisioningMappingCommand),
+    /// HR-driven provisioning: how HR exports map to users, previews and runs.
+    #[command(subcommand)]
+    Hr(ProvisioningHrCommand),
     /// Show the provisioning settings, or change them.
     Settings {
         /// The domain added to a SCIM userName without `@` (jdoe becomes
@@ -1171,6 +1174,41 @@ pub enum ProvisioningCommand {
         #[command(flatten)]
         if_match: IfMatchArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisioningHrCommand {
+    /// Show the HR import settings, or replace them with --file's: {"format":
+    /// "csv"|"json", "anchor": "employeeId", "maxChangedPercent": 10,
+    /// "mapping": {"attributes": [{"target": "employeeId", "expression":
+    /// "[Employee ID]"}, ...]}}.
+    Settings {
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// What FILE (an HR export) would do, changing nothing: each row's action
+    /// and the attributes it changes.
+    Preview {
+        file: std::path::PathBuf,
+        /// csv or json (default: the settings').
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Run FILE: applied row by row, or held for an administrator when it
+    /// changes more users than the settings allow.
+    Run {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// The runs, newest first.
+    Runs,
+    /// One run, with each row's result.
+    Show { run_id: String },
+    /// Approve a held run (planned again against the directory as it is now).
+    Approve { run_id: String },
 }
 
 #[derive(Debug, Subcommand)]

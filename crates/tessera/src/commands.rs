@@ -1442,8 +1442,65 @@ async fn provisioning(
 ) -> anyhow::Result<()> {
     const TOKENS: [&str; 2] = ["provisioning", "tokens"];
     // The settings' fields, kept when one of them is changed.
-    const SETTINGS_FIELDS: [&str; 3] = ["defaultDomain", "clients", "userMapping"];
+    const SETTINGS_FIELDS: [&str; 4] = ["defaultDomain", "clients", "userMapping", "hrImport"];
+    const RUNS: [&str; 3] = ["provisioning", "hr", "runs"];
+    let upload = |file: &std::path::Path, format: Option<String>| -> anyhow::Result<Value> {
+        let content = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let mut body = json!({ "content": content });
+        if let Some(format) = format {
+            body["format"] = json!(format);
+        }
+        Ok(body)
+    };
     match command {
+        ProvisioningCommand::Hr(ProvisioningHrCommand::Settings { file, if_match }) => {
+            let segments = ["provisioning", "settings"];
+            let value = match file {
+                Some(file) => {
+                    let hr = read_json_file(&file)?;
+                    let (mut body, version) = client.get_versioned(&segments).await?;
+                    if let Some(object) = body.as_object_mut() {
+                        object.retain(|k, _| {
+                            k != "hrImport" && SETTINGS_FIELDS.contains(&k.as_str())
+                        });
+                        object.insert("hrImport".to_string(), hr);
+                    }
+                    client
+                        .put(&segments, &body, if_match.if_match.or(version).or(Some(0)))
+                        .await?
+                }
+                None => client.get(&segments, &[]).await?,
+            };
+            output::object(out, &json!({ "hrImport": value.get("hrImport") }));
+        }
+        ProvisioningCommand::Hr(ProvisioningHrCommand::Preview { file, format }) => {
+            let value = client
+                .post(&["provisioning", "hr", "preview"], &upload(&file, format)?)
+                .await?;
+            output::object(out, &value);
+        }
+        ProvisioningCommand::Hr(ProvisioningHrCommand::Run { file, format }) => {
+            output::object(out, &client.post(&RUNS, &upload(&file, format)?).await?);
+        }
+        ProvisioningCommand::Hr(ProvisioningHrCommand::Runs) => {
+            let listed = client.get(&RUNS, &[]).await?;
+            output::object(out, &listed);
+        }
+        ProvisioningCommand::Hr(ProvisioningHrCommand::Show { run_id }) => {
+            output::object(
+                out,
+                &client
+                    .get(&[RUNS[0], RUNS[1], RUNS[2], &run_id], &[])
+                    .await?,
+            );
+        }
+        ProvisioningCommand::Hr(ProvisioningHrCommand::Approve { run_id }) => {
+            let value = client
+                .post(&[RUNS[0], RUNS[1], RUNS[2], &run_id, "approve"], &json!({}))
+                .await?;
+            output::object(out, &value);
+        }
         ProvisioningCommand::Mapping(command) => {
             let segments = ["provisioning", "settings"];
             let (mapping, if_match): (Option<Value>, IfMatchArg) = match command {

@@ -190,6 +190,61 @@ fn run_scim_checks(server: &Server) {
     assert_eq!(status_of(server, secret), "401");
     run_client_credentials(server);
     run_mapping_commands(server);
+    run_hr_commands(server);
+}
+
+/// HR imports from the CLI: settings, a preview, a run, a held run approved.
+fn run_hr_commands(server: &Server) {
+    let files = tempfile::tempdir().unwrap();
+    let settings = files.path().join("hr.json");
+    std::fs::write(
+        &settings,
+        r#"{"format": "json", "maxChangedPercent": 0, "mapping": {"attributes": [
+            {"target": "employeeId", "expression": "[id]"},
+            {"target": "userPrincipalName", "expression": "ToLower([name.first])@provisioned.example.com"},
+            {"target": "displayName", "expression": "Join(\" \", [name.first], [name.last])"},
+            {"target": "jobTitle", "expression": "[title]"}
+        ]}}"#,
+    )
+    .unwrap();
+    let export = files.path().join("export.json");
+    let write_export = |title: &str| {
+        std::fs::write(
+            &export,
+            format!(r#"{{"workers": [{{"id": "E1", "name": {{"first": "Hedy", "last": "Lamarr"}}, "title": "{title}"}}]}}"#),
+        )
+        .unwrap();
+    };
+    write_export("Inventor");
+    let saved = cli(
+        server,
+        &[
+            "provisioning",
+            "hr",
+            "settings",
+            "--file",
+            settings.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(saved["hrImport"]["anchor"], "employeeId", "{saved}");
+    let export_arg = export.to_str().unwrap();
+    let preview = cli(server, &["provisioning", "hr", "preview", export_arg]);
+    assert_eq!(preview["creates"], 1, "{preview}");
+    assert_eq!(preview["rows"][0]["action"], "create", "{preview}");
+    let run = cli(server, &["provisioning", "hr", "run", export_arg]);
+    assert_eq!(run["state"], "completed", "{run}");
+    // Any change is over 0%: held until approved.
+    write_export("Actress");
+    let held = cli(server, &["provisioning", "hr", "run", export_arg]);
+    assert_eq!(held["state"], "held", "{held}");
+    let id = held["id"].as_str().unwrap();
+    let approved = cli(server, &["provisioning", "hr", "approve", id]);
+    assert_eq!(approved["state"], "completed", "{approved}");
+    assert_eq!(approved["updates"], 1, "{approved}");
+    let shown = cli(server, &["provisioning", "hr", "show", id]);
+    assert_eq!(shown["results"][0]["status"], "done", "{shown}");
+    let runs = cli(server, &["provisioning", "hr", "runs"]);
+    assert_eq!(runs["value"].as_array().unwrap().len(), 2, "{runs}");
 }
 
 /// The attribute mapping from the CLI: shown, previewed, replaced (the other

@@ -88,3 +88,75 @@ pub async fn preview_user_mapping(
         .preview_user_mapping(&ctx, body)
         .await?))
 }
+
+/// What an HR file (`content`, the file's text; `format` to override the
+/// settings') would do, changing nothing: each row's action (create, update with
+/// each attribute's before and after, unchanged, failed and why), the counts,
+/// and whether a run would be held.
+#[utoipa::path(post, path = "/api/v1/provisioning/hr/preview", tag = "provisioning",
+    request_body = Object, responses((status = 200, body = Object)),
+    security(("bearer" = [])))]
+pub async fn preview_hr_import(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .app
+        .provisioning
+        .preview_hr_import(&ctx, body)
+        .await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/provisioning/hr/runs", tag = "provisioning",
+    responses((status = 200, body = ValueList<tessera_service::provisioning::HrRun>)),
+    security(("bearer" = [])))]
+pub async fn list_hr_runs(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    let value = state.app.provisioning.hr_runs(&ctx).await?;
+    Ok(ok(&serde_json::json!({ "value": value })))
+}
+
+/// Runs an HR file: applied at once, row by row, or held with its file when it
+/// would change more than `maxChangedPercent` of the users with an anchor.
+#[utoipa::path(post, path = "/api/v1/provisioning/hr/runs", tag = "provisioning",
+    request_body = Object,
+    responses((status = 201, body = tessera_service::provisioning::HrRun)),
+    security(("bearer" = [])))]
+pub async fn run_hr_import(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state.app.provisioning.run_hr_import(&ctx, body).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/provisioning/hr/runs/{id}", tag = "provisioning",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = tessera_service::provisioning::HrRun)),
+    security(("bearer" = [])))]
+pub async fn get_hr_run(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(&state.app.provisioning.hr_run(&ctx, id).await?))
+}
+
+/// Approves a held run: planned again against the directory as it is, and
+/// applied.
+#[utoipa::path(post, path = "/api/v1/provisioning/hr/runs/{id}/approve", tag = "provisioning",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = tessera_service::provisioning::HrRun)),
+    security(("bearer" = [])))]
+pub async fn approve_hr_run(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(&state.app.provisioning.approve_hr_run(&ctx, id).await?))
+}

@@ -122,7 +122,7 @@ impl Attributes for ScimUser<'_> {
 }
 
 /// A custom security attribute as a mapping target, spelt as its definition is.
-fn custom_target(definition: &AttributeDefinitionSpec) -> Option<CustomTarget> {
+pub(crate) fn custom_target(definition: &AttributeDefinitionSpec) -> Option<CustomTarget> {
     if definition.status == AttributeStatus::Deprecated {
         return None;
     }
@@ -426,6 +426,37 @@ impl UserMapper {
         }
         expected
     }
+}
+
+/// The directory's JSON with the mapped attributes set as `graph` has them
+/// (`null` removes one; objects such as `employeeOrgData` and the custom security
+/// attributes merge member by member, and go when emptied).
+pub(crate) fn merged(current: Map<String, Value>, graph: Map<String, Value>) -> Value {
+    fn merge(into: &mut Map<String, Value>, patch: Map<String, Value>) {
+        for (key, value) in patch {
+            match value {
+                Value::Null => {
+                    into.remove(&key);
+                }
+                Value::Object(members) => {
+                    let mut object = match into.remove(&key) {
+                        Some(Value::Object(o)) => o,
+                        _ => Map::new(),
+                    };
+                    merge(&mut object, members);
+                    if !object.is_empty() {
+                        into.insert(key, Value::Object(object));
+                    }
+                }
+                other => {
+                    into.insert(key, other);
+                }
+            }
+        }
+    }
+    let mut out = current;
+    merge(&mut out, graph);
+    Value::Object(out)
 }
 
 /// Whether a user principal name is free for a user (`me`: the user being changed).

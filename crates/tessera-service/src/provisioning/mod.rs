@@ -12,6 +12,7 @@
 //! May call: the kernel and the directory.
 
 mod bulk;
+pub mod hr;
 pub mod mapping;
 pub(crate) mod query;
 pub mod scim;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use crate::directory::Directory;
 use crate::kernel::Kernel;
 
+pub use hr::{HrImportSettings, HrRun};
 pub use mapping::default_user_mapping;
 pub use scim::{ListPage, ScimFailure};
 pub use settings::ProvisioningSettings;

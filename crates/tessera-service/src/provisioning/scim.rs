@@ -24,7 +24,7 @@ use tessera_store::{
 use uuid::Uuid;
 
 use super::Provisioning;
-use super::mapping::{UserMapper, upn_free};
+use super::mapping::{UserMapper, merged, upn_free};
 use super::query;
 use super::settings::ProvisioningSettings;
 use crate::codec::{self, Keys};
@@ -259,37 +259,6 @@ fn source_keys(source: &Map<String, Value>) -> Keys {
             .map(str::to_string),
         sort_key: codec::sort_key(user_name.as_deref().unwrap_or(display)),
     }
-}
-
-/// The directory's JSON with the mapped attributes set as `graph` has them
-/// (`null` removes one; objects such as `employeeOrgData` and the custom security
-/// attributes merge member by member, and go when emptied).
-fn merged(current: Map<String, Value>, graph: Map<String, Value>) -> Value {
-    fn merge(into: &mut Map<String, Value>, patch: Map<String, Value>) {
-        for (key, value) in patch {
-            match value {
-                Value::Null => {
-                    into.remove(&key);
-                }
-                Value::Object(members) => {
-                    let mut object = match into.remove(&key) {
-                        Some(Value::Object(o)) => o,
-                        _ => Map::new(),
-                    };
-                    merge(&mut object, members);
-                    if !object.is_empty() {
-                        into.insert(key, Value::Object(object));
-                    }
-                }
-                other => {
-                    into.insert(key, other);
-                }
-            }
-        }
-    }
-    let mut out = current;
-    merge(&mut out, graph);
-    Value::Object(out)
 }
 
 /// A user being changed: its id, its directory attributes now, and its source

@@ -31,6 +31,10 @@ pub struct ProvisioningSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub user_mapping: Option<tessera_provisioning::Mapping>,
+    /// How the HR system's export files are read, mapped and matched to users
+    /// (see `POST /provisioning/hr/preview` and `/provisioning/hr/runs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hr_import: Option<super::hr::HrImportSettings>,
 }
 
 /// Whether an application may provision with client credentials.
@@ -123,6 +127,19 @@ impl Provisioning {
             // of the tenant's attribute definitions.
             self.may_hand_out_custom(ctx, &settings)?;
             super::mapping::check_user_mapping(tx.as_mut(), ctx.tenant, mapping).await?;
+        }
+        if settings.hr_import != before.hr_import
+            && let Some(hr) = &settings.hr_import
+        {
+            // Runs write what the mapping maps, with the rights of who runs them.
+            if super::mapping::writes_custom(&hr.mapping) {
+                self.require(
+                    ctx,
+                    tessera_directory::roles::action::USERS_CSA_UPDATE,
+                    &tessera_directory::authz::Target::Tenant,
+                )?;
+            }
+            super::hr::check_settings(tx.as_mut(), ctx.tenant, hr).await?;
         }
         self.save_setting(ctx, tx, &before, &settings).await?;
         Ok(settings)

@@ -1,0 +1,564 @@
+//! HR-driven provisioning: an HR system's export (CSV or JSON) read through the
+//! tenant's HR attribute mapping (`hrImport` in the provisioning settings) and
+//! matched to the directory's users by an anchor (`employeeId`), previewed as a
+//! plan, and applied as a run. A run that would change more than the allowed
+//! share of the anchored users is held, with its file, until an administrator
+//! approves it (it is planned again then, against the directory as it is).
+//!
+//! Each row is written through the directory's own use cases in a transaction
+//! of its own, with their audit events: a row that fails (a name taken, a
+//! manager that does not exist) fails alone, with its reason in the run.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tessera_core::{TenantId, Timestamp};
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::Target;
+use tessera_directory::model::UserSpec;
+use tessera_directory::patch;
+use tessera_directory::roles::action;
+use tessera_provisioning::expression::Env;
+use tessera_provisioning::hr::{self, AnyColumns, Existing, Format, HrFile, Plan, Step};
+use tessera_provisioning::mapping::{Compiled, Mapping};
+use tessera_provisioning::targets::DirectoryUsers;
+use tessera_store::{Kind, Reader, Record};
+use uuid::Uuid;
+
+use super::Provisioning;
+use super::mapping::{custom_target, merged, upn_free};
+use super::settings::ProvisioningSettings;
+use crate::codec::{self, Keys};
+use crate::error::{ServiceError, ServiceResult};
+use crate::{Context, EventDraft};
+
+/// The largest HR file taken, in bytes.
+pub const MAX_FILE_BYTES: usize = 32 * 1024 * 1024;
+/// The most row results a run keeps (the failures first).
+const MAX_KEPT_RESULTS: usize = 20_000;
+
+fn employee_id() -> String {
+    "employeeId".to_string()
+}
+
+fn ten() -> u8 {
+    10
+}
+
+/// How the tenant's HR files are read and mapped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HrImportSettings {
+    /// `csv` (a header row naming the columns) or `json`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub format: Format,
+    /// The target rows are matched to users by; it must be mapped (default
+    /// `employeeId`).
+    #[serde(default = "employee_id")]
+    pub anchor: String,
+    /// A run changing more than this share of the users with an anchor, in
+    /// percent, waits for an administrator (default 10).
+    #[serde(default = "ten")]
+    pub max_changed_percent: u8,
+    /// Target attribute ← expression over the file's columns (`[Employee ID]`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub mapping: Mapping,
+}
+
+/// Anchors a mapping may match by: unique or nearly so in an HR system.
+const ANCHORS: [&str; 3] = ["employeeId", "userPrincipalName", "mail"];
+
+/// Checks the HR settings when they are saved (columns are checked against each
+/// file).
+pub(crate) async fn check_settings(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    settings: &HrImportSettings,
+) -> ServiceResult<()> {
+    if !ANCHORS.contains(&settings.anchor.as_str()) {
+        return Err(ServiceError::invalid(
+            "hrImport.anchor",
+            format!("one of {}", ANCHORS.join(", ")),
+        ));
+    }
+    if settings.max_changed_percent > 100 {
+        return Err(ServiceError::invalid(
+            "hrImport.maxChangedPercent",
+            "a percentage, 0 to 100",
+        ));
+    }
+    let compiled = compile(reader, tenant, &settings.mapping, &AnyColumns)
+        .await
+        .map_err(|e| prefix(e, "hrImport.mapping"))?;
+    if compiled.of(&settings.anchor).is_none() {
+        return Err(ServiceError::invalid(
+            "hrImport.mapping",
+            format!("the anchor {} must be mapped", settings.anchor),
+        ));
+    }
+    Ok(())
+}
+
+fn prefix(error: ServiceError, field: &str) -> ServiceError {
+    match error {
+        ServiceError::Validation(errors) => {
+            let mut out = tessera_directory::ValidationErrors::new();
+            for e in errors.errors {
+                out.add(format!("{field}.{}", e.field), e.message);
+            }
+            ServiceError::Validation(out)
+        }
+        other => other,
+    }
+}
+
+async fn compile(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    mapping: &Mapping,
+    source: &(dyn tessera_provisioning::mapping::SourceSchema + Sync),
+) -> ServiceResult<Compiled> {
+    let definitions = if super::mapping::writes_custom(mapping) {
+        crate::directory::attributes::definitions(reader, tenant).await?
+    } else {
+        BTreeMap::new()
+    };
+    let custom = |set: &str, name: &str| {
+        definitions
+            .get(&format!("{set}_{name}").to_lowercase())
+            .and_then(custom_target)
+    };
+    mapping
+        .compile(source, &DirectoryUsers { custom: &custom })
+        .map_err(|error| {
+            let mut errors = tessera_directory::ValidationErrors::new();
+            for (at, what) in error.problems {
+                errors.add(at, what);
+            }
+            ServiceError::Validation(errors)
+        })
+}
+
+/// A file sent to preview or run.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Upload {
+    /// The file's text.
+    content: String,
+    /// Overrides the settings' format.
+    #[serde(default)]
+    format: Option<Format>,
+}
+
+/// A run as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct HrRun {
+    pub id: Uuid,
+    /// `held` (waiting for an administrator), `completed`.
+    pub state: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_date_time: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub completed_date_time: Option<Timestamp>,
+    pub requested_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    pub creates: usize,
+    pub updates: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub changed_percent: f64,
+    /// Each row applied or failed: `line`, `anchor`, `action`, `status`
+    /// (`done`/`failed`), `id`, `reason`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub results: Vec<Value>,
+    #[serde(default)]
+    pub results_truncated: bool,
+}
+
+/// The stored run: the view, and the file while it is held.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredRun {
+    #[serde(flatten)]
+    run: HrRun,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(default)]
+    format: Format,
+}
+
+impl Provisioning {
+    async fn hr_settings(
+        &self,
+        reader: &mut dyn Reader,
+        tenant: TenantId,
+    ) -> ServiceResult<HrImportSettings> {
+        let settings: ProvisioningSettings =
+            crate::kernel::tenant_settings::read_setting(reader, tenant).await?;
+        settings.hr_import.ok_or_else(|| ServiceError::Conflict {
+            message: "no HR import is set up: set hrImport in the provisioning settings \
+                      (tessera provisioning hr settings --file hr.json)"
+                .into(),
+        })
+    }
+
+    fn may_read_hr(&self, ctx: &Context) -> ServiceResult<()> {
+        self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
+        self.require(ctx, action::USERS_READ, &Target::Tenant)
+    }
+
+    /// Reads, maps and matches a file: the plan a run would apply.
+    async fn plan_file(
+        &self,
+        tenant: TenantId,
+        settings: &HrImportSettings,
+        format: Format,
+        content: &str,
+    ) -> ServiceResult<Plan> {
+        if content.len() > MAX_FILE_BYTES {
+            return Err(ServiceError::invalid(
+                "content",
+                format!("an HR file is at most {} MiB", MAX_FILE_BYTES / 1024 / 1024),
+            ));
+        }
+        let file: HrFile = hr::read(format, content)
+            .map_err(|e| ServiceError::invalid("content", e.to_string()))?;
+        let mut reader = self.snapshot().await?;
+        let compiled = compile(reader.as_mut(), tenant, &settings.mapping, &file)
+            .await
+            .map_err(|e| prefix(e, "content"))?;
+        // The directory's users by anchor.
+        let mut existing = BTreeMap::new();
+        for record in codec::list_all(reader.as_mut(), tenant, Kind::User, None).await? {
+            let attributes: Map<String, Value> = codec::data(&record)?;
+            if let Some(anchor) = attributes
+                .get(&settings.anchor)
+                .and_then(Value::as_str)
+                .filter(|a| !a.trim().is_empty())
+            {
+                existing.insert(
+                    anchor.trim().to_lowercase(),
+                    Existing {
+                        id: record.id,
+                        attributes,
+                    },
+                );
+            }
+        }
+        let env = Env {
+            now: time::OffsetDateTime::from_unix_timestamp(self.now().unix_seconds())
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        };
+        let anchored = existing.len();
+        Ok(hr::plan(
+            &file,
+            &compiled,
+            &settings.anchor,
+            &env,
+            &existing,
+            anchored,
+            f64::from(settings.max_changed_percent),
+        ))
+    }
+
+    /// What a file would do, changing nothing.
+    pub async fn preview_hr_import(&self, ctx: &Context, body: Value) -> ServiceResult<Plan> {
+        self.may_read_hr(ctx)?;
+        let upload: Upload = patch::parse_spec(body)?;
+        let mut reader = self.reader().await?;
+        let settings = self.hr_settings(reader.as_mut(), ctx.tenant).await?;
+        drop(reader);
+        let format = upload.format.unwrap_or(settings.format);
+        self.plan_file(ctx.tenant, &settings, format, &upload.content)
+            .await
+    }
+
+    /// Runs a file: applied at once, or held (with the file) when it changes
+    /// more than the settings allow.
+    pub async fn run_hr_import(&self, ctx: &Context, body: Value) -> ServiceResult<HrRun> {
+        self.may_read_hr(ctx)?;
+        self.require(ctx, action::USERS_CREATE, &Target::Tenant)?;
+        self.require(ctx, action::USERS_BASIC_UPDATE, &Target::Tenant)?;
+        let upload: Upload = patch::parse_spec(body)?;
+        let mut reader = self.reader().await?;
+        let settings = self.hr_settings(reader.as_mut(), ctx.tenant).await?;
+        drop(reader);
+        let format = upload.format.unwrap_or(settings.format);
+        let plan = self
+            .plan_file(ctx.tenant, &settings, format, &upload.content)
+            .await?;
+        let id = Uuid::new_v4();
+        let mut run = HrRun {
+            id,
+            state: "held".into(),
+            created_date_time: self.now(),
+            completed_date_time: None,
+            requested_by: ctx.caller.actor_name(),
+            approved_by: None,
+            creates: plan.creates,
+            updates: plan.updates,
+            unchanged: plan.unchanged,
+            failed: plan.failed,
+            changed_percent: plan.changed_percent,
+            results: Vec::new(),
+            results_truncated: false,
+        };
+        if plan.held {
+            let stored = StoredRun {
+                run: run.clone(),
+                file: Some(upload.content),
+                format,
+            };
+            self.save_run(ctx, &stored, None, AuditAction::ProvisioningRunCreate)
+                .await?;
+            return Ok(run);
+        }
+        self.apply(ctx, &plan, &mut run).await?;
+        let stored = StoredRun {
+            run: run.clone(),
+            file: None,
+            format,
+        };
+        self.save_run(ctx, &stored, None, AuditAction::ProvisioningRunCreate)
+            .await?;
+        Ok(run)
+    }
+
+    /// Approves a held run: planned again against the directory as it is now,
+    /// and applied whatever it changes (an administrator looked at it).
+    pub async fn approve_hr_run(&self, ctx: &Context, id: Uuid) -> ServiceResult<HrRun> {
+        self.may_change_settings(ctx)?;
+        self.require(ctx, action::USERS_CREATE, &Target::Tenant)?;
+        self.require(ctx, action::USERS_BASIC_UPDATE, &Target::Tenant)?;
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get(ctx.tenant, Kind::ProvisioningRun, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let settings = self.hr_settings(reader.as_mut(), ctx.tenant).await?;
+        drop(reader);
+        let stored: StoredRun = codec::data(&record)?;
+        let Some(file) = stored.file.clone().filter(|_| stored.run.state == "held") else {
+            return Err(ServiceError::Conflict {
+                message: format!("run {id} is not held: it is {}", stored.run.state),
+            });
+        };
+        let plan = self
+            .plan_file(ctx.tenant, &settings, stored.format, &file)
+            .await?;
+        let mut run = stored.run.clone();
+        run.creates = plan.creates;
+        run.updates = plan.updates;
+        run.unchanged = plan.unchanged;
+        run.failed = plan.failed;
+        run.changed_percent = plan.changed_percent;
+        run.approved_by = Some(ctx.caller.actor_name());
+        self.apply(ctx, &plan, &mut run).await?;
+        let done = StoredRun {
+            run: run.clone(),
+            file: None,
+            format: stored.format,
+        };
+        self.save_run(
+            ctx,
+            &done,
+            Some(&record),
+            AuditAction::ProvisioningRunUpdate,
+        )
+        .await?;
+        Ok(run)
+    }
+
+    pub async fn hr_runs(&self, ctx: &Context) -> ServiceResult<Vec<HrRun>> {
+        self.may_read_hr(ctx)?;
+        let mut reader = self.reader().await?;
+        let mut runs = Vec::new();
+        for record in
+            codec::list_all(reader.as_mut(), ctx.tenant, Kind::ProvisioningRun, None).await?
+        {
+            let mut run = codec::data::<StoredRun>(&record)?.run;
+            run.results.clear();
+            runs.push(run);
+        }
+        runs.sort_by(|a, b| b.created_date_time.cmp(&a.created_date_time));
+        Ok(runs)
+    }
+
+    pub async fn hr_run(&self, ctx: &Context, id: Uuid) -> ServiceResult<HrRun> {
+        self.may_read_hr(ctx)?;
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get(ctx.tenant, Kind::ProvisioningRun, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        Ok(codec::data::<StoredRun>(&record)?.run)
+    }
+
+    async fn save_run(
+        &self,
+        ctx: &Context,
+        stored: &StoredRun,
+        existing: Option<&Record>,
+        audit: AuditAction,
+    ) -> ServiceResult<()> {
+        let keys = Keys {
+            key1: None,
+            key2: Some(stored.run.state.clone()),
+            sort_key: codec::sort_key(&stored.run.created_date_time.to_rfc3339()),
+        };
+        let mut tx = self.write(ctx).await?;
+        match existing {
+            Some(record) => {
+                let next = codec::next_version(record, self.now(), keys, stored)?;
+                tx.update(ctx.tenant, &next).await?;
+            }
+            None => {
+                let record = codec::new_record(
+                    Kind::ProvisioningRun,
+                    stored.run.id,
+                    self.now(),
+                    keys,
+                    stored,
+                )?;
+                tx.insert(ctx.tenant, &record).await?;
+            }
+        }
+        let event = EventDraft::new(audit)
+            .on(Kind::ProvisioningRun, stored.run.id, "HR import")
+            .details(json!({
+                "state": stored.run.state,
+                "creates": stored.run.creates,
+                "updates": stored.run.updates,
+                "unchanged": stored.run.unchanged,
+                "failed": stored.run.failed,
+                "changedPercent": stored.run.changed_percent,
+            }));
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies a plan row by row, each in a transaction of its own.
+    async fn apply(&self, ctx: &Context, plan: &Plan, run: &mut HrRun) -> ServiceResult<()> {
+        let mut results: Vec<Value> = Vec::new();
+        let mut failed = 0;
+        for row in &plan.rows {
+            let (action, outcome) = match &row.step {
+                Step::Unchanged { .. } => continue,
+                Step::Failed { reason } => ("none", Err(reason.clone())),
+                Step::Create {
+                    attributes,
+                    candidates,
+                } => ("create", self.create_row(ctx, attributes, candidates).await),
+                Step::Update { id, changes } => {
+                    let values: Vec<(&str, Value)> = changes
+                        .iter()
+                        .map(|c| (c.attribute.as_str(), c.after.clone()))
+                        .collect();
+                    let patch = tessera_provisioning::mapping::graph_patch(values);
+                    ("update", self.update_row(ctx, *id, patch).await)
+                }
+            };
+            let mut result = json!({"line": row.line, "action": action});
+            if let Some(anchor) = &row.anchor {
+                result["anchor"] = json!(anchor);
+            }
+            match outcome {
+                Ok(id) => {
+                    result["status"] = json!("done");
+                    result["id"] = json!(id);
+                }
+                Err(reason) => {
+                    failed += 1;
+                    result["status"] = json!("failed");
+                    result["reason"] = json!(reason);
+                }
+            }
+            results.push(result);
+        }
+        // The failures first, then what was done, within the bound.
+        results.sort_by_key(|r| r["status"] != "failed");
+        run.results_truncated = results.len() > MAX_KEPT_RESULTS;
+        results.truncate(MAX_KEPT_RESULTS);
+        run.results = results;
+        run.failed = failed;
+        run.state = "completed".into();
+        run.completed_date_time = Some(self.now());
+        Ok(())
+    }
+
+    async fn create_row(
+        &self,
+        ctx: &Context,
+        attributes: &Map<String, Value>,
+        candidates: &[String],
+    ) -> Result<Uuid, String> {
+        let mut attributes = attributes.clone();
+        let mut tx = self.write(ctx).await.map_err(|e| e.to_string())?;
+        if !candidates.is_empty() {
+            let mut chosen = None;
+            for candidate in candidates {
+                if tessera_directory::validate::user_principal_name(candidate).is_ok()
+                    && upn_free(tx.as_mut(), ctx.tenant, candidate, None)
+                        .await
+                        .map_err(|e| e.to_string())?
+                {
+                    chosen = Some(candidate.clone());
+                    break;
+                }
+            }
+            let Some(chosen) = chosen else {
+                return Err(
+                    "every user principal name SelectUniqueValue offers is taken or invalid".into(),
+                );
+            };
+            attributes.insert("userPrincipalName".into(), Value::String(chosen));
+        }
+        let spec: UserSpec =
+            patch::parse_spec(merged(Map::new(), attributes)).map_err(|e| e.to_string())?;
+        let record = self
+            .directory
+            .create_user_in(tx.as_mut(), ctx, spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(record.id)
+    }
+
+    async fn update_row(
+        &self,
+        ctx: &Context,
+        id: Uuid,
+        patch: Map<String, Value>,
+    ) -> Result<Uuid, String> {
+        let mut tx = self.write(ctx).await.map_err(|e| e.to_string())?;
+        let record = tx
+            .get(ctx.tenant, Kind::User, id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("user {id} no longer exists"))?;
+        let current: Map<String, Value> = codec::data(&record).map_err(|e| e.to_string())?;
+        let after: UserSpec =
+            patch::parse_spec(merged(current, patch)).map_err(|e| e.to_string())?;
+        self.directory
+            .update_user_in(tx.as_mut(), ctx, &record, after)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+}
+
+fn not_found(id: Uuid) -> ServiceError {
+    ServiceError::NotFound {
+        kind: "provisioningRun",
+        id: id.to_string(),
+    }
+}
