@@ -50,6 +50,9 @@ pub struct Config {
     /// The 32-byte key that seals TOTP seeds, as a file; `<data_dir>/secrets.key`
     /// (created on first start) when unset. Every node of a cluster needs the same key.
     pub secrets_key_file: Option<PathBuf>,
+    /// Where HR systems drop their exports for scheduled HR imports: a folder per
+    /// tenant (`<hr_drop_dir>/<tenant id>/<file>`); `<data_dir>/hr-drop` when unset.
+    pub hr_drop_dir: Option<PathBuf>,
     /// A folder of breached-password range files (`<5 hex digits>` or `.txt`).
     pub breached_passwords_dir: Option<PathBuf>,
     /// A MaxMind-format country database (GeoLite2/GeoIP2 Country or City) for
@@ -197,6 +200,7 @@ impl Default for Config {
             database_max_connections: 16,
             database_group_commit: true,
             secrets_key_file: None,
+            hr_drop_dir: None,
             breached_passwords_dir: None,
             geoip_database: None,
             audit_checkpoint: AuditCheckpointConfig::default(),
@@ -336,6 +340,7 @@ fn is_server_key(key: &str) -> bool {
         "database_group_commit",
         "secrets_key_file",
         "breached_passwords_dir",
+        "hr_drop_dir",
         "geoip_database",
         "trusted_proxies",
         "run_jobs",

@@ -308,6 +308,8 @@ pub struct Ports {
     pub jobs: Vec<Arc<dyn Job>>,
     /// Delivers notifications (webhooks, mail).
     pub notifier: Arc<dyn tessera_service::kernel::outbox::Notifier>,
+    /// Where HR systems drop their exports for scheduled imports.
+    pub hr_drop: Option<Arc<dyn tessera_service::provisioning::hr::HrDropFolder>>,
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM. `ports` is called once the
@@ -345,6 +347,9 @@ where
     app.saml.set_outbound_http(ports.outbound.clone());
     app.oidc.set_outbound_http(ports.outbound);
     app.set_notifier(ports.notifier);
+    if let Some(folder) = ports.hr_drop {
+        app.provisioning.set_hr_drop_folder(folder);
+    }
     if let Some(countries) = ports.countries {
         app.access.set_country_lookup(countries);
     }

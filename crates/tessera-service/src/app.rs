@@ -153,7 +153,23 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let crls = app.sign_in.clone();
     let pim = app.pim.clone();
     let outbox = app.clone();
+    let hr = app.provisioning.clone();
     vec![
+        // Scheduled HR imports: the tenant's drop file, when due and changed.
+        job(
+            "hr-import",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(60)),
+            move |tenant| {
+                let hr = hr.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        hr.scheduled_hr_round(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
         // Ended sessions and abandoned sign-ins, the sign-in log entries each tenant's
         // retention no longer keeps, and replay marks past what they guard against.
         job(

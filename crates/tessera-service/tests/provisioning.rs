@@ -964,11 +964,106 @@ async fn hr_files_create_match_and_hold(h: Harness) {
     assert!(format!("{refused:?}").contains("no column"), "{refused:?}");
 }
 
+/// The HR system's drop folder, as the binary's adapter reads it.
+struct Folder(std::path::PathBuf);
+
+impl tessera_service::provisioning::hr::HrDropFolder for Folder {
+    fn read(&self, tenant: tessera_core::TenantId, file: &str) -> Result<Option<String>, String> {
+        match std::fs::read_to_string(self.0.join(tenant.to_string()).join(file)) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// A scheduled HR import runs the dropped file once, whichever of two nodes gets
+/// there, as the provisioning service; not again before it is due.
+async fn scheduled_hr_imports_run_once_across_nodes(h: Harness) {
+    let hr = json!({"format": "csv", "schedule": {"file": "people.csv", "everyMinutes": 5},
+    "mapping": {"attributes": [
+        {"target": "employeeId", "expression": "[id]"},
+        {"target": "userPrincipalName", "expression": "[login]@scim.test"},
+        {"target": "displayName", "expression": "[name]"}
+    ]}});
+    for bad in [json!("../etc/passwd"), json!(".hidden"), json!("a/b.csv")] {
+        let mut wrong = hr.clone();
+        wrong["schedule"]["file"] = bad.clone();
+        let refused = h
+            .app
+            .provisioning
+            .set_settings(&h.admin, Replacement::new(json!({"hrImport": wrong}), None))
+            .await;
+        assert!(refused.is_err(), "{bad}");
+    }
+    h.app
+        .provisioning
+        .set_settings(
+            &h.admin,
+            Replacement::new(json!({"defaultDomain": "scim.test", "hrImport": hr}), None),
+        )
+        .await
+        .unwrap();
+    let drop = tempfile::tempdir().unwrap();
+    let tenant = h.admin.tenant;
+    std::fs::create_dir_all(drop.path().join(tenant.to_string())).unwrap();
+    let second = tessera_service::App::new(
+        h.app.store().clone(),
+        std::sync::Arc::new(tessera_core::SystemClock),
+    );
+    for app in [&h.app, &second] {
+        app.provisioning
+            .set_hr_drop_folder(std::sync::Arc::new(Folder(drop.path().to_path_buf())));
+    }
+    assert!(
+        h.app
+            .provisioning
+            .scheduled_hr_round(tenant)
+            .await
+            .unwrap()
+            .is_none(),
+        "no file dropped yet"
+    );
+    std::fs::write(
+        drop.path().join(tenant.to_string()).join("people.csv"),
+        "id,login,name\nE1,ann,Ann\nE2,bo,Bo\n",
+    )
+    .unwrap();
+    let (one, two) = tokio::join!(
+        h.app.provisioning.scheduled_hr_round(tenant),
+        second.provisioning.scheduled_hr_round(tenant)
+    );
+    let ran: Vec<_> = [one.unwrap(), two.unwrap()].into_iter().flatten().collect();
+    assert_eq!(ran.len(), 1, "one node ran it: {ran:?}");
+    assert_eq!(
+        (ran[0].state.as_str(), ran[0].creates, ran[0].scheduled),
+        ("completed", 2, true)
+    );
+    assert_eq!(ran[0].requested_by, "Scheduled HR import");
+    let runs = h.app.provisioning.hr_runs(&h.admin).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    // Changed, but not due for five minutes.
+    std::fs::write(
+        drop.path().join(tenant.to_string()).join("people.csv"),
+        "id,login,name\nE1,ann,Ann Lee\nE2,bo,Bo\n",
+    )
+    .unwrap();
+    assert!(
+        h.app
+            .provisioning
+            .scheduled_hr_round(tenant)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 both_backends!(
     setup = harness;
     database_filters_agree_with_the_evaluator,
     provisioning_clients_are_guarded,
     a_tenant_mapping_shapes_provisioned_users,
     a_tenant_mapping_keeps_what_the_directory_holds,
-    hr_files_create_match_and_hold
+    hr_files_create_match_and_hold,
+    scheduled_hr_imports_run_once_across_nodes
 );

@@ -35,6 +35,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             countries,
             jobs,
             notifier: Arc::new(adapters::notify::Delivery::new(config.smtp.as_ref())?),
+            hr_drop: Some(Arc::new(adapters::hr_drop::DropFolder::new(
+                config
+                    .hr_drop_dir
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join("hr-drop")),
+            ))),
         })
     })
     .await

@@ -66,6 +66,37 @@ pub struct HrImportSettings {
     /// Target attribute ← expression over the file's columns (`[Employee ID]`).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub mapping: Mapping,
+    /// Runs the file the HR system drops, on a schedule (see [`HrDropFolder`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<HrSchedule>,
+}
+
+/// When and what a scheduled HR import runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HrSchedule {
+    /// The file's name in the tenant's drop folder (no folders).
+    pub file: String,
+    /// How often the file is looked at, in minutes (5 to 10080); a file that did
+    /// not change since the last scheduled run is not run again.
+    pub every_minutes: u32,
+}
+
+/// Where the HR system drops its exports: a folder per tenant (the binary's
+/// adapter: `<hr_drop_dir>/<tenant id>/<file>`).
+pub trait HrDropFolder: Send + Sync {
+    /// The file's text, `None` when it is not there.
+    fn read(&self, tenant: TenantId, file: &str) -> Result<Option<String>, String>;
+}
+
+/// A drop file's name: a plain name, no folder, not hidden.
+fn plain_file_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._- ".contains(c))
 }
 
 /// Anchors a mapping may match by: unique or nearly so in an HR system.
@@ -89,6 +120,20 @@ pub(crate) async fn check_settings(
             "hrImport.maxChangedPercent",
             "a percentage, 0 to 100",
         ));
+    }
+    if let Some(schedule) = &settings.schedule {
+        if !plain_file_name(&schedule.file) {
+            return Err(ServiceError::invalid(
+                "hrImport.schedule.file",
+                "a file name in the drop folder: letters, digits, . _ - and spaces, no folders",
+            ));
+        }
+        if !(5..=10080).contains(&schedule.every_minutes) {
+            return Err(ServiceError::invalid(
+                "hrImport.schedule.everyMinutes",
+                "5 to 10080 (a week)",
+            ));
+        }
     }
     let compiled = compile(reader, tenant, &settings.mapping, &AnyColumns)
         .await
@@ -180,6 +225,12 @@ pub struct HrRun {
     pub results: Vec<Value>,
     #[serde(default)]
     pub results_truncated: bool,
+    /// Run by the schedule, from the drop folder.
+    #[serde(default)]
+    pub scheduled: bool,
+    /// SHA-256 of the file run (a scheduled run skips a file it already ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_hash: Option<String>,
 }
 
 /// The stored run: the view, and the file while it is held.
@@ -192,6 +243,9 @@ struct StoredRun {
     file: Option<String>,
     #[serde(default)]
     format: Format,
+    /// A scheduled run's claim: `after:` the scheduled run it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claim: Option<String>,
 }
 
 impl Provisioning {
@@ -291,32 +345,183 @@ impl Provisioning {
         let settings = self.hr_settings(reader.as_mut(), ctx.tenant).await?;
         drop(reader);
         let format = upload.format.unwrap_or(settings.format);
-        let plan = self
-            .plan_file(ctx.tenant, &settings, format, &upload.content)
-            .await?;
-        let id = Uuid::new_v4();
-        let mut run = HrRun {
-            id,
+        self.run_file(ctx, &settings, format, upload.content, None)
+            .await
+    }
+
+    /// One round of the scheduled HR import for a tenant: when due, the drop
+    /// file is run if it changed since the last scheduled run. Runs as the
+    /// provisioning service (a provisioning token's rights, and the custom
+    /// security attributes the HR mapping writes).
+    pub async fn scheduled_hr_round(&self, tenant: TenantId) -> ServiceResult<Option<HrRun>> {
+        let Some(folder) = self.hr_drop.get() else {
+            return Ok(None);
+        };
+        let mut reader = self.reader().await?;
+        let settings: ProvisioningSettings =
+            crate::kernel::tenant_settings::read_setting(reader.as_mut(), tenant).await?;
+        let Some(hr) = settings.hr_import else {
+            return Ok(None);
+        };
+        let Some(schedule) = hr.schedule.clone() else {
+            return Ok(None);
+        };
+        let last = codec::list_all(reader.as_mut(), tenant, Kind::ProvisioningRun, None)
+            .await?
+            .iter()
+            .filter_map(|r| codec::data::<StoredRun>(r).ok())
+            .filter(|r| r.run.scheduled)
+            .max_by_key(|r| r.run.created_date_time);
+        drop(reader);
+        let now = self.now();
+        if let Some(last) = &last
+            && last
+                .run
+                .created_date_time
+                .plus_seconds(i64::from(schedule.every_minutes) * 60)
+                > now
+        {
+            return Ok(None);
+        }
+        let content = match folder.read(tenant, &schedule.file) {
+            Ok(Some(content)) => content,
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                tracing::warn!(%tenant, file = %schedule.file, %error, "cannot read the HR drop file");
+                return Ok(None);
+            }
+        };
+        let hash = tessera_core::crypto::sha256_hex(content.as_bytes());
+        if last.as_ref().and_then(|l| l.run.file_hash.as_deref()) == Some(hash.as_str()) {
+            return Ok(None);
+        }
+        let ctx = scheduled_context(tenant, super::mapping::writes_custom(&hr.mapping));
+        // Claimed first, by the file's hash: of several nodes, one runs it.
+        let claim = StoredRun {
+            run: HrRun {
+                id: Uuid::new_v4(),
+                state: "running".into(),
+                created_date_time: now,
+                completed_date_time: None,
+                requested_by: ctx.caller.actor_name(),
+                approved_by: None,
+                creates: 0,
+                updates: 0,
+                unchanged: 0,
+                failed: 0,
+                changed_percent: 0.0,
+                results: Vec::new(),
+                results_truncated: false,
+                scheduled: true,
+                file_hash: Some(hash),
+            },
+            file: None,
+            format: hr.format,
+            claim: Some(format!(
+                "after:{}",
+                last.as_ref()
+                    .map_or("none".to_string(), |l| l.run.id.to_string())
+            )),
+        };
+        let claim_key = claim.claim.clone();
+        let claimed = match self
+            .save_run(&ctx, &claim, None, AuditAction::ProvisioningRunCreate)
+            .await
+        {
+            Ok(record) => record,
+            Err(ServiceError::Conflict { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        self.run_file(
+            &ctx,
+            &hr,
+            hr.format,
+            content,
+            Some((claim.run, claimed, claim_key)),
+        )
+        .await
+        .map(Some)
+    }
+
+    /// Plans a file and applies it or holds it; `claim` is a scheduled run's
+    /// record, made before.
+    async fn run_file(
+        &self,
+        ctx: &Context,
+        settings: &HrImportSettings,
+        format: Format,
+        content: String,
+        claim: Option<(HrRun, Record, Option<String>)>,
+    ) -> ServiceResult<HrRun> {
+        let (claimed, existing, claim_key) = match claim {
+            Some((run, record, key)) => (Some(run), Some(record), key),
+            None => (None, None, None),
+        };
+        let plan = match self.plan_file(ctx.tenant, settings, format, &content).await {
+            Ok(plan) => plan,
+            Err(error) => {
+                // A scheduled file that cannot be read is recorded as failed.
+                if let (Some(mut run), Some(record)) = (claimed, existing.as_ref()) {
+                    run.state = "failed".into();
+                    run.completed_date_time = Some(self.now());
+                    run.results = vec![json!({"status": "failed", "reason": error.to_string()})];
+                    let stored = StoredRun {
+                        run,
+                        file: None,
+                        format,
+                        claim: claim_key.clone(),
+                    };
+                    self.save_run(
+                        ctx,
+                        &stored,
+                        Some(record),
+                        AuditAction::ProvisioningRunUpdate,
+                    )
+                    .await?;
+                }
+                return Err(error);
+            }
+        };
+        let audit = if existing.is_some() {
+            AuditAction::ProvisioningRunUpdate
+        } else {
+            AuditAction::ProvisioningRunCreate
+        };
+        let upload = Upload {
+            content,
+            format: Some(format),
+        };
+        let mut run = claimed.unwrap_or_else(|| HrRun {
+            id: Uuid::new_v4(),
             state: "held".into(),
             created_date_time: self.now(),
             completed_date_time: None,
             requested_by: ctx.caller.actor_name(),
             approved_by: None,
-            creates: plan.creates,
-            updates: plan.updates,
-            unchanged: plan.unchanged,
-            failed: plan.failed,
-            changed_percent: plan.changed_percent,
+            creates: 0,
+            updates: 0,
+            unchanged: 0,
+            failed: 0,
+            changed_percent: 0.0,
             results: Vec::new(),
             results_truncated: false,
-        };
+            scheduled: false,
+            file_hash: None,
+        });
+        run.state = "held".into();
+        run.creates = plan.creates;
+        run.updates = plan.updates;
+        run.unchanged = plan.unchanged;
+        run.failed = plan.failed;
+        run.changed_percent = plan.changed_percent;
         if plan.held {
             let stored = StoredRun {
                 run: run.clone(),
                 file: Some(upload.content),
                 format,
+                claim: claim_key.clone(),
             };
-            self.save_run(ctx, &stored, None, AuditAction::ProvisioningRunCreate)
+            self.save_run(ctx, &stored, existing.as_ref(), audit)
                 .await?;
             return Ok(run);
         }
@@ -325,8 +530,9 @@ impl Provisioning {
             run: run.clone(),
             file: None,
             format,
+            claim: claim_key.clone(),
         };
-        self.save_run(ctx, &stored, None, AuditAction::ProvisioningRunCreate)
+        self.save_run(ctx, &stored, existing.as_ref(), audit)
             .await?;
         Ok(run)
     }
@@ -365,6 +571,7 @@ impl Provisioning {
             run: run.clone(),
             file: None,
             format: stored.format,
+            claim: stored.claim.clone(),
         };
         self.save_run(
             ctx,
@@ -407,17 +614,20 @@ impl Provisioning {
         stored: &StoredRun,
         existing: Option<&Record>,
         audit: AuditAction,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Record> {
         let keys = Keys {
-            key1: None,
+            // A scheduled run follows the one before it: of several nodes'
+            // claims to follow the same run, one is taken.
+            key1: stored.claim.clone(),
             key2: Some(stored.run.state.clone()),
             sort_key: codec::sort_key(&stored.run.created_date_time.to_rfc3339()),
         };
         let mut tx = self.write(ctx).await?;
-        match existing {
+        let written = match existing {
             Some(record) => {
                 let next = codec::next_version(record, self.now(), keys, stored)?;
                 tx.update(ctx.tenant, &next).await?;
+                next
             }
             None => {
                 let record = codec::new_record(
@@ -428,8 +638,9 @@ impl Provisioning {
                     stored,
                 )?;
                 tx.insert(ctx.tenant, &record).await?;
+                record
             }
-        }
+        };
         let event = EventDraft::new(audit)
             .on(Kind::ProvisioningRun, stored.run.id, "HR import")
             .details(json!({
@@ -442,7 +653,7 @@ impl Provisioning {
             }));
         self.audit(tx.as_mut(), ctx, event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
 
     /// Applies a plan row by row, each in a transaction of its own.
@@ -554,6 +765,27 @@ impl Provisioning {
         tx.commit().await.map_err(|e| e.to_string())?;
         Ok(id)
     }
+}
+
+/// The provisioning service, as scheduled runs act: a provisioning token's
+/// rights, and the custom security attributes the HR mapping writes (whoever
+/// saved it was allowed to).
+fn scheduled_context(tenant: TenantId, writes_custom: bool) -> Context {
+    let mut ctx = crate::kernel::system_context(tenant, "scheduled HR import");
+    ctx.caller.principal = crate::Principal::Workload {
+        id: Uuid::nil(),
+        display_name: "Scheduled HR import".into(),
+        kind: "provisioningService",
+    };
+    ctx.caller.grants = super::tokens::provisioning_grants();
+    if writes_custom {
+        ctx.caller.grants.push(tessera_directory::authz::Grant {
+            assignment_id: Uuid::nil(),
+            role_id: tessera_directory::roles::ATTRIBUTE_ASSIGNMENT_ADMINISTRATOR,
+            scope: tessera_directory::model::DirectoryScope::Tenant,
+        });
+    }
+    ctx
 }
 
 fn not_found(id: Uuid) -> ServiceError {

@@ -36,12 +36,25 @@ pub use tokens::{
 pub struct Provisioning {
     k: Arc<Kernel>,
     directory: Arc<Directory>,
+    /// Where scheduled HR imports find their files (set by the binary).
+    hr_drop: std::sync::OnceLock<Arc<dyn hr::HrDropFolder>>,
 }
 
 crate::kernel::on_kernel!(Provisioning);
 
 impl Provisioning {
+    /// Gives scheduled HR imports their drop folder.
+    pub fn set_hr_drop_folder(&self, folder: Arc<dyn hr::HrDropFolder>) {
+        let _ = self.hr_drop.set(folder);
+    }
+}
+
+impl Provisioning {
     pub(crate) fn new(k: Arc<Kernel>, directory: Arc<Directory>) -> Provisioning {
-        Provisioning { k, directory }
+        Provisioning {
+            k,
+            directory,
+            hr_drop: std::sync::OnceLock::new(),
+        }
     }
 }

@@ -131,7 +131,15 @@ impl Provisioning {
         if settings.hr_import != before.hr_import
             && let Some(hr) = &settings.hr_import
         {
-            // Runs write what the mapping maps, with the rights of who runs them.
+            // A schedule runs as the provisioning service, with the SCIM API's
+            // rights: whoever sets one must hold them.
+            if hr.schedule.is_some()
+                && before.hr_import.as_ref().and_then(|b| b.schedule.as_ref())
+                    != hr.schedule.as_ref()
+            {
+                self.may_manage_tokens(ctx)?;
+            }
+            // Runs write what the mapping maps.
             if super::mapping::writes_custom(&hr.mapping) {
                 self.require(
                     ctx,

@@ -3,6 +3,7 @@
 
 pub mod checkpoints;
 pub mod geoip;
+pub mod hr_drop;
 pub mod notify;
 pub mod outbound;
 pub mod store;
