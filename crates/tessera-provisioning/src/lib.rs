@@ -8,11 +8,14 @@
 //!   know, and applied to one object.
 //! - [`hr`]: HR export files (CSV, JSON) read, mapped and matched to the
 //!   directory by an anchor into a plan, held when it changes too much.
+//! - [`lifecycle`]: lifecycle workflows (joiner, mover, leaver): triggers,
+//!   scopes, tasks, checked when saved; when a date fires; event keys.
 //! - [`targets`]: the directory's user attributes a mapping may write, with their
 //!   types (custom security attributes typed by their definitions).
 
 pub mod expression;
 pub mod hr;
+pub mod lifecycle;
 pub mod mapping;
 pub mod targets;
 
