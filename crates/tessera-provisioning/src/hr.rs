@@ -18,10 +18,10 @@ use serde_json::{Map, Value};
 use crate::expression::{Attributes, Env, Val};
 use crate::mapping::{Compiled, MappingError, Output, SourceSchema};
 
-/// The most rows a file may hold.
-pub const MAX_ROWS: usize = 200_000;
-/// The most columns a file may hold.
-pub const MAX_COLUMNS: usize = 200;
+/// The most rows a file may hold (as the CSV reader of bulk imports).
+pub const MAX_ROWS: usize = 50_000;
+/// The most columns a file may hold (as the CSV reader of bulk imports).
+pub const MAX_COLUMNS: usize = 64;
 /// The longest column name.
 const MAX_COLUMN_LEN: usize = 128;
 
@@ -133,7 +133,16 @@ fn read_csv(text: &str) -> Result<HrFile, FileError> {
     let Some((_, header)) = records.next() else {
         return file_error(None, "the file is empty: its first row names the columns");
     };
-    let columns: Vec<String> = header.iter().map(|c| c.trim().to_string()).collect();
+    // Spreadsheets write empty cells at the end of a header: those columns are
+    // left out.
+    let named = header
+        .iter()
+        .rposition(|c| !c.trim().is_empty())
+        .map_or(0, |last| last + 1);
+    let columns: Vec<String> = header[..named]
+        .iter()
+        .map(|c| c.trim().to_string())
+        .collect();
     check_columns(&columns)?;
     let keys: Vec<String> = columns.iter().map(|c| c.to_lowercase()).collect();
     let mut rows = Vec::new();
@@ -141,7 +150,10 @@ fn read_csv(text: &str) -> Result<HrFile, FileError> {
         if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        if fields.len() > keys.len() {
+        if fields[keys.len().min(fields.len())..]
+            .iter()
+            .any(|f| !f.trim().is_empty())
+        {
             return file_error(
                 Some(line),
                 format!("{} values, but {} columns", fields.len(), keys.len()),
@@ -219,6 +231,12 @@ fn read_json(text: &str) -> Result<HrFile, FileError> {
         let mut values = BTreeMap::new();
         for (name, value) in flat {
             let key = name.to_lowercase();
+            if values.contains_key(&key) {
+                return file_error(
+                    Some(line),
+                    format!("{name:?} is named twice (names are matched without regard to case)"),
+                );
+            }
             if known.insert(key.clone()) {
                 columns.push(name);
                 if columns.len() > MAX_COLUMNS {
@@ -368,15 +386,16 @@ fn same(target: &str, a: &Value, b: &Value) -> bool {
 
 /// Plans a file: `anchor` is the target the rows are matched by
 /// (`employeeId`); `existing` the directory's users by that anchor's value;
-/// `anchored_users` how many users have one (the share's denominator);
-/// `max_changed_percent` the share of them a run may change without an
-/// administrator.
+/// several users sharing one anchor make its rows fail); `anchored_users` how
+/// many users have one (the share's denominator); `max_changed_percent` the
+/// share of them a run may change (update, or make anew) without an
+/// administrator. An initial load (nobody anchored yet) is not held.
 pub fn plan(
     file: &HrFile,
     mapping: &Compiled,
     anchor: &str,
     env: &Env,
-    existing: &BTreeMap<String, Existing>,
+    existing: &BTreeMap<String, Vec<Existing>>,
     anchored_users: usize,
     max_changed_percent: f64,
 ) -> Plan {
@@ -390,10 +409,12 @@ pub fn plan(
     let updates = count(|s| matches!(s, Step::Update { .. }));
     let unchanged = count(|s| matches!(s, Step::Unchanged { .. }));
     let failed = count(|s| matches!(s, Step::Failed { .. }));
+    // New users count too: a file whose anchors no longer match (reformatted
+    // ids, another system's file) would otherwise make everyone again unheld.
     let changed_percent = if anchored_users == 0 {
         0.0
     } else {
-        updates as f64 * 100.0 / anchored_users as f64
+        (updates + creates) as f64 * 100.0 / anchored_users as f64
     };
     Plan {
         creates,
@@ -412,7 +433,7 @@ fn plan_row(
     mapping: &Compiled,
     anchor: &str,
     env: &Env,
-    existing: &BTreeMap<String, Existing>,
+    existing: &BTreeMap<String, Vec<Existing>>,
     seen: &mut BTreeSet<String>,
 ) -> PlannedRow {
     let failed = |anchor: Option<String>, reason: String| PlannedRow {
@@ -434,7 +455,21 @@ fn plan_row(
     if !seen.insert(key.to_lowercase()) {
         return failed(Some(key), format!("another row has the same {anchor}"));
     }
-    let found = existing.get(&key.to_lowercase());
+    let found = match existing.get(&key.to_lowercase()).map(Vec::as_slice) {
+        None | Some([]) => None,
+        Some([one]) => Some(one),
+        Some(several) => {
+            let ids: Vec<String> = several.iter().map(|u| u.id.to_string()).collect();
+            return failed(
+                Some(key),
+                format!(
+                    "{} users have this {anchor}: {}",
+                    several.len(),
+                    ids.join(", ")
+                ),
+            );
+        }
+    };
     let outputs = match mapping.apply(row, env, found.is_none()) {
         Ok(outputs) => outputs,
         Err(MappingError { problems }) => {

@@ -86,10 +86,15 @@ pub enum Kind {
     /// A run of an HR import: its plan's counts, each row's result, and while it
     /// is held for an administrator, the file (key2: its state).
     ProvisioningRun,
+    /// A lifecycle workflow (joiner, mover, leaver).
+    LifecycleWorkflow,
+    /// One firing of a lifecycle workflow for one user (key1: the event's key,
+    /// so it runs once; key2: the workflow's id).
+    LifecycleRun,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 32] = [
+    pub const ALL: [Kind; 34] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -122,6 +127,8 @@ impl Kind {
         Kind::ScimObject,
         Kind::ProvisioningToken,
         Kind::ProvisioningRun,
+        Kind::LifecycleWorkflow,
+        Kind::LifecycleRun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -158,6 +165,8 @@ impl Kind {
             Kind::ScimObject => "scimObject",
             Kind::ProvisioningToken => "provisioningToken",
             Kind::ProvisioningRun => "provisioningRun",
+            Kind::LifecycleWorkflow => "lifecycleWorkflow",
+            Kind::LifecycleRun => "lifecycleRun",
         }
     }
 

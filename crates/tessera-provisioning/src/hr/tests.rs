@@ -67,6 +67,7 @@ fn a_csv_export_reads_with_its_header() {
         ("", "empty"),
         ("a,A\n1,2\n", "named twice"),
         ("a,b\n1,2,3\n", "line 2: 3 values"),
+        (",a\n1,2\n", "1 to 128"),
         ("a,b\n\"1,2\n", "line"),
     ] {
         let error = read(Format::Csv, bad).unwrap_err().to_string();
@@ -105,7 +106,7 @@ fn a_plan_creates_updates_and_holds() {
     let existing = BTreeMap::from([
         (
             "1001".to_string(),
-            Existing {
+            vec![Existing {
                 id: ada,
                 attributes:
                     json!({"employeeId": "1001", "userPrincipalName": "ADA.lovelace@contoso.com",
@@ -114,11 +115,11 @@ fn a_plan_creates_updates_and_holds() {
                     .as_object()
                     .unwrap()
                     .clone(),
-            },
+            }],
         ),
         (
             "1002".to_string(),
-            Existing {
+            vec![Existing {
                 id: grace,
                 attributes:
                     json!({"employeeId": "1002", "userPrincipalName": "grace.hopper@contoso.com",
@@ -127,7 +128,7 @@ fn a_plan_creates_updates_and_holds() {
                     .as_object()
                     .unwrap()
                     .clone(),
-            },
+            }],
         ),
     ]);
     let plan = plan(&file, &compiled, "employeeId", &env(), &existing, 2, 10.0);
@@ -160,9 +161,12 @@ fn a_plan_creates_updates_and_holds() {
         "smith, jr..alan@contoso.com"
     );
     assert_eq!(attributes["employeeHireDate"], "2026-12-24T00:00:00Z");
-    assert!(plan.held, "one of two anchored users changes: 50% > 10%");
-    assert_eq!(plan.changed_percent, 50.0);
-    let relaxed = super::plan(&file, &compiled, "employeeId", &env(), &existing, 2, 50.0);
+    assert!(
+        plan.held,
+        "one changes and one is new, of two anchored users: 100% > 10%"
+    );
+    assert_eq!(plan.changed_percent, 100.0);
+    let relaxed = super::plan(&file, &compiled, "employeeId", &env(), &existing, 2, 100.0);
     assert!(!relaxed.held);
 }
 
@@ -199,4 +203,34 @@ fn rows_that_cannot_apply_say_why() {
         !plan.held,
         "nothing anchored yet: an initial load is not held"
     );
+}
+
+#[test]
+fn spreadsheet_headers_and_shared_anchors() {
+    let file = read(
+        Format::Csv,
+        "Employee ID,First Name,Last Name,Dept,Start Date,,\n1001,A,B,X,,,\n",
+    )
+    .unwrap();
+    assert_eq!(
+        file.columns.len(),
+        5,
+        "empty trailing header cells are left out"
+    );
+    let compiled = mapping(&file);
+    let user = |id| Existing {
+        id,
+        attributes: json!({"employeeId": "1001"}).as_object().unwrap().clone(),
+    };
+    let existing = BTreeMap::from([(
+        "1001".to_string(),
+        vec![user(uuid::Uuid::new_v4()), user(uuid::Uuid::new_v4())],
+    )]);
+    let plan = plan(&file, &compiled, "employeeId", &env(), &existing, 2, 10.0);
+    let Step::Failed { reason } = &plan.rows[0].step else {
+        panic!("{:?}", plan.rows[0]);
+    };
+    assert!(reason.contains("2 users have this employeeId"), "{reason}");
+    let twice = read(Format::Json, r#"[{"Id": 1, "id": 2}]"#).unwrap_err();
+    assert!(twice.to_string().contains("named twice"), "{twice}");
 }

@@ -246,6 +246,36 @@ struct StoredRun {
     /// A scheduled run's claim: `after:` the scheduled run it follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     claim: Option<String>,
+    /// The HR settings a held run was planned with (approval needs the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    settings_hash: Option<String>,
+}
+
+fn settings_hash(settings: &HrImportSettings) -> String {
+    tessera_core::crypto::sha256_hex(
+        serde_json::to_string(settings)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+}
+
+/// A plan's rows as a held run shows them (what an approval would do, as
+/// planned then), within the bound.
+fn planned_rows(plan: &Plan) -> (Vec<Value>, bool) {
+    let rows: Vec<Value> = plan
+        .rows
+        .iter()
+        .filter(|r| !matches!(r.step, Step::Unchanged { .. }))
+        .take(MAX_KEPT_RESULTS)
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .collect();
+    let truncated = plan
+        .rows
+        .iter()
+        .filter(|r| !matches!(r.step, Step::Unchanged { .. }))
+        .count()
+        > MAX_KEPT_RESULTS;
+    (rows, truncated)
 }
 
 impl Provisioning {
@@ -266,6 +296,31 @@ impl Provisioning {
     fn may_read_hr(&self, ctx: &Context) -> ServiceResult<()> {
         self.require(ctx, action::POLICIES_READ, &Target::Tenant)?;
         self.require(ctx, action::USERS_READ, &Target::Tenant)
+    }
+
+    /// A preview shows custom security attributes' values before and after,
+    /// and a run or approval writes them: only for who may read or assign them.
+    fn may_handle_custom(
+        &self,
+        ctx: &Context,
+        settings: &HrImportSettings,
+        writing: bool,
+    ) -> ServiceResult<()> {
+        if super::mapping::writes_custom(&settings.mapping) {
+            let needed = if writing {
+                action::USERS_CSA_UPDATE
+            } else {
+                action::USERS_CSA_READ
+            };
+            self.require(ctx, needed, &Target::Tenant)?;
+        }
+        Ok(())
+    }
+
+    /// Who runs or approves runs must hold what a run does.
+    fn may_write_hr(&self, ctx: &Context) -> ServiceResult<()> {
+        self.may_read_hr(ctx)?;
+        self.may_manage_tokens(ctx)
     }
 
     /// Reads, maps and matches a file: the plan a run would apply.
@@ -289,7 +344,7 @@ impl Provisioning {
             .await
             .map_err(|e| prefix(e, "content"))?;
         // The directory's users by anchor.
-        let mut existing = BTreeMap::new();
+        let mut existing: BTreeMap<String, Vec<Existing>> = BTreeMap::new();
         for record in codec::list_all(reader.as_mut(), tenant, Kind::User, None).await? {
             let attributes: Map<String, Value> = codec::data(&record)?;
             if let Some(anchor) = attributes
@@ -297,20 +352,20 @@ impl Provisioning {
                 .and_then(Value::as_str)
                 .filter(|a| !a.trim().is_empty())
             {
-                existing.insert(
-                    anchor.trim().to_lowercase(),
-                    Existing {
+                existing
+                    .entry(anchor.trim().to_lowercase())
+                    .or_default()
+                    .push(Existing {
                         id: record.id,
                         attributes,
-                    },
-                );
+                    });
             }
         }
         let env = Env {
             now: time::OffsetDateTime::from_unix_timestamp(self.now().unix_seconds())
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
         };
-        let anchored = existing.len();
+        let anchored = existing.values().map(Vec::len).sum();
         Ok(hr::plan(
             &file,
             &compiled,
@@ -329,6 +384,7 @@ impl Provisioning {
         let mut reader = self.reader().await?;
         let settings = self.hr_settings(reader.as_mut(), ctx.tenant).await?;
         drop(reader);
+        self.may_handle_custom(ctx, &settings, false)?;
         let format = upload.format.unwrap_or(settings.format);
         self.plan_file(ctx.tenant, &settings, format, &upload.content)
             .await
@@ -337,13 +393,12 @@ impl Provisioning {
     /// Runs a file: applied at once, or held (with the file) when it changes
     /// more than the settings allow.
     pub async fn run_hr_import(&self, ctx: &Context, body: Value) -> ServiceResult<HrRun> {
-        self.may_read_hr(ctx)?;
-        self.require(ctx, action::USERS_CREATE, &Target::Tenant)?;
-        self.require(ctx, action::USERS_BASIC_UPDATE, &Target::Tenant)?;
+        self.may_write_hr(ctx)?;
         let upload: Upload = patch::parse_spec(body)?;
         let mut reader = self.reader().await?;
         let settings = self.hr_settings(reader.as_mut(), ctx.tenant).await?;
         drop(reader);
+        self.may_handle_custom(ctx, &settings, true)?;
         let format = upload.format.unwrap_or(settings.format);
         self.run_file(ctx, &settings, format, upload.content, None)
             .await
@@ -417,6 +472,7 @@ impl Provisioning {
             },
             file: None,
             format: hr.format,
+            settings_hash: None,
             claim: Some(format!(
                 "after:{}",
                 last.as_ref()
@@ -470,6 +526,7 @@ impl Provisioning {
                         file: None,
                         format,
                         claim: claim_key.clone(),
+                        settings_hash: None,
                     };
                     self.save_run(
                         ctx,
@@ -515,11 +572,13 @@ impl Provisioning {
         run.failed = plan.failed;
         run.changed_percent = plan.changed_percent;
         if plan.held {
+            (run.results, run.results_truncated) = planned_rows(&plan);
             let stored = StoredRun {
                 run: run.clone(),
                 file: Some(upload.content),
                 format,
                 claim: claim_key.clone(),
+                settings_hash: Some(settings_hash(settings)),
             };
             self.save_run(ctx, &stored, existing.as_ref(), audit)
                 .await?;
@@ -531,6 +590,7 @@ impl Provisioning {
             file: None,
             format,
             claim: claim_key.clone(),
+            settings_hash: None,
         };
         self.save_run(ctx, &stored, existing.as_ref(), audit)
             .await?;
@@ -541,21 +601,58 @@ impl Provisioning {
     /// and applied whatever it changes (an administrator looked at it).
     pub async fn approve_hr_run(&self, ctx: &Context, id: Uuid) -> ServiceResult<HrRun> {
         self.may_change_settings(ctx)?;
-        self.require(ctx, action::USERS_CREATE, &Target::Tenant)?;
-        self.require(ctx, action::USERS_BASIC_UPDATE, &Target::Tenant)?;
+        self.may_write_hr(ctx)?;
         let mut reader = self.reader().await?;
         let record = reader
             .get(ctx.tenant, Kind::ProvisioningRun, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         let settings = self.hr_settings(reader.as_mut(), ctx.tenant).await?;
-        drop(reader);
+        self.may_handle_custom(ctx, &settings, true)?;
         let stored: StoredRun = codec::data(&record)?;
         let Some(file) = stored.file.clone().filter(|_| stored.run.state == "held") else {
             return Err(ServiceError::Conflict {
                 message: format!("run {id} is not held: it is {}", stored.run.state),
             });
         };
+        // What was held is what is approved: the same settings, and no later
+        // run has changed the directory since.
+        if stored.settings_hash.as_deref() != Some(settings_hash(&settings).as_str()) {
+            return Err(ServiceError::Conflict {
+                message: "the HR settings changed since this run was held: run the file again"
+                    .into(),
+            });
+        }
+        let later = codec::list_all(reader.as_mut(), ctx.tenant, Kind::ProvisioningRun, None)
+            .await?
+            .iter()
+            .filter_map(|r| codec::data::<StoredRun>(r).ok())
+            .any(|r| {
+                r.run.created_date_time > stored.run.created_date_time && r.run.state == "completed"
+            });
+        drop(reader);
+        if later {
+            return Err(ServiceError::Conflict {
+                message: "a later run completed since this one was held: run the file again".into(),
+            });
+        }
+        // Taken from held to approving at the version read: of two approvals,
+        // one applies.
+        let approving = StoredRun {
+            run: HrRun {
+                state: "approving".into(),
+                ..stored.run.clone()
+            },
+            ..stored.clone()
+        };
+        let record = self
+            .save_run(
+                ctx,
+                &approving,
+                Some(&record),
+                AuditAction::ProvisioningRunUpdate,
+            )
+            .await?;
         let plan = self
             .plan_file(ctx.tenant, &settings, stored.format, &file)
             .await?;
@@ -572,6 +669,7 @@ impl Provisioning {
             file: None,
             format: stored.format,
             claim: stored.claim.clone(),
+            settings_hash: None,
         };
         self.save_run(
             ctx,

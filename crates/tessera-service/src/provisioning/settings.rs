@@ -131,14 +131,9 @@ impl Provisioning {
         if settings.hr_import != before.hr_import
             && let Some(hr) = &settings.hr_import
         {
-            // A schedule runs as the provisioning service, with the SCIM API's
-            // rights: whoever sets one must hold them.
-            if hr.schedule.is_some()
-                && before.hr_import.as_ref().and_then(|b| b.schedule.as_ref())
-                    != hr.schedule.as_ref()
-            {
-                self.may_manage_tokens(ctx)?;
-            }
+            // The mapping decides what runs write (a schedule runs as the
+            // provisioning service): whoever sets it must hold what they do.
+            self.may_manage_tokens(ctx)?;
             // Runs write what the mapping maps.
             if super::mapping::writes_custom(&hr.mapping) {
                 self.require(
