@@ -12,7 +12,7 @@ use crate::error::ServiceResult;
 use crate::kernel::AuthSettings;
 use crate::kernel::jobs::{Job, JobResult, Schedule, Scope, job};
 use crate::kernel::{Kernel, SessionsEnded};
-use crate::{Access, AppSignIn, Directory, Oidc, Pim, Provisioning, Saml, SignIn};
+use crate::{Access, AppSignIn, Directory, Lifecycle, Oidc, Pim, Provisioning, Saml, SignIn};
 
 pub struct App {
     pub(crate) kernel: Arc<Kernel>,
@@ -21,6 +21,7 @@ pub struct App {
     pub provisioning: Arc<Provisioning>,
     pub access: Arc<Access>,
     pub sign_in: Arc<SignIn>,
+    pub lifecycle: Arc<Lifecycle>,
     pub app_sign_in: Arc<AppSignIn>,
     pub oidc: Arc<Oidc>,
     pub saml: Arc<Saml>,
@@ -59,6 +60,11 @@ impl App {
             directory.clone(),
             access.clone(),
         ));
+        let lifecycle = Arc::new(Lifecycle::new(
+            kernel.clone(),
+            directory.clone(),
+            sign_in.clone(),
+        ));
         let app_sign_in = Arc::new(AppSignIn::new(kernel.clone(), access.clone()));
         let oidc = Arc::new(Oidc::new(
             kernel.clone(),
@@ -82,6 +88,7 @@ impl App {
             provisioning,
             access,
             sign_in,
+            lifecycle,
             app_sign_in,
             oidc,
             saml,
@@ -154,7 +161,23 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let pim = app.pim.clone();
     let outbox = app.clone();
     let hr = app.provisioning.clone();
+    let lifecycle = app.lifecycle.clone();
     vec![
+        // Lifecycle workflows: each tenant's firings, claimed once each.
+        job(
+            "lifecycle",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(60)),
+            move |tenant| {
+                let lifecycle = lifecycle.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        lifecycle.lifecycle_round(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
         // Scheduled HR imports: the tenant's drop file, when due and changed.
         job(
             "hr-import",

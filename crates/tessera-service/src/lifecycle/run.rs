@@ -1,0 +1,574 @@
+//! Running workflows: the round the `lifecycle` job makes for a tenant, each
+//! firing claimed once by its event's key, and the tasks.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tessera_core::{TenantId, Timestamp};
+use tessera_directory::audit_action::AuditAction;
+use tessera_directory::authz::Grant;
+use tessera_directory::model::{DirectoryScope, ObjectType, UserSpec};
+use tessera_directory::roles::{
+    AUTHENTICATION_ADMINISTRATOR, GROUPS_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR,
+    USER_ADMINISTRATOR,
+};
+use tessera_provisioning::lifecycle::{self, DateAttribute, Task, Trigger, Workflow};
+use tessera_store::{AuditQuery, Kind, Record};
+use uuid::Uuid;
+
+use super::{Lifecycle, Stored};
+use crate::codec::{self, Keys, PageRequest, Versioned};
+use crate::error::{ServiceError, ServiceResult};
+use crate::kernel::outbox::Notification;
+use crate::{Context, EventDraft, Patch, Principal};
+
+/// How many times a failed run is tried.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// One firing of a workflow for one user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleRun {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub workflow_name: String,
+    pub user_id: Uuid,
+    pub user_principal_name: String,
+    /// What fired it: `employeeHireDate 2026-12-01T00:00:00Z`, `department
+    /// changed`.
+    pub trigger: String,
+    /// `running`, `completed`, `failed`.
+    pub state: String,
+    pub attempts: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_date_time: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub completed_date_time: Option<Timestamp>,
+    /// Each task: `task`, `status` (`done`, `failed`, `skipped`), `detail` or
+    /// `error`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub tasks: Vec<Value>,
+}
+
+/// The lifecycle service, as tasks act: the roles its tasks need.
+fn service_context(tenant: TenantId, workflow: &Workflow) -> Context {
+    let mut ctx = crate::kernel::system_context(tenant, "lifecycle workflows");
+    ctx.caller.principal = Principal::Workload {
+        id: Uuid::nil(),
+        display_name: "Lifecycle workflows".into(),
+        kind: "lifecycleWorkflows",
+    };
+    let mut roles = vec![USER_ADMINISTRATOR];
+    for step in &workflow.tasks {
+        let role = match step.task {
+            Task::GenerateTemporaryAccessPass { .. } => AUTHENTICATION_ADMINISTRATOR,
+            Task::AddToGroups { .. }
+            | Task::RemoveFromGroups { .. }
+            | Task::RemoveFromAllGroups => GROUPS_ADMINISTRATOR,
+            Task::RemoveAllRoles => PRIVILEGED_ROLE_ADMINISTRATOR,
+            _ => USER_ADMINISTRATOR,
+        };
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    ctx.caller.grants = roles
+        .into_iter()
+        .map(|role_id| Grant {
+            assignment_id: Uuid::nil(),
+            role_id,
+            scope: DirectoryScope::Tenant,
+        })
+        .collect();
+    ctx
+}
+
+fn date_of(spec: &UserSpec, created: Timestamp, attribute: DateAttribute) -> Option<String> {
+    match attribute {
+        DateAttribute::EmployeeHireDate => spec.employee_hire_date.map(|t| t.to_rfc3339()),
+        DateAttribute::EmployeeLeaveDateTime => {
+            spec.employee_leave_date_time.map(|t| t.to_rfc3339())
+        }
+        DateAttribute::CreatedDateTime => Some(created.to_rfc3339()),
+    }
+}
+
+/// A firing found in a round.
+struct Firing {
+    user: Uuid,
+    key: String,
+    trigger: String,
+}
+
+impl Lifecycle {
+    /// One round for a tenant: every enabled workflow's firings claimed and run,
+    /// and failed runs tried again. Returns how many runs it made or retried.
+    pub async fn lifecycle_round(&self, tenant: TenantId) -> ServiceResult<usize> {
+        let mut reader = self.snapshot().await?;
+        let workflows =
+            codec::list_all(reader.as_mut(), tenant, Kind::LifecycleWorkflow, None).await?;
+        if workflows.is_empty() {
+            return Ok(0);
+        }
+        let users = codec::list_all(reader.as_mut(), tenant, Kind::User, None).await?;
+        drop(reader);
+        let now = time::OffsetDateTime::from_unix_timestamp(self.now().unix_seconds())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let mut done = 0;
+        for record in &workflows {
+            let workflow = codec::data::<Stored>(record)?.workflow;
+            if !workflow.enabled {
+                continue;
+            }
+            let scope = match &workflow.scope {
+                Some(text) => match tessera_directory::rule::parse(text) {
+                    Ok(rule) => Some(rule),
+                    Err(_) => continue,
+                },
+                None => None,
+            };
+            let in_scope = |user: &Record| -> Option<UserSpec> {
+                let spec: UserSpec = codec::data(user).ok()?;
+                let member = spec.user_type == tessera_directory::model::UserType::Member;
+                let matched = scope
+                    .as_ref()
+                    .is_none_or(|rule| tessera_directory::rule::matches(rule, user.id, &spec));
+                (member && matched).then_some(spec)
+            };
+            let mut firings = Vec::new();
+            match &workflow.trigger {
+                Trigger::TimeBased {
+                    attribute,
+                    offset_days,
+                } => {
+                    for user in &users {
+                        let Some(spec) = in_scope(user) else { continue };
+                        let Some(date) = date_of(&spec, user.created, *attribute) else {
+                            continue;
+                        };
+                        if let Some(due) =
+                            lifecycle::due(&date, *offset_days, workflow.window_days, now)
+                        {
+                            firings.push(Firing {
+                                user: user.id,
+                                key: lifecycle::event_key(record.id, user.id, &due.key),
+                                trigger: format!("{} {}", attribute.name(), due.key),
+                            });
+                        }
+                    }
+                }
+                Trigger::AttributeChange { attributes } => {
+                    let since = self
+                        .now()
+                        .plus_seconds(-i64::from(workflow.window_days) * 86_400);
+                    for (user, event, changed) in self.changes(tenant, since, attributes).await? {
+                        let Some(found) = users.iter().find(|u| u.id == user) else {
+                            continue;
+                        };
+                        if in_scope(found).is_none() {
+                            continue;
+                        }
+                        firings.push(Firing {
+                            user,
+                            key: lifecycle::event_key(record.id, user, &event),
+                            trigger: format!("{} changed", changed.join(", ")),
+                        });
+                    }
+                }
+            }
+            for firing in firings {
+                if self.fire(tenant, record, &workflow, firing).await? {
+                    done += 1;
+                }
+            }
+        }
+        done += self.retry_failed(tenant, &workflows).await?;
+        Ok(done)
+    }
+
+    /// The users whose watched attributes changed since `since`: (user, the
+    /// event's id, the attributes).
+    async fn changes(
+        &self,
+        tenant: TenantId,
+        since: Timestamp,
+        watched: &[String],
+    ) -> ServiceResult<Vec<(Uuid, String, Vec<String>)>> {
+        let mut out = Vec::new();
+        let mut before_seq = None;
+        loop {
+            let rows = self
+                .store()
+                .audit_query(
+                    tenant,
+                    &AuditQuery {
+                        actor_id: None,
+                        target_id: None,
+                        action: Some(AuditAction::UserUpdate.as_str().to_string()),
+                        since: Some(since),
+                        until: None,
+                        before_seq,
+                        limit: 500,
+                    },
+                )
+                .await?;
+            let Some(last) = rows.last() else { break };
+            before_seq = Some(last.seq);
+            for row in &rows {
+                let Ok(body) = serde_json::from_str::<Value>(&row.body) else {
+                    continue;
+                };
+                let changed: Vec<String> = body["changes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["attribute"].as_str())
+                    .filter(|a| watched.iter().any(|w| w == a))
+                    .map(str::to_string)
+                    .collect();
+                let user = row
+                    .target_id
+                    .as_deref()
+                    .and_then(|t| Uuid::parse_str(t).ok());
+                if let (false, Some(user)) = (changed.is_empty(), user) {
+                    out.push((user, row.id.clone(), changed));
+                }
+            }
+            if rows.len() < 500 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Claims a firing (its run record, keyed by the event) and runs it;
+    /// `false` when another node or round has it.
+    async fn fire(
+        &self,
+        tenant: TenantId,
+        workflow_record: &Record,
+        workflow: &Workflow,
+        firing: Firing,
+    ) -> ServiceResult<bool> {
+        let ctx = service_context(tenant, workflow);
+        let mut reader = self.reader().await?;
+        let Some(user) = reader.get(tenant, Kind::User, firing.user).await? else {
+            return Ok(false);
+        };
+        drop(reader);
+        let spec: UserSpec = codec::data(&user)?;
+        let run = LifecycleRun {
+            id: Uuid::new_v4(),
+            workflow_id: workflow_record.id,
+            workflow_name: workflow.display_name.clone(),
+            user_id: user.id,
+            user_principal_name: spec.user_principal_name.clone(),
+            trigger: firing.trigger,
+            state: "running".into(),
+            attempts: 0,
+            created_date_time: self.now(),
+            completed_date_time: None,
+            tasks: Vec::new(),
+        };
+        let keys = Keys {
+            key1: Some(firing.key),
+            key2: Some(workflow_record.id.to_string()),
+            sort_key: codec::sort_key(&run.created_date_time.to_rfc3339()),
+        };
+        let record = codec::new_record(Kind::LifecycleRun, run.id, self.now(), keys, &run)?;
+        let mut tx = self.write(&ctx).await?;
+        match tx.insert(tenant, &record).await {
+            Ok(()) => {}
+            Err(tessera_store::StoreError::Duplicate { .. }) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        }
+        let event = EventDraft::new(AuditAction::LifecycleRunCreate)
+            .on(Kind::User, user.id, &spec.user_principal_name)
+            .details(json!({"workflowId": workflow_record.id, "workflow": workflow.display_name, "trigger": run.trigger}));
+        self.audit(tx.as_mut(), &ctx, event).await?;
+        tx.commit().await?;
+        self.execute(&ctx, workflow, record, run, 0).await?;
+        Ok(true)
+    }
+
+    /// Runs a workflow's tasks from `from` on, then records the run.
+    async fn execute(
+        &self,
+        ctx: &Context,
+        workflow: &Workflow,
+        record: Record,
+        mut run: LifecycleRun,
+        from: usize,
+    ) -> ServiceResult<()> {
+        run.attempts += 1;
+        run.tasks.truncate(from);
+        let mut notifications = Vec::new();
+        let mut pass: Option<(String, Timestamp)> = None;
+        let mut failed = false;
+        for step in &workflow.tasks[from.min(workflow.tasks.len())..] {
+            if failed {
+                run.tasks
+                    .push(json!({"task": step.task.name(), "status": "skipped"}));
+                continue;
+            }
+            match self
+                .task(ctx, &step.task, run.user_id, &mut pass, &mut notifications)
+                .await
+            {
+                Ok(detail) => run
+                    .tasks
+                    .push(json!({"task": step.task.name(), "status": "done", "detail": detail})),
+                Err(error) => {
+                    run.tasks.push(json!({"task": step.task.name(), "status": "failed", "error": error.to_string()}));
+                    failed = !step.continue_on_error;
+                }
+            }
+        }
+        run.state = if failed { "failed" } else { "completed" }.into();
+        run.completed_date_time = Some(self.now());
+        let mut tx = self.write(ctx).await?;
+        let keys = Keys {
+            key1: record.key1.clone(),
+            key2: record.key2.clone(),
+            sort_key: record.sort_key.clone(),
+        };
+        let next = codec::next_version(&record, self.now(), keys, &run)?;
+        tx.update(ctx.tenant, &next).await?;
+        for notification in notifications {
+            self.notify(tx.as_mut(), ctx.tenant, notification).await?;
+        }
+        let event = EventDraft::new(AuditAction::LifecycleRunUpdate)
+            .on(Kind::User, run.user_id, &run.user_principal_name)
+            .details(
+                json!({"workflowId": run.workflow_id, "state": run.state, "tasks": run.tasks}),
+            );
+        self.audit(tx.as_mut(), ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Failed runs tried again from the task that failed.
+    async fn retry_failed(&self, tenant: TenantId, workflows: &[Record]) -> ServiceResult<usize> {
+        let mut retried = 0;
+        for workflow_record in workflows {
+            let workflow = codec::data::<Stored>(workflow_record)?.workflow;
+            if !workflow.enabled {
+                continue;
+            }
+            let mut reader = self.reader().await?;
+            let runs = codec::list_all(
+                reader.as_mut(),
+                tenant,
+                Kind::LifecycleRun,
+                Some(workflow_record.id.to_string()),
+            )
+            .await?;
+            drop(reader);
+            for record in runs {
+                let run: LifecycleRun = codec::data(&record)?;
+                if run.state != "failed" || run.attempts >= MAX_ATTEMPTS {
+                    continue;
+                }
+                let from = run
+                    .tasks
+                    .iter()
+                    .position(|t| t["status"] == "failed")
+                    .unwrap_or(run.tasks.len());
+                let ctx = service_context(tenant, &workflow);
+                // A version-checked update: of two nodes retrying, one records it.
+                self.execute(&ctx, &workflow, record, run, from).await?;
+                retried += 1;
+            }
+        }
+        Ok(retried)
+    }
+
+    async fn task(
+        &self,
+        ctx: &Context,
+        task: &Task,
+        user: Uuid,
+        pass: &mut Option<(String, Timestamp)>,
+        notifications: &mut Vec<Notification>,
+    ) -> ServiceResult<String> {
+        let set_enabled = |enabled: bool| Patch {
+            at: Versioned::any(user),
+            body: json!({ "accountEnabled": enabled }),
+        };
+        Ok(match task {
+            Task::EnableUser => {
+                self.directory.update_user(ctx, set_enabled(true)).await?;
+                "enabled".into()
+            }
+            Task::DisableUser => {
+                self.directory.update_user(ctx, set_enabled(false)).await?;
+                "disabled".into()
+            }
+            Task::GenerateTemporaryAccessPass { lifetime_minutes } => {
+                let issued = self
+                    .sign_in
+                    .issue_temporary_access_pass(
+                        ctx,
+                        user,
+                        json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": false}),
+                    )
+                    .await?;
+                // The pass goes to the manager, never into the run.
+                *pass = Some((issued.temporary_access_pass, issued.end_date_time));
+                format!("a pass usable until {}", issued.end_date_time.to_rfc3339())
+            }
+            Task::AddToGroups { groups } => {
+                for group in groups {
+                    self.directory
+                        .add_group_member(ctx, *group, json!({ "id": user }))
+                        .await
+                        .or_else(|e| match e {
+                            ServiceError::Conflict { .. } => Ok(()),
+                            other => Err(other),
+                        })?;
+                }
+                format!("added to {} groups", groups.len())
+            }
+            Task::RemoveFromGroups { groups } => {
+                for group in groups {
+                    self.directory
+                        .remove_group_member(ctx, *group, user)
+                        .await
+                        .or_else(|e| match e {
+                            ServiceError::NotFound { .. } => Ok(()),
+                            other => Err(other),
+                        })?;
+                }
+                format!("removed from {} groups", groups.len())
+            }
+            Task::RemoveFromAllGroups => {
+                let request = PageRequest {
+                    limit: Some(1000),
+                    ..Default::default()
+                };
+                let groups = self
+                    .directory
+                    .user_member_of(ctx, user, false, &request)
+                    .await?;
+                let mut removed = 0;
+                for group in groups
+                    .value
+                    .iter()
+                    .filter(|g| g.object_type == ObjectType::Group)
+                {
+                    // Rules decide dynamic groups' members: those are left.
+                    if self
+                        .directory
+                        .remove_group_member(ctx, group.id, user)
+                        .await
+                        .is_ok()
+                    {
+                        removed += 1;
+                    }
+                }
+                format!("removed from {removed} groups")
+            }
+            Task::RemoveAllRoles => {
+                let request = PageRequest {
+                    limit: Some(1000),
+                    ..Default::default()
+                };
+                let assignments = self
+                    .directory
+                    .list_role_assignments(ctx, Some(user), None, &request)
+                    .await?;
+                let mut removed = 0;
+                for assignment in &assignments.value {
+                    self.directory
+                        .delete_role_assignment(ctx, assignment.id)
+                        .await?;
+                    removed += 1;
+                }
+                format!("{removed} role assignments removed")
+            }
+            Task::RevokeSessions => {
+                let ended = self.sign_in.revoke_user_sessions(ctx, user).await?;
+                format!("{ended} sessions ended")
+            }
+            Task::NotifyManager { message } => {
+                let mut reader = self.reader().await?;
+                let spec: UserSpec = match reader.get(ctx.tenant, Kind::User, user).await? {
+                    Some(record) => codec::data(&record)?,
+                    None => {
+                        return Err(ServiceError::NotFound {
+                            kind: "user",
+                            id: user.to_string(),
+                        });
+                    }
+                };
+                let manager = match spec.manager_id {
+                    Some(manager) => reader.get(ctx.tenant, Kind::User, manager).await?,
+                    None => None,
+                };
+                let Some(manager) = manager else {
+                    return Err(ServiceError::Conflict {
+                        message: "the user has no manager to notify".into(),
+                    });
+                };
+                let manager: UserSpec = codec::data(&manager)?;
+                let to = manager
+                    .mail
+                    .clone()
+                    .unwrap_or(manager.user_principal_name.clone());
+                let mut text = message.clone().unwrap_or_else(|| {
+                    format!(
+                        "This is about {} ({}).",
+                        spec.display_name, spec.user_principal_name
+                    )
+                });
+                if let Some((secret, until)) = pass.as_ref() {
+                    text.push_str(&format!(
+                        "\n\nTheir Temporary Access Pass for the first sign-in is {secret} (usable until {}).",
+                        until.to_rfc3339()
+                    ));
+                }
+                notifications.push(Notification {
+                    topic: "lifecycle.notifyManager".into(),
+                    subject: format!("About {}", spec.display_name),
+                    text,
+                    recipients: vec![to.clone()],
+                    data: json!({"userId": user, "manager": to}),
+                });
+                format!("{to} notified")
+            }
+            Task::DeleteUser => {
+                self.directory
+                    .delete_user(ctx, Versioned::any(user))
+                    .await?;
+                "deleted".into()
+            }
+        })
+    }
+
+    /// The runs of a workflow (or all), newest first.
+    pub async fn lifecycle_runs(
+        &self,
+        ctx: &Context,
+        workflow: Option<Uuid>,
+    ) -> ServiceResult<Vec<LifecycleRun>> {
+        self.require(
+            ctx,
+            tessera_directory::roles::action::POLICIES_READ,
+            &tessera_directory::authz::Target::Tenant,
+        )?;
+        let mut reader = self.reader().await?;
+        let mut runs: Vec<LifecycleRun> = codec::list_all(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::LifecycleRun,
+            workflow.map(|w| w.to_string()),
+        )
+        .await?
+        .iter()
+        .map(codec::data)
+        .collect::<ServiceResult<_>>()?;
+        runs.sort_by(|a, b| b.created_date_time.cmp(&a.created_date_time));
+        Ok(runs)
+    }
+}
