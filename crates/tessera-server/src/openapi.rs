@@ -618,6 +618,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(provisioning::get_hr_run))
         .routes(routes!(provisioning::approve_hr_run))
         .routes(routes!(
+            provisioning::list_lifecycle_workflows,
+            provisioning::create_lifecycle_workflow
+        ))
+        .routes(routes!(
+            provisioning::get_lifecycle_workflow,
+            provisioning::replace_lifecycle_workflow,
+            provisioning::delete_lifecycle_workflow
+        ))
+        .routes(routes!(provisioning::list_lifecycle_runs))
+        .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition
         ))

@@ -78,6 +78,9 @@ pub enum Command {
     /// Provisioning: the SCIM API's tokens and how provisioned users are made.
     #[command(subcommand)]
     Provisioning(ProvisioningCommand),
+    /// Lifecycle workflows: what happens when people join, move and leave.
+    #[command(subcommand)]
+    Lifecycle(LifecycleCommand),
     /// Administrative units.
     #[command(subcommand)]
     Units(UnitsCommand),
@@ -1173,6 +1176,38 @@ pub enum ProvisioningCommand {
         default_domain: Option<String>,
         #[command(flatten)]
         if_match: IfMatchArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// The workflows.
+    List,
+    /// Create a workflow from FILE: {"displayName", "category":
+    /// "joiner"|"mover"|"leaver", "trigger": {"kind": "timeBased", "attribute":
+    /// "employeeHireDate", "offsetDays": 0} or {"kind": "attributeChange",
+    /// "attributes": ["department"]}, "scope": "user.department -eq \"Sales\"",
+    /// "tasks": [{"task": "enableUser"}, ...]}.
+    Create {
+        file: std::path::PathBuf,
+    },
+    Show {
+        workflow_id: String,
+    },
+    /// Replace a workflow with FILE's.
+    Replace {
+        workflow_id: String,
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    Delete {
+        workflow_id: String,
+    },
+    /// A workflow's runs, newest first: each user, what fired it, each task's
+    /// result.
+    Runs {
+        workflow_id: String,
     },
 }
 

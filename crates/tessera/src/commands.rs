@@ -59,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Provisioning(command) => {
             provisioning(&Client::new(&global)?, out, command).await?
         }
+        Command::Lifecycle(command) => lifecycle(&Client::new(&global)?, out, command).await?,
         Command::Units(command) => units(&Client::new(&global)?, out, command).await?,
         Command::Attributes(command) => attributes(&Client::new(&global)?, out, command).await?,
         Command::Audit(AuditCommand::Verify(args)) => {
@@ -1624,6 +1625,49 @@ async fn provisioning(
             output::object(out, &value);
         }
     }
+    Ok(())
+}
+
+async fn lifecycle(client: &Client, out: Output, command: LifecycleCommand) -> anyhow::Result<()> {
+    const WORKFLOWS: [&str; 2] = ["lifecycle", "workflows"];
+    let value = match command {
+        LifecycleCommand::List => client.get(&WORKFLOWS, &[]).await?,
+        LifecycleCommand::Create { file } => {
+            client.post(&WORKFLOWS, &read_json_file(&file)?).await?
+        }
+        LifecycleCommand::Show { workflow_id } => {
+            client
+                .get(&[WORKFLOWS[0], WORKFLOWS[1], &workflow_id], &[])
+                .await?
+        }
+        LifecycleCommand::Replace {
+            workflow_id,
+            file,
+            if_match,
+        } => {
+            let segments = [WORKFLOWS[0], WORKFLOWS[1], workflow_id.as_str()];
+            let version = match if_match.if_match {
+                Some(version) => Some(version),
+                None => client.get_versioned(&segments).await?.1,
+            };
+            client
+                .put(&segments, &read_json_file(&file)?, version)
+                .await?
+        }
+        LifecycleCommand::Delete { workflow_id } => {
+            client
+                .delete(&[WORKFLOWS[0], WORKFLOWS[1], &workflow_id], None)
+                .await?;
+            output::done(out, &format!("deleted lifecycle workflow {workflow_id}"));
+            return Ok(());
+        }
+        LifecycleCommand::Runs { workflow_id } => {
+            client
+                .get(&[WORKFLOWS[0], WORKFLOWS[1], &workflow_id, "runs"], &[])
+                .await?
+        }
+    };
+    output::object(out, &value);
     Ok(())
 }
 

@@ -191,6 +191,40 @@ fn run_scim_checks(server: &Server) {
     run_client_credentials(server);
     run_mapping_commands(server);
     run_hr_commands(server);
+    run_lifecycle_commands(server);
+}
+
+/// Lifecycle workflows from the CLI: made from a file, listed, shown with their
+/// runs, refused when they do not hold, deleted.
+fn run_lifecycle_commands(server: &Server) {
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("leavers.json");
+    std::fs::write(
+        &file,
+        r#"{"displayName": "Leavers", "category": "leaver",
+            "trigger": {"kind": "timeBased", "attribute": "employeeLeaveDateTime", "offsetDays": 0},
+            "tasks": [{"task": "disableUser"}, {"task": "revokeSessions"}]}"#,
+    )
+    .unwrap();
+    let made = cli(server, &["lifecycle", "create", file.to_str().unwrap()]);
+    let id = made["id"].as_str().unwrap().to_string();
+    let listed = cli(server, &["lifecycle", "list"]);
+    assert!(listed.to_string().contains("Leavers"), "{listed}");
+    let runs = cli(server, &["lifecycle", "runs", &id]);
+    assert!(runs["value"].is_array(), "{runs}");
+    std::fs::write(
+        &file,
+        r#"{"displayName": "Leavers", "category": "leaver",
+            "trigger": {"kind": "timeBased", "attribute": "employeeLeaveDateTime"},
+            "tasks": [{"task": "enableUser"}]}"#,
+    )
+    .unwrap();
+    let refused = cli_fails(
+        server,
+        &["lifecycle", "replace", &id, file.to_str().unwrap()],
+    );
+    assert!(refused.contains("not a task of a leaver"), "{refused}");
+    cli(server, &["lifecycle", "delete", &id]);
 }
 
 /// HR imports from the CLI: settings, a preview, a run, a held run approved.

@@ -160,3 +160,87 @@ pub async fn approve_hr_run(
 ) -> ApiResult<Response> {
     Ok(ok(&state.app.provisioning.approve_hr_run(&ctx, id).await?))
 }
+
+/// Lifecycle workflows (joiner, mover, leaver): a trigger, a scope and ordered
+/// tasks; run by the `lifecycle` job, once per event.
+#[utoipa::path(get, path = "/api/v1/lifecycle/workflows", tag = "provisioning",
+    responses((status = 200, body = ValueList<tessera_service::lifecycle::WorkflowView>)),
+    security(("bearer" = [])))]
+pub async fn list_lifecycle_workflows(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    let value = state.app.lifecycle.list_workflows(&ctx).await?;
+    Ok(ok(&serde_json::json!({ "value": value })))
+}
+
+/// Creates a workflow, checked whole; whoever creates it must be allowed its
+/// tasks.
+#[utoipa::path(post, path = "/api/v1/lifecycle/workflows", tag = "provisioning",
+    request_body = Object,
+    responses((status = 201, body = tessera_service::lifecycle::WorkflowView)),
+    security(("bearer" = [])))]
+pub async fn create_lifecycle_workflow(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(
+        &state.app.lifecycle.create_workflow(&ctx, body).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/lifecycle/workflows/{id}", tag = "provisioning",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = tessera_service::lifecycle::WorkflowView)),
+    security(("bearer" = [])))]
+pub async fn get_lifecycle_workflow(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(&state.app.lifecycle.get_workflow(&ctx, id).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/lifecycle/workflows/{id}", tag = "provisioning",
+    params(("id" = Uuid, Path)), request_body = Object,
+    responses((status = 200, body = tessera_service::lifecycle::WorkflowView)),
+    security(("bearer" = [])))]
+pub async fn replace_lifecycle_workflow(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    crate::extract::IfMatch(if_match): crate::extract::IfMatch,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .app
+        .lifecycle
+        .replace_workflow(&ctx, id, tessera_service::Replacement::new(body, if_match))
+        .await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/lifecycle/workflows/{id}", tag = "provisioning",
+    params(("id" = Uuid, Path)), responses((status = 204)), security(("bearer" = [])))]
+pub async fn delete_lifecycle_workflow(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state.app.lifecycle.delete_workflow(&ctx, id).await?;
+    Ok(no_content())
+}
+
+/// A workflow's runs, newest first: the user, what fired it, each task's result.
+#[utoipa::path(get, path = "/api/v1/lifecycle/workflows/{id}/runs", tag = "provisioning",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ValueList<tessera_service::lifecycle::LifecycleRun>)),
+    security(("bearer" = [])))]
+pub async fn list_lifecycle_runs(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let value = state.app.lifecycle.lifecycle_runs(&ctx, Some(id)).await?;
+    Ok(ok(&serde_json::json!({ "value": value })))
+}

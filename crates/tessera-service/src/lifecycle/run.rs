@@ -568,7 +568,7 @@ impl Lifecycle {
         .iter()
         .map(codec::data)
         .collect::<ServiceResult<_>>()?;
-        runs.sort_by(|a, b| b.created_date_time.cmp(&a.created_date_time));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.created_date_time));
         Ok(runs)
     }
 }

@@ -692,7 +692,7 @@ impl Provisioning {
             run.results.clear();
             runs.push(run);
         }
-        runs.sort_by(|a, b| b.created_date_time.cmp(&a.created_date_time));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.created_date_time));
         Ok(runs)
     }
 
