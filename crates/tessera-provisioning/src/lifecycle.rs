@@ -101,9 +101,12 @@ pub enum Task {
         groups: Vec<Uuid>,
     },
     RemoveFromAllGroups,
-    /// Role assignments and PIM eligibilities and activations.
+    /// Standing directory role assignments (PIM's schedules are ended in PIM:
+    /// a user who holds one is a privileged user, whom this task and the
+    /// leaver's others cannot change).
     RemoveAllRoles,
-    /// Every session and refresh token; access tokens are refused from then.
+    /// Every session and refresh token (personal access tokens end when the
+    /// user is disabled).
     RevokeSessions,
     /// Mail to the user's manager (with the pass, for a joiner that made one).
     NotifyManager {
@@ -220,6 +223,12 @@ impl Workflow {
                 }
             }
             Trigger::AttributeChange { attributes } => {
+                if self.category != Category::Mover {
+                    add(
+                        "trigger",
+                        "an attribute change triggers mover workflows only (joiners and leavers go by date)".into(),
+                    );
+                }
                 if attributes.is_empty() || attributes.len() > WATCHED_ATTRIBUTES.len() {
                     add("trigger.attributes", "one or more attributes".into());
                 }
@@ -276,6 +285,30 @@ impl Workflow {
                 }
                 _ => {}
             }
+        }
+        let mut seen: Vec<&'static str> = Vec::new();
+        for (i, step) in self.tasks.iter().enumerate() {
+            if seen.contains(&step.task.name()) {
+                add(
+                    &format!("tasks[{i}]"),
+                    format!("{} is there twice", step.task.name()),
+                );
+            }
+            seen.push(step.task.name());
+        }
+        // A pass nobody receives is a pass for no one: its manager is told after.
+        if let Some(pass) = self
+            .tasks
+            .iter()
+            .position(|s| matches!(s.task, Task::GenerateTemporaryAccessPass { .. }))
+            && !self.tasks[pass..]
+                .iter()
+                .any(|s| matches!(s.task, Task::NotifyManager { .. }))
+        {
+            add(
+                &format!("tasks[{pass}]"),
+                "a pass is sent to the manager: put notifyManager after it".into(),
+            );
         }
         if let Some(delete) = self.tasks.iter().position(|s| s.task == Task::DeleteUser)
             && delete + 1 != self.tasks.len()

@@ -273,6 +273,8 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
     assert_eq!(
         jobs.names(),
         [
+            "lifecycle",
+            "hr-import",
             "purge-expired",
             "signing-keys",
             "pim-expiry",
@@ -281,7 +283,7 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
         ]
     );
     let ran = jobs.run_due().await;
-    assert_eq!(ran.len(), 5, "{ran:?}");
+    assert_eq!(ran.len(), 7, "{ran:?}");
     assert!(ran.iter().all(|r| r.outcome == Outcome::Done), "{ran:?}");
     // Signing keys were made for the tenant: the published key set has them.
     let keys = directory.oidc.jwks(tenant).await.unwrap();

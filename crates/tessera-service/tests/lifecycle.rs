@@ -203,6 +203,18 @@ async fn joiner_mover_leaver_each_run_once(h: Harness) {
         "the pass itself is never in the run"
     );
     assert_eq!(rounds(&h).await, 0, "nothing more");
+    // A hire date changed later does not make her join again.
+    h.a.directory
+        .update_user(
+            &h.admin,
+            Patch {
+                at: Versioned::any(ann),
+                body: json!({"employeeHireDate": days_from_now(-2)}),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rounds(&h).await, 0, "a joiner runs once for a person");
     // Moves to Tours.
     h.a.directory
         .update_user(

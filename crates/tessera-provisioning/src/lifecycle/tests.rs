@@ -60,6 +60,23 @@ fn workflows_are_checked_whole() {
     }));
     let text = format!("{:?}", mover.unwrap().check());
     assert!(text.contains("shoeSize is not watched"), "{text}");
+    let mut leaver_on_change = joiner();
+    leaver_on_change.category = Category::Leaver;
+    leaver_on_change.trigger = Trigger::AttributeChange {
+        attributes: vec!["department".into()],
+    };
+    leaver_on_change.tasks = vec![Step {
+        task: Task::DisableUser,
+        continue_on_error: false,
+    }];
+    let text = format!("{:?}", leaver_on_change.check());
+    assert!(text.contains("mover workflows only"), "{text}");
+    let mut unsent = joiner();
+    unsent.tasks.truncate(2);
+    unsent.tasks.push(unsent.tasks[0].clone());
+    let text = format!("{:?}", unsent.check());
+    assert!(text.contains("put notifyManager after it"), "{text}");
+    assert!(text.contains("enableUser is there twice"), "{text}");
     let unknown: Result<Workflow, _> = serde_json::from_value(json!({
         "displayName": "x", "category": "leaver",
         "trigger": {"kind": "timeBased", "attribute": "employeeLeaveDateTime"},

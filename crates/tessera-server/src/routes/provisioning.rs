@@ -199,7 +199,8 @@ pub async fn get_lifecycle_workflow(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.app.lifecycle.get_workflow(&ctx, id).await?))
+    let workflow = state.app.lifecycle.get_workflow(&ctx, id).await?;
+    Ok(super::ok_versioned(&workflow, workflow.version))
 }
 
 #[utoipa::path(put, path = "/api/v1/lifecycle/workflows/{id}", tag = "provisioning",

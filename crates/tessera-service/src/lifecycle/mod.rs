@@ -116,8 +116,14 @@ impl Lifecycle {
     }
 
     /// A workflow read and checked; the caller must be allowed its tasks.
-    fn checked(&self, ctx: &Context, body: Value) -> ServiceResult<Workflow> {
+    async fn checked(&self, ctx: &Context, mut body: Value) -> ServiceResult<Workflow> {
         self.may_change_settings(ctx)?;
+        // What GET shows besides the workflow may be sent back as it is.
+        if let Some(object) = body.as_object_mut() {
+            for shown in ["id", "version", "createdDateTime", "modifiedDateTime"] {
+                object.remove(shown);
+            }
+        }
         let workflow: Workflow = patch::parse_spec(body)?;
         let problems = workflow.check();
         if !problems.is_empty() {
@@ -127,14 +133,48 @@ impl Lifecycle {
             }
             return Err(ServiceError::Validation(errors));
         }
-        for step in &workflow.tasks {
-            self.require(ctx, task_action(&step.task), &Target::Tenant)?;
+        self.may_run(ctx, &workflow)?;
+        // The groups it names exist and take members by hand.
+        let mut reader = self.reader().await?;
+        for (i, step) in workflow.tasks.iter().enumerate() {
+            let (Task::AddToGroups { groups } | Task::RemoveFromGroups { groups }) = &step.task
+            else {
+                continue;
+            };
+            for group in groups {
+                let spec = match reader.get(ctx.tenant, Kind::Group, *group).await? {
+                    Some(record) => codec::data::<tessera_directory::model::GroupSpec>(&record)?,
+                    None => {
+                        return Err(ServiceError::invalid(
+                            format!("tasks[{i}].groups"),
+                            format!("no group with id {group} exists"),
+                        ));
+                    }
+                };
+                if spec.is_dynamic() {
+                    return Err(ServiceError::invalid(
+                        format!("tasks[{i}].groups"),
+                        format!(
+                            "{} is a dynamic group: its rule decides its members",
+                            spec.display_name
+                        ),
+                    ));
+                }
+            }
         }
         Ok(workflow)
     }
 
+    /// Whoever saves or deletes a workflow must be allowed what it does.
+    fn may_run(&self, ctx: &Context, workflow: &Workflow) -> ServiceResult<()> {
+        for step in &workflow.tasks {
+            self.require(ctx, task_action(&step.task), &Target::Tenant)?;
+        }
+        Ok(())
+    }
+
     pub async fn create_workflow(&self, ctx: &Context, body: Value) -> ServiceResult<WorkflowView> {
-        let workflow = self.checked(ctx, body)?;
+        let workflow = self.checked(ctx, body).await?;
         let stored = Stored { workflow };
         let keys = Keys::named(&stored.workflow.display_name);
         let record = codec::new_record(
@@ -189,7 +229,7 @@ impl Lifecycle {
         change: Replacement,
     ) -> ServiceResult<WorkflowView> {
         let Replacement { body, if_match } = change;
-        let workflow = self.checked(ctx, body)?;
+        let workflow = self.checked(ctx, body).await?;
         let mut tx = self.write(ctx).await?;
         let record = tx
             .get(ctx.tenant, Kind::LifecycleWorkflow, id)
@@ -224,6 +264,8 @@ impl Lifecycle {
             .await?
             .ok_or_else(|| not_found(id))?;
         let stored: Stored = codec::data(&record)?;
+        // Stopping a workflow (a leaver) needs what running it needs.
+        self.may_run(ctx, &stored.workflow)?;
         tx.delete(
             ctx.tenant,
             Kind::LifecycleWorkflow,

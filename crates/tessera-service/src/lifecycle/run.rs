@@ -11,7 +11,7 @@ use tessera_directory::roles::{
     AUTHENTICATION_ADMINISTRATOR, GROUPS_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR,
     USER_ADMINISTRATOR,
 };
-use tessera_provisioning::lifecycle::{self, DateAttribute, Task, Trigger, Workflow};
+use tessera_provisioning::lifecycle::{self, Category, DateAttribute, Task, Trigger, Workflow};
 use tessera_store::{AuditQuery, Kind, Record};
 use uuid::Uuid;
 
@@ -23,6 +23,8 @@ use crate::{Context, EventDraft, Patch, Principal};
 
 /// How many times a failed run is tried.
 const MAX_ATTEMPTS: u32 = 3;
+/// How long a run may stay `running` before it counts as cut off.
+const STALE_RUNNING_SECONDS: i64 = 15 * 60;
 
 /// One firing of a workflow for one user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,13 +33,17 @@ const MAX_ATTEMPTS: u32 = 3;
 pub struct LifecycleRun {
     pub id: Uuid,
     pub workflow_id: Uuid,
+    /// The workflow's version it ran (a retry of a changed workflow is dropped).
+    #[serde(default)]
+    pub workflow_version: i64,
     pub workflow_name: String,
     pub user_id: Uuid,
     pub user_principal_name: String,
     /// What fired it: `employeeHireDate 2026-12-01T00:00:00Z`, `department
     /// changed`.
     pub trigger: String,
-    /// `running`, `completed`, `failed`.
+    /// `running`, `completed`, `failed`, `abandoned` (its workflow changed
+    /// before a retry).
     pub state: String,
     pub attempts: u32,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
@@ -108,11 +114,16 @@ impl Lifecycle {
         let mut reader = self.snapshot().await?;
         let workflows =
             codec::list_all(reader.as_mut(), tenant, Kind::LifecycleWorkflow, None).await?;
-        if workflows.is_empty() {
+        let any_enabled = workflows
+            .iter()
+            .any(|r| codec::data::<Stored>(r).is_ok_and(|s| s.workflow.enabled));
+        if !any_enabled {
             return Ok(0);
         }
         let users = codec::list_all(reader.as_mut(), tenant, Kind::User, None).await?;
         drop(reader);
+        let by_id: std::collections::HashMap<Uuid, &Record> =
+            users.iter().map(|u| (u.id, u)).collect();
         let now = time::OffsetDateTime::from_unix_timestamp(self.now().unix_seconds())
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let mut done = 0;
@@ -152,7 +163,18 @@ impl Lifecycle {
                         {
                             firings.push(Firing {
                                 user: user.id,
-                                key: lifecycle::event_key(record.id, user.id, &due.key),
+                                // A joiner runs once for a person (a date
+                                // changed later does not make them join again);
+                                // a leaver once per leave date.
+                                key: lifecycle::event_key(
+                                    record.id,
+                                    user.id,
+                                    if workflow.category == Category::Joiner {
+                                        "joined"
+                                    } else {
+                                        &due.key
+                                    },
+                                ),
                                 trigger: format!("{} {}", attribute.name(), due.key),
                             });
                         }
@@ -163,7 +185,7 @@ impl Lifecycle {
                         .now()
                         .plus_seconds(-i64::from(workflow.window_days) * 86_400);
                     for (user, event, changed) in self.changes(tenant, since, attributes).await? {
-                        let Some(found) = users.iter().find(|u| u.id == user) else {
+                        let Some(found) = by_id.get(&user).copied() else {
                             continue;
                         };
                         if in_scope(found).is_none() {
@@ -178,8 +200,13 @@ impl Lifecycle {
                 }
             }
             for firing in firings {
-                if self.fire(tenant, record, &workflow, firing).await? {
-                    done += 1;
+                // One firing's failure does not hold up the others.
+                match self.fire(tenant, record, &workflow, firing).await {
+                    Ok(true) => done += 1,
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(%tenant, workflow = %record.id, %error, "a lifecycle run failed");
+                    }
                 }
             }
         }
@@ -253,6 +280,14 @@ impl Lifecycle {
     ) -> ServiceResult<bool> {
         let ctx = service_context(tenant, workflow);
         let mut reader = self.reader().await?;
+        // Claimed already (the usual case, every round of a window): no write.
+        if reader
+            .get_by_key1(tenant, Kind::LifecycleRun, &firing.key)
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
         let Some(user) = reader.get(tenant, Kind::User, firing.user).await? else {
             return Ok(false);
         };
@@ -261,6 +296,7 @@ impl Lifecycle {
         let run = LifecycleRun {
             id: Uuid::new_v4(),
             workflow_id: workflow_record.id,
+            workflow_version: workflow_record.version,
             workflow_name: workflow.display_name.clone(),
             user_id: user.id,
             user_principal_name: spec.user_principal_name.clone(),
@@ -351,6 +387,9 @@ impl Lifecycle {
     /// Failed runs tried again from the task that failed.
     async fn retry_failed(&self, tenant: TenantId, workflows: &[Record]) -> ServiceResult<usize> {
         let mut retried = 0;
+        // A run still `running` this long after it began was cut off (its node
+        // stopped): it is tried again like a failed one.
+        let stale = self.now().plus_seconds(-STALE_RUNNING_SECONDS);
         for workflow_record in workflows {
             let workflow = codec::data::<Stored>(workflow_record)?.workflow;
             if !workflow.enabled {
@@ -366,19 +405,56 @@ impl Lifecycle {
             .await?;
             drop(reader);
             for record in runs {
-                let run: LifecycleRun = codec::data(&record)?;
-                if run.state != "failed" || run.attempts >= MAX_ATTEMPTS {
+                let mut run: LifecycleRun = codec::data(&record)?;
+                let cut_off = run.state == "running" && record.modified < stale;
+                if !(run.state == "failed" || cut_off) || run.attempts >= MAX_ATTEMPTS {
                     continue;
                 }
-                let from = run
+                let ctx = service_context(tenant, &workflow);
+                // Claimed first at the version read: of two nodes, one retries.
+                let changed = run.workflow_version != workflow_record.version;
+                run.state = if changed { "abandoned" } else { "running" }.into();
+                let keys = Keys {
+                    key1: record.key1.clone(),
+                    key2: record.key2.clone(),
+                    sort_key: record.sort_key.clone(),
+                };
+                let claimed = codec::next_version(&record, self.now(), keys, &run)?;
+                let mut tx = self.write(&ctx).await?;
+                if tx.update(tenant, &claimed).await.is_err() {
+                    continue;
+                }
+                let event = EventDraft::new(AuditAction::LifecycleRunUpdate)
+                    .on(Kind::User, run.user_id, &run.user_principal_name)
+                    .details(json!({"workflowId": run.workflow_id, "state": run.state}));
+                self.audit(tx.as_mut(), &ctx, event).await?;
+                tx.commit().await?;
+                if changed {
+                    // The workflow was changed since: what it did is not what it
+                    // would do now.
+                    continue;
+                }
+                let mut from = run
                     .tasks
                     .iter()
                     .position(|t| t["status"] == "failed")
                     .unwrap_or(run.tasks.len());
-                let ctx = service_context(tenant, &workflow);
-                // A version-checked update: of two nodes retrying, one records it.
-                self.execute(&ctx, &workflow, record, run, from).await?;
-                retried += 1;
+                // A pass and the mail that carries it go together.
+                if let Some(pass) = workflow.tasks[..from.min(workflow.tasks.len())]
+                    .iter()
+                    .position(|s| matches!(s.task, Task::GenerateTemporaryAccessPass { .. }))
+                    && workflow.tasks[from.min(workflow.tasks.len())..]
+                        .iter()
+                        .any(|s| matches!(s.task, Task::NotifyManager { .. }))
+                {
+                    from = pass;
+                }
+                match self.execute(&ctx, &workflow, claimed, run, from).await {
+                    Ok(()) => retried += 1,
+                    Err(error) => {
+                        tracing::warn!(%tenant, workflow = %workflow_record.id, %error, "a lifecycle retry failed");
+                    }
+                }
             }
         }
         Ok(retried)
@@ -406,12 +482,23 @@ impl Lifecycle {
                 "disabled".into()
             }
             Task::GenerateTemporaryAccessPass { lifetime_minutes } => {
+                // A pass is for a first sign-in: someone who has registered a
+                // way to sign in gets none (a joiner is not a way into an
+                // account that is in use).
+                let methods = self.sign_in.list_user_methods(ctx, user).await?;
+                if methods
+                    .iter()
+                    .any(|m| m.method_type != "temporaryAccessPass" && m.method_type != "password")
+                {
+                    return Ok("no pass: the user has registered a way to sign in".into());
+                }
+                // One use or several, as the tenant's pass policy says.
                 let issued = self
                     .sign_in
                     .issue_temporary_access_pass(
                         ctx,
                         user,
-                        json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": false}),
+                        json!({ "lifetimeInMinutes": lifetime_minutes }),
                     )
                     .await?;
                 // The pass goes to the manager, never into the run.
@@ -452,20 +539,30 @@ impl Lifecycle {
                     .user_member_of(ctx, user, false, &request)
                     .await?;
                 let mut removed = 0;
+                let mut kept = Vec::new();
                 for group in groups
                     .value
                     .iter()
                     .filter(|g| g.object_type == ObjectType::Group)
                 {
-                    // Rules decide dynamic groups' members: those are left.
-                    if self
+                    match self
                         .directory
                         .remove_group_member(ctx, group.id, user)
                         .await
-                        .is_ok()
                     {
-                        removed += 1;
+                        Ok(()) => removed += 1,
+                        // Rules decide dynamic groups' members: those are left.
+                        Err(ServiceError::Conflict { .. }) => {}
+                        Err(error) => kept.push(format!("{} ({error})", group.display_name)),
                     }
+                }
+                if !kept.is_empty() {
+                    return Err(ServiceError::Conflict {
+                        message: format!(
+                            "removed from {removed} groups, not from: {}",
+                            kept.join("; ")
+                        ),
+                    });
                 }
                 format!("removed from {removed} groups")
             }
@@ -558,6 +655,17 @@ impl Lifecycle {
             &tessera_directory::authz::Target::Tenant,
         )?;
         let mut reader = self.reader().await?;
+        if let Some(id) = workflow
+            && reader
+                .get(ctx.tenant, Kind::LifecycleWorkflow, id)
+                .await?
+                .is_none()
+        {
+            return Err(ServiceError::NotFound {
+                kind: "lifecycleWorkflow",
+                id: id.to_string(),
+            });
+        }
         let mut runs: Vec<LifecycleRun> = codec::list_all(
             reader.as_mut(),
             ctx.tenant,
