@@ -13,6 +13,8 @@
 //! - [`patch`]: PATCH operations read and applied to a canonical resource.
 //! - [`projection`]: `attributes` and `excludedAttributes` on what is returned.
 //! - [`list`]: query parameters, paging and the ListResponse.
+//! - [`outbound`]: SCIM as a client speaks it: resources built from attribute
+//!   paths, and the PATCH that takes a target's copy to what is wanted.
 //! - [`error`]: SCIM errors with `scimType`.
 //!
 //! **Architecture Invariant:** no I/O, no clock, no storage or HTTP types.
@@ -23,6 +25,7 @@ pub mod eval;
 pub mod filter;
 pub mod graph;
 pub mod list;
+pub mod outbound;
 pub mod patch;
 pub mod path;
 pub mod projection;

@@ -1,0 +1,285 @@
+//! SCIM as a client speaks it (outbound provisioning): a resource built from
+//! values at attribute paths, and the PATCH that takes the copy a target holds
+//! to the one Tessera wants.
+//!
+//! Paths are those a mapping writes: `userName`, `name.givenName`,
+//! `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`, and
+//! elements of a multi-valued attribute chosen by one sub-attribute's value
+//! (`emails[type eq "work"].value`, made when the target has none).
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{ScimError, ScimResult};
+use crate::filter::{CompareOp, Filter, Literal};
+use crate::path::PatchPath;
+use crate::schema::{ResourceType, Type};
+
+fn unsupported(path: &str) -> ScimError {
+    ScimError::invalid_path(format!(
+        "{path}: an outbound path names an attribute, a sub-attribute, or elements chosen by one sub-attribute equal to a text (emails[type eq \"work\"].value)"
+    ))
+}
+
+/// Checks a path a mapping would write, against the resource type.
+pub fn check_path(rt: &ResourceType, path: &str) -> ScimResult<()> {
+    let mut scratch = Map::new();
+    set_at(rt, &mut scratch, path, Value::Null)
+}
+
+/// Sets `value` at `path` (`null` removes it; in a chosen element, only the
+/// sub-attribute).
+pub fn set_at(
+    rt: &ResourceType,
+    resource: &mut Map<String, Value>,
+    path: &str,
+    value: Value,
+) -> ScimResult<()> {
+    let parsed = PatchPath::parse(path)?;
+    let resolved = rt.resolve(&parsed.attr)?;
+    let container = match resolved.extension {
+        Some(urn) => {
+            let entry = resource
+                .entry(urn.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            match entry.as_object_mut() {
+                Some(object) => object,
+                None => return Err(unsupported(path)),
+            }
+        }
+        None => resource,
+    };
+    let name = resolved.attribute.name;
+    match (&parsed.filter, resolved.sub) {
+        (None, None) => {
+            if value.is_null() {
+                container.remove(name);
+            } else {
+                container.insert(name.to_string(), value);
+            }
+        }
+        (None, Some(sub)) if !resolved.attribute.multi_valued => {
+            let object = container
+                .entry(name.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !object.is_object() {
+                *object = Value::Object(Map::new());
+            }
+            if let Some(object) = object.as_object_mut() {
+                if value.is_null() {
+                    object.remove(sub.name);
+                } else {
+                    object.insert(sub.name.to_string(), value);
+                }
+                if object.is_empty() {
+                    container.remove(name);
+                }
+            }
+        }
+        (Some(filter), None) if resolved.attribute.kind == Type::Complex => {
+            let Some(sub_name) = &parsed.sub else {
+                return Err(unsupported(path));
+            };
+            let sub = rt.resolve_sub(&resolved, &crate::path::AttrPath::simple(sub_name))?;
+            let (key, wanted) = match filter {
+                Filter::Compare {
+                    path: by,
+                    op: CompareOp::Eq,
+                    value: Literal::String(text),
+                } if by.urn.is_none() && by.sub.is_none() => {
+                    let key = rt.resolve_sub(&resolved, by)?;
+                    (key.name, text.clone())
+                }
+                _ => return Err(unsupported(path)),
+            };
+            let list = container
+                .entry(name.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if !list.is_array() {
+                *list = Value::Array(Vec::new());
+            }
+            let Some(items) = list.as_array_mut() else {
+                return Err(unsupported(path));
+            };
+            let chosen = items.iter().position(|item| {
+                item.get(key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&wanted))
+            });
+            match (chosen, value.is_null()) {
+                (Some(i), true) => {
+                    items.remove(i);
+                }
+                (Some(i), false) => items[i][sub.name] = value,
+                (None, true) => {}
+                (None, false) => items.push(json!({ key: wanted, sub.name: value })),
+            }
+            if items.is_empty() {
+                container.remove(name);
+            }
+        }
+        _ => return Err(unsupported(path)),
+    }
+    Ok(())
+}
+
+/// The PATCH operations that take `current` to `desired` for the attributes
+/// `desired` holds and those in `managed` (what a mapping writes) it lacks:
+/// `replace` with the whole value of what differs (a multi-valued attribute
+/// whole, as every client understands), `remove` for what is gone. Attributes
+/// neither names are the target's own and left alone.
+pub fn patch_operations(
+    current: &Map<String, Value>,
+    desired: &Map<String, Value>,
+    managed: &[&str],
+) -> Vec<Value> {
+    let mut operations = Vec::new();
+    let mut names: Vec<&str> = desired.keys().map(String::as_str).collect();
+    for name in managed {
+        if !names.contains(name) {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    for name in names {
+        if matches!(name, "schemas" | "id" | "meta") {
+            continue;
+        }
+        let want = desired.get(name);
+        let have = current.get(name);
+        // An extension's attributes, one by one under its URN.
+        if name.starts_with("urn:") {
+            let empty = Map::new();
+            let want = want.and_then(Value::as_object).unwrap_or(&empty);
+            let have = have.and_then(Value::as_object).unwrap_or(&empty);
+            // A managed extension is managed whole.
+            let inner: Vec<&str> = if managed.contains(&name) {
+                have.keys().map(String::as_str).collect()
+            } else {
+                Vec::new()
+            };
+            for (path, op) in patch_operations(have, want, &inner)
+                .into_iter()
+                .filter_map(|op| {
+                    let path = op["path"].as_str().map(|p| format!("{name}:{p}"))?;
+                    Some((path, op))
+                })
+            {
+                let mut op = op;
+                op["path"] = json!(path);
+                operations.push(op);
+            }
+            continue;
+        }
+        match (have, want) {
+            (_, Some(want)) if have != Some(want) && !want.is_null() => {
+                operations.push(json!({"op": "replace", "path": name, "value": want}));
+            }
+            (Some(have), None) if !have.is_null() => {
+                operations.push(json!({"op": "remove", "path": name}));
+            }
+            _ => {}
+        }
+    }
+    operations
+}
+
+/// A PatchOp request body.
+pub fn patch_request(operations: Vec<Value>) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": operations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{ENTERPRISE_USER, USER_TYPE};
+
+    #[test]
+    fn a_resource_from_paths() {
+        let mut user = Map::new();
+        for (path, value) in [
+            ("userName", json!("ada@x.org")),
+            ("name.givenName", json!("Ada")),
+            ("emails[type eq \"work\"].value", json!("ada@x.org")),
+            ("emails[type eq \"home\"].value", json!("ada@home.org")),
+            ("active", json!(true)),
+            ("department", json!("Eng")),
+            (&format!("{ENTERPRISE_USER}:manager.value"), json!("m1")),
+        ] {
+            set_at(&USER_TYPE, &mut user, path, value).unwrap();
+        }
+        assert_eq!(
+            Value::Object(user.clone()),
+            json!({"userName": "ada@x.org", "name": {"givenName": "Ada"},
+                   "emails": [{"type": "work", "value": "ada@x.org"}, {"type": "home", "value": "ada@home.org"}],
+                   "active": true,
+                   ENTERPRISE_USER: {"department": "Eng", "manager": {"value": "m1"}}})
+        );
+        set_at(
+            &USER_TYPE,
+            &mut user,
+            "emails[type eq \"WORK\"].value",
+            json!("a@x.org"),
+        )
+        .unwrap();
+        assert_eq!(
+            user["emails"][0]["value"], "a@x.org",
+            "types match without case"
+        );
+        set_at(
+            &USER_TYPE,
+            &mut user,
+            "emails[type eq \"home\"].value",
+            Value::Null,
+        )
+        .unwrap();
+        assert_eq!(user["emails"].as_array().unwrap().len(), 1);
+        for bad in [
+            "nickname[value eq \"x\"]",
+            "emails[type ne \"work\"].value",
+            "emails[type eq \"work\" or primary eq true].value",
+            "shoeSize",
+        ] {
+            assert!(check_path(&USER_TYPE, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn patches_take_the_target_to_what_is_wanted() {
+        let current = json!({"userName": "ada@x.org", "displayName": "Ada", "title": "Eng",
+            "nickName": "theirs", ENTERPRISE_USER: {"department": "Eng", "costCenter": "1"}});
+        let desired = json!({"userName": "ada@x.org", "displayName": "Ada L",
+            "emails": [{"type": "work", "value": "ada@x.org"}],
+            ENTERPRISE_USER: {"department": "Research"}});
+        let ops = patch_operations(
+            current.as_object().unwrap(),
+            desired.as_object().unwrap(),
+            &["title", "nickName_not_mapped_here", ENTERPRISE_USER],
+        );
+        assert_eq!(
+            ops,
+            vec![
+                json!({"op": "replace", "path": "displayName", "value": "Ada L"}),
+                json!({"op": "replace", "path": "emails", "value": [{"type": "work", "value": "ada@x.org"}]}),
+                json!({"op": "remove", "path": "title"}),
+                json!({"op": "remove", "path": format!("{ENTERPRISE_USER}:costCenter")}),
+                json!({"op": "replace", "path": format!("{ENTERPRISE_USER}:department"), "value": "Research"}),
+            ]
+        );
+        assert!(
+            patch_operations(
+                desired.as_object().unwrap(),
+                desired.as_object().unwrap(),
+                &[]
+            )
+            .is_empty(),
+            "nothing to do"
+        );
+        assert_eq!(patch_request(vec![])["Operations"], json!([]));
+    }
+}
