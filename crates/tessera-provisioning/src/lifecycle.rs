@@ -105,8 +105,7 @@ pub enum Task {
     /// a user who holds one is a privileged user, whom this task and the
     /// leaver's others cannot change).
     RemoveAllRoles,
-    /// Every session and refresh token (personal access tokens end when the
-    /// user is disabled).
+    /// Every session and refresh token, and the user's personal access tokens.
     RevokeSessions,
     /// Mail to the user's manager (with the pass, for a joiner that made one).
     NotifyManager {

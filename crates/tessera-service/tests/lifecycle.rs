@@ -272,6 +272,13 @@ async fn joiner_mover_leaver_each_run_once(h: Harness) {
             .unwrap();
     assert_eq!(runs[0].state, "completed", "{:?}", runs[0].tasks);
     assert_eq!(runs[0].tasks[1]["task"], "revokeSessions");
+    assert!(
+        runs[0].tasks[1]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 personal access tokens revoked")),
+        "{:?}",
+        runs[0].tasks[1]
+    );
     assert_eq!(rounds(&h).await, 0, "each exactly once");
 }
 

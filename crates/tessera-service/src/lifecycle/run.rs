@@ -586,7 +586,20 @@ impl Lifecycle {
             }
             Task::RevokeSessions => {
                 let ended = self.sign_in.revoke_user_sessions(ctx, user).await?;
-                format!("{ended} sessions ended")
+                // Personal access tokens too: a leaver's tokens are refused even
+                // where the account stays enabled.
+                let request = PageRequest {
+                    limit: Some(1000),
+                    ..Default::default()
+                };
+                let tokens = self.directory.list_tokens(ctx, user, &request).await?;
+                for token in &tokens.value {
+                    self.directory.revoke_token(ctx, user, token.id).await?;
+                }
+                format!(
+                    "{ended} sessions ended, {} personal access tokens revoked",
+                    tokens.value.len()
+                )
             }
             Task::NotifyManager { message } => {
                 let mut reader = self.reader().await?;
