@@ -584,16 +584,31 @@ impl Provisioning {
                 .await?;
             return Ok(run);
         }
-        self.apply(ctx, &plan, &mut run).await?;
-        let stored = StoredRun {
+        // Recorded as running before any row is written: a run cut off half
+        // way (the request abandoned, the node stopped) shows as such.
+        run.state = "running".into();
+        let running = StoredRun {
             run: run.clone(),
             file: None,
             format,
             claim: claim_key.clone(),
             settings_hash: None,
         };
-        self.save_run(ctx, &stored, existing.as_ref(), audit)
+        let record = self
+            .save_run(ctx, &running, existing.as_ref(), audit)
             .await?;
+        self.apply(ctx, &plan, &mut run).await?;
+        let stored = StoredRun {
+            run: run.clone(),
+            ..running
+        };
+        self.save_run(
+            ctx,
+            &stored,
+            Some(&record),
+            AuditAction::ProvisioningRunUpdate,
+        )
+        .await?;
         Ok(run)
     }
 
