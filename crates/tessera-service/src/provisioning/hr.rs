@@ -233,6 +233,29 @@ pub struct HrRun {
     pub file_hash: Option<String>,
 }
 
+impl HrRun {
+    /// A run begun now by `ctx`'s caller; `file_hash` for a scheduled one.
+    fn new(ctx: &Context, now: Timestamp, file_hash: Option<String>) -> HrRun {
+        HrRun {
+            id: Uuid::new_v4(),
+            state: "running".into(),
+            created_date_time: now,
+            completed_date_time: None,
+            requested_by: ctx.caller.actor_name(),
+            approved_by: None,
+            creates: 0,
+            updates: 0,
+            unchanged: 0,
+            failed: 0,
+            changed_percent: 0.0,
+            results: Vec::new(),
+            results_truncated: false,
+            scheduled: file_hash.is_some(),
+            file_hash,
+        }
+    }
+}
+
 /// The stored run: the view, and the file while it is held.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -453,23 +476,7 @@ impl Provisioning {
         let ctx = scheduled_context(tenant, super::mapping::writes_custom(&hr.mapping));
         // Claimed first, by the file's hash: of several nodes, one runs it.
         let claim = StoredRun {
-            run: HrRun {
-                id: Uuid::new_v4(),
-                state: "running".into(),
-                created_date_time: now,
-                completed_date_time: None,
-                requested_by: ctx.caller.actor_name(),
-                approved_by: None,
-                creates: 0,
-                updates: 0,
-                unchanged: 0,
-                failed: 0,
-                changed_percent: 0.0,
-                results: Vec::new(),
-                results_truncated: false,
-                scheduled: true,
-                file_hash: Some(hash),
-            },
+            run: HrRun::new(&ctx, now, Some(hash)),
             file: None,
             format: hr.format,
             settings_hash: None,
@@ -548,23 +555,7 @@ impl Provisioning {
             content,
             format: Some(format),
         };
-        let mut run = claimed.unwrap_or_else(|| HrRun {
-            id: Uuid::new_v4(),
-            state: "held".into(),
-            created_date_time: self.now(),
-            completed_date_time: None,
-            requested_by: ctx.caller.actor_name(),
-            approved_by: None,
-            creates: 0,
-            updates: 0,
-            unchanged: 0,
-            failed: 0,
-            changed_percent: 0.0,
-            results: Vec::new(),
-            results_truncated: false,
-            scheduled: false,
-            file_hash: None,
-        });
+        let mut run = claimed.unwrap_or_else(|| HrRun::new(ctx, self.now(), None));
         run.state = "held".into();
         run.creates = plan.creates;
         run.updates = plan.updates;
