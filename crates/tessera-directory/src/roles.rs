@@ -85,6 +85,13 @@ pub mod action {
     pub const SPS_CREDENTIALS_UPDATE: &str =
         "microsoft.directory/servicePrincipals/credentials/update";
     pub const SPS_OWNERS_UPDATE: &str = "microsoft.directory/servicePrincipals/owners/update";
+    /// Reading an application's outbound provisioning (settings, state, log).
+    pub const SPS_SYNCHRONIZATION_READ: &str =
+        "microsoft.directory/servicePrincipals/synchronization/standard/read";
+    /// Setting an application's outbound provisioning up (its token included),
+    /// running it, provisioning on demand.
+    pub const SPS_SYNCHRONIZATION_MANAGE: &str =
+        "microsoft.directory/servicePrincipals/synchronizationJobs/manage";
     pub const PERMISSION_GRANTS_MANAGE: &str =
         "microsoft.directory/oAuth2PermissionGrants/allProperties/allTasks";
     pub const SPS_APP_ROLE_ASSIGNED_TO_UPDATE: &str =
@@ -291,6 +298,8 @@ const APPLICATION_ADMINISTRATOR_ACTIONS: &[&str] = &[
     SPS_CREDENTIALS_UPDATE,
     SPS_OWNERS_UPDATE,
     SPS_APP_ROLE_ASSIGNED_TO_UPDATE,
+    SPS_SYNCHRONIZATION_READ,
+    SPS_SYNCHRONIZATION_MANAGE,
     PERMISSION_GRANTS_MANAGE,
     USERS_READ,
     GROUPS_READ,

@@ -10,6 +10,9 @@
 //!   directory by an anchor into a plan, held when it changes too much.
 //! - [`lifecycle`]: lifecycle workflows (joiner, mover, leaver): triggers,
 //!   scopes, tasks, checked when saved; when a date fires; event keys.
+//! - [`outbound`]: outbound provisioning to an application's SCIM service:
+//!   the directory user as a source, default mapping, what to do with one
+//!   object, quarantine with backoff.
 //! - [`targets`]: the directory's user attributes a mapping may write, with their
 //!   types (custom security attributes typed by their definitions).
 
@@ -17,6 +20,7 @@ pub mod expression;
 pub mod hr;
 pub mod lifecycle;
 pub mod mapping;
+pub mod outbound;
 pub mod targets;
 
 pub use expression::{Env, Expression, ExpressionError, Function, Val};

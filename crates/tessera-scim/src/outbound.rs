@@ -26,6 +26,33 @@ pub fn check_path(rt: &ResourceType, path: &str) -> ScimResult<()> {
     set_at(rt, &mut scratch, path, Value::Null)
 }
 
+/// What a mapping may write at `path`: the type of the value there. Read-only
+/// attributes, whole complex attributes and whole multi-valued ones are not
+/// mapping targets (their sub-attributes, or elements chosen by a filter, are).
+pub fn mapped_type(rt: &ResourceType, path: &str) -> ScimResult<Type> {
+    check_path(rt, path)?;
+    let parsed = PatchPath::parse(path)?;
+    let resolved = rt.resolve(&parsed.attr)?;
+    let leaf = match (&parsed.filter, &parsed.sub) {
+        (Some(_), Some(sub)) => rt.resolve_sub(&resolved, &crate::path::AttrPath::simple(sub))?,
+        _ => resolved.leaf(),
+    };
+    let whole_list = parsed.filter.is_none() && resolved.attribute.multi_valued;
+    if leaf.mutability == crate::schema::Mutability::ReadOnly
+        || resolved.attribute.mutability == crate::schema::Mutability::ReadOnly
+    {
+        return Err(ScimError::invalid_path(format!(
+            "{path} is read-only: the application sets it"
+        )));
+    }
+    if leaf.kind == Type::Complex || whole_list {
+        return Err(ScimError::invalid_path(format!(
+            "{path} holds several values: map one sub-attribute, or elements chosen by a filter (emails[type eq \"work\"].value)"
+        )));
+    }
+    Ok(leaf.kind)
+}
+
 /// Sets `value` at `path` (`null` removes it; in a chosen element, only the
 /// sub-attribute).
 pub fn set_at(
@@ -239,6 +266,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(user["emails"].as_array().unwrap().len(), 1);
+        assert_eq!(mapped_type(&USER_TYPE, "active").unwrap(), Type::Boolean);
+        assert_eq!(
+            mapped_type(&USER_TYPE, "emails[type eq \"work\"].value").unwrap(),
+            Type::String
+        );
+        for bad in [
+            "id",
+            "meta.created",
+            "emails",
+            "name",
+            "groups[type eq \"x\"].value",
+        ] {
+            assert!(mapped_type(&USER_TYPE, bad).is_err(), "{bad}");
+        }
         for bad in [
             "nickname[value eq \"x\"]",
             "emails[type ne \"work\"].value",

@@ -53,6 +53,11 @@ pub struct Config {
     /// Where HR systems drop their exports for scheduled HR imports: a folder per
     /// tenant (`<hr_drop_dir>/<tenant id>/<file>`); `<data_dir>/hr-drop` when unset.
     pub hr_drop_dir: Option<PathBuf>,
+    /// Outbound provisioning may reach applications' SCIM services at private
+    /// addresses (10/8, 172.16/12, 192.168/16, fc00::/7), not only public ones
+    /// (and loopback when the URL names it). Link-local and metadata addresses
+    /// stay out of reach. Off by default.
+    pub provisioning_private_targets: bool,
     /// A folder of breached-password range files (`<5 hex digits>` or `.txt`).
     pub breached_passwords_dir: Option<PathBuf>,
     /// A MaxMind-format country database (GeoLite2/GeoIP2 Country or City) for
@@ -201,6 +206,7 @@ impl Default for Config {
             database_group_commit: true,
             secrets_key_file: None,
             hr_drop_dir: None,
+            provisioning_private_targets: false,
             breached_passwords_dir: None,
             geoip_database: None,
             audit_checkpoint: AuditCheckpointConfig::default(),
@@ -341,6 +347,7 @@ fn is_server_key(key: &str) -> bool {
         "secrets_key_file",
         "breached_passwords_dir",
         "hr_drop_dir",
+        "provisioning_private_targets",
         "geoip_database",
         "trusted_proxies",
         "run_jobs",

@@ -310,6 +310,8 @@ pub struct Ports {
     pub notifier: Arc<dyn tessera_service::kernel::outbox::Notifier>,
     /// Where HR systems drop their exports for scheduled imports.
     pub hr_drop: Option<Arc<dyn tessera_service::provisioning::hr::HrDropFolder>>,
+    /// Outbound provisioning's HTTP client (applications' SCIM services).
+    pub scim_target: Option<Arc<dyn tessera_service::provisioning::outbound::ScimTarget>>,
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM. `ports` is called once the
@@ -349,6 +351,9 @@ where
     app.set_notifier(ports.notifier);
     if let Some(folder) = ports.hr_drop {
         app.provisioning.set_hr_drop_folder(folder);
+    }
+    if let Some(target) = ports.scim_target {
+        app.provisioning.set_scim_target(target);
     }
     if let Some(countries) = ports.countries {
         app.access.set_country_lookup(countries);

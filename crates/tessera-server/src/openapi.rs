@@ -628,6 +628,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(provisioning::list_lifecycle_runs))
         .routes(routes!(
+            provisioning::get_outbound_provisioning,
+            provisioning::set_outbound_provisioning,
+            provisioning::delete_outbound_provisioning
+        ))
+        .routes(routes!(provisioning::outbound_provisioning_status))
+        .routes(routes!(provisioning::run_outbound_provisioning))
+        .routes(routes!(provisioning::provision_on_demand))
+        .routes(routes!(provisioning::outbound_provisioning_log))
+        .routes(routes!(
             roles::list_attribute_definitions,
             roles::create_attribute_definition
         ))

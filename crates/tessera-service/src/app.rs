@@ -161,6 +161,7 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let pim = app.pim.clone();
     let outbox = app.clone();
     let hr = app.provisioning.clone();
+    let outbound = app.provisioning.clone();
     let lifecycle = app.lifecycle.clone();
     vec![
         // Lifecycle workflows: each tenant's firings, claimed once each.
@@ -173,6 +174,22 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
                 async move {
                     if let Some(tenant) = tenant {
                         lifecycle.lifecycle_round(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
+        // Outbound provisioning: a cycle for each application whose provisioning
+        // is on, when the audit trail moved, a retry waits, or a full one is due.
+        job(
+            "outbound-provisioning",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(20)),
+            move |tenant| {
+                let outbound = outbound.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        outbound.outbound_round(tenant).await?;
                     }
                     Ok(())
                 }

@@ -274,6 +274,7 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
         jobs.names(),
         [
             "lifecycle",
+            "outbound-provisioning",
             "hr-import",
             "purge-expired",
             "signing-keys",
@@ -283,7 +284,7 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
         ]
     );
     let ran = jobs.run_due().await;
-    assert_eq!(ran.len(), 7, "{ran:?}");
+    assert_eq!(ran.len(), 8, "{ran:?}");
     assert!(ran.iter().all(|r| r.outcome == Outcome::Done), "{ran:?}");
     // Signing keys were made for the tenant: the published key set has them.
     let keys = directory.oidc.jwks(tenant).await.unwrap();

@@ -91,10 +91,16 @@ pub enum Kind {
     /// One firing of a lifecycle workflow for one user (key1: the event's key,
     /// so it runs once; key2: the workflow's id).
     LifecycleRun,
+    /// An application's outbound provisioning: its settings (key1 `config:<sp>`)
+    /// and its state (key1 `status:<sp>`); key2 the service principal.
+    OutboundProvisioning,
+    /// What an application holds of one object, as outbound provisioning last
+    /// left it (key1 `<sp>:<object>`; key2 the service principal).
+    OutboundObject,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 34] = [
+    pub const ALL: [Kind; 36] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -129,6 +135,8 @@ impl Kind {
         Kind::ProvisioningRun,
         Kind::LifecycleWorkflow,
         Kind::LifecycleRun,
+        Kind::OutboundProvisioning,
+        Kind::OutboundObject,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +175,8 @@ impl Kind {
             Kind::ProvisioningRun => "provisioningRun",
             Kind::LifecycleWorkflow => "lifecycleWorkflow",
             Kind::LifecycleRun => "lifecycleRun",
+            Kind::OutboundProvisioning => "outboundProvisioning",
+            Kind::OutboundObject => "outboundObject",
         }
     }
 

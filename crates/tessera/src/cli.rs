@@ -1168,6 +1168,10 @@ pub enum ProvisioningCommand {
     /// HR-driven provisioning: how HR exports map to users, previews and runs.
     #[command(subcommand)]
     Hr(ProvisioningHrCommand),
+    /// Outbound provisioning: the users and groups assigned to an application,
+    /// kept in step on the application's own SCIM service.
+    #[command(subcommand)]
+    Outbound(ProvisioningOutboundCommand),
     /// Show the provisioning settings, or change them.
     Settings {
         /// The domain added to a SCIM userName without `@` (jdoe becomes
@@ -1244,6 +1248,53 @@ pub enum ProvisioningHrCommand {
     Show { run_id: String },
     /// Approve a held run (planned again against the directory as it is now).
     Approve { run_id: String },
+}
+
+/// APP is a service principal's object id, its appId or its display name.
+#[derive(Debug, Subcommand)]
+pub enum ProvisioningOutboundCommand {
+    /// Show an application's outbound provisioning settings (the token is
+    /// never shown, only whether there is one).
+    Show { app: String },
+    /// Set them whole from FILE: {"enabled": true, "endpoint":
+    /// "https://app.example.com/scim/v2", "scope":
+    /// "assignedUsersAndGroups"|"allUsers", "scopingRule": "user.department -eq
+    /// \"Sales\"", "deprovision": "disable"|"delete", "provisionGroups": true,
+    /// "userMapping": {"attributes": [{"target": "userName", "expression":
+    /// "[userPrincipalName]"}, ...]}}. Without "userMapping", the default.
+    Set {
+        app: String,
+        file: std::path::PathBuf,
+        /// A file holding the application's bearer token (kept sealed, never
+        /// shown again); without it the saved one stays.
+        #[arg(long)]
+        token_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        if_match: IfMatchArg,
+    },
+    /// Stop provisioning the application (what it holds stays there).
+    Delete { app: String },
+    /// Active, paused or quarantined; what the application holds; the last cycle.
+    Status { app: String },
+    /// Run a cycle now (a quarantine is lifted first).
+    Run {
+        app: String,
+        /// Every object, not only those changed since the last cycle.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Provision one user (USER: object id or user principal name) now, and
+    /// show each step.
+    OnDemand { app: String, user: String },
+    /// The provisioning log, newest first.
+    Log {
+        app: String,
+        /// One user's or group's entries (object id).
+        #[arg(long)]
+        object: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1540,6 +1540,7 @@ async fn provisioning(
                 .await?;
             output::object(out, &json!({ "userMapping": value.get("userMapping") }));
         }
+        ProvisioningCommand::Outbound(command) => outbound(client, out, command).await?,
         ProvisioningCommand::Tokens(ProvisioningTokensCommand::List) => {
             let listed = client.get(&TOKENS, &[]).await?;
             let items = listed["value"].as_array().cloned().unwrap_or_default();
@@ -1668,6 +1669,113 @@ async fn lifecycle(client: &Client, out: Output, command: LifecycleCommand) -> a
         }
     };
     output::object(out, &value);
+    Ok(())
+}
+
+/// `tessera provisioning outbound`.
+async fn outbound(
+    client: &Client,
+    out: Output,
+    command: ProvisioningOutboundCommand,
+) -> anyhow::Result<()> {
+    use ProvisioningOutboundCommand as C;
+    let sp =
+        |app: String| async move { app_object_id(client, AppKind::ServicePrincipal, &app).await };
+    match command {
+        C::Show { app } => {
+            let id = sp(app).await?;
+            output::object(
+                out,
+                &client
+                    .get(&["servicePrincipals", &id, "provisioning"], &[])
+                    .await?,
+            );
+        }
+        C::Set {
+            app,
+            file,
+            token_file,
+            if_match,
+        } => {
+            let id = sp(app).await?;
+            let mut body = read_json_file(&file)?;
+            if let Some(path) = token_file {
+                let token = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                body["secretToken"] = Value::String(token.trim().to_string());
+            }
+            let segments = ["servicePrincipals", &id, "provisioning"];
+            let version = match if_match.if_match {
+                Some(version) => Some(version),
+                None => match client.get_optional(&segments, &[]).await? {
+                    Some(current) => current["version"].as_i64(),
+                    None => Some(0),
+                },
+            };
+            output::object(out, &client.put(&segments, &body, version).await?);
+        }
+        C::Delete { app } => {
+            let id = sp(app).await?;
+            client
+                .delete(&["servicePrincipals", &id, "provisioning"], None)
+                .await?;
+        }
+        C::Status { app } => {
+            let id = sp(app).await?;
+            output::object(
+                out,
+                &client
+                    .get(&["servicePrincipals", &id, "provisioning", "status"], &[])
+                    .await?,
+            );
+        }
+        C::Run { app, full } => {
+            let id = sp(app).await?;
+            output::object(
+                out,
+                &client
+                    .post(
+                        &["servicePrincipals", &id, "provisioning", "run"],
+                        &json!({ "full": full }),
+                    )
+                    .await?,
+            );
+        }
+        C::OnDemand { app, user } => {
+            let id = sp(app).await?;
+            let user_id = resolve_user(client, &user).await?;
+            output::object(
+                out,
+                &client
+                    .post(
+                        &[
+                            "servicePrincipals",
+                            &id,
+                            "provisioning",
+                            "provisionOnDemand",
+                        ],
+                        &json!({ "userId": user_id }),
+                    )
+                    .await?,
+            );
+        }
+        C::Log { app, object, limit } => {
+            let id = sp(app).await?;
+            let mut query = Vec::new();
+            if let Some(object) = object {
+                query.push(("objectId", object));
+            }
+            if let Some(limit) = limit {
+                query.push(("limit", limit.to_string()));
+            }
+            output::object(
+                out,
+                &client
+                    .get(&["servicePrincipals", &id, "provisioning", "log"], &query)
+                    .await?,
+            );
+        }
+    }
     Ok(())
 }
 

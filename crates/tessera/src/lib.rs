@@ -35,6 +35,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             countries,
             jobs,
             notifier: Arc::new(adapters::notify::Delivery::new(config.smtp.as_ref())?),
+            scim_target: Some(Arc::new(adapters::scim_target::ScimClient::new(
+                config.provisioning_private_targets,
+            )?)),
             hr_drop: Some(Arc::new(adapters::hr_drop::DropFolder::new(
                 config
                     .hr_drop_dir

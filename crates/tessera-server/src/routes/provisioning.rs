@@ -245,3 +245,166 @@ pub async fn list_lifecycle_runs(
     let value = state.app.lifecycle.lifecycle_runs(&ctx, Some(id)).await?;
     Ok(ok(&serde_json::json!({ "value": value })))
 }
+
+/// An application's outbound provisioning settings (its SCIM endpoint, scope,
+/// mapping; the token is never shown, only whether there is one).
+#[utoipa::path(get, path = "/api/v1/servicePrincipals/{id}/provisioning", tag = "provisioning",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = tessera_service::provisioning::outbound::OutboundSettings)),
+    security(("bearer" = [])))]
+pub async fn get_outbound_provisioning(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let settings = state.app.provisioning.outbound_settings(&ctx, id).await?;
+    Ok(super::ok_versioned(&settings, settings.version))
+}
+
+/// Sets an application's outbound provisioning whole, checked (the mapping
+/// compiled, the endpoint an https URL). A change of reach makes the next cycle
+/// a full one.
+#[utoipa::path(put, path = "/api/v1/servicePrincipals/{id}/provisioning", tag = "provisioning",
+    params(("id" = Uuid, Path)),
+    request_body = tessera_service::provisioning::outbound::OutboundSettingsBody,
+    responses((status = 200, body = tessera_service::provisioning::outbound::OutboundSettings)),
+    security(("bearer" = [])))]
+pub async fn set_outbound_provisioning(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    crate::extract::PathAt(at): crate::extract::PathAt,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let settings = state
+        .app
+        .provisioning
+        .set_outbound_settings(&ctx, at, body)
+        .await?;
+    Ok(super::ok_versioned(&settings, settings.version))
+}
+
+/// Stops an application's outbound provisioning; what it holds stays there.
+#[utoipa::path(delete, path = "/api/v1/servicePrincipals/{id}/provisioning", tag = "provisioning",
+    params(("id" = Uuid, Path)), responses((status = 204)), security(("bearer" = [])))]
+pub async fn delete_outbound_provisioning(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    state
+        .app
+        .provisioning
+        .delete_outbound_settings(&ctx, id)
+        .await?;
+    Ok(no_content())
+}
+
+/// How an application's provisioning is going: active, paused or quarantined,
+/// what it holds, the last cycle.
+#[utoipa::path(get, path = "/api/v1/servicePrincipals/{id}/provisioning/status", tag = "provisioning",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = tessera_service::provisioning::outbound::OutboundStatus)),
+    security(("bearer" = [])))]
+pub async fn outbound_provisioning_status(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(&state
+        .app
+        .provisioning
+        .outbound_status(&ctx, id)
+        .await?))
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunBody {
+    /// Every object, not only those changed since the last cycle.
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// Runs a cycle now (a quarantine is lifted first) and answers with how it went.
+#[utoipa::path(post, path = "/api/v1/servicePrincipals/{id}/provisioning/run", tag = "provisioning",
+    params(("id" = Uuid, Path)), request_body = RunBody,
+    responses((status = 200, body = tessera_service::provisioning::outbound::CycleSummary)),
+    security(("bearer" = [])))]
+pub async fn run_outbound_provisioning(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let body: RunBody =
+        tessera_directory::patch::parse_spec(body).map_err(tessera_service::ServiceError::from)?;
+    Ok(ok(&state
+        .app
+        .provisioning
+        .run_outbound_now(&ctx, id, body.full)
+        .await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OnDemandBody {
+    pub user_id: Uuid,
+}
+
+/// Provisions one user now, whatever the schedule, and tells each step.
+#[utoipa::path(post, path = "/api/v1/servicePrincipals/{id}/provisioning/provisionOnDemand", tag = "provisioning",
+    params(("id" = Uuid, Path)), request_body = OnDemandBody,
+    responses((status = 200, body = tessera_service::provisioning::outbound::OnDemandReport)),
+    security(("bearer" = [])))]
+pub async fn provision_on_demand(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let body: OnDemandBody =
+        tessera_directory::patch::parse_spec(body).map_err(tessera_service::ServiceError::from)?;
+    Ok(ok(&state
+        .app
+        .provisioning
+        .provision_on_demand(&ctx, id, body.user_id)
+        .await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogParams {
+    /// One object's entries only.
+    pub object_id: Option<Uuid>,
+    /// At most this many (1 to 500, default 100).
+    pub limit: Option<u32>,
+    /// Entries older than this `seq` (the cursor).
+    pub before: Option<i64>,
+}
+
+/// The provisioning log, newest first: one entry per object and attempt (what
+/// was done, success or failure with the application's words, the attributes
+/// changed).
+#[utoipa::path(get, path = "/api/v1/servicePrincipals/{id}/provisioning/log", tag = "provisioning",
+    params(("id" = Uuid, Path), LogParams),
+    responses((status = 200, body = ValueList<Object>)),
+    security(("bearer" = [])))]
+pub async fn outbound_provisioning_log(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+    crate::extract::Query(params): crate::extract::Query<LogParams>,
+) -> ApiResult<Response> {
+    let value = state
+        .app
+        .provisioning
+        .outbound_log(
+            &ctx,
+            id,
+            params.object_id,
+            params.limit.unwrap_or(100),
+            params.before,
+        )
+        .await?;
+    Ok(ok(&serde_json::json!({ "value": value })))
+}

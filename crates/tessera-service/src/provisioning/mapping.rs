@@ -171,7 +171,10 @@ pub(crate) async fn check_user_mapping(
 }
 
 /// A mapping's problems as validation errors, each at its place.
-fn invalid_mapping(field: &str, error: tessera_provisioning::MappingError) -> ServiceError {
+pub(crate) fn invalid_mapping(
+    field: &str,
+    error: tessera_provisioning::MappingError,
+) -> ServiceError {
     let mut errors = tessera_directory::ValidationErrors::new();
     for (at, what) in error.problems {
         errors.add(format!("{field}.{at}"), what);

@@ -8,12 +8,15 @@
 //!   in the database (`query.rs` compiles them to a store search).
 //! - `tokens.rs`: long-lived provisioning tokens for the SCIM API.
 //! - `settings.rs`: the tenant's provisioning settings (the default domain).
+//! - `outbound/`: outbound provisioning, Tessera as the SCIM client of an
+//!   application (per service principal: settings, cycles, the log, on demand).
 //!
 //! May call: the kernel and the directory.
 
 mod bulk;
 pub mod hr;
 pub mod mapping;
+pub mod outbound;
 pub(crate) mod query;
 pub mod scim;
 pub(crate) mod settings;
@@ -38,6 +41,8 @@ pub struct Provisioning {
     directory: Arc<Directory>,
     /// Where scheduled HR imports find their files (set by the binary).
     hr_drop: std::sync::OnceLock<Arc<dyn hr::HrDropFolder>>,
+    /// Outbound provisioning's HTTP client (set by the binary).
+    scim_target: std::sync::OnceLock<Arc<dyn outbound::ScimTarget>>,
 }
 
 crate::kernel::on_kernel!(Provisioning);
@@ -55,6 +60,7 @@ impl Provisioning {
             k,
             directory,
             hr_drop: std::sync::OnceLock::new(),
+            scim_target: std::sync::OnceLock::new(),
         }
     }
 }

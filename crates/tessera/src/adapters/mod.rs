@@ -6,4 +6,5 @@ pub mod geoip;
 pub mod hr_drop;
 pub mod notify;
 pub mod outbound;
+pub mod scim_target;
 pub mod store;

@@ -1,0 +1,149 @@
+//! Outbound provisioning's HTTP client: requests to applications' SCIM services.
+//!
+//! An endpoint is an administrator's word, and provisioning writes (POST, PATCH,
+//! DELETE), so the address is checked before anything is sent: names are
+//! resolved by a resolver that keeps only the addresses provisioning may reach
+//! (public ones; loopback for `localhost`; private ones when the configuration
+//! allows; never link-local, so never a cloud metadata service), and a literal
+//! address is checked likewise. No redirect is followed; answers are bounded.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tessera_service::provisioning::outbound::ScimTarget;
+
+use super::outbound::address_allowed;
+
+/// Largest answer read from an application.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Whether provisioning may reach `ip`: what an administrator's URL may reach,
+/// or a private address when the configuration allows it.
+fn reachable(ip: IpAddr, loopback_name: bool, private_ok: bool) -> bool {
+    if address_allowed(ip, loopback_name) {
+        return true;
+    }
+    if !private_ok {
+        return false;
+    }
+    match ip {
+        IpAddr::V4(v4) => v4.is_private(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_private(),
+            None => (v6.segments()[0] & 0xfe00) == 0xfc00,
+        },
+    }
+}
+
+/// Resolves names to the addresses provisioning may reach only.
+struct Guarded {
+    private_ok: bool,
+}
+
+impl reqwest::dns::Resolve for Guarded {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let private_ok = self.private_ok;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let loopback_name = host.eq_ignore_ascii_case("localhost");
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let allowed: Vec<SocketAddr> = found
+                .filter(|a| reachable(a.ip(), loopback_name, private_ok))
+                .collect();
+            if allowed.is_empty() {
+                return Err("the name resolves to no address provisioning may reach".into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The SCIM client (reqwest) behind `ScimTarget`.
+pub struct ScimClient {
+    client: reqwest::Client,
+    private_ok: bool,
+}
+
+impl ScimClient {
+    pub fn new(private_ok: bool) -> anyhow::Result<ScimClient> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(Guarded { private_ok }))
+            .build()
+            .context("cannot build the provisioning HTTP client")?;
+        Ok(ScimClient { client, private_ok })
+    }
+}
+
+#[async_trait::async_trait]
+impl ScimTarget for ScimClient {
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        token: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL".to_string())?;
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !reachable(ip, ip.is_loopback(), self.private_ok)
+        {
+            return Err("the address is not one provisioning may reach".to_string());
+        }
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| "not an HTTP method".to_string())?;
+        let mut request = self
+            .client
+            .request(method, parsed)
+            .header("accept", "application/scim+json, application/json")
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let status = response.status().as_u16();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| e.without_url().to_string())?
+        {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(format!("the answer is larger than {} KiB", MAX_BODY / 1024));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((status, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_addresses_provisioning_reaches() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(reachable(ip("93.184.216.34"), false, false));
+        assert!(!reachable(ip("10.1.2.3"), false, false));
+        assert!(reachable(ip("10.1.2.3"), false, true));
+        assert!(reachable(ip("fd00::1"), false, true));
+        assert!(!reachable(ip("169.254.169.254"), false, true), "metadata");
+        assert!(!reachable(ip("fe80::1"), false, true));
+        assert!(!reachable(ip("127.0.0.1"), false, true));
+        assert!(reachable(ip("127.0.0.1"), true, false));
+    }
+}
