@@ -8,6 +8,7 @@
 //   TESSERA_CONSOLE_PASS  the Temporary Access Pass printed at bootstrap
 //   TESSERA_ARTIFACTS     where screenshots go (optional)
 import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -823,6 +824,107 @@ const tests = {
 
   // Tenant settings as JSON: security defaults turned off and on again; the methods
   // policy shown with its version.
+  // Provisioning: an HR export previewed and run, a lifecycle workflow from its
+  // example, and an application provisioned to scim2-server (python-scim) with a
+  // cycle, a user on demand and the log.
+  async provisioning(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    await visit(page, "/admin/provisioning", "provisioning");
+    // The HR import settings, in the provisioning setting's JSON.
+    await page.click("#provisioning-settings");
+    const settings = JSON.parse(await page.inputValue("#json"));
+    settings.hrImport = {
+      format: "csv", anchor: "employeeId", maxChangedPercent: 100,
+      mapping: { attributes: [
+        { target: "employeeId", expression: "[Employee ID]" },
+        { target: "userPrincipalName", expression: "Join(\".\", ToLower([First]), ToLower([Last]))@contoso.com" },
+        { target: "displayName", expression: "Join(\" \", [First], [Last])" },
+        { target: "department", expression: "[Department]" },
+      ] },
+    };
+    await page.fill("#json", JSON.stringify(settings, null, 2));
+    await page.click("#save");
+    await page.waitForSelector("#saved");
+    await page.goto(`${base}/admin/provisioning`);
+    const csv = `Employee ID,First,Last,Department\nHR-${tag},Grace,Hopper${tag},Navy\n`;
+    await page.fill("#content", csv);
+    await page.click("#preview");
+    await page.waitForSelector("#preview-result");
+    assert.match(await page.textContent("#plan"), new RegExp(`grace.hopper${tag}@contoso.com`));
+    assert.match(await page.textContent("#preview-counts"), /^1 to create/);
+    await checkAccessibility(page, "hr preview");
+    await screenshots(page, "hr-preview");
+    await page.click("#run");
+    await page.waitForURL(/\/admin\/provisioning\/hr\/runs\/[0-9a-f-]{36}$/);
+    assert.equal((await page.textContent("#state")).trim(), "completed");
+    await checkAccessibility(page, "hr run");
+    const grace = await api("GET", `/users/byPrincipalName/grace.hopper${tag}@contoso.com`);
+    assert.equal(grace.department, "Navy");
+    await page.goto(`${base}/admin/provisioning`);
+    await page.fill("#content", "Employee ID,First\n");
+    await page.click("#run");
+    assert.match(await page.textContent("#error"), /userPrincipalName|Last|column/i);
+
+    // A lifecycle workflow from the example, with its (empty) runs.
+    await visit(page, "/admin/provisioning/workflows", "workflows");
+    await page.click("#new");
+    await page.click("#create");
+    await page.waitForURL(/\/admin\/provisioning\/workflows\/[0-9a-f-]{36}\?done=created/);
+    await page.click("#runs");
+    await page.waitForSelector("#no-runs");
+    await checkAccessibility(page, "workflow runs");
+
+    // Outbound provisioning to scim2-server.
+    const venv = process.env.TESSERA_VENV || `${process.env.HOME}/.cache/tessera/venv`;
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const scimToken = `scim-${tag}`;
+    const target = spawn(`${venv}/bin/scim2-server`, ["--port", String(port), "--bearer-token", scimToken], { stdio: "ignore" });
+    try {
+      const targetBase = `http://localhost:${port}/v2`;
+      const targetUsers = async () => {
+        const r = await fetch(`${targetBase}/Users`, { headers: { authorization: `Bearer ${scimToken}` } });
+        return (await r.json()).Resources || [];
+      };
+      for (let i = 0; ; i++) {
+        try { await targetUsers(); break; } catch (e) { if (i > 50) throw e; await new Promise((r) => setTimeout(r, 100)); }
+      }
+      const app = await api("POST", "/applications", { displayName: `Wiki ${tag}` });
+      const sp = await api("POST", "/servicePrincipals", { appId: app.appId });
+      await api("POST", `/servicePrincipals/${sp.id}/appRoleAssignedTo`, { principalId: grace.id });
+      await visit(page, `/admin/applications/${app.id}/provisioning`, "outbound provisioning");
+      const starting = JSON.parse(await page.inputValue("#json"));
+      assert.equal(starting.userMapping.attributes[0].target, "userName");
+      await page.fill("#json", JSON.stringify({ ...starting, enabled: true, endpoint: targetBase }, null, 2));
+      await page.click("#save");
+      assert.match(await page.textContent("#error"), /bearer token/);
+      await page.fill("#token", scimToken);
+      await page.click("#save");
+      await page.waitForURL(/done=saved/);
+      assert.doesNotMatch(await page.content(), new RegExp(scimToken));
+      await page.click("#run-now");
+      await page.waitForSelector("#cycle");
+      assert.match(await page.textContent("#cycle"), /1 created/);
+      const held = await targetUsers();
+      assert.deepEqual(held.map((u) => u.userName), [`grace.hopper${tag}@contoso.com`]);
+      assert.equal(held[0]["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"].department, "Navy");
+      await page.fill("#user", `grace.hopper${tag}@contoso.com`);
+      await page.click("#provision-user");
+      await page.waitForSelector("#on-demand-result");
+      assert.match(await page.textContent("#on-demand-action"), /none \(skipped\)/);
+      assert.match(await page.textContent("#log"), /create/);
+      await page.fill("#user", "nobody@contoso.com");
+      await page.click("#provision-user");
+      assert.match(await page.textContent("#error"), /no user/);
+      await checkAccessibility(page, "outbound provisioning after a cycle");
+      await screenshots(page, "outbound-provisioning");
+      await visit(page, "/admin/provisioning", "provisioning with an application");
+      assert.match(await page.textContent("#outbound"), new RegExp(`Wiki ${tag}`));
+    } finally {
+      target.kill();
+    }
+  },
+
   async tenantSettings(browser, shared) {
     const page = shared.page;
     await visit(page, "/admin/settings", "settings");

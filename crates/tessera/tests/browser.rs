@@ -94,6 +94,7 @@ fn admin_console_in_a_real_browser() {
             "devices",
             "importTheCorpusAndRunWhatIf",
             "revokeAUsersSessions",
+            "provisioning",
             "tenantSettings",
         ],
     );

@@ -30,6 +30,7 @@ mod html;
 mod logs;
 mod pim;
 mod policy_form;
+mod provisioning;
 mod records;
 mod reports;
 mod roles;
@@ -90,6 +91,7 @@ pub fn router() -> Router<AppState> {
         .merge(settings::router())
         .merge(reports::router())
         .merge(records::router())
+        .merge(provisioning::router())
         .route("/admin/authentication", get(authentication))
         .layer(axum::middleware::from_fn(retry_after_step_up))
 }
@@ -140,6 +142,7 @@ pub struct Nav {
     pub authentication: bool,
     pub attributes: bool,
     pub pim: bool,
+    pub provisioning: bool,
 }
 
 impl Nav {
@@ -158,6 +161,7 @@ impl Nav {
             authentication: holds(ctx, action::POLICIES_READ),
             attributes: holds(ctx, action::ATTRIBUTE_DEFINITIONS_READ),
             pim: holds(ctx, action::ROLE_ASSIGNMENTS_READ),
+            provisioning: holds(ctx, action::POLICIES_READ),
         }
     }
 }

@@ -28,14 +28,16 @@ pub(crate) enum Collection {
     Strengths,
     CertificateAuthorities,
     Attributes,
+    LifecycleWorkflows,
 }
 
-const ALL: [Collection; 5] = [
+const ALL: [Collection; 6] = [
     Collection::NamedLocations,
     Collection::TermsOfUse,
     Collection::Strengths,
     Collection::CertificateAuthorities,
     Collection::Attributes,
+    Collection::LifecycleWorkflows,
 ];
 
 pub fn router() -> Router<AppState> {
@@ -83,6 +85,23 @@ pub(crate) struct Item {
     pub built_in: bool,
 }
 
+fn workflow_item(view: &tessera_service::lifecycle::WorkflowView) -> Item {
+    let workflow = &view.workflow;
+    Item {
+        id: view.id.to_string(),
+        name: workflow.display_name.clone(),
+        summary: format!(
+            "{}, {} task(s){}",
+            to_json(&workflow.category).as_str().unwrap_or_default(),
+            workflow.tasks.len(),
+            if workflow.enabled { "" } else { ", disabled" }
+        ),
+        json: to_json(workflow),
+        version: Some(view.version),
+        built_in: false,
+    }
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
@@ -102,6 +121,7 @@ impl Collection {
             Collection::Strengths => "/admin/authentication/strengths",
             Collection::CertificateAuthorities => "/admin/authentication/certificate-authorities",
             Collection::Attributes => "/admin/attributes",
+            Collection::LifecycleWorkflows => "/admin/provisioning/workflows",
         }
     }
 
@@ -112,6 +132,7 @@ impl Collection {
             Collection::Strengths => "Authentication strengths",
             Collection::CertificateAuthorities => "Certificate authorities",
             Collection::Attributes => "Custom security attributes",
+            Collection::LifecycleWorkflows => "Lifecycle workflows",
         }
     }
 
@@ -122,6 +143,7 @@ impl Collection {
             Collection::Strengths => "authentication strength",
             Collection::CertificateAuthorities => "certificate authority",
             Collection::Attributes => "attribute definition",
+            Collection::LifecycleWorkflows => "workflow",
         }
     }
 
@@ -131,6 +153,7 @@ impl Collection {
             Collection::NamedLocations | Collection::TermsOfUse => "ca",
             Collection::Strengths | Collection::CertificateAuthorities => "authentication",
             Collection::Attributes => "attributes",
+            Collection::LifecycleWorkflows => "provisioning",
         }
     }
 
@@ -144,6 +167,7 @@ impl Collection {
                 ("/admin/authentication", "Authentication")
             }
             Collection::Attributes => ("/admin", "Home"),
+            Collection::LifecycleWorkflows => ("/admin/provisioning", "Provisioning"),
         }
     }
 
@@ -164,6 +188,9 @@ impl Collection {
             Collection::Attributes => {
                 "Attributes defined by the organisation, grouped in sets, that users and applications can carry and policies can filter on. A definition is deactivated rather than deleted."
             }
+            Collection::LifecycleWorkflows => {
+                "What happens when people join, move and leave: a trigger (a date attribute with an offset, or an attribute change for movers), a scope in the membership-rule syntax, and ordered tasks. The lifecycle job runs each firing once; each run is recorded."
+            }
         }
     }
 
@@ -175,6 +202,7 @@ impl Collection {
             Collection::TermsOfUse => action::CA_POLICIES_MANAGE,
             Collection::Strengths | Collection::CertificateAuthorities => action::POLICIES_MANAGE,
             Collection::Attributes => action::ATTRIBUTE_DEFINITIONS_MANAGE,
+            Collection::LifecycleWorkflows => action::POLICIES_MANAGE,
         }
     }
 
@@ -223,6 +251,18 @@ impl Collection {
                 "usePreDefinedValuesOnly": false,
                 "description": "The project a person works on",
                 "status": "Available"
+            }),
+            Collection::LifecycleWorkflows => json!({
+                "displayName": "Onboard new hires",
+                "category": "joiner",
+                "enabled": true,
+                "trigger": {"kind": "timeBased", "attribute": "employeeHireDate", "offsetDays": -2},
+                "scope": "user.department -eq \"Sales\"",
+                "tasks": [
+                    {"task": "enableUser"},
+                    {"task": "generateTemporaryAccessPass", "lifetimeMinutes": 480},
+                    {"task": "notifyManager"}
+                ]
             }),
         }
     }
@@ -353,7 +393,19 @@ impl Collection {
                 }
                 items
             }
+            Collection::LifecycleWorkflows => app
+                .lifecycle
+                .list_workflows(ctx)
+                .await?
+                .into_iter()
+                .map(|view| workflow_item(&view))
+                .collect(),
         })
+    }
+
+    /// Whether records of this kind have runs to show.
+    fn has_runs(self) -> bool {
+        self == Collection::LifecycleWorkflows
     }
 
     async fn get(self, state: &AppState, ctx: &Context, id: &str) -> ServiceResult<Item> {
@@ -384,6 +436,9 @@ impl Collection {
                     built_in: false,
                 })
             }
+            Collection::LifecycleWorkflows => Ok(workflow_item(
+                &app.lifecycle.get_workflow(ctx, uuid_of(id)?).await?,
+            )),
             Collection::Attributes => {
                 let definition = app.directory.get_attribute_definition(ctx, id).await?;
                 Ok(Item {
@@ -436,11 +491,17 @@ impl Collection {
                     .await?
                     .id
             }
+            Collection::LifecycleWorkflows => app
+                .lifecycle
+                .create_workflow(ctx, body)
+                .await?
+                .id
+                .to_string(),
         })
     }
 
     /// Saves a record's JSON as a whole: `patch` turns what is stored into what the
-    /// editor holds.
+    /// editor holds (`body`, for the kinds replaced whole).
     async fn save(
         self,
         state: &AppState,
@@ -448,9 +509,19 @@ impl Collection {
         id: &str,
         version: Option<i64>,
         patch: Value,
+        body: Value,
     ) -> ServiceResult<()> {
         let app = &state.app;
         match self {
+            Collection::LifecycleWorkflows => {
+                app.lifecycle
+                    .replace_workflow(
+                        ctx,
+                        uuid_of(id)?,
+                        tessera_service::Replacement::new(body, version),
+                    )
+                    .await?;
+            }
             Collection::NamedLocations => {
                 let at = Versioned::new(uuid_of(id)?, version);
                 app.access
@@ -489,6 +560,7 @@ impl Collection {
             Collection::CertificateAuthorities => {
                 app.sign_in.delete_certificate_authority(ctx, id_?).await
             }
+            Collection::LifecycleWorkflows => app.lifecycle.delete_workflow(ctx, id_?).await,
             Collection::Attributes => Err(ServiceError::Conflict {
                 message: "an attribute definition is deactivated (status Deprecated), not deleted"
                     .to_string(),
@@ -694,7 +766,10 @@ async fn save(
     let outcome = match object_in(&text, kind.noun()) {
         Ok(body) => {
             let patch = super::replacement(&stored.json, &body);
-            match kind.save(&state, &admin.ctx, &id, version, patch).await {
+            match kind
+                .save(&state, &admin.ctx, &id, version, patch, body)
+                .await
+            {
                 Ok(()) => return pages::redirect(&format!("{}/{id}?done=saved", kind.base())),
                 Err(error) => form_refusal(error, kind.noun()),
             }

@@ -35,15 +35,17 @@ enum Setting {
     AppCredentialPolicy,
     AuthenticationContexts,
     SignInLogRetention,
+    Provisioning,
 }
 
-const ALL: [Setting; 6] = [
+const ALL: [Setting; 7] = [
     Setting::SecurityDefaults,
     Setting::MethodsPolicy,
     Setting::ConsentPolicy,
     Setting::AppCredentialPolicy,
     Setting::AuthenticationContexts,
     Setting::SignInLogRetention,
+    Setting::Provisioning,
 ];
 
 fn json<T: serde::Serialize>(value: &T) -> Value {
@@ -63,6 +65,7 @@ impl Setting {
             Setting::AppCredentialPolicy => "app-credentials",
             Setting::AuthenticationContexts => "authentication-contexts",
             Setting::SignInLogRetention => "sign-in-log-retention",
+            Setting::Provisioning => "provisioning",
         }
     }
 
@@ -74,6 +77,7 @@ impl Setting {
             Setting::AppCredentialPolicy => "Application credentials",
             Setting::AuthenticationContexts => "Authentication contexts",
             Setting::SignInLogRetention => "Sign-in log retention",
+            Setting::Provisioning => "Provisioning",
         }
     }
 
@@ -96,6 +100,9 @@ impl Setting {
             }
             Setting::SignInLogRetention => {
                 "How long, and how many, sign-in log entries the tenant keeps."
+            }
+            Setting::Provisioning => {
+                "How users arrive: the SCIM user mapping (userMapping; without it, the default), the default domain, the applications that may provision with client credentials, and HR imports (hrImport: format, anchor, change threshold, mapping, schedule)."
             }
         }
     }
@@ -134,6 +141,7 @@ impl Setting {
                     .get_setting_versioned::<SignInLogRetention>(ctx)
                     .await?,
             ),
+            Setting::Provisioning => shown(app.provisioning.settings(ctx).await?),
         })
     }
 
@@ -177,6 +185,7 @@ impl Setting {
             Setting::SignInLogRetention => {
                 app.sign_in.set_log_retention(ctx, change).await.map(drop)
             }
+            Setting::Provisioning => app.provisioning.set_settings(ctx, change).await.map(drop),
         }
     }
 }

@@ -46,6 +46,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, EventDraft};
 
 pub use cycle::{CycleSummary, OnDemandReport};
+pub use tessera_provisioning::outbound::default_user_mapping;
 
 /// Sends one request to an application's SCIM service (the binary's HTTP
 /// client, which decides which addresses may be reached).
@@ -205,6 +206,29 @@ pub struct OutboundStatus {
     pub provisioned_groups: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_cycle: Option<CycleSummary>,
+}
+
+/// An application whose provisioning is set up (the console's overview).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundEntry {
+    pub service_principal_id: Uuid,
+    pub app_id: String,
+    pub display_name: String,
+    pub endpoint: String,
+    /// `active`, `paused`, `quarantined`.
+    pub state: String,
+    pub last_cycle: Option<CycleSummary>,
+}
+
+fn state_of(stored: &Stored, status: &Status) -> &'static str {
+    if !stored.enabled {
+        "paused"
+    } else if status.health.quarantined() {
+        "quarantined"
+    } else {
+        "active"
+    }
 }
 
 /// What the application holds of one object (key1 `<sp>:<object>`).
@@ -605,6 +629,40 @@ impl Provisioning {
         self.commit(tx, ctx, event).await
     }
 
+    /// The applications whose outbound provisioning is set up, with how it is
+    /// going (for the console's overview).
+    pub async fn list_outbound(&self, ctx: &Context) -> ServiceResult<Vec<OutboundEntry>> {
+        self.require(ctx, action::SPS_SYNCHRONIZATION_READ, &AuthzTarget::Tenant)?;
+        let mut reader = self.reader().await?;
+        let records = codec::list_all_prefixed(
+            reader.as_mut(),
+            ctx.tenant,
+            Kind::OutboundProvisioning,
+            None,
+            Some("config:".into()),
+        )
+        .await?;
+        let mut entries = Vec::new();
+        for record in records {
+            let stored: Stored = codec::data(&record)?;
+            let sp = stored.service_principal_id;
+            let Some(sp_record) = reader.get(ctx.tenant, Kind::ServicePrincipal, sp).await? else {
+                continue;
+            };
+            let principal: ServicePrincipalData = codec::data(&sp_record)?;
+            let (_, status) = load_status(reader.as_mut(), ctx.tenant, sp).await?;
+            entries.push(OutboundEntry {
+                service_principal_id: sp,
+                app_id: principal.spec.app_id.to_string(),
+                display_name: crate::directory::groups::display_name_of(&sp_record),
+                endpoint: stored.endpoint.clone(),
+                state: state_of(&stored, &status).to_string(),
+                last_cycle: status.last_cycle,
+            });
+        }
+        Ok(entries)
+    }
+
     /// `GET /servicePrincipals/{id}/provisioning/status`.
     pub async fn outbound_status(&self, ctx: &Context, sp: Uuid) -> ServiceResult<OutboundStatus> {
         let (mut reader, _) = self
@@ -633,16 +691,9 @@ impl Provisioning {
                 }
             }
         }
-        let state = if !stored.enabled {
-            "paused"
-        } else if status.health.quarantined() {
-            "quarantined"
-        } else {
-            "active"
-        };
         Ok(OutboundStatus {
             enabled: stored.enabled,
-            state: state.into(),
+            state: state_of(&stored, &status).into(),
             failed_cycles: status.health.failed_cycles,
             quarantined_until: status
                 .health
