@@ -268,6 +268,9 @@ pub fn decide(
     }
 }
 
+/// Objects a cycle must fail (and most of those it sent) to count as failed: one
+/// object the application refuses is that object's problem.
+pub const MIN_FAILED_OBJECTS: u32 = 3;
 /// Failed cycles in a row before a target is quarantined.
 pub const QUARANTINE_AFTER: u32 = 3;
 /// The first wait of a quarantine, doubled with every failed cycle after.
@@ -312,12 +315,13 @@ impl Health {
     }
 
     /// The health after a cycle: a cycle fails when the target could not be
-    /// used or refused most of what it was sent; after [`QUARANTINE_AFTER`]
+    /// used, or refused most of what it was sent (at least
+    /// [`MIN_FAILED_OBJECTS`]); after [`QUARANTINE_AFTER`]
     /// failures in a row the target is quarantined, the wait doubling from
     /// [`FIRST_BACKOFF_SECONDS`] up to [`MAX_BACKOFF_SECONDS`]. A good cycle ends it.
     pub fn after(&self, outcome: &CycleOutcome, now: i64) -> Health {
         let failed = outcome.target_error.is_some()
-            || (outcome.attempted > 0 && outcome.failed * 2 > outcome.attempted);
+            || (outcome.failed >= MIN_FAILED_OBJECTS && outcome.failed * 2 > outcome.attempted);
         if !failed {
             return Health::default();
         }
@@ -425,6 +429,15 @@ mod tests {
             target_error: None,
         };
         assert_eq!(health.after(&fine, now), Health::default());
+        let one_refused = CycleOutcome {
+            attempted: 1,
+            failed: 1,
+            target_error: None,
+        };
+        assert_eq!(
+            Health::default().after(&one_refused, now),
+            Health::default()
+        );
     }
 
     #[test]

@@ -152,61 +152,90 @@ pub fn set_at(
     Ok(())
 }
 
-/// The PATCH operations that take `current` to `desired` for the attributes
-/// `desired` holds and those in `managed` (what a mapping writes) it lacks:
-/// `replace` with the whole value of what differs (a multi-valued attribute
-/// whole, as every client understands), `remove` for what is gone. Attributes
-/// neither names are the target's own and left alone.
+/// The place a mapped path's value is compared and patched at: a single-valued
+/// complex attribute's sub-attribute (`name.givenName`), a multi-valued
+/// attribute whole (`emails` for `emails[type eq "work"].value`), an extension's
+/// attribute (`urn:…:User:department`, `urn:…:User:manager.value`), or a simple
+/// attribute (`userName`).
+pub fn patch_place(path: &str) -> String {
+    let (prefix, rest) = match path.to_ascii_lowercase().starts_with("urn:") {
+        true => match path.rfind(':') {
+            Some(at) => (&path[..=at], &path[at + 1..]),
+            None => ("", path),
+        },
+        false => ("", path),
+    };
+    let place = match rest.find('[') {
+        Some(at) => &rest[..at],
+        None => rest,
+    };
+    format!("{prefix}{place}")
+}
+
+/// A resource's values by [`patch_place`].
+pub fn flatten(resource: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, value) in resource {
+        if matches!(name.as_str(), "schemas" | "id" | "meta") {
+            continue;
+        }
+        match value {
+            Value::Object(inner) if name.to_ascii_lowercase().starts_with("urn:") => {
+                for (attribute, value) in inner {
+                    match value {
+                        Value::Object(sub) => {
+                            for (s, v) in sub {
+                                out.insert(format!("{name}:{attribute}.{s}"), v.clone());
+                            }
+                        }
+                        other => {
+                            out.insert(format!("{name}:{attribute}"), other.clone());
+                        }
+                    }
+                }
+            }
+            Value::Object(sub) => {
+                for (s, v) in sub {
+                    out.insert(format!("{name}.{s}"), v.clone());
+                }
+            }
+            other => {
+                out.insert(name.clone(), other.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The PATCH operations that take `current` to `desired` at the places in
+/// `managed` (those a mapping wrote this time, by [`patch_place`]): `replace`
+/// where the value differs (a multi-valued attribute whole, as every client
+/// understands), `remove` where `desired` has none. Every other place is the
+/// target's own and left alone.
 pub fn patch_operations(
     current: &Map<String, Value>,
     desired: &Map<String, Value>,
-    managed: &[&str],
+    managed: &[String],
 ) -> Vec<Value> {
+    let have = flatten(current);
+    let want = flatten(desired);
+    let mut places: Vec<&String> = managed.iter().collect();
+    places.sort_unstable();
+    places.dedup();
     let mut operations = Vec::new();
-    let mut names: Vec<&str> = desired.keys().map(String::as_str).collect();
-    for name in managed {
-        if !names.contains(name) {
-            names.push(name);
-        }
-    }
-    names.sort_unstable();
-    for name in names {
-        if matches!(name, "schemas" | "id" | "meta") {
-            continue;
-        }
-        let want = desired.get(name);
-        let have = current.get(name);
-        // An extension's attributes, one by one under its URN.
-        if name.starts_with("urn:") {
-            let empty = Map::new();
-            let want = want.and_then(Value::as_object).unwrap_or(&empty);
-            let have = have.and_then(Value::as_object).unwrap_or(&empty);
-            // A managed extension is managed whole.
-            let inner: Vec<&str> = if managed.contains(&name) {
-                have.keys().map(String::as_str).collect()
-            } else {
-                Vec::new()
-            };
-            for (path, op) in patch_operations(have, want, &inner)
-                .into_iter()
-                .filter_map(|op| {
-                    let path = op["path"].as_str().map(|p| format!("{name}:{p}"))?;
-                    Some((path, op))
-                })
-            {
-                let mut op = op;
-                op["path"] = json!(path);
-                operations.push(op);
+    for place in places {
+        // Places compare without regard to case, as SCIM's attribute names do.
+        let find = |map: &Map<String, Value>| -> Option<Value> {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(place))
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_null())
+        };
+        match (find(&have), find(&want)) {
+            (have, Some(want)) if have.as_ref() != Some(&want) => {
+                operations.push(json!({"op": "replace", "path": place, "value": want}));
             }
-            continue;
-        }
-        match (have, want) {
-            (_, Some(want)) if have != Some(want) && !want.is_null() => {
-                operations.push(json!({"op": "replace", "path": name, "value": want}));
-            }
-            (Some(have), None) if !have.is_null() => {
-                operations.push(json!({"op": "remove", "path": name}));
-            }
+            (Some(_), None) => operations.push(json!({"op": "remove", "path": place})),
             _ => {}
         }
     }
@@ -292,15 +321,29 @@ mod tests {
 
     #[test]
     fn patches_take_the_target_to_what_is_wanted() {
-        let current = json!({"userName": "ada@x.org", "displayName": "Ada", "title": "Eng",
-            "nickName": "theirs", ENTERPRISE_USER: {"department": "Eng", "costCenter": "1"}});
+        let current = json!({"id": "7", "userName": "ada@x.org", "displayName": "Ada", "title": "Eng",
+            "nickName": "theirs", "name": {"givenName": "Ada", "familyName": "Lovelace", "formatted": "theirs"},
+            ENTERPRISE_USER: {"department": "Eng", "costCenter": "1", "manager": {"value": "m1"}}});
         let desired = json!({"userName": "ada@x.org", "displayName": "Ada L",
+            "name": {"givenName": "Ada"},
             "emails": [{"type": "work", "value": "ada@x.org"}],
             ENTERPRISE_USER: {"department": "Research"}});
+        let managed: Vec<String> = [
+            "userName",
+            "displayName",
+            "title",
+            "name.givenName",
+            "emails[type eq \"work\"].value",
+            &format!("{ENTERPRISE_USER}:department"),
+            &format!("{ENTERPRISE_USER}:costCenter"),
+        ]
+        .iter()
+        .map(|p| patch_place(p))
+        .collect();
         let ops = patch_operations(
             current.as_object().unwrap(),
             desired.as_object().unwrap(),
-            &["title", "nickName_not_mapped_here", ENTERPRISE_USER],
+            &managed,
         );
         assert_eq!(
             ops,
@@ -310,16 +353,21 @@ mod tests {
                 json!({"op": "remove", "path": "title"}),
                 json!({"op": "remove", "path": format!("{ENTERPRISE_USER}:costCenter")}),
                 json!({"op": "replace", "path": format!("{ENTERPRISE_USER}:department"), "value": "Research"}),
-            ]
+            ],
+            "name.familyName, name.formatted, nickName and the manager are not the mapping's"
         );
         assert!(
             patch_operations(
                 desired.as_object().unwrap(),
                 desired.as_object().unwrap(),
-                &[]
+                &managed
             )
             .is_empty(),
             "nothing to do"
+        );
+        assert_eq!(
+            patch_place(&format!("{ENTERPRISE_USER}:manager.value")),
+            format!("{ENTERPRISE_USER}:manager.value")
         );
         assert_eq!(patch_request(vec![])["Operations"], json!([]));
     }

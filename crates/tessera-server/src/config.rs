@@ -54,9 +54,9 @@ pub struct Config {
     /// tenant (`<hr_drop_dir>/<tenant id>/<file>`); `<data_dir>/hr-drop` when unset.
     pub hr_drop_dir: Option<PathBuf>,
     /// Outbound provisioning may reach applications' SCIM services at private
-    /// addresses (10/8, 172.16/12, 192.168/16, fc00::/7), not only public ones
-    /// (and loopback when the URL names it). Link-local and metadata addresses
-    /// stay out of reach. Off by default.
+    /// addresses (10/8, 172.16/12, 192.168/16, fc00::/7) and at loopback ones a
+    /// URL names (`localhost`), not only at public ones. Link-local and metadata
+    /// addresses stay out of reach. Off by default.
     pub provisioning_private_targets: bool,
     /// A folder of breached-password range files (`<5 hex digits>` or `.txt`).
     pub breached_passwords_dir: Option<PathBuf>,

@@ -1699,6 +1699,9 @@ async fn outbound(
         } => {
             let id = sp(app).await?;
             let mut body = read_json_file(&file)?;
+            if !body.is_object() {
+                bail!("{} must hold one JSON object", file.display());
+            }
             if let Some(path) = token_file {
                 let token = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;

@@ -66,7 +66,12 @@ fn sign_in_pages_in_a_real_browser() {
 fn admin_console_in_a_real_browser() {
     let chromium = chromium();
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(BINARY, data.path(), &[]);
+    // Outbound provisioning's target (scim2-server) listens on localhost.
+    let server = Server::start(
+        BINARY,
+        data.path(),
+        &[("TESSERA_PROVISIONING_PRIVATE_TARGETS", "true")],
+    );
     let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let artifacts = artifacts.to_string_lossy().to_string();
     run_e2e_script(

@@ -14,6 +14,9 @@ use tessera_testkit::{PostgresNode, Server};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 const TOKEN: &str = "target-token-1";
+/// scim2-server listens on localhost: a loopback address, which provisioning
+/// reaches only when the configuration allows it.
+const PRIVATE_TARGETS: (&str, &str) = ("TESSERA_PROVISIONING_PRIVATE_TARGETS", "true");
 
 fn venv_bin(name: &str) -> PathBuf {
     let bin = std::env::var_os("TESSERA_VENV")
@@ -88,7 +91,11 @@ impl Target {
             .arg(TOKEN)
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "204", "{path}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "204",
+            "{path}"
+        );
     }
 
     /// The users the target holds, by userName.
@@ -357,6 +364,32 @@ fn outbound_provisioning(server: &Server) {
     expected.sort_unstable();
     assert_eq!(members, expected, "{groups:?}");
 
+    // The token goes only where it was given for: a new endpoint needs it again.
+    std::fs::write(
+        &settings,
+        format!(
+            r#"{{"enabled": true, "endpoint": "{}/other"}}"#,
+            target.base
+        ),
+    )
+    .unwrap();
+    let refused = cli_fails(
+        server,
+        &[
+            "provisioning",
+            "outbound",
+            "set",
+            "Payroll",
+            settings.to_str().unwrap(),
+        ],
+    );
+    assert!(refused.contains("needs its bearer token"), "{refused}");
+    std::fs::write(
+        &settings,
+        format!(r#"{{"enabled": true, "endpoint": "{}"}}"#, target.base),
+    )
+    .unwrap();
+
     // Nothing changed: nothing is sent.
     let summary = run(server, false);
     assert_eq!(summary["full"], false, "{summary}");
@@ -502,7 +535,7 @@ fn outbound_provisioning(server: &Server) {
 #[test]
 fn outbound_provisioning_reaches_scim2_server_on_sqlite() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(BINARY, data.path(), &[]);
+    let server = Server::start(BINARY, data.path(), &[PRIVATE_TARGETS]);
     outbound_provisioning(&server);
     server.stop();
 }
@@ -516,7 +549,7 @@ fn outbound_provisioning_reaches_scim2_server_on_postgres() {
         BINARY,
         &format!("127.0.0.1:{port}"),
         data.path(),
-        &node.env(),
+        &[node.env().as_slice(), &[PRIVATE_TARGETS]].concat(),
     );
     outbound_provisioning(&server);
     server.stop();

@@ -166,7 +166,12 @@ fn upload(form: &super::forms::ConsoleForm) -> (String, String, Value) {
 
 async fn hr_preview(State(state): State<AppState>, Posted { admin, form }: Posted) -> Response {
     let (content, format, body) = upload(&form);
-    match state.app.provisioning.preview_hr_import(&admin.ctx, body).await {
+    match state
+        .app
+        .provisioning
+        .preview_hr_import(&admin.ctx, body)
+        .await
+    {
         Ok(plan) => {
             let plan = serde_json::to_value(&plan).unwrap_or(Value::Null);
             let rows = plan_rows(&plan["rows"]);
@@ -254,10 +259,9 @@ async fn hr_run_page(
     Path(id): Path<Uuid>,
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let notice = query
-        .get("done")
-        .filter(|d| *d == "approved")
-        .map(|_| "Approved: the run was planned again against the directory as it is now, and applied.");
+    let notice = query.get("done").filter(|d| *d == "approved").map(
+        |_| "Approved: the run was planned again against the directory as it is now, and applied.",
+    );
     render_run(&state, &admin, id, notice, None).await
 }
 
@@ -309,7 +313,12 @@ async fn workflow_runs(
         Ok(workflow) => workflow,
         Err(error) => return refused(error),
     };
-    match state.app.lifecycle.lifecycle_runs(&admin.ctx, Some(id)).await {
+    match state
+        .app
+        .lifecycle
+        .lifecycle_runs(&admin.ctx, Some(id))
+        .await
+    {
         Ok(runs) => pages::page(
             StatusCode::OK,
             &WorkflowRunsPage {

@@ -334,10 +334,13 @@ pub async fn run_outbound_provisioning(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
-    JsonBody(body): JsonBody,
+    crate::extract::OptionalJsonBody(body): crate::extract::OptionalJsonBody,
 ) -> ApiResult<Response> {
-    let body: RunBody =
-        tessera_directory::patch::parse_spec(body).map_err(tessera_service::ServiceError::from)?;
+    let body: RunBody = match body {
+        Some(body) => tessera_directory::patch::parse_spec(body)
+            .map_err(tessera_service::ServiceError::from)?,
+        None => RunBody::default(),
+    };
     Ok(ok(&state
         .app
         .provisioning

@@ -154,7 +154,29 @@ pub(crate) fn address_allowed(ip: std::net::IpAddr, loopback_url: bool) -> bool 
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return address_allowed(IpAddr::V4(v4), loopback_url);
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                std::net::Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8)
+            };
+            // Addresses that carry an IPv4 one: NAT64 (64:ff9b::/96), 6to4
+            // (2002::/16) and the old IPv4-compatible form (::a.b.c.d) are judged
+            // by it; Teredo (2001::/32) hides it, and is refused.
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[..6] == [0; 6] {
+                return address_allowed(
+                    IpAddr::V4(embedded(segments[6], segments[7])),
+                    loopback_url,
+                );
+            }
+            if segments[0] == 0x2002 {
+                return address_allowed(
+                    IpAddr::V4(embedded(segments[1], segments[2])),
+                    loopback_url,
+                );
+            }
+            if segments[0] == 0x2001 && segments[1] == 0 {
+                return false;
+            }
+            let first = segments[0];
             !(v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local

@@ -18,14 +18,14 @@ use super::outbound::address_allowed;
 /// Largest answer read from an application.
 const MAX_BODY: usize = 1024 * 1024;
 
-/// Whether provisioning may reach `ip`: what an administrator's URL may reach,
-/// or a private address when the configuration allows it.
+/// Whether provisioning may reach `ip`: a public address; a private one, or a
+/// loopback one the URL named, only when the configuration allows it.
 fn reachable(ip: IpAddr, loopback_name: bool, private_ok: bool) -> bool {
+    if !private_ok {
+        return address_allowed(ip, false);
+    }
     if address_allowed(ip, loopback_name) {
         return true;
-    }
-    if !private_ok {
-        return false;
     }
     match ip {
         IpAddr::V4(v4) => v4.is_private(),
@@ -71,6 +71,8 @@ impl ScimClient {
             .timeout(Duration::from_secs(20))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names itself, past the guard.
+            .no_proxy()
             .dns_resolver(std::sync::Arc::new(Guarded { private_ok }))
             .build()
             .context("cannot build the provisioning HTTP client")?;
@@ -144,6 +146,23 @@ mod tests {
         assert!(!reachable(ip("169.254.169.254"), false, true), "metadata");
         assert!(!reachable(ip("fe80::1"), false, true));
         assert!(!reachable(ip("127.0.0.1"), false, true));
-        assert!(reachable(ip("127.0.0.1"), true, false));
+        assert!(reachable(ip("127.0.0.1"), true, true));
+        assert!(
+            !reachable(ip("127.0.0.1"), true, false),
+            "loopback needs the setting"
+        );
+        for hidden in [
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::169.254.169.254",
+            "2001:0:4136:e378::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!reachable(ip(hidden), false, false), "{hidden}");
+        }
+        assert!(
+            reachable(ip("64:ff9b::5db8:d822"), false, false),
+            "NAT64 of a public address"
+        );
     }
 }

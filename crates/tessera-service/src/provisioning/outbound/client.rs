@@ -1,9 +1,11 @@
 //! SCIM requests to an application, over the `ScimTarget` port.
 //!
-//! What goes wrong is told apart: a request the application refused for this
-//! object (a 4xx but 401, 403, 408 and 429) is the object's failure; anything
-//! else (no answer, refused credentials, throttling, server errors, an answer
-//! that is not SCIM) is the target's, and ends the cycle.
+//! What goes wrong is told apart: no answer at all, or credentials refused
+//! (401, 403), is the target's failure and ends the cycle; anything else (a
+//! refusal of this object, throttling, a server error, an answer that is not
+//! SCIM) is the object's, tried again later (the cycle stops when too many in a
+//! row fail). What the application says is kept short and plain; an id it gives
+//! is used in a URL only when it is one.
 
 use serde_json::{Map, Value, json};
 use tessera_scim::schema::{ENTERPRISE_USER, GROUP, USER};
@@ -16,8 +18,10 @@ const MAX_DETAIL: usize = 300;
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Failure {
-    /// The application refused this object.
+    /// The application refused this object, or failed on it.
     Object(String),
+    /// The application holds one already (409).
+    Conflict(String),
     /// The application cannot be used now.
     Target(String),
 }
@@ -25,9 +29,36 @@ pub(crate) enum Failure {
 impl Failure {
     pub fn message(&self) -> &str {
         match self {
-            Failure::Object(m) | Failure::Target(m) => m,
+            Failure::Object(m) | Failure::Conflict(m) | Failure::Target(m) => m,
         }
     }
+}
+
+/// The longest id an application may give.
+const MAX_ID: usize = 256;
+
+/// An id the application gave, if it is one a URL can carry as a path segment.
+fn usable_id(id: Option<&str>) -> Result<String, Failure> {
+    match id {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= MAX_ID
+                && id != "."
+                && id != ".."
+                && !id.chars().any(|c| c.is_control() || hidden(c)) =>
+        {
+            Ok(id.to_string())
+        }
+        _ => Err(Failure::Object(
+            "the application gave no usable id (at most 256 characters, not . or .., no control characters)".into(),
+        )),
+    }
+}
+
+/// Characters that change how text around them reads without showing
+/// themselves (bidirectional overrides, zero-width characters).
+fn hidden(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 pub(crate) type Reply<T> = Result<T, Failure>;
@@ -65,7 +96,7 @@ fn detail(body: &[u8]) -> String {
         .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| text.to_string());
     said.chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !hidden(*c))
         .take(MAX_DETAIL)
         .collect()
 }
@@ -78,9 +109,9 @@ fn classify(status: u16, body: &[u8]) -> Failure {
         format!("the application answered {status}: {said}")
     };
     match status {
-        401 | 403 | 408 | 429 => Failure::Target(message),
-        400..=499 => Failure::Object(message),
-        _ => Failure::Target(message),
+        401 | 403 => Failure::Target(message),
+        409 => Failure::Conflict(message),
+        _ => Failure::Object(message),
     }
 }
 
@@ -120,13 +151,15 @@ impl Client<'_> {
 
     fn json(status: u16, body: &[u8]) -> Reply<Value> {
         serde_json::from_slice(body).map_err(|_| {
-            Failure::Target(format!(
+            Failure::Object(format!(
                 "the application answered {status} with something that is not JSON"
             ))
         })
     }
 
-    /// The first resource whose `attribute` equals `value`, with its id.
+    /// The resource whose `attribute` equals `value`, with its id: checked
+    /// (an application that ignores the filter finds nothing here), and refused
+    /// when several have it.
     pub async fn find(
         &self,
         resource: Resource,
@@ -145,18 +178,22 @@ impl Client<'_> {
             return Err(classify(status, &body));
         }
         let list = Self::json(status, &body)?;
-        let found = list["Resources"]
+        let matching: Vec<&Value> = list["Resources"]
             .as_array()
-            .and_then(|items| items.first())
-            .cloned();
-        match found {
-            Some(item) => match item["id"].as_str() {
-                Some(id) if !id.is_empty() => Ok(Some((id.to_string(), item.clone()))),
-                _ => Err(Failure::Target(
-                    "the application listed a resource without an id".into(),
-                )),
-            },
-            None => Ok(None),
+            .into_iter()
+            .flatten()
+            .filter(|item| {
+                item.get(attribute)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(value))
+            })
+            .collect();
+        match matching.as_slice() {
+            [] => Ok(None),
+            [item] => Ok(Some((usable_id(item["id"].as_str())?, (*item).clone()))),
+            _ => Err(Failure::Object(format!(
+                "the application holds several resources whose {attribute} is {value:?}: Tessera does not choose one"
+            ))),
         }
     }
 
@@ -175,12 +212,7 @@ impl Client<'_> {
             return Err(classify(status, &reply));
         }
         let made = Self::json(status, &reply)?;
-        match made["id"].as_str() {
-            Some(id) if !id.is_empty() => Ok(id.to_string()),
-            _ => Err(Failure::Target(
-                "the application made a resource but gave no id".into(),
-            )),
-        }
+        usable_id(made["id"].as_str())
     }
 
     /// The resource with this id, if the application still has it.
@@ -244,13 +276,34 @@ mod tests {
         assert!(
             matches!(classify(400, b"{\"detail\":\"bad\"}"), Failure::Object(m) if m.ends_with("400: bad"))
         );
-        assert!(matches!(classify(409, b""), Failure::Object(_)));
-        for status in [401, 403, 429, 500, 503, 302] {
+        assert!(matches!(classify(409, b""), Failure::Conflict(_)));
+        for status in [429, 500, 503, 302, 404] {
+            assert!(
+                matches!(classify(status, b""), Failure::Object(_)),
+                "{status}"
+            );
+        }
+        for status in [401, 403] {
             assert!(
                 matches!(classify(status, b""), Failure::Target(_)),
                 "{status}"
             );
         }
+        for bad in [
+            None,
+            Some(""),
+            Some("."),
+            Some(".."),
+            Some("a\tb"),
+            Some("a\u{202e}b"),
+        ] {
+            assert!(usable_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(usable_id(Some(&"x".repeat(257))).is_err());
+        assert_eq!(
+            usable_id(Some("2819c223-7f76-453a")).unwrap(),
+            "2819c223-7f76-453a"
+        );
         let long = "x\u{1b}".repeat(1000);
         assert_eq!(detail(long.as_bytes()).len(), MAX_DETAIL);
         assert_eq!(filter_string("a\"b\\c"), "\"a\\\"b\\\\c\"");

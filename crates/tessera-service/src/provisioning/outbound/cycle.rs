@@ -98,7 +98,90 @@ fn workload_context(tenant: TenantId, sp: Uuid, name: &str) -> Context {
     ctx
 }
 
+/// Object failures in a row after which a cycle stops: the application is
+/// failing, not the objects.
+const MAX_FAILURES_IN_A_ROW: u32 = 10;
+
+/// Whether a cycle stops at this outcome: the target cannot be used, or has
+/// failed too many objects in a row. Counts the run of failures.
+fn stop_for(done: &Done, failed_in_a_row: &mut u32) -> Option<String> {
+    match &done.failure {
+        Some(Failure::Target(why)) => Some(why.clone()),
+        Some(failure) => {
+            *failed_in_a_row += 1;
+            (*failed_in_a_row >= MAX_FAILURES_IN_A_ROW).then(|| {
+                format!(
+                    "the application failed {MAX_FAILURES_IN_A_ROW} objects in a row; the last: {}",
+                    failure.message()
+                )
+            })
+        }
+        None => {
+            *failed_in_a_row = 0;
+            None
+        }
+    }
+}
+
+/// The lease a cycle or a provisioning on demand holds for a service principal.
+pub(super) struct Lease {
+    tenant: TenantId,
+    sp: Uuid,
+    name: String,
+    holder: String,
+    until: Timestamp,
+}
+
 impl Provisioning {
+    /// Takes a service principal's lease; `None` when another holds it.
+    pub(super) async fn take_lease(
+        &self,
+        tenant: TenantId,
+        sp: Uuid,
+    ) -> ServiceResult<Option<Lease>> {
+        let now = self.now();
+        let lease = Lease {
+            tenant,
+            sp,
+            name: format!("outbound:{sp}"),
+            holder: Uuid::new_v4().to_string(),
+            until: now.plus_seconds(LEASE_SECONDS),
+        };
+        let taken = self
+            .store()
+            .lease_take(&lease.name, Some(tenant), &lease.holder, now, lease.until)
+            .await?;
+        Ok(taken.then_some(lease))
+    }
+
+    /// Extends a lease running short; an error (which stops the cycle) when it
+    /// was lost.
+    async fn renew_lease(&self, lease: &mut Lease) -> Result<(), String> {
+        let now = self.now();
+        if now.plus_seconds(LEASE_SECONDS / 3) < lease.until {
+            return Ok(());
+        }
+        let until = now.plus_seconds(LEASE_SECONDS);
+        match self
+            .store()
+            .lease_take(&lease.name, Some(lease.tenant), &lease.holder, now, until)
+            .await
+        {
+            Ok(true) => {
+                lease.until = until;
+                Ok(())
+            }
+            _ => Err("the cycle's lease was lost: another node took over".into()),
+        }
+    }
+
+    async fn release_lease(&self, lease: &Lease) {
+        let _ = self
+            .store()
+            .lease_set_end(&lease.name, Some(lease.tenant), &lease.holder, self.now())
+            .await;
+    }
+
     /// The job's round for a tenant: a cycle for each application whose
     /// provisioning is on and not waiting out a quarantine.
     pub async fn outbound_round(&self, tenant: TenantId) -> ServiceResult<usize> {
@@ -275,25 +358,12 @@ impl Provisioning {
         if !asked && !status.full_cycle_pending && status.retry.is_empty() && head <= watermark {
             return Ok(None);
         }
-        let holder = Uuid::new_v4().to_string();
-        let lease = format!("outbound:{sp}");
-        if !self
-            .store()
-            .lease_take(
-                &lease,
-                Some(tenant),
-                &holder,
-                started,
-                started.plus_seconds(LEASE_SECONDS),
-            )
-            .await?
-        {
+        let Some(mut lease) = self.take_lease(tenant, sp).await? else {
             return Ok(None);
-        }
+        };
         let result = self
             .cycle_held(
-                tenant,
-                sp,
+                &mut lease,
                 &sp_record,
                 stored,
                 status_record,
@@ -302,18 +372,14 @@ impl Provisioning {
                 watermark,
             )
             .await;
-        let _ = self
-            .store()
-            .lease_set_end(&lease, Some(tenant), &holder, self.now())
-            .await;
+        self.release_lease(&lease).await;
         result.map(Some)
     }
 
     #[allow(clippy::too_many_arguments)]
     async fn cycle_held(
         &self,
-        tenant: TenantId,
-        sp: Uuid,
+        lease: &mut Lease,
         sp_record: &Record,
         stored: Stored,
         status_record: Option<Record>,
@@ -321,6 +387,7 @@ impl Provisioning {
         head: i64,
         watermark: i64,
     ) -> ServiceResult<CycleSummary> {
+        let (tenant, sp) = (lease.tenant, lease.sp);
         let port = self.port()?;
         let token = self.token_of(sp, &stored)?;
         let sp_name = crate::directory::groups::display_name_of(sp_record);
@@ -352,6 +419,18 @@ impl Provisioning {
         let mut known: HashMap<Uuid, (Record, ObjectState)> = HashMap::new();
         for record in known_records {
             let state: ObjectState = codec::data(&record)?;
+            // Only what this endpoint holds counts: ids another application
+            // gave mean nothing here (the record is kept, to be written over).
+            let state = if state.endpoint == stored.endpoint {
+                state
+            } else {
+                ObjectState {
+                    object_id: state.object_id,
+                    object_type: state.object_type,
+                    display_name: state.display_name,
+                    ..Default::default()
+                }
+            };
             known.insert(state.object_id, (record, state));
         }
         // The users to look at.
@@ -366,9 +445,6 @@ impl Provisioning {
                 after = last.seq;
                 read += rows.len();
                 for row in &rows {
-                    if row.actor_id.as_deref() == Some(&sp.to_string()) {
-                        continue;
-                    }
                     let Some(target) = row
                         .target_id
                         .as_deref()
@@ -378,6 +454,8 @@ impl Provisioning {
                     };
                     if row.action.starts_with("user.") {
                         users.insert(target);
+                        // Its dynamic groups may have moved with it.
+                        groups_touched = true;
                     } else if row.action.starts_with("group.")
                         || row.action.starts_with("servicePrincipal.appRoleAssignment")
                     {
@@ -386,6 +464,7 @@ impl Provisioning {
                 }
                 if read > MAX_EVENTS {
                     summary.full = true;
+                    groups_touched = true;
                     break;
                 }
             }
@@ -425,10 +504,26 @@ impl Provisioning {
                     .map(|(_, s)| s.object_id),
             );
         }
+        // Those held active there and no longer assigned go first: a leaver is
+        // signed off before anything else is sent.
+        let mut users: Vec<Uuid> = users.into_iter().collect();
+        if let Some(assigned) = &cycle.assigned_users {
+            users.sort_by_key(|id| {
+                let leaving = known
+                    .get(id)
+                    .is_some_and(|(_, s)| s.active && !assigned.contains(id));
+                !leaving
+            });
+        }
         let mut retry = Vec::new();
         let mut target_error = None;
         let mut users_changed = false;
+        let mut failed_in_a_row = 0;
         for id in users {
+            if let Err(error) = self.renew_lease(lease).await {
+                target_error = Some(error);
+                break;
+            }
             if known
                 .get(&id)
                 .is_some_and(|(_, s)| s.object_type == "group")
@@ -451,8 +546,8 @@ impl Provisioning {
             if done.action == Action::None && done.failure.is_none() {
                 continue;
             }
-            if let Some(Failure::Target(why)) = &done.failure {
-                target_error = Some(why.clone());
+            if let Some(why) = stop_for(&done, &mut failed_in_a_row) {
+                target_error = Some(why);
                 break;
             }
             let name = spec
@@ -501,6 +596,10 @@ impl Provisioning {
                     .map(|(_, s)| s.object_id),
             );
             for id in group_ids {
+                if let Err(error) = self.renew_lease(lease).await {
+                    target_error = Some(error);
+                    break;
+                }
                 let record = reader.get(tenant, Kind::Group, id).await?;
                 let spec: Option<GroupSpec> = match &record {
                     Some(r) => Some(codec::data(r)?),
@@ -529,12 +628,14 @@ impl Provisioning {
                 }
                 let state = known.get(&id).map(|(_, s)| s);
                 summary.examined += 1;
-                let (done, sent) = cycle.sync_group(id, spec.as_ref(), members, state).await;
+                let (done, sent) = cycle
+                    .sync_group(id, spec.as_ref(), members, state, summary.full)
+                    .await;
                 if done.action == Action::None && done.failure.is_none() {
                     continue;
                 }
-                if let Some(Failure::Target(why)) = &done.failure {
-                    target_error = Some(why.clone());
+                if let Some(why) = stop_for(&done, &mut failed_in_a_row) {
+                    target_error = Some(why);
                     break;
                 }
                 self.tally(&mut summary, &done);
@@ -578,7 +679,11 @@ impl Provisioning {
         }
         retry.sort();
         retry.dedup();
-        retry.truncate(MAX_RETRY);
+        if retry.len() > MAX_RETRY {
+            // Too many to remember one by one: the next cycle looks at all.
+            retry.truncate(MAX_RETRY);
+            after.full_cycle_pending = true;
+        }
         after.retry = retry;
         let worth_recording = outcome.attempted > 0
             || after.health != status.health
@@ -633,11 +738,22 @@ impl Provisioning {
         members: Vec<String>,
     ) -> ServiceResult<Option<(Record, ObjectState)>> {
         let object_type = if kind == Kind::Group { "group" } else { "user" };
+        // What another endpoint held is not this one's to build on.
         let before: Option<ObjectState> = match existing {
-            Some(r) => Some(codec::data(r)?),
+            Some(r) => {
+                Some(codec::data::<ObjectState>(r)?).filter(|s| s.endpoint == cycle.stored.endpoint)
+            }
             None => None,
         };
-        let after = next_state(before.as_ref(), id, object_type, name, done, members);
+        let after = next_state(
+            before.as_ref(),
+            &cycle.stored.endpoint,
+            id,
+            object_type,
+            name,
+            done,
+            members,
+        );
         let now = self.now();
         let keys = Keys {
             key1: Some(object_key(cycle.sp, id)),
@@ -697,6 +813,12 @@ impl Provisioning {
             action::SPS_SYNCHRONIZATION_MANAGE,
             &tessera_directory::authz::Target::Tenant,
         )?;
+        // The caller learns what the directory holds about the user.
+        self.require(
+            ctx,
+            action::USERS_READ,
+            &tessera_directory::authz::Target::Tenant,
+        )?;
         let mut reader = self.reader().await?;
         let sp_record =
             codec::load(reader.as_mut(), ctx.tenant, Kind::ServicePrincipal, sp).await?;
@@ -709,22 +831,26 @@ impl Provisioning {
             .get_by_key1(ctx.tenant, Kind::OutboundObject, &object_key(sp, user))
             .await?;
         let state: Option<ObjectState> = match &state_record {
-            Some(r) => Some(codec::data(r)?),
+            Some(r) => {
+                Some(codec::data::<ObjectState>(r)?).filter(|s| s.endpoint == stored.endpoint)
+            }
             None => None,
         };
         drop(reader);
-        // The caller learns what the directory holds about the user.
-        self.require(
-            ctx,
-            action::USERS_READ,
-            &tessera_directory::authz::Target::Tenant,
-        )?;
         let port = self.port()?;
         let token = self.token_of(sp, &stored)?;
         let sp_name = crate::directory::groups::display_name_of(&sp_record);
         let cycle = self
             .open_cycle(ctx.tenant, sp, &stored, &token, port.as_ref(), &sp_name)
             .await?;
+        // Not beside a cycle: the two would send the same changes twice.
+        let Some(lease) = self.take_lease(ctx.tenant, sp).await? else {
+            return Err(ServiceError::Conflict {
+                message:
+                    "a provisioning cycle for this application is running: try again when it ends"
+                        .into(),
+            });
+        };
         let done = cycle
             .sync_user(user, Some(&spec), state.as_ref(), true)
             .await;
@@ -734,16 +860,21 @@ impl Provisioning {
             (None, _) => "success",
         };
         if done.action != Action::None || done.failure.is_some() {
-            self.record_outcome(
-                &cycle,
-                Kind::User,
-                user,
-                &spec.user_principal_name,
-                state_record.as_ref(),
-                &done,
-                Vec::new(),
-            )
-            .await?;
+            let recorded = self
+                .record_outcome(
+                    &cycle,
+                    Kind::User,
+                    user,
+                    &spec.user_principal_name,
+                    state_record.as_ref(),
+                    &done,
+                    Vec::new(),
+                )
+                .await;
+            self.release_lease(&lease).await;
+            recorded?;
+        } else {
+            self.release_lease(&lease).await;
         }
         Ok(OnDemandReport {
             user_id: user,

@@ -10,10 +10,13 @@
 //! - What the application holds, per object (`Kind::OutboundObject`, key1
 //!   `<sp>:<object>`, key2 the service principal): its id there, the hash of
 //!   what was last sent, a group's members as sent.
-//! - `cycle.rs`: a cycle. The first (and any after a change of settings or a
-//!   restart) is full; the others take the objects the audit trail names since
-//!   the last one (a watermark kept as a counter), those whose scope changed and
-//!   those that failed. Each object's outcome is one audit event
+//! - `cycle.rs`: a cycle. The first is full, and so is one after a change of
+//!   what is provisioned (endpoint, scope, mapping), one an administrator asks
+//!   for, or one after too many failures to remember; the others take the
+//!   objects the audit trail names since the last one (a watermark kept as a
+//!   counter), those whose scope changed and those that failed. Leavers go
+//!   first; a cycle holds the service principal's lease (renewed as it goes), and
+//!   stops when the target cannot be used or fails ten objects in a row. Each object's outcome is one audit event
 //!   (`provisioning.export`) whose actor is the service principal: the
 //!   provisioning log is that slice of the audit trail. A target that fails
 //!   cycles in a row is quarantined with backoff (`tessera_provisioning::
@@ -90,7 +93,8 @@ pub(crate) struct Stored {
 }
 
 /// What an administrator sets (`PUT /servicePrincipals/{id}/provisioning`).
-#[derive(Debug, Clone, Deserialize)]
+/// No `Debug`: it carries the token.
+#[derive(Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutboundSettingsBody {
@@ -174,8 +178,8 @@ impl OutboundSettings {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Status {
     pub health: Health,
-    /// The next cycle takes every object (the first, or after a change of
-    /// settings or a restart).
+    /// The next cycle takes every object (the first, after a change of what is
+    /// provisioned, or when asked for).
     pub full_cycle_pending: bool,
     /// Objects whose last attempt failed, tried again by the next cycle.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -239,6 +243,9 @@ pub(crate) struct ObjectState {
     /// `user` or `group`.
     pub object_type: String,
     pub display_name: String,
+    /// The endpoint it was provisioned to (an id means something there only).
+    #[serde(default)]
+    pub endpoint: String,
     /// Its id on the application (none until created there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
@@ -334,11 +341,11 @@ impl OutboundSettingsBody {
         if let Some(token) = &self.secret_token
             && (token.is_empty()
                 || token.len() > MAX_TOKEN
-                || token.chars().any(|c| c.is_control() || c == ' '))
+                || !token.bytes().all(|b| b.is_ascii_graphic()))
         {
             return Err(ServiceError::invalid(
                 "secretToken",
-                format!("must be 1 to {MAX_TOKEN} characters without spaces or control characters"),
+                format!("must be 1 to {MAX_TOKEN} visible ASCII characters (no spaces)"),
             ));
         }
         if let Some(rule) = &self.scoping_rule
@@ -491,6 +498,11 @@ impl Provisioning {
         body: Value,
     ) -> ServiceResult<OutboundSettings> {
         let sp = at.id;
+        self.require(
+            ctx,
+            action::SPS_SYNCHRONIZATION_MANAGE,
+            &AuthzTarget::Tenant,
+        )?;
         let body: OutboundSettingsBody = patch::parse_spec(body)?;
         let mapping = body.check()?;
         let (mut tx, sp_record) = self.open_managed(ctx, sp).await?;
@@ -507,6 +519,15 @@ impl Provisioning {
             None => {}
         }
         let before = existing.as_ref().map(|(_, s)| s.clone());
+        let endpoint = body.endpoint.trim().trim_end_matches('/').to_string();
+        let moved = before.as_ref().is_some_and(|b| b.endpoint != endpoint);
+        // The saved token goes only where it went: a new endpoint needs its own.
+        if moved && body.secret_token.is_none() {
+            return Err(ServiceError::invalid(
+                "secretToken",
+                "a new endpoint needs its bearer token given again",
+            ));
+        }
         let token_sealed = match &body.secret_token {
             Some(token) => Some(
                 self.settings
@@ -525,7 +546,7 @@ impl Provisioning {
         let after = Stored {
             service_principal_id: sp,
             enabled: body.enabled,
-            endpoint: body.endpoint.trim().trim_end_matches('/').to_string(),
+            endpoint,
             token_sealed,
             scope: body.scope,
             scoping_rule: body.scoping_rule.clone(),
@@ -560,6 +581,23 @@ impl Provisioning {
                 || b.deprovision != after.deprovision
         });
         let token_changed = body.secret_token.is_some();
+        // What the old endpoint holds is its own: ids it gave mean nothing to the
+        // new one, so Tessera forgets them and the new one is provisioned anew.
+        let mut forgotten = 0;
+        if moved {
+            for object in codec::list_all(
+                tx.as_mut(),
+                ctx.tenant,
+                Kind::OutboundObject,
+                Some(sp.to_string()),
+            )
+            .await?
+            {
+                tx.delete(ctx.tenant, Kind::OutboundObject, object.id, None)
+                    .await?;
+                forgotten += 1;
+            }
+        }
         if reach_changed || token_changed {
             let (status_record, mut status) = load_status(tx.as_mut(), ctx.tenant, sp).await?;
             status.full_cycle_pending |= reach_changed;
@@ -581,7 +619,7 @@ impl Provisioning {
                 sp,
                 &crate::directory::groups::display_name_of(&sp_record),
             )
-            .details(json!({"secretTokenChanged": token_changed}))
+            .details(json!({"secretTokenChanged": token_changed, "forgottenObjects": forgotten}))
             .changes(tessera_directory::patch::changes(
                 &json!({"provisioning": before.as_ref().map(shown)}),
                 &json!({"provisioning": shown(&after)}),
@@ -722,7 +760,6 @@ impl Provisioning {
         let _ = self
             .service_principal(ctx, sp, action::SPS_SYNCHRONIZATION_READ)
             .await?;
-        self.require(ctx, action::AUDIT_LOGS_READ, &AuthzTarget::Tenant)?;
         let rows = self
             .store()
             .audit_query(

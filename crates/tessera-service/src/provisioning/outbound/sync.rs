@@ -51,6 +51,8 @@ pub(super) struct Done {
     pub(super) resource: Value,
     pub(super) standing: Standing,
     pub(super) scope_reason: String,
+    /// The hash of what the object should be (what a later attempt compares).
+    pub(super) hash: String,
 }
 
 impl Done {
@@ -63,24 +65,13 @@ impl Done {
             resource: Value::Null,
             standing,
             scope_reason,
+            hash: String::new(),
         }
     }
 }
 
 pub(super) fn hash_of(value: &Value) -> String {
     tessera_core::crypto::sha256_hex(value.to_string().as_bytes())
-}
-
-/// The top-level attribute a mapped path writes (`name` for `name.givenName`,
-/// `emails` for `emails[type eq "work"].value`, the URN for an extension's).
-pub(super) fn top_level(path: &str) -> String {
-    let lower = path.to_ascii_lowercase();
-    if lower.starts_with("urn:")
-        && let Some(at) = path.rfind(':')
-    {
-        return path[..at].to_string();
-    }
-    path.split(['.', '[']).next().unwrap_or(path).to_string()
 }
 
 /// The paths an update changed, for the log.
@@ -162,19 +153,22 @@ impl Cycle<'_> {
         )
     }
 
-    /// The resource the mapping makes of a user.
+    /// The resource the mapping makes of a user, and the places (by
+    /// `patch_place`) it wrote: what it leaves (`IgnoreFlowIfNullOrEmpty`, an
+    /// `onCreate` mapping on an update) stays the application's.
     fn resource(
         &self,
         id: Uuid,
         spec: &UserSpec,
         creating: bool,
-    ) -> Result<Map<String, Value>, String> {
+    ) -> Result<(Map<String, Value>, Vec<String>), String> {
         let source = rules::DirectoryUser { id, spec };
         let outputs = self
             .compiled
             .apply(&source, &self.env, creating)
             .map_err(|e| e.to_string())?;
         let mut resource = Map::new();
+        let mut managed = Vec::new();
         for (target, output) in outputs {
             let value = match output {
                 Output::Set(value) => value,
@@ -186,20 +180,9 @@ impl Cycle<'_> {
             };
             tessera_scim::outbound::set_at(&USER_TYPE, &mut resource, &target.name, value)
                 .map_err(|e| e.detail)?;
+            managed.push(tessera_scim::outbound::patch_place(&target.name));
         }
-        Ok(resource)
-    }
-
-    /// The top-level attributes the mapping writes.
-    fn managed(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for attribute in &self.compiled.attributes {
-            let name = top_level(&attribute.target.name);
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        names
+        Ok((resource, managed))
     }
 
     /// Takes one user to where it should be on the application.
@@ -213,10 +196,14 @@ impl Cycle<'_> {
         let (standing, scope_reason) = self.standing(user.map(|spec| (&id, spec)));
         let known_target = state.and_then(|s| s.target_id.clone());
         let mut done = Done::new(standing, known_target.clone(), scope_reason);
+        let mut managed = Vec::new();
         let desired = match user {
             Some(spec) if standing == Standing::InScope => {
                 match self.resource(id, spec, known_target.is_none()) {
-                    Ok(resource) => Some(resource),
+                    Ok((resource, places)) => {
+                        managed = places;
+                        Some(resource)
+                    }
                     Err(why) => {
                         done.action = if known_target.is_some() {
                             Action::Update
@@ -232,6 +219,7 @@ impl Cycle<'_> {
         };
         let desired_value = desired.clone().map(Value::Object).unwrap_or(Value::Null);
         let hash = hash_of(&desired_value);
+        done.hash = hash.clone();
         done.resource = desired_value;
         let known = match (state, &known_target) {
             (Some(s), Some(_)) => Some(Known {
@@ -252,8 +240,6 @@ impl Cycle<'_> {
             done.action = Action::None;
             return done;
         }
-        let managed = self.managed();
-        let managed: Vec<&str> = managed.iter().map(String::as_str).collect();
         let result = match (done.action, desired) {
             (Action::Create | Action::Update, Some(desired)) => {
                 self.put_user(known_target.as_deref(), &desired, &managed)
@@ -299,7 +285,7 @@ impl Cycle<'_> {
         &self,
         known: Option<&str>,
         desired: &Map<String, Value>,
-        managed: &[&str],
+        managed: &[String],
     ) -> Result<(Option<String>, Vec<String>), Failure> {
         if let Some(target) = known
             && let Some(current) = self.client.get(Resource::Users, target).await?
@@ -349,7 +335,7 @@ impl Cycle<'_> {
         match self.client.create(Resource::Users, desired).await {
             Ok(target) => Ok((Some(target), desired.keys().cloned().collect())),
             // Made meanwhile, or held under another spelling the filter finds now.
-            Err(Failure::Object(why)) if why.contains(" 409") => {
+            Err(Failure::Conflict(why)) => {
                 match self
                     .client
                     .find(Resource::Users, rules::MATCHING_ATTRIBUTE, &user_name)
@@ -371,6 +357,7 @@ impl Cycle<'_> {
         group: Option<&GroupSpec>,
         members: Vec<String>,
         state: Option<&ObjectState>,
+        forced: bool,
     ) -> (Done, Vec<String>) {
         let assigned = self.assigned_groups.contains(&id);
         let standing = match group {
@@ -384,6 +371,7 @@ impl Cycle<'_> {
             .filter(|_| standing == Standing::InScope)
             .map(|spec| json!({"displayName": spec.display_name, "externalId": id.to_string()}));
         let hash = hash_of(&json!({"group": desired, "members": members}));
+        done.hash = hash.clone();
         done.resource = desired.clone().unwrap_or(Value::Null);
         let known = match (state, &known_target) {
             (Some(s), Some(_)) => Some(Known {
@@ -394,6 +382,13 @@ impl Cycle<'_> {
         };
         // A group out of scope is deleted there: it has no `active` to clear.
         done.action = rules::decide(known.as_ref(), standing, &hash, rules::Deprovision::Delete);
+        if !forced
+            && let Some(s) = state
+            && s.failures >= MAX_OBJECT_ATTEMPTS
+            && s.failed_hash == hash
+        {
+            done.action = Action::None;
+        }
         let sent_before: Vec<String> = state.map(|s| s.members.clone()).unwrap_or_default();
         let member_values = |ids: &[String]| -> Value {
             Value::Array(ids.iter().map(|m| json!({"value": m})).collect())
@@ -475,10 +470,13 @@ impl Cycle<'_> {
             .find(Resource::Groups, "displayName", name)
             .await?
         {
-            let operations = vec![
+            // Its members stay; Tessera's are added to them.
+            let mut operations = vec![
                 json!({"op": "replace", "path": "externalId", "value": desired["externalId"]}),
-                json!({"op": "replace", "path": "members", "value": member_values}),
             ];
+            if !members.is_empty() {
+                operations.push(json!({"op": "add", "path": "members", "value": member_values}));
+            }
             self.client
                 .patch(Resource::Groups, &target, operations)
                 .await?;
@@ -495,19 +493,21 @@ impl Cycle<'_> {
 /// The object's state after an outcome (`None`: forgotten).
 pub(super) fn next_state(
     before: Option<&ObjectState>,
+    endpoint: &str,
     id: Uuid,
     object_type: &str,
     name: &str,
     done: &Done,
     members: Vec<String>,
 ) -> Option<ObjectState> {
-    let hash = hash_of(&done.resource);
+    let hash = done.hash.clone();
     let mut state = before.cloned().unwrap_or_else(|| ObjectState {
         object_id: id,
         object_type: object_type.to_string(),
         ..Default::default()
     });
     state.display_name = name.to_string();
+    state.endpoint = endpoint.to_string();
     if let Some(failure) = &done.failure {
         state.failures = if state.failed_hash == hash {
             state.failures.saturating_add(1)
@@ -531,11 +531,7 @@ pub(super) fn next_state(
         }
         _ => {
             state.target_id = done.target_id.clone();
-            state.hash = if object_type == "group" {
-                hash_of(&json!({"group": done.resource, "members": members}))
-            } else {
-                hash
-            };
+            state.hash = hash;
             state.active = true;
             state.members = members;
             state.failures = 0;
@@ -550,14 +546,124 @@ pub(super) fn next_state(
 mod tests {
     use super::*;
 
+    fn done(action: Action, failure: Option<&str>, hash: &str) -> Done {
+        let mut done = Done::new(Standing::InScope, Some("t1".into()), String::new());
+        done.action = action;
+        done.failure = failure.map(|f| Failure::Object(f.into()));
+        done.hash = hash.into();
+        done
+    }
+
     #[test]
-    fn mapped_paths_name_their_top_level_attribute() {
-        assert_eq!(top_level("name.givenName"), "name");
-        assert_eq!(top_level("emails[type eq \"work\"].value"), "emails");
+    fn what_is_remembered_of_an_outcome() {
+        let id = Uuid::from_u128(1);
+        let made = next_state(
+            None,
+            "https://a",
+            id,
+            "user",
+            "ada",
+            &done(Action::Create, None, "h1"),
+            vec![],
+        )
+        .unwrap();
         assert_eq!(
-            top_level("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+            (made.target_id.as_deref(), made.hash.as_str(), made.active),
+            (Some("t1"), "h1", true)
         );
-        assert_eq!(top_level("userName"), "userName");
+        assert_eq!(made.endpoint, "https://a");
+        // Failures of the same resource count up; another resource starts again.
+        let failed = next_state(
+            Some(&made),
+            "https://a",
+            id,
+            "user",
+            "ada",
+            &done(Action::Update, Some("no"), "h2"),
+            vec![],
+        )
+        .unwrap();
+        let again = next_state(
+            Some(&failed),
+            "https://a",
+            id,
+            "user",
+            "ada",
+            &done(Action::Update, Some("no"), "h2"),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            (again.failures, again.hash.as_str()),
+            (2, "h1"),
+            "what the target holds is unchanged"
+        );
+        let other = next_state(
+            Some(&again),
+            "https://a",
+            id,
+            "user",
+            "ada",
+            &done(Action::Update, Some("no"), "h3"),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(other.failures, 1);
+        let fixed = next_state(
+            Some(&other),
+            "https://a",
+            id,
+            "user",
+            "ada",
+            &done(Action::Update, None, "h3"),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                fixed.failures,
+                fixed.last_error.as_deref(),
+                fixed.hash.as_str()
+            ),
+            (0, None, "h3")
+        );
+        let mut disabled = done(Action::Disable, None, "h3");
+        let off = next_state(
+            Some(&fixed),
+            "https://a",
+            id,
+            "user",
+            "ada",
+            &disabled,
+            vec![],
+        )
+        .unwrap();
+        assert!(!off.active);
+        disabled.target_id = None;
+        assert!(
+            next_state(
+                Some(&fixed),
+                "https://a",
+                id,
+                "user",
+                "ada",
+                &disabled,
+                vec![]
+            )
+            .is_none(),
+            "gone there: forgotten"
+        );
+        assert!(
+            next_state(
+                Some(&fixed),
+                "https://a",
+                id,
+                "user",
+                "ada",
+                &done(Action::Delete, None, ""),
+                vec![]
+            )
+            .is_none()
+        );
     }
 }
