@@ -822,9 +822,7 @@ const tests = {
     assert.equal(gone.status, 404);
   },
 
-  // Tenant settings as JSON: security defaults turned off and on again; the methods
-  // policy shown with its version.
-  // Provisioning: an HR export previewed and run, a lifecycle workflow from its
+    // Provisioning: an HR export previewed and run, a lifecycle workflow from its
   // example, and an application provisioned to scim2-server (python-scim) with a
   // cycle, a user on demand and the log.
   async provisioning(browser, shared) {
@@ -859,8 +857,30 @@ const tests = {
     await page.waitForURL(/\/admin\/provisioning\/hr\/runs\/[0-9a-f-]{36}$/);
     assert.equal((await page.textContent("#state")).trim(), "completed");
     await checkAccessibility(page, "hr run");
-    const grace = await api("GET", `/users/byPrincipalName/grace.hopper${tag}@contoso.com`);
+        const grace = await api("GET", `/users/byPrincipalName/grace.hopper${tag}@contoso.com`);
     assert.equal(grace.department, "Navy");
+    // Past the threshold a run is held: its rows' changes shown, then approved.
+    const putSettings = async (body) => {
+      const current = await fetch(`${base}/api/v1/provisioning/settings`, { headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}` } });
+      const saved = await fetch(`${base}/api/v1/provisioning/settings`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${process.env.TESSERA_TOKEN}`, "content-type": "application/json", "if-match": current.headers.get("etag") },
+        body: JSON.stringify(body),
+      });
+      assert.equal(saved.status, 200, await saved.text());
+    };
+    await putSettings({ ...settings, hrImport: { ...settings.hrImport, maxChangedPercent: 0 } });
+    await page.goto(`${base}/admin/provisioning`);
+    await page.fill("#content", csv.replace("Navy", "Army"));
+    await page.click("#run");
+    await page.waitForURL(/\/admin\/provisioning\/hr\/runs\/[0-9a-f-]{36}$/);
+    assert.equal((await page.textContent("#state")).trim(), "held");
+    assert.match(await page.textContent("#results"), /department: Navy → Army/);
+    await checkAccessibility(page, "held hr run");
+    await page.click("#approve");
+    await page.waitForURL(/done=approved/);
+    assert.equal((await page.textContent("#state")).trim(), "completed");
+    assert.equal((await api("GET", `/users/${grace.id}`)).department, "Army");
     await page.goto(`${base}/admin/provisioning`);
     await page.fill("#content", "Employee ID,First\n");
     await page.click("#run");
@@ -879,8 +899,13 @@ const tests = {
     const venv = process.env.TESSERA_VENV || `${process.env.HOME}/.cache/tessera/venv`;
     const port = 20000 + Math.floor(Math.random() * 20000);
     const scimToken = `scim-${tag}`;
-    const target = spawn(`${venv}/bin/scim2-server`, ["--port", String(port), "--bearer-token", scimToken], { stdio: "ignore" });
+        const target = spawn(`${venv}/bin/scim2-server`, ["--port", String(port), "--bearer-token", scimToken], { stdio: "ignore" });
+    const spawned = new Promise((resolve, reject) => {
+      target.on("spawn", resolve);
+      target.on("error", (error) => reject(new Error(`scim2-server did not start: ${error.message}`)));
+    });
     try {
+      await spawned;
       const targetBase = `http://localhost:${port}/v2`;
       const targetUsers = async () => {
         const r = await fetch(`${targetBase}/Users`, { headers: { authorization: `Bearer ${scimToken}` } });
@@ -907,7 +932,7 @@ const tests = {
       assert.match(await page.textContent("#cycle"), /1 created/);
       const held = await targetUsers();
       assert.deepEqual(held.map((u) => u.userName), [`grace.hopper${tag}@contoso.com`]);
-      assert.equal(held[0]["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"].department, "Navy");
+            assert.equal(held[0]["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"].department, "Army");
       await page.fill("#user", `grace.hopper${tag}@contoso.com`);
       await page.click("#provision-user");
       await page.waitForSelector("#on-demand-result");
@@ -918,13 +943,18 @@ const tests = {
       assert.match(await page.textContent("#error"), /no user/);
       await checkAccessibility(page, "outbound provisioning after a cycle");
       await screenshots(page, "outbound-provisioning");
-      await visit(page, "/admin/provisioning", "provisioning with an application");
+            await visit(page, "/admin/provisioning", "provisioning with an application");
       assert.match(await page.textContent("#outbound"), new RegExp(`Wiki ${tag}`));
     } finally {
       target.kill();
+            // The tenant's provisioning settings as they were.
+      delete settings.hrImport;
+      await putSettings(settings);
     }
   },
 
+    // Tenant settings as JSON: security defaults turned off and on again; the methods
+  // policy shown with its version.
   async tenantSettings(browser, shared) {
     const page = shared.page;
     await visit(page, "/admin/settings", "settings");

@@ -11,9 +11,10 @@
 //!   one and locks the head row (`FOR UPDATE`, which orders the nodes). Then
 //!   `SAVEPOINT member`.
 //! - A member that commits releases its savepoint. If others are queued (and the
-//!   batch is under [`MAX_BATCH`]), it hands the open transaction on and waits
-//!   for the batch's commit; otherwise it commits the batch and tells every
-//!   member waiting the outcome. Nobody returns before their writes are durable.
+//!   batch is under [`MAX_BATCH`]), it opens the next member's savepoint in the
+//!   same round trip, hands the open transaction on and waits for the batch's
+//!   commit; otherwise it commits the batch and tells every member waiting the
+//!   outcome. Nobody returns before their writes are durable.
 //! - A member that ends without committing (an error, a refused change) is rolled
 //!   back to its savepoint; the others' writes stay. Without members waiting, its
 //!   transaction is simply rolled back.
@@ -67,6 +68,9 @@ pub(crate) struct Batch {
     waiters: Vec<oneshot::Sender<std::result::Result<(), String>>>,
     /// A member ended inside its savepoint: roll it back before anything else.
     rollback_pending: bool,
+    /// The member that handed the batch on opened the next member's savepoint
+    /// in the same round trip as it released its own.
+    savepoint_ready: bool,
 }
 
 /// A tenant's batch and how many writers wait for it.
@@ -98,6 +102,7 @@ impl Slots {
                         head_hash: String::new(),
                         waiters: Vec::new(),
                         rollback_pending: false,
+                        savepoint_ready: false,
                     })),
                     queued: AtomicUsize::new(0),
                 })
@@ -157,6 +162,7 @@ fn notify(waiters: &mut Vec<Waiter>, result: &Result<()>) {
 fn lose(batch: &mut Batch, why: &str) {
     batch.tx = None;
     batch.rollback_pending = false;
+    batch.savepoint_ready = false;
     let lost: Result<()> = Err(StoreError::Backend(why.to_string()));
     notify(&mut batch.waiters, &lost);
 }
@@ -276,6 +282,8 @@ impl Member {
                 "the batch transaction could not be recovered",
             );
         }
+        // A member rolled back above took the savepoint made for it along.
+        let ready = std::mem::take(&mut member.guard.savepoint_ready) && member.tx.is_some();
         if member.tx.is_none() {
             let (fresh, seq, hash) = begin().await?;
             member.guard.members = 0;
@@ -285,6 +293,7 @@ impl Member {
             member.tx = Some(fresh);
         }
         let savepoint = match member.tx.as_mut() {
+            Some(_) if ready => Ok(Default::default()),
             Some(tx) => sqlx::query("SAVEPOINT member").execute(&mut **tx).await,
             None => return Err(StoreError::Backend("no transaction".into())),
         };
@@ -327,10 +336,19 @@ impl Member {
         head_hash: String,
     ) -> Result<()> {
         self.tx = Some(tx);
+        // Handing the batch on, the next member's savepoint is opened in the
+        // same round trip (a RELEASE that fails stops the string there).
+        let hand_on = self.slot.queued.load(Ordering::SeqCst) > 0 && self.guard.members < MAX_BATCH;
         let released = match self.tx.as_mut() {
+            Some(tx) if hand_on => sqlx::raw_sql("RELEASE SAVEPOINT member; SAVEPOINT member")
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+                .map_err(backend_error),
             Some(tx) => sqlx::query("RELEASE SAVEPOINT member")
                 .execute(&mut **tx)
                 .await
+                .map(|_| ())
                 .map_err(backend_error),
             None => return Err(StoreError::Backend("no transaction".into())),
         };
@@ -351,7 +369,8 @@ impl Member {
         }
         self.guard.head_seq = head_seq;
         self.guard.head_hash = head_hash;
-        if self.slot.queued.load(Ordering::SeqCst) > 0 && self.guard.members < MAX_BATCH {
+        if hand_on {
+            self.guard.savepoint_ready = true;
             let (sender, receiver) = oneshot::channel();
             self.guard.waiters.push(sender);
             let tx = self.tx.take();

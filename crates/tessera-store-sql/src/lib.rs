@@ -451,6 +451,21 @@ impl WriteTx for SqlWriteTx {
         Ok(())
     }
 
+    async fn counter_bump(&mut self, tenant: TenantId, key: &str, now: Timestamp) -> Result<()> {
+        self.check_tenant(tenant)?;
+        sqlx::query(
+            "INSERT INTO counters (tenant, key, value, updated) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (tenant, key) DO UPDATE SET value = counters.value + 1, updated = excluded.updated",
+        )
+        .bind(tenant.to_string())
+        .bind(key.to_string())
+        .bind(now.unix_micros())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
     async fn link(&mut self, tenant: TenantId, link: &Link, created: Timestamp) -> Result<bool> {
         self.check_tenant(tenant)?;
         let result = sqlx::query(

@@ -44,7 +44,8 @@ macro_rules! conformance_tests {
             sign_in_aggregates_merge_by_key,
             sign_in_retention_by_age_and_size,
             database_size_is_reported,
-            counters_are_atomic,
+                        counters_are_atomic,
+            counters_bumped_in_a_transaction_move_with_it,
             job_leases_have_one_holder,
             a_snapshot_reads_one_state,
             searches_mean_the_same_on_every_backend
@@ -1291,6 +1292,57 @@ pub async fn database_size_is_reported(store: Arc<dyn Store>) {
         grown >= empty + 1_000_000,
         "2 MB of entries: {empty} -> {grown}"
     );
+}
+
+pub async fn counters_bumped_in_a_transaction_move_with_it(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let value = |store: Arc<dyn Store>| async move {
+        store
+            .counter_get(tenant, "epoch")
+            .await
+            .unwrap()
+            .map(|c| c.value)
+    };
+    assert_eq!(value(store.clone()).await, None);
+    for _ in 0..2 {
+        let mut tx = store.begin_write(tenant).await.unwrap();
+        tx.counter_bump(tenant, "epoch", now()).await.unwrap();
+        tx.append_audit(tenant, &event("user.update", None, None, now()))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(value(store.clone()).await, Some(2));
+    {
+        let mut tx = store.begin_write(tenant).await.unwrap();
+        tx.counter_bump(tenant, "epoch", now()).await.unwrap();
+        // dropped without commit
+    }
+    assert_eq!(
+        value(store.clone()).await,
+        Some(2),
+        "not moved by a rollback"
+    );
+    // A writer of a group commit that fails takes its bump with it.
+    let mut writers = Vec::new();
+    for fail in [false, true, false] {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            let mut tx = store.begin_write(tenant).await.unwrap();
+            tx.counter_bump(tenant, "epoch", now()).await.unwrap();
+            if fail {
+                return;
+            }
+            tx.append_audit(tenant, &event("user.update", None, None, now()))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(value(store.clone()).await, Some(4));
 }
 
 pub async fn counters_are_atomic(store: Arc<dyn Store>) {

@@ -246,6 +246,7 @@ struct AppPage<'a> {
     may_edit: bool,
     may_assign: bool,
     may_revoke: bool,
+    may_see_provisioning: bool,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +370,7 @@ async fn app_page(
                 || holds(ctx, action::APPS_BASIC_UPDATE),
             may_assign: holds(ctx, action::SPS_APP_ROLE_ASSIGNED_TO_UPDATE),
             may_revoke: holds(ctx, action::PERMISSION_GRANTS_MANAGE),
+            may_see_provisioning: holds(ctx, action::SPS_SYNCHRONIZATION_READ),
         },
     )
 }

@@ -97,7 +97,10 @@ fn plan_rows(rows: &Value) -> Vec<PlanRow> {
                 _ => Vec::new(),
             };
             PlanRow {
-                line: row["line"].to_string(),
+                line: row["line"]
+                    .as_u64()
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
                 anchor: row["anchor"].as_str().unwrap_or_default().to_string(),
                 action,
                 details,
@@ -112,7 +115,8 @@ struct OverviewPage<'a> {
     admin: &'a Admin,
     runs: Option<Vec<HrRun>>,
     applications: Option<Vec<OutboundEntry>>,
-    may_import: bool,
+    may_preview: bool,
+    may_run: bool,
     /// What was typed into the import form, shown again with a refusal.
     content: String,
     format: String,
@@ -131,8 +135,14 @@ async fn render_overview(
 ) -> Response {
     let app = &state.app;
     // Each section shows what the administrator may read.
-    let runs = app.provisioning.hr_runs(&admin.ctx).await.ok();
-    let applications = app.provisioning.list_outbound(&admin.ctx).await.ok();
+    let runs = match readable(app.provisioning.hr_runs(&admin.ctx).await) {
+        Ok(runs) => runs,
+        Err(page) => return page,
+    };
+    let applications = match readable(app.provisioning.list_outbound(&admin.ctx).await) {
+        Ok(applications) => applications,
+        Err(page) => return page,
+    };
     let status = error.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     pages::page(
         status,
@@ -140,13 +150,24 @@ async fn render_overview(
             admin,
             runs,
             applications,
-            may_import: holds(&admin.ctx, action::USERS_CREATE),
+            may_preview: app.provisioning.may_preview_hr(&admin.ctx),
+            may_run: app.provisioning.may_run_hr(&admin.ctx),
             content,
             format,
             preview,
             error: error.map(|(_, message)| message),
         },
     )
+}
+
+/// A section's content, `None` when the caller may not read it; any other
+/// failure is the page's.
+fn readable<T>(result: Result<T, ServiceError>) -> Result<Option<T>, Response> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(ServiceError::Forbidden { .. }) => Ok(None),
+        Err(error) => Err(refused(error)),
+    }
 }
 
 async fn overview(State(state): State<AppState>, admin: Admin) -> Response {
@@ -222,29 +243,41 @@ async fn render_run(
         Ok(run) => run,
         Err(error) => return refused(error),
     };
-    let results = run
-        .results
-        .iter()
-        .map(|r| PlanRow {
-            line: r["line"].to_string(),
-            anchor: r["anchor"].as_str().unwrap_or_default().to_string(),
-            action: format!(
-                "{} ({})",
-                r["action"].as_str().unwrap_or_default(),
-                r["status"].as_str().unwrap_or_default()
-            ),
-            details: r["reason"]
-                .as_str()
-                .map(|reason| vec![reason.to_string()])
-                .unwrap_or_default(),
-        })
-        .collect();
+    // A held run keeps its plan (each row's changes, for the approver); a run
+    // applied keeps each row's result.
+    let results = if run.state == "held" {
+        plan_rows(&Value::Array(run.results.clone()))
+    } else {
+        run.results
+            .iter()
+            .map(|r| {
+                let action = r["action"].as_str().unwrap_or_default();
+                let status = r["status"].as_str().unwrap_or_default();
+                PlanRow {
+                    line: r["line"]
+                        .as_u64()
+                        .map(|l| l.to_string())
+                        .unwrap_or_default(),
+                    anchor: r["anchor"].as_str().unwrap_or_default().to_string(),
+                    action: match (action.is_empty(), status.is_empty()) {
+                        (_, true) => action.to_string(),
+                        (true, false) => status.to_string(),
+                        (false, false) => format!("{action} ({status})"),
+                    },
+                    details: r["reason"]
+                        .as_str()
+                        .map(|reason| vec![reason.to_string()])
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    };
     let status = error.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     pages::page(
         status,
         &HrRunPage {
             admin,
-            may_approve: run.state == "held" && holds(&admin.ctx, action::USERS_CREATE),
+            may_approve: run.state == "held" && state.app.provisioning.may_approve_hr(&admin.ctx),
             run,
             results,
             notice,
@@ -343,6 +376,7 @@ struct OutboundPage<'a> {
     json: String,
     version: i64,
     configured: bool,
+    enabled: bool,
     has_token: bool,
     status: Option<OutboundStatus>,
     log: Vec<LogLine>,
@@ -404,6 +438,9 @@ fn starting_point() -> Value {
 #[derive(Default)]
 struct Shown {
     json: Option<String>,
+    /// The version the refused form was read at (kept, so that a second save
+    /// is refused too when someone else changed the settings).
+    version: Option<i64>,
     cycle: Option<CycleSummary>,
     on_demand: Option<OnDemandReport>,
     user: String,
@@ -428,10 +465,11 @@ async fn application(
         .directory
         .get_service_principal_by_app_id(&admin.ctx, app.app_id)
         .await
-        .map_err(|_| {
-            refused(ServiceError::Conflict {
+        .map_err(|error| match error {
+            ServiceError::NotFound { .. } => refused(ServiceError::Conflict {
                 message: "the application has no service principal in this tenant: add one to provision it".into(),
-            })
+            }),
+            other => refused(other),
         })?;
     Ok((app.spec.display_name.clone(), principal.id))
 }
@@ -452,11 +490,13 @@ async fn render_outbound(state: &AppState, admin: &Admin, id: Uuid, extra: Shown
         None => None,
     };
     let log = match settings {
-        Some(_) => provisioning
+        Some(_) => match provisioning
             .outbound_log(&admin.ctx, sp, None, 50, None)
             .await
-            .map(log_lines)
-            .unwrap_or_default(),
+        {
+            Ok(entries) => log_lines(entries),
+            Err(error) => return refused(error),
+        },
         None => Vec::new(),
     };
     let stored = settings
@@ -479,8 +519,11 @@ async fn render_outbound(state: &AppState, admin: &Admin, id: Uuid, extra: Shown
             json: extra
                 .json
                 .unwrap_or_else(|| serde_json::to_string_pretty(&stored).unwrap_or_default()),
-            version: settings.as_ref().map_or(0, |s| s.version),
+            version: extra
+                .version
+                .unwrap_or_else(|| settings.as_ref().map_or(0, |s| s.version)),
             configured: settings.is_some(),
+            enabled: settings.as_ref().is_some_and(|s| s.enabled),
             has_token: settings.as_ref().is_some_and(|s| s.has_secret_token),
             status,
             log,
@@ -563,7 +606,8 @@ async fn outbound_save(
                 &admin,
                 id,
                 Shown {
-                    json: Some(text),
+                    json: Some(without_token(&text)),
+                    version: Some(version),
                     error: Some(error),
                     ..Default::default()
                 },
@@ -571,6 +615,17 @@ async fn outbound_save(
             .await
         }
         Err(page) => page,
+    }
+}
+
+/// What was typed, shown again without a token typed into it.
+fn without_token(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(mut object)) if object.contains_key("secretToken") => {
+            object.remove("secretToken");
+            serde_json::to_string_pretty(&Value::Object(object)).unwrap_or_default()
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -632,13 +687,18 @@ async fn outbound_on_demand(
             }),
     };
     let result = match found {
-        Ok(user_id) => {
-            state
-                .app
-                .provisioning
-                .provision_on_demand(&admin.ctx, sp, user_id)
-                .await
-        }
+        Ok(user_id) => state
+            .app
+            .provisioning
+            .provision_on_demand(&admin.ctx, sp, user_id)
+            .await
+            .map_err(|error| match error {
+                ServiceError::NotFound { kind: "user", .. } => ServiceError::invalid(
+                    "user",
+                    "no user has this object id or user principal name",
+                ),
+                other => other,
+            }),
         Err(error) => Err(error),
     };
     let shown = match result {

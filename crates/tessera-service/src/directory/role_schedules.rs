@@ -148,15 +148,16 @@ fn granting(stored: &[RoleSchedule], now: Timestamp) -> impl Iterator<Item = &Ro
     })
 }
 
-/// The role grants a principal's own schedules give at `now`.
-pub(crate) async fn grants_at(
+/// The role grants a principal's own schedules give at `now`, and whether it
+/// has any schedule at all (what it holds may then change with time alone).
+pub(crate) async fn grants_at_timed(
     reader: &mut dyn Reader,
     tenant: TenantId,
     principal: Uuid,
     now: Timestamp,
-) -> ServiceResult<Vec<Grant>> {
+) -> ServiceResult<(Vec<Grant>, bool)> {
     let stored = all_of(reader, tenant, principal).await?;
-    Ok(role_grants(&stored, now))
+    Ok((role_grants(&stored, now), !stored.is_empty()))
 }
 
 /// Both at once, from one read: the role grants a principal's schedules give
@@ -167,9 +168,13 @@ pub(crate) async fn held_at(
     principal: Uuid,
     access: GroupAccess,
     now: Timestamp,
-) -> ServiceResult<(Vec<Grant>, Vec<Uuid>)> {
+) -> ServiceResult<(Vec<Grant>, Vec<Uuid>, bool)> {
     let stored = all_of(reader, tenant, principal).await?;
-    Ok((role_grants(&stored, now), group_ids(&stored, access, now)))
+    Ok((
+        role_grants(&stored, now),
+        group_ids(&stored, access, now),
+        !stored.is_empty(),
+    ))
 }
 
 fn role_grants(stored: &[RoleSchedule], now: Timestamp) -> Vec<Grant> {

@@ -100,6 +100,17 @@ pub(crate) async fn grants_of(
     principal: Uuid,
     now: Timestamp,
 ) -> ServiceResult<Vec<Grant>> {
+    Ok(grants_of_timed(reader, tenant, principal, now).await?.0)
+}
+
+/// [`grants_of`], and whether they may change with time alone (the principal
+/// or one of its groups has a PIM schedule).
+pub(crate) async fn grants_of_timed(
+    reader: &mut dyn Reader,
+    tenant: TenantId,
+    principal: Uuid,
+    now: Timestamp,
+) -> ServiceResult<(Vec<Grant>, bool)> {
     let mut holders = vec![principal];
     holders.extend(
         reader
@@ -110,7 +121,7 @@ pub(crate) async fn grants_of(
     );
     // The principal's own schedules, read once: the roles they give now, and
     // the memberships (which count as standing ones while they last).
-    let (mut grants, pim_groups) =
+    let (mut grants, pim_groups, mut timed) =
         super::role_schedules::held_at(reader, tenant, principal, GroupAccess::Member, now).await?;
     for group in pim_groups {
         if !holders.contains(&group) {
@@ -129,10 +140,13 @@ pub(crate) async fn grants_of(
             grants.extend(grant_of(&record)?);
         }
         if holder != principal {
-            grants.extend(super::role_schedules::grants_at(reader, tenant, holder, now).await?);
+            let (held, holder_timed) =
+                super::role_schedules::grants_at_timed(reader, tenant, holder, now).await?;
+            grants.extend(held);
+            timed |= holder_timed;
         }
     }
-    Ok(grants)
+    Ok((grants, timed))
 }
 
 /// The roles a principal holds or may hold (standing, or through any PIM

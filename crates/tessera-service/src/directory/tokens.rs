@@ -15,7 +15,6 @@ use tessera_store::{Kind, Record, WriteTx};
 use uuid::Uuid;
 
 use crate::codec::{self, Keys, Page, PageRequest};
-use crate::directory::roles::grants_of;
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Caller, Context, Directory, EventDraft, Principal};
 
@@ -293,6 +292,18 @@ impl Directory {
     /// not tell a wrong token from an expired one or a disabled owner.
     pub async fn authenticate_token(&self, token: &str) -> ServiceResult<(TenantId, Caller)> {
         let tenant = parse_token_tenant(token).ok_or(ServiceError::Unauthenticated)?;
+        // The epoch first: a change committed after it moves it, so what is
+        // loaded below is never kept past a change it missed.
+        let epoch = self
+            .store()
+            .counter_get(tenant, crate::kernel::callers::EPOCH_KEY)
+            .await?
+            .map_or(0, |c| c.value);
+        let key = tessera_core::crypto::sha256(token.as_bytes());
+        let now = self.now();
+        if let Some(caller) = self.callers.get(&key, tenant, epoch, now) {
+            return Ok((tenant, caller));
+        }
         let mut reader = self.reader().await?;
         let record = codec::find_by_secret(reader.as_mut(), tenant, Kind::AccessToken, token)
             .await?
@@ -309,7 +320,8 @@ impl Directory {
         if !spec.account_enabled {
             return Err(ServiceError::Unauthenticated);
         }
-        let grants = grants_of(reader.as_mut(), tenant, user.id, self.now()).await?;
+        let (grants, timed) =
+            super::roles::grants_of_timed(reader.as_mut(), tenant, user.id, now).await?;
         let caller = Caller {
             principal: Principal::User {
                 id: user.id,
@@ -324,6 +336,16 @@ impl Directory {
             proof: None,
             protected: crate::kernel::protected_actions(reader.as_mut(), tenant).await?,
         };
+        if !timed {
+            self.callers.put(
+                key,
+                tenant,
+                caller.clone(),
+                epoch,
+                now,
+                data.expires_date_time,
+            );
+        }
         Ok((tenant, caller))
     }
 
@@ -340,7 +362,8 @@ impl Directory {
                 id: user,
                 user_principal_name: spec.user_principal_name,
             },
-            grants: grants_of(reader.as_mut(), tenant, user, self.now()).await?,
+            grants: crate::directory::roles::grants_of(reader.as_mut(), tenant, user, self.now())
+                .await?,
             credential: Some("test".to_string()),
             issued_credential: None,
             proof: None,

@@ -15,6 +15,7 @@
 //! done above it (notify applications that sessions ended) goes through a hook the
 //! upper context registers (`SessionsEnded`).
 
+pub(crate) mod callers;
 pub(crate) mod codec;
 pub(crate) mod error;
 pub mod jobs;
@@ -71,6 +72,9 @@ pub struct Kernel {
     sessions_ended: OnceLock<Weak<dyn SessionsEnded>>,
     /// Delivers the outbox's notifications (the binary gives it).
     notifier: OnceLock<Arc<dyn outbox::Notifier>>,
+    /// What personal access tokens authenticate as, kept while the tenant's
+    /// callers epoch stands (`callers.rs`).
+    pub(crate) callers: callers::CallerCache,
 }
 
 impl Kernel {
@@ -86,6 +90,7 @@ impl Kernel {
             default_tenant: OnceLock::new(),
             sessions_ended: OnceLock::new(),
             notifier: OnceLock::new(),
+            callers: callers::CallerCache::default(),
         }
     }
 
@@ -261,6 +266,7 @@ impl Kernel {
         ctx: &Context,
         event: EventDraft,
     ) -> ServiceResult<()> {
+        let invalidates = callers::invalidates(event.action);
         let event = AuditEvent {
             id: Uuid::new_v4(),
             tenant_id: ctx.tenant.0,
@@ -285,6 +291,12 @@ impl Kernel {
             body,
         };
         tx.append_audit(ctx.tenant, &append).await?;
+        // Cached callers are checked against this: a change to one is seen by
+        // every node's next request.
+        if invalidates {
+            tx.counter_bump(ctx.tenant, callers::EPOCH_KEY, event.time)
+                .await?;
+        }
         Ok(())
     }
 

@@ -346,6 +346,21 @@ impl Provisioning {
         self.may_manage_tokens(ctx)
     }
 
+    /// Whether the caller may preview HR files (what the console offers).
+    pub fn may_preview_hr(&self, ctx: &Context) -> bool {
+        self.may_read_hr(ctx).is_ok()
+    }
+
+    /// Whether the caller may run HR files.
+    pub fn may_run_hr(&self, ctx: &Context) -> bool {
+        self.may_write_hr(ctx).is_ok()
+    }
+
+    /// Whether the caller may approve a held run.
+    pub fn may_approve_hr(&self, ctx: &Context) -> bool {
+        self.may_change_settings(ctx).is_ok() && self.may_write_hr(ctx).is_ok()
+    }
+
     /// Reads, maps and matches a file: the plan a run would apply.
     async fn plan_file(
         &self,
@@ -659,17 +674,37 @@ impl Provisioning {
                 AuditAction::ProvisioningRunUpdate,
             )
             .await?;
-        let plan = self
-            .plan_file(ctx.tenant, &settings, stored.format, &file)
-            .await?;
-        let mut run = stored.run.clone();
-        run.creates = plan.creates;
-        run.updates = plan.updates;
-        run.unchanged = plan.unchanged;
-        run.failed = plan.failed;
-        run.changed_percent = plan.changed_percent;
-        run.approved_by = Some(ctx.caller.actor_name());
-        self.apply(ctx, &plan, &mut run).await?;
+        let applied = async {
+            let plan = self
+                .plan_file(ctx.tenant, &settings, stored.format, &file)
+                .await?;
+            let mut run = stored.run.clone();
+            run.creates = plan.creates;
+            run.updates = plan.updates;
+            run.unchanged = plan.unchanged;
+            run.failed = plan.failed;
+            run.changed_percent = plan.changed_percent;
+            run.approved_by = Some(ctx.caller.actor_name());
+            self.apply(ctx, &plan, &mut run).await?;
+            Ok::<_, ServiceError>(run)
+        }
+        .await;
+        let run = match applied {
+            Ok(run) => run,
+            Err(error) => {
+                // Held again, to be approved again (planned anew against the
+                // directory, what was applied already is unchanged then).
+                let _ = self
+                    .save_run(
+                        ctx,
+                        &stored,
+                        Some(&record),
+                        AuditAction::ProvisioningRunUpdate,
+                    )
+                    .await;
+                return Err(error);
+            }
+        };
         let done = StoredRun {
             run: run.clone(),
             file: None,
