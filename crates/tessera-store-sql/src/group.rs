@@ -25,7 +25,13 @@
 //! when it fails, all of them fail (and none is committed).
 //!
 //! The head row is written once per batch, just before its commit (members
-//! keep the head in memory as they append).
+//! keep the head in memory as they append), after the members' audit events,
+//! which are written then too, in one statement.
+//!
+//! Lists a member reads are kept for the batch's next members: while the
+//! batch holds the head, no other transaction writes the tenant's records, so
+//! a kept list stays exact until a member writes a record of its kind (lists of
+//! that kind are read again) or a member is rolled back (all are).
 //!
 //! No caller's cancellation can strand a batch: a member's commit runs in a
 //! task of its own; a member interrupted while it joins drops the batch and
@@ -71,6 +77,21 @@ pub(crate) struct Batch {
     /// The member that handed the batch on opened the next member's savepoint
     /// in the same round trip as it released its own.
     savepoint_ready: bool,
+    /// The audit events of the members that committed, written with the batch.
+    pending_audit: Vec<crate::PendingAudit>,
+    /// Lists read in the batch, by query: while the batch holds the chain head
+    /// nobody else writes the tenant's records, so a list stays what it was
+    /// until a member writes a record of its kind (or one is rolled back).
+    memo: HashMap<String, Vec<tessera_store::Record>>,
+}
+
+impl Batch {
+    /// Forgets what the batch read and was to write (its transaction ended or
+    /// was replaced).
+    fn reset(&mut self) {
+        self.pending_audit.clear();
+        self.memo.clear();
+    }
 }
 
 /// A tenant's batch and how many writers wait for it.
@@ -103,6 +124,8 @@ impl Slots {
                         waiters: Vec::new(),
                         rollback_pending: false,
                         savepoint_ready: false,
+                        pending_audit: Vec::new(),
+                        memo: HashMap::new(),
                     })),
                     queued: AtomicUsize::new(0),
                 })
@@ -163,6 +186,7 @@ fn lose(batch: &mut Batch, why: &str) {
     batch.tx = None;
     batch.rollback_pending = false;
     batch.savepoint_ready = false;
+    batch.reset();
     let lost: Result<()> = Err(StoreError::Backend(why.to_string()));
     notify(&mut batch.waiters, &lost);
 }
@@ -177,8 +201,12 @@ async fn roll_back_member(tx: &mut Transaction<'static, Any>) -> Result<()> {
         .map_err(backend_error)
 }
 
-/// Writes the head the batch leads to, and commits it.
+/// Writes the members' audit events and the head the batch leads to, and
+/// commits it.
 async fn commit_batch(mut tx: Transaction<'static, Any>, batch: &mut Batch) -> Result<()> {
+    let pending = std::mem::take(&mut batch.pending_audit);
+    batch.memo.clear();
+    crate::insert_audit(&mut tx, &pending).await?;
     if batch.head_seq != batch.start_seq {
         let (tenant, seq, hash) = (batch.tenant, batch.head_seq, batch.head_hash.clone());
         sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1")
@@ -272,6 +300,10 @@ impl Member {
             lose(&mut member.guard, "the batch transaction was lost");
         }
         member.tx = member.guard.tx.take();
+        if member.guard.rollback_pending {
+            // What a member rolled back had read or written is not the batch's.
+            member.guard.memo.clear();
+        }
         if std::mem::take(&mut member.guard.rollback_pending)
             && let Some(tx) = member.tx.as_mut()
             && roll_back_member(tx).await.is_err()
@@ -285,6 +317,7 @@ impl Member {
         // A member rolled back above took the savepoint made for it along.
         let ready = std::mem::take(&mut member.guard.savepoint_ready) && member.tx.is_some();
         if member.tx.is_none() {
+            member.guard.reset();
             let (fresh, seq, hash) = begin().await?;
             member.guard.members = 0;
             member.guard.start_seq = seq;
@@ -319,8 +352,9 @@ impl Member {
         tx: Transaction<'static, Any>,
         head_seq: i64,
         head_hash: String,
+        audit: Vec<crate::PendingAudit>,
     ) -> Result<()> {
-        let task = tokio::spawn(self.finish(tx, head_seq, head_hash));
+        let task = tokio::spawn(self.finish(tx, head_seq, head_hash, audit));
         match task.await {
             Ok(result) => result,
             Err(error) => Err(StoreError::Backend(format!(
@@ -334,6 +368,7 @@ impl Member {
         tx: Transaction<'static, Any>,
         head_seq: i64,
         head_hash: String,
+        audit: Vec<crate::PendingAudit>,
     ) -> Result<()> {
         self.tx = Some(tx);
         // Handing the batch on, the next member's savepoint is opened in the
@@ -369,6 +404,7 @@ impl Member {
         }
         self.guard.head_seq = head_seq;
         self.guard.head_hash = head_hash;
+        self.guard.pending_audit.extend(audit);
         if hand_on {
             self.guard.savepoint_ready = true;
             let (sender, receiver) = oneshot::channel();
@@ -408,10 +444,27 @@ impl Member {
     /// Ends the member without committing: rolled back to its savepoint for the
     /// others' sake (by the next member, or when the batch is settled), or, with
     /// nobody waiting, the whole transaction rolled back.
+    /// A list the batch read before, if no member wrote its kind since.
+    pub(crate) fn memo_get(&self, key: &str) -> Option<Vec<tessera_store::Record>> {
+        self.guard.memo.get(key).cloned()
+    }
+
+    pub(crate) fn memo_put(&mut self, key: String, records: Vec<tessera_store::Record>) {
+        self.guard.memo.insert(key, records);
+    }
+
+    /// A record of `kind` is written: lists of that kind are read again.
+    pub(crate) fn memo_forget(&mut self, kind: tessera_store::Kind) {
+        let prefix = format!("{}|", kind.as_str());
+        self.guard.memo.retain(|key, _| !key.starts_with(&prefix));
+    }
+
     pub(crate) fn abandon(mut self, tx: Option<Transaction<'static, Any>>) {
         if tx.is_some() && !self.guard.waiters.is_empty() {
             self.guard.rollback_pending = true;
         }
+        // What it read after its own writes is not the batch's.
+        self.guard.memo.clear();
         self.park_or_end(tx);
     }
 }

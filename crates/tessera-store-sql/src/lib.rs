@@ -254,7 +254,7 @@ macro_rules! reader_over {
                 kind: Kind,
                 query: &ListQuery,
             ) -> Result<Vec<Record>> {
-                sql::list(&mut self.$field, tenant, kind, query).await
+                self.list_records(tenant, kind, query).await
             }
             async fn links_from(
                 &mut self,
@@ -310,6 +310,17 @@ struct PoolReader {
 
 reader_over!(PoolReader, conn);
 
+impl PoolReader {
+    async fn list_records(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>> {
+        sql::list(&mut self.conn, tenant, kind, query).await
+    }
+}
+
 /// A read-only transaction: one snapshot for all its reads (SQLite's deferred
 /// transaction in WAL mode, PostgreSQL's repeatable read). Dropping it ends it.
 struct SnapshotReader {
@@ -318,6 +329,17 @@ struct SnapshotReader {
 }
 
 reader_over!(SnapshotReader, tx);
+
+impl SnapshotReader {
+    async fn list_records(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>> {
+        sql::list(&mut self.tx, tenant, kind, query).await
+    }
+}
 
 struct SqlWriteTx {
     tx: group::TxSlot,
@@ -329,6 +351,64 @@ struct SqlWriteTx {
     head_hash: String,
     changed: bool,
     appended: bool,
+    /// A member's audit events, written with its batch (one statement for all).
+    pending_audit: Vec<PendingAudit>,
+}
+
+/// An audit event appended and not yet written.
+pub(crate) struct PendingAudit {
+    tenant: String,
+    seq: i64,
+    id: String,
+    time: i64,
+    actor_id: Option<String>,
+    action: String,
+    target_id: Option<String>,
+    correlation_id: String,
+    body: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Writes audit events, many to a statement.
+pub(crate) async fn insert_audit(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[PendingAudit],
+) -> Result<()> {
+    const COLUMNS: usize = 11;
+    for chunk in rows.chunks(64) {
+        let mut text = String::from(
+            "INSERT INTO audit_events (tenant, seq, id, time, actor_id, action, target_id, correlation_id, body, prev_hash, hash) VALUES ",
+        );
+        for (i, _) in chunk.iter().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            let first = i * COLUMNS + 1;
+            let params: Vec<String> = (first..first + COLUMNS).map(|n| format!("${n}")).collect();
+            text.push('(');
+            text.push_str(&params.join(", "));
+            text.push(')');
+        }
+        // Only placeholders are put together here; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for row in chunk {
+            query = query
+                .bind(row.tenant.clone())
+                .bind(row.seq)
+                .bind(row.id.clone())
+                .bind(row.time)
+                .bind(row.actor_id.clone())
+                .bind(row.action.clone())
+                .bind(row.target_id.clone())
+                .bind(row.correlation_id.clone())
+                .bind(row.body.clone())
+                .bind(row.prev_hash.clone())
+                .bind(row.hash.clone());
+        }
+        query.execute(&mut *conn).await.map_err(backend_error)?;
+    }
+    Ok(())
 }
 
 impl SqlWriteTx {
@@ -343,6 +423,43 @@ impl SqlWriteTx {
 }
 
 reader_over!(SqlWriteTx, tx);
+
+impl SqlWriteTx {
+    /// A list, from the batch's memo when a member of it read the same one and
+    /// no member wrote its kind since.
+    async fn list_records(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>> {
+        let Some(member) = self.member.as_mut() else {
+            return sql::list(&mut self.tx, tenant, kind, query).await;
+        };
+        let key = format!(
+            "{}|{tenant}|{:?}|{}|{:?}|{:?}",
+            kind.as_str(),
+            query.after.as_ref().map(|c| (&c.sort_key, c.id)),
+            query.limit,
+            query.prefix,
+            query.key2
+        );
+        if let Some(records) = member.memo_get(&key) {
+            return Ok(records);
+        }
+        let records = sql::list(&mut self.tx, tenant, kind, query).await?;
+        member.memo_put(key, records.clone());
+        Ok(records)
+    }
+
+    /// A record of `kind` written: the batch reads lists of it again.
+    fn written(&mut self, kind: Kind) {
+        self.changed = true;
+        if let Some(member) = self.member.as_mut() {
+            member.memo_forget(kind);
+        }
+    }
+}
 
 #[async_trait]
 impl WriteTx for SqlWriteTx {
@@ -371,7 +488,7 @@ impl WriteTx for SqlWriteTx {
         .await;
         match result {
             Ok(_) => {
-                self.changed = true;
+                self.written(record.kind);
                 Ok(())
             }
             Err(error) if is_unique_violation(&error) => Err(StoreError::Duplicate {
@@ -414,7 +531,7 @@ impl WriteTx for SqlWriteTx {
                 .missing_or_conflict(record.kind, record.id, expected)
                 .await);
         }
-        self.changed = true;
+        self.written(record.kind);
         Ok(())
     }
 
@@ -447,7 +564,7 @@ impl WriteTx for SqlWriteTx {
                 .missing_or_conflict(kind, id, expected_version.unwrap_or(-1))
                 .await);
         }
-        self.changed = true;
+        self.written(kind);
         Ok(())
     }
 
@@ -520,26 +637,25 @@ impl WriteTx for SqlWriteTx {
         self.check_tenant(tenant)?;
         let seq = self.head_seq + 1;
         let hash = audit_link_hash(&self.head_hash, seq, &event.body);
-        sqlx::query(
-            "INSERT INTO audit_events (tenant, seq, id, time, actor_id, action, target_id, correlation_id, body, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(tenant.to_string())
-        .bind(seq)
-        .bind(event.id.to_string())
-        .bind(event.time.unix_micros())
-        .bind(event.actor_id.clone())
-        .bind(event.action.clone())
-        .bind(event.target_id.clone())
-        .bind(event.correlation_id.clone())
-        .bind(event.body.clone())
-        .bind(self.head_hash.clone())
-        .bind(hash.clone())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(backend_error)?;
-        // A batch writes its head once, when it commits.
-        if self.member.is_none() {
+        let pending = PendingAudit {
+            tenant: tenant.to_string(),
+            seq,
+            id: event.id.to_string(),
+            time: event.time.unix_micros(),
+            actor_id: event.actor_id.clone(),
+            action: event.action.clone(),
+            target_id: event.target_id.clone(),
+            correlation_id: event.correlation_id.clone(),
+            body: event.body.clone(),
+            prev_hash: self.head_hash.clone(),
+            hash: hash.clone(),
+        };
+        // A batch writes its members' events, and its head, once, when it
+        // commits (nothing reads the audit trail inside a write transaction).
+        if self.member.is_some() {
+            self.pending_audit.push(pending);
+        } else {
+            insert_audit(&mut self.tx, std::slice::from_ref(&pending)).await?;
             sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1")
                 .bind(tenant.to_string())
                 .bind(seq)
@@ -578,7 +694,8 @@ impl WriteTx for SqlWriteTx {
         match this.member.take() {
             Some(member) => {
                 let head_hash = std::mem::take(&mut this.head_hash);
-                member.commit(tx, this.head_seq, head_hash).await
+                let pending = std::mem::take(&mut this.pending_audit);
+                member.commit(tx, this.head_seq, head_hash, pending).await
             }
             None => tx.commit().await.map_err(backend_error),
         }
@@ -737,6 +854,7 @@ impl Store for SqlStore {
                 head_hash,
                 changed: false,
                 appended: false,
+                pending_audit: Vec::new(),
             }));
         }
         let (tx, head_seq, head_hash) = self.lock_head(tenant).await?;
@@ -749,6 +867,7 @@ impl Store for SqlStore {
             head_hash,
             changed: false,
             appended: false,
+            pending_audit: Vec::new(),
         }))
     }
 
@@ -794,6 +913,7 @@ impl Store for SqlStore {
             head_hash: GENESIS_HASH.to_string(),
             changed: true,
             appended: false,
+            pending_audit: Vec::new(),
         }))
     }
 

@@ -45,7 +45,8 @@ macro_rules! conformance_tests {
             sign_in_retention_by_age_and_size,
             database_size_is_reported,
                         counters_are_atomic,
-            counters_bumped_in_a_transaction_move_with_it,
+                        counters_bumped_in_a_transaction_move_with_it,
+            concurrent_writers_read_what_was_written_before_them,
             job_leases_have_one_holder,
             a_snapshot_reads_one_state,
             searches_mean_the_same_on_every_backend
@@ -1292,6 +1293,68 @@ pub async fn database_size_is_reported(store: Arc<dyn Store>) {
         grown >= empty + 1_000_000,
         "2 MB of entries: {empty} -> {grown}"
     );
+}
+
+/// Writers of one tenant at once (a batch, where the backend groups them): each
+/// lists a kind, writes one record of it, lists again. Every list sees the
+/// records committed before it and its own, never one rolled back.
+pub async fn concurrent_writers_read_what_was_written_before_them(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let query = ListQuery {
+        after: None,
+        limit: 1000,
+        prefix: None,
+        key2: Some("batch".into()),
+    };
+    let mut writers = Vec::new();
+    for i in 0..24 {
+        let store = store.clone();
+        let query = query.clone();
+        writers.push(tokio::spawn(async move {
+            let mut tx = store.begin_write(tenant).await.unwrap();
+            let before: Vec<Uuid> = tx
+                .list(tenant, Kind::Group, &query)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            let mut mine = record(Kind::Group, &format!("g{i:02}"), None);
+            mine.key2 = Some("batch".into());
+            tx.insert(tenant, &mine).await.unwrap();
+            let after: Vec<Uuid> = tx
+                .list(tenant, Kind::Group, &query)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(after.len(), before.len() + 1, "its own write is read");
+            assert!(after.contains(&mine.id));
+            let fails = i % 3 == 0;
+            if !fails {
+                tx.append_audit(tenant, &event("group.create", None, None, now()))
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+            (mine.id, fails, before)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for writer in writers {
+        outcomes.push(writer.await.unwrap());
+    }
+    let failed: Vec<Uuid> = outcomes.iter().filter(|o| o.1).map(|o| o.0).collect();
+    for (_, _, before) in &outcomes {
+        assert!(
+            before.iter().all(|id| !failed.contains(id)),
+            "nothing rolled back is read"
+        );
+    }
+    let mut reader = store.reader().await.unwrap();
+    let committed = reader.list(tenant, Kind::Group, &query).await.unwrap();
+    assert_eq!(committed.len(), outcomes.len() - failed.len());
 }
 
 pub async fn counters_bumped_in_a_transaction_move_with_it(store: Arc<dyn Store>) {
