@@ -55,6 +55,9 @@ use crate::backend_error;
 /// PostgreSQL keeps 64 subtransactions of a transaction in shared memory; past
 /// that every snapshot taken elsewhere gets slower. One savepoint each.
 pub(crate) const MAX_BATCH: usize = 32;
+/// The longest list the batch keeps, and how many it keeps.
+const MEMO_MAX_RECORDS: usize = 100;
+const MEMO_MAX_LISTS: usize = 64;
 /// How long a waiting member trusts another to commit its batch.
 const SETTLE_AFTER: Duration = Duration::from_millis(200);
 
@@ -430,6 +433,9 @@ impl Member {
     /// ends (nothing in it is anyone's); otherwise it is parked for the next
     /// member, or settled soon.
     fn park_or_end(&mut self, tx: Option<Transaction<'static, Any>>) {
+        // Every member that ends without committing comes here: what it read
+        // after its own writes is not the batch's.
+        self.guard.memo.clear();
         if self.guard.waiters.is_empty() {
             drop(tx);
             self.guard.tx = None;
@@ -441,16 +447,17 @@ impl Member {
         }
     }
 
-    /// Ends the member without committing: rolled back to its savepoint for the
-    /// others' sake (by the next member, or when the batch is settled), or, with
-    /// nobody waiting, the whole transaction rolled back.
     /// A list the batch read before, if no member wrote its kind since.
     pub(crate) fn memo_get(&self, key: &str) -> Option<Vec<tessera_store::Record>> {
         self.guard.memo.get(key).cloned()
     }
 
-    pub(crate) fn memo_put(&mut self, key: String, records: Vec<tessera_store::Record>) {
-        self.guard.memo.insert(key, records);
+    /// Keeps a list for the batch's next members (a short one: the memo is for
+    /// the small lists every write reads, not for walks over a kind).
+    pub(crate) fn memo_put(&mut self, key: String, records: &[tessera_store::Record]) {
+        if records.len() <= MEMO_MAX_RECORDS && self.guard.memo.len() < MEMO_MAX_LISTS {
+            self.guard.memo.insert(key, records.to_vec());
+        }
     }
 
     /// A record of `kind` is written: lists of that kind are read again.
@@ -459,12 +466,13 @@ impl Member {
         self.guard.memo.retain(|key, _| !key.starts_with(&prefix));
     }
 
+    /// Ends the member without committing: rolled back to its savepoint for the
+    /// others' sake (by the next member, or when the batch is settled), or, with
+    /// nobody waiting, the whole transaction rolled back.
     pub(crate) fn abandon(mut self, tx: Option<Transaction<'static, Any>>) {
         if tx.is_some() && !self.guard.waiters.is_empty() {
             self.guard.rollback_pending = true;
         }
-        // What it read after its own writes is not the batch's.
-        self.guard.memo.clear();
         self.park_or_end(tx);
     }
 }

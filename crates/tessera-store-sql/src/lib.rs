@@ -433,7 +433,9 @@ impl SqlWriteTx {
         kind: Kind,
         query: &ListQuery,
     ) -> Result<Vec<Record>> {
-        let Some(member) = self.member.as_mut() else {
+        // Only the batch's own tenant: its head lock keeps others from writing
+        // its records, and no one else's.
+        let Some(member) = self.member.as_mut().filter(|_| tenant == self.tenant) else {
             return sql::list(&mut self.tx, tenant, kind, query).await;
         };
         let key = format!(
@@ -448,7 +450,7 @@ impl SqlWriteTx {
             return Ok(records);
         }
         let records = sql::list(&mut self.tx, tenant, kind, query).await?;
-        member.memo_put(key, records.clone());
+        member.memo_put(key, &records);
         Ok(records)
     }
 

@@ -46,7 +46,8 @@ macro_rules! conformance_tests {
             database_size_is_reported,
                         counters_are_atomic,
                         counters_bumped_in_a_transaction_move_with_it,
-            concurrent_writers_read_what_was_written_before_them,
+                        concurrent_writers_read_what_was_written_before_them,
+            a_writer_failing_at_commit_leaves_nothing_read,
             job_leases_have_one_holder,
             a_snapshot_reads_one_state,
             searches_mean_the_same_on_every_backend
@@ -1355,6 +1356,76 @@ pub async fn concurrent_writers_read_what_was_written_before_them(store: Arc<dyn
     let mut reader = store.reader().await.unwrap();
     let committed = reader.list(tenant, Kind::Group, &query).await.unwrap();
     assert_eq!(committed.len(), outcomes.len() - failed.len());
+}
+
+/// Writers at once, half of which write a record, read it back, then run into a
+/// statement that fails (its error swallowed) and still try to commit: no other
+/// writer ever reads a record that was not committed in the end.
+pub async fn a_writer_failing_at_commit_leaves_nothing_read(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let taken = record(Kind::Group, "taken", Some("taken"));
+    insert_all(&store, tenant, std::slice::from_ref(&taken)).await;
+    let query = ListQuery {
+        after: None,
+        limit: 1000,
+        prefix: None,
+        key2: Some("doomed".into()),
+    };
+    let mut writers = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let query = query.clone();
+        writers.push(tokio::spawn(async move {
+            let mut tx = store.begin_write(tenant).await.unwrap();
+            if i % 2 == 0 {
+                let mut doomed = record(Kind::Group, &format!("d{i:02}"), None);
+                doomed.key2 = Some("doomed".into());
+                tx.insert(tenant, &doomed).await.unwrap();
+                let seen = tx.list(tenant, Kind::Group, &query).await.unwrap();
+                assert!(seen.iter().any(|r| r.id == doomed.id));
+                // A unique key taken: the statement fails, the error is swallowed.
+                let clash = record(Kind::Group, "clash", Some("taken"));
+                assert!(tx.insert(tenant, &clash).await.is_err());
+                let _ = tx.list(tenant, Kind::Group, &query).await;
+                let _ = tx
+                    .append_audit(tenant, &event("group.create", None, None, now()))
+                    .await;
+                // Refused where a failed statement ends the transaction
+                // (PostgreSQL), committed where it does not (SQLite).
+                let _ = tx.commit().await;
+                Vec::new()
+            } else {
+                let seen: Vec<Uuid> = tx
+                    .list(tenant, Kind::Group, &query)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                tx.append_audit(tenant, &event("group.update", None, None, now()))
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                seen
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    for writer in writers {
+        seen.extend(writer.await.unwrap());
+    }
+    let mut reader = store.reader().await.unwrap();
+    let committed: Vec<Uuid> = reader
+        .list(tenant, Kind::Group, &query)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        seen.iter().all(|id| committed.contains(id)),
+        "a record that was not committed was read"
+    );
 }
 
 pub async fn counters_bumped_in_a_transaction_move_with_it(store: Arc<dyn Store>) {
