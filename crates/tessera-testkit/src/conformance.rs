@@ -1296,40 +1296,37 @@ pub async fn database_size_is_reported(store: Arc<dyn Store>) {
     );
 }
 
+/// Lists of records with this `key2`.
+fn by_key2(key2: &str) -> ListQuery {
+    ListQuery {
+        after: None,
+        limit: 1000,
+        prefix: None,
+        key2: Some(key2.into()),
+    }
+}
+
+fn ids(records: Vec<Record>) -> Vec<Uuid> {
+    records.iter().map(|r| r.id).collect()
+}
+
 /// Writers of one tenant at once (a batch, where the backend groups them): each
 /// lists a kind, writes one record of it, lists again. Every list sees the
 /// records committed before it and its own, never one rolled back.
 pub async fn concurrent_writers_read_what_was_written_before_them(store: Arc<dyn Store>) {
     let tenant = new_tenant(&store).await;
-    let query = ListQuery {
-        after: None,
-        limit: 1000,
-        prefix: None,
-        key2: Some("batch".into()),
-    };
+    let query = by_key2("batch");
     let mut writers = Vec::new();
     for i in 0..24 {
         let store = store.clone();
         let query = query.clone();
         writers.push(tokio::spawn(async move {
             let mut tx = store.begin_write(tenant).await.unwrap();
-            let before: Vec<Uuid> = tx
-                .list(tenant, Kind::Group, &query)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.id)
-                .collect();
+            let before: Vec<Uuid> = ids(tx.list(tenant, Kind::Group, &query).await.unwrap());
             let mut mine = record(Kind::Group, &format!("g{i:02}"), None);
             mine.key2 = Some("batch".into());
             tx.insert(tenant, &mine).await.unwrap();
-            let after: Vec<Uuid> = tx
-                .list(tenant, Kind::Group, &query)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.id)
-                .collect();
+            let after: Vec<Uuid> = ids(tx.list(tenant, Kind::Group, &query).await.unwrap());
             assert_eq!(after.len(), before.len() + 1, "its own write is read");
             assert!(after.contains(&mine.id));
             let fails = i % 3 == 0;
@@ -1365,12 +1362,7 @@ pub async fn a_writer_failing_at_commit_leaves_nothing_read(store: Arc<dyn Store
     let tenant = new_tenant(&store).await;
     let taken = record(Kind::Group, "taken", Some("taken"));
     insert_all(&store, tenant, std::slice::from_ref(&taken)).await;
-    let query = ListQuery {
-        after: None,
-        limit: 1000,
-        prefix: None,
-        key2: Some("doomed".into()),
-    };
+    let query = by_key2("doomed");
     let mut writers = Vec::new();
     for i in 0..16 {
         let store = store.clone();
@@ -1395,13 +1387,7 @@ pub async fn a_writer_failing_at_commit_leaves_nothing_read(store: Arc<dyn Store
                 let _ = tx.commit().await;
                 Vec::new()
             } else {
-                let seen: Vec<Uuid> = tx
-                    .list(tenant, Kind::Group, &query)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.id)
-                    .collect();
+                let seen: Vec<Uuid> = ids(tx.list(tenant, Kind::Group, &query).await.unwrap());
                 tx.append_audit(tenant, &event("group.update", None, None, now()))
                     .await
                     .unwrap();
@@ -1415,13 +1401,7 @@ pub async fn a_writer_failing_at_commit_leaves_nothing_read(store: Arc<dyn Store
         seen.extend(writer.await.unwrap());
     }
     let mut reader = store.reader().await.unwrap();
-    let committed: Vec<Uuid> = reader
-        .list(tenant, Kind::Group, &query)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
+    let committed: Vec<Uuid> = ids(reader.list(tenant, Kind::Group, &query).await.unwrap());
     assert!(
         seen.iter().all(|id| committed.contains(id)),
         "a record that was not committed was read"
