@@ -209,7 +209,7 @@ async fn roll_back_member(tx: &mut Transaction<'static, Any>) -> Result<()> {
 async fn commit_batch(mut tx: Transaction<'static, Any>, batch: &mut Batch) -> Result<()> {
     let pending = std::mem::take(&mut batch.pending_audit);
     batch.memo.clear();
-    crate::insert_audit(&mut tx, &pending).await?;
+    crate::insert_audit(&mut tx, pending).await?;
     if batch.head_seq != batch.start_seq {
         let (tenant, seq, hash) = (batch.tenant, batch.head_seq, batch.head_hash.clone());
         sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1")

@@ -353,6 +353,8 @@ struct SqlWriteTx {
     appended: bool,
     /// A member's audit events, written with its batch (one statement for all).
     pending_audit: Vec<PendingAudit>,
+    /// Counters this transaction advanced already (once is enough).
+    bumped: Vec<String>,
 }
 
 /// An audit event appended and not yet written.
@@ -373,10 +375,12 @@ pub(crate) struct PendingAudit {
 /// Writes audit events, many to a statement.
 pub(crate) async fn insert_audit(
     conn: &mut sqlx::AnyConnection,
-    rows: &[PendingAudit],
+    rows: Vec<PendingAudit>,
 ) -> Result<()> {
     const COLUMNS: usize = 11;
-    for chunk in rows.chunks(64) {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<PendingAudit> = rows.by_ref().take(64).collect();
         let mut text = String::from(
             "INSERT INTO audit_events (tenant, seq, id, time, actor_id, action, target_id, correlation_id, body, prev_hash, hash) VALUES ",
         );
@@ -394,17 +398,17 @@ pub(crate) async fn insert_audit(
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
         for row in chunk {
             query = query
-                .bind(row.tenant.clone())
+                .bind(row.tenant)
                 .bind(row.seq)
-                .bind(row.id.clone())
+                .bind(row.id)
                 .bind(row.time)
-                .bind(row.actor_id.clone())
-                .bind(row.action.clone())
-                .bind(row.target_id.clone())
-                .bind(row.correlation_id.clone())
-                .bind(row.body.clone())
-                .bind(row.prev_hash.clone())
-                .bind(row.hash.clone());
+                .bind(row.actor_id)
+                .bind(row.action)
+                .bind(row.target_id)
+                .bind(row.correlation_id)
+                .bind(row.body)
+                .bind(row.prev_hash)
+                .bind(row.hash);
         }
         query.execute(&mut *conn).await.map_err(backend_error)?;
     }
@@ -572,6 +576,9 @@ impl WriteTx for SqlWriteTx {
 
     async fn counter_bump(&mut self, tenant: TenantId, key: &str, now: Timestamp) -> Result<()> {
         self.check_tenant(tenant)?;
+        if self.bumped.iter().any(|k| k == key) {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO counters (tenant, key, value, updated) VALUES ($1, $2, 1, $3) \
              ON CONFLICT (tenant, key) DO UPDATE SET value = counters.value + 1, updated = excluded.updated",
@@ -579,9 +586,10 @@ impl WriteTx for SqlWriteTx {
         .bind(tenant.to_string())
         .bind(key.to_string())
         .bind(now.unix_micros())
-        .execute(&mut *self.tx)
+                .execute(&mut *self.tx)
         .await
         .map_err(backend_error)?;
+        self.bumped.push(key.to_string());
         Ok(())
     }
 
@@ -657,7 +665,7 @@ impl WriteTx for SqlWriteTx {
         if self.member.is_some() {
             self.pending_audit.push(pending);
         } else {
-            insert_audit(&mut self.tx, std::slice::from_ref(&pending)).await?;
+            insert_audit(&mut self.tx, vec![pending]).await?;
             sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant = $1")
                 .bind(tenant.to_string())
                 .bind(seq)
@@ -857,6 +865,7 @@ impl Store for SqlStore {
                 changed: false,
                 appended: false,
                 pending_audit: Vec::new(),
+                bumped: Vec::new(),
             }));
         }
         let (tx, head_seq, head_hash) = self.lock_head(tenant).await?;
@@ -870,6 +879,7 @@ impl Store for SqlStore {
             changed: false,
             appended: false,
             pending_audit: Vec::new(),
+            bumped: Vec::new(),
         }))
     }
 
@@ -916,6 +926,7 @@ impl Store for SqlStore {
             changed: true,
             appended: false,
             pending_audit: Vec::new(),
+            bumped: Vec::new(),
         }))
     }
 

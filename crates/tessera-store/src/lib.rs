@@ -514,8 +514,9 @@ pub trait Reader: Send {
 #[async_trait]
 pub trait WriteTx: Reader {
     /// Advances the named counter (the session store's, read with
-    /// `SessionStore::counter_get`) by one, within this transaction: it moves
-    /// when the transaction commits, and not if it does not.
+    /// `SessionStore::counter_get`) by one within this transaction, however
+    /// often it is called in it: it moves when the transaction commits, and not
+    /// if it does not.
     async fn counter_bump(&mut self, tenant: TenantId, key: &str, now: Timestamp) -> Result<()>;
     /// Inserts a new record (its version must be 1).
     async fn insert(&mut self, tenant: TenantId, record: &Record) -> Result<()>;

@@ -1421,6 +1421,8 @@ pub async fn counters_bumped_in_a_transaction_move_with_it(store: Arc<dyn Store>
     for _ in 0..2 {
         let mut tx = store.begin_write(tenant).await.unwrap();
         tx.counter_bump(tenant, "epoch", now()).await.unwrap();
+        // Once a transaction, however often.
+        tx.counter_bump(tenant, "epoch", now()).await.unwrap();
         tx.append_audit(tenant, &event("user.update", None, None, now()))
             .await
             .unwrap();

@@ -506,7 +506,6 @@ impl Provisioning {
         let body: OutboundSettingsBody = patch::parse_spec(body)?;
         let mapping = body.check()?;
         let (mut tx, sp_record) = self.open_managed(ctx, sp).await?;
-        let _: ServicePrincipalData = codec::data(&sp_record)?;
         let existing = load_config(tx.as_mut(), ctx.tenant, sp).await?;
         match &existing {
             Some((record, _)) => codec::check_if_match(record, at.if_match)?,
