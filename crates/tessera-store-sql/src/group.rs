@@ -37,7 +37,9 @@
 //! task of its own; a member interrupted while it joins drops the batch and
 //! tells the members waiting that it failed (true: their writes were in it);
 //! and whenever a batch is left parked, a task settles it after
-//! [`SETTLE_AFTER`] unless someone else has.
+//! [`SETTLE_AFTER`] unless someone else has or a member joined it since (a batch
+//! that goes on is ended by its last member, at [`MAX_BATCH`] at the latest;
+//! settling it early would cut every batch short under a steady stream).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,6 +70,9 @@ pub(crate) struct Batch {
     pub tx: Option<Transaction<'static, Any>>,
     /// Members that joined the batch (committed or not): each made a savepoint.
     members: usize,
+    /// Members that joined any batch of the tenant in this process: a batch
+    /// left parked is settled only if nobody joined it since.
+    joins: u64,
     /// The head as the batch found it (written again only if it moved).
     start_seq: i64,
     /// The audit chain head after the last member that committed.
@@ -121,6 +126,7 @@ impl Slots {
                         tenant,
                         tx: None,
                         members: 0,
+                        joins: 0,
                         start_seq: 0,
                         head_seq: 0,
                         head_hash: String::new(),
@@ -243,16 +249,19 @@ async fn settle(batch: &mut Batch) {
     notify(&mut batch.waiters, &result);
 }
 
-/// Settles the slot's batch after a while, unless someone else has; run
-/// whenever a batch is left parked, so it never depends on a caller.
-fn settle_later(slot: Arc<Slot>) -> bool {
+/// Settles the slot's batch after a while, unless a member joined it since
+/// (the batch goes on, and ends with its last member) or someone else settled
+/// it; run whenever a batch is left parked, so it never depends on a caller.
+/// A batch that keeps going is not cut short: members joining it is its
+/// purpose, and [`MAX_BATCH`] bounds it.
+fn settle_later(slot: Arc<Slot>, joins: u64) -> bool {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return false;
     };
     runtime.spawn(async move {
         tokio::time::sleep(SETTLE_AFTER).await;
         let mut guard = slot.batch.clone().lock_owned().await;
-        if guard.tx.is_some() || !guard.waiters.is_empty() {
+        if guard.joins == joins && (guard.tx.is_some() || !guard.waiters.is_empty()) {
             settle(&mut guard).await;
         }
     });
@@ -340,6 +349,7 @@ impl Member {
             return Err(backend_error(error));
         }
         member.guard.members += 1;
+        member.guard.joins += 1;
         let (seq, hash) = (member.guard.head_seq, member.guard.head_hash.clone());
         let Some(tx) = member.tx.take() else {
             return Err(StoreError::Backend("no transaction".into()));
@@ -414,7 +424,7 @@ impl Member {
             self.guard.waiters.push(sender);
             let tx = self.tx.take();
             self.guard.tx = tx;
-            settle_later(self.slot.clone());
+            settle_later(self.slot.clone(), self.guard.joins);
             drop(self);
             return match receiver.await {
                 Ok(outcome) => outcome.map_err(StoreError::Backend),
@@ -441,7 +451,7 @@ impl Member {
             self.guard.tx = None;
         } else {
             self.guard.tx = tx;
-            if !settle_later(self.slot.clone()) {
+            if !settle_later(self.slot.clone(), self.guard.joins) {
                 lose(&mut self.guard, "the batch was abandoned");
             }
         }
