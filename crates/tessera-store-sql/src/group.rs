@@ -36,10 +36,11 @@
 //! No caller's cancellation can strand a batch: a member's commit runs in a
 //! task of its own; a member interrupted while it joins drops the batch and
 //! tells the members waiting that it failed (true: their writes were in it);
-//! and whenever a batch is left parked, a task settles it after
-//! [`SETTLE_AFTER`] unless someone else has or a member joined it since (a batch
-//! that goes on is ended by its last member, at [`MAX_BATCH`] at the latest;
-//! settling it early would cut every batch short under a steady stream).
+//! and whenever a batch is left parked, a task settles that batch after
+//! [`SETTLE_AFTER`] (at once when nobody is queued after a member that did not
+//! commit) unless it ended before. A timer only ever settles the batch it was
+//! set in (its *generation*): timers left from earlier batches must not cut a
+//! later one short, or under a steady stream every batch would be.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,9 +71,9 @@ pub(crate) struct Batch {
     pub tx: Option<Transaction<'static, Any>>,
     /// Members that joined the batch (committed or not): each made a savepoint.
     members: usize,
-    /// Members that joined any batch of the tenant in this process: a batch
-    /// left parked is settled only if nobody joined it since.
-    joins: u64,
+    /// Which batch this is: raised each time a batch transaction begins. A
+    /// timer set while a batch was parked settles that batch, not a later one.
+    generation: u64,
     /// The head as the batch found it (written again only if it moved).
     start_seq: i64,
     /// The audit chain head after the last member that committed.
@@ -126,7 +127,7 @@ impl Slots {
                         tenant,
                         tx: None,
                         members: 0,
-                        joins: 0,
+                        generation: 0,
                         start_seq: 0,
                         head_seq: 0,
                         head_hash: String::new(),
@@ -249,19 +250,20 @@ async fn settle(batch: &mut Batch) {
     notify(&mut batch.waiters, &result);
 }
 
-/// Settles the slot's batch after a while, unless a member joined it since
-/// (the batch goes on, and ends with its last member) or someone else settled
-/// it; run whenever a batch is left parked, so it never depends on a caller.
-/// A batch that keeps going is not cut short: members joining it is its
-/// purpose, and [`MAX_BATCH`] bounds it.
-fn settle_later(slot: Arc<Slot>, joins: u64) -> bool {
+/// Settles the batch of `generation` after `delay`, if it is still open then
+/// (nobody committed, lost or settled it meanwhile); run whenever a batch is
+/// left parked, so it never depends on a caller. A timer set in an earlier
+/// batch does nothing to a later one: under a steady stream of writers, each
+/// batch runs to its natural end (nobody queued, or [`MAX_BATCH`]), and no
+/// batch stays open longer than about `delay` after it was last parked.
+fn settle_later(slot: Arc<Slot>, generation: u64, delay: Duration) -> bool {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return false;
     };
     runtime.spawn(async move {
-        tokio::time::sleep(SETTLE_AFTER).await;
+        tokio::time::sleep(delay).await;
         let mut guard = slot.batch.clone().lock_owned().await;
-        if guard.joins == joins && (guard.tx.is_some() || !guard.waiters.is_empty()) {
+        if guard.generation == generation && (guard.tx.is_some() || !guard.waiters.is_empty()) {
             settle(&mut guard).await;
         }
     });
@@ -331,6 +333,7 @@ impl Member {
         if member.tx.is_none() {
             member.guard.reset();
             let (fresh, seq, hash) = begin().await?;
+            member.guard.generation += 1;
             member.guard.members = 0;
             member.guard.start_seq = seq;
             member.guard.head_seq = seq;
@@ -349,7 +352,6 @@ impl Member {
             return Err(backend_error(error));
         }
         member.guard.members += 1;
-        member.guard.joins += 1;
         let (seq, hash) = (member.guard.head_seq, member.guard.head_hash.clone());
         let Some(tx) = member.tx.take() else {
             return Err(StoreError::Backend("no transaction".into()));
@@ -424,7 +426,7 @@ impl Member {
             self.guard.waiters.push(sender);
             let tx = self.tx.take();
             self.guard.tx = tx;
-            settle_later(self.slot.clone(), self.guard.joins);
+            settle_later(self.slot.clone(), self.guard.generation, SETTLE_AFTER);
             drop(self);
             return match receiver.await {
                 Ok(outcome) => outcome.map_err(StoreError::Backend),
@@ -451,7 +453,14 @@ impl Member {
             self.guard.tx = None;
         } else {
             self.guard.tx = tx;
-            if !settle_later(self.slot.clone(), self.guard.joins) {
+            // Nobody queued to go on with it: settled now, so the members
+            // waiting are not kept waiting.
+            let delay = if self.slot.queued.load(Ordering::SeqCst) == 0 {
+                Duration::ZERO
+            } else {
+                SETTLE_AFTER
+            };
+            if !settle_later(self.slot.clone(), self.guard.generation, delay) {
                 lose(&mut self.guard, "the batch was abandoned");
             }
         }

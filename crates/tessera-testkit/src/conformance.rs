@@ -47,7 +47,8 @@ macro_rules! conformance_tests {
                         counters_are_atomic,
                         counters_bumped_in_a_transaction_move_with_it,
                         concurrent_writers_read_what_was_written_before_them,
-            a_writer_failing_at_commit_leaves_nothing_read,
+                        a_writer_failing_at_commit_leaves_nothing_read,
+            a_stream_of_writers_that_commit_nothing_does_not_hold_a_commit,
             job_leases_have_one_holder,
             a_snapshot_reads_one_state,
             searches_mean_the_same_on_every_backend
@@ -1406,6 +1407,53 @@ pub async fn a_writer_failing_at_commit_leaves_nothing_read(store: Arc<dyn Store
         seen.iter().all(|id| committed.contains(id)),
         "a record that was not committed was read"
     );
+}
+
+/// A writer that committed waits for its batch; a steady stream of writers
+/// that join it and end without committing (nothing to change, a refusal)
+/// must not keep it waiting (nor keep the tenant's chain head locked): the
+/// commit returns while the stream goes on. The stream stops when it does, or
+/// after 30 seconds, when the test fails.
+pub async fn a_stream_of_writers_that_commit_nothing_does_not_hold_a_commit(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let mut first = store.begin_write(tenant).await.unwrap();
+    first
+        .insert(tenant, &record(Kind::User, "first", Some("first@x")))
+        .await
+        .unwrap();
+    first
+        .append_audit(tenant, &event("user.create", None, None, now()))
+        .await
+        .unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Writers that join and leave without committing, two at a time (so one
+    // is always queued when the other leaves).
+    let stream = |store: Arc<dyn Store>, done: Arc<std::sync::atomic::AtomicBool>| {
+        tokio::spawn(async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "a committed write waited for a stream of writers that committed nothing"
+                );
+                let tx = store.begin_write(tenant).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                drop(tx);
+            }
+        })
+    };
+    let streams = [
+        stream(store.clone(), done.clone()),
+        stream(store.clone(), done.clone()),
+    ];
+    // The stream's writers are queued behind `first` before it commits.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    first.commit().await.unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for stream in streams {
+        stream.await.unwrap();
+    }
+    assert_eq!(check_chain(&store, tenant).await, 2);
 }
 
 pub async fn counters_bumped_in_a_transaction_move_with_it(store: Arc<dyn Store>) {
