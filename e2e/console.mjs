@@ -880,6 +880,18 @@ const tests = {
     await page.click("#approve");
     await page.waitForURL(/done=approved/);
     assert.equal((await page.textContent("#state")).trim(), "completed");
+        assert.equal((await api("GET", `/users/${grace.id}`)).department, "Army");
+    // Another held run rejected: nothing applied, its rows dropped.
+    await page.goto(`${base}/admin/provisioning`);
+    await page.fill("#content", csv.replace("Navy", "Marines"));
+    await page.click("#run");
+    await page.waitForURL(/\/admin\/provisioning\/hr\/runs\/[0-9a-f-]{36}$/);
+    assert.equal((await page.textContent("#state")).trim(), "held");
+    await page.click("#reject");
+    await page.waitForURL(/done=rejected/);
+    assert.equal((await page.textContent("#state")).trim(), "rejected");
+    assert.equal(await page.$("#approve"), null);
+    await checkAccessibility(page, "rejected hr run");
     assert.equal((await api("GET", `/users/${grace.id}`)).department, "Army");
     await page.goto(`${base}/admin/provisioning`);
     await page.fill("#content", "Employee ID,First\n");

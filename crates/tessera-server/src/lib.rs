@@ -202,13 +202,15 @@ async fn not_found() -> error::ApiError {
     )
 }
 
-/// A known path with another method: a problem, with the `Allow` header axum adds.
-async fn method_not_allowed() -> error::ApiError {
-    error::ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this endpoint does not answer this method; the Allow header lists those it does",
-    )
+/// A known path with another method: a problem (a SCIM error under `/scim`),
+/// with the `Allow` header axum adds.
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    const WHY: &str =
+        "this endpoint does not answer this method; the Allow header lists those it does";
+    if uri.path().starts_with("/scim/") {
+        return wire::scim::refusal(StatusCode::METHOD_NOT_ALLOWED, WHY);
+    }
+    error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", WHY).into_response()
 }
 
 fn init_logging(config: &Config) {

@@ -279,7 +279,8 @@ fn has_json_nul(bytes: &[u8]) -> bool {
 }
 
 /// The refusal in the form the endpoint's clients read: an OAuth error for the
-/// OAuth endpoints, a page for the pages, a problem document for the API.
+/// OAuth endpoints, a SCIM error for SCIM, a page for the pages, a problem
+/// document for the API.
 fn refuse(path: &str, status: StatusCode, message: &str) -> Response {
     const OAUTH_JSON: [&str; 7] = [
         "/oauth2/token",
@@ -298,6 +299,8 @@ fn refuse(path: &str, status: StatusCode, message: &str) -> Response {
                 message,
             )
         })
+    } else if path == "/scim/v2" || path.starts_with("/scim/") {
+        crate::wire::scim::refusal(status, message)
     } else if path.starts_with("/api/") || path.starts_with("/.well-known/") {
         let code = if status == StatusCode::BAD_REQUEST && message.contains("NUL") {
             "validation_failed"

@@ -617,6 +617,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(provisioning::get_hr_run))
         .routes(routes!(provisioning::approve_hr_run))
+        .routes(routes!(provisioning::reject_hr_run))
         .routes(routes!(
             provisioning::list_lifecycle_workflows,
             provisioning::create_lifecycle_workflow

@@ -238,8 +238,80 @@ async fn userinfo_reads_a_form_token(edge: App) {
     assert_eq!(both.json()["error"], "invalid_request");
 }
 
+/// Refusals made before a SCIM handler runs (a body too large, a NUL, a
+/// method the path does not answer) are SCIM errors, as SCIM clients read them
+/// (RFC 7644 §3.12), and change nothing.
+async fn scim_refusals_at_the_edge_are_scim_errors(edge: App) {
+    let scim_error = |reply: &Reply, status: StatusCode| {
+        assert_eq!(reply.status, status, "{}", reply.text);
+        assert_eq!(reply.headers[header::CONTENT_TYPE], "application/scim+json");
+        let body = reply.json();
+        assert_eq!(
+            body["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+            "{body}"
+        );
+        assert_eq!(body["status"], status.as_u16().to_string());
+    };
+    let huge = edge
+        .post(
+            "/scim/v2/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": "huge@contoso.com", "displayName": "x".repeat(2 << 20)}),
+        )
+        .await;
+    scim_error(&huge, StatusCode::PAYLOAD_TOO_LARGE);
+    let nul = edge
+        .post(
+            "/scim/v2/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": "nul@contoso.com", "displayName": "a\u{0}b"}),
+        )
+        .await;
+    scim_error(&nul, StatusCode::BAD_REQUEST);
+    let wrong = edge
+        .request(
+            Method::PATCH,
+            "/scim/v2/Users",
+            Some(&edge.token),
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    scim_error(&wrong, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong.headers.contains_key(header::ALLOW));
+    // Elsewhere the API's problem document as before.
+    let wrong = edge
+        .request(
+            Method::PATCH,
+            "/api/v1/users",
+            Some(&edge.token),
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        wrong.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    for name in ["huge", "nul"] {
+        let listed = edge
+            .get(&format!(
+                "/scim/v2/Users?filter=userName%20sw%20%22{name}%22"
+            ))
+            .await;
+        assert_eq!(
+            listed.json()["totalResults"],
+            0,
+            "{name}: nothing was created"
+        );
+    }
+}
+
 tessera_testkit::both_backends!(
     setup = app;
+    scim_refusals_at_the_edge_are_scim_errors,
     nul_bytes_are_refused_at_the_edge,
     hsts_only_over_https,
     cors_for_registered_spa_origins,

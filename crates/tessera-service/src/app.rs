@@ -195,7 +195,8 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
                 }
             },
         ),
-        // Scheduled HR imports: the tenant's drop file, when due and changed.
+        // Scheduled HR imports: the tenant's drop file, when due and changed;
+        // held runs nobody decided on expire.
         job(
             "hr-import",
             Scope::EachTenant,
@@ -204,6 +205,10 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
                 let hr = hr.clone();
                 async move {
                     if let Some(tenant) = tenant {
+                        // Apart: neither keeps the other from running.
+                        if let Err(error) = hr.expire_held_hr_runs(tenant).await {
+                            tracing::warn!(%tenant, %error, "cannot expire held HR runs");
+                        }
                         hr.scheduled_hr_round(tenant).await?;
                     }
                     Ok(())

@@ -922,6 +922,83 @@ async fn hr_files_create_match_and_hold(h: Harness) {
             .is_err(),
         "a run is approved once"
     );
+    // A held run can be rejected instead: nothing applied, the plan dropped.
+    let restored = || file(&moved);
+    let held = h
+        .app
+        .provisioning
+        .run_hr_import(&h.admin, restored())
+        .await
+        .unwrap();
+    assert_eq!(held.state, "held", "{held:?}");
+    let rejected = h
+        .app
+        .provisioning
+        .reject_hr_run(&h.admin, held.id)
+        .await
+        .unwrap();
+    assert_eq!(rejected.state, "rejected");
+    assert!(rejected.rejected_by.is_some() && rejected.results.is_empty());
+    assert!(rejected.completed_date_time.is_some());
+    let shown = h.app.provisioning.hr_run(&h.admin, held.id).await.unwrap();
+    assert_eq!((shown.state.as_str(), shown.updates), ("rejected", 8));
+    for refused in [
+        h.app.provisioning.approve_hr_run(&h.admin, held.id).await,
+        h.app.provisioning.reject_hr_run(&h.admin, held.id).await,
+    ] {
+        assert!(
+            matches!(refused, Err(tessera_service::ServiceError::Conflict { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        list(
+            &h,
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department pr")
+        )
+        .await
+        .len(),
+        0,
+        "a rejected run changed nobody"
+    );
+    // A held run nobody decides on expires after a week: it cannot be
+    // approved then, and the hr-import job's round ends it.
+    let held = h
+        .app
+        .provisioning
+        .run_hr_import(&h.admin, restored())
+        .await
+        .unwrap();
+    assert_eq!(held.state, "held", "{held:?}");
+    assert_eq!(
+        h.app
+            .provisioning
+            .expire_held_hr_runs(h.admin.tenant)
+            .await
+            .unwrap(),
+        0,
+        "not yet"
+    );
+    let clock = std::sync::Arc::new(tessera_testkit::ShiftedClock::default());
+    clock.advance_seconds(tessera_service::provisioning::hr::HELD_FOR_DAYS * 86_400 + 60);
+    let later = App::new(h.app.store().clone(), clock);
+    let refused = later
+        .provisioning
+        .approve_hr_run(&h.admin, held.id)
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:?}").contains("expired"), "{refused:?}");
+    assert_eq!(
+        later
+            .provisioning
+            .expire_held_hr_runs(h.admin.tenant)
+            .await
+            .unwrap(),
+        1
+    );
+    let expired = h.app.provisioning.hr_run(&h.admin, held.id).await.unwrap();
+    assert_eq!(expired.state, "expired", "{expired:?}");
+    assert!(expired.results.is_empty());
     // Rows that cannot apply fail alone.
     let mixed = vec![
         "2000,Ann,Lee,Ops,13/45/2026".to_string(),

@@ -24,7 +24,7 @@ pub mod server;
 
 pub use databases::{Backend, PostgresDatabase, postgres_temp, sqlite_temp};
 pub use fixtures::{Admin, ShiftedClock, Workload, auth_settings, bootstrap_admin, workload};
-pub use server::{PostgresNode, Server, run_ok};
+pub use server::{PostgresNode, Server, run_ok, venv_bin};
 
 /// Runs async test functions on SQLite and on PostgreSQL, each on a fresh, empty
 /// database: a module `sqlite` and a module `postgres`, each with one

@@ -159,6 +159,51 @@ impl Server {
         self.output.lock().unwrap().clone()
     }
 
+    /// Runs the CLI (`binary`) against this server as its bootstrap
+    /// administrator, with JSON output and a settings directory of its own.
+    pub fn run_cli(&self, binary: &str, args: &[&str]) -> std::process::Output {
+        let port = self.url.rsplit(':').next().unwrap_or("0");
+        Command::new(binary)
+            .args(args)
+            .args(["--output", "json"])
+            .env("TESSERA_SERVER", &self.url)
+            .env("TESSERA_TOKEN", self.token.as_deref().unwrap_or_default())
+            .env(
+                "TESSERA_CONFIG_DIR",
+                std::env::temp_dir().join(format!("tessera-test-cli-{port}")),
+            )
+            .output()
+            .expect("run tessera")
+    }
+
+    /// Runs the CLI, which must succeed; its JSON output (`null` when it printed
+    /// nothing). A failure shows what the CLI and the server said.
+    pub fn cli(&self, binary: &str, args: &[&str]) -> serde_json::Value {
+        let output = self.run_cli(binary, args);
+        assert!(
+            output.status.success(),
+            "tessera {args:?} failed:\n{}{}\n--- server ---\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.output()
+        );
+        if output.stdout.is_empty() {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Runs the CLI, which must fail; what it said.
+    pub fn cli_fails(&self, binary: &str, args: &[&str]) -> String {
+        let output = self.run_cli(binary, args);
+        assert!(!output.status.success(), "tessera {args:?} succeeded");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
     /// Stops the server with SIGTERM, waits for its graceful exit and returns all
     /// it wrote to stdout and stderr.
     pub fn stop(mut self) -> String {
@@ -273,6 +318,25 @@ pub fn run_ok(command: &mut Command, what: &str) -> std::process::Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// A program of the test virtual environment `.ci/run` makes (`TESSERA_VENV`,
+/// or `~/.cache/tessera/venv`): its `bin/<name>`, which must exist.
+pub fn venv_bin(name: &str) -> PathBuf {
+    let bin = std::env::var_os("TESSERA_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tessera/venv"))
+        })
+        .expect("neither TESSERA_VENV nor HOME is set")
+        .join("bin")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: .ci/run makes the test environment",
+        bin.display()
+    );
+    bin
 }
 
 /// The `e2e/` folder of Node scripts.

@@ -1248,6 +1248,8 @@ pub enum ProvisioningHrCommand {
     Show { run_id: String },
     /// Approve a held run (planned again against the directory as it is now).
     Approve { run_id: String },
+    /// Reject a held run: nothing of it is applied, and its file is dropped.
+    Reject { run_id: String },
 }
 
 /// APP is a service principal's object id, its appId or its display name.

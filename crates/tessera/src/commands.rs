@@ -1502,6 +1502,12 @@ async fn provisioning(
                 .await?;
             output::object(out, &value);
         }
+        ProvisioningCommand::Hr(ProvisioningHrCommand::Reject { run_id }) => {
+            let value = client
+                .post(&[RUNS[0], RUNS[1], RUNS[2], &run_id, "reject"], &json!({}))
+                .await?;
+            output::object(out, &value);
+        }
         ProvisioningCommand::Mapping(command) => {
             let segments = ["provisioning", "settings"];
             let (mapping, if_match): (Option<Value>, IfMatchArg) = match command {

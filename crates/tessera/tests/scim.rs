@@ -28,56 +28,17 @@ const SCENARIOS: [&str; 9] = [
 ];
 
 fn python() -> PathBuf {
-    let python = std::env::var_os("TESSERA_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tessera/venv"))
-        })
-        .expect("neither TESSERA_VENV nor HOME is set")
-        .join("bin/python");
-    assert!(
-        python.exists(),
-        "the test virtual environment is missing at {}: .ci/run makes it",
-        python.display()
-    );
-    python
-}
-
-fn run_cli(server: &Server, args: &[&str]) -> std::process::Output {
-    Command::new(BINARY)
-        .args(args)
-        .args(["--output", "json"])
-        .env("TESSERA_SERVER", &server.url)
-        .env("TESSERA_TOKEN", server.token.as_deref().unwrap())
-        .env(
-            "TESSERA_CONFIG_DIR",
-            std::env::temp_dir().join("tessera-scim-test-cli"),
-        )
-        .output()
-        .expect("run tessera")
+    tessera_testkit::venv_bin("python")
 }
 
 /// Runs the CLI as the bootstrap administrator.
 fn cli(server: &Server, args: &[&str]) -> Value {
-    let output = run_cli(server, args);
-    assert!(
-        output.status.success(),
-        "tessera {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    server.cli(BINARY, args)
 }
 
 /// Runs the CLI, which must fail; what it says.
 fn cli_fails(server: &Server, args: &[&str]) -> String {
-    let output = run_cli(server, args);
-    assert!(!output.status.success(), "tessera {args:?} succeeded");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    server.cli_fails(BINARY, args)
 }
 
 /// A client-credentials token for the SCIM API, or the token endpoint's error.

@@ -6,34 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use tessera_testkit::{PostgresNode, Server};
+use tessera_testkit::{PostgresNode, Server, venv_bin};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 const TOKEN: &str = "target-token-1";
 /// scim2-server listens on localhost: a loopback address, which provisioning
 /// reaches only when the configuration allows it.
 const PRIVATE_TARGETS: (&str, &str) = ("TESSERA_PROVISIONING_PRIVATE_TARGETS", "true");
-
-fn venv_bin(name: &str) -> PathBuf {
-    let bin = std::env::var_os("TESSERA_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tessera/venv"))
-        })
-        .expect("neither TESSERA_VENV nor HOME is set")
-        .join("bin")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: .ci/run makes the test environment",
-        bin.display()
-    );
-    bin
-}
 
 /// scim2-server on a free port, in memory, behind a bearer token.
 struct Target {
@@ -152,43 +134,12 @@ impl Drop for Target {
     }
 }
 
-fn run_cli(server: &Server, args: &[&str]) -> std::process::Output {
-    Command::new(BINARY)
-        .args(args)
-        .args(["--output", "json"])
-        .env("TESSERA_SERVER", &server.url)
-        .env("TESSERA_TOKEN", server.token.as_deref().unwrap())
-        .env(
-            "TESSERA_CONFIG_DIR",
-            std::env::temp_dir().join("tessera-outbound-test-cli"),
-        )
-        .output()
-        .expect("run tessera")
-}
-
 fn cli(server: &Server, args: &[&str]) -> Value {
-    let output = run_cli(server, args);
-    assert!(
-        output.status.success(),
-        "tessera {args:?} failed:\n{}{}\n--- server ---\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        server.output()
-    );
-    if output.stdout.is_empty() {
-        return Value::Null;
-    }
-    serde_json::from_slice(&output.stdout).unwrap()
+    server.cli(BINARY, args)
 }
 
 fn cli_fails(server: &Server, args: &[&str]) -> String {
-    let output = run_cli(server, args);
-    assert!(!output.status.success(), "tessera {args:?} succeeded");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    server.cli_fails(BINARY, args)
 }
 
 fn run(server: &Server, full: bool) -> Value {

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/provisioning/hr/run", post(hr_run))
         .route("/admin/provisioning/hr/runs/{id}", get(hr_run_page))
         .route("/admin/provisioning/hr/runs/{id}/approve", post(hr_approve))
+        .route("/admin/provisioning/hr/runs/{id}/reject", post(hr_reject))
         .route(
             "/admin/provisioning/workflows/{id}/runs",
             get(workflow_runs),
@@ -228,6 +229,7 @@ struct HrRunPage<'a> {
     /// Each row's result: line, anchor, action, status, what happened.
     results: Vec<PlanRow>,
     may_approve: bool,
+    held_for_days: i64,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -278,6 +280,7 @@ async fn render_run(
         &HrRunPage {
             admin,
             may_approve: run.state == "held" && state.app.provisioning.may_approve_hr(&admin.ctx),
+            held_for_days: tessera_service::provisioning::hr::HELD_FOR_DAYS,
             run,
             results,
             notice,
@@ -292,9 +295,15 @@ async fn hr_run_page(
     Path(id): Path<Uuid>,
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let notice = query.get("done").filter(|d| *d == "approved").map(
-        |_| "Approved: the run was planned again against the directory as it is now, and applied.",
-    );
+    let notice = match query.get("done").map(String::as_str) {
+        Some("approved") => Some(
+            "Approved: the run was planned again against the directory as it is now, and applied.",
+        ),
+        Some("rejected") => {
+            Some("Rejected: nothing of the run was applied, and its file was dropped.")
+        }
+        _ => None,
+    };
     render_run(&state, &admin, id, notice, None).await
 }
 
@@ -305,6 +314,20 @@ async fn hr_approve(
 ) -> Response {
     match state.app.provisioning.approve_hr_run(&admin.ctx, id).await {
         Ok(_) => pages::redirect(&format!("/admin/provisioning/hr/runs/{id}?done=approved")),
+        Err(error) => match form_refusal(error, "run") {
+            Ok(refusal) => render_run(&state, &admin, id, None, Some(refusal)).await,
+            Err(page) => page,
+        },
+    }
+}
+
+async fn hr_reject(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    match state.app.provisioning.reject_hr_run(&admin.ctx, id).await {
+        Ok(_) => pages::redirect(&format!("/admin/provisioning/hr/runs/{id}?done=rejected")),
         Err(error) => match form_refusal(error, "run") {
             Ok(refusal) => render_run(&state, &admin, id, None, Some(refusal)).await,
             Err(page) => page,

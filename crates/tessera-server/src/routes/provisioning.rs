@@ -161,6 +161,19 @@ pub async fn approve_hr_run(
     Ok(ok(&state.app.provisioning.approve_hr_run(&ctx, id).await?))
 }
 
+/// Rejects a held run: nothing of it is applied, and its file is dropped.
+#[utoipa::path(post, path = "/api/v1/provisioning/hr/runs/{id}/reject", tag = "provisioning",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = tessera_service::provisioning::HrRun)),
+    security(("bearer" = [])))]
+pub async fn reject_hr_run(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    Ok(ok(&state.app.provisioning.reject_hr_run(&ctx, id).await?))
+}
+
 /// Lifecycle workflows (joiner, mover, leaver): a trigger, a scope and ordered
 /// tasks; run by the `lifecycle` job, once per event.
 #[utoipa::path(get, path = "/api/v1/lifecycle/workflows", tag = "provisioning",

@@ -34,6 +34,16 @@ pub fn error(failure: ScimFailure) -> Response {
     response
 }
 
+/// A SCIM error with only a status and what went wrong (a refusal made before
+/// any SCIM handler ran: the body's size or arrival, the method).
+pub fn refusal(status: StatusCode, detail: &str) -> Response {
+    error(ScimFailure::Scim(ScimError::new(
+        status.as_u16(),
+        None,
+        detail,
+    )))
+}
+
 /// A SCIM error for a type the RFC names.
 pub fn bad(scim_type: ScimType, detail: impl Into<String>) -> Response {
     error(ScimFailure::Scim(ScimError::bad(scim_type, detail)))

@@ -204,7 +204,9 @@ struct Upload {
 #[serde(rename_all = "camelCase")]
 pub struct HrRun {
     pub id: Uuid,
-    /// `held` (waiting for an administrator), `completed`.
+    /// `running`, `held` (waiting for an administrator), `approving`,
+    /// `completed`, `failed`, `rejected` (by an administrator) or `expired`
+    /// (held longer than [`HELD_FOR_DAYS`] days).
     pub state: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_date_time: Timestamp,
@@ -214,6 +216,8 @@ pub struct HrRun {
     pub requested_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<String>,
     pub creates: usize,
     pub updates: usize,
     pub unchanged: usize,
@@ -243,6 +247,7 @@ impl HrRun {
             completed_date_time: None,
             requested_by: ctx.caller.actor_name(),
             approved_by: None,
+            rejected_by: None,
             creates: 0,
             updates: 0,
             unchanged: 0,
@@ -272,6 +277,18 @@ struct StoredRun {
     /// The HR settings a held run was planned with (approval needs the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     settings_hash: Option<String>,
+}
+
+/// How long a held run waits for an administrator: then it expires, and the
+/// file it kept (people's records) is dropped.
+pub const HELD_FOR_DAYS: i64 = 7;
+
+/// How long an approval may be applying a run before it counts as cut off.
+pub const APPROVING_FOR_MINUTES: i64 = 60;
+
+/// Whether a held run waited too long to be approved.
+fn expired(run: &HrRun, now: Timestamp) -> bool {
+    run.state == "held" && run.created_date_time.plus_seconds(HELD_FOR_DAYS * 86_400) <= now
 }
 
 fn settings_hash(settings: &HrImportSettings) -> String {
@@ -621,21 +638,22 @@ impl Provisioning {
     /// Approves a held run: planned again against the directory as it is now,
     /// and applied whatever it changes (an administrator looked at it).
     pub async fn approve_hr_run(&self, ctx: &Context, id: Uuid) -> ServiceResult<HrRun> {
-        self.may_change_settings(ctx)?;
-        self.may_write_hr(ctx)?;
+        let (record, stored) = self.run_to_decide(ctx, id).await?;
         let mut reader = self.reader().await?;
-        let record = reader
-            .get(ctx.tenant, Kind::ProvisioningRun, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
         let settings = self.hr_settings(reader.as_mut(), ctx.tenant).await?;
         self.may_handle_custom(ctx, &settings, true)?;
-        let stored: StoredRun = codec::data(&record)?;
         let Some(file) = stored.file.clone().filter(|_| stored.run.state == "held") else {
             return Err(ServiceError::Conflict {
                 message: format!("run {id} is not held: it is {}", stored.run.state),
             });
         };
+        if expired(&stored.run, self.now()) {
+            return Err(ServiceError::Conflict {
+                message: format!(
+                    "run {id} was held for more than {HELD_FOR_DAYS} days and has expired: run the file again"
+                ),
+            });
+        }
         // What was held is what is approved: the same settings, and no later
         // run has changed the directory since.
         if stored.settings_hash.as_deref() != Some(settings_hash(&settings).as_str()) {
@@ -716,6 +734,136 @@ impl Provisioning {
             ctx,
             &done,
             Some(&record),
+            AuditAction::ProvisioningRunUpdate,
+        )
+        .await?;
+        Ok(run)
+    }
+
+    /// A run an administrator is to approve or reject, if the caller may.
+    async fn run_to_decide(&self, ctx: &Context, id: Uuid) -> ServiceResult<(Record, StoredRun)> {
+        self.may_change_settings(ctx)?;
+        self.may_write_hr(ctx)?;
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get(ctx.tenant, Kind::ProvisioningRun, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let stored = codec::data(&record)?;
+        Ok((record, stored))
+    }
+
+    /// Rejects a held run: nothing of it is applied, and the file it kept is
+    /// dropped. Needs the rights an approval needs.
+    pub async fn reject_hr_run(&self, ctx: &Context, id: Uuid) -> ServiceResult<HrRun> {
+        let (record, stored) = self.run_to_decide(ctx, id).await?;
+        if stored.run.state != "held" {
+            return Err(ServiceError::Conflict {
+                message: format!("run {id} is not held: it is {}", stored.run.state),
+            });
+        }
+        let mut run = stored.run.clone();
+        run.state = "rejected".into();
+        run.rejected_by = Some(ctx.caller.actor_name());
+        run.completed_date_time = Some(self.now());
+        // Written over the version read: an approval that began first wins.
+        self.end_held(ctx, &stored, run, &record)
+            .await
+            .map_err(|error| match error {
+                ServiceError::VersionMismatch { .. } => ServiceError::Conflict {
+                    message: format!("run {id} changed meanwhile (an approval began): reload it"),
+                },
+                other => other,
+            })
+    }
+
+    /// Ends the held runs of a tenant that waited longer than
+    /// [`HELD_FOR_DAYS`]: `expired`, their files dropped. An approval cut off
+    /// half way (the request abandoned, the node stopped) leaves its run
+    /// `approving`: after [`APPROVING_FOR_MINUTES`] it is held again, to be
+    /// approved, rejected or expired like any other. Run by the `hr-import`
+    /// job; how many runs it ended or put back.
+    pub async fn expire_held_hr_runs(&self, tenant: TenantId) -> ServiceResult<usize> {
+        let mut reader = self.reader().await?;
+        let mut waiting = Vec::new();
+        for state in ["approving", "held"] {
+            waiting.extend(
+                codec::list_all(
+                    reader.as_mut(),
+                    tenant,
+                    Kind::ProvisioningRun,
+                    Some(state.into()),
+                )
+                .await?,
+            );
+        }
+        drop(reader);
+        let now = self.now();
+        let ctx = scheduled_context(tenant, false);
+        let mut ended = 0;
+        for record in waiting {
+            let stored: StoredRun = match codec::data(&record) {
+                Ok(stored) => stored,
+                Err(error) => {
+                    tracing::warn!(%tenant, run = %record.id, %error, "an HR run cannot be read");
+                    continue;
+                }
+            };
+            let mut run = stored.run.clone();
+            let stale = run.state == "approving"
+                && record.modified.plus_seconds(APPROVING_FOR_MINUTES * 60) <= now;
+            if stale {
+                run.state = "held".into();
+            }
+            let written = if expired(&run, now) {
+                run.state = "expired".into();
+                run.completed_date_time = Some(now);
+                self.end_held(&ctx, &stored, run, &record).await.map(|_| ())
+            } else if stale {
+                let held = StoredRun { run, ..stored };
+                self.save_run(
+                    &ctx,
+                    &held,
+                    Some(&record),
+                    AuditAction::ProvisioningRunUpdate,
+                )
+                .await
+                .map(|_| ())
+            } else {
+                continue;
+            };
+            match written {
+                Ok(()) => ended += 1,
+                // Decided on meanwhile (by an administrator or another node).
+                Err(ServiceError::Conflict { .. } | ServiceError::VersionMismatch { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Writes a held run's end (`run`) over the version read, without its file
+    /// or the changes it planned (both hold people's records); the counts stay.
+    async fn end_held(
+        &self,
+        ctx: &Context,
+        stored: &StoredRun,
+        mut run: HrRun,
+        record: &Record,
+    ) -> ServiceResult<HrRun> {
+        run.results.clear();
+        run.results_truncated = false;
+        let ended = StoredRun {
+            run: run.clone(),
+            file: None,
+            format: stored.format,
+            claim: stored.claim.clone(),
+            settings_hash: None,
+        };
+        self.save_run(
+            ctx,
+            &ended,
+            Some(record),
             AuditAction::ProvisioningRunUpdate,
         )
         .await?;

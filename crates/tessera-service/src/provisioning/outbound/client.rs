@@ -267,9 +267,188 @@ fn schemas(resource: Resource, body: &Map<String, Value>) -> Value {
     }
 }
 
+/// An application that answers every request with the same reply, and keeps
+/// the URLs it was sent.
+#[cfg(any(test, feature = "fuzzing"))]
+struct Answering {
+    status: u16,
+    body: Vec<u8>,
+    urls: std::sync::Mutex<Vec<String>>,
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
+#[async_trait::async_trait]
+impl ScimTarget for Answering {
+    async fn send(
+        &self,
+        _method: &str,
+        url: &str,
+        _token: &str,
+        _body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        if let Ok(mut urls) = self.urls.lock() {
+            urls.push(url.to_string());
+        }
+        Ok((self.status, self.body.clone()))
+    }
+}
+
+/// `%XX` escapes decoded (what a server reads from a path segment).
+#[cfg(any(test, feature = "fuzzing"))]
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = bytes
+            .get(at + 1..at + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[at], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                at += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// For the fuzz target `scim_target_reply` (feature `fuzzing`): reads `body`,
+/// answered with `status`, the way a cycle reads it (a search, a create, a read
+/// followed by the PATCH computed from what the application holds, a delete),
+/// the ids the application gave going into the next requests' URLs. Checks
+/// what comes out: a message is bounded and plain, and every URL is the
+/// endpoint's, its path the endpoint's path, the resource type and at most one
+/// segment that decodes back to the id the application gave.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub fn check_reply(status: u16, body: &[u8]) {
+    const BASE: &str = "https://app.example:8443/scim/v2";
+    let port = Answering {
+        status,
+        body: body.to_vec(),
+        urls: std::sync::Mutex::new(Vec::new()),
+    };
+    let client = Client {
+        port: &port,
+        base: BASE,
+        token: "token",
+    };
+    let failed = |failure: &Failure| {
+        let message = failure.message();
+        assert!(message.chars().count() <= MAX_DETAIL + 80, "{message}");
+        assert!(!message.chars().any(|c| c.is_control() || hidden(c)));
+    };
+    let mut desired = Map::new();
+    desired.insert("userName".into(), json!("ada@example.org"));
+    desired.insert("active".into(), json!(true));
+    desired.insert("name".into(), json!({"givenName": "Ada"}));
+    let managed = [
+        "userName".to_string(),
+        "active".into(),
+        "name.givenName".into(),
+    ];
+    let mut given: Vec<String> = vec!["id-1".into()];
+    let run = async {
+        for resource in [Resource::Users, Resource::Groups] {
+            let mut ids = vec!["id-1".to_string()];
+            match client.find(resource, "userName", "ada@example.org").await {
+                Ok(Some((id, _))) => ids.push(id),
+                Ok(None) => {}
+                Err(failure) => failed(&failure),
+            }
+            match client.create(resource, &desired).await {
+                Ok(id) => ids.push(id),
+                Err(failure) => failed(&failure),
+            }
+            for id in &ids {
+                match client.get(resource, id).await {
+                    Ok(Some(current)) => {
+                        let operations = tessera_scim::outbound::patch_operations(
+                            current.as_object().unwrap_or(&Map::new()),
+                            &desired,
+                            &managed,
+                        );
+                        assert!(operations.len() <= managed.len());
+                        if let Err(failure) = client.patch(resource, id, operations).await {
+                            failed(&failure);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(failure) => failed(&failure),
+                }
+                if let Err(failure) = client.delete(resource, id).await {
+                    failed(&failure);
+                }
+            }
+            given.extend(ids);
+        }
+    };
+    // The port answers at once and the client neither sleeps nor spawns: one
+    // poll runs it all (a client that waited would fail here, not pass).
+    {
+        let mut run = std::pin::pin!(run);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(run.as_mut().poll(&mut context).is_ready());
+    }
+    let base = url::Url::parse(BASE).unwrap();
+    for sent in port.urls.lock().unwrap().iter() {
+        let url = url::Url::parse(sent).expect("a URL");
+        assert_eq!(
+            (url.scheme(), url.host_str(), url.port()),
+            (base.scheme(), base.host_str(), base.port()),
+            "{sent}"
+        );
+        let segments: Vec<&str> = url.path_segments().unwrap().collect();
+        assert!(
+            matches!(segments.as_slice(), ["scim", "v2", "Users" | "Groups", ..])
+                && segments.len() <= 4,
+            "{sent}"
+        );
+        match segments.get(3) {
+            Some(segment) => {
+                assert!(url.query().is_none(), "{sent}");
+                let id = percent_decoded(segment);
+                assert!(given.contains(&id), "{sent}");
+            }
+            None => assert!(
+                url.query().is_none() || url.query().is_some_and(|q| q.starts_with("filter=")),
+                "{sent}"
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_of_every_kind_are_read_safely() {
+        for (status, body) in [
+            (
+                200,
+                &b"{\"Resources\":[{\"id\":\"../x\",\"userName\":\"ADA@example.org\"}]}"[..],
+            ),
+            (201, b"{\"id\":\"a/b?c#d\"}"),
+            (200, b"{\"id\":\"..\"}"),
+            (
+                200,
+                b"{\"userName\":7,\"name\":\"x\",\"urn:x:y\":{\"a\":{\"b\":1}}}",
+            ),
+            (500, b"\x1b[31m\xff\xfe"),
+            (401, b"{\"detail\":\"\\u202e nope\"}"),
+            (204, b""),
+        ] {
+            check_reply(status, body);
+        }
+    }
 
     #[test]
     fn failures_are_told_apart() {

@@ -48,6 +48,9 @@ use crate::codec::{self, Keys, Versioned};
 use crate::error::{ServiceError, ServiceResult};
 use crate::{Context, EventDraft};
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub use client::check_reply;
 pub use cycle::{CycleSummary, OnDemandReport};
 pub use tessera_provisioning::outbound::default_user_mapping;
 
