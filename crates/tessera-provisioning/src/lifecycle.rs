@@ -101,10 +101,14 @@ pub enum Task {
         groups: Vec<Uuid>,
     },
     RemoveFromAllGroups,
-    /// Standing directory role assignments (PIM's schedules are ended in PIM:
-    /// a user who holds one is a privileged user, whom this task and the
-    /// leaver's others cannot change).
+    /// Every directory role the user holds, at every scope: eligibilities (with
+    /// their activations), assignments made through PIM, standing assignments.
     RemoveAllRoles,
+    /// The same for the roles named (by role definition id): a mover's roles
+    /// that no longer fit the new job.
+    RemoveRoles {
+        roles: Vec<Uuid>,
+    },
     /// Every session and refresh token, and the user's personal access tokens.
     RevokeSessions,
     /// Mail to the user's manager (with the pass, for a joiner that made one).
@@ -129,6 +133,7 @@ impl Task {
             Task::RemoveFromGroups { .. } => "removeFromGroups",
             Task::RemoveFromAllGroups => "removeFromAllGroups",
             Task::RemoveAllRoles => "removeAllRoles",
+            Task::RemoveRoles { .. } => "removeRoles",
             Task::RevokeSessions => "revokeSessions",
             Task::NotifyManager { .. } => "notifyManager",
             Task::DeleteUser => "deleteUser",
@@ -146,6 +151,7 @@ impl Task {
             | Task::RevokeSessions
             | Task::DeleteUser => category == Leaver,
             Task::AddToGroups { .. } => category != Leaver,
+            Task::RemoveRoles { .. } => category != Joiner,
             Task::RemoveFromGroups { .. } | Task::NotifyManager { .. } => true,
         }
     }
@@ -278,6 +284,9 @@ impl Workflow {
                     if groups.is_empty() || groups.len() > 20 =>
                 {
                     add(&at, "1 to 20 groups".into());
+                }
+                Task::RemoveRoles { roles } if roles.is_empty() || roles.len() > 20 => {
+                    add(&at, "1 to 20 roles".into());
                 }
                 Task::NotifyManager { message: Some(m) } if m.chars().count() > 2000 => {
                     add(&at, "a message is at most 2000 characters".into());

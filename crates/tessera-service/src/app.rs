@@ -64,6 +64,7 @@ impl App {
             kernel.clone(),
             directory.clone(),
             sign_in.clone(),
+            pim.clone(),
         ));
         let app_sign_in = Arc::new(AppSignIn::new(kernel.clone(), access.clone()));
         let oidc = Arc::new(Oidc::new(

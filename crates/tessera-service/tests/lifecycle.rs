@@ -282,4 +282,163 @@ async fn joiner_mover_leaver_each_run_once(h: Harness) {
     assert_eq!(rounds(&h).await, 0, "each exactly once");
 }
 
-both_backends!(setup = harness; joiner_mover_leaver_each_run_once);
+/// Roles a mover's new job does not need, and a leaver's: a mover's
+/// `removeRoles` ends the eligibility for the role named and keeps the others;
+/// a leaver's `removeAllRoles` ends the rest (PIM's schedules and standing
+/// assignments), after which the leaver, no longer privileged, is disabled by
+/// the next task.
+async fn movers_and_leavers_lose_their_roles(h: Harness) {
+    use tessera_directory::roles::{GROUPS_ADMINISTRATOR, HELPDESK_ADMINISTRATOR};
+    use tessera_service::pim::{Family, ScheduleKind};
+    // Checked when saved: the roles exist, and a joiner removes none.
+    for (category, roles) in [
+        ("mover", json!([Uuid::new_v4()])),
+        ("mover", json!([])),
+        ("joiner", json!([HELPDESK_ADMINISTRATOR])),
+    ] {
+        let trigger = if category == "mover" {
+            json!({"kind": "attributeChange", "attributes": ["department"]})
+        } else {
+            json!({"kind": "timeBased", "attribute": "employeeHireDate"})
+        };
+        let refused =
+            h.a.lifecycle
+                .create_workflow(
+                    &h.admin,
+                    json!({"displayName": "x", "category": category, "trigger": trigger,
+                       "tasks": [{"task": "removeRoles", "roles": roles}]}),
+                )
+                .await;
+        assert!(refused.is_err(), "{category} {roles}: {refused:?}");
+    }
+    workflow(
+        &h,
+        json!({"displayName": "Movers", "category": "mover",
+        "trigger": {"kind": "attributeChange", "attributes": ["department"]},
+        "tasks": [{"task": "removeRoles", "roles": [HELPDESK_ADMINISTRATOR]}]}),
+    )
+    .await;
+    let leaver = workflow(
+        &h,
+        json!({"displayName": "Leavers", "category": "leaver",
+        "trigger": {"kind": "timeBased", "attribute": "employeeLeaveDateTime", "offsetDays": 0},
+        "tasks": [{"task": "removeAllRoles"}, {"task": "disableUser"}, {"task": "revokeSessions"}]}),
+    )
+    .await;
+    let bob =
+        h.a.directory
+            .create_user(
+                &h.admin,
+                json!({"userPrincipalName": "bob@tessera.local", "displayName": "Bob",
+                   "department": "Support"}),
+            )
+            .await
+            .unwrap()
+            .id;
+    for role in [HELPDESK_ADMINISTRATOR, GROUPS_ADMINISTRATOR] {
+        h.a.pim
+            .create_request(
+                &h.admin,
+                Family::Roles,
+                ScheduleKind::Eligibility,
+                json!({"action": "adminAssign", "principalId": bob, "roleDefinitionId": role,
+                       "directoryScopeId": "/", "justification": "support rota",
+                       "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "P30D"}}}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    h.a.directory
+        .create_role_assignment(
+            &h.admin,
+            json!({"principalId": bob, "roleDefinitionId": GROUPS_ADMINISTRATOR,
+                   "directoryScopeId": "/"}),
+        )
+        .await
+        .unwrap();
+    let held = |kind: ScheduleKind| {
+        let pim = h.a.pim.clone();
+        let admin = h.admin.clone();
+        async move {
+            let mut roles: Vec<Uuid> = pim
+                .list_schedules(&admin, Family::Roles, kind, Some(bob), None)
+                .await
+                .unwrap()
+                .value
+                .iter()
+                .filter_map(|s| s.role_definition_id)
+                .collect();
+            roles.sort();
+            roles
+        }
+    };
+    let mut both = vec![HELPDESK_ADMINISTRATOR, GROUPS_ADMINISTRATOR];
+    both.sort();
+    assert_eq!(held(ScheduleKind::Eligibility).await, both);
+    // Moves: the helpdesk role goes, the rest stays.
+    h.a.directory
+        .update_user(
+            &h.admin,
+            Patch {
+                at: Versioned::any(bob),
+                body: json!({"department": "Finance"}),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rounds(&h).await, 1, "the mover, once");
+    assert_eq!(
+        held(ScheduleKind::Eligibility).await,
+        vec![GROUPS_ADMINISTRATOR]
+    );
+    assert_eq!(
+        held(ScheduleKind::Assignment).await,
+        vec![GROUPS_ADMINISTRATOR],
+        "the standing assignment stays"
+    );
+    // Leaves: every role goes, then the account.
+    h.a.directory
+        .update_user(
+            &h.admin,
+            Patch {
+                at: Versioned::any(bob),
+                body: json!({"employeeLeaveDateTime": days_from_now(-1)}),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rounds(&h).await, 1, "the leaver, once");
+    let runs =
+        h.a.lifecycle
+            .lifecycle_runs(&h.admin, Some(leaver))
+            .await
+            .unwrap();
+    assert_eq!(runs[0].state, "completed", "{:?}", runs[0].tasks);
+    assert!(held(ScheduleKind::Eligibility).await.is_empty());
+    assert!(held(ScheduleKind::Assignment).await.is_empty());
+    assert!(!user(&h, bob).await.account_enabled, "disabled");
+    assert!(
+        audit_has(&h, "roleSchedule.remove").await,
+        "the removals are in the audit trail"
+    );
+}
+
+async fn audit_has(h: &Harness, action: &str) -> bool {
+    let filter = tessera_service::AuditFilter {
+        actor_id: None,
+        target_id: None,
+        action: Some(action.to_string()),
+        since: None,
+        until: None,
+        cursor: None,
+        limit: Some(10),
+    };
+    !h.a.directory
+        .query_audit(&h.admin, &filter)
+        .await
+        .unwrap()
+        .value
+        .is_empty()
+}
+
+both_backends!(setup = harness; joiner_mover_leaver_each_run_once, movers_and_leavers_lose_their_roles);

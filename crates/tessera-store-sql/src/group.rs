@@ -233,6 +233,7 @@ async fn commit_batch(mut tx: Transaction<'static, Any>, batch: &mut Batch) -> R
 /// Ends a parked batch: rolls back a member left inside its savepoint, commits
 /// the rest, and tells the members waiting.
 async fn settle(batch: &mut Batch) {
+    batch.savepoint_ready = false;
     let Some(mut tx) = batch.tx.take() else {
         if !batch.waiters.is_empty() {
             lose(batch, "the batch transaction was lost");
@@ -253,9 +254,10 @@ async fn settle(batch: &mut Batch) {
 /// Settles the batch of `generation` after `delay`, if it is still open then
 /// (nobody committed, lost or settled it meanwhile); run whenever a batch is
 /// left parked, so it never depends on a caller. A timer set in an earlier
-/// batch does nothing to a later one: under a steady stream of writers, each
-/// batch runs to its natural end (nobody queued, or [`MAX_BATCH`]), and no
-/// batch stays open longer than about `delay` after it was last parked.
+/// batch does nothing to a later one, so under a steady stream of writers a
+/// batch ends when nobody is queued or at [`MAX_BATCH`]; and none stays open
+/// much longer than [`SETTLE_AFTER`] after it was first parked, whoever joins
+/// it meanwhile.
 fn settle_later(slot: Arc<Slot>, generation: u64, delay: Duration) -> bool {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return false;
@@ -304,11 +306,16 @@ impl Member {
             let _queued = Queued(&slot.queued);
             slot.batch.clone().lock_owned().await
         };
-        let mut member = Member {
+                let mut member = Member {
             slot,
             guard,
             tx: None,
         };
+        // A full batch left parked (its last member did not commit) is ended
+        // before this one joins: a batch never goes past MAX_BATCH members.
+        if member.guard.members >= MAX_BATCH && member.guard.tx.is_some() {
+            settle(&mut member.guard).await;
+        }
         if member.guard.tx.is_none() && !member.guard.waiters.is_empty() {
             // Never told their outcome: their transaction is gone.
             lose(&mut member.guard, "the batch transaction was lost");
@@ -453,9 +460,11 @@ impl Member {
             self.guard.tx = None;
         } else {
             self.guard.tx = tx;
-            // Nobody queued to go on with it: settled now, so the members
-            // waiting are not kept waiting.
-            let delay = if self.slot.queued.load(Ordering::SeqCst) == 0 {
+            // Nobody queued to go on with it, or full: settled now, so the
+            // members waiting are not kept waiting.
+            let delay = if self.slot.queued.load(Ordering::SeqCst) == 0
+                || self.guard.members >= MAX_BATCH
+            {
                 Duration::ZERO
             } else {
                 SETTLE_AFTER

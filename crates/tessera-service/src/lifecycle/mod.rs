@@ -30,6 +30,7 @@ use crate::codec::{self, Keys, Replacement};
 use crate::directory::Directory;
 use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
+use crate::pim::Pim;
 use crate::sign_in::SignIn;
 use crate::{Context, EventDraft};
 
@@ -40,6 +41,7 @@ pub struct Lifecycle {
     k: Arc<Kernel>,
     directory: Arc<Directory>,
     sign_in: Arc<SignIn>,
+    pim: Arc<Pim>,
 }
 
 crate::kernel::on_kernel!(Lifecycle);
@@ -77,7 +79,7 @@ fn task_action(task: &Task) -> &'static str {
         Task::AddToGroups { .. } | Task::RemoveFromGroups { .. } | Task::RemoveFromAllGroups => {
             action::GROUPS_MEMBERS_UPDATE
         }
-        Task::RemoveAllRoles => action::ROLE_ASSIGNMENTS_MANAGE,
+        Task::RemoveAllRoles | Task::RemoveRoles { .. } => action::ROLE_ASSIGNMENTS_MANAGE,
         Task::RevokeSessions => action::USERS_INVALIDATE_TOKENS,
         Task::NotifyManager { .. } => action::USERS_READ,
         Task::DeleteUser => action::USERS_DELETE,
@@ -107,11 +109,13 @@ impl Lifecycle {
         k: Arc<Kernel>,
         directory: Arc<Directory>,
         sign_in: Arc<SignIn>,
+        pim: Arc<Pim>,
     ) -> Lifecycle {
         Lifecycle {
             k,
             directory,
             sign_in,
+            pim,
         }
     }
 
@@ -137,6 +141,16 @@ impl Lifecycle {
         // The groups it names exist and take members by hand.
         let mut reader = self.reader().await?;
         for (i, step) in workflow.tasks.iter().enumerate() {
+            if let Task::RemoveRoles { roles } = &step.task {
+                for role in roles {
+                    if tessera_directory::roles::built_in(*role).is_none() {
+                        return Err(ServiceError::invalid(
+                            format!("tasks[{i}].roles"),
+                            format!("no directory role has the id {role}"),
+                        ));
+                    }
+                }
+            }
             let (Task::AddToGroups { groups } | Task::RemoveFromGroups { groups }) = &step.task
             else {
                 continue;

@@ -72,7 +72,7 @@ fn service_context(tenant: TenantId, workflow: &Workflow) -> Context {
             Task::AddToGroups { .. }
             | Task::RemoveFromGroups { .. }
             | Task::RemoveFromAllGroups => GROUPS_ADMINISTRATOR,
-            Task::RemoveAllRoles => PRIVILEGED_ROLE_ADMINISTRATOR,
+            Task::RemoveAllRoles | Task::RemoveRoles { .. } => PRIVILEGED_ROLE_ADMINISTRATOR,
             _ => USER_ADMINISTRATOR,
         };
         if !roles.contains(&role) {
@@ -566,23 +566,17 @@ impl Lifecycle {
                 }
                 format!("removed from {removed} groups")
             }
-            Task::RemoveAllRoles => {
-                let request = PageRequest {
-                    limit: Some(1000),
-                    ..Default::default()
+            Task::RemoveAllRoles | Task::RemoveRoles { .. } => {
+                let only = match task {
+                    Task::RemoveRoles { roles } => Some(roles.as_slice()),
+                    _ => None,
                 };
-                let assignments = self
-                    .directory
-                    .list_role_assignments(ctx, Some(user), None, &request)
-                    .await?;
-                let mut removed = 0;
-                for assignment in &assignments.value {
-                    self.directory
-                        .delete_role_assignment(ctx, assignment.id)
-                        .await?;
-                    removed += 1;
+                let ended = self.pim.remove_principal_roles(ctx, user, only).await?;
+                if ended.is_empty() {
+                    "no roles to remove".into()
+                } else {
+                    format!("roles removed: {}", ended.join(", "))
                 }
-                format!("{removed} role assignments removed")
             }
             Task::RevokeSessions => {
                 let ended = self.sign_in.revoke_user_sessions(ctx, user).await?;

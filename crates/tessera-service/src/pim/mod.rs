@@ -29,6 +29,7 @@
 pub(crate) mod alerts;
 pub(crate) mod jobs;
 pub(crate) mod notify;
+mod offboarding;
 pub(crate) mod policies;
 pub(crate) mod protected;
 pub(crate) mod requests;

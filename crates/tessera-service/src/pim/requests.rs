@@ -537,16 +537,16 @@ fn expiration_of(info: Option<&ScheduleInfo>) -> ServiceResult<Expiration> {
 
 /// A principal's schedules for one target: the stored ones, and its standing
 /// role assignment, group membership or ownership as a permanent one.
-struct Held {
-    stored: Vec<(Record, RoleSchedule)>,
-    standing: Option<Record>,
+pub(super) struct Held {
+    pub(super) stored: Vec<(Record, RoleSchedule)>,
+    pub(super) standing: Option<Record>,
     /// A standing group membership or ownership (its schedule's id is the
     /// principal's, as a link has none of its own).
     standing_link: Option<Uuid>,
 }
 
 impl Held {
-    async fn read(
+    pub(super) async fn read(
         tx: &mut dyn WriteTx,
         tenant: TenantId,
         principal: Uuid,
@@ -1364,7 +1364,7 @@ impl Pim {
     /// Ends a schedule now: removes its record (an eligibility takes the
     /// activations made from it along), or a standing assignment, which may not
     /// be the tenant's last Global Administrator.
-    async fn end_schedule(
+    pub(super) async fn end_schedule(
         &self,
         tx: &mut dyn WriteTx,
         ctx: &Context,

@@ -283,8 +283,10 @@ struct StoredRun {
 /// file it kept (people's records) is dropped.
 pub const HELD_FOR_DAYS: i64 = 7;
 
-/// How long an approval may be applying a run before it counts as cut off.
-pub const APPROVING_FOR_MINUTES: i64 = 60;
+/// How long an approval may go without a word before it counts as cut off
+/// (far longer than the largest file takes: 50,000 rows, each in a transaction
+/// of its own).
+pub const APPROVING_FOR_HOURS: i64 = 24;
 
 /// Whether a held run waited too long to be approved.
 fn expired(run: &HrRun, now: Timestamp) -> bool {
@@ -767,7 +769,7 @@ impl Provisioning {
         run.rejected_by = Some(ctx.caller.actor_name());
         run.completed_date_time = Some(self.now());
         // Written over the version read: an approval that began first wins.
-        self.end_held(ctx, &stored, run, &record)
+        self.end_held(ctx, &stored, run, &record, None)
             .await
             .map_err(|error| match error {
                 ServiceError::VersionMismatch { .. } => ServiceError::Conflict {
@@ -780,9 +782,11 @@ impl Provisioning {
     /// Ends the held runs of a tenant that waited longer than
     /// [`HELD_FOR_DAYS`]: `expired`, their files dropped. An approval cut off
     /// half way (the request abandoned, the node stopped) leaves its run
-    /// `approving`: after [`APPROVING_FOR_MINUTES`] it is held again, to be
-    /// approved, rejected or expired like any other. Run by the `hr-import`
-    /// job; how many runs it ended or put back.
+    /// `approving`, part applied: after [`APPROVING_FOR_HOURS`] without a write
+    /// it ends as `failed` with its file dropped (never held again: a second
+    /// approval beside a first that is somehow still going would apply rows
+    /// twice); running the file again finds by anchor what the first applied.
+    /// Run by the `hr-import` job; how many runs it ended.
     pub async fn expire_held_hr_runs(&self, tenant: TenantId) -> ServiceResult<usize> {
         let mut reader = self.reader().await?;
         let mut waiting = Vec::new();
@@ -810,33 +814,25 @@ impl Provisioning {
                 }
             };
             let mut run = stored.run.clone();
-            let stale = run.state == "approving"
-                && record.modified.plus_seconds(APPROVING_FOR_MINUTES * 60) <= now;
-            if stale {
-                run.state = "held".into();
-            }
-            let written = if expired(&run, now) {
+            let reason = if expired(&run, now) {
                 run.state = "expired".into();
-                run.completed_date_time = Some(now);
-                self.end_held(&ctx, &stored, run, &record).await.map(|_| ())
-            } else if stale {
-                let held = StoredRun { run, ..stored };
-                self.save_run(
-                    &ctx,
-                    &held,
-                    Some(&record),
-                    AuditAction::ProvisioningRunUpdate,
-                )
-                .await
-                .map(|_| ())
+                None
+            } else if run.state == "approving"
+                && record.modified.plus_seconds(APPROVING_FOR_HOURS * 3600) <= now
+            {
+                run.state = "failed".into();
+                Some("the approval was cut off before it finished: run the file again")
             } else {
                 continue;
             };
-            match written {
-                Ok(()) => ended += 1,
+            run.completed_date_time = Some(now);
+            match self.end_held(&ctx, &stored, run, &record, reason).await {
+                Ok(_) => ended += 1,
                 // Decided on meanwhile (by an administrator or another node).
                 Err(ServiceError::Conflict { .. } | ServiceError::VersionMismatch { .. }) => {}
-                Err(error) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%tenant, run = %record.id, %error, "cannot end an HR run");
+                }
             }
         }
         Ok(ended)
@@ -850,9 +846,14 @@ impl Provisioning {
         stored: &StoredRun,
         mut run: HrRun,
         record: &Record,
+        reason: Option<&str>,
     ) -> ServiceResult<HrRun> {
         run.results.clear();
         run.results_truncated = false;
+        if let Some(reason) = reason {
+            run.results
+                .push(json!({"status": "failed", "reason": reason}));
+        }
         let ended = StoredRun {
             run: run.clone(),
             file: None,
