@@ -880,7 +880,7 @@ const tests = {
     await page.click("#approve");
     await page.waitForURL(/done=approved/);
     assert.equal((await page.textContent("#state")).trim(), "completed");
-        assert.equal((await api("GET", `/users/${grace.id}`)).department, "Army");
+    assert.equal((await api("GET", `/users/${grace.id}`)).department, "Army");
     // Another held run rejected: nothing applied, its rows dropped.
     await page.goto(`${base}/admin/provisioning`);
     await page.fill("#content", csv.replace("Navy", "Marines"));

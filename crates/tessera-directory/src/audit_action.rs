@@ -127,7 +127,7 @@ audit_actions! {
     RoleAssignmentDelete = "roleAssignment.delete" => None,
     RoleManagementPolicyUpdate = "roleManagementPolicy.update" => None,
     RoleScheduleConvert = "roleSchedule.convert" => None,
-        RoleScheduleExpire = "roleSchedule.expire" => None,
+    RoleScheduleExpire = "roleSchedule.expire" => None,
     RoleScheduleRemove = "roleSchedule.remove" => None,
     RoleScheduleRequestApprove = "roleScheduleRequest.approve" => None,
     RoleScheduleRequestCancel = "roleScheduleRequest.cancel" => None,

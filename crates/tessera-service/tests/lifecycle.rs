@@ -311,6 +311,33 @@ async fn movers_and_leavers_lose_their_roles(h: Harness) {
                 .await;
         assert!(refused.is_err(), "{category} {roles}: {refused:?}");
     }
+    // A role-assignable group's members are not a workflow's to change: that
+    // would hand out its roles.
+    let tier0 =
+        h.a.directory
+            .create_group(
+                &h.admin,
+                json!({"displayName": "Tier 0", "mailNickname": "tier0",
+                   "isAssignableToRole": true}),
+            )
+            .await
+            .unwrap()
+            .id;
+    let refused =
+        h.a.lifecycle
+            .create_workflow(
+                &h.admin,
+                json!({"displayName": "x", "category": "mover",
+                   "trigger": {"kind": "attributeChange", "attributes": ["department"]},
+                   "tasks": [{"task": "removeRoles", "roles": [HELPDESK_ADMINISTRATOR]},
+                             {"task": "addToGroups", "groups": [tier0]}]}),
+            )
+            .await
+            .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("can be assigned roles"),
+        "{refused:?}"
+    );
     workflow(
         &h,
         json!({"displayName": "Movers", "category": "mover",

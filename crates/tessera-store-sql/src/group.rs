@@ -272,6 +272,13 @@ fn settle_later(slot: Arc<Slot>, generation: u64, delay: Duration) -> bool {
     true
 }
 
+/// Waits for the slot's batch lock, counted as queued meanwhile.
+async fn lock_batch(slot: &Slot) -> OwnedMutexGuard<Batch> {
+    slot.queued.fetch_add(1, Ordering::SeqCst);
+    let _queued = Queued(&slot.queued);
+    slot.batch.clone().lock_owned().await
+}
+
 /// A write running as a member of its tenant's batch: it holds the batch lock.
 /// Dropped with the transaction in hand (interrupted while joining or
 /// committing), it drops the batch and tells the members waiting.
@@ -301,21 +308,25 @@ impl Member {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(Transaction<'static, Any>, i64, String)>>,
     {
-        slot.queued.fetch_add(1, Ordering::SeqCst);
-        let guard = {
-            let _queued = Queued(&slot.queued);
-            slot.batch.clone().lock_owned().await
-        };
-                let mut member = Member {
+        let mut guard = lock_batch(&slot).await;
+        // A full batch left parked (its last member did not commit) is ended
+        // before anyone joins it, so no batch passes MAX_BATCH members; in a
+        // task of its own, as every commit is (a caller's cancellation cannot
+        // interrupt it).
+        while guard.members >= MAX_BATCH && guard.tx.is_some() {
+            let settling = tokio::spawn(async move {
+                let mut guard = guard;
+                settle(&mut guard).await;
+            });
+            let _ = settling.await;
+            guard = lock_batch(&slot).await;
+        }
+        let mut member = Member {
             slot,
             guard,
             tx: None,
         };
-        // A full batch left parked (its last member did not commit) is ended
-        // before this one joins: a batch never goes past MAX_BATCH members.
-        if member.guard.members >= MAX_BATCH && member.guard.tx.is_some() {
-            settle(&mut member.guard).await;
-        }
+
         if member.guard.tx.is_none() && !member.guard.waiters.is_empty() {
             // Never told their outcome: their transaction is gone.
             lose(&mut member.guard, "the batch transaction was lost");

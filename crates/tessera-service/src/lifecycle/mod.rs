@@ -174,6 +174,15 @@ impl Lifecycle {
                         ),
                     ));
                 }
+                if spec.is_assignable_to_role {
+                    return Err(ServiceError::invalid(
+                        format!("tasks[{i}].groups"),
+                        format!(
+                            "{} can be assigned roles: its members are changed by hand or in PIM, not by a workflow",
+                            spec.display_name
+                        ),
+                    ));
+                }
             }
         }
         Ok(workflow)

@@ -57,37 +57,50 @@ pub struct LifecycleRun {
     pub tasks: Vec<Value>,
 }
 
-/// The lifecycle service, as tasks act: the roles its tasks need.
-fn service_context(tenant: TenantId, workflow: &Workflow) -> Context {
+/// The lifecycle service between tasks (reading users, recording runs): a
+/// User Administrator.
+fn service_context(tenant: TenantId) -> Context {
     let mut ctx = crate::kernel::system_context(tenant, "lifecycle workflows");
     ctx.caller.principal = Principal::Workload {
         id: Uuid::nil(),
         display_name: "Lifecycle workflows".into(),
         kind: "lifecycleWorkflows",
     };
-    let mut roles = vec![USER_ADMINISTRATOR];
-    for step in &workflow.tasks {
-        let role = match step.task {
-            Task::GenerateTemporaryAccessPass { .. } => AUTHENTICATION_ADMINISTRATOR,
-            Task::AddToGroups { .. }
-            | Task::RemoveFromGroups { .. }
-            | Task::RemoveFromAllGroups => GROUPS_ADMINISTRATOR,
-            Task::RemoveAllRoles | Task::RemoveRoles { .. } => PRIVILEGED_ROLE_ADMINISTRATOR,
-            _ => USER_ADMINISTRATOR,
-        };
-        if !roles.contains(&role) {
-            roles.push(role);
-        }
-    }
-    ctx.caller.grants = roles
-        .into_iter()
-        .map(|role_id| Grant {
-            assignment_id: Uuid::nil(),
-            role_id,
-            scope: DirectoryScope::Tenant,
-        })
-        .collect();
+    ctx.caller.grants = vec![grant(USER_ADMINISTRATOR)];
     ctx
+}
+
+/// The lifecycle service as one task acts: User Administrator (to read and
+/// change the user) and the one role that task needs, no other, so no task
+/// borrows another's rights (adding to a group with the rights a role removal
+/// needs would reach role-assignable groups).
+fn task_context(service: &Context, task: &Task) -> Context {
+    let role = match task {
+        Task::GenerateTemporaryAccessPass { .. } => AUTHENTICATION_ADMINISTRATOR,
+        Task::AddToGroups { .. } | Task::RemoveFromGroups { .. } | Task::RemoveFromAllGroups => {
+            GROUPS_ADMINISTRATOR
+        }
+        Task::RemoveAllRoles | Task::RemoveRoles { .. } => PRIVILEGED_ROLE_ADMINISTRATOR,
+        Task::EnableUser
+        | Task::DisableUser
+        | Task::RevokeSessions
+        | Task::NotifyManager { .. }
+        | Task::DeleteUser => USER_ADMINISTRATOR,
+    };
+    let mut ctx = service.clone();
+    ctx.caller.grants = vec![grant(USER_ADMINISTRATOR)];
+    if role != USER_ADMINISTRATOR {
+        ctx.caller.grants.push(grant(role));
+    }
+    ctx
+}
+
+fn grant(role_id: Uuid) -> Grant {
+    Grant {
+        assignment_id: Uuid::nil(),
+        role_id,
+        scope: DirectoryScope::Tenant,
+    }
 }
 
 fn date_of(spec: &UserSpec, created: Timestamp, attribute: DateAttribute) -> Option<String> {
@@ -278,7 +291,7 @@ impl Lifecycle {
         workflow: &Workflow,
         firing: Firing,
     ) -> ServiceResult<bool> {
-        let ctx = service_context(tenant, workflow);
+        let ctx = service_context(tenant);
         let mut reader = self.reader().await?;
         // Claimed already (the usual case, every round of a window): no write.
         if reader
@@ -410,7 +423,7 @@ impl Lifecycle {
                 if !(run.state == "failed" || cut_off) || run.attempts >= MAX_ATTEMPTS {
                     continue;
                 }
-                let ctx = service_context(tenant, &workflow);
+                let ctx = service_context(tenant);
                 // Claimed first at the version read: of two nodes, one retries.
                 let changed = run.workflow_version != workflow_record.version;
                 run.state = if changed { "abandoned" } else { "running" }.into();
@@ -468,6 +481,7 @@ impl Lifecycle {
         pass: &mut Option<(String, Timestamp)>,
         notifications: &mut Vec<Notification>,
     ) -> ServiceResult<String> {
+        let ctx = &task_context(ctx, task);
         let set_enabled = |enabled: bool| Patch {
             at: Versioned::any(user),
             body: json!({ "accountEnabled": enabled }),

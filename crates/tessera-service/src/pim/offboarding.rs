@@ -66,11 +66,23 @@ impl Pim {
                 targets.push(target);
             }
         }
+        let principal_name = match tx.get(ctx.tenant, Kind::User, principal).await? {
+            Some(record) => {
+                codec::data::<tessera_directory::model::UserSpec>(&record)?.user_principal_name
+            }
+            None => principal.to_string(),
+        };
         let mut ended = Vec::new();
         for target in targets {
             let resolved = resolve(tx.as_mut(), ctx.tenant, &target).await?;
             let held = Held::read(tx.as_mut(), ctx.tenant, principal, &target).await?;
-            let mut schedules = Vec::new();
+            // Every schedule held ends (activations with their eligibility).
+            let schedules: Vec<Uuid> = held
+                .stored
+                .iter()
+                .map(|(record, _)| record.id)
+                .chain(held.standing.iter().map(|record| record.id))
+                .collect();
             // Activations go with their eligibility; the others one by one.
             for (record, stored) in held.stored.iter() {
                 if stored.schedule.activated_from.is_none()
@@ -81,16 +93,14 @@ impl Pim {
                 {
                     self.end_schedule(tx.as_mut(), ctx, &resolved, &held, record.id)
                         .await?;
-                    schedules.push(record.id);
                 }
             }
             if let Some(standing) = held.standing.as_ref() {
                 self.end_schedule(tx.as_mut(), ctx, &resolved, &held, standing.id)
                     .await?;
-                schedules.push(standing.id);
             }
             let event = EventDraft::new(AuditAction::RoleScheduleRemove)
-                .on(Kind::User, principal, &resolved.name)
+                .on(Kind::User, principal, &principal_name)
                 .details(json!({
                     "action": "adminRemove",
                     "principalId": principal,
