@@ -19,6 +19,7 @@
 mod group;
 mod leases;
 mod migrate;
+mod risk;
 mod search;
 mod sessions;
 mod sql;

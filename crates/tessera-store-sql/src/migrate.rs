@@ -49,6 +49,12 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "sign_in_lookups",
         sql: include_str!("../migrations/sqlite/0006_sign_in_lookups.sql"),
     },
+    // 7 is PostgreSQL's alone (audit heads written once a batch).
+    Migration {
+        version: 8,
+        name: "risk_detections",
+        sql: include_str!("../migrations/sqlite/0008_risk_detections.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -86,6 +92,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 7,
         name: "audit_head_batches",
         sql: include_str!("../migrations/postgres/0007_audit_head_batches.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "risk_detections",
+        sql: include_str!("../migrations/postgres/0008_risk_detections.sql"),
     },
 ];
 

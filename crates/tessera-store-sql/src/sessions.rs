@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use tessera_core::{TenantId, Timestamp};
 use tessera_store::{
-    Counter, Result, SessionRow, SessionStore, SignInQuery, SignInRow, StoreError,
+    Counter, Result, RiskDetectionQuery, RiskDetectionRow, SessionRow, SessionStore, SignInQuery,
+    SignInRow, StoreError,
 };
 use uuid::Uuid;
 
@@ -319,6 +320,25 @@ impl SessionStore for SqlStore {
         insert_sign_ins(&mut tx, entries).await?;
         tx.commit().await.map_err(backend_error)?;
         Ok(())
+    }
+
+    async fn risk_detection_append_batch(
+        &self,
+        entries: &[(TenantId, RiskDetectionRow)],
+    ) -> Result<()> {
+        crate::risk::append_batch(self, entries).await
+    }
+
+    async fn risk_detection_query(
+        &self,
+        tenant: TenantId,
+        query: &RiskDetectionQuery,
+    ) -> Result<Vec<RiskDetectionRow>> {
+        crate::risk::query(self, tenant, query).await
+    }
+
+    async fn risk_detection_purge(&self, tenant: TenantId, before: Timestamp) -> Result<u64> {
+        crate::risk::purge(self, tenant, before).await
     }
 
     async fn sign_in_query(&self, tenant: TenantId, query: &SignInQuery) -> Result<Vec<SignInRow>> {

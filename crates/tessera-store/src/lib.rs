@@ -621,6 +621,37 @@ pub struct SignInQuery {
     pub limit: u32,
 }
 
+/// One risk detection (Identity Protection). The indexed fields are copies of
+/// body fields; the body (evidence, names, location) is opaque JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskDetectionRow {
+    pub id: Uuid,
+    pub detected: Timestamp,
+    pub user_id: Option<Uuid>,
+    /// `riskEventType`.
+    pub event_type: String,
+    /// `low`, `medium` or `high`.
+    pub level: String,
+    /// `realTime` or `offline`.
+    pub timing: String,
+    pub sign_in_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub body: String,
+}
+
+/// Filters for risk detection queries. Results come newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RiskDetectionQuery {
+    pub user_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub level: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only entries before this `(detected, id)` (the cursor).
+    pub before: Option<(Timestamp, Uuid)>,
+    pub limit: u32,
+}
+
 /// A named counter: a number and when it last changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counter {
@@ -676,6 +707,20 @@ pub trait SessionStore: Send + Sync {
         before: Timestamp,
         keep_newest: u64,
     ) -> Result<u64>;
+
+    /// Appends risk detections (of any tenants) in one transaction: all or none.
+    async fn risk_detection_append_batch(
+        &self,
+        entries: &[(TenantId, RiskDetectionRow)],
+    ) -> Result<()>;
+    async fn risk_detection_query(
+        &self,
+        tenant: TenantId,
+        query: &RiskDetectionQuery,
+    ) -> Result<Vec<RiskDetectionRow>>;
+    /// Deletes a tenant's detections older than `before`, in bounded steps;
+    /// returns how many.
+    async fn risk_detection_purge(&self, tenant: TenantId, before: Timestamp) -> Result<u64>;
 
     async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>>;
     /// Sets the counter to `value` if it is absent or holds less; true if it did.

@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             tenants_are_isolated,
             sessions_round_trip_and_revoke,
             sign_in_log_filters_and_pages,
+            risk_detections_filter_page_and_purge,
             sign_in_aggregates_merge_by_key,
             sign_in_retention_by_age_and_size,
             database_size_is_reported,
@@ -963,6 +964,127 @@ pub async fn sessions_round_trip_and_revoke(store: Arc<dyn Store>) {
         "only s3 had ended"
     );
     assert!(store.session_get(tenant, "flow").await.unwrap().is_some());
+}
+
+/// Risk detections: a batch is all or none; queries filter by user, kind,
+/// level and time, page newest first by a cursor that breaks ties by id, and
+/// see only their tenant; a purge by age removes only the older ones.
+pub async fn risk_detections_filter_page_and_purge(store: Arc<dyn Store>) {
+    use tessera_store::{RiskDetectionQuery, RiskDetectionRow};
+    let tenant = new_tenant(&store).await;
+    let other = new_tenant(&store).await;
+    let user = Uuid::new_v4();
+    let row = |i: i64| RiskDetectionRow {
+        id: Uuid::new_v4(),
+        detected: later(i / 2),
+        user_id: (i % 2 == 0).then_some(user),
+        event_type: if i % 3 == 0 {
+            "passwordSpray"
+        } else {
+            "anonymizedIPAddress"
+        }
+        .into(),
+        level: if i == 6 { "high" } else { "medium" }.into(),
+        timing: "realTime".into(),
+        sign_in_id: Some(Uuid::new_v4()),
+        ip: Some(format!("203.0.113.{i}")),
+        body: format!("{{\"i\":{i}}}"),
+    };
+    let rows: Vec<RiskDetectionRow> = (0..7).map(row).collect();
+    let batch: Vec<(TenantId, RiskDetectionRow)> =
+        rows.iter().map(|r| (tenant, r.clone())).collect();
+    store.risk_detection_append_batch(&batch).await.unwrap();
+    store
+        .risk_detection_append_batch(&[(other, row(0))])
+        .await
+        .unwrap();
+    // All or none: a repeated key keeps the batch out.
+    let mut repeated = vec![(tenant, row(9))];
+    repeated.push((tenant, rows[0].clone()));
+    assert!(store.risk_detection_append_batch(&repeated).await.is_err());
+    let query = |q: RiskDetectionQuery| {
+        let store = store.clone();
+        async move { store.risk_detection_query(tenant, &q).await.unwrap() }
+    };
+    let everything = query(RiskDetectionQuery {
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        everything.len(),
+        7,
+        "only this tenant's, and not the refused batch's"
+    );
+    assert_eq!(everything[0].detected, later(3), "newest first");
+    assert_eq!(
+        everything.iter().find(|r| r.id == rows[4].id),
+        Some(&rows[4]),
+        "read back whole"
+    );
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let page = query(RiskDetectionQuery {
+            before,
+            limit: 2,
+            ..Default::default()
+        })
+        .await;
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|r| (r.detected, r.id));
+        paged.extend(page.into_iter().map(|r| r.id));
+    }
+    assert_eq!(paged, everything.iter().map(|r| r.id).collect::<Vec<_>>());
+    let of_user = query(RiskDetectionQuery {
+        user_id: Some(user),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(of_user.len(), 4);
+    let sprays = query(RiskDetectionQuery {
+        event_type: Some("passwordSpray".into()),
+        level: Some("medium".into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(sprays.len(), 2, "rows 0 and 3 (6 is high)");
+    let window = query(RiskDetectionQuery {
+        since: Some(later(1)),
+        until: Some(later(2)),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(window.len(), 4);
+    assert_eq!(
+        store.risk_detection_purge(tenant, later(2)).await.unwrap(),
+        4
+    );
+    assert_eq!(
+        query(RiskDetectionQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .len(),
+        3
+    );
+    let kept = store
+        .risk_detection_query(
+            other,
+            &RiskDetectionQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "another tenant's are not purged");
 }
 
 pub async fn sign_in_log_filters_and_pages(store: Arc<dyn Store>) {

@@ -1,0 +1,170 @@
+//! Risk detections on both backends: appended in batches (one transaction each),
+//! read newest first, purged by age in bounded steps; outside the audit chain's
+//! lock, like the sign-in log.
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+use tessera_core::{TenantId, Timestamp};
+use tessera_store::{Result, RiskDetectionQuery, RiskDetectionRow, StoreError};
+use uuid::Uuid;
+
+use crate::sql::{AuditParam, MAX_PAGE};
+use crate::{SqlStore, backend_error};
+
+const COLUMNS: &str = "id, detected, user_id, event_type, level, timing, sign_in_id, ip, body";
+/// Parameters per row (its columns and the tenant).
+const PARAMS: usize = 10;
+/// Rows per INSERT (fixed chunks keep the prepared statements few).
+const ROWS_PER_INSERT: usize = 16;
+/// Most rows one step of a purge deletes.
+const PURGE_STEP: i64 = 10_000;
+
+fn uuid_of(text: Option<String>) -> Result<Option<Uuid>> {
+    text.map(|t| {
+        Uuid::parse_str(&t)
+            .map_err(|_| StoreError::Backend(format!("malformed id {t:?} in the database")))
+    })
+    .transpose()
+}
+
+fn row_of(row: &AnyRow) -> Result<RiskDetectionRow> {
+    let id: String = row.try_get("id").map_err(backend_error)?;
+    Ok(RiskDetectionRow {
+        id: uuid_of(Some(id))?.unwrap_or_default(),
+        detected: Timestamp::from_unix_micros(row.try_get("detected").map_err(backend_error)?),
+        user_id: uuid_of(row.try_get("user_id").map_err(backend_error)?)?,
+        event_type: row.try_get("event_type").map_err(backend_error)?,
+        level: row.try_get("level").map_err(backend_error)?,
+        timing: row.try_get("timing").map_err(backend_error)?,
+        sign_in_id: uuid_of(row.try_get("sign_in_id").map_err(backend_error)?)?,
+        ip: row.try_get("ip").map_err(backend_error)?,
+        body: row.try_get("body").map_err(backend_error)?,
+    })
+}
+
+pub(crate) async fn append_batch(
+    store: &SqlStore,
+    entries: &[(TenantId, RiskDetectionRow)],
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.write_pool.begin().await.map_err(backend_error)?;
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let first = row * PARAMS + 1;
+                let params: Vec<String> =
+                    (first..first + PARAMS).map(|n| format!("${n}")).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO risk_detections (tenant, {COLUMNS}) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (tenant, entry) in chunk {
+            query = query
+                .bind(tenant.to_string())
+                .bind(entry.id.to_string())
+                .bind(entry.detected.unix_micros())
+                .bind(entry.user_id.map(|u| u.to_string()))
+                .bind(entry.event_type.clone())
+                .bind(entry.level.clone())
+                .bind(entry.timing.clone())
+                .bind(entry.sign_in_id.map(|u| u.to_string()))
+                .bind(entry.ip.clone())
+                .bind(entry.body.clone());
+        }
+        query.execute(&mut *tx).await.map_err(backend_error)?;
+    }
+    tx.commit().await.map_err(backend_error)
+}
+
+pub(crate) async fn query(
+    store: &SqlStore,
+    tenant: TenantId,
+    query: &RiskDetectionQuery,
+) -> Result<Vec<RiskDetectionRow>> {
+    let mut conditions = vec!["tenant = $1".to_string()];
+    let mut params = vec![AuditParam::Text(tenant.to_string())];
+    let mut add = |condition: &str, values: Vec<AuditParam>| {
+        let mut condition = condition.to_string();
+        for value in values {
+            params.push(value);
+            condition = condition.replacen('?', &format!("${}", params.len()), 1);
+        }
+        conditions.push(condition);
+    };
+    if let Some(user) = query.user_id {
+        add("user_id = ?", vec![AuditParam::Text(user.to_string())]);
+    }
+    for (column, value) in [("event_type", &query.event_type), ("level", &query.level)] {
+        if let Some(value) = value {
+            add(
+                &format!("{column} = ?"),
+                vec![AuditParam::Text(value.clone())],
+            );
+        }
+    }
+    if let Some(since) = query.since {
+        add(
+            "detected >= ?",
+            vec![AuditParam::Integer(since.unix_micros())],
+        );
+    }
+    if let Some(until) = query.until {
+        add(
+            "detected <= ?",
+            vec![AuditParam::Integer(until.unix_micros())],
+        );
+    }
+    if let Some((detected, id)) = query.before {
+        add(
+            "(detected < ? OR (detected = ? AND id < ?))",
+            vec![
+                AuditParam::Integer(detected.unix_micros()),
+                AuditParam::Integer(detected.unix_micros()),
+                AuditParam::Text(id.to_string()),
+            ],
+        );
+    }
+    let limit = query.limit.clamp(1, MAX_PAGE);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM risk_detections WHERE {} ORDER BY detected DESC, id DESC LIMIT {limit}",
+        conditions.join(" AND ")
+    );
+    let mut statement = sqlx::query(AssertSqlSafe(sql));
+    for param in params {
+        statement = match param {
+            AuditParam::Text(text) => statement.bind(text),
+            AuditParam::Integer(value) => statement.bind(value),
+        };
+    }
+    let rows = statement
+        .fetch_all(&store.pool)
+        .await
+        .map_err(backend_error)?;
+    rows.iter().map(row_of).collect()
+}
+
+pub(crate) async fn purge(store: &SqlStore, tenant: TenantId, before: Timestamp) -> Result<u64> {
+    let mut deleted = 0;
+    loop {
+        let done = sqlx::query(
+            "DELETE FROM risk_detections WHERE tenant = $1 AND id IN \
+             (SELECT id FROM risk_detections WHERE tenant = $1 AND detected < $2 LIMIT $3)",
+        )
+        .bind(tenant.to_string())
+        .bind(before.unix_micros())
+        .bind(PURGE_STEP)
+        .execute(&store.write_pool)
+        .await
+        .map_err(backend_error)?;
+        deleted += done.rows_affected();
+        if done.rows_affected() < PURGE_STEP as u64 {
+            return Ok(deleted);
+        }
+    }
+}
