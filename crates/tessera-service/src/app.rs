@@ -12,7 +12,7 @@ use crate::error::ServiceResult;
 use crate::kernel::AuthSettings;
 use crate::kernel::jobs::{Job, JobResult, Schedule, Scope, job};
 use crate::kernel::{Kernel, SessionsEnded};
-use crate::{Access, AppSignIn, Directory, Lifecycle, Oidc, Pim, Provisioning, Saml, SignIn};
+use crate::{Access, AppSignIn, Directory, Lifecycle, Oidc, Pim, Provisioning, Risk, Saml, SignIn};
 
 pub struct App {
     pub(crate) kernel: Arc<Kernel>,
@@ -20,6 +20,7 @@ pub struct App {
     pub pim: Arc<Pim>,
     pub provisioning: Arc<Provisioning>,
     pub access: Arc<Access>,
+    pub risk: Arc<Risk>,
     pub sign_in: Arc<SignIn>,
     pub lifecycle: Arc<Lifecycle>,
     pub app_sign_in: Arc<AppSignIn>,
@@ -55,10 +56,12 @@ impl App {
         let pim = Arc::new(Pim::new(kernel.clone(), directory.clone()));
         let provisioning = Arc::new(Provisioning::new(kernel.clone(), directory.clone()));
         let access = Arc::new(Access::new(kernel.clone()));
+        let risk = Arc::new(Risk::new(kernel.clone()));
         let sign_in = Arc::new(SignIn::new(
             kernel.clone(),
             directory.clone(),
             access.clone(),
+            risk.clone(),
         ));
         let lifecycle = Arc::new(Lifecycle::new(
             kernel.clone(),
@@ -88,6 +91,7 @@ impl App {
             pim,
             provisioning,
             access,
+            risk,
             sign_in,
             lifecycle,
             app_sign_in,

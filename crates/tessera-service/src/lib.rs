@@ -44,6 +44,7 @@ pub mod lifecycle;
 pub mod oidc;
 pub mod pim;
 pub mod provisioning;
+pub mod risk;
 pub mod saml;
 pub mod sign_in;
 
@@ -94,6 +95,7 @@ pub use lifecycle::Lifecycle;
 pub use oidc::Oidc;
 pub use pim::Pim;
 pub use provisioning::Provisioning;
+pub use risk::Risk;
 pub use saml::Saml;
 pub use sign_in::SignIn;
 

@@ -212,6 +212,8 @@ pub(crate) fn app_entry(now: Timestamp, facts: AppEntry<'_>) -> SignInEntry {
         applied_conditional_access_policies: None,
         attempt_count: None,
         last_attempt_date_time: None,
+        risk_level_during_sign_in: None,
+        risk_event_types: Vec::new(),
     }
 }
 

@@ -769,6 +769,8 @@ impl Oidc {
             applied_conditional_access_policies: ca.map(|c| c.log_value()),
             attempt_count: None,
             last_attempt_date_time: None,
+            risk_level_during_sign_in: None,
+            risk_event_types: Vec::new(),
         };
         self.sign_in
             .append_log(ctx.tenant, &entry)

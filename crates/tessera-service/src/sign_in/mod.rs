@@ -54,6 +54,7 @@ pub struct SignIn {
     k: Arc<crate::kernel::Kernel>,
     pub(crate) directory: Arc<crate::Directory>,
     pub(crate) access: Arc<crate::Access>,
+    pub(crate) risk: Arc<crate::Risk>,
     pub(crate) authn: Authn,
     pub(crate) sign_in_log: crate::sign_in::log_writer::SignInLog,
     pub(crate) sign_in_sources: crate::sign_in::log_storage::FailureSources,
@@ -77,12 +78,14 @@ impl SignIn {
         k: Arc<crate::kernel::Kernel>,
         directory: Arc<crate::Directory>,
         access: Arc<crate::Access>,
+        risk: Arc<crate::Risk>,
     ) -> SignIn {
         let authn = Authn::new(&k.settings);
         SignIn {
             k,
             directory,
             access,
+            risk,
             authn,
             sign_in_log: crate::sign_in::log_writer::SignInLog::default(),
             sign_in_sources: crate::sign_in::log_storage::FailureSources::default(),
@@ -200,6 +203,17 @@ pub struct SignInEntry {
     /// its last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempt_date_time: Option<Timestamp>,
+    /// The sign-in's real-time risk (`low`, `medium`, `high`), when Identity
+    /// Protection found any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_level_during_sign_in: Option<String>,
+    /// The kinds of what it found (`riskEventTypes_v2` in Graph).
+    #[serde(
+        default,
+        rename = "riskEventTypes_v2",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub risk_event_types: Vec<String>,
 }
 
 fn interactive() -> String {
@@ -309,17 +323,52 @@ impl SignIn {
             applied_conditional_access_policies: None,
             attempt_count: None,
             last_attempt_date_time: None,
+            risk_level_during_sign_in: None,
+            risk_event_types: Vec::new(),
         };
         self.append_log(ctx.tenant, &entry).await
     }
 
     /// Appends a sign-in log entry (group commit; returns once it is durable).
+    /// A user's sign-in is first assessed for risk in real time: its
+    /// detections are recorded, and the entry carries their kinds and level.
     pub(crate) async fn append_log(
         &self,
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<()> {
-        let row = self.log_row(tenant, entry)?;
+        let detections = if entry.sign_in_event_type == "interactiveUser" {
+            self.risk
+                .address_detections(entry.client_address.as_deref())
+        } else {
+            Vec::new()
+        };
+        if detections.is_empty() {
+            let row = self.log_row(tenant, entry)?;
+            return self.sign_in_log.append(&self.store, tenant, row).await;
+        }
+        let mut entry = entry.clone();
+        let level = tessera_risk::aggregate::sign_in_risk(&detections);
+        entry.risk_level_during_sign_in = Some(
+            serde_json::to_value(level)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        );
+        entry.risk_event_types = detections
+            .iter()
+            .map(|d| d.event_type.name().to_string())
+            .collect();
+        let facts = crate::risk::SignInFacts {
+            sign_in: entry.id,
+            at: entry.created_date_time,
+            user_id: entry.user_id,
+            user_principal_name: &entry.user_principal_name,
+            client_address: entry.client_address.as_deref(),
+            correlation_id: &entry.correlation_id,
+        };
+        self.risk.record(tenant, &facts, &detections).await?;
+        let row = self.log_row(tenant, &entry)?;
         self.sign_in_log.append(&self.store, tenant, row).await
     }
 }

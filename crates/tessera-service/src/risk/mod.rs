@@ -1,0 +1,286 @@
+//! Identity Protection (issue 17): detections from the sign-in stream, kept
+//! beside the sign-in log (outside the audit chain's lock, so an attack that
+//! makes thousands of detections a second does not slow the directory), and
+//! read through Graph's `identityProtection/riskDetections`.
+//!
+//! The rules are `tessera_risk`'s; this context gathers the facts they need
+//! (the operator's IP lists through the [`IpLists`] port, which the binary
+//! fills from files it reloads when they change), records what they find, and
+//! answers the API. Sign-in asks it for the real-time detections of each
+//! sign-in before the entry is logged (`SignIn::append_log`).
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tessera_core::{TenantId, Timestamp};
+use tessera_directory::authz::Target;
+use tessera_directory::roles::action;
+use tessera_risk::{Detection, EventType, RiskLevel};
+use tessera_store::{RiskDetectionQuery, RiskDetectionRow};
+use uuid::Uuid;
+
+use crate::Context;
+use crate::codec::Page;
+use crate::error::{ServiceError, ServiceResult};
+use crate::kernel::Kernel;
+
+/// The operator's address lists (anonymizers: Tor exits, VPN and hosting
+/// ranges; known-malicious addresses): the label of the range holding an
+/// address, if one does.
+pub trait IpLists: Send + Sync {
+    fn anonymous(&self, ip: IpAddr) -> Option<String>;
+    fn malicious(&self, ip: IpAddr) -> Option<String>;
+}
+
+/// The Identity Protection context (see the module documentation).
+pub struct Risk {
+    k: Arc<Kernel>,
+    lists: OnceLock<Arc<dyn IpLists>>,
+}
+
+crate::kernel::on_kernel!(Risk);
+
+/// A detection as Graph's `riskDetection` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RiskDetectionView {
+    pub id: Uuid,
+    pub risk_event_type: String,
+    /// `low`, `medium` or `high`.
+    pub risk_level: String,
+    /// `atRisk` (what a detection is until its user's risk is remediated or
+    /// dismissed).
+    pub risk_state: String,
+    /// `realtime` or `offline`.
+    pub detection_timing_type: String,
+    /// `signin`.
+    pub activity: String,
+    /// `tessera`.
+    pub source: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub detected_date_time: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub activity_date_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    pub user_principal_name: String,
+    /// The sign-in log entry it was found in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Uuid>,
+    pub correlation_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// The evidence (which list, which sign-ins, which properties).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub additional_info: Value,
+}
+
+/// What the detections API filters by.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectionFilter {
+    pub user_id: Option<Uuid>,
+    pub risk_event_type: Option<String>,
+    pub risk_level: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// What a sign-in showed, for recording its detections.
+pub(crate) struct SignInFacts<'a> {
+    pub sign_in: Uuid,
+    pub at: Timestamp,
+    pub user_id: Option<Uuid>,
+    pub user_principal_name: &'a str,
+    pub client_address: Option<&'a str>,
+    pub correlation_id: &'a str,
+}
+
+fn level_name(level: RiskLevel) -> &'static str {
+    match level {
+        RiskLevel::None => "none",
+        RiskLevel::Low => "low",
+        RiskLevel::Medium => "medium",
+        RiskLevel::High => "high",
+    }
+}
+
+impl Risk {
+    pub(crate) fn new(k: Arc<Kernel>) -> Risk {
+        Risk {
+            k,
+            lists: OnceLock::new(),
+        }
+    }
+
+    /// Sets the operator's address lists (once, at start).
+    pub fn set_ip_lists(&self, lists: Arc<dyn IpLists>) {
+        if self.lists.set(lists).is_err() {
+            tracing::warn!("the IP lists were set already; the first stay");
+        }
+    }
+
+    /// The real-time detections a sign-in's address gives: an anonymizer
+    /// (medium) or a known-malicious address (high).
+    pub(crate) fn address_detections(&self, client_address: Option<&str>) -> Vec<Detection> {
+        let (Some(lists), Some(ip)) = (
+            self.lists.get(),
+            client_address.and_then(|a| a.parse::<IpAddr>().ok()),
+        ) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        if let Some(label) = lists.anonymous(ip) {
+            found.push(Detection::new(
+                EventType::AnonymizedIpAddress,
+                RiskLevel::Medium,
+                json!({"ipAddress": ip.to_string(), "list": "anonymous", "label": label}),
+            ));
+        }
+        if let Some(label) = lists.malicious(ip) {
+            found.push(Detection::new(
+                EventType::MaliciousIpAddress,
+                RiskLevel::High,
+                json!({"ipAddress": ip.to_string(), "list": "malicious", "label": label}),
+            ));
+        }
+        found
+    }
+
+    /// Records a sign-in's detections (one statement; nothing when there are
+    /// none).
+    pub(crate) async fn record(
+        &self,
+        tenant: TenantId,
+        facts: &SignInFacts<'_>,
+        detections: &[Detection],
+    ) -> ServiceResult<()> {
+        if detections.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(detections.len());
+        for detection in detections {
+            let body = json!({
+                "userPrincipalName": facts.user_principal_name,
+                "correlationId": facts.correlation_id,
+                "activityDateTime": facts.at,
+                "evidence": detection.evidence,
+            });
+            rows.push((
+                tenant,
+                RiskDetectionRow {
+                    id: Uuid::new_v4(),
+                    detected: self.now(),
+                    user_id: facts.user_id,
+                    event_type: detection.event_type.name().to_string(),
+                    level: level_name(detection.level).to_string(),
+                    timing: match detection.timing {
+                        tessera_risk::Timing::RealTime => "realtime",
+                        tessera_risk::Timing::Offline => "offline",
+                    }
+                    .to_string(),
+                    sign_in_id: Some(facts.sign_in),
+                    ip: facts.client_address.map(str::to_string),
+                    body: body.to_string(),
+                },
+            ));
+        }
+        self.store.risk_detection_append_batch(&rows).await?;
+        Ok(())
+    }
+
+    /// `GET identityProtection/riskDetections`: newest first.
+    pub async fn list_detections(
+        &self,
+        ctx: &Context,
+        filter: &DetectionFilter,
+    ) -> ServiceResult<Page<RiskDetectionView>> {
+        self.require(ctx, action::RISK_READ, &Target::Tenant)?;
+        let limit = match filter.limit {
+            None => 100,
+            Some(n) if (1..=1000).contains(&n) => n,
+            Some(_) => return Err(ServiceError::invalid("limit", "must be between 1 and 1000")),
+        };
+        let before = match &filter.cursor {
+            None => None,
+            Some(text) => Some(parse_cursor(text).ok_or_else(|| {
+                ServiceError::invalid("cursor", "is not a cursor returned by this API")
+            })?),
+        };
+        if let Some(kind) = &filter.risk_event_type
+            && !EventType::ALL.iter().any(|k| k.name() == kind)
+        {
+            return Err(ServiceError::invalid(
+                "riskEventType",
+                format!(
+                    "must be one of {}",
+                    EventType::ALL.map(|k| k.name()).join(", ")
+                ),
+            ));
+        }
+        if let Some(level) = &filter.risk_level
+            && !["low", "medium", "high"].contains(&level.as_str())
+        {
+            return Err(ServiceError::invalid(
+                "riskLevel",
+                "must be low, medium or high",
+            ));
+        }
+        let query = RiskDetectionQuery {
+            user_id: filter.user_id,
+            event_type: filter.risk_event_type.clone(),
+            level: filter.risk_level.clone(),
+            since: filter.since,
+            until: filter.until,
+            before,
+            limit: limit + 1,
+        };
+        let mut rows = self.store.risk_detection_query(ctx.tenant, &query).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last()
+                .map(|r| format!("{}.{}", r.detected.unix_micros(), r.id))
+        } else {
+            None
+        };
+        let value = rows.iter().map(view_of).collect();
+        Ok(Page { value, next_cursor })
+    }
+}
+
+fn view_of(row: &RiskDetectionRow) -> RiskDetectionView {
+    let body: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
+    let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
+    RiskDetectionView {
+        id: row.id,
+        risk_event_type: row.event_type.clone(),
+        risk_level: row.level.clone(),
+        risk_state: "atRisk".to_string(),
+        detection_timing_type: row.timing.clone(),
+        activity: "signin".to_string(),
+        source: "tessera".to_string(),
+        detected_date_time: row.detected,
+        activity_date_time: serde_json::from_value(body["activityDateTime"].clone())
+            .unwrap_or(row.detected),
+        user_id: row.user_id,
+        user_principal_name: text("userPrincipalName"),
+        request_id: row.sign_in_id,
+        correlation_id: text("correlationId"),
+        ip_address: row.ip.clone(),
+        additional_info: body["evidence"].clone(),
+    }
+}
+
+fn parse_cursor(text: &str) -> Option<(Timestamp, Uuid)> {
+    let (time, id) = text.split_once('.')?;
+    Some((
+        Timestamp::from_unix_micros(time.parse().ok()?),
+        Uuid::parse_str(id).ok()?,
+    ))
+}

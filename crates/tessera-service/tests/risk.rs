@@ -1,0 +1,221 @@
+//! Identity Protection through real sign-ins, on SQLite and PostgreSQL: a
+//! password sign-in from an address on the operator's anonymizer or malicious
+//! list is detected in real time, recorded beside the sign-in log, shown on the
+//! log entry and listed by `identityProtection/riskDetections`; one from
+//! elsewhere is not.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_core::SecretString;
+use tessera_risk::iplist::IpList;
+use tessera_service::authn::{SignInContext, SignInFilter};
+use tessera_service::risk::{DetectionFilter, IpLists};
+use tessera_service::{App, Context, ServiceError};
+use tessera_testkit::{Backend, auth_settings, bootstrap_admin, both_backends};
+
+struct Lists {
+    anonymous: IpList,
+    malicious: IpList,
+}
+
+impl IpLists for Lists {
+    fn anonymous(&self, ip: IpAddr) -> Option<String> {
+        self.anonymous.find(ip).map(str::to_string)
+    }
+    fn malicious(&self, ip: IpAddr) -> Option<String> {
+        self.malicious.find(ip).map(str::to_string)
+    }
+}
+
+struct Harness {
+    app: App,
+    admin: Context,
+}
+
+async fn harness(backend: Backend) -> Harness {
+    let app = App::with_auth(
+        backend.store().await,
+        Arc::new(tessera_core::SystemClock),
+        auth_settings("http://localhost:8080"),
+    );
+    app.risk.set_ip_lists(Arc::new(Lists {
+        anonymous: IpList::parse("185.220.101.0/24 tor\n2001:db8:7::/48 vpn\n").unwrap(),
+        malicious: IpList::parse("198.51.100.66 botnet\n").unwrap(),
+    }));
+    let admin = bootstrap_admin(&app).await.ctx;
+    Harness { app, admin }
+}
+
+const PASSWORD: &str = "violet-harbour-engine-42";
+
+impl Harness {
+    async fn sign_in_from(&self, address: &str, password: &str) {
+        let ctx = SignInContext {
+            tenant: self.admin.tenant,
+            correlation_id: format!("corr-{address}"),
+            client_address: Some(address.to_string()),
+            user_agent: Some("test-agent".to_string()),
+            previous_session: None,
+        };
+        let (secret, _) = self.app.sign_in.start(&ctx).await.unwrap();
+        self.app
+            .sign_in
+            .identify(&ctx, secret.expose(), "adele@contoso.com")
+            .await
+            .unwrap();
+        self.app
+            .sign_in
+            .submit_password(&ctx, secret.expose(), SecretString::new(password.into()))
+            .await
+            .unwrap();
+    }
+
+    async fn detections(&self, filter: DetectionFilter) -> Vec<serde_json::Value> {
+        self.app
+            .risk
+            .list_detections(&self.admin, &filter)
+            .await
+            .unwrap()
+            .value
+            .iter()
+            .map(|d| serde_json::to_value(d).unwrap())
+            .collect()
+    }
+}
+
+async fn anonymizers_and_malicious_addresses_are_detected_at_sign_in(h: Harness) {
+    let adele = h
+        .app
+        .directory
+        .create_user(
+            &h.admin,
+            json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele"}),
+        )
+        .await
+        .unwrap()
+        .id;
+    h.app
+        .sign_in
+        .reset_password(&h.admin, adele, Some(SecretString::new(PASSWORD.into())))
+        .await
+        .unwrap();
+    h.sign_in_from("192.0.2.10", PASSWORD).await;
+    assert!(
+        h.detections(DetectionFilter::default()).await.is_empty(),
+        "an ordinary address is no detection"
+    );
+    h.sign_in_from("185.220.101.7", PASSWORD).await;
+    h.sign_in_from("198.51.100.66", "wrong password").await;
+    let all = h.detections(DetectionFilter::default()).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    let malicious = &all[0];
+    assert_eq!(malicious["riskEventType"], "maliciousIPAddress");
+    assert_eq!(malicious["riskLevel"], "high");
+    assert_eq!(malicious["ipAddress"], "198.51.100.66");
+    assert_eq!(malicious["additionalInfo"]["label"], "botnet");
+    let tor = &all[1];
+    assert_eq!(tor["riskEventType"], "anonymizedIPAddress");
+    assert_eq!(tor["riskLevel"], "medium");
+    assert_eq!(tor["detectionTimingType"], "realtime");
+    assert_eq!(tor["userId"], json!(adele));
+    assert_eq!(tor["userPrincipalName"], "adele@contoso.com");
+    // The sign-in log entry it came from shows it.
+    let log = h
+        .app
+        .sign_in
+        .query_log(
+            &h.admin,
+            &SignInFilter {
+                correlation_id: Some("corr-185.220.101.7".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let entry = serde_json::to_value(&log.value[0]).unwrap();
+    assert_eq!(entry["riskLevelDuringSignIn"], "medium");
+    assert_eq!(entry["riskEventTypes_v2"], json!(["anonymizedIPAddress"]));
+    assert_eq!(tor["requestId"], entry["id"]);
+    // Filters and paging.
+    let only = h
+        .detections(DetectionFilter {
+            risk_event_type: Some("anonymizedIPAddress".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(only.len(), 1);
+    let page = h
+        .app
+        .risk
+        .list_detections(
+            &h.admin,
+            &DetectionFilter {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let next = h
+        .app
+        .risk
+        .list_detections(
+            &h.admin,
+            &DetectionFilter {
+                cursor: page.next_cursor.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.value.len(), 1);
+    assert_ne!(next.value[0].id, page.value[0].id);
+    for bad in [
+        DetectionFilter {
+            risk_event_type: Some("nonsense".into()),
+            ..Default::default()
+        },
+        DetectionFilter {
+            risk_level: Some("severe".into()),
+            ..Default::default()
+        },
+        DetectionFilter {
+            cursor: Some("x".into()),
+            ..Default::default()
+        },
+        DetectionFilter {
+            limit: Some(0),
+            ..Default::default()
+        },
+    ] {
+        let refused = h.app.risk.list_detections(&h.admin, &bad).await;
+        assert!(
+            matches!(refused, Err(ServiceError::Validation(_))),
+            "{refused:?}"
+        );
+    }
+    // Only those who may read Identity Protection.
+    let mut reader = h.admin.clone();
+    reader.caller = reader.caller.impersonating_for_tests(
+        tessera_service::Principal::User {
+            id: adele,
+            user_principal_name: "adele@contoso.com".into(),
+        },
+        Vec::new(),
+    );
+    let refused = h
+        .app
+        .risk
+        .list_detections(&reader, &DetectionFilter::default())
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::Forbidden { .. })),
+        "{refused:?}"
+    );
+}
+
+both_backends!(setup = harness; anonymizers_and_malicious_addresses_are_detected_at_sign_in);
