@@ -64,6 +64,12 @@ pub struct Config {
     /// Conditional Access country locations; without it every address is of
     /// unknown country.
     pub geoip_database: Option<PathBuf>,
+    /// Identity Protection's list of anonymizers (Tor exit nodes, VPN and
+    /// hosting ranges): one address or CIDR range per line, `#` comments, a
+    /// label after the address. Reloaded when the file changes.
+    pub risk_anonymous_ip_list: Option<PathBuf>,
+    /// Identity Protection's list of known-malicious addresses, in the same form.
+    pub risk_malicious_ip_list: Option<PathBuf>,
     /// Signed checkpoints of every tenant's audit chain head, exported on a schedule.
     #[serde(default)]
     pub audit_checkpoint: AuditCheckpointConfig,
@@ -209,6 +215,8 @@ impl Default for Config {
             provisioning_private_targets: false,
             breached_passwords_dir: None,
             geoip_database: None,
+            risk_anonymous_ip_list: None,
+            risk_malicious_ip_list: None,
             audit_checkpoint: AuditCheckpointConfig::default(),
             run_jobs: true,
             smtp: None,
@@ -349,6 +357,8 @@ fn is_server_key(key: &str) -> bool {
         "hr_drop_dir",
         "provisioning_private_targets",
         "geoip_database",
+        "risk_anonymous_ip_list",
+        "risk_malicious_ip_list",
         "trusted_proxies",
         "run_jobs",
     ];

@@ -314,6 +314,8 @@ pub struct Ports {
     pub hr_drop: Option<Arc<dyn tessera_service::provisioning::hr::HrDropFolder>>,
     /// Outbound provisioning's HTTP client (applications' SCIM services).
     pub scim_target: Option<Arc<dyn tessera_service::provisioning::outbound::ScimTarget>>,
+    /// Identity Protection's address lists (anonymizers, malicious).
+    pub ip_lists: Option<Arc<dyn tessera_service::risk::IpLists>>,
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM. `ports` is called once the
@@ -359,6 +361,9 @@ where
     }
     if let Some(countries) = ports.countries {
         app.access.set_country_lookup(countries);
+    }
+    if let Some(lists) = ports.ip_lists {
+        app.risk.set_ip_lists(lists);
     }
     if let Some(bootstrap) = app
         .directory

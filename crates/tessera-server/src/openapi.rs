@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    apps, audit, authentication, conditional_access, directory, me, pim, provisioning, roles,
+    apps, audit, authentication, conditional_access, directory, me, pim, provisioning, risk, roles,
 };
 use crate::state::AppState;
 
@@ -372,6 +372,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(authentication::delete_strength))
         .routes(routes!(authentication::query_sign_ins))
+        .routes(routes!(risk::list_risk_detections))
         .routes(routes!(
             authentication::get_sign_in_log_retention,
             authentication::set_sign_in_log_retention

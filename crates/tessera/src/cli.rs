@@ -103,6 +103,9 @@ pub enum Command {
     Policy(CaCommand),
     /// The sign-in log (newest first).
     SignIns(SignInsArgs),
+    /// Identity Protection: risk detections.
+    #[command(subcommand)]
+    Risk(RiskCommand),
     /// Offline: copy the embedded SQLite database to a file while it is in use.
     Backup(BackupArgs),
     /// Offline: replace the embedded database with a backup (the server must be stopped).
@@ -1122,6 +1125,34 @@ pub enum StrengthsCommand {
     Delete {
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RiskCommand {
+    /// Risk detections, newest first.
+    Detections(RiskDetectionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RiskDetectionsArgs {
+    /// Only this user (id or user principal name).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this kind, e.g. anonymizedIPAddress.
+    #[arg(long = "type")]
+    pub risk_event_type: Option<String>,
+    /// low, medium or high.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

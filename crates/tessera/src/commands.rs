@@ -78,6 +78,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return crate::policy::run(&Client::new(&global)?, out, command).await;
         }
         Command::SignIns(args) => sign_ins(&Client::new(&global)?, out, args).await?,
+        Command::Risk(RiskCommand::Detections(args)) => {
+            risk_detections(&Client::new(&global)?, out, args).await?
+        }
         Command::Backup(args) => offline::backup(&args, out).await?,
         Command::Restore(args) => offline::restore(&args, out).await?,
         Command::Migrate(database) => offline::migrate(&database, out).await?,
@@ -1975,6 +1978,33 @@ async fn sign_ins(client: &Client, out: Output, args: SignInsArgs) -> anyhow::Re
         .list(&["auditLogs", "signIns"], query, args.all)
         .await?;
     output::list(out, &items, output::SIGN_INS, next.as_deref());
+    Ok(())
+}
+
+async fn risk_detections(
+    client: &Client,
+    out: Output,
+    args: RiskDetectionsArgs,
+) -> anyhow::Result<()> {
+    let mut query = Vec::new();
+    if let Some(user) = args.user {
+        query.push(("userId", resolve_user(client, &user).await?));
+    }
+    for (name, value) in [
+        ("riskEventType", args.risk_event_type),
+        ("riskLevel", args.level),
+        ("since", args.since),
+        ("until", args.until),
+        ("limit", args.limit.map(|l| l.to_string())),
+    ] {
+        if let Some(value) = value {
+            query.push((name, value));
+        }
+    }
+    let (items, next) = client
+        .list(&["identityProtection", "riskDetections"], query, args.all)
+        .await?;
+    output::list(out, &items, output::RISK_DETECTIONS, next.as_deref());
     Ok(())
 }
 

@@ -25,6 +25,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 }
                 None => None,
             };
+        let ip_lists: Option<Arc<dyn tessera_service::risk::IpLists>> =
+            if config.risk_anonymous_ip_list.is_some() || config.risk_malicious_ip_list.is_some() {
+                let lists = Arc::new(
+                    adapters::ip_lists::FileLists::open(
+                        config.risk_anonymous_ip_list.as_deref(),
+                        config.risk_malicious_ip_list.as_deref(),
+                    )
+                    .map_err(|e| anyhow::anyhow!(e))?,
+                );
+                adapters::ip_lists::FileLists::watch(&lists);
+                tracing::info!("Identity Protection IP lists loaded");
+                Some(lists)
+            } else {
+                None
+            };
         let jobs = adapters::checkpoints::job(&config, store.clone())?
             .into_iter()
             .collect();
@@ -38,6 +53,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             scim_target: Some(Arc::new(adapters::scim_target::ScimClient::new(
                 config.provisioning_private_targets,
             )?)),
+            ip_lists,
             hr_drop: Some(Arc::new(adapters::hr_drop::DropFolder::new(
                 config
                     .hr_drop_dir

@@ -117,6 +117,14 @@ pub const SIGN_INS: &[Column] = &[
     ("ATTEMPTS", "/attemptCount"),
     ("LAST", "/lastAttemptDateTime"),
 ];
+pub const RISK_DETECTIONS: &[Column] = &[
+    ("DETECTED", "/detectedDateTime"),
+    ("USER", "/userPrincipalName"),
+    ("TYPE", "/riskEventType"),
+    ("LEVEL", "/riskLevel"),
+    ("FROM", "/ipAddress"),
+    ("TIMING", "/detectionTimingType"),
+];
 pub const SAML_CERTIFICATES: &[Column] = &[
     ("THUMBPRINT", "/thumbprint"),
     ("STATE", "/state"),

@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -14,59 +13,8 @@ use tessera_testkit::{Server, run_ok};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 
-/// A browser's cookies, by name.
-#[derive(Default)]
-struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    fn take(&mut self, response: &reqwest::Response) {
-        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
-            let text = value.to_str().unwrap();
-            let pair = text.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || text.contains("Max-Age=0") {
-                self.0.remove(name);
-            } else {
-                self.0.insert(name.to_string(), value.to_string());
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-fn csrf_of(html: &str) -> String {
-    let start = html.find("<meta name=\"csrf\" content=\"").unwrap() + 27;
-    let end = html[start..].find('"').unwrap();
-    html[start..start + end].to_string()
-}
-
-async fn form(
-    http: &reqwest::Client,
-    jar: &mut Jar,
-    url: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let response = http
-        .post(url)
-        .header("cookie", jar.header())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    jar.take(&response);
-    response
-}
+mod common;
+use common::pages::{csrf_of, form, password_sign_in};
 
 /// Signs in with a password through the pages and approves the device code.
 async fn approve(base: &str, upn: &str, password: &str, user_code: &str) {
@@ -77,30 +25,12 @@ async fn approve(base: &str, upn: &str, password: &str, user_code: &str) {
 /// Signs in with a password and answers the device code's confirmation: the
 /// answer to the approval.
 async fn approve_with(base: &str, upn: &str, password: &str, user_code: &str) -> reqwest::Response {
+    let (signed_in, mut jar) = password_sign_in(base, upn, password).await;
+    assert_eq!(signed_in, 303, "the password signs the user in");
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut jar = Jar::default();
-    let page = http.get(format!("{base}/signin")).send().await.unwrap();
-    jar.take(&page);
-    let csrf = csrf_of(&page.text().await.unwrap());
-    let named = form(
-        &http,
-        &mut jar,
-        &format!("{base}/signin/name"),
-        &[("csrf", &csrf), ("username", upn)],
-    )
-    .await;
-    assert_eq!(named.status(), 200);
-    let signed_in = form(
-        &http,
-        &mut jar,
-        &format!("{base}/signin/password"),
-        &[("csrf", &csrf), ("secret", password)],
-    )
-    .await;
-    assert_eq!(signed_in.status(), 303, "the password signs the user in");
     let device = http
         .get(format!("{base}/device?user_code={user_code}"))
         .header("cookie", jar.header())

@@ -9,6 +9,7 @@ pub mod me;
 pub mod oauth;
 pub mod pim;
 pub mod provisioning;
+pub mod risk;
 pub mod roles;
 pub mod scim;
 pub mod wellknown;

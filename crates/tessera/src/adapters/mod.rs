@@ -4,6 +4,7 @@
 pub mod checkpoints;
 pub mod geoip;
 pub mod hr_drop;
+pub mod ip_lists;
 pub mod notify;
 pub mod outbound;
 pub mod scim_target;
