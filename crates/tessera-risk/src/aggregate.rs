@@ -129,8 +129,16 @@ pub struct UserRisk {
 
 /// The user's risk from their history (any order; read in time order).
 pub fn user_risk(history: &[HistoryEvent], now: Timestamp) -> UserRisk {
+    // In time order; at the same moment a detection comes before what an
+    // administrator or the user did then.
+    let rank = |e: &HistoryEvent| match e {
+        HistoryEvent::Detected { .. } => 0,
+        HistoryEvent::ConfirmedCompromised { .. } => 1,
+        HistoryEvent::Remediated { .. } => 2,
+        HistoryEvent::Dismissed { .. } => 3,
+    };
     let mut events: Vec<&HistoryEvent> = history.iter().collect();
-    events.sort_by_key(|e| e.at());
+    events.sort_by_key(|e| (e.at(), rank(e)));
     let horizon = now.unix_micros() - DETECTION_DAYS * 86_400_000_000;
     let mut risk = UserRisk {
         level: RiskLevel::None,
@@ -150,8 +158,8 @@ pub fn user_risk(history: &[HistoryEvent], now: Timestamp) -> UserRisk {
                     risk.state = RiskState::AtRisk;
                     risk.detail = RiskDetail::None;
                     risk.level = level_of(&counted);
+                    risk.updated = Some(*at);
                 }
-                risk.updated = Some(*at);
             }
             HistoryEvent::Remediated { at, how } => {
                 counted.clear();

@@ -121,12 +121,16 @@ impl Baseline {
     }
 
     /// Forgets values not seen for [`FORGET_DAYS`] (the daily recomputation).
+    /// A baseline left with nothing learns again from the start.
     pub fn forget_old(&mut self, now: Timestamp) {
         let horizon = now.unix_micros() - FORGET_DAYS * 86_400_000_000;
         for values in self.values.values_mut() {
             values.retain(|_, seen| seen.last.unix_micros() >= horizon);
         }
         self.values.retain(|_, values| !values.is_empty());
+        if self.values.is_empty() {
+            *self = Baseline::new(now);
+        }
     }
 
     /// Whether this sign-in is unlike the user's own: the detection, with the
@@ -140,11 +144,11 @@ impl Baseline {
         for (name, weight, value) in properties.each() {
             let Some(value) = value else { continue };
             let value: String = value.chars().take(MAX_VALUE_CHARS).collect();
-            let known = self
-                .values
-                .get(name)
-                .is_some_and(|values| values.contains_key(&value));
-            if !known {
+            // A property the user's sign-ins never showed says nothing.
+            let Some(values) = self.values.get(name) else {
+                continue;
+            };
+            if !values.contains_key(&value) {
                 score += weight;
                 new.insert(name.to_string(), json!(value));
             }
@@ -267,5 +271,9 @@ mod tests {
         assert!(baseline.values["subnet"].contains_key("192.0.2.0/24"));
         baseline.forget_old(at(30 + FORGET_DAYS + 1));
         assert!(baseline.values.is_empty());
+        assert!(
+            baseline.learning(at(30 + FORGET_DAYS + 1)),
+            "it learns again"
+        );
     }
 }

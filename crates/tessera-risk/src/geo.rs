@@ -75,7 +75,7 @@ fn travel(from: &Located, to: &Located) -> Option<(f64, f64)> {
     }
     let km = (distance_km(&from.place, &to.place) - from.place.accuracy_km - to.place.accuracy_km)
         .max(0.0);
-    let seconds = (to.at.unix_micros() - from.at.unix_micros()).abs() as f64 / 1e6;
+    let seconds = to.at.unix_micros().abs_diff(from.at.unix_micros()) as f64 / 1e6;
     let hours = seconds.max(60.0) / 3600.0;
     Some((km, km / hours))
 }
@@ -117,8 +117,8 @@ pub fn unlikely_travel(sign_ins: &[Located], familiar: &[String]) -> Vec<Detecti
     let mut found = Vec::new();
     for pair in sign_ins.windows(2) {
         let [from, to] = pair else { continue };
-        let day = 24 * 3600 * 1_000_000;
-        if (to.at.unix_micros() - from.at.unix_micros()).abs() > day {
+        let day: u64 = 24 * 3600 * 1_000_000;
+        if to.at.unix_micros().abs_diff(from.at.unix_micros()) > day {
             continue;
         }
         let Some((km, kmh)) = travel(from, to) else {

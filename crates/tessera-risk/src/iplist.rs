@@ -8,6 +8,7 @@
 //! line's number (the list in use then stays as it was). Ranges are merged and
 //! looked up by binary search.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -15,8 +16,22 @@ use ipnet::IpNet;
 /// The most entries a list holds, and the longest line.
 pub const MAX_ENTRIES: usize = 2_000_000;
 pub const MAX_LINE: usize = 512;
-/// The longest label kept.
+/// The longest label kept, and how many distinct labels a list keeps.
 const MAX_LABEL: usize = 64;
+const MAX_LABELS: usize = 1024;
+
+/// An IPv6 range inside `::ffff:0:0/96` as the IPv4 range it maps (clients are
+/// looked up as IPv4 whichever way they came).
+fn as_v4(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.network().to_ipv4_mapped()
+        && let Ok(mapped) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(mapped);
+    }
+    net
+}
 
 /// Why a list was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +61,7 @@ impl IpList {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
         let mut labels: Vec<String> = vec![String::new()];
+        let mut label_indexes: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let refuse = |message: String| ListError { line, message };
@@ -80,15 +96,18 @@ impl IpList {
             if v4.len() + v6.len() >= MAX_ENTRIES {
                 return Err(refuse(format!("more than {MAX_ENTRIES} entries")));
             }
-            let label_index = match labels.iter().position(|l| *l == label) {
-                Some(at) => at,
-                None if labels.len() < 1024 => {
+            // Past MAX_LABELS distinct labels, later ones are kept without theirs.
+            let label_index = match label_indexes.get(&label) {
+                Some(at) => *at,
+                None if labels.len() < MAX_LABELS => {
+                    let at = labels.len() as u32;
+                    label_indexes.insert(label.clone(), at);
                     labels.push(label);
-                    labels.len() - 1
+                    at
                 }
                 None => 0,
-            } as u32;
-            match net.trunc() {
+            };
+            match as_v4(net.trunc()) {
                 IpNet::V4(net) => v4.push((
                     u32::from(net.network()),
                     u32::from(net.broadcast()),
@@ -132,25 +151,67 @@ impl IpList {
     }
 }
 
-/// Sorts and merges overlapping ranges (the first range's label wins where
-/// they overlap), and adjacent ones with the same label.
+/// Turns the listed ranges into sorted, disjoint pieces, each with the label of
+/// the most specific range holding it (CIDR ranges are nested or apart), and
+/// joins neighbouring pieces of one label.
 fn merge<T: Copy + Ord + num::Step>(mut ranges: Vec<(T, T, u32)>) -> Vec<(T, T, u32)> {
-    ranges.sort_unstable();
-    let mut merged: Vec<(T, T, u32)> = Vec::with_capacity(ranges.len());
-    for (first, last, label) in ranges {
-        match merged.last_mut() {
-            Some(previous)
-                if first <= previous.1
-                    || (T::follows(previous.1, first) && label == previous.2) =>
+    // Outer ranges before the ranges they hold.
+    ranges.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    let mut pieces: Vec<(T, T, u32)> = Vec::with_capacity(ranges.len());
+    // The ranges holding the current position, innermost last.
+    let mut open: Vec<(T, T, u32)> = Vec::new();
+    // Where the next piece starts (None: at the next range's start).
+    let mut cursor: Option<T> = None;
+    let emit =
+        |pieces: &mut Vec<(T, T, u32)>, first: T, last: T, label: u32| match pieces.last_mut() {
+            Some(previous) if previous.2 == label && T::follows(previous.1, first) => {
+                previous.1 = last;
+            }
+            _ => pieces.push((first, last, label)),
+        };
+    // Closes the open ranges that end before `until` (None: all of them).
+    let close = |pieces: &mut Vec<(T, T, u32)>,
+                 open: &mut Vec<(T, T, u32)>,
+                 cursor: &mut Option<T>,
+                 until: Option<T>| {
+        while let Some(&(_, last, label)) = open.last() {
+            if until.is_some_and(|u| last >= u) {
+                break;
+            }
+            if let Some(from) = *cursor
+                && from <= last
             {
-                if last > previous.1 {
-                    previous.1 = last;
+                emit(pieces, from, last, label);
+            }
+            open.pop();
+            *cursor = T::next(last);
+            if cursor.is_none() {
+                open.clear();
+            }
+        }
+    };
+    for range in ranges {
+        close(&mut pieces, &mut open, &mut cursor, Some(range.0));
+        if let Some(&(_, last, label)) = open.last() {
+            if range.1 <= last && range.0 >= open.last().map_or(range.0, |o| o.0) {
+                // Nested: the piece of the outer range before it.
+                if let Some(from) = cursor
+                    && from < range.0
+                    && let Some(before) = T::prev(range.0)
+                {
+                    emit(&mut pieces, from, before, label);
                 }
             }
-            _ => merged.push((first, last, label)),
+            // A duplicate of an open range adds nothing.
+            if range.0 == open.last().map_or(range.0, |o| o.0) && range.1 == last {
+                continue;
+            }
         }
+        cursor = Some(range.0);
+        open.push(range);
     }
-    merged
+    close(&mut pieces, &mut open, &mut cursor, None);
+    pieces
 }
 
 fn lookup<T: Copy + Ord>(ranges: &[(T, T, u32)], ip: T) -> Option<u32> {
@@ -161,18 +222,32 @@ fn lookup<T: Copy + Ord>(ranges: &[(T, T, u32)], ip: T) -> Option<u32> {
 
 /// Adjacency of integers, for merging.
 mod num {
-    pub trait Step {
+    pub trait Step: Sized {
         /// Whether `next` is `this + 1`.
         fn follows(this: Self, next: Self) -> bool;
+        fn next(this: Self) -> Option<Self>;
+        fn prev(this: Self) -> Option<Self>;
     }
     impl Step for u32 {
         fn follows(this: u32, next: u32) -> bool {
             this.checked_add(1) == Some(next)
         }
+        fn next(this: u32) -> Option<u32> {
+            this.checked_add(1)
+        }
+        fn prev(this: u32) -> Option<u32> {
+            this.checked_sub(1)
+        }
     }
     impl Step for u128 {
         fn follows(this: u128, next: u128) -> bool {
             this.checked_add(1) == Some(next)
+        }
+        fn next(this: u128) -> Option<u128> {
+            this.checked_add(1)
+        }
+        fn prev(this: u128) -> Option<u128> {
+            this.checked_sub(1)
         }
     }
 }
@@ -208,6 +283,27 @@ mod tests {
     }
 
     #[test]
+    fn the_most_specific_range_names_an_address() {
+        let list = IpList::parse(
+            "10.0.0.0/8 big\n10.0.0.0/24 small\n10.1.2.3 host\n10.1.2.3 host\n10.255.255.255 last\n",
+        )
+        .unwrap_or_default();
+        assert_eq!(list.find(ip("10.0.0.9")), Some("small"));
+        assert_eq!(list.find(ip("10.0.1.0")), Some("big"));
+        assert_eq!(list.find(ip("10.1.2.3")), Some("host"));
+        assert_eq!(list.find(ip("10.1.2.2")), Some("big"));
+        assert_eq!(list.find(ip("10.1.2.4")), Some("big"));
+        assert_eq!(list.find(ip("10.255.255.255")), Some("last"));
+        assert_eq!(list.find(ip("10.255.255.254")), Some("big"));
+        assert_eq!(list.find(ip("11.0.0.0")), None);
+        let top =
+            IpList::parse("0.0.0.0/0 all\n255.255.255.255 top\n::/0 six\n").unwrap_or_default();
+        assert_eq!(top.find(ip("255.255.255.255")), Some("top"));
+        assert_eq!(top.find(ip("255.255.255.254")), Some("all"));
+        assert_eq!(top.find(ip("ffff::")), Some("six"));
+    }
+
+    #[test]
     fn bad_lines_refuse_the_file() {
         let refused = IpList::parse("1.2.3.4\nnot-an-ip\n").unwrap_err();
         assert_eq!(refused.line, 2);
@@ -222,9 +318,9 @@ mod tests {
         let list = IpList::parse("0.0.0.0/0\n::/0\n").unwrap_or_default();
         assert!(list.find(ip("255.255.255.255")).is_some());
         assert!(list.find(ip("ffff::1")).is_some());
-        // A mapped address is found by an IPv6 range that holds it too.
-        let mapped = IpList::parse("::ffff:0:0/96\n").unwrap_or_default();
-        assert!(mapped.find(ip("::ffff:1.2.3.4")).is_some());
-        assert!(mapped.find(ip("1.2.3.4")).is_none());
+        // An IPv6 line inside ::ffff:0:0/96 is the IPv4 range it maps.
+        let mapped = IpList::parse("::ffff:1.2.3.0/120 mapped\n").unwrap_or_default();
+        assert_eq!(mapped.find(ip("1.2.3.4")), Some("mapped"));
+        assert_eq!(mapped.find(ip("::ffff:1.2.3.4")), Some("mapped"));
     }
 }

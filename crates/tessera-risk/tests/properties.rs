@@ -25,14 +25,21 @@ proptest! {
     #[test]
     fn lookups_agree_with_a_scan(nets in prop::collection::vec(net(), 0..40),
                                  probes in prop::collection::vec(0u32..8192, 1..64)) {
-        let text: String = nets.iter().map(|n| format!("{n}\n")).collect();
+        // Each line labelled by its number: an address is named by the most
+        // specific line holding it (the first of equal ones).
+        let text: String = nets.iter().enumerate().map(|(i, n)| format!("{n} l{i}\n")).collect();
         let list = IpList::parse(&text).unwrap();
         for probe in probes {
             let ip = Ipv4Addr::from(0x0a00_0000 | probe);
-            let scanned = nets.iter().any(|n| n.contains(&ip));
-            prop_assert_eq!(list.find(IpAddr::V4(ip)).is_some(), scanned, "{}", ip);
+            let expected = nets
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.contains(&ip))
+                .max_by_key(|(i, n)| (n.prefix_len(), std::cmp::Reverse(*i)))
+                .map(|(i, _)| format!("l{i}"));
+            prop_assert_eq!(list.find(IpAddr::V4(ip)).map(str::to_string), expected.clone(), "{}", ip);
             let mapped = IpAddr::V6(ip.to_ipv6_mapped());
-            prop_assert_eq!(list.find(mapped).is_some(), scanned);
+            prop_assert_eq!(list.find(mapped).map(str::to_string), expected);
         }
     }
 

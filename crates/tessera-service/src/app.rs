@@ -69,7 +69,7 @@ impl App {
             sign_in.clone(),
             pim.clone(),
         ));
-        let app_sign_in = Arc::new(AppSignIn::new(kernel.clone(), access.clone()));
+        let app_sign_in = Arc::new(AppSignIn::new(kernel.clone(), access.clone(), risk.clone()));
         let oidc = Arc::new(Oidc::new(
             kernel.clone(),
             directory.clone(),
@@ -319,6 +319,14 @@ impl App {
             Ok(removed) => tracing::info!(removed, "sign-in log entries past retention removed"),
             Err(error) => {
                 tracing::warn!(%error, "cannot purge the sign-in log");
+                failed.get_or_insert(error.to_string());
+            }
+        }
+        match self.risk.purge_detections().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "risk detections past retention removed"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot purge risk detections");
                 failed.get_or_insert(error.to_string());
             }
         }

@@ -109,7 +109,11 @@ async fn anonymizers_and_malicious_addresses_are_detected_at_sign_in(h: Harness)
         "an ordinary address is no detection"
     );
     h.sign_in_from("185.220.101.7", PASSWORD).await;
+    // A failed attempt carries what was found on its log entry, and records
+    // no detection (a spray writes no more than the log does).
     h.sign_in_from("198.51.100.66", "wrong password").await;
+    assert_eq!(h.detections(DetectionFilter::default()).await.len(), 1);
+    h.sign_in_from("198.51.100.66", PASSWORD).await;
     let all = h.detections(DetectionFilter::default()).await;
     assert_eq!(all.len(), 2, "{all:?}");
     let malicious = &all[0];
@@ -218,4 +222,138 @@ async fn anonymizers_and_malicious_addresses_are_detected_at_sign_in(h: Harness)
     );
 }
 
-both_backends!(setup = harness; anonymizers_and_malicious_addresses_are_detected_at_sign_in);
+/// A risk-based policy acts on the real-time risk: signed in from an
+/// anonymizer, the user is refused the application a policy for medium
+/// sign-in risk blocks; from an ordinary address, the same user is not.
+async fn conditional_access_decides_with_the_sign_in_risk(h: Harness) {
+    use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome};
+    const REDIRECT: &str = "https://app.contoso.com/cb";
+    let adele = h
+        .app
+        .directory
+        .create_user(
+            &h.admin,
+            json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele"}),
+        )
+        .await
+        .unwrap()
+        .id;
+    h.app
+        .sign_in
+        .reset_password(&h.admin, adele, Some(SecretString::new(PASSWORD.into())))
+        .await
+        .unwrap();
+    let app = h
+        .app
+        .directory
+        .create_application(
+            &h.admin,
+            json!({ "displayName": "Payroll", "web": { "redirectUris": [REDIRECT] } }),
+        )
+        .await
+        .unwrap();
+    h.app
+        .directory
+        .create_service_principal(&h.admin, json!({ "appId": app.app_id }))
+        .await
+        .unwrap();
+    h.app
+        .access
+        .create_policy(
+            &h.admin,
+            json!({
+                "displayName": "Block risky sign-ins", "state": "enabled",
+                "conditions": {"users": {"includeUsers": [adele]},
+                               "applications": {"includeApplications": ["All"]},
+                               "signInRiskLevels": ["medium", "high"]},
+                "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+            }),
+        )
+        .await
+        .unwrap();
+    let client_id = app.app_id.to_string();
+    let params = [
+        ("client_id", client_id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid"),
+        ("state", "s1"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ];
+    let raw = tessera_oauth::authorize::RawAuthorization {
+        params: params
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        resources: Vec::new(),
+    };
+    let mut outcomes = Vec::new();
+    for address in ["185.220.101.7", "192.0.2.10"] {
+        let ctx = SignInContext {
+            tenant: h.admin.tenant,
+            correlation_id: format!("corr-{address}"),
+            client_address: Some(address.to_string()),
+            user_agent: Some("test-agent".to_string()),
+            previous_session: None,
+        };
+        let (secret, _) = h.app.sign_in.start(&ctx).await.unwrap();
+        h.app
+            .sign_in
+            .identify(&ctx, secret.expose(), "adele@contoso.com")
+            .await
+            .unwrap();
+        let outcome = h
+            .app
+            .sign_in
+            .submit_password(&ctx, secret.expose(), SecretString::new(PASSWORD.into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let tessera_service::authn::SignInOutcome::SignedIn { session } = outcome else {
+            panic!("expected a session");
+        };
+        let session = h
+            .app
+            .sign_in
+            .session(h.admin.tenant, session.expose())
+            .await
+            .unwrap()
+            .unwrap();
+        let actx = AuthorizeContext {
+            tenant: h.admin.tenant,
+            issuer: "http://localhost:8080".to_string(),
+            correlation_id: format!("corr-app-{address}"),
+            client_address: Some(address.to_string()),
+            user_agent: Some("test-agent".to_string()),
+            device_thumbprint: None,
+        };
+        outcomes.push(h.app.oidc.authorize(&actx, &raw, Some(&session)).await);
+    }
+    let error = |outcome: &AuthorizeOutcome| match outcome {
+        AuthorizeOutcome::Respond { params, .. } => params
+            .iter()
+            .find(|(name, _)| *name == "error")
+            .map(|(_, value)| value.clone()),
+        AuthorizeOutcome::Refused(error) => Some(error.error.as_str().to_string()),
+        AuthorizeOutcome::Blocked { .. } => Some("blocked".to_string()),
+        _ => None,
+    };
+    assert_eq!(
+        error(&outcomes[0]).as_deref(),
+        Some("blocked"),
+        "from an anonymizer: {:?}",
+        outcomes[0]
+    );
+    assert_eq!(
+        error(&outcomes[1]),
+        None,
+        "from elsewhere: {:?}",
+        outcomes[1]
+    );
+}
+
+both_backends!(setup = harness; anonymizers_and_malicious_addresses_are_detected_at_sign_in, conditional_access_decides_with_the_sign_in_risk);

@@ -153,8 +153,9 @@ pub(crate) async fn purge(store: &SqlStore, tenant: TenantId, before: Timestamp)
     let mut deleted = 0;
     loop {
         let done = sqlx::query(
-            "DELETE FROM risk_detections WHERE tenant = $1 AND id IN \
-             (SELECT id FROM risk_detections WHERE tenant = $1 AND detected < $2 LIMIT $3)",
+            "DELETE FROM risk_detections WHERE tenant = $1 AND (detected, id) IN \
+             (SELECT detected, id FROM risk_detections WHERE tenant = $1 AND detected < $2 \
+              ORDER BY detected, id LIMIT $3)",
         )
         .bind(tenant.to_string())
         .bind(before.unix_micros())

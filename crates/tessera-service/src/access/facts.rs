@@ -36,6 +36,9 @@ pub(crate) struct UserAccess<'a> {
     pub auth_time: Option<Timestamp>,
     pub password_changed: bool,
     pub device_code_flow: bool,
+    /// The real-time risk of the request's sign-in (Identity Protection's, from
+    /// where it comes); the higher of it and a risk set by hand is decided with.
+    pub sign_in_risk: RiskLevel,
 }
 
 /// The applications a request is for: the client, and the resource when it names
@@ -307,7 +310,7 @@ impl Access {
             ip,
             country: self.country_of(ip),
             device,
-            sign_in_risk,
+            sign_in_risk: sign_in_risk.max(input.sign_in_risk),
             device_code_flow: input.device_code_flow,
             strengths: input.strengths.to_vec(),
             auth_age_seconds: input

@@ -45,6 +45,7 @@ pub use rules::{Demands, Verdict};
 pub struct AppSignIn {
     k: Arc<Kernel>,
     access: Arc<Access>,
+    risk: Arc<crate::Risk>,
 }
 
 crate::kernel::on_kernel!(AppSignIn);
@@ -218,8 +219,8 @@ pub(crate) fn app_entry(now: Timestamp, facts: AppEntry<'_>) -> SignInEntry {
 }
 
 impl AppSignIn {
-    pub(crate) fn new(k: Arc<Kernel>, access: Arc<Access>) -> AppSignIn {
-        AppSignIn { k, access }
+    pub(crate) fn new(k: Arc<Kernel>, access: Arc<Access>, risk: Arc<crate::Risk>) -> AppSignIn {
+        AppSignIn { k, access, risk }
     }
 
     /// Conditional Access's decision for the request's session (none without one;
@@ -270,6 +271,7 @@ impl AppSignIn {
                     auth_time: Some(session.auth_time),
                     password_changed,
                     device_code_flow: false,
+                    sign_in_risk: self.risk.address_risk(request.client_address),
                 },
             )
             .await?;

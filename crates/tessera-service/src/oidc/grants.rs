@@ -668,6 +668,9 @@ impl Oidc {
                     auth_time: Some(grant.sign_in.auth_time),
                     password_changed: false,
                     device_code_flow,
+                    // The request comes from the application, not the person:
+                    // its address says nothing of the sign-in's risk.
+                    sign_in_risk: tessera_risk::RiskLevel::None,
                 },
             )
             .await

@@ -1,7 +1,7 @@
 //! Identity Protection (issue 17): detections from the sign-in stream, kept
-//! beside the sign-in log (outside the audit chain's lock, so an attack that
-//! makes thousands of detections a second does not slow the directory), and
-//! read through Graph's `identityProtection/riskDetections`.
+//! beside the sign-in log (outside the audit chain's lock, so they never
+//! queue the directory's writes), kept 90 days, and read through Graph's
+//! `identityProtection/riskDetections`.
 //!
 //! The rules are `tessera_risk`'s; this context gathers the facts they need
 //! (the operator's IP lists through the [`IpLists`] port, which the binary
@@ -78,6 +78,9 @@ pub struct RiskDetectionView {
     pub additional_info: Value,
 }
 
+/// How long detections are kept: as long as they count toward a user's risk.
+pub const DETECTION_RETENTION_DAYS: i64 = tessera_risk::aggregate::DETECTION_DAYS;
+
 /// What the detections API filters by.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,6 +155,12 @@ impl Risk {
         found
     }
 
+    /// The real-time risk of a request from this address (what Conditional
+    /// Access decides with).
+    pub(crate) fn address_risk(&self, client_address: Option<&str>) -> RiskLevel {
+        tessera_risk::aggregate::sign_in_risk(&self.address_detections(client_address))
+    }
+
     /// Records a sign-in's detections (one statement; nothing when there are
     /// none).
     pub(crate) async fn record(
@@ -192,6 +201,17 @@ impl Risk {
         }
         self.store.risk_detection_append_batch(&rows).await?;
         Ok(())
+    }
+
+    /// Removes every tenant's detections older than [`DETECTION_RETENTION_DAYS`]
+    /// (the `purge-expired` job); how many.
+    pub async fn purge_detections(&self) -> ServiceResult<u64> {
+        let before = self.now().plus_seconds(-DETECTION_RETENTION_DAYS * 86_400);
+        let mut removed = 0;
+        for tenant in self.store.tenants().await? {
+            removed += self.store.risk_detection_purge(tenant.id, before).await?;
+        }
+        Ok(removed)
     }
 
     /// `GET identityProtection/riskDetections`: newest first.

@@ -330,8 +330,12 @@ impl SignIn {
     }
 
     /// Appends a sign-in log entry (group commit; returns once it is durable).
-    /// A user's sign-in is first assessed for risk in real time: its
-    /// detections are recorded, and the entry carries their kinds and level.
+    /// A user's sign-in is first assessed for risk in real time: the entry
+    /// carries the kinds and level of what was found. Detections are recorded
+    /// (after the entry) for sign-ins that got past the password (succeeded or
+    /// were interrupted), each once; failed attempts only carry them on their
+    /// entry, which the log counts together, so a spray from a listed address
+    /// writes no more than the log does. Recording never fails a sign-in.
     pub(crate) async fn append_log(
         &self,
         tenant: TenantId,
@@ -359,17 +363,22 @@ impl SignIn {
             .iter()
             .map(|d| d.event_type.name().to_string())
             .collect();
-        let facts = crate::risk::SignInFacts {
-            sign_in: entry.id,
-            at: entry.created_date_time,
-            user_id: entry.user_id,
-            user_principal_name: &entry.user_principal_name,
-            client_address: entry.client_address.as_deref(),
-            correlation_id: &entry.correlation_id,
-        };
-        self.risk.record(tenant, &facts, &detections).await?;
         let row = self.log_row(tenant, &entry)?;
-        self.sign_in_log.append(&self.store, tenant, row).await
+        self.sign_in_log.append(&self.store, tenant, row).await?;
+        if entry.result != "failure" {
+            let facts = crate::risk::SignInFacts {
+                sign_in: entry.id,
+                at: entry.created_date_time,
+                user_id: entry.user_id,
+                user_principal_name: &entry.user_principal_name,
+                client_address: entry.client_address.as_deref(),
+                correlation_id: &entry.correlation_id,
+            };
+            if let Err(error) = self.risk.record(tenant, &facts, &detections).await {
+                tracing::warn!(%tenant, %error, "cannot record a sign-in's risk detections");
+            }
+        }
+        Ok(())
     }
 }
 

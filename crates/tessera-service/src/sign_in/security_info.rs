@@ -135,6 +135,9 @@ impl SignIn {
                     auth_time: Some(session.auth_time),
                     password_changed,
                     device_code_flow: false,
+                    sign_in_risk: self
+                        .risk
+                        .address_risk(session.data.client_address.as_deref()),
                 },
             )
             .await?;

@@ -4,6 +4,8 @@
 //! stops the start with its file and line; then looked at every
 //! [`RELOAD_EVERY`] and read again when its modification time or size changed.
 //! A changed file that cannot be read is reported and the list in use stays.
+//! Replace a list by writing a new file and renaming it over the old one, so
+//! it is never read half written.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -18,12 +20,13 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// The largest list file read (a few million ranges fit).
 const MAX_FILE_BYTES: u64 = 256 << 20;
 
-/// One list and the file it came from.
+/// One list and the file it came from. The list is swapped whole: lookups
+/// never wait for a file being read (only for the swap itself).
 struct Watched {
     path: PathBuf,
     /// The modification time and size it was read at.
-    seen: Option<(SystemTime, u64)>,
-    list: Arc<IpList>,
+    seen: std::sync::Mutex<Option<(SystemTime, u64)>>,
+    list: RwLock<Arc<IpList>>,
 }
 
 impl Watched {
@@ -31,23 +34,33 @@ impl Watched {
         let (list, seen) = read(path)?;
         Ok(Watched {
             path: path.to_path_buf(),
-            seen: Some(seen),
-            list: Arc::new(list),
+            seen: std::sync::Mutex::new(Some(seen)),
+            list: RwLock::new(Arc::new(list)),
         })
     }
 
     /// Reads the file again if it changed; says what happened.
-    fn refresh(&mut self) -> Option<Result<usize, String>> {
+    fn refresh(&self) -> Option<Result<usize, String>> {
         let now = stamp(&self.path).ok();
-        if now.is_none() || now == self.seen {
+        let seen = self.seen.lock().ok().and_then(|s| *s);
+        if now.is_none() || now == seen {
             return None;
         }
-        Some(read(&self.path).map(|(list, seen)| {
-            self.seen = Some(seen);
+        // Read and parsed with no lock held.
+        Some(read(&self.path).map(|(list, read_at)| {
             let ranges = list.len();
-            self.list = Arc::new(list);
+            if let Ok(mut current) = self.list.write() {
+                *current = Arc::new(list);
+            }
+            if let Ok(mut seen) = self.seen.lock() {
+                *seen = Some(read_at);
+            }
             ranges
         }))
+    }
+
+    fn current(&self) -> Option<Arc<IpList>> {
+        self.list.read().ok().map(|list| list.clone())
     }
 }
 
@@ -73,15 +86,15 @@ fn read(path: &Path) -> Result<(IpList, (SystemTime, u64)), String> {
 
 /// The operator's lists, reloaded when their files change.
 pub struct FileLists {
-    anonymous: Option<RwLock<Watched>>,
-    malicious: Option<RwLock<Watched>>,
+    anonymous: Option<Watched>,
+    malicious: Option<Watched>,
 }
 
 impl FileLists {
     /// Reads the lists named (either may be absent).
     pub fn open(anonymous: Option<&Path>, malicious: Option<&Path>) -> Result<FileLists, String> {
-        let open = |path: Option<&Path>| -> Result<Option<RwLock<Watched>>, String> {
-            path.map(|p| Watched::open(p).map(RwLock::new)).transpose()
+        let open = |path: Option<&Path>| -> Result<Option<Watched>, String> {
+            path.map(Watched::open).transpose()
         };
         Ok(FileLists {
             anonymous: open(anonymous)?,
@@ -92,9 +105,6 @@ impl FileLists {
     /// Looks at the files and reads those that changed.
     pub fn refresh(&self) {
         for watched in [&self.anonymous, &self.malicious].into_iter().flatten() {
-            let Ok(mut watched) = watched.write() else {
-                continue;
-            };
             match watched.refresh() {
                 Some(Ok(ranges)) => {
                     tracing::info!(path = %watched.path.display(), ranges, "IP list reloaded")
@@ -120,8 +130,8 @@ impl FileLists {
         });
     }
 
-    fn find(watched: &Option<RwLock<Watched>>, ip: IpAddr) -> Option<String> {
-        let list = watched.as_ref()?.read().ok()?.list.clone();
+    fn find(watched: &Option<Watched>, ip: IpAddr) -> Option<String> {
+        let list = watched.as_ref()?.current()?;
         list.find(ip).map(str::to_string)
     }
 }
