@@ -53,6 +53,26 @@ async fn harness(backend: Backend) -> Harness {
 const PASSWORD: &str = "violet-harbour-engine-42";
 
 impl Harness {
+    /// Adele, with a password.
+    async fn adele(&self) -> uuid::Uuid {
+        let adele = self
+            .app
+            .directory
+            .create_user(
+                &self.admin,
+                json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele"}),
+            )
+            .await
+            .unwrap()
+            .id;
+        self.app
+            .sign_in
+            .reset_password(&self.admin, adele, Some(SecretString::new(PASSWORD.into())))
+            .await
+            .unwrap();
+        adele
+    }
+
     async fn sign_in_from(&self, address: &str, password: &str) {
         let ctx = SignInContext {
             tenant: self.admin.tenant,
@@ -88,21 +108,7 @@ impl Harness {
 }
 
 async fn anonymizers_and_malicious_addresses_are_detected_at_sign_in(h: Harness) {
-    let adele = h
-        .app
-        .directory
-        .create_user(
-            &h.admin,
-            json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele"}),
-        )
-        .await
-        .unwrap()
-        .id;
-    h.app
-        .sign_in
-        .reset_password(&h.admin, adele, Some(SecretString::new(PASSWORD.into())))
-        .await
-        .unwrap();
+    let adele = h.adele().await;
     h.sign_in_from("192.0.2.10", PASSWORD).await;
     assert!(
         h.detections(DetectionFilter::default()).await.is_empty(),
@@ -228,21 +234,7 @@ async fn anonymizers_and_malicious_addresses_are_detected_at_sign_in(h: Harness)
 async fn conditional_access_decides_with_the_sign_in_risk(h: Harness) {
     use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome};
     const REDIRECT: &str = "https://app.contoso.com/cb";
-    let adele = h
-        .app
-        .directory
-        .create_user(
-            &h.admin,
-            json!({"userPrincipalName": "adele@contoso.com", "displayName": "Adele"}),
-        )
-        .await
-        .unwrap()
-        .id;
-    h.app
-        .sign_in
-        .reset_password(&h.admin, adele, Some(SecretString::new(PASSWORD.into())))
-        .await
-        .unwrap();
+    let adele = h.adele().await;
     let app = h
         .app
         .directory
