@@ -13,9 +13,10 @@ pub const WINDOW_SECONDS: i64 = 600;
 /// Distinct accounts one source failed a password against, within the window.
 pub const SPRAY_ACCOUNTS: u32 = 10;
 pub const SPRAY_ACCOUNTS_HIGH: u32 = 30;
-/// Failed passwords against one account, within the window.
-pub const BRUTE_FORCE_FAILURES: u32 = 10;
-pub const BRUTE_FORCE_FAILURES_HIGH: u32 = 30;
+/// Failed passwords against one account, within the window (below smart
+/// lockout's default of 10, so a password found before the lockout is seen).
+pub const BRUTE_FORCE_FAILURES: u32 = 5;
+pub const BRUTE_FORCE_FAILURES_HIGH: u32 = 9;
 /// Denied or abandoned MFA prompts of one user within an hour.
 pub const MFA_PROMPT_WINDOW_SECONDS: i64 = 3600;
 pub const MFA_FATIGUE_PROMPTS: u32 = 3;
@@ -43,12 +44,9 @@ pub fn password_spray(source: &str, distinct_accounts: u32) -> Option<Detection>
 }
 
 /// Brute force: the account had `failures` failed passwords within the window
-/// (from any source). A correct password after them is high.
+/// (from any source) before this sign-in.
 pub fn brute_force(failures: u32, succeeded: bool) -> Option<Detection> {
-    let mut level = level(failures, BRUTE_FORCE_FAILURES, BRUTE_FORCE_FAILURES_HIGH)?;
-    if succeeded {
-        level = RiskLevel::High;
-    }
+    let level = level(failures, BRUTE_FORCE_FAILURES, BRUTE_FORCE_FAILURES_HIGH)?;
     Some(Detection::new(
         EventType::BruteForce,
         level,
@@ -90,7 +88,7 @@ mod tests {
             Some(RiskLevel::Medium)
         );
         assert_eq!(
-            brute_force(BRUTE_FORCE_FAILURES, true).map(|d| d.level),
+            brute_force(BRUTE_FORCE_FAILURES_HIGH, true).map(|d| d.level),
             Some(RiskLevel::High)
         );
         assert!(mfa_fatigue(2).is_none());

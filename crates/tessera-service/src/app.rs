@@ -336,6 +336,7 @@ impl App {
             ("dpop-jti:", 3_600),
             ("client-assertion:", 3 * 3_600),
             ("revoked-jti:", 3 * 3_600),
+            (crate::risk::COUNTER_PREFIX, 86_400),
         ] {
             if let Err(error) = store
                 .counters_purge(prefix, now.plus_seconds(-keep_seconds))

@@ -348,4 +348,79 @@ async fn conditional_access_decides_with_the_sign_in_risk(h: Harness) {
     );
 }
 
-both_backends!(setup = harness; anonymizers_and_malicious_addresses_are_detected_at_sign_in, conditional_access_decides_with_the_sign_in_risk);
+/// Failed passwords are counted across the run: a sign-in after five failures
+/// on its account is a brute force; one from a source that failed against ten
+/// accounts is a spray. The counts are the store's, so two nodes see the same.
+async fn brute_force_and_spray_are_detected_from_failures(h: Harness) {
+    let adele = h.adele().await;
+    let node = App::with_auth(
+        h.app.store().clone(),
+        Arc::new(tessera_core::SystemClock),
+        auth_settings("http://localhost:8080"),
+    );
+    // Four failures: not yet.
+    for _ in 0..4 {
+        h.sign_in_from("203.0.113.50", "wrong password").await;
+    }
+    h.sign_in_from("203.0.113.50", PASSWORD).await;
+    assert!(h.detections(DetectionFilter::default()).await.is_empty());
+    // Five more, the last on another node: the sign-in after them is one.
+    for _ in 0..4 {
+        h.sign_in_from("203.0.113.51", "wrong password").await;
+    }
+    let other = Harness {
+        app: node,
+        admin: h.admin.clone(),
+    };
+    other.sign_in_from("203.0.113.52", "wrong password").await;
+    h.sign_in_from("203.0.113.53", PASSWORD).await;
+    let found = h.detections(DetectionFilter::default()).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["riskEventType"], "bruteForce");
+    assert_eq!(found[0]["riskLevel"], "medium");
+    assert_eq!(
+        found[0]["additionalInfo"]["failures"], 5,
+        "the first run ended with its sign-in"
+    );
+    assert_eq!(found[0]["userId"], json!(adele));
+    // A source failing against ten names (users or not), then a success.
+    for i in 0..10 {
+        let ctx = SignInContext {
+            tenant: h.admin.tenant,
+            correlation_id: format!("spray-{i}"),
+            client_address: Some("198.51.100.9".to_string()),
+            user_agent: Some("test-agent".to_string()),
+            previous_session: None,
+        };
+        let (secret, _) = h.app.sign_in.start(&ctx).await.unwrap();
+        h.app
+            .sign_in
+            .identify(&ctx, secret.expose(), &format!("user{i}@contoso.com"))
+            .await
+            .unwrap();
+        h.app
+            .sign_in
+            .submit_password(
+                &ctx,
+                secret.expose(),
+                SecretString::new("Winter2026!".into()),
+            )
+            .await
+            .unwrap();
+    }
+    h.sign_in_from("198.51.100.9", PASSWORD).await;
+    let sprays = h
+        .detections(DetectionFilter {
+            risk_event_type: Some("passwordSpray".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(sprays.len(), 1, "{sprays:?}");
+    assert_eq!(sprays[0]["additionalInfo"]["accounts"], 10);
+    assert_eq!(sprays[0]["riskLevel"], "medium");
+}
+
+both_backends!(setup = harness;
+    anonymizers_and_malicious_addresses_are_detected_at_sign_in,
+    conditional_access_decides_with_the_sign_in_risk,
+    brute_force_and_spray_are_detected_from_failures);

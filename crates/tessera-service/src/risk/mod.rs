@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::authz::Target;
 use tessera_directory::roles::action;
-use tessera_risk::{Detection, EventType, RiskLevel};
+use tessera_risk::{Detection, EventType, RiskLevel, counters};
 use tessera_store::{RiskDetectionQuery, RiskDetectionRow};
 use uuid::Uuid;
 
@@ -77,6 +77,11 @@ pub struct RiskDetectionView {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub additional_info: Value,
 }
+
+/// The counters' key prefixes (the purge job drops them after a day).
+pub const COUNTER_PREFIX: &str = "risk:";
+const BRUTE_FORCE: &str = "risk:bf:";
+const SPRAY: &str = "risk:spray:";
 
 /// How long detections are kept: as long as they count toward a user's risk.
 pub const DETECTION_RETENTION_DAYS: i64 = tessera_risk::aggregate::DETECTION_DAYS;
@@ -159,6 +164,78 @@ impl Risk {
     /// Access decides with).
     pub(crate) fn address_risk(&self, client_address: Option<&str>) -> RiskLevel {
         tessera_risk::aggregate::sign_in_risk(&self.address_detections(client_address))
+    }
+
+    /// Counts a failed password for the spray and brute-force detections, on
+    /// counters every node shares: the account's failures, and the distinct
+    /// accounts the source failed against. A run of failures ends after a quiet
+    /// [`counters::WINDOW_SECONDS`].
+    pub(crate) async fn count_failure(
+        &self,
+        tenant: TenantId,
+        user: Option<Uuid>,
+        name: &str,
+        source: Option<&str>,
+    ) -> ServiceResult<()> {
+        let now = self.now();
+        let restart = now.plus_seconds(-counters::WINDOW_SECONDS);
+        if let Some(user) = user {
+            self.store
+                .counter_increment(tenant, &format!("{BRUTE_FORCE}{user}"), now, restart)
+                .await?;
+        }
+        if let Some(source) = source {
+            // The name as typed (it may be a password typed in the wrong box)
+            // is kept only as a hash.
+            let name = tessera_core::crypto::sha256_hex(name.to_lowercase().as_bytes());
+            let first = self
+                .store
+                .counter_increment(tenant, &format!("{SPRAY}{source}|{name}"), now, restart)
+                .await?
+                == 1;
+            if first {
+                self.store
+                    .counter_increment(tenant, &format!("{SPRAY}{source}"), now, restart)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the failures before a sign-in that got past the password say of
+    /// it: a brute force on its account (whose run of failures it ends), a
+    /// spray from its source.
+    pub(crate) async fn failure_detections(
+        &self,
+        tenant: TenantId,
+        user: Option<Uuid>,
+        source: Option<&str>,
+    ) -> ServiceResult<Vec<Detection>> {
+        let since = self.now().plus_seconds(-counters::WINDOW_SECONDS);
+        let recent = |counter: Option<tessera_store::Counter>| {
+            counter
+                .filter(|c| c.updated >= since)
+                .map_or(0, |c| u32::try_from(c.value).unwrap_or(u32::MAX))
+        };
+        let mut found = Vec::new();
+        if let Some(user) = user {
+            let key = format!("{BRUTE_FORCE}{user}");
+            let failures = recent(self.store.counter_get(tenant, &key).await?);
+            found.extend(counters::brute_force(failures, true));
+            // The account's run of failures ends with a sign-in past them.
+            if failures > 0 {
+                self.store.counter_delete(tenant, &key).await?;
+            }
+        }
+        if let Some(source) = source {
+            let accounts = recent(
+                self.store
+                    .counter_get(tenant, &format!("{SPRAY}{source}"))
+                    .await?,
+            );
+            found.extend(counters::password_spray(source, accounts));
+        }
+        Ok(found)
     }
 
     /// Records a sign-in's detections (one statement; nothing when there are

@@ -341,12 +341,37 @@ impl SignIn {
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<()> {
-        let detections = if entry.sign_in_event_type == "interactiveUser" {
-            self.risk
-                .address_detections(entry.client_address.as_deref())
-        } else {
-            Vec::new()
-        };
+        let mut detections = Vec::new();
+        if entry.sign_in_event_type == "interactiveUser" {
+            let source = entry.client_address.as_deref();
+            detections = self.risk.address_detections(source);
+            // Failed passwords are counted; a sign-in past the password learns
+            // what they say of it. Neither ever fails the sign-in.
+            let counted = if entry.result == "failure" {
+                if entry.failure_code.as_deref() == Some(failure::INVALID_CREDENTIALS) {
+                    self.risk
+                        .count_failure(tenant, entry.user_id, &entry.user_principal_name, source)
+                        .await
+                } else {
+                    Ok(())
+                }
+            } else {
+                match self
+                    .risk
+                    .failure_detections(tenant, entry.user_id, source)
+                    .await
+                {
+                    Ok(found) => {
+                        detections.extend(found);
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
+            };
+            if let Err(error) = counted {
+                tracing::warn!(%tenant, %error, "cannot count a sign-in for risk");
+            }
+        }
         if detections.is_empty() {
             let row = self.log_row(tenant, entry)?;
             return self.sign_in_log.append(&self.store, tenant, row).await;
