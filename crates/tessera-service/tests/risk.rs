@@ -420,7 +420,47 @@ async fn brute_force_and_spray_are_detected_from_failures(h: Harness) {
     assert_eq!(sprays[0]["riskLevel"], "medium");
 }
 
+/// A right password that is in the breached-password list is a leaked
+/// credential (high); the same password is not a detection before the list
+/// holds it.
+async fn a_breached_password_is_a_leaked_credential(h: Harness) {
+    let breached = tempfile::tempdir().unwrap();
+    let app = App::with_auth(
+        h.app.store().clone(),
+        Arc::new(tessera_core::SystemClock),
+        tessera_service::authn::AuthSettings {
+            breached_passwords: Some(breached.path().to_path_buf()),
+            ..auth_settings("http://localhost:8080")
+        },
+    );
+    let node = Harness {
+        app,
+        admin: h.admin.clone(),
+    };
+    node.adele().await;
+    node.sign_in_from("192.0.2.10", PASSWORD).await;
+    assert!(node.detections(DetectionFilter::default()).await.is_empty());
+    // The password turns up in a breach.
+    let (prefix, suffix) = tessera_authn::password::breach_key(PASSWORD);
+    std::fs::write(
+        breached.path().join(format!("{prefix}.txt")),
+        format!("{suffix}:7\r\n"),
+    )
+    .unwrap();
+    node.sign_in_from("192.0.2.10", "wrong password").await;
+    assert!(
+        node.detections(DetectionFilter::default()).await.is_empty(),
+        "a wrong password leaks nothing"
+    );
+    node.sign_in_from("192.0.2.10", PASSWORD).await;
+    let found = node.detections(DetectionFilter::default()).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["riskEventType"], "leakedCredentials");
+    assert_eq!(found[0]["riskLevel"], "high");
+}
+
 both_backends!(setup = harness;
+    a_breached_password_is_a_leaked_credential,
     anonymizers_and_malicious_addresses_are_detected_at_sign_in,
     conditional_access_decides_with_the_sign_in_risk,
     brute_force_and_spray_are_detected_from_failures);

@@ -82,6 +82,7 @@ pub struct RiskDetectionView {
 pub const COUNTER_PREFIX: &str = "risk:";
 const BRUTE_FORCE: &str = "risk:bf:";
 const SPRAY: &str = "risk:spray:";
+const LEAKED: &str = "risk:leaked:";
 
 /// How long detections are kept: as long as they count toward a user's risk.
 pub const DETECTION_RETENTION_DAYS: i64 = tessera_risk::aggregate::DETECTION_DAYS;
@@ -202,9 +203,19 @@ impl Risk {
         Ok(())
     }
 
-    /// What the failures before a sign-in that got past the password say of
-    /// it: a brute force on its account (whose run of failures it ends), a
-    /// spray from its source.
+    /// Notes that the user's password, just checked right, is in the
+    /// breached-password list; the sign-in's log entry takes it up.
+    pub(crate) async fn mark_leaked(&self, tenant: TenantId, user: Uuid) -> ServiceResult<()> {
+        let now = self.now();
+        self.store
+            .counter_advance(tenant, &format!("{LEAKED}{user}"), now.unix_micros(), now)
+            .await?;
+        Ok(())
+    }
+
+    /// What came before a sign-in that got past the password says of it: a
+    /// brute force on its account (whose run of failures it ends), a spray
+    /// from its source, a leaked password.
     pub(crate) async fn failure_detections(
         &self,
         tenant: TenantId,
@@ -225,6 +236,16 @@ impl Risk {
             // The account's run of failures ends with a sign-in past them.
             if failures > 0 {
                 self.store.counter_delete(tenant, &key).await?;
+            }
+            // Its password, if it was found in the breached list just now.
+            let leaked = format!("{LEAKED}{user}");
+            if recent(self.store.counter_get(tenant, &leaked).await?) > 0 {
+                found.push(Detection::new(
+                    EventType::LeakedCredentials,
+                    RiskLevel::High,
+                    json!({"source": "breachedPasswordList"}),
+                ));
+                self.store.counter_delete(tenant, &leaked).await?;
             }
         }
         if let Some(source) = source {

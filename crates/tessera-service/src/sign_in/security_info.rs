@@ -501,7 +501,7 @@ impl SignIn {
         Ok(())
     }
 
-    async fn is_breached(&self, candidate: &SecretString) -> ServiceResult<bool> {
+    pub(crate) async fn is_breached(&self, candidate: &SecretString) -> ServiceResult<bool> {
         let Some(folder) = self.settings.breached_passwords.clone() else {
             return Ok(false);
         };

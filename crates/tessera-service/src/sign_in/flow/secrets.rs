@@ -79,6 +79,12 @@ impl SignIn {
             .as_ref()
             .map(|(_, h)| h.clone())
             .unwrap_or_else(|| hashing::decoy().to_string());
+        // Kept to be looked up in the breached-password list if it is right.
+        let candidate = self
+            .settings
+            .breached_passwords
+            .is_some()
+            .then(|| password.clone());
         let matches = self
             .authn
             .hash_work(move || hashing::verify(password.expose(), &hash))
@@ -91,6 +97,22 @@ impl SignIn {
         }
         if !subject.allowed(Mode::Password) {
             return Ok(Err((failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)));
+        }
+        // A right password that is in the breached list: Identity Protection
+        // learns of it (leaked credentials) when the sign-in is logged. Never
+        // a reason to fail the sign-in here.
+        if let Some(candidate) = candidate {
+            match self.is_breached(&candidate).await {
+                Ok(true) => {
+                    if let Err(error) = self.risk.mark_leaked(ctx.tenant, subject.user_id).await {
+                        tracing::warn!(%error, "cannot note a leaked password for risk");
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "cannot look a password up in the breached list")
+                }
+            }
         }
         Ok(Ok(method_id))
     }
