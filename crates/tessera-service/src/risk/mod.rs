@@ -84,6 +84,13 @@ const BRUTE_FORCE: &str = "risk:bf:";
 const SPRAY: &str = "risk:spray:";
 const LEAKED: &str = "risk:leaked:";
 
+/// An account's failures from one address: a brute force is the sign-in from
+/// where the failures came, so failing against someone's name from elsewhere
+/// never makes their own sign-ins risky.
+fn brute_force_key(user: Uuid, source: Option<&str>) -> String {
+    format!("{BRUTE_FORCE}{user}|{}", source.unwrap_or("-"))
+}
+
 /// How long detections are kept: as long as they count toward a user's risk.
 pub const DETECTION_RETENTION_DAYS: i64 = tessera_risk::aggregate::DETECTION_DAYS;
 
@@ -168,8 +175,8 @@ impl Risk {
     }
 
     /// Counts a failed password for the spray and brute-force detections, on
-    /// counters every node shares: the account's failures, and the distinct
-    /// accounts the source failed against. A run of failures ends after a quiet
+    /// counters every node shares: the account's failures from the address,
+    /// and the distinct accounts the address failed against. A run of failures ends after a quiet
     /// [`counters::WINDOW_SECONDS`].
     pub(crate) async fn count_failure(
         &self,
@@ -182,7 +189,7 @@ impl Risk {
         let restart = now.plus_seconds(-counters::WINDOW_SECONDS);
         if let Some(user) = user {
             self.store
-                .counter_increment(tenant, &format!("{BRUTE_FORCE}{user}"), now, restart)
+                .counter_increment(tenant, &brute_force_key(user, source), now, restart)
                 .await?;
         }
         if let Some(source) = source {
@@ -230,7 +237,7 @@ impl Risk {
         };
         let mut found = Vec::new();
         if let Some(user) = user {
-            let key = format!("{BRUTE_FORCE}{user}");
+            let key = brute_force_key(user, source);
             let failures = recent(self.store.counter_get(tenant, &key).await?);
             found.extend(counters::brute_force(failures, true));
             // The account's run of failures ends with a sign-in past them.
