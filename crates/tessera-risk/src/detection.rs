@@ -113,9 +113,12 @@ impl EventType {
     /// When it is computed.
     pub fn timing(self) -> Timing {
         match self {
-            EventType::UnlikelyTravel | EventType::NewCountry | EventType::SharedDevice => {
-                Timing::Offline
-            }
+            // A leaked password says the user's credential is known to
+            // others: user risk, whichever sign-in found it.
+            EventType::UnlikelyTravel
+            | EventType::NewCountry
+            | EventType::SharedDevice
+            | EventType::LeakedCredentials => Timing::Offline,
             _ => Timing::RealTime,
         }
     }

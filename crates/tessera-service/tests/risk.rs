@@ -348,9 +348,10 @@ async fn conditional_access_decides_with_the_sign_in_risk(h: Harness) {
     );
 }
 
-/// Failed passwords are counted across the run: a sign-in after five failures
-/// on its account is a brute force; one from a source that failed against ten
-/// accounts is a spray. The counts are the store's, so two nodes see the same.
+/// Failed passwords are counted across the run, by network: a sign-in after
+/// five failures on its account from its own network is a brute force; one
+/// whose account was among ten a network failed against is a spray. The
+/// counts are the store's, so two nodes see the same.
 async fn brute_force_and_spray_are_detected_from_failures(h: Harness) {
     let adele = h.adele().await;
     let node = App::with_auth(
@@ -387,7 +388,8 @@ async fn brute_force_and_spray_are_detected_from_failures(h: Harness) {
         "the first run ended with its sign-in"
     );
     assert_eq!(found[0]["userId"], json!(adele));
-    // A source failing against ten names (users or not), then a success.
+    // A network failing against ten names (users or not, Adele's among them),
+    // then Adele's sign-in from there.
     for i in 0..10 {
         let ctx = SignInContext {
             tenant: h.admin.tenant,
@@ -399,7 +401,15 @@ async fn brute_force_and_spray_are_detected_from_failures(h: Harness) {
         let (secret, _) = h.app.sign_in.start(&ctx).await.unwrap();
         h.app
             .sign_in
-            .identify(&ctx, secret.expose(), &format!("user{i}@contoso.com"))
+            .identify(
+                &ctx,
+                secret.expose(),
+                &if i == 0 {
+                    "adele@contoso.com".to_string()
+                } else {
+                    format!("user{i}@contoso.com")
+                },
+            )
             .await
             .unwrap();
         h.app
@@ -421,6 +431,7 @@ async fn brute_force_and_spray_are_detected_from_failures(h: Harness) {
         .await;
     assert_eq!(sprays.len(), 1, "{sprays:?}");
     assert_eq!(sprays[0]["additionalInfo"]["accounts"], 10);
+    assert_eq!(sprays[0]["additionalInfo"]["source"], "198.51.100.0/24");
     assert_eq!(sprays[0]["riskLevel"], "medium");
 }
 
@@ -461,6 +472,10 @@ async fn a_breached_password_is_a_leaked_credential(h: Harness) {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["riskEventType"], "leakedCredentials");
     assert_eq!(found[0]["riskLevel"], "high");
+    assert_eq!(found[0]["detectionTimingType"], "offline", "user risk");
+    // Once a day, however often the password is used.
+    node.sign_in_from("192.0.2.10", PASSWORD).await;
+    assert_eq!(node.detections(DetectionFilter::default()).await.len(), 1);
 }
 
 both_backends!(setup = harness;

@@ -87,8 +87,8 @@ const LEAKED: &str = "risk:leaked:";
 /// An account's failures from one address: a brute force is the sign-in from
 /// where the failures came, so failing against someone's name from elsewhere
 /// never makes their own sign-ins risky.
-fn brute_force_key(user: Uuid, source: Option<&str>) -> String {
-    format!("{BRUTE_FORCE}{user}|{}", source.unwrap_or("-"))
+fn brute_force_key(user: Uuid, network: &str) -> String {
+    format!("{BRUTE_FORCE}{user}|{network}")
 }
 
 /// How long detections are kept: as long as they count toward a user's risk.
@@ -109,7 +109,8 @@ pub struct DetectionFilter {
 
 /// What a sign-in showed, for recording its detections.
 pub(crate) struct SignInFacts<'a> {
-    pub sign_in: Uuid,
+    /// The sign-in log entry, when the detection belongs to one.
+    pub sign_in: Option<Uuid>,
     pub at: Timestamp,
     pub user_id: Option<Uuid>,
     pub user_principal_name: &'a str,
@@ -175,8 +176,10 @@ impl Risk {
     }
 
     /// Counts a failed password for the spray and brute-force detections, on
-    /// counters every node shares: the account's failures from the address,
-    /// and the distinct accounts the address failed against. A run of failures ends after a quiet
+    /// counters every node shares, by the address's network (its /24 or /64):
+    /// the account's failures from there, and the distinct names it failed
+    /// against (each name kept only as a keyed hash, as a name box sometimes
+    /// receives a password). A run ends after a quiet
     /// [`counters::WINDOW_SECONDS`].
     pub(crate) async fn count_failure(
         &self,
@@ -185,50 +188,92 @@ impl Risk {
         name: &str,
         source: Option<&str>,
     ) -> ServiceResult<()> {
+        let Some(network) = source.and_then(tessera_authn::lockout::network_of) else {
+            return Ok(());
+        };
         let now = self.now();
         let restart = now.plus_seconds(-counters::WINDOW_SECONDS);
         if let Some(user) = user {
             self.store
-                .counter_increment(tenant, &brute_force_key(user, source), now, restart)
+                .counter_increment(tenant, &brute_force_key(user, &network), now, restart)
                 .await?;
         }
-        if let Some(source) = source {
-            // The name as typed (it may be a password typed in the wrong box)
-            // is kept only as a hash.
-            let name = tessera_core::crypto::sha256_hex(name.to_lowercase().as_bytes());
-            let first = self
-                .store
-                .counter_increment(tenant, &format!("{SPRAY}{source}|{name}"), now, restart)
-                .await?
-                == 1;
-            if first {
-                self.store
-                    .counter_increment(tenant, &format!("{SPRAY}{source}"), now, restart)
-                    .await?;
-            }
+        let first = self
+            .store
+            .counter_increment(tenant, &self.spray_name_key(&network, name), now, restart)
+            .await?
+            == 1;
+        if first {
+            self.store
+                .counter_increment(tenant, &format!("{SPRAY}{network}"), now, restart)
+                .await?;
         }
         Ok(())
     }
 
-    /// Notes that the user's password, just checked right, is in the
-    /// breached-password list; the sign-in's log entry takes it up.
-    pub(crate) async fn mark_leaked(&self, tenant: TenantId, user: Uuid) -> ServiceResult<()> {
-        let now = self.now();
-        self.store
-            .counter_advance(tenant, &format!("{LEAKED}{user}"), now.unix_micros(), now)
-            .await?;
-        Ok(())
+    /// The key of a name an address failed against: a keyed hash of it.
+    fn spray_name_key(&self, network: &str, name: &str) -> String {
+        let hash = tessera_core::crypto::sha256_hex(
+            format!("{}|{}", self.settings.public_url, name.to_lowercase()).as_bytes(),
+        );
+        format!("{SPRAY}{network}|{hash}")
     }
 
-    /// What came before a sign-in that got past the password says of it: a
-    /// brute force on its account (whose run of failures it ends), a spray
-    /// from its source, a leaked password.
+    /// Records that a right password is in the breached-password list: a
+    /// leaked credential (user risk, high), at most once a day for a user.
+    pub(crate) async fn record_leaked(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        user_principal_name: &str,
+        ctx: (&str, Option<&str>),
+    ) -> ServiceResult<()> {
+        let now = self.now();
+        let day = now.unix_seconds().div_euclid(86_400);
+        let first = self
+            .store
+            .counter_increment(
+                tenant,
+                &format!("{LEAKED}{user}|{day}"),
+                now,
+                Timestamp::from_unix_micros(0),
+            )
+            .await?
+            == 1;
+        if !first {
+            return Ok(());
+        }
+        let (correlation_id, client_address) = ctx;
+        let facts = SignInFacts {
+            sign_in: None,
+            at: now,
+            user_id: Some(user),
+            user_principal_name,
+            client_address,
+            correlation_id,
+        };
+        let detection = Detection::new(
+            EventType::LeakedCredentials,
+            RiskLevel::High,
+            json!({"source": "breachedPasswordList"}),
+        );
+        self.record(tenant, &facts, &[detection]).await
+    }
+
+    /// What the failures before a sign-in that used a password say of it: a
+    /// brute force, when its account's failures came from its own network
+    /// (the run then ends); a spray, when its network failed against many
+    /// names and the account's was one of them (said once).
     pub(crate) async fn failure_detections(
         &self,
         tenant: TenantId,
         user: Option<Uuid>,
+        name: &str,
         source: Option<&str>,
     ) -> ServiceResult<Vec<Detection>> {
+        let Some(network) = source.and_then(tessera_authn::lockout::network_of) else {
+            return Ok(Vec::new());
+        };
         let since = self.now().plus_seconds(-counters::WINDOW_SECONDS);
         let recent = |counter: Option<tessera_store::Counter>| {
             counter
@@ -237,31 +282,22 @@ impl Risk {
         };
         let mut found = Vec::new();
         if let Some(user) = user {
-            let key = brute_force_key(user, source);
+            let key = brute_force_key(user, &network);
             let failures = recent(self.store.counter_get(tenant, &key).await?);
             found.extend(counters::brute_force(failures, true));
-            // The account's run of failures ends with a sign-in past them.
             if failures > 0 {
                 self.store.counter_delete(tenant, &key).await?;
             }
-            // Its password, if it was found in the breached list just now.
-            let leaked = format!("{LEAKED}{user}");
-            if recent(self.store.counter_get(tenant, &leaked).await?) > 0 {
-                found.push(Detection::new(
-                    EventType::LeakedCredentials,
-                    RiskLevel::High,
-                    json!({"source": "breachedPasswordList"}),
-                ));
-                self.store.counter_delete(tenant, &leaked).await?;
-            }
         }
-        if let Some(source) = source {
+        let name_key = self.spray_name_key(&network, name);
+        if recent(self.store.counter_get(tenant, &name_key).await?) > 0 {
             let accounts = recent(
                 self.store
-                    .counter_get(tenant, &format!("{SPRAY}{source}"))
+                    .counter_get(tenant, &format!("{SPRAY}{network}"))
                     .await?,
             );
-            found.extend(counters::password_spray(source, accounts));
+            found.extend(counters::password_spray(&network, accounts));
+            self.store.counter_delete(tenant, &name_key).await?;
         }
         Ok(found)
     }
@@ -298,7 +334,7 @@ impl Risk {
                         tessera_risk::Timing::Offline => "offline",
                     }
                     .to_string(),
-                    sign_in_id: Some(facts.sign_in),
+                    sign_in_id: facts.sign_in,
                     ip: facts.client_address.map(str::to_string),
                     body: body.to_string(),
                 },

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tessera_authn::passkey::RelyingParty;
 use tessera_authn::registration::MethodUse;
 use tessera_authn::strength;
+use tessera_authn::strength::Mode;
 use tessera_authn::totp;
 use tessera_core::{TenantId, Timestamp};
 use uuid::Uuid;
@@ -278,6 +279,11 @@ impl SignIn {
         used: &[MethodUse],
         outcome: Logged,
     ) -> ServiceResult<()> {
+        let outcome_kind = match &outcome {
+            Logged::Success(_) => "success",
+            Logged::Failure(_) => "failure",
+            Logged::Interrupted(..) => "interrupted",
+        };
         let (result, failure_code, failure_reason, satisfied) = match outcome {
             Logged::Success(satisfied) => ("success", None, None, satisfied),
             Logged::Failure(code) => (
@@ -326,7 +332,30 @@ impl SignIn {
             risk_level_during_sign_in: None,
             risk_event_types: Vec::new(),
         };
-        self.append_log(ctx.tenant, &entry).await
+        // The IdP's own sign-ins: failed passwords are counted, and a sign-in
+        // that used a password learns what they say of it. Neither ever fails
+        // the sign-in.
+        let source = ctx.client_address.as_deref();
+        let mut detections = Vec::new();
+        let password_used = used.iter().any(|u| u.method.mode == Mode::Password);
+        let counted = match outcome_kind {
+            "failure" if failure_code == Some(failure::INVALID_CREDENTIALS) && !password_used => {
+                self.risk
+                    .count_failure(ctx.tenant, user_id, user_name, source)
+                    .await
+            }
+            "failure" => Ok(()),
+            _ if password_used => self
+                .risk
+                .failure_detections(ctx.tenant, user_id, user_name, source)
+                .await
+                .map(|found| detections.extend(found)),
+            _ => Ok(()),
+        };
+        if let Err(error) = counted {
+            tracing::warn!(tenant = %ctx.tenant, %error, "cannot count a sign-in for risk");
+        }
+        self.append_log_with(ctx.tenant, &entry, detections).await
     }
 
     /// Appends a sign-in log entry (group commit; returns once it is durable).
@@ -341,36 +370,22 @@ impl SignIn {
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<()> {
-        let mut detections = Vec::new();
+        self.append_log_with(tenant, entry, Vec::new()).await
+    }
+
+    /// Appends a sign-in log entry with detections found before it (the
+    /// password step's), and the address's.
+    pub(crate) async fn append_log_with(
+        &self,
+        tenant: TenantId,
+        entry: &SignInEntry,
+        mut detections: Vec<tessera_risk::Detection>,
+    ) -> ServiceResult<()> {
         if entry.sign_in_event_type == "interactiveUser" {
-            let source = entry.client_address.as_deref();
-            detections = self.risk.address_detections(source);
-            // Failed passwords are counted; a sign-in past the password learns
-            // what they say of it. Neither ever fails the sign-in.
-            let counted = if entry.result == "failure" {
-                if entry.failure_code.as_deref() == Some(failure::INVALID_CREDENTIALS) {
-                    self.risk
-                        .count_failure(tenant, entry.user_id, &entry.user_principal_name, source)
-                        .await
-                } else {
-                    Ok(())
-                }
-            } else {
-                match self
-                    .risk
-                    .failure_detections(tenant, entry.user_id, source)
-                    .await
-                {
-                    Ok(found) => {
-                        detections.extend(found);
-                        Ok(())
-                    }
-                    Err(error) => Err(error),
-                }
-            };
-            if let Err(error) = counted {
-                tracing::warn!(%tenant, %error, "cannot count a sign-in for risk");
-            }
+            detections.extend(
+                self.risk
+                    .address_detections(entry.client_address.as_deref()),
+            );
         }
         if detections.is_empty() {
             let row = self.log_row(tenant, entry)?;
@@ -392,7 +407,7 @@ impl SignIn {
         self.sign_in_log.append(&self.store, tenant, row).await?;
         if entry.result != "failure" {
             let facts = crate::risk::SignInFacts {
-                sign_in: entry.id,
+                sign_in: Some(entry.id),
                 at: entry.created_date_time,
                 user_id: entry.user_id,
                 user_principal_name: &entry.user_principal_name,

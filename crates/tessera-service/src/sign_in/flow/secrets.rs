@@ -98,14 +98,22 @@ impl SignIn {
         if !subject.allowed(Mode::Password) {
             return Ok(Err((failure::METHOD_NOT_ALLOWED, NOT_ALLOWED)));
         }
-        // A right password that is in the breached list: Identity Protection
-        // learns of it (leaked credentials) when the sign-in is logged. Never
-        // a reason to fail the sign-in here.
+        // A right password that is in the breached list is a leaked credential
+        // (user risk), recorded at once. Never a reason to fail the sign-in.
         if let Some(candidate) = candidate {
             match self.is_breached(&candidate).await {
                 Ok(true) => {
-                    if let Err(error) = self.risk.mark_leaked(ctx.tenant, subject.user_id).await {
-                        tracing::warn!(%error, "cannot note a leaked password for risk");
+                    let recorded = self
+                        .risk
+                        .record_leaked(
+                            ctx.tenant,
+                            subject.user_id,
+                            &subject.spec.user_principal_name,
+                            (&ctx.correlation_id, ctx.client_address.as_deref()),
+                        )
+                        .await;
+                    if let Err(error) = recorded {
+                        tracing::warn!(%error, "cannot record a leaked password");
                     }
                 }
                 Ok(false) => {}
