@@ -8,7 +8,7 @@ use tessera_core::{TenantId, Timestamp};
 use tessera_store::{Result, RiskDetectionQuery, RiskDetectionRow, StoreError};
 use uuid::Uuid;
 
-use crate::sql::{AuditParam, MAX_PAGE};
+use crate::sql::{AuditParam, Filters, MAX_PAGE};
 use crate::{SqlStore, backend_error};
 
 const COLUMNS: &str = "id, detected, user_id, event_type, level, timing, sign_in_id, ip, body";
@@ -87,41 +87,24 @@ pub(crate) async fn query(
     tenant: TenantId,
     query: &RiskDetectionQuery,
 ) -> Result<Vec<RiskDetectionRow>> {
-    let mut conditions = vec!["tenant = $1".to_string()];
-    let mut params = vec![AuditParam::Text(tenant.to_string())];
-    let mut add = |condition: &str, values: Vec<AuditParam>| {
-        let mut condition = condition.to_string();
-        for value in values {
-            params.push(value);
-            condition = condition.replacen('?', &format!("${}", params.len()), 1);
-        }
-        conditions.push(condition);
-    };
-    if let Some(user) = query.user_id {
-        add("user_id = ?", vec![AuditParam::Text(user.to_string())]);
-    }
-    for (column, value) in [("event_type", &query.event_type), ("level", &query.level)] {
-        if let Some(value) = value {
-            add(
-                &format!("{column} = ?"),
-                vec![AuditParam::Text(value.clone())],
-            );
-        }
-    }
+    let mut filters = Filters::of_tenant(tenant);
+    filters.equal("user_id", query.user_id.map(|u| u.to_string()));
+    filters.equal("event_type", query.event_type.clone());
+    filters.equal("level", query.level.clone());
     if let Some(since) = query.since {
-        add(
+        filters.add(
             "detected >= ?",
             vec![AuditParam::Integer(since.unix_micros())],
         );
     }
     if let Some(until) = query.until {
-        add(
+        filters.add(
             "detected <= ?",
             vec![AuditParam::Integer(until.unix_micros())],
         );
     }
     if let Some((detected, id)) = query.before {
-        add(
+        filters.add(
             "(detected < ? OR (detected = ? AND id < ?))",
             vec![
                 AuditParam::Integer(detected.unix_micros()),
@@ -133,15 +116,9 @@ pub(crate) async fn query(
     let limit = query.limit.clamp(1, MAX_PAGE);
     let sql = format!(
         "SELECT {COLUMNS} FROM risk_detections WHERE {} ORDER BY detected DESC, id DESC LIMIT {limit}",
-        conditions.join(" AND ")
+        filters.sql()
     );
-    let mut statement = sqlx::query(AssertSqlSafe(sql));
-    for param in params {
-        statement = match param {
-            AuditParam::Text(text) => statement.bind(text),
-            AuditParam::Integer(value) => statement.bind(value),
-        };
-    }
+    let statement = filters.bind(sqlx::query(AssertSqlSafe(sql)));
     let rows = statement
         .fetch_all(&store.pool)
         .await

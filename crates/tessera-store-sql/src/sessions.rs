@@ -11,7 +11,7 @@ use tessera_store::{
 };
 use uuid::Uuid;
 
-use crate::sql::{AuditParam, MAX_PAGE};
+use crate::sql::{AuditParam, Filters, MAX_PAGE};
 use crate::{SqlStore, backend_error, is_unique_violation};
 
 const SESSION_COLUMNS: &str = "id, user_id, created, last_seen, expires, revoked, version, data";
@@ -342,67 +342,21 @@ impl SessionStore for SqlStore {
     }
 
     async fn sign_in_query(&self, tenant: TenantId, query: &SignInQuery) -> Result<Vec<SignInRow>> {
-        let mut conditions = vec!["tenant = $1".to_string()];
-        let mut params = vec![AuditParam::Text(tenant.to_string())];
-        let mut add = |params: &mut Vec<AuditParam>, condition: &str, values: Vec<AuditParam>| {
-            let mut condition = condition.to_string();
-            for value in values {
-                params.push(value);
-                condition = condition.replacen('?', &format!("${}", params.len()), 1);
-            }
-            conditions.push(condition);
-        };
-        if let Some(user) = query.user_id {
-            add(
-                &mut params,
-                "user_id = ?",
-                vec![AuditParam::Text(user.to_string())],
-            );
-        }
-        if let Some(name) = &query.user_name {
-            add(
-                &mut params,
-                "user_name = ?",
-                vec![AuditParam::Text(name.clone())],
-            );
-        }
-        if let Some(result) = &query.result {
-            add(
-                &mut params,
-                "result = ?",
-                vec![AuditParam::Text(result.clone())],
-            );
-        }
-        for (column, value) in [
-            ("application", &query.application),
-            ("failure_code", &query.failure_code),
-            ("correlation_id", &query.correlation_id),
-        ] {
-            if let Some(value) = value {
-                add(
-                    &mut params,
-                    &format!("{column} = ?"),
-                    vec![AuditParam::Text(value.clone())],
-                );
-            }
-        }
+        let mut filters = Filters::of_tenant(tenant);
+        filters.equal("user_id", query.user_id.map(|u| u.to_string()));
+        filters.equal("user_name", query.user_name.clone());
+        filters.equal("result", query.result.clone());
+        filters.equal("application", query.application.clone());
+        filters.equal("failure_code", query.failure_code.clone());
+        filters.equal("correlation_id", query.correlation_id.clone());
         if let Some(since) = query.since {
-            add(
-                &mut params,
-                "time >= ?",
-                vec![AuditParam::Integer(since.unix_micros())],
-            );
+            filters.add("time >= ?", vec![AuditParam::Integer(since.unix_micros())]);
         }
         if let Some(until) = query.until {
-            add(
-                &mut params,
-                "time <= ?",
-                vec![AuditParam::Integer(until.unix_micros())],
-            );
+            filters.add("time <= ?", vec![AuditParam::Integer(until.unix_micros())]);
         }
         if let Some((time, id)) = query.before {
-            add(
-                &mut params,
+            filters.add(
                 "(time < ? OR (time = ? AND id < ?))",
                 vec![
                     AuditParam::Integer(time.unix_micros()),
@@ -414,15 +368,9 @@ impl SessionStore for SqlStore {
         let limit = query.limit.clamp(1, MAX_PAGE);
         let sql = format!(
             "SELECT {SIGN_IN_COLUMNS} FROM sign_ins WHERE {} ORDER BY time DESC, id DESC LIMIT {limit}",
-            conditions.join(" AND ")
+            filters.sql()
         );
-        let mut statement = sqlx::query(AssertSqlSafe(sql));
-        for param in params {
-            statement = match param {
-                AuditParam::Text(text) => statement.bind(text),
-                AuditParam::Integer(value) => statement.bind(value),
-            };
-        }
+        let statement = filters.bind(sqlx::query(AssertSqlSafe(sql)));
         let rows = statement
             .fetch_all(&self.pool)
             .await

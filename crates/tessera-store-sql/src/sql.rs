@@ -260,59 +260,82 @@ pub(crate) enum AuditParam {
     Integer(i64),
 }
 
+/// The `WHERE` of a log query (the audit trail, the sign-in log, risk
+/// detections): the tenant, then conditions whose `?`s become numbered
+/// parameters, every value bound.
+pub(crate) struct Filters {
+    conditions: Vec<String>,
+    params: Vec<AuditParam>,
+}
+
+impl Filters {
+    pub(crate) fn of_tenant(tenant: TenantId) -> Filters {
+        Filters {
+            conditions: vec!["tenant = $1".to_string()],
+            params: vec![AuditParam::Text(tenant.to_string())],
+        }
+    }
+
+    /// Adds a condition; each `?` in it takes the next of `values`.
+    pub(crate) fn add(&mut self, condition: &str, values: Vec<AuditParam>) {
+        let mut condition = condition.to_string();
+        for value in values {
+            self.params.push(value);
+            condition = condition.replacen('?', &format!("${}", self.params.len()), 1);
+        }
+        self.conditions.push(condition);
+    }
+
+    /// Adds `column = value` for a value given.
+    pub(crate) fn equal(&mut self, column: &str, value: Option<String>) {
+        if let Some(value) = value {
+            self.add(&format!("{column} = ?"), vec![AuditParam::Text(value)]);
+        }
+    }
+
+    pub(crate) fn sql(&self) -> String {
+        self.conditions.join(" AND ")
+    }
+
+    /// The statement with every parameter bound.
+    pub(crate) fn bind<'q>(
+        self,
+        mut statement: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for param in self.params {
+            statement = match param {
+                AuditParam::Text(text) => statement.bind(text),
+                AuditParam::Integer(value) => statement.bind(value),
+            };
+        }
+        statement
+    }
+}
+
 pub async fn audit_query(
     conn: &mut AnyConnection,
     tenant: TenantId,
     query: &AuditQuery,
 ) -> Result<Vec<AuditRow>> {
-    let mut conditions = vec!["tenant = $1".to_string()];
-    let mut params = vec![AuditParam::Text(tenant.to_string())];
-    let mut add = |params: &mut Vec<AuditParam>, condition: &str, value: AuditParam| {
-        params.push(value);
-        conditions.push(condition.replace('?', &format!("${}", params.len())));
-    };
-    if let Some(actor) = &query.actor_id {
-        add(&mut params, "actor_id = ?", AuditParam::Text(actor.clone()));
-    }
-    if let Some(target) = &query.target_id {
-        add(
-            &mut params,
-            "target_id = ?",
-            AuditParam::Text(target.clone()),
-        );
-    }
-    if let Some(action) = &query.action {
-        add(&mut params, "action = ?", AuditParam::Text(action.clone()));
-    }
+    let mut filters = Filters::of_tenant(tenant);
+    filters.equal("actor_id", query.actor_id.clone());
+    filters.equal("target_id", query.target_id.clone());
+    filters.equal("action", query.action.clone());
     if let Some(since) = query.since {
-        add(
-            &mut params,
-            "time >= ?",
-            AuditParam::Integer(since.unix_micros()),
-        );
+        filters.add("time >= ?", vec![AuditParam::Integer(since.unix_micros())]);
     }
     if let Some(until) = query.until {
-        add(
-            &mut params,
-            "time <= ?",
-            AuditParam::Integer(until.unix_micros()),
-        );
+        filters.add("time <= ?", vec![AuditParam::Integer(until.unix_micros())]);
     }
     if let Some(before) = query.before_seq {
-        add(&mut params, "seq < ?", AuditParam::Integer(before));
+        filters.add("seq < ?", vec![AuditParam::Integer(before)]);
     }
     let limit = query.limit.clamp(1, MAX_PAGE);
     let sql = format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE {} ORDER BY seq DESC LIMIT {limit}",
-        conditions.join(" AND ")
+        filters.sql()
     );
-    let mut statement = sqlx::query(AssertSqlSafe(sql));
-    for param in params {
-        statement = match param {
-            AuditParam::Text(text) => statement.bind(text),
-            AuditParam::Integer(value) => statement.bind(value),
-        };
-    }
+    let statement = filters.bind(sqlx::query(AssertSqlSafe(sql)));
     let rows = statement
         .fetch_all(&mut *conn)
         .await

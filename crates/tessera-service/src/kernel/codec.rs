@@ -56,6 +56,55 @@ impl PageRequest {
     }
 }
 
+/// Paging of the logs kept beside the directory (sign-ins, risk detections):
+/// newest first by `(time, id)`, 1 to 1000 entries a page (100 by default),
+/// the cursor being the last entry's `time.id`.
+pub(crate) struct LogPage {
+    /// The page's size; the query asks for one more, to know if more follow.
+    pub limit: u32,
+    pub before: Option<(tessera_core::Timestamp, uuid::Uuid)>,
+}
+
+impl LogPage {
+    pub(crate) fn read(limit: Option<u32>, cursor: Option<&str>) -> ServiceResult<LogPage> {
+        let limit = match limit {
+            None => 100,
+            Some(n) if (1..=1000).contains(&n) => n,
+            Some(_) => return Err(ServiceError::invalid("limit", "must be between 1 and 1000")),
+        };
+        let before = match cursor {
+            None => None,
+            Some(text) => Some(parse_log_cursor(text).ok_or_else(|| {
+                ServiceError::invalid("cursor", "is not a cursor returned by this API")
+            })?),
+        };
+        Ok(LogPage { limit, before })
+    }
+
+    /// Cuts the rows fetched (`limit + 1` at most) to the page; the next
+    /// page's cursor when more follow.
+    pub(crate) fn finish<R>(
+        &self,
+        rows: &mut Vec<R>,
+        key: impl Fn(&R) -> (tessera_core::Timestamp, uuid::Uuid),
+    ) -> Option<String> {
+        let more = rows.len() > self.limit as usize;
+        rows.truncate(self.limit as usize);
+        rows.last().filter(|_| more).map(|row| {
+            let (time, id) = key(row);
+            format!("{}.{id}", time.unix_micros())
+        })
+    }
+}
+
+fn parse_log_cursor(text: &str) -> Option<(tessera_core::Timestamp, uuid::Uuid)> {
+    let (time, id) = text.split_once('.')?;
+    Some((
+        tessera_core::Timestamp::from_unix_micros(time.parse().ok()?),
+        uuid::Uuid::parse_str(id).ok()?,
+    ))
+}
+
 pub struct Keys {
     pub key1: Option<String>,
     pub key2: Option<String>,

@@ -22,7 +22,7 @@ use tessera_store::{RiskDetectionQuery, RiskDetectionRow};
 use uuid::Uuid;
 
 use crate::Context;
-use crate::codec::Page;
+use crate::codec::{LogPage, Page};
 use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
 
@@ -362,17 +362,7 @@ impl Risk {
         filter: &DetectionFilter,
     ) -> ServiceResult<Page<RiskDetectionView>> {
         self.require(ctx, action::RISK_READ, &Target::Tenant)?;
-        let limit = match filter.limit {
-            None => 100,
-            Some(n) if (1..=1000).contains(&n) => n,
-            Some(_) => return Err(ServiceError::invalid("limit", "must be between 1 and 1000")),
-        };
-        let before = match &filter.cursor {
-            None => None,
-            Some(text) => Some(parse_cursor(text).ok_or_else(|| {
-                ServiceError::invalid("cursor", "is not a cursor returned by this API")
-            })?),
-        };
+        let page = LogPage::read(filter.limit, filter.cursor.as_deref())?;
         if let Some(kind) = &filter.risk_event_type
             && !EventType::ALL.iter().any(|k| k.name() == kind)
         {
@@ -398,18 +388,11 @@ impl Risk {
             level: filter.risk_level.clone(),
             since: filter.since,
             until: filter.until,
-            before,
-            limit: limit + 1,
+            before: page.before,
+            limit: page.limit + 1,
         };
         let mut rows = self.store.risk_detection_query(ctx.tenant, &query).await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last()
-                .map(|r| format!("{}.{}", r.detected.unix_micros(), r.id))
-        } else {
-            None
-        };
+        let next_cursor = page.finish(&mut rows, |r| (r.detected, r.id));
         let value = rows.iter().map(view_of).collect();
         Ok(Page { value, next_cursor })
     }
@@ -436,12 +419,4 @@ fn view_of(row: &RiskDetectionRow) -> RiskDetectionView {
         ip_address: row.ip.clone(),
         additional_info: body["evidence"].clone(),
     }
-}
-
-fn parse_cursor(text: &str) -> Option<(Timestamp, Uuid)> {
-    let (time, id) = text.split_once('.')?;
-    Some((
-        Timestamp::from_unix_micros(time.parse().ok()?),
-        Uuid::parse_str(id).ok()?,
-    ))
 }

@@ -474,17 +474,7 @@ impl SignIn {
         filter: &SignInFilter,
     ) -> ServiceResult<Page<SignInEntry>> {
         self.require(ctx, action::SIGN_IN_REPORTS_READ, &Target::Tenant)?;
-        let limit = match filter.limit {
-            None => 100,
-            Some(n) if (1..=1000).contains(&n) => n,
-            Some(_) => return Err(ServiceError::invalid("limit", "must be between 1 and 1000")),
-        };
-        let before = match &filter.cursor {
-            None => None,
-            Some(text) => Some(parse_cursor(text).ok_or_else(|| {
-                ServiceError::invalid("cursor", "is not a cursor returned by this API")
-            })?),
-        };
+        let page = codec::LogPage::read(filter.limit, filter.cursor.as_deref())?;
         if let Some(result) = &filter.result
             && !["success", "failure", "interrupted"].contains(&result.as_str())
         {
@@ -505,32 +495,17 @@ impl SignIn {
             correlation_id: filter.correlation_id.clone(),
             since: filter.since,
             until: filter.until,
-            before,
-            limit: limit + 1,
+            before: page.before,
+            limit: page.limit + 1,
         };
         let mut rows = self.store.sign_in_query(ctx.tenant, &query).await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last()
-                .map(|r| format!("{}.{}", r.time.unix_micros(), r.id))
-        } else {
-            None
-        };
+        let next_cursor = page.finish(&mut rows, |r| (r.time, r.id));
         let value = rows
             .iter()
             .map(crate::sign_in::log_storage::entry_of)
             .collect::<ServiceResult<Vec<SignInEntry>>>()?;
         Ok(Page { value, next_cursor })
     }
-}
-
-fn parse_cursor(text: &str) -> Option<(Timestamp, Uuid)> {
-    let (time, id) = text.split_once('.')?;
-    Some((
-        Timestamp::from_unix_micros(time.parse().ok()?),
-        Uuid::parse_str(id).ok()?,
-    ))
 }
 
 /// How many users have registered which kind of sign-in method (the console's
