@@ -9,6 +9,9 @@
 //! - each detection (real time or offline) of the last [`DETECTION_DAYS`]
 //!   counts; the user's level is the highest of them, and three or more low
 //!   ones make medium;
+//! - a level an outside source reported (an administrator or another
+//!   identity protection product, through the API) counts like a detection
+//!   of that level;
 //! - an administrator's "confirm compromised" makes it high (state
 //!   `confirmedCompromised`) whatever the detections;
 //! - a remediation (a secure password change or reset after MFA, a passkey
@@ -59,6 +62,8 @@ pub enum Remediation {
     SecurePasswordReset,
     /// The user registered a passkey in a session signed in strongly.
     PasskeyRegistered,
+    /// An administrator reset the user's password (a temporary one).
+    AdminGeneratedTemporaryPassword,
 }
 
 /// What happened to a user, as far as risk goes.
@@ -80,15 +85,29 @@ pub enum HistoryEvent {
     ConfirmedCompromised {
         at: Timestamp,
     },
+    /// A level reported by an outside source.
+    Reported {
+        at: Timestamp,
+        level: RiskLevel,
+    },
 }
 
 impl HistoryEvent {
+    /// Whether it ends every risk before it (a remediation or a dismissal).
+    pub fn is_reset(&self) -> bool {
+        matches!(
+            self,
+            HistoryEvent::Remediated { .. } | HistoryEvent::Dismissed { .. }
+        )
+    }
+
     pub fn at(&self) -> Timestamp {
         match self {
             HistoryEvent::Detected { at, .. }
             | HistoryEvent::Remediated { at, .. }
             | HistoryEvent::Dismissed { at }
-            | HistoryEvent::ConfirmedCompromised { at } => *at,
+            | HistoryEvent::ConfirmedCompromised { at }
+            | HistoryEvent::Reported { at, .. } => *at,
         }
     }
 }
@@ -112,6 +131,7 @@ pub enum RiskDetail {
     UserPerformedSecuredPasswordChange,
     UserPerformedSecuredPasswordReset,
     UserPerformedPasskeyRegistration,
+    AdminGeneratedTemporaryPassword,
     AdminDismissedAllRiskForUser,
     AdminConfirmedUserCompromised,
 }
@@ -132,7 +152,7 @@ pub fn user_risk(history: &[HistoryEvent], now: Timestamp) -> UserRisk {
     // In time order; at the same moment a detection comes before what an
     // administrator or the user did then.
     let rank = |e: &HistoryEvent| match e {
-        HistoryEvent::Detected { .. } => 0,
+        HistoryEvent::Detected { .. } | HistoryEvent::Reported { .. } => 0,
         HistoryEvent::ConfirmedCompromised { .. } => 1,
         HistoryEvent::Remediated { .. } => 2,
         HistoryEvent::Dismissed { .. } => 3,
@@ -149,7 +169,7 @@ pub fn user_risk(history: &[HistoryEvent], now: Timestamp) -> UserRisk {
     let mut counted: Vec<RiskLevel> = Vec::new();
     for event in events {
         match event {
-            HistoryEvent::Detected { at, level, .. } => {
+            HistoryEvent::Detected { at, level, .. } | HistoryEvent::Reported { at, level } => {
                 if at.unix_micros() < horizon || *level == RiskLevel::None {
                     continue;
                 }
@@ -175,6 +195,9 @@ pub fn user_risk(history: &[HistoryEvent], now: Timestamp) -> UserRisk {
                         }
                         Remediation::PasskeyRegistered => {
                             RiskDetail::UserPerformedPasskeyRegistration
+                        }
+                        Remediation::AdminGeneratedTemporaryPassword => {
+                            RiskDetail::AdminGeneratedTemporaryPassword
                         }
                     },
                     updated: Some(*at),
@@ -319,5 +342,32 @@ mod tests {
         let mut shuffled = dismissed.clone();
         shuffled.reverse();
         assert_eq!(user_risk(&shuffled, at(6)), user_risk(&dismissed, at(6)));
+    }
+
+    #[test]
+    fn a_reported_level_counts_like_a_detection() {
+        let history = vec![
+            HistoryEvent::Reported {
+                at: at(1),
+                level: RiskLevel::High,
+            },
+            detected(2, RiskLevel::Low),
+        ];
+        let risk = user_risk(&history, at(3));
+        assert_eq!(
+            (risk.level, risk.state),
+            (RiskLevel::High, RiskState::AtRisk)
+        );
+        let mut reset = history.clone();
+        reset.push(HistoryEvent::Remediated {
+            at: at(4),
+            how: Remediation::AdminGeneratedTemporaryPassword,
+        });
+        let risk = user_risk(&reset, at(5));
+        assert_eq!(
+            (risk.level, risk.detail),
+            (RiskLevel::None, RiskDetail::AdminGeneratedTemporaryPassword)
+        );
+        assert!(reset[2].is_reset() && !reset[0].is_reset());
     }
 }

@@ -373,6 +373,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(authentication::delete_strength))
         .routes(routes!(authentication::query_sign_ins))
         .routes(routes!(risk::list_risk_detections))
+        .routes(routes!(risk::list_risky_users))
+        .routes(routes!(risk::get_risky_user))
+        .routes(routes!(risk::risky_user_history))
+        .routes(routes!(risk::confirm_users_compromised))
+        .routes(routes!(risk::dismiss_risky_users))
+        .routes(routes!(risk::list_risky_service_principals))
+        .routes(routes!(risk::get_risky_service_principal))
+        .routes(routes!(risk::risky_service_principal_history))
+        .routes(routes!(risk::confirm_service_principals_compromised))
+        .routes(routes!(risk::dismiss_risky_service_principals))
         .routes(routes!(
             authentication::get_sign_in_log_retention,
             authentication::set_sign_in_log_retention

@@ -55,8 +55,8 @@ impl App {
         let directory = Arc::new(Directory::new(kernel.clone()));
         let pim = Arc::new(Pim::new(kernel.clone(), directory.clone()));
         let provisioning = Arc::new(Provisioning::new(kernel.clone(), directory.clone()));
-        let access = Arc::new(Access::new(kernel.clone()));
         let risk = Arc::new(Risk::new(kernel.clone()));
+        let access = Arc::new(Access::new(kernel.clone(), risk.clone()));
         let sign_in = Arc::new(SignIn::new(
             kernel.clone(),
             directory.clone(),

@@ -304,8 +304,8 @@ async fn workloads_are_blocked_at_the_token_endpoint(store: Arc<dyn Store>) {
         .await
         .unwrap();
     directory
-        .access
-        .set_risk(&admin, principal.id, json!({"riskLevel": "high"}))
+        .risk
+        .report_risk(&admin, principal.id, json!({"riskLevel": "high"}))
         .await
         .unwrap();
     let refused = directory

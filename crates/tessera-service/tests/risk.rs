@@ -12,7 +12,8 @@ use std::sync::Arc;
 use serde_json::json;
 use tessera_core::SecretString;
 use tessera_risk::iplist::IpList;
-use tessera_service::authn::{SignInContext, SignInFilter};
+use tessera_service::authn::{SessionInfo, SignInContext, SignInFilter, SignInOutcome};
+use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome};
 use tessera_service::risk::{DetectionFilter, IpLists};
 use tessera_service::{App, Context, ServiceError};
 use tessera_testkit::{Backend, auth_settings, bootstrap_admin, both_backends};
@@ -51,6 +52,7 @@ async fn harness(backend: Backend) -> Harness {
 }
 
 const PASSWORD: &str = "violet-harbour-engine-42";
+const REDIRECT: &str = "https://app.contoso.com/cb";
 
 impl Harness {
     /// Adele, with a password.
@@ -92,6 +94,125 @@ impl Harness {
             .submit_password(&ctx, secret.expose(), SecretString::new(password.into()))
             .await
             .unwrap();
+    }
+
+    /// An application with a service principal: its client id.
+    async fn application(&self) -> String {
+        let app = self
+            .app
+            .directory
+            .create_application(
+                &self.admin,
+                json!({ "displayName": "Payroll", "web": { "redirectUris": [REDIRECT] } }),
+            )
+            .await
+            .unwrap();
+        self.app
+            .directory
+            .create_service_principal(&self.admin, json!({ "appId": app.app_id }))
+            .await
+            .unwrap();
+        app.app_id.to_string()
+    }
+
+    async fn policy(&self, body: serde_json::Value) {
+        self.app
+            .access
+            .create_policy(&self.admin, body)
+            .await
+            .unwrap();
+    }
+
+    /// Adele's session, signed in with a password from `address`.
+    async fn session_from(&self, address: &str, password: &str) -> SessionInfo {
+        let ctx = SignInContext {
+            tenant: self.admin.tenant,
+            correlation_id: format!("corr-{address}"),
+            client_address: Some(address.to_string()),
+            user_agent: Some("test-agent".to_string()),
+            previous_session: None,
+        };
+        let (secret, _) = self.app.sign_in.start(&ctx).await.unwrap();
+        self.app
+            .sign_in
+            .identify(&ctx, secret.expose(), "adele@contoso.com")
+            .await
+            .unwrap();
+        let outcome = self
+            .app
+            .sign_in
+            .submit_password(&ctx, secret.expose(), SecretString::new(password.into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let SignInOutcome::SignedIn { session } = outcome else {
+            panic!("expected a session");
+        };
+        self.app
+            .sign_in
+            .session(self.admin.tenant, session.expose())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The session asks to enter the application from `address`: the error,
+    /// if refused (`blocked` when a policy blocks it).
+    async fn authorize(
+        &self,
+        session: &SessionInfo,
+        address: &str,
+        client_id: &str,
+    ) -> Option<String> {
+        let params = [
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "s1"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ];
+        let raw = tessera_oauth::authorize::RawAuthorization {
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            resources: Vec::new(),
+        };
+        let actx = AuthorizeContext {
+            tenant: self.admin.tenant,
+            issuer: "http://localhost:8080".to_string(),
+            correlation_id: format!("corr-app-{address}"),
+            client_address: Some(address.to_string()),
+            user_agent: Some("test-agent".to_string()),
+            device_thumbprint: None,
+        };
+        match self.app.oidc.authorize(&actx, &raw, Some(session)).await {
+            AuthorizeOutcome::Respond { params, .. } => params
+                .iter()
+                .find(|(name, _)| *name == "error")
+                .map(|(_, value)| value.clone()),
+            AuthorizeOutcome::Refused(error) => Some(error.error.as_str().to_string()),
+            AuthorizeOutcome::Blocked { .. } => Some("blocked".to_string()),
+            _ => None,
+        }
+    }
+
+    /// Adele's own context: she holds no role.
+    fn as_user(&self, adele: uuid::Uuid) -> Context {
+        let mut ctx = self.admin.clone();
+        ctx.caller = ctx.caller.impersonating_for_tests(
+            tessera_service::Principal::User {
+                id: adele,
+                user_principal_name: "adele@contoso.com".into(),
+            },
+            Vec::new(),
+        );
+        ctx
     }
 
     async fn detections(&self, filter: DetectionFilter) -> Vec<serde_json::Value> {
@@ -209,14 +330,7 @@ async fn anonymizers_and_malicious_addresses_are_detected_at_sign_in(h: Harness)
         );
     }
     // Only those who may read Identity Protection.
-    let mut reader = h.admin.clone();
-    reader.caller = reader.caller.impersonating_for_tests(
-        tessera_service::Principal::User {
-            id: adele,
-            user_principal_name: "adele@contoso.com".into(),
-        },
-        Vec::new(),
-    );
+    let reader = h.as_user(adele);
     let refused = h
         .app
         .risk
@@ -232,119 +346,35 @@ async fn anonymizers_and_malicious_addresses_are_detected_at_sign_in(h: Harness)
 /// anonymizer, the user is refused the application a policy for medium
 /// sign-in risk blocks; from an ordinary address, the same user is not.
 async fn conditional_access_decides_with_the_sign_in_risk(h: Harness) {
-    use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome};
-    const REDIRECT: &str = "https://app.contoso.com/cb";
     let adele = h.adele().await;
-    let app = h
-        .app
-        .directory
-        .create_application(
-            &h.admin,
-            json!({ "displayName": "Payroll", "web": { "redirectUris": [REDIRECT] } }),
-        )
-        .await
-        .unwrap();
-    h.app
-        .directory
-        .create_service_principal(&h.admin, json!({ "appId": app.app_id }))
-        .await
-        .unwrap();
-    h.app
-        .access
-        .create_policy(
-            &h.admin,
-            json!({
-                "displayName": "Block risky sign-ins", "state": "enabled",
-                "conditions": {"users": {"includeUsers": [adele]},
-                               "applications": {"includeApplications": ["All"]},
-                               "signInRiskLevels": ["medium", "high"]},
-                "grantControls": {"operator": "OR", "builtInControls": ["block"]}
-            }),
-        )
-        .await
-        .unwrap();
-    let client_id = app.app_id.to_string();
-    let params = [
-        ("client_id", client_id.as_str()),
-        ("response_type", "code"),
-        ("redirect_uri", REDIRECT),
-        ("scope", "openid"),
-        ("state", "s1"),
-        (
-            "code_challenge",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        ),
-        ("code_challenge_method", "S256"),
-    ];
-    let raw = tessera_oauth::authorize::RawAuthorization {
-        params: params
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        resources: Vec::new(),
-    };
-    let mut outcomes = Vec::new();
-    for address in ["185.220.101.7", "192.0.2.10"] {
-        let ctx = SignInContext {
-            tenant: h.admin.tenant,
-            correlation_id: format!("corr-{address}"),
-            client_address: Some(address.to_string()),
-            user_agent: Some("test-agent".to_string()),
-            previous_session: None,
-        };
-        let (secret, _) = h.app.sign_in.start(&ctx).await.unwrap();
-        h.app
-            .sign_in
-            .identify(&ctx, secret.expose(), "adele@contoso.com")
-            .await
-            .unwrap();
-        let outcome = h
-            .app
-            .sign_in
-            .submit_password(&ctx, secret.expose(), SecretString::new(PASSWORD.into()))
-            .await
-            .unwrap()
-            .unwrap();
-        let tessera_service::authn::SignInOutcome::SignedIn { session } = outcome else {
-            panic!("expected a session");
-        };
-        let session = h
-            .app
-            .sign_in
-            .session(h.admin.tenant, session.expose())
-            .await
-            .unwrap()
-            .unwrap();
-        let actx = AuthorizeContext {
-            tenant: h.admin.tenant,
-            issuer: "http://localhost:8080".to_string(),
-            correlation_id: format!("corr-app-{address}"),
-            client_address: Some(address.to_string()),
-            user_agent: Some("test-agent".to_string()),
-            device_thumbprint: None,
-        };
-        outcomes.push(h.app.oidc.authorize(&actx, &raw, Some(&session)).await);
-    }
-    let error = |outcome: &AuthorizeOutcome| match outcome {
-        AuthorizeOutcome::Respond { params, .. } => params
-            .iter()
-            .find(|(name, _)| *name == "error")
-            .map(|(_, value)| value.clone()),
-        AuthorizeOutcome::Refused(error) => Some(error.error.as_str().to_string()),
-        AuthorizeOutcome::Blocked { .. } => Some("blocked".to_string()),
-        _ => None,
-    };
+    let client_id = h.application().await;
+    h.policy(json!({
+        "displayName": "Block risky sign-ins", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [adele]},
+                       "applications": {"includeApplications": ["All"]},
+                       "signInRiskLevels": ["medium", "high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+    }))
+    .await;
+    let tor = h.session_from("185.220.101.7", PASSWORD).await;
     assert_eq!(
-        error(&outcomes[0]).as_deref(),
+        h.authorize(&tor, "185.220.101.7", &client_id)
+            .await
+            .as_deref(),
         Some("blocked"),
-        "from an anonymizer: {:?}",
-        outcomes[0]
+        "from an anonymizer"
     );
+    let office = h.session_from("192.0.2.10", PASSWORD).await;
     assert_eq!(
-        error(&outcomes[1]),
+        h.authorize(&office, "192.0.2.10", &client_id).await,
         None,
-        "from elsewhere: {:?}",
-        outcomes[1]
+        "from elsewhere"
+    );
+    // The sign-in's risk is its session's: the anonymizer's session stays
+    // risky from an ordinary address.
+    assert_eq!(
+        h.authorize(&tor, "192.0.2.10", &client_id).await.as_deref(),
+        Some("blocked")
     );
 }
 
@@ -478,8 +508,351 @@ async fn a_breached_password_is_a_leaked_credential(h: Harness) {
     assert_eq!(node.detections(DetectionFilter::default()).await.len(), 1);
 }
 
+/// User risk follows the detections and persists until someone ends it: a
+/// user-risk policy blocks Adele from everywhere after one anonymizer sign-in,
+/// until an administrator dismisses it; "confirm compromised" makes it high
+/// and ends her sessions; an administrator's password reset remediates it.
+/// Every change is in the user's history, newest first.
+async fn user_risk_persists_until_remediated_or_dismissed(h: Harness) {
+    use tessera_service::risk::{PrincipalKind, RiskyFilter};
+    let adele = h.adele().await;
+    let client_id = h.application().await;
+    h.policy(json!({
+        "displayName": "Block risky users", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [adele]},
+                       "applications": {"includeApplications": ["All"]},
+                       "userRiskLevels": ["medium", "high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+    }))
+    .await;
+    let office = h.session_from("192.0.2.10", PASSWORD).await;
+    assert_eq!(h.authorize(&office, "192.0.2.10", &client_id).await, None);
+    let refused = h.app.risk.get_risky_user(&h.admin, adele).await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotFound { .. })),
+        "{refused:?}"
+    );
+    h.sign_in_from("185.220.101.7", PASSWORD).await;
+    let risky =
+        serde_json::to_value(h.app.risk.get_risky_user(&h.admin, adele).await.unwrap()).unwrap();
+    assert_eq!(risky["riskLevel"], "medium");
+    assert_eq!(risky["riskState"], "atRisk");
+    assert_eq!(risky["riskDetail"], "none");
+    assert_eq!(risky["userPrincipalName"], "adele@contoso.com");
+    // Her risk now follows her everywhere.
+    let office = h.session_from("192.0.2.10", PASSWORD).await;
+    assert_eq!(
+        h.authorize(&office, "192.0.2.10", &client_id)
+            .await
+            .as_deref(),
+        Some("blocked")
+    );
+    let listed = h
+        .app
+        .risk
+        .list_risky_users(&h.admin, &RiskyFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.value.len(), 1);
+    let none_high = h
+        .app
+        .risk
+        .list_risky_users(
+            &h.admin,
+            &RiskyFilter {
+                risk_level: Some(tessera_service::risk::RiskLevel::High),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(none_high.value.is_empty());
+    // A second anonymizer sign-in changes nothing a reader sees.
+    h.sign_in_from("185.220.101.8", PASSWORD).await;
+    let history = h
+        .app
+        .risk
+        .risk_history(&h.admin, PrincipalKind::User, adele)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    let first = serde_json::to_value(&history[0]).unwrap();
+    assert_eq!(
+        first["activity"]["riskEventTypes"],
+        json!(["anonymizedIPAddress"])
+    );
+    assert!(
+        first.get("initiatedBy").is_none(),
+        "Identity Protection did it"
+    );
+    // Dismissed: none, and she gets in.
+    h.app
+        .risk
+        .dismiss(&h.admin, PrincipalKind::User, &[adele])
+        .await
+        .unwrap();
+    let risky =
+        serde_json::to_value(h.app.risk.get_risky_user(&h.admin, adele).await.unwrap()).unwrap();
+    assert_eq!(
+        (
+            risky["riskLevel"].as_str(),
+            risky["riskState"].as_str(),
+            risky["riskDetail"].as_str()
+        ),
+        (
+            Some("none"),
+            Some("dismissed"),
+            Some("adminDismissedAllRiskForUser")
+        )
+    );
+    assert_eq!(h.authorize(&office, "192.0.2.10", &client_id).await, None);
+    // Confirmed compromised: high, and her sessions end.
+    h.app
+        .risk
+        .confirm_compromised(&h.admin, PrincipalKind::User, &[adele])
+        .await
+        .unwrap();
+    let risky =
+        serde_json::to_value(h.app.risk.get_risky_user(&h.admin, adele).await.unwrap()).unwrap();
+    assert_eq!(
+        (risky["riskLevel"].as_str(), risky["riskState"].as_str()),
+        (Some("high"), Some("confirmedCompromised"))
+    );
+    let gone = h
+        .app
+        .sign_in
+        .session(h.admin.tenant, &office.id)
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "her sessions ended");
+    // An administrator's reset of her password remediates it.
+    h.app
+        .sign_in
+        .reset_password(&h.admin, adele, Some(SecretString::new(PASSWORD.into())))
+        .await
+        .unwrap();
+    let risky =
+        serde_json::to_value(h.app.risk.get_risky_user(&h.admin, adele).await.unwrap()).unwrap();
+    assert_eq!(
+        (
+            risky["riskLevel"].as_str(),
+            risky["riskState"].as_str(),
+            risky["riskDetail"].as_str()
+        ),
+        (
+            Some("none"),
+            Some("remediated"),
+            Some("adminGeneratedTemporaryPassword")
+        )
+    );
+    let history = h
+        .app
+        .risk
+        .risk_history(&h.admin, PrincipalKind::User, adele)
+        .await
+        .unwrap();
+    let states: Vec<String> = history
+        .iter()
+        .map(|item| {
+            serde_json::to_value(item).unwrap()["riskState"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        states,
+        ["remediated", "confirmedCompromised", "dismissed", "atRisk"]
+    );
+    let admin_id = match h.admin.caller.principal() {
+        tessera_service::Principal::User { id, .. } => id.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        serde_json::to_value(&history[1]).unwrap()["initiatedBy"],
+        json!(admin_id)
+    );
+}
+
+/// Bad requests change nothing: an unknown id among good ones, no ids, too
+/// many; a reader without the right is refused; a user without risk is not
+/// a risky user; workloads are told apart from users.
+async fn risky_principal_actions_are_all_or_nothing(h: Harness) {
+    use tessera_service::risk::{PrincipalKind, RiskyFilter};
+    let adele = h.adele().await;
+    h.sign_in_from("185.220.101.7", PASSWORD).await;
+    let unknown = uuid::Uuid::new_v4();
+    let refused = h
+        .app
+        .risk
+        .confirm_compromised(&h.admin, PrincipalKind::User, &[adele, unknown])
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotFound { .. })),
+        "{refused:?}"
+    );
+    let risky =
+        serde_json::to_value(h.app.risk.get_risky_user(&h.admin, adele).await.unwrap()).unwrap();
+    assert_eq!(risky["riskState"], "atRisk", "nothing changed");
+    for ids in [Vec::new(), (0..61).map(|_| uuid::Uuid::new_v4()).collect()] {
+        let refused = h
+            .app
+            .risk
+            .dismiss(&h.admin, PrincipalKind::User, &ids)
+            .await;
+        assert!(
+            matches!(refused, Err(ServiceError::Validation(_))),
+            "{refused:?}"
+        );
+    }
+    let reader = h.as_user(adele);
+    let refused = h
+        .app
+        .risk
+        .dismiss(&reader, PrincipalKind::User, &[adele])
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::Forbidden { .. })),
+        "{refused:?}"
+    );
+    let refused = h
+        .app
+        .risk
+        .list_risky_users(&reader, &RiskyFilter::default())
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::Forbidden { .. })),
+        "{refused:?}"
+    );
+    // A workload reported risky by an outside source.
+    let app = h
+        .app
+        .directory
+        .create_application(&h.admin, json!({ "displayName": "Batch" }))
+        .await
+        .unwrap();
+    let sp = h
+        .app
+        .directory
+        .create_service_principal(&h.admin, json!({ "appId": app.app_id }))
+        .await
+        .unwrap();
+    let refused = h
+        .app
+        .risk
+        .confirm_compromised(&h.admin, PrincipalKind::User, &[sp.id])
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotFound { .. })),
+        "a workload is not a user"
+    );
+    h.app
+        .risk
+        .report_risk(&h.admin, sp.id, json!({"riskLevel": "medium"}))
+        .await
+        .unwrap();
+    let workloads = h
+        .app
+        .risk
+        .list_risky_service_principals(&h.admin, &RiskyFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(workloads.value.len(), 1);
+    assert_eq!(workloads.value[0].id, sp.id);
+    assert_eq!(workloads.value[0].app_id, app.app_id.to_string());
+    let users = h
+        .app
+        .risk
+        .list_risky_users(&h.admin, &RiskyFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(users.value.len(), 1, "only Adele");
+    let refused = h.app.risk.get_risky_user(&h.admin, sp.id).await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotFound { .. })),
+        "{refused:?}"
+    );
+    h.app
+        .risk
+        .confirm_compromised(&h.admin, PrincipalKind::ServicePrincipal, &[sp.id])
+        .await
+        .unwrap();
+    let sp_risk = serde_json::to_value(
+        h.app
+            .risk
+            .get_risky_service_principal(&h.admin, sp.id)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (sp_risk["riskLevel"].as_str(), sp_risk["riskState"].as_str()),
+        (Some("high"), Some("confirmedCompromised"))
+    );
+    h.app
+        .risk
+        .dismiss(&h.admin, PrincipalKind::ServicePrincipal, &[sp.id])
+        .await
+        .unwrap();
+    let sp_risk = h.app.risk.get_risk(&h.admin, sp.id).await.unwrap();
+    assert_eq!(sp_risk.risk_level, tessera_service::risk::RiskLevel::None);
+}
+
+/// "This wasn't me": a sign-in the user reports is a detection on it, and
+/// her risk is high until remediated. A brute force found at the password
+/// step is the session's sign-in risk.
+async fn reported_sign_ins_and_brute_force_reach_decisions(h: Harness) {
+    let adele = h.adele().await;
+    let client_id = h.application().await;
+    h.policy(json!({
+        "displayName": "Block risky sign-ins", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [adele]},
+                       "applications": {"includeApplications": ["All"]},
+                       "signInRiskLevels": ["medium", "high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+    }))
+    .await;
+    for _ in 0..5 {
+        h.sign_in_from("203.0.113.51", "wrong password").await;
+    }
+    let forced = h.session_from("203.0.113.51", PASSWORD).await;
+    assert_eq!(
+        h.authorize(&forced, "203.0.113.51", &client_id)
+            .await
+            .as_deref(),
+        Some("blocked"),
+        "the brute force is the session's sign-in risk"
+    );
+    let office = h.session_from("192.0.2.10", PASSWORD).await;
+    assert_eq!(h.authorize(&office, "192.0.2.10", &client_id).await, None);
+    let mine = h.app.sign_in.my_sign_ins(&office).await.unwrap();
+    let reported = mine
+        .iter()
+        .find(|e| e.client_address.as_deref() == Some("203.0.113.51") && e.result == "success")
+        .unwrap();
+    h.app
+        .sign_in
+        .report_sign_in(&office, reported.id)
+        .await
+        .unwrap();
+    let found = h
+        .detections(DetectionFilter {
+            risk_event_type: Some("userReportedSuspiciousActivity".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["requestId"], json!(reported.id));
+    let risky =
+        serde_json::to_value(h.app.risk.get_risky_user(&h.admin, adele).await.unwrap()).unwrap();
+    assert_eq!(risky["riskLevel"], "high");
+}
+
 both_backends!(setup = harness;
     a_breached_password_is_a_leaked_credential,
+    user_risk_persists_until_remediated_or_dismissed,
+    risky_principal_actions_are_all_or_nothing,
+    reported_sign_ins_and_brute_force_reach_decisions,
     anonymizers_and_malicious_addresses_are_detected_at_sign_in,
     conditional_access_decides_with_the_sign_in_risk,
     brute_force_and_spray_are_detected_from_failures);

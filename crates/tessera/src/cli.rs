@@ -1131,6 +1131,48 @@ pub enum StrengthsCommand {
 pub enum RiskCommand {
     /// Risk detections, newest first.
     Detections(RiskDetectionsArgs),
+    /// Users (or, with --workloads, service principals) that have or had risk.
+    Users(RiskyArgs),
+    /// One risky user (or workload) and the history of its risk, newest first.
+    Show {
+        /// User (id or user principal name), or a service principal id with --workload.
+        principal: String,
+        #[arg(long)]
+        workload: bool,
+    },
+    /// Dismiss every risk of the users (or workloads): none until the next detection.
+    Dismiss {
+        /// Users (ids or user principal names), or service principal ids with --workload.
+        #[arg(required = true)]
+        principals: Vec<String>,
+        #[arg(long)]
+        workload: bool,
+    },
+    /// Confirm users (or workloads) compromised: high risk until remediated or
+    /// dismissed; a user's sessions and tokens end.
+    Confirm {
+        #[arg(required = true)]
+        principals: Vec<String>,
+        #[arg(long)]
+        workload: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RiskyArgs {
+    /// Service principals instead of users.
+    #[arg(long)]
+    pub workloads: bool,
+    /// none, low, medium or high.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// none, atRisk, remediated, dismissed or confirmedCompromised.
+    #[arg(long)]
+    pub state: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -78,9 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return crate::policy::run(&Client::new(&global)?, out, command).await;
         }
         Command::SignIns(args) => sign_ins(&Client::new(&global)?, out, args).await?,
-        Command::Risk(RiskCommand::Detections(args)) => {
-            risk_detections(&Client::new(&global)?, out, args).await?
-        }
+        Command::Risk(command) => risky(&Client::new(&global)?, out, command).await?,
         Command::Backup(args) => offline::backup(&args, out).await?,
         Command::Restore(args) => offline::restore(&args, out).await?,
         Command::Migrate(database) => offline::migrate(&database, out).await?,
@@ -2247,4 +2245,112 @@ fn certificate_base64(bytes: &[u8]) -> anyhow::Result<String> {
         return Ok(compact);
     }
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The API's collection of risky users or workloads.
+fn risky_collection(workload: bool) -> &'static str {
+    if workload {
+        "riskyServicePrincipals"
+    } else {
+        "riskyUsers"
+    }
+}
+
+async fn risky_ids(
+    client: &Client,
+    principals: &[String],
+    workload: bool,
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(principals.len());
+    for principal in principals {
+        ids.push(if workload {
+            if !is_uuid(principal) {
+                anyhow::bail!("{principal} is not a service principal id");
+            }
+            principal.clone()
+        } else {
+            resolve_user(client, principal).await?
+        });
+    }
+    Ok(ids)
+}
+
+async fn risky(client: &Client, out: Output, command: RiskCommand) -> anyhow::Result<()> {
+    match command {
+        RiskCommand::Detections(args) => risk_detections(client, out, args).await?,
+        RiskCommand::Users(args) => {
+            let mut query = Vec::new();
+            for (name, value) in [
+                ("riskLevel", args.level),
+                ("riskState", args.state),
+                ("limit", args.limit.map(|l| l.to_string())),
+            ] {
+                if let Some(value) = value {
+                    query.push((name, value));
+                }
+            }
+            let collection = risky_collection(args.workloads);
+            let (items, next) = client
+                .list(&["identityProtection", collection], query, args.all)
+                .await?;
+            let columns = if args.workloads {
+                output::RISKY_SERVICE_PRINCIPALS
+            } else {
+                output::RISKY_USERS
+            };
+            output::list(out, &items, columns, next.as_deref());
+        }
+        RiskCommand::Show {
+            principal,
+            workload,
+        } => {
+            let id = risky_ids(client, &[principal], workload).await?.remove(0);
+            let collection = risky_collection(workload);
+            let mut value = client
+                .get(&["identityProtection", collection, &id], &[])
+                .await?;
+            let history = client
+                .get(&["identityProtection", collection, &id, "history"], &[])
+                .await?;
+            value["history"] = history["value"].clone();
+            output::object(out, &value);
+        }
+        RiskCommand::Dismiss {
+            principals,
+            workload,
+        } => risky_act(client, out, &principals, workload, "dismiss").await?,
+        RiskCommand::Confirm {
+            principals,
+            workload,
+        } => risky_act(client, out, &principals, workload, "confirmCompromised").await?,
+    }
+    Ok(())
+}
+
+async fn risky_act(
+    client: &Client,
+    out: Output,
+    principals: &[String],
+    workload: bool,
+    action: &str,
+) -> anyhow::Result<()> {
+    let ids = risky_ids(client, principals, workload).await?;
+    let field = if workload {
+        "servicePrincipalIds"
+    } else {
+        "userIds"
+    };
+    client
+        .post(
+            &["identityProtection", risky_collection(workload), action],
+            &json!({ field: ids }),
+        )
+        .await?;
+    let what = if action == "dismiss" {
+        "dismissed"
+    } else {
+        "confirmed compromised"
+    };
+    output::done(out, &format!("{} {what}", ids.len()));
+    Ok(())
 }

@@ -125,6 +125,22 @@ pub const RISK_DETECTIONS: &[Column] = &[
     ("FROM", "/ipAddress"),
     ("TIMING", "/detectionTimingType"),
 ];
+pub const RISKY_USERS: &[Column] = &[
+    ("ID", "/id"),
+    ("USER", "/userPrincipalName"),
+    ("LEVEL", "/riskLevel"),
+    ("STATE", "/riskState"),
+    ("DETAIL", "/riskDetail"),
+    ("UPDATED", "/riskLastUpdatedDateTime"),
+];
+pub const RISKY_SERVICE_PRINCIPALS: &[Column] = &[
+    ("ID", "/id"),
+    ("NAME", "/displayName"),
+    ("APP ID", "/appId"),
+    ("LEVEL", "/riskLevel"),
+    ("STATE", "/riskState"),
+    ("UPDATED", "/riskLastUpdatedDateTime"),
+];
 pub const SAML_CERTIFICATES: &[Column] = &[
     ("THUMBPRINT", "/thumbprint"),
     ("STATE", "/state"),

@@ -109,5 +109,56 @@ fn sign_ins_from_listed_addresses_are_detected() {
     assert_eq!(listed[0]["additionalInfo"]["label"], "tor exit (test)");
     let refused = server.cli_fails(BINARY, &["risk", "detections", "--level", "severe"]);
     assert!(refused.contains("riskLevel"), "{refused}");
+    // The user is at risk until someone ends it.
+    let users = server.cli(BINARY, &["risk", "users"]);
+    let users = users["value"].as_array().unwrap();
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(users[0]["userPrincipalName"], "risky@tessera.local");
+    assert_eq!(users[0]["riskLevel"], "medium");
+    assert_eq!(users[0]["riskState"], "atRisk");
+    let shown = server.cli(BINARY, &["risk", "show", "risky@tessera.local"]);
+    assert_eq!(
+        shown["history"][0]["activity"]["riskEventTypes"],
+        json!(["anonymizedIPAddress"])
+    );
+    server.cli(BINARY, &["risk", "confirm", "risky@tessera.local"]);
+    let confirmed = server.cli(
+        BINARY,
+        &["risk", "users", "--state", "confirmedCompromised"],
+    );
+    assert_eq!(confirmed["value"][0]["riskLevel"], "high");
+    // Bad requests are refused and change nothing.
+    runtime.block_on(async {
+        for body in [
+            json!({ "userIds": "x" }),
+            json!({ "userIds": [] }),
+            json!({ "userId": [users[0]["id"]] }),
+        ] {
+            let response = http
+                .post(format!(
+                    "{base}/api/v1/identityProtection/riskyUsers/dismiss"
+                ))
+                .bearer_auth(&admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{body}");
+        }
+        let response = http
+            .get(format!(
+                "{base}/api/v1/identityProtection/riskyUsers?riskState=nonsense"
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    });
+    server.cli(BINARY, &["risk", "dismiss", "risky@tessera.local"]);
+    let shown = server.cli(BINARY, &["risk", "show", "risky@tessera.local"]);
+    assert_eq!(shown["riskLevel"], "none");
+    assert_eq!(shown["riskState"], "dismissed");
+    assert_eq!(shown["history"].as_array().unwrap().len(), 3);
     server.stop();
 }

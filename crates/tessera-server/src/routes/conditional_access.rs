@@ -257,11 +257,13 @@ pub async fn get_risk(
     Caller(ctx): Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.app.access.get_risk(&ctx, id).await?))
+    Ok(ok(&state.app.risk.get_risk(&ctx, id).await?))
 }
 
-/// Sets a user's (or workload's) risk: `{"riskLevel": "high"}`, and the risk of
-/// their sign-ins for a while: `{"signInRiskLevel": "medium", "signInRiskSeconds": 3600}`.
+/// Reports a user's (or workload's) risk, as another identity protection
+/// source would: `{"riskLevel": "high"}` counts like a detection of that level
+/// (`none` dismisses), and the risk of their sign-ins for a while:
+/// `{"signInRiskLevel": "medium", "signInRiskSeconds": 3600}`.
 #[utoipa::path(put, path = "/api/v1/identityProtection/risk/{id}", tag = "conditionalAccess",
     params(("id" = Uuid, Path)), request_body = Object,
     responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
@@ -271,5 +273,5 @@ pub async fn set_risk(
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(ok(&state.app.access.set_risk(&ctx, id, body).await?))
+    Ok(ok(&state.app.risk.report_risk(&ctx, id, body).await?))
 }

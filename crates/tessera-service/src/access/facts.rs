@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tessera_ca::engine::{self, ClientApp, Decision, PolicySet, Target};
@@ -17,7 +16,7 @@ use tessera_directory::model::{DeviceSpec, DirectoryScope, UserSpec, UserType};
 use tessera_store::{Kind, Reader};
 use uuid::Uuid;
 
-use super::{Acceptance, Access, MAX_CACHED_RISKS, RiskState, TermsOfUse, WORKLOAD_RISK_SECONDS};
+use super::{Acceptance, Access, TermsOfUse};
 use crate::codec;
 use crate::directory::{auth_methods, builtin};
 use crate::error::ServiceResult;
@@ -160,7 +159,7 @@ impl Access {
         } else {
             crate::directory::groups::containing_groups(reader, tenant, user, true, now).await?
         };
-        let (risk, sign_in_risk) = self.risk_of(reader, tenant, user).await?;
+        let (risk, sign_in_risk) = self.risk.levels_of(reader, tenant, user).await?;
         let accepted = self.accepted_terms(reader, tenant, user).await?;
         Ok((
             FactSubject::User {
@@ -174,26 +173,6 @@ impl Access {
             sign_in_risk,
             accepted,
         ))
-    }
-
-    async fn risk_of(
-        &self,
-        reader: &mut dyn Reader,
-        tenant: TenantId,
-        principal: Uuid,
-    ) -> ServiceResult<(RiskLevel, RiskLevel)> {
-        let Some(record) = reader
-            .get_by_key1(tenant, Kind::RiskState, &principal.to_string())
-            .await?
-        else {
-            return Ok((RiskLevel::None, RiskLevel::None));
-        };
-        let state: RiskState = codec::data(&record)?;
-        let sign_in = match state.sign_in_risk_expires_date_time {
-            Some(until) if until > self.now() => state.sign_in_risk_level,
-            _ => RiskLevel::None,
-        };
-        Ok((state.risk_level, sign_in))
     }
 
     /// Terms of use the user accepted in their current version.
@@ -226,37 +205,14 @@ impl Access {
         Ok(accepted)
     }
 
-    /// The workload's facts: its risk (reused for a few seconds on this node; a
-    /// change made here applies at once).
+    /// The workload's facts: its risk (Identity Protection's, reused for a
+    /// few seconds on this node).
     pub(crate) async fn workload_subject(
         &self,
         tenant: TenantId,
         service_principal: Uuid,
     ) -> ServiceResult<FactSubject> {
-        let key = (tenant, service_principal);
-        let cached = self
-            .ca
-            .workload_risk
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&key).copied())
-            .filter(|(at, _)| at.elapsed() < Duration::from_secs(WORKLOAD_RISK_SECONDS));
-        let risk = match cached {
-            Some((_, risk)) => risk,
-            None => {
-                let mut reader = self.reader().await?;
-                let (risk, _) = self
-                    .risk_of(reader.as_mut(), tenant, service_principal)
-                    .await?;
-                if let Ok(mut cache) = self.ca.workload_risk.lock() {
-                    if cache.len() >= MAX_CACHED_RISKS {
-                        cache.clear();
-                    }
-                    cache.insert(key, (Instant::now(), risk));
-                }
-                risk
-            }
-        };
+        let risk = self.risk.workload_risk(tenant, service_principal).await?;
         Ok(FactSubject::Workload {
             service_principal_id: service_principal,
             risk,

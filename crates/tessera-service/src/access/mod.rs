@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tessera_ca::engine::PolicySet;
-use tessera_ca::model::{NamedLocationSpec, PolicySpec, RiskLevel, TermsOfUseSpec};
+use tessera_ca::model::{NamedLocationSpec, PolicySpec, TermsOfUseSpec};
 use tessera_core::{TenantId, Timestamp};
 use tessera_store::{Kind, Reader};
 use uuid::Uuid;
@@ -68,18 +68,12 @@ struct Cached {
     checked: Instant,
 }
 
-/// How long a node reuses a workload's risk (a token request must not cost a
-/// query more than the grant cache does).
-const WORKLOAD_RISK_SECONDS: u64 = 5;
-const MAX_CACHED_RISKS: usize = 10_000;
-
 #[derive(Default)]
 pub(crate) struct CaCache {
     tenants: Mutex<HashMap<TenantId, Arc<Cached>>>,
     /// One rebuild at a time per tenant.
     rebuilding: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     country: OnceLock<Arc<dyn CountryLookup>>,
-    workload_risk: Mutex<HashMap<(TenantId, Uuid), (Instant, RiskLevel)>>,
 }
 
 /// The access context: Conditional Access records (policies, named locations, terms
@@ -88,15 +82,18 @@ pub(crate) struct CaCache {
 pub struct Access {
     k: Arc<crate::kernel::Kernel>,
     ca: CaCache,
+    /// User, sign-in and workload risk come from Identity Protection.
+    risk: Arc<crate::Risk>,
 }
 
 crate::kernel::on_kernel!(Access);
 
 impl Access {
-    pub(crate) fn new(k: Arc<crate::kernel::Kernel>) -> Access {
+    pub(crate) fn new(k: Arc<crate::kernel::Kernel>, risk: Arc<crate::Risk>) -> Access {
         Access {
             k,
             ca: CaCache::default(),
+            risk,
         }
     }
 }
@@ -156,32 +153,6 @@ impl Default for SecurityDefaults {
     fn default() -> SecurityDefaults {
         SecurityDefaults { is_enabled: true }
     }
-}
-
-/// A principal's risk, as an identity protection source reported it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct RiskState {
-    pub principal_id: Uuid,
-    /// User risk, or a workload's service principal risk.
-    pub risk_level: RiskLevel,
-    /// Risk of the principal's sign-ins until `sign_in_risk_expires_date_time`.
-    pub sign_in_risk_level: RiskLevel,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sign_in_risk_expires_date_time: Option<Timestamp>,
-    pub modified_date_time: Timestamp,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RiskUpdate {
-    #[serde(default)]
-    risk_level: Option<RiskLevel>,
-    #[serde(default)]
-    sign_in_risk_level: Option<RiskLevel>,
-    /// How long the sign-in risk holds (default an hour, at most a day).
-    #[serde(default)]
-    sign_in_risk_seconds: Option<i64>,
 }
 
 pub(crate) async fn security_defaults(

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use tessera_ca::import;
-use tessera_ca::model::{NamedLocationSpec, PolicySpec, RiskLevel, TermsOfUseSpec};
+use tessera_ca::model::{NamedLocationSpec, PolicySpec, TermsOfUseSpec};
 use tessera_ca::validate;
 use tessera_core::TenantId;
 use tessera_directory::audit_action::AuditAction;
@@ -14,8 +14,8 @@ use tessera_store::{Kind, Reader, Record};
 use uuid::Uuid;
 
 use super::{
-    Acceptance, Access, ConditionalAccessPolicy, NamedLocation, READ_ONLY, RiskState, RiskUpdate,
-    SecurityDefaults, TermsOfUse, all_locations, all_policies, security_defaults,
+    Acceptance, Access, ConditionalAccessPolicy, NamedLocation, READ_ONLY, SecurityDefaults,
+    TermsOfUse, all_locations, all_policies, security_defaults,
 };
 use crate::Replacement;
 use crate::codec::Patch;
@@ -653,156 +653,5 @@ impl Access {
         self.save_setting(ctx, tx, &before, &policy).await?;
         self.forget_policy_set(ctx.tenant);
         Ok(policy)
-    }
-
-    pub async fn get_risk(&self, ctx: &Context, principal: Uuid) -> ServiceResult<RiskState> {
-        self.require(ctx, action::RISK_READ, &AuthzTarget::Tenant)?;
-        let mut reader = self.reader().await?;
-        match reader
-            .get_by_key1(ctx.tenant, Kind::RiskState, &principal.to_string())
-            .await?
-        {
-            Some(record) => codec::data(&record),
-            None => Ok(RiskState {
-                principal_id: principal,
-                risk_level: RiskLevel::None,
-                sign_in_risk_level: RiskLevel::None,
-                sign_in_risk_expires_date_time: None,
-                modified_date_time: self.now(),
-            }),
-        }
-    }
-
-    /// Sets a user's or workload's risk (an identity protection source, or an
-    /// administrator confirming or dismissing it).
-    pub async fn set_risk(
-        &self,
-        ctx: &Context,
-        principal: Uuid,
-        body: Value,
-    ) -> ServiceResult<RiskState> {
-        self.require(ctx, action::RISK_MANAGE, &AuthzTarget::Tenant)?;
-        let update: RiskUpdate = patch::parse_spec(body)?;
-        let seconds = update.sign_in_risk_seconds.unwrap_or(3600);
-        if !(60..=86_400).contains(&seconds) {
-            return Err(ServiceError::invalid(
-                "signInRiskSeconds",
-                "must be 60 to 86400",
-            ));
-        }
-        let mut tx = self.write(ctx).await?;
-        let is_user = tx.get(ctx.tenant, Kind::User, principal).await?.is_some();
-        let is_workload = tx
-            .get(ctx.tenant, Kind::ServicePrincipal, principal)
-            .await?
-            .is_some();
-        if !is_user && !is_workload {
-            return Err(ServiceError::NotFound {
-                kind: "user or servicePrincipal",
-                id: principal.to_string(),
-            });
-        }
-        let now = self.now();
-        let key = principal.to_string();
-        let existing = tx.get_by_key1(ctx.tenant, Kind::RiskState, &key).await?;
-        let mut state = match &existing {
-            Some(record) => codec::data::<RiskState>(record)?,
-            None => RiskState {
-                principal_id: principal,
-                risk_level: RiskLevel::None,
-                sign_in_risk_level: RiskLevel::None,
-                sign_in_risk_expires_date_time: None,
-                modified_date_time: now,
-            },
-        };
-        let before = serde_json::to_value(&state).unwrap_or(Value::Null);
-        if let Some(level) = update.risk_level {
-            state.risk_level = level;
-        }
-        if let Some(level) = update.sign_in_risk_level {
-            state.sign_in_risk_level = level;
-            state.sign_in_risk_expires_date_time = Some(now.plus_seconds(seconds));
-        }
-        state.modified_date_time = now;
-        let keys = Keys {
-            key1: Some(key.clone()),
-            key2: None,
-            sort_key: key.clone(),
-        };
-        codec::put(
-            tx.as_mut(),
-            ctx.tenant,
-            Kind::RiskState,
-            existing.as_ref(),
-            Uuid::new_v4(),
-            now,
-            keys,
-            &state,
-        )
-        .await?;
-        let event = EventDraft::new(AuditAction::RiskStateUpdate)
-            .on(
-                if is_user {
-                    Kind::User
-                } else {
-                    Kind::ServicePrincipal
-                },
-                principal,
-                &key,
-            )
-            .changes(patch::changes(
-                &before,
-                &serde_json::to_value(&state).unwrap_or(Value::Null),
-            ));
-        self.commit(tx, ctx, event).await?;
-        if let Ok(mut cache) = self.ca.workload_risk.lock() {
-            cache.remove(&(ctx.tenant, principal));
-        }
-        Ok(state)
-    }
-
-    /// Clears a user's risk after they changed their password in a sign-in that
-    /// met multifactor authentication (the user is the actor).
-    /// `context` is the user's own (their session's).
-    pub(crate) async fn remediate_user_risk(
-        &self,
-        context: &Context,
-        user: Uuid,
-    ) -> ServiceResult<()> {
-        let mut tx = self.write(context).await?;
-        let key = user.to_string();
-        let Some(record) = tx
-            .get_by_key1(context.tenant, Kind::RiskState, &key)
-            .await?
-        else {
-            return Ok(());
-        };
-        let mut state: RiskState = codec::data(&record)?;
-        if state.risk_level == RiskLevel::None {
-            return Ok(());
-        }
-        let before = serde_json::to_value(&state).unwrap_or(Value::Null);
-        let now = self.now();
-        state.risk_level = RiskLevel::None;
-        state.modified_date_time = now;
-        let keys = Keys {
-            key1: Some(key.clone()),
-            key2: None,
-            sort_key: key.clone(),
-        };
-        tx.update(
-            context.tenant,
-            &codec::next_version(&record, now, keys, &state)?,
-        )
-        .await?;
-        let event = EventDraft::new(AuditAction::RiskStateRemediate)
-            .on(Kind::User, user, &key)
-            .changes(patch::changes(
-                &before,
-                &serde_json::to_value(&state).unwrap_or(Value::Null),
-            ));
-        self.audit(tx.as_mut(), context, event).await?;
-        tx.commit().await?;
-        Ok(())
     }
 }

@@ -271,7 +271,12 @@ impl AppSignIn {
                     auth_time: Some(session.auth_time),
                     password_changed,
                     device_code_flow: false,
-                    sign_in_risk: self.risk.address_risk(request.client_address),
+                    sign_in_risk: self.risk.address_risk(request.client_address).max(
+                        session
+                            .data
+                            .sign_in_risk
+                            .unwrap_or(crate::risk::RiskLevel::None),
+                    ),
                 },
             )
             .await?;

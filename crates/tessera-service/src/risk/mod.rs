@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tessera_core::{TenantId, Timestamp};
 use tessera_directory::authz::Target;
 use tessera_directory::roles::action;
-use tessera_risk::{Detection, EventType, RiskLevel, counters};
+use tessera_risk::{Detection, EventType, counters};
 use tessera_store::{RiskDetectionQuery, RiskDetectionRow};
 use uuid::Uuid;
 
@@ -25,6 +25,16 @@ use crate::Context;
 use crate::codec::{LogPage, Page};
 use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
+
+mod principals;
+
+pub use principals::{
+    HistoryItem, PrincipalKind, PrincipalRisk, RiskHistoryView, RiskyFilter,
+    RiskyServicePrincipalView, RiskyUserView,
+};
+pub use tessera_risk::RiskLevel;
+pub(crate) use tessera_risk::aggregate::Remediation;
+pub use tessera_risk::aggregate::{RiskDetail, RiskState as RiskyState};
 
 /// The operator's address lists (anonymizers: Tor exits, VPN and hosting
 /// ranges; known-malicious addresses): the label of the range holding an
@@ -38,6 +48,7 @@ pub trait IpLists: Send + Sync {
 pub struct Risk {
     k: Arc<Kernel>,
     lists: OnceLock<Arc<dyn IpLists>>,
+    workloads: principals::WorkloadRiskCache,
 }
 
 crate::kernel::on_kernel!(Risk);
@@ -132,6 +143,7 @@ impl Risk {
         Risk {
             k,
             lists: OnceLock::new(),
+            workloads: principals::WorkloadRiskCache::default(),
         }
     }
 
@@ -341,6 +353,9 @@ impl Risk {
             ));
         }
         self.store.risk_detection_append_batch(&rows).await?;
+        if let Some(user) = facts.user_id {
+            self.detected_for(tenant, user, detections).await?;
+        }
         Ok(())
     }
 

@@ -272,6 +272,12 @@ impl SignIn {
         };
         self.set_password(ctx, user, password.clone()).await?;
         self.end_user_sessions(ctx.tenant, user, None).await?;
+        self.remediated(
+            ctx,
+            user,
+            crate::risk::Remediation::AdminGeneratedTemporaryPassword,
+        )
+        .await;
         Ok(generated.then_some(password))
     }
 

@@ -4,7 +4,6 @@
 //! Entra ID). Only what the policies ask now is answered: the caller decides
 //! again and passes what was asked, not what a page said.
 
-use tessera_authn::strength;
 use tessera_ca::engine::Remedy;
 use tessera_core::SecretString;
 
@@ -79,16 +78,7 @@ impl SignIn {
                     };
                     return Err(AnswerRefused::Password(message));
                 }
-                if session.data.strengths.contains(&strength::MFA) {
-                    let context = self
-                        .session_context(&session, correlation_id.to_string(), client_address)
-                        .await
-                        .map_err(AnswerRefused::Failed)?;
-                    self.access
-                        .remediate_user_risk(&context, session.user_id)
-                        .await
-                        .map_err(AnswerRefused::Failed)?;
-                }
+
                 let mut changed = session.data.clone();
                 changed.password_changed = Some(self.now());
                 self.save_session(&session, &changed)

@@ -24,6 +24,7 @@ mod security_info;
 pub(crate) mod sessions;
 
 use std::sync::Arc;
+use tessera_ca::model::RiskLevel;
 
 use serde::{Deserialize, Serialize};
 use tessera_authn::passkey::RelyingParty;
@@ -270,7 +271,8 @@ impl SignIn {
     }
 
     /// Records a sign-in attempt. Logging must not fail a sign-in silently, so a
-    /// store error is returned; nothing secret is ever in `entry`.
+    /// store error is returned; nothing secret is ever in `entry`. Returns the
+    /// attempt's real-time risk.
     pub(crate) async fn log_attempt(
         &self,
         ctx: &SignInContext,
@@ -278,7 +280,7 @@ impl SignIn {
         user_name: &str,
         used: &[MethodUse],
         outcome: Logged,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<RiskLevel> {
         let outcome_kind = match &outcome {
             Logged::Success(_) => "success",
             Logged::Failure(_) => "failure",
@@ -370,17 +372,18 @@ impl SignIn {
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<()> {
-        self.append_log_with(tenant, entry, Vec::new()).await
+        self.append_log_with(tenant, entry, Vec::new()).await?;
+        Ok(())
     }
 
     /// Appends a sign-in log entry with detections found before it (the
-    /// password step's), and the address's.
+    /// password step's), and the address's; the sign-in's real-time risk.
     pub(crate) async fn append_log_with(
         &self,
         tenant: TenantId,
         entry: &SignInEntry,
         mut detections: Vec<tessera_risk::Detection>,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<RiskLevel> {
         if entry.sign_in_event_type == "interactiveUser" {
             detections.extend(
                 self.risk
@@ -389,7 +392,8 @@ impl SignIn {
         }
         if detections.is_empty() {
             let row = self.log_row(tenant, entry)?;
-            return self.sign_in_log.append(&self.store, tenant, row).await;
+            self.sign_in_log.append(&self.store, tenant, row).await?;
+            return Ok(RiskLevel::None);
         }
         let mut entry = entry.clone();
         let level = tessera_risk::aggregate::sign_in_risk(&detections);
@@ -418,7 +422,7 @@ impl SignIn {
                 tracing::warn!(%tenant, %error, "cannot record a sign-in's risk detections");
             }
         }
-        Ok(())
+        Ok(level)
     }
 }
 

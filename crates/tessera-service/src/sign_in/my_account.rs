@@ -113,7 +113,23 @@ impl SignIn {
                 "result": reported.result,
                 "correlationId": reported.correlation_id,
             }));
-        self.commit(tx, &ctx, event).await
+        self.commit(tx, &ctx, event).await?;
+        // For Identity Protection: a detection on the reported sign-in, which
+        // makes the user's risk high until they remediate it.
+        let facts = crate::risk::SignInFacts {
+            sign_in: Some(reported.id),
+            at: reported.created_date_time,
+            user_id: Some(session.user_id),
+            user_principal_name: &session.user_principal_name,
+            client_address: reported.client_address.as_deref(),
+            correlation_id: &reported.correlation_id,
+        };
+        let detection = tessera_risk::Detection::new(
+            tessera_risk::EventType::UserReportedSuspiciousActivity,
+            tessera_risk::RiskLevel::High,
+            json!({"signInId": reported.id, "reportedBy": "user"}),
+        );
+        self.risk.record(session.tenant, &facts, &[detection]).await
     }
 
     /// My Apps: the enabled applications the user is assigned to, directly or

@@ -22,6 +22,7 @@ use crate::codec;
 use crate::directory::auth_methods::{MethodData, StoredMethod, method_record, methods_of};
 use crate::directory::groups::containing_groups;
 use crate::error::{OrConflict, ServiceError, ServiceResult};
+use crate::risk::Remediation;
 use crate::{Context, EventDraft, SignIn};
 
 /// What the page shows to enrol an authenticator app.
@@ -137,7 +138,13 @@ impl SignIn {
                     device_code_flow: false,
                     sign_in_risk: self
                         .risk
-                        .address_risk(session.data.client_address.as_deref()),
+                        .address_risk(session.data.client_address.as_deref())
+                        .max(
+                            session
+                                .data
+                                .sign_in_risk
+                                .unwrap_or(crate::risk::RiskLevel::None),
+                        ),
                 },
             )
             .await?;
@@ -366,8 +373,14 @@ impl SignIn {
             backup_eligible: registered.backup_eligible,
         };
         let ctx = self.session_ctx(session, correlation_id).await?;
-        self.add_method(&ctx, session.user_id, Uuid::new_v4(), &method)
-            .await
+        let view = self
+            .add_method(&ctx, session.user_id, Uuid::new_v4(), &method)
+            .await?;
+        if session.data.strengths.contains(&strength::MFA) {
+            self.remediated(&ctx, session.user_id, Remediation::PasskeyRegistered)
+                .await;
+        }
+        Ok(view)
     }
 
     /// Sets or changes the user's own password. With a password already set, the
@@ -410,7 +423,19 @@ impl SignIn {
         }
         let ctx = self.session_ctx(session, correlation_id).await?;
         self.set_password(&ctx, session.user_id, new).await?;
+        if session.data.strengths.contains(&strength::MFA) {
+            self.remediated(&ctx, session.user_id, Remediation::SecurePasswordChange)
+                .await;
+        }
         self.end_other_sessions(session).await
+    }
+
+    /// The user ended their risk. A failure to record it leaves them at risk
+    /// (the safe side) and does not undo what they did.
+    pub(crate) async fn remediated(&self, ctx: &Context, user: Uuid, how: Remediation) {
+        if let Err(error) = self.risk.remediate(ctx, user, how).await {
+            tracing::warn!(tenant = %ctx.tenant, %error, "cannot record a remediation of user risk");
+        }
     }
 
     /// After a credential change, every other session of the user ends (someone who

@@ -52,6 +52,11 @@ pub(crate) struct SessionData {
     /// session's `sid` (none: this one's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<String>,
+    /// The real-time risk Identity Protection found in the sign-in that
+    /// started this session (its password step's and its address's):
+    /// Conditional Access decides the session's requests with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_risk: Option<tessera_ca::model::RiskLevel>,
 }
 
 /// The most applications a session remembers.
@@ -127,6 +132,15 @@ pub(crate) fn new_csrf() -> ServiceResult<String> {
     Ok(generated.secret.expose().to_string())
 }
 
+/// What a completed sign-in proved, and what it showed.
+pub(crate) struct Proven {
+    pub methods: Vec<MethodUse>,
+    /// The authentication strengths the methods reach.
+    pub strengths: Vec<Uuid>,
+    /// The sign-in's real-time risk.
+    pub sign_in_risk: tessera_ca::model::RiskLevel,
+}
+
 impl SignIn {
     /// Starts a session for a user who has just signed in.
     pub(crate) async fn create_session(
@@ -134,10 +148,14 @@ impl SignIn {
         ctx: &SignInContext,
         user_id: Uuid,
         user_principal_name: &str,
-        methods: Vec<MethodUse>,
-        strengths: Vec<Uuid>,
+        proven: Proven,
         settings: &SessionSettings,
     ) -> ServiceResult<SecretString> {
+        let Proven {
+            methods,
+            strengths,
+            sign_in_risk,
+        } = proven;
         let generated = generate_secret("").map_err(|e| ServiceError::Internal(e.to_string()))?;
         let now = self.now();
         let data = SessionData {
@@ -154,6 +172,8 @@ impl SignIn {
             apps: Vec::new(),
             lineage: None,
             password_changed: None,
+            sign_in_risk: (sign_in_risk != tessera_ca::model::RiskLevel::None)
+                .then_some(sign_in_risk),
         };
         let mut data = data;
         self.take_over(ctx, user_id, &mut data).await?;

@@ -46,6 +46,10 @@ struct FlowData {
     flow: bool,
     csrf: String,
     passkey_state: Option<String>,
+    /// The highest real-time risk Identity Protection found in this sign-in's
+    /// steps so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sign_in_risk: Option<tessera_ca::model::RiskLevel>,
     /// Where the sign-in is and what it has proven.
     #[serde(flatten)]
     state: SignInFlow,
@@ -151,6 +155,7 @@ impl SignIn {
             flow: true,
             csrf: new_csrf()?,
             passkey_state: None,
+            sign_in_risk: None,
             state: SignInFlow::new(),
         };
         let row = SessionRow {
@@ -185,6 +190,7 @@ impl SignIn {
             flow: true,
             csrf: new_csrf()?,
             passkey_state: None,
+            sign_in_risk: None,
             state: SignInFlow::step_up(user_id, user_principal_name, required),
         };
         let row = SessionRow {
@@ -542,15 +548,17 @@ impl SignIn {
         error: Option<&'static str>,
         offers: Vec<Mode>,
     ) -> ServiceResult<SignInOutcome> {
+        let risk = self
+            .log_attempt(
+                ctx,
+                Some(subject.user_id),
+                &subject.spec.user_principal_name,
+                flow.data.state.used(),
+                logged,
+            )
+            .await?;
+        flow.data.sign_in_risk = flow.data.sign_in_risk.max(Some(risk));
         self.save_flow(ctx, &mut flow).await?;
-        self.log_attempt(
-            ctx,
-            Some(subject.user_id),
-            &subject.spec.user_principal_name,
-            flow.data.state.used(),
-            logged,
-        )
-        .await?;
         Ok(SignInOutcome::Continue(
             self.view_of(ctx, &flow, error, offers).await?,
         ))
@@ -581,24 +589,30 @@ impl SignIn {
         let strengths = self
             .satisfied_strengths(ctx.tenant, flow.data.state.used())
             .await?;
+        // Logged first: what it finds is the session's sign-in risk.
+        let risk = self
+            .log_attempt(
+                ctx,
+                Some(subject.user_id),
+                &subject.spec.user_principal_name,
+                flow.data.state.used(),
+                Logged::Success(strengths.clone()),
+            )
+            .await?;
+        let risk = flow.data.sign_in_risk.unwrap_or(risk).max(risk);
         let session = self
             .create_session(
                 ctx,
                 subject.user_id,
                 &subject.spec.user_principal_name,
-                flow.data.state.used().to_vec(),
-                strengths.clone(),
+                super::sessions::Proven {
+                    methods: flow.data.state.used().to_vec(),
+                    strengths,
+                    sign_in_risk: risk,
+                },
                 &subject.policy.sessions,
             )
             .await?;
-        self.log_attempt(
-            ctx,
-            Some(subject.user_id),
-            &subject.spec.user_principal_name,
-            flow.data.state.used(),
-            Logged::Success(strengths),
-        )
-        .await?;
         Ok(SignInOutcome::SignedIn { session })
     }
 }
