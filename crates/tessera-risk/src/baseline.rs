@@ -54,6 +54,41 @@ impl Properties {
     }
 }
 
+/// The browser family and platform a `User-Agent` names (coarse on purpose:
+/// versions change every few weeks and would make every update unfamiliar).
+pub fn browser_and_platform(user_agent: &str) -> (Option<String>, Option<String>) {
+    let ua = user_agent.to_ascii_lowercase();
+    // Order matters: Edge and Opera say Chrome, Chrome says Safari.
+    let browser = [
+        ("edg/", "Edge"),
+        ("opr/", "Opera"),
+        ("firefox/", "Firefox"),
+        ("chrome/", "Chrome"),
+        ("chromium/", "Chrome"),
+        ("safari/", "Safari"),
+        ("curl/", "curl"),
+        ("python", "Python"),
+        ("okhttp", "okhttp"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name.to_string());
+    let platform = [
+        ("android", "Android"),
+        ("iphone", "iOS"),
+        ("ipad", "iOS"),
+        ("windows", "Windows"),
+        ("mac os x", "macOS"),
+        ("macintosh", "macOS"),
+        ("cros", "ChromeOS"),
+        ("linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name.to_string());
+    (browser, platform)
+}
+
 /// A value seen: how often, and when last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -275,5 +310,25 @@ mod tests {
             baseline.learning(at(30 + FORGET_DAYS + 1)),
             "it learns again"
         );
+    }
+
+    #[test]
+    fn user_agents_are_read_coarsely() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(
+            browser_and_platform(firefox),
+            (Some("Firefox".into()), Some("Linux".into()))
+        );
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0";
+        assert_eq!(
+            browser_and_platform(edge),
+            (Some("Edge".into()), Some("Windows".into()))
+        );
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(
+            browser_and_platform(iphone),
+            (Some("Safari".into()), Some("iOS".into()))
+        );
+        assert_eq!(browser_and_platform(""), (None, None));
     }
 }

@@ -64,6 +64,10 @@ pub struct Config {
     /// Conditional Access country locations; without it every address is of
     /// unknown country.
     pub geoip_database: Option<PathBuf>,
+    /// A MaxMind-format ASN database (GeoLite2-ASN) for Identity Protection's
+    /// familiar networks. Places (impossible travel) come from
+    /// `geoip_database` when it is a City database.
+    pub geoip_asn_database: Option<PathBuf>,
     /// Identity Protection's list of anonymizers (Tor exit nodes, VPN and
     /// hosting ranges): one address or CIDR range per line, `#` comments, a
     /// label after the address. Reloaded when the file changes.
@@ -215,6 +219,7 @@ impl Default for Config {
             provisioning_private_targets: false,
             breached_passwords_dir: None,
             geoip_database: None,
+            geoip_asn_database: None,
             risk_anonymous_ip_list: None,
             risk_malicious_ip_list: None,
             audit_checkpoint: AuditCheckpointConfig::default(),
@@ -357,6 +362,7 @@ fn is_server_key(key: &str) -> bool {
         "hr_drop_dir",
         "provisioning_private_targets",
         "geoip_database",
+        "geoip_asn_database",
         "risk_anonymous_ip_list",
         "risk_malicious_ip_list",
         "trusted_proxies",

@@ -316,6 +316,8 @@ pub struct Ports {
     pub scim_target: Option<Arc<dyn tessera_service::provisioning::outbound::ScimTarget>>,
     /// Identity Protection's address lists (anonymizers, malicious).
     pub ip_lists: Option<Arc<dyn tessera_service::risk::IpLists>>,
+    /// Places of addresses, for Identity Protection.
+    pub places: Option<Arc<dyn tessera_service::risk::GeoLookup>>,
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM. `ports` is called once the
@@ -361,6 +363,9 @@ where
     }
     if let Some(countries) = ports.countries {
         app.access.set_country_lookup(countries);
+    }
+    if let Some(places) = ports.places {
+        app.risk.set_geo(places);
     }
     if let Some(lists) = ports.ip_lists {
         app.risk.set_ip_lists(lists);

@@ -125,6 +125,12 @@ impl Harness {
 
     /// Adele's session, signed in with a password from `address`.
     async fn session_from(&self, address: &str, password: &str) -> SessionInfo {
+        let secret = self.session_secret_from(address, password).await;
+        self.load(&secret).await
+    }
+
+    /// The secret of such a session (what the browser holds).
+    async fn session_secret_from(&self, address: &str, password: &str) -> String {
         let ctx = SignInContext {
             tenant: self.admin.tenant,
             correlation_id: format!("corr-{address}"),
@@ -148,9 +154,76 @@ impl Harness {
         let SignInOutcome::SignedIn { session } = outcome else {
             panic!("expected a session");
         };
+        session.expose().to_string()
+    }
+
+    /// Adele's session, signed in with the password and an authenticator
+    /// app's code from `address`.
+    async fn session_with_code(&self, address: &str, code: &str) -> SessionInfo {
+        self.session_with_code_and(address, PASSWORD, code).await
+    }
+
+    async fn session_with_code_and(
+        &self,
+        address: &str,
+        password: &str,
+        code: &str,
+    ) -> SessionInfo {
+        let ctx = SignInContext {
+            tenant: self.admin.tenant,
+            correlation_id: format!("corr-mfa-{address}"),
+            client_address: Some(address.to_string()),
+            user_agent: Some("test-agent".to_string()),
+            previous_session: None,
+        };
+        let (secret, _) = self.app.sign_in.start(&ctx).await.unwrap();
+        self.app
+            .sign_in
+            .identify(&ctx, secret.expose(), "adele@contoso.com")
+            .await
+            .unwrap();
+        self.app
+            .sign_in
+            .submit_password(&ctx, secret.expose(), SecretString::new(password.into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let outcome = self
+            .app
+            .sign_in
+            .submit_code(&ctx, secret.expose(), code)
+            .await
+            .unwrap()
+            .unwrap();
+        let SignInOutcome::SignedIn { session } = outcome else {
+            panic!("expected a session after the code");
+        };
         self.app
             .sign_in
             .session(self.admin.tenant, session.expose())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// A user's `riskState`.
+    async fn risk_state(&self, user: uuid::Uuid) -> String {
+        let risky = self
+            .app
+            .risk
+            .get_risky_user(&self.admin, user)
+            .await
+            .unwrap();
+        serde_json::to_value(risky).unwrap()["riskState"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn load(&self, secret: &str) -> SessionInfo {
+        self.app
+            .sign_in
+            .session(self.admin.tenant, secret)
             .await
             .unwrap()
             .unwrap()
@@ -823,6 +896,14 @@ async fn reported_sign_ins_and_brute_force_reach_decisions(h: Harness) {
         Some("blocked"),
         "the brute force is the session's sign-in risk"
     );
+    // Starting again from there, within the window, sheds nothing.
+    let again = h.session_from("203.0.113.51", PASSWORD).await;
+    assert_eq!(
+        h.authorize(&again, "203.0.113.51", &client_id)
+            .await
+            .as_deref(),
+        Some("blocked")
+    );
     let office = h.session_from("192.0.2.10", PASSWORD).await;
     assert_eq!(h.authorize(&office, "192.0.2.10", &client_id).await, None);
     let mine = h.app.sign_in.my_sign_ins(&office).await.unwrap();
@@ -848,7 +929,186 @@ async fn reported_sign_ins_and_brute_force_reach_decisions(h: Harness) {
     assert_eq!(risky["riskLevel"], "high");
 }
 
+/// Places for the travel and familiarity tests.
+struct Places;
+
+impl tessera_service::risk::GeoLookup for Places {
+    fn locate(&self, ip: IpAddr) -> Option<tessera_service::risk::GeoInfo> {
+        let text = ip.to_string();
+        let (country, city, latitude, longitude, asn) = if text.starts_with("192.0.2.") {
+            ("FR", "Paris", 48.86, 2.35, 3215)
+        } else if text.starts_with("198.51.100.") {
+            ("FR", "Lyon", 45.76, 4.84, 3215)
+        } else if text.starts_with("203.0.113.") {
+            ("AU", "Sydney", -33.87, 151.21, 1221)
+        } else {
+            return None;
+        };
+        Some(tessera_service::risk::GeoInfo {
+            country: Some(country.into()),
+            city: Some(city.into()),
+            latitude: Some(latitude),
+            longitude: Some(longitude),
+            accuracy_km: Some(20.0),
+            asn: Some(asn),
+        })
+    }
+}
+
+/// A user's own sign-ins teach their baseline quietly (ten over five days);
+/// then a sign-in from another continent an hour after one from home is
+/// unfamiliar (new country, network and subnet) and impossible travel. A
+/// sign-in a day later from near home is neither.
+async fn unfamiliar_properties_and_impossible_travel(h: Harness) {
+    let clock = Arc::new(tessera_testkit::ShiftedClock::default());
+    let app = App::with_auth(
+        h.app.store().clone(),
+        clock.clone(),
+        auth_settings("http://localhost:8080"),
+    );
+    app.risk.set_geo(Arc::new(Places));
+    let node = Harness {
+        app,
+        admin: h.admin.clone(),
+    };
+    node.adele().await;
+    for _ in 0..10 {
+        node.sign_in_from("192.0.2.10", PASSWORD).await;
+        clock.advance_seconds(15 * 3600);
+    }
+    assert!(
+        node.detections(DetectionFilter::default()).await.is_empty(),
+        "learning quietly"
+    );
+    node.sign_in_from("192.0.2.11", PASSWORD).await;
+    clock.advance_seconds(3600);
+    node.sign_in_from("203.0.113.5", PASSWORD).await;
+    let found = node.detections(DetectionFilter::default()).await;
+    let kinds: Vec<&str> = found
+        .iter()
+        .map(|d| d["riskEventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(kinds.contains(&"unfamiliarFeatures") && kinds.contains(&"impossibleTravel"));
+    let travel = found
+        .iter()
+        .find(|d| d["riskEventType"] == "impossibleTravel")
+        .unwrap();
+    assert_eq!(travel["riskLevel"], "high");
+    assert_eq!(travel["additionalInfo"]["from"]["place"]["city"], "Paris");
+    assert_eq!(travel["additionalInfo"]["to"]["place"]["city"], "Sydney");
+    let unfamiliar = found
+        .iter()
+        .find(|d| d["riskEventType"] == "unfamiliarFeatures")
+        .unwrap();
+    assert_eq!(unfamiliar["riskLevel"], "medium");
+    assert_eq!(unfamiliar["additionalInfo"]["unfamiliar"]["country"], "AU");
+    assert_eq!(unfamiliar["additionalInfo"]["unfamiliar"]["asn"], "1221");
+    clock.advance_seconds(24 * 3600);
+    node.sign_in_from("198.51.100.7", PASSWORD).await;
+    assert_eq!(
+        node.detections(DetectionFilter::default()).await.len(),
+        2,
+        "a new subnet of a familiar network, at plane speed: nothing"
+    );
+}
+
+/// A user remediates their own risk only with a second factor registered
+/// before it: one registered after (as whoever holds only the password could)
+/// changes the password but not the risk.
+async fn self_remediation_needs_a_factor_older_than_the_risk(h: Harness) {
+    use tessera_service::risk::PrincipalKind;
+    let clock = Arc::new(tessera_testkit::ShiftedClock::default());
+    let app = App::with_auth(
+        h.app.store().clone(),
+        clock.clone(),
+        auth_settings("http://localhost:8080"),
+    );
+    app.risk.set_ip_lists(Arc::new(Lists {
+        anonymous: IpList::parse("185.220.101.0/24 tor\n").unwrap(),
+        malicious: IpList::parse("198.51.100.66 botnet\n").unwrap(),
+    }));
+    let node = Harness {
+        app,
+        admin: h.admin.clone(),
+    };
+    let adele = node.adele().await;
+
+    // At risk first; then an authenticator app is added with the password.
+    node.sign_in_from("185.220.101.7", PASSWORD).await;
+    assert_eq!(node.risk_state(adele).await, "atRisk");
+    clock.advance_seconds(60);
+    let weak = node.session_secret_from("192.0.2.10", PASSWORD).await;
+
+    let enrolment = node
+        .app
+        .sign_in
+        .begin_totp(&node.load(&weak).await)
+        .await
+        .unwrap();
+    let seed = tessera_authn::totp::base32_decode(&enrolment.secret).unwrap();
+    let code = |clock: &tessera_testkit::ShiftedClock| {
+        use tessera_core::Clock;
+        tessera_authn::totp::code_at(
+            &seed,
+            &tessera_authn::totp::Parameters::default(),
+            clock.now().unix_seconds() as u64,
+        )
+    };
+    node.app
+        .sign_in
+        .confirm_totp(&node.load(&weak).await, "c", &code(&clock), "Phone")
+        .await
+        .unwrap();
+    clock.advance_seconds(60);
+    let strong = node.session_with_code("192.0.2.10", &code(&clock)).await;
+    node.app
+        .sign_in
+        .change_my_password(
+            &strong,
+            "c",
+            Some(SecretString::new(PASSWORD.into())),
+            SecretString::new("amber-quarry-lantern-77".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        node.risk_state(adele).await,
+        "atRisk",
+        "a factor newer than the risk proves nothing"
+    );
+    // A new risk, after the app was registered: now it proves the user.
+    clock.advance_seconds(60);
+    node.sign_in_from("198.51.100.66", "amber-quarry-lantern-77")
+        .await;
+    clock.advance_seconds(60);
+    let strong = node
+        .session_with_code_and("192.0.2.10", "amber-quarry-lantern-77", &code(&clock))
+        .await;
+    node.app
+        .sign_in
+        .change_my_password(
+            &strong,
+            "c",
+            Some(SecretString::new("amber-quarry-lantern-77".into())),
+            SecretString::new(PASSWORD.into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(node.risk_state(adele).await, "remediated");
+    let history = node
+        .app
+        .risk
+        .risk_history(&node.admin, PrincipalKind::User, adele)
+        .await
+        .unwrap();
+    let detail = serde_json::to_value(&history[0]).unwrap()["riskDetail"].clone();
+    assert_eq!(detail, "userPerformedSecuredPasswordChange");
+}
+
 both_backends!(setup = harness;
+    self_remediation_needs_a_factor_older_than_the_risk,
+    unfamiliar_properties_and_impossible_travel,
     a_breached_password_is_a_leaked_credential,
     user_risk_persists_until_remediated_or_dismissed,
     risky_principal_actions_are_all_or_nothing,

@@ -25,6 +25,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 }
                 None => None,
             };
+        if config.geoip_asn_database.is_some() && config.geoip_database.is_none() {
+            anyhow::bail!("geoip_asn_database needs geoip_database (a City database) beside it");
+        }
+        let places: Option<Arc<dyn tessera_service::risk::GeoLookup>> = match &config.geoip_database
+        {
+            Some(path) => Some(Arc::new(
+                adapters::geoip::MmdbPlaces::open(path, config.geoip_asn_database.as_deref())
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            )),
+            None => None,
+        };
         let ip_lists: Option<Arc<dyn tessera_service::risk::IpLists>> =
             if config.risk_anonymous_ip_list.is_some() || config.risk_malicious_ip_list.is_some() {
                 let lists = Arc::new(
@@ -54,6 +65,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 config.provisioning_private_targets,
             )?)),
             ip_lists,
+            places,
             hr_drop: Some(Arc::new(adapters::hr_drop::DropFolder::new(
                 config
                     .hr_drop_dir

@@ -637,6 +637,28 @@ impl Oidc {
         client_app: ClientApp,
         device_code_flow: bool,
     ) -> Result<crate::access::Decided, OAuthError> {
+        // The request comes from the application, not the person: its
+        // address says nothing of the sign-in's risk.
+        self.user_grant_allowed_at(
+            ctx,
+            grant,
+            client_app,
+            device_code_flow,
+            tessera_risk::RiskLevel::None,
+        )
+        .await
+    }
+
+    /// As [`Oidc::user_grant_allowed`], for a grant whose request is itself
+    /// the sign-in (the password grant), with that sign-in's real-time risk.
+    pub(crate) async fn user_grant_allowed_at(
+        &self,
+        ctx: &TokenContext,
+        grant: &FamilyData,
+        client_app: ClientApp,
+        device_code_flow: bool,
+        sign_in_risk: tessera_risk::RiskLevel,
+    ) -> Result<crate::access::Decided, OAuthError> {
         let resource_app = grant
             .resource
             .as_deref()
@@ -668,9 +690,7 @@ impl Oidc {
                     auth_time: Some(grant.sign_in.auth_time),
                     password_changed: false,
                     device_code_flow,
-                    // The request comes from the application, not the person:
-                    // its address says nothing of the sign-in's risk.
-                    sign_in_risk: tessera_risk::RiskLevel::None,
+                    sign_in_risk,
                 },
             )
             .await

@@ -146,8 +146,35 @@ impl Oidc {
             actor: None,
             requested_claims: Vec::new(),
         };
+        // The request is the sign-in: what the failures before it and its
+        // address say is its risk.
+        let (detections, remembered) = self
+            .sign_in
+            .risk
+            .failure_detections(
+                ctx.tenant,
+                Some(user_id),
+                username,
+                ctx.client_address.as_deref(),
+            )
+            .await
+            .map_err(server_error)?;
+        // The log entry adds the address's detections itself.
+        let mut all = detections.clone();
+        all.extend(
+            self.sign_in
+                .risk
+                .address_detections(ctx.client_address.as_deref()),
+        );
+        let sign_in_risk = tessera_risk::aggregate::sign_in_risk(&all).max(remembered);
         let decided = self
-            .user_grant_allowed(ctx, &family, tessera_ca::engine::ClientApp::Other, false)
+            .user_grant_allowed_at(
+                ctx,
+                &family,
+                tessera_ca::engine::ClientApp::Other,
+                false,
+                sign_in_risk,
+            )
             .await?;
         let openid = family.scopes.iter().any(|s| s == "openid");
         let response = self
@@ -166,7 +193,7 @@ impl Oidc {
         entry.conditional_access_status = Some(decided.status().to_string());
         entry.applied_conditional_access_policies = Some(decided.log_value());
         self.sign_in
-            .append_log(ctx.tenant, &entry)
+            .append_log_with(ctx.tenant, &entry, detections)
             .await
             .map_err(server_error)?;
         Ok(response)

@@ -27,6 +27,10 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
 
 mod principals;
+mod profile;
+
+pub(crate) use profile::Seen;
+pub use profile::{GeoInfo, GeoLookup};
 
 pub use principals::{
     HistoryItem, PrincipalKind, PrincipalRisk, RiskHistoryView, RiskyFilter,
@@ -48,6 +52,7 @@ pub trait IpLists: Send + Sync {
 pub struct Risk {
     k: Arc<Kernel>,
     lists: OnceLock<Arc<dyn IpLists>>,
+    geo: OnceLock<Arc<dyn GeoLookup>>,
     workloads: principals::WorkloadRiskCache,
 }
 
@@ -94,6 +99,28 @@ pub const COUNTER_PREFIX: &str = "risk:";
 const BRUTE_FORCE: &str = "risk:bf:";
 const SPRAY: &str = "risk:spray:";
 const LEAKED: &str = "risk:leaked:";
+/// What the failures said of an account's sign-ins from a network, remembered
+/// for the rest of the window: a new sign-in from there is as risky, though
+/// the run that made it so has ended.
+const FOUND: &str = "risk:found:";
+
+fn rank(level: RiskLevel) -> i64 {
+    match level {
+        RiskLevel::None => 0,
+        RiskLevel::Low => 1,
+        RiskLevel::Medium => 2,
+        RiskLevel::High => 3,
+    }
+}
+
+fn of_rank(rank: i64) -> RiskLevel {
+    match rank {
+        1 => RiskLevel::Low,
+        2 => RiskLevel::Medium,
+        3 => RiskLevel::High,
+        _ => RiskLevel::None,
+    }
+}
 
 /// An account's failures from one address: a brute force is the sign-in from
 /// where the failures came, so failing against someone's name from elsewhere
@@ -143,6 +170,7 @@ impl Risk {
         Risk {
             k,
             lists: OnceLock::new(),
+            geo: OnceLock::new(),
             workloads: principals::WorkloadRiskCache::default(),
         }
     }
@@ -275,16 +303,18 @@ impl Risk {
     /// What the failures before a sign-in that used a password say of it: a
     /// brute force, when its account's failures came from its own network
     /// (the run then ends); a spray, when its network failed against many
-    /// names and the account's was one of them (said once).
+    /// names and the account's was one of them (said once). With them, the
+    /// risk they gave this account's sign-ins from this network within the
+    /// window: a sign-in started again after a refusal is no less risky.
     pub(crate) async fn failure_detections(
         &self,
         tenant: TenantId,
         user: Option<Uuid>,
         name: &str,
         source: Option<&str>,
-    ) -> ServiceResult<Vec<Detection>> {
+    ) -> ServiceResult<(Vec<Detection>, RiskLevel)> {
         let Some(network) = source.and_then(tessera_authn::lockout::network_of) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), RiskLevel::None));
         };
         let since = self.now().plus_seconds(-counters::WINDOW_SECONDS);
         let recent = |counter: Option<tessera_store::Counter>| {
@@ -311,7 +341,27 @@ impl Risk {
             found.extend(counters::password_spray(&network, accounts));
             self.store.counter_delete(tenant, &name_key).await?;
         }
-        Ok(found)
+        let Some(user) = user else {
+            return Ok((found, RiskLevel::None));
+        };
+        // Remembered as `seconds * 4 + level`, so a later finding always
+        // replaces an earlier one.
+        let key = format!("{FOUND}{user}|{network}");
+        let now = self.now();
+        let level = tessera_risk::aggregate::sign_in_risk(&found);
+        if level != RiskLevel::None {
+            self.store
+                .counter_advance(tenant, &key, now.unix_seconds() * 4 + rank(level), now)
+                .await?;
+            return Ok((found, level));
+        }
+        let remembered = self
+            .store
+            .counter_get(tenant, &key)
+            .await?
+            .filter(|c| c.value / 4 >= now.unix_seconds() - counters::WINDOW_SECONDS)
+            .map_or(RiskLevel::None, |c| of_rank(c.value % 4));
+        Ok((found, remembered))
     }
 
     /// Records a sign-in's detections (one statement; nothing when there are
@@ -360,12 +410,20 @@ impl Risk {
     }
 
     /// Removes every tenant's detections older than [`DETECTION_RETENTION_DAYS`]
-    /// (the `purge-expired` job); how many.
+    /// (the `purge-expired` job), and derives again the risk of principals
+    /// whose detections all aged out; how many detections went.
     pub async fn purge_detections(&self) -> ServiceResult<u64> {
         let before = self.now().plus_seconds(-DETECTION_RETENTION_DAYS * 86_400);
         let mut removed = 0;
         for tenant in self.store.tenants().await? {
             removed += self.store.risk_detection_purge(tenant.id, before).await?;
+        }
+        let aged = self.age_out().await?;
+        if aged > 0 {
+            tracing::info!(
+                aged,
+                "risk of principals derived again after their detections aged out"
+            );
         }
         Ok(removed)
     }

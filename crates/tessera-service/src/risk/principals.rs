@@ -43,8 +43,7 @@ pub const HISTORY_KEPT: usize = 100;
 const ACTIONS_KEPT: usize = 50;
 /// How long a reported sign-in risk holds by default.
 pub const SIGN_IN_RISK_SECONDS: i64 = 3600;
-/// How many detections of one principal are read to derive its risk.
-const DETECTIONS_READ: u32 = 1000;
+
 /// How many principals one `confirmCompromised` or `dismiss` may name.
 pub const MAX_PRINCIPALS_PER_ACTION: usize = 60;
 /// How long this node reuses a workload's risk.
@@ -217,8 +216,7 @@ pub struct RiskyServicePrincipalView {
     pub risk_level: RiskLevel,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub risk_state: RiskState,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub risk_detail: RiskDetail,
+    pub risk_detail: String,
     pub service_principal_type: String,
 }
 
@@ -228,8 +226,10 @@ pub struct RiskyServicePrincipalView {
 #[serde(rename_all = "camelCase")]
 pub struct RiskHistoryView {
     pub id: Uuid,
-    /// The user's (or workload's) id.
-    pub user_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_principal_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiated_by: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -240,8 +240,24 @@ pub struct RiskHistoryView {
     pub risk_level: RiskLevel,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub risk_state: RiskState,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub risk_detail: RiskDetail,
+    pub risk_detail: String,
+}
+
+/// Graph's `riskDetail` name for a principal of `kind` (a workload's
+/// administrator actions have their own names).
+fn detail_name(kind: PrincipalKind, detail: RiskDetail) -> String {
+    match (kind, detail) {
+        (PrincipalKind::ServicePrincipal, RiskDetail::AdminDismissedAllRiskForUser) => {
+            "adminDismissedAllRiskForServicePrincipal".to_string()
+        }
+        (PrincipalKind::ServicePrincipal, RiskDetail::AdminConfirmedUserCompromised) => {
+            "adminConfirmedServicePrincipalCompromised".to_string()
+        }
+        _ => serde_json::to_value(detail)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+    }
 }
 
 /// What the risky principals API filters by.
@@ -311,7 +327,19 @@ impl Risk {
             .await?
         {
             Some(record) => {
-                let risk = codec::data(&record)?;
+                let mut risk: PrincipalRisk = codec::data(&record)?;
+                // A level set through the API before actions were kept: a
+                // report of that level, so deriving it again keeps it.
+                if risk.actions.is_empty()
+                    && risk.risk_state == RiskState::None
+                    && risk.risk_level != RiskLevel::None
+                {
+                    risk.actions.push(HistoryEvent::Reported {
+                        at: risk.modified_date_time,
+                        level: risk.risk_level,
+                    });
+                    risk.risk_state = RiskState::AtRisk;
+                }
                 Ok(Some((record, risk)))
             }
             None => Ok(None),
@@ -361,18 +389,25 @@ impl Risk {
     ) -> ServiceResult<Vec<HistoryEvent>> {
         let horizon = self.now().plus_seconds(-aggregate::DETECTION_DAYS * 86_400);
         let since = since_reset.map_or(horizon, |reset| reset.max(horizon));
-        let rows = self
-            .store
-            .risk_detection_query(
-                tenant,
-                &RiskDetectionQuery {
-                    user_id: Some(principal),
-                    since: Some(since),
-                    limit: DETECTIONS_READ,
-                    ..RiskDetectionQuery::default()
-                },
-            )
-            .await?;
+        // What the level depends on, whatever else was detected meanwhile:
+        // the newest high, the newest medium and the three newest lows.
+        let mut rows = Vec::new();
+        for (level, limit) in [("high", 1), ("medium", 1), ("low", 3)] {
+            rows.extend(
+                self.store
+                    .risk_detection_query(
+                        tenant,
+                        &RiskDetectionQuery {
+                            user_id: Some(principal),
+                            level: Some(level.to_string()),
+                            since: Some(since),
+                            limit,
+                            ..RiskDetectionQuery::default()
+                        },
+                    )
+                    .await?,
+            );
+        }
         Ok(rows
             .iter()
             .filter_map(|row| {
@@ -429,12 +464,35 @@ impl Risk {
                     risk.sign_in_risk_expires_date_time = None;
                 }
                 risk.actions.push(action.clone());
-                if risk.actions.len() > ACTIONS_KEPT {
-                    // The reset (first, if any) stays; the oldest others go.
-                    let keep_first = risk.actions[0].is_reset();
-                    let cut = risk.actions.len() - ACTIONS_KEPT;
-                    let start = usize::from(keep_first);
-                    risk.actions.drain(start..start + cut);
+                // The oldest reports go first; a reset or a confirmation stays.
+                while risk.actions.len() > ACTIONS_KEPT {
+                    let Some(oldest) = risk
+                        .actions
+                        .iter()
+                        .position(|a| matches!(a, HistoryEvent::Reported { .. }))
+                    else {
+                        break;
+                    };
+                    risk.actions.remove(oldest);
+                }
+                // Confirmations repeated without a reset between say nothing new.
+                if matches!(action, HistoryEvent::ConfirmedCompromised { .. }) {
+                    let last = risk.actions.len() - 1;
+                    let mut seen = false;
+                    let mut index = last;
+                    while index > 0 {
+                        index -= 1;
+                        if matches!(
+                            risk.actions[index],
+                            HistoryEvent::ConfirmedCompromised { .. }
+                        ) {
+                            seen = true;
+                            break;
+                        }
+                    }
+                    if seen {
+                        risk.actions.remove(index);
+                    }
                 }
             }
             Change::SignInRisk { level, seconds } => {
@@ -515,30 +573,82 @@ impl Risk {
         ))
     }
 
-    /// Applies one change to one principal in its own transaction.
+    /// Applies one change to one principal in its own transaction (again,
+    /// once, when another write moved the record meanwhile).
     pub(crate) async fn change_risk(
         &self,
         ctx: &Context,
         principal: (Uuid, PrincipalKind),
         change: Change,
     ) -> ServiceResult<()> {
-        let reset = {
-            let mut reader = self.reader().await?;
-            Risk::stored_risk(reader.as_mut(), ctx.tenant, principal.0)
-                .await?
-                .and_then(|(_, risk)| risk.last_reset())
-        };
-        let detected = self
-            .counted_detections(ctx.tenant, principal.0, reset)
-            .await?;
-        let mut tx = self.write(ctx).await?;
-        if let Some(event) = self
-            .apply(tx.as_mut(), ctx, principal, &change, &detected)
-            .await?
-        {
-            self.commit(tx, ctx, event).await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let reset = {
+                let mut reader = self.reader().await?;
+                Risk::stored_risk(reader.as_mut(), ctx.tenant, principal.0)
+                    .await?
+                    .and_then(|(_, risk)| risk.last_reset())
+            };
+            let detected = self
+                .counted_detections(ctx.tenant, principal.0, reset)
+                .await?;
+            let mut tx = self.write(ctx).await?;
+            let applied = match self
+                .apply(tx.as_mut(), ctx, principal, &change, &detected)
+                .await
+            {
+                Ok(Some(event)) => self.commit(tx, ctx, event).await,
+                Ok(None) => Ok(()),
+                Err(error) => Err(error),
+            };
+            match applied {
+                Err(ServiceError::VersionMismatch { .. } | ServiceError::Conflict { .. })
+                    if attempt < 2 => {}
+                other => return other,
+            }
         }
-        Ok(())
+    }
+
+    /// Derives again the risk of every principal whose last counted
+    /// detection is older than [`aggregate::DETECTION_DAYS`] (the daily
+    /// `purge-expired` job): detections age out even when nothing else
+    /// happens to the principal. How many changed.
+    pub(crate) async fn age_out(&self) -> ServiceResult<u64> {
+        let horizon = self.now().plus_seconds(-aggregate::DETECTION_DAYS * 86_400);
+        let mut changed = 0;
+        for tenant in self.store.tenants().await? {
+            let ctx = crate::kernel::system_context(tenant.id, "identity protection");
+            for kind in [PrincipalKind::User, PrincipalKind::ServicePrincipal] {
+                let records = {
+                    let mut reader = self.reader().await?;
+                    codec::list_all(
+                        reader.as_mut(),
+                        tenant.id,
+                        Kind::RiskState,
+                        Some(kind.key2().to_string()),
+                    )
+                    .await?
+                };
+                for record in records {
+                    let risk: PrincipalRisk = codec::data(&record)?;
+                    let stale = risk.risk_state == RiskState::AtRisk
+                        && risk
+                            .risk_last_updated_date_time
+                            .is_some_and(|updated| updated < horizon);
+                    if !stale {
+                        continue;
+                    }
+                    let change = Change::Detected {
+                        event_types: Vec::new(),
+                    };
+                    self.change_risk(&ctx, (risk.principal_id, kind), change)
+                        .await?;
+                    changed += 1;
+                }
+            }
+        }
+        Ok(changed)
     }
 
     /// After a sign-in's detections were recorded: the user's risk follows
@@ -562,13 +672,31 @@ impl Risk {
 
     /// The user ended their own risk (`ctx` is theirs): a secure password
     /// change or reset, or a passkey registered after a strong sign-in.
-    /// Nothing is written when they were not at risk.
+    /// `proven_since` is when the oldest second factor their session used
+    /// was registered: it must be older than the risk, or whoever holds the
+    /// password could register a factor and clear the risk with it (an
+    /// administrator's reset passes `None` and is always taken). Nothing is
+    /// written when they were not at risk.
     pub(crate) async fn remediate(
         &self,
         ctx: &Context,
         user: Uuid,
         how: Remediation,
+        proven_since: Option<Timestamp>,
     ) -> ServiceResult<()> {
+        if how != Remediation::AdminGeneratedTemporaryPassword {
+            let mut reader = self.reader().await?;
+            let risen = Risk::stored_risk(reader.as_mut(), ctx.tenant, user)
+                .await?
+                .filter(|(_, risk)| risk.risk_level != RiskLevel::None)
+                .and_then(|(_, risk)| risk.risk_last_updated_date_time);
+            if let Some(risen) = risen
+                && proven_since.is_none_or(|since| since >= risen)
+            {
+                tracing::info!(tenant = %ctx.tenant, %user, "a remediation with a second factor newer than the risk is not taken");
+                return Ok(());
+            }
+        }
         let action = HistoryEvent::Remediated {
             at: self.now(),
             how,
@@ -589,12 +717,17 @@ impl Risk {
         let at = self.now();
         self.act_on(ctx, kind, ids, HistoryEvent::ConfirmedCompromised { at })
             .await?;
+        // Every user's sessions are ended, even if one's fail.
+        let mut failed = Ok(());
         if kind == PrincipalKind::User {
             for id in unique(ids) {
-                self.end_user_sessions(ctx.tenant, id, None).await?;
+                if let Err(error) = self.end_user_sessions(ctx.tenant, id, None).await {
+                    tracing::warn!(tenant = %ctx.tenant, user = %id, %error, "cannot end a compromised user's sessions");
+                    failed = Err(error);
+                }
             }
         }
-        Ok(())
+        failed
     }
 
     /// Dismisses every risk of the principals (none, until the next
@@ -804,16 +937,18 @@ impl Risk {
             .rev()
             .map(|item| RiskHistoryView {
                 id: item.id,
-                user_id: principal,
+                user_id: (kind == PrincipalKind::User).then_some(principal),
+                service_principal_id: (kind == PrincipalKind::ServicePrincipal)
+                    .then_some(principal),
                 initiated_by: item.initiated_by.clone(),
                 activity: json!({
                     "riskEventTypes": item.risk_event_types,
-                    "detail": item.risk_detail,
+                    "detail": detail_name(kind, item.risk_detail),
                 }),
                 risk_last_updated_date_time: item.risk_last_updated_date_time,
                 risk_level: item.risk_level,
                 risk_state: item.risk_state,
-                risk_detail: item.risk_detail,
+                risk_detail: detail_name(kind, item.risk_detail),
             })
             .collect())
     }
@@ -980,7 +1115,7 @@ async fn workload_view(
         risk_last_updated_date_time: risk.risk_last_updated_date_time,
         risk_level: risk.risk_level,
         risk_state: risk.risk_state,
-        risk_detail: risk.risk_detail,
+        risk_detail: detail_name(PrincipalKind::ServicePrincipal, risk.risk_detail),
         service_principal_type: "Application".to_string(),
     })
 }

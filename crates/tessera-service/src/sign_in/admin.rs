@@ -272,12 +272,7 @@ impl SignIn {
         };
         self.set_password(ctx, user, password.clone()).await?;
         self.end_user_sessions(ctx.tenant, user, None).await?;
-        self.remediated(
-            ctx,
-            user,
-            crate::risk::Remediation::AdminGeneratedTemporaryPassword,
-        )
-        .await;
+        self.reset_remediates(ctx, user).await;
         Ok(generated.then_some(password))
     }
 

@@ -339,6 +339,7 @@ impl SignIn {
         // the sign-in.
         let source = ctx.client_address.as_deref();
         let mut detections = Vec::new();
+        let mut remembered = RiskLevel::None;
         let password_used = used.iter().any(|u| u.method.mode == Mode::Password);
         let counted = match outcome_kind {
             "failure" if failure_code == Some(failure::INVALID_CREDENTIALS) && !password_used => {
@@ -351,13 +352,17 @@ impl SignIn {
                 .risk
                 .failure_detections(ctx.tenant, user_id, user_name, source)
                 .await
-                .map(|found| detections.extend(found)),
+                .map(|(found, level)| {
+                    detections.extend(found);
+                    remembered = level;
+                }),
             _ => Ok(()),
         };
         if let Err(error) = counted {
             tracing::warn!(tenant = %ctx.tenant, %error, "cannot count a sign-in for risk");
         }
-        self.append_log_with(ctx.tenant, &entry, detections).await
+        let level = self.append_log_with(ctx.tenant, &entry, detections).await?;
+        Ok(level.max(remembered))
     }
 
     /// Appends a sign-in log entry (group commit; returns once it is durable).
@@ -389,6 +394,20 @@ impl SignIn {
                 self.risk
                     .address_detections(entry.client_address.as_deref()),
             );
+            // A completed sign-in is weighed against the user's own.
+            if let (Some(user), "success") = (entry.user_id, entry.result.as_str()) {
+                let seen = crate::risk::Seen {
+                    sign_in: entry.id,
+                    client_address: entry.client_address.as_deref(),
+                    user_agent: entry.user_agent.as_deref(),
+                };
+                match self.risk.profile_detections(tenant, user, &seen).await {
+                    Ok(found) => detections.extend(found),
+                    Err(error) => {
+                        tracing::warn!(%tenant, %error, "cannot weigh a sign-in against its profile")
+                    }
+                }
+            }
         }
         if detections.is_empty() {
             let row = self.log_row(tenant, entry)?;

@@ -101,20 +101,8 @@ impl SignIn {
             },
             ..ctx
         };
-        let tx = self.write(&ctx).await?;
-        let event = EventDraft::new(AuditAction::UserSignInReport)
-            .on(Kind::User, session.user_id, &session.user_principal_name)
-            .details(json!({
-                "signInId": reported.id,
-                "signInTime": reported.created_date_time,
-                "appDisplayName": reported.app_display_name,
-                "clientAddress": reported.client_address,
-                "userAgent": reported.user_agent,
-                "result": reported.result,
-                "correlationId": reported.correlation_id,
-            }));
-        self.commit(tx, &ctx, event).await?;
-        // For Identity Protection: a detection on the reported sign-in, which
+        // For Identity Protection, first (the audit event is what makes a
+        // second report a repeat): a detection on the reported sign-in, which
         // makes the user's risk high until they remediate it.
         let facts = crate::risk::SignInFacts {
             sign_in: Some(reported.id),
@@ -129,7 +117,22 @@ impl SignIn {
             tessera_risk::RiskLevel::High,
             json!({"signInId": reported.id, "reportedBy": "user"}),
         );
-        self.risk.record(session.tenant, &facts, &[detection]).await
+        self.risk
+            .record(session.tenant, &facts, &[detection])
+            .await?;
+        let tx = self.write(&ctx).await?;
+        let event = EventDraft::new(AuditAction::UserSignInReport)
+            .on(Kind::User, session.user_id, &session.user_principal_name)
+            .details(json!({
+                "signInId": reported.id,
+                "signInTime": reported.created_date_time,
+                "appDisplayName": reported.app_display_name,
+                "clientAddress": reported.client_address,
+                "userAgent": reported.user_agent,
+                "result": reported.result,
+                "correlationId": reported.correlation_id,
+            }));
+        self.commit(tx, &ctx, event).await
     }
 
     /// My Apps: the enabled applications the user is assigned to, directly or

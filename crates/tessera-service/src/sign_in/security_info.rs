@@ -376,10 +376,8 @@ impl SignIn {
         let view = self
             .add_method(&ctx, session.user_id, Uuid::new_v4(), &method)
             .await?;
-        if session.data.strengths.contains(&strength::MFA) {
-            self.remediated(&ctx, session.user_id, Remediation::PasskeyRegistered)
-                .await;
-        }
+        self.remediated_in(&ctx, session, Remediation::PasskeyRegistered)
+            .await;
         Ok(view)
     }
 
@@ -423,17 +421,60 @@ impl SignIn {
         }
         let ctx = self.session_ctx(session, correlation_id).await?;
         self.set_password(&ctx, session.user_id, new).await?;
-        if session.data.strengths.contains(&strength::MFA) {
-            self.remediated(&ctx, session.user_id, Remediation::SecurePasswordChange)
-                .await;
-        }
+        self.remediated_in(&ctx, session, Remediation::SecurePasswordChange)
+            .await;
         self.end_other_sessions(session).await
     }
 
-    /// The user ended their risk. A failure to record it leaves them at risk
-    /// (the safe side) and does not undo what they did.
-    pub(crate) async fn remediated(&self, ctx: &Context, user: Uuid, how: Remediation) {
-        if let Err(error) = self.risk.remediate(ctx, user, how).await {
+    /// The user did what remediates risk in a session: taken when the session
+    /// met MFA, with a second factor registered before the risk.
+    async fn remediated_in(&self, ctx: &Context, session: &SessionInfo, how: Remediation) {
+        if !session.data.strengths.contains(&strength::MFA) {
+            return;
+        }
+        let proven_since = match self.reader().await {
+            Ok(mut reader) => methods_of(reader.as_mut(), session.tenant, session.user_id)
+                .await
+                .ok()
+                .and_then(|methods| {
+                    session
+                        .data
+                        .methods
+                        .iter()
+                        .filter(|used| used.method.mode != Mode::Password)
+                        .filter_map(|used| used.method_id)
+                        .filter_map(|id| methods.iter().find(|m| m.record.id == id))
+                        .map(|m| m.record.created)
+                        .min()
+                }),
+            Err(_) => None,
+        };
+        if let Err(error) = self
+            .risk
+            .remediate(ctx, session.user_id, how, proven_since)
+            .await
+        {
+            tracing::warn!(tenant = %ctx.tenant, %error, "cannot record a remediation of user risk");
+        }
+    }
+
+    /// An administrator reset the user's password: that remediates the
+    /// user's risk, unless the administrator is the user. A failure to record
+    /// it leaves them at risk (the safe side) and does not undo the reset.
+    pub(crate) async fn reset_remediates(&self, ctx: &Context, user: Uuid) {
+        if matches!(&ctx.caller.principal(), crate::Principal::User { id, .. } if *id == user) {
+            return;
+        }
+        if let Err(error) = self
+            .risk
+            .remediate(
+                ctx,
+                user,
+                Remediation::AdminGeneratedTemporaryPassword,
+                None,
+            )
+            .await
+        {
             tracing::warn!(tenant = %ctx.tenant, %error, "cannot record a remediation of user risk");
         }
     }

@@ -37,27 +37,159 @@ impl CountryLookup for MmdbCountries {
     }
 }
 
+/// Places for Identity Protection (impossible travel, unfamiliar sign-in
+/// properties), from the same City database and, when the operator gives
+/// one, an ASN database (`geoip_asn_database`, e.g. GeoLite2-ASN).
+pub struct MmdbPlaces {
+    city: Reader<Vec<u8>>,
+    asn: Option<Reader<Vec<u8>>>,
+}
+
+impl MmdbPlaces {
+    pub fn open(city: &Path, asn: Option<&Path>) -> Result<MmdbPlaces, String> {
+        let read = |path: &Path, what: &str| {
+            let bytes = std::fs::read(path)
+                .map_err(|e| format!("cannot read the {what} database {}: {e}", path.display()))?;
+            Reader::from_source(bytes)
+                .map_err(|e| format!("{} is not a MaxMind database: {e}", path.display()))
+        };
+        Ok(MmdbPlaces {
+            city: read(city, "city")?,
+            asn: asn.map(|path| read(path, "ASN")).transpose()?,
+        })
+    }
+}
+
+fn lookup_path<T: serde::de::DeserializeOwned>(
+    reader: &Reader<Vec<u8>>,
+    ip: IpAddr,
+    path: &[PathElement],
+) -> Option<T> {
+    reader.lookup(ip).ok()?.decode_path(path).ok()?
+}
+
+impl tessera_service::risk::GeoLookup for MmdbPlaces {
+    fn locate(&self, ip: IpAddr) -> Option<tessera_service::risk::GeoInfo> {
+        use PathElement::Key;
+        let city = &self.city;
+        let info = tessera_service::risk::GeoInfo {
+            country: lookup_path::<String>(city, ip, &[Key("country"), Key("iso_code")])
+                .filter(|c| c.len() == 2),
+            city: lookup_path::<String>(city, ip, &[Key("city"), Key("names"), Key("en")])
+                .map(|c| c.chars().take(64).collect()),
+            latitude: lookup_path::<f64>(city, ip, &[Key("location"), Key("latitude")]),
+            longitude: lookup_path::<f64>(city, ip, &[Key("location"), Key("longitude")]),
+            accuracy_km: lookup_path::<u16>(city, ip, &[Key("location"), Key("accuracy_radius")])
+                .map(f64::from),
+            asn: self
+                .asn
+                .as_ref()
+                .and_then(|asn| lookup_path::<u32>(asn, ip, &[Key("autonomous_system_number")])),
+        };
+        (info != tessera_service::risk::GeoInfo::default()).then_some(info)
+    }
+}
+
 /// Writes a small IPv4 country database (for tests: a real MMDB, read by the same
 /// reader as the operator's): each network with its ISO country code.
 #[doc(hidden)]
 pub fn write_test_database(networks: &[(&str, &str)]) -> Vec<u8> {
+    let records: Vec<(&str, Vec<u8>)> = networks
+        .iter()
+        .map(|(network, country)| {
+            (
+                *network,
+                test_map(&[("country", test_map(&[("iso_code", test_string(country))]))]),
+            )
+        })
+        .collect();
+    write_test_mmdb(&records)
+}
+
+/// A place for [`write_test_city_database`].
+#[doc(hidden)]
+pub struct TestPlace<'a> {
+    pub country: &'a str,
+    pub city: &'a str,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub accuracy_km: u16,
+    pub asn: u32,
+}
+
+/// Writes a small IPv4 City database that also holds each network's ASN (a
+/// test can give it as both the city and the ASN database).
+#[doc(hidden)]
+pub fn write_test_city_database(networks: &[(&str, TestPlace)]) -> Vec<u8> {
+    let records: Vec<(&str, Vec<u8>)> = networks
+        .iter()
+        .map(|(network, place)| {
+            let mut asn = vec![0xC4];
+            asn.extend_from_slice(&place.asn.to_be_bytes());
+            let mut radius = vec![0xA2];
+            radius.extend_from_slice(&place.accuracy_km.to_be_bytes());
+            (
+                *network,
+                test_map(&[
+                    (
+                        "country",
+                        test_map(&[("iso_code", test_string(place.country))]),
+                    ),
+                    (
+                        "city",
+                        test_map(&[("names", test_map(&[("en", test_string(place.city))]))]),
+                    ),
+                    (
+                        "location",
+                        test_map(&[
+                            ("latitude", test_double(place.latitude)),
+                            ("longitude", test_double(place.longitude)),
+                            ("accuracy_radius", radius),
+                        ]),
+                    ),
+                    ("autonomous_system_number", asn),
+                ]),
+            )
+        })
+        .collect();
+    write_test_mmdb(&records)
+}
+
+fn test_string(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_string(&mut out, text);
+    out
+}
+
+fn test_double(value: f64) -> Vec<u8> {
+    let mut out = vec![0x68];
+    out.extend_from_slice(&value.to_be_bytes());
+    out
+}
+
+fn test_map(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![0xE0 | entries.len() as u8];
+    for (key, value) in entries {
+        push_string(&mut out, key);
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// An IPv4 MMDB of networks with their encoded data records.
+fn write_test_mmdb(networks: &[(&str, Vec<u8>)]) -> Vec<u8> {
     const NO_DATA: u32 = u32::MAX;
     // Trie over 32 bits; a record is a node index, `NO_DATA`, or `DATA | n`.
     const DATA: u32 = 1 << 31;
     let mut nodes: Vec<[u32; 2]> = vec![[NO_DATA, NO_DATA]];
     let mut data = Vec::new();
     let mut offsets = Vec::new();
-    for (network, country) in networks {
+    for (network, record) in networks {
         let Ok(net) = network.parse::<ipnet::Ipv4Net>() else {
             continue;
         };
         offsets.push(data.len() as u32);
-        // {"country": {"iso_code": "<code>"}}
-        data.push(0xE1);
-        push_string(&mut data, "country");
-        data.push(0xE1);
-        push_string(&mut data, "iso_code");
-        push_string(&mut data, country);
+        data.extend_from_slice(record);
         let bits = u32::from(net.network());
         let mut node = 0usize;
         let len = u32::from(net.prefix_len());
@@ -147,5 +279,42 @@ mod tests {
             "an IPv4 database places no IPv6 address"
         );
         assert!(MmdbCountries::from_bytes(b"not a database".to_vec()).is_err());
+    }
+
+    #[test]
+    fn places_from_a_real_city_mmdb() {
+        use tessera_service::risk::GeoLookup;
+        let bytes = write_test_city_database(&[(
+            "192.0.2.0/24",
+            TestPlace {
+                country: "FR",
+                city: "Paris",
+                latitude: 48.86,
+                longitude: 2.35,
+                accuracy_km: 20,
+                asn: 3215,
+            },
+        )]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("city.mmdb");
+        std::fs::write(&path, bytes).unwrap();
+        let places = MmdbPlaces::open(&path, Some(&path)).unwrap();
+        let found = places.locate("192.0.2.9".parse().unwrap()).unwrap();
+        assert_eq!(found.country.as_deref(), Some("FR"));
+        assert_eq!(found.city.as_deref(), Some("Paris"));
+        assert_eq!(found.latitude, Some(48.86));
+        assert_eq!(found.longitude, Some(2.35));
+        assert_eq!(found.accuracy_km, Some(20.0));
+        assert_eq!(found.asn, Some(3215));
+        assert!(places.locate("10.0.0.1".parse().unwrap()).is_none());
+        // A country database places countries only.
+        let countries = dir.path().join("country.mmdb");
+        std::fs::write(&countries, write_test_database(&[("192.0.2.0/24", "NL")])).unwrap();
+        let coarse = MmdbPlaces::open(&countries, None).unwrap();
+        let found = coarse.locate("192.0.2.9".parse().unwrap()).unwrap();
+        assert_eq!(
+            (found.country.as_deref(), found.latitude),
+            (Some("NL"), None)
+        );
     }
 }

@@ -1,0 +1,195 @@
+//! A user's sign-in profile: their baseline of familiar properties and where
+//! their last successful sign-in came from, for the unfamiliar-properties and
+//! impossible-travel detections.
+//!
+//! It is kept in the session store (a row whose id is `risk-profile:{user}`,
+//! owned by no user, so it outlives the user's sessions and is never shown as
+//! one), not in the directory: every successful sign-in changes it, and the
+//! audit chain's lock is no place for that. The row expires
+//! [`tessera_risk::baseline::FORGET_DAYS`] after the last sign-in; the daily
+//! recomputation forgets values not seen for as long.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tessera_core::{TenantId, Timestamp};
+use tessera_risk::Detection;
+use tessera_risk::baseline::{self, Baseline, Properties};
+use tessera_risk::geo::{self, Located, Place};
+use tessera_store::SessionRow;
+use uuid::Uuid;
+
+use super::Risk;
+use crate::error::{ServiceError, ServiceResult};
+
+/// Where an address is, as the operator's city (and ASN) databases say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GeoInfo {
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// How far off the position may be, in kilometres.
+    pub accuracy_km: Option<f64>,
+    /// The autonomous system (network operator) announcing the address.
+    pub asn: Option<u32>,
+}
+
+/// The operator's geolocation databases (the binary reads MaxMind-format
+/// City and ASN files).
+pub trait GeoLookup: Send + Sync {
+    fn locate(&self, ip: IpAddr) -> Option<GeoInfo>;
+}
+
+/// A user's profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Profile {
+    baseline: Baseline,
+    /// The last successful sign-in with a known place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last: Option<Located>,
+}
+
+/// What a successful sign-in showed of itself.
+pub(crate) struct Seen<'a> {
+    pub sign_in: Uuid,
+    pub client_address: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+fn profile_key(user: Uuid) -> String {
+    format!("risk-profile:{user}")
+}
+
+/// How long a default accuracy is assumed when the database gives none (km).
+const DEFAULT_ACCURACY_KM: f64 = 100.0;
+
+impl Risk {
+    /// Sets the operator's geolocation (once, at start).
+    pub fn set_geo(&self, geo: Arc<dyn GeoLookup>) {
+        if self.geo.set(geo).is_err() {
+            tracing::warn!("the geolocation was set already; the first stays");
+        }
+    }
+
+    fn locate(&self, client_address: Option<&str>) -> Option<GeoInfo> {
+        let ip = client_address?.parse::<IpAddr>().ok()?;
+        self.geo.get()?.locate(ip)
+    }
+
+    /// The detections a successful sign-in's properties and place give
+    /// against the user's profile (unfamiliar properties, impossible travel);
+    /// the profile then learns the sign-in. A profile changed meanwhile by a
+    /// sign-in on another node is read again once; a second clash loses this
+    /// sign-in's lesson, not its detections.
+    pub(crate) async fn profile_detections(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        seen: &Seen<'_>,
+    ) -> ServiceResult<Vec<Detection>> {
+        let now = self.now();
+        let info = self.locate(seen.client_address).unwrap_or_default();
+        let (browser, platform) = seen
+            .user_agent
+            .map(baseline::browser_and_platform)
+            .unwrap_or((None, None));
+        let properties = Properties {
+            country: info.country.clone(),
+            asn: info.asn,
+            subnet: seen
+                .client_address
+                .and_then(tessera_authn::lockout::network_of),
+            device: None,
+            browser,
+            platform,
+        };
+        let here = match (info.latitude, info.longitude) {
+            (Some(latitude), Some(longitude)) => Some(Located {
+                sign_in: seen.sign_in.to_string(),
+                at: now,
+                place: Place {
+                    latitude,
+                    longitude,
+                    accuracy_km: info.accuracy_km.unwrap_or(DEFAULT_ACCURACY_KM),
+                    country: info.country.clone(),
+                    city: info.city.clone(),
+                },
+            }),
+            _ => None,
+        };
+        let key = profile_key(user);
+        let mut found = Vec::new();
+        for attempt in 0..2 {
+            let stored = self.store.session_get(tenant, &key).await?;
+            // One past its end is forgotten (the purge may not have come yet).
+            let mut profile = stored
+                .as_ref()
+                .filter(|row| row.expires > now)
+                .and_then(|row| serde_json::from_str::<Profile>(&row.data).ok())
+                .unwrap_or_else(|| Profile {
+                    baseline: Baseline::new(now),
+                    last: None,
+                });
+            if attempt == 0 {
+                found.extend(profile.baseline.unfamiliar(&properties, now));
+                if let (Some(previous), Some(current)) = (&profile.last, &here) {
+                    found.extend(geo::impossible_travel(previous, current));
+                }
+            }
+            profile.baseline.observe(&properties, now);
+            if here.is_some() {
+                profile.last = here.clone();
+            }
+            match self.save_profile(tenant, &key, stored, &profile, now).await {
+                Err(ServiceError::VersionMismatch { .. } | ServiceError::Conflict { .. })
+                    if attempt == 0 => {}
+                Err(error) => {
+                    tracing::warn!(%tenant, %error, "cannot keep a sign-in profile");
+                    break;
+                }
+                Ok(()) => break,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn save_profile(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        stored: Option<SessionRow>,
+        profile: &Profile,
+        now: Timestamp,
+    ) -> ServiceResult<()> {
+        let data =
+            serde_json::to_string(profile).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let expires = now.plus_seconds(baseline::FORGET_DAYS * 86_400);
+        match stored {
+            Some(mut row) => {
+                row.version += 1;
+                row.data = data;
+                row.last_seen = now;
+                row.expires = expires;
+                self.store.session_update(tenant, &row).await?;
+            }
+            None => {
+                let row = SessionRow {
+                    id: key.to_string(),
+                    user_id: None,
+                    created: now,
+                    last_seen: now,
+                    expires,
+                    revoked: None,
+                    version: 1,
+                    data,
+                };
+                self.store.session_insert(tenant, &row).await?;
+            }
+        }
+        Ok(())
+    }
+}
