@@ -301,6 +301,109 @@ const tests = {
     await context.close();
   },
 
+  // Identity Protection end to end: a sign-in through an anonymizer (the
+  // browser's address as the trusted proxy says it) is medium sign-in and user
+  // risk; risk policies ask for phishing-resistant MFA and a password change;
+  // the change remediates, and the next sign-in from an ordinary address is
+  // not risky and not interrupted.
+  async anonymizerSignInIsRemediated(browser) {
+    const user = await newUser("Anya");
+    const app = await newApp("Ledger");
+    // One browser (it keeps the passkey); its address is what the trusted
+    // proxy in front of Tessera says.
+    const context = await browser.newContext();
+    const from = (address) => context.setExtraHTTPHeaders({ "x-forwarded-for": address });
+    const page = await context.newPage();
+    const { cdp, authenticatorId } = await withVirtualAuthenticator(context, page);
+    // The passkey answers only when the test says (not the sign-in page's
+    // autofill, which would sign in without the password).
+    const presence = (enabled) => cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId, enabled });
+    // From an ordinary address, the user registers a passkey.
+    await from("192.0.2.44");
+    await page.goto(`${base}/signin`);
+    await signInWithPassword(page, user.upn);
+    await page.waitForURL(`${base}/security-info`);
+    await page.fill("#passkey-name", "Virtual key");
+    await page.click("#passkey-register");
+    await page.waitForURL(/added=passkey/);
+    const risky = await newPolicy({
+      displayName: `Risky sign-ins need phishing-resistant MFA ${randomUUID().slice(0, 6)}`,
+      conditions: { users: { includeUsers: [user.id] }, applications: { includeApplications: [app.appId] },
+        signInRiskLevels: ["medium", "high"] },
+      grantControls: { operator: "OR", builtInControls: [], authenticationStrength: { id: PHISHING_RESISTANT } },
+    });
+    const riskyUser = await newPolicy({
+      displayName: `Risky users change their password ${randomUUID().slice(0, 6)}`,
+      conditions: { users: { includeUsers: [user.id] }, applications: { includeApplications: [app.appId] },
+        userRiskLevels: ["medium", "high"] },
+      grantControls: { operator: "AND", builtInControls: ["passwordChange"], authenticationStrength: { id: PHISHING_RESISTANT } },
+    });
+    // Signed out, then through Tor to the application: the password, the
+    // passkey the risky sign-in needs, and the password change the risky user
+    // needs.
+    await presence(false);
+    await context.clearCookies();
+    await from("185.220.101.7");
+    const callback = await untilCallback(page, authorizeUrl(app), async (page) => {
+      await page.waitForSelector("#username");
+      await page.fill("#username", user.upn);
+      await Promise.all([page.waitForSelector("#password"), page.click("#next")]);
+      await page.fill("#password", PASSWORD);
+      await page.click("#signin");
+      await page.waitForSelector("#passkey-signin");
+      assert.equal(await page.locator("#password").count(), 0, "a password cannot reach the strength");
+      await presence(true);
+      await page.click("#passkey-signin");
+      await page.waitForSelector("#change-password");
+      await presence(false);
+      const detections = await api("GET", `/identityProtection/riskDetections?userId=${user.id}`);
+      assert.equal(detections.value[0].riskEventType, "anonymizedIPAddress");
+      assert.equal((await api("GET", `/identityProtection/riskyUsers/${user.id}`)).riskLevel, "medium");
+      await page.fill("#current", PASSWORD);
+      await page.fill("#new", "granite-willow-harbor-93");
+      await page.click("#change-password");
+    });
+    assert.ok(callback.searchParams.get("code"), `no code: ${callback}`);
+    const decided = await lastSignIn(user, app.appId);
+    assert.equal(policyResult(decided, risky.id).result, "success");
+    // The user-risk policy asked for the password change before it (the
+    // change remediated the risk, so the last decision no longer applies it).
+    const log = await api("GET", `/auditLogs/signIns?userId=${user.id}&limit=20`);
+    const asked = log.value.find((e) => e.appId === app.appId && e.result === "interrupted"
+      && e.appliedConditionalAccessPolicies.policies.some((p) => p.id === riskyUser.id));
+    assert.ok(asked, JSON.stringify(log.value.map((e) => [e.result, e.appId])));
+    assert.ok(policyResult(asked, riskyUser.id).controls.some((c) => c.control === "passwordChange" && !c.satisfied),
+      JSON.stringify(policyResult(asked, riskyUser.id)));
+    const remediated = await api("GET", `/identityProtection/riskyUsers/${user.id}`);
+    assert.equal(remediated.riskLevel, "none");
+    assert.equal(remediated.riskState, "remediated");
+    assert.equal(remediated.riskDetail, "userPerformedSecuredPasswordChange");
+    // The next sign-in, from an ordinary address: no risk, no interruption.
+    await context.clearCookies();
+    await from("192.0.2.44");
+    const again = await untilCallback(page, authorizeUrl(app), async (page) => {
+      await page.waitForSelector("#username");
+      await page.fill("#username", user.upn);
+      await Promise.all([page.waitForSelector("#password"), page.click("#next")]);
+      await page.fill("#password", "granite-willow-harbor-93");
+      await page.click("#signin");
+      // The account's second step, as for every sign-in; no policy asks more.
+      await page.waitForSelector("#passkey-signin");
+      await presence(true);
+      await page.click("#passkey-signin");
+    });
+    assert.ok(again.searchParams.get("code"), `no code: ${again}`);
+    const last = await lastSignIn(user, app.appId);
+    assert.equal(last.result, "success");
+    for (const p of [risky, riskyUser]) assert.equal(policyResult(last, p.id), undefined, "no risk policy applies");
+    const own = (await api("GET", `/auditLogs/signIns?userId=${user.id}&limit=20`)).value
+      .find((e) => !e.appId && e.result === "success");
+    assert.ok(own && (!own.riskLevelDuringSignIn || own.riskLevelDuringSignIn === "none"), JSON.stringify(own));
+    assert.equal((await api("GET", `/identityProtection/riskyUsers/${user.id}`)).riskLevel, "none");
+    for (const p of [risky, riskyUser]) await api("DELETE", `/identity/conditionalAccess/policies/${p.id}`);
+    await context.close();
+  },
+
   // The legacy password grant: security defaults block it; with them off it works
   // until a policy blocks legacy clients.
   async legacyClientsAreBlocked() {

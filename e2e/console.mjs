@@ -544,6 +544,44 @@ const tests = {
 
   // An administrator revokes a user's sessions from the user's page: the user's
   // browser is signed out at once.
+  // Identity Protection: a user signs in through Tor (the address the trusted
+  // proxy gives); the administrator finds her among the risky users with the
+  // detection and its evidence, confirms her compromised, then dismisses it.
+  async identityProtection(browser, shared) {
+    const tag = randomUUID().slice(0, 8);
+    const user = await api("POST", "/users", { userPrincipalName: `tor-${tag}@contoso.com`, displayName: `Tor ${tag}` });
+    await api("POST", `/users/${user.id}/authentication/resetPassword`, { newPassword: PASSWORD });
+    const theirs = await browser.newContext({ extraHTTPHeaders: { "x-forwarded-for": "185.220.101.9" } });
+    const theirPage = await theirs.newPage();
+    await theirPage.goto(`${base}/signin`);
+    await theirPage.fill("#username", user.userPrincipalName);
+    await theirPage.click("#next");
+    await theirPage.fill("#password", PASSWORD);
+    await theirPage.click("#signin");
+    await theirPage.waitForURL(`${base}/security-info`);
+    await theirs.close();
+
+    const page = shared.page;
+    await visit(page, "/admin/risk", "risky users");
+    assert.ok((await page.textContent("#risky-users")).includes(user.userPrincipalName));
+    await visit(page, `/admin/risk/users/${user.id}`, "risky user");
+    assert.equal((await page.textContent("#risk-level")).trim(), "medium");
+    assert.match(await page.textContent("#detections"), /anonymizedIPAddress/);
+    assert.match(await page.textContent("#detections"), /185\.220\.101\.9/);
+    await submit(page, "#confirm", /done=confirmed/);
+    assert.equal((await page.textContent("#risk-state")).trim(), "confirmedCompromised");
+    await checkAccessibility(page, "risky user confirmed");
+    await submit(page, "#dismiss", /done=dismissed/);
+    assert.equal((await page.textContent("#risk-state")).trim(), "dismissed");
+    assert.equal(await page.locator("#history tbody tr").count(), 3);
+    await visit(page, "/admin/risk/detections?kind=anonymizedIPAddress", "risk detections");
+    assert.ok((await page.textContent("#detections")).includes(user.userPrincipalName));
+    await visit(page, "/admin/risk/workloads", "risky workloads");
+    // A filter the API refuses is said on the page.
+    const refused = await page.goto(`${base}/admin/risk?level=severe`);
+    assert.equal(refused.status(), 400);
+  },
+
   async revokeAUsersSessions(browser, shared) {
     const tag = randomUUID().slice(0, 8);
     const user = await api("POST", "/users", { userPrincipalName: `lynne-${tag}@contoso.com`, displayName: `Lynne ${tag}` });

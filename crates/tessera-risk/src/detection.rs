@@ -83,7 +83,7 @@ impl EventType {
     ];
 
     /// The name on the wire (`riskEventType`).
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             EventType::AnonymizedIpAddress => "anonymizedIPAddress",
             EventType::MaliciousIpAddress => "maliciousIPAddress",

@@ -29,9 +29,14 @@ fn chromium() -> String {
 
 /// Runs an `e2e/` script against a fresh server and checks that every scenario ran.
 fn run_browser_script(script: &str, scenarios: &[&str]) {
+    run_browser_script_with(script, scenarios, &[]);
+}
+
+/// [`run_browser_script`] against a server started with `env`.
+fn run_browser_script_with(script: &str, scenarios: &[&str], env: &[(&str, &str)]) {
     let chromium = chromium();
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(BINARY, data.path(), &[]);
+    let server = Server::start(BINARY, data.path(), env);
     // WebAuthn needs a host name: the issuer the server prints, http://localhost:PORT.
     run_e2e_script(
         script,
@@ -67,10 +72,21 @@ fn admin_console_in_a_real_browser() {
     let chromium = chromium();
     let data = tempfile::tempdir().unwrap();
     // Outbound provisioning's target (scim2-server) listens on localhost.
+    // Identity Protection's pages need a detection: a Tor range, and the
+    // browser's address as loopback's proxy header gives it.
+    let anonymous = data.path().join("anonymous.txt");
+    std::fs::write(&anonymous, "185.220.101.0/24 tor exit\n").unwrap();
     let server = Server::start(
         BINARY,
-        data.path(),
-        &[("TESSERA_PROVISIONING_PRIVATE_TARGETS", "true")],
+        &data.path().join("data"),
+        &[
+            ("TESSERA_PROVISIONING_PRIVATE_TARGETS", "true"),
+            ("TESSERA_TRUSTED_PROXIES", "[\"127.0.0.1\", \"::1\"]"),
+            (
+                "TESSERA_RISK_ANONYMOUS_IP_LIST",
+                anonymous.to_str().unwrap(),
+            ),
+        ],
     );
     let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let artifacts = artifacts.to_string_lossy().to_string();
@@ -99,6 +115,7 @@ fn admin_console_in_a_real_browser() {
             "devices",
             "importTheCorpusAndRunWhatIf",
             "revokeAUsersSessions",
+            "identityProtection",
             "provisioning",
             "tenantSettings",
         ],
@@ -123,10 +140,16 @@ fn privileged_identity_management_in_a_real_browser() {
 }
 
 /// `e2e/conditional-access.mjs`: step-up to a passkey, report-only, a block page,
-/// terms of use, and legacy clients refused the password grant.
+/// terms of use, a risky user's password change, a sign-in through an anonymizer
+/// remediated under risk policies, and legacy clients refused the password grant.
+/// The server believes loopback's `X-Forwarded-For` (the browser's address is
+/// set per scenario) and lists a Tor range as anonymous.
 #[test]
 fn conditional_access_in_a_real_browser() {
-    run_browser_script(
+    let lists = tempfile::tempdir().unwrap();
+    let anonymous = lists.path().join("anonymous.txt");
+    std::fs::write(&anonymous, "185.220.101.0/24 tor exit\n").unwrap();
+    run_browser_script_with(
         "conditional-access.mjs",
         &[
             "stepUpToAPasskey",
@@ -134,7 +157,15 @@ fn conditional_access_in_a_real_browser() {
             "blockShowsAPageWithACorrelationId",
             "termsOfUseAreAcceptedOnce",
             "riskyUserChangesPassword",
+            "anonymizerSignInIsRemediated",
             "legacyClientsAreBlocked",
+        ],
+        &[
+            ("TESSERA_TRUSTED_PROXIES", "[\"127.0.0.1\", \"::1\"]"),
+            (
+                "TESSERA_RISK_ANONYMOUS_IP_LIST",
+                anonymous.to_str().unwrap(),
+            ),
         ],
     );
 }

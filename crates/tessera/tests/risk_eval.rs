@@ -227,7 +227,7 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
     // each the other's evidence).
     let per_kind = (users / 10).max(6);
     assert!(
-        victims.len() >= 4 * per_kind,
+        victims.len() >= 5 * per_kind,
         "a population of {users} has too few users to attack each once"
     );
     let mut shuffled = victims.clone();
@@ -320,6 +320,56 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
             attempt.either.insert("unfamiliarFeatures");
             attempt.either.insert("impossibleTravel");
             attacks.push((at, attempt));
+        }
+    }
+    // Near the thresholds, and harmless: a user who fumbles their password
+    // three times, and a morning when eight people at one office mistype
+    // theirs within minutes (a spray needs ten names).
+    for n in 0..per_kind {
+        let user = pick(&mut rng);
+        let city = user % CITIES.len();
+        let d = attack_from + rng.below(days - attack_from);
+        let at = (d + 1) * day + 10 * 3600 + rng.below(3600);
+        events.entry(at).or_default().push(Attempt {
+            user,
+            address: office(city, rng.below(250)),
+            agent: AGENTS[user % AGENTS.len()],
+            passwords: vec![
+                format!("{}1", password_of(user)),
+                format!("{}2", password_of(user)),
+                format!("{}3", password_of(user)),
+                password_of(user),
+            ],
+            decoys: Vec::new(),
+            expected: BTreeSet::new(),
+            either: BTreeSet::new(),
+            attack: None,
+        });
+        let city = n % CITIES.len();
+        let start = (d + 1) * day + 9 * 3600;
+        for (i, colleague) in (0..users)
+            .filter(|u| {
+                u % CITIES.len() == city && !trips.contains_key(u) && !vpn_users.contains(u)
+            })
+            .take(8)
+            .enumerate()
+        {
+            events
+                .entry(start + i as u64 * 30)
+                .or_default()
+                .push(Attempt {
+                    user: colleague,
+                    address: office(city, 7),
+                    agent: AGENTS[colleague % AGENTS.len()],
+                    passwords: vec![
+                        format!("{}x", password_of(colleague)),
+                        password_of(colleague),
+                    ],
+                    decoys: Vec::new(),
+                    expected: BTreeSet::new(),
+                    either: BTreeSet::new(),
+                    attack: None,
+                });
         }
     }
     // The victim's next own sign-in follows an attacker's from elsewhere.
@@ -555,6 +605,7 @@ async fn evaluate(users: usize, days: u64) {
     let mut outcomes: Vec<(String, Attempt)> = Vec::new();
     let mut ceremony = 0u64;
     let mut failed_own = 0u32;
+    let mut missed_attacks: Vec<Attempt> = Vec::new();
     for (at, attempts) in events {
         clock.advance_seconds((at - simulated) as i64);
         simulated = at;
@@ -589,6 +640,10 @@ async fn evaluate(users: usize, days: u64) {
                 outcomes.push((correlation, attempt));
             } else if attempt.attack.is_none() {
                 failed_own += 1;
+            } else {
+                // An attack that did not get in is missed by every detection
+                // it should have raised.
+                missed_attacks.push(attempt);
             }
         }
     }
@@ -648,6 +703,13 @@ async fn evaluate(users: usize, days: u64) {
                     score.false_positive += 1;
                 }
                 _ => {}
+            }
+        }
+    }
+    for attempt in &missed_attacks {
+        for kind in &attempt.expected {
+            if let Some(score) = scores.get_mut(kind) {
+                score.false_negative += 1;
             }
         }
     }

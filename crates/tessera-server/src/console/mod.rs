@@ -33,6 +33,7 @@ mod policy_form;
 mod provisioning;
 mod records;
 mod reports;
+mod risk;
 mod roles;
 mod saml;
 mod settings;
@@ -92,6 +93,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(records::router())
         .merge(provisioning::router())
+        .merge(risk::router())
         .route("/admin/authentication", get(authentication))
         .layer(axum::middleware::from_fn(retry_after_step_up))
 }
@@ -143,6 +145,7 @@ pub struct Nav {
     pub attributes: bool,
     pub pim: bool,
     pub provisioning: bool,
+    pub risk: bool,
 }
 
 impl Nav {
@@ -156,6 +159,7 @@ impl Nav {
             applications: holds(ctx, action::APPS_READ),
             conditional_access: holds(ctx, action::CA_POLICIES_READ),
             sign_ins: holds(ctx, action::SIGN_IN_REPORTS_READ),
+            risk: holds(ctx, action::RISK_READ),
             audit: holds(ctx, action::AUDIT_LOGS_READ),
             settings: holds(ctx, action::POLICIES_READ),
             authentication: holds(ctx, action::POLICIES_READ),

@@ -148,7 +148,8 @@ impl Oidc {
         };
         // The request is the sign-in: what the failures before it and its
         // address say is its risk.
-        let (detections, remembered) = self
+        // Never failing the grant: without the counters, it has no such risk.
+        let (detections, remembered) = match self
             .sign_in
             .risk
             .failure_detections(
@@ -158,7 +159,13 @@ impl Oidc {
                 ctx.client_address.as_deref(),
             )
             .await
-            .map_err(server_error)?;
+        {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(tenant = %ctx.tenant, %error, "cannot read the failures before a password grant");
+                (Vec::new(), tessera_risk::RiskLevel::None)
+            }
+        };
         // The log entry adds the address's detections itself.
         let mut all = detections.clone();
         all.extend(
@@ -167,7 +174,7 @@ impl Oidc {
                 .address_detections(ctx.client_address.as_deref()),
         );
         let sign_in_risk = tessera_risk::aggregate::sign_in_risk(&all).max(remembered);
-        let decided = self
+        let decided = match self
             .user_grant_allowed_at(
                 ctx,
                 &family,
@@ -175,7 +182,26 @@ impl Oidc {
                 false,
                 sign_in_risk,
             )
-            .await?;
+            .await
+        {
+            Ok(decided) => decided,
+            Err(refused) => {
+                // Refused or not, what the failures said is recorded: a
+                // blocked brute force is still one.
+                let facts = crate::risk::SignInFacts {
+                    sign_in: None,
+                    at: now,
+                    user_id: Some(user_id),
+                    user_principal_name: &user.user_principal_name,
+                    client_address: ctx.client_address.as_deref(),
+                    correlation_id: &ctx.correlation_id,
+                };
+                if let Err(error) = self.sign_in.risk.record(ctx.tenant, &facts, &all).await {
+                    tracing::warn!(tenant = %ctx.tenant, %error, "cannot record a password grant's risk detections");
+                }
+                return Err(refused);
+            }
+        };
         let openid = family.scopes.iter().any(|s| s == "openid");
         let response = self
             .user_tokens(ctx, &family, &user, None, openid, None, proof, None)

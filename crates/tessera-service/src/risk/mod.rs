@@ -94,6 +94,17 @@ pub struct RiskDetectionView {
     pub additional_info: Value,
 }
 
+/// Every `riskEventType` a detection may have.
+pub const EVENT_TYPES: [&str; EventType::ALL.len()] = {
+    let mut names = [""; EventType::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = EventType::ALL[i].name();
+        i += 1;
+    }
+    names
+};
+
 /// The counters' key prefixes (the purge job drops them after a day).
 pub const COUNTER_PREFIX: &str = "risk:";
 const BRUTE_FORCE: &str = "risk:bf:";
@@ -346,22 +357,22 @@ impl Risk {
         };
         // Remembered as `seconds * 4 + level`, so a later finding always
         // replaces an earlier one.
+        // A lower finding never replaces a higher one still in its window.
         let key = format!("{FOUND}{user}|{network}");
         let now = self.now();
-        let level = tessera_risk::aggregate::sign_in_risk(&found);
-        if level != RiskLevel::None {
-            self.store
-                .counter_advance(tenant, &key, now.unix_seconds() * 4 + rank(level), now)
-                .await?;
-            return Ok((found, level));
-        }
         let remembered = self
             .store
             .counter_get(tenant, &key)
             .await?
             .filter(|c| c.value / 4 >= now.unix_seconds() - counters::WINDOW_SECONDS)
             .map_or(RiskLevel::None, |c| of_rank(c.value % 4));
-        Ok((found, remembered))
+        let level = tessera_risk::aggregate::sign_in_risk(&found).max(remembered);
+        if !found.is_empty() && level != RiskLevel::None {
+            self.store
+                .counter_advance(tenant, &key, now.unix_seconds() * 4 + rank(level), now)
+                .await?;
+        }
+        Ok((found, level))
     }
 
     /// Records a sign-in's detections (one statement; nothing when there are

@@ -176,6 +176,12 @@ pub(crate) enum Change {
     Acted(HistoryEvent),
     /// An outside source set the risk of the principal's sign-ins for a while.
     SignInRisk { level: RiskLevel, seconds: i64 },
+    /// The user (or an administrator's reset) remediated; `proven_since` as
+    /// in [`Risk::remediate`].
+    Remediated {
+        how: Remediation,
+        proven_since: Option<Timestamp>,
+    },
 }
 
 /// Graph's `riskyUser`.
@@ -446,18 +452,38 @@ impl Risk {
         };
         let before = risk.clone();
         let mut event_types = Vec::new();
+        // A remediation is taken (read here, in the transaction) only when at
+        // risk, and a user's own only with proof older than the risk.
+        let taken;
+        let change = match change {
+            Change::Remediated { how, proven_since } => {
+                let sign_in_risk = risk.sign_in_risk_at(now) != RiskLevel::None;
+                if risk.risk_level == RiskLevel::None && !sign_in_risk {
+                    return Ok(None);
+                }
+                if *how != Remediation::AdminGeneratedTemporaryPassword {
+                    let risen = risk
+                        .risk_last_updated_date_time
+                        .into_iter()
+                        .chain(sign_in_risk.then_some(risk.modified_date_time))
+                        .max();
+                    if let Some(risen) = risen
+                        && proven_since.is_none_or(|since| since >= risen)
+                    {
+                        tracing::info!(tenant = %ctx.tenant, principal = %id, "a remediation with a second factor newer than the risk is not taken");
+                        return Ok(None);
+                    }
+                }
+                taken = Change::Acted(HistoryEvent::Remediated { at: now, how: *how });
+                &taken
+            }
+            other => other,
+        };
         match change {
             Change::Detected { event_types: types } => {
                 event_types = types.clone();
             }
             Change::Acted(action) => {
-                // A user's own remediation means something only when at risk.
-                if matches!(action, HistoryEvent::Remediated { .. })
-                    && risk.risk_level == RiskLevel::None
-                    && risk.sign_in_risk_at(now) == RiskLevel::None
-                {
-                    return Ok(None);
-                }
                 if action.is_reset() {
                     risk.actions.clear();
                     risk.sign_in_risk_level = RiskLevel::None;
@@ -499,6 +525,7 @@ impl Risk {
                 risk.sign_in_risk_level = *level;
                 risk.sign_in_risk_expires_date_time = Some(now.plus_seconds(*seconds));
             }
+            Change::Remediated { .. } => {}
         }
         let mut history: Vec<HistoryEvent> = detected.to_vec();
         history.extend(risk.actions.iter().cloned());
@@ -631,7 +658,11 @@ impl Risk {
                     .await?
                 };
                 for record in records {
-                    let risk: PrincipalRisk = codec::data(&record)?;
+                    // One bad record or failed update holds up no other.
+                    let Ok(risk) = codec::data::<PrincipalRisk>(&record) else {
+                        tracing::warn!(tenant = %tenant.id, id = %record.id, "an unreadable risk record");
+                        continue;
+                    };
                     let stale = risk.risk_state == RiskState::AtRisk
                         && risk
                             .risk_last_updated_date_time
@@ -642,9 +673,15 @@ impl Risk {
                     let change = Change::Detected {
                         event_types: Vec::new(),
                     };
-                    self.change_risk(&ctx, (risk.principal_id, kind), change)
-                        .await?;
-                    changed += 1;
+                    match self
+                        .change_risk(&ctx, (risk.principal_id, kind), change)
+                        .await
+                    {
+                        Ok(()) => changed += 1,
+                        Err(error) => {
+                            tracing::warn!(tenant = %tenant.id, %error, "cannot derive a principal's risk again")
+                        }
+                    }
                 }
             }
         }
@@ -684,24 +721,8 @@ impl Risk {
         how: Remediation,
         proven_since: Option<Timestamp>,
     ) -> ServiceResult<()> {
-        if how != Remediation::AdminGeneratedTemporaryPassword {
-            let mut reader = self.reader().await?;
-            let risen = Risk::stored_risk(reader.as_mut(), ctx.tenant, user)
-                .await?
-                .filter(|(_, risk)| risk.risk_level != RiskLevel::None)
-                .and_then(|(_, risk)| risk.risk_last_updated_date_time);
-            if let Some(risen) = risen
-                && proven_since.is_none_or(|since| since >= risen)
-            {
-                tracing::info!(tenant = %ctx.tenant, %user, "a remediation with a second factor newer than the risk is not taken");
-                return Ok(());
-            }
-        }
-        let action = HistoryEvent::Remediated {
-            at: self.now(),
-            how,
-        };
-        self.change_risk(ctx, (user, PrincipalKind::User), Change::Acted(action))
+        let change = Change::Remediated { how, proven_since };
+        self.change_risk(ctx, (user, PrincipalKind::User), change)
             .await
     }
 

@@ -58,6 +58,9 @@ pub(crate) struct Seen<'a> {
     pub sign_in: Uuid,
     pub client_address: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// Whether the sign-in was found risky already (its address, its
+    /// failures).
+    pub risky: bool,
 }
 
 fn profile_key(user: Uuid) -> String {
@@ -91,6 +94,7 @@ impl Risk {
         user: Uuid,
         seen: &Seen<'_>,
     ) -> ServiceResult<Vec<Detection>> {
+        // Only finite coordinates place a sign-in (a NaN would not survive JSON).
         let now = self.now();
         let info = self.locate(seen.client_address).unwrap_or_default();
         let (browser, platform) = seen
@@ -108,17 +112,19 @@ impl Risk {
             platform,
         };
         let here = match (info.latitude, info.longitude) {
-            (Some(latitude), Some(longitude)) => Some(Located {
-                sign_in: seen.sign_in.to_string(),
-                at: now,
-                place: Place {
-                    latitude,
-                    longitude,
-                    accuracy_km: info.accuracy_km.unwrap_or(DEFAULT_ACCURACY_KM),
-                    country: info.country.clone(),
-                    city: info.city.clone(),
-                },
-            }),
+            (Some(latitude), Some(longitude)) if latitude.is_finite() && longitude.is_finite() => {
+                Some(Located {
+                    sign_in: seen.sign_in.to_string(),
+                    at: now,
+                    place: Place {
+                        latitude,
+                        longitude,
+                        accuracy_km: info.accuracy_km.unwrap_or(DEFAULT_ACCURACY_KM),
+                        country: info.country.clone(),
+                        city: info.city.clone(),
+                    },
+                })
+            }
             _ => None,
         };
         let key = profile_key(user);
@@ -134,13 +140,19 @@ impl Risk {
                     baseline: Baseline::new(now),
                     last: None,
                 });
+            profile.baseline.forget_old(now);
             if attempt == 0 {
                 found.extend(profile.baseline.unfamiliar(&properties, now));
                 if let (Some(previous), Some(current)) = (&profile.last, &here) {
                     found.extend(geo::impossible_travel(previous, current));
                 }
             }
-            profile.baseline.observe(&properties, now);
+            // A risky sign-in teaches nothing: an attacker's success must not
+            // make their country and network the user's. Its place still
+            // counts for the next sign-in's travel.
+            if found.is_empty() && !seen.risky {
+                profile.baseline.observe(&properties, now);
+            }
             if here.is_some() {
                 profile.last = here.clone();
             }

@@ -365,24 +365,27 @@ impl SignIn {
         Ok(level.max(remembered))
     }
 
-    /// Appends a sign-in log entry (group commit; returns once it is durable).
-    /// A user's sign-in is first assessed for risk in real time: the entry
-    /// carries the kinds and level of what was found. Detections are recorded
-    /// (after the entry) for sign-ins that got past the password (succeeded or
-    /// were interrupted), each once; failed attempts only carry them on their
-    /// entry, which the log counts together, so a spray from a listed address
-    /// writes no more than the log does. Recording never fails a sign-in.
+    /// Appends a sign-in log entry (group commit; returns once it is durable)
+    /// as it is: an application's entry for a session already signed in is
+    /// no new sign-in, and is not assessed again (the session's sign-in was).
     pub(crate) async fn append_log(
         &self,
         tenant: TenantId,
         entry: &SignInEntry,
     ) -> ServiceResult<()> {
-        self.append_log_with(tenant, entry, Vec::new()).await?;
-        Ok(())
+        let row = self.log_row(tenant, entry)?;
+        self.sign_in_log.append(&self.store, tenant, row).await
     }
 
-    /// Appends a sign-in log entry with detections found before it (the
-    /// password step's), and the address's; the sign-in's real-time risk.
+    /// Appends the entry of a sign-in (Tessera's own, or the password grant)
+    /// assessed for risk in real time: the entry carries the kinds and level
+    /// of what was found. Detections are recorded (after the entry) for
+    /// sign-ins that got past the password (succeeded or were interrupted),
+    /// each once; failed attempts only carry them on their entry, which the
+    /// log counts together, so a spray from a listed address writes no more
+    /// than the log does. Recording never fails a sign-in. `detections` are
+    /// those found before the entry (the password step's); the address's and
+    /// the profile's are added. Returns the sign-in's real-time risk.
     pub(crate) async fn append_log_with(
         &self,
         tenant: TenantId,
@@ -400,6 +403,7 @@ impl SignIn {
                     sign_in: entry.id,
                     client_address: entry.client_address.as_deref(),
                     user_agent: entry.user_agent.as_deref(),
+                    risky: !detections.is_empty(),
                 };
                 match self.risk.profile_detections(tenant, user, &seen).await {
                     Ok(found) => detections.extend(found),

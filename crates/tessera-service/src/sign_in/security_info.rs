@@ -442,9 +442,18 @@ impl SignIn {
                         .methods
                         .iter()
                         .filter(|used| used.method.mode != Mode::Password)
-                        .filter_map(|used| used.method_id)
-                        .filter_map(|id| methods.iter().find(|m| m.record.id == id))
-                        .map(|m| m.record.created)
+                        .filter_map(|used| match used.method.mode {
+                            // A certificate is issued by the organization's
+                            // authority, not registered by whoever signed in.
+                            Mode::X509CertificateMultiFactor
+                            | Mode::X509CertificateSingleFactor => {
+                                Some(tessera_core::Timestamp::from_unix_micros(0))
+                            }
+                            _ => used
+                                .method_id
+                                .and_then(|id| methods.iter().find(|m| m.record.id == id))
+                                .map(|m| m.record.created),
+                        })
                         .min()
                 }),
             Err(_) => None,

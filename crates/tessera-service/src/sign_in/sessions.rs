@@ -242,8 +242,7 @@ impl SignIn {
             return Ok(());
         }
         data.lineage = Some(row_sid(&old, &old_data));
-        // Signing in again does not shed what the first sign-in showed.
-        data.sign_in_risk = data.sign_in_risk.max(old_data.sign_in_risk);
+
         for app in old_data.apps {
             if !data.apps.contains(&app) && data.apps.len() < MAX_APPS {
                 data.apps.push(app);

@@ -60,31 +60,71 @@ impl MmdbPlaces {
     }
 }
 
-fn lookup_path<T: serde::de::DeserializeOwned>(
-    reader: &Reader<Vec<u8>>,
-    ip: IpAddr,
-    path: &[PathElement],
-) -> Option<T> {
-    reader.lookup(ip).ok()?.decode_path(path).ok()?
+/// The parts of a City record Identity Protection reads (decoded at once).
+#[derive(serde::Deserialize, Default)]
+struct CityRecord<'a> {
+    #[serde(borrow, default)]
+    country: Option<IsoCode<'a>>,
+    #[serde(borrow, default)]
+    city: Option<CityNames<'a>>,
+    #[serde(default)]
+    location: Option<Location>,
+}
+
+#[derive(serde::Deserialize)]
+struct IsoCode<'a> {
+    #[serde(borrow, default)]
+    iso_code: Option<&'a str>,
+}
+
+#[derive(serde::Deserialize)]
+struct CityNames<'a> {
+    #[serde(borrow, default)]
+    names: Option<std::collections::BTreeMap<&'a str, &'a str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Location {
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+    #[serde(default)]
+    accuracy_radius: Option<u16>,
+}
+
+#[derive(serde::Deserialize)]
+struct AsnRecord {
+    #[serde(default)]
+    autonomous_system_number: Option<u32>,
 }
 
 impl tessera_service::risk::GeoLookup for MmdbPlaces {
     fn locate(&self, ip: IpAddr) -> Option<tessera_service::risk::GeoInfo> {
-        use PathElement::Key;
-        let city = &self.city;
+        let found = self.city.lookup(ip).ok()?;
+        let record: CityRecord = found.decode().ok().flatten().unwrap_or_default();
+        let location = record.location.as_ref();
         let info = tessera_service::risk::GeoInfo {
-            country: lookup_path::<String>(city, ip, &[Key("country"), Key("iso_code")])
-                .filter(|c| c.len() == 2),
-            city: lookup_path::<String>(city, ip, &[Key("city"), Key("names"), Key("en")])
-                .map(|c| c.chars().take(64).collect()),
-            latitude: lookup_path::<f64>(city, ip, &[Key("location"), Key("latitude")]),
-            longitude: lookup_path::<f64>(city, ip, &[Key("location"), Key("longitude")]),
-            accuracy_km: lookup_path::<u16>(city, ip, &[Key("location"), Key("accuracy_radius")])
-                .map(f64::from),
-            asn: self
-                .asn
-                .as_ref()
-                .and_then(|asn| lookup_path::<u32>(asn, ip, &[Key("autonomous_system_number")])),
+            country: record
+                .country
+                .and_then(|c| c.iso_code)
+                .filter(|c| c.len() == 2)
+                .map(str::to_string),
+            city: record
+                .city
+                .and_then(|c| c.names)
+                .and_then(|names| names.get("en").map(|n| n.chars().take(64).collect())),
+            latitude: location.and_then(|l| l.latitude).filter(|v| v.is_finite()),
+            longitude: location.and_then(|l| l.longitude).filter(|v| v.is_finite()),
+            accuracy_km: location.and_then(|l| l.accuracy_radius).map(f64::from),
+            asn: self.asn.as_ref().and_then(|asn| {
+                asn.lookup(ip)
+                    .ok()?
+                    .decode::<AsnRecord>()
+                    .ok()
+                    .flatten()?
+                    .autonomous_system_number
+            }),
         };
         (info != tessera_service::risk::GeoInfo::default()).then_some(info)
     }
