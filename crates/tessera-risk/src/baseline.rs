@@ -155,6 +155,23 @@ impl Baseline {
         }
     }
 
+    /// Whether every property the sign-in shows has been seen before (so
+    /// learning it would only count it again).
+    pub fn knows_all(&self, properties: &Properties) -> bool {
+        properties
+            .each()
+            .into_iter()
+            .all(|(name, _, value)| match value {
+                None => true,
+                Some(value) => {
+                    let value: String = value.chars().take(MAX_VALUE_CHARS).collect();
+                    self.values
+                        .get(name)
+                        .is_some_and(|values| values.contains_key(&value))
+                }
+            })
+    }
+
     /// Forgets values not seen for [`FORGET_DAYS`] (the daily recomputation).
     /// A baseline left with nothing learns again from the start.
     pub fn forget_old(&mut self, now: Timestamp) {

@@ -1106,7 +1106,65 @@ async fn self_remediation_needs_a_factor_older_than_the_risk(h: Harness) {
     assert_eq!(detail, "userPerformedSecuredPasswordChange");
 }
 
+/// Second-factor prompts after the right password, left unanswered three
+/// times within the hour, are MFA fatigue (said once), and the user is at
+/// risk; an answered prompt starts the count again.
+async fn unanswered_mfa_prompts_are_fatigue(h: Harness) {
+    let clock = Arc::new(tessera_testkit::ShiftedClock::default());
+    let app = App::with_auth(
+        h.app.store().clone(),
+        clock.clone(),
+        auth_settings("http://localhost:8080"),
+    );
+    let node = Harness {
+        app,
+        admin: h.admin.clone(),
+    };
+    let adele = node.adele().await;
+    let weak = node.session_secret_from("192.0.2.10", PASSWORD).await;
+    let enrolment = node
+        .app
+        .sign_in
+        .begin_totp(&node.load(&weak).await)
+        .await
+        .unwrap();
+    let seed = tessera_authn::totp::base32_decode(&enrolment.secret).unwrap();
+    let code = |clock: &tessera_testkit::ShiftedClock| {
+        use tessera_core::Clock;
+        tessera_authn::totp::code_at(
+            &seed,
+            &tessera_authn::totp::Parameters::default(),
+            clock.now().unix_seconds() as u64,
+        )
+    };
+    node.app
+        .sign_in
+        .confirm_totp(&node.load(&weak).await, "c", &code(&clock), "Phone")
+        .await
+        .unwrap();
+    clock.advance_seconds(60);
+    // Two prompts left unanswered, then one answered: nothing.
+    node.sign_in_from("203.0.113.70", PASSWORD).await;
+    node.sign_in_from("203.0.113.70", PASSWORD).await;
+    node.session_with_code("192.0.2.10", &code(&clock)).await;
+    let fatigue = DetectionFilter {
+        risk_event_type: Some("mfaFatigue".into()),
+        ..Default::default()
+    };
+    assert!(node.detections(fatigue.clone()).await.is_empty());
+    // Three in a row: fatigue, once.
+    for _ in 0..4 {
+        node.sign_in_from("203.0.113.70", PASSWORD).await;
+    }
+    let found = node.detections(fatigue).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["riskLevel"], "medium");
+    assert_eq!(found[0]["additionalInfo"]["prompts"], 3);
+    assert_eq!(node.risk_state(adele).await, "atRisk");
+}
+
 both_backends!(setup = harness;
+    unanswered_mfa_prompts_are_fatigue,
     self_remediation_needs_a_factor_older_than_the_risk,
     unfamiliar_properties_and_impossible_travel,
     a_breached_password_is_a_leaked_credential,

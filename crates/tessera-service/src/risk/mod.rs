@@ -110,6 +110,8 @@ pub const COUNTER_PREFIX: &str = "risk:";
 const BRUTE_FORCE: &str = "risk:bf:";
 const SPRAY: &str = "risk:spray:";
 const LEAKED: &str = "risk:leaked:";
+/// A user's second-factor prompts not answered since the last that was.
+const MFA_PROMPTS: &str = "risk:mfa:";
 /// What the failures said of an account's sign-ins from a network, remembered
 /// for the rest of the window: a new sign-in from there is as risky, though
 /// the run that made it so has ended.
@@ -268,6 +270,48 @@ impl Risk {
             format!("{}|{}", self.settings.public_url, name.to_lowercase()).as_bytes(),
         );
         format!("{SPRAY}{network}|{hash}")
+    }
+
+    /// Counts a second-factor prompt (asked after the right password, or
+    /// denied). A prompt after [`counters::MFA_FATIGUE_PROMPTS`] (or
+    /// [`counters::MFA_FATIGUE_PROMPTS_HIGH`]) left unanswered within the hour
+    /// is an `mfaFatigue` detection, said once per level: the prompt that
+    /// follows them is the one a tired user may accept.
+    pub(crate) async fn mfa_prompted(
+        &self,
+        tenant: TenantId,
+        facts: &SignInFacts<'_>,
+    ) -> ServiceResult<()> {
+        let Some(user) = facts.user_id else {
+            return Ok(());
+        };
+        let now = self.now();
+        let restart = now.plus_seconds(-counters::MFA_PROMPT_WINDOW_SECONDS);
+        let prompts = self
+            .store
+            .counter_increment(tenant, &format!("{MFA_PROMPTS}{user}"), now, restart)
+            .await?;
+        // The prompts before this one, all unanswered.
+        let unanswered = u32::try_from(prompts - 1).unwrap_or(u32::MAX);
+        if unanswered != counters::MFA_FATIGUE_PROMPTS
+            && unanswered != counters::MFA_FATIGUE_PROMPTS_HIGH
+        {
+            return Ok(());
+        }
+        match counters::mfa_fatigue(unanswered) {
+            Some(detection) => self.record(tenant, facts, &[detection]).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A second factor was answered: the prompts start again (a read, and a
+    /// write only when there were any).
+    pub(crate) async fn mfa_answered(&self, tenant: TenantId, user: Uuid) -> ServiceResult<()> {
+        let key = format!("{MFA_PROMPTS}{user}");
+        if self.store.counter_get(tenant, &key).await?.is_some() {
+            self.store.counter_delete(tenant, &key).await?;
+        }
+        Ok(())
     }
 
     /// Records that a right password is in the breached-password list: a

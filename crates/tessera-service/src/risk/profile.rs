@@ -69,6 +69,12 @@ fn profile_key(user: Uuid) -> String {
 
 /// How long a default accuracy is assumed when the database gives none (km).
 const DEFAULT_ACCURACY_KM: f64 = 100.0;
+/// A sign-in from the same place with nothing new, this soon after the
+/// profile was last written, is not written again: the place and time kept
+/// are at most this much older than the latest (travel from there is then
+/// computed a little slower than it was), and the baseline counts repeats
+/// once per such period (learning takes sign-ins spread over days anyway).
+const REWRITE_SECONDS: i64 = 15 * 60;
 
 impl Risk {
     /// Sets the operator's geolocation (once, at start).
@@ -146,6 +152,21 @@ impl Risk {
                 if let (Some(previous), Some(current)) = (&profile.last, &here) {
                     found.extend(geo::impossible_travel(previous, current));
                 }
+            }
+            let same_place = match (&profile.last, &here) {
+                (_, None) => true,
+                (Some(last), Some(now_at)) => {
+                    last.place.latitude == now_at.place.latitude
+                        && last.place.longitude == now_at.place.longitude
+                }
+                (None, Some(_)) => false,
+            };
+            let recent = stored.as_ref().is_some_and(|row| {
+                row.expires > now
+                    && now.unix_seconds() - row.last_seen.unix_seconds() < REWRITE_SECONDS
+            });
+            if recent && same_place && profile.baseline.knows_all(&properties) {
+                break;
             }
             // A risky sign-in teaches nothing: an attacker's success must not
             // make their country and network the user's. Its place still

@@ -361,6 +361,30 @@ impl SignIn {
         if let Err(error) = counted {
             tracing::warn!(tenant = %ctx.tenant, %error, "cannot count a sign-in for risk");
         }
+        // A second factor asked for after the right password is counted until
+        // one is answered: prompts left unanswered or denied, again and
+        // again, are someone with the password hoping for a tired yes.
+        if let Some(user) = user_id.filter(|_| password_used) {
+            let prompted = match (outcome_kind, failure_code) {
+                ("interrupted", Some(failure::MFA_REQUIRED))
+                | ("failure", Some(failure::INVALID_CREDENTIALS)) => {
+                    let facts = crate::risk::SignInFacts {
+                        sign_in: Some(entry.id),
+                        at: entry.created_date_time,
+                        user_id: Some(user),
+                        user_principal_name: &entry.user_principal_name,
+                        client_address: source,
+                        correlation_id: &entry.correlation_id,
+                    };
+                    self.risk.mfa_prompted(ctx.tenant, &facts).await
+                }
+                ("success", _) => self.risk.mfa_answered(ctx.tenant, user).await,
+                _ => Ok(()),
+            };
+            if let Err(error) = prompted {
+                tracing::warn!(tenant = %ctx.tenant, %error, "cannot count an MFA prompt for risk");
+            }
+        }
         let level = self.append_log_with(ctx.tenant, &entry, detections).await?;
         Ok(level.max(remembered))
     }
