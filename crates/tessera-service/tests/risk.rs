@@ -1163,7 +1163,110 @@ async fn unanswered_mfa_prompts_are_fatigue(h: Harness) {
     assert_eq!(node.risk_state(adele).await, "atRisk");
 }
 
+/// The password grant is a sign-in: its failures are counted like the
+/// pages', and after a brute force from one network the right password from
+/// there is refused by a sign-in-risk policy, with the detection recorded
+/// though the grant was refused; from elsewhere it is not.
+async fn the_password_grant_decides_with_its_own_risk(h: Harness) {
+    use std::collections::BTreeMap;
+    let adele = h.adele().await;
+    h.app
+        .access
+        .set_security_defaults(
+            &h.admin,
+            tessera_service::Replacement {
+                body: json!({ "isEnabled": false }),
+                if_match: None,
+            },
+        )
+        .await
+        .unwrap();
+    let app = h
+        .app
+        .directory
+        .create_application(
+            &h.admin,
+            json!({ "displayName": "Old mail client", "allowPasswordGrant": true,
+                    "isFallbackPublicClient": true }),
+        )
+        .await
+        .unwrap();
+    h.app
+        .directory
+        .create_service_principal(&h.admin, json!({ "appId": app.app_id }))
+        .await
+        .unwrap();
+    h.app
+        .directory
+        .create_permission_grant(
+            &h.admin,
+            json!({ "clientId": app.app_id, "consentType": "AllPrincipals", "scope": "openid profile" }),
+        )
+        .await
+        .unwrap();
+    h.policy(json!({
+        "displayName": "Block risky sign-ins", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [adele]},
+                       "applications": {"includeApplications": ["All"]},
+                       "clientAppTypes": ["all"],
+                       "signInRiskLevels": ["medium", "high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+    }))
+    .await;
+    let grant = |address: &str, password: &str| {
+        let ctx = tessera_service::oauth::TokenContext {
+            tenant: h.admin.tenant,
+            issuer: "http://localhost:8080".into(),
+            correlation_id: format!("grant-{address}"),
+            client_address: Some(address.to_string()),
+            dpop: None,
+            client_certificates: Vec::new(),
+        };
+        let form: BTreeMap<String, String> = [
+            ("grant_type", "password"),
+            ("client_id", &app.app_id.to_string()),
+            ("username", "adele@contoso.com"),
+            ("password", password),
+            ("scope", "openid profile"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let oidc = h.app.oidc.clone();
+        async move { oidc.token_request(&ctx, None, &form).await }
+    };
+    let first = grant("192.0.2.10", PASSWORD).await;
+    assert!(
+        first.is_ok(),
+        "no risk: allowed: {:?}",
+        first.err().map(|e| e.description)
+    );
+    for _ in 0..5 {
+        let refused = grant("203.0.113.51", "wrong password").await;
+        assert!(refused.is_err());
+    }
+    let refused = grant("203.0.113.51", PASSWORD).await;
+    let error = refused.expect_err("the brute force's network is refused");
+    assert!(
+        error.description.contains("Conditional Access"),
+        "{}",
+        error.description
+    );
+    let found = h
+        .detections(DetectionFilter {
+            risk_event_type: Some("bruteForce".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(found.len(), 1, "recorded though refused: {found:?}");
+    assert!(
+        grant("192.0.2.10", PASSWORD).await.is_ok(),
+        "from elsewhere: allowed"
+    );
+}
+
 both_backends!(setup = harness;
+    the_password_grant_decides_with_its_own_risk,
     unanswered_mfa_prompts_are_fatigue,
     self_remediation_needs_a_factor_older_than_the_risk,
     unfamiliar_properties_and_impossible_travel,
