@@ -32,6 +32,16 @@ impl IpLists for Lists {
     }
 }
 
+/// The code an authenticator app with `seed` shows at the clock's time.
+fn totp_now(seed: &[u8], clock: &tessera_testkit::ShiftedClock) -> String {
+    use tessera_core::Clock;
+    tessera_authn::totp::code_at(
+        seed,
+        &tessera_authn::totp::Parameters::default(),
+        clock.now().unix_seconds() as u64,
+    )
+}
+
 struct Harness {
     app: App,
     admin: Context,
@@ -227,6 +237,30 @@ impl Harness {
             .await
             .unwrap()
             .unwrap()
+    }
+
+    /// Adele adds an authenticator app (signed in with her password from an
+    /// ordinary address): its seed.
+    async fn enrol_totp(&self, clock: &tessera_testkit::ShiftedClock) -> Vec<u8> {
+        let weak = self.session_secret_from("192.0.2.10", PASSWORD).await;
+        let enrolment = self
+            .app
+            .sign_in
+            .begin_totp(&self.load(&weak).await)
+            .await
+            .unwrap();
+        let seed = tessera_authn::totp::base32_decode(&enrolment.secret).unwrap();
+        self.app
+            .sign_in
+            .confirm_totp(
+                &self.load(&weak).await,
+                "c",
+                &totp_now(&seed, clock),
+                "Phone",
+            )
+            .await
+            .unwrap();
+        seed
     }
 
     /// The session asks to enter the application from `address`: the error,
@@ -1038,28 +1072,8 @@ async fn self_remediation_needs_a_factor_older_than_the_risk(h: Harness) {
     node.sign_in_from("185.220.101.7", PASSWORD).await;
     assert_eq!(node.risk_state(adele).await, "atRisk");
     clock.advance_seconds(60);
-    let weak = node.session_secret_from("192.0.2.10", PASSWORD).await;
-
-    let enrolment = node
-        .app
-        .sign_in
-        .begin_totp(&node.load(&weak).await)
-        .await
-        .unwrap();
-    let seed = tessera_authn::totp::base32_decode(&enrolment.secret).unwrap();
-    let code = |clock: &tessera_testkit::ShiftedClock| {
-        use tessera_core::Clock;
-        tessera_authn::totp::code_at(
-            &seed,
-            &tessera_authn::totp::Parameters::default(),
-            clock.now().unix_seconds() as u64,
-        )
-    };
-    node.app
-        .sign_in
-        .confirm_totp(&node.load(&weak).await, "c", &code(&clock), "Phone")
-        .await
-        .unwrap();
+    let seed = node.enrol_totp(&clock).await;
+    let code = |clock: &tessera_testkit::ShiftedClock| totp_now(&seed, clock);
     clock.advance_seconds(60);
     let strong = node.session_with_code("192.0.2.10", &code(&clock)).await;
     node.app
@@ -1121,27 +1135,8 @@ async fn unanswered_mfa_prompts_are_fatigue(h: Harness) {
         admin: h.admin.clone(),
     };
     let adele = node.adele().await;
-    let weak = node.session_secret_from("192.0.2.10", PASSWORD).await;
-    let enrolment = node
-        .app
-        .sign_in
-        .begin_totp(&node.load(&weak).await)
-        .await
-        .unwrap();
-    let seed = tessera_authn::totp::base32_decode(&enrolment.secret).unwrap();
-    let code = |clock: &tessera_testkit::ShiftedClock| {
-        use tessera_core::Clock;
-        tessera_authn::totp::code_at(
-            &seed,
-            &tessera_authn::totp::Parameters::default(),
-            clock.now().unix_seconds() as u64,
-        )
-    };
-    node.app
-        .sign_in
-        .confirm_totp(&node.load(&weak).await, "c", &code(&clock), "Phone")
-        .await
-        .unwrap();
+    let seed = node.enrol_totp(&clock).await;
+    let code = |clock: &tessera_testkit::ShiftedClock| totp_now(&seed, clock);
     clock.advance_seconds(60);
     // Two prompts left unanswered, then one answered: nothing.
     node.sign_in_from("203.0.113.70", PASSWORD).await;
