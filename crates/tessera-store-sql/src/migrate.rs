@@ -55,6 +55,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "risk_detections",
         sql: include_str!("../migrations/sqlite/0008_risk_detections.sql"),
     },
+    Migration {
+        version: 9,
+        name: "export_positions",
+        sql: include_str!("../migrations/sqlite/0009_export_positions.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -97,6 +102,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 8,
         name: "risk_detections",
         sql: include_str!("../migrations/postgres/0008_risk_detections.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "export_positions",
+        sql: include_str!("../migrations/postgres/0009_export_positions.sql"),
     },
 ];
 

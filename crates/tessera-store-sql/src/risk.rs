@@ -11,9 +11,9 @@ use uuid::Uuid;
 use crate::sql::{AuditParam, Filters, MAX_PAGE};
 use crate::{SqlStore, backend_error};
 
-const COLUMNS: &str = "id, detected, user_id, event_type, level, timing, sign_in_id, ip, body";
+const COLUMNS: &str = "id, detected, user_id, event_type, level, timing, sign_in_id, ip, body, seq";
 /// Parameters per row (its columns and the tenant).
-const PARAMS: usize = 10;
+const PARAMS: usize = 11;
 /// Rows per INSERT (fixed chunks keep the prepared statements few).
 const ROWS_PER_INSERT: usize = 16;
 /// Most rows one step of a purge deletes.
@@ -50,7 +50,18 @@ pub(crate) async fn append_batch(
         return Ok(());
     }
     let mut tx = store.write_pool.begin().await.map_err(backend_error)?;
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
+    let now = entries
+        .iter()
+        .map(|(_, e)| e.detected)
+        .max()
+        .unwrap_or_else(|| Timestamp::from_unix_micros(0));
+    let seqs =
+        crate::sessions::number_batch(&mut tx, tessera_store::RISK_DETECTION_SEQ, entries, now)
+            .await?;
+    for (chunk, seqs) in entries
+        .chunks(ROWS_PER_INSERT)
+        .zip(seqs.chunks(ROWS_PER_INSERT))
+    {
         let values: Vec<String> = (0..chunk.len())
             .map(|row| {
                 let first = row * PARAMS + 1;
@@ -64,7 +75,7 @@ pub(crate) async fn append_batch(
             values.join(", ")
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (tenant, entry) in chunk {
+        for ((tenant, entry), seq) in chunk.iter().zip(seqs) {
             query = query
                 .bind(tenant.to_string())
                 .bind(entry.id.to_string())
@@ -75,7 +86,8 @@ pub(crate) async fn append_batch(
                 .bind(entry.timing.clone())
                 .bind(entry.sign_in_id.map(|u| u.to_string()))
                 .bind(entry.ip.clone())
-                .bind(entry.body.clone());
+                .bind(entry.body.clone())
+                .bind(*seq);
         }
         query.execute(&mut *tx).await.map_err(backend_error)?;
     }
@@ -124,6 +136,28 @@ pub(crate) async fn query(
         .await
         .map_err(backend_error)?;
     rows.iter().map(row_of).collect()
+}
+
+pub(crate) async fn scan(
+    store: &SqlStore,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<(i64, RiskDetectionRow)>> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM risk_detections WHERE tenant = $1 AND seq > $2 \
+         ORDER BY seq LIMIT {limit}"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.to_string())
+        .bind(after_seq)
+        .fetch_all(&store.pool)
+        .await
+        .map_err(backend_error)?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("seq").map_err(backend_error)?, row_of(row)?)))
+        .collect()
 }
 
 pub(crate) async fn purge(store: &SqlStore, tenant: TenantId, before: Timestamp) -> Result<u64> {

@@ -78,6 +78,8 @@ pub enum Kind {
     PimPolicy,
     /// A notification waiting for delivery, or delivered (key2: its state).
     OutboxMessage,
+    /// A SIEM sink: where a tenant's logs are streamed (key1: its lowercased name).
+    SiemSink,
     /// What a provisioning client wrote for a user or group over SCIM (same id as
     /// the object; key1: `user:` and the lowercased userName; key2: the externalId).
     ScimObject,
@@ -100,7 +102,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 36] = [
+    pub const ALL: [Kind; 37] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -130,6 +132,7 @@ impl Kind {
         Kind::PimRequest,
         Kind::PimPolicy,
         Kind::OutboxMessage,
+        Kind::SiemSink,
         Kind::ScimObject,
         Kind::ProvisioningToken,
         Kind::ProvisioningRun,
@@ -170,6 +173,7 @@ impl Kind {
             Kind::PimRequest => "roleScheduleRequest",
             Kind::PimPolicy => "roleManagementPolicy",
             Kind::OutboxMessage => "outboxMessage",
+            Kind::SiemSink => "siemSink",
             Kind::ScimObject => "scimObject",
             Kind::ProvisioningToken => "provisioningToken",
             Kind::ProvisioningRun => "provisioningRun",
@@ -604,6 +608,12 @@ pub struct SignInRow {
     pub aggregate_key: Option<String>,
 }
 
+/// The counter that numbers a tenant's sign-in log entries for the SIEM export:
+/// its value is the last number given (the stream's head).
+pub const SIGN_IN_SEQ: &str = "seq:signIns";
+/// The same for risk detections.
+pub const RISK_DETECTION_SEQ: &str = "seq:riskDetections";
+
 /// Filters for sign-in log queries. Results come newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignInQuery {
@@ -698,6 +708,22 @@ pub trait SessionStore: Send + Sync {
     /// (see `SignInRow::aggregate_key`), including with each other in the batch.
     async fn sign_in_append_batch(&self, entries: &[(TenantId, SignInRow)]) -> Result<()>;
     async fn sign_in_query(&self, tenant: TenantId, query: &SignInQuery) -> Result<Vec<SignInRow>>;
+    /// Entries with an export number above `after_seq`, lowest first, with their
+    /// numbers. Every entry is numbered when written (an aggregate anew each time
+    /// it grows); all numbers below one read have been read before it.
+    async fn sign_in_scan(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, SignInRow)>>;
+    /// Risk detections with an export number above `after_seq`, lowest first.
+    async fn risk_detection_scan(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, RiskDetectionRow)>>;
     /// Deletes a tenant's entries older than `before`, and all but its `keep_newest`
     /// newest entries; returns how many. Deletes in bounded steps, so sign-ins are
     /// not held up behind one long delete.
