@@ -58,6 +58,11 @@ pub struct Config {
     /// URL names (`localhost`), not only at public ones. Link-local and metadata
     /// addresses stay out of reach. Off by default.
     pub provisioning_private_targets: bool,
+    /// SIEM sinks may reach receivers at private addresses (10/8, 172.16/12,
+    /// 192.168/16, 100.64/10, fc00::/7), not only public ones and the loopback
+    /// host a sink names. Link-local and metadata addresses stay out of reach.
+    /// Off by default.
+    pub siem_private_receivers: bool,
     /// A folder of breached-password range files (`<5 hex digits>` or `.txt`).
     pub breached_passwords_dir: Option<PathBuf>,
     /// A MaxMind-format country database (GeoLite2/GeoIP2 Country or City) for
@@ -217,6 +222,7 @@ impl Default for Config {
             secrets_key_file: None,
             hr_drop_dir: None,
             provisioning_private_targets: false,
+            siem_private_receivers: false,
             breached_passwords_dir: None,
             geoip_database: None,
             geoip_asn_database: None,
@@ -361,6 +367,7 @@ fn is_server_key(key: &str) -> bool {
         "breached_passwords_dir",
         "hr_drop_dir",
         "provisioning_private_targets",
+        "siem_private_receivers",
         "geoip_database",
         "geoip_asn_database",
         "risk_anonymous_ip_list",

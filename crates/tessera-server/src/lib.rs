@@ -183,6 +183,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
                 Ok(bytes) => ::metrics::gauge!("tessera_database_size_bytes").set(bytes as f64),
                 Err(error) => tracing::warn!(%error, "cannot read the database size"),
             }
+            siem_lag(&state).await;
             let mut response = (StatusCode::OK, handle.render()).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -191,6 +192,36 @@ async fn metrics(State(state): State<AppState>) -> Response {
             response
         }
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}
+
+/// The SIEM export's lag as of this scrape: per tenant, sink and stream, the
+/// records waiting and how long the oldest has waited.
+async fn siem_lag(state: &AppState) {
+    let tenants = match state.app.store().tenants().await {
+        Ok(tenants) => tenants,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the tenants for the SIEM lag");
+            return;
+        }
+    };
+    for tenant in tenants {
+        let lags = match state.app.siem.lag(tenant.id).await {
+            Ok(lags) => lags,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the SIEM lag");
+                continue;
+            }
+        };
+        for (sink, stream, records, seconds) in lags {
+            let labels = [
+                ("tenant", tenant.id.to_string()),
+                ("sink", sink),
+                ("stream", stream.name().to_string()),
+            ];
+            ::metrics::gauge!("tessera_siem_lag_records", &labels).set(records as f64);
+            ::metrics::gauge!("tessera_siem_lag_seconds", &labels).set(seconds as f64);
+        }
     }
 }
 
@@ -318,6 +349,8 @@ pub struct Ports {
     pub ip_lists: Option<Arc<dyn tessera_service::risk::IpLists>>,
     /// Places of addresses, for Identity Protection.
     pub places: Option<Arc<dyn tessera_service::risk::GeoLookup>>,
+    /// Sends the SIEM export (syslog over TLS, HTTPS).
+    pub siem: Option<Arc<dyn tessera_service::siem::SiemTransport>>,
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM. `ports` is called once the
@@ -369,6 +402,9 @@ where
     }
     if let Some(lists) = ports.ip_lists {
         app.risk.set_ip_lists(lists);
+    }
+    if let Some(transport) = ports.siem {
+        app.siem.set_transport(transport);
     }
     if let Some(bootstrap) = app
         .directory

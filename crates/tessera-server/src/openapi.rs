@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::routes::{
     apps, audit, authentication, conditional_access, directory, me, pim, provisioning, risk, roles,
+    siem,
 };
 use crate::state::AppState;
 
@@ -383,6 +384,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(risk::risky_service_principal_history))
         .routes(routes!(risk::confirm_service_principals_compromised))
         .routes(routes!(risk::dismiss_risky_service_principals))
+        .routes(routes!(siem::list_sinks, siem::create_sink))
+        .routes(routes!(
+            siem::get_sink,
+            siem::update_sink,
+            siem::delete_sink
+        ))
         .routes(routes!(
             authentication::get_sign_in_log_retention,
             authentication::set_sign_in_log_retention

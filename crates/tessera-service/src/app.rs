@@ -26,6 +26,7 @@ pub struct App {
     pub app_sign_in: Arc<AppSignIn>,
     pub oidc: Arc<Oidc>,
     pub saml: Arc<Saml>,
+    pub siem: Arc<crate::siem::Siem>,
 }
 
 impl App {
@@ -83,6 +84,7 @@ impl App {
             sign_in.clone(),
             app_sign_in.clone(),
         ));
+        let siem = Arc::new(crate::siem::Siem::new(kernel.clone()));
         let listener: Arc<dyn SessionsEnded> = oidc.clone();
         kernel.notify_sessions_ended_to(Arc::downgrade(&listener));
         App {
@@ -97,6 +99,7 @@ impl App {
             app_sign_in,
             oidc,
             saml,
+            siem,
         }
     }
 
@@ -168,7 +171,23 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let hr = app.provisioning.clone();
     let outbound = app.provisioning.clone();
     let lifecycle = app.lifecycle.clone();
+    let siem = app.siem.clone();
     vec![
+        // The SIEM export: each tenant's sinks, each from its own cursors.
+        job(
+            "siem-export",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(5)),
+            move |tenant| {
+                let siem = siem.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        siem.export_round(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
         // Lifecycle workflows: each tenant's firings, claimed once each.
         job(
             "lifecycle",

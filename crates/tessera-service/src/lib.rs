@@ -23,6 +23,9 @@
 //!    authentication, DPoP, device, exchange, introspection, logout, signing keys).
 //! 7. [`Saml`] (`saml/`): the SAML identity provider (application configurations,
 //!    IdP certificates and metadata; the SSO profile through the app sign-in step).
+//! 8. [`Siem`](siem::Siem) (`siem/`): the SIEM export: the sign-in log, the audit
+//!    trail and the risk detections streamed to each tenant's sinks, every sink
+//!    with its own cursors.
 //!
 //! [`App`] (`app.rs`) builds them and runs the application's jobs. The module paths
 //! from before the folders (`authn`, `oauth`, `conditional_access`, `audit`,
@@ -46,6 +49,7 @@ pub mod pim;
 pub mod provisioning;
 pub mod risk;
 pub mod saml;
+pub mod siem;
 pub mod sign_in;
 
 // The kernel's codec and errors are used everywhere under these short paths.

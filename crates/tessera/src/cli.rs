@@ -106,6 +106,10 @@ pub enum Command {
     /// Identity Protection: risk detections.
     #[command(subcommand)]
     Risk(RiskCommand),
+    /// The SIEM export: sinks for the sign-in log, the audit trail and the risk
+    /// detections (syslog over TLS, signed HTTPS batches, OTLP logs).
+    #[command(subcommand)]
+    Siem(crate::siem::SiemCommand),
     /// Offline: copy the embedded SQLite database to a file while it is in use.
     Backup(BackupArgs),
     /// Offline: replace the embedded database with a backup (the server must be stopped).

@@ -66,6 +66,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             )?)),
             ip_lists,
             places,
+            siem: Some(Arc::new(adapters::siem::SiemDelivery::new(
+                config.siem_private_receivers,
+            ))),
             hr_drop: Some(Arc::new(adapters::hr_drop::DropFolder::new(
                 config
                     .hr_drop_dir

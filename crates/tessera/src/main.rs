@@ -13,6 +13,7 @@ mod offline;
 mod output;
 mod pim;
 mod policy;
+mod siem;
 
 use std::process::ExitCode;
 

@@ -37,6 +37,7 @@ mod risk;
 mod roles;
 mod saml;
 mod settings;
+mod siem;
 mod users;
 
 use std::collections::BTreeMap;
@@ -94,6 +95,7 @@ pub fn router() -> Router<AppState> {
         .merge(records::router())
         .merge(provisioning::router())
         .merge(risk::router())
+        .merge(siem::router())
         .route("/admin/authentication", get(authentication))
         .layer(axum::middleware::from_fn(retry_after_step_up))
 }
@@ -146,6 +148,7 @@ pub struct Nav {
     pub pim: bool,
     pub provisioning: bool,
     pub risk: bool,
+    pub siem: bool,
 }
 
 impl Nav {
@@ -166,6 +169,7 @@ impl Nav {
             attributes: holds(ctx, action::ATTRIBUTE_DEFINITIONS_READ),
             pim: holds(ctx, action::ROLE_ASSIGNMENTS_READ),
             provisioning: holds(ctx, action::POLICIES_READ),
+            siem: holds(ctx, action::POLICIES_READ),
         }
     }
 }

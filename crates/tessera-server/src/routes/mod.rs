@@ -12,6 +12,7 @@ pub mod provisioning;
 pub mod risk;
 pub mod roles;
 pub mod scim;
+pub mod siem;
 pub mod wellknown;
 
 use axum::http::{HeaderValue, StatusCode, header};

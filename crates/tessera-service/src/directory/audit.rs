@@ -64,7 +64,7 @@ fn entry(row: AuditRow) -> AuditEntry {
 /// Custom security attribute values are readable only by attribute roles; other audit
 /// readers see that they changed, not what they are. The stored, hashed event is
 /// untouched.
-fn hide_attribute_values(mut entry: AuditEntry, reveal: bool) -> AuditEntry {
+pub(crate) fn hide_attribute_values(mut entry: AuditEntry, reveal: bool) -> AuditEntry {
     if reveal {
         return entry;
     }

@@ -526,7 +526,7 @@ impl Risk {
     }
 }
 
-fn view_of(row: &RiskDetectionRow) -> RiskDetectionView {
+pub(crate) fn view_of(row: &RiskDetectionRow) -> RiskDetectionView {
     let body: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
     let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
     RiskDetectionView {

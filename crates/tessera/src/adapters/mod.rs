@@ -8,4 +8,5 @@ pub mod ip_lists;
 pub mod notify;
 pub mod outbound;
 pub mod scim_target;
+pub mod siem;
 pub mod store;
