@@ -582,6 +582,44 @@ const tests = {
     assert.equal(refused.status(), 400);
   },
 
+  // The SIEM export: an administrator adds an HTTPS sink with the form (a bad
+  // URL is refused and what was typed stays, but not the secret), sees it with
+  // its streams, turns it off and removes it.
+  async siemExport(browser, shared) {
+    const page = shared.page;
+    await visit(page, "/admin/siem", "siem sinks");
+    await page.goto(`${base}/admin/siem/new/https`);
+    await page.fill("#displayName", "Data lake");
+    await page.fill("#url", "http://lake.example.com/in");
+    await page.fill("#secret", "s".repeat(40));
+    await page.click("#create");
+    await page.waitForSelector("#error");
+    assert.match(await page.textContent("#error"), /url/);
+    assert.equal(await page.inputValue("#displayName"), "Data lake");
+    assert.equal(await page.inputValue("#secret"), "", "a secret is not sent back");
+    await checkAccessibility(page, "siem sink refused");
+    await page.fill("#url", "https://lake.example.com/in");
+    await page.fill("#secret", "s".repeat(40));
+    await page.uncheck("#stream-signIns");
+    await submit(page, "#create", /\/admin\/siem\/[0-9a-f-]{36}$/);
+    assert.match(await page.textContent("#destination"), /lake\.example\.com/);
+    assert.equal(await page.locator("#streams tbody tr").count(), 2);
+    assert.match(await page.textContent("#secret-hint"), /One is set/);
+    assert.equal(await page.inputValue("#secret"), "");
+    await checkAccessibility(page, "siem sink");
+    await screenshots(page, "siem sink");
+    await page.uncheck("#enabled");
+    await Promise.all([
+      page.waitForResponse((r) => r.request().method() === "POST"),
+      page.click("#save"),
+    ]);
+    await visit(page, "/admin/siem", "siem sinks with one");
+    assert.match(await page.textContent("#sinks"), /Data lake\s*https\s*https:\/\/lake\.example\.com\/in\s*no/);
+    await page.click("#sinks a");
+    await submit(page, "#remove", /\/admin\/siem$/);
+    assert.ok(await page.locator("#no-sinks").isVisible());
+  },
+
   async revokeAUsersSessions(browser, shared) {
     const tag = randomUUID().slice(0, 8);
     const user = await api("POST", "/users", { userPrincipalName: `lynne-${tag}@contoso.com`, displayName: `Lynne ${tag}` });

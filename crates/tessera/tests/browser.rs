@@ -108,6 +108,7 @@ fn admin_console_in_a_real_browser() {
             "theConsoleClientAsksOnlyForTheConsole",
             "createAUserAndADynamicGroup",
             "aScopedAdministratorStaysInTheirUnit",
+            "siemExport",
             "findAFailedSignInByItsCorrelationId",
             "anEndUserUsesMyAccountAndMyApps",
             "registerAnApplication",

@@ -13,7 +13,7 @@
 //! - A new sink starts at the streams' heads as it is created.
 //! - The `siem-export` job delivers, one lease per tenant; the sinks of a tenant
 //!   are delivered side by side, each within its own time limit, and a failing
-//!   one waits (2 s doubling, up to a minute) on this node before its next try.
+//!   one waits (4 s doubling, up to a minute) on this node before its next try.
 //! - The formats are `tessera_siem`'s; the bytes go through the
 //!   [`SiemTransport`] port the binary gives (reqwest, rustls).
 //!
