@@ -1,6 +1,7 @@
 """A stand-in SIEM collector for Tessera's SIEM export tests.
 
     python siem_receiver.py --port P --out FILE [--cert CERT.pem --key KEY.pem] [--secret S]
+                            [--refuse TEXT]
 
 It listens on 127.0.0.1 (HTTPS when --cert/--key are given, plain HTTP otherwise),
 prints `listening` once ready, and appends what it accepts to FILE as JSON lines:
@@ -12,6 +13,9 @@ prints `listening` once ready, and appends what it accepts to FILE as JSON lines
 - POST /v1/logs: an OTLP/HTTP JSON ExportLogsServiceRequest, parsed with the
   official opentelemetry-proto message and protobuf's json_format. Each log
   record becomes one `{"via": "otlp", ...}` line. A body that does not parse gets 400.
+
+With --refuse, a request whose body holds TEXT gets 403 and nothing of it is
+recorded (as a web application firewall in front of a SIEM might).
 
 Anything else gets 404.
 """
@@ -85,6 +89,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.server.refuse and self.server.refuse in body:
+            return self.reply(403, b'{"error":"refused"}')
         if self.path == "/batches":
             header = self.headers.get("Tessera-Signature", "")
             if not signature_ok(header, body, self.server.secret):
@@ -125,6 +131,7 @@ def main():
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--secret", default="")
+    parser.add_argument("--refuse", default="")
     args = parser.parse_args()
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
@@ -132,6 +139,7 @@ def main():
     server.lock = threading.Lock()
     server.out = args.out
     server.secret = args.secret.encode("utf-8")
+    server.refuse = args.refuse.encode("utf-8")
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)

@@ -16,6 +16,8 @@
 //!     unfamiliar sign-in;
 //!   - [`counters`]: password spray and brute force from counts kept across
 //!     nodes (the service keeps them), repeated denied or abandoned MFA prompts;
+//!   - [`token`]: a session used from another device or from two networks at
+//!     once, a bound token presented without its binding;
 //! - [`aggregate`]: a sign-in's risk from its detections, and a user's risk
 //!   from their history until it is remediated, dismissed or confirmed.
 
@@ -25,6 +27,7 @@ pub mod counters;
 pub mod detection;
 pub mod geo;
 pub mod iplist;
+pub mod token;
 
 pub use detection::{Detection, EventType, Timing};
 pub use tessera_ca::model::RiskLevel;

@@ -59,9 +59,9 @@ pub struct Config {
     /// addresses stay out of reach. Off by default.
     pub provisioning_private_targets: bool,
     /// SIEM sinks may reach receivers at private addresses (10/8, 172.16/12,
-    /// 192.168/16, 100.64/10, fc00::/7), not only public ones and the loopback
-    /// host a sink names. Link-local and metadata addresses stay out of reach.
-    /// Off by default.
+    /// 192.168/16, 100.64/10, fc00::/7) and at the loopback host a sink names,
+    /// not only at public ones. Link-local and metadata addresses stay out of
+    /// reach. Off by default.
     pub siem_private_receivers: bool,
     /// A folder of breached-password range files (`<5 hex digits>` or `.txt`).
     pub breached_passwords_dir: Option<PathBuf>,

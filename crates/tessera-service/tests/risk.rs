@@ -148,6 +148,12 @@ impl Harness {
             user_agent: Some("test-agent".to_string()),
             previous_session: None,
         };
+        self.session_secret_in(&ctx, password).await
+    }
+
+    /// The secret of a session Adele signs in to with her password in `ctx`.
+    async fn session_secret_in(&self, ctx: &SignInContext, password: &str) -> String {
+        let ctx = ctx.clone();
         let (secret, _) = self.app.sign_in.start(&ctx).await.unwrap();
         self.app
             .sign_in
@@ -1260,7 +1266,119 @@ async fn the_password_grant_decides_with_its_own_risk(h: Harness) {
     );
 }
 
+/// A session cookie used from another device is a high token anomaly, and one
+/// used from a second network moments after the first a medium one; either is
+/// recorded once, raises the session's sign-in risk (so a risk policy blocks
+/// the copied cookie at the next application), and the user's risk. A session
+/// that then stays on its new network is not flagged again.
+async fn a_copied_session_cookie_is_a_token_anomaly(h: Harness) {
+    const CHROME: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36";
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let adele = h.adele().await;
+    let client_id = h.application().await;
+    h.policy(json!({
+        "displayName": "Block high sign-in risk", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [adele]},
+                       "applications": {"includeApplications": ["All"]},
+                       "signInRiskLevels": ["high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+    }))
+    .await;
+    let browser = |address: &str, agent: &str| SignInContext {
+        tenant: h.admin.tenant,
+        correlation_id: format!("corr-use-{address}"),
+        client_address: Some(address.to_string()),
+        user_agent: Some(agent.to_string()),
+        previous_session: None,
+    };
+
+    // Her own browser, then her own browser again: nothing.
+    let secret = h
+        .session_secret_in(&browser("192.0.2.10", CHROME), PASSWORD)
+        .await;
+    let own = h
+        .app
+        .sign_in
+        .session_used(&browser("192.0.2.10", CHROME), &secret)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.authorize(&own, "192.0.2.10", &client_id).await, None);
+    assert!(h.detections(DetectionFilter::default()).await.is_empty());
+
+    // The same cookie in another browser, elsewhere: high, at once.
+    let thief = browser("203.0.113.80", FIREFOX);
+    let stolen = h
+        .app
+        .sign_in
+        .session_used(&thief, &secret)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        h.authorize(&stolen, "203.0.113.80", &client_id)
+            .await
+            .as_deref(),
+        Some("blocked"),
+        "the anomaly is the session's sign-in risk"
+    );
+    // Again: recorded once.
+    h.app.sign_in.session_used(&thief, &secret).await.unwrap();
+    let found = h
+        .detections(DetectionFilter {
+            risk_event_type: Some("anomalousToken".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["riskLevel"], "high");
+    assert_eq!(found[0]["additionalInfo"]["reason"], "anotherDevice");
+    assert_eq!(found[0]["ipAddress"], "203.0.113.80");
+    assert_eq!(found[0]["correlationId"], "corr-use-203.0.113.80");
+    let risky =
+        serde_json::to_value(h.app.risk.get_risky_user(&h.admin, adele).await.unwrap()).unwrap();
+    assert_eq!(risky["riskLevel"], "high");
+
+    // A second session: the same browser from a second network moments
+    // later is medium; staying there is nothing more.
+    let secret = h
+        .session_secret_in(&browser("192.0.2.11", CHROME), PASSWORD)
+        .await;
+    let moved = browser("198.51.100.20", CHROME);
+    let second = h
+        .app
+        .sign_in
+        .session_used(&moved, &secret)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(second.sign_in_risk()).unwrap(),
+        json!("medium")
+    );
+    h.app.sign_in.session_used(&moved, &secret).await.unwrap();
+    let found = h
+        .detections(DetectionFilter {
+            risk_event_type: Some("anomalousToken".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0]["additionalInfo"]["reason"], "twoNetworksAtOnce");
+    // A session nobody holds is none, whoever asks.
+    assert!(
+        h.app
+            .sign_in
+            .session_used(&thief, "no-such-session")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 both_backends!(setup = harness;
+    a_copied_session_cookie_is_a_token_anomaly,
     the_password_grant_decides_with_its_own_risk,
     unanswered_mfa_prompts_are_fatigue,
     self_remediation_needs_a_factor_older_than_the_risk,

@@ -244,42 +244,84 @@ fn detection_finding(view: &Value) -> Value {
     })
 }
 
-/// Member names that hold a secret wherever they appear.
-fn secret_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
+/// A member name's words, lowercased: `clientSecret` → client, secret;
+/// `private_key` → private, key.
+fn words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            previous_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && previous_lower && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// Whether a member named `name` holds a secret: one of its words says so
+/// (`clientSecret`, `newPassword`, `privateKey`, `clientAssertion`), or the
+/// whole name is a credential's (`token`, `refreshToken`, `code`...).
+pub fn secret_name(name: &str) -> bool {
+    let words = words(name);
+    let said = |w: &str| words.iter().any(|word| word == w);
+    let whole = words.concat();
     [
         "secret",
         "password",
         "passcode",
-        "privatekey",
-        "private_key",
-        "credentialvalue",
+        "passphrase",
         "assertion",
         "otp",
+        "cookie",
     ]
     .iter()
-    .any(|word| lower.contains(word))
+    .any(|w| said(w))
+        || (said("private") && said("key"))
         || matches!(
-            lower.as_str(),
+            whole.as_str(),
             "token"
                 | "accesstoken"
                 | "refreshtoken"
                 | "idtoken"
                 | "code"
+                | "usercode"
+                | "devicecode"
                 | "temporaryaccesspass"
                 | "authorization"
-                | "cookie"
+                | "credentialvalue"
         )
 }
 
-/// Replaces the value of every member named like a secret with `"[redacted]"`,
-/// at any depth.
+const REDACTED: &str = "[redacted]";
+
+/// Replaces, at any depth, the text or structure held by a member named like
+/// a secret with `"[redacted]"` (numbers and flags say nothing secret:
+/// `secretsRemoved: 2`, `hasSecret: true` stay), and the values of an audit
+/// change to such an attribute.
 pub fn redact(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            let change_of_secret = map
+                .get("attribute")
+                .and_then(Value::as_str)
+                .is_some_and(secret_name);
             for (name, member) in map.iter_mut() {
-                if secret_name(name) && !member.is_null() && !member.is_boolean() {
-                    *member = Value::String("[redacted]".into());
+                let hidden = secret_name(name)
+                    || (change_of_secret && matches!(name.as_str(), "oldValue" | "newValue"));
+                if hidden && (member.is_string() || member.is_object() || member.is_array()) {
+                    *member = Value::String(REDACTED.into());
                 } else {
                     redact(member);
                 }
@@ -420,6 +462,47 @@ mod tests {
         assert_eq!(event["finding_info"]["related_events"][0]["uid"], "s1");
         assert_eq!(event["evidences"][0]["src_endpoint"]["ip"], "198.51.100.4");
         assert_eq!(event["unmapped"]["additionalInfo"]["accounts"], 12);
+    }
+
+    #[test]
+    fn secret_names_are_whole_words() {
+        for name in [
+            "clientSecret",
+            "webhook_secret",
+            "newPassword",
+            "privateKey",
+            "client_assertion",
+            "otp",
+            "refreshToken",
+            "code",
+            "userCode",
+        ] {
+            assert!(secret_name(name), "{name}");
+        }
+        for name in [
+            "notPermitted",
+            "snapshotId",
+            "keyId",
+            "tokenType",
+            "codeChallengeMethod",
+            "secretsRemoved",
+            "publicKey",
+        ] {
+            assert!(!secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_change_to_a_secret_hides_its_values() {
+        let mut value = json!({ "changes": [
+            { "attribute": "webhookSecret", "oldValue": "a", "newValue": "b" },
+            { "attribute": "displayName", "oldValue": "a", "newValue": "b" },
+        ], "details": { "secretsRemoved": 2, "hasSecret": true } });
+        redact(&mut value);
+        assert_eq!(value["changes"][0]["newValue"], "[redacted]");
+        assert_eq!(value["changes"][1]["newValue"], "b");
+        assert_eq!(value["details"]["secretsRemoved"], 2);
+        assert_eq!(value["details"]["hasSecret"], true);
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! - `https`: signed JSON batches POSTed to `url`; a `secret` of 32 to 256
 //!   characters signs them.
 //! - `otlp`: OpenTelemetry logs over OTLP/HTTP (JSON) POSTed to `url` (the
-//!   collector's `/v1/logs`), with an optional `authorization` header value.
+//!   collector's `/v1/logs`).
+//!
+//! An https or otlp sink may have an `authorization` header value (a token a
+//! receiver asks for): keep tokens there, not in the URL, which is shown.
 //!
 //! URLs are https, or http to a loopback address only (a collector beside the
 //! node). A receiver's certificate is checked against the system's roots, or
@@ -118,6 +121,21 @@ pub enum SecretChange {
     Remove,
 }
 
+/// What an input does to a sink's two secrets: the https signing `secret`, and
+/// the `authorization` header value (https and otlp).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretChanges {
+    pub secret: SecretChange,
+    pub authorization: SecretChange,
+}
+
+/// Which secrets a sink has now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HasSecrets {
+    pub secret: bool,
+    pub authorization: bool,
+}
+
 /// The most sinks a tenant may have.
 pub const MAX_SINKS: usize = 10;
 /// The longest CA certificate text taken.
@@ -125,12 +143,12 @@ const MAX_PEM: usize = 64 * 1024;
 
 impl SinkInput {
     /// The sink this input makes of `current` (none: a new sink), and what
-    /// happens to its secret; `has_secret` says whether `current` has one.
+    /// happens to its secrets; `has` says which `current` has.
     pub fn apply(
         self,
         current: Option<&SinkSpec>,
-        has_secret: bool,
-    ) -> Result<(SinkSpec, SecretChange), Invalid> {
+        has: HasSecrets,
+    ) -> Result<(SinkSpec, SecretChanges), Invalid> {
         let kind = match (&self.kind, current) {
             (Some(kind), None) => kind.clone(),
             (None, Some(spec)) => spec.destination.kind().to_string(),
@@ -186,6 +204,7 @@ impl SinkInput {
             ));
         }
         let mut secret = SecretChange::Keep;
+        let mut authorization = SecretChange::Keep;
         let destination = match kind.as_str() {
             "syslog" => {
                 for (field, given) in [
@@ -269,16 +288,29 @@ impl SinkInput {
                         "must be an https URL (http only to a loopback address), without credentials",
                     ));
                 }
-                if kind == "https" {
-                    if self.authorization.is_some() {
-                        return Err(invalid("authorization", "is not a member of an https sink"));
+                match self.authorization {
+                    Some(value) if value.is_empty() => authorization = SecretChange::Remove,
+                    Some(value)
+                        if value.len() <= 4096
+                            && value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) =>
+                    {
+                        authorization = SecretChange::Set(value);
                     }
+                    Some(_) => {
+                        return Err(invalid(
+                            "authorization",
+                            "must be visible ASCII (and spaces), at most 4096 characters",
+                        ));
+                    }
+                    None => {}
+                }
+                if kind == "https" {
                     match self.secret {
                         Some(given) if (32..=256).contains(&given.chars().count()) => {
                             secret = SecretChange::Set(given);
                         }
                         Some(_) => return Err(invalid("secret", "must be 32 to 256 characters")),
-                        None if has_secret => {}
+                        None if has.secret => {}
                         None => {
                             return Err(invalid("secret", "an https sink needs a signing secret"));
                         }
@@ -287,22 +319,6 @@ impl SinkInput {
                 } else {
                     if self.secret.is_some() {
                         return Err(invalid("secret", "is not a member of an otlp sink"));
-                    }
-                    match self.authorization {
-                        Some(value) if value.is_empty() => secret = SecretChange::Remove,
-                        Some(value)
-                            if value.len() <= 4096
-                                && value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) =>
-                        {
-                            secret = SecretChange::Set(value);
-                        }
-                        Some(_) => {
-                            return Err(invalid(
-                                "authorization",
-                                "must be visible ASCII (and spaces), at most 4096 characters",
-                            ));
-                        }
-                        None => {}
                     }
                     Destination::Otlp { url }
                 }
@@ -317,7 +333,10 @@ impl SinkInput {
                 destination,
                 ca_certificate,
             },
-            secret,
+            SecretChanges {
+                secret,
+                authorization,
+            },
         ))
     }
 }
@@ -361,6 +380,11 @@ pub fn url_ok(url: &str) -> bool {
 mod tests {
     use super::*;
 
+    const HAS_BOTH: HasSecrets = HasSecrets {
+        secret: true,
+        authorization: true,
+    };
+
     fn input(json: serde_json::Value) -> SinkInput {
         serde_json::from_value(json).unwrap()
     }
@@ -370,9 +394,9 @@ mod tests {
         let (spec, secret) = input(serde_json::json!({
             "type": "syslog", "displayName": " SOC ", "host": "siem.example.com",
         }))
-        .apply(None, false)
+        .apply(None, HasSecrets::default())
         .unwrap();
-        assert_eq!(secret, SecretChange::Keep);
+        assert_eq!(secret.secret, SecretChange::Keep);
         assert_eq!(spec.display_name, "SOC");
         assert!(spec.enabled);
         assert_eq!(spec.streams, Stream::ALL.to_vec());
@@ -390,7 +414,12 @@ mod tests {
 
     #[test]
     fn bad_members_are_named() {
-        let refused = |json: serde_json::Value| input(json).apply(None, false).unwrap_err().field;
+        let refused = |json: serde_json::Value| {
+            input(json)
+                .apply(None, HasSecrets::default())
+                .unwrap_err()
+                .field
+        };
         assert_eq!(refused(serde_json::json!({ "displayName": "x" })), "type");
         assert_eq!(
             refused(serde_json::json!({ "type": "ftp", "displayName": "x" })),
@@ -466,26 +495,31 @@ mod tests {
             "type": "https", "displayName": "Lake", "url": "https://lake.example.com/in",
             "secret": "0123456789abcdef0123456789abcdef", "streams": ["auditLogs", "signIns", "auditLogs"],
         }))
-        .apply(None, false)
+        .apply(None, HasSecrets::default())
         .unwrap();
         assert_eq!(spec.streams, vec![Stream::SignIns, Stream::AuditLogs]);
         let (changed, secret) = input(serde_json::json!({ "enabled": false }))
-            .apply(Some(&spec), true)
+            .apply(Some(&spec), HAS_BOTH)
             .unwrap();
-        assert_eq!(secret, SecretChange::Keep);
+        assert_eq!(secret.secret, SecretChange::Keep);
+        assert_eq!(secret.authorization, SecretChange::Keep);
         assert!(!changed.enabled);
+        let (_, token) = input(serde_json::json!({ "authorization": "Splunk 1234" }))
+            .apply(Some(&spec), HAS_BOTH)
+            .unwrap();
+        assert_eq!(token.authorization, SecretChange::Set("Splunk 1234".into()));
         assert_eq!(changed.destination, spec.destination);
-        let refused = input(serde_json::json!({ "type": "otlp" })).apply(Some(&spec), true);
+        let refused = input(serde_json::json!({ "type": "otlp" })).apply(Some(&spec), HAS_BOTH);
         assert_eq!(refused.unwrap_err().field, "type");
         let (otlp, _) = input(serde_json::json!({
             "type": "otlp", "displayName": "Collector", "url": "http://localhost:4318/v1/logs",
         }))
-        .apply(None, false)
+        .apply(None, HasSecrets::default())
         .unwrap();
         let (_, removed) = input(serde_json::json!({ "authorization": "" }))
-            .apply(Some(&otlp), true)
+            .apply(Some(&otlp), HAS_BOTH)
             .unwrap();
-        assert_eq!(removed, SecretChange::Remove);
+        assert_eq!(removed.authorization, SecretChange::Remove);
     }
 
     #[test]

@@ -79,12 +79,19 @@ pub struct SinkArgs {
     /// A PEM file of the only roots the receiver is checked against.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Check the receiver against the system's roots again (no CA of its own).
+    #[arg(long, conflicts_with = "ca_file")]
+    pub no_ca: bool,
     /// https: a file holding the signing secret (32 to 256 characters), `-` for stdin.
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
-    /// otlp: a file holding the Authorization header value, `-` for stdin.
+    /// https, otlp: a file holding the Authorization header value a receiver
+    /// asks for, `-` for stdin.
     #[arg(long)]
     pub authorization_file: Option<PathBuf>,
+    /// https, otlp: send no Authorization header any more.
+    #[arg(long, conflicts_with = "authorization_file")]
+    pub no_authorization: bool,
 }
 
 fn read_secret(path: &PathBuf) -> anyhow::Result<String> {
@@ -113,6 +120,12 @@ impl SinkArgs {
         }
         if let Some(port) = self.port {
             body.insert("port".into(), port.into());
+        }
+        if self.no_ca {
+            body.insert("caCertificate".into(), "".into());
+        }
+        if self.no_authorization {
+            body.insert("authorization".into(), "".into());
         }
         if let Some(path) = self.ca_file {
             let pem = std::fs::read_to_string(&path)

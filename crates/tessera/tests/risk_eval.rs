@@ -7,7 +7,11 @@
 //! trusted proxy's `X-Forwarded-For`. Attacks are injected once baselines
 //! have learnt: password sprays (several leaked passwords per account, from
 //! one network, then the right one), brute force (wrong passwords, then the
-//! right one), travel faster than a plane, and sign-ins through Tor. The
+//! right one), travel faster than a plane, sign-ins through Tor, and a
+//! session cookie stolen minutes after the victim signed in and replayed from
+//! another network (with the attacker's browser, or with the victim's copied
+//! `User-Agent`); some people also come back to their own session later from
+//! another network, which is no attack. The
 //! addresses are placed by a City database the harness writes (read by the
 //! same MaxMind reader as the operator's) and the anonymizers come from list
 //! files (read by the same adapter as the operator's).
@@ -63,11 +67,12 @@ const AGENTS: [&str; 4] = [
 const ATTACKER_AGENT: &str = "python-requests/2.32.3";
 
 /// The detections the harness scores, and whether the issue sets an aim.
-const SCORED: [(&str, bool); 6] = [
+const SCORED: [(&str, bool); 7] = [
     ("passwordSpray", true),
     ("bruteForce", true),
     ("impossibleTravel", true),
     ("anonymizedIPAddress", true),
+    ("anomalousToken", true),
     ("unfamiliarFeatures", false),
     ("maliciousIPAddress", false),
 ];
@@ -131,6 +136,28 @@ struct Attempt {
     /// travel).
     either: BTreeSet<&'static str>,
     attack: Option<&'static str>,
+    /// Keep the session this sign-in makes, under this key.
+    keep_session: Option<u64>,
+    /// No sign-in: the session kept under this key, used again (a page of
+    /// My Account) from this attempt's address and browser.
+    replay: Option<u64>,
+}
+
+impl Attempt {
+    fn own(user: usize, address: String, passwords: Vec<String>) -> Attempt {
+        Attempt {
+            user,
+            address,
+            agent: AGENTS[user % AGENTS.len()],
+            passwords,
+            decoys: Vec::new(),
+            expected: BTreeSet::new(),
+            either: BTreeSet::new(),
+            attack: None,
+            keep_session: None,
+            replay: None,
+        }
+    }
 }
 
 fn upn(user: usize) -> String {
@@ -203,16 +230,21 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
                         passwords.push(format!("{}x", password_of(user)));
                     }
                     passwords.push(password_of(user));
-                    events.entry(at).or_default().push(Attempt {
-                        user,
-                        address,
-                        agent: AGENTS[user % AGENTS.len()],
-                        passwords,
-                        decoys: Vec::new(),
-                        expected,
-                        either: BTreeSet::new(),
-                        attack: None,
-                    });
+                    let mut own = Attempt::own(user, address, passwords);
+                    own.expected = expected;
+                    // Some come back to this session from home later (a
+                    // move, not a theft).
+                    if trip.is_none() && !vpn_users.contains(&user) && rng.chance(8) {
+                        let key = at * 1000 + user as u64;
+                        own.keep_session = Some(key);
+                        let mut back = Attempt::own(user, home(city, user as u64), Vec::new());
+                        back.replay = Some(key);
+                        events
+                            .entry(at + 1200 + rng.below(1200))
+                            .or_default()
+                            .push(back);
+                    }
+                    events.entry(at).or_default().push(own);
                 }
             }
         }
@@ -227,7 +259,7 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
     // each the other's evidence).
     let per_kind = (users / 10).max(6);
     assert!(
-        victims.len() >= 5 * per_kind,
+        victims.len() >= 6 * per_kind,
         "a population of {users} has too few users to attack each once"
     );
     let mut shuffled = victims.clone();
@@ -237,7 +269,8 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
     }
     let mut next_victim = 0;
     let mut pick = |_: &mut Rng| {
-        let victim = shuffled[next_victim];
+        // Past the end (stolen sessions try more victims): from the start again.
+        let victim = shuffled[next_victim % shuffled.len()];
         next_victim += 1;
         victim
     };
@@ -245,7 +278,10 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
         events
             .iter()
             .filter(|(at, _)| **at / day == d + 1)
-            .filter(|(_, list)| list.iter().any(|a| a.user == user && a.attack.is_none()))
+            .filter(|(_, list)| {
+                list.iter()
+                    .any(|a| a.user == user && a.attack.is_none() && a.replay.is_none())
+            })
             .map(|(at, _)| *at)
             .max()
     };
@@ -272,6 +308,8 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
                 expected: BTreeSet::new(),
                 either: BTreeSet::new(),
                 attack: Some(kind),
+                keep_session: None,
+                replay: None,
             };
             match kind {
                 "anonymizer" => {
@@ -322,6 +360,47 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
             attacks.push((at, attempt));
         }
     }
+    // Stolen sessions: the victim's cookie, taken right after their sign-in
+    // and replayed within minutes from another network, half of them with
+    // the victim's own User-Agent copied.
+    let mut n = 0;
+    for _ in 0..per_kind * 4 {
+        if n == per_kind {
+            break;
+        }
+        let victim = pick(&mut rng);
+        let mut d = attack_from + rng.below(days - attack_from);
+        while d % 7 >= 5 {
+            d = attack_from + rng.below(days - attack_from);
+        }
+        let Some(after) = last_sign_in(&events, victim, d) else {
+            continue;
+        };
+        let key = after * 1000 + victim as u64;
+        let Some(own) = events.get_mut(&after).and_then(|list| {
+            list.iter_mut()
+                .find(|a| a.user == victim && a.attack.is_none() && a.replay.is_none())
+        }) else {
+            continue;
+        };
+        if own.keep_session.is_some() {
+            continue;
+        }
+        own.keep_session = Some(key);
+        let mut replay = Attempt::own(
+            victim,
+            format!("10.252.{}.{}", n % 250, 1 + rng.below(250)),
+            Vec::new(),
+        );
+        if n % 2 == 0 {
+            replay.agent = ATTACKER_AGENT;
+        }
+        replay.attack = Some("sessionReplay");
+        replay.replay = Some(key);
+        replay.expected.insert("anomalousToken");
+        attacks.push((after + 60 + rng.below(180), replay));
+        n += 1;
+    }
     // Near the thresholds, and harmless: a user who fumbles their password
     // three times, and a morning when eight people at one office mistype
     // theirs within minutes (a spray needs ten names).
@@ -330,21 +409,16 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
         let city = user % CITIES.len();
         let d = attack_from + rng.below(days - attack_from);
         let at = (d + 1) * day + 10 * 3600 + rng.below(3600);
-        events.entry(at).or_default().push(Attempt {
+        events.entry(at).or_default().push(Attempt::own(
             user,
-            address: office(city, rng.below(250)),
-            agent: AGENTS[user % AGENTS.len()],
-            passwords: vec![
+            office(city, rng.below(250)),
+            vec![
                 format!("{}1", password_of(user)),
                 format!("{}2", password_of(user)),
                 format!("{}3", password_of(user)),
                 password_of(user),
             ],
-            decoys: Vec::new(),
-            expected: BTreeSet::new(),
-            either: BTreeSet::new(),
-            attack: None,
-        });
+        ));
         let city = n % CITIES.len();
         let start = (d + 1) * day + 9 * 3600;
         for (i, colleague) in (0..users)
@@ -357,19 +431,14 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
             events
                 .entry(start + i as u64 * 30)
                 .or_default()
-                .push(Attempt {
-                    user: colleague,
-                    address: office(city, 7),
-                    agent: AGENTS[colleague % AGENTS.len()],
-                    passwords: vec![
+                .push(Attempt::own(
+                    colleague,
+                    office(city, 7),
+                    vec![
                         format!("{}x", password_of(colleague)),
                         password_of(colleague),
                     ],
-                    decoys: Vec::new(),
-                    expected: BTreeSet::new(),
-                    either: BTreeSet::new(),
-                    attack: None,
-                });
+                ));
         }
     }
     // The victim's next own sign-in follows an attacker's from elsewhere.
@@ -409,8 +478,19 @@ impl Ceremony<'_> {
             .header("cookie", jar.header())
     }
 
-    /// One sign-in with one password: whether it signed the user in.
-    async fn sign_in(&self, name: &str, password: &str) -> bool {
+    /// A session used again: whether its page answered.
+    async fn use_session(&self, jar: &Jar) -> bool {
+        let page = self
+            .request(self.http.get(format!("{}/security-info", self.base)), jar)
+            .send()
+            .await
+            .unwrap();
+        page.status() == 200
+    }
+
+    /// One sign-in with one password: whether it signed the user in, and the
+    /// browser's cookies after.
+    async fn sign_in(&self, name: &str, password: &str) -> (bool, Jar) {
         let mut jar = Jar::default();
         let page = self
             .request(self.http.get(format!("{}/signin", self.base)), &jar)
@@ -441,11 +521,11 @@ impl Ceremony<'_> {
                 .unwrap();
             jar.take(&response);
             if path == "/signin/password" {
-                return response.status() == 303;
+                return (response.status() == 303, jar);
             }
             assert_eq!(response.status(), 200, "{path}");
         }
-        false
+        (false, jar)
     }
 }
 
@@ -606,6 +686,7 @@ async fn evaluate(users: usize, days: u64) {
     let mut ceremony = 0u64;
     let mut failed_own = 0u32;
     let mut missed_attacks: Vec<Attempt> = Vec::new();
+    let sessions: Arc<tokio::sync::Mutex<BTreeMap<u64, Jar>>> = Arc::default();
     for (at, attempts) in events {
         clock.advance_seconds((at - simulated) as i64);
         simulated = at;
@@ -615,6 +696,7 @@ async fn evaluate(users: usize, days: u64) {
             let correlation = format!("eval-{ceremony}");
             let http = http.clone();
             let base = base.clone();
+            let sessions = sessions.clone();
             running.push(tokio::spawn(async move {
                 let steps = Ceremony {
                     http: &http,
@@ -623,12 +705,24 @@ async fn evaluate(users: usize, days: u64) {
                     agent: attempt.agent,
                     correlation: correlation.clone(),
                 };
+                if let Some(key) = attempt.replay {
+                    let jar = sessions.lock().await.remove(&key);
+                    let used = match jar {
+                        Some(jar) => steps.use_session(&jar).await,
+                        None => false,
+                    };
+                    return (correlation, attempt, used);
+                }
                 for decoy in &attempt.decoys {
-                    assert!(!steps.sign_in(decoy, "Spring2024!").await);
+                    assert!(!steps.sign_in(decoy, "Spring2024!").await.0);
                 }
                 let mut signed_in = false;
                 for password in &attempt.passwords {
-                    signed_in = steps.sign_in(&upn(attempt.user), password).await;
+                    let (done, jar) = steps.sign_in(&upn(attempt.user), password).await;
+                    signed_in = done;
+                    if done && let Some(key) = attempt.keep_session {
+                        sessions.lock().await.insert(key, jar);
+                    }
                 }
                 (correlation, attempt, signed_in)
             }));

@@ -6,7 +6,9 @@
 //! its lag shows in `/metrics` and in the sink's status while the others
 //! deliver, and once it is up it catches up. Every receiver ends with every
 //! record of every stream from its sink's start, none missing; a password typed
-//! at sign-in and the sinks' secrets appear in none. On SQLite and PostgreSQL.
+//! at sign-in and the sinks' secrets appear in none. A receiver behind a
+//! firewall that refuses one record gets every other one, and the sink counts
+//! the one passed over. On SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -24,6 +26,8 @@ use tessera_testkit::{PostgresNode, Server, run_ok, venv_bin};
 const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
 const SECRET: &str = "batch-signing-secret-0123456789abcdef";
 const AUTHORIZATION: &str = "Bearer otlp-collector-token-5d1e";
+/// What the filtering receiver's firewall refuses.
+const POISON: &str = "waf-poison";
 
 /// A test CA and a server certificate it signed, for localhost and 127.0.0.1:
 /// (CA, certificate, key), PEM files.
@@ -140,6 +144,16 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="siem" discardTrunc
 
 /// The receiver of `e2e/siem_receiver.py` on `port` (HTTPS with `tls`).
 fn receiver(port: u16, out: &Path, tls: Option<(&Path, &Path)>) -> Child {
+    receiver_refusing(port, out, tls, None)
+}
+
+/// The same, refusing (403) any request whose body holds `refuse`.
+fn receiver_refusing(
+    port: u16,
+    out: &Path,
+    tls: Option<(&Path, &Path)>,
+    refuse: Option<&str>,
+) -> Child {
     let mut command = Command::new(venv_bin("python"));
     command
         .arg(tessera_testkit::server::e2e_dir().join("siem_receiver.py"))
@@ -149,6 +163,9 @@ fn receiver(port: u16, out: &Path, tls: Option<(&Path, &Path)>) -> Child {
         .stderr(Stdio::inherit());
     if let Some((cert, key)) = tls {
         command.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    if let Some(text) = refuse {
+        command.args(["--refuse", text]);
     }
     let child = command.spawn().expect("the SIEM receiver");
     wait_for_port(port);
@@ -283,6 +300,14 @@ fn scenario(postgres: bool) {
     let otlp_out = dir.join("otlp.jsonl");
     let mut rsyslogd = rsyslog(dir, syslog_port, &ca, &cert, &key, &syslog_out);
     let mut https = receiver(https_port, &https_out, Some((&cert, &key)));
+    let filtered_port = free_port();
+    let filtered_out = dir.join("filtered.jsonl");
+    let mut filtered = receiver_refusing(
+        filtered_port,
+        &filtered_out,
+        Some((&cert, &key)),
+        Some(POISON),
+    );
 
     // Every sign-in from loopback is an anonymizer's: each gives a detection.
     let lists = dir.join("anonymous.txt");
@@ -291,7 +316,11 @@ fn scenario(postgres: bool) {
     let port = free_port();
     let public_url = format!("http://127.0.0.1:{port}");
     let node = postgres.then(|| PostgresNode::new(&public_url));
-    let mut env = vec![("TESSERA_RISK_ANONYMOUS_IP_LIST", lists.as_str())];
+    let mut env = vec![
+        ("TESSERA_RISK_ANONYMOUS_IP_LIST", lists.as_str()),
+        // The receivers listen on this machine.
+        ("TESSERA_SIEM_PRIVATE_RECEIVERS", "true"),
+    ];
     if let Some(node) = &node {
         env.extend(node.env());
     }
@@ -407,7 +436,25 @@ fn scenario(postgres: bool) {
         Some(json!({ "type": "otlp", "displayName": "collector", "url": "http://127.0.0.1:9/v1/logs" })),
     );
     assert_eq!(status, 409, "names are unique, whatever their case");
-    let sinks = [&json_sink, &cef_sink, &https_sink, &otlp_sink];
+    let filtered_sink = api.ok(
+        Method::POST,
+        "/siem/sinks",
+        Some(json!({
+            "type": "https", "displayName": "Filtered",
+            "url": format!("https://localhost:{filtered_port}/batches"),
+            "secret": SECRET, "caCertificate": ca_text, "authorization": AUTHORIZATION,
+        })),
+    );
+    assert_eq!(filtered_sink["hasAuthorization"], true);
+    let sinks = [
+        &json_sink,
+        &cef_sink,
+        &https_sink,
+        &otlp_sink,
+        &filtered_sink,
+    ];
+    let collector_id = otlp_sink["id"].as_str().unwrap();
+    let lake_id = https_sink["id"].as_str().unwrap();
     // Where each sink starts: what it must deliver is everything after.
     let starts: Vec<BTreeMap<String, i64>> = sinks
         .iter()
@@ -468,6 +515,13 @@ fn scenario(postgres: bool) {
         ));
         assert_ne!(status, 303, "a wrong password does not sign in");
     }
+    // A name the filtering receiver's firewall refuses.
+    let (status, _) = api.runtime.block_on(common::pages::password_sign_in(
+        &api.base,
+        &format!("{POISON}@tessera.local"),
+        "Not-the-password-7e1!",
+    ));
+    assert_ne!(status, 303);
 
     // The three live sinks deliver while the collector is down.
     let heads = || -> BTreeMap<String, i64> {
@@ -519,11 +573,11 @@ fn scenario(postgres: bool) {
     });
     let metrics = api.metrics();
     for stream in ["signIns", "auditLogs", "riskDetections"] {
-        let waiting = lag_in(&metrics, "tessera_siem_lag_records", "Collector", stream)
+        let waiting = lag_in(&metrics, "tessera_siem_lag_records", collector_id, stream)
             .unwrap_or_else(|| panic!("no lag for {stream} in {metrics}"));
         assert!(waiting > 0.0, "{stream}: {metrics}");
         assert_eq!(
-            lag_in(&metrics, "tessera_siem_lag_records", "Lake", stream),
+            lag_in(&metrics, "tessera_siem_lag_records", lake_id, stream),
             Some(0.0),
             "{metrics}"
         );
@@ -539,7 +593,7 @@ fn scenario(postgres: bool) {
     );
     assert!(collector["status"]["lastError"].is_string(), "{collector}");
     let listed = server.cli(BINARY, &["siem", "list"]);
-    assert_eq!(listed["value"].as_array().unwrap().len(), 4);
+    assert_eq!(listed["value"].as_array().unwrap().len(), 5);
 
     // The collector comes up: it catches up, and the lag goes to nothing.
     let mut otlp = receiver(otlp_port, &otlp_out, None);
@@ -551,8 +605,29 @@ fn scenario(postgres: bool) {
         let metrics = api.metrics();
         ["signIns", "auditLogs", "riskDetections"]
             .iter()
-            .all(|s| lag_in(&metrics, "tessera_siem_lag_records", "Collector", s) == Some(0.0))
+            .all(|s| lag_in(&metrics, "tessera_siem_lag_records", collector_id, s) == Some(0.0))
     });
+    // The firewall refused one record: every other arrived, the one is counted.
+    let filtered_id = filtered_sink["id"].as_str().unwrap();
+    let filtered_expected = expected(&starts[4], &final_heads);
+    let mut refused = 0;
+    wait_until(
+        "the filtered receiver to hold every other record",
+        60,
+        || {
+            let view = api.ok(Method::GET, &format!("/siem/sinks/{filtered_id}"), None);
+            refused = view["status"]["recordsRefused"].as_i64().unwrap();
+            let got: BTreeSet<_> = received(&filtered_out).into_iter().collect();
+            refused > 0 && got.len() as i64 + refused == filtered_expected.len() as i64
+        },
+    );
+    let got: BTreeSet<_> = received(&filtered_out).into_iter().collect();
+    assert!(got.is_subset(&filtered_expected));
+    assert!(
+        !std::fs::read_to_string(&filtered_out)
+            .unwrap()
+            .contains(POISON)
+    );
     let collector = api.ok(
         Method::GET,
         &format!("/siem/sinks/{}", otlp_sink["id"].as_str().unwrap()),
@@ -635,7 +710,7 @@ fn scenario(postgres: bool) {
     assert!(body["class_uid"].is_i64(), "{body}");
 
     // No secret in anything any receiver got.
-    for path in [&syslog_out, &https_out, &otlp_out] {
+    for path in [&syslog_out, &https_out, &otlp_out, &filtered_out] {
         let text = std::fs::read_to_string(path).unwrap();
         for secret in passwords.iter().map(String::as_str).chain([
             SECRET,
@@ -667,7 +742,7 @@ fn scenario(postgres: bool) {
     );
 
     server.stop();
-    for child in [&mut rsyslogd, &mut https, &mut otlp] {
+    for child in [&mut rsyslogd, &mut https, &mut otlp, &mut filtered] {
         let _ = child.kill();
         let _ = child.wait();
     }

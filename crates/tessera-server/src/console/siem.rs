@@ -42,6 +42,7 @@ struct SinkForm {
     url: String,
     ca_certificate: String,
     has_secret: bool,
+    has_authorization: bool,
 }
 
 impl SinkForm {
@@ -77,6 +78,7 @@ impl SinkForm {
             url: view.url.clone().unwrap_or_default(),
             ca_certificate: view.ca_certificate.clone().unwrap_or_default(),
             has_secret: view.has_secret,
+            has_authorization: view.has_authorization,
         }
     }
 
@@ -98,6 +100,7 @@ impl SinkForm {
             url: text("url"),
             ca_certificate: text("caCertificate"),
             has_secret: false,
+            has_authorization: false,
         }
     }
 
@@ -127,15 +130,14 @@ impl SinkForm {
             }
             _ => {
                 body.insert("url".into(), self.url.clone().into());
-                if let Some(secret) = form.get("secret") {
-                    let member = if self.kind == "otlp" {
-                        "authorization"
-                    } else {
-                        "secret"
-                    };
-                    body.insert(member.into(), secret.into());
+                if self.kind == "https"
+                    && let Some(secret) = form.get("secret")
+                {
+                    body.insert("secret".into(), secret.into());
                 }
-                if self.kind == "otlp" && form.checked("removeAuthorization") {
+                if let Some(value) = form.get("authorization") {
+                    body.insert("authorization".into(), value.into());
+                } else if form.checked("removeAuthorization") {
                     body.insert("authorization".into(), "".into());
                 }
             }
@@ -297,6 +299,7 @@ async fn update(
     let mut typed = SinkForm::typed(&form);
     typed.kind = current.kind.clone();
     typed.has_secret = current.has_secret;
+    typed.has_authorization = current.has_authorization;
     let refusal = match typed.body(&form, false) {
         Ok(body) => {
             let patch = tessera_service::Versioned::new(id, Some(version)).patch(body);

@@ -691,11 +691,10 @@ async fn console_step_up_page(
 }
 
 async fn console_step_up(state: &AppState, req: &Request, acr: &str, back: &str) -> Response {
-    let tenant = req.ctx.tenant;
     let Some(secret) = cookie(&req.headers, SESSION_COOKIE) else {
         return redirect("/signin");
     };
-    let session = match state.app.sign_in.session(tenant, &secret).await {
+    let session = match state.app.sign_in.session_used(&req.ctx, &secret).await {
         Ok(Some(session)) => session,
         Ok(None) => return redirect("/signin"),
         Err(error) => return internal(error),
@@ -767,7 +766,7 @@ async fn current_session(state: &AppState, req: &Request) -> Result<SessionInfo,
     let Some(secret) = cookie(&req.headers, SESSION_COOKIE) else {
         return Err(redirect("/signin"));
     };
-    match state.app.sign_in.session(req.ctx.tenant, &secret).await {
+    match state.app.sign_in.session_used(&req.ctx, &secret).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(redirect("/signin")),
         Err(error) => Err(internal(error)),

@@ -35,7 +35,7 @@ fn context(state: &AppState, req: &Request) -> AuthorizeContext {
 /// The browser's session, if it has a good one.
 pub(super) async fn session(state: &AppState, req: &Request) -> Option<SessionInfo> {
     let secret = cookie(&req.headers, SESSION_COOKIE)?;
-    match state.app.sign_in.session(req.ctx.tenant, &secret).await {
+    match state.app.sign_in.session_used(&req.ctx, &secret).await {
         Ok(session) => session,
         Err(error) => {
             tracing::error!(%error, "cannot read the session");

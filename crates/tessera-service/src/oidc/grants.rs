@@ -337,6 +337,23 @@ impl Oidc {
         if let Some(jkt) = &data.jkt
             && proof.is_none_or(|p| &p.jkt != jkt)
         {
+            // The right token without its key: a copy (Identity Protection).
+            if let Err(error) = self
+                .sign_in
+                .risk
+                .binding_mismatch(
+                    ctx.tenant,
+                    data.sign_in.user_id,
+                    "",
+                    ctx.client_address.as_deref(),
+                    &ctx.correlation_id,
+                    "refreshToken",
+                    "dpop",
+                )
+                .await
+            {
+                tracing::warn!(%error, "cannot record a refresh token's binding mismatch");
+            }
             return Err(invalid_grant(
                 "the refresh token is bound to another DPoP key",
             ));

@@ -139,12 +139,14 @@ impl Oidc {
                 .client_certificate
                 .map(super::client_auth::certificate_thumbprint);
             if presented_thumbprint.as_deref() != Some(thumbprint) {
+                self.binding_mismatch(tenant, &claims, "certificate").await;
                 return Err(BearerError::InvalidToken);
             }
         }
         let bound = super::dpop::bound_jkt(&claims).map(str::to_string);
         if presented.dpop_scheme || bound.is_some() {
             if !presented.dpop_scheme {
+                self.binding_mismatch(tenant, &claims, "dpop").await;
                 return Err(BearerError::DpopBoundSentAsBearer);
             }
             let proof = self
@@ -159,10 +161,37 @@ impl Oidc {
                 .map_err(|_| BearerError::InvalidDpopProof)?
                 .ok_or(BearerError::InvalidDpopProof)?;
             if bound.as_deref() != Some(proof.jkt.as_str()) {
+                if bound.is_some() {
+                    self.binding_mismatch(tenant, &claims, "dpop").await;
+                }
                 return Err(BearerError::InvalidToken);
             }
         }
         Ok(claims)
+    }
+
+    /// A user's bound access token presented without its binding: a token
+    /// anomaly for Identity Protection (a workload's is only refused).
+    async fn binding_mismatch(&self, tenant: TenantId, claims: &Map<String, Value>, binding: &str) {
+        let user = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .filter(|_| claims.get("idtyp").and_then(Value::as_str) == Some("user"));
+        let Some(user) = user else { return };
+        let name = claims
+            .get("upn")
+            .or_else(|| claims.get("preferred_username"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if let Err(error) = self
+            .sign_in
+            .risk
+            .binding_mismatch(tenant, user, name, None, "", "accessToken", binding)
+            .await
+        {
+            tracing::warn!(%error, "cannot record an access token's binding mismatch");
+        }
     }
 
     /// A presented access token's claims, checked (signature, lifetime, binding),

@@ -338,20 +338,34 @@ impl Risk {
         if !first {
             return Ok(());
         }
-        let (correlation_id, client_address) = ctx;
-        let facts = SignInFacts {
-            sign_in: None,
-            at: now,
-            user_id: Some(user),
-            user_principal_name,
-            client_address,
-            correlation_id,
-        };
         let detection = Detection::new(
             EventType::LeakedCredentials,
             RiskLevel::High,
             json!({"source": "breachedPasswordList"}),
         );
+        self.record_for(tenant, user, user_principal_name, ctx, detection)
+            .await
+    }
+
+    /// Records a detection of a user outside any sign-in log entry; `ctx` is
+    /// the request's correlation id and client address.
+    pub(crate) async fn record_for(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        user_principal_name: &str,
+        ctx: (&str, Option<&str>),
+        detection: Detection,
+    ) -> ServiceResult<()> {
+        let (correlation_id, client_address) = ctx;
+        let facts = SignInFacts {
+            sign_in: None,
+            at: self.now(),
+            user_id: Some(user),
+            user_principal_name,
+            client_address,
+            correlation_id,
+        };
         self.record(tenant, &facts, &[detection]).await
     }
 
@@ -417,6 +431,77 @@ impl Risk {
                 .await?;
         }
         Ok((found, level))
+    }
+
+    /// What a session's use from `address` with `agent` says (no I/O): a token
+    /// anomaly if the session was made on another device or was last used
+    /// from another network moments ago (`tessera_risk::token`), and the
+    /// network to remember as its last when it moved.
+    pub(crate) fn session_use(
+        &self,
+        made_address: Option<&str>,
+        made_agent: Option<&str>,
+        last_network: Option<&str>,
+        last_seen: Timestamp,
+        address: Option<&str>,
+        agent: Option<&str>,
+    ) -> (Option<Detection>, Option<String>) {
+        let made_network = made_address.and_then(tessera_authn::lockout::network_of);
+        let last_network = last_network.map(str::to_string).or(made_network.clone());
+        let network = address.and_then(tessera_authn::lockout::network_of);
+        let found = tessera_risk::token::session_replay(
+            &tessera_risk::token::SessionUse {
+                network: made_network.as_deref(),
+                user_agent: made_agent,
+                at: last_seen,
+            },
+            &tessera_risk::token::SessionUse {
+                network: last_network.as_deref(),
+                user_agent: made_agent,
+                at: last_seen,
+            },
+            &tessera_risk::token::SessionUse {
+                network: network.as_deref(),
+                user_agent: agent,
+                at: self.now(),
+            },
+        );
+        let moved = network.filter(|n| Some(n) != last_network.as_ref());
+        (found, moved)
+    }
+
+    /// A bound token presented without its binding (`anomalousToken`, high):
+    /// whoever holds it does not hold its key. Recorded for its user at most
+    /// once an hour for each kind of token (a thief retrying adds nothing).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn binding_mismatch(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        user_principal_name: &str,
+        client_address: Option<&str>,
+        correlation_id: &str,
+        token: &str,
+        binding: &str,
+    ) -> ServiceResult<()> {
+        let now = self.now();
+        let key = format!("{COUNTER_PREFIX}binding:{user}:{token}");
+        let count = self
+            .store
+            .counter_increment(tenant, &key, now, now.plus_seconds(-3600))
+            .await?;
+        if count != 1 {
+            return Ok(());
+        }
+        let found = tessera_risk::token::binding_mismatch(token, binding);
+        self.record_for(
+            tenant,
+            user,
+            user_principal_name,
+            (correlation_id, client_address),
+            found,
+        )
+        .await
     }
 
     /// Records a sign-in's detections (one statement; nothing when there are

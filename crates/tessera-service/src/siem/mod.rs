@@ -10,23 +10,24 @@
 //!   took the batch: a sink that is down holds only its own cursor, and catches up
 //!   from it when it is back. A batch sent again after a failure may repeat what
 //!   the receiver had (at least once); the records carry their ids and numbers.
-//! - A new sink starts at the streams' heads as it is created.
+//! - A new sink starts at the streams' heads as it is created, and a stream
+//!   added to a sink later at its head then.
 //! - The `siem-export` job delivers, one lease per tenant; the sinks of a tenant
 //!   are delivered side by side, each within its own time limit, and a failing
-//!   one waits (4 s doubling, up to a minute) on this node before its next try.
+//!   one waits (4 s doubling, up to a minute) on this node before its next try
+//!   (`delivery.rs`). `status.rs`: what is shown of a sink, its lag.
 //! - The formats are `tessera_siem`'s; the bytes go through the
 //!   [`SiemTransport`] port the binary gives (reqwest, rustls).
 //!
 //! Sinks are `Kind::SiemSink` records (key1: the lowercased name), changed by an
-//! administrator who may manage the tenant's policies, audited, their secrets
-//! sealed and never shown. Delivery itself writes no audit event (it would feed
+//! administrator who may manage the tenant's policies and read every stream
+//! the sink takes, audited, their secrets sealed and never shown. Delivery itself writes no audit event (it would feed
 //! the stream it reads).
 //!
 //! Calls: kernel; the sign-in log's and the detections' views (read only).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -35,9 +36,9 @@ use tessera_core::{TenantId, Timestamp};
 use tessera_directory::audit_action::AuditAction;
 use tessera_directory::authz::Target;
 use tessera_directory::roles::action;
-use tessera_siem::sink::{Destination, SecretChange, SinkInput, SinkSpec};
-use tessera_siem::{Origin, Record, Stream, syslog};
-use tessera_store::{Kind, ListQuery, RISK_DETECTION_SEQ, SIGN_IN_SEQ};
+use tessera_siem::sink::{HasSecrets, SecretChange, SinkInput, SinkSpec};
+use tessera_siem::{Origin, Stream};
+use tessera_store::{Kind, ListQuery};
 use uuid::Uuid;
 
 use crate::codec::{self, Keys, Versioned};
@@ -45,18 +46,14 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
 use crate::{Context, EventDraft};
 
+mod delivery;
+mod status;
+
+pub use status::Lag;
 pub use tessera_siem::Stream as SiemStream;
 
-/// Records per batch.
-const BATCH: u32 = 200;
-/// No batch starts later than this into a round.
-const ROUND: Duration = Duration::from_secs(4);
-/// The most a failing sink waits before its next try.
-const MAX_WAIT_SECONDS: i64 = 60;
-/// The context a sink's secret is sealed for.
+/// The context a sink's secrets are sealed for.
 const SECRET_CONTEXT: &str = "siem-sink-secret";
-/// How long a sink's last failure is remembered.
-const STATUS_SECONDS: i64 = 30 * 86_400;
 
 /// Sending, as the binary does it.
 #[async_trait]
@@ -92,7 +89,9 @@ struct Stored {
     spec: SinkSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_sealed: Option<String>,
-    /// Where each stream started when the sink was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authorization_sealed: Option<String>,
+    /// Where each stream started when the sink took it.
     #[serde(default)]
     start: BTreeMap<Stream, i64>,
 }
@@ -132,8 +131,10 @@ pub struct SinkView {
     pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_certificate: Option<String>,
-    /// Whether a signing secret (https) or an authorization value (otlp) is set.
+    /// Whether a signing secret is set (https).
     pub has_secret: bool,
+    /// Whether an `Authorization` header value is set (https, otlp).
+    pub has_authorization: bool,
     pub version: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_date_time: Timestamp,
@@ -158,6 +159,9 @@ pub struct SinkStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub failing_since: Option<Timestamp>,
+    /// Records the receiver refused one by one while it took others, passed
+    /// over (see the log for their numbers).
+    pub records_refused: i64,
 }
 
 /// One stream of a sink.
@@ -189,21 +193,11 @@ pub struct Siem {
     k: Arc<Kernel>,
     transport: OnceLock<Arc<dyn SiemTransport>>,
     backoff: Mutex<HashMap<Uuid, Backoff>>,
+    /// Each tenant's lag as this node last read it, for `/metrics`.
+    lags: Mutex<HashMap<TenantId, (std::time::Instant, Vec<status::Lag>)>>,
 }
 
 crate::kernel::on_kernel!(Siem);
-
-fn cursor_key(sink: Uuid, stream: Stream) -> String {
-    format!("siem:{sink}:{}", stream.name())
-}
-
-fn delivered_key(sink: Uuid) -> String {
-    format!("siem:{sink}:delivered")
-}
-
-fn trouble_key(sink: Uuid) -> String {
-    format!("siem-trouble:{sink}")
-}
 
 fn keys_of(spec: &SinkSpec) -> Keys {
     Keys {
@@ -218,6 +212,7 @@ fn keys_of(spec: &SinkSpec) -> Keys {
 fn shown(stored: &Stored) -> Value {
     let mut value = serde_json::to_value(&stored.spec).unwrap_or(Value::Null);
     value["hasSecret"] = stored.secret_sealed.is_some().into();
+    value["hasAuthorization"] = stored.authorization_sealed.is_some().into();
     value
 }
 
@@ -231,6 +226,7 @@ impl Siem {
             k,
             transport: OnceLock::new(),
             backoff: Mutex::new(HashMap::new()),
+            lags: Mutex::new(HashMap::new()),
         }
     }
 
@@ -253,107 +249,6 @@ impl Siem {
         }
     }
 
-    /// The stream's last number: what a sink made now starts after.
-    async fn head(&self, tenant: TenantId, stream: Stream) -> ServiceResult<i64> {
-        Ok(match stream {
-            Stream::SignIns => self
-                .store
-                .counter_get(tenant, SIGN_IN_SEQ)
-                .await?
-                .map_or(0, |c| c.value),
-            Stream::RiskDetections => self
-                .store
-                .counter_get(tenant, RISK_DETECTION_SEQ)
-                .await?
-                .map_or(0, |c| c.value),
-            Stream::AuditLogs => self.store.audit_head(tenant).await?.map_or(0, |h| h.seq),
-        })
-    }
-
-    async fn cursor(
-        &self,
-        tenant: TenantId,
-        sink: Uuid,
-        stored: &Stored,
-        stream: Stream,
-    ) -> ServiceResult<i64> {
-        let kept = self
-            .store
-            .counter_get(tenant, &cursor_key(sink, stream))
-            .await?
-            .map_or(0, |c| c.value);
-        Ok(kept.max(stored.start.get(&stream).copied().unwrap_or(0)))
-    }
-
-    /// Up to `limit` records of a stream after `after`, with the number of the
-    /// last one read (records that cannot be read are passed over, with a
-    /// warning, so one bad entry never holds a stream).
-    async fn read(
-        &self,
-        tenant: TenantId,
-        stream: Stream,
-        after: i64,
-        limit: u32,
-    ) -> ServiceResult<(Vec<Record>, Option<i64>)> {
-        let mut records = Vec::new();
-        let mut last = None;
-        match stream {
-            Stream::SignIns => {
-                for (seq, row) in self.store.sign_in_scan(tenant, after, limit).await? {
-                    last = Some(seq);
-                    match crate::sign_in::log_storage::entry_of(&row) {
-                        Ok(entry) => records.push(Record {
-                            stream,
-                            seq,
-                            view: serde_json::to_value(entry).unwrap_or(Value::Null),
-                        }),
-                        Err(error) => {
-                            tracing::warn!(%tenant, seq, %error, "a sign-in entry is not exported")
-                        }
-                    }
-                }
-            }
-            Stream::RiskDetections => {
-                for (seq, row) in self.store.risk_detection_scan(tenant, after, limit).await? {
-                    last = Some(seq);
-                    records.push(Record {
-                        stream,
-                        seq,
-                        view: serde_json::to_value(crate::risk::view_of(&row))
-                            .unwrap_or(Value::Null),
-                    });
-                }
-            }
-            Stream::AuditLogs => {
-                // Only up to the head: every event below it is committed.
-                let head = self.head(tenant, stream).await?;
-                for row in self.store.audit_scan(tenant, after, limit).await? {
-                    if row.seq > head {
-                        break;
-                    }
-                    last = Some(row.seq);
-                    let seq = row.seq;
-                    let hash = row.hash.clone();
-                    let entry = crate::directory::audit::AuditEntry {
-                        seq,
-                        hash: hash.clone(),
-                        event: serde_json::from_str(&row.body).unwrap_or(Value::Null),
-                    };
-                    // Attribute values stay with those who hold an attribute role.
-                    let mut view =
-                        crate::directory::audit::hide_attribute_values(entry, false).event;
-                    if view.is_object() {
-                        view["chainHash"] = hash.into();
-                        records.push(Record { stream, seq, view });
-                    } else {
-                        tracing::warn!(%tenant, seq, "an audit event is not exported");
-                    }
-                }
-            }
-        }
-        Ok((records, last))
-    }
-
     /// The tenant's sinks (at most `MAX_SINKS`), by name.
     async fn sink_records(&self, tenant: TenantId) -> ServiceResult<Vec<tessera_store::Record>> {
         let query = ListQuery {
@@ -367,405 +262,42 @@ impl Siem {
             .await?)
     }
 
-    // ---- delivery ----------------------------------------------------------
-
-    /// One delivery round for a tenant: every enabled sink, side by side.
-    /// How many records went out.
-    pub async fn export_round(&self, tenant: TenantId) -> ServiceResult<usize> {
-        let Some(transport) = self.transport.get().cloned() else {
-            return Ok(0);
-        };
-        let mut sinks = Vec::new();
-        for record in self.sink_records(tenant).await? {
-            match codec::data::<Stored>(&record) {
-                Ok(stored) if stored.spec.enabled => sinks.push((record.id, stored)),
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%tenant, sink = %record.id, %error, "a SIEM sink cannot be read")
-                }
-            }
-        }
-        let rounds = sinks
-            .iter()
-            .map(|(id, stored)| self.deliver_sink(transport.as_ref(), tenant, *id, stored));
-        let sent = futures::future::join_all(rounds).await;
-        Ok(sent.into_iter().sum())
-    }
-
-    fn waiting(&self, sink: Uuid) -> bool {
-        let now = self.now();
-        self.backoff
-            .lock()
-            .map(|b| b.get(&sink).is_some_and(|w| w.retry_at > now))
-            .unwrap_or(false)
-    }
-
-    async fn deliver_sink(
-        &self,
-        transport: &dyn SiemTransport,
-        tenant: TenantId,
-        sink: Uuid,
-        stored: &Stored,
-    ) -> usize {
-        if self.waiting(sink) {
-            return 0;
-        }
-        let started = Instant::now();
-        let mut sent = 0;
-        for stream in &stored.spec.streams {
-            loop {
-                let outcome = self
-                    .deliver_batch(transport, tenant, sink, stored, *stream)
-                    .await;
-                match outcome {
-                    Ok(0) => break,
-                    Ok(count) => {
-                        sent += count;
-                        if started.elapsed() > ROUND {
-                            break;
-                        }
-                    }
-                    Err(error) => {
-                        self.failed(tenant, sink, &stored.spec.display_name, error)
-                            .await;
-                        return sent;
-                    }
-                }
-            }
-        }
-        self.succeeded(tenant, sink).await;
-        sent
-    }
-
-    /// Sends the next batch of one stream; how many records it held (0: none
-    /// waited).
-    async fn deliver_batch(
-        &self,
-        transport: &dyn SiemTransport,
-        tenant: TenantId,
-        sink: Uuid,
-        stored: &Stored,
-        stream: Stream,
-    ) -> Result<usize, String> {
-        let after = self
-            .cursor(tenant, sink, stored, stream)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (records, last) = self
-            .read(tenant, stream, after, BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(last) = last else { return Ok(0) };
-        if !records.is_empty() {
-            self.send(transport, tenant, sink, stored, stream, &records)
-                .await?;
-        }
-        self.store
-            .counter_advance(tenant, &cursor_key(sink, stream), last, self.now())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(records.len().max(1))
-    }
-
-    async fn send(
-        &self,
-        transport: &dyn SiemTransport,
-        tenant: TenantId,
-        sink: Uuid,
-        stored: &Stored,
-        stream: Stream,
-        records: &[Record],
-    ) -> Result<(), String> {
-        let origin = self.origin(tenant);
-        let events: Vec<Value> = records
-            .iter()
-            .map(|r| tessera_siem::ocsf::event(r, &origin))
-            .collect();
-        let roots = stored.spec.ca_certificate.as_deref();
-        let secret = match &stored.secret_sealed {
-            Some(sealed) => Some(
-                self.settings
-                    .sealing_key
-                    .open(sealed, SECRET_CONTEXT)
-                    .map_err(|_| "the sink's secret cannot be opened".to_string())?,
-            ),
-            None => None,
-        };
-        let status = match &stored.spec.destination {
-            Destination::Syslog {
-                host,
-                port,
-                format,
-                server_name,
-            } => {
-                let frames: Vec<Vec<u8>> = records
-                    .iter()
-                    .zip(&events)
-                    .map(|(record, event)| {
-                        let msg = match format {
-                            syslog::Format::Cef => tessera_siem::cef::line(record, event, &origin),
-                            syslog::Format::Json => event.to_string(),
-                        };
-                        let severity = tessera_siem::ocsf::severity_of(event);
-                        syslog::frame(&syslog::message(record, severity, &origin, &msg))
-                    })
-                    .collect();
-                let name = server_name.as_deref().unwrap_or(host);
-                return transport.syslog(host, *port, name, roots, &frames).await;
-            }
-            Destination::Https { url } => {
-                let first = records.first().map_or(0, |r| r.seq);
-                let last = records.last().map_or(0, |r| r.seq);
-                let batch_id =
-                    tessera_siem::batch::batch_id(&sink.to_string(), stream, first, last);
-                let body = tessera_siem::batch::body(&origin.tenant_id, stream, &batch_id, &events);
-                let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-                let secret = secret.ok_or("the sink has no signing secret")?;
-                let unix = self.now().unix_seconds();
-                let headers = vec![
-                    ("Tessera-Batch-Id".to_string(), batch_id),
-                    (
-                        "Tessera-Signature".to_string(),
-                        crate::kernel::outbox::webhook_signature(&secret, unix, &body),
-                    ),
-                ];
-                transport.post(url, roots, body, &headers).await?
-            }
-            Destination::Otlp { url } => {
-                let pairs: Vec<(&Record, &Value)> = records.iter().zip(&events).collect();
-                let observed = self.now().unix_micros().saturating_mul(1000);
-                let body = tessera_siem::otlp::request(&pairs, &origin, observed);
-                let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-                let mut headers = Vec::new();
-                if let Some(value) = secret {
-                    let value = String::from_utf8(value)
-                        .map_err(|_| "the sink's authorization is not text".to_string())?;
-                    headers.push(("Authorization".to_string(), value));
-                }
-                transport.post(url, roots, body, &headers).await?
-            }
-        };
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(format!("the receiver answered HTTP {status}"))
-        }
-    }
-
-    async fn failed(&self, tenant: TenantId, sink: Uuid, name: &str, error: String) {
-        let now = self.now();
-        let failures = {
-            let Ok(mut backoff) = self.backoff.lock() else {
-                return;
-            };
-            let entry = backoff.entry(sink).or_insert(Backoff {
-                failures: 0,
-                retry_at: now,
-            });
-            entry.failures = entry.failures.saturating_add(1);
-            let wait = (2_i64 << entry.failures.min(6)).min(MAX_WAIT_SECONDS);
-            entry.retry_at = now.plus_seconds(wait);
-            entry.failures
-        };
-        let error: String = error.chars().take(300).collect();
-        if failures == 1 {
-            tracing::warn!(%tenant, %sink, sink_name = name, %error, "a SIEM sink cannot take its records; they wait");
-        }
-        let mut trouble = self.trouble(tenant, sink).await.unwrap_or_default();
-        trouble.failing_since.get_or_insert(now);
-        trouble.last_error = Some(error);
-        trouble.last_error_at = Some(now);
-        self.keep_trouble(tenant, sink, &trouble).await;
-    }
-
-    async fn succeeded(&self, tenant: TenantId, sink: Uuid) {
-        let was_failing = self
-            .backoff
-            .lock()
-            .map(|mut b| b.remove(&sink).is_some())
-            .unwrap_or(false);
-        let now = self.now();
-        if let Err(error) = self
-            .store
-            .counter_advance(tenant, &delivered_key(sink), now.unix_micros(), now)
-            .await
-        {
-            tracing::warn!(%tenant, %sink, %error, "cannot note a SIEM delivery");
-        }
-        if was_failing {
-            tracing::info!(%tenant, %sink, "a SIEM sink takes its records again");
-            let mut trouble = self.trouble(tenant, sink).await.unwrap_or_default();
-            if trouble.failing_since.take().is_some() {
-                self.keep_trouble(tenant, sink, &trouble).await;
-            }
-        }
-    }
-
-    async fn trouble(&self, tenant: TenantId, sink: Uuid) -> Option<Trouble> {
-        let row = self
-            .store
-            .session_get(tenant, &trouble_key(sink))
-            .await
-            .ok()??;
-        serde_json::from_str(&row.data).ok()
-    }
-
-    async fn keep_trouble(&self, tenant: TenantId, sink: Uuid, trouble: &Trouble) {
-        let now = self.now();
-        let data = serde_json::to_string(trouble).unwrap_or_default();
-        let key = trouble_key(sink);
-        let result = match self.store.session_get(tenant, &key).await {
-            Ok(Some(mut row)) => {
-                row.version += 1;
-                row.data = data;
-                row.last_seen = now;
-                row.expires = now.plus_seconds(STATUS_SECONDS);
-                self.store.session_update(tenant, &row).await
-            }
-            Ok(None) => {
-                let row = tessera_store::SessionRow::transient(key, now, STATUS_SECONDS, data);
-                self.store.session_insert(tenant, &row).await
-            }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = result {
-            tracing::debug!(%tenant, %sink, %error, "cannot keep a SIEM sink's status");
-        }
-    }
-
-    // ---- status ------------------------------------------------------------
-
-    async fn status(
-        &self,
-        tenant: TenantId,
-        sink: Uuid,
-        stored: &Stored,
-    ) -> ServiceResult<SinkStatus> {
-        let mut streams = Vec::new();
-        let now = self.now();
-        for stream in &stored.spec.streams {
-            let head = self.head(tenant, *stream).await?;
-            let delivered = self.cursor(tenant, sink, stored, *stream).await?;
-            let lag = (head - delivered).max(0);
-            let lag_seconds = if lag > 0 {
-                let (records, _) = self.read(tenant, *stream, delivered, 1).await?;
-                records
-                    .first()
-                    .and_then(Record::time)
-                    .map_or(0, |t| (now.unix_seconds() - t.unix_seconds()).max(0))
-            } else {
-                0
-            };
-            streams.push(StreamStatus {
-                stream: *stream,
-                head,
-                delivered,
-                lag,
-                lag_seconds,
-            });
-        }
-        let trouble = self.trouble(tenant, sink).await.unwrap_or_default();
-        let last_delivery = self
-            .store
-            .counter_get(tenant, &delivered_key(sink))
-            .await?
-            .map(|c| Timestamp::from_unix_micros(c.value));
-        Ok(SinkStatus {
-            streams,
-            last_delivery_date_time: last_delivery,
-            last_error: trouble.last_error,
-            last_error_date_time: trouble.last_error_at,
-            failing_since: trouble.failing_since,
-        })
-    }
-
-    async fn view(
-        &self,
-        tenant: TenantId,
-        record: &tessera_store::Record,
-    ) -> ServiceResult<SinkView> {
-        let stored: Stored = codec::data(record)?;
-        let status = self.status(tenant, record.id, &stored).await?;
-        let spec = stored.spec;
-        let kind = spec.destination.kind().to_string();
-        let (host, port, format, server_name, url) = match spec.destination {
-            Destination::Syslog {
-                host,
-                port,
-                format,
-                server_name,
-            } => (
-                Some(host),
-                Some(port),
-                Some(match format {
-                    syslog::Format::Cef => "cef".to_string(),
-                    syslog::Format::Json => "json".to_string(),
-                }),
-                server_name,
-                None,
-            ),
-            Destination::Https { url } | Destination::Otlp { url } => {
-                (None, None, None, None, Some(url))
-            }
-        };
-
-        Ok(SinkView {
-            id: record.id,
-            display_name: spec.display_name,
-            kind,
-            enabled: spec.enabled,
-            streams: spec.streams,
-            host,
-            port,
-            format,
-            server_name,
-            url,
-            ca_certificate: spec.ca_certificate,
-            has_secret: stored.secret_sealed.is_some(),
-            version: record.version,
-            created_date_time: record.created,
-            status,
-        })
-    }
-
-    /// Lag per sink and stream for `/metrics`: (sink name, stream, records
-    /// waiting, seconds the oldest waits).
-    pub async fn lag(&self, tenant: TenantId) -> ServiceResult<Vec<(String, Stream, i64, i64)>> {
-        let mut out = Vec::new();
-        for record in self.sink_records(tenant).await? {
-            let Ok(stored) = codec::data::<Stored>(&record) else {
-                continue;
-            };
-            let status = self.status(tenant, record.id, &stored).await?;
-            for s in status.streams {
-                out.push((
-                    stored.spec.display_name.clone(),
-                    s.stream,
-                    s.lag,
-                    s.lag_seconds,
-                ));
-            }
-        }
-        Ok(out)
-    }
-
     // ---- administration ----------------------------------------------------
 
     fn may_read(&self, ctx: &Context) -> ServiceResult<()> {
         self.require(ctx, action::POLICIES_READ, &Target::Tenant)
     }
 
-    fn may_manage(&self, ctx: &Context) -> ServiceResult<()> {
-        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)
+    /// Whoever sends a stream out must be allowed to read it: a manager of
+    /// the tenant's policies who also reads sign-in reports, audit logs or
+    /// risk detections, for the streams the sink takes.
+    fn may_manage(&self, ctx: &Context, streams: &[Stream]) -> ServiceResult<()> {
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
+        for stream in streams {
+            let needed = match stream {
+                Stream::SignIns => action::SIGN_IN_REPORTS_READ,
+                Stream::AuditLogs => action::AUDIT_LOGS_READ,
+                Stream::RiskDetections => action::RISK_READ,
+            };
+            self.require(ctx, needed, &Target::Tenant)?;
+        }
+        Ok(())
     }
 
-    /// `GET siem/sinks`.
+    /// `GET siem/sinks` (a sink whose record cannot be read is left out, with
+    /// a warning).
     pub async fn list_sinks(&self, ctx: &Context) -> ServiceResult<Vec<SinkView>> {
         self.may_read(ctx)?;
         let records = self.sink_records(ctx.tenant).await?;
         let mut views = Vec::new();
         for record in &records {
-            views.push(self.view(ctx.tenant, record).await?);
+            match self.view(ctx.tenant, record).await {
+                Ok(view) => views.push(view),
+                Err(ServiceError::Internal(error)) => {
+                    tracing::warn!(sink = %record.id, %error, "a SIEM sink cannot be shown");
+                }
+                Err(error) => return Err(error),
+            }
         }
         Ok(views)
     }
@@ -783,11 +315,22 @@ impl Siem {
         serde_json::from_value(body).map_err(|e| ServiceError::invalid("body", e.to_string()))
     }
 
-    fn seal(&self, secret: &str) -> ServiceResult<String> {
-        self.settings
-            .sealing_key
-            .seal(secret.as_bytes(), SECRET_CONTEXT)
-            .map_err(|e| ServiceError::Internal(e.to_string()))
+    /// A secret as a change leaves it: sealed anew, kept, or gone.
+    fn sealed(
+        &self,
+        change: &SecretChange,
+        kept: &Option<String>,
+    ) -> ServiceResult<Option<String>> {
+        Ok(match change {
+            SecretChange::Set(secret) => Some(
+                self.settings
+                    .sealing_key
+                    .seal(secret.as_bytes(), SECRET_CONTEXT)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            ),
+            SecretChange::Keep => kept.clone(),
+            SecretChange::Remove => None,
+        })
     }
 
     fn check_roots(&self, spec: &SinkSpec) -> ServiceResult<()> {
@@ -801,21 +344,18 @@ impl Siem {
 
     /// `POST siem/sinks`.
     pub async fn create_sink(&self, ctx: &Context, body: Value) -> ServiceResult<SinkView> {
-        self.may_manage(ctx)?;
         let input = Self::parse(body)?;
-        let (spec, secret) = input.apply(None, false).map_err(invalid)?;
+        let (spec, secrets) = input.apply(None, HasSecrets::default()).map_err(invalid)?;
+        self.may_manage(ctx, &spec.streams)?;
         self.check_roots(&spec)?;
-        let secret_sealed = match &secret {
-            SecretChange::Set(secret) => Some(self.seal(secret)?),
-            SecretChange::Keep | SecretChange::Remove => None,
-        };
         let mut start = BTreeMap::new();
         for stream in Stream::ALL {
             start.insert(stream, self.head(ctx.tenant, stream).await?);
         }
         let stored = Stored {
             spec,
-            secret_sealed,
+            secret_sealed: self.sealed(&secrets.secret, &None)?,
+            authorization_sealed: self.sealed(&secrets.authorization, &None)?,
             start,
         };
         let mut tx = self.write(ctx).await?;
@@ -873,40 +413,52 @@ impl Siem {
         Ok(())
     }
 
-    /// `PATCH siem/sinks/{id}`: the members given change; the type stays.
+    /// `PATCH siem/sinks/{id}`: the members given change; the type stays. A
+    /// stream the sink takes anew starts at its head now.
     pub async fn update_sink(&self, ctx: &Context, patch: crate::Patch) -> ServiceResult<SinkView> {
-        self.may_manage(ctx)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let input = Self::parse(patch.body)?;
         let id = patch.at.id;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::SiemSink, id).await?;
         patch.at.check(&record)?;
         let before: Stored = codec::data(&record)?;
-        let (spec, secret) = input
-            .apply(Some(&before.spec), before.secret_sealed.is_some())
-            .map_err(invalid)?;
+        let has = HasSecrets {
+            secret: before.secret_sealed.is_some(),
+            authorization: before.authorization_sealed.is_some(),
+        };
+        let (spec, secrets) = input.apply(Some(&before.spec), has).map_err(invalid)?;
+        self.may_manage(ctx, &spec.streams)?;
         self.check_roots(&spec)?;
         self.name_free(tx.as_mut(), ctx.tenant, &spec, Some(id))
             .await?;
-        let secret_sealed = match &secret {
-            SecretChange::Set(secret) => Some(self.seal(secret)?),
-            SecretChange::Keep => before.secret_sealed.clone(),
-            SecretChange::Remove => None,
-        };
+        let mut start = before.start.clone();
+        for stream in &spec.streams {
+            if !before.spec.streams.contains(stream) {
+                start.insert(*stream, self.head(ctx.tenant, *stream).await?);
+            }
+        }
         let after = Stored {
             spec,
-            secret_sealed,
-            start: before.start.clone(),
+            secret_sealed: self.sealed(&secrets.secret, &before.secret_sealed)?,
+            authorization_sealed: self
+                .sealed(&secrets.authorization, &before.authorization_sealed)?,
+            start,
         };
         let next = codec::next_version(&record, self.now(), keys_of(&after.spec), &after)?;
         tx.update(ctx.tenant, &next).await?;
         let mut changes = tessera_directory::patch::changes(&shown(&before), &shown(&after));
-        if matches!(secret, SecretChange::Set(_)) {
-            changes.push(tessera_directory::patch::Change {
-                attribute: "secret".to_string(),
-                old_value: Value::Null,
-                new_value: json!("(changed)"),
-            });
+        for (name, change) in [
+            ("secret", &secrets.secret),
+            ("authorization", &secrets.authorization),
+        ] {
+            if matches!(change, SecretChange::Set(_)) {
+                changes.push(tessera_directory::patch::Change {
+                    attribute: name.to_string(),
+                    old_value: Value::Null,
+                    new_value: json!("(changed)"),
+                });
+            }
         }
         let event = EventDraft::new(AuditAction::SiemSinkUpdate)
             .on(Kind::SiemSink, id, &after.spec.display_name)
@@ -921,7 +473,7 @@ impl Siem {
 
     /// `DELETE siem/sinks/{id}`: the sink and its cursors.
     pub async fn delete_sink(&self, ctx: &Context, at: Versioned) -> ServiceResult<()> {
-        self.may_manage(ctx)?;
+        self.require(ctx, action::POLICIES_MANAGE, &Target::Tenant)?;
         let mut tx = self.write(ctx).await?;
         let record = codec::load(tx.as_mut(), ctx.tenant, Kind::SiemSink, at.id).await?;
         at.check(&record)?;
@@ -932,19 +484,18 @@ impl Siem {
             .on(Kind::SiemSink, at.id, &stored.spec.display_name)
             .details(shown(&stored));
         self.commit(tx, ctx, event).await?;
-        for stream in Stream::ALL {
-            let _ = self
-                .store
-                .counter_delete(ctx.tenant, &cursor_key(at.id, stream))
-                .await;
+        let mut keys: Vec<String> = Stream::ALL
+            .iter()
+            .map(|s| delivery::cursor_key(at.id, *s))
+            .collect();
+        keys.push(delivery::delivered_key(at.id));
+        keys.push(delivery::skipped_key(at.id));
+        for key in keys {
+            let _ = self.store.counter_delete(ctx.tenant, &key).await;
         }
         let _ = self
             .store
-            .counter_delete(ctx.tenant, &delivered_key(at.id))
-            .await;
-        let _ = self
-            .store
-            .session_delete(ctx.tenant, &trouble_key(at.id))
+            .session_delete(ctx.tenant, &delivery::trouble_key(at.id))
             .await;
         Ok(())
     }

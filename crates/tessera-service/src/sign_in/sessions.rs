@@ -57,6 +57,10 @@ pub(crate) struct SessionData {
     /// Conditional Access decides the session's requests with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_in_risk: Option<tessera_ca::model::RiskLevel>,
+    /// The network (/24 or /64) the session was last used from, once it moved
+    /// from the one it was made on (Identity Protection's token anomalies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_network: Option<String>,
 }
 
 /// The most applications a session remembers.
@@ -75,6 +79,14 @@ pub struct SessionInfo {
     pub csrf: String,
     pub(crate) row: SessionRow,
     pub(crate) data: SessionData,
+}
+
+impl SessionInfo {
+    /// The real-time risk Conditional Access decides the session's requests
+    /// with (its sign-in's, raised by a token anomaly), when it has any.
+    pub fn sign_in_risk(&self) -> Option<tessera_ca::model::RiskLevel> {
+        self.data.sign_in_risk
+    }
 }
 
 /// A session as its user or an administrator sees it.
@@ -174,6 +186,7 @@ impl SignIn {
             password_changed: None,
             sign_in_risk: (sign_in_risk != tessera_ca::model::RiskLevel::None)
                 .then_some(sign_in_risk),
+            last_network: None,
         };
         let mut data = data;
         self.take_over(ctx, user_id, &mut data).await?;
@@ -302,6 +315,73 @@ impl SignIn {
             row,
             data,
         }))
+    }
+
+    /// The session a browser's secret names (see [`SignIn::session`]), used by
+    /// a request from `client_address` with `user_agent`. A use from another
+    /// device than the one that signed in, or from a second network moments
+    /// after one from the last (a copied cookie), is a token anomaly: it is
+    /// recorded (the user's risk rises) and the session's sign-in risk rises to
+    /// it, so Conditional Access decides this request and the session's next
+    /// ones with it. A session that moved to another network remembers it.
+    pub async fn session_used(
+        &self,
+        ctx: &super::SignInContext,
+        secret: &str,
+    ) -> ServiceResult<Option<SessionInfo>> {
+        let tenant = ctx.tenant;
+        let client_address = ctx.client_address.as_deref();
+        let Some(mut session) = self.session(tenant, secret).await? else {
+            return Ok(None);
+        };
+        let (found, moved) = self.risk.session_use(
+            session.data.client_address.as_deref(),
+            session.data.user_agent.as_deref(),
+            session.data.last_network.as_deref(),
+            session.row.last_seen,
+            client_address,
+            ctx.user_agent.as_deref(),
+        );
+        let before = session
+            .data
+            .sign_in_risk
+            .unwrap_or(tessera_ca::model::RiskLevel::None);
+        let raised = found.as_ref().filter(|d| d.level > before);
+        if moved.is_none() && raised.is_none() {
+            return Ok(Some(session));
+        }
+        let mut data = session.data.clone();
+        if let Some(network) = moved {
+            data.last_network = Some(network);
+        }
+        if let Some(detection) = raised {
+            data.sign_in_risk = Some(detection.level);
+        }
+        match self.save_session(&session, &data).await {
+            Ok(()) => {
+                session.row.version += 1;
+                session.data = data;
+            }
+            // Another request changed it first: this one's finding waits for
+            // the next use.
+            Err(error) => tracing::debug!(%error, "a session's network was not noted"),
+        }
+        if let Some(detection) = raised {
+            if let Err(error) = self
+                .risk
+                .record_for(
+                    tenant,
+                    session.user_id,
+                    &session.user_principal_name,
+                    (&ctx.correlation_id, client_address),
+                    detection.clone(),
+                )
+                .await
+            {
+                tracing::warn!(%error, "cannot record a session's token anomaly");
+            }
+        }
+        Ok(Some(session))
     }
 
     /// Records that a session signed in to an application (for logout: OpenID

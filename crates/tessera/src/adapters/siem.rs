@@ -4,12 +4,13 @@
 //! - A receiver is checked against the system's roots (the platform verifier),
 //!   or only against the sink's own roots where it has them.
 //! - The host is resolved once per delivery and every address checked before
-//!   anything connects: public addresses; loopback ones when the sink names the
-//!   loopback host (a collector beside the node); private networks (10/8,
-//!   172.16/12, 192.168/16, 100.64/10, fc00::/7) only where the operator allows
-//!   them (`siem_private_receivers`); link-local ones (cloud metadata) never.
+//!   anything connects: public addresses; only where the operator allows them
+//!   (`siem_private_receivers`), private networks (10/8, 172.16/12,
+//!   192.168/16, 100.64/10, fc00::/7) and the loopback host when the sink names
+//!   it (a collector beside the node); link-local ones (cloud metadata) never.
+//!   No proxy from the environment: it would resolve the name itself.
 //!   The connection goes to the addresses checked, not to a second lookup.
-//! - Ten seconds for a delivery, no redirects, the body of an answer unread.
+//! - Five seconds for a delivery, no redirects, the body of an answer unread.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,11 +23,14 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tessera_service::siem::SiemTransport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LIMIT: Duration = Duration::from_secs(10);
+const LIMIT: Duration = Duration::from_secs(5);
 
 /// The transport; it keeps one TLS setup per set of roots.
 pub struct SiemDelivery {
     tls: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
+    /// HTTP clients (and their connections), by host, port, the addresses
+    /// it resolved to and the roots: a client never reaches another address.
+    clients: Mutex<HashMap<String, reqwest::Client>>,
     private_receivers: bool,
 }
 
@@ -34,6 +38,7 @@ impl SiemDelivery {
     pub fn new(private_receivers: bool) -> SiemDelivery {
         SiemDelivery {
             tls: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
             private_receivers,
         }
     }
@@ -81,9 +86,33 @@ fn root_store(pem: &str) -> Result<rustls::RootCertStore, String> {
     Ok(store)
 }
 
+/// A client for one receiver: its checked addresses only, the sink's roots
+/// only where it has them, no proxy, no redirects.
+fn http_client(
+    host: &str,
+    targets: &[SocketAddr],
+    roots: Option<&str>,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(LIMIT)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none());
+    if host.parse::<IpAddr>().is_err() && !host.starts_with('[') {
+        builder = builder.resolve_to_addrs(host, targets);
+    }
+    if let Some(pem) = roots {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|_| "the sink's roots cannot be read".to_string())?;
+        builder = builder.tls_certs_only(certificates);
+    }
+    builder
+        .build()
+        .map_err(|_| "cannot build the HTTP client".to_string())
+}
+
 /// Whether a sink may be reached at `ip` (see the module documentation).
 pub(crate) fn sink_address_allowed(ip: IpAddr, loopback_named: bool, private_ok: bool) -> bool {
-    if super::outbound::address_allowed(ip, loopback_named) {
+    if super::outbound::address_allowed(ip, loopback_named && private_ok) {
         return true;
     }
     let ip = match ip {
@@ -185,7 +214,7 @@ impl SiemTransport for SiemDelivery {
         };
         tokio::time::timeout(LIMIT, work)
             .await
-            .map_err(|_| "the receiver did not take the messages in 10 seconds".to_string())?
+            .map_err(|_| "the receiver did not take the messages in 5 seconds".to_string())?
     }
 
     async fn post(
@@ -201,20 +230,24 @@ impl SiemTransport for SiemDelivery {
             .ok_or_else(|| "no port".to_string())?;
         let host = parsed.host_str().ok_or_else(|| "no host".to_string())?;
         let targets = addresses(host, port, self.private_receivers).await?;
-        let mut builder = reqwest::Client::builder()
-            .timeout(LIMIT)
-            .redirect(reqwest::redirect::Policy::none());
-        if host.parse::<IpAddr>().is_err() && !host.starts_with('[') {
-            builder = builder.resolve_to_addrs(host, &targets);
-        }
-        if let Some(pem) = roots {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|_| "the sink's roots cannot be read".to_string())?;
-            builder = builder.tls_certs_only(certificates);
-        }
-        let client = builder
-            .build()
-            .map_err(|_| "cannot build the HTTP client".to_string())?;
+        let key = format!(
+            "{host}|{port}|{targets:?}|{}",
+            tessera_core::crypto::sha256_hex(roots.unwrap_or("").as_bytes())
+        );
+        let kept = self.clients.lock().ok().and_then(|c| c.get(&key).cloned());
+        let client = match kept {
+            Some(client) => client,
+            None => {
+                let client = http_client(host, &targets, roots)?;
+                if let Ok(mut clients) = self.clients.lock() {
+                    if clients.len() > 64 {
+                        clients.clear();
+                    }
+                    clients.insert(key, client.clone());
+                }
+                client
+            }
+        };
         let mut request = client
             .post(parsed)
             .header("Content-Type", "application/json")
@@ -260,6 +293,10 @@ mod tests {
         assert!(!ok("fe80::1", false));
         assert!(!ok("127.0.0.1", false));
         assert!(ok("127.0.0.1", true));
+        assert!(
+            !sink_address_allowed("127.0.0.1".parse().unwrap(), true, false),
+            "loopback only where the operator allows private receivers"
+        );
         assert!(!ok("0.0.0.0", true));
         assert!(!ok("224.0.0.1", false));
         assert!(!ok("255.255.255.255", false));
