@@ -477,6 +477,15 @@ await check("dpopBoundTokensAndReplayedProofs", async () => {
   // A DPoP-bound token presented as a bearer token is refused.
   const asBearer = await fetch(`${base}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
   assert.equal(asBearer.status, 401);
+  // Whoever sends it so does not hold its key: Identity Protection records a
+  // token anomaly for the user (once an hour, however often it is tried).
+  await fetch(`${base}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  const anomalies = (await api("GET", `/identityProtection/riskDetections?userId=${person.id}&riskEventType=anomalousToken`)).value
+    .filter((d) => d.additionalInfo.token === "accessToken");
+  assert.equal(anomalies.length, 1, JSON.stringify(anomalies));
+  assert.equal(anomalies[0].additionalInfo.reason, "bindingMismatch");
+  assert.equal(anomalies[0].additionalInfo.binding, "dpop");
+  assert.equal(anomalies[0].riskLevel, "high");
   // So is a proof replayed: capture one proof and send it twice.
   const keys = await jose.generateKeyPair("ES256", { extractable: true });
   const jwk = await jose.exportJWK(keys.publicKey);
@@ -513,6 +522,10 @@ await check("publicClientRefreshTokensAreBoundToTheDpopKey", async () => {
   }, undefined, { DPoP: dpop });
   const thief = client.getDPoPHandle(spa, await client.randomDPoPKeyPair("ES256"));
   await assert.rejects(client.refreshTokenGrant(spa, tokens.refresh_token, undefined, { DPoP: thief }), (error) => error.error === "invalid_grant");
+  const stolen = (await api("GET", `/identityProtection/riskDetections?userId=${person.id}&riskEventType=anomalousToken`)).value
+    .filter((d) => d.additionalInfo.token === "refreshToken");
+  assert.equal(stolen.length, 1, JSON.stringify(stolen));
+  assert.equal(stolen[0].additionalInfo.binding, "dpop");
   await assert.rejects(client.refreshTokenGrant(spa, tokens.refresh_token), (error) => error.error === "invalid_grant");
   const rotated = await client.refreshTokenGrant(spa, tokens.refresh_token, undefined, { DPoP: dpop });
   assert.equal(rotated.token_type, "dpop");
