@@ -145,9 +145,57 @@ pub fn unlikely_travel(sign_ins: &[Located], familiar: &[String]) -> Vec<Detecti
     found
 }
 
+/// A tenant learns where its users sign in from for this long before a new
+/// country is a detection.
+pub const TENANT_LEARNING_DAYS: i64 = 7;
+
+/// New country for the tenant, offline (`newCountry`, low): a successful
+/// sign-in from a country none of the tenant's users signed in from lately
+/// (`known`), once the tenant has been learning since `learning_since` for
+/// [`TENANT_LEARNING_DAYS`].
+pub fn new_country(
+    known: &[String],
+    learning_since: Timestamp,
+    now: Timestamp,
+    sign_in: &Located,
+) -> Option<Detection> {
+    let country = sign_in.place.country.as_deref()?;
+    let learnt =
+        now.unix_seconds() - learning_since.unix_seconds() >= TENANT_LEARNING_DAYS * 86_400;
+    if !learnt || known.iter().any(|k| k.eq_ignore_ascii_case(country)) {
+        return None;
+    }
+    Some(Detection::new(
+        EventType::NewCountry,
+        RiskLevel::Low,
+        json!({ "country": country, "signIn": sign_in.sign_in, "place": sign_in.place }),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_country_new_to_the_tenant_after_it_learnt() {
+        let sydney = at("Sydney", -33.87, 151.21, "AU", 0);
+        let since = Timestamp::from_unix_micros(sydney.at.unix_micros() - 8 * 86_400_000_000);
+        let known = vec!["FR".to_string(), "de".to_string()];
+        let found = new_country(&known, since, sydney.at, &sydney).expect("new");
+        assert_eq!(found.event_type, EventType::NewCountry);
+        assert_eq!(found.level, RiskLevel::Low);
+        assert_eq!(found.evidence["country"], "AU");
+        let berlin = at("Berlin", 52.52, 13.40, "DE", 0);
+        assert!(
+            new_country(&known, since, berlin.at, &berlin).is_none(),
+            "known, any case"
+        );
+        let learning = Timestamp::from_unix_micros(sydney.at.unix_micros() - 86_400_000_000);
+        assert!(
+            new_country(&known, learning, sydney.at, &sydney).is_none(),
+            "still learning"
+        );
+    }
 
     fn at(city: &str, lat: f64, lon: f64, country: &str, minutes: i64) -> Located {
         Located {

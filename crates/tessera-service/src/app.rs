@@ -172,7 +172,23 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let outbound = app.provisioning.clone();
     let lifecycle = app.lifecycle.clone();
     let siem = app.siem.clone();
+    let offline = app.risk.clone();
     vec![
+        // Identity Protection's offline detections over the sign-in log.
+        job(
+            "risk-offline",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(900)),
+            move |tenant| {
+                let risk = offline.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        risk.offline_round(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
         // The SIEM export: each tenant's sinks, each from its own cursors.
         job(
             "siem-export",

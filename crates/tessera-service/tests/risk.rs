@@ -1053,6 +1053,78 @@ async fn unfamiliar_properties_and_impossible_travel(h: Harness) {
     );
 }
 
+/// The offline round reads the sign-in log after the fact: a tenant that
+/// learnt for a week hears of a country new to it (low), and Paris to Sydney
+/// in twenty hours (slower than a plane would make it impossible, faster than
+/// a day's normal travel, to an unfamiliar country) is unlikely travel. Each
+/// is found once.
+async fn offline_rounds_find_unlikely_travel_and_new_countries(h: Harness) {
+    let clock = Arc::new(tessera_testkit::ShiftedClock::default());
+    let app = App::with_auth(
+        h.app.store().clone(),
+        clock.clone(),
+        auth_settings("http://localhost:8080"),
+    );
+    let tenant = h.admin.tenant;
+    assert_eq!(
+        app.risk.offline_round(tenant).await.unwrap(),
+        0,
+        "no places: nothing"
+    );
+    app.risk.set_geo(Arc::new(Places));
+    let node = Harness {
+        app,
+        admin: h.admin.clone(),
+    };
+    node.adele().await;
+    // The first round starts at the log's end.
+    assert_eq!(node.app.risk.offline_round(tenant).await.unwrap(), 0);
+    for _ in 0..13 {
+        node.sign_in_from("192.0.2.10", PASSWORD).await;
+        assert_eq!(node.app.risk.offline_round(tenant).await.unwrap(), 0);
+        clock.advance_seconds(15 * 3600);
+    }
+    clock.advance_seconds(5 * 3600);
+    node.sign_in_from("203.0.113.5", PASSWORD).await;
+    assert_eq!(node.app.risk.offline_round(tenant).await.unwrap(), 2);
+    let offline: Vec<serde_json::Value> = node
+        .detections(DetectionFilter::default())
+        .await
+        .into_iter()
+        .filter(|d| d["detectionTimingType"] == "offline")
+        .collect();
+    let kinds: Vec<&str> = offline
+        .iter()
+        .map(|d| d["riskEventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(offline.len(), 2, "{offline:?}");
+    assert!(
+        kinds.contains(&"unlikelyTravel") && kinds.contains(&"newCountry"),
+        "{kinds:?}"
+    );
+    let travel = offline
+        .iter()
+        .find(|d| d["riskEventType"] == "unlikelyTravel")
+        .unwrap();
+    assert_eq!(travel["riskLevel"], "medium");
+    assert_eq!(travel["additionalInfo"]["from"]["place"]["city"], "Paris");
+    assert_eq!(travel["additionalInfo"]["to"]["place"]["city"], "Sydney");
+    let country = offline
+        .iter()
+        .find(|d| d["riskEventType"] == "newCountry")
+        .unwrap();
+    assert_eq!(country["riskLevel"], "low");
+    assert_eq!(country["additionalInfo"]["country"], "AU");
+    assert!(
+        country["requestId"].is_string(),
+        "the sign-in it was found in"
+    );
+    // Again from Sydney: known now, and no travel.
+    clock.advance_seconds(3600);
+    node.sign_in_from("203.0.113.5", PASSWORD).await;
+    assert_eq!(node.app.risk.offline_round(tenant).await.unwrap(), 0);
+}
+
 /// A user remediates their own risk only with a second factor registered
 /// before it: one registered after (as whoever holds only the password could)
 /// changes the password but not the risk.
@@ -1378,6 +1450,7 @@ async fn a_copied_session_cookie_is_a_token_anomaly(h: Harness) {
 }
 
 both_backends!(setup = harness;
+    offline_rounds_find_unlikely_travel_and_new_countries,
     a_copied_session_cookie_is_a_token_anomaly,
     the_password_grant_decides_with_its_own_risk,
     unanswered_mfa_prompts_are_fatigue,

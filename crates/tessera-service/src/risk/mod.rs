@@ -26,6 +26,7 @@ use crate::codec::{LogPage, Page};
 use crate::error::{ServiceError, ServiceResult};
 use crate::kernel::Kernel;
 
+mod offline;
 mod principals;
 mod profile;
 

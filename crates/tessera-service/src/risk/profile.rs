@@ -84,9 +84,51 @@ impl Risk {
         }
     }
 
-    fn locate(&self, client_address: Option<&str>) -> Option<GeoInfo> {
+    pub(super) fn locate(&self, client_address: Option<&str>) -> Option<GeoInfo> {
         let ip = client_address?.parse::<IpAddr>().ok()?;
         self.geo.get()?.locate(ip)
+    }
+
+    /// A sign-in's place, when its address has one.
+    pub(super) fn located(
+        &self,
+        sign_in: Uuid,
+        at: Timestamp,
+        client_address: Option<&str>,
+    ) -> Option<Located> {
+        let info = self.locate(client_address)?;
+        match (info.latitude, info.longitude) {
+            (Some(latitude), Some(longitude)) if latitude.is_finite() && longitude.is_finite() => {
+                Some(Located {
+                    sign_in: sign_in.to_string(),
+                    at,
+                    place: Place {
+                        latitude,
+                        longitude,
+                        accuracy_km: info.accuracy_km.unwrap_or(DEFAULT_ACCURACY_KM),
+                        country: info.country,
+                        city: info.city,
+                    },
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The countries a user's profile knows (where they sign in from).
+    pub(super) async fn familiar_countries(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+    ) -> ServiceResult<Vec<String>> {
+        let Some(row) = self.store.session_get(tenant, &profile_key(user)).await? else {
+            return Ok(Vec::new());
+        };
+        let profile: Option<Profile> = serde_json::from_str(&row.data).ok();
+        Ok(profile
+            .and_then(|p| p.baseline.values.get("country").cloned())
+            .map(|countries| countries.into_keys().collect())
+            .unwrap_or_default())
     }
 
     /// The detections a successful sign-in's properties and place give
