@@ -19,6 +19,7 @@
 mod group;
 mod leases;
 mod migrate;
+mod numbering;
 mod risk;
 mod search;
 mod sessions;
@@ -85,7 +86,7 @@ impl Options {
 }
 
 pub struct SqlStore {
-    backend: Backend,
+    pub(crate) backend: Backend,
     /// Reads (and, on PostgreSQL, writes).
     pool: AnyPool,
     /// Writes: on SQLite a pool of one connection, so writers queue in-process instead

@@ -12,8 +12,8 @@ use crate::sql::{AuditParam, Filters, MAX_PAGE};
 use crate::{SqlStore, backend_error};
 
 const COLUMNS: &str = "id, detected, user_id, event_type, level, timing, sign_in_id, ip, body, seq";
-/// Parameters per row (its columns and the tenant).
-const PARAMS: usize = 11;
+/// Parameters per row (its columns and the tenant), but its number.
+const FIELDS: usize = 10;
 /// Rows per INSERT (fixed chunks keep the prepared statements few).
 const ROWS_PER_INSERT: usize = 16;
 /// Most rows one step of a purge deletes.
@@ -55,41 +55,41 @@ pub(crate) async fn append_batch(
         .map(|(_, e)| e.detected)
         .max()
         .unwrap_or_else(|| Timestamp::from_unix_micros(0));
-    let seqs =
-        crate::sessions::number_batch(&mut tx, tessera_store::RISK_DETECTION_SEQ, entries, now)
-            .await?;
-    for (chunk, seqs) in entries
-        .chunks(ROWS_PER_INSERT)
-        .zip(seqs.chunks(ROWS_PER_INSERT))
-    {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let first = row * PARAMS + 1;
-                let params: Vec<String> =
-                    (first..first + PARAMS).map(|n| format!("${n}")).collect();
-                format!("({})", params.join(", "))
-            })
+    let head = format!("INSERT INTO risk_detections (tenant, {COLUMNS}) VALUES ");
+    for tenant in crate::numbering::tenants_of(entries) {
+        let rows: Vec<&RiskDetectionRow> = entries
+            .iter()
+            .filter(|(t, _)| *t == tenant)
+            .map(|(_, e)| e)
             .collect();
-        let sql = format!(
-            "INSERT INTO risk_detections (tenant, {COLUMNS}) VALUES {}",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for ((tenant, entry), seq) in chunk.iter().zip(seqs) {
-            query = query
-                .bind(tenant.to_string())
-                .bind(entry.id.to_string())
-                .bind(entry.detected.unix_micros())
-                .bind(entry.user_id.map(|u| u.to_string()))
-                .bind(entry.event_type.clone())
-                .bind(entry.level.clone())
-                .bind(entry.timing.clone())
-                .bind(entry.sign_in_id.map(|u| u.to_string()))
-                .bind(entry.ip.clone())
-                .bind(entry.body.clone())
-                .bind(*seq);
+        let mut numbers = crate::numbering::Numbered::begin(
+            &mut tx,
+            store.backend,
+            tenant,
+            tessera_store::RISK_DETECTION_SEQ,
+            rows.len(),
+            now,
+        )
+        .await?;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let sql = numbers.statement(&head, chunk.len(), FIELDS, "");
+            let mut query = numbers.bind_head(sqlx::query(AssertSqlSafe(sql)), chunk.len());
+            for entry in chunk {
+                query = query
+                    .bind(tenant.to_string())
+                    .bind(entry.id.to_string())
+                    .bind(entry.detected.unix_micros())
+                    .bind(entry.user_id.map(|u| u.to_string()))
+                    .bind(entry.event_type.clone())
+                    .bind(entry.level.clone())
+                    .bind(entry.timing.clone())
+                    .bind(entry.sign_in_id.map(|u| u.to_string()))
+                    .bind(entry.ip.clone())
+                    .bind(entry.body.clone());
+                query = numbers.bind_number(query);
+            }
+            query.execute(&mut *tx).await.map_err(backend_error)?;
         }
-        query.execute(&mut *tx).await.map_err(backend_error)?;
     }
     tx.commit().await.map_err(backend_error)
 }

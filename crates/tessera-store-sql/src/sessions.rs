@@ -17,8 +17,8 @@ use crate::{SqlStore, backend_error, is_unique_violation};
 const SESSION_COLUMNS: &str = "id, user_id, created, last_seen, expires, revoked, version, data";
 const SIGN_IN_COLUMNS: &str = "id, time, user_id, user_name, application, result, failure_code, \
      correlation_id, body, attempts, aggregate_key, seq";
-/// Parameters per sign-in row (its columns and the tenant).
-const SIGN_IN_PARAMS: usize = 13;
+/// Parameters per sign-in row (its columns and the tenant), but its number.
+const SIGN_IN_FIELDS: usize = 12;
 
 fn parse_uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text)
@@ -74,11 +74,11 @@ const ROWS_PER_INSERT: usize = 16;
 /// Most rows one step of a purge deletes.
 const PURGE_STEP: i64 = 10_000;
 
+/// A sign-in row's fields, all but its number (which `Numbered` gives).
 fn bind_sign_in<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     tenant: TenantId,
     entry: &SignInRow,
-    seq: i64,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     query
         .bind(tenant.to_string())
@@ -93,77 +93,15 @@ fn bind_sign_in<'q>(
         .bind(entry.body.clone())
         .bind(entry.attempts)
         .bind(entry.aggregate_key.clone())
-        .bind(seq)
-}
-
-/// Takes `count` numbers of a tenant's export sequence (`key`) inside the caller's
-/// transaction; the last one. The counter's row stays locked until the
-/// transaction ends (PostgreSQL), so writers of one tenant commit in the order of
-/// their numbers and a reader never sees n before all below it.
-pub(crate) async fn take_seqs(
-    conn: &mut sqlx::AnyConnection,
-    tenant: TenantId,
-    key: &str,
-    count: usize,
-    now: Timestamp,
-) -> Result<i64> {
-    let row = sqlx::query(
-        "INSERT INTO counters (tenant, key, value, updated) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (tenant, key) DO UPDATE SET value = counters.value + excluded.value, \
-         updated = excluded.updated RETURNING value",
-    )
-    .bind(tenant.to_string())
-    .bind(key.to_string())
-    .bind(count as i64)
-    .bind(now.unix_micros())
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(backend_error)?;
-    row.try_get(0).map_err(backend_error)
-}
-
-/// Numbers for a batch's entries: each tenant's taken at once, tenants in a fixed
-/// order (two nodes' batches never wait on each other's counters in a circle).
-pub(crate) async fn number_batch<T>(
-    conn: &mut sqlx::AnyConnection,
-    key: &str,
-    entries: &[(TenantId, T)],
-    now: Timestamp,
-) -> Result<Vec<i64>> {
-    let mut tenants: Vec<TenantId> = entries.iter().map(|(t, _)| *t).collect();
-    tenants.sort_by_key(|t| t.to_string());
-    tenants.dedup();
-    let mut next = std::collections::HashMap::new();
-    for tenant in tenants {
-        let count = entries.iter().filter(|(t, _)| *t == tenant).count();
-        let last = take_seqs(conn, tenant, key, count, now).await?;
-        next.insert(tenant, last - count as i64 + 1);
-    }
-    let mut numbers = Vec::with_capacity(entries.len());
-    for (tenant, _) in entries {
-        let Some(seq) = next.get_mut(tenant) else {
-            return Err(StoreError::Backend(
-                "a batch's tenant was not numbered".into(),
-            ));
-        };
-        numbers.push(*seq);
-        *seq += 1;
-    }
-    Ok(numbers)
-}
-
-fn sign_in_values(first_param: usize) -> String {
-    let params: Vec<String> = (first_param..first_param + SIGN_IN_PARAMS)
-        .map(|n| format!("${n}"))
-        .collect();
-    format!("({})", params.join(", "))
 }
 
 /// Inserts sign-in rows with one statement per chunk: one round trip to the
-/// database (on SQLite, to its worker thread) instead of one per row. Aggregates
-/// are first merged by tenant and key, then each is one upsert.
+/// database (on SQLite, to its worker thread) instead of one per row, each row
+/// numbered for the SIEM export (see `numbering`). Aggregates are first merged
+/// by tenant and key, then each is one upsert, numbered anew.
 async fn insert_sign_ins(
     conn: &mut sqlx::AnyConnection,
+    backend: crate::Backend,
     entries: &[(TenantId, SignInRow)],
 ) -> Result<()> {
     let mut single: Vec<&(TenantId, SignInRow)> = Vec::new();
@@ -185,45 +123,58 @@ async fn insert_sign_ins(
             None => aggregates.push((*tenant, entry.clone())),
         }
     }
-    // Single entries first, then aggregates, numbered in that order.
-    let mut numbered: Vec<(TenantId, &SignInRow)> = single.iter().map(|(t, e)| (*t, e)).collect();
-    numbered.extend(aggregates.iter().map(|(t, e)| (*t, e)));
-    let now = numbered
+    let now = entries
         .iter()
         .map(|(_, e)| e.time)
         .max()
         .unwrap_or_else(|| Timestamp::from_unix_micros(0));
-    let seqs = number_batch(conn, tessera_store::SIGN_IN_SEQ, &numbered, now).await?;
-    let (single_seqs, aggregate_seqs) = seqs.split_at(single.len());
-    for (chunk, seqs) in single
-        .chunks(ROWS_PER_INSERT)
-        .zip(single_seqs.chunks(ROWS_PER_INSERT))
-    {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|row| sign_in_values(row * SIGN_IN_PARAMS + 1))
+    let head = format!("INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES ");
+    for tenant in crate::numbering::tenants_of(entries) {
+        let rows: Vec<&SignInRow> = single
+            .iter()
+            .filter(|(t, _)| *t == tenant)
+            .map(|(_, e)| e)
             .collect();
-        let sql = format!(
-            "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES {}",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for ((tenant, entry), seq) in chunk.iter().zip(seqs) {
-            query = bind_sign_in(query, *tenant, entry, *seq);
+        let merged: Vec<&SignInRow> = aggregates
+            .iter()
+            .filter(|(t, _)| *t == tenant)
+            .map(|(_, e)| e)
+            .collect();
+        let mut numbers = crate::numbering::Numbered::begin(
+            conn,
+            backend,
+            tenant,
+            tessera_store::SIGN_IN_SEQ,
+            rows.len() + merged.len(),
+            now,
+        )
+        .await?;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let sql = numbers.statement(&head, chunk.len(), SIGN_IN_FIELDS, "");
+            let mut query = numbers.bind_head(sqlx::query(AssertSqlSafe(sql)), chunk.len());
+            for entry in chunk {
+                query = bind_sign_in(query, tenant, entry);
+                query = numbers.bind_number(query);
+            }
+            query.execute(&mut *conn).await.map_err(backend_error)?;
         }
-        query.execute(&mut *conn).await.map_err(backend_error)?;
-    }
-    for ((tenant, entry), seq) in aggregates.iter().zip(aggregate_seqs) {
-        let sql = format!(
-            "INSERT INTO sign_ins (tenant, {SIGN_IN_COLUMNS}) VALUES {} \
-             ON CONFLICT (tenant, aggregate_key) WHERE aggregate_key IS NOT NULL DO UPDATE SET \
-             attempts = sign_ins.attempts + excluded.attempts, seq = excluded.seq, \
-             time = CASE WHEN excluded.time > sign_ins.time THEN excluded.time ELSE sign_ins.time END",
-            sign_in_values(1)
-        );
-        bind_sign_in(sqlx::query(AssertSqlSafe(sql)), *tenant, entry, *seq)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend_error)?;
+        for entry in merged {
+            let sql = numbers.statement(
+                &head,
+                1,
+                SIGN_IN_FIELDS,
+                " ON CONFLICT (tenant, aggregate_key) WHERE aggregate_key IS NOT NULL DO UPDATE SET \
+                 attempts = sign_ins.attempts + excluded.attempts, seq = excluded.seq, \
+                 time = CASE WHEN excluded.time > sign_ins.time THEN excluded.time ELSE sign_ins.time END",
+            );
+            let query = numbers.bind_head(sqlx::query(AssertSqlSafe(sql)), 1);
+            let query = bind_sign_in(query, tenant, entry);
+            numbers
+                .bind_number(query)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend_error)?;
+        }
     }
     Ok(())
 }
@@ -388,7 +339,7 @@ impl SessionStore for SqlStore {
         // One transaction (one durable commit) for the whole batch. On SQLite the
         // single writer connection takes it, so batches queue instead of failing.
         let mut tx = self.write_pool.begin().await.map_err(backend_error)?;
-        insert_sign_ins(&mut tx, entries).await?;
+        insert_sign_ins(&mut tx, self.backend, entries).await?;
         tx.commit().await.map_err(backend_error)?;
         Ok(())
     }
