@@ -489,6 +489,164 @@ async fn conditional_access_decides_with_the_sign_in_risk(h: Harness) {
         h.authorize(&tor, "192.0.2.10", &client_id).await.as_deref(),
         Some("blocked")
     );
+    // What-If asks as a sign-in from the address would be decided.
+    let ask = |address: &str| -> tessera_service::conditional_access::WhatIf {
+        serde_json::from_value(json!({
+            "userId": adele, "appId": client_id, "ipAddress": address, "country": "FR",
+        }))
+        .unwrap()
+    };
+    let result = |answer| serde_json::to_value(answer).unwrap()["result"].clone();
+    assert_eq!(
+        result(
+            h.app
+                .access
+                .what_if(&h.admin, ask("185.220.101.7"))
+                .await
+                .unwrap()
+        ),
+        "block"
+    );
+    assert_eq!(
+        result(
+            h.app
+                .access
+                .what_if(&h.admin, ask("192.0.2.10"))
+                .await
+                .unwrap()
+        ),
+        "allow"
+    );
+}
+
+/// A public client refreshes from the person's device: the address of the
+/// refresh counts as a sign-in's would (an anonymizer is refused by a risk
+/// policy); a sign-in's own risk goes with its tokens.
+async fn a_public_clients_refresh_is_decided_with_its_address(h: Harness) {
+    use std::collections::BTreeMap;
+    let adele = h.adele().await;
+    let app = h
+        .app
+        .directory
+        .create_application(
+            &h.admin,
+            json!({ "displayName": "Mail app", "isFallbackPublicClient": true,
+                    "publicClient": { "redirectUris": [REDIRECT] } }),
+        )
+        .await
+        .unwrap();
+    h.app
+        .directory
+        .create_service_principal(&h.admin, json!({ "appId": app.app_id }))
+        .await
+        .unwrap();
+    h.app
+        .directory
+        .create_permission_grant(
+            &h.admin,
+            json!({ "clientId": app.app_id, "consentType": "AllPrincipals", "scope": "openid offline_access" }),
+        )
+        .await
+        .unwrap();
+    let client_id = app.app_id.to_string();
+    let office = h.session_from("192.0.2.10", PASSWORD).await;
+    let params = [
+        ("client_id", client_id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid offline_access"),
+        ("state", "s1"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ];
+    let raw = tessera_oauth::authorize::RawAuthorization {
+        params: params
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        resources: Vec::new(),
+    };
+    let actx = AuthorizeContext {
+        tenant: h.admin.tenant,
+        issuer: "http://localhost:8080".to_string(),
+        correlation_id: "corr-code".to_string(),
+        client_address: Some("192.0.2.10".to_string()),
+        user_agent: Some("test-agent".to_string()),
+        device_thumbprint: None,
+    };
+    let AuthorizeOutcome::Respond { params, .. } =
+        h.app.oidc.authorize(&actx, &raw, Some(&office)).await
+    else {
+        panic!("expected a code");
+    };
+    let code = params
+        .iter()
+        .find(|(name, _)| *name == "code")
+        .map(|(_, value)| value.clone())
+        .expect("a code");
+    let token = |address: &str, form: Vec<(&str, String)>| {
+        let ctx = tessera_service::oauth::TokenContext {
+            tenant: h.admin.tenant,
+            issuer: "http://localhost:8080".into(),
+            correlation_id: format!("token-{address}"),
+            client_address: Some(address.to_string()),
+            dpop: None,
+            client_certificates: Vec::new(),
+        };
+        let form: BTreeMap<String, String> =
+            form.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let oidc = h.app.oidc.clone();
+        async move { oidc.token_request(&ctx, None, &form).await }
+    };
+    let tokens = token(
+        "192.0.2.10",
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("client_id", client_id.clone()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.into()),
+            (
+                "code_verifier",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into(),
+            ),
+        ],
+    )
+    .await
+    .expect("tokens");
+    let refresh_token = tokens.refresh_token.expect("a refresh token");
+    h.policy(json!({
+        "displayName": "Block risky sign-ins", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [adele]},
+                       "applications": {"includeApplications": ["All"]},
+                       "clientAppTypes": ["all"],
+                       "signInRiskLevels": ["medium", "high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+    }))
+    .await;
+    let refresh = |address: &'static str| {
+        token(
+            address,
+            vec![
+                ("grant_type", "refresh_token".into()),
+                ("client_id", client_id.clone()),
+                ("refresh_token", refresh_token.clone()),
+            ],
+        )
+    };
+    let refused = refresh("185.220.101.7").await;
+    assert!(
+        refused
+            .expect_err("from an anonymizer: refused")
+            .description
+            .contains("Conditional Access")
+    );
+    assert!(
+        refresh("192.0.2.10").await.is_ok(),
+        "from the office: refreshed"
+    );
 }
 
 /// Failed passwords are counted across the run, by network: a sign-in after
@@ -1450,6 +1608,7 @@ async fn a_copied_session_cookie_is_a_token_anomaly(h: Harness) {
 }
 
 both_backends!(setup = harness;
+    a_public_clients_refresh_is_decided_with_its_address,
     offline_rounds_find_unlikely_travel_and_new_countries,
     a_copied_session_cookie_is_a_token_anomaly,
     the_password_grant_decides_with_its_own_risk,

@@ -262,7 +262,12 @@ impl Access {
             ip,
             country,
             device,
-            sign_in_risk: question.sign_in_risk_level.unwrap_or(stored_sign_in_risk),
+            // Unless the question names one: what a sign-in from the address
+            // would carry (an anonymizer, a malicious address).
+            sign_in_risk: question.sign_in_risk_level.unwrap_or_else(|| {
+                let address = ip.map(|ip| ip.to_string());
+                stored_sign_in_risk.max(self.risk.address_risk(address.as_deref()))
+            }),
             device_code_flow: question.device_code_flow,
             strengths,
             auth_age_seconds: Some(0),

@@ -373,6 +373,7 @@ impl Oidc {
             session_controls: None,
             user_agent: session.data.user_agent.clone(),
             device_thumbprint: None,
+            sign_in_risk: session.data.sign_in_risk,
         };
         data.status = if approve {
             Status::Approved

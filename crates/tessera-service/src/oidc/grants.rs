@@ -654,14 +654,28 @@ impl Oidc {
         client_app: ClientApp,
         device_code_flow: bool,
     ) -> Result<crate::access::Decided, OAuthError> {
-        // The request comes from the application, not the person: its
-        // address says nothing of the sign-in's risk.
+        // The sign-in's own risk goes with its tokens. A confidential
+        // client's request comes from the application's server, whose address
+        // says nothing of the person; a public client's (a native app, a
+        // single-page app, a device) comes from the person's device, whose
+        // address counts too.
+        let carried = grant
+            .sign_in
+            .sign_in_risk
+            .unwrap_or(tessera_risk::RiskLevel::None);
+        let address = if grant.confidential {
+            tessera_risk::RiskLevel::None
+        } else {
+            self.sign_in
+                .risk
+                .address_risk(ctx.client_address.as_deref())
+        };
         self.user_grant_allowed_at(
             ctx,
             grant,
             client_app,
             device_code_flow,
-            tessera_risk::RiskLevel::None,
+            carried.max(address),
         )
         .await
     }

@@ -139,6 +139,7 @@ impl Oidc {
                 session_controls: None,
                 user_agent: None,
                 device_thumbprint: None,
+                sign_in_risk: None,
             },
             current: String::new(),
             rotated: Vec::new(),

@@ -161,6 +161,10 @@ pub(crate) struct UserSignIn {
     pub user_agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_thumbprint: Option<String>,
+    /// The real-time risk of the session the tokens came from (Identity
+    /// Protection), which the decisions at refresh keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_risk: Option<tessera_ca::model::RiskLevel>,
 }
 
 /// The session controls of a decision as a claim (none when there are none).
@@ -688,6 +692,7 @@ impl Oidc {
                 .as_ref()
                 .map(|ua| crate::sign_in::truncate(ua, 512)),
             device_thumbprint: ctx.device_thumbprint.clone(),
+            sign_in_risk: session.data.sign_in_risk,
         };
         let generated = generate_secret("").map_err(server_error)?;
         let data = CodeData {
