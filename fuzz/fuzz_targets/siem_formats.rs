@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use tessera_siem::sink::SinkInput;
+use tessera_siem::sink::{HasSecrets, SinkInput};
 use tessera_siem::{Origin, Record, Stream, cef, ocsf, syslog};
 
 /// The header's `|` that are not escaped (the extension may hold any).
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     };
     // An administrator's sink, as JSON.
     if let Ok(input) = serde_json::from_str::<SinkInput>(text) {
-        if let Ok((spec, _)) = input.apply(None, false) {
+        if let Ok((spec, _)) = input.apply(None, HasSecrets::default()) {
             assert!(!spec.display_name.is_empty() && !spec.streams.is_empty());
         }
     }
