@@ -1,15 +1,18 @@
 //! Token anomalies, in real time (`anomalousToken`): a session cookie, or a
 //! token bound to a key or a certificate, presented where it was not made.
 //!
-//! - **Another device.** A session made by one browser on one platform, used
-//!   by another (both known from their `User-Agent`): its cookie was copied.
-//!   High.
-//! - **Two networks at once.** A session used from a second network (the
-//!   service's /24 or /64) within five minutes of a use from the one it was
-//!   last seen on. Medium. Phones roam between networks all the time, so a
-//!   session whose platform is Android or iOS is not judged by its network.
-//!   A move to another network that then stays is seen once: the service
-//!   remembers the new network as the last one.
+//! - **Another browser.** A session made by one browser family (Chrome,
+//!   Firefox, Safari...) used by another, or by a tool (curl, a script), both
+//!   known from their `User-Agent`: its cookie was copied. High.
+//! - **Another platform.** The same browser on another platform (Windows,
+//!   Linux, iOS...): medium, since a browser's desktop mode or a developer's
+//!   device emulation changes the platform it names.
+//! - **Two networks at once.** A session that moved to a second network (the
+//!   service's /24 or /64) and, within five minutes, is used from the one it
+//!   left: two places are using it. Medium. A single move (a train, a VPN
+//!   turned on) is not; nor a switch between IPv4 and IPv6, which a
+//!   dual-stack network makes all the time; nor anything on Android or iOS,
+//!   whose networks change all the time.
 //! - **A binding mismatch.** A DPoP-bound or certificate-bound token presented
 //!   without its key's proof or with another certificate: whoever holds it
 //!   does not hold the key. High.
@@ -31,50 +34,70 @@ pub struct SessionUse<'a> {
     pub at: Timestamp,
 }
 
-fn device(user_agent: Option<&str>) -> Option<(String, String)> {
-    match user_agent.map(browser_and_platform) {
-        Some((Some(browser), Some(platform))) => Some((browser, platform)),
-        _ => None,
-    }
+fn device(user_agent: Option<&str>) -> (Option<String>, Option<String>) {
+    user_agent.map(browser_and_platform).unwrap_or((None, None))
 }
 
 fn mobile(platform: &str) -> bool {
     matches!(platform, "Android" | "iOS")
 }
 
-/// A request of a session judged against where the session was made (`made`)
-/// and where it was last used (`last`).
+fn ipv6(network: &str) -> bool {
+    network.contains(':')
+}
+
+/// A request of a session judged against where the session was made
+/// (`made`), where it was last used (`last`), and the network it was on
+/// before that (`before`, when it moved).
 pub fn session_replay(
     made: &SessionUse<'_>,
     last: &SessionUse<'_>,
+    before: Option<&str>,
     now: &SessionUse<'_>,
 ) -> Option<Detection> {
-    let made_device = device(made.user_agent);
-    let now_device = device(now.user_agent);
-    if let (Some(made_device), Some(now_device)) = (&made_device, &now_device)
-        && made_device != now_device
-    {
+    let (made_browser, made_platform) = device(made.user_agent);
+    let (now_browser, now_platform) = device(now.user_agent);
+    // Another browser family (a tool such as curl or a script counts as
+    // one), or the same browser on another platform.
+    let another_browser = matches!((&made_browser, &now_browser), (Some(a), Some(b)) if a != b);
+    let another_platform = matches!((&made_platform, &now_platform), (Some(a), Some(b)) if a != b);
+    if another_browser || another_platform {
+        let name = |browser: &Option<String>, platform: &Option<String>| {
+            format!(
+                "{} on {}",
+                browser.as_deref().unwrap_or("an unknown browser"),
+                platform.as_deref().unwrap_or("an unknown platform")
+            )
+        };
         return Some(Detection::new(
             EventType::AnomalousToken,
-            RiskLevel::High,
+            if another_browser {
+                RiskLevel::High
+            } else {
+                RiskLevel::Medium
+            },
             json!({
                 "token": "session",
-                "reason": "anotherDevice",
-                "sessionDevice": format!("{} on {}", made_device.0, made_device.1),
-                "requestDevice": format!("{} on {}", now_device.0, now_device.1),
+                "reason": if another_browser { "anotherDevice" } else { "anotherPlatform" },
+                "sessionDevice": name(&made_browser, &made_platform),
+                "requestDevice": name(&now_browser, &now_platform),
                 "sessionNetwork": made.network,
                 "requestNetwork": now.network,
             }),
         ));
     }
-    let roaming = made_device
-        .as_ref()
-        .or(now_device.as_ref())
-        .is_some_and(|(_, platform)| mobile(platform));
+    let roaming = made_platform
+        .as_deref()
+        .or(now_platform.as_deref())
+        .is_some_and(mobile);
     let apart = now.at.unix_seconds() - last.at.unix_seconds();
-    match (last.network, now.network) {
-        (Some(before), Some(here))
-            if before != here && !roaming && (0..AT_ONCE_SECONDS).contains(&apart) =>
+    match (last.network, now.network, before) {
+        (Some(left_for), Some(here), Some(before))
+            if here == before
+                && left_for != here
+                && ipv6(left_for) == ipv6(here)
+                && !roaming
+                && (0..AT_ONCE_SECONDS).contains(&apart) =>
         {
             Some(Detection::new(
                 EventType::AnomalousToken,
@@ -82,7 +105,7 @@ pub fn session_replay(
                 json!({
                     "token": "session",
                     "reason": "twoNetworksAtOnce",
-                    "lastNetwork": before,
+                    "lastNetwork": left_for,
                     "requestNetwork": here,
                     "secondsApart": apart,
                 }),
@@ -127,51 +150,106 @@ mod tests {
     #[test]
     fn a_cookie_on_another_device_is_high() {
         let made = used("192.0.2.0/24", CHROME_WINDOWS, 0);
-        let found = session_replay(&made, &made, &used("192.0.2.0/24", FIREFOX_LINUX, 3600))
-            .expect("another device");
+        let found = session_replay(
+            &made,
+            &made,
+            None,
+            &used("192.0.2.0/24", FIREFOX_LINUX, 3600),
+        )
+        .expect("another device");
         assert_eq!(found.event_type, EventType::AnomalousToken);
         assert_eq!(found.level, RiskLevel::High);
         assert_eq!(found.evidence["reason"], "anotherDevice");
         assert_eq!(found.evidence["requestDevice"], "Firefox on Linux");
         // A newer version of the same browser is the same device.
         let updated = CHROME_WINDOWS.replace("Chrome/120.0", "Chrome/121.0");
-        assert!(session_replay(&made, &made, &used("192.0.2.0/24", &updated, 60)).is_none());
-        // An unknown agent says nothing about the device.
-        assert!(session_replay(&made, &made, &used("192.0.2.0/24", "curl", 60)).is_none());
+        assert!(session_replay(&made, &made, None, &used("192.0.2.0/24", &updated, 60)).is_none());
+        // An unknown agent says nothing about the device; a tool is another one.
+        assert!(
+            session_replay(&made, &made, None, &used("192.0.2.0/24", "agent/1.0", 60)).is_none()
+        );
+        let script = session_replay(
+            &made,
+            &made,
+            None,
+            &used("192.0.2.0/24", "python-requests/2.32", 60),
+        )
+        .unwrap();
+        assert_eq!(script.level, RiskLevel::High);
+        // The same browser on another platform (a desktop mode): medium.
+        let linux = CHROME_WINDOWS.replace("Windows NT 10.0; Win64; x64", "X11; Linux x86_64");
+        let found = session_replay(&made, &made, None, &used("192.0.2.0/24", &linux, 60)).unwrap();
+        assert_eq!(found.level, RiskLevel::Medium);
+        assert_eq!(found.evidence["reason"], "anotherPlatform");
     }
 
     #[test]
     fn two_networks_at_once_is_medium_and_a_move_is_not() {
         let made = used("192.0.2.0/24", CHROME_WINDOWS, 0);
-        let last = used("192.0.2.0/24", CHROME_WINDOWS, 1000);
-        let found = session_replay(&made, &last, &used("198.51.100.0/24", CHROME_WINDOWS, 1100))
-            .expect("two networks within five minutes");
+        // It moved from 192.0.2 to 198.51.100 at 1000; back to 192.0.2 at 1100.
+        let last = used("198.51.100.0/24", CHROME_WINDOWS, 1000);
+        let found = session_replay(
+            &made,
+            &last,
+            Some("192.0.2.0/24"),
+            &used("192.0.2.0/24", CHROME_WINDOWS, 1100),
+        )
+        .expect("back to the network it left, within five minutes");
         assert_eq!(found.level, RiskLevel::Medium);
         assert_eq!(found.evidence["reason"], "twoNetworksAtOnce");
         assert_eq!(found.evidence["secondsApart"], 100);
-        // Long after the last use: a move, not a second network at once.
+        // A move alone: nothing.
+        assert!(
+            session_replay(
+                &made,
+                &made,
+                None,
+                &used("198.51.100.0/24", CHROME_WINDOWS, 60)
+            )
+            .is_none()
+        );
+        // Back, but long after: nothing.
         assert!(
             session_replay(
                 &made,
                 &last,
-                &used("198.51.100.0/24", CHROME_WINDOWS, 1000 + AT_ONCE_SECONDS)
+                Some("192.0.2.0/24"),
+                &used("192.0.2.0/24", CHROME_WINDOWS, 1000 + AT_ONCE_SECONDS)
             )
             .is_none()
         );
-        // The same network: nothing.
+        // On to a third network: a move.
         assert!(
-            session_replay(&made, &last, &used("192.0.2.0/24", CHROME_WINDOWS, 1001)).is_none()
+            session_replay(
+                &made,
+                &last,
+                Some("192.0.2.0/24"),
+                &used("203.0.113.0/24", CHROME_WINDOWS, 1010)
+            )
+            .is_none()
+        );
+        // IPv6 and IPv4 of one dual-stack network: nothing.
+        let v6 = used("2001:db8:1:2::/64", CHROME_WINDOWS, 1000);
+        assert!(
+            session_replay(
+                &made,
+                &v6,
+                Some("192.0.2.0/24"),
+                &used("192.0.2.0/24", CHROME_WINDOWS, 1010)
+            )
+            .is_none()
         );
     }
 
     #[test]
     fn phones_roam() {
         let made = used("192.0.2.0/24", SAFARI_IPHONE, 0);
-        assert!(
-            session_replay(&made, &made, &used("198.51.100.0/24", SAFARI_IPHONE, 30)).is_none()
-        );
+        let moved = used("198.51.100.0/24", SAFARI_IPHONE, 10);
+        let back = used("192.0.2.0/24", SAFARI_IPHONE, 30);
+        assert!(session_replay(&made, &moved, Some("192.0.2.0/24"), &back).is_none());
         // But a phone's cookie in a desktop browser is another device.
-        assert!(session_replay(&made, &made, &used("192.0.2.0/24", CHROME_WINDOWS, 30)).is_some());
+        let desktop = used("192.0.2.0/24", CHROME_WINDOWS, 30);
+        assert!(session_replay(&made, &made, None, &desktop).is_some());
     }
 
     #[test]

@@ -387,18 +387,30 @@ fn scenario(users: usize, days: u64, seed: u64) -> BTreeMap<u64, Vec<Attempt>> {
             continue;
         }
         own.keep_session = Some(key);
+        let own_address = own.address.clone();
         let mut replay = Attempt::own(
             victim,
             format!("10.252.{}.{}", n % 250, 1 + rng.below(250)),
             Vec::new(),
         );
-        if n % 2 == 0 {
-            replay.agent = ATTACKER_AGENT;
-        }
         replay.attack = Some("sessionReplay");
         replay.replay = Some(key);
-        replay.expected.insert("anomalousToken");
-        attacks.push((after + 60 + rng.below(180), replay));
+        let at = after + 60 + rng.below(120);
+        if n % 2 == 0 {
+            // Another browser: found at the thief's request.
+            replay.agent = ATTACKER_AGENT;
+            replay.expected.insert("anomalousToken");
+        } else {
+            // The victim's own browser copied: the thief's use looks like a
+            // move; the victim's next use, back on their network moments
+            // later, shows two places using it.
+            let mut victim_again = Attempt::own(victim, own_address.clone(), Vec::new());
+            victim_again.attack = Some("sessionReplay");
+            victim_again.replay = Some(key);
+            victim_again.expected.insert("anomalousToken");
+            attacks.push((at + 30 + rng.below(60), victim_again));
+        }
+        attacks.push((at, replay));
         n += 1;
     }
     // Near the thresholds, and harmless: a user who fumbles their password
@@ -706,9 +718,12 @@ async fn evaluate(users: usize, days: u64) {
                     correlation: correlation.clone(),
                 };
                 if let Some(key) = attempt.replay {
-                    let jar = sessions.lock().await.remove(&key);
+                    let jar = sessions.lock().await.get(&key).cloned();
                     let used = match jar {
-                        Some(jar) => steps.use_session(&jar).await,
+                        // A stolen cookie counts as used whatever the page
+                        // answers (a copy in another browser ends the
+                        // session); the owner's own use must work.
+                        Some(jar) => steps.use_session(&jar).await || attempt.attack.is_some(),
                         None => false,
                     };
                     return (correlation, attempt, used);

@@ -139,14 +139,15 @@ impl Oidc {
                 .client_certificate
                 .map(super::client_auth::certificate_thumbprint);
             if presented_thumbprint.as_deref() != Some(thumbprint) {
-                self.binding_mismatch(tenant, &claims, "certificate").await;
+                self.binding_mismatch(tenant, issuer, &claims, "certificate")
+                    .await;
                 return Err(BearerError::InvalidToken);
             }
         }
         let bound = super::dpop::bound_jkt(&claims).map(str::to_string);
         if presented.dpop_scheme || bound.is_some() {
             if !presented.dpop_scheme {
-                self.binding_mismatch(tenant, &claims, "dpop").await;
+                self.binding_mismatch(tenant, issuer, &claims, "dpop").await;
                 return Err(BearerError::DpopBoundSentAsBearer);
             }
             let proof = self
@@ -162,7 +163,7 @@ impl Oidc {
                 .ok_or(BearerError::InvalidDpopProof)?;
             if bound.as_deref() != Some(proof.jkt.as_str()) {
                 if bound.is_some() {
-                    self.binding_mismatch(tenant, &claims, "dpop").await;
+                    self.binding_mismatch(tenant, issuer, &claims, "dpop").await;
                 }
                 return Err(BearerError::InvalidToken);
             }
@@ -171,8 +172,23 @@ impl Oidc {
     }
 
     /// A user's bound access token presented without its binding: a token
-    /// anomaly for Identity Protection (a workload's is only refused).
-    async fn binding_mismatch(&self, tenant: TenantId, claims: &Map<String, Value>, binding: &str) {
+    /// anomaly for Identity Protection (a workload's is only refused). Only a
+    /// token for Tessera's own resources (userinfo, the management API)
+    /// counts: another application's tokens are not this one's to judge, and
+    /// whoever received them could otherwise raise their users' risk.
+    async fn binding_mismatch(
+        &self,
+        tenant: TenantId,
+        issuer: &str,
+        claims: &Map<String, Value>,
+        binding: &str,
+    ) {
+        let userinfo = tessera_oauth::resource::userinfo_audience(issuer);
+        if !audience_matches(claims.get("aud"), |aud| {
+            aud == userinfo || aud == super::MANAGEMENT_RESOURCE
+        }) {
+            return;
+        }
         let user = claims
             .get("sub")
             .and_then(Value::as_str)

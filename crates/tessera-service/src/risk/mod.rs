@@ -434,19 +434,20 @@ impl Risk {
         Ok((found, level))
     }
 
-    /// What a session's use from `address` with `agent` says (no I/O): a token
-    /// anomaly if the session was made on another device or was last used
-    /// from another network moments ago (`tessera_risk::token`), and the
-    /// network to remember as its last when it moved.
+    /// What a session's use says (no I/O): a token anomaly
+    /// (`tessera_risk::token`), and the network to remember as its last when
+    /// it moved. `made` is the address and `User-Agent` it was made with;
+    /// `last` its last network (none: the one it was made on), the one before,
+    /// and when it was last seen; `now` this request's address and agent.
     pub(crate) fn session_use(
         &self,
-        made_address: Option<&str>,
-        made_agent: Option<&str>,
-        last_network: Option<&str>,
-        last_seen: Timestamp,
-        address: Option<&str>,
-        agent: Option<&str>,
+        made: (Option<&str>, Option<&str>),
+        last: (Option<&str>, Option<&str>, Timestamp),
+        now: (Option<&str>, Option<&str>),
     ) -> (Option<Detection>, Option<String>) {
+        let (made_address, made_agent) = made;
+        let (last_network, before, last_seen) = last;
+        let (address, agent) = now;
         let made_network = made_address.and_then(tessera_authn::lockout::network_of);
         let last_network = last_network.map(str::to_string).or(made_network.clone());
         let network = address.and_then(tessera_authn::lockout::network_of);
@@ -461,6 +462,7 @@ impl Risk {
                 user_agent: made_agent,
                 at: last_seen,
             },
+            before,
             &tessera_risk::token::SessionUse {
                 network: network.as_deref(),
                 user_agent: agent,
@@ -486,7 +488,9 @@ impl Risk {
         binding: &str,
     ) -> ServiceResult<()> {
         let now = self.now();
-        let key = format!("{COUNTER_PREFIX}binding:{user}:{token}");
+        // Once in each clock hour, however often it is tried.
+        let hour = now.unix_seconds().div_euclid(3600);
+        let key = format!("{COUNTER_PREFIX}binding:{user}:{token}:{hour}");
         let count = self
             .store
             .counter_increment(tenant, &key, now, now.plus_seconds(-3600))

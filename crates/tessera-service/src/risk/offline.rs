@@ -31,9 +31,10 @@ use crate::sign_in::SignInEntry;
 const CURSOR: &str = "risk-offline:signIns";
 /// The tenant's countries.
 const COUNTRIES: &str = "risk-countries";
-/// Entries read per batch, and batches per round.
+/// Entries read per batch; a round reads batches for at most this long (well
+/// inside the job's lease), so a busy tenant's log is read as fast as it grows.
 const BATCH: u32 = 1000;
-const BATCHES: usize = 5;
+const ROUND: std::time::Duration = std::time::Duration::from_secs(10);
 /// A country not seen for this long is forgotten.
 const COUNTRY_DAYS: i64 = 90;
 
@@ -70,7 +71,8 @@ impl Risk {
             return Ok(0);
         };
         let mut found = 0;
-        for _ in 0..BATCHES {
+        let started = std::time::Instant::now();
+        while started.elapsed() < ROUND {
             let rows = self.store.sign_in_scan(tenant, after, BATCH).await?;
             let Some((last, _)) = rows.last() else { break };
             let last = *last;
@@ -129,6 +131,11 @@ impl Risk {
                 .map(|e| e.created_date_time)
                 .min()
                 .unwrap_or_else(|| self.now());
+            let latest = new
+                .iter()
+                .map(|e| e.created_date_time)
+                .max()
+                .unwrap_or(first);
             // The day before the first new one, and the new ones.
             let earlier = self
                 .store
@@ -138,6 +145,7 @@ impl Risk {
                         user_id: Some(user),
                         result: Some("success".into()),
                         since: Some(first.plus_seconds(-86_400)),
+                        until: Some(latest),
                         limit: 500,
                         ..Default::default()
                     },

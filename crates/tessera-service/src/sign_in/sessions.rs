@@ -58,9 +58,12 @@ pub(crate) struct SessionData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_in_risk: Option<tessera_ca::model::RiskLevel>,
     /// The network (/24 or /64) the session was last used from, once it moved
-    /// from the one it was made on (Identity Protection's token anomalies).
+    /// from the one it was made on, and the one before that (Identity
+    /// Protection's token anomalies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_network: Option<String>,
 }
 
 /// The most applications a session remembers.
@@ -187,6 +190,7 @@ impl SignIn {
             sign_in_risk: (sign_in_risk != tessera_ca::model::RiskLevel::None)
                 .then_some(sign_in_risk),
             last_network: None,
+            previous_network: None,
         };
         let mut data = data;
         self.take_over(ctx, user_id, &mut data).await?;
@@ -271,6 +275,19 @@ impl SignIn {
         tenant: TenantId,
         secret: &str,
     ) -> ServiceResult<Option<SessionInfo>> {
+        Ok(self
+            .session_seen(tenant, secret)
+            .await?
+            .map(|(session, _)| session))
+    }
+
+    /// The session a secret names (see [`SignIn::session`]), with when it was
+    /// last seen before this use (its row says now, once touched).
+    async fn session_seen(
+        &self,
+        tenant: TenantId,
+        secret: &str,
+    ) -> ServiceResult<Option<(SessionInfo, Timestamp)>> {
         if secret.is_empty() || secret.len() > 128 {
             return Ok(None);
         }
@@ -300,30 +317,43 @@ impl SignIn {
         if !spec.account_enabled {
             return Ok(None);
         }
+        let seen_before = row.last_seen;
+        let mut row = row;
         if now.unix_micros() - row.last_seen.unix_micros() > TOUCH_MICROS {
             self.store.session_touch(tenant, &id, now).await?;
+            // A save of this row must not set its last use back.
+            row.last_seen = now;
         }
-        Ok(Some(SessionInfo {
-            tenant,
-            id,
-            user_id,
-            user_principal_name: spec.user_principal_name,
-            methods: data.methods.clone(),
-            auth_time: data.auth_time,
-            expires: row.expires,
-            csrf: data.csrf.clone(),
-            row,
-            data,
-        }))
+        Ok(Some((
+            SessionInfo {
+                tenant,
+                id,
+                user_id,
+                user_principal_name: spec.user_principal_name,
+                methods: data.methods.clone(),
+                auth_time: data.auth_time,
+                expires: row.expires,
+                csrf: data.csrf.clone(),
+                row,
+                data,
+            },
+            seen_before,
+        )))
     }
 
     /// The session a browser's secret names (see [`SignIn::session`]), used by
-    /// a request from `client_address` with `user_agent`. A use from another
-    /// device than the one that signed in, or from a second network moments
-    /// after one from the last (a copied cookie), is a token anomaly: it is
-    /// recorded (the user's risk rises) and the session's sign-in risk rises to
-    /// it, so Conditional Access decides this request and the session's next
-    /// ones with it. A session that moved to another network remembers it.
+    /// a request from its client address with its `User-Agent`
+    /// (`tessera_risk::token`):
+    /// - from another browser than the one that signed in (a copied cookie):
+    ///   the session ends here, for whoever holds it, and the anomaly is
+    ///   recorded (the user's risk rises);
+    /// - from another platform, or back on a network it left moments ago (two
+    ///   places use it): the anomaly is recorded and the session's sign-in
+    ///   risk rises to it, so Conditional Access decides this request and its
+    ///   next ones with it.
+    ///
+    /// Each finding is recorded once a day per session. A session that moved
+    /// to another network remembers it (and the one before).
     pub async fn session_used(
         &self,
         ctx: &super::SignInContext,
@@ -331,54 +361,97 @@ impl SignIn {
     ) -> ServiceResult<Option<SessionInfo>> {
         let tenant = ctx.tenant;
         let client_address = ctx.client_address.as_deref();
-        let Some(mut session) = self.session(tenant, secret).await? else {
+        let Some((mut session, seen_before)) = self.session_seen(tenant, secret).await? else {
             return Ok(None);
         };
         let (found, moved) = self.risk.session_use(
-            session.data.client_address.as_deref(),
-            session.data.user_agent.as_deref(),
-            session.data.last_network.as_deref(),
-            session.row.last_seen,
-            client_address,
-            ctx.user_agent.as_deref(),
+            (
+                session.data.client_address.as_deref(),
+                session.data.user_agent.as_deref(),
+            ),
+            (
+                session.data.last_network.as_deref(),
+                session.data.previous_network.as_deref(),
+                seen_before,
+            ),
+            (client_address, ctx.user_agent.as_deref()),
         );
-        let before = session
-            .data
-            .sign_in_risk
-            .unwrap_or(tessera_ca::model::RiskLevel::None);
-        let raised = found.as_ref().filter(|d| d.level > before);
-        if moved.is_none() && raised.is_none() {
-            return Ok(Some(session));
-        }
-        let mut data = session.data.clone();
-        if let Some(network) = moved {
-            data.last_network = Some(network);
-        }
-        if let Some(detection) = raised {
-            data.sign_in_risk = Some(detection.level);
-        }
-        match self.save_session(&session, &data).await {
-            Ok(()) => {
-                session.row.version += 1;
-                session.data = data;
-            }
-            // Another request changed it first: this one's finding waits for
-            // the next use.
-            Err(error) => tracing::debug!(%error, "a session's network was not noted"),
-        }
-        if let Some(detection) = raised {
-            if let Err(error) = self
-                .risk
-                .record_for(
-                    tenant,
-                    session.user_id,
-                    &session.user_principal_name,
-                    (&ctx.correlation_id, client_address),
-                    detection.clone(),
-                )
+        if let Some(detection) = &found {
+            let reason = detection.evidence["reason"].as_str().unwrap_or("anomaly");
+            let key = format!(
+                "{}anomaly:{}:{reason}",
+                crate::risk::COUNTER_PREFIX,
+                session.id
+            );
+            let now = self.now();
+            let first = self
+                .store
+                .counter_increment(tenant, &key, now, now.plus_seconds(-86_400))
                 .await
+                .map(|count| count == 1)
+                .unwrap_or(true);
+            if first
+                && let Err(error) = self
+                    .risk
+                    .record_for(
+                        tenant,
+                        session.user_id,
+                        &session.user_principal_name,
+                        (&ctx.correlation_id, client_address),
+                        detection.clone(),
+                    )
+                    .await
             {
                 tracing::warn!(%error, "cannot record a session's token anomaly");
+            }
+            if detection.level == tessera_ca::model::RiskLevel::High {
+                self.end_session(tenant, secret).await?;
+                return Ok(None);
+            }
+        }
+        let raised = found.as_ref().map(|d| d.level);
+        if moved.is_none()
+            && raised.is_none_or(|level| {
+                session
+                    .data
+                    .sign_in_risk
+                    .is_some_and(|current| current >= level)
+            })
+        {
+            return Ok(Some(session));
+        }
+        // This request is decided with the finding, whatever the save does.
+        let change = |data: &mut SessionData| {
+            if let Some(network) = &moved {
+                // The network it left: its last, or the one it was made on.
+                data.previous_network = data.last_network.take().or_else(|| {
+                    data.client_address
+                        .as_deref()
+                        .and_then(tessera_authn::lockout::network_of)
+                });
+                data.last_network = Some(network.clone());
+            }
+            if let Some(level) = raised {
+                data.sign_in_risk = data.sign_in_risk.max(Some(level));
+            }
+        };
+        change(&mut session.data);
+        // Saved optimistically; a request that changed it first is read again.
+        for _ in 0..2 {
+            match self.save_session(&session, &session.data).await {
+                Ok(()) => {
+                    session.row.version += 1;
+                    break;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "a session changed meanwhile; read again");
+                    let Some((again, _)) = self.session_seen(tenant, secret).await? else {
+                        return Ok(None);
+                    };
+                    let mut data = again.data.clone();
+                    change(&mut data);
+                    session = SessionInfo { data, ..again };
+                }
             }
         }
         Ok(Some(session))

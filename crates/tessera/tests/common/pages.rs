@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 /// A browser's cookies, by name.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Jar(BTreeMap<String, String>);
 
 impl Jar {
