@@ -526,6 +526,7 @@ await check("publicClientRefreshTokensAreBoundToTheDpopKey", async () => {
     .filter((d) => d.additionalInfo.token === "refreshToken");
   assert.equal(stolen.length, 1, JSON.stringify(stolen));
   assert.equal(stolen[0].additionalInfo.binding, "dpop");
+  assert.equal(stolen[0].userPrincipalName, person.userPrincipalName);
   await assert.rejects(client.refreshTokenGrant(spa, tokens.refresh_token), (error) => error.error === "invalid_grant");
   const rotated = await client.refreshTokenGrant(spa, tokens.refresh_token, undefined, { DPoP: dpop });
   assert.equal(rotated.token_type, "dpop");

@@ -338,13 +338,18 @@ impl Oidc {
             && proof.is_none_or(|p| &p.jkt != jkt)
         {
             // The right token without its key: a copy (Identity Protection).
+            let name = self
+                .enabled_user(ctx.tenant, data.sign_in.user_id)
+                .await
+                .map(|user| user.user_principal_name)
+                .unwrap_or_default();
             if let Err(error) = self
                 .sign_in
                 .risk
                 .binding_mismatch(
                     ctx.tenant,
                     data.sign_in.user_id,
-                    "",
+                    &name,
                     ctx.client_address.as_deref(),
                     &ctx.correlation_id,
                     "refreshToken",
