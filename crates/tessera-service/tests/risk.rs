@@ -277,11 +277,31 @@ impl Harness {
         address: &str,
         client_id: &str,
     ) -> Option<String> {
+        match self.ask_code(session, address, client_id, "openid").await {
+            AuthorizeOutcome::Respond { params, .. } => params
+                .iter()
+                .find(|(name, _)| *name == "error")
+                .map(|(_, value)| value.clone()),
+            AuthorizeOutcome::Refused(error) => Some(error.error.as_str().to_string()),
+            AuthorizeOutcome::Blocked { .. } => Some("blocked".to_string()),
+            _ => None,
+        }
+    }
+
+    /// The authorization request for a code (PKCE, the RFC 7636 example's
+    /// challenge) from `address`, and what it led to.
+    async fn ask_code(
+        &self,
+        session: &SessionInfo,
+        address: &str,
+        client_id: &str,
+        scope: &str,
+    ) -> AuthorizeOutcome {
         let params = [
             ("client_id", client_id),
             ("response_type", "code"),
             ("redirect_uri", REDIRECT),
-            ("scope", "openid"),
+            ("scope", scope),
             ("state", "s1"),
             (
                 "code_challenge",
@@ -304,15 +324,7 @@ impl Harness {
             user_agent: Some("test-agent".to_string()),
             device_thumbprint: None,
         };
-        match self.app.oidc.authorize(&actx, &raw, Some(session)).await {
-            AuthorizeOutcome::Respond { params, .. } => params
-                .iter()
-                .find(|(name, _)| *name == "error")
-                .map(|(_, value)| value.clone()),
-            AuthorizeOutcome::Refused(error) => Some(error.error.as_str().to_string()),
-            AuthorizeOutcome::Blocked { .. } => Some("blocked".to_string()),
-            _ => None,
-        }
+        self.app.oidc.authorize(&actx, &raw, Some(session)).await
     }
 
     /// Adele's own context: she holds no role.
@@ -550,35 +562,9 @@ async fn a_public_clients_refresh_is_decided_with_its_address(h: Harness) {
         .unwrap();
     let client_id = app.app_id.to_string();
     let office = h.session_from("192.0.2.10", PASSWORD).await;
-    let params = [
-        ("client_id", client_id.as_str()),
-        ("response_type", "code"),
-        ("redirect_uri", REDIRECT),
-        ("scope", "openid offline_access"),
-        ("state", "s1"),
-        (
-            "code_challenge",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        ),
-        ("code_challenge_method", "S256"),
-    ];
-    let raw = tessera_oauth::authorize::RawAuthorization {
-        params: params
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        resources: Vec::new(),
-    };
-    let actx = AuthorizeContext {
-        tenant: h.admin.tenant,
-        issuer: "http://localhost:8080".to_string(),
-        correlation_id: "corr-code".to_string(),
-        client_address: Some("192.0.2.10".to_string()),
-        user_agent: Some("test-agent".to_string()),
-        device_thumbprint: None,
-    };
-    let AuthorizeOutcome::Respond { params, .. } =
-        h.app.oidc.authorize(&actx, &raw, Some(&office)).await
+    let AuthorizeOutcome::Respond { params, .. } = h
+        .ask_code(&office, "192.0.2.10", &client_id, "openid offline_access")
+        .await
     else {
         panic!("expected a code");
     };

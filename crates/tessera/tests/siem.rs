@@ -254,6 +254,27 @@ impl Api {
         value
     }
 
+    /// A sink's numbers per stream, as its status says them (`head`,
+    /// `delivered`).
+    fn stream_numbers(&self, sink: &Value, which: &str) -> BTreeMap<String, i64> {
+        let view = self.ok(
+            reqwest::Method::GET,
+            &format!("/siem/sinks/{}", sink["id"].as_str().unwrap()),
+            None,
+        );
+        view["status"]["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["stream"].as_str().unwrap().to_string(),
+                    s[which].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
     fn metrics(&self) -> String {
         self.runtime.block_on(async {
             self.http
@@ -458,24 +479,7 @@ fn scenario(postgres: bool) {
     // Where each sink starts: what it must deliver is everything after.
     let starts: Vec<BTreeMap<String, i64>> = sinks
         .iter()
-        .map(|sink| {
-            let view = api.ok(
-                Method::GET,
-                &format!("/siem/sinks/{}", sink["id"].as_str().unwrap()),
-                None,
-            );
-            view["status"]["streams"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    (
-                        s["stream"].as_str().unwrap().to_string(),
-                        s["delivered"].as_i64().unwrap(),
-                    )
-                })
-                .collect()
-        })
+        .map(|sink| api.stream_numbers(sink, "delivered"))
         .collect();
 
     // Activity: users (audit events), sign-ins that succeed and fail (the
@@ -524,24 +528,7 @@ fn scenario(postgres: bool) {
     assert_ne!(status, 303);
 
     // The three live sinks deliver while the collector is down.
-    let heads = || -> BTreeMap<String, i64> {
-        let view = api.ok(
-            Method::GET,
-            &format!("/siem/sinks/{}", otlp_sink["id"].as_str().unwrap()),
-            None,
-        );
-        view["status"]["streams"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["stream"].as_str().unwrap().to_string(),
-                    s["head"].as_i64().unwrap(),
-                )
-            })
-            .collect()
-    };
+    let heads = || api.stream_numbers(&otlp_sink, "head");
     let expected =
         |start: &BTreeMap<String, i64>, heads: &BTreeMap<String, i64>| -> BTreeSet<(String, i64)> {
             heads
