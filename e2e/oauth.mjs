@@ -233,6 +233,12 @@ await check("singleSignOnThenRefreshRotationAndReuseDetection", async () => {
   // Presenting a rotated token again revokes the whole family, the newest included.
   await assert.rejects(client.refreshTokenGrant(webConfig, tokens.refresh_token), (error) => error.error === "invalid_grant");
   await assert.rejects(client.refreshTokenGrant(webConfig, again.refresh_token), (error) => error.error === "invalid_grant");
+  // Two holders of one token: a token anomaly of the user (medium: from the
+  // network the family was last refreshed from).
+  const replays = (await api("GET", `/identityProtection/riskDetections?userId=${person.id}&riskEventType=anomalousToken`)).value
+    .filter((d) => d.additionalInfo.token === "refreshToken" && d.additionalInfo.reason === "replayed");
+  assert.equal(replays.length, 1, JSON.stringify(replays));
+  assert.equal(replays[0].riskLevel, "medium");
 });
 
 await check("introspectionAndRevocation", async () => {
@@ -354,7 +360,7 @@ execFileSync("openssl", [
   "-keyout", join(pki, "key.pem"), "-out", join(pki, "cert.pem"), "-days", "2", "-subj", "/CN=interop workload",
 ], { stdio: "ignore" });
 const workload = await api("POST", "/applications", { displayName: "Interop workload (certificate)" });
-await api("POST", "/servicePrincipals", { appId: workload.appId });
+const workloadPrincipal = await api("POST", "/servicePrincipals", { appId: workload.appId });
 const keyCredential = await api("POST", `/applications/${workload.id}/keyCredentials`, {
   key: readFileSync(join(pki, "cert.pem"), "utf8"),
 });
@@ -404,6 +410,13 @@ await check("replayedExpiredOrForeignAssertionsAreRefused", async () => {
   const replay = await once();
   assert.equal(replay.status, 401);
   assert.equal(replay.body.error, "invalid_client");
+  // Whoever replays it holds a copy: a token anomaly of the workload.
+  const anomalies = (await api("GET",
+    `/identityProtection/servicePrincipalRiskDetections?servicePrincipalId=${workloadPrincipal.id}&riskEventType=anomalousToken`)).value;
+  assert.equal(anomalies.length, 1, JSON.stringify(anomalies));
+  assert.equal(anomalies[0].additionalInfo.token, "clientAssertion");
+  assert.equal(anomalies[0].appId, workload.appId);
+  assert.equal(anomalies[0].riskLevel, "medium");
   const now = Math.floor(Date.now() / 1000);
   const expired = await (await assertionRequest({ exp: now - 300 }))();
   assert.equal(expired.body.error, "invalid_client");
@@ -523,7 +536,7 @@ await check("publicClientRefreshTokensAreBoundToTheDpopKey", async () => {
   const thief = client.getDPoPHandle(spa, await client.randomDPoPKeyPair("ES256"));
   await assert.rejects(client.refreshTokenGrant(spa, tokens.refresh_token, undefined, { DPoP: thief }), (error) => error.error === "invalid_grant");
   const stolen = (await api("GET", `/identityProtection/riskDetections?userId=${person.id}&riskEventType=anomalousToken`)).value
-    .filter((d) => d.additionalInfo.token === "refreshToken");
+    .filter((d) => d.additionalInfo.token === "refreshToken" && d.additionalInfo.reason === "bindingMismatch");
   assert.equal(stolen.length, 1, JSON.stringify(stolen));
   assert.equal(stolen[0].additionalInfo.binding, "dpop");
   assert.equal(stolen[0].userPrincipalName, person.userPrincipalName);

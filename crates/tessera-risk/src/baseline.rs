@@ -124,8 +124,17 @@ impl Baseline {
 
     /// Adds a successful sign-in's properties.
     pub fn observe(&mut self, properties: &Properties, now: Timestamp) {
+        self.observe_values(&properties.each(), now);
+    }
+
+    /// Adds a sign-in's values, each by its property's name.
+    pub(crate) fn observe_values(
+        &mut self,
+        each: &[(&'static str, u32, Option<String>)],
+        now: Timestamp,
+    ) {
         self.sign_ins = self.sign_ins.saturating_add(1);
-        for (name, _, value) in properties.each() {
+        for (name, _, value) in each.iter().cloned() {
             let Some(value) = value else { continue };
             let value: String = value.chars().take(MAX_VALUE_CHARS).collect();
             let values = self.values.entry(name.to_string()).or_default();
@@ -158,18 +167,41 @@ impl Baseline {
     /// Whether every property the sign-in shows has been seen before (so
     /// learning it would only count it again).
     pub fn knows_all(&self, properties: &Properties) -> bool {
-        properties
-            .each()
-            .into_iter()
-            .all(|(name, _, value)| match value {
-                None => true,
-                Some(value) => {
-                    let value: String = value.chars().take(MAX_VALUE_CHARS).collect();
-                    self.values
-                        .get(name)
-                        .is_some_and(|values| values.contains_key(&value))
-                }
-            })
+        self.knows_values(&properties.each())
+    }
+
+    pub(crate) fn knows_values(&self, each: &[(&'static str, u32, Option<String>)]) -> bool {
+        each.iter().all(|(name, _, value)| match value {
+            None => true,
+            Some(value) => {
+                let value: String = value.chars().take(MAX_VALUE_CHARS).collect();
+                self.values
+                    .get(*name)
+                    .is_some_and(|values| values.contains_key(&value))
+            }
+        })
+    }
+
+    /// The weighed score of the values never seen before, and which they are
+    /// (a property the baseline never saw says nothing).
+    pub(crate) fn new_values(
+        &self,
+        each: &[(&'static str, u32, Option<String>)],
+    ) -> (u32, serde_json::Map<String, serde_json::Value>) {
+        let mut score = 0;
+        let mut new = serde_json::Map::new();
+        for (name, weight, value) in each.iter().cloned() {
+            let Some(value) = value else { continue };
+            let value: String = value.chars().take(MAX_VALUE_CHARS).collect();
+            let Some(values) = self.values.get(name) else {
+                continue;
+            };
+            if !values.contains_key(&value) {
+                score += weight;
+                new.insert(name.to_string(), json!(value));
+            }
+        }
+        (score, new)
     }
 
     /// Forgets values not seen for [`FORGET_DAYS`] (the daily recomputation).
@@ -191,20 +223,7 @@ impl Baseline {
         if self.learning(now) {
             return None;
         }
-        let mut score = 0;
-        let mut new = serde_json::Map::new();
-        for (name, weight, value) in properties.each() {
-            let Some(value) = value else { continue };
-            let value: String = value.chars().take(MAX_VALUE_CHARS).collect();
-            // A property the user's sign-ins never showed says nothing.
-            let Some(values) = self.values.get(name) else {
-                continue;
-            };
-            if !values.contains_key(&value) {
-                score += weight;
-                new.insert(name.to_string(), json!(value));
-            }
-        }
+        let (score, new) = self.new_values(&properties.each());
         let level = match score {
             6.. => RiskLevel::Medium,
             4.. => RiskLevel::Low,

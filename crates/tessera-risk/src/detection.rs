@@ -62,10 +62,14 @@ pub enum EventType {
     /// An administrator confirmed the user compromised.
     #[serde(rename = "adminConfirmedUserCompromised")]
     AdminConfirmedUserCompromised,
+    /// A workload signing in from a source unlike its own (network,
+    /// country, credential), after it learnt quietly.
+    #[serde(rename = "suspiciousSignins")]
+    SuspiciousSignins,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 15] = [
         EventType::AnonymizedIpAddress,
         EventType::MaliciousIpAddress,
         EventType::UnfamiliarFeatures,
@@ -80,6 +84,7 @@ impl EventType {
         EventType::NewCountry,
         EventType::SharedDevice,
         EventType::AdminConfirmedUserCompromised,
+        EventType::SuspiciousSignins,
     ];
 
     /// The name on the wire (`riskEventType`).
@@ -99,6 +104,7 @@ impl EventType {
             EventType::NewCountry => "newCountry",
             EventType::SharedDevice => "sharedDevice",
             EventType::AdminConfirmedUserCompromised => "adminConfirmedUserCompromised",
+            EventType::SuspiciousSignins => "suspiciousSignins",
         }
     }
 

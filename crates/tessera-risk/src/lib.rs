@@ -18,6 +18,8 @@
 //!     nodes (the service keeps them), repeated denied or abandoned MFA prompts;
 //!   - [`token`]: a session used from another device or from two networks at
 //!     once, a bound token presented without its binding;
+//!   - [`workload`]: a workload's leaked secret, replayed client assertion,
+//!     and token requests from a source unlike its own;
 //! - [`aggregate`]: a sign-in's risk from its detections, and a user's risk
 //!   from their history until it is remediated, dismissed or confirmed.
 
@@ -28,6 +30,7 @@ pub mod detection;
 pub mod geo;
 pub mod iplist;
 pub mod token;
+pub mod workload;
 
 pub use detection::{Detection, EventType, Timing};
 pub use tessera_ca::model::RiskLevel;

@@ -13,6 +13,10 @@
 //!   turned on) is not; nor a switch between IPv4 and IPv6, which a
 //!   dual-stack network makes all the time; nor anything on Android or iOS,
 //!   whose networks change all the time.
+//! - **A refresh token used twice.** Refresh tokens rotate at each use, so
+//!   a rotated one presented again means two holders: high when it comes
+//!   from another network than the family's last use, medium from the same
+//!   one (a client retrying a refresh whose answer it lost looks so).
 //! - **A binding mismatch.** A DPoP-bound or certificate-bound token presented
 //!   without its key's proof or with another certificate: whoever holds it
 //!   does not hold the key. High.
@@ -113,6 +117,26 @@ pub fn session_replay(
         }
         _ => None,
     }
+}
+
+/// A rotated refresh token presented again: `last` is the network the
+/// family was last used from, `here` this request's.
+pub fn refresh_replayed(last: Option<&str>, here: Option<&str>) -> Detection {
+    let elsewhere = last.is_none() || here.is_none() || last != here;
+    Detection::new(
+        EventType::AnomalousToken,
+        if elsewhere {
+            RiskLevel::High
+        } else {
+            RiskLevel::Medium
+        },
+        json!({
+            "token": "refreshToken",
+            "reason": "replayed",
+            "lastNetwork": last,
+            "requestNetwork": here,
+        }),
+    )
 }
 
 /// A bound token presented without what binds it: `binding` is `dpop` or
@@ -257,5 +281,20 @@ mod tests {
         let found = binding_mismatch("refreshToken", "dpop");
         assert_eq!(found.level, RiskLevel::High);
         assert_eq!(found.evidence["binding"], "dpop");
+    }
+
+    #[test]
+    fn a_refresh_token_used_twice() {
+        let elsewhere = refresh_replayed(Some("192.0.2.0/24"), Some("203.0.113.0/24"));
+        assert_eq!(elsewhere.event_type, EventType::AnomalousToken);
+        assert_eq!(elsewhere.level, RiskLevel::High);
+        assert_eq!(elsewhere.evidence["reason"], "replayed");
+        assert_eq!(elsewhere.evidence["lastNetwork"], "192.0.2.0/24");
+        let same = refresh_replayed(Some("192.0.2.0/24"), Some("192.0.2.0/24"));
+        assert_eq!(same.level, RiskLevel::Medium);
+        assert_eq!(
+            refresh_replayed(None, Some("192.0.2.0/24")).level,
+            RiskLevel::High
+        );
     }
 }

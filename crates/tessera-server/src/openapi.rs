@@ -374,6 +374,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(authentication::delete_strength))
         .routes(routes!(authentication::query_sign_ins))
         .routes(routes!(risk::list_risk_detections))
+        .routes(routes!(risk::list_service_principal_risk_detections))
         .routes(routes!(risk::list_risky_users))
         .routes(routes!(risk::get_risky_user))
         .routes(routes!(risk::risky_user_history))

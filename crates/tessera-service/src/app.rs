@@ -173,7 +173,24 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let lifecycle = app.lifecycle.clone();
     let siem = app.siem.clone();
     let offline = app.risk.clone();
+    let baselines = app.risk.clone();
     vec![
+        // Identity Protection's daily recomputation of baselines: what a user
+        // or workload has not shown for 90 days is forgotten, signed in or not.
+        job(
+            "risk-baselines",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(86_400)),
+            move |tenant| {
+                let risk = baselines.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        risk.recompute_baselines(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
         // Identity Protection's offline detections over the sign-in log.
         job(
             "risk-offline",

@@ -633,6 +633,29 @@ async fn a_public_clients_refresh_is_decided_with_its_address(h: Harness) {
         refresh("192.0.2.10").await.is_ok(),
         "from the office: refreshed"
     );
+    // The first token again, after it rotated, from elsewhere: two holders,
+    // a token anomaly (and the family ends).
+    let replayed = refresh("203.0.113.5")
+        .await
+        .expect_err("a rotated refresh token is refused");
+    assert!(
+        replayed.description.contains("already used"),
+        "{replayed:?}"
+    );
+    let found = h
+        .detections(DetectionFilter {
+            risk_event_type: Some("anomalousToken".into()),
+            ..Default::default()
+        })
+        .await;
+    let replay = found
+        .iter()
+        .find(|d| d["additionalInfo"]["reason"] == "replayed")
+        .unwrap_or_else(|| panic!("a replayed refresh token: {found:?}"));
+    assert_eq!(replay["riskLevel"], "high");
+    assert_eq!(replay["additionalInfo"]["token"], "refreshToken");
+    assert_eq!(replay["additionalInfo"]["lastNetwork"], "192.0.2.0/24");
+    assert_eq!(replay["ipAddress"], "203.0.113.5");
 }
 
 /// Failed passwords are counted across the run, by network: a sign-in after
@@ -1195,6 +1218,21 @@ async fn unfamiliar_properties_and_impossible_travel(h: Harness) {
         2,
         "a new subnet of a familiar network, at plane speed: nothing"
     );
+    // Ninety-one days without a sign-in: the daily recomputation forgets
+    // the whole baseline, and the next sign-in, from anywhere, is learnt
+    // quietly again.
+    clock.advance_seconds(91 * 86_400);
+    let risk = &node.app.risk;
+    assert_eq!(
+        risk.recompute_baselines(node.admin.tenant).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        risk.recompute_baselines(node.admin.tenant).await.unwrap(),
+        0
+    );
+    node.sign_in_from("203.0.113.5", PASSWORD).await;
+    assert_eq!(node.detections(DetectionFilter::default()).await.len(), 2);
 }
 
 /// The offline round reads the sign-in log after the fact: a tenant that
@@ -1621,7 +1659,192 @@ async fn a_copied_session_cookie_is_a_token_anomaly(h: Harness) {
     );
 }
 
+/// Workloads are watched at the token endpoint. A workload's requests teach
+/// its baseline quietly (ten over five days); then one from the same network
+/// or a subnet of it is nothing, one from another continent and network is a
+/// suspicious sign-in (medium), shown on its sign-in log entry and listed
+/// among the workloads' detections, not the users'. A client secret that
+/// turns up in the breached list is a leaked credential (high, once a day),
+/// and a policy blocking high-risk workloads refuses that very request.
+async fn workloads_are_watched_at_the_token_endpoint(h: Harness) {
+    use std::collections::BTreeMap;
+    let clock = Arc::new(tessera_testkit::ShiftedClock::default());
+    let breached = tempfile::tempdir().unwrap();
+    let app = App::with_auth(
+        h.app.store().clone(),
+        clock.clone(),
+        tessera_service::authn::AuthSettings {
+            breached_passwords: Some(breached.path().to_path_buf()),
+            ..auth_settings("http://localhost:8080")
+        },
+    );
+    app.risk.set_geo(Arc::new(Places));
+    let node = Harness {
+        app,
+        admin: h.admin.clone(),
+    };
+    let directory = &node.app.directory;
+    let client = directory
+        .create_application(&node.admin, json!({ "displayName": "Payroll sync" }))
+        .await
+        .unwrap();
+    let principal = directory
+        .create_service_principal(&node.admin, json!({ "appId": client.app_id }))
+        .await
+        .unwrap();
+    let secret = directory
+        .add_password(
+            &node.admin,
+            tessera_service::CredentialHolder::Application,
+            client.id,
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let resource = directory
+        .create_application(&node.admin, json!({ "displayName": "Ledger API" }))
+        .await
+        .unwrap();
+    let basic = tessera_testkit::fixtures::basic_authorization(
+        &client.app_id.to_string(),
+        secret.secret_text.expose(),
+    );
+    let form: BTreeMap<String, String> = [
+        ("grant_type".to_string(), "client_credentials".to_string()),
+        (
+            "scope".to_string(),
+            format!("api://{}/.default", resource.app_id),
+        ),
+    ]
+    .into();
+    let request = |address: &str| {
+        let ctx = tessera_service::oauth::TokenContext {
+            tenant: node.admin.tenant,
+            issuer: "http://localhost:8080".into(),
+            correlation_id: format!("workload-{address}"),
+            client_address: Some(address.to_string()),
+            dpop: None,
+            client_certificates: Vec::new(),
+        };
+        let oidc = node.app.oidc.clone();
+        let basic = basic.clone();
+        let form = form.clone();
+        async move { oidc.token_request(&ctx, Some(&basic), &form).await }
+    };
+    let workload_detections = || async {
+        let page = node
+            .app
+            .risk
+            .list_service_principal_detections(&node.admin, &DetectionFilter::default())
+            .await
+            .unwrap();
+        serde_json::to_value(page.value).unwrap()
+    };
+    for _ in 0..10 {
+        request("192.0.2.10").await.expect("a token");
+        clock.advance_seconds(15 * 3600);
+    }
+    request("192.0.2.77").await.expect("a token");
+    request("198.51.100.7").await.expect("a token");
+    assert_eq!(
+        workload_detections().await,
+        json!([]),
+        "learning, then its own network"
+    );
+    request("203.0.113.5")
+        .await
+        .expect("a token: medium is not blocked");
+    let found = workload_detections().await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let suspicious = &found[0];
+    assert_eq!(suspicious["riskEventType"], "suspiciousSignins");
+    assert_eq!(suspicious["riskLevel"], "medium");
+    assert_eq!(suspicious["servicePrincipalId"], json!(principal.id));
+    assert_eq!(suspicious["appId"], client.app_id.to_string());
+    assert_eq!(suspicious["servicePrincipalDisplayName"], "Payroll sync");
+    assert_eq!(suspicious["ipAddress"], "203.0.113.5");
+    assert_eq!(suspicious["additionalInfo"]["unfamiliar"]["country"], "AU");
+    assert!(
+        node.detections(DetectionFilter::default()).await.is_empty(),
+        "a workload's detections are not users'"
+    );
+    let logged = tessera_testkit::fixtures::sign_in_page(
+        &node.app,
+        &node.admin,
+        json!({ "correlationId": "workload-203.0.113.5", "limit": 1 }),
+    )
+    .await;
+    let entry = serde_json::to_value(&logged.value[0]).unwrap();
+    assert_eq!(
+        entry["riskEventTypes_v2"],
+        json!(["suspiciousSignins"]),
+        "{entry}"
+    );
+    assert_eq!(entry["riskLevelDuringSignIn"], "medium");
+    let risky = serde_json::to_value(
+        node.app
+            .risk
+            .get_risky_service_principal(&node.admin, principal.id)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(risky["riskLevel"], "medium", "{risky}");
+    // The same source again within the quarter hour: recorded once.
+    request("203.0.113.5").await.expect("a token");
+    assert_eq!(workload_detections().await.as_array().unwrap().len(), 1);
+
+    // The secret turns up in a breach; high-risk workloads are blocked.
+    node.policy(json!({
+        "displayName": "Block risky workloads", "state": "enabled",
+        "conditions": {"users": {"includeUsers": ["None"]},
+                       "applications": {"includeApplications": ["All"]},
+                       "clientApplications": {"includeServicePrincipals": ["ServicePrincipalsInMyTenant"]},
+                       "servicePrincipalRiskLevels": ["high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+    }))
+    .await;
+    let (prefix, suffix) = tessera_authn::password::breach_key(secret.secret_text.expose());
+    std::fs::write(
+        breached.path().join(format!("{prefix}.txt")),
+        format!("{suffix}:1\r\n"),
+    )
+    .unwrap();
+    clock.advance_seconds(3600);
+    let refused = request("192.0.2.10")
+        .await
+        .expect_err("a leaked secret makes the workload high risk");
+    assert!(
+        refused.description.contains("Conditional Access"),
+        "{refused:?}"
+    );
+    let found = workload_detections().await;
+    let leaked = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["riskEventType"] == "leakedCredentials")
+        .unwrap_or_else(|| panic!("{found}"));
+    assert_eq!(leaked["riskLevel"], "high");
+    assert_eq!(
+        leaked["additionalInfo"]["keyId"],
+        json!(secret.credential.key_id.to_string())
+    );
+    assert!(!found.to_string().contains(secret.secret_text.expose()));
+    clock.advance_seconds(3600);
+    request("192.0.2.10").await.expect_err("still high");
+    let leaks = workload_detections()
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["riskEventType"] == "leakedCredentials")
+        .count();
+    assert_eq!(leaks, 1, "once a day for a secret");
+}
+
 both_backends!(setup = harness;
+    workloads_are_watched_at_the_token_endpoint,
     a_public_clients_refresh_is_decided_with_its_address,
     offline_rounds_find_unlikely_travel_and_new_countries,
     a_copied_session_cookie_is_a_token_anomaly,

@@ -234,7 +234,7 @@ fn detection_finding(view: &Value) -> Value {
         },
         "evidences": [{
             "src_endpoint": { "ip": view["ipAddress"] },
-            "user": { "uid": view["userId"], "name": view["userPrincipalName"] },
+            "user": finding_principal(view),
         }],
         "unmapped": {
             "detectionTimingType": view["detectionTimingType"],
@@ -242,6 +242,21 @@ fn detection_finding(view: &Value) -> Value {
             "additionalInfo": view["additionalInfo"],
         },
     })
+}
+
+/// Whom a finding is about: a user, or a workload (a service principal,
+/// OCSF's user of type System, named by its display name, with its app id).
+fn finding_principal(view: &Value) -> Value {
+    match view["servicePrincipalId"].as_str() {
+        Some(id) => json!({
+            "uid": id,
+            "name": view["servicePrincipalDisplayName"],
+            "type_id": 3,
+            "type": "System",
+            "uid_alt": view["appId"],
+        }),
+        None => json!({ "uid": view["userId"], "name": view["userPrincipalName"] }),
+    }
 }
 
 /// A member name's words, lowercased: `clientSecret` → client, secret;
@@ -462,6 +477,24 @@ mod tests {
         assert_eq!(event["finding_info"]["related_events"][0]["uid"], "s1");
         assert_eq!(event["evidences"][0]["src_endpoint"]["ip"], "198.51.100.4");
         assert_eq!(event["unmapped"]["additionalInfo"]["accounts"], 12);
+        assert_eq!(event["evidences"][0]["user"]["name"], "adele@contoso.com");
+        // A workload's: the service principal, as a system user.
+        let record = Record {
+            stream: Stream::RiskDetections,
+            seq: 4,
+            view: json!({
+                "id": "d2", "riskEventType": "leakedCredentials", "riskLevel": "high",
+                "servicePrincipalId": "sp1", "servicePrincipalDisplayName": "Payroll sync",
+                "appId": "a1", "detectionTimingType": "offline",
+                "additionalInfo": { "keyId": "k1" },
+            }),
+        };
+        let workload = super::event(&record, &origin());
+        let user = &workload["evidences"][0]["user"];
+        assert_eq!(user["uid"], "sp1");
+        assert_eq!(user["name"], "Payroll sync");
+        assert_eq!(user["type_id"], 3);
+        assert_eq!(user["uid_alt"], "a1");
     }
 
     #[test]

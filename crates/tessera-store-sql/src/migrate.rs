@@ -60,6 +60,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "export_positions",
         sql: include_str!("../migrations/sqlite/0009_export_positions.sql"),
     },
+    Migration {
+        version: 10,
+        name: "workload_detections",
+        sql: include_str!("../migrations/sqlite/0010_workload_detections.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -107,6 +112,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 9,
         name: "export_positions",
         sql: include_str!("../migrations/postgres/0009_export_positions.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "workload_detections",
+        sql: include_str!("../migrations/postgres/0010_workload_detections.sql"),
     },
 ];
 

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use crate::sql::{AuditParam, Filters, MAX_PAGE};
 use crate::{SqlStore, backend_error};
 
-const COLUMNS: &str = "id, detected, user_id, event_type, level, timing, sign_in_id, ip, body, seq";
+const COLUMNS: &str =
+    "id, detected, user_id, principal_type, event_type, level, timing, sign_in_id, ip, body, seq";
 /// Parameters per row (its columns and the tenant), but its number.
-const FIELDS: usize = 10;
+const FIELDS: usize = 11;
 /// Rows per INSERT (fixed chunks keep the prepared statements few).
 const ROWS_PER_INSERT: usize = 16;
 /// Most rows one step of a purge deletes.
@@ -33,6 +34,7 @@ fn row_of(row: &AnyRow) -> Result<RiskDetectionRow> {
         id: uuid_of(Some(id))?.unwrap_or_default(),
         detected: Timestamp::from_unix_micros(row.try_get("detected").map_err(backend_error)?),
         user_id: uuid_of(row.try_get("user_id").map_err(backend_error)?)?,
+        principal_type: row.try_get("principal_type").map_err(backend_error)?,
         event_type: row.try_get("event_type").map_err(backend_error)?,
         level: row.try_get("level").map_err(backend_error)?,
         timing: row.try_get("timing").map_err(backend_error)?,
@@ -80,6 +82,7 @@ pub(crate) async fn append_batch(
                     .bind(entry.id.to_string())
                     .bind(entry.detected.unix_micros())
                     .bind(entry.user_id.map(|u| u.to_string()))
+                    .bind(entry.principal_type.clone())
                     .bind(entry.event_type.clone())
                     .bind(entry.level.clone())
                     .bind(entry.timing.clone())
@@ -101,6 +104,7 @@ pub(crate) async fn query(
 ) -> Result<Vec<RiskDetectionRow>> {
     let mut filters = Filters::of_tenant(tenant);
     filters.equal("user_id", query.user_id.map(|u| u.to_string()));
+    filters.equal("principal_type", query.principal_type.clone());
     filters.equal("event_type", query.event_type.clone());
     filters.equal("level", query.level.clone());
     if let Some(since) = query.since {

@@ -279,6 +279,41 @@ impl SessionStore for SqlStore {
         Ok(deleted.rows_affected() > 0)
     }
 
+    async fn sessions_by_prefix(
+        &self,
+        tenant: TenantId,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SessionRow>> {
+        // A range on the key, not LIKE: the prefix is data, never a pattern.
+        // Ids sort bytewise on both backends (COLLATE "C", SQLite's BINARY).
+        let Some(last) = prefix.chars().last() else {
+            return Err(StoreError::Backend("an empty prefix".to_string()));
+        };
+        let Some(next) = char::from_u32(last as u32 + 1) else {
+            return Err(StoreError::Backend("a prefix with no end".to_string()));
+        };
+        let end = format!("{}{next}", &prefix[..prefix.len() - last.len_utf8()]);
+        let start = match after {
+            Some(after) if after >= prefix => after.to_string(),
+            _ => prefix.to_string(),
+        };
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant = $1 AND id >= $2 AND id < $3 \
+             AND id <> $4 ORDER BY id LIMIT {limit}"
+        )))
+        .bind(tenant.to_string())
+        .bind(start)
+        .bind(end)
+        .bind(after.unwrap_or_default().to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(session_from).collect()
+    }
+
     async fn sessions_of_user(
         &self,
         tenant: TenantId,

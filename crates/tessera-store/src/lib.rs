@@ -637,7 +637,10 @@ pub struct SignInQuery {
 pub struct RiskDetectionRow {
     pub id: Uuid,
     pub detected: Timestamp,
+    /// The principal's id (a user's or a service principal's).
     pub user_id: Option<Uuid>,
+    /// `user` or `servicePrincipal`.
+    pub principal_type: String,
     /// `riskEventType`.
     pub event_type: String,
     /// `low`, `medium` or `high`.
@@ -653,6 +656,8 @@ pub struct RiskDetectionRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RiskDetectionQuery {
     pub user_id: Option<Uuid>,
+    /// `user` or `servicePrincipal`; none: both.
+    pub principal_type: Option<String>,
     pub event_type: Option<String>,
     pub level: Option<String>,
     pub since: Option<Timestamp>,
@@ -683,6 +688,15 @@ pub trait SessionStore: Send + Sync {
     async fn session_touch(&self, tenant: TenantId, id: &str, last_seen: Timestamp) -> Result<()>;
     /// Deletes a session; returns false when there was none.
     async fn session_delete(&self, tenant: TenantId, id: &str) -> Result<bool>;
+    /// Up to `limit` rows whose id starts with `prefix` and sorts after
+    /// `after`, in id order (a walk over one kind of row, e.g. profiles).
+    async fn sessions_by_prefix(
+        &self,
+        tenant: TenantId,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SessionRow>>;
     /// A user's sessions that are not revoked and not past `now`.
     async fn sessions_of_user(
         &self,

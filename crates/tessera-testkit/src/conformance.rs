@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             writing_to_an_unknown_tenant_fails,
             tenants_are_isolated,
             sessions_round_trip_and_revoke,
+            sessions_are_walked_by_prefix,
             sign_in_log_filters_and_pages,
             risk_detections_filter_page_and_purge,
             sign_in_aggregates_merge_by_key,
@@ -874,6 +875,51 @@ fn later(seconds: i64) -> Timestamp {
     Timestamp::from_unix_micros(now().unix_micros() + seconds * 1_000_000)
 }
 
+/// A walk over one kind of row: only ids with the prefix (a `%` or `_` in
+/// it is no pattern), in id order, page after page, in the tenant.
+pub async fn sessions_are_walked_by_prefix(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store).await;
+    let other = new_tenant(&store).await;
+    let now = later(0);
+    for id in [
+        "risk-profile:b",
+        "risk-profile:a",
+        "risk-profile:c",
+        "risk-profile;x",
+        "risk-profilez",
+        "risk-prof_le:d",
+        "session-1",
+    ] {
+        let row = SessionRow::transient(id.to_string(), now, 3600, "{}".to_string());
+        store.session_insert(tenant, &row).await.unwrap();
+    }
+    let row = SessionRow::transient("risk-profile:o".to_string(), now, 3600, "{}".to_string());
+    store.session_insert(other, &row).await.unwrap();
+    let ids = |rows: Vec<SessionRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let first = store
+        .sessions_by_prefix(tenant, "risk-profile:", None, 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(first), ["risk-profile:a", "risk-profile:b"]);
+    let rest = store
+        .sessions_by_prefix(tenant, "risk-profile:", Some("risk-profile:b"), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), ["risk-profile:c"]);
+    let pattern = store
+        .sessions_by_prefix(tenant, "risk-prof_", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(pattern), ["risk-prof_le:d"], "no wildcard");
+    assert!(
+        store
+            .sessions_by_prefix(tenant, "risk-profile:", Some("risk-profile:c"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn sessions_round_trip_and_revoke(store: Arc<dyn Store>) {
     let tenant = new_tenant(&store).await;
     let other = new_tenant(&store).await;
@@ -979,6 +1025,7 @@ pub async fn risk_detections_filter_page_and_purge(store: Arc<dyn Store>) {
         id: Uuid::new_v4(),
         detected: later(i / 2),
         user_id: (i % 2 == 0).then_some(user),
+        principal_type: if i == 5 { "servicePrincipal" } else { "user" }.into(),
         event_type: if i % 3 == 0 {
             "passwordSpray"
         } else {
@@ -1054,6 +1101,14 @@ pub async fn risk_detections_filter_page_and_purge(store: Arc<dyn Store>) {
     })
     .await;
     assert_eq!(sprays.len(), 2, "rows 0 and 3 (6 is high)");
+    let workloads = query(RiskDetectionQuery {
+        principal_type: Some("servicePrincipal".into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(workloads.len(), 1, "row 5");
+    assert_eq!(workloads[0].id, rows[5].id);
     let window = query(RiskDetectionQuery {
         since: Some(later(1)),
         until: Some(later(2)),
@@ -1340,6 +1395,7 @@ pub async fn export_numbers_are_gapless_and_ordered(store: Arc<dyn Store>) {
                     id: Uuid::new_v4(),
                     detected: later(w * 10 + i),
                     user_id: None,
+                    principal_type: "user".into(),
                     event_type: "passwordSpray".into(),
                     level: "medium".into(),
                     timing: "realTime".into(),

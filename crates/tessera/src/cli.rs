@@ -1182,8 +1182,14 @@ pub struct RiskyArgs {
 #[derive(Debug, Args)]
 pub struct RiskDetectionsArgs {
     /// Only this user (id or user principal name).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["workloads", "workload"])]
     pub user: Option<String>,
+    /// Workloads' detections (service principals) instead of users'.
+    #[arg(long)]
+    pub workloads: bool,
+    /// Only this service principal (its id); implies --workloads.
+    #[arg(long)]
+    pub workload: Option<String>,
     /// Only this kind, e.g. anonymizedIPAddress.
     #[arg(long = "type")]
     pub risk_event_type: Option<String>,

@@ -1989,7 +1989,9 @@ async fn risk_detections(
     if let Some(user) = args.user {
         query.push(("userId", resolve_user(client, &user).await?));
     }
+    let workloads = args.workloads || args.workload.is_some();
     for (name, value) in [
+        ("servicePrincipalId", args.workload),
         ("riskEventType", args.risk_event_type),
         ("riskLevel", args.level),
         ("since", args.since),
@@ -2000,10 +2002,18 @@ async fn risk_detections(
             query.push((name, value));
         }
     }
+    let (path, columns) = if workloads {
+        (
+            "servicePrincipalRiskDetections",
+            output::WORKLOAD_RISK_DETECTIONS,
+        )
+    } else {
+        ("riskDetections", output::RISK_DETECTIONS)
+    };
     let (items, next) = client
-        .list(&["identityProtection", "riskDetections"], query, args.all)
+        .list(&["identityProtection", path], query, args.all)
         .await?;
-    output::list(out, &items, output::RISK_DETECTIONS, next.as_deref());
+    output::list(out, &items, columns, next.as_deref());
     Ok(())
 }
 

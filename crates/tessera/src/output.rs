@@ -125,6 +125,14 @@ pub const RISK_DETECTIONS: &[Column] = &[
     ("FROM", "/ipAddress"),
     ("TIMING", "/detectionTimingType"),
 ];
+pub const WORKLOAD_RISK_DETECTIONS: &[Column] = &[
+    ("DETECTED", "/detectedDateTime"),
+    ("WORKLOAD", "/servicePrincipalDisplayName"),
+    ("APP ID", "/appId"),
+    ("TYPE", "/riskEventType"),
+    ("LEVEL", "/riskLevel"),
+    ("FROM", "/ipAddress"),
+];
 pub const RISKY_USERS: &[Column] = &[
     ("ID", "/id"),
     ("USER", "/userPrincipalName"),

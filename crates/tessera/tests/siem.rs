@@ -308,6 +308,33 @@ fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until a receiver holds exactly `want`; on a timeout, says what is
+/// missing, what is extra and what the sink's status says.
+fn wait_for_records(
+    what: &str,
+    seconds: u64,
+    path: &Path,
+    want: &BTreeSet<(String, i64)>,
+    status: impl Fn() -> Value,
+) {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let got: BTreeSet<_> = received(path).into_iter().collect();
+        if &got == want {
+            return;
+        }
+        if Instant::now() >= until {
+            let missing: Vec<_> = want.difference(&got).collect();
+            let extra: Vec<_> = got.difference(want).collect();
+            panic!(
+                "waited {seconds} s for {what}: missing {missing:?}, extra {extra:?}; the sink: {}",
+                status()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn scenario(postgres: bool) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let work = tempfile::tempdir().unwrap();
@@ -554,10 +581,13 @@ fn scenario(postgres: bool) {
         received(&syslog_out).len()
             >= expected(&starts[0], &final_heads).len() + expected(&starts[1], &final_heads).len()
     });
-    wait_until("the HTTPS endpoint to hold every record", 60, || {
-        received(&https_out).into_iter().collect::<BTreeSet<_>>()
-            == expected(&starts[2], &final_heads)
-    });
+    wait_for_records(
+        "the HTTPS endpoint to hold every record",
+        90,
+        &https_out,
+        &expected(&starts[2], &final_heads),
+        || api.ok(Method::GET, &format!("/siem/sinks/{lake_id}"), None),
+    );
     let metrics = api.metrics();
     for stream in ["signIns", "auditLogs", "riskDetections"] {
         let waiting = lag_in(&metrics, "tessera_siem_lag_records", collector_id, stream)
@@ -584,10 +614,13 @@ fn scenario(postgres: bool) {
 
     // The collector comes up: it catches up, and the lag goes to nothing.
     let mut otlp = receiver(otlp_port, &otlp_out, None);
-    wait_until("the collector to catch up", 90, || {
-        received(&otlp_out).into_iter().collect::<BTreeSet<_>>()
-            == expected(&starts[3], &final_heads)
-    });
+    wait_for_records(
+        "the collector to catch up",
+        90,
+        &otlp_out,
+        &expected(&starts[3], &final_heads),
+        || api.ok(Method::GET, &format!("/siem/sinks/{collector_id}"), None),
+    );
     wait_until("the lag to clear in /metrics", 30, || {
         let metrics = api.metrics();
         ["signIns", "auditLogs", "riskDetections"]

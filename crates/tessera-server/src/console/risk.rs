@@ -14,7 +14,7 @@ use serde_json::Value;
 use tessera_directory::roles::action;
 use tessera_service::risk::{
     DetectionFilter, PrincipalKind, RiskDetectionView, RiskHistoryView, RiskLevel, RiskyFilter,
-    RiskyServicePrincipalView, RiskyState, RiskyUserView,
+    RiskyServicePrincipalView, RiskyState, RiskyUserView, ServicePrincipalRiskDetectionView,
 };
 use uuid::Uuid;
 
@@ -315,7 +315,7 @@ impl DetectionRow {
                 ));
                 map = travel_map(&info["from"], &info["to"]);
             }
-            "unfamiliarFeatures" => {
+            "unfamiliarFeatures" | "suspiciousSignins" => {
                 if let Some(new) = info["unfamiliar"].as_object() {
                     for (property, value) in new {
                         evidence.push((format!("New {property}"), text(value)));
@@ -332,6 +332,27 @@ impl DetectionRow {
             }
         }
         DetectionRow { d, evidence, map }
+    }
+
+    /// A workload's detection, shown as a user's is (named by the workload).
+    fn of_workload(w: ServicePrincipalRiskDetectionView) -> DetectionRow {
+        DetectionRow::of(RiskDetectionView {
+            id: w.id,
+            risk_event_type: w.risk_event_type,
+            risk_level: w.risk_level,
+            risk_state: w.risk_state,
+            detection_timing_type: w.detection_timing_type,
+            activity: w.activity,
+            source: w.source,
+            detected_date_time: w.detected_date_time,
+            activity_date_time: w.activity_date_time,
+            user_id: w.service_principal_id,
+            user_principal_name: w.service_principal_display_name,
+            request_id: None,
+            correlation_id: w.correlation_id,
+            ip_address: w.ip_address,
+            additional_info: w.additional_info,
+        })
     }
 }
 
@@ -393,6 +414,8 @@ async fn risky_user(
 struct RiskyWorkloadsPage<'a> {
     admin: &'a Admin,
     rows: Vec<RiskyRow>,
+    /// The newest workload detections.
+    detections: Vec<DetectionRow>,
     next: Option<String>,
     may_manage: bool,
     notice: Option<&'static str>,
@@ -416,9 +439,27 @@ async fn risky_workloads(
         Ok(page) => page,
         Err(error) => return refused(error),
     };
+    let newest = DetectionFilter {
+        limit: Some(PAGE_SIZE),
+        ..Default::default()
+    };
+    let detections = match state
+        .app
+        .risk
+        .list_service_principal_detections(&admin.ctx, &newest)
+        .await
+    {
+        Ok(page) => page
+            .value
+            .into_iter()
+            .map(DetectionRow::of_workload)
+            .collect(),
+        Err(error) => return refused(error),
+    };
     pages::page(
         StatusCode::OK,
         &RiskyWorkloadsPage {
+            detections,
             may_manage: holds(&admin.ctx, action::RISK_MANAGE),
             admin: &admin,
             next: page.next_cursor.as_deref().map(|c| query.next(c)),

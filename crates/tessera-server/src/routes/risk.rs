@@ -18,7 +18,10 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DetectionParams {
+    /// Users' detections only.
     pub user_id: Option<Uuid>,
+    /// Workloads' detections only.
+    pub service_principal_id: Option<Uuid>,
     /// A `riskEventType`, e.g. `anonymizedIPAddress`.
     pub risk_event_type: Option<String>,
     /// `low`, `medium` or `high`.
@@ -34,6 +37,21 @@ pub struct DetectionParams {
     pub limit: Option<u32>,
 }
 
+impl From<DetectionParams> for tessera_service::risk::DetectionFilter {
+    fn from(params: DetectionParams) -> Self {
+        tessera_service::risk::DetectionFilter {
+            user_id: params.user_id,
+            service_principal_id: params.service_principal_id,
+            risk_event_type: params.risk_event_type,
+            risk_level: params.risk_level,
+            since: params.since,
+            until: params.until,
+            cursor: params.cursor,
+            limit: params.limit,
+        }
+    }
+}
+
 /// Risk detections, newest first: what Identity Protection found in sign-ins.
 #[utoipa::path(get, path = "/api/v1/identityProtection/riskDetections", tag = "identityProtection",
     params(DetectionParams),
@@ -44,16 +62,28 @@ pub async fn list_risk_detections(
     Caller(ctx): Caller,
     Query(params): Query<DetectionParams>,
 ) -> ApiResult<Response> {
-    let filter = tessera_service::risk::DetectionFilter {
-        user_id: params.user_id,
-        risk_event_type: params.risk_event_type,
-        risk_level: params.risk_level,
-        since: params.since,
-        until: params.until,
-        cursor: params.cursor,
-        limit: params.limit,
-    };
+    let filter = params.into();
     Ok(ok(&state.app.risk.list_detections(&ctx, &filter).await?))
+}
+
+/// Workloads' risk detections, newest first: a leaked client secret, a
+/// replayed client assertion or unbound token, a source unlike the
+/// workload's own.
+#[utoipa::path(get, path = "/api/v1/identityProtection/servicePrincipalRiskDetections", tag = "identityProtection",
+    params(DetectionParams),
+    responses((status = 200, body = PageOf<tessera_service::risk::ServicePrincipalRiskDetectionView>)),
+    security(("bearer" = [])))]
+pub async fn list_service_principal_risk_detections(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Query(params): Query<DetectionParams>,
+) -> ApiResult<Response> {
+    let filter = params.into();
+    Ok(ok(&state
+        .app
+        .risk
+        .list_service_principal_detections(&ctx, &filter)
+        .await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tessera_authn::password;
+use tessera_core::SecretString;
 use tessera_core::crypto::SealingKey;
+
+use crate::error::{ServiceError, ServiceResult};
 
 /// Revocation data over HTTP (the server supplies it; the service has no HTTP client).
 #[async_trait::async_trait]
@@ -30,4 +34,41 @@ pub struct AuthSettings {
     pub max_concurrent_hashes: usize,
     /// Fetches CRLs from distribution points (none: upload only).
     pub revocation_fetcher: Option<SharedFetcher>,
+}
+
+impl AuthSettings {
+    /// Whether a secret (a user's password, a client's secret) is in the
+    /// breached-password list (none configured: never).
+    pub(crate) async fn breached(&self, candidate: &SecretString) -> ServiceResult<bool> {
+        let Some(folder) = self.breached_passwords.clone() else {
+            return Ok(false);
+        };
+        let (prefix, suffix) = password::breach_key(candidate.expose());
+        tokio::task::spawn_blocking(move || {
+            for name in [prefix.clone(), format!("{prefix}.txt")] {
+                let path = folder.join(name);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        let entries = password::parse_range(&text).map_err(|e| {
+                            ServiceError::Internal(format!(
+                                "breached-password file {} is malformed: {e}",
+                                path.display()
+                            ))
+                        })?;
+                        return Ok(entries.iter().any(|(s, count)| *count > 0 && *s == suffix));
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(error) => {
+                        return Err(ServiceError::Internal(format!(
+                            "cannot read {}: {error}",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+            Ok(false)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+    }
 }

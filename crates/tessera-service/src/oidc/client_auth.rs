@@ -143,6 +143,7 @@ impl Oidc {
                 principal,
                 secret_end: end,
                 certificate: Some(thumbprint),
+                secret_key: None,
             });
         }
         let Some(subject) = app_data.spec.tls_client_auth_subject_dn.clone() else {
@@ -170,6 +171,7 @@ impl Oidc {
             principal,
             secret_end: end,
             certificate: Some(thumbprint),
+            secret_key: None,
         })
     }
 
@@ -240,6 +242,26 @@ impl Oidc {
             .await
             .map_err(server_error)?;
         if !first {
+            // Signed by the client's key and seen before: someone holds a copy.
+            if let Some(principal) = &principal {
+                let request = crate::risk::WorkloadRequest {
+                    principal: principal.id,
+                    display_name: &app_data.spec.display_name,
+                    app_id: client_id,
+                    credential: "clientAssertion",
+                    secret: None,
+                    correlation_id: &ctx.correlation_id,
+                    client_address: ctx.client_address.as_deref(),
+                };
+                if let Err(error) = self
+                    .sign_in
+                    .risk
+                    .assertion_replayed(ctx.tenant, &request)
+                    .await
+                {
+                    tracing::warn!(%error, "cannot record a replayed client assertion");
+                }
+            }
             return Err(refuse("the client assertion was already used"));
         }
         Ok(AuthenticatedClient {
@@ -248,6 +270,7 @@ impl Oidc {
             principal,
             secret_end: key_end,
             certificate: None,
+            secret_key: None,
         })
     }
 }

@@ -524,6 +524,7 @@ impl Oidc {
             },
             actor: None,
             requested_claims: Vec::new(),
+            last_network: None,
         };
         // Conditional Access for the device code flow (a policy can block it, as
         // for device-code phishing).

@@ -166,11 +166,10 @@ impl Oidc {
                 };
                 self.log_workload(
                     ctx,
-                    &client_id,
-                    &name,
-                    "federatedIdentityCredential",
+                    (&client_id, &name, "federatedIdentityCredential"),
                     outcome,
                     decided.as_ref(),
+                    &[],
                 )
                 .await?;
                 result.map(|(_, response)| response)
@@ -266,11 +265,14 @@ impl Oidc {
             principal,
             secret_end: Timestamp::from_unix_micros(exp.saturating_mul(1_000_000)),
             certificate: None,
+            secret_key: None,
         };
         let grant = self
             .client_credentials(reader.as_mut(), ctx, authenticated, form)
             .await?;
         drop(reader);
+        self.workload_detections(ctx, &grant, "federatedIdentityCredential", None)
+            .await;
         let outcome = self
             .workload_decision(ctx, &grant)
             .await
@@ -399,6 +401,7 @@ impl Oidc {
             jkt: None,
             actor: Some(api_id.clone()),
             requested_claims: Vec::new(),
+            last_network: None,
         };
         self.require_dpop_if_asked(ctx.tenant, &api_id, proof)
             .await?;

@@ -75,6 +75,9 @@ pub(crate) struct FamilyData {
     /// Claims the `claims` parameter asked for in the ID token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requested_claims: Vec<String>,
+    /// The network (/24 or /64) the family was last refreshed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_network: Option<String>,
 }
 
 /// How a client showed itself at the token endpoint.
@@ -257,6 +260,7 @@ impl Oidc {
             },
             actor: None,
             requested_claims: data.request.requested_claims("id_token"),
+            last_network: None,
         };
         let refresh_token = if data.request.has_scope("offline_access") {
             Some(
@@ -327,9 +331,33 @@ impl Oidc {
         }
         if !constant_time_eq(hash.as_bytes(), data.current.as_bytes()) {
             if data.rotated.iter().any(|old| old == &hash) {
-                // A rotated token came back: someone holds a copy. End the family.
+                // A rotated token came back: someone holds a copy. End the family,
+                // and tell Identity Protection (a token anomaly of the user).
                 self.revoke_family(ctx.tenant, family_id, now).await?;
                 tracing::warn!(correlation_id = %ctx.correlation_id, "refresh token reuse: family revoked");
+                let network = ctx
+                    .client_address
+                    .as_deref()
+                    .and_then(tessera_authn::lockout::network_of);
+                let found = tessera_risk::token::refresh_replayed(
+                    data.last_network.as_deref(),
+                    network.as_deref(),
+                );
+                let name = self.user_name(ctx.tenant, data.sign_in.user_id).await;
+                if let Err(error) = self
+                    .sign_in
+                    .risk
+                    .record_for(
+                        ctx.tenant,
+                        data.sign_in.user_id,
+                        &name,
+                        (&ctx.correlation_id, ctx.client_address.as_deref()),
+                        found,
+                    )
+                    .await
+                {
+                    tracing::warn!(%error, "cannot record a replayed refresh token");
+                }
                 return Err(invalid_grant("the refresh token was already used"));
             }
             return Err(invalid_grant("the refresh token is invalid"));
@@ -338,11 +366,7 @@ impl Oidc {
             && proof.is_none_or(|p| &p.jkt != jkt)
         {
             // The right token without its key: a copy (Identity Protection).
-            let name = self
-                .enabled_user(ctx.tenant, data.sign_in.user_id)
-                .await
-                .map(|user| user.user_principal_name)
-                .unwrap_or_default();
+            let name = self.user_name(ctx.tenant, data.sign_in.user_id).await;
             if let Err(error) = self
                 .sign_in
                 .risk
@@ -395,6 +419,10 @@ impl Oidc {
             data.rotated.remove(0);
         }
         data.current = secret_hash(&next);
+        data.last_network = ctx
+            .client_address
+            .as_deref()
+            .and_then(tessera_authn::lockout::network_of);
         let mut updated = row.clone();
         updated.version += 1;
         updated.last_seen = now;
@@ -430,6 +458,15 @@ impl Oidc {
             )
             .await?;
         Ok(response)
+    }
+
+    /// A family's user's principal name, for Identity Protection's records
+    /// (empty when the user is gone or disabled).
+    async fn user_name(&self, tenant: TenantId, user: Uuid) -> String {
+        self.enabled_user(tenant, user)
+            .await
+            .map(|user| user.user_principal_name)
+            .unwrap_or_default()
     }
 
     fn next_refresh_token(&self, family_id: &str) -> Result<String, OAuthError> {

@@ -171,10 +171,10 @@ impl Oidc {
         Ok(claims)
     }
 
-    /// A user's bound access token presented without its binding: a token
-    /// anomaly for Identity Protection (a workload's is only refused). Only a
-    /// token for Tessera's own resources (userinfo, the management API)
-    /// counts: another application's tokens are not this one's to judge, and
+    /// A bound access token presented without its binding: a token anomaly
+    /// for Identity Protection, of its user or its workload. Only a token for
+    /// Tessera's own resources (userinfo, the management and provisioning
+    /// APIs) counts: another application's tokens are not this one's to judge, and
     /// whoever received them could otherwise raise their users' risk.
     async fn binding_mismatch(
         &self,
@@ -184,17 +184,47 @@ impl Oidc {
         binding: &str,
     ) {
         let userinfo = tessera_oauth::resource::userinfo_audience(issuer);
+        let provisioning = crate::directory::builtin::PROVISIONING_API_ID;
         if !audience_matches(claims.get("aud"), |aud| {
-            aud == userinfo || aud == super::MANAGEMENT_RESOURCE
+            aud == userinfo || aud == super::MANAGEMENT_RESOURCE || aud == provisioning
         }) {
             return;
         }
-        let user = claims
+        let Some(subject) = claims
             .get("sub")
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
-            .filter(|_| claims.get("idtyp").and_then(Value::as_str) == Some("user"));
-        let Some(user) = user else { return };
+        else {
+            return;
+        };
+        if claims.get("idtyp").and_then(Value::as_str) == Some("app") {
+            let app_id = claims
+                .get("client_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let request = crate::risk::WorkloadRequest {
+                principal: subject,
+                display_name: app_id,
+                app_id,
+                credential: "accessToken",
+                secret: None,
+                correlation_id: "",
+                client_address: None,
+            };
+            if let Err(error) = self
+                .sign_in
+                .risk
+                .workload_binding_mismatch(tenant, &request, binding)
+                .await
+            {
+                tracing::warn!(%error, "cannot record an access token's binding mismatch");
+            }
+            return;
+        }
+        if claims.get("idtyp").and_then(Value::as_str) != Some("user") {
+            return;
+        }
+        let user = subject;
         let name = claims
             .get("upn")
             .or_else(|| claims.get("preferred_username"))

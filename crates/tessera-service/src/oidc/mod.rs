@@ -75,6 +75,8 @@ pub(crate) struct Grant {
     principal_id: Uuid,
     resource_app_id: AppId,
     secret_end: Timestamp,
+    /// The key id of the client secret used.
+    secret_key: Option<Uuid>,
 }
 
 /// (tenant, client id, secret hash, scope).
@@ -171,6 +173,8 @@ pub(crate) struct AuthenticatedClient {
     /// The `x5t#S256` of the mutual-TLS certificate it authenticated with: access
     /// tokens are bound to it (RFC 8705 §3).
     pub certificate: Option<String>,
+    /// The key id of the client secret it authenticated with.
+    pub secret_key: Option<Uuid>,
 }
 
 /// The mark of a client authenticated by this module's code.
@@ -287,6 +291,7 @@ pub(crate) async fn authenticate_client(
             principal,
             secret_end: secret.credential.end_date_time,
             certificate: None,
+            secret_key: Some(secret.credential.key_id),
         }),
         _ => Err(refuse("unknown client or wrong secret")),
     }
@@ -359,6 +364,8 @@ impl Oidc {
         }
         let assertion = tessera_oauth::assertion::from_form(form)?;
         let secret = token::client_secret(authorization, form)?;
+        // Looked up in the breached list once the client is authenticated.
+        let presented_secret = secret.as_ref().map(|c| c.client_secret.clone());
         let (client_id, method, result) = match (assertion, secret) {
             (Some(_), Some(_)) => {
                 return Err(OAuthError::new(
@@ -426,6 +433,16 @@ impl Oidc {
                 (claimed, "clientAssertion", result)
             }
         };
+        // Identity Protection: what the request says of the workload, before
+        // Conditional Access decides with its risk.
+        let detections = match &result {
+            Ok(grant) => {
+                self.workload_detections(ctx, grant, method, presented_secret.as_deref())
+                    .await
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(presented_secret);
         // Conditional Access for workload identities, on every request (a cached
         // grant included): a block refuses the token.
         let (result, decided) = match result {
@@ -456,8 +473,14 @@ impl Oidc {
             Ok((name, _)) => (name.clone(), None),
             Err(error) => (client_id.clone(), Some(error.error.as_str())),
         };
-        self.log_workload(ctx, &client_id, &name, method, outcome, decided.as_ref())
-            .await?;
+        self.log_workload(
+            ctx,
+            (&client_id, &name, method),
+            outcome,
+            decided.as_ref(),
+            &detections,
+        )
+        .await?;
         result.map(|(_, response)| response)
     }
 
@@ -527,6 +550,7 @@ impl Oidc {
             principal,
             secret_end,
             certificate,
+            secret_key,
             ..
         } = client;
         let Some(principal) = principal else {
@@ -571,6 +595,7 @@ impl Oidc {
                 principal_id: principal.id,
                 resource_app_id: crate::directory::builtin::provisioning_api_id(),
                 secret_end,
+                secret_key,
             });
         }
         let resource_id = resource.strip_prefix("api://").unwrap_or(resource);
@@ -620,6 +645,7 @@ impl Oidc {
             principal_id: principal.id,
             resource_app_id: resource_data.app_id,
             secret_end,
+            secret_key,
         })
     }
 
@@ -728,15 +754,43 @@ impl Oidc {
         self.access.decide(ctx.tenant, &facts).await
     }
 
+    /// The Identity Protection detections of a workload's token request
+    /// (`credential` is how it authenticated; `secret` the client secret it
+    /// presented, if that was how).
+    pub(crate) async fn workload_detections(
+        &self,
+        ctx: &TokenContext,
+        grant: &Grant,
+        credential: &'static str,
+        secret: Option<&str>,
+    ) -> Vec<tessera_risk::Detection> {
+        let app_id = grant.app_id.to_string();
+        let request = crate::risk::WorkloadRequest {
+            principal: grant.principal_id,
+            display_name: &grant.display_name,
+            app_id: &app_id,
+            credential,
+            secret: secret.zip(grant.secret_key),
+            correlation_id: &ctx.correlation_id,
+            client_address: ctx.client_address.as_deref(),
+        };
+        self.sign_in
+            .risk
+            .workload_request(ctx.tenant, &request)
+            .await
+    }
+
+    /// Logs a workload's token request: `client` is its client id, its name
+    /// and how it authenticated; `risk` what Identity Protection found.
     pub(crate) async fn log_workload(
         &self,
         ctx: &TokenContext,
-        client_id: &str,
-        name: &str,
-        method: &str,
+        client: (&str, &str, &str),
         error: Option<&'static str>,
         ca: Option<&crate::access::Decided>,
+        risk: &[tessera_risk::Detection],
     ) -> Result<(), OAuthError> {
+        let (client_id, name, method) = client;
         let now = self.now();
         let client_id: String = client_id
             .chars()
@@ -769,8 +823,13 @@ impl Oidc {
             applied_conditional_access_policies: ca.map(|c| c.log_value()),
             attempt_count: None,
             last_attempt_date_time: None,
-            risk_level_during_sign_in: None,
-            risk_event_types: Vec::new(),
+            risk_level_during_sign_in: (!risk.is_empty()).then(|| {
+                crate::risk::level_name(tessera_risk::aggregate::sign_in_risk(risk)).to_string()
+            }),
+            risk_event_types: risk
+                .iter()
+                .map(|d| d.event_type.name().to_string())
+                .collect(),
         };
         self.sign_in
             .append_log(ctx.tenant, &entry)

@@ -146,6 +146,7 @@ impl Oidc {
             jkt: proof.map(|p| p.jkt.clone()),
             actor: None,
             requested_claims: Vec::new(),
+            last_network: None,
         };
         // The request is the sign-in: what the failures before it and its
         // address say is its risk.

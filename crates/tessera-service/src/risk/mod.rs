@@ -29,9 +29,11 @@ use crate::kernel::Kernel;
 mod offline;
 mod principals;
 mod profile;
+mod workloads;
 
 pub(crate) use profile::Seen;
 pub use profile::{GeoInfo, GeoLookup};
+pub(crate) use workloads::WorkloadRequest;
 
 pub use principals::{
     HistoryItem, PrincipalKind, PrincipalRisk, RiskHistoryView, RiskyFilter,
@@ -55,6 +57,7 @@ pub struct Risk {
     lists: OnceLock<Arc<dyn IpLists>>,
     geo: OnceLock<Arc<dyn GeoLookup>>,
     workloads: principals::WorkloadRiskCache,
+    watch: workloads::WorkloadWatch,
 }
 
 crate::kernel::on_kernel!(Risk);
@@ -91,6 +94,41 @@ pub struct RiskDetectionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
     /// The evidence (which list, which sign-ins, which properties).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub additional_info: Value,
+}
+
+/// A workload's detection as Graph's `servicePrincipalRiskDetection` shows
+/// it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePrincipalRiskDetectionView {
+    pub id: Uuid,
+    pub risk_event_type: String,
+    /// `low`, `medium` or `high`.
+    pub risk_level: String,
+    /// `atRisk`.
+    pub risk_state: String,
+    /// `realtime` or `offline`.
+    pub detection_timing_type: String,
+    /// `servicePrincipal`.
+    pub activity: String,
+    /// `tessera`.
+    pub source: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub detected_date_time: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub activity_date_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_principal_id: Option<Uuid>,
+    pub service_principal_display_name: String,
+    pub app_id: String,
+    pub correlation_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// The evidence (the secret's key id, the unfamiliar properties, the
+    /// token).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub additional_info: Value,
 }
@@ -151,6 +189,8 @@ pub const DETECTION_RETENTION_DAYS: i64 = tessera_risk::aggregate::DETECTION_DAY
 #[serde(rename_all = "camelCase")]
 pub struct DetectionFilter {
     pub user_id: Option<Uuid>,
+    /// Workloads' detections: one service principal's.
+    pub service_principal_id: Option<Uuid>,
     pub risk_event_type: Option<String>,
     pub risk_level: Option<String>,
     pub since: Option<Timestamp>,
@@ -170,7 +210,7 @@ pub(crate) struct SignInFacts<'a> {
     pub correlation_id: &'a str,
 }
 
-fn level_name(level: RiskLevel) -> &'static str {
+pub(crate) fn level_name(level: RiskLevel) -> &'static str {
     match level {
         RiskLevel::None => "none",
         RiskLevel::Low => "low",
@@ -186,6 +226,7 @@ impl Risk {
             lists: OnceLock::new(),
             geo: OnceLock::new(),
             workloads: principals::WorkloadRiskCache::default(),
+            watch: workloads::WorkloadWatch::default(),
         }
     }
 
@@ -487,15 +528,11 @@ impl Risk {
         token: &str,
         binding: &str,
     ) -> ServiceResult<()> {
-        let now = self.now();
         // Once in each clock hour, however often it is tried.
-        let hour = now.unix_seconds().div_euclid(3600);
-        let key = format!("{COUNTER_PREFIX}binding:{user}:{token}:{hour}");
-        let count = self
-            .store
-            .counter_increment(tenant, &key, now, now.plus_seconds(-3600))
-            .await?;
-        if count != 1 {
+        if !self
+            .once_an_hour(tenant, &format!("binding:{user}:{token}"))
+            .await?
+        {
             return Ok(());
         }
         let found = tessera_risk::token::binding_mismatch(token, binding);
@@ -517,6 +554,19 @@ impl Risk {
         facts: &SignInFacts<'_>,
         detections: &[Detection],
     ) -> ServiceResult<()> {
+        self.record_as(tenant, facts, PrincipalKind::User, detections)
+            .await
+    }
+
+    /// Records detections of a principal of `kind` (`facts.user_id` is its
+    /// id), and its risk follows them.
+    async fn record_as(
+        &self,
+        tenant: TenantId,
+        facts: &SignInFacts<'_>,
+        kind: PrincipalKind,
+        detections: &[Detection],
+    ) -> ServiceResult<()> {
         if detections.is_empty() {
             return Ok(());
         }
@@ -534,6 +584,7 @@ impl Risk {
                     id: Uuid::new_v4(),
                     detected: self.now(),
                     user_id: facts.user_id,
+                    principal_type: kind.noun().to_string(),
                     event_type: detection.event_type.name().to_string(),
                     level: level_name(detection.level).to_string(),
                     timing: match detection.timing {
@@ -548,8 +599,9 @@ impl Risk {
             ));
         }
         self.store.risk_detection_append_batch(&rows).await?;
-        if let Some(user) = facts.user_id {
-            self.detected_for(tenant, user, detections).await?;
+        if let Some(principal) = facts.user_id {
+            self.detected_for(tenant, (principal, kind), detections)
+                .await?;
         }
         Ok(())
     }
@@ -573,12 +625,57 @@ impl Risk {
         Ok(removed)
     }
 
-    /// `GET identityProtection/riskDetections`: newest first.
+    /// `GET identityProtection/riskDetections`: users' detections, newest
+    /// first.
     pub async fn list_detections(
         &self,
         ctx: &Context,
         filter: &DetectionFilter,
     ) -> ServiceResult<Page<RiskDetectionView>> {
+        if filter.service_principal_id.is_some() {
+            return Err(ServiceError::invalid(
+                "servicePrincipalId",
+                "workloads' detections are servicePrincipalRiskDetections",
+            ));
+        }
+        let (rows, next_cursor) = self
+            .detection_rows(ctx, filter, PrincipalKind::User)
+            .await?;
+        let value = rows.iter().map(view_of).collect();
+        Ok(Page { value, next_cursor })
+    }
+
+    /// `GET identityProtection/servicePrincipalRiskDetections`: workloads'
+    /// detections, newest first.
+    pub async fn list_service_principal_detections(
+        &self,
+        ctx: &Context,
+        filter: &DetectionFilter,
+    ) -> ServiceResult<Page<ServicePrincipalRiskDetectionView>> {
+        if filter.user_id.is_some() {
+            return Err(ServiceError::invalid(
+                "userId",
+                "users' detections are riskDetections",
+            ));
+        }
+        let filter = DetectionFilter {
+            user_id: filter.service_principal_id,
+            ..filter.clone()
+        };
+        let (rows, next_cursor) = self
+            .detection_rows(ctx, &filter, PrincipalKind::ServicePrincipal)
+            .await?;
+        let value = rows.iter().map(workload_view_of).collect();
+        Ok(Page { value, next_cursor })
+    }
+
+    /// A page of the detections of one kind of principal.
+    async fn detection_rows(
+        &self,
+        ctx: &Context,
+        filter: &DetectionFilter,
+        kind: PrincipalKind,
+    ) -> ServiceResult<(Vec<RiskDetectionRow>, Option<String>)> {
         self.require(ctx, action::RISK_READ, &Target::Tenant)?;
         let page = LogPage::read(filter.limit, filter.cursor.as_deref())?;
         if let Some(kind) = &filter.risk_event_type
@@ -602,6 +699,7 @@ impl Risk {
         }
         let query = RiskDetectionQuery {
             user_id: filter.user_id,
+            principal_type: Some(kind.noun().to_string()),
             event_type: filter.risk_event_type.clone(),
             level: filter.risk_level.clone(),
             since: filter.since,
@@ -611,8 +709,41 @@ impl Risk {
         };
         let mut rows = self.store.risk_detection_query(ctx.tenant, &query).await?;
         let next_cursor = page.finish(&mut rows, |r| (r.detected, r.id));
-        let value = rows.iter().map(view_of).collect();
-        Ok(Page { value, next_cursor })
+        Ok((rows, next_cursor))
+    }
+}
+
+/// A detection as the SIEM export shows it: a user's or a workload's view.
+pub(crate) fn export_view(row: &RiskDetectionRow) -> Value {
+    let view = if row.principal_type == PrincipalKind::ServicePrincipal.noun() {
+        serde_json::to_value(workload_view_of(row))
+    } else {
+        serde_json::to_value(view_of(row))
+    };
+    view.unwrap_or(Value::Null)
+}
+
+pub(crate) fn workload_view_of(row: &RiskDetectionRow) -> ServicePrincipalRiskDetectionView {
+    let user = view_of(row);
+    ServicePrincipalRiskDetectionView {
+        id: user.id,
+        risk_event_type: user.risk_event_type,
+        risk_level: user.risk_level,
+        risk_state: user.risk_state,
+        detection_timing_type: user.detection_timing_type,
+        activity: "servicePrincipal".to_string(),
+        source: user.source,
+        detected_date_time: user.detected_date_time,
+        activity_date_time: user.activity_date_time,
+        service_principal_id: user.user_id,
+        service_principal_display_name: user.user_principal_name,
+        app_id: user.additional_info["appId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        correlation_id: user.correlation_id,
+        ip_address: user.ip_address,
+        additional_info: user.additional_info,
     }
 }
 

@@ -72,7 +72,7 @@ impl PrincipalKind {
         }
     }
 
-    fn noun(self) -> &'static str {
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             PrincipalKind::User => "user",
             PrincipalKind::ServicePrincipal => "servicePrincipal",
@@ -688,12 +688,12 @@ impl Risk {
         Ok(changed)
     }
 
-    /// After a sign-in's detections were recorded: the user's risk follows
-    /// them (Identity Protection acting).
+    /// After a sign-in's detections were recorded: the principal's risk
+    /// follows them (Identity Protection acting).
     pub(crate) async fn detected_for(
         &self,
         tenant: TenantId,
-        user: Uuid,
+        principal: (Uuid, PrincipalKind),
         detections: &[tessera_risk::Detection],
     ) -> ServiceResult<()> {
         let ctx = crate::kernel::system_context(tenant, "identity protection");
@@ -703,8 +703,7 @@ impl Risk {
                 .map(|d| d.event_type.name().to_string())
                 .collect(),
         };
-        self.change_risk(&ctx, (user, PrincipalKind::User), change)
-            .await
+        self.change_risk(&ctx, principal, change).await
     }
 
     /// The user ended their own risk (`ctx` is theirs): a secure password

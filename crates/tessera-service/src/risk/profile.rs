@@ -63,8 +63,11 @@ pub(crate) struct Seen<'a> {
     pub risky: bool,
 }
 
+/// The prefix of users' profile rows.
+const PROFILE_PREFIX: &str = "risk-profile:";
+
 fn profile_key(user: Uuid) -> String {
-    format!("risk-profile:{user}")
+    format!("{PROFILE_PREFIX}{user}")
 }
 
 /// How long a default accuracy is assumed when the database gives none (km).
@@ -74,7 +77,7 @@ const DEFAULT_ACCURACY_KM: f64 = 100.0;
 /// are at most this much older than the latest (travel from there is then
 /// computed a little slower than it was), and the baseline counts repeats
 /// once per such period (learning takes sign-ins spread over days anyway).
-const REWRITE_SECONDS: i64 = 15 * 60;
+pub(super) const REWRITE_SECONDS: i64 = 15 * 60;
 
 impl Risk {
     /// Sets the operator's geolocation (once, at start).
@@ -232,12 +235,14 @@ impl Risk {
         Ok(found)
     }
 
-    async fn save_profile(
+    /// Writes a profile (a user's, a workload's baseline) in its row, made
+    /// anew or changed from the version read (`stored`).
+    pub(super) async fn save_profile<T: Serialize>(
         &self,
         tenant: TenantId,
         key: &str,
         stored: Option<SessionRow>,
-        profile: &Profile,
+        profile: &T,
         now: Timestamp,
     ) -> ServiceResult<()> {
         let data =
@@ -266,5 +271,70 @@ impl Risk {
             }
         }
         Ok(())
+    }
+
+    /// The daily recomputation (the `risk-baselines` job): every baseline of
+    /// the tenant (users' profiles, workloads') forgets the values not seen
+    /// for [`baseline::FORGET_DAYS`] even when its principal no longer signs
+    /// in, and one left with nothing is removed. A row a sign-in changed
+    /// meanwhile is left to it (it forgets the same way). How many changed.
+    pub async fn recompute_baselines(&self, tenant: TenantId) -> ServiceResult<usize> {
+        let users = self
+            .recompute::<Profile>(tenant, PROFILE_PREFIX, |p| &mut p.baseline)
+            .await?;
+        let workloads = self
+            .recompute::<Baseline>(tenant, super::workloads::WORKLOAD_PREFIX, |b| b)
+            .await?;
+        Ok(users + workloads)
+    }
+
+    async fn recompute<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        tenant: TenantId,
+        prefix: &str,
+        baseline_of: fn(&mut T) -> &mut Baseline,
+    ) -> ServiceResult<usize> {
+        const PAGE: u32 = 500;
+        let now = self.now();
+        let mut after: Option<String> = None;
+        let mut changed = 0;
+        loop {
+            let rows = self
+                .store
+                .sessions_by_prefix(tenant, prefix, after.as_deref(), PAGE)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.id.clone());
+            let full = rows.len() == PAGE as usize;
+            for mut row in rows {
+                let Ok(mut value) = serde_json::from_str::<T>(&row.data) else {
+                    continue;
+                };
+                let baseline = baseline_of(&mut value);
+                let before = baseline.clone();
+                baseline.forget_old(now);
+                if *baseline == before {
+                    continue;
+                }
+                let result = if baseline.sign_ins == 0 {
+                    self.store.session_delete(tenant, &row.id).await.map(|_| ())
+                } else {
+                    row.version += 1;
+                    row.data = serde_json::to_string(&value)
+                        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                    self.store.session_update(tenant, &row).await
+                };
+                match result {
+                    Ok(()) => changed += 1,
+                    Err(error) => {
+                        tracing::debug!(%tenant, %error, "a baseline changed meanwhile")
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(changed)
     }
 }

@@ -14,6 +14,7 @@
 //!   the round began stops there, so nothing goes to a receiver it no longer
 //!   names.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -160,8 +161,7 @@ impl Siem {
                     records.push(Record {
                         stream,
                         seq,
-                        view: serde_json::to_value(crate::risk::view_of(&row))
-                            .unwrap_or(Value::Null),
+                        view: crate::risk::export_view(&row),
                     });
                 }
             }
@@ -214,9 +214,14 @@ impl Siem {
             }
         }
         let rounds = sinks.iter().map(|(record, stored)| async {
-            let round = self.deliver_sink(transport.as_ref(), tenant, record, stored);
+            // What the receiver took in this round, even if the round is cut.
+            let taken = AtomicUsize::new(0);
+            let round = self.deliver_sink(transport.as_ref(), tenant, record, stored, &taken);
             match tokio::time::timeout(ROUND_LIMIT, round).await {
                 Ok(sent) => sent,
+                // Slow but taking (a busy receiver, a large backlog): the rest
+                // waits for the next round, without a failure's backoff.
+                Err(_) if taken.load(Ordering::Relaxed) > 0 => taken.load(Ordering::Relaxed),
                 Err(_) => {
                     let error = "the receiver did not take the records in time".to_string();
                     self.failed(tenant, record.id, &stored.spec.display_name, error)
@@ -255,6 +260,7 @@ impl Siem {
         tenant: TenantId,
         record: &tessera_store::Record,
         stored: &Stored,
+        taken: &AtomicUsize,
     ) -> usize {
         let sink = record.id;
         if self.waiting(sink) {
@@ -278,6 +284,7 @@ impl Siem {
                 match self.deliver_batch(&round, *stream).await {
                     Ok(Sent { records, moved }) => {
                         sent += records;
+                        taken.fetch_add(records, Ordering::Relaxed);
                         if !moved {
                             break;
                         }

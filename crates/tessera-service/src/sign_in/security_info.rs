@@ -577,36 +577,7 @@ impl SignIn {
     }
 
     pub(crate) async fn is_breached(&self, candidate: &SecretString) -> ServiceResult<bool> {
-        let Some(folder) = self.settings.breached_passwords.clone() else {
-            return Ok(false);
-        };
-        let (prefix, suffix) = password::breach_key(candidate.expose());
-        tokio::task::spawn_blocking(move || {
-            for name in [prefix.clone(), format!("{prefix}.txt")] {
-                let path = folder.join(name);
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => {
-                        let entries = password::parse_range(&text).map_err(|e| {
-                            ServiceError::Internal(format!(
-                                "breached-password file {} is malformed: {e}",
-                                path.display()
-                            ))
-                        })?;
-                        return Ok(entries.iter().any(|(s, count)| *count > 0 && *s == suffix));
-                    }
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(error) => {
-                        return Err(ServiceError::Internal(format!(
-                            "cannot read {}: {error}",
-                            path.display()
-                        )));
-                    }
-                }
-            }
-            Ok(false)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        self.settings.breached(candidate).await
     }
 
     /// Hashes and stores a user's password (replacing the old one), audited.
