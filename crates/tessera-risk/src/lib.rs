@@ -18,6 +18,8 @@
 //!     nodes (the service keeps them), repeated denied or abandoned MFA prompts;
 //!   - [`token`]: a session used from another device or from two networks at
 //!     once, a bound token presented without its binding;
+//!   - [`device`]: many accounts signing in through one registered device
+//!     (offline);
 //!   - [`workload`]: a workload's leaked secret, replayed client assertion,
 //!     and token requests from a source unlike its own;
 //! - [`aggregate`]: a sign-in's risk from its detections, and a user's risk
@@ -27,6 +29,7 @@ pub mod aggregate;
 pub mod baseline;
 pub mod counters;
 pub mod detection;
+pub mod device;
 pub mod geo;
 pub mod iplist;
 pub mod token;

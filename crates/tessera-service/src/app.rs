@@ -389,6 +389,7 @@ impl App {
             ("client-assertion:", 3 * 3_600),
             ("revoked-jti:", 3 * 3_600),
             (crate::risk::COUNTER_PREFIX, 86_400),
+            (crate::risk::SOURCE_PREFIX, crate::risk::SOURCE_KEEP_SECONDS),
         ] {
             if let Err(error) = store
                 .counters_purge(prefix, now.plus_seconds(-keep_seconds))

@@ -273,6 +273,7 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
     assert_eq!(
         jobs.names(),
         [
+            "risk-baselines",
             "risk-offline",
             "siem-export",
             "lifecycle",
@@ -286,7 +287,7 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
         ]
     );
     let ran = jobs.run_due().await;
-    assert_eq!(ran.len(), 10, "{ran:?}");
+    assert_eq!(ran.len(), 11, "{ran:?}");
     assert!(ran.iter().all(|r| r.outcome == Outcome::Done), "{ran:?}");
     // Signing keys were made for the tenant: the published key set has them.
     let keys = directory.oidc.jwks(tenant).await.unwrap();

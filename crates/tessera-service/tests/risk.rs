@@ -153,11 +153,17 @@ impl Harness {
 
     /// The secret of a session Adele signs in to with her password in `ctx`.
     async fn session_secret_in(&self, ctx: &SignInContext, password: &str) -> String {
+        self.session_secret_of(ctx, "adele@contoso.com", password)
+            .await
+    }
+
+    /// The secret of a session `name` signs in to with a password in `ctx`.
+    async fn session_secret_of(&self, ctx: &SignInContext, name: &str, password: &str) -> String {
         let ctx = ctx.clone();
         let (secret, _) = self.app.sign_in.start(&ctx).await.unwrap();
         self.app
             .sign_in
-            .identify(&ctx, secret.expose(), "adele@contoso.com")
+            .identify(&ctx, secret.expose(), name)
             .await
             .unwrap();
         let outcome = self
@@ -297,6 +303,18 @@ impl Harness {
         client_id: &str,
         scope: &str,
     ) -> AuthorizeOutcome {
+        self.ask_code_on(session, (address, None), client_id, scope)
+            .await
+    }
+
+    /// The same, from a device its certificate's thumbprint names (if any).
+    async fn ask_code_on(
+        &self,
+        session: &SessionInfo,
+        (address, device): (&str, Option<&str>),
+        client_id: &str,
+        scope: &str,
+    ) -> AuthorizeOutcome {
         let params = [
             ("client_id", client_id),
             ("response_type", "code"),
@@ -322,7 +340,7 @@ impl Harness {
             correlation_id: format!("corr-app-{address}"),
             client_address: Some(address.to_string()),
             user_agent: Some("test-agent".to_string()),
-            device_thumbprint: None,
+            device_thumbprint: device.map(str::to_string),
         };
         self.app.oidc.authorize(&actx, &raw, Some(session)).await
     }
@@ -1790,9 +1808,22 @@ async fn workloads_are_watched_at_the_token_endpoint(h: Harness) {
     )
     .unwrap();
     assert_eq!(risky["riskLevel"], "medium", "{risky}");
-    // The same source again within the quarter hour: recorded once.
+    // The same source again: recorded once, on every node together.
     request("203.0.113.5").await.expect("a token");
+    clock.advance_seconds(3600);
+    request("203.0.113.9").await.expect("a token");
     assert_eq!(workload_detections().await.as_array().unwrap().len(), 1);
+    // Still in use a day later: the source settles into the baseline (the
+    // workload moved for good), and is not told again.
+    clock.advance_seconds(24 * 3600);
+    request("203.0.113.5").await.expect("a token");
+    clock.advance_seconds(3600);
+    request("203.0.113.6").await.expect("a token");
+    assert_eq!(
+        workload_detections().await.as_array().unwrap().len(),
+        1,
+        "settled"
+    );
 
     // The secret turns up in a breach; high-risk workloads are blocked.
     node.policy(json!({
@@ -1843,7 +1874,112 @@ async fn workloads_are_watched_at_the_token_endpoint(h: Harness) {
     assert_eq!(leaks, 1, "once a day for a secret");
 }
 
+/// Many accounts through one registered device: the offline round finds the
+/// fifth account within a day that signs in to an application through the
+/// kiosk (its certificate names it), and each after; the sign-in log entries
+/// name the device. Another device's own user is nothing.
+async fn many_accounts_through_one_device_are_found_offline(h: Harness) {
+    let client_id = h.application().await;
+    h.app
+        .directory
+        .create_permission_grant(
+            &h.admin,
+            json!({ "clientId": client_id, "consentType": "AllPrincipals", "scope": "openid" }),
+        )
+        .await
+        .unwrap();
+    let kiosk_print = "ab".repeat(32);
+    let laptop_print = "cd".repeat(32);
+    let directory = &h.app.directory;
+    let kiosk = directory
+        .create_device(
+            &h.admin,
+            json!({"displayName": "Kiosk 7", "certificateThumbprint": kiosk_print}),
+        )
+        .await
+        .unwrap();
+    directory
+        .create_device(
+            &h.admin,
+            json!({"displayName": "Laptop", "certificateThumbprint": laptop_print}),
+        )
+        .await
+        .unwrap();
+    // The first round starts at the log's end.
+    h.app.risk.offline_round(h.admin.tenant).await.unwrap();
+    let ctx = SignInContext {
+        tenant: h.admin.tenant,
+        correlation_id: "corr-kiosk".to_string(),
+        client_address: Some("192.0.2.10".to_string()),
+        user_agent: Some("test-agent".to_string()),
+        previous_session: None,
+    };
+    let mut users = Vec::new();
+    for i in 0..6 {
+        let name = format!("shift{i}@contoso.com");
+        let user = directory
+            .create_user(
+                &h.admin,
+                json!({"userPrincipalName": name, "displayName": format!("Shift {i}")}),
+            )
+            .await
+            .unwrap()
+            .id;
+        h.app
+            .sign_in
+            .reset_password(&h.admin, user, Some(SecretString::new(PASSWORD.into())))
+            .await
+            .unwrap();
+        let secret = h.session_secret_of(&ctx, &name, PASSWORD).await;
+        let session = h.load(&secret).await;
+        // The first also uses their own laptop.
+        let devices: &[&str] = if i == 0 {
+            &[&kiosk_print, &laptop_print]
+        } else {
+            &[&kiosk_print]
+        };
+        for device in devices {
+            let outcome = h
+                .ask_code_on(&session, ("192.0.2.10", Some(device)), &client_id, "openid")
+                .await;
+            assert!(
+                matches!(outcome, AuthorizeOutcome::Respond { .. }),
+                "{outcome:?}"
+            );
+        }
+        users.push(user);
+    }
+    assert_eq!(h.app.risk.offline_round(h.admin.tenant).await.unwrap(), 2);
+    let found = h
+        .detections(DetectionFilter {
+            risk_event_type: Some("sharedDevice".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    let told: Vec<serde_json::Value> = found.iter().map(|d| d["userId"].clone()).collect();
+    assert!(told.contains(&json!(users[4])) && told.contains(&json!(users[5])));
+    assert_eq!(found[0]["additionalInfo"]["deviceId"], json!(kiosk.id));
+    assert_eq!(found[0]["detectionTimingType"], "offline");
+    assert_eq!(found[0]["riskLevel"], "low");
+    // Read once.
+    assert_eq!(h.app.risk.offline_round(h.admin.tenant).await.unwrap(), 0);
+    let logged = tessera_testkit::fixtures::sign_in_page(
+        &h.app,
+        &h.admin,
+        json!({ "userId": users[5], "limit": 1 }),
+    )
+    .await;
+    let entry = serde_json::to_value(&logged.value[0]).unwrap();
+    assert_eq!(
+        entry["deviceDetail"]["deviceId"],
+        json!(kiosk.id),
+        "{entry}"
+    );
+}
+
 both_backends!(setup = harness;
+    many_accounts_through_one_device_are_found_offline,
     workloads_are_watched_at_the_token_endpoint,
     a_public_clients_refresh_is_decided_with_its_address,
     offline_rounds_find_unlikely_travel_and_new_countries,

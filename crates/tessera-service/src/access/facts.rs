@@ -64,6 +64,8 @@ pub(crate) fn contexts_of(acr_values: &[String]) -> Vec<String> {
 pub(crate) struct Decided {
     pub decision: Decision,
     pub set: Arc<PolicySet>,
+    /// The registered device the sign-in came from, if one was known.
+    pub device: Option<Uuid>,
 }
 
 impl Decided {
@@ -310,7 +312,11 @@ impl Access {
     /// Decides a sign-in with a policy set already in hand (no I/O).
     pub(crate) fn decide_with(set: Arc<PolicySet>, facts: &SignInFacts) -> Decided {
         let decision = set.evaluate(&facts.sign_in());
-        Decided { decision, set }
+        Decided {
+            decision,
+            set,
+            device: facts.device.as_ref().map(|(id, _)| *id),
+        }
     }
 
     /// Decides a sign-in.
@@ -321,6 +327,10 @@ impl Access {
     ) -> ServiceResult<Decided> {
         let set = self.policy_set(tenant).await?;
         let decision = set.evaluate(&facts.sign_in());
-        Ok(Decided { decision, set })
+        Ok(Decided {
+            decision,
+            set,
+            device: facts.device.as_ref().map(|(id, _)| *id),
+        })
     }
 }

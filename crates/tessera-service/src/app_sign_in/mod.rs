@@ -215,6 +215,7 @@ pub(crate) fn app_entry(now: Timestamp, facts: AppEntry<'_>) -> SignInEntry {
         last_attempt_date_time: None,
         risk_level_during_sign_in: None,
         risk_event_types: Vec::new(),
+        device_detail: None,
     }
 }
 
@@ -459,6 +460,9 @@ impl AppSignIn {
         }
         entry.conditional_access_status = Some(decided.status().to_string());
         entry.applied_conditional_access_policies = Some(decided.log_value());
+        entry.device_detail = decided
+            .device
+            .map(|device_id| crate::sign_in::DeviceDetail { device_id });
         entry
     }
 }

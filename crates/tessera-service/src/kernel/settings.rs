@@ -49,10 +49,11 @@ impl AuthSettings {
                 let path = folder.join(name);
                 match std::fs::read_to_string(&path) {
                     Ok(text) => {
+                        // The file's name is part of the secret's hash: never said.
                         let entries = password::parse_range(&text).map_err(|e| {
                             ServiceError::Internal(format!(
-                                "breached-password file {} is malformed: {e}",
-                                path.display()
+                                "a breached-password range file in {} is malformed: {e}",
+                                folder.display()
                             ))
                         })?;
                         return Ok(entries.iter().any(|(s, count)| *count > 0 && *s == suffix));
@@ -60,8 +61,8 @@ impl AuthSettings {
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(error) => {
                         return Err(ServiceError::Internal(format!(
-                            "cannot read {}: {error}",
-                            path.display()
+                            "cannot read a breached-password range file in {}: {error}",
+                            folder.display()
                         )));
                     }
                 }

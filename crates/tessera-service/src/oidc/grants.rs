@@ -342,21 +342,24 @@ impl Oidc {
                 let found = tessera_risk::token::refresh_replayed(
                     data.last_network.as_deref(),
                     network.as_deref(),
+                    now.unix_seconds() - row.last_seen.unix_seconds(),
                 );
-                let name = self.user_name(ctx.tenant, data.sign_in.user_id).await;
-                if let Err(error) = self
-                    .sign_in
-                    .risk
-                    .record_for(
-                        ctx.tenant,
-                        data.sign_in.user_id,
-                        &name,
-                        (&ctx.correlation_id, ctx.client_address.as_deref()),
-                        found,
-                    )
-                    .await
-                {
-                    tracing::warn!(%error, "cannot record a replayed refresh token");
+                if let Some(found) = found {
+                    let name = self.user_name(ctx.tenant, data.sign_in.user_id).await;
+                    if let Err(error) = self
+                        .sign_in
+                        .risk
+                        .record_for(
+                            ctx.tenant,
+                            data.sign_in.user_id,
+                            &name,
+                            (&ctx.correlation_id, ctx.client_address.as_deref()),
+                            found,
+                        )
+                        .await
+                    {
+                        tracing::warn!(%error, "cannot record a replayed refresh token");
+                    }
                 }
                 return Err(invalid_grant("the refresh token was already used"));
             }
@@ -822,6 +825,7 @@ impl Oidc {
             last_attempt_date_time: None,
             risk_level_during_sign_in: None,
             risk_event_types: Vec::new(),
+            device_detail: None,
         };
         self.sign_in
             .append_log(ctx.tenant, &entry)

@@ -365,7 +365,9 @@ impl Oidc {
         let assertion = tessera_oauth::assertion::from_form(form)?;
         let secret = token::client_secret(authorization, form)?;
         // Looked up in the breached list once the client is authenticated.
-        let presented_secret = secret.as_ref().map(|c| c.client_secret.clone());
+        let presented_secret = secret
+            .as_ref()
+            .map(|c| tessera_core::SecretString::new(c.client_secret.clone()));
         let (client_id, method, result) = match (assertion, secret) {
             (Some(_), Some(_)) => {
                 return Err(OAuthError::new(
@@ -437,7 +439,7 @@ impl Oidc {
         // Conditional Access decides with its risk.
         let detections = match &result {
             Ok(grant) => {
-                self.workload_detections(ctx, grant, method, presented_secret.as_deref())
+                self.workload_detections(ctx, grant, method, presented_secret.as_ref())
                     .await
             }
             Err(_) => Vec::new(),
@@ -762,7 +764,7 @@ impl Oidc {
         ctx: &TokenContext,
         grant: &Grant,
         credential: &'static str,
-        secret: Option<&str>,
+        secret: Option<&tessera_core::SecretString>,
     ) -> Vec<tessera_risk::Detection> {
         let app_id = grant.app_id.to_string();
         let request = crate::risk::WorkloadRequest {
@@ -830,6 +832,7 @@ impl Oidc {
                 .iter()
                 .map(|d| d.event_type.name().to_string())
                 .collect(),
+            device_detail: None,
         };
         self.sign_in
             .append_log(ctx.tenant, &entry)

@@ -146,6 +146,10 @@ pub const EVENT_TYPES: [&str; EventType::ALL.len()] = {
 
 /// The counters' key prefixes (the purge job drops them after a day).
 pub const COUNTER_PREFIX: &str = "risk:";
+/// Workloads' unusual sources, from their finding until they settle (the
+/// purge job drops them after [`SOURCE_KEEP_SECONDS`]).
+pub const SOURCE_PREFIX: &str = "risk-source:";
+pub const SOURCE_KEEP_SECONDS: i64 = 7 * 86_400;
 const BRUTE_FORCE: &str = "risk:bf:";
 const SPRAY: &str = "risk:spray:";
 const LEAKED: &str = "risk:leaked:";

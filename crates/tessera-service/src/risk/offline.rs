@@ -12,13 +12,19 @@
 //!   learnt for a week (`tessera_risk::geo::new_country`). The tenant's
 //!   countries are one session-store row, `risk-countries`.
 //!
-//! Without a City database neither has anything to go on, and the round does
-//! nothing. A tenant's first round starts at the log's end.
+//! - `sharedDevice` (low): a registered device (the sign-in's
+//!   `deviceDetail`) through which a fifth account signed in within a day
+//!   (`tessera_risk::device`); each device's accounts are a session-store row,
+//!   `risk-device:{id}`, kept two days.
+//!
+//! Without a City database the travel and countries have nothing to go on.
+//! A tenant's first round starts at the log's end.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use tessera_core::{TenantId, Timestamp};
+use tessera_risk::device::DeviceAccounts;
 use tessera_risk::geo::{self, Located};
 use tessera_store::{SIGN_IN_SEQ, SessionRow, SignInQuery};
 use uuid::Uuid;
@@ -37,6 +43,8 @@ const BATCH: u32 = 1000;
 const ROUND: std::time::Duration = std::time::Duration::from_secs(10);
 /// A country not seen for this long is forgotten.
 const COUNTRY_DAYS: i64 = 90;
+/// The prefix of a device's accounts row.
+const DEVICE_PREFIX: &str = "risk-device:";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,9 +58,7 @@ struct Countries {
 impl Risk {
     /// One offline round for a tenant: how many detections it recorded.
     pub async fn offline_round(&self, tenant: TenantId) -> ServiceResult<usize> {
-        if self.geo.get().is_none() {
-            return Ok(0);
-        }
+        let located = self.geo.get().is_some();
         let now = self.now();
         let Some(mut after) = self
             .store
@@ -91,8 +97,11 @@ impl Risk {
                     }
                 }
             }
-            found += self.travel(tenant, &successes).await?;
-            found += self.countries(tenant, &successes).await?;
+            if located {
+                found += self.travel(tenant, &successes).await?;
+                found += self.countries(tenant, &successes).await?;
+            }
+            found += self.shared_devices(tenant, &successes).await?;
             self.store
                 .counter_advance(tenant, CURSOR, last, self.now())
                 .await?;
@@ -102,6 +111,46 @@ impl Risk {
             }
         }
         Ok(found)
+    }
+
+    /// Records an offline detection of a sign-in.
+    async fn record_offline(
+        &self,
+        tenant: TenantId,
+        entry: &SignInEntry,
+        detection: &tessera_risk::Detection,
+    ) -> ServiceResult<()> {
+        self.record(
+            tenant,
+            &Self::facts_of(entry),
+            std::slice::from_ref(detection),
+        )
+        .await
+    }
+
+    /// Writes a row of the offline round's (made anew, or over the version
+    /// read), kept `seconds` from now.
+    async fn keep_row(
+        &self,
+        tenant: TenantId,
+        (key, stored): (String, Option<SessionRow>),
+        data: String,
+        seconds: i64,
+    ) -> Result<(), tessera_store::StoreError> {
+        let now = self.now();
+        match stored {
+            Some(mut row) => {
+                row.version += 1;
+                row.data = data;
+                row.last_seen = now;
+                row.expires = now.plus_seconds(seconds);
+                self.store.session_update(tenant, &row).await
+            }
+            None => {
+                let row = SessionRow::transient(key, now, seconds, data);
+                self.store.session_insert(tenant, &row).await
+            }
+        }
     }
 
     fn facts_of<'a>(entry: &'a SignInEntry) -> SignInFacts<'a> {
@@ -185,13 +234,54 @@ impl Risk {
                 let Some(entry) = new.iter().find(|e| e.id.to_string() == to) else {
                     continue;
                 };
-                self.record(
-                    tenant,
-                    &Self::facts_of(entry),
-                    std::slice::from_ref(&detection),
-                )
-                .await?;
+                self.record_offline(tenant, entry, &detection).await?;
                 found += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Devices many accounts signed in through, in the order the sign-ins
+    /// came. A device's row changed meanwhile by another node's round is left
+    /// as that round wrote it (the next sign-in through it counts again).
+    async fn shared_devices(
+        &self,
+        tenant: TenantId,
+        successes: &[SignInEntry],
+    ) -> ServiceResult<usize> {
+        let mut by_device: BTreeMap<Uuid, Vec<&SignInEntry>> = BTreeMap::new();
+        for entry in successes {
+            if let (Some(device), Some(_)) = (&entry.device_detail, entry.user_id) {
+                by_device.entry(device.device_id).or_default().push(entry);
+            }
+        }
+        let mut found = 0;
+        for (device, mut entries) in by_device {
+            entries.sort_by_key(|e| e.created_date_time);
+            let key = format!("{DEVICE_PREFIX}{device}");
+            let stored = self.store.session_get(tenant, &key).await?;
+            let mut accounts: DeviceAccounts = stored
+                .as_ref()
+                .and_then(|row| serde_json::from_str(&row.data).ok())
+                .unwrap_or_default();
+            let before = accounts.clone();
+            let device_name = device.to_string();
+            for entry in entries {
+                let Some(user) = entry.user_id else { continue };
+                let detection =
+                    accounts.signed_in(&device_name, &user.to_string(), entry.created_date_time);
+                if let Some(detection) = detection {
+                    self.record_offline(tenant, entry, &detection).await?;
+                    found += 1;
+                }
+            }
+            if accounts == before {
+                continue;
+            }
+            let data = serde_json::to_string(&accounts).unwrap_or_default();
+            let keep = 2 * tessera_risk::device::WINDOW_SECONDS;
+            if let Err(error) = self.keep_row(tenant, (key, stored), data, keep).await {
+                tracing::debug!(%tenant, %error, "a device's accounts were not kept");
             }
         }
         Ok(found)
@@ -226,12 +316,7 @@ impl Risk {
             };
             let known: Vec<String> = countries.seen.keys().cloned().collect();
             if let Some(detection) = geo::new_country(&known, since, now, &here) {
-                self.record(
-                    tenant,
-                    &Self::facts_of(entry),
-                    std::slice::from_ref(&detection),
-                )
-                .await?;
+                self.record_offline(tenant, entry, &detection).await?;
                 found += 1;
             }
             let last = countries
@@ -246,19 +331,9 @@ impl Risk {
             .is_none_or(|row| now.unix_seconds() - row.last_seen.unix_seconds() >= 86_400);
         if before.keys().ne(countries.seen.keys()) || stale {
             let data = serde_json::to_string(&countries).unwrap_or_default();
-            let result = match stored {
-                Some(mut row) => {
-                    row.version += 1;
-                    row.data = data;
-                    row.last_seen = now;
-                    row.expires = now.plus_seconds(400 * 86_400);
-                    self.store.session_update(tenant, &row).await
-                }
-                None => {
-                    let row = SessionRow::transient(COUNTRIES.to_string(), now, 400 * 86_400, data);
-                    self.store.session_insert(tenant, &row).await
-                }
-            };
+            let result = self
+                .keep_row(tenant, (COUNTRIES.to_string(), stored), data, 400 * 86_400)
+                .await;
             if let Err(error) = result {
                 // Another node's round wrote first: the next round learns again.
                 tracing::debug!(%tenant, %error, "the tenant's countries were not kept");

@@ -9,6 +9,7 @@
 //! [`tessera_risk::baseline::FORGET_DAYS`] after the last sign-in; the daily
 //! recomputation forgets values not seen for as long.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -276,8 +277,10 @@ impl Risk {
     /// The daily recomputation (the `risk-baselines` job): every baseline of
     /// the tenant (users' profiles, workloads') forgets the values not seen
     /// for [`baseline::FORGET_DAYS`] even when its principal no longer signs
-    /// in, and one left with nothing is removed. A row a sign-in changed
-    /// meanwhile is left to it (it forgets the same way). How many changed.
+    /// in; one left with nothing learns again from its next sign-in. Only a
+    /// baseline that lost values is written, and only over the version read:
+    /// a row a sign-in changed meanwhile is left to it (it forgets the same
+    /// way). Rows go when they expire (the purge). How many changed.
     pub async fn recompute_baselines(&self, tenant: TenantId) -> ServiceResult<usize> {
         let users = self
             .recompute::<Profile>(tenant, PROFILE_PREFIX, |p| &mut p.baseline)
@@ -311,20 +314,16 @@ impl Risk {
                     continue;
                 };
                 let baseline = baseline_of(&mut value);
-                let before = baseline.clone();
+                let count = |b: &Baseline| b.values.values().map(BTreeMap::len).sum::<usize>();
+                let before = count(baseline);
                 baseline.forget_old(now);
-                if *baseline == before {
+                if count(baseline) == before {
                     continue;
                 }
-                let result = if baseline.sign_ins == 0 {
-                    self.store.session_delete(tenant, &row.id).await.map(|_| ())
-                } else {
-                    row.version += 1;
-                    row.data = serde_json::to_string(&value)
-                        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-                    self.store.session_update(tenant, &row).await
-                };
-                match result {
+                row.version += 1;
+                row.data = serde_json::to_string(&value)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                match self.store.session_update(tenant, &row).await {
                     Ok(()) => changed += 1,
                     Err(error) => {
                         tracing::debug!(%tenant, %error, "a baseline changed meanwhile")

@@ -5,8 +5,12 @@
 //! - At each token request a workload authenticates for (client
 //!   credentials): a client secret in the breached-password list (leaked
 //!   credentials, once a day for each secret), and a source unlike the
-//!   workload's own (suspicious sign-ins). The workload's baseline is kept
-//!   like a user's profile, in the session store (`risk-workload:{id}`).
+//!   workload's own (suspicious sign-ins, once for each new source on every
+//!   node together; a source that is still used a day after it was found
+//!   becomes the workload's own, so a workload that moved for good, or one
+//!   whose risk was dismissed, is not told again for 90 days). The
+//!   workload's baseline is kept like a user's profile, in the session store
+//!   (`risk-workload:{id}`); a request that showed anything learns nothing.
 //! - A client assertion presented again, and a bound token of the workload
 //!   presented without its binding (anomalous token use, once an hour).
 //!
@@ -27,7 +31,7 @@ use tessera_risk::workload::{self, Source};
 use uuid::Uuid;
 
 use super::profile::REWRITE_SECONDS;
-use super::{COUNTER_PREFIX, PrincipalKind, Risk, SignInFacts};
+use super::{COUNTER_PREFIX, PrincipalKind, Risk, SOURCE_PREFIX, SignInFacts};
 use crate::error::{ServiceError, ServiceResult};
 
 /// How long this node trusts its lookup of a secret in the breached list
@@ -41,12 +45,15 @@ const MAX_REMEMBERED: usize = 10_000;
 
 /// A source of a workload: (tenant, workload, subnet, credential).
 type SourceKey = (TenantId, Uuid, Option<String>, &'static str);
+/// How long after its finding a source still in use becomes familiar
+/// (seconds).
+const SETTLES_SECONDS: i64 = 86_400;
 
 /// This node's short memory of what it checked.
 #[derive(Default)]
 pub(crate) struct WorkloadWatch {
-    /// Secrets (by SHA-256) looked up in the breached list.
-    checked: Mutex<HashMap<String, Timestamp>>,
+    /// Secrets (by tenant and key id) looked up in the breached list.
+    checked: Mutex<HashMap<(TenantId, Uuid), Timestamp>>,
     /// (tenant, workload, subnet, credential) found familiar or recorded.
     known: Mutex<HashMap<SourceKey, Timestamp>>,
 }
@@ -69,7 +76,11 @@ fn seen_lately<K: Eq + Hash>(
         return true;
     }
     if memory.len() >= MAX_REMEMBERED {
-        memory.clear();
+        // What has expired goes first; if all is fresh, all goes.
+        memory.retain(|_, at| *at <= now && now.unix_seconds() - at.unix_seconds() < keep);
+        if memory.len() >= MAX_REMEMBERED {
+            memory.clear();
+        }
     }
     memory.insert(key, now);
     false
@@ -90,7 +101,7 @@ pub(crate) struct WorkloadRequest<'a> {
     /// `clientSecret`, `clientAssertion` or `clientCertificate`.
     pub credential: &'static str,
     /// The client secret it authenticated with, and its key id.
-    pub secret: Option<(&'a str, Uuid)>,
+    pub secret: Option<(&'a SecretString, Uuid)>,
     pub correlation_id: &'a str,
     pub client_address: Option<&'a str>,
 }
@@ -124,7 +135,10 @@ impl Risk {
                 }
             }
         }
-        match self.workload_source(tenant, request).await {
+        match self
+            .workload_source(tenant, request, found.is_empty())
+            .await
+        {
             Ok(Some(detection)) => found.push(detection),
             Ok(None) => {}
             Err(error) => tracing::warn!(%tenant, %error, "cannot keep a workload's baseline"),
@@ -141,25 +155,21 @@ impl Risk {
         &self,
         tenant: TenantId,
         principal: Uuid,
-        secret: &str,
+        secret: &SecretString,
         key_id: Uuid,
     ) -> ServiceResult<Option<Detection>> {
         if self.settings.breached_passwords.is_none() {
             return Ok(None);
         }
-        let digest = tessera_core::crypto::sha256_hex(secret.as_bytes());
-        if seen_lately(&self.watch.checked, digest.clone(), self.now(), CHECKED) {
+        let memo = (tenant, key_id);
+        if seen_lately(&self.watch.checked, memo, self.now(), CHECKED) {
             return Ok(None);
         }
-        let breached = match self
-            .settings
-            .breached(&SecretString::new(secret.to_string()))
-            .await
-        {
+        let breached = match self.settings.breached(secret).await {
             Ok(breached) => breached,
             Err(error) => {
                 // Looked up again next time.
-                forget(&self.watch.checked, &digest);
+                forget(&self.watch.checked, &memo);
                 return Err(error);
             }
         };
@@ -184,11 +194,13 @@ impl Risk {
 
     /// A source unlike the workload's own: the detection. A familiar source
     /// teaches the baseline (written at most every [`REWRITE_SECONDS`] when
-    /// nothing is new); an unusual one teaches nothing.
+    /// nothing is new) when the request showed nothing else (`clean`); an
+    /// unusual one teaches nothing until it has been in use a day.
     async fn workload_source(
         &self,
         tenant: TenantId,
         request: &WorkloadRequest<'_>,
+        clean: bool,
     ) -> ServiceResult<Option<Detection>> {
         let info = self.locate(request.client_address).unwrap_or_default();
         let source = Source {
@@ -208,7 +220,9 @@ impl Risk {
         if seen_lately(&self.watch.known, memo.clone(), self.now(), KNOWN) {
             return Ok(None);
         }
-        let outcome = self.learn_source(tenant, request.principal, &source).await;
+        let outcome = self
+            .learn_source(tenant, request.principal, &source, clean)
+            .await;
         if outcome.is_err() {
             forget(&self.watch.known, &memo);
         }
@@ -220,10 +234,19 @@ impl Risk {
         tenant: TenantId,
         principal: Uuid,
         source: &Source,
+        clean: bool,
     ) -> ServiceResult<Option<Detection>> {
         let now = self.now();
         let key = workload_key(principal);
         let mut found = None;
+        // An unusual source is told once on every node together; still in use
+        // a day later, it settles into the baseline.
+        let finding_key = format!(
+            "{SOURCE_PREFIX}{principal}|{}|{}",
+            source.subnet.as_deref().unwrap_or_default(),
+            source.credential.as_deref().unwrap_or_default()
+        );
+        let mut settles = false;
         for attempt in 0..2 {
             let stored = self.store.session_get(tenant, &key).await?;
             let mut baseline = stored
@@ -232,14 +255,29 @@ impl Risk {
                 .and_then(|row| serde_json::from_str::<Baseline>(&row.data).ok())
                 .unwrap_or_else(|| Baseline::new(now));
             baseline.forget_old(now);
-            if attempt == 0 {
-                found = workload::unusual_source(&baseline, source, now);
+            if attempt == 0
+                && let Some(detection) = workload::unusual_source(&baseline, source, now)
+            {
+                match self.store.counter_get(tenant, &finding_key).await? {
+                    None => {
+                        self.store
+                            .counter_advance(tenant, &finding_key, now.unix_seconds(), now)
+                            .await?;
+                        found = Some(detection);
+                    }
+                    Some(first) => {
+                        settles = now.unix_seconds() - first.value >= SETTLES_SECONDS;
+                    }
+                }
+                if !settles {
+                    break;
+                }
             }
             let recent = stored.as_ref().is_some_and(|row| {
                 row.expires > now
                     && now.unix_seconds() - row.last_seen.unix_seconds() < REWRITE_SECONDS
             });
-            if found.is_some() || (recent && workload::knows(&baseline, source)) {
+            if !clean || (recent && workload::knows(&baseline, source)) {
                 break;
             }
             workload::observe(&mut baseline, source, now);
@@ -252,6 +290,9 @@ impl Risk {
                 Err(error) => return Err(error),
                 Ok(()) => break,
             }
+        }
+        if settles {
+            self.store.counter_delete(tenant, &finding_key).await?;
         }
         Ok(found)
     }

@@ -28,6 +28,14 @@ use super::{Backoff, SECRET_CONTEXT, Siem, SiemTransport, Stored, Trouble};
 use crate::codec;
 use crate::error::ServiceResult;
 
+/// What a sink's round did so far: the records its receiver took and the
+/// first stream failure (read when the round is cut off).
+#[derive(Default)]
+struct Progress {
+    taken: AtomicUsize,
+    failure: std::sync::Mutex<Option<String>>,
+}
+
 /// Records per batch.
 const BATCH: u32 = 200;
 /// About this many bytes of events per batch (one record always goes).
@@ -214,19 +222,35 @@ impl Siem {
             }
         }
         let rounds = sinks.iter().map(|(record, stored)| async {
-            // What the receiver took in this round, even if the round is cut.
-            let taken = AtomicUsize::new(0);
-            let round = self.deliver_sink(transport.as_ref(), tenant, record, stored, &taken);
+            // What the round did, kept even if the round is cut.
+            let progress = Progress::default();
+            let round = self.deliver_sink(transport.as_ref(), tenant, record, stored, &progress);
             match tokio::time::timeout(ROUND_LIMIT, round).await {
                 Ok(sent) => sent,
-                // Slow but taking (a busy receiver, a large backlog): the rest
-                // waits for the next round, without a failure's backoff.
-                Err(_) if taken.load(Ordering::Relaxed) > 0 => taken.load(Ordering::Relaxed),
                 Err(_) => {
-                    let error = "the receiver did not take the records in time".to_string();
-                    self.failed(tenant, record.id, &stored.spec.display_name, error)
-                        .await;
-                    0
+                    let taken = progress.taken.load(Ordering::Relaxed);
+                    let failure = progress.failure.lock().ok().and_then(|mut f| f.take());
+                    match failure {
+                        Some(error) => {
+                            self.failed(tenant, record.id, &stored.spec.display_name, error)
+                                .await
+                        }
+                        // Slow but taking (a busy receiver, a large backlog):
+                        // the rest waits for the next round, without a
+                        // failure's backoff.
+                        None if taken > 0 => {}
+                        None => {
+                            let error = "the receiver did not take the records in time";
+                            self.failed(
+                                tenant,
+                                record.id,
+                                &stored.spec.display_name,
+                                error.to_string(),
+                            )
+                            .await
+                        }
+                    }
+                    taken
                 }
             }
         });
@@ -260,7 +284,7 @@ impl Siem {
         tenant: TenantId,
         record: &tessera_store::Record,
         stored: &Stored,
-        taken: &AtomicUsize,
+        progress: &Progress,
     ) -> usize {
         let sink = record.id;
         if self.waiting(sink) {
@@ -284,14 +308,18 @@ impl Siem {
                 match self.deliver_batch(&round, *stream).await {
                     Ok(Sent { records, moved }) => {
                         sent += records;
-                        taken.fetch_add(records, Ordering::Relaxed);
+                        progress.taken.fetch_add(records, Ordering::Relaxed);
                         if !moved {
                             break;
                         }
                     }
                     Err(error) => {
                         // The other streams still go.
-                        failure.get_or_insert(format!("{}: {error}", stream.name()));
+                        let error = format!("{}: {error}", stream.name());
+                        if let Ok(mut shared) = progress.failure.lock() {
+                            shared.get_or_insert(error.clone());
+                        }
+                        failure.get_or_insert(error);
                         break;
                     }
                 }

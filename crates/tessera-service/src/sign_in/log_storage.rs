@@ -487,6 +487,7 @@ mod tests {
             last_attempt_date_time: None,
             risk_level_during_sign_in: None,
             risk_event_types: Vec::new(),
+            device_detail: None,
         }
     }
 

@@ -154,6 +154,15 @@ pub struct SignInContext {
     pub previous_session: Option<String>,
 }
 
+/// The device of a sign-in (Graph's `deviceDetail`, the part Tessera knows:
+/// a registered device its certificate named).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceDetail {
+    pub device_id: Uuid,
+}
+
 /// The sign-in log entry as the API shows it (stored compactly, see
 /// `log_storage`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,6 +225,10 @@ pub struct SignInEntry {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub risk_event_types: Vec<String>,
+    /// The registered device the sign-in came from (its certificate named
+    /// it), as Graph's `deviceDetail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_detail: Option<DeviceDetail>,
 }
 
 fn interactive() -> String {
@@ -333,6 +346,7 @@ impl SignIn {
             last_attempt_date_time: None,
             risk_level_during_sign_in: None,
             risk_event_types: Vec::new(),
+            device_detail: None,
         };
         // The IdP's own sign-ins: failed passwords are counted, and a sign-in
         // that used a password learns what they say of it. Neither ever fails
