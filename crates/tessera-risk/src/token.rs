@@ -16,9 +16,11 @@
 //! - **A refresh token used twice.** Refresh tokens rotate at each use, so
 //!   a rotated one presented again means two holders: high when it comes
 //!   from another network than the family's last use; medium from the same
-//!   one or when either network is unknown; nothing from the same network
-//!   within [`RETRY_SECONDS`] of the rotation (a client retrying a refresh
-//!   whose answer it lost, two tabs refreshing at once).
+//!   one or when either network is unknown; low when it is the token the
+//!   last rotation replaced, from the same network, within
+//!   [`RETRY_SECONDS`] of it (a client retrying a refresh whose answer it
+//!   lost, two tabs refreshing at once, look so; so does a thief on the
+//!   victim's network, which is why it is still told).
 //! - **A binding mismatch.** A DPoP-bound or certificate-bound token presented
 //!   without its key's proof or with another certificate: whoever holds it
 //!   does not hold the key. High.
@@ -122,19 +124,25 @@ pub fn session_replay(
 }
 
 /// A rotated token presented again this soon after its rotation, from the
-/// same network, is taken for the client's own retry (seconds).
+/// same network, may be the client's own retry (seconds).
 pub const RETRY_SECONDS: i64 = 30;
 
 /// A rotated refresh token presented again: `last` is the network the
 /// family was last refreshed from, `here` this request's, `since` the
-/// seconds since that refresh.
-pub fn refresh_replayed(last: Option<&str>, here: Option<&str>, since: i64) -> Option<Detection> {
+/// seconds since that refresh, `newest` whether the token is the one that
+/// refresh replaced.
+pub fn refresh_replayed(
+    last: Option<&str>,
+    here: Option<&str>,
+    since: i64,
+    newest: bool,
+) -> Detection {
     let level = match (last, here) {
         (Some(last), Some(here)) if last != here => RiskLevel::High,
-        (Some(_), Some(_)) if (0..RETRY_SECONDS).contains(&since) => return None,
+        (Some(_), Some(_)) if newest && (0..RETRY_SECONDS).contains(&since) => RiskLevel::Low,
         _ => RiskLevel::Medium,
     };
-    Some(Detection::new(
+    Detection::new(
         EventType::AnomalousToken,
         level,
         json!({
@@ -144,7 +152,7 @@ pub fn refresh_replayed(last: Option<&str>, here: Option<&str>, since: i64) -> O
             "requestNetwork": here,
             "secondsSinceRotation": since,
         }),
-    ))
+    )
 }
 
 /// A bound token presented without what binds it: `binding` is `dpop` or
@@ -294,17 +302,28 @@ mod tests {
     #[test]
     fn a_refresh_token_used_twice() {
         let office = Some("192.0.2.0/24");
-        let Some(elsewhere) = refresh_replayed(office, Some("203.0.113.0/24"), 5) else {
-            panic!("another network");
-        };
+        let elsewhere = refresh_replayed(office, Some("203.0.113.0/24"), 5, true);
         assert_eq!(elsewhere.event_type, EventType::AnomalousToken);
         assert_eq!(elsewhere.level, RiskLevel::High);
         assert_eq!(elsewhere.evidence["reason"], "replayed");
         assert_eq!(elsewhere.evidence["lastNetwork"], "192.0.2.0/24");
-        let same = refresh_replayed(office, office, 600).map(|d| d.level);
-        assert_eq!(same, Some(RiskLevel::Medium));
-        assert_eq!(refresh_replayed(office, office, 3), None, "a retry");
-        let unknown = refresh_replayed(None, office, 3).map(|d| d.level);
-        assert_eq!(unknown, Some(RiskLevel::Medium));
+        assert_eq!(
+            refresh_replayed(office, office, 600, true).level,
+            RiskLevel::Medium
+        );
+        assert_eq!(
+            refresh_replayed(office, office, 3, true).level,
+            RiskLevel::Low,
+            "a retry?"
+        );
+        assert_eq!(
+            refresh_replayed(office, office, 3, false).level,
+            RiskLevel::Medium,
+            "an older token is no retry"
+        );
+        assert_eq!(
+            refresh_replayed(None, office, 3, true).level,
+            RiskLevel::Medium
+        );
     }
 }

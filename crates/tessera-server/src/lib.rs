@@ -271,9 +271,18 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ])
         .ok()?
+        // Gauges are set at each scrape, just before it renders: one not set
+        // for a while belongs to something gone (a removed SIEM sink).
+        .idle_timeout(
+            metrics_util::MetricKindMask::GAUGE,
+            Some(Duration::from_secs(GAUGE_IDLE_SECONDS)),
+        )
         .install_recorder()
         .ok()
 }
+
+/// A gauge not set for this long leaves `/metrics`.
+const GAUGE_IDLE_SECONDS: u64 = 60;
 
 /// The metrics recorder's histogram upkeep, on every node.
 fn metrics_upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) -> Arc<dyn Job> {

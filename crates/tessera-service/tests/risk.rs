@@ -1813,12 +1813,26 @@ async fn workloads_are_watched_at_the_token_endpoint(h: Harness) {
     clock.advance_seconds(3600);
     request("203.0.113.9").await.expect("a token");
     assert_eq!(workload_detections().await.as_array().unwrap().len(), 1);
-    // Still in use a day later: the source settles into the baseline (the
-    // workload moved for good), and is not told again.
+    // Still in use a day later: while the workload is at risk the source
+    // stays unusual (and is not told again); once an administrator dismissed
+    // the risk, it settles into the baseline (the workload moved for good)
+    // and stays familiar after the finding itself is forgotten.
     clock.advance_seconds(24 * 3600);
     request("203.0.113.5").await.expect("a token");
+    node.app
+        .risk
+        .dismiss(
+            &node.admin,
+            tessera_service::risk::PrincipalKind::ServicePrincipal,
+            &[principal.id],
+        )
+        .await
+        .unwrap();
     clock.advance_seconds(3600);
     request("203.0.113.6").await.expect("a token");
+    clock.advance_seconds(8 * 86_400);
+    node.app.purge_expired().await.unwrap();
+    request("203.0.113.7").await.expect("a token");
     assert_eq!(
         workload_detections().await.as_array().unwrap().len(),
         1,

@@ -24,6 +24,25 @@ const IN_STATEMENT: &str = "WITH n AS (INSERT INTO counters (tenant, key, value,
      VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, key) DO UPDATE SET \
      value = counters.value + excluded.value, updated = excluded.updated RETURNING value) ";
 
+/// Begins a transaction of numbered INSERTs. On PostgreSQL its statements
+/// use the plan cached for them instead of planning each execution (the
+/// pools plan every execution, see `SqlStore::open`): an INSERT of VALUES has
+/// no plan to choose, and planning the counter step and each row's number
+/// every time cost the sign-in log's writer a third of its time. Said in the
+/// same round trip as the BEGIN.
+pub(crate) async fn begin(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    match backend {
+        Backend::Postgres => pool
+            .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
+            .await
+            .map_err(backend_error),
+        Backend::Sqlite => pool.begin().await.map_err(backend_error),
+    }
+}
+
 /// The tenants of a batch, in the order they are numbered.
 pub(crate) fn tenants_of<T>(entries: &[(TenantId, T)]) -> Vec<TenantId> {
     let mut tenants: Vec<TenantId> = entries.iter().map(|(t, _)| *t).collect();

@@ -51,7 +51,7 @@ pub(crate) async fn append_batch(
     if entries.is_empty() {
         return Ok(());
     }
-    let mut tx = store.write_pool.begin().await.map_err(backend_error)?;
+    let mut tx = crate::numbering::begin(&store.write_pool, store.backend).await?;
     let now = entries
         .iter()
         .map(|(_, e)| e.detected)

@@ -373,7 +373,7 @@ impl SessionStore for SqlStore {
         }
         // One transaction (one durable commit) for the whole batch. On SQLite the
         // single writer connection takes it, so batches queue instead of failing.
-        let mut tx = self.write_pool.begin().await.map_err(backend_error)?;
+        let mut tx = crate::numbering::begin(&self.write_pool, self.backend).await?;
         insert_sign_ins(&mut tx, self.backend, entries).await?;
         tx.commit().await.map_err(backend_error)?;
         Ok(())

@@ -330,7 +330,7 @@ impl Oidc {
             ));
         }
         if !constant_time_eq(hash.as_bytes(), data.current.as_bytes()) {
-            if data.rotated.iter().any(|old| old == &hash) {
+            if let Some(position) = data.rotated.iter().position(|old| old == &hash) {
                 // A rotated token came back: someone holds a copy. End the family,
                 // and tell Identity Protection (a token anomaly of the user).
                 self.revoke_family(ctx.tenant, family_id, now).await?;
@@ -343,23 +343,22 @@ impl Oidc {
                     data.last_network.as_deref(),
                     network.as_deref(),
                     now.unix_seconds() - row.last_seen.unix_seconds(),
+                    position + 1 == data.rotated.len(),
                 );
-                if let Some(found) = found {
-                    let name = self.user_name(ctx.tenant, data.sign_in.user_id).await;
-                    if let Err(error) = self
-                        .sign_in
-                        .risk
-                        .record_for(
-                            ctx.tenant,
-                            data.sign_in.user_id,
-                            &name,
-                            (&ctx.correlation_id, ctx.client_address.as_deref()),
-                            found,
-                        )
-                        .await
-                    {
-                        tracing::warn!(%error, "cannot record a replayed refresh token");
-                    }
+                let name = self.user_name(ctx.tenant, data.sign_in.user_id).await;
+                if let Err(error) = self
+                    .sign_in
+                    .risk
+                    .record_for(
+                        ctx.tenant,
+                        data.sign_in.user_id,
+                        &name,
+                        (&ctx.correlation_id, ctx.client_address.as_deref()),
+                        found,
+                    )
+                    .await
+                {
+                    tracing::warn!(%error, "cannot record a replayed refresh token");
                 }
                 return Err(invalid_grant("the refresh token was already used"));
             }

@@ -242,8 +242,10 @@ impl Risk {
     }
 
     /// Devices many accounts signed in through, in the order the sign-ins
-    /// came. A device's row changed meanwhile by another node's round is left
-    /// as that round wrote it (the next sign-in through it counts again).
+    /// came. A device's accounts are written first (over the version read),
+    /// and its detections recorded only once they are: a round retried, or
+    /// racing another node's, never tells an account twice (it may, at
+    /// worst, not tell it).
     async fn shared_devices(
         &self,
         tenant: TenantId,
@@ -266,13 +268,13 @@ impl Risk {
                 .unwrap_or_default();
             let before = accounts.clone();
             let device_name = device.to_string();
+            let mut told = Vec::new();
             for entry in entries {
                 let Some(user) = entry.user_id else { continue };
                 let detection =
                     accounts.signed_in(&device_name, &user.to_string(), entry.created_date_time);
                 if let Some(detection) = detection {
-                    self.record_offline(tenant, entry, &detection).await?;
-                    found += 1;
+                    told.push((entry, detection));
                 }
             }
             if accounts == before {
@@ -282,6 +284,11 @@ impl Risk {
             let keep = 2 * tessera_risk::device::WINDOW_SECONDS;
             if let Err(error) = self.keep_row(tenant, (key, stored), data, keep).await {
                 tracing::debug!(%tenant, %error, "a device's accounts were not kept");
+                continue;
+            }
+            for (entry, detection) in told {
+                self.record_offline(tenant, entry, &detection).await?;
+                found += 1;
             }
         }
         Ok(found)

@@ -76,9 +76,10 @@ fn seen_lately<K: Eq + Hash>(
         return true;
     }
     if memory.len() >= MAX_REMEMBERED {
-        // What has expired goes first; if all is fresh, all goes.
+        // What has expired goes first; if more than half is fresh, all goes
+        // (so a full memory is not scanned at every miss).
         memory.retain(|_, at| *at <= now && now.unix_seconds() - at.unix_seconds() < keep);
-        if memory.len() >= MAX_REMEMBERED {
+        if memory.len() > MAX_REMEMBERED / 2 {
             memory.clear();
         }
     }
@@ -239,14 +240,16 @@ impl Risk {
         let now = self.now();
         let key = workload_key(principal);
         let mut found = None;
-        // An unusual source is told once on every node together; still in use
-        // a day later, it settles into the baseline.
+        // An unusual source is told once on every node together (the first to
+        // take the counter); still in use a day later, while the workload is
+        // not at risk (its risk dismissed, or aged out), it settles into the
+        // baseline. The counter stays until the purge: once learnt, the
+        // source is no longer unusual.
         let finding_key = format!(
             "{SOURCE_PREFIX}{principal}|{}|{}",
             source.subnet.as_deref().unwrap_or_default(),
             source.credential.as_deref().unwrap_or_default()
         );
-        let mut settles = false;
         for attempt in 0..2 {
             let stored = self.store.session_get(tenant, &key).await?;
             let mut baseline = stored
@@ -258,17 +261,18 @@ impl Risk {
             if attempt == 0
                 && let Some(detection) = workload::unusual_source(&baseline, source, now)
             {
-                match self.store.counter_get(tenant, &finding_key).await? {
-                    None => {
-                        self.store
-                            .counter_advance(tenant, &finding_key, now.unix_seconds(), now)
-                            .await?;
-                        found = Some(detection);
-                    }
-                    Some(first) => {
-                        settles = now.unix_seconds() - first.value >= SETTLES_SECONDS;
-                    }
+                if self
+                    .store
+                    .counter_take(tenant, &finding_key, 1, now)
+                    .await?
+                {
+                    found = Some(detection);
+                    break;
                 }
+                let first = self.store.counter_get(tenant, &finding_key).await?;
+                let settles = first.is_some_and(|c| {
+                    now.unix_seconds() - c.updated.unix_seconds() >= SETTLES_SECONDS
+                }) && !self.workload_at_risk(tenant, principal).await?;
                 if !settles {
                     break;
                 }
@@ -291,10 +295,21 @@ impl Risk {
                 Ok(()) => break,
             }
         }
-        if settles {
-            self.store.counter_delete(tenant, &finding_key).await?;
-        }
         Ok(found)
+    }
+
+    /// Whether a workload's risk is standing (at risk, or confirmed
+    /// compromised): its unusual sources do not settle then.
+    async fn workload_at_risk(&self, tenant: TenantId, principal: Uuid) -> ServiceResult<bool> {
+        let mut reader = self.reader().await?;
+        Ok(Risk::stored_risk(reader.as_mut(), tenant, principal)
+            .await?
+            .is_some_and(|(_, risk)| {
+                matches!(
+                    risk.risk_state,
+                    super::RiskyState::AtRisk | super::RiskyState::ConfirmedCompromised
+                )
+            }))
     }
 
     /// A client assertion presented again (`anomalousToken`, medium), for
