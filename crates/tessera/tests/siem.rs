@@ -506,7 +506,7 @@ fn scenario(postgres: bool) {
     // Where each sink starts: what it must deliver is everything after.
     let starts: Vec<BTreeMap<String, i64>> = sinks
         .iter()
-        .map(|sink| api.stream_numbers(sink, "delivered"))
+        .map(|sink| api.stream_numbers(sink, "start"))
         .collect();
 
     // Activity: users (audit events), sign-ins that succeed and fail (the

@@ -173,6 +173,9 @@ pub struct StreamStatus {
     pub stream: Stream,
     /// The stream's last number.
     pub head: i64,
+    /// Where the sink started: the stream's last number when the sink took
+    /// it (it delivers what comes after).
+    pub start: i64,
     /// The last number the sink took.
     pub delivered: i64,
     /// How many records wait.

@@ -55,6 +55,7 @@ impl Siem {
             streams.push(StreamStatus {
                 stream: *stream,
                 head,
+                start: stored.start.get(stream).copied().unwrap_or(0),
                 delivered,
                 lag,
                 lag_seconds,
