@@ -125,6 +125,18 @@ impl Harness {
         app.app_id.to_string()
     }
 
+    /// Every user's consent to an application for `scope`.
+    async fn consent(&self, client_id: impl serde::Serialize, scope: &str) {
+        self.app
+            .directory
+            .create_permission_grant(
+                &self.admin,
+                json!({ "clientId": client_id, "consentType": "AllPrincipals", "scope": scope }),
+            )
+            .await
+            .unwrap();
+    }
+
     async fn policy(&self, body: serde_json::Value) {
         self.app
             .access
@@ -570,14 +582,7 @@ async fn a_public_clients_refresh_is_decided_with_its_address(h: Harness) {
         .create_service_principal(&h.admin, json!({ "appId": app.app_id }))
         .await
         .unwrap();
-    h.app
-        .directory
-        .create_permission_grant(
-            &h.admin,
-            json!({ "clientId": app.app_id, "consentType": "AllPrincipals", "scope": "openid offline_access" }),
-        )
-        .await
-        .unwrap();
+    h.consent(app.app_id, "openid offline_access").await;
     let client_id = app.app_id.to_string();
     let office = h.session_from("192.0.2.10", PASSWORD).await;
     let AuthorizeOutcome::Respond { params, .. } = h
@@ -1469,14 +1474,7 @@ async fn the_password_grant_decides_with_its_own_risk(h: Harness) {
         .create_service_principal(&h.admin, json!({ "appId": app.app_id }))
         .await
         .unwrap();
-    h.app
-        .directory
-        .create_permission_grant(
-            &h.admin,
-            json!({ "clientId": app.app_id, "consentType": "AllPrincipals", "scope": "openid profile" }),
-        )
-        .await
-        .unwrap();
+    h.consent(app.app_id, "openid profile").await;
     h.policy(json!({
         "displayName": "Block risky sign-ins", "state": "enabled",
         "conditions": {"users": {"includeUsers": [adele]},
@@ -1894,14 +1892,7 @@ async fn workloads_are_watched_at_the_token_endpoint(h: Harness) {
 /// name the device. Another device's own user is nothing.
 async fn many_accounts_through_one_device_are_found_offline(h: Harness) {
     let client_id = h.application().await;
-    h.app
-        .directory
-        .create_permission_grant(
-            &h.admin,
-            json!({ "clientId": client_id, "consentType": "AllPrincipals", "scope": "openid" }),
-        )
-        .await
-        .unwrap();
+    h.consent(&client_id, "openid").await;
     let kiosk_print = "ab".repeat(32);
     let laptop_print = "cd".repeat(32);
     let directory = &h.app.directory;

@@ -214,6 +214,20 @@ pub(crate) struct SignInFacts<'a> {
     pub correlation_id: &'a str,
 }
 
+impl<'a> SignInFacts<'a> {
+    /// The facts of a sign-in log entry (its user, address and time).
+    pub(crate) fn of(entry: &'a crate::sign_in::SignInEntry) -> SignInFacts<'a> {
+        SignInFacts {
+            sign_in: Some(entry.id),
+            at: entry.created_date_time,
+            user_id: entry.user_id,
+            user_principal_name: &entry.user_principal_name,
+            client_address: entry.client_address.as_deref(),
+            correlation_id: &entry.correlation_id,
+        }
+    }
+}
+
 pub(crate) fn level_name(level: RiskLevel) -> &'static str {
     match level {
         RiskLevel::None => "none",

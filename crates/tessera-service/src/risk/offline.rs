@@ -122,7 +122,7 @@ impl Risk {
     ) -> ServiceResult<()> {
         self.record(
             tenant,
-            &Self::facts_of(entry),
+            &SignInFacts::of(entry),
             std::slice::from_ref(detection),
         )
         .await
@@ -150,17 +150,6 @@ impl Risk {
                 let row = SessionRow::transient(key, now, seconds, data);
                 self.store.session_insert(tenant, &row).await
             }
-        }
-    }
-
-    fn facts_of<'a>(entry: &'a SignInEntry) -> SignInFacts<'a> {
-        SignInFacts {
-            sign_in: Some(entry.id),
-            at: entry.created_date_time,
-            user_id: entry.user_id,
-            user_principal_name: &entry.user_principal_name,
-            client_address: entry.client_address.as_deref(),
-            correlation_id: &entry.correlation_id,
         }
     }
 

@@ -471,14 +471,7 @@ impl SignIn {
         let row = self.log_row(tenant, &entry)?;
         self.sign_in_log.append(&self.store, tenant, row).await?;
         if entry.result != "failure" {
-            let facts = crate::risk::SignInFacts {
-                sign_in: Some(entry.id),
-                at: entry.created_date_time,
-                user_id: entry.user_id,
-                user_principal_name: &entry.user_principal_name,
-                client_address: entry.client_address.as_deref(),
-                correlation_id: &entry.correlation_id,
-            };
+            let facts = crate::risk::SignInFacts::of(&entry);
             if let Err(error) = self.risk.record(tenant, &facts, &detections).await {
                 tracing::warn!(%tenant, %error, "cannot record a sign-in's risk detections");
             }
