@@ -1,19 +1,24 @@
 //! Numbers for the SIEM export: each tenant's sign-in entries and risk
-//! detections are numbered from the tenant's counter (`seq:signIns`,
-//! `seq:riskDetections`) in the transaction that writes them. The counter's row
-//! stays locked until that transaction ends (PostgreSQL), so writers of one
-//! tenant commit in the order of their numbers and a reader that has seen n has
-//! seen every number below it. Tenants are numbered in a fixed order, so two
-//! batches never wait on each other's counters in a circle.
+//! detections are numbered (`NumberedLog`) in the transaction that writes
+//! them, and writers of one tenant commit in the order of their numbers, so a
+//! reader that has seen n has seen every number below it.
 //!
-//! - PostgreSQL takes the numbers in the INSERT itself (a data-modifying
-//!   `WITH`): numbering costs the sign-in path no round trip.
-//! - SQLite takes them first, in one more statement (it cannot change data in
-//!   a `WITH`); its one writer makes that an in-process step.
+//! - PostgreSQL takes the numbers from the tenant's counter in the INSERT
+//!   itself (a data-modifying `WITH`): numbering costs the sign-in path no
+//!   round trip. The counter's row stays locked until the transaction ends, so
+//!   writers of one tenant commit in the order of their numbers. Tenants are
+//!   numbered in a fixed order, so two batches never wait on each other's
+//!   counters in a circle.
+//! - SQLite has one writer, so the next number is simply one past the
+//!   highest in the log, read in the INSERT from the number index's last
+//!   entry (a page the INSERT writes anyway). The counter is only a floor,
+//!   set before a purge deletes anything: numbers never go back. Keeping the
+//!   counter at every write cost a commit a third more pages, and at one
+//!   sign-in at a time the commit is the sign-in's cost.
 
 use sqlx::Row;
 use tessera_core::{TenantId, Timestamp};
-use tessera_store::Result;
+use tessera_store::{NumberedLog, Result};
 
 use crate::{Backend, backend_error};
 
@@ -23,6 +28,77 @@ type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 const IN_STATEMENT: &str = "WITH n AS (INSERT INTO counters (tenant, key, value, updated) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, key) DO UPDATE SET \
      value = counters.value + excluded.value, updated = excluded.updated RETURNING value) ";
+
+/// The table a log's rows are in.
+fn table(log: NumberedLog) -> &'static str {
+    match log {
+        NumberedLog::SignIns => "sign_ins",
+        NumberedLog::RiskDetections => "risk_detections",
+    }
+}
+
+/// SQLite: an expression of the head of the log of tenant `$1`, the higher
+/// of its highest number and its counter (the floor a purge leaves).
+fn sqlite_head(log: NumberedLog) -> String {
+    format!(
+        "MAX(COALESCE((SELECT MAX(seq) FROM {} WHERE tenant = $1 AND seq IS NOT NULL), 0), \
+         COALESCE((SELECT value FROM counters WHERE tenant = $1 AND key = '{}'), 0))",
+        table(log),
+        log.counter()
+    )
+}
+
+/// The head of a tenant's log (`SessionStore::numbered_head`).
+pub(crate) async fn head(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    tenant: TenantId,
+    log: NumberedLog,
+) -> Result<i64> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT COALESCE((SELECT value FROM counters WHERE tenant = $1 AND key = $2), 0)"
+                .to_string()
+        }
+        Backend::Sqlite => format!("SELECT {}", sqlite_head(log)),
+    };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+    if backend == Backend::Postgres {
+        query = query.bind(log.counter().to_string());
+    }
+    let row = query.fetch_one(pool).await.map_err(backend_error)?;
+    row.try_get(0).map_err(backend_error)
+}
+
+/// Before a purge of a tenant's log deletes anything, in its transaction:
+/// keeps the head where it is even if the rows holding it go (SQLite; the
+/// counter of PostgreSQL is the head already).
+pub(crate) async fn keep_head(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    tenant: TenantId,
+    log: NumberedLog,
+    now: Timestamp,
+) -> Result<()> {
+    if backend != Backend::Sqlite {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO counters (tenant, key, value, updated) \
+         SELECT $1, '{}', head, $2 FROM (SELECT {} AS head) WHERE head > 0 \
+         ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, \
+         updated = excluded.updated WHERE counters.value < excluded.value",
+        log.counter(),
+        sqlite_head(log)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.to_string())
+        .bind(now.unix_micros())
+        .execute(conn)
+        .await
+        .map_err(backend_error)?;
+    Ok(())
+}
 
 /// Begins a transaction of numbered INSERTs. On PostgreSQL its statements
 /// use the plan cached for them instead of planning each execution (the
@@ -55,97 +131,61 @@ pub(crate) fn tenants_of<T>(entries: &[(TenantId, T)]) -> Vec<TenantId> {
 pub(crate) struct Numbered {
     backend: Backend,
     tenant: TenantId,
-    key: &'static str,
+    log: NumberedLog,
     now: Timestamp,
-    /// SQLite: the next number to bind.
-    next: i64,
 }
 
 impl Numbered {
-    /// Numbering for `count` rows of `tenant`, written in one or more
-    /// statements of this transaction (SQLite takes all the numbers now).
-    pub(crate) async fn begin(
-        conn: &mut sqlx::AnyConnection,
+    /// Numbering for rows of `tenant`'s `log`, written in one or more
+    /// statements of a transaction from `begin`, each statement's rows
+    /// numbered after those of the statements before.
+    pub(crate) fn new(
         backend: Backend,
         tenant: TenantId,
-        key: &'static str,
-        count: usize,
+        log: NumberedLog,
         now: Timestamp,
-    ) -> Result<Numbered> {
-        let next = match backend {
-            Backend::Postgres => 0,
-            Backend::Sqlite => {
-                let row = sqlx::query(
-                    "INSERT INTO counters (tenant, key, value, updated) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (tenant, key) DO UPDATE SET value = counters.value + excluded.value, \
-                     updated = excluded.updated RETURNING value",
-                )
-                .bind(tenant.to_string())
-                .bind(key.to_string())
-                .bind(count as i64)
-                .bind(now.unix_micros())
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(backend_error)?;
-                let last: i64 = row.try_get(0).map_err(backend_error)?;
-                last - count as i64 + 1
-            }
-        };
-        Ok(Numbered {
+    ) -> Self {
+        Numbered {
             backend,
             tenant,
-            key,
+            log,
             now,
-            next,
-        })
+        }
     }
 
     /// The text of an INSERT of `rows` rows: `head` (`INSERT INTO t (tenant,
     /// ..., seq) VALUES `), each row's `fields` parameters and its number, then
     /// `tail`.
     pub(crate) fn statement(&self, head: &str, rows: usize, fields: usize, tail: &str) -> String {
-        let (prefix, first) = match self.backend {
-            Backend::Postgres => (IN_STATEMENT, 5),
-            Backend::Sqlite => ("", 1),
+        // Each row's number is `base` and its place in the statement.
+        let (prefix, first, base) = match self.backend {
+            Backend::Postgres => (IN_STATEMENT, 5, format!("(SELECT value FROM n) - {rows}")),
+            // Rows of VALUES that read the table are all made before the
+            // first is inserted, so every row reads the same head.
+            Backend::Sqlite => ("", 2, format!("({})", sqlite_head(self.log))),
         };
-        let per_row = fields + usize::from(self.backend == Backend::Sqlite);
         let values: Vec<String> = (0..rows)
             .map(|i| {
-                let base = first + i * per_row;
+                let from = first + i * fields;
                 let mut params: Vec<String> =
-                    (base..base + fields).map(|n| format!("${n}")).collect();
-                params.push(match self.backend {
-                    Backend::Postgres => format!("(SELECT value FROM n) - {rows} + {}", i + 1),
-                    Backend::Sqlite => format!("${}", base + fields),
-                });
+                    (from..from + fields).map(|n| format!("${n}")).collect();
+                params.push(format!("{base} + {}", i + 1));
                 format!("({})", params.join(", "))
             })
             .collect();
         format!("{prefix}{head}{}{tail}", values.join(", "))
     }
 
-    /// Binds what comes before the rows (PostgreSQL's counter step for
-    /// `rows` numbers).
+    /// Binds what comes before the rows: PostgreSQL's counter step for
+    /// `rows` numbers (`$1` to `$4`), SQLite's tenant (`$1`).
     pub(crate) fn bind_head<'q>(&self, query: Query<'q>, rows: usize) -> Query<'q> {
         match self.backend {
             Backend::Postgres => query
                 .bind(self.tenant.to_string())
-                .bind(self.key.to_string())
+                .bind(self.log.counter().to_string())
                 .bind(rows as i64)
                 .bind(self.now.unix_micros()),
-            Backend::Sqlite => query,
-        }
-    }
-
-    /// Binds what follows a row's fields (SQLite: its number).
-    pub(crate) fn bind_number<'q>(&mut self, query: Query<'q>) -> Query<'q> {
-        match self.backend {
-            Backend::Postgres => query,
-            Backend::Sqlite => {
-                let seq = self.next;
-                self.next += 1;
-                query.bind(seq)
-            }
+            Backend::Sqlite => query.bind(self.tenant.to_string()),
         }
     }
 }

@@ -64,15 +64,12 @@ pub(crate) async fn append_batch(
             .filter(|(t, _)| *t == tenant)
             .map(|(_, e)| e)
             .collect();
-        let mut numbers = crate::numbering::Numbered::begin(
-            &mut tx,
+        let numbers = crate::numbering::Numbered::new(
             store.backend,
             tenant,
-            tessera_store::RISK_DETECTION_SEQ,
-            rows.len(),
+            tessera_store::NumberedLog::RiskDetections,
             now,
-        )
-        .await?;
+        );
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let sql = numbers.statement(&head, chunk.len(), FIELDS, "");
             let mut query = numbers.bind_head(sqlx::query(AssertSqlSafe(sql)), chunk.len());
@@ -89,7 +86,6 @@ pub(crate) async fn append_batch(
                     .bind(entry.sign_in_id.map(|u| u.to_string()))
                     .bind(entry.ip.clone())
                     .bind(entry.body.clone());
-                query = numbers.bind_number(query);
             }
             query.execute(&mut *tx).await.map_err(backend_error)?;
         }
@@ -167,6 +163,15 @@ pub(crate) async fn scan(
 pub(crate) async fn purge(store: &SqlStore, tenant: TenantId, before: Timestamp) -> Result<u64> {
     let mut deleted = 0;
     loop {
+        let mut tx = store.write_pool.begin().await.map_err(backend_error)?;
+        crate::numbering::keep_head(
+            &mut tx,
+            store.backend,
+            tenant,
+            tessera_store::NumberedLog::RiskDetections,
+            before,
+        )
+        .await?;
         let done = sqlx::query(
             "DELETE FROM risk_detections WHERE tenant = $1 AND (detected, id) IN \
              (SELECT detected, id FROM risk_detections WHERE tenant = $1 AND detected < $2 \
@@ -175,9 +180,10 @@ pub(crate) async fn purge(store: &SqlStore, tenant: TenantId, before: Timestamp)
         .bind(tenant.to_string())
         .bind(before.unix_micros())
         .bind(PURGE_STEP)
-        .execute(&store.write_pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
         deleted += done.rows_affected();
         if done.rows_affected() < PURGE_STEP as u64 {
             return Ok(deleted);

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use tessera_core::{TenantId, Timestamp};
 use tessera_store::{
-    Counter, Result, RiskDetectionQuery, RiskDetectionRow, SessionRow, SessionStore, SignInQuery,
-    SignInRow, StoreError,
+    Counter, NumberedLog, Result, RiskDetectionQuery, RiskDetectionRow, SessionRow, SessionStore,
+    SignInQuery, SignInRow, StoreError,
 };
 use uuid::Uuid;
 
@@ -140,21 +140,17 @@ async fn insert_sign_ins(
             .filter(|(t, _)| *t == tenant)
             .map(|(_, e)| e)
             .collect();
-        let mut numbers = crate::numbering::Numbered::begin(
-            conn,
+        let numbers = crate::numbering::Numbered::new(
             backend,
             tenant,
-            tessera_store::SIGN_IN_SEQ,
-            rows.len() + merged.len(),
+            tessera_store::NumberedLog::SignIns,
             now,
-        )
-        .await?;
+        );
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let sql = numbers.statement(&head, chunk.len(), SIGN_IN_FIELDS, "");
             let mut query = numbers.bind_head(sqlx::query(AssertSqlSafe(sql)), chunk.len());
             for entry in chunk {
                 query = bind_sign_in(query, tenant, entry);
-                query = numbers.bind_number(query);
             }
             query.execute(&mut *conn).await.map_err(backend_error)?;
         }
@@ -168,9 +164,7 @@ async fn insert_sign_ins(
                  time = CASE WHEN excluded.time > sign_ins.time THEN excluded.time ELSE sign_ins.time END",
             );
             let query = numbers.bind_head(sqlx::query(AssertSqlSafe(sql)), 1);
-            let query = bind_sign_in(query, tenant, entry);
-            numbers
-                .bind_number(query)
+            bind_sign_in(query, tenant, entry)
                 .execute(&mut *conn)
                 .await
                 .map_err(backend_error)?;
@@ -520,19 +514,33 @@ impl SessionStore for SqlStore {
                 ),
                 None => (cutoff.clone(), true),
             };
+            let mut tx = self.write_pool.begin().await.map_err(backend_error)?;
+            crate::numbering::keep_head(
+                &mut tx,
+                self.backend,
+                tenant,
+                NumberedLog::SignIns,
+                before,
+            )
+            .await?;
             let done =
                 sqlx::query("DELETE FROM sign_ins WHERE tenant = $1 AND (time, id) <= ($2, $3)")
                     .bind(tenant.to_string())
                     .bind(end.0)
                     .bind(end.1)
-                    .execute(&self.write_pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(backend_error)?;
+            tx.commit().await.map_err(backend_error)?;
             deleted += done.rows_affected();
             if last {
                 return Ok(deleted);
             }
         }
+    }
+
+    async fn numbered_head(&self, tenant: TenantId, log: NumberedLog) -> Result<i64> {
+        crate::numbering::head(&self.pool, self.backend, tenant, log).await
     }
 
     async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>> {

@@ -608,11 +608,25 @@ pub struct SignInRow {
     pub aggregate_key: Option<String>,
 }
 
-/// The counter that numbers a tenant's sign-in log entries for the SIEM export:
-/// its value is the last number given (the stream's head).
-pub const SIGN_IN_SEQ: &str = "seq:signIns";
-/// The same for risk detections.
-pub const RISK_DETECTION_SEQ: &str = "seq:riskDetections";
+/// A log whose entries each tenant numbers for the SIEM export, from 1 without
+/// gaps, in the order readers may take them (`sign_in_scan`,
+/// `risk_detection_scan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberedLog {
+    SignIns,
+    RiskDetections,
+}
+
+impl NumberedLog {
+    /// The key of the counter the log's numbers are kept in (a backend may
+    /// hold the head elsewhere too: read it with `SessionStore::numbered_head`).
+    pub fn counter(self) -> &'static str {
+        match self {
+            NumberedLog::SignIns => "seq:signIns",
+            NumberedLog::RiskDetections => "seq:riskDetections",
+        }
+    }
+}
 
 /// Filters for sign-in log queries. Results come newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -762,7 +776,12 @@ pub trait SessionStore: Send + Sync {
     /// returns how many.
     async fn risk_detection_purge(&self, tenant: TenantId, before: Timestamp) -> Result<u64>;
 
+    /// The last number a tenant's `log` gave (0 before the first): a reader
+    /// starting now starts after it. A purge never lowers it.
+    async fn numbered_head(&self, tenant: TenantId, log: NumberedLog) -> Result<i64>;
+
     async fn counter_get(&self, tenant: TenantId, key: &str) -> Result<Option<Counter>>;
+
     /// Sets the counter to `value` if it is absent or holds less; true if it did.
     async fn counter_advance(
         &self,

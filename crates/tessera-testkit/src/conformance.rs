@@ -1347,9 +1347,10 @@ async fn all_sign_ins(store: &Arc<dyn Store>, tenant: TenantId) -> Vec<SignInRow
 /// The SIEM export reads the sign-in log and the detections by their numbers:
 /// per tenant, from 1 without gaps, in the order of the batches; an aggregate
 /// that grows is numbered anew; concurrent batches of one tenant each get their
-/// own run of numbers, and none is read twice or missed.
+/// own run of numbers, and none is read twice or missed; a purge never lowers
+/// the head, so numbers are never given twice.
 pub async fn export_numbers_are_gapless_and_ordered(store: Arc<dyn Store>) {
-    use tessera_store::{RISK_DETECTION_SEQ, RiskDetectionRow, SIGN_IN_SEQ};
+    use tessera_store::{NumberedLog, RiskDetectionRow};
     let tenant = new_tenant(&store).await;
     let other = new_tenant(&store).await;
     let a = sign_in_at(later(0), None);
@@ -1377,11 +1378,17 @@ pub async fn export_numbers_are_gapless_and_ordered(store: Arc<dyn Store>) {
     );
     assert!(store.sign_in_scan(tenant, 4, 100).await.unwrap().is_empty());
     let head = store
-        .counter_get(tenant, SIGN_IN_SEQ)
+        .numbered_head(tenant, NumberedLog::SignIns)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(head.value, 4);
+    assert_eq!(head, 4);
+    assert_eq!(
+        store
+            .numbered_head(new_tenant(&store).await, NumberedLog::SignIns)
+            .await
+            .unwrap(),
+        0
+    );
     // Pages: the limit holds and the next page starts after it.
     assert_eq!(store.sign_in_scan(tenant, 0, 2).await.unwrap().len(), 2);
 
@@ -1417,11 +1424,10 @@ pub async fn export_numbers_are_gapless_and_ordered(store: Arc<dyn Store>) {
     let numbers: Vec<i64> = detections.iter().map(|(n, _)| *n).collect();
     assert_eq!(numbers, (1..=60).collect::<Vec<i64>>());
     let head = store
-        .counter_get(tenant, RISK_DETECTION_SEQ)
+        .numbered_head(tenant, NumberedLog::RiskDetections)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(head.value, 60);
+    assert_eq!(head, 60);
     assert_eq!(
         store
             .risk_detection_scan(tenant, 58, 10)
@@ -1429,6 +1435,28 @@ pub async fn export_numbers_are_gapless_and_ordered(store: Arc<dyn Store>) {
             .unwrap()
             .len(),
         2
+    );
+
+    // Everything purged: the heads stay, and the next entries go on from them.
+    let gone = later(100);
+    assert_eq!(store.sign_in_purge(tenant, gone, 0).await.unwrap(), 3);
+    assert_eq!(store.risk_detection_purge(tenant, gone).await.unwrap(), 60);
+    for (log, head) in [(NumberedLog::SignIns, 4), (NumberedLog::RiskDetections, 60)] {
+        assert_eq!(store.numbered_head(tenant, log).await.unwrap(), head);
+    }
+    let next = sign_in_at(later(101), None);
+    store.sign_in_append(tenant, &next).await.unwrap();
+    let read = store.sign_in_scan(tenant, 0, 100).await.unwrap();
+    assert_eq!(
+        read.iter().map(|(n, e)| (*n, e.id)).collect::<Vec<_>>(),
+        vec![(5, next.id)]
+    );
+    assert_eq!(
+        store
+            .numbered_head(other, NumberedLog::SignIns)
+            .await
+            .unwrap(),
+        1
     );
 }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::{TenantId, Timestamp};
 use tessera_risk::device::DeviceAccounts;
 use tessera_risk::geo::{self, Located};
-use tessera_store::{SIGN_IN_SEQ, SessionRow, SignInQuery};
+use tessera_store::{NumberedLog, SessionRow, SignInQuery};
 use uuid::Uuid;
 
 use super::{Risk, SignInFacts};
@@ -68,9 +68,8 @@ impl Risk {
         else {
             let head = self
                 .store
-                .counter_get(tenant, SIGN_IN_SEQ)
-                .await?
-                .map_or(0, |c| c.value);
+                .numbered_head(tenant, NumberedLog::SignIns)
+                .await?;
             self.store
                 .counter_advance(tenant, CURSOR, head, now)
                 .await?;

@@ -21,7 +21,7 @@ use serde_json::Value;
 use tessera_core::{TenantId, Timestamp};
 use tessera_siem::sink::Destination;
 use tessera_siem::{Record, Stream, syslog};
-use tessera_store::{Kind, RISK_DETECTION_SEQ, SIGN_IN_SEQ};
+use tessera_store::{Kind, NumberedLog};
 use uuid::Uuid;
 
 use super::{Backoff, SECRET_CONTEXT, Siem, SiemTransport, Stored, Trouble};
@@ -103,16 +103,16 @@ impl Siem {
     /// The stream's last number: what a sink made now starts after.
     pub(super) async fn head(&self, tenant: TenantId, stream: Stream) -> ServiceResult<i64> {
         Ok(match stream {
-            Stream::SignIns => self
-                .store
-                .counter_get(tenant, SIGN_IN_SEQ)
-                .await?
-                .map_or(0, |c| c.value),
-            Stream::RiskDetections => self
-                .store
-                .counter_get(tenant, RISK_DETECTION_SEQ)
-                .await?
-                .map_or(0, |c| c.value),
+            Stream::SignIns => {
+                self.store
+                    .numbered_head(tenant, NumberedLog::SignIns)
+                    .await?
+            }
+            Stream::RiskDetections => {
+                self.store
+                    .numbered_head(tenant, NumberedLog::RiskDetections)
+                    .await?
+            }
             Stream::AuditLogs => self.store.audit_head(tenant).await?.map_or(0, |h| h.seq),
         })
     }
