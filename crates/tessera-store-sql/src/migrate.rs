@@ -65,6 +65,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "workload_detections",
         sql: include_str!("../migrations/sqlite/0010_workload_detections.sql"),
     },
+    Migration {
+        version: 11,
+        name: "numbers_from_index",
+        sql: include_str!("../migrations/sqlite/0011_numbers_from_index.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[

@@ -78,11 +78,11 @@ pub(crate) async fn keep_head(
     backend: Backend,
     tenant: TenantId,
     log: NumberedLog,
-    now: Timestamp,
 ) -> Result<()> {
     if backend != Backend::Sqlite {
         return Ok(());
     }
+    let now = tessera_core::Clock::now(&tessera_core::SystemClock);
     let sql = format!(
         "INSERT INTO counters (tenant, key, value, updated) \
          SELECT $1, '{}', head, $2 FROM (SELECT {} AS head) WHERE head > 0 \

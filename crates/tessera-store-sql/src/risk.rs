@@ -169,7 +169,6 @@ pub(crate) async fn purge(store: &SqlStore, tenant: TenantId, before: Timestamp)
             store.backend,
             tenant,
             tessera_store::NumberedLog::RiskDetections,
-            before,
         )
         .await?;
         let done = sqlx::query(

@@ -515,14 +515,8 @@ impl SessionStore for SqlStore {
                 None => (cutoff.clone(), true),
             };
             let mut tx = self.write_pool.begin().await.map_err(backend_error)?;
-            crate::numbering::keep_head(
-                &mut tx,
-                self.backend,
-                tenant,
-                NumberedLog::SignIns,
-                before,
-            )
-            .await?;
+            crate::numbering::keep_head(&mut tx, self.backend, tenant, NumberedLog::SignIns)
+                .await?;
             let done =
                 sqlx::query("DELETE FROM sign_ins WHERE tenant = $1 AND (time, id) <= ($2, $3)")
                     .bind(tenant.to_string())
