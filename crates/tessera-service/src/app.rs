@@ -374,6 +374,15 @@ impl App {
                 failed.get_or_insert(error.to_string());
             }
         }
+        // Revocations no token they end outlives.
+        match store.revocations_purge(now).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "revocations past their tokens removed"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot purge revocations");
+                failed.get_or_insert(error.to_string());
+            }
+        }
         match self.risk.purge_detections().await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "risk detections past retention removed"),

@@ -327,25 +327,6 @@ impl Harness {
         client_id: &str,
         scope: &str,
     ) -> AuthorizeOutcome {
-        let params = [
-            ("client_id", client_id),
-            ("response_type", "code"),
-            ("redirect_uri", REDIRECT),
-            ("scope", scope),
-            ("state", "s1"),
-            (
-                "code_challenge",
-                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            ),
-            ("code_challenge_method", "S256"),
-        ];
-        let raw = tessera_oauth::authorize::RawAuthorization {
-            params: params
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            resources: Vec::new(),
-        };
         let actx = AuthorizeContext {
             tenant: self.admin.tenant,
             issuer: "http://localhost:8080".to_string(),
@@ -354,7 +335,13 @@ impl Harness {
             user_agent: Some("test-agent".to_string()),
             device_thumbprint: device.map(str::to_string),
         };
-        self.app.oidc.authorize(&actx, &raw, Some(session)).await
+        tessera_testkit::fixtures::authorize_code(
+            &self.app,
+            &actx,
+            session,
+            (client_id, REDIRECT, scope),
+        )
+        .await
     }
 
     /// Adele's own context: she holds no role.

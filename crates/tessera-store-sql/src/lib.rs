@@ -20,6 +20,8 @@ mod group;
 mod leases;
 mod migrate;
 mod numbering;
+mod revocations;
+
 mod risk;
 mod search;
 mod sessions;
@@ -574,6 +576,13 @@ impl WriteTx for SqlWriteTx {
         }
         self.written(kind);
         Ok(())
+    }
+
+    async fn revocations_append(&mut self, rows: &[tessera_store::RevocationRow]) -> Result<()> {
+        for row in rows {
+            self.check_tenant(row.tenant)?;
+        }
+        crate::revocations::append_in(&mut self.tx, self.backend, rows).await
     }
 
     async fn counter_bump(&mut self, tenant: TenantId, key: &str, now: Timestamp) -> Result<()> {

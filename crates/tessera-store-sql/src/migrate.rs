@@ -70,6 +70,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "numbers_from_index",
         sql: include_str!("../migrations/sqlite/0011_numbers_from_index.sql"),
     },
+    Migration {
+        version: 12,
+        name: "revocations",
+        sql: include_str!("../migrations/sqlite/0012_revocations.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -122,6 +127,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 10,
         name: "workload_detections",
         sql: include_str!("../migrations/postgres/0010_workload_detections.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "revocations",
+        sql: include_str!("../migrations/postgres/0011_revocations.sql"),
     },
 ];
 

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use tessera_core::{TenantId, Timestamp};
 use tessera_store::{
-    Counter, NumberedLog, Result, RiskDetectionQuery, RiskDetectionRow, SessionRow, SessionStore,
-    SignInQuery, SignInRow, StoreError,
+    Counter, NumberedLog, Result, RevocationRow, RiskDetectionQuery, RiskDetectionRow, SessionRow,
+    SessionStore, SignInQuery, SignInRow, StoreError,
 };
 use uuid::Uuid;
 
@@ -531,6 +531,23 @@ impl SessionStore for SqlStore {
                 return Ok(deleted);
             }
         }
+    }
+
+    async fn revocations_append(&self, rows: &[RevocationRow]) -> Result<()> {
+        crate::revocations::append(self, rows).await
+    }
+
+    async fn revocations_after(
+        &self,
+        after: i64,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(i64, RevocationRow)>> {
+        crate::revocations::after(self, after, now, limit).await
+    }
+
+    async fn revocations_purge(&self, now: Timestamp) -> Result<u64> {
+        crate::revocations::purge(self, now).await
     }
 
     async fn numbered_head(&self, tenant: TenantId, log: NumberedLog) -> Result<i64> {

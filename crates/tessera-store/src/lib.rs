@@ -522,6 +522,9 @@ pub trait WriteTx: Reader {
     /// often it is called in it: it moves when the transaction commits, and not
     /// if it does not.
     async fn counter_bump(&mut self, tenant: TenantId, key: &str, now: Timestamp) -> Result<()>;
+    /// Appends revocations of this transaction's tenant: numbered and seen by
+    /// readers when it commits (`SessionStore::revocations_append`).
+    async fn revocations_append(&mut self, rows: &[RevocationRow]) -> Result<()>;
     /// Inserts a new record (its version must be 1).
     async fn insert(&mut self, tenant: TenantId, record: &Record) -> Result<()>;
     /// Replaces a record whose stored version is `record.version - 1`.
@@ -606,6 +609,19 @@ pub struct SignInRow {
     /// already has adds its attempts to that entry and moves its `time` to the later
     /// of the two, instead of adding a row. The rest of the first entry stays.
     pub aggregate_key: Option<String>,
+}
+
+/// A change that ends tokens already out (continuous access evaluation): those
+/// of `kind` and `subject` issued before `since`, until `expires`. Every node
+/// reads them in the order of their numbers (`revocations_after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRow {
+    pub tenant: TenantId,
+    pub kind: String,
+    pub subject: String,
+    pub since: Timestamp,
+    pub expires: Timestamp,
+    pub reason: String,
 }
 
 /// A log whose entries each tenant numbers for the SIEM export, from 1 without
@@ -775,6 +791,22 @@ pub trait SessionStore: Send + Sync {
     /// Deletes a tenant's detections older than `before`, in bounded steps;
     /// returns how many.
     async fn risk_detection_purge(&self, tenant: TenantId, before: Timestamp) -> Result<u64>;
+
+    /// Appends revocations (of any tenants) in one transaction: all or none,
+    /// numbered after every revocation before them, in the whole deployment;
+    /// a reader that has seen a number has seen every number below it.
+    async fn revocations_append(&self, rows: &[RevocationRow]) -> Result<()>;
+    /// The revocations numbered after `after` that expire after `now`, in
+    /// order, at most `limit`.
+    async fn revocations_after(
+        &self,
+        after: i64,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(i64, RevocationRow)>>;
+    /// Deletes the revocations that expire at or before `now`; how many. Their
+    /// numbers are not given again.
+    async fn revocations_purge(&self, now: Timestamp) -> Result<u64>;
 
     /// The last number a tenant's `log` gave (0 before the first): a reader
     /// starting now starts after it. A purge never lowers it.

@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             risk_detections_filter_page_and_purge,
             sign_in_aggregates_merge_by_key,
             export_numbers_are_gapless_and_ordered,
+            revocations_are_read_in_order_and_purged,
             sign_in_retention_by_age_and_size,
             database_size_is_reported,
                         counters_are_atomic,
@@ -1458,6 +1459,153 @@ pub async fn export_numbers_are_gapless_and_ordered(store: Arc<dyn Store>) {
             .unwrap(),
         1
     );
+}
+
+/// Revocations are read by every node in the order of their numbers, across
+/// tenants: each batch whole, none twice; purged once they expire.
+pub async fn revocations_are_read_in_order_and_purged(store: Arc<dyn Store>) {
+    use tessera_store::RevocationRow;
+    let tenant = new_tenant(&store).await;
+    let other = new_tenant(&store).await;
+    let row = |tenant: TenantId, subject: &str, expires: Timestamp| RevocationRow {
+        tenant,
+        kind: "session".into(),
+        subject: subject.into(),
+        since: later(0),
+        expires,
+        reason: "signedOut".into(),
+    };
+    let mine = |read: &[(i64, RevocationRow)]| -> Vec<(TenantId, String)> {
+        read.iter()
+            .filter(|(_, r)| r.tenant == tenant || r.tenant == other)
+            .map(|(_, r)| (r.tenant, r.subject.clone()))
+            .collect()
+    };
+    // Reading as of long ago, every row is still in force.
+    let long_ago = later(-7200);
+    store.revocations_append(&[]).await.unwrap();
+    let start = store.revocations_after(0, long_ago, 10_000).await.unwrap();
+    let from = start.last().map_or(0, |(n, _)| *n);
+    store
+        .revocations_append(&[
+            row(tenant, "a", later(3600)),
+            row(other, "b", later(-1)),
+            row(tenant, "c", later(3600)),
+        ])
+        .await
+        .unwrap();
+    // Many writers at once: every row once, numbers only rising.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..3 {
+                store
+                    .revocations_append(&[
+                        row(tenant, &format!("w{w}-{i}-1"), later(3600)),
+                        row(tenant, &format!("w{w}-{i}-2"), later(3600)),
+                    ])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let read = store
+        .revocations_after(from, long_ago, 10_000)
+        .await
+        .unwrap();
+    let numbers: Vec<i64> = read.iter().map(|(n, _)| *n).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    let ours = mine(&read);
+    assert_eq!(ours.len(), 27);
+    assert_eq!(
+        ours[..3].to_vec(),
+        vec![
+            (tenant, "a".to_string()),
+            (other, "b".to_string()),
+            (tenant, "c".to_string())
+        ]
+    );
+    // Each batch's two rows are next to each other.
+    for pair in ours[3..].chunks(2) {
+        assert_eq!(
+            pair[0].1.strip_suffix("-1").unwrap(),
+            pair[1].1.strip_suffix("-2").unwrap()
+        );
+    }
+    let first = read
+        .iter()
+        .find(|(_, r)| r.subject == "a" && r.tenant == tenant)
+        .unwrap();
+    assert_eq!(first.1, row(tenant, "a", later(3600)));
+    // Pages: after a number, what follows it.
+    let page = store.revocations_after(first.0, long_ago, 2).await.unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(page[0].0 > first.0);
+    // Read as of now, the expired one is left out.
+    let current = mine(
+        &store
+            .revocations_after(from, later(0), 10_000)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(current.len(), 26);
+    assert!(!current.contains(&(other, "b".to_string())));
+    // The expired one goes; the numbers of the rest stay, and new ones follow.
+    assert!(store.revocations_purge(later(0)).await.unwrap() >= 1);
+    let kept = mine(
+        &store
+            .revocations_after(from, long_ago, 10_000)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(kept.len(), 26);
+    assert!(!kept.contains(&(other, "b".to_string())));
+    store
+        .revocations_append(&[row(other, "d", later(3600))])
+        .await
+        .unwrap();
+    let last = store
+        .revocations_after(from, long_ago, 10_000)
+        .await
+        .unwrap();
+    let (n, newest) = last.iter().rfind(|(_, r)| r.tenant == other).unwrap();
+    assert_eq!(newest.subject, "d");
+    assert!(*n > *numbers.last().unwrap());
+
+    // In a directory change's transaction: seen when it commits, not if it is
+    // dropped; only of its own tenant.
+    {
+        let mut tx = store.begin_write(tenant).await.unwrap();
+        tx.revocations_append(&[row(tenant, "dropped", later(3600))])
+            .await
+            .unwrap();
+    }
+    let mut tx = store.begin_write(tenant).await.unwrap();
+    assert!(
+        tx.revocations_append(&[row(other, "theirs", later(3600))])
+            .await
+            .is_err()
+    );
+    tx.revocations_append(&[row(tenant, "committed", later(3600))])
+        .await
+        .unwrap();
+    tx.append_audit(tenant, &event("user.update", None, None, now()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let seen = mine(
+        &store
+            .revocations_after(from, long_ago, 10_000)
+            .await
+            .unwrap(),
+    );
+    assert!(seen.contains(&(tenant, "committed".to_string())));
+    assert!(!seen.contains(&(tenant, "dropped".to_string())));
+    assert!(!seen.contains(&(other, "theirs".to_string())));
 }
 
 pub async fn sign_in_aggregates_merge_by_key(store: Arc<dyn Store>) {

@@ -189,3 +189,37 @@ pub async fn sign_in_page(
         .await
         .expect("the sign-in log answers")
 }
+
+/// The PKCE verifier of [`authorize_code`]'s requests (RFC 7636, appendix B).
+pub const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// An authorization code request (`response_type=code`, PKCE with
+/// [`PKCE_VERIFIER`]) of `client_id` for `scope`, in the browser session
+/// `session`, as the authorization endpoint answers it.
+pub async fn authorize_code(
+    app: &App,
+    ctx: &tessera_service::oauth::AuthorizeContext,
+    session: &tessera_service::authn::SessionInfo,
+    (client_id, redirect_uri, scope): (&str, &str, &str),
+) -> tessera_service::oauth::AuthorizeOutcome {
+    let params = [
+        ("client_id", client_id),
+        ("response_type", "code"),
+        ("redirect_uri", redirect_uri),
+        ("scope", scope),
+        ("state", "s1"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ];
+    let raw = tessera_oauth::authorize::RawAuthorization {
+        params: params
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        resources: Vec::new(),
+    };
+    app.oidc.authorize(ctx, &raw, Some(session)).await
+}

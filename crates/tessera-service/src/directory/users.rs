@@ -284,7 +284,23 @@ impl Directory {
         match updated {
             Some(updated) => {
                 tx.commit().await?;
-                Ok(self.user_view(ctx, user_from(&updated)?))
+                let user = user_from(&updated)?;
+                if before.account_enabled && !user.spec.account_enabled {
+                    // Its tokens ended with the change; its sessions end
+                    // now (and their applications are told).
+                    if let Err(error) = self
+                        .end_user_sessions(
+                            ctx.tenant,
+                            record.id,
+                            None,
+                            tessera_cae::Reason::AccountDisabled,
+                        )
+                        .await
+                    {
+                        tracing::warn!(%error, "cannot end a disabled user's sessions");
+                    }
+                }
+                Ok(self.user_view(ctx, user))
             }
             None => Ok(self.user_view(ctx, user_from(&record)?)),
         }
@@ -332,6 +348,17 @@ impl Directory {
         if !after.account_enabled && before.account_enabled {
             self.refuse_losing_last_global_administrator(tx, ctx, id)
                 .await?;
+            // Disabled, by any way (the API, SCIM, HR provisioning): the
+            // user's tokens and refresh token families end with the change,
+            // on every node, and enabling the user again brings none back.
+            self.revocations()
+                .revoke_in(
+                    tx,
+                    ctx.tenant,
+                    &[tessera_cae::Target::User(id)],
+                    tessera_cae::Reason::AccountDisabled,
+                )
+                .await?;
         }
         self.check_user_references(tx, ctx, id, &mut after).await?;
         let updated = codec::next_version(record, self.now(), user_keys(&after), &after)?;
@@ -367,7 +394,8 @@ impl Directory {
             .clear_user_for_deletion(editing.tx.as_mut(), ctx, id)
             .await?;
         self.remove_resource(ctx, editing, details).await?;
-        self.end_user_sessions(ctx.tenant, id, None).await?;
+        self.end_user_sessions(ctx.tenant, id, None, tessera_cae::Reason::AccountDeleted)
+            .await?;
         Ok(())
     }
 

@@ -20,6 +20,8 @@ pub(crate) mod codec;
 pub(crate) mod error;
 pub mod jobs;
 pub mod outbox;
+pub(crate) mod revocations;
+
 mod settings;
 pub mod tenant_settings;
 
@@ -75,6 +77,8 @@ pub struct Kernel {
     /// What personal access tokens authenticate as, kept while the tenant's
     /// callers epoch stands (`callers.rs`).
     pub(crate) callers: callers::CallerCache,
+    /// The deployment's revocations as this node knows them (`revocations.rs`).
+    revocations: Arc<revocations::Revocations>,
 }
 
 impl Kernel {
@@ -83,7 +87,9 @@ impl Kernel {
         clock: Arc<dyn Clock>,
         settings: AuthSettings,
     ) -> Kernel {
+        let revocations = Arc::new(revocations::Revocations::new(store.clone(), clock.clone()));
         Kernel {
+            revocations,
             store,
             clock,
             settings,
@@ -109,13 +115,22 @@ impl Kernel {
         }
     }
 
+    /// The deployment's revocations, read on this node from now on.
+    pub(crate) fn revocations(&self) -> &revocations::Revocations {
+        self.revocations.start_reader();
+        &self.revocations
+    }
+
     /// Revokes a user's sessions (all, or all but `keep`) and tells the listener
-    /// which ended; returns how many.
+    /// which ended; returns how many. The user's access tokens issued until now
+    /// end too, on every node (`revocations.rs`), those of the session kept
+    /// included: its applications get new ones through it.
     pub(crate) async fn end_user_sessions(
         &self,
         tenant: TenantId,
         user: Uuid,
         keep: Option<&str>,
+        reason: tessera_cae::Reason,
     ) -> ServiceResult<u64> {
         let now = self.now();
         let ending: Vec<SessionRow> = self
@@ -128,6 +143,9 @@ impl Kernel {
         let count = self
             .store
             .sessions_revoke_user(tenant, user, keep, now)
+            .await?;
+        self.revocations()
+            .revoke(tenant, &[tessera_cae::Target::User(user)], reason)
             .await?;
         self.sessions_ended(tenant, &ending).await;
         Ok(count)

@@ -205,8 +205,13 @@ impl Oidc {
         let first =
             row.revoked.is_none() && self.store.session_update(ctx.tenant, &used).await.is_ok();
         if !first {
-            self.revoke_family(ctx.tenant, &family_of_code(&code_hash), now)
-                .await?;
+            self.revoke_family(
+                ctx.tenant,
+                &family_of_code(&code_hash),
+                now,
+                tessera_cae::Reason::RefreshTokenReused,
+            )
+            .await?;
             return Err(invalid_grant("the code was already used"));
         }
         let data: CodeData = serde_json::from_str(&row.data).map_err(server_error)?;
@@ -329,11 +334,37 @@ impl Oidc {
                 "the refresh token has expired or was revoked",
             ));
         }
+        // A change since the family began (its user disabled or their sessions
+        // revoked, on any node) ends it, even where the row was not marked.
+        let ended = self
+            .revocations()
+            .refuses(&tessera_cae::Presented {
+                tenant: ctx.tenant,
+                user: Some(data.sign_in.user_id),
+                client_id: Some(&data.client_id),
+                sid: Some(&data.sign_in.sid),
+                family: Some(family_id),
+                jti: None,
+                issued: row.created,
+            })
+            .await
+            .map_err(server_error)?;
+        if ended.is_some() {
+            return Err(invalid_grant(
+                "the refresh token has expired or was revoked",
+            ));
+        }
         if !constant_time_eq(hash.as_bytes(), data.current.as_bytes()) {
             if let Some(position) = data.rotated.iter().position(|old| old == &hash) {
                 // A rotated token came back: someone holds a copy. End the family,
                 // and tell Identity Protection (a token anomaly of the user).
-                self.revoke_family(ctx.tenant, family_id, now).await?;
+                self.revoke_family(
+                    ctx.tenant,
+                    family_id,
+                    now,
+                    tessera_cae::Reason::RefreshTokenReused,
+                )
+                .await?;
                 tracing::warn!(correlation_id = %ctx.correlation_id, "refresh token reuse: family revoked");
                 let network = ctx
                     .client_address
@@ -506,12 +537,14 @@ impl Oidc {
         Ok(token)
     }
 
-    /// Marks a refresh token family revoked (nothing happens if there is none).
+    /// Marks a refresh token family revoked (nothing happens if there is none),
+    /// and ends the access tokens issued in it on every node.
     pub(crate) async fn revoke_family(
         &self,
         tenant: TenantId,
         family_id: &str,
         now: Timestamp,
+        reason: tessera_cae::Reason,
     ) -> Result<(), OAuthError> {
         let id = format!("{FAMILY_PREFIX}{family_id}");
         for _ in 0..3 {
@@ -530,7 +563,17 @@ impl Oidc {
             revoked.version += 1;
             revoked.revoked = Some(now);
             if self.store.session_update(tenant, &revoked).await.is_ok() {
-                return Ok(());
+                // Only the change from live to revoked is told: a replayed
+                // code or token writes nothing more.
+                return self
+                    .revocations()
+                    .revoke(
+                        tenant,
+                        &[tessera_cae::Target::Family(family_id.to_string())],
+                        reason,
+                    )
+                    .await
+                    .map_err(server_error);
             }
         }
         Err(server_error("cannot revoke a refresh token family"))
@@ -860,7 +903,8 @@ impl Oidc {
         certificate: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let tenant = ctx.tenant;
-        let issued = self.now().unix_seconds();
+        let issued_at = self.now();
+        let issued = issued_at.unix_seconds();
         let sign_in = &grant.sign_in;
         // A token carries what the user holds when it is made (roles, groups):
         // it does not outlive a PIM assignment behind that, so applications
@@ -891,7 +935,7 @@ impl Oidc {
             identity_type: IdentityType::User,
             issued_at: issued,
             lifetime_seconds: lifetime,
-            id: Uuid::new_v4(),
+            id: super::token_id(issued_at),
         });
         access.scp = Some(resource::scp_claim(&grant.scopes));
         access.sid = Some(sign_in.sid.clone());

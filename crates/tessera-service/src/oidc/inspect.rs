@@ -58,8 +58,16 @@ pub struct Presented<'a> {
     pub client_certificate: Option<&'a [u8]>,
 }
 
+/// Where a token revoked before access token ids told their time (UUIDv4)
+/// is marked: still read for such tokens, and still written for them so that
+/// nodes of the release before see it.
 fn revoked_key(jti: &str) -> String {
     format!("revoked-jti:{}", secret_hash(jti))
+}
+
+/// Whether a token id is of the kind that tells its issue time.
+fn timed_id(jti: &str) -> bool {
+    Uuid::parse_str(jti).is_ok_and(|id| id.get_version_num() == 7)
 }
 
 /// How long after a sign-in its proof (MFA, authentication contexts) counts for
@@ -108,7 +116,28 @@ impl Oidc {
         if !valid {
             return Err(BearerError::InvalidToken);
         }
-        if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
+        // Continuous access evaluation: a change since the token was issued
+        // (its user disabled, its session or family ended, the token revoked)
+        // ends it, on every node within a poll of the revocations.
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+        };
+        let jti = text("jti");
+        let presented = tessera_cae::Presented {
+            tenant,
+            user: (text("idtyp") != Some("app"))
+                .then(|| text("oid").and_then(|s| Uuid::parse_str(s).ok()))
+                .flatten(),
+            client_id: text("client_id"),
+            sid: text("sid"),
+            family: text("fam"),
+            jti,
+            issued: tessera_cae::issued_at(jti, number("iat").unwrap_or(0)),
+        };
+        if let Some(jti) = jti.filter(|j| !timed_id(j)) {
             let revoked = self
                 .store
                 .counter_get(tenant, &revoked_key(jti))
@@ -118,7 +147,14 @@ impl Oidc {
                 return Err(BearerError::InvalidToken);
             }
         }
-        Ok(claims)
+        match self.revocations().refuses(&presented).await {
+            Ok(None) => Ok(claims),
+            Ok(Some(_)) => Err(BearerError::InvalidToken),
+            Err(error) => {
+                tracing::warn!(%error, "cannot check an access token against the revocations");
+                Err(BearerError::Server)
+            }
+        }
     }
 
     /// The claims of an access token presented to one of Tessera's resources
@@ -746,7 +782,13 @@ impl Oidc {
                     .and_then(|rest| rest.split_once('.'))
                     .map(|(family, _)| family)
             {
-                self.revoke_family(ctx.tenant, family_id, now).await?;
+                self.revoke_family(
+                    ctx.tenant,
+                    family_id,
+                    now,
+                    tessera_cae::Reason::TokenRevoked,
+                )
+                .await?;
             }
             return Ok(());
         }
@@ -757,17 +799,37 @@ impl Oidc {
                 "this client must authenticate",
             ));
         }
-        if let Ok(claims) = self
+        let verified = match self
             .verify_access_token(ctx.tenant, &ctx.issuer, token)
             .await
+        {
+            Ok(claims) => Some(claims),
+            // Not known whether the token is good: say so (RFC 7009 §2.2.1),
+            // rather than that it was revoked.
+            Err(BearerError::Server) => {
+                return Err(server_error("cannot check the token now"));
+            }
+            Err(_) => None,
+        };
+        if let Some(claims) = verified
             && claims.get("client_id").and_then(Value::as_str) == Some(&caller)
             && let Some(jti) = claims.get("jti").and_then(Value::as_str)
         {
-            let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-            self.store
-                .counter_advance(ctx.tenant, &revoked_key(jti), exp, now)
+            self.revocations()
+                .revoke(
+                    ctx.tenant,
+                    &[tessera_cae::Target::Token(jti.to_string())],
+                    tessera_cae::Reason::TokenRevoked,
+                )
                 .await
                 .map_err(server_error)?;
+            if !timed_id(jti) {
+                let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+                self.store
+                    .counter_advance(ctx.tenant, &revoked_key(jti), exp, now)
+                    .await
+                    .map_err(server_error)?;
+            }
         }
         Ok(())
     }

@@ -707,6 +707,7 @@ impl Oidc {
                 "this application requires DPoP-bound tokens: send a DPoP proof",
             ));
         }
+        let now = self.now();
         let mut claims = AccessTokenClaims::new(AccessTokenBasics {
             issuer: ctx.issuer.clone(),
             subject: grant.principal_id,
@@ -714,9 +715,9 @@ impl Oidc {
             client_id: grant.app_id.to_string(),
             tenant: tenant.0,
             identity_type: IdentityType::App,
-            issued_at: self.now().unix_seconds(),
+            issued_at: now.unix_seconds(),
             lifetime_seconds: ACCESS_TOKEN_SECONDS,
-            id: Uuid::new_v4(),
+            id: token_id(now),
         });
         claims.roles = grant.roles.clone();
         let token_type = dpop::bind(&mut claims, proof, grant.certificate.as_deref());
@@ -839,4 +840,14 @@ impl Oidc {
             .await
             .map_err(server_error)
     }
+}
+
+/// An access token's id: it tells when the token was issued, to the
+/// millisecond, so a revocation in the same second as a newer token leaves it
+/// (`tessera_cae::issued_at`).
+pub(crate) fn token_id(issued: tessera_core::Timestamp) -> Uuid {
+    let drawn = Uuid::new_v4().into_bytes();
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&drawn[6..]);
+    tessera_cae::token_id(issued, random)
 }

@@ -909,7 +909,13 @@ impl Provisioning {
                 .delete_user_in(tx.as_mut(), ctx, &record)
                 .await?;
             tx.commit().await?;
-            self.end_user_sessions(ctx.tenant, record.id, None).await?;
+            self.end_user_sessions(
+                ctx.tenant,
+                record.id,
+                None,
+                tessera_cae::Reason::AccountDeleted,
+            )
+            .await?;
         }
         Ok(())
     }

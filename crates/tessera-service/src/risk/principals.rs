@@ -741,7 +741,10 @@ impl Risk {
         let mut failed = Ok(());
         if kind == PrincipalKind::User {
             for id in unique(ids) {
-                if let Err(error) = self.end_user_sessions(ctx.tenant, id, None).await {
+                if let Err(error) = self
+                    .end_user_sessions(ctx.tenant, id, None, tessera_cae::Reason::UserRiskHigh)
+                    .await
+                {
                     tracing::warn!(tenant = %ctx.tenant, user = %id, %error, "cannot end a compromised user's sessions");
                     failed = Err(error);
                 }

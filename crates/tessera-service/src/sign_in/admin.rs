@@ -271,7 +271,13 @@ impl SignIn {
             }
         };
         self.set_password(ctx, user, password.clone()).await?;
-        self.end_user_sessions(ctx.tenant, user, None).await?;
+        self.end_user_sessions(
+            ctx.tenant,
+            user,
+            None,
+            tessera_cae::Reason::CredentialChange,
+        )
+        .await?;
         self.reset_remediates(ctx, user).await;
         Ok(generated.then_some(password))
     }
@@ -281,7 +287,9 @@ impl SignIn {
         let spec = self
             .authorized_user(ctx, user, action::USERS_INVALIDATE_TOKENS)
             .await?;
-        let revoked = self.end_user_sessions(ctx.tenant, user, None).await?;
+        let revoked = self
+            .end_user_sessions(ctx.tenant, user, None, tessera_cae::Reason::SessionsRevoked)
+            .await?;
         let tx = self.write(ctx).await?;
         let event = EventDraft::new(AuditAction::UserSessionsRevoke)
             .on(Kind::User, user, &spec.user_principal_name)

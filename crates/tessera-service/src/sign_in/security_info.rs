@@ -491,8 +491,13 @@ impl SignIn {
     /// After a credential change, every other session of the user ends (someone who
     /// took over a session does not keep it).
     async fn end_other_sessions(&self, session: &SessionInfo) -> ServiceResult<()> {
-        self.end_user_sessions(session.tenant, session.user_id, Some(&session.id))
-            .await?;
+        self.end_user_sessions(
+            session.tenant,
+            session.user_id,
+            Some(&session.id),
+            tessera_cae::Reason::CredentialChange,
+        )
+        .await?;
         Ok(())
     }
 

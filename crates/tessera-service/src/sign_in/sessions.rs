@@ -501,8 +501,13 @@ impl SignIn {
 
     /// "Sign out everywhere": revokes every session of the session's user.
     pub async fn end_all_my_sessions(&self, session: &SessionInfo) -> ServiceResult<u64> {
-        self.end_user_sessions(session.tenant, session.user_id, None)
-            .await
+        self.end_user_sessions(
+            session.tenant,
+            session.user_id,
+            None,
+            tessera_cae::Reason::SessionsRevoked,
+        )
+        .await
     }
 
     pub async fn my_sessions(&self, session: &SessionInfo) -> ServiceResult<Vec<SessionView>> {

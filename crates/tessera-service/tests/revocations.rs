@@ -1,0 +1,330 @@
+//! Continuous access evaluation across two nodes on one database, SQLite and
+//! PostgreSQL: a change made on node A (sessions revoked, the account
+//! disabled, the password reset, a refresh token family revoked) ends the
+//! access tokens already out on node B within about one of B's readings of
+//! the revocations, with no database read per token checked; the tokens of
+//! others stay good, and a token issued after the change is good.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tessera_core::SecretString;
+use tessera_service::authn::{SignInContext, SignInOutcome};
+use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome, BearerError, TokenContext};
+use tessera_service::{App, Context, Versioned};
+use tessera_testkit::fixtures::{PKCE_VERIFIER, authorize_code};
+use tessera_testkit::{Backend, auth_settings, bootstrap_admin, both_backends};
+use uuid::Uuid;
+
+const ISSUER: &str = "http://localhost:8080";
+const PASSWORD: &str = "violet-harbour-engine-42";
+const REDIRECT: &str = "https://app.contoso.com/cb";
+/// Longer than any reading of the revocations should take, however busy the
+/// machine running the tests.
+const AT_MOST: Duration = Duration::from_secs(10);
+
+struct Nodes {
+    a: App,
+    b: App,
+    admin: Context,
+    client_id: String,
+}
+
+async fn nodes(backend: Backend) -> Nodes {
+    let store = backend.store().await;
+    // Both nodes hold the deployment's one sealing key.
+    let (_, key) = tessera_core::crypto::SealingKey::generate().unwrap();
+    let node = |store| {
+        App::with_auth(
+            store,
+            Arc::new(tessera_core::SystemClock),
+            tessera_service::authn::AuthSettings {
+                sealing_key: tessera_core::crypto::SealingKey::from_bytes(&key).unwrap(),
+                ..auth_settings(ISSUER)
+            },
+        )
+    };
+    let a = node(store.clone());
+    let admin = bootstrap_admin(&a).await.ctx;
+    let b = node(store);
+    let app = a
+        .directory
+        .create_application(
+            &admin,
+            json!({ "displayName": "Mail app", "isFallbackPublicClient": true,
+                    "publicClient": { "redirectUris": [REDIRECT] } }),
+        )
+        .await
+        .unwrap();
+    a.directory
+        .create_service_principal(&admin, json!({ "appId": app.app_id }))
+        .await
+        .unwrap();
+    a.directory
+        .create_permission_grant(
+            &admin,
+            json!({ "clientId": app.app_id, "consentType": "AllPrincipals",
+                    "scope": "openid profile offline_access" }),
+        )
+        .await
+        .unwrap();
+    Nodes {
+        a,
+        b,
+        admin,
+        client_id: app.app_id.to_string(),
+    }
+}
+
+struct Tokens {
+    access: String,
+    refresh: String,
+}
+
+impl Nodes {
+    async fn user(&self, name: &str) -> Uuid {
+        let user = self
+            .a
+            .directory
+            .create_user(
+                &self.admin,
+                json!({"userPrincipalName": format!("{name}@contoso.com"), "displayName": name}),
+            )
+            .await
+            .unwrap()
+            .id;
+        self.a
+            .sign_in
+            .reset_password(&self.admin, user, Some(SecretString::new(PASSWORD.into())))
+            .await
+            .unwrap();
+        user
+    }
+
+    fn token_context(&self) -> TokenContext {
+        TokenContext {
+            tenant: self.admin.tenant,
+            issuer: ISSUER.into(),
+            correlation_id: format!("token-{}", Uuid::new_v4()),
+            client_address: Some("192.0.2.10".into()),
+            dpop: None,
+            client_certificates: Vec::new(),
+        }
+    }
+
+    /// `name` signs in on node A and the application gets tokens there.
+    async fn tokens(&self, name: &str) -> Tokens {
+        let ctx = SignInContext {
+            tenant: self.admin.tenant,
+            correlation_id: format!("corr-{name}"),
+            client_address: Some("192.0.2.10".to_string()),
+            user_agent: Some("test-agent".to_string()),
+            previous_session: None,
+        };
+        let (flow, _) = self.a.sign_in.start(&ctx).await.unwrap();
+        self.a
+            .sign_in
+            .identify(&ctx, flow.expose(), &format!("{name}@contoso.com"))
+            .await
+            .unwrap();
+        let outcome = self
+            .a
+            .sign_in
+            .submit_password(&ctx, flow.expose(), SecretString::new(PASSWORD.into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let SignInOutcome::SignedIn { session } = outcome else {
+            panic!("expected a session");
+        };
+        let session = self
+            .a
+            .sign_in
+            .session(self.admin.tenant, session.expose())
+            .await
+            .unwrap()
+            .unwrap();
+        let actx = AuthorizeContext {
+            tenant: self.admin.tenant,
+            issuer: ISSUER.to_string(),
+            correlation_id: format!("corr-app-{name}"),
+            client_address: Some("192.0.2.10".to_string()),
+            user_agent: Some("test-agent".to_string()),
+            device_thumbprint: None,
+        };
+        let AuthorizeOutcome::Respond { params, .. } = authorize_code(
+            &self.a,
+            &actx,
+            &session,
+            (&self.client_id, REDIRECT, "openid profile offline_access"),
+        )
+        .await
+        else {
+            panic!("expected a code");
+        };
+        let code = params
+            .iter()
+            .find(|(name, _)| *name == "code")
+            .map(|(_, value)| value.clone())
+            .expect("a code");
+        let form: BTreeMap<String, String> = [
+            ("grant_type", "authorization_code".to_string()),
+            ("client_id", self.client_id.clone()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.into()),
+            ("code_verifier", PKCE_VERIFIER.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let tokens = self
+            .a
+            .oidc
+            .token_request(&self.token_context(), None, &form)
+            .await
+            .expect("tokens");
+        Tokens {
+            access: tokens.access_token,
+            refresh: tokens.refresh_token.expect("a refresh token"),
+        }
+    }
+
+    async fn check(&self, node: &App, token: &str) -> Result<(), BearerError> {
+        node.oidc
+            .verify_access_token(self.admin.tenant, ISSUER, token)
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits until node B refuses the token: how long it took.
+    async fn refused_on_b(&self, token: &str) -> Duration {
+        let started = Instant::now();
+        loop {
+            match self.check(&self.b, token).await {
+                Err(BearerError::InvalidToken) => return started.elapsed(),
+                Ok(()) => {}
+                Err(other) => panic!("refused for another reason: {other:?}"),
+            }
+            assert!(
+                started.elapsed() < AT_MOST,
+                "node B still takes the token after {AT_MOST:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn refresh_on_b(&self, refresh: &str) -> Result<(), String> {
+        let form: BTreeMap<String, String> = [
+            ("grant_type", "refresh_token".to_string()),
+            ("client_id", self.client_id.clone()),
+            ("refresh_token", refresh.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        self.b
+            .oidc
+            .token_request(&self.token_context(), None, &form)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.error.to_string())
+    }
+}
+
+async fn changes_on_a_end_tokens_on_b(n: Nodes) {
+    n.user("bystander").await;
+    let theirs = n.tokens("bystander").await;
+
+    // Sessions revoked by an administrator on A.
+    let adele = n.user("adele").await;
+    let tokens = n.tokens("adele").await;
+    n.check(&n.b, &tokens.access).await.unwrap();
+    n.a.sign_in
+        .revoke_user_sessions(&n.admin, adele)
+        .await
+        .unwrap();
+    n.refused_on_b(&tokens.access).await;
+    assert_eq!(
+        n.refresh_on_b(&tokens.refresh).await.unwrap_err(),
+        "invalid_grant"
+    );
+    // Signed in again after it: the new token is good on both nodes.
+    let again = n.tokens("adele").await;
+    n.check(&n.a, &again.access).await.unwrap();
+    n.check(&n.b, &again.access).await.unwrap();
+
+    // The account disabled on A; enabling it again brings nothing back.
+    let brian = n.user("brian").await;
+    let tokens = n.tokens("brian").await;
+    let disable = |enabled: bool| Versioned::any(brian).patch(json!({ "accountEnabled": enabled }));
+    n.a.directory
+        .update_user(&n.admin, disable(false))
+        .await
+        .unwrap();
+    n.refused_on_b(&tokens.access).await;
+    n.a.directory
+        .update_user(&n.admin, disable(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        n.check(&n.b, &tokens.access).await,
+        Err(BearerError::InvalidToken)
+    );
+    assert_eq!(
+        n.refresh_on_b(&tokens.refresh).await.unwrap_err(),
+        "invalid_grant"
+    );
+    n.check(&n.b, &n.tokens("brian").await.access)
+        .await
+        .unwrap();
+
+    // The password reset on A.
+    let chloe = n.user("chloe").await;
+    let tokens = n.tokens("chloe").await;
+    n.a.sign_in
+        .reset_password(
+            &n.admin,
+            chloe,
+            Some(SecretString::new("another-harbour-engine-43".into())),
+        )
+        .await
+        .unwrap();
+    n.refused_on_b(&tokens.access).await;
+
+    // A refresh token used twice on A: its family ends, and the access tokens
+    // issued in it with it.
+    n.user("dana").await;
+    let tokens = n.tokens("dana").await;
+    let form: BTreeMap<String, String> = [
+        ("grant_type", "refresh_token".to_string()),
+        ("client_id", n.client_id.clone()),
+        ("refresh_token", tokens.refresh.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let rotated =
+        n.a.oidc
+            .token_request(&n.token_context(), None, &form)
+            .await
+            .unwrap();
+    assert!(
+        n.a.oidc
+            .token_request(&n.token_context(), None, &form)
+            .await
+            .is_err(),
+        "the first refresh token again"
+    );
+    n.refused_on_b(&tokens.access).await;
+    n.refused_on_b(&rotated.access_token).await;
+
+    // Nobody else's token ended.
+    n.check(&n.a, &theirs.access).await.unwrap();
+    n.check(&n.b, &theirs.access).await.unwrap();
+}
+
+both_backends!(setup = nodes; changes_on_a_end_tokens_on_b);
