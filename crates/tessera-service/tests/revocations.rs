@@ -9,10 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tessera_core::SecretString;
+use tessera_core::{Clock, SecretString, SystemClock, Timestamp};
 use tessera_service::authn::{SignInContext, SignInOutcome};
 use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome, BearerError, TokenContext};
 use tessera_service::{App, Context, Versioned};
@@ -322,9 +323,212 @@ async fn changes_on_a_end_tokens_on_b(n: Nodes) {
     n.refused_on_b(&tokens.access).await;
     n.refused_on_b(&rotated.access_token).await;
 
+    // The user's assignment to the application removed on A: their tokens
+    // for it end, and their refresh token family.
+    let erin = n.user("erin").await;
+    let sp =
+        n.a.directory
+            .get_service_principal_by_app_id(&n.admin, n.client_id.parse().unwrap())
+            .await
+            .unwrap();
+    let assignment =
+        n.a.directory
+            .assign_app_role(&n.admin, sp.id, json!({ "principalId": erin }))
+            .await
+            .unwrap();
+    let tokens = n.tokens("erin").await;
+    n.a.directory
+        .remove_app_role_assignment(&n.admin, sp.id, assignment.id)
+        .await
+        .unwrap();
+    n.refused_on_b(&tokens.access).await;
+    assert_eq!(
+        n.refresh_on_b(&tokens.refresh).await.unwrap_err(),
+        "invalid_grant"
+    );
+
+    // The user's risk raised to high on A.
+    let fay = n.user("fay").await;
+    let tokens = n.tokens("fay").await;
+    n.a.risk
+        .report_risk(&n.admin, fay, json!({ "riskLevel": "high" }))
+        .await
+        .unwrap();
+    n.refused_on_b(&tokens.access).await;
+    assert_eq!(
+        n.refresh_on_b(&tokens.refresh).await.unwrap_err(),
+        "invalid_grant"
+    );
+
+    // A sign-in method removed by an administrator on A.
+    let gus = n.user("gus").await;
+    let tokens = n.tokens("gus").await;
+    let pass =
+        n.a.sign_in
+            .issue_temporary_access_pass(&n.admin, gus, json!({ "lifetimeInMinutes": 60 }))
+            .await
+            .unwrap();
+    n.a.sign_in
+        .delete_user_method(&n.admin, gus, pass.id)
+        .await
+        .unwrap();
+    n.refused_on_b(&tokens.access).await;
+
     // Nobody else's token ended.
     n.check(&n.a, &theirs.access).await.unwrap();
     n.check(&n.b, &theirs.access).await.unwrap();
 }
 
+/// A clock that stands still until a test moves it: a grant remembered by a
+/// node cannot age out of its cache, so only a revocation can end it.
+struct StillClock(AtomicI64);
+
+impl StillClock {
+    fn advance_seconds(&self, seconds: i64) {
+        self.0.fetch_add(seconds * 1_000_000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for StillClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_micros(self.0.load(Ordering::SeqCst))
+    }
+}
+
+struct WorkloadNodes {
+    a: App,
+    b: App,
+    clock: Arc<StillClock>,
+    w: tessera_testkit::fixtures::Workload,
+}
+
+async fn workload_nodes(backend: Backend) -> WorkloadNodes {
+    let store = backend.store().await;
+    let clock = Arc::new(StillClock(AtomicI64::new(SystemClock.now().unix_micros())));
+    let (_, key) = tessera_core::crypto::SealingKey::generate().unwrap();
+    let node = |store| {
+        App::with_auth(
+            store,
+            clock.clone(),
+            tessera_service::authn::AuthSettings {
+                sealing_key: tessera_core::crypto::SealingKey::from_bytes(&key).unwrap(),
+                ..auth_settings(ISSUER)
+            },
+        )
+    };
+    let a = node(store.clone());
+    let w = tessera_testkit::fixtures::workload(&a).await;
+    let b = node(store);
+    WorkloadNodes { a, b, clock, w }
+}
+
+impl WorkloadNodes {
+    async fn token_on_b(&self, secret: &str) -> Result<String, String> {
+        self.b
+            .oidc
+            .token_request(
+                &self.w.ctx,
+                Some(&self.w.basic(secret)),
+                &self.w.client_credentials_form(),
+            )
+            .await
+            .map(|tokens| tokens.access_token)
+            .map_err(|e| e.error.to_string())
+    }
+
+    /// Waits until node B refuses the workload a token: the grant it
+    /// remembers ended with the change (its clock stands still).
+    async fn grant_ends_on_b(&self, secret: &str, expected: &str) {
+        let started = Instant::now();
+        loop {
+            match self.token_on_b(secret).await {
+                Err(error) => {
+                    assert_eq!(error, expected);
+                    return;
+                }
+                Ok(_) => assert!(
+                    started.elapsed() < AT_MOST,
+                    "node B still grants after {AT_MOST:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn refused_on_b(&self, token: &str) {
+        let started = Instant::now();
+        while self
+            .b
+            .oidc
+            .verify_access_token(self.w.admin.tenant, &self.w.ctx.issuer, token)
+            .await
+            .is_ok()
+        {
+            assert!(
+                started.elapsed() < AT_MOST,
+                "node B still takes the token after {AT_MOST:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn workload_changes_end_grants_on_b(n: WorkloadNodes) {
+    let holder = tessera_service::CredentialHolder::Application;
+    // B remembers the grant (the second request is answered from it).
+    let first = n.token_on_b(n.w.secret.secret_text.expose()).await.unwrap();
+    n.b.oidc
+        .verify_access_token(n.w.admin.tenant, &n.w.ctx.issuer, &first)
+        .await
+        .unwrap();
+    n.token_on_b(n.w.secret.secret_text.expose()).await.unwrap();
+    n.clock.advance_seconds(1);
+    // The secret removed on A.
+    n.a.directory
+        .remove_password(
+            &n.w.admin,
+            holder,
+            n.w.client.id,
+            n.w.secret.credential.key_id,
+        )
+        .await
+        .unwrap();
+    n.grant_ends_on_b(n.w.secret.secret_text.expose(), "invalid_client")
+        .await;
+    n.refused_on_b(&first).await;
+
+    // A new secret works, and its tokens are good (those of the
+    // revocation's millisecond are not: they count as before it).
+    n.clock.advance_seconds(1);
+    let secret =
+        n.a.directory
+            .add_password(&n.w.admin, holder, n.w.client.id, json!({}))
+            .await
+            .unwrap();
+    let token = n.token_on_b(secret.secret_text.expose()).await.unwrap();
+    n.b.oidc
+        .verify_access_token(n.w.admin.tenant, &n.w.ctx.issuer, &token)
+        .await
+        .unwrap();
+    n.clock.advance_seconds(3);
+    n.token_on_b(secret.secret_text.expose()).await.unwrap();
+    n.token_on_b(secret.secret_text.expose()).await.unwrap();
+    n.clock.advance_seconds(1);
+    // The service principal disabled on A.
+    n.a.directory
+        .update_service_principal(
+            &n.w.admin,
+            Versioned::any(n.w.principal.id).patch(json!({ "accountEnabled": false })),
+        )
+        .await
+        .unwrap();
+    n.grant_ends_on_b(secret.secret_text.expose(), "unauthorized_client")
+        .await;
+    n.refused_on_b(&token).await;
+}
+
 both_backends!(setup = nodes; changes_on_a_end_tokens_on_b);
+mod workloads {
+    use super::*;
+    both_backends!(setup = workload_nodes; workload_changes_end_grants_on_b);
+}

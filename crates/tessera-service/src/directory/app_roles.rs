@@ -317,6 +317,69 @@ impl Directory {
         })
     }
 
+    /// Ends, once `tx` commits, the tokens an assignment removed was given
+    /// for: a user's (and a group's members') tokens for the resource
+    /// application, a service principal's own tokens.
+    async fn end_assigned_tokens(
+        &self,
+        tx: &mut dyn tessera_store::WriteTx,
+        ctx: &Context,
+        resource: &tessera_store::Record,
+        assignment: &AppRoleAssignment,
+    ) -> ServiceResult<()> {
+        let client = codec::data::<ServicePrincipalData>(resource)?
+            .spec
+            .app_id
+            .to_string();
+        let users = match assignment.principal_type.as_str() {
+            "User" => vec![assignment.principal_id],
+            "Group" => {
+                match super::groups::transitive_member_links(
+                    tx,
+                    ctx.tenant,
+                    assignment.principal_id,
+                )
+                .await
+                {
+                    Ok(links) => links
+                        .into_iter()
+                        .filter(|link| link.target_kind == Kind::User)
+                        .map(|link| link.target)
+                        .collect(),
+                    Err(ServiceError::Conflict { .. }) => {
+                        // Past the transitive limit the members keep their
+                        // tokens until these expire (documented).
+                        tracing::warn!(tenant = %ctx.tenant, group = %assignment.principal_id, "too many members to end their tokens for a removed assignment");
+                        Vec::new()
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            _ => {
+                let Some(principal) = tx
+                    .get(ctx.tenant, Kind::ServicePrincipal, assignment.principal_id)
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let app_id = codec::data::<ServicePrincipalData>(&principal)?.spec.app_id;
+                return super::apps::end_workload_tokens(self, tx, ctx.tenant, app_id).await;
+            }
+        };
+        let targets: Vec<tessera_cae::Target> = users
+            .into_iter()
+            .map(|user| tessera_cae::Target::UserApp(user, client.clone()))
+            .collect();
+        self.revocations()
+            .revoke_in(
+                tx,
+                ctx.tenant,
+                &targets,
+                tessera_cae::Reason::AssignmentRemoved,
+            )
+            .await
+    }
+
     /// `DELETE /servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}`.
     pub async fn remove_app_role_assignment(
         &self,
@@ -336,6 +399,8 @@ impl Directory {
         let assignment = assignment_from(&record)?;
         tx.delete(ctx.tenant, Kind::AppRoleAssignment, assignment_id, None)
             .await?;
+        self.end_assigned_tokens(tx.as_mut(), ctx, &resource, &assignment)
+            .await?;
         let event = EventDraft::new(AuditAction::ServicePrincipalAppRoleAssignmentRemove)
             .on(
                 Kind::ServicePrincipal,
@@ -345,6 +410,7 @@ impl Directory {
             .details(json!({
                 "assignmentId": assignment_id,
                 "principalId": assignment.principal_id,
+                "principalType": assignment.principal_type,
                 "appRoleId": assignment.app_role_id,
             }));
         self.commit(tx, ctx, event).await?;

@@ -279,6 +279,27 @@ impl Directory {
 }
 
 /// The appId of an application or service principal record.
+/// Ends, on every node once `tx` commits, the tokens the workload `app_id`
+/// got for itself, and what each node remembers of its grants: its
+/// credential was removed, it was disabled or deleted, or a role of its
+/// changed.
+pub(crate) async fn end_workload_tokens(
+    directory: &Directory,
+    tx: &mut dyn WriteTx,
+    tenant: TenantId,
+    app_id: AppId,
+) -> ServiceResult<()> {
+    directory
+        .revocations()
+        .revoke_in(
+            tx,
+            tenant,
+            &[tessera_cae::Target::Workload(app_id.to_string())],
+            tessera_cae::Reason::WorkloadChanged,
+        )
+        .await
+}
+
 fn app_id_of(record: &Record) -> ServiceResult<AppId> {
     Ok(match record.kind {
         Kind::Application => codec::data::<ApplicationData>(record)?.app_id,
@@ -401,9 +422,17 @@ impl Directory {
         if changes.is_empty() {
             return application_from(&record, secrets);
         }
+        let federation_removed = data
+            .spec
+            .federated_identity_credentials
+            .iter()
+            .any(|credential| !after.federated_identity_credentials.contains(credential));
         data.spec = after;
         let updated = codec::next_version(&record, self.now(), application_keys(&data), &data)?;
         tx.update(ctx.tenant, &updated).await?;
+        if federation_removed {
+            end_workload_tokens(self, tx.as_mut(), ctx.tenant, data.app_id).await?;
+        }
         let event = EventDraft::new(AuditAction::ApplicationUpdate)
             .on(Kind::Application, id, &data.spec.display_name)
             .changes(changes);
@@ -439,6 +468,7 @@ impl Directory {
                 .await?;
             service_principal = json!({ "id": sp.id, "removedFrom": cleanup });
         }
+        end_workload_tokens(self, tx.as_mut(), ctx.tenant, data.app_id).await?;
         // Its SAML configuration goes with it (and frees its entity id).
         for saml in codec::list_all(
             tx.as_mut(),
@@ -611,10 +641,14 @@ impl Directory {
                 &definitions,
             )?;
         }
+        let disabled = data.spec.account_enabled && !after.account_enabled;
         data.spec = after;
         let updated =
             codec::next_version(&record, self.now(), service_principal_keys(&data), &data)?;
         tx.update(ctx.tenant, &updated).await?;
+        if disabled {
+            end_workload_tokens(self, tx.as_mut(), ctx.tenant, data.spec.app_id).await?;
+        }
         let name = data.spec.display_name.clone().unwrap_or_default();
         let event = EventDraft::new(AuditAction::ServicePrincipalUpdate)
             .on(Kind::ServicePrincipal, id, &name)
@@ -642,6 +676,7 @@ impl Directory {
             .await?;
         tx.delete(ctx.tenant, Kind::ServicePrincipal, id, Some(record.version))
             .await?;
+        end_workload_tokens(self, tx.as_mut(), ctx.tenant, data.spec.app_id).await?;
         let name = data.spec.display_name.clone().unwrap_or_default();
         let event = EventDraft::new(AuditAction::ServicePrincipalDelete)
             .on(Kind::ServicePrincipal, id, &name)
@@ -749,6 +784,7 @@ impl Directory {
         };
         tx.delete(ctx.tenant, Kind::ClientSecret, secret.id, None)
             .await?;
+        end_workload_tokens(self, tx.as_mut(), ctx.tenant, app_id_of(&record)?).await?;
         let event = EventDraft::new(owner.password_removed)
             .on(owner.kind, id, &super::groups::display_name_of(&record))
             .details(json!({ "keyId": key_id }));
@@ -844,6 +880,7 @@ impl Directory {
             Ok(())
         })?;
         tx.update(ctx.tenant, &updated).await?;
+        end_workload_tokens(self, tx.as_mut(), ctx.tenant, app_id_of(&record)?).await?;
         let event = EventDraft::new(owner.key_removed)
             .on(owner.kind, id, &super::groups::display_name_of(&record))
             .details(json!({ "keyId": key_id }));

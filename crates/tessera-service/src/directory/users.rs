@@ -288,14 +288,7 @@ impl Directory {
                 if before.account_enabled && !user.spec.account_enabled {
                     // Its tokens ended with the change; its sessions end
                     // now (and their applications are told).
-                    if let Err(error) = self
-                        .end_user_sessions(
-                            ctx.tenant,
-                            record.id,
-                            None,
-                            tessera_cae::Reason::AccountDisabled,
-                        )
-                        .await
+                    if let Err(error) = self.close_user_sessions(ctx.tenant, record.id, None).await
                     {
                         tracing::warn!(%error, "cannot end a disabled user's sessions");
                     }

@@ -132,6 +132,22 @@ impl Kernel {
         keep: Option<&str>,
         reason: tessera_cae::Reason,
     ) -> ServiceResult<u64> {
+        let count = self.close_user_sessions(tenant, user, keep).await?;
+        self.revocations()
+            .revoke(tenant, &[tessera_cae::Target::User(user)], reason)
+            .await?;
+        Ok(count)
+    }
+
+    /// Ends a user's browser sessions (all, or all but `keep`) and tells the
+    /// listener which ended; how many. For a change that revoked the user's
+    /// tokens in its own transaction ([`Revocations::revoke_in`]).
+    pub(crate) async fn close_user_sessions(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        keep: Option<&str>,
+    ) -> ServiceResult<u64> {
         let now = self.now();
         let ending: Vec<SessionRow> = self
             .store
@@ -143,9 +159,6 @@ impl Kernel {
         let count = self
             .store
             .sessions_revoke_user(tenant, user, keep, now)
-            .await?;
-        self.revocations()
-            .revoke(tenant, &[tessera_cae::Target::User(user)], reason)
             .await?;
         self.sessions_ended(tenant, &ending).await;
         Ok(count)

@@ -135,6 +135,21 @@ impl Revocations {
             .map_err(|_| ServiceError::Internal("the revocation set is poisoned".to_string()))
     }
 
+    /// When the client's own access last ended, if it did in the last
+    /// [`KEEP_SECONDS`]. Reads the store first when this node's reading is
+    /// stale; fails when it cannot.
+    pub(crate) async fn workload_revoked(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> ServiceResult<Option<tessera_core::Timestamp>> {
+        self.current().await?;
+        self.set
+            .read()
+            .map(|set| set.workload_revoked(tenant, client_id))
+            .map_err(|_| ServiceError::Internal("the revocation set is poisoned".to_string()))
+    }
+
     /// Makes sure this node's reading is fresh, and that a reader keeps it so.
     async fn current(&self) -> ServiceResult<()> {
         if self.fresh_enough() {

@@ -82,14 +82,22 @@ pub(crate) struct Grant {
 /// (tenant, client id, secret hash, scope).
 pub(crate) type GrantKey = (TenantId, String, String, String);
 
-/// Resolved grants are reused this long: a deleted secret, disabled service principal
-/// or changed resource takes effect on every node within it.
+/// Resolved grants are reused this long. A removed credential, a disabled or
+/// deleted service principal or a role it lost ends what every node remembers
+/// at once (a workload revocation, `kernel/revocations.rs`); other changes to
+/// the resource take effect within it.
 pub const GRANT_CACHE_SECONDS: i64 = 5;
+/// A grant remembered less than this after its workload's revocation is not
+/// used: its directory read may have begun before the change committed (the
+/// revocation's time is taken inside the change's transaction), or on a node
+/// whose clock is a little behind.
+const GRANT_CACHE_MARGIN_SECONDS: i64 = 2;
 const MAX_CACHED_GRANTS: usize = 100_000;
 
-/// Recently resolved grants (successes only: a failure always asks the directory).
+/// Recently resolved grants (successes only: a failure always asks the
+/// directory): when the directory read began, until when it may be used.
 pub(crate) type GrantCache =
-    std::sync::RwLock<std::collections::HashMap<GrantKey, (Timestamp, Grant)>>;
+    std::sync::RwLock<std::collections::HashMap<GrantKey, (Timestamp, Timestamp, Grant)>>;
 
 /// The OpenID Connect / OAuth context: authorization, grants, client
 /// authentication, DPoP, the device flow, token exchange, introspection,
@@ -393,9 +401,10 @@ impl Oidc {
                 (client_id, "clientCertificate", result)
             }
             (None, Some(credentials)) => {
-                let result = match self.cached_grant(ctx, &credentials, form) {
+                let result = match self.cached_grant(ctx, &credentials, form).await {
                     Some(grant) => Ok(grant),
                     None => {
+                        let began = self.now();
                         let refuse = invalid_client(credentials.basic);
                         let mut reader = self.reader().await.map_err(server_error)?;
                         let grant = match authenticate_client(
@@ -415,7 +424,7 @@ impl Oidc {
                         };
                         drop(reader);
                         if let Ok(grant) = &grant {
-                            self.cache_grant(ctx, &credentials, form, grant);
+                            self.cache_grant(ctx, &credentials, form, grant, began);
                         }
                         grant
                     }
@@ -499,8 +508,10 @@ impl Oidc {
         )
     }
 
-    /// A grant resolved in the last few seconds for the same client, secret and scope.
-    fn cached_grant(
+    /// A grant resolved in the last few seconds for the same client, secret
+    /// and scope, and not ended since by a change to the workload (none when
+    /// this node cannot tell).
+    async fn cached_grant(
         &self,
         ctx: &TokenContext,
         credentials: &token::ClientSecretCredentials,
@@ -508,11 +519,28 @@ impl Oidc {
     ) -> Option<Grant> {
         let key = Self::grant_key(ctx, credentials, form);
         let now = self.now();
-        let cache = self.grants.read().ok()?;
-        cache
-            .get(&key)
-            .filter(|(until, _)| now < *until)
-            .map(|(_, grant)| grant.clone())
+        let (began, grant) = {
+            let cache = self.grants.read().ok()?;
+            let (began, until, grant) = cache.get(&key)?;
+            if now >= *until {
+                return None;
+            }
+            (*began, grant.clone())
+        };
+        let revoked = self
+            .revocations()
+            .workload_revoked(ctx.tenant, &credentials.client_id)
+            .await
+            .ok()?;
+        match revoked {
+            Some(at) if began <= at.plus_seconds(GRANT_CACHE_MARGIN_SECONDS) => {
+                if let Ok(mut cache) = self.grants.write() {
+                    cache.remove(&key);
+                }
+                None
+            }
+            _ => Some(grant),
+        }
     }
 
     fn cache_grant(
@@ -521,6 +549,7 @@ impl Oidc {
         credentials: &token::ClientSecretCredentials,
         form: &BTreeMap<String, String>,
         grant: &Grant,
+        began: Timestamp,
     ) {
         let key = Self::grant_key(ctx, credentials, form);
         let until = self
@@ -530,12 +559,12 @@ impl Oidc {
         if let Ok(mut cache) = self.grants.write() {
             if cache.len() >= MAX_CACHED_GRANTS {
                 let now = self.now();
-                cache.retain(|_, (until, _)| now < *until);
+                cache.retain(|_, (_, until, _)| now < *until);
                 if cache.len() >= MAX_CACHED_GRANTS {
                     cache.clear();
                 }
             }
-            cache.insert(key, (until, grant.clone()));
+            cache.insert(key, (began, until, grant.clone()));
         }
     }
 

@@ -1046,11 +1046,20 @@ impl Provisioning {
         let current: Map<String, Value> = codec::data(&record).map_err(|e| e.to_string())?;
         let after: UserSpec =
             patch::parse_spec(merged(current, patch)).map_err(|e| e.to_string())?;
-        self.directory
+        let updated = self
+            .directory
             .update_user_in(tx.as_mut(), ctx, &record, after)
             .await
             .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
+        let account_enabled = super::scim::account_enabled;
+        if let Some(updated) = updated
+            && account_enabled(&record) == Some(true)
+            && account_enabled(&updated) == Some(false)
+            && let Err(error) = self.close_user_sessions(ctx.tenant, id, None).await
+        {
+            tracing::warn!(tenant = %ctx.tenant, user = %id, %error, "cannot end a disabled user's sessions");
+        }
         Ok(id)
     }
 }

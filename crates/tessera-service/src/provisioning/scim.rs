@@ -651,6 +651,18 @@ impl Provisioning {
         Ok((tx, record, source))
     }
 
+    /// After a provisioning change that disabled `user` committed: its
+    /// tokens ended with the change; its browser sessions end now (their
+    /// applications are told). A failure is logged: the change stands.
+    pub(crate) async fn disabled_by_provisioning(&self, ctx: &Context, user: Uuid, disabled: bool) {
+        if !disabled {
+            return;
+        }
+        if let Err(error) = self.close_user_sessions(ctx.tenant, user, None).await {
+            tracing::warn!(tenant = %ctx.tenant, %user, %error, "cannot end a disabled user's sessions");
+        }
+    }
+
     pub async fn replace(
         &self,
         ctx: &Context,
@@ -670,18 +682,21 @@ impl Provisioning {
         } else {
             None
         };
-        self.save(
-            tx.as_mut(),
-            ctx,
-            rt,
-            record.clone(),
-            existing,
-            source,
-            members.into_iter().collect(),
-            true,
-        )
-        .await?;
+        let disabled = self
+            .save(
+                tx.as_mut(),
+                ctx,
+                rt,
+                record.clone(),
+                existing,
+                source,
+                members.into_iter().collect(),
+                true,
+            )
+            .await?;
         tx.commit().await?;
+        self.disabled_by_provisioning(ctx, record.id, disabled)
+            .await;
         self.get(ctx, rt, id, base, true).await
     }
 
@@ -722,23 +737,27 @@ impl Provisioning {
         } else {
             tessera_scim::patch::apply(rt, &current, &operations)?
         };
-        self.save(
-            tx.as_mut(),
-            ctx,
-            rt,
-            record,
-            existing,
-            source,
-            member_changes,
-            false,
-        )
-        .await?;
+        let user = record.id;
+        let disabled = self
+            .save(
+                tx.as_mut(),
+                ctx,
+                rt,
+                record,
+                existing,
+                source,
+                member_changes,
+                false,
+            )
+            .await?;
         tx.commit().await?;
+        self.disabled_by_provisioning(ctx, user, disabled).await;
         self.get(ctx, rt, id, base, true).await
     }
 
     /// Writes a new source for an existing resource: the directory's attributes
-    /// through its use cases, the source, then membership changes.
+    /// through its use cases, the source, then membership changes. Whether it
+    /// disabled a user (whose sessions end once it commits).
     #[allow(clippy::too_many_arguments)]
     async fn save(
         &self,
@@ -750,7 +769,7 @@ impl Provisioning {
         source: Map<String, Value>,
         member_changes: Vec<MemberChange>,
         replacing: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mapper = self.mapper(tx, ctx.tenant).await?;
         let current = object(&record)?;
         // The source before this change, to write only what it changes where the
@@ -804,6 +823,10 @@ impl Provisioning {
                 .await
                 .map_err(uniqueness)?
         };
+        let disabled = rt.id != GROUP_TYPE.id
+            && updated.as_ref().is_some_and(|after| {
+                account_enabled(&record) == Some(true) && account_enabled(after) == Some(false)
+            });
         let record = updated.unwrap_or(record);
         let written = self
             .write_source(tx, ctx, rt, &record, existing.as_ref(), &source)
@@ -820,7 +843,7 @@ impl Provisioning {
             let next = codec::next_version(&written, self.now(), source_keys(&source), &source)?;
             tx.update(ctx.tenant, &next).await?;
         }
-        Ok(())
+        Ok(disabled)
     }
 
     async fn change_members(
@@ -974,6 +997,14 @@ fn parse_members(ids: &[String]) -> Result<Vec<Uuid>> {
 
 /// A group's members SCIM knows of: users and groups (devices and service
 /// principals the group holds are neither shown nor touched).
+/// Whether a user record says the account is enabled.
+pub(crate) fn account_enabled(record: &Record) -> Option<bool> {
+    codec::data::<Map<String, Value>>(record)
+        .ok()?
+        .get("accountEnabled")?
+        .as_bool()
+}
+
 async fn scim_members(reader: &mut dyn Reader, tenant: TenantId, id: Uuid) -> Result<Vec<Uuid>> {
     let links = crate::directory::groups::all_links_from(reader, tenant, Rel::Member, id).await?;
     Ok(links

@@ -113,7 +113,16 @@ impl SignIn {
     ) -> ServiceResult<()> {
         self.authorized_user(ctx, user, action::USERS_AUTH_METHODS_DELETE)
             .await?;
-        self.delete_method(ctx, user, method).await
+        self.delete_method(ctx, user, method).await?;
+        // Whoever signed in with the method keeps nothing it gave them.
+        self.end_user_sessions(
+            ctx.tenant,
+            user,
+            None,
+            tessera_cae::Reason::CredentialChange,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Issues a temporary access pass for a user, replacing any pass they had.
