@@ -66,10 +66,14 @@ pub enum EventType {
     /// country, credential), after it learnt quietly.
     #[serde(rename = "suspiciousSignins")]
     SuspiciousSignins,
+    /// A security tool or another identity provider reported the user's
+    /// credential compromised (a shared signal received).
+    #[serde(rename = "investigationsThreatIntelligence")]
+    InvestigationsThreatIntelligence,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::AnonymizedIpAddress,
         EventType::MaliciousIpAddress,
         EventType::UnfamiliarFeatures,
@@ -85,6 +89,7 @@ impl EventType {
         EventType::SharedDevice,
         EventType::AdminConfirmedUserCompromised,
         EventType::SuspiciousSignins,
+        EventType::InvestigationsThreatIntelligence,
     ];
 
     /// The name on the wire (`riskEventType`).
@@ -105,6 +110,7 @@ impl EventType {
             EventType::SharedDevice => "sharedDevice",
             EventType::AdminConfirmedUserCompromised => "adminConfirmedUserCompromised",
             EventType::SuspiciousSignins => "suspiciousSignins",
+            EventType::InvestigationsThreatIntelligence => "investigationsThreatIntelligence",
         }
     }
 
@@ -124,7 +130,8 @@ impl EventType {
             EventType::UnlikelyTravel
             | EventType::NewCountry
             | EventType::SharedDevice
-            | EventType::LeakedCredentials => Timing::Offline,
+            | EventType::LeakedCredentials
+            | EventType::InvestigationsThreatIntelligence => Timing::Offline,
             _ => Timing::RealTime,
         }
     }

@@ -63,6 +63,12 @@ pub struct Config {
     /// not only at public ones. Link-local and metadata addresses stay out of
     /// reach. Off by default.
     pub siem_private_receivers: bool,
+    /// Shared Signals may reach receivers' push endpoints and transmitters at
+    /// private addresses (10/8, 172.16/12, 192.168/16, fc00::/7) and at
+    /// loopback ones a URL names, over `http` there too, not only public
+    /// `https` ones. Link-local and metadata addresses stay out of reach. Off
+    /// by default.
+    pub signals_private_endpoints: bool,
     /// A folder of breached-password range files (`<5 hex digits>` or `.txt`).
     pub breached_passwords_dir: Option<PathBuf>,
     /// A MaxMind-format country database (GeoLite2/GeoIP2 Country or City) for
@@ -223,6 +229,7 @@ impl Default for Config {
             hr_drop_dir: None,
             provisioning_private_targets: false,
             siem_private_receivers: false,
+            signals_private_endpoints: false,
             breached_passwords_dir: None,
             geoip_database: None,
             geoip_asn_database: None,
@@ -368,6 +375,7 @@ fn is_server_key(key: &str) -> bool {
         "hr_drop_dir",
         "provisioning_private_targets",
         "siem_private_receivers",
+        "signals_private_endpoints",
         "geoip_database",
         "geoip_asn_database",
         "risk_anonymous_ip_list",

@@ -88,6 +88,7 @@ pub fn router_with(state: AppState, options: RouterOptions) -> Router {
         .merge(pages::router())
         .merge(console::router())
         .merge(routes::scim::router())
+        .merge(routes::ssf::router())
         .route(
             "/api/v1/openapi.json",
             get(move || async move { openapi_response(document) }),
@@ -361,6 +362,9 @@ pub struct Ports {
     pub places: Option<Arc<dyn tessera_service::risk::GeoLookup>>,
     /// Sends the SIEM export (syslog over TLS, HTTPS).
     pub siem: Option<Arc<dyn tessera_service::siem::SiemTransport>>,
+    /// Shared Signals' HTTP client (push delivery, transmitters), and whether
+    /// it may reach `http` endpoints at loopback and private addresses.
+    pub signals: Option<(Arc<dyn tessera_service::signals::SignalsTransport>, bool)>,
 }
 
 /// Runs `tessera serve` until SIGINT or SIGTERM. `ports` is called once the
@@ -412,6 +416,9 @@ where
     }
     if let Some(lists) = ports.ip_lists {
         app.risk.set_ip_lists(lists);
+    }
+    if let Some((transport, private)) = ports.signals {
+        app.signals.set_transport(transport, private);
     }
     if let Some(transport) = ports.siem {
         app.siem.set_transport(transport);

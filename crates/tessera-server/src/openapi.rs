@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::routes::{
     apps, audit, authentication, conditional_access, directory, me, pim, provisioning, risk, roles,
-    siem,
+    siem, ssf,
 };
 use crate::state::AppState;
 
@@ -386,6 +386,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(risk::confirm_service_principals_compromised))
         .routes(routes!(risk::dismiss_risky_service_principals))
         .routes(routes!(siem::list_sinks, siem::create_sink))
+        .routes(routes!(
+            ssf::get_signals_settings,
+            ssf::set_signals_settings
+        ))
+        .routes(routes!(ssf::list_signal_streams))
+        .routes(routes!(ssf::verify_signal_stream))
+        .routes(routes!(
+            ssf::list_signal_receivers,
+            ssf::create_signal_receiver
+        ))
+        .routes(routes!(ssf::delete_signal_receiver))
         .routes(routes!(
             siem::get_sink,
             siem::update_sink,

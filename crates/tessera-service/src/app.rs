@@ -27,6 +27,7 @@ pub struct App {
     pub oidc: Arc<Oidc>,
     pub saml: Arc<Saml>,
     pub siem: Arc<crate::siem::Siem>,
+    pub signals: Arc<crate::Signals>,
 }
 
 impl App {
@@ -85,6 +86,12 @@ impl App {
             app_sign_in.clone(),
         ));
         let siem = Arc::new(crate::siem::Siem::new(kernel.clone()));
+        let signals = Arc::new(crate::Signals::new(
+            kernel.clone(),
+            oidc.clone(),
+            directory.clone(),
+            risk.clone(),
+        ));
         let listener: Arc<dyn SessionsEnded> = oidc.clone();
         kernel.notify_sessions_ended_to(Arc::downgrade(&listener));
         App {
@@ -100,6 +107,7 @@ impl App {
             oidc,
             saml,
             siem,
+            signals,
         }
     }
 
@@ -172,6 +180,7 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
     let outbound = app.provisioning.clone();
     let lifecycle = app.lifecycle.clone();
     let siem = app.siem.clone();
+    let signals = app.signals.clone();
     let offline = app.risk.clone();
     let baselines = app.risk.clone();
     vec![
@@ -201,6 +210,23 @@ pub fn application_jobs(app: &Arc<App>) -> Vec<Arc<dyn Job>> {
                 async move {
                     if let Some(tenant) = tenant {
                         risk.offline_round(tenant).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ),
+        // Shared Signals: each stream's changes queued and pushed, each
+        // transmitter Tessera receives from polled (every second: revocation
+        // reaches applications in seconds).
+        job(
+            "signals",
+            Scope::EachTenant,
+            Schedule::Every(Duration::from_secs(1)),
+            move |tenant| {
+                let signals = signals.clone();
+                async move {
+                    if let Some(tenant) = tenant {
+                        signals.signals_round(tenant).await?;
                     }
                     Ok(())
                 }

@@ -51,6 +51,7 @@ pub mod risk;
 pub mod saml;
 pub mod siem;
 pub mod sign_in;
+pub mod signals;
 
 // The kernel's codec and errors are used everywhere under these short paths.
 pub(crate) use kernel::{codec, error};
@@ -102,6 +103,7 @@ pub use provisioning::Provisioning;
 pub use risk::Risk;
 pub use saml::Saml;
 pub use sign_in::SignIn;
+pub use signals::Signals;
 
 /// Who is calling, with the role grants they hold: a proof of authentication. Only
 /// this crate's authenticating code makes one (a personal access token, a management

@@ -44,7 +44,6 @@ impl EventType {
         EventType::SessionsRevoked,
     ];
 
-
     /// Every type: what a stream may ask for, and SSF's own.
     fn all() -> impl Iterator<Item = EventType> {
         EventType::DELIVERABLE

@@ -87,6 +87,29 @@ pub struct Requested {
     /// `Some(None)`: poll; `Some(Some(..))`: push there.
     pub delivery: Option<Option<PushTarget>>,
     pub description: Option<Option<String>>,
+    /// How users are named in the stream's SETs (a Tessera extension member,
+    /// `subject_format`): `iss_sub` (the default) or `email`.
+    pub subject_format: Option<SubjectFormat>,
+}
+
+/// How a stream names users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectFormat {
+    /// `iss_sub`: the issuer and the user's object id.
+    #[default]
+    IssSub,
+    /// `email`: the user's principal name.
+    Email,
+}
+
+impl SubjectFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            SubjectFormat::IssSub => "iss_sub",
+            SubjectFormat::Email => "email",
+        }
+    }
 }
 
 /// Which endpoints a push stream may name: `https` ones, and `http` ones
@@ -205,6 +228,17 @@ pub fn parse_request(
             }
         });
     }
+    if let Some(format) = object.get("subject_format").filter(|v| !v.is_null()) {
+        requested.subject_format = Some(match format.as_str() {
+            Some("iss_sub") => SubjectFormat::IssSub,
+            Some("email") => SubjectFormat::Email,
+            _ => {
+                return Err(SsfError::invalid(
+                    "`subject_format` must be iss_sub or email",
+                ));
+            }
+        });
+    }
     if let Some(description) = object.get("description") {
         requested.description = Some(match description {
             Value::Null => None,
@@ -257,6 +291,7 @@ pub struct Config<'a> {
     pub description: Option<&'a str>,
     pub min_verification_interval: u32,
     pub inactivity_timeout: Option<u32>,
+    pub subject_format: SubjectFormat,
 }
 
 impl Config<'_> {
@@ -293,6 +328,10 @@ impl Config<'_> {
         if let Some(description) = self.description {
             object.insert("description".into(), Value::from(description));
         }
+        object.insert(
+            "subject_format".into(),
+            Value::from(self.subject_format.name()),
+        );
         Value::Object(object)
     }
 }
@@ -431,6 +470,7 @@ mod tests {
             description: None,
             min_verification_interval: 10,
             inactivity_timeout: None,
+            subject_format: SubjectFormat::IssSub,
         }
         .to_json();
         assert!(

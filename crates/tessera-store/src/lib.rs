@@ -99,10 +99,19 @@ pub enum Kind {
     /// What an application holds of one object, as outbound provisioning last
     /// left it (key1 `<sp>:<object>`; key2 the service principal).
     OutboundObject,
+    /// A Shared Signals stream Tessera transmits on (key1: its stream id;
+    /// key2: the receiver's client id).
+    SignalStream,
+    /// A Security Event Token waiting in a stream's queue until it is
+    /// delivered or acknowledged (key1: its jti; key2: the stream record's id;
+    /// sort key: its place in the queue).
+    SignalEvent,
+    /// A transmitter Tessera receives signals from (key1: its issuer).
+    SignalReceiver,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 37] = [
+    pub const ALL: [Kind; 40] = [
         Kind::User,
         Kind::Group,
         Kind::Device,
@@ -140,6 +149,9 @@ impl Kind {
         Kind::LifecycleRun,
         Kind::OutboundProvisioning,
         Kind::OutboundObject,
+        Kind::SignalStream,
+        Kind::SignalEvent,
+        Kind::SignalReceiver,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -181,6 +193,9 @@ impl Kind {
             Kind::LifecycleRun => "lifecycleRun",
             Kind::OutboundProvisioning => "outboundProvisioning",
             Kind::OutboundObject => "outboundObject",
+            Kind::SignalStream => "signalStream",
+            Kind::SignalEvent => "signalEvent",
+            Kind::SignalReceiver => "signalReceiver",
         }
     }
 

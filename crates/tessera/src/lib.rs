@@ -69,6 +69,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             siem: Some(Arc::new(adapters::siem::SiemDelivery::new(
                 config.siem_private_receivers,
             ))),
+            signals: Some((
+                Arc::new(adapters::scim_target::ScimClient::new(
+                    config.signals_private_endpoints,
+                )?),
+                config.signals_private_endpoints,
+            )),
             hr_drop: Some(Arc::new(adapters::hr_drop::DropFolder::new(
                 config
                     .hr_drop_dir

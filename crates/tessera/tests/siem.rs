@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::{Api, lines};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -180,15 +182,6 @@ fn wait_for_port(port: u16) {
     }
 }
 
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
 /// What a receiver got: (stream, number) of every record, with repeats.
 fn received(path: &Path) -> Vec<(String, i64)> {
     lines(path)
@@ -221,39 +214,13 @@ fn received(path: &Path) -> Vec<(String, i64)> {
         .collect()
 }
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
+/// What the SIEM test asks of the management API beyond `common::Api`.
+trait SiemApi {
+    fn stream_numbers(&self, sink: &Value, which: &str) -> BTreeMap<String, i64>;
+    fn metrics(&self) -> String;
 }
 
-impl Api {
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.runtime.block_on(async {
-            let mut request = self
-                .http
-                .request(method, format!("{}/api/v1{path}", self.base))
-                .bearer_auth(&self.token);
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap();
-            (
-                status,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
-        })
-    }
-
-    fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.call(method, path, body);
-        assert!((200..300).contains(&status), "{path}: {status} {value}");
-        value
-    }
-
+impl SiemApi for Api {
     /// A sink's numbers per stream, as its status says them (`head`,
     /// `delivered`).
     fn stream_numbers(&self, sink: &Value, which: &str) -> BTreeMap<String, i64> {

@@ -13,6 +13,7 @@ pub mod risk;
 pub mod roles;
 pub mod scim;
 pub mod siem;
+pub mod ssf;
 pub mod wellknown;
 
 use axum::http::{HeaderValue, StatusCode, header};

@@ -278,7 +278,7 @@ impl Oidc {
 
     /// A presented access token's claims, checked (signature, lifetime, binding),
     /// with the tenant it is for; every failure but an outage is `Unauthenticated`.
-    async fn verified_claims(
+    pub(crate) async fn verified_claims(
         &self,
         issuer: &str,
         presented: &Presented<'_>,

@@ -603,6 +603,34 @@ impl Oidc {
                 "scope is required: <resource>/.default",
             )
         })?;
+        if let Some(asked) = crate::signals::requested_roles(scope) {
+            // The SSF API: the roles the signals settings give the application.
+            let allowed = crate::signals::Signals::receiver_roles(reader, tenant, app_data.app_id)
+                .await
+                .map_err(server_error)?;
+            let roles: Vec<String> = asked
+                .iter()
+                .filter(|role| allowed.contains(role))
+                .map(|role| role.to_string())
+                .collect();
+            if roles.is_empty() {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "the application may not receive shared signals: an administrator adds it with `tessera signals receivers add`",
+                ));
+            }
+            return Ok(Grant {
+                certificate,
+                requires_dpop: app_data.spec.dpop_bound_access_tokens,
+                roles,
+                display_name: app_data.spec.display_name,
+                app_id: app_data.app_id,
+                principal_id: principal.id,
+                resource_app_id: crate::signals::signals_api_id(),
+                secret_end,
+                secret_key,
+            });
+        }
         let resource = token::default_scope_resource(scope)?;
         if crate::directory::builtin::is_provisioning_api(resource) {
             // The SCIM API: its one role, for the applications the provisioning
@@ -692,6 +720,24 @@ impl Oidc {
             .await
     }
 
+    /// The tenant's key set holding a current key of `alg`, made first if
+    /// there is none (a write: not to be called inside another write).
+    pub(crate) async fn signing_key_set(
+        &self,
+        tenant: TenantId,
+        alg: Algorithm,
+    ) -> crate::error::ServiceResult<std::sync::Arc<crate::oidc::signing_keys::KeySet>> {
+        let set = self.key_set(tenant).await?;
+        if set.signing.contains_key(&alg) {
+            return Ok(set);
+        }
+        // Made here, or already made by another node since this node cached
+        // its set: read the set again either way, not from the cache.
+        self.rotate_signing_keys(tenant, &[alg]).await?;
+        self.forget_key_set(tenant)?;
+        self.key_set(tenant).await
+    }
+
     /// Signs with the tenant's current key of `alg` (made on first use; rotated
     /// on schedule with the others).
     pub(crate) async fn sign_token_with(
@@ -702,19 +748,10 @@ impl Oidc {
         claims: &impl Serialize,
     ) -> Result<String, OAuthError> {
         let claims = serde_json::to_value(claims).map_err(server_error)?;
-        let set = self.key_set(tenant).await.map_err(server_error)?;
-        let set = match set.signing.get(&alg) {
-            Some(_) => set,
-            None => {
-                // Made here, or already made by another node since this node cached
-                // its set: read the set again either way, not from the cache.
-                self.rotate_signing_keys(tenant, &[alg])
-                    .await
-                    .map_err(server_error)?;
-                self.forget_key_set(tenant).map_err(server_error)?;
-                self.key_set(tenant).await.map_err(server_error)?
-            }
-        };
+        let set = self
+            .signing_key_set(tenant, alg)
+            .await
+            .map_err(server_error)?;
         let key = set
             .signing
             .get(&alg)

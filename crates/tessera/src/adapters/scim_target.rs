@@ -1,4 +1,6 @@
-//! Outbound provisioning's HTTP client: requests to applications' SCIM services.
+//! The guarded HTTP client of outbound provisioning (requests to
+//! applications' SCIM services) and of Shared Signals (pushes to receivers,
+//! calls to transmitters).
 //!
 //! An endpoint is an administrator's word, and provisioning writes (POST, PATCH,
 //! DELETE), so the address is checked before anything is sent: names are
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tessera_service::provisioning::outbound::ScimTarget;
+use tessera_service::signals::SignalsTransport;
 
 use super::outbound::address_allowed;
 
@@ -80,15 +83,16 @@ impl ScimClient {
     }
 }
 
-#[async_trait::async_trait]
-impl ScimTarget for ScimClient {
-    async fn send(
+impl ScimClient {
+    /// Sends a request to an address the client may reach; the status, the
+    /// `Content-Type` and the (bounded) body.
+    async fn exchange(
         &self,
         method: &str,
         url: &str,
-        token: &str,
+        headers: &[(String, String)],
         body: Option<Vec<u8>>,
-    ) -> Result<(u16, Vec<u8>), String> {
+    ) -> Result<(u16, String, Vec<u8>), String> {
         let parsed = reqwest::Url::parse(url).map_err(|_| "not a URL".to_string())?;
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -98,25 +102,28 @@ impl ScimTarget for ScimClient {
         if let Some(ip) = literal
             && !reachable(ip, ip.is_loopback(), self.private_ok)
         {
-            return Err("the address is not one provisioning may reach".to_string());
+            return Err("the address is not one this client may reach".to_string());
         }
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| "not an HTTP method".to_string())?;
-        let mut request = self
-            .client
-            .request(method, parsed)
-            .header("accept", "application/scim+json, application/json")
-            .bearer_auth(token);
+        let mut request = self.client.request(method, parsed);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         if let Some(body) = body {
-            request = request
-                .header("content-type", "application/scim+json")
-                .body(body);
+            request = request.body(body);
         }
         let mut response = request
             .send()
             .await
             .map_err(|e| e.without_url().to_string())?;
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -128,7 +135,50 @@ impl ScimTarget for ScimClient {
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok((status, bytes))
+        Ok((status, content_type, bytes))
+    }
+}
+
+#[async_trait::async_trait]
+impl ScimTarget for ScimClient {
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        token: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let mut headers = vec![
+            (
+                "accept".to_string(),
+                "application/scim+json, application/json".to_string(),
+            ),
+            ("authorization".to_string(), format!("Bearer {token}")),
+        ];
+        if body.is_some() {
+            headers.push((
+                "content-type".to_string(),
+                "application/scim+json".to_string(),
+            ));
+        }
+        self.exchange(method, url, &headers, body)
+            .await
+            .map(|(status, _, body)| (status, body))
+    }
+}
+
+/// Shared Signals' pushes and its calls to transmitters go through the same
+/// guard.
+#[async_trait::async_trait]
+impl SignalsTransport for ScimClient {
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, String, Vec<u8>), String> {
+        self.exchange(method, url, headers, body).await
     }
 }
 

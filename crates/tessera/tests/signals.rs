@@ -1,0 +1,397 @@
+//! Shared Signals through the real binary, against an independent receiver
+//! written with Authlib's JOSE implementation (`e2e/ssf_receiver.py`): an
+//! application an administrator allowed gets `ssf.manage` by client
+//! credentials, creates a push stream and a poll stream, verifies them, and
+//! hears of its users' changes (account disabled and enabled, sessions
+//! revoked, password reset, address changed), each SET checked against the
+//! transmitter's keys and its audience, and none of a user it does not
+//! admit. The push receiver is down for a while: what happened meanwhile
+//! arrives when it is back, in order, none lost. Bad requests to the stream
+//! API are refused and change nothing. On SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Api, lines};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_testkit::server::free_port;
+use tessera_testkit::{PostgresNode, Server, venv_bin};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_tessera");
+const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
+const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
+
+struct Receiver(Child);
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn receiver(issuer: &str, client: (&str, &str), mode: &str, out: &Path, down: &Path) -> Receiver {
+    let mut command = Command::new(venv_bin("python"));
+    command
+        .arg(tessera_testkit::server::e2e_dir().join("ssf_receiver.py"))
+        .args(["--issuer", issuer, "--client-id", client.0])
+        .args(["--client-secret", client.1, "--mode", mode, "--out"])
+        .arg(out)
+        .arg("--down-file")
+        .arg(down)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if mode == "push" {
+        command.args(["--port", &free_port().to_string()]);
+    }
+    Receiver(command.spawn().expect("the SSF receiver"))
+}
+
+/// The events a receiver took: (event type, the user's `sub` or email).
+fn events(path: &Path) -> Vec<(String, String)> {
+    lines(path)
+        .iter()
+        .filter(|l| l.get("event").is_some())
+        .map(|l| {
+            let subject = &l["sub_id"];
+            let who = subject["sub"]
+                .as_str()
+                .or(subject["email"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            let event = l["event"].as_str().unwrap();
+            let short = event
+                .strip_prefix(CAEP)
+                .or(event.strip_prefix(RISC))
+                .unwrap_or(event);
+            (short.to_string(), who)
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn shared_signals(postgres: bool) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let node = postgres.then(|| PostgresNode::new(&public_url));
+    // The receivers listen on this machine, over http.
+    let mut env = vec![("TESSERA_SIGNALS_PRIVATE_ENDPOINTS", "true")];
+    if let Some(node) = &node {
+        env.extend(node.env());
+    }
+    let server = Server::start_at(
+        BINARY,
+        &format!("127.0.0.1:{port}"),
+        &dir.path().join("data"),
+        &env,
+    );
+    let api = Api {
+        base: server.url.clone(),
+        token: server.token.clone().unwrap(),
+        http: reqwest::Client::new(),
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+    };
+    let issuer = server.issuer.trim_end_matches('/').to_string();
+
+    // The metadata is public.
+    let metadata: Value = api.runtime.block_on(async {
+        reqwest::get(format!("{}/.well-known/ssf-configuration", server.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(metadata["issuer"], issuer);
+    assert_eq!(metadata["spec_version"], "1_0");
+
+    // The application, which requires assignment: adele is its user, bob is not.
+    let app = api.ok(
+        Method::POST,
+        "/applications",
+        Some(json!({ "displayName": "Mail" })),
+    );
+    let app_id = app["appId"].as_str().unwrap().to_string();
+    let sp = api.ok(
+        Method::POST,
+        "/servicePrincipals",
+        Some(json!({ "appId": app_id, "appRoleAssignmentRequired": true })),
+    );
+    let secret = api.ok(
+        Method::POST,
+        &format!(
+            "/applications/{}/passwordCredentials",
+            app["id"].as_str().unwrap()
+        ),
+        Some(json!({})),
+    )["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = |name: &str| {
+        api.ok(
+            Method::POST,
+            "/users",
+            Some(
+                json!({ "userPrincipalName": format!("{name}@contoso.com"), "displayName": name }),
+            ),
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let adele = user("adele");
+    let bob = user("bob");
+    api.ok(
+        Method::POST,
+        &format!(
+            "/servicePrincipals/{}/appRoleAssignedTo",
+            sp["id"].as_str().unwrap()
+        ),
+        Some(json!({ "principalId": adele })),
+    );
+
+    // Not yet a receiver: no token for the SSF API.
+    let token = |scope: &str| -> (u16, Value) {
+        api.runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .post(format!("{}/oauth2/token", server.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "client_credentials")
+                        .append_pair("client_id", &app_id)
+                        .append_pair("client_secret", &secret)
+                        .append_pair("scope", scope)
+                        .finish(),
+                )
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json().await.unwrap())
+        })
+    };
+    let (status, refused) = token("ssf.manage");
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "unauthorized_client");
+    api.ok(
+        Method::PUT,
+        "/signals/settings",
+        Some(json!({ "receivers": [{ "appId": app_id }] })),
+    );
+
+    // Bad requests to the stream API change nothing.
+    let (status, answer) = token("ssf.manage ssf.read");
+    assert_eq!(status, 200, "{answer}");
+    let access = answer["access_token"].as_str().unwrap().to_string();
+    let ssf =
+        |method: Method, path: &str, bearer: Option<&str>, body: Option<&str>| -> (u16, Value) {
+            api.runtime.block_on(async {
+                let mut request =
+                    reqwest::Client::new().request(method, format!("{}{path}", server.url));
+                if let Some(bearer) = bearer {
+                    request = request.bearer_auth(bearer);
+                }
+                if let Some(body) = body {
+                    request = request
+                        .header("content-type", "application/json")
+                        .body(body.to_string());
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap();
+                (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            })
+        };
+    assert_eq!(ssf(Method::GET, "/ssf/streams", None, None).0, 401);
+    assert_eq!(
+        ssf(
+            Method::GET,
+            "/ssf/streams",
+            Some(&server.token.clone().unwrap()),
+            None
+        )
+        .0,
+        401
+    );
+    for body in [
+        "not json",
+        r#"{"delivery": {"method": "urn:ietf:rfc:8935"}}"#,
+        r#"{"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "http://203.0.113.9/x"}}"#,
+        r#"{"delivery": {"method": "urn:example:carrier-pigeon"}}"#,
+        r#"{"events_requested": "all"}"#,
+    ] {
+        let (status, answer) = ssf(Method::POST, "/ssf/streams", Some(&access), Some(body));
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["err"].is_string(), "{answer}");
+    }
+    let (status, streams) = ssf(Method::GET, "/ssf/streams", Some(&access), None);
+    assert_eq!((status, streams), (200, json!([])));
+    let (status, _) = ssf(
+        Method::GET,
+        "/ssf/status?stream_id=nope",
+        Some(&access),
+        None,
+    );
+    assert_eq!(status, 404);
+
+    // Two receivers of the same application: push and poll.
+    let push_out = dir.path().join("push.jsonl");
+    let poll_out = dir.path().join("poll.jsonl");
+    let down = dir.path().join("down");
+    let _push = receiver(&issuer, (&app_id, &secret), "push", &push_out, &down);
+    let _poll = receiver(
+        &issuer,
+        (&app_id, &secret),
+        "poll",
+        &poll_out,
+        &down.with_extension("never"),
+    );
+    for out in [&push_out, &poll_out] {
+        wait_until("the verification event", || {
+            lines(out).iter().any(|l| l.get("verified").is_some())
+        });
+    }
+    let (status, streams) = ssf(Method::GET, "/ssf/streams", Some(&access), None);
+    assert_eq!(status, 200);
+    assert_eq!(streams.as_array().unwrap().len(), 2);
+
+    // Changes to adele (and to bob, whom the application does not admit).
+    let patch = |id: &str, body: Value| api.ok(Method::PATCH, &format!("/users/{id}"), Some(body));
+    patch(&adele, json!({ "accountEnabled": false }));
+    patch(&bob, json!({ "accountEnabled": false }));
+    api.ok(
+        Method::POST,
+        &format!("/users/{adele}/revokeSignInSessions"),
+        None,
+    );
+    api.ok(
+        Method::POST,
+        &format!("/users/{adele}/authentication/resetPassword"),
+        Some(json!({})),
+    );
+    let first = vec![
+        ("account-disabled".to_string(), adele.clone()),
+        ("session-revoked".to_string(), adele.clone()),
+        ("credential-change".to_string(), adele.clone()),
+    ];
+    for out in [&push_out, &poll_out] {
+        wait_until("the first events", || events(out).len() >= first.len());
+    }
+
+    // The push receiver is down: what happens meanwhile waits.
+    std::fs::write(&down, "down").unwrap();
+    patch(&adele, json!({ "accountEnabled": true }));
+    patch(
+        &adele,
+        json!({ "userPrincipalName": "adele.vance@contoso.com" }),
+    );
+    api.ok(
+        Method::POST,
+        &format!("/users/{adele}/revokeSignInSessions"),
+        None,
+    );
+    wait_until("the poll receiver's events", || {
+        events(&poll_out).len() >= first.len() + 3
+    });
+    wait_until("the push stream's failure to show", || {
+        let streams = api.ok(Method::GET, "/signals/streams", None);
+        streams["value"].as_array().unwrap().iter().any(|s| {
+            s["delivery"] == "push" && s["lastError"].is_string() && s["queued"].as_u64() >= Some(3)
+        })
+    });
+    assert_eq!(
+        events(&push_out).len(),
+        first.len(),
+        "nothing reached a receiver that is down"
+    );
+    std::fs::remove_file(&down).unwrap();
+    let mut all = first.clone();
+    all.extend([
+        ("account-enabled".to_string(), adele.clone()),
+        (
+            "identifier-changed".to_string(),
+            "adele@contoso.com".to_string(),
+        ),
+        ("session-revoked".to_string(), adele.clone()),
+    ]);
+    wait_until("the held events", || events(&push_out).len() >= all.len());
+    std::thread::sleep(Duration::from_millis(1500));
+    for out in [&push_out, &poll_out] {
+        assert_eq!(events(out), all, "{}", out.display());
+    }
+    let lines_of = lines(&push_out);
+    let disabled = lines_of.iter().find(|l| l.get("event").is_some()).unwrap();
+    assert_eq!(
+        disabled["sub_id"],
+        json!({ "format": "iss_sub", "iss": issuer, "sub": adele })
+    );
+    let renamed = lines_of
+        .iter()
+        .find(|l| {
+            l["event"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("identifier-changed"))
+        })
+        .unwrap();
+    assert_eq!(renamed["members"]["new-value"], "adele.vance@contoso.com");
+    let revoked = lines_of
+        .iter()
+        .find(|l| {
+            l["event"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("session-revoked"))
+        })
+        .unwrap();
+    assert_eq!(revoked["members"]["initiating_entity"], "admin");
+    assert!(revoked["txn"].is_string());
+
+    // The administrators' view: both streams delivered everything.
+    let streams = api.ok(Method::GET, "/signals/streams", None);
+    for stream in streams["value"].as_array().unwrap() {
+        assert_eq!(stream["queued"], 0, "{stream}");
+        assert!(
+            stream["delivered"].as_u64().unwrap() >= all.len() as u64,
+            "{stream}"
+        );
+        assert_eq!(stream["lag"], 0, "{stream}");
+    }
+    // Another receiver's stream is not this one's to see or change.
+    let stream_id = streams["value"][0]["streamId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = ssf(
+        Method::POST,
+        "/ssf/status",
+        Some(&access),
+        Some(&json!({ "stream_id": stream_id, "status": "sleeping" }).to_string()),
+    );
+    assert_eq!(status, 400);
+    server.stop();
+}
+
+#[test]
+fn shared_signals_on_sqlite() {
+    shared_signals(false);
+}
+
+#[test]
+fn shared_signals_on_postgres() {
+    shared_signals(true);
+}
