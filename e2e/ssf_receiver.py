@@ -136,6 +136,8 @@ class Receiver:
         if event == VERIFICATION:
             if members.get("state") == self.state:
                 self.write({"verified": self.state})
+            else:
+                self.write({"verification": members.get("state")})
             return True, None
         self.write({
             "jti": claims["jti"],

@@ -110,6 +110,10 @@ pub enum Command {
     /// detections (syslog over TLS, signed HTTPS batches, OTLP logs).
     #[command(subcommand)]
     Siem(crate::siem::SiemCommand),
+    /// Shared Signals: the applications that receive CAEP and RISC events,
+    /// the streams Tessera transmits on, the transmitters it receives from.
+    #[command(subcommand)]
+    Signals(crate::signals::SignalsCommand),
     /// Offline: copy the embedded SQLite database to a file while it is in use.
     Backup(BackupArgs),
     /// Offline: replace the embedded database with a backup (the server must be stopped).

@@ -80,6 +80,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SignIns(args) => sign_ins(&Client::new(&global)?, out, args).await?,
         Command::Risk(command) => risky(&Client::new(&global)?, out, command).await?,
         Command::Siem(command) => crate::siem::run(&Client::new(&global)?, out, command).await?,
+        Command::Signals(command) => {
+            crate::signals::run(&Client::new(&global)?, out, command).await?
+        }
         Command::Backup(args) => offline::backup(&args, out).await?,
         Command::Restore(args) => offline::restore(&args, out).await?,
         Command::Migrate(database) => offline::migrate(&database, out).await?,

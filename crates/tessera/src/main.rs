@@ -14,6 +14,7 @@ mod output;
 mod pim;
 mod policy;
 mod siem;
+mod signals;
 
 use std::process::ExitCode;
 

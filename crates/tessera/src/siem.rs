@@ -94,7 +94,7 @@ pub struct SinkArgs {
     pub no_authorization: bool,
 }
 
-fn read_secret(path: &PathBuf) -> anyhow::Result<String> {
+pub(crate) fn read_secret(path: &PathBuf) -> anyhow::Result<String> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
     } else {

@@ -189,11 +189,8 @@ fn shared_signals(postgres: bool) {
     let (status, refused) = token("ssf.manage");
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["error"], "unauthorized_client");
-    api.ok(
-        Method::PUT,
-        "/signals/settings",
-        Some(json!({ "receivers": [{ "appId": app_id }] })),
-    );
+    let allowed = server.cli(BINARY, &["signals", "allow", &app_id]);
+    assert_eq!(allowed["receivers"][0]["appId"], app_id);
 
     // Bad requests to the stream API change nothing.
     let (status, answer) = token("ssf.manage ssf.read");
@@ -371,7 +368,24 @@ fn shared_signals(postgres: bool) {
         );
         assert_eq!(stream["lag"], 0, "{stream}");
     }
-    // Another receiver's stream is not this one's to see or change.
+    // An administrator's verification, from the command line.
+    let listed = server.cli(BINARY, &["signals", "streams"]);
+    let push_stream = listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["delivery"] == "push")
+        .unwrap()["streamId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.cli(BINARY, &["signals", "verify", &push_stream]);
+    wait_until("the administrator's verification", || {
+        lines(&push_out)
+            .iter()
+            .any(|l| l.get("verification").is_some())
+    });
+    // A bad status is refused.
     let stream_id = streams["value"][0]["streamId"]
         .as_str()
         .unwrap()
@@ -394,4 +408,329 @@ fn shared_signals_on_sqlite() {
 #[test]
 fn shared_signals_on_postgres() {
     shared_signals(true);
+}
+
+/// The independent transmitter of `e2e/ssf_transmitter.py`, serving its
+/// metadata and keys on `port`; its private key is kept in `key`.
+fn transmitter(port: u16, key: &Path) -> Receiver {
+    let mut child = Command::new(venv_bin("python"))
+        .arg(tessera_testkit::server::e2e_dir().join("ssf_transmitter.py"))
+        .args(["serve", "--port", &port.to_string(), "--key"])
+        .arg(key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the SSF transmitter");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "listening");
+    Receiver(child)
+}
+
+/// One SET pushed by the independent transmitter: the status and the answer.
+#[allow(clippy::too_many_arguments)]
+fn push_set(
+    key: &Path,
+    (issuer, audience, url, secret): (&str, &str, &str, &str),
+    event: &str,
+    subject: &Value,
+    members: &Value,
+    jti: &str,
+    tamper: Option<&str>,
+) -> (u16, Value) {
+    let mut command = Command::new(venv_bin("python"));
+    command
+        .arg(tessera_testkit::server::e2e_dir().join("ssf_transmitter.py"))
+        .arg("push")
+        .arg("--key")
+        .arg(key)
+        .args(["--issuer", issuer, "--audience", audience, "--url", url])
+        .args(["--secret", secret, "--event", event])
+        .args([
+            "--subject",
+            &subject.to_string(),
+            "--members",
+            &members.to_string(),
+        ])
+        .args(["--jti", jti]);
+    if let Some(tamper) = tamper {
+        command.args(["--tamper", tamper]);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    (
+        answer["status"].as_u64().unwrap() as u16,
+        answer["body"].clone(),
+    )
+}
+
+fn received_signals(postgres: bool) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let node = postgres.then(|| PostgresNode::new(&public_url));
+    let mut env = vec![("TESSERA_SIGNALS_PRIVATE_ENDPOINTS", "true")];
+    if let Some(node) = &node {
+        env.extend(node.env());
+    }
+    let server = Server::start_at(
+        BINARY,
+        &format!("127.0.0.1:{port}"),
+        &dir.path().join("data"),
+        &env,
+    );
+    // A second node on the same database (PostgreSQL).
+    let second = node
+        .as_ref()
+        .map(|_| Server::start_at(BINARY, "127.0.0.1:0", &dir.path().join("data-b"), &env));
+    let api = Api {
+        base: server.url.clone(),
+        token: server.token.clone().unwrap(),
+        http: reqwest::Client::new(),
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+    };
+    let apis: Vec<Api> = std::iter::once(server.url.clone())
+        .chain(second.iter().map(|s| s.url.clone()))
+        .map(|base| Api {
+            base,
+            token: server.token.clone().unwrap(),
+            http: reqwest::Client::new(),
+            runtime: tokio::runtime::Runtime::new().unwrap(),
+        })
+        .collect();
+
+    // A device, a user and a policy that asks for a compliant device.
+    let device = api.ok(
+        Method::POST,
+        "/devices",
+        Some(json!({ "displayName": "LAPTOP-7", "isCompliant": true, "isManaged": true })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = api.ok(
+        Method::POST,
+        "/users",
+        Some(json!({ "userPrincipalName": "carol@contoso.com", "displayName": "Carol" })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.ok(
+        Method::POST,
+        "/identity/conditionalAccess/policies",
+        Some(json!({
+            "displayName": "Compliant devices only",
+            "state": "enabled",
+            "conditions": {
+                "users": { "includeUsers": [user] },
+                "applications": { "includeApplications": ["All"] },
+                "clientAppTypes": ["all"],
+            },
+            "grantControls": { "operator": "OR", "builtInControls": ["compliantDevice"] },
+        })),
+    );
+    let decide = |api: &Api| {
+        let answer = api.ok(
+            Method::POST,
+            "/identity/conditionalAccess/evaluate",
+            Some(json!({ "userId": user, "appId": "MicrosoftAdminPortals", "deviceId": device })),
+        );
+        // The policy's own result (security defaults ask management for MFA
+        // besides).
+        answer["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["displayName"] == "Compliant devices only")
+            .unwrap()["result"]
+            .clone()
+    };
+    let before: Vec<Value> = apis.iter().map(decide).collect();
+    assert!(before.iter().all(|b| b == "success"), "{before:?}");
+
+    // The transmitter, and Tessera receiving from it by push (the CLI).
+    let tx_port = free_port();
+    let key = dir.path().join("transmitter.jwk");
+    let _transmitter = transmitter(tx_port, &key);
+    let tx_issuer = format!("http://127.0.0.1:{tx_port}");
+    let added = server.cli(
+        BINARY,
+        &[
+            "signals",
+            "transmitters",
+            "add",
+            "--name",
+            "MDM",
+            "--issuer",
+            &tx_issuer,
+            "--delivery",
+            "push",
+        ],
+    );
+    let secret = added["pushSecret"].as_str().unwrap().to_string();
+    let endpoint = added["pushEndpoint"].as_str().unwrap().to_string();
+    let audience = server.issuer.trim_end_matches('/').to_string();
+    let listed = server.cli(BINARY, &["signals", "transmitters", "list"]);
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the push secret is shown once"
+    );
+    let to = (
+        tx_issuer.as_str(),
+        audience.as_str(),
+        endpoint.as_str(),
+        secret.as_str(),
+    );
+    let device_subject =
+        json!({ "format": "complex", "device": { "format": "opaque", "id": device } });
+    let not_compliant =
+        json!({ "previous_status": "compliant", "current_status": "not-compliant" });
+
+    // Refused: a bad signature, a key not published, another audience, a
+    // wrong secret. None changes the device.
+    let refused = [
+        (to, Some("signature"), 400, "invalid_key"),
+        (to, Some("key"), 400, "invalid_key"),
+        (
+            (to.0, "https://someone-else.example", to.2, to.3),
+            None,
+            400,
+            "invalid_audience",
+        ),
+        (
+            (to.0, to.1, to.2, "wrong-secret"),
+            None,
+            401,
+            "authentication_failed",
+        ),
+        (
+            ("https://impostor.example", to.1, to.2, to.3),
+            None,
+            400,
+            "invalid_issuer",
+        ),
+    ];
+    for (index, (target, tamper, status, err)) in refused.into_iter().enumerate() {
+        let (got, body) = push_set(
+            &key,
+            target,
+            "device-compliance-change",
+            &device_subject,
+            &not_compliant,
+            &format!("bad-{index}"),
+            tamper,
+        );
+        assert_eq!((got, body["err"].as_str()), (status, Some(err)), "{body}");
+    }
+    assert_eq!(
+        api.ok(Method::GET, &format!("/devices/{device}"), None)["isCompliant"],
+        true
+    );
+
+    // Taken: the device is no longer compliant, and the next decision on
+    // every node says so.
+    let (status, body) = push_set(
+        &key,
+        to,
+        "device-compliance-change",
+        &device_subject,
+        &not_compliant,
+        "mdm-1",
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        api.ok(Method::GET, &format!("/devices/{device}"), None)["isCompliant"],
+        false
+    );
+    for (api, before) in apis.iter().zip(&before) {
+        let after = decide(api);
+        assert_ne!(&after, before, "the decision follows the device");
+    }
+    // A replay is refused and changes nothing more.
+    let (status, body) = push_set(
+        &key,
+        to,
+        "device-compliance-change",
+        &device_subject,
+        &not_compliant,
+        "mdm-1",
+        None,
+    );
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+
+    // Compliant again: the decision comes back on every node.
+    let compliant = json!({ "previous_status": "not-compliant", "current_status": "compliant" });
+    let (status, _) = push_set(
+        &key,
+        to,
+        "device-compliance-change",
+        &device_subject,
+        &compliant,
+        "mdm-2",
+        None,
+    );
+    assert_eq!(status, 202);
+    for (api, before) in apis.iter().zip(&before) {
+        assert_eq!(&decide(api), before);
+    }
+
+    // A credential compromised, named by email: a high-risk detection.
+    let (status, body) = push_set(
+        &key,
+        to,
+        "credential-compromise",
+        &json!({ "format": "email", "email": "carol@contoso.com" }),
+        &json!({ "credential_type": "password" }),
+        "edr-1",
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    let risky = api.ok(
+        Method::GET,
+        &format!("/identityProtection/riskyUsers/{user}"),
+        None,
+    );
+    assert_eq!(risky["riskLevel"], "high", "{risky}");
+
+    // What came, and what was refused, is in the audit trail and the list.
+    let listed = server.cli(BINARY, &["signals", "transmitters", "list"]);
+    let mdm = &listed["value"][0];
+    assert_eq!(mdm["received"], 3, "{mdm}");
+    assert!(mdm["refused"].as_u64().unwrap() >= 4, "{mdm}");
+    let audit = api.ok(
+        Method::GET,
+        "/auditLogs/directoryAudits?action=signal.receive",
+        None,
+    );
+    assert!(audit.to_string().contains("edr-1"), "{audit}");
+    if let Some(second) = second {
+        second.stop();
+    }
+    server.stop();
+}
+
+#[test]
+fn received_signals_on_sqlite() {
+    received_signals(false);
+}
+
+#[test]
+fn received_signals_on_two_postgres_nodes() {
+    received_signals(true);
 }
