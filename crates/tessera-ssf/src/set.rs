@@ -84,7 +84,12 @@ pub fn check(header: &Value, claims: &Value, expected: Expected<'_>) -> Result<R
     let claims = claims
         .as_object()
         .ok_or_else(|| SsfError::invalid("the claims are not an object"))?;
-    if claims.get("iss").and_then(Value::as_str) != Some(expected.issuer) {
+    // An issuer is compared without a trailing slash on either side.
+    let issuer = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(|i| i.trim_end_matches('/'));
+    if issuer != Some(expected.issuer.trim_end_matches('/')) {
         return Err(SsfError::new(
             "invalid_issuer",
             "the SET's issuer is not the stream's transmitter",

@@ -40,6 +40,8 @@ const TRANSMITTERS: &[Column] = &[
 
 const RECEIVERS: &[Column] = &[("APP ID", "/appId"), ("READ ONLY", "/readOnly")];
 
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum SignalsCommand {
     /// The applications that may receive signals.
@@ -64,6 +66,7 @@ pub enum SignalsCommand {
     Transmitters(TransmitterCommand),
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum TransmitterCommand {
     /// Every transmitter, with what it sent and the last error.

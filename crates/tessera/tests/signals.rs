@@ -268,6 +268,31 @@ fn shared_signals(postgres: bool) {
     assert_eq!(status, 200);
     assert_eq!(streams.as_array().unwrap().len(), 2);
 
+    // Adding bob as a subject does not make him the application's user.
+    let stream_of = |mode: &str| {
+        let (_, streams) = ssf(Method::GET, "/ssf/streams", Some(&access), None);
+        streams
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["delivery"]["method"].as_str().unwrap().ends_with(mode))
+            .unwrap()["stream_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for stream in [stream_of("8935"), stream_of("8936")] {
+        let body = json!({ "stream_id": stream,
+                           "subject": { "format": "email", "email": "bob@contoso.com" } });
+        let (status, _) = ssf(
+            Method::POST,
+            "/ssf/subjects:add",
+            Some(&access),
+            Some(&body.to_string()),
+        );
+        assert_eq!(status, 200);
+    }
+
     // Changes to adele (and to bob, whom the application does not admit).
     let patch = |id: &str, body: Value| api.ok(Method::PATCH, &format!("/users/{id}"), Some(body));
     patch(&adele, json!({ "accountEnabled": false }));
@@ -733,4 +758,134 @@ fn received_signals_on_sqlite() {
 #[test]
 fn received_signals_on_two_postgres_nodes() {
     received_signals(true);
+}
+
+/// Tessera transmits to a second Tessera acting as receiver: B creates its
+/// stream at A with A's client credentials (poll), and hears of A's changes to
+/// a user both know by name: sessions revoked at A end the user's sessions at
+/// B's end too, an account disabled at A makes the user medium risk at B.
+#[test]
+fn tessera_to_tessera() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("TESSERA_SIGNALS_PRIVATE_ENDPOINTS", "true")];
+    let a = Server::start(BINARY, &dir.path().join("a"), &env);
+    let b = Server::start(BINARY, &dir.path().join("b"), &env);
+    let api = |server: &Server| Api {
+        base: server.url.clone(),
+        token: server.token.clone().unwrap(),
+        http: reqwest::Client::new(),
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+    };
+    let (api_a, api_b) = (api(&a), api(&b));
+    let user = |api: &Api| {
+        api.ok(
+            Method::POST,
+            "/users",
+            Some(json!({ "userPrincipalName": "dana@contoso.com", "displayName": "Dana" })),
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let dana_a = user(&api_a);
+    let dana_b = user(&api_b);
+    // B is an application of A's, allowed to receive, and Dana uses it.
+    let app = api_a.ok(
+        Method::POST,
+        "/applications",
+        Some(json!({ "displayName": "Tessera B" })),
+    );
+    let app_id = app["appId"].as_str().unwrap().to_string();
+    api_a.ok(
+        Method::POST,
+        "/servicePrincipals",
+        Some(json!({ "appId": app_id })),
+    );
+    api_a.ok(
+        Method::POST,
+        "/oauth2PermissionGrants",
+        Some(json!({ "clientId": app_id, "consentType": "AllPrincipals", "scope": "openid" })),
+    );
+    let secret = api_a.ok(
+        Method::POST,
+        &format!(
+            "/applications/{}/passwordCredentials",
+            app["id"].as_str().unwrap()
+        ),
+        Some(json!({})),
+    )["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.cli(BINARY, &["signals", "allow", &app_id]);
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, &secret).unwrap();
+    let issuer_a = a.issuer.trim_end_matches('/').to_string();
+    let added = b.cli(
+        BINARY,
+        &[
+            "signals",
+            "transmitters",
+            "add",
+            "--name",
+            "Tessera A",
+            "--issuer",
+            &issuer_a,
+            "--delivery",
+            "poll",
+            "--token-endpoint",
+            &format!("{issuer_a}/oauth2/token"),
+            "--client-id",
+            &app_id,
+            "--client-secret-file",
+            secret_file.to_str().unwrap(),
+            "--scope",
+            "ssf.manage ssf.read",
+        ],
+    );
+    assert!(added["streamId"].is_string(), "{added}");
+    assert!(added.get("pushSecret").is_none());
+    // The stream at A is B's.
+    let streams = a.cli(BINARY, &["signals", "streams"]);
+    assert_eq!(streams["value"][0]["clientId"], app_id);
+
+    // Sessions revoked at A: B hears it and ends Dana's sessions there.
+    api_a.ok(
+        Method::POST,
+        &format!("/users/{dana_a}/revokeSignInSessions"),
+        None,
+    );
+    // An account disabled at A: Dana is at medium risk at B.
+    api_a.ok(
+        Method::PATCH,
+        &format!("/users/{dana_a}"),
+        Some(json!({ "accountEnabled": false })),
+    );
+    wait_until("B to take A's signals", || {
+        let listed = b.cli(BINARY, &["signals", "transmitters", "list"]);
+        listed["value"][0]["received"].as_u64() >= Some(2)
+    });
+    let risky = api_b.ok(
+        Method::GET,
+        &format!("/identityProtection/riskyUsers/{dana_b}"),
+        None,
+    );
+    assert_eq!(risky["riskLevel"], "medium", "{risky}");
+    let audit = api_b.ok(
+        Method::GET,
+        "/auditLogs/directoryAudits?action=signal.receive",
+        None,
+    );
+    let text = audit.to_string();
+    assert!(
+        text.contains("session-revoked") && text.contains("account-disabled"),
+        "{text}"
+    );
+    assert_eq!(
+        b.cli(BINARY, &["signals", "transmitters", "list"])["value"][0]["refused"],
+        0
+    );
+    b.stop();
+    a.stop();
 }

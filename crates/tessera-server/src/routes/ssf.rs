@@ -421,7 +421,13 @@ async fn receive(
                 "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             };
-            refuse(status, error.code, &error.description)
+            // A replay is an invalid request on the wire.
+            let code = if error.code == tessera_service::signals::REPLAYED {
+                "invalid_request"
+            } else {
+                error.code
+            };
+            refuse(status, code, &error.description)
         }
     }
 }

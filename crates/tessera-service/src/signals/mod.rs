@@ -14,8 +14,9 @@
 //!   tenant's RS256 key (the issuer's JWKS), and name users as `iss_sub`.
 //! - What a stream gets: the events it asked for, about its users only (the
 //!   users its application admits: assigned when it requires assignment,
-//!   consented to otherwise), less the subjects it removed, plus those it
-//!   added that it admits.
+//!   consented to otherwise), less the subjects it removed. Adding a subject
+//!   undoes its removal and never widens what the application may hear of
+//!   (the answer is the same either way, so it learns nothing of who exists).
 //! - Events come from the audit trail, read from the stream's cursor in
 //!   order (`tessera_ssf::derive`), and wait in the stream's queue
 //!   (`Kind::SignalEvent`) until a push is taken or a poll acknowledged: a
@@ -48,7 +49,7 @@ use crate::{Context, EventDraft};
 mod receive;
 mod transmit;
 
-pub use receive::{ReceivedStreamView, ReceiverInput};
+pub use receive::{REPLAYED, ReceivedStreamView, ReceiverInput};
 pub use tessera_ssf::SsfError as ProtocolError;
 
 /// The scope (and app role) that manages streams.
@@ -242,13 +243,6 @@ impl StreamData {
         }
     }
 
-    fn added_subjects(&self) -> Vec<SubjectId> {
-        self.added
-            .iter()
-            .filter_map(|v| SubjectId::parse(v).ok())
-            .collect()
-    }
-
     fn removed_subjects(&self) -> Vec<SubjectId> {
         self.removed
             .iter()
@@ -362,6 +356,22 @@ pub struct Signals {
     /// Whether push endpoints (and transmitters) may be `http` at a loopback
     /// host (tests, sidecars): the binary says.
     http_loopback: OnceLock<bool>,
+    /// The streams a long poll waits on, on this node.
+    polls: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
+}
+
+/// A long poll waiting on a stream; the stream is free again when it ends.
+pub(crate) struct PollGuard {
+    polls: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
+    stream: Uuid,
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        if let Ok(mut polls) = self.polls.lock() {
+            polls.remove(&self.stream);
+        }
+    }
 }
 
 crate::kernel::on_kernel!(Signals);
@@ -380,7 +390,18 @@ impl Signals {
             risk,
             transport: OnceLock::new(),
             http_loopback: OnceLock::new(),
+            polls: Arc::default(),
         }
+    }
+
+    /// Takes the stream for a long poll on this node; `None` while another
+    /// waits on it.
+    pub(crate) fn polling(&self, stream: Uuid) -> Option<PollGuard> {
+        let mut polls = self.polls.lock().ok()?;
+        polls.insert(stream).then(|| PollGuard {
+            polls: self.polls.clone(),
+            stream,
+        })
     }
 
     /// Gives the context its HTTP client; `http_loopback` lets push
@@ -643,26 +664,17 @@ impl Signals {
         let ctx = caller.context();
         let now = self.now();
         let id = Uuid::new_v4();
-        // The stream starts at the trail's head as it is now: the change that
-        // makes it is the last one it does not hear of. (Written before the
-        // transaction: a counter is a write of its own.)
-        let head = self.audit_head(caller.tenant).await?;
-        self.store()
-            .counter_advance(caller.tenant, &cursor_key(id), head, now)
-            .await?;
-        let mut tx = self.write(&ctx).await?;
-        let existing = codec::list_all(
-            tx.as_mut(),
-            caller.tenant,
-            Kind::SignalStream,
-            Some(caller.app_id.to_string()),
-        )
-        .await?;
-        if existing.len() >= MAX_STREAMS {
-            return Err(ServiceError::Conflict {
+        let too_many = || -> SignalsError {
+            ServiceError::Conflict {
                 message: format!("a receiver has at most {MAX_STREAMS} streams"),
             }
-            .into());
+            .into()
+        };
+        {
+            let mut reader = self.reader().await?;
+            if streams_of(reader.as_mut(), caller).await? >= MAX_STREAMS {
+                return Err(too_many());
+            }
         }
         let push = match requested.delivery.flatten() {
             Some(target) => Some(self.stored_push(target)?),
@@ -681,14 +693,36 @@ impl Signals {
             added: Vec::new(),
             removed: Vec::new(),
         };
-        let record = codec::new_record(Kind::SignalStream, id, now, data.keys(), &data)?;
-        tx.insert(caller.tenant, &record).await?;
         let config = self.config_json(&data);
-        let event = EventDraft::new(AuditAction::SignalStreamCreate)
-            .on(Kind::SignalStream, record.id, &stream_id)
-            .details(json!({ "configuration": config }));
-        self.commit(tx, &ctx, event).await?;
-        Ok(config)
+        // The stream starts at the trail's head as it is now: the change that
+        // makes it is the last one it does not hear of. (Written before the
+        // transaction, a counter being a write of its own; taken back when the
+        // stream is not made.)
+        let head = self.audit_head(caller.tenant).await?;
+        self.store()
+            .counter_advance(caller.tenant, &cursor_key(id), head, now)
+            .await?;
+        let made: SignalsResult<()> = async {
+            let mut tx = self.write(&ctx).await?;
+            if streams_of(tx.as_mut(), caller).await? >= MAX_STREAMS {
+                return Err(too_many());
+            }
+            let record = codec::new_record(Kind::SignalStream, id, now, data.keys(), &data)?;
+            tx.insert(caller.tenant, &record).await?;
+            let event = EventDraft::new(AuditAction::SignalStreamCreate)
+                .on(Kind::SignalStream, record.id, &stream_id)
+                .details(json!({ "configuration": config }));
+            self.commit(tx, &ctx, event).await?;
+            Ok(())
+        }
+        .await;
+        if made.is_err() {
+            let _ = self
+                .store()
+                .counter_delete(caller.tenant, &cursor_key(id))
+                .await;
+        }
+        made.map(|()| config)
     }
 
     /// `GET /ssf/streams`: one stream's configuration, or all the receiver's.
@@ -1208,6 +1242,21 @@ impl Signals {
             }),
         }
     }
+}
+
+/// How many streams a receiver has.
+async fn streams_of(
+    reader: &mut dyn tessera_store::Reader,
+    caller: &ReceiverCaller,
+) -> ServiceResult<usize> {
+    Ok(codec::list_all(
+        reader,
+        caller.tenant,
+        Kind::SignalStream,
+        Some(caller.app_id.to_string()),
+    )
+    .await?
+    .len())
 }
 
 fn status_json(data: &StreamData) -> Value {

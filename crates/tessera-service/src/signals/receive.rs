@@ -476,18 +476,67 @@ impl Signals {
         let create = input
             .create_stream
             .unwrap_or(has_credential && input.poll_endpoint.is_none());
-        if create {
-            self.create_remote_stream(id, &mut data, push_secret.as_deref())
-                .await?;
-        }
-        if delivery == Method::Poll && data.poll_endpoint.is_none() {
+        if delivery == Method::Poll && !create && data.poll_endpoint.is_none() {
             return Err(bad(
                 "pollEndpoint",
                 "a poll receiver needs the transmitter's poll endpoint, or a credential to create the stream",
             ));
         }
-        let mut tx = self.write(ctx).await?;
-        if codec::list_all(tx.as_mut(), ctx.tenant, Kind::SignalReceiver, None)
+        // What can be checked first is, so no stream is made at the
+        // transmitter for a receiver that will not be stored.
+        let mut reader = self.reader().await?;
+        self.check_new_receiver(reader.as_mut(), ctx.tenant, &issuer)
+            .await?;
+        drop(reader);
+        if create {
+            self.create_remote_stream(id, &mut data, push_secret.as_deref())
+                .await?;
+        }
+        let stored: ServiceResult<Record> = async {
+            if data.delivery == Method::Poll && data.poll_endpoint.is_none() {
+                return Err(ServiceError::Unavailable(
+                    "the transmitter gave no poll endpoint for the stream".into(),
+                ));
+            }
+            let mut tx = self.write(ctx).await?;
+            self.check_new_receiver(tx.as_mut(), ctx.tenant, &issuer)
+                .await?;
+            let keys = Keys {
+                key1: Some(issuer.clone()),
+                key2: None,
+                sort_key: data.display_name.to_lowercase(),
+            };
+            let record = codec::new_record(Kind::SignalReceiver, id, self.now(), keys, &data)?;
+            tx.insert(ctx.tenant, &record).await?;
+            let view = self.received_view(&record, &data, &ReceivedState::default(), None);
+            let event = EventDraft::new(AuditAction::SignalReceiverCreate)
+                .on(Kind::SignalReceiver, id, &data.display_name)
+                .details(&view);
+            self.commit(tx, ctx, event).await?;
+            Ok(record)
+        }
+        .await;
+        match stored {
+            Ok(record) => {
+                Ok(self.received_view(&record, &data, &ReceivedState::default(), push_secret))
+            }
+            Err(error) => {
+                // The stream made at the transmitter goes too.
+                self.delete_remote_stream(&data).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Refuses a transmitter Tessera already receives from, or one past the
+    /// limit.
+    async fn check_new_receiver(
+        &self,
+        reader: &mut dyn tessera_store::Reader,
+        tenant: TenantId,
+        issuer: &str,
+    ) -> ServiceResult<()> {
+        if codec::list_all(reader, tenant, Kind::SignalReceiver, None)
             .await?
             .len()
             >= MAX_RECEIVERS
@@ -496,8 +545,8 @@ impl Signals {
                 message: format!("at most {MAX_RECEIVERS} transmitters"),
             });
         }
-        if tx
-            .get_by_key1(ctx.tenant, Kind::SignalReceiver, &issuer)
+        if reader
+            .get_by_key1(tenant, Kind::SignalReceiver, issuer)
             .await?
             .is_some()
         {
@@ -505,20 +554,20 @@ impl Signals {
                 message: "Tessera already receives from this issuer".into(),
             });
         }
-        let keys = Keys {
-            key1: Some(issuer.clone()),
-            key2: None,
-            sort_key: data.display_name.to_lowercase(),
-        };
-        let record = codec::new_record(Kind::SignalReceiver, id, self.now(), keys, &data)?;
-        tx.insert(ctx.tenant, &record).await?;
-        let fresh = ReceivedState::default();
-        let view = self.received_view(&record, &data, &fresh, None);
-        let event = EventDraft::new(AuditAction::SignalReceiverCreate)
-            .on(Kind::SignalReceiver, id, &data.display_name)
-            .details(&view);
-        self.commit(tx, ctx, event).await?;
-        Ok(self.received_view(&record, &data, &fresh, push_secret))
+        Ok(())
+    }
+
+    /// Deletes the stream Tessera made at a transmitter, when it can (best
+    /// effort: the transmitter may be gone).
+    async fn delete_remote_stream(&self, data: &ReceivedData) {
+        if let (Some(endpoint), Some(stream)) = (&data.configuration_endpoint, &data.stream_id)
+            && let Ok(Some(token)) = self.transmitter_token(data).await
+        {
+            let url = format!("{endpoint}?stream_id={}", url_escape(stream));
+            let _ = self
+                .call_transmitter("DELETE", &url, Some(&token), None)
+                .await;
+        }
     }
 
     /// Creates Tessera's stream at the transmitter: push to this receiver's
@@ -578,8 +627,15 @@ impl Signals {
             .get("stream_id")
             .and_then(Value::as_str)
             .map(str::to_string);
-        if let Some(aud) = config.get("aud").and_then(Value::as_str) {
-            data.audience = aud.to_string();
+        // The audience its SETs will carry (SSF allows an array).
+        match config.get("aud") {
+            Some(Value::String(aud)) => data.audience = aud.clone(),
+            Some(Value::Array(list)) => {
+                if let Some(aud) = list.iter().find_map(Value::as_str) {
+                    data.audience = aud.to_string();
+                }
+            }
+            _ => {}
         }
         if data.delivery == Method::Poll {
             data.poll_endpoint = config["delivery"]["endpoint_url"]
@@ -629,14 +685,7 @@ impl Signals {
             &data.display_name,
         );
         self.commit(tx, ctx, event).await?;
-        if let (Some(endpoint), Some(stream)) = (&data.configuration_endpoint, &data.stream_id)
-            && let Ok(Some(token)) = self.transmitter_token(&data).await
-        {
-            let url = format!("{endpoint}?stream_id={}", url_escape(stream));
-            let _ = self
-                .call_transmitter("DELETE", &url, Some(&token), None)
-                .await;
-        }
+        self.delete_remote_stream(&data).await;
         Ok(())
     }
 
@@ -756,6 +805,7 @@ impl Signals {
                 let data: ReceivedData = codec::data(&current)?;
                 match self.take(tenant, &current, data, &set).await {
                     Ok(()) => acks.push(jti),
+                    Err(error) if error.code == REPLAYED => acks.push(jti),
                     Err(error) if error.code == "temporarily_unavailable" => {
                         // Not acknowledged: it comes again.
                     }
@@ -791,7 +841,7 @@ impl Signals {
         record: &Record,
         data: &ReceivedData,
         kid: Option<&str>,
-    ) -> ServiceResult<Value> {
+    ) -> ServiceResult<(Value, bool)> {
         let now = self.now();
         let (_, state) = self
             .state_row::<ReceivedState>(tenant, &received_key(record.id))
@@ -813,7 +863,7 @@ impl Signals {
         if let Some(jwks) = &state.jwks
             && (fresh && has_kid(jwks) || recently)
         {
-            return Ok(jwks.clone());
+            return Ok((jwks.clone(), false));
         }
         let jwks = self.fetch_json(&data.jwks_uri, None).await?;
         self.note(tenant, record.id, |d| {
@@ -821,7 +871,7 @@ impl Signals {
             d.jwks_fetched = Some(now);
         })
         .await;
-        Ok(jwks)
+        Ok((jwks, true))
     }
 
     /// Verifies, checks and acts on one SET from a transmitter.
@@ -856,7 +906,19 @@ impl Signals {
                 return Err(error);
             }
         };
-        let done = self.act(tenant, &data, &received).await;
+        let done = match self.act(tenant, &data, &received).await {
+            Ok(done) => done,
+            Err(error) => {
+                // Not taken: the transmitter sends it again (a push gets 503,
+                // a poll no ack), and then it is not a replay.
+                tracing::warn!(%tenant, receiver = %record.id, %error, "cannot act on a received signal");
+                let _ = self
+                    .store()
+                    .session_delete(tenant, &replay_key(&data, &received.jti))
+                    .await;
+                return Err(unavailable());
+            }
+        };
         let now = self.now();
         let verified = received.event == Some(EventType::Verification);
         self.note(tenant, record.id, |d| {
@@ -882,7 +944,7 @@ impl Signals {
         let (header, _) = tessera_oauth::jws::peek(token)
             .map_err(|_| SsfError::invalid("the SET is not a signed JWT"))?;
         let kid = header.get("kid").and_then(Value::as_str);
-        let jwks = self
+        let (jwks, fetched) = self
             .transmitter_keys(tenant, record, data, kid)
             .await
             .map_err(|_| unavailable())?;
@@ -892,6 +954,11 @@ impl Signals {
             .filter(|k| kid.is_none_or(|kid| k["kid"].as_str() == Some(kid)))
             .collect();
         if candidates.is_empty() {
+            // A key the transmitter may just have published: not final until
+            // its key set was read again.
+            if !fetched {
+                return Err(unavailable());
+            }
             return Err(SsfError::new(
                 "invalid_key",
                 "no key of the transmitter's signs it",
@@ -911,19 +978,16 @@ impl Signals {
             },
         )?;
         // Replay: each jti once per transmitter, for as long as a SET is taken.
-        let key = format!(
-            "ssf-jti:{}",
-            tessera_core::crypto::secret_hash(&format!("{}\n{}", data.issuer, received.jti))
-        );
         let row = SessionRow::transient(
-            key,
+            replay_key(data, &received.jti),
             self.now(),
             tessera_ssf::set::MAX_AGE_SECONDS + tessera_ssf::set::SKEW_SECONDS,
             String::new(),
         );
         match self.store().session_insert(tenant, &row).await {
             Ok(()) => Ok(received),
-            Err(tessera_store::StoreError::Duplicate { .. }) => Err(SsfError::invalid(
+            Err(tessera_store::StoreError::Duplicate { .. }) => Err(SsfError::new(
+                REPLAYED,
                 "the SET was received before (replayed jti)",
             )),
             Err(_) => Err(unavailable()),
@@ -931,7 +995,12 @@ impl Signals {
     }
 
     /// What a SET means for Tessera; what was done.
-    async fn act(&self, tenant: TenantId, data: &ReceivedData, received: &Received) -> Value {
+    async fn act(
+        &self,
+        tenant: TenantId,
+        data: &ReceivedData,
+        received: &Received,
+    ) -> ServiceResult<Value> {
         let ctx = crate::kernel::system_context(
             tenant,
             &format!("shared signal from {}", data.display_name),
@@ -970,7 +1039,7 @@ impl Signals {
             }
             _ => Ok(json!({ "recorded": true })),
         };
-        result.unwrap_or_else(|error| json!({ "failed": error.to_string() }))
+        result
     }
 
     /// A device-compliance-change: the device's `isCompliant`.
@@ -1129,6 +1198,18 @@ impl Signals {
             tracing::warn!(%tenant, %error, "cannot audit a received signal");
         }
     }
+}
+
+/// The code of a refusal for a jti taken before (`invalid_request` on the
+/// wire; a poll acknowledges it, the first was taken).
+pub const REPLAYED: &str = "replayed";
+
+/// The session-store row that remembers a transmitter's jti.
+fn replay_key(data: &ReceivedData, jti: &str) -> String {
+    format!(
+        "ssf-jti:{}",
+        tessera_core::crypto::secret_hash(&format!("{}\n{}", data.issuer, jti))
+    )
 }
 
 fn unavailable() -> SsfError {

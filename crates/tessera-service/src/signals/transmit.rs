@@ -43,8 +43,14 @@ use crate::error::{ServiceError, ServiceResult};
 const AUDIT_PAGE: u32 = 500;
 /// Most SETs a stream holds; past it the oldest go (counted as dropped).
 const MAX_QUEUE: usize = 5000;
+/// How many of the oldest go at once when the queue is full.
+const TRIM: usize = 1000;
 /// Most SETs pushed to one stream in one round.
 const PUSH_PER_ROUND: usize = 50;
+/// How long one round may spend pushing to one stream.
+const PUSH_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+/// How many streams one round pushes to at once.
+const PUSH_CONCURRENCY: usize = 4;
 /// The longest wait between two pushes of a failing stream (seconds).
 const MAX_BACKOFF_SECONDS: i64 = 300;
 /// How long a poll waits for a SET when the receiver does not ask to be
@@ -136,14 +142,17 @@ impl Signals {
         if !streams.is_empty() {
             self.ready_to_sign(tenant).await?;
         }
-        for stream in streams {
-            if let Err(error) = self.fan_out(tenant, &stream).await {
-                tracing::warn!(%tenant, stream = %stream.id, %error, "cannot queue a stream's signals");
-            }
-            if let Err(error) = self.push(tenant, &stream).await {
-                tracing::warn!(%tenant, stream = %stream.id, %error, "cannot push a stream's signals");
-            }
-        }
+        use futures::StreamExt as _;
+        futures::stream::iter(streams)
+            .for_each_concurrent(PUSH_CONCURRENCY, |stream| async move {
+                if let Err(error) = self.fan_out(tenant, &stream).await {
+                    tracing::warn!(%tenant, stream = %stream.id, %error, "cannot queue a stream's signals");
+                }
+                if let Err(error) = self.push(tenant, &stream).await {
+                    tracing::warn!(%tenant, stream = %stream.id, %error, "cannot push a stream's signals");
+                }
+            })
+            .await;
         self.receive_round(tenant).await
     }
 
@@ -222,22 +231,28 @@ impl Signals {
         Ok(queued)
     }
 
-    /// Drops the oldest SETs of a stream's queue past [`MAX_QUEUE`] (counted
-    /// as dropped).
+    /// Drops the oldest SETs of a stream's queue while it holds
+    /// [`MAX_QUEUE`] or more (counted as dropped).
     async fn trim_queue(&self, tenant: TenantId, stream: Uuid) -> ServiceResult<()> {
-        let rows = self
-            .store()
-            .sessions_by_prefix(tenant, &queue_prefix(stream), None, MAX_QUEUE as u32)
-            .await?;
-        if rows.len() < MAX_QUEUE {
+        let mut dropped = 0u64;
+        loop {
+            let rows = self
+                .store()
+                .sessions_by_prefix(tenant, &queue_prefix(stream), None, MAX_QUEUE as u32)
+                .await?;
+            if rows.len() < MAX_QUEUE {
+                break;
+            }
+            for old in rows.iter().take(TRIM) {
+                self.store().session_delete(tenant, &old.id).await?;
+                dropped += 1;
+            }
+        }
+        if dropped == 0 {
             return Ok(());
         }
-        let excess = PUSH_PER_ROUND;
-        for old in rows.iter().take(excess) {
-            self.store().session_delete(tenant, &old.id).await?;
-        }
         self.change_delivery_state(tenant, stream, |state| {
-            state.dropped += excess as u64;
+            state.dropped += dropped;
         })
         .await
     }
@@ -262,10 +277,10 @@ impl Signals {
             list.iter()
                 .any(|listed| names.iter().any(|name| listed.matches(name)))
         };
+        // A subject the receiver added only undoes its removal: what it may
+        // hear of is its application's to say, never its own.
         let admitted = if matches(&data.removed_subjects()) {
             false
-        } else if matches(&data.added_subjects()) {
-            true
         } else {
             match app {
                 Some(app) => {
@@ -365,13 +380,11 @@ impl Signals {
                     }
                     None => false,
                 };
-                let added = data.added_subjects().iter().any(|a| a.matches(&complex));
-                if !owner_admitted && !added {
+                // A device is told of to the applications of its owner.
+                let Some(owner) = owner.filter(|_| owner_admitted) else {
                     return Ok(None);
-                }
-                if let (Some(owner), true) = (owner, owner_admitted)
-                    && let Some(named) = self.user_subject(data, owner, seen)
-                {
+                };
+                if let Some(named) = self.user_subject(data, owner, seen) {
                     members.insert("user".to_string(), named);
                 }
                 Ok(Some(SubjectId::Complex(members)))
@@ -447,11 +460,17 @@ impl Signals {
             headers.push(("authorization".to_string(), authorization));
         }
         let transport = self.transport()?.clone();
+        let started = std::time::Instant::now();
         let mut delivered = 0u64;
         let mut refused = 0u64;
         let mut failure: Option<String> = None;
         let mut refusal: Option<String> = None;
         for (row, set) in sendable {
+            if started.elapsed() > PUSH_BUDGET {
+                // The rest waits for the next round: a slow receiver does
+                // not hold up the others.
+                break;
+            }
             let answer = transport
                 .send(
                     "POST",
@@ -465,7 +484,7 @@ impl Signals {
                     self.store().session_delete(tenant, &row.id).await?;
                     delivered += 1;
                 }
-                Ok((400, _, body)) => {
+                Ok((400, _, body)) if refuses_the_set(&body) => {
                     // Refused as invalid: it would be refused again.
                     self.store().session_delete(tenant, &row.id).await?;
                     refused += 1;
@@ -539,7 +558,10 @@ impl Signals {
         if request.max_events == 0 {
             return Ok(tessera_ssf::poll::response(&[], false));
         }
-        self.ready_to_sign(caller.tenant).await?;
+        // One long poll per stream at a time on this node; another is answered
+        // at once. The job queues (one node a round); a poll only reads.
+        let waiting = self.polling(record.id);
+        let return_immediately = request.return_immediately || waiting.is_none();
         let waited_until = tokio::time::Instant::now() + LONG_POLL;
         loop {
             // The stream's status as it is now (it may change while waiting).
@@ -553,7 +575,6 @@ impl Signals {
                     None => return Ok(tessera_ssf::poll::response(&[], false)),
                 }
             };
-            self.fan_out(caller.tenant, &current).await?;
             let status = codec::data::<StreamData>(&current)?.status;
             let limit = request.max_events as usize;
             let queued = self
@@ -575,9 +596,7 @@ impl Signals {
                 }
                 sets.push((set.jti, set.token));
             }
-            if !sets.is_empty()
-                || request.return_immediately
-                || tokio::time::Instant::now() >= waited_until
+            if !sets.is_empty() || return_immediately || tokio::time::Instant::now() >= waited_until
             {
                 return Ok(tessera_ssf::poll::response(&sets, more));
             }
@@ -686,6 +705,19 @@ fn event_members(signal: &Signal) -> Map<String, Value> {
         );
     }
     members
+}
+
+/// Whether a push's 400 says the SET itself is bad (sending it again could
+/// not succeed), rather than the credential or the receiver.
+fn refuses_the_set(body: &[u8]) -> bool {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    matches!(
+        parsed
+            .as_ref()
+            .and_then(|v| v.get("err"))
+            .and_then(Value::as_str),
+        Some("invalid_request" | "invalid_key" | "invalid_issuer" | "invalid_audience")
+    )
 }
 
 /// What a receiver's error answer says (RFC 8935 `err` and `description`),
