@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+mod cae;
 mod console;
 mod pim;
 mod scim;
@@ -35,6 +36,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Continuous access evaluation across two nodes: a change on this server
+    /// (sessions revoked, account disabled, password reset); how soon
+    /// `--other` refuses the access token (userinfo, introspection) and the
+    /// refresh token.
+    CaeAcrossNodes {
+        #[arg(long)]
+        other: String,
+        #[arg(long, default_value_t = 100)]
+        trials: usize,
+        /// Milliseconds between polls.
+        #[arg(long, default_value_t = 5)]
+        poll: u64,
+    },
     /// PIM across two nodes: activation on this server, use on `--other`; how
     /// soon it works there, and how soon after its end each node refuses it.
     PimAcrossNodes {
@@ -308,6 +322,11 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             poll,
         } => pim::activation_across_nodes(&target, &other, rounds, seconds, poll).await?,
+        Command::CaeAcrossNodes {
+            other,
+            trials,
+            poll,
+        } => cae::across_nodes(target.clone(), &other, trials, poll).await?,
         Command::ClientCredentials {
             seconds,
             concurrency,
