@@ -198,16 +198,15 @@ pub(crate) async fn across_nodes(
         .send(
             target
                 .http
-                .post(api(&format!("/applications/{app_object}/passwordCredentials")))
+                .post(api(&format!(
+                    "/applications/{app_object}/passwordCredentials"
+                )))
                 .json(&json!({})),
         )
         .await?;
     let client = Client {
         id: client_id,
-        secret: secret["secretText"]
-            .as_str()
-            .context("secret")?
-            .to_string(),
+        secret: secret["secretText"].as_str().context("secret")?.to_string(),
     };
     let browser = Browser::new(target.clone())?;
     let kinds = ["revokeSessions", "disable", "resetPassword"];
@@ -223,16 +222,24 @@ pub(crate) async fn across_nodes(
             })))
             .await?;
         let user_id = user["id"].as_str().context("user id")?.to_string();
-        let upn = user["userPrincipalName"].as_str().context("upn")?.to_string();
+        let upn = user["userPrincipalName"]
+            .as_str()
+            .context("upn")?
+            .to_string();
         let (_, reset) = target
             .send(
                 target
                     .http
-                    .post(api(&format!("/users/{user_id}/authentication/resetPassword")))
+                    .post(api(&format!(
+                        "/users/{user_id}/authentication/resetPassword"
+                    )))
                     .json(&json!({})),
             )
             .await?;
-        let password = reset["newPassword"].as_str().context("password")?.to_string();
+        let password = reset["newPassword"]
+            .as_str()
+            .context("password")?
+            .to_string();
         let (access, mut refresh) = tokens(&target, &browser, &client, (&upn, &password)).await?;
         if !still_taken(&target.http, &b, &client, &access, &mut refresh, 0).await? {
             bail!("node B refuses a fresh token");
@@ -247,7 +254,9 @@ pub(crate) async fn across_nodes(
                 .json(&json!({ "accountEnabled": false })),
             _ => target
                 .http
-                .post(api(&format!("/users/{user_id}/authentication/resetPassword")))
+                .post(api(&format!(
+                    "/users/{user_id}/authentication/resetPassword"
+                )))
                 .json(&json!({})),
         };
         target.send(change).await?;
@@ -275,7 +284,9 @@ pub(crate) async fn across_nodes(
             }
         }
     }
-    println!("{trials} trials (revokeSessions, disable, resetPassword in turn); polled every {poll} ms on node B");
+    println!(
+        "{trials} trials (revokeSessions, disable, resetPassword in turn); polled every {poll} ms on node B"
+    );
     for (which, name) in checks.iter().enumerate() {
         let mut list = times[which].clone();
         list.sort();

@@ -241,6 +241,14 @@ pub struct DeviceSpec {
     pub is_compliant: bool,
     #[serde(default)]
     pub is_managed: bool,
+    /// Until then a device that is not compliant counts as compliant (the
+    /// device manager's grace period for a device to be brought back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub compliance_grace_period_expiration_date_time: Option<Timestamp>,
+    /// Why the device manager says what it says (shown to administrators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compliance_reason: Option<String>,
     #[serde(default = "default_true")]
     pub account_enabled: bool,
     /// Object id of the user who owns the device.
@@ -253,6 +261,17 @@ pub struct DeviceSpec {
     /// with it comes from this device (unique in the tenant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_thumbprint: Option<String>,
+}
+
+impl DeviceSpec {
+    /// Whether Conditional Access counts the device compliant at `now`:
+    /// compliant, or within its grace period.
+    pub fn compliant_at(&self, now: Timestamp) -> bool {
+        self.is_compliant
+            || self
+                .compliance_grace_period_expiration_date_time
+                .is_some_and(|until| until > now)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

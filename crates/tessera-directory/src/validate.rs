@@ -215,6 +215,12 @@ pub fn device_spec(spec: &DeviceSpec) -> Result<(), ValidationErrors> {
     optional_text(&mut errors, "model", &spec.model, 256);
     optional_text(
         &mut errors,
+        "complianceReason",
+        &spec.compliance_reason,
+        256,
+    );
+    optional_text(
+        &mut errors,
         "operatingSystemVersion",
         &spec.operating_system_version,
         64,

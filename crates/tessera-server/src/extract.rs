@@ -485,3 +485,70 @@ mod forwarded_tests {
         );
     }
 }
+
+/// Whether a JWT's payload names `api` as its audience (read without checking
+/// anything: it only chooses which check the token gets).
+pub fn audience_is(token: &str, api: &str) -> bool {
+    use base64::Engine as _;
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return false;
+    };
+    match &claims["aud"] {
+        serde_json::Value::String(aud) => aud == api,
+        serde_json::Value::Array(auds) => auds.iter().any(|a| a == api),
+        _ => false,
+    }
+}
+
+/// The caller of the device compliance API: a device manager's workload
+/// token for the SSF API (`DeviceCompliance.ReadWrite.All`), or whatever the
+/// management API accepts.
+pub struct ComplianceCaller(pub tessera_service::Context);
+
+impl axum::extract::FromRequestParts<AppState> for ComplianceCaller {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| audience_is(t, tessera_service::signals::SIGNALS_API_ID))
+            .map(str::to_string);
+        let Some(token) = bearer else {
+            return Caller::from_request_parts(parts, state)
+                .await
+                .map(|Caller(ctx)| ComplianceCaller(ctx));
+        };
+        let issuer = state.app.signals.issuer();
+        let url = format!("{issuer}{}", parts.uri.path());
+        let presented = tessera_service::oauth::Presented {
+            token: &token,
+            dpop_scheme: false,
+            proof: None,
+            method: parts.method.as_str(),
+            url: &url,
+            client_certificate: None,
+        };
+        let correlation = correlation_of(parts);
+        let address = client_address(state, parts);
+        state
+            .app
+            .signals
+            .authenticate_device_manager(&presented, &correlation, address.as_deref())
+            .await
+            .map(ComplianceCaller)
+            .map_err(crate::error::ApiError::from)
+    }
+}

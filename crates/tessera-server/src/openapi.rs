@@ -434,6 +434,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(directory::remove_group_owner))
         .routes(routes!(directory::list_devices, directory::create_device))
+        .routes(routes!(directory::report_device_compliance))
         .routes(routes!(
             directory::get_device,
             directory::update_device,

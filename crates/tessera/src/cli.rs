@@ -381,6 +381,25 @@ pub enum DevicesCommand {
         #[command(flatten)]
         if_match: IfMatchArg,
     },
+    /// A device manager's compliance report: one device (id or name) with
+    /// --compliant or --not-compliant, or many from --file (JSON: a list of
+    /// {deviceId, isCompliant, isManaged, complianceGracePeriodExpirationDateTime,
+    /// complianceReason}). All or nothing.
+    Compliance {
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        device: Option<String>,
+        #[arg(long, conflicts_with = "not_compliant")]
+        compliant: bool,
+        #[arg(long)]
+        not_compliant: bool,
+        /// Counts as compliant until then (RFC 3339).
+        #[arg(long)]
+        grace_until: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

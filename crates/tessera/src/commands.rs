@@ -840,6 +840,47 @@ async fn devices(client: &Client, out: Output, command: DevicesCommand) -> anyho
             client.delete(&["devices", &id], if_match.if_match).await?;
             output::done(out, &format!("deleted device {device}"));
         }
+        DevicesCommand::Compliance {
+            device,
+            compliant,
+            not_compliant,
+            grace_until,
+            reason,
+            file,
+        } => {
+            let value = match (file, device) {
+                (Some(path), _) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let parsed: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?;
+                    match parsed {
+                        serde_json::Value::Array(list) => list,
+                        other => other["value"].as_array().cloned().unwrap_or_default(),
+                    }
+                }
+                (None, Some(device)) => {
+                    if compliant == not_compliant {
+                        anyhow::bail!("say --compliant or --not-compliant");
+                    }
+                    let id = resolve_named(client, "devices", &device).await?;
+                    vec![serde_json::json!({
+                        "deviceId": id,
+                        "isCompliant": compliant,
+                        "complianceGracePeriodExpirationDateTime": grace_until,
+                        "complianceReason": reason,
+                    })]
+                }
+                (None, None) => anyhow::bail!("name a device or give --file"),
+            };
+            let answer = client
+                .post(
+                    &["devices", "compliance"],
+                    &serde_json::json!({ "value": value }),
+                )
+                .await?;
+            output::object(out, &answer);
+        }
     }
     Ok(())
 }

@@ -56,6 +56,14 @@ pub enum SignalsCommand {
     /// Stop an application from managing streams (its streams stay until it
     /// or an administrator removes them; it gets no new token).
     Disallow { app_id: String },
+    /// Let a device manager (its appId) report devices' compliance through
+    /// the device compliance API (DeviceCompliance.ReadWrite.All by client
+    /// credentials), or with --remove stop it.
+    DeviceManager {
+        app_id: String,
+        #[arg(long)]
+        remove: bool,
+    },
     /// The streams Tessera transmits on: status, queued SETs, lag, deliveries,
     /// the last error.
     Streams,
@@ -175,6 +183,25 @@ pub async fn run(client: &Client, out: Output, command: SignalsCommand) -> anyho
                 });
             })
             .await?;
+            output::object(out, &changed);
+        }
+        SignalsCommand::DeviceManager { app_id, remove } => {
+            if !is_uuid(&app_id) {
+                bail!("give the application's appId (a UUID)");
+            }
+            let (mut current, version) = settings(client).await?;
+            let mut managers = current["deviceManagers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            managers.retain(|m| !m.as_str().is_some_and(|a| a.eq_ignore_ascii_case(&app_id)));
+            if !remove {
+                managers.push(json!(app_id));
+            }
+            current["deviceManagers"] = Value::Array(managers);
+            let changed = client
+                .put(&["signals", "settings"], &current, version)
+                .await?;
             output::object(out, &changed);
         }
         SignalsCommand::Streams => {

@@ -889,3 +889,178 @@ fn tessera_to_tessera() {
     b.stop();
     a.stop();
 }
+
+/// The device compliance API, for a device manager that does not speak SSF:
+/// a device manager the signals settings name reports devices in bulk (all or
+/// nothing) with its client-credentials token; a grace period keeps a device
+/// compliant for Conditional Access until it ends; a receiver's token, or an
+/// application not named, is refused.
+#[test]
+fn device_compliance_api() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(BINARY, &dir.path().join("data"), &[]);
+    let api = Api {
+        base: server.url.clone(),
+        token: server.token.clone().unwrap(),
+        http: reqwest::Client::new(),
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+    };
+    let device = |name: &str| {
+        api.ok(
+            Method::POST,
+            "/devices",
+            Some(json!({ "displayName": name })),
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (d1, d2) = (device("LAPTOP-1"), device("LAPTOP-2"));
+    // The device manager, named in the signals settings, and a receiver that
+    // is not one.
+    let workload = |name: &str| {
+        let app = api.ok(
+            Method::POST,
+            "/applications",
+            Some(json!({ "displayName": name })),
+        );
+        let app_id = app["appId"].as_str().unwrap().to_string();
+        api.ok(
+            Method::POST,
+            "/servicePrincipals",
+            Some(json!({ "appId": app_id })),
+        );
+        let secret = api.ok(
+            Method::POST,
+            &format!(
+                "/applications/{}/passwordCredentials",
+                app["id"].as_str().unwrap()
+            ),
+            Some(json!({})),
+        )["secretText"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (app_id, secret)
+    };
+    let token = |(app_id, secret): &(String, String), scope: &str| -> Value {
+        api.runtime.block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/oauth2/token", server.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "client_credentials")
+                        .append_pair("client_id", app_id)
+                        .append_pair("client_secret", secret)
+                        .append_pair("scope", scope)
+                        .finish(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    };
+    let as_workload = |answer: Value| Api {
+        base: server.url.clone(),
+        token: answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .to_string(),
+        http: reqwest::Client::new(),
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+    };
+    let (manager, receiver) = (workload("MDM"), workload("Mail"));
+    assert_eq!(
+        token(&manager, "DeviceCompliance.ReadWrite.All")["error"],
+        "unauthorized_client"
+    );
+    server.cli(BINARY, &["signals", "allow", &receiver.0]);
+    let settings = server.cli(BINARY, &["signals", "device-manager", &manager.0]);
+    assert_eq!(settings["deviceManagers"], json!([manager.0]));
+    let mdm = as_workload(token(&manager, "DeviceCompliance.ReadWrite.All"));
+    let stranger = as_workload(token(&receiver, "ssf.manage"));
+    assert_eq!(
+        token(&receiver, "DeviceCompliance.ReadWrite.All")["error"],
+        "unauthorized_client"
+    );
+    let report = |api: &Api, value: Value| {
+        api.call(
+            Method::POST,
+            "/devices/compliance",
+            Some(json!({ "value": value })),
+        )
+    };
+    let (status, _) = report(&stranger, json!([{ "deviceId": d1, "isCompliant": true }]));
+    assert_eq!(status, 401);
+    // One unknown device: nothing changes.
+    let (status, problem) = report(
+        &mdm,
+        json!([{ "deviceId": d1, "isCompliant": true }, { "deviceId": uuid::Uuid::new_v4(), "isCompliant": true }]),
+    );
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(
+        api.ok(Method::GET, &format!("/devices/{d1}"), None)["isCompliant"],
+        false
+    );
+    // Both in one report; the second in a grace period.
+    let until = "2099-01-01T00:00:00Z";
+    let (status, answer) = report(
+        &mdm,
+        json!([
+            { "deviceId": d1, "isCompliant": true, "isManaged": true },
+            { "deviceId": d2, "isCompliant": false, "complianceGracePeriodExpirationDateTime": until,
+              "complianceReason": "disk encryption pending" },
+        ]),
+    );
+    assert_eq!(
+        (status, answer["changed"].clone()),
+        (200, json!(2)),
+        "{answer}"
+    );
+    let second = api.ok(Method::GET, &format!("/devices/{d2}"), None);
+    assert_eq!(second["complianceReason"], "disk encryption pending");
+    // Conditional Access counts the device in its grace period as compliant.
+    let user = api.ok(
+        Method::POST,
+        "/users",
+        Some(json!({ "userPrincipalName": "erin@contoso.com", "displayName": "Erin" })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.ok(
+        Method::POST,
+        "/identity/conditionalAccess/policies",
+        Some(json!({
+            "displayName": "Compliant devices only", "state": "enabled",
+            "conditions": { "users": { "includeUsers": [user] },
+                            "applications": { "includeApplications": ["All"] }, "clientAppTypes": ["all"] },
+            "grantControls": { "operator": "OR", "builtInControls": ["compliantDevice"] },
+        })),
+    );
+    let decide = |device: &str| {
+        let answer = api.ok(
+            Method::POST,
+            "/identity/conditionalAccess/evaluate",
+            Some(json!({ "userId": user, "appId": "MicrosoftAdminPortals", "deviceId": device })),
+        );
+        answer["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["displayName"] == "Compliant devices only")
+            .unwrap()["result"]
+            .clone()
+    };
+    assert_eq!(decide(&d2), "success");
+    // The grace period ends: the device is not compliant any more.
+    let (status, _) = report(&mdm, json!([{ "deviceId": d2, "isCompliant": false }]));
+    assert_eq!(status, 200);
+    assert_eq!(decide(&d2), "failure");
+    server.stop();
+}

@@ -243,3 +243,25 @@ pub async fn remove_unit_member(
         .await?;
     Ok(no_content())
 }
+
+/// The device compliance API, for a device manager that does not speak
+/// Shared Signals: `{"value": [{deviceId, isCompliant, isManaged,
+/// complianceGracePeriodExpirationDateTime, complianceReason}]}` (up to 1000),
+/// all or nothing. A device manager the signals settings name
+/// (`deviceManagers`) calls it with a client-credentials token for
+/// `urn:tessera:ssf` holding `DeviceCompliance.ReadWrite.All`; an
+/// administrator needs the compliance permission (Intune Administrator).
+/// Answers how many devices changed.
+#[utoipa::path(post, path = "/api/v1/devices/compliance", tag = "devices",
+    request_body = tessera_service::directory::devices::ComplianceReports,
+    responses((status = 200, body = Object, description = "{\"changed\": number}"),
+        (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn report_device_compliance(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    crate::extract::ComplianceCaller(ctx): crate::extract::ComplianceCaller,
+    crate::extract::JsonBody(body): crate::extract::JsonBody,
+) -> crate::error::ApiResult<axum::response::Response> {
+    let changed = state.app.directory.report_compliance(&ctx, body).await?;
+    Ok(super::ok(&serde_json::json!({ "changed": changed })))
+}

@@ -145,7 +145,12 @@ impl FromRequestParts<AppState> for ScimCaller {
             // A workload's access token for the SCIM API (client credentials),
             // bearer or DPoP-bound. Told apart by its audience before it is checked,
             // so a DPoP proof is verified (and spent) once, by the one path that owns it.
-            Some((scheme @ ("bearer" | "dpop"), token)) if audience_is_scim_api(token) => {
+            Some((scheme @ ("bearer" | "dpop"), token))
+                if crate::extract::audience_is(
+                    token,
+                    tessera_service::oauth::PROVISIONING_API_ID,
+                ) =>
+            {
                 let issuer = state.app.directory.public_url().to_string();
                 let url = format!("{issuer}{}", parts.uri.path());
                 let chain = crate::pages::ClientChain::of(state, parts).0;
@@ -174,27 +179,6 @@ impl FromRequestParts<AppState> for ScimCaller {
             )),
             Err(_) => Err(unauthenticated()),
         }
-    }
-}
-
-/// Whether a JWT's payload names the SCIM API as its audience (read without
-/// checking anything: it only chooses which check the token gets).
-fn audience_is_scim_api(token: &str) -> bool {
-    use base64::Engine as _;
-    let Some(payload) = token.split('.').nth(1) else {
-        return false;
-    };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
-        return false;
-    };
-    let Ok(claims) = serde_json::from_slice::<Value>(&bytes) else {
-        return false;
-    };
-    let api = tessera_service::oauth::PROVISIONING_API_ID;
-    match &claims["aud"] {
-        Value::String(aud) => aud == api,
-        Value::Array(auds) => auds.iter().any(|a| a == api),
-        _ => false,
     }
 }
 

@@ -234,7 +234,9 @@ impl Access {
         let key = format!("cert:{}", thumbprint.to_ascii_lowercase());
         match reader.get_by_key1(tenant, Kind::Device, &key).await? {
             Some(record) => {
-                let spec: DeviceSpec = codec::data(&record)?;
+                let mut spec: DeviceSpec = codec::data(&record)?;
+                // Within its grace period a device counts as compliant.
+                spec.is_compliant = spec.compliant_at(self.now());
                 Ok(spec.account_enabled.then_some((record.id, spec)))
             }
             None => Ok(None),

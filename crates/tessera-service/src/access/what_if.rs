@@ -180,7 +180,9 @@ impl Access {
             Some(id) => {
                 let mut reader = self.reader().await?;
                 let record = codec::load(reader.as_mut(), ctx.tenant, Kind::Device, id).await?;
-                Some((id, codec::data::<DeviceSpec>(&record)?))
+                let mut spec = codec::data::<DeviceSpec>(&record)?;
+                spec.is_compliant = spec.compliant_at(self.now());
+                Some((id, spec))
             }
             None => None,
         };

@@ -38,9 +38,12 @@ resource!(DeviceSpec => Device, Device, "device", DEVICES_READ, [DeviceCreate, D
 /// compliance permission.
 fn device_action(change: &Change) -> &'static str {
     match change.attribute.as_str() {
-        "isCompliant" | "isManaged" | "trustType" | "certificateThumbprint" => {
-            action::DEVICES_COMPLIANCE_UPDATE
-        }
+        "isCompliant"
+        | "isManaged"
+        | "complianceGracePeriodExpirationDateTime"
+        | "complianceReason"
+        | "trustType"
+        | "certificateThumbprint" => action::DEVICES_COMPLIANCE_UPDATE,
         "accountEnabled" if change.new_value == Value::Bool(false) => action::DEVICES_DISABLE,
         "accountEnabled" => action::DEVICES_ENABLE,
         _ => action::DEVICES_BASIC_UPDATE,
@@ -117,4 +120,102 @@ pub(crate) async fn clear_owner(
         cleared.push(device.id);
     }
     Ok(cleared)
+}
+
+/// Most devices one compliance report may name.
+pub const MAX_COMPLIANCE_REPORT: usize = 1000;
+
+/// One device's state as a device manager reports it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComplianceReport {
+    pub device_id: Uuid,
+    pub is_compliant: bool,
+    /// Left as it is when not given.
+    #[serde(default)]
+    pub is_managed: Option<bool>,
+    /// Until then the device counts as compliant even when it is not; `null`
+    /// (or absent) ends a grace period.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub compliance_grace_period_expiration_date_time: Option<tessera_core::Timestamp>,
+    #[serde(default)]
+    pub compliance_reason: Option<String>,
+}
+
+/// A compliance report's body: `{"value": [...]}`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceReports {
+    pub value: Vec<ComplianceReport>,
+}
+
+impl Directory {
+    /// A device manager's report of devices' compliance (the device
+    /// compliance API): all or nothing, one audited change per device whose
+    /// state moved, so Conditional Access sees it at the next decision on
+    /// every node and Shared Signals tell applications. Needs the permission
+    /// to update compliance (Intune Administrator, for a workload or a user).
+    /// How many devices changed.
+    pub async fn report_compliance(&self, ctx: &Context, body: Value) -> ServiceResult<usize> {
+        self.require(ctx, action::DEVICES_COMPLIANCE_UPDATE, &Target::Tenant)?;
+        let reports: ComplianceReports = patch::parse_spec(body)?;
+        if reports.value.is_empty() || reports.value.len() > MAX_COMPLIANCE_REPORT {
+            return Err(ServiceError::invalid(
+                "value",
+                format!("must name 1 to {MAX_COMPLIANCE_REPORT} devices"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = reports.value.iter().find(|r| !seen.insert(r.device_id)) {
+            return Err(ServiceError::invalid(
+                "value",
+                format!("names device {} twice", twice.device_id),
+            ));
+        }
+        let mut tx = self.write(ctx).await?;
+        let mut missing = Vec::new();
+        let mut changed = 0;
+        for report in &reports.value {
+            let Some(record) = tx.get(ctx.tenant, Kind::Device, report.device_id).await? else {
+                missing.push(report.device_id.to_string());
+                continue;
+            };
+            let before: DeviceSpec = codec::data(&record)?;
+            let mut after = before.clone();
+            after.is_compliant = report.is_compliant;
+            if let Some(managed) = report.is_managed {
+                after.is_managed = managed;
+            }
+            after.compliance_grace_period_expiration_date_time =
+                report.compliance_grace_period_expiration_date_time;
+            after.compliance_reason = report.compliance_reason.clone();
+            validate::device_spec(&after)?;
+            let changes = patch::changes(&before.json(), &after.json());
+            if changes.is_empty() {
+                continue;
+            }
+            let updated = codec::next_version(&record, self.now(), device_keys(&after), &after)?;
+            tx.update(ctx.tenant, &updated).await?;
+            let event =
+                crate::EventDraft::new(tessera_directory::audit_action::AuditAction::DeviceUpdate)
+                    .on(Kind::Device, record.id, &after.display_name)
+                    .changes(changes);
+            self.audit(tx.as_mut(), ctx, event).await?;
+            changed += 1;
+        }
+        if !missing.is_empty() {
+            // Nothing is written: the transaction is dropped.
+            return Err(ServiceError::invalid(
+                "value",
+                format!("no such device: {}", missing.join(", ")),
+            ));
+        }
+        if changed > 0 {
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
 }

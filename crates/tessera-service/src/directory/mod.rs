@@ -20,7 +20,7 @@ pub(crate) mod auth_policy;
 pub(crate) mod bootstrap;
 pub(crate) mod builtin;
 pub(crate) mod consent;
-pub(crate) mod devices;
+pub mod devices;
 pub(crate) mod groups;
 pub mod resource;
 pub(crate) mod role_schedules;

@@ -56,6 +56,9 @@ pub use tessera_ssf::SsfError as ProtocolError;
 pub const MANAGE: &str = "ssf.manage";
 /// The scope (and app role) that reads them.
 pub const READ: &str = "ssf.read";
+/// The app role (and scope) of a device manager reporting compliance through
+/// the device compliance API (`POST /api/v1/devices/compliance`).
+pub const DEVICE_COMPLIANCE: &str = "DeviceCompliance.ReadWrite.All";
 /// The SSF API as a client-credentials resource: its id and URI.
 pub const SIGNALS_API_ID: &str = "7e55a1c1-0b6f-4c1e-9a4d-3f2b8c6d5e04";
 pub const SIGNALS_API_URI: &str = "urn:tessera:ssf";
@@ -86,13 +89,14 @@ pub(crate) fn requested_roles(scope: &str) -> Option<Vec<&'static str>> {
         resource == SIGNALS_API_URI || resource.eq_ignore_ascii_case(SIGNALS_API_ID)
     };
     if words.len() == 1 && default(words[0]) {
-        return Some(vec![MANAGE, READ]);
+        return Some(vec![MANAGE, READ, DEVICE_COMPLIANCE]);
     }
     let mut roles = Vec::new();
     for word in words {
         match word {
             MANAGE => roles.push(MANAGE),
             READ => roles.push(READ),
+            DEVICE_COMPLIANCE => roles.push(DEVICE_COMPLIANCE),
             _ => return None,
         }
     }
@@ -133,6 +137,11 @@ pub struct SignalsSettings {
     /// The applications that may manage receiver streams.
     #[serde(default)]
     pub receivers: Vec<ReceiverClient>,
+    /// The device managers (their appIds) that may report devices'
+    /// compliance with the role `DeviceCompliance.ReadWrite.All`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub device_managers: Vec<AppId>,
 }
 
 impl sealed::Sealed for SignalsSettings {}
@@ -471,7 +480,7 @@ impl Signals {
         self.may_change_settings(ctx)?;
         let crate::Replacement { body, if_match } = change;
         let after: SignalsSettings = tessera_directory::patch::parse_spec(body)?;
-        if after.receivers.len() > 100 {
+        if after.receivers.len() > 100 || after.device_managers.len() > 100 {
             return Err(ServiceError::invalid(
                 "receivers",
                 "at most 100 applications",
@@ -500,46 +509,18 @@ impl Signals {
         correlation_id: &str,
         client_address: Option<&str>,
     ) -> ServiceResult<ReceiverCaller> {
-        let issuer = self.issuer();
-        let (tenant, claims) = self.oidc.verified_claims(&issuer, presented).await?;
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => aud == SIGNALS_API_ID,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(SIGNALS_API_ID)),
-            _ => false,
-        };
-        if claims.get("idtyp").and_then(Value::as_str) != Some("app") || !aud_ok {
-            return Err(ServiceError::Unauthenticated);
-        }
-        let roles: Vec<&str> = claims
-            .get("roles")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let principal = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok());
-        let app_id = claims
-            .get("client_id")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<AppId>().ok());
-        let (Some(principal), Some(app_id)) = (principal, app_id) else {
-            return Err(ServiceError::Unauthenticated);
-        };
-        let mut reader = self.reader().await?;
-        let record = reader
-            .get(tenant, Kind::ServicePrincipal, principal)
-            .await?
-            .ok_or(ServiceError::Unauthenticated)?;
-        let data: tessera_directory::model::ServicePrincipalData = codec::data(&record)?;
-        let settings: SignalsSettings =
-            crate::kernel::tenant_settings::read_setting(reader.as_mut(), tenant).await?;
+        let WorkloadToken {
+            tenant,
+            roles,
+            app_id,
+            principal,
+            display_name,
+            settings,
+        } = self.workload_token(presented).await?;
         let Some(allowed) = settings.receivers.iter().find(|r| r.app_id == app_id) else {
             return Err(ServiceError::Unauthenticated);
         };
-        if !data.spec.account_enabled || data.spec.app_id != app_id {
-            return Err(ServiceError::Unauthenticated);
-        }
+        let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
         let manage = roles.contains(&MANAGE) && !allowed.read_only;
         if !manage && !roles.contains(&READ) {
             return Err(ServiceError::Forbidden {
@@ -550,11 +531,51 @@ impl Signals {
             tenant,
             app_id,
             service_principal: principal,
-            display_name: data.spec.display_name.unwrap_or_else(|| app_id.to_string()),
+            display_name,
             manage,
             correlation_id: correlation_id.to_string(),
             client_address: client_address.map(str::to_string),
         })
+    }
+
+    /// A device manager holding a workload's token for the SSF API with the
+    /// role `DeviceCompliance.ReadWrite.All`, while its service principal is
+    /// enabled and the settings name it: a context with the rights of the
+    /// Intune Administrator role (devices and their compliance) and no other.
+    pub async fn authenticate_device_manager(
+        &self,
+        presented: &crate::oauth::Presented<'_>,
+        correlation_id: &str,
+        client_address: Option<&str>,
+    ) -> ServiceResult<Context> {
+        let token = self.workload_token(presented).await?;
+        if !token.roles.iter().any(|r| r == DEVICE_COMPLIANCE)
+            || !token.settings.device_managers.contains(&token.app_id)
+        {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let WorkloadToken {
+            tenant,
+            app_id,
+            principal,
+            display_name,
+            ..
+        } = token;
+        let mut ctx = crate::kernel::system_context(tenant, "device compliance");
+        ctx.caller.principal = crate::Principal::Workload {
+            id: principal,
+            display_name,
+            kind: "servicePrincipal",
+        };
+        ctx.caller.grants = vec![tessera_directory::authz::Grant {
+            assignment_id: Uuid::nil(),
+            role_id: tessera_directory::roles::INTUNE_ADMINISTRATOR,
+            scope: tessera_directory::model::DirectoryScope::Tenant,
+        }];
+        ctx.caller.credential = Some(format!("oauth:{app_id}"));
+        ctx.correlation_id = correlation_id.to_string();
+        ctx.client_address = client_address.map(str::to_string);
+        Ok(ctx)
     }
 
     /// The roles an application may have of the SSF API (none: it is not a
@@ -566,13 +587,15 @@ impl Signals {
     ) -> ServiceResult<Vec<&'static str>> {
         let settings: SignalsSettings =
             crate::kernel::tenant_settings::read_setting(reader, tenant).await?;
-        Ok(
-            match settings.receivers.iter().find(|r| r.app_id == app_id) {
-                Some(r) if r.read_only => vec![READ],
-                Some(_) => vec![MANAGE, READ],
-                None => Vec::new(),
-            },
-        )
+        let mut roles = match settings.receivers.iter().find(|r| r.app_id == app_id) {
+            Some(r) if r.read_only => vec![READ],
+            Some(_) => vec![MANAGE, READ],
+            None => Vec::new(),
+        };
+        if settings.device_managers.contains(&app_id) {
+            roles.push(DEVICE_COMPLIANCE);
+        }
+        Ok(roles)
     }
 
     // ---- streams --------------------------------------------------------------
@@ -1257,6 +1280,75 @@ async fn streams_of(
     )
     .await?
     .len())
+}
+
+/// What a workload's token for the SSF API says, checked: the tenant, the
+/// roles, the application and its enabled service principal, and the
+/// signals settings.
+struct WorkloadToken {
+    tenant: TenantId,
+    roles: Vec<String>,
+    app_id: AppId,
+    principal: Uuid,
+    display_name: String,
+    settings: SignalsSettings,
+}
+
+impl Signals {
+    async fn workload_token(
+        &self,
+        presented: &crate::oauth::Presented<'_>,
+    ) -> ServiceResult<WorkloadToken> {
+        let (tenant, claims) = self.oidc.verified_claims(&self.issuer(), presented).await?;
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => aud == SIGNALS_API_ID,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(SIGNALS_API_ID)),
+            _ => false,
+        };
+        if claims.get("idtyp").and_then(Value::as_str) != Some("app") || !aud_ok {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let roles: Vec<String> = claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let principal = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok());
+        let app_id = claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<AppId>().ok());
+        let (Some(principal), Some(app_id)) = (principal, app_id) else {
+            return Err(ServiceError::Unauthenticated);
+        };
+        let mut reader = self.reader().await?;
+        let record = reader
+            .get(tenant, Kind::ServicePrincipal, principal)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let data: tessera_directory::model::ServicePrincipalData = codec::data(&record)?;
+        if !data.spec.account_enabled || data.spec.app_id != app_id {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let settings: SignalsSettings =
+            crate::kernel::tenant_settings::read_setting(reader.as_mut(), tenant).await?;
+        Ok(WorkloadToken {
+            tenant,
+            roles,
+            app_id,
+            principal,
+            display_name: data.spec.display_name.unwrap_or_else(|| app_id.to_string()),
+            settings,
+        })
+    }
 }
 
 fn status_json(data: &StreamData) -> Value {
