@@ -620,6 +620,31 @@ const tests = {
     assert.ok(await page.locator("#no-sinks").isVisible());
   },
 
+  // Shared Signals: an administrator lets an application receive and a
+  // device manager report compliance, and reads a user's revocation
+  // timeline after their sessions were revoked.
+  async sharedSignals(browser, shared) {
+    const page = shared.page;
+    const tag = randomUUID().slice(0, 8);
+    await visit(page, "/admin/signals", "shared signals");
+    const app = await api("POST", "/applications", { displayName: `Mail ${tag}` });
+    await page.fill("#receiver-app", app.appId);
+    await submit(page, "#allow", /\/admin\/signals$/);
+    assert.match(await page.textContent("#receivers"), new RegExp(app.appId));
+    const mdm = await api("POST", "/applications", { displayName: `MDM ${tag}` });
+    await page.fill("#manager-app", mdm.appId);
+    await submit(page, "#add-manager-button", /\/admin\/signals$/);
+    assert.match(await page.textContent("#managers"), new RegExp(mdm.appId));
+    await checkAccessibility(page, "shared signals");
+    await screenshots(page, "shared signals");
+    const user = await api("POST", "/users", { userPrincipalName: `nora-${tag}@contoso.com`, displayName: `Nora ${tag}` });
+    await api("POST", `/users/${user.id}/revokeSignInSessions`);
+    await page.fill("#timeline-user", user.userPrincipalName);
+    await submit(page, "#show-timeline", /\/admin\/signals\/timeline/);
+    assert.match(await page.textContent("#timeline"), /session-revoked/);
+    await checkAccessibility(page, "revocation timeline");
+  },
+
   async revokeAUsersSessions(browser, shared) {
     const tag = randomUUID().slice(0, 8);
     const user = await api("POST", "/users", { userPrincipalName: `lynne-${tag}@contoso.com`, displayName: `Lynne ${tag}` });

@@ -397,6 +397,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             ssf::create_signal_receiver
         ))
         .routes(routes!(ssf::delete_signal_receiver))
+        .routes(routes!(ssf::user_revocation_timeline))
         .routes(routes!(
             siem::get_sink,
             siem::update_sink,

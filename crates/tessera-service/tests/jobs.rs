@@ -275,6 +275,7 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
         [
             "risk-baselines",
             "risk-offline",
+            "signals",
             "siem-export",
             "lifecycle",
             "outbound-provisioning",
@@ -287,7 +288,7 @@ async fn the_application_jobs_run(store: Arc<dyn Store>) {
         ]
     );
     let ran = jobs.run_due().await;
-    assert_eq!(ran.len(), 11, "{ran:?}");
+    assert_eq!(ran.len(), 12, "{ran:?}");
     assert!(ran.iter().all(|r| r.outcome == Outcome::Done), "{ran:?}");
     // Signing keys were made for the tenant: the published key set has them.
     let keys = directory.oidc.jwks(tenant).await.unwrap();

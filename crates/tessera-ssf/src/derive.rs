@@ -13,7 +13,7 @@
 //! | `user.sessions.revoke` | CAEP session-revoked, RISC sessions-revoked |
 //! | `user.password.set`, `user.password.change` | CAEP credential-change (password, update) |
 //! | `user.authMethod.add` / `.remove` | CAEP credential-change (create / delete) |
-//! | `riskState.update`, a user's risk became high | CAEP session-revoked (Tessera ended the sessions) |
+//! | `riskState.update`, a user's risk became high | CAEP session-revoked (Tessera ended the user's tokens) |
 //! | `riskState.update`, a user confirmed compromised | RISC credential-compromise |
 //! | `servicePrincipal.appRoleAssignment.remove`, a user's | CAEP session-revoked, to that application only |
 //! | `device.update`, isCompliant changed | CAEP device-compliance-change |

@@ -40,6 +40,14 @@ const TRANSMITTERS: &[Column] = &[
 
 const RECEIVERS: &[Column] = &[("APP ID", "/appId"), ("READ ONLY", "/readOnly")];
 
+const TIMELINE: &[Column] = &[
+    ("WHEN", "/dateTime"),
+    ("EVENT", "/event"),
+    ("REASON", "/reason"),
+    ("BY", "/initiatedBy"),
+    ("ACTOR", "/actor"),
+];
+
 // Parsed once per run: the size of a variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
@@ -69,6 +77,9 @@ pub enum SignalsCommand {
     Streams,
     /// Send a verification event on a stream (its stream id).
     Verify { stream_id: String },
+    /// A user's revocation timeline (id or principal name): the changes that
+    /// ended or changed their access, newest first.
+    Timeline { user: String },
     /// The transmitters Tessera receives from.
     #[command(subcommand)]
     Transmitters(TransmitterCommand),
@@ -214,6 +225,14 @@ pub async fn run(client: &Client, out: Output, command: SignalsCommand) -> anyho
                 .post(&["signals", "streams", &stream_id, "verify"], &json!({}))
                 .await?;
             output::done(out, "verification event queued");
+        }
+        SignalsCommand::Timeline { user } => {
+            let id = crate::commands::resolve_user(client, &user).await?;
+            let list = client
+                .get(&["signals", "users", &id, "timeline"], &[])
+                .await?;
+            let items = list["value"].as_array().cloned().unwrap_or_default();
+            output::list(out, &items, TIMELINE, None);
         }
         SignalsCommand::Transmitters(TransmitterCommand::List) => {
             let list = client.get(&["signals", "receivers"], &[]).await?;

@@ -109,6 +109,7 @@ fn admin_console_in_a_real_browser() {
             "createAUserAndADynamicGroup",
             "aScopedAdministratorStaysInTheirUnit",
             "siemExport",
+            "sharedSignals",
             "findAFailedSignInByItsCorrelationId",
             "anEndUserUsesMyAccountAndMyApps",
             "registerAnApplication",

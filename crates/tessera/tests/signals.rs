@@ -866,12 +866,15 @@ fn tessera_to_tessera() {
         let listed = b.cli(BINARY, &["signals", "transmitters", "list"]);
         listed["value"][0]["received"].as_u64() >= Some(2)
     });
-    let risky = api_b.ok(
-        Method::GET,
-        &format!("/identityProtection/riskyUsers/{dana_b}"),
-        None,
-    );
-    assert_eq!(risky["riskLevel"], "medium", "{risky}");
+    // The user's risk follows the detection (on its own time).
+    wait_until("Dana's risk at B", || {
+        let (status, risky) = api_b.call(
+            Method::GET,
+            &format!("/identityProtection/riskyUsers/{dana_b}"),
+            None,
+        );
+        status == 200 && risky["riskLevel"] == "medium"
+    });
     let audit = api_b.ok(
         Method::GET,
         "/auditLogs/directoryAudits?action=signal.receive",

@@ -38,6 +38,7 @@ mod roles;
 mod saml;
 mod settings;
 mod siem;
+mod signals;
 mod users;
 
 use std::collections::BTreeMap;
@@ -96,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .merge(provisioning::router())
         .merge(risk::router())
         .merge(siem::router())
+        .merge(signals::router())
         .route("/admin/authentication", get(authentication))
         .layer(axum::middleware::from_fn(retry_after_step_up))
 }

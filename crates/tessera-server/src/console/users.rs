@@ -618,13 +618,13 @@ async fn revoke(
 
 #[derive(Template)]
 #[template(path = "console/shown_once.html")]
-struct ShownOnce<'a> {
-    admin: &'a Admin,
-    heading: &'a str,
-    name: &'a str,
-    back: &'a str,
-    message: String,
-    secret: &'a str,
+pub(crate) struct ShownOnce<'a> {
+    pub(crate) admin: &'a Admin,
+    pub(crate) heading: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) back: &'a str,
+    pub(crate) message: String,
+    pub(crate) secret: &'a str,
 }
 
 /// Issues a Temporary Access Pass (replacing the user's), shown once.

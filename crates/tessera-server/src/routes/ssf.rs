@@ -516,3 +516,18 @@ pub async fn delete_signal_receiver(
     state.app.signals.delete_receiver(&ctx, at).await?;
     Ok(no_content())
 }
+
+/// A user's revocation timeline: the changes that ended or changed their
+/// access, newest first (from the audit trail).
+#[utoipa::path(get, path = "/api/v1/signals/users/{id}/timeline", tag = "signals",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ValueList<tessera_service::signals::TimelineEntry>)),
+    security(("bearer" = [])))]
+pub async fn user_revocation_timeline(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    crate::extract::Path(id): crate::extract::Path<Uuid>,
+) -> ApiResult<Response> {
+    let value = state.app.signals.revocation_timeline(&ctx, id).await?;
+    Ok(ok(&json!({ "value": value })))
+}

@@ -434,9 +434,11 @@ impl Risk {
     /// audit when something a reader sees changed, none otherwise (nothing
     /// written). `detected` are the principal's counted detections, read
     /// before the transaction (those recorded meanwhile are newer than any
-    /// reset it could see). A user whose risk became high is added to
-    /// `risen`: their tokens end with `tx`, their sessions once it commits
-    /// ([`Risk::end_risen_sessions`]).
+    /// reset it could see). A user whose risk became high has their tokens
+    /// and refresh token families end with `tx` (continuous access
+    /// evaluation); their browser sessions stay for the remediation
+    /// Conditional Access asks at the next sign-in to an application, as
+    /// Entra does (confirming a user compromised ends them).
     async fn apply(
         &self,
         tx: &mut dyn WriteTx,
@@ -444,7 +446,6 @@ impl Risk {
         principal: (Uuid, PrincipalKind),
         change: &Change,
         detected: &[HistoryEvent],
-        risen: &mut Vec<Uuid>,
     ) -> ServiceResult<Option<EventDraft>> {
         let (id, kind) = principal;
         let now = self.now();
@@ -578,7 +579,6 @@ impl Risk {
                     tessera_cae::Reason::UserRiskHigh,
                 )
                 .await?;
-            risen.push(id);
         }
         risk.modified_date_time = now;
         let key = id.to_string();
@@ -638,33 +638,18 @@ impl Risk {
                 .counted_detections(ctx.tenant, principal.0, reset)
                 .await?;
             let mut tx = self.write(ctx).await?;
-            let mut risen = Vec::new();
             let applied = match self
-                .apply(tx.as_mut(), ctx, principal, &change, &detected, &mut risen)
+                .apply(tx.as_mut(), ctx, principal, &change, &detected)
                 .await
             {
                 Ok(Some(event)) => self.commit(tx, ctx, event).await,
                 Ok(None) => Ok(()),
                 Err(error) => Err(error),
             };
-            if applied.is_ok() {
-                self.end_risen_sessions(ctx, &risen).await;
-            }
             match applied {
                 Err(ServiceError::VersionMismatch { .. } | ServiceError::Conflict { .. })
                     if attempt < 2 => {}
                 other => return other,
-            }
-        }
-    }
-
-    /// Ends the browser sessions of users whose risk became high in a change
-    /// that committed (their tokens ended with it). A failure is logged: the
-    /// change stands, and Conditional Access sees the risk at the next sign-in.
-    async fn end_risen_sessions(&self, ctx: &Context, risen: &[Uuid]) {
-        for user in risen {
-            if let Err(error) = self.close_user_sessions(ctx.tenant, *user, None).await {
-                tracing::warn!(tenant = %ctx.tenant, %user, %error, "cannot end the sessions of a user at high risk");
             }
         }
     }
@@ -843,7 +828,6 @@ impl Risk {
         }
         let mut tx = self.write(ctx).await?;
         let change = Change::Acted(action);
-        let mut risen = Vec::new();
         for (id, detected) in ids.iter().zip(&counted) {
             if tx.get(ctx.tenant, kind.store_kind(), *id).await?.is_none() {
                 return Err(ServiceError::NotFound {
@@ -852,14 +836,13 @@ impl Risk {
                 });
             }
             if let Some(event) = self
-                .apply(tx.as_mut(), ctx, (*id, kind), &change, detected, &mut risen)
+                .apply(tx.as_mut(), ctx, (*id, kind), &change, detected)
                 .await?
             {
                 self.audit(tx.as_mut(), ctx, event).await?;
             }
         }
         tx.commit().await?;
-        self.end_risen_sessions(ctx, &risen).await;
         Ok(())
     }
 
@@ -934,17 +917,9 @@ impl Risk {
             changes.push(Change::SignInRisk { level, seconds });
         }
         let mut tx = self.write(ctx).await?;
-        let mut risen = Vec::new();
         for change in &changes {
             if let Some(event) = self
-                .apply(
-                    tx.as_mut(),
-                    ctx,
-                    (principal, kind),
-                    change,
-                    &detected,
-                    &mut risen,
-                )
+                .apply(tx.as_mut(), ctx, (principal, kind), change, &detected)
                 .await?
             {
                 self.audit(tx.as_mut(), ctx, event).await?;
@@ -955,7 +930,6 @@ impl Risk {
             .map(|(_, risk)| risk)
             .unwrap_or_else(|| PrincipalRisk::new(principal, now));
         tx.commit().await?;
-        self.end_risen_sessions(ctx, &risen).await;
         Ok(risk)
     }
 

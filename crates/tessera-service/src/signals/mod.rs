@@ -355,6 +355,24 @@ pub struct StreamView {
     pub created_date_time: Timestamp,
 }
 
+/// One change that ended or changed a user's access, as the user's
+/// revocation timeline shows it (newest first).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub date_time: Timestamp,
+    /// The CAEP or RISC event it is (`session-revoked`, `account-disabled`...).
+    pub event: String,
+    pub reason: String,
+    /// `admin`, `user`, `policy` or `system`.
+    pub initiated_by: String,
+    /// Who made the change.
+    pub actor: String,
+    pub correlation_id: String,
+}
+
 /// The Shared Signals context.
 pub struct Signals {
     k: Arc<Kernel>,
@@ -1231,6 +1249,56 @@ impl Signals {
             views.push(self.view(ctx.tenant, &record, head).await?);
         }
         Ok(views)
+    }
+
+    /// A user's revocation timeline: the changes that ended or changed their
+    /// access (sessions revoked, disabled, password or methods changed, risk
+    /// high, compromised), newest first, from the audit trail (for a caller
+    /// who may read it).
+    pub async fn revocation_timeline(
+        &self,
+        ctx: &Context,
+        user: Uuid,
+    ) -> ServiceResult<Vec<TimelineEntry>> {
+        self.require(
+            ctx,
+            tessera_directory::roles::action::AUDIT_LOGS_READ,
+            &tessera_directory::authz::Target::Tenant,
+        )?;
+        let rows = self
+            .store()
+            .audit_query(
+                ctx.tenant,
+                &tessera_store::AuditQuery {
+                    target_id: Some(user.to_string()),
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let Ok(event) = serde_json::from_str::<tessera_directory::audit::AuditEvent>(&row.body)
+            else {
+                continue;
+            };
+            for signal in tessera_ssf::derive::signals(&event) {
+                // RISC's sessions-revoked repeats CAEP's session-revoked.
+                if signal.event == EventType::SessionsRevoked {
+                    continue;
+                }
+                let uri = signal.event.uri();
+                entries.push(TimelineEntry {
+                    date_time: signal.at,
+                    event: uri.rsplit('/').next().unwrap_or(&uri).to_string(),
+                    reason: signal.reason.clone(),
+                    initiated_by: signal.initiating_entity.to_string(),
+                    actor: event.actor.display_name.clone(),
+                    correlation_id: event.correlation_id.clone(),
+                });
+            }
+        }
+        Ok(entries)
     }
 
     /// An administrator's "send verification" on a stream (by its stream
