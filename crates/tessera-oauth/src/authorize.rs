@@ -263,6 +263,54 @@ fn parse_prompt(text: &str) -> Result<Vec<Prompt>, OAuthError> {
     Ok(out)
 }
 
+/// The capabilities a client declares in the `claims` parameter
+/// (`access_token.xms_cc.values`, Entra's): `cp1` says it handles claims
+/// challenges. At most eight short names.
+pub fn client_capabilities(claims: Option<&Value>) -> Vec<String> {
+    claims
+        .and_then(|c| c.pointer("/access_token/xms_cc/values"))
+        .and_then(Value::as_array)
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|v| {
+                    !v.is_empty() && v.len() <= 32 && v.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+                .take(8)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The time (Unix seconds) a claims challenge asks the sign-in to be after:
+/// an essential `access_token.nbf` with a `value` (a number, or its text).
+pub fn sign_in_after(claims: Option<&Value>) -> Option<i64> {
+    let nbf = claims?.pointer("/access_token/nbf")?;
+    if nbf.get("essential").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    match nbf.get("value")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+    .filter(|t| *t > 0)
+}
+
+/// The claims challenge a resource answers a refused token of a capable
+/// client with (`WWW-Authenticate: Bearer error="insufficient_claims",
+/// claims="..."`): the `claims` parameter asking for a sign-in after `at`
+/// (Unix seconds), base64-encoded as Entra does.
+pub fn claims_challenge(at: i64) -> String {
+    use base64::Engine as _;
+    let claims = serde_json::json!({
+        "access_token": { "nbf": { "essential": true, "value": at.to_string() } }
+    });
+    base64::engine::general_purpose::STANDARD.encode(claims.to_string())
+}
+
 /// OIDC Core §5.5: an object whose `userinfo` and `id_token` members are objects of
 /// claim requests, each `null` or an object with `essential`, `value` or `values`.
 pub fn parse_claims(text: &str) -> Result<Value, OAuthError> {
@@ -270,8 +318,13 @@ pub fn parse_claims(text: &str) -> Result<Value, OAuthError> {
     let value: Value = serde_json::from_str(text).map_err(|_| invalid("not JSON"))?;
     let object = value.as_object().ok_or_else(|| invalid("not an object"))?;
     for (target, requests) in object {
-        if target != "userinfo" && target != "id_token" {
-            return Err(invalid("only userinfo and id_token members are understood"));
+        // `access_token` is where a claims challenge asks (Entra's continuous
+        // access evaluation): `xms_cc`, the client's capabilities; `nbf`, the
+        // time the sign-in must be after.
+        if target != "userinfo" && target != "id_token" && target != "access_token" {
+            return Err(invalid(
+                "only userinfo, id_token and access_token members are understood",
+            ));
         }
         let requests = requests
             .as_object()
@@ -598,6 +651,25 @@ mod tests {
         assert!(parse_claims(r#"{"id_token":{"acr":{"essential":"yes"}}}"#).is_err());
         assert!(parse_claims(r#"{"other":{}}"#).is_err());
         assert!(parse_claims("[]").is_err());
+    }
+
+    #[test]
+    fn claims_challenges_round_trip() {
+        use base64::Engine as _;
+        let challenge = claims_challenge(1_800_000_000);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(challenge)
+            .unwrap();
+        let text = String::from_utf8(decoded).unwrap();
+        let claims = parse_claims(&text).unwrap();
+        assert_eq!(sign_in_after(Some(&claims)), Some(1_800_000_000));
+        let capable =
+            parse_claims(r#"{"access_token":{"xms_cc":{"values":["cp1","bad value"]}}}"#).unwrap();
+        assert_eq!(client_capabilities(Some(&capable)), ["cp1"]);
+        assert_eq!(sign_in_after(Some(&capable)), None);
+        let not_essential =
+            parse_claims(r#"{"access_token":{"nbf":{"value":"1800000000"}}}"#).unwrap();
+        assert_eq!(sign_in_after(Some(&not_essential)), None);
         let long = vec![(Cow::from("state"), Cow::from("x".repeat(5000)))];
         assert!(collect(long).is_err());
     }

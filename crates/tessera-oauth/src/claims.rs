@@ -173,6 +173,10 @@ pub struct AccessTokenClaims {
     pub session_controls: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The client's capabilities (`cp1`: it handles claims challenges, and
+    /// the token may live longer because revocation reaches it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xms_cc: Vec<String>,
     /// App roles on the resource.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
@@ -229,6 +233,7 @@ impl AccessTokenClaims {
             fam: None,
             session_controls: None,
             act: None,
+            xms_cc: Vec::new(),
             roles: Vec::new(),
             groups: None,
             hasgroups: false,

@@ -17,7 +17,7 @@ use tessera_core::{Clock, SecretString, SystemClock, Timestamp};
 use tessera_service::authn::{SignInContext, SignInOutcome};
 use tessera_service::oauth::{AuthorizeContext, AuthorizeOutcome, BearerError, TokenContext};
 use tessera_service::{App, Context, Versioned};
-use tessera_testkit::fixtures::{PKCE_VERIFIER, authorize_code};
+use tessera_testkit::fixtures::{PKCE_VERIFIER, authorize_code_with};
 use tessera_testkit::{Backend, auth_settings, bootstrap_admin, both_backends};
 use uuid::Uuid;
 
@@ -119,6 +119,26 @@ impl Nodes {
 
     /// `name` signs in on node A and the application gets tokens there.
     async fn tokens(&self, name: &str) -> Tokens {
+        self.tokens_with(name, &[]).await.0
+    }
+
+    fn authorize_context(&self, name: &str) -> AuthorizeContext {
+        AuthorizeContext {
+            tenant: self.admin.tenant,
+            issuer: ISSUER.to_string(),
+            correlation_id: format!("corr-app-{name}"),
+            client_address: Some("192.0.2.10".to_string()),
+            user_agent: Some("test-agent".to_string()),
+            device_thumbprint: None,
+        }
+    }
+
+    /// The same, with more authorization parameters; the session too.
+    async fn tokens_with(
+        &self,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> (Tokens, tessera_service::authn::SessionInfo) {
         let ctx = SignInContext {
             tenant: self.admin.tenant,
             correlation_id: format!("corr-{name}"),
@@ -149,19 +169,13 @@ impl Nodes {
             .await
             .unwrap()
             .unwrap();
-        let actx = AuthorizeContext {
-            tenant: self.admin.tenant,
-            issuer: ISSUER.to_string(),
-            correlation_id: format!("corr-app-{name}"),
-            client_address: Some("192.0.2.10".to_string()),
-            user_agent: Some("test-agent".to_string()),
-            device_thumbprint: None,
-        };
-        let AuthorizeOutcome::Respond { params, .. } = authorize_code(
+        let actx = self.authorize_context(name);
+        let AuthorizeOutcome::Respond { params, .. } = authorize_code_with(
             &self.a,
             &actx,
             &session,
             (&self.client_id, REDIRECT, "openid profile offline_access"),
+            extra,
         )
         .await
         else {
@@ -188,10 +202,13 @@ impl Nodes {
             .token_request(&self.token_context(), None, &form)
             .await
             .expect("tokens");
-        Tokens {
-            access: tokens.access_token,
-            refresh: tokens.refresh_token.expect("a refresh token"),
-        }
+        (
+            Tokens {
+                access: tokens.access_token,
+                refresh: tokens.refresh_token.expect("a refresh token"),
+            },
+            session,
+        )
     }
 
     async fn check(&self, node: &App, token: &str) -> Result<(), BearerError> {
@@ -527,7 +544,88 @@ async fn workload_changes_end_grants_on_b(n: WorkloadNodes) {
     n.refused_on_b(&token).await;
 }
 
-both_backends!(setup = nodes; changes_on_a_end_tokens_on_b);
+/// A client that handles claims challenges (`xms_cc` `cp1`) and hears of
+/// revocations (an enabled stream) gets a long-lived access token; once a
+/// change ends it, node B answers with a claims challenge, and the
+/// authorization endpoint asks for a sign-in after the change before it gives
+/// a code again, even in a live session.
+async fn capable_clients_get_long_tokens_and_challenges(n: Nodes) {
+    let capable = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;
+    let lifetime = |token: &str| {
+        let (_, claims) = tessera_oauth::jws::peek(token).unwrap();
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap()
+    };
+    let ivy = n.user("ivy").await;
+    // No stream yet: the short lifetime, but the capability is carried.
+    let (tokens, _) = n.tokens_with("ivy", &[("claims", capable)]).await;
+    assert_eq!(lifetime(&tokens.access), 15 * 60);
+    // The application hears of revocations: a day.
+    let sp =
+        n.a.directory
+            .get_service_principal_by_app_id(&n.admin, n.client_id.parse().unwrap())
+            .await
+            .unwrap();
+    let receiver = tessera_service::signals::ReceiverCaller {
+        tenant: n.admin.tenant,
+        app_id: n.client_id.parse().unwrap(),
+        service_principal: sp.id,
+        display_name: "Mail app".into(),
+        manage: true,
+        correlation_id: "c".into(),
+        client_address: None,
+    };
+    n.a.signals
+        .create_stream(
+            &receiver,
+            &json!({ "delivery": { "method": "urn:ietf:rfc:8936" } }),
+        )
+        .await
+        .unwrap();
+    let (tokens, session) = n.tokens_with("ivy", &[("claims", capable)]).await;
+    assert_eq!(lifetime(&tokens.access), 24 * 3600);
+    assert_eq!(
+        lifetime(&n.tokens("ivy").await.access),
+        15 * 60,
+        "not capable"
+    );
+    // High risk ends the token, not the session: B challenges.
+    n.a.risk
+        .report_risk(&n.admin, ivy, json!({ "riskLevel": "high" }))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let challenge = loop {
+        match n.check(&n.b, &tokens.access).await {
+            Err(BearerError::InsufficientClaims(claims)) => break claims,
+            Ok(()) => assert!(started.elapsed() < AT_MOST, "B still takes it"),
+            Err(other) => panic!("refused another way: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    use base64::Engine as _;
+    let claims = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(challenge)
+            .unwrap(),
+    )
+    .unwrap();
+    // The live session signed in before the change: no code until a new
+    // sign-in.
+    let outcome = authorize_code_with(
+        &n.a,
+        &n.authorize_context("ivy"),
+        &session,
+        (&n.client_id, REDIRECT, "openid"),
+        &[("claims", &claims)],
+    )
+    .await;
+    assert!(
+        !matches!(&outcome, AuthorizeOutcome::Respond { params, .. } if params.iter().any(|(k, _)| *k == "code")),
+        "a code without a new sign-in: {outcome:?}"
+    );
+}
+
+both_backends!(setup = nodes; changes_on_a_end_tokens_on_b, capable_clients_get_long_tokens_and_challenges);
 mod workloads {
     use super::*;
     both_backends!(setup = workload_nodes; workload_changes_end_grants_on_b);

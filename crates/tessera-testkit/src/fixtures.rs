@@ -200,7 +200,18 @@ pub async fn authorize_code(
     app: &App,
     ctx: &tessera_service::oauth::AuthorizeContext,
     session: &tessera_service::authn::SessionInfo,
+    request: (&str, &str, &str),
+) -> tessera_service::oauth::AuthorizeOutcome {
+    authorize_code_with(app, ctx, session, request, &[]).await
+}
+
+/// [`authorize_code`] with more parameters (`claims`, `prompt`...).
+pub async fn authorize_code_with(
+    app: &App,
+    ctx: &tessera_service::oauth::AuthorizeContext,
+    session: &tessera_service::authn::SessionInfo,
     (client_id, redirect_uri, scope): (&str, &str, &str),
+    extra: &[(&str, &str)],
 ) -> tessera_service::oauth::AuthorizeOutcome {
     let params = [
         ("client_id", client_id),
@@ -217,6 +228,7 @@ pub async fn authorize_code(
     let raw = tessera_oauth::authorize::RawAuthorization {
         params: params
             .into_iter()
+            .chain(extra.iter().copied())
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         resources: Vec::new(),

@@ -315,6 +315,7 @@ pub async fn userinfo(
             "the access token is invalid or expired",
         ),
         Err(BearerError::DpopBoundSentAsBearer) => wire::dpop_bound_sent_as_bearer(),
+        Err(BearerError::InsufficientClaims(claims)) => wire::claims_challenge(scheme, &claims),
         Err(BearerError::InvalidDpopProof) => wire::challenge(
             StatusCode::UNAUTHORIZED,
             scheme,

@@ -97,6 +97,28 @@ pub fn challenge(
     response
 }
 
+/// A revoked token of a client that handles claims challenges (continuous
+/// access evaluation): 401 `insufficient_claims` with the `claims` to send to
+/// the authorization endpoint, as Entra answers.
+pub fn claims_challenge(scheme: Scheme, claims: &str) -> Response {
+    let description = "the token was revoked: sign in again with the claims challenge";
+    let mut response = json(
+        StatusCode::UNAUTHORIZED,
+        serde_json::json!({ "error": "insufficient_claims", "error_description": description })
+            .to_string(),
+    );
+    let value = format!(
+        "{} realm=\"tessera\", error=\"insufficient_claims\", error_description=\"{description}\", claims=\"{claims}\"",
+        scheme.as_str()
+    );
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// A DPoP-bound token sent with the Bearer scheme: `invalid_token` with a DPoP
 /// challenge (the client must switch schemes).
 pub fn dpop_bound_sent_as_bearer() -> Response {

@@ -525,6 +525,7 @@ impl Oidc {
             actor: None,
             requested_claims: Vec::new(),
             last_network: None,
+            client_capabilities: Vec::new(),
         };
         // Conditional Access for the device code flow (a policy can block it, as
         // for device-code phishing).

@@ -402,6 +402,7 @@ impl Oidc {
             actor: Some(api_id.clone()),
             requested_claims: Vec::new(),
             last_network: None,
+            client_capabilities: Vec::new(),
         };
         self.require_dpop_if_asked(ctx.tenant, &api_id, proof)
             .await?;

@@ -78,6 +78,10 @@ pub(crate) struct FamilyData {
     /// The network (/24 or /64) the family was last refreshed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_network: Option<String>,
+    /// What the client declared it can do (`claims` `access_token.xms_cc`):
+    /// `cp1`, it handles claims challenges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_capabilities: Vec<String>,
 }
 
 /// How a client showed itself at the token endpoint.
@@ -266,6 +270,9 @@ impl Oidc {
             actor: None,
             requested_claims: data.request.requested_claims("id_token"),
             last_network: None,
+            client_capabilities: tessera_oauth::authorize::client_capabilities(
+                data.request.claims.as_ref(),
+            ),
         };
         let refresh_token = if data.request.has_scope("offline_access") {
             Some(
@@ -910,10 +917,23 @@ impl Oidc {
         // it does not outlive a PIM assignment behind that, so applications
         // learn of an activation's end when the token expires. The console's
         // token carries neither (the console reads roles at each request).
+        // A client that handles claims challenges and hears of revocations
+        // (an enabled stream) may have a long-lived token (continuous access
+        // evaluation): a revocation reaches it, and Tessera's resources
+        // answer it with a challenge.
+        let capable = grant.client_capabilities.iter().any(|c| c == "cp1");
         let lifetime = if grant.client_id == super::CONSOLE_CLIENT_ID {
             USER_ACCESS_TOKEN_SECONDS
         } else {
             let mut reader = self.reader().await.map_err(server_error)?;
+            let longest = if capable {
+                crate::signals::cae_token_seconds(reader.as_mut(), tenant, &grant.client_id)
+                    .await
+                    .map_err(server_error)?
+                    .unwrap_or(USER_ACCESS_TOKEN_SECONDS)
+            } else {
+                USER_ACCESS_TOKEN_SECONDS
+            };
             let ends = crate::directory::role_schedules::earliest_end_at(
                 reader.as_mut(),
                 tenant,
@@ -922,8 +942,8 @@ impl Oidc {
             )
             .await
             .map_err(server_error)?;
-            ends.map_or(USER_ACCESS_TOKEN_SECONDS, |end| {
-                (end.unix_seconds() - issued).clamp(1, USER_ACCESS_TOKEN_SECONDS)
+            ends.map_or(longest, |end| {
+                (end.unix_seconds() - issued).clamp(1, longest)
             })
         };
         let mut access = AccessTokenClaims::new(AccessTokenBasics {
@@ -953,6 +973,9 @@ impl Oidc {
             .map(str::to_string);
         access.session_controls = sign_in.session_controls.clone();
         access.act = grant.actor.clone().map(|sub| Actor { sub });
+        if capable {
+            access.xms_cc = vec!["cp1".to_string()];
+        }
         // The user's roles on the resource go into the access token; on the client
         // application, into the ID token. Refreshing re-checks the assignment.
         // At the token endpoint a missing assignment is invalid_grant (RFC 6749

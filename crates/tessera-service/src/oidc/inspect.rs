@@ -41,6 +41,10 @@ pub enum BearerError {
     DpopBoundSentAsBearer,
     #[error("the request could not be completed")]
     Server,
+    /// A revoked token of a client that handles claims challenges: the
+    /// `claims` (base64) its authorization request carries to sign in again.
+    #[error("the access token was revoked: sign in again with the claims challenge")]
+    InsufficientClaims(String),
 }
 
 /// An access token as a request presented it.
@@ -149,6 +153,22 @@ impl Oidc {
         }
         match self.revocations().refuses(&presented).await {
             Ok(None) => Ok(claims),
+            // A client that handles claims challenges is told to sign the
+            // user in again after the change (continuous access evaluation).
+            Ok(Some(refusal))
+                if claims
+                    .get("xms_cc")
+                    .and_then(Value::as_array)
+                    .is_some_and(|caps| caps.iter().any(|c| c == "cp1")) =>
+            {
+                // The challenge names whole seconds: the next one after the
+                // change, so a sign-in of the change's own second does not
+                // count as after it.
+                let after = refusal.at.unix_micros().div_euclid(1_000_000) + 1;
+                Err(BearerError::InsufficientClaims(
+                    tessera_oauth::authorize::claims_challenge(after),
+                ))
+            }
             Ok(Some(_)) => Err(BearerError::InvalidToken),
             Err(error) => {
                 tracing::warn!(%error, "cannot check an access token against the revocations");

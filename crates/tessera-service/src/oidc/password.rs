@@ -147,6 +147,7 @@ impl Oidc {
             actor: None,
             requested_claims: Vec::new(),
             last_network: None,
+            client_capabilities: Vec::new(),
         };
         // The request is the sign-in: what the failures before it and its
         // address say is its risk.

@@ -142,6 +142,51 @@ pub struct SignalsSettings {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub device_managers: Vec<AppId>,
+    /// How long (minutes) an access token lives for a client that handles
+    /// claims challenges (`xms_cc` `cp1`) and has an enabled stream, so
+    /// revocation reaches it: 1440 (a day) when not set, at most 1680 (28
+    /// hours), 0 to give such clients the short lifetime too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cae_token_lifetime_minutes: Option<u32>,
+}
+
+/// The long lifetime when the setting does not say (minutes).
+pub const CAE_TOKEN_MINUTES: u32 = 1440;
+/// The longest it may be (minutes), as Entra's.
+pub const MAX_CAE_TOKEN_MINUTES: u32 = 1680;
+
+/// How long an access token may live (seconds) for `client_id`, a client
+/// that declared it handles claims challenges: long when it has an enabled
+/// stream (it hears of revocations) and the setting allows; `None` otherwise.
+pub(crate) async fn cae_token_seconds(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: TenantId,
+    client_id: &str,
+) -> ServiceResult<Option<i64>> {
+    let settings: SignalsSettings =
+        crate::kernel::tenant_settings::read_setting(reader, tenant).await?;
+    let minutes = settings
+        .cae_token_lifetime_minutes
+        .unwrap_or(CAE_TOKEN_MINUTES);
+    if minutes == 0 {
+        return Ok(None);
+    }
+    let mut listens = false;
+    for record in codec::list_all(
+        reader,
+        tenant,
+        Kind::SignalStream,
+        Some(client_id.to_string()),
+    )
+    .await?
+    {
+        let data: StreamData = codec::data(&record)?;
+        if data.status == Status::Enabled {
+            listens = true;
+            break;
+        }
+    }
+    Ok(listens.then_some(i64::from(minutes.min(MAX_CAE_TOKEN_MINUTES)) * 60))
 }
 
 impl sealed::Sealed for SignalsSettings {}
@@ -498,6 +543,15 @@ impl Signals {
         self.may_change_settings(ctx)?;
         let crate::Replacement { body, if_match } = change;
         let after: SignalsSettings = tessera_directory::patch::parse_spec(body)?;
+        if after
+            .cae_token_lifetime_minutes
+            .is_some_and(|m| m > MAX_CAE_TOKEN_MINUTES)
+        {
+            return Err(ServiceError::invalid(
+                "caeTokenLifetimeMinutes",
+                format!("must be 0 to {MAX_CAE_TOKEN_MINUTES}"),
+            ));
+        }
         if after.receivers.len() > 100 || after.device_managers.len() > 100 {
             return Err(ServiceError::invalid(
                 "receivers",
