@@ -23,6 +23,9 @@ pub struct Demands {
     /// A new sign-in, however good the session (OIDC `prompt=login`, SAML
     /// `ForceAuthn`).
     pub fresh: bool,
+    /// A claims challenge's time (continuous access evaluation): the session
+    /// must have signed in at or after it, besides everything else asked.
+    pub signed_in_since: Option<Timestamp>,
 }
 
 /// What a decision needs to know of a session.
@@ -42,6 +45,14 @@ pub(crate) fn session_meets(
     contexts: &AuthenticationContexts,
     now: Timestamp,
 ) -> bool {
+    // A claims challenge's time narrows what the session may be; it never
+    // stands in for the other demands.
+    if demands
+        .signed_in_since
+        .is_some_and(|since| session.auth_time < since)
+    {
+        return false;
+    }
     if let Some(after) = demands.signed_in_after {
         return session.auth_time >= after;
     }
@@ -304,12 +315,34 @@ mod tests {
             login_hint: Some("megan@contoso.com".to_string()),
             max_age: Some(0),
             fresh: true,
+            signed_in_since: None,
         };
         assert!(meets(made(0), &[], &["c1"], 10));
         assert!(
             !meets(made(1), &[MFA], &[], 10),
             "an older sign-in does not"
         );
+    }
+
+    #[test]
+    fn a_claims_challenge_adds_to_the_demands_never_replaces_them() {
+        let challenged = |since: i64, fresh: bool| Demands {
+            signed_in_since: Some(at(since)),
+            fresh,
+            ..Demands::default()
+        };
+        // An old challenge time does not wave prompt=login, acr or max_age.
+        assert!(!meets(challenged(-100, true), &[MFA], &[], 1));
+        assert!(!meets(challenged(-100, false), &[], &["c1"], 1));
+        let old_and_aged = Demands {
+            signed_in_since: Some(at(-100)),
+            max_age: Some(5),
+            ..Demands::default()
+        };
+        assert!(!meets(old_and_aged, &[MFA], &[], 10));
+        // A session older than the challenge does not answer it.
+        assert!(!meets(challenged(1, false), &[MFA], &[], 2));
+        assert!(meets(challenged(0, false), &[MFA], &[], 2));
     }
 
     fn findings(access: AccessFinding) -> Findings {

@@ -534,6 +534,7 @@ impl Saml {
                 login_hint: None,
                 max_age: None,
                 fresh: false,
+                signed_in_since: None,
             },
             client_id: data.app_id,
             resource_app: None,

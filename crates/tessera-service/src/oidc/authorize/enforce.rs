@@ -167,6 +167,10 @@ pub(super) fn access_request<'a>(
             login_hint: request.login_hint.clone(),
             max_age: request.max_age,
             fresh: request.prompt.contains(&Prompt::Login),
+            // A claims challenge (continuous access evaluation) asks for a
+            // sign-in after the change that ended the client's token.
+            signed_in_since: tessera_oauth::authorize::sign_in_after(request.claims.as_ref())
+                .map(|at| Timestamp::from_unix_micros(at.saturating_mul(1_000_000))),
         },
         client_id,
         resource_app: resource.as_deref().and_then(resource_app_id),

@@ -478,14 +478,7 @@ impl Oidc {
             }
         };
         let error = |code: ErrorCode, description: &str| OAuthError::new(code, description);
-        // A claims challenge (continuous access evaluation) asks for a
-        // sign-in after the change that ended the client's token.
-        let challenged = tessera_oauth::authorize::sign_in_after(request.claims.as_ref())
-            .map(|at| Timestamp::from_unix_micros(at.saturating_mul(1_000_000)));
-        let signed_in_after = match (pending.as_ref().map(|(_, after, _)| *after), challenged) {
-            (Some(after), Some(challenged)) => Some(after.max(challenged)),
-            (after, challenged) => after.or(challenged),
-        };
+        let signed_in_after = pending.as_ref().map(|(_, after, _)| *after);
         let made_for_this = pending.as_ref().is_some_and(|(_, _, step_up)| *step_up);
         let access =
             match enforce::access_request(ctx, &request, session, signed_in_after, made_for_this) {
