@@ -577,7 +577,10 @@ async fn capable_clients_get_long_tokens_and_challenges(n: Nodes) {
     n.a.signals
         .create_stream(
             &receiver,
-            &json!({ "delivery": { "method": "urn:ietf:rfc:8936" } }),
+            &json!({ "delivery": { "method": "urn:ietf:rfc:8936" }, "events_requested": [
+                "https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+                "https://schemas.openid.net/secevent/risc/event-type/account-disabled",
+            ] }),
         )
         .await
         .unwrap();

@@ -1011,7 +1011,22 @@ fn device_compliance_api() {
         false
     );
     // Both in one report; the second in a grace period.
-    let until = "2099-01-01T00:00:00Z";
+    let now = tessera_core::Timestamp::from_unix_micros(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64,
+    );
+    let until = now.plus_seconds(30 * 86_400).to_rfc3339();
+    // A grace period for a compliant device, or a year ahead, is refused.
+    for (compliant, ahead) in [(true, 86_400), (false, 365 * 86_400)] {
+        let (status, problem) = report(
+            &mdm,
+            json!([{ "deviceId": d1, "isCompliant": compliant,
+                     "complianceGracePeriodExpirationDateTime": now.plus_seconds(ahead).to_rfc3339() }]),
+        );
+        assert_eq!(status, 400, "{problem}");
+    }
     let (status, answer) = report(
         &mdm,
         json!([

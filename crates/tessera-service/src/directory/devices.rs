@@ -71,6 +71,8 @@ impl Directory {
             || spec.is_managed
             || spec.trust_type.is_some()
             || spec.certificate_thumbprint.is_some()
+            || spec.compliance_grace_period_expiration_date_time.is_some()
+            || spec.compliance_reason.is_some()
         {
             self.require(ctx, action::DEVICES_COMPLIANCE_UPDATE, &Target::Tenant)?;
         }
@@ -80,9 +82,19 @@ impl Directory {
     }
 
     pub async fn update_device(&self, ctx: &Context, patch: Patch) -> ServiceResult<Device> {
-        let (mut editing, after) = self
+        let (mut editing, mut after) = self
             .patch_resource::<DeviceSpec>(ctx, &patch, |_| action::DEVICES_READ)
             .await?;
+        // A new compliance state ends a grace period the change does not
+        // give again (it was for the state before).
+        if after.is_compliant != editing.spec.is_compliant
+            && patch
+                .body
+                .get("complianceGracePeriodExpirationDateTime")
+                .is_none()
+        {
+            after.compliance_grace_period_expiration_date_time = None;
+        }
         self.require_for_patch(ctx, &editing.facts, &patch.body, device_action)?;
         // An update that changes nothing writes nothing and checks nothing more.
         if after.json() != editing.spec.json() {
@@ -124,6 +136,8 @@ pub(crate) async fn clear_owner(
 
 /// Most devices one compliance report may name.
 pub const MAX_COMPLIANCE_REPORT: usize = 1000;
+/// The longest grace period a report may give (days from now).
+pub const MAX_GRACE_DAYS: i64 = 90;
 
 /// One device's state as a device manager reports it.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -188,6 +202,26 @@ impl Directory {
             after.is_compliant = report.is_compliant;
             if let Some(managed) = report.is_managed {
                 after.is_managed = managed;
+            }
+            if let Some(until) = report.compliance_grace_period_expiration_date_time {
+                if report.is_compliant {
+                    return Err(ServiceError::invalid(
+                        "complianceGracePeriodExpirationDateTime",
+                        format!(
+                            "device {}: a compliant device has no grace period",
+                            report.device_id
+                        ),
+                    ));
+                }
+                if until > self.now().plus_seconds(MAX_GRACE_DAYS * 86_400) {
+                    return Err(ServiceError::invalid(
+                        "complianceGracePeriodExpirationDateTime",
+                        format!(
+                            "device {}: at most {MAX_GRACE_DAYS} days ahead",
+                            report.device_id
+                        ),
+                    ));
+                }
             }
             after.compliance_grace_period_expiration_date_time =
                 report.compliance_grace_period_expiration_date_time;

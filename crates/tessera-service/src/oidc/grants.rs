@@ -927,10 +927,22 @@ impl Oidc {
         } else {
             let mut reader = self.reader().await.map_err(server_error)?;
             let longest = if capable {
-                crate::signals::cae_token_seconds(reader.as_mut(), tenant, &grant.client_id)
-                    .await
-                    .map_err(server_error)?
-                    .unwrap_or(USER_ACCESS_TOKEN_SECONDS)
+                // Tessera's own resources check revocations themselves;
+                // another application must hear of them too.
+                let audience = grant
+                    .resource
+                    .as_deref()
+                    .and_then(resource::resource_app_id)
+                    .map(|id| id.to_string());
+                crate::signals::cae_token_seconds(
+                    reader.as_mut(),
+                    tenant,
+                    &grant.client_id,
+                    audience.as_deref(),
+                )
+                .await
+                .map_err(server_error)?
+                .unwrap_or(USER_ACCESS_TOKEN_SECONDS)
             } else {
                 USER_ACCESS_TOKEN_SECONDS
             };

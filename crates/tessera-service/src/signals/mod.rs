@@ -156,12 +156,16 @@ pub const CAE_TOKEN_MINUTES: u32 = 1440;
 pub const MAX_CAE_TOKEN_MINUTES: u32 = 1680;
 
 /// How long an access token may live (seconds) for `client_id`, a client
-/// that declared it handles claims challenges: long when it has an enabled
-/// stream (it hears of revocations) and the setting allows; `None` otherwise.
+/// that declared it handles claims challenges, for `audience` (an
+/// application's client id; `None`: Tessera's own resources, which check
+/// revocations themselves): long when the client and the audience both hear
+/// of revocations (an enabled stream asking for session-revoked and
+/// account-disabled) and the setting allows; `None` otherwise.
 pub(crate) async fn cae_token_seconds(
     reader: &mut dyn tessera_store::Reader,
     tenant: TenantId,
     client_id: &str,
+    audience: Option<&str>,
 ) -> ServiceResult<Option<i64>> {
     let settings: SignalsSettings =
         crate::kernel::tenant_settings::read_setting(reader, tenant).await?;
@@ -171,7 +175,21 @@ pub(crate) async fn cae_token_seconds(
     if minutes == 0 {
         return Ok(None);
     }
-    let mut listens = false;
+    for app in std::iter::once(client_id).chain(audience) {
+        if !hears_revocations(reader, tenant, app).await? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(i64::from(minutes.min(MAX_CAE_TOKEN_MINUTES)) * 60))
+}
+
+/// Whether an application has an enabled stream that tells it of sessions
+/// revoked and accounts disabled.
+async fn hears_revocations(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: TenantId,
+    client_id: &str,
+) -> ServiceResult<bool> {
     for record in codec::list_all(
         reader,
         tenant,
@@ -181,12 +199,15 @@ pub(crate) async fn cae_token_seconds(
     .await?
     {
         let data: StreamData = codec::data(&record)?;
-        if data.status == Status::Enabled {
-            listens = true;
-            break;
+        let delivered = tessera_ssf::stream::delivered(&data.events_requested);
+        if data.status == Status::Enabled
+            && delivered.contains(&EventType::SessionRevoked)
+            && delivered.contains(&EventType::AccountDisabled)
+        {
+            return Ok(true);
         }
     }
-    Ok(listens.then_some(i64::from(minutes.min(MAX_CAE_TOKEN_MINUTES)) * 60))
+    Ok(false)
 }
 
 impl sealed::Sealed for SignalsSettings {}
@@ -552,11 +573,13 @@ impl Signals {
                 format!("must be 0 to {MAX_CAE_TOKEN_MINUTES}"),
             ));
         }
-        if after.receivers.len() > 100 || after.device_managers.len() > 100 {
-            return Err(ServiceError::invalid(
-                "receivers",
-                "at most 100 applications",
-            ));
+        for (field, count) in [
+            ("receivers", after.receivers.len()),
+            ("deviceManagers", after.device_managers.len()),
+        ] {
+            if count > 100 {
+                return Err(ServiceError::invalid(field, "at most 100 applications"));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         if !after.receivers.iter().all(|r| seen.insert(r.app_id)) {
@@ -565,7 +588,27 @@ impl Signals {
                 "names an application twice",
             ));
         }
+        let mut seen = std::collections::HashSet::new();
+        if !after.device_managers.iter().all(|m| seen.insert(*m)) {
+            return Err(ServiceError::invalid(
+                "deviceManagers",
+                "names an application twice",
+            ));
+        }
         let (tx, before) = self.open_setting::<SignalsSettings>(ctx, if_match).await?;
+        // A device manager reports compliance: whoever names one must be
+        // allowed to report it.
+        if after
+            .device_managers
+            .iter()
+            .any(|m| !before.device_managers.contains(m))
+        {
+            self.require(
+                ctx,
+                tessera_directory::roles::action::DEVICES_COMPLIANCE_UPDATE,
+                &tessera_directory::authz::Target::Tenant,
+            )?;
+        }
         self.save_setting(ctx, tx, &before, &after).await?;
         Ok(after)
     }

@@ -478,6 +478,19 @@ impl Oidc {
             }
         };
         let error = |code: ErrorCode, description: &str| OAuthError::new(code, description);
+        // A claims challenge names a time already past (the change that ended
+        // a token); one far ahead could never be met.
+        if tessera_oauth::authorize::sign_in_after(request.claims.as_ref())
+            .is_some_and(|at| at > self.now().unix_seconds() + 60)
+        {
+            return respond(
+                Err(&error(
+                    ErrorCode::InvalidRequest,
+                    "claims: access_token.nbf is in the future",
+                )),
+                &request,
+            );
+        }
         let signed_in_after = pending.as_ref().map(|(_, after, _)| *after);
         let made_for_this = pending.as_ref().is_some_and(|(_, _, step_up)| *step_up);
         let access =
