@@ -215,31 +215,12 @@ pub(crate) async fn across_nodes(
     let mut worst_kind: Vec<&str> = vec![""; checks.len()];
     for trial in 0..trials {
         let kind = kinds[trial % kinds.len()];
-        let (_, user) = target
-            .send(target.http.post(api("/users")).json(&json!({
+        let (user_id, upn, password) = target
+            .password_user(json!({
                 "userPrincipalName": format!("cae.{stamp}.{trial}@bench.example"),
                 "displayName": "CAE bench",
-            })))
+            }))
             .await?;
-        let user_id = user["id"].as_str().context("user id")?.to_string();
-        let upn = user["userPrincipalName"]
-            .as_str()
-            .context("upn")?
-            .to_string();
-        let (_, reset) = target
-            .send(
-                target
-                    .http
-                    .post(api(&format!(
-                        "/users/{user_id}/authentication/resetPassword"
-                    )))
-                    .json(&json!({})),
-            )
-            .await?;
-        let password = reset["newPassword"]
-            .as_str()
-            .context("password")?
-            .to_string();
         let (access, mut refresh) = tokens(&target, &browser, &client, (&upn, &password)).await?;
         if !still_taken(&target.http, &b, &client, &access, &mut refresh, 0).await? {
             bail!("node B refuses a fresh token");

@@ -189,6 +189,41 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// A new user with a password the server generated: (id, principal
+    /// name, password).
+    pub(crate) async fn password_user(
+        &self,
+        body: Value,
+    ) -> anyhow::Result<(String, String, String)> {
+        let (_, user) = self
+            .send(
+                self.http
+                    .post(format!("{}/api/v1/users", self.server))
+                    .json(&body),
+            )
+            .await?;
+        let id = user["id"].as_str().context("user id")?.to_string();
+        let upn = user["userPrincipalName"]
+            .as_str()
+            .context("upn")?
+            .to_string();
+        let (_, reset) = self
+            .send(
+                self.http
+                    .post(format!(
+                        "{}/api/v1/users/{id}/authentication/resetPassword",
+                        self.server
+                    ))
+                    .json(&json!({})),
+            )
+            .await?;
+        let password = reset["newPassword"]
+            .as_str()
+            .context("password")?
+            .to_string();
+        Ok((id, upn, password))
+    }
+
     pub(crate) async fn send(
         &self,
         request: reqwest::RequestBuilder,

@@ -53,32 +53,13 @@ pub(crate) async fn single_sign_on(
     let stamp = std::process::id();
     // Each run its own SP: a server measured at several concurrencies keeps them all.
     let entity_id = format!("https://sp{stamp}.bench.example");
-    let (_, user) = target
-        .send(target.http.post(api("/users")).json(&json!({
+    let (_, upn, password) = target
+        .password_user(json!({
             "userPrincipalName": format!("sso.{stamp}@bench.example"),
             "displayName": "SSO Bench",
             "mail": format!("sso.{stamp}@bench.example"),
-        })))
+        }))
         .await?;
-    let user_id = user["id"].as_str().context("user id")?.to_string();
-    let upn = user["userPrincipalName"]
-        .as_str()
-        .context("upn")?
-        .to_string();
-    let (_, reset) = target
-        .send(
-            target
-                .http
-                .post(api(&format!(
-                    "/users/{user_id}/authentication/resetPassword"
-                )))
-                .json(&json!({})),
-        )
-        .await?;
-    let password = reset["newPassword"]
-        .as_str()
-        .context("password")?
-        .to_string();
     let browser = Browser::new(target.clone())?;
     let session = browser.password_sign_in(&upn, &password).await?;
     let cookie = format!("__Host-tessera-session={session}");
