@@ -64,14 +64,19 @@ async function newPolicy(policy) {
 }
 
 function authorizeUrl(app) {
+  return authorization(app).url;
+}
+
+/// An authorization request (PKCE) with its verifier; `extra` parameters too.
+function authorization(app, extra = {}) {
   const verifier = randomBytes(32).toString("base64url");
   const challenge = createHash("sha256").update(verifier).digest("base64url");
   const url = new URL(`${base}/oauth2/authorize`);
   url.search = new URLSearchParams({
     response_type: "code", client_id: app.appId, redirect_uri: REDIRECT, scope: "openid profile",
-    state: "s1", code_challenge: challenge, code_challenge_method: "S256",
+    state: "s1", code_challenge: challenge, code_challenge_method: "S256", ...extra,
   }).toString();
-  return url.href;
+  return { url: url.href, verifier };
 }
 
 /// Opens the authorization URL and waits for the application's callback,
@@ -401,6 +406,91 @@ const tests = {
     assert.ok(own && (!own.riskLevelDuringSignIn || own.riskLevelDuringSignIn === "none"), JSON.stringify(own));
     assert.equal((await api("GET", `/identityProtection/riskyUsers/${user.id}`)).riskLevel, "none");
     for (const p of [risky, riskyUser]) await api("DELETE", `/identity/conditionalAccess/policies/${p.id}`);
+    await context.close();
+  },
+
+  // Strict location enforcement (continuous access evaluation): a policy
+  // blocks sign-ins from outside the office and strictly enforces locations.
+  // The token the application got at the office works at userinfo from there
+  // and is refused from anywhere else, with a claims challenge for a client
+  // that handles them; following the challenge from outside ends at the block
+  // page. The refusal is in the audit trail.
+  async strictLocationRefusesTokensOutside(browser) {
+    const user = await newUser("Noor");
+    const app = await newApp("Field reports");
+    const secret = await api("POST", `/applications/${app.id}/passwordCredentials`, {});
+    const office = await api("POST", "/identity/conditionalAccess/namedLocations", {
+      "@odata.type": "#microsoft.graph.ipNamedLocation", displayName: `Office ${randomUUID().slice(0, 6)}`,
+      isTrusted: false, ipRanges: [{ cidrAddress: "198.51.100.0/24" }],
+    });
+    const policy = await newPolicy({
+      displayName: `Block outside the office ${randomUUID().slice(0, 6)}`,
+      conditions: { users: { includeUsers: [user.id] }, applications: { includeApplications: ["All"] },
+        locations: { includeLocations: ["All"], excludeLocations: [office.id] } },
+      grantControls: { operator: "OR", builtInControls: ["block"] },
+      sessionControls: { continuousAccessEvaluation: { mode: "strictLocation" } },
+    });
+    const context = await browser.newContext();
+    const from = (address) => context.setExtraHTTPHeaders({ "x-forwarded-for": address });
+    const page = await context.newPage();
+    const tokensFor = async (request, during) => {
+      const callback = await untilCallback(page, request.url, during);
+      const response = await fetch(`${base}/oauth2/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "authorization_code", code: callback.searchParams.get("code"),
+          redirect_uri: REDIRECT, code_verifier: request.verifier, client_id: app.appId,
+          client_secret: secret.secretText }),
+      });
+      const body = await response.json();
+      assert.equal(response.status, 200, JSON.stringify(body));
+      return body;
+    };
+    const userinfo = (token, address) => fetch(`${base}/oauth2/userinfo`, {
+      headers: { authorization: `Bearer ${token}`, "x-forwarded-for": address },
+    });
+    await from("198.51.100.20");
+    const tokens = await tokensFor(authorization(app), (page) => signInWithPassword(page, user.upn));
+    assert.equal((await userinfo(tokens.access_token, "198.51.100.20")).status, 200);
+    let response = await userinfo(tokens.access_token, "203.0.113.50");
+    assert.equal(response.status, 401);
+    assert.match(response.headers.get("www-authenticate"), /error="invalid_token"/);
+    // A client that handles claims challenges (single sign-on in the same
+    // browser) is told to come back with the claims.
+    const capable = await tokensFor(authorization(app, {
+      claims: JSON.stringify({ access_token: { xms_cc: { values: ["cp1"] } } }),
+    }));
+    assert.equal((await userinfo(capable.access_token, "198.51.100.21")).status, 200);
+    response = await userinfo(capable.access_token, "203.0.113.50");
+    assert.equal(response.status, 401);
+    const challenge = response.headers.get("www-authenticate");
+    assert.match(challenge, /error="insufficient_claims"/);
+    const claims = Buffer.from(/claims="([^"]+)"/.exec(challenge)[1], "base64").toString();
+    // The client follows it from where it is now: a new sign-in, and the
+    // policy blocks it there.
+    await from("203.0.113.50");
+    const before = callbacks.length;
+    await page.goto(authorization(app, { claims }).url);
+    for (let step = 0; step < 3; step++) {
+      const shown = await page.waitForSelector("#username, #password, #blocked");
+      const id = await shown.getAttribute("id");
+      if (id === "blocked") break;
+      if (id === "username") {
+        await page.fill("#username", user.upn);
+        await Promise.all([page.waitForSelector("#password"), page.click("#next")]);
+      }
+      await page.fill("#password", PASSWORD);
+      await page.click("#signin");
+      await page.waitForLoadState("load");
+    }
+    await page.waitForSelector("#blocked");
+    assert.equal(callbacks.length, before, "nothing goes to the application");
+    const audits = await api("GET", `/auditLogs/directoryAudits?action=accessToken.refuse&targetId=${user.id}`);
+    assert.equal(audits.value.length, 2, JSON.stringify(audits.value));
+    assert.ok(audits.value.every((e) => e.event.details.policyId === policy.id && e.event.details.address === "203.0.113.50"),
+      JSON.stringify(audits.value));
+    await api("DELETE", `/identity/conditionalAccess/policies/${policy.id}`);
+    await api("DELETE", `/identity/conditionalAccess/namedLocations/${office.id}`);
     await context.close();
   },
 

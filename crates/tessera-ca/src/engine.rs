@@ -1044,6 +1044,73 @@ impl PolicySet {
         })
     }
 
+    /// The location fence of a token issued for `sign_in` (continuous access
+    /// evaluation, strict location enforcement): when an enforced policy that
+    /// strictly enforces locations would apply to this sign-in somewhere, the
+    /// ids of the enforced policies with a locations condition that would
+    /// apply somewhere and that this sign-in does not meet (a block, or
+    /// controls it did not satisfy). Wherever one of them applies, the token
+    /// is refused ([`PolicySet::fenced_out`]): Entra's "block outside trusted
+    /// locations" policy with strict enforcement is in it even though, at a
+    /// trusted location, it does not apply.
+    pub fn location_fence(&self, sign_in: &SignIn<'_>) -> Vec<Uuid> {
+        let enforced = |p: &&CompiledPolicy| p.state == PolicyState::Enabled;
+        if !self
+            .policies
+            .iter()
+            .filter(enforced)
+            .any(CompiledPolicy::strict_location)
+        {
+            return Vec::new();
+        }
+        let mut facts = Facts::new(self, sign_in);
+        let somewhere: Vec<&CompiledPolicy> = self
+            .policies
+            .iter()
+            .filter(enforced)
+            .filter(|p| p.applies(&mut facts, sign_in, false).is_ok())
+            .collect();
+        if !somewhere.iter().any(|p| p.strict_location()) {
+            return Vec::new();
+        }
+        somewhere
+            .into_iter()
+            .filter(|p| p.locations.is_some() && (p.block || !p.met(sign_in).1))
+            .map(|p| p.id)
+            .collect()
+    }
+
+    /// The first policy of a token's location fence (one still enforced)
+    /// that applies at an address: the token is refused there. The policies
+    /// count as they are now: one deleted, disabled or report-only since
+    /// refuses nowhere, one whose locations condition is gone everywhere;
+    /// and a fence holds only while some enforced policy still strictly
+    /// enforces locations.
+    pub fn fenced_out(
+        &self,
+        fence: &[Uuid],
+        ip: Option<IpAddr>,
+        country: Option<[u8; 2]>,
+    ) -> Option<&CompiledPolicy> {
+        let enforced = |p: &&CompiledPolicy| p.state == PolicyState::Enabled;
+        if fence.is_empty()
+            || !self
+                .policies
+                .iter()
+                .filter(enforced)
+                .any(CompiledPolicy::strict_location)
+        {
+            return None;
+        }
+        let (matched, trusted) = located(&self.locations, ip, country);
+        self.policies.iter().filter(enforced).find(|p| {
+            fence.contains(&p.id)
+                && p.locations
+                    .as_ref()
+                    .is_none_or(|rule| rule.admits(&matched, trusted).is_ok())
+        })
+    }
+
     /// Decides one sign-in.
     pub fn evaluate(&self, sign_in: &SignIn<'_>) -> Decision {
         let mut facts = Facts::new(self, sign_in);
@@ -1054,7 +1121,7 @@ impl PolicySet {
         let mut reauthenticate = false;
         for (index, policy) in self.policies.iter().enumerate() {
             let report_only = policy.state == PolicyState::EnabledForReportingButNotEnforced;
-            let outcome = match policy.applies(&mut facts, sign_in) {
+            let outcome = match policy.applies(&mut facts, sign_in, true) {
                 Err(miss) => PolicyOutcome {
                     policy: index as u32,
                     kind: if report_only {
@@ -1068,14 +1135,7 @@ impl PolicySet {
                     reauthenticate: false,
                 },
                 Ok(()) => {
-                    let controls = ControlsMet::from_states(
-                        policy.controls.iter().map(|c| satisfied(*c, sign_in)),
-                    );
-                    let met = match policy.operator {
-                        _ if controls.is_empty() => true,
-                        Operator::AND => controls.all(),
-                        Operator::OR => controls.any(),
-                    };
+                    let (controls, met) = policy.met(sign_in);
                     let frequency = policy.frequency;
                     let stale =
                         frequency.is_some_and(|limit| stale(limit, sign_in.proof.auth_age_seconds));
@@ -1291,27 +1351,51 @@ impl<'s> Facts<'s> {
 
     fn locations(&mut self, sign_in: &SignIn<'_>) -> &(Bits, bool) {
         let named = self.named_locations;
-        self.locations.get_or_insert_with(|| {
-            let mut matched = Bits::with_len(named.len());
-            let mut trusted = false;
-            for (i, location) in named.iter().enumerate() {
-                let hit = if location.is_country {
-                    match sign_in.country {
-                        Some(code) => location.countries.contains(&code),
-                        None => location.include_unknown,
-                    }
-                } else {
-                    sign_in
-                        .ip
-                        .is_some_and(|ip| location.nets.iter().any(|n| n.contains(&ip)))
-                };
-                if hit {
-                    matched.set(i as u32);
-                    trusted |= location.trusted;
-                }
+        self.locations
+            .get_or_insert_with(|| located(named, sign_in.ip, sign_in.country))
+    }
+}
+
+/// The named locations an address is in (bit per location), and whether one
+/// of them is trusted.
+fn located(
+    named: &[CompiledLocation],
+    ip: Option<IpAddr>,
+    country: Option<[u8; 2]>,
+) -> (Bits, bool) {
+    let mut matched = Bits::with_len(named.len());
+    let mut trusted = false;
+    for (i, location) in named.iter().enumerate() {
+        let hit = if location.is_country {
+            match country {
+                Some(code) => location.countries.contains(&code),
+                None => location.include_unknown,
             }
-            (matched, trusted)
-        })
+        } else {
+            ip.is_some_and(|ip| location.nets.iter().any(|n| n.contains(&ip)))
+        };
+        if hit {
+            matched.set(i as u32);
+            trusted |= location.trusted;
+        }
+    }
+    (matched, trusted)
+}
+
+impl LocationRule {
+    /// Whether the rule lets its policy apply at an address in the locations
+    /// `matched` (`trusted`: one of them is trusted); the miss if not.
+    fn admits(&self, matched: &Bits, trusted: bool) -> Result<(), Miss> {
+        if !(self.include_all
+            || (self.include_trusted && trusted)
+            || self.include.iter().any(|i| matched.get(*i)))
+        {
+            return miss(Condition::Locations, false);
+        }
+        if (self.exclude_trusted && trusted) || self.exclude.iter().any(|i| matched.get(*i)) {
+            return miss(Condition::Locations, true);
+        }
+        Ok(())
     }
 }
 
@@ -1333,7 +1417,38 @@ impl People {
 }
 
 impl CompiledPolicy {
-    fn applies(&self, facts: &mut Facts, sign_in: &SignIn<'_>) -> Result<(), Miss> {
+    /// Which of its controls a sign-in satisfies, and whether that meets
+    /// the policy (a block is never met; its sign-in frequency aside).
+    fn met(&self, sign_in: &SignIn<'_>) -> (ControlsMet, bool) {
+        let controls =
+            ControlsMet::from_states(self.controls.iter().map(|c| satisfied(*c, sign_in)));
+        let met = match self.operator {
+            _ if controls.is_empty() => true,
+            Operator::AND => controls.all(),
+            Operator::OR => controls.any(),
+        };
+        (controls, met)
+    }
+
+    /// Continuous access evaluation strictly enforces locations for it.
+    fn strict_location(&self) -> bool {
+        matches!(
+            self.session
+                .continuous_access_evaluation
+                .as_ref()
+                .map(|c| c.mode),
+            Some(CaeMode::StrictLocation | CaeMode::StrictEnforcement)
+        )
+    }
+
+    /// Whether the policy applies to a sign-in (`locations`: its locations
+    /// condition counts; without it, whether it would apply somewhere).
+    fn applies(
+        &self,
+        facts: &mut Facts,
+        sign_in: &SignIn<'_>,
+        locations: bool,
+    ) -> Result<(), Miss> {
         match (&self.subject, sign_in.subject) {
             (SubjectRule::Users { include, exclude }, Subject::User { id, .. }) => {
                 if !include.matches(id, facts) {
@@ -1430,19 +1545,9 @@ impl CompiledPolicy {
                 return miss(Condition::Platforms, true);
             }
         }
-        if let Some(rule) = &self.locations {
+        if let Some(rule) = self.locations.as_ref().filter(|_| locations) {
             let (matched, trusted) = facts.locations(sign_in);
-            let trusted = *trusted;
-            let matched: &Bits = matched;
-            if !(rule.include_all
-                || (rule.include_trusted && trusted)
-                || rule.include.iter().any(|i| matched.get(*i)))
-            {
-                return miss(Condition::Locations, false);
-            }
-            if (rule.exclude_trusted && trusted) || rule.exclude.iter().any(|i| matched.get(*i)) {
-                return miss(Condition::Locations, true);
-            }
+            rule.admits(matched, *trusted)?;
         }
         if let Some((mode, rule)) = &self.device_filter {
             let hit = rule::matches_device(rule, sign_in.device);

@@ -1327,3 +1327,130 @@ fn authentication_contexts_met_by_policies() {
     assert_eq!(decision.outcome, Outcome::Allow);
     assert!(decision.met_auth_contexts(&set, &requested).is_empty());
 }
+
+/// Continuous access evaluation's strict location enforcement: a token issued
+/// at the office carries the policies that would deny it elsewhere, and is
+/// refused wherever one of them applies.
+#[test]
+fn strict_location_fences_tokens() {
+    let office = OFFICE.to_string();
+    let strict = json!({"continuousAccessEvaluation": {"mode": "strictLocation"}});
+    // Entra's recipe: block outside trusted locations, enforced strictly.
+    let block_outside = json!({"displayName": "Block outside",
+        "conditions": {"locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}, "sessionControls": strict});
+    // MFA outside the office, which this sign-in did not do.
+    let mfa_outside = json!({"displayName": "MFA outside",
+        "conditions": {"locations": {"includeLocations": ["All"], "excludeLocations": [office]}}});
+    // For someone else only.
+    let others = json!({"displayName": "Others",
+        "conditions": {"users": {"includeUsers": [OTHER_USER.to_string()]},
+        "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}});
+    let at_office = Ctx {
+        ip: ip("192.0.2.7"),
+        ..Ctx::default()
+    };
+    let policies: Vec<PolicySpec> = [block_outside.clone(), mfa_outside, others]
+        .into_iter()
+        .map(policy)
+        .collect();
+    let (set, decision) = decide(&policies, &at_office, false);
+    assert_eq!(decision.outcome, Outcome::Allow);
+    // The strict policy did not apply at the office, so no session control
+    // says so; the fence is there all the same.
+    assert_eq!(decision.session.continuous_access_evaluation, None);
+    let fence = set.location_fence(&at_office.sign_in());
+    assert_eq!(fence, vec![id(1000), id(1001)]);
+    let out = |ip_text: &str, country: Option<[u8; 2]>| {
+        set.fenced_out(&fence, ip(ip_text), country)
+            .map(|p| p.display_name.clone())
+    };
+    assert_eq!(out("192.0.2.99", Some(*b"NL")), None, "the office");
+    assert_eq!(out("2001:db8::1", None), None, "the office, IPv6");
+    assert_eq!(
+        out("203.0.113.9", Some(*b"NL")).as_deref(),
+        Some("Block outside")
+    );
+    assert!(
+        set.fenced_out(&fence, None, None).is_some(),
+        "nowhere known"
+    );
+    assert!(set.fenced_out(&[], ip("203.0.113.9"), None).is_none());
+
+    // The policies as they are now count. Strict enforcement turned off:
+    // the fence no longer holds.
+    let mut relaxed = block_outside.clone();
+    merge(
+        &mut relaxed,
+        &json!({"sessionControls": {"continuousAccessEvaluation": {"mode": "disabled"}}}),
+    );
+    let (now, _) = decide(&[policy(relaxed)], &at_office, false);
+    assert!(now.fenced_out(&fence, ip("203.0.113.9"), None).is_none());
+    // A fenced policy without its locations condition now applies
+    // everywhere, the office too.
+    let mut everywhere = block_outside.clone();
+    merge(&mut everywhere, &json!({"conditions": {"locations": null}}));
+    let (now, _) = decide(&[policy(everywhere)], &at_office, false);
+    assert!(now.fenced_out(&fence, ip("192.0.2.99"), None).is_some());
+
+    // Only policies that would apply to this sign-in somewhere are in the
+    // fence: one for other client apps (a condition checked after
+    // locations) is not, nor a report-only one.
+    let legacy_only = json!({"displayName": "Legacy outside",
+        "conditions": {"clientAppTypes": ["exchangeActiveSync"],
+        "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}});
+    let mut report_only_block = legacy_only.clone();
+    merge(
+        &mut report_only_block,
+        &json!({"state": "enabledForReportingButNotEnforced", "conditions": {"clientAppTypes": ["all"]}}),
+    );
+    let mixed: Vec<PolicySpec> = [block_outside.clone(), legacy_only, report_only_block]
+        .into_iter()
+        .map(policy)
+        .collect();
+    let (set, _) = decide(&mixed, &at_office, false);
+    assert_eq!(set.location_fence(&at_office.sign_in()), vec![id(1000)]);
+
+    // Having done MFA, only the block fences the token.
+    let with_mfa = Ctx {
+        strengths: vec![strength::MFA],
+        ..at_office.clone()
+    };
+    assert_eq!(set.location_fence(&with_mfa.sign_in()), vec![id(1000)]);
+
+    // No strict policy for this sign-in: no fence at all.
+    let lenient: Vec<PolicySpec> = [
+        json!({"displayName": "Block outside",
+            "conditions": {"locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}},
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+            "sessionControls": {"continuousAccessEvaluation": {"mode": "disabled"}}}),
+    ]
+    .into_iter()
+    .map(policy)
+    .collect();
+    let (set, _) = decide(&lenient, &at_office, false);
+    assert!(set.location_fence(&at_office.sign_in()).is_empty());
+    // A strict policy for someone else does not fence this user's tokens.
+    let mut elsewhere = block_outside.clone();
+    merge(
+        &mut elsewhere,
+        &json!({"conditions": {"users": {"includeUsers": [OTHER_USER.to_string()]}}}),
+    );
+    let (set, _) = decide(&[policy(elsewhere)], &at_office, false);
+    assert!(set.location_fence(&at_office.sign_in()).is_empty());
+    // Report-only: neither fenced nor refused.
+    let mut report_only = block_outside;
+    merge(
+        &mut report_only,
+        &json!({"state": "enabledForReportingButNotEnforced"}),
+    );
+    let (set, _) = decide(&[policy(report_only)], &at_office, false);
+    assert!(set.location_fence(&at_office.sign_in()).is_empty());
+    assert_eq!(
+        set.fenced_out(&[id(1000)], ip("203.0.113.9"), None)
+            .map(|p| p.id),
+        None
+    );
+}

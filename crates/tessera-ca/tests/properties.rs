@@ -3,7 +3,9 @@
 //! - an exclusion always wins over an inclusion;
 //! - adding a policy never turns a block into a grant (nor any outcome into a
 //!   weaker one);
-//! - report-only policies never change the enforced result.
+//! - report-only policies never change the enforced result;
+//! - a token fenced by strict location enforcement is refused exactly where
+//!   its sign-in would fail a policy.
 
 #![allow(clippy::unwrap_used)]
 
@@ -374,6 +376,27 @@ fn a_sign_in() -> impl Strategy<Value = Ctx> {
         )
 }
 
+/// A policy that strictly enforces locations: for everyone, somewhere.
+fn a_strict_policy() -> impl Strategy<Value = PolicySpec> {
+    (
+        select(vec![
+            json!({"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}),
+            json!({"includeLocations": ["All"], "excludeLocations": [s(OFFICE)]}),
+            json!({"includeLocations": [s(COUNTRIES)]}),
+            json!({"includeLocations": ["All"], "excludeLocations": [s(COUNTRIES)]}),
+        ]),
+        select(vec!["block", "mfa", "compliantDevice"]),
+        select(vec!["strictLocation", "strictEnforcement"]),
+    )
+        .prop_map(|(locations, control, mode)| {
+            policy(json!({
+                "conditions": {"locations": locations},
+                "grantControls": {"operator": "OR", "builtInControls": [control]},
+                "sessionControls": {"continuousAccessEvaluation": {"mode": mode}},
+            }))
+        })
+}
+
 fn rank(outcome: Outcome) -> u8 {
     match outcome {
         Outcome::Allow => 0,
@@ -468,5 +491,37 @@ proptest! {
         let (_, without) = decide(&enforced, &ctx, defaults);
         prop_assert_eq!(with.outcome, without.outcome);
         prop_assert_eq!(with.session, without.session);
+    }
+
+    /// Strict location enforcement: for a sign-in allowed at its address
+    /// whose tokens carry a fence, the token is refused at another address
+    /// exactly where the same sign-in there would fail an enforced policy.
+    #[test]
+    fn a_fenced_token_is_refused_exactly_where_the_sign_in_would_fail(
+        mut policies in prop::collection::vec(a_policy(), 0..4),
+        strict in a_strict_policy(),
+        ctx in a_sign_in(),
+        elsewhere in select(vec![
+            (Some("192.0.2.7"), Some(*b"NL")),
+            (Some("203.0.113.9"), Some(*b"DE")),
+            (Some("2001:db8::1"), None),
+            (Some("198.51.100.7"), Some(*b"BE")),
+            (None, None),
+        ]),
+    ) {
+        policies.push(strict);
+        let (set, decision) = decide(&policies, &ctx, false);
+        let fence = set.location_fence(&ctx.sign_in());
+        if decision.outcome == Outcome::Allow && !fence.is_empty() {
+            let there = Ctx {
+                ip: elsewhere.0.map(|ip| ip.parse().unwrap()),
+                country: elsewhere.1,
+                ..ctx.clone()
+            };
+            let (_, decided_there) = decide(&policies, &there, false);
+            let fails = decided_there.policies.iter().any(|p| p.kind == PolicyResultKind::Failure);
+            let refused = set.fenced_out(&fence, there.ip, there.country).is_some();
+            prop_assert_eq!(fails, refused, "fence {:?}", fence);
+        }
     }
 }

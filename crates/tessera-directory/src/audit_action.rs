@@ -51,6 +51,7 @@ macro_rules! audit_actions {
 audit_actions! {
     AccessTokenCreate = "accessToken.create" => None,
     AccessTokenIssue = "accessToken.issue" => None,
+    AccessTokenRefuse = "accessToken.refuse" => None,
     AccessTokenRevoke = "accessToken.revoke" => None,
     AdministrativeUnitCreate = "administrativeUnit.create" => None,
     AdministrativeUnitDelete = "administrativeUnit.delete" => None,

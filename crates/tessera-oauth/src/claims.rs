@@ -177,6 +177,11 @@ pub struct AccessTokenClaims {
     /// the token may live longer because revocation reaches it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub xms_cc: Vec<String>,
+    /// The Conditional Access policies whose locations the token is refused
+    /// in (continuous access evaluation, strict location enforcement): the
+    /// issuer's resources check where it is presented from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cae_loc: Vec<Uuid>,
     /// App roles on the resource.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
@@ -234,6 +239,7 @@ impl AccessTokenClaims {
             session_controls: None,
             act: None,
             xms_cc: Vec::new(),
+            cae_loc: Vec::new(),
             roles: Vec::new(),
             groups: None,
             hasgroups: false,

@@ -318,6 +318,7 @@ impl FromRequestParts<AppState> for Caller {
             let issuer = state.app.directory.public_url().to_string();
             let url = format!("{issuer}{}", parts.uri.path());
             let chain = crate::pages::ClientChain::of(state, parts).0;
+            let address = client_address(state, parts);
             let presented = tessera_service::oauth::Presented {
                 token,
                 dpop_scheme: scheme,
@@ -325,6 +326,7 @@ impl FromRequestParts<AppState> for Caller {
                 method: parts.method.as_str(),
                 url: &url,
                 client_certificate: chain.first().map(Vec::as_slice),
+                client_address: address.as_deref(),
             };
             state
                 .app
@@ -352,7 +354,10 @@ pub fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
 /// The client's address: the TCP peer's, or, when the peer is one of the trusted
 /// proxies, the last address in `X-Forwarded-For` that is not one of them (the
 /// addresses before it are the client's word only). IPv4-mapped IPv6 addresses are
-/// given as IPv4.
+/// given as IPv4. Entries with a port (`192.0.2.1:443`, `[2001:db8::1]:443`, as
+/// some proxies write them) count as their address; an entry that is no
+/// address at all, met before the client's, leaves the address unknown (none):
+/// what lies to its left is not the proxies' word.
 pub fn forwarded_address(
     trusted: &[std::net::IpAddr],
     peer: Option<std::net::IpAddr>,
@@ -362,22 +367,45 @@ pub fn forwarded_address(
     if !trusted.contains(&peer) {
         return Some(peer.to_string());
     }
-    let chain: Vec<std::net::IpAddr> = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or("?"))
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-        .map(|a| a.to_canonical())
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
         .collect();
-    let client = chain
-        .iter()
-        .rev()
-        .find(|a| !trusted.contains(a))
-        .or(chain.first())
-        .copied()
-        .unwrap_or(peer);
-    Some(client.to_string())
+    let mut leftmost = peer;
+    for entry in entries.iter().rev() {
+        let address = forwarded_entry(entry)?.to_canonical();
+        if !trusted.contains(&address) {
+            return Some(address.to_string());
+        }
+        leftmost = address;
+    }
+    // Every entry is a trusted proxy: the first names the client.
+    Some(leftmost.to_string())
+}
+
+/// One `X-Forwarded-For` entry's address: bare, or with a port.
+fn forwarded_entry(entry: &str) -> Option<std::net::IpAddr> {
+    if let Ok(address) = entry.parse() {
+        return Some(address);
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (address, port) = rest.split_once(']')?;
+        if !(port.is_empty()
+            || port
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok()))
+        {
+            return None;
+        }
+        return address.parse::<std::net::Ipv6Addr>().ok().map(Into::into);
+    }
+    let (address, port) = entry.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    address.parse::<std::net::Ipv4Addr>().ok().map(Into::into)
 }
 
 /// [`forwarded_address`] for a request.
@@ -484,6 +512,30 @@ mod forwarded_tests {
             Some("192.0.2.8")
         );
     }
+
+    #[test]
+    fn ports_are_read_and_garbage_leaves_the_address_unknown() {
+        let proxy: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        let from = |header: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert("x-forwarded-for", header.parse().unwrap());
+            forwarded_address(&[proxy], Some(proxy), &headers)
+        };
+        assert_eq!(
+            from("192.0.2.1, 203.0.113.9:4431").as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(from("[2001:db8::7]:443").as_deref(), Some("2001:db8::7"));
+        assert_eq!(from("[2001:db8::7]").as_deref(), Some("2001:db8::7"));
+        assert_eq!(from("::ffff:203.0.113.9").as_deref(), Some("203.0.113.9"));
+        // The client's own word left of garbage does not count.
+        assert_eq!(from("192.0.2.1, unknown").as_deref(), None);
+        assert_eq!(from("192.0.2.1, 203.0.113.9:x").as_deref(), None);
+        assert_eq!(from("[2001:db8::7]:99999").as_deref(), None);
+        // Only trusted proxies: the first names the client; none: the peer.
+        assert_eq!(from("10.0.0.5").as_deref(), Some("10.0.0.5"));
+        assert_eq!(from(" , ").as_deref(), Some("10.0.0.5"));
+    }
 }
 
 /// Whether a JWT's payload names `api` as its audience (read without checking
@@ -533,6 +585,8 @@ impl axum::extract::FromRequestParts<AppState> for ComplianceCaller {
         };
         let issuer = state.app.signals.issuer();
         let url = format!("{issuer}{}", parts.uri.path());
+        let correlation = correlation_of(parts);
+        let address = client_address(state, parts);
         let presented = tessera_service::oauth::Presented {
             token: &token,
             dpop_scheme: false,
@@ -540,9 +594,8 @@ impl axum::extract::FromRequestParts<AppState> for ComplianceCaller {
             method: parts.method.as_str(),
             url: &url,
             client_certificate: None,
+            client_address: address.as_deref(),
         };
-        let correlation = correlation_of(parts);
-        let address = client_address(state, parts);
         state
             .app
             .signals

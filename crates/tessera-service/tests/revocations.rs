@@ -628,7 +628,169 @@ async fn capable_clients_get_long_tokens_and_challenges(n: Nodes) {
     );
 }
 
-both_backends!(setup = nodes; changes_on_a_end_tokens_on_b, capable_clients_get_long_tokens_and_challenges);
+/// Strict location enforcement: a policy blocks sign-ins from outside the
+/// office and strictly enforces locations. A token issued at the office
+/// works there on node B, and is refused from elsewhere (with a claims
+/// challenge for a client that handles them); the refusal is audited once
+/// per token and address and told as CAEP token-claims-change. The policy
+/// as it stands counts: made report-only, the token works anywhere again.
+async fn strict_location_refuses_tokens_outside(n: Nodes) {
+    let office =
+        n.a.access
+            .create_named_location(
+                &n.admin,
+                json!({ "@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office",
+                    "isTrusted": true, "ipRanges": [{ "cidrAddress": "192.0.2.0/24" }] }),
+            )
+            .await
+            .unwrap();
+    let june = n.user("june").await;
+    n.user("kai").await;
+    let policy = n
+        .a
+        .access
+        .create_policy(
+            &n.admin,
+            json!({ "displayName": "Block outside the office", "state": "enabled",
+                "conditions": {
+                    "users": { "includeUsers": [june.to_string()] },
+                    "applications": { "includeApplications": ["All"] },
+                    "clientAppTypes": ["all"],
+                    "locations": { "includeLocations": ["All"], "excludeLocations": [office.id.to_string()] } },
+                "grantControls": { "operator": "OR", "builtInControls": ["block"] },
+                "sessionControls": { "continuousAccessEvaluation": { "mode": "strictLocation" } } }),
+        )
+        .await
+        .unwrap();
+    let userinfo = |node: &App, token: &str, address: &str| {
+        let token = token.to_string();
+        let address = address.to_string();
+        let oidc = node.oidc.clone();
+        let tenant = n.admin.tenant;
+        async move {
+            let presented = tessera_service::oauth::Presented {
+                token: &token,
+                dpop_scheme: false,
+                proof: None,
+                method: "GET",
+                url: "http://localhost:8080/oauth2/userinfo",
+                client_certificate: None,
+                client_address: Some(&address),
+            };
+            oidc.userinfo(tenant, ISSUER, &presented).await.map(|_| ())
+        }
+    };
+    let fence = |token: &str| {
+        let (_, claims) = tessera_oauth::jws::peek(token).unwrap();
+        claims["cae_loc"].clone()
+    };
+    // Signed in at the office: the token carries the policy.
+    let june_tokens = n.tokens("june").await;
+    assert_eq!(fence(&june_tokens.access), json!([policy.id]));
+    userinfo(&n.b, &june_tokens.access, "192.0.2.77")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            userinfo(&n.b, &june_tokens.access, "203.0.113.9").await,
+            Err(BearerError::InvalidToken)
+        );
+    }
+    // Someone the policy is not for: no fence.
+    let kai = n.tokens("kai").await;
+    assert_eq!(fence(&kai.access), serde_json::Value::Null);
+    userinfo(&n.b, &kai.access, "203.0.113.9").await.unwrap();
+    // A client that handles claims challenges is told to come back.
+    let capable = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;
+    let (june_capable, _) = n.tokens_with("june", &[("claims", capable)]).await;
+    assert!(matches!(
+        userinfo(&n.b, &june_capable.access, "203.0.113.9").await,
+        Err(BearerError::InsufficientClaims(_))
+    ));
+    // Audited once per token and address on the node that refused.
+    let timeline =
+        n.a.signals
+            .revocation_timeline(&n.admin, june)
+            .await
+            .unwrap();
+    let told: Vec<_> = timeline
+        .iter()
+        .filter(|e| e.event == "token-claims-change")
+        .collect();
+    assert_eq!(told.len(), 2, "{timeline:?}");
+    assert!(told.iter().all(|e| e.initiated_by == "policy"));
+    // A refresh decides again: a policy added since is in the new fence.
+    let mfa_outside = n
+        .a
+        .access
+        .create_policy(
+            &n.admin,
+            json!({ "displayName": "MFA outside the office", "state": "enabled",
+                "conditions": {
+                    "users": { "includeUsers": [june.to_string()] },
+                    "applications": { "includeApplications": ["All"] },
+                    "clientAppTypes": ["all"],
+                    "locations": { "includeLocations": ["All"], "excludeLocations": [office.id.to_string()] } },
+                "grantControls": { "operator": "OR", "builtInControls": ["mfa"] } }),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut refresh = june_tokens.refresh.clone();
+    let refreshed = loop {
+        // B builds its policy set again within about a second.
+        let form: BTreeMap<String, String> = [
+            ("grant_type", "refresh_token"),
+            ("client_id", n.client_id.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let refreshed =
+            n.b.oidc
+                .token_request(&n.token_context(), None, &form)
+                .await
+                .unwrap();
+        refresh = refreshed.refresh_token.clone().unwrap();
+        let fenced = fence(&refreshed.access_token);
+        if fenced.as_array().unwrap().len() == 2 || started.elapsed() > AT_MOST {
+            break fenced;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut ids: Vec<String> = serde_json::from_value(refreshed).unwrap();
+    ids.sort();
+    let mut expected = vec![policy.id.to_string(), mfa_outside.id.to_string()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    // Report-only now: the same token works outside, on B within its
+    // reading of the policies.
+    n.a.access
+        .update_policy(
+            &n.admin,
+            tessera_service::Patch {
+                at: Versioned::new(policy.id, None),
+                body: json!({ "state": "enabledForReportingButNotEnforced" }),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        userinfo(&n.b, &june_tokens.access, "203.0.113.9").await,
+        Err(BearerError::InvalidToken)
+    );
+    let started = Instant::now();
+    while userinfo(&n.b, &june_tokens.access, "203.0.113.9")
+        .await
+        .is_err()
+    {
+        assert!(started.elapsed() < AT_MOST, "B still refuses it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+both_backends!(setup = nodes; changes_on_a_end_tokens_on_b, capable_clients_get_long_tokens_and_challenges, strict_location_refuses_tokens_outside);
 mod workloads {
     use super::*;
     both_backends!(setup = workload_nodes; workload_changes_end_grants_on_b);

@@ -18,6 +18,7 @@
 //! | `servicePrincipal.appRoleAssignment.remove`, a user's | CAEP session-revoked, to that application only |
 //! | `device.update`, isCompliant changed | CAEP device-compliance-change |
 //! | `signal.assuranceLevelChange` | CAEP assurance-level-change |
+//! | `accessToken.refuse`, a user's token presented outside its locations | CAEP token-claims-change (`trusted_network` false) |
 
 use serde_json::{Map, Value, json};
 use tessera_core::Timestamp;
@@ -251,6 +252,22 @@ pub fn signals(event: &AuditEvent) -> Vec<Signal> {
                 out.push(revoked);
             }
         }
+        // Strict location enforcement refused a user's token where it was
+        // presented: the network it came from is not a trusted one (CAEP
+        // 1.0 §3.2's own example of a changed claim).
+        ("accessToken.refuse", Some(user))
+            if target_type == "user"
+                && event.details.get("reason").and_then(Value::as_str) == Some("location") =>
+        {
+            let mut refused = signal(
+                EventType::TokenClaimsChange,
+                About::User(user),
+                members(json!({ "claims": { "trusted_network": "false" } })),
+                "an access token was presented from outside the locations Conditional Access allows",
+            );
+            refused.initiating_entity = "policy";
+            out.push(refused);
+        }
         ("device.update", Some(device)) => {
             if let Some((old, Value::Bool(new))) = changed(event, "isCompliant")
                 && old.as_bool() != Some(*new)
@@ -446,5 +463,19 @@ mod tests {
         assert_eq!(out[0].about, About::Device(device));
         assert_eq!(out[0].members["previous_status"], "compliant");
         assert_eq!(out[0].members["current_status"], "not-compliant");
+
+        let mut refused = event("accessToken.refuse", ("user", user), &[]);
+        refused.details = json!({ "reason": "location", "policyId": Uuid::from_u128(4) });
+        let out = signals(&refused);
+        assert_eq!(kinds(&out), [EventType::TokenClaimsChange]);
+        assert_eq!(
+            out[0].members["claims"],
+            json!({ "trusted_network": "false" })
+        );
+        assert_eq!(out[0].initiating_entity, "policy");
+        refused.details = json!({ "reason": "other" });
+        assert!(signals(&refused).is_empty());
+        let workload = event("accessToken.refuse", ("servicePrincipal", user), &[]);
+        assert!(signals(&workload).is_empty());
     }
 }

@@ -143,7 +143,8 @@ fn privileged_identity_management_in_a_real_browser() {
 
 /// `e2e/conditional-access.mjs`: step-up to a passkey, report-only, a block page,
 /// terms of use, a risky user's password change, a sign-in through an anonymizer
-/// remediated under risk policies, and legacy clients refused the password grant.
+/// remediated under risk policies, legacy clients refused the password grant, and
+/// tokens refused outside their locations (strict location enforcement).
 /// The server believes loopback's `X-Forwarded-For` (the browser's address is
 /// set per scenario) and lists a Tor range as anonymous.
 #[test]
@@ -161,6 +162,7 @@ fn conditional_access_in_a_real_browser() {
             "riskyUserChangesPassword",
             "anonymizerSignInIsRemediated",
             "legacyClientsAreBlocked",
+            "strictLocationRefusesTokensOutside",
         ],
         &[
             ("TESSERA_TRUSTED_PROXIES", "[\"127.0.0.1\", \"::1\"]"),

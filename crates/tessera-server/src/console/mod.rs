@@ -210,6 +210,7 @@ impl FromRequestParts<AppState> for Admin {
         };
         let issuer = state.app.directory.public_url().to_string();
         let url = format!("{issuer}{}", parts.uri.path());
+        let address = crate::extract::client_address(state, parts);
         let presented = Presented {
             token: &token,
             dpop_scheme: false,
@@ -217,6 +218,7 @@ impl FromRequestParts<AppState> for Admin {
             method: parts.method.as_str(),
             url: &url,
             client_certificate: None,
+            client_address: address.as_deref(),
         };
         let (tenant, caller) = match state
             .app
@@ -562,6 +564,7 @@ async fn callback(
         method: "GET",
         url: &console_url,
         client_certificate: None,
+        client_address: ctx.client_address.as_deref(),
     };
     if let Err(error) = state
         .app

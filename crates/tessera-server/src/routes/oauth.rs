@@ -241,6 +241,7 @@ fn form_access_token(
 /// `access_token` (RFC 6750 §2.2).
 pub async fn userinfo(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     method: axum::http::Method,
     chain: ClientChain,
     headers: HeaderMap,
@@ -287,6 +288,11 @@ pub async fn userinfo(
         Err(response) => return response,
     };
     let url = format!("{}/oauth2/userinfo", ctx.issuer);
+    let address = crate::extract::forwarded_address(
+        &state.trusted_proxies,
+        peer.map(|p| p.0.0.ip()),
+        &headers,
+    );
     let presented = Presented {
         token,
         dpop_scheme: scheme == Scheme::DPoP,
@@ -294,6 +300,7 @@ pub async fn userinfo(
         method: method.as_str(),
         url: &url,
         client_certificate: chain.0.first().map(Vec::as_slice),
+        client_address: address.as_deref(),
     };
     match state
         .app

@@ -154,6 +154,7 @@ impl FromRequestParts<AppState> for ScimCaller {
                 let issuer = state.app.directory.public_url().to_string();
                 let url = format!("{issuer}{}", parts.uri.path());
                 let chain = crate::pages::ClientChain::of(state, parts).0;
+                let address = crate::extract::client_address(state, parts);
                 let presented = tessera_service::oauth::Presented {
                     token,
                     dpop_scheme: scheme == "dpop",
@@ -161,6 +162,7 @@ impl FromRequestParts<AppState> for ScimCaller {
                     method: parts.method.as_str(),
                     url: &url,
                     client_certificate: chain.first().map(Vec::as_slice),
+                    client_address: address.as_deref(),
                 };
                 return state
                     .app

@@ -136,6 +136,8 @@ impl FromRequestParts<AppState> for Receiver {
         let issuer = state.app.signals.issuer();
         let url = format!("{issuer}{}", parts.uri.path());
         let chain = crate::pages::ClientChain::of(state, parts).0;
+        let correlation = crate::extract::correlation_of(parts);
+        let address = crate::extract::client_address(state, parts);
         let presented = tessera_service::oauth::Presented {
             token: &token,
             dpop_scheme: scheme == "dpop",
@@ -143,9 +145,8 @@ impl FromRequestParts<AppState> for Receiver {
             method: parts.method.as_str(),
             url: &url,
             client_certificate: chain.first().map(Vec::as_slice),
+            client_address: address.as_deref(),
         };
-        let correlation = crate::extract::correlation_of(parts);
-        let address = crate::extract::client_address(state, parts);
         state
             .app
             .signals

@@ -66,6 +66,9 @@ pub(crate) struct Decided {
     pub set: Arc<PolicySet>,
     /// The registered device the sign-in came from, if one was known.
     pub device: Option<Uuid>,
+    /// The policies whose locations a token of this sign-in must stay out
+    /// of (continuous access evaluation, strict location enforcement).
+    pub location_fence: Vec<Uuid>,
 }
 
 impl Decided {
@@ -313,11 +316,14 @@ impl Access {
 
     /// Decides a sign-in with a policy set already in hand (no I/O).
     pub(crate) fn decide_with(set: Arc<PolicySet>, facts: &SignInFacts) -> Decided {
-        let decision = set.evaluate(&facts.sign_in());
+        let sign_in = facts.sign_in();
+        let decision = set.evaluate(&sign_in);
+        let location_fence = set.location_fence(&sign_in);
         Decided {
             decision,
             set,
             device: facts.device.as_ref().map(|(id, _)| *id),
+            location_fence,
         }
     }
 
@@ -328,11 +334,6 @@ impl Access {
         facts: &SignInFacts,
     ) -> ServiceResult<Decided> {
         let set = self.policy_set(tenant).await?;
-        let decision = set.evaluate(&facts.sign_in());
-        Ok(Decided {
-            decision,
-            set,
-            device: facts.device.as_ref().map(|(id, _)| *id),
-        })
+        Ok(Self::decide_with(set, facts))
     }
 }

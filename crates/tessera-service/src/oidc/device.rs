@@ -371,6 +371,7 @@ impl Oidc {
                 .collect(),
             strengths,
             session_controls: None,
+            location_fence: Vec::new(),
             user_agent: session.data.user_agent.clone(),
             device_thumbprint: None,
             sign_in_risk: session.data.sign_in_risk,
@@ -509,7 +510,7 @@ impl Oidc {
         let user = self.enabled_user(ctx.tenant, sign_in.user_id).await?;
         self.require_dpop_if_asked(ctx.tenant, &data.client_id, proof)
             .await?;
-        let family = FamilyData {
+        let mut family = FamilyData {
             client_id: data.client_id.clone(),
             confidential: data.confidential,
             scopes: data.scopes.clone(),
@@ -529,13 +530,15 @@ impl Oidc {
         };
         // Conditional Access for the device code flow (a policy can block it, as
         // for device-code phishing).
-        self.user_grant_allowed(
-            ctx,
-            &family,
-            tessera_ca::engine::ClientApp::MobileAppsAndDesktopClients,
-            true,
-        )
-        .await?;
+        let decided = self
+            .user_grant_allowed(
+                ctx,
+                &family,
+                tessera_ca::engine::ClientApp::MobileAppsAndDesktopClients,
+                true,
+            )
+            .await?;
+        family.sign_in.location_fence = decided.location_fence;
         let refresh_token = if data.scopes.iter().any(|s| s == "offline_access") {
             let family_id = super::grants::family_of_code(&secret_hash(device_code));
             Some(

@@ -288,7 +288,11 @@ impl Oidc {
                 ),
             ));
         }
-        let mut response = self.issue(ctx, &grant, proof).await?;
+        let fence = decided
+            .as_ref()
+            .map(|d| d.location_fence.clone())
+            .unwrap_or_default();
+        let mut response = self.issue(ctx, &grant, proof, fence).await?;
         response.issued_token_type = Some(exchange::ACCESS_TOKEN);
         Ok((grant.display_name.clone(), response))
     }
@@ -373,7 +377,7 @@ impl Oidc {
         }
         drop(reader);
         let user: UserSpec = self.enabled_user(ctx.tenant, user_id).await?;
-        let family = FamilyData {
+        let mut family = FamilyData {
             client_id: api_id.clone(),
             confidential: true,
             scopes,
@@ -392,6 +396,7 @@ impl Oidc {
                 acrs: subject.acrs,
                 methods: Vec::new(),
                 session_controls: None,
+                location_fence: Vec::new(),
                 user_agent: None,
                 device_thumbprint: None,
                 sign_in_risk: None,
@@ -406,8 +411,18 @@ impl Oidc {
         };
         self.require_dpop_if_asked(ctx.tenant, &api_id, proof)
             .await?;
-        self.user_grant_allowed(ctx, &family, ClientApp::Browser, false)
+        let decided = self
+            .user_grant_allowed(ctx, &family, ClientApp::Browser, false)
             .await?;
+        // The user's own token's fence goes on: it was decided with what
+        // their device and client said, which this request does not carry.
+        let mut fence = decided.location_fence;
+        for id in subject.cae_loc {
+            if !fence.contains(&id) {
+                fence.push(id);
+            }
+        }
+        family.sign_in.location_fence = fence;
         let mut response = self
             .user_tokens(ctx, &family, &user, None, false, None, proof, None)
             .await?;

@@ -481,6 +481,7 @@ impl Oidc {
             issued_for.scopes = tessera_oauth::authorize::parse_scopes(scope)?;
         }
         issued_for.sign_in.session_controls = super::authorize::session_controls_claim(&decided);
+        issued_for.sign_in.location_fence = decided.location_fence.clone();
         let openid = issued_for.scopes.iter().any(|s| s == "openid");
         let response = self
             .user_tokens(
@@ -921,7 +922,15 @@ impl Oidc {
         // (an enabled stream) may have a long-lived token (continuous access
         // evaluation): a revocation reaches it, and Tessera's resources
         // answer it with a challenge.
-        let capable = grant.client_capabilities.iter().any(|c| c == "cp1");
+        // Conditional Access's session control that disables continuous
+        // access evaluation (Entra's "Disable") makes no token capable.
+        let cae_disabled = sign_in
+            .session_controls
+            .as_ref()
+            .and_then(|s| s.get("continuousAccessEvaluation"))
+            .and_then(serde_json::Value::as_str)
+            == Some("disabled");
+        let capable = grant.client_capabilities.iter().any(|c| c == "cp1") && !cae_disabled;
         let lifetime = if grant.client_id == super::CONSOLE_CLIENT_ID {
             USER_ACCESS_TOKEN_SECONDS
         } else {
@@ -934,15 +943,21 @@ impl Oidc {
                     .as_deref()
                     .and_then(resource::resource_app_id)
                     .map(|id| id.to_string());
-                crate::signals::cae_token_seconds(
-                    reader.as_mut(),
-                    tenant,
-                    &grant.client_id,
-                    audience.as_deref(),
-                )
-                .await
-                .map_err(server_error)?
-                .unwrap_or(USER_ACCESS_TOKEN_SECONDS)
+                if audience.is_some() && !sign_in.location_fence.is_empty() {
+                    // Another application's API does not check where a
+                    // token fenced by location comes from: it stays short.
+                    USER_ACCESS_TOKEN_SECONDS
+                } else {
+                    crate::signals::cae_token_seconds(
+                        reader.as_mut(),
+                        tenant,
+                        &grant.client_id,
+                        audience.as_deref(),
+                    )
+                    .await
+                    .map_err(server_error)?
+                    .unwrap_or(USER_ACCESS_TOKEN_SECONDS)
+                }
             } else {
                 USER_ACCESS_TOKEN_SECONDS
             };
@@ -984,6 +999,7 @@ impl Oidc {
             .and_then(parse_refresh_token)
             .map(str::to_string);
         access.session_controls = sign_in.session_controls.clone();
+        access.cae_loc = sign_in.location_fence.clone();
         access.act = grant.actor.clone().map(|sub| Actor { sub });
         if capable {
             access.xms_cc = vec!["cp1".to_string()];

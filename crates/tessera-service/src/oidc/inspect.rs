@@ -60,6 +60,9 @@ pub struct Presented<'a> {
     pub url: &'a str,
     /// The mutual-TLS client certificate of the request (leaf), if any.
     pub client_certificate: Option<&'a [u8]>,
+    /// The address the request came from (behind trusted proxies, the one
+    /// they name): a token fenced by location is refused outside it.
+    pub client_address: Option<&'a str>,
 }
 
 /// Where a token revoked before access token ids told their time (UUIDv4)
@@ -67,6 +70,19 @@ pub struct Presented<'a> {
 /// nodes of the release before see it.
 fn revoked_key(jti: &str) -> String {
     format!("revoked-jti:{}", secret_hash(jti))
+}
+
+/// Whether a token is for one of Tessera's own resources (userinfo, the
+/// management, provisioning and signals APIs): only such a token's misuse is
+/// Tessera's to judge and tell of.
+pub(super) fn for_own_resource(issuer: &str, claims: &Map<String, Value>) -> bool {
+    let userinfo = tessera_oauth::resource::userinfo_audience(issuer);
+    audience_matches(claims.get("aud"), |aud| {
+        aud == userinfo
+            || aud == super::MANAGEMENT_RESOURCE
+            || aud == crate::directory::builtin::PROVISIONING_API_ID
+            || aud == crate::signals::SIGNALS_API_ID
+    })
 }
 
 /// Whether a token id is of the kind that tells its issue time.
@@ -224,6 +240,9 @@ impl Oidc {
                 return Err(BearerError::InvalidToken);
             }
         }
+        // Strict location enforcement (continuous access evaluation).
+        self.check_location(tenant, issuer, &claims, presented.client_address)
+            .await?;
         Ok(claims)
     }
 
@@ -239,11 +258,7 @@ impl Oidc {
         claims: &Map<String, Value>,
         binding: &str,
     ) {
-        let userinfo = tessera_oauth::resource::userinfo_audience(issuer);
-        let provisioning = crate::directory::builtin::PROVISIONING_API_ID;
-        if !audience_matches(claims.get("aud"), |aud| {
-            aud == userinfo || aud == super::MANAGEMENT_RESOURCE || aud == provisioning
-        }) {
+        if !for_own_resource(issuer, claims) {
             return;
         }
         let Some(subject) = claims

@@ -32,6 +32,8 @@ mod cors;
 mod device;
 mod dpop;
 mod exchange;
+mod fence;
+
 mod grants;
 mod inspect;
 mod logout;
@@ -112,6 +114,8 @@ pub struct Oidc {
     pub(crate) grants: GrantCache,
     pub(crate) external_keys: ExternalKeys,
     pub(crate) cors: CorsOrigins,
+    /// Tokens refused at an address this node has audited (`fence.rs`).
+    pub(crate) location_refusals: fence::LocationRefusals,
 }
 
 crate::kernel::on_kernel!(Oidc);
@@ -134,6 +138,7 @@ impl Oidc {
             grants: GrantCache::default(),
             external_keys: ExternalKeys::default(),
             cors: CorsOrigins::default(),
+            location_refusals: fence::LocationRefusals::default(),
         }
     }
 }
@@ -475,7 +480,15 @@ impl Oidc {
         };
         let result = match result {
             Ok(grant) => self
-                .issue(ctx, &grant, proof.as_ref())
+                .issue(
+                    ctx,
+                    &grant,
+                    proof.as_ref(),
+                    decided
+                        .as_ref()
+                        .map(|d| d.location_fence.clone())
+                        .unwrap_or_default(),
+                )
                 .await
                 .map(|response| (grant.display_name.clone(), response)),
             Err(error) => Err(error),
@@ -765,6 +778,7 @@ impl Oidc {
         ctx: &TokenContext,
         grant: &Grant,
         proof: Option<&tessera_oauth::dpop::Proof>,
+        location_fence: Vec<uuid::Uuid>,
     ) -> Result<TokenResponse, OAuthError> {
         let tenant = ctx.tenant;
         if grant.requires_dpop && proof.is_none() {
@@ -786,6 +800,7 @@ impl Oidc {
             id: token_id(now),
         });
         claims.roles = grant.roles.clone();
+        claims.cae_loc = location_fence;
         let token_type = dpop::bind(&mut claims, proof, grant.certificate.as_deref());
         let access_token = self.sign_token(tenant, "at+jwt", &claims).await?;
         Ok(TokenResponse {

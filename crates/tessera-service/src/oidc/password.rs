@@ -122,7 +122,7 @@ impl Oidc {
             .await
             .map_err(server_error)?;
         let now = self.now();
-        let family = FamilyData {
+        let mut family = FamilyData {
             client_id: client_id.clone(),
             confidential: matches!(client, TokenClient::Confidential(_)),
             scopes,
@@ -137,6 +137,7 @@ impl Oidc {
                 methods: vec![method.method.mode.to_string()],
                 strengths,
                 session_controls: None,
+                location_fence: Vec::new(),
                 user_agent: None,
                 device_thumbprint: None,
                 sign_in_risk: None,
@@ -205,6 +206,7 @@ impl Oidc {
                 return Err(refused);
             }
         };
+        family.sign_in.location_fence = decided.location_fence.clone();
         let openid = family.scopes.iter().any(|s| s == "openid");
         let response = self
             .user_tokens(ctx, &family, &user, None, openid, None, proof, None)

@@ -155,6 +155,10 @@ pub(crate) struct UserSignIn {
     /// and the proxy enforce), as the `session_controls` claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_controls: Option<serde_json::Value>,
+    /// The policies whose locations its tokens must stay out of (continuous
+    /// access evaluation, strict location enforcement), as the `cae_loc` claim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub location_fence: Vec<Uuid>,
     /// The sign-in's User-Agent and device certificate, for the decisions at
     /// refresh (platform and device conditions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -700,6 +704,7 @@ impl Oidc {
                 .collect(),
             strengths,
             session_controls: session_controls_claim(decided),
+            location_fence: decided.location_fence.clone(),
             user_agent: ctx
                 .user_agent
                 .as_ref()
