@@ -367,17 +367,18 @@ pub fn forwarded_address(
     if !trusted.contains(&peer) {
         return Some(peer.to_string());
     }
-    let entries: Vec<&str> = headers
+    // Split as bytes: a client's own bytes that are not text make only
+    // its own entry garbage, not the one a proxy appended to the same line.
+    let entries: Vec<&[u8]> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .map(|v| v.to_str().unwrap_or("?"))
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
         .filter(|e| !e.is_empty())
         .collect();
     let mut leftmost = peer;
     for entry in entries.iter().rev() {
-        let address = forwarded_entry(entry)?.to_canonical();
+        let address = forwarded_entry(std::str::from_utf8(entry).ok()?)?.to_canonical();
         if !trusted.contains(&address) {
             return Some(address.to_string());
         }
@@ -530,6 +531,16 @@ mod forwarded_tests {
         assert_eq!(from("::ffff:203.0.113.9").as_deref(), Some("203.0.113.9"));
         // The client's own word left of garbage does not count.
         assert_eq!(from("192.0.2.1, unknown").as_deref(), None);
+        // A client's bytes that are not text spoil only its own entry.
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(
+            forwarded_address(&[proxy], Some(proxy), &headers).as_deref(),
+            Some("203.0.113.9")
+        );
         assert_eq!(from("192.0.2.1, 203.0.113.9:x").as_deref(), None);
         assert_eq!(from("[2001:db8::7]:99999").as_deref(), None);
         // Only trusted proxies: the first names the client; none: the peer.

@@ -776,10 +776,6 @@ async fn strict_location_refuses_tokens_outside(n: Nodes) {
         )
         .await
         .unwrap();
-    assert_eq!(
-        userinfo(&n.b, &june_tokens.access, "203.0.113.9").await,
-        Err(BearerError::InvalidToken)
-    );
     let started = Instant::now();
     while userinfo(&n.b, &june_tokens.access, "203.0.113.9")
         .await
