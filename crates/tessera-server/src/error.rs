@@ -89,6 +89,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ServiceError::Unauthenticated
             | ServiceError::DpopBoundSentAsBearer
+            | ServiceError::ClaimsChallenge { .. }
             | ServiceError::InsufficientAuthentication { .. } => StatusCode::UNAUTHORIZED,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -107,6 +108,18 @@ impl From<ServiceError> for ApiError {
                 refused.challenge = Some(crate::wire::oauth::dpop_challenge(
                     ErrorCode::InvalidToken,
                     crate::wire::oauth::DPOP_BOUND_DESCRIPTION,
+                ));
+                refused
+            }
+            ServiceError::ClaimsChallenge { claims } => {
+                let mut refused = ApiError::new(
+                    status,
+                    code,
+                    crate::wire::oauth::CLAIMS_CHALLENGE_DESCRIPTION,
+                );
+                refused.challenge = Some(crate::wire::oauth::claims_challenge_value(
+                    crate::wire::oauth::Scheme::Bearer,
+                    &challenge_text(&claims),
                 ));
                 refused
             }
@@ -175,5 +188,31 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claims_challenge_is_a_401_that_names_the_claims() {
+        let response = ApiError::from(ServiceError::ClaimsChallenge {
+            claims: "eyJhY2Nlc3NfdG9rZW4iOnt9fQ==".to_string(),
+        })
+        .into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+        assert!(
+            challenge.contains("error=\"insufficient_claims\""),
+            "{challenge}"
+        );
+        assert!(
+            challenge.contains("claims=\"eyJhY2Nlc3NfdG9rZW4iOnt9fQ==\""),
+            "{challenge}"
+        );
     }
 }

@@ -86,7 +86,9 @@ fn error_response(error: SignalsError) -> Response {
             ),
             ServiceError::Conflict { message } => (StatusCode::CONFLICT, "conflict", message),
             ServiceError::Forbidden { reason } => (StatusCode::FORBIDDEN, "access_denied", reason),
-            ServiceError::Unauthenticated | ServiceError::DpopBoundSentAsBearer => {
+            ServiceError::Unauthenticated
+            | ServiceError::DpopBoundSentAsBearer
+            | ServiceError::ClaimsChallenge { .. } => {
                 let mut response = json_response(
                     StatusCode::UNAUTHORIZED,
                     &json!({ "err": "authentication_failed",

@@ -97,20 +97,29 @@ pub fn challenge(
     response
 }
 
-/// A revoked token of a client that handles claims challenges (continuous
-/// access evaluation): 401 `insufficient_claims` with the `claims` to send to
+/// Why a token of a client that handles claims challenges was refused.
+pub const CLAIMS_CHALLENGE_DESCRIPTION: &str =
+    "the token is no longer accepted here: sign in again with the claims challenge";
+
+/// The `WWW-Authenticate` value of a claims challenge (continuous access
+/// evaluation): `insufficient_claims` with the `claims` (base64) to send to
 /// the authorization endpoint, as Entra answers.
+pub fn claims_challenge_value(scheme: Scheme, claims: &str) -> String {
+    format!(
+        "{} realm=\"tessera\", error=\"insufficient_claims\", error_description=\"{CLAIMS_CHALLENGE_DESCRIPTION}\", claims=\"{claims}\"",
+        scheme.as_str()
+    )
+}
+
+/// A token of a client that handles claims challenges that a change or its
+/// location ended (continuous access evaluation): 401 `insufficient_claims`.
 pub fn claims_challenge(scheme: Scheme, claims: &str) -> Response {
-    let description = "the token was revoked: sign in again with the claims challenge";
     let mut response = json(
         StatusCode::UNAUTHORIZED,
-        serde_json::json!({ "error": "insufficient_claims", "error_description": description })
+        serde_json::json!({ "error": "insufficient_claims", "error_description": CLAIMS_CHALLENGE_DESCRIPTION })
             .to_string(),
     );
-    let value = format!(
-        "{} realm=\"tessera\", error=\"insufficient_claims\", error_description=\"{description}\", claims=\"{claims}\"",
-        scheme.as_str()
-    );
+    let value = claims_challenge_value(scheme, claims);
     if let Ok(value) = HeaderValue::from_str(&value) {
         response
             .headers_mut()

@@ -29,6 +29,12 @@ pub enum ServiceError {
     /// `acr`) would do.
     #[error("{message}")]
     InsufficientAuthentication { acr_values: String, message: String },
+    /// A token of a client that handles claims challenges, ended by a
+    /// change or refused where it was presented (continuous access
+    /// evaluation): `claims` (base64) is what its authorization request
+    /// carries to sign in again.
+    #[error("the access token is no longer accepted here: sign in again with the claims challenge")]
+    ClaimsChallenge { claims: String },
     #[error("the service is temporarily unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -48,6 +54,7 @@ impl ServiceError {
                 "unauthenticated"
             }
             ServiceError::InsufficientAuthentication { .. } => "insufficient_user_authentication",
+            ServiceError::ClaimsChallenge { .. } => "insufficient_claims",
             ServiceError::Unavailable(_) => "unavailable",
             ServiceError::Internal(_) => "internal",
         }

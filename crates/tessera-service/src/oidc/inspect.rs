@@ -331,6 +331,7 @@ impl Oidc {
                     ServiceError::Unavailable("cannot check the token now".to_string())
                 }
                 BearerError::DpopBoundSentAsBearer => ServiceError::DpopBoundSentAsBearer,
+                BearerError::InsufficientClaims(claims) => ServiceError::ClaimsChallenge { claims },
                 _ => ServiceError::Unauthenticated,
             })?;
         Ok((tenant, claims))

@@ -78,7 +78,9 @@ impl ScimFailure {
             ServiceError::Forbidden { reason } => {
                 ScimError::new(403, None, format!("not allowed: {reason}"))
             }
-            ServiceError::Unauthenticated | ServiceError::DpopBoundSentAsBearer => ScimError::new(
+            ServiceError::Unauthenticated
+            | ServiceError::DpopBoundSentAsBearer
+            | ServiceError::ClaimsChallenge { .. } => ScimError::new(
                 401,
                 None,
                 "the bearer token is missing, invalid, expired or revoked",
