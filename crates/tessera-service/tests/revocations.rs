@@ -662,6 +662,32 @@ async fn strict_location_refuses_tokens_outside(n: Nodes) {
         )
         .await
         .unwrap();
+    // The application hears of token claims changes (poll).
+    let sp =
+        n.a.directory
+            .get_service_principal_by_app_id(&n.admin, n.client_id.parse().unwrap())
+            .await
+            .unwrap();
+    let receiver = tessera_service::signals::ReceiverCaller {
+        tenant: n.admin.tenant,
+        app_id: n.client_id.parse().unwrap(),
+        service_principal: sp.id,
+        display_name: "Mail app".into(),
+        manage: true,
+        correlation_id: "c".into(),
+        client_address: None,
+    };
+    let stream =
+        n.a.signals
+            .create_stream(
+                &receiver,
+                &json!({ "delivery": { "method": "urn:ietf:rfc:8936" }, "events_requested": [
+                "https://schemas.openid.net/secevent/caep/event-type/token-claims-change",
+            ] }),
+            )
+            .await
+            .unwrap();
+    let stream_id = stream["stream_id"].as_str().unwrap().to_string();
     let userinfo = |node: &App, token: &str, address: &str| {
         let token = token.to_string();
         let address = address.to_string();
@@ -719,6 +745,35 @@ async fn strict_location_refuses_tokens_outside(n: Nodes) {
         .collect();
     assert_eq!(told.len(), 2, "{timeline:?}");
     assert!(told.iter().all(|e| e.initiated_by == "policy"));
+    // And the application's stream carries them: CAEP token-claims-change,
+    // the network no longer trusted, about june.
+    n.a.signals.signals_round(n.admin.tenant).await.unwrap();
+    let polled =
+        n.a.signals
+            .poll(
+                &receiver,
+                &stream_id,
+                &json!({ "returnImmediately": true, "maxEvents": 10 }),
+            )
+            .await
+            .unwrap();
+    let changes: Vec<serde_json::Value> = polled["sets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|set| tessera_oauth::jws::peek(set.as_str().unwrap()).unwrap().1)
+        .filter_map(|claims| {
+            claims["events"]
+                ["https://schemas.openid.net/secevent/caep/event-type/token-claims-change"]
+                .as_object()
+                .map(|event| json!({ "sub": claims["sub_id"], "event": event }))
+        })
+        .collect();
+    assert_eq!(changes.len(), 2, "{polled}");
+    for change in &changes {
+        assert_eq!(change["event"]["claims"]["trusted_network"], "false");
+        assert_eq!(change["sub"]["sub"], june.to_string(), "{change}");
+    }
     // A refresh decides again: a policy added since is in the new fence.
     let mfa_outside = n
         .a
