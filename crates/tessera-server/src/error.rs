@@ -111,14 +111,19 @@ impl From<ServiceError> for ApiError {
                 ));
                 refused
             }
-            ServiceError::ClaimsChallenge { claims } => {
+            ServiceError::ClaimsChallenge { claims, dpop } => {
                 let mut refused = ApiError::new(
                     status,
                     code,
                     crate::wire::oauth::CLAIMS_CHALLENGE_DESCRIPTION,
                 );
+                let scheme = if dpop {
+                    crate::wire::oauth::Scheme::DPoP
+                } else {
+                    crate::wire::oauth::Scheme::Bearer
+                };
                 refused.challenge = Some(crate::wire::oauth::claims_challenge_value(
-                    crate::wire::oauth::Scheme::Bearer,
+                    scheme,
                     &challenge_text(&claims),
                 ));
                 refused
@@ -199,6 +204,7 @@ mod tests {
     fn a_claims_challenge_is_a_401_that_names_the_claims() {
         let response = ApiError::from(ServiceError::ClaimsChallenge {
             claims: "eyJhY2Nlc3NfdG9rZW4iOnt9fQ==".to_string(),
+            dpop: false,
         })
         .into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -214,5 +220,12 @@ mod tests {
             challenge.contains("claims=\"eyJhY2Nlc3NfdG9rZW4iOnt9fQ==\""),
             "{challenge}"
         );
+        let dpop = ApiError::from(ServiceError::ClaimsChallenge {
+            claims: "e30=".to_string(),
+            dpop: true,
+        })
+        .into_response();
+        let challenge = dpop.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with("DPoP "), "{challenge}");
     }
 }

@@ -66,6 +66,8 @@ struct DevicePage<'a> {
     owner: Option<String>,
     may_delete: bool,
     may_edit: bool,
+    /// Not compliant, but in a grace period that has not ended.
+    grace_active: bool,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -121,6 +123,10 @@ async fn device_page(
         status,
         &DevicePage {
             admin,
+            grace_active: !device.spec.is_compliant
+                && device
+                    .spec
+                    .compliant_at(tessera_core::Clock::now(&tessera_core::SystemClock)),
             device,
             trust,
             owner,

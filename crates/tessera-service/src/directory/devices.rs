@@ -85,15 +85,19 @@ impl Directory {
         let (mut editing, mut after) = self
             .patch_resource::<DeviceSpec>(ctx, &patch, |_| action::DEVICES_READ)
             .await?;
-        // A new compliance state ends a grace period the change does not
-        // give again (it was for the state before).
-        if after.is_compliant != editing.spec.is_compliant
-            && patch
+        // A new compliance state ends a grace period, and the reason given
+        // for the state before, that the change does not give again.
+        if after.is_compliant != editing.spec.is_compliant {
+            if patch
                 .body
                 .get("complianceGracePeriodExpirationDateTime")
                 .is_none()
-        {
-            after.compliance_grace_period_expiration_date_time = None;
+            {
+                after.compliance_grace_period_expiration_date_time = None;
+            }
+            if patch.body.get("complianceReason").is_none() {
+                after.compliance_reason = None;
+            }
         }
         self.require_for_patch(ctx, &editing.facts, &patch.body, device_action)?;
         // An update that changes nothing writes nothing and checks nothing more.

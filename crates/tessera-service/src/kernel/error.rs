@@ -32,9 +32,10 @@ pub enum ServiceError {
     /// A token of a client that handles claims challenges, ended by a
     /// change or refused where it was presented (continuous access
     /// evaluation): `claims` (base64) is what its authorization request
-    /// carries to sign in again.
-    #[error("the access token is no longer accepted here: sign in again with the claims challenge")]
-    ClaimsChallenge { claims: String },
+    /// carries to sign in again; `dpop`: the token came with the DPoP scheme,
+    /// which the challenge names.
+    #[error("the token is no longer accepted here: sign in again with the claims challenge")]
+    ClaimsChallenge { claims: String, dpop: bool },
     #[error("the service is temporarily unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]

@@ -331,7 +331,10 @@ impl Oidc {
                     ServiceError::Unavailable("cannot check the token now".to_string())
                 }
                 BearerError::DpopBoundSentAsBearer => ServiceError::DpopBoundSentAsBearer,
-                BearerError::InsufficientClaims(claims) => ServiceError::ClaimsChallenge { claims },
+                BearerError::InsufficientClaims(claims) => ServiceError::ClaimsChallenge {
+                    claims,
+                    dpop: presented.dpop_scheme,
+                },
                 _ => ServiceError::Unauthenticated,
             })?;
         Ok((tenant, claims))
@@ -413,7 +416,21 @@ impl Oidc {
         presented: &Presented<'_>,
     ) -> crate::error::ServiceResult<(TenantId, crate::Caller)> {
         use crate::error::ServiceError;
-        let (tenant, claims) = self.verified_claims(issuer, presented).await?;
+        let (tenant, claims) = self
+            .verified_claims(issuer, presented)
+            .await
+            .map_err(|error| match error {
+                // Only a token for the management API is told to come back
+                // with a sign-in: another's would be refused here after it.
+                ServiceError::ClaimsChallenge { .. }
+                    if !jws::peek(presented.token).is_ok_and(|(_, claims)| {
+                        audience_matches(claims.get("aud"), |aud| aud == super::MANAGEMENT_RESOURCE)
+                    }) =>
+                {
+                    ServiceError::Unauthenticated
+                }
+                other => other,
+            })?;
         let audience = super::MANAGEMENT_RESOURCE;
         let aud_ok = audience_matches(claims.get("aud"), |aud| aud == audience);
         // The management API's own scope, consented to (only Tessera's CLI, or an
