@@ -173,26 +173,12 @@ pub(crate) async fn across_nodes(
         )
         .await?;
     let stamp = std::process::id();
-    let (_, app) = target
-        .send(target.http.post(api("/applications")).json(&json!({
-            "displayName": format!("CAE bench {stamp}"),
-            "web": { "redirectUris": [REDIRECT_URI] },
-        })))
-        .await?;
-    let client_id = app["appId"].as_str().context("appId")?.to_string();
-    let app_object = app["id"].as_str().context("id")?.to_string();
-    target
-        .send(
-            target
-                .http
-                .post(api("/servicePrincipals"))
-                .json(&json!({ "appId": client_id })),
+    let (client_id, app_object) = target
+        .consented_web_app(
+            &format!("CAE bench {stamp}"),
+            REDIRECT_URI,
+            "openid offline_access",
         )
-        .await?;
-    target
-        .send(target.http.post(api("/oauth2PermissionGrants")).json(&json!({
-            "clientId": client_id, "consentType": "AllPrincipals", "scope": "openid offline_access",
-        })))
         .await?;
     let (_, secret) = target
         .send(

@@ -189,6 +189,37 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// A new web application signing users in at `redirect_uri`, with its
+    /// service principal and an administrator's consent to `scope` for all
+    /// users (so codes come without a consent page): (appId, object id).
+    pub(crate) async fn consented_web_app(
+        &self,
+        display_name: &str,
+        redirect_uri: &str,
+        scope: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let api = |path: &str| format!("{}/api/v1{path}", self.server);
+        let (_, app) = self
+            .send(self.http.post(api("/applications")).json(&json!({
+                "displayName": display_name,
+                "web": { "redirectUris": [redirect_uri] },
+            })))
+            .await?;
+        let client_id = app["appId"].as_str().context("appId")?.to_string();
+        let object_id = app["id"].as_str().context("id")?.to_string();
+        self.send(
+            self.http
+                .post(api("/servicePrincipals"))
+                .json(&json!({ "appId": client_id })),
+        )
+        .await?;
+        self.send(self.http.post(api("/oauth2PermissionGrants")).json(&json!({
+            "clientId": client_id, "consentType": "AllPrincipals", "scope": scope,
+        })))
+        .await?;
+        Ok((client_id, object_id))
+    }
+
     /// A new user with a password the server generated: (id, principal
     /// name, password).
     pub(crate) async fn password_user(

@@ -64,33 +64,9 @@ pub(crate) async fn single_sign_on(
     let session = browser.password_sign_in(&upn, &password).await?;
     let cookie = format!("__Host-tessera-session={session}");
 
-    let (_, oidc) = target
-        .send(target.http.post(api("/applications")).json(&json!({
-            "displayName": format!("SSO bench OIDC {stamp}"),
-            "web": { "redirectUris": [REDIRECT_URI] },
-        })))
-        .await?;
-    let client_id = oidc["appId"].as_str().context("appId")?.to_string();
-    target
-        .send(
-            target
-                .http
-                .post(api("/servicePrincipals"))
-                .json(&json!({ "appId": client_id })),
-        )
-        .await?;
     // Admin consent, so the code comes without a consent page.
-    target
-        .send(
-            target
-                .http
-                .post(api("/oauth2PermissionGrants"))
-                .json(&json!({
-                    "clientId": client_id,
-                    "consentType": "AllPrincipals",
-                    "scope": "openid",
-                })),
-        )
+    let (client_id, _) = target
+        .consented_web_app(&format!("SSO bench OIDC {stamp}"), REDIRECT_URI, "openid")
         .await?;
     let (_, saml) = target
         .send(target.http.post(api("/applications")).json(&json!({

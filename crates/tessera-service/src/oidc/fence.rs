@@ -245,19 +245,9 @@ impl Oidc {
                 tracing::info!(%tenant, policy = %policy.id, "an access token was refused outside its locations again");
             }
         }
-        let capable = claims
-            .get("xms_cc")
-            .and_then(Value::as_array)
-            .is_some_and(|caps| caps.iter().any(|c| c == "cp1"));
-        if capable {
-            // A sign-in after now: the authorization endpoint decides again,
-            // at the address the client is at.
-            let after = self.now().unix_micros().div_euclid(1_000_000) + 1;
-            return Err(BearerError::InsufficientClaims(
-                tessera_oauth::authorize::claims_challenge(after),
-            ));
-        }
-        Err(BearerError::InvalidToken)
+        // A sign-in after now: the authorization endpoint decides again, at
+        // the address the client is at.
+        Err(super::inspect::refused_since(claims, self.now()))
     }
 
     /// `accessToken.refuse` for a token refused at an address: about its

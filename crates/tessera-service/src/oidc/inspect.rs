@@ -85,6 +85,75 @@ pub(super) fn for_own_resource(issuer: &str, claims: &Map<String, Value>) -> boo
     })
 }
 
+/// The enabled service principal a workload's access token for `api` names.
+pub(crate) struct TokenWorkload {
+    pub principal: Uuid,
+    pub app_id: tessera_core::AppId,
+    pub data: tessera_directory::model::ServicePrincipalData,
+}
+
+/// What an API for workloads checks of a token already verified: a
+/// workload's (`idtyp` app) for `api`, whose service principal (`sub`) is
+/// enabled and still of the application (`client_id`); anything else is
+/// `Unauthenticated`.
+pub(crate) async fn token_workload(
+    reader: &mut dyn tessera_store::Reader,
+    tenant: TenantId,
+    claims: &Map<String, Value>,
+    api: &str,
+) -> crate::error::ServiceResult<TokenWorkload> {
+    use crate::error::ServiceError;
+    if claims.get("idtyp").and_then(Value::as_str) != Some("app")
+        || !audience_matches(claims.get("aud"), |aud| aud == api)
+    {
+        return Err(ServiceError::Unauthenticated);
+    }
+    let principal = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    let app_id = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<tessera_core::AppId>().ok());
+    let (Some(principal), Some(app_id)) = (principal, app_id) else {
+        return Err(ServiceError::Unauthenticated);
+    };
+    let record = reader
+        .get(tenant, Kind::ServicePrincipal, principal)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let data: tessera_directory::model::ServicePrincipalData = codec::data(&record)?;
+    if !data.spec.account_enabled || data.spec.app_id != app_id {
+        return Err(ServiceError::Unauthenticated);
+    }
+    Ok(TokenWorkload {
+        principal,
+        app_id,
+        data,
+    })
+}
+
+/// How a token ended at `at` is refused (continuous access evaluation): a
+/// client that handles claims challenges (`xms_cc` `cp1`) is told to sign
+/// the user in again after then; others get `invalid_token`. The challenge
+/// names whole seconds: the next one after `at`, so a sign-in of that same
+/// second does not count as after it.
+pub(super) fn refused_since(
+    claims: &Map<String, Value>,
+    at: tessera_core::Timestamp,
+) -> BearerError {
+    let capable = claims
+        .get("xms_cc")
+        .and_then(Value::as_array)
+        .is_some_and(|caps| caps.iter().any(|c| c == "cp1"));
+    if !capable {
+        return BearerError::InvalidToken;
+    }
+    let after = at.unix_micros().div_euclid(1_000_000) + 1;
+    BearerError::InsufficientClaims(tessera_oauth::authorize::claims_challenge(after))
+}
+
 /// Whether a token id is of the kind that tells its issue time.
 fn timed_id(jti: &str) -> bool {
     Uuid::parse_str(jti).is_ok_and(|id| id.get_version_num() == 7)
@@ -169,23 +238,7 @@ impl Oidc {
         }
         match self.revocations().refuses(&presented).await {
             Ok(None) => Ok(claims),
-            // A client that handles claims challenges is told to sign the
-            // user in again after the change (continuous access evaluation).
-            Ok(Some(refusal))
-                if claims
-                    .get("xms_cc")
-                    .and_then(Value::as_array)
-                    .is_some_and(|caps| caps.iter().any(|c| c == "cp1")) =>
-            {
-                // The challenge names whole seconds: the next one after the
-                // change, so a sign-in of the change's own second does not
-                // count as after it.
-                let after = refusal.at.unix_micros().div_euclid(1_000_000) + 1;
-                Err(BearerError::InsufficientClaims(
-                    tessera_oauth::authorize::claims_challenge(after),
-                ))
-            }
-            Ok(Some(_)) => Err(BearerError::InvalidToken),
+            Ok(Some(refusal)) => Err(refused_since(&claims, refusal.at)),
             Err(error) => {
                 tracing::warn!(%error, "cannot check an access token against the revocations");
                 Err(BearerError::Server)
@@ -354,35 +407,22 @@ impl Oidc {
         use crate::directory::builtin::{PROVISIONING_API_ID, PROVISIONING_ROLE};
         use crate::error::ServiceError;
         let (tenant, claims) = self.verified_claims(issuer, presented).await?;
-        if claims.get("idtyp").and_then(Value::as_str) != Some("app")
-            || !audience_matches(claims.get("aud"), |aud| aud == PROVISIONING_API_ID)
-        {
-            return Err(ServiceError::Unauthenticated);
-        }
         let has_role = claims
             .get("roles")
             .and_then(Value::as_array)
             .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(PROVISIONING_ROLE)));
-        let principal_id = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok());
-        let app_id = claims
-            .get("client_id")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<tessera_core::AppId>().ok());
-        let (true, Some(principal_id), Some(app_id)) = (has_role, principal_id, app_id) else {
+        if !has_role {
             return Err(ServiceError::Unauthenticated);
-        };
+        }
         let mut reader = self.reader().await?;
-        let principal = reader
-            .get(tenant, Kind::ServicePrincipal, principal_id)
-            .await?
-            .ok_or(ServiceError::Unauthenticated)?;
-        let data: tessera_directory::model::ServicePrincipalData = codec::data(&principal)?;
+        let TokenWorkload {
+            principal: principal_id,
+            app_id,
+            data,
+        } = token_workload(reader.as_mut(), tenant, &claims, PROVISIONING_API_ID).await?;
         let allowed =
             crate::provisioning::settings::allows_client(reader.as_mut(), tenant, app_id).await?;
-        if !data.spec.account_enabled || data.spec.app_id != app_id || !allowed {
+        if !allowed {
             return Err(ServiceError::Unauthenticated);
         }
         let protected = crate::kernel::protected_actions(reader.as_mut(), tenant).await?;

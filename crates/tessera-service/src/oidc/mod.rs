@@ -49,8 +49,8 @@ pub use cors::{CORS_ORIGINS_SECONDS, origin_of};
 pub use device::{DeviceAuthorization, DeviceRequestView};
 pub(crate) use exchange::ExternalKeys;
 pub use exchange::OutboundHttp;
-pub(crate) use inspect::STEP_UP_MAX_AGE_SECONDS;
 pub use inspect::{BearerError, Presented};
+pub(crate) use inspect::{STEP_UP_MAX_AGE_SECONDS, TokenWorkload, token_workload};
 pub use logout::{LogoutOutcome, LogoutRequest};
 
 pub(crate) use crate::directory::builtin::is_management_client;

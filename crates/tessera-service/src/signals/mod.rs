@@ -1465,14 +1465,6 @@ impl Signals {
         presented: &crate::oauth::Presented<'_>,
     ) -> ServiceResult<WorkloadToken> {
         let (tenant, claims) = self.oidc.verified_claims(&self.issuer(), presented).await?;
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => aud == SIGNALS_API_ID,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(SIGNALS_API_ID)),
-            _ => false,
-        };
-        if claims.get("idtyp").and_then(Value::as_str) != Some("app") || !aud_ok {
-            return Err(ServiceError::Unauthenticated);
-        }
         let roles: Vec<String> = claims
             .get("roles")
             .and_then(Value::as_array)
@@ -1483,26 +1475,12 @@ impl Signals {
                     .collect()
             })
             .unwrap_or_default();
-        let principal = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok());
-        let app_id = claims
-            .get("client_id")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<AppId>().ok());
-        let (Some(principal), Some(app_id)) = (principal, app_id) else {
-            return Err(ServiceError::Unauthenticated);
-        };
         let mut reader = self.reader().await?;
-        let record = reader
-            .get(tenant, Kind::ServicePrincipal, principal)
-            .await?
-            .ok_or(ServiceError::Unauthenticated)?;
-        let data: tessera_directory::model::ServicePrincipalData = codec::data(&record)?;
-        if !data.spec.account_enabled || data.spec.app_id != app_id {
-            return Err(ServiceError::Unauthenticated);
-        }
+        let crate::oidc::TokenWorkload {
+            principal,
+            app_id,
+            data,
+        } = crate::oidc::token_workload(reader.as_mut(), tenant, &claims, SIGNALS_API_ID).await?;
         let settings: SignalsSettings =
             crate::kernel::tenant_settings::read_setting(reader.as_mut(), tenant).await?;
         Ok(WorkloadToken {
